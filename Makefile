@@ -1,0 +1,44 @@
+# Two commands for everyone: `make lab` opens the curriculum, `make test` runs every test.
+# Both create .venv and install on first use, and skip the install when nothing changed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.xmodal_installed
+PORT   ?= 8888
+JOBS   ?= 2
+
+.PHONY: install lab test test-unit test-notebooks lint student-copies benchmarks clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the kit with pinned versions
+
+lab: install  ## open the curriculum in JupyterLab
+	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+
+test: install  ## every test: unit tests, learning tests and all notebooks in fast mode
+	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --durations=15 --nbmake tests notebooks
+
+test-unit: install
+	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) tests
+
+test-notebooks: install
+	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --nbmake notebooks
+
+lint: install
+	$(BIN)/ruff check xmodal_lab tests benchmarks scripts
+
+student-copies: install  ## regenerate notebooks/student/ (exercises without solutions)
+	$(BIN)/python scripts/make_student_copies.py
+
+benchmarks: install
+	for b in benchmarks/*.py; do XMODAL_FAST=1 $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,119 @@
+"""Run-time settings shared by the whole kit: fast mode, folders, seeding and device choice.
+
+Everything here is cheap to import: no torch at module level, so ``import xmodal_lab`` stays light.
+
+Environment variables:
+    XMODAL_FAST: ``1`` turns on fast mode (CI and Binder set it): smaller data, fewer steps, tiny presets.
+    XMODAL_DATA_DIR: folder with the bundled real samples (default: ``data/`` of the repository).
+    XMODAL_CACHE_DIR: folder for generated data, downloads and checkpoints
+        (default: ``~/.cache/xmodal_lab``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+_TRUE = {"1", "true", "yes", "on"}
+
+#: Repository root when the package runs from a checkout (editable install).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def fast_mode() -> bool:
+    """Whether fast mode is on (``XMODAL_FAST=1``).
+
+    Returns:
+        True when notebooks and scripts should shrink data, steps and presets.
+    """
+    return os.environ.get("XMODAL_FAST", "0").strip().lower() in _TRUE
+
+
+def pick(fast, full):
+    """Choose a value by mode: ``pick(fast=200, full=20_000)``.
+
+    Args:
+        fast: value used in fast mode.
+        full: value used otherwise.
+
+    Returns:
+        ``fast`` if :func:`fast_mode` else ``full``.
+    """
+    return fast if fast_mode() else full
+
+
+def data_dir() -> Path:
+    """Folder holding the bundled real sample patches (``data/`` in the repository).
+
+    Returns:
+        ``$XMODAL_DATA_DIR`` if set, else the repository's ``data/`` folder.
+    """
+    env = os.environ.get("XMODAL_DATA_DIR")
+    return Path(env).expanduser() if env else REPO_ROOT / "data"
+
+
+def cache_dir() -> Path:
+    """Folder for generated data, downloads and checkpoints; created on first use.
+
+    Returns:
+        ``$XMODAL_CACHE_DIR`` if set, else ``~/.cache/xmodal_lab``.
+    """
+    env = os.environ.get("XMODAL_CACHE_DIR")
+    path = Path(env).expanduser() if env else Path.home() / ".cache" / "xmodal_lab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) for a repeatable run.
+
+    Args:
+        seed: the seed.
+
+    Returns:
+        The seed, so that ``seed = seed_everything(0)`` reads naturally.
+    """
+    import numpy as np
+    import torch
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return seed
+
+
+def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
+    """Pick the best available device: CUDA, then Apple MPS, then CPU.
+
+    Args:
+        prefer: force a device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+        verbose: print which device was chosen and why.
+
+    Returns:
+        The chosen ``torch.device``.
+    """
+    import torch
+
+    if prefer is not None:
+        device = torch.device(prefer)
+        reason = "as requested"
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+        reason = f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+        reason = "Apple GPU (MPS) found"
+    else:
+        device = torch.device("cpu")
+        reason = "no GPU found; fast mode keeps every lesson quick on a CPU"
+    if verbose:
+        print(f"xmodal_lab: using device '{device}' ({reason})")
+    return device

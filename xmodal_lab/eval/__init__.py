@@ -1,0 +1,1 @@
+"""xmodal_lab.eval."""
