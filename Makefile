@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.xmodal_installed
 PORT   ?= 8888
 JOBS   ?= 2
+# JupyterLab refuses to run as root (containers, CI) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 .PHONY: install lab test test-unit test-notebooks lint student-copies benchmarks clean
 
@@ -20,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install the kit with pinned versions
 
 lab: install  ## open the curriculum in JupyterLab
-	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: install  ## every test: unit tests, learning tests and all notebooks in fast mode
 	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --durations=15 --nbmake tests notebooks

@@ -1,0 +1,101 @@
+"""The three install routes (pip, conda, Binder) must agree on one dependency set, pinned by constraints.txt."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject() -> tuple[set[str], set[str]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {_name(d) for d in project["dependencies"]}, {
+        _name(d) for d in project["optional-dependencies"]["dev"]
+    }
+
+
+def _pip_section(path: Path) -> list[str]:
+    lines, inside = [], False
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if re.match(r"^\s*- pip:\s*$", line):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^\s{4,}- (.+)$", line)
+            if m:
+                lines.append(m.group(1).strip())
+            elif line.strip():
+                inside = False
+    return lines
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+@pytest.mark.parametrize("env_file", ["environment.yml", "binder/environment.yml"])
+def test_environment_files_list_the_pyproject_dependencies(env_file):
+    runtime, dev = _pyproject()
+    listed = {_name(x) for x in _pip_section(ROOT / env_file) if not x.startswith("-")}
+    assert listed == runtime | dev, (
+        f"{env_file} and pyproject.toml disagree: only in {env_file}: {sorted(listed - runtime - dev)}, "
+        f"only in pyproject.toml: {sorted((runtime | dev) - listed)}"
+    )
+
+
+def test_environment_files_use_the_constraints():
+    assert "--constraint constraints.txt" in _pip_section(ROOT / "environment.yml")
+    assert "--constraint ../constraints.txt" in _pip_section(ROOT / "binder/environment.yml")
+
+
+def test_every_dependency_is_pinned_and_torch_cannot_float():
+    runtime, dev = _pyproject()
+    pins = _constraints()
+    missing = sorted((runtime | dev) - set(pins))
+    assert not missing, f"constraints.txt does not pin: {missing}"
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1" and pins["torchgeo"] == "0.8.1"
+    binder = _pip_section(ROOT / "binder/environment.yml")
+    assert "torch==2.14.1+cpu" in binder and "torchvision==0.29.1+cpu" in binder
+    assert any("download.pytorch.org/whl/cpu" in x for x in binder)
+
+
+def test_installed_versions_match_the_constraints():
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = _constraints()
+    for name in ("torch", "torchvision", "torchgeo", "lightning", "segment-anything", "numpy"):
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            pytest.fail(f"{name} is not installed; run `make install`")
+        assert installed.split("+")[0] == pins[name], f"{name} {installed} installed, {pins[name]} pinned"
+
+
+def test_binder_scripts_exist_and_start_turns_on_fast_mode():
+    start = (ROOT / "binder/start").read_text()
+    assert "XMODAL_FAST=1" in start and 'exec "$@"' in start
+    post = (ROOT / "binder/postBuild").read_text()
+    assert "pip install" in post
+    for script in ("binder/start", "binder/postBuild", ".ci/run"):
+        assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci/run").read_text()
+    assert "`make test`" in readme and "`make lab`" in readme
+    assert re.search(r"^make test$", ci, re.M), ".ci/run must run the README's test command"
