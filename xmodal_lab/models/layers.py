@@ -8,6 +8,8 @@ Shapes: images ``[B, C, H, W]``, tokens ``[B, L, D]`` with ``L = (H / p) * (W / 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -139,9 +141,10 @@ def gsd_sincos_pos_embed(embed_dim: int, grid_size: int | tuple[int, int], res: 
     )
     gh, gw = gh.reshape(-1), gw.reshape(-1)  # [N]
     if isinstance(res, Tensor) and res.ndim > 0:
-        return torch.stack(
-            [sincos_2d_from_grid(embed_dim, gh * float(r), gw * float(r)) for r in res.reshape(-1)]
-        )
+        r = res.detach().reshape(-1, 1).to("cpu", torch.float64)  # [B, 1]
+        n_img, n_tok = r.shape[0], gh.shape[0]
+        emb = sincos_2d_from_grid(embed_dim, (r * gh).reshape(-1), (r * gw).reshape(-1))
+        return emb.reshape(n_img, n_tok, embed_dim)
     r = float(res)
     return sincos_2d_from_grid(embed_dim, gh * r, gw * r)
 
@@ -194,7 +197,7 @@ class Attention(nn.Module):
             if context is None:
                 raise ValueError("cross-attention needs a context")
             q = self._heads(self.q(x))
-            k, v = self._heads(self.kv(context)[..., :d]), self._heads(self.kv(context)[..., d:])
+            k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))
         else:
             q, k, v = (self._heads(t) for t in self.qkv(x).chunk(3, dim=-1))
         if bias is not None:
@@ -231,19 +234,30 @@ class Block(nn.Module):
         mlp_ratio: MLP hidden width / ``dim``.
         qkv_bias: learn biases in the attention projections.
         cross: add a cross-attention sub-layer (queries from ``x``, keys/values from a context).
+        norm_eps: LayerNorm epsilon (timm ViTs, hence Scale-MAE, use 1e-6).
+        norm_context: also pass the context through ``norm_cross`` before cross-attention, as CROMA
+            does (one LayerNorm shared by queries and context).
     """
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, cross: bool = False
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        cross: bool = False,
+        norm_eps: float = 1e-5,
+        norm_context: bool = False,
     ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
         self.cross = cross
+        self.norm_context = norm_context
         if cross:
-            self.norm_cross = nn.LayerNorm(dim)
+            self.norm_cross = nn.LayerNorm(dim, eps=norm_eps)
             self.cross_attn = Attention(dim, num_heads, qkv_bias=qkv_bias, cross=True)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(
@@ -266,6 +280,10 @@ class Block(nn.Module):
         """
         x = x + self.attn(self.norm1(x), bias=bias)
         if self.cross:
+            if context is None:
+                raise ValueError("this block has cross-attention: pass context=[B, M, D]")
+            if self.norm_context:
+                context = self.norm_cross(context)
             x = x + self.cross_attn(self.norm_cross(x), context=context, bias=cross_bias)
         return x + self.mlp(self.norm2(x))
 
@@ -308,7 +326,10 @@ def unpatchify(x: Tensor, patch_size: int, channels: int, grid: tuple[int, int])
 
 
 def random_masking(
-    n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None,
+    n_batch: int,
+    n_tokens: int,
+    mask_ratio: float,
+    device: torch.device | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Draw an MAE random mask: the same number of kept tokens in every image.
@@ -414,6 +435,95 @@ def alibi_2d_bias(num_heads: int, grid: tuple[int, int]) -> Tensor:
     return -(alibi_slopes(num_heads)[:, None, None] * patch_distances(grid)[None]).unsqueeze(0)
 
 
+def tokens_to_map(x: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Lay row-major patch tokens back on their grid, as a feature map.
+
+    Args:
+        x: tokens ``[B, rows * cols, D]``.
+        grid: ``(rows, cols)``.
+
+    Returns:
+        ``[B, D, rows, cols]``.
+    """
+    b, n, d = x.shape
+    if n != grid[0] * grid[1]:
+        raise ValueError(f"{n} tokens do not fill a {grid[0]}x{grid[1]} grid")
+    return x.transpose(1, 2).reshape(b, d, grid[0], grid[1])
+
+
+def batch_item(batch: dict, key: str, owner: str) -> Tensor:
+    """Fetch a tensor from a batch dict with an error that names the missing key.
+
+    Args:
+        batch: the pair batch (``s1``, ``s2``, ``gsd``, ...).
+        key: the key the model needs.
+        owner: the model's name, for the message.
+
+    Returns:
+        ``batch[key]``.
+
+    Raises:
+        KeyError: when the key is absent or None.
+    """
+    if not isinstance(batch, dict):
+        raise TypeError(
+            f"{owner}.forward expects the batch dict of the data layer, got {type(batch).__name__}"
+        )
+    value = batch.get(key)
+    if value is None:
+        raise KeyError(f"{owner}.forward needs batch['{key}'] (keys present: {sorted(batch)})")
+    return value
+
+
+#: CLIP caps the learnable logit scale (inverse temperature) at 100, i.e. a temperature of 0.01.
+MAX_LOGIT_SCALE = 100.0
+
+
+class LogitScale(nn.Module):
+    """CLIP's learnable inverse temperature: stored as a log, initialised at ``1 / 0.07``, capped at 100.
+
+    The cap is applied to the value used (``exp(log_scale).clamp(max=100)``), so the stored parameter
+    never has to be edited in place and the scale cannot grow without bound.
+
+    Args:
+        init_temperature: starting temperature ``tau`` (CLIP and CROMA: 0.07).
+        max_scale: upper bound of ``1 / tau``.
+    """
+
+    def __init__(self, init_temperature: float = 0.07, max_scale: float = MAX_LOGIT_SCALE) -> None:
+        super().__init__()
+        if init_temperature <= 0:
+            raise ValueError(f"init_temperature must be positive, got {init_temperature}")
+        self.max_scale = max_scale
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+
+    def forward(self) -> Tensor:
+        """Return the scalar logit scale ``min(exp(log_scale), max_scale)``."""
+        return self.log_scale.exp().clamp(max=self.max_scale)
+
+
+def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor, Tensor]:
+    """Symmetric InfoNCE (CLIP loss) with in-batch negatives: pair ``i`` of ``a`` matches pair ``i`` of ``b``.
+
+    Args:
+        a: L2-normalised embeddings ``[B, D]`` (for example radar).
+        b: L2-normalised embeddings ``[B, D]`` (for example optical).
+        logit_scale: inverse temperature (scalar).
+
+    Returns:
+        ``loss`` (scalar, the mean of the a->b and b->a cross-entropies) and ``logits [B, B]``
+        (``logits[i, j] = scale * <a_i, b_j>``).
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(
+            f"info_nce needs two [B, D] tensors of equal shape, got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
+    logits = logit_scale * a @ b.t()  # [B, B]
+    target = torch.arange(a.shape[0], device=a.device)
+    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    return loss, logits
+
+
 def init_weights(module: nn.Module) -> None:
     """Xavier-uniform linear layers, zero biases, unit LayerNorm (MAE's initialisation)."""
     if isinstance(module, nn.Linear):
@@ -433,7 +543,10 @@ def init_weights(module: nn.Module) -> None:
 __all__ = [
     "Attention",
     "Block",
+    "batch_item",
     "InputNorm",
+    "LogitScale",
+    "MAX_LOGIT_SCALE",
     "Mlp",
     "PatchEmbed",
     "alibi_2d_bias",
@@ -441,6 +554,7 @@ __all__ = [
     "check_image",
     "gather_tokens",
     "gsd_sincos_pos_embed",
+    "info_nce",
     "init_weights",
     "patch_distances",
     "patchify",
@@ -448,5 +562,6 @@ __all__ = [
     "sincos_1d",
     "sincos_2d_from_grid",
     "sincos_2d_pos_embed",
+    "tokens_to_map",
     "unpatchify",
 ]

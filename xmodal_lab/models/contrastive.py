@@ -1,0 +1,315 @@
+"""Contrastive radar-optical dual encoder (CLIP-style), as in the AIPR cross-modal debrief.
+
+A radar encoder (Sentinel-1 ``VV, VH`` dB, 2 channels) and an optical encoder (Sentinel-2 reflectance, 12
+bands) map co-registered tiles of the same place to nearby points of one embedding space: each encoder is a
+small ViT or a ResNet (chosen by config), followed by a projection head and L2 normalisation. Training
+minimises the symmetric InfoNCE loss with in-batch negatives and a learnable temperature (CLIP: initialised
+at 0.07, the inverse temperature capped at 100). After training, ``similarity(s1, s2)`` ranks optical tiles
+for a radar query by cosine similarity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import (
+    MAX_LOGIT_SCALE,
+    Block,
+    LogitScale,
+    PatchEmbed,
+    batch_item,
+    check_image,
+    info_nce,
+    init_weights,
+    sincos_2d_pos_embed,
+    tokens_to_map,
+)
+from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+
+
+@dataclass
+class ContrastiveConfig:
+    """Configuration of :class:`ContrastiveDualEncoder`.
+
+    Attributes:
+        backbone: ``"vit"`` (patch tokens, sin-cos positions, pre-norm blocks) or ``"resnet"``.
+        img_size: nominal tile side in pixels (any multiple of ``patch_size`` works for the ViT,
+            any size for the ResNet).
+        patch_size: ViT patch side.
+        embed_dim: ViT width.
+        depth: ViT blocks.
+        num_heads: ViT attention heads.
+        mlp_ratio: ViT MLP hidden width / ``embed_dim``.
+        resnet_widths: channels of each ResNet stage (the first stage keeps the stem's resolution,
+            each later one halves it).
+        resnet_blocks: basic blocks per stage (``(2, 2, 2, 2)`` with widths ``(64, 128, 256, 512)`` is
+            ResNet-18).
+        resnet_stem_stride: 1 keeps full resolution (small tiles); 4 is ResNet's stride-2 7x7 conv plus
+            max-pool (large tiles).
+        proj_dim: width of the shared embedding space.
+        proj_hidden: hidden width of the projection MLP; 0 makes the projection one linear layer.
+        init_temperature: initial softmax temperature of InfoNCE.
+        max_logit_scale: cap of the inverse temperature (CLIP: 100).
+    """
+
+    backbone: str = "vit"
+    img_size: int = 32
+    patch_size: int = 8
+    embed_dim: int = 64
+    depth: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    resnet_widths: tuple[int, ...] = (32, 64, 128)
+    resnet_blocks: tuple[int, ...] = (1, 1, 1)
+    resnet_stem_stride: int = 1
+    proj_dim: int = 64
+    proj_hidden: int = 128
+    init_temperature: float = 0.07
+    max_logit_scale: float = MAX_LOGIT_SCALE
+
+
+PRESETS: dict[str, ContrastiveConfig] = {
+    # seconds per epoch on a laptop CPU: the learning tests and fast-mode notebooks use it
+    "tiny": ContrastiveConfig(),
+    "small": ContrastiveConfig(
+        img_size=64, embed_dim=192, depth=6, num_heads=6, proj_dim=128, proj_hidden=512
+    ),
+    # ResNet-18 layout per modality (first conv adapted to 2 / 12 bands), BigEarthNet's 120 px tiles
+    "base": ContrastiveConfig(
+        backbone="resnet",
+        img_size=120,
+        resnet_widths=(64, 128, 256, 512),
+        resnet_blocks=(2, 2, 2, 2),
+        resnet_stem_stride=4,
+        proj_dim=256,
+        proj_hidden=1024,
+    ),
+}
+
+
+class ViTEncoder(nn.Module):
+    """Small ViT: patch embedding, fixed 2-D sin-cos positions, pre-norm blocks, final LayerNorm.
+
+    The positional encoding is computed for the grid at hand, so any multiple of the patch size works.
+
+    Args:
+        in_chans: input channels.
+        config: the model configuration.
+    """
+
+    def __init__(self, in_chans: int, config: ContrastiveConfig) -> None:
+        super().__init__()
+        self.patch_size = config.patch_size
+        self.out_dim = config.embed_dim
+        self.patch_embed = PatchEmbed(in_chans, config.patch_size, config.embed_dim)
+        self.blocks = nn.ModuleList(
+            Block(config.embed_dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth)
+        )
+        self.norm = nn.LayerNorm(config.embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode a standardised image ``[B, C, H, W]`` into a feature map ``[B, D, H/p, W/p]``."""
+        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+        tokens = self.patch_embed(x)  # [B, N, D]
+        tokens = tokens + sincos_2d_pos_embed(self.out_dim, grid).to(tokens)
+        for blk in self.blocks:
+            tokens = blk(tokens)
+        return tokens_to_map(self.norm(tokens), grid)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convolutions with batch norm and an identity (or 1x1) shortcut.
+
+    Args:
+        c_in: input channels.
+        c_out: output channels.
+        stride: stride of the first convolution (2 halves the resolution).
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, c_in, H, W]`` -> ``[B, c_out, H/stride, W/stride]``."""
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNetEncoder(nn.Module):
+    """ResNet with a first convolution for any number of bands.
+
+    Args:
+        in_chans: input channels.
+        config: the model configuration.
+    """
+
+    def __init__(self, in_chans: int, config: ContrastiveConfig) -> None:
+        super().__init__()
+        widths, blocks = config.resnet_widths, config.resnet_blocks
+        if len(widths) != len(blocks) or not widths:
+            raise ValueError(
+                f"resnet_widths {widths} and resnet_blocks {blocks} must be non-empty, same length"
+            )
+        if config.resnet_stem_stride == 1:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+            )
+        elif config.resnet_stem_stride == 4:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_chans, widths[0], 7, 2, 3, bias=False),
+                nn.BatchNorm2d(widths[0]),
+                nn.ReLU(),
+                nn.MaxPool2d(3, 2, 1),
+            )
+        else:
+            raise ValueError(f"resnet_stem_stride must be 1 or 4, got {config.resnet_stem_stride}")
+        stages, c_in = [], widths[0]
+        for i, (width, n) in enumerate(zip(widths, blocks)):
+            layers = [BasicBlock(c_in, width, 1 if i == 0 else 2)]
+            layers += [BasicBlock(width, width, 1) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*layers))
+            c_in = width
+        self.stages = nn.Sequential(*stages)
+        self.out_dim = widths[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode a standardised image ``[B, C, H, W]`` into the last feature map ``[B, D, h, w]``."""
+        return self.stages(self.stem(x))
+
+
+def _projection(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
+    if hidden <= 0:
+        return nn.Linear(in_dim, out_dim)
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+
+class ContrastiveDualEncoder(nn.Module):
+    """Radar and optical encoders trained with symmetric InfoNCE into one embedding space.
+
+    Args:
+        config: a :class:`ContrastiveConfig` (default: the ``tiny`` preset).
+
+    Example:
+        >>> model = ContrastiveDualEncoder(PRESETS["tiny"])
+        >>> out = model({"s1": s1, "s2": s2})  # s1 [B, 2, 32, 32] dB, s2 [B, 12, 32, 32] reflectance
+        >>> out["loss"].backward()
+        >>> sim = model.similarity(s1, s2)  # [B, B] cosine similarities
+    """
+
+    name = "contrastive"
+
+    def __init__(self, config: ContrastiveConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = replace(config) if config is not None else ContrastiveConfig()
+        if config.backbone not in ("vit", "resnet"):
+            raise ValueError(f"backbone must be 'vit' or 'resnet', got {config.backbone!r}")
+        encoder = ViTEncoder if config.backbone == "vit" else ResNetEncoder
+        self.norm_s1 = s1_norm()
+        self.norm_s2 = s2_norm()
+        self.encoder_s1 = encoder(S1_CHANNELS, config)
+        self.encoder_s2 = encoder(S2_CHANNELS, config)
+        self.proj_s1 = _projection(self.encoder_s1.out_dim, config.proj_hidden, config.proj_dim)
+        self.proj_s2 = _projection(self.encoder_s2.out_dim, config.proj_hidden, config.proj_dim)
+        self.logit_scale = LogitScale(config.init_temperature, config.max_logit_scale)
+        if config.backbone == "vit":
+            self.apply(init_weights)
+
+    @property
+    def input_multiple(self) -> int:
+        """Height and width must be multiples of this (the ViT patch; 1 for the ResNet)."""
+        return self.config.patch_size if self.config.backbone == "vit" else 1
+
+    def features(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """Spatial feature maps of each given modality (ViT patch tokens, or the ResNet's last stage).
+
+        Args:
+            s1: Sentinel-1 ``[B, 2, H, W]`` in dB.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            gsd: ignored (this model is not scale-aware); accepted for a uniform interface.
+
+        Returns:
+            ``{"s1": [B, D, h, w], "s2": [B, D, h, w]}`` for the modalities given.
+        """
+        out = {}
+        if s1 is not None:
+            check_image(s1, S1_CHANNELS, self.input_multiple, "s1")
+            out["s1"] = self.encoder_s1(self.norm_s1(s1))
+        if s2 is not None:
+            check_image(s2, S2_CHANNELS, self.input_multiple, "s2")
+            out["s2"] = self.encoder_s2(self.norm_s2(s2))
+        if not out:
+            raise ValueError("pass at least one of s1=[B, 2, H, W] or s2=[B, 12, H, W]")
+        return out
+
+    def embed(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """L2-normalised embeddings in the shared space.
+
+        Args:
+            s1: Sentinel-1 ``[B, 2, H, W]`` in dB.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            gsd: ignored; accepted for a uniform interface.
+
+        Returns:
+            ``{"s1": [B, proj_dim], "s2": [B, proj_dim]}`` for the modalities given, unit norm.
+        """
+        feats = self.features(s1=s1, s2=s2)
+        proj = {"s1": self.proj_s1, "s2": self.proj_s2}
+        return {k: F.normalize(proj[k](v.mean(dim=(2, 3))), dim=-1) for k, v in feats.items()}
+
+    def similarity(self, s1: Tensor, s2: Tensor) -> Tensor:
+        """Cosine similarity of every radar tile with every optical tile.
+
+        Args:
+            s1: Sentinel-1 ``[B1, 2, H, W]`` in dB.
+            s2: Sentinel-2 ``[B2, 12, H, W]`` reflectance.
+
+        Returns:
+            ``[B1, B2]``, entries in ``[-1, 1]``; row ``i`` ranks the optical tiles for radar tile ``i``.
+        """
+        return self.embed(s1=s1)["s1"] @ self.embed(s2=s2)["s2"].t()
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        """One training step's loss on a batch of co-registered pairs.
+
+        Args:
+            batch: the pair batch: ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance (other
+                keys are ignored).
+
+        Returns:
+            ``loss`` (symmetric InfoNCE, scalar), ``logits [B, B]`` (radar rows, optical columns),
+            ``s1`` and ``s2`` embeddings ``[B, proj_dim]``, ``logit_scale`` (scalar).
+        """
+        s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
+        if s1.shape[0] != s2.shape[0]:
+            raise ValueError(
+                f"s1 and s2 must hold the same number of pairs, got {s1.shape[0]} and {s2.shape[0]}"
+            )
+        emb = self.embed(s1=s1, s2=s2)
+        scale = self.logit_scale()
+        loss, logits = info_nce(emb["s1"], emb["s2"], scale)
+        return {
+            "loss": loss,
+            "logits": logits,
+            "s1": emb["s1"],
+            "s2": emb["s2"],
+            "logit_scale": scale.detach(),
+        }
+
+
+__all__ = ["PRESETS", "ContrastiveConfig", "ContrastiveDualEncoder", "ResNetEncoder", "ViTEncoder"]

@@ -1,0 +1,473 @@
+"""CROMA: contrastive radar-optical masked autoencoder (Fuller, Millard and Green, NeurIPS 2023).
+
+Two unimodal ViTs (optical: 12 bands; radar: 2 channels, half the depth) without positional embeddings:
+position enters through **2D-ALiBi**, an attention bias ``-slope_h * distance(i, j)`` between patch
+positions, with ALiBi's geometric slopes per head. A **cross-modal encoder** lets radar tokens attend to
+optical tokens with **X-ALiBi** (the same distance matrix, between the radar query's and the optical key's
+positions). Pretraining combines two objectives:
+
+- **contrastive**: mean-pooled encodings pass an FFN (``sar_GAP``, ``optical_GAP``), a linear projection and
+  L2 normalisation; symmetric InfoNCE with in-batch negatives and a learnable temperature (from 0.07);
+- **masked autoencoding**: each modality hides 75% of its patches with its own random mask (same number kept),
+  the encoders see only kept patches (the ALiBi matrix gathered for them), and a light decoder reconstructs
+  both modalities' pixels from the joint encoding, each modality's loss on its own mask.
+
+At inference (``embed``, ``features``, ``encode``) nothing is masked and the full bias is used. Parameter
+layout and computation match the published encoders, so torchgeo's / the official weights load through
+:mod:`.convert` (the published models have no query/key/value biases: ``qkv_bias=False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import (
+    MAX_LOGIT_SCALE,
+    Block,
+    LogitScale,
+    PatchEmbed,
+    alibi_2d_bias,
+    batch_item,
+    check_image,
+    gather_tokens,
+    info_nce,
+    init_weights,
+    patchify,
+    random_masking,
+    sincos_2d_pos_embed,
+    tokens_to_map,
+)
+from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+
+
+@dataclass
+class CROMAConfig:
+    """Configuration of :class:`CROMA`.
+
+    Attributes:
+        img_size: nominal tile side in pixels; any multiple of the patch size works.
+        patch_size: patch side.
+        embed_dim: width of all three encoders.
+        optical_depth: blocks of the optical encoder.
+        radar_depth: blocks of the radar encoder (CROMA: half the optical depth).
+        cross_depth: blocks of the cross-modal encoder (CROMA: half the optical depth).
+        num_heads: heads of the encoders; each head gets its own ALiBi slope.
+        mlp_ratio: MLP hidden width / width.
+        qkv_bias: biases in the attention's query/key/value projections (False in the published CROMA).
+        decoder_dim: decoder width.
+        decoder_depth: decoder blocks.
+        decoder_heads: decoder heads.
+        mask_ratio: fraction of patches hidden in each modality during pretraining.
+        norm_pix_loss: reconstruct per-patch standardised pixels (each modality's patch separately).
+        init_temperature: initial InfoNCE temperature.
+        max_logit_scale: cap of the inverse temperature (as in CLIP).
+        embed_projected: ``embed`` returns the ``s1``/``s2`` vectors in the shared contrastive space
+            (projected, unit norm), where radar and optical are comparable; False returns ``sar_GAP`` /
+            ``optical_GAP`` (the published models ship without the projections, so converted weights use this).
+    """
+
+    img_size: int = 32
+    patch_size: int = 8
+    embed_dim: int = 64
+    optical_depth: int = 2
+    radar_depth: int = 1
+    cross_depth: int = 1
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = False
+    decoder_dim: int = 64
+    decoder_depth: int = 1
+    decoder_heads: int = 4
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = True
+    init_temperature: float = 0.07
+    max_logit_scale: float = MAX_LOGIT_SCALE
+    embed_projected: bool = True
+
+
+PRESETS: dict[str, CROMAConfig] = {
+    "tiny": CROMAConfig(),
+    "small": CROMAConfig(
+        img_size=64,
+        embed_dim=256,
+        optical_depth=6,
+        radar_depth=3,
+        cross_depth=3,
+        num_heads=8,
+        decoder_dim=256,
+        decoder_heads=8,
+    ),
+    # CROMA-B as published: 120 px tiles, patch 8, width 768, optical 12 / radar 6 / cross 6, 16 heads
+    "base": CROMAConfig(
+        img_size=120,
+        embed_dim=768,
+        optical_depth=12,
+        radar_depth=6,
+        cross_depth=6,
+        num_heads=16,
+        decoder_dim=512,
+        decoder_heads=8,
+    ),
+}
+
+
+def masked_alibi(bias: Tensor, ids_query: Tensor, ids_key: Tensor) -> Tensor:
+    """Gather a full ALiBi matrix for the kept patches of a query and a key sequence (X-ALiBi when they differ).
+
+    Args:
+        bias: full bias ``[1, heads, N, N]``.
+        ids_query: kept query patch indices ``[B, Kq]``.
+        ids_key: kept key patch indices ``[B, Kk]``.
+
+    Returns:
+        ``[B, heads, Kq, Kk]`` with entry ``[b, h, i, j] = bias[0, h, ids_query[b, i], ids_key[b, j]]``.
+    """
+    picked = bias[0][:, ids_query[:, :, None], ids_key[:, None, :]]  # [heads, B, Kq, Kk]
+    return picked.transpose(0, 1)
+
+
+def _gap_ffn(dim: int) -> nn.Sequential:
+    # same layer order (and so the same state-dict keys) as the published GAP-FFN
+    return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+
+class CROMAEncoder(nn.Module):
+    """Unimodal CROMA ViT: linear patch embedding, pre-norm blocks with an ALiBi bias, final LayerNorm.
+
+    Args:
+        in_chans: input channels.
+        depth: blocks.
+        config: the model configuration.
+    """
+
+    def __init__(self, in_chans: int, depth: int, config: CROMAConfig) -> None:
+        super().__init__()
+        self.patch_embed = PatchEmbed(in_chans, config.patch_size, config.embed_dim)
+        self.blocks = nn.ModuleList(
+            Block(config.embed_dim, config.num_heads, config.mlp_ratio, qkv_bias=config.qkv_bias)
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(config.embed_dim)
+
+    def forward(self, x: Tensor, bias: Tensor, ids_keep: Tensor | None = None) -> Tensor:
+        """Encode a standardised image.
+
+        Args:
+            x: ``[B, C, H, W]``.
+            bias: ALiBi ``[1 or B, heads, K, K]`` for the tokens kept.
+            ids_keep: kept patch indices ``[B, K]`` (None: all patches).
+
+        Returns:
+            ``[B, K, D]`` (``K = N`` without masking).
+        """
+        tokens = self.patch_embed(x)  # [B, N, D]
+        if ids_keep is not None:
+            tokens = gather_tokens(tokens, ids_keep)  # [B, K, D]
+        for blk in self.blocks:
+            tokens = blk(tokens, bias=bias)
+        return self.norm(tokens)
+
+
+class CrossEncoder(nn.Module):
+    """Cross-modal encoder: radar tokens self-attend, then attend to optical tokens (X-ALiBi), then an MLP.
+
+    Args:
+        config: the model configuration.
+    """
+
+    def __init__(self, config: CROMAConfig) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(
+                config.embed_dim,
+                config.num_heads,
+                config.mlp_ratio,
+                qkv_bias=config.qkv_bias,
+                cross=True,
+                norm_context=True,
+            )
+            for _ in range(config.cross_depth)
+        )
+        self.norm = nn.LayerNorm(config.embed_dim)
+
+    def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor) -> Tensor:
+        """Fuse the modalities.
+
+        Args:
+            radar: ``[B, Kr, D]`` queries.
+            optical: ``[B, Ko, D]`` context.
+            bias: radar self-attention ALiBi ``[1 or B, heads, Kr, Kr]``.
+            cross_bias: X-ALiBi ``[1 or B, heads, Kr, Ko]``.
+
+        Returns:
+            Joint encodings ``[B, Kr, D]`` at the radar tokens' positions.
+        """
+        x = radar
+        for blk in self.blocks:
+            x = blk(x, bias=bias, context=optical, cross_bias=cross_bias)
+        return self.norm(x)
+
+
+class CROMADecoder(nn.Module):
+    """Light MAE decoder: joint tokens plus mask tokens on the full grid, sin-cos positions, pixel heads.
+
+    Args:
+        config: the model configuration.
+    """
+
+    def __init__(self, config: CROMAConfig) -> None:
+        super().__init__()
+        d = config.decoder_dim
+        self.embed = nn.Linear(config.embed_dim, d)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.blocks = nn.ModuleList(
+            Block(d, config.decoder_heads, config.mlp_ratio, qkv_bias=config.qkv_bias)
+            for _ in range(config.decoder_depth)
+        )
+        self.norm = nn.LayerNorm(d)
+        pp = config.patch_size**2
+        self.pred_optical = nn.Linear(d, pp * S2_CHANNELS)
+        self.pred_radar = nn.Linear(d, pp * S1_CHANNELS)
+
+    def forward(self, joint: Tensor, ids_restore: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Predict every patch of both modalities.
+
+        Args:
+            joint: joint encodings of the kept radar patches ``[B, K, D]``.
+            ids_restore: the radar mask's ``[B, N]`` restore indices.
+            grid: ``(h, w)``.
+
+        Returns:
+            ``optical [B, N, p*p*12]`` and ``radar [B, N, p*p*2]`` patch predictions (pixel order of
+            :func:`~xmodal_lab.models.layers.patchify`).
+        """
+        x = self.embed(joint)
+        b, n = ids_restore.shape
+        x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)
+        x = gather_tokens(x, ids_restore)  # [B, N, Dd] in grid order
+        x = x + sincos_2d_pos_embed(x.shape[-1], grid).to(x)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.norm(x)
+        return self.pred_optical(x), self.pred_radar(x)
+
+
+class CROMA(nn.Module):
+    """CROMA radar-optical foundation model.
+
+    Args:
+        config: a :class:`CROMAConfig` (default: the ``tiny`` preset).
+
+    Example:
+        >>> model = CROMA(PRESETS["tiny"])
+        >>> out = model({"s1": s1, "s2": s2})  # [B, 2, 32, 32] dB, [B, 12, 32, 32] reflectance
+        >>> out["loss"].backward()
+        >>> model.embed(s1=s1, s2=s2)  # {"s1": [B, 64], "s2": [B, 64], "joint": [B, 64]}
+    """
+
+    name = "croma"
+
+    def __init__(self, config: CROMAConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = replace(config) if config is not None else CROMAConfig()
+        if not 0.0 < c.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
+        self.norm_s1 = s1_norm()
+        self.norm_s2 = s2_norm()
+        self.radar_encoder = CROMAEncoder(S1_CHANNELS, c.radar_depth, c)
+        self.optical_encoder = CROMAEncoder(S2_CHANNELS, c.optical_depth, c)
+        self.cross_encoder = CrossEncoder(c)
+        self.gap_ffn_radar = _gap_ffn(c.embed_dim)
+        self.gap_ffn_optical = _gap_ffn(c.embed_dim)
+        self.proj_radar = nn.Linear(c.embed_dim, c.embed_dim)
+        self.proj_optical = nn.Linear(c.embed_dim, c.embed_dim)
+        self.logit_scale = LogitScale(c.init_temperature, c.max_logit_scale)
+        self.decoder = CROMADecoder(c)
+        self.apply(init_weights)
+        nn.init.normal_(self.decoder.mask_token, std=0.02)
+        self._alibi: dict[tuple, Tensor] = {}
+
+    def alibi(self, grid: tuple[int, int], device: torch.device) -> Tensor:
+        """The full 2D-ALiBi matrix ``[1, heads, N, N]`` of a patch grid (cached per grid and device)."""
+        key = (grid, str(device))
+        if key not in self._alibi:
+            self._alibi[key] = alibi_2d_bias(self.config.num_heads, grid).to(device)
+        return self._alibi[key]
+
+    def _inputs(
+        self, s1: Tensor | None, s2: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None, tuple[int, int]]:
+        p = self.config.patch_size
+        if s1 is not None:
+            check_image(s1, S1_CHANNELS, p, "s1")
+        if s2 is not None:
+            check_image(s2, S2_CHANNELS, p, "s2")
+        if s1 is None and s2 is None:
+            raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
+        if s1 is not None and s2 is not None and s1.shape[-2:] != s2.shape[-2:]:
+            raise ValueError(
+                f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, {tuple(s2.shape)}"
+            )
+        if s1 is not None and s2 is not None and s1.shape[0] != s2.shape[0]:
+            raise ValueError(
+                f"s1 and s2 must hold the same number of tiles, got {s1.shape[0]} and {s2.shape[0]}"
+            )
+        ref = s1 if s1 is not None else s2
+        grid = (ref.shape[-2] // p, ref.shape[-1] // p)
+        return (
+            self.norm_s1(s1) if s1 is not None else None,
+            self.norm_s2(s2) if s2 is not None else None,
+            grid,
+        )
+
+    def encode(self, s1: Tensor | None = None, s2: Tensor | None = None) -> dict[str, Tensor]:
+        """Unmasked encodings with the full ALiBi bias (the published model's forward pass).
+
+        Args:
+            s1: Sentinel-1 ``[B, 2, H, W]`` dB.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+
+        Returns:
+            ``sar_encodings [B, N, D]``, ``sar_GAP [B, D]`` (with s1), ``optical_encodings``, ``optical_GAP``
+            (with s2), ``joint_encodings [B, N, D]``, ``joint_GAP [B, D]`` (with both).
+        """
+        x1, x2, grid = self._inputs(s1, s2)
+        bias = self.alibi(grid, (x1 if x1 is not None else x2).device)
+        out: dict[str, Tensor] = {}
+        if x1 is not None:
+            out["sar_encodings"] = self.radar_encoder(x1, bias)
+            out["sar_GAP"] = self.gap_ffn_radar(out["sar_encodings"].mean(dim=1))
+        if x2 is not None:
+            out["optical_encodings"] = self.optical_encoder(x2, bias)
+            out["optical_GAP"] = self.gap_ffn_optical(out["optical_encodings"].mean(dim=1))
+        if x1 is not None and x2 is not None:
+            out["joint_encodings"] = self.cross_encoder(
+                out["sar_encodings"], out["optical_encodings"], bias, bias
+            )
+            out["joint_GAP"] = out["joint_encodings"].mean(dim=1)
+        return out
+
+    def features(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """Patch features laid out on the grid.
+
+        Args:
+            s1: Sentinel-1 ``[B, 2, H, W]`` dB.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            gsd: ignored (CROMA is not scale-aware); accepted for a uniform interface.
+
+        Returns:
+            ``{"s1": [B, D, H/p, W/p], "s2": ..., "joint": ...}`` for the modalities that apply.
+        """
+        enc = self.encode(s1, s2)
+        ref = s1 if s1 is not None else s2
+        grid = (ref.shape[-2] // self.config.patch_size, ref.shape[-1] // self.config.patch_size)
+        names = {"s1": "sar_encodings", "s2": "optical_encodings", "joint": "joint_encodings"}
+        return {k: tokens_to_map(enc[v], grid) for k, v in names.items() if v in enc}
+
+    def embed(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """One vector per tile and modality.
+
+        Args:
+            s1: Sentinel-1 ``[B, 2, H, W]`` dB.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            gsd: ignored; accepted for a uniform interface.
+
+        Returns:
+            ``s1``, ``s2``: ``[B, D]`` in the shared contrastive space (unit norm) when
+            ``config.embed_projected``, else ``sar_GAP`` / ``optical_GAP``; ``joint``: ``joint_GAP [B, D]``
+            when both are given.
+        """
+        enc = self.encode(s1, s2)
+        out = {}
+        if "sar_GAP" in enc:
+            out["s1"] = (
+                self._shared(enc["sar_GAP"], self.proj_radar)
+                if self.config.embed_projected
+                else enc["sar_GAP"]
+            )
+        if "optical_GAP" in enc:
+            out["s2"] = (
+                self._shared(enc["optical_GAP"], self.proj_optical)
+                if self.config.embed_projected
+                else enc["optical_GAP"]
+            )
+        if "joint_GAP" in enc:
+            out["joint"] = enc["joint_GAP"]
+        return out
+
+    @staticmethod
+    def _shared(gap: Tensor, proj: nn.Module) -> Tensor:
+        return F.normalize(proj(gap), dim=-1)
+
+    def _reconstruction_loss(self, pred: Tensor, img: Tensor, mask: Tensor) -> Tensor:
+        target = patchify(img, self.config.patch_size)  # [B, N, p*p*C]
+        if self.config.norm_pix_loss:
+            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1e-6) ** 0.5
+        per_patch = ((pred - target) ** 2).mean(dim=-1)  # [B, N]
+        return (per_patch * mask).sum() / mask.sum()
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        """Pretraining step: independent masks, contrastive loss on the unimodal encodings, reconstruction.
+
+        Args:
+            batch: the pair batch: ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance (other keys
+                are ignored).
+
+        Returns:
+            ``sar_encodings [B, K, D]``, ``optical_encodings [B, K, D]``, ``joint_encodings [B, K, D]`` (kept
+            patches only), ``sar_GAP``, ``optical_GAP``, ``joint_GAP`` ``[B, D]``, ``loss_contrastive``,
+            ``loss_mae`` (radar + optical), ``loss`` (their sum), ``loss_mae_sar``, ``loss_mae_optical``,
+            ``mask_sar`` and ``mask_optical`` ``[B, N]`` (1 = hidden), ``logits [B, B]`` (radar rows).
+        """
+        s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
+        x1, x2, grid = self._inputs(s1, s2)
+        b, n = x1.shape[0], grid[0] * grid[1]
+        keep_r, mask_r, restore_r = random_masking(b, n, self.config.mask_ratio, x1.device)
+        keep_o, mask_o, _ = random_masking(b, n, self.config.mask_ratio, x1.device)
+        bias = self.alibi(grid, x1.device)
+        bias_r, bias_o = masked_alibi(bias, keep_r, keep_r), masked_alibi(bias, keep_o, keep_o)
+
+        sar = self.radar_encoder(x1, bias_r, keep_r)  # [B, K, D]
+        optical = self.optical_encoder(x2, bias_o, keep_o)  # [B, K, D]
+        sar_gap = self.gap_ffn_radar(sar.mean(dim=1))
+        optical_gap = self.gap_ffn_optical(optical.mean(dim=1))
+        loss_c, logits = info_nce(
+            self._shared(sar_gap, self.proj_radar),
+            self._shared(optical_gap, self.proj_optical),
+            self.logit_scale(),
+        )
+
+        # X-ALiBi: radar query i and optical key j are biased by the distance between their own positions
+        joint = self.cross_encoder(sar, optical, bias_r, masked_alibi(bias, keep_r, keep_o))
+        pred_optical, pred_radar = self.decoder(joint, restore_r, grid)
+        loss_sar = self._reconstruction_loss(pred_radar, x1, mask_r)
+        loss_optical = self._reconstruction_loss(pred_optical, x2, mask_o)
+        loss_mae = loss_sar + loss_optical
+        return {
+            "sar_encodings": sar,
+            "optical_encodings": optical,
+            "joint_encodings": joint,
+            "sar_GAP": sar_gap,
+            "optical_GAP": optical_gap,
+            "joint_GAP": joint.mean(dim=1),
+            "loss_contrastive": loss_c,
+            "loss_mae": loss_mae,
+            "loss": loss_c + loss_mae,
+            "loss_mae_sar": loss_sar.detach(),
+            "loss_mae_optical": loss_optical.detach(),
+            "mask_sar": mask_r,
+            "mask_optical": mask_o,
+            "logits": logits.detach(),
+        }
+
+
+__all__ = ["PRESETS", "CROMA", "CROMAConfig", "CROMADecoder", "CROMAEncoder", "CrossEncoder", "masked_alibi"]
