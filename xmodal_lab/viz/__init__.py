@@ -1,1 +1,53 @@
-"""xmodal_lab.viz."""
+"""xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps for the curriculum.
+
+Figures (:mod:`xmodal_lab.viz.plots`) return ``matplotlib.figure.Figure`` objects; maps
+(:mod:`xmodal_lab.viz.maps`) return leafmap maps or ipywidgets, each with a static fallback figure.
+Names are loaded on first use, so ``import xmodal_lab.viz`` stays light and needs no display.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "plots": (
+        "plot_bands",
+        "plot_bias_maps",
+        "plot_change",
+        "plot_history",
+        "plot_label_efficiency",
+        "plot_masks",
+        "plot_pairs",
+        "plot_projection",
+        "plot_projection_before_after",
+        "plot_reconstruction",
+        "plot_retrieval",
+        "plot_similarity_matrix",
+    ),
+    "maps": (
+        "explore_map",
+        "find_layer",
+        "match_explorer",
+        "plot_footprints",
+        "plot_match_footprints",
+        "png_data_url",
+    ),
+    "geo": ("embedding_colors", "footprint_lonlat", "footprints_geojson"),
+    "composites": ("s1_composite", "s2_false_colour", "s2_true_colour"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"xmodal_lab.viz.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'xmodal_lab.viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from xmodal_lab.viz import maps
+from xmodal_lab.viz.geo import embedding_colors
+
+
+@pytest.fixture
+def sim(pairs) -> np.ndarray:
+    """Similarities where SAR tile i's true match ranks first for even i and third for odd i."""
+    n = len(pairs)
+    rng = np.random.default_rng(0)
+    s = rng.uniform(0, 0.5, (n, n))
+    for i in range(n):
+        s[i, i] = 0.9 if i % 2 == 0 else 0.55
+        if i % 2:
+            s[i, (i + 1) % n], s[i, (i + 2) % n] = 0.8, 0.7
+    return s
+
+
+def test_png_data_url_round_trips():
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    url = maps.png_data_url(rgb)
+    assert url.startswith("data:image/png;base64,")
+    back = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    np.testing.assert_array_equal(back, rgb)
+
+
+def test_view_of_centres_on_the_bounds_and_zooms_in_on_small_areas():
+    centre, zoom = maps.view_of(((48.0, 11.0), (48.1, 11.2)))
+    assert centre == pytest.approx((48.05, 11.1))
+    assert 10 <= zoom <= 12  # 0.2 degrees fill about 700 px at zoom 11
+    assert maps.view_of(((-60, -170), (70, 170)))[1] == 1
+
+
+def test_explore_map_has_a_footprint_layer_coloured_by_embedding(pairs):
+    emb = torch.randn(len(pairs), 8, generator=torch.Generator().manual_seed(0))
+    m = maps.explore_map(pairs, emb, basemap=None)
+    layer = maps.find_layer(m, "footprints")
+    features = layer.data["features"]
+    assert len(features) == len(pairs)
+    assert [f["properties"]["color"] for f in features] == embedding_colors(emb)
+    assert layer.style_callback(features[2])["fillColor"] == features[2]["properties"]["color"]
+    overlays = maps.find_layer(m, "tiles (optical)").layers
+    assert len(overlays) == len(pairs) and all(o.url.startswith("data:image/png;base64,") for o in overlays)
+    (south, west), (north, east) = overlays[0].bounds
+    assert south < pairs[0]["lat"] < north and west < pairs[0]["lon"] < east
+    assert not [la for la in m.layers if type(la).__name__ == "TileLayer"]  # no basemap asked for
+    json.dumps(layer.data)  # the layer's data must serialise to the browser
+
+
+def test_explore_map_keeps_an_offline_basemap_and_honours_colours(pairs):
+    m = maps.explore_map(pairs[:2], colors=["#000000", "#ffffff"], overlays=None)
+    assert [f["properties"]["color"] for f in maps.find_layer(m, "footprints").data["features"]] == ["#000000", "#ffffff"]
+    assert any(type(la).__name__ == "TileLayer" for la in m.layers)
+    with pytest.raises(KeyError, match="no layer named 'tiles"):
+        maps.find_layer(m, "tiles (optical)")
+
+
+def test_match_explorer_highlights_the_top_k_and_follows_the_selection(pairs, sim):
+    box = maps.match_explorer(pairs, sim=sim, k=3, overlays=None, basemap=None)
+    query, matches = maps.find_layer(box.map, "query"), maps.find_layer(box.map, "matches")
+    assert [f["properties"]["index"] for f in query.data["features"]] == [0]  # headless default
+    assert [f["properties"]["index"] for f in matches.data["features"]] == list(np.argsort(-sim[0])[:3])
+    assert matches.data["features"][0]["properties"]["true_match"] is True
+    box.select(1)
+    assert query.data["features"][0]["properties"]["index"] == 1
+    ranks = {f["properties"]["index"]: f["properties"]["rank"] for f in matches.data["features"]}
+    assert ranks == {2: 1, 3: 2, 1: 3} and box.matches == [2, 3, 1]
+    assert "ranks 3 of 6" in box.summary.value
+
+
+def test_plot_footprints_draws_one_polygon_per_tile_and_the_matches(pairs, sim):
+    fig = maps.plot_match_footprints(pairs, sim, query=1, k=3)
+    ax = fig.axes[0]
+    gids = [p.get_gid() for p in ax.patches]
+    assert gids.count("footprint") == len(pairs) and gids.count("match") == 3 and gids.count("query") == 1
+    xmin, xmax = ax.get_xlim()
+    ymin, ymax = ax.get_ylim()
+    assert all(xmin < p["lon"] < xmax and ymin < p["lat"] < ymax for p in pairs)
+    assert [t.get_text() for t in ax.texts] == ["1", "2", "3"]

@@ -1,0 +1,82 @@
+"""8-bit RGB renderings of Sentinel-2 and Sentinel-1 images for figures and map overlays.
+
+The stretch itself lives in :mod:`xmodal_lab.models.sam_images` (Segment Anything needs the same 8-bit
+composites); this module only adapts tensors, batches and pair dicts to it, so that a figure and a SAM
+prompt always show a student the same pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xmodal_lab.viz._common import first_image, to_numpy
+
+
+def _sam_images():
+    from xmodal_lab.models import sam_images
+
+    return sam_images
+
+
+def _hwc_uint8(x: Any) -> np.ndarray:
+    a = to_numpy(x)
+    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
+        a = np.moveaxis(a, 0, -1)
+    return np.ascontiguousarray(a.astype(np.uint8, copy=False))
+
+
+def s2_true_colour(s2: Any) -> np.ndarray:
+    """True-colour composite (B4, B3, B2) of a Sentinel-2 image.
+
+    Args:
+        s2: reflectance ``[12, H, W]`` (or ``[B, 12, H, W]``: the first image is used).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    return _hwc_uint8(_sam_images().s2_true_color(first_image(s2, 12, "s2")))
+
+
+def s2_false_colour(s2: Any) -> np.ndarray:
+    """False-colour composite (B8, B4, B3: vegetation red) of a Sentinel-2 image.
+
+    Args:
+        s2: reflectance ``[12, H, W]`` (or ``[B, 12, H, W]``).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    return _hwc_uint8(_sam_images().s2_false_color(first_image(s2, 12, "s2")))
+
+
+def s1_composite(s1: Any) -> np.ndarray:
+    """Radar composite (VV, VH, VV-VH as R, G, B) of a Sentinel-1 image.
+
+    Args:
+        s1: sigma0 in dB ``[2, H, W]`` (or ``[B, 2, H, W]``).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    return _hwc_uint8(_sam_images().s1_composite(first_image(s1, 2, "s1")))
+
+
+def render(image: Any, modality: str) -> np.ndarray:
+    """Render an image of a named modality to 8-bit RGB.
+
+    Args:
+        image: ``[C, H, W]`` (or batched) values, or an ``[H, W, 3]`` uint8 picture already rendered.
+        modality: ``"s2"`` (true colour), ``"s2_false"`` (false colour) or ``"s1"`` (radar composite).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    a = to_numpy(image)
+    if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
+        return a
+    renderers = {"s2": s2_true_colour, "s2_false": s2_false_colour, "s1": s1_composite}
+    if modality not in renderers:
+        raise ValueError(f"modality: expected one of {sorted(renderers)}, got {modality!r}")
+    return renderers[modality](a)

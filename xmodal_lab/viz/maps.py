@@ -1,0 +1,386 @@
+"""Interactive maps (leafmap with the ipyleaflet backend, ipywidgets) and their static fallbacks.
+
+Data layers (footprints, tile images as PNG data URLs) travel inside the notebook, so they show offline;
+only the basemap needs the internet and simply stays blank without it. Every widget starts with a default
+selection, and :func:`plot_footprints` draws the same content as a matplotlib figure for nbmake and for
+readers of a rendered notebook. leafmap, ipyleaflet and ipywidgets are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
+
+from xmodal_lab.viz._common import pair_list, scalar, to_numpy
+from xmodal_lab.viz.composites import render
+from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds
+from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
+
+#: Width in pixels the automatic zoom aims to fill with the footprints.
+_VIEW_PX = 700
+
+
+def png_data_url(rgb: np.ndarray) -> str:
+    """Encode an ``[H, W, 3]`` uint8 picture as a ``data:image/png;base64,...`` URL (no file, works offline)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def view_of(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[tuple[float, float], int]:
+    """Centre ``(lat, lon)`` and a Web-Mercator zoom level that shows ``((south, west), (north, east))``.
+
+    Computed here rather than by ``Map.fit_bounds`` (which runs in the browser), so a map built headless
+    already looks at its data.
+    """
+    (south, west), (north, east) = bounds
+    centre = ((south + north) / 2, (west + east) / 2)
+    lat_span = (north - south) / max(math.cos(math.radians(centre[0])), 1e-6)
+    span = max(east - west, lat_span, 1e-6)
+    zoom = int(math.floor(math.log2(_VIEW_PX * 360.0 / (256.0 * span))))
+    return centre, max(1, min(zoom, 18))
+
+
+def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[str]:
+    if colors is not None:
+        if len(colors) != n:
+            raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
+        return list(colors)
+    if embeddings is not None:
+        emb = to_numpy(embeddings)
+        if len(emb) != n:
+            raise ValueError(f"embeddings: expected one row per tile ({n}), got shape {emb.shape}")
+        return embedding_colors(emb)
+    return [MODALITY_COLOURS["s2"]] * n
+
+
+def _style(feature: Mapping) -> dict:
+    colour = feature["properties"].get("color", MODALITY_COLOURS["s2"])
+    return {"color": colour, "fillColor": colour}
+
+
+def footprint_layer(collection: Mapping, name: str = "footprints", weight: float = 2.0, fill_opacity: float = 0.35):
+    """An ipyleaflet GeoJSON layer painting each feature in its ``color`` property.
+
+    Args:
+        collection: a FeatureCollection from :func:`footprints_geojson`.
+        name: layer name (shown in the layer control; tests and notebooks find the layer by it).
+        weight: outline width in pixels.
+        fill_opacity: 0 for outlines only.
+
+    Returns:
+        ``ipyleaflet.GeoJSON``.
+    """
+    import ipyleaflet
+
+    return ipyleaflet.GeoJSON(
+        data=dict(collection),
+        name=name,
+        style={"weight": weight, "opacity": 0.9, "fillOpacity": fill_opacity},
+        hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
+        style_callback=_style,
+    )
+
+
+def _overlay_group(items: list[dict], collection: Mapping, modality: str, limit: int):
+    import ipyleaflet
+
+    key = "s1" if modality == "s1" else "s2"
+    overlays = []
+    for pair, feature in zip(items[:limit], collection["features"]):
+        if pair.get(key) is None:
+            continue
+        (south, west), (north, east) = geojson_bounds({"features": [feature]})
+        overlays.append(
+            ipyleaflet.ImageOverlay(
+                url=png_data_url(render(pair[key], modality)),
+                bounds=((south, west), (north, east)),
+                name=f"tile {feature['properties']['index']}",
+            )
+        )
+    label = {"s1": "radar", "s2": "optical", "s2_false": "optical false colour"}[modality]
+    return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({label})")
+
+
+def explore_map(
+    pairs: Any,
+    embeddings: Any = None,
+    *,
+    colors: Sequence[str] | None = None,
+    overlays: str | None = "s2",
+    max_overlays: int = 32,
+    properties: Sequence[Mapping] | Mapping[str, Sequence] | None = None,
+    basemap: str | None = "OpenStreetMap",
+    height: str = "480px",
+    layer_name: str = "footprints",
+):
+    """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
+
+    Args:
+        pairs: pair dicts, a collated batch or a dataset (each with ``crs``/``transform`` or ``lat``/``lon``/``gsd``).
+        embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours
+            (:func:`embedding_colors`). Ignored when ``colors`` is given.
+        colors: one colour per tile (for example a change distance turned into colours).
+        overlays: ``"s2"``, ``"s2_false"`` or ``"s1"`` to lay the first ``max_overlays`` tile images on the
+            map as PNG data URLs; ``None`` for footprints only.
+        max_overlays: tile images at most (each adds its PNG to the notebook).
+        properties: extra GeoJSON properties per tile.
+        basemap: a leafmap basemap name, or ``None`` for none (the data layers show either way).
+        height: CSS height of the map.
+        layer_name: name of the footprint layer.
+
+    Returns:
+        ``leafmap.leafmap.Map`` centred on the tiles, with a GeoJSON layer ``layer_name`` holding one feature
+        per tile (also in ``map.footprints``), a layer control, and the image overlays if asked.
+    """
+    import ipyleaflet
+    from leafmap import leafmap
+
+    items = pair_list(pairs)
+    if not items:
+        raise ValueError("explore_map: got no pairs to show")
+    collection = footprints_geojson(items, _colours_for(len(items), embeddings, colors), properties)
+    centre, zoom = view_of(geojson_bounds(collection))
+    kwargs = dict(center=centre, zoom=zoom, height=height, draw_control=False, measure_control=False,
+                  toolbar_control=False, search_control=False, layers_control=True)
+    if basemap is not None:
+        kwargs["basemap"] = basemap
+    with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        m = leafmap.Map(**kwargs)
+    if basemap is None:
+        for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
+            m.remove(layer)
+    if overlays is not None:
+        m.add(_overlay_group(items, collection, overlays, max_overlays))
+    m.add(footprint_layer(collection, layer_name))
+    m.footprints = collection
+    return m
+
+
+def find_layer(m: Any, name: str):
+    """The layer of a map called ``name``.
+
+    Raises:
+        KeyError: naming the layers the map has.
+    """
+    for layer in m.layers:
+        if getattr(layer, "name", None) == name:
+            return layer
+    raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
+
+
+def cosine_similarity(query: Any, gallery: Any) -> np.ndarray:
+    """``[Nq, Ng]`` cosine similarities between two sets of embeddings ``[Nq, D]`` and ``[Ng, D]``."""
+    from xmodal_lab.eval import similarity_matrix
+
+    return to_numpy(similarity_matrix(query, gallery)).astype(np.float64)
+
+
+def _top_matches(sim: np.ndarray, query: int, k: int) -> list[int]:
+    return [int(i) for i in np.argsort(-sim[query], kind="stable")[:k]]
+
+
+def _match_collections(collection: Mapping, sim: np.ndarray, query: int, k: int) -> tuple[dict, dict, list[int]]:
+    features = collection["features"]
+    top = _top_matches(sim, query, k)
+    q = dict(features[query], properties={**features[query]["properties"], "color": QUERY_COLOUR, "role": "query"})
+    matches = []
+    for rank, g in enumerate(top, start=1):
+        props = {**features[g]["properties"], "rank": rank, "cosine": round(float(sim[query, g]), 4),
+                 "true_match": g == query, "color": TRUE_MATCH_COLOUR}
+        matches.append(dict(features[g], properties=props))
+    return ({"type": "FeatureCollection", "features": [q]},
+            {"type": "FeatureCollection", "features": matches}, top)
+
+
+def _summary_html(pairs: list[dict], sim: np.ndarray, query: int, top: list[int]) -> str:
+    rows = "".join(
+        f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td><td>{'yes' if g == query else ''}</td></tr>"
+        for rank, g in enumerate(top, start=1)
+    )
+    rank_true = int(np.flatnonzero(np.argsort(-sim[query], kind="stable") == query)[0]) + 1
+    return (f"<b>SAR tile {query}</b>: its true optical partner ranks {rank_true} of {sim.shape[1]}"
+            f"<table><tr><th>rank</th><th>optical tile</th><th>cosine</th><th>true match</th></tr>{rows}</table>")
+
+
+def match_explorer(
+    pairs: Any,
+    emb_s1: Any = None,
+    emb_s2: Any = None,
+    *,
+    sim: Any = None,
+    k: int = 4,
+    query: int = 0,
+    overlays: str | None = "s2",
+    max_overlays: int = 32,
+    basemap: str | None = "OpenStreetMap",
+):
+    """Choose a SAR tile and see its top-k optical matches on the map.
+
+    The footprints of all tiles are coloured by their optical embedding; the chosen SAR tile is outlined in
+    pink (layer ``"query"``) and its top-k optical matches in green (layer ``"matches"``, with ``rank``,
+    ``cosine`` and ``true_match`` properties). Tile ``i``'s optical partner is gallery item ``i``.
+
+    Args:
+        pairs: pair dicts, a collated batch or a dataset (``N`` tiles).
+        emb_s1: radar embeddings ``[N, D]`` (the queries).
+        emb_s2: optical embeddings ``[N, D]`` (the gallery).
+        sim: ``[N, N]`` similarities instead of the embeddings.
+        k: matches to highlight.
+        query: the SAR tile selected at start (the headless default).
+        overlays: tile images under the footprints, as in :func:`explore_map`.
+        max_overlays: tile images at most.
+        basemap: a leafmap basemap name or ``None``.
+
+    Returns:
+        ``ipywidgets.VBox`` (dropdown, summary, map) with attributes ``map``, ``selector``, ``summary``,
+        ``matches`` (the current top-k gallery indices) and ``select(i)`` to change the query from code.
+    """
+    import ipywidgets as widgets
+
+    items = pair_list(pairs)
+    n = len(items)
+    if sim is None:
+        if emb_s1 is None or emb_s2 is None:
+            raise ValueError("match_explorer: pass emb_s1 and emb_s2, or sim")
+        sim = cosine_similarity(emb_s1, emb_s2)
+    s = to_numpy(sim).astype(np.float64)
+    if s.shape != (n, n):
+        raise ValueError(f"sim: expected [{n}, {n}] (one row and column per tile), got {s.shape}")
+    if not 0 <= query < n:
+        raise ValueError(f"query: expected a tile index in 0..{n - 1}, got {query}")
+    k = min(k, n)
+    m = explore_map(items, emb_s2, overlays=overlays, max_overlays=max_overlays, basemap=basemap)
+    q_fc, m_fc, top = _match_collections(m.footprints, s, query, k)
+    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0)
+    m_layer = footprint_layer(m_fc, "matches", weight=3, fill_opacity=0.25)
+    m.add(m_layer)
+    m.add(q_layer)
+
+    def label(i: int) -> str:
+        p = items[i]
+        date = str(scalar(p["date"]))[:10] if p.get("date") is not None else ""
+        return f"SAR tile {i}  {date}".strip()
+
+    selector = widgets.Dropdown(options=[(label(i), i) for i in range(n)], value=query, description="query")
+    summary = widgets.HTML(_summary_html(items, s, query, top))
+    box = widgets.VBox([selector, summary, m])
+
+    def on_change(change: Mapping) -> None:
+        q = int(change["new"])
+        new_q, new_m, new_top = _match_collections(m.footprints, s, q, k)
+        q_layer.data, m_layer.data = new_q, new_m
+        summary.value = _summary_html(items, s, q, new_top)
+        box.matches = new_top
+
+    selector.observe(on_change, names="value")
+
+    def select(i: int) -> None:
+        selector.value = int(i)
+
+    box.map, box.selector, box.summary, box.matches, box.select = m, selector, summary, top, select
+    return box
+
+
+def plot_footprints(
+    pairs: Any,
+    colors: Sequence[str] | None = None,
+    *,
+    embeddings: Any = None,
+    query: int | None = None,
+    matches: Sequence[int] | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Figure:
+    """Static fallback of the maps: tile footprints on longitude/latitude axes.
+
+    Args:
+        pairs: pair dicts, a collated batch, a dataset, or a FeatureCollection from :func:`footprints_geojson`.
+        colors: one colour per tile (default: from ``embeddings``, else the collection's ``color``).
+        embeddings: ``[N, D]`` or ``[N, 2]`` to colour by (see :func:`embedding_colors`).
+        query: a tile to outline in pink (the chosen SAR tile).
+        matches: tiles to outline in green with their rank (its top-k optical matches).
+        title: axes title.
+        ax: draw into these axes instead of a new figure.
+
+    Returns:
+        The figure; one filled polygon per tile (``gid="footprint"``), plus outlines for query and matches.
+    """
+    if isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection":
+        collection = pairs
+    else:
+        collection = footprints_geojson(pair_list(pairs))
+    features = collection["features"]
+    n = len(features)
+    if colors is None and embeddings is not None:
+        colors = _colours_for(n, embeddings, None)
+    if colors is None:
+        colors = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
+    if len(colors) != n:
+        raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
+    if ax is None:
+        fig = Figure(figsize=(6, 5), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
+    for ring, colour in zip(rings, colors):
+        ax.add_patch(Polygon(ring, closed=True, fc=colour, ec="0.25", lw=0.6, alpha=0.8, gid="footprint"))
+    for rank, g in enumerate(matches or [], start=1):
+        ax.add_patch(Polygon(rings[g], closed=True, fill=False, ec=TRUE_MATCH_COLOUR, lw=2.5, gid="match"))
+        centre = rings[g][:4].mean(axis=0)
+        ax.annotate(str(rank), centre, ha="center", va="center", fontsize=8, weight="bold")
+    if query is not None:
+        ax.add_patch(Polygon(rings[query], closed=True, fill=False, ec=QUERY_COLOUR, lw=3, ls="--", gid="query"))
+    (south, west), (north, east) = geojson_bounds(collection)
+    pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
+    ax.set_xlim(west - pad_x, east + pad_x)
+    ax.set_ylim(south - pad_y, north + pad_y)
+    ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
+    ax.set_xlabel("longitude (°)")
+    ax.set_ylabel("latitude (°)")
+    ax.set_title(title or f"{n} tile footprints", fontsize=10)
+    return fig
+
+
+def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kwargs: Any) -> Figure:
+    """Static counterpart of :func:`match_explorer`: footprints with one SAR query and its top-k matches.
+
+    Args:
+        pairs: pair dicts, a collated batch or a dataset (``N`` tiles).
+        sim: ``[N, N]`` similarities (SAR rows, optical columns).
+        query: the SAR tile.
+        k: matches to outline.
+        **kwargs: passed to :func:`plot_footprints` (``colors``, ``embeddings``, ``ax``).
+
+    Returns:
+        The figure.
+    """
+    s = to_numpy(sim).astype(np.float64)
+    top = _top_matches(s, query, min(k, s.shape[1]))
+    title = kwargs.pop("title", None) or f"SAR tile {query} (pink) and its top-{len(top)} optical matches (green)"
+    return plot_footprints(pairs, query=query, matches=top, title=title, **kwargs)
+
+
+__all__ = [
+    "embedding_colors",
+    "explore_map",
+    "find_layer",
+    "footprint_layer",
+    "footprints_geojson",
+    "match_explorer",
+    "plot_footprints",
+    "plot_match_footprints",
+    "png_data_url",
+]
