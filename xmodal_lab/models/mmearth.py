@@ -1,0 +1,350 @@
+"""MMEarth-style multi-pretext masked autoencoder (Nedungadi et al., ECCV 2024).
+
+One encoder reads **optical input only** (Sentinel-2); during pretraining its masked view must serve several
+pretext tasks at once, each with its own head on a decoder shared by all tasks:
+
+- ``s2``: reconstruct the masked optical patches (per-patch standardised targets, as in MAE);
+- ``s1``: predict the co-registered radar image (standardised dB) at pixel level;
+- ``landcover``: predict the land-cover class of every pixel (cross-entropy);
+- ``labels``: predict the tile's multi-hot scene labels at image level (average-pooled decoder tokens, binary
+  cross-entropy).
+
+Pixel-level losses count masked patches only, as in the reference code. The task losses are combined by
+**uncertainty weighting** (Kendall, Gal and Cipolla, 2018), ``L = sum_t exp(-s_t) L_t + s_t`` with one
+learnable ``s_t`` (a log variance) per task: a task whose loss stays large is down-weighted, and ``+ s_t``
+stops the weights from going to zero. Other modalities are needed only for pretraining; at inference the
+model embeds optical tiles.
+
+Differences from the paper: the encoder here is a small ViT MAE (patch embedding, sin-cos positions, pre-norm
+blocks) rather than the paper's ConvNeXt V2 fully convolutional MAE with sparse convolutions, and the pretext
+targets are the kit's radar, land cover and scene labels instead of MMEarth's twelve modalities (elevation,
+canopy height, ERA5 climate, biome, ...). With ``tasks=("s2",)`` the model is a plain optical MAE of the same
+size: the baseline for measuring what the extra pretext tasks add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import (
+    Block,
+    PatchEmbed,
+    batch_item,
+    check_image,
+    gather_tokens,
+    init_weights,
+    patchify,
+    random_masking,
+    sincos_2d_pos_embed,
+    tokens_to_map,
+)
+from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+
+#: Every pretext task the model knows, in a fixed order (the order of ``log_vars``).
+TASKS: tuple[str, ...] = ("s2", "s1", "landcover", "labels")
+#: Tasks predicted for every pixel; the others are predicted once per image.
+PIXEL_TASKS: tuple[str, ...] = ("s2", "s1", "landcover")
+
+
+@dataclass
+class MMEarthConfig:
+    """Configuration of :class:`MMEarth`.
+
+    Attributes:
+        img_size: nominal tile side in pixels; any multiple of the patch size works.
+        patch_size: patch side.
+        embed_dim: encoder width (the embedding width).
+        depth: encoder blocks.
+        num_heads: encoder heads.
+        mlp_ratio: MLP hidden width / width.
+        decoder_dim: width of the decoder shared by the tasks.
+        decoder_depth: decoder blocks.
+        decoder_heads: decoder heads.
+        mask_ratio: fraction of optical patches hidden from the encoder (MMEarth: 0.6).
+        tasks: pretext tasks, a subset of ``("s2", "s1", "landcover", "labels")`` containing ``"s2"``.
+        n_landcover: land-cover classes (``len(xmodal_lab.data.LANDCOVER_CLASSES)`` for the simulated world);
+            negative ids in ``landcover`` are ignored.
+        n_labels: scene labels (length of the multi-hot ``labels``).
+        norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only).
+        weighting: ``"uncertainty"`` (``exp(-s) L + s``) or ``"sum"`` (plain sum of the task losses).
+    """
+
+    img_size: int = 32
+    patch_size: int = 4
+    embed_dim: int = 64
+    depth: int = 2
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    decoder_dim: int = 64
+    decoder_depth: int = 1
+    decoder_heads: int = 4
+    mask_ratio: float = 0.6
+    tasks: tuple[str, ...] = TASKS
+    n_landcover: int = 10
+    n_labels: int = 10
+    norm_pix_loss: bool = True
+    weighting: str = "uncertainty"
+
+
+PRESETS: dict[str, MMEarthConfig] = {
+    "tiny": MMEarthConfig(),
+    "small": MMEarthConfig(
+        img_size=64, patch_size=8, embed_dim=256, depth=6, num_heads=8, decoder_dim=256, decoder_heads=8
+    ),
+    # a ViT-B/16 encoder (the paper's encoder is a ConvNeXt V2 of similar cost), 112 px tiles as in MMEarth
+    "base": MMEarthConfig(
+        img_size=112,
+        patch_size=16,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        decoder_dim=512,
+        decoder_depth=2,
+        decoder_heads=16,
+    ),
+}
+
+
+class UncertaintyWeighting(nn.Module):
+    """Multi-task loss weighting by learned homoscedastic uncertainty: ``sum_t exp(-s_t) L_t + s_t``.
+
+    Args:
+        tasks: task names; one log variance ``s_t`` each, initialised at 0 (weight 1).
+    """
+
+    def __init__(self, tasks: tuple[str, ...]) -> None:
+        super().__init__()
+        self.tasks = tuple(tasks)
+        self.log_vars = nn.Parameter(torch.zeros(len(self.tasks)))
+
+    def weights(self) -> dict[str, Tensor]:
+        """Current weight ``exp(-s_t)`` of each task."""
+        return {t: torch.exp(-s) for t, s in zip(self.tasks, self.log_vars)}
+
+    def forward(self, losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Combine task losses.
+
+        Args:
+            losses: ``{task: scalar loss}`` for every task of ``self.tasks``.
+
+        Returns:
+            The total ``sum_t exp(-s_t) L_t + s_t`` and the weighted term of each task.
+        """
+        missing = sorted(set(self.tasks) - set(losses))
+        if missing:
+            raise KeyError(f"UncertaintyWeighting: no loss for task(s) {missing}")
+        terms = {t: torch.exp(-s) * losses[t] + s for t, s in zip(self.tasks, self.log_vars)}
+        return torch.stack(list(terms.values())).sum(), terms
+
+
+class MAEEncoder(nn.Module):
+    """ViT encoder of visible patches: patch embedding, fixed sin-cos positions, pre-norm blocks, LayerNorm.
+
+    Args:
+        in_chans: input channels.
+        config: the model configuration.
+    """
+
+    def __init__(self, in_chans: int, config: MMEarthConfig) -> None:
+        super().__init__()
+        self.patch_embed = PatchEmbed(in_chans, config.patch_size, config.embed_dim)
+        self.blocks = nn.ModuleList(
+            Block(config.embed_dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth)
+        )
+        self.norm = nn.LayerNorm(config.embed_dim)
+
+    def forward(self, x: Tensor, grid: tuple[int, int], ids_keep: Tensor | None = None) -> Tensor:
+        """Encode a standardised image.
+
+        Args:
+            x: ``[B, C, H, W]``.
+            grid: ``(H/p, W/p)``.
+            ids_keep: visible patch indices ``[B, K]`` (None: all patches).
+
+        Returns:
+            ``[B, K, D]`` (``K = N`` without masking).
+        """
+        tokens = self.patch_embed(x)
+        tokens = tokens + sincos_2d_pos_embed(tokens.shape[-1], grid).to(tokens)
+        if ids_keep is not None:
+            tokens = gather_tokens(tokens, ids_keep)
+        for blk in self.blocks:
+            tokens = blk(tokens)
+        return self.norm(tokens)
+
+
+class MMEarth(nn.Module):
+    """Multi-pretext masked autoencoder on optical input.
+
+    Args:
+        config: an :class:`MMEarthConfig` (default: the ``tiny`` preset).
+
+    Example:
+        >>> model = MMEarth(PRESETS["tiny"])
+        >>> out = model({"s2": s2, "s1": s1, "landcover": lc, "labels": labels})
+        >>> out["loss"].backward()
+        >>> model.embed(s2=s2)["s2"]  # [B, 64]
+    """
+
+    name = "mmearth"
+
+    def __init__(self, config: MMEarthConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = replace(config) if config is not None else MMEarthConfig()
+        unknown = sorted(set(c.tasks) - set(TASKS))
+        if unknown or "s2" not in c.tasks:
+            raise ValueError(f"tasks must include 's2' and come from {TASKS}, got {c.tasks}")
+        if c.weighting not in ("uncertainty", "sum"):
+            raise ValueError(f"weighting must be 'uncertainty' or 'sum', got {c.weighting!r}")
+        if not 0.0 < c.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
+        self.tasks = tuple(t for t in TASKS if t in c.tasks)
+        self.norm_s1 = s1_norm()
+        self.norm_s2 = s2_norm()
+        self.encoder = MAEEncoder(S2_CHANNELS, c)
+
+        d, pp = c.decoder_dim, c.patch_size**2
+        self.decoder_embed = nn.Linear(c.embed_dim, d)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
+        # one decoder shared by all tasks (the reference code's task decoders share their blocks), one head each
+        self.decoder = nn.ModuleList(Block(d, c.decoder_heads, c.mlp_ratio) for _ in range(c.decoder_depth))
+        self.decoder_norm = nn.LayerNorm(d)
+        out_chans = {"s2": S2_CHANNELS, "s1": S1_CHANNELS, "landcover": c.n_landcover}
+        self.heads = nn.ModuleDict(
+            {t: nn.Linear(d, pp * out_chans[t]) for t in self.tasks if t in PIXEL_TASKS}
+        )
+        if "labels" in self.tasks:
+            self.heads["labels"] = nn.Linear(d, c.n_labels)
+        self.weighting = UncertaintyWeighting(self.tasks)
+        self.apply(init_weights)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    # ---------------------------------------------------------------- inference
+    def _optical(self, s2: Tensor | None, s1: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
+        if s2 is None:
+            raise ValueError(
+                "MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a pretraining target)"
+            )
+        p = self.config.patch_size
+        check_image(s2, S2_CHANNELS, p, "s2")
+        return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
+
+    def features(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """Patch features of an unmasked optical tile.
+
+        Args:
+            s1: ignored (the encoder reads optical input only); accepted for a uniform interface.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            gsd: ignored.
+
+        Returns:
+            ``{"s2": [B, D, H/p, W/p]}``.
+        """
+        x, grid = self._optical(s2)
+        return {"s2": tokens_to_map(self.encoder(x, grid), grid)}
+
+    def embed(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """One vector per optical tile: the mean of the unmasked encoder tokens.
+
+        Args:
+            s1: ignored; accepted for a uniform interface.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            gsd: ignored.
+
+        Returns:
+            ``{"s2": [B, D]}``.
+        """
+        x, grid = self._optical(s2)
+        return {"s2": self.encoder(x, grid).mean(dim=1)}
+
+    # ----------------------------------------------------------------- training
+    def decode(self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]) -> dict[str, Tensor]:
+        """Run the shared decoder and every task head.
+
+        Args:
+            latent: encodings of the visible patches ``[B, K, D]``.
+            ids_restore: ``[B, N]`` from :func:`~xmodal_lab.models.layers.random_masking`.
+            grid: ``(h, w)``.
+
+        Returns:
+            Pixel tasks ``[B, N, p*p*C_t]`` (pixel order of ``patchify``); ``labels`` logits ``[B, n_labels]``.
+        """
+        x = self.decoder_embed(latent)
+        b, n = ids_restore.shape
+        x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)
+        x = gather_tokens(x, ids_restore)  # [B, N, Dd] back in grid order
+        x = x + sincos_2d_pos_embed(x.shape[-1], grid).to(x)
+        for blk in self.decoder:
+            x = blk(x)
+        x = self.decoder_norm(x)
+        return {t: head(x.mean(dim=1) if t == "labels" else x) for t, head in self.heads.items()}
+
+    @staticmethod
+    def _masked_mean(per_patch: Tensor, mask: Tensor) -> Tensor:
+        return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
+
+    def _task_losses(self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        p, losses = self.config.patch_size, {}
+        target = patchify(x2, p)  # [B, N, p*p*12]
+        if self.config.norm_pix_loss:
+            target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+        losses["s2"] = self._masked_mean(((pred["s2"] - target) ** 2).mean(-1), mask)
+        if "s1" in pred:
+            s1 = batch_item(batch, "s1", self.name)
+            check_image(s1, S1_CHANNELS, p, "s1")
+            tgt = patchify(self.norm_s1(s1), p)
+            losses["s1"] = self._masked_mean(((pred["s1"] - tgt) ** 2).mean(-1), mask)
+        if "landcover" in pred:
+            lc = batch_item(batch, "landcover", self.name).long()
+            if lc.shape != (x2.shape[0], *x2.shape[-2:]):
+                raise ValueError(f"landcover: expected [B, H, W] = {(x2.shape[0], *x2.shape[-2:])}, got {tuple(lc.shape)}")
+            if lc.max() >= self.config.n_landcover:
+                raise ValueError(f"landcover: class id {int(lc.max())} >= n_landcover={self.config.n_landcover}")
+            tgt = patchify(lc.unsqueeze(1).float(), p).long()  # [B, N, p*p]
+            logits = pred["landcover"].reshape(*tgt.shape, self.config.n_landcover)  # [B, N, p*p, classes]
+            ce = F.cross_entropy(logits.flatten(0, 2), tgt.clamp_min(0).flatten(), reduction="none")
+            valid = (tgt >= 0).float().flatten()
+            weight = mask.unsqueeze(-1).expand_as(tgt).flatten() * valid
+            losses["landcover"] = (ce * weight).sum() / weight.sum().clamp_min(1.0)
+        if "labels" in pred:
+            labels = batch_item(batch, "labels", self.name).float()
+            if labels.shape != pred["labels"].shape:
+                raise ValueError(f"labels: expected multi-hot [B, {self.config.n_labels}], got {tuple(labels.shape)}")
+            losses["labels"] = F.binary_cross_entropy_with_logits(pred["labels"], labels)
+        return losses
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        """Pretraining step: mask the optical tile, encode the visible patches, solve every pretext task.
+
+        Args:
+            batch: the pair batch: ``s2 [B, 12, H, W]`` reflectance, and for the configured tasks
+                ``s1 [B, 2, H, W]`` dB, ``landcover [B, H, W]`` int64, ``labels [B, n_labels]`` multi-hot.
+
+        Returns:
+            ``loss`` (uncertainty-weighted or summed), ``loss_<task>`` (each task's unweighted loss, detached),
+            ``weight_<task>`` (``exp(-s_t)``), ``mask [B, N]`` (1 = hidden) and ``pred_s2 [B, N, p*p*12]``.
+        """
+        x2, grid = self._optical(batch_item(batch, "s2", self.name))
+        b, n = x2.shape[0], grid[0] * grid[1]
+        ids_keep, mask, ids_restore = random_masking(b, n, self.config.mask_ratio, x2.device)
+        pred = self.decode(self.encoder(x2, grid, ids_keep), ids_restore, grid)
+        losses = self._task_losses(pred, batch, x2, mask)
+        if self.config.weighting == "uncertainty":
+            total, _ = self.weighting(losses)
+        else:
+            total = torch.stack(list(losses.values())).sum()
+        out: dict[str, Tensor] = {"loss": total, "mask": mask, "pred_s2": pred["s2"]}
+        out.update({f"loss_{t}": v.detach() for t, v in losses.items()})
+        out.update({f"weight_{t}": w.detach() for t, w in self.weighting.weights().items()})
+        return out
+
+
+__all__ = ["MMEarth", "MMEarthConfig", "MAEEncoder", "PIXEL_TASKS", "PRESETS", "TASKS", "UncertaintyWeighting"]
