@@ -1,0 +1,225 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from xmodal_lab.models import sam as S
+from xmodal_lab.models.oneshot import cosine_confidence
+
+pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.models.sam.UntrainedSAMWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return S.build_sam_arch("tiny")
+
+
+@pytest.fixture(scope="module")
+def s2_tile():
+    rng = np.random.default_rng(0)
+    s2 = rng.uniform(0.05, 0.3, size=(12, 32, 32)).astype(np.float32)
+    s2[:, 8:24, 4:20] = 0.02  # a dark "lake"
+    return s2
+
+
+def test_build_sam_without_checkpoint_falls_back_to_tiny_untrained(capsys):
+    with pytest.warns(S.UntrainedSAMWarning, match="TINY UNTRAINED"):
+        sam = S.build_sam(device="cpu")
+    printed = capsys.readouterr().out
+    assert S.SAM_CHECKPOINTS["vit_b"].url in printed
+    assert str(S.sam_cache_dir() / "sam_vit_b_01ec64.pth") in printed
+    assert sam.untrained is True and sam.model_type == "tiny"
+    assert sam.image_encoder.img_size == 128 and sam.prompt_encoder.image_embedding_size == (8, 8)
+    assert sum(p.numel() for p in sam.parameters()) < 200_000
+    assert sam.device == torch.device("cpu")
+
+
+def test_missing_checkpoint_names_path_and_url(tmp_path):
+    missing = tmp_path / "nowhere" / "sam_vit_l.pth"
+    with pytest.raises(FileNotFoundError) as err:
+        S.build_sam(checkpoint=missing, model_type="vit_l")
+    assert str(missing) in str(err.value) and S.SAM_CHECKPOINTS["vit_l"].url in str(err.value)
+    with pytest.raises(ValueError, match="model_type"):
+        S.build_sam(model_type="vit_xl")
+
+
+def test_checkpoint_round_trip_uses_map_location(tmp_path, tiny, monkeypatch):
+    state = {k: v + 0.5 for k, v in tiny.state_dict().items()}  # weights that differ from the seeded init
+    path = tmp_path / "tiny_sam.pth"
+    torch.save(state, path)
+    seen = {}
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    sam = S.build_sam(checkpoint=path, model_type="tiny", device="cpu")
+    assert seen["map_location"] == torch.device("cpu") and seen["weights_only"] is True
+    for k, v in sam.state_dict().items():
+        torch.testing.assert_close(v, state[k])
+    assert sam.untrained is True  # no trained tiny SAM exists: still announced
+
+
+def test_checkpoint_of_the_wrong_size_says_which_it_is(tmp_path, tiny):
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny.state_dict(), path)
+    with pytest.raises(ValueError, match="model_type='tiny'"):
+        S.build_sam(checkpoint=path, model_type="vit_b", device="cpu")
+
+
+def test_cached_checkpoint_is_found(tmp_path, tiny, monkeypatch):
+    fake = S.SamCheckpoint("https://example.invalid/tiny.pth", "tiny_cached.pth", "0" * 32, 1)
+    monkeypatch.setitem(S.SAM_CHECKPOINTS, "tiny", fake)
+    state = {k: v * 0 + 0.25 for k, v in tiny.state_dict().items()}
+    torch.save(state, S.sam_cache_dir() / fake.filename)
+    sam = S.build_sam(model_type="tiny", device="cpu")
+    assert float(sam.mask_decoder.iou_token.weight[0, 0].detach()) == 0.25
+
+
+def test_download_offline_checksum_and_success(monkeypatch):
+    ck = S.SAM_CHECKPOINTS["vit_b"]
+    dest = S.sam_cache_dir() / ck.filename
+
+    def offline(url, part, timeout):
+        part.write_bytes(b"partial")
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(S, "_fetch", offline)
+    with pytest.warns(RuntimeWarning, match="skipped"):
+        assert S.download_sam_checkpoint("vit_b") is None
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+
+    payload = b"not really a checkpoint"
+    monkeypatch.setattr(S, "_fetch", lambda url, part, timeout: part.write_bytes(payload))
+    with pytest.raises(ValueError, match="corrupt"):
+        S.download_sam_checkpoint("vit_b")
+    assert not dest.exists()
+
+    monkeypatch.setitem(
+        S.SAM_CHECKPOINTS, "vit_b", S.SamCheckpoint(ck.url, ck.filename, hashlib.md5(payload).hexdigest(), 1)
+    )
+    assert S.download_sam_checkpoint("vit_b") == dest and dest.read_bytes() == payload
+    dest.unlink()
+
+
+@pytest.mark.slow
+def test_download_real_checkpoint():
+    path = S.download_sam_checkpoint("vit_b")
+    if path is None:
+        pytest.skip("offline")
+    sam = S.build_sam(checkpoint=path, model_type="vit_b", device="cpu")
+    assert sam.untrained is False
+
+
+def test_point_box_and_automatic_masks(tiny, s2_tile):
+    seg = S.SamSegmenter(tiny).set_image(s2_tile)
+    assert seg.image.shape == (32, 32, 3) and seg.image.dtype == np.uint8
+    with pytest.warns(S.UntrainedSAMWarning):
+        out = seg.points([[10, 12]])
+    assert out.untrained and out.model_type == "tiny" and "UNTRAINED" in repr(out)
+    assert out.masks.shape == (3, 32, 32) and out.masks.dtype == bool
+    assert out.scores.shape == (3,) and out.low_res_logits.shape == (3, 32, 32)
+    np.testing.assert_array_equal(out.areas, out.masks.sum(axis=(1, 2)))
+    assert seg.box([4, 8, 19, 23]).masks.shape == (1, 32, 32)
+    two = seg.predict([[10, 12], [28, 2]], labels=[1, 0], mask_input=out.low_res_logits[:1], multimask=False)
+    assert len(two) == 1
+    auto = seg.automatic(points_per_side=4)
+    assert auto.untrained and auto.masks.shape[1:] == (32, 32) and len(auto) >= 1
+    assert (np.diff(auto.areas) <= 0).all() and auto.points.shape == (len(auto), 2)
+    with pytest.raises(ValueError, match="prompt"):
+        seg.predict()
+
+
+def test_set_image_reuses_the_embedding_and_renders_radar(tiny, s2_tile):
+    seg = S.SamSegmenter(tiny).set_image(s2_tile)
+    first = seg.embedding()
+    assert seg.set_image(s2_tile.copy()).embedding() is first  # same pixels: no second encoder pass
+    s1 = np.full((2, 32, 32), -15.0, np.float32)
+    s1[:, :16] = -24.0
+    assert seg.set_image(s1).embedding() is not first
+    assert seg.image[0, 0, 0] < seg.image[31, 0, 0]  # water (top rows) darker in the radar composite
+    with pytest.raises(ValueError, match="12, H, W"):
+        seg.set_image(np.zeros((5, 32, 32), np.float32))
+
+
+def test_automatic_settings_for_eo():
+    assert S.automatic_settings(32)["points_per_side"] == 8
+    assert S.automatic_settings(1024)["points_per_side"] == 32
+    trained = S.automatic_settings(64)
+    assert trained["pred_iou_thresh"] < 0.88 and trained["stability_score_thresh"] < 0.95
+    untrained = S.automatic_settings(64, untrained=True, box_nms_thresh=0.5)
+    assert untrained["pred_iou_thresh"] == 0 and untrained["stability_score_thresh"] == 0
+    assert untrained["box_nms_thresh"] == 0.5
+
+
+def _prompts(sam):
+    pts = torch.tensor([[[10.0, 20.0], [90.0, 60.0]]])
+    sparse, dense = sam.prompt_encoder(points=(pts, torch.tensor([[1, 0]])), boxes=None, masks=None)
+    return sparse, dense
+
+
+@torch.no_grad()
+def test_decode_masks_equals_official_decoder_and_guidance_changes_it(tiny):
+    torch.manual_seed(0)
+    emb = torch.randn(1, 32, 8, 8)
+    sparse, dense = _prompts(tiny)
+    for multimask in (True, False):
+        ref_m, ref_i = tiny.mask_decoder(emb, tiny.prompt_encoder.get_dense_pe(), sparse, dense, multimask)
+        got_m, got_i = S.decode_masks(tiny, emb, sparse, dense, multimask)
+        torch.testing.assert_close(got_m, ref_m)
+        torch.testing.assert_close(got_i, ref_i)
+    guide = torch.linspace(-3, 3, 64).reshape(1, 1, 1, 64)
+    guided, _ = S.decode_masks(tiny, emb, sparse, dense, False, attn_guide=guide)
+    prompted, _ = S.decode_masks(tiny, emb, sparse, dense, False, target_token=torch.randn(1, 1, 32))
+    assert (guided - ref_m).abs().max() > 1e-3 and (prompted - ref_m).abs().max() > 1e-3
+
+
+def test_persam_target_embedding_points_and_cascade(tiny, s2_tile):
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 4:20] = True
+    seg = S.SamSegmenter(tiny)
+    per = S.PerSAM(seg, s2_tile, mask)
+    # Independent reference: the 32 px tile becomes 128 px, so each 16 px embedding cell is 4x4 tile pixels.
+    cov = torch.from_numpy(mask.astype(np.float32)).reshape(8, 4, 8, 4).mean(dim=(1, 3))
+    emb = seg.embedding()[0]
+    torch.testing.assert_close(per.target, (emb * cov).sum(dim=(1, 2)) / cov.sum())
+
+    target = np.ascontiguousarray(s2_tile[:, :, ::-1])  # the lake moved to the right
+    with pytest.warns(S.UntrainedSAMWarning):
+        res = per(target)
+    assert res.untrained and "UNTRAINED" in repr(res)
+    assert res.mask.shape == (32, 32) and res.confidence.shape == (32, 32)
+    assert list(res.stages) == ["guided", "mask_refined", "box_refined"]
+    grid = cosine_confidence(seg.embedding(), per.target)[0]
+    # Bilinear resampling of the grid map never leaves its range.
+    assert float(grid.min()) - 1e-5 <= res.confidence.min() < res.confidence.max() <= float(grid.max()) + 1e-5
+    (px, py), (nx, ny) = res.points.astype(int)
+    assert res.confidence[py, px] == res.confidence.max() and res.confidence[ny, nx] == res.confidence.min()
+    plain = S.persam(seg, s2_tile, mask, target, guided_attention=False, semantic_prompt=False, cascade=False)
+    assert list(plain.stages) == ["guided"]
+    with pytest.raises(ValueError, match="reference_mask"):
+        S.PerSAM(seg, s2_tile, mask[:16])
+
+
+def test_refine_with_confidence_prompts_at_extremes(tiny, s2_tile, monkeypatch):
+    seg = S.SamSegmenter(tiny).set_image(s2_tile)
+    conf = np.zeros((32, 32), np.float32)
+    conf[10, 5] = 1.0
+    conf[30, 28] = -1.0
+    calls = []
+    real = seg.predict
+
+    def spy(points=None, labels=None, box=None, mask_input=None, multimask=True):
+        calls.append((np.asarray(points), box, None if mask_input is None else np.shape(mask_input)))
+        return real(points, labels, box, mask_input, multimask)
+
+    monkeypatch.setattr(seg, "predict", spy)
+    out = S.refine_with_confidence(seg, conf, threshold=0.0)
+    assert out.masks.shape == (1, 32, 32) and out.untrained
+    np.testing.assert_array_equal(calls[0][0], [[5, 10], [28, 30]])
+    assert calls[0][2] == (1, 32, 32)  # the confidence went in as a low-resolution mask prompt
+    if len(calls) > 1:
+        assert calls[1][1] is not None  # second step: a box around the first mask

@@ -1,0 +1,365 @@
+"""One-shot segmentation with any encoder: one reference tile and its mask, then the same class elsewhere.
+
+Training-free, in the spirit of PerSAM (Zhang et al., 2023, "Personalize Segment Anything Model with One
+Shot"), but with the patch features of *our* encoders (contrastive or CROMA, radar or optical) instead of
+SAM's, so that it works offline and on radar:
+
+1. target embedding: the mean reference feature inside the reference mask (patches weighted by how much
+   of them the mask covers);
+2. location confidence: cosine similarity of every target patch with that embedding, optionally minus the
+   similarity with the mean feature *outside* the mask (a background embedding sharpens the contrast);
+3. upsampling of the patch-level map to pixels (bilinear), so the mask is not made of square blocks;
+4. threshold: chosen on the reference tile itself (the value that best reproduces the reference mask),
+   so no second labelled tile is needed;
+5. optionally, a Segment Anything refinement (points at the confidence maximum and minimum, the
+   confidence as mask prompt, then a box): see :func:`xmodal_lab.models.sam.refine_with_confidence`.
+
+A caution worth keeping in mind: one reference shows one *instance* of a broad concept ("forest"); tiles
+where the class looks different (another season, another sensor geometry) get lower confidence, and coarse
+patch features blur boundaries, so masks tend to be too large. Measure it with
+:func:`xmodal_lab.eval.segmentation.boundary_overestimation`.
+
+Shapes: images ``[B, C, H, W]`` in physical units, features ``[B, D, h, w]``, masks ``[B, H, W]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Anything that maps images ``[B, C, H, W]`` to spatial features ``[B, D, h, w]``.
+FeatureFn = Callable[[Tensor], Tensor]
+
+
+def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
+    """Wrap an encoder as a function from images to patch features.
+
+    Args:
+        encoder: a model of the kit with ``features(s1=..., s2=...) -> {"s1"|"s2": [B, D, h, w]}``, or any
+            callable ``images [B, C, H, W] -> [B, D, h, w]``.
+        modality: ``"s1"`` or ``"s2"``; required for a model with ``features``.
+
+    Returns:
+        A function ``images [B, C, H, W] -> features [B, D, h, w]``.
+    """
+    if hasattr(encoder, "features"):
+        if modality not in ("s1", "s2"):
+            raise ValueError(
+                f"modality must be 's1' or 's2' to read features from {type(encoder).__name__}, got {modality!r}"
+            )
+        return lambda x: encoder.features(**{modality: x})[modality]
+    if callable(encoder):
+        return encoder
+    raise TypeError(f"encoder must have .features(s1=, s2=) or be callable, got {type(encoder).__name__}")
+
+
+def _mask_tensor(mask: Any, name: str) -> Tensor:
+    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
+    return m.float()
+
+
+def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Fraction of each feature cell covered by a pixel mask.
+
+    Args:
+        mask: ``[B, H, W]`` (bool or 0/1).
+        grid: ``(h, w)`` of the feature map.
+
+    Returns:
+        ``[B, h, w]`` in ``[0, 1]``.
+    """
+    return F.adaptive_avg_pool2d(mask.float()[:, None], grid)[:, 0]
+
+
+def target_embedding(features: Tensor, mask: Any, background: bool = False) -> Tensor:
+    """Mean feature inside a mask: the PerSAM target embedding (or, with ``background``, outside it).
+
+    Cells count with the fraction of them the mask covers, so a patch half inside weighs half.
+
+    Args:
+        features: ``[B, D, h, w]``.
+        mask: pixel mask ``[B, H, W]`` or ``[H, W]`` (any resolution; it is averaged onto the grid).
+        background: average outside the mask instead of inside.
+
+    Returns:
+        ``[D]``.
+
+    Raises:
+        ValueError: when the mask (or, for ``background``, its complement) is empty.
+    """
+    m = _mask_tensor(mask, "mask").to(features.device)
+    if m.shape[0] != features.shape[0]:
+        raise ValueError(f"mask holds {m.shape[0]} images but features {features.shape[0]}")
+    w = mask_coverage(m, tuple(features.shape[-2:]))  # [B, h, w]
+    if background:
+        w = 1.0 - w
+    total = w.sum()
+    if total <= 0:
+        what = "background (the mask covers everything)" if background else "mask (no pixel is set)"
+        raise ValueError(f"cannot build an embedding: empty {what}")
+    return torch.einsum("bdhw,bhw->d", features, w) / total
+
+
+def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
+    """Cosine similarity of every feature cell with an embedding: the location-confidence map.
+
+    Args:
+        features: ``[B, D, h, w]``.
+        embedding: ``[D]``.
+
+    Returns:
+        ``[B, h, w]`` in ``[-1, 1]``.
+    """
+    return torch.einsum("bdhw,d->bhw", F.normalize(features, dim=1), F.normalize(embedding, dim=0))
+
+
+def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling of a patch-level map to pixels (cell centres keep their values).
+
+    Args:
+        confidence: ``[B, h, w]``.
+        size: ``(H, W)``.
+
+    Returns:
+        ``[B, H, W]``.
+    """
+    return F.interpolate(confidence[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
+    """Positive point at the confidence maximum, negative point at the minimum (PerSAM's location prior).
+
+    Args:
+        confidence: ``[B, H, W]``.
+
+    Returns:
+        ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixel coordinates (SAM's convention).
+    """
+    b, _, w = confidence.shape
+    flat = confidence.reshape(b, -1)
+    pos, neg = flat.argmax(dim=1), flat.argmin(dim=1)
+    return torch.stack([pos % w, pos // w], dim=1), torch.stack([neg % w, neg // w], dim=1)
+
+
+def best_threshold(confidence: Tensor, mask: Any, candidates: int = 64) -> tuple[float, float]:
+    """The threshold on a confidence map that best reproduces a known mask (highest IoU).
+
+    Args:
+        confidence: ``[B, H, W]`` (or ``[H, W]``).
+        mask: the true mask of the same shape.
+        candidates: number of quantiles of the confidence tried.
+
+    Returns:
+        ``(threshold, iou)``: pixels with ``confidence >= threshold`` form the mask.
+    """
+    conf = confidence.reshape(-1).float()
+    truth = _mask_tensor(mask, "mask").reshape(-1).to(conf.device) > 0.5
+    if truth.numel() != conf.numel():
+        raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
+    qs = torch.quantile(conf, torch.linspace(0.0, 1.0, candidates + 1, device=conf.device)[:-1])
+    pred = conf[None, :] >= qs[:, None]  # [K, N]
+    inter = (pred & truth).sum(1).float()
+    union = (pred | truth).sum(1).float().clamp_min(1.0)
+    ious = inter / union
+    k = int(ious.argmax())
+    return float(qs[k]), float(ious[k])
+
+
+@dataclass
+class OneShotResult:
+    """What :func:`one_shot_segment` returns.
+
+    Attributes:
+        masks: ``[B, H, W]`` bool, the class on each target tile.
+        confidence: ``[B, H, W]`` float, the pixel-level location confidence.
+        patch_confidence: ``[B, h, w]`` float, the map on the encoder's patch grid.
+        threshold: the confidence threshold used.
+        reference_iou: IoU of the thresholded map with the reference mask on the reference tile itself
+            (an optimistic ceiling: if it is low, the features do not separate the class at all).
+        positive_points: ``[B, 2]`` ``(x, y)`` of the confidence maximum.
+        negative_points: ``[B, 2]`` ``(x, y)`` of the confidence minimum.
+        refined_by_sam: whether Segment Anything refined the masks.
+        untrained: True when the SAM used for refinement had random weights (its masks are meaningless).
+        sam_scores: SAM's predicted IoU per tile (only after a SAM refinement).
+    """
+
+    masks: np.ndarray
+    confidence: np.ndarray
+    patch_confidence: np.ndarray
+    threshold: float
+    reference_iou: float
+    positive_points: np.ndarray
+    negative_points: np.ndarray
+    refined_by_sam: bool = False
+    untrained: bool = False
+    sam_scores: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+
+def _images(x: Any, name: str) -> Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).float()
+    if t.ndim == 3:
+        t = t[None]
+    if t.ndim != 4:
+        raise ValueError(f"{name}: expected [C, H, W] or [B, C, H, W], got shape {tuple(t.shape)}")
+    return t
+
+
+@torch.no_grad()
+def _features(fn: FeatureFn, images: Tensor, batch_size: int, device: torch.device | None) -> Tensor:
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size]
+        chunks.append(fn(x.to(device) if device is not None else x).float())
+    feats = torch.cat(chunks)
+    if feats.ndim != 4:
+        raise ValueError(f"the encoder must return features [B, D, h, w], got shape {tuple(feats.shape)}")
+    return feats
+
+
+def _device_of(encoder: Any) -> torch.device | None:
+    if isinstance(encoder, torch.nn.Module):
+        p = next(encoder.parameters(), None)
+        return p.device if p is not None else None
+    return None
+
+
+def one_shot_segment(
+    encoder: Any,
+    reference: Any,
+    reference_mask: Any,
+    targets: Any,
+    modality: str | None = None,
+    threshold: float | str = "auto",
+    use_background: bool = True,
+    sam: Any = None,
+    rendering: str | None = None,
+    batch_size: int = 32,
+) -> OneShotResult:
+    """Segment the class of a reference mask on other tiles, with patch features of any encoder.
+
+    Args:
+        encoder: a model of the kit with ``features(s1=, s2=)`` (set ``modality``) or any callable
+            ``images [B, C, H, W] -> features [B, D, h, w]``. It is used in eval mode, without gradients.
+        reference: the reference tile ``[C, H, W]`` (physical units: dB for ``s1``, reflectance for ``s2``).
+        reference_mask: its mask ``[H, W]`` (bool or 0/1): the pixels of the class to find.
+        targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference.
+        modality: ``"s1"`` or ``"s2"`` (required for a kit model).
+        threshold: ``"auto"`` (the threshold that best reproduces the reference mask on the reference tile)
+            or a number on the confidence scale.
+        use_background: subtract the similarity to the mean feature outside the reference mask, so that the
+            confidence says "more like the class than like the rest" (recommended for broad classes).
+        sam: optional :class:`~xmodal_lab.models.sam.SamSegmenter` (or a SAM model) to refine each mask.
+        rendering: how targets become RGB for SAM (see :func:`~xmodal_lab.models.sam_images.to_sam_image`);
+            default from the channels: 12 -> ``"s2"`` true colour, 2 -> ``"s1"`` composite.
+        batch_size: tiles per encoder call.
+
+    Returns:
+        A :class:`OneShotResult`.
+    """
+    fn = feature_fn(encoder, modality)
+    was_training = isinstance(encoder, torch.nn.Module) and encoder.training
+    if isinstance(encoder, torch.nn.Module):
+        encoder.eval()
+    try:
+        ref = _images(reference, "reference")
+        if ref.shape[0] != 1:
+            raise ValueError(f"reference: pass one tile [C, H, W], got {ref.shape[0]}")
+        tgt = _images(targets, "targets")
+        if tgt.shape[1] != ref.shape[1]:
+            raise ValueError(
+                f"targets have {tgt.shape[1]} channels but the reference {ref.shape[1]}: use one modality"
+            )
+        ref_mask = _mask_tensor(reference_mask, "reference_mask")
+        if tuple(ref_mask.shape[-2:]) != tuple(ref.shape[-2:]):
+            raise ValueError(
+                f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
+            )
+        device = _device_of(encoder)
+        ref_feat = _features(fn, ref, batch_size, device)
+        tgt_feat = _features(fn, tgt, batch_size, device)
+    finally:
+        if was_training:
+            encoder.train()
+
+    fg = target_embedding(ref_feat, ref_mask)
+    has_bg = bool((ref_mask < 0.5).any())
+
+    def confidence(feats: Tensor) -> Tensor:
+        conf = cosine_confidence(feats, fg)
+        if use_background and has_bg:
+            conf = conf - cosine_confidence(feats, target_embedding(ref_feat, ref_mask, background=True))
+        return conf
+
+    ref_pix = upsample_confidence(confidence(ref_feat), tuple(ref.shape[-2:]))
+    if threshold == "auto":
+        thr, ref_iou = best_threshold(ref_pix, ref_mask)
+    else:
+        thr = float(threshold)
+        pred = ref_pix >= thr
+        truth = ref_mask.to(pred.device) > 0.5
+        ref_iou = float((pred & truth).sum() / (pred | truth).sum().clamp_min(1))
+
+    patch_conf = confidence(tgt_feat)  # [B, h, w]
+    pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))  # [B, H, W]
+    masks = (pix_conf >= thr).cpu().numpy()
+    pos, neg = extreme_points(pix_conf)
+    result = OneShotResult(
+        masks=masks,
+        confidence=pix_conf.cpu().numpy(),
+        patch_confidence=patch_conf.cpu().numpy(),
+        threshold=thr,
+        reference_iou=ref_iou,
+        positive_points=pos.cpu().numpy(),
+        negative_points=neg.cpu().numpy(),
+    )
+    if sam is not None:
+        _refine(result, sam, tgt, rendering)
+    return result
+
+
+def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | None) -> None:
+    """Replace each mask by SAM's, prompted with the confidence map (in place)."""
+    from xmodal_lab.models.sam import SamSegmenter, refine_with_confidence  # heavy import only when asked
+
+    seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
+    if rendering is None:
+        rendering = {12: "s2", 2: "s1"}.get(targets.shape[1])
+        if rendering is None:
+            raise ValueError(f"cannot tell how to show {targets.shape[1]}-channel tiles to SAM: pass rendering=")
+    masks, scores = [], []
+    for i in range(len(targets)):
+        seg.set_image(targets[i], rendering=rendering)
+        out = refine_with_confidence(seg, result.confidence[i], result.threshold)
+        masks.append(out.masks[0])
+        scores.append(float(out.scores[0]))
+    result.masks = np.stack(masks)
+    result.sam_scores = np.asarray(scores, dtype=np.float32)
+    result.refined_by_sam = True
+    result.untrained = seg.untrained
+
+
+__all__ = [
+    "FeatureFn",
+    "OneShotResult",
+    "best_threshold",
+    "cosine_confidence",
+    "extreme_points",
+    "feature_fn",
+    "mask_coverage",
+    "one_shot_segment",
+    "target_embedding",
+    "upsample_confidence",
+]
