@@ -84,7 +84,7 @@ class MMEarthConfig:
     decoder_heads: int = 4
     mask_ratio: float = 0.6
     tasks: tuple[str, ...] = TASKS
-    n_landcover: int = 10
+    n_landcover: int = 8
     n_labels: int = 10
     norm_pix_loss: bool = True
     weighting: str = "uncertainty"

@@ -86,7 +86,7 @@ class SkySenseConfig:
     mlp_ratio: float = 4.0
     proj_dim: int = 64
     temperature: float = 0.2
-    pixel_samples: int = 1024
+    pixel_samples: int = 256
     n_clusters: int = 4
     ema_momentum: float = 0.99
     region_grid: tuple[int, int] = (6, 12)
@@ -472,11 +472,13 @@ class SkySense(nn.Module):
             region: region index.
 
         Returns:
-            ``S [n, K]`` with columns summing to 1 (so ``S^T F`` are weighted means of features).
+            ``S [n, K]``: the Sinkhorn plan with each column rescaled to sum to 1, so that ``S^T F`` are weighted
+            means of features (the balance between prototypes comes from Sinkhorn, the scale from the rescaling).
         """
         c = self.config
         sim = F.normalize(features.float(), dim=-1) @ F.normalize(self.prototypes[region], dim=-1).t()
-        return sinkhorn(sim, c.sinkhorn_eps, c.sinkhorn_iters) * c.n_prototypes
+        plan = sinkhorn(sim, c.sinkhorn_eps, c.sinkhorn_iters)
+        return plan / plan.sum(dim=0, keepdim=True).clamp_min(1e-12)
 
     @torch.no_grad()
     def update_prototypes(self, features: Tensor, regions: Tensor, momentum: float | None = None) -> None:
