@@ -8,9 +8,10 @@ SAM's, so that it works offline and on radar:
    of them the mask covers);
 2. location confidence: cosine similarity of every target patch with that embedding, optionally minus the
    similarity with the mean feature *outside* the mask (a background embedding sharpens the contrast);
-3. upsampling of the patch-level map to pixels (bilinear), so the mask is not made of square blocks;
-4. threshold: chosen on the reference tile itself (the value that best reproduces the reference mask),
-   so no second labelled tile is needed;
+3. upsampling of the patch-level map to pixels, guided by the tile's own pixels (joint bilateral
+   upsampling), so that mask edges follow the image rather than the patch grid;
+4. threshold (and the upsampling's range scale): chosen on the reference tile itself, as the values that
+   best reproduce the reference mask, so no second labelled tile is needed;
 5. optionally, a Segment Anything refinement (points at the confidence maximum and minimum, the
    confidence as mask prompt, then a box): see :func:`xmodal_lab.models.sam.refine_with_confidence`.
 
@@ -32,6 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+#: Range scales tried by ``one_shot_segment(..., sigma_range="auto")`` (standard deviations of the guide).
+SIGMA_RANGE_CANDIDATES: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
 
 #: Anything that maps images ``[B, C, H, W]`` to spatial features ``[B, D, h, w]``.
 FeatureFn = Callable[[Tensor], Tensor]
@@ -136,6 +140,76 @@ def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(confidence[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
+def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
+    """Per-band standardised images to guide :func:`guided_upsample`, optionally box-smoothed.
+
+    Args:
+        *images: one or more batches ``[B, C, H, W]`` in physical units (sizes may differ); they share
+            one mean and standard deviation per band, so a threshold found on one applies to the others.
+        smooth: side of a box filter applied first (3 tames radar speckle; 1 = none).
+
+    Returns:
+        The batches standardised (zero mean, unit variance per band over all of them together).
+    """
+    xs = [x.float() for x in images]
+    if smooth > 1:
+        xs = [F.avg_pool2d(x, smooth, stride=1, padding=smooth // 2, count_include_pad=False) for x in xs]
+    flat = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in xs], dim=1)  # [C, N]
+    mean = flat.mean(dim=1).reshape(1, -1, 1, 1)
+    std = flat.std(dim=1).clamp_min(1e-6).reshape(1, -1, 1, 1)
+    return [(x - mean) / std for x in xs]
+
+
+def guided_upsample(
+    confidence: Tensor, guide: Tensor, radius: int = 1, sigma_spatial: float = 1.0, sigma_range: float = 1.0
+) -> Tensor:
+    """Upsample a patch-level map to pixels, guided by the pixels themselves (joint bilateral upsampling).
+
+    Each pixel takes a weighted mean of the confidences of the patches around it; a patch weighs more when
+    its centre is near (``sigma_spatial``, in patches) and when its mean guide value resembles the pixel's
+    (``sigma_range``, in standard deviations per band). A river pixel in a mostly-dry patch thereby borrows
+    the confidence of the watery patches next to it: edges follow the image instead of the patch grid.
+
+    Args:
+        confidence: ``[B, h, w]``.
+        guide: ``[B, C, H, W]`` per-pixel features (e.g. :func:`standardise_guide` of the tiles), with
+            ``H``, ``W`` multiples of ``h``, ``w``.
+        radius: neighbourhood in patches (1 = the 3x3 patches around the pixel's own).
+        sigma_spatial: spatial scale of the weights, in patches.
+        sigma_range: guide-difference scale of the weights (root mean square over bands).
+
+    Returns:
+        ``[B, H, W]``.
+    """
+    b, h, w = confidence.shape
+    _, c, big_h, big_w = guide.shape
+    if big_h % h or big_w % w:
+        raise ValueError(f"guide {big_h}x{big_w} is not a whole multiple of the map {h}x{w}")
+    sy, sx = big_h // h, big_w // w
+    patch_guide = F.adaptive_avg_pool2d(guide, (h, w))  # [B, C, h, w]
+    ys = (torch.arange(big_h, device=guide.device, dtype=torch.float32) + 0.5) / sy  # pixel centres, patch units
+    xs = (torch.arange(big_w, device=guide.device, dtype=torch.float32) + 0.5) / sx
+    py, px = ys.floor().long(), xs.floor().long()  # each pixel's own patch
+    num = torch.zeros(b, big_h, big_w, device=guide.device)
+    den = torch.zeros_like(num)
+    for dy in range(-radius, radius + 1):
+        qy = py + dy
+        oky = (qy >= 0) & (qy < h)
+        qy = qy.clamp(0, h - 1)
+        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / (2 * sigma_spatial**2)) * oky  # [H]
+        for dx in range(-radius, radius + 1):
+            qx = px + dx
+            okx = (qx >= 0) & (qx < w)
+            qx = qx.clamp(0, w - 1)
+            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / (2 * sigma_spatial**2)) * okx  # [W]
+            nb_guide = patch_guide[:, :, qy][:, :, :, qx]  # [B, C, H, W]: the neighbour patch's mean guide
+            rng = torch.exp(-((guide - nb_guide) ** 2).mean(dim=1) / (2 * sigma_range**2))  # [B, H, W]
+            wgt = rng * (wy[:, None] * wx[None, :])
+            num += wgt * confidence[:, qy][:, :, qx]
+            den += wgt
+    return num / den.clamp_min(1e-12)
+
+
 def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
     """Positive point at the confidence maximum, negative point at the minimum (PerSAM's location prior).
 
@@ -188,6 +262,7 @@ class OneShotResult:
             (an optimistic ceiling: if it is low, the features do not separate the class at all).
         positive_points: ``[B, 2]`` ``(x, y)`` of the confidence maximum.
         negative_points: ``[B, 2]`` ``(x, y)`` of the confidence minimum.
+        sigma_range: the guided-upsampling range scale used (None for bilinear upsampling).
         refined_by_sam: whether Segment Anything refined the masks.
         untrained: True when the SAM used for refinement had random weights (its masks are meaningless).
         sam_scores: SAM's predicted IoU per tile (only after a SAM refinement).
@@ -200,6 +275,7 @@ class OneShotResult:
     reference_iou: float
     positive_points: np.ndarray
     negative_points: np.ndarray
+    sigma_range: float | None = None
     refined_by_sam: bool = False
     untrained: bool = False
     sam_scores: np.ndarray | None = field(default=None, repr=False)
@@ -244,6 +320,9 @@ def one_shot_segment(
     modality: str | None = None,
     threshold: float | str = "auto",
     use_background: bool = True,
+    upsample: str = "guided",
+    sigma_range: float | str = "auto",
+    guide_smooth: int | None = None,
     sam: Any = None,
     rendering: str | None = None,
     batch_size: int = 32,
@@ -261,6 +340,12 @@ def one_shot_segment(
             or a number on the confidence scale.
         use_background: subtract the similarity to the mean feature outside the reference mask, so that the
             confidence says "more like the class than like the rest" (recommended for broad classes).
+        upsample: ``"guided"`` (joint bilateral upsampling guided by the tiles' own pixels, see
+            :func:`guided_upsample`) or ``"bilinear"`` (plain, blocky at the patch scale).
+        sigma_range: how different a pixel may look from a patch and still borrow its confidence
+            (standard deviations; larger = closer to bilinear), or ``"auto"``: the value among
+            :data:`SIGMA_RANGE_CANDIDATES` that best reproduces the reference mask, like the threshold.
+        guide_smooth: box filter on the guide (default 3 for radar, against speckle; 1 for optical).
         sam: optional :class:`~xmodal_lab.models.sam.SamSegmenter` (or a SAM model) to refine each mask.
         rendering: how targets become RGB for SAM (see :func:`~xmodal_lab.models.sam_images.to_sam_image`);
             default from the channels: 12 -> ``"s2"`` true colour, 2 -> ``"s1"`` composite.
@@ -269,6 +354,8 @@ def one_shot_segment(
     Returns:
         A :class:`OneShotResult`.
     """
+    if upsample not in ("guided", "bilinear"):
+        raise ValueError(f"upsample must be 'guided' or 'bilinear', got {upsample!r}")
     fn = feature_fn(encoder, modality)
     was_training = isinstance(encoder, torch.nn.Module) and encoder.training
     if isinstance(encoder, torch.nn.Module):
@@ -303,17 +390,31 @@ def one_shot_segment(
             conf = conf - cosine_confidence(feats, target_embedding(ref_feat, ref_mask, background=True))
         return conf
 
-    ref_pix = upsample_confidence(confidence(ref_feat), tuple(ref.shape[-2:]))
-    if threshold == "auto":
-        thr, ref_iou = best_threshold(ref_pix, ref_mask)
-    else:
-        thr = float(threshold)
-        pred = ref_pix >= thr
+    def calibrate(ref_pix: Tensor) -> tuple[float, float]:
+        if threshold == "auto":
+            return best_threshold(ref_pix, ref_mask)
+        pred = ref_pix >= float(threshold)
         truth = ref_mask.to(pred.device) > 0.5
-        ref_iou = float((pred & truth).sum() / (pred | truth).sum().clamp_min(1))
+        return float(threshold), float((pred & truth).sum() / (pred | truth).sum().clamp_min(1))
 
-    patch_conf = confidence(tgt_feat)  # [B, h, w]
-    pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))  # [B, H, W]
+    ref_conf = confidence(ref_feat)  # [1, h, w]
+    sigma = None
+    if upsample == "guided":
+        smooth = guide_smooth if guide_smooth is not None else (3 if ref.shape[1] == 2 else 1)
+        g_ref, g_tgt = standardise_guide(ref.to(ref_feat.device), tgt.to(ref_feat.device), smooth=smooth)
+        sigmas = SIGMA_RANGE_CANDIDATES if sigma_range == "auto" else (float(sigma_range),)
+        best = None
+        for sig in sorted(sigmas, reverse=True):  # on ties the larger (smoother) sigma wins
+            thr_s, iou_s = calibrate(guided_upsample(ref_conf, g_ref, sigma_range=sig))
+            if best is None or iou_s > best[2] + 0.005:
+                best = (sig, thr_s, iou_s)
+        sigma, thr, ref_iou = best
+        patch_conf = confidence(tgt_feat)  # [B, h, w]
+        pix_conf = guided_upsample(patch_conf, g_tgt, sigma_range=sigma)  # [B, H, W]
+    else:
+        thr, ref_iou = calibrate(upsample_confidence(ref_conf, tuple(ref.shape[-2:])))
+        patch_conf = confidence(tgt_feat)
+        pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))
     masks = (pix_conf >= thr).cpu().numpy()
     pos, neg = extreme_points(pix_conf)
     result = OneShotResult(
@@ -324,6 +425,7 @@ def one_shot_segment(
         reference_iou=ref_iou,
         positive_points=pos.cpu().numpy(),
         negative_points=neg.cpu().numpy(),
+        sigma_range=sigma,
     )
     if sam is not None:
         _refine(result, sam, tgt, rendering)
@@ -354,12 +456,15 @@ def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | N
 __all__ = [
     "FeatureFn",
     "OneShotResult",
+    "SIGMA_RANGE_CANDIDATES",
     "best_threshold",
     "cosine_confidence",
     "extreme_points",
     "feature_fn",
+    "guided_upsample",
     "mask_coverage",
     "one_shot_segment",
+    "standardise_guide",
     "target_embedding",
     "upsample_confidence",
 ]
