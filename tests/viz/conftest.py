@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from pyproj import Transformer
@@ -11,7 +10,9 @@ from pyproj import Transformer
 CLASSES = {0: "water", 1: "forest", 2: "cropland", 3: "urban"}
 
 
-def make_pair(seed: int, lat: float, lon: float, size: int = 32, gsd: float = 10.0, landcover: bool = True) -> dict:
+def make_pair(
+    seed: int, lat: float, lon: float, size: int = 32, gsd: float = 10.0, landcover: bool = True
+) -> dict:
     """A georeferenced pair centred on (lat, lon) in its UTM zone, with tensors like the data layer's."""
     g = torch.Generator().manual_seed(seed)
     zone = int((lon + 180) // 6) + 1

@@ -59,7 +59,10 @@ def test_explore_map_has_a_footprint_layer_coloured_by_embedding(pairs):
 
 def test_explore_map_keeps_an_offline_basemap_and_honours_colours(pairs):
     m = maps.explore_map(pairs[:2], colors=["#000000", "#ffffff"], overlays=None)
-    assert [f["properties"]["color"] for f in maps.find_layer(m, "footprints").data["features"]] == ["#000000", "#ffffff"]
+    assert [f["properties"]["color"] for f in maps.find_layer(m, "footprints").data["features"]] == [
+        "#000000",
+        "#ffffff",
+    ]
     assert any(type(la).__name__ == "TileLayer" for la in m.layers)
     with pytest.raises(KeyError, match="no layer named 'tiles"):
         maps.find_layer(m, "tiles (optical)")

@@ -12,6 +12,28 @@ from typing import Any
 import numpy as np
 
 
+def enable_notebook_display() -> None:
+    """Let a notebook show the figures of this package when a cell returns them.
+
+    The figures are built without pyplot, so none piles up in pyplot's list or shows twice. IPython draws a
+    returned ``Figure`` only once a PNG formatter is registered for it, which the inline backend does late
+    (on first pyplot use) and an ``Agg`` backend never does; so register it here. Outside IPython: nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import select_figure_formats
+    from matplotlib.figure import Figure
+
+    if Figure in shell.display_formatter.formatters["image/png"].type_printers:
+        return  # already set up (by the inline backend or an earlier import): keep its settings
+    select_figure_formats(shell, {"png"})
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """Turn a tensor, array or nested list into a NumPy array (detached, on the CPU).
 
@@ -78,7 +100,9 @@ def pair_list(pairs: Any, max_pairs: int | None = None, name: str = "pairs") -> 
         n = n if max_pairs is None else min(n, max_pairs)
         items = [pairs[i] for i in range(n)]
     else:
-        raise TypeError(f"{name}: expected pair dicts, a collated batch or a dataset, got {type(pairs).__name__}")
+        raise TypeError(
+            f"{name}: expected pair dicts, a collated batch or a dataset, got {type(pairs).__name__}"
+        )
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise TypeError(f"{name}[{i}]: expected a pair dict, got {type(item).__name__}")

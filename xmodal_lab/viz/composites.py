@@ -67,8 +67,10 @@ def render(image: Any, modality: str) -> np.ndarray:
     """Render an image of a named modality to 8-bit RGB.
 
     Args:
-        image: ``[C, H, W]`` (or batched) values, or an ``[H, W, 3]`` uint8 picture already rendered.
-        modality: ``"s2"`` (true colour), ``"s2_false"`` (false colour) or ``"s1"`` (radar composite).
+        image: ``[C, H, W]`` values (a batch: its first image), or an ``[H, W, 3]`` uint8 picture already
+            rendered (returned as is).
+        modality: a rendering of :data:`xmodal_lab.models.sam_images.RENDERINGS`: ``"s2"`` true colour,
+            ``"s2_false"`` colour infrared, ``"s1"`` VV/VH/ratio composite, ``"s1_vv"``, ``"s1_vh"``.
 
     Returns:
         ``[H, W, 3]`` uint8.
@@ -76,7 +78,8 @@ def render(image: Any, modality: str) -> np.ndarray:
     a = to_numpy(image)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
         return a
-    renderers = {"s2": s2_true_colour, "s2_false": s2_false_colour, "s1": s1_composite}
-    if modality not in renderers:
-        raise ValueError(f"modality: expected one of {sorted(renderers)}, got {modality!r}")
-    return renderers[modality](a)
+    sam_images = _sam_images()
+    if modality not in sam_images.RENDERINGS:
+        raise ValueError(f"modality: expected one of {sam_images.RENDERINGS}, got {modality!r}")
+    channels = 2 if modality.startswith("s1") else 12
+    return _hwc_uint8(sam_images.to_sam_image(first_image(a, channels, modality), modality))

@@ -1,39 +1,18 @@
 """Tile footprints in longitude/latitude and embedding-derived colours: the data behind every map.
 
-Pure functions (NumPy, pyproj, matplotlib colours): no widgets, so they are cheap and easy to test.
+Pure functions (NumPy and pyproj through :mod:`xmodal_lab.data.geo`): no widgets, so they are cheap and easy to test.
 """
 
 from __future__ import annotations
 
 import colorsys
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from xmodal_lab.data.geo import lonlat_to_utm, transformer
 from xmodal_lab.viz._common import image_size, pair_list, scalar, to_numpy
-
-
-@functools.lru_cache(maxsize=64)
-def _to_lonlat(crs: str):
-    from pyproj import Transformer
-
-    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-
-
-def utm_crs(lat: float, lon: float) -> str:
-    """The WGS 84 / UTM zone CRS holding a point, e.g. ``"EPSG:32633"``.
-
-    Args:
-        lat: latitude in degrees.
-        lon: longitude in degrees.
-
-    Returns:
-        The EPSG code as a string.
-    """
-    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
 def _grid_of(pair: Mapping, index: int) -> tuple[str, tuple[float, ...], int, int]:
@@ -43,7 +22,9 @@ def _grid_of(pair: Mapping, index: int) -> tuple[str, tuple[float, ...], int, in
     if crs and transform is not None:
         values = to_numpy(transform).astype(np.float64).ravel()
         if values.size not in (6, 9):
-            raise ValueError(f"pairs[{index}]['transform']: expected 6 affine values (a, b, c, d, e, f), got {values.size}")
+            raise ValueError(
+                f"pairs[{index}]['transform']: expected 6 affine values (a, b, c, d, e, f), got {values.size}"
+            )
         return str(scalar(crs)), tuple(values[:6].tolist()), height, width
     missing = [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]
     if missing:
@@ -52,11 +33,8 @@ def _grid_of(pair: Mapping, index: int) -> tuple[str, tuple[float, ...], int, in
             f"missing {missing}"
         )
     lat, lon, gsd = (float(scalar(pair[k])) for k in ("lat", "lon", "gsd"))
-    crs = utm_crs(lat, lon)
-    from pyproj import Transformer
-
-    x0, y0 = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-    return crs, (gsd, 0.0, x0 - width * gsd / 2, 0.0, -gsd, y0 + height * gsd / 2), height, width
+    x0, y0, epsg = lonlat_to_utm(lat, lon)
+    return f"EPSG:{epsg}", (gsd, 0.0, x0 - width * gsd / 2, 0.0, -gsd, y0 + height * gsd / 2), height, width
 
 
 def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
@@ -74,7 +52,7 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     crs, (a, b, c, d, e, f), height, width = _grid_of(pair, index)
     cols = np.array([0, width, width, 0, 0], dtype=np.float64)
     rows = np.array([0, 0, height, height, 0], dtype=np.float64)
-    lon, lat = _to_lonlat(crs).transform(a * cols + b * rows + c, d * cols + e * rows + f)
+    lon, lat = transformer(crs, "EPSG:4326").transform(a * cols + b * rows + c, d * cols + e * rows + f)
     return np.stack([lon, lat], axis=1)
 
 

@@ -19,13 +19,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
-from xmodal_lab.viz._common import pair_list, scalar, to_numpy
+from xmodal_lab.viz._common import enable_notebook_display, pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render
 from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
 
-#: Width in pixels the automatic zoom aims to fill with the footprints.
-_VIEW_PX = 700
+#: Pixels the automatic zoom lets the footprints fill (inside the default 480-pixel-high map, with margins).
+_VIEW_PX = (640, 360)
+
+enable_notebook_display()
 
 
 def png_data_url(rgb: np.ndarray) -> str:
@@ -45,10 +47,11 @@ def view_of(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[tu
     """
     (south, west), (north, east) = bounds
     centre = ((south + north) / 2, (west + east) / 2)
-    lat_span = (north - south) / max(math.cos(math.radians(centre[0])), 1e-6)
-    span = max(east - west, lat_span, 1e-6)
-    zoom = int(math.floor(math.log2(_VIEW_PX * 360.0 / (256.0 * span))))
-    return centre, max(1, min(zoom, 18))
+    # at zoom z the world is 256 * 2**z pixels wide; a degree of latitude is 1/cos(lat) longitude degrees
+    lon_span = max(east - west, 1e-6)
+    lat_span = max((north - south) / max(math.cos(math.radians(centre[0])), 1e-6), 1e-6)
+    fit = min(_VIEW_PX[0] * 360.0 / (256.0 * lon_span), _VIEW_PX[1] * 360.0 / (256.0 * lat_span))
+    return centre, max(1, min(int(math.floor(math.log2(fit))), 18))
 
 
 def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[str]:
@@ -69,7 +72,9 @@ def _style(feature: Mapping) -> dict:
     return {"color": colour, "fillColor": colour}
 
 
-def footprint_layer(collection: Mapping, name: str = "footprints", weight: float = 2.0, fill_opacity: float = 0.35):
+def footprint_layer(
+    collection: Mapping, name: str = "footprints", weight: float = 2.0, fill_opacity: float = 0.35
+):
     """An ipyleaflet GeoJSON layer painting each feature in its ``color`` property.
 
     Args:
@@ -95,7 +100,7 @@ def footprint_layer(collection: Mapping, name: str = "footprints", weight: float
 def _overlay_group(items: list[dict], collection: Mapping, modality: str, limit: int):
     import ipyleaflet
 
-    key = "s1" if modality == "s1" else "s2"
+    key = "s1" if modality.startswith("s1") else "s2"
     overlays = []
     for pair, feature in zip(items[:limit], collection["features"]):
         if pair.get(key) is None:
@@ -108,7 +113,7 @@ def _overlay_group(items: list[dict], collection: Mapping, modality: str, limit:
                 name=f"tile {feature['properties']['index']}",
             )
         )
-    label = {"s1": "radar", "s2": "optical", "s2_false": "optical false colour"}[modality]
+    label = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
     return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({label})")
 
 
@@ -131,7 +136,7 @@ def explore_map(
         embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours
             (:func:`embedding_colors`). Ignored when ``colors`` is given.
         colors: one colour per tile (for example a change distance turned into colours).
-        overlays: ``"s2"``, ``"s2_false"`` or ``"s1"`` to lay the first ``max_overlays`` tile images on the
+        overlays: a rendering (``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"``, ``"s1_vh"``) to lay the first ``max_overlays`` tile images on the
             map as PNG data URLs; ``None`` for footprints only.
         max_overlays: tile images at most (each adds its PNG to the notebook).
         properties: extra GeoJSON properties per tile.
@@ -151,8 +156,16 @@ def explore_map(
         raise ValueError("explore_map: got no pairs to show")
     collection = footprints_geojson(items, _colours_for(len(items), embeddings, colors), properties)
     centre, zoom = view_of(geojson_bounds(collection))
-    kwargs = dict(center=centre, zoom=zoom, height=height, draw_control=False, measure_control=False,
-                  toolbar_control=False, search_control=False, layers_control=True)
+    kwargs = dict(
+        center=centre,
+        zoom=zoom,
+        height=height,
+        draw_control=False,
+        measure_control=False,
+        toolbar_control=False,
+        search_control=False,
+        layers_control=True,
+    )
     if basemap is not None:
         kwargs["basemap"] = basemap
     with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
@@ -191,17 +204,29 @@ def _top_matches(sim: np.ndarray, query: int, k: int) -> list[int]:
     return [int(i) for i in np.argsort(-sim[query], kind="stable")[:k]]
 
 
-def _match_collections(collection: Mapping, sim: np.ndarray, query: int, k: int) -> tuple[dict, dict, list[int]]:
+def _match_collections(
+    collection: Mapping, sim: np.ndarray, query: int, k: int
+) -> tuple[dict, dict, list[int]]:
     features = collection["features"]
     top = _top_matches(sim, query, k)
-    q = dict(features[query], properties={**features[query]["properties"], "color": QUERY_COLOUR, "role": "query"})
+    q = dict(
+        features[query], properties={**features[query]["properties"], "color": QUERY_COLOUR, "role": "query"}
+    )
     matches = []
     for rank, g in enumerate(top, start=1):
-        props = {**features[g]["properties"], "rank": rank, "cosine": round(float(sim[query, g]), 4),
-                 "true_match": g == query, "color": TRUE_MATCH_COLOUR}
+        props = {
+            **features[g]["properties"],
+            "rank": rank,
+            "cosine": round(float(sim[query, g]), 4),
+            "true_match": g == query,
+            "color": TRUE_MATCH_COLOUR,
+        }
         matches.append(dict(features[g], properties=props))
-    return ({"type": "FeatureCollection", "features": [q]},
-            {"type": "FeatureCollection", "features": matches}, top)
+    return (
+        {"type": "FeatureCollection", "features": [q]},
+        {"type": "FeatureCollection", "features": matches},
+        top,
+    )
 
 
 def _summary_html(pairs: list[dict], sim: np.ndarray, query: int, top: list[int]) -> str:
@@ -210,8 +235,10 @@ def _summary_html(pairs: list[dict], sim: np.ndarray, query: int, top: list[int]
         for rank, g in enumerate(top, start=1)
     )
     rank_true = int(np.flatnonzero(np.argsort(-sim[query], kind="stable") == query)[0]) + 1
-    return (f"<b>SAR tile {query}</b>: its true optical partner ranks {rank_true} of {sim.shape[1]}"
-            f"<table><tr><th>rank</th><th>optical tile</th><th>cosine</th><th>true match</th></tr>{rows}</table>")
+    return (
+        f"<b>SAR tile {query}</b>: its true optical partner ranks {rank_true} of {sim.shape[1]}"
+        f"<table><tr><th>rank</th><th>optical tile</th><th>cosine</th><th>true match</th></tr>{rows}</table>"
+    )
 
 
 def match_explorer(
@@ -342,7 +369,9 @@ def plot_footprints(
         centre = rings[g][:4].mean(axis=0)
         ax.annotate(str(rank), centre, ha="center", va="center", fontsize=8, weight="bold")
     if query is not None:
-        ax.add_patch(Polygon(rings[query], closed=True, fill=False, ec=QUERY_COLOUR, lw=3, ls="--", gid="query"))
+        ax.add_patch(
+            Polygon(rings[query], closed=True, fill=False, ec=QUERY_COLOUR, lw=3, ls="--", gid="query")
+        )
     (south, west), (north, east) = geojson_bounds(collection)
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
     ax.set_xlim(west - pad_x, east + pad_x)
@@ -369,7 +398,9 @@ def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kw
     """
     s = to_numpy(sim).astype(np.float64)
     top = _top_matches(s, query, min(k, s.shape[1]))
-    title = kwargs.pop("title", None) or f"SAR tile {query} (pink) and its top-{len(top)} optical matches (green)"
+    title = (
+        kwargs.pop("title", None) or f"SAR tile {query} (pink) and its top-{len(top)} optical matches (green)"
+    )
     return plot_footprints(pairs, query=query, matches=top, title=title, **kwargs)
 
 

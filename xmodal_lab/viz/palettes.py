@@ -115,10 +115,10 @@ def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], Li
 
 
 def band_labels() -> list[str]:
-    """Panel titles for the 12 Sentinel-2 bands then the 2 Sentinel-1 bands: name and centre wavelength.
+    r"""Panel titles for the 12 Sentinel-2 bands then the 2 Sentinel-1 bands: name and centre wavelength.
 
     Returns:
-        14 strings such as ``"B4 red\\n665 nm"`` and ``"VV\\n5.55 cm (C-band)"``.
+        14 strings such as ``"B4 red\n664.6 nm"`` and ``"VV\n5.55 cm (C-band)"``.
     """
     from xmodal_lab.data import bands
 

@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy
+from xmodal_lab.models.sam_images import VH_RANGE_DB, VV_RANGE_DB
+from xmodal_lab.viz._common import enable_notebook_display, first_image, pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render, s1_composite, s2_false_colour, s2_true_colour
 from xmodal_lab.viz.palettes import (
     MODALITY_COLOURS,
@@ -26,11 +27,14 @@ from xmodal_lab.viz.palettes import (
     landcover_legend,
 )
 
-#: Display ranges in dB: the same on every row, so that brightness compares across places.
-VV_RANGE = (-25.0, 5.0)
-VH_RANGE = (-32.0, -2.0)
+#: Display ranges in dB: the same on every row, so that brightness compares across places (and the same as
+#: the radar composites that Segment Anything sees).
+VV_RANGE = VV_RANGE_DB
+VH_RANGE = VH_RANGE_DB
 #: One reflectance range for every optical band, so that a band that looks dark *is* dark.
 REFLECTANCE_RANGE = (0.0, 0.4)
+
+enable_notebook_display()
 
 
 def _grid(rows: int, cols: int, size: float = 2.4, **kwargs: Any) -> tuple[Figure, np.ndarray]:
@@ -100,7 +104,9 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, size: flo
         row[3].imshow(s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
         if has_landcover:
             if pair.get("landcover") is None:
-                row[4].text(0.5, 0.5, "no land-cover map", ha="center", va="center", transform=row[4].transAxes)
+                row[4].text(
+                    0.5, 0.5, "no land-cover map", ha="center", va="center", transform=row[4].transAxes
+                )
             else:
                 lc = to_numpy(pair["landcover"]).astype(np.int64)
                 row[4].imshow(lc, cmap=cmap, norm=norm, interpolation="nearest")
@@ -227,7 +233,9 @@ def plot_retrieval(
     g_img = _images(gallery_s2, "s2", 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (len(q_img), len(g_img)):
-        raise ValueError(f"sim: expected shape ({len(q_img)}, {len(g_img)}) to match the images, got {s.shape}")
+        raise ValueError(
+            f"sim: expected shape ({len(q_img)}, {len(g_img)}) to match the images, got {s.shape}"
+        )
     if not 1 <= k <= len(g_img):
         raise ValueError(f"k: expected 1..{len(g_img)} (the gallery size), got {k}")
     rows = list(queries) if queries is not None else list(range(min(n_queries, len(q_img))))
@@ -246,7 +254,9 @@ def plot_retrieval(
             if g == q:
                 _box(row[1 + j], TRUE_MATCH_COLOUR, "true_match")
         row[k + 1].imshow(s2_true_colour(g_img[q]))
-        row[k + 1].set_title(f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, color=TRUE_MATCH_COLOUR)
+        row[k + 1].set_title(
+            f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, color=TRUE_MATCH_COLOUR
+        )
         worst = order[-1]
         row[k + 2].imshow(s2_true_colour(g_img[worst]))
         row[k + 2].set_title(f"least similar  cos {s[q, worst]:.2f}", fontsize=8)
@@ -259,7 +269,9 @@ def _split_coords(coords: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``(coords_s1, coords_s2)`` from a tuple/list of two arrays or a dict with ``s1`` and ``s2``."""
     if isinstance(coords, Mapping):
         if "s1" not in coords or "s2" not in coords:
-            raise ValueError(f"{name}: expected a dict with 's1' and 's2' coordinates, got keys {sorted(coords)}")
+            raise ValueError(
+                f"{name}: expected a dict with 's1' and 's2' coordinates, got keys {sorted(coords)}"
+            )
         return to_numpy(coords["s1"]), to_numpy(coords["s2"])
     if isinstance(coords, Sequence) and len(coords) == 2:
         return to_numpy(coords[0]), to_numpy(coords[1])
@@ -329,8 +341,10 @@ def plot_projection(
                 return f"class {c}"
             return label_names[c] if isinstance(label_names, Mapping) else label_names[c]
 
-        handles = [Line2D([], [], ls="", marker=markers["s1"], c="0.3", label="radar (S1)"),
-                   Line2D([], [], ls="", marker=markers["s2"], c="0.3", label="optical (S2)")]
+        handles = [
+            Line2D([], [], ls="", marker=markers["s1"], c="0.3", label="radar (S1)"),
+            Line2D([], [], ls="", marker=markers["s2"], c="0.3", label="optical (S2)"),
+        ]
         handles += [Patch(color=lut[c], label=name(int(c))) for c in uniq]
         ax.legend(handles=handles, fontsize=7, loc="best")
     ax.autoscale_view()
@@ -438,7 +452,9 @@ def _pixel_mask(mask: Any, height: int, width: int) -> np.ndarray:
         if height % p == 0 and width % p == 0 and (height // p) * (width // p) == m.size:
             grid = m.reshape(height // p, width // p).astype(bool)
             return np.repeat(np.repeat(grid, p, axis=0), p, axis=1)
-    raise ValueError(f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got {m.size} values")
+    raise ValueError(
+        f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got {m.size} values"
+    )
 
 
 def _upsample(img: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -470,7 +486,7 @@ def plot_reconstruction(
         image: ``[B, C, H, W]`` or ``[C, H, W]`` inputs (reflectance or dB).
         reconstruction: the same shape.
         mask: ``[B, L]`` / ``[L]`` patch mask or ``[B, H, W]`` / ``[H, W]`` pixel mask, 1 = hidden.
-        modality: ``"s2"``, ``"s2_false"`` or ``"s1"``: how to render ``C`` channels as RGB.
+        modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...): how to render ``C`` channels as RGB.
         low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``).
         high: optional high-frequency residual ``[B, C, H, W]``, shown as a symmetric grey map.
         titles: optional row labels.
@@ -486,7 +502,9 @@ def plot_reconstruction(
         low = None if low is None else to_numpy(low)[None]
         high = None if high is None else to_numpy(high)[None]
     if imgs.ndim != 4 or imgs.shape != recs.shape:
-        raise ValueError(f"image and reconstruction: expected equal [B, C, H, W] shapes, got {imgs.shape} and {recs.shape}")
+        raise ValueError(
+            f"image and reconstruction: expected equal [B, C, H, W] shapes, got {imgs.shape} and {recs.shape}"
+        )
     masks = to_numpy(mask)
     n = min(len(imgs), max_rows)
     cols = ["original", "masked input", "reconstruction", "reconstruction\n+ visible patches"]
@@ -555,7 +573,9 @@ def plot_bias_maps(
         raise ValueError(f"bias: expected [heads, {n}, {n}] for grid {grid}, got shape {b.shape}")
     q = query_patch[0] * cols + query_patch[1] if isinstance(query_patch, Sequence) else int(query_patch)
     if not 0 <= q < n:
-        raise ValueError(f"query_patch: expected an index in 0..{n - 1} or a (row, col) inside {grid}, got {query_patch}")
+        raise ValueError(
+            f"query_patch: expected an index in 0..{n - 1} or a (row, col) inside {grid}, got {query_patch}"
+        )
     if heads is None:
         heads = sorted(set(np.linspace(0, b.shape[0] - 1, min(8, b.shape[0])).round().astype(int).tolist()))
     maps = [b[hd, q].reshape(rows, cols) for hd in heads]
@@ -649,7 +669,7 @@ def plot_masks(
     Args:
         image: ``[C, H, W]`` values rendered per ``modality``, or an ``[H, W, 3]`` uint8 picture.
         masks: ``[M, H, W]`` or ``[H, W]`` booleans.
-        modality: ``"s2"``, ``"s2_false"`` or ``"s1"``.
+        modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         scores: one score per mask (e.g. SAM's predicted IoU), shown in the titles.
         points: ``[P, 2]`` prompt points as ``(x, y)`` pixels.
         point_labels: ``[P]`` 1 for foreground, 0 for background points.
@@ -716,7 +736,7 @@ def plot_change(
         before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date`` are used).
         after: the same at the later date.
         distance_map: ``[h, w]`` distances (per patch, or per pixel when ``h, w = H, W``).
-        modality: ``"s2"``, ``"s2_false"`` or ``"s1"``.
+        modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         threshold: when given, a fourth panel outlines where the distance exceeds it on the later image.
         size: inches per panel.
 
@@ -724,15 +744,17 @@ def plot_change(
         A figure with 3 image axes (4 with ``threshold``) and a colour bar for the distance.
     """
     images, dates = [], []
-    for x, name in ((before, "before"), (after, "after")):
+    for x in (before, after):
         if isinstance(x, Mapping):
             dates.append(str(scalar(x.get("date", "")))[:10])
-            x = x["s1" if modality == "s1" else "s2"]
+            x = x["s1" if modality.startswith("s1") else "s2"]
         else:
             dates.append("")
         images.append(render(x, modality))
     if images[0].shape != images[1].shape:
-        raise ValueError(f"before and after: expected the same size, got {images[0].shape} and {images[1].shape}")
+        raise ValueError(
+            f"before and after: expected the same size, got {images[0].shape} and {images[1].shape}"
+        )
     d = to_numpy(distance_map).astype(np.float64)
     if d.ndim != 2:
         raise ValueError(f"distance_map: expected [h, w], got shape {d.shape}")

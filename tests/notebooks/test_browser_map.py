@@ -1,0 +1,313 @@
+"""In a real browser, the map notebook runs and its leaflet map shows the footprint layer.
+
+JupyterLab is started on localhost; Debian's headless Chromium, driven through chromedriver's W3C WebDriver
+HTTP interface (plain ``urllib``, no extra package, no browser download), opens the map notebook, runs every
+cell and waits for a ``.leaflet-container`` holding the SVG paths of the footprint GeoJSON layer. Screenshots
+go to ``artifacts/`` (git-ignored). ``scripts/install_browser.sh`` installs Chromium and chromedriver.
+
+The notebook is ``notebooks/05_embeddings_on_maps.ipynb`` when it exists (run on a copy of ``notebooks/``, so
+autosave never touches the repository), otherwise a minimal notebook with the same map call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = "05_embeddings_on_maps.ipynb"
+ARTIFACTS = ROOT / "artifacts"
+TOKEN = "xmodal-browser-test"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver") or (
+    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
+)
+
+if not (CHROMIUM and CHROMEDRIVER):
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (run scripts/install_browser.sh); "
+        f"found chromium={CHROMIUM}, chromedriver={CHROMEDRIVER}",
+        allow_module_level=True,
+    )
+
+# The notebook used while 05 does not exist: the same map call on a few hand-made georeferenced tiles.
+FALLBACK_CELLS = [
+    "import numpy as np\nfrom pyproj import Transformer\nfrom xmodal_lab.viz import explore_map, plot_footprints",
+    """rng = np.random.default_rng(0)
+pairs = []
+for i, (lat, lon) in enumerate([(48.10, 11.50), (48.11, 11.52), (48.12, 11.49), (48.13, 11.51)]):
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True).transform(lon, lat)
+    pairs.append({"s1": rng.uniform(-25, 0, (2, 32, 32)).astype("float32"),
+                  "s2": rng.uniform(0, 0.4, (12, 32, 32)).astype("float32"),
+                  "gsd": 10.0, "lat": lat, "lon": lon, "date": "2021-06-01", "crs": "EPSG:32632",
+                  "transform": (10.0, 0.0, x - 160, 0.0, -10.0, y + 160)})
+embeddings = rng.normal(size=(len(pairs), 8))""",
+    "m = explore_map(pairs, embeddings)\nm",
+    "plot_footprints(pairs, embeddings=embeddings)",
+]
+
+# Lab settings for the test: render every cell (no virtual scrolling), no autosave.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+}
+
+JS_STATE = """
+const app = window.jupyterapp;
+const w = app && app.shell.currentWidget;
+if (!w || !w.content || !w.sessionContext) return {ready: false};
+const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
+const cells = w.content.widgets.filter(c => c.model.type === 'code');
+const errors = [];
+for (const c of cells) {
+  for (const o of c.model.outputs.toJSON()) {
+    if (o.output_type === 'error') errors.push(o.ename + ': ' + o.evalue);
+  }
+}
+const maps = document.querySelectorAll('.leaflet-container');
+return {
+  ready: !!kernel && w.context.isReady,
+  status: kernel ? kernel.status : null,
+  cells: cells.length,
+  executed: cells.filter(c => c.model.executionCount !== null).length,
+  errors: errors,
+  maps: maps.length,
+  paths: document.querySelectorAll('.leaflet-container .leaflet-overlay-pane svg path').length,
+  figures: document.querySelectorAll('.jp-RenderedImage img').length,
+};
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 1.0):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"{what} within {timeout:.0f} s")
+
+
+class WebDriver:
+    """The few W3C WebDriver commands this test needs, spoken to chromedriver over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session: str | None = None
+
+    def _call(self, method: str, path: str, body: dict | None = None, timeout: float = 120):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.load(response)["value"]
+        except urllib.error.HTTPError as err:
+            detail = json.load(err).get("value", {})
+            raise RuntimeError(
+                f"WebDriver {method} {path}: {detail.get('error')}: {detail.get('message')}"
+            ) from err
+
+    def start(self, binary: str, user_data_dir: Path) -> None:
+        args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            f"--user-data-dir={user_data_dir}",
+            "--window-size=1400,1100",
+        ]
+        caps = {"browserName": "chrome", "goog:chromeOptions": {"binary": binary, "args": args}}
+        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+
+    def get(self, url: str) -> None:
+        self._call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def script(self, js: str, *args):
+        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": js, "args": list(args)})
+
+    def screenshot(self, path: Path, element_css: str | None = None) -> None:
+        if element_css is None:
+            data = self._call("GET", f"/session/{self.session}/screenshot")
+        else:
+            found = self._call(
+                "POST", f"/session/{self.session}/element", {"using": "css selector", "value": element_css}
+            )
+            element = next(iter(found.values()))
+            data = self._call("GET", f"/session/{self.session}/element/{element}/screenshot")
+        path.write_bytes(base64.b64decode(data))
+
+    def quit(self) -> None:
+        if self.session is not None:
+            try:
+                self._call("DELETE", f"/session/{self.session}", timeout=20)
+            except (OSError, RuntimeError):
+                pass
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process group this test started."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> tuple[Path, str, float]:
+    """A folder to serve, the notebook in it, and how long it may take to run."""
+    serve = tmp_path / "serve"
+    real = ROOT / "notebooks" / NOTEBOOK
+    if real.exists():
+        shutil.copytree(
+            ROOT / "notebooks", serve, ignore=shutil.ignore_patterns("student", ".ipynb_checkpoints")
+        )
+        return serve, NOTEBOOK, 420.0
+    serve.mkdir()
+    cells = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+        for src in FALLBACK_CELLS
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (serve / "map_smoke.ipynb").write_text(json.dumps(notebook))
+    return serve, "map_smoke.ipynb", 180.0
+
+
+def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
+    serve, notebook, run_timeout = lab_dir
+    settings = tmp_path / "settings"
+    for name, values in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    # the kernel must pick Jupyter's inline backend, as for a student (the test session exports Agg)
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "MPLBACKEND"},
+        "XMODAL_FAST": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter_config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter_runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+    lab_port, driver_port = _free_port(), _free_port()
+    root_flag = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    lab_cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={lab_port}",
+        f"--ServerApp.root_dir={serve}",
+        f"--IdentityProvider.token={TOKEN}",
+        "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        *root_flag,
+    ]
+    lab_log = (tmp_path / "lab.log").open("wb")
+    lab = subprocess.Popen(lab_cmd, stdout=lab_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    driver_proc = subprocess.Popen(
+        [CHROMEDRIVER, f"--port={driver_port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    browser = WebDriver(f"http://127.0.0.1:{driver_port}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    state: dict = {}
+    try:
+
+        def lab_up() -> bool:
+            if lab.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited early:\n{(tmp_path / 'lab.log').read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{lab_port}/api/status?token={TOKEN}", timeout=5)
+                urllib.request.urlopen(f"http://127.0.0.1:{driver_port}/status", timeout=5)
+                return True
+            except OSError:
+                return False
+
+        _wait(lab_up, 120, "JupyterLab and chromedriver did not answer")
+        browser.start(CHROMIUM, tmp_path / "chromium-profile")
+        browser.get(f"http://127.0.0.1:{lab_port}/lab/tree/{notebook}?token={TOKEN}&reset")
+
+        def kernel_idle():
+            nonlocal state
+            state = browser.script(JS_STATE)
+            return state.get("ready") and state.get("status") == "idle"
+
+        _wait(kernel_idle, 120, f"the notebook did not open with an idle kernel (last state {state})")
+        browser.script("window.jupyterapp.commands.execute('notebook:run-all-cells'); return true;")
+
+        def finished():
+            nonlocal state
+            state = browser.script(JS_STATE)
+            if state["errors"]:
+                return True
+            return state["executed"] == state["cells"] and state["status"] == "idle" and state["paths"] >= 1
+
+        try:
+            _wait(finished, run_timeout, "the notebook did not finish with a rendered map", interval=2.0)
+        except TimeoutError as err:
+            raise AssertionError(f"{err}; last state {state}") from err
+        assert not state["errors"], f"{notebook} raised: {state['errors']}"
+        browser.script(
+            "const m = document.querySelector('.leaflet-container'); if (m) m.scrollIntoView(); return true;"
+        )
+        time.sleep(1.0)  # let leaflet redraw after scrolling, for the screenshot
+        browser.screenshot(ARTIFACTS / "browser_map_page.png")
+        browser.screenshot(ARTIFACTS / "browser_map.png", ".leaflet-container")
+        print(
+            f"browser test: {state['maps']} leaflet map(s), {state['paths']} SVG path(s), "
+            f"{state['figures']} figure(s); screenshots in {ARTIFACTS}"
+        )
+        assert state["maps"] >= 1, "no .leaflet-container: the map widget did not render"
+        assert state["paths"] >= 1, "the map shows no SVG path: the footprint GeoJSON layer did not render"
+        assert state["figures"] >= 1, "no figure image in the outputs: the static fallback did not display"
+    finally:
+        if state and not (ARTIFACTS / "browser_map_page.png").exists():
+            try:  # a picture of the failure helps more than the state alone
+                browser.screenshot(ARTIFACTS / "browser_map_failure.png")
+            except (OSError, RuntimeError):
+                pass
+        browser.quit()
+        _stop(driver_proc)
+        _stop(lab)
+        lab_log.close()
