@@ -1,0 +1,193 @@
+"""CROMA: shapes, independent masks, 2D-ALiBi and X-ALiBi, contrastive loss, gradients, overfitting, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import assert_all_params_get_grad, make_pairs, overfit
+
+from xmodal_lab.models import build
+from xmodal_lab.models.croma import CROMA, PRESETS, CROMADecoder, CrossEncoder, masked_alibi
+from xmodal_lab.models.layers import alibi_2d_bias, info_nce, patchify
+
+KEYS = {"sar_encodings", "optical_encodings", "joint_encodings", "sar_GAP", "optical_GAP", "joint_GAP",
+        "loss_contrastive", "loss_mae", "loss"}  # fmt: skip
+
+
+@pytest.mark.parametrize("size, n", [(32, 16), (64, 64), (120, 225)])
+def test_tiny_shapes(size, n):
+    torch.manual_seed(0)
+    model = build("croma", "tiny")
+    b = make_pairs(2, size)
+    out = model(b)
+    k = round(n / 4)
+    assert KEYS <= set(out)
+    for name in ("sar_encodings", "optical_encodings", "joint_encodings"):
+        assert tuple(out[name].shape) == (2, k, 64)
+    for name in ("sar_GAP", "optical_GAP", "joint_GAP"):
+        assert tuple(out[name].shape) == (2, 64)
+    assert out["loss"].shape == () and tuple(out["mask_sar"].shape) == (2, n)
+    model.eval()
+    side = size // 8
+    with torch.no_grad():
+        feats = model.features(s1=b["s1"], s2=b["s2"])
+        emb = model.embed(s1=b["s1"], s2=b["s2"])
+        enc = model.encode(s1=b["s1"])
+    assert {k: tuple(v.shape) for k, v in feats.items()} == {
+        key: (2, 64, side, side) for key in ("s1", "s2", "joint")
+    }
+    assert {k: tuple(v.shape) for k, v in emb.items()} == {key: (2, 64) for key in ("s1", "s2", "joint")}
+    assert set(enc) == {"sar_encodings", "sar_GAP"} and tuple(enc["sar_encodings"].shape) == (2, n, 64)
+
+
+def test_masks_independent_and_drop_exactly_75_percent():
+    torch.manual_seed(0)
+    out = build("croma", "tiny")(make_pairs(64, noise=0.0))
+    ms, mo = out["mask_sar"], out["mask_optical"]
+    assert torch.all(ms.sum(1) == 12) and torch.all(mo.sum(1) == 12)
+    assert not torch.equal(ms, mo)
+    # independent masks: P(hidden in both) = 0.75 * 0.75; for one shared mask it would be 0.75
+    both = (ms * mo).mean().item()
+    assert abs(both - 0.5625) < 0.05
+
+
+def test_masked_alibi_gathers_kept_positions():
+    bias = alibi_2d_bias(4, (4, 4))
+    iq, ik = torch.tensor([[0, 5, 15], [1, 2, 3]]), torch.tensor([[3, 12], [0, 15]])
+    out = masked_alibi(bias, iq, ik)
+    assert out.shape == (2, 4, 3, 2)
+    for b in range(2):
+        for i in range(3):
+            for j in range(2):
+                torch.testing.assert_close(out[b, :, i, j], bias[0, :, iq[b, i], ik[b, j]])
+
+
+def test_cross_encoder_uses_x_alibi_of_kept_patches(monkeypatch):
+    seen = {}
+    original = CrossEncoder.forward
+
+    def spy(self, radar, optical, bias, cross_bias):
+        seen["bias"], seen["cross_bias"] = bias, cross_bias
+        return original(self, radar, optical, bias, cross_bias)
+
+    monkeypatch.setattr(CrossEncoder, "forward", spy)
+    torch.manual_seed(0)
+    out = build("croma", "tiny")(make_pairs(2))
+    full = alibi_2d_bias(4, (4, 4))[0]
+    for b in range(2):
+        keep_r = (out["mask_sar"][b] == 0).nonzero().flatten()
+        keep_o = (out["mask_optical"][b] == 0).nonzero().flatten()
+        torch.testing.assert_close(seen["cross_bias"][b], full[:, keep_r][:, :, keep_o])
+        torch.testing.assert_close(seen["bias"][b], full[:, keep_r][:, :, keep_r])
+
+
+def test_inference_uses_the_full_bias_and_is_deterministic():
+    torch.manual_seed(0)
+    model = build("croma", "tiny").eval()
+    b = make_pairs(2)
+    with torch.no_grad():
+        first, second = model.embed(s1=b["s1"], s2=b["s2"]), model.embed(s1=b["s1"], s2=b["s2"])
+        x1 = model.norm_s1(b["s1"])
+        by_hand = model.radar_encoder(x1, alibi_2d_bias(4, (4, 4)))
+    for k in first:
+        assert torch.equal(first[k], second[k])
+    torch.testing.assert_close(model.features(s1=b["s1"])["s1"].flatten(2).transpose(1, 2), by_hand)
+
+
+def test_contrastive_loss_is_info_nce_on_projected_gap():
+    torch.manual_seed(0)
+    model = build("croma", "tiny")
+    out = model(make_pairs(4))
+    a = F.normalize(model.proj_radar(out["sar_GAP"]), dim=-1)
+    o = F.normalize(model.proj_optical(out["optical_GAP"]), dim=-1)
+    expected, _ = info_nce(a, o, 1 / 0.07)
+    assert out["loss_contrastive"].item() == pytest.approx(expected.item(), rel=1e-4)
+    assert out["loss"].item() == pytest.approx(
+        out["loss_contrastive"].item() + out["loss_mae"].item(), rel=1e-5
+    )
+    assert out["loss_mae"].item() == pytest.approx(
+        (out["loss_mae_sar"] + out["loss_mae_optical"]).item(), rel=1e-5
+    )
+
+
+def test_each_modality_is_scored_on_its_own_mask(monkeypatch):
+    preds = {}
+    original = CROMADecoder.forward
+
+    def spy(self, joint, ids_restore, grid):
+        preds["optical"], preds["radar"] = original(self, joint, ids_restore, grid)
+        return preds["optical"], preds["radar"]
+
+    monkeypatch.setattr(CROMADecoder, "forward", spy)
+    torch.manual_seed(0)
+    model = build("croma", "tiny")
+    b = make_pairs(2)
+    out = model(b)
+
+    def by_hand(pred, img, mask):
+        target = patchify(img, 8)
+        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+        per_patch = ((pred - target) ** 2).mean(-1)
+        return per_patch[mask.bool()].mean()
+
+    sar = by_hand(preds["radar"], model.norm_s1(b["s1"]), out["mask_sar"])
+    optical = by_hand(preds["optical"], model.norm_s2(b["s2"]), out["mask_optical"])
+    assert out["loss_mae_sar"].item() == pytest.approx(sar.item(), rel=1e-5)
+    assert out["loss_mae_optical"].item() == pytest.approx(optical.item(), rel=1e-5)
+    # scored on the other modality's mask the numbers differ: the masks are not shared
+    assert by_hand(preds["radar"], model.norm_s1(b["s1"]), out["mask_optical"]).item() != pytest.approx(
+        sar.item()
+    )
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = build("croma", "tiny")
+    assert_all_params_get_grad(model, model(make_pairs(4))["loss"])
+
+
+def test_overfits_one_batch():
+    torch.manual_seed(0)
+    model = build("croma", "tiny")
+    first, last = overfit(model, make_pairs(2), steps=120, lr=5e-3)
+    print(f"croma tiny: loss {first:.3f} -> {last:.3f}")
+    assert last <= 0.2 * first
+
+
+def test_embed_space_option():
+    torch.manual_seed(0)
+    b = make_pairs(2)
+    shared = build("croma", "tiny").eval()
+    gap = build("croma", "tiny", embed_projected=False).eval()
+    gap.load_state_dict(shared.state_dict())
+    with torch.no_grad():
+        e_shared, e_gap, enc = shared.embed(s1=b["s1"]), gap.embed(s1=b["s1"]), shared.encode(s1=b["s1"])
+    torch.testing.assert_close(e_shared["s1"].norm(dim=1), torch.ones(2))
+    torch.testing.assert_close(e_gap["s1"], enc["sar_GAP"])
+
+
+def test_clear_errors():
+    model = build("croma", "tiny")
+    b = make_pairs(2)
+    with pytest.raises(ValueError, match="s1: expected 2 channels"):
+        model.embed(s1=b["s2"])
+    with pytest.raises(ValueError, match="multiples of the patch size 8"):
+        model.embed(s2=b["s2"][..., :20, :20])
+    with pytest.raises(ValueError, match="co-registered"):
+        model.embed(s1=b["s1"], s2=make_pairs(2, 64)["s2"])
+    with pytest.raises(KeyError, match=r"batch\['s1'\]"):
+        model({"s2": b["s2"]})
+    with pytest.raises(ValueError, match="mask_ratio"):
+        build("croma", "tiny", mask_ratio=1.0)
+
+
+def test_presets_match_the_paper():
+    base = PRESETS["base"]
+    assert (base.embed_dim, base.optical_depth, base.radar_depth, base.cross_depth) == (768, 12, 6, 6)
+    assert (base.num_heads, base.patch_size, base.img_size, base.qkv_bias) == (16, 8, 120, False)
+    with torch.device("meta"):
+        counts = {
+            p: sum(t.numel() for t in CROMA(PRESETS[p]).parameters()) for p in ("tiny", "small", "base")
+        }
+    assert counts["tiny"] < 1_000_000 < counts["small"] < counts["base"]
