@@ -1,0 +1,64 @@
+"""Frozen embeddings of a whole dataset, with the labels and places needed by probes and maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from xmodal_lab.data import collate_pairs
+
+
+def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
+    """Most frequent land-cover id per tile: ``[B, H, W]`` -> ``[B]``."""
+    flat = landcover.reshape(landcover.shape[0], -1).long()
+    n = int(flat.max()) + 1
+    counts = torch.zeros(flat.shape[0], n, dtype=torch.long).scatter_add_(1, flat, torch.ones_like(flat))
+    return counts.argmax(dim=1).numpy()
+
+
+@torch.no_grad()
+def embed_dataset(
+    model: torch.nn.Module,
+    data: Dataset,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    modalities: tuple[str, ...] = ("s1", "s2"),
+) -> dict[str, np.ndarray]:
+    """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
+
+    Args:
+        model: a model with ``embed(s1=None, s2=None, gsd=None) -> {key: [B, D]}``.
+        data: a dataset of pair dicts (``SimulatedWorld``, ``BigEarthNetMM``, a ``Subset``...).
+        batch_size: items per forward pass.
+        device: where to run (default: the model's device).
+        modalities: inputs to pass to the model when the dataset has them.
+
+    Returns:
+        ``{"s1": [N, D], "s2": [N, D], "joint": [N, D]}`` (whichever the model gives) as float32 arrays, plus
+        ``labels [N, K]``, ``dominant_class [N]`` (from ``landcover``), ``lat [N]``, ``lon [N]`` when present.
+    """
+    if len(data) == 0:
+        raise ValueError("embed_dataset: the dataset is empty")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[Any]] = {}
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
+    for batch in loader:
+        inputs = {m: batch[m].to(device) for m in modalities if m in batch}
+        gsd = batch.get("gsd")
+        emb = model.embed(**inputs, gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd)
+        for key, value in emb.items():
+            out.setdefault(key, []).append(value.float().cpu().numpy())
+        if "labels" in batch:
+            out.setdefault("labels", []).append(torch.as_tensor(batch["labels"]).numpy())
+        if "landcover" in batch:
+            out.setdefault("dominant_class", []).append(_dominant_class(batch["landcover"]))
+        for key in ("lat", "lon"):
+            if key in batch:
+                out.setdefault(key, []).append(np.asarray(torch.as_tensor(batch[key]), dtype=np.float64))
+    model.train(was_training)
+    return {key: np.concatenate(parts) for key, parts in out.items()}

@@ -1,0 +1,165 @@
+"""Frozen-embedding probes: linear probe, kNN, label-efficiency curves and cross-modal transfer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, f1_score
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected [N, D] embeddings, got shape {x.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{name}: {len(x)} embeddings but {len(y)} labels")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: embeddings contain NaN or infinite values")
+    return x, y
+
+
+def linear_probe(
+    x_train: Any, y_train: Any, x_test: Any, y_test: Any, c: float = 1.0, max_iter: int = 2000
+) -> dict[str, float]:
+    """Logistic-regression probe on frozen, standardised embeddings.
+
+    Args:
+        x_train: ``[N, D]`` training embeddings.
+        y_train: ``[N]`` class ids, or ``[N, K]`` multi-hot labels (one binary probe per label).
+        x_test: ``[M, D]`` test embeddings.
+        y_test: ``[M]`` or ``[M, K]``, like ``y_train``.
+        c: inverse L2 regularisation strength.
+        max_iter: solver iterations.
+
+    Returns:
+        Single-label: ``{"accuracy", "macro_f1"}``. Multi-label: ``{"micro_f1", "mAP"}``.
+    """
+    x_train, y_train = _xy(x_train, y_train, "train")
+    x_test, y_test = _xy(x_test, y_test, "test")
+    if y_train.ndim == 2:
+        keep = y_train.sum(axis=0) > 0
+        keep &= y_train.sum(axis=0) < len(y_train)  # a label present in every tile teaches nothing
+        clf = make_pipeline(
+            StandardScaler(), OneVsRestClassifier(LogisticRegression(C=c, max_iter=max_iter))
+        ).fit(x_train, y_train[:, keep])
+        scores = clf.predict_proba(x_test)
+        truth = y_test[:, keep]
+        present = truth.sum(axis=0) > 0
+        return {
+            "micro_f1": float(f1_score(truth, scores > 0.5, average="micro", zero_division=0)),
+            "mAP": float(average_precision_score(truth[:, present], scores[:, present], average="macro")),
+        }
+    if len(np.unique(y_train)) < 2:
+        raise ValueError("linear_probe: the training labels hold a single class; use more data")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter)).fit(x_train, y_train)
+    pred = clf.predict(x_test)
+    return {
+        "accuracy": float((pred == y_test).mean()),
+        "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
+    }
+
+
+def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5) -> float:
+    """Accuracy of a cosine kNN classifier on frozen embeddings (single-label).
+
+    Args:
+        x_train: ``[N, D]``.
+        y_train: ``[N]`` class ids.
+        x_test: ``[M, D]``.
+        y_test: ``[M]`` class ids.
+        k: neighbours.
+
+    Returns:
+        Accuracy in ``[0, 1]``.
+    """
+    x_train, y_train = _xy(x_train, y_train, "train")
+    x_test, y_test = _xy(x_test, y_test, "test")
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(x_train, y_train)
+    return float((clf.predict(x_test) == y_test).mean())
+
+
+def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a class-stratified subset with at least one example per class present."""
+    labels = y.argmax(axis=1) if y.ndim == 2 else y
+    picked = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        n = max(1, int(round(fraction * len(idx))))
+        picked.append(rng.choice(idx, size=n, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def label_efficiency(
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    y_test: Any,
+    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0),
+    seed: int = 0,
+    repeats: int = 1,
+) -> dict[float, list[float]]:
+    """Linear-probe score as a function of the fraction of training labels used.
+
+    Args:
+        x_train: ``[N, D]``.
+        y_train: ``[N]`` class ids or ``[N, K]`` multi-hot.
+        x_test: ``[M, D]``.
+        y_test: like ``y_train``.
+        fractions: label fractions in ``(0, 1]`` (stratified, at least one example per class).
+        seed: subsampling seed.
+        repeats: subsamples per fraction (their spread is the error band of the curve).
+
+    Returns:
+        ``{fraction: [score per repeat]}``; the score is accuracy (single-label) or mAP (multi-label).
+    """
+    x_train, y_train = _xy(x_train, y_train, "train")
+    rng = np.random.default_rng(seed)
+    key = "mAP" if y_train.ndim == 2 else "accuracy"
+    curve: dict[float, list[float]] = {}
+    for fraction in fractions:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"label fractions must be in (0, 1], got {fraction}")
+        scores = []
+        for _ in range(repeats if fraction < 1 else 1):
+            idx = _subsample(y_train, fraction, rng) if fraction < 1 else np.arange(len(y_train))
+            if y_train.ndim == 1 and len(np.unique(y_train[idx])) < 2:
+                scores.append(float(np.mean(y_test == y_train[idx][0])))  # one class: always predict it
+                continue
+            scores.append(linear_probe(x_train[idx], y_train[idx], x_test, y_test)[key])
+        curve[float(fraction)] = scores
+    return curve
+
+
+def cross_modal_transfer(
+    train: dict[str, Any], test: dict[str, Any], source: str = "s2", target: str = "s1", label_key: str = "dominant_class"
+) -> dict[str, float]:
+    """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
+
+    Works only where both modalities live in one space (a contrastive model, or CROMA's projected
+    embeddings): that is the point of the experiment.
+
+    Args:
+        train: ``embed_dataset`` output for the training tiles.
+        test: ``embed_dataset`` output for the test tiles.
+        source: modality the probe is fitted on.
+        target: modality it is applied to.
+        label_key: which labels to use.
+
+    Returns:
+        ``{"same_modality": score on source, "cross_modal": score on target}`` (accuracy or mAP).
+    """
+    for part, name in ((train, "train"), (test, "test")):
+        missing = {source, target, label_key} - set(part)
+        if missing:
+            raise KeyError(f"cross_modal_transfer: {name} embeddings lack {sorted(missing)}")
+    same = linear_probe(train[source], train[label_key], test[source], test[label_key])
+    cross = linear_probe(train[source], train[label_key], test[target], test[label_key])
+    key = "accuracy" if "accuracy" in same else "mAP"
+    return {"same_modality": same[key], "cross_modal": cross[key]}

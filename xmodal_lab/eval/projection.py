@@ -1,0 +1,63 @@
+"""2-D projections of both modalities together, for "before training" against "after training" plots."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+def project_2d(
+    s1: Any, s2: Any, method: str = "umap", seed: int = 0, n_neighbors: int = 15
+) -> dict[str, Any]:
+    """Project radar and optical embeddings into one 2-D map (UMAP, or PCA as a fallback).
+
+    Both modalities are fitted *together*, so distances between a radar point and an optical point mean
+    something: after contrastive training each pair's two points are close.
+
+    Args:
+        s1: ``[N, D]`` radar embeddings.
+        s2: ``[N, D]`` optical embeddings, row ``i`` the partner of ``s1`` row ``i``.
+        method: ``"umap"`` or ``"pca"``; UMAP falls back to PCA (with a warning) if it cannot run.
+        seed: random seed of UMAP.
+        n_neighbors: UMAP's neighbourhood size.
+
+    Returns:
+        ``{"s1": [N, 2], "s2": [N, 2], "method": "umap" | "pca", "pair_distance": mean 2-D distance
+        between partners divided by the mean distance between random points}``.
+    """
+    a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"s1 and s2 must both be [N, D] with the same shape, got {a.shape} and {b.shape}")
+    x = np.concatenate([a, b])
+    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+    coords, used = None, method
+    if method == "umap":
+        try:
+            import umap
+
+            reducer = umap.UMAP(
+                n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), random_state=seed, n_jobs=1
+            )
+            coords = reducer.fit_transform(x)
+        except Exception as error:  # numba or a tiny N can fail: the lesson must go on
+            warnings.warn(f"UMAP failed ({error}); using PCA instead", stacklevel=2)
+            used = "pca"
+    elif method != "pca":
+        raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
+    if coords is None:
+        centred = x - x.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        coords = centred @ vt[:2].T
+        used = "pca"
+    n = len(a)
+    pa, pb = coords[:n], coords[n:]
+    rng = np.random.default_rng(seed)
+    baseline = np.linalg.norm(pa - pb[rng.permutation(n)], axis=1).mean()
+    return {
+        "s1": pa,
+        "s2": pb,
+        "method": used,
+        "pair_distance": float(np.linalg.norm(pa - pb, axis=1).mean() / (baseline + 1e-12)),
+    }

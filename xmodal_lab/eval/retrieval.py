@@ -1,0 +1,99 @@
+"""Cross-modal retrieval: the cosine-similarity matrix, ranks of true matches, recall@k, top-k.
+
+Convention: row ``i`` of ``query`` and row ``i`` of ``gallery`` are the same place (a positive pair). Call
+:func:`retrieval_metrics` twice for SAR->optical and optical->SAR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
+    """A float32 ``[N, D]`` tensor from a tensor or an array, with a clear error otherwise."""
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).detach().float().cpu()
+    if t.ndim != 2:
+        raise ValueError(f"{name}: expected [N, D] embeddings, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return t
+
+
+def cosine_similarity(query: Any, gallery: Any) -> Tensor:
+    """Cosine similarity of every query with every gallery item.
+
+    Args:
+        query: ``[N, D]`` embeddings.
+        gallery: ``[M, D]`` embeddings.
+
+    Returns:
+        ``[N, M]`` similarities in ``[-1, 1]``.
+    """
+    q, g = as_tensor(query, "query"), as_tensor(gallery, "gallery")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query and gallery widths differ: {q.shape[1]} vs {g.shape[1]}")
+    return F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
+
+
+def match_ranks(query: Any, gallery: Any) -> np.ndarray:
+    """Rank of each query's true match (gallery row ``i``) among all gallery items; 1 is best.
+
+    Ties count against the query (a true match tied with another item gets the worse rank).
+
+    Args:
+        query: ``[N, D]``.
+        gallery: ``[N, D]``, row ``i`` the partner of query row ``i``.
+
+    Returns:
+        ``[N]`` integer ranks in ``1..N``.
+    """
+    sim = cosine_similarity(query, gallery)
+    if sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"query and gallery must have the same number of rows, got {tuple(sim.shape)}")
+    true = sim.diagonal()[:, None]  # [N, 1]
+    return ((sim >= true).sum(dim=1)).numpy().astype(np.int64)
+
+
+def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """Recall@k, median rank and mean reciprocal rank of cross-modal retrieval.
+
+    Args:
+        query: ``[N, D]`` embeddings of one modality.
+        gallery: ``[N, D]`` embeddings of the other; row ``i`` matches query row ``i``.
+        ks: the k of recall@k.
+
+    Returns:
+        ``{"recall@1", "recall@5", "recall@10", "median_rank", "mrr"}`` (chance recall@k is ``k / N``).
+    """
+    ranks = match_ranks(query, gallery)
+    out = {f"recall@{k}": float((ranks <= k).mean()) for k in ks}
+    out["median_rank"] = float(np.median(ranks))
+    out["mrr"] = float((1.0 / ranks).mean())
+    return out
+
+
+def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most (or least) similar gallery items of one query.
+
+    Args:
+        sim: ``[N, M]`` similarity matrix.
+        query: query row.
+        k: how many.
+        largest: True for the top-k, False for the bottom-k.
+
+    Returns:
+        ``(indices [k], similarities [k])``, best first (or worst first for ``largest=False``).
+    """
+    row = torch.as_tensor(np.asarray(sim) if not isinstance(sim, Tensor) else sim)[query]
+    values, idx = row.topk(min(k, row.numel()), largest=largest)
+    return idx.numpy(), values.numpy()
+
+
+def bottomk_matches(sim: Any, query: int, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` least similar gallery items of one query (see :func:`topk_matches`)."""
+    return topk_matches(sim, query, k, largest=False)
