@@ -1,0 +1,323 @@
+"""Biomes of the simulated world: where on Earth they lie and how their landscapes are laid out.
+
+Each biome has anchor places (real coordinates with a jitter radius in degrees) and a painter that lays out
+its land cover on a :class:`~xmodal_lab.data.scene.Scene`: parcels and hedges in European cropland, blocks,
+roads and quays in cities and ports, lakes and bogs in the boreal forest, clearings along roads in the
+tropics, dunes in the desert, elevation zones in the mountains. Open ocean and uniform desert are kept
+nearly featureless on purpose: they are the hard cases of cross-modal retrieval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import math
+
+import numpy as np
+
+from xmodal_lab.data import landcover as lc
+from xmodal_lab.data.scene import Scene
+
+
+@dataclass(frozen=True)
+class Biome:
+    """A kind of landscape.
+
+    Attributes:
+        name: biome name.
+        weight: share of the world's scenes.
+        anchors: ``(lat, lon, radius_deg, place)`` real places; a scene lands within ``radius_deg`` of one.
+        paint: lays out a scene.
+        events: change events that make sense here (for :meth:`SimulatedWorld.time_series`).
+    """
+
+    name: str
+    weight: float
+    anchors: tuple[tuple[float, float, float, str], ...]
+    paint: Callable[[Scene], None]
+    events: tuple[str, ...]
+
+
+def _roads(s: Scene, n: int, width: float, material: int = lc.ROAD) -> np.ndarray:
+    """Paint ``n`` straight roads; returns their mask."""
+    mask = np.zeros(s.shape, bool)
+    for _ in range(n):
+        _, v = s.rotated(s.uniform(0, np.pi), s.uniform(-0.4, 0.4) * s.extent, s.uniform(-0.4, 0.4) * s.extent)
+        mask |= np.abs(v) < width / 2
+    s.paint(mask, material)
+    return mask
+
+
+def _river(s: Scene, width: float, riparian: int | None = lc.BROADLEAF, material: int = lc.RIVER) -> np.ndarray:
+    d = s.river(width)
+    if riparian is not None:
+        s.paint(np.abs(d) < width / 2 + s.uniform(10, 40), riparian, 0.9)
+    water = np.abs(d) < width / 2
+    s.paint(water, material)
+    return water
+
+
+def _town(s: Scene, radius: float, block: float, road: float, tag: str = "town") -> np.ndarray:
+    """Paint a settlement: blocks of buildings with streets and gardens inside a patch; returns its mask."""
+    area = s.blob(radius, tag)
+    ids, edge = s.parcels(s.uniform(0, np.pi), block, block * s.uniform(0.6, 1.0), tag + "-blocks")
+    garden = (ids % np.uint64(7)) == 0
+    courtyard = edge > s.uniform(10, 18)
+    s.paint(area & ~courtyard, lc.BUILDINGS)
+    s.paint(area & courtyard, lc.GRASS, 0.85)
+    s.paint(area & garden & (edge > 3), lc.BROADLEAF, 0.9)
+    s.paint(area & (edge < road / 2), lc.ROAD)
+    s.brightness = s.brightness * np.where(area, 1.0 + 0.25 * s.field(tag + "-roofs", 15.0, 1), 1.0)
+    return area
+
+
+def paint_cropland(s: Scene) -> None:
+    ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(120, 300), s.uniform(70, 200), "fields")
+    s.paint(np.ones(s.shape, bool), lc.CROP, s.crop_greenness(ids))
+    pick = (ids >> np.uint64(40)) % np.uint64(100)
+    s.paint(pick < 12, lc.GRASS, 0.7 + 0.25 * s.field("pasture", 200.0, 1).clip(-1, 1))
+    s.paint((pick >= 12) & (pick < 16), lc.BROADLEAF, 0.9)
+    s.paint(edge < s.uniform(2.0, 6.0), lc.GRASS, 0.75)  # field margins and hedges
+    s.paint(s.field("woods", 500.0) > s.uniform(1.0, 1.8), lc.BROADLEAF, 0.9)
+    s.moisture = 0.6 * s.field("moisture", 400.0) + 0.5 * (hash01(ids) - 0.5)
+    if s.chance(0.35):
+        _river(s, s.uniform(15, 60))
+    if s.chance(0.25):
+        _town(s, s.uniform(80, 200), s.uniform(40, 80), 8.0)
+    _roads(s, int(s.rng.integers(0, 3)), s.uniform(6, 12))
+    _snow_cover(s, cover_forest=False, threshold=0.85)
+
+
+def paint_city(s: Scene) -> None:
+    ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(60, 160), s.uniform(50, 120), "blocks")
+    pick = (ids >> np.uint64(40)) % np.uint64(100)
+    courtyard = edge > s.uniform(12, 30)
+    s.paint(np.ones(s.shape, bool), lc.BUILDINGS)
+    s.paint(courtyard & (pick < 50), lc.GRASS, 0.8)
+    s.paint((pick >= 88) & (edge > 4), lc.GRASS, 0.85)  # parks
+    s.paint((pick >= 94) & (edge > 6) & (s.field("trees", 40.0, 1) > 0), lc.BROADLEAF, 0.9)
+    s.paint((pick < 4) & (edge > 3), lc.ROAD)  # squares and car parks
+    s.paint(edge < s.uniform(5.0, 12.0), lc.ROAD)
+    _roads(s, int(s.rng.integers(1, 3)), s.uniform(20, 35))  # avenues
+    s.brightness = 1.0 + 0.2 * s.field("roofs", 20.0, 1)
+    if s.chance(0.5):  # a port: open water on one side, piers and basins
+        u, v = s.rotated(s.uniform(0, 2 * np.pi))
+        shore = s.uniform(-0.2, 0.3) * s.extent
+        piers = (np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)) & (v < shore + s.uniform(100, 250))
+        s.paint((v > shore) & ~piers, lc.DEEP_WATER)
+        s.paint((v > shore) & piers, lc.BUILDINGS)
+        s.wind = 2.0 * s.field("wind", 800.0, 2)
+    elif s.chance(0.6):
+        _river(s, s.uniform(50, 180), riparian=lc.ROAD)
+
+
+def paint_boreal(s: Scene) -> None:
+    s.paint(np.ones(s.shape, bool), lc.CONIFER, 0.85 + 0.1 * s.field("vigour", 150.0, 2).clip(-1, 1))
+    s.paint(s.field("broadleaf", 250.0) > 0.8, lc.BROADLEAF, 0.9)
+    low = s.field("terrain", 700.0, 3)
+    s.elevation = 30.0 * low
+    s.paint(low < -0.6 + 0.5 * s.field("bog", 120.0, 1), lc.MARSH, 0.5 + 0.2 * s.field("bogg", 80.0, 1).clip(-1, 1))
+    lake = low < s.uniform(-1.6, -0.6)
+    s.paint(lake, lc.DEEP_WATER)
+    ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(150, 300), s.uniform(100, 250), "cuts")
+    cut = ((ids % np.uint64(9)) == 0) & (edge > 5) & ~lake
+    s.paint(cut, lc.SOIL)
+    s.paint(cut & ((ids % np.uint64(2)) == 0), lc.GRASS, 0.6)
+    s.moisture = 0.5 * s.field("moisture", 300.0)
+    _roads(s, int(s.rng.integers(0, 2)), s.uniform(5, 9), lc.SOIL)
+    _snow_cover(s, cover_forest=False, threshold=0.6)
+
+
+def paint_tropical(s: Scene) -> None:
+    s.paint(np.ones(s.shape, bool), lc.TROPICAL, 0.9 + 0.08 * s.field("vigour", 100.0, 2).clip(-1, 1))
+    if s.chance(0.5):
+        _river(s, s.uniform(30, 250), riparian=None)
+    if s.chance(0.7):  # a deforestation front: a road with clearings along it (fishbone pattern)
+        theta = s.uniform(0, np.pi)
+        u, v = s.rotated(theta, 0.0, s.uniform(-0.3, 0.3) * s.extent)
+        reach = s.uniform(150, 500)
+        ids, edge = s.parcels(theta, s.uniform(80, 200), reach, "clearings")
+        near = np.abs(v) < reach * (0.7 + 0.6 * hash01(ids))
+        cleared = near & ((ids % np.uint64(3)) != 0) & (edge > 3)
+        kind = (ids >> np.uint64(30)) % np.uint64(3)
+        s.paint(cleared & (kind == 0), lc.SOIL)
+        s.paint(cleared & (kind == 1), lc.GRASS, 0.75)
+        s.paint(cleared & (kind == 2), lc.CROP, s.crop_greenness(ids, tropical=True))
+        s.paint(np.abs(v) < 6, lc.SOIL)
+    s.moisture = 0.4 * s.field("moisture", 300.0) + 0.3
+
+
+def paint_desert(s: Scene) -> None:
+    s.paint(np.ones(s.shape, bool), lc.SAND)
+    u, _ = s.rotated(s.uniform(0, np.pi))
+    wavelength = s.uniform(80, 400)
+    dunes = np.sin(2 * np.pi * u / wavelength + 1.5 * s.field("dunes", 2 * wavelength, 2))
+    s.elevation = s.uniform(3, 15) * dunes
+    s.brightness = 1.0 + 0.03 * dunes + 0.03 * s.field("sand", 500.0, 2)
+    s.moisture = -0.8 + 0.1 * s.field("moisture", 500.0, 1)
+    if s.chance(0.3):
+        s.paint(s.field("outcrop", 300.0) > 1.6, lc.ROCK)
+
+
+def paint_mountains(s: Scene) -> None:
+    relief = s.uniform(250, 700)
+    base = s.uniform(600, 2800)
+    s.elevation = base + relief * s.field("terrain", s.uniform(500, 1200), 4)
+    gy, gx = np.gradient(s.elevation, s.y, s.x)
+    slope = np.degrees(np.arctan(np.hypot(gx, gy)))
+    treeline = s.uniform(1700, 2200) + 60 * s.field("treeline", 300.0, 2)
+    s.paint(np.ones(s.shape, bool), lc.CONIFER, 0.85)
+    s.paint((s.elevation < treeline - 600) & (s.field("mixed", 300.0) > 0.3), lc.BROADLEAF, 0.9)
+    s.paint(s.elevation > treeline, lc.GRASS, 0.6 + 0.2 * s.field("meadow", 100.0, 1).clip(-1, 1))
+    s.paint((s.elevation > treeline + 350) | (slope > 40), lc.ROCK)
+    snowline = 2900 - 1400 * s.winter() + 100 * s.field("snowline", 400.0, 2)
+    s.paint((s.elevation > snowline) & (slope < 50), lc.SNOWPACK)
+    s.paint(s.elevation > np.maximum(3300.0, snowline + 400), lc.ICE)
+    s.moisture = 0.3 * s.field("moisture", 300.0)
+    if s.chance(0.35):
+        d = s.river(s.uniform(10, 40))
+        s.paint(np.abs(d) < 12 + 8 * s.field("riverw", 200.0, 1).clip(-1, 1), lc.RIVER)
+
+
+def paint_coast(s: Scene) -> None:
+    _, v = s.rotated(s.uniform(0, 2 * np.pi))
+    shore = s.uniform(-0.3, 0.3) * s.extent + s.uniform(40, 150) * s.field("coastline", 400.0, 3)
+    beach = s.uniform(10, 60)
+    inland = v < shore - beach
+    ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(100, 250), s.uniform(70, 180), "fields")
+    s.paint(inland, lc.CROP, s.crop_greenness(ids))
+    pick = (ids >> np.uint64(40)) % np.uint64(100)
+    s.paint(inland & (pick < 35), lc.GRASS, 0.8)
+    s.paint(inland & (edge < 4), lc.GRASS, 0.75)
+    s.paint(inland & (s.field("woods", 400.0) > 0.7), lc.CONIFER, 0.85)
+    if s.chance(0.4):
+        s.paint(inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3),
+                lc.MARSH, 0.7)
+    if s.chance(0.35):
+        town = _town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0)
+        s.paint(town & ~inland, lc.SAND)
+    s.paint((v >= shore - beach) & (v < shore), lc.SAND)
+    s.paint(v >= shore, lc.DEEP_WATER)
+    s.wind = 2.5 * s.field("wind", 900.0, 2)
+    s.moisture = 0.5 * s.field("moisture", 300.0)
+    _snow_cover(s, cover_forest=False, threshold=0.9)
+
+
+def paint_ocean(s: Scene) -> None:
+    s.paint(np.ones(s.shape, bool), lc.DEEP_WATER)
+    # Wind roughens the sea: the only structure, seen by the radar alone.
+    s.wind = s.uniform(-3.5, 3.0) + 1.2 * s.field("wind", s.uniform(1500, 4000), 3)
+    s.brightness = 1.0 + 0.03 * s.field("plankton", 2000.0, 2)
+
+
+def paint_grassland(s: Scene) -> None:
+    dry = 0.5 + 0.5 * math.cos(2 * math.pi * (s.season_doy - 200) / 365)  # 0 at the peak of the rains/summer
+    s.paint(np.ones(s.shape, bool), lc.GRASS, 0.95 - 0.3 * dry + 0.1 * s.field("grass", 150.0, 2).clip(-1, 1))
+    s.paint(s.field("trees", 60.0, 2) > s.uniform(1.2, 2.2), lc.BROADLEAF, 0.9)
+    s.paint(s.field("bare", 250.0) > s.uniform(1.3, 2.0), lc.SOIL)
+    s.moisture = 0.6 * s.field("moisture", 500.0) - 0.3 * dry
+    if s.chance(0.4):
+        _river(s, s.uniform(10, 40))
+    _roads(s, int(s.rng.integers(0, 2)), s.uniform(4, 8), lc.SOIL)
+    _snow_cover(s, cover_forest=False, threshold=0.8)
+
+
+def paint_wetland(s: Scene) -> None:
+    s.paint(np.ones(s.shape, bool), lc.MARSH, 0.6 + 0.3 * s.field("reeds", 120.0, 2).clip(-1, 1))
+    s.paint(s.field("islands", 300.0) > 0.8, lc.BROADLEAF, 0.9)
+    s.paint(s.field("meadow", 200.0) > 1.0, lc.GRASS, 0.85)
+    s.paint(s.field("ponds", 250.0) < -0.9, lc.DEEP_WATER)
+    for k in range(int(s.rng.integers(1, 4))):
+        d = s.river(s.uniform(8, 60), tag=f"channel{k}")
+        s.paint(np.abs(d) < s.uniform(4, 30), lc.RIVER)
+    s.moisture = 0.5 + 0.3 * s.field("moisture", 300.0)
+
+
+def paint_polar(s: Scene) -> None:
+    s.elevation = s.uniform(200, 600) * s.field("terrain", 900.0, 4)
+    s.paint(np.ones(s.shape, bool), lc.ICE)
+    s.paint(s.field("snow", 200.0) > -0.3, lc.SNOWPACK)
+    gy, gx = np.gradient(s.elevation, s.y, s.x)
+    s.paint(np.hypot(gx, gy) > s.uniform(0.5, 0.9), lc.ROCK)
+    if s.chance(0.4):  # a fjord
+        d = s.river(s.uniform(150, 400), tag="fjord")
+        s.paint(np.abs(d) < 150, lc.DEEP_WATER)
+        s.wind = 1.5 * s.field("wind", 800.0, 2)
+
+
+def _snow_cover(s: Scene, cover_forest: bool, threshold: float) -> None:
+    """Seasonal snow on open land in winter at high latitude (forest canopies stay visible)."""
+    if abs(s.lat) < 42:
+        return
+    depth = s.winter() - threshold + 0.004 * (abs(s.lat) - 50) + 0.05 * s.field("snowdepth", 600.0, 2)
+    open_land = ~np.isin(s.mat, (lc.BUILDINGS, lc.ROAD, lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
+    if cover_forest:
+        open_land |= np.isin(s.mat, (lc.BROADLEAF, lc.CONIFER))
+    s.paint((depth > 0) & open_land, lc.SNOWPACK)
+
+
+def hash01(ids: np.ndarray) -> np.ndarray:
+    """A uniform number in [0, 1) per parcel id (from bits the other per-parcel choices do not use)."""
+    return ((ids >> np.uint64(8)) % np.uint64(1000)).astype(np.float32) / 1000.0
+
+
+BIOMES: dict[str, Biome] = {
+    b.name: b
+    for b in (
+        Biome("cropland", 0.17, (
+            (48.3, 1.6, 0.8, "Beauce, France"), (52.2, 10.5, 1.0, "Lower Saxony, Germany"),
+            (52.0, 19.0, 1.2, "Masovia, Poland"), (49.0, 32.0, 1.5, "Central Ukraine"),
+            (41.6, -4.6, 0.8, "Castile, Spain"), (47.0, 20.5, 0.7, "Great Hungarian Plain"),
+            (55.8, 9.3, 0.5, "Jutland, Denmark"), (44.6, 11.5, 0.5, "Po Valley, Italy"),
+        ), paint_cropland, ("flood", "construction")),
+        Biome("city", 0.12, (
+            (51.92, 4.40, 0.08, "Rotterdam"), (53.53, 9.95, 0.06, "Hamburg"), (51.25, 4.38, 0.05, "Antwerp"),
+            (43.32, 5.38, 0.05, "Marseille"), (31.23, 121.47, 0.12, "Shanghai"), (1.30, 103.82, 0.06, "Singapore"),
+            (6.48, 3.38, 0.08, "Lagos"), (-34.60, -58.40, 0.08, "Buenos Aires"), (48.86, 2.35, 0.06, "Paris"),
+            (30.05, 31.24, 0.08, "Cairo"), (19.05, 72.88, 0.06, "Mumbai"), (35.68, 139.75, 0.12, "Tokyo"),
+            (40.70, -74.00, 0.06, "New York"), (-33.90, 18.45, 0.05, "Cape Town"),
+        ), paint_city, ("construction", "flood")),
+        Biome("boreal", 0.10, (
+            (62.5, 27.0, 1.5, "Finnish Lakeland"), (64.5, 18.5, 1.5, "Norrland, Sweden"),
+            (50.5, -75.0, 2.0, "Quebec, Canada"), (60.0, 90.0, 3.0, "Central Siberia"),
+            (58.5, 50.0, 2.0, "Kirov, Russia"), (54.5, -100.0, 2.5, "Manitoba, Canada"),
+        ), paint_boreal, ("deforestation", "flood")),
+        Biome("tropical forest", 0.10, (
+            (-3.1, -60.0, 2.0, "Central Amazon"), (-10.0, -63.0, 1.5, "Rondonia, Brazil"),
+            (0.5, 20.0, 2.0, "Congo Basin"), (1.0, 114.0, 1.5, "Borneo"), (-1.0, 102.0, 1.0, "Sumatra"),
+        ), paint_tropical, ("deforestation", "flood")),
+        Biome("desert", 0.07, (
+            (23.0, 10.0, 3.0, "Central Sahara"), (25.0, 26.0, 2.0, "Libyan Desert"),
+            (20.0, 50.0, 2.0, "Rub' al Khali"), (-24.5, 15.3, 0.8, "Namib"), (39.0, 83.0, 2.0, "Taklamakan"),
+            (-25.5, 137.0, 1.5, "Simpson Desert"),
+        ), paint_desert, ("construction",)),
+        Biome("mountains", 0.10, (
+            (46.5, 9.0, 1.0, "Alps"), (28.0, 86.5, 1.0, "Himalaya"), (-33.0, -70.0, 1.0, "Central Andes"),
+            (39.5, -106.0, 1.0, "Rocky Mountains"), (43.0, 43.0, 0.8, "Caucasus"), (42.7, 0.5, 0.5, "Pyrenees"),
+        ), paint_mountains, ("deforestation",)),
+        Biome("coast", 0.10, (
+            (48.3, -4.3, 0.4, "Brittany"), (53.3, 5.5, 0.3, "Wadden Sea"), (39.0, -9.3, 0.3, "Portugal"),
+            (27.0, -82.5, 0.5, "Florida Gulf coast"), (-31.5, 115.7, 0.5, "Western Australia"),
+            (56.5, 8.2, 0.3, "West Jutland"), (36.5, 127.0, 0.8, "Korean west coast"),
+        ), paint_coast, ("flood", "construction")),
+        Biome("open ocean", 0.05, (
+            (35.0, -40.0, 8.0, "North Atlantic"), (0.0, -140.0, 10.0, "Equatorial Pacific"),
+            (-20.0, 80.0, 10.0, "Indian Ocean"), (-30.0, -15.0, 8.0, "South Atlantic"),
+        ), paint_ocean, ()),
+        Biome("grassland", 0.08, (
+            (50.0, 70.0, 3.0, "Kazakh Steppe"), (-2.3, 34.8, 1.0, "Serengeti"), (41.0, -100.0, 2.0, "Great Plains"),
+            (-35.0, -62.0, 1.5, "Pampas"), (47.0, 105.0, 2.0, "Mongolian Steppe"),
+        ), paint_grassland, ("flood", "construction")),
+        Biome("wetland", 0.06, (
+            (-18.0, -57.0, 1.5, "Pantanal"), (21.9, 89.2, 0.4, "Sundarbans"), (-19.3, 22.9, 0.6, "Okavango Delta"),
+            (25.8, -80.8, 0.3, "Everglades"), (45.1, 29.3, 0.3, "Danube Delta"),
+        ), paint_wetland, ("flood",)),
+        Biome("polar", 0.05, (
+            (67.0, -49.5, 1.0, "Greenland ice margin"), (78.5, 16.0, 1.0, "Svalbard"),
+            (-64.5, -62.0, 1.0, "Antarctic Peninsula"), (61.5, -142.0, 1.0, "Saint Elias Mountains"),
+        ), paint_polar, ()),
+    )
+}  # fmt: skip
+
+BIOME_NAMES: tuple[str, ...] = tuple(BIOMES)

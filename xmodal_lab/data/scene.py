@@ -1,0 +1,165 @@
+"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints with.
+
+A biome function (see :mod:`xmodal_lab.data.biomes`) receives a :class:`Scene` and paints materials,
+greenness, soil moisture and elevation onto it with the helpers below (rivers, parcels, city blocks,
+roads, blobs). All helpers are functions of map position (metres from the scene centre), so the same scene
+rendered on a finer or coarser grid shows the same geography.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from xmodal_lab.data import landcover as lc
+from xmodal_lab.data.noise import fbm, hash_ints, hash_uniform, mix_key
+
+# Crop types: (peak day of the northern growing season, half-width in days, greenness at the peak).
+CROP_TYPES = np.array(
+    [
+        (140.0, 45.0, 0.95),  # winter cereal: green in spring, harvested in July
+        (215.0, 32.0, 1.00),  # maize: late, short and very green
+        (205.0, 45.0, 0.95),  # sugar beet / potato
+        (115.0, 35.0, 0.90),  # rapeseed: the earliest
+        (175.0, 110.0, 0.75),  # ley / fodder grass: green most of the year
+    ],
+    dtype=np.float32,
+)
+
+
+def tag_key(key: int, tag: str) -> int:
+    """Independent key for a named field of a scene (``"river"``, ``"moisture"``)."""
+    return mix_key(key ^ (zlib.crc32(tag.encode()) * 0x9E3779B1))
+
+
+class Scene:
+    """Arrays of one scene on one grid, painted by a biome.
+
+    Args:
+        key: scene key (from the world seed and the scene index).
+        x: column coordinates ``[W]``, metres east of the scene centre.
+        y: row coordinates ``[H]``, metres north of the scene centre (decreasing down the rows).
+        doy: day of year of the acquisition.
+        lat: latitude of the scene centre (the season flips south of the equator).
+        rng: generator for scene-level choices (angles, sizes); its draws never depend on the grid.
+        extent: metres that layouts are sized to (river offsets, town positions); keep it fixed across
+            renderings of one scene so that every grid shows the same geography (default: the grid's).
+
+    Attributes:
+        mat: material id per pixel ``[H, W]`` (see :data:`xmodal_lab.data.landcover.MATERIALS`).
+        green: greenness 0..1 per pixel ``[H, W]`` (phenology and vigour).
+        moisture: soil moisture anomaly, about -1..1 ``[H, W]``.
+        elevation: metres ``[H, W]``.
+        wind: extra radar backscatter of water surfaces in dB (wind roughening) ``[H, W]``.
+        brightness: multiplicative optical modulation (dunes, rooftops) ``[H, W]``.
+    """
+
+    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: np.random.Generator,
+                 extent: float | None = None):
+        self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
+        self.x, self.y = x.astype(np.float32), y.astype(np.float32)
+        self.X, self.Y = self.x[None, :], self.y[:, None]
+        shape = (len(y), len(x))
+        self.shape = shape
+        self.mat = np.full(shape, lc.GRASS, dtype=np.intp)
+        self.green = np.full(shape, 0.8, dtype=np.float32)
+        self.moisture = np.zeros(shape, dtype=np.float32)
+        self.elevation = np.zeros(shape, dtype=np.float32)
+        self.wind = np.zeros(shape, dtype=np.float32)
+        self.brightness = np.ones(shape, dtype=np.float32)
+        # Day of the northern-hemisphere season: crops and snow follow the local season.
+        self.season_doy = doy if lat >= 0 else (doy + 182) % 365
+        grid_extent = float(max(x.max() - x.min(), y.max() - y.min()))
+        self.extent = grid_extent if extent is None else float(extent)
+
+    # --- fields -------------------------------------------------------------------------------------
+    def field(self, tag: str, spacing: float, octaves: int = 3, n: int = 1) -> np.ndarray:
+        """Smooth noise of unit variance, ``[H, W]`` (or ``[n, H, W]``), features of ``spacing`` metres."""
+        out = fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves, n)
+        return out[0] if n == 1 else out
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
+        """One scene-level random number."""
+        return float(self.rng.uniform(low, high))
+
+    def chance(self, p: float) -> bool:
+        """A scene-level coin flip with probability ``p``."""
+        return bool(self.rng.random() < p)
+
+    def rotated(self, theta: float, ox: float = 0.0, oy: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates ``(u, v)`` ``[H, W]`` of a frame turned by ``theta`` radians around ``(ox, oy)``."""
+        c, s = math.cos(theta), math.sin(theta)
+        dx, dy = self.X - ox, self.Y - oy
+        return dx * c + dy * s, dy * c - dx * s
+
+    def paint(self, mask: np.ndarray, material: int, green=None) -> None:
+        """Set ``material`` (and optionally greenness, scalar or ``[H, W]``) where ``mask`` is true."""
+        np.putmask(self.mat, mask, material)
+        if green is not None:
+            if np.ndim(green):
+                np.copyto(self.green, green, where=mask, casting="unsafe")
+            else:
+                np.putmask(self.green, mask, green)
+
+    # --- shapes -------------------------------------------------------------------------------------
+    def river(self, width: float, tag: str = "river", theta: float | None = None, offset: float | None = None,
+              meander: float | None = None) -> np.ndarray:
+        """Signed distance in metres ``[H, W]`` to a meandering river centre line (water where ``|d| < w/2``)."""
+        theta = self.uniform(0, math.pi) if theta is None else theta
+        offset = self.uniform(-0.3, 0.3) * self.extent if offset is None else offset
+        meander = self.uniform(0.3, 1.2) * width + 20.0 if meander is None else meander
+        wavelength = self.uniform(8.0, 20.0) * width + 200.0
+        p1, p2 = self.uniform(0, 2 * math.pi), self.uniform(0, 2 * math.pi)
+        u, v = self.rotated(theta)
+        f = 2 * math.pi / wavelength
+        centre = offset + meander * (np.sin(u * f + p1) + 0.4 * np.sin(u * (f / 0.37) + p2))
+        centre = centre + 0.25 * meander * self.field(tag, 3 * wavelength, 2)
+        return v - centre
+
+    def parcels(self, theta: float, length: float, depth: float, tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rectangular parcels of variable width in a rotated grid.
+
+        Returns:
+            ``(ids, edge)``: a uint64 hash per parcel ``[H, W]`` and the distance in metres to the nearest
+            parcel boundary ``[H, W]`` (hedges, roads and field margins live near 0).
+        """
+        k = tag_key(self.key, tag)
+        u, v = self.rotated(theta, self.uniform(-500, 500), self.uniform(-500, 500))
+        iv = np.floor(v / depth)
+        row_u = hash_uniform(k, iv).astype(np.float32)
+        width = length * (0.5 + row_u)
+        uu = u + row_u * 997.0
+        iu = np.floor(uu / width)
+        ids = hash_ints(k + 1, iu, iv)
+        du = uu - iu * width
+        dv = v - iv * depth
+        edge = np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
+        return ids, edge
+
+    def blob(self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
+             roughness: float = 0.35) -> np.ndarray:
+        """A rounded irregular patch ``[H, W]`` bool of about ``radius`` metres around (cx, cy)."""
+        half = self.extent / 2
+        cx = self.uniform(-0.6, 0.6) * half if cx is None else cx
+        cy = self.uniform(-0.6, 0.6) * half if cy is None else cy
+        d = np.hypot(self.X - cx, self.Y - cy)
+        return d < radius * (1.0 + roughness * self.field(tag, radius, 2))
+
+    def crop_greenness(self, ids: np.ndarray, tropical: bool = False) -> np.ndarray:
+        """Greenness ``[H, W]`` of crop parcels from their crop type, sowing jitter and the day of year."""
+        kind = (ids % np.uint64(len(CROP_TYPES))).astype(np.intp)
+        jitter = (ids >> np.uint64(20)) % np.uint64(31)
+        peak, width, top = CROP_TYPES[kind].T
+        if tropical:  # no winter: every parcel at its own stage of a continuous cycle
+            stage = ((ids >> np.uint64(32)) % np.uint64(365)).astype(np.float32)
+            day = (self.season_doy + stage) % 365
+        else:
+            day = self.season_doy + jitter.astype(np.float32) - 15.0
+        d = (day - peak + 182.5) % 365 - 182.5
+        return top * np.exp(-0.5 * (d / width) ** 2)
+
+    def winter(self) -> float:
+        """0 in summer, 1 in mid-winter, for the scene's local season (a cosine of the day of year)."""
+        return 0.5 + 0.5 * math.cos(2 * math.pi * (self.season_doy - 15) / 365)

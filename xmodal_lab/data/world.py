@@ -1,0 +1,543 @@
+"""A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes.
+
+Scene ``i`` of a world is a place on Earth (a biome at real coordinates, in its UTM zone), a date and a
+landscape of materials laid out by its biome (:mod:`xmodal_lab.data.biomes`). Both sensors render that one
+landscape, so what the radar sees and what the optical sensor sees share their structure:
+
+- optical (Sentinel-2 L2A-like): per-material spectra mixed by greenness (the red edge of vegetation, dark
+  water in the near infrared, bright snow that is dark in the short-wave infrared), within-class texture,
+  soil moisture, hillshade, sensor noise, and optional clouds with their shadows;
+- radar (Sentinel-1 GRD-like): per-material sigma0 in dB (dark specular water, bright double-bounce cities,
+  volume scattering of forest in VH), soil moisture, wind on water, incidence angle across the swath and on
+  slopes, a noise floor, and multiplicative Gamma speckle with ``looks`` looks.
+
+A coarser ground sample distance is rendered by area-averaging a finer rendering of the same footprint
+(reflectance and linear radar intensity average; classes take the majority), so every GSD shows the same
+geography and speckle averages down as in real multi-looking. Everything is vectorised NumPy and seeded
+by ``(seed, index)``: the same world gives the same bytes on every machine.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime as dt
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from xmodal_lab.data import landcover as lc
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES
+from xmodal_lab.data.events import EVENTS, apply_event, event_plan
+from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
+from xmodal_lab.data.noise import fbm, gamma_speckle, mix_key, standard_normal
+from xmodal_lab.data.scene import Scene, tag_key
+
+LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
+
+#: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor (about -24 and -28 dB).
+_NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
+#: Spectrally correlated sensor noise: three smooth spectral shapes mixed into the 12 bands.
+_NOISE_BASIS = np.array(
+    [np.ones(12), np.linspace(1.0, -1.0, 12), np.cos(np.linspace(0, 2 * np.pi, 12))], dtype=np.float32
+).T
+_SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Settings of a :class:`SimulatedWorld`.
+
+    Attributes:
+        seed: world seed; with the scene index it fixes every byte of a scene.
+        size: tile side in pixels.
+        gsd: ground sample distance in metres, or a tuple of GSDs to draw one per scene (for Scale-MAE).
+        n_scenes: number of scenes (the dataset length).
+        cloud_cover: mean cloudy fraction of the optical images (0 = always clear).
+        looks: equivalent number of looks of the radar speckle (Sentinel-1 IW GRD: about 4.4).
+        biomes: names of the biomes to draw from (default: all, in their natural shares).
+        fine_gsd: pixel size of the fine rendering that coarser GSDs average.
+        max_oversample: at most this many fine pixels per coarse pixel side (bounds the cost at large GSD).
+        incidence: range of radar incidence angles in degrees.
+        years: first and last year of acquisition dates.
+        label_threshold: a class is a scene label when it covers at least this fraction of the tile.
+        noise: add speckle and optical sensor noise (turn off to see the noise-free scene).
+    """
+
+    seed: int = 0
+    size: int = 64
+    gsd: float | tuple[float, ...] = 10.0
+    n_scenes: int = 4096
+    cloud_cover: float = 0.0
+    looks: float = 4.4
+    biomes: tuple[str, ...] | None = None
+    fine_gsd: float = 10.0
+    max_oversample: int = 4
+    incidence: tuple[float, float] = (30.0, 46.0)
+    years: tuple[int, int] = (2018, 2023)
+    label_threshold: float = 0.02
+    noise: bool = True
+
+
+#: Ready-made settings: ``tiny`` for tests, ``small`` for the course notebooks, ``base`` like BigEarthNet.
+PRESETS: dict[str, WorldConfig] = {
+    "tiny": WorldConfig(size=32, n_scenes=512),
+    "small": WorldConfig(size=64, n_scenes=4096),
+    "base": WorldConfig(size=120, n_scenes=50_000),
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where and when scene ``index`` is observed.
+
+    Attributes:
+        index: scene index.
+        biome: biome name.
+        name: the real place the scene lies near.
+        lat: latitude of the tile centre in degrees.
+        lon: longitude of the tile centre in degrees.
+        epsg: UTM EPSG code.
+        easting: easting of the tile centre in metres.
+        northing: northing of the tile centre in metres.
+        date: acquisition date.
+        gsd: the scene's default ground sample distance in metres.
+        incidence: radar incidence angle at the tile centre in degrees.
+        ascending: orbit direction (the radar looks east on ascending passes, west on descending ones).
+    """
+
+    index: int
+    biome: str
+    name: str
+    lat: float
+    lon: float
+    epsg: int
+    easting: float
+    northing: float
+    date: dt.date
+    gsd: float
+    incidence: float
+    ascending: bool
+
+
+def _validate(cfg: WorldConfig) -> WorldConfig:
+    if cfg.size < 1:
+        raise ValueError(f"size: expected a positive tile side in pixels, got {cfg.size}")
+    gsds = cfg.gsd if isinstance(cfg.gsd, tuple) else (cfg.gsd,)
+    if not gsds or any(not np.isfinite(g) or g <= 0 for g in gsds):
+        raise ValueError(f"gsd: expected positive metres (a number or a tuple of numbers), got {cfg.gsd!r}")
+    if cfg.n_scenes < 1:
+        raise ValueError(f"n_scenes: expected at least 1 scene, got {cfg.n_scenes}")
+    if not 0.0 <= cfg.cloud_cover <= 1.0:
+        raise ValueError(f"cloud_cover: expected a fraction in [0, 1], got {cfg.cloud_cover}")
+    if cfg.looks <= 0:
+        raise ValueError(f"looks: expected a positive number of looks, got {cfg.looks}")
+    if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
+        raise ValueError("fine_gsd must be positive and max_oversample at least 1")
+    if cfg.biomes is not None:
+        unknown = [b for b in cfg.biomes if b not in BIOMES]
+        if unknown or not cfg.biomes:
+            raise ValueError(f"biomes: unknown {unknown}; expected a non-empty subset of {list(BIOME_NAMES)}")
+    if cfg.seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {cfg.seed}")
+    return cfg
+
+
+class SimulatedWorld(Dataset):
+    """Co-registered Sentinel-1 / Sentinel-2 pairs from a seeded simulated Earth (a torch ``Dataset``).
+
+    ``world[i]`` returns the kit's pair dict: ``s1`` ``[2, H, W]`` VV, VH sigma0 in dB; ``s2`` ``[12, H, W]``
+    reflectance B1..B12 without B10; ``landcover`` int64 ``[H, W]`` indices into :data:`LANDCOVER_CLASSES`;
+    ``labels`` float32 multi-hot ``[K]``; ``cloud_mask`` bool ``[H, W]`` (clouds and their shadows); ``gsd``,
+    ``lat``, ``lon``, ``crs`` (``"EPSG:326zz"``), ``transform`` (affine 6-tuple), ``date`` (ISO);
+    and ``biome``, ``place`` and ``index`` to tell scenes apart.
+
+    Args:
+        seed: world seed (non-negative).
+        size: tile side in pixels.
+        gsd: metres per pixel, or a tuple of GSDs to draw one per scene.
+        n_scenes: dataset length; scene ``i`` is the same for every ``n_scenes``.
+        cloud_cover: mean cloudy fraction of the optical images.
+        transform: optional callable applied to each pair dict (augmentation).
+        **kwargs: any other field of :class:`WorldConfig` (``looks``, ``biomes``, ``noise`` ...).
+
+    Example:
+        >>> world = SimulatedWorld(seed=0, size=64)
+        >>> pair = world[0]
+        >>> pair["s1"].shape, pair["s2"].shape
+        (torch.Size([2, 64, 64]), torch.Size([12, 64, 64]))
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        size: int = 64,
+        gsd: float | Sequence[float] = 10.0,
+        n_scenes: int = 4096,
+        cloud_cover: float = 0.0,
+        transform: Callable[[dict], dict] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        fields = {f.name for f in dataclasses.fields(WorldConfig)}
+        unknown = set(kwargs) - fields
+        if unknown:
+            raise TypeError(f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}")
+        if isinstance(gsd, Sequence) and not isinstance(gsd, str):
+            gsd = tuple(float(g) for g in gsd)
+        if kwargs.get("biomes") is not None:
+            kwargs["biomes"] = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
+        self.config = _validate(
+            WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
+                        cloud_cover=float(cloud_cover), **kwargs)
+        )  # fmt: skip
+        self.transform = transform
+        names = self.config.biomes or BIOME_NAMES
+        weights = np.array([BIOMES[b].weight for b in names])
+        self._biomes = tuple(names)
+        self._cum_weights = np.cumsum(weights / weights.sum()).tolist()
+        first, last = dt.date(self.config.years[0], 1, 1), dt.date(self.config.years[1], 12, 31)
+        self._first_day, self._n_days = first.toordinal(), last.toordinal() - first.toordinal() + 1
+        gsds = self.config.gsd if isinstance(self.config.gsd, tuple) else (self.config.gsd,)
+        self._gsds = gsds
+        # Layouts are sized to the default footprint, so other GSDs and sizes show the same geography.
+        self._extent = self.config.size * float(min(gsds))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> SimulatedWorld:
+        """Build a world from :data:`PRESETS` (``"tiny"``, ``"small"``, ``"base"``) with overrides."""
+        if name not in PRESETS:
+            raise KeyError(f"unknown world preset {name!r}; expected one of {sorted(PRESETS)}")
+        base = dataclasses.asdict(PRESETS[name])
+        base.update(overrides)
+        return cls(**base)
+
+    def __len__(self) -> int:
+        return self.config.n_scenes
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
+                f"cloud_cover={c.cloud_cover}, looks={c.looks})")  # fmt: skip
+
+    def _check_index(self, index: int) -> int:
+        index = int(index)
+        n = self.config.n_scenes
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"scene index {index} out of range for a world of {n} scenes")
+        return index
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.render(index)
+        return self.transform(pair) if self.transform is not None else pair
+
+    # --- where and when -------------------------------------------------------------------------------
+    def place(self, index: int) -> Place:
+        """Biome, coordinates, date, GSD and radar geometry of scene ``index`` (cheap: no rendering)."""
+        index = self._check_index(index)
+        rng = np.random.default_rng([self.config.seed, index, 0])
+        u = rng.random(9).tolist()
+        biome = self._biomes[min(bisect.bisect_right(self._cum_weights, u[0]), len(self._biomes) - 1)]
+        anchors = BIOMES[biome].anchors
+        lat0, lon0, radius, name = anchors[int(u[1] * len(anchors))]
+        lat = min(max(lat0 + radius * (2 * u[2] - 1), -79.5), 83.5)
+        lon = (lon0 + radius * (2 * u[3] - 1) / max(math.cos(math.radians(lat)), 0.2) + 180) % 360 - 180
+        easting, northing, epsg = lonlat_to_utm(lat, lon)
+        date = dt.date.fromordinal(self._first_day + int(u[4] * self._n_days))
+        lo, hi = self.config.incidence
+        gsd = self._gsds[int(u[7] * len(self._gsds))]
+        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, float(gsd),
+                     float(lo + (hi - lo) * u[5]), bool(u[6] < 0.5))  # fmt: skip
+
+    # --- rendering ------------------------------------------------------------------------------------
+    def render(
+        self,
+        index: int,
+        gsd: float | None = None,
+        size: int | None = None,
+        date: str | dt.date | None = None,
+        cloud_cover: float | None = None,
+        noise: bool | None = None,
+        event: tuple[str, str | dt.date] | None = None,
+    ) -> dict[str, Any]:
+        """Render scene ``index``, optionally at another GSD, size, date or cloud cover.
+
+        Args:
+            index: scene index.
+            gsd: metres per pixel (default: the scene's). Coarser than ``fine_gsd``, the tile is an area
+                average of a rendering at ``gsd / k`` with ``k = round(gsd / fine_gsd)`` (at most
+                ``max_oversample``).
+            size: tile side in pixels (default: the world's).
+            date: acquisition date (default: the scene's); changes phenology, snow, clouds and speckle.
+            cloud_cover: override the world's mean cloudy fraction.
+            noise: override the world's ``noise`` setting (speckle and sensor noise).
+            event: ``(kind, date)`` of a change event (``"deforestation"``, ``"flood"``, ``"construction"``)
+                to show, if ``date`` is on or after the event date; adds ``change_mask`` and ``event``.
+
+        Returns:
+            The pair dict (see the class docstring).
+        """
+        place = self.place(index)
+        gsd = place.gsd if gsd is None else float(gsd)
+        size = self.config.size if size is None else int(size)
+        if not np.isfinite(gsd) or gsd <= 0 or size < 1:
+            raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
+        date = place.date if date is None else _as_date(date, "date")
+        k = int(min(max(1, round(gsd / self.config.fine_gsd)), self.config.max_oversample))
+        fine = self._render_fine(place, gsd / k, size * k, date,
+                                 self.config.cloud_cover if cloud_cover is None else float(cloud_cover),
+                                 self.config.noise if noise is None else bool(noise), event)  # fmt: skip
+        if k > 1:
+            fine = _area_average(fine, k)
+        s1 = 10.0 * np.log10(fine["s1_linear"])
+        classes = fine["landcover"]
+        counts = np.bincount(classes.ravel(), minlength=len(LANDCOVER_CLASSES))
+        labels = (counts >= self.config.label_threshold * classes.size).astype(np.float32)
+        pair: dict[str, Any] = {
+            "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
+            "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
+            "landcover": torch.from_numpy(classes.astype(np.int64, copy=False)),
+            "labels": torch.from_numpy(labels),
+            "cloud_mask": torch.from_numpy(fine["cloud_mask"]),
+            "gsd": gsd,
+            "lat": place.lat,
+            "lon": place.lon,
+            "crs": f"EPSG:{place.epsg}",
+            "transform": centred_transform(place.easting, place.northing, size, gsd),
+            "date": date.isoformat(),
+            "biome": place.biome,
+            "place": place.name,
+            "index": place.index,
+        }
+        if "change_mask" in fine:
+            pair["change_mask"] = torch.from_numpy(fine["change_mask"])
+            pair["event"] = fine["event"]
+        return pair
+
+    def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, cloud_cover: float,
+                     noise: bool, event: tuple[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+        """Render on an ``n x n`` grid of ``pitch`` metres; linear radar intensity, no averaging."""
+        seed, index, day = self.config.seed, place.index, date.toordinal()
+        key = mix_key(seed * 0x100000001B3 + index)
+        coords = ((np.arange(n) - (n - 1) / 2.0) * pitch).astype(np.float32)
+        scene = Scene(key, coords, -coords, date.timetuple().tm_yday, place.lat,
+                      np.random.default_rng([seed, index, 1]), extent=self._extent)  # fmt: skip
+        BIOMES[place.biome].paint(scene)
+        out: dict[str, Any] = {}
+        if event is not None:
+            kind, start = event
+            before = lc.MATERIAL_CLASS[scene.mat]
+            active = apply_event(scene, kind, _as_date(start, "event date"), date,
+                                 np.random.default_rng([seed, index, 5]))  # fmt: skip
+            out["change_mask"] = lc.MATERIAL_CLASS[scene.mat] != before
+            out["event"] = kind if active else "none"
+        mat, green = scene.mat, scene.green
+
+        # Texture shared by both sensors (tree crowns, roofs), on a fixed 20 m lattice.
+        tex = fbm(tag_key(key, "texture"), scene.x, scene.y, 40.0, 2, 2)
+        s2 = _optical(scene, mat, green, tex[0], place)
+        s1 = _radar(scene, mat, green, tex, place)
+        if noise:
+            rng2 = np.random.default_rng([seed, index, 2, day])
+            z = standard_normal(rng2, (4, n * n))
+            s2 *= 1.0 + 0.015 * z[0].reshape(1, n, n)
+            s2 += (_NOISE_BASIS @ (0.003 * z[1:])).reshape(12, n, n)
+            rng3 = np.random.default_rng([seed, index, 3, day])
+            s1 *= gamma_speckle(rng3, self.config.looks, (2, n, n))
+        cloud = np.zeros((n, n), dtype=bool)
+        if cloud_cover > 0:
+            s2, cloud = _clouds(scene, s2, cloud_cover, np.random.default_rng([seed, index, 4, day]), day)
+        out["s2"] = np.maximum(s2, 1e-4)
+        out["s1_linear"] = s1
+        out["landcover"] = lc.MATERIAL_CLASS[mat]
+        out["cloud_mask"] = cloud
+        return out
+
+    # --- time -----------------------------------------------------------------------------------------
+    def time_series(
+        self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto", **render_kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """One place on several dates: crop phenology, seasonal snow, new clouds and speckle each date, and a
+        change event between the first and the last date.
+
+        Args:
+            index: scene index.
+            dates: acquisition dates (ISO strings or ``datetime.date``), in any order.
+            event: ``"auto"`` (an event that suits the biome, or none), ``"deforestation"``, ``"flood"``,
+                ``"construction"``, or ``None`` for no event.
+            **render_kwargs: passed to :meth:`render` (``gsd``, ``size``, ``cloud_cover``, ``noise``).
+
+        Returns:
+            One pair dict per date, each with ``event`` (the event name, or ``"none"`` before it happens or
+            after a flood recedes), ``event_date`` and ``change_mask`` bool ``[H, W]``: pixels whose land
+            cover the event changed by that date.
+        """
+        if isinstance(dates, (str, dt.date)) or len(dates) == 0:
+            raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
+        days = [_as_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
+        place = self.place(index)
+        kind, when = event_plan(place, event, min(days), max(days), BIOMES[place.biome].events,
+                                np.random.default_rng([self.config.seed, place.index, 6]))  # fmt: skip
+        series = []
+        for day in days:
+            pair = self.render(index, date=day, event=(kind, when), **render_kwargs)
+            pair["event_date"] = when.isoformat()
+            series.append(pair)
+        return series
+
+    # --- export ---------------------------------------------------------------------------------------
+    def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
+        """Write scene ``index`` as GeoTIFFs with CRS and transform: S1 (VV, VH dB, float32), S2 (12 bands,
+        L2A digital numbers uint16 = reflectance x 10000) and the land-cover map (uint8).
+
+        Args:
+            index: scene index.
+            folder: output folder (created if missing).
+            **render_kwargs: passed to :meth:`render`.
+
+        Returns:
+            ``{"s1": path, "s2": path, "landcover": path}``.
+
+        Raises:
+            FileExistsError: if any of the three files exists (files are never overwritten).
+        """
+        import rasterio
+        from rasterio.transform import Affine
+
+        pair = self.render(index, **render_kwargs)
+        folder = Path(folder)
+        stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
+        paths = {k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in ("s1", "s2", "landcover")}
+        existing = [str(p) for p in paths.values() if p.exists()]
+        if existing:
+            raise FileExistsError(f"to_geotiff: refusing to overwrite existing file(s): {', '.join(existing)}")
+        folder.mkdir(parents=True, exist_ok=True)
+        transform = Affine(*pair["transform"])
+        s2_dn = np.clip(np.round(pair["s2"].numpy() * 10000.0), 0, 65535).astype(np.uint16)
+        layers = {
+            "s1": (pair["s1"].numpy(), ("VV", "VH"), None),
+            "s2": (s2_dn, tuple(b for b in _S2_NAMES), 0),
+            "landcover": (pair["landcover"].numpy()[None].astype(np.uint8), ("landcover",), None),
+        }
+        for key, (array, names, nodata) in layers.items():
+            profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
+                           dtype=array.dtype, crs=pair["crs"], transform=transform, nodata=nodata,
+                           compress="deflate")  # fmt: skip
+            with rasterio.open(paths[key], "w", **profile) as dst:
+                dst.write(array)
+                dst.descriptions = names
+                dst.update_tags(date=pair["date"], biome=pair["biome"], gsd=str(pair["gsd"]),
+                                source="xmodal_lab SimulatedWorld", seed=str(self.config.seed))  # fmt: skip
+        return paths
+
+
+_S2_NAMES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+
+
+def _as_date(value: str | dt.date, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
+
+
+def _optical(scene: Scene, mat: np.ndarray, green: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
+    """Noise-free surface reflectance ``[12, H, W]``."""
+    spec = lc.SPECTRUM[:, mat] + lc.SPECTRUM_GREEN_DELTA[:, mat] * green.astype(np.float32)
+    wet = np.clip(lc.MOISTURE_DB[mat] / 2.5, 0, 1) * (1.0 - green)
+    gain = scene.brightness * (1.0 + lc.TEXTURE[mat] * tex) * (1.0 - 0.12 * wet * scene.moisture)
+    if scene.elevation.any():
+        gain = gain * _hillshade(scene, place)
+    return spec * gain.astype(np.float32)
+
+
+def _hillshade(scene: Scene, place: Place) -> np.ndarray:
+    """Relative illumination of slopes (Lambert, sun from the equator side at 10:30 local time)."""
+    gy, gx = np.gradient(scene.elevation, scene.y, scene.x)
+    decl = 23.44 * math.sin(2 * math.pi * (scene.doy - 81) / 365)
+    zenith = math.radians(min(max(abs(place.lat - decl), 5.0), 80.0))
+    azimuth = math.radians(150.0 if place.lat >= 0 else 30.0)  # south-east in the north, north-east in the south
+    sx, sy, sz = math.sin(zenith) * math.sin(azimuth), math.sin(zenith) * math.cos(azimuth), math.cos(zenith)
+    cos_i = (-gx * sx - gy * sy + sz) / np.sqrt(1 + gx * gx + gy * gy)
+    return np.clip(cos_i / sz, 0.15, 1.6)
+
+
+def _radar(scene: Scene, mat: np.ndarray, green: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
+    """Noise-free linear sigma0 (plus the noise floor) ``[2, H, W]``."""
+    look = 1.0 if place.ascending else -1.0  # the radar looks east on ascending passes
+    theta = place.incidence + look * _SWATH_DEG_PER_M * scene.X  # [1, W]
+    db = lc.BACKSCATTER[:, mat] + lc.BACKSCATTER_GREEN_DELTA[:, mat] * green.astype(np.float32)
+    extra = lc.MOISTURE_DB[mat] * scene.moisture + lc.TEXTURE_DB[mat] * tex[1]
+    slope = lc.INCIDENCE_DB[mat]
+    if scene.elevation.any():
+        gy, gx = np.gradient(scene.elevation, scene.y, scene.x)
+        # Slopes facing the radar see a smaller local incidence angle (brighter, foreshortened).
+        local = np.clip(theta - look * np.degrees(np.arctan(-gx)), 5.0, 85.0)
+        extra = extra + slope * (local - 35.0) + 10 * np.log10(np.sin(np.radians(theta)) / np.sin(np.radians(local)))
+    else:
+        extra = extra + slope * (theta - 35.0)
+    extra = extra + np.where(lc.MATERIAL_CLASS[mat] == lc.WATER, scene.wind, 0.0)
+    db = db + extra.astype(np.float32)
+    return (10.0 ** (db * np.float32(0.1))).astype(np.float32) + _NESZ
+
+
+def _clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int):
+    """Blend clouds and their shadows into the optical image only; returns ``(s2, cloud_or_shadow_mask)``."""
+    u = rng.random(4).tolist()
+    # Cloudy fraction with mean ``cover``: u ** a has mean 1 / (1 + a).
+    fraction = float(u[0] ** ((1.0 - cover) / cover)) if cover < 1 else 1.0
+    if fraction <= 1e-3:
+        return s2, np.zeros(scene.shape, dtype=bool)
+    threshold = statistics.NormalDist().inv_cdf(min(max(1.0 - fraction, 1e-6), 1 - 1e-6))
+    key = tag_key(scene.key ^ day, "cloud")
+    spacing = 600.0 + 1400.0 * u[1]
+    field = fbm(key, scene.x, scene.y, spacing, 4)[0]
+    cloud = np.clip((field - threshold) / 0.6, 0.0, 1.0)
+    # The shadow is the cloud field seen from the sun: shifted away from it by height x tan(zenith).
+    shift = 300.0 + 900.0 * u[2]
+    angle = 2 * math.pi * u[3]
+    shadow_field = fbm(key, scene.x - shift * math.cos(angle), scene.y - shift * math.sin(angle), spacing, 4)[0]
+    shadow = np.clip((shadow_field - threshold) / 0.6, 0.0, 1.0) * (1.0 - cloud)
+    alpha = cloud.astype(np.float32)
+    s2 = s2 * (1.0 - alpha) * (1.0 - 0.7 * shadow.astype(np.float32)) + lc.CLOUD_SPECTRUM[:, None, None] * alpha
+    return s2, (cloud > 0) | (shadow > 0)
+
+
+def _area_average(fine: dict[str, Any], k: int) -> dict[str, Any]:
+    """Average ``k x k`` blocks: reflectance and linear intensity average, classes by majority."""
+
+    def pool(a: np.ndarray) -> np.ndarray:
+        *lead, h, w = a.shape
+        return a.reshape(*lead, h // k, k, w // k, k).mean(axis=(-3, -1))
+
+    out = dict(fine)
+    out["s2"] = pool(fine["s2"])
+    out["s1_linear"] = pool(fine["s1_linear"])
+    out["landcover"] = _majority(fine["landcover"], k)
+    out["cloud_mask"] = pool(fine["cloud_mask"].astype(np.float32)) >= 0.5
+    if "change_mask" in fine:
+        out["change_mask"] = pool(fine["change_mask"].astype(np.float32)) >= 0.5
+    return out
+
+
+def _majority(classes: np.ndarray, k: int) -> np.ndarray:
+    """Most frequent class of each ``k x k`` block (ties go to the lower class id)."""
+    h, w = classes.shape
+    blocks = classes.reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3).reshape(h // k, w // k, k * k)
+    onehot = blocks[..., None] == np.arange(len(LANDCOVER_CLASSES))
+    return onehot.sum(axis=2).argmax(axis=-1)
+
+
+__all__ = ["LANDCOVER_CLASSES", "PRESETS", "EVENTS", "Place", "SimulatedWorld", "WorldConfig"]
