@@ -8,7 +8,7 @@ from pyproj import Geod
 from shapely.geometry import Point, shape
 
 from tests.viz.conftest import make_pair
-from xmodal_lab.viz.geo import embedding_colors, footprints_geojson
+from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, value_colors
 
 GEOD = Geod(ellps="WGS84")
 
@@ -89,3 +89,19 @@ def test_embedding_colours_reduce_high_dimensional_embeddings():
     emb = np.concatenate([rng.normal(3, 0.01, (3, 16)), rng.normal(-3, 0.01, (3, 16))])
     colours = embedding_colors(torch.from_numpy(emb))
     assert rgb_distance(colours[0], colours[1]) < 0.1 and rgb_distance(colours[0], colours[3]) > 0.5
+
+
+def test_value_colours_follow_the_colour_map():
+    colours = value_colors([0.0, 0.5, 1.0, 2.0], cmap="gray", vmax=1.0)
+    assert colours == ["#000000", "#808080", "#ffffff", "#ffffff"]
+    with pytest.raises(ValueError, match="values: expected finite numbers"):
+        value_colors([0.0, float("nan")])
+
+
+def test_footprint_properties_carry_the_pairs_scalars(pairs):
+    pair = {**pairs[0], "biome": "cropland", "index": 17}
+    props = footprints_geojson([pair])["features"][0]["properties"]
+    assert props["biome"] == "cropland" and props["date"] == "2021-06-01" and props["gsd"] == 10.0
+    assert props["index"] == 0  # the position in the collection, which maps and similarity rows use
+    assert props["scene_index"] == 17
+    assert "s1" not in props and "transform" not in props

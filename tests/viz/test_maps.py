@@ -68,17 +68,52 @@ def test_explore_map_keeps_an_offline_basemap_and_honours_colours(pairs):
         maps.find_layer(m, "tiles (optical)")
 
 
+def polygons(layer) -> list[dict]:
+    return [f for f in layer.data["features"] if f["geometry"]["type"] == "Polygon"]
+
+
+def points(layer) -> list[dict]:
+    return [f for f in layer.data["features"] if f["geometry"]["type"] == "Point"]
+
+
 def test_match_explorer_highlights_the_top_k_and_follows_the_selection(pairs, sim):
     box = maps.match_explorer(pairs, sim=sim, k=3, overlays=None, basemap=None)
     query, matches = maps.find_layer(box.map, "query"), maps.find_layer(box.map, "matches")
-    assert [f["properties"]["index"] for f in query.data["features"]] == [0]  # headless default
-    assert [f["properties"]["index"] for f in matches.data["features"]] == list(np.argsort(-sim[0])[:3])
-    assert matches.data["features"][0]["properties"]["true_match"] is True
+    assert [f["properties"]["index"] for f in polygons(query)] == [0]  # headless default
+    assert [f["properties"]["index"] for f in polygons(matches)] == list(np.argsort(-sim[0])[:3])
+    assert polygons(matches)[0]["properties"]["true_match"] is True
     box.select(1)
-    assert query.data["features"][0]["properties"]["index"] == 1
-    ranks = {f["properties"]["index"]: f["properties"]["rank"] for f in matches.data["features"]}
+    assert polygons(query)[0]["properties"]["index"] == 1
+    ranks = {f["properties"]["index"]: f["properties"]["rank"] for f in polygons(matches)}
     assert ranks == {2: 1, 3: 2, 1: 3} and box.matches == [2, 3, 1]
     assert "ranks 3 of 6" in box.summary.value
+    # tiles on three continents: the highlights also carry centre points, visible at a world-wide zoom
+    assert [f["properties"]["index"] for f in points(matches)] == [2, 3, 1] and len(points(query)) == 1
+
+
+def test_match_explorer_from_embeddings_uses_cosine_similarity(pairs):
+    g = torch.Generator().manual_seed(0)
+    emb_s2 = torch.randn(len(pairs), 16, generator=g)
+    emb_s1 = emb_s2 * 3.0 + 0.01 * torch.randn(len(pairs), 16, generator=g)  # same directions: all rank 1
+    box = maps.match_explorer(pairs, emb_s1, emb_s2, k=2, query=4, overlays=None, basemap=None)
+    best = polygons(maps.find_layer(box.map, "matches"))[0]["properties"]
+    assert best["index"] == 4 and best["true_match"] and best["cosine"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_explore_map_adds_centre_markers_only_for_spread_out_tiles(pairs):
+    spread = maps.explore_map(pairs, overlays=None, basemap=None)
+    assert len(maps.find_layer(spread, "tile centres").data["features"]) == len(pairs)
+    local = maps.explore_map(pairs[:2], overlays=None, basemap=None)  # 3 km apart
+    with pytest.raises(KeyError):
+        maps.find_layer(local, "tile centres")
+
+
+def test_hovering_a_tile_describes_it(pairs):
+    m = maps.explore_map(pairs, overlays=None, basemap=None)
+    layer = maps.find_layer(m, "footprints")
+    feature = layer.data["features"][3]
+    layer._hover_callbacks(event="mouseover", feature=feature, properties=feature["properties"])
+    assert "<b>index</b> 3" in m.hover_info.value and "<b>date</b> 2021-06-04" in m.hover_info.value
 
 
 def test_plot_footprints_draws_one_polygon_per_tile_and_the_matches(pairs, sim):

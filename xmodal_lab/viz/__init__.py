@@ -26,6 +26,8 @@ _EXPORTS = {
         "plot_similarity_matrix",
     ),
     "maps": (
+        "centre_layer",
+        "describe_tile",
         "explore_map",
         "find_layer",
         "match_explorer",
@@ -33,7 +35,7 @@ _EXPORTS = {
         "plot_match_footprints",
         "png_data_url",
     ),
-    "geo": ("embedding_colors", "footprint_lonlat", "footprints_geojson"),
+    "geo": ("embedding_colors", "footprint_lonlat", "footprints_geojson", "value_colors"),
     "composites": ("s1_composite", "s2_false_colour", "s2_true_colour"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -56,15 +56,31 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     return np.stack([lon, lat], axis=1)
 
 
+def _plain(value: Any) -> str | int | float | bool | None:
+    """A JSON-ready scalar from a pair entry, or None for arrays, tuples and other structures."""
+    value = scalar(value)
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "isoformat"):  # dates
+        return value.isoformat()
+    return None
+
+
 def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
-    props: dict[str, Any] = {"index": index}
+    """Every scalar entry of the pair (``lat``, ``lon``, ``gsd``, ``date``, ``crs``, ``biome`` ...) plus ``index``."""
+    props: dict[str, Any] = {}
+    for key, value in pair.items():
+        plain = _plain(value) if isinstance(key, str) else None
+        if plain is not None:
+            props[key] = plain
     centre = ring[:4].mean(axis=0)
-    props["lat"] = float(scalar(pair["lat"])) if pair.get("lat") is not None else float(centre[1])
-    props["lon"] = float(scalar(pair["lon"])) if pair.get("lon") is not None else float(centre[0])
-    for key in ("gsd", "date", "crs"):
-        if pair.get(key) is not None:
-            value = scalar(pair[key])
-            props[key] = float(value) if key == "gsd" else str(value)
+    props.setdefault("lat", float(centre[1]))
+    props.setdefault("lon", float(centre[0]))
+    if "index" in props:  # a dataset's own index (the world's scene number) stays readable
+        props["scene_index"] = props["index"]
+    props["index"] = index
     return props
 
 
@@ -82,8 +98,9 @@ def footprints_geojson(
         properties: extra properties per tile: a list of dicts, or ``{name: [one value per tile]}``.
 
     Returns:
-        ``{"type": "FeatureCollection", "features": [...]}``; feature ``i`` has ``properties["index"] == i``
-        and a closed ``Polygon`` ring of 5 ``[lon, lat]`` positions.
+        ``{"type": "FeatureCollection", "features": [...]}``; feature ``i`` has a closed ``Polygon`` ring of 5
+        ``[lon, lat]`` positions and the pair's scalar entries as properties (``lat``, ``lon``, ``date``,
+        ``gsd`` ...), with ``index`` set to ``i``.
     """
     items = pair_list(pairs)
     n = len(items)
@@ -161,3 +178,29 @@ def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
         red, green, blue = colorsys.hsv_to_rgb(h, s, lightness)
         colours.append(f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}")
     return colours
+
+
+def value_colors(
+    values: Any, *, cmap: str = "magma", vmin: float | None = None, vmax: float | None = None
+) -> list[str]:
+    """Colours for one number per tile (a change distance, a probe's confidence) from a matplotlib colour map.
+
+    Args:
+        values: ``[N]`` numbers.
+        cmap: colour map name.
+        vmin: value of the first colour (default: the minimum).
+        vmax: value of the last colour (default: the maximum).
+
+    Returns:
+        ``N`` hex colours.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize, to_hex
+
+    v = to_numpy(values).astype(np.float64).ravel()
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError(
+            f"values: expected finite numbers, one per tile, got {v.size} values with NaN or inf"
+        )
+    norm = Normalize(v.min() if vmin is None else vmin, v.max() if vmax is None else vmax, clip=True)
+    return [to_hex(c) for c in colormaps[cmap](norm(v))]

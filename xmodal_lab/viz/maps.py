@@ -21,11 +21,13 @@ from matplotlib.patches import Polygon
 
 from xmodal_lab.viz._common import enable_notebook_display, pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render
-from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds
+from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds, value_colors
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
 
 #: Pixels the automatic zoom lets the footprints fill (inside the default 480-pixel-high map, with margins).
 _VIEW_PX = (640, 360)
+#: Below this zoom a 1-km tile is a few pixels wide, so the maps add markers at tile centres.
+_MARKER_ZOOM = 11
 
 enable_notebook_display()
 
@@ -73,7 +75,11 @@ def _style(feature: Mapping) -> dict:
 
 
 def footprint_layer(
-    collection: Mapping, name: str = "footprints", weight: float = 2.0, fill_opacity: float = 0.35
+    collection: Mapping,
+    name: str = "footprints",
+    weight: float = 2.0,
+    fill_opacity: float = 0.35,
+    point_radius: int = 6,
 ):
     """An ipyleaflet GeoJSON layer painting each feature in its ``color`` property.
 
@@ -82,6 +88,7 @@ def footprint_layer(
         name: layer name (shown in the layer control; tests and notebooks find the layer by it).
         weight: outline width in pixels.
         fill_opacity: 0 for outlines only.
+        point_radius: radius in pixels of ``Point`` features (tile centres), drawn as circle markers.
 
     Returns:
         ``ipyleaflet.GeoJSON``.
@@ -93,6 +100,7 @@ def footprint_layer(
         name=name,
         style={"weight": weight, "opacity": 0.9, "fillOpacity": fill_opacity},
         hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
+        point_style={"radius": point_radius},
         style_callback=_style,
     )
 
@@ -128,6 +136,7 @@ def explore_map(
     basemap: str | None = "OpenStreetMap",
     height: str = "480px",
     layer_name: str = "footprints",
+    markers: bool | None = None,
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
@@ -143,10 +152,13 @@ def explore_map(
         basemap: a leafmap basemap name, or ``None`` for none (the data layers show either way).
         height: CSS height of the map.
         layer_name: name of the footprint layer.
+        markers: add circle markers at the tile centres (layer ``"tile centres"``); by default only when
+            the tiles are spread so far that their footprints would be specks on the map.
 
     Returns:
         ``leafmap.leafmap.Map`` centred on the tiles, with a GeoJSON layer ``layer_name`` holding one feature
-        per tile (also in ``map.footprints``), a layer control, and the image overlays if asked.
+        per tile (also in ``map.footprints``), a layer control, a box describing the tile under the mouse
+        (``map.hover_info``), and the image overlays and centre markers if asked.
     """
     import ipyleaflet
     from leafmap import leafmap
@@ -176,9 +188,66 @@ def explore_map(
             m.remove(layer)
     if overlays is not None:
         m.add(_overlay_group(items, collection, overlays, max_overlays))
-    m.add(footprint_layer(collection, layer_name))
+    layer = footprint_layer(collection, layer_name)
+    m.add(layer)
+    if markers if markers is not None else zoom < _MARKER_ZOOM:
+        m.add(centre_layer(collection))
+    _add_hover_info(m, layer)
     m.footprints = collection
     return m
+
+
+def centre_layer(collection: Mapping, name: str = "tile centres", radius: int = 6):
+    """Circle markers at the tile centres, in the tiles' colours: visible when footprints are sub-pixel.
+
+    Args:
+        collection: a FeatureCollection from :func:`footprints_geojson`.
+        name: layer name.
+        radius: marker radius in screen pixels.
+
+    Returns:
+        ``ipyleaflet.GeoJSON`` of ``Point`` features.
+    """
+    points = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [f["properties"]["lon"], f["properties"]["lat"]]},
+            "properties": dict(f["properties"]),
+        }
+        for f in collection["features"]
+    ]
+    fc = {"type": "FeatureCollection", "features": points}
+    return footprint_layer(fc, name, weight=1.0, fill_opacity=0.9, point_radius=radius)
+
+
+def describe_tile(properties: Mapping) -> str:
+    """A short HTML description of a tile's GeoJSON properties (for the hover box of the maps)."""
+    shown = ("index", "place", "biome", "date", "gsd", "lat", "lon", "rank", "cosine", "true_match")
+    rows = []
+    for key in shown:
+        if key in properties:
+            value = properties[key]
+            text = (
+                f"{value:.4f}" if isinstance(value, float) and key in ("lat", "lon", "cosine") else str(value)
+            )
+            rows.append(f"<b>{key}</b> {text}")
+    return "<br>".join(rows)
+
+
+def _add_hover_info(m: Any, layer: Any) -> None:
+    """A box in the corner of the map describing the tile under the mouse."""
+    import ipyleaflet
+    import ipywidgets as widgets
+
+    info = widgets.HTML("hover over a tile")
+
+    def show(**event: Any) -> None:
+        feature = event.get("feature") or {}
+        info.value = describe_tile(event.get("properties") or feature.get("properties", {}))
+
+    layer.on_hover(show)
+    m.add(ipyleaflet.WidgetControl(widget=info, position="bottomright"))
+    m.hover_info = info
 
 
 def find_layer(m: Any, name: str):
@@ -193,19 +262,28 @@ def find_layer(m: Any, name: str):
     raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
 
 
-def cosine_similarity(query: Any, gallery: Any) -> np.ndarray:
-    """``[Nq, Ng]`` cosine similarities between two sets of embeddings ``[Nq, D]`` and ``[Ng, D]``."""
-    from xmodal_lab.eval import similarity_matrix
-
-    return to_numpy(similarity_matrix(query, gallery)).astype(np.float64)
-
-
 def _top_matches(sim: np.ndarray, query: int, k: int) -> list[int]:
-    return [int(i) for i in np.argsort(-sim[query], kind="stable")[:k]]
+    from xmodal_lab.eval.retrieval import topk_matches
+
+    return [int(i) for i in topk_matches(sim, query, k)[0]]
+
+
+def _rank_of_true(sim: np.ndarray, query: int) -> int:
+    """Rank of the true match (gallery item ``query``), ties counted against it as in ``eval.retrieval``."""
+    return int((sim[query] >= sim[query, query]).sum())
+
+
+def _with_centre(feature: Mapping, markers: bool) -> list[dict]:
+    """The feature, plus a point at its centre when the map shows markers (tiles too small to see)."""
+    if not markers:
+        return [dict(feature)]
+    props = feature["properties"]
+    point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
+    return [dict(feature), {"type": "Feature", "geometry": point, "properties": dict(props)}]
 
 
 def _match_collections(
-    collection: Mapping, sim: np.ndarray, query: int, k: int
+    collection: Mapping, sim: np.ndarray, query: int, k: int, markers: bool = False
 ) -> tuple[dict, dict, list[int]]:
     features = collection["features"]
     top = _top_matches(sim, query, k)
@@ -221,9 +299,9 @@ def _match_collections(
             "true_match": g == query,
             "color": TRUE_MATCH_COLOUR,
         }
-        matches.append(dict(features[g], properties=props))
+        matches += _with_centre(dict(features[g], properties=props), markers)
     return (
-        {"type": "FeatureCollection", "features": [q]},
+        {"type": "FeatureCollection", "features": _with_centre(q, markers)},
         {"type": "FeatureCollection", "features": matches},
         top,
     )
@@ -234,7 +312,7 @@ def _summary_html(pairs: list[dict], sim: np.ndarray, query: int, top: list[int]
         f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td><td>{'yes' if g == query else ''}</td></tr>"
         for rank, g in enumerate(top, start=1)
     )
-    rank_true = int(np.flatnonzero(np.argsort(-sim[query], kind="stable") == query)[0]) + 1
+    rank_true = _rank_of_true(sim, query)
     return (
         f"<b>SAR tile {query}</b>: its true optical partner ranks {rank_true} of {sim.shape[1]}"
         f"<table><tr><th>rank</th><th>optical tile</th><th>cosine</th><th>true match</th></tr>{rows}</table>"
@@ -281,6 +359,8 @@ def match_explorer(
     if sim is None:
         if emb_s1 is None or emb_s2 is None:
             raise ValueError("match_explorer: pass emb_s1 and emb_s2, or sim")
+        from xmodal_lab.eval.retrieval import cosine_similarity
+
         sim = cosine_similarity(emb_s1, emb_s2)
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (n, n):
@@ -289,9 +369,10 @@ def match_explorer(
         raise ValueError(f"query: expected a tile index in 0..{n - 1}, got {query}")
     k = min(k, n)
     m = explore_map(items, emb_s2, overlays=overlays, max_overlays=max_overlays, basemap=basemap)
-    q_fc, m_fc, top = _match_collections(m.footprints, s, query, k)
-    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0)
-    m_layer = footprint_layer(m_fc, "matches", weight=3, fill_opacity=0.25)
+    markers = any(getattr(layer, "name", None) == "tile centres" for layer in m.layers)
+    q_fc, m_fc, top = _match_collections(m.footprints, s, query, k, markers)
+    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0, point_radius=11)
+    m_layer = footprint_layer(m_fc, "matches", weight=3, fill_opacity=0.25, point_radius=8)
     m.add(m_layer)
     m.add(q_layer)
 
@@ -306,7 +387,7 @@ def match_explorer(
 
     def on_change(change: Mapping) -> None:
         q = int(change["new"])
-        new_q, new_m, new_top = _match_collections(m.footprints, s, q, k)
+        new_q, new_m, new_top = _match_collections(m.footprints, s, q, k, markers)
         q_layer.data, m_layer.data = new_q, new_m
         summary.value = _summary_html(items, s, q, new_top)
         box.matches = new_top
@@ -405,6 +486,8 @@ def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kw
 
 
 __all__ = [
+    "centre_layer",
+    "describe_tile",
     "embedding_colors",
     "explore_map",
     "find_layer",
@@ -414,4 +497,5 @@ __all__ = [
     "plot_footprints",
     "plot_match_footprints",
     "png_data_url",
+    "value_colors",
 ]
