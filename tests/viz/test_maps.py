@@ -125,3 +125,11 @@ def test_plot_footprints_draws_one_polygon_per_tile_and_the_matches(pairs, sim):
     ymin, ymax = ax.get_ylim()
     assert all(xmin < p["lon"] < xmax and ymin < p["lat"] < ymax for p in pairs)
     assert [t.get_text() for t in ax.texts] == ["1", "2", "3"]
+
+
+def test_plot_footprints_marks_centres_only_when_tiles_are_specks(pairs):
+    def has_dots(fig) -> bool:
+        return any(c.get_gid() == "centres" for c in fig.axes[0].collections)
+
+    assert has_dots(maps.plot_footprints(pairs))  # three continents
+    assert not has_dots(maps.plot_footprints(pairs[:2]))  # 3 km apart

@@ -196,3 +196,14 @@ def test_plot_change_marks_distance_above_threshold(pairs):
     assert len(image_axes(fig)) == 4
     assert "(6% of the area)" in fig.axes[3].get_title()
     assert fig.axes[0].get_title() == "before 2021-06-01"
+
+
+def test_plot_pairs_names_the_simulated_worlds_classes():
+    from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
+
+    world = SimulatedWorld(seed=0, size=32, n_scenes=8)
+    pairs = [world[i] for i in range(3)]
+    fig = plots.plot_pairs(pairs)
+    present = sorted({int(v) for p in pairs for v in p["landcover"].unique()})
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [LANDCOVER_CLASSES[i] for i in present]

@@ -423,7 +423,8 @@ def plot_footprints(
         ax: draw into these axes instead of a new figure.
 
     Returns:
-        The figure; one filled polygon per tile (``gid="footprint"``), plus outlines for query and matches.
+        The figure; one filled polygon per tile (``gid="footprint"``), outlines for query and matches, and,
+        when the tiles are spread so far that polygons are specks, dots at their centres (``gid="centres"``).
     """
     if isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection":
         collection = pairs
@@ -443,17 +444,34 @@ def plot_footprints(
     else:
         fig = ax.figure
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
+    centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
+    (south, west), (north, east) = geojson_bounds(collection)
+    extent = max(east - west, north - south)
+    tile = max(np.ptp(ring[:, 0]) for ring in rings)
+    # tiles spread over a continent are specks: mark their centres too, as the maps do
+    dots = tile < 0.02 * extent
     for ring, colour in zip(rings, colors):
         ax.add_patch(Polygon(ring, closed=True, fc=colour, ec="0.25", lw=0.6, alpha=0.8, gid="footprint"))
+    if dots:
+        ax.scatter(
+            *centres.T, s=30, c=list(colors), edgecolors="0.25", linewidths=0.5, zorder=3, gid="centres"
+        )
     for rank, g in enumerate(matches or [], start=1):
         ax.add_patch(Polygon(rings[g], closed=True, fill=False, ec=TRUE_MATCH_COLOUR, lw=2.5, gid="match"))
-        centre = rings[g][:4].mean(axis=0)
-        ax.annotate(str(rank), centre, ha="center", va="center", fontsize=8, weight="bold")
+        if dots:
+            ax.scatter(
+                *centres[g], s=140, facecolors="none", edgecolors=TRUE_MATCH_COLOUR, linewidths=2, zorder=4
+            )
+        offset = (0, 9) if dots else (0, 0)
+        ax.annotate(str(rank), centres[g], xytext=offset, textcoords="offset points", ha="center",
+                    va="center", fontsize=8, weight="bold", zorder=5)  # fmt: skip
     if query is not None:
         ax.add_patch(
             Polygon(rings[query], closed=True, fill=False, ec=QUERY_COLOUR, lw=3, ls="--", gid="query")
         )
-    (south, west), (north, east) = geojson_bounds(collection)
+        if dots:
+            ax.scatter(*centres[query], s=260, facecolors="none", edgecolors=QUERY_COLOUR, linewidths=2,
+                       linestyles="--", zorder=4)  # fmt: skip
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
     ax.set_xlim(west - pad_x, east + pad_x)
     ax.set_ylim(south - pad_y, north + pad_y)

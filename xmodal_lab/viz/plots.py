@@ -229,6 +229,8 @@ def plot_retrieval(
     Returns:
         A figure with one row per query and ``k + 3`` columns: query, top-1..top-k, true match, least similar.
     """
+    from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
+
     q_img = _images(queries_s1, "s1", 2, "queries_s1")
     g_img = _images(gallery_s2, "s2", 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
@@ -243,12 +245,12 @@ def plot_retrieval(
         raise ValueError(f"queries: indices must lie in 0..{min(len(q_img), len(g_img)) - 1}, got {rows}")
     fig, axes = _grid(len(rows), k + 3, size)
     for r, q in enumerate(rows):
-        order = np.argsort(-s[q], kind="stable")
-        rank = int(np.flatnonzero(order == q)[0]) + 1
+        top = topk_matches(s, q, k)[0]
+        rank = int((s[q] >= s[q, q]).sum())  # ties count against the true match, as in eval.match_ranks
         row = axes[r]
         row[0].imshow(s1_composite(q_img[q]))
         row[0].set_title(f"SAR query {q}", fontsize=8)
-        for j, g in enumerate(order[:k]):
+        for j, g in enumerate(top):
             row[1 + j].imshow(s2_true_colour(g_img[g]))
             row[1 + j].set_title(f"#{j + 1}  cos {s[q, g]:.2f}", fontsize=8)
             if g == q:
@@ -257,7 +259,7 @@ def plot_retrieval(
         row[k + 1].set_title(
             f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, color=TRUE_MATCH_COLOUR
         )
-        worst = order[-1]
+        worst = int(bottomk_matches(s, q, 1)[0][0])
         row[k + 2].imshow(s2_true_colour(g_img[worst]))
         row[k + 2].set_title(f"least similar  cos {s[q, worst]:.2f}", fontsize=8)
         for ax in row:
