@@ -6,6 +6,7 @@ known, ``landcover``, ``labels`` and ``cloud_mask``.
 """
 
 from xmodal_lab.data import bands
+from xmodal_lab.data.collate import collate_pairs
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
 from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
@@ -17,4 +18,5 @@ __all__ = [
     "SimulatedWorld",
     "WorldConfig",
     "bands",
+    "collate_pairs",
 ]

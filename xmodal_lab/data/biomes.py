@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.scene import Scene
+from xmodal_lab.data.scene import Scene, bits
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _town(s: Scene, radius: float, block: float, road: float, tag: str = "town")
     """Paint a settlement: blocks of buildings with streets and gardens inside a patch; returns its mask."""
     area = s.blob(radius, tag)
     ids, edge = s.parcels(s.uniform(0, np.pi), block, block * s.uniform(0.6, 1.0), tag + "-blocks")
-    garden = (ids % np.uint64(7)) == 0
+    garden = bits(ids, 3, 3) == 0
     courtyard = edge > s.uniform(10, 18)
     s.paint(area & ~courtyard, lc.BUILDINGS)
     s.paint(area & courtyard, lc.GRASS, 0.85)
@@ -75,9 +75,9 @@ def _town(s: Scene, radius: float, block: float, road: float, tag: str = "town")
 def paint_cropland(s: Scene) -> None:
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(120, 300), s.uniform(70, 200), "fields")
     s.paint(np.ones(s.shape, bool), lc.CROP, s.crop_greenness(ids))
-    pick = (ids >> np.uint64(40)) % np.uint64(100)
-    s.paint(pick < 12, lc.GRASS, 0.7 + 0.25 * s.field("pasture", 200.0, 1).clip(-1, 1))
-    s.paint((pick >= 12) & (pick < 16), lc.BROADLEAF, 0.9)
+    pick = bits(ids, 40, 7)  # 0..127: per-parcel dice
+    s.paint(pick < 15, lc.GRASS, 0.7 + 0.25 * s.field("pasture", 200.0, 1).clip(-1, 1))
+    s.paint((pick >= 15) & (pick < 20), lc.BROADLEAF, 0.9)
     s.paint(edge < s.uniform(2.0, 6.0), lc.GRASS, 0.75)  # field margins and hedges
     s.paint(s.field("woods", 500.0) > s.uniform(1.0, 1.8), lc.BROADLEAF, 0.9)
     s.moisture = 0.6 * s.field("moisture", 400.0) + 0.5 * (hash01(ids) - 0.5)
@@ -85,21 +85,21 @@ def paint_cropland(s: Scene) -> None:
         _river(s, s.uniform(15, 60))
     if s.chance(0.25):
         _town(s, s.uniform(80, 200), s.uniform(40, 80), 8.0)
-    _roads(s, int(s.rng.integers(0, 3)), s.uniform(6, 12))
+    _roads(s, (s.integer(0, 3)), s.uniform(6, 12))
     _snow_cover(s, cover_forest=False, threshold=0.85)
 
 
 def paint_city(s: Scene) -> None:
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(60, 160), s.uniform(50, 120), "blocks")
-    pick = (ids >> np.uint64(40)) % np.uint64(100)
+    pick = bits(ids, 40, 7)  # 0..127: per-parcel dice
     courtyard = edge > s.uniform(12, 30)
     s.paint(np.ones(s.shape, bool), lc.BUILDINGS)
-    s.paint(courtyard & (pick < 50), lc.GRASS, 0.8)
-    s.paint((pick >= 88) & (edge > 4), lc.GRASS, 0.85)  # parks
-    s.paint((pick >= 94) & (edge > 6) & (s.field("trees", 40.0, 1) > 0), lc.BROADLEAF, 0.9)
-    s.paint((pick < 4) & (edge > 3), lc.ROAD)  # squares and car parks
+    s.paint(courtyard & (pick < 64), lc.GRASS, 0.8)
+    s.paint((pick >= 112) & (edge > 4), lc.GRASS, 0.85)  # parks
+    s.paint((pick >= 120) & (edge > 6) & (s.field("trees", 40.0, 1) > 0), lc.BROADLEAF, 0.9)
+    s.paint((pick < 5) & (edge > 3), lc.ROAD)  # squares and car parks
     s.paint(edge < s.uniform(5.0, 12.0), lc.ROAD)
-    _roads(s, int(s.rng.integers(1, 3)), s.uniform(20, 35))  # avenues
+    _roads(s, (s.integer(1, 3)), s.uniform(20, 35))  # avenues
     s.brightness = 1.0 + 0.2 * s.field("roofs", 20.0, 1)
     if s.chance(0.5):  # a port: open water on one side, piers and basins
         u, v = s.rotated(s.uniform(0, 2 * np.pi))
@@ -121,11 +121,11 @@ def paint_boreal(s: Scene) -> None:
     lake = low < s.uniform(-1.6, -0.6)
     s.paint(lake, lc.DEEP_WATER)
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(150, 300), s.uniform(100, 250), "cuts")
-    cut = ((ids % np.uint64(9)) == 0) & (edge > 5) & ~lake
+    cut = (bits(ids, 3, 3) == 0) & (edge > 5) & ~lake
     s.paint(cut, lc.SOIL)
-    s.paint(cut & ((ids % np.uint64(2)) == 0), lc.GRASS, 0.6)
+    s.paint(cut & (bits(ids, 6, 1) == 0), lc.GRASS, 0.6)
     s.moisture = 0.5 * s.field("moisture", 300.0)
-    _roads(s, int(s.rng.integers(0, 2)), s.uniform(5, 9), lc.SOIL)
+    _roads(s, (s.integer(0, 2)), s.uniform(5, 9), lc.SOIL)
     _snow_cover(s, cover_forest=False, threshold=0.6)
 
 
@@ -139,8 +139,8 @@ def paint_tropical(s: Scene) -> None:
         reach = s.uniform(150, 500)
         ids, edge = s.parcels(theta, s.uniform(80, 200), reach, "clearings")
         near = np.abs(v) < reach * (0.7 + 0.6 * hash01(ids))
-        cleared = near & ((ids % np.uint64(3)) != 0) & (edge > 3)
-        kind = (ids >> np.uint64(30)) % np.uint64(3)
+        cleared = near & (bits(ids, 3, 2) != 0) & (edge > 3)
+        kind = bits(ids, 30, 2) % 3
         s.paint(cleared & (kind == 0), lc.SOIL)
         s.paint(cleared & (kind == 1), lc.GRASS, 0.75)
         s.paint(cleared & (kind == 2), lc.CROP, s.crop_greenness(ids, tropical=True))
@@ -153,7 +153,7 @@ def paint_desert(s: Scene) -> None:
     u, _ = s.rotated(s.uniform(0, np.pi))
     wavelength = s.uniform(80, 400)
     dunes = np.sin(2 * np.pi * u / wavelength + 1.5 * s.field("dunes", 2 * wavelength, 2))
-    s.elevation = s.uniform(3, 15) * dunes
+    s.elevation = s.uniform(1, 4) * dunes
     s.brightness = 1.0 + 0.03 * dunes + 0.03 * s.field("sand", 500.0, 2)
     s.moisture = -0.8 + 0.1 * s.field("moisture", 500.0, 1)
     if s.chance(0.3):
@@ -187,8 +187,8 @@ def paint_coast(s: Scene) -> None:
     inland = v < shore - beach
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(100, 250), s.uniform(70, 180), "fields")
     s.paint(inland, lc.CROP, s.crop_greenness(ids))
-    pick = (ids >> np.uint64(40)) % np.uint64(100)
-    s.paint(inland & (pick < 35), lc.GRASS, 0.8)
+    pick = bits(ids, 40, 7)  # 0..127: per-parcel dice
+    s.paint(inland & (pick < 45), lc.GRASS, 0.8)
     s.paint(inland & (edge < 4), lc.GRASS, 0.75)
     s.paint(inland & (s.field("woods", 400.0) > 0.7), lc.CONIFER, 0.85)
     if s.chance(0.4):
@@ -219,7 +219,7 @@ def paint_grassland(s: Scene) -> None:
     s.moisture = 0.6 * s.field("moisture", 500.0) - 0.3 * dry
     if s.chance(0.4):
         _river(s, s.uniform(10, 40))
-    _roads(s, int(s.rng.integers(0, 2)), s.uniform(4, 8), lc.SOIL)
+    _roads(s, (s.integer(0, 2)), s.uniform(4, 8), lc.SOIL)
     _snow_cover(s, cover_forest=False, threshold=0.8)
 
 
@@ -228,7 +228,7 @@ def paint_wetland(s: Scene) -> None:
     s.paint(s.field("islands", 300.0) > 0.8, lc.BROADLEAF, 0.9)
     s.paint(s.field("meadow", 200.0) > 1.0, lc.GRASS, 0.85)
     s.paint(s.field("ponds", 250.0) < -0.9, lc.DEEP_WATER)
-    for k in range(int(s.rng.integers(1, 4))):
+    for k in range((s.integer(1, 4))):
         d = s.river(s.uniform(8, 60), tag=f"channel{k}")
         s.paint(np.abs(d) < s.uniform(4, 30), lc.RIVER)
     s.moisture = 0.5 + 0.3 * s.field("moisture", 300.0)
@@ -251,15 +251,15 @@ def _snow_cover(s: Scene, cover_forest: bool, threshold: float) -> None:
     if abs(s.lat) < 42:
         return
     depth = s.winter() - threshold + 0.004 * (abs(s.lat) - 50) + 0.05 * s.field("snowdepth", 600.0, 2)
-    open_land = ~np.isin(s.mat, (lc.BUILDINGS, lc.ROAD, lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
+    open_land = ~s.is_any((lc.BUILDINGS, lc.ROAD, lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
     if cover_forest:
-        open_land |= np.isin(s.mat, (lc.BROADLEAF, lc.CONIFER))
+        open_land |= s.is_any((lc.BROADLEAF, lc.CONIFER))
     s.paint((depth > 0) & open_land, lc.SNOWPACK)
 
 
 def hash01(ids: np.ndarray) -> np.ndarray:
     """A uniform number in [0, 1) per parcel id (from bits the other per-parcel choices do not use)."""
-    return ((ids >> np.uint64(8)) % np.uint64(1000)).astype(np.float32) / 1000.0
+    return bits(ids, 8, 10).astype(np.float32) * (1.0 / 1024.0)
 
 
 BIOMES: dict[str, Biome] = {

@@ -76,7 +76,7 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
         return False
     if kind == "deforestation":
         cut = scene.blob(scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy)
-        forest = np.isin(scene.mat, (lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
+        forest = scene.is_any((lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
         if not (cut & forest).any():  # no forest there: clear the forest nearest to the centre instead
             cut = cut | forest
         scene.paint(cut & forest, lc.SOIL, 0.0)
@@ -85,7 +85,7 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
         if days > FLOOD_DAYS:
             return False
         lowland = scene.blob(scene.extent * (0.25 + 0.2 * u[2]), "event-flood", cx, cy, roughness=0.5)
-        dry = ~np.isin(scene.mat, (lc.DEEP_WATER, lc.RIVER, lc.BUILDINGS, lc.ROAD))
+        dry = ~scene.is_any((lc.DEEP_WATER, lc.RIVER, lc.BUILDINGS, lc.ROAD))
         scene.paint(lowland & dry, lc.RIVER)
         scene.wind = np.where(lowland & dry, -1.5, scene.wind)  # sheltered flood water is smooth
         return True
@@ -94,7 +94,7 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     side = scene.extent * (0.2 + 0.15 * u[2])
     uu, vv = scene.rotated(theta, cx, cy)
     site = (np.abs(uu) < side / 2) & (np.abs(vv) < side * (0.3 + 0.3 * u[4]))
-    site &= ~np.isin(scene.mat, (lc.DEEP_WATER, lc.RIVER))
+    site &= ~scene.is_any((lc.DEEP_WATER, lc.RIVER))
     if days < SITE_DAYS:
         scene.paint(site, lc.SOIL, 0.0)
         return True

@@ -135,6 +135,26 @@ INCIDENCE_DB = np.array([m.incidence_db for m in MATERIALS], dtype=np.float32)
 TEXTURE = np.array([m.texture for m in MATERIALS], dtype=np.float32)
 TEXTURE_DB = np.array([m.texture_db for m in MATERIALS], dtype=np.float32)
 
+#: Every per-material number in one table ``[34, M]``, so that rendering gathers them in one pass; rows:
+#: 0-11 spectrum, 12-23 its greenness delta, 24-25 VV/VH dB, 26-27 their greenness delta, then
+#: moisture dB, incidence dB/deg, optical texture, radar texture dB, soil wetness weight, is-water.
+PROPS = np.concatenate(
+    [
+        SPECTRUM,
+        SPECTRUM_GREEN_DELTA,
+        BACKSCATTER,
+        BACKSCATTER_GREEN_DELTA,
+        MOISTURE_DB[None],
+        INCIDENCE_DB[None],
+        TEXTURE[None],
+        TEXTURE_DB[None],
+        np.clip(MOISTURE_DB / 2.5, 0, 1)[None],
+        (MATERIAL_CLASS == WATER)[None].astype(np.float32),
+    ]
+).astype(np.float32)
+P_SPEC, P_DSPEC, P_SAR, P_DSAR = slice(0, 12), slice(12, 24), slice(24, 26), slice(26, 28)
+P_MOIST_DB, P_INC_DB, P_TEX, P_TEX_DB, P_WET, P_WATER = range(28, 34)
+
 #: Reflectance of a thick cloud top (bright and flat, a little darker in the short-wave infrared).
 CLOUD_SPECTRUM = np.array(
     [0.80, 0.80, 0.79, 0.78, 0.78, 0.77, 0.77, 0.76, 0.76, 0.70, 0.55, 0.40], dtype=np.float32

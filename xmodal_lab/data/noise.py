@@ -2,14 +2,15 @@
 
 Every field is a function of position in metres, not of the pixel grid, so that one scene rendered at
 10 m and at 20 m shows the same fields, and a coarse rendering is an area average of a fine one. Lattice
-values come from an integer hash of (scene key, field, lattice node), so fields extend without limit and
-need no stored state. Evaluation on an axis-aligned grid is separable: ``Wy @ L @ Wx.T`` with cubic
+values come from a fixed random table read at an offset hashed from (scene key, field), so fields need no
+stored state per scene. Evaluation on an axis-aligned grid is separable: ``Wy @ L @ Wx.T`` with cubic
 B-spline weight matrices, which keeps a 64 x 64 field at a few microseconds.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -19,6 +20,10 @@ _MASK = 0xFFFFFFFFFFFFFFFF
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 #: Standard deviation of cubic B-spline value noise with uniform [-1, 1) lattice values (measured).
 _VALUE_NOISE_STD = 0.2762
+_TSIZE = 1024
+_TMASK = _TSIZE - 1
+#: Lattice values, scaled so that the interpolated fields have unit standard deviation.
+_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(np.float32)
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
@@ -34,6 +39,34 @@ def mix_key(key: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
     return z ^ (z >> 31)
+
+
+class HashStream:
+    """A deterministic stream of uniform numbers from an integer key.
+
+    Pure Python: for the dozen scene-level choices of a layout (angles, sizes, coin flips) it is several
+    times cheaper than creating a NumPy ``Generator``, and it gives the same numbers on every platform.
+
+    Args:
+        key: stream key.
+    """
+
+    def __init__(self, key: int) -> None:
+        self.key = mix_key(key)
+        self.count = 0
+
+    def random(self) -> float:
+        """A float in [0, 1)."""
+        self.count += 1
+        return (mix_key(self.key + self.count * 0x9E3779B97F4A7C15) >> 11) * (1.0 / 9007199254740992.0)
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
+        """A float in [low, high)."""
+        return low + (high - low) * self.random()
+
+    def integers(self, low: int, high: int) -> int:
+        """An integer in [low, high)."""
+        return low + int(self.random() * (high - low))
 
 
 def hash_ints(key: int, *ints) -> np.ndarray:
@@ -75,6 +108,9 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
 def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1) -> np.ndarray:
     """Smooth random fields of unit standard deviation on the grid ``x`` (columns) by ``y`` (rows).
 
+    Lattice values are read from a fixed random table at an offset hashed from ``(key, field)``: the
+    lattice repeats every 1024 nodes (10 km at 10 m spacing), far beyond any tile.
+
     Args:
         key: scene key; different keys give independent fields.
         x: east coordinates of the columns ``[W]`` in metres, evenly spaced.
@@ -86,16 +122,26 @@ def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields
         Fields ``[n_fields, H, W]`` float32, mean 0 and standard deviation about 1.
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
-    spacing = float(2.0 ** (round(np.log2(spacing) * 64) / 64))
+    spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
     ix0, wx = _weights(float(x[0]), float(x[-1]), len(x), spacing)
     iy0, wy = _weights(float(y[0]), float(y[-1]), len(y), spacing)
-    ix = np.arange(ix0, ix0 + wx.shape[1])
-    iy = np.arange(iy0, iy0 + wy.shape[1])
-    fields = np.arange(n_fields)[:, None, None]
-    lattice = hash_uniform(key, fields, iy[None, :, None], ix[None, None, :]) * (2.0 / _VALUE_NOISE_STD) - (
-        1.0 / _VALUE_NOISE_STD
-    )  # [F, Ly, Lx]
-    return wy @ lattice.astype(np.float32) @ wx.T
+    nx, ny = wx.shape[1], wy.shape[1]
+    lattice = np.empty((n_fields, ny, nx), dtype=np.float32)
+    for f in range(n_fields):
+        h = mix_key(key * 0x9E3779B1 + f)
+        r0, c0 = iy0 + (h & _TMASK), ix0 + ((h >> 10) & _TMASK)
+        if 0 <= r0 and r0 + ny <= _TSIZE and 0 <= c0 and c0 + nx <= _TSIZE:  # no wrap: a plain slice
+            lattice[f] = _TABLE[r0 : r0 + ny, c0 : c0 + nx]
+        else:
+            lattice[f] = _TABLE[np.ix_((np.arange(r0, r0 + ny) & _TMASK), (np.arange(c0, c0 + nx) & _TMASK))]
+    return wy @ lattice @ wx.T
+
+
+@functools.lru_cache(maxsize=64)
+def _amplitudes(octaves: int, gain: float) -> tuple[float, ...]:
+    amps = [gain**o for o in range(octaves)]
+    norm = math.sqrt(sum(a * a for a in amps))
+    return tuple(float(np.float32(a / norm)) for a in amps)
 
 
 def fbm(
@@ -115,11 +161,10 @@ def fbm(
     Returns:
         Fields ``[n_fields, H, W]``.
     """
-    if octaves == 1:
-        return value_noise(key + 1, x, y, spacing, n_fields)
-    amps = gain ** np.arange(octaves)
-    amps = (amps / np.sqrt((amps * amps).sum())).astype(np.float32)
-    total = amps[0] * value_noise(key + 1, x, y, spacing, n_fields)
+    amps = _amplitudes(octaves, gain)
+    total = value_noise(key + 1, x, y, spacing, n_fields)
+    if amps[0] != 1.0:
+        total *= amps[0]
     for o in range(1, octaves):
         total += amps[o] * value_noise(key * 31 + o + 1, x, y, spacing / 2**o, n_fields)
     return total
@@ -143,7 +188,10 @@ def _normal_table() -> np.ndarray:
 
 
 def _u16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(rng.bytes(2 * int(np.prod(shape))), dtype=np.uint16).reshape(shape)
+    n = math.prod(shape)
+    # Four 16-bit draws per raw 64-bit output of the bit generator.
+    raw = rng.bit_generator.random_raw((n + 3) // 4).view(np.uint16)
+    return raw[:n].reshape(shape)
 
 
 def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]) -> np.ndarray:

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.noise import fbm, hash_ints, hash_uniform, mix_key
+from xmodal_lab.data.noise import HashStream, fbm, hash_ints, hash_uniform, mix_key
 
 # Crop types: (peak day of the northern growing season, half-width in days, greenness at the peak).
 CROP_TYPES = np.array(
@@ -27,6 +27,16 @@ CROP_TYPES = np.array(
     ],
     dtype=np.float32,
 )
+
+
+_CROP_PEAK, _CROP_WIDTH, _CROP_TOP = (np.ascontiguousarray(c) for c in CROP_TYPES.T)
+# Three bits of a parcel hash pick its crop: eight slots over five crops (cereals and maize twice).
+_CROP_OF_BITS = np.array([0, 1, 2, 3, 4, 0, 1, 2], dtype=np.intp)
+
+
+def bits(ids: np.ndarray, shift: int, n: int) -> np.ndarray:
+    """``n`` bits of a uint64 hash starting at bit ``shift``, as small integers (cheap per-parcel dice)."""
+    return ((ids >> np.uint64(shift)) & np.uint64((1 << n) - 1)).astype(np.intp)
 
 
 def tag_key(key: int, tag: str) -> int:
@@ -56,7 +66,7 @@ class Scene:
         brightness: multiplicative optical modulation (dunes, rooftops) ``[H, W]``.
     """
 
-    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: np.random.Generator,
+    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
                  extent: float | None = None):
         self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
@@ -75,18 +85,22 @@ class Scene:
         self.extent = grid_extent if extent is None else float(extent)
 
     # --- fields -------------------------------------------------------------------------------------
-    def field(self, tag: str, spacing: float, octaves: int = 3, n: int = 1) -> np.ndarray:
+    def field(self, tag: str, spacing: float, octaves: int = 2, n: int = 1) -> np.ndarray:
         """Smooth noise of unit variance, ``[H, W]`` (or ``[n, H, W]``), features of ``spacing`` metres."""
         out = fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves, n)
         return out[0] if n == 1 else out
 
     def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
         """One scene-level random number."""
-        return float(self.rng.uniform(low, high))
+        return self.rng.uniform(low, high)
+
+    def integer(self, low: int, high: int) -> int:
+        """One scene-level random integer in [low, high)."""
+        return self.rng.integers(low, high)
 
     def chance(self, p: float) -> bool:
         """A scene-level coin flip with probability ``p``."""
-        return bool(self.rng.random() < p)
+        return self.rng.random() < p
 
     def rotated(self, theta: float, ox: float = 0.0, oy: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Coordinates ``(u, v)`` ``[H, W]`` of a frame turned by ``theta`` radians around ``(ox, oy)``."""
@@ -149,16 +163,20 @@ class Scene:
 
     def crop_greenness(self, ids: np.ndarray, tropical: bool = False) -> np.ndarray:
         """Greenness ``[H, W]`` of crop parcels from their crop type, sowing jitter and the day of year."""
-        kind = (ids % np.uint64(len(CROP_TYPES))).astype(np.intp)
-        jitter = (ids >> np.uint64(20)) % np.uint64(31)
-        peak, width, top = CROP_TYPES[kind].T
+        kind = _CROP_OF_BITS[bits(ids, 0, 3)]
         if tropical:  # no winter: every parcel at its own stage of a continuous cycle
-            stage = ((ids >> np.uint64(32)) % np.uint64(365)).astype(np.float32)
-            day = (self.season_doy + stage) % 365
+            day = self.season_doy + bits(ids, 32, 9).astype(np.float32) * (365.0 / 512.0)
         else:
-            day = self.season_doy + jitter.astype(np.float32) - 15.0
-        d = (day - peak + 182.5) % 365 - 182.5
-        return top * np.exp(-0.5 * (d / width) ** 2)
+            day = (self.season_doy - 16.0) + bits(ids, 20, 5).astype(np.float32)
+        d = (day - _CROP_PEAK[kind] + 182.5) % 365.0 - 182.5
+        d /= _CROP_WIDTH[kind]
+        return _CROP_TOP[kind] * np.exp(-0.5 * d * d)
+
+    def is_any(self, materials: tuple[int, ...]) -> np.ndarray:
+        """Where the material map holds one of ``materials``, ``[H, W]`` bool."""
+        table = np.zeros(len(lc.MATERIALS), dtype=bool)
+        table[list(materials)] = True
+        return table[self.mat]
 
     def winter(self) -> float:
         """0 in summer, 1 in mid-winter, for the scene's local season (a cosine of the day of year)."""

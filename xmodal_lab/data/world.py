@@ -37,7 +37,7 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES
 from xmodal_lab.data.events import EVENTS, apply_event, event_plan
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
-from xmodal_lab.data.noise import fbm, gamma_speckle, mix_key, standard_normal
+from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
@@ -243,8 +243,8 @@ class SimulatedWorld(Dataset):
     def place(self, index: int) -> Place:
         """Biome, coordinates, date, GSD and radar geometry of scene ``index`` (cheap: no rendering)."""
         index = self._check_index(index)
-        rng = np.random.default_rng([self.config.seed, index, 0])
-        u = rng.random(9).tolist()
+        stream = HashStream(self.config.seed * 0x100000001B3 + index)
+        u = [stream.random() for _ in range(9)]
         biome = self._biomes[min(bisect.bisect_right(self._cum_weights, u[0]), len(self._biomes) - 1)]
         anchors = BIOMES[biome].anchors
         lat0, lon0, radius, name = anchors[int(u[1] * len(anchors))]
@@ -297,7 +297,8 @@ class SimulatedWorld(Dataset):
                                  self.config.noise if noise is None else bool(noise), event)  # fmt: skip
         if k > 1:
             fine = _area_average(fine, k)
-        s1 = 10.0 * np.log10(fine["s1_linear"])
+        s1 = np.log10(fine["s1_linear"])
+        s1 *= 10.0
         classes = fine["landcover"]
         counts = np.bincount(classes.ravel(), minlength=len(LANDCOVER_CLASSES))
         labels = (counts >= self.config.label_threshold * classes.size).astype(np.float32)
@@ -328,8 +329,8 @@ class SimulatedWorld(Dataset):
         seed, index, day = self.config.seed, place.index, date.toordinal()
         key = mix_key(seed * 0x100000001B3 + index)
         coords = ((np.arange(n) - (n - 1) / 2.0) * pitch).astype(np.float32)
-        scene = Scene(key, coords, -coords, date.timetuple().tm_yday, place.lat,
-                      np.random.default_rng([seed, index, 1]), extent=self._extent)  # fmt: skip
+        scene = Scene(key, coords, -coords, date.timetuple().tm_yday, place.lat, HashStream(key + 1),
+                      extent=self._extent)  # fmt: skip
         BIOMES[place.biome].paint(scene)
         out: dict[str, Any] = {}
         if event is not None:
@@ -339,23 +340,22 @@ class SimulatedWorld(Dataset):
                                  np.random.default_rng([seed, index, 5]))  # fmt: skip
             out["change_mask"] = lc.MATERIAL_CLASS[scene.mat] != before
             out["event"] = kind if active else "none"
-        mat, green = scene.mat, scene.green
+        mat = scene.mat
+        props = lc.PROPS[:, mat]  # [34, H, W]: every per-material number, gathered once
 
-        # Texture shared by both sensors (tree crowns, roofs), on a fixed 20 m lattice.
+        # Texture (tree crowns, roofs, furrows): one field for the optical, another for the radar.
         tex = fbm(tag_key(key, "texture"), scene.x, scene.y, 40.0, 2, 2)
-        s2 = _optical(scene, mat, green, tex[0], place)
-        s1 = _radar(scene, mat, green, tex, place)
+        s2 = _optical(scene, props, tex[0], place)
+        s1 = _radar(scene, props, tex[1], place)
         if noise:
-            rng2 = np.random.default_rng([seed, index, 2, day])
-            z = standard_normal(rng2, (4, n * n))
-            s2 *= 1.0 + 0.015 * z[0].reshape(1, n, n)
-            s2 += (_NOISE_BASIS @ (0.003 * z[1:])).reshape(12, n, n)
-            rng3 = np.random.default_rng([seed, index, 3, day])
-            s1 *= gamma_speckle(rng3, self.config.looks, (2, n, n))
+            rng = np.random.default_rng([seed, index, 2, day])
+            s1 *= gamma_speckle(rng, self.config.looks, (2, n, n))  # drawn first: the optical noise never moves it
+            z = standard_normal(rng, (3, n * n))
+            s2 += (_NOISE_BASIS @ (0.004 * z)).reshape(12, n, n)
         cloud = np.zeros((n, n), dtype=bool)
         if cloud_cover > 0:
             s2, cloud = _clouds(scene, s2, cloud_cover, np.random.default_rng([seed, index, 4, day]), day)
-        out["s2"] = np.maximum(s2, 1e-4)
+        out["s2"] = np.maximum(s2, np.float32(1e-4), out=s2)
         out["s1_linear"] = s1
         out["landcover"] = lc.MATERIAL_CLASS[mat]
         out["cloud_mask"] = cloud
@@ -453,14 +453,18 @@ def _as_date(value: str | dt.date, name: str) -> dt.date:
         raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
 
 
-def _optical(scene: Scene, mat: np.ndarray, green: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
-    """Noise-free surface reflectance ``[12, H, W]``."""
-    spec = lc.SPECTRUM[:, mat] + lc.SPECTRUM_GREEN_DELTA[:, mat] * green.astype(np.float32)
-    wet = np.clip(lc.MOISTURE_DB[mat] / 2.5, 0, 1) * (1.0 - green)
-    gain = scene.brightness * (1.0 + lc.TEXTURE[mat] * tex) * (1.0 - 0.12 * wet * scene.moisture)
+def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
+    """Noise-free surface reflectance ``[12, H, W]`` from the gathered material properties ``props``."""
+    green = scene.green
+    spec = props[lc.P_SPEC] + props[lc.P_DSPEC] * green
+    gain = 1.0 + props[lc.P_TEX] * tex
+    gain *= scene.brightness
+    if scene.moisture.any():  # wet soil is darker; vegetation hides it
+        gain *= 1.0 - 0.12 * props[lc.P_WET] * (1.0 - green) * scene.moisture
     if scene.elevation.any():
-        gain = gain * _hillshade(scene, place)
-    return spec * gain.astype(np.float32)
+        gain *= _hillshade(scene, place)
+    spec *= gain
+    return spec
 
 
 def _hillshade(scene: Scene, place: Place) -> np.ndarray:
@@ -470,27 +474,32 @@ def _hillshade(scene: Scene, place: Place) -> np.ndarray:
     zenith = math.radians(min(max(abs(place.lat - decl), 5.0), 80.0))
     azimuth = math.radians(150.0 if place.lat >= 0 else 30.0)  # south-east in the north, north-east in the south
     sx, sy, sz = math.sin(zenith) * math.sin(azimuth), math.sin(zenith) * math.cos(azimuth), math.cos(zenith)
-    cos_i = (-gx * sx - gy * sy + sz) / np.sqrt(1 + gx * gx + gy * gy)
+    cos_i = (sz - gx * sx - gy * sy) / np.sqrt(1 + gx * gx + gy * gy)
     return np.clip(cos_i / sz, 0.15, 1.6)
 
 
-def _radar(scene: Scene, mat: np.ndarray, green: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
-    """Noise-free linear sigma0 (plus the noise floor) ``[2, H, W]``."""
+def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
+    """Noise-free linear sigma0 plus the noise floor ``[2, H, W]`` from the gathered material properties."""
     look = 1.0 if place.ascending else -1.0  # the radar looks east on ascending passes
-    theta = place.incidence + look * _SWATH_DEG_PER_M * scene.X  # [1, W]
-    db = lc.BACKSCATTER[:, mat] + lc.BACKSCATTER_GREEN_DELTA[:, mat] * green.astype(np.float32)
-    extra = lc.MOISTURE_DB[mat] * scene.moisture + lc.TEXTURE_DB[mat] * tex[1]
-    slope = lc.INCIDENCE_DB[mat]
+    theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
+    db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
+    extra = props[lc.P_TEX_DB] * tex
+    if scene.moisture.any():
+        extra += props[lc.P_MOIST_DB] * scene.moisture
     if scene.elevation.any():
         gy, gx = np.gradient(scene.elevation, scene.y, scene.x)
-        # Slopes facing the radar see a smaller local incidence angle (brighter, foreshortened).
-        local = np.clip(theta - look * np.degrees(np.arctan(-gx)), 5.0, 85.0)
-        extra = extra + slope * (local - 35.0) + 10 * np.log10(np.sin(np.radians(theta)) / np.sin(np.radians(local)))
+        # Slopes facing the radar see a smaller local incidence angle: brighter and foreshortened.
+        local = np.clip(theta - look * np.degrees(np.arctan(-gx)), 20.0, 85.0)
+        extra += props[lc.P_INC_DB] * (local - 35.0) + 10 * np.log10(
+            np.sin(np.radians(theta)) / np.sin(np.radians(local))
+        )
     else:
-        extra = extra + slope * (theta - 35.0)
-    extra = extra + np.where(lc.MATERIAL_CLASS[mat] == lc.WATER, scene.wind, 0.0)
-    db = db + extra.astype(np.float32)
-    return (10.0 ** (db * np.float32(0.1))).astype(np.float32) + _NESZ
+        extra += props[lc.P_INC_DB] * (theta - 35.0)
+    if scene.wind.any():
+        extra += props[lc.P_WATER] * scene.wind
+    db += extra
+    db *= np.float32(0.1)
+    return np.power(np.float32(10.0), db) + _NESZ
 
 
 def _clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int):
