@@ -10,6 +10,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data import collate_pairs
 
+#: Per-item descriptions kept next to the embeddings when the dataset gives them (for maps and tables).
+METADATA = ("index", "date", "biome", "place", "crs")
+
 
 def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
     """Most frequent land-cover id per tile: ``[B, H, W]`` -> ``[B]``."""
@@ -38,7 +41,11 @@ def embed_dataset(
 
     Returns:
         ``{"s1": [N, D], "s2": [N, D], "joint": [N, D]}`` (whichever the model gives) as float32 arrays, plus
-        ``labels [N, K]``, ``dominant_class [N]`` (from ``landcover``), ``lat [N]``, ``lon [N]`` when present.
+        ``labels [N, K]``, ``dominant_class [N]`` (from ``landcover``), ``lat [N]``, ``lon [N]``, ``gsd [N]``
+        and the :data:`METADATA` entries (``index``, ``date``, ``biome``...) when the dataset gives them.
+
+    Raises:
+        ValueError: an empty dataset, or a model whose ``embed`` returned no ``[B, D]`` tensor.
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")
@@ -47,18 +54,29 @@ def embed_dataset(
     model.eval()
     out: dict[str, list[Any]] = {}
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
-    for batch in loader:
-        inputs = {m: batch[m].to(device) for m in modalities if m in batch}
-        gsd = batch.get("gsd")
-        emb = model.embed(**inputs, gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd)
-        for key, value in emb.items():
-            out.setdefault(key, []).append(value.float().cpu().numpy())
-        if "labels" in batch:
-            out.setdefault("labels", []).append(torch.as_tensor(batch["labels"]).numpy())
-        if "landcover" in batch:
-            out.setdefault("dominant_class", []).append(_dominant_class(batch["landcover"]))
-        for key in ("lat", "lon"):
-            if key in batch:
-                out.setdefault(key, []).append(np.asarray(torch.as_tensor(batch[key]), dtype=np.float64))
-    model.train(was_training)
+    try:
+        for batch in loader:
+            inputs = {m: batch[m].to(device) for m in modalities if m in batch}
+            gsd = batch.get("gsd")
+            emb = model.embed(**inputs, gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd)
+            if not emb or not all(isinstance(v, torch.Tensor) and v.ndim == 2 for v in emb.values()):
+                raise ValueError(
+                    f"{type(model).__name__}.embed must return a dict of [B, D] tensors, got {emb!r:.200}"
+                )
+            for key, value in emb.items():
+                out.setdefault(key, []).append(value.float().cpu().numpy())
+            if "labels" in batch:
+                out.setdefault("labels", []).append(torch.as_tensor(batch["labels"]).numpy())
+            if "landcover" in batch:
+                out.setdefault("dominant_class", []).append(_dominant_class(batch["landcover"]))
+            for key in ("lat", "lon", "gsd"):
+                if key in batch:
+                    out.setdefault(key, []).append(np.asarray(torch.as_tensor(batch[key]), dtype=np.float64))
+            for key in METADATA:
+                if isinstance(batch.get(key), list):
+                    out.setdefault(key, []).append(np.asarray(batch[key], dtype=object))
+                elif isinstance(batch.get(key), torch.Tensor):
+                    out.setdefault(key, []).append(batch[key].numpy())
+    finally:
+        model.train(was_training)
     return {key: np.concatenate(parts) for key, parts in out.items()}

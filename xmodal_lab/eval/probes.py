@@ -138,7 +138,11 @@ def label_efficiency(
 
 
 def cross_modal_transfer(
-    train: dict[str, Any], test: dict[str, Any], source: str = "s2", target: str = "s1", label_key: str = "dominant_class"
+    train: dict[str, Any],
+    test: dict[str, Any],
+    source: str = "s2",
+    target: str = "s1",
+    label_key: str = "dominant_class",
 ) -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 

@@ -24,8 +24,9 @@ def project_2d(
         n_neighbors: UMAP's neighbourhood size.
 
     Returns:
-        ``{"s1": [N, 2], "s2": [N, 2], "method": "umap" | "pca", "pair_distance": mean 2-D distance
-        between partners divided by the mean distance between random points}``.
+        ``{"s1": [N, 2], "s2": [N, 2], "segments": [N, 2, 2] (the line from each radar point to its optical
+        partner, for a ``LineCollection``), "method": "umap" | "pca", "pair_distance": mean 2-D distance
+        between partners divided by the mean distance between random points (1 = unrelated, 0 = together)}``.
     """
     a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
     if a.ndim != 2 or a.shape != b.shape:
@@ -58,6 +59,7 @@ def project_2d(
     return {
         "s1": pa,
         "s2": pb,
+        "segments": np.stack([pa, pb], axis=1),
         "method": used,
         "pair_distance": float(np.linalg.norm(pa - pb, axis=1).mean() / (baseline + 1e-12)),
     }

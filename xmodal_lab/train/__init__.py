@@ -3,9 +3,27 @@
 ``python -m xmodal_lab.train --help`` trains on a cluster and writes checkpoints for students.
 """
 
-from .checkpoint import load_checkpoint
-from .fit import History, fit
-from .normalization import band_statistics, set_normalization
-from .task import PretrainTask
+from .callbacks import History, validation_metrics
+from .checkpoint import checkpoint_info, export_checkpoint, load_checkpoint
+from .datamodule import CachedPairs, PairDataModule, StepBatchSampler, describe_data
+from .fit import fit
+from .normalization import band_statistics, normalization_state, set_normalization
+from .task import PretrainTask, warmup_cosine
 
-__all__ = ["History", "PretrainTask", "band_statistics", "fit", "load_checkpoint", "set_normalization"]
+__all__ = [
+    "CachedPairs",
+    "History",
+    "PairDataModule",
+    "PretrainTask",
+    "StepBatchSampler",
+    "band_statistics",
+    "checkpoint_info",
+    "describe_data",
+    "export_checkpoint",
+    "fit",
+    "load_checkpoint",
+    "normalization_state",
+    "set_normalization",
+    "validation_metrics",
+    "warmup_cosine",
+]

@@ -1,4 +1,4 @@
-"""Reading training checkpoints written by :func:`xmodal_lab.train.fit`."""
+"""Reading training checkpoints written by :func:`xmodal_lab.train.fit` and the command line."""
 
 from __future__ import annotations
 
@@ -8,10 +8,37 @@ from typing import Any
 import torch
 from torch import nn
 
+from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def checkpoint_info(path: str | Path) -> dict[str, Any]:
+    """What a training checkpoint says about itself, without building the model.
+
+    Args:
+        path: a checkpoint file.
+
+    Returns:
+        ``{"name", "config", "normalization", "data", "data_statistics", "lr", "warmup_steps",
+        "total_steps", "step"}`` (the keys the run recorded).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a training checkpoint of this kit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
+    if not info or "state_dict" not in ckpt:
+        raise ValueError(f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)")
+    return {**info, "step": ckpt.get("global_step")}
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the trained model from a ``fit`` checkpoint.
 
     Args:
@@ -19,21 +46,35 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         map_location: where to put the weights.
 
     Returns:
-        ``(model, info)`` with the model in eval mode and ``info`` holding ``name``, ``config``,
-        ``normalization``, ``data`` and ``step``.
+        ``(model, info)``: the model in eval mode (its input norms hold the training statistics) and
+        :func:`checkpoint_info`'s dict.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a checkpoint of this kit.
+        ValueError: not a checkpoint of this kit, or of a model the registry does not know.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
-    if not info or info.get("name") not in MODELS:
-        raise ValueError(f"{path} is not a training checkpoint of xmodal_lab")
-    model = MODELS[info["name"]].model_cls(config_from_dict(info["name"], info["config"]))
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    model.load_state_dict(state)
-    return model.to(map_location).eval(), {**info, "step": ckpt.get("global_step")}
+    info = checkpoint_info(path)
+    name = info.get("name")
+    if name not in MODELS or "config" not in info:
+        raise ValueError(
+            f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
+            f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
+        )
+    model = MODELS[name].model_cls(config_from_dict(name, info["config"]))
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    return model.to(map_location).eval(), info
+
+
+def export_checkpoint(path: str | Path, out: str | Path) -> Path:
+    """Write the weights of a training checkpoint as a small model file for :func:`xmodal_lab.models.load_model`.
+
+    Args:
+        path: the training checkpoint (with optimiser state).
+        out: the model file to write (never overwritten).
+
+    Returns:
+        The path written.
+    """
+    model, _ = load_checkpoint(path)
+    return save_model(model, out)

@@ -1,25 +1,58 @@
-"""The Lightning task that trains any model of the kit: ``model(batch)["loss"]``, AdamW, warmup + cosine."""
+"""The Lightning task that trains any model of the kit: ``model(batch)["loss"]``, AdamW, warm-up + cosine."""
 
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
+
+from .normalization import normalization_state
+
+
+def batch_size_of(batch: dict) -> int:
+    """Number of items in a collated pair batch (from its first tensor)."""
+    for value in batch.values():
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return int(value.shape[0])
+    return 1
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float = 0.01) -> float:
+    """Learning-rate factor: linear warm-up to 1, then cosine decay to ``final`` at ``total_steps``.
+
+    Args:
+        step: optimisation step (0-based).
+        warmup_steps: warm-up length.
+        total_steps: schedule length.
+        final: factor at the end of the schedule.
+
+    Returns:
+        The factor that multiplies the peak learning rate.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class PretrainTask(L.LightningModule):
     """Wrap a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
 
+    Checkpoints of this task also carry the model's name, config, normalisation statistics, a description
+    of the data and the random-number state, so a resumed run continues the same schedule, batches and masks.
+
     Args:
         model: the model to train.
         lr: peak learning rate.
-        weight_decay: AdamW weight decay.
+        weight_decay: AdamW weight decay (not applied to biases, norms and temperatures).
         warmup_steps: linear warm-up steps.
-        total_steps: length of the cosine schedule (the schedule continues across resumes).
-        extra: saved in checkpoints next to the weights (config, normalisation, data description).
+        total_steps: length of the cosine schedule.
+        extra: saved in checkpoints next to the weights (name, config, data description...).
     """
 
     def __init__(
@@ -34,38 +67,66 @@ class PretrainTask(L.LightningModule):
         super().__init__()
         self.model = model
         self.lr, self.weight_decay = lr, weight_decay
-        self.warmup_steps, self.total_steps = warmup_steps, max(total_steps, 1)
+        self.total_steps = max(int(total_steps), 1)
+        self.warmup_steps = min(max(int(warmup_steps), 0), self.total_steps)
         self.extra = extra or {}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        """One optimisation step; logs ``loss`` (on the progress bar) and the model's other scalar losses."""
+        """One optimisation step; logs ``loss`` on the progress bar."""
         out = self.model(batch)
+        if not isinstance(out, dict) or "loss" not in out:
+            raise TypeError(f"{type(self.model).__name__}.forward(batch) must return a dict with a 'loss'")
         loss = out["loss"]
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {float(loss)} at step {self.global_step}; lower the lr")
-        self.log("loss", loss, prog_bar=True, on_step=True, batch_size=len(batch["s2"] if "s2" in batch else batch["s1"]))
+            raise FloatingPointError(
+                f"the loss became {float(loss)} at step {self.global_step}; lower the learning rate"
+            )
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=batch_size_of(batch))
         return loss
 
     def lr_factor(self, step: int) -> float:
-        """Warm-up then cosine decay to 1% of the peak learning rate."""
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+        """Warm-up then cosine decay to 1% of the peak learning rate (see :func:`warmup_cosine`)."""
+        return warmup_cosine(step, self.warmup_steps, self.total_steps)
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW without weight decay on biases, norms and temperatures, and a per-step schedule."""
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
-                (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
+                (no_decay if p.ndim < 2 or "logit_scale" in name or "temperature" in name else decay).append(
+                    p
+                )
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.lr, betas=(0.9, 0.95),
-        )
+        )  # fmt: skip
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store what a student needs to use the weights: model name, config, normalisation, data."""
-        checkpoint["xmodal_lab"] = {**self.extra, "total_steps": self.total_steps}
+        """Store what a student needs to use the weights, and what a resume needs to continue exactly."""
+        checkpoint["xmodal_lab"] = {
+            **self.extra,
+            "normalization": normalization_state(self.model),
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+        }
+        checkpoint["rng"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the random-number state, so masks and augmentations continue where they stopped."""
+        rng = checkpoint.get("rng")
+        if not rng:
+            return
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])

@@ -1,0 +1,72 @@
+"""embed_dataset: per-modality embeddings, labels and metadata, for any model with ``embed``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xmodal_lab.data import SimulatedWorld
+from xmodal_lab.eval import embed_dataset
+from xmodal_lab.models import build
+
+
+class BandMeans(nn.Module):
+    """A model whose embedding of each modality is its per-band mean (an independent reference)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def embed(self, s1=None, s2=None, gsd=None):
+        out = {}
+        if s1 is not None:
+            out["s1"] = self.scale * s1.mean(dim=(2, 3))
+        if s2 is not None:
+            out["s2"] = self.scale * s2.mean(dim=(2, 3))
+        return out
+
+
+@pytest.fixture(scope="module")
+def world():
+    return SimulatedWorld(seed=3, size=16, n_scenes=7)
+
+
+def test_embeddings_labels_and_metadata(world):
+    model = BandMeans().train()
+    emb = embed_dataset(model, world, batch_size=3)
+    items = [world[i] for i in range(len(world))]
+    assert emb["s1"].shape == (7, 2) and emb["s2"].shape == (7, 12)
+    np.testing.assert_allclose(
+        emb["s2"], np.stack([p["s2"].mean(dim=(1, 2)).numpy() for p in items]), rtol=1e-5
+    )
+    np.testing.assert_array_equal(emb["labels"], np.stack([p["labels"].numpy() for p in items]))
+    dominant = [np.bincount(p["landcover"].flatten().numpy()).argmax() for p in items]
+    np.testing.assert_array_equal(emb["dominant_class"], dominant)
+    np.testing.assert_allclose(emb["lat"], [p["lat"] for p in items], atol=1e-4)
+    assert list(emb["date"]) == [p["date"] for p in items]
+    assert list(emb["biome"]) == [p["biome"] for p in items]
+    assert model.training  # the mode is restored
+
+
+def test_real_model_independent_of_batch_size(world):
+    torch.manual_seed(0)
+    model = build("contrastive", "tiny", img_size=16)
+    a = embed_dataset(model, world, batch_size=2)
+    b = embed_dataset(model, world, batch_size=7)
+    assert a["s1"].shape == (7, model.config.proj_dim)
+    np.testing.assert_allclose(a["s1"], b["s1"], atol=1e-5)
+    np.testing.assert_allclose(a["s2"], b["s2"], atol=1e-5)
+
+
+def test_errors(world):
+    with pytest.raises(ValueError, match="empty"):
+        embed_dataset(BandMeans(), torch.utils.data.Subset(world, []))
+
+    class Broken(BandMeans):
+        def embed(self, s1=None, s2=None, gsd=None):
+            return {"s1": s1}  # [B, 2, H, W], not [B, D]
+
+    with pytest.raises(ValueError, match=r"\[B, D\]"):
+        embed_dataset(Broken(), world)

@@ -1,0 +1,163 @@
+"""Callbacks of ``fit()``: the history it returns, a step-counting progress bar, periodic checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from torch.utils.data import Dataset
+
+from xmodal_lab.eval.embeddings import embed_dataset
+from xmodal_lab.eval.retrieval import retrieval_metrics
+
+
+def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
+    """What ``fit`` reports on held-out pairs, for any model of the kit.
+
+    Args:
+        model: a model with ``embed``.
+        data: held-out pair dataset.
+        batch_size: items per forward pass.
+
+    Returns:
+        With radar and optical embeddings: ``"s1->s2 recall@1"`` (and ``@5``, ``@10``, ``median_rank``,
+        ``mrr``) and ``"s2->s1 recall@1"``. Always: ``"<key> std"``, the mean per-dimension spread of each
+        L2-normalised embedding (near 0 means the embeddings collapsed to one point).
+    """
+    emb = embed_dataset(model, data, batch_size=batch_size)
+    out: dict[str, float] = {}
+    if "s1" in emb and "s2" in emb:
+        out.update({f"s1->s2 {k}": v for k, v in retrieval_metrics(emb["s1"], emb["s2"]).items()})
+        out["s2->s1 recall@1"] = retrieval_metrics(emb["s2"], emb["s1"])["recall@1"]
+    for key in ("s1", "s2", "joint"):
+        if key in emb:
+            x = emb[key] / (np.linalg.norm(emb[key], axis=1, keepdims=True) + 1e-12)
+            out[f"{key} std"] = float(x.std(axis=0).mean())
+    return out
+
+
+class History(Callback):
+    """Record the loss and learning rate of every step, and validation metrics now and then.
+
+    Args:
+        val_data: held-out pairs, or None.
+        val_every: steps between validations (0: only at the end).
+        batch_size: items per forward pass when embedding ``val_data``.
+    """
+
+    def __init__(self, val_data: Dataset | None = None, val_every: int = 0, batch_size: int = 256) -> None:
+        self.val_data, self.val_every, self.batch_size = val_data, val_every, batch_size
+        self.record: dict[str, Any] = {"step": [], "loss": [], "lr": [], "val": []}
+        self._last_val_step = -1
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Lightning hook: after each optimisation step."""
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.record["step"].append(trainer.global_step)
+        self.record["loss"].append(float(loss))
+        self.record["lr"].append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+        if self.val_every and trainer.global_step % self.val_every == 0:
+            self.validate(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: when training stops."""
+        if self._last_val_step != trainer.global_step:
+            self.validate(trainer, pl_module)
+
+    def validate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Append ``{"step": s, metric: value}`` for the current weights (on the main process only)."""
+        if self.val_data is None or not trainer.is_global_zero:
+            return
+        self._last_val_step = trainer.global_step
+        model = pl_module.model
+        was_training = model.training
+        with torch.autocast(
+            pl_module.device.type, dtype=torch.bfloat16, enabled=pl_module.device.type == "cuda"
+        ):
+            metrics = validation_metrics(model, self.val_data, self.batch_size)
+        model.train(was_training)
+        self.record["val"].append({"step": trainer.global_step, **metrics})
+
+
+class StepProgressBar(TQDMProgressBar):
+    """A progress bar over optimisation steps (not epochs), showing the loss."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        """Lightning hook: a fresh bar counting steps from the current one."""
+        if self.train_progress_bar is None or self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        bar = self.train_progress_bar
+        bar.reset(total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None)
+        bar.initial = trainer.global_step
+        bar.set_description("training")
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Lightning hook: after each optimisation step."""
+        bar = self.train_progress_bar
+        if bar is not None and self._should_update(trainer.global_step, bar.total):
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+            bar.refresh()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: show the final step and loss."""
+        bar = self.train_progress_bar
+        if bar is not None and not bar.disable:
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+            bar.refresh()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: when training stops."""
+        self.on_train_epoch_end(trainer, pl_module)
+        super().on_train_end(trainer, pl_module)
+
+
+class PeriodicCheckpoint(Callback):
+    """Write ``<stem>-step<N>.ckpt`` next to ``path`` every ``every`` steps; never overwrite a file.
+
+    Args:
+        path: the final checkpoint path of the run (names the periodic files).
+        every: steps between checkpoints.
+    """
+
+    def __init__(self, path: Path, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"checkpoint_every: expected a positive number of steps, got {every}")
+        self.path, self.every = Path(path), every
+
+    def file_for(self, step: int) -> Path:
+        """The checkpoint file of ``step``."""
+        return self.path.with_name(f"{self.path.stem}-step{step}.ckpt")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: refuse to overwrite periodic checkpoints of another run."""
+        existing = sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt"))
+        later = [p for p in existing if _step_of(p) > trainer.global_step]
+        if later:
+            raise FileExistsError(
+                f"periodic checkpoints already exist ({later[0]} ...); choose another checkpoint path"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Lightning hook: after each optimisation step."""
+        if trainer.global_step % self.every == 0:
+            trainer.save_checkpoint(str(self.file_for(trainer.global_step)))
+
+
+def _step_of(path: Path) -> int:
+    try:
+        return int(path.stem.rsplit("-step", 1)[1])
+    except (IndexError, ValueError):
+        return -1
