@@ -2,21 +2,35 @@
 
 Every dataset returns the same pair dict (see ``docs/ARCHITECTURE.md``): ``s1`` ``[2, H, W]`` VV, VH in dB,
 ``s2`` ``[12, H, W]`` reflectance, ``gsd``, ``lat``, ``lon``, ``date``, ``crs``, ``transform`` and, where
-known, ``landcover``, ``labels`` and ``cloud_mask``.
+known, ``landcover``, ``labels`` and ``cloud_mask``; :func:`collate_pairs` batches them.
 """
 
 from xmodal_lab.data import bands
+from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, S2_BANDS_13, ndvi
+from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.collate import collate_pairs
+from xmodal_lab.data.events import EVENTS
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
+from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
 from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
 from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
 
 __all__ = [
+    "BEN_CLASSES_19",
+    "BEN_CLASSES_43",
+    "BIOME_NAMES",
+    "EVENTS",
     "LANDCOVER_CLASSES",
+    "S1_BANDS",
+    "S2_BANDS",
+    "S2_BANDS_13",
     "WORLD_PRESETS",
+    "BigEarthNetMM",
     "Place",
     "SimulatedWorld",
     "WorldConfig",
     "bands",
+    "bigearthnet_examples",
     "collate_pairs",
+    "ndvi",
 ]

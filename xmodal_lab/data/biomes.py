@@ -207,7 +207,7 @@ def paint_coast(s: Scene) -> None:
 def paint_ocean(s: Scene) -> None:
     s.paint(np.ones(s.shape, bool), lc.DEEP_WATER)
     # Wind roughens the sea: the only structure, seen by the radar alone.
-    s.wind = s.uniform(-3.5, 3.0) + 1.2 * s.field("wind", s.uniform(1500, 4000), 3)
+    s.wind = s.uniform(-3.5, 3.0) + 0.4 * s.field("wind", s.uniform(1500, 4000), 3)
     s.brightness = 1.0 + 0.03 * s.field("plankton", 2000.0, 2)
 
 
@@ -321,3 +321,23 @@ BIOMES: dict[str, Biome] = {
 }  # fmt: skip
 
 BIOME_NAMES: tuple[str, ...] = tuple(BIOMES)
+
+#: Other names users reach for.
+BIOME_ALIASES: dict[str, str] = {
+    "ocean": "open ocean", "sea": "open ocean", "tropical": "tropical forest", "rainforest": "tropical forest",
+    "cities": "city", "port": "city", "urban": "city", "mountain": "mountains", "agriculture": "cropland",
+    "steppe": "grassland", "savanna": "grassland", "ice": "polar", "coastal": "coast",
+}  # fmt: skip
+
+
+def biome_name(name: str) -> str:
+    """Canonical biome name from a name or alias (``"ocean"`` -> ``"open ocean"``).
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    key = name.strip().lower()
+    key = BIOME_ALIASES.get(key, key)
+    if key not in BIOMES:
+        raise ValueError(f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})")
+    return key

@@ -1,42 +1,57 @@
-"""Batching pair dicts: tensors stacked, numbers to tensors, strings and tuples kept as lists."""
+"""Batching pair dicts: ``collate_pairs`` for ``DataLoader(collate_fn=collate_pairs)``."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 
 def collate_pairs(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Batch a list of pair dicts (the ``collate_fn`` of every DataLoader in the kit).
+    """Batch pair dicts: tensors (and arrays) stacked, numbers to tensors, strings, tuples and the rest to lists.
 
     Args:
-        items: pair dicts with the same keys (``s1 [2, H, W]``, ``s2 [12, H, W]``, ...).
+        items: pair dicts with the same keys (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ``gsd`` ...).
 
     Returns:
-        ``s1 [B, 2, H, W]``, ``s2 [B, 12, H, W]`` and every other tensor stacked; numbers (``gsd``, ``lat``,
-        ``lon``) as ``[B]`` tensors; strings, tuples (``transform``) and other values as lists.
+        A batch: ``s1`` ``[B, 2, H, W]``, ``s2`` ``[B, 12, H, W]``, ``gsd`` ``[B]`` float32, ``lat``/``lon``
+        ``[B]`` float64, ``labels`` ``[B, K]``, ``landcover`` ``[B, H, W]``, ``date``/``crs`` lists of
+        strings, ``transform`` a list of 6-tuples.
+
+        A key that only some items carry (a change mask, a file name) is left out of the batch.
 
     Raises:
-        ValueError: on an empty list, different keys, or tensors of different shapes (naming the key).
+        ValueError: on an empty batch or tensors of different shapes under one key.
     """
-    if not items:
-        raise ValueError("collate_pairs: no items to batch")
-    keys = list(items[0])
-    out: dict[str, Any] = {}
-    for key in keys:
-        values = [item[key] for item in items if key in item]
-        if len(values) != len(items):
-            continue  # a key not every item has (for example a change mask) is left out of the batch
-        first = values[0]
-        if isinstance(first, torch.Tensor):
-            shapes = {tuple(v.shape) for v in values}
-            if len(shapes) > 1:
-                raise ValueError(f"collate_pairs: '{key}' has different shapes in one batch: {sorted(shapes)}")
-            out[key] = torch.stack(values)
-        elif isinstance(first, bool) or not isinstance(first, (int, float)):
-            out[key] = list(values)
-        else:
-            out[key] = torch.tensor(values, dtype=torch.float32 if isinstance(first, float) else torch.int64)
-    return out
+    if len(items) == 0:
+        raise ValueError("collate_pairs: got an empty list of pairs")
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        if all(key in item for item in items):
+            batch[key] = _collate_key(key, [item[key] for item in items])
+    return batch
+
+
+def _collate_key(key: str, values: list[Any]) -> Any:
+    first = values[0]
+    if isinstance(first, (torch.Tensor, np.ndarray)):
+        tensors = [torch.as_tensor(v) for v in values]
+        shapes = {tuple(t.shape) for t in tensors}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"collate_pairs: '{key}' has different shapes in one batch: {sorted(shapes)}; "
+                "use one tile size (or a transform that crops or resizes) per batch"
+            )
+        return torch.stack(tensors)
+    if isinstance(first, bool):
+        return list(values)
+    if isinstance(first, numbers.Number) and all(isinstance(v, numbers.Number) for v in values):
+        if all(isinstance(v, numbers.Integral) for v in values):
+            return torch.tensor(values, dtype=torch.int64)
+        # Coordinates need float64: float32 rounds a longitude to about a metre.
+        dtype = torch.float64 if key in ("lat", "lon") else torch.float32
+        return torch.tensor([float(v) for v in values], dtype=dtype)
+    return list(values)

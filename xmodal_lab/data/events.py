@@ -35,8 +35,9 @@ def event_plan(place, event: str | None, first: dt.date, last: dt.date, allowed:
         rng: generator of the scene's event.
 
     Returns:
-        ``(kind, date)``; kind ``"none"`` when no event happens. The date lies 30-70 % of the way from
-        ``first`` to ``last`` so that a series shows the scene before and after.
+        ``(kind, date)``; kind ``"none"`` when no event happens. Deforestation and construction happen
+        30-70 % of the way from ``first`` to ``last``; a flood within its last ``FLOOD_DAYS`` (but after
+        ``first``), so that the last date shows the water.
     """
     u = rng.random(2)
     if event == "auto":
@@ -48,6 +49,9 @@ def event_plan(place, event: str | None, first: dt.date, last: dt.date, allowed:
     else:
         raise ValueError(f"event: expected 'auto', None or one of {EVENTS}, got {event!r}")
     span = (last - first).days
+    if kind == "flood":
+        back = min(int(u[1] * (FLOOD_DAYS - 1)), max(span - 1, 0))
+        return kind, last - dt.timedelta(days=back)
     return kind, first + dt.timedelta(days=int(round((0.3 + 0.4 * u[1]) * span)))
 
 
@@ -75,17 +79,15 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     if days < 0:
         return False
     if kind == "deforestation":
-        cut = scene.blob(scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy)
         forest = scene.is_any((lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
-        if not (cut & forest).any():  # no forest there: clear the forest nearest to the centre instead
-            cut = cut | forest
-        scene.paint(cut & forest, lc.SOIL, 0.0)
+        cut = _patch(scene, forest, scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy)
+        scene.paint(cut, lc.SOIL, 0.0)
         return True
     if kind == "flood":
         if days > FLOOD_DAYS:
             return False
-        lowland = scene.blob(scene.extent * (0.25 + 0.2 * u[2]), "event-flood", cx, cy, roughness=0.5)
         dry = ~scene.is_any((lc.DEEP_WATER, lc.RIVER, lc.BUILDINGS, lc.ROAD))
+        lowland = _patch(scene, dry, scene.extent * (0.25 + 0.2 * u[2]), "event-flood", cx, cy, roughness=0.5)
         scene.paint(lowland & dry, lc.RIVER)
         scene.wind = np.where(lowland & dry, -1.5, scene.wind)  # sheltered flood water is smooth
         return True
@@ -96,9 +98,21 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     site = (np.abs(uu) < side / 2) & (np.abs(vv) < side * (0.3 + 0.3 * u[4]))
     site &= ~scene.is_any((lc.DEEP_WATER, lc.RIVER))
     if days < SITE_DAYS:
-        scene.paint(site, lc.SOIL, 0.0)
+        scene.paint(site, lc.SITE, 0.0)
         return True
     street = (np.abs((uu % 40.0) - 20.0) > 15.0) | (np.abs((vv % 50.0) - 25.0) > 20.0)
     scene.paint(site & ~street, lc.BUILDINGS)
     scene.paint(site & street, lc.ROAD)
     return True
+
+
+def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
+           roughness: float = 0.35) -> np.ndarray:  # fmt: skip
+    """A blob around (cx, cy) restricted to ``eligible`` pixels; if it misses them (a flood planned over the
+    sea), the blob moves to the centre of the eligible pixels."""
+    patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
+    if patch.mean() < 0.02 and eligible.any():
+        rows, cols = np.nonzero(eligible)
+        k = len(rows) // 2
+        patch = scene.blob(radius, tag, float(scene.x[cols[k]]), float(scene.y[rows[k]]), roughness) & eligible
+    return patch

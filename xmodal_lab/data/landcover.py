@@ -102,6 +102,9 @@ MATERIALS: tuple[Material, ...] = (
     Material("bare soil", BARE,
              (0.05, 0.06, 0.09, 0.14, 0.17, 0.19, 0.21, 0.22, 0.23, 0.24, 0.30, 0.25), None,
              -12.0, None, -21.0, None, 2.5, -0.15, 0.05, 0.8),
+    Material("construction site", URBAN,
+             (0.10, 0.12, 0.15, 0.18, 0.20, 0.22, 0.23, 0.24, 0.25, 0.25, 0.31, 0.27), None,
+             -10.0, None, -18.0, None, 1.0, -0.15, 0.15, 2.0),
     Material("wetland", WETLAND,
              (0.04, 0.05, 0.06, 0.06, 0.07, 0.09, 0.10, 0.10, 0.10, 0.09, 0.06, 0.04),
              (0.025, 0.035, 0.06, 0.035, 0.08, 0.19, 0.23, 0.25, 0.26, 0.23, 0.10, 0.045),
@@ -115,8 +118,8 @@ MATERIALS: tuple[Material, ...] = (
 )  # fmt: skip
 
 _NAMES = [m.name for m in MATERIALS]
-DEEP_WATER, RIVER, BROADLEAF, CONIFER, TROPICAL, CROP, GRASS, BUILDINGS, ROAD, SAND, ROCK, SOIL, MARSH, \
-    SNOWPACK, ICE = range(len(MATERIALS))  # fmt: skip
+DEEP_WATER, RIVER, BROADLEAF, CONIFER, TROPICAL, CROP, GRASS, BUILDINGS, ROAD, SAND, ROCK, SOIL, SITE, \
+    MARSH, SNOWPACK, ICE = range(len(MATERIALS))  # fmt: skip
 
 #: Lookup tables for vectorised rendering (material id on the last axis).
 MATERIAL_CLASS = np.array([m.landcover for m in MATERIALS], dtype=np.int64)

@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, biome_name
 from xmodal_lab.data.events import EVENTS, apply_event, event_plan
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
@@ -141,10 +141,8 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
         raise ValueError(f"looks: expected a positive number of looks, got {cfg.looks}")
     if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
         raise ValueError("fine_gsd must be positive and max_oversample at least 1")
-    if cfg.biomes is not None:
-        unknown = [b for b in cfg.biomes if b not in BIOMES]
-        if unknown or not cfg.biomes:
-            raise ValueError(f"biomes: unknown {unknown}; expected a non-empty subset of {list(BIOME_NAMES)}")
+    if cfg.biomes is not None and not cfg.biomes:
+        raise ValueError(f"biomes: expected a non-empty subset of {list(BIOME_NAMES)}")
     if cfg.seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {cfg.seed}")
     return cfg
@@ -192,7 +190,8 @@ class SimulatedWorld(Dataset):
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
             gsd = tuple(float(g) for g in gsd)
         if kwargs.get("biomes") is not None:
-            kwargs["biomes"] = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
+            names = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
+            kwargs["biomes"] = tuple(biome_name(b) for b in names)
         self.config = _validate(
             WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
                         cloud_cover=float(cloud_cover), **kwargs)

@@ -1,0 +1,91 @@
+"""Reading rasters for the loaders: validated single-band reads and the georeferenced fields of a pair dict.
+
+Every check raises an error that names the file and says what was expected, because a loader is where a
+user's data enters the kit. Files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xmodal_lab.data.geo import to_lonlat
+
+
+def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:
+    """Raise ``ValueError`` naming ``path`` if ``array`` holds NaN or infinite values.
+
+    Args:
+        array: data read from ``path``.
+        path: the file the data came from.
+        what: how to call the data in the message (``"band B04"``).
+    """
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(array.size - finite.sum())
+        raise ValueError(
+            f"{path}: {what} contain {bad} NaN or infinite value(s) out of {array.size}; "
+            "expected finite numbers (fill or mask them before loading)"
+        )
+
+
+def read_single_band(
+    path: str | Path, out_shape: tuple[int, int] | None = None, resampling: str = "bilinear"
+) -> tuple[np.ndarray, Any, tuple[float, ...]]:
+    """Read a one-band GeoTIFF as float32, optionally resampled to ``out_shape``.
+
+    Args:
+        path: the file.
+        out_shape: ``(H, W)`` to resample to (default: the file's own shape).
+        resampling: rasterio resampling name used when ``out_shape`` differs from the file's.
+
+    Returns:
+        ``(array [H, W] float32, crs, transform)`` where ``transform`` is the affine of the returned grid.
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        ValueError: if it has more than one band or holds NaN / infinite values.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    with rasterio.open(path) as src:
+        if src.count != 1:
+            raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
+        shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
+        array = src.read(1, out_shape=shape, resampling=getattr(Resampling, resampling)).astype(np.float32)
+        scale = src.transform * src.transform.scale(src.width / shape[1], src.height / shape[0])
+        crs = src.crs
+    check_finite(array, path)
+    return array, crs, tuple(scale)[:6]
+
+
+def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
+    """The georeferenced fields of a pair dict for a grid: ``gsd``, ``lat``, ``lon``, ``crs``, ``transform``.
+
+    Args:
+        crs: a rasterio CRS (or anything ``str()`` turns into a pyproj-readable string).
+        transform: affine ``(a, b, c, d, e, f)`` of the grid.
+        height: rows.
+        width: columns.
+
+    Returns:
+        The fields, with lat/lon at the grid centre.
+    """
+    a, b, c, d, e, f = (float(v) for v in transform[:6])
+    cx, cy = c + a * width / 2 + b * height / 2, f + d * width / 2 + e * height / 2
+    epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
+    crs_str = f"EPSG:{epsg}" if epsg else str(crs)
+    lon, lat = to_lonlat(cx, cy, crs_str)
+    return {
+        "gsd": float(np.hypot(a, d)),
+        "lat": lat,
+        "lon": lon,
+        "crs": crs_str,
+        "transform": (a, b, c, d, e, f),
+    }

@@ -1,0 +1,243 @@
+"""Real Sentinel-1 / Sentinel-2 pairs in the BigEarthNet-MM layout: the six bundled examples or the full archive.
+
+Layout (BigEarthNet-MM v1.0, as unpacked from its archives)::
+
+    <root>/BigEarthNet-S1-v1.0/<S1 patch>/<S1 patch>_VV.tif, _VH.tif, _labels_metadata.json
+    <root>/BigEarthNet-v1.0/<S2 patch>/<S2 patch>_B01.tif ... _B12.tif, _B8A.tif, _labels_metadata.json
+
+The S1 metadata names its optical twin (``corresponding_s2_patch``); S2 bands come at 10, 20 and 60 m and
+are resampled (bilinear) to the 10 m grid of the radar. The six examples bundled in ``data/bigearthnet_mm``
+(CDLA-Permissive-1.0, "Contains modified Copernicus Sentinel data 2017-2018", Sumbul et al. 2021) use the
+same layout with ``-Example`` folder names.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from xmodal_lab.config import data_dir
+from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
+from xmodal_lab.data.io import geo_fields, read_single_band
+
+#: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
+BEN_CLASSES_43: tuple[str, ...] = (
+    "Continuous urban fabric", "Discontinuous urban fabric", "Industrial or commercial units",
+    "Road and rail networks and associated land", "Port areas", "Airports", "Mineral extraction sites",
+    "Dump sites", "Construction sites", "Green urban areas", "Sport and leisure facilities",
+    "Non-irrigated arable land", "Permanently irrigated land", "Rice fields", "Vineyards",
+    "Fruit trees and berry plantations", "Olive groves", "Pastures", "Annual crops associated with permanent crops",
+    "Complex cultivation patterns",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest", "Natural grassland",
+    "Moors and heathland", "Sclerophyllous vegetation", "Transitional woodland/shrub", "Beaches, dunes, sands",
+    "Bare rock", "Sparsely vegetated areas", "Burnt areas", "Inland marshes", "Peatbogs", "Salt marshes",
+    "Salines", "Intertidal flats", "Water courses", "Water bodies", "Coastal lagoons", "Estuaries",
+    "Sea and ocean",
+)  # fmt: skip
+
+#: The 19-class nomenclature of BigEarthNet (Sumbul et al. 2021), in its usual order.
+BEN_CLASSES_19: tuple[str, ...] = (
+    "Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops", "Pastures",
+    "Complex cultivation patterns",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest",
+    "Natural grassland and sparsely vegetated areas", "Moors, heathland and sclerophyllous vegetation",
+    "Transitional woodland, shrub", "Beaches, dunes, sands", "Inland wetlands", "Coastal wetlands",
+    "Inland waters", "Marine waters",
+)  # fmt: skip
+
+# 43-class index -> 19-class index; classes absent here (roads, ports, airports, mines, dumps, construction,
+# green urban, sport, bare rock, burnt areas, intertidal flats) have no 19-class counterpart.
+_43_TO_19 = {
+    0: 0, 1: 0, 2: 1, 11: 2, 12: 2, 13: 2, 14: 3, 15: 3, 16: 3, 18: 3, 17: 4, 19: 5, 20: 6, 21: 7, 22: 8,
+    23: 9, 24: 10, 25: 11, 31: 11, 26: 12, 27: 12, 28: 13, 29: 14, 33: 15, 34: 15, 35: 16, 36: 16, 38: 17,
+    39: 17, 40: 18, 41: 18, 42: 18,
+}  # fmt: skip
+
+#: S2 file suffixes in the kit's band order (BigEarthNet writes B01 ... B09, B8A, B11, B12).
+_S2_SUFFIXES = tuple(("B" + n[1:].zfill(2)) if n != "B8A" else "B8A" for n in S2_BAND_NAMES)
+
+
+def ben_labels(names: list[str], num_classes: int = 19) -> np.ndarray:
+    """Multi-hot vector from BigEarthNet label names (43-class CORINE names, as stored in the metadata).
+
+    Args:
+        names: label names.
+        num_classes: 19 or 43.
+
+    Returns:
+        float32 ``[num_classes]``.
+
+    Raises:
+        ValueError: for an unknown label name or class count.
+    """
+    if num_classes not in (19, 43):
+        raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
+    out = np.zeros(num_classes, dtype=np.float32)
+    for name in names:
+        if name not in BEN_CLASSES_43:
+            raise ValueError(f"unknown BigEarthNet label {name!r}; expected one of the 43 CORINE classes")
+        i = BEN_CLASSES_43.index(name)
+        j = i if num_classes == 43 else _43_TO_19.get(i)
+        if j is not None:
+            out[j] = 1.0
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: metadata file not found (expected <patch>_labels_metadata.json)")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def _scan(folder: Path, prefix: str) -> dict[str, Path]:
+    """Patch folders directly inside ``folder`` whose names start with ``prefix``."""
+    out = {}
+    with os.scandir(folder) as it:
+        for entry in it:
+            if entry.name.startswith(prefix) and entry.is_dir():
+                out[entry.name] = Path(entry.path)
+    return out
+
+
+class BigEarthNetMM(Dataset):
+    """Co-registered BigEarthNet-MM pairs as the kit's pair dict (``s1`` VV, VH dB; ``s2`` reflectance at 10 m).
+
+    Items carry ``labels`` (multi-hot, 19 or 43 classes), ``label_names`` (the CORINE names of the patch),
+    ``gsd`` (10), ``lat``/``lon`` of the patch centre, ``crs``, ``transform``, ``date`` (Sentinel-2
+    acquisition), ``date_s1`` (Sentinel-1 acquisition), ``s1_name`` and ``s2_name``.
+
+    Args:
+        root: folder holding the S1 and S2 patch folders, directly or one level down (the full archive's
+            ``BigEarthNet-S1-v1.0`` and ``BigEarthNet-v1.0``, or the bundled ``-Example`` folders).
+        num_classes: 19 (default, the recommended nomenclature) or 43.
+        split: optional CSV of ``s2_name,s1_name`` rows (the BigEarthNet-MM split files) to restrict and
+            order the patches.
+        transform: optional callable applied to each pair dict.
+
+    Raises:
+        FileNotFoundError: if ``root`` has no S1 patch folders, or a split names a missing patch.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        num_classes: int = 19,
+        split: str | Path | None = None,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
+        if num_classes not in (19, 43):
+            raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: BigEarthNet-MM folder not found")
+        self.num_classes = num_classes
+        self.transform = transform
+        s1, s2 = {}, {}
+        for folder in [self.root, *(p for p in self.root.iterdir() if p.is_dir())]:
+            s1.update(_scan(folder, "S1"))
+            s2.update(_scan(folder, "S2"))
+        if not s1:
+            raise FileNotFoundError(
+                f"{self.root}: no Sentinel-1 patch folders (S1*_<tile>_<row>_<col>) found here or one level down; "
+                "expected the BigEarthNet-MM layout (BigEarthNet-S1-v1.0/ and BigEarthNet-v1.0/)"
+            )
+        self._s2 = s2
+        if split is None:
+            self.s1_dirs = [s1[name] for name in sorted(s1)]
+        else:
+            self.s1_dirs = []
+            with open(split, newline="") as f:
+                for row, cols in enumerate(csv.reader(f)):
+                    if len(cols) < 2:
+                        raise ValueError(f"{split}: line {row + 1}: expected 's2_name,s1_name', got {cols!r}")
+                    if cols[1].strip() not in s1:
+                        raise FileNotFoundError(f"{split}: line {row + 1}: S1 patch {cols[1]!r} not under {self.root}")
+                    self.s1_dirs.append(s1[cols[1].strip()])
+
+    def __len__(self) -> int:
+        return len(self.s1_dirs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.load(index)
+        return self.transform(pair) if self.transform is not None else pair
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Read pair ``index`` from disk (no transform)."""
+        s1_dir = self.s1_dirs[index]
+        name = s1_dir.name
+        meta = _read_json(s1_dir / f"{name}_labels_metadata.json")
+        s2_name = meta.get("corresponding_s2_patch")
+        if not s2_name:
+            raise ValueError(f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata")
+        if s2_name not in self._s2:
+            raise FileNotFoundError(f"{s1_dir}: its Sentinel-2 twin {s2_name!r} is not under {self.root}")
+        s2_dir = self._s2[s2_name]
+
+        vv, crs, transform = read_single_band(s1_dir / f"{name}_VV.tif")
+        vh, crs_vh, _ = read_single_band(s1_dir / f"{name}_VH.tif")
+        if vh.shape != vv.shape or crs_vh != crs:
+            raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
+        h, w = vv.shape
+        s2 = np.empty((12, h, w), dtype=np.float32)
+        for i, suffix in enumerate(_S2_SUFFIXES):
+            band, crs_b, transform_b = read_single_band(s2_dir / f"{s2_name}_{suffix}.tif", out_shape=(h, w))
+            if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
+                raise ValueError(
+                    f"{s2_dir / f'{s2_name}_{suffix}.tif'}: grid ({crs_b}, origin {transform_b[2::3]}) does not "
+                    f"match the radar patch {name} ({crs}, origin {transform[2::3]}); expected co-registered patches"
+                )
+            s2[i] = band
+        s2 /= S2_SCALE
+        s2_meta_path = s2_dir / f"{s2_name}_labels_metadata.json"
+        s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
+        names = list(meta.get("labels", s2_meta.get("labels", [])))
+        pair = {
+            "s1": torch.from_numpy(np.stack([vv, vh])),
+            "s2": torch.from_numpy(s2),
+            "labels": torch.from_numpy(ben_labels(names, self.num_classes)),
+            "label_names": names,
+            **geo_fields(crs, transform, h, w),
+            "date": str(s2_meta.get("acquisition_date", meta.get("acquisition_time", "")))[:10],
+            "date_s1": str(meta.get("acquisition_time", ""))[:10],
+            "s1_name": name,
+            "s2_name": s2_name,
+        }
+        return pair
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Names of the label vector's entries."""
+        return BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
+
+
+def bigearthnet_examples(num_classes: int = 19, transform: Callable[[dict], dict] | None = None) -> BigEarthNetMM:
+    """The six BigEarthNet-MM example pairs bundled with the kit (``data/bigearthnet_mm``).
+
+    Args:
+        num_classes: 19 or 43.
+        transform: optional callable applied to each pair dict.
+
+    Returns:
+        A :class:`BigEarthNetMM` over the bundled folder (found through ``xmodal_lab.config.data_dir()``).
+    """
+    root = data_dir() / "bigearthnet_mm"
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root}: bundled BigEarthNet-MM examples not found; run "
+            "'python scripts/extract_bigearthnet_samples.py' (needs bigearthnet-common==2.8.0) or set XMODAL_DATA_DIR"
+        )
+    return BigEarthNetMM(root, num_classes=num_classes, transform=transform)
