@@ -34,6 +34,15 @@ def make_pair(
     return pair
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Figures belong to pyplot (so plt.show() finds them in notebooks): close them after each test."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture
 def pairs() -> list[dict]:
     """Six tiles in three places (central Europe, the tropics, the southern hemisphere)."""

@@ -11,13 +11,51 @@ from typing import Any
 
 import numpy as np
 
+#: Attribute marking the figures this package makes, so that only they are closed once displayed.
+_MARK = "_xmodal_lab_figure"
+
+
+def new_figure(**kwargs: Any):
+    """A pyplot figure that a notebook shows exactly once, however the cell ends.
+
+    ``fig = plot_...(); plt.show()``, a bare ``plot_...()`` as the last line, and a figure made inside a loop
+    all show once: the figure belongs to pyplot (so ``plt.show()`` and the inline backend find it) and is
+    closed as soon as a notebook has drawn it (so the inline backend does not draw it a second time).
+
+    Args:
+        **kwargs: passed to ``matplotlib.pyplot.figure`` (``figsize``, ``layout`` ...).
+
+    Returns:
+        ``matplotlib.figure.Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(**kwargs)
+    setattr(fig, _MARK, True)
+    enable_notebook_display()  # after plt.figure: the inline backend sets its formatters up on first use
+    return fig
+
+
+def _close_after(render):
+    def render_once(fig):
+        try:
+            return render(fig)
+        finally:
+            if getattr(fig, _MARK, False):
+                import matplotlib.pyplot as plt
+
+                plt.close(fig)
+
+    render_once.xmodal_lab_once = True
+    return render_once
+
 
 def enable_notebook_display() -> None:
-    """Let a notebook show the figures of this package when a cell returns them.
+    """Make IPython draw this package's figures once when a cell shows them; outside IPython, nothing.
 
-    The figures are built without pyplot, so none piles up in pyplot's list or shows twice. IPython draws a
-    returned ``Figure`` only once a PNG formatter is registered for it, which the inline backend does late
-    (on first pyplot use) and an ``Agg`` backend never does; so register it here. Outside IPython: nothing.
+    Registers a PNG formatter for figures when none is there (an ``Agg`` backend registers none, so a
+    returned figure would print as text), and wraps every figure formatter so that a figure of this package
+    leaves pyplot once drawn (see :func:`new_figure`). Other figures are drawn as before.
     """
     try:
         from IPython import get_ipython
@@ -29,9 +67,13 @@ def enable_notebook_display() -> None:
     from IPython.core.pylabtools import select_figure_formats
     from matplotlib.figure import Figure
 
-    if Figure in shell.display_formatter.formatters["image/png"].type_printers:
-        return  # already set up (by the inline backend or an earlier import): keep its settings
-    select_figure_formats(shell, {"png"})
+    formatters = shell.display_formatter.formatters
+    if not any(Figure in f.type_printers for f in formatters.values()):
+        select_figure_formats(shell, {"png"})
+    for formatter in formatters.values():
+        render = formatter.type_printers.get(Figure)
+        if render is not None and not getattr(render, "xmodal_lab_once", False):
+            formatter.for_type(Figure, _close_after(render))
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
-from xmodal_lab.viz._common import enable_notebook_display, pair_list, scalar, to_numpy
+from xmodal_lab.viz._common import new_figure, pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render
 from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds, value_colors
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
@@ -28,8 +28,6 @@ from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_C
 _VIEW_PX = (640, 360)
 #: Below this zoom a 1-km tile is a few pixels wide, so the maps add markers at tile centres.
 _MARKER_ZOOM = 11
-
-enable_notebook_display()
 
 
 def png_data_url(rgb: np.ndarray) -> str:
@@ -439,7 +437,7 @@ def plot_footprints(
     if len(colors) != n:
         raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
     if ax is None:
-        fig = Figure(figsize=(6, 5), layout="constrained")
+        fig = new_figure(figsize=(6, 5), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure

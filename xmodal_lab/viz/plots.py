@@ -1,8 +1,8 @@
 """Matplotlib figures for the curriculum: the data, the evaluation outputs and the models' internals.
 
-Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so a figure that is the last
-line of a notebook cell is shown exactly once, nothing piles up in pyplot's figure list, and everything
-works without a display. Inputs may be tensors or arrays; batches are cut to their first items.
+Every function returns a :class:`matplotlib.figure.Figure` that a notebook shows exactly once, whether the
+call is the last line of a cell or followed by ``plt.show()`` (see :func:`xmodal_lab.viz._common.new_figure`).
+Inputs may be tensors or arrays; batches are cut to their first items. Everything works without a display.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from xmodal_lab.models.sam_images import VH_RANGE_DB, VV_RANGE_DB
-from xmodal_lab.viz._common import enable_notebook_display, first_image, pair_list, scalar, to_numpy
+from xmodal_lab.viz._common import first_image, new_figure, pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render, s1_composite, s2_false_colour, s2_true_colour
 from xmodal_lab.viz.palettes import (
     MODALITY_COLOURS,
@@ -34,11 +34,9 @@ VH_RANGE = VH_RANGE_DB
 #: One reflectance range for every optical band, so that a band that looks dark *is* dark.
 REFLECTANCE_RANGE = (0.0, 0.4)
 
-enable_notebook_display()
-
 
 def _grid(rows: int, cols: int, size: float = 2.4, **kwargs: Any) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(size * cols, size * rows), layout="constrained")
+    fig = new_figure(figsize=(size * cols, size * rows), layout="constrained")
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
     return fig, axes
 
@@ -58,6 +56,11 @@ def _box(ax, colour: str, gid: str, width: float = 5.0) -> Rectangle:
     return rect
 
 
+def _suptitle(fig: Figure, title: str | None) -> None:
+    if title:
+        fig.suptitle(title, fontsize=11)
+
+
 def _pair_caption(pair: Mapping) -> str:
     parts = []
     if pair.get("date") is not None:
@@ -69,7 +72,9 @@ def _pair_caption(pair: Mapping) -> str:
     return "\n".join(parts)
 
 
-def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, size: float = 2.4) -> Figure:
+def plot_pairs(
+    pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None, size: float = 2.4
+) -> Figure:
     """Show co-registered pairs: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
 
     Args:
@@ -77,6 +82,7 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, size: flo
             ``landcover`` ``[H, W]``), a collated batch or a dataset.
         max_pairs: rows to draw (the first pairs).
         classes: land-cover classes for the legend (default ``xmodal_lab.data.LANDCOVER_CLASSES``).
+        title: figure title.
         size: inches per panel.
 
     Returns:
@@ -123,10 +129,11 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, size: flo
             if i in legend_ids
         ]
         fig.legend(handles=handles, loc="outside right center", fontsize=8, title="land cover")
+    _suptitle(fig, title)
     return fig
 
 
-def plot_bands(pair: Mapping, *, size: float = 1.9) -> Figure:
+def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) -> Figure:
     """The 12 optical bands and the 2 radar bands of one place, each named with its wavelength.
 
     Optical bands share one reflectance scale (``REFLECTANCE_RANGE``) and radar bands one dB scale, so that
@@ -134,6 +141,7 @@ def plot_bands(pair: Mapping, *, size: float = 1.9) -> Figure:
 
     Args:
         pair: a pair dict with ``s2`` ``[12, H, W]`` and ``s1`` ``[2, H, W]`` (a batch: its first pair).
+        title: figure title (the display ranges are written under it).
         size: inches per panel.
 
     Returns:
@@ -156,7 +164,8 @@ def plot_bands(pair: Mapping, *, size: float = 1.9) -> Figure:
         ax.set_title(label, fontsize=8)
         _bare(ax)
     fig.suptitle(
-        f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
+        (f"{title}\n" if title else "")
+        + f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
         f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
         fontsize=9,
     )
@@ -179,7 +188,7 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
         raise ValueError(f"sim: expected a [Nq, Ng] matrix, got shape {s.shape}")
     if max_items is not None:
         s = s[:max_items, :max_items]
-    fig = Figure(figsize=(5.2, 4.4), layout="constrained")
+    fig = new_figure(figsize=(5.2, 4.4), layout="constrained")
     ax = fig.add_subplot()
     im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     fig.colorbar(im, ax=ax, label="cosine similarity")
@@ -210,6 +219,7 @@ def plot_retrieval(
     *,
     queries: Sequence[int] | None = None,
     n_queries: int = 3,
+    title: str | None = None,
     size: float = 2.0,
 ) -> Figure:
     """The retrieval debrief figure: each row a SAR query, its top-k optical matches, the true match, the worst.
@@ -224,6 +234,7 @@ def plot_retrieval(
         k: matches to show per query.
         queries: which query rows to draw (default: the first ``n_queries``).
         n_queries: rows to draw when ``queries`` is not given.
+        title: figure title.
         size: inches per panel.
 
     Returns:
@@ -264,6 +275,7 @@ def plot_retrieval(
         row[k + 2].set_title(f"least similar  cos {s[q, worst]:.2f}", fontsize=8)
         for ax in row:
             _bare(ax)
+    _suptitle(fig, title)
     return fig
 
 
@@ -317,7 +329,7 @@ def plot_projection(
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
         raise ValueError(f"coords: expected two [N, 2] arrays of equal shape, got {a.shape} and {b.shape}")
     if ax is None:
-        fig = Figure(figsize=(5.5, 4.8), layout="constrained")
+        fig = new_figure(figsize=(5.5, 4.8), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -376,7 +388,7 @@ def plot_projection_before_after(
     Returns:
         A figure with 2 axes.
     """
-    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    fig = new_figure(figsize=(11, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, coords, title, name in zip(axes, (before, after), titles, ("before", "after")):
         a, b = _split_coords(coords, name)
@@ -410,19 +422,20 @@ def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tupl
     return steps, loss, {k: (np.asarray(x), np.asarray(y, dtype=np.float64)) for k, (x, y) in metrics.items()}
 
 
-def plot_history(history: Any, *, smooth: float = 0.9) -> Figure:
+def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
     """Training loss per step (raw and smoothed) and, when present, validation metrics.
 
     Args:
         history: from ``xmodal_lab.train.fit``: ``loss`` (per step, optional ``step``) and optionally ``val``,
             either a list of ``{"step": s, metric: value}`` records or ``{"step": [...], metric: [...]}``.
         smooth: exponential-moving-average factor of the smoothed loss curve (0 turns it off).
+        title: figure title.
 
     Returns:
         A figure with 1 axes (loss) or 2 (loss, validation metrics).
     """
     steps, loss, metrics = _history_parts(history)
-    fig = Figure(figsize=(10 if metrics else 5.5, 3.6), layout="constrained")
+    fig = new_figure(figsize=(10 if metrics else 5.5, 3.6), layout="constrained")
     axes = fig.subplots(1, 2 if metrics else 1, squeeze=False)[0]
     ax = axes[0]
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss")
@@ -441,6 +454,7 @@ def plot_history(history: Any, *, smooth: float = 0.9) -> Figure:
         axes[1].set_xlabel("step")
         axes[1].set_ylabel("validation")
         axes[1].legend(fontsize=8)
+    _suptitle(fig, title)
     return fig
 
 
@@ -476,6 +490,7 @@ def plot_reconstruction(
     low: Any = None,
     high: Any = None,
     titles: Sequence[str] | None = None,
+    title: str | None = None,
     max_rows: int = 4,
     size: float = 2.2,
 ) -> Figure:
@@ -492,6 +507,7 @@ def plot_reconstruction(
         low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``).
         high: optional high-frequency residual ``[B, C, H, W]``, shown as a symmetric grey map.
         titles: optional row labels.
+        title: figure title (for example the GSD).
         max_rows: rows to draw at most.
         size: inches per panel.
 
@@ -537,8 +553,9 @@ def plot_reconstruction(
             _bare(ax)
         if titles is not None:
             axes[r, 0].set_ylabel(titles[r], fontsize=8)
-    for ax, title in zip(axes[0], cols):
-        ax.set_title(title, fontsize=9)
+    for ax, col in zip(axes[0], cols):
+        ax.set_title(col, fontsize=9)
+    _suptitle(fig, title)
     return fig
 
 
@@ -582,7 +599,7 @@ def plot_bias_maps(
         heads = sorted(set(np.linspace(0, b.shape[0] - 1, min(8, b.shape[0])).round().astype(int).tolist()))
     maps = [b[hd, q].reshape(rows, cols) for hd in heads]
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)
-    fig = Figure(figsize=(size * len(heads) + 1.0, size + 0.6), layout="constrained")
+    fig = new_figure(figsize=(size * len(heads) + 1.0, size + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(heads)))
     for ax, hd, m in zip(axes, heads, maps):
         im = ax.imshow(m, cmap="magma", vmin=lo, vmax=hi)
@@ -618,7 +635,11 @@ def _curve_points(curve: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def plot_label_efficiency(
-    curves: Mapping[str, Any], *, metric: str = "accuracy", chance: float | None = None
+    curves: Mapping[str, Any],
+    *,
+    metric: str = "accuracy",
+    chance: float | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
@@ -628,13 +649,14 @@ def plot_label_efficiency(
             ``{"fraction": [...], "score": [...]}``.
         metric: y-axis label.
         chance: draw this chance level as a dashed line (``gid="chance"``).
+        title: axes title.
 
     Returns:
         A figure with one axes holding one line per curve.
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")
-    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    fig = new_figure(figsize=(5.5, 3.8), layout="constrained")
     ax = fig.add_subplot()
     for name, curve in curves.items():
         xs, mean, std = _curve_points(curve, name)
@@ -647,6 +669,8 @@ def plot_label_efficiency(
     ax.set_xlabel("labels used (%)")
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -661,6 +685,7 @@ def plot_masks(
     boxes: Any = None,
     reference: Any = None,
     max_masks: int = 3,
+    title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
     """Segmentation masks over their image, one panel each, with the prompts and an optional reference.
@@ -678,6 +703,7 @@ def plot_masks(
         boxes: ``[4]`` or ``[B, 4]`` prompt boxes as ``(x0, y0, x1, y1)``.
         reference: ``[H, W]`` ground-truth mask, drawn as a dashed outline.
         max_masks: panels of masks at most.
+        title: figure title.
         size: inches per panel.
 
     Returns:
@@ -720,6 +746,7 @@ def plot_masks(
         ax.set_title(text, fontsize=8)
     for ax in axes:
         _bare(ax)
+    _suptitle(fig, title)
     return fig
 
 
@@ -730,6 +757,7 @@ def plot_change(
     *,
     modality: str = "s2",
     threshold: float | None = None,
+    title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
     """Change between two dates: both images and the per-patch embedding distance between them.
@@ -740,6 +768,7 @@ def plot_change(
         distance_map: ``[h, w]`` distances (per patch, or per pixel when ``h, w = H, W``).
         modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         threshold: when given, a fourth panel outlines where the distance exceeds it on the later image.
+        title: figure title.
         size: inches per panel.
 
     Returns:
@@ -757,6 +786,8 @@ def plot_change(
         raise ValueError(
             f"before and after: expected the same size, got {images[0].shape} and {images[1].shape}"
         )
+    if distance_map is None:
+        raise ValueError("distance_map: expected [h, w] distances (or a change mask), got None")
     d = to_numpy(distance_map).astype(np.float64)
     if d.ndim != 2:
         raise ValueError(f"distance_map: expected [h, w], got shape {d.shape}")
@@ -778,6 +809,7 @@ def plot_change(
         axes[3].set_title(f"distance > {threshold:g} ({changed.mean():.0%} of the area)", fontsize=9)
     for ax in axes:
         _bare(ax)
+    _suptitle(fig, title)
     return fig
 
 
