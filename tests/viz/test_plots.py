@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -39,8 +41,10 @@ def test_plot_pairs_one_row_per_pair_with_landcover_legend(pairs):
 
 def test_plot_pairs_without_landcover_like_bigearthnet(pairs):
     real = [{k: v for k, v in p.items() if k != "landcover"} for p in pairs[:2]]
+    real[0]["label_names"] = ["Coniferous forest", "Water bodies", "Pastures"]
     fig = plots.plot_pairs(real)
     assert len(fig.axes) == 2 * 4 and not fig.legends
+    assert fig.axes[0].get_ylabel().endswith("Coniferous forest\nWater bodies\n...")
     mixed = plots.plot_pairs([pairs[0], real[1]], classes=CLASSES)
     assert len(mixed.axes) == 2 * 5
     assert "no land-cover map" in [t.get_text() for t in mixed.axes[9].texts]
@@ -187,6 +191,9 @@ def test_plot_masks_reports_iou_and_area_against_reference(pairs):
     assert len(fig.axes) == 3
     assert "IoU 0.50" in fig.axes[1].get_title() and "area x2.00" in fig.axes[1].get_title()
     assert "score 0.90" in fig.axes[1].get_title()
+    result = SimpleNamespace(masks=masks, scores=np.array([0.7, 0.2]))  # what xmodal_lab.models.sam returns
+    titles = [ax.get_title() for ax in plots.plot_masks(pairs[0]["s2"], result).axes[1:]]
+    assert titles == ["mask 0  score 0.70", "mask 1  score 0.20"]
 
 
 def test_plot_change_marks_distance_above_threshold(pairs):

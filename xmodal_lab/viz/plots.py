@@ -69,6 +69,9 @@ def _pair_caption(pair: Mapping) -> str:
         parts.append(f"{float(scalar(pair['gsd'])):g} m")
     if pair.get("lat") is not None and pair.get("lon") is not None:
         parts.append(f"{float(scalar(pair['lat'])):.2f}, {float(scalar(pair['lon'])):.2f}")
+    names = pair.get("label_names")
+    if isinstance(names, Sequence) and not isinstance(names, str):  # real pairs: their scene labels
+        parts += [str(n)[:22] for n in names[:2]] + (["..."] if len(names) > 2 else [])
     return "\n".join(parts)
 
 
@@ -695,7 +698,7 @@ def plot_masks(
 
     Args:
         image: ``[C, H, W]`` values rendered per ``modality``, or an ``[H, W, 3]`` uint8 picture.
-        masks: ``[M, H, W]`` or ``[H, W]`` booleans.
+        masks: ``[M, H, W]`` or ``[H, W]`` booleans, or a Segment Anything result (its ``masks`` and ``scores``).
         modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         scores: one score per mask (e.g. SAM's predicted IoU), shown in the titles.
         points: ``[P, 2]`` prompt points as ``(x, y)`` pixels.
@@ -709,6 +712,9 @@ def plot_masks(
     Returns:
         A figure with ``1 + min(M, max_masks)`` axes: the image with prompts, then one per mask.
     """
+    if hasattr(masks, "masks"):  # a result of xmodal_lab.models.sam: its masks and scores
+        scores = getattr(masks, "scores", None) if scores is None else scores
+        masks = masks.masks
     rgb = render(image, modality)
     m = to_numpy(masks).astype(bool)
     if m.ndim == 2:
