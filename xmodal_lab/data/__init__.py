@@ -9,13 +9,53 @@ from xmodal_lab.data import bands
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, S2_BANDS_13, ndvi
 from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.collate import collate_pairs
+from xmodal_lab.data.datasets import (
+    IGBP_TO_LANDCOVER,
+    PairDataset,
+    TorchGeoBigEarthNet,
+    TorchGeoSEN12MS,
+    TorchGeoSSL4EOS12,
+)
 from xmodal_lab.data.events import EVENTS
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
+from xmodal_lab.data.rasters import PairedRasterDataset
 from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
+from xmodal_lab.data.transforms import (
+    BandStats,
+    ClipDB,
+    Compose,
+    CromaScale,
+    Normalize,
+    PairedFlipRotate,
+    PairedRandomCrop,
+    RandomGSD,
+    clip_db,
+    croma_scale,
+    flip_rotate,
+    rescale_gsd,
+)
 from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
 from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
 
 __all__ = [
+    "IGBP_TO_LANDCOVER",
+    "BandStats",
+    "ClipDB",
+    "Compose",
+    "CromaScale",
+    "Normalize",
+    "PairDataset",
+    "PairedFlipRotate",
+    "PairedRandomCrop",
+    "PairedRasterDataset",
+    "RandomGSD",
+    "TorchGeoBigEarthNet",
+    "TorchGeoSEN12MS",
+    "TorchGeoSSL4EOS12",
+    "clip_db",
+    "croma_scale",
+    "flip_rotate",
+    "rescale_gsd",
     "BEN_CLASSES_19",
     "BEN_CLASSES_43",
     "BIOME_NAMES",

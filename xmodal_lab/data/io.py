@@ -59,10 +59,12 @@ def read_single_band(
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
         array = src.read(1, out_shape=shape, resampling=getattr(Resampling, resampling)).astype(np.float32)
-        scale = src.transform * src.transform.scale(src.width / shape[1], src.height / shape[0])
+        t = src.transform
+        sx, sy = src.width / shape[1], src.height / shape[0]
+        scale = (t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
         crs = src.crs
     check_finite(array, path)
-    return array, crs, tuple(scale)[:6]
+    return array, crs, scale
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
@@ -89,3 +91,9 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
         "crs": crs_str,
         "transform": (a, b, c, d, e, f),
     }
+
+
+def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
+    """Affine of the window whose top-left pixel is ``(row, col)`` of a grid with affine ``transform``."""
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+    return (a, b, c + a * col + b * row, d, e, f + d * col + e * row)

@@ -1,0 +1,261 @@
+"""Adapters from torchgeo's real-data datasets to the kit's pair dict.
+
+For users who have a real archive on disk: torchgeo checks the folder (and can download it), the adapter
+maps each sample to ``s1`` ``[2, H, W]`` VV, VH dB, ``s2`` ``[12, H, W]`` reflectance and the rest of the
+pair dict, so every model, trainer and figure of the kit works on it unchanged.
+
+- :class:`TorchGeoBigEarthNet` wraps ``torchgeo.datasets.BigEarthNet(bands="all")``;
+- :class:`TorchGeoSEN12MS` wraps ``torchgeo.datasets.SEN12MS`` (IGBP land cover mapped to the kit's classes);
+- :class:`TorchGeoSSL4EOS12` pairs ``SSL4EOS12(split="s1")`` with ``split="s2a"`` or ``"s2c"`` by location
+  index and season (torchgeo draws seasons at random per sensor, which would break the pairs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from xmodal_lab.data.bands import S2_SCALE
+from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
+from xmodal_lab.data.landcover import BARE, CROPLAND, FOREST, GRASSLAND, LANDCOVER_CLASSES, SNOW, URBAN, WATER, WETLAND
+
+#: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
+IGBP_TO_LANDCOVER = {
+    1: FOREST, 2: FOREST, 3: FOREST, 4: FOREST, 5: FOREST,  # needleleaf, broadleaf, deciduous, mixed forests
+    6: GRASSLAND, 7: GRASSLAND,  # closed and open shrublands
+    8: FOREST, 9: GRASSLAND, 10: GRASSLAND,  # woody savannas, savannas, grasslands
+    11: WETLAND, 12: CROPLAND, 13: URBAN, 14: CROPLAND, 15: SNOW, 16: BARE, 17: WATER,
+}  # fmt: skip
+_IGBP_LUT = np.full(256, -1, dtype=np.int64)
+for _k, _v in IGBP_TO_LANDCOVER.items():
+    _IGBP_LUT[_k] = _v
+
+#: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
+SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
+
+
+class PairDataset(Dataset):
+    """Base of the adapters: ``load(index)`` reads a pair dict, ``transform`` (optional) post-processes it."""
+
+    transform: Callable[[dict], dict] | None = None
+
+    def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.load(index)
+        return self.transform(pair) if self.transform is not None else pair
+
+
+def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
+    match = re.search(pattern, name)
+    if not match:
+        return ""
+    try:
+        return dt.datetime.strptime(match.group(1), "%Y%m%d").date().isoformat()
+    except ValueError:
+        return ""
+
+
+def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:
+    """Multi-hot scene labels ``[K]`` from a land-cover map: classes covering at least ``threshold``."""
+    valid = landcover[landcover >= 0]
+    counts = np.bincount(valid.ravel(), minlength=len(LANDCOVER_CLASSES))[: len(LANDCOVER_CLASSES)]
+    return (counts >= threshold * max(valid.size, 1)).astype(np.float32)
+
+
+class TorchGeoBigEarthNet(PairDataset):
+    """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
+
+    torchgeo reads the radar as integers (truncating the dB values) and in file-name order (VH before VV);
+    the adapter re-reads VV and VH as float32 from the patch's own files, and takes the 12 optical bands
+    (resampled to 120 x 120 by torchgeo) from the sample.
+
+    Args:
+        root: the folder torchgeo expects (``BigEarthNet-S1-v1.0/``, ``BigEarthNet-v1.0/``, split CSVs).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        num_classes: 19 or 43.
+        transform: optional callable applied to each pair dict.
+        download: let torchgeo download the archive (about 120 GB; never in class).
+        checksum: let torchgeo verify MD5 sums.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
+                 transform: Callable[[dict], dict] | None = None, download: bool = False,
+                 checksum: bool = False) -> None:  # fmt: skip
+        from torchgeo.datasets import BigEarthNet
+
+        self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
+                                   download=download, checksum=checksum)  # fmt: skip
+        self.num_classes = num_classes
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def load(self, index: int) -> dict[str, Any]:
+        from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43
+
+        sample = self.dataset[index]
+        image = sample["image"]
+        if image.shape[0] != 14:
+            raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
+        folders = self.dataset.folders[index]
+        s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
+        vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
+        vh, _, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+        s2 = image[2:].float() / S2_SCALE
+        check_finite(s2.numpy(), s2_dir, "optical bands")
+        h, w = vv.shape
+        if tuple(s2.shape[1:]) != (h, w):
+            raise ValueError(f"{s1_dir}: radar is {h}x{w} px but the optical bands are {tuple(s2.shape[1:])}")
+        label = sample["label"].float()
+        classes = BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
+        return {
+            "s1": torch.from_numpy(np.stack([vv, vh])),
+            "s2": s2.contiguous(),
+            "labels": label,
+            "label_names": [classes[i] for i in torch.nonzero(label).ravel().tolist()],
+            **geo_fields(crs, transform, h, w),
+            "date": _date_from_name(s2_dir.name),
+            "date_s1": _date_from_name(s1_dir.name),
+            "s1_name": s1_dir.name,
+            "s2_name": s2_dir.name,
+        }
+
+
+class TorchGeoSEN12MS(PairDataset):
+    """SEN12MS through ``torchgeo.datasets.SEN12MS`` as pair dicts (256 x 256 px at 10 m).
+
+    The 13-band optical stack loses B10; the IGBP land-cover band becomes ``landcover`` in the kit's classes
+    (:data:`IGBP_TO_LANDCOVER`; -1 where unknown) and ``labels``; ``igbp`` keeps the original map. SEN12MS
+    files carry no acquisition date: ``date`` is the middle of the patch's season (``season`` says which).
+
+    Args:
+        root: the folder torchgeo expects (``ROIs1158_spring/`` ... and ``train_list.txt``/``test_list.txt``).
+        split: ``"train"`` or ``"test"``.
+        transform: optional callable applied to each pair dict.
+        checksum: let torchgeo verify MD5 sums.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
+                 checksum: bool = False) -> None:  # fmt: skip
+        from torchgeo.datasets import SEN12MS
+
+        self.root = Path(root)
+        self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _path(self, index: int, source: str) -> Path:
+        # Same layout rule as torchgeo: ROIs1158_spring_lc_1_p30.tif -> ROIs1158_spring/s2_1/ROIs1158_spring_s2_1_p30.tif
+        parts = self.dataset.ids[index].split("_")
+        parts[2] = source
+        return self.root / f"{parts[0]}_{parts[1]}" / f"{parts[2]}_{parts[3]}" / "_".join(parts[:5])
+
+    def load(self, index: int) -> dict[str, Any]:
+        import rasterio
+
+        path = self._path(index, "s2")
+        sample = self.dataset[index]
+        image = sample["image"].float()
+        if image.shape[0] != 15:
+            raise ValueError(f"{path}: expected 2 radar + 13 optical bands, got {image.shape[0]} channels")
+        check_finite(image.numpy(), path.parent, "radar and optical bands")
+        s2 = torch.cat([image[2:12], image[13:15]]) / S2_SCALE  # drop B10 (channel 12 of the stack)
+        igbp = sample["mask"].numpy().astype(np.int64)
+        landcover = _IGBP_LUT[np.clip(igbp, 0, 255)]
+        with rasterio.open(path) as src:
+            crs, transform = src.crs, tuple(src.transform)[:6]
+        season = self.dataset.ids[index].split("_")[1]
+        return {
+            "s1": image[:2].contiguous(),
+            "s2": s2.contiguous(),
+            "landcover": torch.from_numpy(landcover),
+            "labels": torch.from_numpy(landcover_labels(landcover)),
+            "igbp": torch.from_numpy(igbp),
+            **geo_fields(crs, transform, image.shape[1], image.shape[2]),
+            "date": SEN12MS_SEASON_DATES.get(season, ""),
+            "season": season,
+            "name": self.dataset.ids[index],
+        }
+
+
+class TorchGeoSSL4EOS12(PairDataset):
+    """SSL4EO-S12 radar and optical patches paired by location index and season, as pair dicts.
+
+    torchgeo's ``SSL4EOS12`` checks each folder; the adapter lists the locations present for both sensors
+    and, at each, sorts the four seasonal acquisitions by date so that season ``k`` of the radar meets season
+    ``k`` of the optical sensor. Bands stored at 20 or 60 m are resampled (bilinear) to 264 x 264 px at 10 m.
+
+    Args:
+        root: folder with ``s1/`` and ``s2a/`` (or ``s2c/``), each holding ``0000000/<acquisition>/<band>.tif``.
+        optical: ``"s2a"`` (L2A surface reflectance, 12 bands) or ``"s2c"`` (L1C top-of-atmosphere, 13 bands;
+            B10 is dropped).
+        season: which seasonal acquisition (0-3, in date order), or ``"all"`` for four items per location.
+        transform: optional callable applied to each pair dict.
+    """
+
+    _S1_BANDS = ("VV", "VH")
+    _S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+
+    def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
+                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+        from torchgeo.datasets import SSL4EOS12
+
+        if optical not in ("s2a", "s2c"):
+            raise ValueError(f"optical: expected 's2a' (L2A) or 's2c' (L1C), got {optical!r}")
+        if season != "all" and season not in (0, 1, 2, 3):
+            raise ValueError(f"season: expected 0, 1, 2, 3 or 'all', got {season!r}")
+        self.root, self.optical, self.season = Path(root), optical, season
+        # torchgeo verifies that each sensor's folder holds patches (and explains how to get them if not).
+        self.radar_dataset = SSL4EOS12(root=str(root), split="s1")
+        self.optical_dataset = SSL4EOS12(root=str(root), split=optical)
+        s1_ids = set(os.listdir(self.root / "s1"))
+        self.locations = sorted(i for i in os.listdir(self.root / optical) if i in s1_ids and i.isdigit())
+        if not self.locations:
+            raise FileNotFoundError(f"{self.root}: no location folder is present in both s1/ and {optical}/")
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.locations) * (4 if self.season == "all" else 1)
+
+    def _acquisition(self, sensor: str, location: str, season: int) -> Path:
+        folder = self.root / sensor / location
+        key = (lambda n: _date_from_name(n, r"_(\d{8})T")) if sensor == "s1" else _date_from_name
+        subdirs = sorted((d for d in os.listdir(folder) if (folder / d).is_dir()), key=key)
+        if season >= len(subdirs):
+            raise FileNotFoundError(
+                f"{folder}: has {len(subdirs)} acquisition folder(s); expected at least {season + 1} (one per season)"
+            )
+        return folder / subdirs[season]
+
+    def load(self, index: int) -> dict[str, Any]:
+        n_seasons = 4 if self.season == "all" else 1
+        location = self.locations[index // n_seasons]
+        season = index % 4 if self.season == "all" else int(self.season)
+        s1_dir = self._acquisition("s1", location, season)
+        s2_dir = self._acquisition(self.optical, location, season)
+        ref, crs, transform = read_single_band(s2_dir / "B2.tif")
+        shape = ref.shape
+        s2 = np.stack([read_single_band(s2_dir / f"{b}.tif", out_shape=shape)[0] for b in self._S2_BANDS])
+        s1 = np.stack([read_single_band(s1_dir / f"{b}.tif", out_shape=shape)[0] for b in self._S1_BANDS])
+        return {
+            "s1": torch.from_numpy(s1),
+            "s2": torch.from_numpy(s2 / np.float32(S2_SCALE)),
+            **geo_fields(crs, transform, *shape),
+            "date": _date_from_name(s2_dir.name),
+            "date_s1": _date_from_name(s1_dir.name, r"_(\d{8})T"),
+            "location": location,
+            "season": season,
+        }

@@ -1,0 +1,274 @@
+"""Bring your own co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair, of any size and CRS, tiled into pairs.
+
+``PairedRasterDataset(s1_path, s2_path)`` checks that both rasters lie on one grid (or reprojects the radar
+onto the optical grid, and says so), cuts both into ``size x size`` tiles, drops tiles with too much
+nodata and returns the kit's pair dict for each, with the tile's own transform and centre coordinates.
+Files are opened read-only and never modified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from xmodal_lab.data.bands import S2_SCALE
+from xmodal_lab.data.io import geo_fields, window_transform
+
+_B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A after B8)
+
+
+class PairedRasterDataset(Dataset):
+    """Tiles of a co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair as pair dicts.
+
+    Args:
+        s1_path: Sentinel-1 GeoTIFF with 2 bands, VV then VH (band descriptions ``VH, VV`` are reordered).
+        s2_path: Sentinel-2 GeoTIFF with 12 bands (B1..B12 without B10) or 13 bands (B10 is dropped).
+        size: tile side in pixels of the optical grid.
+        stride: step between tiles (default ``size``: no overlap).
+        max_nodata: drop tiles whose nodata fraction (either sensor) exceeds this.
+        s1_units: ``"db"`` or ``"linear"`` (power); values that look like the other unit raise a warning.
+        s2_scale: ``"auto"`` (integer data or values above 2 are L2A digital numbers, divided by 10000) or a
+            number to multiply by.
+        s2_offset: added to the scaled reflectance (``-0.1`` for L2A products of processing baseline 04.00 and
+            later, whose digital numbers carry a +1000 offset).
+        reproject: reproject the radar onto the optical grid when the grids differ (else raise).
+        resampling: rasterio resampling for the reprojection (``"bilinear"``, ``"nearest"`` ...).
+        date: acquisition date (ISO); default: the optical file's ``date`` tag or a date in its name.
+        transform: optional callable applied to each pair dict.
+
+    Items also carry ``nodata_mask`` bool ``[H, W]`` (pixels filled with the tile's per-band median) and
+    ``window`` ``(row, col)`` of the tile's top-left pixel in the optical raster.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: wrong band count, no CRS, grids that differ with ``reproject=False``, no overlap,
+            rasters smaller than one tile, infinite values, or no tile with little enough nodata.
+    """
+
+    def __init__(
+        self,
+        s1_path: str | Path,
+        s2_path: str | Path,
+        size: int = 64,
+        stride: int | None = None,
+        max_nodata: float = 0.1,
+        s1_units: str = "db",
+        s2_scale: str | float = "auto",
+        s2_offset: float = 0.0,
+        reproject: bool = True,
+        resampling: str = "bilinear",
+        date: str | None = None,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
+        import rasterio
+
+        self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)
+        for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
+        if size < 1 or (stride is not None and stride < 1):
+            raise ValueError(f"size and stride: expected positive pixel counts, got size={size}, stride={stride}")
+        if not 0.0 <= max_nodata <= 1.0:
+            raise ValueError(f"max_nodata: expected a fraction in [0, 1], got {max_nodata}")
+        if s1_units not in ("db", "linear"):
+            raise ValueError(f"s1_units: expected 'db' or 'linear', got {s1_units!r}")
+        self.size, self.stride = int(size), int(stride or size)
+        self.max_nodata, self.s1_units, self.s2_offset = float(max_nodata), s1_units, float(s2_offset)
+        self.resampling = resampling
+        self.transform = transform
+
+        with rasterio.open(self.s1_path) as s1, rasterio.open(self.s2_path) as s2:
+            self._check_bands(s1, s2)
+            for src, path in ((s1, self.s1_path), (s2, self.s2_path)):
+                if src.crs is None:
+                    raise ValueError(f"{path}: has no CRS; expected a georeferenced GeoTIFF")
+            self.crs, self.grid_transform = s2.crs, s2.transform
+            self.height, self.width = s2.height, s2.width
+            self.aligned = (
+                s1.crs == s2.crs and (s1.height, s1.width) == (s2.height, s2.width)
+                and s1.transform.almost_equals(s2.transform, precision=1e-6 * abs(s2.transform.a))
+            )  # fmt: skip
+            if not self.aligned:
+                self._check_overlap(s1, s2)
+                message = (
+                    f"PairedRasterDataset: {self.s1_path.name} ({s1.crs}, {abs(s1.transform.a):g} m, "
+                    f"{s1.width}x{s1.height} px) is not on the grid of {self.s2_path.name} ({s2.crs}, "
+                    f"{abs(s2.transform.a):g} m, {s2.width}x{s2.height} px)"
+                )
+                if not reproject:
+                    raise ValueError(message + "; expected one grid (pass reproject=True to resample the radar)")
+                warnings.warn(message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2)
+            if self.height < self.size or self.width < self.size:
+                raise ValueError(
+                    f"{self.s2_path}: {self.width}x{self.height} px is smaller than one {self.size} px tile"
+                )
+            self._s2_scale = self._resolve_scale(s2, s2_scale)
+            tags = s2.tags()
+            s2_valid = s2.dataset_mask() > 0
+            with self._open_s1(s1) as s1_grid:
+                s1_data = s1_grid.read(self._s1_bands, masked=True)
+        self.date = _find_date(date, tags, self.s2_path.name)
+        s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
+        if np.isinf(s1_values).any():
+            raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
+        s1_valid = np.isfinite(s1_values).all(axis=0)
+        if s1_units == "linear":
+            s1_valid &= (s1_values > 0).all(axis=0)
+        self._check_units(s1_values[:, s1_valid])
+        self.windows = self._tiles(s1_valid & s2_valid)
+
+    # --- checks ---------------------------------------------------------------------------------------
+    def _check_bands(self, s1, s2) -> None:
+        if s1.count != 2:
+            raise ValueError(f"{self.s1_path}: expected 2 bands (VV, VH), found {s1.count}")
+        names = [str(d or "").upper() for d in s1.descriptions]
+        self._s1_bands = [2, 1] if names == ["VH", "VV"] else [1, 2]
+        if s2.count not in (12, 13):
+            raise ValueError(
+                f"{self.s2_path}: expected 12 bands (B1..B12 without B10) or 13 bands (with B10), found {s2.count}"
+            )
+        self._s2_bands = [b + 1 for b in range(s2.count) if not (s2.count == 13 and b == _B10)]
+
+    def _check_overlap(self, s1, s2) -> None:
+        from rasterio.warp import transform_bounds
+
+        left, bottom, right, top = transform_bounds(s1.crs, s2.crs, *s1.bounds)
+        b = s2.bounds
+        if left >= b.right or right <= b.left or bottom >= b.top or top <= b.bottom:
+            raise ValueError(
+                f"{self.s1_path} and {self.s2_path}: the rasters do not overlap; expected two images of one area"
+            )
+
+    def _resolve_scale(self, s2, s2_scale: str | float) -> float:
+        if s2_scale != "auto":
+            return float(s2_scale)
+        if np.issubdtype(np.dtype(s2.dtypes[0]), np.integer):
+            return 1.0 / S2_SCALE
+        preview = s2.read(self._s2_bands[1], out_shape=(min(s2.height, 64), min(s2.width, 64)), masked=True)
+        return 1.0 / S2_SCALE if float(np.ma.median(preview)) > 2.0 else 1.0
+
+    def _check_units(self, values: np.ndarray) -> None:
+        if values.size == 0:
+            return
+        median = float(np.median(values))
+        if self.s1_units == "db" and (values >= 0).all() and median < 1.0:
+            warnings.warn(
+                f"{self.s1_path}: values (median {median:.3g}, none negative) look like linear power, "
+                "but s1_units='db'; pass s1_units='linear' if they are", stacklevel=3)  # fmt: skip
+        if self.s1_units == "linear" and median < 0:
+            warnings.warn(
+                f"{self.s1_path}: values (median {median:.3g}) look like dB, but s1_units='linear'; "
+                "pass s1_units='db' if they are", stacklevel=3)  # fmt: skip
+
+    def _open_s1(self, s1):
+        """The radar on the optical grid: the file itself, or a warped view of it."""
+        import contextlib
+
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        if self.aligned:
+            return contextlib.nullcontext(s1)
+        return WarpedVRT(s1, crs=self.crs, transform=self.grid_transform, width=self.width, height=self.height,
+                         resampling=getattr(Resampling, self.resampling), src_nodata=s1.nodata,
+                         nodata=np.nan)  # fmt: skip
+
+    def _tiles(self, valid: np.ndarray) -> list[tuple[int, int]]:
+        """Top-left corners of the tiles whose nodata fraction is at most ``max_nodata``."""
+        invalid = np.pad((~valid).astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
+        s = self.size
+        rows = range(0, self.height - s + 1, self.stride)
+        cols = range(0, self.width - s + 1, self.stride)
+        kept, total = [], 0
+        for r in rows:
+            for c in cols:
+                total += 1
+                bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
+                if bad <= self.max_nodata * s * s:
+                    kept.append((r, c))
+        if not kept:
+            raise ValueError(
+                f"{self.s1_path} / {self.s2_path}: all {total} tiles of {s} px have more than "
+                f"{self.max_nodata:.0%} nodata; expected rasters with valid data (check nodata values and overlap)"
+            )
+        return kept
+
+    # --- items ----------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.load(index)
+        return self.transform(pair) if self.transform is not None else pair
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Read tile ``index`` (no transform)."""
+        import rasterio
+        from rasterio.windows import Window
+
+        row, col = self.windows[index]
+        s = self.size
+        window = Window(col, row, s, s)
+        with rasterio.open(self.s2_path) as s2:
+            optical = s2.read(self._s2_bands, window=window, masked=True)
+            s2_valid = s2.dataset_mask(window=window) > 0
+        with rasterio.open(self.s1_path) as s1, self._open_s1(s1) as grid:
+            radar = grid.read(self._s1_bands, window=window, masked=True)
+        optical = np.ma.filled(optical.astype(np.float32), np.nan)
+        radar = np.ma.filled(radar.astype(np.float32), np.nan)
+        if np.isinf(optical).any():
+            raise ValueError(f"{self.s2_path}: tile at row {row}, col {col} holds infinite values; expected finite data")
+        optical = optical * np.float32(self._s2_scale) + np.float32(self.s2_offset)
+        if self.s1_units == "linear":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+        nodata = ~s2_valid | ~np.isfinite(optical).all(axis=0) | ~np.isfinite(radar).all(axis=0)
+        optical, radar = _fill(optical, nodata), _fill(radar, nodata)
+        pair = {
+            "s1": torch.from_numpy(radar),
+            "s2": torch.from_numpy(optical),
+            **geo_fields(self.crs, window_transform(tuple(self.grid_transform)[:6], row, col), s, s),
+            "date": self.date,
+            "nodata_mask": torch.from_numpy(nodata),
+            "window": (row, col),
+        }
+        return pair
+
+
+def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
+    """Replace nodata pixels of each band by the band's median over the tile's valid pixels."""
+    if not nodata.any():
+        return np.ascontiguousarray(stack)
+    out = stack.copy()
+    valid = ~nodata
+    for b in range(out.shape[0]):
+        out[b][nodata] = np.median(out[b][valid]) if valid.any() else 0.0
+    return out
+
+
+def _find_date(date: str | None, tags: dict[str, str], name: str) -> str:
+    if date is not None:
+        try:
+            return dt.date.fromisoformat(str(date)[:10]).isoformat()
+        except ValueError:
+            raise ValueError(f"date: expected an ISO date like '2021-06-15', got {date!r}") from None
+    for key in ("date", "DATE", "ACQUISITION_DATE"):
+        if key in tags:
+            return str(tags[key])[:10]
+    if "TIFFTAG_DATETIME" in tags:  # "YYYY:MM:DD HH:MM:SS"
+        return tags["TIFFTAG_DATETIME"][:10].replace(":", "-")
+    match = re.search(r"(20\d{2})-?(\d{2})-?(\d{2})", name)
+    if match:
+        try:
+            return dt.date(*map(int, match.groups())).isoformat()
+        except ValueError:
+            pass
+    return ""

@@ -1,0 +1,343 @@
+"""Transforms of pair dicts: normalisation statistics, SAR dB clipping, CROMA scaling, GSD rescaling and paired
+geometric augmentations (one random flip/rotation/crop applied to both sensors and every mask).
+
+Every transform takes a pair dict and returns a new one (inputs are not modified), so they chain with
+:class:`Compose` and plug into any dataset's ``transform`` argument.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Keys holding ``[H, W]`` maps that follow every geometric change of the images.
+MASK_KEYS = ("landcover", "cloud_mask", "nodata_mask", "change_mask", "igbp")
+#: Keys holding ``[C, H, W]`` images.
+IMAGE_KEYS = ("s1", "s2")
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """Per-band mean and standard deviation of a dataset, in physical units (dB, reflectance).
+
+    Store them with a checkpoint (``to_dict`` is JSON-ready) so that the same numbers normalise the inputs
+    at training and at inference.
+
+    Attributes:
+        s1_mean: VV, VH means in dB ``[2]``; ``s1_std`` their standard deviations.
+        s2_mean: 12 reflectance means ``[12]``; ``s2_std`` their standard deviations.
+        n_pixels: pixels per band the statistics were computed from.
+    """
+
+    s1_mean: tuple[float, ...]
+    s1_std: tuple[float, ...]
+    s2_mean: tuple[float, ...]
+    s2_std: tuple[float, ...]
+    n_pixels: int = 0
+
+    @classmethod
+    def compute(cls, dataset: Sequence[dict], n: int = 256, seed: int = 0) -> BandStats:
+        """Statistics over ``n`` items drawn at random (seeded) from ``dataset``.
+
+        Args:
+            dataset: anything indexable returning pair dicts.
+            n: number of items (all of them if the dataset is smaller).
+            seed: seed of the draw.
+
+        Returns:
+            The statistics (float64 accumulation; std is the population standard deviation).
+        """
+        if len(dataset) == 0:
+            raise ValueError("BandStats.compute: the dataset is empty")
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].tolist()
+        sums: dict[str, list[Tensor]] = {}
+        count = 0
+        for i in order:
+            pair = dataset[i]
+            for key in IMAGE_KEYS:
+                x = torch.as_tensor(pair[key]).double().flatten(1)  # [C, H*W]
+                s = sums.setdefault(key, [torch.zeros(x.shape[0], dtype=torch.float64)] * 2)
+                sums[key] = [s[0] + x.sum(1), s[1] + (x * x).sum(1)]
+            count += x.shape[1]
+        out = {}
+        for key in IMAGE_KEYS:
+            mean = sums[key][0] / count
+            var = (sums[key][1] / count - mean * mean).clamp_min(0)
+            out[key] = (tuple(mean.tolist()), tuple(var.sqrt().tolist()))
+        return cls(out["s1"][0], out["s1"][1], out["s2"][0], out["s2"][1], count)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and numbers (for a checkpoint or JSON)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BandStats:
+        """Inverse of :meth:`to_dict`; checks the band counts."""
+        stats = cls(tuple(d["s1_mean"]), tuple(d["s1_std"]), tuple(d["s2_mean"]), tuple(d["s2_std"]),
+                    int(d.get("n_pixels", 0)))  # fmt: skip
+        if len(stats.s1_mean) != 2 or len(stats.s2_mean) != 12:
+            raise ValueError(f"BandStats: expected 2 radar and 12 optical bands, got {len(stats.s1_mean)} and "
+                             f"{len(stats.s2_mean)}")  # fmt: skip
+        return stats
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON; refuses to overwrite an existing file."""
+        path = Path(path)
+        if path.exists():
+            raise FileExistsError(f"{path}: exists; band statistics are never overwritten")
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> BandStats:
+        """Read statistics written by :meth:`save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def tensors(self, key: str) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` float32 ``[C, 1, 1]`` for ``"s1"`` or ``"s2"``."""
+        mean = getattr(self, f"{key}_mean")
+        std = getattr(self, f"{key}_std")
+        return (torch.tensor(mean, dtype=torch.float32)[:, None, None],
+                torch.tensor(std, dtype=torch.float32)[:, None, None])  # fmt: skip
+
+
+class Compose:
+    """Apply transforms in order."""
+
+    def __init__(self, transforms: Sequence[Callable[[dict], dict]]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, pair: dict) -> dict:
+        for t in self.transforms:
+            pair = t(pair)
+        return pair
+
+
+class Normalize:
+    """Standardise ``s1`` and ``s2`` per band: ``(x - mean) / std``.
+
+    Args:
+        stats: band statistics (:meth:`BandStats.compute`).
+        eps: floor of the standard deviation.
+    """
+
+    def __init__(self, stats: BandStats, eps: float = 1e-6) -> None:
+        self.stats, self.eps = stats, eps
+
+    def __call__(self, pair: dict) -> dict:
+        out = dict(pair)
+        for key in IMAGE_KEYS:
+            mean, std = self.stats.tensors(key)
+            out[key] = (torch.as_tensor(pair[key]) - mean) / std.clamp_min(self.eps)
+        return out
+
+
+def clip_db(s1: Tensor, low: float = -30.0, high: float = 5.0) -> Tensor:
+    """Clip radar backscatter in dB to ``[low, high]`` (specular lows and corner-reflector highs are outliers).
+
+    Args:
+        s1: sigma0 in dB ``[..., 2, H, W]``.
+        low: floor in dB (about the noise floor of Sentinel-1).
+        high: ceiling in dB.
+    """
+    return torch.as_tensor(s1).clamp(low, high)
+
+
+class ClipDB:
+    """Transform form of :func:`clip_db` on ``pair["s1"]``."""
+
+    def __init__(self, low: float = -30.0, high: float = 5.0) -> None:
+        if low >= high:
+            raise ValueError(f"ClipDB: expected low < high, got {low} and {high}")
+        self.low, self.high = low, high
+
+    def __call__(self, pair: dict) -> dict:
+        return {**pair, "s1": clip_db(pair["s1"], self.low, self.high)}
+
+
+def croma_scale(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """CROMA's per-channel scaling: map ``[mean - 2 std, mean + 2 std]`` to ``[0, 1]`` and clip.
+
+    Args:
+        x: image ``[..., C, H, W]``.
+        mean: per-channel mean ``[C]`` or ``[C, 1, 1]``.
+        std: per-channel standard deviation, same shape.
+
+    Returns:
+        Scaled image in ``[0, 1]``, same shape as ``x``.
+    """
+    mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+    low = mean - 2 * std
+    return ((torch.as_tensor(x) - low) / (4 * std).clamp_min(1e-12)).clamp(0.0, 1.0)
+
+
+class CromaScale:
+    """Transform form of :func:`croma_scale` for both sensors, with :class:`BandStats`."""
+
+    def __init__(self, stats: BandStats) -> None:
+        self.stats = stats
+
+    def __call__(self, pair: dict) -> dict:
+        out = dict(pair)
+        for key in IMAGE_KEYS:
+            mean, std = self.stats.tensors(key)
+            out[key] = croma_scale(pair[key], mean, std)
+        return out
+
+
+# --- ground sample distance ---------------------------------------------------------------------------------
+def rescale_gsd(pair: dict, gsd: float) -> dict:
+    """Resample a pair to another ground sample distance over the same footprint (for Scale-MAE on real data).
+
+    Coarsening by an integer factor ``k`` area-averages ``k x k`` blocks (reflectance and linear radar power
+    average; land cover takes the majority), as a coarser sensor would; other factors use antialiased
+    bilinear resampling (nearest for maps). The affine ``transform`` and ``gsd`` follow. For the simulated
+    world prefer ``world.render(i, gsd=...)``, which renders the finer detail too.
+
+    Args:
+        pair: pair dict with ``gsd`` and images ``[C, H, W]``.
+        gsd: target metres per pixel.
+
+    Returns:
+        A new pair dict.
+    """
+    old = float(pair["gsd"])
+    if gsd <= 0 or not math.isfinite(gsd):
+        raise ValueError(f"rescale_gsd: expected a positive GSD in metres, got {gsd}")
+    factor = gsd / old
+    h, w = torch.as_tensor(pair["s2"]).shape[-2:]
+    k = round(factor)
+    integer = k >= 1 and abs(factor - k) < 1e-6
+    if integer and (h % k or w % k):
+        raise ValueError(f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m")
+    size = (h // k, w // k) if integer else (max(1, round(h / factor)), max(1, round(w / factor)))
+    out = dict(pair)
+    for key in IMAGE_KEYS:
+        x = torch.as_tensor(pair[key]).float()
+        if key == "s1":  # average power, not decibels
+            x = 10.0 ** (x / 10.0)
+        x = F.avg_pool2d(x[None], k)[0] if integer else F.interpolate(
+            x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]  # fmt: skip
+        out[key] = 10.0 * torch.log10(x.clamp_min(1e-10)) if key == "s1" else x
+    for key in MASK_KEYS:
+        if key in pair:
+            m = torch.as_tensor(pair[key])
+            if integer and k > 1 and key in ("landcover", "igbp"):
+                out[key] = _majority(m, k)
+            elif integer and k > 1:
+                out[key] = F.avg_pool2d(m[None, None].float(), k)[0, 0] >= 0.5
+            else:
+                out[key] = F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0].to(m.dtype)
+    out["gsd"] = float(gsd)
+    if pair.get("transform") is not None:
+        a, b, c, d, e, f = pair["transform"]
+        sx, sy = w / size[1], h / size[0]
+        out["transform"] = (a * sx, b * sy, c, d * sx, e * sy, f)
+    return out
+
+
+def _majority(m: Tensor, k: int) -> Tensor:
+    h, w = m.shape
+    blocks = m.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
+    return torch.mode(blocks, dim=-1).values
+
+
+class RandomGSD:
+    """Rescale each pair to a GSD drawn from ``choices`` (metres), as in Scale-MAE's multi-scale training."""
+
+    def __init__(self, choices: Sequence[float], generator: torch.Generator | None = None) -> None:
+        if not choices:
+            raise ValueError("RandomGSD: expected at least one GSD")
+        self.choices, self.generator = [float(c) for c in choices], generator
+
+    def __call__(self, pair: dict) -> dict:
+        i = int(torch.randint(len(self.choices), (1,), generator=self.generator))
+        return rescale_gsd(pair, self.choices[i])
+
+
+# --- paired geometric augmentation --------------------------------------------------------------------------
+def _rot90_affine(t: Sequence[float], h: int, w: int) -> tuple[float, ...]:
+    """Affine after ``torch.rot90(x, 1, (-2, -1))`` of an ``h x w`` image: new[r, c] = old[c, w - 1 - r]."""
+    a, b, c, d, e, f = t
+    return (b, -a, c + a * w, e, -d, f + d * w)
+
+
+def _flip_affine(t: Sequence[float], w: int) -> tuple[float, ...]:
+    """Affine after flipping the columns of a ``w``-wide image."""
+    a, b, c, d, e, f = t
+    return (-a, b, c + a * w, -d, e, f + d * w)
+
+
+def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
+    """Rotate by ``k`` quarter turns (counter-clockwise) then optionally flip left-right, on every image and map.
+
+    The affine ``transform`` is updated so that each pixel keeps its map coordinates.
+    """
+    out = dict(pair)
+    t = tuple(pair["transform"]) if pair.get("transform") is not None else None
+    h, w = torch.as_tensor(pair["s2"]).shape[-2:]
+    for key in (*IMAGE_KEYS, *MASK_KEYS):
+        if key in pair:
+            x = torch.rot90(torch.as_tensor(pair[key]), k, (-2, -1))
+            out[key] = torch.flip(x, (-1,)) if flip else x
+    if t is not None:
+        for _ in range(k % 4):
+            t = _rot90_affine(t, h, w)
+            h, w = w, h
+        if flip:
+            t = _flip_affine(t, w)
+        out["transform"] = t
+    return out
+
+
+class PairedFlipRotate:
+    """One random element of the dihedral group (4 rotations x optional flip) applied to both sensors and masks.
+
+    Args:
+        generator: optional ``torch.Generator`` for repeatable draws.
+    """
+
+    def __init__(self, generator: torch.Generator | None = None) -> None:
+        self.generator = generator
+
+    def __call__(self, pair: dict) -> dict:
+        r = torch.randint(8, (1,), generator=self.generator).item()
+        return flip_rotate(pair, r % 4, r >= 4)
+
+
+class PairedRandomCrop:
+    """One random ``size x size`` window cut from both sensors and every mask; the transform follows.
+
+    Args:
+        size: crop side in pixels.
+        generator: optional ``torch.Generator``.
+    """
+
+    def __init__(self, size: int, generator: torch.Generator | None = None) -> None:
+        self.size, self.generator = int(size), generator
+
+    def __call__(self, pair: dict) -> dict:
+        h, w = torch.as_tensor(pair["s2"]).shape[-2:]
+        s = self.size
+        if s > h or s > w:
+            raise ValueError(f"PairedRandomCrop: crop of {s} px does not fit a {h}x{w} tile")
+        r = int(torch.randint(h - s + 1, (1,), generator=self.generator))
+        c = int(torch.randint(w - s + 1, (1,), generator=self.generator))
+        out = dict(pair)
+        for key in (*IMAGE_KEYS, *MASK_KEYS):
+            if key in pair:
+                out[key] = torch.as_tensor(pair[key])[..., r : r + s, c : c + s]
+        if pair.get("transform") is not None:
+            a, b, cc, d, e, f = pair["transform"]
+            out["transform"] = (a, b, cc + a * c + b * r, d, e, f + d * c + e * r)
+        return out
