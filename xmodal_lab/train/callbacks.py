@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from torch.utils.data import Dataset
 
 from xmodal_lab.eval.embeddings import embed_dataset
@@ -88,14 +90,17 @@ class History(Callback):
 class StepProgressBar(TQDMProgressBar):
     """A progress bar over optimisation steps (not epochs), showing the loss."""
 
+    def init_train_tqdm(self) -> Tqdm:
+        """One bar from the current step to ``max_steps`` (open-ended under a time budget)."""
+        trainer = self.trainer
+        return Tqdm(
+            desc="training", total=trainer.max_steps if trainer.max_steps > 0 else None,
+            initial=trainer.global_step, disable=self.is_disabled, leave=True, dynamic_ncols=True,
+            file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT,
+        )  # fmt: skip
+
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
-        """Lightning hook: a fresh bar counting steps from the current one."""
-        if self.train_progress_bar is None or self._leave:
-            self.train_progress_bar = self.init_train_tqdm()
-        bar = self.train_progress_bar
-        bar.reset(total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None)
-        bar.initial = trainer.global_step
-        bar.set_description("training")
+        """Lightning hook: keep the one bar (epochs of an endless loader mean nothing here)."""
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -105,20 +110,14 @@ class StepProgressBar(TQDMProgressBar):
         if bar is not None and self._should_update(trainer.global_step, bar.total):
             bar.n = trainer.global_step
             bar.set_postfix(self.get_metrics(trainer, pl_module))
-            bar.refresh()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Lightning hook: show the final step and loss."""
-        bar = self.train_progress_bar
-        if bar is not None and not bar.disable:
-            bar.n = trainer.global_step
-            bar.set_postfix(self.get_metrics(trainer, pl_module))
-            bar.refresh()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Lightning hook: when training stops."""
-        self.on_train_epoch_end(trainer, pl_module)
-        super().on_train_end(trainer, pl_module)
+        """Lightning hook: show the final step and loss, then close."""
+        bar = self.train_progress_bar
+        if bar is not None:
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+            bar.close()
 
 
 class PeriodicCheckpoint(Callback):

@@ -95,6 +95,7 @@ def fit(
     callbacks: list[Callback] | None = None,
     accelerator: str = "auto",
     devices: int | str = "auto",
+    num_nodes: int = 1,
     strategy: str = "auto",
     precision: str | None = None,
     num_workers: int = 0,
@@ -130,6 +131,7 @@ def fit(
         callbacks: extra Lightning callbacks.
         accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``.
         devices: number of devices or ``"auto"``.
+        num_nodes: number of machines (DDP across nodes, on a cluster).
         strategy: Lightning strategy (``"ddp"`` for many GPUs from a script; ``"auto"`` picks one).
         precision: Lightning precision; default ``"bf16-mixed"`` on CUDA, ``"32-true"`` elsewhere.
         num_workers: DataLoader workers.
@@ -144,7 +146,8 @@ def fit(
 
     Returns:
         ``(model, history)``: the trained model (on the CPU, in eval mode) and ``{"step", "loss", "lr",
-        "val", "seconds", "steps"}``; ``val`` is a list of ``{"step": s, metric: value}`` records.
+        "val", "seconds", "steps", "rank"}``; ``val`` is a list of ``{"step": s, metric: value}`` records and
+        ``rank`` this process's rank (0 outside DDP).
 
     Raises:
         ValueError: neither ``max_steps`` nor ``max_minutes`` given, or bad numbers.
@@ -210,7 +213,7 @@ def fit(
     try:
         with quiet_lightning():
             trainer = L.Trainer(
-                accelerator=accelerator, devices=devices, strategy=strategy,
+                accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
                 precision=precision or ("bf16-mixed" if gpu else "32-true"),
                 max_steps=max_steps if max_steps is not None else -1, max_epochs=-1,
                 max_time=dt.timedelta(minutes=max_minutes) if max_minutes is not None else None,
@@ -231,4 +234,5 @@ def fit(
     record = history.record
     record["seconds"] = time.perf_counter() - start
     record["steps"] = trainer.global_step
+    record["rank"] = trainer.global_rank
     return model.cpu().eval(), record

@@ -1,0 +1,146 @@
+"""The datasets the command line trains on, built from a name and a folder.
+
+``world`` is the simulated world (no files needed); ``bigearthnet-mm`` reads BigEarthNet-MM folders;
+``geotiff`` tiles one co-registered Sentinel-1/Sentinel-2 GeoTIFF pair; ``bigearthnet``, ``sen12ms`` and
+``ssl4eo`` go through the torchgeo adapters of :mod:`xmodal_lab.data`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from xmodal_lab import data as xdata
+
+DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
+
+#: Names under which :mod:`xmodal_lab.data` may offer each torchgeo adapter (first one found is used).
+_TORCHGEO_ADAPTERS = {
+    "bigearthnet": (
+        "BigEarthNetAll",
+        "BigEarthNetPairs",
+        "TorchGeoBigEarthNet",
+        "BigEarthNetTorchGeo",
+        "bigearthnet",
+    ),
+    "sen12ms": ("SEN12MSPairs", "TorchGeoSEN12MS", "SEN12MS", "sen12ms"),
+    "ssl4eo": ("SSL4EOS12Pairs", "TorchGeoSSL4EO", "SSL4EOS12", "SSL4EO", "ssl4eo_s12", "ssl4eo"),
+}
+
+
+@dataclass
+class DataSpec:
+    """What to train on.
+
+    Attributes:
+        kind: one of :data:`DATA_CHOICES`.
+        root: dataset folder (not needed for ``world``).
+        s1: Sentinel-1 GeoTIFF (``geotiff``; default: the file under ``root`` whose name holds ``s1``).
+        s2: Sentinel-2 GeoTIFF (``geotiff``).
+        size: tile side in pixels for the world and GeoTIFF tiles.
+        n_scenes: number of world scenes.
+        seed: world seed and split seed.
+        val_size: held-out pairs (world: a second world; other data: a random part of the files).
+    """
+
+    kind: str = "world"
+    root: str | None = None
+    s1: str | None = None
+    s2: str | None = None
+    size: int = 64
+    n_scenes: int = 4096
+    seed: int = 0
+    val_size: int = 256
+
+
+def _need_root(spec: DataSpec) -> Path:
+    if spec.root is None:
+        raise ValueError(f"--data {spec.kind} needs --root PATH (the dataset folder)")
+    root = Path(spec.root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"--root {root}: no such folder; expected the {spec.kind} dataset there")
+    return root
+
+
+def _find_tif(root: Path, tag: str) -> Path:
+    hits = sorted(p for p in root.glob("*.tif*") if tag in p.name.lower())
+    if len(hits) != 1:
+        raise FileNotFoundError(
+            f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', found "
+            f"{[p.name for p in hits]}; pass --s1 and --s2 explicitly"
+        )
+    return hits[0]
+
+
+def _torchgeo_adapter(kind: str, root: Path) -> Dataset:
+    for name in _TORCHGEO_ADAPTERS[kind]:
+        adapter = getattr(xdata, name, None)
+        if adapter is not None:
+            return adapter(root)
+    raise NotImplementedError(
+        f"--data {kind}: xmodal_lab.data offers no torchgeo adapter for it in this version "
+        f"(looked for {list(_TORCHGEO_ADAPTERS[kind])})"
+    )
+
+
+def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
+    """Hold out ``val_size`` random items (never more than a fifth of the data).
+
+    Returns:
+        ``(train, val)``; ``val`` is None when nothing is held out.
+    """
+    n = len(dataset)
+    k = min(val_size, n // 5)
+    if k <= 0:
+        return dataset, None
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return Subset(dataset, sorted(order[k:])), Subset(dataset, sorted(order[:k]))
+
+
+def build_data(spec: DataSpec) -> tuple[Dataset, Dataset | None]:
+    """The training and validation datasets of a :class:`DataSpec`.
+
+    Returns:
+        ``(train, val)`` datasets of pair dicts (``val`` may be None).
+
+    Raises:
+        ValueError: unknown kind or a missing argument.
+        FileNotFoundError: a missing folder or file, named.
+        NotImplementedError: a torchgeo adapter this version of the data layer does not offer.
+    """
+    if spec.kind not in DATA_CHOICES:
+        raise ValueError(f"--data: expected one of {DATA_CHOICES}, got {spec.kind!r}")
+    if spec.kind == "world":
+        train = xdata.SimulatedWorld(seed=spec.seed, size=spec.size, n_scenes=spec.n_scenes)
+        val = xdata.SimulatedWorld(seed=spec.seed + 1, size=spec.size, n_scenes=spec.val_size)
+        return train, (val if spec.val_size > 0 else None)
+    if spec.kind == "bigearthnet-mm":
+        dataset: Dataset = xdata.BigEarthNetMM(_need_root(spec))
+    elif spec.kind == "geotiff":
+        root = Path(spec.root).expanduser() if spec.root else None
+        s1 = Path(spec.s1) if spec.s1 else (_find_tif(root, "s1") if root else None)
+        s2 = Path(spec.s2) if spec.s2 else (_find_tif(root, "s2") if root else None)
+        if s1 is None or s2 is None:
+            raise ValueError("--data geotiff needs --s1 FILE and --s2 FILE, or --root holding both")
+        raster_cls: Any = getattr(xdata, "PairedRasterDataset", None)
+        if raster_cls is None:
+            raise NotImplementedError("--data geotiff: xmodal_lab.data.PairedRasterDataset is not available")
+        dataset = raster_cls(s1, s2, size=spec.size)
+    else:
+        dataset = _torchgeo_adapter(spec.kind, _need_root(spec))
+    if len(dataset) == 0:
+        raise ValueError(f"--data {spec.kind}: the dataset at {spec.root or spec.s1} holds no pairs")
+    return split(dataset, spec.val_size, spec.seed)
+
+
+def tile_size(dataset: Dataset) -> int | None:
+    """Side in pixels of the dataset's first optical (or radar) tile, or None."""
+    item = dataset[0]
+    for key in ("s2", "s1"):
+        if isinstance(item.get(key), torch.Tensor):
+            return int(item[key].shape[-1])
+    return None
