@@ -12,7 +12,10 @@ positions). Pretraining combines two objectives:
   the encoders see only kept patches (the ALiBi matrix gathered for them), and a light decoder reconstructs
   both modalities' pixels from the joint encoding, each modality's loss on its own mask.
 
-At inference (``embed``, ``features``, ``encode``) nothing is masked and the full bias is used. Parameter
+At inference (``embed``, ``features``, ``encode``) nothing is masked and the full bias is used. During
+pretraining, the cross-modal encoder's radar self-attention is biased by radar-to-radar distances and its
+cross-attention by radar-to-optical distances (the reference pretraining script passes the radar-to-optical
+matrix to both; at inference, where both sequences cover the full grid, the two coincide). Parameter
 layout and computation match the published encoders, so torchgeo's / the official weights load through
 :mod:`.convert` (the published models have no query/key/value biases: ``qkv_bias=False``).
 """
