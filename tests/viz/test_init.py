@@ -23,4 +23,3 @@ def test_every_public_name_resolves():
         assert callable(getattr(viz, name)), name
     assert viz.plot_pairs.__module__ == "xmodal_lab.viz.plots"
     assert viz.explore_map.__module__ == "xmodal_lab.viz.maps"
-

@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.collections import LineCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 from tests.viz.conftest import CLASSES
 from xmodal_lab.models.layers import alibi_2d_bias, alibi_slopes, patch_distances
 from xmodal_lab.viz import plots
+from xmodal_lab.viz.palettes import landcover_legend
 
 
 def image_axes(fig: Figure) -> list:
@@ -116,6 +118,12 @@ def test_plot_projection_joins_each_pair_with_one_line():
     np.testing.assert_allclose(np.stack(segments), np.stack([a, b], axis=1))
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["radar (S1)", "optical (S2)", "w", "f", "c"]
+    named = plots.plot_projection(a, b, labels=np.zeros(20, int), label_names=["water", "forest"])
+    assert to_hex(named.axes[0].collections[1].get_facecolor()[0]) == to_hex(
+        landcover_legend(["water"])[2](0)
+    )
+    with pytest.raises(ValueError, match=r"class ids \[2\] have no name"):
+        plots.plot_projection(a, b, labels=np.full(20, 2), label_names=["water", "forest"])
 
 
 def test_plot_projection_before_after_has_two_panels():

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -322,7 +322,9 @@ def plot_projection(
         coords_s2: optical coordinates ``[N, 2]`` (row ``i`` is the partner of radar row ``i``).
         title: axes title.
         labels: optional ``[N]`` class ids (or ``[N, K]`` multi-hot) colouring the points.
-        label_names: names of the class ids for the legend.
+        label_names: names of the class ids (a list indexed by id, or ``{id: name}``), for the legend and for
+            the colours (land-cover names get the colours of the land-cover maps); e.g.
+            ``xmodal_lab.data.LANDCOVER_CLASSES`` with ``embed_dataset(...)["dominant_class"]``.
         ax: draw into these axes instead of a new figure.
 
     Returns:
@@ -347,16 +349,21 @@ def plot_projection(
     else:
         ids = _class_ids(labels, len(a))
         uniq = np.unique(ids)
-        colours = class_colours(len(uniq))
-        lut = {c: colours[i] for i, c in enumerate(uniq)}
+        if label_names is not None:  # named classes get the colours they have in every figure (water blue)
+            table_ids, names, cmap, norm = landcover_legend(label_names)
+            missing = sorted(set(uniq.tolist()) - set(table_ids))
+            if missing:
+                raise ValueError(f"labels: class ids {missing} have no name in label_names")
+            lut = {c: to_hex(cmap(norm(c))) for c in uniq}
+        else:
+            colours = class_colours(len(uniq))
+            lut = {c: colours[i] for i, c in enumerate(uniq)}
         point_colours = [lut[c] for c in ids]
         ax.scatter(*a.T, s=14, marker=markers["s1"], c=point_colours, zorder=2)
         ax.scatter(*b.T, s=14, marker=markers["s2"], c=point_colours, zorder=2)
 
         def name(c: int) -> str:
-            if label_names is None:
-                return f"class {c}"
-            return label_names[c] if isinstance(label_names, Mapping) else label_names[c]
+            return f"class {c}" if label_names is None else names[c]
 
         handles = [
             Line2D([], [], ls="", marker=markers["s1"], c="0.3", label="radar (S1)"),
