@@ -39,6 +39,8 @@ def test_plot_pairs_one_row_per_pair_with_landcover_legend(pairs):
     assert len(colours) == len(CLASSES)
     (legend,) = fig.legends
     assert sorted(t.get_text() for t in legend.get_texts()) == sorted(CLASSES.values())
+    assert fig._suptitle is None
+    assert plots.plot_pairs(pairs, 1, classes=CLASSES, title="two sensors")._suptitle.get_text() == "two sensors"
 
 
 def test_plot_pairs_without_landcover_like_bigearthnet(pairs):

@@ -123,8 +123,8 @@ def plot_pairs(
         for ax in row:
             _bare(ax)
         row[0].set_ylabel(_pair_caption(pair), fontsize=8)
-    for ax, title in zip(axes[0], titles):
-        ax.set_title(title, fontsize=9)
+    for ax, column in zip(axes[0], titles):
+        ax.set_title(column, fontsize=9)
     if legend_ids:
         handles = [
             Patch(facecolor=cmap(norm(i)), edgecolor="0.3", label=names.get(i, f"class {i}"))
