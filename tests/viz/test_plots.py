@@ -224,3 +224,18 @@ def test_plot_pairs_names_the_simulated_worlds_classes():
     present = sorted({int(v) for p in pairs for v in p["landcover"].unique()})
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == [LANDCOVER_CLASSES[i] for i in present]
+
+
+def test_plot_pairs_and_footprints_of_the_real_bigearthnet_pairs():
+    from xmodal_lab.data import bigearthnet_examples
+    from xmodal_lab.viz.geo import footprints_geojson
+
+    real = bigearthnet_examples()
+    pairs = [real[i] for i in range(2)]
+    fig = plots.plot_pairs(pairs)
+    assert len(fig.axes) == 2 * 4 and not fig.legends  # no land-cover maps
+    assert pairs[0]["label_names"][0][:22] in fig.axes[0].get_ylabel()
+    for pair, feature in zip(pairs, footprints_geojson(pairs)["features"]):
+        ring = np.asarray(feature["geometry"]["coordinates"][0])
+        assert ring[:, 0].min() < pair["lon"] < ring[:, 0].max()
+        assert ring[:, 1].min() < pair["lat"] < ring[:, 1].max()
