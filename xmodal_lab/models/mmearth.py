@@ -85,7 +85,7 @@ class MMEarthConfig:
     mask_ratio: float = 0.6
     tasks: tuple[str, ...] = TASKS
     n_landcover: int = 8
-    n_labels: int = 10
+    n_labels: int = 8
     norm_pix_loss: bool = True
     weighting: str = "uncertainty"
 
