@@ -151,13 +151,13 @@ def paint_tropical(s: Scene) -> None:
 def paint_desert(s: Scene) -> None:
     s.paint(np.ones(s.shape, bool), lc.SAND)
     u, _ = s.rotated(s.uniform(0, np.pi))
-    wavelength = s.uniform(80, 400)
+    wavelength = s.uniform(150, 400)
     dunes = np.sin(2 * np.pi * u / wavelength + 1.5 * s.field("dunes", 2 * wavelength, 2))
-    s.elevation = s.uniform(1, 4) * dunes
+    s.elevation = s.uniform(0.5, 2.0) * dunes
     s.brightness = 1.0 + 0.03 * dunes + 0.03 * s.field("sand", 500.0, 2)
     s.moisture = -0.8 + 0.1 * s.field("moisture", 500.0, 1)
-    if s.chance(0.3):
-        s.paint(s.field("outcrop", 300.0) > 1.6, lc.ROCK)
+    if s.chance(0.15):
+        s.paint(s.field("outcrop", 300.0) > 1.8, lc.ROCK)
 
 
 def paint_mountains(s: Scene) -> None:

@@ -48,7 +48,10 @@ _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
 _NOISE_BASIS = np.array(
     [np.ones(12), np.linspace(1.0, -1.0, 12), np.cos(np.linspace(0, 2 * np.pi, 12))], dtype=np.float32
 ).T
-_SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
+_SWATH_DEG_PER_M = 16.0 / 250_000.0
+#: Layouts (river offsets, town and event positions) are sized to this footprint whatever the tile size
+#: and GSD, so that every world with the same seed shows the same geography at every scale.
+LAYOUT_EXTENT_M = 640.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
 
 
 @dataclass(frozen=True)
@@ -203,10 +206,7 @@ class SimulatedWorld(Dataset):
         self._cum_weights = np.cumsum(weights / weights.sum()).tolist()
         first, last = dt.date(self.config.years[0], 1, 1), dt.date(self.config.years[1], 12, 31)
         self._first_day, self._n_days = first.toordinal(), last.toordinal() - first.toordinal() + 1
-        gsds = self.config.gsd if isinstance(self.config.gsd, tuple) else (self.config.gsd,)
-        self._gsds = gsds
-        # Layouts are sized to the default footprint, so other GSDs and sizes show the same geography.
-        self._extent = self.config.size * float(min(gsds))
+        self._gsds = self.config.gsd if isinstance(self.config.gsd, tuple) else (self.config.gsd,)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> SimulatedWorld:
@@ -329,7 +329,7 @@ class SimulatedWorld(Dataset):
         key = mix_key(seed * 0x100000001B3 + index)
         coords = ((np.arange(n) - (n - 1) / 2.0) * pitch).astype(np.float32)
         scene = Scene(key, coords, -coords, date.timetuple().tm_yday, place.lat, HashStream(key + 1),
-                      extent=self._extent)  # fmt: skip
+                      extent=LAYOUT_EXTENT_M)  # fmt: skip
         BIOMES[place.biome].paint(scene)
         out: dict[str, Any] = {}
         if event is not None:
