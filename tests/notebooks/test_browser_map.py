@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "05_embeddings_on_maps.ipynb"
 ARTIFACTS = ROOT / "artifacts"
 TOKEN = "xmodal-browser-test"
+ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"  # how WebDriver passes an element to a script
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (
     "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
@@ -153,16 +154,15 @@ class WebDriver:
     def script(self, js: str, *args):
         return self._call("POST", f"/session/{self.session}/execute/sync", {"script": js, "args": list(args)})
 
-    def screenshot(self, path: Path, element_css: str | None = None) -> None:
-        if element_css is None:
-            data = self._call("GET", f"/session/{self.session}/screenshot")
-        else:
-            found = self._call(
-                "POST", f"/session/{self.session}/element", {"using": "css selector", "value": element_css}
-            )
-            element = next(iter(found.values()))
-            data = self._call("GET", f"/session/{self.session}/element/{element}/screenshot")
-        path.write_bytes(base64.b64decode(data))
+    def elements(self, css: str) -> list[str]:
+        found = self._call(
+            "POST", f"/session/{self.session}/elements", {"using": "css selector", "value": css}
+        )
+        return [next(iter(ref.values())) for ref in found]
+
+    def screenshot(self, path: Path, element: str | None = None) -> None:
+        where = f"/element/{element}" if element is not None else ""
+        path.write_bytes(base64.b64decode(self._call("GET", f"/session/{self.session}{where}/screenshot")))
 
     def quit(self) -> None:
         if self.session is not None:
@@ -288,12 +288,15 @@ def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
         except TimeoutError as err:
             raise AssertionError(f"{err}; last state {state}") from err
         assert not state["errors"], f"{notebook} raised: {state['errors']}"
-        browser.script(
-            "const m = document.querySelector('.leaflet-container'); if (m) m.scrollIntoView(); return true;"
-        )
-        time.sleep(1.0)  # let leaflet redraw after scrolling, for the screenshot
-        browser.screenshot(ARTIFACTS / "browser_map_page.png")
-        browser.screenshot(ARTIFACTS / "browser_map.png", ".leaflet-container")
+        maps = browser.elements(".leaflet-container")
+        for i, element in enumerate(maps[:3]):  # the explorer map, the match explorer ...
+            browser.script("arguments[0].scrollIntoView(); return true;", {ELEMENT_KEY: element})
+            time.sleep(1.0)  # let leaflet redraw after scrolling
+            if i == 0:
+                browser.screenshot(ARTIFACTS / "browser_map_page.png")
+            browser.screenshot(
+                ARTIFACTS / ("browser_map.png" if i == 0 else f"browser_map_{i + 1}.png"), element
+            )
         print(
             f"browser test: {state['maps']} leaflet map(s), {state['paths']} SVG path(s), "
             f"{state['figures']} figure(s); screenshots in {ARTIFACTS}"
