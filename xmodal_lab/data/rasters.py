@@ -120,9 +120,9 @@ class PairedRasterDataset(Dataset):
         if np.isinf(s1_values).any():
             raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
         s1_valid = np.isfinite(s1_values).all(axis=0)
-        if s1_units == "linear":
-            s1_valid &= (s1_values > 0).all(axis=0)
         self._check_units(s1_values[:, s1_valid])
+        if s1_units == "linear":  # zero or negative power has no decibel value
+            s1_valid &= (s1_values > 0).all(axis=0)
         self.windows = self._tiles(s1_valid & s2_valid)
 
     # --- checks ---------------------------------------------------------------------------------------

@@ -104,12 +104,13 @@ def _read_json(path: Path) -> dict:
 
 
 def _scan(folder: Path, prefix: str) -> dict[str, Path]:
-    """Patch folders directly inside ``folder`` whose names start with ``prefix``."""
+    """Patch folders directly inside ``folder``: names like ``S1A_...`` / ``S2B_...`` (``prefix`` ``"S1"``/``"S2"``)."""
     out = {}
     with os.scandir(folder) as it:
         for entry in it:
-            if entry.name.startswith(prefix) and entry.is_dir():
-                out[entry.name] = Path(entry.path)
+            name = entry.name
+            if name.startswith(prefix) and name[2:3] in ("A", "B", "C", "D") and name[3:4] == "_" and entry.is_dir():
+                out[name] = Path(entry.path)
     return out
 
 
