@@ -1,6 +1,6 @@
 """xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps for the curriculum.
 
-Figures (:mod:`xmodal_lab.viz.plots`) return ``matplotlib.figure.Figure`` objects; maps
+Figures (:mod:`xmodal_lab.viz.plots`, gathering the data, evaluation and model figures) return ``matplotlib.figure.Figure`` objects; maps
 (:mod:`xmodal_lab.viz.maps`) return leafmap maps or ipywidgets, each with a static fallback figure.
 Names are loaded on first use, so ``import xmodal_lab.viz`` stays light and needs no display.
 """
@@ -11,20 +11,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "plots": (
-        "plot_bands",
-        "plot_bias_maps",
-        "plot_change",
+    "data_plots": ("plot_bands", "plot_change", "plot_pairs"),
+    "eval_plots": (
         "plot_history",
         "plot_label_efficiency",
-        "plot_masks",
-        "plot_pairs",
         "plot_projection",
         "plot_projection_before_after",
-        "plot_reconstruction",
         "plot_retrieval",
         "plot_similarity_matrix",
     ),
+    "model_plots": ("plot_bias_maps", "plot_masks", "plot_reconstruction"),
     "maps": (
         "centre_layer",
         "describe_tile",

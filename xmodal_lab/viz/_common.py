@@ -11,70 +11,6 @@ from typing import Any
 
 import numpy as np
 
-#: Attribute marking the figures this package makes, so that only they are closed once displayed.
-_MARK = "_xmodal_lab_figure"
-
-
-def new_figure(**kwargs: Any):
-    """A pyplot figure that a notebook shows exactly once, however the cell ends.
-
-    ``fig = plot_...(); plt.show()``, a bare ``plot_...()`` as the last line, and a figure made inside a loop
-    all show once: the figure belongs to pyplot (so ``plt.show()`` and the inline backend find it) and is
-    closed as soon as a notebook has drawn it (so the inline backend does not draw it a second time).
-
-    Args:
-        **kwargs: passed to ``matplotlib.pyplot.figure`` (``figsize``, ``layout`` ...).
-
-    Returns:
-        ``matplotlib.figure.Figure``.
-    """
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(**kwargs)
-    setattr(fig, _MARK, True)
-    enable_notebook_display()  # after plt.figure: the inline backend sets its formatters up on first use
-    return fig
-
-
-def _close_after(render):
-    def render_once(fig):
-        try:
-            return render(fig)
-        finally:
-            if getattr(fig, _MARK, False):
-                import matplotlib.pyplot as plt
-
-                plt.close(fig)
-
-    render_once.xmodal_lab_once = True
-    return render_once
-
-
-def enable_notebook_display() -> None:
-    """Make IPython draw this package's figures once when a cell shows them; outside IPython, nothing.
-
-    Registers a PNG formatter for figures when none is there (an ``Agg`` backend registers none, so a
-    returned figure would print as text), and wraps every figure formatter so that a figure of this package
-    leaves pyplot once drawn (see :func:`new_figure`). Other figures are drawn as before.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "display_formatter"):
-        return
-    from IPython.core.pylabtools import select_figure_formats
-    from matplotlib.figure import Figure
-
-    formatters = shell.display_formatter.formatters
-    if not any(Figure in f.type_printers for f in formatters.values()):
-        select_figure_formats(shell, {"png"})
-    for formatter in formatters.values():
-        render = formatter.type_printers.get(Figure)
-        if render is not None and not getattr(render, "xmodal_lab_once", False):
-            formatter.for_type(Figure, _close_after(render))
-
 
 def to_numpy(x: Any) -> np.ndarray:
     """Turn a tensor, array or nested list into a NumPy array (detached, on the CPU).
@@ -201,3 +137,15 @@ def scalar(x: Any) -> Any:
     if hasattr(x, "item") and np.ndim(to_numpy(x)) == 0:
         return x.item()
     return x
+
+
+def upsample_nearest(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour upsampling of ``[..., h, w]`` to ``[..., H, W]`` by integer factors.
+
+    Raises:
+        ValueError: when ``H / h`` or ``W / w`` is not an integer.
+    """
+    fy, fx = height // img.shape[-2], width // img.shape[-1]
+    if fy * img.shape[-2] != height or fx * img.shape[-1] != width:
+        raise ValueError(f"cannot upsample {img.shape[-2:]} to {(height, width)} by an integer factor")
+    return np.repeat(np.repeat(img, fy, axis=-2), fx, axis=-1)

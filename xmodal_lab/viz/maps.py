@@ -19,8 +19,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
-from xmodal_lab.viz._common import new_figure, pair_list, scalar, to_numpy
+from xmodal_lab.viz._common import pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render
+from xmodal_lab.viz.figure import new_figure
 from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds, value_colors
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
 

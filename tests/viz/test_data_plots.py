@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from tests.viz.conftest import CLASSES
+from xmodal_lab.viz import data_plots as plots
+
+
+def image_axes(fig: Figure) -> list:
+    """Axes that show at least one image (colour bars excluded: they hold no AxesImage)."""
+    return [ax for ax in fig.axes if any(isinstance(a, AxesImage) for a in ax.get_children())]
+
+
+def test_plot_pairs_one_row_per_pair_with_landcover_legend(pairs):
+    fig = plots.plot_pairs(pairs, max_pairs=3, classes=CLASSES)
+    assert len(fig.axes) == 3 * 5
+    vv = fig.axes[2].get_images()[0].get_array()
+    np.testing.assert_allclose(vv, pairs[0]["s1"][0].numpy())
+    rgb = fig.axes[0].get_images()[0].get_array()
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+    lc = fig.axes[4].get_images()[0]
+    np.testing.assert_array_equal(lc.get_array(), pairs[0]["landcover"].numpy())
+    # each class id is painted with its own colour
+    colours = {tuple(lc.cmap(lc.norm(i))) for i in CLASSES}
+    assert len(colours) == len(CLASSES)
+    (legend,) = fig.legends
+    assert sorted(t.get_text() for t in legend.get_texts()) == sorted(CLASSES.values())
+    assert fig._suptitle is None
+    assert (
+        plots.plot_pairs(pairs, 1, classes=CLASSES, title="two sensors")._suptitle.get_text() == "two sensors"
+    )
+
+
+def test_plot_pairs_without_landcover_like_bigearthnet(pairs):
+    real = [{k: v for k, v in p.items() if k != "landcover"} for p in pairs[:2]]
+    real[0]["label_names"] = ["Coniferous forest", "Water bodies", "Pastures"]
+    fig = plots.plot_pairs(real)
+    assert len(fig.axes) == 2 * 4 and not fig.legends
+    assert fig.axes[0].get_ylabel().endswith("Coniferous forest\nWater bodies\n...")
+    mixed = plots.plot_pairs([pairs[0], real[1]], classes=CLASSES)
+    assert len(mixed.axes) == 2 * 5
+    assert "no land-cover map" in [t.get_text() for t in mixed.axes[9].texts]
+
+
+def test_plot_pairs_accepts_a_collated_batch(pairs):
+    batch = {
+        k: torch.stack([p[k] for p in pairs[:4]])
+        if torch.is_tensor(pairs[0][k])
+        else [p[k] for p in pairs[:4]]
+        for k in pairs[0]
+    }
+    fig = plots.plot_pairs(batch, max_pairs=2, classes=CLASSES)
+    assert len(fig.axes) == 2 * 5
+    np.testing.assert_allclose(fig.axes[5 + 3].get_images()[0].get_array(), pairs[1]["s1"][1].numpy())
+
+
+def test_plot_bands_names_all_fourteen_bands(pairs):
+    fig = plots.plot_bands(pairs[0])
+    assert len(fig.axes) == 14
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[3] == "B4 red\n664.6 nm" and titles[11] == "B12 swir 2\n2202.4 nm"
+    assert titles[12].startswith("VV") and titles[13].startswith("VH")
+    np.testing.assert_allclose(fig.axes[7].get_images()[0].get_array(), pairs[0]["s2"][7].numpy())
+    # one reflectance scale for every optical band
+    assert {fig.axes[i].get_images()[0].get_clim() for i in range(12)} == {plots.REFLECTANCE_RANGE}
+
+
+def test_plot_change_marks_distance_above_threshold(pairs):
+    distance = np.zeros((4, 4))
+    distance[1, 2] = 1.0  # one patch of 16 changed
+    fig = plots.plot_change(pairs[0], pairs[1], distance, threshold=0.5)
+    assert len(image_axes(fig)) == 4
+    assert "(6% of the area)" in fig.axes[3].get_title()
+    assert fig.axes[0].get_title() == "before 2021-06-01"
+
+
+def test_plot_pairs_names_the_simulated_worlds_classes():
+    from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
+
+    world = SimulatedWorld(seed=0, size=32, n_scenes=8)
+    pairs = [world[i] for i in range(3)]
+    fig = plots.plot_pairs(pairs)
+    present = sorted({int(v) for p in pairs for v in p["landcover"].unique()})
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [LANDCOVER_CLASSES[i] for i in present]
+
+
+def test_plot_pairs_and_footprints_of_the_real_bigearthnet_pairs():
+    from xmodal_lab.data import bigearthnet_examples
+    from xmodal_lab.viz.geo import footprints_geojson
+
+    real = bigearthnet_examples()
+    pairs = [real[i] for i in range(2)]
+    fig = plots.plot_pairs(pairs)
+    assert len(fig.axes) == 2 * 4 and not fig.legends  # no land-cover maps
+    assert pairs[0]["label_names"][0][:22] in fig.axes[0].get_ylabel()
+    for pair, feature in zip(pairs, footprints_geojson(pairs)["features"]):
+        ring = np.asarray(feature["geometry"]["coordinates"][0])
+        assert ring[:, 0].min() < pair["lon"] < ring[:, 0].max()
+        assert ring[:, 1].min() < pair["lat"] < ring[:, 1].max()

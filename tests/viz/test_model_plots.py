@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from xmodal_lab.models.layers import alibi_2d_bias, alibi_slopes, patch_distances
+from xmodal_lab.viz import model_plots as plots
+
+
+def test_plot_reconstruction_greys_exactly_the_hidden_patches(pairs):
+    img = torch.stack([p["s2"] for p in pairs[:2]])
+    mask = torch.zeros(2, 16)  # 4x4 patches of 8x8 pixels
+    mask[0, [0, 5, 15]] = 1
+    low = img[:, :, ::4, ::4]
+    fig = plots.plot_reconstruction(img, img * 0.9, mask, low=low, high=img - img.mean())
+    assert len(fig.axes) == 2 * 6
+    masked = fig.axes[1].get_images()[0].get_array()
+    grey = (masked == 128).all(axis=-1)
+    assert grey[:8, :8].all() and grey[8:16, 8:16].all() and grey[24:, 24:].all()
+    assert grey.sum() <= 3 * 64 + 20  # only chance pixels outside hidden patches equal 128
+    # the "reconstruction + visible" panel equals the original where patches were visible
+    np.testing.assert_array_equal(
+        fig.axes[3].get_images()[0].get_array()[8:, :8], fig.axes[0].get_images()[0].get_array()[8:, :8]
+    )
+
+
+def test_plot_bias_maps_matches_alibi_formula():
+    grid, heads, q = (4, 5), 4, 7
+    fig = plots.plot_bias_maps(alibi_2d_bias(heads, grid), grid, q)
+    assert len(fig.axes) == heads + 1  # panels and colour bar
+    for h in range(heads):
+        shown = fig.axes[h].get_images()[0].get_array()
+        expected = -(alibi_slopes(heads)[h] * patch_distances(grid)[q]).reshape(grid).numpy()
+        np.testing.assert_allclose(shown, expected, rtol=1e-6)
+        assert shown[q // 5, q % 5] == 0
+    assert len(plots.plot_bias_maps(alibi_2d_bias(16, grid)[0], grid, (1, 2)).axes) == 8 + 1
+
+
+def test_plot_masks_reports_iou_and_area_against_reference(pairs):
+    masks = np.zeros((2, 32, 32), bool)
+    masks[0, 8:24, 8:24] = True  # 256 pixels
+    masks[1, 0:4, 0:4] = True
+    reference = np.zeros((32, 32), bool)
+    reference[8:24, 8:16] = True  # 128 pixels inside mask 0
+    fig = plots.plot_masks(pairs[0]["s2"], masks, scores=[0.9, 0.5], points=[[16, 16]], reference=reference)
+    assert len(fig.axes) == 3
+    assert "IoU 0.50" in fig.axes[1].get_title() and "area x2.00" in fig.axes[1].get_title()
+    assert "score 0.90" in fig.axes[1].get_title()
+    result = SimpleNamespace(masks=masks, scores=np.array([0.7, 0.2]))  # what xmodal_lab.models.sam returns
+    titles = [ax.get_title() for ax in plots.plot_masks(pairs[0]["s2"], result).axes[1:]]
+    assert titles == ["mask 0  score 0.70", "mask 1  score 0.20"]
