@@ -27,8 +27,8 @@ import torch
 
 from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
 from xmodal_lab.eval import linear_probe
-from xmodal_lab.models.mmearth import MMEarth
 from xmodal_lab.models.mmearth import PRESETS as MM_PRESETS
+from xmodal_lab.models.mmearth import MMEarth
 from xmodal_lab.models.skysense import PRESETS as SKY_PRESETS
 from xmodal_lab.models.skysense import SkySense
 
@@ -48,7 +48,9 @@ def take(data: dict, idx: torch.Tensor) -> dict:
     return {k: [v[i] for i in idx.tolist()] if isinstance(v, list) else v[idx] for k, v in data.items()}
 
 
-def pretrain(model: torch.nn.Module, data: dict, steps: int, batch_size: int, seed: int) -> tuple[torch.nn.Module, float]:
+def pretrain(
+    model: torch.nn.Module, data: dict, steps: int, batch_size: int, seed: int
+) -> tuple[torch.nn.Module, float]:
     """AdamW steps on random batches; returns the model in eval mode and training tiles per second."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     g = torch.Generator().manual_seed(seed)
@@ -63,7 +65,11 @@ def pretrain(model: torch.nn.Module, data: dict, steps: int, batch_size: int, se
 
 
 def majority(lc: torch.Tensor) -> np.ndarray:
-    return torch.stack([torch.bincount(x.flatten(), minlength=len(LANDCOVER_CLASSES)) for x in lc]).argmax(1).numpy()
+    return (
+        torch.stack([torch.bincount(x.flatten(), minlength=len(LANDCOVER_CLASSES)) for x in lc])
+        .argmax(1)
+        .numpy()
+    )
 
 
 def probe(embed, train: dict, test: dict, key: str) -> tuple[float, float]:
@@ -87,10 +93,14 @@ def run(seed: int, steps: int, batch_size: int) -> list[tuple[str, float, float,
         ("multi-pretext: all tasks", ("s2", "s1", "landcover", "labels")),
     ):
         torch.manual_seed(seed)
-        model, speed = pretrain(MMEarth(replace(MM_PRESETS["tiny"], tasks=tasks)), pre, steps, batch_size, seed)
+        model, speed = pretrain(
+            MMEarth(replace(MM_PRESETS["tiny"], tasks=tasks)), pre, steps, batch_size, seed
+        )
         rows.append((label, *probe(mm_embed(model), train, test, "s2"), speed))
     torch.manual_seed(seed)
-    rows.append(("MAE, untrained", *probe(mm_embed(MMEarth(MM_PRESETS["tiny"]).eval()), train, test, "s2"), 0.0))
+    rows.append(
+        ("MAE, untrained", *probe(mm_embed(MMEarth(MM_PRESETS["tiny"]).eval()), train, test, "s2"), 0.0)
+    )
 
     torch.manual_seed(seed)
     sky, speed = pretrain(SkySense(SKY_PRESETS["tiny"]), pre, steps, batch_size, seed)
@@ -103,6 +113,11 @@ def run(seed: int, steps: int, batch_size: int) -> list[tuple[str, float, float,
     return rows
 
 
+def spread(values: np.ndarray) -> str:
+    """Mean, and the standard deviation over seeds when there are several."""
+    return f"{values.mean():.3f}" + (f" ± {values.std():.3f}" if len(values) > 1 else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
@@ -111,8 +126,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} thread(s), torch {torch.__version__}")
-    print(f"{args.steps} steps x {args.batch_size} tiles; probes fitted on {N_PROBE_TRAIN} tiles, scored on {N_PROBE_TEST}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {args.threads} thread(s), torch {torch.__version__}"
+    )
+    print(
+        f"{args.steps} steps x {args.batch_size} tiles; probes fitted on {N_PROBE_TRAIN} tiles, scored on {N_PROBE_TEST}"
+    )
     results: dict[str, list] = {}
     for seed in args.seeds:
         for name, acc, f1, speed in run(seed, args.steps, args.batch_size):
@@ -120,8 +139,7 @@ def main() -> None:
     print(f"{'model':28s} {'land-cover acc':>15s} {'labels micro-F1':>16s} {'tiles/s':>9s}")
     for name, values in results.items():
         v = np.array(values)
-        spread = lambda col: f"{v[:, col].mean():.3f}" + (f" ± {v[:, col].std():.3f}" if len(v) > 1 else "")  # noqa: E731
-        print(f"{name:28s} {spread(0):>15s} {spread(1):>16s} {v[:, 2].mean():9.0f}")
+        print(f"{name:28s} {spread(v[:, 0]):>15s} {spread(v[:, 1]):>16s} {v[:, 2].mean():9.0f}")
 
 
 if __name__ == "__main__":

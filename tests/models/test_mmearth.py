@@ -103,7 +103,13 @@ def test_uncertainty_weighting_equals_formula():
     assert np.allclose([float(terms[k].detach()) for k in "abc"], expected, atol=1e-6)
     assert np.isclose(float(total.detach()), sum(expected), atol=1e-6)
     # the optimum of exp(-s) L + s is s = log L: the weight 1/L balances the tasks
-    assert np.isclose(float(torch.autograd.functional.jacobian(lambda s: torch.exp(-s) * 2.0 + s, torch.tensor(np.log(2.0)))), 0.0, atol=1e-6)
+    assert np.isclose(
+        float(
+            torch.autograd.functional.jacobian(lambda s: torch.exp(-s) * 2.0 + s, torch.tensor(np.log(2.0)))
+        ),
+        0.0,
+        atol=1e-6,
+    )
 
 
 def test_model_loss_is_uncertainty_weighted_sum():

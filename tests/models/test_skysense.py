@@ -90,7 +90,9 @@ def test_time_series_input(model):
     assert batch["s2"].shape == (2, 3, 12, 32, 32)
     out = model(batch)
     assert torch.isfinite(out["loss"])
-    feats = model.features(s1=batch["s1"], s2=batch["s2"], date=batch["date"], lat=batch["lat"], lon=batch["lon"])
+    feats = model.features(
+        s1=batch["s1"], s2=batch["s2"], date=batch["date"], lat=batch["lat"], lon=batch["lon"]
+    )
     assert feats["joint"].shape == (2, 64, 8, 8) and feats["s2"].shape == (2, 64, 8, 8)
 
 

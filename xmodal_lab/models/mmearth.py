@@ -291,7 +291,9 @@ class MMEarth(nn.Module):
     def _masked_mean(per_patch: Tensor, mask: Tensor) -> Tensor:
         return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
 
-    def _task_losses(self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    def _task_losses(
+        self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor
+    ) -> dict[str, Tensor]:
         p, losses = self.config.patch_size, {}
         target = patchify(x2, p)  # [B, N, p*p*12]
         if self.config.norm_pix_loss:
@@ -305,9 +307,13 @@ class MMEarth(nn.Module):
         if "landcover" in pred:
             lc = batch_item(batch, "landcover", self.name).long()
             if lc.shape != (x2.shape[0], *x2.shape[-2:]):
-                raise ValueError(f"landcover: expected [B, H, W] = {(x2.shape[0], *x2.shape[-2:])}, got {tuple(lc.shape)}")
+                raise ValueError(
+                    f"landcover: expected [B, H, W] = {(x2.shape[0], *x2.shape[-2:])}, got {tuple(lc.shape)}"
+                )
             if lc.max() >= self.config.n_landcover:
-                raise ValueError(f"landcover: class id {int(lc.max())} >= n_landcover={self.config.n_landcover}")
+                raise ValueError(
+                    f"landcover: class id {int(lc.max())} >= n_landcover={self.config.n_landcover}"
+                )
             tgt = patchify(lc.unsqueeze(1).float(), p).long()  # [B, N, p*p]
             logits = pred["landcover"].reshape(*tgt.shape, self.config.n_landcover)  # [B, N, p*p, classes]
             ce = F.cross_entropy(logits.flatten(0, 2), tgt.clamp_min(0).flatten(), reduction="none")
@@ -317,7 +323,9 @@ class MMEarth(nn.Module):
         if "labels" in pred:
             labels = batch_item(batch, "labels", self.name).float()
             if labels.shape != pred["labels"].shape:
-                raise ValueError(f"labels: expected multi-hot [B, {self.config.n_labels}], got {tuple(labels.shape)}")
+                raise ValueError(
+                    f"labels: expected multi-hot [B, {self.config.n_labels}], got {tuple(labels.shape)}"
+                )
             losses["labels"] = F.binary_cross_entropy_with_logits(pred["labels"], labels)
         return losses
 
@@ -347,4 +355,12 @@ class MMEarth(nn.Module):
         return out
 
 
-__all__ = ["MMEarth", "MMEarthConfig", "MAEEncoder", "PIXEL_TASKS", "PRESETS", "TASKS", "UncertaintyWeighting"]
+__all__ = [
+    "MMEarth",
+    "MMEarthConfig",
+    "MAEEncoder",
+    "PIXEL_TASKS",
+    "PRESETS",
+    "TASKS",
+    "UncertaintyWeighting",
+]

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -224,8 +223,10 @@ def _frames(x: Tensor) -> Tensor:
 
 # ----------------------------------------------------------------------------------------------- network
 class SkySenseNet(nn.Module):
-    """The part of SkySense that the EMA teacher copies: spatial encoders, date table, fusion, geo-context
-    projection and the contrastive projection heads.
+    """The part of SkySense that the EMA teacher copies.
+
+    Spatial encoders, modality embeddings, the date table, the fusion transformer, the geo-context projection
+    and the contrastive projection heads.
 
     Args:
         config: the model configuration.
@@ -234,13 +235,17 @@ class SkySenseNet(nn.Module):
     def __init__(self, config: SkySenseConfig) -> None:
         super().__init__()
         d = config.embed_dim
-        self.encoders = nn.ModuleDict({"s1": ViTEncoder(S1_CHANNELS, config), "s2": ViTEncoder(S2_CHANNELS, config)})
+        self.encoders = nn.ModuleDict(
+            {"s1": ViTEncoder(S1_CHANNELS, config), "s2": ViTEncoder(S2_CHANNELS, config)}
+        )
         self.modality_embed = nn.ParameterDict(
             {"s1": nn.Parameter(torch.zeros(1, 1, d)), "s2": nn.Parameter(torch.zeros(1, 1, d))}
         )
         self.date_embed = nn.Parameter(torch.zeros(DAYS_IN_YEAR, d))  # P_DTPE, one row per day of the year
         self.extra_token = nn.Parameter(torch.zeros(1, 1, d))  # F_e
-        self.fusion = nn.ModuleList(Block(d, config.num_heads, config.mlp_ratio) for _ in range(config.fusion_depth))
+        self.fusion = nn.ModuleList(
+            Block(d, config.num_heads, config.mlp_ratio) for _ in range(config.fusion_depth)
+        )
         self.fusion_norm = nn.LayerNorm(d)
         self.geo_proj = nn.Linear(2 * d, d)
         self.projectors = nn.ModuleDict({k: _projector(d, config.proj_dim) for k in ("s1", "s2", "joint")})
@@ -296,7 +301,10 @@ class SkySenseNet(nn.Module):
         Returns:
             ``F_fus = W Concat[F^mm, softmax(F^mm P^T / sqrt(D)) P]``, ``[B, N, D]``.
         """
-        ctx = F.scaled_dot_product_attention(mm.unsqueeze(1), prototypes.unsqueeze(1), prototypes.unsqueeze(1))
+        prototypes = prototypes.to(mm.dtype)  # the buffer is float32; under autocast mm may be bf16
+        ctx = F.scaled_dot_product_attention(
+            mm.unsqueeze(1), prototypes.unsqueeze(1), prototypes.unsqueeze(1)
+        )
         return self.geo_proj(torch.cat([mm, ctx.squeeze(1)], dim=-1))
 
     def forward(
@@ -342,7 +350,9 @@ class SkySense(nn.Module):
         if not 0.0 <= c.ema_momentum < 1.0 or not 0.0 <= c.prototype_momentum < 1.0:
             raise ValueError("ema_momentum and prototype_momentum must lie in [0, 1)")
         if (c.img_size // c.patch_size) ** 2 < c.n_clusters:
-            raise ValueError(f"n_clusters={c.n_clusters} exceeds the {(c.img_size // c.patch_size) ** 2} feature pixels")
+            raise ValueError(
+                f"n_clusters={c.n_clusters} exceeds the {(c.img_size // c.patch_size) ** 2} feature pixels"
+            )
         self.norm_s1 = s1_norm()
         self.norm_s2 = s2_norm()
         self.student = SkySenseNet(c)
@@ -357,11 +367,16 @@ class SkySense(nn.Module):
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
         out = {}
-        for name, x, ch, norm in (("s1", s1, S1_CHANNELS, self.norm_s1), ("s2", s2, S2_CHANNELS, self.norm_s2)):
+        for name, x, ch, norm in (
+            ("s1", s1, S1_CHANNELS, self.norm_s1),
+            ("s2", s2, S2_CHANNELS, self.norm_s2),
+        ):
             if x is None:
                 continue
             if x.ndim not in (4, 5):
-                raise ValueError(f"{name}: expected [B, C, H, W] or a time series [B, T, C, H, W], got {tuple(x.shape)}")
+                raise ValueError(
+                    f"{name}: expected [B, C, H, W] or a time series [B, T, C, H, W], got {tuple(x.shape)}"
+                )
             fr = _frames(x)
             check_image(fr.flatten(0, 1), ch, self.config.patch_size, name)
             out[name] = norm(fr.flatten(0, 1)).reshape(fr.shape)
@@ -382,7 +397,9 @@ class SkySense(nn.Module):
             d = day_of_year(date, b)
             d = d.reshape(b, 1).expand(b, t) if d.ndim == 1 else d
             if d.shape != (b, t):
-                raise ValueError(f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape {tuple(d.shape)}")
+                raise ValueError(
+                    f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape {tuple(d.shape)}"
+                )
             out[name] = d
         return out
 
@@ -444,7 +461,12 @@ class SkySense(nn.Module):
         """One vector per tile: the average-pooled feature maps (the image-level features).
 
         Args:
-            s1, s2, gsd, date, lat, lon: as in :meth:`features`.
+            s1: Sentinel-1 ``[B, 2, H, W]`` dB, or a time series ``[B, T, 2, H, W]``.
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance, or ``[B, T, 12, H, W]``.
+            gsd: ignored; accepted for a uniform interface.
+            date: acquisition dates (see :func:`day_of_year`).
+            lat: latitudes ``[B]`` (with ``lon``: the geo-context region).
+            lon: longitudes ``[B]``.
 
         Returns:
             ``{"s1": [B, D], "s2": [B, D], "joint": [B, D]}`` for the modalities that apply.
@@ -539,7 +561,9 @@ class SkySense(nn.Module):
             out[name] = net.projectors[name](tok)
         h, w = enc["s1"].shape[-2:]
         joint = _per_image(dihedral_inverse, tokens_to_map(enc["joint"], (h, w)), ks)
-        out["joint"] = net.projectors["joint"](joint.flatten(-2).transpose(-1, -2)).unsqueeze(1)  # [B, 1, N, P]
+        out["joint"] = net.projectors["joint"](joint.flatten(-2).transpose(-1, -2)).unsqueeze(
+            1
+        )  # [B, 1, N, P]
         return out
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
