@@ -115,3 +115,17 @@ def tif():
 def ben_patch():
     """The BigEarthNet-MM pair writer of these tests (see :func:`write_ben_patch`)."""
     return write_ben_patch
+
+
+@pytest.fixture
+def torchgeo_ben(tmp_path):
+    """A two-pair BigEarthNet archive at full patch size (torchgeo resamples every band to 120 x 120)."""
+    root = tmp_path / "ben120"
+    pairs = [("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_1_2", "S2A_MSIL2A_20170614T101031_1_2", ["Pastures"]),
+             ("S1B_IW_GRDH_1SDV_20180201T165043_33UUP_3_4", "S2B_MSIL2A_20180202T101031_3_4", ["Sea and ocean"])]
+    arrays = [write_ben_patch(root / "BigEarthNet-S1-v1.0", root / "BigEarthNet-v1.0", s1, s2, labels, size=120,
+                              seed=k, origin=(404400.0 + 1200 * k, 5342400.0))
+              for k, (s1, s2, labels) in enumerate(pairs)]
+    for split in ("train", "val", "test"):
+        (root / f"bigearthnet-{split}.csv").write_text("".join(f"{s2},{s1}\n" for s1, s2, _ in pairs))
+    return root, pairs, arrays

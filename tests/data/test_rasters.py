@@ -83,6 +83,7 @@ def test_thirteen_band_optical_drops_b10(scene, tmp_path, tif):
     torch.testing.assert_close(a["s2"], b["s2"])
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_band_counts_crs_size_overlap_and_missing_files(scene, tmp_path, tif):
     paths, _ = scene
     ok_s2 = paths["s2"]
