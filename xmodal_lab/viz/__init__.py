@@ -1,6 +1,7 @@
 """xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps for the curriculum.
 
-Figures (:mod:`xmodal_lab.viz.plots`, gathering the data, evaluation and model figures) return ``matplotlib.figure.Figure`` objects; maps
+Figures (:mod:`xmodal_lab.viz.plots`, gathering the data, evaluation and model figures) return
+``matplotlib.figure.Figure`` objects; maps
 (:mod:`xmodal_lab.viz.maps`) return leafmap maps or ipywidgets, each with a static fallback figure.
 Names are loaded on first use, so ``import xmodal_lab.viz`` stays light and needs no display.
 """

@@ -1,4 +1,4 @@
-"""Figures of the evaluation: similarity matrix, retrieval debrief, 2-D projections, training, label efficiency.
+"""Figures of the evaluation: similarity matrix, retrieval debrief, 2-D projections, training, label use.
 
 Every function returns a :class:`matplotlib.figure.Figure` that a notebook shows exactly once (see
 :mod:`xmodal_lab.viz.figure`). Inputs may be tensors or arrays.

@@ -1,6 +1,7 @@
 """Tile footprints in longitude/latitude and embedding-derived colours: the data behind every map.
 
-Pure functions (NumPy and pyproj through :mod:`xmodal_lab.data.geo`): no widgets, so they are cheap and easy to test.
+Pure functions (NumPy, and pyproj through :mod:`xmodal_lab.data.geo`): no widgets, so they are cheap and
+easy to test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from xmodal_lab.viz._common import image_size, pair_list, scalar, to_numpy
 
 
 def _grid_of(pair: Mapping, index: int) -> tuple[str, tuple[float, ...], int, int]:
-    """``(crs, (a, b, c, d, e, f), H, W)`` of a tile; centred on ``lat``/``lon`` in UTM when not georeferenced."""
+    """``(crs, (a, b, c, d, e, f), H, W)`` of a tile; without a grid, centred on ``lat``/``lon`` in UTM."""
     height, width = image_size(pair)
     crs, transform = pair.get("crs"), pair.get("transform")
     if crs and transform is not None:
@@ -69,7 +70,7 @@ def _plain(value: Any) -> str | int | float | bool | None:
 
 
 def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
-    """Every scalar entry of the pair (``lat``, ``lon``, ``gsd``, ``date``, ``crs``, ``biome`` ...) plus ``index``."""
+    """The pair's scalar entries (``lat``, ``lon``, ``gsd``, ``date``, ``crs``, ``biome`` ...) and ``index``."""
     props: dict[str, Any] = {}
     for key, value in pair.items():
         plain = _plain(value) if isinstance(key, str) else None

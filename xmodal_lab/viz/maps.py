@@ -140,12 +140,14 @@ def explore_map(
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
     Args:
-        pairs: pair dicts, a collated batch or a dataset (each with ``crs``/``transform`` or ``lat``/``lon``/``gsd``).
+        pairs: pair dicts, a collated batch or a dataset (each with ``crs`` and ``transform``, or ``lat``,
+            ``lon`` and ``gsd``).
         embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours
             (:func:`embedding_colors`). Ignored when ``colors`` is given.
-        colors: one colour per tile (for example a change distance turned into colours).
-        overlays: a rendering (``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"``, ``"s1_vh"``) to lay the first ``max_overlays`` tile images on the
-            map as PNG data URLs; ``None`` for footprints only.
+        colors: one colour per tile, e.g. ``value_colors(change_distance)``.
+        overlays: a rendering (``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"``, ``"s1_vh"``) to lay the first
+            ``max_overlays`` tile images on the map as PNG data URLs (each over its footprint's lon/lat
+            bounding box); ``None`` for footprints only.
         max_overlays: tile images at most (each adds its PNG to the notebook).
         properties: extra GeoJSON properties per tile.
         basemap: a leafmap basemap name, or ``None`` for none (the data layers show either way).
@@ -308,7 +310,8 @@ def _match_collections(
 
 def _summary_html(pairs: list[dict], sim: np.ndarray, query: int, top: list[int]) -> str:
     rows = "".join(
-        f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td><td>{'yes' if g == query else ''}</td></tr>"
+        f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td>"
+        f"<td>{'yes' if g == query else ''}</td></tr>"
         for rank, g in enumerate(top, start=1)
     )
     rank_true = _rank_of_true(sim, query)

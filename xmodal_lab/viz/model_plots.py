@@ -27,8 +27,7 @@ def _pixel_mask(mask: Any, height: int, width: int) -> np.ndarray:
     m = m.ravel()
     for p in range(1, min(height, width) + 1):
         if height % p == 0 and width % p == 0 and (height // p) * (width // p) == m.size:
-            grid = m.reshape(height // p, width // p).astype(bool)
-            return np.repeat(np.repeat(grid, p, axis=0), p, axis=1)
+            return upsample_nearest(m.reshape(height // p, width // p).astype(bool), height, width)
     raise ValueError(
         f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got {m.size} values"
     )
@@ -55,8 +54,10 @@ def plot_reconstruction(
     Args:
         image: ``[B, C, H, W]`` or ``[C, H, W]`` inputs (reflectance or dB).
         reconstruction: the same shape.
-        mask: ``[B, L]`` / ``[L]`` patch mask or ``[B, H, W]`` / ``[H, W]`` pixel mask, 1 = hidden.
-        modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...): how to render ``C`` channels as RGB.
+        mask: ``[B, L]`` / ``[L]`` or ``[B, h, w]`` patch mask, or ``[B, H, W]`` / ``[H, W]`` pixel mask;
+            1 = hidden from the encoder.
+        modality: how to render ``C`` channels as RGB, one of ``sam_images.RENDERINGS`` (``"s2"``,
+            ``"s2_false"``, ``"s1"`` ...).
         low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``).
         high: optional high-frequency residual ``[B, C, H, W]``, shown as a symmetric grey map.
         titles: optional row labels.
@@ -185,7 +186,8 @@ def plot_masks(
 
     Args:
         image: ``[C, H, W]`` values rendered per ``modality``, or an ``[H, W, 3]`` uint8 picture.
-        masks: ``[M, H, W]`` or ``[H, W]`` booleans, or a Segment Anything result (its ``masks`` and ``scores``).
+        masks: ``[M, H, W]`` or ``[H, W]`` booleans, or a Segment Anything result (its ``masks`` and
+            ``scores``).
         modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         scores: one score per mask (e.g. SAM's predicted IoU), shown in the titles.
         points: ``[P, 2]`` prompt points as ``(x, y)`` pixels.
