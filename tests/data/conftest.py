@@ -16,7 +16,9 @@ def world() -> SimulatedWorld:
 @pytest.fixture(scope="session")
 def class_stats(world) -> dict[str, dict[str, np.ndarray]]:
     """Pixels of 240 clear scenes grouped by land-cover class: VV, VH (dB), NDVI, mean visible reflectance."""
-    acc: dict[str, dict[str, list]] = {name: {"vv": [], "vh": [], "ndvi": [], "vis": []} for name in LANDCOVER_CLASSES}
+    acc: dict[str, dict[str, list]] = {
+        name: {"vv": [], "vh": [], "ndvi": [], "vis": []} for name in LANDCOVER_CLASSES
+    }
     for i in range(240):
         p = world[i]
         lc, s1, s2 = p["landcover"].numpy(), p["s1"].numpy(), p["s2"].numpy()
@@ -42,8 +44,14 @@ def _one_torch_thread():
     torch.set_num_threads(n)
 
 
-def write_tif(path, array, crs="EPSG:32633", transform=(10.0, 0.0, 404400.0, 0.0, -10.0, 5342400.0), nodata=None,
-              descriptions=None):
+def write_tif(
+    path,
+    array,
+    crs="EPSG:32633",
+    transform=(10.0, 0.0, 404400.0, 0.0, -10.0, 5342400.0),
+    nodata=None,
+    descriptions=None,
+):
     """Write a small GeoTIFF ``[C, H, W]`` (or ``[H, W]``) with a CRS and an affine transform."""
     import rasterio
     from rasterio.transform import Affine
@@ -52,8 +60,18 @@ def write_tif(path, array, crs="EPSG:32633", transform=(10.0, 0.0, 404400.0, 0.0
     if array.ndim == 2:
         array = array[None]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
-                       dtype=array.dtype, crs=crs, transform=Affine(*transform), nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype=array.dtype,
+        crs=crs,
+        transform=Affine(*transform),
+        nodata=nodata,
+    ) as dst:
         dst.write(array)
         if descriptions:
             dst.descriptions = descriptions
@@ -64,8 +82,17 @@ S2_FILE_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", 
 S2_FILE_GSD = (60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 20, 20)
 
 
-def write_ben_patch(s1_root, s2_root, s1_name, s2_name, labels, size=12, seed=0, origin=(404400.0, 5342400.0),
-                    s1_crs="EPSG:32633"):
+def write_ben_patch(
+    s1_root,
+    s2_root,
+    s1_name,
+    s2_name,
+    labels,
+    size=12,
+    seed=0,
+    origin=(404400.0, 5342400.0),
+    s1_crs="EPSG:32633",
+):
     """One BigEarthNet-MM pair in the archive's layout, ``size`` px at 10 m; returns the arrays written."""
     import json
 
@@ -80,11 +107,16 @@ def write_ben_patch(s1_root, s2_root, s1_name, s2_name, labels, size=12, seed=0,
         arr = rng.integers(100, 5000, (n, n)).astype(np.uint16)
         out["s2"][band] = arr
         write_tif(s2_dir / f"{s2_name}_{band}.tif", arr, transform=(float(gsd), 0, x0, 0, -float(gsd), y0))
-    meta = {"labels": labels, "coordinates": {"ulx": x0, "uly": y0}, "corresponding_s2_patch": s2_name,
-            "acquisition_time": "2017-06-13T16:50:43"}
+    meta = {
+        "labels": labels,
+        "coordinates": {"ulx": x0, "uly": y0},
+        "corresponding_s2_patch": s2_name,
+        "acquisition_time": "2017-06-13T16:50:43",
+    }
     (s1_dir / f"{s1_name}_labels_metadata.json").write_text(json.dumps(meta))
     (s2_dir / f"{s2_name}_labels_metadata.json").write_text(
-        json.dumps({"labels": labels, "acquisition_date": "2017-06-13 10:10:31"}))
+        json.dumps({"labels": labels, "acquisition_date": "2017-06-13 10:10:31"})
+    )
     return out
 
 
@@ -93,13 +125,23 @@ def ben_archive(tmp_path):
     """A two-pair BigEarthNet-MM archive in the full archive's folder layout, with torchgeo's split files."""
     root = tmp_path / "ben"
     s1_root, s2_root = root / "BigEarthNet-S1-v1.0", root / "BigEarthNet-v1.0"
-    pairs = [("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_1_2", "S2A_MSIL2A_20170613T101031_1_2",
-              ["Non-irrigated arable land", "Pastures"]),
-             ("S1B_IW_GRDH_1SDV_20170613T165043_33UUP_3_4", "S2A_MSIL2A_20170613T101031_3_4",
-              ["Coniferous forest", "Water bodies", "Road and rail networks and associated land"])]
+    pairs = [
+        (
+            "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_1_2",
+            "S2A_MSIL2A_20170613T101031_1_2",
+            ["Non-irrigated arable land", "Pastures"],
+        ),
+        (
+            "S1B_IW_GRDH_1SDV_20170613T165043_33UUP_3_4",
+            "S2A_MSIL2A_20170613T101031_3_4",
+            ["Coniferous forest", "Water bodies", "Road and rail networks and associated land"],
+        ),
+    ]
     arrays = []
     for k, (s1, s2, labels) in enumerate(pairs):
-        arrays.append(write_ben_patch(s1_root, s2_root, s1, s2, labels, seed=k, origin=(404400.0 + 1200 * k, 5342400.0)))
+        arrays.append(
+            write_ben_patch(s1_root, s2_root, s1, s2, labels, seed=k, origin=(404400.0 + 1200 * k, 5342400.0))
+        )
     for split in ("train", "val", "test"):
         (root / f"bigearthnet-{split}.csv").write_text("".join(f"{s2},{s1}\n" for s1, s2, _ in pairs))
     return root, pairs, arrays
@@ -121,11 +163,23 @@ def ben_patch():
 def torchgeo_ben(tmp_path):
     """A two-pair BigEarthNet archive at full patch size (torchgeo resamples every band to 120 x 120)."""
     root = tmp_path / "ben120"
-    pairs = [("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_1_2", "S2A_MSIL2A_20170614T101031_1_2", ["Pastures"]),
-             ("S1B_IW_GRDH_1SDV_20180201T165043_33UUP_3_4", "S2B_MSIL2A_20180202T101031_3_4", ["Sea and ocean"])]
-    arrays = [write_ben_patch(root / "BigEarthNet-S1-v1.0", root / "BigEarthNet-v1.0", s1, s2, labels, size=120,
-                              seed=k, origin=(404400.0 + 1200 * k, 5342400.0))
-              for k, (s1, s2, labels) in enumerate(pairs)]
+    pairs = [
+        ("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_1_2", "S2A_MSIL2A_20170614T101031_1_2", ["Pastures"]),
+        ("S1B_IW_GRDH_1SDV_20180201T165043_33UUP_3_4", "S2B_MSIL2A_20180202T101031_3_4", ["Sea and ocean"]),
+    ]
+    arrays = [
+        write_ben_patch(
+            root / "BigEarthNet-S1-v1.0",
+            root / "BigEarthNet-v1.0",
+            s1,
+            s2,
+            labels,
+            size=120,
+            seed=k,
+            origin=(404400.0 + 1200 * k, 5342400.0),
+        )
+        for k, (s1, s2, labels) in enumerate(pairs)
+    ]
     for split in ("train", "val", "test"):
         (root / f"bigearthnet-{split}.csv").write_text("".join(f"{s2},{s1}\n" for s1, s2, _ in pairs))
     return root, pairs, arrays

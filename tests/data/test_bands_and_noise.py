@@ -11,7 +11,20 @@ from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, standard_norma
 
 
 def test_band_order_and_tables():
-    assert [b.name for b in S2_BANDS] == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"]
+    assert [b.name for b in S2_BANDS] == [
+        "B1",
+        "B2",
+        "B3",
+        "B4",
+        "B5",
+        "B6",
+        "B7",
+        "B8",
+        "B8A",
+        "B9",
+        "B11",
+        "B12",
+    ]
     assert [b.name for b in S2_BANDS_13].index("B10") == 10 and [b.name for b in S1_BANDS] == ["VV", "VH"]
     assert [b.gsd for b in S2_BANDS] == [60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 20, 20]
     wavelengths = [b.wavelength_nm for b in S2_BANDS]
@@ -39,7 +52,11 @@ def test_value_noise_is_a_function_of_position():
 def test_gamma_speckle_and_normal_samplers():
     rng = np.random.default_rng(0)
     g = gamma_speckle(rng, 4.4, (200_000,))
-    assert g.dtype == np.float32 and g.mean() == pytest.approx(1.0, abs=0.01) and g.var() == pytest.approx(1 / 4.4, rel=0.03)
+    assert (
+        g.dtype == np.float32
+        and g.mean() == pytest.approx(1.0, abs=0.01)
+        and g.var() == pytest.approx(1 / 4.4, rel=0.03)
+    )
     assert stats.kstest(g * 4.4, "gamma", args=(4.4,)).pvalue > 0.01
     z = standard_normal(np.random.default_rng(1), (200_000,))
     assert stats.kstest(z, "norm").pvalue > 0.01

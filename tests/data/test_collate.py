@@ -24,7 +24,10 @@ def test_batches_tensors_numbers_strings_and_tuples():
 
 
 def test_numpy_arrays_mixed_numbers_and_partial_keys():
-    items = [{"x": np.ones((2, 2)), "n": 1, "m": 2.5, "extra": "a"}, {"x": np.zeros((2, 2)), "n": 2.0, "m": 1}]
+    items = [
+        {"x": np.ones((2, 2)), "n": 1, "m": 2.5, "extra": "a"},
+        {"x": np.zeros((2, 2)), "n": 2.0, "m": 1},
+    ]
     b = collate_pairs(items)
     assert torch.equal(b["x"], torch.from_numpy(np.stack([np.ones((2, 2)), np.zeros((2, 2))])))
     assert b["n"].dtype == torch.float32 and b["n"].tolist() == [1.0, 2.0] and b["m"].tolist() == [2.5, 1.0]

@@ -48,7 +48,10 @@ def _sen12ms(root, tif):
     for season in ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter"):
         (root / season).mkdir(parents=True)
     for scene, patch in ((1, 30), (1, 31)):
-        stem = lambda src: f"ROIs1158_spring/{src}_{scene}/ROIs1158_spring_{src}_{scene}_p{patch}.tif"  # noqa: E731
+
+        def stem(src, scene=scene, patch=patch):
+            return f"ROIs1158_spring/{src}_{scene}/ROIs1158_spring_{src}_{scene}_p{patch}.tif"
+
         s1 = rng.normal(-12, 3, (2, 16, 16)).astype(np.float32)
         s2 = rng.integers(1, 4000, (13, 16, 16)).astype(np.uint16)
         lc = np.stack([np.full((16, 16), 17 if patch == 30 else 12, np.uint16)] * 4)
@@ -95,7 +98,11 @@ def _ssl4eo(root, tif, optical="s2a"):
                     continue
                 n = 24 * 10 // g
                 arrays[(loc, date, b)] = rng.integers(1, 4000, (n, n)).astype(np.uint16)
-                tif(s2_dir / f"{b}.tif", arrays[(loc, date, b)], transform=(float(g), 0, 300000.0, 0, -float(g), 4000000.0))
+                tif(
+                    s2_dir / f"{b}.tif",
+                    arrays[(loc, date, b)],
+                    transform=(float(g), 0, 300000.0, 0, -float(g), 4000000.0),
+                )
     return arrays
 
 
@@ -107,7 +114,9 @@ def test_ssl4eo_adapter_pairs_sensors_by_location_and_season(tmp_path, tif, opti
     p = ds[1]
     assert p["location"] == "0000001" and p["date"] == "2020-03-01" and p["date_s1"] == "2020-03-01"
     np.testing.assert_array_equal(p["s1"][1].numpy(), arrays[("0000001", "20200301T100000", "VH")])
-    np.testing.assert_allclose(p["s2"][3].numpy(), arrays[("0000001", "20200301T100000", "B4")] / 10000.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        p["s2"][3].numpy(), arrays[("0000001", "20200301T100000", "B4")] / 10000.0, rtol=1e-6
+    )
     assert p["s2"].shape == (12, 24, 24) and p["gsd"] == 10.0
     both = TorchGeoSSL4EOS12(tmp_path, optical=optical, season="all")
     assert len(both) == 8 and both[1]["date"] == "2020-09-01"

@@ -40,7 +40,9 @@ def test_tiles_of_an_aligned_pair_match_the_scene(scene):
     assert t["transform"] == pytest.approx((a, b, c + 160, d, e, f - 160))
     assert t["crs"] == pair["crs"] and t["gsd"] == 10.0 and t["date"] == pair["date"]
     # the centre of the middle tile is the centre of the scene
-    assert t["lat"] == pytest.approx(pair["lat"], abs=1e-6) and t["lon"] == pytest.approx(pair["lon"], abs=1e-6)
+    assert t["lat"] == pytest.approx(pair["lat"], abs=1e-6) and t["lon"] == pytest.approx(
+        pair["lon"], abs=1e-6
+    )
     assert not t["nodata_mask"].any()
     assert {k: _sha(p) for k, p in paths.items()} == before  # inputs untouched
 
@@ -51,13 +53,33 @@ def test_radar_on_another_grid_is_reprojected_and_says_so(scene, tmp_path):
     paths, pair = scene
     with rasterio.open(paths["s1"]) as src:
         dst_crs = "EPSG:3857"
-        transform, width, height = calculate_default_transform(src.crs, dst_crs, src.width, src.height, *src.bounds)
+        transform, width, height = calculate_default_transform(
+            src.crs, dst_crs, src.width, src.height, *src.bounds
+        )
         out = np.full((2, height, width), np.nan, dtype=np.float32)
-        reproject(src.read(), out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
-                  dst_crs=dst_crs, resampling=Resampling.bilinear, dst_nodata=np.nan)
+        reproject(
+            src.read(),
+            out,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_transform=transform,
+            dst_crs=dst_crs,
+            resampling=Resampling.bilinear,
+            dst_nodata=np.nan,
+        )
     moved = tmp_path / "s1_mercator.tif"
-    with rasterio.open(moved, "w", driver="GTiff", width=width, height=height, count=2, dtype="float32",
-                       crs=dst_crs, transform=transform, nodata=np.nan) as dst:
+    with rasterio.open(
+        moved,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=2,
+        dtype="float32",
+        crs=dst_crs,
+        transform=transform,
+        nodata=np.nan,
+    ) as dst:
         dst.write(out)
     with pytest.warns(UserWarning, match="reprojecting the radar onto the optical grid"):
         ds = PairedRasterDataset(moved, paths["s2"], size=32, max_nodata=0.5)
@@ -100,12 +122,16 @@ def test_band_counts_crs_size_overlap_and_missing_files(scene, tmp_path, tif):
     s2 = tif(tmp_path / "s2.tif", rng.integers(1, 3000, (12, 64, 64)).astype(np.uint16), transform=T)
     with pytest.raises(ValueError, match="smaller than one 128 px tile"):
         PairedRasterDataset(s1, s2, size=128)
-    far = tif(tmp_path / "far.tif", rng.normal(-12, 3, (2, 64, 64)).astype(np.float32),
-              transform=(10.0, 0, 600000.0, 0, -10.0, 5000000.0))
+    far = tif(
+        tmp_path / "far.tif",
+        rng.normal(-12, 3, (2, 64, 64)).astype(np.float32),
+        transform=(10.0, 0, 600000.0, 0, -10.0, 5000000.0),
+    )
     with pytest.raises(ValueError, match="do not overlap"):
         PairedRasterDataset(far, s2)
-    with rasterio.open(tmp_path / "nocrs.tif", "w", driver="GTiff", width=64, height=64, count=2,
-                       dtype="float32") as dst:
+    with rasterio.open(
+        tmp_path / "nocrs.tif", "w", driver="GTiff", width=64, height=64, count=2, dtype="float32"
+    ) as dst:
         dst.write(np.zeros((2, 64, 64), np.float32))
     with pytest.raises(ValueError, match="nocrs.tif: has no CRS"):
         PairedRasterDataset(tmp_path / "nocrs.tif", s2)
@@ -123,7 +149,9 @@ def test_nodata_tiles_are_dropped_and_small_gaps_filled(tmp_path, tif):
     assert sorted(ds.windows) == [(0, 32), (32, 0), (32, 32)]
     t = ds[ds.windows.index((32, 32))]
     assert int(t["nodata_mask"].sum()) == 4 and bool(t["nodata_mask"][8, 8])
-    assert float(t["s2"][0, 8, 8]) == pytest.approx(float(np.median(s2[0, 32:, 32:][s2[0, 32:, 32:] > 0])) / 1e4)
+    assert float(t["s2"][0, 8, 8]) == pytest.approx(
+        float(np.median(s2[0, 32:, 32:][s2[0, 32:, 32:] > 0])) / 1e4
+    )
     top_right = ds[ds.windows.index((0, 32))]
     assert torch.isfinite(top_right["s1"]).all() and bool(top_right["nodata_mask"][0, 8])
     s2[:] = 0

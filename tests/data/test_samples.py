@@ -18,7 +18,11 @@ BUNDLED = data_dir() / "bigearthnet_mm"
 
 
 def _digest(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_bundled_examples_are_six_real_pairs_with_licence():
@@ -59,7 +63,8 @@ def test_bundled_pair_matches_its_files():
     meta = json.loads((s1_dir / f"{s1_dir.name}_labels_metadata.json").read_text())
     assert p["label_names"] == meta["labels"] and p["s2_name"] == meta["corresponding_s2_patch"]
     assert [BEN_CLASSES_43[j] for j in torch.nonzero(p["labels"]).ravel()] == sorted(
-        meta["labels"], key=BEN_CLASSES_43.index)
+        meta["labels"], key=BEN_CLASSES_43.index
+    )
 
 
 def test_labels_map_43_to_19_classes():
@@ -78,7 +83,10 @@ def test_full_archive_layout_and_split(ben_archive):
     np.testing.assert_allclose(p["s2"][1].numpy(), arrays[1]["s2"]["B02"] / 10000.0, rtol=1e-6)
     # a 60 m band (2 x 2 px) upsampled to the 12 x 12 px radar grid
     assert p["s2"].shape == (12, 12, 12) and float(p["s2"][0].std()) > 0
-    assert [BEN_CLASSES_19[i] for i in torch.nonzero(p["labels"]).ravel()] == ["Coniferous forest", "Inland waters"]
+    assert [BEN_CLASSES_19[i] for i in torch.nonzero(p["labels"]).ravel()] == [
+        "Coniferous forest",
+        "Inland waters",
+    ]
     assert p["transform"][2] == 404400.0 + 1200 and p["date"] == "2017-06-13"
     split = root / "mine.csv"
     split.write_text(f"{pairs[1][1]},{pairs[1][0]}\n")

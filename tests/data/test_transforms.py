@@ -56,10 +56,18 @@ def test_clip_db_and_croma_scale_formulas():
     assert ClipDB(-25, 0)({"s1": s1})["s1"].tolist() == [[-25.0, -10.0, 0.0]]
     x = torch.tensor([[[0.0, 1.0, 2.0, 3.0, 10.0]]])
     # mean 2, std 0.5: [1, 3] -> [0, 1]
-    assert croma_scale(x, torch.tensor([2.0]), torch.tensor([0.5])).flatten().tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert croma_scale(x, torch.tensor([2.0]), torch.tensor([0.5])).flatten().tolist() == [
+        0.0,
+        0.0,
+        0.5,
+        1.0,
+        1.0,
+    ]
     stats = BandStats((-10.0, -17.0), (2.0, 2.0), (0.1,) * 12, (0.05,) * 12)
     out = CromaScale(stats)({"s1": torch.full((2, 2, 2), -10.0), "s2": torch.full((12, 2, 2), 0.2)})
-    assert torch.allclose(out["s1"][0], torch.full((2, 2), 0.5)) and torch.allclose(out["s1"][1], torch.ones(2, 2))
+    assert torch.allclose(out["s1"][0], torch.full((2, 2), 0.5)) and torch.allclose(
+        out["s1"][1], torch.ones(2, 2)
+    )
     assert torch.allclose(out["s2"], torch.ones(12, 2, 2))
 
 
@@ -72,7 +80,9 @@ def test_rescale_gsd_is_area_averaging_and_equals_the_world_rendering(small):
     torch.testing.assert_close(q["s1"], r["s1"], atol=1e-4, rtol=0)
     assert torch.equal(q["landcover"], r["landcover"]) and q["transform"] == pytest.approx(r["transform"])
     up = rescale_gsd(q, 10.0)  # finer: bilinear, shapes and transform follow
-    assert up["s2"].shape == (12, 32, 32) and up["transform"][0] == 10.0 and up["landcover"].dtype == torch.int64
+    assert (
+        up["s2"].shape == (12, 32, 32) and up["transform"][0] == 10.0 and up["landcover"].dtype == torch.int64
+    )
     with pytest.raises(ValueError, match="cannot be cut"):
         rescale_gsd(w.render(0, size=30), 40.0)
     g = torch.Generator().manual_seed(0)

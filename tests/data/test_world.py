@@ -82,7 +82,11 @@ def linear_retrieval_top1(biomes: tuple[str, ...], n: int, n_train: int, seed: i
     for i in range(n):
         p = w[i]
         xs.append(pool(p["s1"][None], 8).flatten())  # [2 * 4 * 4]
-        ys.append(torch.cat([pool(ndvi(p["s2"])[None, None], 8).flatten(), pool(p["s2"][None, [3, 10]], 8).flatten()]))
+        ys.append(
+            torch.cat(
+                [pool(ndvi(p["s2"])[None, None], 8).flatten(), pool(p["s2"][None, [3, 10]], 8).flatten()]
+            )
+        )
     x, y = torch.stack(xs).double(), torch.stack(ys).double()
     x = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], 1)
     y = (y - y[:n_train].mean(0)) / y[:n_train].std(0).clamp_min(1e-9)
@@ -108,7 +112,9 @@ def test_open_ocean_and_desert_are_hard_cases():
     spread = {}
     for biome in ("open ocean", "city"):
         w = SimulatedWorld(seed=2, size=32, n_scenes=40, biomes=(biome,))
-        s2 = torch.stack([torch.nn.functional.avg_pool2d(w[i]["s2"][None], 8)[0] for i in range(12)]).flatten(1)
+        s2 = torch.stack([torch.nn.functional.avg_pool2d(w[i]["s2"][None], 8)[0] for i in range(12)]).flatten(
+            1
+        )
         spread[biome] = float(torch.pdist(s2).mean())
     assert spread["open ocean"] < 0.1 * spread["city"]
 
@@ -175,7 +181,7 @@ def test_speckle_cv_is_one_over_sqrt_looks_on_homogeneous_areas(looks):
                     cvs.append(float(block.std() / block.mean()))
     assert len(cvs) >= 8
     cv = float(np.mean(cvs))
-    print(f"looks {looks}: CV {cv:.3f}, theory {looks ** -0.5:.3f}")
+    print(f"looks {looks}: CV {cv:.3f}, theory {looks**-0.5:.3f}")
     assert abs(cv - looks**-0.5) < 0.15 * looks**-0.5
 
 
@@ -225,8 +231,12 @@ def test_coarser_gsd_is_the_area_average_of_the_fine_rendering():
 def test_coarse_gsd_multilooks_the_speckle():
     w = SimulatedWorld(seed=0, size=32, n_scenes=20, biomes=("desert",), looks=4.4)
     clean = SimulatedWorld(seed=0, size=32, n_scenes=20, biomes=("desert",), looks=4.4, noise=False)
-    ratio = torch.cat([10 ** ((w.render(i, gsd=40.0)["s1"] - clean.render(i, gsd=40.0)["s1"]).double() / 10).flatten()
-                       for i in range(4)])
+    ratio = torch.cat(
+        [
+            10 ** ((w.render(i, gsd=40.0)["s1"] - clean.render(i, gsd=40.0)["s1"]).double() / 10).flatten()
+            for i in range(4)
+        ]
+    )
     # 4 x 4 fine pixels per coarse pixel: 16 times the looks
     assert float(ratio.std()) == pytest.approx((4.4 * 16) ** -0.5, rel=0.15)
 
@@ -237,8 +247,10 @@ def test_same_place_at_every_gsd():
     a, b = fine[2], coarse[2]
     assert (a["lat"], a["lon"], a["date"], a["biome"]) == (b["lat"], b["lon"], b["date"], b["biome"])
     # the centre 8 x 8 coarse pixels cover the fine tile
-    torch.testing.assert_close(b["s2"][:, 12:20, 12:20],
-                               torch.nn.functional.avg_pool2d(fine.render(2, size=128)["s2"][None], 4)[0][:, 12:20, 12:20])
+    torch.testing.assert_close(
+        b["s2"][:, 12:20, 12:20],
+        torch.nn.functional.avg_pool2d(fine.render(2, size=128)["s2"][None], 4)[0][:, 12:20, 12:20],
+    )
 
 
 def test_gsd_tuple_draws_one_gsd_per_scene():
@@ -265,7 +277,11 @@ def test_crops_green_up_and_are_harvested():
 
 @pytest.mark.parametrize(
     ("event", "biome", "after"),
-    [("deforestation", "tropical", "bare soil"), ("flood", "cropland", "water"), ("construction", "grassland", "urban")],
+    [
+        ("deforestation", "tropical", "bare soil"),
+        ("flood", "cropland", "water"),
+        ("construction", "grassland", "urban"),
+    ],
 )
 def test_change_events_and_their_masks(event, biome, after):
     w = SimulatedWorld(seed=0, size=48, n_scenes=10, biomes=(biome,))

@@ -9,10 +9,9 @@ nearly featureless on purpose: they are the hard cases of cross-modal retrieval.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import math
 
 import numpy as np
 
@@ -43,13 +42,17 @@ def _roads(s: Scene, n: int, width: float, material: int = lc.ROAD) -> np.ndarra
     """Paint ``n`` straight roads; returns their mask."""
     mask = np.zeros(s.shape, bool)
     for _ in range(n):
-        _, v = s.rotated(s.uniform(0, np.pi), s.uniform(-0.4, 0.4) * s.extent, s.uniform(-0.4, 0.4) * s.extent)
+        _, v = s.rotated(
+            s.uniform(0, np.pi), s.uniform(-0.4, 0.4) * s.extent, s.uniform(-0.4, 0.4) * s.extent
+        )
         mask |= np.abs(v) < width / 2
     s.paint(mask, material)
     return mask
 
 
-def _river(s: Scene, width: float, riparian: int | None = lc.BROADLEAF, material: int = lc.RIVER) -> np.ndarray:
+def _river(
+    s: Scene, width: float, riparian: int | None = lc.BROADLEAF, material: int = lc.RIVER
+) -> np.ndarray:
     d = s.river(width)
     if riparian is not None:
         s.paint(np.abs(d) < width / 2 + s.uniform(10, 40), riparian, 0.9)
@@ -73,6 +76,7 @@ def _town(s: Scene, radius: float, block: float, road: float, tag: str = "town")
 
 
 def paint_cropland(s: Scene) -> None:
+    """European farmland: parcels of crops at their own phenological stage, hedges, woods, a river, a village."""
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(120, 300), s.uniform(70, 200), "fields")
     s.paint(np.ones(s.shape, bool), lc.CROP, s.crop_greenness(ids))
     pick = bits(ids, 40, 7)  # 0..127: per-parcel dice
@@ -90,6 +94,7 @@ def paint_cropland(s: Scene) -> None:
 
 
 def paint_city(s: Scene) -> None:
+    """A city: blocks of roofs, streets and avenues, courtyards and parks; a port basin or a river."""
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(60, 160), s.uniform(50, 120), "blocks")
     pick = bits(ids, 40, 7)  # 0..127: per-parcel dice
     courtyard = edge > s.uniform(12, 30)
@@ -104,7 +109,9 @@ def paint_city(s: Scene) -> None:
     if s.chance(0.5):  # a port: open water on one side, piers and basins
         u, v = s.rotated(s.uniform(0, 2 * np.pi))
         shore = s.uniform(-0.2, 0.3) * s.extent
-        piers = (np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)) & (v < shore + s.uniform(100, 250))
+        piers = (np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)) & (
+            v < shore + s.uniform(100, 250)
+        )
         s.paint((v > shore) & ~piers, lc.DEEP_WATER)
         s.paint((v > shore) & piers, lc.BUILDINGS)
         s.wind = 2.0 * s.field("wind", 800.0, 2)
@@ -113,11 +120,16 @@ def paint_city(s: Scene) -> None:
 
 
 def paint_boreal(s: Scene) -> None:
+    """Boreal forest: conifers with birch stands, lakes and bogs in hollows, clear-cuts, forest roads, snow."""
     s.paint(np.ones(s.shape, bool), lc.CONIFER, 0.85 + 0.1 * s.field("vigour", 150.0, 2).clip(-1, 1))
     s.paint(s.field("broadleaf", 250.0) > 0.8, lc.BROADLEAF, 0.9)
     low = s.field("terrain", 700.0, 3)
     s.elevation = 30.0 * low
-    s.paint(low < -0.6 + 0.5 * s.field("bog", 120.0, 1), lc.MARSH, 0.5 + 0.2 * s.field("bogg", 80.0, 1).clip(-1, 1))
+    s.paint(
+        low < -0.6 + 0.5 * s.field("bog", 120.0, 1),
+        lc.MARSH,
+        0.5 + 0.2 * s.field("bogg", 80.0, 1).clip(-1, 1),
+    )
     lake = low < s.uniform(-1.6, -0.6)
     s.paint(lake, lc.DEEP_WATER)
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(150, 300), s.uniform(100, 250), "cuts")
@@ -130,6 +142,7 @@ def paint_boreal(s: Scene) -> None:
 
 
 def paint_tropical(s: Scene) -> None:
+    """Tropical forest with a river and a deforestation front (clearings along a road)."""
     s.paint(np.ones(s.shape, bool), lc.TROPICAL, 0.9 + 0.08 * s.field("vigour", 100.0, 2).clip(-1, 1))
     if s.chance(0.5):
         _river(s, s.uniform(30, 250), riparian=None)
@@ -149,6 +162,7 @@ def paint_tropical(s: Scene) -> None:
 
 
 def paint_desert(s: Scene) -> None:
+    """Sand sea: faint dunes, rare rock outcrops; nearly uniform on purpose (a hard case)."""
     s.paint(np.ones(s.shape, bool), lc.SAND)
     u, _ = s.rotated(s.uniform(0, np.pi))
     wavelength = s.uniform(150, 400)
@@ -161,6 +175,7 @@ def paint_desert(s: Scene) -> None:
 
 
 def paint_mountains(s: Scene) -> None:
+    """Mountains: forest below the tree line, meadows and rock above, seasonal snow and glaciers."""
     relief = s.uniform(250, 700)
     base = s.uniform(600, 2800)
     s.elevation = base + relief * s.field("terrain", s.uniform(500, 1200), 4)
@@ -181,6 +196,7 @@ def paint_mountains(s: Scene) -> None:
 
 
 def paint_coast(s: Scene) -> None:
+    """A coast: sea, beach, marsh, fields and woods inland, sometimes a town."""
     _, v = s.rotated(s.uniform(0, 2 * np.pi))
     shore = s.uniform(-0.3, 0.3) * s.extent + s.uniform(40, 150) * s.field("coastline", 400.0, 3)
     beach = s.uniform(10, 60)
@@ -192,8 +208,11 @@ def paint_coast(s: Scene) -> None:
     s.paint(inland & (edge < 4), lc.GRASS, 0.75)
     s.paint(inland & (s.field("woods", 400.0) > 0.7), lc.CONIFER, 0.85)
     if s.chance(0.4):
-        s.paint(inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3),
-                lc.MARSH, 0.7)
+        s.paint(
+            inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3),
+            lc.MARSH,
+            0.7,
+        )
     if s.chance(0.35):
         town = _town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0)
         s.paint(town & ~inland, lc.SAND)
@@ -205,6 +224,7 @@ def paint_coast(s: Scene) -> None:
 
 
 def paint_ocean(s: Scene) -> None:
+    """Open ocean: featureless water roughened by wind (a hard case)."""
     s.paint(np.ones(s.shape, bool), lc.DEEP_WATER)
     # Wind roughens the sea: the only structure, seen by the radar alone.
     s.wind = s.uniform(-3.5, 3.0) + 0.4 * s.field("wind", s.uniform(1500, 4000), 3)
@@ -212,6 +232,7 @@ def paint_ocean(s: Scene) -> None:
 
 
 def paint_grassland(s: Scene) -> None:
+    """Steppe or savanna: grass greening with the rains, scattered trees, bare patches, a river."""
     dry = 0.5 + 0.5 * math.cos(2 * math.pi * (s.season_doy - 200) / 365)  # 0 at the peak of the rains/summer
     s.paint(np.ones(s.shape, bool), lc.GRASS, 0.95 - 0.3 * dry + 0.1 * s.field("grass", 150.0, 2).clip(-1, 1))
     s.paint(s.field("trees", 60.0, 2) > s.uniform(1.2, 2.2), lc.BROADLEAF, 0.9)
@@ -224,17 +245,19 @@ def paint_grassland(s: Scene) -> None:
 
 
 def paint_wetland(s: Scene) -> None:
+    """Wetland: reeds, channels, ponds, wooded islands and wet meadows."""
     s.paint(np.ones(s.shape, bool), lc.MARSH, 0.6 + 0.3 * s.field("reeds", 120.0, 2).clip(-1, 1))
     s.paint(s.field("islands", 300.0) > 0.8, lc.BROADLEAF, 0.9)
     s.paint(s.field("meadow", 200.0) > 1.0, lc.GRASS, 0.85)
     s.paint(s.field("ponds", 250.0) < -0.9, lc.DEEP_WATER)
-    for k in range((s.integer(1, 4))):
+    for k in range(s.integer(1, 4)):
         d = s.river(s.uniform(8, 60), tag=f"channel{k}")
         s.paint(np.abs(d) < s.uniform(4, 30), lc.RIVER)
     s.moisture = 0.5 + 0.3 * s.field("moisture", 300.0)
 
 
 def paint_polar(s: Scene) -> None:
+    """Ice sheet margin: snow and glacier ice, rock ridges, sometimes a fjord."""
     s.elevation = s.uniform(200, 600) * s.field("terrain", 900.0, 4)
     s.paint(np.ones(s.shape, bool), lc.ICE)
     s.paint(s.field("snow", 200.0) > -0.3, lc.SNOWPACK)
@@ -339,5 +362,7 @@ def biome_name(name: str) -> str:
     key = name.strip().lower()
     key = BIOME_ALIASES.get(key, key)
     if key not in BIOMES:
-        raise ValueError(f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})")
+        raise ValueError(
+            f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})"
+        )
     return key

@@ -25,7 +25,17 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
 from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
-from xmodal_lab.data.landcover import BARE, CROPLAND, FOREST, GRASSLAND, LANDCOVER_CLASSES, SNOW, URBAN, WATER, WETLAND
+from xmodal_lab.data.landcover import (
+    BARE,
+    CROPLAND,
+    FOREST,
+    GRASSLAND,
+    LANDCOVER_CLASSES,
+    SNOW,
+    URBAN,
+    WATER,
+    WETLAND,
+)
 
 #: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
 IGBP_TO_LANDCOVER = {
@@ -39,7 +49,12 @@ for _k, _v in IGBP_TO_LANDCOVER.items():
     _IGBP_LUT[_k] = _v
 
 #: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
-SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
+SEN12MS_SEASON_DATES = {
+    "spring": "2017-04-15",
+    "summer": "2017-07-15",
+    "fall": "2017-10-15",
+    "winter": "2017-01-15",
+}
 
 
 class PairDataset(Dataset):
@@ -48,6 +63,7 @@ class PairDataset(Dataset):
     transform: Callable[[dict], dict] | None = None
 
     def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
+        """Read pair ``index`` from disk (no transform)."""
         raise NotImplementedError
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -102,12 +118,15 @@ class TorchGeoBigEarthNet(PairDataset):
         return len(self.dataset)
 
     def load(self, index: int) -> dict[str, Any]:
+        """Read pair ``index`` (no transform)."""
         from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43
 
         sample = self.dataset[index]
         image = sample["image"]
         if image.shape[0] != 14:
-            raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
+            raise ValueError(
+                f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}"
+            )
         folders = self.dataset.folders[index]
         s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
         vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
@@ -164,6 +183,7 @@ class TorchGeoSEN12MS(PairDataset):
         return self.root / f"{parts[0]}_{parts[1]}" / f"{parts[2]}_{parts[3]}" / "_".join(parts[:5])
 
     def load(self, index: int) -> dict[str, Any]:
+        """Read pair ``index`` (no transform)."""
         import rasterio
 
         path = self._path(index, "s2")
@@ -241,6 +261,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         return folder / subdirs[season]
 
     def load(self, index: int) -> dict[str, Any]:
+        """Read pair ``index`` (no transform): location ``index // 4`` and season ``index % 4`` with "all"."""
         n_seasons = 4 if self.season == "all" else 1
         location = self.locations[index // n_seasons]
         season = index % 4 if self.season == "all" else int(self.season)

@@ -108,11 +108,15 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
 
 def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
            roughness: float = 0.35) -> np.ndarray:  # fmt: skip
-    """A blob around (cx, cy) restricted to ``eligible`` pixels; if it misses them (a flood planned over the
-    sea), the blob moves to the centre of the eligible pixels."""
+    """A blob around (cx, cy) restricted to ``eligible`` pixels.
+
+    If the blob misses them (a flood planned over the sea), it moves to the middle of the eligible pixels.
+    """
     patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     if patch.mean() < 0.02 and eligible.any():
         rows, cols = np.nonzero(eligible)
         k = len(rows) // 2
-        patch = scene.blob(radius, tag, float(scene.x[cols[k]]), float(scene.y[rows[k]]), roughness) & eligible
+        patch = (
+            scene.blob(radius, tag, float(scene.x[cols[k]]), float(scene.y[rows[k]]), roughness) & eligible
+        )
     return patch

@@ -23,7 +23,9 @@ _VALUE_NOISE_STD = 0.2762
 _TSIZE = 1024
 _TMASK = _TSIZE - 1
 #: Lattice values, scaled so that the interpolated fields have unit standard deviation.
-_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(np.float32)
+_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(
+    np.float32
+)
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
@@ -87,8 +89,10 @@ def hash_uniform(key: int, *ints) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4096)
 def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np.ndarray]:
-    """First lattice node and cubic B-spline weights ``[n, nodes]`` for an evenly spaced axis (cached:
-    every scene of a world shares its pixel grid, relative to the scene centre)."""
+    """First lattice node and cubic B-spline weights ``[n, nodes]`` for an evenly spaced axis.
+
+    Cached: every scene of a world shares its pixel grid (relative to the scene centre).
+    """
     t = np.linspace(start, stop, n) / spacing
     i0 = int(np.floor(t.min())) - 1
     nodes = int(np.floor(t.max())) + 3 - i0
@@ -145,7 +149,13 @@ def _amplitudes(octaves: int, gain: float) -> tuple[float, ...]:
 
 
 def fbm(
-    key: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3, n_fields: int = 1, gain: float = 0.5
+    key: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    spacing: float,
+    octaves: int = 3,
+    n_fields: int = 1,
+    gain: float = 0.5,
 ) -> np.ndarray:
     """Fractal sum of value noise (octaves halve the spacing), normalised to unit standard deviation.
 

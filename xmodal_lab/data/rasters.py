@@ -75,7 +75,9 @@ class PairedRasterDataset(Dataset):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
         if size < 1 or (stride is not None and stride < 1):
-            raise ValueError(f"size and stride: expected positive pixel counts, got size={size}, stride={stride}")
+            raise ValueError(
+                f"size and stride: expected positive pixel counts, got size={size}, stride={stride}"
+            )
         if not 0.0 <= max_nodata <= 1.0:
             raise ValueError(f"max_nodata: expected a fraction in [0, 1], got {max_nodata}")
         if s1_units not in ("db", "linear"):
@@ -104,8 +106,12 @@ class PairedRasterDataset(Dataset):
                     f"{abs(s2.transform.a):g} m, {s2.width}x{s2.height} px)"
                 )
                 if not reproject:
-                    raise ValueError(message + "; expected one grid (pass reproject=True to resample the radar)")
-                warnings.warn(message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2)
+                    raise ValueError(
+                        message + "; expected one grid (pass reproject=True to resample the radar)"
+                    )
+                warnings.warn(
+                    message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2
+                )
             if self.height < self.size or self.width < self.size:
                 raise ValueError(
                     f"{self.s2_path}: {self.width}x{self.height} px is smaller than one {self.size} px tile"
@@ -118,7 +124,9 @@ class PairedRasterDataset(Dataset):
         self.date = _find_date(date, tags, self.s2_path.name)
         s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
         if np.isinf(s1_values).any():
-            raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
+            raise ValueError(
+                f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata"
+            )
         s1_valid = np.isfinite(s1_values).all(axis=0)
         self._check_units(s1_values[:, s1_valid])
         if s1_units == "linear":  # zero or negative power has no decibel value
@@ -225,7 +233,9 @@ class PairedRasterDataset(Dataset):
         optical = np.ma.filled(optical.astype(np.float32), np.nan)
         radar = np.ma.filled(radar.astype(np.float32), np.nan)
         if np.isinf(optical).any():
-            raise ValueError(f"{self.s2_path}: tile at row {row}, col {col} holds infinite values; expected finite data")
+            raise ValueError(
+                f"{self.s2_path}: tile at row {row}, col {col} holds infinite values; expected finite data"
+            )
         optical = optical * np.float32(self._s2_scale) + np.float32(self.s2_offset)
         if self.s1_units == "linear":
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -66,8 +66,16 @@ class Scene:
         brightness: multiplicative optical modulation (dunes, rooftops) ``[H, W]``.
     """
 
-    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
-                 extent: float | None = None):
+    def __init__(
+        self,
+        key: int,
+        x: np.ndarray,
+        y: np.ndarray,
+        doy: int,
+        lat: float,
+        rng: HashStream,
+        extent: float | None = None,
+    ):
         self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
@@ -118,8 +126,14 @@ class Scene:
                 np.putmask(self.green, mask, green)
 
     # --- shapes -------------------------------------------------------------------------------------
-    def river(self, width: float, tag: str = "river", theta: float | None = None, offset: float | None = None,
-              meander: float | None = None) -> np.ndarray:
+    def river(
+        self,
+        width: float,
+        tag: str = "river",
+        theta: float | None = None,
+        offset: float | None = None,
+        meander: float | None = None,
+    ) -> np.ndarray:
         """Signed distance in metres ``[H, W]`` to a meandering river centre line (water where ``|d| < w/2``)."""
         theta = self.uniform(0, math.pi) if theta is None else theta
         offset = self.uniform(-0.3, 0.3) * self.extent if offset is None else offset
@@ -152,8 +166,14 @@ class Scene:
         edge = np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
         return ids, edge
 
-    def blob(self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
-             roughness: float = 0.35) -> np.ndarray:
+    def blob(
+        self,
+        radius: float,
+        tag: str,
+        cx: float | None = None,
+        cy: float | None = None,
+        roughness: float = 0.35,
+    ) -> np.ndarray:
         """A rounded irregular patch ``[H, W]`` bool of about ``radius`` metres around (cx, cy)."""
         half = self.extent / 2
         cx = self.uniform(-0.6, 0.6) * half if cx is None else cx

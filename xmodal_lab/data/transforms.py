@@ -1,5 +1,6 @@
-"""Transforms of pair dicts: normalisation statistics, SAR dB clipping, CROMA scaling, GSD rescaling and paired
-geometric augmentations (one random flip/rotation/crop applied to both sensors and every mask).
+"""Transforms of pair dicts: normalisation, SAR dB clipping, CROMA scaling, GSD rescaling, paired augmentation.
+
+Paired geometric augmentations apply one random flip, rotation or crop to both sensors and every mask.
 
 Every transform takes a pair dict and returns a new one (inputs are not modified), so they chain with
 :class:`Compose` and plug into any dataset's ``transform`` argument.
@@ -117,6 +118,7 @@ class Compose:
         self.transforms = list(transforms)
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         for t in self.transforms:
             pair = t(pair)
         return pair
@@ -134,6 +136,7 @@ class Normalize:
         self.stats, self.eps = stats, eps
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         out = dict(pair)
         for key in IMAGE_KEYS:
             mean, std = self.stats.tensors(key)
@@ -161,6 +164,7 @@ class ClipDB:
         self.low, self.high = low, high
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         return {**pair, "s1": clip_db(pair["s1"], self.low, self.high)}
 
 
@@ -188,6 +192,7 @@ class CromaScale:
         self.stats = stats
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         out = dict(pair)
         for key in IMAGE_KEYS:
             mean, std = self.stats.tensors(key)
@@ -219,7 +224,9 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     k = round(factor)
     integer = k >= 1 and abs(factor - k) < 1e-6
     if integer and (h % k or w % k):
-        raise ValueError(f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m")
+        raise ValueError(
+            f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m"
+        )
     size = (h // k, w // k) if integer else (max(1, round(h / factor)), max(1, round(w / factor)))
     out = dict(pair)
     for key in IMAGE_KEYS:
@@ -261,6 +268,7 @@ class RandomGSD:
         self.choices, self.generator = [float(c) for c in choices], generator
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         i = int(torch.randint(len(self.choices), (1,), generator=self.generator))
         return rescale_gsd(pair, self.choices[i])
 
@@ -311,6 +319,7 @@ class PairedFlipRotate:
         self.generator = generator
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         r = torch.randint(8, (1,), generator=self.generator).item()
         return flip_rotate(pair, r % 4, r >= 4)
 
@@ -327,6 +336,7 @@ class PairedRandomCrop:
         self.size, self.generator = int(size), generator
 
     def __call__(self, pair: dict) -> dict:
+        """Apply to one pair dict (returns a new dict)."""
         h, w = torch.as_tensor(pair["s2"]).shape[-2:]
         s = self.size
         if s > h or s > w:

@@ -189,7 +189,9 @@ class SimulatedWorld(Dataset):
         fields = {f.name for f in dataclasses.fields(WorldConfig)}
         unknown = set(kwargs) - fields
         if unknown:
-            raise TypeError(f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}")
+            raise TypeError(
+                f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}"
+            )
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
             gsd = tuple(float(g) for g in gsd)
         if kwargs.get("biomes") is not None:
@@ -288,7 +290,9 @@ class SimulatedWorld(Dataset):
         gsd = place.gsd if gsd is None else float(gsd)
         size = self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
-            raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
+            raise ValueError(
+                f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}"
+            )
         date = place.date if date is None else _as_date(date, "date")
         k = int(min(max(1, round(gsd / self.config.fine_gsd)), self.config.max_oversample))
         fine = self._render_fine(place, gsd / k, size * k, date,
@@ -348,7 +352,9 @@ class SimulatedWorld(Dataset):
         s1 = _radar(scene, props, tex[1], place)
         if noise:
             rng = np.random.default_rng([seed, index, 2, day])
-            s1 *= gamma_speckle(rng, self.config.looks, (2, n, n))  # drawn first: the optical noise never moves it
+            s1 *= gamma_speckle(
+                rng, self.config.looks, (2, n, n)
+            )  # drawn first: the optical noise never moves it
             z = standard_normal(rng, (3, n * n))
             s2 += (_NOISE_BASIS @ (0.004 * z)).reshape(12, n, n)
         cloud = np.zeros((n, n), dtype=bool)
@@ -364,8 +370,9 @@ class SimulatedWorld(Dataset):
     def time_series(
         self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto", **render_kwargs: Any
     ) -> list[dict[str, Any]]:
-        """One place on several dates: crop phenology, seasonal snow, new clouds and speckle each date, and a
-        change event between the first and the last date.
+        """One place on several dates, with a change event between the first and the last date.
+
+        Crops green up and are harvested, snow comes and goes, clouds and speckle are new on each date.
 
         Args:
             index: scene index.
@@ -394,8 +401,10 @@ class SimulatedWorld(Dataset):
 
     # --- export ---------------------------------------------------------------------------------------
     def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
-        """Write scene ``index`` as GeoTIFFs with CRS and transform: S1 (VV, VH dB, float32), S2 (12 bands,
-        L2A digital numbers uint16 = reflectance x 10000) and the land-cover map (uint8).
+        """Write scene ``index`` as georeferenced GeoTIFFs (CRS and affine transform).
+
+        Files: S1 (VV, VH dB, float32), S2 (12 bands, L2A digital numbers uint16 = reflectance x 10000) and
+        the land-cover map (uint8).
 
         Args:
             index: scene index.
@@ -414,10 +423,15 @@ class SimulatedWorld(Dataset):
         pair = self.render(index, **render_kwargs)
         folder = Path(folder)
         stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
-        paths = {k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in ("s1", "s2", "landcover")}
+        paths = {
+            k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif"
+            for k in ("s1", "s2", "landcover")
+        }
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing:
-            raise FileExistsError(f"to_geotiff: refusing to overwrite existing file(s): {', '.join(existing)}")
+            raise FileExistsError(
+                f"to_geotiff: refusing to overwrite existing file(s): {', '.join(existing)}"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         transform = Affine(*pair["transform"])
         s2_dn = np.clip(np.round(pair["s2"].numpy() * 10000.0), 0, 65535).astype(np.uint16)
@@ -471,7 +485,9 @@ def _hillshade(scene: Scene, place: Place) -> np.ndarray:
     gy, gx = np.gradient(scene.elevation, scene.y, scene.x)
     decl = 23.44 * math.sin(2 * math.pi * (scene.doy - 81) / 365)
     zenith = math.radians(min(max(abs(place.lat - decl), 5.0), 80.0))
-    azimuth = math.radians(150.0 if place.lat >= 0 else 30.0)  # south-east in the north, north-east in the south
+    azimuth = math.radians(
+        150.0 if place.lat >= 0 else 30.0
+    )  # south-east in the north, north-east in the south
     sx, sy, sz = math.sin(zenith) * math.sin(azimuth), math.sin(zenith) * math.cos(azimuth), math.cos(zenith)
     cos_i = (sz - gx * sx - gy * sy) / np.sqrt(1 + gx * gx + gy * gy)
     return np.clip(cos_i / sz, 0.15, 1.6)
@@ -516,10 +532,15 @@ def _clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator
     # The shadow is the cloud field seen from the sun: shifted away from it by height x tan(zenith).
     shift = 300.0 + 900.0 * u[2]
     angle = 2 * math.pi * u[3]
-    shadow_field = fbm(key, scene.x - shift * math.cos(angle), scene.y - shift * math.sin(angle), spacing, 4)[0]
+    shadow_field = fbm(key, scene.x - shift * math.cos(angle), scene.y - shift * math.sin(angle), spacing, 4)[
+        0
+    ]
     shadow = np.clip((shadow_field - threshold) / 0.6, 0.0, 1.0) * (1.0 - cloud)
     alpha = cloud.astype(np.float32)
-    s2 = s2 * (1.0 - alpha) * (1.0 - 0.7 * shadow.astype(np.float32)) + lc.CLOUD_SPECTRUM[:, None, None] * alpha
+    s2 = (
+        s2 * (1.0 - alpha) * (1.0 - 0.7 * shadow.astype(np.float32))
+        + lc.CLOUD_SPECTRUM[:, None, None] * alpha
+    )
     return s2, (cloud > 0) | (shadow > 0)
 
 
