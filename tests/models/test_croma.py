@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_all_params_get_grad, make_pairs, overfit
+from model_helpers import assert_all_params_get_grad, make_pairs, overfit
 
 from xmodal_lab.models import build
 from xmodal_lab.models.croma import CROMA, PRESETS, CROMADecoder, CrossEncoder, masked_alibi

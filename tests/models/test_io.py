@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_pairs
+from model_helpers import make_pairs
 
 from xmodal_lab.models import build, load_model, save_model
 

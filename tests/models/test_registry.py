@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import make_pairs
+from model_helpers import make_pairs
 
 from xmodal_lab.models import MODELS, build, get_config, list_models
 from xmodal_lab.models.registry import config_from_dict
