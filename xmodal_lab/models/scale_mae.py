@@ -12,8 +12,9 @@ Three ideas on top of MAE (Reed et al., ICCV 2023):
    ``img - upsample(downsample(img))`` at full resolution with an L1 loss; both losses over masked patches.
 3. **Reconstruction at a higher resolution than the input.** With ``target_scale=2`` the encoder sees the
    image downsampled by 2 (its GSD doubled in the encoding) and the high-frequency head must restore detail
-   the input no longer holds, as in the paper's multi-scale pretraining. ``target_scale=1`` (the ``tiny``
-   preset, for 32 px tiles) encodes the image at hand.
+   the input no longer holds, as in the paper's multi-scale pretraining (``base`` and ``large`` presets;
+   tiles must then be multiples of ``2 * patch_size``). ``target_scale=1`` (``tiny`` and ``small``, so that
+   32, 64 and 120 px tiles all train) encodes the image at hand.
 
 The encoder is a ViT with a class token and pre-norm blocks whose parameter names follow timm's
 ``VisionTransformer``, so torchgeo's ``ScaleMAE`` weights load directly (see :mod:`.convert`).
@@ -104,9 +105,9 @@ PRESETS: dict[str, ScaleMAEConfig] = {
         decoder_heads=8,
         head_dim=64,
         head_blocks=2,
-        target_scale=2,
     ),
-    # ViT-B/16 encoder with the reference code's decoder (512 wide, 3 blocks, 2 convolution blocks per head)
+    # ViT-B/16 encoder with the reference code's decoder (512 wide, 3 blocks, 2 convolution blocks per head);
+    # for 120 px Sentinel tiles override patch_size=8 and target_scale=1
     "base": ScaleMAEConfig(
         img_size=224,
         patch_size=16,
