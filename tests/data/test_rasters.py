@@ -47,6 +47,7 @@ def test_tiles_of_an_aligned_pair_match_the_scene(scene):
     assert {k: _sha(p) for k, p in paths.items()} == before  # inputs untouched
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 def test_radar_on_another_grid_is_reprojected_and_says_so(scene, tmp_path):
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 

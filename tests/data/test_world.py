@@ -331,6 +331,21 @@ def test_to_geotiff_writes_georeferenced_files_and_never_overwrites(tmp_path):
     torch.testing.assert_close(tiles[3]["s1"], p["s1"][:, 16:, 16:])
 
 
+def test_cache_returns_the_same_pairs_and_respects_its_budget():
+    import pickle
+
+    w = SimulatedWorld(seed=0, size=16, n_scenes=50, cache_mb=0.05)  # room for a few 16 x 16 pairs
+    first = [w[i] for i in range(10)]
+    assert 0 < len(w._cache) < 10 and w._cache_bytes <= 0.05 * 2**20
+    first[9]["s2"] += 1.0  # editing a returned pair never edits the cache
+    again = w[9]
+    assert torch.equal(again["s2"], SimulatedWorld(seed=0, size=16, n_scenes=50, cache_mb=0)[9]["s2"])
+    assert len(pickle.loads(pickle.dumps(w))._cache) == 0
+    off = SimulatedWorld(size=16, n_scenes=5, cache_mb=0)
+    off[0]
+    assert len(off._cache) == 0
+
+
 def test_bad_arguments_raise_clear_errors():
     for kwargs, match in [({"size": 0}, "size"), ({"cloud_cover": 1.5}, "cloud_cover"), ({"looks": 0}, "looks"),
                           ({"gsd": -1}, "gsd"), ({"biomes": ("moon",)}, "unknown biome"), ({"n_scenes": 0}, "n_scenes"),

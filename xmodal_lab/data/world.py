@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import math
 import statistics
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,8 @@ class WorldConfig:
         years: first and last year of acquisition dates.
         label_threshold: a class is a scene label when it covers at least this fraction of the tile.
         noise: add speckle and optical sensor noise (turn off to see the noise-free scene).
+        cache_mb: keep up to this many megabytes of rendered items in memory (least recently used first
+            out), so that training for several epochs renders each scene once; 0 turns caching off.
     """
 
     seed: int = 0
@@ -87,6 +90,7 @@ class WorldConfig:
     years: tuple[int, int] = (2018, 2023)
     label_threshold: float = 0.02
     noise: bool = True
+    cache_mb: float = 256.0
 
 
 #: Ready-made settings: ``tiny`` for tests, ``small`` for the course notebooks, ``base`` like BigEarthNet.
@@ -142,6 +146,8 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
         raise ValueError(f"cloud_cover: expected a fraction in [0, 1], got {cfg.cloud_cover}")
     if cfg.looks <= 0:
         raise ValueError(f"looks: expected a positive number of looks, got {cfg.looks}")
+    if cfg.cache_mb < 0:
+        raise ValueError(f"cache_mb: expected megabytes >= 0, got {cfg.cache_mb}")
     if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
         raise ValueError("fine_gsd must be positive and max_oversample at least 1")
     if cfg.biomes is not None and not cfg.biomes:
@@ -202,6 +208,8 @@ class SimulatedWorld(Dataset):
                         cloud_cover=float(cloud_cover), **kwargs)
         )  # fmt: skip
         self.transform = transform
+        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._cache_bytes = 0
         names = self.config.biomes or BIOME_NAMES
         weights = np.array([BIOMES[b].weight for b in names])
         self._biomes = tuple(names)
@@ -237,8 +245,33 @@ class SimulatedWorld(Dataset):
         return index
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        pair = self.render(index)
+        index = self._check_index(index)
+        cached = self._cache.get(index)
+        if cached is None:
+            pair = self.render(index)
+            self._remember(index, pair)
+        else:
+            self._cache.move_to_end(index)
+            # fresh tensors: a caller that edits a pair in place never edits the cache
+            pair = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in cached.items()}
         return self.transform(pair) if self.transform is not None else pair
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers and pickles start with an empty cache: cheap to send, rebuilt where used.
+        state = dict(self.__dict__)
+        state["_cache"], state["_cache_bytes"] = OrderedDict(), 0
+        return state
+
+    def _remember(self, index: int, pair: dict[str, Any]) -> None:
+        budget = self.config.cache_mb * 2**20
+        size = sum(v.nbytes for v in pair.values() if isinstance(v, torch.Tensor))
+        if size > budget:
+            return
+        self._cache[index] = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pair.items()}
+        self._cache_bytes += size
+        while self._cache_bytes > budget:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= sum(v.nbytes for v in old.values() if isinstance(v, torch.Tensor))
 
     # --- where and when -------------------------------------------------------------------------------
     def place(self, index: int) -> Place:
