@@ -55,6 +55,13 @@ class History(Callback):
         self.val_data, self.val_every, self.batch_size = val_data, val_every, batch_size
         self.record: dict[str, Any] = {"step": [], "loss": [], "lr": [], "val": []}
         self._last_val_step = -1
+        self._lr = float("nan")
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        """Lightning hook: the learning rate this step uses (the scheduler moves it on after the step)."""
+        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -63,7 +70,7 @@ class History(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.record["step"].append(trainer.global_step)
         self.record["loss"].append(float(loss))
-        self.record["lr"].append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+        self.record["lr"].append(self._lr)
         if self.val_every and trainer.global_step % self.val_every == 0:
             self.validate(trainer, pl_module)
 

@@ -1,0 +1,123 @@
+"""fit(): repeatable on a CPU, exact resumes, checkpoints that rebuild the model, time budgets, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+from train_helpers import tiny
+
+from xmodal_lab.eval import embed_dataset
+from xmodal_lab.models import load_model
+from xmodal_lab.train import checkpoint_info, export_checkpoint, fit, load_checkpoint, warmup_cosine
+
+ARGS = {"batch_size": 16, "lr": 2e-3, "seed": 0, "progress": False}
+
+
+def test_two_runs_give_identical_losses_and_the_loss_falls(small_world):
+    _, a = fit(tiny("croma"), small_world, max_steps=8, **ARGS)
+    _, b = fit(tiny("croma"), small_world, max_steps=8, **ARGS)
+    print("losses", np.round(a["loss"], 3))
+    assert a["loss"] == b["loss"]
+    assert a["step"] == list(range(1, 9)) and a["steps"] == 8
+    _, c = fit(tiny("croma"), small_world, max_steps=8, **{**ARGS, "seed": 1})
+    assert c["loss"] != a["loss"]  # the seed drives batches and masks
+
+
+def test_learning_rate_follows_warmup_and_cosine(small_world):
+    _, h = fit(tiny(), small_world, max_steps=10, warmup_steps=3, **ARGS)
+    expected = [2e-3 * warmup_cosine(s, 3, 10) for s in range(10)]
+    np.testing.assert_allclose(h["lr"], expected, rtol=1e-6)
+
+
+def test_resume_continues_schedule_batches_and_masks(small_world, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    _, full = fit(tiny("croma"), small_world, max_steps=10, checkpoint=ckpt, checkpoint_every=4, **ARGS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-step4.ckpt", "run-step8.ckpt", "run.ckpt"]
+    # a fresh model with other weights: everything must come from the checkpoint
+    _, rest = fit(
+        tiny("croma", seed=5), small_world, max_steps=10, resume=tmp_path / "run-step4.ckpt", **ARGS
+    )
+    print("uninterrupted", np.round(full["loss"][4:], 4), "resumed", np.round(rest["loss"], 4))
+    assert rest["step"] == list(range(5, 11))
+    assert rest["lr"] == full["lr"][4:]
+    assert rest["loss"] == full["loss"][4:]
+
+
+def test_schedule_steps_lets_a_run_stop_early_and_resume(small_world, tmp_path):
+    _, first = fit(tiny(), small_world, max_steps=4, schedule_steps=8, checkpoint=tmp_path / "a.ckpt", **ARGS)
+    _, second = fit(tiny(), small_world, max_steps=8, resume=tmp_path / "a.ckpt", **ARGS)
+    _, whole = fit(tiny(), small_world, max_steps=8, **ARGS)
+    assert first["loss"] + second["loss"] == whole["loss"]
+    assert checkpoint_info(tmp_path / "a.ckpt")["total_steps"] == 8
+
+
+def test_checkpoint_rebuilds_the_trained_model(small_world, small_val, tmp_path):
+    model, history = fit(tiny("croma"), small_world, max_steps=3, checkpoint=tmp_path / "c.ckpt", **ARGS)
+    info = checkpoint_info(tmp_path / "c.ckpt")
+    assert info["name"] == "croma" and info["config"]["img_size"] == 16 and info["step"] == 3
+    assert info["data"]["type"] == "SimulatedWorld" and info["data"]["config"]["seed"] == 0
+    assert len(info["data_statistics"]["s2_mean"]) == 12
+    np.testing.assert_allclose(info["normalization"]["norm_s1"]["mean"], info["data_statistics"]["s1_mean"])
+    loaded, _ = load_checkpoint(tmp_path / "c.ckpt")
+    a, b = embed_dataset(model, small_val), embed_dataset(loaded, small_val)
+    np.testing.assert_allclose(a["joint"], b["joint"], atol=1e-6)
+    export_checkpoint(tmp_path / "c.ckpt", tmp_path / "c.pt")
+    np.testing.assert_allclose(
+        embed_dataset(load_model(tmp_path / "c.pt"), small_val)["s1"], a["s1"], atol=1e-6
+    )
+    with pytest.raises(FileExistsError):
+        fit(tiny(), small_world, max_steps=1, checkpoint=tmp_path / "c.ckpt", **ARGS)
+    with pytest.raises(FileExistsError):
+        export_checkpoint(tmp_path / "c.ckpt", tmp_path / "c.pt")
+
+
+def test_validation_metrics_and_callbacks(small_world, small_val):
+    seen = []
+
+    class Count(Callback):
+        def on_train_batch_end(self, trainer, *args):
+            seen.append(trainer.global_step)
+
+    model, h = fit(
+        tiny(), small_world, max_steps=4, val_data=small_val, val_every=2, callbacks=[Count()], **ARGS
+    )
+    assert seen == [1, 2, 3, 4]
+    assert [v["step"] for v in h["val"]] == [2, 4]
+    last = h["val"][-1]
+    assert {"s1->s2 recall@1", "s1->s2 mrr", "s2->s1 recall@1", "s1 std", "s2 std"} <= set(last)
+    assert 0 <= last["s1->s2 recall@1"] <= 1
+    assert not model.training and next(model.parameters()).device.type == "cpu"
+    _, h = fit(tiny("scale_mae"), small_world, max_steps=2, val_data=small_val, **ARGS)
+    assert set(h["val"][-1]) == {
+        "step",
+        "s2 std",
+    }  # an optical-only model reports the spread of its embeddings
+
+
+def test_time_budget_stops_training(small_world):
+    _, h = fit(tiny(), small_world, max_minutes=0.03, **ARGS)
+    print(f"{h['steps']} steps in {h['seconds']:.1f} s for a 1.8 s budget")
+    assert 1 <= h["steps"] == len(h["loss"])
+    assert h["seconds"] < 1.8 + 15  # start-up and the last step may overrun, not minutes
+
+
+def test_normalize_false_keeps_the_model_statistics(small_world):
+    model = tiny()
+    before = model.norm_s1.mean.clone()
+    fit(model, small_world, max_steps=1, normalize=False, **ARGS)
+    assert torch.equal(model.norm_s1.mean, before)
+
+
+def test_errors(small_world, tmp_path):
+    with pytest.raises(ValueError, match="max_steps, max_minutes"):
+        fit(tiny(), small_world)
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        fit(tiny(), small_world, max_steps=1, batch_size=0)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        fit(tiny(), small_world, max_steps=1, resume=tmp_path / "none.ckpt")
+    with pytest.raises(ValueError, match="checkpoint_every needs"):
+        fit(tiny(), small_world, max_steps=1, checkpoint_every=2)
+    with pytest.raises(ValueError, match="empty"):
+        fit(tiny(), torch.utils.data.Subset(small_world, []), max_steps=1)
