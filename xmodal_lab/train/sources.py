@@ -116,8 +116,9 @@ def build_data(spec: DataSpec) -> tuple[Dataset, Dataset | None]:
         raise ValueError(f"--data: expected one of {DATA_CHOICES}, got {spec.kind!r}")
     if spec.kind == "world":
         train = xdata.SimulatedWorld(seed=spec.seed, size=spec.size, n_scenes=spec.n_scenes)
-        val = xdata.SimulatedWorld(seed=spec.seed + 1, size=spec.size, n_scenes=spec.val_size)
-        return train, (val if spec.val_size > 0 else None)
+        if spec.val_size <= 0:
+            return train, None
+        return train, xdata.SimulatedWorld(seed=spec.seed + 1, size=spec.size, n_scenes=spec.val_size)
     if spec.kind == "bigearthnet-mm":
         dataset: Dataset = xdata.BigEarthNetMM(_need_root(spec))
     elif spec.kind == "geotiff":

@@ -1,0 +1,105 @@
+"""``python -m xmodal_lab.train``: a few steps on the simulated world and the bundled BigEarthNet-MM pairs."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+from xmodal_lab.config import data_dir
+from xmodal_lab.models import load_model
+from xmodal_lab.train import checkpoint_info, load_checkpoint
+from xmodal_lab.train.__main__ import main
+
+WORLD = ["--data", "world", "--size", "16", "--n-scenes", "48", "--val-size", "16", "--batch-size", "8"]
+
+
+def test_world_run_writes_checkpoint_and_model_file(tmp_path, capsys):
+    out, export = tmp_path / "c.ckpt", tmp_path / "c.pt"
+    argv = ["--model", "croma", "--set", "mask_ratio=0.5", *WORLD, "--max-steps", "3", "--no-progress"]
+    summary = main([*argv, "--out", str(out), "--export", str(export), "--cache"])
+    print(summary)
+    assert summary["steps"] == 3 and np.isfinite(summary["last_loss"])
+    assert '"steps": 3' in capsys.readouterr().out
+    info = checkpoint_info(out)
+    assert (
+        info["name"] == "croma" and info["config"]["img_size"] == 16 and info["config"]["mask_ratio"] == 0.5
+    )
+    assert info["data"]["type"] == "SimulatedWorld" and info["data"]["length"] == 48
+    assert 0 <= summary["val"]["s1->s2 recall@1"] <= 1
+    model, _ = load_checkpoint(out)
+    assert load_model(export).config == model.config
+    again = main([*argv, "--out", str(tmp_path / "d.ckpt")])
+    assert again["first_loss"] == summary["first_loss"]  # same seed, same weights, batches and masks
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(out)])  # never overwrites
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_resume_from_a_periodic_checkpoint(tmp_path):
+    common = ["--model", "contrastive", *WORLD, "--max-steps", "4", "--no-progress", "--val-size", "0"]
+    full = main([*common, "--out", str(tmp_path / "a.ckpt"), "--checkpoint-every", "2"])
+    rest = main([*common, "--out", str(tmp_path / "b.ckpt"), "--resume", str(tmp_path / "a-step2.ckpt")])
+    assert rest["steps"] == 4 and rest["last_loss"] == full["last_loss"]
+
+
+@pytest.mark.skipif(
+    not (data_dir() / "bigearthnet_mm").is_dir(), reason="bundled BigEarthNet-MM pairs absent"
+)
+def test_bigearthnet_mm_folder(tmp_path):
+    summary = main(
+        ["--model", "contrastive", "--data", "bigearthnet-mm", "--root", str(data_dir() / "bigearthnet_mm"),
+         "--max-steps", "1", "--batch-size", "4", "--val-size", "0", "--no-progress", "--out", str(tmp_path / "b.ckpt")]
+    )  # fmt: skip
+    info = checkpoint_info(tmp_path / "b.ckpt")
+    assert summary["steps"] == 1 and info["config"]["img_size"] == 120  # the model follows the 120 px tiles
+    assert info["data"]["type"] == "BigEarthNetMM" and info["data"]["length"] == 6
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "croma", "--max-steps", "1"], "--out"),
+        (["--model", "croma", "--out", "x.ckpt"], "--max-steps, --max-minutes"),
+        (["--model", "croma", "--max-steps", "1", "--out", "x.ckpt", "--set", "depth"], "FIELD=VALUE"),
+        (["--model", "croma", "--max-steps", "1", "--out", "x.ckpt", "--set", "colour=1"], "no field"),
+        (["--model", "nope", "--max-steps", "1", "--out", "x.ckpt"], "invalid choice"),
+    ],
+)
+def test_argument_errors(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_missing_root_is_named(tmp_path):
+    with pytest.raises(ValueError, match="needs --root"):
+        main(
+            ["--model", "croma", "--data", "bigearthnet-mm", "--max-steps", "1", "--out", str(tmp_path / "x")]
+        )
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        main(["--model", "croma", "--data", "sen12ms", "--root", str(tmp_path / "missing"), "--max-steps", "1",
+              "--out", str(tmp_path / "x")])  # fmt: skip
+
+
+def test_module_entry_point(monkeypatch, capsys):
+    # runs ``python -m xmodal_lab.train --help`` in this process (a subprocess would spend seconds importing)
+    monkeypatch.setattr(sys, "argv", ["python -m xmodal_lab.train", "--help"])
+    monkeypatch.delitem(sys.modules, "xmodal_lab.train.__main__", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module("xmodal_lab.train", run_name="__main__")
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--model",
+        "--preset",
+        "--data",
+        "--root",
+        "--devices",
+        "--max-steps",
+        "--out",
+        "bigearthnet-mm",
+    ):
+        assert option in text
