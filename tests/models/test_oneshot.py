@@ -74,12 +74,44 @@ def test_cosine_confidence_and_extreme_points():
     assert pos.tolist() == [[2, 4]] and neg.tolist() == [[5, 1]]  # (x, y)
 
 
+def test_background_prototypes_find_the_background_clusters():
+    dirs = torch.eye(4)  # class = direction 0; background = directions 1, 2, 3
+    layout = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
+    feats = (dirs[layout] + 0.05 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(0)))
+    feats = feats.permute(2, 0, 1)[None]  # [1, 4, 4, 4]
+    mask = (layout == 0).repeat_interleave(2, 0).repeat_interleave(2, 1)  # pixels [8, 8]
+    protos = O.background_prototypes(feats, mask, k=3)
+    assert protos.shape == (3, 4)
+    assert sorted(int(p.abs().argmax()) for p in protos) == [1, 2, 3]
+    torch.testing.assert_close(protos, O.background_prototypes(feats, mask, k=3))  # deterministic
+    assert len(O.background_prototypes(feats, mask, k=20)) == 12  # at most one per background cell
+    assert len(O.background_prototypes(feats, torch.ones(8, 8), k=3)) == 0
+    half = torch.zeros(8, 8)
+    half[:, :5] = 1  # cells of columns 0-1 are inside, column 2 is half inside: not a background prototype
+    assert len(O.background_prototypes(feats, half, k=20)) == 4
+    fg = O.target_embedding(feats, mask)
+    conf = O.prototype_confidence(feats, fg, protos)
+    expected = O.cosine_confidence(feats, fg) - torch.stack([O.cosine_confidence(feats, p) for p in protos]).max(0).values
+    torch.testing.assert_close(conf, expected)
+    assert ((conf > 0) == (layout == 0)).all()  # the nearest prototype decides
+    torch.testing.assert_close(O.prototype_confidence(feats, fg, None), O.cosine_confidence(feats, fg))
+
+
 def test_best_threshold_recovers_a_separable_mask():
     truth = torch.zeros(1, 10, 10, dtype=torch.bool)
     truth[0, 2:6, 3:9] = True
     conf = truth.float() * 0.6 + 0.1 * torch.rand(1, 10, 10, generator=torch.Generator().manual_seed(0))
     thr, score = O.best_threshold(conf, truth)
-    assert score == 1.0 and 0.1 <= thr <= 0.6
+    assert score == 1.0 and thr == float(conf[truth].min())
+    # Against brute force on a noisy map with ties.
+    g = torch.Generator().manual_seed(1)
+    conf = (torch.rand(1, 12, 12, generator=g) * 10).round() / 10
+    truth = torch.rand(1, 12, 12, generator=g) < conf
+    brute = max((((conf >= t) & truth).sum() / ((conf >= t) | truth).sum()).item() for t in conf.unique())
+    thr, score = O.best_threshold(conf, truth)
+    assert score == pytest.approx(brute) and score == pytest.approx(
+        (((conf >= thr) & truth).sum() / ((conf >= thr) | truth).sum()).item()
+    )
 
 
 def test_guided_upsample_is_a_normalised_average_that_follows_edges():
@@ -138,13 +170,19 @@ def test_one_shot_with_a_stand_in_encoder_finds_the_lake_on_other_tiles():
 
 def test_one_shot_fixed_threshold_and_input_errors():
     ref, lab = _tile(0)
-    res = O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold=0.0, use_background=True)
-    assert res.threshold == 0.0 and res.masks.shape == (1, 32, 32)
+    res = O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold=0.1)
+    assert res.threshold == 0.1 and res.masks.shape == (1, 32, 32)
     assert res.reference_iou == pytest.approx(iou(res.masks[0], (lab == 1).numpy()), abs=1e-6)
     with pytest.raises(ValueError, match="reference_mask"):
         O.one_shot_segment(_stand_in_encoder, ref, (lab == 1)[:16], ref)
     with pytest.raises(ValueError, match="channels"):
         O.one_shot_segment(_stand_in_encoder, ref, lab == 1, torch.zeros(1, 2, 32, 32))
+    cal = O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold="calibrate", n_background=0)
+    fixed = O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold=0.5, n_background=0)
+    assert cal.reference_iou >= fixed.reference_iou - 1e-6  # calibrated on that very tile
+    assert O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, n_background=0).threshold == cal.threshold
+    with pytest.raises(ValueError, match="threshold"):
+        O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold="otsu")
     with pytest.raises(ValueError, match="upsample"):
         O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, upsample="cubic")
     with pytest.raises(ValueError, match="features"):

@@ -6,12 +6,15 @@ SAM's, so that it works offline and on radar:
 
 1. target embedding: the mean reference feature inside the reference mask (patches weighted by how much
    of them the mask covers);
-2. location confidence: cosine similarity of every target patch with that embedding, optionally minus the
-   similarity with the mean feature *outside* the mask (a background embedding sharpens the contrast);
+2. location confidence: cosine similarity of every target patch with that embedding, minus its similarity
+   with the nearest of a few *background* prototypes (k-means of the reference features outside the mask),
+   so the confidence says "more like the class than like anything else seen on the reference" and its
+   natural threshold is 0;
 3. upsampling of the patch-level map to pixels, guided by the tile's own pixels (joint bilateral
    upsampling), so that mask edges follow the image rather than the patch grid;
-4. threshold (and the upsampling's range scale): chosen on the reference tile itself, as the values that
-   best reproduce the reference mask, so no second labelled tile is needed;
+4. threshold 0 (or, without background prototypes, the value that best reproduces the reference mask on
+   the reference tile itself); the upsampling's range scale is chosen on the reference tile the same way,
+   so no second labelled tile is needed;
 5. optionally, a Segment Anything refinement (points at the confidence maximum and minimum, the
    confidence as mask prompt, then a box): see :func:`xmodal_lab.models.sam.refine_with_confidence`.
 
@@ -112,6 +115,62 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False) -> T
         what = "background (the mask covers everything)" if background else "mask (no pixel is set)"
         raise ValueError(f"cannot build an embedding: empty {what}")
     return torch.einsum("bdhw,bhw->d", features, w) / total
+
+
+def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
+    """A few prototypes of what the reference shows *outside* the mask (weighted spherical k-means).
+
+    Uses the cells the mask covers less than half. Deterministic: the first prototype is the most purely
+    background cell, each next one the cell least similar to the prototypes so far (farthest-point start),
+    then ``iters`` k-means rounds in which cells count with their background fraction.
+
+    Args:
+        features: reference features ``[B, D, h, w]``.
+        mask: the class's pixel mask ``[B, H, W]`` or ``[H, W]``.
+        k: number of prototypes (fewer if there are fewer background cells).
+        iters: k-means rounds.
+
+    Returns:
+        ``[k', D]`` unit vectors, ``k' <= k`` (``[0, D]`` when the mask covers at least half of every cell).
+    """
+    m = _mask_tensor(mask, "mask").to(features.device)
+    weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
+    x = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]), dim=1)  # [N, D]
+    # Only mostly-background cells: a cell half inside the mask would make a prototype of the class itself.
+    keep = weight > 0.5
+    x, weight = x[keep], weight[keep]
+    if len(x) == 0:
+        return x
+    centres = [int(weight.argmax())]
+    while len(centres) < min(k, len(x)):
+        sim = (x @ x[centres].T).max(dim=1).values  # [N]
+        sim[centres] = float("inf")
+        centres.append(int(sim.argmin()))
+    c = x[centres]
+    for _ in range(iters):
+        assign = (x @ c.T).argmax(dim=1)  # [N]
+        onehot = F.one_hot(assign, len(c)).float() * weight[:, None]  # [N, k]
+        sums = onehot.T @ x  # [k, D]
+        c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(sums, dim=1), c)
+    return c
+
+
+def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
+    """Similarity to the target embedding minus similarity to the nearest background prototype.
+
+    Args:
+        features: ``[B, D, h, w]``.
+        embedding: target embedding ``[D]``.
+        background: prototypes ``[K, D]`` (None or empty: the plain cosine confidence).
+
+    Returns:
+        ``[B, h, w]`` in ``[-2, 2]``; positive where the class is the nearest prototype.
+    """
+    conf = cosine_confidence(features, embedding)
+    if background is None or len(background) == 0:
+        return conf
+    sims = torch.einsum("bdhw,kd->bkhw", F.normalize(features, dim=1), F.normalize(background, dim=1))
+    return conf - sims.max(dim=1).values
 
 
 def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
@@ -225,13 +284,15 @@ def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack([pos % w, pos // w], dim=1), torch.stack([neg % w, neg // w], dim=1)
 
 
-def best_threshold(confidence: Tensor, mask: Any, candidates: int = 64) -> tuple[float, float]:
-    """The threshold on a confidence map that best reproduces a known mask (highest IoU).
+def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
+    """The threshold on a confidence map that best reproduces a known mask (highest IoU), found exactly.
+
+    Every distinct confidence value is tried at once: sorted from the top, the mask of the first ``n``
+    pixels has ``n`` pixels and as many true ones as the running count, which gives all IoUs in one pass.
 
     Args:
         confidence: ``[B, H, W]`` (or ``[H, W]``).
         mask: the true mask of the same shape.
-        candidates: number of quantiles of the confidence tried.
 
     Returns:
         ``(threshold, iou)``: pixels with ``confidence >= threshold`` form the mask.
@@ -240,13 +301,17 @@ def best_threshold(confidence: Tensor, mask: Any, candidates: int = 64) -> tuple
     truth = _mask_tensor(mask, "mask").reshape(-1).to(conf.device) > 0.5
     if truth.numel() != conf.numel():
         raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
-    qs = torch.quantile(conf, torch.linspace(0.0, 1.0, candidates + 1, device=conf.device)[:-1])
-    pred = conf[None, :] >= qs[:, None]  # [K, N]
-    inter = (pred & truth).sum(1).float()
-    union = (pred | truth).sum(1).float().clamp_min(1.0)
-    ious = inter / union
+    order = conf.argsort(descending=True)
+    values = conf[order]
+    tp = truth[order].float().cumsum(0)  # true pixels among the top n
+    n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
+    ious = tp / (n + truth.sum() - tp)
+    # A cut is only possible after the last copy of a value (ties go in together).
+    last = torch.ones_like(values, dtype=torch.bool)
+    last[:-1] = values[1:] != values[:-1]
+    ious = torch.where(last, ious, torch.full_like(ious, -1.0))
     k = int(ious.argmax())
-    return float(qs[k]), float(ious[k])
+    return float(values[k]), float(ious[k])
 
 
 @dataclass
@@ -319,7 +384,7 @@ def one_shot_segment(
     targets: Any,
     modality: str | None = None,
     threshold: float | str = "auto",
-    use_background: bool = True,
+    n_background: int = 4,
     upsample: str = "guided",
     sigma_range: float | str = "auto",
     guide_smooth: int | None = None,
@@ -336,10 +401,11 @@ def one_shot_segment(
         reference_mask: its mask ``[H, W]`` (bool or 0/1): the pixels of the class to find.
         targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference.
         modality: ``"s1"`` or ``"s2"`` (required for a kit model).
-        threshold: ``"auto"`` (the threshold that best reproduces the reference mask on the reference tile)
-            or a number on the confidence scale.
-        use_background: subtract the similarity to the mean feature outside the reference mask, so that the
-            confidence says "more like the class than like the rest" (recommended for broad classes).
+        threshold: a number on the confidence scale; ``"calibrate"``: the value that best reproduces the
+            reference mask on the reference tile (it tends to overfit that one tile); ``"auto"``: 0 with
+            background prototypes (the class is the nearest prototype), ``"calibrate"`` without.
+        n_background: how many background prototypes to subtract (0: plain cosine similarity
+            to the target embedding, as in PerSAM).
         upsample: ``"guided"`` (joint bilateral upsampling guided by the tiles' own pixels, see
             :func:`guided_upsample`) or ``"bilinear"`` (plain, blocky at the patch scale).
         sigma_range: how different a pixel may look from a patch and still borrow its confidence
@@ -354,6 +420,8 @@ def one_shot_segment(
     Returns:
         A :class:`OneShotResult`.
     """
+    if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
+        raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")
     if upsample not in ("guided", "bilinear"):
         raise ValueError(f"upsample must be 'guided' or 'bilinear', got {upsample!r}")
     fn = feature_fn(encoder, modality)
@@ -382,16 +450,15 @@ def one_shot_segment(
             encoder.train()
 
     fg = target_embedding(ref_feat, ref_mask)
-    has_bg = bool((ref_mask < 0.5).any())
+    bg = background_prototypes(ref_feat, ref_mask, n_background) if n_background > 0 else None
+    if threshold == "auto":
+        threshold = 0.0 if bg is not None and len(bg) else "calibrate"
 
     def confidence(feats: Tensor) -> Tensor:
-        conf = cosine_confidence(feats, fg)
-        if use_background and has_bg:
-            conf = conf - cosine_confidence(feats, target_embedding(ref_feat, ref_mask, background=True))
-        return conf
+        return prototype_confidence(feats, fg, bg)
 
     def calibrate(ref_pix: Tensor) -> tuple[float, float]:
-        if threshold == "auto":
+        if threshold == "calibrate":
             return best_threshold(ref_pix, ref_mask)
         pred = ref_pix >= float(threshold)
         truth = ref_mask.to(pred.device) > 0.5
@@ -457,6 +524,7 @@ __all__ = [
     "FeatureFn",
     "OneShotResult",
     "SIGMA_RANGE_CANDIDATES",
+    "background_prototypes",
     "best_threshold",
     "cosine_confidence",
     "extreme_points",
@@ -464,6 +532,7 @@ __all__ = [
     "guided_upsample",
     "mask_coverage",
     "one_shot_segment",
+    "prototype_confidence",
     "standardise_guide",
     "target_embedding",
     "upsample_confidence",
