@@ -127,18 +127,30 @@ def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
-    ix0, wx = _weights(float(x[0]), float(x[-1]), len(x), spacing)
-    iy0, wy = _weights(float(y[0]), float(y[-1]), len(y), spacing)
-    nx, ny = wx.shape[1], wy.shape[1]
-    lattice = np.empty((n_fields, ny, nx), dtype=np.float32)
+    ix0, iy0, wy, wxt = _grid_weights(
+        float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing
+    )
+    ny, nx = wy.shape[1], wxt.shape[0]
+    out = np.empty((n_fields, wy.shape[0], wxt.shape[1]), dtype=np.float32)
     for f in range(n_fields):
         h = mix_key(key * 0x9E3779B1 + f)
         r0, c0 = iy0 + (h & _TMASK), ix0 + ((h >> 10) & _TMASK)
-        if 0 <= r0 and r0 + ny <= _TSIZE and 0 <= c0 and c0 + nx <= _TSIZE:  # no wrap: a plain slice
-            lattice[f] = _TABLE[r0 : r0 + ny, c0 : c0 + nx]
+        if 0 <= r0 and r0 + ny <= _TSIZE and 0 <= c0 and c0 + nx <= _TSIZE:  # no wrap: a view of the table
+            lattice = _TABLE[r0 : r0 + ny, c0 : c0 + nx]
         else:
-            lattice[f] = _TABLE[np.ix_((np.arange(r0, r0 + ny) & _TMASK), (np.arange(c0, c0 + nx) & _TMASK))]
-    return wy @ lattice @ wx.T
+            lattice = _TABLE[np.ix_((np.arange(r0, r0 + ny) & _TMASK), (np.arange(c0, c0 + nx) & _TMASK))]
+        np.matmul(wy @ lattice, wxt, out=out[f])
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid_weights(x0: float, x1: float, nx: int, y0: float, y1: float, ny: int, spacing: float):
+    """First lattice column and row, row weights ``[H, Ly]`` and transposed column weights ``[Lx, W]``."""
+    ix0, wx = _weights(x0, x1, nx, spacing)
+    iy0, wy = _weights(y0, y1, ny, spacing)
+    wxt = np.ascontiguousarray(wx.T)
+    wxt.flags.writeable = False
+    return ix0, iy0, wy, wxt
 
 
 @functools.lru_cache(maxsize=64)
@@ -180,21 +192,23 @@ def fbm(
     return total
 
 
-_U16 = (np.arange(65536, dtype=np.float64) + 0.5) / 65536.0
+# Inverse-transform sampling tables of 4096 quantiles (16 KB: they stay in the L1 cache).
+_TABLE_BITS = 12
+_U = (np.arange(2**_TABLE_BITS, dtype=np.float64) + 0.5) / 2**_TABLE_BITS
 
 
 @functools.lru_cache(maxsize=32)
 def _gamma_table(looks: float) -> np.ndarray:
     from scipy.special import gammaincinv
 
-    return (gammaincinv(looks, _U16) / looks).astype(np.float32)
+    return (gammaincinv(looks, _U) / looks).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
 def _normal_table() -> np.ndarray:
     from scipy.special import ndtri
 
-    return ndtri(_U16).astype(np.float32)
+    return ndtri(_U).astype(np.float32)
 
 
 def _u16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -207,8 +221,9 @@ def _u16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]) -> np.ndarray:
     """Multiplicative speckle: Gamma(shape=looks, scale=1/looks) samples (mean 1, variance 1/looks).
 
-    Sampled by inverse transform from a 65,536-quantile table (exact quantiles at bin centres), several
-    times faster than ``Generator.standard_gamma`` on a tile and identical on every platform.
+    Sampled by inverse transform from a 4096-quantile table (exact quantiles at bin centres): several
+    times faster than ``Generator.standard_gamma`` on a tile, identical on every platform, and within
+    1/8192 of the Gamma distribution function everywhere.
 
     Args:
         rng: generator.
@@ -218,9 +233,9 @@ def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]
     Returns:
         float32 array of ``shape``.
     """
-    return _gamma_table(float(looks))[_u16(rng, shape)]
+    return np.take(_gamma_table(float(looks)), _u16(rng, shape) >> np.uint16(16 - _TABLE_BITS))
 
 
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normal float32 samples by inverse transform from a 65,536-quantile table."""
-    return _normal_table()[_u16(rng, shape)]
+    """Standard normal float32 samples by inverse transform from a 4096-quantile table."""
+    return np.take(_normal_table(), _u16(rng, shape) >> np.uint16(16 - _TABLE_BITS))

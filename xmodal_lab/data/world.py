@@ -14,7 +14,8 @@ landscape, so what the radar sees and what the optical sensor sees share their s
 A coarser ground sample distance is rendered by area-averaging a finer rendering of the same footprint
 (reflectance and linear radar intensity average; classes take the majority), so every GSD shows the same
 geography and speckle averages down as in real multi-looking. Everything is vectorised NumPy and seeded
-by ``(seed, index)``: the same world gives the same bytes on every machine.
+by ``(seed, index)``: the same world gives the same bytes on every run (across CPU types, up to the
+floating-point rounding of matrix products).
 """
 
 from __future__ import annotations
