@@ -109,7 +109,15 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     return i0, m
 
 
-def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1) -> np.ndarray:
+def value_noise(
+    key: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    spacing: float,
+    n_fields: int = 1,
+    scale: float = 1.0,
+    add_to: np.ndarray | None = None,
+) -> np.ndarray:
     """Smooth random fields of unit standard deviation on the grid ``x`` (columns) by ``y`` (rows).
 
     Lattice values are read from a fixed random table at an offset hashed from ``(key, field)``: the
@@ -121,9 +129,11 @@ def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields
         y: north coordinates of the rows ``[H]`` in metres, evenly spaced.
         spacing: lattice spacing in metres (the feature size).
         n_fields: how many independent fields.
+        scale: multiplies the fields (applied on the small lattice side, for free).
+        add_to: ``[n_fields, H, W]`` array to add the fields into (returned), instead of a new array.
 
     Returns:
-        Fields ``[n_fields, H, W]`` float32, mean 0 and standard deviation about 1.
+        Fields ``[n_fields, H, W]`` float32, mean 0 and standard deviation about ``scale``.
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
@@ -131,7 +141,7 @@ def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields
         float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing
     )
     ny, nx = wy.shape[1], wxt.shape[0]
-    out = np.empty((n_fields, wy.shape[0], wxt.shape[1]), dtype=np.float32)
+    out = np.empty((n_fields, wy.shape[0], wxt.shape[1]), dtype=np.float32) if add_to is None else add_to
     for f in range(n_fields):
         h = mix_key(key * 0x9E3779B1 + f)
         r0, c0 = iy0 + (h & _TMASK), ix0 + ((h >> 10) & _TMASK)
@@ -139,7 +149,13 @@ def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields
             lattice = _TABLE[r0 : r0 + ny, c0 : c0 + nx]
         else:
             lattice = _TABLE[np.ix_((np.arange(r0, r0 + ny) & _TMASK), (np.arange(c0, c0 + nx) & _TMASK))]
-        np.matmul(wy @ lattice, wxt, out=out[f])
+        rows = wy @ lattice  # [H, Ly]: the cheap side for the scale
+        if scale != 1.0:
+            rows *= np.float32(scale)
+        if add_to is None:
+            np.matmul(rows, wxt, out=out[f])
+        else:
+            out[f] += rows @ wxt
     return out
 
 
@@ -184,11 +200,9 @@ def fbm(
         Fields ``[n_fields, H, W]``.
     """
     amps = _amplitudes(octaves, gain)
-    total = value_noise(key + 1, x, y, spacing, n_fields)
-    if amps[0] != 1.0:
-        total *= amps[0]
+    total = value_noise(key + 1, x, y, spacing, n_fields, scale=amps[0])
     for o in range(1, octaves):
-        total += amps[o] * value_noise(key * 31 + o + 1, x, y, spacing / 2**o, n_fields)
+        value_noise(key * 31 + o + 1, x, y, spacing / 2**o, n_fields, scale=amps[o], add_to=total)
     return total
 
 

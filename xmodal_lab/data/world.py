@@ -46,10 +46,8 @@ LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
 #: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor (about -24 and -28 dB).
 _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
-#: Spectrally correlated sensor noise: three smooth spectral shapes mixed into the 12 bands.
-_NOISE_BASIS = np.array(
-    [np.ones(12), np.linspace(1.0, -1.0, 12), np.cos(np.linspace(0, 2 * np.pi, 12))], dtype=np.float32
-).T
+#: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
+_NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
 _SWATH_DEG_PER_M = 16.0 / 250_000.0
 #: Layouts (river offsets, town and event positions) are sized to this footprint whatever the tile size
 #: and GSD, so that every world with the same seed shows the same geography at every scale.
@@ -389,8 +387,8 @@ class SimulatedWorld(Dataset):
             s1 *= gamma_speckle(
                 rng, self.config.looks, (2, n, n)
             )  # drawn first: the optical noise never moves it
-            z = standard_normal(rng, (3, n * n))
-            s2 += (_NOISE_BASIS @ (0.004 * z)).reshape(12, n, n)
+            z = standard_normal(rng, (2, n * n))
+            s2 += (_NOISE_BASIS @ (0.005 * z)).reshape(12, n, n)
         cloud = np.zeros((n, n), dtype=bool)
         if cloud_cover > 0:
             s2, cloud = _clouds(scene, s2, cloud_cover, np.random.default_rng([seed, index, 4, day]), day)
