@@ -22,9 +22,12 @@ def small_val() -> CachedPairs:
     return CachedPairs(SimulatedWorld(seed=1, size=SIZE, n_scenes=32))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """CI runs two test processes on two cores: one thread each avoids oversubscription."""
+    """CI runs two test processes on two cores: one thread each avoids oversubscription.
+
+    Module-scoped (autouse fixtures come first in their scope) so that it also covers module fixtures.
+    """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -17,6 +17,7 @@ from xmodal_lab.train import CachedPairs, band_statistics, fit, set_normalizatio
 
 SIZE, N_TRAIN, N_TEST = 32, 1024, 256
 BUDGET = {"max_minutes": 1.0, "progress": False, "seed": 0}
+LIMIT_S = 62  # the one-minute budget is checked after each step: the step that crosses it still finishes
 
 
 @pytest.fixture(scope="module")
@@ -46,41 +47,23 @@ def test_contrastive_retrieves_radar_to_optical(train_world, test_world):
         f"recall@1 {m['recall@1']:.3f} ({m['recall@1'] / chance:.0f}x chance), recall@10 {m['recall@10']:.3f}, "
         f"median rank {m['median_rank']:.0f}"
     )
-    assert h["seconds"] <= 60
+    assert h["seconds"] <= LIMIT_S
     assert m["recall@1"] >= 10 * chance
 
 
-@pytest.fixture(scope="module")
-def trained_croma(train_world):
+def test_croma_loss_falls_and_its_embeddings_beat_random_init(train_world, test_world):
+    # one test for both claims: CROMA is trained once even when pytest-xdist splits the module
     seed_everything(0)
-    return fit(build("croma", "tiny"), train_world, max_steps=120, batch_size=64, lr=2e-3, **BUDGET)
-
-
-def test_croma_loss_falls(trained_croma):
-    _, h = trained_croma
+    model, h = fit(build("croma", "tiny"), train_world, max_steps=120, batch_size=64, lr=2e-3, **BUDGET)
     first, last, fall = first_last(h["loss"])
     print(
         f"CROMA: {h['steps']} steps in {h['seconds']:.1f} s; loss {first:.3f} -> {last:.3f} ({100 * fall:.0f}% lower)"
     )
-    assert h["seconds"] <= 60
+    assert h["seconds"] <= LIMIT_S
     assert fall >= 0.30
 
-
-def test_scale_mae_loss_falls(train_world):
     seed_everything(0)
-    _, h = fit(build("scale_mae", "tiny"), train_world, max_steps=60, batch_size=64, lr=2e-3, **BUDGET)
-    first, last, fall = first_last(h["loss"])
-    print(
-        f"Scale-MAE: {h['steps']} steps in {h['seconds']:.1f} s; loss {first:.3f} -> {last:.3f} ({100 * fall:.0f}% lower)"
-    )
-    assert h["seconds"] <= 60
-    assert fall >= 0.30
-
-
-def test_probe_on_trained_croma_beats_random_init(trained_croma, train_world, test_world):
-    model, _ = trained_croma
-    seed_everything(0)
-    random_model = build("croma", "tiny")
+    random_model = build("croma", "tiny")  # the trained model's initial weights
     set_normalization(
         random_model, band_statistics(train_world)
     )  # the same input statistics: a fair baseline
@@ -96,3 +79,14 @@ def test_probe_on_trained_croma_beats_random_init(trained_croma, train_world, te
     )
     assert scores["trained", "joint"] > scores["random", "joint"] + 0.02
     assert scores["trained", "s1"] > scores["random", "s1"] + 0.05
+
+
+def test_scale_mae_loss_falls(train_world):
+    seed_everything(0)
+    _, h = fit(build("scale_mae", "tiny"), train_world, max_steps=60, batch_size=64, lr=2e-3, **BUDGET)
+    first, last, fall = first_last(h["loss"])
+    print(
+        f"Scale-MAE: {h['steps']} steps in {h['seconds']:.1f} s; loss {first:.3f} -> {last:.3f} ({100 * fall:.0f}% lower)"
+    )
+    assert h["seconds"] <= LIMIT_S
+    assert fall >= 0.30
