@@ -21,6 +21,7 @@ def test_two_runs_give_identical_losses_and_the_loss_falls(small_world):
     print("losses", np.round(a["loss"], 3))
     assert a["loss"] == b["loss"]
     assert a["step"] == list(range(1, 9)) and a["steps"] == 8
+    assert len(a["time"]) == 8 and np.all(np.diff(a["time"]) > 0) and a["time"][-1] <= a["seconds"]
     _, c = fit(tiny("croma"), small_world, max_steps=8, **{**ARGS, "seed": 1})
     assert c["loss"] != a["loss"]  # the seed drives batches and masks
 
@@ -90,10 +91,8 @@ def test_validation_metrics_and_callbacks(small_world, small_val):
     assert 0 <= last["s1->s2 recall@1"] <= 1
     assert not model.training and next(model.parameters()).device.type == "cpu"
     _, h = fit(tiny("scale_mae"), small_world, max_steps=2, val_data=small_val, **ARGS)
-    assert set(h["val"][-1]) == {
-        "step",
-        "s2 std",
-    }  # an optical-only model reports the spread of its embeddings
+    # an optical-only model reports the spread of its embeddings
+    assert set(h["val"][-1]) == {"step", "time", "s2 std"}
 
 
 def test_time_budget_stops_training(small_world):

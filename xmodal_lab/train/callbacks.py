@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 
 
 
 class History(Callback):
-    """Record the loss and learning rate of every step, and validation metrics now and then.
+    """Record the loss, learning rate and training time of every step, and validation metrics now and then.
+
+    ``time`` counts seconds of training since the start, without the time spent validating.
 
     Args:
         val_data: held-out pairs, or None.
@@ -53,9 +56,19 @@ class History(Callback):
 
     def __init__(self, val_data: Dataset | None = None, val_every: int = 0, batch_size: int = 256) -> None:
         self.val_data, self.val_every, self.batch_size = val_data, val_every, batch_size
-        self.record: dict[str, Any] = {"step": [], "loss": [], "lr": [], "val": []}
+        self.record: dict[str, Any] = {"step": [], "loss": [], "lr": [], "time": [], "val": []}
         self._last_val_step = -1
         self._lr = float("nan")
+        self._start = time.perf_counter()
+        self._paused = 0.0  # seconds spent validating, not training
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: start the training clock."""
+        self._start, self._paused = time.perf_counter(), 0.0
+
+    def training_seconds(self) -> float:
+        """Seconds spent training so far, validation excluded."""
+        return time.perf_counter() - self._start - self._paused
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
@@ -71,6 +84,7 @@ class History(Callback):
         self.record["step"].append(trainer.global_step)
         self.record["loss"].append(float(loss))
         self.record["lr"].append(self._lr)
+        self.record["time"].append(self.training_seconds())
         if self.val_every and trainer.global_step % self.val_every == 0:
             self.validate(trainer, pl_module)
 
@@ -84,6 +98,8 @@ class History(Callback):
         if self.val_data is None or not trainer.is_global_zero:
             return
         self._last_val_step = trainer.global_step
+        started = time.perf_counter()
+        seconds = self.training_seconds()
         model = pl_module.model
         was_training = model.training
         with torch.autocast(
@@ -91,7 +107,8 @@ class History(Callback):
         ):
             metrics = validation_metrics(model, self.val_data, self.batch_size)
         model.train(was_training)
-        self.record["val"].append({"step": trainer.global_step, **metrics})
+        self.record["val"].append({"step": trainer.global_step, "time": seconds, **metrics})
+        self._paused += time.perf_counter() - started
 
 
 class StepProgressBar(TQDMProgressBar):

@@ -146,8 +146,9 @@ def fit(
 
     Returns:
         ``(model, history)``: the trained model (on the CPU, in eval mode) and ``{"step", "loss", "lr",
-        "val", "seconds", "steps", "rank"}``; ``val`` is a list of ``{"step": s, metric: value}`` records and
-        ``rank`` this process's rank (0 outside DDP).
+        "time", "val", "seconds", "steps", "rank"}``: per step its number, loss, learning rate and training
+        seconds so far (validation excluded); ``val`` a list of ``{"step", "time", metric: value}`` records;
+        the total wall-clock seconds, the steps done and this process's rank (0 outside DDP).
 
     Raises:
         ValueError: neither ``max_steps`` nor ``max_minutes`` given, or bad numbers.
