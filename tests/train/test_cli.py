@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import runpy
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from xmodal_lab.config import data_dir
+from xmodal_lab.config import REPO_ROOT, data_dir
 from xmodal_lab.models import load_model
 from xmodal_lab.train import checkpoint_info, load_checkpoint
 from xmodal_lab.train.__main__ import main
@@ -103,3 +105,22 @@ def test_module_entry_point(monkeypatch, capsys):
         "bigearthnet-mm",
     ):
         assert option in text
+
+
+def test_two_process_ddp_on_cpu(tmp_path):
+    # the cluster path (--devices N, DDP) on two CPU processes: each rank takes half of every global batch
+    out = tmp_path / "ddp.ckpt"
+    argv = ["--model", "contrastive", *WORLD, "--max-steps", "3", "--accelerator", "cpu", "--devices", "2"]
+    argv += ["--strategy", "ddp", "--no-progress", "--out", str(out), "--export", str(tmp_path / "ddp.pt")]
+    run = subprocess.run(
+        [sys.executable, "-m", "xmodal_lab.train", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    summaries = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(summaries) == 1 and summaries[0]["steps"] == 3  # only rank 0 reports
+    assert checkpoint_info(out)["step"] == 3
+    assert load_model(tmp_path / "ddp.pt").config.img_size == 16

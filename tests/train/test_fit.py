@@ -120,3 +120,16 @@ def test_errors(small_world, tmp_path):
         fit(tiny(), small_world, max_steps=1, checkpoint_every=2)
     with pytest.raises(ValueError, match="empty"):
         fit(tiny(), torch.utils.data.Subset(small_world, []), max_steps=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_trains_under_bf16_autocast(small_world, small_val):
+    model = tiny("croma")
+    dtypes = set()
+    linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda mod, inp, out: dtypes.add(out.dtype) if mod.training else None)
+    model, h = fit(model, small_world, max_steps=5, accelerator="gpu", devices=1, val_data=small_val, **ARGS)
+    assert dtypes == {torch.bfloat16}
+    assert np.isfinite(h["loss"]).all() and len(h["val"]) == 1
+    assert next(model.parameters()).device.type == "cpu" and next(model.parameters()).dtype == torch.float32
