@@ -10,10 +10,13 @@ import sys
 import numpy as np
 import pytest
 
+from xmodal_lab import data as xdata
 from xmodal_lab.config import REPO_ROOT, data_dir
+from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.models import load_model
 from xmodal_lab.train import checkpoint_info, load_checkpoint
 from xmodal_lab.train.__main__ import main
+from xmodal_lab.train.sources import TORCHGEO_ADAPTERS
 
 WORLD = ["--data", "world", "--size", "16", "--n-scenes", "48", "--val-size", "16", "--batch-size", "8"]
 
@@ -124,3 +127,33 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert len(summaries) == 1 and summaries[0]["steps"] == 3  # only rank 0 reports
     assert checkpoint_info(out)["step"] == 3
     assert load_model(tmp_path / "ddp.pt").config.img_size == 16
+
+
+def test_geotiff_pair(tmp_path):
+    paths = SimulatedWorld(seed=4, size=48).to_geotiff(0, tmp_path / "tif")
+    summary = main(
+        ["--model", "contrastive", "--data", "geotiff", "--s1", str(paths["s1"]), "--s2", str(paths["s2"]),
+         "--size", "16", "--val-size", "0", "--max-steps", "2", "--batch-size", "4", "--no-progress",
+         "--out", str(tmp_path / "g.ckpt")]
+    )  # fmt: skip
+    info = checkpoint_info(tmp_path / "g.ckpt")
+    assert summary["steps"] == 2 and info["data"]["type"] == "PairedRasterDataset"
+    assert (
+        info["data"]["length"] == 9 and info["config"]["img_size"] == 16
+    )  # 48 px cut into 3 x 3 tiles of 16
+
+
+@pytest.mark.parametrize("kind", ["bigearthnet", "sen12ms", "ssl4eo"])
+def test_torchgeo_choices_use_the_data_adapters(kind, tmp_path, monkeypatch):
+    opened = []
+
+    def fake_adapter(root):
+        opened.append(root)
+        return [SimulatedWorld(seed=0, size=16, n_scenes=8)[i] for i in range(8)]
+
+    monkeypatch.setattr(xdata, TORCHGEO_ADAPTERS[kind], fake_adapter)
+    summary = main(
+        ["--model", "contrastive", "--data", kind, "--root", str(tmp_path), "--val-size", "0", "--max-steps", "1",
+         "--batch-size", "4", "--no-progress", "--out", str(tmp_path / "t.ckpt")]
+    )  # fmt: skip
+    assert opened == [tmp_path] and summary["steps"] == 1

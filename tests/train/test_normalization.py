@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from xmodal_lab.data import BandStats
 from xmodal_lab.models import build
 from xmodal_lab.train import band_statistics, normalization_state, set_normalization
 
@@ -44,6 +45,13 @@ def test_band_subset_and_mismatch(small_world):
     wrong = {"s2_mean": [0.1] * 5, "s2_std": [1.0] * 5}
     with pytest.warns(UserWarning, match="kept its statistics"):
         assert set_normalization(build("contrastive", "tiny", img_size=16), wrong) == []
+
+
+def test_band_stats_of_the_data_layer_are_accepted(small_world):
+    stats = BandStats.compute(small_world, n=64)
+    model = build("croma", "tiny", img_size=16)
+    assert sorted(set_normalization(model, stats)) == ["norm_s1", "norm_s2"]
+    np.testing.assert_allclose(model.norm_s1.std.flatten(), stats.s1_std, rtol=1e-6)
 
 
 def test_non_finite_data_is_refused():

@@ -72,7 +72,7 @@ def _modality(name: str) -> str | None:
     return next((m for m in MODALITIES if leaf.endswith(m)), None)
 
 
-def set_normalization(model: nn.Module, stats: dict[str, list]) -> list[str]:
+def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
     """Write statistics into the model's ``norm_s1`` / ``norm_s2`` InputNorm modules.
 
     A Sentinel-2 norm over a subset of bands takes those bands' statistics when the model's config names
@@ -80,11 +80,13 @@ def set_normalization(model: nn.Module, stats: dict[str, list]) -> list[str]:
 
     Args:
         model: any model of the kit.
-        stats: from :func:`band_statistics`.
+        stats: from :func:`band_statistics` (or a :class:`xmodal_lab.data.BandStats`).
 
     Returns:
         Names of the InputNorm modules updated.
     """
+    if hasattr(stats, "to_dict"):
+        stats = stats.to_dict()
     bands = getattr(getattr(model, "config", None), "s2_bands", None)
     updated = []
     for name, norm in input_norms(model).items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -18,18 +17,8 @@ from xmodal_lab import data as xdata
 
 DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
 
-#: Names under which :mod:`xmodal_lab.data` may offer each torchgeo adapter (first one found is used).
-_TORCHGEO_ADAPTERS = {
-    "bigearthnet": (
-        "BigEarthNetAll",
-        "BigEarthNetPairs",
-        "TorchGeoBigEarthNet",
-        "BigEarthNetTorchGeo",
-        "bigearthnet",
-    ),
-    "sen12ms": ("SEN12MSPairs", "TorchGeoSEN12MS", "SEN12MS", "sen12ms"),
-    "ssl4eo": ("SSL4EOS12Pairs", "TorchGeoSSL4EO", "SSL4EOS12", "SSL4EO", "ssl4eo_s12", "ssl4eo"),
-}
+#: The torchgeo adapter of :mod:`xmodal_lab.data` behind each ``--data`` choice.
+TORCHGEO_ADAPTERS = {"bigearthnet": "TorchGeoBigEarthNet", "sen12ms": "TorchGeoSEN12MS", "ssl4eo": "TorchGeoSSL4EOS12"}
 
 
 @dataclass
@@ -77,14 +66,8 @@ def _find_tif(root: Path, tag: str) -> Path:
 
 
 def _torchgeo_adapter(kind: str, root: Path) -> Dataset:
-    for name in _TORCHGEO_ADAPTERS[kind]:
-        adapter = getattr(xdata, name, None)
-        if adapter is not None:
-            return adapter(root)
-    raise NotImplementedError(
-        f"--data {kind}: xmodal_lab.data offers no torchgeo adapter for it in this version "
-        f"(looked for {list(_TORCHGEO_ADAPTERS[kind])})"
-    )
+    adapter = getattr(xdata, TORCHGEO_ADAPTERS[kind])
+    return adapter(root)  # the training split, as torchgeo defines it
 
 
 def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
@@ -110,7 +93,6 @@ def build_data(spec: DataSpec) -> tuple[Dataset, Dataset | None]:
     Raises:
         ValueError: unknown kind or a missing argument.
         FileNotFoundError: a missing folder or file, named.
-        NotImplementedError: a torchgeo adapter this version of the data layer does not offer.
     """
     if spec.kind not in DATA_CHOICES:
         raise ValueError(f"--data: expected one of {DATA_CHOICES}, got {spec.kind!r}")
@@ -127,10 +109,7 @@ def build_data(spec: DataSpec) -> tuple[Dataset, Dataset | None]:
         s2 = Path(spec.s2) if spec.s2 else (_find_tif(root, "s2") if root else None)
         if s1 is None or s2 is None:
             raise ValueError("--data geotiff needs --s1 FILE and --s2 FILE, or --root holding both")
-        raster_cls: Any = getattr(xdata, "PairedRasterDataset", None)
-        if raster_cls is None:
-            raise NotImplementedError("--data geotiff: xmodal_lab.data.PairedRasterDataset is not available")
-        dataset = raster_cls(s1, s2, size=spec.size)
+        dataset = xdata.PairedRasterDataset(s1, s2, size=spec.size)
     else:
         dataset = _torchgeo_adapter(spec.kind, _need_root(spec))
     if len(dataset) == 0:
