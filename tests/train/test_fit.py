@@ -133,3 +133,12 @@ def test_gpu_trains_under_bf16_autocast(small_world, small_val):
     assert dtypes == {torch.bfloat16}
     assert np.isfinite(h["loss"]).all() and len(h["val"]) == 1
     assert next(model.parameters()).device.type == "cpu" and next(model.parameters()).dtype == torch.float32
+
+
+def test_quiet_in_notebooks(small_world, capsys):
+    fit(tiny(), small_world, max_steps=2, **ARGS)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""  # no banners, tips or model summaries
+    fit(tiny(), small_world, max_steps=2, **{**ARGS, "progress": True})
+    out = capsys.readouterr()
+    assert "training" in out.out and "loss=" in out.out and "GPU available" not in out.out + out.err
