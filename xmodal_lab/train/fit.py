@@ -112,6 +112,10 @@ def fit(
     fixed seed and ``max_steps``, two runs give identical losses, and a run resumed from a checkpoint
     continues with exactly the learning rates, batches and masks of the uninterrupted run.
 
+    Several GPUs from a notebook run under fork-based DDP: the trained weights come back, the per-step
+    history does not (it lives in the worker processes). For multi-GPU pretraining use the command line,
+    ``python -m xmodal_lab.train``.
+
     Args:
         model: a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
         data: a dataset of pair dicts (wrap it in :class:`~xmodal_lab.train.CachedPairs` to render once).

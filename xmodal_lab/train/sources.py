@@ -18,7 +18,11 @@ from xmodal_lab import data as xdata
 DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
 
 #: The torchgeo adapter of :mod:`xmodal_lab.data` behind each ``--data`` choice.
-TORCHGEO_ADAPTERS = {"bigearthnet": "TorchGeoBigEarthNet", "sen12ms": "TorchGeoSEN12MS", "ssl4eo": "TorchGeoSSL4EOS12"}
+TORCHGEO_ADAPTERS = {
+    "bigearthnet": "TorchGeoBigEarthNet",
+    "sen12ms": "TorchGeoSEN12MS",
+    "ssl4eo": "TorchGeoSSL4EOS12",
+}
 
 
 @dataclass
