@@ -49,10 +49,10 @@ def take(data: dict, idx: torch.Tensor) -> dict:
 
 
 def pretrain(
-    model: torch.nn.Module, data: dict, steps: int, batch_size: int, seed: int
+    model: torch.nn.Module, data: dict, steps: int, batch_size: int, seed: int, lr: float = 1e-3
 ) -> tuple[torch.nn.Module, float]:
     """AdamW steps on random batches; returns the model in eval mode and training tiles per second."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     g = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     for _ in range(steps):

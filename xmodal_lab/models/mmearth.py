@@ -122,8 +122,8 @@ class UncertaintyWeighting(nn.Module):
         self.log_vars = nn.Parameter(torch.zeros(len(self.tasks)))
 
     def weights(self) -> dict[str, Tensor]:
-        """Current weight ``exp(-s_t)`` of each task."""
-        return {t: torch.exp(-s) for t, s in zip(self.tasks, self.log_vars)}
+        """Current weight ``exp(-s_t)`` of each task (detached: for reading, not for the loss)."""
+        return {t: torch.exp(-s) for t, s in zip(self.tasks, self.log_vars.detach())}
 
     def forward(self, losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Combine task losses.
@@ -351,7 +351,7 @@ class MMEarth(nn.Module):
             total = torch.stack(list(losses.values())).sum()
         out: dict[str, Tensor] = {"loss": total, "mask": mask, "pred_s2": pred["s2"]}
         out.update({f"loss_{t}": v.detach() for t, v in losses.items()})
-        out.update({f"weight_{t}": w.detach() for t, w in self.weighting.weights().items()})
+        out.update({f"weight_{t}": w for t, w in self.weighting.weights().items()})
         return out
 
 
