@@ -28,7 +28,7 @@ Shapes: images ``[B, C, H, W]`` in physical units, features ``[B, D, h, w]``, ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,26 +44,63 @@ SIGMA_RANGE_CANDIDATES: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
 FeatureFn = Callable[[Tensor], Tensor]
 
 
+#: Modalities a kit model can be read with; ``"s1+s2"`` stacks both (radar channels first: VV, VH, B1 ... B12).
+MODALITIES: tuple[str, ...] = ("s1", "s2", "s1+s2")
+
+
 def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
     """Wrap an encoder as a function from images to patch features.
 
     Args:
         encoder: a model of the kit with ``features(s1=..., s2=...) -> {"s1"|"s2": [B, D, h, w]}``, or any
             callable ``images [B, C, H, W] -> [B, D, h, w]``.
-        modality: ``"s1"`` or ``"s2"``; required for a model with ``features``.
+        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model). ``"s1+s2"`` takes images
+            ``[B, 14, H, W]`` (radar then optical channels) and concatenates the unit-normalised features of
+            both encoders, so radar (forest's volume scattering) and optics (its red edge) both count.
 
     Returns:
         A function ``images [B, C, H, W] -> features [B, D, h, w]``.
     """
     if hasattr(encoder, "features"):
-        if modality not in ("s1", "s2"):
+        if modality not in MODALITIES:
             raise ValueError(
-                f"modality must be 's1' or 's2' to read features from {type(encoder).__name__}, got {modality!r}"
+                f"modality must be one of {MODALITIES} to read features from {type(encoder).__name__}, "
+                f"got {modality!r}"
             )
+        if modality == "s1+s2":
+
+            def both(x: Tensor) -> Tensor:
+                f = encoder.features(s1=x[:, :2], s2=x[:, 2:])
+                return torch.cat([F.normalize(f["s1"], dim=1), F.normalize(f["s2"], dim=1)], dim=1)
+
+            return both
         return lambda x: encoder.features(**{modality: x})[modality]
     if callable(encoder):
         return encoder
     raise TypeError(f"encoder must have .features(s1=, s2=) or be callable, got {type(encoder).__name__}")
+
+
+def modality_images(data: Any, modality: str) -> Tensor:
+    """Pick (and for ``"s1+s2"`` stack) the images of a modality from a pair dict, batch or list of pairs.
+
+    Args:
+        data: a pair dict (``s1 [2, H, W]``, ``s2 [12, H, W]``), a collated batch (``[B, ...]``), a list of
+            pair dicts, or already a tensor/array (returned as it is).
+        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"``.
+
+    Returns:
+        ``[C, H, W]`` or ``[B, C, H, W]`` float32, with ``C`` = 2, 12 or 14.
+    """
+    if isinstance(data, Mapping):
+        keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise KeyError(f"modality {modality!r} needs {missing} in the pair dict; it has {sorted(data)}")
+        parts = [torch.as_tensor(data[k]).float() for k in keys]
+        return torch.cat(parts, dim=-3)
+    if isinstance(data, list | tuple) and data and isinstance(data[0], Mapping):
+        return torch.stack([modality_images(d, modality) for d in data])
+    return torch.as_tensor(np.asarray(data) if not isinstance(data, Tensor) else data).float()
 
 
 def _mask_tensor(mask: Any, name: str) -> Tensor:
@@ -397,10 +434,12 @@ def one_shot_segment(
     Args:
         encoder: a model of the kit with ``features(s1=, s2=)`` (set ``modality``) or any callable
             ``images [B, C, H, W] -> features [B, D, h, w]``. It is used in eval mode, without gradients.
-        reference: the reference tile ``[C, H, W]`` (physical units: dB for ``s1``, reflectance for ``s2``).
+        reference: the reference tile ``[C, H, W]`` (physical units: dB for ``s1``, reflectance for ``s2``),
+            or its pair dict when ``modality`` is given.
         reference_mask: its mask ``[H, W]`` (bool or 0/1): the pixels of the class to find.
-        targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference.
-        modality: ``"s1"`` or ``"s2"`` (required for a kit model).
+        targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference;
+            or a collated batch / list of pair dicts when ``modality`` is given.
+        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model; see :func:`feature_fn`).
         threshold: a number on the confidence scale; ``"calibrate"``: the value that best reproduces the
             reference mask on the reference tile (it tends to overfit that one tile); ``"auto"``: 0 with
             background prototypes (the class is the nearest prototype), ``"calibrate"`` without.
@@ -425,6 +464,8 @@ def one_shot_segment(
     if upsample not in ("guided", "bilinear"):
         raise ValueError(f"upsample must be 'guided' or 'bilinear', got {upsample!r}")
     fn = feature_fn(encoder, modality)
+    if modality is not None:
+        reference, targets = modality_images(reference, modality), modality_images(targets, modality)
     was_training = isinstance(encoder, torch.nn.Module) and encoder.training
     if isinstance(encoder, torch.nn.Module):
         encoder.eval()
@@ -467,8 +508,7 @@ def one_shot_segment(
     ref_conf = confidence(ref_feat)  # [1, h, w]
     sigma = None
     if upsample == "guided":
-        smooth = guide_smooth if guide_smooth is not None else (3 if ref.shape[1] == 2 else 1)
-        g_ref, g_tgt = standardise_guide(ref.to(ref_feat.device), tgt.to(ref_feat.device), smooth=smooth)
+        g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device), guide_smooth)
         sigmas = SIGMA_RANGE_CANDIDATES if sigma_range == "auto" else (float(sigma_range),)
         best = None
         for sig in sorted(sigmas, reverse=True):  # on ties the larger (smoother) sigma wins
@@ -499,11 +539,26 @@ def one_shot_segment(
     return result
 
 
+def _guides(ref: Tensor, tgt: Tensor, smooth: int | None) -> tuple[Tensor, Tensor]:
+    """Standardised guides; radar channels (2 of 2, or the first 2 of 14) are box-filtered against speckle."""
+    radar = 2 if ref.shape[1] in (2, 14) else 0
+    if radar == 0 or ref.shape[1] == 2:
+        k = smooth if smooth is not None else (3 if radar else 1)
+        g_ref, g_tgt = standardise_guide(ref, tgt, smooth=k)
+        return g_ref, g_tgt
+    k = smooth if smooth is not None else 3
+    r_ref, r_tgt = standardise_guide(ref[:, :radar], tgt[:, :radar], smooth=k)
+    o_ref, o_tgt = standardise_guide(ref[:, radar:], tgt[:, radar:], smooth=1)
+    return torch.cat([r_ref, o_ref], dim=1), torch.cat([r_tgt, o_tgt], dim=1)
+
+
 def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | None) -> None:
     """Replace each mask by SAM's, prompted with the confidence map (in place)."""
     from xmodal_lab.models.sam import SamSegmenter, refine_with_confidence  # heavy import only when asked
 
     seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
+    if targets.shape[1] == 14:  # s1+s2: show SAM the optical part
+        targets = targets[:, 2:]
     if rendering is None:
         rendering = {12: "s2", 2: "s1"}.get(targets.shape[1])
         if rendering is None:
@@ -522,6 +577,7 @@ def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | N
 
 __all__ = [
     "FeatureFn",
+    "MODALITIES",
     "OneShotResult",
     "SIGMA_RANGE_CANDIDATES",
     "background_prototypes",
@@ -531,6 +587,7 @@ __all__ = [
     "feature_fn",
     "guided_upsample",
     "mask_coverage",
+    "modality_images",
     "one_shot_segment",
     "prototype_confidence",
     "standardise_guide",
