@@ -64,10 +64,14 @@ def bench_latency(sizes: tuple[int, ...], repeat: int) -> None:
         per = samlib.PerSAM(seg, s2, mask)
         persam = _ms(lambda per=per, other=other: per(other), max(1, repeat // 2))
         print(f"{size:>6} {enc:>10.1f} {point:>9.1f} {box:>8.1f} {auto:>9.1f} {persam:>10.1f}")
-    print("(automatic: 8x8 grid with thresholds 0, as for any untrained model; PerSAM: encode + 3 decoder passes)")
+    print(
+        "(automatic: 8x8 grid with thresholds 0, as for any untrained model; PerSAM: encode + 3 decoder passes)"
+    )
 
 
-def bench_oneshot(encoders: list[str], steps_list: list[int], seeds: list[int], modalities: list[str]) -> None:
+def bench_oneshot(
+    encoders: list[str], steps_list: list[int], seeds: list[int], modalities: list[str]
+) -> None:
     print("\n## Encoder one-shot segmentation on the simulated world (pooled IoU on held-out tiles)")
     print(f"{'world':>5} {'encoder':>11} {'steps':>5} {'train s':>7} {'modality':>8} {'class':>7} "
           f"{'IoU':>5} {'bilin.':>6} {'area x':>6} {'min5':>5} {'mean5':>5}")  # fmt: skip
@@ -83,7 +87,9 @@ def bench_oneshot(encoders: list[str], steps_list: list[int], seeds: list[int], 
                 model = build(name, preset="tiny")
                 t0 = time.perf_counter()
                 if steps:
-                    model, _ = fit(model, train, max_steps=steps, batch_size=32, lr=2e-3, progress=False, seed=0)
+                    model, _ = fit(
+                        model, train, max_steps=steps, batch_size=32, lr=2e-3, progress=False, seed=0
+                    )
                 train_s = time.perf_counter() - t0
                 for modality in modalities:
                     for cls_name in ("water", "forest"):
@@ -96,23 +102,34 @@ def bench_oneshot(encoders: list[str], steps_list: list[int], seeds: list[int], 
                         truth = (torch.stack([p["landcover"] for p in present]) == cls).numpy()
                         scores = []
                         for r in refs:
-                            res = one_shot_segment(model, train[r], train_lc[r] == cls, present, modality=modality)
+                            res = one_shot_segment(
+                                model, train[r], train_lc[r] == cls, present, modality=modality
+                            )
                             scores.append(iou(res.masks, truth))
                             if r == refs[0]:
                                 first, ratio = scores[0], boundary_overestimation(res.masks, truth).area_ratio
                                 plain = one_shot_segment(
-                                    model, train[r], train_lc[r] == cls, present, modality=modality, upsample="bilinear"
+                                    model,
+                                    train[r],
+                                    train_lc[r] == cls,
+                                    present,
+                                    modality=modality,
+                                    upsample="bilinear",
                                 )
                                 bilinear = iou(plain.masks, truth)
                         print(f"{seed:>5} {name:>11} {steps:>5} {train_s:>7.1f} {modality:>8} {cls_name:>7} "
                               f"{first:>5.2f} {bilinear:>6.2f} {ratio:>6.2f} {min(scores):>5.2f} "
                               f"{statistics.mean(scores):>5.2f}", flush=True)  # fmt: skip
-    print("IoU: first reference, guided upsampling (the test's setting for contrastive/200/s1+s2); bilin.: same with "
-          "bilinear upsampling; area x: predicted / true area on the same objects (>1 = boundaries overestimated)")
+    print(
+        "IoU: first reference, guided upsampling (the test's setting for contrastive/200/s1+s2); bilin.: same with "
+        "bilinear upsampling; area x: predicted / true area on the same objects (>1 = boundaries overestimated)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--repeat", type=int, default=10)

@@ -54,7 +54,9 @@ def test_target_embedding_weighs_cells_by_coverage():
     expected = (feats[0] * w).sum(dim=(1, 2)) / w.sum()
     torch.testing.assert_close(O.target_embedding(feats, mask), expected)
     bg = 1 - w
-    torch.testing.assert_close(O.target_embedding(feats, mask, background=True), (feats[0] * bg).sum((1, 2)) / bg.sum())
+    torch.testing.assert_close(
+        O.target_embedding(feats, mask, background=True), (feats[0] * bg).sum((1, 2)) / bg.sum()
+    )
     with pytest.raises(ValueError, match="empty"):
         O.target_embedding(feats, torch.zeros(4, 4))
 
@@ -77,7 +79,7 @@ def test_cosine_confidence_and_extreme_points():
 def test_background_prototypes_find_the_background_clusters():
     dirs = torch.eye(4)  # class = direction 0; background = directions 1, 2, 3
     layout = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
-    feats = (dirs[layout] + 0.05 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(0)))
+    feats = dirs[layout] + 0.05 * torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(0))
     feats = feats.permute(2, 0, 1)[None]  # [1, 4, 4, 4]
     mask = (layout == 0).repeat_interleave(2, 0).repeat_interleave(2, 1)  # pixels [8, 8]
     protos = O.background_prototypes(feats, mask, k=3)
@@ -91,7 +93,10 @@ def test_background_prototypes_find_the_background_clusters():
     assert len(O.background_prototypes(feats, half, k=20)) == 4
     fg = O.target_embedding(feats, mask)
     conf = O.prototype_confidence(feats, fg, protos)
-    expected = O.cosine_confidence(feats, fg) - torch.stack([O.cosine_confidence(feats, p) for p in protos]).max(0).values
+    expected = (
+        O.cosine_confidence(feats, fg)
+        - torch.stack([O.cosine_confidence(feats, p) for p in protos]).max(0).values
+    )
     torch.testing.assert_close(conf, expected)
     assert ((conf > 0) == (layout == 0)).all()  # the nearest prototype decides
     torch.testing.assert_close(O.prototype_confidence(feats, fg, None), O.cosine_confidence(feats, fg))
@@ -139,13 +144,17 @@ def test_standardise_guide_shares_statistics():
     a, b = torch.randn(1, 2, 8, 8) * 3 + 5, torch.randn(3, 2, 16, 16) * 3 + 5
     ga, gb = O.standardise_guide(a, b)
     assert ga.shape == a.shape and gb.shape == b.shape
-    pooled = torch.cat([ga.transpose(0, 1).reshape(2, -1), gb.transpose(0, 1).reshape(2, -1)], dim=1)  # [C, N]
+    pooled = torch.cat(
+        [ga.transpose(0, 1).reshape(2, -1), gb.transpose(0, 1).reshape(2, -1)], dim=1
+    )  # [C, N]
     torch.testing.assert_close(pooled.mean(1), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(pooled.std(1), torch.ones(2), atol=1e-5, rtol=0)
     speckle = torch.randn(1, 2, 32, 32)
     raw, smooth = O.standardise_guide(speckle)[0], O.standardise_guide(speckle, smooth=3)[0]
     # a 3x3 box filter removes most of the pixel-to-pixel noise before standardising
-    assert (smooth[..., 1:] - smooth[..., :-1]).abs().mean() < 0.6 * (raw[..., 1:] - raw[..., :-1]).abs().mean()
+    assert (smooth[..., 1:] - smooth[..., :-1]).abs().mean() < 0.6 * (
+        raw[..., 1:] - raw[..., :-1]
+    ).abs().mean()
 
 
 # ---------------------------------------------------------------- the whole one-shot pipeline
@@ -161,8 +170,13 @@ def test_one_shot_with_a_stand_in_encoder_finds_the_lake_on_other_tiles():
     assert res.confidence.shape == (8, 32, 32) and res.patch_confidence.shape == (8, 4, 4)
     assert res.positive_points.shape == (8, 2) and not res.refined_by_sam and not res.untrained
     guided = iou(res.masks, truth.numpy())
-    plain = iou(O.one_shot_segment(_stand_in_encoder, ref, ref_lab == 0, targets, upsample="bilinear").masks, truth.numpy())
-    print(f"lake IoU with 8-px patches: guided {guided:.2f}, bilinear {plain:.2f}, reference {res.reference_iou:.2f}")
+    plain = iou(
+        O.one_shot_segment(_stand_in_encoder, ref, ref_lab == 0, targets, upsample="bilinear").masks,
+        truth.numpy(),
+    )
+    print(
+        f"lake IoU with 8-px patches: guided {guided:.2f}, bilinear {plain:.2f}, reference {res.reference_iou:.2f}"
+    )
     assert guided >= 0.8 and guided > plain
     for (x, y), lab in zip(res.positive_points, truth):
         assert lab[y, x]  # the most confident pixel is water on every tile
@@ -180,7 +194,9 @@ def test_one_shot_fixed_threshold_and_input_errors():
     cal = O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold="calibrate", n_background=0)
     fixed = O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold=0.5, n_background=0)
     assert cal.reference_iou >= fixed.reference_iou - 1e-6  # calibrated on that very tile
-    assert O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, n_background=0).threshold == cal.threshold
+    assert (
+        O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, n_background=0).threshold == cal.threshold
+    )
     with pytest.raises(ValueError, match="threshold"):
         O.one_shot_segment(_stand_in_encoder, ref, lab == 1, ref, threshold="otsu")
     with pytest.raises(ValueError, match="upsample"):
@@ -197,7 +213,9 @@ def test_one_shot_reads_features_of_a_kit_model():
         O.feature_fn(model)
     s1 = torch.randn(3, 2, 32, 32) * 3 - 15
     model.train()
-    res = O.one_shot_segment(model, s1[0], torch.arange(32)[:, None].expand(32, 32) < 12, s1[1:], modality="s1")
+    res = O.one_shot_segment(
+        model, s1[0], torch.arange(32)[:, None].expand(32, 32) < 12, s1[1:], modality="s1"
+    )
     assert res.masks.shape == (2, 32, 32) and res.patch_confidence.shape[0] == 2
     assert model.training  # the mode is restored
 
@@ -218,7 +236,10 @@ def test_one_shot_reads_pair_dicts_and_both_modalities():
 
     model = build("contrastive", preset="tiny")
     g = torch.Generator().manual_seed(0)
-    pairs = [{"s1": torch.randn(2, 32, 32, generator=g) - 15, "s2": torch.rand(12, 32, 32, generator=g) * 0.3} for _ in range(3)]
+    pairs = [
+        {"s1": torch.randn(2, 32, 32, generator=g) - 15, "s2": torch.rand(12, 32, 32, generator=g) * 0.3}
+        for _ in range(3)
+    ]
     assert O.modality_images(pairs, "s1+s2").shape == (3, 14, 32, 32)
     torch.testing.assert_close(O.modality_images(pairs[0], "s1+s2")[:2], pairs[0]["s1"])
     mask = torch.zeros(32, 32, dtype=torch.bool)
@@ -264,7 +285,9 @@ def test_trained_encoder_one_shot_finds_water_and_forest_on_held_out_tiles():
             res = O.one_shot_segment(model, train[ref], train_lc[ref] == cls, present, modality="s1+s2")
             score = iou(res.masks, truth.numpy())
             report = boundary_overestimation(res.masks, truth.numpy())
-            print(f"{name}: one-shot IoU {score:.2f} on {len(present)} held-out tiles (reference tile {ref}); {report}")
+            print(
+                f"{name}: one-shot IoU {score:.2f} on {len(present)} held-out tiles (reference tile {ref}); {report}"
+            )
             assert score >= 0.5, f"{name}: IoU {score:.2f}"
             assert np.isfinite(report.area_ratio)
     finally:

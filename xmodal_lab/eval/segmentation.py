@@ -210,7 +210,9 @@ def to_polygons(
     else:
         vals = tuple(float(v) for v in transform)
         if len(vals) not in (6, 9):
-            raise ValueError(f"transform: expected an Affine or 6 numbers (a, b, c, d, e, f), got {len(vals)}")
+            raise ValueError(
+                f"transform: expected an Affine or 6 numbers (a, b, c, d, e, f), got {len(vals)}"
+            )
         aff = Affine(*vals[:6])
     try:
         crs_obj = CRS.from_user_input(crs)

@@ -283,7 +283,9 @@ def guided_upsample(
         raise ValueError(f"guide {big_h}x{big_w} is not a whole multiple of the map {h}x{w}")
     sy, sx = big_h // h, big_w // w
     patch_guide = F.adaptive_avg_pool2d(guide, (h, w))  # [B, C, h, w]
-    ys = (torch.arange(big_h, device=guide.device, dtype=torch.float32) + 0.5) / sy  # pixel centres, patch units
+    ys = (
+        torch.arange(big_h, device=guide.device, dtype=torch.float32) + 0.5
+    ) / sy  # pixel centres, patch units
     xs = (torch.arange(big_w, device=guide.device, dtype=torch.float32) + 0.5) / sx
     py, px = ys.floor().long(), xs.floor().long()  # each pixel's own patch
     num = torch.zeros(b, big_h, big_w, device=guide.device)
@@ -562,7 +564,9 @@ def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | N
     if rendering is None:
         rendering = {12: "s2", 2: "s1"}.get(targets.shape[1])
         if rendering is None:
-            raise ValueError(f"cannot tell how to show {targets.shape[1]}-channel tiles to SAM: pass rendering=")
+            raise ValueError(
+                f"cannot tell how to show {targets.shape[1]}-channel tiles to SAM: pass rendering="
+            )
     masks, scores = [], []
     for i in range(len(targets)):
         seg.set_image(targets[i], rendering=rendering)

@@ -83,8 +83,17 @@ SAM_ARCHS: dict[str, SamArch] = {
     "vit_l": SamArch(1024, 24, 16, (5, 11, 17, 23)),
     "vit_h": SamArch(1280, 32, 16, (7, 15, 23, 31)),
     "tiny": SamArch(
-        32, 2, 2, (1,), image_size=128, window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
-        decoder_num_heads=2, iou_head_hidden_dim=32, mask_in_chans=4,
+        32,
+        2,
+        2,
+        (1,),
+        image_size=128,
+        window_size=4,
+        prompt_embed_dim=32,
+        decoder_mlp_dim=64,
+        decoder_num_heads=2,
+        iou_head_hidden_dim=32,
+        mask_in_chans=4,
     ),
 }
 
@@ -102,12 +111,15 @@ class SamCheckpoint:
 _BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 #: Official checkpoints (Apache-2.0, Meta AI). The MD5 starts with the 6 characters in the file name.
 SAM_CHECKPOINTS: dict[str, SamCheckpoint] = {
-    "vit_b": SamCheckpoint(_BASE_URL + "sam_vit_b_01ec64.pth", "sam_vit_b_01ec64.pth",
-                           "01ec64d29a2fca3f0661936605ae66f8", 375),
-    "vit_l": SamCheckpoint(_BASE_URL + "sam_vit_l_0b3195.pth", "sam_vit_l_0b3195.pth",
-                           "0b3195507c641ddb6910d2bb5adee89c", 1250),
-    "vit_h": SamCheckpoint(_BASE_URL + "sam_vit_h_4b8939.pth", "sam_vit_h_4b8939.pth",
-                           "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
+    "vit_b": SamCheckpoint(
+        _BASE_URL + "sam_vit_b_01ec64.pth", "sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375
+    ),
+    "vit_l": SamCheckpoint(
+        _BASE_URL + "sam_vit_l_0b3195.pth", "sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250
+    ),
+    "vit_h": SamCheckpoint(
+        _BASE_URL + "sam_vit_h_4b8939.pth", "sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560
+    ),
 }
 
 
@@ -244,7 +256,9 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}")
+            raise FileNotFoundError(
+                f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}"
+            )
     else:
         ck = SAM_CHECKPOINTS.get(model_type)
         cached = sam_cache_dir() / ck.filename if ck is not None else None
@@ -543,7 +557,11 @@ class SamSegmenter:
         bx = None if box is None else np.asarray(box, dtype=np.float32).reshape(4)
         if pts is None and bx is None and mask_input is None:
             raise ValueError("give at least one prompt: points, box or mask_input")
-        mi = None if mask_input is None else np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
+        mi = (
+            None
+            if mask_input is None
+            else np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
+        )
         masks, scores, low = self.predictor.predict(
             point_coords=pts, point_labels=lab, box=bx, mask_input=mi, multimask_output=multimask
         )
@@ -682,7 +700,9 @@ def refine_with_confidence(
     box = _mask_box(first.masks[k])
     if box is None:
         return _sam_masks(segmenter.sam, first.masks[k : k + 1], first.scores[k : k + 1])
-    second = segmenter.predict(pts, labels, box=box, mask_input=first.low_res_logits[k : k + 1], multimask=True)
+    second = segmenter.predict(
+        pts, labels, box=box, mask_input=first.low_res_logits[k : k + 1], multimask=True
+    )
     k = _best(second)
     return _sam_masks(segmenter.sam, second.masks[k : k + 1], second.scores[k : k + 1])
 
@@ -739,7 +759,9 @@ def decode_masks(
     """
     dec = sam.mask_decoder
     tr = dec.transformer
-    tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
+    tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(
+        sparse.shape[0], -1, -1
+    )
     tokens = torch.cat([tokens, sparse], dim=1)  # [B, T, C]
     src = torch.repeat_interleave(image_embedding, tokens.shape[0], dim=0) + dense
     pos = torch.repeat_interleave(sam.prompt_encoder.get_dense_pe(), tokens.shape[0], dim=0)
@@ -767,7 +789,9 @@ def decode_masks(
 
     upscaled = dec.output_upscaling(keys.transpose(1, 2).reshape(b, c, h, w))  # [B, C/8, 4h, 4w]
     mask_tokens = queries[:, 1 : 1 + dec.num_mask_tokens]
-    hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1)
+    hyper = torch.stack(
+        [mlp(mask_tokens[:, i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1
+    )
     bu, cu, hu, wu = upscaled.shape
     masks = (hyper @ upscaled.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
     iou = dec.iou_prediction_head(queries[:, 0])
@@ -868,7 +892,10 @@ class PerSAM:
         lab_t = torch.as_tensor(labels, dtype=torch.int64, device=sam.device)[None]
         sparse, dense = sam.prompt_encoder(points=(pts_t, lab_t), boxes=None, masks=None)
         low, iou = decode_masks(sam, seg.embedding(), sparse, dense, False, guide, token)
-        first = sam.postprocess_masks(low, seg.predictor.input_size, seg.predictor.original_size) > sam.mask_threshold
+        first = (
+            sam.postprocess_masks(low, seg.predictor.input_size, seg.predictor.original_size)
+            > sam.mask_threshold
+        )
         stages = {"guided": first[0, 0].cpu().numpy()}
         mask, score, logits = stages["guided"], float(iou[0, 0]), low[0].cpu().numpy()
 

@@ -47,9 +47,7 @@ def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
     return a
 
 
-def percentile_stretch(
-    image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True
-) -> np.ndarray:
+def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
     """Linear stretch between two percentiles to 0..255.
 
     Args:
