@@ -11,7 +11,8 @@ def make_pairs(n: int = 4, size: int = 32, seed: int = 0, classes: int = 5, nois
     """A batch of structured pairs: smooth land-cover fields seen by an optical and a radar 'sensor'.
 
     Returns:
-        ``{"s1": [n, 2, size, size] dB, "s2": [n, 12, size, size] reflectance, "gsd": [n] metres}``.
+        ``{"s1": [n, 2, size, size] dB, "s2": [n, 12, size, size] reflectance, "gsd": [n] metres,
+        "landcover": [n, size, size] class ids, "labels": [n, 8] multi-hot, "lat", "lon": [n] degrees, "date": n ISO dates}``.
     """
     g = torch.Generator().manual_seed(seed)
     field = torch.randn(n, classes, max(1, size // 8), max(1, size // 8), generator=g)
@@ -27,7 +28,10 @@ def make_pairs(n: int = 4, size: int = 32, seed: int = 0, classes: int = 5, nois
         "s1": s1.float(),
         "s2": s2.float(),
         "gsd": torch.full((n,), 10.0),
+        "landcover": cover,
+        "labels": F.one_hot(cover.flatten(1), 8).amax(1).float(),
         "lat": torch.zeros(n),
+        "lon": torch.zeros(n),
         "date": ["2020-06-01"] * n,
     }
 

@@ -11,7 +11,7 @@ from model_helpers import make_pairs
 from xmodal_lab.models import MODELS, build, get_config, list_models
 from xmodal_lab.models.registry import config_from_dict
 
-NAMES = ["contrastive", "scale_mae", "croma"]
+NAMES = ["contrastive", "scale_mae", "croma", "skysense", "mmearth"]
 
 
 def test_every_model_has_three_presets():
@@ -34,7 +34,8 @@ def test_uniform_interface(name):
         feats = model.features(s1=b["s1"], s2=b["s2"], gsd=b["gsd"])
     assert emb and set(emb) <= {"s1", "s2", "joint"} and set(feats) == set(emb)
     assert all(v.ndim == 2 and v.shape[0] == 2 for v in emb.values())
-    assert all(v.ndim == 4 and v.shape[0] == 2 and v.shape[-2:] == (4, 4) for v in feats.values())
+    grid = 32 // model.config.patch_size
+    assert all(v.ndim == 4 and v.shape[0] == 2 and v.shape[-2:] == (grid, grid) for v in feats.values())
 
 
 def test_overrides_change_one_field():

@@ -1,15 +1,31 @@
-"""Models of the kit: contrastive dual encoder, Scale-MAE and CROMA, with presets and a registry.
+"""Models of the kit: contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth, with presets and a
+registry; Segment Anything and one-shot segmentation wrappers.
 
-Every model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sentinel-2 reflectance ``[B, 12, H, W]``),
-returns a dict with a scalar ``loss`` from ``forward(batch)``, and offers ``embed(s1=, s2=, gsd=)`` (``[B, D]``
-per modality) and ``features(...)`` (``[B, D, h, w]`` per modality).
+Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sentinel-2 reflectance
+``[B, 12, H, W]``), returns a dict with a scalar ``loss`` from ``forward(batch)``, and offers
+``embed(s1=, s2=, gsd=)`` (``[B, D]`` per modality) and ``features(...)`` (``[B, D, h, w]`` per modality).
 """
 
+from . import sam_images
 from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
 from .io import load_model, save_model
+from .mmearth import MMEarth, MMEarthConfig
+from .oneshot import OneShotResult, one_shot_segment
 from .registry import MODELS, build, get_config, list_models
+from .sam import (
+    PerSAM,
+    PerSamResult,
+    SamMasks,
+    SamSegmenter,
+    UntrainedSAMWarning,
+    build_sam,
+    download_sam_checkpoint,
+    persam,
+    refine_with_confidence,
+)
 from .scale_mae import ScaleMAE, ScaleMAEConfig
+from .skysense import SkySense, SkySenseConfig
 
 __all__ = [
     "CROMA",
@@ -17,11 +33,27 @@ __all__ = [
     "CROMAConfig",
     "ContrastiveConfig",
     "ContrastiveDualEncoder",
+    "MMEarth",
+    "MMEarthConfig",
+    "OneShotResult",
+    "PerSAM",
+    "PerSamResult",
+    "SamMasks",
+    "SamSegmenter",
     "ScaleMAE",
     "ScaleMAEConfig",
+    "SkySense",
+    "SkySenseConfig",
+    "UntrainedSAMWarning",
     "build",
+    "build_sam",
+    "download_sam_checkpoint",
     "get_config",
     "list_models",
     "load_model",
+    "one_shot_segment",
+    "persam",
+    "refine_with_confidence",
+    "sam_images",
     "save_model",
 ]

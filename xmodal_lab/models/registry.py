@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from . import contrastive, croma, scale_mae
+from . import contrastive, croma, mmearth, scale_mae, skysense
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "scale_mae": ModelSpec(scale_mae.ScaleMAE, scale_mae.ScaleMAEConfig, scale_mae.PRESETS),
     "croma": ModelSpec(croma.CROMA, croma.CROMAConfig, croma.PRESETS),
+    "skysense": ModelSpec(skysense.SkySense, skysense.SkySenseConfig, skysense.PRESETS),
+    "mmearth": ModelSpec(mmearth.MMEarth, mmearth.MMEarthConfig, mmearth.PRESETS),
 }
 
 
@@ -59,7 +61,7 @@ def get_config(name: str, preset: str = "tiny", **overrides: typing.Any):
     """The config of a preset with some fields replaced.
 
     Args:
-        name: ``"contrastive"``, ``"scale_mae"`` or ``"croma"``.
+        name: ``"contrastive"``, ``"scale_mae"``, ``"croma"``, ``"skysense"`` or ``"mmearth"``.
         preset: ``"tiny"``, ``"small"``, ``"base"`` (and any extra preset of the model).
         **overrides: config fields to change.
 
@@ -102,7 +104,7 @@ def build(name: str, preset: str = "tiny", **overrides: typing.Any) -> nn.Module
     """Build a model from a preset.
 
     Args:
-        name: ``"contrastive"``, ``"scale_mae"`` or ``"croma"``.
+        name: ``"contrastive"``, ``"scale_mae"``, ``"croma"``, ``"skysense"`` or ``"mmearth"``.
         preset: ``"tiny"`` (tests, fast mode), ``"small"``, ``"base"`` (the paper's size).
         **overrides: config fields to change, e.g. ``embed_dim=128``.
 
