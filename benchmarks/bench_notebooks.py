@@ -26,7 +26,9 @@ LIMIT_S, LIMIT_MB = 180, 2048
 def run(path: Path) -> tuple[float, float]:
     """Execute one notebook; return (seconds, peak kernel RSS in MiB)."""
     book = nbformat.read(path, as_version=4)
-    client = NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": path.parent}})
+    client = NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+    )
     peak = [0.0]
     done = threading.Event()
 
@@ -37,7 +39,9 @@ def run(path: Path) -> tuple[float, float]:
             if pid:
                 try:
                     proc = psutil.Process(pid)
-                    rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+                    rss = proc.memory_info().rss + sum(
+                        c.memory_info().rss for c in proc.children(recursive=True)
+                    )
                     peak[0] = max(peak[0], rss / 2**20)
                 except psutil.Error:
                     pass
@@ -58,8 +62,10 @@ def main() -> int:
     os.environ.setdefault("XMODAL_FAST", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     paths = [Path(p) for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"fast mode: {os.environ['XMODAL_FAST']}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"fast mode: {os.environ['XMODAL_FAST']}"
+    )
     print(f"{'notebook':34s} {'seconds':>8s} {'peak MiB':>9s}  within budget")
     total, ok = 0.0, True
     for path in paths:

@@ -31,14 +31,26 @@ def _lab_command(port: int) -> list[str]:
         return ["make", "--no-print-directory", "lab", f"PORT={port}", f"LAB_ARGS={args}"]
     # Outside the Makefile's venv (for example a conda install), run what `make lab` runs.
     root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-    return [sys.executable, "-m", "jupyterlab", "--notebook-dir=notebooks", f"--port={port}", *root, *args.split()]
+    return [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--notebook-dir=notebooks",
+        f"--port={port}",
+        *root,
+        *args.split(),
+    ]
 
 
 def test_lab_command_serves_the_notebooks():
     port = _free_port()
     proc = subprocess.Popen(
-        _lab_command(port), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+        _lab_command(port),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
     )
     try:
         deadline, listing, lab_page = time.time() + 90, None, None

@@ -105,6 +105,17 @@ def test_gsd_feeds_the_encoding_per_image():
     assert (at10 - at40).abs().max() > 1e-3
 
 
+def test_plain_mae_ablation_ignores_the_gsd():
+    torch.manual_seed(0)
+    model = build("scale_mae", "tiny", gsd_encoding=False).eval()
+    s2 = make_pairs(2)["s2"]
+    torch.testing.assert_close(
+        model.gsd_ratio(torch.tensor([20.0, 40.0]), 2), torch.ones(2, dtype=torch.float64)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model.embed(s2=s2, gsd=40.0)["s2"], model.embed(s2=s2, gsd=10.0)["s2"])
+
+
 def test_encoder_adds_the_gsd_encoding_of_the_ratio():
     """The encoder's first tokens are patch embeddings plus gsd_sincos_pos_embed(res = gsd / 10 m)."""
     torch.manual_seed(0)

@@ -13,8 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ALL = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 EXPECTED = [
-    "00_welcome", "01_sar_and_optical", "02_contrastive_sar_optical", "03_scale_mae", "04_croma",
-    "05_embeddings_on_maps", "06_segment_anything", "07_group_projects",
+    "00_welcome",
+    "01_sar_and_optical",
+    "02_contrastive_sar_optical",
+    "03_scale_mae",
+    "04_croma",
+    "05_embeddings_on_maps",
+    "06_segment_anything",
+    "07_group_projects",
 ]
 
 
@@ -32,8 +38,11 @@ def test_the_curriculum_is_complete_and_numbered():
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
 def test_committed_without_outputs(path):
-    dirty = [i for i, c in enumerate(_cells(path)) if c["cell_type"] == "code"
-             and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [
+        i
+        for i, c in enumerate(_cells(path))
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert not dirty, f"{path.name}: cells {dirty} have outputs; strip them (nbstripout) before committing"
 
 
@@ -41,7 +50,14 @@ def test_committed_without_outputs(path):
 def test_follows_the_template(path):
     cells = _cells(path)
     text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").lower()
-    for heading in ("learning objectives", "prerequisites", "hardware", "summary", "what's next", "references"):
+    for heading in (
+        "learning objectives",
+        "prerequisites",
+        "hardware",
+        "summary",
+        "what's next",
+        "references",
+    ):
         assert heading in text, f"{path.name}: no '{heading}' section"
     params = [c for c in cells if "parameters" in _tags(c)]
     assert len(params) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
@@ -62,7 +78,8 @@ def test_every_exercise_has_a_hidden_solution(path):
 def test_student_copies_are_current():
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "make_student_copies.py"), "--check"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, f"run `make student-copies`:\n{result.stdout}{result.stderr}"
 

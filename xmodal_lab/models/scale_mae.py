@@ -65,6 +65,8 @@ class ScaleMAEConfig:
         mask_ratio: fraction of patches hidden from the encoder during training.
         reference_gsd: the GSD (metres) encoded as ``res = 1``: an image at this GSD gets the plain MAE
             encoding (10 m = Sentinel-2's native GSD).
+        gsd_encoding: ``False`` ignores the GSD (every image encoded as ``res = 1``): a plain MAE with the same
+            architecture, the baseline of the Scale-MAE ablation.
         target_scale: 1 encodes the image at hand; 2 encodes it downsampled by 2 and reconstructs it at
             full resolution.
         l1_weight: weight of the high-frequency L1 loss.
@@ -87,6 +89,7 @@ class ScaleMAEConfig:
     head_blocks: int = 1
     mask_ratio: float = 0.75
     reference_gsd: float = 10.0
+    gsd_encoding: bool = True
     target_scale: int = 1
     l1_weight: float = 1.0
     pool: str = "mean"
@@ -310,9 +313,9 @@ class ScaleMAE(nn.Module):
             n_images: ``B``.
 
         Returns:
-            ``[B]`` float64 ratios.
+            ``[B]`` float64 ratios (all ones when ``config.gsd_encoding`` is off).
         """
-        if gsd is None:
+        if gsd is None or not self.config.gsd_encoding:
             return torch.ones(n_images, dtype=torch.float64)
         g = torch.as_tensor(gsd, dtype=torch.float64).detach().cpu().reshape(-1)
         if g.numel() == 1:
