@@ -1,5 +1,6 @@
-"""Models of the kit: contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth, with presets and a
-registry; Segment Anything and one-shot segmentation wrappers.
+"""Models of the kit: five registered models with presets, Segment Anything and one-shot wrappers.
+
+Registered: the contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth.
 
 Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sentinel-2 reflectance
 ``[B, 12, H, W]``), returns a dict with a scalar ``loss`` from ``forward(batch)``, and offers
