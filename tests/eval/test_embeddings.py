@@ -50,6 +50,40 @@ def test_embeddings_labels_and_metadata(world):
     assert model.training  # the mode is restored
 
 
+class Recorder(BandMeans):
+    """BandMeans that also takes the context a SkySense-style model uses, and records what it was given."""
+
+    def embed(self, s1=None, s2=None, gsd=None, date=None, lat=None, lon=None):
+        self.seen = {"date": date, "lat": lat, "lon": lon}
+        return super().embed(s1=s1, s2=s2, gsd=gsd)
+
+
+def test_context_reaches_models_that_take_it(world):
+    model = Recorder()
+    embed_dataset(model, world, batch_size=7)
+    items = [world[i] for i in range(len(world))]
+    assert model.seen["date"] == [p["date"] for p in items]
+    np.testing.assert_allclose(np.asarray(model.seen["lat"]), [p["lat"] for p in items], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(model.seen["lon"]), [p["lon"] for p in items], atol=1e-4)
+
+
+def test_skysense_embeddings_use_the_tile_location(world):
+    """The geo-context prototypes of the tile's region are used: the embedding equals embed(lat=, lon=)."""
+    torch.manual_seed(0)
+    model = build("skysense", "tiny", img_size=16).eval()
+    emb = embed_dataset(model, world, batch_size=7)
+    items = [world[i] for i in range(len(world))]
+    batch = {k: torch.stack([p[k] for p in items]) for k in ("s1", "s2")}
+    lat = torch.tensor([float(p["lat"]) for p in items])
+    lon = torch.tensor([float(p["lon"]) for p in items])
+    dates = [p["date"] for p in items]
+    with torch.no_grad():
+        located = model.embed(**batch, date=dates, lat=lat, lon=lon)["joint"].numpy()
+        unlocated = model.embed(**batch, date=dates)["joint"].numpy()
+    np.testing.assert_allclose(emb["joint"], located, atol=1e-5)
+    assert np.abs(emb["joint"] - unlocated).max() > 1e-4
+
+
 def test_real_model_independent_of_batch_size(world):
     torch.manual_seed(0)
     model = build("contrastive", "tiny", img_size=16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data import collate_pairs
+
+#: Context a model's ``embed`` may take besides the images (SkySense: date encoding and geo-context region).
+CONTEXT = ("date", "lat", "lon")
 
 #: Per-item descriptions kept next to the embeddings when the dataset gives them (for maps and tables).
 METADATA = ("index", "date", "biome", "place", "crs")
@@ -39,6 +43,9 @@ def embed_dataset(
         device: where to run (default: the model's device).
         modalities: inputs to pass to the model when the dataset has them.
 
+    The :data:`CONTEXT` entries (``date``, ``lat``, ``lon``) are passed too when the model's ``embed``
+    accepts them.
+
     Returns:
         ``{"s1": [N, D], "s2": [N, D], "joint": [N, D]}`` (whichever the model gives) as float32 arrays, plus
         ``labels [N, K]``, ``dominant_class [N]`` (from ``landcover``), ``lat [N]``, ``lon [N]``, ``gsd [N]``
@@ -54,11 +61,14 @@ def embed_dataset(
     model.eval()
     out: dict[str, list[Any]] = {}
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
+    accepted = inspect.signature(model.embed).parameters
+    context = [key for key in CONTEXT if key in accepted]
     try:
         for batch in loader:
             inputs = {m: batch[m].to(device) for m in modalities if m in batch}
             gsd = batch.get("gsd")
-            emb = model.embed(**inputs, gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd)
+            extra = {key: batch[key] for key in context if key in batch}
+            emb = model.embed(**inputs, **extra, gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd)
             if not emb or not all(isinstance(v, torch.Tensor) and v.ndim == 2 for v in emb.values()):
                 raise ValueError(
                     f"{type(model).__name__}.embed must return a dict of [B, D] tensors, got {emb!r:.200}"
