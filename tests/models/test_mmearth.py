@@ -32,15 +32,6 @@ def fake_batch(b: int = 4, size: int = 32, seed: int = 0) -> dict:
     }
 
 
-@pytest.fixture
-def one_thread():
-    """Learning tests run on one core (CI runs two test workers on two cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ------------------------------------------------------------------------------------------ shapes
 @pytest.mark.parametrize("tasks", [TASKS, ("s2",), ("s2", "landcover")])
 @pytest.mark.parametrize("b", [1, 3])

@@ -45,15 +45,6 @@ def fake_batch(b: int = 4, size: int = 32, seed: int = 0, t: int | None = None) 
     return batch
 
 
-@pytest.fixture
-def one_thread():
-    """Learning tests run on one core (CI runs two test workers on two cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def model() -> SkySense:
     torch.manual_seed(0)

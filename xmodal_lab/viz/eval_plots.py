@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 
 from xmodal_lab.viz._common import pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import s1_composite, s2_true_colour
-from xmodal_lab.viz.figure import bare_axes, frame, grid, new_figure, suptitle
+from xmodal_lab.viz.figure import bare_axes, figure_axes, frame, grid, new_figure, suptitle
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, TRUE_MATCH_COLOUR, class_colours, landcover_legend
 
 
@@ -180,11 +180,7 @@ def plot_projection(
     a, b = to_numpy(coords_s1).astype(np.float64), to_numpy(coords_s2).astype(np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
         raise ValueError(f"coords: expected two [N, 2] arrays of equal shape, got {a.shape} and {b.shape}")
-    if ax is None:
-        fig = new_figure(figsize=(5.5, 4.8), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(5.5, 4.8), layout="constrained")
     lines = LineCollection(np.stack([a, b], axis=1), colors="0.55", linewidths=0.6, alpha=0.6, zorder=1)
     lines.set_gid("pair_lines")
     ax.add_collection(lines)

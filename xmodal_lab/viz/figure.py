@@ -78,6 +78,22 @@ def enable_notebook_display() -> None:
             formatter.for_type(Figure, _close_after(render))
 
 
+def figure_axes(ax=None, **kwargs: Any):
+    """The figure of ``ax``, or a new figure (:func:`new_figure`) with one axes when ``ax`` is None.
+
+    Args:
+        ax: matplotlib axes to draw into, or None.
+        **kwargs: passed to :func:`new_figure` for a new figure.
+
+    Returns:
+        ``(figure, axes)``.
+    """
+    if ax is None:
+        fig = new_figure(**kwargs)
+        return fig, fig.add_subplot()
+    return ax.figure, ax
+
+
 def grid(rows: int, cols: int, size: float = 2.4, **kwargs: Any) -> tuple[Figure, np.ndarray]:
     """A new figure with a ``rows x cols`` grid of axes, ``size`` inches per panel.
 

@@ -21,7 +21,7 @@ from matplotlib.patches import Polygon
 
 from xmodal_lab.viz._common import pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render
-from xmodal_lab.viz.figure import new_figure
+from xmodal_lab.viz.figure import figure_axes
 from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds, value_colors
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
 
@@ -440,11 +440,7 @@ def plot_footprints(
         colors = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
     if len(colors) != n:
         raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
-    if ax is None:
-        fig = new_figure(figsize=(6, 5), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(6, 5), layout="constrained")
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
     centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
     (south, west), (north, east) = geojson_bounds(collection)
