@@ -15,19 +15,10 @@ from dataclasses import dataclass, replace
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import (
-    MAX_LOGIT_SCALE,
-    Block,
-    LogitScale,
-    PatchEmbed,
-    batch_item,
-    check_image,
-    info_nce,
-    init_weights,
-    sincos_2d_pos_embed,
-    tokens_to_map,
-)
+from .blocks import ViTEncoder, init_weights
+from .losses import MAX_LOGIT_SCALE, LogitScale, info_nce
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+from .validation import batch_item, model_input
 
 
 @dataclass
@@ -90,34 +81,19 @@ PRESETS: dict[str, ContrastiveConfig] = {
 }
 
 
-class ViTEncoder(nn.Module):
-    """Small ViT: patch embedding, fixed 2-D sin-cos positions, pre-norm blocks, final LayerNorm.
-
-    The positional encoding is computed for the grid at hand, so any multiple of the patch size works.
+def vit_encoder(in_chans: int, config: ContrastiveConfig) -> ViTEncoder:
+    """The shared :class:`~xmodal_lab.models.blocks.ViTEncoder` sized by a config (fixed sin-cos positions).
 
     Args:
         in_chans: input channels.
-        config: the model configuration.
+        config: any config with ``patch_size``, ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``.
+
+    Returns:
+        The encoder; its ``feature_map(x)`` maps ``[B, C, H, W]`` to ``[B, D, H/p, W/p]``.
     """
-
-    def __init__(self, in_chans: int, config: ContrastiveConfig) -> None:
-        super().__init__()
-        self.patch_size = config.patch_size
-        self.out_dim = config.embed_dim
-        self.patch_embed = PatchEmbed(in_chans, config.patch_size, config.embed_dim)
-        self.blocks = nn.ModuleList(
-            Block(config.embed_dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth)
-        )
-        self.norm = nn.LayerNorm(config.embed_dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Encode a standardised image ``[B, C, H, W]`` into a feature map ``[B, D, H/p, W/p]``."""
-        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
-        tokens = self.patch_embed(x)  # [B, N, D]
-        tokens = tokens + sincos_2d_pos_embed(self.out_dim, grid).to(tokens)
-        for blk in self.blocks:
-            tokens = blk(tokens)
-        return tokens_to_map(self.norm(tokens), grid)
+    return ViTEncoder(
+        in_chans, config.patch_size, config.embed_dim, config.depth, config.num_heads, config.mlp_ratio
+    )
 
 
 class BasicBlock(nn.Module):
@@ -188,6 +164,8 @@ class ResNetEncoder(nn.Module):
         """Encode a standardised image ``[B, C, H, W]`` into the last feature map ``[B, D, h, w]``."""
         return self.stages(self.stem(x))
 
+    feature_map = forward
+
 
 def _projection(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
     if hidden <= 0:
@@ -215,7 +193,7 @@ class ContrastiveDualEncoder(nn.Module):
         self.config = config = replace(config) if config is not None else ContrastiveConfig()
         if config.backbone not in ("vit", "resnet"):
             raise ValueError(f"backbone must be 'vit' or 'resnet', got {config.backbone!r}")
-        encoder = ViTEncoder if config.backbone == "vit" else ResNetEncoder
+        encoder = vit_encoder if config.backbone == "vit" else ResNetEncoder
         self.norm_s1 = s1_norm()
         self.norm_s2 = s2_norm()
         self.encoder_s1 = encoder(S1_CHANNELS, config)
@@ -246,11 +224,11 @@ class ContrastiveDualEncoder(nn.Module):
         """
         out = {}
         if s1 is not None:
-            check_image(s1, S1_CHANNELS, self.input_multiple, "s1")
-            out["s1"] = self.encoder_s1(self.norm_s1(s1))
+            s1 = model_input(s1, S1_CHANNELS, self.input_multiple, "s1")
+            out["s1"] = self.encoder_s1.feature_map(self.norm_s1(s1))
         if s2 is not None:
-            check_image(s2, S2_CHANNELS, self.input_multiple, "s2")
-            out["s2"] = self.encoder_s2(self.norm_s2(s2))
+            s2 = model_input(s2, S2_CHANNELS, self.input_multiple, "s2")
+            out["s2"] = self.encoder_s2.feature_map(self.norm_s2(s2))
         if not out:
             raise ValueError("pass at least one of s1=[B, 2, H, W] or s2=[B, 12, H, W]")
         return out
@@ -312,4 +290,11 @@ class ContrastiveDualEncoder(nn.Module):
         }
 
 
-__all__ = ["PRESETS", "ContrastiveConfig", "ContrastiveDualEncoder", "ResNetEncoder", "ViTEncoder"]
+__all__ = [
+    "PRESETS",
+    "ContrastiveConfig",
+    "ContrastiveDualEncoder",
+    "ResNetEncoder",
+    "ViTEncoder",
+    "vit_encoder",
+]

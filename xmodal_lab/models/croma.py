@@ -28,23 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import (
-    MAX_LOGIT_SCALE,
-    Block,
-    LogitScale,
-    PatchEmbed,
-    alibi_2d_bias,
-    batch_item,
-    check_image,
-    gather_tokens,
-    info_nce,
-    init_weights,
-    patchify,
-    random_masking,
-    sincos_2d_pos_embed,
-    tokens_to_map,
-)
+from .blocks import Block, MAEDecoder, ViTEncoder, init_weights
+from .losses import MAX_LOGIT_SCALE, LogitScale, info_nce
+from .masking import patchify, random_masking, tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+from .positions import alibi_2d_bias, masked_alibi
+from .validation import batch_item, model_input, same_tiles
 
 
 @dataclass
@@ -118,28 +107,16 @@ PRESETS: dict[str, CROMAConfig] = {
 }
 
 
-def masked_alibi(bias: Tensor, ids_query: Tensor, ids_key: Tensor) -> Tensor:
-    """Gather a full ALiBi matrix for the kept patches of a query and a key sequence (X-ALiBi when they differ).
-
-    Args:
-        bias: full bias ``[1, heads, N, N]``.
-        ids_query: kept query patch indices ``[B, Kq]``.
-        ids_key: kept key patch indices ``[B, Kk]``.
-
-    Returns:
-        ``[B, heads, Kq, Kk]`` with entry ``[b, h, i, j] = bias[0, h, ids_query[b, i], ids_key[b, j]]``.
-    """
-    picked = bias[0][:, ids_query[:, :, None], ids_key[:, None, :]]  # [heads, B, Kq, Kk]
-    return picked.transpose(0, 1)
-
-
 def _gap_ffn(dim: int) -> nn.Sequential:
     # same layer order (and so the same state-dict keys) as the published GAP-FFN
     return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
 
 
-class CROMAEncoder(nn.Module):
-    """Unimodal CROMA ViT: linear patch embedding, pre-norm blocks with an ALiBi bias, final LayerNorm.
+class CROMAEncoder(ViTEncoder):
+    """Unimodal CROMA ViT: the shared encoder without positional embeddings (2D-ALiBi biases attention).
+
+    Called as ``encoder(x, bias, ids_keep)``: ``x [B, C, H, W]``, ALiBi ``[1 or B, heads, K, K]`` for the
+    tokens kept, kept patch indices ``[B, K]`` (None: all patches); returns ``[B, K, D]``.
 
     Args:
         in_chans: input channels.
@@ -148,31 +125,10 @@ class CROMAEncoder(nn.Module):
     """
 
     def __init__(self, in_chans: int, depth: int, config: CROMAConfig) -> None:
-        super().__init__()
-        self.patch_embed = PatchEmbed(in_chans, config.patch_size, config.embed_dim)
-        self.blocks = nn.ModuleList(
-            Block(config.embed_dim, config.num_heads, config.mlp_ratio, qkv_bias=config.qkv_bias)
-            for _ in range(depth)
-        )
-        self.norm = nn.LayerNorm(config.embed_dim)
-
-    def forward(self, x: Tensor, bias: Tensor, ids_keep: Tensor | None = None) -> Tensor:
-        """Encode a standardised image.
-
-        Args:
-            x: ``[B, C, H, W]``.
-            bias: ALiBi ``[1 or B, heads, K, K]`` for the tokens kept.
-            ids_keep: kept patch indices ``[B, K]`` (None: all patches).
-
-        Returns:
-            ``[B, K, D]`` (``K = N`` without masking).
-        """
-        tokens = self.patch_embed(x)  # [B, N, D]
-        if ids_keep is not None:
-            tokens = gather_tokens(tokens, ids_keep)  # [B, K, D]
-        for blk in self.blocks:
-            tokens = blk(tokens, bias=bias)
-        return self.norm(tokens)
+        super().__init__(
+            in_chans, config.patch_size, config.embed_dim, depth, config.num_heads, config.mlp_ratio,
+            qkv_bias=config.qkv_bias, sincos=False,
+        )  # fmt: skip
 
 
 class CrossEncoder(nn.Module):
@@ -215,23 +171,19 @@ class CrossEncoder(nn.Module):
         return self.norm(x)
 
 
-class CROMADecoder(nn.Module):
-    """Light MAE decoder: joint tokens plus mask tokens on the full grid, sin-cos positions, pixel heads.
+class CROMADecoder(MAEDecoder):
+    """Light MAE decoder (the shared one: mask tokens on the full grid, sin-cos positions) and pixel heads.
 
     Args:
         config: the model configuration.
     """
 
     def __init__(self, config: CROMAConfig) -> None:
-        super().__init__()
         d = config.decoder_dim
-        self.embed = nn.Linear(config.embed_dim, d)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.blocks = nn.ModuleList(
-            Block(d, config.decoder_heads, config.mlp_ratio, qkv_bias=config.qkv_bias)
-            for _ in range(config.decoder_depth)
-        )
-        self.norm = nn.LayerNorm(d)
+        super().__init__(
+            config.embed_dim, d, config.decoder_depth, config.decoder_heads, config.mlp_ratio,
+            qkv_bias=config.qkv_bias,
+        )  # fmt: skip
         pp = config.patch_size**2
         self.pred_optical = nn.Linear(d, pp * S2_CHANNELS)
         self.pred_radar = nn.Linear(d, pp * S1_CHANNELS)
@@ -246,16 +198,9 @@ class CROMADecoder(nn.Module):
 
         Returns:
             ``optical [B, N, p*p*12]`` and ``radar [B, N, p*p*2]`` patch predictions (pixel order of
-            :func:`~xmodal_lab.models.layers.patchify`).
+            :func:`~xmodal_lab.models.masking.patchify`).
         """
-        x = self.embed(joint)
-        b, n = ids_restore.shape
-        x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)
-        x = gather_tokens(x, ids_restore)  # [B, N, Dd] in grid order
-        x = x + sincos_2d_pos_embed(x.shape[-1], grid).to(x)
-        for blk in self.blocks:
-            x = blk(x)
-        x = self.norm(x)
+        x = super().forward(joint, ids_restore, grid)  # [B, N, Dd]
         return self.pred_optical(x), self.pred_radar(x)
 
 
@@ -306,19 +251,12 @@ class CROMA(nn.Module):
     ) -> tuple[Tensor | None, Tensor | None, tuple[int, int]]:
         p = self.config.patch_size
         if s1 is not None:
-            check_image(s1, S1_CHANNELS, p, "s1")
+            s1 = model_input(s1, S1_CHANNELS, p, "s1")
         if s2 is not None:
-            check_image(s2, S2_CHANNELS, p, "s2")
+            s2 = model_input(s2, S2_CHANNELS, p, "s2")
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
-        if s1 is not None and s2 is not None and s1.shape[-2:] != s2.shape[-2:]:
-            raise ValueError(
-                f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, {tuple(s2.shape)}"
-            )
-        if s1 is not None and s2 is not None and s1.shape[0] != s2.shape[0]:
-            raise ValueError(
-                f"s1 and s2 must hold the same number of tiles, got {s1.shape[0]} and {s2.shape[0]}"
-            )
+        same_tiles(s1, s2)
         ref = s1 if s1 is not None else s2
         grid = (ref.shape[-2] // p, ref.shape[-1] // p)
         return (

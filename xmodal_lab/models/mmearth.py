@@ -30,19 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import (
-    Block,
-    PatchEmbed,
-    batch_item,
-    check_image,
-    gather_tokens,
-    init_weights,
-    patchify,
-    random_masking,
-    sincos_2d_pos_embed,
-    tokens_to_map,
-)
+from .blocks import MAEDecoder, ViTEncoder, init_weights
+from .losses import masked_mean, norm_pix_target
+from .masking import patchify, random_masking
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+from .state_names import keep_state_names
+from .validation import batch_item, model_input
 
 #: Every pretext task the model knows, in a fixed order (the order of ``log_vars``).
 TASKS: tuple[str, ...] = ("s2", "s1", "landcover", "labels")
@@ -141,40 +134,16 @@ class UncertaintyWeighting(nn.Module):
         return torch.stack(list(terms.values())).sum(), terms
 
 
-class MAEEncoder(nn.Module):
-    """ViT encoder of visible patches: patch embedding, fixed sin-cos positions, pre-norm blocks, LayerNorm.
+#: The shared encoder under its historical name in this module.
+MAEEncoder = ViTEncoder
 
-    Args:
-        in_chans: input channels.
-        config: the model configuration.
-    """
-
-    def __init__(self, in_chans: int, config: MMEarthConfig) -> None:
-        super().__init__()
-        self.patch_embed = PatchEmbed(in_chans, config.patch_size, config.embed_dim)
-        self.blocks = nn.ModuleList(
-            Block(config.embed_dim, config.num_heads, config.mlp_ratio) for _ in range(config.depth)
-        )
-        self.norm = nn.LayerNorm(config.embed_dim)
-
-    def forward(self, x: Tensor, grid: tuple[int, int], ids_keep: Tensor | None = None) -> Tensor:
-        """Encode a standardised image.
-
-        Args:
-            x: ``[B, C, H, W]``.
-            grid: ``(H/p, W/p)``.
-            ids_keep: visible patch indices ``[B, K]`` (None: all patches).
-
-        Returns:
-            ``[B, K, D]`` (``K = N`` without masking).
-        """
-        tokens = self.patch_embed(x)
-        tokens = tokens + sincos_2d_pos_embed(tokens.shape[-1], grid).to(tokens)
-        if ids_keep is not None:
-            tokens = gather_tokens(tokens, ids_keep)
-        for blk in self.blocks:
-            tokens = blk(tokens)
-        return self.norm(tokens)
+#: Checkpoint names of the decoder (this model stored its parts at the top level).
+_STATE_NAMES = (
+    ("decoder.embed.", "decoder_embed."),
+    ("decoder.mask_token", "mask_token"),
+    ("decoder.blocks.", "decoder."),
+    ("decoder.norm.", "decoder_norm."),
+)
 
 
 class MMEarth(nn.Module):
@@ -205,14 +174,11 @@ class MMEarth(nn.Module):
         self.tasks = tuple(t for t in TASKS if t in c.tasks)
         self.norm_s1 = s1_norm()
         self.norm_s2 = s2_norm()
-        self.encoder = MAEEncoder(S2_CHANNELS, c)
+        self.encoder = ViTEncoder(S2_CHANNELS, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
 
         d, pp = c.decoder_dim, c.patch_size**2
-        self.decoder_embed = nn.Linear(c.embed_dim, d)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         # one decoder shared by all tasks (the reference code's task decoders share their blocks), one head each
-        self.decoder = nn.ModuleList(Block(d, c.decoder_heads, c.mlp_ratio) for _ in range(c.decoder_depth))
-        self.decoder_norm = nn.LayerNorm(d)
+        self.decoder = MAEDecoder(c.embed_dim, d, c.decoder_depth, c.decoder_heads, c.mlp_ratio)
         out_chans = {"s2": S2_CHANNELS, "s1": S1_CHANNELS, "landcover": c.n_landcover}
         self.heads = nn.ModuleDict(
             {t: nn.Linear(d, pp * out_chans[t]) for t in self.tasks if t in PIXEL_TASKS}
@@ -221,7 +187,8 @@ class MMEarth(nn.Module):
             self.heads["labels"] = nn.Linear(d, c.n_labels)
         self.weighting = UncertaintyWeighting(self.tasks)
         self.apply(init_weights)
-        nn.init.normal_(self.mask_token, std=0.02)
+        nn.init.normal_(self.decoder.mask_token, std=0.02)
+        keep_state_names(self, _STATE_NAMES)
 
     # ---------------------------------------------------------------- inference
     def _optical(self, s2: Tensor | None, s1: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
@@ -230,7 +197,7 @@ class MMEarth(nn.Module):
                 "MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a pretraining target)"
             )
         p = self.config.patch_size
-        check_image(s2, S2_CHANNELS, p, "s2")
+        s2 = model_input(s2, S2_CHANNELS, p, "s2")
         return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
 
     def features(
@@ -246,8 +213,8 @@ class MMEarth(nn.Module):
         Returns:
             ``{"s2": [B, D, H/p, W/p]}``.
         """
-        x, grid = self._optical(s2)
-        return {"s2": tokens_to_map(self.encoder(x, grid), grid)}
+        x, _ = self._optical(s2)
+        return {"s2": self.encoder.feature_map(x)}
 
     def embed(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
@@ -262,8 +229,8 @@ class MMEarth(nn.Module):
         Returns:
             ``{"s2": [B, D]}``.
         """
-        x, grid = self._optical(s2)
-        return {"s2": self.encoder(x, grid).mean(dim=1)}
+        x, _ = self._optical(s2)
+        return {"s2": self.encoder(x).mean(dim=1)}
 
     # ----------------------------------------------------------------- training
     def decode(self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]) -> dict[str, Tensor]:
@@ -277,19 +244,8 @@ class MMEarth(nn.Module):
         Returns:
             Pixel tasks ``[B, N, p*p*C_t]`` (pixel order of ``patchify``); ``labels`` logits ``[B, n_labels]``.
         """
-        x = self.decoder_embed(latent)
-        b, n = ids_restore.shape
-        x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)
-        x = gather_tokens(x, ids_restore)  # [B, N, Dd] back in grid order
-        x = x + sincos_2d_pos_embed(x.shape[-1], grid).to(x)
-        for blk in self.decoder:
-            x = blk(x)
-        x = self.decoder_norm(x)
+        x = self.decoder(latent, ids_restore, grid)  # [B, N, Dd]
         return {t: head(x.mean(dim=1) if t == "labels" else x) for t, head in self.heads.items()}
-
-    @staticmethod
-    def _masked_mean(per_patch: Tensor, mask: Tensor) -> Tensor:
-        return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
 
     def _task_losses(
         self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor
@@ -297,13 +253,13 @@ class MMEarth(nn.Module):
         p, losses = self.config.patch_size, {}
         target = patchify(x2, p)  # [B, N, p*p*12]
         if self.config.norm_pix_loss:
-            target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
-        losses["s2"] = self._masked_mean(((pred["s2"] - target) ** 2).mean(-1), mask)
+            target = norm_pix_target(target)
+        losses["s2"] = masked_mean(((pred["s2"] - target) ** 2).mean(-1), mask)
         if "s1" in pred:
             s1 = batch_item(batch, "s1", self.name)
-            check_image(s1, S1_CHANNELS, p, "s1")
+            s1 = model_input(s1, S1_CHANNELS, p, "s1")
             tgt = patchify(self.norm_s1(s1), p)
-            losses["s1"] = self._masked_mean(((pred["s1"] - tgt) ** 2).mean(-1), mask)
+            losses["s1"] = masked_mean(((pred["s1"] - tgt) ** 2).mean(-1), mask)
         if "landcover" in pred:
             lc = batch_item(batch, "landcover", self.name).long()
             if lc.shape != (x2.shape[0], *x2.shape[-2:]):
@@ -343,7 +299,7 @@ class MMEarth(nn.Module):
         x2, grid = self._optical(batch_item(batch, "s2", self.name))
         b, n = x2.shape[0], grid[0] * grid[1]
         ids_keep, mask, ids_restore = random_masking(b, n, self.config.mask_ratio, x2.device)
-        pred = self.decode(self.encoder(x2, grid, ids_keep), ids_restore, grid)
+        pred = self.decode(self.encoder(x2, ids_keep=ids_keep), ids_restore, grid)
         losses = self._task_losses(pred, batch, x2, mask)
         if self.config.weighting == "uncertainty":
             total, _ = self.weighting(losses)

@@ -2,7 +2,7 @@
 
 Models take Sentinel-1 sigma0 in dB (``VV, VH``) and Sentinel-2 L2A reflectance (digital number / 10000,
 bands ``B1, B2, B3, B4, B5, B6, B7, B8, B8A, B9, B11, B12``) and standardise them with an
-:class:`~xmodal_lab.models.layers.InputNorm` stored in the model. These defaults are the BigEarthNet-MM
+:class:`~xmodal_lab.models.input_norm.InputNorm` stored in the model. These defaults are the BigEarthNet-MM
 training-set statistics (BigEarthNet reference models, also shipped in ``bigearthnet_common.constants``),
 a good fit for European Sentinel tiles. Replace them with statistics of your own data through
 ``model.norm_s1.set_stats(mean, std)`` / ``model.norm_s2.set_stats(mean, std)``; they are saved with the
@@ -11,7 +11,7 @@ weights.
 
 from __future__ import annotations
 
-from .layers import InputNorm
+from .input_norm import InputNorm
 
 #: Sentinel-1 ``VV, VH`` backscatter in dB.
 S1_MEAN: tuple[float, ...] = (-12.619993741972035, -19.29044597721542)

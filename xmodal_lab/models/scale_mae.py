@@ -3,7 +3,7 @@
 Three ideas on top of MAE (Reed et al., ICCV 2023):
 
 1. **GSD positional encoding.** Patch coordinates are multiplied by ``res = GSD / reference GSD`` before the
-   sin-cos encoding (:func:`~xmodal_lab.models.layers.gsd_sincos_pos_embed`), so a patch of a coarse image is
+   sin-cos encoding (:func:`~xmodal_lab.models.positions.gsd_sincos_pos_embed`), so a patch of a coarse image is
    encoded as lying further from its neighbours: the encoder sees how much ground a patch covers. Each image
    of a batch carries its own GSD (``batch["gsd"]``, metres).
 2. **Laplacian-pyramid decoder.** After a transformer decoder, two convolutional heads reconstruct two bands
@@ -28,18 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import (
-    Block,
-    PatchEmbed,
-    batch_item,
-    check_image,
-    gather_tokens,
-    gsd_sincos_pos_embed,
-    init_weights,
-    random_masking,
-    tokens_to_map,
-)
+from .blocks import MAEDecoder, ViTEncoder, init_weights
+from .masking import random_masking, tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
+from .positions import gsd_sincos_pos_embed, sincos_table
+from .state_names import keep_state_names
+from .validation import batch_item, model_input
 
 
 @dataclass
@@ -139,6 +133,20 @@ PRESETS: dict[str, ScaleMAEConfig] = {
         target_scale=2,
     ),
 }
+
+
+#: Checkpoint names: the encoder at the top level as in timm's ``VisionTransformer`` (torchgeo's weights
+#: load as they are), the decoder as in the reference code.
+_STATE_NAMES = (
+    ("encoder.patch_embed.", "patch_embed."),
+    ("encoder.cls_token", "cls_token"),
+    ("encoder.blocks.", "blocks."),
+    ("encoder.norm.", "norm."),
+    ("decoder.embed.", "decoder_embed."),
+    ("decoder.mask_token", "mask_token"),
+    ("decoder.blocks.", "decoder_blocks."),
+    ("decoder.norm.", "decoder_norm."),
+)
 
 
 class Norm2d(nn.LayerNorm):
@@ -249,22 +257,16 @@ class ScaleMAE(nn.Module):
         if "s2" in c.modality:
             self.norm_s2 = s2_norm(c.s2_bands)
 
-        # encoder: names as in timm's VisionTransformer
-        self.patch_embed = PatchEmbed(self.in_chans, c.patch_size, c.embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.embed_dim))
-        self.blocks = nn.ModuleList(
-            Block(c.embed_dim, c.num_heads, c.mlp_ratio, norm_eps=c.norm_eps) for _ in range(c.depth)
-        )
-        self.norm = nn.LayerNorm(c.embed_dim, eps=c.norm_eps)
+        # encoder: a ViT with a class token; positions are the GSD encoding, passed in by encode()
+        self.encoder = ViTEncoder(
+            self.in_chans, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio,
+            norm_eps=c.norm_eps, cls_token=True,
+        )  # fmt: skip
 
         # decoder: transformer on the full grid, then two upsampling branches (x2 low, x4 high)
-        self.decoder_embed = nn.Linear(c.embed_dim, c.decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, c.decoder_dim))
-        self.decoder_blocks = nn.ModuleList(
-            Block(c.decoder_dim, c.decoder_heads, c.mlp_ratio, norm_eps=c.norm_eps)
-            for _ in range(c.decoder_depth)
+        self.decoder = MAEDecoder(
+            c.embed_dim, c.decoder_dim, c.decoder_depth, c.decoder_heads, c.mlp_ratio, norm_eps=c.norm_eps
         )
-        self.decoder_norm = nn.LayerNorm(c.decoder_dim, eps=c.norm_eps)
         d = c.decoder_dim
         self.fpn_low = nn.ConvTranspose2d(d, d, 2, stride=2)
         self.fpn_high = nn.Sequential(
@@ -279,8 +281,30 @@ class ScaleMAE(nn.Module):
         self.head_high = PyramidHead(d, c.head_dim, c.head_blocks, self.in_chans, up)
 
         self.apply(init_weights)
-        nn.init.normal_(self.cls_token, std=0.02)
-        nn.init.normal_(self.mask_token, std=0.02)
+        nn.init.normal_(self.encoder.cls_token, std=0.02)
+        nn.init.normal_(self.decoder.mask_token, std=0.02)
+        keep_state_names(self, _STATE_NAMES)
+
+    # the encoder's parts under timm's names, as they are stored in checkpoints
+    @property
+    def patch_embed(self) -> nn.Module:
+        """The encoder's patch embedding (``patch_embed`` in checkpoints)."""
+        return self.encoder.patch_embed
+
+    @property
+    def cls_token(self) -> nn.Parameter:
+        """The encoder's class token ``[1, 1, D]`` (``cls_token`` in checkpoints)."""
+        return self.encoder.cls_token
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The encoder's transformer blocks (``blocks`` in checkpoints)."""
+        return self.encoder.blocks
+
+    @property
+    def norm(self) -> nn.Module:
+        """The encoder's final LayerNorm (``norm`` in checkpoints)."""
+        return self.encoder.norm
 
     # ----------------------------------------------------------------------------------------- inputs
     def _image(self, s1: Tensor | None, s2: Tensor | None, multiple: int) -> Tensor:
@@ -292,12 +316,12 @@ class ScaleMAE(nn.Module):
                 raise ValueError(
                     f"this Scale-MAE (modality={c.modality!r}) needs s2=[B, 12, H, W] reflectance"
                 )
-            check_image(s2, S2_CHANNELS, multiple, "s2")
+            s2 = model_input(s2, S2_CHANNELS, multiple, "s2")
             parts.append(self.norm_s2(s2 if c.s2_bands is None else s2[:, list(c.s2_bands)]))
         if "s1" in c.modality:
             if s1 is None:
                 raise ValueError(f"this Scale-MAE (modality={c.modality!r}) needs s1=[B, 2, H, W] dB")
-            check_image(s1, S1_CHANNELS, multiple, "s1")
+            s1 = model_input(s1, S1_CHANNELS, multiple, "s1")
             parts.append(self.norm_s1(s1))
         if len(parts) == 2 and parts[0].shape[-2:] != parts[1].shape[-2:]:
             raise ValueError(
@@ -309,27 +333,37 @@ class ScaleMAE(nn.Module):
         """Turn ground sample distances into the encoding's ``res = GSD / reference_gsd``.
 
         Args:
-            gsd: metres per pixel: a number, a tensor ``[B]``, or None for the reference GSD.
+            gsd: metres per pixel: a number, a tensor ``[B]`` (on any device), or None for the reference GSD.
             n_images: ``B``.
 
         Returns:
-            ``[B]`` float64 ratios (all ones when ``config.gsd_encoding`` is off).
+            ``[B]`` float64 ratios (float32 on devices without float64), on the device of a ``gsd`` tensor
+            (all ones when ``config.gsd_encoding`` is off).
         """
         if gsd is None or not self.config.gsd_encoding:
             return torch.ones(n_images, dtype=torch.float64)
-        g = torch.as_tensor(gsd, dtype=torch.float64).detach().cpu().reshape(-1)
+        device = gsd.device if isinstance(gsd, Tensor) else torch.device("cpu")
+        cd = torch.float32 if device.type == "mps" else torch.float64
+        g = gsd.detach().to(device, cd) if isinstance(gsd, Tensor) else torch.as_tensor(gsd, dtype=cd)
+        g = g.reshape(-1)
         if g.numel() == 1:
             g = g.expand(n_images)
-        if g.numel() != n_images or not torch.all(g > 0):
+        if g.numel() != n_images:
             raise ValueError(f"gsd must be a positive number or one per image ([{n_images}]), got {gsd}")
+        if device.type == "cpu":
+            if not torch.all(g > 0):
+                raise ValueError(f"gsd must be a positive number or one per image ([{n_images}]), got {gsd}")
+        else:  # checked on the device, without waiting for it
+            torch._assert_async(torch.all(g > 0), "gsd must be positive")
         return g / self.config.reference_gsd
 
     # ---------------------------------------------------------------------------------------- encoder
     def _pos_embed(self, dim: int, grid: tuple[int, int], res: Tensor, like: Tensor) -> Tensor:
-        # one encoding for the whole batch when every image has the same GSD
-        if torch.all(res == res[0]):
-            return gsd_sincos_pos_embed(dim, grid, float(res[0])).to(like).unsqueeze(0)  # [1, N, D]
-        return gsd_sincos_pos_embed(dim, grid, res).to(like)  # [B, N, D]
+        if res.device.type == "cpu" and torch.all(res == res[0]):
+            # one cached encoding for the whole batch when every image has the same GSD
+            return sincos_table(dim, grid, like.device, like.dtype, float(res[0])).unsqueeze(0)  # [1, N, D]
+        # one encoding per image, computed where the model runs (no host round trip)
+        return gsd_sincos_pos_embed(dim, grid, res.to(like.device), like.device, like.dtype)  # [B, N, D]
 
     def encode(
         self, x: Tensor, res: Tensor, mask_ratio: float = 0.0
@@ -345,21 +379,14 @@ class ScaleMAE(nn.Module):
             ``tokens [B, 1 + K, D]`` (class token first, then the K kept patches in grid order), ``mask [B, N]``
             (1 = hidden) and ``ids_restore [B, N]`` (both None without masking), and the grid ``(h, w)``.
         """
-        p = self.config.patch_size
-        grid = (x.shape[-2] // p, x.shape[-1] // p)
-        tokens = self.patch_embed(x)  # [B, N, D]
-        tokens = tokens + self._pos_embed(tokens.shape[-1], grid, res, tokens)
-        mask = ids_restore = None
+        grid = self.encoder.grid(x)
+        n = grid[0] * grid[1]
+        pos = self._pos_embed(self.config.embed_dim, grid, res, x)
+        mask = ids_restore = ids_keep = None
         if mask_ratio > 0:
-            ids_keep, mask, ids_restore = random_masking(
-                tokens.shape[0], tokens.shape[1], mask_ratio, tokens.device
-            )
-            tokens = gather_tokens(tokens, ids_keep)  # [B, K, D]
+            ids_keep, mask, ids_restore = random_masking(x.shape[0], n, mask_ratio, x.device)
         # the class token's position encoding is zero, as in the reference code
-        tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-        for blk in self.blocks:
-            tokens = blk(tokens)
-        return self.norm(tokens), mask, ids_restore, grid
+        return self.encoder(x, ids_keep=ids_keep, pos=pos), mask, ids_restore, grid
 
     # ---------------------------------------------------------------------------------------- decoder
     def decode(
@@ -377,14 +404,9 @@ class ScaleMAE(nn.Module):
             ``pred_low [B, C, Ht/2, Wt/2]`` and ``pred_high [B, C, Ht, Wt]`` for a target of
             ``Ht = h * patch_size * target_scale`` pixels (standardised units).
         """
-        x = self.decoder_embed(latent[:, 1:])  # [B, K, Dd]; the class token is not decoded
-        b, n = ids_restore.shape
-        x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)
-        x = gather_tokens(x, ids_restore)  # [B, N, Dd] back in grid order
-        x = x + self._pos_embed(x.shape[-1], grid, res, x)
-        for blk in self.decoder_blocks:
-            x = blk(x)
-        fmap = tokens_to_map(self.decoder_norm(x), grid)  # [B, Dd, h, w]
+        pos = self._pos_embed(self.config.decoder_dim, grid, res, latent)
+        x = self.decoder(latent[:, 1:], ids_restore, grid, pos)  # [B, N, Dd]; the class token is not decoded
+        fmap = tokens_to_map(x, grid)  # [B, Dd, h, w]
         return self.head_low(self.fpn_low(fmap)), self.head_high(self.fpn_high(fmap))
 
     # ------------------------------------------------------------------------------------- public API

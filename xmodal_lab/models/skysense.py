@@ -40,10 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .contrastive import ViTEncoder
-from .layers import Block, batch_item, check_image, info_nce, init_weights, tokens_to_map
+from .blocks import Block, ViTEncoder, init_weights
+from .losses import info_nce
+from .masking import tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .sinkhorn import sinkhorn, sinkhorn_kmeans
+from .validation import batch_item, model_input
 
 #: Rows of the day-of-year table: 366 days (index 0 = 1 January, 365 = 31 December of a leap year).
 DAYS_IN_YEAR = 366
@@ -236,7 +238,7 @@ class SkySenseNet(nn.Module):
         super().__init__()
         d = config.embed_dim
         self.encoders = nn.ModuleDict(
-            {"s1": ViTEncoder(S1_CHANNELS, config), "s2": ViTEncoder(S2_CHANNELS, config)}
+            {name: self._encoder(ch, config) for name, ch in (("s1", S1_CHANNELS), ("s2", S2_CHANNELS))}
         )
         self.modality_embed = nn.ParameterDict(
             {"s1": nn.Parameter(torch.zeros(1, 1, d)), "s2": nn.Parameter(torch.zeros(1, 1, d))}
@@ -253,6 +255,11 @@ class SkySenseNet(nn.Module):
         for p in [*self.modality_embed.values(), self.date_embed, self.extra_token]:
             nn.init.trunc_normal_(p, std=0.02)
 
+    @staticmethod
+    def _encoder(in_chans: int, c: SkySenseConfig) -> ViTEncoder:
+        # the spatial encoder g_i: the shared ViT with fixed sin-cos positions
+        return ViTEncoder(in_chans, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
+
     def spatial(self, name: str, x: Tensor) -> Tensor:
         """Encode every date of one modality.
 
@@ -264,7 +271,7 @@ class SkySenseNet(nn.Module):
             ``[B, T, D, h, w]``.
         """
         b, t = x.shape[:2]
-        maps = self.encoders[name](x.flatten(0, 1))  # [B*T, D, h, w]
+        maps = self.encoders[name].feature_map(x.flatten(0, 1))  # [B*T, D, h, w]
         return maps.reshape(b, t, *maps.shape[1:])
 
     def fuse(self, maps: dict[str, Tensor], doy: dict[str, Tensor | None]) -> Tensor:
@@ -373,12 +380,7 @@ class SkySense(nn.Module):
         ):
             if x is None:
                 continue
-            if x.ndim not in (4, 5):
-                raise ValueError(
-                    f"{name}: expected [B, C, H, W] or a time series [B, T, C, H, W], got {tuple(x.shape)}"
-                )
-            fr = _frames(x)
-            check_image(fr.flatten(0, 1), ch, self.config.patch_size, name)
+            fr = _frames(model_input(x, ch, self.config.patch_size, name, time_series=True))
             out[name] = norm(fr.flatten(0, 1)).reshape(fr.shape)
         if len(out) == 2:
             a, b = out["s1"], out["s2"]

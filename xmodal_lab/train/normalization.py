@@ -1,7 +1,7 @@
 """Per-band normalisation statistics computed from training data and written into a model's InputNorm.
 
 Models name their input standardisation ``norm_s1`` (Sentinel-1, 2 channels) and ``norm_s2`` (Sentinel-2,
-12 bands or a subset); both are :class:`~xmodal_lab.models.layers.InputNorm` buffers saved with the weights.
+12 bands or a subset); both are :class:`~xmodal_lab.models.input_norm.InputNorm` buffers saved with the weights.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data import collate_pairs
-from xmodal_lab.models.layers import InputNorm
+from xmodal_lab.models.input_norm import InputNorm
 
 MODALITIES = ("s1", "s2")
 

@@ -1,0 +1,353 @@
+"""Transformer building blocks and the ONE ViT encoder and ONE MAE decoder that every model composes.
+
+Patch embedding, attention with an optional additive bias (ALiBi), the pre-norm block, :class:`ViTEncoder`
+(patch embedding, optional sin-cos positions and class token, blocks, final LayerNorm) and
+:class:`MAEDecoder` (embed the kept tokens, add mask tokens, un-shuffle, positions, blocks, LayerNorm).
+Parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``, ``norm``),
+so published weights map onto them.
+
+Shapes: images ``[B, C, H, W]``, tokens ``[B, L, D]`` with ``L = (H / p) * (W / p)`` for patch size ``p``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .masking import gather_tokens, tokens_to_map
+from .positions import sincos_table
+
+
+class PatchEmbed(nn.Module):
+    """Cut an image into non-overlapping patches and project each to ``embed_dim``.
+
+    Args:
+        in_chans: input channels.
+        patch_size: side of a square patch in pixels.
+        embed_dim: token width.
+    """
+
+    def __init__(self, in_chans: int, patch_size: int, embed_dim: int) -> None:
+        super().__init__()
+        self.in_chans = in_chans
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embed patches.
+
+        Args:
+            x: image ``[B, C, H, W]``.
+
+        Returns:
+            Tokens ``[B, (H/p)*(W/p), D]`` in row-major patch order.
+        """
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with an optional additive bias, through ``F.scaled_dot_product_attention``.
+
+    Self-attention when ``context`` is None, cross-attention (queries from ``x``, keys and values from
+    ``context``) otherwise. The bias is added to the attention logits, which is how ALiBi is applied; on a
+    GPU the fused kernels are used.
+
+    Args:
+        dim: token width.
+        num_heads: heads; ``dim`` must be divisible by it.
+        qkv_bias: learn a bias in the query/key/value projections.
+        cross: separate query and key/value projections (cross-attention).
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, cross: bool = False) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.cross = cross
+        if cross:
+            self.q = nn.Linear(dim, dim, bias=qkv_bias)
+            self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        else:
+            self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def _heads(self, t: Tensor) -> Tensor:
+        b, n, _ = t.shape
+        return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)  # [B, h, N, hd]
+
+    def forward(self, x: Tensor, context: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+        """Attend.
+
+        Args:
+            x: queries ``[B, N, D]``.
+            context: keys and values ``[B, M, D]`` (cross-attention only).
+            bias: additive logit bias broadcastable to ``[B, heads, N, M]``.
+
+        Returns:
+            ``[B, N, D]``.
+        """
+        b, n, d = x.shape
+        if self.cross:
+            if context is None:
+                raise ValueError("cross-attention needs a context")
+            q = self._heads(self.q(x))
+            k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))
+        else:
+            q, k, v = (self._heads(t) for t in self.qkv(x).chunk(3, dim=-1))
+        if bias is not None:
+            bias = bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # [B, h, N, hd]
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward network with GELU.
+
+    Args:
+        dim: token width.
+        hidden: hidden width.
+    """
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the MLP to tokens ``[B, N, D]``; returns ``[B, N, D]``."""
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: self-attention, optional cross-attention, MLP; each with a residual.
+
+    Args:
+        dim: token width.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width / ``dim``.
+        qkv_bias: learn biases in the attention projections.
+        cross: add a cross-attention sub-layer (queries from ``x``, keys/values from a context).
+        norm_eps: LayerNorm epsilon (timm ViTs, hence Scale-MAE, use 1e-6).
+        norm_context: also pass the context through ``norm_cross`` before cross-attention, as CROMA
+            does (one LayerNorm shared by queries and context).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        cross: bool = False,
+        norm_eps: float = 1e-5,
+        norm_context: bool = False,
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
+        self.cross = cross
+        self.norm_context = norm_context
+        if cross:
+            self.norm_cross = nn.LayerNorm(dim, eps=norm_eps)
+            self.cross_attn = Attention(dim, num_heads, qkv_bias=qkv_bias, cross=True)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(
+        self,
+        x: Tensor,
+        bias: Tensor | None = None,
+        context: Tensor | None = None,
+        cross_bias: Tensor | None = None,
+    ) -> Tensor:
+        """Run the block.
+
+        Args:
+            x: tokens ``[B, N, D]``.
+            bias: self-attention logit bias, broadcastable to ``[B, heads, N, N]``.
+            context: tokens ``[B, M, D]`` to cross-attend (only for ``cross=True``).
+            cross_bias: cross-attention logit bias, broadcastable to ``[B, heads, N, M]``.
+
+        Returns:
+            ``[B, N, D]``.
+        """
+        x = x + self.attn(self.norm1(x), bias=bias)
+        if self.cross:
+            if context is None:
+                raise ValueError("this block has cross-attention: pass context=[B, M, D]")
+            if self.norm_context:
+                context = self.norm_cross(context)
+            x = x + self.cross_attn(self.norm_cross(x), context=context, bias=cross_bias)
+        return x + self.mlp(self.norm2(x))
+
+
+class ViTEncoder(nn.Module):
+    """ViT encoder: patch embedding, positions, optional class token, pre-norm blocks, final LayerNorm.
+
+    Every model of the kit composes this one encoder; what differs between papers is passed in: fixed 2-D
+    sin-cos positions (MAE, the default), positions of the caller's own (Scale-MAE's GSD encoding, ``pos=``),
+    or none at all with an attention bias instead (CROMA's 2D-ALiBi, ``sincos=False`` and ``bias=``).
+    Positions are added before masking, the class token (which has no position) after it, as in MAE.
+
+    Args:
+        in_chans: input channels.
+        patch_size: patch side ``p``.
+        embed_dim: token width ``D``.
+        depth: blocks.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width / ``embed_dim``.
+        qkv_bias: learn biases in the attention projections (False in the published CROMA).
+        norm_eps: LayerNorm epsilon (timm ViTs, hence Scale-MAE, use 1e-6).
+        sincos: add the fixed 2-D sin-cos encoding when the caller passes no ``pos``.
+        cls_token: prepend a learnable class token.
+    """
+
+    def __init__(
+        self,
+        in_chans: int,
+        patch_size: int,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        norm_eps: float = 1e-5,
+        sincos: bool = True,
+        cls_token: bool = False,
+    ) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.out_dim = embed_dim
+        self.sincos = sincos
+        self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if cls_token else None
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+
+    def grid(self, x: Tensor) -> tuple[int, int]:
+        """Patch grid ``(H / p, W / p)`` of an image ``[B, C, H, W]``."""
+        return x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
+
+    def forward(
+        self,
+        x: Tensor,
+        bias: Tensor | None = None,
+        ids_keep: Tensor | None = None,
+        pos: Tensor | None = None,
+    ) -> Tensor:
+        """Encode a standardised image, or only its kept patches.
+
+        Args:
+            x: ``[B, C, H, W]``.
+            bias: attention logit bias for the tokens encoded, broadcastable to ``[B, heads, K, K]``.
+            ids_keep: kept patch indices ``[B, K]`` (None: all ``N`` patches).
+            pos: positions ``[1 or B, N, D]`` to add instead of the fixed sin-cos encoding.
+
+        Returns:
+            ``[B, K, D]``, or ``[B, 1 + K, D]`` with the class token first.
+        """
+        tokens = self.patch_embed(x)  # [B, N, D]
+        if pos is None and self.sincos:
+            pos = sincos_table(self.out_dim, self.grid(x), tokens.device, tokens.dtype)
+        if pos is not None:
+            tokens = tokens + pos.to(tokens.dtype)
+        if ids_keep is not None:
+            tokens = gather_tokens(tokens, ids_keep)  # [B, K, D]
+        if self.cls_token is not None:
+            tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        for blk in self.blocks:
+            tokens = blk(tokens, bias=bias)
+        return self.norm(tokens)
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """Encode every patch and lay the tokens on the grid: ``[B, C, H, W]`` -> ``[B, D, H/p, W/p]``."""
+        tokens = self(x)
+        if self.cls_token is not None:
+            tokens = tokens[:, 1:]
+        return tokens_to_map(tokens, self.grid(x))
+
+
+class MAEDecoder(nn.Module):
+    """MAE decoder front end and body: embed kept tokens, fill in mask tokens, un-shuffle, positions, blocks.
+
+    The prediction heads are the paper's own (pixels per patch, Laplacian bands, task heads) and live with
+    each model.
+
+    Args:
+        in_dim: width of the encoder tokens it reads.
+        dim: decoder width.
+        depth: blocks.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width / ``dim``.
+        qkv_bias: learn biases in the attention projections.
+        norm_eps: LayerNorm epsilon.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        norm_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.embed = nn.Linear(in_dim, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.blocks = nn.ModuleList(
+            Block(dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim, eps=norm_eps)
+
+    def forward(
+        self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int], pos: Tensor | None = None
+    ) -> Tensor:
+        """Decode the kept tokens onto the full grid.
+
+        Args:
+            latent: encodings of the kept patches ``[B, K, D_enc]`` (no class token).
+            ids_restore: ``[B, N]`` from :func:`~xmodal_lab.models.masking.random_masking`.
+            grid: ``(h, w)`` with ``h * w = N``.
+            pos: positions ``[1 or B, N, dim]`` (default: the fixed 2-D sin-cos encoding).
+
+        Returns:
+            Decoded tokens ``[B, N, dim]`` in grid order, after the final LayerNorm.
+        """
+        x = self.embed(latent)  # [B, K, Dd]
+        b, n = ids_restore.shape
+        x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)
+        x = gather_tokens(x, ids_restore)  # [B, N, Dd] back in grid order
+        if pos is None:
+            pos = sincos_table(self.dim, grid, x.device, x.dtype)
+        x = x + pos.to(x.dtype)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.norm(x)
+
+
+def init_weights(module: nn.Module) -> None:
+    """Xavier-uniform linear layers, zero biases, unit LayerNorm (MAE's initialisation)."""
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        w = module.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+__all__ = ["Attention", "Block", "MAEDecoder", "Mlp", "PatchEmbed", "ViTEncoder", "init_weights"]

@@ -1,0 +1,111 @@
+"""MAE token bookkeeping: random masking, gathering kept tokens, patch (un)folding, tokens to feature maps.
+
+Shapes: images ``[B, C, H, W]``, tokens ``[B, L, D]`` with ``L = (H / p) * (W / p)`` for patch size ``p``,
+in row-major patch order.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def patchify(x: Tensor, patch_size: int) -> Tensor:
+    """Fold an image into flattened patches.
+
+    Args:
+        x: image ``[B, C, H, W]``.
+        patch_size: patch side ``p``.
+
+    Returns:
+        ``[B, L, p * p * C]`` with ``L = (H/p) * (W/p)``, pixel order ``(p, p, C)`` as in MAE.
+    """
+    b, c, h, w = x.shape
+    p = patch_size
+    x = x.reshape(b, c, h // p, p, w // p, p)
+    x = torch.einsum("bchpwq->bhwpqc", x)  # [B, H/p, W/p, p, p, C]
+    return x.reshape(b, (h // p) * (w // p), p * p * c)
+
+
+def unpatchify(x: Tensor, patch_size: int, channels: int, grid: tuple[int, int]) -> Tensor:
+    """Inverse of :func:`patchify`.
+
+    Args:
+        x: patches ``[B, L, p * p * C]``.
+        patch_size: patch side ``p``.
+        channels: ``C``.
+        grid: ``(H/p, W/p)``.
+
+    Returns:
+        Image ``[B, C, H, W]``.
+    """
+    b = x.shape[0]
+    gh, gw = grid
+    p = patch_size
+    x = x.reshape(b, gh, gw, p, p, channels)
+    x = torch.einsum("bhwpqc->bchpwq", x)  # [B, C, H/p, p, W/p, p]
+    return x.reshape(b, channels, gh * p, gw * p)
+
+
+def random_masking(
+    n_batch: int,
+    n_tokens: int,
+    mask_ratio: float,
+    device: torch.device | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Draw an MAE random mask: the same number of kept tokens in every image.
+
+    Args:
+        n_batch: ``B``.
+        n_tokens: ``L``.
+        mask_ratio: fraction of tokens to hide, in ``[0, 1)``.
+        device: where to draw.
+        generator: optional random generator for repeatable masks.
+
+    Returns:
+        ``ids_keep [B, K]`` (sorted kept indices), ``mask [B, L]`` (1 = hidden, 0 = kept) and
+        ``ids_restore [B, L]`` (undo the keep-first shuffle), with ``K = round(L * (1 - mask_ratio))``.
+    """
+    if not 0.0 <= mask_ratio < 1.0:
+        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+    n_keep = max(1, int(round(n_tokens * (1.0 - mask_ratio))))
+    noise = torch.rand(n_batch, n_tokens, device=device, generator=generator)
+    ids_shuffle = noise.argsort(dim=1)
+    ids_keep = ids_shuffle[:, :n_keep].sort(dim=1).values  # [B, K]
+    mask = torch.ones(n_batch, n_tokens, device=device)
+    mask.scatter_(1, ids_keep, 0.0)
+    ids_restore = torch.cat([ids_keep, mask.argsort(dim=1, stable=True)[:, n_keep:]], dim=1).argsort(dim=1)
+    return ids_keep, mask, ids_restore
+
+
+def gather_tokens(x: Tensor, ids: Tensor) -> Tensor:
+    """Select tokens by index per image.
+
+    Args:
+        x: tokens ``[B, L, D]``.
+        ids: indices ``[B, K]``.
+
+    Returns:
+        ``[B, K, D]``.
+    """
+    return torch.gather(x, 1, ids.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def tokens_to_map(x: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Lay row-major patch tokens back on their grid, as a feature map.
+
+    Args:
+        x: tokens ``[B, rows * cols, D]``.
+        grid: ``(rows, cols)``.
+
+    Returns:
+        ``[B, D, rows, cols]``.
+    """
+    b, n, d = x.shape
+    if n != grid[0] * grid[1]:
+        raise ValueError(f"{n} tokens do not fill a {grid[0]}x{grid[1]} grid")
+    return x.transpose(1, 2).reshape(b, d, grid[0], grid[1])
+
+
+__all__ = ["gather_tokens", "patchify", "random_masking", "tokens_to_map", "unpatchify"]
