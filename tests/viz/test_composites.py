@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal_lab.models import sam_images
+from xmodal_lab.data import composites as sam_images
 from xmodal_lab.viz import composites
 
 

@@ -1,6 +1,6 @@
 """8-bit RGB renderings of Sentinel-2 and Sentinel-1 images for figures and map overlays.
 
-The stretch itself lives in :mod:`xmodal_lab.models.sam_images` (Segment Anything needs the same 8-bit
+The stretch itself lives in :mod:`xmodal_lab.data.composites` (Segment Anything needs the same 8-bit
 composites); this module only adapts tensors, batches and pair dicts to it, so that a figure and a SAM
 prompt always show a student the same pixels.
 """
@@ -11,13 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from xmodal_lab.data import composites as sam_images
 from xmodal_lab.viz._common import first_image, to_numpy
-
-
-def _sam_images():
-    from xmodal_lab.models import sam_images
-
-    return sam_images
 
 
 def _hwc_uint8(x: Any) -> np.ndarray:
@@ -36,7 +31,7 @@ def s2_true_colour(s2: Any) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    return _hwc_uint8(_sam_images().s2_true_color(first_image(s2, 12, "s2")))
+    return _hwc_uint8(sam_images.s2_true_color(first_image(s2, 12, "s2")))
 
 
 def s2_false_colour(s2: Any) -> np.ndarray:
@@ -48,7 +43,7 @@ def s2_false_colour(s2: Any) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    return _hwc_uint8(_sam_images().s2_false_color(first_image(s2, 12, "s2")))
+    return _hwc_uint8(sam_images.s2_false_color(first_image(s2, 12, "s2")))
 
 
 def s1_composite(s1: Any) -> np.ndarray:
@@ -60,7 +55,7 @@ def s1_composite(s1: Any) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    return _hwc_uint8(_sam_images().s1_composite(first_image(s1, 2, "s1")))
+    return _hwc_uint8(sam_images.s1_composite(first_image(s1, 2, "s1")))
 
 
 def render(image: Any, modality: str) -> np.ndarray:
@@ -69,7 +64,7 @@ def render(image: Any, modality: str) -> np.ndarray:
     Args:
         image: ``[C, H, W]`` values (a batch: its first image), or an ``[H, W, 3]`` uint8 picture already
             rendered (returned as is).
-        modality: a rendering of :data:`xmodal_lab.models.sam_images.RENDERINGS`: ``"s2"`` true colour,
+        modality: a rendering of :data:`xmodal_lab.data.composites.RENDERINGS`: ``"s2"`` true colour,
             ``"s2_false"`` colour infrared, ``"s1"`` VV/VH/ratio composite, ``"s1_vv"``, ``"s1_vh"``.
 
     Returns:
@@ -78,7 +73,6 @@ def render(image: Any, modality: str) -> np.ndarray:
     a = to_numpy(image)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
         return a
-    sam_images = _sam_images()
     if modality not in sam_images.RENDERINGS:
         raise ValueError(f"modality: expected one of {sam_images.RENDERINGS}, got {modality!r}")
     channels = 2 if modality.startswith("s1") else 12

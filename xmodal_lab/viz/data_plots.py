@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from xmodal_lab.models.sam_images import VH_RANGE_DB, VV_RANGE_DB
+from xmodal_lab.data.composites import VH_RANGE_DB, VV_RANGE_DB
 from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy, upsample_nearest
 from xmodal_lab.viz.composites import render, s2_false_colour, s2_true_colour
 from xmodal_lab.viz.figure import bare_axes, grid, suptitle
@@ -157,7 +157,7 @@ def plot_change(
         before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date`` are used).
         after: the same at the later date.
         distance_map: ``[h, w]`` distances (per patch, or per pixel when ``h, w = H, W``).
-        modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
+        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         threshold: when given, a fourth panel outlines where the distance exceeds it on the later image.
         title: figure title.
         size: inches per panel.

@@ -56,7 +56,7 @@ def plot_reconstruction(
         reconstruction: the same shape.
         mask: ``[B, L]`` / ``[L]`` or ``[B, h, w]`` patch mask, or ``[B, H, W]`` / ``[H, W]`` pixel mask;
             1 = hidden from the encoder.
-        modality: how to render ``C`` channels as RGB, one of ``sam_images.RENDERINGS`` (``"s2"``,
+        modality: how to render ``C`` channels as RGB, one of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``,
             ``"s2_false"``, ``"s1"`` ...).
         low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``).
         high: optional high-frequency residual ``[B, C, H, W]``, shown as a symmetric grey map.
@@ -188,7 +188,7 @@ def plot_masks(
         image: ``[C, H, W]`` values rendered per ``modality``, or an ``[H, W, 3]`` uint8 picture.
         masks: ``[M, H, W]`` or ``[H, W]`` booleans, or a Segment Anything result (its ``masks`` and
             ``scores``).
-        modality: a rendering of ``sam_images.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
+        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         scores: one score per mask (e.g. SAM's predicted IoU), shown in the titles.
         points: ``[P, 2]`` prompt points as ``(x, y)`` pixels.
         point_labels: ``[P]`` 1 for foreground, 0 for background points.

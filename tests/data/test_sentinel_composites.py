@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal_lab.models import sam_images as si
+from xmodal_lab.data import composites as si
 
 
 def _s2(h=8, w=10, seed=0):

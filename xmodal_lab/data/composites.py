@@ -1,0 +1,276 @@
+"""Sentinel-1 and Sentinel-2 images as 8-bit RGB composites, with their display ranges: one place for all.
+
+Segment Anything (:mod:`xmodal_lab.segment`) and the figures (:mod:`xmodal_lab.viz`) both render tiles here,
+so a SAM prompt and a figure always show a student the same pixels. SAM was trained on 8-bit RGB
+photographs, so every Earth-observation image must first become one:
+
+- Sentinel-2 reflectance: true colour (B4, B3, B2) or false colour (B8, B4, B3: vegetation shows red),
+  with a percentile stretch, because surface reflectance rarely exceeds 0.3 and would look black otherwise;
+- Sentinel-1 sigma0 in dB: VV, VH or the VV / VH / VV-VH composite, with *fixed* dB ranges (not percentiles)
+  so that the same backscatter gets the same grey in every tile: dark water stays dark, bright towns bright;
+- small patches (32 or 64 pixels) upsampled towards SAM's input size (1024 pixels for the official models).
+
+Everything takes one image ``[C, H, W]`` (NumPy array or torch tensor, physical units) and returns
+``[H, W, 3]`` ``uint8``. NaN (no data) becomes black. Only NumPy and torch are used here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: Indices of B4, B3, B2 in the kit's 12-band Sentinel-2 order (B1 ... B12 without B10).
+S2_TRUE_COLOR_BANDS: tuple[int, int, int] = (3, 2, 1)
+#: Indices of B8, B4, B3: the classic colour-infrared composite.
+S2_FALSE_COLOR_BANDS: tuple[int, int, int] = (7, 3, 2)
+
+#: Display ranges in dB for radar (values outside are clipped). Typical land and water on Sentinel-1 GRD.
+VV_RANGE_DB: tuple[float, float] = (-25.0, 0.0)
+VH_RANGE_DB: tuple[float, float] = (-32.0, -5.0)
+#: VV - VH in dB (the cross-polarisation ratio): low for volume scatterers (forest), high for bare surfaces.
+RATIO_RANGE_DB: tuple[float, float] = (0.0, 15.0)
+
+
+def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
+    """One image ``[C, H, W]`` as float32 NumPy, with a clear error for anything else."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().to("cpu", torch.float32).numpy()
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3 or a.shape[0] != channels:
+        raise ValueError(
+            f"{name}: expected one image [{channels}, H, W] (channels first), got shape {tuple(a.shape)}; "
+            f"pass a single tile, e.g. batch['{name}'][0]"
+        )
+    return a
+
+
+def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
+    """Linear stretch between two percentiles to 0..255.
+
+    Args:
+        image: ``[C, H, W]`` values (any unit). NaN is ignored for the percentiles and becomes 0.
+        low: lower percentile, mapped to 0.
+        high: upper percentile, mapped to 255.
+        per_band: stretch each band on its own (maximum contrast) instead of all bands with one range
+            (keeps the colour balance, so water stays blue-ish in true colour).
+
+    Returns:
+        ``[C, H, W]`` uint8. A band with no spread (a constant, or all NaN) becomes 0.
+    """
+    if not 0.0 <= low < high <= 100.0:
+        raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim != 3:
+        raise ValueError(f"expected [C, H, W], got shape {tuple(a.shape)}")
+    finite = np.isfinite(a)
+    out = np.zeros(a.shape, dtype=np.uint8)
+    groups = [slice(i, i + 1) for i in range(a.shape[0])] if per_band else [slice(None)]
+    for g in groups:
+        vals = a[g][finite[g]]
+        if vals.size == 0:
+            continue
+        lo, hi = np.percentile(vals, [low, high])
+        if hi <= lo:
+            continue
+        scaled = (np.nan_to_num(a[g], nan=lo) - lo) / (hi - lo)
+        out[g] = np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+        out[g][~finite[g]] = 0
+    return out
+
+
+def _hwc(chw: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(chw, 0, -1))
+
+
+def s2_true_color(s2: Any, low: float = 2.0, high: float = 98.0, per_band: bool = False) -> np.ndarray:
+    """True-colour picture (B4, B3, B2 as red, green, blue) of a Sentinel-2 image.
+
+    Args:
+        s2: reflectance ``[12, H, W]`` in the kit's band order.
+        low: lower percentile of the stretch.
+        high: upper percentile of the stretch.
+        per_band: stretch each colour on its own (default: one range for all three, faithful hues).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    a = _as_array(s2, 12, "s2")
+    return _hwc(percentile_stretch(a[list(S2_TRUE_COLOR_BANDS)], low, high, per_band))
+
+
+def s2_false_color(s2: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
+    """Colour-infrared picture (B8, B4, B3 as red, green, blue): vegetation red, water black, towns cyan.
+
+    Args:
+        s2: reflectance ``[12, H, W]`` in the kit's band order.
+        low: lower percentile of the stretch.
+        high: upper percentile of the stretch.
+        per_band: stretch each band on its own (default, since NIR is much brighter than red).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    a = _as_array(s2, 12, "s2")
+    return _hwc(percentile_stretch(a[list(S2_FALSE_COLOR_BANDS)], low, high, per_band))
+
+
+def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
+    """Clip decibels to ``[vmin, vmax]`` and map linearly to 0..255 (NaN becomes 0).
+
+    Args:
+        db: values in dB, any shape.
+        vmin: dB mapped to 0.
+        vmax: dB mapped to 255.
+
+    Returns:
+        uint8 array of the same shape.
+    """
+    if vmax <= vmin:
+        raise ValueError(f"need vmin < vmax, got ({vmin}, {vmax})")
+    a = np.asarray(db, dtype=np.float32)
+    scaled = np.clip((np.nan_to_num(a, nan=vmin) - vmin) / (vmax - vmin), 0.0, 1.0)
+    return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def s1_vv(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB) -> np.ndarray:
+    """Grey picture of the VV channel (repeated in R, G and B, as SAM needs three channels).
+
+    Args:
+        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
+        vv_range: dB clipped to black and white.
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    grey = db_to_uint8(_as_array(s1, 2, "s1")[0], *vv_range)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
+    """Grey picture of the VH channel, repeated in R, G and B.
+
+    Args:
+        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
+        vh_range: dB clipped to black and white.
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    grey = db_to_uint8(_as_array(s1, 2, "s1")[1], *vh_range)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def s1_composite(
+    s1: Any,
+    vv_range: tuple[float, float] = VV_RANGE_DB,
+    vh_range: tuple[float, float] = VH_RANGE_DB,
+    ratio_range: tuple[float, float] = RATIO_RANGE_DB,
+) -> np.ndarray:
+    """Radar colour composite: VV as red, VH as green, VV - VH (dB ratio) as blue.
+
+    Fixed dB ranges keep colours comparable between tiles: water is dark, forest green (strong VH volume
+    scattering, low ratio), bare soil and towns bright in red and blue.
+
+    Args:
+        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
+        vv_range: dB range of the red channel.
+        vh_range: dB range of the green channel.
+        ratio_range: dB range of the blue channel (VV - VH).
+
+    Returns:
+        ``[H, W, 3]`` uint8.
+    """
+    a = _as_array(s1, 2, "s1")
+    rgb = np.stack(
+        [db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)]
+    )
+    return _hwc(rgb)
+
+
+def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.ndarray:
+    """Enlarge a small picture so that its longer side is ``size`` (SAM's input side), keeping the aspect.
+
+    SAM's predictor resizes every picture to its input size anyway; doing it here lets you choose nearest
+    neighbour (crisp pixels, honest about the real resolution) or bilinear (smooth, SAM-like photographs).
+
+    Args:
+        image: ``[H, W, 3]`` uint8 (for instance from :func:`s2_true_color`).
+        size: target length of the longer side (1024 for the official SAM models).
+        mode: ``"nearest"`` or ``"bilinear"``.
+
+    Returns:
+        ``[H', W', 3]`` uint8 with ``max(H', W') == size``.
+    """
+    if mode not in ("nearest", "bilinear"):
+        raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"expected an [H, W, 3] picture, got shape {tuple(a.shape)}")
+    h, w = a.shape[:2]
+    scale = size / max(h, w)
+    new_hw = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
+    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # [1, 3, H, W]
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    out = F.interpolate(t, size=new_hw, mode=mode, **kwargs)  # [1, 3, H', W']
+    return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+#: Names accepted by :func:`to_sam_image`.
+RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
+
+
+def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None) -> np.ndarray:
+    """Render one Sentinel image for SAM by name.
+
+    Args:
+        image: ``[12, H, W]`` reflectance for ``"s2"`` / ``"s2_false"``, ``[2, H, W]`` dB for the radar
+            renderings, or a pair dict (its ``s2`` or ``s1`` entry is used).
+        rendering: one of :data:`RENDERINGS`: ``"s2"`` true colour, ``"s2_false"`` colour infrared,
+            ``"s1"`` VV/VH/ratio composite, ``"s1_vv"``, ``"s1_vh"``.
+        size: if given, upsample so that the longer side is ``size`` (see :func:`upsample_to_sam`).
+
+    Returns:
+        ``[H, W, 3]`` uint8 (or ``[H', W', 3]`` when ``size`` is given).
+    """
+    renderers = {
+        "s2": s2_true_color,
+        "s2_false": s2_false_color,
+        "s1": s1_composite,
+        "s1_vv": s1_vv,
+        "s1_vh": s1_vh,
+    }
+    if rendering not in renderers:
+        raise ValueError(f"rendering must be one of {RENDERINGS}, got {rendering!r}")
+    if isinstance(image, dict):
+        key = "s1" if rendering.startswith("s1") else "s2"
+        if key not in image:
+            raise KeyError(f"rendering {rendering!r} needs the pair's {key!r} entry; keys: {sorted(image)}")
+        image = image[key]
+    rgb = renderers[rendering](image)
+    return rgb if size is None else upsample_to_sam(rgb, size)
+
+
+__all__ = [
+    "RATIO_RANGE_DB",
+    "RENDERINGS",
+    "S2_FALSE_COLOR_BANDS",
+    "S2_TRUE_COLOR_BANDS",
+    "VH_RANGE_DB",
+    "VV_RANGE_DB",
+    "db_to_uint8",
+    "percentile_stretch",
+    "s1_composite",
+    "s1_vh",
+    "s1_vv",
+    "s2_false_color",
+    "s2_true_color",
+    "to_sam_image",
+    "upsample_to_sam",
+]
