@@ -1,20 +1,16 @@
-"""Models of the kit: five registered models with presets, Segment Anything and one-shot wrappers.
+"""Models of the kit: five registered models with presets; Segment Anything and one-shot names re-exported.
 
 Registered: the contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth.
 
 Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sentinel-2 reflectance
 ``[B, 12, H, W]``), returns a dict with a scalar ``loss`` from ``forward(batch)``, and offers
 ``embed(s1=, s2=, gsd=)`` (``[B, D]`` per modality) and ``features(...)`` (``[B, D, h, w]`` per modality).
+Segment Anything, PerSAM and one-shot segmentation live in :mod:`xmodal_lab.segment`; their main names are
+re-exported here.
 """
 
-from . import sam_images
-from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
-from .croma import CROMA, CROMAConfig
-from .io import load_model, save_model
-from .mmearth import MMEarth, MMEarthConfig
-from .oneshot import OneShotResult, one_shot_segment
-from .registry import MODELS, build, get_config, list_models
-from .sam import (
+from xmodal_lab.segment import (
+    OneShotResult,
     PerSAM,
     PerSamResult,
     SamMasks,
@@ -22,9 +18,17 @@ from .sam import (
     UntrainedSAMWarning,
     build_sam,
     download_sam_checkpoint,
+    one_shot_segment,
     persam,
     refine_with_confidence,
 )
+
+from . import sam_images
+from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
+from .croma import CROMA, CROMAConfig
+from .io import load_model, save_model
+from .mmearth import MMEarth, MMEarthConfig
+from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
 from .skysense import SkySense, SkySenseConfig
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from xmodal_lab.eval.segmentation import iou
-from xmodal_lab.models import oneshot as O
+from xmodal_lab.segment import oneshot as O
 
 # ---------------------------------------------------------------- stand-in world and encoder (no training)
 
@@ -221,7 +221,7 @@ def test_one_shot_reads_features_of_a_kit_model():
 
 
 def test_one_shot_refined_by_tiny_sam_is_announced_untrained():
-    from xmodal_lab.models.sam import UntrainedSAMWarning, build_sam_arch
+    from xmodal_lab.segment import UntrainedSAMWarning, build_sam_arch
 
     ref, lab = _tile(0)
     targets = torch.stack([_tile(s)[0] for s in (1, 2)])

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal_lab.models import sam as S
-from xmodal_lab.models.oneshot import cosine_confidence
+from xmodal_lab import segment as S
+from xmodal_lab.segment import checkpoints
+from xmodal_lab.segment.confidence import cosine_confidence
 
-pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.models.sam.UntrainedSAMWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.segment.UntrainedSAMWarning")
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +88,13 @@ def test_download_offline_checksum_and_success(monkeypatch):
         part.write_bytes(b"partial")
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(S, "_fetch", offline)
+    monkeypatch.setattr(checkpoints, "_fetch", offline)
     with pytest.warns(RuntimeWarning, match="skipped"):
         assert S.download_sam_checkpoint("vit_b") is None
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 
     payload = b"not really a checkpoint"
-    monkeypatch.setattr(S, "_fetch", lambda url, part, timeout: part.write_bytes(payload))
+    monkeypatch.setattr(checkpoints, "_fetch", lambda url, part, timeout: part.write_bytes(payload))
     with pytest.raises(ValueError, match="corrupt"):
         S.download_sam_checkpoint("vit_b")
     assert not dest.exists()

@@ -1,0 +1,237 @@
+"""From encoder features and one reference mask to a location-confidence map and prompt points.
+
+The pieces shared by encoder-based one-shot segmentation (:mod:`xmodal_lab.segment.oneshot`), PerSAM
+(:mod:`xmodal_lab.segment.persam`) and SAM refinement (:mod:`xmodal_lab.segment.refine`): the target
+embedding (mean feature inside the mask), background prototypes, cosine / prototype confidence, the
+extreme points, and the threshold that best reproduces a known mask. Only torch and NumPy.
+
+Shapes: features ``[B, D, h, w]``, masks ``[B, H, W]``, confidence maps ``[B, h, w]`` or ``[B, H, W]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _mask_tensor(mask: Any, name: str) -> Tensor:
+    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
+    return m.float()
+
+
+def binary_mask(mask: Any, name: str = "mask") -> Tensor:
+    """A user's mask as a 0/1 tensor, refusing anything that is not a mask of 0s and 1s.
+
+    Rule: booleans and the values 0 and 1 (of any dtype) are accepted; a soft mask (such as 0.5) or a label
+    map (2, 3, ...) raises instead of being guessed at, because thresholding it silently could select
+    nothing at all.
+
+    Args:
+        mask: ``[H, W]`` or ``[B, H, W]``, bool, integer or float.
+        name: the argument's name in messages.
+
+    Returns:
+        ``[B, H, W]`` float with values 0 and 1.
+
+    Raises:
+        ValueError: on a wrong rank, NaN, or a value other than 0 and 1.
+    """
+    m = _mask_tensor(mask, name)
+    bad = (m != 0) & (m != 1)
+    if bad.any():
+        value = float(m[bad][0])
+        raise ValueError(
+            f"{name}: expected a binary mask (bool, or 0 and 1), found the value {value:g}; threshold a soft "
+            f"mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
+        )
+    return m
+
+
+def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Fraction of each feature cell covered by a pixel mask.
+
+    Args:
+        mask: ``[B, H, W]`` (bool or 0/1).
+        grid: ``(h, w)`` of the feature map.
+
+    Returns:
+        ``[B, h, w]`` in ``[0, 1]``.
+    """
+    return F.adaptive_avg_pool2d(mask.float()[:, None], grid)[:, 0]
+
+
+def target_embedding(features: Tensor, mask: Any, background: bool = False) -> Tensor:
+    """Mean feature inside a mask: the PerSAM target embedding (or, with ``background``, outside it).
+
+    Cells count with the fraction of them the mask covers, so a patch half inside weighs half.
+
+    Args:
+        features: ``[B, D, h, w]``.
+        mask: pixel mask ``[B, H, W]`` or ``[H, W]`` (any resolution; it is averaged onto the grid).
+        background: average outside the mask instead of inside.
+
+    Returns:
+        ``[D]``.
+
+    Raises:
+        ValueError: when the mask (or, for ``background``, its complement) is empty.
+    """
+    m = _mask_tensor(mask, "mask").to(features.device)
+    if m.shape[0] != features.shape[0]:
+        raise ValueError(f"mask holds {m.shape[0]} images but features {features.shape[0]}")
+    w = mask_coverage(m, tuple(features.shape[-2:]))  # [B, h, w]
+    if background:
+        w = 1.0 - w
+    total = w.sum()
+    if total <= 0:
+        what = "background (the mask covers everything)" if background else "mask (no pixel is set)"
+        raise ValueError(f"cannot build an embedding: empty {what}")
+    return torch.einsum("bdhw,bhw->d", features, w) / total
+
+
+def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
+    """A few prototypes of what the reference shows *outside* the mask (weighted spherical k-means).
+
+    Uses the cells the mask covers less than half. Deterministic: the first prototype is the most purely
+    background cell, each next one the cell least similar to the prototypes so far (farthest-point start),
+    then ``iters`` k-means rounds in which cells count with their background fraction.
+
+    Args:
+        features: reference features ``[B, D, h, w]``.
+        mask: the class's pixel mask ``[B, H, W]`` or ``[H, W]``.
+        k: number of prototypes (fewer if there are fewer background cells).
+        iters: k-means rounds.
+
+    Returns:
+        ``[k', D]`` unit vectors, ``k' <= k`` (``[0, D]`` when the mask covers at least half of every cell).
+    """
+    m = _mask_tensor(mask, "mask").to(features.device)
+    weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
+    x = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]), dim=1)  # [N, D]
+    # Only mostly-background cells: a cell half inside the mask would make a prototype of the class itself.
+    keep = weight > 0.5
+    x, weight = x[keep], weight[keep]
+    if len(x) == 0:
+        return x
+    centres = [int(weight.argmax())]
+    while len(centres) < min(k, len(x)):
+        sim = (x @ x[centres].T).max(dim=1).values  # [N]
+        sim[centres] = float("inf")
+        centres.append(int(sim.argmin()))
+    c = x[centres]
+    for _ in range(iters):
+        assign = (x @ c.T).argmax(dim=1)  # [N]
+        onehot = F.one_hot(assign, len(c)).float() * weight[:, None]  # [N, k]
+        sums = onehot.T @ x  # [k, D]
+        c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(sums, dim=1), c)
+    return c
+
+
+def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
+    """Similarity to the target embedding minus similarity to the nearest background prototype.
+
+    Args:
+        features: ``[B, D, h, w]``.
+        embedding: target embedding ``[D]``.
+        background: prototypes ``[K, D]`` (None or empty: the plain cosine confidence).
+
+    Returns:
+        ``[B, h, w]`` in ``[-2, 2]``; positive where the class is the nearest prototype.
+    """
+    conf = cosine_confidence(features, embedding)
+    if background is None or len(background) == 0:
+        return conf
+    sims = torch.einsum("bdhw,kd->bkhw", F.normalize(features, dim=1), F.normalize(background, dim=1))
+    return conf - sims.max(dim=1).values
+
+
+def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
+    """Cosine similarity of every feature cell with an embedding: the location-confidence map.
+
+    Args:
+        features: ``[B, D, h, w]``.
+        embedding: ``[D]``.
+
+    Returns:
+        ``[B, h, w]`` in ``[-1, 1]``.
+    """
+    return torch.einsum("bdhw,d->bhw", F.normalize(features, dim=1), F.normalize(embedding, dim=0))
+
+
+def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling of a patch-level map to pixels (cell centres keep their values).
+
+    Args:
+        confidence: ``[B, h, w]``.
+        size: ``(H, W)``.
+
+    Returns:
+        ``[B, H, W]``.
+    """
+    return F.interpolate(confidence[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
+    """Positive point at the confidence maximum, negative point at the minimum (PerSAM's location prior).
+
+    Args:
+        confidence: ``[B, H, W]``.
+
+    Returns:
+        ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixel coordinates (SAM's convention).
+    """
+    b, _, w = confidence.shape
+    flat = confidence.reshape(b, -1)
+    pos, neg = flat.argmax(dim=1), flat.argmin(dim=1)
+    return torch.stack([pos % w, pos // w], dim=1), torch.stack([neg % w, neg // w], dim=1)
+
+
+def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
+    """The threshold on a confidence map that best reproduces a known mask (highest IoU), found exactly.
+
+    Every distinct confidence value is tried at once: sorted from the top, the mask of the first ``n``
+    pixels has ``n`` pixels and as many true ones as the running count, which gives all IoUs in one pass.
+
+    Args:
+        confidence: ``[B, H, W]`` (or ``[H, W]``).
+        mask: the true mask of the same shape.
+
+    Returns:
+        ``(threshold, iou)``: pixels with ``confidence >= threshold`` form the mask.
+    """
+    conf = confidence.reshape(-1).float()
+    truth = binary_mask(mask, "mask").reshape(-1).to(conf.device) > 0.5
+    if truth.numel() != conf.numel():
+        raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
+    order = conf.argsort(descending=True)
+    values = conf[order]
+    tp = truth[order].float().cumsum(0)  # true pixels among the top n
+    n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
+    ious = tp / (n + truth.sum() - tp)
+    # A cut is only possible after the last copy of a value (ties go in together).
+    last = torch.ones_like(values, dtype=torch.bool)
+    last[:-1] = values[1:] != values[:-1]
+    ious = torch.where(last, ious, torch.full_like(ious, -1.0))
+    k = int(ious.argmax())
+    return float(values[k]), float(ious[k])
+
+
+__all__ = [
+    "background_prototypes",
+    "best_threshold",
+    "binary_mask",
+    "cosine_confidence",
+    "extreme_points",
+    "mask_coverage",
+    "prototype_confidence",
+    "target_embedding",
+    "upsample_confidence",
+]
