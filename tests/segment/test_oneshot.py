@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from xmodal_lab import segment as O
 from xmodal_lab.eval.segmentation import iou
-from xmodal_lab.segment import oneshot as O
 
 # ---------------------------------------------------------------- stand-in world and encoder (no training)
 

@@ -1,6 +1,6 @@
-"""The historical import path of one-shot segmentation; it lives in :mod:`xmodal_lab.segment.oneshot`."""
+"""The historical import path of one-shot segmentation; it lives in :mod:`xmodal_lab.segment`."""
 
-from xmodal_lab.segment.oneshot import (
+from xmodal_lab.segment import (
     MODALITIES,
     SIGMA_RANGE_CANDIDATES,
     FeatureFn,

@@ -90,6 +90,18 @@ class ScaleMAEConfig:
     norm_eps: float = 1e-6
 
 
+#: What the reference code's ViT-B and ViT-L pretraining share: 224 px, patch 16, decoder, 2x target.
+_REFERENCE_SETUP = dict(
+    img_size=224,
+    patch_size=16,
+    decoder_dim=512,
+    decoder_depth=3,
+    decoder_heads=16,
+    head_dim=256,
+    head_blocks=2,
+    target_scale=2,
+)
+
 PRESETS: dict[str, ScaleMAEConfig] = {
     "tiny": ScaleMAEConfig(),
     "small": ScaleMAEConfig(
@@ -105,33 +117,9 @@ PRESETS: dict[str, ScaleMAEConfig] = {
     ),
     # ViT-B/16 encoder with the reference code's decoder (512 wide, 3 blocks, 2 convolution blocks per head);
     # for 120 px Sentinel tiles override patch_size=8 and target_scale=1
-    "base": ScaleMAEConfig(
-        img_size=224,
-        patch_size=16,
-        embed_dim=768,
-        depth=12,
-        num_heads=12,
-        decoder_dim=512,
-        decoder_depth=3,
-        decoder_heads=16,
-        head_dim=256,
-        head_blocks=2,
-        target_scale=2,
-    ),
+    "base": ScaleMAEConfig(embed_dim=768, depth=12, num_heads=12, **_REFERENCE_SETUP),
     # the paper's released encoder (ViT-L/16)
-    "large": ScaleMAEConfig(
-        img_size=224,
-        patch_size=16,
-        embed_dim=1024,
-        depth=24,
-        num_heads=16,
-        decoder_dim=512,
-        decoder_depth=3,
-        decoder_heads=16,
-        head_dim=256,
-        head_blocks=2,
-        target_scale=2,
-    ),
+    "large": ScaleMAEConfig(embed_dim=1024, depth=24, num_heads=16, **_REFERENCE_SETUP),
 }
 
 
