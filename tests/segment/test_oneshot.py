@@ -292,3 +292,15 @@ def test_trained_encoder_one_shot_finds_water_and_forest_on_held_out_tiles():
             assert np.isfinite(report.area_ratio)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_soft_reference_mask_is_refused_with_the_rule():
+    img, labels = _tile(0)
+    mask = (labels == 1).float()
+    with pytest.raises(ValueError, match="binary mask.*0.5"):
+        O.one_shot_segment(_stand_in_encoder, img, 0.5 * mask, img[None], upsample="bilinear")
+    with pytest.raises(ValueError, match="binary mask.*2"):
+        O.best_threshold(torch.rand(32, 32), 2 * mask)
+    as_bool = O.one_shot_segment(_stand_in_encoder, img, mask.bool(), img[None], upsample="bilinear")
+    as_float = O.one_shot_segment(_stand_in_encoder, img, mask, img[None], upsample="bilinear")
+    assert as_bool.masks.any() and (as_bool.masks == as_float.masks).all()

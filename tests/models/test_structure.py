@@ -1,0 +1,120 @@
+"""The layout of the model code: one encoder and one decoder composed by every model, layers that import
+downwards only, checkpoint names kept across the reorganisation."""
+
+from __future__ import annotations
+
+import ast
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from model_helpers import make_pairs
+
+import xmodal_lab
+from xmodal_lab.models import build, list_models
+from xmodal_lab.models.blocks import MAEDecoder, ViTEncoder
+
+PACKAGE = Path(xmodal_lab.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of the xmodal_lab modules a file imports (relative imports resolved), lazy ones too."""
+    pkg = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join([*parts, base]) if base else ".".join(parts)
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.startswith("xmodal_lab")}
+
+
+def _files(sub: str) -> list[Path]:
+    return sorted((PACKAGE / sub).glob("*.py"))
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("data", ("xmodal_lab.models", "xmodal_lab.segment", "xmodal_lab.train", "xmodal_lab.viz")),
+        ("segment", ("xmodal_lab.models", "xmodal_lab.train", "xmodal_lab.viz")),
+        ("viz", ("xmodal_lab.models", "xmodal_lab.segment")),
+    ],
+)
+def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
+    for path in _files(layer):
+        bad = sorted(m for m in _imports(path) if m.startswith(forbidden))
+        assert not bad, f"{path.name} imports {bad}"
+
+
+def test_model_files_do_not_import_segment_anything_code():
+    shims = {"__init__.py", "sam.py", "oneshot.py"}  # re-exports under the historical names
+    for path in _files("models"):
+        if path.name not in shims:
+            bad = sorted(m for m in _imports(path) if m.startswith("xmodal_lab.segment"))
+            assert not bad, f"{path.name} imports {bad}"
+    assert not any("contrastive" in m for m in _imports(PACKAGE / "models" / "skysense.py"))
+
+
+def test_segment_package_has_no_import_cycle():
+    graph = {}
+    for path in _files("segment"):
+        if path.name != "__init__.py":
+            deps = {m.rsplit(".", 1)[-1] for m in _imports(path) if m.startswith("xmodal_lab.segment.")}
+            graph[path.stem] = deps & {p.stem for p in _files("segment")}
+
+    def visit(node, seen):
+        assert node not in seen, f"import cycle through {[*seen, node]}"
+        for dep in graph.get(node, ()):
+            visit(dep, [*seen, node])
+
+    for node in graph:
+        visit(node, [])
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_composes_the_shared_encoder(name):
+    model = build(name, "tiny")
+    assert any(type(m) is ViTEncoder or isinstance(m, ViTEncoder) for m in model.modules())
+    if name in ("scale_mae", "croma", "mmearth"):
+        assert sum(isinstance(m, MAEDecoder) for m in model.modules()) == 1
+
+
+#: Checkpoint names of the layout before the encoder and decoder were shared (published / saved models).
+OLD_NAMES = {
+    "scale_mae": ["cls_token", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "norm.weight",
+                  "decoder_embed.weight", "mask_token", "decoder_blocks.0.mlp.fc1.weight", "decoder_norm.bias"],
+    "mmearth": ["encoder.patch_embed.proj.weight", "decoder_embed.weight", "mask_token",
+                "decoder.0.attn.qkv.weight", "decoder_norm.weight", "heads.s2.weight"],
+    "croma": ["radar_encoder.blocks.0.attn.qkv.weight", "decoder.embed.weight", "decoder.mask_token",
+              "decoder.blocks.0.norm1.weight", "decoder.pred_optical.weight"],
+    "contrastive": ["encoder_s1.patch_embed.proj.weight", "encoder_s2.norm.weight"],
+    "skysense": ["student.encoders.s1.patch_embed.proj.weight", "teacher.encoders.s2.blocks.1.mlp.fc2.bias"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(OLD_NAMES))
+def test_checkpoint_names_are_kept_and_load_back(name):
+    torch.manual_seed(0)
+    model = build(name, "tiny").eval()
+    state = model.state_dict()
+    assert set(OLD_NAMES[name]) <= set(state)
+    module_names = {"scale_mae": ("encoder.", "decoder."), "mmearth": ("decoder.embed", "decoder.blocks")}
+    assert not [k for k in state if k.startswith(module_names.get(name, ("-",)))]
+    assert len(state) == len(list(model.parameters())) + len(list(model.buffers()))
+    torch.manual_seed(1)
+    other = build(name, "tiny").eval()
+    other.load_state_dict(state)  # strict
+    b = make_pairs(2)
+    with torch.no_grad():
+        a, c = model.embed(s1=b["s1"], s2=b["s2"]), other.embed(s1=b["s1"], s2=b["s2"])
+    for k in a:
+        torch.testing.assert_close(a[k], c[k], rtol=0, atol=0)
+    clone = pickle.loads(pickle.dumps(model))
+    assert set(clone.state_dict()) == set(state)
