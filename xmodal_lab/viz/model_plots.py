@@ -201,7 +201,7 @@ def plot_masks(
     Returns:
         A figure with ``1 + min(M, max_masks)`` axes: the image with prompts, then one per mask.
     """
-    if hasattr(masks, "masks"):  # a result of xmodal_lab.models.sam: its masks and scores
+    if hasattr(masks, "masks"):  # a result of xmodal_lab.segment (SamMasks): its masks and scores
         scores = getattr(masks, "scores", None) if scores is None else scores
         masks = masks.masks
     rgb = render(image, modality)
