@@ -63,6 +63,17 @@ def official_croma_to_torchgeo(checkpoint: dict) -> dict[str, Tensor]:
     return {f"{part}.{k}": v for part in parts for k, v in checkpoint[part].items()}
 
 
+def _map_block(m: dict[str, str], theirs: str, ours: str, mlp: int) -> None:
+    """Map one torchgeo CROMA transformer layer (self-attention at index 0, MLP at ``mlp``) onto our Block."""
+    m[f"{theirs}.0.to_qkv.weight"] = f"{ours}.attn.qkv.weight"
+    for wb in ("weight", "bias"):
+        m[f"{theirs}.0.input_norm.{wb}"] = f"{ours}.norm1.{wb}"
+        m[f"{theirs}.0.to_out.{wb}"] = f"{ours}.attn.proj.{wb}"
+        m[f"{theirs}.{mlp}.input_norm.{wb}"] = f"{ours}.norm2.{wb}"
+        m[f"{theirs}.{mlp}.net.0.{wb}"] = f"{ours}.mlp.fc1.{wb}"
+        m[f"{theirs}.{mlp}.net.3.{wb}"] = f"{ours}.mlp.fc2.{wb}"
+
+
 def _croma_key_map(depths: dict[str, int]) -> dict[str, str]:
     """Map each torchgeo CROMA parameter name to ours."""
     m: dict[str, str] = {}
@@ -74,26 +85,14 @@ def _croma_key_map(depths: dict[str, int]) -> dict[str, str]:
             m[f"{tg}.linear_input.{wb}"] = f"{ours}.patch_embed.proj.{wb}"
             m[f"{tg}.transformer.norm_out.{wb}"] = f"{ours}.norm.{wb}"
         for i in range(depth):
-            t, o = f"{tg}.transformer.layers.{i}", f"{ours}.blocks.{i}"
-            m[f"{t}.0.to_qkv.weight"] = f"{o}.attn.qkv.weight"
-            for wb in ("weight", "bias"):
-                m[f"{t}.0.input_norm.{wb}"] = f"{o}.norm1.{wb}"
-                m[f"{t}.0.to_out.{wb}"] = f"{o}.attn.proj.{wb}"
-                m[f"{t}.1.input_norm.{wb}"] = f"{o}.norm2.{wb}"
-                m[f"{t}.1.net.0.{wb}"] = f"{o}.mlp.fc1.{wb}"
-                m[f"{t}.1.net.3.{wb}"] = f"{o}.mlp.fc2.{wb}"
+            _map_block(m, f"{tg}.transformer.layers.{i}", f"{ours}.blocks.{i}", mlp=1)
     for i in range(depths["joint_encoder"]):
         t, o = f"joint_encoder.layers.{i}", f"cross_encoder.blocks.{i}"
-        m[f"{t}.0.to_qkv.weight"] = f"{o}.attn.qkv.weight"
+        _map_block(m, t, o, mlp=2)  # self-attention 0, cross-attention 1, MLP 2
         m[f"{t}.1.to_q.weight"] = f"{o}.cross_attn.q.weight"
         for wb in ("weight", "bias"):
-            m[f"{t}.0.input_norm.{wb}"] = f"{o}.norm1.{wb}"
-            m[f"{t}.0.to_out.{wb}"] = f"{o}.attn.proj.{wb}"
             m[f"{t}.1.input_norm.{wb}"] = f"{o}.norm_cross.{wb}"
             m[f"{t}.1.to_out.{wb}"] = f"{o}.cross_attn.proj.{wb}"
-            m[f"{t}.2.input_norm.{wb}"] = f"{o}.norm2.{wb}"
-            m[f"{t}.2.net.0.{wb}"] = f"{o}.mlp.fc1.{wb}"
-            m[f"{t}.2.net.3.{wb}"] = f"{o}.mlp.fc2.{wb}"
     for wb in ("weight", "bias"):
         m[f"joint_encoder.norm_out.{wb}"] = f"cross_encoder.norm.{wb}"
         for j in (0, 1, 3):
