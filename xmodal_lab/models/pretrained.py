@@ -28,7 +28,8 @@ projections (so ``embed`` returns the published ``sar_GAP`` / ``optical_GAP``) a
 SoftCon's projectors (``embed`` returns the L2-normalised mean-pooled 2048-d ResNet features, which for
 these weights are not trained to be comparable across modalities: fine-tune before cross-modal retrieval).
 Geometric parts of torchgeo's transforms (resize to 256, centre crop 224) are not part of the recipe: tiles
-keep their size.
+keep their size. ``scale_mae_large`` encodes ``res = GSD / 4 m`` (a 10 m tile gets Scale-MAE's 2.5): pass
+``gsd=`` in metres, since ``gsd=None`` means the 4 m reference.
 """
 
 from __future__ import annotations
