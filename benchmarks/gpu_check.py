@@ -15,12 +15,16 @@ or ``bash benchmarks/gpu_check.sh`` (the same, with the repository on ``PYTHONPA
    divided by the device's published dense bf16 peak (looked up by device name, or ``--peak-tflops``);
 3. times our CROMA against torchgeo's ``CROMA`` at the same configuration (unmasked encoders, forward +
    backward, bf16): the ratio ours / torchgeo (<= 1: ours is no slower);
-4. optionally (``--compile croma ...``) times ``torch.compile``d models the same way (compile time reported
+4. counts host syncs and host-device copies in one forward + backward of each model (``torch.profiler``:
+   scalar reads such as ``.item()`` / ``bool(tensor)``, synchronisations, pageable copies), and times the
+   kit's own ``fit()`` (Lightning, DataLoader workers, bf16) on cached simulated pairs against the on-device
+   loop: a small fraction means the data path starves the GPU;
+5. optionally (``--compile croma ...``) times ``torch.compile``d models the same way (compile time reported
    apart), to say whether compiling pays;
-5. runs notebook 02 in full mode (``XMODAL_FAST`` unset, its own step budget, ``--nb-param NAME=VALUE``
+6. runs notebook 02 in full mode (``XMODAL_FAST`` unset, its own step budget, ``--nb-param NAME=VALUE``
    overrides injected after its parameters cell as papermill does) and records the numbers its check cells
    assert (every numeric top-level variable after the run);
-6. writes ``gpu_check.json`` and ``gpu_check.md`` under ``--out`` (refuses to overwrite them without
+7. writes ``gpu_check.json`` and ``gpu_check.md`` under ``--out`` (refuses to overwrite them without
    ``--overwrite``).
 
 On a CPU, ``--dry`` runs the same code at tiny sizes for a few steps (tiny presets, 32 px, batch 4), still
@@ -202,9 +206,85 @@ def bench_training(
     row["peak_mem_gib"] = (
         round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
     )
+
+    def forward_backward() -> None:  # the optimiser's own bookkeeping is not the model's
+        with _autocast(device, bf16):
+            loss = run(batch)["loss"]
+        loss.backward()
+        opt.zero_grad(set_to_none=True)
+
+    row["host_syncs"] = profile_syncs(forward_backward, device)
     row["loss_first"], row["loss_last"] = float(losses[0]), float(losses[-1])
     if not all(torch.isfinite(x) for x in losses):
         raise FloatingPointError(f"{name}: non-finite training loss")
+    return row
+
+
+#: Profiler events that stall the host or copy from it during a step: reading a device scalar on the host
+#: (``.item()``, ``bool(tensor)``, ``.cpu()`` of a number), explicit synchronisations, and host-to-device copies
+#: (e.g. positional encodings computed on the CPU every step).
+SYNC_EVENTS = {
+    "aten::_local_scalar_dense": "scalar_reads",
+    "cudaStreamSynchronize": "stream_syncs",
+    "cudaDeviceSynchronize": "device_syncs",
+    "cudaMemcpy": "blocking_memcpy",
+    "Memcpy HtoD (Pageable -> Device)": "h2d_pageable",
+    "Memcpy HtoD (Pinned -> Device)": "h2d_pinned",
+    "Memcpy DtoH (Device -> Pageable)": "d2h_pageable",
+}
+
+
+def profile_syncs(step: Callable[[], None], device: torch.device) -> dict[str, int]:
+    """Count host syncs and host-device copies in one call of ``step`` (``torch.profiler``).
+
+    Returns:
+        ``{kind: count}`` for the kinds of :data:`SYNC_EVENTS` (zeros included), for one step.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        _sync(device)
+    counts = dict.fromkeys(SYNC_EVENTS.values(), 0)
+    for event in prof.events():
+        kind = SYNC_EVENTS.get(event.name)
+        if kind is None and event.name.startswith("Memcpy HtoD"):
+            kind = "h2d_pageable" if "Pageable" in event.name else "h2d_pinned"
+        if kind is not None:
+            counts[kind] += 1
+    return counts
+
+
+def bench_fit_path(dry: bool, device: torch.device, steps: int, num_workers: int) -> dict:
+    """Samples/s of the kit's own ``fit()`` (Lightning, DataLoader, bf16) on cached simulated pairs, to set
+    against the on-device loop: a large gap means the data path starves the GPU.
+
+    Returns:
+        ``samples_per_s`` (steps after the first two), configuration, ``status`` and ``error`` if it failed.
+    """
+    from xmodal_lab.data import SimulatedWorld
+    from xmodal_lab.train import CachedPairs, fit
+
+    preset, size, batch, n = ("tiny", DRY_SIZE, DRY_BATCH, 16) if dry else ("base", 64, 512, 4096)
+    row = {"model": "contrastive", "preset": preset, "img_size": size, "batch_size": batch, "steps": steps}
+    row["num_workers"] = num_workers
+    t0 = time.perf_counter()
+    try:
+        data = CachedPairs(SimulatedWorld(seed=0, size=size, n_scenes=n), num_workers=num_workers)
+        row["render_s"] = round(time.perf_counter() - t0, 1)
+        torch.manual_seed(0)
+        _, h = fit(
+            build("contrastive", preset, img_size=size), data, max_steps=steps, batch_size=batch,
+            accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, num_workers=num_workers,
+            normalize=False, progress=False,
+        )  # fmt: skip
+    except Exception as err:  # report, do not abort the whole check
+        return {**row, "status": "failed", "error": f"{type(err).__name__}: {err}"[:500]}
+    times, skip = h["time"], min(2, len(h["time"]) - 1)
+    timed = len(times) - 1 - skip
+    row["status"] = "passed"
+    row["samples_per_s"] = round(batch * timed / (times[-1] - times[skip]), 2) if timed > 0 else None
     return row
 
 
@@ -431,6 +511,28 @@ def to_markdown(report: dict) -> str:
             "|---|---|---|---|---|",
             f"| {c['config']} | {c['dtype']} | {_fmt(c['ours_step_ms'])} | {_fmt(c['torchgeo_step_ms'])} | {_fmt(c['ratio'])} |",
         ]  # fmt: skip
+    syncs = [(r["model"], r.get("host_syncs", {})) for r in report["training"]]
+    if syncs:
+        kinds = list(SYNC_EVENTS.values())
+        lines += [
+            "",
+            "## Host syncs and host-device copies in one forward + backward",
+            "",
+            "| model | " + " | ".join(kinds) + " |",
+            "|---" * (len(kinds) + 1) + "|",
+        ]
+        lines += [f"| {m} | " + " | ".join(str(c.get(k, 0)) for k in kinds) + " |" for m, c in syncs]
+    f = report.get("fit_path")
+    if f:
+        lines += [
+            "",
+            "## fit() data path (Lightning + DataLoader on cached simulated pairs)",
+            "",
+            f"{f['status']}: {f.get('model')} {f.get('preset')} {f.get('img_size')} px, batch {f.get('batch_size')}, "
+            f"{f.get('num_workers')} workers: {_fmt(f.get('samples_per_s'))} samples/s"
+            + (f" = {_fmt(f['fraction_of_loop'])} of the on-device loop" if f.get("fraction_of_loop") else "")
+            + (f" ({f['error']})" if f.get("error") else ""),
+        ]
     t = report["gpu_tests"]
     lines += ["", "## gpu tests", "", f"{t['status']}: {t.get('summary') or t.get('reason', '')}"]
     n = report["notebook"]
@@ -471,6 +573,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--nb-timeout", type=float, default=240.0, help="seconds for notebook 02")
     p.add_argument("--tests-timeout", type=float, default=120.0, help="seconds for the gpu tests")
     p.add_argument("--budget-s", type=float, default=450.0, help="the notebook gets what is left of this")
+    p.add_argument(
+        "--fit-path", action=argparse.BooleanOptionalAction, default=True, help="time fit()'s data path"
+    )
+    p.add_argument("--fit-workers", type=int, help="DataLoader workers of the fit() data-path check")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     return p.parse_args(argv)  # fmt: skip
 
@@ -553,6 +659,20 @@ def main(argv: list[str] | None = None) -> dict:
         args.dry, croma_size, min(croma_batch, 128), device, bf16, warmup, steps
     )
     print("croma vs torchgeo:", json.dumps(report["croma_vs_torchgeo"]), flush=True)
+
+    fit_workers = (
+        args.fit_workers if args.fit_workers is not None else (0 if args.dry else min(8, os.cpu_count() or 1))
+    )
+    if args.fit_path:
+        report["fit_path"] = bench_fit_path(args.dry, device, 4 if args.dry else 40, fit_workers)
+    else:
+        report["fit_path"] = {"status": "skipped", "reason": "--no-fit-path"}
+    loop = next((r for r in report["training"] if r["model"] == "contrastive"), None)
+    if loop and report["fit_path"].get("samples_per_s") and not args.dry:
+        report["fit_path"]["fraction_of_loop"] = round(
+            report["fit_path"]["samples_per_s"] / loop["samples_per_s"], 3
+        )
+    print("fit() data path:", json.dumps(report["fit_path"]), flush=True)
 
     report["compiled"] = []
     for model in args.compile:
