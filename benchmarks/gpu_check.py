@@ -243,9 +243,12 @@ def profile_syncs(step: Callable[[], None], device: torch.device) -> dict[str, i
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
-        step()
-        _sync(device)
+    try:
+        with profile(activities=activities) as prof:
+            step()
+            _sync(device)
+    except Exception as err:  # e.g. no CUPTI: report, do not abort the check
+        return {"error": f"{type(err).__name__}: {err}"[:300]}
     counts = dict.fromkeys(SYNC_EVENTS.values(), 0)
     for event in prof.events():
         kind = SYNC_EVENTS.get(event.name)
@@ -521,7 +524,9 @@ def to_markdown(report: dict) -> str:
             "| model | " + " | ".join(kinds) + " |",
             "|---" * (len(kinds) + 1) + "|",
         ]
-        lines += [f"| {m} | " + " | ".join(str(c.get(k, 0)) for k in kinds) + " |" for m, c in syncs]
+        lines += [
+            f"| {m} | " + " | ".join(str(c.get(k, c.get("error", 0))) for k in kinds) + " |" for m, c in syncs
+        ]
     f = report.get("fit_path")
     if f:
         lines += [
@@ -533,6 +538,8 @@ def to_markdown(report: dict) -> str:
             + (f" = {_fmt(f['fraction_of_loop'])} of the on-device loop" if f.get("fraction_of_loop") else "")
             + (f" ({f['error']})" if f.get("error") else ""),
         ]
+    if report.get("failures"):
+        lines += ["", "## Failures", ""] + [f"- {f['part']}: {f['error']}" for f in report["failures"]]
     t = report["gpu_tests"]
     lines += ["", "## gpu tests", "", f"{t['status']}: {t.get('summary') or t.get('reason', '')}"]
     n = report["notebook"]
@@ -646,18 +653,32 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"gpu tests: {report['gpu_tests']['status']} {report['gpu_tests'].get('summary', '')}", flush=True)
 
     report["training"] = []
+    failures = report["failures"] = []
     for model in args.models:
         size, batch = size_batch(model)
-        row = bench_training(model, preset, size, batch, device, bf16, warmup, steps, peak)
+        try:
+            row = bench_training(model, preset, size, batch, device, bf16, warmup, steps, peak)
+        except Exception as err:  # one model's failure must not spend the machine's budget on nothing
+            failures.append({"part": f"training {model}", "error": f"{type(err).__name__}: {err}"[:500]})
+            print(f"training {model} FAILED: {failures[-1]['error']}", flush=True)
+            if args.dry:
+                raise
+            continue
         report["training"].append(row)
         print(json.dumps(row), flush=True)
     if peak is None:
         report["mfu_note"] = f"MFU not reported: {peak_source}."
 
     croma_size, croma_batch = size_batch("croma")
-    report["croma_vs_torchgeo"] = bench_croma_vs_torchgeo(
-        args.dry, croma_size, min(croma_batch, 128), device, bf16, warmup, steps
-    )
+    try:
+        report["croma_vs_torchgeo"] = bench_croma_vs_torchgeo(
+            args.dry, croma_size, min(croma_batch, 128), device, bf16, warmup, steps
+        )
+    except Exception as err:
+        if args.dry:
+            raise
+        report["croma_vs_torchgeo"] = None
+        failures.append({"part": "croma vs torchgeo", "error": f"{type(err).__name__}: {err}"[:500]})
     print("croma vs torchgeo:", json.dumps(report["croma_vs_torchgeo"]), flush=True)
 
     fit_workers = (
@@ -678,9 +699,15 @@ def main(argv: list[str] | None = None) -> dict:
     for model in args.compile:
         size, batch = size_batch(model)
         t0 = time.perf_counter()
-        row = bench_training(
-            model, preset, size, batch, device, bf16, warmup, steps, peak, compile_model=True
-        )
+        try:
+            row = bench_training(
+                model, preset, size, batch, device, bf16, warmup, steps, peak, compile_model=True
+            )
+        except Exception as err:
+            if args.dry:
+                raise
+            failures.append({"part": f"compile {model}", "error": f"{type(err).__name__}: {err}"[:500]})
+            continue
         row["total_s_incl_compile"] = round(time.perf_counter() - t0, 1)
         eager = next((r for r in report["training"] if r["model"] == model), None)
         row["speedup_vs_eager"] = round(eager["step_ms"] / row["step_ms"], 3) if eager else None
