@@ -257,3 +257,23 @@ def test_unknown_name_and_table():
     assert all(f"`{n}`" in table for n in list_pretrained())
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert table in readme, "README's table of published weights is stale: paste pretrained_table()"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pretrained_recipes_run_on_gpu_under_bf16(small_croma, tmp_path, monkeypatch):
+    monkeypatch.setitem(
+        PRETRAINED, "croma_base", with_arch("croma_base", embed_dim=64, optical_depth=2, radar_depth=1)
+    )
+    file = tmp_path / "croma.pt"
+    _save_official_croma(small_croma, file)
+    model = pretrained("croma_base", path=file)
+    s1, s2 = _physical(4, 32, seed=6)
+    with torch.no_grad():
+        ref = model.embed(s1=s1, s2=s2)
+        model = model.cuda()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            got = model.embed(s1=s1.cuda(), s2=s2.cuda())
+    for key in ref:
+        cos = torch.nn.functional.cosine_similarity(got[key].float().cpu(), ref[key], dim=-1)
+        assert cos.min() > 0.99, (key, cos)
