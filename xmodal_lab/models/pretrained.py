@@ -23,6 +23,11 @@ both published file names or ``{"s1": file, "s2": file}``), then torch hub's cac
 does). Offline without the file, the error names the URL and where to put the file. Files are read with
 ``torch.load(weights_only=True)``: loading never executes code from the file.
 
+CROMA's recipe stretches each band from ``mean - 2 std`` to ``mean + 2 std``; the installed statistics are
+SSL4EO-S12's (CROMA's pretraining data). The CROMA README computes them on the user's own data instead:
+``model.norm_s2.set_stats(mean, std)`` with statistics in the recipe's units (S2 digital numbers = reflectance
+x 10000, S1 dB) does that.
+
 What the published weights do not contain keeps the kit's fresh initialisation: CROMA's contrastive
 projections (so ``embed`` returns the published ``sar_GAP`` / ``optical_GAP``) and decoders; DeCUR's and
 SoftCon's projectors (``embed`` returns the L2-normalised mean-pooled 2048-d ResNet features, which for
