@@ -111,3 +111,15 @@ def test_notebook_numbers_are_recorded(gpu_check, tmp_path):
     failed = gpu_check.run_notebook(path, 120, {"STEPS": "1"}, fast=True)
     assert failed["status"] == "failed" and "AssertionError" in failed["error"]
     assert failed["numbers"]["recall"] == 0.25  # the numbers up to the failing check are still recorded
+
+
+def test_eager_flop_count_of_compiled_runs_matches_the_training_step(gpu_check):
+    # compiled runs count FLOPs on the eager model (forward + backward); an optimiser step adds none
+    from xmodal_lab.models import build
+
+    cpu = torch.device("cpu")
+    row = gpu_check.bench_training("contrastive", "tiny", 32, 4, cpu, False, 0, 1, None)
+    torch.manual_seed(0)
+    model = build("contrastive", "tiny", img_size=32).train()
+    eager = gpu_check.count_flops_eager(model, gpu_check.synthetic_batch(4, 32, cpu), cpu, False)
+    assert eager == row["flops_per_step"] > 0
