@@ -249,6 +249,13 @@ def test_published_name_with_wrong_content_fails_hash_check(tmp_path, small_crom
         pretrained("croma_base", path=file)
 
 
+def test_unreadable_file_is_named(tmp_path):
+    file = tmp_path / "broken.pt"
+    file.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not read .*broken.pt"):
+        pretrained("croma_base", path=file)
+
+
 def test_unknown_name_and_table():
     with pytest.raises(KeyError, match="choose one of"):
         pretrained("croma_huge")

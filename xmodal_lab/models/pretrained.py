@@ -277,7 +277,13 @@ def _check_hash(file: Path, published: str) -> None:
 
 
 def _load_file(file: Path) -> dict:
-    sd = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        sd = torch.load(file, map_location="cpu", weights_only=True)  # never executes code from the file
+    except Exception as err:
+        raise ValueError(
+            f"could not read {file} as weights ({type(err).__name__}: {str(err)[:200]}); a partial download? "
+            "Delete it and download again."
+        ) from err
     if not isinstance(sd, dict):
         raise ValueError(f"{file} holds a {type(sd).__name__}, not a state dict")
     return sd
