@@ -1,6 +1,7 @@
 """Models of the kit: five registered models with presets; Segment Anything and one-shot names re-exported.
 
-Registered: the contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth.
+Registered: the contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth. ``pretrained(name)`` builds
+them with published weights and their input recipe (``list_pretrained()``).
 
 Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sentinel-2 reflectance
 ``[B, 12, H, W]``), returns a dict with a scalar ``loss`` from ``forward(batch)``, and offers
@@ -28,6 +29,7 @@ from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
 from .io import load_model, save_model
 from .mmearth import MMEarth, MMEarthConfig
+from .pretrained import list_pretrained, pretrained
 from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
 from .skysense import SkySense, SkySenseConfig
@@ -55,9 +57,11 @@ __all__ = [
     "download_sam_checkpoint",
     "get_config",
     "list_models",
+    "list_pretrained",
     "load_model",
     "one_shot_segment",
     "persam",
+    "pretrained",
     "refine_with_confidence",
     "sam_images",
     "save_model",

@@ -5,6 +5,8 @@
   ``s2_GAP_FFN``, ``joint_encoder``) into :class:`~xmodal_lab.models.croma.CROMA`.
 - **Scale-MAE**: torchgeo's ``ScaleMAE`` (a timm ``VisionTransformer``) or the official pretraining
   checkpoint (``{"model": ...}``) into the encoder of :class:`~xmodal_lab.models.scale_mae.ScaleMAE`.
+- **ResNet-50** (SSL4EO-S12 DeCUR, SoftCon, MoCo weights): timm's ``resnet50`` state dict, the layout torchgeo
+  downloads, into :class:`~xmodal_lab.models.resnet50.ResNet50Encoder`.
 
 Only encoders are published: decoders (and CROMA's contrastive projections) keep their fresh initialisation,
 and CROMA is built with ``embed_projected=False`` so that ``embed`` returns the published ``*_GAP``
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 
 from .croma import CROMA
 from .registry import get_config
+from .resnet50 import ResNet50Encoder
 from .scale_mae import ScaleMAE
 
 _CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
@@ -268,9 +271,48 @@ def scale_mae_from_torchgeo(
     return model.eval()
 
 
+def resnet50_from_torchgeo(source: typing.Any) -> ResNet50Encoder:
+    """Build a :class:`ResNet50Encoder` carrying the weights of a torchgeo / timm ``resnet50``.
+
+    The classifier (``fc.*``, absent from or ignored in the published SSL4EO-S12 weights) is dropped; the
+    number of input bands is read from the first convolution.
+
+    Args:
+        source: torchgeo ``resnet50`` module, its state dict (the published file's layout), or a local file.
+
+    Returns:
+        The encoder in evaluation mode.
+
+    Raises:
+        KeyError: the weights are not a ResNet-50 (missing or unknown parameters are named).
+    """
+    sd = _as_state_dict(source, "ResNet-50")
+    if "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if "conv1.weight" not in sd:
+        raise KeyError("no ResNet found: expected keys like 'conv1.weight', 'layer4.2.conv3.weight'")
+    encoder = ResNet50Encoder(int(sd["conv1.weight"].shape[1]))
+    weights = {f"net.{k}": v for k, v in sd.items() if not k.startswith("fc.")}
+    ours = encoder.state_dict()
+    unknown, missing = sorted(set(weights) - set(ours)), sorted(set(ours) - set(weights))
+    if unknown or missing:
+        raise KeyError(
+            f"not a ResNet-50 state dict: unknown {[k[4:] for k in unknown[:8]]}, "
+            f"missing {[k[4:] for k in missing[:8]]}"
+        )
+    for k, v in weights.items():
+        if ours[k].shape != v.shape:
+            raise ValueError(
+                f"shape mismatch for {k[4:]}: weights {tuple(v.shape)}, model {tuple(ours[k].shape)}"
+            )
+    encoder.load_state_dict(weights)
+    return encoder.eval()
+
+
 __all__ = [
     "croma_from_official",
     "croma_from_torchgeo",
     "official_croma_to_torchgeo",
+    "resnet50_from_torchgeo",
     "scale_mae_from_torchgeo",
 ]
