@@ -34,5 +34,7 @@ class ResNet50Encoder(nn.Module):
         """Encode ``[B, in_chans, H, W]`` (already through the input recipe) into ``[B, 2048, H/32, W/32]``."""
         return self.net.forward_features(x)
 
+    feature_map = forward
+
 
 __all__ = ["ResNet50Encoder"]
