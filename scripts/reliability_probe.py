@@ -1,4 +1,4 @@
-"""Run every bad-input case of ``tests/reliability/cases.py`` and count what the kit did with it.
+"""Run every bad-input case of ``tests/reliability/reliability_cases.py`` and count what the kit did with it.
 
 Categories: ``ok`` (did what the case asks: the named error or warning, or a correct result), ``clear error``
 (an error raised by the kit itself, with its own message, but not the one the case asks for), ``raw
@@ -77,8 +77,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from cases import CASES
-    from helpers import Ctx, file_hashes
+    from reliability_cases import CASES
+    from reliability_helpers import Ctx, file_hashes
 
     counts: Counter[str] = Counter()
     modified = 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from helpers import SIZE, CliError, Ctx, cli, cli_world, s1_db, s2_reflectance
+from reliability_helpers import SIZE, CliError, Ctx, cli, cli_world, s1_db, s2_reflectance
 
 from xmodal_lab import errors
 
@@ -125,7 +125,8 @@ case("units-s2-twice", "units", lambda c: _raster(c, s2=s2_reflectance(), s2_sca
 case("units-s1-linear", "units", lambda c: _raster(c, s1=(10 ** (s1_db() / 10)).astype(np.float32)), warn=W,
      match="linear power")  # fmt: skip
 case("units-s1-db100", "units", lambda c: _raster(c, s1=s1_db() * 100), warn=W, match="x 100")
-case("units-s1-db-as-linear", "units", lambda c: _raster(c, s1_units="linear"), warn=W, match="dB")
+case("units-s1-db-as-linear", "units", lambda c: _raster(c, s1_units="linear"), expect=errors.UnitsError,
+     match="look like dB")  # fmt: skip
 case("units-offset-tag", "units", lambda c: _raster(c, tags={"PROCESSING_BASELINE": "04.00"}),
      check=lambda d, c: abs(float(d[1]["s2"].mean()) - (float(s2_reflectance()[:, :SIZE, SIZE:].mean()) - 0.1))
      < 1e-3)  # fmt: skip
@@ -165,7 +166,7 @@ case("units-fn-s1-db100", "units", lambda c: _units("check_s1", DB * 100), warn=
 case("units-fn-s1-db100-strict", "units", lambda c: _units("check_s1", DB * 100, strict=True),
      expect=errors.UnitsError, match="x 100")  # fmt: skip
 case("units-fn-s1-ok", "units", lambda c: _quiet(lambda: _units("check_s1", DB)), check=lambda r, c: r)
-case("units-fn-offset", "units", lambda c: _units("check_s2", REFL + 0.1), warn=W, match="s2_offset")
+case("units-fn-offset", "units", lambda c: _units("check_s2", REFL + 0.1, offset=True), warn=W, match="s2_offset")
 case("units-fn-pair", "units", lambda c: _units("check_pair", {"s1": DB, "s2": REFL * 1e4}), warn=W, match="s2")
 case("units-fn-empty", "units", lambda c: _quiet(lambda: _units("check_s2", torch.zeros(12, 0, 0))),
      check=lambda r, c: r)  # fmt: skip
@@ -319,7 +320,7 @@ for _name, _value, _exc in (
 case("fit-schedule-short", "fit", lambda c: _fit(c, max_steps=4, schedule_steps=2), expect=V, match="schedule_steps")
 case("fit-no-budget", "fit", lambda c: _fit(c, max_steps=None), expect=V, match="max_steps")
 case("fit-empty-data", "fit", lambda c: _fit(c, data=c.world(1).__class__.__mro__ and []), expect=V, match="empty")
-case("fit-batch-gt-data", "fit", lambda c: _fit(c, data=c.world(3)), expect=V, match="batch_size")
+case("fit-one-pair", "fit", lambda c: _fit(c, data=c.world(1)), expect=V, match="1 pair")
 case("fit-val-empty", "fit", lambda c: _fit(c, val_data=[]), expect=V, match="val_data")
 case("fit-val-one", "fit", lambda c: _fit(c, val_data=c.world(1, seed=1)), expect=V, match="val_data")
 case("fit-val-small", "fit", lambda c: _fit(c, val_data=c.world(4, seed=1)), warn=errors.SmallDataWarning,
