@@ -186,7 +186,7 @@ def cli(argv: list[str]) -> Any:
         raise
 
 
-WORLD_ARGS = ["--data", "world", "--size", "16", "--n-scenes", "16", "--val-size", "8", "--batch-size", "4"]
+WORLD_ARGS = ["--data", "world", "--size", "16", "--n-scenes", "16", "--val-size", "20", "--batch-size", "4"]
 
 
 def cli_world(ctx: Ctx, *extra: str, out: str | None = None) -> Any:
