@@ -456,3 +456,48 @@ case("data-world-size0", "data", lambda c: _world(size=0), expect=V, match="size
 case("data-world-nscenes0", "data", lambda c: _world(n_scenes=0), expect=V, match="n_scenes")
 case("data-world-size-float", "data", lambda c: _world(size=15.5), expect=T, match="size")
 case("data-world-nscenes-float", "data", lambda c: _world(n_scenes=2.5), expect=T, match="n_scenes")
+
+
+# --- units in the other loaders ---------------------------------------------------------------------------
+def _ben(c: Ctx, s1: np.ndarray) -> Any:
+    """A one-pair BigEarthNet-MM folder with the given radar ``[2, 32, 32]``; returns its first item."""
+    import json
+
+    from xmodal_lab.data import BigEarthNetMM
+    from xmodal_lab.data.samples import _S2_SUFFIXES
+
+    s1_name, s2_name = "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_61_39", "S2A_MSIL2A_20170613T101031_61_39"
+    d1, d2 = c.inputs / "ben" / "S1" / s1_name, c.inputs / "ben" / "S2" / s2_name
+    d1.mkdir(parents=True)
+    d2.mkdir(parents=True)
+    meta = {"corresponding_s2_patch": s2_name, "labels": ["Mixed forest"], "acquisition_time": "2017-06-13"}
+    (d1 / f"{s1_name}_labels_metadata.json").write_text(json.dumps(meta))
+    c.tif(f"ben/S1/{s1_name}/{s1_name}_VV.tif", s1[:1])
+    c.tif(f"ben/S1/{s1_name}/{s1_name}_VH.tif", s1[1:])
+    dn = (s2_reflectance() * 10000).astype(np.uint16)
+    for i, suffix in enumerate(_S2_SUFFIXES):
+        c.tif(f"ben/S2/{s2_name}/{s2_name}_{suffix}.tif", dn[i : i + 1])
+    return BigEarthNetMM(c.inputs / "ben")[0]
+
+
+class _Adapter:
+    """A torchgeo-style adapter whose archive stores S2 as digital numbers it forgot to scale."""
+
+    def __new__(cls):
+        from xmodal_lab.data.datasets import PairDataset
+
+        class Unscaled(PairDataset):
+            def __len__(self) -> int:
+                return 2
+
+            def load(self, index: int) -> dict:
+                return {"s1": torch.from_numpy(s1_db()), "s2": torch.from_numpy(s2_reflectance() * 10000)}
+
+        return Unscaled()
+
+
+case("units-ben-db100", "units", lambda c: _ben(c, s1_db() * 100), warn=W, match="x 100")
+case("units-ben-linear", "units", lambda c: _ben(c, (10 ** (s1_db() / 10)).astype(np.float32)), warn=W,
+     match="linear power")  # fmt: skip
+case("units-ben-good", "units", lambda c: _ben(c, s1_db()), check=lambda r, c: r["s2"].shape == (12, 32, 32))
+case("units-adapter-dn", "units", lambda c: _Adapter()[0], warn=W, match="digital numbers")

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
 from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
+from xmodal_lab.units import check_pair
 from xmodal_lab.data.landcover import (
     BARE,
     CROPLAND,
@@ -58,9 +59,14 @@ SEN12MS_SEASON_DATES = {
 
 
 class PairDataset(Dataset):
-    """Base of the adapters: ``load(index)`` reads a pair dict, ``transform`` (optional) post-processes it."""
+    """Base of the adapters: ``load(index)`` reads a pair dict, ``transform`` (optional) post-processes it.
+
+    The first item read is checked for units (:func:`xmodal_lab.units.check_pair`): a
+    :class:`~xmodal_lab.errors.UnitsWarning` names digital numbers, linear power or dB x 100.
+    """
 
     transform: Callable[[dict], dict] | None = None
+    _units_checked: bool = False
 
     def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
         """Read pair ``index`` from disk (no transform)."""
@@ -68,6 +74,9 @@ class PairDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.load(index)
+        if not self._units_checked:
+            self._units_checked = True
+            check_pair(pair, where=f"{type(self).__name__}[{index}]")
         return self.transform(pair) if self.transform is not None else pair
 
 
