@@ -48,7 +48,11 @@ def classify(case, ctx) -> tuple[str, str]:
             text = f"{type(error).__name__}: {error}"
             if "CODE EXECUTED" in str(error):
                 return "code execution", text
-            if case.expect is not None and isinstance(error, case.expect) and re.search(case.match, str(error)):
+            if (
+                case.expect is not None
+                and isinstance(error, case.expect)
+                and re.search(case.match, str(error))
+            ):
                 return "ok", text
             if _raised_by_kit(error) or type(error).__name__ == "CliError":
                 return ("clear error" if case.expect or case.warn else "raw traceback"), text
@@ -60,7 +64,9 @@ def classify(case, ctx) -> tuple[str, str]:
             return "ok", str(hit[0].message)
         return {"lost": "lost work", "code": "code execution"}.get(case.kind, "silent wrong"), "no warning"
     if case.expect is not None:
-        return {"lost": "lost work", "code": "code execution"}.get(case.kind, "silent wrong"), f"returned {result!r:.80}"
+        return {"lost": "lost work", "code": "code execution"}.get(
+            case.kind, "silent wrong"
+        ), f"returned {result!r:.80}"
     try:
         good = case.check(result, ctx)
     except Exception as error:  # noqa: BLE001

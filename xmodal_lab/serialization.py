@@ -64,7 +64,9 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path}" + (" (it is a folder)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty; expected a {what} of xmodal_lab (an interrupted copy?)")
+        raise CheckpointError(
+            f"{path}: the file is empty; expected a {what} of xmodal_lab (an interrupted copy?)"
+        )
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(path, map_location=map_location, weights_only=True)
@@ -77,7 +79,14 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
                 "with tools you trust)"
             ) from None
         raise CheckpointError(f"{path}: not a {what} of xmodal_lab (unreadable: {reason})") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError) as error:
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+        AttributeError,
+    ) as error:
         raise CheckpointError(
             f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one ({_reason(error)})"
         ) from None

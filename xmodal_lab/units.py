@@ -35,7 +35,11 @@ _SAMPLE = 65536
 def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
     """Up to ``_SAMPLE`` finite values of ``x`` as float64, and the dtype ``x`` came in."""
     if isinstance(x, torch.Tensor):
-        dtype = np.dtype(str(x.dtype).removeprefix("torch.")) if x.dtype != torch.bfloat16 else np.dtype("float32")
+        dtype = (
+            np.dtype(str(x.dtype).removeprefix("torch."))
+            if x.dtype != torch.bfloat16
+            else np.dtype("float32")
+        )
         flat = x.detach().reshape(-1)
         step = max(1, flat.numel() // _SAMPLE)
         values = flat[::step].cpu().double().numpy()

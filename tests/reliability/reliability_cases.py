@@ -87,7 +87,9 @@ case("raster-size0", "raster", lambda c: _raster(c, size=0), expect=ValueError, 
 case("raster-size-float", "raster", lambda c: _raster(c, size=15.5), expect=TypeError, match="size")
 case("raster-stride0", "raster", lambda c: _raster(c, stride=0), expect=ValueError, match="stride")
 case("raster-stride-float", "raster", lambda c: _raster(c, stride=7.5), expect=TypeError, match="stride")
-case("raster-maxnodata", "raster", lambda c: _raster(c, max_nodata=1.5), expect=ValueError, match="max_nodata")
+case(
+    "raster-maxnodata", "raster", lambda c: _raster(c, max_nodata=1.5), expect=ValueError, match="max_nodata"
+)
 case("raster-maxnodata-neg", "raster", lambda c: _raster(c, max_nodata=-0.1), expect=ValueError,
      match="max_nodata")  # fmt: skip
 case("raster-units", "raster", lambda c: _raster(c, s1_units="dB "), expect=ValueError, match="s1_units")
@@ -116,7 +118,13 @@ case("raster-good", "raster", lambda c: _raster(c), check=lambda d, c: len(d) ==
 # --- units: loaders -------------------------------------------------------------------------------------
 W = errors.UnitsWarning
 DN = (s2_reflectance() * 10000).astype(np.float32)
-case("units-s2-float-dn-scale1", "units", lambda c: _raster(c, s2=DN, s2_scale=1.0), warn=W, match="digital numbers")
+case(
+    "units-s2-float-dn-scale1",
+    "units",
+    lambda c: _raster(c, s2=DN, s2_scale=1.0),
+    warn=W,
+    match="digital numbers",
+)
 case("units-s2-uint16-scale1", "units", lambda c: _raster(c, s2=DN.astype(np.uint16), s2_scale=1.0), warn=W,
      match="digital numbers")  # fmt: skip
 case("units-s2-scaled-up", "units", lambda c: _raster(c, s2=DN, s2_scale=10000), warn=W, match="far above")
@@ -157,7 +165,9 @@ case("units-fn-s2-dn", "units", lambda c: _units("check_s2", REFL * 1e4), warn=W
 case("units-fn-s2-dn-strict", "units", lambda c: _units("check_s2", REFL * 1e4, strict=True),
      expect=errors.UnitsError, match="digital numbers")  # fmt: skip
 case("units-fn-s2-twice", "units", lambda c: _units("check_s2", REFL * 1e-4), warn=W, match="twice")
-case("units-fn-s2-numpy", "units", lambda c: _units("check_s2", (REFL * 1e4).numpy()), warn=W, match="digital")
+case(
+    "units-fn-s2-numpy", "units", lambda c: _units("check_s2", (REFL * 1e4).numpy()), warn=W, match="digital"
+)
 case("units-fn-s2-ok", "units", lambda c: _quiet(lambda: _units("check_s2", REFL)), check=lambda r, c: r)
 case("units-fn-s2-ok-batch", "units", lambda c: _quiet(lambda: _units("check_s2", REFL[None].repeat(3, 1, 1, 1))),
      check=lambda r, c: r)  # fmt: skip
@@ -166,8 +176,16 @@ case("units-fn-s1-db100", "units", lambda c: _units("check_s1", DB * 100), warn=
 case("units-fn-s1-db100-strict", "units", lambda c: _units("check_s1", DB * 100, strict=True),
      expect=errors.UnitsError, match="x 100")  # fmt: skip
 case("units-fn-s1-ok", "units", lambda c: _quiet(lambda: _units("check_s1", DB)), check=lambda r, c: r)
-case("units-fn-offset", "units", lambda c: _units("check_s2", REFL + 0.1, offset=True), warn=W, match="s2_offset")
-case("units-fn-pair", "units", lambda c: _units("check_pair", {"s1": DB, "s2": REFL * 1e4}), warn=W, match="s2")
+case(
+    "units-fn-offset",
+    "units",
+    lambda c: _units("check_s2", REFL + 0.1, offset=True),
+    warn=W,
+    match="s2_offset",
+)
+case(
+    "units-fn-pair", "units", lambda c: _units("check_pair", {"s1": DB, "s2": REFL * 1e4}), warn=W, match="s2"
+)
 case("units-fn-empty", "units", lambda c: _quiet(lambda: _units("check_s2", torch.zeros(12, 0, 0))),
      check=lambda r, c: r)  # fmt: skip
 
@@ -181,7 +199,9 @@ def _readers():
         "info": checkpoint_info,
         "load": load_checkpoint,
         "model": load_model,
-        "resume": lambda p: fit(_ctx_model(), _ctx_world(), max_steps=2, batch_size=4, resume=p, progress=False),
+        "resume": lambda p: fit(
+            _ctx_model(), _ctx_world(), max_steps=2, batch_size=4, resume=p, progress=False
+        ),
     }
 
 
@@ -241,13 +261,20 @@ case("ckpt-good-model", "checkpoint", lambda c: _readers()["model"](c.model_file
 def _resume_into(c: Ctx, name: str, **overrides: Any) -> Any:
     from xmodal_lab.train import fit
 
-    return fit(c.model(name, **overrides), c.world(), max_steps=2, batch_size=4, resume=c.trained(), progress=False)
+    return fit(
+        c.model(name, **overrides), c.world(), max_steps=2, batch_size=4, resume=c.trained(), progress=False
+    )
 
 
 case("resume-other-model", "checkpoint", lambda c: _resume_into(c, "croma"), expect=CK, match="contrastive")
 case("resume-other-config", "checkpoint", lambda c: _resume_into(c, "contrastive", embed_dim=48), expect=CK,
      match="embed_dim")  # fmt: skip
-case("resume-good", "checkpoint", lambda c: _resume_into(c, "contrastive"), check=lambda r, c: r[1]["steps"] == 2)
+case(
+    "resume-good",
+    "checkpoint",
+    lambda c: _resume_into(c, "contrastive"),
+    check=lambda r, c: r[1]["steps"] == 2,
+)
 
 
 # --- writing: nothing lost, nothing overwritten ---------------------------------------------------------
@@ -286,7 +313,9 @@ case("write-unwritable-every", "write", lambda c: _fit(c, max_steps=2, checkpoin
 case("write-silent-final", "write", lambda c: _silent_save(c), expect=OW, match="lost.ckpt", kind="lost")
 case("write-silent-every", "write", lambda c: _silent_save(c, max_steps=2, checkpoint_every=1), expect=OW,
      match="lost-step1.ckpt", kind="lost")  # fmt: skip
-case("write-exists", "write", lambda c: _fit(c, checkpoint=c.trained()), expect=FileExistsError, match="exists")
+case(
+    "write-exists", "write", lambda c: _fit(c, checkpoint=c.trained()), expect=FileExistsError, match="exists"
+)
 case("write-every-no-path", "write", lambda c: _fit(c, checkpoint_every=1), expect=ValueError,
      match="checkpoint_every")  # fmt: skip
 case("write-cli-unwritable", "write", lambda c: cli_world(c, out=str(c.unwritable() / "a.ckpt")), expect=CliError,
@@ -294,7 +323,9 @@ case("write-cli-unwritable", "write", lambda c: cli_world(c, out=str(c.unwritabl
 case("write-cli-export-unwritable", "write", lambda c: cli_world(c, "--export", str(c.unwritable() / "a.pt")),
      expect=CliError, match="a_file", kind="lost")  # fmt: skip
 case("write-cli-silent", "write", lambda c: _cli_silent(c), expect=OW, match="cli.ckpt", kind="lost")
-case("write-cli-exists", "write", lambda c: cli_world(c, out=str(c.trained())), expect=CliError, match="exists")
+case(
+    "write-cli-exists", "write", lambda c: cli_world(c, out=str(c.trained())), expect=CliError, match="exists"
+)
 case("write-good", "write", lambda c: _fit(c, checkpoint=c.out / "good.ckpt"),
      check=lambda r, c: (c.out / "good.ckpt").stat().st_size > 1000)  # fmt: skip
 
@@ -317,9 +348,21 @@ for _name, _value, _exc in (
 ):  # fmt: skip
     case(f"fit-{_name}={_value!r}", "fit", lambda c, n=_name, v=_value: _fit(c, **{n: v}), expect=_exc,
          match=_name)  # fmt: skip
-case("fit-schedule-short", "fit", lambda c: _fit(c, max_steps=4, schedule_steps=2), expect=V, match="schedule_steps")
+case(
+    "fit-schedule-short",
+    "fit",
+    lambda c: _fit(c, max_steps=4, schedule_steps=2),
+    expect=V,
+    match="schedule_steps",
+)
 case("fit-no-budget", "fit", lambda c: _fit(c, max_steps=None), expect=V, match="max_steps")
-case("fit-empty-data", "fit", lambda c: _fit(c, data=c.world(1).__class__.__mro__ and []), expect=V, match="empty")
+case(
+    "fit-empty-data",
+    "fit",
+    lambda c: _fit(c, data=c.world(1).__class__.__mro__ and []),
+    expect=V,
+    match="empty",
+)
 case("fit-one-pair", "fit", lambda c: _fit(c, data=c.world(1)), expect=V, match="1 pair")
 case("fit-val-empty", "fit", lambda c: _fit(c, val_data=[]), expect=V, match="val_data")
 case("fit-val-one", "fit", lambda c: _fit(c, val_data=c.world(1, seed=1)), expect=V, match="val_data")
@@ -392,7 +435,12 @@ case("cli-no-budget", "cli", lambda c: cli(["--model", "contrastive", "--out", s
 case("cli-gpu-missing", "cli", lambda c: cli_world(c, "--accelerator", "gpu") if not torch.cuda.is_available()
      else (_ for _ in ()).throw(CliError("no GPU here: --accelerator gpu (skipped)")), expect=CliError,
      match="--accelerator gpu")  # fmt: skip
-case("cli-good", "cli", lambda c: cli_world(c), check=lambda r, c: r["steps"] == 1 and (c.out / "cli.ckpt").is_file())
+case(
+    "cli-good",
+    "cli",
+    lambda c: cli_world(c),
+    check=lambda r, c: r["steps"] == 1 and (c.out / "cli.ckpt").is_file(),
+)
 
 
 # --- eval -----------------------------------------------------------------------------------------------
@@ -402,21 +450,42 @@ def _eval(fn: str, *args: Any, **kw: Any) -> Any:
     return getattr(ev, fn)(*args, **kw)
 
 
-E0, E1, E5 = np.zeros((0, 8)), np.random.default_rng(0).normal(size=(1, 8)), np.random.default_rng(1).normal(size=(5, 8))
-case("eval-retrieval-n0", "eval", lambda c: _eval("retrieval_metrics", E0, E0), expect=V, match="empty|N=0|no ")
+E0, E1, E5 = (
+    np.zeros((0, 8)),
+    np.random.default_rng(0).normal(size=(1, 8)),
+    np.random.default_rng(1).normal(size=(5, 8)),
+)
+case(
+    "eval-retrieval-n0", "eval", lambda c: _eval("retrieval_metrics", E0, E0), expect=V, match="empty|N=0|no "
+)
 case("eval-retrieval-n1", "eval", lambda c: _eval("retrieval_metrics", E1, E1), expect=V, match="at least 2")
 case("eval-retrieval-k0", "eval", lambda c: _eval("retrieval_metrics", E5, E5, ks=(0,)), expect=V, match="ks")
 case("eval-ranks-n0", "eval", lambda c: _eval("match_ranks", E0, E0), expect=V, match="empty|no ")
 case("eval-cosine-empty", "eval", lambda c: _eval("cosine_similarity", E0, E5), expect=V, match="query")
 case("eval-cosine-d0", "eval", lambda c: _eval("cosine_similarity", np.zeros((3, 0)), np.zeros((3, 0))),
      expect=V, match="width|D=0|dimension")  # fmt: skip
-case("eval-retrieval-nan", "eval", lambda c: _eval("retrieval_metrics", E5 * np.nan, E5), expect=V, match="NaN")
+case(
+    "eval-retrieval-nan", "eval", lambda c: _eval("retrieval_metrics", E5 * np.nan, E5), expect=V, match="NaN"
+)
 case("eval-retrieval-shape", "eval", lambda c: _eval("retrieval_metrics", E5, E5[:4]), expect=V, match="rows")
-case("eval-retrieval-good", "eval", lambda c: _eval("retrieval_metrics", E5, E5), check=lambda r, c: r["recall@1"] == 1.0)
+case(
+    "eval-retrieval-good",
+    "eval",
+    lambda c: _eval("retrieval_metrics", E5, E5),
+    check=lambda r, c: r["recall@1"] == 1.0,
+)
 case("eval-project-d1", "eval", lambda c: _eval("project_2d", E5[:, :1], E5[:, :1], method="pca"), expect=V,
      match="D=1|at least 2")  # fmt: skip
-case("eval-project-n1", "eval", lambda c: _eval("project_2d", E1, E1, method="pca"), expect=V, match="at least")
-case("eval-project-method", "eval", lambda c: _eval("project_2d", E5, E5, method="tsne"), expect=V, match="method")
+case(
+    "eval-project-n1", "eval", lambda c: _eval("project_2d", E1, E1, method="pca"), expect=V, match="at least"
+)
+case(
+    "eval-project-method",
+    "eval",
+    lambda c: _eval("project_2d", E5, E5, method="tsne"),
+    expect=V,
+    match="method",
+)
 case("eval-project-good", "eval", lambda c: _eval("project_2d", E5, E5, method="pca"),
      check=lambda r, c: r["s1"].shape == (5, 2))  # fmt: skip
 case("eval-topk-k0", "eval", lambda c: _eval("topk_matches", np.eye(4), 0, k=0), expect=V, match="k")
@@ -445,13 +514,28 @@ case("data-crop0", "data", lambda c: _crop(0), expect=V, match="size")
 case("data-crop-neg", "data", lambda c: _crop(-4), expect=V, match="size")
 case("data-crop-float", "data", lambda c: _crop(7.5), expect=T, match="size")
 case("data-crop-big", "data", lambda c: _crop(64)(c.world(1)[0]), expect=V, match="does not fit")
-case("data-crop-good", "data", lambda c: _crop(8)(c.world(1)[0]), check=lambda r, c: tuple(r["s2"].shape) == (12, 8, 8))
+case(
+    "data-crop-good",
+    "data",
+    lambda c: _crop(8)(c.world(1)[0]),
+    check=lambda r, c: tuple(r["s2"].shape) == (12, 8, 8),
+)
 case("data-world-float-index", "data", lambda c: c.world(4)[2.7], expect=T, match="index")
 case("data-world-str-index", "data", lambda c: c.world(4)["2"], expect=T, match="index")
 case("data-world-bool-index", "data", lambda c: c.world(4)[True], expect=T, match="index")
 case("data-world-range", "data", lambda c: c.world(4)[4], expect=IndexError, match="out of range")
-case("data-world-npint", "data", lambda c: c.world(4)[np.int64(2)], check=lambda r, c: r["s2"].shape[-1] == SIZE)
-case("data-world-tensor-index", "data", lambda c: c.world(4)[torch.tensor(1)], check=lambda r, c: r["s2"].shape[-1] == SIZE)
+case(
+    "data-world-npint",
+    "data",
+    lambda c: c.world(4)[np.int64(2)],
+    check=lambda r, c: r["s2"].shape[-1] == SIZE,
+)
+case(
+    "data-world-tensor-index",
+    "data",
+    lambda c: c.world(4)[torch.tensor(1)],
+    check=lambda r, c: r["s2"].shape[-1] == SIZE,
+)
 case("data-world-size0", "data", lambda c: _world(size=0), expect=V, match="size")
 case("data-world-nscenes0", "data", lambda c: _world(n_scenes=0), expect=V, match="n_scenes")
 case("data-world-size-float", "data", lambda c: _world(size=15.5), expect=T, match="size")

@@ -46,4 +46,13 @@ def test_case(case: Case, tmp_path) -> None:
 
 def test_enough_cases() -> None:
     assert len(CASES) >= 120
-    assert {c.category for c in CASES} >= {"nan", "units", "checkpoint", "write", "fit", "cli", "eval", "data"}
+    assert {c.category for c in CASES} >= {
+        "nan",
+        "units",
+        "checkpoint",
+        "write",
+        "fit",
+        "cli",
+        "eval",
+        "data",
+    }

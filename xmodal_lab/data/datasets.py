@@ -25,7 +25,6 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
 from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
-from xmodal_lab.units import check_pair
 from xmodal_lab.data.landcover import (
     BARE,
     CROPLAND,
@@ -37,6 +36,7 @@ from xmodal_lab.data.landcover import (
     WATER,
     WETLAND,
 )
+from xmodal_lab.units import check_pair
 
 #: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
 IGBP_TO_LANDCOVER = {

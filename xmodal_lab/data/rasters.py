@@ -346,7 +346,9 @@ def _check_scale_offset(s2_scale: Any, s2_offset: Any) -> None:
         except (TypeError, ValueError):
             ok = False
         if not ok:
-            raise InputValueError(f"s2_offset: expected 'auto' or a number (-0.1 for baseline 04.00), got {s2_offset!r}")
+            raise InputValueError(
+                f"s2_offset: expected 'auto' or a number (-0.1 for baseline 04.00), got {s2_offset!r}"
+            )
 
 
 def _baseline(text: str) -> float | None:

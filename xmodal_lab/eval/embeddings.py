@@ -62,7 +62,9 @@ def embed_dataset(
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputValueError(f"embed_dataset: batch_size must be a positive whole number, got {batch_size!r}")
+        raise InputValueError(
+            f"embed_dataset: batch_size must be a positive whole number, got {batch_size!r}"
+        )
     first = data[0]
     if isinstance(first, dict):
         check_pair(first, where="embed_dataset(data[0])")  # warns on digital numbers, linear power...

@@ -73,7 +73,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
             "xmodal_lab.train.load_checkpoint, or convert it with xmodal_lab.train.export_checkpoint"
         )
     if not isinstance(ckpt, dict) or not {"name", "config", "state_dict"} <= set(ckpt):
-        raise CheckpointError(f"{path} is not a model file of xmodal_lab (expected keys name, config, state_dict)")
+        raise CheckpointError(
+            f"{path} is not a model file of xmodal_lab (expected keys name, config, state_dict)"
+        )
     if ckpt["name"] not in MODELS:
         raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
     model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))

@@ -72,7 +72,11 @@ def _check_override(config_cls: type, field: str, value: Any, text: str) -> Any:
     if field not in hints:
         return value
     hint = hints[field]
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    options = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        else (hint,)
+    )
     for option in options:
         base = typing.get_origin(option) or option
         if option is type(None) and value is None:
@@ -125,18 +129,26 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--s1", help="Sentinel-1 GeoTIFF (--data geotiff)")
     d.add_argument("--s2", help="Sentinel-2 GeoTIFF (--data geotiff)")
     d.add_argument(
-        "--size", type=_number(int, 1), help="tile side in pixels for world and geotiff (default: model img_size)"
+        "--size",
+        type=_number(int, 1),
+        help="tile side in pixels for world and geotiff (default: model img_size)",
     )
     d.add_argument("--n-scenes", type=_number(int, 1), default=4096, help="world scenes (default: 4096)")
     d.add_argument(
-        "--val-size", type=_number(int, 0), default=256, help="held-out pairs for validation, 0 for none (default: 256)"
+        "--val-size",
+        type=_number(int, 0),
+        default=256,
+        help="held-out pairs for validation, 0 for none (default: 256)",
     )
     d.add_argument("--cache", action="store_true", help="render or read the training data once into memory")
     t = p.add_argument_group("training")
     t.add_argument("--max-steps", type=_number(int, 1), help="optimisation steps")
     t.add_argument("--max-minutes", type=_number(float, 0, strict=True), help="wall-clock budget in minutes")
     t.add_argument(
-        "--batch-size", type=_number(int, 2), default=64, help="pairs per step and device, at least 2 (default: 64)"
+        "--batch-size",
+        type=_number(int, 2),
+        default=64,
+        help="pairs per step and device, at least 2 (default: 64)",
     )
     t.add_argument(
         "--lr", type=_number(float, 0, strict=True), default=1e-3, help="peak learning rate (default: 1e-3)"
@@ -147,7 +159,9 @@ def parser() -> argparse.ArgumentParser:
         "--val-every", type=_number(int, 0), default=0, help="validate every N steps (default: at the end)"
     )
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--devices", type=_devices, default="auto", help="number of devices, -1 (all), 0,1 or auto")
+    t.add_argument(
+        "--devices", type=_devices, default="auto", help="number of devices, -1 (all), 0,1 or auto"
+    )
     t.add_argument("--num-nodes", type=_number(int, 1), default=1, help="machines (DDP across nodes)")
     t.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="auto, cpu or gpu")
     t.add_argument(
@@ -159,7 +173,10 @@ def parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, help="checkpoint to write (never overwritten)")
     o.add_argument(
-        "--checkpoint-every", type=_number(int, 0), default=0, help="also write <out>-step<N>.ckpt every N steps"
+        "--checkpoint-every",
+        type=_number(int, 0),
+        default=0,
+        help="also write <out>-step<N>.ckpt every N steps",
     )
     o.add_argument("--resume", help="continue from this checkpoint")
     o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
@@ -187,12 +204,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.max_steps is None and args.max_minutes is None:
         p.error("give --max-steps, --max-minutes or both")
     if args.val_size == 1:
-        p.error("--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20")
+        p.error(
+            "--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20"
+        )
     if args.accelerator in ("gpu", "cuda"):
         try:
             check_devices(args.devices, args.accelerator)
         except InputValueError:
-            p.error(f"--accelerator {args.accelerator}: no CUDA GPU is visible here; use --accelerator cpu or auto")
+            p.error(
+                f"--accelerator {args.accelerator}: no CUDA GPU is visible here; use --accelerator cpu or auto"
+            )
     for path in (args.out, args.export):
         if path is not None and Path(path).exists():
             p.error(f"{path} already exists; choose another file name (checkpoints are never overwritten)")

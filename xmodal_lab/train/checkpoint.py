@@ -36,7 +36,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or not info or not isinstance(ckpt.get("state_dict"), dict):
-        raise CheckpointError(f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)")
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)"
+        )
     return ckpt
 
 

@@ -53,7 +53,9 @@ def _real(name: str, value: Any, positive: bool, optional: bool = False) -> None
     if not math.isfinite(value):
         raise InputValueError(f"fit: {name} must be finite, got {value}")
     if value < 0 or (positive and value == 0):
-        raise InputValueError(f"fit: {name} must be {'positive' if positive else 'zero or positive'}, got {value}")
+        raise InputValueError(
+            f"fit: {name} must be {'positive' if positive else 'zero or positive'}, got {value}"
+        )
 
 
 def check_fit_args(
@@ -102,7 +104,11 @@ def check_fit_args(
             "max_steps (or leave it out)"
         )
     _real("grad_clip", grad_clip, positive=True, optional=True)
-    for name, value in (("val_every", val_every), ("checkpoint_every", checkpoint_every), ("num_workers", num_workers)):
+    for name, value in (
+        ("val_every", val_every),
+        ("checkpoint_every", checkpoint_every),
+        ("num_workers", num_workers),
+    ):
         _int(name, value, 0)
     _int("seed", seed, None)
     _int("num_nodes", num_nodes, 1)
@@ -115,7 +121,9 @@ def check_devices(devices: Any, accelerator: Any) -> None:
     Raises:
         InputValueError: anything else, or a GPU asked for where none is visible.
     """
-    ok = devices == "auto" or (isinstance(devices, Integral) and not isinstance(devices, bool) and (devices >= 1 or devices == -1))
+    ok = devices == "auto" or (
+        isinstance(devices, Integral) and not isinstance(devices, bool) and (devices >= 1 or devices == -1)
+    )
     if isinstance(devices, (list, tuple)):
         ok = len(devices) > 0 and all(isinstance(d, Integral) and d >= 0 for d in devices)
     if isinstance(devices, str) and devices != "auto":
@@ -155,11 +163,15 @@ def check_data(data: Any, name: str = "data", min_items: int = 1) -> dict[str, A
         raise InputTypeError(f"fit: {name} must be a dataset of pair dicts, got {type(data).__name__}")
     n = len(data)
     if n == 0:
-        raise InputValueError(f"fit: {name} is empty" + ("; the training dataset holds no pairs" if name == "data" else ""))
+        raise InputValueError(
+            f"fit: {name} is empty" + ("; the training dataset holds no pairs" if name == "data" else "")
+        )
     if n < min_items:
         raise InputValueError(f"fit: {name} holds {n} pair(s); at least {min_items} are needed")
     first = data[0]
-    if not isinstance(first, Mapping) or not any(isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")):
+    if not isinstance(first, Mapping) or not any(
+        isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")
+    ):
         raise InputTypeError(
             f"fit: {name} items must be pair dicts with 's1' and/or 's2' tensors, got {type(first).__name__}"
         )

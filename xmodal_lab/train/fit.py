@@ -19,10 +19,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from xmodal_lab.config import seed_everything
-
 from xmodal_lab.serialization import SAFE_GLOBALS
 
 from .callbacks import History, PeriodicCheckpoint, StepProgressBar
+from .checkpoint import read_checkpoint
 from .checks import (
     check_data,
     check_fit_args,
@@ -31,7 +31,6 @@ from .checks import (
     check_writable,
     verify_written,
 )
-from .checkpoint import read_checkpoint
 from .datamodule import PairDataModule, describe_data
 from .normalization import band_statistics, set_normalization
 from .task import PretrainTask
