@@ -196,4 +196,24 @@ def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -
     return _report(problems, strict, 2)
 
 
-__all__ = ["check_pair", "check_s1", "check_s2", "s1_problems", "s2_problems"]
+def first_item(data: Any) -> Any:
+    """``data[0]`` without moving any random-number generator (a random transform must not shift a seeded run).
+
+    Args:
+        data: a dataset.
+
+    Returns:
+        Its first item.
+    """
+    import random
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return data[0]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+__all__ = ["check_pair", "check_s1", "check_s2", "first_item", "s1_problems", "s2_problems"]

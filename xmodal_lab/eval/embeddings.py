@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data import collate_pairs
 from xmodal_lab.errors import InputValueError
-from xmodal_lab.units import check_pair
+from xmodal_lab.units import check_pair, first_item
 
 #: Context a model's ``embed`` may take besides the images (SkySense: date encoding and geo-context region).
 CONTEXT = ("date", "lat", "lon")
@@ -65,7 +65,7 @@ def embed_dataset(
         raise InputValueError(
             f"embed_dataset: batch_size must be a positive whole number, got {batch_size!r}"
         )
-    first = data[0]
+    first = first_item(data)
     if isinstance(first, dict):
         check_pair(first, where="embed_dataset(data[0])")  # warns on digital numbers, linear power...
     device = torch.device(device) if device is not None else next(model.parameters()).device

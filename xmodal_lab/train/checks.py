@@ -26,7 +26,7 @@ from xmodal_lab.errors import (
     OutputWriteError,
     SmallDataWarning,
 )
-from xmodal_lab.units import check_pair
+from xmodal_lab.units import check_pair, first_item
 
 #: Fewest validation pairs without a warning: below this recall@k is near 1 by chance (recall@10 of 10 is 1).
 MIN_VAL_PAIRS = 20
@@ -168,7 +168,7 @@ def check_data(data: Any, name: str = "data", min_items: int = 1) -> dict[str, A
         )
     if n < min_items:
         raise InputValueError(f"fit: {name} holds {n} pair(s); at least {min_items} are needed")
-    first = data[0]
+    first = first_item(data)
     if not isinstance(first, Mapping) or not any(
         isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")
     ):
