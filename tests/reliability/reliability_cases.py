@@ -140,6 +140,11 @@ case("units-offset-tag", "units", lambda c: _raster(c, tags={"PROCESSING_BASELIN
      < 1e-3)  # fmt: skip
 case("units-offset-tag-old", "units", lambda c: _raster(c, tags={"PROCESSING_BASELINE": "03.01"}),
      check=lambda d, c: abs(float(d[1]["s2"].mean()) - float(s2_reflectance()[:, :SIZE, SIZE:].mean())) < 1e-3)  # fmt: skip
+case("units-offset-boa-tag", "units", lambda c: _raster(c, tags={"BOA_ADD_OFFSET": "-1000"}),
+     check=lambda d, c: abs(float(d[1]["s2"].mean()) - (float(s2_reflectance()[:, :SIZE, SIZE:].mean()) - 0.1))
+     < 1e-3)  # fmt: skip
+case("units-offset-explicit", "units", lambda c: _raster(c, s2_offset=0.0, tags={"PROCESSING_BASELINE": "04.00"}),
+     check=lambda d, c: abs(float(d[1]["s2"].mean()) - float(s2_reflectance()[:, :SIZE, SIZE:].mean())) < 1e-3)  # fmt: skip
 case("units-offset-dark", "units", lambda c: _raster(c, s2=((s2_reflectance() + 0.1) * 10000).astype(np.uint16)),
      warn=W, match="s2_offset")  # fmt: skip
 
@@ -344,7 +349,8 @@ for _name, _value, _exc in (
     ("weight_decay", -1, V), ("weight_decay", float("nan"), V), ("grad_clip", -1, V), ("grad_clip", 0, V),
     ("warmup_steps", -5, V), ("warmup_steps", 1.5, T), ("schedule_steps", 0, V), ("val_every", -1, V),
     ("val_every", 0.5, T), ("checkpoint_every", -1, V), ("num_workers", -1, V), ("seed", 1.5, T),
-    ("num_nodes", 0, V), ("devices", "abc", V), ("accelerator", "tpu9", V),
+    ("num_nodes", 0, V), ("devices", "abc", V), ("accelerator", "tpu9", V), ("precision", "fp8", V),
+    ("devices", 0, V), ("devices", [], V),
 ):  # fmt: skip
     case(f"fit-{_name}={_value!r}", "fit", lambda c, n=_name, v=_value: _fit(c, **{n: v}), expect=_exc,
          match=_name)  # fmt: skip
@@ -428,6 +434,7 @@ for _args, _match in (
     (["--data", "bigearthnet-mm"], "--root"),
     (["--data", "bigearthnet-mm", "--root", "/nonexistent/ben"], "nonexistent"),
     (["--max-minutes", "0"], "max.minutes"),
+    (["--precision", "fp8"], "precision"),
 ):  # fmt: skip
     case(f"cli{'_'.join(_args)}", "cli", lambda c, a=_args: cli_world(c, *a), expect=CliError, match=_match)
 case("cli-no-budget", "cli", lambda c: cli(["--model", "contrastive", "--out", str(c.out / "x.ckpt")]),

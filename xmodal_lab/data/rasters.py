@@ -197,9 +197,9 @@ class PairedRasterDataset(Dataset):
         if s2_offset != "auto":
             return float(s2_offset)
         upper = {k.upper(): v for k, v in tags.items()}
-        if "BOA_ADD_OFFSET" in upper:
+        if "BOA_ADD_OFFSET" in upper and self._s2_scale == 1.0 / S2_SCALE:  # an offset in digital numbers
             try:
-                return float(upper["BOA_ADD_OFFSET"]) * self._s2_scale
+                return float(upper["BOA_ADD_OFFSET"]) / S2_SCALE
             except ValueError:
                 raise InputValueError(
                     f"{self.s2_path}: BOA_ADD_OFFSET tag {upper['BOA_ADD_OFFSET']!r} is not a number; pass s2_offset"

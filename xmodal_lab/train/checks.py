@@ -33,6 +33,11 @@ MIN_VAL_PAIRS = 20
 #: Smallest batch: contrastive losses on a batch of 1 are exactly 0 (no negative), batch norms break.
 MIN_BATCH_SIZE = 2
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+#: Lightning's precision names.
+PRECISIONS = (
+    "transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true", "bf16-mixed",
+    "32-true", "64-true", "64", "32", "16", "bf16",
+)  # fmt: skip
 
 
 def _int(name: str, value: Any, low: int | None, optional: bool = False) -> None:
@@ -75,6 +80,7 @@ def check_fit_args(
     num_nodes: Any,
     devices: Any,
     accelerator: Any,
+    precision: Any = None,
     min_batch_size: int = MIN_BATCH_SIZE,
 ) -> None:
     """Refuse numbers ``fit`` would silently misread (``max_steps=2.5`` ran 3 steps, ``weight_decay=-1``...).
@@ -112,6 +118,10 @@ def check_fit_args(
         _int(name, value, 0)
     _int("seed", seed, None)
     _int("num_nodes", num_nodes, 1)
+    if precision is not None and str(precision) not in PRECISIONS:
+        raise InputValueError(
+            f"fit: precision must be one of {PRECISIONS} (or None for the default), got {precision!r}"
+        )
     check_devices(devices, accelerator)
 
 

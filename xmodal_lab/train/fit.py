@@ -213,7 +213,8 @@ def fit(
         dict(max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
              weight_decay=weight_decay, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
              grad_clip=grad_clip, val_every=val_every, checkpoint_every=checkpoint_every,
-             num_workers=num_workers, seed=seed, num_nodes=num_nodes, devices=devices, accelerator=accelerator),
+             num_workers=num_workers, seed=seed, num_nodes=num_nodes, devices=devices, accelerator=accelerator,
+             precision=precision),
     )  # fmt: skip
 
     seed_everything(seed)
