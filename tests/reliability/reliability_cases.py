@@ -592,3 +592,18 @@ case("units-ben-linear", "units", lambda c: _ben(c, (10 ** (s1_db() / 10)).astyp
      match="linear power")  # fmt: skip
 case("units-ben-good", "units", lambda c: _ben(c, s1_db()), check=lambda r, c: r["s2"].shape == (12, 32, 32))
 case("units-adapter-dn", "units", lambda c: _Adapter()[0], warn=W, match="digital numbers")
+
+
+def _split(n: int, val_size: int) -> Any:
+    from xmodal_lab.train.sources import split
+
+    return split(list(range(n)), val_size)
+
+
+case("data-split-one-val", "data", lambda c: _split(6, 256), warn=UserWarning, match="too few")
+case(
+    "data-split-good",
+    "data",
+    lambda c: _split(100, 10),
+    check=lambda r, c: len(r[1]) == 10 and len(r[0]) == 90,
+)
