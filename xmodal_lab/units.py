@@ -30,6 +30,8 @@ S2_MAX_DN = 30000.0
 #: Darkest plausible reflectance of a scene with water or shadow, without the baseline-04.00 offset.
 S2_OFFSET_FLOOR = 0.09
 _SAMPLE = 65536
+_KINDS = ("digital numbers", "multiplied", "twice", "s2_offset", "x 100", "linear power", "amplitude")
+_WARNED: set[tuple[str, str]] = set()  # (where, kind) already reported, for ``once=True``
 
 
 def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
@@ -51,10 +53,16 @@ def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
     return values[np.isfinite(values)], dtype
 
 
-def _report(problems: list[str], strict: bool, stacklevel: int) -> list[str]:
+def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = False) -> list[str]:
     for message in problems:
         if strict:
             raise UnitsError(message)
+        if once:
+            where = message.split(": ", 1)[0]
+            key = (where, next((k for k in _KINDS if k in message), message))
+            if key in _WARNED:
+                continue
+            _WARNED.add(key)
         warnings.warn(message, UnitsWarning, stacklevel=stacklevel + 1)
     return problems
 
@@ -148,7 +156,9 @@ def s1_problems(x: Any, where: str = "s1") -> list[str]:
     return []
 
 
-def check_s2(x: Any, where: str = "s2", strict: bool = False, offset: bool = False) -> list[str]:
+def check_s2(
+    x: Any, where: str = "s2", strict: bool = False, offset: bool = False, once: bool = False
+) -> list[str]:
     """Warn (or raise) when ``x`` does not look like Sentinel-2 surface reflectance.
 
     Args:
@@ -156,25 +166,28 @@ def check_s2(x: Any, where: str = "s2", strict: bool = False, offset: bool = Fal
         where: names the data in the messages.
         strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
         offset: also test for a missing baseline-04.00 offset (see :func:`s2_problems`).
+        once: warn about each kind of problem only once per ``where`` in this process (for checks that run
+            on every batch, like a model's input boundary).
 
     Returns:
-        The messages (empty when all looks right).
+        The messages (empty when all looks right), also those not warned again under ``once``.
     """
-    return _report(s2_problems(x, where, offset), strict, 2)
+    return _report(s2_problems(x, where, offset), strict, 2, once)
 
 
-def check_s1(x: Any, where: str = "s1", strict: bool = False) -> list[str]:
+def check_s1(x: Any, where: str = "s1", strict: bool = False, once: bool = False) -> list[str]:
     """Warn (or raise) when ``x`` does not look like Sentinel-1 backscatter in dB.
 
     Args:
         x: radar image(s) ``[..., 2, H, W]``.
         where: names the data in the messages.
         strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
+        once: warn about each kind of problem only once per ``where`` in this process.
 
     Returns:
         The messages (empty when all looks right).
     """
-    return _report(s1_problems(x, where), strict, 2)
+    return _report(s1_problems(x, where), strict, 2, once)
 
 
 def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -> list[str]:

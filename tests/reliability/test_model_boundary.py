@@ -6,6 +6,9 @@ The checks live in the models' input-validation helper, which is wired at integr
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import pytest
 import torch
 from reliability_helpers import SIZE, s1_db, s2_reflectance
@@ -70,10 +73,17 @@ def test_digital_numbers_warn(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_integer_digital_numbers_warn(name):
+def test_integer_digital_numbers_are_named(name):
     s1, s2 = _inputs()
-    with pytest.warns(UnitsWarning, match="digital numbers"), torch.no_grad():
-        _model(name).embed(s1=s1, s2=(s2 * 10000).to(torch.int32))
+    error = None
+    with warnings.catch_warnings(record=True) as seen, torch.no_grad():
+        warnings.simplefilter("always")
+        try:
+            _model(name).embed(s1=s1, s2=(s2 * 10000).to(torch.int32))
+        except TypeError as raised:  # refusing integers is as good as warning, when the message says why
+            error = raised
+    warned = any(issubclass(w.category, UnitsWarning) and "digital numbers" in str(w.message) for w in seen)
+    assert warned or (error is not None and re.search("digital numbers|DN / 10000", str(error)))
 
 
 @pytest.mark.parametrize("name", READS_RADAR)
