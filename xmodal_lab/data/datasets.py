@@ -36,6 +36,7 @@ from xmodal_lab.data.landcover import (
     WATER,
     WETLAND,
 )
+from xmodal_lab.units import check_pair
 
 #: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
 IGBP_TO_LANDCOVER = {
@@ -58,9 +59,14 @@ SEN12MS_SEASON_DATES = {
 
 
 class PairDataset(Dataset):
-    """Base of the adapters: ``load(index)`` reads a pair dict, ``transform`` (optional) post-processes it."""
+    """Base of the adapters: ``load(index)`` reads a pair dict, ``transform`` (optional) post-processes it.
+
+    The first item read is checked for units (:func:`xmodal_lab.units.check_pair`): a
+    :class:`~xmodal_lab.errors.UnitsWarning` names digital numbers, linear power or dB x 100.
+    """
 
     transform: Callable[[dict], dict] | None = None
+    _units_checked: bool = False
 
     def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
         """Read pair ``index`` from disk (no transform)."""
@@ -68,6 +74,9 @@ class PairDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.load(index)
+        if not self._units_checked:
+            self._units_checked = True
+            check_pair(pair, where=f"{type(self).__name__}[{index}]")
         return self.transform(pair) if self.transform is not None else pair
 
 

@@ -21,6 +21,8 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
 from xmodal_lab.data.io import geo_fields, window_transform
+from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, UnitsError, UnitsWarning
+from xmodal_lab.units import check_s2, s1_problems
 
 _B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A after B8)
 
@@ -36,9 +38,12 @@ class PairedRasterDataset(Dataset):
         max_nodata: drop tiles whose nodata fraction (either sensor) exceeds this.
         s1_units: ``"db"`` or ``"linear"`` (power); values that look like the other unit raise a warning.
         s2_scale: ``"auto"`` (integer data or values above 2 are L2A digital numbers, divided by 10000) or a
-            number to multiply by.
-        s2_offset: added to the scaled reflectance (``-0.1`` for L2A products of processing baseline 04.00 and
-            later, whose digital numbers carry a +1000 offset).
+            positive number to multiply by (``1e-4`` for digital numbers, ``1.0`` for reflectance).
+        s2_offset: added to the scaled reflectance. ``"auto"`` (default) reads the file's tags: a
+            ``BOA_ADD_OFFSET`` tag (e.g. ``-1000``, in digital numbers) or a ``PROCESSING_BASELINE`` of 04.00
+            or later on digital numbers gives ``-0.1``, as ESA's L2A products of those baselines carry a +1000
+            offset; otherwise 0, with a warning when even the darkest pixels look offset. A number is used
+            as given.
         reproject: reproject the radar onto the optical grid when the grids differ (else raise).
         resampling: rasterio resampling for the reprojection (``"bilinear"``, ``"nearest"`` ...).
         date: acquisition date (ISO); default: the optical file's ``date`` tag or a date in its name.
@@ -47,10 +52,18 @@ class PairedRasterDataset(Dataset):
     Items also carry ``nodata_mask`` bool ``[H, W]`` (pixels filled with the tile's per-band median) and
     ``window`` ``(row, col)`` of the tile's top-left pixel in the optical raster.
 
+    Pixels that are NaN in any optical or radar band count as nodata, like those outside the files' nodata
+    masks; a tile with no valid pixel is never kept (whatever ``max_nodata``). Values that look like the
+    wrong units (digital numbers, reflectance scaled twice, linear power, dB x 100) raise a
+    :class:`~xmodal_lab.errors.UnitsWarning` naming the fix.
+
     Raises:
         FileNotFoundError: a file is missing.
+        TypeError: ``size`` or ``stride`` not an integer, a non-integer index.
         ValueError: wrong band count, no CRS, grids that differ with ``reproject=False``, no overlap,
-            rasters smaller than one tile, infinite values, or no tile with little enough nodata.
+            rasters smaller than one tile, infinite values, bad ``s2_scale`` / ``s2_offset`` /
+            ``resampling``, or no tile with little enough nodata
+            (:class:`~xmodal_lab.errors.NodataError` when a file holds no valid pixel at all).
     """
 
     def __init__(
@@ -62,7 +75,7 @@ class PairedRasterDataset(Dataset):
         max_nodata: float = 0.1,
         s1_units: str = "db",
         s2_scale: str | float = "auto",
-        s2_offset: float = 0.0,
+        s2_offset: float | str = "auto",
         reproject: bool = True,
         resampling: str = "bilinear",
         date: str | None = None,
@@ -74,16 +87,26 @@ class PairedRasterDataset(Dataset):
         for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
+        for name, value in (("size", size), ("stride", stride)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+                raise InputTypeError(f"{name}: expected a whole number of pixels, got {value!r}")
         if size < 1 or (stride is not None and stride < 1):
-            raise ValueError(
+            raise InputValueError(
                 f"size and stride: expected positive pixel counts, got size={size}, stride={stride}"
             )
         if not 0.0 <= max_nodata <= 1.0:
             raise ValueError(f"max_nodata: expected a fraction in [0, 1], got {max_nodata}")
         if s1_units not in ("db", "linear"):
             raise ValueError(f"s1_units: expected 'db' or 'linear', got {s1_units!r}")
+        _check_scale_offset(s2_scale, s2_offset)
+        from rasterio.enums import Resampling
+
+        if resampling not in Resampling.__members__:
+            raise InputValueError(
+                f"resampling: expected a rasterio resampling name ('bilinear', 'nearest', 'cubic' ...), got {resampling!r}"
+            )
         self.size, self.stride = int(size), int(stride or size)
-        self.max_nodata, self.s1_units, self.s2_offset = float(max_nodata), s1_units, float(s2_offset)
+        self.max_nodata, self.s1_units = float(max_nodata), s1_units
         self.resampling = resampling
         self.transform = transform
 
@@ -118,7 +141,9 @@ class PairedRasterDataset(Dataset):
                 )
             self._s2_scale = self._resolve_scale(s2, s2_scale)
             tags = s2.tags()
-            s2_valid = s2.dataset_mask() > 0
+            self.s2_offset = self._resolve_offset(tags, s2_offset)
+            s2_valid = self._s2_valid(s2)
+            self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             with self._open_s1(s1) as s1_grid:
                 s1_data = s1_grid.read(self._s1_bands, masked=True)
         self.date = _find_date(date, tags, self.s2_path.name)
@@ -128,6 +153,10 @@ class PairedRasterDataset(Dataset):
                 f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata"
             )
         s1_valid = np.isfinite(s1_values).all(axis=0)
+        if not s1_valid.any():
+            raise NodataError(
+                f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter"
+            )
         self._check_units(s1_values[:, s1_valid])
         if s1_units == "linear":  # zero or negative power has no decibel value
             s1_valid &= (s1_values > 0).all(axis=0)
@@ -163,18 +192,60 @@ class PairedRasterDataset(Dataset):
         preview = s2.read(self._s2_bands[1], out_shape=(min(s2.height, 64), min(s2.width, 64)), masked=True)
         return 1.0 / S2_SCALE if float(np.ma.median(preview)) > 2.0 else 1.0
 
+    def _resolve_offset(self, tags: dict[str, str], s2_offset: float | str) -> float:
+        """The reflectance offset: as given, or from the file's ``BOA_ADD_OFFSET`` / ``PROCESSING_BASELINE`` tags."""
+        if s2_offset != "auto":
+            return float(s2_offset)
+        upper = {k.upper(): v for k, v in tags.items()}
+        if "BOA_ADD_OFFSET" in upper and self._s2_scale == 1.0 / S2_SCALE:  # an offset in digital numbers
+            try:
+                return float(upper["BOA_ADD_OFFSET"]) / S2_SCALE
+            except ValueError:
+                raise InputValueError(
+                    f"{self.s2_path}: BOA_ADD_OFFSET tag {upper['BOA_ADD_OFFSET']!r} is not a number; pass s2_offset"
+                ) from None
+        baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
+        if baseline is not None and baseline >= 4.0 and self._s2_scale == 1.0 / S2_SCALE:
+            return -1000.0 / S2_SCALE
+        return 0.0
+
+    def _s2_valid(self, s2) -> np.ndarray:
+        """Pixels inside the optical nodata mask and finite in every band (read one band at a time)."""
+        valid = s2.dataset_mask() > 0
+        if np.issubdtype(np.dtype(s2.dtypes[0]), np.floating):
+            for band in self._s2_bands:
+                values = s2.read(band)
+                if np.isinf(values).any():
+                    raise InputValueError(
+                        f"{self.s2_path}: band {band} contains infinite values; expected finite reflectance or nodata"
+                    )
+                valid &= ~np.isnan(values)
+        if not valid.any():
+            raise NodataError(
+                f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected optical "
+                "reflectance (NaN counts as nodata)"
+            )
+        return valid
+
+    def _check_s2_units(self, s2, offset_unknown: bool) -> None:
+        """Warn when a preview of the scaled optical values does not look like reflectance."""
+        shape = (min(s2.height, 256), min(s2.width, 256))
+        preview = s2.read(self._s2_bands, out_shape=(len(self._s2_bands), *shape), masked=True)
+        values = np.ma.filled(preview.astype(np.float64), np.nan) * self._s2_scale + self.s2_offset
+        check_s2(values, where=str(self.s2_path), offset=offset_unknown)
+
     def _check_units(self, values: np.ndarray) -> None:
         if values.size == 0:
             return
         median = float(np.median(values))
-        if self.s1_units == "db" and (values >= 0).all() and median < 1.0:
-            warnings.warn(
-                f"{self.s1_path}: values (median {median:.3g}, none negative) look like linear power, "
-                "but s1_units='db'; pass s1_units='linear' if they are", stacklevel=3)  # fmt: skip
+        if self.s1_units == "db":
+            for message in s1_problems(values, str(self.s1_path)):
+                warnings.warn(message, UnitsWarning, stacklevel=3)
         if self.s1_units == "linear" and median < 0:
-            warnings.warn(
-                f"{self.s1_path}: values (median {median:.3g}) look like dB, but s1_units='linear'; "
-                "pass s1_units='db' if they are", stacklevel=3)  # fmt: skip
+            raise UnitsError(
+                f"{self.s1_path}: values (median {median:.3g}) look like dB, but s1_units='linear' (power is never "
+                "negative); pass s1_units='db'"
+            )
 
     def _open_s1(self, s1):
         """The radar on the optical grid: the file itself, or a warped view of it."""
@@ -200,7 +271,7 @@ class PairedRasterDataset(Dataset):
             for c in cols:
                 total += 1
                 bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
-                if bad <= self.max_nodata * s * s:
+                if bad <= self.max_nodata * s * s and bad < s * s:  # an all-nodata tile is never kept
                     kept.append((r, c))
         if not kept:
             raise ValueError(
@@ -214,6 +285,12 @@ class PairedRasterDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            if not (isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point()):
+                raise InputTypeError(f"PairedRasterDataset index: expected an integer, got {index!r}")
+        index = int(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"tile index {index} out of range for {len(self)} tiles")
         pair = self.load(index)
         return self.transform(pair) if self.transform is not None else pair
 
@@ -251,6 +328,38 @@ class PairedRasterDataset(Dataset):
             "window": (row, col),
         }
         return pair
+
+
+def _check_scale_offset(s2_scale: Any, s2_offset: Any) -> None:
+    if s2_scale != "auto":
+        try:
+            scale = float(s2_scale)
+        except (TypeError, ValueError):
+            scale = float("nan")
+        if not np.isfinite(scale) or scale <= 0:
+            raise InputValueError(
+                f"s2_scale: expected 'auto' or a positive multiplier (1e-4 for digital numbers), got {s2_scale!r}"
+            )
+    if s2_offset != "auto":
+        try:
+            ok = np.isfinite(float(s2_offset))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputValueError(
+                f"s2_offset: expected 'auto' or a number (-0.1 for baseline 04.00), got {s2_offset!r}"
+            )
+
+
+def _baseline(text: str) -> float | None:
+    """``"04.00"``, ``"N0400"`` or ``"4.0"`` -> 4.0; None when absent or unreadable."""
+    text = str(text).strip().upper().removeprefix("N")
+    if not text:
+        return None
+    try:
+        return float(text) if "." in text else int(text) / 100.0
+    except ValueError:
+        return None
 
 
 def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
 from xmodal_lab.data.io import geo_fields, read_single_band
+from xmodal_lab.units import check_pair
 
 #: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
 BEN_CLASSES_43: tuple[str, ...] = (
@@ -181,6 +182,9 @@ class BigEarthNetMM(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.load(index)
+        if not getattr(self, "_units_checked", False):  # once: the radar and optical units of the archive
+            self._units_checked = True
+            check_pair(pair, where=f"{self.root} ({pair['s1_name']})")
         return self.transform(pair) if self.transform is not None else pair
 
     def load(self, index: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from xmodal_lab.data.events import EVENTS, apply_event, event_plan
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
+from xmodal_lab.errors import InputTypeError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
@@ -197,6 +198,9 @@ class SimulatedWorld(Dataset):
             raise TypeError(
                 f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}"
             )
+        for name, value in (("seed", seed), ("size", size), ("n_scenes", n_scenes)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise InputTypeError(f"SimulatedWorld: {name} must be a whole number, got {value!r}")
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
             gsd = tuple(float(g) for g in gsd)
         if kwargs.get("biomes") is not None:
@@ -235,6 +239,10 @@ class SimulatedWorld(Dataset):
                 f"cloud_cover={c.cloud_cover}, looks={c.looks})")  # fmt: skip
 
     def _check_index(self, index: int) -> int:
+        if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
+            index = index.item()
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise InputTypeError(f"SimulatedWorld index: expected an integer scene index, got {index!r}")
         index = int(index)
         n = self.config.n_scenes
         if index < 0:

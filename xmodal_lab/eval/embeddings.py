@@ -10,6 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data import collate_pairs
+from xmodal_lab.errors import InputValueError
+from xmodal_lab.units import check_pair, first_item
 
 #: Context a model's ``embed`` may take besides the images (SkySense: date encoding and geo-context region).
 CONTEXT = ("date", "lat", "lon")
@@ -51,11 +53,21 @@ def embed_dataset(
         ``labels [N, K]``, ``dominant_class [N]`` (from ``landcover``), ``lat [N]``, ``lon [N]``, ``gsd [N]``
         and the :data:`METADATA` entries (``index``, ``date``, ``biome``...) when the dataset gives them.
 
+    The first item's units are checked (:mod:`xmodal_lab.units`): a
+    :class:`~xmodal_lab.errors.UnitsWarning` names digital numbers, linear power and the like.
+
     Raises:
-        ValueError: an empty dataset, or a model whose ``embed`` returned no ``[B, D]`` tensor.
+        ValueError: an empty dataset, a bad ``batch_size``, or a model whose ``embed`` returned no ``[B, D]`` tensor.
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputValueError(
+            f"embed_dataset: batch_size must be a positive whole number, got {batch_size!r}"
+        )
+    first = first_item(data)
+    if isinstance(first, dict):
+        check_pair(first, where="embed_dataset(data[0])")  # warns on digital numbers, linear power...
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from xmodal_lab.errors import InputValueError
+
 
 def project_2d(
     s1: Any, s2: Any, method: str = "umap", seed: int = 0, n_neighbors: int = 15
@@ -23,6 +25,9 @@ def project_2d(
         seed: random seed of UMAP.
         n_neighbors: UMAP's neighbourhood size.
 
+    Raises:
+        ValueError: shapes that differ, ``D < 2`` or ``N < 2``, an unknown method.
+
     Returns:
         ``{"s1": [N, 2], "s2": [N, 2], "segments": [N, 2, 2] (the line from each radar point to its optical
         partner, for a ``LineCollection``), "method": "umap" | "pca", "pair_distance": mean 2-D distance
@@ -31,6 +36,12 @@ def project_2d(
     a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"s1 and s2 must both be [N, D] with the same shape, got {a.shape} and {b.shape}")
+    if a.shape[1] < 2:
+        raise InputValueError(
+            f"project_2d: embeddings of width D={a.shape[1]} cannot be projected to 2-D; expected D at least 2"
+        )
+    if a.shape[0] < 2:
+        raise InputValueError(f"project_2d: needs at least 2 pairs to place on a map, got N={a.shape[0]}")
     x = np.concatenate([a, b])
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
     coords, used = None, method

@@ -13,12 +13,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xmodal_lab.errors import InputTypeError, InputValueError
+
 
 def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
     """A float32 ``[N, D]`` tensor from a tensor or an array, with a clear error otherwise."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).detach().float().cpu()
     if t.ndim != 2:
         raise ValueError(f"{name}: expected [N, D] embeddings, got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise InputValueError(f"{name}: no embeddings (N=0); expected [N, D] with N >= 1")
+    if t.shape[1] == 0:
+        raise InputValueError(f"{name}: embeddings of width D=0; expected [N, D] with D >= 1")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return t
@@ -69,8 +75,19 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)
 
     Returns:
         ``{"recall@1", "recall@5", "recall@10", "median_rank", "mrr"}`` (chance recall@k is ``k / N``).
+
+    Raises:
+        ValueError: no embeddings, fewer than 2 pairs (recall would be 1.0 whatever the model), ``k < 1``,
+            shapes that differ, NaN.
     """
+    bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1]
+    if bad or not ks:
+        raise InputValueError(f"ks: expected positive whole numbers (the k of recall@k), got {ks!r}")
     ranks = match_ranks(query, gallery)
+    if len(ranks) < 2:
+        raise InputValueError(
+            "retrieval_metrics: needs at least 2 pairs; with one, recall@k is 1.0 whatever the embeddings"
+        )
     out = {f"recall@{k}": float((ranks <= k).mean()) for k in ks}
     out["median_rank"] = float(np.median(ranks))
     out["mrr"] = float((1.0 / ranks).mean())
@@ -89,6 +106,10 @@ def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tupl
     Returns:
         ``(indices [k], similarities [k])``, best first (or worst first for ``largest=False``).
     """
+    if isinstance(query, bool) or not isinstance(query, (int, np.integer)):
+        raise InputTypeError(f"topk_matches: query must be a row index (an integer), got {query!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputValueError(f"topk_matches: k must be a positive whole number, got {k!r}")
     row = torch.as_tensor(np.asarray(sim) if not isinstance(sim, Tensor) else sim)[query]
     values, idx = row.topk(min(k, row.numel()), largest=largest)
     return idx.numpy(), values.numpy()

@@ -13,6 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xmodal_lab.errors import CheckpointError
+from xmodal_lab.serialization import safe_load
+
 from .registry import MODELS, config_from_dict
 
 
@@ -55,18 +58,26 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     Returns:
         The model in evaluation mode.
 
+    The file is read with ``torch.load(weights_only=True)``: no code from it runs.
+
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a model file of this kit.
+        CheckpointError: (a ``ValueError``) the file is not a model file of this kit (a training checkpoint,
+            another program's file, a corrupt or unsafe file), with the reason.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = safe_load(path, what="model file", map_location=map_location)
+    if isinstance(ckpt, dict) and "xmodal_lab" in ckpt and "state_dict" in ckpt:
+        raise CheckpointError(
+            f"{path}: a training checkpoint (written by fit or the CLI), not a model file; load it with "
+            "xmodal_lab.train.load_checkpoint, or convert it with xmodal_lab.train.export_checkpoint"
+        )
     if not isinstance(ckpt, dict) or not {"name", "config", "state_dict"} <= set(ckpt):
-        raise ValueError(f"{path} is not a model file of xmodal_lab (expected keys name, config, state_dict)")
+        raise CheckpointError(
+            f"{path} is not a model file of xmodal_lab (expected keys name, config, state_dict)"
+        )
     if ckpt["name"] not in MODELS:
-        raise ValueError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
+        raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
     model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(map_location).eval()

@@ -17,6 +17,8 @@ from torch.utils.data import Dataset
 from xmodal_lab.eval.embeddings import embed_dataset
 from xmodal_lab.eval.retrieval import retrieval_metrics
 
+from .checks import verify_written
+
 
 def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
     """What ``fit`` reports on held-out pairs, for any model of the kit.
@@ -176,7 +178,10 @@ class PeriodicCheckpoint(Callback):
     ) -> None:
         """Lightning hook: after each optimisation step."""
         if trainer.global_step % self.every == 0:
-            trainer.save_checkpoint(str(self.file_for(trainer.global_step)))
+            path = self.file_for(trainer.global_step)
+            trainer.save_checkpoint(str(path))
+            if trainer.is_global_zero:  # Lightning's atomic save can fail without a word
+                verify_written(path, "periodic checkpoint")
 
 
 def _step_of(path: Path) -> int:

@@ -8,8 +8,38 @@ from typing import Any
 import torch
 from torch import nn
 
+from xmodal_lab.errors import CheckpointError
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
+from xmodal_lab.serialization import safe_load
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The whole training checkpoint, loaded safely (no code from the file runs).
+
+    Args:
+        path: a checkpoint written by ``fit`` or the command line.
+
+    Returns:
+        Lightning's checkpoint dict; its ``"xmodal_lab"`` entry holds the run's record.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: not a training checkpoint of this kit (a model file, another program's file, a
+            corrupt or unsafe file), with the reason.
+    """
+    ckpt = safe_load(path, what="training checkpoint")
+    if isinstance(ckpt, dict) and {"name", "config", "state_dict"} <= set(ckpt) and "xmodal_lab" not in ckpt:
+        raise CheckpointError(
+            f"{path}: a model file (written by save_model or --export), not a training checkpoint; load it with "
+            "xmodal_lab.models.load_model (it holds no optimiser state to resume from)"
+        )
+    info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
+    if not isinstance(info, dict) or not info or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)"
+        )
+    return ckpt
 
 
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
@@ -24,16 +54,10 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a training checkpoint of this kit.
+        CheckpointError: (a ``ValueError``) not a training checkpoint of this kit, or unsafe to load.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
-    if not info or "state_dict" not in ckpt:
-        raise ValueError(f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)")
-    return {**info, "step": ckpt.get("global_step")}
+    ckpt = read_checkpoint(path)
+    return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
 
 
 def load_checkpoint(
@@ -51,17 +75,19 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a checkpoint of this kit, or of a model the registry does not know.
+        CheckpointError: (a ``ValueError``) not a checkpoint of this kit, unsafe, or of a model the registry
+            does not know.
     """
-    info = checkpoint_info(path)
+    ckpt = read_checkpoint(path)
+    info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
     name = info.get("name")
     if name not in MODELS or "config" not in info:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
             f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
         )
     model = MODELS[name].model_cls(config_from_dict(name, info["config"]))
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    state = ckpt["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     return model.to(map_location).eval(), info
 

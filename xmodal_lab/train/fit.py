@@ -19,8 +19,18 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from xmodal_lab.config import seed_everything
+from xmodal_lab.serialization import SAFE_GLOBALS
 
 from .callbacks import History, PeriodicCheckpoint, StepProgressBar
+from .checkpoint import read_checkpoint
+from .checks import (
+    check_data,
+    check_fit_args,
+    check_resume,
+    check_val_data,
+    check_writable,
+    verify_written,
+)
 from .datamodule import PairDataModule, describe_data
 from .normalization import band_statistics, set_normalization
 from .task import PretrainTask
@@ -76,6 +86,34 @@ def _steps_for_budget(
     torch.set_rng_state(rng)
     per_step = min(times) * 1.2  # the optimiser step, logging and the progress bar
     return max(10, int(minutes * 60 / per_step))
+
+
+def _check_inputs(
+    model: nn.Module,
+    data: Dataset,
+    val_data: Dataset | None,
+    checkpoint: str | Path | None,
+    checkpoint_every: int,
+    resume: str | Path | None,
+    numbers: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything ``fit`` can check before training; returns the resumed run's record (or ``{}``)."""
+    check_fit_args(**numbers, min_batch_size=int(getattr(model, "min_batch_size", 2)))
+    check_data(data, "data", min_items=int(getattr(model, "min_batch_size", 2)))
+    check_val_data(val_data)
+    if checkpoint is not None and Path(checkpoint).exists():
+        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
+    if checkpoint_every and checkpoint is None:
+        raise ValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
+    if checkpoint is not None:
+        check_writable(checkpoint)
+    if resume is None:
+        return {}
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
+    resumed = read_checkpoint(resume)["xmodal_lab"]
+    check_resume(resumed, model, resume)
+    return resumed
 
 
 def fit(
@@ -154,34 +192,30 @@ def fit(
         seconds so far (validation excluded); ``val`` a list of ``{"step", "time", metric: value}`` records;
         the total wall-clock seconds, the steps done and this process's rank (0 outside DDP).
 
+    Everything is checked before the first step (:mod:`xmodal_lab.train.checks`): the numbers, the data
+    (pair dicts, units, at least 2 pairs), the validation set (empty or one pair: error; fewer than 20: a
+    :class:`~xmodal_lab.errors.SmallDataWarning`), that the checkpoint folder accepts files, and that a
+    resumed checkpoint records this model's name and config. Checkpoints are loaded with
+    ``weights_only=True`` (no code from the file runs), and each written checkpoint is verified on disk.
+
     Raises:
-        ValueError: neither ``max_steps`` nor ``max_minutes`` given, or bad numbers.
+        ValueError: neither ``max_steps`` nor ``max_minutes`` given, bad numbers, empty or tiny data
+            (:class:`~xmodal_lab.errors.InputValueError`).
+        TypeError: a count that is not a whole number, data that are not pair dicts.
         FileExistsError: ``checkpoint`` (or a periodic checkpoint) already exists.
         FileNotFoundError: ``resume`` does not exist.
+        CheckpointError: ``resume`` is not a training checkpoint of this kit, or of another model or config.
+        OutputWriteError: (an ``OSError``) the checkpoint folder is not writable, or a checkpoint did not
+            appear after saving.
     """
-    if max_steps is None and max_minutes is None:
-        raise ValueError("fit: give max_steps, max_minutes or both")
-    for name, value in (
-        ("max_steps", max_steps),
-        ("max_minutes", max_minutes),
-        ("batch_size", batch_size),
-        ("lr", lr),
-    ):
-        if value is not None and value <= 0:
-            raise ValueError(f"fit: {name} must be positive, got {value}")
-    if len(data) == 0:
-        raise ValueError("fit: the training dataset is empty")
-    if checkpoint is not None and Path(checkpoint).exists():
-        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
-    if checkpoint_every and checkpoint is None:
-        raise ValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
-    resumed: dict[str, Any] = {}
-    if resume is not None:
-        if not Path(resume).is_file():
-            raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
-        resumed = torch.load(resume, map_location="cpu", weights_only=False).get("xmodal_lab") or {}
-        if not resumed:
-            raise ValueError(f"fit: {resume} is not a training checkpoint written by xmodal_lab.train.fit")
+    resumed = _check_inputs(
+        model, data, val_data, checkpoint, checkpoint_every, resume,
+        dict(max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+             weight_decay=weight_decay, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
+             grad_clip=grad_clip, val_every=val_every, checkpoint_every=checkpoint_every,
+             num_workers=num_workers, seed=seed, num_nodes=num_nodes, devices=devices, accelerator=accelerator,
+             precision=precision),
+    )  # fmt: skip
 
     seed_everything(seed)
     gpu = _on_gpu(accelerator)
@@ -227,15 +261,18 @@ def fit(
                 deterministic=not gpu, gradient_clip_val=grad_clip, use_distributed_sampler=False,
                 log_every_n_steps=1, limit_val_batches=0,
             )  # fmt: skip
-            trainer.fit(
-                task, datamodule=PairDataModule(data, batch_size, seed, num_workers),
-                ckpt_path=str(resume) if resume is not None else None, weights_only=False,
-            )  # fmt: skip
+            with torch.serialization.safe_globals(SAFE_GLOBALS):  # older checkpoints hold NumPy arrays
+                trainer.fit(
+                    task, datamodule=PairDataModule(data, batch_size, seed, num_workers),
+                    ckpt_path=str(resume) if resume is not None else None, weights_only=True,
+                )  # fmt: skip
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
     if checkpoint is not None:
         with quiet_lightning():  # every process must call it (only rank 0 writes)
             trainer.save_checkpoint(str(checkpoint))
+        if trainer.is_global_zero:
+            verify_written(checkpoint)
     record = history.record
     record["seconds"] = time.perf_counter() - start
     record["steps"] = trainer.global_step

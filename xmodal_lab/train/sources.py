@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,10 +79,18 @@ def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Data
     """Hold out ``val_size`` random items (never more than a fifth of the data).
 
     Returns:
-        ``(train, val)``; ``val`` is None when nothing is held out.
+        ``(train, val)``; ``val`` is None when nothing is held out (also, with a warning, when a fifth of the
+        data is a single pair).
     """
     n = len(dataset)
     k = min(val_size, n // 5)
+    if k == 1:  # recall among one pair is 1.0 whatever the model: no validation rather than a meaningless one
+        warnings.warn(
+            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); training "
+            "without validation",
+            stacklevel=2,
+        )
+        return dataset, None
     if k <= 0:
         return dataset, None
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xmodal_lab.errors import InputTypeError
+
 from .normalization import normalization_state
 
 
@@ -38,6 +40,12 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float =
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _plain_numpy_state(state: tuple) -> tuple:
+    """NumPy's legacy random state with its key array as a list of ints."""
+    kind, keys, *rest = state
+    return (kind, [int(k) for k in keys], *(x.item() if isinstance(x, np.generic) else x for x in rest))
 
 
 class PretrainTask(L.LightningModule):
@@ -73,7 +81,13 @@ class PretrainTask(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """One optimisation step; logs ``loss`` on the progress bar."""
-        out = self.model(batch)
+        try:
+            out = self.model(batch)
+        except (TypeError, AttributeError) as error:
+            raise InputTypeError(
+                f"{type(self.model).__name__}.forward(batch) failed on a pair batch ({error}); fit trains models "
+                "whose forward takes the pair dict and returns a dict with a 'loss'"
+            ) from error
         if not isinstance(out, dict) or "loss" not in out:
             raise TypeError(f"{type(self.model).__name__}.forward(batch) must return a dict with a 'loss'")
         loss = out["loss"]
@@ -116,7 +130,7 @@ class PretrainTask(L.LightningModule):
         checkpoint["rng"] = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": np.random.get_state(),
+            "numpy": _plain_numpy_state(np.random.get_state()),  # plain types: loads with weights_only
             "python": random.getstate(),
         }
 
@@ -128,5 +142,6 @@ class PretrainTask(L.LightningModule):
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])
+        kind, keys, *rest = rng["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
         random.setstate(rng["python"])

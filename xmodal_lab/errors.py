@@ -1,0 +1,57 @@
+"""The kit's error types: each subclasses the builtin a caller would already catch.
+
+``except ValueError`` keeps working for every bad-value error of the kit, ``except OSError`` for files that
+could not be written, and ``except xmodal_lab.errors.XmodalError`` catches all of them at once (the command
+line turns them into argparse errors). Imports nothing, so every layer of the kit may raise them.
+"""
+
+from __future__ import annotations
+
+
+class XmodalError(Exception):
+    """Base of every error the kit raises on purpose (bad input, unsafe or foreign files, lost output)."""
+
+
+class InputValueError(XmodalError, ValueError):
+    """An argument or input has the right type but a value that would give a wrong or meaningless answer."""
+
+
+class InputTypeError(XmodalError, TypeError):
+    """An argument has a type the kit would silently misread (a float index, a bool step count...)."""
+
+
+class UnitsError(InputValueError):
+    """Imagery in the wrong units (digital numbers for reflectance, linear power or dB x 100 for dB)."""
+
+
+class NodataError(InputValueError):
+    """A raster or tile holds no valid pixel (all NaN or nodata)."""
+
+
+class CheckpointError(XmodalError, ValueError):
+    """A file that is not a checkpoint of this kit, is corrupt, is unsafe to load, or belongs to another model."""
+
+
+class OutputWriteError(XmodalError, OSError):
+    """A file the kit was asked to write could not be written, or did not appear after writing."""
+
+
+class UnitsWarning(UserWarning):
+    """Values that look like the wrong units; the message says what was seen and how to fix it."""
+
+
+class SmallDataWarning(UserWarning):
+    """A dataset too small for the number computed on it to mean much (e.g. recall on 5 items)."""
+
+
+__all__ = [
+    "CheckpointError",
+    "InputTypeError",
+    "InputValueError",
+    "NodataError",
+    "OutputWriteError",
+    "SmallDataWarning",
+    "UnitsError",
+    "UnitsWarning",
+    "XmodalError",
+]

@@ -1,0 +1,95 @@
+"""Loading the kit's files without executing code: ``torch.load(weights_only=True)`` with clear errors.
+
+Checkpoints and model files are shared in a course; a pickle can run any code when it is read. Every reader
+of the kit goes through :func:`safe_load`, which only accepts tensors and plain Python types (plus NumPy
+arrays, which older training checkpoints hold in their random state) and turns torch's unpickling errors,
+which advise turning the protection off, into a :class:`~xmodal_lab.errors.CheckpointError` that names the
+file and the reason. Imports only torch and numpy, so models/ and train/ may both use it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xmodal_lab.errors import CheckpointError
+
+
+def _numpy_globals() -> list[Any]:
+    """What pickled NumPy arrays reference: the array reconstructor, ``ndarray`` and the dtypes."""
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    dtypes = [type(np.dtype(t)) for t in ("uint8", "uint32", "int64", "float32", "float64", "bool")]
+    return [_reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
+#: Types allowed besides torch's defaults (tensors, containers, numbers, strings).
+SAFE_GLOBALS = _numpy_globals()
+
+
+def _reason(error: BaseException) -> str:
+    """The useful part of torch's error (never its advice to load with ``weights_only=False``)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return re.split(r"(?<=\.) ", text)[0][:200]
+
+
+def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` that never runs code from the file.
+
+    Args:
+        path: the file.
+        what: what the file should be, for the messages (``"training checkpoint"``, ``"model file"``).
+        map_location: where to put the tensors.
+
+    Returns:
+        The loaded object (tensors, dicts, lists, numbers, strings).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: an empty, truncated or corrupt file, a file that is not a torch file, or one that
+            asks to import anything else than plain types (refused: unpickling it could run code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"{path}: the file is empty; expected a {what} of xmodal_lab (an interrupted copy?)"
+        )
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = _reason(error)
+        if "global" in reason.lower():
+            raise CheckpointError(
+                f"{path}: refused to load: the file asks for {reason.split('GLOBAL')[-1].split()[0]!s}, which no "
+                f"{what} of xmodal_lab holds; unpickling it could run code (unsafe; only open files you trust "
+                "with tools you trust)"
+            ) from None
+        raise CheckpointError(f"{path}: not a {what} of xmodal_lab (unreadable: {reason})") from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+        AttributeError,
+    ) as error:
+        raise CheckpointError(
+            f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one ({_reason(error)})"
+        ) from None
+
+
+__all__ = ["SAFE_GLOBALS", "safe_load"]

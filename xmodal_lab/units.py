@@ -1,0 +1,232 @@
+"""Unit sanity checks for imagery: Sentinel-2 surface reflectance and Sentinel-1 backscatter in dB.
+
+The kit's models and figures expect ``s2`` as reflectance (about 0 to 1, up to ~1.5 on bright clouds and
+snow) and ``s1`` as sigma0 in decibels (about -40 to +10 dB). The commonest mistakes give numbers that a
+model accepts without a word: L2A digital numbers (reflectance x 10000, often ``uint16``), reflectance
+divided by 10000 twice, radar in linear power (values in (0, 1]) or stored as dB x 100 (``-1605`` for
+-16.05 dB), and baseline-04.00 L2A files read without their ``-0.1`` offset.
+
+:func:`check_s2` and :func:`check_s1` look at a sample of the values, and for each problem warn with a
+:class:`~xmodal_lab.errors.UnitsWarning` (or raise :class:`~xmodal_lab.errors.UnitsError` when
+``strict``) whose message says what was seen and how to fix it. Imports only numpy and torch, so the data
+loaders and the models may both call it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from xmodal_lab.errors import UnitsError, UnitsWarning
+
+#: Largest plausible surface reflectance (bright clouds and fresh snow reach ~1.2-1.5).
+S2_MAX_REFLECTANCE = 1.5
+#: Reflectance above which values cannot be digital numbers scaled once (1.5 x 10000 = 15000).
+S2_MAX_DN = 30000.0
+#: Darkest plausible reflectance of a scene with water or shadow, without the baseline-04.00 offset.
+S2_OFFSET_FLOOR = 0.09
+_SAMPLE = 65536
+_KINDS = ("digital numbers", "multiplied", "twice", "s2_offset", "x 100", "linear power", "amplitude")
+_WARNED: set[tuple[str, str]] = set()  # (where, kind) already reported, for ``once=True``
+
+
+def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
+    """Up to ``_SAMPLE`` finite values of ``x`` as float64, and the dtype ``x`` came in."""
+    if isinstance(x, torch.Tensor):
+        dtype = (
+            np.dtype(str(x.dtype).removeprefix("torch."))
+            if x.dtype != torch.bfloat16
+            else np.dtype("float32")
+        )
+        flat = x.detach().reshape(-1)
+        step = max(1, flat.numel() // _SAMPLE)
+        values = flat[::step].cpu().double().numpy()
+    else:
+        arr = np.asarray(x)
+        dtype = arr.dtype
+        flat = arr.reshape(-1)
+        values = flat[:: max(1, flat.size // _SAMPLE)].astype(np.float64)
+    return values[np.isfinite(values)], dtype
+
+
+def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = False) -> list[str]:
+    for message in problems:
+        if strict:
+            raise UnitsError(message)
+        if once:
+            where = message.split(": ", 1)[0]
+            key = (where, next((k for k in _KINDS if k in message), message))
+            if key in _WARNED:
+                continue
+            _WARNED.add(key)
+        warnings.warn(message, UnitsWarning, stacklevel=stacklevel + 1)
+    return problems
+
+
+def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
+    """What looks wrong with ``x`` as Sentinel-2 reflectance (no warning; see :func:`check_s2`).
+
+    Args:
+        x: optical image(s) ``[..., C, H, W]``, a tensor or an array.
+        where: names the data in the messages (a file, ``"fit(data)"``...).
+        offset: also test for the +0.1 offset of baseline-04.00 L2A products (only meaningful on a whole
+            scene, whose darkest pixels are water or shadow).
+
+    Returns:
+        One message per problem, each naming what it saw and the fix; empty when ``x`` looks like reflectance.
+    """
+    values, dtype = _sample(x)
+    if values.size == 0:
+        return []
+    median, top = float(np.median(values)), float(np.percentile(values, 99))
+    if np.issubdtype(dtype, np.integer) and top > 2:
+        return [
+            f"{where}: integer values ({dtype}, median {median:.0f}) look like Sentinel-2 L2A digital numbers "
+            "(reflectance x 10000), not reflectance; divide by 10000 (PairedRasterDataset: s2_scale='auto' or "
+            "s2_scale=1e-4, a multiplier)"
+        ]
+    if median > S2_MAX_DN:
+        return [
+            f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.3g}) are neither reflectance nor "
+            "digital numbers: reflectance multiplied by 10000 instead of divided? s2_scale is a multiplier: "
+            "pass s2_scale=1e-4 (or 'auto') for digital numbers, nothing for reflectance"
+        ]
+    if median > S2_MAX_REFLECTANCE:
+        return [
+            f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.4g}) look like Sentinel-2 L2A digital "
+            "numbers (reflectance x 10000), not reflectance; divide by 10000 (PairedRasterDataset: "
+            "s2_scale='auto' or s2_scale=1e-4, a multiplier)"
+        ]
+    if 0 < top < 0.005:
+        return [
+            f"{where}: reflectance this dark (99th percentile {top:.2g}) looks scaled twice (digital numbers "
+            "divided by 10000 two times); divide by 10000 only once (s2_scale=1.0 for files already in reflectance)"
+        ]
+    problems = []
+    if offset:
+        arr = x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
+        if arr.ndim >= 3:
+            bands = arr.reshape(-1, *arr.shape[-3:]).transpose(1, 0, 2, 3).reshape(arr.shape[-3], -1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands
+                floors = np.nanpercentile(bands, 0.5, axis=1)
+            if np.isfinite(floors).all() and floors.min() >= S2_OFFSET_FLOOR and median < 0.35:
+                problems.append(
+                    f"{where}: even the darkest pixels have reflectance >= {floors.min():.3f} in every band, as in "
+                    "L2A products of processing baseline 04.00 and later read without their offset "
+                    "(BOA_ADD_OFFSET -1000); pass s2_offset=-0.1 if this is such a product"
+                )
+    return problems
+
+
+def s1_problems(x: Any, where: str = "s1") -> list[str]:
+    """What looks wrong with ``x`` as Sentinel-1 backscatter in dB (no warning; see :func:`check_s1`).
+
+    Args:
+        x: radar image(s) ``[..., 2, H, W]`` (VV, VH), a tensor or an array.
+        where: names the data in the messages.
+
+    Returns:
+        One message per problem, with the fix; empty when ``x`` looks like dB.
+    """
+    values, _ = _sample(x)
+    if values.size == 0:
+        return []
+    median = float(np.median(values))
+    unit_interval = float(((values > 0) & (values <= 1)).mean())
+    if median < -100:
+        return [
+            f"{where}: values around {median:.0f} look like dB x 100 (e.g. -1605 for -16.05 dB), not dB; "
+            "divide by 100"
+        ]
+    if unit_interval >= 0.9 and (values >= 0).all():
+        return [
+            f"{where}: values in (0, 1] (median {median:.3g}, none negative) look like linear power, not dB; "
+            "convert with 10*log10(x) (PairedRasterDataset: s1_units='linear')"
+        ]
+    if median > 30:
+        return [
+            f"{where}: values around {median:.3g} are far above +10 dB: amplitude or digital numbers, not "
+            "backscatter in dB; calibrate to sigma0 and convert with 10*log10(power)"
+        ]
+    return []
+
+
+def check_s2(
+    x: Any, where: str = "s2", strict: bool = False, offset: bool = False, once: bool = False
+) -> list[str]:
+    """Warn (or raise) when ``x`` does not look like Sentinel-2 surface reflectance.
+
+    Args:
+        x: optical image(s) ``[..., C, H, W]``.
+        where: names the data in the messages.
+        strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
+        offset: also test for a missing baseline-04.00 offset (see :func:`s2_problems`).
+        once: warn about each kind of problem only once per ``where`` in this process (for checks that run
+            on every batch, like a model's input boundary).
+
+    Returns:
+        The messages (empty when all looks right), also those not warned again under ``once``.
+    """
+    return _report(s2_problems(x, where, offset), strict, 2, once)
+
+
+def check_s1(x: Any, where: str = "s1", strict: bool = False, once: bool = False) -> list[str]:
+    """Warn (or raise) when ``x`` does not look like Sentinel-1 backscatter in dB.
+
+    Args:
+        x: radar image(s) ``[..., 2, H, W]``.
+        where: names the data in the messages.
+        strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
+        once: warn about each kind of problem only once per ``where`` in this process.
+
+    Returns:
+        The messages (empty when all looks right).
+    """
+    return _report(s1_problems(x, where), strict, 2, once)
+
+
+def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -> list[str]:
+    """:func:`check_s1` and :func:`check_s2` on the ``s1`` / ``s2`` entries of a pair dict or batch.
+
+    Args:
+        pair: a pair dict or a collated batch.
+        where: prefix of the messages (``"fit(data)"`` gives ``"fit(data)['s2']: ..."``).
+        strict: raise instead of warning.
+
+    Returns:
+        The messages.
+    """
+    problems = []
+    if pair.get("s1") is not None:
+        problems += s1_problems(pair["s1"], f"{where}['s1']" if where else "s1")
+    if pair.get("s2") is not None:
+        problems += s2_problems(pair["s2"], f"{where}['s2']" if where else "s2")
+    return _report(problems, strict, 2)
+
+
+def first_item(data: Any) -> Any:
+    """``data[0]`` without moving any random-number generator (a random transform must not shift a seeded run).
+
+    Args:
+        data: a dataset.
+
+    Returns:
+        Its first item.
+    """
+    import random
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return data[0]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+__all__ = ["check_pair", "check_s1", "check_s2", "first_item", "s1_problems", "s2_problems"]
