@@ -1,7 +1,7 @@
 """Bad inputs at the model boundary: float64 arrays, digital numbers, linear power, into each of the five models.
 
-The checks live in the models' input-validation helper, which is wired at integration: remove the
-``pytestmark`` line below once ``embed``/``forward`` call it (with :mod:`xmodal_lab.units` inside).
+The checks live in the models' input-validation helper (``xmodal_lab.models.validation.model_input``), which
+calls :mod:`xmodal_lab.units` for every image a model takes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from xmodal_lab.config import seed_everything
 from xmodal_lab.errors import UnitsWarning
 from xmodal_lab.models import build
 
-pytestmark = pytest.mark.xfail(reason="model-boundary checks are wired at integration", strict=True)
 
 MODELS = ("contrastive", "scale_mae", "croma", "skysense", "mmearth")
 READS_RADAR = ("contrastive", "croma", "skysense")

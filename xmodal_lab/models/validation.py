@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from xmodal_lab.units import check_s1, check_s2
+
 
 def check_image(x: Tensor, channels: int, patch_size: int, name: str = "image") -> None:
     """Raise a clear error unless ``x`` is a finite ``[B, channels, H, W]`` tensor with H, W multiples of p.
@@ -39,6 +41,21 @@ def check_image(x: Tensor, channels: int, patch_size: int, name: str = "image") 
         )
     if not torch.isfinite(x).all():
         raise ValueError(f"{name}: contains NaN or infinite values; fill or mask them before the model")
+
+
+_CHECKED_ON_DEVICE: set[str] = set()  # inputs already unit-checked on an accelerator (a check syncs the host)
+
+
+def _check_units(x: Tensor, name: str) -> None:
+    """Warn when ``x`` looks like the wrong units (DN, linear power, dB x 100): on the CPU every call, on an
+    accelerator the first call per input name only, so training steps stay free of host syncs."""
+    if name not in ("s1", "s2"):
+        return
+    if x.device.type != "cpu":
+        if name in _CHECKED_ON_DEVICE:
+            return
+        _CHECKED_ON_DEVICE.add(name)
+    (check_s1 if name == "s1" else check_s2)(x.detach(), where=name)
 
 
 def model_input(
@@ -83,7 +100,7 @@ def model_input(
         want = "[B, C, H, W] or a time series [B, T, C, H, W]" if time_series else "[B, C, H, W]"
         raise ValueError(f"{name}: expected {want}, got shape {tuple(x.shape)}")
     check_image(x.flatten(0, 1) if x.ndim == 5 else x, channels, multiple, name)
-    # unit sanity checks (dB vs linear, reflectance vs DN) belong here, dispatched on ``name``
+    _check_units(x, name)
     return x if x.dtype == dtype else x.to(dtype)
 
 
