@@ -17,7 +17,6 @@ from xmodal_lab.config import seed_everything
 from xmodal_lab.errors import UnitsWarning
 from xmodal_lab.models import build
 
-
 MODELS = ("contrastive", "scale_mae", "croma", "skysense", "mmearth")
 READS_RADAR = ("contrastive", "croma", "skysense")
 

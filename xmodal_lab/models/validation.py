@@ -47,8 +47,11 @@ _CHECKED_ON_DEVICE: set[str] = set()  # inputs already unit-checked on an accele
 
 
 def _check_units(x: Tensor, name: str) -> None:
-    """Warn when ``x`` looks like the wrong units (DN, linear power, dB x 100): on the CPU every call, on an
-    accelerator the first call per input name only, so training steps stay free of host syncs."""
+    """Warn when ``x`` looks like the wrong units (DN, linear power, dB x 100).
+
+    On the CPU every call is checked; on an accelerator only the first call per input name, so training steps
+    stay free of host syncs.
+    """
     if name not in ("s1", "s2"):
         return
     if x.device.type != "cpu":
