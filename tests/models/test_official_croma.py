@@ -4,9 +4,16 @@ The official decoder stacks the 12 optical and 2 radar bands into one 14-channel
 every 14-channel patch by its own mean and (unbiased) variance, ``(t - mean) / sqrt(var + 1e-6)``, and only then
 splits the target into its optical and radar channels; each part is scored on its own modality's mask. The
 reference below is written on images from that description, not with the kit's patch helpers.
+
+2D-ALiBi slopes follow the ALiBi paper's code (``get_slopes`` in ofirpress/attention_with_linear_biases, copied
+into ``get_alibi`` of ``pretrain_croma.py``): for a power of two ``n`` the slopes are ``2^(-8k/n)``; otherwise
+the ``m = 2^floor(log2 n)`` slopes of ``m`` heads, then every other slope of ``2m`` heads. The expected exponents
+below are worked out by hand from that rule.
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -14,6 +21,7 @@ from model_helpers import make_pairs
 
 from xmodal_lab.models import build
 from xmodal_lab.models.croma import CROMADecoder
+from xmodal_lab.models.layers import alibi_slopes
 
 P = 8
 
@@ -96,3 +104,30 @@ def test_per_modality_option_standardises_each_sensor_alone(run):
 def test_unknown_scope_is_refused():
     with pytest.raises(ValueError, match="norm_pix_scope"):
         build("croma", "tiny", norm_pix_scope="modality")
+
+
+# slope = 2 ** -exponent, head by head
+SLOPE_EXPONENTS = {
+    # m = 4: 2, 4, 6, 8; then heads 1 and 3 of the 8-head schedule (exponents 1, 3)
+    6: [2, 4, 6, 8, 1, 3],
+    # m = 8: 1 .. 8; then heads 1, 3, 5, 7 of the 16-head schedule (exponents 0.5, 1.5, 2.5, 3.5)
+    12: [1, 2, 3, 4, 5, 6, 7, 8, 0.5, 1.5, 2.5, 3.5],
+    16: [0.5 * k for k in range(1, 17)],
+}
+
+
+@pytest.mark.parametrize("heads", sorted(SLOPE_EXPONENTS))
+def test_alibi_slopes_follow_the_official_interleaving(heads):
+    expected = torch.tensor([2.0**-e for e in SLOPE_EXPONENTS[heads]])
+    torch.testing.assert_close(alibi_slopes(heads), expected, atol=0, rtol=1e-6)
+
+
+def test_croma_with_six_heads_biases_attention_with_the_official_slopes():
+    model = build("croma", "tiny", num_heads=6, embed_dim=96)
+    bias = model.alibi((3, 3), torch.device("cpu"))
+    assert bias.shape == (1, 6, 9, 9)
+    for h, e in enumerate(SLOPE_EXPONENTS[6]):
+        for i in range(9):
+            for j in range(9):
+                dist = math.hypot(i // 3 - j // 3, i % 3 - j % 3)
+                assert bias[0, h, i, j].item() == pytest.approx(-(2.0**-e) * dist, abs=1e-6)
