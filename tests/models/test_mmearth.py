@@ -119,7 +119,7 @@ def test_model_loss_is_uncertainty_weighted_sum():
 
 def test_pixel_losses_count_masked_patches_only():
     torch.manual_seed(0)
-    m = MMEarth(replace(PRESETS["tiny"], tasks=("s2", "s1", "landcover")))
+    m = MMEarth(replace(PRESETS["tiny"], tasks=("s2", "s1", "landcover"), norm_pix_loss=True))
     batch = fake_batch(2)
     x2 = m.norm_s2(batch["s2"])
     mask = torch.zeros(2, 64)
