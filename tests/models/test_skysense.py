@@ -280,5 +280,5 @@ def test_loss_falls(one_thread):
         loss.backward()
         opt.step()
     end = eval_loss()
-    print(f"SkySense L_MGCL {start:.2f} -> {end:.2f}")
+    print(f"SkySense loss (L_MGCL + L_align) {start:.2f} -> {end:.2f}")
     assert end < 0.85 * start
