@@ -131,19 +131,3 @@ def test_croma_with_six_heads_biases_attention_with_the_official_slopes():
             for j in range(9):
                 dist = math.hypot(i // 3 - j // 3, i % 3 - j % 3)
                 assert bias[0, h, i, j].item() == pytest.approx(-(2.0**-e) * dist, abs=1e-6)
-
-
-def test_croma_clip_input_recipe():
-    """Published CROMA inputs: per band ``(x - (mean - 2 std)) / (4 std)`` clipped to [0, 1]."""
-    model = build("croma", "tiny", input_norm="croma_clip")
-    mean, std = [-12.0, -19.0], [5.0, 5.5]
-    model.norm_s1.set_stats(mean, std)
-    s1 = torch.tensor([-40.0, -22.0, -12.0, -2.0, 10.0]).reshape(1, 1, 1, 5).expand(1, 2, 1, 5).contiguous()
-    got = model.norm_s1(s1)
-    for c in range(2):
-        lo, hi = mean[c] - 2 * std[c], mean[c] + 2 * std[c]
-        expected = [min(max((v - lo) / (hi - lo), 0.0), 1.0) for v in s1[0, c, 0].tolist()]
-        assert got[0, c, 0].tolist() == pytest.approx(expected, abs=1e-6)
-    assert build("croma", "tiny").norm_s1.mode == "standard"
-    with pytest.raises(ValueError, match="input_norm"):
-        build("croma", "tiny", input_norm="clip")

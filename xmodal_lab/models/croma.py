@@ -35,7 +35,6 @@ from torch import Tensor, nn
 from .layers import (
     MAX_LOGIT_SCALE,
     Block,
-    InputNorm,
     LogitScale,
     PatchEmbed,
     alibi_2d_bias,
@@ -76,11 +75,6 @@ class CROMAConfig:
             (kit variant: the optical and the radar patch each standardised on its own).
         init_temperature: initial InfoNCE temperature.
         max_logit_scale: cap of the inverse temperature (as in CLIP).
-        input_norm: how ``norm_s1`` / ``norm_s2`` turn physical units into model input: ``"standard"``
-            (``(x - mean) / std``, for models trained in the kit) or ``"croma_clip"`` (the published CROMA
-            recipe, ``clip((x - (mean - 2 std)) / (4 std), 0, 1)``, for converted weights: pass
-            ``input_norm="croma_clip"`` to :func:`~xmodal_lab.models.convert.croma_from_torchgeo` together with the
-            statistics of the weights' pretraining data).
         embed_projected: ``embed`` returns the ``s1``/``s2`` vectors in the shared contrastive space
             (projected, unit norm), where radar and optical are comparable; False returns ``sar_GAP`` /
             ``optical_GAP`` (the published models ship without the projections, so converted weights use this).
@@ -103,7 +97,6 @@ class CROMAConfig:
     norm_pix_scope: str = "joint"
     init_temperature: float = 0.07
     max_logit_scale: float = MAX_LOGIT_SCALE
-    input_norm: str = "standard"
     embed_projected: bool = True
 
 
@@ -296,11 +289,8 @@ class CROMA(nn.Module):
             raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
         if c.norm_pix_scope not in ("joint", "per_modality"):
             raise ValueError(f"norm_pix_scope must be 'joint' or 'per_modality', got {c.norm_pix_scope!r}")
-        if c.input_norm not in InputNorm.MODES:
-            raise ValueError(f"input_norm must be one of {InputNorm.MODES}, got {c.input_norm!r}")
         self.norm_s1 = s1_norm()
         self.norm_s2 = s2_norm()
-        self.norm_s1.mode = self.norm_s2.mode = c.input_norm
         self.radar_encoder = CROMAEncoder(S1_CHANNELS, c.radar_depth, c)
         self.optical_encoder = CROMAEncoder(S2_CHANNELS, c.optical_depth, c)
         self.cross_encoder = CrossEncoder(c)

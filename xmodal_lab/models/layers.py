@@ -378,18 +378,10 @@ class InputNorm(nn.Module):
     Args:
         mean: per-band means ``[C]``.
         std: per-band standard deviations ``[C]``.
-        mode: ``"standard"``: ``(x - mean) / std``; ``"croma_clip"``: the recipe the published CROMA weights
-            were trained with, ``clip((x - (mean - 2 std)) / (4 std), 0, 1)`` (values within two standard
-            deviations of the mean mapped onto ``[0, 1]``, the rest clipped).
     """
 
-    MODES = ("standard", "croma_clip")
-
-    def __init__(self, mean: list[float] | Tensor, std: list[float] | Tensor, mode: str = "standard") -> None:
+    def __init__(self, mean: list[float] | Tensor, std: list[float] | Tensor) -> None:
         super().__init__()
-        if mode not in self.MODES:
-            raise ValueError(f"InputNorm mode must be one of {self.MODES}, got {mode!r}")
-        self.mode = mode
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
 
@@ -400,8 +392,6 @@ class InputNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Standardise ``[B, C, H, W]``; returns the same shape."""
-        if self.mode == "croma_clip":
-            return ((x - (self.mean - 2.0 * self.std)) / (4.0 * self.std)).clamp(0.0, 1.0)
         return (x - self.mean) / self.std
 
 
