@@ -125,20 +125,20 @@ def test_each_modality_is_scored_on_its_own_mask(monkeypatch):
     b = make_pairs(2)
     out = model(b)
 
-    def by_hand(pred, img, mask):
-        target = patchify(img, 8)
-        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+    def by_hand(pred, target, mask):
         per_patch = ((pred - target) ** 2).mean(-1)
         return per_patch[mask.bool()].mean()
 
-    sar = by_hand(preds["radar"], model.norm_s1(b["s1"]), out["mask_sar"])
-    optical = by_hand(preds["optical"], model.norm_s2(b["s2"]), out["mask_optical"])
+    # the official target: each 14-channel patch standardised as a whole, then split (see test_official_croma)
+    joint = torch.cat([patchify(model.norm_s2(b["s2"]), 8), patchify(model.norm_s1(b["s1"]), 8)], dim=-1)
+    joint = (joint - joint.mean(-1, keepdim=True)) / (joint.var(-1, keepdim=True) + 1e-6) ** 0.5
+    target_optical, target_radar = joint[..., : 64 * 12], joint[..., 64 * 12 :]
+    sar = by_hand(preds["radar"], target_radar, out["mask_sar"])
+    optical = by_hand(preds["optical"], target_optical, out["mask_optical"])
     assert out["loss_mae_sar"].item() == pytest.approx(sar.item(), rel=1e-5)
     assert out["loss_mae_optical"].item() == pytest.approx(optical.item(), rel=1e-5)
     # scored on the other modality's mask the numbers differ: the masks are not shared
-    assert by_hand(preds["radar"], model.norm_s1(b["s1"]), out["mask_optical"]).item() != pytest.approx(
-        sar.item()
-    )
+    assert by_hand(preds["radar"], target_radar, out["mask_optical"]).item() != pytest.approx(sar.item())
 
 
 def test_gradients_reach_every_parameter():

@@ -119,7 +119,7 @@ def test_model_loss_is_uncertainty_weighted_sum():
 
 def test_pixel_losses_count_masked_patches_only():
     torch.manual_seed(0)
-    m = MMEarth(replace(PRESETS["tiny"], tasks=("s2", "s1", "landcover")))
+    m = MMEarth(replace(PRESETS["tiny"], tasks=("s2", "s1", "landcover"), norm_pix_loss=True))
     batch = fake_batch(2)
     x2 = m.norm_s2(batch["s2"])
     mask = torch.zeros(2, 64)
@@ -162,13 +162,20 @@ def _stack(world: SimulatedWorld, indices: range) -> dict:
     return {k: torch.stack([p[k] for p in pairs]) for k in ("s1", "s2", "landcover", "labels")}
 
 
-def test_multi_pretext_embeddings_beat_optical_only_mae_under_a_linear_probe(one_thread):
+def test_multi_pretext_embeddings_beat_optical_only_mae_on_labels_that_are_not_pretext_targets(one_thread):
     """The measured result: same encoder, same data, same steps; only the pretext tasks differ.
 
-    Pretraining tiles and probe tiles are disjoint (the pretext tasks read land cover). The probes are logistic
+    The probed labels must not be pretext targets, or the probe measures label leakage (pretrained on
+    ``landcover`` and ``labels``, the same probes reach 0.90 accuracy and 0.87 F1). So the multi-pretext model
+    here predicts the optical tile and the radar image (``tasks=("s2", "s1")``), and the probes read land cover
+    and scene labels it never saw. Pretraining tiles and probe tiles are disjoint; the probes are logistic
     regressions on frozen mean-pooled embeddings, fitted on 100 labelled tiles (the label-scarce regime where
     MMEarth reports its largest gains) and scored on 400 others: the majority land-cover class of a tile
     (accuracy) and the land-cover classes present (multi-hot scene labels, micro-F1).
+
+    Measured for pretraining seeds 0, 1, 2 (shared, loaded CPU): scene-label micro-F1 optical-only
+    0.757 / 0.784 / 0.769 vs multi-pretext 0.810 / 0.832 / 0.811 (gain 0.042 to 0.053); land-cover accuracy
+    0.787 / 0.815 / 0.810 vs 0.797 / 0.845 / 0.810 (gain 0.00 to 0.03, within the seed spread: not asserted).
     """
     world = SimulatedWorld(seed=0, size=32, n_scenes=1300)
     pre, probe_train, probe_test = (_stack(world, r) for r in (range(800), range(800, 900), range(900, 1300)))
@@ -195,19 +202,20 @@ def test_multi_pretext_embeddings_beat_optical_only_mae_under_a_linear_probe(one
         f1 = linear_probe(train, probe_train["labels"], test, probe_test["labels"])["micro_f1"]
         return acc, f1
 
+    pretext = ("s2", "s1")
+    assert not {"landcover", "labels"} & set(pretext)  # the probed labels are held out of pretraining
     t0 = time.perf_counter()
     acc_mae, f1_mae = probe(pretrain(("s2",)))
     t1 = time.perf_counter()
-    acc_mp, f1_mp = probe(pretrain(TASKS))
+    acc_mp, f1_mp = probe(pretrain(pretext))
     t2 = time.perf_counter()
     print(
         f"linear probes (100 labelled tiles, 400 test tiles; {steps} steps x {batch_size}): "
-        f"land-cover accuracy optical-only MAE {acc_mae:.3f} vs multi-pretext {acc_mp:.3f}; "
+        f"land-cover accuracy optical-only MAE {acc_mae:.3f} vs optical+radar pretext {acc_mp:.3f}; "
         f"scene-label micro-F1 {f1_mae:.3f} vs {f1_mp:.3f} ({t1 - t0:.0f} s, {t2 - t1:.0f} s)"
     )
     chance = np.bincount(_majority(probe_test["landcover"])).max() / len(probe_test["landcover"])
-    assert acc_mae > chance + 0.3  # the baseline is a working MAE, not a strawman
-    assert acc_mp > acc_mae + 0.01
+    assert acc_mae > chance + 0.3 and acc_mp > chance + 0.3  # both are working MAEs, not strawmen
     assert f1_mp > f1_mae + 0.02
 
 

@@ -66,13 +66,15 @@ def test_mask_hides_exactly_75_percent():
     assert torch.all(out["mask"].sum(dim=(1, 2)) == 48)
 
 
-def test_laplacian_bands():
+def test_laplacian_bands_one_octave_option():
     img = torch.randn(2, 3, 8, 8)
-    low, high = laplacian_bands(img)
+    low, high = laplacian_bands(img, band_config=None)
     torch.testing.assert_close(low, F.avg_pool2d(img, 2))
     torch.testing.assert_close(F.interpolate(low, scale_factor=2, mode="bilinear") + high, img)
-    _, flat = laplacian_bands(torch.full((1, 1, 8, 8), 3.0))
+    _, flat = laplacian_bands(torch.full((1, 1, 8, 8), 3.0), band_config=None)
     assert flat.abs().max() < 1e-6  # a flat image has no high-frequency band
+    _, flat = laplacian_bands(torch.full((1, 1, 28, 28), 3.0))
+    assert flat.abs().max() < 1e-6
 
 
 def test_loss_is_mse_low_plus_l1_high_over_masked_patches():

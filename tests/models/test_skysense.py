@@ -58,8 +58,10 @@ def test_forward_loss_is_sum_of_granularities_and_streams(model, b):
     assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
     streams = out["loss_s1"] + out["loss_s2"] + out["loss_joint"]
     levels = out["loss_pixel"] + out["loss_object"] + out["loss_image"]
-    assert torch.allclose(out["loss"].detach(), streams, rtol=1e-5)
-    assert torch.allclose(out["loss"].detach(), levels, rtol=1e-5)
+    assert torch.allclose(out["loss_mgcl"], streams, rtol=1e-5)
+    assert torch.allclose(out["loss_mgcl"], levels, rtol=1e-5)
+    # plus the cross-modal alignment term (see test_official_skysense)
+    assert torch.allclose(out["loss"].detach(), streams + out["loss_align"], rtol=1e-5)
     # InfoNCE starts near log(number of candidates): far from zero before training
     assert out["loss_image"] > 3 * 0.5 * math.log(b)
     assert out["joint"].shape == (b, 64, 64)  # [B, N, D], N = (32/4)^2
@@ -278,5 +280,5 @@ def test_loss_falls(one_thread):
         loss.backward()
         opt.step()
     end = eval_loss()
-    print(f"SkySense L_MGCL {start:.2f} -> {end:.2f}")
+    print(f"SkySense loss (L_MGCL + L_align) {start:.2f} -> {end:.2f}")
     assert end < 0.85 * start

@@ -10,7 +10,11 @@ positions). Pretraining combines two objectives:
   L2 normalisation; symmetric InfoNCE with in-batch negatives and a learnable temperature (from 0.07);
 - **masked autoencoding**: each modality hides 75% of its patches with its own random mask (same number kept),
   the encoders see only kept patches (the ALiBi matrix gathered for them), and a light decoder reconstructs
-  both modalities' pixels from the joint encoding, each modality's loss on its own mask.
+  both modalities' pixels from the joint encoding, each modality's loss on its own mask. As in the official
+  ``pretrain_croma.py``, the target is the *joint* 14-channel patch (12 optical + 2 radar bands of one patch)
+  standardised by its own mean and variance, then split into the optical and radar parts
+  (``norm_pix_scope="joint"``); ``norm_pix_scope="per_modality"`` standardises each modality's patch
+  separately (a kit variant, not the paper's).
 
 At inference (``embed``, ``features``, ``encode``) nothing is masked and the full bias is used. During
 pretraining, the cross-modal encoder's radar self-attention is biased by radar-to-radar distances and its
@@ -54,7 +58,10 @@ class CROMAConfig:
         decoder_depth: decoder blocks.
         decoder_heads: decoder heads.
         mask_ratio: fraction of patches hidden in each modality during pretraining.
-        norm_pix_loss: reconstruct per-patch standardised pixels (each modality's patch separately).
+        norm_pix_loss: reconstruct per-patch standardised pixels.
+        norm_pix_scope: which pixels share one patch's mean and variance: ``"joint"`` (official CROMA: the
+            14-channel patch, optical and radar bands together, standardised then split) or ``"per_modality"``
+            (kit variant: the optical and the radar patch each standardised on its own).
         init_temperature: initial InfoNCE temperature.
         max_logit_scale: cap of the inverse temperature (as in CLIP).
         embed_projected: ``embed`` returns the ``s1``/``s2`` vectors in the shared contrastive space
@@ -76,6 +83,7 @@ class CROMAConfig:
     decoder_heads: int = 4
     mask_ratio: float = 0.75
     norm_pix_loss: bool = True
+    norm_pix_scope: str = "joint"
     init_temperature: float = 0.07
     max_logit_scale: float = MAX_LOGIT_SCALE
     embed_projected: bool = True
@@ -224,6 +232,8 @@ class CROMA(nn.Module):
         self.config = c = replace(config) if config is not None else CROMAConfig()
         if not 0.0 < c.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
+        if c.norm_pix_scope not in ("joint", "per_modality"):
+            raise ValueError(f"norm_pix_scope must be 'joint' or 'per_modality', got {c.norm_pix_scope!r}")
         self.norm_s1 = s1_norm()
         self.norm_s2 = s2_norm()
         self.radar_encoder = CROMAEncoder(S1_CHANNELS, c.radar_depth, c)
@@ -348,11 +358,25 @@ class CROMA(nn.Module):
     def _shared(gap: Tensor, proj: nn.Module) -> Tensor:
         return F.normalize(proj(gap), dim=-1)
 
-    def _reconstruction_loss(self, pred: Tensor, img: Tensor, mask: Tensor) -> Tensor:
-        target = patchify(img, self.config.patch_size)  # [B, N, p*p*C]
-        if self.config.norm_pix_loss:
-            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1e-6) ** 0.5
+    @staticmethod
+    def _standardise(patches: Tensor) -> Tensor:
+        mean, var = patches.mean(dim=-1, keepdim=True), patches.var(dim=-1, keepdim=True)
+        return (patches - mean) / (var + 1e-6) ** 0.5
+
+    def _targets(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
+        """Reconstruction targets ``radar [B, N, p*p*2]`` and ``optical [B, N, p*p*12]``."""
+        p = self.config.patch_size
+        radar, optical = patchify(x1, p), patchify(x2, p)
+        if not self.config.norm_pix_loss:
+            return radar, optical
+        if self.config.norm_pix_scope == "per_modality":
+            return self._standardise(radar), self._standardise(optical)
+        # official CROMA: one mean and variance over the 14-channel patch, then split by modality
+        joint = self._standardise(torch.cat([optical, radar], dim=-1))  # [B, N, p*p*14]
+        return joint[..., optical.shape[-1] :], joint[..., : optical.shape[-1]]
+
+    @staticmethod
+    def _reconstruction_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         per_patch = ((pred - target) ** 2).mean(dim=-1)  # [B, N]
         return (per_patch * mask).sum() / mask.sum()
 
@@ -390,8 +414,9 @@ class CROMA(nn.Module):
         # X-ALiBi: radar query i and optical key j are biased by the distance between their own positions
         joint = self.cross_encoder(sar, optical, bias_r, masked_alibi(bias, keep_r, keep_o))
         pred_optical, pred_radar = self.decoder(joint, restore_r, grid)
-        loss_sar = self._reconstruction_loss(pred_radar, x1, mask_r)
-        loss_optical = self._reconstruction_loss(pred_optical, x2, mask_o)
+        target_radar, target_optical = self._targets(x1, x2)
+        loss_sar = self._reconstruction_loss(pred_radar, target_radar, mask_r)
+        loss_optical = self._reconstruction_loss(pred_optical, target_optical, mask_o)
         loss_mae = loss_sar + loss_optical
         return {
             "sar_encodings": sar,

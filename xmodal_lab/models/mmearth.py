@@ -3,7 +3,8 @@
 One encoder reads **optical input only** (Sentinel-2); during pretraining its masked view must serve several
 pretext tasks at once, each with its own head on a decoder shared by all tasks:
 
-- ``s2``: reconstruct the masked optical patches (per-patch standardised targets, as in MAE);
+- ``s2``: reconstruct the masked optical patches (standardised per band; ``norm_pix_loss=True`` standardises
+  each target patch as in MAE);
 - ``s1``: predict the co-registered radar image (standardised dB) at pixel level;
 - ``landcover``: predict the land-cover class of every pixel (cross-entropy);
 - ``labels``: predict the tile's multi-hot scene labels at image level (average-pooled decoder tokens, binary
@@ -12,8 +13,13 @@ pretext tasks at once, each with its own head on a decoder shared by all tasks:
 Pixel-level losses count masked patches only, as in the reference code. The task losses are combined by
 **uncertainty weighting** (Kendall, Gal and Cipolla, 2018), ``L = sum_t exp(-s_t) L_t + s_t`` with one
 learnable ``s_t`` (a log variance) per task: a task whose loss stays large is down-weighted, and ``+ s_t``
-stops the weights from going to zero. Other modalities are needed only for pretraining; at inference the
-model embeds optical tiles.
+stops the weights from going to zero. As in the official ``UncertaintyWeightingStrategy``, a task whose loss
+is exactly 0 in a step (dropped, e.g. no valid pixel) contributes 0, not ``s_t``. Other modalities are needed
+only for pretraining; at inference the model embeds optical tiles.
+
+Defaults follow the official pretraining script (vishalned/MMEarth-train ``main_pretrain.py``): mask ratio 0.6,
+``norm_pix_loss=False``, one decoder block (``decoder_depth=1``) shared by the tasks, ``loss_aggr=uncertainty``,
+losses on masked patches only.
 
 Differences from the paper: the encoder here is a small ViT MAE (patch embedding, sin-cos positions, pre-norm
 blocks) rather than the paper's ConvNeXt V2 fully convolutional MAE with sparse convolutions, and the pretext
@@ -62,8 +68,10 @@ class MMEarthConfig:
         n_landcover: land-cover classes (``len(xmodal_lab.data.LANDCOVER_CLASSES)`` for the simulated world);
             negative ids in ``landcover`` are ignored.
         n_labels: scene labels (length of the multi-hot ``labels``).
-        norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only).
-        weighting: ``"uncertainty"`` (``exp(-s) L + s``) or ``"sum"`` (plain sum of the task losses).
+        norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only);
+            False as in the official script (its ``--norm_pix_loss`` defaults to False).
+        weighting: ``"uncertainty"`` (``exp(-s) L + s``, official ``loss_aggr="uncertainty"``) or ``"sum"``
+            (official ``"unweighted"``: plain sum of the task losses).
     """
 
     img_size: int = 32
@@ -79,7 +87,7 @@ class MMEarthConfig:
     tasks: tuple[str, ...] = TASKS
     n_landcover: int = 8
     n_labels: int = 8
-    norm_pix_loss: bool = True
+    norm_pix_loss: bool = False
     weighting: str = "uncertainty"
 
 
@@ -96,7 +104,7 @@ PRESETS: dict[str, MMEarthConfig] = {
         depth=12,
         num_heads=12,
         decoder_dim=512,
-        decoder_depth=2,
+        decoder_depth=1,
         decoder_heads=16,
     ),
 }
@@ -104,6 +112,8 @@ PRESETS: dict[str, MMEarthConfig] = {
 
 class UncertaintyWeighting(nn.Module):
     """Multi-task loss weighting by learned homoscedastic uncertainty: ``sum_t exp(-s_t) L_t + s_t``.
+
+    As in the official MMEarth code, a task whose loss is exactly 0 (dropped this step) adds 0, not ``s_t``.
 
     Args:
         tasks: task names; one log variance ``s_t`` each, initialised at 0 (weight 1).
@@ -125,12 +135,14 @@ class UncertaintyWeighting(nn.Module):
             losses: ``{task: scalar loss}`` for every task of ``self.tasks``.
 
         Returns:
-            The total ``sum_t exp(-s_t) L_t + s_t`` and the weighted term of each task.
+            The total ``sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` and the weighted term of each task.
         """
         missing = sorted(set(self.tasks) - set(losses))
         if missing:
             raise KeyError(f"UncertaintyWeighting: no loss for task(s) {missing}")
-        terms = {t: torch.exp(-s) * losses[t] + s for t, s in zip(self.tasks, self.log_vars)}
+        terms = {
+            t: (torch.exp(-s) * losses[t] + s) * (losses[t] != 0) for t, s in zip(self.tasks, self.log_vars)
+        }
         return torch.stack(list(terms.values())).sum(), terms
 
 

@@ -9,6 +9,7 @@ the same tile size and GSD step after step computes it once.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from torch import Tensor
@@ -160,7 +161,13 @@ def sincos_table(
 
 
 def alibi_slopes(num_heads: int) -> Tensor:
-    """ALiBi's geometric slopes: ``2^(-8 k / n)`` for head ``k = 1..n`` (16 heads: 2^-0.5 ... 2^-8).
+    """ALiBi's per-head slopes, as in the ALiBi paper's official code (Press et al., 2022) and CROMA's.
+
+    For ``n`` a power of two, the geometric sequence ``2^(-8 k / n)``, ``k = 1..n`` (16 heads: 2^-0.5 ... 2^-8).
+    Otherwise the slopes of the closest smaller power of two ``m`` come first, followed by every other slope
+    of ``2m`` heads (its 1st, 3rd, ...) until ``n`` are taken: 6 heads give ``2^-2, 2^-4, 2^-6, 2^-8, 2^-1,
+    2^-3``. (torchgeo's ``get_2dalibi`` uses the geometric formula for every ``n``; the two agree on powers of
+    two, which all the published CROMA models use.)
 
     Args:
         num_heads: number of heads ``n``.
@@ -168,7 +175,15 @@ def alibi_slopes(num_heads: int) -> Tensor:
     Returns:
         ``[num_heads]``.
     """
-    return torch.tensor([2.0 ** (-8.0 * k / num_heads) for k in range(1, num_heads + 1)])
+    if num_heads < 1:
+        raise ValueError(f"num_heads must be a positive integer, got {num_heads}")
+
+    def geometric(n: int) -> list[float]:
+        return [2.0 ** (-8.0 * k / n) for k in range(1, n + 1)]
+
+    m = 2 ** math.floor(math.log2(num_heads))
+    slopes = geometric(m) + geometric(2 * m)[0::2][: num_heads - m]
+    return torch.tensor(slopes)
 
 
 def patch_distances(grid: tuple[int, int]) -> Tensor:

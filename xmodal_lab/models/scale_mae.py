@@ -7,14 +7,23 @@ Three ideas on top of MAE (Reed et al., ICCV 2023):
    encoded as lying further from its neighbours: the encoder sees how much ground a patch covers. Each image
    of a batch carries its own GSD (``batch["gsd"]``, metres).
 2. **Laplacian-pyramid decoder.** After a transformer decoder, two convolutional heads reconstruct two bands
-   of a Laplacian pyramid of the target image: the *low-frequency* head the band-limited image
-   (area-downsampled by 2) with an MSE loss, the *high-frequency* head the residual
-   ``img - upsample(downsample(img))`` at full resolution with an L1 loss; both losses over masked patches.
-3. **Reconstruction at a higher resolution than the input.** With ``target_scale=2`` the encoder sees the
-   image downsampled by 2 (its GSD doubled in the encoding) and the high-frequency head must restore detail
-   the input no longer holds, as in the paper's multi-scale pretraining (``base`` and ``large`` presets;
-   tiles must then be multiples of ``2 * patch_size``). ``target_scale=1`` (``tiny`` and ``small``, so that
-   32, 64 and 120 px tiles all train) encodes the image at hand.
+   of the target image: the *low-frequency* head the band-limited image (area-downsampled by 2) with an MSE
+   loss, the *high-frequency* head the paper's ``I_hf = I_hr - I_high-low`` at full resolution with an L1
+   loss; both losses over masked patches. As in the official code (``forward_loss`` of ``models_mae.py``,
+   ``--band_config 7 56``), ``I_high-low`` is the image area-downsampled to ``band_config[0]`` pixels a side
+   (7) and bilinearly upsampled back, so the high band holds every detail finer than a 7 x 7 thumbnail;
+   ``band_config=None`` is the kit's simpler one-octave variant ``img - upsample(avgpool2(img))``.
+3. **Reconstruction at a higher resolution than the input** (super-resolution). With ``target_scale=2`` the
+   encoder sees the image downsampled by 2 (its GSD doubled in the encoding) and the decoder rebuilds it at
+   full resolution, so the high-frequency head must restore detail the input no longer holds, as in the
+   paper's pretraining (input 224 px, target 448 px). :meth:`ScaleMAE.super_resolve` then turns any image
+   into one at ``target_scale`` times its resolution. ``base`` and ``large`` use it (tiles must be multiples
+   of ``2 * patch_size``); ``target_scale=1`` (``tiny`` and ``small``, so that 32, 64 and 120 px tiles all
+   train) encodes the image at hand.
+
+Deliberate differences from the official code: the losses are averaged over channels as well as masked
+pixels (the official code sums over channels: a constant factor, the number of bands, on both terms), and the
+low target is always ``area(img -> H/2)`` (the official one too, unless ``band_config[1] == 224``).
 
 The encoder is a ViT with a class token and pre-norm blocks whose parameter names follow timm's
 ``VisionTransformer``, so torchgeo's ``ScaleMAE`` weights load directly (see :mod:`.convert`).
@@ -64,6 +73,10 @@ class ScaleMAEConfig:
         target_scale: 1 encodes the image at hand; 2 encodes it downsampled by 2 and reconstructs it at
             full resolution.
         l1_weight: weight of the high-frequency L1 loss.
+        band_config: ``(dim1, dim2)`` of the official code: the high-frequency target is
+            ``img - bilinear(area(img -> dim1 x dim1))`` (paper and official default ``(7, 56)``; ``dim2`` is
+            kept for parity and not used, see the module docstring). ``None``: the kit's one-octave variant
+            ``img - bilinear(avgpool2(img))``, a narrower band.
         pool: embedding of an image: ``"mean"`` of the patch tokens or the ``"cls"`` token.
         norm_eps: LayerNorm epsilon (1e-6 as in timm and the reference code).
     """
@@ -86,6 +99,7 @@ class ScaleMAEConfig:
     gsd_encoding: bool = True
     target_scale: int = 1
     l1_weight: float = 1.0
+    band_config: tuple[int, int] | None = (7, 56)
     pool: str = "mean"
     norm_eps: float = 1e-6
 
@@ -191,19 +205,49 @@ class PyramidHead(nn.Module):
         return self.pred(self.blocks(self.proj(x)))
 
 
-def laplacian_bands(img: Tensor) -> tuple[Tensor, Tensor]:
-    """Split an image into a two-level Laplacian pyramid.
+def laplacian_bands(img: Tensor, band_config: tuple[int, int] | None = (7, 56)) -> tuple[Tensor, Tensor]:
+    """Split an image into Scale-MAE's low- and high-frequency targets.
 
     Args:
         img: ``[B, C, H, W]`` with even H and W.
+        band_config: ``(dim1, dim2)`` of the official code: ``high = img - bilinear(area(img -> dim1 x dim1))``
+            (the paper's ``I_hf = I_hr - I_high-low``; default ``(7, 56)`` as in the official pretraining).
+            ``None``: one Laplacian octave, ``high = img - bilinear(low)``.
 
     Returns:
-        ``low [B, C, H/2, W/2]`` (area-downsampled image) and ``high [B, C, H, W]``
-        (``img - bilinear_upsample(low)``); ``img == upsample(low) + high``.
+        ``low [B, C, H/2, W/2]`` (area-downsampled image) and ``high [B, C, H, W]``. :func:`combine_bands` of
+        the two gives ``img`` back exactly with ``None``, or when H and W are multiples of ``2 * dim1`` (as the
+        official 448 px targets with ``dim1 = 7``); otherwise up to the area-pooling bins, as in the official
+        ``split_pred``.
     """
     low = F.avg_pool2d(img, 2)
-    high = img - F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
-    return low, high
+    return low, img - _smooth(img if band_config is not None else low, img.shape[-2:], band_config)
+
+
+def combine_bands(low: Tensor, high: Tensor, band_config: tuple[int, int] | None = (7, 56)) -> Tensor:
+    """Image from its two bands (the inverse of :func:`laplacian_bands`; official ``split_pred``).
+
+    Args:
+        low: ``[B, C, H/2, W/2]``.
+        high: ``[B, C, H, W]``.
+        band_config: as in :func:`laplacian_bands`.
+
+    Returns:
+        ``[B, C, H, W]``: ``bilinear(area(low -> dim1 x dim1)) + high`` (``bilinear(low) + high`` with None).
+    """
+    return _smooth(low, high.shape[-2:], band_config) + high
+
+
+def _smooth(img: Tensor, size: tuple[int, int], band_config: tuple[int, int] | None) -> Tensor:
+    # the band-limited image: area-downsampled to dim1 pixels a side (None: as given), bilinear back to size
+    if band_config is not None:
+        dim1 = band_config[0]
+        if not 1 <= dim1 < min(size):
+            raise ValueError(
+                f"band_config[0] = {dim1} must be a positive size below the tile side {min(size)} px"
+            )
+        img = F.interpolate(img, size=(dim1, dim1), mode="area")
+    return F.interpolate(img, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 class ScaleMAE(nn.Module):
@@ -233,6 +277,12 @@ class ScaleMAE(nn.Module):
             )
         if not 0.0 < c.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1) for masked reconstruction, got {c.mask_ratio}")
+        if c.band_config is not None and (
+            len(c.band_config) != 2 or not all(isinstance(d, int) and d >= 1 for d in c.band_config)
+        ):
+            raise ValueError(
+                f"band_config must be None or two positive pixel sizes (dim1, dim2), got {c.band_config}"
+            )
         if c.pool not in ("mean", "cls"):
             raise ValueError(f"pool must be 'mean' or 'cls', got {c.pool!r}")
         if c.s2_bands is not None and not all(0 <= i < S2_CHANNELS for i in c.s2_bands):
@@ -409,7 +459,7 @@ class ScaleMAE(nn.Module):
         Returns:
             ``loss`` (MSE low band + ``l1_weight`` * L1 high band, masked patches only), ``loss_low``,
             ``loss_high``, ``pred_low [B, C, H/2, W/2]``, ``pred_high [B, C, H, W]``, ``reconstruction``
-            ``[B, C, H, W]`` (``upsample(pred_low) + pred_high``, standardised units), ``target [B, C, H, W]``
+            ``[B, C, H, W]`` (:func:`combine_bands` of the two, standardised units), ``target [B, C, H, W]``
             (the standardised image), ``mask [B, h, w]`` (1 = hidden from the encoder, on the encoder's grid).
         """
         c = self.config
@@ -421,23 +471,52 @@ class ScaleMAE(nn.Module):
         latent, mask, ids_restore, grid = self.encode(x, res, c.mask_ratio)
         pred_low, pred_high = self.decode(latent, ids_restore, res, grid)
 
-        low, high = laplacian_bands(target)
+        low, high = laplacian_bands(target, c.band_config)
         mask_map = mask.reshape(-1, 1, *grid)  # [B, 1, h, w]
         cell = c.patch_size * c.target_scale  # target pixels per token side
         m_high = mask_map.repeat_interleave(cell, 2).repeat_interleave(cell, 3)
         m_low = mask_map.repeat_interleave(cell // 2, 2).repeat_interleave(cell // 2, 3)
         loss_low = (m_low * (pred_low - low) ** 2).sum() / (m_low.sum() * self.in_chans)
         loss_high = (m_high * (pred_high - high).abs()).sum() / (m_high.sum() * self.in_chans)
-        recon = F.interpolate(pred_low, scale_factor=2, mode="bilinear", align_corners=False) + pred_high
         return {
             "loss": loss_low + c.l1_weight * loss_high,
             "loss_low": loss_low.detach(),
             "loss_high": loss_high.detach(),
             "pred_low": pred_low,
             "pred_high": pred_high,
-            "reconstruction": recon,
+            "reconstruction": combine_bands(pred_low, pred_high, c.band_config),
             "target": target,
             "mask": mask_map[:, 0],
+        }
+
+    def super_resolve(
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+    ) -> dict[str, Tensor]:
+        """Encode a whole image (nothing masked) and reconstruct it at ``target_scale`` times its resolution.
+
+        With ``target_scale=2`` a model pretrained to rebuild tiles from their half-resolution version turns a
+        ``H x W`` image into a ``2H x 2W`` one (the paper's super-resolution use of the decoder).
+
+        Args:
+            s1: Sentinel-1 ``[B, 2, H, W]`` dB (read when the modality includes radar).
+            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance (read when the modality includes optical).
+            gsd: metres per pixel *of the input*, a number or ``[B]`` (reference GSD if None).
+
+        Returns:
+            ``reconstruction [B, C, sH, sW]`` (``s = target_scale``, standardised units, as ``target`` in
+            :meth:`forward`), ``pred_low [B, C, sH/2, sW/2]``, ``pred_high [B, C, sH, sW]``.
+        """
+        c = self.config
+        x = self._image(s1, s2, c.patch_size)
+        res = self.gsd_ratio(gsd, x.shape[0])
+        latent, _, _, grid = self.encode(x, res)
+        n = grid[0] * grid[1]
+        in_order = torch.arange(n, device=x.device).expand(x.shape[0], n)  # nothing masked
+        pred_low, pred_high = self.decode(latent, in_order, res, grid)
+        return {
+            "reconstruction": combine_bands(pred_low, pred_high, c.band_config),
+            "pred_low": pred_low,
+            "pred_high": pred_high,
         }
 
     def features(
@@ -481,4 +560,4 @@ class ScaleMAE(nn.Module):
         return tokens, grid
 
 
-__all__ = ["PRESETS", "ScaleMAE", "ScaleMAEConfig", "laplacian_bands"]
+__all__ = ["PRESETS", "ScaleMAE", "ScaleMAEConfig", "combine_bands", "laplacian_bands"]

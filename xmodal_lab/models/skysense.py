@@ -25,6 +25,15 @@ very-high-resolution optical branch, left out here):
    groups pooled in both views) and **image** features (average pooled);
    ``L_MGCL = sum_i L_FGCL(F_i, F'_i) + L_FGCL(F_fus, F'_fus)``. Multi-date features are contrasted date by
    date and averaged over the dates, as in the paper's ``1 / T_i sum_t``.
+4. **Cross-modal alignment.** The paper also aligns the modalities' features with each other before fusion
+   (its Cross-Modal Alignment, analysed in the supplement's feature visualisations): without it, ``L_MGCL``
+   only compares each stream with its own teacher and never asks radar and optical features of one place to
+   agree. Here it is a symmetric InfoNCE between the student's image-level radar and optical projections of
+   the same tiles (the other tiles of the batch as negatives), ``L_align``, and the loss is
+   ``L = L_MGCL + align_weight * L_align`` (``align_weight=0`` gives ``L_MGCL`` alone, the earlier kit loss).
+   What the kit simplifies: the paper's very-high-resolution optical branch is left out; the contrastive loss
+   ``L_CL`` is InfoNCE with a fixed temperature; the alignment is applied at image level only, with the
+   streams' own projection heads, and its weight is a config value rather than the paper's schedule.
 
 The teacher follows the student by an exponential moving average of the weights (updated at the start of
 each training forward, i.e. after the previous optimiser step): ``theta' <- m theta' + (1 - m) theta``.
@@ -76,6 +85,8 @@ class SkySenseConfig:
         sinkhorn_iters: Sinkhorn iterations.
         aug_jitter: strength of the radiometric augmentation (per-band gain and offset, pixel noise), in
             standard deviations of the standardised input.
+        align_weight: weight of the cross-modal alignment term ``L_align`` (radar vs optical image-level
+            InfoNCE of the student); 0 turns it off.
     """
 
     img_size: int = 32
@@ -96,6 +107,7 @@ class SkySenseConfig:
     sinkhorn_eps: float = 0.05
     sinkhorn_iters: int = 3
     aug_jitter: float = 0.1
+    align_weight: float = 1.0
 
 
 PRESETS: dict[str, SkySenseConfig] = {
@@ -576,8 +588,9 @@ class SkySense(nn.Module):
                 ``[B, T, C, H, W]``); optional ``date`` (see :func:`day_of_year`), ``lat`` and ``lon`` ``[B]``.
 
         Returns:
-            ``loss`` (``L_MGCL``), ``loss_s1``, ``loss_s2``, ``loss_joint`` (``L_FGCL`` of each stream),
-            ``loss_pixel``, ``loss_object``, ``loss_image`` (each granularity summed over the streams),
+            ``loss`` (``L_MGCL + align_weight * L_align``), ``loss_s1``, ``loss_s2``, ``loss_joint`` (``L_FGCL``
+            of each stream), ``loss_pixel``, ``loss_object``, ``loss_image`` (each granularity summed over the
+            streams), ``loss_mgcl`` (``L_MGCL``), ``loss_align`` (``L_align``, radar vs optical),
             ``region [B]`` (-1 without a location) and ``joint [B, N, D]`` (the student's fused features).
         """
         s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
@@ -607,6 +620,15 @@ class SkySense(nn.Module):
                 per_level[level] = per_level[level] + value.detach()
             total = total + pix + obj + img
         out.update({f"loss_{k}": v for k, v in per_level.items()})
+        out["loss_mgcl"] = total.detach()
+        # cross-modal alignment: the same tile's radar and optical image-level features (dates averaged) agree
+        img_s1, img_s2 = z_s["s1"].mean(dim=(1, 2)), z_s["s2"].mean(dim=(1, 2))  # [B, P]
+        align, _ = info_nce(
+            F.normalize(img_s1, dim=-1), F.normalize(img_s2, dim=-1), 1.0 / self.config.temperature
+        )
+        out["loss_align"] = align.detach()
+        if self.config.align_weight:
+            total = total + self.config.align_weight * align
 
         if lat is not None and lon is not None:
             region = self.regions(lat, lon)

@@ -63,7 +63,11 @@ def decode_masks(
         dense: dense prompt ``[1, C, h, w]`` from ``sam.prompt_encoder``.
         multimask: return the three multimask outputs instead of the single one.
         attn_guide: ``[1, 1, 1, h*w]`` added to the token-to-image attention weights in every layer.
-        target_token: ``[1, 1, C]`` added to the prompt tokens before every layer and the final attention.
+        target_token: ``[1, 1, C]`` PerSAM's target-semantic prompt, added as the official code does
+            (``queries += target_embedding`` on the prompt tokens themselves): to the queries before every
+            layer and the final attention, and once to the tokens' positional term ``query_pe``, which therefore
+            carries the target into every later attention (the first in-place add also changes the tensor
+            passed as ``query_pe``).
 
     Returns:
         ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]`` with ``M`` = 3 or 1.
@@ -78,7 +82,9 @@ def decode_masks(
     pos = torch.repeat_interleave(sam.prompt_encoder.get_dense_pe(), tokens.shape[0], dim=0)
     b, c, h, w = src.shape
     keys, key_pe = src.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2)  # [B, hw, C]
-    queries, query_pe = tokens, tokens
+    queries = tokens
+    # official PerSAM adds the target in place to the tensor that is also query_pe: query_pe = tokens + target
+    query_pe = tokens if target_token is None else tokens + target_token
     for layer in tr.layers:
         if target_token is not None:
             queries = queries + target_token
@@ -144,7 +150,8 @@ class PerSAM:
         reference_mask: ``[H, W]`` bool, the object or class on the reference tile.
         rendering: how Sentinel tiles are shown to SAM (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         guided_attention: use target-guided attention in the decoder.
-        semantic_prompt: add the target embedding to the decoder's prompt tokens.
+        semantic_prompt: add the target embedding to the decoder's prompt tokens, as the official code does
+            (also into their positional term ``query_pe``, see :func:`decode_masks`).
         cascade: run the two refinement steps (mask prompt, then box prompt).
     """
 
