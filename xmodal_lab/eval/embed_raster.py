@@ -151,15 +151,12 @@ def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
         stride: step between tiles in optical pixels.
 
     Returns:
-        ``(a, b, c, d, e, f)`` of the grid: ``source * translation(off, off) * scale(stride)`` with
-        ``off = (tile - stride) / 2``.
+        ``(a, b, c, d, e, f)`` of the grid: the source affine composed with a shift by
+        ``off = (tile - stride) / 2`` pixels and a scaling by ``stride``.
     """
-    from affine import Affine
-
-    src = transform if isinstance(transform, Affine) else Affine(*[float(v) for v in tuple(transform)[:6]])
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     off = (tile - stride) / 2.0
-    g = src * Affine.translation(off, off) * Affine.scale(stride)
-    return tuple(float(v) for v in tuple(g)[:6])
+    return (a * stride, b * stride, c + (a + b) * off, d * stride, e * stride, f + (d + e) * off)
 
 
 def pca_project(x: Any, k: int) -> np.ndarray:

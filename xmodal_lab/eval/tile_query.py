@@ -32,6 +32,14 @@ def _modality(tiles: TileEmbeddings, name: str, role: str) -> np.ndarray:
     return tiles.vectors[name]
 
 
+def _to_pixel(transform: tuple[float, ...], x: float, y: float) -> tuple[float, float]:
+    """``(col, row)`` of a point under the affine ``(a, b, c, d, e, f)`` (its inverse)."""
+    a, b, c, d, e, f = transform[:6]
+    det = a * e - b * d
+    dx, dy = x - c, y - f
+    return (e * dx - b * dy) / det, (a * dy - d * dx) / det
+
+
 def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -> int:
     """The tile whose grid cell holds a point.
 
@@ -47,13 +55,11 @@ def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -
     Raises:
         ValueError: the point lies outside the raster, or on a cell whose tile was dropped (nodata).
     """
-    from affine import Affine
-
     from xmodal_lab.data.geo import transformer
 
     if str(crs) != tiles.crs:
         x, y = transformer(str(crs), tiles.crs).transform(x, y)
-    col, row = ~Affine(*tiles.grid_transform) * (x, y)
+    col, row = _to_pixel(tiles.grid_transform, x, y)
     r, c = int(np.floor(row)), int(np.floor(col))
     rows, cols = tiles.grid_shape
     if not (0 <= r < rows and 0 <= c < cols):
@@ -216,13 +222,11 @@ class RegionMask:
 
 
 def _pixel_of(tiles: TileEmbeddings, x: float, y: float, crs: str) -> tuple[int, int]:
-    from affine import Affine
-
     from xmodal_lab.data.geo import transformer
 
     if str(crs) != tiles.crs:
         x, y = transformer(str(crs), tiles.crs).transform(x, y)
-    col, row = ~Affine(*tiles.source_transform) * (x, y)
+    col, row = _to_pixel(tiles.source_transform, x, y)
     h, w = tiles.source_shape
     r, c = int(np.floor(row)), int(np.floor(col))
     if not (0 <= r < h and 0 <= c < w):
