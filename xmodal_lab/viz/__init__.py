@@ -35,6 +35,7 @@ _EXPORTS = {
     "region_maps": (
         "plot_region_mask",
         "plot_region_query",
+        "read_rgb",
         "region_explorer",
         "segment_explorer",
     ),
