@@ -131,3 +131,23 @@ def test_geoparquet_holds_tile_polygons_and_vectors(model, pair_files, tmp_path)
     assert np.allclose(np.asarray(row["embedding_s2"]), tiles.vectors["s2"][4])
     with pytest.raises(FileExistsError):
         embeddings_to_geoparquet(tiles, out)
+
+
+@pytest.mark.parametrize("stride", [32, 16])
+def test_block_reader_gives_the_datasets_own_items(pair_files, stride):
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.eval.embed_raster import BlockTiles
+
+    _, holed, _ = pair_files
+    with rasterio.open(holed["s2"], "r+") as dst:  # a few nodata pixels inside a kept tile, too
+        dst.write(np.zeros((12, 3, 3), np.uint16), window=Window(40, 70, 3, 3))
+    ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=stride)
+    fast = BlockTiles(ds, block=64)
+    assert len(fast) == len(ds)
+    for i in range(len(ds)):
+        a, b = ds[i], fast[i]
+        assert a["window"] == b["window"]
+        for key in ("s1", "s2", "nodata_mask"):
+            assert torch.equal(a[key], b[key]), (i, key)
+        assert a["transform"] == pytest.approx(b["transform"]) and a["lat"] == pytest.approx(b["lat"])
+        assert a["gsd"] == b["gsd"] and a["date"] == b["date"]

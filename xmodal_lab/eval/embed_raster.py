@@ -194,6 +194,80 @@ def pca_rgb(x: Any) -> np.ndarray:
     return np.clip(np.round(1 + 254 * scaled), 1, 255).astype(np.uint8)
 
 
+class BlockTiles(torch.utils.data.Dataset):
+    """The tiles of a :class:`PairedRasterDataset`, read block by block: the same items, much faster.
+
+    ``PairedRasterDataset`` opens the files and decompresses a whole GeoTIFF block for every tile; on a
+    tiled, compressed pair that is most of the time ``embed_raster`` takes. This view reads square blocks
+    of ``block`` pixels once (through the dataset itself, so scaling, units, reprojection and nodata rules
+    are the dataset's), cuts the tiles out of them and fills each tile's nodata pixels with its own per-band
+    median, as the dataset does. Tiles that cross a block edge are read one by one.
+
+    Args:
+        dataset: the tiles to read.
+        block: block side in pixels (rounded down to a multiple of the stride; at most the raster's size).
+    """
+
+    def __init__(self, dataset: Any, block: int = 256) -> None:
+        from xmodal_lab.data.rasters import PairedRasterDataset
+
+        self.ds = dataset
+        t, step = dataset.size, dataset.stride
+        side = min(max(block // step, 1) * step, dataset.height, dataset.width)
+        self.block = max(side, t)
+        self._blocks = None
+        if self.block > t and self.block <= min(dataset.height, dataset.width):
+            self._blocks = PairedRasterDataset.__new__(PairedRasterDataset)
+            self._blocks.__dict__.update(dataset.__dict__)  # same files, checks and options; bigger windows
+            self._blocks.size, self._blocks.transform = self.block, None
+        self._cache: tuple[tuple[int, int], dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row, col = self.ds.windows[index]
+        t, b = self.ds.size, self.block
+        r0, c0 = (row // b) * b, (col // b) * b
+        inside = (
+            self._blocks is not None and row + t <= r0 + b and col + t <= c0 + b
+            and r0 + b <= self.ds.height and c0 + b <= self.ds.width
+        )  # fmt: skip
+        if not inside:
+            return self.ds[index]
+        if self._cache is None or self._cache[0] != (r0, c0):
+            self._blocks.windows = [(r0, c0)]
+            self._cache = ((r0, c0), self._blocks.load(0))
+        big = self._cache[1]
+        rs, cs = slice(row - r0, row - r0 + t), slice(col - c0, col - c0 + t)
+        nodata = big["nodata_mask"][rs, cs].numpy()
+        item = {
+            "s1": torch.from_numpy(_refill(big["s1"][:, rs, cs].numpy(), nodata)),
+            "s2": torch.from_numpy(_refill(big["s2"][:, rs, cs].numpy(), nodata)),
+            **_tile_geo(self.ds, row, col),
+            "date": self.ds.date,
+            "nodata_mask": torch.from_numpy(nodata.copy()),
+            "window": (row, col),
+        }
+        return self.ds.transform(item) if self.ds.transform is not None else item
+
+
+def _refill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
+    """Nodata pixels of each band set to the band's median over the tile's valid pixels (as the dataset)."""
+    out = np.array(stack, dtype=np.float32, copy=True)
+    if nodata.any():
+        valid = ~nodata
+        for band in out:
+            band[nodata] = np.median(band[valid]) if valid.any() else 0.0
+    return out
+
+
+def _tile_geo(ds: Any, row: int, col: int) -> dict[str, Any]:
+    from xmodal_lab.data.io import geo_fields, window_transform
+
+    return geo_fields(ds.crs, window_transform(tuple(ds.grid_transform)[:6], row, col), ds.size, ds.size)
+
+
 @torch.no_grad()
 def embed_tiles(
     model: torch.nn.Module,
@@ -384,7 +458,7 @@ def embed_raster(
     stride = tile if stride is None else int(stride)
     ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata,
                              **dataset_kwargs)  # fmt: skip
-    vectors = embed_tiles(model, ds, batch_size=batch_size, device=device, progress=progress)
+    vectors = embed_tiles(model, BlockTiles(ds), batch_size=batch_size, device=device, progress=progress)
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     windows = np.asarray(ds.windows, dtype=np.int64).reshape(-1, 2)
