@@ -151,3 +151,12 @@ def test_block_reader_gives_the_datasets_own_items(pair_files, stride):
             assert torch.equal(a[key], b[key]), (i, key)
         assert a["transform"] == pytest.approx(b["transform"]) and a["lat"] == pytest.approx(b["lat"])
         assert a["gsd"] == b["gsd"] and a["date"] == b["date"]
+
+
+def test_larger_grids_get_overviews(model, tmp_path):
+    pair = render_region(seed=0, size=256, gsd=10.0)
+    paths = write_pair_geotiffs(pair, tmp_path, "big")
+    tiles = embed_raster(model, paths["s1"], paths["s2"], tmp_path / "e.tif", tile=8, progress=False)
+    with rasterio.open(tiles.path) as src:
+        assert (src.height, src.width) == (32, 32) and src.block_shapes[0] == (16, 16)
+        assert src.overviews(1) == [2]  # a reduced level for zoomed-out GIS views
