@@ -1,9 +1,13 @@
-"""In a real browser, the map notebook runs and its leaflet map shows the footprint layer.
+"""In a real browser, the map notebook runs, its map is clicked, and the similarity layer and an export appear.
 
 JupyterLab is started on localhost; Debian's headless Chromium, driven through chromedriver's W3C WebDriver
 HTTP interface (plain ``urllib``, no extra package, no browser download), opens the map notebook, runs every
-cell and waits for a ``.leaflet-container`` holding the SVG paths of the footprint GeoJSON layer. Screenshots
-go to ``artifacts/`` (git-ignored). ``scripts/install_browser.sh`` installs Chromium and chromedriver.
+cell and waits for a ``.leaflet-container`` holding SVG paths (the GeoJSON layers). With notebook 05's
+click-to-query explorer it then clicks the first map with a real pointer action, waits for the kernel to
+redraw the similarity layer (a new PNG) and the summary, clicks the "export selection" button and waits for
+the GeoPackage to appear in ``$XMODAL_EXPORT_DIR`` (a temporary folder). Screenshots go to
+``$XMODAL_ARTIFACTS`` (default ``artifacts/``, git-ignored), for CI to keep. ``scripts/install_browser.sh``
+installs Chromium and chromedriver.
 
 The notebook is ``notebooks/05_embeddings_on_maps.ipynb`` when it exists (run on a copy of ``notebooks/``, so
 autosave never touches the repository), otherwise a minimal notebook with the same map call.
@@ -30,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "05_embeddings_on_maps.ipynb"
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = Path(os.environ.get("XMODAL_ARTIFACTS", ROOT / "artifacts"))
 TOKEN = "xmodal-browser-test"
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"  # how WebDriver passes an element to a script
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -160,6 +164,25 @@ class WebDriver:
         )
         return [next(iter(ref.values())) for ref in found]
 
+    def click_at(self, element: str, dx: int, dy: int) -> None:
+        """A real mouse click ``(dx, dy)`` pixels from the centre of ``element`` (W3C pointer actions)."""
+        pointer = [
+            {"type": "pointerMove", "duration": 0, "origin": {ELEMENT_KEY: element}, "x": dx, "y": dy},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pause", "duration": 50},
+            {"type": "pointerUp", "button": 0},
+        ]
+        action = {
+            "type": "pointer",
+            "id": "mouse",
+            "parameters": {"pointerType": "mouse"},
+            "actions": pointer,
+        }
+        self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
+
+    def click(self, element: str) -> None:
+        self._call("POST", f"/session/{self.session}/element/{element}/click", {})
+
     def screenshot(self, path: Path, element: str | None = None) -> None:
         where = f"/element/{element}" if element is not None else ""
         path.write_bytes(base64.b64decode(self._call("GET", f"/session/{self.session}{where}/screenshot")))
@@ -170,6 +193,56 @@ class WebDriver:
                 self._call("DELETE", f"/session/{self.session}", timeout=20)
             except (OSError, RuntimeError):
                 pass
+
+
+# The first map's image overlays (S1, S2, PCA, similarity: the similarity layer is the last) and its summary.
+JS_MAP = """
+const map = arguments[0];
+const images = Array.from(map.querySelectorAll('.leaflet-overlay-pane img.leaflet-image-layer'));
+const widget = map.closest('.widget-vbox') || map.parentElement;
+const html = widget ? Array.from(widget.querySelectorAll('.widget-html-content')).map(e => e.textContent) : [];
+const button = widget ? Array.from(widget.querySelectorAll('button')).find(b => b.textContent.includes('export selection')) : null;
+return {srcs: images.map(i => i.src.length + ':' + i.src.slice(-64)), info: html.join(' | '), button: button || null};
+"""
+
+
+def _click_query_and_export(browser: WebDriver, element: str, exports: Path) -> None:
+    """Click the explorer's map, wait for a new similarity layer, click export, wait for the file."""
+    browser.script("arguments[0].scrollIntoView({block: 'center'}); return true;", {ELEMENT_KEY: element})
+    time.sleep(1.0)
+    before = browser.script(JS_MAP, {ELEMENT_KEY: element})
+    assert len(before["srcs"]) >= 4, (
+        f"the explorer map should hold S1, S2, PCA and similarity images: {before}"
+    )
+    assert "tile" in before["info"], f"the explorer shows no summary of its default click: {before['info']!r}"
+    browser.click_at(element, 90, 60)  # right of and below the centre: on the raster, clear of the controls
+    after: dict = {}
+
+    def redrawn() -> bool:
+        nonlocal after
+        after = browser.script(JS_MAP, {ELEMENT_KEY: element})
+        return after["srcs"][-1] != before["srcs"][-1] and after["info"] != before["info"]
+
+    try:
+        _wait(redrawn, 90, "the similarity layer did not change after the click", interval=1.0)
+    except TimeoutError as err:
+        browser.screenshot(ARTIFACTS / "browser_click_failure.png")
+        raise AssertionError(f"{err}; before {before}, after {after}") from err
+    time.sleep(1.0)
+    browser.screenshot(ARTIFACTS / "browser_map_clicked.png", element)
+    existing = set(exports.glob("selection_*.gpkg"))
+    assert after["button"], "no 'export selection' button next to the map"
+    browser.click(next(iter(after["button"].values())))
+
+    def exported() -> set[Path]:
+        return set(exports.glob("selection_*.gpkg")) - existing
+
+    new = _wait(exported, 60, "the export button wrote no GeoPackage")
+    import geopandas as gpd
+
+    frame = gpd.read_file(next(iter(new)))
+    assert len(frame) >= 1 and frame.crs is not None, "the exported selection is empty or has no CRS"
+    print(f"browser test: clicked -> {after['info'][:120]!r}; exported {sorted(p.name for p in new)}")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -192,7 +265,7 @@ def lab_dir(tmp_path: Path) -> tuple[Path, str, float]:
         shutil.copytree(
             ROOT / "notebooks", serve, ignore=shutil.ignore_patterns("student", ".ipynb_checkpoints")
         )
-        return serve, NOTEBOOK, 420.0
+        return serve, NOTEBOOK, 600.0
     serve.mkdir()
     cells = [
         {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
@@ -210,6 +283,7 @@ def lab_dir(tmp_path: Path) -> tuple[Path, str, float]:
 
 def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
     serve, notebook, run_timeout = lab_dir
+    exports = tmp_path / "exports"
     settings = tmp_path / "settings"
     for name, values in LAB_SETTINGS.items():
         path = settings / name
@@ -224,6 +298,7 @@ def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter_runtime"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "XMODAL_EXPORT_DIR": str(exports),
     }
     lab_port, driver_port = _free_port(), _free_port()
     root_flag = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
@@ -250,7 +325,7 @@ def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
         start_new_session=True,
     )
     browser = WebDriver(f"http://127.0.0.1:{driver_port}")
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     state: dict = {}
     try:
 
@@ -304,6 +379,8 @@ def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
         assert state["maps"] >= 1, "no .leaflet-container: the map widget did not render"
         assert state["paths"] >= 1, "the map shows no SVG path: the footprint GeoJSON layer did not render"
         assert state["figures"] >= 1, "no figure image in the outputs: the static fallback did not display"
+        if notebook == NOTEBOOK:
+            _click_query_and_export(browser, maps[0], exports)
     finally:
         if state and not (ARTIFACTS / "browser_map_page.png").exists():
             try:  # a picture of the failure helps more than the state alone

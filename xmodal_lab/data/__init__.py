@@ -19,6 +19,7 @@ from xmodal_lab.data.datasets import (
 from xmodal_lab.data.events import EVENTS
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.data.rasters import PairedRasterDataset
+from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
 from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
 from xmodal_lab.data.transforms import (
     BandStats,
@@ -73,4 +74,7 @@ __all__ = [
     "bigearthnet_examples",
     "collate_pairs",
     "ndvi",
+    "region_geotiffs",
+    "render_region",
+    "write_pair_geotiffs",
 ]

@@ -3,11 +3,22 @@
 Every function works from ``model.embed`` outputs, so no model is special-cased.
 """
 
+from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
 from .projection import project_2d
 from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieval_metrics, topk_matches
 from .segmentation import OverestimationReport, boundary_overestimation, iou, per_image_iou, to_polygons
+from .tile_query import (
+    RegionMask,
+    export_vectors,
+    grid_to_polygons,
+    segment_region,
+    similarity_grid,
+    similarity_to_tile,
+    threshold_grid,
+    tile_at,
+)
 
 __all__ = [
     "OverestimationReport",
@@ -26,4 +37,15 @@ __all__ = [
     "project_2d",
     "retrieval_metrics",
     "topk_matches",
+    "RegionMask",
+    "TileEmbeddings",
+    "embed_raster",
+    "embeddings_to_geoparquet",
+    "export_vectors",
+    "grid_to_polygons",
+    "segment_region",
+    "similarity_grid",
+    "similarity_to_tile",
+    "threshold_grid",
+    "tile_at",
 ]

@@ -32,6 +32,13 @@ _EXPORTS = {
         "plot_match_footprints",
         "png_data_url",
     ),
+    "region_maps": (
+        "plot_region_mask",
+        "plot_region_query",
+        "read_rgb",
+        "region_explorer",
+        "segment_explorer",
+    ),
     "geo": ("embedding_colors", "footprint_lonlat", "footprints_geojson", "value_colors"),
     "composites": ("s1_composite", "s2_false_colour", "s2_true_colour"),
 }

@@ -1,0 +1,162 @@
+"""embed_raster: the written COG's grid, values, layout and nodata; inputs untouched; nothing overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from xmodal_lab.data.region import render_region, write_pair_geotiffs
+from xmodal_lab.eval.embed_raster import embed_raster, embeddings_to_geoparquet, pca_project
+from xmodal_lab.models import build
+
+TILE = 32
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build("contrastive", preset="tiny").eval()
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory):
+    """A 96 x 96 px region (3 x 3 tiles of 32 px) and a copy whose top-left tile is optical nodata."""
+    folder = tmp_path_factory.mktemp("pair")
+    pair = render_region(seed=0, size=96, gsd=10.0)
+    paths = write_pair_geotiffs(pair, folder, "region")
+    holed = write_pair_geotiffs(pair, folder, "holed")
+    with rasterio.open(holed["s2"], "r+") as dst:  # a test fixture of our own, not a user file
+        dst.write(np.zeros((12, TILE, TILE), np.uint16), window=Window(0, 0, TILE, TILE))
+    return paths, holed, pair
+
+
+def test_written_raster_has_the_exact_grid_and_values(model, pair_files, tmp_path):
+    paths, _, pair = pair_files
+    hashes = {k: _sha(p) for k, p in paths.items()}
+    out = tmp_path / "emb.tif"
+    tiles = embed_raster(model, paths["s1"], paths["s2"], out, tile=TILE, stride=16, progress=False)
+    assert tiles.path == out and out.is_file()
+    assert {k: _sha(p) for k, p in paths.items()} == hashes, "embed_raster modified its inputs"
+    a, _, c, _, e, f = pair["transform"]
+    with rasterio.open(out) as src:
+        assert src.crs.to_string() == pair["crs"]
+        # one pixel per 16 px step, centred on its 32 px tile: shifted by (32 - 16) / 2 = 8 px
+        expected = (a * 16, 0.0, c + a * 8, 0.0, e * 16, f + e * 8)
+        assert tuple(src.transform)[:6] == pytest.approx(expected, abs=1e-6)
+        assert (src.height, src.width) == ((96 - TILE) // 16 + 1,) * 2 == (5, 5)
+        assert src.count == tiles.vectors["s2"].shape[1] == model.config.proj_dim
+        assert src.profile["tiled"] and src.profile["compress"] == "deflate"
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        data = src.read()
+    with rasterio.open(paths["s2"]) as s2:  # independent reference: read the tile, embed it
+        raw = s2.read(window=Window(16, 32, TILE, TILE)).astype(np.float32) / 10000.0
+    with torch.no_grad():
+        ref = model.embed(s2=torch.from_numpy(raw)[None])["s2"][0].numpy()
+    assert np.allclose(data[:, 2, 1], ref, atol=1e-5)  # the tile at row 32, col 16 is grid cell (2, 1)
+
+
+def test_dropped_tiles_are_nodata(model, pair_files, tmp_path):
+    _, holed, _ = pair_files
+    tiles = embed_raster(model, holed["s1"], holed["s2"], tmp_path / "e.tif", tile=TILE, progress=False)
+    assert len(tiles) == 8 and not tiles.valid[0, 0] and tiles.valid.sum() == 8
+    with rasterio.open(tiles.path) as src:
+        data = src.read(masked=True)
+        assert np.isnan(src.nodata)
+    assert data.mask[:, 0, 0].all() and not data.mask[:, 1:, 1:].any()
+
+
+def test_pca_rgb_and_components(model, pair_files, tmp_path):
+    paths, _, _ = pair_files
+    tiles = embed_raster(model, paths["s1"], paths["s2"], tmp_path / "rgb.tif", tile=TILE, stride=16, pca=3,
+                         progress=False)  # fmt: skip
+    with rasterio.open(tiles.path) as src:
+        assert src.count == 3 and src.dtypes[0] == "uint8" and src.nodata == 0
+        assert src.read().min() >= 1
+    scores = embed_raster(model, paths["s1"], paths["s2"], tmp_path / "pc.tif", tile=TILE, stride=16, pca=2,
+                          modality="s1", progress=False)  # fmt: skip
+    with rasterio.open(scores.path) as src:
+        pcs = src.read()
+    # independent PCA: the eigenvectors of the covariance, up to sign
+    x = scores.vectors["s1"].astype(np.float64)
+    centred = x - x.mean(0)
+    _, vecs = np.linalg.eigh(np.cov(centred.T))
+    ref = centred @ vecs[:, ::-1][:, :2]
+    got = pcs[:, scores.cells[:, 0], scores.cells[:, 1]].T
+    for k in range(2):
+        assert abs(np.corrcoef(got[:, k], ref[:, k])[0, 1]) > 0.999
+    assert np.allclose(pca_project(x, 2), got, atol=1e-4)
+
+
+def test_never_overwrites_and_rejects_bad_arguments(model, pair_files, tmp_path):
+    paths, _, _ = pair_files
+    out = tmp_path / "taken.tif"
+    out.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        embed_raster(model, paths["s1"], paths["s2"], out, tile=TILE, progress=False)
+    assert out.read_bytes() == b"user data"
+    with pytest.raises(ValueError, match="modality"):
+        embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, modality="radar", progress=False)
+    with pytest.raises(ValueError, match="gives only"):
+        embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, modality="joint", progress=False)
+    with pytest.raises(ValueError, match="patch size"):
+        embed_raster(model, paths["s1"], paths["s2"], None, tile=30, progress=False)
+    with pytest.raises(ValueError, match="pca"):
+        embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, pca=0, progress=False)
+    with pytest.raises(ValueError, match="GeoTIFF"):
+        embed_raster(model, paths["s1"], paths["s2"], tmp_path / "emb.png", tile=TILE, progress=False)
+
+
+def test_geoparquet_holds_tile_polygons_and_vectors(model, pair_files, tmp_path):
+    import geopandas as gpd
+
+    paths, _, pair = pair_files
+    tiles = embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, progress=False)
+    out = embeddings_to_geoparquet(tiles, tmp_path / "emb.parquet")
+    frame = gpd.read_parquet(out)
+    assert len(frame) == 9 and frame.crs.to_string() == pair["crs"]
+    a, _, c, _, e, f = pair["transform"]
+    row = frame.iloc[4]  # tile 4: grid cell (1, 1), pixels 32..64
+    assert row["row"] == 1 and row["col"] == 1
+    assert row.geometry.bounds == pytest.approx((c + 32 * a, f + 64 * e, c + 64 * a, f + 32 * e))
+    assert row.geometry.area == pytest.approx((TILE * a) ** 2)
+    assert np.allclose(np.asarray(row["embedding_s2"]), tiles.vectors["s2"][4])
+    with pytest.raises(FileExistsError):
+        embeddings_to_geoparquet(tiles, out)
+
+
+@pytest.mark.parametrize("stride", [32, 16])
+def test_block_reader_gives_the_datasets_own_items(pair_files, stride):
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.eval.embed_raster import BlockTiles
+
+    _, holed, _ = pair_files
+    with rasterio.open(holed["s2"], "r+") as dst:  # a few nodata pixels inside a kept tile, too
+        dst.write(np.zeros((12, 3, 3), np.uint16), window=Window(40, 70, 3, 3))
+    ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=stride)
+    fast = BlockTiles(ds, block=64)
+    assert len(fast) == len(ds)
+    for i in range(len(ds)):
+        a, b = ds[i], fast[i]
+        assert a["window"] == b["window"]
+        for key in ("s1", "s2", "nodata_mask"):
+            assert torch.equal(a[key], b[key]), (i, key)
+        assert a["transform"] == pytest.approx(b["transform"]) and a["lat"] == pytest.approx(b["lat"])
+        assert a["gsd"] == b["gsd"] and a["date"] == b["date"]
+
+
+def test_larger_grids_get_overviews(model, tmp_path):
+    pair = render_region(seed=0, size=256, gsd=10.0)
+    paths = write_pair_geotiffs(pair, tmp_path, "big")
+    tiles = embed_raster(model, paths["s1"], paths["s2"], tmp_path / "e.tif", tile=8, progress=False)
+    with rasterio.open(tiles.path) as src:
+        assert (src.height, src.width) == (32, 32) and src.block_shapes[0] == (16, 16)
+        assert src.overviews(1) == [2]  # a reduced level for zoomed-out GIS views
