@@ -3,7 +3,7 @@
 Prints two tables:
 
 1. **the gap**: statistics of real tiles (``xmodal_lab.data.real_pairs.real_transfer_split``) next to
-   simulated tiles of the uncalibrated world (independent speckle, ``speckle_sigma=0``) and of the
+   simulated tiles of the uncalibrated world (independent speckle, no resolution-cell blur: ``speckle_sigma=0, radar_blur=0``) and of the
    calibrated default world: band means, histogram distances, mean ``|dVV/dy|`` and ``|dNIR/dy|``, spectral
    slopes, ENL, radar-optical cross-statistics, and a domain classifier's accuracy (0.5 = indistinguishable);
 2. **transfer**: SAR -> optical retrieval on real tiles that no tuning saw (the east half of the SSL4EO-S12
@@ -38,7 +38,7 @@ from xmodal_lab.models import build
 from xmodal_lab.train import CachedPairs, fit
 
 #: The world before calibration (the calibrated one is the default ``SimulatedWorld``).
-UNCALIBRATED = {"speckle_sigma": 0.0}
+UNCALIBRATED = {"speckle_sigma": 0.0, "radar_blur": 0.0}
 
 
 class TileSet(torch.utils.data.Dataset):
@@ -150,6 +150,7 @@ def main() -> None:
     p.add_argument("--finetune-steps", type=int, default=150)
     p.add_argument("--n-scenes", type=int, default=2048)
     p.add_argument("--finetune-lr", type=float, nargs="+", default=[1e-3], help="one row per learning rate")
+    p.add_argument("--radar-blur", type=float, default=None, help="override the world's radar_blur (metres)")
     p.add_argument("--gap-only", action="store_true")
     p.add_argument("--uncalibrated", action="store_true", help="also run the transfer table on the old world")
     a = p.parse_args()

@@ -401,3 +401,17 @@ def test_bad_arguments_raise_clear_errors():
     assert SimulatedWorld.from_preset("tiny").config == WorldConfig(size=32, n_scenes=512)
     assert SimulatedWorld(biomes="ocean").config.biomes == ("open ocean",)
     assert math.isclose(len(w), 3)
+
+
+def test_radar_blur_is_a_gaussian_of_the_noise_free_scene():
+    from scipy.ndimage import gaussian_filter
+
+    sharp = SimulatedWorld(seed=3, size=48, n_scenes=10, noise=False, radar_blur=0.0)
+    blurred = SimulatedWorld(seed=3, size=48, n_scenes=10, noise=False, radar_blur=9.3)
+    for i in range(3):
+        a = 10 ** (sharp[i]["s1"].double().numpy() / 10)
+        b = 10 ** (blurred[i]["s1"].double().numpy() / 10)
+        # scipy's mirror mode is NumPy's reflect; radius int(3 sigma + 0.5) = ceil(3 sigma) for sigma 0.93 px
+        ref = gaussian_filter(a, sigma=(0, 0.93, 0.93), mode="mirror", truncate=3.0)
+        np.testing.assert_allclose(b, ref, rtol=1e-4)
+        torch.testing.assert_close(blurred[i]["s2"], sharp[i]["s2"])  # the optical image is untouched

@@ -85,6 +85,11 @@ class WorldConfig:
             variance ``1 / looks``; averaging ``k x k`` pixels therefore multiplies the looks by less than
             ``k^2``, as in real multi-looking of correlated pixels. 0 draws every pixel independently (the
             uncalibrated world of earlier kit versions, whose radar was twice as rough as real data).
+        radar_blur: metres; the noise-free sigma0 (linear) is blurred by a Gaussian of this standard deviation
+            before the speckle multiplies it: the radar's resolution cell (about 20 x 22 m for IW GRD) averages
+            the scene, so one-pixel field margins and road edges do not show at full contrast (the mean
+            intensity of a SAR image is the scene convolved with the squared point-spread function, whose
+            width also sets the speckle correlation: the same 9.3 m). 0 turns it off (earlier kit versions).
         cache_mb: keep up to this many megabytes of rendered items in memory (least recently used first
             out), so that training for several epochs renders each scene once; 0 turns caching off.
     """
@@ -103,6 +108,7 @@ class WorldConfig:
     label_threshold: float = 0.02
     noise: bool = True
     speckle_sigma: float = 9.3
+    radar_blur: float = 9.3
     cache_mb: float = 256.0
 
 
@@ -161,6 +167,8 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
         raise ValueError(f"looks: expected a positive number of looks, got {cfg.looks}")
     if not (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0):
         raise ValueError(f"speckle_sigma: expected metres >= 0, got {cfg.speckle_sigma}")
+    if not (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0):
+        raise ValueError(f"radar_blur: expected metres >= 0, got {cfg.radar_blur}")
     if cfg.cache_mb < 0:
         raise ValueError(f"cache_mb: expected megabytes >= 0, got {cfg.cache_mb}")
     if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
@@ -398,6 +406,8 @@ class SimulatedWorld(Dataset):
         tex = fbm(tag_key(key, "texture"), scene.x, scene.y, 40.0, 2, 2)
         s2 = _optical(scene, props, tex[0], place)
         s1 = _radar(scene, props, tex[1], place)
+        if self.config.radar_blur > 0:  # the resolution cell averages the scene before speckle forms
+            s1 = _blur(s1, self.config.radar_blur / pitch)
         if noise:
             rng = np.random.default_rng([seed, index, 2, day])
             s1 *= _speckle(rng, self.config.looks, self.config.speckle_sigma / pitch, n)  # drawn first
@@ -570,6 +580,21 @@ def speckle_kernel(sigma_px: float) -> np.ndarray:
     x = np.arange(-r, r + 1, dtype=np.float64)
     k = np.exp(-0.5 * (x / sigma_px) ** 2)
     return k / k.sum()
+
+
+def _blur(a: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Separable Gaussian blur of ``[C, n, n]`` with mirrored borders (the tile's own content)."""
+    if sigma_px < 0.05:
+        return a
+    k = speckle_kernel(sigma_px).astype(np.float32)
+    r = len(k) // 2
+    n0, n1 = a.shape[1:]
+    if r >= min(n0, n1):  # a tile narrower than the kernel: pad by repetition instead of mirroring
+        p = np.pad(a, ((0, 0), (r, r), (r, r)), mode="edge")
+    else:
+        p = np.pad(a, ((0, 0), (r, r), (r, r)), mode="reflect")
+    rows = sum(k[i] * p[:, i : i + n0] for i in range(2 * r + 1))
+    return sum(k[i] * rows[:, :, i : i + n1] for i in range(2 * r + 1))
 
 
 def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) -> np.ndarray:
