@@ -159,7 +159,11 @@ def main() -> None:
     print(f"real tiles: tune {len(split['tune'])} (SSL4EO-S12 west half), held out: test "
           f"{len(split['test'])} (east half), test_europe {len(split['test_europe'])} (BigEarthNet-MM)")  # fmt: skip
     worlds = {}
-    for name, kw in (("sim before", UNCALIBRATED), ("sim calibrated", {})):
+    for name, kw in (
+        ("sim before", UNCALIBRATED),
+        ("sim calibrated", {}),
+        ("sim + radar_blur 9.3", {"radar_blur": 9.3}),
+    ):
         w = SimulatedWorld(seed=0, size=32, n_scenes=256, **kw)
         worlds[name] = [w[i] for i in range(256)]
     print_gap(

@@ -100,7 +100,7 @@ def test_both_sensors_see_the_same_structure():
     """Pooled radar features predict pooled optical features of the same tile well enough to retrieve it."""
     top1 = linear_retrieval_top1(("cropland", "city", "coast", "wetland", "tropical"), 200, 150)
     print(f"SAR->optical retrieval through a linear map: top-1 {top1:.2f} (chance 0.02)")
-    # world seeds 1-4 give 0.10-0.30 with independent speckle and 0.10-0.18 with the calibrated, correlated
+    # world seeds 1-5 give 0.10-0.30 with independent speckle and 0.10-0.18 with the calibrated, correlated
     # speckle of real GRD data (fewer independent looks per 8 x 8 pool); seed 1: 0.24 and 0.18
     assert top1 > 0.12
 
