@@ -40,6 +40,11 @@ def main() -> None:
     rows = [
         (f"{size}x{size}, 10 m, clear (default)", SimulatedWorld(seed=0, size=size, n_scenes=10 * n), n),
         (
+            f"{size}x{size}, 10 m, uncalibrated radar",
+            SimulatedWorld(seed=0, size=size, n_scenes=10 * n, speckle_sigma=0.0, radar_blur=0.0),
+            n,
+        ),
+        (
             f"{size}x{size}, 10 m, cloud_cover=0.3",
             SimulatedWorld(seed=0, size=size, n_scenes=10 * n, cloud_cover=0.3),
             n,

@@ -100,7 +100,9 @@ def test_both_sensors_see_the_same_structure():
     """Pooled radar features predict pooled optical features of the same tile well enough to retrieve it."""
     top1 = linear_retrieval_top1(("cropland", "city", "coast", "wetland", "tropical"), 200, 150)
     print(f"SAR->optical retrieval through a linear map: top-1 {top1:.2f} (chance 0.02)")
-    assert top1 > 0.2
+    # world seeds 1-5 give 0.10-0.30 with independent speckle and 0.10-0.18 with the calibrated, correlated
+    # speckle of real GRD data (fewer independent looks per 8 x 8 pool); seed 1: 0.24 and 0.18
+    assert top1 > 0.12
 
 
 def test_open_ocean_and_desert_are_hard_cases():
@@ -188,7 +190,7 @@ def test_speckle_cv_is_one_over_sqrt_looks_on_homogeneous_areas(looks):
 def test_speckle_is_multiplicative_gamma_with_unit_mean():
     w = SimulatedWorld(seed=4, size=64, n_scenes=5, looks=4.4)
     clean = SimulatedWorld(seed=4, size=64, n_scenes=5, looks=4.4, noise=False)
-    ratio = torch.cat([(10 ** ((w[i]["s1"] - clean[i]["s1"]).double() / 10)).flatten() for i in range(3)])
+    ratio = torch.cat([(10 ** ((w[i]["s1"] - clean[i]["s1"]).double() / 10)).flatten() for i in range(5)])
     assert float(ratio.mean()) == pytest.approx(1.0, abs=0.02)
     assert float(ratio.var()) == pytest.approx(1 / 4.4, rel=0.05)
 
@@ -237,8 +239,48 @@ def test_coarse_gsd_multilooks_the_speckle():
             for i in range(4)
         ]
     )
-    # 4 x 4 fine pixels per coarse pixel: 16 times the looks
+    # 4 x 4 fine pixels per coarse pixel of correlated speckle: the white speckle (looks L0) passes the
+    # separable Gaussian k then the 4-pixel box, so var = (sum_j g_j^2)^2 / L0 with g = box4 * k (1-D)
+    k = gaussian_taps(w.config.speckle_sigma / 10.0)
+    g = np.convolve(np.full(4, 0.25), k)
+    looks0 = 4.4 * float((k**2).sum()) ** 2
+    expected = (float((g**2).sum()) ** 2 / looks0) ** 0.5
+    assert float(ratio.std()) == pytest.approx(expected, rel=0.15)
+    assert expected > 1.5 * (4.4 * 16) ** -0.5  # correlated pixels hold fewer independent looks
+
+
+def gaussian_taps(sigma: float) -> np.ndarray:
+    """Sampled Gaussian exp(-x^2 / 2 sigma^2) on x = -4 sigma .. 4 sigma, normalised to sum 1."""
+    x = np.arange(-math.ceil(4 * sigma), math.ceil(4 * sigma) + 1)
+    k = np.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def test_coarse_gsd_multilooks_independent_speckle_sixteen_fold():
+    kw = {"seed": 0, "size": 32, "n_scenes": 20, "biomes": ("desert",), "looks": 4.4, "speckle_sigma": 0.0}
+    w, clean = SimulatedWorld(**kw), SimulatedWorld(**kw, noise=False)
+    ratio = torch.cat(
+        [
+            10 ** ((w.render(i, gsd=40.0)["s1"] - clean.render(i, gsd=40.0)["s1"]).double() / 10).flatten()
+            for i in range(4)
+        ]
+    )
+    # 4 x 4 independent fine pixels per coarse pixel: 16 times the looks
     assert float(ratio.std()) == pytest.approx((4.4 * 16) ** -0.5, rel=0.15)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 9.3, 15.0])
+def test_speckle_of_neighbours_is_correlated_as_its_kernel_says(sigma):
+    w = SimulatedWorld(seed=2, size=64, n_scenes=8, speckle_sigma=sigma)
+    clean = SimulatedWorld(seed=2, size=64, n_scenes=8, speckle_sigma=sigma, noise=False)
+    ratio = np.stack([10 ** ((w[i]["s1"] - clean[i]["s1"]).double().numpy() / 10) for i in range(6)])
+    z = ratio - ratio.mean()
+    for lag in (1, 2):
+        acf = float((z[..., lag:, :] * z[..., :-lag, :]).mean() / (z * z).mean())
+        # white noise through a Gaussian of sigma px has the autocorrelation exp(-lag^2 / (4 sigma^2))
+        theory = math.exp(-(lag**2) / (4 * (sigma / 10.0) ** 2)) if sigma else 0.0
+        assert acf == pytest.approx(theory, abs=0.04), (lag, acf, theory)
+    assert float(ratio.var()) == pytest.approx(1 / 4.4, rel=0.06)  # every pixel keeps 1 / looks
 
 
 def test_same_place_at_every_gsd():
@@ -347,7 +389,7 @@ def test_cache_returns_the_same_pairs_and_respects_its_budget():
 
 
 def test_bad_arguments_raise_clear_errors():
-    for kwargs, match in [({"size": 0}, "size"), ({"cloud_cover": 1.5}, "cloud_cover"), ({"looks": 0}, "looks"),
+    for kwargs, match in [({"size": 0}, "size"), ({"cloud_cover": 1.5}, "cloud_cover"), ({"looks": 0}, "looks"), ({"speckle_sigma": -1.0}, "speckle_sigma"),
                           ({"gsd": -1}, "gsd"), ({"biomes": ("moon",)}, "unknown biome"), ({"n_scenes": 0}, "n_scenes"),
                           ({"colour": 1}, "unknown argument")]:  # fmt: skip
         with pytest.raises((ValueError, TypeError), match=match):
@@ -359,3 +401,17 @@ def test_bad_arguments_raise_clear_errors():
     assert SimulatedWorld.from_preset("tiny").config == WorldConfig(size=32, n_scenes=512)
     assert SimulatedWorld(biomes="ocean").config.biomes == ("open ocean",)
     assert math.isclose(len(w), 3)
+
+
+def test_radar_blur_is_a_gaussian_of_the_noise_free_scene():
+    from scipy.ndimage import gaussian_filter
+
+    sharp = SimulatedWorld(seed=3, size=48, n_scenes=10, noise=False, radar_blur=0.0)
+    blurred = SimulatedWorld(seed=3, size=48, n_scenes=10, noise=False, radar_blur=9.3)
+    for i in range(3):
+        a = 10 ** (sharp[i]["s1"].double().numpy() / 10)
+        b = 10 ** (blurred[i]["s1"].double().numpy() / 10)
+        # scipy's mirror mode is NumPy's reflect; radius int(3 sigma + 0.5) = ceil(3 sigma) for sigma 0.93 px
+        ref = gaussian_filter(a, sigma=(0, 0.93, 0.93), mode="mirror", truncate=3.0)
+        np.testing.assert_allclose(b, ref, rtol=1e-4)
+        torch.testing.assert_close(blurred[i]["s2"], sharp[i]["s2"])  # the optical image is untouched

@@ -5,7 +5,7 @@ Every dataset returns the same pair dict (see ``docs/ARCHITECTURE.md``): ``s1`` 
 known, ``landcover``, ``labels`` and ``cloud_mask``; :func:`collate_pairs` batches them.
 """
 
-from xmodal_lab.data import bands
+from xmodal_lab.data import bands, realism
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, S2_BANDS_13, ndvi
 from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.collate import collate_pairs
@@ -19,6 +19,7 @@ from xmodal_lab.data.datasets import (
 from xmodal_lab.data.events import EVENTS
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.data.rasters import PairedRasterDataset
+from xmodal_lab.data.real_pairs import cut_tiles, real_transfer_split, ssl4eo_pairs
 from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
 from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
 from xmodal_lab.data.transforms import (
@@ -73,8 +74,12 @@ __all__ = [
     "bands",
     "bigearthnet_examples",
     "collate_pairs",
+    "cut_tiles",
     "ndvi",
+    "real_transfer_split",
+    "realism",
     "region_geotiffs",
     "render_region",
+    "ssl4eo_pairs",
     "write_pair_geotiffs",
 ]

@@ -1,0 +1,198 @@
+"""Real Sentinel-1 / Sentinel-2 pairs bundled with the kit, on one grid and cut into tiles.
+
+Two real sources live under ``data/`` (see their ``ATTRIBUTION.md``):
+
+- ``data/ssl4eo_s12``: one SSL4EO-S12 location (``0000200``, Punjab, irrigated cropland and villages) with two
+  radar and two optical acquisitions in the dataset's own layout (one GeoTIFF per band at its native
+  resolution). :func:`read_ssl4eo_location` puts radar and optical bands on the 10 m grid of ``B2``;
+- ``data/bigearthnet_mm``: six BigEarthNet-MM pairs from Europe (:class:`~xmodal_lab.data.BigEarthNetMM`).
+
+:func:`real_transfer_split` names the split that the sim-to-real benchmark and lesson 08 use: the **west
+half** of the SSL4EO location is the only real data any tuning sees (calibration statistics and
+fine-tuning); its **east half** and **all BigEarthNet-MM pairs** are held out of every tuning step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xmodal_lab.config import data_dir
+
+_S2_NAMES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+
+
+def _acquisitions(folder: Path) -> list[Path]:
+    subs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not subs:
+        raise FileNotFoundError(
+            f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/"
+        )
+    return subs
+
+
+def _date_of(acq: Path) -> dt.date:
+    meta = acq / "metadata.json"
+    if meta.is_file():
+        start = json.loads(meta.read_text()).get("system:time_start")
+        if start is not None:
+            return dt.datetime.fromtimestamp(start / 1000, dt.UTC).date()
+    for part in acq.name.split("_"):  # S1A_IW_GRDH_1SDV_20200607T010800_... or 20200604T054639_...
+        if len(part) >= 15 and part[:8].isdigit() and part[8] == "T":
+            return dt.date(int(part[:4]), int(part[4:6]), int(part[6:8]))
+    raise ValueError(f"{acq}: no acquisition date in metadata.json or in the folder name")
+
+
+def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path) -> dict[str, Any]:
+    """One SSL4EO-S12 radar acquisition and one optical acquisition as a pair dict on the optical 10 m grid.
+
+    Optical bands at 20 m and 60 m are resampled bilinearly to the grid of ``B2`` (L2A digital numbers /
+    10000 = reflectance). The radar grid is offset by about 40 m and its pixels differ by 1 % in size: it is
+    resampled by nearest neighbour, which keeps the speckle of every pixel intact (bilinear resampling would
+    average neighbouring speckle and make the radar look smoother than it is).
+
+    Args:
+        s1_acquisition: folder with ``VV.tif`` and ``VH.tif`` (dB).
+        s2_acquisition: folder with ``B1.tif`` ... ``B12.tif`` (uint16); an L1C folder's ``B10.tif`` is ignored.
+
+    Returns:
+        Pair dict on the part of the optical grid that the radar covers (about 257 x 262 px of the 264 x 264):
+        ``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, ``gsd`` 10, ``crs``, ``transform``,
+        ``lat``, ``lon``, ``date`` (optical), ``date_s1``.
+
+    Raises:
+        FileNotFoundError: a band file is missing.
+        ValueError: non-finite radar values.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    s1_dir, s2_dir = Path(s1_acquisition), Path(s2_acquisition)
+    for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, _S2_NAMES)):
+        missing = [n for n in names if not (d / f"{n}.tif").is_file()]
+        if missing:
+            raise FileNotFoundError(f"{d}: missing band file(s) {', '.join(n + '.tif' for n in missing)}")
+    with rasterio.open(s2_dir / "B2.tif") as ref:
+        crs, transform, shape = ref.crs, ref.transform, ref.shape
+    s2 = np.empty((12, *shape), dtype=np.float32)
+    for i, name in enumerate(_S2_NAMES):
+        with rasterio.open(s2_dir / f"{name}.tif") as src:
+            reproject(src.read(1).astype(np.float32), s2[i], src_transform=src.transform, src_crs=src.crs,
+                      dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear)  # fmt: skip
+    s2 /= 10000.0
+    s1 = np.full((2, *shape), np.nan, dtype=np.float32)
+    for i, name in enumerate(("VV", "VH")):
+        with rasterio.open(s1_dir / f"{name}.tif") as src:
+            reproject(src.read(1).astype(np.float32), s1[i], src_transform=src.transform, src_crs=src.crs,
+                      dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
+                      dst_nodata=np.nan)  # fmt: skip
+    # The two grids overlap but do not coincide: keep the optical window that the radar covers.
+    valid = np.isfinite(s1).all(axis=0)
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    if rows.size == 0:
+        raise ValueError(f"{s1_dir}: radar does not overlap the optical grid of {s2_dir}")
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    if not valid[r0:r1, c0:c1].all():
+        raise ValueError(f"{s1_dir}: radar holds non-finite values inside its overlap with {s2_dir}")
+    s1, s2 = s1[:, r0:r1, c0:c1], s2[:, r0:r1, c0:c1]
+    transform = transform @ rasterio.Affine.translation(c0, r0)
+    h, w = r1 - r0, c1 - c0
+    lon, lat = transform @ (w / 2, h / 2)
+    return {
+        "s1": torch.from_numpy(np.ascontiguousarray(s1)),
+        "s2": torch.from_numpy(np.ascontiguousarray(np.maximum(s2, 1e-4))),
+        "gsd": 10.0,
+        "crs": str(crs),
+        "transform": tuple(transform)[:6],
+        "lat": float(lat),
+        "lon": float(lon),
+        "date": _date_of(s2_dir).isoformat(),
+        "date_s1": _date_of(s1_dir).isoformat(),
+    }
+
+
+def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> list[dict[str, Any]]:
+    """Every radar acquisition of an SSL4EO-S12 location paired with the optical acquisition nearest in date.
+
+    Args:
+        root: folder with ``s1/`` and ``s2a/`` (default: the bundled ``data/ssl4eo_s12``).
+        location: location folder name.
+
+    Returns:
+        One pair dict per radar acquisition (see :func:`read_ssl4eo_location`), in date order.
+    """
+    root = data_dir() / "ssl4eo_s12" if root is None else Path(root)
+    radar = _acquisitions(root / "s1" / location)
+    optical = _acquisitions(root / "s2a" / location)
+    dates = [_date_of(a) for a in optical]
+    pairs = []
+    for acq in radar:
+        day = _date_of(acq)
+        nearest = optical[int(np.argmin([abs((d - day).days) for d in dates]))]
+        pairs.append(read_ssl4eo_location(acq, nearest))
+    return sorted(pairs, key=lambda p: p["date_s1"])
+
+
+def cut_tiles(
+    pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float, float] = (0.0, 1.0), source: str = ""
+) -> list[dict[str, Any]]:
+    """Cut pair dicts into non-overlapping ``size x size`` tiles, optionally from a band of columns only.
+
+    Args:
+        pairs: pair dicts with ``s1`` ``[2, H, W]`` and ``s2`` ``[12, H, W]``.
+        size: tile side in pixels.
+        columns: the fraction of the width to cut from, ``(0, 0.5)`` for the west half; a tile belongs to the
+            band when it lies entirely inside it, so the west and east halves never share a pixel.
+        source: a name stored in each tile's ``source`` (with the pair and window).
+
+    Returns:
+        Tile dicts with ``s1``, ``s2``, ``gsd``, ``date``, ``source`` and ``window`` ``(row, col)``.
+    """
+    if size < 1 or not 0.0 <= columns[0] < columns[1] <= 1.0:
+        raise ValueError(
+            f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}"
+        )
+    tiles = []
+    for k, p in enumerate(pairs):
+        _, h, w = p["s1"].shape
+        lo, hi = int(np.ceil(columns[0] * w)), int(np.floor(columns[1] * w))
+        for r in range(0, h - size + 1, size):
+            for c in range(lo, hi - size + 1, size):
+                tiles.append({
+                    "s1": p["s1"][:, r : r + size, c : c + size].clone(),
+                    "s2": p["s2"][:, r : r + size, c : c + size].clone(),
+                    "gsd": float(p.get("gsd", 10.0)), "date": p.get("date", ""),
+                    "source": f"{source}[{k}]", "window": (r, c),
+                })  # fmt: skip
+    if not tiles:
+        raise ValueError(f"cut_tiles: no {size} px tile fits in the given pairs and columns {columns}")
+    return tiles
+
+
+def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
+    """The real tiles of the sim-to-real benchmark and lesson 08, by role.
+
+    Returns:
+        ``{"tune": ..., "test": ..., "test_europe": ...}``: ``tune`` are the tiles of the west half of the
+        SSL4EO-S12 location on both dates (the only real data that calibration and fine-tuning see);
+        ``test`` the east half on both dates; ``test_europe`` the six BigEarthNet-MM pairs from Europe
+        (another continent, sensor dates and landscapes), also never tuned on.
+    """
+    from xmodal_lab.data.samples import BigEarthNetMM
+
+    pairs = ssl4eo_pairs()
+    ben = [BigEarthNetMM(data_dir() / "bigearthnet_mm")[i] for i in range(6)]
+    return {
+        "tune": cut_tiles(pairs, size, (0.0, 0.5), "ssl4eo_s12 west"),
+        "test": cut_tiles(pairs, size, (0.5, 1.0), "ssl4eo_s12 east"),
+        "test_europe": cut_tiles(ben, size, (0.0, 1.0), "bigearthnet_mm"),
+    }
+
+
+__all__ = ["cut_tiles", "read_ssl4eo_location", "real_transfer_split", "ssl4eo_pairs"]
