@@ -1,6 +1,9 @@
 """Learning tests: tiny models trained for seconds on the simulated world must learn, by wide margins.
 
-Each run is capped at one minute of training (``max_minutes=1``) and takes about 5-15 s on one free core.
+Each run trains for a fixed step budget (``max_steps``), so its numbers do not depend on the machine's speed or
+load; ``max_minutes`` is only a generous safety cap. Each takes about 5-20 s on one free core. Thresholds hold
+over seeds 0-2 with margin (CROMA at 200 steps: joint probe +0.033/+0.064/+0.052 over random init, radar
++0.15/+0.15/+0.17).
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ from xmodal_lab.models import build
 from xmodal_lab.train import CachedPairs, band_statistics, fit, set_normalization
 
 SIZE, N_TRAIN, N_TEST = 32, 1024, 256
-BUDGET = {"max_minutes": 1.0, "progress": False, "seed": 0}
-LIMIT_S = 62  # the one-minute budget is checked after each step: the step that crosses it still finishes
+BUDGET = {"max_minutes": 10.0, "progress": False, "seed": 0}  # a safety cap only: runs end at max_steps
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +49,19 @@ def test_contrastive_retrieves_radar_to_optical(train_world, test_world):
         f"recall@1 {m['recall@1']:.3f} ({m['recall@1'] / chance:.0f}x chance), recall@10 {m['recall@10']:.3f}, "
         f"median rank {m['median_rank']:.0f}"
     )
-    assert h["seconds"] <= LIMIT_S
+    assert h["steps"] == 100, "the step budget, not the safety cap, must end the run"
     assert m["recall@1"] >= 10 * chance
 
 
 def test_croma_loss_falls_and_its_embeddings_beat_random_init(train_world, test_world):
     # one test for both claims: CROMA is trained once even when pytest-xdist splits the module
     seed_everything(0)
-    model, h = fit(build("croma", "tiny"), train_world, max_steps=120, batch_size=64, lr=2e-3, **BUDGET)
+    model, h = fit(build("croma", "tiny"), train_world, max_steps=200, batch_size=64, lr=2e-3, **BUDGET)
     first, last, fall = first_last(h["loss"])
     print(
         f"CROMA: {h['steps']} steps in {h['seconds']:.1f} s; loss {first:.3f} -> {last:.3f} ({100 * fall:.0f}% lower)"
     )
-    assert h["seconds"] <= LIMIT_S
+    assert h["steps"] == 200, "the step budget, not the safety cap, must end the run"
     assert fall >= 0.30
 
     seed_everything(0)
@@ -88,5 +90,5 @@ def test_scale_mae_loss_falls(train_world):
     print(
         f"Scale-MAE: {h['steps']} steps in {h['seconds']:.1f} s; loss {first:.3f} -> {last:.3f} ({100 * fall:.0f}% lower)"
     )
-    assert h["seconds"] <= LIMIT_S
+    assert h["steps"] == 60, "the step budget, not the safety cap, must end the run"
     assert fall >= 0.30
