@@ -198,7 +198,9 @@ def _centre_lonlat(crs: Any, transform: Any, shape: tuple[int, int]) -> tuple[fl
     """Longitude and latitude of the chip centre (NaN without a CRS)."""
     if crs is None:
         return float("nan"), float("nan")
-    x, y = transform * (shape[1] / 2, shape[0] / 2)
+    col, row = shape[1] / 2, shape[0] / 2
+    x = transform.c + transform.a * col + transform.b * row
+    y = transform.f + transform.d * col + transform.e * row
     if crs.is_geographic:
         return float(x), float(y)
     from rasterio.warp import transform as warp

@@ -39,6 +39,7 @@ def quiet_lightning() -> Iterator[None]:
             ".*does not have many workers.*", ".*GPU available but not used.*", ".*resuming from a checkpoint.*",
             ".*smaller than the logging interval.*", ".*treat it as an infinite.*", ".*litlogger.*",
             ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+            ".*module\\(s\\) in eval mode at the start of training.*",  # a frozen encoder, on purpose
         ):  # fmt: skip
             warnings.filterwarnings("ignore", message=pattern)
         try:
