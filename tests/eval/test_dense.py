@@ -16,7 +16,9 @@ def test_iou_and_f1_match_scikit_learn_and_skip_nodata():
     rng = np.random.default_rng(0)
     target = rng.integers(-1, 3, size=(4, 16, 16))
     pred = np.where(rng.random((4, 16, 16)) < 0.7, np.maximum(target, 0), rng.integers(0, 3, (4, 16, 16)))
-    scores = segmentation_scores(torch.from_numpy(pred), torch.from_numpy(target), 3, class_names=["a", "b", "c"])
+    scores = segmentation_scores(
+        torch.from_numpy(pred), torch.from_numpy(target), 3, class_names=["a", "b", "c"]
+    )
     keep = target.ravel() >= 0
     t, p = target.ravel()[keep], pred.ravel()[keep]
     ref_iou = jaccard_score(t, p, average=None, labels=[0, 1, 2])

@@ -49,7 +49,8 @@ def test_logger_errors_are_clear(tmp_path):
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("tensorboard") is not None or importlib.util.find_spec("tensorboardX") is not None,
+    importlib.util.find_spec("tensorboard") is not None
+    or importlib.util.find_spec("tensorboardX") is not None,
     reason="tensorboard is installed",
 )
 def test_tensorboard_without_the_package_says_what_to_install(tmp_path):

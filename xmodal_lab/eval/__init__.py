@@ -1,8 +1,16 @@
-"""Evaluation on frozen embeddings: retrieval, probes, label efficiency, 2-D projections, segmentation.
+"""Evaluation: retrieval, probes, label efficiency, 2-D projections, segmentation and dense scores, change detection.
 
 Every function works from ``model.embed`` outputs, so no model is special-cased.
 """
 
+from .change import (
+    best_threshold,
+    change_detection_report,
+    change_metrics,
+    embedding_change,
+    pixel_difference,
+)
+from .dense import confusion_matrix, evaluate_segmentation, segmentation_scores
 from .embeddings import embed_dataset
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
 from .projection import project_2d
@@ -10,6 +18,14 @@ from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieva
 from .segmentation import OverestimationReport, boundary_overestimation, iou, per_image_iou, to_polygons
 
 __all__ = [
+    "best_threshold",
+    "change_detection_report",
+    "change_metrics",
+    "confusion_matrix",
+    "embedding_change",
+    "evaluate_segmentation",
+    "pixel_difference",
+    "segmentation_scores",
     "OverestimationReport",
     "boundary_overestimation",
     "iou",

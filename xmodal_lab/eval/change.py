@@ -88,7 +88,9 @@ def best_threshold(scores: Any, truth: Any) -> float:
     if not t.any():
         raise ValueError("best_threshold: the held-out truth has no change; use places with events")
     u = np.unique(s)
-    candidates = np.concatenate([[u[0] - 1e-9], (u[:-1] + u[1:]) / 2]) if u.size > 1 else np.array([u[0] - 1e-9])
+    candidates = (
+        np.concatenate([[u[0] - 1e-9], (u[:-1] + u[1:]) / 2]) if u.size > 1 else np.array([u[0] - 1e-9])
+    )
     order = np.argsort(s)
     s_sorted, t_sorted = s[order], t[order]
     # predictions "changed" above each candidate: counts from the top of the sorted scores
@@ -209,7 +211,10 @@ def change_detection_scores(
             grid = tuple(patch.shape[-2:])
             add("embedding patch", patch, pool_to_grid(mask, grid) >= 0.5)
             add("pixel patch", pool_to_grid(diff, grid), pool_to_grid(mask, grid) >= 0.5)
-    return {k: {"scores": np.concatenate(v["scores"]), "truth": np.concatenate(v["truth"])} for k, v in parts.items()}
+    return {
+        k: {"scores": np.concatenate(v["scores"]), "truth": np.concatenate(v["truth"])}
+        for k, v in parts.items()
+    }
 
 
 def change_detection_report(

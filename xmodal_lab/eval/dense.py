@@ -36,7 +36,9 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
     pred, target = pred[keep], target[keep]
     for name, x in (("pred", pred), ("target", target)):
         if x.numel() and (x.min() < 0 or x.max() >= num_classes):
-            raise ValueError(f"{name}: class ids must lie in 0..{num_classes - 1}, got {int(x.min())}..{int(x.max())}")
+            raise ValueError(
+                f"{name}: class ids must lie in 0..{num_classes - 1}, got {int(x.min())}..{int(x.max())}"
+            )
     counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
 
@@ -115,7 +117,7 @@ def evaluate_segmentation(
     """
     if len(data) == 0:
         raise ValueError("evaluate_segmentation: the dataset is empty")
-    k = int(getattr(model, "num_classes"))
+    k = int(model.num_classes)
     cm = np.zeros((k, k), dtype=np.int64)
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_pairs):
         if mask_key not in batch:

@@ -26,9 +26,12 @@ from .sam import (
     refine_with_confidence,
 )
 from .scale_mae import ScaleMAE, ScaleMAEConfig
+from .seg_head import SegmentationModel, UPerNetHead
 from .skysense import SkySense, SkySenseConfig
 
 __all__ = [
+    "SegmentationModel",
+    "UPerNetHead",
     "CROMA",
     "MODELS",
     "CROMAConfig",

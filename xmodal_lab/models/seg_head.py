@@ -163,7 +163,9 @@ class SegmentationModel(nn.Module):
         if class_weights is not None:
             class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
             if class_weights.shape != (self.num_classes,):
-                raise ValueError(f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}")
+                raise ValueError(
+                    f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}"
+                )
         self.register_buffer("class_weights", class_weights, persistent=False)
         self._warned = False
 
@@ -215,7 +217,10 @@ class SegmentationModel(nn.Module):
         if self.freeze_encoder and self.training and not self._warned:
             self._warned = True
             now = self._norm_state()
-            if any(a.shape != b.shape or not torch.equal(a.to(b.device), b) for a, b in zip(self._norms_at_start, now)):
+            if any(
+                a.shape != b.shape or not torch.equal(a.to(b.device), b)
+                for a, b in zip(self._norms_at_start, now)
+            ):
                 warnings.warn(
                     "SegmentationModel: the frozen encoder's input statistics changed since it was wrapped "
                     "(fit(normalize=True) recomputes them on the new data); pass normalize=False to keep the "
@@ -242,7 +247,9 @@ class SegmentationModel(nn.Module):
         if mask is not None:
             mask = mask.long()
             if mask.shape != (logits.shape[0], *logits.shape[-2:]):
-                raise ValueError(f"mask: expected [B, H, W] = {(logits.shape[0], *logits.shape[-2:])}, got {tuple(mask.shape)}")
+                raise ValueError(
+                    f"mask: expected [B, H, W] = {(logits.shape[0], *logits.shape[-2:])}, got {tuple(mask.shape)}"
+                )
             bad = (mask >= self.num_classes) | (mask < IGNORE_INDEX)
             if bad.any():
                 raise ValueError(
@@ -252,7 +259,9 @@ class SegmentationModel(nn.Module):
             if (mask == IGNORE_INDEX).all():
                 out["loss"] = logits.sum() * 0.0
             else:
-                out["loss"] = F.cross_entropy(logits, mask, weight=self.class_weights, ignore_index=IGNORE_INDEX)
+                out["loss"] = F.cross_entropy(
+                    logits, mask, weight=self.class_weights, ignore_index=IGNORE_INDEX
+                )
         return out
 
     @torch.no_grad()

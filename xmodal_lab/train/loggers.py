@@ -39,7 +39,9 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) 
         return False
     name = "csv" if logger is None or logger is True else logger
     if name not in LOGGERS:
-        raise ValueError(f"logger: expected one of {LOGGERS}, a Lightning Logger, None or False, got {logger!r}")
+        raise ValueError(
+            f"logger: expected one of {LOGGERS}, a Lightning Logger, None or False, got {logger!r}"
+        )
     if log_dir is None:
         raise ValueError(f"logger={name!r} needs log_dir=, the folder to write the logs into")
     if Path(log_dir).exists() and not Path(log_dir).is_dir():
@@ -94,7 +96,9 @@ def read_log(path: str | Path) -> dict[str, Any]:
     loss: dict[int, float] = {}
     lrs: dict[int, float] = {}
     val: dict[int, dict[str, float]] = {}
-    for i, row in enumerate(rows):  # Lightning writes the loss, the learning rate and metrics on separate rows
+    for i, row in enumerate(
+        rows
+    ):  # Lightning writes the loss, the learning rate and metrics on separate rows
         step = int(float(row["step"])) + 1 if row.get("step") not in (None, "") else i + 1
         if row.get("loss") not in (None, ""):
             loss[step] = float(row["loss"])

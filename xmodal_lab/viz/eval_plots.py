@@ -7,7 +7,6 @@ Every function returns a :class:`matplotlib.figure.Figure` that a notebook shows
 from __future__ import annotations
 
 import os
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 
