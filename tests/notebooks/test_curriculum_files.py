@@ -21,6 +21,7 @@ EXPECTED = [
     "05_embeddings_on_maps",
     "06_segment_anything",
     "07_group_projects",
+    "09_downstream",
 ]
 
 
