@@ -13,7 +13,9 @@ from xmodal_lab.train import CachedPairs, dense_label_efficiency, fit_segmentati
 
 @pytest.fixture(scope="module")
 def floods():
-    return CachedPairs(SimulatedFloods(seed=4, size=16, n_scenes=40)), SimulatedFloods(seed=5, size=16, n_scenes=16)
+    return CachedPairs(SimulatedFloods(seed=4, size=16, n_scenes=40)), SimulatedFloods(
+        seed=5, size=16, n_scenes=16
+    )
 
 
 def test_label_subset_is_seeded_and_sized():
@@ -39,15 +41,22 @@ def test_a_radar_head_maps_water_well_above_chance_and_keeps_the_encoder(floods)
     # predicting the majority class everywhere scores mIoU = majority / 2 (< 0.5: the other class gets 0)
     assert scores["mIoU"] > 0.5 + 0.2 and scores["accuracy"] > majority
     after = encoder.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before), "a frozen encoder (and its norms) is unchanged"
+    assert all(torch.equal(before[k], after[k]) for k in before), (
+        "a frozen encoder (and its norms) is unchanged"
+    )
 
 
 def test_dense_label_efficiency_returns_a_curve_per_encoder(floods):
     train, test = floods
-    encoders = {"a": build("croma", preset="tiny", img_size=16), "b": build("contrastive", preset="tiny", img_size=16)}
+    encoders = {
+        "a": build("croma", preset="tiny", img_size=16),
+        "b": build("contrastive", preset="tiny", img_size=16),
+    }
     curves = dense_label_efficiency(encoders, train, test, fractions=(0.1, 1.0), seeds=(0, 1), max_steps=2,
                                     metric="iou/1")  # fmt: skip
     assert set(curves) == {"a", "b"} and set(curves["a"]) == {0.1, 1.0}
     assert all(len(v) == 2 and all(0 <= x <= 1 for x in v) for c in curves.values() for v in c.values())
     with pytest.raises(ValueError, match="metric"):
-        dense_label_efficiency(encoders, train, test, fractions=(1.0,), seeds=(0,), max_steps=1, metric="dice")
+        dense_label_efficiency(
+            encoders, train, test, fractions=(1.0,), seeds=(0,), max_steps=1, metric="dice"
+        )
