@@ -22,6 +22,7 @@ EXPECTED = [
     "06_segment_anything",
     "07_group_projects",
     "08_real_imagery",
+    "09_downstream",
 ]
 
 

@@ -8,6 +8,7 @@ known, ``landcover``, ``labels`` and ``cloud_mask``; :func:`collate_pairs` batch
 from xmodal_lab.data import bands, realism
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, S2_BANDS_13, ndvi
 from xmodal_lab.data.biomes import BIOME_NAMES
+from xmodal_lab.data.changes import SimulatedChanges, collate_changes
 from xmodal_lab.data.collate import collate_pairs
 from xmodal_lab.data.datasets import (
     IGBP_TO_LANDCOVER,
@@ -17,6 +18,7 @@ from xmodal_lab.data.datasets import (
     TorchGeoSSL4EOS12,
 )
 from xmodal_lab.data.events import EVENTS
+from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.data.rasters import PairedRasterDataset
 from xmodal_lab.data.real_pairs import cut_tiles, real_transfer_split, ssl4eo_pairs
@@ -40,6 +42,11 @@ from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
 from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
 
 __all__ = [
+    "FLOOD_BIOMES",
+    "Sen1Floods11",
+    "SimulatedChanges",
+    "SimulatedFloods",
+    "collate_changes",
     "IGBP_TO_LANDCOVER",
     "BandStats",
     "ClipDB",

@@ -1,8 +1,16 @@
-"""Evaluation on frozen embeddings: retrieval, probes, label efficiency, 2-D projections, segmentation.
+"""Evaluation: retrieval, probes, label efficiency, 2-D projections, segmentation and dense scores, change detection.
 
 Every function works from ``model.embed`` outputs, so no model is special-cased.
 """
 
+from .change import (
+    best_threshold,
+    change_detection_report,
+    change_metrics,
+    embedding_change,
+    pixel_difference,
+)
+from .dense import confusion_matrix, evaluate_segmentation, segmentation_scores
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
@@ -21,6 +29,14 @@ from .tile_query import (
 )
 
 __all__ = [
+    "best_threshold",
+    "change_detection_report",
+    "change_metrics",
+    "confusion_matrix",
+    "embedding_change",
+    "evaluate_segmentation",
+    "pixel_difference",
+    "segmentation_scores",
     "OverestimationReport",
     "boundary_overestimation",
     "iou",

@@ -32,9 +32,12 @@ from .mmearth import MMEarth, MMEarthConfig
 from .pretrained import list_pretrained, pretrained
 from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
+from .seg_head import SegmentationModel, UPerNetHead
 from .skysense import SkySense, SkySenseConfig
 
 __all__ = [
+    "SegmentationModel",
+    "UPerNetHead",
     "CROMA",
     "MODELS",
     "CROMAConfig",

@@ -6,11 +6,18 @@
 from .callbacks import History, validation_metrics
 from .checkpoint import checkpoint_info, export_checkpoint, load_checkpoint
 from .datamodule import CachedPairs, PairDataModule, StepBatchSampler, describe_data
+from .downstream import dense_label_efficiency, fit_segmentation, label_subset
 from .fit import fit
+from .loggers import make_logger, read_log
 from .normalization import band_statistics, normalization_state, set_normalization
 from .task import PretrainTask, warmup_cosine
 
 __all__ = [
+    "dense_label_efficiency",
+    "fit_segmentation",
+    "label_subset",
+    "make_logger",
+    "read_log",
     "CachedPairs",
     "History",
     "PairDataModule",

@@ -180,7 +180,20 @@ def parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--resume", help="continue from this checkpoint")
     o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
+    o.add_argument(
+        "--log-dir", help="folder of the training logs (default: <out stem>_logs beside the checkpoint)"
+    )
+    o.add_argument(
+        "--logger", choices=("csv", "tensorboard", "none"), default="csv",
+        help="log format: csv (default), tensorboard (needs the tensorboard package) or none",
+    )  # fmt: skip
     return p
+
+
+def default_log_dir(out: str | Path) -> Path:
+    """Where the command line writes its logs: ``<out stem>_logs`` beside the checkpoint ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_logs")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -288,6 +301,8 @@ def _fit(args: argparse.Namespace, model: Any, train: Any, val: Any, devices: in
         strategy=args.strategy, precision=args.precision, num_workers=args.num_workers, seed=args.seed,
         checkpoint=args.out, checkpoint_every=args.checkpoint_every, resume=args.resume,
         progress=not args.no_progress,
+        logger=False if args.logger == "none" else args.logger,
+        log_dir=None if args.logger == "none" else (args.log_dir or default_log_dir(args.out)),
     )  # fmt: skip
     return history
 
@@ -303,6 +318,7 @@ def _finish(args: argparse.Namespace, history: dict[str, Any]) -> dict[str, Any]
         "first_loss": history["loss"][0] if history["loss"] else None,
         "last_loss": history["loss"][-1] if history["loss"] else None,
         "val": history["val"][-1] if history["val"] else None,
+        "log_dir": history.get("log_dir"),
     }
     print(json.dumps(summary))
     return summary

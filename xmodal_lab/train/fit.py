@@ -32,6 +32,7 @@ from .checks import (
     verify_written,
 )
 from .datamodule import PairDataModule, describe_data
+from .loggers import make_logger
 from .normalization import band_statistics, set_normalization
 from .task import PretrainTask
 
@@ -48,6 +49,7 @@ def quiet_lightning() -> Iterator[None]:
             ".*does not have many workers.*", ".*GPU available but not used.*", ".*resuming from a checkpoint.*",
             ".*smaller than the logging interval.*", ".*treat it as an infinite.*", ".*litlogger.*",
             ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+            ".*module\\(s\\) in eval mode at the start of training.*",  # a frozen encoder, on purpose
         ):  # fmt: skip
             warnings.filterwarnings("ignore", message=pattern)
         try:
@@ -143,6 +145,8 @@ def fit(
     checkpoint_every: int = 0,
     resume: str | Path | None = None,
     progress: bool = True,
+    logger: str | Any | None = None,
+    log_dir: str | Path | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train any model of the kit on a pair dataset.
 
@@ -185,12 +189,18 @@ def fit(
         checkpoint_every: also write ``<checkpoint stem>-step<N>.ckpt`` every so many steps.
         resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
         progress: show a progress bar with the loss.
+        logger: ``None`` (a CSV log when ``log_dir`` is given, else none), ``"csv"``, ``"tensorboard"`` (needs
+            the tensorboard package), ``False``, or any Lightning logger. Logs hold the loss and learning
+            rate per step and the validation metrics (``val/<metric>``).
+        log_dir: folder of the logs; each run writes a new ``version_N`` subfolder (never overwritten);
+            ``xmodal_lab.viz.plot_history(history["log_dir"])`` draws it.
 
     Returns:
         ``(model, history)``: the trained model (on the CPU, in eval mode) and ``{"step", "loss", "lr",
         "time", "val", "seconds", "steps", "rank"}``: per step its number, loss, learning rate and training
         seconds so far (validation excluded); ``val`` a list of ``{"step", "time", metric: value}`` records;
-        the total wall-clock seconds, the steps done and this process's rank (0 outside DDP).
+        the total wall-clock seconds, the steps done and this process's rank (0 outside DDP); with a
+        logger also ``"log_dir"``, the run's log folder.
 
     Everything is checked before the first step (:mod:`xmodal_lab.train.checks`): the numbers, the data
     (pair dicts, units, at least 2 pairs), the validation set (empty or one pair: error; fewer than 20: a
@@ -243,6 +253,11 @@ def fit(
 
     history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
     extra_callbacks: list[Callback] = [history]
+    run_logger = make_logger(logger, log_dir)
+    if run_logger:
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        extra_callbacks.append(LearningRateMonitor(logging_interval="step"))
     if progress:
         extra_callbacks.append(StepProgressBar())
     if checkpoint_every:
@@ -256,7 +271,7 @@ def fit(
                 precision=precision or ("bf16-mixed" if gpu else "32-true"),
                 max_steps=max_steps if max_steps is not None else -1, max_epochs=-1,
                 max_time=dt.timedelta(minutes=max_minutes) if max_minutes is not None else None,
-                callbacks=[*extra_callbacks, *(callbacks or [])], logger=False, enable_checkpointing=False,
+                callbacks=[*extra_callbacks, *(callbacks or [])], logger=run_logger, enable_checkpointing=False,
                 enable_model_summary=False, enable_progress_bar=progress, num_sanity_val_steps=0,
                 deterministic=not gpu, gradient_clip_val=grad_clip, use_distributed_sampler=False,
                 log_every_n_steps=1, limit_val_batches=0,
@@ -274,6 +289,12 @@ def fit(
         if trainer.is_global_zero:
             verify_written(checkpoint)
     record = history.record
+    if run_logger:
+        for item in record["val"]:  # validation runs in a callback: its numbers join the log here
+            values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
+            run_logger.log_metrics(values, step=max(int(item["step"]) - 1, 0))
+        run_logger.save()
+        record["log_dir"] = run_logger.log_dir
     record["seconds"] = time.perf_counter() - start
     record["steps"] = trainer.global_step
     record["rank"] = trainer.global_rank

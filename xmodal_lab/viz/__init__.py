@@ -22,6 +22,7 @@ _EXPORTS = {
         "plot_similarity_matrix",
     ),
     "model_plots": ("plot_bias_maps", "plot_masks", "plot_reconstruction"),
+    "dense_plots": ("plot_change_maps", "plot_segmentation"),
     "maps": (
         "centre_layer",
         "describe_tile",

@@ -6,6 +6,7 @@ Every function returns a :class:`matplotlib.figure.Figure` that a notebook shows
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -250,7 +251,11 @@ def plot_projection_before_after(
 
 
 def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Loss steps and values, and ``{metric: (steps, values)}`` from a training history."""
+    """Loss steps and values, and ``{metric: (steps, values)}`` from a training history or a log's path."""
+    if isinstance(history, (str, os.PathLike)):  # a CSV log written by fit(log_dir=...)
+        from xmodal_lab.train.loggers import read_log
+
+        history = read_log(history)
     h = history if isinstance(history, Mapping) else vars(history)
     if "loss" not in h:
         raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(h)}")
@@ -280,7 +285,9 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
 
     Args:
         history: from ``xmodal_lab.train.fit``: ``loss`` (per step, optional ``step``) and optionally ``val``,
-            either a list of ``{"step": s, metric: value}`` records or ``{"step": [...], metric: [...]}``.
+            either a list of ``{"step": s, metric: value}`` records or ``{"step": [...], metric: [...]}``;
+            or the path of a log written by ``fit(log_dir=...)`` (its folder, a ``version_N`` run or the
+            ``metrics.csv``).
         smooth: exponential-moving-average factor of the smoothed loss curve (0 turns it off).
         title: figure title.
 

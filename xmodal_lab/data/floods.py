@@ -1,0 +1,213 @@
+"""Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
+
+Both datasets return the kit's pair dict plus ``mask`` int64 ``[H, W]``: 1 water, 0 dry land, -1 no data
+(ignored by losses and metrics). As in Sen1Floods11's hand labels, "water" is all surface water on the
+flood date, permanent and flooded; :class:`SimulatedFloods` also gives ``flood_mask`` (only the newly
+flooded pixels) so a user can score the flood alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from xmodal_lab.data import landcover as lc
+from xmodal_lab.data.biomes import BIOMES
+from xmodal_lab.data.world import SimulatedWorld
+
+#: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
+NODATA = -1
+#: Biomes of the simulated world in which floods happen.
+FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flood" in b.events)
+
+
+class SimulatedFloods(Dataset):
+    """Flood scenes of the simulated world, one per index, with a per-pixel water mask.
+
+    Scene ``i`` is scene ``i`` of a :class:`SimulatedWorld` restricted to biomes with floods, rendered on
+    its own date while a flood it planned a few days earlier (``days_after``) covers low land.
+
+    Args:
+        seed: world seed (use different seeds for training and test places).
+        size: tile side in pixels.
+        n_scenes: dataset length.
+        cloud_cover: mean cloudy fraction of the optical images (radar sees through it; the mask does not
+            change: the water is there under the clouds).
+        days_after: days between the start of the flood and the acquisition (at most
+            :data:`~xmodal_lab.data.events.FLOOD_DAYS`, after which the water recedes).
+        transform: optional callable applied to each pair dict.
+        **world_kwargs: other :class:`SimulatedWorld` settings (``gsd``, ``looks``, ``noise``...).
+
+    Returns per item:
+        The pair dict of :class:`SimulatedWorld` plus ``mask`` int64 ``[H, W]`` (1 water, 0 land),
+        ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``event`` and ``event_date``.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        size: int = 32,
+        n_scenes: int = 256,
+        cloud_cover: float = 0.0,
+        days_after: int = 5,
+        transform: Callable[[dict], dict] | None = None,
+        **world_kwargs: Any,
+    ) -> None:
+        from xmodal_lab.data.events import FLOOD_DAYS
+
+        if not 0 <= days_after <= FLOOD_DAYS:
+            raise ValueError(
+                f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}"
+            )
+        if "biomes" in world_kwargs:
+            bad = set(world_kwargs["biomes"]) - set(FLOOD_BIOMES)
+            if bad:
+                raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
+        else:
+            world_kwargs["biomes"] = FLOOD_BIOMES
+        self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover,
+                                    cache_mb=world_kwargs.pop("cache_mb", 256.0), **world_kwargs)  # fmt: skip
+        self.days_after = int(days_after)
+        self.transform = transform
+        self.config = self.world.config
+
+    def __len__(self) -> int:
+        return len(self.world)
+
+    def __repr__(self) -> str:
+        c = self.world.config
+        return f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover})"
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        index = self.world._check_index(index)
+        date = self.world.place(index).date
+        start = date - dt.timedelta(days=self.days_after)
+        pair = self.world.render(index, date=date, event=("flood", start))
+        pair["mask"] = (pair["landcover"] == lc.WATER).long()
+        pair["flood_mask"] = pair.pop("change_mask")
+        pair["event_date"] = start.isoformat()
+        return self.transform(pair) if self.transform is not None else pair
+
+
+class Sen1Floods11(Dataset):
+    """The hand-labelled part of Sen1Floods11 (Bonafilia et al., CVPR Workshops 2020) as pair dicts.
+
+    Expected layout under ``root`` (as distributed, ``v1.1/data/flood_events/HandLabeled``)::
+
+        S1Hand/<chip>_S1Hand.tif      2 bands VV, VH sigma0 in dB (float32)
+        S2Hand/<chip>_S2Hand.tif      13 bands B1..B12 with B10, L1C digital numbers (reflectance x 10000)
+        LabelHand/<chip>_LabelHand.tif 1 band: 1 water, 0 not water, -1 no data
+
+    B10 (cirrus) is dropped to match the kit's 12-band order. NaN pixels in the radar (image borders) are
+    set to ``fill_db`` and their labels to -1, so they are never scored.
+
+    Args:
+        root: the ``HandLabeled`` folder (or any folder with the three subfolders).
+        chips: chip names to use (e.g. a split file's entries such as ``"Bolivia_103757"``); default all.
+        fill_db: value written into radar NaNs.
+        transform: optional callable applied to each pair dict.
+
+    Raises:
+        FileNotFoundError: a subfolder is missing, no chips are found, or a chip lacks one of its files.
+    """
+
+    SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
+
+    def __init__(
+        self,
+        root: str | Path,
+        chips: list[str] | None = None,
+        fill_db: float = -30.0,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        for sub in self.SUBFOLDERS:
+            if not (self.root / sub).is_dir():
+                raise FileNotFoundError(
+                    f"Sen1Floods11: no {sub}/ folder under {self.root}; expected {', '.join(self.SUBFOLDERS)} "
+                    "(the dataset's v1.1/data/flood_events/HandLabeled folder)"
+                )
+        found = sorted(
+            p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif")
+        )
+        self.chips = list(chips) if chips is not None else found
+        if not self.chips:
+            raise FileNotFoundError(f"Sen1Floods11: no *_LabelHand.tif files under {self.root / 'LabelHand'}")
+        for chip in self.chips:
+            for sub in self.SUBFOLDERS:
+                path = self._path(chip, sub)
+                if not path.is_file():
+                    raise FileNotFoundError(f"Sen1Floods11: chip {chip!r} has no {sub} file ({path})")
+        self.fill_db = float(fill_db)
+        self.transform = transform
+
+    def _path(self, chip: str, sub: str) -> Path:
+        return self.root / sub / f"{chip}_{sub}.tif"
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import rasterio
+
+        chip = self.chips[index]
+        with rasterio.open(self._path(chip, "S1Hand")) as src:
+            s1 = src.read().astype(np.float32)
+            crs, transform = src.crs, src.transform
+        with rasterio.open(self._path(chip, "S2Hand")) as src:
+            s2 = src.read().astype(np.float32)
+        with rasterio.open(self._path(chip, "LabelHand")) as src:
+            label = src.read(1).astype(np.int64)
+        if s1.shape[0] != 2:
+            raise ValueError(f"Sen1Floods11 {chip}: S1Hand has {s1.shape[0]} bands, expected 2 (VV, VH)")
+        if s2.shape[0] not in (12, 13):
+            raise ValueError(f"Sen1Floods11 {chip}: S2Hand has {s2.shape[0]} bands, expected 13 (B1..B12)")
+        if not s1.shape[1:] == s2.shape[1:] == label.shape:
+            raise ValueError(
+                f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]} and label {label.shape} differ in size"
+            )
+        bad = set(np.unique(label).tolist()) - {NODATA, 0, 1}
+        if bad:
+            raise ValueError(f"Sen1Floods11 {chip}: label values {sorted(bad)}; expected -1, 0 or 1")
+        if s2.shape[0] == 13:
+            s2 = np.delete(s2, 10, axis=0)  # B10 (cirrus) is not in the kit's band order
+        invalid = ~np.isfinite(s1).all(axis=0) | ~np.isfinite(s2).all(axis=0)
+        s1 = np.where(np.isfinite(s1), s1, self.fill_db).astype(np.float32)
+        s2 = np.where(np.isfinite(s2), s2, 0.0).astype(np.float32) / 10000.0
+        label[invalid] = NODATA
+        lon, lat = _centre_lonlat(crs, transform, label.shape)
+        pair: dict[str, Any] = {
+            "s1": torch.from_numpy(s1),
+            "s2": torch.from_numpy(np.maximum(s2, 1e-4)),
+            "mask": torch.from_numpy(label),
+            "gsd": float(abs(transform.a)) if crs is not None and crs.is_projected else 10.0,
+            "lat": lat,
+            "lon": lon,
+            "crs": str(crs) if crs is not None else "",
+            "transform": tuple(transform)[:6],
+            "date": "",
+            "name": chip,
+            "index": index,
+        }
+        return self.transform(pair) if self.transform is not None else pair
+
+
+def _centre_lonlat(crs: Any, transform: Any, shape: tuple[int, int]) -> tuple[float, float]:
+    """Longitude and latitude of the chip centre (NaN without a CRS)."""
+    if crs is None:
+        return float("nan"), float("nan")
+    col, row = shape[1] / 2, shape[0] / 2
+    x = transform.c + transform.a * col + transform.b * row
+    y = transform.f + transform.d * col + transform.e * row
+    if crs.is_geographic:
+        return float(x), float(y)
+    from rasterio.warp import transform as warp
+
+    lons, lats = warp(crs, "EPSG:4326", [x], [y])
+    return float(lons[0]), float(lats[0])

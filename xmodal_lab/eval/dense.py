@@ -1,0 +1,126 @@
+"""Dense (per-pixel) scores: confusion matrix, IoU and F1 per class, for segmentation models and masks.
+
+Pixels labelled ``ignore_index`` (-1, Sen1Floods11's no-data value) are never counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from xmodal_lab.data.collate import collate_pairs
+
+
+def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int = -1) -> np.ndarray:
+    """Pixel counts of (true class, predicted class).
+
+    Args:
+        pred: predicted class ids, any shape (e.g. ``[B, H, W]``).
+        target: true class ids, same shape; ``ignore_index`` pixels are skipped.
+        num_classes: ``K``.
+        ignore_index: label value of unlabelled pixels.
+
+    Returns:
+        int64 ``[K, K]``; row = true class, column = predicted class.
+
+    Raises:
+        ValueError: shapes differ, or a class id is outside ``0..K-1``.
+    """
+    pred, target = torch.as_tensor(pred).long().flatten(), torch.as_tensor(target).long().flatten()
+    if pred.shape != target.shape:
+        raise ValueError(f"pred has {pred.numel()} pixels but target {target.numel()}")
+    keep = target != ignore_index
+    pred, target = pred[keep], target[keep]
+    for name, x in (("pred", pred), ("target", target)):
+        if x.numel() and (x.min() < 0 or x.max() >= num_classes):
+            raise ValueError(
+                f"{name}: class ids must lie in 0..{num_classes - 1}, got {int(x.min())}..{int(x.max())}"
+            )
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
+
+
+def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str, Any]:
+    """IoU and F1 per class, their means, and pixel accuracy, from a confusion matrix.
+
+    ``IoU_k = TP / (TP + FP + FN)``, ``F1_k = 2 TP / (2 TP + FP + FN)``; a class absent from both truth and
+    prediction gets NaN and is left out of the means.
+
+    Args:
+        cm: ``[K, K]`` counts (rows true, columns predicted).
+        class_names: names of the classes for the per-class keys (default ``"0"``, ``"1"``...).
+
+    Returns:
+        ``{"iou": {name: value}, "f1": {...}, "mIoU", "mF1", "accuracy", "pixels"}``.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    k = cm.shape[0]
+    names = class_names or [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"class_names: expected {k} names, got {len(names)}")
+    tp = np.diag(cm)
+    fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
+        f1 = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+    total = cm.sum()
+    return {
+        "iou": {n: float(v) for n, v in zip(names, iou)},
+        "f1": {n: float(v) for n, v in zip(names, f1)},
+        "mIoU": float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan"),
+        "mF1": float(np.nanmean(f1)) if np.isfinite(f1).any() else float("nan"),
+        "accuracy": float(tp.sum() / total) if total else float("nan"),
+        "pixels": int(total),
+    }
+
+
+def segmentation_scores(
+    pred: Any, target: Any, num_classes: int, ignore_index: int = -1, class_names: list[str] | None = None
+) -> dict[str, Any]:
+    """IoU / F1 per class of predicted against true class maps (see :func:`scores_from_confusion`).
+
+    Args:
+        pred: predicted class ids ``[B, H, W]`` (or any shape).
+        target: true class ids, same shape.
+        num_classes: ``K``.
+        ignore_index: label of unlabelled pixels.
+        class_names: names for the per-class keys.
+
+    Returns:
+        As :func:`scores_from_confusion`.
+    """
+    return scores_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index), class_names)
+
+
+@torch.no_grad()
+def evaluate_segmentation(
+    model: torch.nn.Module,
+    data: Dataset,
+    batch_size: int = 64,
+    class_names: list[str] | None = None,
+    mask_key: str = "mask",
+) -> dict[str, Any]:
+    """Score a segmentation model (``model.predict(batch) -> [B, H, W]``) on a dataset with ``mask`` labels.
+
+    Args:
+        model: e.g. :class:`~xmodal_lab.models.seg_head.SegmentationModel`.
+        data: pair dicts with ``mask`` int64 ``[H, W]`` (-1 no label).
+        batch_size: items per forward pass.
+        class_names: names for the per-class keys.
+        mask_key: the key of the labels.
+
+    Returns:
+        As :func:`scores_from_confusion`.
+    """
+    if len(data) == 0:
+        raise ValueError("evaluate_segmentation: the dataset is empty")
+    k = int(model.num_classes)
+    cm = np.zeros((k, k), dtype=np.int64)
+    for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_pairs):
+        if mask_key not in batch:
+            raise KeyError(f"evaluate_segmentation: the items have no {mask_key!r} labels")
+        cm += confusion_matrix(model.predict(batch), batch[mask_key], k)
+    return scores_from_confusion(cm, class_names)

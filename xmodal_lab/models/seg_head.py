@@ -1,0 +1,275 @@
+"""A segmentation head on any kit encoder's ``features()``: a light UPerNet-style decoder (Xiao et al., 2018).
+
+A ViT gives one feature map at the patch stride. As for ViTs in UPerNet set-ups (ViTDet's simple feature
+pyramid, Li et al. 2022; terratorch's CROMA + UPerNet), the head first builds a pyramid from it (up 4x and 2x
+by transposed convolutions, the map itself, down 2x by max pooling), then runs a feature pyramid network:
+1x1 lateral convolutions, a top-down pathway that adds each coarser level upsampled to the finer one, a 3x3
+convolution per level; the levels are upsampled to the finest, concatenated, fused by a 3x3 convolution and
+classified per pixel; the logits are upsampled bilinearly to the input size. UPerNet's pyramid pooling
+module on the coarsest level is kept small: global average pooling plus the coarsest level itself.
+
+``SegmentationModel(encoder, num_classes)`` has the kit's training interface: ``forward(batch)`` returns
+``{"loss", "logits"}``, so :func:`xmodal_lab.train.fit` trains it like any model.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MODALITIES = ("s1", "s2", "joint")
+#: Label value that the loss ignores (Sen1Floods11's no-data value).
+IGNORE_INDEX = -1
+
+
+def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
+
+
+class UPerNetHead(nn.Module):
+    """Simple feature pyramid + FPN + fusion on one feature map.
+
+    Args:
+        in_dim: channels ``D`` of the encoder's feature map.
+        num_classes: output classes ``K``.
+        dim: channels of every pyramid level.
+        scales: resampling of the feature map per pyramid level (``4``: up 4x, ``0.5``: down 2x); each is
+            one of 4, 2, 1, 0.5.
+        dropout: dropout before the classifier.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: int,
+        dim: int = 64,
+        scales: tuple[float, ...] = (4, 2, 1, 0.5),
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if not scales or any(s not in (4, 2, 1, 0.5) for s in scales):
+            raise ValueError(f"scales: expected a non-empty subset of (4, 2, 1, 0.5), got {scales}")
+        self.scales = tuple(sorted(scales, reverse=True))  # finest level first
+        self.resample = nn.ModuleList(self._resampler(in_dim, s) for s in self.scales)
+        self.lateral = nn.ModuleList(_conv_bn_relu(in_dim, dim, 1) for _ in self.scales)
+        # pyramid pooling, kept to its global bin; no batch norm on a 1x1 map (a batch of one would fail)
+        self.global_context = nn.Sequential(nn.Conv2d(in_dim, dim, 1), nn.ReLU(inplace=True))
+        self.smooth = nn.ModuleList(_conv_bn_relu(dim, dim, 3) for _ in self.scales)
+        self.fuse = _conv_bn_relu(dim * len(self.scales), dim, 3)
+        self.dropout = nn.Dropout2d(dropout)
+        self.classifier = nn.Conv2d(dim, num_classes, 1)
+
+    @staticmethod
+    def _resampler(dim: int, scale: float) -> nn.Module:
+        if scale == 4:
+            return nn.Sequential(
+                nn.ConvTranspose2d(dim, dim, 2, stride=2), nn.BatchNorm2d(dim), nn.GELU(),
+                nn.ConvTranspose2d(dim, dim, 2, stride=2),
+            )  # fmt: skip
+        if scale == 2:
+            return nn.ConvTranspose2d(dim, dim, 2, stride=2)
+        if scale == 1:
+            return nn.Identity()
+        return nn.MaxPool2d(2, ceil_mode=True)
+
+    def forward(self, features: Tensor, size: tuple[int, int]) -> Tensor:
+        """Per-pixel class logits.
+
+        Args:
+            features: encoder feature map ``[B, D, h, w]``.
+            size: output ``(H, W)``.
+
+        Returns:
+            Logits ``[B, K, H, W]``.
+        """
+        levels = [lat(res(features)) for res, lat in zip(self.resample, self.lateral)]  # fine -> coarse
+        levels[-1] = levels[-1] + self.global_context(features.mean(dim=(2, 3), keepdim=True))
+        for i in range(len(levels) - 2, -1, -1):  # top-down: coarse context into finer levels
+            levels[i] = levels[i] + F.interpolate(levels[i + 1], size=levels[i].shape[-2:], mode="bilinear",
+                                                  align_corners=False)  # fmt: skip
+        finest = levels[0].shape[-2:]
+        outs = [
+            F.interpolate(s(x), size=finest, mode="bilinear", align_corners=False) if x.shape[-2:] != finest
+            else s(x)
+            for s, x in zip(self.smooth, levels)
+        ]  # fmt: skip
+        logits = self.classifier(self.dropout(self.fuse(torch.cat(outs, dim=1))))  # [B, K, h', w']
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+class SegmentationModel(nn.Module):
+    """Any encoder of the kit plus a :class:`UPerNetHead`, trained on per-pixel ``mask`` labels.
+
+    Args:
+        encoder_model: a kit model with ``features(s1=, s2=, gsd=)`` (built, pretrained or loaded).
+        num_classes: classes of ``mask`` (2 for water / not water).
+        modality: which feature map feeds the head: ``"s1"`` (radar only), ``"s2"`` (optical only) or
+            ``"joint"`` (models with a joint encoding, such as CROMA).
+        freeze_encoder: keep the encoder's weights fixed (a linear-probe-like protocol for dense tasks); the
+            encoder then stays in eval mode and its features are computed without gradients. False
+            fine-tunes it with the head.
+        head_dim: channels of the head.
+        class_weights: optional per-class weights ``[K]`` of the cross-entropy.
+        dropout: dropout before the classifier.
+
+    Raises:
+        TypeError: the encoder has no ``features``.
+        ValueError: a bad modality or class count.
+
+    Example:
+        >>> seg = SegmentationModel(build("croma", preset="tiny"), num_classes=2, modality="s1")
+        >>> out = seg({"s1": torch.zeros(2, 2, 32, 32), "mask": torch.zeros(2, 32, 32, dtype=torch.long)})
+        >>> out["logits"].shape
+        torch.Size([2, 2, 32, 32])
+
+    Train it with ``fit(seg, data, normalize=False, ...)`` when the encoder is pretrained: fit's default
+    ``normalize=True`` would replace the encoder's input statistics with those of the new data (a warning says
+    so when it happens to a frozen encoder).
+    """
+
+    name = "segmentation"
+
+    def __init__(
+        self,
+        encoder_model: nn.Module,
+        num_classes: int,
+        modality: str = "s1",
+        freeze_encoder: bool = True,
+        head_dim: int = 64,
+        class_weights: list[float] | Tensor | None = None,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if not callable(getattr(encoder_model, "features", None)):
+            raise TypeError(f"{type(encoder_model).__name__} has no features(); use a model of the kit")
+        if modality not in MODALITIES:
+            raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
+        if int(num_classes) < 2:
+            raise ValueError(f"num_classes: expected at least 2 (e.g. water and land), got {num_classes}")
+        self.encoder = encoder_model
+        self.modality, self.num_classes = modality, int(num_classes)
+        self.freeze_encoder = bool(freeze_encoder)
+        if self.freeze_encoder:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+        self._norms_at_start = self._norm_state()
+        in_dim = self._feature_dim()
+        self.head = UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
+        if class_weights is not None:
+            class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
+            if class_weights.shape != (self.num_classes,):
+                raise ValueError(
+                    f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}"
+                )
+        self.register_buffer("class_weights", class_weights, persistent=False)
+        self._warned = False
+
+    def _norm_state(self) -> list[Tensor]:
+        return [b.detach().clone() for n, b in self.encoder.named_buffers() if n.endswith(("mean", "std"))]
+
+    def _inputs(self, batch: dict) -> dict[str, Tensor]:
+        need = {"s1": ("s1",), "s2": ("s2",), "joint": ("s1", "s2")}[self.modality]
+        missing = [k for k in need if not isinstance(batch.get(k), Tensor)]
+        if missing:
+            raise KeyError(f"SegmentationModel(modality={self.modality!r}) needs {missing} in the batch")
+        return {k: batch[k] for k in need}
+
+    def _feature_dim(self) -> int:
+        size = int(getattr(getattr(self.encoder, "config", None), "img_size", 32))
+        dummy = {"s1": torch.zeros(1, 2, size, size), "s2": torch.full((1, 12, size, size), 0.1)}
+        was_training = self.encoder.training
+        self.encoder.eval()
+        with torch.no_grad():
+            feats = self.encoder.features(**{k: dummy[k] for k in {"s1": ("s1",), "s2": ("s2",),
+                                                                   "joint": ("s1", "s2")}[self.modality]})  # fmt: skip
+        self.encoder.train(was_training)
+        if self.modality not in feats:
+            raise ValueError(
+                f"{type(self.encoder).__name__}.features() gives {sorted(feats)}, not {self.modality!r}; "
+                "choose another modality"
+            )
+        return int(feats[self.modality].shape[1])
+
+    def train(self, mode: bool = True) -> SegmentationModel:
+        """Set training mode; a frozen encoder stays in eval mode (no dropout, fixed norm statistics)."""
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def encode(self, batch: dict) -> Tensor:
+        """The encoder's feature map for the chosen modality, ``[B, D, h, w]``."""
+        inputs = self._inputs(batch)
+        gsd = batch.get("gsd")
+        kwargs = {"gsd": gsd} if gsd is not None else {}
+        if self.freeze_encoder:
+            with torch.no_grad():
+                return self.encoder.features(**inputs, **kwargs)[self.modality]
+        return self.encoder.features(**inputs, **kwargs)[self.modality]
+
+    def logits(self, batch: dict) -> Tensor:
+        """Per-pixel class logits ``[B, K, H, W]`` for a batch with ``s1`` and/or ``s2`` ``[B, C, H, W]``."""
+        if self.freeze_encoder and self.training and not self._warned:
+            self._warned = True
+            now = self._norm_state()
+            if any(
+                a.shape != b.shape or not torch.equal(a.to(b.device), b)
+                for a, b in zip(self._norms_at_start, now)
+            ):
+                warnings.warn(
+                    "SegmentationModel: the frozen encoder's input statistics changed since it was wrapped "
+                    "(fit(normalize=True) recomputes them on the new data); pass normalize=False to keep the "
+                    "statistics the encoder was pretrained with",
+                    stacklevel=2,
+                )
+        ref = next(v for k, v in self._inputs(batch).items())
+        return self.head(self.encode(batch), size=tuple(ref.shape[-2:]))
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        """Loss and logits on a batch.
+
+        Args:
+            batch: ``s1`` ``[B, 2, H, W]`` and/or ``s2`` ``[B, 12, H, W]`` as the modality needs, and
+                ``mask`` int64 ``[B, H, W]`` with class ids (-1: no label, ignored) for the loss.
+
+        Returns:
+            ``{"logits": [B, K, H, W]}`` and, when ``mask`` is given, ``"loss"``: per-pixel cross-entropy
+            averaged over labelled pixels (0 with a gradient when no pixel is labelled).
+        """
+        logits = self.logits(batch)
+        out = {"logits": logits}
+        mask = batch.get("mask")
+        if mask is not None:
+            mask = mask.long()
+            if mask.shape != (logits.shape[0], *logits.shape[-2:]):
+                raise ValueError(
+                    f"mask: expected [B, H, W] = {(logits.shape[0], *logits.shape[-2:])}, got {tuple(mask.shape)}"
+                )
+            bad = (mask >= self.num_classes) | (mask < IGNORE_INDEX)
+            if bad.any():
+                raise ValueError(
+                    f"mask: values must be class ids 0..{self.num_classes - 1} or {IGNORE_INDEX} (no label), "
+                    f"got {sorted(torch.unique(mask[bad]).tolist())[:5]}"
+                )
+            if (mask == IGNORE_INDEX).all():
+                out["loss"] = logits.sum() * 0.0
+            else:
+                out["loss"] = F.cross_entropy(
+                    logits, mask, weight=self.class_weights, ignore_index=IGNORE_INDEX
+                )
+        return out
+
+    @torch.no_grad()
+    def predict(self, batch: dict) -> Tensor:
+        """Class ids ``[B, H, W]`` (argmax of the logits), in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.logits(batch).argmax(dim=1)
+        finally:
+            self.train(was_training)
