@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from xmodal_lab.models import build
-from xmodal_lab.models.layers import alibi_slopes
+from xmodal_lab.models.positions import alibi_slopes
 from xmodal_lab.models.scale_mae import laplacian_bands
 
 

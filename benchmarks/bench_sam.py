@@ -21,12 +21,12 @@ import warnings
 import numpy as np
 import torch
 
+from xmodal_lab import segment as samlib
 from xmodal_lab.config import seed_everything
 from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
 from xmodal_lab.eval.segmentation import boundary_overestimation, iou
-from xmodal_lab.models import sam as samlib
-from xmodal_lab.models.oneshot import one_shot_segment
 from xmodal_lab.models.registry import build
+from xmodal_lab.segment import one_shot_segment
 from xmodal_lab.train import CachedPairs, fit
 
 

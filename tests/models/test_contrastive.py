@@ -9,7 +9,7 @@ from model_helpers import assert_all_params_get_grad, make_pairs, overfit
 
 from xmodal_lab.models import build
 from xmodal_lab.models.contrastive import PRESETS, ContrastiveConfig, ContrastiveDualEncoder
-from xmodal_lab.models.layers import info_nce
+from xmodal_lab.models.losses import info_nce
 
 SMALL_RESNET = {"backbone": "resnet", "resnet_widths": (8, 16), "resnet_blocks": (1, 1)}
 

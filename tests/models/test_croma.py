@@ -9,7 +9,9 @@ from model_helpers import assert_all_params_get_grad, make_pairs, overfit
 
 from xmodal_lab.models import build
 from xmodal_lab.models.croma import CROMA, PRESETS, CROMADecoder, CrossEncoder, masked_alibi
-from xmodal_lab.models.layers import alibi_2d_bias, info_nce, patchify
+from xmodal_lab.models.losses import info_nce
+from xmodal_lab.models.masking import patchify
+from xmodal_lab.models.positions import alibi_2d_bias
 
 KEYS = {"sar_encodings", "optical_encodings", "joint_encodings", "sar_GAP", "optical_GAP", "joint_GAP",
         "loss_contrastive", "loss_mae", "loss"}  # fmt: skip

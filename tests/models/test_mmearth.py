@@ -11,7 +11,7 @@ import torch
 
 from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
 from xmodal_lab.eval import linear_probe
-from xmodal_lab.models.layers import patchify
+from xmodal_lab.models.masking import patchify
 from xmodal_lab.models.mmearth import PRESETS, TASKS, MMEarth, MMEarthConfig, UncertaintyWeighting
 
 N_CLASSES = len(LANDCOVER_CLASSES)

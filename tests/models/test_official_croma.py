@@ -21,7 +21,7 @@ from model_helpers import make_pairs
 
 from xmodal_lab.models import build
 from xmodal_lab.models.croma import CROMADecoder
-from xmodal_lab.models.layers import alibi_slopes
+from xmodal_lab.models.positions import alibi_slopes
 
 P = 8
 

@@ -16,9 +16,9 @@ import math
 import pytest
 import torch
 
-from xmodal_lab.models import sam as S
+from xmodal_lab import segment as S
 
-pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.models.sam.UntrainedSAMWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.segment.checkpoints.UntrainedSAMWarning")
 
 
 @pytest.fixture(scope="module")

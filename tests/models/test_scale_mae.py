@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from model_helpers import assert_all_params_get_grad, make_pairs, overfit
 
 from xmodal_lab.models import build
-from xmodal_lab.models.layers import gsd_sincos_pos_embed
+from xmodal_lab.models.positions import gsd_sincos_pos_embed
 from xmodal_lab.models.scale_mae import PRESETS, ScaleMAE, laplacian_bands
 
 

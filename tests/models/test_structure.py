@@ -54,7 +54,7 @@ def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
 
 
 def test_model_files_do_not_import_segment_anything_code():
-    shims = {"__init__.py", "sam.py", "oneshot.py"}  # re-exports under the historical names
+    shims = {"__init__.py"}  # re-exports the main Segment Anything names
     for path in _files("models"):
         if path.name not in shims:
             bad = sorted(m for m in _imports(path) if m.startswith("xmodal_lab.segment"))

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from xmodal_lab.models.layers import alibi_2d_bias, alibi_slopes, patch_distances
+from xmodal_lab.models.positions import alibi_2d_bias, alibi_slopes, patch_distances
 from xmodal_lab.viz import model_plots as plots
 
 
@@ -48,6 +48,6 @@ def test_plot_masks_reports_iou_and_area_against_reference(pairs):
     assert len(fig.axes) == 3
     assert "IoU 0.50" in fig.axes[1].get_title() and "area x2.00" in fig.axes[1].get_title()
     assert "score 0.90" in fig.axes[1].get_title()
-    result = SimpleNamespace(masks=masks, scores=np.array([0.7, 0.2]))  # what xmodal_lab.models.sam returns
+    result = SimpleNamespace(masks=masks, scores=np.array([0.7, 0.2]))  # what xmodal_lab.segment returns
     titles = [ax.get_title() for ax in plots.plot_masks(pairs[0]["s2"], result).axes[1:]]
     assert titles == ["mask 0  score 0.70", "mask 1  score 0.20"]

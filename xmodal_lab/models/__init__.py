@@ -10,6 +10,7 @@ Segment Anything, PerSAM and one-shot segmentation live in :mod:`xmodal_lab.segm
 re-exported here.
 """
 
+from xmodal_lab.data import composites as sam_images  # display renderings, kept under their old name
 from xmodal_lab.segment import (
     OneShotResult,
     PerSAM,
@@ -24,7 +25,6 @@ from xmodal_lab.segment import (
     refine_with_confidence,
 )
 
-from . import sam_images
 from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
 from .io import load_model, save_model

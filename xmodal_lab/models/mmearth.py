@@ -250,7 +250,7 @@ class MMEarth(nn.Module):
 
         Args:
             latent: encodings of the visible patches ``[B, K, D]``.
-            ids_restore: ``[B, N]`` from :func:`~xmodal_lab.models.layers.random_masking`.
+            ids_restore: ``[B, N]`` from :func:`~xmodal_lab.models.masking.random_masking`.
             grid: ``(h, w)``.
 
         Returns:

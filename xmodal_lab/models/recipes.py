@@ -4,7 +4,7 @@ The kit's models read Sentinel-1 sigma0 in dB (``VV, VH``) and Sentinel-2 reflec
 ``B1 ... B9, B11, B12``, no ``B10``). Published weights expect their own input: another band order (the
 13-band SSL4EO-S12 weights include the cirrus band ``B10``), digital numbers instead of reflectance, 8-bit
 RGB, their pretraining statistics, a clip. An :class:`InputRecipe` stored in the model (as ``norm_s1`` /
-``norm_s2``, where the kit's own models keep their :class:`~xmodal_lab.models.layers.InputNorm`) does that
+``norm_s2``, where the kit's own models keep their :class:`~xmodal_lab.models.input_norm.InputNorm`) does that
 mapping, so users keep feeding physical units and the recipe travels with the weights.
 
 A recipe computes, per output channel ``c``::
@@ -63,7 +63,7 @@ class InputRecipe(nn.Module):
     """A published checkpoint's input recipe, applied to physical units: band mapping, gain, clip, normalisation.
 
     It offers ``mean`` / ``std`` buffers and :meth:`set_stats` like
-    :class:`~xmodal_lab.models.layers.InputNorm`, so it can take the place of a model's ``norm_s1`` /
+    :class:`~xmodal_lab.models.input_norm.InputNorm`, so it can take the place of a model's ``norm_s1`` /
     ``norm_s2``; the statistics are in the recipe's own units (after ``gain``), one per output channel.
 
     Args:

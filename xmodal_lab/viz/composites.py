@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from xmodal_lab.data import composites as sam_images
+from xmodal_lab.data import composites as data_composites
 from xmodal_lab.viz._common import first_image, to_numpy
 
 
@@ -31,7 +31,7 @@ def s2_true_colour(s2: Any) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    return _hwc_uint8(sam_images.s2_true_color(first_image(s2, 12, "s2")))
+    return _hwc_uint8(data_composites.s2_true_color(first_image(s2, 12, "s2")))
 
 
 def s2_false_colour(s2: Any) -> np.ndarray:
@@ -43,7 +43,7 @@ def s2_false_colour(s2: Any) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    return _hwc_uint8(sam_images.s2_false_color(first_image(s2, 12, "s2")))
+    return _hwc_uint8(data_composites.s2_false_color(first_image(s2, 12, "s2")))
 
 
 def s1_composite(s1: Any) -> np.ndarray:
@@ -55,7 +55,7 @@ def s1_composite(s1: Any) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    return _hwc_uint8(sam_images.s1_composite(first_image(s1, 2, "s1")))
+    return _hwc_uint8(data_composites.s1_composite(first_image(s1, 2, "s1")))
 
 
 def render(image: Any, modality: str) -> np.ndarray:
@@ -73,7 +73,7 @@ def render(image: Any, modality: str) -> np.ndarray:
     a = to_numpy(image)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
         return a
-    if modality not in sam_images.RENDERINGS:
-        raise ValueError(f"modality: expected one of {sam_images.RENDERINGS}, got {modality!r}")
+    if modality not in data_composites.RENDERINGS:
+        raise ValueError(f"modality: expected one of {data_composites.RENDERINGS}, got {modality!r}")
     channels = 2 if modality.startswith("s1") else 12
-    return _hwc_uint8(sam_images.to_sam_image(first_image(a, channels, modality), modality))
+    return _hwc_uint8(data_composites.to_sam_image(first_image(a, channels, modality), modality))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torchgeo.models.croma import get_2dalibi
 from torchgeo.models.scale_mae import get_2d_sincos_pos_embed_with_resolution
 
-from xmodal_lab.models import layers as L
+from xmodal_lab.models import blocks, losses, masking, positions, validation
 
 
 def _mae_sincos_numpy(embed_dim: int, grid: int, res: float) -> np.ndarray:
@@ -28,7 +28,7 @@ def _mae_sincos_numpy(embed_dim: int, grid: int, res: float) -> np.ndarray:
 
 @pytest.mark.parametrize("res", [0.5, 1.0, 3.0])
 def test_gsd_encoding_matches_formula(res):
-    ours = L.gsd_sincos_pos_embed(32, 5, res)
+    ours = positions.gsd_sincos_pos_embed(32, 5, res)
     assert ours.shape == (25, 32)
     np.testing.assert_allclose(ours.numpy(), _mae_sincos_numpy(32, 5, res), atol=1e-6)
 
@@ -36,30 +36,34 @@ def test_gsd_encoding_matches_formula(res):
 def test_gsd_encoding_matches_torchgeo_per_image():
     res = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
     ref = get_2d_sincos_pos_embed_with_resolution(64, 6, res)  # [4, 36, 64]
-    ours = L.gsd_sincos_pos_embed(64, 6, res)
+    ours = positions.gsd_sincos_pos_embed(64, 6, res)
     assert ours.shape == (4, 36, 64)
     torch.testing.assert_close(ours, ref.float(), atol=1e-6, rtol=0)
     # the batched path gives what one call per image gives
     for i, r in enumerate(res.tolist()):
-        torch.testing.assert_close(ours[i], L.gsd_sincos_pos_embed(64, 6, r), atol=1e-7, rtol=0)
+        torch.testing.assert_close(ours[i], positions.gsd_sincos_pos_embed(64, 6, r), atol=1e-7, rtol=0)
 
 
 def test_gsd_encoding_scales_positions():
     """A 20 m image at reference 10 m encodes patch k where a 10 m image encodes patch 2k."""
-    coarse = L.gsd_sincos_pos_embed(16, (1, 4), 2.0)
-    fine = L.gsd_sincos_pos_embed(16, (1, 8), 1.0)
+    coarse = positions.gsd_sincos_pos_embed(16, (1, 4), 2.0)
+    fine = positions.gsd_sincos_pos_embed(16, (1, 8), 1.0)
     torch.testing.assert_close(coarse, fine[::2], atol=1e-6, rtol=0)
-    torch.testing.assert_close(L.sincos_2d_pos_embed(16, 4), L.gsd_sincos_pos_embed(16, 4, 1.0))
+    torch.testing.assert_close(
+        positions.sincos_2d_pos_embed(16, 4), positions.gsd_sincos_pos_embed(16, 4, 1.0)
+    )
 
 
 def test_alibi_slopes_geometric_schedule():
-    torch.testing.assert_close(L.alibi_slopes(16), torch.tensor([2.0 ** (-0.5 * k) for k in range(1, 17)]))
-    torch.testing.assert_close(L.alibi_slopes(4), torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8]))
+    torch.testing.assert_close(
+        positions.alibi_slopes(16), torch.tensor([2.0 ** (-0.5 * k) for k in range(1, 17)])
+    )
+    torch.testing.assert_close(positions.alibi_slopes(4), torch.tensor([2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8]))
 
 
 @pytest.mark.parametrize("heads, grid", [(16, (4, 4)), (8, (3, 5)), (4, (2, 2))])
 def test_alibi_2d_matches_independent_formula(heads, grid):
-    bias = L.alibi_2d_bias(heads, grid)
+    bias = positions.alibi_2d_bias(heads, grid)
     rows, cols = grid
     n = rows * cols
     assert bias.shape == (1, heads, n, n)
@@ -76,13 +80,13 @@ def test_alibi_2d_matches_independent_formula(heads, grid):
 @pytest.mark.parametrize("heads, side", [(16, 4), (16, 15), (8, 3)])
 def test_alibi_2d_matches_torchgeo(heads, side):
     torch.testing.assert_close(
-        L.alibi_2d_bias(heads, (side, side)), get_2dalibi(heads, side * side), atol=1e-5, rtol=0
+        positions.alibi_2d_bias(heads, (side, side)), get_2dalibi(heads, side * side), atol=1e-5, rtol=0
     )
 
 
 def test_attention_with_bias_equals_explicit_softmax():
     torch.manual_seed(0)
-    attn = L.Attention(16, 4)
+    attn = blocks.Attention(16, 4)
     x = torch.randn(2, 5, 16)
     bias = torch.randn(2, 4, 5, 5)
     q, k, v = (t.view(2, 5, 4, 4).transpose(1, 2) for t in attn.qkv(x).chunk(3, dim=-1))
@@ -93,7 +97,7 @@ def test_attention_with_bias_equals_explicit_softmax():
 
 def test_cross_attention_and_context_norm():
     torch.manual_seed(0)
-    blk = L.Block(16, 4, cross=True, norm_context=True)
+    blk = blocks.Block(16, 4, cross=True, norm_context=True)
     x, ctx = torch.randn(2, 3, 16), torch.randn(2, 7, 16)
     xb = torch.randn(1, 4, 3, 7)
     out = blk(x, context=ctx, cross_bias=xb)
@@ -111,12 +115,12 @@ def test_cross_attention_and_context_norm():
 
 
 def test_block_norm_eps():
-    assert L.Block(8, 2).norm1.eps == 1e-5
-    assert L.Block(8, 2, norm_eps=1e-6).norm2.eps == 1e-6
+    assert blocks.Block(8, 2).norm1.eps == 1e-5
+    assert blocks.Block(8, 2, norm_eps=1e-6).norm2.eps == 1e-6
 
 
 def test_random_masking_hides_exactly_the_ratio():
-    keep, mask, restore = L.random_masking(6, 64, 0.75, generator=torch.Generator().manual_seed(0))
+    keep, mask, restore = masking.random_masking(6, 64, 0.75, generator=torch.Generator().manual_seed(0))
     assert keep.shape == (6, 16) and mask.shape == (6, 64)
     assert torch.all(mask.sum(1) == 48)
     assert torch.all(keep.diff(dim=1) > 0)  # sorted
@@ -132,7 +136,7 @@ def test_info_nce_equals_hand_computation():
     a = F.normalize(torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]]), dim=-1)
     b = F.normalize(torch.tensor([[0.8, 0.6], [0.0, 1.0], [-1.0, 0.2]]), dim=-1)
     scale = 5.0
-    loss, logits = L.info_nce(a, b, scale)
+    loss, logits = losses.info_nce(a, b, scale)
     sims = [[sum(x * y for x, y in zip(a[i].tolist(), b[j].tolist())) for j in range(3)] for i in range(3)]
     a2b = (
         -sum(
@@ -151,11 +155,11 @@ def test_info_nce_equals_hand_computation():
     assert logits.shape == (3, 3)
     assert loss.item() == pytest.approx(0.5 * (a2b + b2a), abs=1e-5)
     with pytest.raises(ValueError, match="equal shape"):
-        L.info_nce(a, b[:2], 1.0)
+        losses.info_nce(a, b[:2], 1.0)
 
 
 def test_logit_scale_starts_at_inverse_temperature_and_is_capped():
-    ls = L.LogitScale(0.07)
+    ls = losses.LogitScale(0.07)
     assert ls().item() == pytest.approx(1 / 0.07, rel=1e-5)
     with torch.no_grad():
         ls.log_scale.fill_(10.0)
@@ -164,11 +168,11 @@ def test_logit_scale_starts_at_inverse_temperature_and_is_capped():
 
 def test_patchify_round_trip_and_tokens_to_map():
     x = torch.randn(2, 3, 16, 24)
-    p = L.patchify(x, 8)
+    p = masking.patchify(x, 8)
     assert p.shape == (2, 6, 192)
-    torch.testing.assert_close(L.unpatchify(p, 8, 3, (2, 3)), x)
+    torch.testing.assert_close(masking.unpatchify(p, 8, 3, (2, 3)), x)
     tokens = torch.arange(2 * 6 * 4, dtype=torch.float32).reshape(2, 6, 4)
-    fmap = L.tokens_to_map(tokens, (2, 3))
+    fmap = masking.tokens_to_map(tokens, (2, 3))
     assert fmap.shape == (2, 4, 2, 3)
     assert torch.equal(fmap[1, :, 1, 2], tokens[1, 5])
 
@@ -184,9 +188,9 @@ def test_patchify_round_trip_and_tokens_to_map():
 )
 def test_check_image_errors(x, match):
     with pytest.raises(ValueError, match=match):
-        L.check_image(x, 2, 8, "s1")
+        validation.check_image(x, 2, 8, "s1")
 
 
 def test_batch_item_names_missing_key():
     with pytest.raises(KeyError, match=r"batch\['s2'\]"):
-        L.batch_item({"s1": torch.zeros(1)}, "s2", "croma")
+        validation.batch_item({"s1": torch.zeros(1)}, "s2", "croma")
