@@ -151,7 +151,7 @@ def fit(
         progress: show a progress bar with the loss.
         cache: render a simulated world once before training (``"auto"``: when it renders on access and fits
             in memory; see :func:`~xmodal_lab.train.datamodule.prepare_training_data`). The same items, so the
-            same losses, at nearly twice the steps per second of the tiny models on a CPU.
+            same losses, at about 1.6 times the steps per second of the tiny models on a CPU.
 
     Returns:
         ``(model, history)``: the trained model (on the CPU, in eval mode) and ``{"step", "loss", "lr",
