@@ -43,6 +43,7 @@ def test_the_loader_of_a_cache_yields_collated_batches():
 def test_prepare_renders_only_pure_worlds_that_fit(monkeypatch):
     world = SimulatedWorld(seed=0, size=8, n_scenes=4)
     assert isinstance(dm.prepare_training_data(world), CachedPairs)
+    assert len(world._cache) == 0  # the tiles live once in memory, in the training cache
     concat = torch.utils.data.ConcatDataset([world, torch.utils.data.Subset(world, [0, 1])])
     assert isinstance(dm.prepare_training_data(concat), CachedPairs)
     assert dm.prepare_training_data(world, cache=False) is world

@@ -236,9 +236,23 @@ def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers
             return data
     rng = torch.get_rng_state()  # the cache's loader draws a base seed: the run's masks must not move
     try:
-        return CachedPairs(data, num_workers=num_workers)
+        cached = CachedPairs(data, num_workers=num_workers)
     finally:
         torch.set_rng_state(rng)
+    _forget_rendered(data)  # the world's own copies of the tiles would double the memory (Binder: 2 GB)
+    return cached
+
+
+def _forget_rendered(data: Dataset) -> None:
+    """Empty the render caches of the simulated worlds behind ``data`` (as a pickled world starts)."""
+    if isinstance(data, SimulatedWorld) and hasattr(data, "_cache"):
+        data._cache.clear()
+        data._cache_bytes = 0
+    elif isinstance(data, torch.utils.data.Subset):
+        _forget_rendered(data.dataset)
+    elif isinstance(data, torch.utils.data.ConcatDataset):
+        for part in data.datasets:
+            _forget_rendered(part)
 
 
 def describe_data(data: Dataset) -> dict[str, Any]:
