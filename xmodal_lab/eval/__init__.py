@@ -16,6 +16,7 @@ from .embeddings import embed_dataset
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
 from .projection import project_2d
 from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieval_metrics, topk_matches
+from .seeds import SeedSpread, SeedSpreads, over_seeds
 from .segmentation import OverestimationReport, boundary_overestimation, iou, per_image_iou, to_polygons
 from .tile_query import (
     RegionMask,
@@ -38,6 +39,9 @@ __all__ = [
     "pixel_difference",
     "segmentation_scores",
     "OverestimationReport",
+    "SeedSpread",
+    "SeedSpreads",
+    "over_seeds",
     "boundary_overestimation",
     "iou",
     "per_image_iou",

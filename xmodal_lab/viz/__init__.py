@@ -42,6 +42,7 @@ _EXPORTS = {
     ),
     "geo": ("embedding_colors", "footprint_lonlat", "footprints_geojson", "value_colors"),
     "composites": ("s1_composite", "s2_false_colour", "s2_true_colour"),
+    "figure": ("enable_notebook_display", "grid", "new_figure"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
