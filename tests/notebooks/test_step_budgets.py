@@ -14,8 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-#: Notebooks being rebuilt elsewhere; each leaves this set when its step budget lands.
-PENDING = {"05_embeddings_on_maps"}
 
 
 def _fit_calls(path: Path) -> list[tuple[int, ast.Call]]:
@@ -38,8 +36,6 @@ def _fit_calls(path: Path) -> list[tuple[int, ast.Call]]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_fit_gives_max_steps(path):
-    if path.stem in PENDING:
-        pytest.skip(f"{path.stem}: its step budget comes with its rebuild")
     for i, call in _fit_calls(path):
         keywords = {k.arg for k in call.keywords}
         assert "max_steps" in keywords, (
