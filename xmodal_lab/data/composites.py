@@ -137,6 +137,12 @@ def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
     return np.round(scaled * 255.0).astype(np.uint8)
 
 
+def _s1_grey(s1: Any, band: int, db_range: tuple[float, float]) -> np.ndarray:
+    """One sigma0 band of ``s1`` (0: VV, 1: VH) as a grey ``[H, W, 3]`` uint8 picture."""
+    grey = db_to_uint8(_as_array(s1, 2, "s1")[band], *db_range)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
 def s1_vv(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB) -> np.ndarray:
     """Grey picture of the VV channel (repeated in R, G and B, as SAM needs three channels).
 
@@ -147,8 +153,7 @@ def s1_vv(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    grey = db_to_uint8(_as_array(s1, 2, "s1")[0], *vv_range)
-    return np.repeat(grey[..., None], 3, axis=-1)
+    return _s1_grey(s1, 0, vv_range)
 
 
 def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
@@ -161,8 +166,7 @@ def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    grey = db_to_uint8(_as_array(s1, 2, "s1")[1], *vh_range)
-    return np.repeat(grey[..., None], 3, axis=-1)
+    return _s1_grey(s1, 1, vh_range)
 
 
 def s1_composite(
