@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,35 @@ def _publish(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
         return
     tmp.unlink()
+
+
+def _write_published(
+    path: Path,
+    suffix: str,
+    write: Callable[[Path], None],
+    reads_back: Callable[[Path], bool],
+    what: str,
+    driver_creates: bool = False,
+) -> Path:
+    """Write through a temporary file beside ``path``, read it back, then :func:`_publish` it as ``path``.
+
+    ``write(tmp)`` writes the file, ``reads_back(tmp)`` says whether it holds what was meant (else
+    ``OSError`` names ``what``); ``driver_creates`` removes the empty temporary file first, for writers
+    that create the file themselves. The temporary file never outlives the call.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    if driver_creates:
+        tmp.unlink()
+    try:
+        write(tmp)
+        if not reads_back(tmp):
+            raise OSError(f"{path}: the written {what} does not read back as written")
+        _publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
@@ -371,10 +401,8 @@ def write_cog(
     block = 16 if max(h, w) <= 256 else 256  # small tile grids still get a few overview levels
     profile = dict(driver="GTiff", width=w, height=h, count=k, dtype=array.dtype, crs=crs,
                    transform=Affine(*transform), nodata=nodata)  # fmt: skip
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tif", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+
+    def write(tmp: Path) -> None:
         with MemoryFile() as mem:
             with mem.open(**profile) as dst:
                 dst.write(array)
@@ -385,20 +413,18 @@ def write_cog(
                 resampling = "NEAREST" if np.issubdtype(array.dtype, np.integer) else "AVERAGE"
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", blocksize=block,
                                      overviews="AUTO", resampling=resampling)  # fmt: skip
+
+    def reads_back(tmp: Path) -> bool:
         with rasterio.open(tmp) as chk:
             back = chk.read()
-            ok = (
+            return (
                 (chk.count, chk.height, chk.width) == (k, h, w)
                 and chk.crs == rasterio.crs.CRS.from_user_input(crs)
                 and chk.transform.almost_equals(Affine(*transform), precision=1e-9)
                 and np.array_equal(back, array, equal_nan=np.issubdtype(array.dtype, np.floating))
             )
-        if not ok:
-            raise OSError(f"{path}: the written GeoTIFF does not read back as written")
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return _write_published(path, ".tif", write, reads_back, "GeoTIFF")
 
 
 def embed_raster(
@@ -537,18 +563,12 @@ def embeddings_to_geoparquet(
         columns[f"embedding_{m}"] = [row.astype(np.float32) for row in tiles.vectors[m]]
     geometry = [box(*tiles.footprint(i)) for i in range(len(tiles))]
     frame = gpd.GeoDataFrame(columns, geometry=geometry, crs=tiles.crs)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        frame.to_parquet(tmp)
+
+    def reads_back(tmp: Path) -> bool:
         back = gpd.read_parquet(tmp)
-        if len(back) != len(frame) or back.crs != frame.crs:
-            raise OSError(f"{path}: the written GeoParquet does not read back as written")
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        return len(back) == len(frame) and back.crs == frame.crs
+
+    return _write_published(path, ".parquet", frame.to_parquet, reads_back, "GeoParquet")
 
 
 __all__ = [

@@ -15,15 +15,13 @@ The computations behind the click-to-query maps of :mod:`xmodal_lab.viz.region_m
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xmodal_lab.eval.embed_raster import TileEmbeddings, _check_out_path, _publish
+from xmodal_lab.eval.embed_raster import TileEmbeddings, _check_out_path, _write_published
 
 
 def _modality(tiles: TileEmbeddings, name: str, role: str) -> np.ndarray:
@@ -174,22 +172,18 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
         raise ValueError("export_vectors: the collection has no 'crs'; expected one from to_polygons")
     frame = gpd.GeoDataFrame.from_features(features, crs=collection["crs"])
     driver = "GPKG" if path.suffix.lower() == ".gpkg" else "GeoJSON"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # the drivers create the file themselves
-    try:
+
+    def write(tmp: Path) -> None:
         if driver == "GPKG":
             frame.to_file(tmp, driver=driver, layer=layer)
         else:
             frame.to_file(tmp, driver=driver)
+
+    def reads_back(tmp: Path) -> bool:
         back = gpd.read_file(tmp)
-        if len(back) != len(frame) or back.crs != frame.crs:
-            raise OSError(f"{path}: the written file does not read back as written")
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        return len(back) == len(frame) and back.crs == frame.crs
+
+    return _write_published(path, path.suffix, write, reads_back, "file", driver_creates=True)
 
 
 @dataclass
