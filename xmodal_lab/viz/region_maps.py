@@ -236,6 +236,44 @@ def _export_name(folder: Path, stem: str, suffix: str) -> Path:
     raise FileExistsError(f"{folder}: 9999 exports named {stem}_NNN{suffix} already exist")
 
 
+def _check_export_format(export_format: str) -> None:
+    if export_format not in (".gpkg", ".geojson"):
+        raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
+
+
+def _click_controls(m: Any, threshold: float, button_label: str) -> tuple[Any, Any, Any, Any]:
+    """The explorers' marker (added to ``m`` above its layers), threshold slider, info line and export button."""
+    import ipyleaflet
+    import ipywidgets as widgets
+
+    marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
+                                     name=LAYER_CLICK)  # fmt: skip
+    m.add(marker)
+    slider = widgets.FloatSlider(value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold",
+                                 continuous_update=False, readout_format=".2f")  # fmt: skip
+    info = widgets.HTML()
+    button = widgets.Button(description=button_label, icon="download")
+    return marker, slider, info, button
+
+
+def _connect(m: Any, button: Any, info: Any, click: Any, export: Any) -> None:
+    """Map clicks call ``click(lon, lat)``; the button calls ``export()`` and reports a failure in ``info``."""
+
+    def on_interaction(**event: Any) -> None:
+        if event.get("type") == "click":
+            lat, lon = event["coordinates"]
+            click(lon, lat)
+
+    def on_button(_: Any) -> None:
+        try:
+            export()
+        except (ValueError, OSError) as err:
+            info.value += f"<br><i>export failed: {err}</i>"
+
+    m.on_interaction(on_interaction)
+    button.on_click(on_button)
+
+
 def region_explorer(
     tiles: Any,
     point: tuple[float, float] | None = None,
@@ -275,23 +313,17 @@ def region_explorer(
     modes = {label: (q, g) for label, q, g in QUERY_MODES}
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
-    if export_format not in (".gpkg", ".geojson"):
-        raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
+    _check_export_format(export_format)
     m = _base_map(tiles, basemap, height)
     grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
     sim_layer = ipyleaflet.ImageOverlay(url=_png_rgba(np.zeros((1, 1, 4), np.uint8)), bounds=grid_bounds,
                                         name=LAYER_SIM, opacity=0.85)  # fmt: skip
     sel_layer = ipyleaflet.GeoJSON(data={"type": "FeatureCollection", "features": []}, name=LAYER_SEL,
                                    style={"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0})  # fmt: skip
-    marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
-                                     name=LAYER_CLICK)  # fmt: skip
-    for layer in (sim_layer, sel_layer, marker):
+    for layer in (sim_layer, sel_layer):
         m.add(layer)
-    slider = widgets.FloatSlider(value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold",
-                                 continuous_update=False, readout_format=".2f")  # fmt: skip
+    marker, slider, info, button = _click_controls(m, threshold, "export selection")
     dropdown = widgets.Dropdown(options=list(modes), value=mode, description="query")
-    info = widgets.HTML()
-    button = widgets.Button(description="export selection", icon="download")
     box = widgets.VBox([widgets.HBox([dropdown, slider, button]), info, m])
     state: dict[str, Any] = {}
 
@@ -320,11 +352,6 @@ def region_explorer(
         redraw()
         return index
 
-    def on_interaction(**event: Any) -> None:
-        if event.get("type") == "click":
-            lat, lon = event["coordinates"]
-            click(lon, lat)
-
     def set_threshold(t: float) -> None:
         slider.value = float(t)
 
@@ -340,16 +367,9 @@ def region_explorer(
         box.exported = written
         return written
 
-    def on_button(_: Any) -> None:
-        try:
-            export()
-        except (ValueError, OSError) as err:
-            info.value += f"<br><i>export failed: {err}</i>"
-
-    m.on_interaction(on_interaction)
+    _connect(m, button, info, click, export)
     slider.observe(lambda _: redraw(), names="value")
     dropdown.observe(lambda _: redraw(), names="value")
-    button.on_click(on_button)
     box.map, box.slider, box.mode, box.info, box.button = m, slider, dropdown, info, button
     box.click, box.set_threshold, box.selection, box.export, box.exported = (
         click,
@@ -399,20 +419,13 @@ def segment_explorer(
 
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
 
-    if export_format not in (".gpkg", ".geojson"):
-        raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
+    _check_export_format(export_format)
     m = _base_map(tiles, basemap, height)
     bounds = m.raster_bounds
     seg_layer = ipyleaflet.ImageOverlay(url=_png_rgba(np.zeros((1, 1, 4), np.uint8)), bounds=bounds,
                                         name=LAYER_SEG, opacity=0.9)  # fmt: skip
-    marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
-                                     name=LAYER_CLICK)  # fmt: skip
     m.add(seg_layer)
-    m.add(marker)
-    slider = widgets.FloatSlider(value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold",
-                                 continuous_update=False, readout_format=".2f")  # fmt: skip
-    info = widgets.HTML()
-    button = widgets.Button(description="export mask", icon="download")
+    marker, slider, info, button = _click_controls(m, threshold, "export mask")
     box = widgets.VBox([widgets.HBox([slider, button]), info, m])
 
     def show() -> None:
@@ -446,20 +459,8 @@ def segment_explorer(
         box.exported = written
         return written
 
-    def on_button(_: Any) -> None:
-        try:
-            export()
-        except (ValueError, OSError) as err:
-            info.value += f"<br><i>export failed: {err}</i>"
-
-    def on_interaction(**event: Any) -> None:
-        if event.get("type") == "click":
-            lat, lon = event["coordinates"]
-            click(lon, lat)
-
-    m.on_interaction(on_interaction)
+    _connect(m, button, info, click, export)
     slider.observe(lambda _: show(), names="value")
-    button.on_click(on_button)
     box.map, box.slider, box.info, box.button, box.click, box.export, box.exported = (
         m, slider, info, button, click, export, None)  # fmt: skip
     lon, lat = _default_point(tiles, point)
