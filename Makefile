@@ -24,14 +24,16 @@ install: $(STAMP)  ## create .venv and install the kit with pinned versions
 lab: install  ## open the curriculum in JupyterLab
 	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
+# Two test processes on two cores: one BLAS/OpenMP thread each (notebook kernels inherit it), so that two
+# notebooks training side by side do not oversubscribe the cores.
 test: install  ## every test: unit tests, learning tests and all notebooks in fast mode
-	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --durations=15 --nbmake tests notebooks
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --durations=15 --nbmake tests notebooks
 
 test-unit: install
-	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) tests
 
 test-notebooks: install
-	XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --nbmake notebooks
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} XMODAL_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --nbmake notebooks
 
 lint: install
 	$(BIN)/ruff check xmodal_lab tests benchmarks scripts
