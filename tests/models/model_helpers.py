@@ -71,3 +71,19 @@ def overfit(
     finally:
         torch.set_num_threads(threads)
     return losses[0], losses[-1]
+
+
+def spy_croma_decoder(monkeypatch) -> dict:
+    """Record CROMA's decoder outputs: the returned dict gets ``optical`` and ``radar`` predictions
+    ``[B, N, p*p*C]`` at each forward pass (the model's loss is unchanged)."""
+    from xmodal_lab.models.croma import CROMADecoder
+
+    preds: dict = {}
+    original = CROMADecoder.forward
+
+    def spy(self, joint, ids_restore, grid):
+        preds["optical"], preds["radar"] = original(self, joint, ids_restore, grid)
+        return preds["optical"], preds["radar"]
+
+    monkeypatch.setattr(CROMADecoder, "forward", spy)
+    return preds

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from model_helpers import assert_all_params_get_grad, make_pairs, overfit
+from model_helpers import assert_all_params_get_grad, make_pairs, overfit, spy_croma_decoder
 
 from xmodal_lab.models import build
-from xmodal_lab.models.croma import CROMA, PRESETS, CROMADecoder, CrossEncoder, masked_alibi
+from xmodal_lab.models.croma import CROMA, PRESETS, CrossEncoder, masked_alibi
 from xmodal_lab.models.losses import info_nce
 from xmodal_lab.models.masking import patchify
 from xmodal_lab.models.positions import alibi_2d_bias
@@ -114,14 +114,7 @@ def test_contrastive_loss_is_info_nce_on_projected_gap():
 
 
 def test_each_modality_is_scored_on_its_own_mask(monkeypatch):
-    preds = {}
-    original = CROMADecoder.forward
-
-    def spy(self, joint, ids_restore, grid):
-        preds["optical"], preds["radar"] = original(self, joint, ids_restore, grid)
-        return preds["optical"], preds["radar"]
-
-    monkeypatch.setattr(CROMADecoder, "forward", spy)
+    preds = spy_croma_decoder(monkeypatch)
     torch.manual_seed(0)
     model = build("croma", "tiny")
     b = make_pairs(2)

@@ -17,10 +17,9 @@ import math
 
 import pytest
 import torch
-from model_helpers import make_pairs
+from model_helpers import make_pairs, spy_croma_decoder
 
 from xmodal_lab.models import build
-from xmodal_lab.models.croma import CROMADecoder
 from xmodal_lab.models.positions import alibi_slopes
 
 P = 8
@@ -53,14 +52,7 @@ def masked_patch_mse(pred_img: torch.Tensor, target_img: torch.Tensor, mask: tor
 
 @pytest.fixture
 def run(monkeypatch):
-    preds = {}
-    original = CROMADecoder.forward
-
-    def spy(self, joint, ids_restore, grid):
-        preds["optical"], preds["radar"] = original(self, joint, ids_restore, grid)
-        return preds["optical"], preds["radar"]
-
-    monkeypatch.setattr(CROMADecoder, "forward", spy)
+    preds = spy_croma_decoder(monkeypatch)
 
     def go(**overrides):
         torch.manual_seed(0)
