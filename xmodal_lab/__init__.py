@@ -7,6 +7,7 @@ Subpackages (imported on first use, so ``import xmodal_lab`` stays light):
     train: ``fit()`` and the Lightning tasks behind it.
     eval: retrieval, linear probe, kNN, label efficiency, 2-D projections.
     viz: matplotlib figures and leafmap/ipywidgets maps.
+    lesson: checked claims (`expect`) and checked exercises for the notebooks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from xmodal_lab.config import cache_dir, data_dir, fast_mode, get_device, pick, 
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "models", "segment", "train", "eval", "viz")
+_SUBPACKAGES = ("data", "models", "segment", "train", "eval", "viz", "lesson")
 
 __all__ = [
     "__version__",

@@ -1,0 +1,133 @@
+"""Checked exercises whose student copies still run end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xmodal_lab.errors import InputTypeError
+
+
+@dataclass(frozen=True)
+class ExerciseResult:
+    """What a check decided: ``solved`` (the student's answer matched) or a fall-back to the kit's."""
+
+    name: str
+    solved: bool
+    message: str
+
+
+def _to_array(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
+    if isinstance(ref, dict):
+        return (
+            isinstance(mine, dict)
+            and set(mine) == set(ref)
+            and all(_close(mine[k], ref[k], atol, rtol) for k in ref)
+        )
+    if isinstance(ref, (tuple, list)) and not np.isscalar(ref):
+        return (
+            isinstance(mine, (tuple, list))
+            and len(mine) == len(ref)
+            and all(_close(a, b, atol, rtol) for a, b in zip(mine, ref))
+        )
+    a, b = _to_array(mine), _to_array(ref)
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True))
+
+
+def _unsolved(name: str, kind: str) -> ExerciseResult:
+    msg = f"Exercise {name!r} is not solved yet: the rest of the notebook uses the kit's {kind} instead."
+    print(msg)
+    return ExerciseResult(name, False, msg)
+
+
+def check_exercise(
+    name: str,
+    mine: Callable,
+    reference: Callable,
+    cases: Sequence[tuple] | Sequence[dict],
+    *,
+    hint: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> Callable:
+    """Compare a student's function with the kit's on a few inputs and return the one to use afterwards.
+
+    Args:
+        name: the exercise's name, used in messages.
+        mine: the student's function (its stub raises ``NotImplementedError``).
+        reference: the kit's function with the same signature.
+        cases: argument tuples (positional) or dicts (keyword) to call both with.
+        hint: what to look at when the answers differ.
+        atol: absolute tolerance of the comparison (numbers, arrays, tensors, tuples or dicts of them).
+        rtol: relative tolerance.
+
+    Returns:
+        ``mine`` when it matches the reference on every case; ``reference`` when ``mine`` is still a stub
+        (a message says so, and later cells keep running).
+
+    Raises:
+        AssertionError: ``mine`` runs but gives a different answer (the message includes the hint).
+        InputTypeError: ``mine`` or ``reference`` is not callable, or no case is given.
+    """
+    if not callable(mine) or not callable(reference):
+        raise InputTypeError(f"check_exercise({name!r}): give the two functions, not their results")
+    if not cases:
+        raise InputTypeError(f"check_exercise({name!r}): give at least one case to compare on")
+    for i, case in enumerate(cases):
+        args, kwargs = ((), case) if isinstance(case, dict) else (tuple(case), {})
+        try:
+            got = mine(*args, **kwargs)
+        except NotImplementedError:
+            _unsolved(name, f"function {getattr(reference, '__name__', 'reference')}")
+            return reference
+        want = reference(*args, **kwargs)
+        if not _close(got, want, atol, rtol):
+            raise AssertionError(
+                f"Exercise {name!r}: your answer differs from the kit's on case {i}. "
+                f"{hint or 'Compare shapes and values step by step.'}"
+            )
+    print(f"Exercise {name!r}: correct on {len(cases)} case(s).")
+    return mine
+
+
+def check_answer(
+    name: str,
+    mine: Any,
+    reference: Any,
+    *,
+    hint: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> Any:
+    """Compare a student's value (a number, array or tensor) with the kit's and return the one to use.
+
+    Args:
+        name: the exercise's name.
+        mine: the student's value; ``...`` (Ellipsis) or ``None`` means not answered yet.
+        reference: the kit's value.
+        hint: what to look at when the values differ.
+        atol: absolute tolerance.
+        rtol: relative tolerance.
+
+    Returns:
+        ``mine`` when it matches, ``reference`` when it is still unanswered (with a message).
+
+    Raises:
+        AssertionError: the value differs from the kit's (the message includes the hint).
+    """
+    if mine is ... or mine is None:
+        _unsolved(name, "answer")
+        return reference
+    if not _close(mine, reference, atol, rtol):
+        raise AssertionError(f"Exercise {name!r}: your answer differs from the kit's. {hint}".rstrip())
+    print(f"Exercise {name!r}: correct.")
+    return mine

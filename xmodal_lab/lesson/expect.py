@@ -1,0 +1,64 @@
+"""``expect``: assert a number a lesson interprets, with a message that says what was expected."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any
+
+from xmodal_lab.errors import InputTypeError, InputValueError
+
+#: Every number checked in this kernel: ``{name: (value, low, high)}``.
+RESULTS: dict[str, tuple[float, float | None, float | None]] = {}
+
+
+def _as_float(value: Any, name: str) -> float:
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InputTypeError(f"expect({name!r}): the value must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def expect(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    why: str = "",
+    quiet: bool = False,
+) -> float:
+    """Assert that a lesson's number lies in its documented range, record it and print it.
+
+    Args:
+        name: a short identifier (letters, digits, ``_ . @ -``); markdown quotes the number as
+            ``value<!--check:name-->``.
+        value: the number the notebook produced (a Python number or a 0-d tensor/array).
+        low: smallest accepted value (``None``: no lower bound).
+        high: largest accepted value (``None``: no upper bound).
+        why: what the range means, shown when the check fails (e.g. "seeds 0-2 gave 0.81-0.86").
+        quiet: do not print the checked line.
+
+    Returns:
+        The value as a float, so that ``r1 = expect("r1", r1, 0.5)`` reads naturally.
+
+    Raises:
+        AssertionError: the value is outside ``[low, high]`` or not finite.
+        InputValueError: ``low > high`` or the name has characters the markdown tag cannot hold.
+    """
+    if not name or not all(c.isalnum() or c in "_.@-" for c in name):
+        raise InputValueError(f"expect: name {name!r} must use only letters, digits and _ . @ -")
+    if low is not None and high is not None and low > high:
+        raise InputValueError(f"expect({name!r}): low {low} is above high {high}")
+    v = _as_float(value, name)
+    bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    hint = f" ({why})" if why else ""
+    if not math.isfinite(v):
+        raise AssertionError(f"{name} = {v} is not a finite number; the lesson expects {bounds}{hint}")
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise AssertionError(f"{name} = {v:.4g} is outside the lesson's expected range {bounds}{hint}")
+    RESULTS[name] = (v, low, high)
+    if not quiet:
+        print(f"checked: {name} = {v:.4g} in {bounds}")
+    return v
