@@ -54,3 +54,14 @@ def test_results_are_interpreted_with_checked_numbers(path):
     assert any(c["cell_type"] == "markdown" and SHOULD_SEE.search(source(c)) for c in cells(path)), (
         f"{path.name}: no 'What you should see' paragraph"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markdown_has_no_control_characters(path):
+    """A LaTeX command written through a Python string (``"\\tau"``, ``"\\approx"``) becomes a tab or a bell."""
+    for i, cell in enumerate(cells(path)):
+        if cell["cell_type"] == "markdown":
+            bad = sorted({repr(c) for c in source(cell) if (ord(c) < 32 and c != "\n") or c == "\x7f"})
+            assert not bad, (
+                f"{path.name} cell {i}: control characters {bad} in markdown (escape the backslash)"
+            )
