@@ -29,6 +29,7 @@ import math
 import statistics
 
 import numpy as np
+from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.noise import fbm
@@ -126,4 +127,39 @@ def add_clouds(
     return s2.astype(np.float32, copy=False), (alpha > 0) | (shadow > 0)
 
 
-__all__ = ["VISIBLE_RANGE", "add_clouds", "cloud_fraction", "cloud_layers"]
+class BorrowedCloudMasks(Dataset):
+    """Items of ``data`` carrying the ``cloud_mask`` of the same index in ``masks_from``; pixels untouched.
+
+    Fits a probe for cloud-masked embeddings (``CROMA.embed(cloud_mask=...)``) on *clear* images: the model
+    drops the patches that a real acquisition's clouds would hide, but never sees a cloudy pixel.
+
+    Args:
+        data: a pair dataset (e.g. a clear ``SimulatedWorld``).
+        masks_from: a dataset of the same length whose items have ``cloud_mask [H, W]`` of the same size
+            (e.g. the same world with ``cloud_cover > 0``).
+
+    Raises:
+        ValueError: the lengths differ.
+    """
+
+    def __init__(self, data: Dataset, masks_from: Dataset) -> None:
+        if len(data) != len(masks_from):
+            raise ValueError(f"BorrowedCloudMasks: {len(data)} items but {len(masks_from)} masks")
+        self.data, self.masks_from = data, masks_from
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.data[index])
+        mask = self.masks_from[index]["cloud_mask"]
+        if tuple(mask.shape) != tuple(item["s2"].shape[-2:]):
+            raise ValueError(
+                f"BorrowedCloudMasks: item {index} has s2 {tuple(item['s2'].shape)} but a "
+                f"{tuple(mask.shape)} cloud mask"
+            )
+        item["cloud_mask"] = mask
+        return item
+
+
+__all__ = ["VISIBLE_RANGE", "BorrowedCloudMasks", "add_clouds", "cloud_fraction", "cloud_layers"]
