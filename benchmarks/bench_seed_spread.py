@@ -66,8 +66,10 @@ CHECKED: dict[str, dict[str, str]] = {
         "joint mAP": "probe['joint'][0]",
         "R@5 trained": "r_trained",
         "R@5 random": "r_rand",
-        "radar accuracy cloudy - clear": "clouds['s1'][1] - clouds['s1'][0]",
-        "optical accuracy cloudy - clear": "clouds['s2'][1] - clouds['s2'][0]",
+        "radar accuracy 100% cloud - clear": "acc['s1', 1.0] - acc['s1', 0.0]",
+        "optical accuracy 100% cloud - clear": "acc['s2', 1.0] - acc['s2', 0.0]",
+        "joint accuracy 100% cloud": "acc['joint', 1.0]",
+        "joint + cloud masking accuracy 100% cloud": "acc['joint+mask', 1.0]",
         "opt->radar transfer trained - random": "transfer_trained - transfer_random",
     },
     "06_segment_anything": {

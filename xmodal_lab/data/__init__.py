@@ -5,10 +5,11 @@ Every dataset returns the same pair dict (see ``docs/ARCHITECTURE.md``): ``s1`` 
 known, ``landcover``, ``labels`` and ``cloud_mask``; :func:`collate_pairs` batches them.
 """
 
-from xmodal_lab.data import bands, measures, realism
+from xmodal_lab.data import bands, clouds, measures, realism
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, S2_BANDS_13, ndvi
 from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.changes import SimulatedChanges, collate_changes
+from xmodal_lab.data.clouds import BorrowedCloudMasks
 from xmodal_lab.data.collate import collate_pairs
 from xmodal_lab.data.datasets import (
     IGBP_TO_LANDCOVER,
@@ -43,6 +44,7 @@ from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
 from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
 
 __all__ = [
+    "BorrowedCloudMasks",
     "FLOOD_BIOMES",
     "Sen1Floods11",
     "SimulatedChanges",
@@ -80,6 +82,7 @@ __all__ = [
     "SimulatedWorld",
     "WorldConfig",
     "bands",
+    "clouds",
     "bigearthnet_examples",
     "collate_pairs",
     "cut_tiles",

@@ -24,7 +24,6 @@ import bisect
 import dataclasses
 import datetime as dt
 import math
-import statistics
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, biome_name
+from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.events import EVENTS, apply_event, event_plan
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
@@ -427,7 +427,7 @@ class SimulatedWorld(Dataset):
             s2 += (_NOISE_BASIS @ (0.005 * z)).reshape(12, n, n)
         cloud = np.zeros((n, n), dtype=bool)
         if cloud_cover > 0:
-            s2, cloud = _clouds(scene, s2, cloud_cover, np.random.default_rng([seed, index, 4, day]), day)
+            s2, cloud = add_clouds(scene, s2, cloud_cover, np.random.default_rng([seed, index, 4, day]), day)
         out["s2"] = np.maximum(s2, np.float32(1e-4), out=s2)
         out["s1_linear"] = s1
         out["landcover"] = lc.MATERIAL_CLASS[mat]
@@ -619,33 +619,6 @@ def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) ->
     k = k.astype(np.float32)
     rows = sum(k[i] * white[:, i : i + n] for i in range(2 * r + 1))  # [2, n, n + 2r]
     return sum(k[i] * rows[:, :, i : i + n] for i in range(2 * r + 1))
-
-
-def _clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int):
-    """Blend clouds and their shadows into the optical image only; returns ``(s2, cloud_or_shadow_mask)``."""
-    u = rng.random(4).tolist()
-    # Cloudy fraction with mean ``cover``: u ** a has mean 1 / (1 + a).
-    fraction = float(u[0] ** ((1.0 - cover) / cover)) if cover < 1 else 1.0
-    if fraction <= 1e-3:
-        return s2, np.zeros(scene.shape, dtype=bool)
-    threshold = statistics.NormalDist().inv_cdf(min(max(1.0 - fraction, 1e-6), 1 - 1e-6))
-    key = tag_key(scene.key ^ day, "cloud")
-    spacing = 600.0 + 1400.0 * u[1]
-    field = fbm(key, scene.x, scene.y, spacing, 4)[0]
-    cloud = np.clip((field - threshold) / 0.6, 0.0, 1.0)
-    # The shadow is the cloud field seen from the sun: shifted away from it by height x tan(zenith).
-    shift = 300.0 + 900.0 * u[2]
-    angle = 2 * math.pi * u[3]
-    shadow_field = fbm(key, scene.x - shift * math.cos(angle), scene.y - shift * math.sin(angle), spacing, 4)[
-        0
-    ]
-    shadow = np.clip((shadow_field - threshold) / 0.6, 0.0, 1.0) * (1.0 - cloud)
-    alpha = cloud.astype(np.float32)
-    s2 = (
-        s2 * (1.0 - alpha) * (1.0 - 0.7 * shadow.astype(np.float32))
-        + lc.CLOUD_SPECTRUM[:, None, None] * alpha
-    )
-    return s2, (cloud > 0) | (shadow > 0)
 
 
 def _area_average(fine: dict[str, Any], k: int) -> dict[str, Any]:

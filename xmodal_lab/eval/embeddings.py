@@ -35,6 +35,7 @@ def embed_dataset(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     modalities: tuple[str, ...] = ("s1", "s2"),
+    pass_keys: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
 
@@ -44,6 +45,8 @@ def embed_dataset(
         batch_size: items per forward pass.
         device: where to run (default: the model's device).
         modalities: inputs to pass to the model when the dataset has them.
+        pass_keys: more batch entries passed to ``model.embed`` by name, e.g. ``("cloud_mask",)`` for
+            CROMA's cloud masking (``CROMA.embed(cloud_mask=...)``).
 
     The :data:`CONTEXT` entries (``date``, ``lat``, ``lon``) are passed too when the model's ``embed``
     accepts them.
@@ -80,6 +83,13 @@ def embed_dataset(
             inputs = {m: batch[m].to(device) for m in modalities if m in batch}
             gsd = batch.get("gsd")
             extra = {key: batch[key] for key in context if key in batch}
+            for key in pass_keys:
+                if key not in batch:
+                    raise KeyError(
+                        f"embed_dataset: pass_keys asks for {key!r}, which the dataset's items lack"
+                    )
+                value = batch[key]
+                extra[key] = value.to(device) if isinstance(value, torch.Tensor) else value
             emb = model.embed(**inputs, **extra, gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd)
             if not emb or not all(isinstance(v, torch.Tensor) and v.ndim == 2 for v in emb.values()):
                 raise ValueError(

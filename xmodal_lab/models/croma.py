@@ -16,7 +16,12 @@ positions). Pretraining combines two objectives:
   (``norm_pix_scope="joint"``); ``norm_pix_scope="per_modality"`` standardises each modality's patch
   separately (a kit variant, not the paper's).
 
-At inference (``embed``, ``features``, ``encode``) nothing is masked and the full bias is used. During
+At inference (``embed``, ``features``, ``encode``) nothing is masked and the full bias is used (the paper's
+behaviour, the default). **Cloud masking** (a kit option, not in the paper): pass ``cloud_mask [B, H, W]``
+(or ``optical_mask [B, N]``) to drop the optical tokens whose patch is mostly cloud, as pretraining's masking
+drops hidden patches: the optical encoder's self-attention and the cross-modal encoder's attention to optical
+tokens skip them, so the joint encoding rests on radar where the optical image shows only cloud (a tile with
+no clear patch gets no cross-attention at all). During
 pretraining, the cross-modal encoder's radar self-attention is biased by radar-to-radar distances and its
 cross-attention by radar-to-optical distances (the reference pretraining script passes the radar-to-optical
 matrix to both; at inference, where both sequences cover the full grid, the two coincide). Parameter
@@ -67,6 +72,8 @@ class CROMAConfig:
         embed_projected: ``embed`` returns the ``s1``/``s2`` vectors in the shared contrastive space
             (projected, unit norm), where radar and optical are comparable; False returns ``sar_GAP`` /
             ``optical_GAP`` (the published models ship without the projections, so converted weights use this).
+        cloud_token_threshold: with ``cloud_mask=`` at inference, an optical patch whose cloudy fraction is
+            above this is dropped (kit option; see :func:`cloud_tokens`).
     """
 
     img_size: int = 32
@@ -87,6 +94,7 @@ class CROMAConfig:
     init_temperature: float = 0.07
     max_logit_scale: float = MAX_LOGIT_SCALE
     embed_projected: bool = True
+    cloud_token_threshold: float = 0.5
 
 
 PRESETS: dict[str, CROMAConfig] = {
@@ -118,6 +126,28 @@ PRESETS: dict[str, CROMAConfig] = {
 def _gap_ffn(dim: int) -> nn.Sequential:
     # same layer order (and so the same state-dict keys) as the published GAP-FFN
     return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+
+def cloud_tokens(cloud_mask: Tensor, patch_size: int, threshold: float = 0.5) -> Tensor:
+    """Which patches are mostly cloud: the cloudy fraction of each ``p x p`` patch above ``threshold``.
+
+    Args:
+        cloud_mask: ``[B, H, W]`` bool or float in [0, 1] (1 = cloud or shadow), H and W multiples of ``p``.
+        patch_size: patch side ``p``.
+        threshold: cloudy fraction above which a patch counts as cloudy.
+
+    Returns:
+        ``[B, N]`` bool, True where the patch is dropped, patches in row-major order (as ``patchify``).
+
+    Raises:
+        ValueError: the mask is not ``[B, H, W]`` with sides divisible by ``patch_size``.
+    """
+    if cloud_mask.ndim != 3 or cloud_mask.shape[-1] % patch_size or cloud_mask.shape[-2] % patch_size:
+        raise ValueError(
+            f"cloud_mask must be [B, H, W] with H and W multiples of {patch_size}, got {tuple(cloud_mask.shape)}"
+        )
+    frac = F.avg_pool2d(cloud_mask.float()[:, None], patch_size)  # [B, 1, H/p, W/p]
+    return frac.flatten(1) > threshold
 
 
 class CROMAEncoder(ViTEncoder):
@@ -161,21 +191,32 @@ class CrossEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(config.embed_dim)
 
-    def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor) -> Tensor:
+    def forward(
+        self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor, gate: Tensor | None = None
+    ) -> Tensor:
         """Fuse the modalities.
 
         Args:
             radar: ``[B, Kr, D]`` queries.
             optical: ``[B, Ko, D]`` context.
             bias: radar self-attention ALiBi ``[1 or B, heads, Kr, Kr]``.
-            cross_bias: X-ALiBi ``[1 or B, heads, Kr, Ko]``.
+            cross_bias: X-ALiBi ``[1 or B, heads, Kr, Ko]`` (``-inf`` columns drop optical tokens).
+            gate: ``[B]`` weight of the cross-attention output per tile (0 for a tile with no optical token
+                left); None: 1 everywhere.
 
         Returns:
             Joint encodings ``[B, Kr, D]`` at the radar tokens' positions.
         """
         x = radar
         for blk in self.blocks:
-            x = blk(x, bias=bias, context=optical, cross_bias=cross_bias)
+            if gate is None:
+                x = blk(x, bias=bias, context=optical, cross_bias=cross_bias)
+                continue
+            # the block's own steps, with the cross-attention residual weighted per tile
+            x = x + blk.attn(blk.norm1(x), bias=bias)
+            context = blk.norm_cross(optical) if blk.norm_context else optical
+            x = x + gate[:, None, None] * blk.cross_attn(blk.norm_cross(x), context=context, bias=cross_bias)
+            x = x + blk.mlp(blk.norm2(x))
         return self.norm(x)
 
 
@@ -234,6 +275,8 @@ class CROMA(nn.Module):
             raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
         if c.norm_pix_scope not in ("joint", "per_modality"):
             raise ValueError(f"norm_pix_scope must be 'joint' or 'per_modality', got {c.norm_pix_scope!r}")
+        if not 0.0 <= c.cloud_token_threshold < 1.0:
+            raise ValueError(f"cloud_token_threshold must be in [0, 1), got {c.cloud_token_threshold}")
         self.norm_s1 = s1_norm()
         self.norm_s2 = s2_norm()
         self.radar_encoder = CROMAEncoder(S1_CHANNELS, c.radar_depth, c)
@@ -275,35 +318,101 @@ class CROMA(nn.Module):
             grid,
         )
 
-    def encode(self, s1: Tensor | None = None, s2: Tensor | None = None) -> dict[str, Tensor]:
+    def _hidden_optical(
+        self, optical_mask: Tensor | None, cloud_mask: Tensor | None, b: int, grid: tuple[int, int], device
+    ) -> Tensor | None:
+        """The optical tokens to drop ``[B, N]`` bool from ``optical_mask`` or ``cloud_mask`` (None: none)."""
+        if optical_mask is not None and cloud_mask is not None:
+            raise ValueError("pass optical_mask=[B, N] or cloud_mask=[B, H, W], not both")
+        n = grid[0] * grid[1]
+        if cloud_mask is not None:
+            cloud_mask = torch.as_tensor(cloud_mask, device=device)
+            p = self.config.patch_size
+            if tuple(cloud_mask.shape) != (b, grid[0] * p, grid[1] * p):
+                raise ValueError(
+                    f"cloud_mask must be [B, H, W] = {(b, grid[0] * p, grid[1] * p)} like s2, "
+                    f"got {tuple(cloud_mask.shape)}"
+                )
+            return cloud_tokens(cloud_mask, p, self.config.cloud_token_threshold)
+        if optical_mask is not None:
+            optical_mask = torch.as_tensor(optical_mask, device=device)
+            if optical_mask.dtype != torch.bool or tuple(optical_mask.shape) != (b, n):
+                raise ValueError(
+                    f"optical_mask must be bool [B, N] = {(b, n)} (True = drop the patch), "
+                    f"got {optical_mask.dtype} {tuple(optical_mask.shape)}"
+                )
+            return optical_mask
+        return None
+
+    def encode(
+        self,
+        s1: Tensor | None = None,
+        s2: Tensor | None = None,
+        *,
+        optical_mask: Tensor | None = None,
+        cloud_mask: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """Unmasked encodings with the full ALiBi bias (the published model's forward pass).
 
         Args:
             s1: Sentinel-1 ``[B, 2, H, W]`` dB.
             s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
+            optical_mask: kit option, ``[B, N]`` bool: optical patches to drop (True), e.g. cloudy ones.
+                Dropped tokens are skipped by the optical self-attention and by the cross-attention (their
+                columns of the ALiBi / X-ALiBi bias become ``-inf``), as hidden patches are in pretraining; a
+                tile with every patch dropped gets no cross-attention (its joint encoding is radar only).
+            cloud_mask: kit option, ``[B, H, W]`` (1 = cloud or shadow, the pair's ``cloud_mask``): drop the
+                patches whose cloudy fraction is above ``config.cloud_token_threshold``.
 
         Returns:
             ``sar_encodings [B, N, D]``, ``sar_GAP [B, D]`` (with s1), ``optical_encodings``, ``optical_GAP``
-            (with s2), ``joint_encodings [B, N, D]``, ``joint_GAP [B, D]`` (with both).
+            (with s2; with a mask, pooled over the kept patches, or over all of them when none is kept),
+            ``joint_encodings [B, N, D]``, ``joint_GAP [B, D]`` (with both); with a mask also
+            ``optical_dropped [B, N]`` bool.
         """
         x1, x2, grid = self._inputs(s1, s2)
-        bias = self.alibi(grid, (x1 if x1 is not None else x2).device)
+        ref = x1 if x1 is not None else x2
+        bias = self.alibi(grid, ref.device)
+        hidden = self._hidden_optical(optical_mask, cloud_mask, ref.shape[0], grid, ref.device)
+        if hidden is not None and x2 is None:
+            raise ValueError("optical_mask / cloud_mask drop optical patches: pass s2 too")
+        opt_bias = cross_bias = bias
+        gate = None
+        if hidden is not None:
+            none_kept = hidden.all(dim=1)  # [B]: nothing to attend; such tiles are gated off below
+            drop = hidden & ~none_kept[:, None]
+            key_bias = torch.zeros(drop.shape, dtype=bias.dtype, device=bias.device)
+            key_bias = key_bias.masked_fill(drop, float("-inf"))[:, None, None, :]  # [B, 1, 1, N]
+            opt_bias = cross_bias = bias + key_bias  # [B, heads, N, N]
+            gate = (~none_kept).to(bias.dtype)
         out: dict[str, Tensor] = {}
         if x1 is not None:
             out["sar_encodings"] = self.radar_encoder(x1, bias)
             out["sar_GAP"] = self.gap_ffn_radar(out["sar_encodings"].mean(dim=1))
         if x2 is not None:
-            out["optical_encodings"] = self.optical_encoder(x2, bias)
-            out["optical_GAP"] = self.gap_ffn_optical(out["optical_encodings"].mean(dim=1))
+            out["optical_encodings"] = enc = self.optical_encoder(x2, opt_bias)
+            if hidden is None:
+                pooled = enc.mean(dim=1)
+            else:
+                kept = (~drop).to(enc.dtype)[..., None]  # [B, N, 1]
+                pooled = (enc * kept).sum(dim=1) / kept.sum(dim=1)
+                out["optical_dropped"] = hidden
+            out["optical_GAP"] = self.gap_ffn_optical(pooled)
         if x1 is not None and x2 is not None:
             out["joint_encodings"] = self.cross_encoder(
-                out["sar_encodings"], out["optical_encodings"], bias, bias
+                out["sar_encodings"], out["optical_encodings"], bias, cross_bias, gate=gate
             )
             out["joint_GAP"] = out["joint_encodings"].mean(dim=1)
         return out
 
     def features(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+        self,
+        s1: Tensor | None = None,
+        s2: Tensor | None = None,
+        gsd: Tensor | float | None = None,
+        *,
+        optical_mask: Tensor | None = None,
+        cloud_mask: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Patch features laid out on the grid.
 
@@ -311,18 +420,26 @@ class CROMA(nn.Module):
             s1: Sentinel-1 ``[B, 2, H, W]`` dB.
             s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
             gsd: ignored (CROMA is not scale-aware); accepted for a uniform interface.
+            optical_mask: optical patches to drop ``[B, N]`` bool (kit option, see :meth:`encode`).
+            cloud_mask: ``[B, H, W]``: drop mostly cloudy optical patches (kit option, see :meth:`encode`).
 
         Returns:
             ``{"s1": [B, D, H/p, W/p], "s2": ..., "joint": ...}`` for the modalities that apply.
         """
-        enc = self.encode(s1, s2)
+        enc = self.encode(s1, s2, optical_mask=optical_mask, cloud_mask=cloud_mask)
         ref = s1 if s1 is not None else s2
         grid = (ref.shape[-2] // self.config.patch_size, ref.shape[-1] // self.config.patch_size)
         names = {"s1": "sar_encodings", "s2": "optical_encodings", "joint": "joint_encodings"}
         return {k: tokens_to_map(enc[v], grid) for k, v in names.items() if v in enc}
 
     def embed(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+        self,
+        s1: Tensor | None = None,
+        s2: Tensor | None = None,
+        gsd: Tensor | float | None = None,
+        *,
+        optical_mask: Tensor | None = None,
+        cloud_mask: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One vector per tile and modality.
 
@@ -330,13 +447,16 @@ class CROMA(nn.Module):
             s1: Sentinel-1 ``[B, 2, H, W]`` dB.
             s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
             gsd: ignored; accepted for a uniform interface.
+            optical_mask: optical patches to drop ``[B, N]`` bool (kit option, see :meth:`encode`).
+            cloud_mask: ``[B, H, W]``: drop mostly cloudy optical patches before the joint encoder (kit
+                option, see :meth:`encode`); the default (None) is the paper's unmasked inference.
 
         Returns:
             ``s1``, ``s2``: ``[B, D]`` in the shared contrastive space (unit norm) when
             ``config.embed_projected``, else ``sar_GAP`` / ``optical_GAP``; ``joint``: ``joint_GAP [B, D]``
             when both are given.
         """
-        enc = self.encode(s1, s2)
+        enc = self.encode(s1, s2, optical_mask=optical_mask, cloud_mask=cloud_mask)
         out = {}
         if "sar_GAP" in enc:
             out["s1"] = (
@@ -436,4 +556,13 @@ class CROMA(nn.Module):
         }
 
 
-__all__ = ["PRESETS", "CROMA", "CROMAConfig", "CROMADecoder", "CROMAEncoder", "CrossEncoder", "masked_alibi"]
+__all__ = [
+    "PRESETS",
+    "CROMA",
+    "CROMAConfig",
+    "CROMADecoder",
+    "CROMAEncoder",
+    "CrossEncoder",
+    "cloud_tokens",
+    "masked_alibi",
+]

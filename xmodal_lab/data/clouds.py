@@ -1,0 +1,165 @@
+"""Simulated clouds and their shadows, blended into the optical image only (radar sees through them).
+
+A tile's cloudy fraction is drawn with mean ``cover`` (``u ** ((1 - cover) / cover)`` has mean ``cover``);
+a fractal field thresholded at that fraction's quantile decides where the cloud is. Inside it, clouds are
+not a flat colour:
+
+- **thickness**: the opacity ``alpha`` rises from 0 at the cloud's edge to 1 over ``EDGE_WIDTH`` units of
+  the field, so edges are thin and translucent (the ground shows through) and cores are opaque;
+- **texture**: cloud-top brightness varies with a finer fractal field (lattice ``TEXTURE_SPACING_M`` =
+  160 m, ``TEXTURE_OCTAVES`` octaves down to 20 m), a multiplicative factor of mean 1 and standard
+  deviation ``TEXTURE_STD`` clipped to ``TEXTURE_RANGE``;
+- **bands**: the cloud spectrum (:data:`~xmodal_lab.data.landcover.CLOUD_SPECTRUM`) is brightest in the
+  visible (B1-B4 about 0.77-0.80 before texture) and darker in the short-wave infrared (B11 0.55, B12 0.40),
+  and thin cloud is more transparent at longer wavelengths (``alpha_b = alpha ** BAND_TRANSPARENCY[b]``,
+  exponent 1 in the visible up to 1.6 in B12), as scattering by cloud droplets and haze falls with
+  wavelength. B10, the cirrus band, is not among the kit's 12 bands, so cirrus is not simulated separately;
+- **shadows**: the same field seen from the sun (shifted by height x tan(zenith)) darkens the ground by up
+  to 70 % where there is no cloud on top.
+
+Fully clouded pixels (``alpha = 1``) have a visible-band (B2-B4) reflectance in :data:`VISIBLE_RANGE`
+(mean about 0.79) with a spatial standard deviation of about 0.04 within a 320 m tile, so a clouded
+tile no longer looks like a uniform surface such as water. The returned mask marks every pixel touched by
+cloud or shadow (``alpha > 0`` or ``shadow > 0``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from xmodal_lab.data import landcover as lc
+from xmodal_lab.data.noise import fbm
+from xmodal_lab.data.scene import Scene, tag_key
+
+#: Field units over which opacity rises from 0 (edge) to 1 (core).
+EDGE_WIDTH = 0.6
+#: Coarsest lattice spacing of the texture field in metres (cloud cells, turrets).
+TEXTURE_SPACING_M = 160.0
+#: Octaves of the texture field.
+TEXTURE_OCTAVES = 4
+#: Standard deviation of the multiplicative cloud-top brightness.
+TEXTURE_STD = 0.07
+#: Clip range of the multiplicative brightness.
+TEXTURE_RANGE = (0.75, 1.2)
+#: Exponent of the opacity per band (thin cloud is more transparent at longer wavelengths).
+BAND_TRANSPARENCY = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6], dtype=np.float32)
+#: Documented range of fully clouded pixels' visible (B2-B4) reflectance.
+VISIBLE_RANGE = (0.55, 0.95)
+#: Largest darkening of the ground by a shadow.
+SHADOW_DEPTH = 0.7
+
+
+def cloud_fraction(cover: float, u: float) -> float:
+    """A tile's cloudy fraction from the world's mean cover and one uniform draw ``u``.
+
+    Args:
+        cover: mean cloudy fraction in (0, 1].
+        u: a uniform number in [0, 1).
+
+    Returns:
+        ``u ** ((1 - cover) / cover)`` (mean ``cover`` over ``u``), 1 for ``cover = 1``.
+    """
+    return float(u ** ((1.0 - cover) / cover)) if cover < 1 else 1.0
+
+
+def cloud_layers(
+    key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cloud's opacity, its shadow and its top brightness on a grid.
+
+    Args:
+        key: the scene's cloud key (differs per date).
+        x: column coordinates ``[W]`` in metres.
+        y: row coordinates ``[H]`` in metres.
+        cover: the world's mean cloudy fraction in (0, 1].
+        u: four uniform draws: cloudy fraction, cloud spacing, shadow length, sun azimuth.
+
+    Returns:
+        ``alpha [H, W]`` opacity in [0, 1] (0: clear), ``shadow [H, W]`` darkening weight in [0, 1] (0 under
+        the cloud), ``brightness [H, W]`` multiplicative cloud-top texture in ``TEXTURE_RANGE``.
+    """
+    shape = (len(y), len(x))
+    fraction = cloud_fraction(cover, u[0])
+    if fraction <= 1e-3:
+        zero = np.zeros(shape, dtype=np.float32)
+        return zero, zero, np.ones(shape, dtype=np.float32)
+    # the field has unit standard deviation: its (1 - fraction) quantile leaves ``fraction`` of it above
+    threshold = statistics.NormalDist().inv_cdf(min(max(1.0 - fraction, 1e-6), 1 - 1e-6))
+    spacing = 600.0 + 1400.0 * u[1]
+    field = fbm(key, x, y, spacing, 4)[0]
+    alpha = np.clip((field - threshold) / EDGE_WIDTH, 0.0, 1.0).astype(np.float32)
+    # The shadow is the cloud field seen from the sun: shifted away from it by height x tan(zenith).
+    shift = 300.0 + 900.0 * u[2]
+    angle = 2 * math.pi * u[3]
+    shadow_field = fbm(key, x - shift * math.cos(angle), y - shift * math.sin(angle), spacing, 4)[0]
+    shadow = (np.clip((shadow_field - threshold) / EDGE_WIDTH, 0.0, 1.0) * (1.0 - alpha)).astype(np.float32)
+    texture = fbm(tag_key(key, "texture"), x, y, TEXTURE_SPACING_M, TEXTURE_OCTAVES)[0]
+    brightness = np.clip(1.0 + TEXTURE_STD * texture, *TEXTURE_RANGE).astype(np.float32)
+    return alpha, shadow, brightness
+
+
+def add_clouds(
+    scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blend textured clouds and their shadows into an optical image.
+
+    Args:
+        scene: the scene (its coordinates and key place the clouds).
+        s2: reflectance ``[12, H, W]``.
+        cover: the world's mean cloudy fraction in (0, 1].
+        rng: the tile's generator (four uniform draws: fraction, spacing, shadow length, sun azimuth).
+        day: the date's ordinal (clouds differ from date to date).
+
+    Returns:
+        ``(s2 [12, H, W], mask [H, W] bool)``: the clouded reflectance and where cloud or shadow touch.
+    """
+    u = rng.random(4).tolist()
+    if cloud_fraction(cover, u[0]) <= 1e-3:
+        return s2, np.zeros(scene.shape, dtype=bool)
+    alpha, shadow, brightness = cloud_layers(tag_key(scene.key ^ day, "cloud"), scene.x, scene.y, cover, u)
+    alpha_b = alpha[None] ** BAND_TRANSPARENCY[:, None, None]  # [12, H, W]
+    top = lc.CLOUD_SPECTRUM[:, None, None] * brightness[None]
+    s2 = s2 * (1.0 - alpha_b) * (1.0 - SHADOW_DEPTH * shadow[None]) + top * alpha_b
+    return s2.astype(np.float32, copy=False), (alpha > 0) | (shadow > 0)
+
+
+class BorrowedCloudMasks(Dataset):
+    """Items of ``data`` carrying the ``cloud_mask`` of the same index in ``masks_from``; pixels untouched.
+
+    Fits a probe for cloud-masked embeddings (``CROMA.embed(cloud_mask=...)``) on *clear* images: the model
+    drops the patches that a real acquisition's clouds would hide, but never sees a cloudy pixel.
+
+    Args:
+        data: a pair dataset (e.g. a clear ``SimulatedWorld``).
+        masks_from: a dataset of the same length whose items have ``cloud_mask [H, W]`` of the same size
+            (e.g. the same world with ``cloud_cover > 0``).
+
+    Raises:
+        ValueError: the lengths differ.
+    """
+
+    def __init__(self, data: Dataset, masks_from: Dataset) -> None:
+        if len(data) != len(masks_from):
+            raise ValueError(f"BorrowedCloudMasks: {len(data)} items but {len(masks_from)} masks")
+        self.data, self.masks_from = data, masks_from
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.data[index])
+        mask = self.masks_from[index]["cloud_mask"]
+        if tuple(mask.shape) != tuple(item["s2"].shape[-2:]):
+            raise ValueError(
+                f"BorrowedCloudMasks: item {index} has s2 {tuple(item['s2'].shape)} but a "
+                f"{tuple(mask.shape)} cloud mask"
+            )
+        item["cloud_mask"] = mask
+        return item
+
+
+__all__ = ["VISIBLE_RANGE", "BorrowedCloudMasks", "add_clouds", "cloud_fraction", "cloud_layers"]
