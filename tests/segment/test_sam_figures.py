@@ -64,7 +64,8 @@ def test_trained_title_names_the_checkpoint(tile):
     fake = S.SamMasks(np.zeros((1, 32, 32), bool), np.array([0.9]), np.array([0]), False, "vit_b")
     title = _title(sam_plots.plot_sam_masks(s2, fake, what="box prompt"))
     assert "UNTRAINED" not in title and "SAM vit_b (checkpoint)" in title
-    assert S.sam_label(fake) == "SAM vit_b (checkpoint)"
+    assert S.sam_label(fake) == sam_plots.sam_label(fake) == "SAM vit_b (checkpoint)"
+    assert sam_plots.UNTRAINED_LABEL == S.UNTRAINED_LABEL
 
 
 def test_automatic_generator_is_skipped_without_a_checkpoint(seg, tile):

@@ -22,7 +22,9 @@ from xmodal_lab.segment.oneshot import OneShotResult, one_shot_segment
 
 
 def _iou(pred: np.ndarray, true: np.ndarray) -> float:
-    return float((pred & true).sum() / max((pred | true).sum(), 1))
+    """Pooled IoU, 1.0 when both masks are empty (as ``xmodal_lab.eval.iou``, which ``segment`` may not import)."""
+    union = (pred | true).sum()
+    return 1.0 if union == 0 else float((pred & true).sum() / union)
 
 
 def pick_one_shot_tiles(
@@ -62,7 +64,9 @@ class OneShotComparison:
         area_ratio: predicted / true area of the one-shot masks (``> 1``: too large).
         baseline_area_ratio: the same for the threshold.
         baseline: the baseline's band, direction and threshold (e.g. ``"vv <= -17.2"``).
-        result: the full :class:`OneShotResult`.
+        result: the full :class:`OneShotResult` (its ``masks`` ``[B, H, W]``).
+        baseline_masks: ``[B, H, W]`` bool, the threshold's masks.
+        truth: ``[B, H, W]`` bool, the class on the targets.
     """
 
     iou: float
@@ -71,6 +75,8 @@ class OneShotComparison:
     baseline_area_ratio: float
     baseline: str
     result: OneShotResult
+    baseline_masks: np.ndarray
+    truth: np.ndarray
 
 
 def compare_one_shot(
@@ -113,6 +119,8 @@ def compare_one_shot(
         baseline_area_ratio=float(base.masks.sum() / true_area),
         baseline=str(base),
         result=out,
+        baseline_masks=base.masks,
+        truth=truth,
     )
 
 

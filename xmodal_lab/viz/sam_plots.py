@@ -1,8 +1,9 @@
 """Figures of Segment Anything, PerSAM and the encoder one-shot segmenter, with their prompts drawn.
 
 Every figure of a SAM result says in its title which model made it: an untrained SAM (no checkpoint)
-puts :data:`xmodal_lab.segment.UNTRAINED_LABEL` in the title, so a reader never mistakes random masks for
-SAM's. Prompts are drawn where the model saw them: positive points as green stars, negative points as red
+puts :data:`UNTRAINED_LABEL` (the same words as ``xmodal_lab.segment.UNTRAINED_LABEL``) in the title, so a
+reader never mistakes random masks for SAM's. Results are read through their ``untrained`` and
+``model_type`` attributes only: like the rest of ``viz``, this module does not import ``segment``. Prompts are drawn where the model saw them: positive points as green stars, negative points as red
 crosses, boxes as green rectangles; the true mask, when given, as a dashed yellow outline.
 """
 
@@ -15,10 +16,27 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from xmodal_lab.segment.checkpoints import sam_label
 from xmodal_lab.viz._common import to_numpy
 from xmodal_lab.viz.composites import render
 from xmodal_lab.viz.figure import bare_axes, grid, suptitle
+
+#: What the title of every figure of an untrained SAM's output says.
+UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
+
+
+def sam_label(result: Any) -> str:
+    """The model's label for a figure title, from a result's ``untrained`` and ``model_type`` attributes.
+
+    Args:
+        result: a ``SamMasks``, ``PerSamResult``, ``BoundaryStudy``, ``SamSegmenter`` or ``Sam``.
+
+    Returns:
+        :data:`UNTRAINED_LABEL` for random weights, else e.g. ``"SAM vit_b (checkpoint)"``.
+    """
+    if bool(getattr(result, "untrained", False)):
+        return UNTRAINED_LABEL
+    return f"SAM {getattr(result, 'model_type', 'unknown')} (checkpoint)"
+
 
 _OVERLAY = ListedColormap([(0, 0, 0, 0), (0.12, 0.56, 1.0, 0.5)])
 
@@ -240,4 +258,12 @@ def plot_boundary_study(
     return fig
 
 
-__all__ = ["draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"]
+__all__ = [
+    "UNTRAINED_LABEL",
+    "sam_label",
+    "draw_prompts",
+    "plot_boundary_study",
+    "plot_one_shot",
+    "plot_persam",
+    "plot_sam_masks",
+]
