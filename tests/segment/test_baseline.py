@@ -57,3 +57,29 @@ def test_pick_one_shot_tiles_orders_by_share():
     assert ref is tiles[1] and targets == [tiles[4], tiles[2]]
     with pytest.raises(ValueError, match="need 5"):
         S.pick_one_shot_tiles(tiles, 1, 4)
+
+
+def test_compare_one_shot_scores_both_methods_on_the_same_targets():
+    from test_oneshot import _stand_in_encoder, _tile
+
+    samples = []
+    for seed in range(6):
+        s2, labels = _tile(seed)
+        samples.append({"s2": s2, "landcover": labels})
+    ref, targets = samples[0], samples[1:]
+    out = S.compare_one_shot(_stand_in_encoder, ref, targets, "water", 0, "s2")
+    truth = torch.stack([t["landcover"] == 0 for t in targets]).numpy()
+    np.testing.assert_array_equal(out.truth, truth)
+    # Independent IoUs from the returned masks, and the default optical water baseline (NDWI above t).
+    assert out.iou == pytest.approx((out.result.masks & truth).sum() / (out.result.masks | truth).sum())
+    base = S.band_threshold_segment(
+        ref["s2"], ref["landcover"] == 0, torch.stack([t["s2"] for t in targets]), "ndwi", False
+    )
+    np.testing.assert_array_equal(out.baseline_masks, base.masks)
+    assert (
+        out.baseline.startswith("ndwi >=") and out.baseline_iou > 0.9
+    )  # water is the only green > NIR class
+    assert out.iou > 0.7  # the idealised encoder finds the round lakes
+    assert out.area_ratio == pytest.approx(out.result.masks.sum() / truth.sum())
+    with pytest.raises(ValueError, match="no default baseline"):
+        S.compare_one_shot(_stand_in_encoder, ref, targets, "urban", 4, "s2")

@@ -93,3 +93,21 @@ def test_study_refuses_an_untrained_sam_and_runs_with_a_checkpoint(tmp_path, mon
     assert study.boundary_f == pytest.approx(np.mean([r["boundary_f"] for r in study.per_object]))
     auto = seg.automatic(tiles[0])  # with a checkpoint the automatic generator runs
     assert auto.masks.shape[1:] == (32, 32) and not auto.untrained
+
+
+def test_boundary_study_figure_draws_prompts_and_names_the_model(tmp_path, monkeypatch):
+    from xmodal_lab.viz import sam_plots
+
+    tiles, truths = zip(*[_scene(s) for s in range(2)])
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setitem(checkpoints.SAM_ARCHS, "vit_b", checkpoints.SAM_ARCHS["tiny"])
+    torch.save(S.build_sam_arch("vit_b").state_dict(), S.sam_cache_dir() / "sam_vit_b_01ec64.pth")
+    study = S.sam_boundary_study(S.SamSegmenter(S.build_sam(device="cpu")), tiles, truths)
+    fig = sam_plots.plot_boundary_study(tiles, study)
+    title = fig._suptitle.get_text()
+    assert "SAM vit_b (checkpoint)" in title and f"x{study.area_ratio:.2f}" in title
+    for k, ax in enumerate(fig.axes):
+        (rect,) = ax.patches
+        x0, y0, x1, y1 = study.boxes[k]
+        assert (rect.get_width(), rect.get_height()) == (x1 - x0, y1 - y0) == (12, 12)
+        np.testing.assert_array_equal(ax.get_lines()[0].get_xydata()[0], study.points[k])
