@@ -54,7 +54,7 @@ def test_untrained_titles_and_drawn_prompts(seg, tile):
 
     per = S.persam(seg, s2, truth, np.ascontiguousarray(s2[:, :, ::-1]))
     fig = sam_plots.plot_persam(s2, per, truth=truth)
-    assert "UNTRAINED" in _title(fig) and "PerSAM" in _title(fig)
+    assert "UNTRAINED" in _title(fig) and "PerSAM" in _title(fig) and per.model_type == "tiny"
     (px, py), (nx, ny) = per.points
     assert _markers(fig.axes[1]) == {("*", (px, py)), ("X", (nx, ny))}
 
