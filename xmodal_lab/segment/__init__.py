@@ -13,8 +13,9 @@
 | :mod:`.caution` | ``sam_boundary_study``: area ratio and boundary F-score of SAM's own masks |
 
 Imports flow one way: checkpoints <- segmenter <- refine <- persam, confidence <- oneshot (which loads
-``segmenter`` and ``refine`` only when a SAM refinement is asked for). Tiles are rendered to RGB by
-:mod:`xmodal_lab.data.composites`. ``xmodal_lab.models`` re-exports the main names.
+``segmenter`` and ``refine`` only when a SAM refinement is asked for); confidence <- baseline; oneshot,
+baseline <- compare; segmenter <- caution. Tiles are rendered to RGB by :mod:`xmodal_lab.data.composites`.
+``xmodal_lab.models`` re-exports the main names; figures are in :mod:`xmodal_lab.viz.sam_plots`.
 """
 
 from .baseline import (
