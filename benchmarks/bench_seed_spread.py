@@ -79,6 +79,13 @@ CHECKED: dict[str, dict[str, str]] = {
         "forest s1 IoU": "results[('forest', 's1')][0]",
         "water VV-threshold IoU": "baselines['water']",
         "forest VH-threshold IoU": "baselines['forest']",
+        "water NDWI-threshold IoU": "expects['water_ndwi']",
+        "forest NDVI-threshold IoU": "expects['forest_ndvi']",
+        "radar one-shot - threshold": "radar_gap",
+        "optical one-shot - threshold": "optical_gap",
+        "positive point on water": "on_water",
+        "negative point off water": "off_water",
+        "forest s1 one-shot area ratio": "encoder_ratio",
     },
     "07_group_projects": {
         "contrastive s2 probe": "table['contrastive']['s2']",

@@ -8,22 +8,50 @@
 | :mod:`.refine` | ``refine_with_confidence``: SAM's mask for the region a confidence map points at |
 | :mod:`.persam` | PerSAM: one-shot SAM with target-guided attention and target-semantic prompting |
 | :mod:`.oneshot` | ``one_shot_segment``: training-free one-shot segmentation with a kit encoder's features |
+| :mod:`.baseline` | ``band_threshold_segment``: one band (VV, VH, NDVI, NDWI) thresholded on the reference tile |
+| :mod:`.compare` | ``compare_one_shot``: lesson 06's protocol, encoder one-shot vs. the band threshold |
+| :mod:`.caution` | ``sam_boundary_study``: area ratio and boundary F-score of SAM's own masks |
 
 Imports flow one way: checkpoints <- segmenter <- refine <- persam, confidence <- oneshot (which loads
-``segmenter`` and ``refine`` only when a SAM refinement is asked for). Tiles are rendered to RGB by
-:mod:`xmodal_lab.data.composites`. ``xmodal_lab.models`` re-exports the main names.
+``segmenter`` and ``refine`` only when a SAM refinement is asked for); confidence <- baseline; oneshot,
+baseline <- compare; segmenter <- caution. Tiles are rendered to RGB by :mod:`xmodal_lab.data.composites`.
+``xmodal_lab.models`` re-exports the main names; figures are in :mod:`xmodal_lab.viz.sam_plots`.
 """
 
+from .baseline import (
+    BASELINE_BANDS,
+    DEFAULT_BASELINES,
+    BaselineResult,
+    band_image,
+    band_threshold_segment,
+    fit_band_threshold,
+)
+from .caution import (
+    BoundaryStudy,
+    area_ratio,
+    boundary_f_score,
+    mask_boundary,
+    object_prompts,
+    sam_boundary_study,
+)
 from .checkpoints import (
     SAM_ARCHS,
     SAM_CHECKPOINTS,
+    UNTRAINED_LABEL,
     SamArch,
     SamCheckpoint,
+    UntrainedSAMError,
     UntrainedSAMWarning,
     build_sam,
     build_sam_arch,
     download_sam_checkpoint,
     sam_cache_dir,
+    sam_label,
+)
+from .compare import (
+    OneShotComparison,
+    compare_one_shot,
+    pick_one_shot_tiles,
 )
 from .confidence import (
     background_prototypes,
@@ -64,7 +92,25 @@ from .segmenter import (
 )
 
 __all__ = [
+    "area_ratio",
     "automatic_settings",
+    "band_image",
+    "band_threshold_segment",
+    "BASELINE_BANDS",
+    "BaselineResult",
+    "boundary_f_score",
+    "BoundaryStudy",
+    "compare_one_shot",
+    "DEFAULT_BASELINES",
+    "fit_band_threshold",
+    "mask_boundary",
+    "object_prompts",
+    "OneShotComparison",
+    "pick_one_shot_tiles",
+    "sam_boundary_study",
+    "sam_label",
+    "UNTRAINED_LABEL",
+    "UntrainedSAMError",
     "background_prototypes",
     "best_threshold",
     "binary_mask",

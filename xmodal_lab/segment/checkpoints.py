@@ -22,6 +22,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 from torch import Tensor
 
 from xmodal_lab.config import cache_dir, get_device
+from xmodal_lab.errors import XmodalError
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,32 @@ SAM_CHECKPOINTS: dict[str, SamCheckpoint] = {
 
 class UntrainedSAMWarning(UserWarning):
     """Raised (as a warning) whenever a result comes from a SAM with random weights."""
+
+
+class UntrainedSAMError(XmodalError, RuntimeError):
+    """A step that needs trained weights was asked of an untrained SAM.
+
+    Raised by the automatic mask generator and the boundary study; the message says the step was skipped
+    and how to load a checkpoint.
+    """
+
+
+#: What every figure of an untrained SAM's output says in its title.
+UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
+
+
+def sam_label(model: Any) -> str:
+    """A figure-title label for a SAM model or any result with ``untrained`` and ``model_type`` attributes.
+
+    Args:
+        model: a ``Sam`` from :func:`build_sam`, a ``SamSegmenter``, or a result (``SamMasks``, ...).
+
+    Returns:
+        :data:`UNTRAINED_LABEL` for random weights, else e.g. ``"SAM vit_b (checkpoint)"``.
+    """
+    if bool(getattr(model, "untrained", False)):
+        return UNTRAINED_LABEL
+    return f"SAM {getattr(model, 'model_type', 'unknown')} (checkpoint)"
 
 
 def sam_cache_dir() -> Path:
@@ -344,9 +371,12 @@ __all__ = [
     "SAM_CHECKPOINTS",
     "SamArch",
     "SamCheckpoint",
+    "UNTRAINED_LABEL",
+    "UntrainedSAMError",
     "UntrainedSAMWarning",
     "build_sam",
     "build_sam_arch",
     "download_sam_checkpoint",
     "sam_cache_dir",
+    "sam_label",
 ]

@@ -127,6 +127,7 @@ class PerSamResult:
         points: ``[2, 2]`` ``(x, y)`` of the positive (maximum) and negative (minimum) point.
         stages: masks after each step: ``"guided"``, ``"mask_refined"``, ``"box_refined"``.
         untrained: True when SAM had random weights: the mask is meaningless.
+        model_type: ``"vit_b"``, ... or ``"tiny"`` (figure titles name it).
     """
 
     mask: np.ndarray
@@ -135,6 +136,7 @@ class PerSamResult:
     points: np.ndarray
     stages: dict[str, np.ndarray]
     untrained: bool
+    model_type: str = "unknown"
 
     def __repr__(self) -> str:
         tag = "UNTRAINED (random), " if self.untrained else ""
@@ -239,6 +241,7 @@ class PerSAM:
             points=points,
             stages=stages,
             untrained=untrained,
+            model_type=seg.model_type,
         )
 
 

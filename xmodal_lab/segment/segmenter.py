@@ -21,7 +21,7 @@ from segment_anything.modeling import Sam
 from torch import Tensor
 
 from xmodal_lab.data.composites import to_sam_image
-from xmodal_lab.segment.checkpoints import _announce_untrained, build_sam
+from xmodal_lab.segment.checkpoints import UntrainedSAMError, _announce_untrained, build_sam
 
 
 @dataclass
@@ -37,6 +37,9 @@ class SamMasks:
         low_res_logits: ``[N, h, w]`` logits in SAM's low-resolution frame (reusable as a mask prompt).
         stability: ``[N]`` stability scores (automatic masks only).
         points: ``[N, 2]`` ``(x, y)`` of the grid point that produced each mask (automatic masks only).
+        prompt_points: ``[P, 2]`` ``(x, y)`` of the clicks that produced the masks (None without clicks).
+        prompt_labels: ``[P]`` 1 = on the object, 0 = not on it.
+        prompt_box: ``[4]`` ``(x0, y0, x1, y1)`` of the box prompt (None without a box).
     """
 
     masks: np.ndarray
@@ -47,6 +50,9 @@ class SamMasks:
     low_res_logits: np.ndarray | None = field(default=None, repr=False)
     stability: np.ndarray | None = field(default=None, repr=False)
     points: np.ndarray | None = field(default=None, repr=False)
+    prompt_points: np.ndarray | None = field(default=None, repr=False)
+    prompt_labels: np.ndarray | None = field(default=None, repr=False)
+    prompt_box: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -71,7 +77,7 @@ def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) ->
     return SamMasks(
         masks=masks,
         scores=np.asarray(scores, dtype=np.float32),
-        areas=masks.reshape(len(masks), -1).sum(1).astype(np.int64),
+        areas=masks.sum(axis=(1, 2)).astype(np.int64),  # an empty [0, H, W] stack gives [0]
         untrained=untrained,
         model_type=getattr(sam, "model_type", "unknown"),
         **extra,
@@ -227,7 +233,9 @@ class SamSegmenter:
         masks, scores, low = self.predictor.predict(
             point_coords=pts, point_labels=lab, box=bx, mask_input=mi, multimask_output=multimask
         )
-        return _sam_masks(self.sam, masks, scores, low_res_logits=low)
+        return _sam_masks(
+            self.sam, masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx
+        )
 
     def points(self, points: Any, labels: Any = None, multimask: bool = True) -> SamMasks:
         """Masks from clicks (see :meth:`predict`)."""
@@ -237,17 +245,36 @@ class SamSegmenter:
         """The mask inside a box ``(x0, y0, x1, y1)`` (see :meth:`predict`)."""
         return self.predict(box=box, multimask=multimask)
 
-    def automatic(self, image: Any = None, rendering: str | None = None, **overrides: Any) -> SamMasks:
+    def automatic(
+        self,
+        image: Any = None,
+        rendering: str | None = None,
+        allow_untrained: bool = False,
+        **overrides: Any,
+    ) -> SamMasks:
         """All masks SAM finds on a grid of points over the tile.
+
+        The generator keeps only masks SAM itself rates well (predicted IoU and stability); an untrained
+        SAM's ratings are noise, so without a checkpoint it is skipped with :class:`UntrainedSAMError`.
 
         Args:
             image: the tile (default: the one set with :meth:`set_image`).
             rendering: see :meth:`set_image`.
+            allow_untrained: run it anyway with random weights (quality filters off; tests of the mechanics).
             **overrides: ``SamAutomaticMaskGenerator`` arguments replacing :func:`automatic_settings`.
 
         Returns:
             :class:`SamMasks`, largest first, with ``stability`` and ``points``.
+
+        Raises:
+            UntrainedSAMError: the model is untrained and ``allow_untrained`` is False (nothing is computed).
         """
+        if self.untrained and not allow_untrained:
+            raise UntrainedSAMError(
+                "automatic mask generator skipped: it needs a trained SAM checkpoint, because it keeps only the "
+                "masks SAM rates well and an UNTRAINED SAM's ratings are random. Load one with "
+                "build_sam(checkpoint=...) or download_sam_checkpoint('vit_b')."
+            )
         rgb = _as_rgb(image, rendering) if image is not None else self.image
         if rgb is None:
             raise RuntimeError("pass an image or call set_image(...) first")

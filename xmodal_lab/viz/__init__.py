@@ -23,6 +23,7 @@ _EXPORTS = {
     ),
     "model_plots": ("plot_bias_maps", "plot_masks", "plot_reconstruction"),
     "dense_plots": ("plot_change_maps", "plot_segmentation"),
+    "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"),
     "maps": (
         "centre_layer",
         "describe_tile",

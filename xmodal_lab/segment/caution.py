@@ -1,0 +1,257 @@
+"""The seminar's caution, measured on Segment Anything's OWN masks: do they spill over boundaries?
+
+SAM was trained on objects with crisp edges; broad land-cover concepts (water, forest) have soft ones. This
+module prompts SAM with each true object's box and an interior point on simulated tiles and compares SAM's
+mask with the truth:
+
+- :func:`area_ratio`: predicted area / true area (``> 1``: the mask is too large, boundaries overestimated);
+- :func:`boundary_f_score`: the boundary F-measure of Martin et al. (2004) as used by DAVIS (Perazzi et al.,
+  2016): precision and recall of boundary pixels matched within ``tolerance`` pixels;
+- :func:`sam_boundary_study`: both, pooled over tiles, for a :class:`~xmodal_lab.segment.SamSegmenter`.
+
+The study refuses an untrained SAM (its masks are random, so its "overestimation" would mean nothing) unless
+``allow_untrained=True`` is passed, which only tests the mechanics.
+
+Shapes: masks ``[H, W]`` bool; tiles ``[C, H, W]`` in physical units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from xmodal_lab.errors import InputValueError
+from xmodal_lab.segment.checkpoints import UntrainedSAMError
+from xmodal_lab.segment.segmenter import SamSegmenter
+
+_FOUR = ndimage.generate_binary_structure(2, 1)
+_EIGHT = ndimage.generate_binary_structure(2, 2)
+
+
+def _mask_pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(pred.detach().cpu() if hasattr(pred, "detach") else pred)
+    t = np.asarray(true.detach().cpu() if hasattr(true, "detach") else true)
+    if p.shape != t.shape or p.ndim != 2:
+        raise InputValueError(
+            f"expected two masks [H, W] of the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
+        )
+    return p.astype(bool), t.astype(bool)
+
+
+def area_ratio(pred: Any, true: Any) -> float:
+    """Predicted area / true area: above 1 the mask is too large (boundaries overestimated).
+
+    Args:
+        pred: predicted mask ``[H, W]``.
+        true: true mask ``[H, W]``.
+
+    Returns:
+        ``pred.sum() / true.sum()``.
+
+    Raises:
+        InputValueError: shapes differ, or the true mask is empty (the ratio is undefined).
+    """
+    p, t = _mask_pair(pred, true)
+    if not t.any():
+        raise InputValueError("area_ratio: the true mask is empty, so predicted/true area is undefined")
+    return float(p.sum() / t.sum())
+
+
+def mask_boundary(mask: Any) -> np.ndarray:
+    """Pixels of a mask that touch a pixel outside it (4-neighbours; the image border counts as outside).
+
+    Args:
+        mask: ``[H, W]`` bool.
+
+    Returns:
+        ``[H, W]`` bool, the one-pixel-wide inner boundary.
+    """
+    m = np.asarray(mask, dtype=bool)
+    inner = ndimage.binary_erosion(m, structure=_FOUR, border_value=0)
+    return m & ~inner
+
+
+def boundary_f_score(pred: Any, true: Any, tolerance: float = 1.0) -> tuple[float, float, float]:
+    """Boundary precision, recall and F-measure (Martin et al., 2004; the DAVIS ``F`` of Perazzi et al., 2016).
+
+    A predicted boundary pixel is correct when a true boundary pixel lies within ``tolerance`` pixels
+    (Euclidean); recall is the same the other way round; ``F = 2PR / (P + R)``.
+
+    Args:
+        pred: predicted mask ``[H, W]``.
+        true: true mask ``[H, W]``.
+        tolerance: matching distance in pixels (0: the boundaries must coincide).
+
+    Returns:
+        ``(precision, recall, f)``; two empty masks give ``(1, 1, 1)``, one empty mask ``(0, 0, 0)``.
+
+    Raises:
+        InputValueError: shapes differ or ``tolerance`` is negative.
+    """
+    if tolerance < 0:
+        raise InputValueError(f"boundary_f_score: tolerance must be >= 0 pixels, got {tolerance}")
+    p, t = _mask_pair(pred, true)
+    bp, bt = mask_boundary(p), mask_boundary(t)
+    if not bp.any() and not bt.any():
+        return 1.0, 1.0, 1.0
+    if not bp.any() or not bt.any():
+        return 0.0, 0.0, 0.0
+    to_true = ndimage.distance_transform_edt(~bt)  # distance of every pixel to the true boundary
+    to_pred = ndimage.distance_transform_edt(~bp)
+    precision = float((to_true[bp] <= tolerance).mean())
+    recall = float((to_pred[bt] <= tolerance).mean())
+    f = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return precision, recall, f
+
+
+def object_prompts(mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The prompts the study gives SAM for one true object: its box and its most interior pixel.
+
+    Args:
+        mask: ``[H, W]`` bool, one object.
+
+    Returns:
+        ``box [4]`` ``(x0, y0, x1, y1)``, the outer pixel edges (so ``x1 - x0`` is the object's width), and
+        ``point [2]`` ``(x, y)``: the pixel farthest from the object's boundary.
+    """
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        raise InputValueError("object_prompts: empty mask")
+    ys, xs = np.nonzero(m)
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
+    depth = ndimage.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), m.shape)
+    return box, np.array([x, y], dtype=np.float32)
+
+
+@dataclass
+class BoundaryStudy:
+    """SAM's own masks against the truth, pooled over objects.
+
+    Attributes:
+        area_ratio: total predicted area / total true area over all objects (``> 1``: overestimated).
+        iou: mean IoU per object.
+        boundary_f: mean boundary F-measure per object (at ``tolerance`` pixels).
+        tolerance: the boundary matching distance used.
+        per_object: one dict per object: ``tile``, ``area_ratio``, ``iou``, ``boundary_f``, ``score``.
+        untrained: True when the SAM had random weights (numbers are meaningless).
+        model_type: ``"vit_b"``, ... or ``"tiny"``.
+        masks: ``[N, H, W]`` SAM's masks; ``truth``: the true objects; ``boxes`` ``[N, 4]``, ``points`` ``[N, 2]``.
+    """
+
+    area_ratio: float
+    iou: float
+    boundary_f: float
+    tolerance: float
+    per_object: list[dict]
+    untrained: bool
+    model_type: str
+    masks: np.ndarray = field(repr=False)
+    truth: np.ndarray = field(repr=False)
+    boxes: np.ndarray = field(repr=False)
+    points: np.ndarray = field(repr=False)
+
+    def __str__(self) -> str:
+        tag = "UNTRAINED SAM (random weights): " if self.untrained else f"SAM {self.model_type}: "
+        return (
+            f"{tag}{len(self.per_object)} objects, predicted/true area {self.area_ratio:.2f}, "
+            f"IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px {self.boundary_f:.2f}"
+        )
+
+
+def sam_boundary_study(
+    segmenter: SamSegmenter,
+    tiles: Sequence[Any],
+    masks: Sequence[Any],
+    *,
+    rendering: str | None = None,
+    min_pixels: int = 16,
+    tolerance: float = 1.0,
+    allow_untrained: bool = False,
+) -> BoundaryStudy:
+    """Prompt SAM with each true object's box and interior point; measure how far its masks spill over.
+
+    Each 8-connected region of a true mask with at least ``min_pixels`` pixels is one object. SAM gets the
+    box and the interior point (:func:`object_prompts`) and returns one mask (``multimask=False``).
+
+    Args:
+        segmenter: a :class:`SamSegmenter` with a trained checkpoint.
+        tiles: Sentinel tiles ``[C, H, W]`` (or ``[H, W, 3]`` uint8 pictures).
+        masks: true class masks ``[H, W]``, one per tile.
+        rendering: how tiles are shown to SAM (see :meth:`SamSegmenter.set_image`).
+        min_pixels: smallest object kept (tiny fragments say little about boundaries).
+        tolerance: boundary matching distance in pixels.
+        allow_untrained: run even with random weights (for tests of the mechanics only).
+
+    Returns:
+        A :class:`BoundaryStudy`.
+
+    Raises:
+        UntrainedSAMError: the SAM is untrained and ``allow_untrained`` is False.
+        InputValueError: tiles and masks differ in number, or no object is large enough.
+    """
+    if segmenter.untrained and not allow_untrained:
+        raise UntrainedSAMError(
+            "sam_boundary_study needs a trained SAM checkpoint: an untrained SAM's masks are random, so their "
+            "'overestimation' would measure nothing. Skipped; load one with build_sam(checkpoint=...)."
+        )
+    if len(tiles) != len(masks):
+        raise InputValueError(f"{len(tiles)} tiles but {len(masks)} masks")
+    rows, pred_all, true_all, boxes, points = [], [], [], [], []
+    for i, (tile, mask) in enumerate(zip(tiles, masks)):
+        t = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask).astype(bool)
+        objects, n = ndimage.label(t, structure=_EIGHT)
+        if n == 0:
+            continue
+        segmenter.set_image(tile, rendering)
+        for k in range(1, n + 1):
+            obj = objects == k
+            if obj.sum() < min_pixels:
+                continue
+            box, point = object_prompts(obj)
+            out = segmenter.predict(points=point[None], labels=[1], box=box, multimask=False)
+            pred = out.masks[0]
+            inter, union = (pred & obj).sum(), (pred | obj).sum()
+            rows.append(
+                {
+                    "tile": i,
+                    "area_ratio": area_ratio(pred, obj),
+                    "iou": float(inter / max(union, 1)),
+                    "boundary_f": boundary_f_score(pred, obj, tolerance)[2],
+                    "score": float(out.scores[0]),
+                }
+            )
+            pred_all.append(pred)
+            true_all.append(obj)
+            boxes.append(box)
+            points.append(point)
+    if not rows:
+        raise InputValueError(f"sam_boundary_study: no true object of at least {min_pixels} pixels")
+    pred_stack, true_stack = np.stack(pred_all), np.stack(true_all)
+    return BoundaryStudy(
+        area_ratio=float(pred_stack.sum() / true_stack.sum()),
+        iou=float(np.mean([r["iou"] for r in rows])),
+        boundary_f=float(np.mean([r["boundary_f"] for r in rows])),
+        tolerance=float(tolerance),
+        per_object=rows,
+        untrained=segmenter.untrained,
+        model_type=segmenter.model_type,
+        masks=pred_stack,
+        truth=true_stack,
+        boxes=np.stack(boxes),
+        points=np.stack(points),
+    )
+
+
+__all__ = [
+    "BoundaryStudy",
+    "area_ratio",
+    "boundary_f_score",
+    "mask_boundary",
+    "object_prompts",
+    "sam_boundary_study",
+]
