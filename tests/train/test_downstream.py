@@ -27,6 +27,11 @@ def test_label_subset_is_seeded_and_sized():
         label_subset(data, 0.0)
 
 
+def test_a_fraction_leaving_one_scene_is_refused_with_the_reason(floods):
+    with pytest.raises(ValueError, match="leaves 1 labelled scene"):
+        fit_segmentation(build("croma", preset="tiny", img_size=16), floods[0], fraction=0.01, max_steps=1)
+
+
 def test_a_radar_head_maps_water_well_above_chance_and_keeps_the_encoder(floods):
     train, test = floods
     encoder = build("croma", preset="tiny", img_size=16)

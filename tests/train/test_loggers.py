@@ -77,3 +77,25 @@ def test_command_line_logs_beside_the_checkpoint(tmp_path):
     assert len(read_log(tmp_path / "c_logs")["loss"]) == 2
     summary = main([*argv[:-1], str(tmp_path / "d.ckpt"), "--logger", "none"])
     assert summary["log_dir"] is None and not (tmp_path / "d_logs").exists()
+
+
+def test_tensorboard_log_holds_the_losses_fit_returned(small_world, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is a dependency of the kit (pyproject.toml)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = build("contrastive", preset="tiny", img_size=16)
+    _, history = fit(model, small_world, max_steps=5, batch_size=8, progress=False, log_dir=tmp_path,
+                     logger="tensorboard")  # fmt: skip
+    run = tmp_path / "version_0"
+    assert history["log_dir"] == str(run)
+    events = list(run.glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    assert "loss" in acc.Tags()["scalars"], acc.Tags()["scalars"]
+    scalars = acc.Scalars("loss")
+    assert [e.step + 1 for e in scalars] == history["step"] == [1, 2, 3, 4, 5]
+    assert np.allclose([e.value for e in scalars], history["loss"], rtol=1e-6)
+    assert not list(run.glob("metrics.csv")), "TensorBoard alone was asked for"
+    log = read_log(run)  # read_log reads the event file too, so plot_history draws a TensorBoard run
+    assert log["step"] == history["step"] and np.allclose(log["loss"], history["loss"], rtol=1e-6)

@@ -6,11 +6,12 @@ Every function works from ``model.embed`` outputs, so no model is special-cased.
 from .change import (
     best_threshold,
     change_detection_report,
+    change_detection_scores,
     change_metrics,
     embedding_change,
     pixel_difference,
 )
-from .dense import confusion_matrix, evaluate_segmentation, segmentation_scores
+from .dense import confusion_matrix, evaluate_segmentation, scores_from_confusion, segmentation_scores
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
@@ -32,11 +33,13 @@ from .tile_query import (
 __all__ = [
     "best_threshold",
     "change_detection_report",
+    "change_detection_scores",
     "change_metrics",
     "confusion_matrix",
     "embedding_change",
     "evaluate_segmentation",
     "pixel_difference",
+    "scores_from_confusion",
     "segmentation_scores",
     "OverestimationReport",
     "SeedSpread",

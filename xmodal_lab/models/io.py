@@ -17,13 +17,15 @@ from xmodal_lab.errors import CheckpointError
 from xmodal_lab.serialization import safe_load
 
 from .registry import MODELS, config_from_dict
+from .seg_head import SegmentationModel
 
 
 def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
     """Write a model's name, config and weights to ``path``.
 
     Args:
-        model: a model built by :func:`~xmodal_lab.models.build` (it has ``name`` and ``config``).
+        model: a model built by :func:`~xmodal_lab.models.build` (it has ``name`` and ``config``), or a
+            :class:`~xmodal_lab.models.SegmentationModel` on such a model.
         path: destination file (parent folders are created).
         overwrite: replace an existing file.
 
@@ -36,7 +38,8 @@ def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> P
     """
     path = Path(path)
     name = getattr(model, "name", None)
-    if name not in MODELS or not dataclasses.is_dataclass(getattr(model, "config", None)):
+    known = name in MODELS or isinstance(model, SegmentationModel)
+    if not known or not dataclasses.is_dataclass(getattr(model, "config", None)):
         raise TypeError(
             f"save_model needs a model of the registry ({sorted(MODELS)}), got {type(model).__name__}"
         )
@@ -76,9 +79,12 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
         raise CheckpointError(
             f"{path} is not a model file of xmodal_lab (expected keys name, config, state_dict)"
         )
-    if ckpt["name"] not in MODELS:
+    if ckpt["name"] == SegmentationModel.name:
+        model = SegmentationModel.from_config(ckpt["config"])
+    elif ckpt["name"] not in MODELS:
         raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
-    model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))
+    else:
+        model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(map_location).eval()
 

@@ -9,12 +9,17 @@ classified per pixel; the logits are upsampled bilinearly to the input size. UPe
 module on the coarsest level is kept small: global average pooling plus the coarsest level itself.
 
 ``SegmentationModel(encoder, num_classes)`` has the kit's training interface: ``forward(batch)`` returns
-``{"loss", "logits"}``, so :func:`xmodal_lab.train.fit` trains it like any model.
+``{"loss", "logits"}``, so :func:`xmodal_lab.train.fit` trains it like any model. Its :attr:`config` (a
+:class:`SegmentationConfig`: the encoder's registry name and config plus the head's settings) goes into every
+checkpoint ``fit`` writes, so :func:`xmodal_lab.train.load_checkpoint` rebuilds the whole model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +107,31 @@ class UPerNetHead(nn.Module):
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
+@dataclass
+class SegmentationConfig:
+    """Everything needed to rebuild a :class:`SegmentationModel` before loading its weights.
+
+    Attributes:
+        encoder: registry name of the encoder (``"croma"``...).
+        encoder_config: the encoder's config as a dict (``dataclasses.asdict``).
+        num_classes: classes of ``mask``.
+        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
+        freeze_encoder: the encoder is kept fixed.
+        head_dim: channels of the head.
+        dropout: dropout before the classifier.
+        class_weights: per-class weights of the cross-entropy, or None.
+    """
+
+    encoder: str = "croma"
+    encoder_config: dict[str, Any] = field(default_factory=dict)
+    num_classes: int = 2
+    modality: str = "s1"
+    freeze_encoder: bool = True
+    head_dim: int = 64
+    dropout: float = 0.1
+    class_weights: tuple[float, ...] | None = None
+
+
 class SegmentationModel(nn.Module):
     """Any encoder of the kit plus a :class:`UPerNetHead`, trained on per-pixel ``mask`` labels.
 
@@ -167,7 +197,52 @@ class SegmentationModel(nn.Module):
                     f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}"
                 )
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.head_dim, self.dropout = int(head_dim), float(dropout)
         self._warned = False
+
+    @property
+    def config(self) -> SegmentationConfig | None:
+        """The :class:`SegmentationConfig` of this model; None when the encoder is not a registry model.
+
+        ``fit`` stores it in checkpoints, so :func:`xmodal_lab.train.load_checkpoint` can rebuild the model.
+        """
+        name, enc_config = getattr(self.encoder, "name", None), getattr(self.encoder, "config", None)
+        if not isinstance(name, str) or not dataclasses.is_dataclass(enc_config):
+            return None
+        weights = self.class_weights
+        return SegmentationConfig(
+            encoder=name, encoder_config=dataclasses.asdict(enc_config), num_classes=self.num_classes,
+            modality=self.modality, freeze_encoder=self.freeze_encoder, head_dim=self.head_dim,
+            dropout=self.dropout, class_weights=None if weights is None else tuple(weights.tolist()),
+        )  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: SegmentationConfig | dict[str, Any]) -> SegmentationModel:
+        """A freshly initialised model with the architecture ``config`` describes (load weights after).
+
+        Args:
+            config: a :class:`SegmentationConfig` or its ``dataclasses.asdict`` dict (as checkpoints hold it).
+
+        Returns:
+            The model, its encoder built from the registry.
+
+        Raises:
+            ValueError: the config has unknown fields or names an encoder the registry does not know.
+        """
+        from .registry import MODELS, config_from_dict  # the registry imports the encoders, not this head
+
+        if isinstance(config, dict):
+            unknown = sorted(set(config) - {f.name for f in dataclasses.fields(SegmentationConfig)})
+            if unknown:
+                raise ValueError(f"segmentation config has fields this version does not know: {unknown}")
+            config = SegmentationConfig(**config)
+        if config.encoder not in MODELS:
+            raise ValueError(
+                f"segmentation config: unknown encoder {config.encoder!r}; known: {sorted(MODELS)}"
+            )
+        encoder = MODELS[config.encoder].model_cls(config_from_dict(config.encoder, config.encoder_config))
+        return cls(encoder, config.num_classes, modality=config.modality, freeze_encoder=config.freeze_encoder,
+                   head_dim=config.head_dim, class_weights=config.class_weights, dropout=config.dropout)  # fmt: skip
 
     def _norm_state(self) -> list[Tensor]:
         return [b.detach().clone() for n, b in self.encoder.named_buffers() if n.endswith(("mean", "std"))]

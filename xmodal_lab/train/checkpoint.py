@@ -11,6 +11,7 @@ from torch import nn
 from xmodal_lab.errors import CheckpointError
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
+from xmodal_lab.models.seg_head import SegmentationModel
 from xmodal_lab.serialization import safe_load
 
 
@@ -71,7 +72,8 @@ def load_checkpoint(
 
     Returns:
         ``(model, info)``: the model in eval mode (its input norms hold the training statistics) and
-        :func:`checkpoint_info`'s dict.
+        :func:`checkpoint_info`'s dict. A :class:`~xmodal_lab.models.SegmentationModel` comes back whole
+        (encoder and head).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -81,6 +83,10 @@ def load_checkpoint(
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
     name = info.get("name")
+    if name == SegmentationModel.name and "config" in info:  # an encoder + head: rebuilt from both configs
+        model = SegmentationModel.from_config(info["config"])
+        model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+        return model.to(map_location).eval(), info
     if name not in MODELS or "config" not in info:
         raise CheckpointError(
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "

@@ -75,8 +75,16 @@ def fit_segmentation(
 
     Returns:
         ``(model, history)`` from ``fit``.
+
+    Raises:
+        ValueError: ``fraction`` leaves fewer than 2 labelled scenes.
     """
     subset = label_subset(data, fraction, seed)
+    if len(subset) < 2:
+        raise ValueError(
+            f"fraction: {fraction:g} of {len(data)} scenes leaves {len(subset)} labelled scene; a head needs at "
+            "least 2 per step (its batch norms need a batch): raise the fraction or give more scenes"
+        )
     seed_everything(seed)
     model = SegmentationModel(encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder,
                               head_dim=head_dim)  # fmt: skip
