@@ -21,7 +21,7 @@ _EXPORTS = {
         "plot_retrieval",
         "plot_similarity_matrix",
     ),
-    "model_plots": ("plot_bias_maps", "plot_masks", "plot_reconstruction"),
+    "model_plots": ("plot_bias_maps", "plot_mask_pair", "plot_masks", "plot_reconstruction"),
     "dense_plots": ("plot_change_maps", "plot_segmentation"),
     "maps": (
         "centre_layer",
