@@ -33,8 +33,10 @@ _EXPORTS = {
         "plot_match_footprints",
         "png_data_url",
     ),
+    "place_plots": ("plot_coregistration",),
     "region_maps": (
         "plot_region_mask",
+        "plot_region_pair",
         "plot_region_query",
         "read_rgb",
         "region_explorer",
