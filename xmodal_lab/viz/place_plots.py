@@ -71,8 +71,9 @@ def plot_coregistration(
         s2: optical ``[12, H, W]`` reflectance (instead of ``pair``).
         gsd: metres per pixel when there is no transform (default: the pair's ``gsd``, else 10).
         crs: the CRS named in the axis labels.
-        vv_contour: VV level in dB of the contour; when the image never crosses it, its median VV is used
-            (the title gives the level drawn).
+        vv_contour: VV level in dB of the contour, drawn on VV averaged over a small box (speckle would
+            outline single pixels); when the image never crosses it, its median VV is used (the title gives
+            the level and the box).
         checker: checkerboard block side in pixels (default: an eighth of the image).
         title: figure title.
         size: inches per panel.
@@ -105,10 +106,15 @@ def plot_coregistration(
     axes[1].set_title("S1 VV backscatter", fontsize=9)
     fig.colorbar(im, ax=axes[1], location="bottom", shrink=0.8, label="VV (dB)")
     axes[2].imshow(rgb, extent=extent)
-    if finite.size and finite.min() < level < finite.max():
-        axes[2].contour(np.nan_to_num(vv, nan=level), levels=[level], colors="yellow", linewidths=1.0,
-                        extent=extent, origin="upper")  # fmt: skip
-    axes[2].set_title(f"S2 with S1 VV contour at {level:.1f} dB\n(yellow: radar edges)", fontsize=9)
+    from scipy.ndimage import uniform_filter
+
+    box = max(3, int(round(min(h, w) / 64)) | 1)  # speckle would draw a contour around every noisy pixel
+    smooth = uniform_filter(np.nan_to_num(vv, nan=level).astype(np.float64), size=box, mode="nearest")
+    if finite.size and smooth.min() < level < smooth.max():
+        axes[2].contour(
+            smooth, levels=[level], colors="yellow", linewidths=1.0, extent=extent, origin="upper"
+        )
+    axes[2].set_title(f"S2 with S1 VV contour at {level:.1f} dB\n(VV mean over {box} x {box} px)", fontsize=9)
     block = checker or max(1, min(h, w) // 8)
     rows, cols = np.indices((h, w)) // block
     grey = np.repeat(db_to_uint8(vv, *VV_RANGE_DB)[..., None], 3, axis=-1)
