@@ -46,7 +46,10 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     n = min(s.shape)
     diag = np.diag(s[:n, :n])
     off = s[:n, :n][~np.eye(n, dtype=bool)] if n > 1 else np.array([np.nan])
-    ax.set_title(title or f"matched pairs {diag.mean():.2f}, others {off.mean():.2f}", fontsize=10)
+    ax.set_title(
+        title or f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}",
+        fontsize=10,
+    )
     ax.set_xlabel("optical gallery item")
     ax.set_ylabel("SAR query")
     return fig

@@ -609,7 +609,7 @@ def plot_region_query(
         ax.plot(x, y, "o", ms=10, mfc="none", mec=QUERY_COLOUR, mew=2.5)
     ax.set_xlabel(f"easting (m, {tiles.crs})")
     ax.set_ylabel("northing (m)")
-    ax.set_title(title or "similarity to the clicked tile", fontsize=10)
+    ax.set_title(title or "cosine similarity of every tile to the clicked tile (circled)", fontsize=10)
     return fig
 
 
