@@ -31,13 +31,13 @@ def test_metric_axes_scale_bar_and_checkerboard():
     grey = round((-8 + 25) / 25 * 255)
     assert (board[:8, 24:32] == grey).all()  # block (0, 3): radar VV on land
     assert "blocks of 160 m" in panels[3].get_title()
-    assert "-18.0 dB" in panels[2].get_title()  # water-land boundary lies between -24 and -8 dB
+    assert "-15.0 dB" in panels[2].get_title()  # water-land boundary lies between -24 and -8 dB
     assert "0.64 x 0.64 km at 20 m" in fig._suptitle.get_text()
 
 
 def test_contour_level_falls_back_to_the_median_and_errors_are_named():
     place = _place()
-    place["s1"][0] = np.linspace(-5, -1, 32)[None, :]  # never crosses -18 dB
+    place["s1"][0] = np.linspace(-5, -1, 32)[None, :]  # never crosses -15 dB
     fig = plot_coregistration(place)
     assert "-3.0 dB" in [ax for ax in fig.axes if ax.get_images()][2].get_title()
     with pytest.raises(ValueError, match="same grid"):

@@ -19,8 +19,9 @@ from xmodal_lab.viz._common import first_image, scalar, to_numpy
 from xmodal_lab.viz.composites import s2_true_colour
 from xmodal_lab.viz.figure import new_figure, suptitle
 
-#: VV level (dB) of the default contour: between open water (below -20 dB) and land (above -15 dB).
-VV_CONTOUR_DB = -18.0
+#: VV level (dB) of the default contour: between open water (about -18 to -22 dB, higher when wind roughens
+#: the sea) and land (above about -13 dB) in the kit's simulated coasts.
+VV_CONTOUR_DB = -15.0
 
 
 def _nice_length(span_m: float) -> float:

@@ -169,7 +169,7 @@ def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.n
 
 
 def plot_region_pair(
-    s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None
+    s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
 ) -> Figure:
     """The static fallback of the region maps: the pair's S2 and S1 on a metric grid, co-registration checks.
 
@@ -178,6 +178,8 @@ def plot_region_pair(
         s2_path: the Sentinel-2 GeoTIFF on the same grid.
         max_px: longest side read (the images are decimated for display).
         title: figure title.
+        **kwargs: passed to :func:`~xmodal_lab.viz.place_plots.plot_coregistration` (``vv_contour``,
+            ``checker`` ...).
 
     Returns:
         The figure of :func:`xmodal_lab.viz.place_plots.plot_coregistration`.
@@ -192,7 +194,7 @@ def plot_region_pair(
         )
     pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
             "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
-    return plot_coregistration(pair, title=title)
+    return plot_coregistration(pair, title=title, **kwargs)
 
 
 def to_lonlat_collection(collection: dict) -> dict:
