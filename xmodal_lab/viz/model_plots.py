@@ -354,6 +354,7 @@ def plot_mask_pair(
     ax.set_xticks(np.arange(-0.5, cols, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
     ax.grid(which="minor", color="white", lw=1)
+    ax.tick_params(which="minor", length=0)
     bare_axes(ax)
     counts = [int((code == i).sum()) for i in range(4)]
     handles = [Patch(facecolor=c, edgecolor="0.4", label=f"{k} ({n})") for (k, c), n in
