@@ -34,10 +34,10 @@ def test_s2_true_and_false_colour_pick_the_right_bands():
     s2 = np.zeros((12, 6, 6), np.float32)
     s2[3, :, :3] = 0.3  # B4 (red) bright on the left half
     s2[7, 3:] = 0.5  # B8 (NIR) bright on the bottom half
-    tc = si.s2_true_color(s2, 0, 100)
+    tc = si.s2_true_color(s2, 0, 100, stretch="percentile")
     assert tc.shape == (6, 6, 3) and tc.dtype == np.uint8
     assert tc[0, 0, 0] == 255 and tc[0, 5, 0] == 0 and (tc[..., 1:] == 0).all()
-    fc = si.s2_false_color(torch.from_numpy(s2), 0, 100)  # torch input works too
+    fc = si.s2_false_color(torch.from_numpy(s2), 0, 100, stretch="percentile")  # torch input works too
     assert fc[5, 0, 0] == 255 and fc[0, 0, 0] == 0  # NIR shows red
     assert fc[0, 0, 1] == 255  # B4 shows green in colour infrared
 

@@ -16,7 +16,11 @@ def image_axes(fig: Figure) -> list:
 
 def test_plot_pairs_one_row_per_pair_with_landcover_legend(pairs):
     fig = plots.plot_pairs(pairs, max_pairs=3, classes=CLASSES)
-    assert len(fig.axes) == 3 * 5
+    assert len(image_axes(fig)) == 3 * 5
+    # one dB colour bar under each radar column
+    bars = [ax.get_xlabel() for ax in fig.axes[15:]]
+    assert bars == ["S1 VV backscatter (dB)", "S1 VH backscatter (dB)"]
+    assert fig.axes[2].get_title() == "S1 VV, -25 to 0 dB"
     vv = fig.axes[2].get_images()[0].get_array()
     np.testing.assert_allclose(vv, pairs[0]["s1"][0].numpy())
     rgb = fig.axes[0].get_images()[0].get_array()
@@ -38,10 +42,10 @@ def test_plot_pairs_without_landcover_like_bigearthnet(pairs):
     real = [{k: v for k, v in p.items() if k != "landcover"} for p in pairs[:2]]
     real[0]["label_names"] = ["Coniferous forest", "Water bodies", "Pastures"]
     fig = plots.plot_pairs(real)
-    assert len(fig.axes) == 2 * 4 and not fig.legends
+    assert len(image_axes(fig)) == 2 * 4 and not fig.legends
     assert fig.axes[0].get_ylabel().endswith("Coniferous forest\nWater bodies\n...")
     mixed = plots.plot_pairs([pairs[0], real[1]], classes=CLASSES)
-    assert len(mixed.axes) == 2 * 5
+    assert len(mixed.axes) == 2 * 5 + 2  # panels and the two dB colour bars
     assert "no land-cover map" in [t.get_text() for t in mixed.axes[9].texts]
 
 
@@ -53,14 +57,15 @@ def test_plot_pairs_accepts_a_collated_batch(pairs):
         for k in pairs[0]
     }
     fig = plots.plot_pairs(batch, max_pairs=2, classes=CLASSES)
-    assert len(fig.axes) == 2 * 5
+    assert len(image_axes(fig)) == 2 * 5
     np.testing.assert_allclose(fig.axes[5 + 3].get_images()[0].get_array(), pairs[1]["s1"][1].numpy())
 
 
 def test_plot_bands_names_all_fourteen_bands(pairs):
     fig = plots.plot_bands(pairs[0])
-    assert len(fig.axes) == 14
-    titles = [ax.get_title() for ax in fig.axes]
+    assert len(image_axes(fig)) == 14
+    titles = [ax.get_title() for ax in fig.axes[:14]]
+    assert [ax.get_xlabel() for ax in fig.axes[14:]] == ["reflectance", "VV (dB)", "VH (dB)"]
     assert titles[3] == "B4 red\n664.6 nm" and titles[11] == "B12 swir 2\n2202.4 nm"
     assert titles[12].startswith("VV") and titles[13].startswith("VH")
     np.testing.assert_allclose(fig.axes[7].get_images()[0].get_array(), pairs[0]["s2"][7].numpy())
@@ -74,7 +79,23 @@ def test_plot_change_marks_distance_above_threshold(pairs):
     fig = plots.plot_change(pairs[0], pairs[1], distance, threshold=0.5)
     assert len(image_axes(fig)) == 4
     assert "(6% of the area)" in fig.axes[3].get_title()
-    assert fig.axes[0].get_title() == "before 2021-06-01"
+    assert fig.axes[0].get_title().startswith("before 2021-06-01\nS2 true colour")
+    assert fig.axes[2].get_title().startswith("embedding distance")
+    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), distance)
+
+
+def test_plot_change_titles_say_what_is_drawn(pairs):
+    distance = np.random.default_rng(0).uniform(size=(4, 4))
+    truth = np.zeros((32, 32), bool)
+    truth[:8] = True
+    fig = plots.plot_change(pairs[0], pairs[1], distance, truth=truth)
+    assert fig.axes[2].get_title() == "true change mask (25% changed)"
+    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), truth)
+    assert fig.axes[3].get_title().startswith("embedding distance")
+    np.testing.assert_allclose(fig.axes[3].get_images()[0].get_array(), distance)
+    # a mask passed as the distance is not called a distance
+    masked = plots.plot_change(pairs[0], pairs[1], distance > 0.5)
+    assert "not a distance" in masked.axes[2].get_title()
 
 
 def test_plot_pairs_names_the_simulated_worlds_classes():
@@ -95,7 +116,7 @@ def test_plot_pairs_and_footprints_of_the_real_bigearthnet_pairs():
     real = bigearthnet_examples()
     pairs = [real[i] for i in range(2)]
     fig = plots.plot_pairs(pairs)
-    assert len(fig.axes) == 2 * 4 and not fig.legends  # no land-cover maps
+    assert len(image_axes(fig)) == 2 * 4 and not fig.legends  # no land-cover maps
     assert pairs[0]["label_names"][0][:22] in fig.axes[0].get_ylabel()
     for pair, feature in zip(pairs, footprints_geojson(pairs)["features"]):
         ring = np.asarray(feature["geometry"]["coordinates"][0])

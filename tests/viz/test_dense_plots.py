@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -25,4 +26,12 @@ def test_plot_change_maps_panels():
     fig = plot_change_maps(
         before, after, torch.zeros(2, 16, 16, dtype=torch.bool), {"pixel": torch.rand(2, 16, 16)}
     )
-    assert len(fig.axes) == 2 * 4
+    assert len(fig.axes) == 2 * 4 + 1  # panels and the score's colour bar
+    assert fig.axes[2].get_title().startswith("true change mask")
+    assert fig.axes[3].get_title() == "pixel" and fig.axes[-1].get_xlabel() == "pixel"
+    # both dates share the fixed stretch: equal reflectance, equal pixels
+    same = {"s2": torch.full((2, 12, 16, 16), 0.2)}
+    fig = plot_change_maps(same, same, torch.zeros(2, 16, 16, dtype=torch.bool), {"d": torch.rand(2, 4, 4)})
+    np.testing.assert_array_equal(
+        fig.axes[0].get_images()[0].get_array(), fig.axes[1].get_images()[0].get_array()
+    )

@@ -98,3 +98,25 @@ def test_plot_label_efficiency_one_line_per_curve():
     assert len(data_lines) == 2
     np.testing.assert_allclose(data_lines[0].get_xdata(), [1, 10, 100])
     np.testing.assert_allclose(data_lines[1].get_ydata(), [0.45, 0.7, 0.8])
+
+
+def test_plot_history_keeps_ranks_scores_and_seconds_apart():
+    history = {
+        "loss": [3.0, 2.5, 2.0, 1.0],
+        "seconds": 12.0,
+        "val": [
+            {"step": 2, "time": 5.0, "recall@1": 0.1, "median_rank": 30.0},
+            {"step": 4, "time": 11.0, "recall@1": 0.4, "median_rank": 4.0},
+        ],
+    }
+    fig = plots.plot_history(history)
+    assert len(fig.axes) == 3
+    assert (
+        fig.axes[0].get_xlabel() == "training step"
+        and fig.axes[0].get_title() == "training loss (4 steps, 12 s)"
+    )
+    scores, ranks = fig.axes[1], fig.axes[2]
+    assert [ln.get_label() for ln in scores.lines] == ["recall@1"]
+    assert [ln.get_label() for ln in ranks.lines] == ["median_rank"]
+    np.testing.assert_allclose(ranks.lines[0].get_ydata(), [30.0, 4.0])
+    assert all("time" not in ln.get_label() for ax in fig.axes for ln in ax.lines)

@@ -29,4 +29,4 @@ def test_plots_gathers_every_figure():
     from xmodal_lab.viz import plots
 
     figures = [name for name in plots.__all__ if name.startswith("plot_")]
-    assert len(figures) == 12 and all(getattr(viz, name) is getattr(plots, name) for name in figures)
+    assert len(figures) == 14 and all(getattr(viz, name) is getattr(plots, name) for name in figures)

@@ -133,3 +133,47 @@ def test_plot_footprints_marks_centres_only_when_tiles_are_specks(pairs):
 
     assert has_dots(maps.plot_footprints(pairs))  # three continents
     assert not has_dots(maps.plot_footprints(pairs[:2]))  # 3 km apart
+
+
+def _ring_bounds(features) -> list[list[float]]:
+    """Independent bounds: min/max of every footprint corner, as [[south, west], [north, east]]."""
+    pts = np.concatenate([np.asarray(f["geometry"]["coordinates"][0]) for f in features])
+    return [[pts[:, 1].min(), pts[:, 0].min()], [pts[:, 1].max(), pts[:, 0].max()]]
+
+
+def test_explore_map_opens_fitted_to_the_footprints_with_legend_and_fly_to(pairs):
+    emb = torch.randn(len(pairs), 8, generator=torch.Generator().manual_seed(1))
+    m = maps.explore_map(pairs[:3], emb[:3], basemap=None)
+    features = m.footprints["features"]
+    np.testing.assert_allclose(m.fitted_bounds, _ring_bounds(features))
+    (south, west), (north, east) = m.fitted_bounds
+    assert south < m.center[0] < north and west < m.center[1] < east
+    assert m.zoom >= 10  # three tiles within 15 km: not a view of the whole Atlantic
+    assert "colour wheel" in m.legend.value and "data:image/png;base64," in m.legend.value
+    # fly to one tile: the map fits that tile's footprint
+    options = list(m.fly_to_selector.options)
+    assert options[0] == "all tiles" and len(options) == 4
+    m.fly_to_place(2)
+    np.testing.assert_allclose(m.fitted_bounds, _ring_bounds([features[2]]))
+    assert m.zoom > 12
+    m.fly_to_place("all tiles")
+    np.testing.assert_allclose(m.fitted_bounds, _ring_bounds(features))
+    with pytest.raises(KeyError, match="no place"):
+        m.fly_to_place("Atlantis")
+
+
+def test_fly_to_groups_tiles_by_place_and_world_spread_is_still_fitted(pairs):
+    named = [dict(p, place="Munich" if i < 3 else f"south {i}") for i, p in enumerate(pairs)]
+    m = maps.explore_map(named, basemap=None, overlays=None)
+    assert list(m.fly_to_selector.options)[:2] == ["all tiles", "Munich"]
+    assert not hasattr(m, "legend")  # plain colours: no embedding key to explain
+    m.fly_to_place("Munich")
+    np.testing.assert_allclose(m.fitted_bounds, _ring_bounds(m.footprints["features"][:3]))
+
+
+def test_plot_footprints_has_a_colour_key_when_coloured_by_embedding(pairs):
+    emb = np.random.default_rng(0).normal(size=(len(pairs), 4))
+    fig = maps.plot_footprints(pairs, embeddings=emb)
+    keys = [ax for ax in fig.axes[0].child_axes if ax.get_gid() == "colour_key"]
+    assert len(keys) == 1 and "coloured by embedding" in fig.axes[0].get_title()
+    assert not maps.plot_footprints(pairs).axes[0].child_axes

@@ -120,3 +120,37 @@ def test_segment_explorer_and_static_figures(region, tmp_path):
     assert np.allclose(np.ma.filled(fig.axes[0].images[1].get_array(), np.nan), box_sim, equal_nan=True)
     fig2 = rm.plot_region_mask(tiles, box.result.mask, truth=water)
     assert any(im.get_gid() == "mask" for im in fig2.axes[0].images)
+
+
+def test_region_maps_open_fitted_with_legend_and_fly_to(region, tmp_path):
+    _, tiles, pair = region
+    box = rm.region_explorer(tiles, mode="optical -> optical", export_dir=tmp_path, basemap=None)
+    m = box.map
+    a, _, c, _, e, f = pair["transform"]
+    to_ll = Transformer.from_crs(pair["crs"], "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform([c, c + 128 * a, c + 128 * a, c], [f, f, f + 128 * e, f + 128 * e])
+    np.testing.assert_allclose(m.fitted_bounds, [[min(lat), min(lon)], [max(lat), max(lon)]], atol=1e-9)
+    assert m.zoom >= 13  # a 1.28 km raster fills the map
+    assert "principal components" in m.legend.value
+    m.fly_to_selector.value = "clicked tile"
+    (south, west), (north, east) = m.fitted_bounds
+    left, bottom, right, top = tiles.footprint(box.query_index)
+    corners = to_ll.transform([left, right], [bottom, top])
+    assert west <= corners[0][0] + 1e-9 and corners[0][1] <= east + 1e-9
+    assert (north - south) < (max(lat) - min(lat)) / 2  # a tile, not the whole place
+
+
+def test_plot_region_pair_shows_both_sensors_on_a_metric_grid(region):
+    _, tiles, pair = region
+    fig = rm.plot_region_pair(tiles.s1_path, tiles.s2_path)
+    images = [ax for ax in fig.axes if ax.get_images()]
+    assert len(images) == 4
+    for ax in images:
+        assert ax.get_images()[0].get_extent() == [0.0, 1280.0, 0.0, 1280.0]  # metres: 128 px of 10 m
+        assert [a for a in ax.artists if a.get_gid() == "scale_bar"]
+    vv = images[1].get_images()[0]
+    np.testing.assert_allclose(vv.get_array(), pair["s1"][0].numpy(), atol=1e-4)
+    assert vv.get_clim() == (-25.0, 0.0)
+    assert any(ax.get_xlabel() == "VV (dB)" for ax in fig.axes)  # the dB colour bar
+    assert "contour at" in images[2].get_title() and images[2].collections  # contours drawn
+    assert "metres east from" in images[0].get_xlabel()

@@ -2,15 +2,29 @@
 
 Segment Anything (:mod:`xmodal_lab.segment`) and the figures (:mod:`xmodal_lab.viz`) both render tiles here,
 so a SAM prompt and a figure always show a student the same pixels. SAM was trained on 8-bit RGB
-photographs, so every Earth-observation image must first become one:
+photographs, so every Earth-observation image must first become one.
 
-- Sentinel-2 reflectance: true colour (B4, B3, B2) or false colour (B8, B4, B3: vegetation shows red),
-  with a percentile stretch, because surface reflectance rarely exceeds 0.3 and would look black otherwise;
-- Sentinel-1 sigma0 in dB: VV, VH or the VV / VH / VV-VH composite, with *fixed* dB ranges (not percentiles)
-  so that the same backscatter gets the same grey in every tile: dark water stays dark, bright towns bright;
-- small patches (32 or 64 pixels) upsampled towards SAM's input size (1024 pixels for the official models).
+Every rendering uses one **fixed display stretch per modality** (the module constants below), never a
+stretch computed from the tile itself. The same reflectance or the same backscatter therefore gets the same
+8-bit value in every tile, in every panel of a figure and at both dates of a change pair: a uniform tile
+shows its true brightness, a fully clouded tile (reflectance 0.8) is white and open water (0.02) dark,
+and unchanged desert keeps its colour between dates. The stretches:
 
-Everything takes one image ``[C, H, W]`` (NumPy array or torch tensor, physical units) and returns
+- Sentinel-2 true colour (B4, B3, B2): reflectance :data:`S2_TRUE_COLOR_RANGE` = 0 to 0.3 mapped to 0..1,
+  then a display gamma :data:`S2_GAMMA` = 1/2.2 (reflectance is linear in light; screens expect
+  gamma-encoded values, so dark land would look black without it), then 0..255. Above 0.3 (clouds, snow,
+  bright sand) is white;
+- Sentinel-2 false colour (B8, B4, B3: vegetation red): :data:`S2_FALSE_COLOR_RANGES` = NIR 0 to 0.5, red
+  and green 0 to 0.3 (vegetation reflects 0.3-0.5 in the near infrared), with the same gamma;
+- Sentinel-1 sigma0 in dB: VV :data:`VV_RANGE_DB` = -25 to 0 dB, VH :data:`VH_RANGE_DB` = -32 to -5 dB,
+  VV - VH :data:`RATIO_RANGE_DB` = 0 to 15 dB, linear in dB (dB is already a logarithmic display scale):
+  dark water stays dark, bright towns bright.
+
+The old per-tile 2-98 % percentile stretch (maximum contrast, but every tile gets its own scale: grassland
+becomes noise, clouds look like water) remains as the named option ``stretch="percentile"``.
+
+Small patches (32 or 64 pixels) can be upsampled towards SAM's input size (1024 pixels for the official
+models). Everything takes one image ``[C, H, W]`` (NumPy array or torch tensor, physical units) and returns
 ``[H, W, 3]`` ``uint8``. NaN (no data) becomes black. Only NumPy and torch are used here.
 """
 
@@ -26,6 +40,15 @@ import torch.nn.functional as F
 S2_TRUE_COLOR_BANDS: tuple[int, int, int] = (3, 2, 1)
 #: Indices of B8, B4, B3: the classic colour-infrared composite.
 S2_FALSE_COLOR_BANDS: tuple[int, int, int] = (7, 3, 2)
+
+#: Reflectance shown from black to white in true colour (the same for B4, B3 and B2: faithful hues).
+S2_TRUE_COLOR_RANGE: tuple[float, float] = (0.0, 0.3)
+#: Reflectance ranges of B8 (NIR), B4 and B3 in false colour: vegetation is bright in the near infrared.
+S2_FALSE_COLOR_RANGES: tuple[tuple[float, float], ...] = ((0.0, 0.5), (0.0, 0.3), (0.0, 0.3))
+#: Display gamma of the optical composites (sRGB-like encoding of linear reflectance); 1.0 is linear.
+S2_GAMMA: float = 1.0 / 2.2
+#: Names of the stretches: ``"fixed"`` (the default, the constants of this module) or ``"percentile"``.
+STRETCHES = ("fixed", "percentile")
 
 #: Display ranges in dB for radar (values outside are clipped). Typical land and water on Sentinel-1 GRD.
 VV_RANGE_DB: tuple[float, float] = (-25.0, 0.0)
@@ -87,36 +110,121 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(chw, 0, -1))
 
 
-def s2_true_color(s2: Any, low: float = 2.0, high: float = 98.0, per_band: bool = False) -> np.ndarray:
-    """True-colour picture (B4, B3, B2 as red, green, blue) of a Sentinel-2 image.
+def reflectance_to_uint8(
+    reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, gamma: float = S2_GAMMA
+) -> np.ndarray:
+    """The fixed optical stretch: clip reflectance to a range, apply the display gamma, map to 0..255.
+
+    ``out = round(255 * clip((r - lo) / (hi - lo), 0, 1) ** gamma)``, the same for every tile; NaN becomes 0.
+
+    Args:
+        reflectance: ``[C, H, W]`` surface reflectance (0..1).
+        ranges: one ``(lo, hi)`` for all bands, or one per band (``C`` pairs).
+        gamma: display gamma (1.0: linear).
+
+    Returns:
+        ``[C, H, W]`` uint8.
+    """
+    a = np.asarray(reflectance, dtype=np.float32)
+    if a.ndim != 3:
+        raise ValueError(f"expected [C, H, W], got shape {tuple(a.shape)}")
+    r = np.asarray(ranges, dtype=np.float32)
+    if r.shape == (2,):
+        r = np.tile(r, (a.shape[0], 1))
+    if r.shape != (a.shape[0], 2) or not (r[:, 1] > r[:, 0]).all():
+        raise ValueError(
+            f"ranges: expected (lo, hi) with lo < hi, once or per band ({a.shape[0]}), got {ranges}"
+        )
+    if not gamma > 0:
+        raise ValueError(f"gamma: expected a positive number, got {gamma}")
+    lo, hi = r[:, 0, None, None], r[:, 1, None, None]
+    finite = np.isfinite(a)
+    scaled = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(gamma)
+    out = np.round(scaled * 255.0).astype(np.uint8)
+    out[~finite] = 0
+    return out
+
+
+def _optical(
+    a: np.ndarray,
+    bands: tuple[int, ...],
+    ranges: Any,
+    stretch: str,
+    low: float | None,
+    high: float | None,
+    per_band: bool,
+    gamma: float,
+) -> np.ndarray:
+    if stretch not in STRETCHES:
+        raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
+    picked = a[list(bands)]
+    if stretch == "percentile":
+        return _hwc(
+            percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band)
+        )
+    if low is not None or high is not None:
+        raise ValueError(
+            "low and high are percentiles of stretch='percentile'; the default fixed stretch takes "
+            "ranges=(lo, hi) in reflectance"
+        )
+    return _hwc(reflectance_to_uint8(picked, ranges, gamma))
+
+
+def s2_true_color(
+    s2: Any,
+    low: float | None = None,
+    high: float | None = None,
+    per_band: bool = False,
+    *,
+    stretch: str = "fixed",
+    ranges: Any = S2_TRUE_COLOR_RANGE,
+    gamma: float = S2_GAMMA,
+) -> np.ndarray:
+    """True-colour picture (B4, B3, B2 as red, green, blue) of a Sentinel-2 image, in the fixed stretch.
 
     Args:
         s2: reflectance ``[12, H, W]`` in the kit's band order.
-        low: lower percentile of the stretch.
-        high: upper percentile of the stretch.
-        per_band: stretch each colour on its own (default: one range for all three, faithful hues).
+        low: lower percentile, only with ``stretch="percentile"`` (default 2).
+        high: upper percentile, only with ``stretch="percentile"`` (default 98).
+        per_band: percentile stretch of each colour on its own (default: one range for all three).
+        stretch: ``"fixed"`` (default: reflectance ``ranges`` and ``gamma``, the same in every tile) or
+            ``"percentile"`` (the tile's own 2-98 % stretch: maximum contrast, colours not comparable).
+        ranges: reflectance shown black to white, once or per band (fixed stretch).
+        gamma: display gamma (fixed stretch).
 
     Returns:
         ``[H, W, 3]`` uint8.
     """
     a = _as_array(s2, 12, "s2")
-    return _hwc(percentile_stretch(a[list(S2_TRUE_COLOR_BANDS)], low, high, per_band))
+    return _optical(a, S2_TRUE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
 
 
-def s2_false_color(s2: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
+def s2_false_color(
+    s2: Any,
+    low: float | None = None,
+    high: float | None = None,
+    per_band: bool = True,
+    *,
+    stretch: str = "fixed",
+    ranges: Any = S2_FALSE_COLOR_RANGES,
+    gamma: float = S2_GAMMA,
+) -> np.ndarray:
     """Colour-infrared picture (B8, B4, B3 as red, green, blue): vegetation red, water black, towns cyan.
 
     Args:
         s2: reflectance ``[12, H, W]`` in the kit's band order.
-        low: lower percentile of the stretch.
-        high: upper percentile of the stretch.
-        per_band: stretch each band on its own (default, since NIR is much brighter than red).
+        low: lower percentile, only with ``stretch="percentile"`` (default 2).
+        high: upper percentile, only with ``stretch="percentile"`` (default 98).
+        per_band: percentile stretch of each band on its own (default, since NIR is much brighter than red).
+        stretch: ``"fixed"`` (default: NIR 0-0.5, red and green 0-0.3, gamma) or ``"percentile"``.
+        ranges: reflectance ranges of B8, B4, B3 (fixed stretch).
+        gamma: display gamma (fixed stretch).
 
     Returns:
         ``[H, W, 3]`` uint8.
     """
     a = _as_array(s2, 12, "s2")
-    return _hwc(percentile_stretch(a[list(S2_FALSE_COLOR_BANDS)], low, high, per_band))
+    return _optical(a, S2_FALSE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
 
 
 def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
@@ -230,7 +338,9 @@ def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.
 RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
 
 
-def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None) -> np.ndarray:
+def to_sam_image(
+    image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed"
+) -> np.ndarray:
     """Render one Sentinel image for SAM by name.
 
     Args:
@@ -239,6 +349,7 @@ def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None) -> 
         rendering: one of :data:`RENDERINGS`: ``"s2"`` true colour, ``"s2_false"`` colour infrared,
             ``"s1"`` VV/VH/ratio composite, ``"s1_vv"``, ``"s1_vh"``.
         size: if given, upsample so that the longer side is ``size`` (see :func:`upsample_to_sam`).
+        stretch: optical stretch, ``"fixed"`` (default) or ``"percentile"`` (radar is always fixed dB).
 
     Returns:
         ``[H, W, 3]`` uint8 (or ``[H', W', 3]`` when ``size`` is given).
@@ -257,7 +368,10 @@ def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None) -> 
         if key not in image:
             raise KeyError(f"rendering {rendering!r} needs the pair's {key!r} entry; keys: {sorted(image)}")
         image = image[key]
-    rgb = renderers[rendering](image)
+    if stretch not in STRETCHES:
+        raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
+    kwargs = {"stretch": stretch} if rendering.startswith("s2") else {}
+    rgb = renderers[rendering](image, **kwargs)
     return rgb if size is None else upsample_to_sam(rgb, size)
 
 
@@ -265,11 +379,16 @@ __all__ = [
     "RATIO_RANGE_DB",
     "RENDERINGS",
     "S2_FALSE_COLOR_BANDS",
+    "S2_FALSE_COLOR_RANGES",
+    "S2_GAMMA",
     "S2_TRUE_COLOR_BANDS",
+    "S2_TRUE_COLOR_RANGE",
+    "STRETCHES",
     "VH_RANGE_DB",
     "VV_RANGE_DB",
     "db_to_uint8",
     "percentile_stretch",
+    "reflectance_to_uint8",
     "s1_composite",
     "s1_vh",
     "s1_vv",

@@ -21,7 +21,7 @@ _EXPORTS = {
         "plot_retrieval",
         "plot_similarity_matrix",
     ),
-    "model_plots": ("plot_bias_maps", "plot_masks", "plot_reconstruction"),
+    "model_plots": ("plot_bias_maps", "plot_mask_pair", "plot_masks", "plot_reconstruction"),
     "dense_plots": ("plot_change_maps", "plot_segmentation"),
     "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"),
     "maps": (
@@ -34,8 +34,10 @@ _EXPORTS = {
         "plot_match_footprints",
         "png_data_url",
     ),
+    "place_plots": ("plot_coregistration",),
     "region_maps": (
         "plot_region_mask",
+        "plot_region_pair",
         "plot_region_query",
         "read_rgb",
         "region_explorer",

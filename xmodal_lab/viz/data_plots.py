@@ -56,13 +56,19 @@ def plot_pairs(
 
     Returns:
         A figure with one row per pair and 5 columns, or 4 when no pair has a land-cover map (real
-        BigEarthNet pairs); a pair without one among pairs with one gets an empty panel saying so.
+        BigEarthNet pairs); a pair without one among pairs with one gets an empty panel saying so. Every
+        panel uses the fixed display stretch of its modality; the radar columns have dB colour bars.
     """
     items = pair_list(pairs, max_pairs)
     if not items:
         raise ValueError("plot_pairs: got no pairs to draw")
     has_landcover = any(p.get("landcover") is not None for p in items)
-    titles = ["S2 true colour\n(B4, B3, B2)", "S2 false colour\n(B8, B4, B3)", "S1 VV (dB)", "S1 VH (dB)"]
+    titles = [
+        "S2 true colour (B4, B3, B2)\nreflectance 0-0.3, gamma 1/2.2",
+        "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
+        f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
+        f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
+    ]
     if has_landcover:
         titles.append("land cover")
     fig, axes = grid(len(items), len(titles), size)
@@ -75,8 +81,8 @@ def plot_pairs(
         row = axes[r]
         row[0].imshow(s2_true_colour(s2))
         row[1].imshow(s2_false_colour(s2))
-        row[2].imshow(s1[0], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
-        row[3].imshow(s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
+        vv = row[2].imshow(s1[0], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
+        vh = row[3].imshow(s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
         if has_landcover:
             if pair.get("landcover") is None:
                 row[4].text(
@@ -91,6 +97,10 @@ def plot_pairs(
         row[0].set_ylabel(_pair_caption(pair), fontsize=8)
     for ax, column in zip(axes[0], titles):
         ax.set_title(column, fontsize=9)
+    for col, im, name in ((2, vv, "VV"), (3, vh, "VH")):  # one dB scale per radar column, shared by its rows
+        bar = fig.colorbar(im, ax=list(axes[:, col]), location="bottom", shrink=0.9, aspect=15)
+        bar.set_label(f"S1 {name} backscatter (dB)", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     if legend_ids:
         handles = [
             Patch(facecolor=cmap(norm(i)), edgecolor="0.3", label=names.get(i, f"class {i}"))
@@ -124,14 +134,23 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
     labels = band_labels()
     fig, axes = grid(2, 7, size)
     images = [*s2, *s1]
+    shown = {}
     for i, (ax, img, label) in enumerate(zip(axes.ravel(), images, labels)):
         if i < 12:
-            ax.imshow(img, cmap="gray", vmin=REFLECTANCE_RANGE[0], vmax=REFLECTANCE_RANGE[1])
+            shown["s2"] = ax.imshow(img, cmap="gray", vmin=REFLECTANCE_RANGE[0], vmax=REFLECTANCE_RANGE[1])
         else:
             lo, hi = VV_RANGE if i == 12 else VH_RANGE
-            ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+            shown["VV" if i == 12 else "VH"] = ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
         ax.set_title(label, fontsize=8)
         bare_axes(ax)
+    flat = axes.ravel()
+    for key, where, label in (("s2", list(flat[:12]), "reflectance"), ("VV", [flat[12]], "VV (dB)"),
+                              ("VH", [flat[13]], "VH (dB)")):  # fmt: skip
+        bar = fig.colorbar(
+            shown[key], ax=where, location="bottom", shrink=0.8, aspect=20 if key == "s2" else 8
+        )
+        bar.set_label(label, fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     fig.suptitle(
         (f"{title}\n" if title else "")
         + f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
@@ -141,6 +160,16 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
     return fig
 
 
+#: How each rendering of :func:`plot_change` is named in titles.
+_RENDER_NAMES = {
+    "s2": "S2 true colour",
+    "s2_false": "S2 false colour",
+    "s1": "S1 VV/VH/ratio",
+    "s1_vv": "S1 VV",
+    "s1_vh": "S1 VH",
+}
+
+
 def plot_change(
     before: Any,
     after: Any,
@@ -148,22 +177,32 @@ def plot_change(
     *,
     modality: str = "s2",
     threshold: float | None = None,
+    truth: Any = None,
+    distance_label: str = "embedding distance",
     title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
-    """Change between two dates: both images and the per-patch embedding distance between them.
+    """Change between two dates: both images, the per-patch embedding distance, optionally the true mask.
+
+    Both dates use the same fixed display stretch (:mod:`xmodal_lab.data.composites`), so unchanged ground
+    keeps its colour and only real change looks different.
 
     Args:
         before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date`` are used).
         after: the same at the later date.
-        distance_map: ``[h, w]`` distances (per patch, or per pixel when ``h, w = H, W``).
+        distance_map: ``[h, w]`` embedding distances (per patch, or per pixel when ``h, w = H, W``). A boolean
+            map is drawn too, but titled as the mask it is, not as a distance.
         modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
-        threshold: when given, a fourth panel outlines where the distance exceeds it on the later image.
+        threshold: when given, a panel outlines where the distance exceeds it on the later image.
+        truth: optional ``[H, W]`` (or ``[h, w]``) true change mask, drawn in its own panel titled
+            "true change mask".
+        distance_label: title and colour-bar label of the distance panel (say what distance it is).
         title: figure title.
         size: inches per panel.
 
     Returns:
-        A figure with 3 image axes (4 with ``threshold``) and a colour bar for the distance.
+        A figure with 3 image axes (one more each for ``threshold`` and ``truth``) and a colour bar for the
+        distance.
     """
     images, dates = [], []
     for x in (before, after):
@@ -179,25 +218,45 @@ def plot_change(
         )
     if distance_map is None:
         raise ValueError("distance_map: expected [h, w] distances (or a change mask), got None")
-    d = to_numpy(distance_map).astype(np.float64)
+    raw = to_numpy(distance_map)
+    d = raw.astype(np.float64)
     if d.ndim != 2:
         raise ValueError(f"distance_map: expected [h, w], got shape {d.shape}")
+    is_mask = raw.dtype == bool
     h, w = images[0].shape[:2]
-    ncols = 3 if threshold is None else 4
+    t = None if truth is None else to_numpy(truth).astype(bool)
+    if t is not None and t.ndim != 2:
+        raise ValueError(f"truth: expected an [H, W] change mask, got shape {t.shape}")
+    ncols = 3 + (threshold is not None) + (t is not None)
     fig, axes = grid(1, ncols, size)
     axes = axes[0]
+    name = _RENDER_NAMES.get(modality, modality)
     for ax, img, label, date in zip(axes, images, ("before", "after"), dates):
         ax.imshow(img)
-        ax.set_title(f"{label} {date}".strip(), fontsize=9)
-    im = axes[2].imshow(d, cmap="magma", extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="nearest")
-    axes[2].set_title("embedding distance", fontsize=9)
-    fig.colorbar(im, ax=axes[2], shrink=0.8)
+        ax.set_title(f"{label} {date}".strip() + f"\n{name}, one fixed stretch", fontsize=9)
+    col = 2
+    if t is not None:
+        axes[col].imshow(t, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
+                         extent=(-0.5, w - 0.5, h - 0.5, -0.5))  # fmt: skip
+        axes[col].set_title(f"true change mask ({t.mean():.0%} changed)", fontsize=9)
+        col += 1
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+    if is_mask:
+        axes[col].imshow(d, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
+        axes[col].set_title("given map is a 0/1 mask, not a distance", fontsize=9)
+    else:
+        im = axes[col].imshow(d, cmap="magma", extent=extent, interpolation="nearest")
+        axes[col].set_title(f"{distance_label}\n({d.shape[0]} x {d.shape[1]} cells)", fontsize=9)
+        fig.colorbar(im, ax=axes[col], shrink=0.8, label=distance_label)
+    axes[col].set_gid("distance")
     if threshold is not None:
         changed = upsample_nearest(d[None], h, w)[0] > threshold
-        axes[3].imshow(images[1])
+        axes[-1].imshow(images[1])
         if changed.any() and not changed.all():
-            axes[3].contour(changed.astype(float), levels=[0.5], colors="red", linewidths=1.5)
-        axes[3].set_title(f"distance > {threshold:g} ({changed.mean():.0%} of the area)", fontsize=9)
+            axes[-1].contour(changed.astype(float), levels=[0.5], colors="red", linewidths=1.5)
+        axes[-1].set_title(
+            f"after, red: distance > {threshold:g}\n({changed.mean():.0%} of the area)", fontsize=9
+        )
     for ax in axes:
         bare_axes(ax)
     suptitle(fig, title)

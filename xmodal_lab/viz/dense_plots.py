@@ -72,13 +72,17 @@ def plot_change_maps(
     modality: str = "s2",
     title: str | None = None,
 ) -> Figure:
-    """Before, after, the true change and each detector's score map, one row per place.
+    """Before, after, the true change mask and each detector's score map, one row per place.
+
+    Both dates use the same fixed display stretch, so unchanged ground keeps its colour. The true mask is
+    drawn in black and white (white: changed); each score column has its own colour bar, titled with the
+    name given in ``scores`` (say what the score is, e.g. ``"embedding distance"``).
 
     Args:
         before: pair batch of the first date.
         after: pair batch of the second date.
         truth: bool ``[B, H, W]`` change masks.
-        scores: ``{name: [B, h, w]}`` change scores (any grid; each panel has its own colour scale).
+        scores: ``{name: [B, h, w]}`` change scores (any grid; each column has its own colour scale).
         max_items: rows at most.
         modality: which image to show for the dates (``"s1"`` or ``"s2"``).
         title: figure title.
@@ -89,15 +93,28 @@ def plot_change_maps(
     render = s1_composite if modality == "s1" else s2_true_colour
     truth = to_numpy(truth)
     n = min(truth.shape[0], max_items)
-    cols = ["before", "after", "true change", *scores]
+    image_name = "S1 VV/VH/ratio" if modality == "s1" else "S2 true colour"
+    cols = [f"before\n({image_name})", "after\n(same fixed stretch)", "true change mask\n(white: changed)",
+            *scores]  # fmt: skip
     fig, axes = grid(n, len(cols), size=1.9)
+    score_arrays = [to_numpy(s).astype(np.float64) for s in scores.values()]
     for i in range(n):
         panels: Sequence[Any] = [render(before[modality][i]), render(after[modality][i]), truth[i].astype(float),
-                                 *(to_numpy(s)[i] for s in scores.values())]  # fmt: skip
+                                 *(s[i] for s in score_arrays)]  # fmt: skip
         for j, (ax, img) in enumerate(zip(axes[i], panels)):
-            ax.imshow(img, **({} if j < 2 else {"cmap": "magma", "interpolation": "nearest"}))
+            if j < 2:
+                ax.imshow(img)
+            elif j == 2:
+                ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                s = score_arrays[j - 3][:n]
+                ax.imshow(img, cmap="magma", interpolation="nearest", vmin=float(np.nanmin(s)),
+                          vmax=float(np.nanmax(s)))  # fmt: skip
             bare_axes(ax)
             if i == 0:
                 ax.set_title(cols[j], fontsize=9)
+    for j, name in enumerate(scores, start=3):  # one colour bar per score column, shared by its rows
+        fig.colorbar(axes[0, j].get_images()[0], ax=list(axes[:, j]), location="bottom", shrink=0.9,
+                     label=name)  # fmt: skip
     suptitle(fig, title)
     return fig

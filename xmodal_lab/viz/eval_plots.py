@@ -46,7 +46,10 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     n = min(s.shape)
     diag = np.diag(s[:n, :n])
     off = s[:n, :n][~np.eye(n, dtype=bool)] if n > 1 else np.array([np.nan])
-    ax.set_title(title or f"matched pairs {diag.mean():.2f}, others {off.mean():.2f}", fontsize=10)
+    ax.set_title(
+        title or f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}",
+        fontsize=10,
+    )
     ax.set_xlabel("optical gallery item")
     ax.set_ylabel("SAR query")
     return fig
@@ -280,8 +283,27 @@ def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tupl
     return steps, loss, {k: (np.asarray(x), np.asarray(y, dtype=np.float64)) for k, (x, y) in metrics.items()}
 
 
+#: Keys of validation records that are clock times, not metrics: never drawn on a metric axis.
+_TIME_KEYS = ("time", "seconds", "wall_s")
+
+
+def _metric_groups(metrics: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Metric names split by their scale: ranks (1 is best, unbounded) and scores (recall, accuracy...)."""
+    groups: dict[str, list[str]] = {"score": [], "rank": []}
+    for name in metrics:
+        if name.lower() in _TIME_KEYS:
+            continue
+        groups["rank" if "rank" in name.lower() else "score"].append(name)
+    return {k: v for k, v in groups.items() if v}
+
+
 def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
-    """Training loss per step (raw and smoothed) and, when present, validation metrics.
+    """Training loss per step (raw and smoothed) and validation metrics, each kind on its own axes.
+
+    The loss is drawn against the step on the first axes. Validation metrics follow on separate axes by
+    scale: scores in 0..1 (recall@k, accuracy, IoU ...) on one, ranks (median rank: lower is better) on
+    another, so that neither squashes the other. Clock times (``time``/``seconds`` entries of the records)
+    are never drawn against metrics; the loss title gives the total training time when the history has it.
 
     Args:
         history: from ``xmodal_lab.train.fit``: ``loss`` (per step, optional ``step``) and optionally ``val``,
@@ -292,28 +314,38 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
         title: figure title.
 
     Returns:
-        A figure with 1 axes (loss) or 2 (loss, validation metrics).
+        A figure with 1 axes (loss), plus one per metric kind present (scores, ranks).
     """
     steps, loss, metrics = _history_parts(history)
-    fig = new_figure(figsize=(10 if metrics else 5.5, 3.6), layout="constrained")
-    axes = fig.subplots(1, 2 if metrics else 1, squeeze=False)[0]
+    groups = _metric_groups(metrics)
+    fig = new_figure(figsize=(5.0 + 4.2 * len(groups), 3.6), layout="constrained")
+    axes = fig.subplots(1, 1 + len(groups), squeeze=False)[0]
     ax = axes[0]
-    ax.plot(steps, loss, color="0.7", lw=0.8, label="loss")
+    ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
     if smooth > 0 and len(loss) > 1:
         ema, acc = np.empty_like(loss), loss[0]
         for i, v in enumerate(loss):
             acc = smooth * acc + (1 - smooth) * v
             ema[i] = acc
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {smooth:g})")
-    ax.set_xlabel("step")
+    ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
+    h = history if isinstance(history, Mapping) else {}
+    seconds = h.get("seconds") if isinstance(h, Mapping) else None
+    took = f", {float(scalar(seconds)):.0f} s" if isinstance(scalar(seconds), int | float) else ""
+    ax.set_title(f"training loss ({len(loss)} steps{took})", fontsize=10)
     ax.legend(fontsize=8)
-    if metrics:
-        for name, (xs, ys) in metrics.items():
-            axes[1].plot(xs, ys, marker="o", ms=3, label=name)
-        axes[1].set_xlabel("step")
-        axes[1].set_ylabel("validation")
-        axes[1].legend(fontsize=8)
+    labels = {"score": ("validation score", "validation scores (higher is better)"),
+              "rank": ("validation rank", "validation ranks (lower is better)")}  # fmt: skip
+    for axm, (kind, names) in zip(axes[1:], groups.items()):
+        for name in names:
+            xs, ys = metrics[name]
+            axm.plot(xs, ys, marker="o", ms=3, label=name)
+        axm.set_xlabel("training step")
+        axm.set_ylabel(labels[kind][0])
+        axm.set_title(labels[kind][1], fontsize=10)
+        axm.legend(fontsize=8)
+        axm.set_gid(f"history_{kind}")
     suptitle(fig, title)
     return fig
 

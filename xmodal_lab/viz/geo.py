@@ -181,6 +181,31 @@ def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
     return colours
 
 
+def colour_wheel(size: int = 96, *, lightness: float = 0.9) -> np.ndarray:
+    """The key of :func:`embedding_colors`: the colour of every point of the 2-D projection's disc.
+
+    Hue is the angle around the centre of the embedding cloud, saturation the distance from it (0.25 at the
+    centre to 1 at the 95th-percentile radius), exactly as :func:`embedding_colors` colours the tiles.
+
+    Args:
+        size: side of the picture in pixels.
+        lightness: HSV value, as in :func:`embedding_colors`.
+
+    Returns:
+        ``[size, size, 4]`` uint8 RGBA, transparent outside the unit disc.
+    """
+    ax = (np.arange(size) + 0.5) / size * 2 - 1
+    x, y = np.meshgrid(ax, -ax)  # y up, as on a plot of the projection
+    r = np.hypot(x, y)
+    hue = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
+    sat = 0.25 + 0.75 * np.clip(r, 0, 1)
+    rgb = np.array([colorsys.hsv_to_rgb(h, s, lightness) for h, s in zip(hue.ravel(), sat.ravel())])
+    out = np.zeros((size, size, 4), np.uint8)
+    out[..., :3] = np.round(rgb.reshape(size, size, 3) * 255).astype(np.uint8)
+    out[..., 3] = np.where(r <= 1.0, 255, 0)
+    return out
+
+
 def value_colors(
     values: Any, *, cmap: str = "magma", vmin: float | None = None, vmax: float | None = None
 ) -> list[str]:

@@ -22,7 +22,13 @@ from matplotlib.patches import Polygon
 from xmodal_lab.viz._common import pair_list, scalar, to_numpy
 from xmodal_lab.viz.composites import render
 from xmodal_lab.viz.figure import figure_axes
-from xmodal_lab.viz.geo import embedding_colors, footprints_geojson, geojson_bounds, value_colors
+from xmodal_lab.viz.geo import (
+    colour_wheel,
+    embedding_colors,
+    footprints_geojson,
+    geojson_bounds,
+    value_colors,
+)
 from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
 
 #: Pixels the automatic zoom lets the footprints fill (inside the default 480-pixel-high map, with margins).
@@ -53,6 +59,104 @@ def view_of(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[tu
     lat_span = max((north - south) / max(math.cos(math.radians(centre[0])), 1e-6), 1e-6)
     fit = min(_VIEW_PX[0] * 360.0 / (256.0 * lon_span), _VIEW_PX[1] * 360.0 / (256.0 * lat_span))
     return centre, max(1, min(int(math.floor(math.log2(fit))), 18))
+
+
+#: What the tile colours of a map coloured by embedding mean (the map legend and the static figures' key).
+EMBEDDING_LEGEND = (
+    "Tile colour = its embedding, projected to 2-D (PCA) and placed on a colour wheel: the angle around the "
+    "centre of the cloud gives the hue, the distance from it the saturation. Similar colours = similar "
+    "embeddings; a colour has no fixed meaning (it is not a class)."
+)
+
+
+def fit_to(m: Any, bounds: tuple[tuple[float, float], tuple[float, float]]) -> list[list[float]]:
+    """Fit a map to ``((south, west), (north, east))``: centre and zoom set now, ``fit_bounds`` in the browser.
+
+    The centre and zoom are computed here (:func:`view_of`), so a map built headless already looks at its
+    data; ``Map.fit_bounds`` then refines the view once the map is drawn. The bounds are kept in
+    ``m.fitted_bounds``.
+
+    Returns:
+        The bounds as ``[[south, west], [north, east]]``.
+    """
+    (south, west), (north, east) = bounds
+    box = [[float(south), float(west)], [float(north), float(east)]]
+    centre, zoom = view_of(bounds)
+    m.center, m.zoom = centre, zoom
+    try:
+        m.fit_bounds(box)
+    except RuntimeError:  # no event loop (plain Python): the centre and zoom above already fit
+        pass
+    m.fitted_bounds = box
+    return box
+
+
+def _place_groups(collection: Mapping, max_places: int = 200) -> list[tuple[str, list[int]]]:
+    """Fly-to targets: tiles grouped by their ``place`` property, or one entry per tile."""
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(collection["features"]):
+        props = f["properties"]
+        place = props.get("place")
+        key = (
+            str(place)
+            if place is not None
+            else f"tile {props.get('index', i)} ({props['lat']:.3f}, {props['lon']:.3f})"
+        )
+        groups.setdefault(key, []).append(i)
+    return list(groups.items())[:max_places]
+
+
+def _add_fly_to(m: Any, collection: Mapping) -> None:
+    """A dropdown of places on the map; choosing one fits the map to its tiles (``m.fly_to(name)``)."""
+    import ipyleaflet
+    import ipywidgets as widgets
+
+    groups = dict(_place_groups(collection))
+    everything = "all tiles"
+    selector = widgets.Dropdown(options=[everything, *groups], value=everything, description="fly to",
+                                layout=widgets.Layout(width="260px"))  # fmt: skip
+
+    def bounds_of(name: str):
+        if name == everything:
+            return geojson_bounds(collection)
+        feats = [collection["features"][i] for i in groups[name]]
+        return geojson_bounds({"features": feats})
+
+    def on_change(change: Mapping) -> None:
+        fit_to(m, bounds_of(change["new"]))
+
+    selector.observe(on_change, names="value")
+
+    def fly_to(name: str | int) -> list[list[float]]:
+        """Fit the map to a place (its name in the dropdown, or a tile index)."""
+        if isinstance(name, int):
+            name = next(k for k, v in groups.items() if name in v)
+        if name not in groups and name != everything:
+            raise KeyError(f"fly_to: no place {name!r}; the map has {[everything, *groups]}")
+        selector.value = name
+        return m.fitted_bounds
+
+    m.add(ipyleaflet.WidgetControl(widget=selector, position="topright"))
+    m.fly_to_selector, m.fly_to_place = selector, fly_to
+
+
+def legend_html(text: str, wheel: bool = True) -> str:
+    """The HTML of a map legend: a colour-wheel key (a PNG data URL, white outside the disc) and a sentence."""
+    img = ""
+    if wheel:
+        key = colour_wheel(64)
+        rgb = np.where(key[..., 3:] > 0, key[..., :3], 255).astype(np.uint8)
+        img = f'<img src="{png_data_url(rgb)}" width="64" style="float:left;margin-right:6px">'
+    return f'<div style="max-width:300px;font-size:11px;line-height:1.25">{img}<b>colours</b>: {text}</div>'
+
+
+def _add_legend(m: Any, text: str, wheel: bool = True) -> None:
+    import ipyleaflet
+    import ipywidgets as widgets
+
+    html = widgets.HTML(legend_html(text, wheel))
+    m.add(ipyleaflet.WidgetControl(widget=html, position="bottomleft"))
+    m.legend = html
 
 
 def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[str]:
@@ -136,8 +240,15 @@ def explore_map(
     height: str = "480px",
     layer_name: str = "footprints",
     markers: bool | None = None,
+    fly_to: bool = True,
+    legend: str | None = None,
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
+
+    The map opens fitted to the footprints' bounds (``map.fitted_bounds``); a "fly to" dropdown fits it to
+    one place's tiles (tiles sharing a ``place`` property, else one tile each); a legend explains what the
+    colours mean (the colour wheel of :func:`~xmodal_lab.viz.geo.embedding_colors` when colouring by
+    embedding).
 
     Args:
         pairs: pair dicts, a collated batch or a dataset (each with ``crs`` and ``transform``, or ``lat``,
@@ -155,11 +266,15 @@ def explore_map(
         layer_name: name of the footprint layer.
         markers: add circle markers at the tile centres (layer ``"tile centres"``); by default only when
             the tiles are spread so far that their footprints would be specks on the map.
+        fly_to: add the "fly to" dropdown (``map.fly_to_selector``; ``map.fly_to_place(name_or_tile)``).
+        legend: text of the colour legend (default: the embedding colour wheel when colouring by
+            ``embeddings``, none for plain or caller-given colours).
 
     Returns:
-        ``leafmap.leafmap.Map`` centred on the tiles, with a GeoJSON layer ``layer_name`` holding one feature
-        per tile (also in ``map.footprints``), a layer control, a box describing the tile under the mouse
-        (``map.hover_info``), and the image overlays and centre markers if asked.
+        ``leafmap.leafmap.Map`` fitted to the tiles (``map.fitted_bounds``), with a GeoJSON layer
+        ``layer_name`` holding one feature per tile (also in ``map.footprints``), a layer control, a box
+        describing the tile under the mouse (``map.hover_info``), the legend (``map.legend``), the fly-to
+        control, and the image overlays and centre markers if asked.
     """
     import ipyleaflet
     from leafmap import leafmap
@@ -194,6 +309,11 @@ def explore_map(
     if markers if markers is not None else zoom < _MARKER_ZOOM:
         m.add(centre_layer(collection))
     _add_hover_info(m, layer)
+    fit_to(m, geojson_bounds(collection))
+    if fly_to:
+        _add_fly_to(m, collection)
+    if legend is not None or (embeddings is not None and colors is None):
+        _add_legend(m, legend or EMBEDDING_LEGEND, wheel=legend is None)
     m.footprints = collection
     return m
 
@@ -426,7 +546,9 @@ def plot_footprints(
 
     Returns:
         The figure; one filled polygon per tile (``gid="footprint"``), outlines for query and matches, and,
-        when the tiles are spread so far that polygons are specks, dots at their centres (``gid="centres"``).
+        when the tiles are spread so far that polygons are specks, dots at their centres (``gid="centres"``);
+        coloured by ``embeddings``, a colour-wheel key in the corner (``gid="colour_key"``). For the tiles'
+        imagery on a metric grid, see :func:`xmodal_lab.viz.place_plots.plot_coregistration`.
     """
     if isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection":
         collection = pairs
@@ -434,7 +556,8 @@ def plot_footprints(
         collection = footprints_geojson(pair_list(pairs))
     features = collection["features"]
     n = len(features)
-    if colors is None and embeddings is not None:
+    coloured_by_embedding = colors is None and embeddings is not None
+    if coloured_by_embedding:
         colors = _colours_for(n, embeddings, None)
     if colors is None:
         colors = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
@@ -470,13 +593,22 @@ def plot_footprints(
         if dots:
             ax.scatter(*centres[query], s=260, facecolors="none", edgecolors=QUERY_COLOUR, linewidths=2,
                        linestyles="--", zorder=4)  # fmt: skip
+    if embeddings is not None and colors is not None and coloured_by_embedding:
+        inset = ax.inset_axes((0.78, 0.02, 0.2, 0.2))
+        inset.imshow(colour_wheel(64))
+        inset.set_axis_off()
+        inset.set_title("embedding\ncolour key", fontsize=6)
+        inset.set_gid("colour_key")
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
     ax.set_xlim(west - pad_x, east + pad_x)
     ax.set_ylim(south - pad_y, north + pad_y)
     ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
-    ax.set_title(title or f"{n} tile footprints", fontsize=10)
+    default = f"{n} tile footprints" + (
+        ", coloured by embedding (key: colour wheel)" if coloured_by_embedding else ""
+    )
+    ax.set_title(title or default, fontsize=10)
     return fig
 
 
@@ -505,10 +637,13 @@ __all__ = [
     "centre_layer",
     "describe_tile",
     "embedding_colors",
+    "EMBEDDING_LEGEND",
     "explore_map",
     "find_layer",
+    "fit_to",
     "footprint_layer",
     "footprints_geojson",
+    "legend_html",
     "match_explorer",
     "plot_footprints",
     "plot_match_footprints",

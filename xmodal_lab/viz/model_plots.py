@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from xmodal_lab.viz._common import to_numpy, upsample_nearest
 from xmodal_lab.viz.composites import render
@@ -33,6 +33,41 @@ def _pixel_mask(mask: Any, height: int, width: int) -> np.ndarray:
     )
 
 
+def _patch_side(mask: np.ndarray, height: int, width: int) -> int:
+    """Patch side in pixels of a patch mask tiling ``height x width``."""
+    m = np.asarray(mask)
+    n = m.size
+    for p in range(1, min(height, width) + 1):
+        if height % p == 0 and width % p == 0 and (height // p) * (width // p) == n:
+            return p
+    raise ValueError(f"mask: {n} patches do not tile {height}x{width}")
+
+
+def denormalise_patches(
+    reconstruction: np.ndarray, image: np.ndarray, patch: int, eps: float = 1e-6
+) -> np.ndarray:
+    """Undo a norm-pix target: ``x = x_hat * sqrt(var_p + eps) + mean_p`` with each patch's own statistics.
+
+    MAE-style models with ``norm_pix_loss`` predict every patch standardised by its own mean and variance
+    (per channel); for display those come from the original image.
+
+    Args:
+        reconstruction: ``[C, H, W]`` per-patch standardised predictions.
+        image: ``[C, H, W]`` the original in physical units.
+        patch: patch side in pixels.
+        eps: added to the variance, as in the loss.
+
+    Returns:
+        ``[C, H, W]`` in the image's units.
+    """
+    c, h, w = image.shape
+    blocks = image.reshape(c, h // patch, patch, w // patch, patch)
+    mean = blocks.mean(axis=(2, 4), keepdims=True)
+    std = np.sqrt(blocks.var(axis=(2, 4), keepdims=True) + eps)
+    rec = reconstruction.reshape(c, h // patch, patch, w // patch, patch)
+    return (rec * std + mean).reshape(c, h, w)
+
+
 def plot_reconstruction(
     image: Any,
     reconstruction: Any,
@@ -41,34 +76,45 @@ def plot_reconstruction(
     modality: str = "s2",
     low: Any = None,
     high: Any = None,
+    norm_pix: bool = False,
+    mean: Any = None,
+    std: Any = None,
     titles: Sequence[str] | None = None,
     title: str | None = None,
     max_rows: int = 4,
     size: float = 2.2,
 ) -> Figure:
-    """A masked autoencoder at work: original, what the encoder saw, the reconstruction, both combined.
+    """A masked autoencoder at work: original, the visible patches, the reconstruction pasted into them.
 
-    Original and reconstruction are rendered side by side in one stretch, so their colours compare. For
-    Scale-MAE, ``low`` and ``high`` add the low-frequency (coarse) and high-frequency (detail) parts.
+    Every panel of a row is rendered in one stretch: the fixed display stretch of the modality for physical
+    units (reflectance, dB), so colours compare with every other figure. Standardised values (a target in
+    z-scores) are mapped back with ``mean``/``std`` when given; otherwise the whole row shares one 2-98 %
+    stretch and the title says so. A norm-pix prediction (each patch standardised by its own mean and
+    variance) is de-normalised with the original's patch statistics (``norm_pix=True``) before display.
 
     Args:
-        image: ``[B, C, H, W]`` or ``[C, H, W]`` inputs (reflectance or dB).
+        image: ``[B, C, H, W]`` or ``[C, H, W]`` inputs (reflectance or dB, or standardised with ``mean``/``std``).
         reconstruction: the same shape.
         mask: ``[B, L]`` / ``[L]`` or ``[B, h, w]`` patch mask, or ``[B, H, W]`` / ``[H, W]`` pixel mask;
             1 = hidden from the encoder.
-        modality: how to render ``C`` channels as RGB, one of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``,
-            ``"s2_false"``, ``"s1"`` ...).
-        low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``).
+        modality: how to render ``C`` channels as RGB, one of ``xmodal_lab.data.composites.RENDERINGS``
+            (``"s2"``, ``"s2_false"``, ``"s1"`` ...).
+        low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``), same units.
         high: optional high-frequency residual ``[B, C, H, W]``, shown as a symmetric grey map.
+        norm_pix: the reconstruction is per-patch standardised (MAE ``norm_pix_loss``): de-normalise it.
+        mean: per-channel ``[C]`` mean of a standardised image (``x * std + mean`` gives physical units).
+        std: per-channel ``[C]`` standard deviation.
         titles: optional row labels.
-        title: figure title (for example the GSD).
+        title: figure title (for example the GSD); the stretch used is added under it.
         max_rows: rows to draw at most.
         size: inches per panel.
 
     Returns:
-        A figure with one row per image and 4 columns (5 or 6 with ``low`` and ``high``).
+        A figure with one row per image and 4 columns (5 or 6 with ``low`` and ``high``): original,
+        visible patches (hidden ones grey), the reconstruction of every patch, and the hidden patches'
+        reconstruction pasted into the visible image.
     """
-    imgs, recs = to_numpy(image), to_numpy(reconstruction)
+    imgs, recs = to_numpy(image).astype(np.float32), to_numpy(reconstruction).astype(np.float32)
     if imgs.ndim == 3:
         imgs, recs, mask = imgs[None], recs[None], to_numpy(mask)[None]
         low = None if low is None else to_numpy(low)[None]
@@ -77,26 +123,44 @@ def plot_reconstruction(
         raise ValueError(
             f"image and reconstruction: expected equal [B, C, H, W] shapes, got {imgs.shape} and {recs.shape}"
         )
+    if (mean is None) != (std is None):
+        raise ValueError("mean and std: give both (per-channel statistics of the standardisation) or neither")
+    lows = None if low is None else to_numpy(low).astype(np.float32)
+    if mean is not None:
+        mu = to_numpy(mean).astype(np.float32).reshape(1, -1, 1, 1)
+        sd = to_numpy(std).astype(np.float32).reshape(1, -1, 1, 1)
+        imgs = imgs * sd + mu
+        if not norm_pix:
+            recs = recs * sd + mu
+        lows = None if lows is None else lows * sd + mu
     masks = to_numpy(mask)
     n = min(len(imgs), max_rows)
-    cols = ["original", "masked input", "reconstruction", "reconstruction\n+ visible patches"]
+    _, _, h, w = imgs.shape
+    physical = mean is not None or not modality.startswith("s2") or float(np.nanmin(imgs[:n])) > -0.05
+    stretch = "fixed" if physical else "percentile"
+    cols = ["original", "visible patches\n(encoder input)", "reconstruction\n(every patch)",
+            "hidden patches reconstructed,\nvisible ones kept"]  # fmt: skip
     if low is not None:
         cols.append("low frequency")
     if high is not None:
-        cols.append("high frequency")
+        cols.append("high frequency\n(residual, grey = 0)")
     fig, axes = grid(n, len(cols), size)
-    _, _, h, w = imgs.shape
     for r in range(n):
         hidden = _pixel_mask(masks[r], h, w)
-        pasted = np.where(hidden[None], recs[r], imgs[r])
-        strip = [imgs[r], recs[r], pasted]
-        if low is not None:
-            strip.append(upsample_nearest(to_numpy(low[r]).astype(np.float32), h, w))
-        rgb = render(np.concatenate(strip, axis=-1).astype(np.float32), modality)  # one shared stretch
+        rec = recs[r]
+        if norm_pix:
+            rec = denormalise_patches(
+                rec, imgs[r], _patch_side(masks[r], h, w) if masks[r].shape != (h, w) else 1
+            )
+        pasted = np.where(hidden[None], rec, imgs[r])
+        strip = [imgs[r], rec, pasted]
+        if lows is not None:
+            strip.append(upsample_nearest(lows[r], h, w))
+        rgb = render(np.concatenate(strip, axis=-1), modality, stretch=stretch)  # one stretch for the row
         parts = np.split(rgb, len(strip), axis=1)
         masked = parts[0].copy()
         masked[hidden] = 128
-        panels = [parts[0], masked, parts[1], parts[2]] + ([parts[3]] if low is not None else [])
+        panels = [parts[0], masked, parts[1], parts[2]] + ([parts[3]] if lows is not None else [])
         for c, panel in enumerate(panels):
             axes[r, c].imshow(panel)
         if high is not None:
@@ -109,7 +173,10 @@ def plot_reconstruction(
             axes[r, 0].set_ylabel(titles[r], fontsize=8)
     for ax, col in zip(axes[0], cols):
         ax.set_title(col, fontsize=9)
-    suptitle(fig, title)
+    how = "fixed display stretch" if physical else "standardised values, one shared 2-98 % stretch per row"
+    if norm_pix:
+        how += "; norm-pix prediction de-normalised with each patch's mean/std"
+    fig.suptitle((f"{title}\n" if title else "") + how, fontsize=10)
     return fig
 
 
@@ -245,4 +312,68 @@ def plot_masks(
     return fig
 
 
-__all__ = ["plot_bias_maps", "plot_masks", "plot_reconstruction"]
+#: Colours of :func:`plot_mask_pair`: visible in radar only, optical only, both, neither.
+MASK_PAIR_COLOURS = {
+    "radar only": "#e07b39",
+    "optical only": "#3a7dc9",
+    "visible in both": "#2ca25f",
+    "hidden in both": "#d9d9d9",
+}
+
+
+def plot_mask_pair(
+    mask_radar: Any, mask_optical: Any, grid_shape: tuple[int, int], *, title: str | None = None
+) -> Figure:
+    """Two patch masks (CROMA's independent radar and optical masks) in one key-coded panel.
+
+    Each patch is coloured by who sees it: radar only, optical only, both, or neither. The title gives the
+    number of patches visible in both against what independent masks expect,
+    ``N * (1 - r_radar) * (1 - r_optical)`` with ``r`` each mask's hidden fraction.
+
+    Args:
+        mask_radar: ``[L]`` or ``[1, L]`` (or ``[h, w]``) radar patch mask, 1 = hidden from the encoder.
+        mask_optical: the optical mask, same shape.
+        grid_shape: ``(h, w)`` of the patch grid, ``h * w = L``.
+        title: figure title (default: the counts).
+
+    Returns:
+        A figure with one axes (the key as its legend).
+    """
+    rows, cols = grid_shape
+    mr = to_numpy(mask_radar).astype(bool).reshape(-1)
+    mo = to_numpy(mask_optical).astype(bool).reshape(-1)
+    if mr.size != rows * cols or mo.size != rows * cols:
+        raise ValueError(
+            f"masks: expected {rows * cols} patches for grid {grid_shape}, got {mr.size} and {mo.size}"
+        )
+    code = np.select([~mr & mo, mr & ~mo, ~mr & ~mo], [0, 1, 2], 3).reshape(rows, cols)
+    fig = new_figure(figsize=(5.6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(code, cmap=ListedColormap(list(MASK_PAIR_COLOURS.values())), vmin=-0.5, vmax=3.5,
+              interpolation="nearest")  # fmt: skip
+    ax.set_xticks(np.arange(-0.5, cols, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
+    ax.grid(which="minor", color="white", lw=1)
+    ax.tick_params(which="minor", length=0)
+    bare_axes(ax)
+    counts = [int((code == i).sum()) for i in range(4)]
+    handles = [Patch(facecolor=c, edgecolor="0.4", label=f"{k} ({n})") for (k, c), n in
+               zip(MASK_PAIR_COLOURS.items(), counts)]  # fmt: skip
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title="patch is")
+    expected = rows * cols * (1 - mr.mean()) * (1 - mo.mean())
+    ax.set_title(
+        title or f"visible in both: {counts[2]} patches (independent masks expect {expected:.1f})",
+        fontsize=10,
+    )
+    ax.set_gid("mask_pair")
+    return fig
+
+
+__all__ = [
+    "MASK_PAIR_COLOURS",
+    "denormalise_patches",
+    "plot_bias_maps",
+    "plot_mask_pair",
+    "plot_masks",
+    "plot_reconstruction",
+]

@@ -5,7 +5,8 @@
   :func:`plot_projection`, :func:`plot_projection_before_after`, :func:`plot_history`,
   :func:`plot_label_efficiency`;
 - models (:mod:`xmodal_lab.viz.model_plots`): :func:`plot_reconstruction`, :func:`plot_bias_maps`,
-  :func:`plot_masks`.
+  :func:`plot_masks`, :func:`plot_mask_pair`;
+- places (:mod:`xmodal_lab.viz.place_plots`): :func:`plot_coregistration`.
 
 Every function returns a :class:`matplotlib.figure.Figure` that a notebook shows exactly once, whether the
 call ends a cell or is followed by ``plt.show()`` (see :mod:`xmodal_lab.viz.figure`).
@@ -29,7 +30,8 @@ from xmodal_lab.viz.eval_plots import (
     plot_retrieval,
     plot_similarity_matrix,
 )
-from xmodal_lab.viz.model_plots import plot_bias_maps, plot_masks, plot_reconstruction
+from xmodal_lab.viz.model_plots import plot_bias_maps, plot_mask_pair, plot_masks, plot_reconstruction
+from xmodal_lab.viz.place_plots import plot_coregistration
 
 __all__ = [
     "REFLECTANCE_RANGE",
@@ -38,8 +40,10 @@ __all__ = [
     "plot_bands",
     "plot_bias_maps",
     "plot_change",
+    "plot_coregistration",
     "plot_history",
     "plot_label_efficiency",
+    "plot_mask_pair",
     "plot_masks",
     "plot_pairs",
     "plot_projection",

@@ -142,6 +142,61 @@ def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
     return render(np.nan_to_num(data), modality)
 
 
+def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.ndarray, float, str, tuple]:
+    """A GeoTIFF's bands in physical units, decimated to at most ``max_px`` per side.
+
+    Args:
+        path: S1 (VV, VH dB) or S2 (12 or 13 bands; integer digital numbers are divided by 10000) GeoTIFF.
+        modality: ``"s1"`` or ``"s2"``.
+        max_px: longest side read.
+
+    Returns:
+        ``(bands [C, h, w], metres per pixel read, crs, transform of the source)``.
+    """
+    import rasterio
+
+    with rasterio.open(path) as src:
+        step = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
+        shape = (src.height // step, src.width // step)
+        bands = list(range(1, src.count + 1))
+        if modality.startswith("s2") and src.count == 13:
+            bands.pop(10)  # B10
+        data = src.read(bands, out_shape=(len(bands), *shape)).astype(np.float32)
+        if modality.startswith("s2") and np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
+            data /= 10000.0
+        res = abs(src.transform.a) * src.width / shape[1]
+        return data, float(res), str(src.crs), tuple(src.transform)[:6]
+
+
+def plot_region_pair(
+    s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
+) -> Figure:
+    """The static fallback of the region maps: the pair's S2 and S1 on a metric grid, co-registration checks.
+
+    Args:
+        s1_path: the Sentinel-1 GeoTIFF (VV, VH in dB).
+        s2_path: the Sentinel-2 GeoTIFF on the same grid.
+        max_px: longest side read (the images are decimated for display).
+        title: figure title.
+        **kwargs: passed to :func:`~xmodal_lab.viz.place_plots.plot_coregistration` (``vv_contour``,
+            ``checker`` ...).
+
+    Returns:
+        The figure of :func:`xmodal_lab.viz.place_plots.plot_coregistration`.
+    """
+    from xmodal_lab.viz.place_plots import plot_coregistration
+
+    s1, _, _, _ = read_bands(s1_path, "s1", max_px)
+    s2, res, crs, (a, b, c, d, e, f) = read_bands(s2_path, "s2", max_px)
+    if s1.shape[1:] != s2.shape[1:]:
+        raise ValueError(
+            f"{s1_path} and {s2_path}: expected the same grid, got {s1.shape[1:]} and {s2.shape[1:]}"
+        )
+    pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
+            "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
+    return plot_coregistration(pair, title=title, **kwargs)
+
+
 def to_lonlat_collection(collection: dict) -> dict:
     """A FeatureCollection in its ``crs`` reprojected to longitude/latitude (for a Leaflet layer)."""
     from shapely.geometry import mapping, shape
@@ -184,7 +239,7 @@ def _base_map(tiles: Any, basemap: str | None, height: str, pca_rgb: bool = True
     from leafmap import leafmap
 
     from xmodal_lab.eval.embed_raster import pca_rgb as pca_colours
-    from xmodal_lab.viz.maps import view_of
+    from xmodal_lab.viz.maps import _add_legend, fit_to, view_of
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
     centre, zoom = view_of(bounds)
@@ -212,9 +267,48 @@ def _base_map(tiles: Any, basemap: str | None, height: str, pca_rgb: bool = True
         )
         m.add(pca_layer)  # similar colours = similar embeddings; the layer control hides it
         m.pca_layer = pca_layer
-    m.fit_bounds([list(bounds[0]), list(bounds[1])])
+    fit_to(m, bounds)
     m.raster_bounds = bounds
+    if pca_rgb:
+        _add_legend(m, PCA_LEGEND, wheel=False)
     return m
+
+
+#: What the PCA layer's colours mean (the region maps' legend).
+PCA_LEGEND = (
+    "layer 'embeddings (PCA)': each tile's embedding reduced to its first three principal components, "
+    "shown as red, green and blue (2-98 % stretch each). Similar colours = similar embeddings; the colours "
+    "have no fixed meaning. 'similarity': cosine to the clicked tile, dark -1 to bright +1."
+)
+
+
+def _add_zoom_control(m: Any, tile_bounds: Any) -> None:
+    """A "fly to" dropdown: the whole place or the clicked tile (``tile_bounds()`` gives its bounds)."""
+    import ipyleaflet
+    import ipywidgets as widgets
+
+    from xmodal_lab.viz.maps import fit_to
+
+    selector = widgets.Dropdown(options=["whole place", "clicked tile"], value="whole place",
+                                description="fly to")  # fmt: skip
+
+    def on_change(change: Any) -> None:
+        fit_to(m, m.raster_bounds if change["new"] == "whole place" else tile_bounds())
+
+    selector.observe(on_change, names="value")
+    m.add(ipyleaflet.WidgetControl(widget=selector, position="topright"))
+    m.fly_to_selector = selector
+
+
+def _tile_lonlat_bounds(tiles: Any, index: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``((south, west), (north, east))`` of one tile of the raster."""
+    from xmodal_lab.data.geo import transformer
+
+    left, bottom, right, top = tiles.footprint(index)
+    lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform(
+        [left, right, right, left], [bottom, bottom, top, top]
+    )
+    return (min(lat), min(lon)), (max(lat), max(lon))
 
 
 def _default_point(tiles: Any, point: tuple[float, float] | None) -> tuple[float, float]:
@@ -368,6 +462,7 @@ def region_explorer(
         return written
 
     _connect(m, button, info, click, export)
+    _add_zoom_control(m, lambda: _tile_lonlat_bounds(tiles, state["index"]))
     slider.observe(lambda _: redraw(), names="value")
     dropdown.observe(lambda _: redraw(), names="value")
     box.map, box.slider, box.mode, box.info, box.button = m, slider, dropdown, info, button
@@ -516,7 +611,7 @@ def plot_region_query(
         ax.plot(x, y, "o", ms=10, mfc="none", mec=QUERY_COLOUR, mew=2.5)
     ax.set_xlabel(f"easting (m, {tiles.crs})")
     ax.set_ylabel("northing (m)")
-    ax.set_title(title or "similarity to the clicked tile", fontsize=10)
+    ax.set_title(title or "cosine similarity of every tile to the clicked tile (circled)", fontsize=10)
     return fig
 
 
@@ -560,11 +655,14 @@ __all__ = [
     "LAYER_SEG",
     "LAYER_SEL",
     "LAYER_SIM",
+    "PCA_LEGEND",
     "QUERY_MODES",
     "mask_rgba",
     "plot_region_mask",
     "plot_region_query",
+    "plot_region_pair",
     "raster_lonlat_bounds",
+    "read_bands",
     "read_rgb",
     "region_explorer",
     "segment_explorer",
