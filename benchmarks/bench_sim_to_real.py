@@ -35,6 +35,7 @@ import time
 import numpy as np
 import torch
 
+from xmodal_lab.config import seed_everything
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.data import realism as R
 from xmodal_lab.data.real_pairs import real_transfer_split
@@ -122,10 +123,12 @@ def transfer(split, seeds, pretrain_steps, finetune_steps, n_scenes, world_kwarg
         t0 = time.time()
         world = CachedPairs(SimulatedWorld(seed=100 + seed, size=32, n_scenes=n_scenes, **world_kwargs),
                             keys=("s1", "s2", "gsd"))  # fmt: skip
+        seed_everything(seed)  # the initial weights: lesson 08 builds its models the same way
         scratch, _ = fit(
             build("contrastive", "tiny"), tune, max_steps=finetune_steps, lr=3e-3, seed=seed, **common
         )
         results.setdefault("scratch (real only)", []).append(evaluate(scratch))
+        seed_everything(seed)
         pre, _ = fit(build("contrastive", "tiny"), world, max_steps=pretrain_steps, lr=3e-3, seed=seed,
                      **{**common, "batch_size": 64})  # fmt: skip
         results.setdefault("sim only", []).append(evaluate(pre))
