@@ -94,7 +94,7 @@ class WorldConfig:
             of simulated radar to the real value (``benchmarks/bench_sim_to_real.py``: mean ``|dVV/dy|`` 1.34
             vs 1.21-1.29 dB real, 1.82 without it) but also removes radar structure that the lessons' retrieval
             relies on (linear SAR -> optical retrieval in ``tests/data/test_world.py`` falls from about 0.16 to
-            0.08 top-1); set ``radar_blur=9.3`` for the closest match to real GRD statistics.
+            0.08 top-1); ``realism="calibrated"`` sets it to 9.3 m with ``radar_contrast`` (:data:`REALISM`).
         radar_contrast: the noise-free sigma0 of each tile, in dB, is pulled towards its tile mean by this
             factor (``db = mean + radar_contrast x (db - mean)``) before the speckle: 1 keeps the table
             values of :mod:`~xmodal_lab.data.landcover`; smaller values model the gentler parcel-to-parcel
