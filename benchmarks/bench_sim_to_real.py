@@ -154,13 +154,14 @@ def print_transfer(results: dict, n_test: dict[str, int]) -> None:
                 v = np.array([r[k][m] for r in runs])
                 cells.append(f"{v.mean():.3f} +/- {v.std(ddof=1) if len(v) > 1 else 0:.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
-    base = np.array([r["test"]["recall@10"] for r in results["scratch (real only)"]])
-    for name, runs in results.items():
-        if name.startswith("sim + real"):
-            v = np.array([r["test"]["recall@10"] for r in runs])
-            spread = max(v.std(ddof=1), base.std(ddof=1)) if len(v) > 1 else float("nan")
-            print(f"\n{name} - scratch, test recall@10: {v.mean() - base.mean():+.3f} (larger seed sd {spread:.3f}; "
-                  f"paired differences {np.round(v - base, 3).tolist()})")  # fmt: skip
+    for k in n_test:
+        base = np.array([r[k]["recall@10"] for r in results["scratch (real only)"]])
+        for name, runs in results.items():
+            if name.startswith("sim + real"):
+                v = np.array([r[k]["recall@10"] for r in runs])
+                spread = max(v.std(ddof=1), base.std(ddof=1)) if len(v) > 1 else float("nan")
+                print(f"\n{name} - scratch, {k} recall@10: {v.mean() - base.mean():+.3f} (larger seed sd "
+                      f"{spread:.3f}; paired differences by seed {np.round(v - base, 3).tolist()})")  # fmt: skip
 
 
 def main() -> None:
