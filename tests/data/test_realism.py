@@ -112,3 +112,36 @@ def test_tile_features_shape():
 def test_bad_input_raises_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_speckle_autocorrelation_of_independent_speckle_is_zero():
+    rng = np.random.default_rng(11)
+    intensity = 0.05 * rng.gamma(4.4, 1 / 4.4, (256, 256))
+    for lag in (1, 2, 3):
+        assert abs(R.speckle_autocorrelation(10 * np.log10(intensity), lag)) < 0.03
+
+
+@pytest.mark.parametrize("sigma", [0.7, 0.93, 1.3])
+def test_speckle_autocorrelation_of_gaussian_correlated_speckle_follows_exp_lag2_over_4sigma2(sigma):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(12)
+    white = rng.normal(0.0, 1.0, (512, 512))
+    # multiplicative speckle 1 + 0.15 g, g white noise blurred by a Gaussian: its correlation is exp(-l^2/4s^2)
+    g = gaussian_filter(white, sigma, mode="wrap")
+    intensity = 0.05 * (1.0 + 0.15 * g / g.std())
+    db = 10 * np.log10(intensity)
+    for lag in (1, 2, 3):
+        want = np.exp(-(lag**2) / (4 * sigma**2))
+        # a wide local mean leaves the correlation intact; the default 15 px one removes a little of it
+        assert R.speckle_autocorrelation(db, lag, window=41) == pytest.approx(want, abs=0.03)
+        assert want - 0.1 < R.speckle_autocorrelation(db, lag) <= want + 0.03
+
+
+def test_speckle_autocorrelation_rejects_bad_input():
+    with pytest.raises(ValueError, match="lag"):
+        R.speckle_autocorrelation(np.zeros((8, 8)), 8)
+    with pytest.raises(ValueError, match="dimensions"):
+        R.speckle_autocorrelation(np.zeros((2, 8, 8)), 1)
+    with pytest.raises(ValueError, match="window"):
+        R.speckle_autocorrelation(np.zeros((8, 8)), 1, window=4)

@@ -41,6 +41,7 @@ from xmodal_lab.data.transforms import (
     rescale_gsd,
 )
 from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
+from xmodal_lab.data.world import REALISM as WORLD_REALISM
 from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "S2_BANDS",
     "S2_BANDS_13",
     "WORLD_PRESETS",
+    "WORLD_REALISM",
     "BigEarthNetMM",
     "Place",
     "SimulatedWorld",

@@ -10,6 +10,7 @@ simulated tiles go through the same code:
 - :func:`mean_abs_gradient`: mean absolute difference between vertically adjacent pixels (pixel roughness);
 - :func:`radial_power_spectrum` and :func:`spectral_slope`: how power falls with spatial frequency;
 - :func:`equivalent_number_of_looks`: the speckle ENL, ``mean^2 / variance`` of linear intensity;
+- :func:`speckle_autocorrelation`: how much neighbouring pixels share their speckle (lag-``l`` correlation);
 - :func:`cross_statistics`: per-tile correlations between radar and optical bands;
 - :func:`tile_features` and :func:`domain_classifier_accuracy`: how well a small classifier tells the two
   domains apart from tile statistics (0.5 = indistinguishable).
@@ -146,6 +147,38 @@ def equivalent_number_of_looks(db_tiles: Any, window: int = 8) -> np.ndarray:
     return np.median(enl.transpose(1, 0, 2, 3).reshape(c, -1), axis=1)
 
 
+def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
+    """Autocorrelation at ``lag`` rows of the speckle of one radar image ``[H, W]`` in dB.
+
+    The speckle is the linear intensity divided by its ``window x window`` local mean (a box filter with
+    mirrored borders), which removes the landscape; the autocorrelation of that ratio ``r`` is
+    ``mean((r[i + lag] - m) (r[i] - m)) / mean((r - m)^2)`` with ``m`` the mean ratio. About 0 for
+    independent pixels; real Sentinel-1 IW GRD (10 m pixels, a resolution cell of about 20 x 22 m) gives
+    about 0.74, 0.32, 0.10 at lags 1, 2, 3.
+
+    Args:
+        vv_db: ``[H, W]`` sigma0 in dB (one band).
+        lag: row offset in pixels (>= 1, smaller than ``H``).
+        window: side of the local-mean box in pixels (odd, >= 3).
+
+    Returns:
+        The autocorrelation, in [-1, 1].
+    """
+    from scipy.ndimage import uniform_filter
+
+    a = _as_array(vv_db, "vv_db", (2,))
+    if not (isinstance(lag, (int, np.integer)) and 1 <= lag < a.shape[0]):
+        raise ValueError(
+            f"speckle_autocorrelation: lag must be a whole number in [1, {a.shape[0] - 1}], got {lag!r}"
+        )
+    if window < 3 or window % 2 == 0:
+        raise ValueError(f"speckle_autocorrelation: window must be odd and >= 3, got {window}")
+    lin = 10.0 ** (a / 10.0)
+    ratio = lin / uniform_filter(lin, window, mode="reflect")
+    z = ratio - ratio.mean()
+    return float((z[lag:] * z[:-lag]).mean() / (z * z).mean())
+
+
 def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson correlation over the last two axes of ``[N, H, W]`` arrays, per tile ``[N]``."""
     x = x - x.mean(axis=(1, 2), keepdims=True)
@@ -248,6 +281,7 @@ __all__ = [
     "quantile_distance",
     "radial_power_spectrum",
     "spectral_slope",
+    "speckle_autocorrelation",
     "stack_tiles",
     "tile_features",
 ]

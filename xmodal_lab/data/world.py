@@ -94,7 +94,13 @@ class WorldConfig:
             of simulated radar to the real value (``benchmarks/bench_sim_to_real.py``: mean ``|dVV/dy|`` 1.34
             vs 1.21-1.29 dB real, 1.82 without it) but also removes radar structure that the lessons' retrieval
             relies on (linear SAR -> optical retrieval in ``tests/data/test_world.py`` falls from about 0.16 to
-            0.08 top-1); set ``radar_blur=9.3`` for the closest match to real GRD statistics.
+            0.08 top-1); ``realism="calibrated"`` sets it to 9.3 m with ``radar_contrast`` (:data:`REALISM`).
+        radar_contrast: the noise-free sigma0 of each tile, in dB, is pulled towards its tile mean by this
+            factor (``db = mean + radar_contrast x (db - mean)``) before the speckle: 1 keeps the table
+            values of :mod:`~xmodal_lab.data.landcover`; smaller values model the gentler parcel-to-parcel
+            contrasts of real C-band radar (real tiles: about 1.3 dB of landscape spread inside a 32 px
+            tile once the speckle is removed, the table values give 3.5 dB). Tile means, and so the
+            contrast between tiles of water, forest and cities, are kept.
         cache_mb: keep up to this many megabytes of rendered items in memory (least recently used first
             out), so that training for several epochs renders each scene once; 0 turns caching off.
     """
@@ -114,6 +120,7 @@ class WorldConfig:
     noise: bool = True
     speckle_sigma: float = 9.3
     radar_blur: float = 0.0
+    radar_contrast: float = 1.0
     cache_mb: float = 256.0
 
 
@@ -122,6 +129,18 @@ PRESETS: dict[str, WorldConfig] = {
     "tiny": WorldConfig(size=32, n_scenes=512),
     "small": WorldConfig(size=64, n_scenes=4096),
     "base": WorldConfig(size=120, n_scenes=50_000),
+}
+
+#: Named realism settings of :class:`SimulatedWorld` (``realism=``). ``"default"`` is the world every lesson
+#: uses. ``"calibrated"`` is fitted to the statistics of the tuning split of the bundled real pairs only (the
+#: west half of the SSL4EO-S12 location, :func:`~xmodal_lab.data.real_pairs.real_transfer_split`; its east
+#: half and BigEarthNet-MM stay held out): the radar's resolution cell blurs the scene (``radar_blur``, the
+#: same 9.3 m Gaussian that correlates the speckle) and parcel-to-parcel radar contrasts are gentler
+#: (``radar_contrast``: 0.4 brings the spread of VV inside a tile, the pixel roughness, the ENL and the
+#: VV-VH correlation to the real values). Measured by ``benchmarks/bench_sim_to_real.py``.
+REALISM: dict[str, dict[str, float]] = {
+    "default": {},
+    "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4},
 }
 
 
@@ -174,6 +193,8 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
         raise ValueError(f"speckle_sigma: expected metres >= 0, got {cfg.speckle_sigma}")
     if not (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0):
         raise ValueError(f"radar_blur: expected metres >= 0, got {cfg.radar_blur}")
+    if not (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2):
+        raise ValueError(f"radar_contrast: expected a factor in [0, 2], got {cfg.radar_contrast}")
     if cfg.cache_mb < 0:
         raise ValueError(f"cache_mb: expected megabytes >= 0, got {cfg.cache_mb}")
     if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
@@ -201,6 +222,9 @@ class SimulatedWorld(Dataset):
         n_scenes: dataset length; scene ``i`` is the same for every ``n_scenes``.
         cloud_cover: mean cloudy fraction of the optical images.
         transform: optional callable applied to each pair dict (augmentation).
+        realism: a name in :data:`REALISM`: ``"default"`` (the lessons' world) or ``"calibrated"`` (fitted to
+            real Sentinel-1/2 statistics of the tuning split; see :data:`REALISM`). Its settings are
+            defaults: an explicit keyword (``radar_blur=0``) still wins.
         **kwargs: any other field of :class:`WorldConfig` (``looks``, ``biomes``, ``noise`` ...).
 
     Example:
@@ -218,8 +242,13 @@ class SimulatedWorld(Dataset):
         n_scenes: int = 4096,
         cloud_cover: float = 0.0,
         transform: Callable[[dict], dict] | None = None,
+        realism: str = "default",
         **kwargs: Any,
     ) -> None:
+        if realism not in REALISM:
+            raise ValueError(f"realism: unknown setting {realism!r}; expected one of {sorted(REALISM)}")
+        self.realism = realism
+        kwargs = {**REALISM[realism], **kwargs}
         fields = {f.name for f in dataclasses.fields(WorldConfig)}
         unknown = set(kwargs) - fields
         if unknown:
@@ -264,7 +293,8 @@ class SimulatedWorld(Dataset):
     def __repr__(self) -> str:
         c = self.config
         return (f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
-                f"cloud_cover={c.cloud_cover}, looks={c.looks})")  # fmt: skip
+                f"cloud_cover={c.cloud_cover}, looks={c.looks}"
+                + (f", realism={self.realism!r})" if self.realism != "default" else ")"))  # fmt: skip
 
     def _check_index(self, index: int) -> int:
         if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
@@ -417,7 +447,7 @@ class SimulatedWorld(Dataset):
         # Texture (tree crowns, roofs, furrows): one field for the optical, another for the radar.
         tex = fbm(tag_key(key, "texture"), scene.x, scene.y, 40.0, 2, 2)
         s2 = _optical(scene, props, tex[0], place)
-        s1 = _radar(scene, props, tex[1], place)
+        s1 = _radar(scene, props, tex[1], place, self.config.radar_contrast)
         if self.config.radar_blur > 0:  # the resolution cell averages the scene before speckle forms
             s1 = _blur(s1, self.config.radar_blur / pitch)
         if noise:
@@ -561,8 +591,13 @@ def _hillshade(scene: Scene, place: Place) -> np.ndarray:
     return np.clip(cos_i / sz, 0.15, 1.6)
 
 
-def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
-    """Noise-free linear sigma0 plus the noise floor ``[2, H, W]`` from the gathered material properties."""
+def _radar(
+    scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place, contrast: float = 1.0
+) -> np.ndarray:
+    """Noise-free linear sigma0 plus the noise floor ``[2, H, W]`` from the gathered material properties.
+
+    ``contrast`` pulls the dB field of each band towards its tile mean (1: unchanged).
+    """
     look = 1.0 if place.ascending else -1.0  # the radar looks east on ascending passes
     theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
     db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
@@ -582,6 +617,9 @@ def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np
     if scene.wind.any():
         extra += props[lc.P_WATER] * scene.wind
     db += extra
+    if contrast != 1.0:
+        mean = db.mean(axis=(1, 2), keepdims=True)
+        db = mean + np.float32(contrast) * (db - mean)
     db *= np.float32(0.1)
     return np.power(np.float32(10.0), db) + _NESZ
 
@@ -649,6 +687,7 @@ def _majority(classes: np.ndarray, k: int) -> np.ndarray:
 __all__ = [
     "LANDCOVER_CLASSES",
     "PRESETS",
+    "REALISM",
     "EVENTS",
     "Place",
     "SimulatedWorld",
