@@ -7,10 +7,12 @@ The recipe is the fast mode of ``notebooks/07_group_projects.ipynb``: for seed `
 ``SimulatedWorld(seed=s, size=32, n_scenes=2048)``, the probe worlds use seeds ``s + 2`` (fit) and ``s + 1``
 (score), 384 tiles each, and every model is trained by ``xl.train.fit`` with training seed ``s``.
 
-1. **MMEarth on held-out labels.** An optical-only MAE (``tasks=("s2",)``) and the multi-pretext MAE with the
-   radar image as extra pretext target (``tasks=("s2", "s1")``), same encoder, steps, batches and masks.
-   Land cover and scene labels are **held out** of pretraining (neither model ever sees them), so the probes
-   measure what the pretext task taught, not label leakage. Logistic-regression probes on frozen mean-pooled
+1. **MMEarth on held-out labels.** An optical-only MAE (``tasks=("s2",)``), the multi-pretext MAE with the
+   radar image as extra pretext target (``tasks=("s2", "s1")``) and with every pretext task of the kit
+   (``("s2", "s1", "landcover", "labels")``), same encoder, steps, batches and masks. Only labels that are
+   **not** pretext targets of a model are reported for it: land cover and scene labels for the first two, the
+   biome (never a pretext target) for all three, so the probes measure what the pretext tasks taught, not
+   label leakage. Logistic-regression probes on frozen mean-pooled
    optical embeddings, fitted on the first 100 tiles of the fit world (label-scarce, where MMEarth reports
    its largest gains) and scored on the 384 score tiles: scene-label micro-F1, the majority land-cover class
    (accuracy) and the biome (accuracy).
@@ -79,18 +81,22 @@ def mmearth_probes(model, fit_emb: dict, score_emb: dict) -> dict[str, float]:
     }
 
 
-def mmearth_effect(seed: int, steps: int, data: tuple) -> dict[str, float]:
-    """Optical-only vs optical + radar pretext MAE, probed on held-out labels."""
+MM_VARIANTS = {"mae": ("s2",), "radar": ("s2", "s1"), "all": ("s2", "s1", "landcover", "labels")}
+
+
+def mmearth_effect(seed: int, steps: int, data: tuple, variants=tuple(MM_VARIANTS)) -> dict[str, float]:
+    """Optical-only vs multi-pretext MAE, probed on held-out labels."""
     train, fit_world, score_world = data
     out = {}
-    for label, tasks in (("mae", ("s2",)), ("radar", ("s2", "s1"))):
-        assert not {"landcover", "labels"} & set(tasks)  # the probed labels are held out of pretraining
+    for label, tasks in ((v, MM_VARIANTS[v]) for v in variants):
         xl.seed_everything(seed)
         m = xl.models.build("mmearth", preset="tiny", tasks=tasks)
         m, hist = xl.train.fit(m, train, max_steps=steps, batch_size=32, lr=2e-3, seed=seed, progress=False)
         assert hist["steps"] == steps
         scores = mmearth_probes(m, xl.eval.embed_dataset(m, fit_world), xl.eval.embed_dataset(m, score_world))
-        out.update({f"{label}_{k}": v for k, v in scores.items()})
+        # only labels that are not pretext targets are reported: for "all" that is the biome alone
+        held_out = scores if label != "all" else {"biome_acc": scores["biome_acc"]}
+        out.update({f"{label}_{k}": v for k, v in held_out.items()})
     return out
 
 
@@ -115,7 +121,7 @@ def one_shot_iou(model, fit_world, score_world, modality: str = "s2", upsample: 
             res = xl.segment.one_shot_segment(
                 model, fit_world[r], fit_lc[r] == cls, targets, modality=modality, upsample=upsample
             )
-            values.append(xl.eval.segmentation.iou(res.masks, truth))
+            values.append(xl.eval.iou(res.masks, truth))
     return statistics.fmean(values)
 
 
@@ -134,15 +140,32 @@ def biome_probe(model, fit_world, score_world, key: str, located: bool) -> float
     return xl.eval.linear_probe(x_tr, y_tr, x_te, y_te)["accuracy"]
 
 
-def skysense_effects(seed: int, steps: int, data: tuple) -> dict[str, float]:
-    """Pixel-level gain (one-shot IoU) and geo-context gain (biome probe) of SkySense."""
+def loss_curve_numbers(log: list[dict], label: str) -> dict[str, float]:
+    """The lesson's reading of a per-granularity loss log: the pixel loss at the start and how far it fell."""
+    pixel = [r["loss_pixel"] for r in log]
+    start, end = statistics.fmean(pixel[:3]), statistics.fmean(pixel[-5:])
+    return {f"{label}_pixel_start": start, f"{label}_pixel_drop": start - end}
+
+
+def skysense_effects(seed: int, steps: int, data: tuple, curves_only: bool = False) -> dict[str, float]:
+    """Per-granularity losses, pixel-level gain (one-shot IoU) and geo-context gain (biome probe) of SkySense."""
     train, fit_world, score_world = data
     out = {}
     for label, levels in (("full", ("pixel", "object", "image")), ("image_only", ("image",))):
         xl.seed_everything(seed)
         m = xl.models.build("skysense", preset="tiny", granularities=levels)
+        log: list[dict] = []
+        keys = ("loss_pixel", "loss_object", "loss_image")
+        m.register_forward_hook(
+            lambda mod, inputs, o, log=log, keys=keys: (
+                log.append({k: float(o[k]) for k in keys}) if mod.training else None
+            )
+        )
         m, hist = xl.train.fit(m, train, max_steps=steps, batch_size=64, lr=1e-3, seed=seed, progress=False)
-        assert hist["steps"] == steps
+        assert hist["steps"] == steps and len(log) == steps
+        out.update(loss_curve_numbers(log, label))
+        if curves_only:
+            continue
         out[f"{label}_iou"] = one_shot_iou(m, fit_world, score_world)
         out[f"{label}_iou_bilinear"] = one_shot_iou(m, fit_world, score_world, upsample="bilinear")
         if label == "full":
@@ -150,6 +173,8 @@ def skysense_effects(seed: int, steps: int, data: tuple) -> dict[str, float]:
             out["biome_joint_unlocated"] = biome_probe(m, fit_world, score_world, "joint", located=False)
             out["biome_s2"] = biome_probe(m, fit_world, score_world, "s2", located=True)
     xl.seed_everything(seed)
+    if curves_only:
+        return out
     untrained = xl.models.build("skysense", preset="tiny").eval()
     out["untrained_iou"] = one_shot_iou(untrained, fit_world, score_world)
     out["untrained_iou_bilinear"] = one_shot_iou(untrained, fit_world, score_world, upsample="bilinear")
@@ -207,6 +232,10 @@ def main() -> None:
     parser.add_argument("--mm-steps", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--projects-steps", type=int, default=200)
+    parser.add_argument("--sky-curves-only", action="store_true", help="SkySense: only the loss curves")
+    parser.add_argument(
+        "--mm-variants", nargs="+", choices=("mae", "radar", "all"), default=["mae", "radar", "all"]
+    )
     parser.add_argument("--skip", choices=("projects", "mmearth", "skysense"), nargs="*", default=[])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -225,10 +254,10 @@ def main() -> None:
             for k, v in projects_effects(seed, args.projects_steps, data).items():
                 rows.setdefault(f"projects {k}", []).append(v)
         if "mmearth" not in args.skip:
-            for k, v in mmearth_effect(seed, args.mm_steps, data).items():
+            for k, v in mmearth_effect(seed, args.mm_steps, data, args.mm_variants).items():
                 rows.setdefault(f"mmearth {k}", []).append(v)
         if "skysense" not in args.skip:
-            for k, v in skysense_effects(seed, args.sky_steps, data).items():
+            for k, v in skysense_effects(seed, args.sky_steps, data, args.sky_curves_only).items():
                 rows.setdefault(f"skysense {k}", []).append(v)
         print(f"seed {seed} done in {time.perf_counter() - t0:.0f} s: "
               + ", ".join(f"{k}={v[-1]:.3f}" for k, v in rows.items()), flush=True)  # fmt: skip
@@ -243,6 +272,7 @@ def main() -> None:
             "MMEarth radar pretext gain, land-cover acc",
         ),
         ("mmearth radar_biome_acc", "mmearth mae_biome_acc", "MMEarth radar pretext gain, biome acc"),
+        ("mmearth all_biome_acc", "mmearth mae_biome_acc", "MMEarth all-pretext gain, biome acc (held out)"),
         ("skysense full_iou", "skysense image_only_iou", "SkySense pixel+object gain, one-shot IoU"),
         ("skysense full_iou_bilinear", "skysense image_only_iou_bilinear", "  the same, bilinear upsampling"),
         (
