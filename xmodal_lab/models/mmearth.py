@@ -13,7 +13,9 @@ pretext tasks at once, each with its own head on a decoder shared by all tasks:
 Pixel-level losses count masked patches only, as in the reference code. The task losses are combined by
 **uncertainty weighting** (Kendall, Gal and Cipolla, 2018), ``L = sum_t exp(-s_t) L_t + s_t`` with one
 learnable ``s_t`` (a log variance) per task: a task whose loss stays large is down-weighted, and ``+ s_t``
-stops the weights from going to zero. As in the official ``UncertaintyWeightingStrategy``, a task whose loss
+stops the weights from going to zero. With ``s_t = log sigma_t^2`` this is twice Kendall et al.'s
+``sum_t L_t / (2 sigma_t^2) + log sigma_t`` (the same minimiser; the official code drops the factor 1/2 too). As
+in the official ``UncertaintyWeightingStrategy``, a task whose loss
 is exactly 0 in a step (dropped, e.g. no valid pixel) contributes 0, not ``s_t``. Other modalities are needed
 only for pretraining; at inference the model embeds optical tiles.
 

@@ -24,7 +24,9 @@ very-high-resolution optical branch, left out here):
    features (centres of a few Sinkhorn k-means clusters of the teacher's pixel features, the same pixel
    groups pooled in both views) and **image** features (average pooled);
    ``L_MGCL = sum_i L_FGCL(F_i, F'_i) + L_FGCL(F_fus, F'_fus)``. Multi-date features are contrasted date by
-   date and averaged over the dates, as in the paper's ``1 / T_i sum_t``.
+   date and averaged over the dates, as in the paper's ``1 / T_i sum_t``. Two named ablations (not the
+   paper's method) let a lesson measure what each part adds: ``granularities=("image",)`` trains with the
+   image-level term only, ``geo_context=False`` drops the prototypes (``F_fus = F^mm``).
 4. **Cross-modal alignment.** The paper also aligns the modalities' features with each other before fusion
    (its Cross-Modal Alignment, analysed in the supplement's feature visualisations): without it, ``L_MGCL``
    only compares each stream with its own teacher and never asks radar and optical features of one place to
@@ -55,6 +57,9 @@ from .masking import tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .sinkhorn import sinkhorn, sinkhorn_kmeans
 from .validation import batch_item, model_input
+
+#: The levels of the multi-granularity contrastive loss, in the order they are reported.
+GRANULARITIES: tuple[str, ...] = ("pixel", "object", "image")
 
 #: Rows of the day-of-year table: 366 days (index 0 = 1 January, 365 = 31 December of a leap year).
 DAYS_IN_YEAR = 366
@@ -87,6 +92,13 @@ class SkySenseConfig:
             standard deviations of the standardised input.
         align_weight: weight of the cross-modal alignment term ``L_align`` (radar vs optical image-level
             InfoNCE of the student); 0 turns it off.
+        granularities: which levels of ``L_FGCL`` enter the loss, a non-empty subset of
+            ``("pixel", "object", "image")``; the paper (and the default) uses all three. ``("image",)`` is the
+            ablation "image-level only": the pixel and object terms are still computed and reported
+            (``loss_pixel``, ``loss_object``) but do not train the model.
+        geo_context: extend the fused features with attention over the region's prototypes (the paper's
+            geo-context learning, default). False is the ablation without prototypes: ``F_fus = F^mm`` and
+            the prototypes are never updated.
     """
 
     img_size: int = 32
@@ -108,6 +120,8 @@ class SkySenseConfig:
     sinkhorn_iters: int = 3
     aug_jitter: float = 0.1
     align_weight: float = 1.0
+    granularities: tuple[str, ...] = GRANULARITIES
+    geo_context: bool = True
 
 
 PRESETS: dict[str, SkySenseConfig] = {
@@ -249,6 +263,7 @@ class SkySenseNet(nn.Module):
     def __init__(self, config: SkySenseConfig) -> None:
         super().__init__()
         d = config.embed_dim
+        self.use_geo_context = config.geo_context
         self.encoders = nn.ModuleDict(
             {name: self._encoder(ch, config) for name, ch in (("s1", S1_CHANNELS), ("s2", S2_CHANNELS))}
         )
@@ -343,7 +358,7 @@ class SkySenseNet(nn.Module):
         out = {name: self.spatial(name, v) for name, v in x.items()}
         if len(out) == 2 and prototypes is not None:
             out["mm"] = self.fuse(out, doy)
-            out["joint"] = self.geo_context(out["mm"], prototypes)
+            out["joint"] = self.geo_context(out["mm"], prototypes) if self.use_geo_context else out["mm"]
         return out
 
 
@@ -368,6 +383,11 @@ class SkySense(nn.Module):
         self.config = c = replace(config) if config is not None else SkySenseConfig()
         if not 0.0 <= c.ema_momentum < 1.0 or not 0.0 <= c.prototype_momentum < 1.0:
             raise ValueError("ema_momentum and prototype_momentum must lie in [0, 1)")
+        levels = tuple(c.granularities)
+        if not levels or set(levels) - set(GRANULARITIES) or len(set(levels)) != len(levels):
+            raise ValueError(
+                f"granularities must be a non-empty subset of {GRANULARITIES} without repeats, got {levels}"
+            )
         if (c.img_size // c.patch_size) ** 2 < c.n_clusters:
             raise ValueError(
                 f"n_clusters={c.n_clusters} exceeds the {(c.img_size // c.patch_size) ** 2} feature pixels"
@@ -589,8 +609,8 @@ class SkySense(nn.Module):
 
         Returns:
             ``loss`` (``L_MGCL + align_weight * L_align``), ``loss_s1``, ``loss_s2``, ``loss_joint`` (``L_FGCL``
-            of each stream), ``loss_pixel``, ``loss_object``, ``loss_image`` (each granularity summed over the
-            streams), ``loss_mgcl`` (``L_MGCL``), ``loss_align`` (``L_align``, radar vs optical),
+            of each stream, over the configured ``granularities``), ``loss_pixel``, ``loss_object``,
+            ``loss_image`` (each granularity summed over the streams, reported even when it does not train), ``loss_mgcl`` (``L_MGCL``), ``loss_align`` (``L_align``, radar vs optical),
             ``region [B]`` (-1 without a location) and ``joint [B, N, D]`` (the student's fused features).
         """
         s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
@@ -611,14 +631,16 @@ class SkySense(nn.Module):
         z_t = {k: v.detach() for k, v in self._aligned_tokens(enc_t, ks_v, self.teacher).items()}
 
         out: dict[str, Tensor] = {}
-        per_level = {"pixel": 0.0, "object": 0.0, "image": 0.0}
+        per_level = dict.fromkeys(GRANULARITIES, 0.0)
+        used = self.config.granularities
         total = 0.0
         for stream in ("s1", "s2", "joint"):
-            pix, obj, img = self._contrast(z_s[stream], z_t[stream])
-            out[f"loss_{stream}"] = (pix + obj + img).detach()
-            for level, value in zip(per_level, (pix, obj, img)):
+            terms = dict(zip(GRANULARITIES, self._contrast(z_s[stream], z_t[stream])))
+            stream_loss = sum(v for level, v in terms.items() if level in used)
+            out[f"loss_{stream}"] = stream_loss.detach()
+            for level, value in terms.items():
                 per_level[level] = per_level[level] + value.detach()
-            total = total + pix + obj + img
+            total = total + stream_loss
         out.update({f"loss_{k}": v for k, v in per_level.items()})
         out["loss_mgcl"] = total.detach()
         # cross-modal alignment: the same tile's radar and optical image-level features (dates averaged) agree
@@ -632,7 +654,7 @@ class SkySense(nn.Module):
 
         if lat is not None and lon is not None:
             region = self.regions(lat, lon)
-            if self.training:
+            if self.training and self.config.geo_context:
                 self.update_prototypes(enc_s["mm"].detach(), region)
         else:
             region = torch.full((b,), -1, dtype=torch.long)
@@ -642,6 +664,7 @@ class SkySense(nn.Module):
 
 __all__ = [
     "DAYS_IN_YEAR",
+    "GRANULARITIES",
     "PRESETS",
     "SkySense",
     "SkySenseConfig",
