@@ -48,12 +48,13 @@ def test_logger_errors_are_clear(tmp_path):
         read_log(tmp_path)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tensorboard") is not None
-    or importlib.util.find_spec("tensorboardX") is not None,
-    reason="tensorboard is installed",
-)
-def test_tensorboard_without_the_package_says_what_to_install(tmp_path):
+def test_tensorboard_without_the_package_says_what_to_install(tmp_path, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name in ("tensorboard", "tensorboardX") else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(ImportError, match="pip install tensorboard"):
         make_logger("tensorboard", tmp_path)
 
