@@ -10,7 +10,8 @@ different worlds (different seeds). Compared per GSD, over seeds (mean +/- sd):
 * **plain MAE**: the same network and data with ``gsd_encoding=False``;
 * **raw pixels**: kNN on the reflectances themselves; **majority**: the most frequent class of the test set.
 
-It also measures super-resolution: a model pretrained with ``target_scale=2`` encodes a 20 m tile
+It also measures super-resolution: a Scale-MAE pretrained with ``target_scale=2`` (patch 4, the same data and
+steps; the kNN recipe's own model when ``--target-scale 2``) encodes a 20 m tile
 (the 10 m test tile area-downsampled by 2) and reconstructs the 10 m tile; its RMS error (standardised units)
 against bicubic upsampling of the same input.
 
@@ -103,7 +104,7 @@ def run_seed(seed: int, recipe: Recipe, sr: bool = True) -> dict[str, float]:
         sr_model = (
             scale
             if recipe.target_scale == 2
-            else pretrain(True, seed, Recipe(**{**vars(recipe), "target_scale": 2}))[0]
+            else pretrain(True, seed, Recipe(**{**vars(recipe), "target_scale": 2, "patch_size": 4}))[0]
         )
         out.update(super_resolution_error(sr_model, seed))
     out["loss end / start"] = float(np.mean(h1["loss"][-10:]) / np.mean(h1["loss"][:10]))
