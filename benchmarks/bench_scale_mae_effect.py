@@ -18,7 +18,13 @@ against bicubic upsampling of the same input.
     XMODAL_FAST=1 python benchmarks/bench_scale_mae_effect.py --seeds 0 1 2
     python benchmarks/bench_scale_mae_effect.py --steps 1500 --seeds 0 1 2   # a larger budget
 
-Training is deterministic on a CPU: the numbers depend on the seeds and the budget only.
+Training is deterministic on a CPU: the numbers depend on the seeds and the budget only. Measured (seeds 0-2,
+gap = Scale-MAE - plain MAE at 10 / 20 / 40 m, mean +/- sd):
+
+* default recipe (patch 8, ``target_scale=1``), 150 steps: +0.020 +/- 0.027, +0.014 +/- 0.006, +0.025 +/- 0.026;
+* the same, ``--steps 300``: +0.003 +/- 0.008, -0.007 +/- 0.022, -0.023 +/- 0.017;
+* ``--patch-size 4 --target-scale 2``, 150 steps: -0.007 +/- 0.016, -0.007 +/- 0.013, -0.001 +/- 0.006;
+  super-resolution RMS 0.488 +/- 0.024 against bicubic 0.164 +/- 0.008.
 """
 
 from __future__ import annotations
