@@ -50,11 +50,13 @@ CHECKED: dict[str, dict[str, str]] = {
     },
     "03_scale_mae": {
         "loss end / start": "loss_end / loss_start",
-        "Scale-MAE kNN 10->40 m": "rows[0][1]",
-        "plain MAE kNN 10->40 m": "rows[1][1]",
-        "gap": "rows[0][1] - rows[1][1]",
-        "raw-pixel kNN 10->40 m": "raw_acc",
-        "majority class": "chance",
+        "Scale-MAE kNN at 40 m": "table['Scale-MAE'][40.0]",
+        "plain MAE kNN at 40 m": "table['plain MAE'][40.0]",
+        "gap at 20 m": "gap[20.0]",
+        "gap at 40 m": "gap[40.0]",
+        "raw-pixel kNN at 40 m": "table['raw pixels'][40.0]",
+        "majority class at 40 m": "table['majority'][40.0]",
+        "super-resolution RMS / bicubic": "rms_sr / rms_bicubic",
     },
     "04_croma": {
         "steps": "history['steps']",

@@ -172,3 +172,22 @@ def test_presets_sizes():
             p: sum(t.numel() for t in ScaleMAE(PRESETS[p]).parameters()) for p in ("tiny", "small", "base")
         }
     assert counts["tiny"] < 500_000 < counts["small"] < counts["base"]
+
+
+def test_one_patch_view_carries_no_gsd_information():
+    """A 1 x 1 patch grid (8 px at patch 8) sits at position 0, where every res gives the same encoding:
+    the lesson's recipe uses patch 4 so that a 40 m view of a 320 m footprint keeps 2 x 2 patches."""
+    torch.manual_seed(0)
+    s2 = make_pairs(2, 8)["s2"]
+    one_patch = build("scale_mae", "tiny").eval()
+    two_by_two = build("scale_mae", "tiny", patch_size=4, target_scale=2).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            one_patch.embed(s2=s2, gsd=40.0)["s2"], one_patch.embed(s2=s2, gsd=10.0)["s2"]
+        )
+        assert (
+            two_by_two.embed(s2=s2, gsd=40.0)["s2"] - two_by_two.embed(s2=s2, gsd=10.0)["s2"]
+        ).abs().max() > 1e-3
+    # sin(0) = 0 and cos(0) = 1 whatever the ratio: the reference formula at the origin
+    origin = torch.cat([torch.zeros(16), torch.ones(16), torch.zeros(16), torch.ones(16)])
+    torch.testing.assert_close(gsd_sincos_pos_embed(64, 1, 4.0)[0], origin)

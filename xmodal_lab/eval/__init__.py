@@ -3,6 +3,7 @@
 Every function works from ``model.embed`` outputs, so no model is special-cased.
 """
 
+from .across_gsd import footprint_views, knn_across_gsds
 from .change import (
     best_threshold,
     change_detection_report,
@@ -31,6 +32,8 @@ from .tile_query import (
 )
 
 __all__ = [
+    "footprint_views",
+    "knn_across_gsds",
     "best_threshold",
     "change_detection_report",
     "change_detection_scores",
