@@ -60,7 +60,9 @@ def bench_latency(sizes: tuple[int, ...], repeat: int) -> None:
         seg.set_image(s2)
         point = _ms(lambda seg=seg, size=size: seg.points([[size // 2, size // 2]]), repeat)
         box = _ms(lambda seg=seg, size=size: seg.box([1, 1, size - 2, size - 2]), repeat)
-        auto = _ms(lambda seg=seg: seg.automatic(points_per_side=8, allow_untrained=True), max(1, repeat // 5))
+        auto = _ms(
+            lambda seg=seg: seg.automatic(points_per_side=8, allow_untrained=True), max(1, repeat // 5)
+        )
         per = samlib.PerSAM(seg, s2, mask)
         persam = _ms(lambda per=per, other=other: per(other), max(1, repeat // 2))
         print(f"{size:>6} {enc:>10.1f} {point:>9.1f} {box:>8.1f} {auto:>9.1f} {persam:>10.1f}")
