@@ -126,19 +126,9 @@ def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
     Returns:
         ``[h, w, 3]`` uint8.
     """
-    import rasterio
-
     from xmodal_lab.viz.composites import render
 
-    with rasterio.open(path) as src:
-        step = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
-        shape = (src.height // step, src.width // step)
-        bands = list(range(1, src.count + 1))
-        if modality.startswith("s2") and src.count == 13:
-            bands.pop(10)  # B10
-        data = src.read(bands, out_shape=(len(bands), *shape)).astype(np.float32)
-        if modality.startswith("s2") and np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
-            data /= 10000.0
+    data, _, _, _ = read_bands(path, modality, max_px)
     return render(np.nan_to_num(data), modality)
 
 
