@@ -497,8 +497,11 @@ class ScaleMAE(nn.Module):
         With ``target_scale=2`` a model pretrained to rebuild tiles from their half-resolution version turns a
         ``H x W`` image into a ``2H x 2W`` one (the paper's super-resolution use of the decoder).
 
-        Caution: as in the official code, pretraining scores only the hidden patches, so the decoder's outputs
-        at visible patches (all of them here) are never in the loss. Measured in lesson 03
+        Known deviation: the official decoder predicts every target position from a mask-token query (the
+        encoded visible tokens are context only), so super-resolution uses the pathway the loss trains. This
+        decoder (the shared :class:`MAEDecoder`, plain MAE layout) keeps visible tokens in place and predicts
+        only hidden positions from mask tokens; the loss counts hidden patches only (as officially), so here,
+        with every patch visible, its outputs come from an untrained pathway. Measured in lesson 03
         (``benchmarks/bench_scale_mae_effect.py``): the tiny preset with patch 4 after 150 steps
         reconstructs 20 m -> 10 m with RMS 0.488 +/- 0.024 (standardised units, 3 seeds) against 0.164 +/- 0.008
         for bicubic upsampling; compare with such a baseline before reading a super-resolved image.
