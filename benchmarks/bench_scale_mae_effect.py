@@ -84,7 +84,7 @@ def knn_table(models: dict, seed: int, recipe: Recipe) -> dict[str, float]:
     """kNN accuracy per GSD (fit and test at that GSD, on different places) for models and baselines."""
     fit_views = footprint_views(seed + 1000, recipe.n_eval, GSDS, FOOTPRINT)
     test_views = footprint_views(seed + 2000, recipe.n_eval, GSDS, FOOTPRINT)
-    table = knn_across_gsds(models, fit_views, test_views, k=recipe.k)
+    table = knn_across_gsds(models, fit_views, test_views, k=recipe.k, temperature=recipe.temperature)
     return {f"{name}@{g:g}": acc for name, row in table.items() for g, acc in row.items()}
 
 
@@ -107,12 +107,13 @@ def run_seed(seed: int, recipe: Recipe, sr: bool = True) -> dict[str, float]:
     plain, _ = pretrain(False, seed, recipe)
     out = knn_table({"Scale-MAE": scale, "plain MAE": plain}, seed, recipe)
     if sr:
-        sr_model = (
-            scale
-            if recipe.target_scale == 2
-            else pretrain(True, seed, Recipe(**{**vars(recipe), "target_scale": 2, "patch_size": 4}))[0]
-        )
-        out.update(super_resolution_error(sr_model, seed))
+        sr_recipe = Recipe(**{**vars(recipe), "target_scale": 2, "patch_size": 4})
+        masked = scale if recipe.target_scale == 2 else pretrain(True, seed, sr_recipe)[0]
+        every = pretrain(True, seed, sr_recipe, loss_masking=False)[0]
+        for name, model in (("masked loss", masked), ("loss on every patch", every)):
+            err = super_resolution_error(model, seed)
+            out[f"super-resolution RMS, {name}"] = err["super-resolution RMS"]
+            out["bicubic RMS"] = err["bicubic RMS"]
     out["loss end / start"] = float(np.mean(h1["loss"][-10:]) / np.mean(h1["loss"][:10]))
     out["seconds"] = h1["seconds"]
     return out
@@ -132,10 +133,15 @@ def main() -> None:
     p.add_argument("--patch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--no-sr", action="store_true")
+    p.add_argument(
+        "--majority-vote", action="store_true", help="plain k=5 majority vote instead of the official one"
+    )
     p.add_argument("--json", default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
     recipe = Recipe(steps=a.steps, target_scale=a.target_scale, patch_size=a.patch_size, lr=a.lr)
+    if a.majority_vote:
+        recipe = Recipe(**{**vars(recipe), "k": 5, "temperature": None})
     rows = []
     for seed in a.seeds:
         t = time.perf_counter()
@@ -154,9 +160,8 @@ def main() -> None:
         gaps = [r[f"Scale-MAE@{g:g}"] - r[f"plain MAE@{g:g}"] for r in rows]
         gap = f"{statistics.mean(gaps):+.3f} +/- {statistics.stdev(gaps):.3f}"
         print(f"{g:>4g} m " + " ".join(f"{c:>16}" for c in cells) + f" {gap:>16}")
-    if "bicubic RMS" in s:
-        for k in ("super-resolution RMS", "bicubic RMS"):
-            print(f"{k}: {s[k][0]:.3f} +/- {s[k][1]:.3f}")
+    for k in [k for k in s if "RMS" in k]:
+        print(f"{k}: {s[k][0]:.3f} +/- {s[k][1]:.3f}")
     if a.json:
         with open(a.json, "x") as f:
             json.dump({"recipe": vars(recipe), "seeds": a.seeds, "rows": rows}, f, indent=1)
