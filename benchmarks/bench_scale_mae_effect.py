@@ -59,7 +59,8 @@ class Recipe:
     patch_size: int = 8
     target_scale: int = 1
     n_eval: int = 256
-    k: int = 5
+    k: int = 20
+    temperature: float | None = 0.07
 
 
 def pretrain(gsd_encoding: bool, seed: int, recipe: Recipe, **overrides) -> tuple[torch.nn.Module, dict]:
