@@ -512,7 +512,7 @@ class ScaleMAE(nn.Module):
         official code too, and here every patch is visible. Pretrain with ``loss_masking=False`` (the official
         ``--no_loss_masking`` switch) for a model whose every output is trained. Measured in lesson 03
         (``benchmarks/bench_scale_mae_effect.py``, tiny preset, patch 4, 150 steps, 3 seeds, standardised
-        units, 20 m -> 10 m): RMS 0.488 +/- 0.024 with the masked loss, 0.440 +/- 0.027 with
+        units, 20 m -> 10 m): RMS 0.488 +/- 0.024 with the masked loss, 0.440 +/- 0.028 with
         ``loss_masking=False``, against 0.164 +/- 0.008 for bicubic upsampling. Compare with such a
         baseline before reading a super-resolved image.
 
