@@ -25,7 +25,8 @@ The recipe is the fast mode of ``notebooks/07_group_projects.ipynb``: for seed `
 3. **SkySense geo-context prototypes** on a region-dependent label, the biome (each biome lives at its own
    places on Earth): linear-probe accuracy of the ``joint`` embedding of the full model when the tile's
    location selects its region's prototypes, against the same model and tiles with the location withheld
-   (every region's prototypes consulted), and against the optical ``s2`` embedding (no prototypes at all).
+   (every region's prototypes consulted), against a model trained with ``geo_context=False`` (the same
+   recipe, no prototypes: ``F_fus = F^mm``), and against the optical ``s2`` embedding.
 
 4. **Projects A-C** (contrastive dual encoder, 200 steps x 128): linear-probe accuracy with 1 % and all labels,
    optical-to-radar probe transfer as it is and after removing each modality's mean embedding, and
@@ -172,6 +173,13 @@ def skysense_effects(seed: int, steps: int, data: tuple, curves_only: bool = Fal
             out["biome_joint_located"] = biome_probe(m, fit_world, score_world, "joint", located=True)
             out["biome_joint_unlocated"] = biome_probe(m, fit_world, score_world, "joint", located=False)
             out["biome_s2"] = biome_probe(m, fit_world, score_world, "s2", located=True)
+    if not curves_only:
+        # the trained ablation: the same recipe with no prototypes at all, so F_fus = F^mm
+        xl.seed_everything(seed)
+        m = xl.models.build("skysense", preset="tiny", geo_context=False)
+        m, hist = xl.train.fit(m, train, max_steps=steps, batch_size=64, lr=1e-3, seed=seed, progress=False)
+        assert hist["steps"] == steps
+        out["biome_joint_no_geo_trained"] = biome_probe(m, fit_world, score_world, "joint", located=True)
     xl.seed_everything(seed)
     if curves_only:
         return out
@@ -279,6 +287,11 @@ def main() -> None:
             "skysense biome_joint_located",
             "skysense biome_joint_unlocated",
             "SkySense geo-context gain, biome acc",
+        ),
+        (
+            "skysense biome_joint_located",
+            "skysense biome_joint_no_geo_trained",
+            "  vs a model trained with geo_context=False",
         ),
     ):
         if a in rows and b in rows:

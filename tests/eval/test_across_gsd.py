@@ -46,7 +46,8 @@ def test_views_refuse_fractional_pixels():
 def test_knn_across_gsds_against_a_hand_written_knn():
     fit, test = footprint_views(1, 24, (10.0, 40.0)), footprint_views(2, 16, (10.0, 40.0))
     model = BandMeans()
-    table = knn_across_gsds({"band means": model}, fit, test, k=3)
+    table = knn_across_gsds({"band means": model}, fit, test, k=3, temperature=None)
+    weighted = knn_across_gsds({"band means": model}, fit, test)  # the official vote: k = 20, exp(cos / 0.07)
     assert list(table) == ["band means", "raw pixels", "majority"]
     assert sorted(set(model.gsds)) == [10.0, 40.0]  # each tile embedded with its own GSD
     for g in (10.0, 40.0):
@@ -67,6 +68,12 @@ def test_knn_across_gsds_against_a_hand_written_knn():
         votes = y_fit[np.argsort(-cos, axis=1)[:, :3]]  # [M, 3] labels of the 3 most similar fit tiles
         pred = np.array([np.bincount(v).argmax() for v in votes])
         assert table["band means"][g] == pytest.approx(float((pred == y_test).mean()))
+        top = np.argsort(-cos, axis=1)[:, :20]
+        totals = np.zeros((len(b), y_fit.max() + 1))
+        for i in range(len(b)):
+            for j in top[i]:
+                totals[i, y_fit[j]] += np.exp(cos[i, j] / 0.07)
+        assert weighted["band means"][g] == pytest.approx(float((totals.argmax(1) == y_test).mean()))
         assert table["majority"][g] == pytest.approx(np.bincount(y_test).max() / len(y_test))
         assert 0.0 <= table["raw pixels"][g] <= 1.0
 

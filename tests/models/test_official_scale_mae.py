@@ -171,3 +171,30 @@ def test_super_resolution_training_loss_falls():
     first, last = overfit(model, make_pairs(2, 64), steps=60)
     print(f"scale-mae target_scale=2: loss {first:.3f} -> {last:.3f}")
     assert last < 0.5 * first
+
+
+def test_loss_masking_off_counts_every_patch():
+    """``loss_masking=False`` (the official ``--no_loss_masking`` switch): the loss is the plain mean over every
+    pixel and band, visible patches included; the default counts hidden patches only (tested above)."""
+    torch.manual_seed(0)
+    model = build("scale_mae", "tiny", loss_masking=False)
+    assert build("scale_mae", "tiny").config.loss_masking is True  # the paper's default
+    out = model(make_pairs(2, 32))
+    target = out["target"].detach().double().numpy()
+    high = torch.from_numpy(official_high_band(target)).float()
+    low = torch.from_numpy(resample(target, area_matrix(32, 16), area_matrix(32, 16))).float()
+    assert out["loss_high"].item() == pytest.approx((out["pred_high"] - high).abs().mean().item(), rel=1e-4)
+    assert out["loss_low"].item() == pytest.approx(((out["pred_low"] - low) ** 2).mean().item(), rel=1e-4)
+    assert 0.7 < out["mask"].float().mean().item() < 0.8  # the encoder still sees a quarter of the patches
+
+
+def test_visible_outputs_train_only_without_loss_masking():
+    """With the masked loss, no gradient reaches the decoder through a visible position; with
+    ``loss_masking=False`` it does: the pathway ``super_resolve`` reads."""
+    for loss_masking, reaches in ((True, False), (False, True)):
+        torch.manual_seed(0)
+        model = build("scale_mae", "tiny", loss_masking=loss_masking)
+        out = model(make_pairs(2, 32))
+        visible = (out["mask"] == 0)[:, None].repeat_interleave(8, 2).repeat_interleave(8, 3)
+        grad = torch.autograd.grad(out["loss"], out["pred_high"], retain_graph=True)[0]
+        assert bool((grad.abs() * visible).sum() > 0) is reaches

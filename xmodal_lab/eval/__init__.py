@@ -15,7 +15,7 @@ from .change import (
 from .dense import confusion_matrix, evaluate_segmentation, scores_from_confusion, segmentation_scores
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
-from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
+from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe, weighted_knn_accuracy
 from .projection import project_2d
 from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieval_metrics, topk_matches
 from .seeds import SeedSpread, SeedSpreads, over_seeds
@@ -57,6 +57,7 @@ __all__ = [
     "cross_modal_transfer",
     "embed_dataset",
     "knn_accuracy",
+    "weighted_knn_accuracy",
     "label_efficiency",
     "linear_probe",
     "match_ranks",

@@ -6,8 +6,11 @@ kNN on the fit set's embeddings and classifies the test set; it repeats this per
 ground is then seen with fewer pixels: here a fixed footprint (e.g. 320 m) is rendered at each GSD
 (32 px at 10 m, 16 px at 20 m, 8 px at 40 m), and the fit and test places are different worlds.
 
-Deliberate difference from the official code: the kit's plain (majority-vote) cosine kNN
-(:func:`~xmodal_lab.eval.probes.knn_accuracy`) instead of the similarity-weighted vote with temperature 0.07.
+The vote is the official one by default: the ``k = 20`` most cosine-similar fit tiles each vote with weight
+``exp(cos / 0.07)`` (:func:`~xmodal_lab.eval.probes.weighted_knn_accuracy`); ``temperature=None`` is the
+kit's plain majority vote (:func:`~xmodal_lab.eval.probes.knn_accuracy`), a simpler teaching variant. The
+embedding is each model's ``embed()`` (the kit's Scale-MAE: the mean of its patch tokens, ``pool="mean"``;
+the official kNN reads the class token, which ``pool="cls"`` gives).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from torch import nn
 from xmodal_lab.data import SimulatedWorld
 
 from .embeddings import embed_dataset
-from .probes import knn_accuracy
+from .probes import knn_accuracy, weighted_knn_accuracy
 
 
 def footprint_views(
@@ -64,8 +67,9 @@ def knn_across_gsds(
     models: Mapping[str, nn.Module],
     fit_views: Mapping[float, SimulatedWorld],
     test_views: Mapping[float, SimulatedWorld],
-    k: int = 5,
+    k: int = 20,
     key: str = "s2",
+    temperature: float | None = 0.07,
 ) -> dict[str, dict[float, float]]:
     """Accuracy of a kNN on each model's embeddings per GSD, fitted and tested at that GSD on different places.
 
@@ -76,8 +80,10 @@ def knn_across_gsds(
         models: ``{name: model}``; each model's ``embed(s2=..., gsd=...)`` receives the tiles' own GSD.
         fit_views: ``{gsd: dataset}`` whose embeddings the kNN is fitted on (see :func:`footprint_views`).
         test_views: ``{gsd: dataset}`` of other places, classified by the kNN; the same GSDs.
-        k: neighbours.
+        k: neighbours (official: 20).
         key: the embedding to use (``"s2"`` for optical models).
+        temperature: weight of a neighbour's vote ``exp(cos / temperature)`` (official: 0.07); ``None``
+            counts every neighbour's vote once (majority vote).
 
     Returns:
         ``{name: {gsd: accuracy}}`` for every model, then ``"raw pixels"`` and ``"majority"``.
@@ -91,14 +97,20 @@ def knn_across_gsds(
         )
     if not models:
         raise ValueError("knn_across_gsds: give at least one model")
+
+    def knn(x_fit, y_fit, x_test, y_test):
+        if temperature is None:
+            return knn_accuracy(x_fit, y_fit, x_test, y_test, k=k)
+        return weighted_knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=temperature)
+
     out: dict[str, dict[float, float]] = {name: {} for name in [*models, "raw pixels", "majority"]}
     for g in sorted(fit_views):
         fit, test = fit_views[g], test_views[g]
         for name, model in models.items():
             e_fit, e_test = embed_dataset(model, fit), embed_dataset(model, test)
             y_fit, y_test = e_fit["dominant_class"], e_test["dominant_class"]
-            out[name][g] = knn_accuracy(e_fit[key], y_fit, e_test[key], y_test, k=k)
-        out["raw pixels"][g] = knn_accuracy(_raw(fit), y_fit, _raw(test), y_test, k=k)
+            out[name][g] = knn(e_fit[key], y_fit, e_test[key], y_test)
+        out["raw pixels"][g] = knn(_raw(fit), y_fit, _raw(test), y_test)
         out["majority"][g] = float(np.bincount(y_test).max() / len(y_test))
     return out
 

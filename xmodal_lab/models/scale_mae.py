@@ -73,6 +73,11 @@ class ScaleMAEConfig:
         target_scale: 1 encodes the image at hand; 2 encodes it downsampled by 2 and reconstructs it at
             full resolution.
         l1_weight: weight of the high-frequency L1 loss.
+        loss_masking: ``True`` (paper and official default) counts the loss over hidden patches only;
+            ``False`` counts every patch, visible ones too (the official ``--no_loss_masking`` switch, "do not
+            mask the loss for pixels that are not masked on input"). With masking the decoder's outputs at
+            visible positions are never trained, so :meth:`ScaleMAE.super_resolve` (every patch visible)
+            needs ``loss_masking=False`` to read a trained pathway.
         band_config: ``(dim1, dim2)`` of the official code: the high-frequency target is
             ``img - bilinear(area(img -> dim1 x dim1))`` (paper and official default ``(7, 56)``; ``dim2`` is
             kept for parity and not used, see the module docstring). ``None``: the kit's one-octave variant
@@ -99,6 +104,7 @@ class ScaleMAEConfig:
     gsd_encoding: bool = True
     target_scale: int = 1
     l1_weight: float = 1.0
+    loss_masking: bool = True
     band_config: tuple[int, int] | None = (7, 56)
     pool: str = "mean"
     norm_eps: float = 1e-6
@@ -457,7 +463,7 @@ class ScaleMAE(nn.Module):
                 must be multiples of ``patch_size * target_scale``.
 
         Returns:
-            ``loss`` (MSE low band + ``l1_weight`` * L1 high band, masked patches only), ``loss_low``,
+            ``loss`` (MSE low band + ``l1_weight`` * L1 high band, over hidden patches, or every patch with ``loss_masking=False``), ``loss_low``,
             ``loss_high``, ``pred_low [B, C, H/2, W/2]``, ``pred_high [B, C, H, W]``, ``reconstruction``
             ``[B, C, H, W]`` (:func:`combine_bands` of the two, standardised units), ``target [B, C, H, W]``
             (the standardised image), ``mask [B, h, w]`` (1 = hidden from the encoder, on the encoder's grid).
@@ -474,8 +480,9 @@ class ScaleMAE(nn.Module):
         low, high = laplacian_bands(target, c.band_config)
         mask_map = mask.reshape(-1, 1, *grid)  # [B, 1, h, w]
         cell = c.patch_size * c.target_scale  # target pixels per token side
-        m_high = mask_map.repeat_interleave(cell, 2).repeat_interleave(cell, 3)
-        m_low = mask_map.repeat_interleave(cell // 2, 2).repeat_interleave(cell // 2, 3)
+        counted = mask_map if c.loss_masking else torch.ones_like(mask_map)  # patches the loss counts
+        m_high = counted.repeat_interleave(cell, 2).repeat_interleave(cell, 3)
+        m_low = counted.repeat_interleave(cell // 2, 2).repeat_interleave(cell // 2, 3)
         loss_low = (m_low * (pred_low - low) ** 2).sum() / (m_low.sum() * self.in_chans)
         loss_high = (m_high * (pred_high - high).abs()).sum() / (m_high.sum() * self.in_chans)
         return {
@@ -497,14 +504,17 @@ class ScaleMAE(nn.Module):
         With ``target_scale=2`` a model pretrained to rebuild tiles from their half-resolution version turns a
         ``H x W`` image into a ``2H x 2W`` one (the paper's super-resolution use of the decoder).
 
-        Known deviation: the official decoder predicts every target position from a mask-token query (the
-        encoded visible tokens are context only), so super-resolution uses the pathway the loss trains. This
-        decoder (the shared :class:`MAEDecoder`, plain MAE layout) keeps visible tokens in place and predicts
-        only hidden positions from mask tokens; the loss counts hidden patches only (as officially), so here,
-        with every patch visible, its outputs come from an untrained pathway. Measured in lesson 03
-        (``benchmarks/bench_scale_mae_effect.py``): the tiny preset with patch 4 after 150 steps
-        reconstructs 20 m -> 10 m with RMS 0.488 +/- 0.024 (standardised units, 3 seeds) against 0.164 +/- 0.008
-        for bicubic upsampling; compare with such a baseline before reading a super-resolved image.
+        Which decoder outputs are trained: the decoder is the official one's default layout
+        (``forward_decoder`` with ``--use_mask_token``, the default of ``main_pretrain.py``; the
+        ``build_input_sequence`` of ``models_mae.py`` that would query every position with a mask token is
+        never called): encoded visible tokens in place, mask tokens at hidden positions. With the paper's
+        masked loss (``loss_masking=True``) the outputs at visible positions are never trained, in the
+        official code too, and here every patch is visible. Pretrain with ``loss_masking=False`` (the official
+        ``--no_loss_masking`` switch) for a model whose every output is trained. Measured in lesson 03
+        (``benchmarks/bench_scale_mae_effect.py``, tiny preset, patch 4, 150 steps, 3 seeds, standardised
+        units, 20 m -> 10 m): RMS 0.488 +/- 0.024 with the masked loss, 0.440 +/- 0.028 with
+        ``loss_masking=False``, against 0.164 +/- 0.008 for bicubic upsampling. Compare with such a
+        baseline before reading a super-resolved image.
 
         Args:
             s1: Sentinel-1 ``[B, 2, H, W]`` dB (read when the modality includes radar).
