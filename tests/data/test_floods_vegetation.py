@@ -30,6 +30,7 @@ def test_flooded_vegetation_keeps_the_water_mask_and_changes_only_flooded_plants
     for i in range(len(veg)):
         a, b = plain[i], veg[i]
         fv = b["flooded_vegetation"]
+        assert not a["flooded_vegetation"].any(), "open-water floods have none"
         assert fv.dtype == torch.bool and fv.shape == (32, 32)
         assert torch.equal(a["mask"], b["mask"]), "flooded vegetation is still water"
         assert not (fv & ~b["flood_mask"]).any(), "only newly flooded pixels"

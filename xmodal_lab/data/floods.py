@@ -68,8 +68,8 @@ class SimulatedFloods(Dataset):
 
     Returns per item:
         The pair dict of :class:`SimulatedWorld` plus ``mask`` int64 ``[H, W]`` (1 water, 0 land),
-        ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``event`` and ``event_date``; with
-        ``flooded_vegetation=True`` also ``flooded_vegetation`` bool ``[H, W]`` (the bright flooded pixels).
+        ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``flooded_vegetation`` bool ``[H, W]`` (the
+        bright flooded pixels; all False without ``flooded_vegetation=True``), ``event`` and ``event_date``.
     """
 
     def __init__(
@@ -122,6 +122,8 @@ class SimulatedFloods(Dataset):
         pair["event_date"] = start.isoformat()
         if self.flooded_vegetation:
             _flood_the_vegetation(pair, self.world.render(index, date=date))
+        else:
+            pair["flooded_vegetation"] = torch.zeros_like(pair["flood_mask"])
         return self.transform(pair) if self.transform is not None else pair
 
 
