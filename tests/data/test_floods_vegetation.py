@@ -15,8 +15,10 @@ from xmodal_lab.eval.dense import band_threshold_baseline
 
 @pytest.fixture(scope="module")
 def both():
-    return SimulatedFloods(seed=3, size=32, n_scenes=24), SimulatedFloods(seed=3, size=32, n_scenes=24,
-                                                                        flooded_vegetation=True)  # fmt: skip
+    # flooded vegetation is the default; open water only is the named simplification
+    return SimulatedFloods(seed=3, size=32, n_scenes=24, flooded_vegetation=False), SimulatedFloods(
+        seed=3, size=32, n_scenes=24
+    )
 
 
 def _dry(floods: SimulatedFloods, i: int) -> dict:

@@ -6,12 +6,13 @@ flood date, permanent and flooded; :class:`SimulatedFloods` also gives ``flood_m
 flooded pixels) so a user can score the flood alone.
 
 Open flood water is dark in radar: smooth water mirrors the pulse away, so a single VV threshold maps it
-(``vv_threshold_baseline``). Real floods are harder: under a canopy or between emerging stems, water and
+(:func:`xmodal_lab.eval.band_threshold_baseline`). Real floods are harder: under a canopy or between emerging stems, water and
 upright trunks or stalks form a corner reflector, and the radar *brightens* (double bounce: co-polarised VV
 rises by several dB, cross-polarised VH much less; Tsyganskaya et al., Remote Sensing 2018; Martinis and Rieke,
-2015), while the optical image still shows vegetation with some water between it. ``SimulatedFloods(
-flooded_vegetation=True)`` renders that case, labelled water (it is flooded), so no per-pixel darkness
-threshold maps the whole flood.
+2015), while the optical image still shows vegetation with some water between it. :class:`SimulatedFloods`
+renders that case by default, labelled water (it is flooded), so no per-pixel darkness threshold maps the
+whole flood; ``flooded_vegetation=False`` is the named simplification in which every flooded pixel is open
+water.
 """
 
 from __future__ import annotations
@@ -59,17 +60,19 @@ class SimulatedFloods(Dataset):
         days_after: days between the start of the flood and the acquisition (at most
             :data:`~xmodal_lab.data.events.FLOOD_DAYS`, after which the water recedes).
         transform: optional callable applied to each pair dict.
-        flooded_vegetation: render flooded vegetation (see the module docstring): newly flooded pixels that
-            were forest or wetland, and crops or grass within :data:`SHALLOW_PX` pixels of dry land, keep
-            their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical mixed with
-            :data:`WATER_SEEN` of the flood's; they stay water in ``mask``. False (the default) floods
-            every pixel as open water, which one radar threshold maps.
+        flooded_vegetation: render flooded vegetation (the default; see the module docstring): newly flooded
+            pixels that were forest or wetland, and crops or grass within :data:`SHALLOW_PX` pixels of dry
+            land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical mixed with
+            :data:`WATER_SEEN` of the flood's; they stay water in ``mask`` and keep their dry class in
+            ``landcover`` (the canopy is what is seen). False (teaching simplification) floods every pixel
+            as open water, which one radar threshold maps; ``mask`` is then the water class of
+            ``landcover``.
         **world_kwargs: other :class:`SimulatedWorld` settings (``gsd``, ``looks``, ``noise``...).
 
     Returns per item:
         The pair dict of :class:`SimulatedWorld` plus ``mask`` int64 ``[H, W]`` (1 water, 0 land),
         ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``flooded_vegetation`` bool ``[H, W]`` (the
-        bright flooded pixels; all False without ``flooded_vegetation=True``), ``event`` and ``event_date``.
+        bright flooded pixels; all False with ``flooded_vegetation=False``), ``event`` and ``event_date``.
     """
 
     def __init__(
@@ -80,7 +83,7 @@ class SimulatedFloods(Dataset):
         cloud_cover: float = 0.0,
         days_after: int = 5,
         transform: Callable[[dict], dict] | None = None,
-        flooded_vegetation: bool = False,
+        flooded_vegetation: bool = True,
         **world_kwargs: Any,
     ) -> None:
         from xmodal_lab.data.events import FLOOD_DAYS
