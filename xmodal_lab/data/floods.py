@@ -6,9 +6,10 @@ flood date, permanent and flooded; :class:`SimulatedFloods` also gives ``flood_m
 flooded pixels) so a user can score the flood alone.
 
 Open flood water is dark in radar: smooth water mirrors the pulse away, so a single VV threshold maps it
-(:func:`xmodal_lab.eval.band_threshold_baseline`). Real floods are harder: under a canopy or between emerging stems, water and
-upright trunks or stalks form a corner reflector, and the radar *brightens* (double bounce: co-polarised VV
-rises by several dB, cross-polarised VH much less; Tsyganskaya et al., Remote Sensing 2018), while the optical image still shows vegetation with some water between it. :class:`SimulatedFloods`
+(:func:`xmodal_lab.eval.band_threshold_baseline`). Real floods are harder: under a canopy or between
+emerging stems, water and upright trunks or stalks form a corner reflector, and the radar *brightens* (double
+bounce: co-polarised VV rises by several dB, cross-polarised VH much less; Tsyganskaya et al., Remote Sensing
+2018), while the optical image still shows vegetation with some water between it. :class:`SimulatedFloods`
 renders that case by default, labelled water (it is flooded), so no per-pixel darkness threshold maps the
 whole flood; ``flooded_vegetation=False`` is the named simplification in which every flooded pixel is open
 water.
