@@ -68,3 +68,25 @@ def test_evaluate_segmentation_over_a_dataset():
     assert s["iou"]["1"] == 1.0 and s["pixels"] == 5 * 64 - 5
     with pytest.raises(ValueError, match="empty"):
         evaluate_segmentation(_Threshold(), [])
+
+
+def test_band_threshold_baseline_finds_the_separating_threshold():
+    from xmodal_lab.eval.dense import band_threshold_baseline
+
+    g = torch.Generator().manual_seed(0)
+
+    def scene(n: int) -> list[dict]:
+        items = []
+        for _ in range(n):
+            mask = (torch.rand(8, 8, generator=g) < 0.5).long()
+            vv = torch.where(mask == 1, -20.0, -8.0) + torch.rand(8, 8, generator=g)  # water < -19, land > -8
+            items.append({"s1": torch.stack([vv, vv - 6]), "mask": mask})
+        return items
+
+    labelled, test = scene(4), scene(4)
+    out = band_threshold_baseline(labelled, test)
+    assert -19.0 <= out["threshold"] <= -8.0 and out["mIoU"] == 1.0
+    test[0]["mask"][:] = -1  # unlabelled pixels are not scored
+    assert band_threshold_baseline(labelled, test)["pixels"] == 3 * 64
+    with pytest.raises(ValueError, match="empty"):
+        band_threshold_baseline([], test)

@@ -142,3 +142,31 @@ def test_head_learns_a_pixel_rule_on_a_frozen_random_encoder():
     print(f"loss {first:.3f} -> {float(loss):.3f}, pixel accuracy {accuracy:.3f}")
     assert float(loss) < 0.5 * first
     assert accuracy > 0.9  # chance 0.5
+
+
+def test_linear_head_is_a_batch_normed_1x1_convolution_upsampled():
+    from xmodal_lab.models.seg_head import LinearHead
+
+    head = LinearHead(in_dim=16, num_classes=3).train()
+    feats = torch.randn(2, 16, 4, 4) * 5 + 2
+    out = head(feats, size=(32, 32))
+    # reference written out: standardise each channel over batch and grid (biased variance, eps 1e-5),
+    # then W f + b per patch, then bilinear upsampling of the patch logits
+    mean = feats.mean(dim=(0, 2, 3), keepdim=True)
+    var = feats.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    z = (feats - mean) / torch.sqrt(var + 1e-5)
+    w, b = head.classifier.weight[:, :, 0, 0], head.classifier.bias
+    patch_logits = torch.einsum("kd,bdhw->bkhw", w, z) + b[None, :, None, None]
+    ref = torch.nn.functional.interpolate(patch_logits, size=(32, 32), mode="bilinear", align_corners=False)
+    assert out.shape == (2, 3, 32, 32) and torch.allclose(out, ref, atol=1e-5)
+    assert sum(p.numel() for p in head.parameters()) == 16 * 3 + 3, "only the linear layer learns"
+
+
+def test_segmentation_model_takes_a_linear_head_and_keeps_it_in_its_config():
+    seg = SegmentationModel(build("croma", preset="tiny"), num_classes=2, modality="s1", head="linear")
+    out = seg(_batch())
+    assert out["logits"].shape == (2, 2, 32, 32) and torch.isfinite(out["loss"])
+    assert seg.config.head == "linear"
+    assert type(SegmentationModel.from_config(seg.config).head).__name__ == "LinearHead"
+    with pytest.raises(ValueError, match="head"):
+        SegmentationModel(build("croma", preset="tiny"), num_classes=2, head="mlp")

@@ -4,6 +4,15 @@ Both datasets return the kit's pair dict plus ``mask`` int64 ``[H, W]``: 1 water
 (ignored by losses and metrics). As in Sen1Floods11's hand labels, "water" is all surface water on the
 flood date, permanent and flooded; :class:`SimulatedFloods` also gives ``flood_mask`` (only the newly
 flooded pixels) so a user can score the flood alone.
+
+Open flood water is dark in radar: smooth water mirrors the pulse away, so a single VV threshold maps it
+(:func:`xmodal_lab.eval.band_threshold_baseline`). Real floods are harder: under a canopy or between
+emerging stems, water and upright trunks or stalks form a corner reflector, and the radar *brightens* (double
+bounce: co-polarised VV rises by several dB, cross-polarised VH much less; Tsyganskaya et al., Remote Sensing
+2018), while the optical image still shows vegetation with some water between it. :class:`SimulatedFloods`
+renders that case by default, labelled water (it is flooded), so no per-pixel darkness threshold maps the
+whole flood; ``flooded_vegetation=False`` is the named simplification in which every flooded pixel is open
+water.
 """
 
 from __future__ import annotations
@@ -23,6 +32,15 @@ from xmodal_lab.data.world import SimulatedWorld
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
 NODATA = -1
+#: Radar change of flooded vegetation in dB, ``(VV, VH)``: double bounce brightens co-polarised VV strongly and
+#: cross-polarised VH a little (within the 3-6 dB VV increases the literature reports for flooded forest and
+#: flooded crops at C band).
+DOUBLE_BOUNCE_DB: tuple[float, float] = (4.0, 1.0)
+#: Share of the flood's optical signature (water seen between plants) in a flooded-vegetation pixel, by canopy:
+#: tall vegetation (forest, wetland) hides most of it, low crops and grass less.
+WATER_SEEN: dict[str, float] = {"tall": 0.2, "low": 0.4}
+#: Crops and grass are flooded vegetation where the water is shallow: within this many pixels of dry land.
+SHALLOW_PX = 3
 #: Biomes of the simulated world in which floods happen.
 FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flood" in b.events)
 
@@ -42,11 +60,19 @@ class SimulatedFloods(Dataset):
         days_after: days between the start of the flood and the acquisition (at most
             :data:`~xmodal_lab.data.events.FLOOD_DAYS`, after which the water recedes).
         transform: optional callable applied to each pair dict.
+        flooded_vegetation: render flooded vegetation (the default; see the module docstring): newly flooded
+            pixels that were forest or wetland, and crops or grass within :data:`SHALLOW_PX` pixels of dry
+            land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical mixed with
+            :data:`WATER_SEEN` of the flood's; they stay water in ``mask`` and keep their dry class in
+            ``landcover`` (the canopy is what is seen). False (teaching simplification) floods every pixel
+            as open water, which one radar threshold maps; ``mask`` is then the water class of
+            ``landcover``.
         **world_kwargs: other :class:`SimulatedWorld` settings (``gsd``, ``looks``, ``noise``...).
 
     Returns per item:
         The pair dict of :class:`SimulatedWorld` plus ``mask`` int64 ``[H, W]`` (1 water, 0 land),
-        ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``event`` and ``event_date``.
+        ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``flooded_vegetation`` bool ``[H, W]`` (the
+        bright flooded pixels; all False with ``flooded_vegetation=False``), ``event`` and ``event_date``.
     """
 
     def __init__(
@@ -57,6 +83,7 @@ class SimulatedFloods(Dataset):
         cloud_cover: float = 0.0,
         days_after: int = 5,
         transform: Callable[[dict], dict] | None = None,
+        flooded_vegetation: bool = True,
         **world_kwargs: Any,
     ) -> None:
         from xmodal_lab.data.events import FLOOD_DAYS
@@ -74,6 +101,7 @@ class SimulatedFloods(Dataset):
         self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover,
                                     cache_mb=world_kwargs.pop("cache_mb", 256.0), **world_kwargs)  # fmt: skip
         self.days_after = int(days_after)
+        self.flooded_vegetation = bool(flooded_vegetation)
         self.transform = transform
         self.config = self.world.config
 
@@ -82,7 +110,10 @@ class SimulatedFloods(Dataset):
 
     def __repr__(self) -> str:
         c = self.world.config
-        return f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover})"
+        return (
+            f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover}, "
+            f"flooded_vegetation={self.flooded_vegetation})"
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = self.world._check_index(index)
@@ -92,7 +123,35 @@ class SimulatedFloods(Dataset):
         pair["mask"] = (pair["landcover"] == lc.WATER).long()
         pair["flood_mask"] = pair.pop("change_mask")
         pair["event_date"] = start.isoformat()
+        if self.flooded_vegetation:
+            _flood_the_vegetation(pair, self.world.render(index, date=date))
+        else:
+            pair["flooded_vegetation"] = torch.zeros_like(pair["flood_mask"])
         return self.transform(pair) if self.transform is not None else pair
+
+
+def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
+    """Turn the flooded pixels under vegetation of ``pair`` into bright flooded vegetation, in place.
+
+    ``dry`` is the same scene, date, clouds and speckle without the flood, so outside the flood the two
+    renderings are identical and inside it the dry radar and optical are known.
+    """
+    from scipy.ndimage import binary_dilation
+
+    flood = pair["flood_mask"].numpy()
+    before = dry["landcover"].numpy()
+    tall = np.isin(before, (lc.FOREST, lc.WETLAND))
+    low = np.isin(before, (lc.CROPLAND, lc.GRASSLAND))
+    near_dry = binary_dilation(~flood, iterations=SHALLOW_PX)
+    under_tall, under_low = flood & tall, flood & low & near_dry
+    veg = torch.from_numpy(under_tall | under_low)
+    boost = torch.tensor(DOUBLE_BOUNCE_DB, dtype=pair["s1"].dtype)[:, None, None]
+    pair["s1"] = torch.where(veg, dry["s1"] + boost, pair["s1"])
+    seen = torch.from_numpy(np.where(under_tall, WATER_SEEN["tall"], WATER_SEEN["low"]).astype(np.float32))
+    mixed = (1 - seen) * dry["s2"] + seen * pair["s2"]
+    pair["s2"] = torch.where(veg, mixed, pair["s2"])
+    pair["landcover"] = torch.where(veg, dry["landcover"], pair["landcover"])  # the canopy is what is seen
+    pair["flooded_vegetation"] = veg
 
 
 class Sen1Floods11(Dataset):

@@ -12,7 +12,13 @@ from .change import (
     embedding_change,
     pixel_difference,
 )
-from .dense import confusion_matrix, evaluate_segmentation, scores_from_confusion, segmentation_scores
+from .dense import (
+    band_threshold_baseline,
+    confusion_matrix,
+    evaluate_segmentation,
+    scores_from_confusion,
+    segmentation_scores,
+)
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe, weighted_knn_accuracy
@@ -40,6 +46,7 @@ __all__ = [
     "change_metrics",
     "confusion_matrix",
     "embedding_change",
+    "band_threshold_baseline",
     "evaluate_segmentation",
     "pixel_difference",
     "scores_from_confusion",

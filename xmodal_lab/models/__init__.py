@@ -32,13 +32,14 @@ from .mmearth import MMEarth, MMEarthConfig
 from .pretrained import list_pretrained, pretrained
 from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
-from .seg_head import SegmentationConfig, SegmentationModel, UPerNetHead
+from .seg_head import LinearHead, SegmentationConfig, SegmentationModel, UPerNetHead
 from .skysense import SkySense, SkySenseConfig
 
 __all__ = [
     "SegmentationConfig",
     "SegmentationModel",
     "UPerNetHead",
+    "LinearHead",
     "CROMA",
     "MODELS",
     "CROMAConfig",

@@ -8,6 +8,11 @@ convolution per level; the levels are upsampled to the finest, concatenated, fus
 classified per pixel; the logits are upsampled bilinearly to the input size. UPerNet's pyramid pooling
 module on the coarsest level is kept small: global average pooling plus the coarsest level itself.
 
+:class:`LinearHead` is the standard frozen-feature (probe) protocol for dense tasks: a batch norm without
+affine parameters (as MAE's linear probe) and one 1x1 convolution on the patch features, the patch logits
+upsampled bilinearly to the pixels. It can only read what the features hold linearly, so it measures the
+encoder; the UPerNet head is a small network of its own that can learn much of the task from raw signal.
+
 ``SegmentationModel(encoder, num_classes)`` has the kit's training interface: ``forward(batch)`` returns
 ``{"loss", "logits"}``, so :func:`xmodal_lab.train.fit` trains it like any model. Its :attr:`config` (a
 :class:`SegmentationConfig`: the encoder's registry name and config plus the head's settings) goes into every
@@ -26,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 MODALITIES = ("s1", "s2", "joint")
+#: Heads a :class:`SegmentationModel` can put on the encoder.
+HEADS = ("upernet", "linear")
 #: Label value that the loss ignores (Sen1Floods11's no-data value).
 IGNORE_INDEX = -1
 
@@ -107,6 +114,36 @@ class UPerNetHead(nn.Module):
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
+class LinearHead(nn.Module):
+    """The frozen-feature probe of dense tasks: per-patch linear logits, upsampled to the pixels.
+
+    ``z = W BN(f) + b`` on every patch feature ``f`` (batch norm without affine parameters, as in MAE's
+    linear probe, so one learning rate suits any encoder's feature scale), then bilinear upsampling.
+
+    Args:
+        in_dim: channels ``D`` of the encoder's feature map.
+        num_classes: output classes ``K``.
+    """
+
+    def __init__(self, in_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_dim, affine=False)
+        self.classifier = nn.Conv2d(in_dim, num_classes, 1)
+
+    def forward(self, features: Tensor, size: tuple[int, int]) -> Tensor:
+        """Per-pixel class logits.
+
+        Args:
+            features: encoder feature map ``[B, D, h, w]``.
+            size: output ``(H, W)``.
+
+        Returns:
+            Logits ``[B, K, H, W]``.
+        """
+        logits = self.classifier(self.norm(features))  # [B, K, h, w]
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
 @dataclass
 class SegmentationConfig:
     """Everything needed to rebuild a :class:`SegmentationModel` before loading its weights.
@@ -120,6 +157,7 @@ class SegmentationConfig:
         head_dim: channels of the head.
         dropout: dropout before the classifier.
         class_weights: per-class weights of the cross-entropy, or None.
+        head: ``"upernet"`` or ``"linear"`` (see :class:`SegmentationModel`).
     """
 
     encoder: str = "croma"
@@ -130,10 +168,11 @@ class SegmentationConfig:
     head_dim: int = 64
     dropout: float = 0.1
     class_weights: tuple[float, ...] | None = None
+    head: str = "upernet"
 
 
 class SegmentationModel(nn.Module):
-    """Any encoder of the kit plus a :class:`UPerNetHead`, trained on per-pixel ``mask`` labels.
+    """Any encoder of the kit plus a head (:class:`UPerNetHead` or :class:`LinearHead`), trained on ``mask``.
 
     Args:
         encoder_model: a kit model with ``features(s1=, s2=, gsd=)`` (built, pretrained or loaded).
@@ -145,11 +184,14 @@ class SegmentationModel(nn.Module):
             fine-tunes it with the head.
         head_dim: channels of the head.
         class_weights: optional per-class weights ``[K]`` of the cross-entropy.
-        dropout: dropout before the classifier.
+        dropout: dropout before the classifier (UPerNet head).
+        head: ``"upernet"`` (default: the decoder of terratorch's and the CROMA paper's segmentation set-ups)
+            or ``"linear"`` (the frozen-feature probe, :class:`LinearHead`: what the features hold linearly;
+            ``head_dim`` and ``dropout`` are then unused).
 
     Raises:
         TypeError: the encoder has no ``features``.
-        ValueError: a bad modality or class count.
+        ValueError: a bad modality, head or class count.
 
     Example:
         >>> seg = SegmentationModel(build("croma", preset="tiny"), num_classes=2, modality="s1")
@@ -173,8 +215,11 @@ class SegmentationModel(nn.Module):
         head_dim: int = 64,
         class_weights: list[float] | Tensor | None = None,
         dropout: float = 0.1,
+        head: str = "upernet",
     ) -> None:
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
         if not callable(getattr(encoder_model, "features", None)):
             raise TypeError(f"{type(encoder_model).__name__} has no features(); use a model of the kit")
         if modality not in MODALITIES:
@@ -189,7 +234,12 @@ class SegmentationModel(nn.Module):
             self.encoder.eval()
         self._norms_at_start = self._norm_state()
         in_dim = self._feature_dim()
-        self.head = UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
+        self.head_kind = head
+        self.head: nn.Module = (
+            UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
+            if head == "upernet"
+            else LinearHead(in_dim, self.num_classes)
+        )
         if class_weights is not None:
             class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
             if class_weights.shape != (self.num_classes,):
@@ -214,6 +264,7 @@ class SegmentationModel(nn.Module):
             encoder=name, encoder_config=dataclasses.asdict(enc_config), num_classes=self.num_classes,
             modality=self.modality, freeze_encoder=self.freeze_encoder, head_dim=self.head_dim,
             dropout=self.dropout, class_weights=None if weights is None else tuple(weights.tolist()),
+            head=self.head_kind,
         )  # fmt: skip
 
     @classmethod
@@ -242,7 +293,8 @@ class SegmentationModel(nn.Module):
             )
         encoder = MODELS[config.encoder].model_cls(config_from_dict(config.encoder, config.encoder_config))
         return cls(encoder, config.num_classes, modality=config.modality, freeze_encoder=config.freeze_encoder,
-                   head_dim=config.head_dim, class_weights=config.class_weights, dropout=config.dropout)  # fmt: skip
+                   head_dim=config.head_dim, class_weights=config.class_weights, dropout=config.dropout,
+                   head=config.head)  # fmt: skip
 
     def _norm_state(self) -> list[Tensor]:
         return [b.detach().clone() for n, b in self.encoder.named_buffers() if n.endswith(("mean", "std"))]

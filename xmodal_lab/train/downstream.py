@@ -20,6 +20,9 @@ from xmodal_lab.models.seg_head import SegmentationModel
 
 from .fit import fit
 
+#: Default peak learning rate per head of :func:`fit_segmentation`.
+HEAD_LR: dict[str, float] = {"upernet": 1e-3, "linear": 1e-2}
+
 
 def label_subset(data: Dataset, fraction: float, seed: int = 0) -> Subset:
     """A seeded random ``fraction`` of the items (at least one): the labelled scenes of a run.
@@ -49,9 +52,10 @@ def fit_segmentation(
     seed: int = 0,
     max_steps: int = 60,
     batch_size: int = 16,
-    lr: float = 1e-3,
+    lr: float | None = None,
     head_dim: int = 16,
     freeze_encoder: bool = True,
+    head: str = "upernet",
     **fit_kwargs: Any,
 ) -> tuple[SegmentationModel, dict[str, Any]]:
     """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes.
@@ -68,9 +72,12 @@ def fit_segmentation(
         seed: seed of the head's weights, the label subset and the batches.
         max_steps: optimisation steps.
         batch_size: scenes per step.
-        lr: peak learning rate.
+        lr: peak learning rate; default :data:`HEAD_LR` of the head (a single linear layer on standardised
+            features needs a larger rate than the UPerNet head to converge in the same steps).
         head_dim: channels of the head.
         freeze_encoder: keep the encoder fixed.
+        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe), see
+            :class:`~xmodal_lab.models.seg_head.SegmentationModel`.
         **fit_kwargs: passed to :func:`~xmodal_lab.train.fit` (``log_dir``, ``progress``...).
 
     Returns:
@@ -87,8 +94,9 @@ def fit_segmentation(
         )
     seed_everything(seed)
     model = SegmentationModel(encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder,
-                              head_dim=head_dim)  # fmt: skip
+                              head_dim=head_dim, head=head)  # fmt: skip
     fit_kwargs.setdefault("progress", False)
+    lr = HEAD_LR.get(head, HEAD_LR["upernet"]) if lr is None else lr
     return fit(model, subset, max_steps=max_steps, batch_size=min(batch_size, len(subset)), lr=lr, seed=seed,
                normalize=False, **fit_kwargs)  # fmt: skip
 
@@ -112,7 +120,7 @@ def dense_label_efficiency(
         fractions: label fractions.
         seeds: one run per seed (head weights, label subset, batches).
         metric: ``"mIoU"``, ``"mF1"``, ``"accuracy"``, or ``"iou/<class>"`` / ``"f1/<class>"`` (e.g. ``"iou/1"``).
-        **kwargs: passed to :func:`fit_segmentation` (``modality``, ``max_steps``, ``head_dim``...).
+        **kwargs: passed to :func:`fit_segmentation` (``modality``, ``head``, ``max_steps``, ``head_dim``...).
 
     Returns:
         ``{name: {fraction: [score per seed]}}``, the curves ``xmodal_lab.viz.plot_label_efficiency`` draws.
