@@ -12,7 +12,7 @@ Each seed ``s`` repeats the notebook with ``SEED = s`` (its places, its pretrain
    5 % and 100 % of the labelled flood scenes (radar input), head seeds 0-2; print mIoU and the *paired* gain
    (same labelled scenes and head seed for both encoders). Beside them: a VV threshold chosen on the same
    labelled scenes (the classical baseline). "5 % labels" is read as 5 % of the scenes, each fully labelled
-   (the label-efficiency protocol of the issue and of Sen1Floods11-style benchmarks), not 5 % of every
+   (the label-efficiency protocol of Sen1Floods11-style benchmarks), not 5 % of every
    scene's pixels.
 3. Radar vs optical heads under 60 % cloud cover (water IoU).
 4. Change detection (tile and patch level) against the log-ratio pixel baseline, thresholds chosen on

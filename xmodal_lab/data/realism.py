@@ -68,7 +68,7 @@ def quantile_distance(a: Any, b: Any, n_quantiles: int = 101) -> float:
 
 
 def mean_abs_gradient(tiles: Any) -> np.ndarray:
-    """Mean ``|x[i + 1, j] - x[i, j]|`` per band of ``tiles`` ``[N, C, H, W]`` (the issue's ``|d/dy|``).
+    """Mean ``|x[i + 1, j] - x[i, j]|`` per band of ``tiles`` ``[N, C, H, W]``.
 
     Returns:
         ``[C]`` in the tiles' unit (dB for radar).
