@@ -56,6 +56,9 @@ WORLDS: dict[str, dict] = {
     "uncalibrated": {"speckle_sigma": 0.0},
     "default": {},
     "calibrated": {"realism": "calibrated"},
+    "cropland": {
+        "biomes": ("cropland",)
+    },  # the default world's physics, one biome: the tuning tiles' landscape
 }
 #: Fine-tuning recipes after pretraining: (row name, keyword arguments of ``fit``, plus ``sim_fraction``: the
 #: share of simulated pairs mixed into the real tiles, ``freeze``: freeze the patch embeddings, and
@@ -262,14 +265,14 @@ def main() -> None:
     seeds = list(range(a.seeds))
     if a.select:
         folds = west_folds(split["tune"])
-        print(f"recipe choice: west half only, folds of {len(folds[0][0])} / {len(folds[1][0])} tiles; default "
-              f"world, pretrain {a.pretrain_steps} steps, fine-tune / scratch {a.finetune_steps} steps")  # fmt: skip
-        print_selection(
-            transfer(folds, seeds, a.pretrain_steps, a.finetune_steps, a.n_scenes, {}, CANDIDATES)
-        )
+        for label in a.worlds:
+            print(f"\nrecipe choice: west half only, folds of {len(folds[0][0])} / {len(folds[1][0])} tiles; {label} "
+                  f"world, pretrain {a.pretrain_steps} steps, fine-tune / scratch {a.finetune_steps} steps")  # fmt: skip
+            res = transfer(
+                folds, seeds, a.pretrain_steps, a.finetune_steps, a.n_scenes, WORLDS[label], CANDIDATES
+            )
+            print_selection(res)
         return
-    print(f"real tiles: tune {len(split['tune'])} (SSL4EO-S12 west half), held out: test "
-          f"{len(split['test'])} (east half), test_europe {len(split['test_europe'])} (BigEarthNet-MM)")  # fmt: skip
     worlds = {}
     for name, kw in WORLDS.items():
         w = SimulatedWorld(seed=0, size=32, n_scenes=256, **kw)
