@@ -11,6 +11,7 @@ from .fit import fit
 from .loggers import make_logger, read_log
 from .normalization import band_statistics, normalization_state, set_normalization
 from .task import PretrainTask, warmup_cosine
+from .transfer import MixedPairs, freeze_patch_embeddings
 
 __all__ = [
     "dense_label_efficiency",
@@ -19,6 +20,8 @@ __all__ = [
     "make_logger",
     "read_log",
     "CachedPairs",
+    "MixedPairs",
+    "freeze_patch_embeddings",
     "History",
     "PairDataModule",
     "PretrainTask",
