@@ -1,29 +1,27 @@
 """Embed a whole co-registered GeoTIFF pair tile by tile, and write the embeddings for GIS tools.
 
-``embed_raster(model, s1_path, s2_path, out_path)`` cuts the pair into tiles with
-:class:`~xmodal_lab.data.rasters.PairedRasterDataset`, embeds them in batches with ``model.embed`` (a
-progress bar shows how far it got) and writes a Cloud-Optimised GeoTIFF: one pixel per tile, one band per
-embedding dimension (or principal components, or a ``pca=3`` RGB picture), on the optical raster's grid
-(same CRS; the tile grid's affine is the optical affine scaled by the stride and shifted so that each pixel
-is centred on its tile). Tiles the dataset dropped (too much nodata) are nodata. The returned
-:class:`TileEmbeddings` keeps every modality's vectors for the map queries of :mod:`xmodal_lab.eval.tile_query`;
-:func:`embeddings_to_geoparquet` writes them as tile polygons with their vectors (GeoParquet).
-
-Input files are only read; output files are never overwritten, and each is read back before it is reported.
+:func:`embed_raster` cuts the pair into tiles (:class:`~xmodal_lab.data.rasters.PairedRasterDataset`), embeds
+them and writes a Cloud-Optimised GeoTIFF with one pixel per tile on the optical raster's CRS: one band per
+embedding dimension, principal-component scores, or a ``pca=3`` RGB picture. Dropped tiles (too much
+nodata) are nodata. :func:`embeddings_to_geoparquet` writes tile polygons with their vectors. Inputs are only
+read; outputs are never overwritten and are read back before they are reported.
 """
 
 from __future__ import annotations
 
-import inspect
-import os
-import tempfile
-from collections.abc import Callable
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from affine import Affine
+from rasterio.transform import xy
+from rasterio.windows import Window
+
+from .embeddings import embed_batches
+from .outputs import check_out_path, write_checked
 
 #: Embedding keys a model may return (``embed(s1=, s2=)``): radar, optical, and both together.
 RASTER_MODALITIES = ("s1", "s2", "joint")
@@ -34,8 +32,7 @@ class TileEmbeddings:
     """Embeddings of the tiles of one raster pair, and where each tile lies.
 
     Attributes:
-        vectors: ``{modality: [N, D]}`` float32, one row per kept tile (``"s1"``, ``"s2"``, ``"joint"`` as the
-            model gives them).
+        vectors: ``{modality: [N, D]}`` float32, one row per kept tile.
         cells: ``[N, 2]`` ``(row, col)`` of each tile in the tile grid.
         windows: ``[N, 2]`` ``(row, col)`` of each tile's top-left pixel in the optical raster.
         grid_shape: ``(rows, cols)`` of the tile grid.
@@ -78,33 +75,23 @@ class TileEmbeddings:
         return out
 
     def to_grid(self, values: Any, fill: float = np.nan) -> np.ndarray:
-        """Place one value (``[N]``) or vector (``[N, K]``) per tile on the tile grid.
-
-        Args:
-            values: ``[N]`` or ``[N, K]``.
-            fill: value of the cells without a tile.
+        """Place one value ``[N]`` or vector ``[N, K]`` per tile on the tile grid.
 
         Returns:
-            ``[rows, cols]`` or ``[K, rows, cols]`` float (``fill`` where a tile was dropped).
+            ``[rows, cols]`` or ``[K, rows, cols]`` float64, ``fill`` where no tile is.
         """
         v = np.asarray(values, dtype=np.float64)
         if v.shape[0] != len(self):
             raise ValueError(f"values: expected one row per tile ({len(self)}), got shape {v.shape}")
-        rows, cols = self.cells[:, 0], self.cells[:, 1]
-        if v.ndim == 1:
-            out = np.full(self.grid_shape, fill, dtype=np.float64)
-            out[rows, cols] = v
-            return out
-        out = np.full((v.shape[1], *self.grid_shape), fill, dtype=np.float64)
-        out[:, rows, cols] = v.T
+        out = np.full((*v.shape[1:], *self.grid_shape), fill, dtype=np.float64)
+        out[..., self.cells[:, 0], self.cells[:, 1]] = v.T
         return out
 
     def footprint(self, index: int) -> tuple[float, float, float, float]:
-        """``(left, bottom, right, top)`` of tile ``index`` in the CRS (north-up rasters)."""
-        a, b, c, d, e, f = self.source_transform
-        r, col = (int(v) for v in self.windows[index])
-        xs = [a * cc + b * rr + c for cc, rr in ((col, r), (col + self.tile, r + self.tile))]
-        ys = [d * cc + e * rr + f for cc, rr in ((col, r), (col + self.tile, r + self.tile))]
+        """``(left, bottom, right, top)`` of tile ``index`` in the CRS."""
+        row, col = (int(v) for v in self.windows[index])
+        corners = [row, row + self.tile], [col, col + self.tile]
+        xs, ys = xy(Affine(*self.source_transform), *corners, offset="ul")
         return min(xs), min(ys), max(xs), max(ys)
 
     def index_of_cell(self, row: int, col: int) -> int | None:
@@ -113,110 +100,38 @@ class TileEmbeddings:
         return int(hit[0]) if hit.size else None
 
 
-def _check_out_path(out_path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
-    path = Path(out_path)
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"{path}: expected a {what} file name ending in {' or '.join(suffixes)}")
-    if path.exists():
-        raise FileExistsError(f"{path}: exists; refusing to overwrite it (choose another name or delete it)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
-    return path
-
-
-def _publish(tmp: Path, path: Path) -> None:
-    """Move a verified temporary file to ``path``, failing (not overwriting) if ``path`` appeared meanwhile."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # temporary files are private; the result gets the usual permissions
-    try:
-        os.link(tmp, path)  # fails if path exists
-    except FileExistsError:
-        tmp.unlink(missing_ok=True)
-        raise FileExistsError(f"{path}: appeared while writing; refusing to overwrite it") from None
-    except OSError:  # no hard links on this file system
-        if path.exists():
-            tmp.unlink(missing_ok=True)
-            raise FileExistsError(f"{path}: appeared while writing; refusing to overwrite it") from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink()
-
-
-def _write_published(
-    path: Path,
-    suffix: str,
-    write: Callable[[Path], None],
-    reads_back: Callable[[Path], bool],
-    what: str,
-    driver_creates: bool = False,
-) -> Path:
-    """Write through a temporary file beside ``path``, read it back, then :func:`_publish` it as ``path``.
-
-    ``write(tmp)`` writes the file, ``reads_back(tmp)`` says whether it holds what was meant (else
-    ``OSError`` names ``what``); ``driver_creates`` removes the empty temporary file first, for writers
-    that create the file themselves. The temporary file never outlives the call.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    if driver_creates:
-        tmp.unlink()
-    try:
-        write(tmp)
-        if not reads_back(tmp):
-            raise OSError(f"{path}: the written {what} does not read back as written")
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
-    """Affine of the tile grid: one pixel per tile, ``stride`` optical pixels wide, centred on its tile.
+    """Affine of the tile grid: one pixel per ``stride`` optical pixels, centred on its tile.
 
     Args:
-        transform: the optical raster's affine (``affine.Affine`` or 6 numbers ``a, b, c, d, e, f``).
+        transform: the optical raster's affine (``Affine`` or ``(a, b, c, d, e, f)``).
         tile: tile side in optical pixels.
         stride: step between tiles in optical pixels.
 
     Returns:
-        ``(a, b, c, d, e, f)`` of the grid: the source affine composed with a shift by
-        ``off = (tile - stride) / 2`` pixels and a scaling by ``stride``.
+        ``(a, b, c, d, e, f)``: the source affine shifted by ``(tile - stride) / 2`` pixels, scaled by ``stride``.
     """
-    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    off = (tile - stride) / 2.0
-    return (a * stride, b * stride, c + (a + b) * off, d * stride, e * stride, f + (d + e) * off)
+    offset = (tile - stride) / 2.0
+    grid = Affine(*tuple(transform)[:6]) @ Affine.translation(offset, offset) @ Affine.scale(stride)
+    return tuple(grid)[:6]
 
 
 def pca_project(x: Any, k: int) -> np.ndarray:
-    """Scores of the first ``k`` principal components (sign fixed so the largest loading is positive).
+    """Scores ``[N, k]`` of the first ``k`` principal components of ``x`` ``[N, D]``, largest loading positive."""
+    from sklearn.decomposition import PCA
 
-    Args:
-        x: ``[N, D]``.
-        k: components, ``1 <= k <= min(N, D)``.
-
-    Returns:
-        ``[N, k]`` float64.
-    """
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != 2 or not 1 <= k <= min(a.shape):
         raise ValueError(f"pca: expected 1 <= k <= min(N, D) for embeddings {a.shape}, got k={k}")
-    centred = a - a.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    comps = vt[:k]
-    signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(axis=1)])
-    return centred @ (comps * signs[:, None]).T
+    components = PCA(n_components=k, svd_solver="full").fit(a).components_  # [k, D]
+    signs = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])
+    return (a - a.mean(axis=0)) @ (components * signs[:, None]).T
 
 
 def pca_rgb(x: Any) -> np.ndarray:
-    """The first three principal components as 8-bit colours (2-98 % stretch per component; 1..255).
+    """The first three principal components of ``[N, D]`` as ``[N, 3]`` uint8 colours in 1..255 (0 is nodata).
 
-    Args:
-        x: ``[N, D]`` embeddings.
-
-    Returns:
-        ``[N, 3]`` uint8, never 0 (0 is the raster's nodata).
+    Each component is stretched between its 2nd and 98th percentiles.
     """
     p = pca_project(x, 3)
     lo, hi = np.percentile(p, 2, axis=0), np.percentile(p, 98, axis=0)
@@ -224,14 +139,22 @@ def pca_rgb(x: Any) -> np.ndarray:
     return np.clip(np.round(1 + 254 * scaled), 1, 255).astype(np.uint8)
 
 
-class BlockTiles(torch.utils.data.Dataset):
-    """The tiles of a :class:`PairedRasterDataset`, read block by block: the same items, much faster.
+def _fill_median(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
+    """Nodata pixels of each band set to the band's median over the valid pixels, as the dataset does."""
+    out = np.array(stack, dtype=np.float32, copy=True)
+    if nodata.any():
+        for band in out:
+            band[nodata] = np.median(band[~nodata]) if (~nodata).any() else 0.0
+    return out
 
-    ``PairedRasterDataset`` opens the files and decompresses a whole GeoTIFF block for every tile; on a
-    tiled, compressed pair that is most of the time ``embed_raster`` takes. This view reads square blocks
-    of ``block`` pixels once (through the dataset itself, so scaling, units, reprojection and nodata rules
-    are the dataset's), cuts the tiles out of them and fills each tile's nodata pixels with its own per-band
-    median, as the dataset does. Tiles that cross a block edge are read one by one.
+
+class BlockTiles(torch.utils.data.Dataset):
+    """The tiles of a ``PairedRasterDataset``, read a square block at a time: the same items, faster.
+
+    Reading tile by tile decompresses a whole GeoTIFF block per tile. This view reads ``block``-pixel
+    blocks through a copy of the dataset (so scaling, units, reprojection and nodata rules stay the
+    dataset's), cuts the tiles out and refills each tile's nodata with its own per-band median. Tiles that
+    cross a block edge are read one by one.
 
     Args:
         dataset: the tiles to read.
@@ -239,129 +162,43 @@ class BlockTiles(torch.utils.data.Dataset):
     """
 
     def __init__(self, dataset: Any, block: int = 256) -> None:
-        from xmodal_lab.data.rasters import PairedRasterDataset
-
         self.ds = dataset
-        t, step = dataset.size, dataset.stride
-        side = min(max(block // step, 1) * step, dataset.height, dataset.width)
-        self.block = max(side, t)
-        self._blocks = None
-        if self.block > t and self.block <= min(dataset.height, dataset.width):
-            self._blocks = PairedRasterDataset.__new__(PairedRasterDataset)
-            self._blocks.__dict__.update(dataset.__dict__)  # same files, checks and options; bigger windows
-            self._blocks.size, self._blocks.transform = self.block, None
-        self._cache: tuple[tuple[int, int], dict] | None = None
+        side = min(max(block // dataset.stride, 1) * dataset.stride, dataset.height, dataset.width)
+        self.block = max(side, dataset.size)
+        self._reader = None
+        if dataset.size < self.block <= min(dataset.height, dataset.width):
+            self._reader = copy.copy(dataset)  # same files, checks and options; bigger windows
+            self._reader.size, self._reader.transform = self.block, None
+        self._cached: tuple[tuple[int, int], dict] | None = None
 
     def __len__(self) -> int:
         return len(self.ds)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        from xmodal_lab.data.io import geo_fields
+
         row, col = self.ds.windows[index]
         t, b = self.ds.size, self.block
         r0, c0 = (row // b) * b, (col // b) * b
-        inside = (
-            self._blocks is not None and row + t <= r0 + b and col + t <= c0 + b
-            and r0 + b <= self.ds.height and c0 + b <= self.ds.width
-        )  # fmt: skip
-        if not inside:
+        inside = row + t <= r0 + b and col + t <= c0 + b
+        if self._reader is None or not inside or r0 + b > self.ds.height or c0 + b > self.ds.width:
             return self.ds[index]
-        if self._cache is None or self._cache[0] != (r0, c0):
-            self._blocks.windows = [(r0, c0)]
-            self._cache = ((r0, c0), self._blocks.load(0))
-        big = self._cache[1]
-        rs, cs = slice(row - r0, row - r0 + t), slice(col - c0, col - c0 + t)
-        nodata = big["nodata_mask"][rs, cs].numpy()
+        if self._cached is None or self._cached[0] != (r0, c0):
+            self._reader.windows = [(r0, c0)]
+            self._cached = ((r0, c0), self._reader.load(0))
+        block = self._cached[1]
+        rows, cols = Window(col - c0, row - r0, t, t).toslices()
+        nodata = block["nodata_mask"][rows, cols].numpy()
+        tile_transform = Affine(*tuple(self.ds.grid_transform)[:6]) @ Affine.translation(col, row)
         item = {
-            "s1": torch.from_numpy(_refill(big["s1"][:, rs, cs].numpy(), nodata)),
-            "s2": torch.from_numpy(_refill(big["s2"][:, rs, cs].numpy(), nodata)),
-            **_tile_geo(self.ds, row, col),
+            "s1": torch.from_numpy(_fill_median(block["s1"][:, rows, cols].numpy(), nodata)),
+            "s2": torch.from_numpy(_fill_median(block["s2"][:, rows, cols].numpy(), nodata)),
+            **geo_fields(self.ds.crs, tuple(tile_transform)[:6], t, t),
             "date": self.ds.date,
             "nodata_mask": torch.from_numpy(nodata.copy()),
             "window": (row, col),
         }
         return self.ds.transform(item) if self.ds.transform is not None else item
-
-
-def _refill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
-    """Nodata pixels of each band set to the band's median over the tile's valid pixels (as the dataset)."""
-    out = np.array(stack, dtype=np.float32, copy=True)
-    if nodata.any():
-        valid = ~nodata
-        for band in out:
-            band[nodata] = np.median(band[valid]) if valid.any() else 0.0
-    return out
-
-
-def _tile_geo(ds: Any, row: int, col: int) -> dict[str, Any]:
-    from xmodal_lab.data.io import geo_fields, window_transform
-
-    return geo_fields(ds.crs, window_transform(tuple(ds.grid_transform)[:6], row, col), ds.size, ds.size)
-
-
-@torch.no_grad()
-def embed_tiles(
-    model: torch.nn.Module,
-    dataset: Any,
-    batch_size: int = 64,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> dict[str, np.ndarray]:
-    """Embed every tile of a :class:`PairedRasterDataset` with both modalities, in batches.
-
-    Args:
-        model: a model with ``embed(s1=, s2=, gsd=) -> {key: [B, D]}``.
-        dataset: the tiles.
-        batch_size: tiles per forward pass.
-        device: where to run (default: the model's device).
-        progress: show a progress bar (tqdm).
-
-    Returns:
-        ``{key: [N, D]}`` float32 for every key the model returns.
-    """
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
-    from xmodal_lab.data import collate_pairs
-    from xmodal_lab.eval.embeddings import CONTEXT
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive number of tiles, got {batch_size}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    accepted = inspect.signature(model.embed).parameters
-    context = [k for k in CONTEXT if k in accepted]
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
-    was_training = model.training
-    model.eval()
-    out: dict[str, list[np.ndarray]] = {}
-    try:
-        for batch in tqdm(loader, desc="embedding tiles", unit="batch", disable=not progress):
-            gsd = batch.get("gsd")
-            emb = model.embed(
-                s1=batch["s1"].to(device),
-                s2=batch["s2"].to(device),
-                gsd=gsd.to(device) if isinstance(gsd, torch.Tensor) else gsd,
-                **{k: batch[k] for k in context if k in batch},
-            )
-            for key, value in emb.items():
-                if isinstance(value, torch.Tensor) and value.ndim == 2:
-                    out.setdefault(key, []).append(value.float().cpu().numpy())
-    finally:
-        model.train(was_training)
-    if not out:
-        raise ValueError(f"{type(model).__name__}.embed returned no [B, D] tensor")
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
-def _raster_bands(tiles: TileEmbeddings, modality: str, pca: int | None) -> tuple[np.ndarray, list[str], Any]:
-    """``([K, rows, cols] array, band names, nodata)`` to write."""
-    vec = tiles.vectors[modality]
-    if pca is None:
-        return tiles.to_grid(vec).astype(np.float32), [f"{modality}_{i}" for i in range(vec.shape[1])], np.nan
-    if pca == 3:
-        rgb = tiles.to_grid(pca_rgb(vec), fill=0).astype(np.uint8)
-        return rgb, ["red (PC1)", "green (PC2)", "blue (PC3)"], 0
-    scores = pca_project(vec, pca)
-    return tiles.to_grid(scores).astype(np.float32), [f"{modality}_pc{i + 1}" for i in range(pca)], np.nan
 
 
 def write_cog(
@@ -373,7 +210,7 @@ def write_cog(
     descriptions: list[str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``[K, H, W]`` as a Cloud-Optimised GeoTIFF (tiled, deflate, overviews), then verify it.
+    """Write ``[K, H, W]`` as a Cloud-Optimised GeoTIFF (tiled, deflate, overviews) and verify it.
 
     Args:
         array: the bands.
@@ -385,7 +222,7 @@ def write_cog(
         tags: dataset tags.
 
     Returns:
-        The path, after reading the file back and comparing shape, CRS, transform and values.
+        The path, after reading the file back (shape, CRS, transform and values).
 
     Raises:
         FileExistsError: the file exists (it is never overwritten).
@@ -393,14 +230,14 @@ def write_cog(
     """
     import rasterio
     import rasterio.shutil
-    from affine import Affine
+    from rasterio.crs import CRS
     from rasterio.io import MemoryFile
 
-    path = _check_out_path(out_path, (".tif", ".tiff"), "GeoTIFF")
+    path = check_out_path(out_path, (".tif", ".tiff"), "GeoTIFF")
     k, h, w = array.shape
-    block = 16 if max(h, w) <= 256 else 256  # small tile grids still get a few overview levels
-    profile = dict(driver="GTiff", width=w, height=h, count=k, dtype=array.dtype, crs=crs,
-                   transform=Affine(*transform), nodata=nodata)  # fmt: skip
+    profile = {"driver": "GTiff", "width": w, "height": h, "count": k, "dtype": array.dtype, "crs": crs,
+               "transform": Affine(*transform), "nodata": nodata}  # fmt: skip
+    is_float = np.issubdtype(array.dtype, np.floating)
 
     def write(tmp: Path) -> None:
         with MemoryFile() as mem:
@@ -410,21 +247,35 @@ def write_cog(
                     dst.descriptions = tuple(descriptions)
                 dst.update_tags(**(tags or {}))
             with mem.open() as src:
-                resampling = "NEAREST" if np.issubdtype(array.dtype, np.integer) else "AVERAGE"
-                rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", blocksize=block,
-                                     overviews="AUTO", resampling=resampling)  # fmt: skip
+                rasterio.shutil.copy(
+                    src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
+                    blocksize=16 if max(h, w) <= 256 else 256,  # small grids still get overview levels
+                    resampling="AVERAGE" if is_float else "NEAREST",
+                )  # fmt: skip
 
     def reads_back(tmp: Path) -> bool:
         with rasterio.open(tmp) as chk:
-            back = chk.read()
             return (
                 (chk.count, chk.height, chk.width) == (k, h, w)
-                and chk.crs == rasterio.crs.CRS.from_user_input(crs)
+                and chk.crs == CRS.from_user_input(crs)
                 and chk.transform.almost_equals(Affine(*transform), precision=1e-9)
-                and np.array_equal(back, array, equal_nan=np.issubdtype(array.dtype, np.floating))
+                and np.array_equal(chk.read(), array, equal_nan=is_float)
             )
 
-    return _write_published(path, ".tif", write, reads_back, "GeoTIFF")
+    return write_checked(path, write, reads_back, "GeoTIFF")
+
+
+def _raster_bands(tiles: TileEmbeddings, modality: str, pca: int | None) -> tuple[np.ndarray, list[str], Any]:
+    """``([K, rows, cols] array, band names, nodata)`` to write."""
+    vectors = tiles.vectors[modality]
+    if pca is None:
+        names = [f"{modality}_{i}" for i in range(vectors.shape[1])]
+        return tiles.to_grid(vectors).astype(np.float32), names, np.nan
+    if pca == 3:
+        rgb = tiles.to_grid(pca_rgb(vectors), fill=0).astype(np.uint8)
+        return rgb, ["red (PC1)", "green (PC2)", "blue (PC3)"], 0
+    names = [f"{modality}_pc{i + 1}" for i in range(pca)]
+    return tiles.to_grid(pca_project(vectors, pca)).astype(np.float32), names, np.nan
 
 
 def embed_raster(
@@ -451,17 +302,14 @@ def embed_raster(
         out_path: the ``.tif`` to write (must not exist), or None to only embed.
         tile: tile side in optical pixels (a multiple of the model's patch size).
         stride: step between tiles (default ``tile``); the output has one pixel per step.
-        modality: which embedding to write: ``"s1"`` (radar), ``"s2"`` (optical) or ``"joint"`` (models
-            with a joint embedding, e.g. CROMA). All of them are kept in the result.
-        pca: None: one float32 band per embedding dimension; ``3``: an RGB picture (uint8, nodata 0) of the
-            first three principal components over the raster's tiles; another integer ``k``: the first ``k``
-            principal-component scores (float32).
+        modality: the embedding written: ``"s1"``, ``"s2"`` or ``"joint"``; all are kept in the result.
+        pca: None: one float32 band per dimension; ``3``: an RGB picture (uint8, nodata 0) of the first three
+            principal components; another ``k``: the first ``k`` principal-component scores (float32).
         batch_size: tiles per forward pass.
         max_nodata: tiles with a larger nodata fraction are dropped (nodata in the output).
         device: where to run (default: the model's device).
         progress: show a progress bar.
-        **dataset_kwargs: passed to :class:`~xmodal_lab.data.rasters.PairedRasterDataset` (``s1_units``,
-            ``s2_scale``, ``reproject`` ...).
+        **dataset_kwargs: passed to ``PairedRasterDataset`` (``s1_units``, ``s2_scale``, ``reproject`` ...).
 
     Returns:
         :class:`TileEmbeddings` (``path`` set when a file was written).
@@ -477,24 +325,28 @@ def embed_raster(
     if pca is not None and (isinstance(pca, bool) or not isinstance(pca, int) or pca < 1):
         raise ValueError(f"pca: expected None or a positive number of components (3 for RGB), got {pca!r}")
     if out_path is not None:
-        out_path = _check_out_path(out_path, (".tif", ".tiff"), "GeoTIFF")
+        out_path = check_out_path(out_path, (".tif", ".tiff"), "GeoTIFF")
     multiple = int(getattr(model, "input_multiple", 1))
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
     stride = tile if stride is None else int(stride)
-    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata,
-                             **dataset_kwargs)  # fmt: skip
-    vectors = embed_tiles(model, BlockTiles(ds), batch_size=batch_size, device=device, progress=progress)
+    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs)
+    parts: dict[str, list[np.ndarray]] = {}
+    for emb, _ in embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress):
+        for key, value in emb.items():
+            parts.setdefault(key, []).append(value)
+    vectors = {key: np.concatenate(values) for key, values in parts.items()}
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
+    if pca is not None and pca > min(vectors[modality].shape):
+        raise ValueError(f"pca: {pca} components need at least {pca} tiles and dimensions")
     windows = np.asarray(ds.windows, dtype=np.int64).reshape(-1, 2)
-    rows, cols = (ds.height - tile) // stride + 1, (ds.width - tile) // stride + 1
     epsg = ds.crs.to_epsg()
     tiles = TileEmbeddings(
         vectors=vectors,
         cells=windows // stride,
         windows=windows,
-        grid_shape=(rows, cols),
+        grid_shape=((ds.height - tile) // stride + 1, (ds.width - tile) // stride + 1),
         grid_transform=grid_transform(ds.grid_transform, tile, stride),
         source_transform=tuple(float(v) for v in tuple(ds.grid_transform)[:6]),
         source_shape=(ds.height, ds.width),
@@ -505,8 +357,6 @@ def embed_raster(
         s2_path=Path(s2_path),
         modality=modality,
     )
-    if pca is not None and not pca <= min(vectors[modality].shape):
-        raise ValueError(f"pca: {pca} components need at least {pca} tiles and dimensions")
     if out_path is not None:
         array, names, nodata = _raster_bands(tiles, modality, pca)
         tags = {
@@ -529,8 +379,8 @@ def embeddings_to_geoparquet(
 ) -> Path:
     """Write tile footprints (polygons in the raster's CRS) with their embedding vectors as GeoParquet.
 
-    Columns: ``tile`` (index), ``row``, ``col`` (tile grid), ``window_row``, ``window_col`` (optical pixel
-    of the top-left corner), ``embedding_<modality>`` (list of floats) for each modality, and ``geometry``.
+    Columns: ``tile``, ``row``, ``col`` (tile grid), ``window_row``, ``window_col`` (optical pixel of the
+    top-left corner), ``embedding_<modality>`` (list of floats) and ``geometry``.
 
     Args:
         tiles: from :func:`embed_raster`.
@@ -547,7 +397,7 @@ def embeddings_to_geoparquet(
     import geopandas as gpd
     from shapely.geometry import box
 
-    path = _check_out_path(out_path, (".parquet", ".geoparquet"), "GeoParquet")
+    path = check_out_path(out_path, (".parquet", ".geoparquet"), "GeoParquet")
     modalities = tuple(tiles.vectors) if modalities is None else tuple(modalities)
     unknown = [m for m in modalities if m not in tiles.vectors]
     if unknown:
@@ -568,17 +418,4 @@ def embeddings_to_geoparquet(
         back = gpd.read_parquet(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    return _write_published(path, ".parquet", frame.to_parquet, reads_back, "GeoParquet")
-
-
-__all__ = [
-    "RASTER_MODALITIES",
-    "TileEmbeddings",
-    "embed_raster",
-    "embed_tiles",
-    "embeddings_to_geoparquet",
-    "grid_transform",
-    "pca_project",
-    "pca_rgb",
-    "write_cog",
-]
+    return write_checked(path, frame.to_parquet, reads_back, "GeoParquet")

@@ -1,41 +1,38 @@
 """Query a raster's tile embeddings from a point: similarity maps, thresholds, one-shot masks, vector export.
 
 The computations behind the click-to-query maps of :mod:`xmodal_lab.viz.region_maps`, as plain functions
-(no widgets) so they can be tested and used from scripts:
-
-- :func:`tile_at`: the tile under a point given in longitude/latitude (a map click) or in the raster's CRS;
-- :func:`similarity_to_tile`: cosine similarity of every tile to one tile, within a modality or across
-  (a radar query against the optical tiles); :func:`similarity_grid` puts it on the tile grid;
-- :func:`threshold_grid`: tiles at least as similar as a threshold (the slider of the map);
-- :func:`grid_to_polygons` and :func:`export_vectors`: the selected tiles (or a pixel mask) as polygons in
-  the raster's CRS, written to GeoPackage or GeoJSON and read back;
-- :func:`segment_region`: one-shot segmentation (encoder features, :func:`xmodal_lab.models.one_shot_segment`)
-  of the concept under a clicked point, over every tile of the raster, stitched into one mask.
+(no widgets): find the tile under a click, compare every tile with it (within a modality or across),
+threshold the map, export the selection as polygons, or segment the clicked concept over the whole raster.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
+from rasterio.transform import rowcol
 
-from xmodal_lab.eval.embed_raster import TileEmbeddings, _check_out_path, _write_published
-
-
-def _modality(tiles: TileEmbeddings, name: str, role: str) -> np.ndarray:
-    if name not in tiles.vectors:
-        raise ValueError(f"{role}: {name!r} not among the embedded modalities {sorted(tiles.vectors)}")
-    return tiles.vectors[name]
+from .embed_raster import TileEmbeddings
+from .outputs import check_out_path, write_checked
+from .segmentation import to_polygons
 
 
-def _to_pixel(transform: tuple[float, ...], x: float, y: float) -> tuple[float, float]:
-    """``(col, row)`` of a point under the affine ``(a, b, c, d, e, f)`` (its inverse)."""
-    a, b, c, d, e, f = transform[:6]
-    det = a * e - b * d
-    dx, dy = x - c, y - f
-    return (e * dx - b * dy) / det, (a * dy - d * dx) / det
+def _pixel(transform: tuple[float, ...], shape: tuple[int, int], x: float, y: float, crs: str, tiles_crs: str):
+    """``(row, col)`` of a point given in ``crs`` on a grid of ``shape`` in ``tiles_crs``; ValueError outside."""
+    from xmodal_lab.data.geo import transformer
+
+    if str(crs) != tiles_crs:
+        x, y = transformer(str(crs), tiles_crs).transform(x, y)
+    row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
+    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
+        raise ValueError(
+            f"point ({x:.1f}, {y:.1f}) in {tiles_crs} lies outside the raster's {shape[0]}x{shape[1]} grid"
+        )
+    return row, col
 
 
 def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -> int:
@@ -53,34 +50,15 @@ def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -
     Raises:
         ValueError: the point lies outside the raster, or on a cell whose tile was dropped (nodata).
     """
-    from xmodal_lab.data.geo import transformer
-
-    if str(crs) != tiles.crs:
-        x, y = transformer(str(crs), tiles.crs).transform(x, y)
-    col, row = _to_pixel(tiles.grid_transform, x, y)
-    r, c = int(np.floor(row)), int(np.floor(col))
-    rows, cols = tiles.grid_shape
-    if not (0 <= r < rows and 0 <= c < cols):
-        raise ValueError(
-            f"point ({x:.1f}, {y:.1f}) in {tiles.crs} lies outside the raster's {rows}x{cols} tiles"
-        )
-    index = tiles.index_of_cell(r, c)
+    row, col = _pixel(tiles.grid_transform, tiles.grid_shape, x, y, crs, tiles.crs)
+    index = tiles.index_of_cell(row, col)
     if index is None:
-        raise ValueError(f"point lies on tile cell ({r}, {c}), which was dropped (too much nodata)")
+        raise ValueError(f"point lies on tile cell ({row}, {col}), which was dropped (too much nodata)")
     return index
 
 
 def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
-    """Cosine similarity of every gallery vector to query vector ``index``.
-
-    Args:
-        query: ``[N, D]`` (e.g. radar embeddings of the tiles).
-        gallery: ``[N, D]`` (e.g. optical embeddings of the same tiles; the same array for one modality).
-        index: the query tile.
-
-    Returns:
-        ``[N]`` float64 in ``[-1, 1]``.
-    """
+    """Cosine similarity ``[N]`` of every gallery vector ``[N, D]`` to query vector ``index`` of ``[N, D]``."""
     q, g = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"query and gallery: expected [N, D] and [M, D], got {q.shape} and {g.shape}")
@@ -93,52 +71,33 @@ def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
 def similarity_grid(
     tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None
 ) -> np.ndarray:
-    """Similarity of every tile to tile ``index``, on the tile grid (NaN where a tile was dropped).
+    """Similarity of every tile to tile ``index`` on the tile grid ``[rows, cols]`` (NaN where none is).
 
     Args:
         tiles: the raster's tile embeddings.
         index: the clicked tile.
-        query: modality of the clicked tile (``"s1"`` radar, ``"s2"`` optical, ``"joint"``).
-        gallery: modality of the tiles compared with it (default: ``query``; ``"s2"`` with ``query="s1"``
+        query: modality of the clicked tile (``"s1"``, ``"s2"``, ``"joint"``).
+        gallery: modality of the tiles compared with it (default ``query``; ``"s2"`` with ``query="s1"``
             asks "which optical tiles look like this radar tile?").
-
-    Returns:
-        ``[rows, cols]`` float64.
     """
-    q = _modality(tiles, query, "query")
-    g = _modality(tiles, gallery or query, "gallery")
-    return tiles.to_grid(similarity_to_tile(q, g, index))
+    for role, name in (("query", query), ("gallery", gallery or query)):
+        if name not in tiles.vectors:
+            raise ValueError(f"{role}: {name!r} not among the embedded modalities {sorted(tiles.vectors)}")
+    return tiles.to_grid(similarity_to_tile(tiles.vectors[query], tiles.vectors[gallery or query], index))
 
 
 def threshold_grid(similarity: Any, threshold: float) -> np.ndarray:
-    """Cells at least as similar as ``threshold`` (NaN cells are never selected).
-
-    Args:
-        similarity: ``[rows, cols]`` from :func:`similarity_grid`.
-        threshold: cosine similarity in ``[-1, 1]``.
-
-    Returns:
-        ``[rows, cols]`` bool.
-    """
+    """Cells ``[rows, cols]`` at least as similar as ``threshold`` in ``[-1, 1]`` (NaN cells never are)."""
     if not -1.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold: expected a cosine similarity in [-1, 1], got {threshold}")
-    s = np.asarray(similarity, dtype=np.float64)
-    return np.nan_to_num(s, nan=-np.inf) >= float(threshold)
+    return np.nan_to_num(np.asarray(similarity, dtype=np.float64), nan=-np.inf) >= float(threshold)
 
 
 def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None = None) -> dict:
-    """Selected tile-grid cells as polygons in the raster's CRS (touching cells merge into one polygon).
+    """Selected tile-grid cells ``[rows, cols]`` as a GeoJSON FeatureCollection in the raster's CRS.
 
-    Args:
-        tiles: the raster's tile embeddings.
-        mask: ``[rows, cols]`` bool from :func:`threshold_grid`.
-        properties: copied into every feature.
-
-    Returns:
-        A GeoJSON FeatureCollection with ``crs`` (see :func:`xmodal_lab.eval.segmentation.to_polygons`).
+    Touching cells merge into one polygon; ``properties`` are copied into every feature.
     """
-    from xmodal_lab.eval.segmentation import to_polygons
-
     m = np.asarray(mask, dtype=bool)
     if m.shape != tuple(tiles.grid_shape):
         raise ValueError(f"mask: expected the tile grid's shape {tiles.grid_shape}, got {m.shape}")
@@ -154,7 +113,7 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
         layer: layer name inside a GeoPackage.
 
     Returns:
-        The path, after reading it back with geopandas (same number of features and CRS).
+        The path, after reading it back (same number of features and CRS).
 
     Raises:
         FileExistsError: the file exists (it is never overwritten).
@@ -162,28 +121,19 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
     """
     import geopandas as gpd
 
-    path = _check_out_path(out_path, (".gpkg", ".geojson", ".json"), "GeoPackage or GeoJSON")
-    features = collection.get("features") or []
-    if not features:
-        raise ValueError(
-            "export_vectors: the collection has no features; lower the threshold or click elsewhere"
-        )
+    path = check_out_path(out_path, (".gpkg", ".geojson", ".json"), "GeoPackage or GeoJSON")
+    if not collection.get("features"):
+        raise ValueError("export_vectors: the collection has no features; lower the threshold or click elsewhere")
     if not collection.get("crs"):
         raise ValueError("export_vectors: the collection has no 'crs'; expected one from to_polygons")
-    frame = gpd.GeoDataFrame.from_features(features, crs=collection["crs"])
-    driver = "GPKG" if path.suffix.lower() == ".gpkg" else "GeoJSON"
-
-    def write(tmp: Path) -> None:
-        if driver == "GPKG":
-            frame.to_file(tmp, driver=driver, layer=layer)
-        else:
-            frame.to_file(tmp, driver=driver)
+    frame = gpd.GeoDataFrame.from_features(collection["features"], crs=collection["crs"])
+    options = {"driver": "GPKG", "layer": layer} if path.suffix.lower() == ".gpkg" else {"driver": "GeoJSON"}
 
     def reads_back(tmp: Path) -> bool:
         back = gpd.read_file(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    return _write_published(path, path.suffix, write, reads_back, "file", driver_creates=True)
+    return write_checked(path, lambda tmp: frame.to_file(tmp, **options), reads_back, "file", driver_creates=True)
 
 
 @dataclass
@@ -195,7 +145,7 @@ class RegionMask:
         confidence: ``[H, W]`` float, the one-shot location confidence (NaN on dropped tiles).
         transform: the optical raster's affine.
         crs: its CRS.
-        reference_tile: index of the tile under the click.
+        reference_tile: index of the tile under the click (-1 when that tile was dropped).
         point: ``(row, col)`` optical pixel of the click.
         threshold: the confidence threshold used.
     """
@@ -210,22 +160,7 @@ class RegionMask:
 
     def to_polygons(self, min_area: float = 0.0, properties: dict | None = None) -> dict:
         """The mask as polygons in the raster's CRS (:func:`xmodal_lab.eval.segmentation.to_polygons`)."""
-        from xmodal_lab.eval.segmentation import to_polygons
-
         return to_polygons(self.mask, self.transform, self.crs, min_area=min_area, properties=properties)
-
-
-def _pixel_of(tiles: TileEmbeddings, x: float, y: float, crs: str) -> tuple[int, int]:
-    from xmodal_lab.data.geo import transformer
-
-    if str(crs) != tiles.crs:
-        x, y = transformer(str(crs), tiles.crs).transform(x, y)
-    col, row = _to_pixel(tiles.source_transform, x, y)
-    h, w = tiles.source_shape
-    r, c = int(np.floor(row)), int(np.floor(col))
-    if not (0 <= r < h and 0 <= c < w):
-        raise ValueError(f"point ({x:.1f}, {y:.1f}) in {tiles.crs} lies outside the {w}x{h} px raster")
-    return r, c
 
 
 def segment_region(
@@ -243,15 +178,11 @@ def segment_region(
 ) -> RegionMask:
     """One-shot segmentation of the concept under a clicked point, over every tile of the raster.
 
-    The click is the prompt: the pixels within ``radius`` of it are the reference mask, on a reference
-    window of ``context`` tiles around it; their mean patch feature is the target embedding of
-    :func:`xmodal_lab.models.one_shot_segment`. Every tile of a non-overlapping tiling of the raster is then
-    segmented and the masks are stitched. By default the confidence is the plain cosine similarity of each
-    patch feature to the target embedding (PerSAM's location confidence, ``n_background=0``), upsampled
-    bilinearly and cut at ``threshold``, the same cosine scale as the map's similarity slider: a click
-    prompt gives no counter-examples, and background prototypes drawn from a window that is all one
-    concept (open sea) would be that concept. Pass ``n_background=4`` for the prototypes of the
-    reference-mask workflow.
+    The pixels within ``radius`` of the click, on a window of ``context`` tiles around it, are the reference
+    mask of :func:`xmodal_lab.models.one_shot_segment`; every tile of a non-overlapping tiling is segmented
+    and the masks are stitched. The confidence defaults to the plain cosine similarity to the target
+    embedding (``n_background=0``: a click gives no counter-examples), upsampled bilinearly and cut at
+    ``threshold``, on the same scale as the map's similarity slider.
 
     Args:
         model: a kit model with ``features(s1=, s2=)``.
@@ -264,8 +195,7 @@ def segment_region(
         radius: reference-mask radius in pixels around the click.
         context: side of the reference window in tiles (clamped to the raster).
         batch_size: tiles per encoder call.
-        **one_shot_kwargs: passed to :func:`~xmodal_lab.models.one_shot_segment` (``threshold``,
-            ``n_background``, ``upsample`` ...).
+        **one_shot_kwargs: passed to :func:`~xmodal_lab.models.one_shot_segment` (``n_background``, ...).
 
     Returns:
         :class:`RegionMask`.
@@ -279,13 +209,10 @@ def segment_region(
         raise ValueError("segment_region: tiles must come from embed_raster (they name their files)")
     if radius < 1 or context < 1:
         raise ValueError(f"radius and context: expected positive numbers, got {radius} and {context}")
-    row, col = _pixel_of(tiles, x, y, crs)
-    t = tiles.tile
-    grid = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=t, stride=t, max_nodata=1.0)
-    h, w = tiles.source_shape
+    row, col = _pixel(tiles.source_transform, tiles.source_shape, x, y, crs, tiles.crs)
+    t, (h, w) = tiles.tile, tiles.source_shape
     side = min(context * t, (h // t) * t, (w // t) * t)
-    r0 = int(np.clip(row - side // 2, 0, h - side))
-    c0 = int(np.clip(col - side // 2, 0, w - side))
+    r0, c0 = int(np.clip(row - side // 2, 0, h - side)), int(np.clip(col - side // 2, 0, w - side))
     reference = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=side, stride=side, max_nodata=1.0)
     reference.windows = [(r0, c0)]
     ref = reference.load(0)
@@ -294,32 +221,21 @@ def segment_region(
     one_shot_kwargs.setdefault("n_background", 0)
     one_shot_kwargs.setdefault("upsample", "bilinear")
     keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
+    grid = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=t, stride=t, max_nodata=1.0)
     targets = [grid.load(i) for i in range(len(grid))]
     batch = {k: torch.stack([p[k] for p in targets]) for k in keys}
     result = one_shot_segment(model, {k: ref[k] for k in keys}, ref_mask, batch, modality=modality,
                               threshold=threshold, batch_size=batch_size, **one_shot_kwargs)  # fmt: skip
     mask = np.zeros((h, w), dtype=bool)
-    conf = np.full((h, w), np.nan, dtype=np.float32)
+    confidence = np.full((h, w), np.nan, dtype=np.float32)
     for i, (r, c) in enumerate(grid.windows):
         nodata = targets[i]["nodata_mask"].numpy()
         mask[r : r + t, c : c + t] = result.masks[i] & ~nodata
-        conf[r : r + t, c : c + t] = np.where(nodata, np.nan, result.confidence[i])
+        confidence[r : r + t, c : c + t] = np.where(nodata, np.nan, result.confidence[i])
     try:
-        ref_tile = tile_at(tiles, x, y, crs)
+        reference_tile = tile_at(tiles, x, y, crs)
     except ValueError:
-        ref_tile = -1
+        reference_tile = -1
     return RegionMask(
-        mask, conf, tiles.source_transform, tiles.crs, ref_tile, (row, col), float(result.threshold)
+        mask, confidence, tiles.source_transform, tiles.crs, reference_tile, (row, col), float(result.threshold)
     )
-
-
-__all__ = [
-    "RegionMask",
-    "export_vectors",
-    "grid_to_polygons",
-    "segment_region",
-    "similarity_grid",
-    "similarity_to_tile",
-    "threshold_grid",
-    "tile_at",
-]
