@@ -30,6 +30,21 @@ def test_iou_and_f1_match_scikit_learn_and_skip_nodata():
     assert scores["pixels"] == keep.sum()
 
 
+def test_iou_and_f1_match_torchmetrics():
+    from torchmetrics.classification import MulticlassF1Score, MulticlassJaccardIndex
+
+    g = torch.Generator().manual_seed(1)
+    target = torch.randint(-1, 4, (3, 12, 12), generator=g)
+    noise = torch.randint(0, 4, (3, 12, 12), generator=g)
+    pred = torch.where(torch.rand(3, 12, 12, generator=g) < 0.6, target.clamp(min=0), noise)
+    scores = segmentation_scores(pred, target, 4)
+    iou = MulticlassJaccardIndex(4, average="none", ignore_index=-1)(pred, target)
+    f1 = MulticlassF1Score(4, average="none", ignore_index=-1, multidim_average="global")(pred, target)
+    assert np.allclose([scores["iou"][str(k)] for k in range(4)], iou.numpy(), atol=1e-6)
+    assert np.allclose([scores["f1"][str(k)] for k in range(4)], f1.numpy(), atol=1e-6)
+    assert scores["mIoU"] == pytest.approx(float(iou.mean()), abs=1e-6)
+
+
 def test_known_confusion_matrix_and_absent_class():
     pred = torch.tensor([0, 0, 1, 1, 1])
     target = torch.tensor([0, 1, 1, 1, -1])

@@ -92,3 +92,22 @@ def test_topk_and_bottomk_of_one_query():
 def test_bad_inputs_are_named(q, g, match):
     with pytest.raises(ValueError, match=match):
         retrieval_metrics(q, g)
+
+
+def test_recall_and_mrr_match_torchmetrics():
+    from torchmetrics.retrieval import RetrievalMRR, RetrievalRecall
+
+    rng = np.random.default_rng(3)
+    n = 30
+    q = rng.normal(size=(n, 8))
+    g = q + 0.8 * rng.normal(size=(n, 8))  # noisy partners: ranks spread over 1..n, no ties
+    m = retrieval_metrics(q, g, ks=(1, 5, 10))
+    sim = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (g / np.linalg.norm(g, axis=1, keepdims=True)).T
+    preds = torch.from_numpy(sim).flatten()
+    target = torch.eye(n, dtype=torch.bool).flatten()  # gallery item i is query i's only match
+    indexes = torch.arange(n).repeat_interleave(n)  # one retrieval query per row
+    print({k: round(v, 3) for k, v in m.items()})
+    assert 0.0 < m["recall@1"] < m["recall@10"] < 1.0
+    for k in (1, 5, 10):
+        assert m[f"recall@{k}"] == pytest.approx(float(RetrievalRecall(top_k=k)(preds, target, indexes=indexes)))
+    assert m["mrr"] == pytest.approx(float(RetrievalMRR()(preds, target, indexes=indexes)))

@@ -95,3 +95,15 @@ def test_to_polygons_layers_holes_min_area_and_errors():
         to_polygons(ring, (1, 0, 0, 0, -1, 7), "not a crs")
     with pytest.raises(ValueError, match="transform"):
         to_polygons(ring, (1, 0, 0), "EPSG:4326")
+
+
+def test_iou_matches_torchmetrics_binary_jaccard():
+    from torchmetrics.functional import jaccard_index
+
+    g = torch.Generator().manual_seed(0)
+    true = torch.rand(3, 16, 16, generator=g) < 0.4
+    pred = true ^ (torch.rand(3, 16, 16, generator=g) < 0.2)  # a fifth of the pixels flipped
+    ref = jaccard_index(pred.long(), true.long(), task="binary")
+    assert iou(pred, true) == pytest.approx(float(ref), abs=1e-6)
+    per_image = [float(jaccard_index(p.long(), t.long(), task="binary")) for p, t in zip(pred, true)]
+    np.testing.assert_allclose(per_image_iou(pred, true), per_image, atol=1e-6)

@@ -15,16 +15,13 @@ from xmodal_lab.data.collate import collate_pairs
 
 
 def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int = -1) -> np.ndarray:
-    """Pixel counts of (true class, predicted class).
+    """Pixel counts ``[K, K]`` (int64; row = true class, column = predicted class) of two class maps.
 
     Args:
         pred: predicted class ids, any shape (e.g. ``[B, H, W]``).
         target: true class ids, same shape; ``ignore_index`` pixels are skipped.
         num_classes: ``K``.
         ignore_index: label value of unlabelled pixels.
-
-    Returns:
-        int64 ``[K, K]``; row = true class, column = predicted class.
 
     Raises:
         ValueError: shapes differ, or a class id is outside ``0..K-1``.
@@ -44,14 +41,14 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
 
 
 def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str, Any]:
-    """IoU and F1 per class, their means, and pixel accuracy, from a confusion matrix.
+    """IoU and F1 per class, their means, and pixel accuracy, from a confusion matrix ``[K, K]``.
 
     ``IoU_k = TP / (TP + FP + FN)``, ``F1_k = 2 TP / (2 TP + FP + FN)``; a class absent from both truth and
     prediction gets NaN and is left out of the means.
 
     Args:
         cm: ``[K, K]`` counts (rows true, columns predicted).
-        class_names: names of the classes for the per-class keys (default ``"0"``, ``"1"``...).
+        class_names: names for the per-class keys (default ``"0"``, ``"1"``...).
 
     Returns:
         ``{"iou": {name: value}, "f1": {...}, "mIoU", "mF1", "accuracy", "pixels"}``.
@@ -80,18 +77,7 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
 def segmentation_scores(
     pred: Any, target: Any, num_classes: int, ignore_index: int = -1, class_names: list[str] | None = None
 ) -> dict[str, Any]:
-    """IoU / F1 per class of predicted against true class maps (see :func:`scores_from_confusion`).
-
-    Args:
-        pred: predicted class ids ``[B, H, W]`` (or any shape).
-        target: true class ids, same shape.
-        num_classes: ``K``.
-        ignore_index: label of unlabelled pixels.
-        class_names: names for the per-class keys.
-
-    Returns:
-        As :func:`scores_from_confusion`.
-    """
+    """:func:`scores_from_confusion` of predicted against true class maps (see :func:`confusion_matrix`)."""
     return scores_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index), class_names)
 
 
@@ -106,7 +92,7 @@ def evaluate_segmentation(
     """Score a segmentation model (``model.predict(batch) -> [B, H, W]``) on a dataset with ``mask`` labels.
 
     Args:
-        model: e.g. :class:`~xmodal_lab.models.seg_head.SegmentationModel`.
+        model: e.g. :class:`~xmodal_lab.models.seg_head.SegmentationModel` (``num_classes``, ``predict``).
         data: pair dicts with ``mask`` int64 ``[H, W]`` (-1 no label).
         batch_size: items per forward pass.
         class_names: names for the per-class keys.
@@ -136,9 +122,9 @@ def band_threshold_baseline(
 ) -> dict[str, Any]:
     """The classical one-band water map: ``water = x_band < t``, ``t`` chosen on the labelled scenes.
 
-    The threshold maximises the mIoU of the labelled pixels over the band's 1st..99th percentiles (101
-    candidates), then scores the held-out scenes: the baseline every learned flood map should beat (with
-    ``band=0`` of ``"s1"``, a VV darkness threshold; Otsu's method picks a similar one without labels).
+    The threshold maximises the mIoU of the labelled pixels over 101 candidates between the band's 1st and
+    99th percentiles; the held-out scenes are scored with it. With ``band=0`` of ``"s1"`` this is a VV
+    darkness threshold: the baseline every learned flood map should beat.
 
     Args:
         labelled: pair dicts with ``mask`` ``[H, W]`` (1 water, 0 land, -1 no label): the labelled scenes.
@@ -159,8 +145,8 @@ def band_threshold_baseline(
 
     def stack(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         items = [data[i] for i in range(len(data))]
-        return (torch.stack([it[modality][band] for it in items]).flatten(),
-                torch.stack([it[mask_key] for it in items]).flatten().long())  # fmt: skip
+        values = torch.stack([it[modality][band] for it in items]).flatten()
+        return values, torch.stack([it[mask_key] for it in items]).flatten().long()
 
     x, y = stack(labelled)
     keep = y != -1
@@ -168,10 +154,8 @@ def band_threshold_baseline(
         raise ValueError("band_threshold_baseline: the labelled scenes have no labelled pixel")
     x, y = x[keep], y[keep]
     candidates = torch.quantile(x, torch.linspace(0.01, 0.99, 101))
-    best = max(
-        candidates.tolist(), key=lambda t: scores_from_confusion(confusion_matrix(x < t, y, 2))["mIoU"]
-    )
+    best = max(candidates.tolist(), key=lambda t: segmentation_scores(x < t, y, 2)["mIoU"])
     xt, yt = stack(test)
-    out = scores_from_confusion(confusion_matrix(xt < best, yt, 2), class_names)
+    out = segmentation_scores(xt < best, yt, 2, class_names=class_names)
     out["threshold"] = float(best)
     return out

@@ -10,28 +10,44 @@ import numpy as np
 from xmodal_lab.errors import InputValueError
 
 
+def _reduce(x: np.ndarray, method: str, seed: int, n_neighbors: int) -> tuple[np.ndarray, str]:
+    """``([2N, 2] coordinates, method used)``; UMAP falls back to PCA with a warning."""
+    if method == "umap":
+        try:
+            import umap
+
+            reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), random_state=seed,
+                                n_jobs=1)  # fmt: skip
+            return reducer.fit_transform(x), "umap"
+        except Exception as error:  # numba or a tiny N can fail: the lesson must go on
+            warnings.warn(f"UMAP failed ({error}); using PCA instead", stacklevel=3)
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, svd_solver="full").fit_transform(x), "pca"
+
+
 def project_2d(
     s1: Any, s2: Any, method: str = "umap", seed: int = 0, n_neighbors: int = 15
 ) -> dict[str, Any]:
     """Project radar and optical embeddings into one 2-D map (UMAP, or PCA as a fallback).
 
-    Both modalities are fitted *together*, so distances between a radar point and an optical point mean
+    Both modalities are fitted *together*, so the distance between a radar point and an optical point means
     something: after contrastive training each pair's two points are close.
 
     Args:
         s1: ``[N, D]`` radar embeddings.
         s2: ``[N, D]`` optical embeddings, row ``i`` the partner of ``s1`` row ``i``.
         method: ``"umap"`` or ``"pca"``; UMAP falls back to PCA (with a warning) if it cannot run.
-        seed: random seed of UMAP.
+        seed: random seed of UMAP and of the random pairing in ``pair_distance``.
         n_neighbors: UMAP's neighbourhood size.
+
+    Returns:
+        ``{"s1": [N, 2], "s2": [N, 2], "segments": [N, 2, 2] (radar point to optical partner, for a
+        ``LineCollection``), "method", "pair_distance"}``; ``pair_distance`` is the mean distance between
+        partners over that between random pairs (1 = unrelated, 0 = together).
 
     Raises:
         ValueError: shapes that differ, ``D < 2`` or ``N < 2``, an unknown method.
-
-    Returns:
-        ``{"s1": [N, 2], "s2": [N, 2], "segments": [N, 2, 2] (the line from each radar point to its optical
-        partner, for a ``LineCollection``), "method": "umap" | "pca", "pair_distance": mean 2-D distance
-        between partners divided by the mean distance between random points (1 = unrelated, 0 = together)}``.
     """
     a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
     if a.ndim != 2 or a.shape != b.shape:
@@ -42,31 +58,15 @@ def project_2d(
         )
     if a.shape[0] < 2:
         raise InputValueError(f"project_2d: needs at least 2 pairs to place on a map, got N={a.shape[0]}")
+    if method not in ("umap", "pca"):
+        raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     x = np.concatenate([a, b])
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-    coords, used = None, method
-    if method == "umap":
-        try:
-            import umap
-
-            reducer = umap.UMAP(
-                n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), random_state=seed, n_jobs=1
-            )
-            coords = reducer.fit_transform(x)
-        except Exception as error:  # numba or a tiny N can fail: the lesson must go on
-            warnings.warn(f"UMAP failed ({error}); using PCA instead", stacklevel=2)
-            used = "pca"
-    elif method != "pca":
-        raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
-    if coords is None:
-        centred = x - x.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        coords = centred @ vt[:2].T
-        used = "pca"
+    coords, used = _reduce(x, method, seed, n_neighbors)
     n = len(a)
     pa, pb = coords[:n], coords[n:]
-    rng = np.random.default_rng(seed)
-    baseline = np.linalg.norm(pa - pb[rng.permutation(n)], axis=1).mean()
+    shuffled = pb[np.random.default_rng(seed).permutation(n)]
+    baseline = np.linalg.norm(pa - shuffled, axis=1).mean()
     return {
         "s1": pa,
         "s2": pb,

@@ -1,6 +1,6 @@
 """Cross-modal retrieval: the cosine-similarity matrix, ranks of true matches, recall@k, top-k.
 
-Convention: row ``i`` of ``query`` and row ``i`` of ``gallery`` are the same place (a positive pair). Call
+Row ``i`` of ``query`` and row ``i`` of ``gallery`` are the same place (a positive pair). Call
 :func:`retrieval_metrics` twice for SAR->optical and optical->SAR.
 """
 
@@ -16,9 +16,13 @@ from torch import Tensor
 from xmodal_lab.errors import InputTypeError, InputValueError
 
 
+def _whole(k: Any) -> bool:
+    return not isinstance(k, bool) and isinstance(k, (int, np.integer))
+
+
 def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
-    """A float32 ``[N, D]`` tensor from a tensor or an array, with a clear error otherwise."""
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).detach().float().cpu()
+    """A finite float32 ``[N, D]`` tensor (``N, D >= 1``) from a tensor or an array, else a named error."""
+    t = torch.as_tensor(x if isinstance(x, Tensor) else np.asarray(x)).detach().float().cpu()
     if t.ndim != 2:
         raise ValueError(f"{name}: expected [N, D] embeddings, got shape {tuple(t.shape)}")
     if t.shape[0] == 0:
@@ -31,15 +35,7 @@ def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
 
 
 def cosine_similarity(query: Any, gallery: Any) -> Tensor:
-    """Cosine similarity of every query with every gallery item.
-
-    Args:
-        query: ``[N, D]`` embeddings.
-        gallery: ``[M, D]`` embeddings.
-
-    Returns:
-        ``[N, M]`` similarities in ``[-1, 1]``.
-    """
+    """Cosine similarity ``[N, M]`` of every query ``[N, D]`` with every gallery item ``[M, D]``."""
     q, g = as_tensor(query, "query"), as_tensor(gallery, "gallery")
     if q.shape[1] != g.shape[1]:
         raise ValueError(f"query and gallery widths differ: {q.shape[1]} vs {g.shape[1]}")
@@ -47,22 +43,15 @@ def cosine_similarity(query: Any, gallery: Any) -> Tensor:
 
 
 def match_ranks(query: Any, gallery: Any) -> np.ndarray:
-    """Rank of each query's true match (gallery row ``i``) among all gallery items; 1 is best.
+    """Rank ``[N]`` (1 is best) of each query's true match, gallery row ``i``, among all gallery items.
 
-    Ties count against the query (a true match tied with another item gets the worse rank).
-
-    Args:
-        query: ``[N, D]``.
-        gallery: ``[N, D]``, row ``i`` the partner of query row ``i``.
-
-    Returns:
-        ``[N]`` integer ranks in ``1..N``.
+    A true match tied with another item gets the worse rank.
     """
     sim = cosine_similarity(query, gallery)
     if sim.shape[0] != sim.shape[1]:
         raise ValueError(f"query and gallery must have the same number of rows, got {tuple(sim.shape)}")
     true = sim.diagonal()[:, None]  # [N, 1]
-    return ((sim >= true).sum(dim=1)).numpy().astype(np.int64)
+    return (sim >= true).sum(dim=1).numpy().astype(np.int64)
 
 
 def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
@@ -71,17 +60,16 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)
     Args:
         query: ``[N, D]`` embeddings of one modality.
         gallery: ``[N, D]`` embeddings of the other; row ``i`` matches query row ``i``.
-        ks: the k of recall@k.
+        ks: the k of recall@k (chance is ``k / N``).
 
     Returns:
-        ``{"recall@1", "recall@5", "recall@10", "median_rank", "mrr"}`` (chance recall@k is ``k / N``).
+        ``{"recall@1", "recall@5", "recall@10", "median_rank", "mrr"}``.
 
     Raises:
-        ValueError: no embeddings, fewer than 2 pairs (recall would be 1.0 whatever the model), ``k < 1``,
-            shapes that differ, NaN.
+        ValueError: fewer than 2 pairs (recall would be 1.0 whatever the model), ``k < 1``, shapes that
+            differ, NaN.
     """
-    bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1]
-    if bad or not ks:
+    if not ks or not all(_whole(k) and k >= 1 for k in ks):
         raise InputValueError(f"ks: expected positive whole numbers (the k of recall@k), got {ks!r}")
     ranks = match_ranks(query, gallery)
     if len(ranks) < 2:
@@ -95,7 +83,7 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)
 
 
 def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` most (or least) similar gallery items of one query.
+    """The ``k`` most (or, with ``largest=False``, least) similar gallery items of one query.
 
     Args:
         sim: ``[N, M]`` similarity matrix.
@@ -104,13 +92,13 @@ def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tupl
         largest: True for the top-k, False for the bottom-k.
 
     Returns:
-        ``(indices [k], similarities [k])``, best first (or worst first for ``largest=False``).
+        ``(indices [k], similarities [k])``, best (or worst) first.
     """
-    if isinstance(query, bool) or not isinstance(query, (int, np.integer)):
+    if not _whole(query):
         raise InputTypeError(f"topk_matches: query must be a row index (an integer), got {query!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not _whole(k) or k < 1:
         raise InputValueError(f"topk_matches: k must be a positive whole number, got {k!r}")
-    row = torch.as_tensor(np.asarray(sim) if not isinstance(sim, Tensor) else sim)[query]
+    row = torch.as_tensor(sim if isinstance(sim, Tensor) else np.asarray(sim))[query]
     values, idx = row.topk(min(k, row.numel()), largest=largest)
     return idx.numpy(), values.numpy()
 

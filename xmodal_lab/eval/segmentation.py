@@ -1,13 +1,8 @@
-"""Scoring masks against labels, measuring boundary overestimation, and turning masks into map polygons.
+"""Binary masks: IoU against labels, boundary overestimation, and georeferenced polygons.
 
-- :func:`iou` / :func:`per_image_iou`: intersection over union of boolean masks.
-- :func:`boundary_overestimation`: predicted area / true area on the same objects, with a report of where
-  the extra pixels lie. Foundation-model masks (one-shot, SAM on coarse tiles) typically *overestimate*
-  boundaries: they spill a patch or two beyond the true edge. This number makes the habit visible.
-- :func:`to_polygons`: masks to GeoJSON polygons in the tile's own CRS (``rasterio.features.shapes``),
-  ready for a map or a GIS.
-
-Masks are ``[H, W]`` or ``[B, H, W]`` arrays (bool, 0/1, or tensors).
+Foundation-model masks (one-shot, SAM on coarse tiles) tend to spill a patch or two beyond the true edge;
+:func:`boundary_overestimation` makes that habit visible. Masks are ``[H, W]`` or ``[B, H, W]`` arrays
+(bool, 0/1, or tensors).
 """
 
 from __future__ import annotations
@@ -40,14 +35,9 @@ def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def iou(pred: Any, true: Any) -> float:
-    """Intersection over union of two masks, pooled over all their pixels.
+    """``|pred & true| / |pred | true|`` of two masks of one shape, pooled over all pixels.
 
-    Args:
-        pred: predicted mask ``[H, W]`` or ``[B, H, W]``.
-        true: true mask, same shape.
-
-    Returns:
-        ``|pred & true| / |pred | true|``; 1.0 when both are empty (nothing to find, nothing found).
+    Both masks empty give 1.0 (nothing to find, nothing found).
     """
     p, t = _pair(pred, true)
     union = np.logical_or(p, t).sum()
@@ -55,15 +45,7 @@ def iou(pred: Any, true: Any) -> float:
 
 
 def per_image_iou(pred: Any, true: Any) -> np.ndarray:
-    """IoU of each image of a batch.
-
-    Args:
-        pred: ``[B, H, W]``.
-        true: ``[B, H, W]``.
-
-    Returns:
-        ``[B]`` float (1.0 where both masks are empty).
-    """
+    """IoU ``[B]`` of each image of two ``[B, H, W]`` mask batches (see :func:`iou`)."""
     p, t = _pair(pred, true)
     if p.ndim != 3:
         raise ValueError(f"expected [B, H, W] masks, got shape {p.shape}")
@@ -183,8 +165,7 @@ def to_polygons(
     Args:
         mask: ``[H, W]`` bool, ``[N, H, W]`` (one layer per mask, e.g. ``SamMasks.masks``), or an object
             with a ``masks`` attribute.
-        transform: the tile's affine transform: an ``affine.Affine`` or the pair dict's 6-tuple
-            ``(a, b, c, d, e, f)`` (pixel ``(col, row)`` -> ``(a*col + b*row + c, d*col + e*row + f)``).
+        transform: the tile's affine: an ``affine.Affine`` or the pair dict's ``(a, b, c, d, e, f)``.
         crs: the tile's CRS (``"EPSG:32633"``, a ``rasterio.crs.CRS``, ...). Coordinates stay in it.
         min_area: drop polygons smaller than this, in squared CRS units (m² for UTM).
         properties: extra properties copied into every feature.
@@ -205,15 +186,10 @@ def to_polygons(
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"mask: expected [H, W] or [N, H, W], got shape {m.shape}")
-    if isinstance(transform, Affine):
-        aff = transform
-    else:
-        vals = tuple(float(v) for v in transform)
-        if len(vals) not in (6, 9):
-            raise ValueError(
-                f"transform: expected an Affine or 6 numbers (a, b, c, d, e, f), got {len(vals)}"
-            )
-        aff = Affine(*vals[:6])
+    values = tuple(transform)
+    if len(values) not in (6, 9):
+        raise ValueError(f"transform: expected an Affine or 6 numbers (a, b, c, d, e, f), got {len(values)}")
+    aff = Affine(*(float(v) for v in values[:6]))
     try:
         crs_obj = CRS.from_user_input(crs)
     except Exception as err:
@@ -230,5 +206,3 @@ def to_polygons(
             features.append({"type": "Feature", "geometry": geom, "properties": props})
     return {"type": "FeatureCollection", "crs": crs_obj.to_string(), "features": features}
 
-
-__all__ = ["OverestimationReport", "boundary_overestimation", "iou", "per_image_iou", "to_polygons"]
