@@ -1,16 +1,9 @@
 """kNN across ground sample distances: Scale-MAE's evaluation protocol on the simulated world.
 
-The paper (Reed et al., ICCV 2023; official ``eval/knn.py``) area-downsamples every image of the kNN fit set
-and of the test set to one evaluation size, scales the GSD ratio given to the encoder to match, fits a cosine
-kNN on the fit set's embeddings and classifies the test set; it repeats this per evaluation size. The same
-ground is then seen with fewer pixels: here a fixed footprint (e.g. 320 m) is rendered at each GSD
-(32 px at 10 m, 16 px at 20 m, 8 px at 40 m), and the fit and test places are different worlds.
-
-The vote is the official one by default: the ``k = 20`` most cosine-similar fit tiles each vote with weight
-``exp(cos / 0.07)`` (:func:`~xmodal_lab.eval.probes.weighted_knn_accuracy`); ``temperature=None`` is the
-kit's plain majority vote (:func:`~xmodal_lab.eval.probes.knn_accuracy`), a simpler teaching variant. The
-embedding is each model's ``embed()`` (the kit's Scale-MAE: the mean of its patch tokens, ``pool="mean"``;
-the official kNN reads the class token, which ``pool="cls"`` gives).
+As in Scale-MAE (Reed et al., ICCV 2023), the kNN fit set and the test set are both seen at one GSD at a
+time, the encoder being told that GSD: a fixed footprint (e.g. 320 m) is rendered at each GSD (32 px at
+10 m, 8 px at 40 m), and fit and test places are different worlds. The vote is the paper's weighted kNN
+(:func:`~xmodal_lab.eval.probes.weighted_knn_accuracy`) or, with ``temperature=None``, a majority vote.
 """
 
 from __future__ import annotations
@@ -39,8 +32,7 @@ def footprint_views(
         footprint: side of every tile in metres; ``footprint / gsd`` must be a whole number of pixels.
 
     Returns:
-        ``{gsd: SimulatedWorld}``; item ``i`` of every view is the same place, ``footprint / gsd`` px a side
-        (coarser views are area averages of the fine rendering).
+        ``{gsd: SimulatedWorld}``; item ``i`` of every view is the same place, ``footprint / gsd`` px a side.
 
     Raises:
         ValueError: a GSD that does not divide the footprint into whole pixels, or no GSD.
@@ -60,6 +52,7 @@ def footprint_views(
 
 
 def _raw(world: SimulatedWorld) -> torch.Tensor:
+    """Flattened reflectances of every tile, the raw-pixel baseline."""
     return torch.stack([world[i]["s2"].flatten() for i in range(len(world))])  # [N, 12 * H * W]
 
 
@@ -114,5 +107,3 @@ def knn_across_gsds(
         out["majority"][g] = float(np.bincount(y_test).max() / len(y_test))
     return out
 
-
-__all__ = ["footprint_views", "knn_across_gsds"]

@@ -1,14 +1,9 @@
-"""Change detection scored: bi-temporal embedding distances and a pixel-difference baseline against known masks.
+"""Change detection scored: bi-temporal embedding distances and a log-ratio baseline against known masks.
 
-A detector gives every tile (or patch) a change score; the truth says which tiles (patches) changed. The
-scores are ranked (ROC-AUC, average precision: no threshold needed) and thresholded (precision, recall, F1)
-at a threshold chosen on *held-out* places, never on the places that are scored.
-
-- tile level: score ``1 - cos(e_before, e_after)`` of ``model.embed``; a tile changed when at least
-  ``min_changed`` of its pixels did;
-- patch level: ``1 - cos`` of ``model.features`` per patch; a patch changed when at least half its pixels did;
-- baseline: the log-ratio of the two dates per pixel and band (:func:`pixel_difference`), averaged over the
-  tile or patch.
+Every tile (or patch) gets a change score: ``1 - cos`` of its embeddings (``model.embed``) or patch
+features (``model.features``) at the two dates, or the baseline's log-ratio averaged over it. The scores
+are ranked (ROC-AUC, average precision) and thresholded (precision, recall, F1) at a threshold chosen on
+*held-out* places, never on the places that are scored.
 """
 
 from __future__ import annotations
@@ -19,13 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data.changes import collate_changes
 
 LEVELS = ("tile", "patch")
+MODALITIES = ("s1", "s2", "joint")
+
+
+def _check_modality(modality: str) -> None:
+    if modality not in MODALITIES:
+        raise ValueError(f"modality: expected 's1', 's2' or 'joint', got {modality!r}")
 
 
 def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +48,8 @@ def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> d
         threshold: predict "changed" where ``score > threshold``; None reports only the ranking scores.
 
     Returns:
-        ``{"auc", "ap", "positives", "n"}`` and, with a threshold, ``{"threshold", "precision", "recall", "f1"}``.
-        AUC and AP are NaN when the truth holds a single class.
+        ``{"auc", "ap", "positives", "n"}`` (AUC and AP NaN when the truth holds one class) and, with a
+        threshold, ``{"threshold", "precision", "recall", "f1"}``.
     """
     s, t = _flat(scores, truth)
     both = 0 < t.sum() < t.size
@@ -60,56 +61,37 @@ def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> d
     }
     if threshold is not None:
         pred = s > threshold
-        tp, fp, fn = int((pred & t).sum()), int((pred & ~t).sum()), int((~pred & t).sum())
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out.update(threshold=float(threshold), precision=precision, recall=recall, f1=f1)
+        precision, recall, f1, _ = precision_recall_fscore_support(t, pred, average="binary", zero_division=0)
+        out.update(threshold=float(threshold), precision=float(precision), recall=float(recall), f1=float(f1))
     return out
 
 
 def best_threshold(scores: Any, truth: Any) -> float:
-    """The threshold with the highest F1 on these (held-out) scores.
+    """The threshold (predict "changed" where ``score > threshold``) with the highest F1 on held-out scores.
 
-    Candidates are the midpoints between consecutive distinct scores (and just below the lowest), so the
-    threshold separates them whatever ``>`` sees.
-
-    Args:
-        scores: change scores, any shape.
-        truth: bool, same shape.
-
-    Returns:
-        The threshold; predict "changed" where ``score > threshold``.
+    Candidates are the midpoints between consecutive distinct scores, and just below the lowest.
 
     Raises:
-        ValueError: the truth has no changed item (no threshold can be chosen).
+        ValueError: the truth has no changed item.
     """
     s, t = _flat(scores, truth)
     if not t.any():
         raise ValueError("best_threshold: the held-out truth has no change; use places with events")
     u = np.unique(s)
-    candidates = (
-        np.concatenate([[u[0] - 1e-9], (u[:-1] + u[1:]) / 2]) if u.size > 1 else np.array([u[0] - 1e-9])
-    )
+    candidates = np.concatenate([[u[0] - 1e-9], (u[:-1] + u[1:]) / 2])
     order = np.argsort(s)
     s_sorted, t_sorted = s[order], t[order]
-    # predictions "changed" above each candidate: counts from the top of the sorted scores
-    above = s_sorted.size - np.searchsorted(s_sorted, candidates, side="right")
-    tp_cum = np.concatenate([[0], np.cumsum(t_sorted[::-1])])  # tp among the k highest scores
-    tp = tp_cum[above]
+    above = s.size - np.searchsorted(s_sorted, candidates, side="right")  # predicted "changed" per candidate
+    tp = np.concatenate([[0], np.cumsum(t_sorted[::-1])])[above]  # true changes among the highest scores
     f1 = 2 * tp / (above + t.sum())
     return float(candidates[int(np.argmax(f1))])
-
-
-def _cosine_distance(a: Tensor, b: Tensor, dim: int) -> Tensor:
-    return 1.0 - F.cosine_similarity(a, b, dim=dim, eps=1e-8)
 
 
 @torch.no_grad()
 def embedding_change(
     model: torch.nn.Module, before: dict, after: dict, modality: str = "s1", level: str = "tile"
 ) -> Tensor:
-    """Cosine distance of the embeddings of two dates.
+    """Cosine distance ``1 - cos`` in ``[0, 2]`` of the embeddings of two dates.
 
     Args:
         model: any kit model (``embed`` for tiles, ``features`` for patches).
@@ -117,15 +99,11 @@ def embedding_change(
         after: pair batch of the second date, same places.
         modality: ``"s1"``, ``"s2"`` or ``"joint"``.
         level: ``"tile"`` -> ``[B]``; ``"patch"`` -> ``[B, h, w]`` on the feature grid.
-
-    Returns:
-        Change scores in ``[0, 2]``.
     """
     if level not in LEVELS:
         raise ValueError(f"level: expected one of {LEVELS}, got {level!r}")
+    _check_modality(modality)
     need = ("s1", "s2") if modality == "joint" else (modality,)
-    if modality not in ("s1", "s2", "joint"):
-        raise ValueError(f"modality: expected 's1', 's2' or 'joint', got {modality!r}")
     model.eval()
     fn = model.embed if level == "tile" else model.features
 
@@ -135,16 +113,15 @@ def embedding_change(
             raise ValueError(f"{type(model).__name__} gives {sorted(out)}, not {modality!r}")
         return out[modality]
 
-    return _cosine_distance(run(before), run(after), dim=1)
+    return 1.0 - F.cosine_similarity(run(before), run(after), dim=1, eps=1e-8)
 
 
 def pixel_difference(before: dict, after: dict, modality: str = "s1") -> Tensor:
     """Baseline: the log-ratio change detector, ``mean_bands |ln(x_after / x_before)|`` per pixel.
 
-    The log-ratio is the classical radar change operator (speckle is multiplicative, so a ratio, not a
-    difference, is stable); radar differences in dB are turned into natural-log ratios
-    (``ln r = dB / (10 / ln 10)``), optical reflectances are divided band by band. ``"joint"`` averages the
-    14 bands of both sensors. Each item is scored on its own (no batch statistics).
+    Speckle is multiplicative, so a ratio, not a difference, is the stable radar change operator. Radar
+    differences in dB become natural-log ratios (``ln r = dB / (10 / ln 10)``); ``"joint"`` averages the
+    14 bands of both sensors.
 
     Args:
         before: pair batch of the first date (``s1`` ``[B, 2, H, W]`` dB, ``s2`` ``[B, 12, H, W]`` reflectance).
@@ -154,8 +131,7 @@ def pixel_difference(before: dict, after: dict, modality: str = "s1") -> Tensor:
     Returns:
         ``[B, H, W]`` change scores (0 = no change).
     """
-    if modality not in ("s1", "s2", "joint"):
-        raise ValueError(f"modality: expected 's1', 's2' or 'joint', got {modality!r}")
+    _check_modality(modality)
     diffs = []
     if modality in ("s1", "joint"):
         diffs.append((after["s1"].double() - before["s1"].double()).abs() / (10.0 / np.log(10.0)))
@@ -188,8 +164,8 @@ def change_detection_scores(
         min_changed: a tile counts as changed when at least this fraction of its pixels changed.
 
     Returns:
-        ``{"embedding tile", "embedding patch", "pixel tile", "pixel patch", "pixel pixel": {"scores", "truth"}}``
-        (numpy arrays; without a model only the ``pixel`` entries).
+        ``{detector: {"scores", "truth"}}`` numpy arrays for ``"embedding tile"``, ``"embedding patch"``,
+        ``"pixel tile"``, ``"pixel patch"`` and ``"pixel pixel"`` (without a model only the ``pixel`` ones).
     """
     parts: dict[str, dict[str, list]] = {}
 
@@ -205,12 +181,13 @@ def change_detection_scores(
         add("pixel tile", diff.mean(dim=(1, 2)), tile_truth)
         add("pixel pixel", diff, mask > 0)
         if model is not None:
-            add("embedding tile", embedding_change(model, batch["before"], batch["after"], modality, "tile"),
-                tile_truth)  # fmt: skip
+            tile = embedding_change(model, batch["before"], batch["after"], modality, "tile")  # [B]
             patch = embedding_change(model, batch["before"], batch["after"], modality, "patch")  # [B, h, w]
             grid = tuple(patch.shape[-2:])
-            add("embedding patch", patch, pool_to_grid(mask, grid) >= 0.5)
-            add("pixel patch", pool_to_grid(diff, grid), pool_to_grid(mask, grid) >= 0.5)
+            patch_truth = pool_to_grid(mask, grid) >= 0.5  # a patch changed when half its pixels did
+            add("embedding tile", tile, tile_truth)
+            add("embedding patch", patch, patch_truth)
+            add("pixel patch", pool_to_grid(diff, grid), patch_truth)
     return {
         k: {"scores": np.concatenate(v["scores"]), "truth": np.concatenate(v["truth"])}
         for k, v in parts.items()
@@ -236,8 +213,8 @@ def change_detection_report(
         min_changed: tile-level truth threshold (fraction of changed pixels).
 
     Returns:
-        ``{detector: {"auc", "ap", "threshold", "precision", "recall", "f1", "positives", "n"}}`` for
-        ``"embedding tile"``, ``"embedding patch"``, ``"pixel tile"``, ``"pixel patch"``, ``"pixel pixel"``.
+        ``{detector: {"auc", "ap", "threshold", "precision", "recall", "f1", "positives", "n"}}`` for the
+        detectors of :func:`change_detection_scores`.
     """
     calib = change_detection_scores(model, calibration, modality, batch_size, min_changed)
     scored = change_detection_scores(model, test, modality, batch_size, min_changed)

@@ -67,18 +67,7 @@ def linear_probe(
 
 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5) -> float:
-    """Accuracy of a cosine kNN classifier on frozen embeddings (single-label).
-
-    Args:
-        x_train: ``[N, D]``.
-        y_train: ``[N]`` class ids.
-        x_test: ``[M, D]``.
-        y_test: ``[M]`` class ids.
-        k: neighbours.
-
-    Returns:
-        Accuracy in ``[0, 1]``.
-    """
+    """Accuracy of a majority-vote cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``."""
     x_train, y_train = _xy(x_train, y_train, "train")
     x_test, y_test = _xy(x_test, y_test, "test")
     clf = KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(x_train, y_train)
@@ -88,22 +77,19 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
 def weighted_knn_accuracy(
     x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 20, temperature: float = 0.07
 ) -> float:
-    """Accuracy of the similarity-weighted cosine kNN of the MAE / Scale-MAE evaluations (single-label).
+    """Accuracy of the similarity-weighted cosine kNN of the MAE / Scale-MAE evaluations.
 
     Each of the ``k`` most cosine-similar training embeddings votes for its class with weight
-    ``exp(cos / temperature)``; the class with the largest total wins (Wu et al. 2018, the official Scale-MAE
-    ``eval/knn.py``: ``k = 20``, ``temperature = 0.07``).
+    ``exp(cos / temperature)``; the class with the largest total wins (Wu et al. 2018; Scale-MAE's
+    ``eval/knn.py`` uses ``k = 20``, ``temperature = 0.07``).
 
     Args:
         x_train: ``[N, D]``.
-        y_train: ``[N]`` class ids (non-negative integers).
+        y_train: ``[N]`` non-negative class ids.
         x_test: ``[M, D]``.
         y_test: ``[M]`` class ids.
         k: neighbours (at most ``N`` are used).
         temperature: vote temperature; small values let the nearest neighbour dominate.
-
-    Returns:
-        Accuracy in ``[0, 1]``.
 
     Raises:
         ValueError: ``k`` below 1, a non-positive temperature, or negative class ids.
@@ -119,15 +105,15 @@ def weighted_knn_accuracy(
     b = x_test / np.maximum(np.linalg.norm(x_test, axis=1, keepdims=True), 1e-12)  # [M, D]
     cos = b @ a.T  # [M, N]
     k = min(k, len(a))
-    top = np.argpartition(-cos, k - 1, axis=1)[:, :k]  # [M, k] the k most similar (unordered)
+    top = np.argpartition(-cos, k - 1, axis=1)[:, :k]  # [M, k] the k most similar, unordered
     weights = np.exp(np.take_along_axis(cos, top, axis=1) / temperature)  # [M, k]
-    votes = np.zeros((len(b), int(y_train.max()) + 1))
+    votes = np.zeros((len(b), int(y_train.max()) + 1))  # [M, classes]
     np.add.at(votes, (np.arange(len(b))[:, None], y_train[top]), weights)
-    return float((votes.argmax(axis=1) == np.asarray(y_test)).mean())
+    return float((votes.argmax(axis=1) == y_test).mean())
 
 
 def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a class-stratified subset with at least one example per class present."""
+    """Indices of a class-stratified subset with at least one example of every class present."""
     labels = y.argmax(axis=1) if y.ndim == 2 else y
     picked = []
     for cls in np.unique(labels):
@@ -155,10 +141,10 @@ def label_efficiency(
         y_test: like ``y_train``.
         fractions: label fractions in ``(0, 1]`` (stratified, at least one example per class).
         seed: subsampling seed.
-        repeats: subsamples per fraction (their spread is the error band of the curve).
+        repeats: subsamples per fraction below 1 (their spread is the curve's error band).
 
     Returns:
-        ``{fraction: [score per repeat]}``; the score is accuracy (single-label) or mAP (multi-label).
+        ``{fraction: [score per repeat]}``: accuracy (single-label) or mAP (multi-label).
     """
     x_train, y_train = _xy(x_train, y_train, "train")
     rng = np.random.default_rng(seed)
@@ -187,12 +173,12 @@ def cross_modal_transfer(
 ) -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 
-    Works only where both modalities live in one space (a contrastive model, or CROMA's projected
-    embeddings): that is the point of the experiment.
+    It works only where both modalities live in one space (a contrastive model, CROMA's projections):
+    that is the point of the experiment.
 
     Args:
-        train: ``embed_dataset`` output for the training tiles.
-        test: ``embed_dataset`` output for the test tiles.
+        train: :func:`~xmodal_lab.eval.embed_dataset` output for the training tiles.
+        test: the same for the test tiles.
         source: modality the probe is fitted on.
         target: modality it is applied to.
         label_key: which labels to use.

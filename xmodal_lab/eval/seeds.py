@@ -1,10 +1,7 @@
 """Seed spread: run an experiment over several seeds and report mean +/- sd, so a gap can be judged.
 
-A number from one training run is one draw: another seed (other initial weights, batches and masks) gives
-another. Before reading a gap between two models as real, compare it with the spread across seeds.
-
-    spread = over_seeds(lambda seed: train_and_score(seed), seeds=(0, 1, 2), name="recall@1")
-    spread            # recall@1: 0.312 +/- 0.021 over 3 seeds (0.290, 0.331, 0.315)
+A number from one training run is one draw; before reading a gap between two models as real, compare it
+with the spread across seeds: ``over_seeds(lambda seed: train_and_score(seed), seeds=(0, 1, 2))``.
 """
 
 from __future__ import annotations
@@ -13,8 +10,6 @@ import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-
-__all__ = ["SeedSpread", "SeedSpreads", "over_seeds"]
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,12 @@ class ExerciseResult:
     message: str
 
 
-def _to_array(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=float)
+def _array(x: Any) -> np.ndarray:
+    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=float)
 
 
 def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
+    """Whether two numbers, arrays, tensors, or tuples / lists / dicts of them agree within tolerance."""
     if isinstance(ref, dict):
         return (
             isinstance(mine, dict)
@@ -39,7 +38,7 @@ def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
             and len(mine) == len(ref)
             and all(_close(a, b, atol, rtol) for a, b in zip(mine, ref))
         )
-    a, b = _to_array(mine), _to_array(ref)
+    a, b = _array(mine), _array(ref)
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True))
 
 
@@ -67,12 +66,11 @@ def check_exercise(
         reference: the kit's function with the same signature.
         cases: argument tuples (positional) or dicts (keyword) to call both with.
         hint: what to look at when the answers differ.
-        atol: absolute tolerance of the comparison (numbers, arrays, tensors, tuples or dicts of them).
+        atol: absolute tolerance (numbers, arrays, tensors, tuples or dicts of them).
         rtol: relative tolerance.
 
     Returns:
-        ``mine`` when it matches the reference on every case; ``reference`` when ``mine`` is still a stub
-        (a message says so, and later cells keep running).
+        ``mine`` when it matches on every case; ``reference`` (with a message) while ``mine`` is a stub.
 
     Raises:
         AssertionError: ``mine`` runs but gives a different answer (the message includes the hint).
@@ -108,18 +106,9 @@ def check_answer(
     atol: float = 1e-5,
     rtol: float = 1e-4,
 ) -> Any:
-    """Compare a student's value (a number, array or tensor) with the kit's and return the one to use.
+    """Compare a student's value with the kit's and return the one to use (see :func:`check_exercise`).
 
-    Args:
-        name: the exercise's name.
-        mine: the student's value; ``...`` (Ellipsis) or ``None`` means not answered yet.
-        reference: the kit's value.
-        hint: what to look at when the values differ.
-        atol: absolute tolerance.
-        rtol: relative tolerance.
-
-    Returns:
-        ``mine`` when it matches, ``reference`` when it is still unanswered (with a message).
+    ``mine`` set to ``...`` or ``None`` means not answered yet: the kit's value is returned with a message.
 
     Raises:
         AssertionError: the value differs from the kit's (the message includes the hint).

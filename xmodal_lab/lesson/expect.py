@@ -12,14 +12,6 @@ from xmodal_lab.errors import InputTypeError, InputValueError
 RESULTS: dict[str, tuple[float, float | None, float | None]] = {}
 
 
-def _as_float(value: Any, name: str) -> float:
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise InputTypeError(f"expect({name!r}): the value must be a number, got {type(value).__name__}")
-    return float(value)
-
-
 def expect(
     name: str,
     value: Any,
@@ -37,7 +29,7 @@ def expect(
         value: the number the notebook produced (a Python number or a 0-d tensor/array).
         low: smallest accepted value (``None``: no lower bound).
         high: largest accepted value (``None``: no upper bound).
-        why: what the range means, shown when the check fails (e.g. "seeds 0-2 gave 0.81-0.86").
+        why: what the range means, shown when the check fails.
         quiet: do not print the checked line.
 
     Returns:
@@ -51,7 +43,11 @@ def expect(
         raise InputValueError(f"expect: name {name!r} must use only letters, digits and _ . @ -")
     if low is not None and high is not None and low > high:
         raise InputValueError(f"expect({name!r}): low {low} is above high {high}")
-    v = _as_float(value, name)
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # a 0-d tensor or array
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InputTypeError(f"expect({name!r}): the value must be a number, got {type(value).__name__}")
+    v = float(value)
     bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
     hint = f" ({why})" if why else ""
     if not math.isfinite(v):
