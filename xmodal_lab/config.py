@@ -26,43 +26,23 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def fast_mode() -> bool:
-    """Whether fast mode is on (``XMODAL_FAST=1``).
-
-    Returns:
-        True when notebooks and scripts should shrink data, steps and presets.
-    """
+    """Whether fast mode is on (``XMODAL_FAST=1``): notebooks and scripts shrink data, steps and presets."""
     return os.environ.get("XMODAL_FAST", "0").strip().lower() in _TRUE
 
 
 def pick(fast, full):
-    """Choose a value by mode: ``pick(fast=200, full=20_000)``.
-
-    Args:
-        fast: value used in fast mode.
-        full: value used otherwise.
-
-    Returns:
-        ``fast`` if :func:`fast_mode` else ``full``.
-    """
+    """``fast`` in fast mode, else ``full``: ``pick(fast=200, full=20_000)``."""
     return fast if fast_mode() else full
 
 
 def data_dir() -> Path:
-    """Folder holding the bundled real sample patches (``data/`` in the repository).
-
-    Returns:
-        ``$XMODAL_DATA_DIR`` if set, else the repository's ``data/`` folder.
-    """
+    """Folder of the bundled real sample patches: ``$XMODAL_DATA_DIR``, else the repository's ``data/``."""
     env = os.environ.get("XMODAL_DATA_DIR")
     return Path(env).expanduser() if env else REPO_ROOT / "data"
 
 
 def cache_dir() -> Path:
-    """Folder for generated data, downloads and checkpoints; created on first use.
-
-    Returns:
-        ``$XMODAL_CACHE_DIR`` if set, else ``~/.cache/xmodal_lab``.
-    """
+    """Folder for generated data and checkpoints (created): ``$XMODAL_CACHE_DIR``, ``~/.cache/xmodal_lab``."""
     env = os.environ.get("XMODAL_CACHE_DIR")
     path = Path(env).expanduser() if env else Path.home() / ".cache" / "xmodal_lab"
     path.mkdir(parents=True, exist_ok=True)
@@ -70,14 +50,7 @@ def cache_dir() -> Path:
 
 
 def seed_everything(seed: int = 0) -> int:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) for a repeatable run.
-
-    Args:
-        seed: the seed.
-
-    Returns:
-        The seed, so that ``seed = seed_everything(0)`` reads naturally.
-    """
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) for a repeatable run; returns ``seed``."""
     import numpy as np
     import torch
 
@@ -91,14 +64,11 @@ def seed_everything(seed: int = 0) -> int:
 
 
 def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
-    """Pick the best available device: CUDA, then Apple MPS, then CPU.
+    """The best available device: CUDA, then Apple MPS, then CPU.
 
     Args:
         prefer: force a device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
         verbose: print which device was chosen and why.
-
-    Returns:
-        The chosen ``torch.device``.
     """
     import torch
 

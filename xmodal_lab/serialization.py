@@ -1,10 +1,9 @@
 """Loading the kit's files without executing code: ``torch.load(weights_only=True)`` with clear errors.
 
-Checkpoints and model files are shared in a course; a pickle can run any code when it is read. Every reader
-of the kit goes through :func:`safe_load`, which only accepts tensors and plain Python types (plus NumPy
-arrays, which older training checkpoints hold in their random state) and turns torch's unpickling errors,
-which advise turning the protection off, into a :class:`~xmodal_lab.errors.CheckpointError` that names the
-file and the reason. Imports only torch and numpy, so models/ and train/ may both use it.
+Checkpoints are shared in a course, and a pickle can run any code when it is read. :func:`safe_load`
+accepts only tensors, plain Python types and NumPy arrays (older checkpoints hold them in their random
+state), and turns torch's unpickling errors, which advise turning the protection off, into a
+:class:`~xmodal_lab.errors.CheckpointError` naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -79,14 +78,7 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
                 "with tools you trust)"
             ) from None
         raise CheckpointError(f"{path}: not a {what} of xmodal_lab (unreadable: {reason})") from None
-    except (
-        RuntimeError,
-        EOFError,
-        ValueError,
-        zipfile.BadZipFile,
-        UnicodeDecodeError,
-        AttributeError,
-    ) as error:
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError) as error:
         raise CheckpointError(
             f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one ({_reason(error)})"
         ) from None

@@ -1,15 +1,11 @@
 """Unit sanity checks for imagery: Sentinel-2 surface reflectance and Sentinel-1 backscatter in dB.
 
-The kit's models and figures expect ``s2`` as reflectance (about 0 to 1, up to ~1.5 on bright clouds and
-snow) and ``s1`` as sigma0 in decibels (about -40 to +10 dB). The commonest mistakes give numbers that a
-model accepts without a word: L2A digital numbers (reflectance x 10000, often ``uint16``), reflectance
-divided by 10000 twice, radar in linear power (values in (0, 1]) or stored as dB x 100 (``-1605`` for
--16.05 dB), and baseline-04.00 L2A files read without their ``-0.1`` offset.
-
-:func:`check_s2` and :func:`check_s1` look at a sample of the values, and for each problem warn with a
-:class:`~xmodal_lab.errors.UnitsWarning` (or raise :class:`~xmodal_lab.errors.UnitsError` when
-``strict``) whose message says what was seen and how to fix it. Imports only numpy and torch, so the data
-loaders and the models may both call it.
+The kit expects ``s2`` as reflectance (about 0 to 1, up to ~1.5 on clouds and snow) and ``s1`` as sigma0 in
+dB (about -40 to +10). The commonest mistakes give numbers a model accepts without a word: L2A digital
+numbers (reflectance x 10000), reflectance divided by 10000 twice, radar in linear power or as dB x 100,
+and baseline-04.00 L2A files read without their ``-0.1`` offset. :func:`check_s2` and :func:`check_s1`
+warn (:class:`~xmodal_lab.errors.UnitsWarning`) or, when ``strict``, raise
+(:class:`~xmodal_lab.errors.UnitsError`) with a message naming what was seen and the fix.
 """
 
 from __future__ import annotations
@@ -54,6 +50,7 @@ def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
 
 
 def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = False) -> list[str]:
+    """Warn (or raise) once per problem; with ``once``, once per place and kind of problem per process."""
     for message in problems:
         if strict:
             raise UnitsError(message)
@@ -68,16 +65,13 @@ def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = Fal
 
 
 def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
-    """What looks wrong with ``x`` as Sentinel-2 reflectance (no warning; see :func:`check_s2`).
+    """What looks wrong with ``x`` as Sentinel-2 reflectance: one message per problem, with the fix.
 
     Args:
         x: optical image(s) ``[..., C, H, W]``, a tensor or an array.
         where: names the data in the messages (a file, ``"fit(data)"``...).
-        offset: also test for the +0.1 offset of baseline-04.00 L2A products (only meaningful on a whole
-            scene, whose darkest pixels are water or shadow).
-
-    Returns:
-        One message per problem, each naming what it saw and the fix; empty when ``x`` looks like reflectance.
+        offset: also test for the +0.1 offset of baseline-04.00 L2A products (meaningful on a whole scene,
+            whose darkest pixels are water or shadow).
     """
     values, dtype = _sample(x)
     if values.size == 0:
@@ -124,15 +118,7 @@ def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
 
 
 def s1_problems(x: Any, where: str = "s1") -> list[str]:
-    """What looks wrong with ``x`` as Sentinel-1 backscatter in dB (no warning; see :func:`check_s1`).
-
-    Args:
-        x: radar image(s) ``[..., 2, H, W]`` (VV, VH), a tensor or an array.
-        where: names the data in the messages.
-
-    Returns:
-        One message per problem, with the fix; empty when ``x`` looks like dB.
-    """
+    """What looks wrong with radar ``x`` ``[..., 2, H, W]`` as backscatter in dB: one message per problem."""
     values, _ = _sample(x)
     if values.size == 0:
         return []
@@ -166,8 +152,7 @@ def check_s2(
         where: names the data in the messages.
         strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
         offset: also test for a missing baseline-04.00 offset (see :func:`s2_problems`).
-        once: warn about each kind of problem only once per ``where`` in this process (for checks that run
-            on every batch, like a model's input boundary).
+        once: warn about each kind of problem once per ``where`` in this process (for per-batch checks).
 
     Returns:
         The messages (empty when all looks right), also those not warned again under ``once``.
@@ -176,31 +161,12 @@ def check_s2(
 
 
 def check_s1(x: Any, where: str = "s1", strict: bool = False, once: bool = False) -> list[str]:
-    """Warn (or raise) when ``x`` does not look like Sentinel-1 backscatter in dB.
-
-    Args:
-        x: radar image(s) ``[..., 2, H, W]``.
-        where: names the data in the messages.
-        strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
-        once: warn about each kind of problem only once per ``where`` in this process.
-
-    Returns:
-        The messages (empty when all looks right).
-    """
+    """Warn (or raise) when radar ``x`` does not look like backscatter in dB (see :func:`check_s2`)."""
     return _report(s1_problems(x, where), strict, 2, once)
 
 
 def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -> list[str]:
-    """:func:`check_s1` and :func:`check_s2` on the ``s1`` / ``s2`` entries of a pair dict or batch.
-
-    Args:
-        pair: a pair dict or a collated batch.
-        where: prefix of the messages (``"fit(data)"`` gives ``"fit(data)['s2']: ..."``).
-        strict: raise instead of warning.
-
-    Returns:
-        The messages.
-    """
+    """:func:`check_s1` and :func:`check_s2` on a pair dict or batch (``where="fit"`` names ``fit['s2']``)."""
     problems = []
     if pair.get("s1") is not None:
         problems += s1_problems(pair["s1"], f"{where}['s1']" if where else "s1")
@@ -210,14 +176,7 @@ def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -
 
 
 def first_item(data: Any) -> Any:
-    """``data[0]`` without moving any random-number generator (a random transform must not shift a seeded run).
-
-    Args:
-        data: a dataset.
-
-    Returns:
-        Its first item.
-    """
+    """``data[0]`` without moving any random-number generator (a random transform must not shift a run)."""
     import random
 
     py_state, np_state = random.getstate(), np.random.get_state()

@@ -109,7 +109,7 @@ def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
         stride: step between tiles in optical pixels.
 
     Returns:
-        ``(a, b, c, d, e, f)``: the source affine shifted by ``(tile - stride) / 2`` pixels, scaled by ``stride``.
+        ``(a, b, c, d, e, f)``: the source affine shifted by ``(tile - stride) / 2`` px, scaled by ``stride``.
     """
     offset = (tile - stride) / 2.0
     grid = Affine(*tuple(transform)[:6]) @ Affine.translation(offset, offset) @ Affine.scale(stride)
@@ -117,7 +117,7 @@ def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
 
 
 def pca_project(x: Any, k: int) -> np.ndarray:
-    """Scores ``[N, k]`` of the first ``k`` principal components of ``x`` ``[N, D]``, largest loading positive."""
+    """Scores ``[N, k]`` of the first ``k`` principal components of ``x [N, D]``, largest loading positive."""
     from sklearn.decomposition import PCA
 
     a = np.asarray(x, dtype=np.float64)
@@ -330,7 +330,9 @@ def embed_raster(
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
     stride = tile if stride is None else int(stride)
-    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs)
+    ds = PairedRasterDataset(
+        s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs
+    )
     parts: dict[str, list[np.ndarray]] = {}
     for emb, _ in embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress):
         for key, value in emb.items():

@@ -21,16 +21,16 @@ from .outputs import check_out_path, write_checked
 from .segmentation import to_polygons
 
 
-def _pixel(transform: tuple[float, ...], shape: tuple[int, int], x: float, y: float, crs: str, tiles_crs: str):
-    """``(row, col)`` of a point given in ``crs`` on a grid of ``shape`` in ``tiles_crs``; ValueError outside."""
+def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: str, grid_crs: str) -> tuple:
+    """``(row, col)`` of a point given in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
     from xmodal_lab.data.geo import transformer
 
-    if str(crs) != tiles_crs:
-        x, y = transformer(str(crs), tiles_crs).transform(x, y)
+    if str(crs) != grid_crs:
+        x, y = transformer(str(crs), grid_crs).transform(x, y)
     row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
     if not (0 <= row < shape[0] and 0 <= col < shape[1]):
         raise ValueError(
-            f"point ({x:.1f}, {y:.1f}) in {tiles_crs} lies outside the raster's {shape[0]}x{shape[1]} grid"
+            f"point ({x:.1f}, {y:.1f}) in {grid_crs} lies outside the raster's {shape[0]}x{shape[1]} grid"
         )
     return row, col
 
@@ -58,7 +58,7 @@ def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -
 
 
 def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
-    """Cosine similarity ``[N]`` of every gallery vector ``[N, D]`` to query vector ``index`` of ``[N, D]``."""
+    """Cosine similarity ``[M]`` of every gallery vector ``[M, D]`` to row ``index`` of ``query [N, D]``."""
     q, g = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"query and gallery: expected [N, D] and [M, D], got {q.shape} and {g.shape}")
@@ -123,7 +123,9 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
 
     path = check_out_path(out_path, (".gpkg", ".geojson", ".json"), "GeoPackage or GeoJSON")
     if not collection.get("features"):
-        raise ValueError("export_vectors: the collection has no features; lower the threshold or click elsewhere")
+        raise ValueError(
+            "export_vectors: the collection has no features; lower the threshold or click elsewhere"
+        )
     if not collection.get("crs"):
         raise ValueError("export_vectors: the collection has no 'crs'; expected one from to_polygons")
     frame = gpd.GeoDataFrame.from_features(collection["features"], crs=collection["crs"])
@@ -133,7 +135,10 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
         back = gpd.read_file(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    return write_checked(path, lambda tmp: frame.to_file(tmp, **options), reads_back, "file", driver_creates=True)
+    def write(tmp: Path) -> None:
+        frame.to_file(tmp, **options)
+
+    return write_checked(path, write, reads_back, "file", driver_creates=True)
 
 
 @dataclass
@@ -236,6 +241,5 @@ def segment_region(
         reference_tile = tile_at(tiles, x, y, crs)
     except ValueError:
         reference_tile = -1
-    return RegionMask(
-        mask, confidence, tiles.source_transform, tiles.crs, reference_tile, (row, col), float(result.threshold)
-    )
+    transform, threshold = tiles.source_transform, float(result.threshold)
+    return RegionMask(mask, confidence, transform, tiles.crs, reference_tile, (row, col), threshold)
