@@ -10,7 +10,7 @@ read; outputs are never overwritten and are read back before they are reported.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ class TileEmbeddings:
     s2_path: Path | None = None
     path: Path | None = None
     modality: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.cells)

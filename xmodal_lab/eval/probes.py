@@ -13,15 +13,14 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .retrieval import as_tensor
+
 
 def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    if x.ndim != 2:
-        raise ValueError(f"{name}: expected [N, D] embeddings, got shape {x.shape}")
+    """Finite float32 embeddings ``[N, D]`` and their ``N`` labels as arrays."""
+    x, y = as_tensor(x, name).numpy(), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"{name}: {len(x)} embeddings but {len(y)} labels")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name}: embeddings contain NaN or infinite values")
     return x, y
 
 

@@ -6,7 +6,7 @@
   back to the kit's answer (so *Run All* in a student copy reaches the end), a wrong answer fails with a hint.
 """
 
-from xmodal_lab.lesson.exercises import ExerciseResult, check_answer, check_exercise
+from xmodal_lab.lesson.exercises import check_answer, check_exercise
 from xmodal_lab.lesson.expect import RESULTS, expect
 
-__all__ = ["RESULTS", "ExerciseResult", "check_answer", "check_exercise", "expect"]
+__all__ = ["RESULTS", "check_answer", "check_exercise", "expect"]

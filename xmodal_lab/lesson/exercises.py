@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from xmodal_lab.errors import InputTypeError
-
-
-@dataclass(frozen=True)
-class ExerciseResult:
-    """What a check decided: ``solved`` (the student's answer matched) or a fall-back to the kit's."""
-
-    name: str
-    solved: bool
-    message: str
 
 
 def _array(x: Any) -> np.ndarray:
@@ -32,7 +22,7 @@ def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
             and set(mine) == set(ref)
             and all(_close(mine[k], ref[k], atol, rtol) for k in ref)
         )
-    if isinstance(ref, (tuple, list)) and not np.isscalar(ref):
+    if isinstance(ref, (tuple, list)):
         return (
             isinstance(mine, (tuple, list))
             and len(mine) == len(ref)
@@ -42,10 +32,8 @@ def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True))
 
 
-def _unsolved(name: str, kind: str) -> ExerciseResult:
-    msg = f"Exercise {name!r} is not solved yet: the rest of the notebook uses the kit's {kind} instead."
-    print(msg)
-    return ExerciseResult(name, False, msg)
+def _unsolved(name: str, kind: str) -> None:
+    print(f"Exercise {name!r} is not solved yet: the rest of the notebook uses the kit's {kind} instead.")
 
 
 def check_exercise(
