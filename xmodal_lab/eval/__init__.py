@@ -1,4 +1,4 @@
-"""Evaluation: retrieval, probes, label efficiency, 2-D projections, segmentation and dense scores, change detection.
+"""Evaluation: retrieval, probes, label efficiency, 2-D maps, segmentation scores, change detection, rasters.
 
 Every function works from ``model.embed`` outputs, so no model is special-cased.
 """

@@ -23,16 +23,9 @@ from .probes import knn_accuracy, weighted_knn_accuracy
 def footprint_views(
     seed: int, n_places: int, gsds: Sequence[float] = (10.0, 20.0, 40.0), footprint: float = 320.0
 ) -> dict[float, SimulatedWorld]:
-    """The same places at several GSDs, every tile covering the same ground.
+    """``{gsd: SimulatedWorld}``: the same ``n_places`` places at several GSDs, tiles ``footprint`` m a side.
 
-    Args:
-        seed: world seed (the places).
-        n_places: places per view.
-        gsds: metres per pixel of each view.
-        footprint: side of every tile in metres; ``footprint / gsd`` must be a whole number of pixels.
-
-    Returns:
-        ``{gsd: SimulatedWorld}``; item ``i`` of every view is the same place, ``footprint / gsd`` px a side.
+    Item ``i`` of every view is the same place, ``footprint / gsd`` pixels a side.
 
     Raises:
         ValueError: a GSD that does not divide the footprint into whole pixels, or no GSD.

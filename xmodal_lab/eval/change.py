@@ -204,17 +204,11 @@ def change_detection_report(
 ) -> dict[str, dict[str, float]]:
     """Score change detection: thresholds chosen on ``calibration`` places, metrics on ``test`` places.
 
-    Args:
-        model: a kit model (or None: the pixel-difference baseline only).
-        calibration: held-out bi-temporal places for choosing each detector's F1-best threshold.
-        test: the places scored.
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-        batch_size: places per forward pass.
-        min_changed: tile-level truth threshold (fraction of changed pixels).
+    Each detector of :func:`change_detection_scores` (``model`` None: the pixel baseline only) gets its
+    F1-best threshold on the calibration places and :func:`change_metrics` on the test places.
 
     Returns:
-        ``{detector: {"auc", "ap", "threshold", "precision", "recall", "f1", "positives", "n"}}`` for the
-        detectors of :func:`change_detection_scores`.
+        ``{detector: {"auc", "ap", "threshold", "precision", "recall", "f1", "positives", "n"}}``.
     """
     calib = change_detection_scores(model, calibration, modality, batch_size, min_changed)
     scored = change_detection_scores(model, test, modality, batch_size, min_changed)

@@ -89,17 +89,9 @@ def evaluate_segmentation(
     class_names: list[str] | None = None,
     mask_key: str = "mask",
 ) -> dict[str, Any]:
-    """Score a segmentation model (``model.predict(batch) -> [B, H, W]``) on a dataset with ``mask`` labels.
+    """Score a segmentation model (``num_classes``, ``predict(batch) -> [B, H, W]``) on labelled pair dicts.
 
-    Args:
-        model: e.g. :class:`~xmodal_lab.models.seg_head.SegmentationModel` (``num_classes``, ``predict``).
-        data: pair dicts with ``mask`` int64 ``[H, W]`` (-1 no label).
-        batch_size: items per forward pass.
-        class_names: names for the per-class keys.
-        mask_key: the key of the labels.
-
-    Returns:
-        As :func:`scores_from_confusion`.
+    Labels are ``item[mask_key]`` int64 ``[H, W]`` (-1: no label). Returns as :func:`scores_from_confusion`.
     """
     if len(data) == 0:
         raise ValueError("evaluate_segmentation: the dataset is empty")

@@ -100,15 +100,9 @@ class TileEmbeddings:
 
 
 def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
-    """Affine of the tile grid: one pixel per ``stride`` optical pixels, centred on its tile.
+    """Affine ``(a, b, c, d, e, f)`` of the tile grid: one pixel per ``stride`` optical pixels, tile-centred.
 
-    Args:
-        transform: the optical raster's affine (``Affine`` or ``(a, b, c, d, e, f)``).
-        tile: tile side in optical pixels.
-        stride: step between tiles in optical pixels.
-
-    Returns:
-        ``(a, b, c, d, e, f)``: the source affine shifted by ``(tile - stride) / 2`` px, scaled by ``stride``.
+    It is the optical affine ``transform`` shifted by ``(tile - stride) / 2`` pixels and scaled by ``stride``.
     """
     offset = (tile - stride) / 2.0
     grid = Affine(*tuple(transform)[:6]) @ Affine.translation(offset, offset) @ Affine.scale(stride)
@@ -209,23 +203,14 @@ def write_cog(
     descriptions: list[str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``[K, H, W]`` as a Cloud-Optimised GeoTIFF (tiled, deflate, overviews) and verify it.
+    """Write bands ``[K, H, W]`` to a new ``.tif`` as a Cloud-Optimised GeoTIFF, then read it back.
 
-    Args:
-        array: the bands.
-        out_path: a ``.tif`` path that does not exist yet.
-        crs: the CRS.
-        transform: the affine ``(a, b, c, d, e, f)``.
-        nodata: the nodata value (``nan`` for float bands).
-        descriptions: one name per band.
-        tags: dataset tags.
-
-    Returns:
-        The path, after reading the file back (shape, CRS, transform and values).
+    The file is tiled, deflate-compressed and has overviews; ``nodata`` is ``nan`` for float bands,
+    ``descriptions`` name the bands and ``tags`` go to the dataset.
 
     Raises:
         FileExistsError: the file exists (it is never overwritten).
-        OSError: the written file does not hold what was meant.
+        OSError: the written file does not hold what was meant (shape, CRS, transform, values).
     """
     import rasterio
     import rasterio.shutil
@@ -378,18 +363,11 @@ def embed_raster(
 def embeddings_to_geoparquet(
     tiles: TileEmbeddings, out_path: str | Path, modalities: tuple[str, ...] | None = None
 ) -> Path:
-    """Write tile footprints (polygons in the raster's CRS) with their embedding vectors as GeoParquet.
+    """Write tile footprints (polygons in the raster's CRS) and their vectors to a new ``.parquet`` file.
 
     Columns: ``tile``, ``row``, ``col`` (tile grid), ``window_row``, ``window_col`` (optical pixel of the
-    top-left corner), ``embedding_<modality>`` (list of floats) and ``geometry``.
-
-    Args:
-        tiles: from :func:`embed_raster`.
-        out_path: a ``.parquet`` path that does not exist yet.
-        modalities: which vectors to store (default: all of them).
-
-    Returns:
-        The path, after reading the file back (row count and CRS).
+    top-left corner), ``embedding_<modality>`` for each of ``modalities`` (default all) and ``geometry``.
+    The file is read back (row count and CRS) before its path is returned.
 
     Raises:
         FileExistsError: the file exists.

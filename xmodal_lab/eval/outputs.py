@@ -9,16 +9,7 @@ from pathlib import Path
 
 
 def check_out_path(out_path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
-    """The output path, refused when its suffix is wrong, it exists, or its folder does not.
-
-    Args:
-        out_path: where the file should go.
-        suffixes: accepted lower-case suffixes (``(".tif", ".tiff")``).
-        what: the kind of file, for the message.
-
-    Returns:
-        ``out_path`` as a ``Path``.
-    """
+    """``out_path`` as a Path; ValueError for a suffix not in ``suffixes``, FileExistsError if it exists."""
     path = Path(out_path)
     if path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: expected a {what} file name ending in {' or '.join(suffixes)}")
@@ -36,20 +27,13 @@ def write_checked(
     what: str,
     driver_creates: bool = False,
 ) -> Path:
-    """Write through a temporary file beside ``path``, check it, then publish it without overwriting.
+    """Write ``path`` through a temporary file beside it, check it, then publish it without overwriting.
 
-    Args:
-        path: the final file (checked by :func:`check_out_path`).
-        write: writes the file at the path it is given.
-        reads_back: whether the written file holds what was meant.
-        what: the kind of file, for the messages.
-        driver_creates: remove the empty temporary file first (for writers that refuse an existing file).
-
-    Returns:
-        ``path``.
+    ``write(tmp)`` writes the file and ``reads_back(tmp)`` says whether it holds what was meant;
+    ``driver_creates`` removes the empty temporary file first, for writers that refuse an existing file.
 
     Raises:
-        OSError: the file does not read back as written.
+        OSError: the file does not read back as written (``what`` names it).
         FileExistsError: ``path`` appeared while writing.
     """
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)

@@ -83,16 +83,9 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)
 
 
 def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` most (or, with ``largest=False``, least) similar gallery items of one query.
+    """``(indices [k], similarities [k])`` of the ``k`` most similar gallery items of row ``query`` of ``sim``.
 
-    Args:
-        sim: ``[N, M]`` similarity matrix.
-        query: query row.
-        k: how many.
-        largest: True for the top-k, False for the bottom-k.
-
-    Returns:
-        ``(indices [k], similarities [k])``, best (or worst) first.
+    Best first; with ``largest=False`` the least similar, worst first.
     """
     if not _whole(query):
         raise InputTypeError(f"topk_matches: query must be a row index (an integer), got {query!r}")

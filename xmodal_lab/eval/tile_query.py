@@ -36,16 +36,7 @@ def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: st
 
 
 def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -> int:
-    """The tile whose grid cell holds a point.
-
-    Args:
-        tiles: from :func:`~xmodal_lab.eval.embed_raster.embed_raster`.
-        x: longitude (or easting in ``crs``).
-        y: latitude (or northing).
-        crs: CRS of the point (default longitude/latitude, as a map click gives it).
-
-    Returns:
-        The tile index.
+    """Index of the tile whose grid cell holds the point ``(x, y)`` (longitude, latitude by default).
 
     Raises:
         ValueError: the point lies outside the raster, or on a cell whose tile was dropped (nodata).
@@ -105,15 +96,9 @@ def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None =
 
 
 def export_vectors(collection: dict, out_path: str | Path, layer: str = "selection") -> Path:
-    """Write a FeatureCollection (in its ``crs``) as GeoPackage (``.gpkg``) or GeoJSON (``.geojson``).
+    """Write a FeatureCollection (in its ``crs``) to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file.
 
-    Args:
-        collection: from :func:`grid_to_polygons` or :func:`~xmodal_lab.eval.segmentation.to_polygons`.
-        out_path: a path that does not exist yet.
-        layer: layer name inside a GeoPackage.
-
-    Returns:
-        The path, after reading it back (same number of features and CRS).
+    The file is read back (feature count and CRS) before its path is returned.
 
     Raises:
         FileExistsError: the file exists (it is never overwritten).
