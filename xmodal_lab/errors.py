@@ -42,16 +42,3 @@ class UnitsWarning(UserWarning):
 
 class SmallDataWarning(UserWarning):
     """A dataset too small for the number computed on it to mean much (e.g. recall on 5 items)."""
-
-
-__all__ = [
-    "CheckpointError",
-    "InputTypeError",
-    "InputValueError",
-    "NodataError",
-    "OutputWriteError",
-    "SmallDataWarning",
-    "UnitsError",
-    "UnitsWarning",
-    "XmodalError",
-]

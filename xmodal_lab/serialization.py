@@ -82,6 +82,3 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
         raise CheckpointError(
             f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one ({_reason(error)})"
         ) from None
-
-
-__all__ = ["SAFE_GLOBALS", "safe_load"]

@@ -28,16 +28,17 @@ S2_OFFSET_FLOOR = 0.09
 _SAMPLE = 65536
 _KINDS = ("digital numbers", "multiplied", "twice", "s2_offset", "x 100", "linear power", "amplitude")
 _WARNED: set[tuple[str, str]] = set()  # (where, kind) already reported, for ``once=True``
+_DN_FIX = (
+    "look like Sentinel-2 L2A digital numbers (reflectance x 10000), not reflectance; divide by 10000 "
+    "(PairedRasterDataset: s2_scale='auto' or s2_scale=1e-4, a multiplier)"
+)
 
 
 def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
     """Up to ``_SAMPLE`` finite values of ``x`` as float64, and the dtype ``x`` came in."""
     if isinstance(x, torch.Tensor):
-        dtype = (
-            np.dtype(str(x.dtype).removeprefix("torch."))
-            if x.dtype != torch.bfloat16
-            else np.dtype("float32")
-        )
+        name = "float32" if x.dtype == torch.bfloat16 else str(x.dtype).removeprefix("torch.")
+        dtype = np.dtype(name)
         flat = x.detach().reshape(-1)
         step = max(1, flat.numel() // _SAMPLE)
         values = flat[::step].cpu().double().numpy()
@@ -78,11 +79,7 @@ def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
         return []
     median, top = float(np.median(values)), float(np.percentile(values, 99))
     if np.issubdtype(dtype, np.integer) and top > 2:
-        return [
-            f"{where}: integer values ({dtype}, median {median:.0f}) look like Sentinel-2 L2A digital numbers "
-            "(reflectance x 10000), not reflectance; divide by 10000 (PairedRasterDataset: s2_scale='auto' or "
-            "s2_scale=1e-4, a multiplier)"
-        ]
+        return [f"{where}: integer values ({dtype}, median {median:.0f}) {_DN_FIX}"]
     if median > S2_MAX_DN:
         return [
             f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.3g}) are neither reflectance nor "
@@ -90,11 +87,7 @@ def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
             "pass s2_scale=1e-4 (or 'auto') for digital numbers, nothing for reflectance"
         ]
     if median > S2_MAX_REFLECTANCE:
-        return [
-            f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.4g}) look like Sentinel-2 L2A digital "
-            "numbers (reflectance x 10000), not reflectance; divide by 10000 (PairedRasterDataset: "
-            "s2_scale='auto' or s2_scale=1e-4, a multiplier)"
-        ]
+        return [f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.4g}) {_DN_FIX}"]
     if 0 < top < 0.005:
         return [
             f"{where}: reflectance this dark (99th percentile {top:.2g}) looks scaled twice (digital numbers "
@@ -186,6 +179,3 @@ def first_item(data: Any) -> Any:
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
-
-
-__all__ = ["check_pair", "check_s1", "check_s2", "first_item", "s1_problems", "s2_problems"]
