@@ -1,21 +1,10 @@
 """A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes.
 
-Scene ``i`` of a world is a place on Earth (a biome at real coordinates, in its UTM zone), a date and a
-landscape of materials laid out by its biome (:mod:`xmodal_lab.data.biomes`). Both sensors render that one
-landscape, so what the radar sees and what the optical sensor sees share their structure:
-
-- optical (Sentinel-2 L2A-like): per-material spectra mixed by greenness (the red edge of vegetation, dark
-  water in the near infrared, bright snow that is dark in the short-wave infrared), within-class texture,
-  soil moisture, hillshade, sensor noise, and optional clouds with their shadows;
-- radar (Sentinel-1 GRD-like): per-material sigma0 in dB (dark specular water, bright double-bounce cities,
-  volume scattering of forest in VH), soil moisture, wind on water, incidence angle across the swath and on
-  slopes, a noise floor, and multiplicative Gamma speckle with ``looks`` looks.
-
-A coarser ground sample distance is rendered by area-averaging a finer rendering of the same footprint
-(reflectance and linear radar intensity average; classes take the majority), so every GSD shows the same
-geography and speckle averages down as in real multi-looking. Everything is vectorised NumPy and seeded
-by ``(seed, index)``: the same world gives the same bytes on every run (across CPU types, up to the
-floating-point rounding of matrix products).
+Scene ``i`` is a place on Earth (a biome at real coordinates, in its UTM zone), a date and a landscape of
+materials painted by its biome (:mod:`xmodal_lab.data.biomes`). Both sensors render that one landscape:
+optical reflectance from per-material spectra, radar sigma0 from per-material backscatter with Gamma speckle.
+A coarser GSD area-averages a finer rendering of the same footprint, so every GSD shows the same geography.
+Everything is seeded by ``(seed, index)``: the same world gives the same bytes on every run.
 """
 
 from __future__ import annotations
@@ -45,18 +34,14 @@ from xmodal_lab.errors import InputTypeError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
-#: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor (about -24 and -28 dB).
+#: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor.
 _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
 #: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
 _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
-_SWATH_DEG_PER_M = 16.0 / 250_000.0
-#: Scale of the per-material radar texture (``Material.texture_db``), calibrated against real pairs: with the
-#: correlated speckle, mean ``|dVV/dy|`` and the windowed ENL of simulated tiles match real GRD tiles
-#: (``benchmarks/bench_sim_to_real.py``); the full table values made the radar twice as rough as real data.
-_RADAR_TEXTURE = np.float32(1.0)
-#: Layouts (river offsets, town and event positions) are sized to this footprint whatever the tile size
-#: and GSD, so that every world with the same seed shows the same geography at every scale.
-LAYOUT_EXTENT_M = 640.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
+_SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
+#: Layouts (rivers, towns, events) are sized to this footprint whatever the tile size and GSD, so every
+#: world with the same seed shows the same geography at every scale.
+LAYOUT_EXTENT_M = 640.0
 
 
 @dataclass(frozen=True)
@@ -66,43 +51,26 @@ class WorldConfig:
     Attributes:
         seed: world seed; with the scene index it fixes every byte of a scene.
         size: tile side in pixels.
-        gsd: ground sample distance in metres, or a tuple of GSDs to draw one per scene (for Scale-MAE).
+        gsd: metres per pixel, or a tuple of GSDs to draw one per scene (for Scale-MAE).
         n_scenes: number of scenes (the dataset length).
         cloud_cover: mean cloudy fraction of the optical images (0 = always clear).
-        looks: equivalent number of looks of the radar speckle (Sentinel-1 IW GRD: about 4.4).
+        looks: equivalent number of looks of the radar speckle.
         biomes: names of the biomes to draw from (default: all, in their natural shares).
         fine_gsd: pixel size of the fine rendering that coarser GSDs average.
         max_oversample: at most this many fine pixels per coarse pixel side (bounds the cost at large GSD).
         incidence: range of radar incidence angles in degrees.
         years: first and last year of acquisition dates.
         label_threshold: a class is a scene label when it covers at least this fraction of the tile.
-        noise: add speckle and optical sensor noise (turn off to see the noise-free scene).
-        speckle_sigma: metres; the speckle of neighbouring pixels is correlated by a Gaussian kernel of this
-            standard deviation. Real IW GRD pixels (10 m) are smaller than the resolution cell (about
-            20 x 22 m), so neighbours share speckle: measured on the bundled real pairs (SSL4EO-S12,
-            BigEarthNet-MM, SEN12MS-CR) the autocorrelation of the speckle is about 0.74, 0.32 and 0.10 at
-            lags of 1, 2 and 3 pixels, which a Gaussian of 9.3 m reproduces (``exp(-lag^2 / (4 sigma^2))``).
-            The white speckle is drawn with ``looks x (sum k^2)^2`` looks so that every pixel keeps the
-            variance ``1 / looks``; averaging ``k x k`` pixels therefore multiplies the looks by less than
-            ``k^2``, as in real multi-looking of correlated pixels. 0 draws every pixel independently (the
-            uncalibrated world of earlier kit versions, whose radar was twice as rough as real data).
-        radar_blur: metres; the noise-free sigma0 (linear) is blurred by a Gaussian of this standard deviation
-            before the speckle multiplies it: the radar's resolution cell (about 20 x 22 m for IW GRD) averages
-            the scene, so one-pixel field margins and road edges do not show at full contrast (the mean
-            intensity of a SAR image is the scene convolved with the squared point-spread function, whose
-            width also sets the speckle correlation: 9.3 m). Off by default (0): it brings the pixel roughness
-            of simulated radar to the real value (``benchmarks/bench_sim_to_real.py``: mean ``|dVV/dy|`` 1.34
-            vs 1.21-1.29 dB real, 1.82 without it) but also removes radar structure that the lessons' retrieval
-            relies on (linear SAR -> optical retrieval in ``tests/data/test_world.py`` falls from about 0.16 to
-            0.08 top-1); ``realism="calibrated"`` sets it to 9.3 m with ``radar_contrast`` (:data:`REALISM`).
-        radar_contrast: the noise-free sigma0 of each tile, in dB, is pulled towards its tile mean by this
-            factor (``db = mean + radar_contrast x (db - mean)``) before the speckle: 1 keeps the table
-            values of :mod:`~xmodal_lab.data.landcover`; smaller values model the gentler parcel-to-parcel
-            contrasts of real C-band radar (real tiles: about 1.3 dB of landscape spread inside a 32 px
-            tile once the speckle is removed, the table values give 3.5 dB). Tile means, and so the
-            contrast between tiles of water, forest and cities, are kept.
-        cache_mb: keep up to this many megabytes of rendered items in memory (least recently used first
-            out), so that training for several epochs renders each scene once; 0 turns caching off.
+        noise: add speckle and optical sensor noise (off shows the noise-free scene).
+        speckle_sigma: metres; a Gaussian of this standard deviation correlates the speckle of neighbouring
+            pixels (real GRD pixels are smaller than the resolution cell). Each pixel keeps the variance
+            ``1 / looks``. 0 draws every pixel independently.
+        radar_blur: metres; the noise-free sigma0 is blurred by a Gaussian of this standard deviation before
+            speckle (the radar's resolution cell averages the scene). 0 (default) keeps sharp edges.
+        radar_contrast: pulls each tile's noise-free sigma0 in dB towards its tile mean
+            (``db = mean + radar_contrast x (db - mean)``); 1 keeps the material table's contrasts.
+        cache_mb: keep up to this many megabytes of rendered items in memory (least recently used out);
+            0 turns caching off.
     """
 
     seed: int = 0
@@ -131,13 +99,8 @@ PRESETS: dict[str, WorldConfig] = {
     "base": WorldConfig(size=120, n_scenes=50_000),
 }
 
-#: Named realism settings of :class:`SimulatedWorld` (``realism=``). ``"default"`` is the world every lesson
-#: uses. ``"calibrated"`` is fitted to the statistics of the tuning split of the bundled real pairs only (the
-#: west half of the SSL4EO-S12 location, :func:`~xmodal_lab.data.real_pairs.real_transfer_split`; its east
-#: half and BigEarthNet-MM stay held out): the radar's resolution cell blurs the scene (``radar_blur``, the
-#: same 9.3 m Gaussian that correlates the speckle) and parcel-to-parcel radar contrasts are gentler
-#: (``radar_contrast``: 0.4 brings the spread of VV inside a tile, the pixel roughness, the ENL and the
-#: VV-VH correlation to the real values). Measured by ``benchmarks/bench_sim_to_real.py``.
+#: Named realism settings (``realism=``): ``"default"`` is the lessons' world; ``"calibrated"`` is fitted to
+#: the tuning split of the bundled real pairs (:func:`~xmodal_lab.data.real_pairs.real_transfer_split`).
 REALISM: dict[str, dict[str, float]] = {
     "default": {},
     "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4},
@@ -515,42 +478,12 @@ class SimulatedWorld(Dataset):
         Raises:
             FileExistsError: if any of the three files exists (files are never overwritten).
         """
-        import rasterio
-        from rasterio.transform import Affine
+        from xmodal_lab.data.region import write_pair_geotiffs
 
         pair = self.render(index, **render_kwargs)
-        folder = Path(folder)
         stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
-        paths = {
-            k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif"
-            for k in ("s1", "s2", "landcover")
-        }
-        existing = [str(p) for p in paths.values() if p.exists()]
-        if existing:
-            raise FileExistsError(
-                f"to_geotiff: refusing to overwrite existing file(s): {', '.join(existing)}"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        transform = Affine(*pair["transform"])
-        s2_dn = np.clip(np.round(pair["s2"].numpy() * 10000.0), 0, 65535).astype(np.uint16)
-        layers = {
-            "s1": (pair["s1"].numpy(), ("VV", "VH"), None),
-            "s2": (s2_dn, tuple(b for b in _S2_NAMES), 0),
-            "landcover": (pair["landcover"].numpy()[None].astype(np.uint8), ("landcover",), None),
-        }
-        for key, (array, names, nodata) in layers.items():
-            profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
-                           dtype=array.dtype, crs=pair["crs"], transform=transform, nodata=nodata,
-                           compress="deflate")  # fmt: skip
-            with rasterio.open(paths[key], "w", **profile) as dst:
-                dst.write(array)
-                dst.descriptions = names
-                dst.update_tags(date=pair["date"], biome=pair["biome"], gsd=str(pair["gsd"]),
-                                source="xmodal_lab SimulatedWorld", seed=str(self.config.seed))  # fmt: skip
-        return paths
-
-
-_S2_NAMES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+        tags = {"biome": pair["biome"], "seed": str(self.config.seed), "source": "xmodal_lab SimulatedWorld"}
+        return write_pair_geotiffs(pair, folder, stem, tags=tags)
 
 
 def _as_date(value: str | dt.date, name: str) -> dt.date:
@@ -602,7 +535,6 @@ def _radar(
     theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
     db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
     extra = props[lc.P_TEX_DB] * tex
-    extra *= _RADAR_TEXTURE
     if scene.moisture.any():
         extra += props[lc.P_MOIST_DB] * scene.moisture
     if scene.elevation.any():
@@ -638,13 +570,8 @@ def _blur(a: np.ndarray, sigma_px: float) -> np.ndarray:
         return a
     k = speckle_kernel(sigma_px).astype(np.float32)
     r = len(k) // 2
-    n0, n1 = a.shape[1:]
-    if r >= min(n0, n1):  # a tile narrower than the kernel: pad by repetition instead of mirroring
-        p = np.pad(a, ((0, 0), (r, r), (r, r)), mode="edge")
-    else:
-        p = np.pad(a, ((0, 0), (r, r), (r, r)), mode="reflect")
-    rows = sum(k[i] * p[:, i : i + n0] for i in range(2 * r + 1))
-    return sum(k[i] * rows[:, :, i : i + n1] for i in range(2 * r + 1))
+    mode = "edge" if r >= min(a.shape[1:]) else "reflect"  # a tile narrower than the kernel repeats its edge
+    return _convolve(np.pad(a, ((0, 0), (r, r), (r, r)), mode=mode), k)
 
 
 def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) -> np.ndarray:
@@ -653,10 +580,17 @@ def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) ->
         return gamma_speckle(rng, looks, (2, n, n))
     k = speckle_kernel(sigma_px)
     r = len(k) // 2
+    # white speckle with more looks, so that the smoothed speckle keeps the variance 1 / looks
     white = gamma_speckle(rng, looks * float((k**2).sum()) ** 2, (2, n + 2 * r, n + 2 * r))
-    k = k.astype(np.float32)
-    rows = sum(k[i] * white[:, i : i + n] for i in range(2 * r + 1))  # [2, n, n + 2r]
-    return sum(k[i] * rows[:, :, i : i + n] for i in range(2 * r + 1))
+    return _convolve(white, k.astype(np.float32))
+
+
+def _convolve(padded: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Valid separable convolution of ``[C, H + 2r, W + 2r]`` with the taps ``k`` ``[2r + 1]`` -> ``[C, H, W]``."""
+    r = len(k) // 2
+    h, w = padded.shape[1] - 2 * r, padded.shape[2] - 2 * r
+    rows = sum(k[i] * padded[:, i : i + h] for i in range(2 * r + 1))
+    return sum(k[i] * rows[:, :, i : i + w] for i in range(2 * r + 1))
 
 
 def _area_average(fine: dict[str, Any], k: int) -> dict[str, Any]:
