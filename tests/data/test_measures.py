@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal_lab.data import measures
+from xmodal_lab.data import bands as measures
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.errors import InputValueError
 

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOMES
+from xmodal_lab.data.biomes import BIOMES, FLOOD_DAYS
 from xmodal_lab.data.world import SimulatedWorld
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
@@ -58,7 +58,7 @@ class SimulatedFloods(Dataset):
         cloud_cover: mean cloudy fraction of the optical images (radar sees through it; the mask does not
             change: the water is there under the clouds).
         days_after: days between the start of the flood and the acquisition (at most
-            :data:`~xmodal_lab.data.events.FLOOD_DAYS`, after which the water recedes).
+            :data:`~xmodal_lab.data.biomes.FLOOD_DAYS`, after which the water recedes).
         transform: optional callable applied to each pair dict.
         flooded_vegetation: render flooded vegetation (the default; see the module docstring): newly flooded
             pixels that were forest or wetland, and crops or grass within :data:`SHALLOW_PX` pixels of dry
@@ -86,8 +86,6 @@ class SimulatedFloods(Dataset):
         flooded_vegetation: bool = True,
         **world_kwargs: Any,
     ) -> None:
-        from xmodal_lab.data.events import FLOOD_DAYS
-
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(
                 f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}"

@@ -24,9 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, biome_name
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, EVENTS, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
-from xmodal_lab.data.events import EVENTS, apply_event, event_plan
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
@@ -451,7 +450,7 @@ class SimulatedWorld(Dataset):
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
         days = [_as_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
         place = self.place(index)
-        kind, when = event_plan(place, event, min(days), max(days), BIOMES[place.biome].events,
+        kind, when = event_plan(event, min(days), max(days), BIOMES[place.biome].events,
                                 np.random.default_rng([self.config.seed, place.index, 6]))  # fmt: skip
         series = []
         for day in days:
