@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOMES, FLOOD_DAYS
+from xmodal_lab.data.io import geo_fields
 from xmodal_lab.data.world import SimulatedWorld
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
@@ -238,7 +239,10 @@ class Sen1Floods11(Dataset):
         s1 = np.where(np.isfinite(s1), s1, self.fill_db).astype(np.float32)
         s2 = np.where(np.isfinite(s2), s2, 0.0).astype(np.float32) / 10000.0
         label[invalid] = NODATA
-        lon, lat = _centre_lonlat(crs, transform, label.shape)
+        lon = lat = float("nan")
+        if crs is not None:
+            centre = geo_fields(crs, tuple(transform), *label.shape)
+            lon, lat = centre["lon"], centre["lat"]
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1),
             "s2": torch.from_numpy(np.maximum(s2, 1e-4)),
@@ -254,17 +258,3 @@ class Sen1Floods11(Dataset):
         }
         return self.transform(pair) if self.transform is not None else pair
 
-
-def _centre_lonlat(crs: Any, transform: Any, shape: tuple[int, int]) -> tuple[float, float]:
-    """Longitude and latitude of the chip centre (NaN without a CRS)."""
-    if crs is None:
-        return float("nan"), float("nan")
-    col, row = shape[1] / 2, shape[0] / 2
-    x = transform.c + transform.a * col + transform.b * row
-    y = transform.f + transform.d * col + transform.e * row
-    if crs.is_geographic:
-        return float(x), float(y)
-    from rasterio.warp import transform as warp
-
-    lons, lats = warp(crs, "EPSG:4326", [x], [y])
-    return float(lons[0]), float(lats[0])

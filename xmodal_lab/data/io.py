@@ -10,18 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 
 from xmodal_lab.data.geo import to_lonlat
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:
-    """Raise ``ValueError`` naming ``path`` if ``array`` holds NaN or infinite values.
-
-    Args:
-        array: data read from ``path``.
-        path: the file the data came from.
-        what: how to call the data in the message (``"band B04"``).
-    """
+    """Raise ``ValueError`` naming ``path`` (and ``what``, e.g. ``"band B04"``) if ``array`` holds NaN or inf."""
     finite = np.isfinite(array)
     if not finite.all():
         bad = int(array.size - finite.sum())
@@ -59,12 +54,10 @@ def read_single_band(
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
         array = src.read(1, out_shape=shape, resampling=getattr(Resampling, resampling)).astype(np.float32)
-        t = src.transform
-        sx, sy = src.width / shape[1], src.height / shape[0]
-        scale = (t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
+        transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
         crs = src.crs
     check_finite(array, path)
-    return array, crs, scale
+    return array, crs, tuple(transform)[:6]
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
@@ -79,21 +72,25 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
     Returns:
         The fields, with lat/lon at the grid centre.
     """
-    a, b, c, d, e, f = (float(v) for v in transform[:6])
-    cx, cy = c + a * width / 2 + b * height / 2, f + d * width / 2 + e * height / 2
+    from rasterio.transform import xy
+
+    affine = Affine(*(float(v) for v in tuple(transform)[:6]))
+    cx, cy = xy(affine, height / 2, width / 2, offset="ul")
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
     crs_str = f"EPSG:{epsg}" if epsg else str(crs)
     lon, lat = to_lonlat(cx, cy, crs_str)
     return {
-        "gsd": float(np.hypot(a, d)),
+        "gsd": float(np.hypot(affine.a, affine.d)),
         "lat": lat,
         "lon": lon,
         "crs": crs_str,
-        "transform": (a, b, c, d, e, f),
+        "transform": tuple(affine)[:6],
     }
 
 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
     """Affine of the window whose top-left pixel is ``(row, col)`` of a grid with affine ``transform``."""
-    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    return (a, b, c + a * col + b * row, d, e, f + d * col + e * row)
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_affine
+
+    return tuple(window_affine(Window(col, row, 1, 1), Affine(*tuple(transform)[:6])))[:6]
