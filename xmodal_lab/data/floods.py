@@ -1,18 +1,11 @@
 """Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
 
 Both datasets return the kit's pair dict plus ``mask`` int64 ``[H, W]``: 1 water, 0 dry land, -1 no data
-(ignored by losses and metrics). As in Sen1Floods11's hand labels, "water" is all surface water on the
-flood date, permanent and flooded; :class:`SimulatedFloods` also gives ``flood_mask`` (only the newly
-flooded pixels) so a user can score the flood alone.
-
-Open flood water is dark in radar: smooth water mirrors the pulse away, so a single VV threshold maps it
-(:func:`xmodal_lab.eval.band_threshold_baseline`). Real floods are harder: under a canopy or between
-emerging stems, water and upright trunks or stalks form a corner reflector, and the radar *brightens* (double
-bounce: co-polarised VV rises by several dB, cross-polarised VH much less; Tsyganskaya et al., Remote Sensing
-2018), while the optical image still shows vegetation with some water between it. :class:`SimulatedFloods`
-renders that case by default, labelled water (it is flooded), so no per-pixel darkness threshold maps the
-whole flood; ``flooded_vegetation=False`` is the named simplification in which every flooded pixel is open
-water.
+(ignored by losses and metrics); as in Sen1Floods11's hand labels, "water" is all surface water on the
+flood date. Open flood water is dark in radar, so one VV threshold maps it; under a canopy or between
+stems, water and trunks form a corner reflector and the radar brightens instead (double bounce, strong in
+VV, weak in VH; Tsyganskaya et al., Remote Sensing 2018). :class:`SimulatedFloods` renders that case by
+default, so no per-pixel darkness threshold maps the whole flood.
 """
 
 from __future__ import annotations
@@ -33,9 +26,7 @@ from xmodal_lab.data.world import SimulatedWorld
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
 NODATA = -1
-#: Radar change of flooded vegetation in dB, ``(VV, VH)``: double bounce brightens co-polarised VV strongly and
-#: cross-polarised VH a little (within the 3-6 dB VV increases the literature reports for flooded forest and
-#: flooded crops at C band).
+#: Radar change of flooded vegetation in dB, ``(VV, VH)`` (double bounce brightens VV strongly, VH a little).
 DOUBLE_BOUNCE_DB: tuple[float, float] = (4.0, 1.0)
 #: Share of the flood's optical signature (water seen between plants) in a flooded-vegetation pixel, by canopy:
 #: tall vegetation (forest, wetland) hides most of it, low crops and grass less.
@@ -61,13 +52,10 @@ class SimulatedFloods(Dataset):
         days_after: days between the start of the flood and the acquisition (at most
             :data:`~xmodal_lab.data.biomes.FLOOD_DAYS`, after which the water recedes).
         transform: optional callable applied to each pair dict.
-        flooded_vegetation: render flooded vegetation (the default; see the module docstring): newly flooded
-            pixels that were forest or wetland, and crops or grass within :data:`SHALLOW_PX` pixels of dry
-            land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical mixed with
-            :data:`WATER_SEEN` of the flood's; they stay water in ``mask`` and keep their dry class in
-            ``landcover`` (the canopy is what is seen). False (teaching simplification) floods every pixel
-            as open water, which one radar threshold maps; ``mask`` is then the water class of
-            ``landcover``.
+        flooded_vegetation: newly flooded forest and wetland, and crops or grass within :data:`SHALLOW_PX`
+            pixels of dry land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical
+            mixed with :data:`WATER_SEEN` of the flood's; they are water in ``mask`` and keep their dry class
+            in ``landcover``. False (a teaching simplification) floods every pixel as open water.
         **world_kwargs: other :class:`SimulatedWorld` settings (``gsd``, ``looks``, ``noise``...).
 
     Returns per item:
