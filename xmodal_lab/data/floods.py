@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOMES, FLOOD_DAYS
-from xmodal_lab.data.io import geo_fields
+from xmodal_lab.data.io import check_index, geo_fields
 from xmodal_lab.data.world import SimulatedWorld
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
@@ -103,7 +103,7 @@ class SimulatedFloods(Dataset):
         )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = self.world._check_index(index)
+        index = check_index(index, len(self), "SimulatedFloods")
         date = self.world.place(index).date
         start = date - dt.timedelta(days=self.days_after)
         pair = self.world.render(index, date=date, event=("flood", start))

@@ -1,7 +1,7 @@
-"""Reading rasters for the loaders: validated single-band reads and the georeferenced fields of a pair dict.
+"""The datasets' boundary: index checks, validated single-band reads and the georeferenced fields of a pair.
 
-Every check raises an error that names the file and says what was expected, because a loader is where a
-user's data enters the kit. Files are only ever opened for reading.
+Every check raises an error that names the file (or dataset) and says what was expected, because a loader
+is where a user's data enters the kit. Files are only ever opened for reading.
 """
 
 from __future__ import annotations
@@ -10,9 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from affine import Affine
 
 from xmodal_lab.data.geo import to_lonlat
+from xmodal_lab.errors import InputTypeError
+
+
+def check_index(index: Any, n: int, what: str) -> int:
+    """``index`` (an int or a one-element integer tensor; negative counts from the end) as an int in ``[0, n)``."""
+    if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
+        index = index.item()
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise InputTypeError(f"{what} index: expected an integer, got {index!r}")
+    if not -n <= index < n:
+        raise IndexError(f"{what} index {index} out of range for {n} items")
+    return int(index) % n
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import geo_fields, window_transform
+from xmodal_lab.data.io import check_index, geo_fields, window_transform
 from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, UnitsError, UnitsWarning
 from xmodal_lab.units import check_s2, s1_problems
 
@@ -281,13 +281,7 @@ class PairedRasterDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            if not (isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point()):
-                raise InputTypeError(f"PairedRasterDataset index: expected an integer, got {index!r}")
-        index = int(index)
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"tile index {index} out of range for {len(self)} tiles")
-        pair = self.load(index)
+        pair = self.load(check_index(index, len(self), "PairedRasterDataset"))
         return self.transform(pair) if self.transform is not None else pair
 
     def load(self, index: int) -> dict[str, Any]:

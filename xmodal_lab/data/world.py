@@ -27,6 +27,7 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, EVENTS, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
+from xmodal_lab.data.io import check_index
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
 from xmodal_lab.errors import InputTypeError
@@ -258,21 +259,8 @@ class SimulatedWorld(Dataset):
                 f"cloud_cover={c.cloud_cover}, looks={c.looks}"
                 + (f", realism={self.realism!r})" if self.realism != "default" else ")"))  # fmt: skip
 
-    def _check_index(self, index: int) -> int:
-        if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
-            index = index.item()
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise InputTypeError(f"SimulatedWorld index: expected an integer scene index, got {index!r}")
-        index = int(index)
-        n = self.config.n_scenes
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"scene index {index} out of range for a world of {n} scenes")
-        return index
-
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = self._check_index(index)
+        index = check_index(index, len(self), "SimulatedWorld")
         cached = self._cache.get(index)
         if cached is None:
             pair = self.render(index)
@@ -303,7 +291,7 @@ class SimulatedWorld(Dataset):
     # --- where and when -------------------------------------------------------------------------------
     def place(self, index: int) -> Place:
         """Biome, coordinates, date, GSD and radar geometry of scene ``index`` (cheap: no rendering)."""
-        index = self._check_index(index)
+        index = check_index(index, len(self), "SimulatedWorld")
         stream = HashStream(self.config.seed * 0x100000001B3 + index)
         u = [stream.random() for _ in range(9)]
         biome = self._biomes[min(bisect.bisect_right(self._cum_weights, u[0]), len(self._biomes) - 1)]
