@@ -141,31 +141,25 @@ class Place:
 
 
 def _validate(cfg: WorldConfig) -> WorldConfig:
-    if cfg.size < 1:
-        raise ValueError(f"size: expected a positive tile side in pixels, got {cfg.size}")
     gsds = cfg.gsd if isinstance(cfg.gsd, tuple) else (cfg.gsd,)
-    if not gsds or any(not np.isfinite(g) or g <= 0 for g in gsds):
-        raise ValueError(f"gsd: expected positive metres (a number or a tuple of numbers), got {cfg.gsd!r}")
-    if cfg.n_scenes < 1:
-        raise ValueError(f"n_scenes: expected at least 1 scene, got {cfg.n_scenes}")
-    if not 0.0 <= cfg.cloud_cover <= 1.0:
-        raise ValueError(f"cloud_cover: expected a fraction in [0, 1], got {cfg.cloud_cover}")
-    if cfg.looks <= 0:
-        raise ValueError(f"looks: expected a positive number of looks, got {cfg.looks}")
-    if not (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0):
-        raise ValueError(f"speckle_sigma: expected metres >= 0, got {cfg.speckle_sigma}")
-    if not (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0):
-        raise ValueError(f"radar_blur: expected metres >= 0, got {cfg.radar_blur}")
-    if not (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2):
-        raise ValueError(f"radar_contrast: expected a factor in [0, 2], got {cfg.radar_contrast}")
-    if cfg.cache_mb < 0:
-        raise ValueError(f"cache_mb: expected megabytes >= 0, got {cfg.cache_mb}")
-    if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
-        raise ValueError("fine_gsd must be positive and max_oversample at least 1")
-    if cfg.biomes is not None and not cfg.biomes:
-        raise ValueError(f"biomes: expected a non-empty subset of {list(BIOME_NAMES)}")
-    if cfg.seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {cfg.seed}")
+    checks = {
+        "seed": (cfg.seed >= 0, "a non-negative integer"),
+        "size": (cfg.size >= 1, "a positive tile side in pixels"),
+        "gsd": (bool(gsds) and all(np.isfinite(g) and g > 0 for g in gsds), "positive metres (or a tuple of them)"),
+        "n_scenes": (cfg.n_scenes >= 1, "at least 1 scene"),
+        "cloud_cover": (0.0 <= cfg.cloud_cover <= 1.0, "a fraction in [0, 1]"),
+        "looks": (cfg.looks > 0, "a positive number of looks"),
+        "speckle_sigma": (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0, "metres >= 0"),
+        "radar_blur": (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0, "metres >= 0"),
+        "radar_contrast": (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2, "a factor in [0, 2]"),
+        "cache_mb": (cfg.cache_mb >= 0, "megabytes >= 0"),
+        "fine_gsd": (cfg.fine_gsd > 0, "positive metres"),
+        "max_oversample": (cfg.max_oversample >= 1, "at least 1"),
+        "biomes": (cfg.biomes is None or len(cfg.biomes) > 0, f"a non-empty subset of {list(BIOME_NAMES)}"),
+    }
+    for name, (ok, expected) in checks.items():
+        if not ok:
+            raise ValueError(f"{name}: expected {expected}, got {getattr(cfg, name)!r}")
     return cfg
 
 
