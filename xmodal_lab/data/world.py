@@ -111,19 +111,9 @@ REALISM: dict[str, dict[str, float]] = {
 class Place:
     """Where and when scene ``index`` is observed.
 
-    Attributes:
-        index: scene index.
-        biome: biome name.
-        name: the real place the scene lies near.
-        lat: latitude of the tile centre in degrees.
-        lon: longitude of the tile centre in degrees.
-        epsg: UTM EPSG code.
-        easting: easting of the tile centre in metres.
-        northing: northing of the tile centre in metres.
-        date: acquisition date.
-        gsd: the scene's default ground sample distance in metres.
-        incidence: radar incidence angle at the tile centre in degrees.
-        ascending: orbit direction (the radar looks east on ascending passes, west on descending ones).
+    The biome, the real place it lies near, the tile centre in degrees and in its UTM zone (metres), the
+    date, default GSD, radar incidence angle (degrees) and orbit direction (the radar looks east on
+    ascending passes, west on descending ones).
     """
 
     index: int
@@ -179,9 +169,7 @@ class SimulatedWorld(Dataset):
         n_scenes: dataset length; scene ``i`` is the same for every ``n_scenes``.
         cloud_cover: mean cloudy fraction of the optical images.
         transform: optional callable applied to each pair dict (augmentation).
-        realism: a name in :data:`REALISM`: ``"default"`` (the lessons' world) or ``"calibrated"`` (fitted to
-            real Sentinel-1/2 statistics of the tuning split; see :data:`REALISM`). Its settings are
-            defaults: an explicit keyword (``radar_blur=0``) still wins.
+        realism: a name in :data:`REALISM`; its settings are defaults that explicit keywords override.
         **kwargs: any other field of :class:`WorldConfig` (``looks``, ``biomes``, ``noise`` ...).
 
     Example:
@@ -315,18 +303,14 @@ class SimulatedWorld(Dataset):
 
         Args:
             index: scene index.
-            gsd: metres per pixel (default: the scene's). Coarser than ``fine_gsd``, the tile is an area
-                average of a rendering at ``gsd / k`` with ``k = round(gsd / fine_gsd)`` (at most
-                ``max_oversample``).
+            gsd: metres per pixel (default: the scene's); coarser than ``fine_gsd``, the tile area-averages a
+                rendering at ``gsd / k``, ``k = round(gsd / fine_gsd)`` (at most ``max_oversample``).
             size: tile side in pixels (default: the world's).
-            date: acquisition date (default: the scene's); changes phenology, snow, clouds and speckle.
             cloud_cover: override the world's mean cloudy fraction.
-            noise: override the world's ``noise`` setting (speckle and sensor noise).
-            event: ``(kind, date)`` of a change event (``"deforestation"``, ``"flood"``, ``"construction"``)
-                to show, if ``date`` is on or after the event date; adds ``change_mask`` and ``event``.
-
-        Returns:
-            The pair dict (see the class docstring).
+            noise: override the world's ``noise`` setting.
+            date: acquisition date (default: the scene's); changes phenology, snow, clouds and speckle.
+            event: ``(kind, date)`` of a change event in :data:`EVENTS`, shown from its date on; adds
+                ``change_mask`` and ``event``.
         """
         place = self.place(index)
         gsd = place.gsd if gsd is None else float(gsd)
@@ -419,14 +403,12 @@ class SimulatedWorld(Dataset):
         Args:
             index: scene index.
             dates: acquisition dates (ISO strings or ``datetime.date``), in any order.
-            event: ``"auto"`` (an event that suits the biome, or none), ``"deforestation"``, ``"flood"``,
-                ``"construction"``, or ``None`` for no event.
-            **render_kwargs: passed to :meth:`render` (``gsd``, ``size``, ``cloud_cover``, ``noise``).
+            event: ``"auto"`` (an event that suits the biome, or none), a name in :data:`EVENTS`, or ``None``.
+            **render_kwargs: passed to :meth:`render`.
 
         Returns:
-            One pair dict per date, each with ``event`` (the event name, or ``"none"`` before it happens or
-            after a flood recedes), ``event_date`` and ``change_mask`` bool ``[H, W]``: pixels whose land
-            cover the event changed by that date.
+            One pair dict per date, with ``event`` (``"none"`` before it happens or after a flood recedes),
+            ``event_date`` and ``change_mask`` bool ``[H, W]`` (pixels whose land cover it changed).
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
@@ -443,21 +425,10 @@ class SimulatedWorld(Dataset):
 
     # --- export ---------------------------------------------------------------------------------------
     def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
-        """Write scene ``index`` as georeferenced GeoTIFFs (CRS and affine transform).
+        """Write scene ``index`` (rendered with ``render_kwargs``) as GeoTIFFs in ``folder``.
 
-        Files: S1 (VV, VH dB, float32), S2 (12 bands, L2A digital numbers uint16 = reflectance x 10000) and
-        the land-cover map (uint8).
-
-        Args:
-            index: scene index.
-            folder: output folder (created if missing).
-            **render_kwargs: passed to :meth:`render`.
-
-        Returns:
-            ``{"s1": path, "s2": path, "landcover": path}``.
-
-        Raises:
-            FileExistsError: if any of the three files exists (files are never overwritten).
+        See :func:`~xmodal_lab.data.region.write_pair_geotiffs`: returns ``{"s1", "s2", "landcover"}`` paths
+        and never overwrites a file (``FileExistsError``).
         """
         from xmodal_lab.data.region import write_pair_geotiffs
 
