@@ -94,7 +94,7 @@ def paint_cropland(s: Scene) -> None:
     if s.chance(0.25):
         _town(s, s.uniform(80, 200), s.uniform(40, 80), 8.0)
     _roads(s, (s.integer(0, 3)), s.uniform(6, 12))
-    _snow_cover(s, cover_forest=False, threshold=0.85)
+    _snow_cover(s, 0.85)
 
 
 def paint_city(s: Scene) -> None:
@@ -142,7 +142,7 @@ def paint_boreal(s: Scene) -> None:
     s.paint(cut & (bits(ids, 6, 1) == 0), lc.GRASS, 0.6)
     s.moisture = 0.5 * s.field("moisture", 300.0)
     _roads(s, (s.integer(0, 2)), s.uniform(5, 9), lc.SOIL)
-    _snow_cover(s, cover_forest=False, threshold=0.6)
+    _snow_cover(s, 0.6)
 
 
 def paint_tropical(s: Scene) -> None:
@@ -224,7 +224,7 @@ def paint_coast(s: Scene) -> None:
     s.paint(v >= shore, lc.DEEP_WATER)
     s.wind = 2.5 * s.field("wind", 900.0, 2)
     s.moisture = 0.5 * s.field("moisture", 300.0)
-    _snow_cover(s, cover_forest=False, threshold=0.9)
+    _snow_cover(s, 0.9)
 
 
 def paint_ocean(s: Scene) -> None:
@@ -245,7 +245,7 @@ def paint_grassland(s: Scene) -> None:
     if s.chance(0.4):
         _river(s, s.uniform(10, 40))
     _roads(s, (s.integer(0, 2)), s.uniform(4, 8), lc.SOIL)
-    _snow_cover(s, cover_forest=False, threshold=0.8)
+    _snow_cover(s, 0.8)
 
 
 def paint_wetland(s: Scene) -> None:
@@ -273,14 +273,12 @@ def paint_polar(s: Scene) -> None:
         s.wind = 1.5 * s.field("wind", 800.0, 2)
 
 
-def _snow_cover(s: Scene, cover_forest: bool, threshold: float) -> None:
+def _snow_cover(s: Scene, threshold: float) -> None:
     """Seasonal snow on open land in winter at high latitude (forest canopies stay visible)."""
     if abs(s.lat) < 42:
         return
     depth = s.winter() - threshold + 0.004 * (abs(s.lat) - 50) + 0.05 * s.field("snowdepth", 600.0, 2)
     open_land = ~s.is_any((lc.BUILDINGS, lc.ROAD, lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
-    if cover_forest:
-        open_land |= s.is_any((lc.BROADLEAF, lc.CONIFER))
     s.paint((depth > 0) & open_land, lc.SNOWPACK)
 
 
