@@ -135,6 +135,3 @@ class BorrowedCloudMasks(Dataset):
             )
         item["cloud_mask"] = mask
         return item
-
-
-__all__ = ["VISIBLE_RANGE", "BorrowedCloudMasks", "add_clouds", "cloud_fraction", "cloud_layers"]

@@ -324,27 +324,3 @@ def to_sam_image(
     kwargs = {"stretch": stretch} if rendering.startswith("s2") else {}
     rgb = renderers[rendering](image, **kwargs)
     return rgb if size is None else upsample_to_sam(rgb, size)
-
-
-__all__ = [
-    "RATIO_RANGE_DB",
-    "RENDERINGS",
-    "S2_FALSE_COLOR_BANDS",
-    "S2_FALSE_COLOR_RANGES",
-    "S2_GAMMA",
-    "S2_TRUE_COLOR_BANDS",
-    "S2_TRUE_COLOR_RANGE",
-    "STRETCHES",
-    "VH_RANGE_DB",
-    "VV_RANGE_DB",
-    "db_to_uint8",
-    "percentile_stretch",
-    "reflectance_to_uint8",
-    "s1_composite",
-    "s1_vh",
-    "s1_vv",
-    "s2_false_color",
-    "s2_true_color",
-    "to_sam_image",
-    "upsample_to_sam",
-]

@@ -184,6 +184,3 @@ def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
         "test": cut_tiles(pairs, size, (0.5, 1.0), "ssl4eo_s12 east"),
         "test_europe": cut_tiles(ben, size, (0.0, 1.0), "bigearthnet_mm"),
     }
-
-
-__all__ = ["cut_tiles", "read_ssl4eo_location", "real_transfer_split", "ssl4eo_pairs"]

@@ -232,19 +232,3 @@ def domain_classifier_accuracy(
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(clf, x, y, cv=cv).mean())
-
-
-__all__ = [
-    "S2_INDEX",
-    "band_summary",
-    "cross_statistics",
-    "domain_classifier_accuracy",
-    "equivalent_number_of_looks",
-    "mean_abs_gradient",
-    "quantile_distance",
-    "radial_power_spectrum",
-    "spectral_slope",
-    "speckle_autocorrelation",
-    "stack_tiles",
-    "tile_features",
-]

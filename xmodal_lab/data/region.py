@@ -200,6 +200,3 @@ def region_geotiffs(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return expected
-
-
-__all__ = ["default_size", "region_geotiffs", "region_scene", "render_region", "write_pair_geotiffs"]

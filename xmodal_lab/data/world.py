@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, EVENTS, apply_event, biome_name, event_plan
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.io import check_index
@@ -568,15 +568,3 @@ def _majority(classes: np.ndarray, k: int) -> np.ndarray:
     blocks = classes.reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3).reshape(h // k, w // k, k * k)
     onehot = blocks[..., None] == np.arange(len(LANDCOVER_CLASSES))
     return onehot.sum(axis=2).argmax(axis=-1)
-
-
-__all__ = [
-    "LANDCOVER_CLASSES",
-    "PRESETS",
-    "REALISM",
-    "EVENTS",
-    "Place",
-    "SimulatedWorld",
-    "WorldConfig",
-    "speckle_kernel",
-]
