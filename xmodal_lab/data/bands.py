@@ -20,14 +20,7 @@ from xmodal_lab.errors import InputValueError
 
 @dataclass(frozen=True)
 class OpticalBand:
-    """One Sentinel-2 MSI band.
-
-    Attributes:
-        name: ESA band name (``"B8A"``).
-        common_name: what it sees (``"nir08"`` style short name, here a plain word such as ``"red"``).
-        wavelength_nm: centre wavelength in nanometres (Sentinel-2A).
-        gsd: native ground sample distance in metres (10, 20 or 60).
-    """
+    """One Sentinel-2 MSI band: ESA name, a plain word for what it sees, centre wavelength (Sentinel-2A), native GSD."""
 
     name: str
     common_name: str
@@ -37,14 +30,7 @@ class OpticalBand:
 
 @dataclass(frozen=True)
 class RadarBand:
-    """One Sentinel-1 C-band polarisation channel.
-
-    Attributes:
-        name: ``"VV"`` or ``"VH"`` (transmit, receive polarisation).
-        common_name: a plain description.
-        wavelength_cm: radar wavelength in centimetres (5.405 GHz C-band).
-        gsd: pixel spacing of the Interferometric Wide swath GRD product in metres.
-    """
+    """One Sentinel-1 polarisation channel (transmit, receive): name, description, wavelength, IW GRD pixel spacing."""
 
     name: str
     common_name: str
@@ -87,53 +73,38 @@ S2_SCALE = 10000.0
 
 
 def ndvi(s2: Any, eps: float = 1e-6) -> Any:
-    """Normalised difference vegetation index from a 12-band stack (works on NumPy arrays and tensors).
-
-    Args:
-        s2: reflectance ``[..., 12, H, W]``.
-        eps: keeps the ratio finite on black pixels.
-
-    Returns:
-        ``(B8 - B4) / (B8 + B4)`` ``[..., H, W]``.
-    """
+    """Vegetation index ``(B8 - B4) / (B8 + B4)`` ``[..., H, W]`` of reflectance ``[..., 12, H, W]``."""
     nir, red = s2[..., NIR, :, :], s2[..., RED, :, :]
     return (nir - red) / (nir + red + eps)
 
 
 def db_to_linear(db: Any) -> Any:
-    """Convert backscatter from decibels to linear power: ``sigma0 = 10 ** (dB / 10)``.
-
-    Args:
-        db: sigma0 in dB, any shape (array or tensor).
-
-    Returns:
-        sigma0 in linear power, same shape and kind (``-10 dB -> 0.1``, ``0 dB -> 1``).
-    """
+    """Backscatter from decibels to linear power, ``10 ** (dB / 10)`` (any shape, array or tensor)."""
     return 10.0 ** (db / 10.0)
 
 
 def linear_to_db(linear: Any, floor: float = 1e-10) -> Any:
-    """Convert backscatter from linear power to decibels: ``dB = 10 log10(sigma0)``.
+    """Backscatter from linear power to decibels, ``10 log10(sigma0)`` (any shape, array or tensor).
 
     Args:
-        linear: sigma0 in linear power, any shape; values below ``floor`` (zeros, from masked pixels) are
-            raised to ``floor`` so that the result stays finite.
+        linear: sigma0 in linear power; values below ``floor`` (masked zeros) are raised to it.
         floor: smallest power converted (``1e-10`` is -100 dB).
 
-    Returns:
-        sigma0 in dB, same shape and kind.
-
     Raises:
-        InputValueError: negative powers (a power cannot be negative; the input is probably already in dB).
+        InputValueError: negative powers (the input is probably already in dB).
     """
-    if isinstance(linear, torch.Tensor):
-        if bool((linear < 0).any()):
-            raise InputValueError("linear_to_db: negative power values; is the input already in dB?")
-        return 10.0 * torch.log10(linear.clamp(min=floor))
-    a = np.asarray(linear, dtype=float)
-    if (a < 0).any():
+    a = linear if isinstance(linear, torch.Tensor) else np.asarray(linear, dtype=float)
+    if bool((a < 0).any()):
         raise InputValueError("linear_to_db: negative power values; is the input already in dB?")
+    if isinstance(a, torch.Tensor):
+        return 10.0 * torch.log10(a.clamp(min=floor))
     return 10.0 * np.log10(np.maximum(a, floor))
+
+
+def _landcover(pair: dict, caller: str) -> torch.Tensor:
+    if "landcover" not in pair:
+        raise InputValueError(f"{caller}: the pair has no 'landcover' map (simulated tiles carry one)")
+    return torch.as_tensor(pair["landcover"])
 
 
 def speckle_cv(pair: dict, band: int = 0) -> float:
@@ -145,50 +116,28 @@ def speckle_cv(pair: dict, band: int = 0) -> float:
         pair: a pair dict with ``s1`` ``[2, H, W]`` in dB and ``landcover`` ``[H, W]``.
         band: radar band (0: VV, 1: VH).
 
-    Returns:
-        The coefficient of variation (sample std with ``N - 1``, as ``torch.std``).
-
     Raises:
         InputValueError: the pair has no ``landcover`` (real tiles carry labels, not per-pixel classes).
     """
-    if "landcover" not in pair:
-        raise InputValueError("speckle_cv: the pair has no 'landcover' map (simulated tiles carry one)")
-    lc = torch.as_tensor(pair["landcover"])
+    lc = _landcover(pair, "speckle_cv")
     major = torch.bincount(lc.flatten()).argmax()
     power = db_to_linear(torch.as_tensor(pair["s1"], dtype=torch.float64)[band][lc == major])
     return float(power.std() / power.mean())
 
 
 def ndwi(s2: Any, eps: float = 1e-6) -> Any:
-    """McFeeters' normalised difference water index from a 12-band stack: positive on water.
-
-    Args:
-        s2: reflectance ``[..., 12, H, W]`` (array or tensor).
-        eps: keeps the ratio finite on black pixels.
-
-    Returns:
-        NDWI ``[..., H, W]``.
-    """
+    """McFeeters' water index ``(B3 - B8) / (B3 + B8)`` ``[..., H, W]`` of reflectance ``[..., 12, H, W]``."""
     green, nir = s2[..., GREEN, :, :], s2[..., NIR, :, :]
     return (green - nir) / (green + nir + eps)
 
 
 def class_fraction(pair: dict, name: str) -> float:
-    """Fraction of a tile's pixels whose land-cover class is ``name``.
-
-    Args:
-        pair: a pair dict with ``landcover`` ``[H, W]`` (class ids of ``LANDCOVER_CLASSES``).
-        name: a class of ``LANDCOVER_CLASSES`` (for example ``"water"``).
-
-    Returns:
-        A number in ``[0, 1]``.
+    """Fraction of a tile's pixels whose land-cover class is ``name`` (a :data:`LANDCOVER_CLASSES` name).
 
     Raises:
         InputValueError: unknown class name, or a pair without ``landcover``.
     """
     if name not in LANDCOVER_CLASSES:
         raise InputValueError(f"class_fraction: unknown class {name!r}; expected one of {LANDCOVER_CLASSES}")
-    if "landcover" not in pair:
-        raise InputValueError("class_fraction: the pair has no 'landcover' map (simulated tiles carry one)")
-    lc = torch.as_tensor(pair["landcover"])
+    lc = _landcover(pair, "class_fraction")
     return float((lc == LANDCOVER_CLASSES.index(name)).float().mean())

@@ -52,19 +52,15 @@ def render_region(
     index: int | None = None,
     **render_kwargs: Any,
 ) -> dict[str, Any]:
-    """Render one contiguous co-registered region.
+    """Render one contiguous co-registered region as the world's pair dict (``s1 [2, H, W]``, ``s2 [12, H, W]`` ...).
 
     Args:
         seed: world seed.
-        size: side in pixels (default :func:`default_size`: 10 km at 10 m, 5.12 km in fast mode).
+        size: side in pixels (default :func:`default_size`).
         gsd: metres per pixel.
         biome: biome of the region (ignored when ``index`` is given).
         index: a scene index of the world to render instead (default :func:`region_scene`).
         **render_kwargs: passed to :meth:`SimulatedWorld.render` (``date``, ``cloud_cover``, ``noise``).
-
-    Returns:
-        The world's pair dict for the whole region: ``s1 [2, H, W]`` dB, ``s2 [12, H, W]`` reflectance,
-        ``landcover [H, W]``, ``crs``, ``transform`` (the region's affine), ``date``, ``place`` ...
     """
     from xmodal_lab.data.world import SimulatedWorld
 
@@ -83,9 +79,9 @@ def write_pair_geotiffs(
 ) -> dict[str, Path]:
     """Write a pair dict as co-registered GeoTIFFs: ``{stem}_S1.tif``, ``{stem}_S2.tif`` (+ ``_landcover``).
 
-    S1: VV, VH sigma0 in dB (float32); S2: 12 bands as L2A digital numbers (uint16, reflectance x 10000,
-    nodata 0); land cover (uint8) when the pair has it. Tiled (256 px), deflate-compressed, with band
-    descriptions and a ``date`` tag, so :class:`~xmodal_lab.data.rasters.PairedRasterDataset` reads them back.
+    S1: VV, VH dB (float32); S2: L2A digital numbers (uint16, reflectance x 10000, nodata 0); land cover
+    (uint8) when the pair has it; with band descriptions and a ``date`` tag for
+    :class:`~xmodal_lab.data.rasters.PairedRasterDataset`.
 
     Args:
         pair: a pair dict with ``s1``, ``s2``, ``crs`` and ``transform``.
@@ -122,7 +118,7 @@ def write_pair_geotiffs(
     }
     if pair.get("landcover") is not None:
         layers["landcover"] = (np.asarray(pair["landcover"]).astype(np.uint8)[None], ("landcover",), None)
-    paths = {k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in layers}
+    paths = _paths(folder, stem, layers)
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
         raise FileExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
@@ -167,7 +163,7 @@ def region_geotiffs(
 
     Returns:
         ``{"s1": path, "s2": path, "landcover": path}`` in a subfolder named after the settings
-        (``coast_seed0_scene1_512px_10m``). Existing complete files are reused, never rewritten.
+        (``coast_seed0_scene1_512px_10m``).
     """
     size = default_size() if size is None else int(size)
     label = biome if index is None else "scene"
@@ -176,9 +172,7 @@ def region_geotiffs(
     name = f"{label}_seed{seed}_scene{index}_{size}px_{gsd:g}m"
     target = root / name
     stem = "region"
-    expected = {
-        k: target / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in ("s1", "s2", "landcover")
-    }
+    expected = _paths(target, stem, ("s1", "s2", "landcover"))
     if all(p.is_file() for p in expected.values()):
         return expected
     if target.exists():
@@ -200,3 +194,7 @@ def region_geotiffs(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return expected
+
+
+def _paths(folder: Path, stem: str, keys: Any) -> dict[str, Path]:
+    return {k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in keys}
