@@ -24,11 +24,11 @@ from xmodal_lab.data.landcover import (
     CROPLAND,
     FOREST,
     GRASSLAND,
-    LANDCOVER_CLASSES,
     SNOW,
     URBAN,
     WATER,
     WETLAND,
+    landcover_labels,
 )
 from xmodal_lab.units import check_pair
 
@@ -82,13 +82,6 @@ def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
         return dt.datetime.strptime(match.group(1), "%Y%m%d").date().isoformat()
     except ValueError:
         return ""
-
-
-def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:
-    """Multi-hot scene labels ``[K]`` from a land-cover map: classes covering at least ``threshold``."""
-    valid = landcover[landcover >= 0]
-    counts = np.bincount(valid.ravel(), minlength=len(LANDCOVER_CLASSES))[: len(LANDCOVER_CLASSES)]
-    return (counts >= threshold * max(valid.size, 1)).astype(np.float32)
 
 
 class TorchGeoBigEarthNet(PairDataset):

@@ -161,3 +161,9 @@ CLOUD_SPECTRUM = np.array(
     [0.80, 0.80, 0.79, 0.78, 0.78, 0.77, 0.77, 0.76, 0.76, 0.70, 0.55, 0.40], dtype=np.float32
 )
 
+
+def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:
+    """Multi-hot scene labels ``[K]`` from a land-cover map: classes covering at least ``threshold``."""
+    valid = landcover[landcover >= 0]
+    counts = np.bincount(valid.ravel(), minlength=len(LANDCOVER_CLASSES))[: len(LANDCOVER_CLASSES)]
+    return (counts >= threshold * max(valid.size, 1)).astype(np.float32)

@@ -329,8 +329,7 @@ class SimulatedWorld(Dataset):
         s1 = np.log10(fine["s1_linear"])
         s1 *= 10.0
         classes = fine["landcover"]
-        counts = np.bincount(classes.ravel(), minlength=len(LANDCOVER_CLASSES))
-        labels = (counts >= self.config.label_threshold * classes.size).astype(np.float32)
+        labels = lc.landcover_labels(classes, self.config.label_threshold)
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
             "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
