@@ -114,21 +114,11 @@ def value_noise(
     scale: float = 1.0,
     add_to: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Smooth random fields of unit standard deviation on the grid ``x`` (columns) by ``y`` (rows).
+    """``n_fields`` smooth random fields ``[n_fields, H, W]`` float32 of standard deviation ``scale``.
 
-    The lattice repeats every 1024 nodes, far beyond any tile.
-
-    Args:
-        key: scene key; different keys give independent fields.
-        x: east coordinates of the columns ``[W]`` in metres, evenly spaced.
-        y: north coordinates of the rows ``[H]`` in metres, evenly spaced.
-        spacing: lattice spacing in metres (the feature size).
-        n_fields: how many independent fields.
-        scale: multiplies the fields (applied on the small lattice side, for free).
-        add_to: ``[n_fields, H, W]`` array to add the fields into (returned), instead of a new array.
-
-    Returns:
-        Fields ``[n_fields, H, W]`` float32, mean 0 and standard deviation about ``scale``.
+    ``x`` ``[W]`` and ``y`` ``[H]`` are evenly spaced map coordinates in metres; ``spacing`` is the feature
+    size; different ``key`` values give independent fields. With ``add_to`` the fields are added into that
+    array (and it is returned). The lattice repeats every 1024 nodes, far beyond any tile.
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
@@ -180,19 +170,10 @@ def fbm(
     n_fields: int = 1,
     gain: float = 0.5,
 ) -> np.ndarray:
-    """Fractal sum of value noise (octaves halve the spacing), normalised to unit standard deviation.
+    """Fractal sum ``[n_fields, H, W]`` of value noise, of unit standard deviation.
 
-    Args:
-        key: scene key.
-        x: column coordinates ``[W]`` in metres.
-        y: row coordinates ``[H]`` in metres.
-        spacing: coarsest lattice spacing in metres.
-        octaves: number of octaves.
-        n_fields: how many independent fields.
-        gain: amplitude ratio between octaves.
-
-    Returns:
-        Fields ``[n_fields, H, W]``.
+    Each of ``octaves`` octaves halves the lattice spacing (the coarsest is ``spacing`` metres) and
+    multiplies the amplitude by ``gain``.
     """
     amps = _amplitudes(octaves, gain)
     total = value_noise(key + 1, x, y, spacing, n_fields, scale=amps[0])

@@ -54,8 +54,7 @@ class Scene:
         doy: day of year of the acquisition.
         lat: latitude of the scene centre (the season flips south of the equator).
         rng: generator for scene-level choices (angles, sizes); its draws never depend on the grid.
-        extent: metres that layouts are sized to (river offsets, town positions); keep it fixed across
-            renderings of one scene so that every grid shows the same geography (default: the grid's).
+        extent: metres that layouts are sized to, fixed across renderings of one scene (default: the grid's).
 
     Attributes:
         mat: material id per pixel ``[H, W]`` (see :data:`xmodal_lab.data.landcover.MATERIALS`).
