@@ -17,15 +17,21 @@ from xmodal_lab.data.geo import to_lonlat
 from xmodal_lab.errors import InputTypeError
 
 
+def check_whole(value: Any, name: str) -> int:
+    """``value`` as an int; ``InputTypeError`` naming ``name`` for anything but a whole number (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name}: expected a whole number, got {value!r}")
+    return int(value)
+
+
 def check_index(index: Any, n: int, what: str) -> int:
     """``index`` (an int or a one-element integer tensor; negative counts from the end) as an int in ``[0, n)``."""
     if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
         index = index.item()
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise InputTypeError(f"{what} index: expected an integer, got {index!r}")
+    index = check_whole(index, f"{what} index")
     if not -n <= index < n:
         raise IndexError(f"{what} index {index} out of range for {n} items")
-    return int(index) % n
+    return index % n
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:

@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import check_index, geo_fields, window_transform
-from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, UnitsError, UnitsWarning
+from xmodal_lab.data.io import check_index, check_whole, geo_fields, window_transform
+from xmodal_lab.errors import InputValueError, NodataError, UnitsError, UnitsWarning
 from xmodal_lab.units import check_s2, s1_problems
 
 _B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A after B8)
@@ -83,9 +83,9 @@ class PairedRasterDataset(Dataset):
         for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
-        for name, value in (("size", size), ("stride", stride)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
-                raise InputTypeError(f"{name}: expected a whole number of pixels, got {value!r}")
+        check_whole(size, "size")
+        if stride is not None:
+            check_whole(stride, "stride")
         if size < 1 or (stride is not None and stride < 1):
             raise InputValueError(
                 f"size and stride: expected positive pixel counts, got size={size}, stride={stride}"

@@ -13,14 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from affine import Affine
 from torch import Tensor
 
-from xmodal_lab.data.io import window_transform
-from xmodal_lab.errors import InputTypeError, InputValueError
+from xmodal_lab.data.io import check_whole, window_transform
+from xmodal_lab.errors import InputValueError
 
 #: Keys holding ``[H, W]`` maps that follow every geometric change of the images.
 MASK_KEYS = ("landcover", "cloud_mask", "nodata_mask", "change_mask", "igbp")
@@ -300,9 +299,7 @@ class PairedRandomCrop:
     """
 
     def __init__(self, size: int, generator: torch.Generator | None = None) -> None:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise InputTypeError(f"PairedRandomCrop: size must be a whole number of pixels, got {size!r}")
-        if size < 1:
+        if check_whole(size, "PairedRandomCrop size") < 1:
             raise InputValueError(f"PairedRandomCrop: size must be at least 1 pixel, got {size}")
         self.size, self.generator = int(size), generator
 

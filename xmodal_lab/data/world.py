@@ -27,10 +27,9 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
-from xmodal_lab.data.io import check_index
+from xmodal_lab.data.io import check_index, check_whole
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
-from xmodal_lab.errors import InputTypeError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
@@ -201,8 +200,7 @@ class SimulatedWorld(Dataset):
                 f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}"
             )
         for name, value in (("seed", seed), ("size", size), ("n_scenes", n_scenes)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise InputTypeError(f"SimulatedWorld: {name} must be a whole number, got {value!r}")
+            check_whole(value, f"SimulatedWorld {name}")
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
             gsd = tuple(float(g) for g in gsd)
         if kwargs.get("biomes") is not None:
