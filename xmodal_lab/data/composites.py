@@ -189,19 +189,10 @@ def s2_false_color(
     ranges: Any = S2_FALSE_COLOR_RANGES,
     gamma: float = S2_GAMMA,
 ) -> np.ndarray:
-    """Colour-infrared picture (B8, B4, B3 as red, green, blue): vegetation red, water black, towns cyan.
+    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3 as red, green, blue): vegetation red, water black.
 
-    Args:
-        s2: reflectance ``[12, H, W]`` in the kit's band order.
-        low: lower percentile, only with ``stretch="percentile"`` (default 2).
-        high: upper percentile, only with ``stretch="percentile"`` (default 98).
-        per_band: percentile stretch of each band on its own (default, since NIR is much brighter than red).
-        stretch: ``"fixed"`` (default: NIR 0-0.5, red and green 0-0.3, gamma) or ``"percentile"``.
-        ranges: reflectance ranges of B8, B4, B3 (fixed stretch).
-        gamma: display gamma (fixed stretch).
-
-    Returns:
-        ``[H, W, 3]`` uint8.
+    Arguments as :func:`s2_true_color`; the fixed ``ranges`` are those of B8 (NIR, brighter), B4 and B3, and
+    the percentile stretch is per band by default.
     """
     a = _as_array(s2, 12, "s2")
     return _optical(a, S2_FALSE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
