@@ -8,25 +8,25 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal_lab.data import measures
+from xmodal_lab.data import bands
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.errors import InputValueError
 
 
 def test_db_linear_round_trip_and_known_values():
     db = torch.tensor([-20.0, -10.0, -3.0103, 0.0, 10.0])
-    lin = measures.db_to_linear(db)
+    lin = bands.db_to_linear(db)
     assert torch.allclose(lin, torch.tensor([0.01, 0.1, 0.5, 1.0, 10.0]), rtol=1e-4)
-    assert torch.allclose(measures.linear_to_db(lin), db, atol=1e-4)
+    assert torch.allclose(bands.linear_to_db(lin), db, atol=1e-4)
     a = np.array([1e-3, 2.0])
-    assert np.allclose(measures.linear_to_db(a), [-30.0, 10 * math.log10(2.0)])
-    assert isinstance(measures.db_to_linear(np.array([0.0])), np.ndarray)
+    assert np.allclose(bands.linear_to_db(a), [-30.0, 10 * math.log10(2.0)])
+    assert isinstance(bands.db_to_linear(np.array([0.0])), np.ndarray)
 
 
 def test_linear_to_db_keeps_zeros_finite_and_refuses_negative_power():
-    assert float(measures.linear_to_db(torch.tensor([0.0]))[0]) == pytest.approx(-100.0)
+    assert float(bands.linear_to_db(torch.tensor([0.0]))[0]) == pytest.approx(-100.0)
     with pytest.raises(InputValueError, match="already in dB"):
-        measures.linear_to_db(np.array([-12.0, -3.0]))
+        bands.linear_to_db(np.array([-12.0, -3.0]))
 
 
 def _uniform_pair(looks: float, n: int = 256, seed: int = 0) -> dict:
@@ -41,14 +41,14 @@ def _uniform_pair(looks: float, n: int = 256, seed: int = 0) -> dict:
 
 @pytest.mark.parametrize("looks", [1.0, 4.4, 16.0])
 def test_speckle_cv_is_one_over_sqrt_looks_on_gamma_speckle(looks):
-    cv = measures.speckle_cv(_uniform_pair(looks))
+    cv = bands.speckle_cv(_uniform_pair(looks))
     assert cv == pytest.approx(1 / math.sqrt(looks), rel=0.03)
     assert 1 / cv**2 == pytest.approx(looks, rel=0.06)  # ENL = mean^2 / var
 
 
 def test_speckle_cv_needs_landcover():
     with pytest.raises(InputValueError, match="landcover"):
-        measures.speckle_cv({"s1": torch.zeros(2, 8, 8)})
+        bands.speckle_cv({"s1": torch.zeros(2, 8, 8)})
 
 
 def test_ndwi_from_green_and_nir():
@@ -56,8 +56,8 @@ def test_ndwi_from_green_and_nir():
     s2[2] = torch.tensor([[0.08, 0.05], [0.30, 0.0]])  # B3 green
     s2[7] = torch.tensor([[0.02, 0.40], [0.10, 0.0]])  # B8 near infrared
     want = torch.tensor([[0.06 / 0.10, -0.35 / 0.45], [0.20 / 0.40, 0.0]])
-    assert torch.allclose(measures.ndwi(s2), want, atol=1e-4)
-    assert measures.ndwi(np.zeros((3, 12, 4, 4))).shape == (3, 4, 4)
+    assert torch.allclose(bands.ndwi(s2), want, atol=1e-4)
+    assert bands.ndwi(np.zeros((3, 12, 4, 4))).shape == (3, 4, 4)
 
 
 def test_class_fraction_counts_pixels_of_one_class():
@@ -66,6 +66,6 @@ def test_class_fraction_counts_pixels_of_one_class():
     lc[1:, :] = LANDCOVER_CLASSES.index("forest")
     water_id = LANDCOVER_CLASSES.index("water")
     want = float((lc == water_id).sum()) / 16
-    assert measures.class_fraction({"landcover": lc}, "water") == pytest.approx(want)
+    assert bands.class_fraction({"landcover": lc}, "water") == pytest.approx(want)
     with pytest.raises(InputValueError, match="unknown class"):
-        measures.class_fraction({"landcover": lc}, "lava")
+        bands.class_fraction({"landcover": lc}, "lava")

@@ -5,9 +5,19 @@ Every dataset returns the same pair dict (see ``docs/ARCHITECTURE.md``): ``s1`` 
 known, ``landcover``, ``labels`` and ``cloud_mask``; :func:`collate_pairs` batches them.
 """
 
-from xmodal_lab.data import bands, clouds, measures, realism
-from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, S2_BANDS_13, ndvi
-from xmodal_lab.data.biomes import BIOME_NAMES
+from xmodal_lab.data import bands, clouds, realism
+from xmodal_lab.data.bands import (
+    S1_BANDS,
+    S2_BANDS,
+    S2_BANDS_13,
+    class_fraction,
+    db_to_linear,
+    linear_to_db,
+    ndvi,
+    ndwi,
+    speckle_cv,
+)
+from xmodal_lab.data.biomes import BIOME_NAMES, EVENTS
 from xmodal_lab.data.changes import SimulatedChanges, collate_changes
 from xmodal_lab.data.clouds import BorrowedCloudMasks
 from xmodal_lab.data.collate import collate_pairs
@@ -18,10 +28,8 @@ from xmodal_lab.data.datasets import (
     TorchGeoSEN12MS,
     TorchGeoSSL4EOS12,
 )
-from xmodal_lab.data.events import EVENTS
 from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
-from xmodal_lab.data.measures import class_fraction, db_to_linear, linear_to_db, ndwi, speckle_cv
 from xmodal_lab.data.rasters import PairedRasterDataset
 from xmodal_lab.data.real_pairs import cut_tiles, real_transfer_split, ssl4eo_pairs
 from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
@@ -98,7 +106,6 @@ __all__ = [
     "class_fraction",
     "db_to_linear",
     "linear_to_db",
-    "measures",
     "ndwi",
     "speckle_cv",
 ]

@@ -1,24 +1,26 @@
-"""Sentinel-1 and Sentinel-2 band tables: names, centre wavelengths, native ground sample distance, order.
+"""Sentinel-1 and Sentinel-2 bands, and the per-tile measures of the first lessons.
 
 The kit uses one band order everywhere: Sentinel-2 ``B1,B2,B3,B4,B5,B6,B7,B8,B8A,B9,B11,B12`` (B10, the
-cirrus band, carries no surface signal and is dropped) and Sentinel-1 ``VV,VH``.
+cirrus band, carries no surface signal and is dropped) and Sentinel-1 ``VV,VH``. Radar sigma0 is stored in
+decibels; speckle is multiplicative Gamma noise, so on a uniform surface the coefficient of variation of
+linear intensity is ``1 / sqrt(looks)``. The measures take NumPy arrays or tensors and return the same kind.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from xmodal_lab.data.landcover import LANDCOVER_CLASSES
+from xmodal_lab.errors import InputValueError
 
 
 @dataclass(frozen=True)
 class OpticalBand:
-    """One Sentinel-2 MSI band.
-
-    Attributes:
-        name: ESA band name (``"B8A"``).
-        common_name: what it sees (``"nir08"`` style short name, here a plain word such as ``"red"``).
-        wavelength_nm: centre wavelength in nanometres (Sentinel-2A).
-        gsd: native ground sample distance in metres (10, 20 or 60).
-    """
+    """One Sentinel-2 MSI band: ESA name, a plain word for what it sees, centre wavelength (Sentinel-2A), native GSD."""
 
     name: str
     common_name: str
@@ -28,14 +30,7 @@ class OpticalBand:
 
 @dataclass(frozen=True)
 class RadarBand:
-    """One Sentinel-1 C-band polarisation channel.
-
-    Attributes:
-        name: ``"VV"`` or ``"VH"`` (transmit, receive polarisation).
-        common_name: a plain description.
-        wavelength_cm: radar wavelength in centimetres (5.405 GHz C-band).
-        gsd: pixel spacing of the Interferometric Wide swath GRD product in metres.
-    """
+    """One Sentinel-1 polarisation channel (transmit, receive): name, description, wavelength, IW GRD pixel spacing."""
 
     name: str
     common_name: str
@@ -59,11 +54,8 @@ S2_BANDS: tuple[OpticalBand, ...] = (
     OpticalBand("B12", "swir 2", 2202.4, 20.0),
 )
 
-#: The cirrus band that the kit drops from 13-band products.
-S2_B10 = OpticalBand("B10", "cirrus", 1373.5, 60.0)
-
-#: The 13 bands of an L1C product, in ESA order (B10 between B9 and B11).
-S2_BANDS_13: tuple[OpticalBand, ...] = (*S2_BANDS[:10], S2_B10, *S2_BANDS[10:])
+#: The 13 bands of an L1C product, in ESA order (B10, cirrus, between B9 and B11).
+S2_BANDS_13: tuple[OpticalBand, ...] = (*S2_BANDS[:10], OpticalBand("B10", "cirrus", 1373.5, 60.0), *S2_BANDS[10:])
 
 #: The 2 Sentinel-1 channels of the kit, in order.
 S1_BANDS: tuple[RadarBand, ...] = (
@@ -72,50 +64,80 @@ S1_BANDS: tuple[RadarBand, ...] = (
 )
 
 S2_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S2_BANDS)
-S1_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S1_BANDS)
-S2_WAVELENGTHS_NM: tuple[float, ...] = tuple(b.wavelength_nm for b in S2_BANDS)
-S2_NATIVE_GSD: tuple[float, ...] = tuple(b.gsd for b in S2_BANDS)
 
-#: Indices into the 12-band stack for common composites and indices.
-RGB = (3, 2, 1)  # B4, B3, B2
-RED, GREEN, BLUE, NIR, SWIR1, SWIR2 = 3, 2, 1, 7, 10, 11
-VV, VH = 0, 1
+#: Indices into the 12-band stack.
+RED, GREEN, NIR = 3, 2, 7
 
 #: The digital numbers of Sentinel-2 L2A products are reflectance x 10000.
 S2_SCALE = 10000.0
 
 
-def s2_index(name: str) -> int:
-    """Position of a Sentinel-2 band in the kit's 12-band order.
-
-    Args:
-        name: band name, ``"B8A"`` or ``"B08"``/``"b8"`` style.
-
-    Returns:
-        Index in ``S2_BAND_NAMES``.
-
-    Raises:
-        KeyError: for B10 (dropped) or an unknown name.
-    """
-    key = name.strip().upper()
-    if key.startswith("B0"):
-        key = "B" + key[2:]
-    if key == "B10":
-        raise KeyError("B10 (cirrus) is not part of the kit's 12 Sentinel-2 bands; it is dropped on loading")
-    if key not in S2_BAND_NAMES:
-        raise KeyError(f"unknown Sentinel-2 band {name!r}; expected one of {', '.join(S2_BAND_NAMES)}")
-    return S2_BAND_NAMES.index(key)
-
-
-def ndvi(s2, eps: float = 1e-6):
-    """Normalised difference vegetation index from a 12-band stack (works on NumPy arrays and tensors).
-
-    Args:
-        s2: reflectance ``[..., 12, H, W]``.
-        eps: keeps the ratio finite on black pixels.
-
-    Returns:
-        ``(B8 - B4) / (B8 + B4)`` ``[..., H, W]``.
-    """
+def ndvi(s2: Any, eps: float = 1e-6) -> Any:
+    """Vegetation index ``(B8 - B4) / (B8 + B4)`` ``[..., H, W]`` of reflectance ``[..., 12, H, W]``."""
     nir, red = s2[..., NIR, :, :], s2[..., RED, :, :]
     return (nir - red) / (nir + red + eps)
+
+
+def db_to_linear(db: Any) -> Any:
+    """Backscatter from decibels to linear power, ``10 ** (dB / 10)`` (any shape, array or tensor)."""
+    return 10.0 ** (db / 10.0)
+
+
+def linear_to_db(linear: Any, floor: float = 1e-10) -> Any:
+    """Backscatter from linear power to decibels, ``10 log10(sigma0)`` (any shape, array or tensor).
+
+    Args:
+        linear: sigma0 in linear power; values below ``floor`` (masked zeros) are raised to it.
+        floor: smallest power converted (``1e-10`` is -100 dB).
+
+    Raises:
+        InputValueError: negative powers (the input is probably already in dB).
+    """
+    a = linear if isinstance(linear, torch.Tensor) else np.asarray(linear, dtype=float)
+    if bool((a < 0).any()):
+        raise InputValueError("linear_to_db: negative power values; is the input already in dB?")
+    if isinstance(a, torch.Tensor):
+        return 10.0 * torch.log10(a.clamp(min=floor))
+    return 10.0 * np.log10(np.maximum(a, floor))
+
+
+def _landcover(pair: dict, caller: str) -> torch.Tensor:
+    if "landcover" not in pair:
+        raise InputValueError(f"{caller}: the pair has no 'landcover' map (simulated tiles carry one)")
+    return torch.as_tensor(pair["landcover"])
+
+
+def speckle_cv(pair: dict, band: int = 0) -> float:
+    """Coefficient of variation (std / mean) of linear radar power over the tile's most common class.
+
+    On a uniform surface with Gamma speckle of ``L`` looks this is ``1 / sqrt(L)``; texture raises it.
+
+    Args:
+        pair: a pair dict with ``s1`` ``[2, H, W]`` in dB and ``landcover`` ``[H, W]``.
+        band: radar band (0: VV, 1: VH).
+
+    Raises:
+        InputValueError: the pair has no ``landcover`` (real tiles carry labels, not per-pixel classes).
+    """
+    lc = _landcover(pair, "speckle_cv")
+    major = torch.bincount(lc.flatten()).argmax()
+    power = db_to_linear(torch.as_tensor(pair["s1"], dtype=torch.float64)[band][lc == major])
+    return float(power.std() / power.mean())
+
+
+def ndwi(s2: Any, eps: float = 1e-6) -> Any:
+    """McFeeters' water index ``(B3 - B8) / (B3 + B8)`` ``[..., H, W]`` of reflectance ``[..., 12, H, W]``."""
+    green, nir = s2[..., GREEN, :, :], s2[..., NIR, :, :]
+    return (green - nir) / (green + nir + eps)
+
+
+def class_fraction(pair: dict, name: str) -> float:
+    """Fraction of a tile's pixels whose land-cover class is ``name`` (a :data:`LANDCOVER_CLASSES` name).
+
+    Raises:
+        InputValueError: unknown class name, or a pair without ``landcover``.
+    """
+    if name not in LANDCOVER_CLASSES:
+        raise InputValueError(f"class_fraction: unknown class {name!r}; expected one of {LANDCOVER_CLASSES}")
+    lc = _landcover(pair, "class_fraction")
+    return float((lc == LANDCOVER_CLASSES.index(name)).float().mean())

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from xmodal_lab.data.io import check_index
 from xmodal_lab.data.world import SimulatedWorld
 
 
@@ -53,7 +54,7 @@ class SimulatedChanges(Dataset):
         return len(self.world)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = self.world._check_index(index)
+        index = check_index(index, len(self), "SimulatedChanges")
         u = np.random.default_rng([self.world.config.seed, index, 7]).random()
         before, after = self.world.time_series(index, self.dates, event="auto" if u < self.p_event else None)
         return {

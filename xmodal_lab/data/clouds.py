@@ -1,26 +1,9 @@
 """Simulated clouds and their shadows, blended into the optical image only (radar sees through them).
 
-A tile's cloudy fraction is drawn with mean ``cover`` (``u ** ((1 - cover) / cover)`` has mean ``cover``);
-a fractal field thresholded at that fraction's quantile decides where the cloud is. Inside it, clouds are
-not a flat colour:
-
-- **thickness**: the opacity ``alpha`` rises from 0 at the cloud's edge to 1 over ``EDGE_WIDTH`` units of
-  the field, so edges are thin and translucent (the ground shows through) and cores are opaque;
-- **texture**: cloud-top brightness varies with a finer fractal field (lattice ``TEXTURE_SPACING_M`` =
-  160 m, ``TEXTURE_OCTAVES`` octaves down to 20 m), a multiplicative factor of mean 1 and standard
-  deviation ``TEXTURE_STD`` clipped to ``TEXTURE_RANGE``;
-- **bands**: the cloud spectrum (:data:`~xmodal_lab.data.landcover.CLOUD_SPECTRUM`) is brightest in the
-  visible (B1-B4 about 0.77-0.80 before texture) and darker in the short-wave infrared (B11 0.55, B12 0.40),
-  and thin cloud is more transparent at longer wavelengths (``alpha_b = alpha ** BAND_TRANSPARENCY[b]``,
-  exponent 1 in the visible up to 1.6 in B12), as scattering by cloud droplets and haze falls with
-  wavelength. B10, the cirrus band, is not among the kit's 12 bands, so cirrus is not simulated separately;
-- **shadows**: the same field seen from the sun (shifted by height x tan(zenith)) darkens the ground by up
-  to 70 % where there is no cloud on top.
-
-Fully clouded pixels (``alpha = 1``) have a visible-band (B2-B4) reflectance in :data:`VISIBLE_RANGE`
-(mean about 0.79) with a spatial standard deviation of about 0.04 within a 320 m tile, so a clouded
-tile no longer looks like a uniform surface such as water. The returned mask marks every pixel touched by
-cloud or shadow (``alpha > 0`` or ``shadow > 0``).
+A fractal field thresholded at the tile's cloudy fraction places the cloud. Opacity rises from the thin
+edge to the opaque core, a finer field textures the cloud top, thin cloud is more transparent at longer
+wavelengths (scattering falls with wavelength), and the same field seen from the sun casts the shadow.
+The mask marks every pixel touched by cloud or shadow.
 """
 
 from __future__ import annotations
@@ -47,22 +30,14 @@ TEXTURE_STD = 0.07
 TEXTURE_RANGE = (0.75, 1.2)
 #: Exponent of the opacity per band (thin cloud is more transparent at longer wavelengths).
 BAND_TRANSPARENCY = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6], dtype=np.float32)
-#: Documented range of fully clouded pixels' visible (B2-B4) reflectance.
+#: Range of fully clouded pixels' visible (B2-B4) reflectance.
 VISIBLE_RANGE = (0.55, 0.95)
 #: Largest darkening of the ground by a shadow.
 SHADOW_DEPTH = 0.7
 
 
 def cloud_fraction(cover: float, u: float) -> float:
-    """A tile's cloudy fraction from the world's mean cover and one uniform draw ``u``.
-
-    Args:
-        cover: mean cloudy fraction in (0, 1].
-        u: a uniform number in [0, 1).
-
-    Returns:
-        ``u ** ((1 - cover) / cover)`` (mean ``cover`` over ``u``), 1 for ``cover = 1``.
-    """
+    """A tile's cloudy fraction ``u ** ((1 - cover) / cover)``: mean ``cover`` over a uniform ``u`` in [0, 1)."""
     return float(u ** ((1.0 - cover) / cover)) if cover < 1 else 1.0
 
 
@@ -160,6 +135,3 @@ class BorrowedCloudMasks(Dataset):
             )
         item["cloud_mask"] = mask
         return item
-
-
-__all__ = ["VISIBLE_RANGE", "BorrowedCloudMasks", "add_clouds", "cloud_fraction", "cloud_layers"]

@@ -1,31 +1,12 @@
 """Sentinel-1 and Sentinel-2 images as 8-bit RGB composites, with their display ranges: one place for all.
 
 Segment Anything (:mod:`xmodal_lab.segment`) and the figures (:mod:`xmodal_lab.viz`) both render tiles here,
-so a SAM prompt and a figure always show a student the same pixels. SAM was trained on 8-bit RGB
-photographs, so every Earth-observation image must first become one.
-
-Every rendering uses one **fixed display stretch per modality** (the module constants below), never a
-stretch computed from the tile itself. The same reflectance or the same backscatter therefore gets the same
-8-bit value in every tile, in every panel of a figure and at both dates of a change pair: a uniform tile
-shows its true brightness, a fully clouded tile (reflectance 0.8) is white and open water (0.02) dark,
-and unchanged desert keeps its colour between dates. The stretches:
-
-- Sentinel-2 true colour (B4, B3, B2): reflectance :data:`S2_TRUE_COLOR_RANGE` = 0 to 0.3 mapped to 0..1,
-  then a display gamma :data:`S2_GAMMA` = 1/2.2 (reflectance is linear in light; screens expect
-  gamma-encoded values, so dark land would look black without it), then 0..255. Above 0.3 (clouds, snow,
-  bright sand) is white;
-- Sentinel-2 false colour (B8, B4, B3: vegetation red): :data:`S2_FALSE_COLOR_RANGES` = NIR 0 to 0.5, red
-  and green 0 to 0.3 (vegetation reflects 0.3-0.5 in the near infrared), with the same gamma;
-- Sentinel-1 sigma0 in dB: VV :data:`VV_RANGE_DB` = -25 to 0 dB, VH :data:`VH_RANGE_DB` = -32 to -5 dB,
-  VV - VH :data:`RATIO_RANGE_DB` = 0 to 15 dB, linear in dB (dB is already a logarithmic display scale):
-  dark water stays dark, bright towns bright.
-
-The old per-tile 2-98 % percentile stretch (maximum contrast, but every tile gets its own scale: grassland
-becomes noise, clouds look like water) remains as the named option ``stretch="percentile"``.
-
-Small patches (32 or 64 pixels) can be upsampled towards SAM's input size (1024 pixels for the official
-models). Everything takes one image ``[C, H, W]`` (NumPy array or torch tensor, physical units) and returns
-``[H, W, 3]`` ``uint8``. NaN (no data) becomes black. Only NumPy and torch are used here.
+so a SAM prompt and a figure show the same pixels. Every rendering uses one fixed display stretch per
+modality (the constants below), never one computed from the tile, so the same reflectance or backscatter
+gets the same 8-bit value in every tile and at both dates of a change pair; optical reflectance also gets a
+display gamma (screens expect gamma-encoded values). The per-tile 2-98 % percentile stretch remains as
+``stretch="percentile"``. Every function takes one image ``[C, H, W]`` (array or tensor, physical units) and
+returns ``[H, W, 3]`` ``uint8``; NaN (no data) becomes black.
 """
 
 from __future__ import annotations
@@ -187,8 +168,7 @@ def s2_true_color(
         low: lower percentile, only with ``stretch="percentile"`` (default 2).
         high: upper percentile, only with ``stretch="percentile"`` (default 98).
         per_band: percentile stretch of each colour on its own (default: one range for all three).
-        stretch: ``"fixed"`` (default: reflectance ``ranges`` and ``gamma``, the same in every tile) or
-            ``"percentile"`` (the tile's own 2-98 % stretch: maximum contrast, colours not comparable).
+        stretch: ``"fixed"`` (default: reflectance ``ranges`` and ``gamma``) or ``"percentile"``.
         ranges: reflectance shown black to white, once or per band (fixed stretch).
         gamma: display gamma (fixed stretch).
 
@@ -209,35 +189,17 @@ def s2_false_color(
     ranges: Any = S2_FALSE_COLOR_RANGES,
     gamma: float = S2_GAMMA,
 ) -> np.ndarray:
-    """Colour-infrared picture (B8, B4, B3 as red, green, blue): vegetation red, water black, towns cyan.
+    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3 as red, green, blue): vegetation red, water black.
 
-    Args:
-        s2: reflectance ``[12, H, W]`` in the kit's band order.
-        low: lower percentile, only with ``stretch="percentile"`` (default 2).
-        high: upper percentile, only with ``stretch="percentile"`` (default 98).
-        per_band: percentile stretch of each band on its own (default, since NIR is much brighter than red).
-        stretch: ``"fixed"`` (default: NIR 0-0.5, red and green 0-0.3, gamma) or ``"percentile"``.
-        ranges: reflectance ranges of B8, B4, B3 (fixed stretch).
-        gamma: display gamma (fixed stretch).
-
-    Returns:
-        ``[H, W, 3]`` uint8.
+    Arguments as :func:`s2_true_color`; the fixed ``ranges`` are those of B8 (NIR, brighter), B4 and B3, and
+    the percentile stretch is per band by default.
     """
     a = _as_array(s2, 12, "s2")
     return _optical(a, S2_FALSE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
 
 
 def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
-    """Clip decibels to ``[vmin, vmax]`` and map linearly to 0..255 (NaN becomes 0).
-
-    Args:
-        db: values in dB, any shape.
-        vmin: dB mapped to 0.
-        vmax: dB mapped to 255.
-
-    Returns:
-        uint8 array of the same shape.
-    """
+    """Clip decibels (any shape) to ``[vmin, vmax]`` and map linearly to 0..255 uint8 (NaN becomes 0)."""
     if vmax <= vmin:
         raise ValueError(f"need vmin < vmax, got ({vmin}, {vmax})")
     a = np.asarray(db, dtype=np.float32)
@@ -252,28 +214,12 @@ def _s1_grey(s1: Any, band: int, db_range: tuple[float, float]) -> np.ndarray:
 
 
 def s1_vv(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB) -> np.ndarray:
-    """Grey picture of the VV channel (repeated in R, G and B, as SAM needs three channels).
-
-    Args:
-        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
-        vv_range: dB clipped to black and white.
-
-    Returns:
-        ``[H, W, 3]`` uint8.
-    """
+    """Grey ``[H, W, 3]`` picture of VV from ``s1`` ``[2, H, W]`` dB (repeated in R, G, B for SAM)."""
     return _s1_grey(s1, 0, vv_range)
 
 
 def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
-    """Grey picture of the VH channel, repeated in R, G and B.
-
-    Args:
-        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
-        vh_range: dB clipped to black and white.
-
-    Returns:
-        ``[H, W, 3]`` uint8.
-    """
+    """Grey ``[H, W, 3]`` picture of VH from ``s1`` ``[2, H, W]`` dB (repeated in R, G, B for SAM)."""
     return _s1_grey(s1, 1, vh_range)
 
 
@@ -283,10 +229,7 @@ def s1_composite(
     vh_range: tuple[float, float] = VH_RANGE_DB,
     ratio_range: tuple[float, float] = RATIO_RANGE_DB,
 ) -> np.ndarray:
-    """Radar colour composite: VV as red, VH as green, VV - VH (dB ratio) as blue.
-
-    Fixed dB ranges keep colours comparable between tiles: water is dark, forest green (strong VH volume
-    scattering, low ratio), bare soil and towns bright in red and blue.
+    """Radar colour composite: VV as red, VH as green, VV - VH (dB ratio) as blue, in fixed dB ranges.
 
     Args:
         s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
@@ -307,8 +250,7 @@ def s1_composite(
 def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.ndarray:
     """Enlarge a small picture so that its longer side is ``size`` (SAM's input side), keeping the aspect.
 
-    SAM's predictor resizes every picture to its input size anyway; doing it here lets you choose nearest
-    neighbour (crisp pixels, honest about the real resolution) or bilinear (smooth, SAM-like photographs).
+    Nearest neighbour keeps crisp pixels (honest about the real resolution); bilinear looks like a photograph.
 
     Args:
         image: ``[H, W, 3]`` uint8 (for instance from :func:`s2_true_color`).
@@ -373,27 +315,3 @@ def to_sam_image(
     kwargs = {"stretch": stretch} if rendering.startswith("s2") else {}
     rgb = renderers[rendering](image, **kwargs)
     return rgb if size is None else upsample_to_sam(rgb, size)
-
-
-__all__ = [
-    "RATIO_RANGE_DB",
-    "RENDERINGS",
-    "S2_FALSE_COLOR_BANDS",
-    "S2_FALSE_COLOR_RANGES",
-    "S2_GAMMA",
-    "S2_TRUE_COLOR_BANDS",
-    "S2_TRUE_COLOR_RANGE",
-    "STRETCHES",
-    "VH_RANGE_DB",
-    "VV_RANGE_DB",
-    "db_to_uint8",
-    "percentile_stretch",
-    "reflectance_to_uint8",
-    "s1_composite",
-    "s1_vh",
-    "s1_vv",
-    "s2_false_color",
-    "s2_true_color",
-    "to_sam_image",
-    "upsample_to_sam",
-]

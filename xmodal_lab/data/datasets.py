@@ -1,13 +1,7 @@
 """Adapters from torchgeo's real-data datasets to the kit's pair dict.
 
-For users who have a real archive on disk: torchgeo checks the folder (and can download it), the adapter
-maps each sample to ``s1`` ``[2, H, W]`` VV, VH dB, ``s2`` ``[12, H, W]`` reflectance and the rest of the
-pair dict, so every model, trainer and figure of the kit works on it unchanged.
-
-- :class:`TorchGeoBigEarthNet` wraps ``torchgeo.datasets.BigEarthNet(bands="all")``;
-- :class:`TorchGeoSEN12MS` wraps ``torchgeo.datasets.SEN12MS`` (IGBP land cover mapped to the kit's classes);
-- :class:`TorchGeoSSL4EOS12` pairs ``SSL4EOS12(split="s1")`` with ``split="s2a"`` or ``"s2c"`` by location
-  index and season (torchgeo draws seasons at random per sensor, which would break the pairs).
+torchgeo checks the folder (and can download it); each adapter maps a sample to ``s1`` ``[2, H, W]`` VV, VH
+dB, ``s2`` ``[12, H, W]`` reflectance and the rest of the pair dict, so the whole kit works on it unchanged.
 """
 
 from __future__ import annotations
@@ -23,18 +17,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from xmodal_lab.data.bands import S2_SCALE
+from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
 from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
 from xmodal_lab.data.landcover import (
     BARE,
     CROPLAND,
     FOREST,
     GRASSLAND,
-    LANDCOVER_CLASSES,
     SNOW,
     URBAN,
     WATER,
     WETLAND,
+    landcover_labels,
 )
 from xmodal_lab.units import check_pair
 
@@ -88,13 +82,6 @@ def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
         return dt.datetime.strptime(match.group(1), "%Y%m%d").date().isoformat()
     except ValueError:
         return ""
-
-
-def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:
-    """Multi-hot scene labels ``[K]`` from a land-cover map: classes covering at least ``threshold``."""
-    valid = landcover[landcover >= 0]
-    counts = np.bincount(valid.ravel(), minlength=len(LANDCOVER_CLASSES))[: len(LANDCOVER_CLASSES)]
-    return (counts >= threshold * max(valid.size, 1)).astype(np.float32)
 
 
 class TorchGeoBigEarthNet(PairDataset):
@@ -223,9 +210,9 @@ class TorchGeoSEN12MS(PairDataset):
 class TorchGeoSSL4EOS12(PairDataset):
     """SSL4EO-S12 radar and optical patches paired by location index and season, as pair dicts.
 
-    torchgeo's ``SSL4EOS12`` checks each folder; the adapter lists the locations present for both sensors
-    and, at each, sorts the four seasonal acquisitions by date so that season ``k`` of the radar meets season
-    ``k`` of the optical sensor. Bands stored at 20 or 60 m are resampled (bilinear) to 264 x 264 px at 10 m.
+    torchgeo draws seasons at random per sensor, which would break the pairs: the adapter sorts each
+    location's four acquisitions by date so that season ``k`` of the radar meets season ``k`` of the optical
+    sensor. Bands stored at 20 or 60 m are resampled (bilinear) to 264 x 264 px at 10 m.
 
     Args:
         root: folder with ``s1/`` and ``s2a/`` (or ``s2c/``), each holding ``0000000/<acquisition>/<band>.tif``.
@@ -236,7 +223,7 @@ class TorchGeoSSL4EOS12(PairDataset):
     """
 
     _S1_BANDS = ("VV", "VH")
-    _S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+    _S2_BANDS = S2_BAND_NAMES
 
     def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
                  transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip

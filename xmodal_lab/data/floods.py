@@ -1,18 +1,11 @@
 """Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
 
 Both datasets return the kit's pair dict plus ``mask`` int64 ``[H, W]``: 1 water, 0 dry land, -1 no data
-(ignored by losses and metrics). As in Sen1Floods11's hand labels, "water" is all surface water on the
-flood date, permanent and flooded; :class:`SimulatedFloods` also gives ``flood_mask`` (only the newly
-flooded pixels) so a user can score the flood alone.
-
-Open flood water is dark in radar: smooth water mirrors the pulse away, so a single VV threshold maps it
-(:func:`xmodal_lab.eval.band_threshold_baseline`). Real floods are harder: under a canopy or between
-emerging stems, water and upright trunks or stalks form a corner reflector, and the radar *brightens* (double
-bounce: co-polarised VV rises by several dB, cross-polarised VH much less; Tsyganskaya et al., Remote Sensing
-2018), while the optical image still shows vegetation with some water between it. :class:`SimulatedFloods`
-renders that case by default, labelled water (it is flooded), so no per-pixel darkness threshold maps the
-whole flood; ``flooded_vegetation=False`` is the named simplification in which every flooded pixel is open
-water.
+(ignored by losses and metrics); as in Sen1Floods11's hand labels, "water" is all surface water on the
+flood date. Open flood water is dark in radar, so one VV threshold maps it; under a canopy or between
+stems, water and trunks form a corner reflector and the radar brightens instead (double bounce, strong in
+VV, weak in VH; Tsyganskaya et al., Remote Sensing 2018). :class:`SimulatedFloods` renders that case by
+default, so no per-pixel darkness threshold maps the whole flood.
 """
 
 from __future__ import annotations
@@ -27,14 +20,13 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOMES
+from xmodal_lab.data.biomes import BIOMES, FLOOD_DAYS
+from xmodal_lab.data.io import check_index, geo_fields
 from xmodal_lab.data.world import SimulatedWorld
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
 NODATA = -1
-#: Radar change of flooded vegetation in dB, ``(VV, VH)``: double bounce brightens co-polarised VV strongly and
-#: cross-polarised VH a little (within the 3-6 dB VV increases the literature reports for flooded forest and
-#: flooded crops at C band).
+#: Radar change of flooded vegetation in dB, ``(VV, VH)`` (double bounce brightens VV strongly, VH a little).
 DOUBLE_BOUNCE_DB: tuple[float, float] = (4.0, 1.0)
 #: Share of the flood's optical signature (water seen between plants) in a flooded-vegetation pixel, by canopy:
 #: tall vegetation (forest, wetland) hides most of it, low crops and grass less.
@@ -58,15 +50,12 @@ class SimulatedFloods(Dataset):
         cloud_cover: mean cloudy fraction of the optical images (radar sees through it; the mask does not
             change: the water is there under the clouds).
         days_after: days between the start of the flood and the acquisition (at most
-            :data:`~xmodal_lab.data.events.FLOOD_DAYS`, after which the water recedes).
+            :data:`~xmodal_lab.data.biomes.FLOOD_DAYS`, after which the water recedes).
         transform: optional callable applied to each pair dict.
-        flooded_vegetation: render flooded vegetation (the default; see the module docstring): newly flooded
-            pixels that were forest or wetland, and crops or grass within :data:`SHALLOW_PX` pixels of dry
-            land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical mixed with
-            :data:`WATER_SEEN` of the flood's; they stay water in ``mask`` and keep their dry class in
-            ``landcover`` (the canopy is what is seen). False (teaching simplification) floods every pixel
-            as open water, which one radar threshold maps; ``mask`` is then the water class of
-            ``landcover``.
+        flooded_vegetation: newly flooded forest and wetland, and crops or grass within :data:`SHALLOW_PX`
+            pixels of dry land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical
+            mixed with :data:`WATER_SEEN` of the flood's; they are water in ``mask`` and keep their dry class
+            in ``landcover``. False (a teaching simplification) floods every pixel as open water.
         **world_kwargs: other :class:`SimulatedWorld` settings (``gsd``, ``looks``, ``noise``...).
 
     Returns per item:
@@ -86,8 +75,6 @@ class SimulatedFloods(Dataset):
         flooded_vegetation: bool = True,
         **world_kwargs: Any,
     ) -> None:
-        from xmodal_lab.data.events import FLOOD_DAYS
-
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(
                 f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}"
@@ -116,7 +103,7 @@ class SimulatedFloods(Dataset):
         )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = self.world._check_index(index)
+        index = check_index(index, len(self), "SimulatedFloods")
         date = self.world.place(index).date
         start = date - dt.timedelta(days=self.days_after)
         pair = self.world.render(index, date=date, event=("flood", start))
@@ -240,7 +227,10 @@ class Sen1Floods11(Dataset):
         s1 = np.where(np.isfinite(s1), s1, self.fill_db).astype(np.float32)
         s2 = np.where(np.isfinite(s2), s2, 0.0).astype(np.float32) / 10000.0
         label[invalid] = NODATA
-        lon, lat = _centre_lonlat(crs, transform, label.shape)
+        lon = lat = float("nan")
+        if crs is not None:
+            centre = geo_fields(crs, tuple(transform), *label.shape)
+            lon, lat = centre["lon"], centre["lat"]
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1),
             "s2": torch.from_numpy(np.maximum(s2, 1e-4)),
@@ -256,17 +246,3 @@ class Sen1Floods11(Dataset):
         }
         return self.transform(pair) if self.transform is not None else pair
 
-
-def _centre_lonlat(crs: Any, transform: Any, shape: tuple[int, int]) -> tuple[float, float]:
-    """Longitude and latitude of the chip centre (NaN without a CRS)."""
-    if crs is None:
-        return float("nan"), float("nan")
-    col, row = shape[1] / 2, shape[0] / 2
-    x = transform.c + transform.a * col + transform.b * row
-    y = transform.f + transform.d * col + transform.e * row
-    if crs.is_geographic:
-        return float(x), float(y)
-    from rasterio.warp import transform as warp
-
-    lons, lats = warp(crs, "EPSG:4326", [x], [y])
-    return float(lons[0]), float(lats[0])

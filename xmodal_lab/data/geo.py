@@ -8,16 +8,23 @@ from pyproj import Transformer
 
 
 def utm_epsg(lat: float, lon: float) -> int:
-    """EPSG code of the standard 6-degree WGS 84 / UTM zone containing (lat, lon).
+    """EPSG code of the WGS 84 / UTM zone of (lat, lon), with the Norway (32V) and Svalbard (X) exceptions.
+
+    pyproj's ``query_utm_crs_info`` returns the plain 6-degree strips (and takes a database query per call),
+    so the zone rule is written out here.
 
     Args:
-        lat: latitude in degrees (-80..84 is where UTM is defined; outside it the nearest zone is used).
+        lat: latitude in degrees.
         lon: longitude in degrees.
 
     Returns:
         ``326zz`` north of the equator, ``327zz`` south of it.
     """
     zone = int((lon + 180.0) // 6.0) % 60 + 1
+    if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:  # south-west Norway is zone 32V
+        zone = 32
+    elif 72.0 <= lat < 84.0 and 0.0 <= lon < 42.0:  # Svalbard: zones 31X, 33X, 35X, 37X
+        zone = 31 if lon < 9.0 else 33 if lon < 21.0 else 35 if lon < 33.0 else 37
     return (32600 if lat >= 0 else 32700) + zone
 
 
@@ -28,16 +35,7 @@ def transformer(src: str, dst: str) -> Transformer:
 
 
 def lonlat_to_utm(lat: float, lon: float, epsg: int | None = None) -> tuple[float, float, int]:
-    """Project a point to UTM.
-
-    Args:
-        lat: latitude in degrees.
-        lon: longitude in degrees.
-        epsg: target UTM EPSG code (default: the point's own zone).
-
-    Returns:
-        ``(easting, northing, epsg)`` in metres.
-    """
+    """Project a point to UTM: ``(easting, northing, epsg)`` in metres, in ``epsg`` or the point's own zone."""
     epsg = utm_epsg(lat, lon) if epsg is None else epsg
     x, y = transformer("EPSG:4326", f"EPSG:{epsg}").transform(lon, lat)
     return float(x), float(y), epsg

@@ -1,7 +1,7 @@
-"""Reading rasters for the loaders: validated single-band reads and the georeferenced fields of a pair dict.
+"""The datasets' boundary: index checks, validated single-band reads and the georeferenced fields of a pair.
 
-Every check raises an error that names the file and says what was expected, because a loader is where a
-user's data enters the kit. Files are only ever opened for reading.
+Every check raises an error that names the file (or dataset) and says what was expected, because a loader
+is where a user's data enters the kit. Files are only ever opened for reading.
 """
 
 from __future__ import annotations
@@ -10,18 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from affine import Affine
 
 from xmodal_lab.data.geo import to_lonlat
+from xmodal_lab.errors import InputTypeError
+
+
+def check_whole(value: Any, name: str) -> int:
+    """``value`` as an int; ``InputTypeError`` naming ``name`` for anything but a whole number (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name}: expected a whole number, got {value!r}")
+    return int(value)
+
+
+def check_index(index: Any, n: int, what: str) -> int:
+    """``index`` (an int or a one-element integer tensor; negative counts from the end) as an int in ``[0, n)``."""
+    if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
+        index = index.item()
+    index = check_whole(index, f"{what} index")
+    if not -n <= index < n:
+        raise IndexError(f"{what} index {index} out of range for {n} items")
+    return index % n
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:
-    """Raise ``ValueError`` naming ``path`` if ``array`` holds NaN or infinite values.
-
-    Args:
-        array: data read from ``path``.
-        path: the file the data came from.
-        what: how to call the data in the message (``"band B04"``).
-    """
+    """Raise ``ValueError`` naming ``path`` (and ``what``, e.g. ``"band B04"``) if ``array`` holds NaN or inf."""
     finite = np.isfinite(array)
     if not finite.all():
         bad = int(array.size - finite.sum())
@@ -59,12 +73,10 @@ def read_single_band(
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
         array = src.read(1, out_shape=shape, resampling=getattr(Resampling, resampling)).astype(np.float32)
-        t = src.transform
-        sx, sy = src.width / shape[1], src.height / shape[0]
-        scale = (t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
+        transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
         crs = src.crs
     check_finite(array, path)
-    return array, crs, scale
+    return array, crs, tuple(transform)[:6]
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
@@ -79,21 +91,25 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
     Returns:
         The fields, with lat/lon at the grid centre.
     """
-    a, b, c, d, e, f = (float(v) for v in transform[:6])
-    cx, cy = c + a * width / 2 + b * height / 2, f + d * width / 2 + e * height / 2
+    from rasterio.transform import xy
+
+    affine = Affine(*(float(v) for v in tuple(transform)[:6]))
+    cx, cy = xy(affine, height / 2, width / 2, offset="ul")
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
     crs_str = f"EPSG:{epsg}" if epsg else str(crs)
     lon, lat = to_lonlat(cx, cy, crs_str)
     return {
-        "gsd": float(np.hypot(a, d)),
+        "gsd": float(np.hypot(affine.a, affine.d)),
         "lat": lat,
         "lon": lon,
         "crs": crs_str,
-        "transform": (a, b, c, d, e, f),
+        "transform": tuple(affine)[:6],
     }
 
 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
-    """Affine of the window whose top-left pixel is ``(row, col)`` of a grid with affine ``transform``."""
-    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    return (a, b, c + a * col + b * row, d, e, f + d * col + e * row)
+    """Affine of the window whose top-left pixel is ``(row, col)`` of a grid with affine ``transform``.
+
+    Same as ``rasterio.windows.transform``, which warns (``Affine * Affine``) in rasterio 1.4.
+    """
+    return tuple(Affine(*tuple(transform)[:6]) @ Affine.translation(col, row))[:6]

@@ -2,10 +2,9 @@
 
 A class (``"forest"``) is what a map shows; a material (conifer, broadleaf, tropical forest) is what a
 sensor sees. Each material carries a Sentinel-2 reflectance spectrum, Sentinel-1 backscatter and how both
-change with greenness (phenology, vigour) and soil moisture. The numbers are typical values from the
-remote-sensing literature, rounded; they make the physics lessons hold (dark specular water, bright
-double-bounce cities, volume-scattering forest in VH, the red edge of vegetation, bright snow that is dark
-in the short-wave infrared), not a radiative-transfer model.
+change with greenness (phenology, vigour) and soil moisture: typical literature values, rounded, that make
+the physics lessons hold (dark specular water, bright double-bounce cities, volume-scattering forest in
+VH, the red edge of vegetation), not a radiative-transfer model.
 """
 
 from __future__ import annotations
@@ -117,7 +116,6 @@ MATERIALS: tuple[Material, ...] = (
              -8.0, None, -15.0, None, 0.0, -0.12, 0.04, 1.0),
 )  # fmt: skip
 
-_NAMES = [m.name for m in MATERIALS]
 DEEP_WATER, RIVER, BROADLEAF, CONIFER, TROPICAL, CROP, GRASS, BUILDINGS, ROAD, SAND, ROCK, SOIL, SITE, \
     MARSH, SNOWPACK, ICE = range(len(MATERIALS))  # fmt: skip
 
@@ -164,9 +162,8 @@ CLOUD_SPECTRUM = np.array(
 )
 
 
-def material_id(name: str) -> int:
-    """Material id from its name (``"conifer forest"``)."""
-    try:
-        return _NAMES.index(name)
-    except ValueError:
-        raise KeyError(f"unknown material {name!r}; known: {', '.join(_NAMES)}") from None
+def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:
+    """Multi-hot scene labels ``[K]`` from a land-cover map: classes covering at least ``threshold``."""
+    valid = landcover[landcover >= 0]
+    counts = np.bincount(valid.ravel(), minlength=len(LANDCOVER_CLASSES))[: len(LANDCOVER_CLASSES)]
+    return (counts >= threshold * max(valid.size, 1)).astype(np.float32)

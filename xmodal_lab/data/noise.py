@@ -1,10 +1,9 @@
 """Procedural fields for the simulated world: hashed value noise evaluated at map coordinates.
 
-Every field is a function of position in metres, not of the pixel grid, so that one scene rendered at
-10 m and at 20 m shows the same fields, and a coarse rendering is an area average of a fine one. Lattice
-values come from a fixed random table read at an offset hashed from (scene key, field), so fields need no
-stored state per scene. Evaluation on an axis-aligned grid is separable: ``Wy @ L @ Wx.T`` with cubic
-B-spline weight matrices, which keeps a 64 x 64 field at a few microseconds.
+Every field is a function of position in metres, not of the pixel grid, so one scene rendered at 10 m and
+at 20 m shows the same fields. Lattice values come from a fixed random table read at an offset hashed from
+(scene key, field), so fields need no stored state. On an axis-aligned grid evaluation is separable:
+``Wy @ L @ Wx.T`` with cubic B-spline weight matrices.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _MASK = 0xFFFFFFFFFFFFFFFF
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-#: Standard deviation of cubic B-spline value noise with uniform [-1, 1) lattice values (measured).
+#: Standard deviation of cubic B-spline value noise with uniform [-1, 1) lattice values.
 _VALUE_NOISE_STD = 0.2762
 _TSIZE = 1024
 _TMASK = _TSIZE - 1
@@ -46,11 +45,8 @@ def mix_key(key: int) -> int:
 class HashStream:
     """A deterministic stream of uniform numbers from an integer key.
 
-    Pure Python: for the dozen scene-level choices of a layout (angles, sizes, coin flips) it is several
-    times cheaper than creating a NumPy ``Generator``, and it gives the same numbers on every platform.
-
-    Args:
-        key: stream key.
+    Pure Python: for the dozen scene-level choices of a layout (angles, sizes, coin flips) it is cheaper
+    than creating a NumPy ``Generator``, and it gives the same numbers on every platform.
     """
 
     def __init__(self, key: int) -> None:
@@ -118,22 +114,11 @@ def value_noise(
     scale: float = 1.0,
     add_to: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Smooth random fields of unit standard deviation on the grid ``x`` (columns) by ``y`` (rows).
+    """``n_fields`` smooth random fields ``[n_fields, H, W]`` float32 of standard deviation ``scale``.
 
-    Lattice values are read from a fixed random table at an offset hashed from ``(key, field)``: the
-    lattice repeats every 1024 nodes (10 km at 10 m spacing), far beyond any tile.
-
-    Args:
-        key: scene key; different keys give independent fields.
-        x: east coordinates of the columns ``[W]`` in metres, evenly spaced.
-        y: north coordinates of the rows ``[H]`` in metres, evenly spaced.
-        spacing: lattice spacing in metres (the feature size).
-        n_fields: how many independent fields.
-        scale: multiplies the fields (applied on the small lattice side, for free).
-        add_to: ``[n_fields, H, W]`` array to add the fields into (returned), instead of a new array.
-
-    Returns:
-        Fields ``[n_fields, H, W]`` float32, mean 0 and standard deviation about ``scale``.
+    ``x`` ``[W]`` and ``y`` ``[H]`` are evenly spaced map coordinates in metres; ``spacing`` is the feature
+    size; different ``key`` values give independent fields. With ``add_to`` the fields are added into that
+    array (and it is returned). The lattice repeats every 1024 nodes, far beyond any tile.
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
@@ -185,19 +170,10 @@ def fbm(
     n_fields: int = 1,
     gain: float = 0.5,
 ) -> np.ndarray:
-    """Fractal sum of value noise (octaves halve the spacing), normalised to unit standard deviation.
+    """Fractal sum ``[n_fields, H, W]`` of value noise, of unit standard deviation.
 
-    Args:
-        key: scene key.
-        x: column coordinates ``[W]`` in metres.
-        y: row coordinates ``[H]`` in metres.
-        spacing: coarsest lattice spacing in metres.
-        octaves: number of octaves.
-        n_fields: how many independent fields.
-        gain: amplitude ratio between octaves.
-
-    Returns:
-        Fields ``[n_fields, H, W]``.
+    Each of ``octaves`` octaves halves the lattice spacing (the coarsest is ``spacing`` metres) and
+    multiplies the amplitude by ``gain``.
     """
     amps = _amplitudes(octaves, gain)
     total = value_noise(key + 1, x, y, spacing, n_fields, scale=amps[0])
@@ -235,17 +211,8 @@ def _u16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]) -> np.ndarray:
     """Multiplicative speckle: Gamma(shape=looks, scale=1/looks) samples (mean 1, variance 1/looks).
 
-    Sampled by inverse transform from a 4096-quantile table (exact quantiles at bin centres): several
-    times faster than ``Generator.standard_gamma`` on a tile, identical on every platform, and within
-    1/8192 of the Gamma distribution function everywhere.
-
-    Args:
-        rng: generator.
-        looks: equivalent number of looks (any positive real).
-        shape: output shape.
-
-    Returns:
-        float32 array of ``shape``.
+    Sampled by inverse transform from a 4096-quantile table (exact quantiles at bin centres): faster than
+    ``Generator.standard_gamma`` and identical on every platform. Returns float32 of ``shape``.
     """
     return np.take(_gamma_table(float(looks)), _u16(rng, shape) >> np.uint16(16 - _TABLE_BITS))
 

@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import geo_fields, window_transform
-from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, UnitsError, UnitsWarning
+from xmodal_lab.data.io import check_index, check_whole, geo_fields, window_transform
+from xmodal_lab.errors import InputValueError, NodataError, UnitsError, UnitsWarning
 from xmodal_lab.units import check_s2, s1_problems
 
 _B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A after B8)
@@ -39,11 +39,9 @@ class PairedRasterDataset(Dataset):
         s1_units: ``"db"`` or ``"linear"`` (power); values that look like the other unit raise a warning.
         s2_scale: ``"auto"`` (integer data or values above 2 are L2A digital numbers, divided by 10000) or a
             positive number to multiply by (``1e-4`` for digital numbers, ``1.0`` for reflectance).
-        s2_offset: added to the scaled reflectance. ``"auto"`` (default) reads the file's tags: a
-            ``BOA_ADD_OFFSET`` tag (e.g. ``-1000``, in digital numbers) or a ``PROCESSING_BASELINE`` of 04.00
-            or later on digital numbers gives ``-0.1``, as ESA's L2A products of those baselines carry a +1000
-            offset; otherwise 0, with a warning when even the darkest pixels look offset. A number is used
-            as given.
+        s2_offset: added to the scaled reflectance. ``"auto"`` reads a ``BOA_ADD_OFFSET`` tag (in digital
+            numbers), or gives ``-0.1`` for a ``PROCESSING_BASELINE`` of 04.00 or later (ESA's L2A products
+            then carry a +1000 offset); otherwise 0, with a warning when the darkest pixels look offset.
         reproject: reproject the radar onto the optical grid when the grids differ (else raise).
         resampling: rasterio resampling for the reprojection (``"bilinear"``, ``"nearest"`` ...).
         date: acquisition date (ISO); default: the optical file's ``date`` tag or a date in its name.
@@ -52,10 +50,8 @@ class PairedRasterDataset(Dataset):
     Items also carry ``nodata_mask`` bool ``[H, W]`` (pixels filled with the tile's per-band median) and
     ``window`` ``(row, col)`` of the tile's top-left pixel in the optical raster.
 
-    Pixels that are NaN in any optical or radar band count as nodata, like those outside the files' nodata
-    masks; a tile with no valid pixel is never kept (whatever ``max_nodata``). Values that look like the
-    wrong units (digital numbers, reflectance scaled twice, linear power, dB x 100) raise a
-    :class:`~xmodal_lab.errors.UnitsWarning` naming the fix.
+    NaN pixels count as nodata; a tile with no valid pixel is never kept. Values that look like the wrong
+    units (digital numbers, linear power, dB x 100) raise a :class:`~xmodal_lab.errors.UnitsWarning`.
 
     Raises:
         FileNotFoundError: a file is missing.
@@ -87,9 +83,9 @@ class PairedRasterDataset(Dataset):
         for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
-        for name, value in (("size", size), ("stride", stride)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
-                raise InputTypeError(f"{name}: expected a whole number of pixels, got {value!r}")
+        check_whole(size, "size")
+        if stride is not None:
+            check_whole(stride, "stride")
         if size < 1 or (stride is not None and stride < 1):
             raise InputValueError(
                 f"size and stride: expected positive pixel counts, got size={size}, stride={stride}"
@@ -285,13 +281,7 @@ class PairedRasterDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            if not (isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point()):
-                raise InputTypeError(f"PairedRasterDataset index: expected an integer, got {index!r}")
-        index = int(index)
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"tile index {index} out of range for {len(self)} tiles")
-        pair = self.load(index)
+        pair = self.load(check_index(index, len(self), "PairedRasterDataset"))
         return self.transform(pair) if self.transform is not None else pair
 
     def load(self, index: int) -> dict[str, Any]:
@@ -331,24 +321,18 @@ class PairedRasterDataset(Dataset):
 
 
 def _check_scale_offset(s2_scale: Any, s2_offset: Any) -> None:
-    if s2_scale != "auto":
+    def number(value: Any) -> float:
         try:
-            scale = float(s2_scale)
+            return float(value)
         except (TypeError, ValueError):
-            scale = float("nan")
-        if not np.isfinite(scale) or scale <= 0:
-            raise InputValueError(
-                f"s2_scale: expected 'auto' or a positive multiplier (1e-4 for digital numbers), got {s2_scale!r}"
-            )
-    if s2_offset != "auto":
-        try:
-            ok = np.isfinite(float(s2_offset))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InputValueError(
-                f"s2_offset: expected 'auto' or a number (-0.1 for baseline 04.00), got {s2_offset!r}"
-            )
+            return float("nan")
+
+    if s2_scale != "auto" and not 0 < number(s2_scale) < float("inf"):
+        raise InputValueError(
+            f"s2_scale: expected 'auto' or a positive multiplier (1e-4 for digital numbers), got {s2_scale!r}"
+        )
+    if s2_offset != "auto" and not np.isfinite(number(s2_offset)):
+        raise InputValueError(f"s2_offset: expected 'auto' or a number (-0.1 for baseline 04.00), got {s2_offset!r}")
 
 
 def _baseline(text: str) -> float | None:

@@ -1,15 +1,9 @@
 """Real Sentinel-1 / Sentinel-2 pairs bundled with the kit, on one grid and cut into tiles.
 
-Two real sources live under ``data/`` (see their ``ATTRIBUTION.md``):
-
-- ``data/ssl4eo_s12``: one SSL4EO-S12 location (``0000200``, Punjab, irrigated cropland and villages) with two
-  radar and two optical acquisitions in the dataset's own layout (one GeoTIFF per band at its native
-  resolution). :func:`read_ssl4eo_location` puts radar and optical bands on the 10 m grid of ``B2``;
-- ``data/bigearthnet_mm``: six BigEarthNet-MM pairs from Europe (:class:`~xmodal_lab.data.BigEarthNetMM`).
-
-:func:`real_transfer_split` names the split that the sim-to-real benchmark and lesson 08 use: the **west
-half** of the SSL4EO location is the only real data any tuning sees (calibration statistics and
-fine-tuning); its **east half** and **all BigEarthNet-MM pairs** are held out of every tuning step.
+Two real sources live under ``data/`` (see their ``ATTRIBUTION.md``): one SSL4EO-S12 location (Punjab) with
+two radar and two optical acquisitions, one GeoTIFF per band, and six BigEarthNet-MM pairs from Europe
+(:class:`~xmodal_lab.data.BigEarthNetMM`). :func:`real_transfer_split` is the sim-to-real split: only the
+west half of the SSL4EO location is ever tuned on; its east half and the BigEarthNet-MM pairs are held out.
 """
 
 from __future__ import annotations
@@ -23,8 +17,7 @@ import numpy as np
 import torch
 
 from xmodal_lab.config import data_dir
-
-_S2_NAMES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+from xmodal_lab.data.bands import S2_BAND_NAMES
 
 
 def _acquisitions(folder: Path) -> list[Path]:
@@ -51,17 +44,16 @@ def _date_of(acq: Path) -> dt.date:
 def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path) -> dict[str, Any]:
     """One SSL4EO-S12 radar acquisition and one optical acquisition as a pair dict on the optical 10 m grid.
 
-    Optical bands at 20 m and 60 m are resampled bilinearly to the grid of ``B2`` (L2A digital numbers /
-    10000 = reflectance). The radar grid is offset by about 40 m and its pixels differ by 1 % in size: it is
-    resampled by nearest neighbour, which keeps the speckle of every pixel intact (bilinear resampling would
-    average neighbouring speckle and make the radar look smoother than it is).
+    Optical bands at 20 m and 60 m are resampled bilinearly to the grid of ``B2``. The radar grid is offset
+    and slightly different in pixel size: it is resampled by nearest neighbour, which keeps the speckle of
+    every pixel intact (bilinear resampling would average it away).
 
     Args:
         s1_acquisition: folder with ``VV.tif`` and ``VH.tif`` (dB).
         s2_acquisition: folder with ``B1.tif`` ... ``B12.tif`` (uint16); an L1C folder's ``B10.tif`` is ignored.
 
     Returns:
-        Pair dict on the part of the optical grid that the radar covers (about 257 x 262 px of the 264 x 264):
+        Pair dict on the part of the optical grid that the radar covers:
         ``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, ``gsd`` 10, ``crs``, ``transform``,
         ``lat``, ``lon``, ``date`` (optical), ``date_s1``.
 
@@ -74,14 +66,14 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
     from rasterio.warp import reproject
 
     s1_dir, s2_dir = Path(s1_acquisition), Path(s2_acquisition)
-    for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, _S2_NAMES)):
+    for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, S2_BAND_NAMES)):
         missing = [n for n in names if not (d / f"{n}.tif").is_file()]
         if missing:
             raise FileNotFoundError(f"{d}: missing band file(s) {', '.join(n + '.tif' for n in missing)}")
     with rasterio.open(s2_dir / "B2.tif") as ref:
         crs, transform, shape = ref.crs, ref.transform, ref.shape
     s2 = np.empty((12, *shape), dtype=np.float32)
-    for i, name in enumerate(_S2_NAMES):
+    for i, name in enumerate(S2_BAND_NAMES):
         with rasterio.open(s2_dir / f"{name}.tif") as src:
             reproject(src.read(1).astype(np.float32), s2[i], src_transform=src.transform, src_crs=src.crs,
                       dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear)  # fmt: skip
@@ -179,10 +171,9 @@ def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
     """The real tiles of the sim-to-real benchmark and lesson 08, by role.
 
     Returns:
-        ``{"tune": ..., "test": ..., "test_europe": ...}``: ``tune`` are the tiles of the west half of the
-        SSL4EO-S12 location on both dates (the only real data that calibration and fine-tuning see);
-        ``test`` the east half on both dates; ``test_europe`` the six BigEarthNet-MM pairs from Europe
-        (another continent, sensor dates and landscapes), also never tuned on.
+        ``{"tune": ..., "test": ..., "test_europe": ...}``: the west half of the SSL4EO-S12 location on both
+        dates (the only real data that calibration and fine-tuning see), its east half, and the six
+        BigEarthNet-MM pairs from Europe.
     """
     from xmodal_lab.data.samples import BigEarthNetMM
 
@@ -193,6 +184,3 @@ def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
         "test": cut_tiles(pairs, size, (0.5, 1.0), "ssl4eo_s12 east"),
         "test_europe": cut_tiles(ben, size, (0.0, 1.0), "bigearthnet_mm"),
     }
-
-
-__all__ = ["cut_tiles", "read_ssl4eo_location", "real_transfer_split", "ssl4eo_pairs"]

@@ -1,19 +1,8 @@
 """Statistics that tell simulated Sentinel-1 / Sentinel-2 tiles from real ones.
 
-Used to calibrate :class:`~xmodal_lab.data.SimulatedWorld` against real pairs and by
-``benchmarks/bench_sim_to_real.py`` to measure the gap that remains. Every function takes plain arrays in the
-kit's physical units (radar sigma0 in dB, reflectance 0..1) with the band order of the pair dict, so real and
-simulated tiles go through the same code:
-
-- :func:`band_summary`: per-band mean and standard deviation;
-- :func:`quantile_distance`: the 1-D Wasserstein-1 distance between two samples of one band (histograms);
-- :func:`mean_abs_gradient`: mean absolute difference between vertically adjacent pixels (pixel roughness);
-- :func:`radial_power_spectrum` and :func:`spectral_slope`: how power falls with spatial frequency;
-- :func:`equivalent_number_of_looks`: the speckle ENL, ``mean^2 / variance`` of linear intensity;
-- :func:`speckle_autocorrelation`: how much neighbouring pixels share their speckle (lag-``l`` correlation);
-- :func:`cross_statistics`: per-tile correlations between radar and optical bands;
-- :func:`tile_features` and :func:`domain_classifier_accuracy`: how well a small classifier tells the two
-  domains apart from tile statistics (0.5 = indistinguishable).
+Used to calibrate :class:`~xmodal_lab.data.SimulatedWorld` against real pairs and to measure the gap that
+remains. Every function takes plain arrays in the kit's physical units (radar sigma0 in dB, reflectance
+0..1) in the pair dict's band order, so real and simulated tiles go through the same code.
 """
 
 from __future__ import annotations
@@ -22,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-#: Index of each band in the pair dict's ``s2`` ``[12, H, W]`` (B1..B12 without B10).
-S2_INDEX = {
-    b: i for i, b in enumerate(("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"))
-}
+from xmodal_lab.data.bands import S2_BAND_NAMES
+
+#: Index of each band in the pair dict's ``s2`` ``[12, H, W]``.
+S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}
 
 
 def _as_array(x: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
@@ -47,32 +36,20 @@ def stack_tiles(pairs: list[dict[str, Any]], key: str) -> np.ndarray:
 
 
 def band_summary(tiles: Any) -> dict[str, np.ndarray]:
-    """Per-band mean and standard deviation over all pixels of ``tiles`` ``[N, C, H, W]``.
-
-    Returns:
-        ``{"mean": [C], "std": [C]}``.
-    """
+    """Per-band ``{"mean": [C], "std": [C]}`` over all pixels of ``tiles`` ``[N, C, H, W]``."""
     a = _as_array(tiles, "tiles", (4,))
     return {"mean": a.mean(axis=(0, 2, 3)), "std": a.std(axis=(0, 2, 3))}
 
 
 def quantile_distance(a: Any, b: Any, n_quantiles: int = 101) -> float:
-    """Wasserstein-1 distance between two 1-D samples, from their quantile functions.
-
-    ``W1 = integral over q in [0, 1] of |F_a^-1(q) - F_b^-1(q)|``, approximated on ``n_quantiles`` evenly
-    spaced quantiles. In the samples' unit (dB, reflectance); 0 for identical histograms.
-    """
+    """Wasserstein-1 distance ``integral |F_a^-1(q) - F_b^-1(q)| dq`` on ``n_quantiles`` quantiles, in the samples' unit."""
     qa = np.quantile(_as_array(a, "a", (1, 2, 3, 4)).ravel(), np.linspace(0, 1, n_quantiles))
     qb = np.quantile(_as_array(b, "b", (1, 2, 3, 4)).ravel(), np.linspace(0, 1, n_quantiles))
     return float(np.trapezoid(np.abs(qa - qb), dx=1.0 / (n_quantiles - 1)))
 
 
 def mean_abs_gradient(tiles: Any) -> np.ndarray:
-    """Mean ``|x[i + 1, j] - x[i, j]|`` per band of ``tiles`` ``[N, C, H, W]``.
-
-    Returns:
-        ``[C]`` in the tiles' unit (dB for radar).
-    """
+    """Pixel roughness: mean ``|x[i + 1, j] - x[i, j]|`` per band ``[C]`` of ``tiles`` ``[N, C, H, W]``."""
     a = _as_array(tiles, "tiles", (4,))
     return np.abs(np.diff(a, axis=2)).mean(axis=(0, 2, 3))
 
@@ -80,8 +57,8 @@ def mean_abs_gradient(tiles: Any) -> np.ndarray:
 def radial_power_spectrum(tiles: Any, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectrum per band, of mean-removed tiles ``[N, C, H, W]`` (square tiles).
 
-    The power at each frequency is ``|FFT|^2 / (H W)`` averaged over tiles and over rings of equal radial
-    frequency; its sum over all frequencies equals the pixel variance (Parseval).
+    The power ``|FFT|^2 / (H W)`` is averaged over tiles and rings of equal radial frequency (Parseval: it
+    sums to the pixel variance).
 
     Args:
         tiles: ``[N, C, S, S]``.
@@ -111,11 +88,7 @@ def radial_power_spectrum(tiles: Any, n_bins: int | None = None) -> tuple[np.nda
 
 
 def spectral_slope(tiles: Any) -> np.ndarray:
-    """Log-log slope of the radial power spectrum per band ``[C]``.
-
-    0 for white noise (every pixel independent, like raw speckle), about -2 to -3 for natural images whose
-    power is concentrated at large scales. Fitted by least squares on all non-empty rings.
-    """
+    """Least-squares log-log slope of the radial power spectrum per band ``[C]`` (0 for white noise)."""
     f, p = radial_power_spectrum(tiles)
     out = []
     for band in p:
@@ -127,13 +100,8 @@ def spectral_slope(tiles: Any) -> np.ndarray:
 def equivalent_number_of_looks(db_tiles: Any, window: int = 8) -> np.ndarray:
     """Speckle equivalent number of looks per radar band, from tiles in dB ``[N, 2, H, W]``.
 
-    ``ENL = mean^2 / variance`` of the linear intensity inside non-overlapping ``window x window`` windows;
-    the median over windows is returned. On a uniform surface with Gamma speckle of ``L`` looks this is
-    about ``L``; texture inside the windows lowers it, and spatially correlated speckle (real GRD pixels
-    are smaller than the resolution cell) raises it.
-
-    Returns:
-        ``[C]`` ENL per band.
+    The median over non-overlapping ``window x window`` windows of ``mean^2 / variance`` of linear
+    intensity, ``[C]``: about ``L`` for Gamma speckle of ``L`` looks on a uniform surface.
     """
     a = _as_array(db_tiles, "db_tiles", (4,))
     n, c, h, w = a.shape
@@ -150,11 +118,8 @@ def equivalent_number_of_looks(db_tiles: Any, window: int = 8) -> np.ndarray:
 def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
     """Autocorrelation at ``lag`` rows of the speckle of one radar image ``[H, W]`` in dB.
 
-    The speckle is the linear intensity divided by its ``window x window`` local mean (a box filter with
-    mirrored borders), which removes the landscape; the autocorrelation of that ratio ``r`` is
-    ``mean((r[i + lag] - m) (r[i] - m)) / mean((r - m)^2)`` with ``m`` the mean ratio. About 0 for
-    independent pixels; real Sentinel-1 IW GRD (10 m pixels, a resolution cell of about 20 x 22 m) gives
-    about 0.74, 0.32, 0.10 at lags 1, 2, 3.
+    The speckle is the linear intensity divided by its ``window x window`` local mean (which removes the
+    landscape); about 0 for independent pixels.
 
     Args:
         vv_db: ``[H, W]`` sigma0 in dB (one band).
@@ -219,11 +184,10 @@ def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
 
 
 def tile_features(s1: Any, s2: Any) -> np.ndarray:
-    """Per-tile statistics ``[N, F]`` for a domain classifier.
+    """Per-tile statistics ``[N, 57]`` for a domain classifier.
 
-    Per band: mean, standard deviation, mean absolute vertical and horizontal gradients (radar in dB,
-    optical as log reflectance so that dark and bright bands weigh alike), plus the per-tile VV-VH
-    correlation: 2 x 4 + 12 x 4 + 1 = 57 features.
+    Per band mean, std and mean absolute vertical and horizontal gradients (radar in dB, optical as log
+    reflectance so that dark and bright bands weigh alike), plus the VV-VH correlation.
     """
     a = _as_array(s1, "s1", (4,))
     b = np.log(np.maximum(_as_array(s2, "s2", (4,)), 1e-4))
@@ -240,8 +204,7 @@ def domain_classifier_accuracy(
 ) -> float:
     """Cross-validated accuracy of a logistic regression telling real from simulated tile features.
 
-    The two classes are balanced by subsampling the larger one, so 0.5 means the statistics cannot tell the
-    domains apart and 1.0 means every tile betrays its origin.
+    The classes are balanced by subsampling, so 0.5 means the domains cannot be told apart.
 
     Args:
         real: ``[N_r, F]`` features of real tiles (:func:`tile_features`).
@@ -269,19 +232,3 @@ def domain_classifier_accuracy(
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(clf, x, y, cv=cv).mean())
-
-
-__all__ = [
-    "S2_INDEX",
-    "band_summary",
-    "cross_statistics",
-    "domain_classifier_accuracy",
-    "equivalent_number_of_looks",
-    "mean_abs_gradient",
-    "quantile_distance",
-    "radial_power_spectrum",
-    "spectral_slope",
-    "speckle_autocorrelation",
-    "stack_tiles",
-    "tile_features",
-]

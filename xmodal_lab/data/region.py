@@ -1,19 +1,8 @@
-"""One large contiguous simulated region (e.g. 10 x 10 km), written as a co-registered GeoTIFF pair.
+"""One large contiguous simulated region (e.g. 10 x 10 km), and writing pair dicts as GeoTIFFs.
 
-The world's scenes are small tiles scattered over the globe; maps of them show dots. A *region* is one scene
-of :class:`~xmodal_lab.data.world.SimulatedWorld` rendered over a large grid: its fields (parcels, woods,
-coastline, rivers, roads) are functions of map position, so a large grid shows one continuous landscape
-at a real place (by default a stretch of the simulated Portuguese coast: sea, beach, farmland, woods).
-
-- :func:`region_scene`: the index of the first scene of a biome in a world (deterministic);
-- :func:`render_region`: the region's pair dict (``s1 [2, H, W]``, ``s2 [12, H, W]``, ``landcover``, ``crs``,
-  ``transform`` ...);
-- :func:`region_geotiffs`: the region as GeoTIFF files (S1 dB float32, S2 L2A digital numbers uint16,
-  land cover uint8), cached under the kit's cache folder and reused;
-- :func:`write_pair_geotiffs`: any pair dict (a region, a world scene, a BigEarthNet pair) as such files.
-
-Rendering costs about 0.3 s per megapixel on one core; the files are small (deflate), so the cache mainly
-saves the rendering on every notebook run. Files are never overwritten.
+A region is one scene of :class:`~xmodal_lab.data.world.SimulatedWorld` rendered over a large grid: its
+fields are functions of map position, so a large grid shows one continuous landscape at a real place.
+Files are cached under the kit's cache folder and never overwritten.
 """
 
 from __future__ import annotations
@@ -26,10 +15,7 @@ from typing import Any
 import numpy as np
 
 from xmodal_lab.config import cache_dir, fast_mode
-
-#: Band names written into the GeoTIFFs' band descriptions.
-S1_NAMES = ("VV", "VH")
-S2_NAMES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
 
 #: Default region side in pixels: 1000 px at 10 m = 10 x 10 km (512 px = 5.12 km in fast mode).
 FULL_SIZE, FAST_SIZE = 1000, 512
@@ -42,13 +28,6 @@ def default_size() -> int:
 
 def region_scene(seed: int = 0, biome: str = "coast") -> int:
     """Index of the first scene of ``biome`` in the world of ``seed`` (the region's place and date).
-
-    Args:
-        seed: world seed.
-        biome: a biome name of :data:`xmodal_lab.data.biomes.BIOME_NAMES`.
-
-    Returns:
-        The scene index.
 
     Raises:
         ValueError: an unknown biome, or none among the first 10 000 scenes.
@@ -73,19 +52,15 @@ def render_region(
     index: int | None = None,
     **render_kwargs: Any,
 ) -> dict[str, Any]:
-    """Render one contiguous co-registered region.
+    """Render one contiguous co-registered region as the world's pair dict (``s1 [2, H, W]``, ``s2 [12, H, W]`` ...).
 
     Args:
         seed: world seed.
-        size: side in pixels (default :func:`default_size`: 10 km at 10 m, 5.12 km in fast mode).
+        size: side in pixels (default :func:`default_size`).
         gsd: metres per pixel.
         biome: biome of the region (ignored when ``index`` is given).
         index: a scene index of the world to render instead (default :func:`region_scene`).
         **render_kwargs: passed to :meth:`SimulatedWorld.render` (``date``, ``cloud_cover``, ``noise``).
-
-    Returns:
-        The world's pair dict for the whole region: ``s1 [2, H, W]`` dB, ``s2 [12, H, W]`` reflectance,
-        ``landcover [H, W]``, ``crs``, ``transform`` (the region's affine), ``date``, ``place`` ...
     """
     from xmodal_lab.data.world import SimulatedWorld
 
@@ -99,17 +74,20 @@ def render_region(
     return world.render(index, gsd=float(gsd), size=size, **render_kwargs)
 
 
-def write_pair_geotiffs(pair: dict[str, Any], folder: str | Path, stem: str) -> dict[str, Path]:
+def write_pair_geotiffs(
+    pair: dict[str, Any], folder: str | Path, stem: str, tags: dict[str, str] | None = None
+) -> dict[str, Path]:
     """Write a pair dict as co-registered GeoTIFFs: ``{stem}_S1.tif``, ``{stem}_S2.tif`` (+ ``_landcover``).
 
-    S1: VV, VH sigma0 in dB (float32); S2: 12 bands as L2A digital numbers (uint16, reflectance x 10000,
-    nodata 0); land cover (uint8) when the pair has it. Tiled (256 px), deflate-compressed, with band
-    descriptions and a ``date`` tag, so :class:`~xmodal_lab.data.rasters.PairedRasterDataset` reads them back.
+    S1: VV, VH dB (float32); S2: L2A digital numbers (uint16, reflectance x 10000, nodata 0); land cover
+    (uint8) when the pair has it; with band descriptions and a ``date`` tag for
+    :class:`~xmodal_lab.data.rasters.PairedRasterDataset`.
 
     Args:
         pair: a pair dict with ``s1``, ``s2``, ``crs`` and ``transform``.
         folder: output folder (created if missing).
         stem: file name prefix.
+        tags: extra GeoTIFF tags (besides ``date``, ``gsd`` and ``source``).
 
     Returns:
         ``{"s1": path, "s2": path}`` (and ``"landcover"``).
@@ -134,13 +112,13 @@ def write_pair_geotiffs(pair: dict[str, Any], folder: str | Path, stem: str) -> 
             raise ValueError(f"write_pair_geotiffs: {name} holds NaN or infinite values")
     folder = Path(folder)
     layers: dict[str, tuple[np.ndarray, tuple[str, ...], float | None]] = {
-        "s1": (s1, S1_NAMES, None),
+        "s1": (s1, tuple(b.name for b in S1_BANDS), None),
         # reflectance 0 would read as nodata: the darkest valid value is 1 DN
-        "s2": (np.clip(np.round(s2 * 10000.0), 1, 65535).astype(np.uint16), S2_NAMES, 0),
+        "s2": (np.clip(np.round(s2 * 10000.0), 1, 65535).astype(np.uint16), tuple(b.name for b in S2_BANDS), 0),
     }
     if pair.get("landcover") is not None:
         layers["landcover"] = (np.asarray(pair["landcover"]).astype(np.uint8)[None], ("landcover",), None)
-    paths = {k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in layers}
+    paths = _paths(folder, stem, layers)
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
         raise FileExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
@@ -156,7 +134,8 @@ def write_pair_geotiffs(pair: dict[str, Any], folder: str | Path, stem: str) -> 
         with rasterio.open(paths[key], "w", **profile) as dst:
             dst.write(array)
             dst.descriptions = names
-            dst.update_tags(date=str(pair.get("date", "")), source="xmodal_lab", gsd=str(pair.get("gsd", "")))
+            dst.update_tags(**{"date": str(pair.get("date", "")), "source": "xmodal_lab",
+                               "gsd": str(pair.get("gsd", "")), **(tags or {})})  # fmt: skip
     for key, path in paths.items():  # nothing reports success without its file
         with rasterio.open(path) as src:
             if (src.count, src.height, src.width) != (layers[key][0].shape[0], height, width):
@@ -184,7 +163,7 @@ def region_geotiffs(
 
     Returns:
         ``{"s1": path, "s2": path, "landcover": path}`` in a subfolder named after the settings
-        (``coast_seed0_scene1_512px_10m``). Existing complete files are reused, never rewritten.
+        (``coast_seed0_scene1_512px_10m``).
     """
     size = default_size() if size is None else int(size)
     label = biome if index is None else "scene"
@@ -193,9 +172,7 @@ def region_geotiffs(
     name = f"{label}_seed{seed}_scene{index}_{size}px_{gsd:g}m"
     target = root / name
     stem = "region"
-    expected = {
-        k: target / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in ("s1", "s2", "landcover")
-    }
+    expected = _paths(target, stem, ("s1", "s2", "landcover"))
     if all(p.is_file() for p in expected.values()):
         return expected
     if target.exists():
@@ -219,4 +196,5 @@ def region_geotiffs(
     return expected
 
 
-__all__ = ["default_size", "region_geotiffs", "region_scene", "render_region", "write_pair_geotiffs"]
+def _paths(folder: Path, stem: str, keys: Any) -> dict[str, Path]:
+    return {k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif" for k in keys}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,18 +106,8 @@ def _read_json(path: Path) -> dict:
 
 def _scan(folder: Path, prefix: str) -> dict[str, Path]:
     """Patch folders directly inside ``folder``: names like ``S1A_...`` / ``S2B_...`` (``prefix`` ``"S1"``/``"S2"``)."""
-    out = {}
-    with os.scandir(folder) as it:
-        for entry in it:
-            name = entry.name
-            if (
-                name.startswith(prefix)
-                and name[2:3] in ("A", "B", "C", "D")
-                and name[3:4] == "_"
-                and entry.is_dir()
-            ):
-                out[name] = Path(entry.path)
-    return out
+    pattern = re.compile(rf"{prefix}[ABCD]_")
+    return {p.name: p for p in folder.iterdir() if pattern.match(p.name) and p.is_dir()}
 
 
 class BigEarthNetMM(Dataset):

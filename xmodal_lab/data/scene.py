@@ -54,8 +54,7 @@ class Scene:
         doy: day of year of the acquisition.
         lat: latitude of the scene centre (the season flips south of the equator).
         rng: generator for scene-level choices (angles, sizes); its draws never depend on the grid.
-        extent: metres that layouts are sized to (river offsets, town positions); keep it fixed across
-            renderings of one scene so that every grid shows the same geography (default: the grid's).
+        extent: metres that layouts are sized to, fixed across renderings of one scene (default: the grid's).
 
     Attributes:
         mat: material id per pixel ``[H, W]`` (see :data:`xmodal_lab.data.landcover.MATERIALS`).
@@ -126,18 +125,11 @@ class Scene:
                 np.putmask(self.green, mask, green)
 
     # --- shapes -------------------------------------------------------------------------------------
-    def river(
-        self,
-        width: float,
-        tag: str = "river",
-        theta: float | None = None,
-        offset: float | None = None,
-        meander: float | None = None,
-    ) -> np.ndarray:
+    def river(self, width: float, tag: str = "river") -> np.ndarray:
         """Signed distance in metres ``[H, W]`` to a meandering river centre line (water where ``|d| < w/2``)."""
-        theta = self.uniform(0, math.pi) if theta is None else theta
-        offset = self.uniform(-0.3, 0.3) * self.extent if offset is None else offset
-        meander = self.uniform(0.3, 1.2) * width + 20.0 if meander is None else meander
+        theta = self.uniform(0, math.pi)
+        offset = self.uniform(-0.3, 0.3) * self.extent
+        meander = self.uniform(0.3, 1.2) * width + 20.0
         wavelength = self.uniform(8.0, 20.0) * width + 200.0
         p1, p2 = self.uniform(0, 2 * math.pi), self.uniform(0, 2 * math.pi)
         u, v = self.rotated(theta)

@@ -1,9 +1,7 @@
 """Transforms of pair dicts: normalisation, SAR dB clipping, CROMA scaling, GSD rescaling, paired augmentation.
 
-Paired geometric augmentations apply one random flip, rotation or crop to both sensors and every mask.
-
-Every transform takes a pair dict and returns a new one (inputs are not modified), so they chain with
-:class:`Compose` and plug into any dataset's ``transform`` argument.
+Every transform takes a pair dict and returns a new one (inputs are not modified); geometric ones apply one
+random flip, rotation or crop to both sensors and every mask, and move the affine ``transform`` with them.
 """
 
 from __future__ import annotations
@@ -15,12 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from affine import Affine
 from torch import Tensor
 
-from xmodal_lab.errors import InputTypeError, InputValueError
+from xmodal_lab.data.io import check_whole, window_transform
+from xmodal_lab.errors import InputValueError
 
 #: Keys holding ``[H, W]`` maps that follow every geometric change of the images.
 MASK_KEYS = ("landcover", "cloud_mask", "nodata_mask", "change_mask", "igbp")
@@ -49,16 +48,7 @@ class BandStats:
 
     @classmethod
     def compute(cls, dataset: Sequence[dict], n: int = 256, seed: int = 0) -> BandStats:
-        """Statistics over ``n`` items drawn at random (seeded) from ``dataset``.
-
-        Args:
-            dataset: anything indexable returning pair dicts.
-            n: number of items (all of them if the dataset is smaller).
-            seed: seed of the draw.
-
-        Returns:
-            The statistics (float64 accumulation; std is the population standard deviation).
-        """
+        """Statistics (population std) over ``n`` items of ``dataset`` drawn with ``seed``."""
         if len(dataset) == 0:
             raise ValueError("BandStats.compute: the dataset is empty")
         g = torch.Generator().manual_seed(seed)
@@ -172,15 +162,9 @@ class ClipDB:
 
 
 def croma_scale(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """CROMA's per-channel scaling: map ``[mean - 2 std, mean + 2 std]`` to ``[0, 1]`` and clip.
+    """CROMA's per-channel scaling of ``x`` ``[..., C, H, W]``: ``[mean - 2 std, mean + 2 std]`` -> ``[0, 1]``, clipped.
 
-    Args:
-        x: image ``[..., C, H, W]``.
-        mean: per-channel mean ``[C]`` or ``[C, 1, 1]``.
-        std: per-channel standard deviation, same shape.
-
-    Returns:
-        Scaled image in ``[0, 1]``, same shape as ``x``.
+    ``mean`` and ``std`` are ``[C]`` or ``[C, 1, 1]``.
     """
     mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
     std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
@@ -209,15 +193,7 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
 
     Coarsening by an integer factor ``k`` area-averages ``k x k`` blocks (reflectance and linear radar power
     average; land cover takes the majority), as a coarser sensor would; other factors use antialiased
-    bilinear resampling (nearest for maps). The affine ``transform`` and ``gsd`` follow. For the simulated
-    world prefer ``world.render(i, gsd=...)``, which renders the finer detail too.
-
-    Args:
-        pair: pair dict with ``gsd`` and images ``[C, H, W]``.
-        gsd: target metres per pixel.
-
-    Returns:
-        A new pair dict.
+    bilinear resampling (nearest for maps). For the simulated world prefer ``world.render(i, gsd=...)``.
     """
     old = float(pair["gsd"])
     if gsd <= 0 or not math.isfinite(gsd):
@@ -250,9 +226,7 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
                 out[key] = F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0].to(m.dtype)
     out["gsd"] = float(gsd)
     if pair.get("transform") is not None:
-        a, b, c, d, e, f = pair["transform"]
-        sx, sy = w / size[1], h / size[0]
-        out["transform"] = (a * sx, b * sy, c, d * sx, e * sy, f)
+        out["transform"] = tuple(Affine(*pair["transform"][:6]) @ Affine.scale(w / size[1], h / size[0]))[:6]
     return out
 
 
@@ -277,18 +251,6 @@ class RandomGSD:
 
 
 # --- paired geometric augmentation --------------------------------------------------------------------------
-def _rot90_affine(t: Sequence[float], h: int, w: int) -> tuple[float, ...]:
-    """Affine after ``torch.rot90(x, 1, (-2, -1))`` of an ``h x w`` image: new[r, c] = old[c, w - 1 - r]."""
-    a, b, c, d, e, f = t
-    return (b, -a, c + a * w, e, -d, f + d * w)
-
-
-def _flip_affine(t: Sequence[float], w: int) -> tuple[float, ...]:
-    """Affine after flipping the columns of a ``w``-wide image."""
-    a, b, c, d, e, f = t
-    return (-a, b, c + a * w, -d, e, f + d * w)
-
-
 def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
     """Rotate by ``k`` quarter turns (counter-clockwise) then optionally flip left-right, on every image and map.
 
@@ -302,12 +264,13 @@ def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
             x = torch.rot90(torch.as_tensor(pair[key]), k, (-2, -1))
             out[key] = torch.flip(x, (-1,)) if flip else x
     if t is not None:
-        for _ in range(k % 4):
-            t = _rot90_affine(t, h, w)
+        t = Affine(*t[:6])
+        for _ in range(k % 4):  # rot90: new[r, c] = old[c, w - 1 - r]
+            t = t @ Affine(0, -1, w, 1, 0, 0)
             h, w = w, h
         if flip:
-            t = _flip_affine(t, w)
-        out["transform"] = t
+            t = t @ Affine(-1, 0, w, 0, 1, 0)
+        out["transform"] = tuple(t)[:6]
     return out
 
 
@@ -336,9 +299,7 @@ class PairedRandomCrop:
     """
 
     def __init__(self, size: int, generator: torch.Generator | None = None) -> None:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise InputTypeError(f"PairedRandomCrop: size must be a whole number of pixels, got {size!r}")
-        if size < 1:
+        if check_whole(size, "PairedRandomCrop size") < 1:
             raise InputValueError(f"PairedRandomCrop: size must be at least 1 pixel, got {size}")
         self.size, self.generator = int(size), generator
 
@@ -355,6 +316,5 @@ class PairedRandomCrop:
             if key in pair:
                 out[key] = torch.as_tensor(pair[key])[..., r : r + s, c : c + s]
         if pair.get("transform") is not None:
-            a, b, cc, d, e, f = pair["transform"]
-            out["transform"] = (a, b, cc + a * c + b * r, d, e, f + d * c + e * r)
+            out["transform"] = window_transform(pair["transform"], r, c)
         return out

@@ -1,21 +1,10 @@
 """A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes.
 
-Scene ``i`` of a world is a place on Earth (a biome at real coordinates, in its UTM zone), a date and a
-landscape of materials laid out by its biome (:mod:`xmodal_lab.data.biomes`). Both sensors render that one
-landscape, so what the radar sees and what the optical sensor sees share their structure:
-
-- optical (Sentinel-2 L2A-like): per-material spectra mixed by greenness (the red edge of vegetation, dark
-  water in the near infrared, bright snow that is dark in the short-wave infrared), within-class texture,
-  soil moisture, hillshade, sensor noise, and optional clouds with their shadows;
-- radar (Sentinel-1 GRD-like): per-material sigma0 in dB (dark specular water, bright double-bounce cities,
-  volume scattering of forest in VH), soil moisture, wind on water, incidence angle across the swath and on
-  slopes, a noise floor, and multiplicative Gamma speckle with ``looks`` looks.
-
-A coarser ground sample distance is rendered by area-averaging a finer rendering of the same footprint
-(reflectance and linear radar intensity average; classes take the majority), so every GSD shows the same
-geography and speckle averages down as in real multi-looking. Everything is vectorised NumPy and seeded
-by ``(seed, index)``: the same world gives the same bytes on every run (across CPU types, up to the
-floating-point rounding of matrix products).
+Scene ``i`` is a place on Earth (a biome at real coordinates, in its UTM zone), a date and a landscape of
+materials painted by its biome (:mod:`xmodal_lab.data.biomes`). Both sensors render that one landscape:
+optical reflectance from per-material spectra, radar sigma0 from per-material backscatter with Gamma speckle.
+A coarser GSD area-averages a finer rendering of the same footprint, so every GSD shows the same geography.
+Everything is seeded by ``(seed, index)``: the same world gives the same bytes on every run.
 """
 
 from __future__ import annotations
@@ -35,28 +24,23 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, biome_name
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
-from xmodal_lab.data.events import EVENTS, apply_event, event_plan
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
+from xmodal_lab.data.io import check_index, check_whole
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
-from xmodal_lab.errors import InputTypeError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
-#: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor (about -24 and -28 dB).
+#: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor.
 _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
 #: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
 _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
-_SWATH_DEG_PER_M = 16.0 / 250_000.0
-#: Scale of the per-material radar texture (``Material.texture_db``), calibrated against real pairs: with the
-#: correlated speckle, mean ``|dVV/dy|`` and the windowed ENL of simulated tiles match real GRD tiles
-#: (``benchmarks/bench_sim_to_real.py``); the full table values made the radar twice as rough as real data.
-_RADAR_TEXTURE = np.float32(1.0)
-#: Layouts (river offsets, town and event positions) are sized to this footprint whatever the tile size
-#: and GSD, so that every world with the same seed shows the same geography at every scale.
-LAYOUT_EXTENT_M = 640.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
+_SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
+#: Layouts (rivers, towns, events) are sized to this footprint whatever the tile size and GSD, so every
+#: world with the same seed shows the same geography at every scale.
+LAYOUT_EXTENT_M = 640.0
 
 
 @dataclass(frozen=True)
@@ -66,43 +50,26 @@ class WorldConfig:
     Attributes:
         seed: world seed; with the scene index it fixes every byte of a scene.
         size: tile side in pixels.
-        gsd: ground sample distance in metres, or a tuple of GSDs to draw one per scene (for Scale-MAE).
+        gsd: metres per pixel, or a tuple of GSDs to draw one per scene (for Scale-MAE).
         n_scenes: number of scenes (the dataset length).
         cloud_cover: mean cloudy fraction of the optical images (0 = always clear).
-        looks: equivalent number of looks of the radar speckle (Sentinel-1 IW GRD: about 4.4).
+        looks: equivalent number of looks of the radar speckle.
         biomes: names of the biomes to draw from (default: all, in their natural shares).
         fine_gsd: pixel size of the fine rendering that coarser GSDs average.
         max_oversample: at most this many fine pixels per coarse pixel side (bounds the cost at large GSD).
         incidence: range of radar incidence angles in degrees.
         years: first and last year of acquisition dates.
         label_threshold: a class is a scene label when it covers at least this fraction of the tile.
-        noise: add speckle and optical sensor noise (turn off to see the noise-free scene).
-        speckle_sigma: metres; the speckle of neighbouring pixels is correlated by a Gaussian kernel of this
-            standard deviation. Real IW GRD pixels (10 m) are smaller than the resolution cell (about
-            20 x 22 m), so neighbours share speckle: measured on the bundled real pairs (SSL4EO-S12,
-            BigEarthNet-MM, SEN12MS-CR) the autocorrelation of the speckle is about 0.74, 0.32 and 0.10 at
-            lags of 1, 2 and 3 pixels, which a Gaussian of 9.3 m reproduces (``exp(-lag^2 / (4 sigma^2))``).
-            The white speckle is drawn with ``looks x (sum k^2)^2`` looks so that every pixel keeps the
-            variance ``1 / looks``; averaging ``k x k`` pixels therefore multiplies the looks by less than
-            ``k^2``, as in real multi-looking of correlated pixels. 0 draws every pixel independently (the
-            uncalibrated world of earlier kit versions, whose radar was twice as rough as real data).
-        radar_blur: metres; the noise-free sigma0 (linear) is blurred by a Gaussian of this standard deviation
-            before the speckle multiplies it: the radar's resolution cell (about 20 x 22 m for IW GRD) averages
-            the scene, so one-pixel field margins and road edges do not show at full contrast (the mean
-            intensity of a SAR image is the scene convolved with the squared point-spread function, whose
-            width also sets the speckle correlation: 9.3 m). Off by default (0): it brings the pixel roughness
-            of simulated radar to the real value (``benchmarks/bench_sim_to_real.py``: mean ``|dVV/dy|`` 1.34
-            vs 1.21-1.29 dB real, 1.82 without it) but also removes radar structure that the lessons' retrieval
-            relies on (linear SAR -> optical retrieval in ``tests/data/test_world.py`` falls from about 0.16 to
-            0.08 top-1); ``realism="calibrated"`` sets it to 9.3 m with ``radar_contrast`` (:data:`REALISM`).
-        radar_contrast: the noise-free sigma0 of each tile, in dB, is pulled towards its tile mean by this
-            factor (``db = mean + radar_contrast x (db - mean)``) before the speckle: 1 keeps the table
-            values of :mod:`~xmodal_lab.data.landcover`; smaller values model the gentler parcel-to-parcel
-            contrasts of real C-band radar (real tiles: about 1.3 dB of landscape spread inside a 32 px
-            tile once the speckle is removed, the table values give 3.5 dB). Tile means, and so the
-            contrast between tiles of water, forest and cities, are kept.
-        cache_mb: keep up to this many megabytes of rendered items in memory (least recently used first
-            out), so that training for several epochs renders each scene once; 0 turns caching off.
+        noise: add speckle and optical sensor noise (off shows the noise-free scene).
+        speckle_sigma: metres; a Gaussian of this standard deviation correlates the speckle of neighbouring
+            pixels (real GRD pixels are smaller than the resolution cell). Each pixel keeps the variance
+            ``1 / looks``. 0 draws every pixel independently.
+        radar_blur: metres; the noise-free sigma0 is blurred by a Gaussian of this standard deviation before
+            speckle (the radar's resolution cell averages the scene). 0 (default) keeps sharp edges.
+        radar_contrast: pulls each tile's noise-free sigma0 in dB towards its tile mean
+            (``db = mean + radar_contrast x (db - mean)``); 1 keeps the material table's contrasts.
+        cache_mb: keep up to this many megabytes of rendered items in memory (least recently used out);
+            0 turns caching off.
     """
 
     seed: int = 0
@@ -131,13 +98,8 @@ PRESETS: dict[str, WorldConfig] = {
     "base": WorldConfig(size=120, n_scenes=50_000),
 }
 
-#: Named realism settings of :class:`SimulatedWorld` (``realism=``). ``"default"`` is the world every lesson
-#: uses. ``"calibrated"`` is fitted to the statistics of the tuning split of the bundled real pairs only (the
-#: west half of the SSL4EO-S12 location, :func:`~xmodal_lab.data.real_pairs.real_transfer_split`; its east
-#: half and BigEarthNet-MM stay held out): the radar's resolution cell blurs the scene (``radar_blur``, the
-#: same 9.3 m Gaussian that correlates the speckle) and parcel-to-parcel radar contrasts are gentler
-#: (``radar_contrast``: 0.4 brings the spread of VV inside a tile, the pixel roughness, the ENL and the
-#: VV-VH correlation to the real values). Measured by ``benchmarks/bench_sim_to_real.py``.
+#: Named realism settings (``realism=``): ``"default"`` is the lessons' world; ``"calibrated"`` is fitted to
+#: the tuning split of the bundled real pairs (:func:`~xmodal_lab.data.real_pairs.real_transfer_split`).
 REALISM: dict[str, dict[str, float]] = {
     "default": {},
     "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4},
@@ -148,19 +110,9 @@ REALISM: dict[str, dict[str, float]] = {
 class Place:
     """Where and when scene ``index`` is observed.
 
-    Attributes:
-        index: scene index.
-        biome: biome name.
-        name: the real place the scene lies near.
-        lat: latitude of the tile centre in degrees.
-        lon: longitude of the tile centre in degrees.
-        epsg: UTM EPSG code.
-        easting: easting of the tile centre in metres.
-        northing: northing of the tile centre in metres.
-        date: acquisition date.
-        gsd: the scene's default ground sample distance in metres.
-        incidence: radar incidence angle at the tile centre in degrees.
-        ascending: orbit direction (the radar looks east on ascending passes, west on descending ones).
+    The biome, the real place it lies near, the tile centre in degrees and in its UTM zone (metres), the
+    date, default GSD, radar incidence angle (degrees) and orbit direction (the radar looks east on
+    ascending passes, west on descending ones).
     """
 
     index: int
@@ -178,31 +130,25 @@ class Place:
 
 
 def _validate(cfg: WorldConfig) -> WorldConfig:
-    if cfg.size < 1:
-        raise ValueError(f"size: expected a positive tile side in pixels, got {cfg.size}")
     gsds = cfg.gsd if isinstance(cfg.gsd, tuple) else (cfg.gsd,)
-    if not gsds or any(not np.isfinite(g) or g <= 0 for g in gsds):
-        raise ValueError(f"gsd: expected positive metres (a number or a tuple of numbers), got {cfg.gsd!r}")
-    if cfg.n_scenes < 1:
-        raise ValueError(f"n_scenes: expected at least 1 scene, got {cfg.n_scenes}")
-    if not 0.0 <= cfg.cloud_cover <= 1.0:
-        raise ValueError(f"cloud_cover: expected a fraction in [0, 1], got {cfg.cloud_cover}")
-    if cfg.looks <= 0:
-        raise ValueError(f"looks: expected a positive number of looks, got {cfg.looks}")
-    if not (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0):
-        raise ValueError(f"speckle_sigma: expected metres >= 0, got {cfg.speckle_sigma}")
-    if not (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0):
-        raise ValueError(f"radar_blur: expected metres >= 0, got {cfg.radar_blur}")
-    if not (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2):
-        raise ValueError(f"radar_contrast: expected a factor in [0, 2], got {cfg.radar_contrast}")
-    if cfg.cache_mb < 0:
-        raise ValueError(f"cache_mb: expected megabytes >= 0, got {cfg.cache_mb}")
-    if cfg.fine_gsd <= 0 or cfg.max_oversample < 1:
-        raise ValueError("fine_gsd must be positive and max_oversample at least 1")
-    if cfg.biomes is not None and not cfg.biomes:
-        raise ValueError(f"biomes: expected a non-empty subset of {list(BIOME_NAMES)}")
-    if cfg.seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {cfg.seed}")
+    checks = {
+        "seed": (cfg.seed >= 0, "a non-negative integer"),
+        "size": (cfg.size >= 1, "a positive tile side in pixels"),
+        "gsd": (bool(gsds) and all(np.isfinite(g) and g > 0 for g in gsds), "positive metres (or a tuple of them)"),
+        "n_scenes": (cfg.n_scenes >= 1, "at least 1 scene"),
+        "cloud_cover": (0.0 <= cfg.cloud_cover <= 1.0, "a fraction in [0, 1]"),
+        "looks": (cfg.looks > 0, "a positive number of looks"),
+        "speckle_sigma": (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0, "metres >= 0"),
+        "radar_blur": (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0, "metres >= 0"),
+        "radar_contrast": (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2, "a factor in [0, 2]"),
+        "cache_mb": (cfg.cache_mb >= 0, "megabytes >= 0"),
+        "fine_gsd": (cfg.fine_gsd > 0, "positive metres"),
+        "max_oversample": (cfg.max_oversample >= 1, "at least 1"),
+        "biomes": (cfg.biomes is None or len(cfg.biomes) > 0, f"a non-empty subset of {list(BIOME_NAMES)}"),
+    }
+    for name, (ok, expected) in checks.items():
+        if not ok:
+            raise ValueError(f"{name}: expected {expected}, got {getattr(cfg, name)!r}")
     return cfg
 
 
@@ -222,9 +168,7 @@ class SimulatedWorld(Dataset):
         n_scenes: dataset length; scene ``i`` is the same for every ``n_scenes``.
         cloud_cover: mean cloudy fraction of the optical images.
         transform: optional callable applied to each pair dict (augmentation).
-        realism: a name in :data:`REALISM`: ``"default"`` (the lessons' world) or ``"calibrated"`` (fitted to
-            real Sentinel-1/2 statistics of the tuning split; see :data:`REALISM`). Its settings are
-            defaults: an explicit keyword (``radar_blur=0``) still wins.
+        realism: a name in :data:`REALISM`; its settings are defaults that explicit keywords override.
         **kwargs: any other field of :class:`WorldConfig` (``looks``, ``biomes``, ``noise`` ...).
 
     Example:
@@ -256,8 +200,7 @@ class SimulatedWorld(Dataset):
                 f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}"
             )
         for name, value in (("seed", seed), ("size", size), ("n_scenes", n_scenes)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise InputTypeError(f"SimulatedWorld: {name} must be a whole number, got {value!r}")
+            check_whole(value, f"SimulatedWorld {name}")
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
             gsd = tuple(float(g) for g in gsd)
         if kwargs.get("biomes") is not None:
@@ -296,21 +239,8 @@ class SimulatedWorld(Dataset):
                 f"cloud_cover={c.cloud_cover}, looks={c.looks}"
                 + (f", realism={self.realism!r})" if self.realism != "default" else ")"))  # fmt: skip
 
-    def _check_index(self, index: int) -> int:
-        if isinstance(index, torch.Tensor) and index.numel() == 1 and not index.is_floating_point():
-            index = index.item()
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise InputTypeError(f"SimulatedWorld index: expected an integer scene index, got {index!r}")
-        index = int(index)
-        n = self.config.n_scenes
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"scene index {index} out of range for a world of {n} scenes")
-        return index
-
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = self._check_index(index)
+        index = check_index(index, len(self), "SimulatedWorld")
         cached = self._cache.get(index)
         if cached is None:
             pair = self.render(index)
@@ -341,7 +271,7 @@ class SimulatedWorld(Dataset):
     # --- where and when -------------------------------------------------------------------------------
     def place(self, index: int) -> Place:
         """Biome, coordinates, date, GSD and radar geometry of scene ``index`` (cheap: no rendering)."""
-        index = self._check_index(index)
+        index = check_index(index, len(self), "SimulatedWorld")
         stream = HashStream(self.config.seed * 0x100000001B3 + index)
         u = [stream.random() for _ in range(9)]
         biome = self._biomes[min(bisect.bisect_right(self._cum_weights, u[0]), len(self._biomes) - 1)]
@@ -371,18 +301,14 @@ class SimulatedWorld(Dataset):
 
         Args:
             index: scene index.
-            gsd: metres per pixel (default: the scene's). Coarser than ``fine_gsd``, the tile is an area
-                average of a rendering at ``gsd / k`` with ``k = round(gsd / fine_gsd)`` (at most
-                ``max_oversample``).
+            gsd: metres per pixel (default: the scene's); coarser than ``fine_gsd``, the tile area-averages a
+                rendering at ``gsd / k``, ``k = round(gsd / fine_gsd)`` (at most ``max_oversample``).
             size: tile side in pixels (default: the world's).
-            date: acquisition date (default: the scene's); changes phenology, snow, clouds and speckle.
             cloud_cover: override the world's mean cloudy fraction.
-            noise: override the world's ``noise`` setting (speckle and sensor noise).
-            event: ``(kind, date)`` of a change event (``"deforestation"``, ``"flood"``, ``"construction"``)
-                to show, if ``date`` is on or after the event date; adds ``change_mask`` and ``event``.
-
-        Returns:
-            The pair dict (see the class docstring).
+            noise: override the world's ``noise`` setting.
+            date: acquisition date (default: the scene's); changes phenology, snow, clouds and speckle.
+            event: ``(kind, date)`` of a change event in :data:`EVENTS`, shown from its date on; adds
+                ``change_mask`` and ``event``.
         """
         place = self.place(index)
         gsd = place.gsd if gsd is None else float(gsd)
@@ -401,8 +327,7 @@ class SimulatedWorld(Dataset):
         s1 = np.log10(fine["s1_linear"])
         s1 *= 10.0
         classes = fine["landcover"]
-        counts = np.bincount(classes.ravel(), minlength=len(LANDCOVER_CLASSES))
-        labels = (counts >= self.config.label_threshold * classes.size).astype(np.float32)
+        labels = lc.landcover_labels(classes, self.config.label_threshold)
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
             "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
@@ -475,20 +400,18 @@ class SimulatedWorld(Dataset):
         Args:
             index: scene index.
             dates: acquisition dates (ISO strings or ``datetime.date``), in any order.
-            event: ``"auto"`` (an event that suits the biome, or none), ``"deforestation"``, ``"flood"``,
-                ``"construction"``, or ``None`` for no event.
-            **render_kwargs: passed to :meth:`render` (``gsd``, ``size``, ``cloud_cover``, ``noise``).
+            event: ``"auto"`` (an event that suits the biome, or none), a name in :data:`EVENTS`, or ``None``.
+            **render_kwargs: passed to :meth:`render`.
 
         Returns:
-            One pair dict per date, each with ``event`` (the event name, or ``"none"`` before it happens or
-            after a flood recedes), ``event_date`` and ``change_mask`` bool ``[H, W]``: pixels whose land
-            cover the event changed by that date.
+            One pair dict per date, with ``event`` (``"none"`` before it happens or after a flood recedes),
+            ``event_date`` and ``change_mask`` bool ``[H, W]`` (pixels whose land cover it changed).
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
         days = [_as_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
         place = self.place(index)
-        kind, when = event_plan(place, event, min(days), max(days), BIOMES[place.biome].events,
+        kind, when = event_plan(event, min(days), max(days), BIOMES[place.biome].events,
                                 np.random.default_rng([self.config.seed, place.index, 6]))  # fmt: skip
         series = []
         for day in days:
@@ -499,58 +422,17 @@ class SimulatedWorld(Dataset):
 
     # --- export ---------------------------------------------------------------------------------------
     def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
-        """Write scene ``index`` as georeferenced GeoTIFFs (CRS and affine transform).
+        """Write scene ``index`` (rendered with ``render_kwargs``) as GeoTIFFs in ``folder``.
 
-        Files: S1 (VV, VH dB, float32), S2 (12 bands, L2A digital numbers uint16 = reflectance x 10000) and
-        the land-cover map (uint8).
-
-        Args:
-            index: scene index.
-            folder: output folder (created if missing).
-            **render_kwargs: passed to :meth:`render`.
-
-        Returns:
-            ``{"s1": path, "s2": path, "landcover": path}``.
-
-        Raises:
-            FileExistsError: if any of the three files exists (files are never overwritten).
+        See :func:`~xmodal_lab.data.region.write_pair_geotiffs`: returns ``{"s1", "s2", "landcover"}`` paths
+        and never overwrites a file (``FileExistsError``).
         """
-        import rasterio
-        from rasterio.transform import Affine
+        from xmodal_lab.data.region import write_pair_geotiffs
 
         pair = self.render(index, **render_kwargs)
-        folder = Path(folder)
         stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
-        paths = {
-            k: folder / f"{stem}_{k.upper() if k != 'landcover' else k}.tif"
-            for k in ("s1", "s2", "landcover")
-        }
-        existing = [str(p) for p in paths.values() if p.exists()]
-        if existing:
-            raise FileExistsError(
-                f"to_geotiff: refusing to overwrite existing file(s): {', '.join(existing)}"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        transform = Affine(*pair["transform"])
-        s2_dn = np.clip(np.round(pair["s2"].numpy() * 10000.0), 0, 65535).astype(np.uint16)
-        layers = {
-            "s1": (pair["s1"].numpy(), ("VV", "VH"), None),
-            "s2": (s2_dn, tuple(b for b in _S2_NAMES), 0),
-            "landcover": (pair["landcover"].numpy()[None].astype(np.uint8), ("landcover",), None),
-        }
-        for key, (array, names, nodata) in layers.items():
-            profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
-                           dtype=array.dtype, crs=pair["crs"], transform=transform, nodata=nodata,
-                           compress="deflate")  # fmt: skip
-            with rasterio.open(paths[key], "w", **profile) as dst:
-                dst.write(array)
-                dst.descriptions = names
-                dst.update_tags(date=pair["date"], biome=pair["biome"], gsd=str(pair["gsd"]),
-                                source="xmodal_lab SimulatedWorld", seed=str(self.config.seed))  # fmt: skip
-        return paths
-
-
-_S2_NAMES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")
+        tags = {"biome": pair["biome"], "seed": str(self.config.seed), "source": "xmodal_lab SimulatedWorld"}
+        return write_pair_geotiffs(pair, folder, stem, tags=tags)
 
 
 def _as_date(value: str | dt.date, name: str) -> dt.date:
@@ -602,7 +484,6 @@ def _radar(
     theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
     db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
     extra = props[lc.P_TEX_DB] * tex
-    extra *= _RADAR_TEXTURE
     if scene.moisture.any():
         extra += props[lc.P_MOIST_DB] * scene.moisture
     if scene.elevation.any():
@@ -638,13 +519,8 @@ def _blur(a: np.ndarray, sigma_px: float) -> np.ndarray:
         return a
     k = speckle_kernel(sigma_px).astype(np.float32)
     r = len(k) // 2
-    n0, n1 = a.shape[1:]
-    if r >= min(n0, n1):  # a tile narrower than the kernel: pad by repetition instead of mirroring
-        p = np.pad(a, ((0, 0), (r, r), (r, r)), mode="edge")
-    else:
-        p = np.pad(a, ((0, 0), (r, r), (r, r)), mode="reflect")
-    rows = sum(k[i] * p[:, i : i + n0] for i in range(2 * r + 1))
-    return sum(k[i] * rows[:, :, i : i + n1] for i in range(2 * r + 1))
+    mode = "edge" if r >= min(a.shape[1:]) else "reflect"  # a tile narrower than the kernel repeats its edge
+    return _convolve(np.pad(a, ((0, 0), (r, r), (r, r)), mode=mode), k)
 
 
 def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) -> np.ndarray:
@@ -653,10 +529,17 @@ def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) ->
         return gamma_speckle(rng, looks, (2, n, n))
     k = speckle_kernel(sigma_px)
     r = len(k) // 2
+    # white speckle with more looks, so that the smoothed speckle keeps the variance 1 / looks
     white = gamma_speckle(rng, looks * float((k**2).sum()) ** 2, (2, n + 2 * r, n + 2 * r))
-    k = k.astype(np.float32)
-    rows = sum(k[i] * white[:, i : i + n] for i in range(2 * r + 1))  # [2, n, n + 2r]
-    return sum(k[i] * rows[:, :, i : i + n] for i in range(2 * r + 1))
+    return _convolve(white, k.astype(np.float32))
+
+
+def _convolve(padded: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Valid separable convolution of ``[C, H + 2r, W + 2r]`` with the taps ``k`` ``[2r + 1]`` -> ``[C, H, W]``."""
+    r = len(k) // 2
+    h, w = padded.shape[1] - 2 * r, padded.shape[2] - 2 * r
+    rows = sum(k[i] * padded[:, i : i + h] for i in range(2 * r + 1))
+    return sum(k[i] * rows[:, :, i : i + w] for i in range(2 * r + 1))
 
 
 def _area_average(fine: dict[str, Any], k: int) -> dict[str, Any]:
@@ -682,15 +565,3 @@ def _majority(classes: np.ndarray, k: int) -> np.ndarray:
     blocks = classes.reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3).reshape(h // k, w // k, k * k)
     onehot = blocks[..., None] == np.arange(len(LANDCOVER_CLASSES))
     return onehot.sum(axis=2).argmax(axis=-1)
-
-
-__all__ = [
-    "LANDCOVER_CLASSES",
-    "PRESETS",
-    "REALISM",
-    "EVENTS",
-    "Place",
-    "SimulatedWorld",
-    "WorldConfig",
-    "speckle_kernel",
-]
