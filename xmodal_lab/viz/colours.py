@@ -7,7 +7,7 @@ every panel of a figure and both dates of a change pair share one scale. Water i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -97,30 +97,11 @@ def class_colours(n: int) -> list[str]:
     return [to_hex(cmap(v)) for v in values]
 
 
-def _class_row(key: Any, value: Any) -> tuple[int, str, str | None]:
-    """``(id, name, colour or None)`` from one entry of a class table."""
-    if isinstance(key, str) and isinstance(value, int):  # {name: id}
-        return value, key, None
-    if isinstance(value, str):  # {id: name} or a list of names
-        return int(key), value, None
-    if isinstance(value, Mapping):  # {id: {"name": ..., "color": ...}}
-        return int(key), str(value.get("name", key)), value.get("color", value.get("colour"))
-    if hasattr(value, "name"):  # a record with name (and maybe id, color)
-        colour = getattr(value, "color", getattr(value, "colour", None))
-        return int(getattr(value, "id", key)), str(value.name), colour
-    if isinstance(value, Sequence) and value and isinstance(value[0], str):  # {id: (name[, colour])}
-        return int(key), value[0], value[1] if len(value) > 1 else None
-    if isinstance(value, Sequence) and len(value) >= 2:  # (id, name[, colour])
-        return int(value[0]), str(value[1]), value[2] if len(value) > 2 else None
-    raise TypeError(f"classes[{key}]: cannot read a land-cover class from {value!r}")
-
-
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
-    """Ids, names and a colour map for land-cover maps.
+    """Ids, names and a colour map for land-cover maps; conventional colours by name (water blue).
 
     Args:
-        classes: a class table (``{id: name}``, a list of names, or records with ``id``/``name``/``color``);
-            default ``xmodal_lab.data.LANDCOVER_CLASSES``.
+        classes: ``{id: name}`` or a sequence of names (default ``xmodal_lab.data.LANDCOVER_CLASSES``).
 
     Returns:
         ``(ids, names, cmap, norm)``: ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour.
@@ -129,18 +110,16 @@ def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], Li
         from xmodal_lab import data
 
         classes = data.LANDCOVER_CLASSES
-    entries = classes.items() if isinstance(classes, Mapping) else enumerate(classes)
-    table = sorted(_class_row(key, value) for key, value in entries)
+    table = sorted((dict(classes) if isinstance(classes, Mapping) else dict(enumerate(classes))).items())
     if not table:
         raise ValueError("classes: the land-cover class table is empty")
     fallback = iter(class_colours(len(table)))
     ids, names, colours = [], {}, []
-    for cid, name, colour in table:
-        if colour is None:
-            colour = next((c for word, c in _NAMED if word in name.lower()), None)
-        colours.append(to_hex(colour) if colour is not None else next(fallback))
-        ids.append(cid)
-        names[cid] = name
+    for cid, name in table:
+        colour = next((c for word, c in _NAMED if word in str(name).lower()), None)
+        colours.append(colour or next(fallback))
+        ids.append(int(cid))
+        names[int(cid)] = str(name)
     bounds = [ids[0] - 0.5] + [(a + b) / 2 for a, b in zip(ids, ids[1:])] + [ids[-1] + 0.5]
     cmap = ListedColormap(colours, name="landcover")
     return ids, names, cmap, BoundaryNorm(bounds, cmap.N)

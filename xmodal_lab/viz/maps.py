@@ -41,14 +41,10 @@ EMBEDDING_LEGEND = (
 
 # --- footprints and colours (pure functions) ------------------------------------------------------------
 def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
-    """A raster's corners in longitude/latitude as a closed ring ``[5, 2]``: TL, TR, BR, BL, TL.
+    """A raster's corners in longitude/latitude, a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
 
-    Args:
-        transform: affine ``(a, b, c, d, e, f)``: pixel corner ``(col, row)`` lies at
-            ``(a*col + b*row + c, d*col + e*row + f)`` in ``crs``.
-        height: rows.
-        width: columns.
-        crs: the raster's CRS.
+    The affine ``transform`` ``(a, b, c, d, e, f)`` puts pixel corner ``(col, row)`` at
+    ``(a*col + b*row + c, d*col + e*row + f)`` in ``crs``.
     """
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     cols = np.array([0, width, width, 0, 0], dtype=np.float64)
@@ -64,12 +60,11 @@ def bounds_of(points: np.ndarray) -> Bounds:
 
 
 def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
-    """The corners of a tile in longitude/latitude, as a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
+    """A tile's corners in longitude/latitude, a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
 
-    Args:
-        pair: a pair or metadata dict with ``crs``, ``transform`` (affine ``a, b, c, d, e, f``) and a size
-            (its images, or ``height``/``width``/``size``); or ``lat``, ``lon`` (the centre) and ``gsd``.
-        index: position of the pair, for error messages.
+    The tile is located by its ``crs`` and affine ``transform`` with a size (its images, or
+    ``height``/``width``/``size``), or else by ``lat``/``lon`` (its centre) and ``gsd``; ``index`` names it
+    in errors.
     """
     height, width = image_size(pair)
     crs, transform = pair.get("crs"), pair.get("transform")
@@ -167,17 +162,10 @@ def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray, lightness: float) -
 
 
 def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
-    """Colours that place similar embeddings near each other on a 2-D colour wheel.
+    """Hex colours that place similar embeddings near each other on a 2-D colour wheel.
 
-    The angle around the centre of the cloud picks the hue and the distance from it the saturation
-    (relative to the 95th-percentile distance): nearby embeddings get similar colours.
-
-    Args:
-        coords_2d: ``[N, 2]`` projected embeddings (``[N, D]`` with ``D > 2`` is reduced by PCA first).
-        lightness: HSV value of every colour (0..1).
-
-    Returns:
-        ``N`` hex colours such as ``"#3fa8c2"``.
+    The angle around the centre of the ``[N, 2]`` cloud (``[N, D]`` is reduced by PCA first) picks the hue
+    and the distance from it, relative to the 95th percentile, the saturation.
     """
     c = to_numpy(coords_2d).astype(np.float64)
     if c.ndim != 2 or len(c) == 0:
@@ -208,14 +196,7 @@ def colour_wheel(size: int = 96, *, lightness: float = 0.9) -> np.ndarray:
 def value_colors(
     values: Any, *, cmap: str = "magma", vmin: float | None = None, vmax: float | None = None
 ) -> list[str]:
-    """Colours for one number per tile (a change distance, a probe's confidence) from a colour map.
-
-    Args:
-        values: ``[N]`` numbers.
-        cmap: matplotlib colour map name.
-        vmin: value of the first colour (default: the minimum).
-        vmax: value of the last colour (default: the maximum).
-    """
+    """Hex colours of ``[N]`` numbers (a change distance per tile) on a colour map, ``vmin``..``vmax``."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
@@ -332,14 +313,10 @@ def footprint_layer(
     fill_opacity: float = 0.35,
     point_radius: int = 6,
 ):
-    """An ipyleaflet GeoJSON layer painting each feature in its ``color`` property.
+    """An ipyleaflet GeoJSON layer ``name`` painting each feature in its ``color`` property.
 
-    Args:
-        collection: a FeatureCollection from :func:`footprints_geojson`.
-        name: layer name (tests and notebooks find the layer by it).
-        weight: outline width in pixels.
-        fill_opacity: 0 for outlines only.
-        point_radius: radius in pixels of ``Point`` features (tile centres).
+    ``weight`` is the outline width in pixels, ``fill_opacity`` 0 for outlines only, and ``point_radius``
+    the radius in pixels of ``Point`` features (tile centres).
     """
     import ipyleaflet
 
@@ -707,14 +684,9 @@ def plot_footprints(
 
 
 def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kwargs: Any) -> Figure:
-    """Static counterpart of :func:`match_explorer`: footprints with one SAR query and its top-k matches.
+    """Static counterpart of :func:`match_explorer`: the footprints, one SAR query and its top-k matches.
 
-    Args:
-        pairs: pair dicts, a collated batch or a dataset (``N`` tiles).
-        sim: ``[N, N]`` similarities (SAR rows, optical columns).
-        query: the SAR tile.
-        k: matches to outline.
-        **kwargs: passed to :func:`plot_footprints` (``colors``, ``embeddings``, ``title``, ``ax``).
+    ``sim`` is ``[N, N]`` (SAR rows, optical columns); ``kwargs`` go to :func:`plot_footprints`.
     """
     from xmodal_lab.eval.retrieval import topk_matches
 
