@@ -214,14 +214,10 @@ def plot_projection_before_after(
     """
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
     for ax, coords, title, name in zip(fig.subplots(1, 2), (before, after), titles, ("before", "after")):
-        if isinstance(coords, Mapping) and not {"s1", "s2"} <= set(coords):
-            raise ValueError(
-                f"{name}: expected a dict with 's1' and 's2' coordinates, got keys {sorted(coords)}"
-            )
         if isinstance(coords, Mapping):
-            coords = (coords["s1"], coords["s2"])
-        if not (isinstance(coords, Sequence) and len(coords) == 2):
-            raise ValueError(f"{name}: expected (coords_s1, coords_s2) or {{'s1': ..., 's2': ...}}")
+            coords = (coords.get("s1"), coords.get("s2"))
+        if not (isinstance(coords, Sequence) and len(coords) == 2 and all(c is not None for c in coords)):
+            raise ValueError(f"{name}: expected (coords_s1, coords_s2) or {{'s1': [N, 2], 's2': [N, 2]}}")
         plot_projection(*coords, title, labels, label_names=label_names, ax=ax)
     return fig
 
@@ -238,23 +234,12 @@ def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tupl
     loss = to_numpy(h["loss"]).astype(np.float64).ravel()
     steps = to_numpy(h["step"]).ravel() if h.get("step") is not None else np.arange(1, len(loss) + 1)
     metrics: dict[str, tuple[list, list]] = {}
-    val = h.get("val")
-    if isinstance(val, Sequence):  # a list of {"step": s, "recall@1": ...} records
-        for i, record in enumerate(val):
-            for key, value in record.items():
-                if key != "step":
-                    xs, ys = metrics.setdefault(key, ([], []))
-                    xs.append(record.get("step", i + 1))
-                    ys.append(float(scalar(value)))
-    elif isinstance(val, Mapping):  # {"step": [...], "recall@1": [...]}
-        for key, values in val.items():
+    for i, record in enumerate(h.get("val") or []):  # {"step": s, "recall@1": ...} per validation
+        for key, value in record.items():
             if key != "step":
-                values = to_numpy(values).ravel()
-                xs = val.get("step")
-                metrics[key] = (
-                    to_numpy(xs).ravel() if xs is not None else np.arange(1, len(values) + 1),
-                    values,
-                )
+                xs, ys = metrics.setdefault(key, ([], []))
+                xs.append(record.get("step", i + 1))
+                ys.append(float(scalar(value)))
     return steps, loss, {k: (np.asarray(x), np.asarray(y, dtype=np.float64)) for k, (x, y) in metrics.items()}
 
 
@@ -266,8 +251,8 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
 
     Args:
         history: from ``xmodal_lab.train.fit``: ``loss`` (per step, optional ``step``) and optionally
-            ``val``, a list of ``{"step": s, metric: value}`` records or ``{"step": [...], metric: [...]}``;
-            or the path of a log written by ``fit(log_dir=...)``.
+            ``val``, a list of ``{"step": s, metric: value}`` records; or the path of a
+            ``fit(log_dir=...)`` log.
         smooth: exponential-moving-average factor of the smoothed curve (0 turns it off).
         title: figure title.
 

@@ -181,14 +181,8 @@ def _explorer(
                                  continuous_update=False, readout_format=".2f")  # fmt: skip
     info, export = widgets.HTML(), widgets.Button(description=button, icon="download")
     box = widgets.VBox([widgets.HBox([*controls, slider, export]), info, m])
-    box.map, box.slider, box.info, box.button, box.marker, box.exported = (
-        m,
-        slider,
-        info,
-        export,
-        marker,
-        None,
-    )
+    box.map, box.slider, box.info, box.button, box.marker = m, slider, info, export, marker
+    box.exported = None
     return box
 
 
