@@ -394,27 +394,24 @@ def _tile_overlays(items: list[dict], collection: Mapping, modality: str, limit:
 def _fly_to_places(m: Any, collection: Mapping, max_places: int = 200) -> None:
     """Fly-to targets: all tiles, then tiles grouped by their ``place`` property (else one per tile)."""
     groups: dict[str, list[dict]] = {}
+    place_of: dict[int, str] = {}
     for f in collection["features"]:
-        props = f["properties"]
-        name = props.get("place")
+        p = f["properties"]
         name = (
-            str(name)
-            if name is not None
-            else f"tile {props['index']} ({props['lat']:.3f}, {props['lon']:.3f})"
+            f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
+            if p.get("place") is None
+            else str(p["place"])
         )
         groups.setdefault(name, []).append(f)
-    everything = "all tiles"
-    places = {everything: lambda: geojson_bounds(collection)}
+        place_of[p["index"]] = name
+    places = {"all tiles": lambda: geojson_bounds(collection)}
     for name, feats in list(groups.items())[:max_places]:
         places[name] = lambda feats=feats: geojson_bounds({"features": feats})
     selector = add_fly_to(m, places)
 
     def fly_to(name: str | int) -> list[list[float]]:
         """Fit the map to a place (its name in the dropdown, or a tile index)."""
-        if isinstance(name, int):
-            name = next(
-                k for k, feats in groups.items() if any(f["properties"]["index"] == name for f in feats)
-            )
+        name = place_of.get(name, name) if isinstance(name, int) else name
         if name not in places:
             raise KeyError(f"fly_to: no place {name!r}; the map has {list(places)}")
         selector.value = name
