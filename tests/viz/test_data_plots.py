@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 from tests.viz.conftest import CLASSES
+from xmodal_lab.data.composites import s2_true_color
 from xmodal_lab.viz import data_plots as plots
 
 
@@ -73,31 +75,6 @@ def test_plot_bands_names_all_fourteen_bands(pairs):
     assert {fig.axes[i].get_images()[0].get_clim() for i in range(12)} == {plots.REFLECTANCE_RANGE}
 
 
-def test_plot_change_marks_distance_above_threshold(pairs):
-    distance = np.zeros((4, 4))
-    distance[1, 2] = 1.0  # one patch of 16 changed
-    fig = plots.plot_change(pairs[0], pairs[1], distance, threshold=0.5)
-    assert len(image_axes(fig)) == 4
-    assert "(6% of the area)" in fig.axes[3].get_title()
-    assert fig.axes[0].get_title().startswith("before 2021-06-01\nS2 true colour")
-    assert fig.axes[2].get_title().startswith("embedding distance")
-    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), distance)
-
-
-def test_plot_change_titles_say_what_is_drawn(pairs):
-    distance = np.random.default_rng(0).uniform(size=(4, 4))
-    truth = np.zeros((32, 32), bool)
-    truth[:8] = True
-    fig = plots.plot_change(pairs[0], pairs[1], distance, truth=truth)
-    assert fig.axes[2].get_title() == "true change mask (25% changed)"
-    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), truth)
-    assert fig.axes[3].get_title().startswith("embedding distance")
-    np.testing.assert_allclose(fig.axes[3].get_images()[0].get_array(), distance)
-    # a mask passed as the distance is not called a distance
-    masked = plots.plot_change(pairs[0], pairs[1], distance > 0.5)
-    assert "not a distance" in masked.axes[2].get_title()
-
-
 def test_plot_pairs_names_the_simulated_worlds_classes():
     from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
 
@@ -111,7 +88,7 @@ def test_plot_pairs_names_the_simulated_worlds_classes():
 
 def test_plot_pairs_and_footprints_of_the_real_bigearthnet_pairs():
     from xmodal_lab.data import bigearthnet_examples
-    from xmodal_lab.viz.geo import footprints_geojson
+    from xmodal_lab.viz.maps import footprints_geojson
 
     real = bigearthnet_examples()
     pairs = [real[i] for i in range(2)]
@@ -122,3 +99,40 @@ def test_plot_pairs_and_footprints_of_the_real_bigearthnet_pairs():
         ring = np.asarray(feature["geometry"]["coordinates"][0])
         assert ring[:, 0].min() < pair["lon"] < ring[:, 0].max()
         assert ring[:, 1].min() < pair["lat"] < ring[:, 1].max()
+
+
+def _place(size: int = 32) -> dict:
+    s2 = np.full((12, size, size), 0.12, np.float32)
+    s1 = np.full((2, size, size), -8.0, np.float32)
+    s2[:, :, : size // 2] = 0.02  # water on the left: dark in both sensors
+    s1[:, :, : size // 2] = -24.0
+    return {"s1": s1, "s2": s2, "gsd": 20.0}
+
+
+def test_metric_axes_scale_bar_and_checkerboard():
+    place = _place()
+    fig = plots.plot_coregistration(place, checker=8)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 4
+    assert all(ax.get_images()[0].get_extent() == [0.0, 640.0, 0.0, 640.0] for ax in panels)
+    bars = [a for a in panels[0].artists if a.get_gid() == "scale_bar"]
+    assert len(bars) == 1
+    board = panels[3].get_images()[0].get_array()
+    rgb = s2_true_color(place["s2"])
+    np.testing.assert_array_equal(board[:8, :8], rgb[:8, :8])  # block (0, 0): optical
+    grey = round((-8 + 25) / 25 * 255)
+    assert (board[:8, 24:32] == grey).all()  # block (0, 3): radar VV on land
+    assert "blocks of 160 m" in panels[3].get_title()
+    assert "-15.0 dB" in panels[2].get_title()  # water-land boundary lies between -24 and -8 dB
+    assert "0.64 x 0.64 km at 20 m" in fig._suptitle.get_text()
+
+
+def test_contour_level_falls_back_to_the_median_and_errors_are_named():
+    place = _place()
+    place["s1"][0] = np.linspace(-5, -1, 32)[None, :]  # never crosses -15 dB
+    fig = plots.plot_coregistration(place)
+    assert "-3.0 dB" in [ax for ax in fig.axes if ax.get_images()][2].get_title()
+    with pytest.raises(ValueError, match="same grid"):
+        plots.plot_coregistration(s1=place["s1"], s2=place["s2"][:, :16])
+    with pytest.raises(ValueError, match="give a pair"):
+        plots.plot_coregistration(s1=place["s1"])

@@ -7,8 +7,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 
 from xmodal_lab.viz import eval_plots as plots
-from xmodal_lab.viz.composites import s2_true_colour
-from xmodal_lab.viz.palettes import landcover_legend
+from xmodal_lab.viz.colours import landcover_legend, s2_true_colour
 
 
 def boxed(ax) -> bool:

@@ -14,7 +14,7 @@ def test_a_figure_is_drawn_once_whether_returned_or_shown():
 
     shell = InteractiveShell.instance()
     try:
-        from xmodal_lab.viz.plots import plot_similarity_matrix
+        from xmodal_lab.viz.eval_plots import plot_similarity_matrix
 
         fig = plot_similarity_matrix(np.eye(3))
         assert plt.fignum_exists(fig.number)  # plt.show() finds it

@@ -23,10 +23,3 @@ def test_every_public_name_resolves():
         assert callable(getattr(viz, name)), name
     assert viz.plot_pairs.__module__ == "xmodal_lab.viz.data_plots"
     assert viz.explore_map.__module__ == "xmodal_lab.viz.maps"
-
-
-def test_plots_gathers_every_figure():
-    from xmodal_lab.viz import plots
-
-    figures = [name for name in plots.__all__ if name.startswith("plot_")]
-    assert len(figures) == 14 and all(getattr(viz, name) is getattr(plots, name) for name in figures)

@@ -1,9 +1,8 @@
 """xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps for the curriculum.
 
-Figures (:mod:`xmodal_lab.viz.plots`, gathering the data, evaluation and model figures) return
-``matplotlib.figure.Figure`` objects; maps
-(:mod:`xmodal_lab.viz.maps`) return leafmap maps or ipywidgets, each with a static fallback figure.
-Names are loaded on first use, so ``import xmodal_lab.viz`` stays light and needs no display.
+Figures return ``matplotlib.figure.Figure`` objects shown once in a notebook (:mod:`.figure`); maps return
+leafmap maps or ipywidgets with a headless default and a static fallback figure. Names load on first use,
+so ``import xmodal_lab.viz`` stays light and needs no display.
 """
 
 from __future__ import annotations
@@ -12,41 +11,21 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "data_plots": ("plot_bands", "plot_change", "plot_pairs"),
-    "eval_plots": (
-        "plot_history",
-        "plot_label_efficiency",
-        "plot_projection",
-        "plot_projection_before_after",
-        "plot_retrieval",
-        "plot_similarity_matrix",
-    ),
-    "model_plots": ("plot_bias_maps", "plot_mask_pair", "plot_masks", "plot_reconstruction"),
-    "dense_plots": ("plot_change_maps", "plot_segmentation"),
-    "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"),
-    "maps": (
-        "centre_layer",
-        "describe_tile",
-        "explore_map",
-        "find_layer",
-        "match_explorer",
-        "plot_footprints",
-        "plot_match_footprints",
-        "png_data_url",
-    ),
-    "place_plots": ("plot_coregistration",),
-    "region_maps": (
-        "plot_region_mask",
-        "plot_region_pair",
-        "plot_region_query",
-        "read_rgb",
-        "region_explorer",
-        "segment_explorer",
-    ),
-    "geo": ("embedding_colors", "footprint_lonlat", "footprints_geojson", "value_colors"),
-    "composites": ("s1_composite", "s2_false_colour", "s2_true_colour"),
+    "data_plots": ("plot_bands", "plot_coregistration", "plot_pairs"),
+    "dense_plots": ("plot_change", "plot_change_maps", "plot_segmentation"),
+    "eval_plots": ("plot_history", "plot_label_efficiency", "plot_projection", "plot_projection_before_after",
+                   "plot_retrieval", "plot_similarity_matrix"),
+    "model_plots": ("plot_bias_maps", "plot_mask_pair", "plot_reconstruction"),
+    "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_masks", "plot_one_shot", "plot_persam",
+                  "plot_sam_masks"),
+    "maps": ("centre_layer", "describe_tile", "embedding_colors", "explore_map", "find_layer", "footprint_lonlat",
+             "footprints_geojson", "match_explorer", "plot_footprints", "plot_match_footprints", "png_data_url",
+             "value_colors"),
+    "region_maps": ("plot_region_mask", "plot_region_pair", "plot_region_query", "read_rgb", "region_explorer",
+                    "segment_explorer"),
+    "colours": ("s1_composite", "s2_false_colour", "s2_true_colour"),
     "figure": ("enable_notebook_display", "grid", "new_figure"),
-}
+}  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_WHERE)

@@ -1,8 +1,4 @@
-"""Small conversions shared by the figures and the maps: tensors to arrays, pair collections to lists.
-
-Nothing here draws; it only turns whatever a notebook holds (a list of pair dicts, a collated batch, a
-dataset) into plain NumPy arrays and Python lists the plotting code can rely on.
-"""
+"""Turn what a notebook holds (tensors, pair dicts, batches, datasets) into NumPy arrays and lists of dicts."""
 
 from __future__ import annotations
 
@@ -13,14 +9,7 @@ import numpy as np
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Turn a tensor, array or nested list into a NumPy array (detached, on the CPU).
-
-    Args:
-        x: a ``torch.Tensor``, ``np.ndarray`` or anything ``np.asarray`` accepts.
-
-    Returns:
-        The values as an ``np.ndarray`` (bfloat16 and float16 tensors come back as float32).
-    """
+    """A NumPy array from a tensor (detached, on the CPU; half floats as float32), array or list."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor; torch itself is not imported here
         x = x.detach().cpu()
         if x.dtype.is_floating_point and x.dtype.itemsize < 4:
@@ -29,53 +18,41 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _is_batch(pairs: Mapping) -> bool:
-    s1 = pairs.get("s1")
-    return s1 is not None and np.ndim(to_numpy(s1)) == 4
-
-
 def _split_batch(batch: Mapping, limit: int | None) -> list[dict]:
     n = len(to_numpy(batch["s1"]))
     n = n if limit is None else min(n, limit)
     items: list[dict] = [{} for _ in range(n)]
     for key, value in batch.items():
-        if isinstance(value, str | bytes) or value is None:
-            for item in items:
-                item[key] = value
-            continue
-        try:
-            length = len(value)
-        except TypeError:  # a scalar shared by the whole batch
-            for item in items:
-                item[key] = value
-            continue
-        if length < n:
+        length = _length(value)
+        if length is not None and length < n:
             raise ValueError(f"batch key {key!r} has {length} entries but the batch has {n} pairs")
         for i, item in enumerate(items):
-            item[key] = value[i]
+            item[key] = value if length is None else value[i]
     return items
 
 
+def _length(value: Any) -> int | None:
+    """Entries of a batch value, or None for a value shared by the whole batch (a string, a scalar)."""
+    if isinstance(value, str | bytes) or value is None:
+        return None
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
 def pair_list(pairs: Any, max_pairs: int | None = None, name: str = "pairs") -> list[dict]:
-    """Normalise a pair collection to a list of pair dicts.
-
-    Args:
-        pairs: one pair dict, a list of pair dicts, a collated batch (``s1`` of shape ``[B, 2, H, W]``)
-            or any indexable dataset of pair dicts.
-        max_pairs: keep at most this many (the first ones).
-        name: how to call the argument in error messages.
-
-    Returns:
-        A list of pair dicts (views of the inputs; nothing is copied).
+    """A list of pair dicts from one pair, a list, a collated batch (``s1`` ``[B, 2, H, W]``) or a dataset.
 
     Raises:
         TypeError: when ``pairs`` holds something other than pair dicts.
     """
     if isinstance(pairs, Mapping):
-        items = _split_batch(pairs, max_pairs) if _is_batch(pairs) else [dict(pairs)]
+        s1 = pairs.get("s1")
+        is_batch = s1 is not None and np.ndim(to_numpy(s1)) == 4
+        items = _split_batch(pairs, max_pairs) if is_batch else [dict(pairs)]
     elif isinstance(pairs, Sequence) or hasattr(pairs, "__getitem__"):
-        n = len(pairs)
-        n = n if max_pairs is None else min(n, max_pairs)
+        n = len(pairs) if max_pairs is None else min(len(pairs), max_pairs)
         items = [pairs[i] for i in range(n)]
     else:
         raise TypeError(
@@ -84,20 +61,11 @@ def pair_list(pairs: Any, max_pairs: int | None = None, name: str = "pairs") -> 
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise TypeError(f"{name}[{i}]: expected a pair dict, got {type(item).__name__}")
-    return items[:max_pairs] if max_pairs is not None else items
+    return items[:max_pairs]
 
 
 def first_image(x: Any, channels: int | None = None, name: str = "image") -> np.ndarray:
-    """Take one ``[C, H, W]`` image out of a ``[C, H, W]`` or ``[B, C, H, W]`` input (the first of a batch).
-
-    Args:
-        x: tensor or array.
-        channels: expected ``C`` (checked when given).
-        name: how to call the input in error messages.
-
-    Returns:
-        ``[C, H, W]`` float array.
-    """
+    """One float ``[C, H, W]`` image from ``[C, H, W]`` or ``[B, C, H, W]`` (the first), ``C`` checked."""
     a = to_numpy(x).astype(np.float32, copy=False)
     if a.ndim == 4:
         a = a[0]
@@ -109,19 +77,9 @@ def first_image(x: Any, channels: int | None = None, name: str = "image") -> np.
 
 
 def image_size(pair: Mapping) -> tuple[int, int]:
-    """Height and width in pixels of a pair (from its images or its ``height``/``width``/``size`` keys).
-
-    Args:
-        pair: a pair dict or a metadata dict.
-
-    Returns:
-        ``(H, W)``.
-
-    Raises:
-        KeyError: when neither images nor a size are present.
-    """
+    """``(H, W)`` of a pair, from its images or its ``height``/``width`` or ``size`` keys."""
     for key in ("s2", "s1", "landcover"):
-        if key in pair and pair[key] is not None:
+        if pair.get(key) is not None:
             shape = np.shape(to_numpy(pair[key]))
             return int(shape[-2]), int(shape[-1])
     if "height" in pair and "width" in pair:
@@ -140,11 +98,7 @@ def scalar(x: Any) -> Any:
 
 
 def upsample_nearest(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour upsampling of ``[..., h, w]`` to ``[..., H, W]`` by integer factors.
-
-    Raises:
-        ValueError: when ``H / h`` or ``W / w`` is not an integer.
-    """
+    """Nearest-neighbour upsampling of ``[..., h, w]`` to ``[..., H, W]`` by integer factors."""
     fy, fx = height // img.shape[-2], width // img.shape[-1]
     if fy * img.shape[-2] != height or fx * img.shape[-1] != width:
         raise ValueError(f"cannot upsample {img.shape[-2:]} to {(height, width)} by an integer factor")

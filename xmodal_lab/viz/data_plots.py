@@ -1,7 +1,7 @@
-"""Figures of the data: co-registered pairs, the bands of one place, change between two dates.
+"""Figures of the data: co-registered pairs, the bands of one place, one place on a metric grid.
 
-Every function returns a :class:`matplotlib.figure.Figure` that a notebook shows exactly once (see
-:mod:`xmodal_lab.viz.figure`). Inputs may be tensors or arrays; batches are cut to their first items.
+Every panel uses the fixed display stretch of its modality (:mod:`xmodal_lab.viz.colours`), with colour
+bars in physical units. Inputs may be tensors or arrays; batches are cut to their first items.
 """
 
 from __future__ import annotations
@@ -13,18 +13,21 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from xmodal_lab.data.composites import VH_RANGE_DB, VV_RANGE_DB
-from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy, upsample_nearest
-from xmodal_lab.viz.composites import render, s2_false_colour, s2_true_colour
-from xmodal_lab.viz.figure import bare_axes, grid, suptitle
-from xmodal_lab.viz.palettes import landcover_legend
+from xmodal_lab.data.composites import db_to_uint8
+from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy
+from xmodal_lab.viz.colours import (
+    REFLECTANCE_RANGE,
+    VH_RANGE,
+    VV_RANGE,
+    band_labels,
+    landcover_legend,
+    s2_false_colour,
+    s2_true_colour,
+)
+from xmodal_lab.viz.figure import colorbar, grid, new_figure, show, suptitle
 
-#: Display ranges in dB: the same on every row, so that brightness compares across places (and the same as
-#: the radar composites that Segment Anything sees).
-VV_RANGE = VV_RANGE_DB
-VH_RANGE = VH_RANGE_DB
-#: One reflectance range for every optical band, so that a band that looks dark *is* dark.
-REFLECTANCE_RANGE = (0.0, 0.4)
+#: VV level (dB) of the default co-registration contour: between open water and land.
+VV_CONTOUR_DB = -15.0
 
 
 def _pair_caption(pair: Mapping) -> str:
@@ -44,20 +47,19 @@ def _pair_caption(pair: Mapping) -> str:
 def plot_pairs(
     pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None, size: float = 2.4
 ) -> Figure:
-    """Show co-registered pairs: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
+    """Co-registered pairs, one row each: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
 
     Args:
         pairs: pair dicts (``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, optional
             ``landcover`` ``[H, W]``), a collated batch or a dataset.
-        max_pairs: rows to draw (the first pairs).
+        max_pairs: rows to draw.
         classes: land-cover classes for the legend (default ``xmodal_lab.data.LANDCOVER_CLASSES``).
         title: figure title.
         size: inches per panel.
 
     Returns:
-        A figure with one row per pair and 5 columns, or 4 when no pair has a land-cover map (real
-        BigEarthNet pairs); a pair without one among pairs with one gets an empty panel saying so. Every
-        panel uses the fixed display stretch of its modality; the radar columns have dB colour bars.
+        A figure with 5 columns, or 4 when no pair has a land-cover map (real BigEarthNet pairs); the radar
+        columns share dB colour bars.
     """
     items = pair_list(pairs, max_pairs)
     if not items:
@@ -72,40 +74,30 @@ def plot_pairs(
     if has_landcover:
         titles.append("land cover")
     fig, axes = grid(len(items), len(titles), size)
-    legend_ids: set[int] = set()
     if has_landcover:
         ids, names, cmap, norm = landcover_legend(classes)
-    for r, pair in enumerate(items):
+    present: set[int] = set()
+    for r, (pair, row) in enumerate(zip(items, axes)):
         s2 = first_image(pair["s2"], 12, f"pairs[{r}]['s2']")
         s1 = first_image(pair["s1"], 2, f"pairs[{r}]['s1']")
-        row = axes[r]
-        row[0].imshow(s2_true_colour(s2))
-        row[1].imshow(s2_false_colour(s2))
-        vv = row[2].imshow(s1[0], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
-        vh = row[3].imshow(s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
-        if has_landcover:
-            if pair.get("landcover") is None:
-                row[4].text(
-                    0.5, 0.5, "no land-cover map", ha="center", va="center", transform=row[4].transAxes
-                )
-            else:
-                lc = to_numpy(pair["landcover"]).astype(np.int64)
-                row[4].imshow(lc, cmap=cmap, norm=norm, interpolation="nearest")
-                legend_ids.update(int(v) for v in np.unique(lc))
-        for ax in row:
-            bare_axes(ax)
+        heads = titles if r == 0 else [None] * len(titles)
+        show(row[0], s2_true_colour(s2), heads[0])
+        show(row[1], s2_false_colour(s2), heads[1])
+        vv = show(row[2], s1[0], heads[2], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
+        vh = show(row[3], s1[1], heads[3], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
+        if has_landcover and pair.get("landcover") is None:
+            show(row[4], None, heads[4])
+            row[4].text(0.5, 0.5, "no land-cover map", ha="center", va="center", transform=row[4].transAxes)
+        elif has_landcover:
+            lc = to_numpy(pair["landcover"]).astype(np.int64)
+            show(row[4], lc, heads[4], cmap=cmap, norm=norm, interpolation="nearest")
+            present.update(int(v) for v in np.unique(lc))
         row[0].set_ylabel(_pair_caption(pair), fontsize=8)
-    for ax, column in zip(axes[0], titles):
-        ax.set_title(column, fontsize=9)
-    for col, im, name in ((2, vv, "VV"), (3, vh, "VH")):  # one dB scale per radar column, shared by its rows
-        bar = fig.colorbar(im, ax=list(axes[:, col]), location="bottom", shrink=0.9, aspect=15)
-        bar.set_label(f"S1 {name} backscatter (dB)", fontsize=8)
-        bar.ax.tick_params(labelsize=7)
-    if legend_ids:
+    for col, im, name in ((2, vv, "VV"), (3, vh, "VH")):
+        colorbar(fig, im, list(axes[:, col]), f"S1 {name} backscatter (dB)", shrink=0.9, aspect=15)
+    if present:
         handles = [
-            Patch(facecolor=cmap(norm(i)), edgecolor="0.3", label=names.get(i, f"class {i}"))
-            for i in ids
-            if i in legend_ids
+            Patch(facecolor=cmap(norm(i)), edgecolor="0.3", label=names[i]) for i in ids if i in present
         ]
         fig.legend(handles=handles, loc="outside right center", fontsize=8, title="land cover")
     suptitle(fig, title)
@@ -113,10 +105,10 @@ def plot_pairs(
 
 
 def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) -> Figure:
-    """The 12 optical bands and the 2 radar bands of one place, each named with its wavelength.
+    """The 12 optical and 2 radar bands of one place, each named with its wavelength, on shared scales.
 
-    Optical bands share one reflectance scale (``REFLECTANCE_RANGE``) and radar bands one dB scale, so that
-    brightness compares across bands: water is dark in the near infrared, vegetation bright past the red edge.
+    Optical bands share one reflectance scale and radar bands one dB scale, so brightness compares across
+    bands: water is dark in the near infrared, vegetation bright past the red edge.
 
     Args:
         pair: a pair dict with ``s2`` ``[12, H, W]`` and ``s1`` ``[2, H, W]`` (a batch: its first pair).
@@ -124,33 +116,19 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
         size: inches per panel.
 
     Returns:
-        A figure with 14 image axes (2 rows of 7): B1..B12 then VV, VH.
+        A figure with 14 image axes (2 rows of 7, B1..B12 then VV, VH) and three colour bars.
     """
-    from xmodal_lab.viz.palettes import band_labels
-
     pair = pair_list(pair, 1, "pair")[0]
     s2 = first_image(pair["s2"], 12, "pair['s2']")
     s1 = first_image(pair["s1"], 2, "pair['s1']")
-    labels = band_labels()
     fig, axes = grid(2, 7, size)
-    images = [*s2, *s1]
-    shown = {}
-    for i, (ax, img, label) in enumerate(zip(axes.ravel(), images, labels)):
-        if i < 12:
-            shown["s2"] = ax.imshow(img, cmap="gray", vmin=REFLECTANCE_RANGE[0], vmax=REFLECTANCE_RANGE[1])
-        else:
-            lo, hi = VV_RANGE if i == 12 else VH_RANGE
-            shown["VV" if i == 12 else "VH"] = ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
-        ax.set_title(label, fontsize=8)
-        bare_axes(ax)
     flat = axes.ravel()
-    for key, where, label in (("s2", list(flat[:12]), "reflectance"), ("VV", [flat[12]], "VV (dB)"),
-                              ("VH", [flat[13]], "VH (dB)")):  # fmt: skip
-        bar = fig.colorbar(
-            shown[key], ax=where, location="bottom", shrink=0.8, aspect=20 if key == "s2" else 8
-        )
-        bar.set_label(label, fontsize=7)
-        bar.ax.tick_params(labelsize=7)
+    ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
+    shown = [show(ax, img, label, 8, cmap="gray", vmin=lo, vmax=hi)
+             for ax, img, label, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
+    colorbar(fig, shown[0], list(flat[:12]), "reflectance", shrink=0.8, aspect=20)
+    colorbar(fig, shown[12], [flat[12]], "VV (dB)", shrink=0.8, aspect=8)
+    colorbar(fig, shown[13], [flat[13]], "VH (dB)", shrink=0.8, aspect=8)
     fig.suptitle(
         (f"{title}\n" if title else "")
         + f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
@@ -160,107 +138,110 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
     return fig
 
 
-#: How each rendering of :func:`plot_change` is named in titles.
-_RENDER_NAMES = {
-    "s2": "S2 true colour",
-    "s2_false": "S2 false colour",
-    "s1": "S1 VV/VH/ratio",
-    "s1_vv": "S1 VV",
-    "s1_vh": "S1 VH",
-}
+def _metric_grid(pair: Mapping | None, gsd: float | None, crs: str | None) -> tuple[float, str | None, tuple]:
+    """Pixel size, CRS and the upper-left corner ``(x, y)`` in metres (``(0, 0)`` without a transform)."""
+    if pair is not None and pair.get("transform") is not None:
+        a, _, c, _, _, f = (float(v) for v in to_numpy(pair["transform"]).ravel()[:6])
+        return abs(a), str(scalar(pair.get("crs"))) if pair.get("crs") else crs, (c, f)
+    if gsd is None and pair is not None and pair.get("gsd") is not None:
+        gsd = float(scalar(pair["gsd"]))
+    return float(gsd or 10.0), crs, (0.0, 0.0)
 
 
-def plot_change(
-    before: Any,
-    after: Any,
-    distance_map: Any,
+def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
+    """A white scale bar of a round length (1, 2 or 5 times a power of ten) near a quarter of ``span_m``."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    target = max(span_m / 4.0, 1e-9)
+    power = 10 ** np.floor(np.log10(target))
+    length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.4, color="white", frameon=False,
+                          size_vertical=height_m, fontproperties={"size": 8})  # fmt: skip
+    bar.set_gid("scale_bar")
+    ax.add_artist(bar)
+
+
+def plot_coregistration(
+    pair: Any = None,
     *,
-    modality: str = "s2",
-    threshold: float | None = None,
-    truth: Any = None,
-    distance_label: str = "embedding distance",
+    s1: Any = None,
+    s2: Any = None,
+    gsd: float | None = None,
+    crs: str | None = None,
+    vv_contour: float = VV_CONTOUR_DB,
+    checker: int | None = None,
     title: str | None = None,
-    size: float = 3.0,
+    size: float = 3.4,
 ) -> Figure:
-    """Change between two dates: both images, the per-patch embedding distance, optionally the true mask.
+    """One place's S2 and S1 on axes in metres, S1 VV contours over S2, and an S2 / S1 checkerboard.
 
-    Both dates use the same fixed display stretch (:mod:`xmodal_lab.data.composites`), so unchanged ground
-    keeps its colour and only real change looks different.
+    When the images are co-registered, the radar's contours follow the optical edges and edges continue
+    across the checkerboard's blocks.
 
     Args:
-        before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date`` are used).
-        after: the same at the later date.
-        distance_map: ``[h, w]`` embedding distances (per patch, or per pixel when ``h, w = H, W``). A boolean
-            map is drawn too, but titled as the mask it is, not as a distance.
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
-        threshold: when given, a panel outlines where the distance exceeds it on the later image.
-        truth: optional ``[H, W]`` (or ``[h, w]``) true change mask, drawn in its own panel titled
-            "true change mask".
-        distance_label: title and colour-bar label of the distance panel (say what distance it is).
+        pair: a pair dict (``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, and ``transform`` /
+            ``crs`` or ``gsd``); or None with ``s1`` and ``s2`` given.
+        s1: radar ``[2, H, W]`` in dB (instead of ``pair``).
+        s2: optical ``[12, H, W]`` reflectance (instead of ``pair``).
+        gsd: metres per pixel without a transform (default: the pair's ``gsd``, else 10).
+        crs: the CRS named in the axis labels.
+        vv_contour: VV level in dB of the contour, drawn on VV averaged over a small box (speckle would
+            outline single pixels); the image's median VV when the image never crosses it.
+        checker: checkerboard block side in pixels (default: an eighth of the image).
         title: figure title.
         size: inches per panel.
 
     Returns:
-        A figure with 3 image axes (one more each for ``threshold`` and ``truth``) and a colour bar for the
-        distance.
+        A figure with 4 image axes in metres (scale bars with ``gid="scale_bar"``) and a dB colour bar.
     """
-    images, dates = [], []
-    for x in (before, after):
-        if isinstance(x, Mapping):
-            dates.append(str(scalar(x.get("date", "")))[:10])
-            x = x["s1" if modality.startswith("s1") else "s2"]
-        else:
-            dates.append("")
-        images.append(render(x, modality))
-    if images[0].shape != images[1].shape:
-        raise ValueError(
-            f"before and after: expected the same size, got {images[0].shape} and {images[1].shape}"
+    from scipy.ndimage import uniform_filter
+
+    if pair is not None:
+        s1 = pair["s1"] if s1 is None else s1
+        s2 = pair["s2"] if s2 is None else s2
+    if s1 is None or s2 is None:
+        raise ValueError("plot_coregistration: give a pair dict, or both s1 [2, H, W] and s2 [12, H, W]")
+    a1, a2 = first_image(s1, 2, "s1"), first_image(s2, 12, "s2")
+    if a1.shape[1:] != a2.shape[1:]:
+        raise ValueError(f"s1 and s2: expected the same grid, got {a1.shape[1:]} and {a2.shape[1:]}")
+    h, w = a2.shape[1:]
+    res, crs, (x0, y0) = _metric_grid(pair if isinstance(pair, Mapping) else None, gsd, crs)
+    extent = (0.0, w * res, 0.0, h * res)  # metres from the lower-left corner
+    rgb, vv = s2_true_colour(a2), a1[0]
+    finite = vv[np.isfinite(vv)]
+    level = vv_contour
+    if finite.size and not finite.min() < vv_contour < finite.max():
+        level = float(np.median(finite))
+    box = max(3, int(round(min(h, w) / 64)) | 1)
+    smooth = uniform_filter(np.nan_to_num(vv, nan=level).astype(np.float64), size=box, mode="nearest")
+    block = checker or max(1, min(h, w) // 8)
+    rows, cols = np.indices((h, w)) // block
+    grey = np.repeat(db_to_uint8(vv, *VV_RANGE)[..., None], 3, axis=-1)
+    board = np.where(((rows + cols) % 2 == 0)[..., None], rgb, grey)
+
+    fig = new_figure(figsize=(4 * size + 0.8, size + 0.9), layout="constrained")
+    axes = fig.subplots(1, 4)
+    axes[0].imshow(rgb, extent=extent)
+    axes[0].set_title("S2 true colour\n(reflectance 0-0.3)", fontsize=9)
+    im = axes[1].imshow(vv, cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1], extent=extent)
+    axes[1].set_title("S1 VV backscatter", fontsize=9)
+    colorbar(fig, im, axes[1], "VV (dB)", shrink=0.8)
+    axes[2].imshow(rgb, extent=extent)
+    if finite.size and smooth.min() < level < smooth.max():
+        axes[2].contour(
+            smooth, levels=[level], colors="yellow", linewidths=1.0, extent=extent, origin="upper"
         )
-    if distance_map is None:
-        raise ValueError("distance_map: expected [h, w] distances (or a change mask), got None")
-    raw = to_numpy(distance_map)
-    d = raw.astype(np.float64)
-    if d.ndim != 2:
-        raise ValueError(f"distance_map: expected [h, w], got shape {d.shape}")
-    is_mask = raw.dtype == bool
-    h, w = images[0].shape[:2]
-    t = None if truth is None else to_numpy(truth).astype(bool)
-    if t is not None and t.ndim != 2:
-        raise ValueError(f"truth: expected an [H, W] change mask, got shape {t.shape}")
-    ncols = 3 + (threshold is not None) + (t is not None)
-    fig, axes = grid(1, ncols, size)
-    axes = axes[0]
-    name = _RENDER_NAMES.get(modality, modality)
-    for ax, img, label, date in zip(axes, images, ("before", "after"), dates):
-        ax.imshow(img)
-        ax.set_title(f"{label} {date}".strip() + f"\n{name}, one fixed stretch", fontsize=9)
-    col = 2
-    if t is not None:
-        axes[col].imshow(t, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
-                         extent=(-0.5, w - 0.5, h - 0.5, -0.5))  # fmt: skip
-        axes[col].set_title(f"true change mask ({t.mean():.0%} changed)", fontsize=9)
-        col += 1
-    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
-    if is_mask:
-        axes[col].imshow(d, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
-        axes[col].set_title("given map is a 0/1 mask, not a distance", fontsize=9)
-    else:
-        im = axes[col].imshow(d, cmap="magma", extent=extent, interpolation="nearest")
-        axes[col].set_title(f"{distance_label}\n({d.shape[0]} x {d.shape[1]} cells)", fontsize=9)
-        fig.colorbar(im, ax=axes[col], shrink=0.8, label=distance_label)
-    axes[col].set_gid("distance")
-    if threshold is not None:
-        changed = upsample_nearest(d[None], h, w)[0] > threshold
-        axes[-1].imshow(images[1])
-        if changed.any() and not changed.all():
-            axes[-1].contour(changed.astype(float), levels=[0.5], colors="red", linewidths=1.5)
-        axes[-1].set_title(
-            f"after, red: distance > {threshold:g}\n({changed.mean():.0%} of the area)", fontsize=9
-        )
+    axes[2].set_title(f"S2 with S1 VV contour at {level:.1f} dB\n(VV mean over {box} x {box} px)", fontsize=9)
+    axes[3].imshow(board, extent=extent, interpolation="nearest")
+    axes[3].set_title(f"checkerboard S2 / S1 VV\n(blocks of {block * res:g} m)", fontsize=9)
+    where = f" from ({x0:.0f}, {y0 - h * res:.0f}) in {crs}" if crs else ""
     for ax in axes:
-        bare_axes(ax)
-    suptitle(fig, title)
+        _scale_bar(ax, w * res, 0.01 * h * res)
+        ax.set_xlabel(f"metres east{where}" if ax is axes[0] else "metres east", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("metres north", fontsize=8)
+    suptitle(
+        fig, title or f"one place, both sensors: {w * res / 1000:g} x {h * res / 1000:g} km at {res:g} m"
+    )
     return fig
-
-
-__all__ = ["REFLECTANCE_RANGE", "VH_RANGE", "VV_RANGE", "plot_bands", "plot_change", "plot_pairs"]

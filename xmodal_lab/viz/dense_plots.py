@@ -1,20 +1,25 @@
-"""Figures of the downstream dense tasks: predicted masks next to the truth, change-score maps."""
+"""Figures of dense outputs: predicted masks next to the truth, and change between two dates.
+
+Both dates of a change figure use the same fixed display stretch, so unchanged ground keeps its colour and
+only real change looks different; true change masks are black and white (white: changed).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from xmodal_lab.viz._common import to_numpy
-from xmodal_lab.viz.composites import s1_composite, s2_true_colour
-from xmodal_lab.viz.figure import bare_axes, grid, suptitle
+from xmodal_lab.viz._common import scalar, to_numpy, upsample_nearest
+from xmodal_lab.viz.colours import RENDER_NAMES, render
+from xmodal_lab.viz.figure import colorbar, grid, outline, show, suptitle
 
 #: Land (sand), water (blue), no data (grey).
 _MASK_CMAP = ListedColormap(["#d9c9a3", "#2b6cb0", "#9e9e9e"])
+_BINARY = {"cmap": "gray", "vmin": 0, "vmax": 1, "interpolation": "nearest"}
 
 
 def _mask_image(mask: Any) -> np.ndarray:
@@ -23,17 +28,13 @@ def _mask_image(mask: Any) -> np.ndarray:
 
 
 def plot_segmentation(
-    batch: Mapping[str, Any],
-    predictions: Mapping[str, Any],
-    *,
-    max_items: int = 4,
-    title: str | None = None,
+    batch: Mapping[str, Any], predictions: Mapping[str, Any], *, max_items: int = 4, title: str | None = None
 ) -> Figure:
     """Radar, optical, true mask and each model's predicted mask, one row per scene.
 
     Args:
-        batch: a pair batch with ``s1`` ``[B, 2, H, W]``, ``s2`` ``[B, 12, H, W]`` and ``mask`` ``[B, H, W]``
-            (1 water, 0 land, -1 no data).
+        batch: ``s1`` ``[B, 2, H, W]``, ``s2`` ``[B, 12, H, W]`` and ``mask`` ``[B, H, W]`` (1 water,
+            0 land, -1 no data).
         predictions: ``{name: [B, H, W]}`` class ids per model.
         max_items: rows at most.
         title: figure title.
@@ -46,18 +47,14 @@ def plot_segmentation(
     n = min(int(to_numpy(batch["mask"]).shape[0]), max_items)
     cols = ["radar (VV, VH)", "optical", "truth", *predictions]
     fig, axes = grid(n, len(cols), size=1.9)
-    for i in range(n):
-        panels = [s1_composite(batch["s1"][i]) if "s1" in batch else None,
-                  s2_true_colour(batch["s2"][i]) if "s2" in batch else None,
-                  _mask_image(batch["mask"][i]),
-                  *(_mask_image(to_numpy(p)[i]) for p in predictions.values())]  # fmt: skip
-        for j, (ax, img) in enumerate(zip(axes[i], panels)):
-            if img is not None:
-                ax.imshow(img, **({} if j < 2 else {"cmap": _MASK_CMAP, "vmin": 0, "vmax": 2,
-                                                     "interpolation": "nearest"}))  # fmt: skip
-            bare_axes(ax)
-            if i == 0:
-                ax.set_title(cols[j], fontsize=9)
+    masks = {"cmap": _MASK_CMAP, "vmin": 0, "vmax": 2, "interpolation": "nearest"}
+    for i, row in enumerate(axes):
+        heads = cols if i == 0 else [None] * len(cols)
+        show(row[0], render(batch["s1"][i], "s1") if "s1" in batch else None, heads[0])
+        show(row[1], render(batch["s2"][i], "s2") if "s2" in batch else None, heads[1])
+        show(row[2], _mask_image(batch["mask"][i]), heads[2], **masks)
+        for ax, head, p in zip(row[3:], heads[3:], predictions.values()):
+            show(ax, _mask_image(to_numpy(p)[i]), head, **masks)
     suptitle(fig, title)
     return fig
 
@@ -74,47 +71,107 @@ def plot_change_maps(
 ) -> Figure:
     """Before, after, the true change mask and each detector's score map, one row per place.
 
-    Both dates use the same fixed display stretch, so unchanged ground keeps its colour. The true mask is
-    drawn in black and white (white: changed); each score column has its own colour bar, titled with the
-    name given in ``scores`` (say what the score is, e.g. ``"embedding distance"``).
-
     Args:
         before: pair batch of the first date.
         after: pair batch of the second date.
         truth: bool ``[B, H, W]`` change masks.
-        scores: ``{name: [B, h, w]}`` change scores (any grid; each column has its own colour scale).
+        scores: ``{name: [B, h, w]}`` change scores (any grid); each column has its own colour bar, titled
+            with its name (say what the score is, e.g. ``"embedding distance"``).
         max_items: rows at most.
         modality: which image to show for the dates (``"s1"`` or ``"s2"``).
         title: figure title.
-
-    Returns:
-        The figure.
     """
-    render = s1_composite if modality == "s1" else s2_true_colour
     truth = to_numpy(truth)
     n = min(truth.shape[0], max_items)
-    image_name = "S1 VV/VH/ratio" if modality == "s1" else "S2 true colour"
-    cols = [f"before\n({image_name})", "after\n(same fixed stretch)", "true change mask\n(white: changed)",
-            *scores]  # fmt: skip
+    cols = [f"before\n({RENDER_NAMES.get(modality, modality)})", "after\n(same fixed stretch)",
+            "true change mask\n(white: changed)", *scores]  # fmt: skip
     fig, axes = grid(n, len(cols), size=1.9)
     score_arrays = [to_numpy(s).astype(np.float64) for s in scores.values()]
-    for i in range(n):
-        panels: Sequence[Any] = [render(before[modality][i]), render(after[modality][i]), truth[i].astype(float),
-                                 *(s[i] for s in score_arrays)]  # fmt: skip
-        for j, (ax, img) in enumerate(zip(axes[i], panels)):
-            if j < 2:
-                ax.imshow(img)
-            elif j == 2:
-                ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            else:
-                s = score_arrays[j - 3][:n]
-                ax.imshow(img, cmap="magma", interpolation="nearest", vmin=float(np.nanmin(s)),
-                          vmax=float(np.nanmax(s)))  # fmt: skip
-            bare_axes(ax)
-            if i == 0:
-                ax.set_title(cols[j], fontsize=9)
-    for j, name in enumerate(scores, start=3):  # one colour bar per score column, shared by its rows
-        fig.colorbar(axes[0, j].get_images()[0], ax=list(axes[:, j]), location="bottom", shrink=0.9,
-                     label=name)  # fmt: skip
+    for i, row in enumerate(axes):
+        heads = cols if i == 0 else [None] * len(cols)
+        show(row[0], render(before[modality][i], modality), heads[0])
+        show(row[1], render(after[modality][i], modality), heads[1])
+        show(row[2], truth[i].astype(float), heads[2], **_BINARY)
+        for ax, head, s in zip(row[3:], heads[3:], score_arrays):
+            lo, hi = float(np.nanmin(s[:n])), float(np.nanmax(s[:n]))  # one scale per column
+            show(ax, s[i], head, cmap="magma", interpolation="nearest", vmin=lo, vmax=hi)
+    for j, name in enumerate(scores, start=3):
+        colorbar(fig, axes[0, j].get_images()[0], list(axes[:, j]), name, shrink=0.9)
+    suptitle(fig, title)
+    return fig
+
+
+def plot_change(
+    before: Any,
+    after: Any,
+    distance_map: Any,
+    *,
+    modality: str = "s2",
+    threshold: float | None = None,
+    truth: Any = None,
+    distance_label: str = "embedding distance",
+    title: str | None = None,
+    size: float = 3.0,
+) -> Figure:
+    """Change at one place: both dates, the per-patch embedding distance, optionally the true mask.
+
+    Args:
+        before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date`` are used).
+        after: the same at the later date.
+        distance_map: ``[h, w]`` distances (per patch, or per pixel); a boolean map is drawn as the mask
+            it is, not titled as a distance.
+        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
+        threshold: when given, a last panel outlines where the distance exceeds it on the later image.
+        truth: optional ``[H, W]`` (or ``[h, w]``) true change mask, in its own panel.
+        distance_label: title and colour-bar label of the distance panel.
+        title: figure title.
+        size: inches per panel.
+
+    Returns:
+        A figure with 3 image axes (one more each for ``threshold`` and ``truth``); the distance panel has
+        ``gid="distance"``.
+    """
+    images, dates = [], []
+    for x in (before, after):
+        date = ""
+        if isinstance(x, Mapping):
+            date = str(scalar(x.get("date", "")))[:10]
+            x = x["s1" if modality.startswith("s1") else "s2"]
+        images.append(render(x, modality))
+        dates.append(date)
+    if images[0].shape != images[1].shape:
+        raise ValueError(
+            f"before and after: expected the same size, got {images[0].shape} and {images[1].shape}"
+        )
+    if distance_map is None:
+        raise ValueError("distance_map: expected [h, w] distances (or a change mask), got None")
+    raw = to_numpy(distance_map)
+    d = raw.astype(np.float64)
+    if d.ndim != 2:
+        raise ValueError(f"distance_map: expected [h, w], got shape {d.shape}")
+    t = None if truth is None else to_numpy(truth).astype(bool)
+    if t is not None and t.ndim != 2:
+        raise ValueError(f"truth: expected an [H, W] change mask, got shape {t.shape}")
+    h, w = images[0].shape[:2]
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)  # any grid drawn over the image's pixels
+    fig, axes = grid(1, 3 + (threshold is not None) + (t is not None), size)
+    axes = list(axes[0])
+    name = RENDER_NAMES.get(modality, modality)
+    for label, img, date in zip(("before", "after"), images, dates):
+        show(axes.pop(0), img, f"{label} {date}".strip() + f"\n{name}, one fixed stretch")
+    if t is not None:
+        show(axes.pop(0), t, f"true change mask ({t.mean():.0%} changed)", extent=extent, **_BINARY)
+    ax = axes.pop(0)
+    ax.set_gid("distance")
+    if raw.dtype == bool:
+        show(ax, d, "given map is a 0/1 mask, not a distance", extent=extent, **_BINARY)
+    else:
+        im = show(ax, d, f"{distance_label}\n({d.shape[0]} x {d.shape[1]} cells)", cmap="magma", extent=extent,
+                  interpolation="nearest")  # fmt: skip
+        colorbar(fig, im, ax, distance_label, location="right", shrink=0.8)
+    if threshold is not None:
+        changed = upsample_nearest(d[None], h, w)[0] > threshold
+        show(axes[0], images[1], f"after, red: distance > {threshold:g}\n({changed.mean():.0%} of the area)")
+        outline(axes[0], changed, "red", width=1.5)
     suptitle(fig, title)
     return fig

@@ -1,8 +1,7 @@
-"""How the package makes matplotlib figures: owned by pyplot, shown once in a notebook, laid out on grids.
+"""How the kit makes matplotlib figures: owned by pyplot, shown once in a notebook, built from shared panels.
 
-Every figure function of :mod:`xmodal_lab.viz` starts from :func:`new_figure`, so that
-``fig = plot_...(); plt.show()``, a bare ``plot_...()`` as the last line of a cell and a figure made inside a
-loop all show exactly once, and everything works without a display.
+Every figure starts from :func:`new_figure`, so that ``fig = plot_...(); plt.show()``, a bare ``plot_...()``
+ending a cell and a figure made in a loop all show exactly once, with or without a display.
 """
 
 from __future__ import annotations
@@ -13,22 +12,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-#: Attribute marking the figures this package makes, so that only they are closed once displayed.
+#: Marks the figures of this package, so that only they are closed once displayed.
 _MARK = "_xmodal_lab_figure"
 
 
-def new_figure(**kwargs: Any):
-    """A pyplot figure that a notebook shows exactly once, however the cell ends.
-
-    ``fig = plot_...(); plt.show()``, a bare ``plot_...()`` as the last line, and a figure made inside a loop
-    all show once: the figure belongs to pyplot (so ``plt.show()`` and the inline backend find it) and is
-    closed as soon as a notebook has drawn it (so the inline backend does not draw it a second time).
+def new_figure(**kwargs: Any) -> Figure:
+    """A pyplot figure (so ``plt.show()`` finds it) that is closed once a notebook has drawn it.
 
     Args:
         **kwargs: passed to ``matplotlib.pyplot.figure`` (``figsize``, ``layout`` ...).
-
-    Returns:
-        ``matplotlib.figure.Figure``.
     """
     import matplotlib.pyplot as plt
 
@@ -53,11 +45,10 @@ def _close_after(render):
 
 
 def enable_notebook_display() -> None:
-    """Make IPython draw this package's figures once when a cell shows them; outside IPython, nothing.
+    """Make IPython draw this package's figures once per cell; outside IPython, do nothing.
 
-    Registers a PNG formatter for figures when none is there (an ``Agg`` backend registers none, so a
-    returned figure would print as text), and wraps every figure formatter so that a figure of this package
-    leaves pyplot once drawn (see :func:`new_figure`). Other figures are drawn as before.
+    Registers a PNG formatter when none is there (under ``Agg`` a returned figure would print as text) and
+    wraps the figure formatters so that a figure of this package leaves pyplot once drawn.
     """
     try:
         from IPython import get_ipython
@@ -67,7 +58,6 @@ def enable_notebook_display() -> None:
     if shell is None or not hasattr(shell, "display_formatter"):
         return
     from IPython.core.pylabtools import select_figure_formats
-    from matplotlib.figure import Figure
 
     formatters = shell.display_formatter.formatters
     if not any(Figure in f.type_printers for f in formatters.values()):
@@ -79,17 +69,9 @@ def enable_notebook_display() -> None:
 
 
 def figure_axes(ax=None, **kwargs: Any):
-    """The figure of ``ax``, or a new figure (:func:`new_figure`) with one axes when ``ax`` is None.
-
-    Args:
-        ax: matplotlib axes to draw into, or None.
-        **kwargs: passed to :func:`new_figure` for a new figure.
-
-    Returns:
-        ``(figure, axes)``.
-    """
+    """``(figure, axes)``: those of ``ax``, or a new figure with one axes when ``ax`` is None."""
     if ax is None:
-        fig = new_figure(**kwargs)
+        fig = new_figure(layout="constrained", **kwargs)
         return fig, fig.add_subplot()
     return ax.figure, ax
 
@@ -101,22 +83,44 @@ def grid(rows: int, cols: int, size: float = 2.4, **kwargs: Any) -> tuple[Figure
         ``(figure, axes)`` with ``axes`` a ``[rows, cols]`` array.
     """
     fig = new_figure(figsize=(size * cols, size * rows), layout="constrained")
-    axes = np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
-    return fig, axes
+    return fig, np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
 
 
-def bare_axes(ax) -> None:
-    """Remove the ticks of an axes showing an image."""
+def show(ax, image: Any = None, title: str | None = None, fontsize: float = 9, **imshow: Any):
+    """One image panel: ``imshow(image)`` without ticks, with an optional title.
+
+    Returns:
+        The ``AxesImage`` (None when ``image`` is None: an empty panel).
+    """
+    im = None if image is None else ax.imshow(image, **imshow)
     ax.set_xticks([])
     ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+    return im
+
+
+def colorbar(fig: Figure, image: Any, axes: Any, label: str, location: str = "bottom", **kwargs: Any):
+    """A colour bar in physical units shared by ``axes`` (one axes or a list of them)."""
+    kwargs.setdefault("shrink", 0.85)
+    bar = fig.colorbar(image, ax=axes, location=location, **kwargs)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
+
+
+def outline(ax, mask: Any, colour: str, dashed: bool = False, width: float = 1.2, **kwargs: Any) -> None:
+    """Outline the True region of a boolean ``[H, W]`` mask (nothing when it is all or none)."""
+    m = np.asarray(mask, dtype=bool)
+    if m.any() and not m.all():
+        ax.contour(m.astype(float), levels=[0.5], colors=[colour], linewidths=width,
+                   linestyles="--" if dashed else "-", **kwargs)  # fmt: skip
 
 
 def frame(ax, colour: str, gid: str, width: float = 5.0) -> Rectangle:
-    """Frame a whole axes with a coloured rectangle that tests and readers can find by ``gid``."""
-    rect = Rectangle(
-        (0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor=colour, linewidth=width, clip_on=False
-    )
-    rect.set_gid(gid)
+    """Frame a whole axes with a coloured rectangle that tests and readers find by ``gid``."""
+    rect = Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor=colour, linewidth=width,
+                     clip_on=False, gid=gid)  # fmt: skip
     ax.add_patch(rect)
     return rect
 

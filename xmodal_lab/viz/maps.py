@@ -1,8 +1,8 @@
-"""Interactive maps (leafmap with the ipyleaflet backend, ipywidgets) and their static fallbacks.
+"""Maps of tiles: footprints in longitude/latitude, leafmap maps (ipyleaflet) and their static fallbacks.
 
-Data layers (footprints, tile images as PNG data URLs) travel inside the notebook, so they show offline;
-only the basemap needs the internet and simply stays blank without it. Every widget starts with a default
-selection, and :func:`plot_footprints` draws the same content as a matplotlib figure for nbmake and for
+Data layers (GeoJSON footprints, tile images as PNG data URLs) travel inside the notebook, so they show
+offline; only the basemap needs the internet. Every map opens fitted to its data with a default selection
+(the headless default), and :func:`plot_footprints` draws the same content with matplotlib for nbmake and
 readers of a rendered notebook. leafmap, ipyleaflet and ipywidgets are imported inside the functions.
 """
 
@@ -16,42 +16,211 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import hsv_to_rgb, to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
-from xmodal_lab.viz._common import pair_list, scalar, to_numpy
-from xmodal_lab.viz.composites import render
+from xmodal_lab.data.geo import lonlat_to_utm, transformer
+from xmodal_lab.viz._common import image_size, pair_list, scalar, to_numpy
+from xmodal_lab.viz.colours import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR, render
 from xmodal_lab.viz.figure import figure_axes
-from xmodal_lab.viz.geo import (
-    colour_wheel,
-    embedding_colors,
-    footprints_geojson,
-    geojson_bounds,
-    value_colors,
-)
-from xmodal_lab.viz.palettes import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR
 
-#: Pixels the automatic zoom lets the footprints fill (inside the default 480-pixel-high map, with margins).
+Bounds = tuple[tuple[float, float], tuple[float, float]]  # ((south, west), (north, east)), Leaflet's order
+
+#: Pixels the automatic zoom lets the data fill (inside a 480-pixel-high map, with margins).
 _VIEW_PX = (640, 360)
 #: Below this zoom a 1-km tile is a few pixels wide, so the maps add markers at tile centres.
 _MARKER_ZOOM = 11
+#: What the tile colours of a map coloured by embedding mean.
+EMBEDDING_LEGEND = (
+    "Tile colour = its embedding, projected to 2-D (PCA) and placed on a colour wheel: the angle around the "
+    "centre of the cloud gives the hue, the distance from it the saturation. Similar colours = similar "
+    "embeddings; a colour has no fixed meaning (it is not a class)."
+)
 
 
-def png_data_url(rgb: np.ndarray) -> str:
-    """Encode an ``[H, W, 3]`` uint8 picture as a ``data:image/png;base64,...`` URL (no file, works offline)."""
+# --- footprints and colours (pure functions) ------------------------------------------------------------
+def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
+    """A raster's corners in longitude/latitude, a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
+
+    The affine ``transform`` ``(a, b, c, d, e, f)`` puts pixel corner ``(col, row)`` at
+    ``(a*col + b*row + c, d*col + e*row + f)`` in ``crs``.
+    """
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+    cols = np.array([0, width, width, 0, 0], dtype=np.float64)
+    rows = np.array([0, 0, height, height, 0], dtype=np.float64)
+    lon, lat = transformer(str(crs), "EPSG:4326").transform(a * cols + b * rows + c, d * cols + e * rows + f)
+    return np.stack([lon, lat], axis=1)
+
+
+def bounds_of(points: np.ndarray) -> Bounds:
+    """``((south, west), (north, east))`` of ``[N, 2]`` ``(lon, lat)`` points."""
+    (west, south), (east, north) = points.min(axis=0), points.max(axis=0)
+    return (float(south), float(west)), (float(north), float(east))
+
+
+def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
+    """A tile's corners in longitude/latitude, a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
+
+    The tile is located by its ``crs`` and affine ``transform`` with a size (its images, or
+    ``height``/``width``/``size``), or else by ``lat``/``lon`` (its centre) and ``gsd``; ``index`` names it
+    in errors.
+    """
+    height, width = image_size(pair)
+    crs, transform = pair.get("crs"), pair.get("transform")
+    if crs and transform is not None:
+        values = to_numpy(transform).astype(np.float64).ravel()
+        if values.size not in (6, 9):
+            raise ValueError(
+                f"pairs[{index}]['transform']: expected 6 affine values (a, b, c, d, e, f), got {values.size}"
+            )
+        return corners_lonlat(values, height, width, str(scalar(crs)))
+    missing = [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]
+    if missing:
+        raise ValueError(
+            f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place it on a map; "
+            f"missing {missing}"
+        )
+    lat, lon, gsd = (float(scalar(pair[k])) for k in ("lat", "lon", "gsd"))
+    x0, y0, epsg = lonlat_to_utm(lat, lon)  # centred on the tile's UTM point
+    transform = (gsd, 0.0, x0 - width * gsd / 2, 0.0, -gsd, y0 + height * gsd / 2)
+    return corners_lonlat(transform, height, width, f"EPSG:{epsg}")
+
+
+def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
+    """The pair's JSON-ready scalar entries (``lat``, ``lon``, ``date``, ``gsd`` ...) and ``index``."""
+    props: dict[str, Any] = {}
+    for key, value in pair.items():
+        value = scalar(value)
+        if isinstance(value, np.generic):
+            value = value.item()
+        elif hasattr(value, "isoformat"):  # dates
+            value = value.isoformat()
+        if isinstance(key, str) and isinstance(value, bool | int | float | str):
+            props[key] = value
+    centre = ring[:4].mean(axis=0)
+    props.setdefault("lat", float(centre[1]))
+    props.setdefault("lon", float(centre[0]))
+    if "index" in props:  # a dataset's own index (the world's scene number) stays readable
+        props["scene_index"] = props["index"]
+    props["index"] = index
+    return props
+
+
+def footprints_geojson(
+    pairs: Any,
+    colors: Sequence[str] | None = None,
+    properties: Sequence[Mapping] | Mapping[str, Sequence] | None = None,
+) -> dict:
+    """A GeoJSON FeatureCollection of the tiles' footprint polygons in longitude/latitude (EPSG:4326).
+
+    Args:
+        pairs: pair dicts, a collated batch, a dataset, or metadata dicts (see :func:`footprint_lonlat`).
+        colors: one colour per tile, stored as the ``color`` property (maps paint it).
+        properties: extra properties per tile: a list of dicts, or ``{name: [one value per tile]}``.
+
+    Returns:
+        Feature ``i`` has a closed ``Polygon`` ring of 5 ``[lon, lat]`` positions and the pair's scalar
+        entries as properties, with ``index`` set to ``i``.
+    """
+    items = pair_list(pairs)
+    n = len(items)
+    if colors is not None and len(colors) != n:
+        raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
+    if isinstance(properties, Mapping):
+        for key, values in properties.items():
+            if len(values) != n:
+                raise ValueError(f"properties[{key!r}]: expected {n} values, got {len(values)}")
+        properties = [{k: scalar(v[i]) for k, v in properties.items()} for i in range(n)]
+    elif properties is not None and len(properties) != n:
+        raise ValueError(f"properties: expected one dict per tile ({n}), got {len(properties)}")
+    features = []
+    for i, pair in enumerate(items):
+        ring = footprint_lonlat(pair, i)
+        props = _feature_properties(pair, ring, i)
+        if colors is not None:
+            props["color"] = str(colors[i])
+        props.update(properties[i] if properties is not None else {})
+        geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
+        features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def geojson_bounds(collection: Mapping) -> Bounds:
+    """``((south, west), (north, east))`` of every polygon in a FeatureCollection."""
+    rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in collection["features"]]
+    if not rings:
+        raise ValueError("the FeatureCollection has no features")
+    return bounds_of(np.concatenate(rings))
+
+
+def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray, lightness: float) -> np.ndarray:
+    """RGB in 0..1 of the colour wheel: hue from the angle of ``(x, y)``, saturation from ``radius`` in 0..1."""
+    hue = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
+    sat = 0.25 + 0.75 * np.clip(radius, 0.0, 1.0)
+    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, lightness)], axis=-1))
+
+
+def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
+    """Hex colours that place similar embeddings near each other on a 2-D colour wheel.
+
+    The angle around the centre of the ``[N, 2]`` cloud (``[N, D]`` is reduced by PCA first) picks the hue
+    and the distance from it, relative to the 95th percentile, the saturation.
+    """
+    c = to_numpy(coords_2d).astype(np.float64)
+    if c.ndim != 2 or len(c) == 0:
+        raise ValueError(f"coords_2d: expected an [N, 2] array with N >= 1, got shape {c.shape}")
+    c = c - c.mean(axis=0)  # one scale for both axes: a direction with only noise must not pick hues
+    if c.shape[1] == 1:
+        c = np.concatenate([c, np.zeros_like(c)], axis=1)
+    elif c.shape[1] > 2:
+        c = c @ np.linalg.svd(c, full_matrices=False)[2][:2].T  # the two strongest principal axes
+    radius = np.linalg.norm(c, axis=1)
+    scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
+    return [
+        to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0), lightness)
+    ]
+
+
+def colour_wheel(size: int = 96, *, lightness: float = 0.9) -> np.ndarray:
+    """The key of :func:`embedding_colors`: ``[size, size, 4]`` uint8 RGBA, transparent outside the disc."""
+    axis = (np.arange(size) + 0.5) / size * 2 - 1
+    x, y = np.meshgrid(axis, -axis)  # y up, as on a plot of the projection
+    r = np.hypot(x, y)
+    out = np.zeros((size, size, 4), np.uint8)
+    out[..., :3] = np.round(_wheel(x, y, r, lightness) * 255).astype(np.uint8)
+    out[..., 3] = np.where(r <= 1.0, 255, 0)
+    return out
+
+
+def value_colors(
+    values: Any, *, cmap: str = "magma", vmin: float | None = None, vmax: float | None = None
+) -> list[str]:
+    """Hex colours of ``[N]`` numbers (a change distance per tile) on a colour map, ``vmin``..``vmax``."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    v = to_numpy(values).astype(np.float64).ravel()
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError(
+            f"values: expected finite numbers, one per tile, got {v.size} values with NaN or inf"
+        )
+    norm = Normalize(v.min() if vmin is None else vmin, v.max() if vmax is None else vmax, clip=True)
+    return [to_hex(c) for c in colormaps[cmap](norm(v))]
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """Encode an ``[H, W, 3]`` (or RGBA ``[H, W, 4]``) uint8 picture as a PNG data URL (works offline)."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def view_of(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[tuple[float, float], int]:
-    """Centre ``(lat, lon)`` and a Web-Mercator zoom level that shows ``((south, west), (north, east))``.
-
-    Computed here rather than by ``Map.fit_bounds`` (which runs in the browser), so a map built headless
-    already looks at its data.
-    """
+# --- map building blocks (shared with the region maps) ----------------------------------------------------
+def view_of(bounds: Bounds) -> tuple[tuple[float, float], int]:
+    """Centre ``(lat, lon)`` and the Web-Mercator zoom that shows ``bounds``, computed here (not in the browser)."""
     (south, west), (north, east) = bounds
     centre = ((south + north) / 2, (west + east) / 2)
     # at zoom z the world is 256 * 2**z pixels wide; a degree of latitude is 1/cos(lat) longitude degrees
@@ -61,28 +230,11 @@ def view_of(bounds: tuple[tuple[float, float], tuple[float, float]]) -> tuple[tu
     return centre, max(1, min(int(math.floor(math.log2(fit))), 18))
 
 
-#: What the tile colours of a map coloured by embedding mean (the map legend and the static figures' key).
-EMBEDDING_LEGEND = (
-    "Tile colour = its embedding, projected to 2-D (PCA) and placed on a colour wheel: the angle around the "
-    "centre of the cloud gives the hue, the distance from it the saturation. Similar colours = similar "
-    "embeddings; a colour has no fixed meaning (it is not a class)."
-)
-
-
-def fit_to(m: Any, bounds: tuple[tuple[float, float], tuple[float, float]]) -> list[list[float]]:
-    """Fit a map to ``((south, west), (north, east))``: centre and zoom set now, ``fit_bounds`` in the browser.
-
-    The centre and zoom are computed here (:func:`view_of`), so a map built headless already looks at its
-    data; ``Map.fit_bounds`` then refines the view once the map is drawn. The bounds are kept in
-    ``m.fitted_bounds``.
-
-    Returns:
-        The bounds as ``[[south, west], [north, east]]``.
-    """
+def fit_to(m: Any, bounds: Bounds) -> list[list[float]]:
+    """Fit a map to ``bounds`` now (centre and zoom) and in the browser (``fit_bounds``); kept in ``m.fitted_bounds``."""
     (south, west), (north, east) = bounds
     box = [[float(south), float(west)], [float(north), float(east)]]
-    centre, zoom = view_of(bounds)
-    m.center, m.zoom = centre, zoom
+    m.center, m.zoom = view_of(bounds)
     try:
         m.fit_bounds(box)
     except RuntimeError:  # no event loop (plain Python): the centre and zoom above already fit
@@ -91,57 +243,43 @@ def fit_to(m: Any, bounds: tuple[tuple[float, float], tuple[float, float]]) -> l
     return box
 
 
-def _place_groups(collection: Mapping, max_places: int = 200) -> list[tuple[str, list[int]]]:
-    """Fly-to targets: tiles grouped by their ``place`` property, or one entry per tile."""
-    groups: dict[str, list[int]] = {}
-    for i, f in enumerate(collection["features"]):
-        props = f["properties"]
-        place = props.get("place")
-        key = (
-            str(place)
-            if place is not None
-            else f"tile {props.get('index', i)} ({props['lat']:.3f}, {props['lon']:.3f})"
-        )
-        groups.setdefault(key, []).append(i)
-    return list(groups.items())[:max_places]
-
-
-def _add_fly_to(m: Any, collection: Mapping) -> None:
-    """A dropdown of places on the map; choosing one fits the map to its tiles (``m.fly_to(name)``)."""
+def new_map(bounds: Bounds, basemap: str | None, height: str):
+    """A leafmap map fitted to ``bounds`` with a layer control; ``basemap=None`` leaves out every tile layer."""
     import ipyleaflet
-    import ipywidgets as widgets
+    from leafmap import leafmap
 
-    groups = dict(_place_groups(collection))
-    everything = "all tiles"
-    selector = widgets.Dropdown(options=[everything, *groups], value=everything, description="fly to",
-                                layout=widgets.Layout(width="260px"))  # fmt: skip
+    kwargs = dict(height=height, draw_control=False, measure_control=False, toolbar_control=False,
+                  search_control=False, layers_control=True)  # fmt: skip
+    if basemap is not None:
+        kwargs["basemap"] = basemap
+    centre, zoom = view_of(bounds)
+    with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        m = leafmap.Map(center=centre, zoom=zoom, **kwargs)
+    if basemap is None:
+        for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
+            m.remove(layer)
+    fit_to(m, bounds)
+    return m
 
-    def bounds_of(name: str):
-        if name == everything:
-            return geojson_bounds(collection)
-        feats = [collection["features"][i] for i in groups[name]]
-        return geojson_bounds({"features": feats})
 
-    def on_change(change: Mapping) -> None:
-        fit_to(m, bounds_of(change["new"]))
+def image_layer(image: np.ndarray, bounds: Bounds, name: str, opacity: float = 1.0):
+    """An ipyleaflet image overlay of an RGB(A) uint8 picture over ``bounds``, as a PNG data URL."""
+    import ipyleaflet
 
-    selector.observe(on_change, names="value")
+    return ipyleaflet.ImageOverlay(url=png_data_url(image), bounds=bounds, name=name, opacity=opacity)
 
-    def fly_to(name: str | int) -> list[list[float]]:
-        """Fit the map to a place (its name in the dropdown, or a tile index)."""
-        if isinstance(name, int):
-            name = next(k for k, v in groups.items() if name in v)
-        if name not in groups and name != everything:
-            raise KeyError(f"fly_to: no place {name!r}; the map has {[everything, *groups]}")
-        selector.value = name
-        return m.fitted_bounds
 
-    m.add(ipyleaflet.WidgetControl(widget=selector, position="topright"))
-    m.fly_to_selector, m.fly_to_place = selector, fly_to
+def add_control(m: Any, widget: Any, position: str) -> Any:
+    """Put an ipywidget on the map at ``position`` (``"topright"``, ``"bottomleft"`` ...)."""
+    import ipyleaflet
+
+    m.add(ipyleaflet.WidgetControl(widget=widget, position=position))
+    return widget
 
 
 def legend_html(text: str, wheel: bool = True) -> str:
-    """The HTML of a map legend: a colour-wheel key (a PNG data URL, white outside the disc) and a sentence."""
+    """A map legend: a colour-wheel key (white outside the disc) and a sentence."""
     img = ""
     if wheel:
         key = colour_wheel(64)
@@ -150,15 +288,84 @@ def legend_html(text: str, wheel: bool = True) -> str:
     return f'<div style="max-width:300px;font-size:11px;line-height:1.25">{img}<b>colours</b>: {text}</div>'
 
 
-def _add_legend(m: Any, text: str, wheel: bool = True) -> None:
-    import ipyleaflet
+def add_legend(m: Any, text: str, wheel: bool = True) -> None:
+    """Explain the map's colours in its lower-left corner (``m.legend``)."""
     import ipywidgets as widgets
 
-    html = widgets.HTML(legend_html(text, wheel))
-    m.add(ipyleaflet.WidgetControl(widget=html, position="bottomleft"))
-    m.legend = html
+    m.legend = add_control(m, widgets.HTML(legend_html(text, wheel)), "bottomleft")
 
 
+def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
+    """A "fly to" dropdown; choosing a name fits the map to ``places[name]()``, the bounds it returns."""
+    import ipywidgets as widgets
+
+    selector = widgets.Dropdown(options=list(places), value=next(iter(places)), description="fly to",
+                                layout=widgets.Layout(width="260px"))  # fmt: skip
+    selector.observe(lambda change: fit_to(m, places[change["new"]]()), names="value")
+    m.fly_to_selector = add_control(m, selector, "topright")
+    return selector
+
+
+def footprint_layer(
+    collection: Mapping,
+    name: str = "footprints",
+    weight: float = 2.0,
+    fill_opacity: float = 0.35,
+    point_radius: int = 6,
+):
+    """An ipyleaflet GeoJSON layer ``name`` painting each feature in its ``color`` property.
+
+    ``weight`` is the outline width in pixels, ``fill_opacity`` 0 for outlines only, and ``point_radius``
+    the radius in pixels of ``Point`` features (tile centres).
+    """
+    import ipyleaflet
+
+    def style(feature: Mapping) -> dict:
+        colour = feature["properties"].get("color", MODALITY_COLOURS["s2"])
+        return {"color": colour, "fillColor": colour}
+
+    return ipyleaflet.GeoJSON(
+        data=dict(collection),
+        name=name,
+        style={"weight": weight, "opacity": 0.9, "fillOpacity": fill_opacity},
+        hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
+        point_style={"radius": point_radius},
+        style_callback=style,
+    )
+
+
+def _centre_point(feature: Mapping) -> dict:
+    props = feature["properties"]
+    point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
+    return {"type": "Feature", "geometry": point, "properties": dict(props)}
+
+
+def centre_layer(collection: Mapping, name: str = "tile centres", radius: int = 6):
+    """Circle markers at the tile centres, in the tiles' colours: visible when footprints are specks."""
+    points = {"type": "FeatureCollection", "features": [_centre_point(f) for f in collection["features"]]}
+    return footprint_layer(points, name, weight=1.0, fill_opacity=0.9, point_radius=radius)
+
+
+def describe_tile(properties: Mapping) -> str:
+    """A short HTML description of a tile's properties (the maps' hover box)."""
+    rows = []
+    for key in ("index", "place", "biome", "date", "gsd", "lat", "lon", "rank", "cosine", "true_match"):
+        if key in properties:
+            value = properties[key]
+            precise = isinstance(value, float) and key in ("lat", "lon", "cosine")
+            rows.append(f"<b>{key}</b> {value:.4f}" if precise else f"<b>{key}</b> {value}")
+    return "<br>".join(rows)
+
+
+def find_layer(m: Any, name: str):
+    """The layer of a map called ``name``; a KeyError names the layers the map has."""
+    for layer in m.layers:
+        if getattr(layer, "name", None) == name:
+            return layer
+    raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
+
+
+# --- tile maps -------------------------------------------------------------------------------------------
 def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[str]:
     if colors is not None:
         if len(colors) != n:
@@ -172,60 +379,45 @@ def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[
     return [MODALITY_COLOURS["s2"]] * n
 
 
-def _style(feature: Mapping) -> dict:
-    colour = feature["properties"].get("color", MODALITY_COLOURS["s2"])
-    return {"color": colour, "fillColor": colour}
-
-
-def footprint_layer(
-    collection: Mapping,
-    name: str = "footprints",
-    weight: float = 2.0,
-    fill_opacity: float = 0.35,
-    point_radius: int = 6,
-):
-    """An ipyleaflet GeoJSON layer painting each feature in its ``color`` property.
-
-    Args:
-        collection: a FeatureCollection from :func:`footprints_geojson`.
-        name: layer name (shown in the layer control; tests and notebooks find the layer by it).
-        weight: outline width in pixels.
-        fill_opacity: 0 for outlines only.
-        point_radius: radius in pixels of ``Point`` features (tile centres), drawn as circle markers.
-
-    Returns:
-        ``ipyleaflet.GeoJSON``.
-    """
-    import ipyleaflet
-
-    return ipyleaflet.GeoJSON(
-        data=dict(collection),
-        name=name,
-        style={"weight": weight, "opacity": 0.9, "fillOpacity": fill_opacity},
-        hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
-        point_style={"radius": point_radius},
-        style_callback=_style,
-    )
-
-
-def _overlay_group(items: list[dict], collection: Mapping, modality: str, limit: int):
+def _tile_overlays(items: list[dict], collection: Mapping, modality: str, limit: int):
+    """A layer group of the first ``limit`` tile images, each over its footprint's bounding box."""
     import ipyleaflet
 
     key = "s1" if modality.startswith("s1") else "s2"
-    overlays = []
-    for pair, feature in zip(items[:limit], collection["features"]):
-        if pair.get(key) is None:
-            continue
-        (south, west), (north, east) = geojson_bounds({"features": [feature]})
-        overlays.append(
-            ipyleaflet.ImageOverlay(
-                url=png_data_url(render(pair[key], modality)),
-                bounds=((south, west), (north, east)),
-                name=f"tile {feature['properties']['index']}",
-            )
-        )
+    overlays = [image_layer(render(pair[key], modality), geojson_bounds({"features": [feature]}),
+                            f"tile {feature['properties']['index']}")
+                for pair, feature in zip(items[:limit], collection["features"]) if pair.get(key) is not None]  # fmt: skip
     label = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
     return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({label})")
+
+
+def _fly_to_places(m: Any, collection: Mapping, max_places: int = 200) -> None:
+    """Fly-to targets: all tiles, then tiles grouped by their ``place`` property (else one per tile)."""
+    groups: dict[str, list[dict]] = {}
+    place_of: dict[int, str] = {}
+    for f in collection["features"]:
+        p = f["properties"]
+        name = (
+            f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
+            if p.get("place") is None
+            else str(p["place"])
+        )
+        groups.setdefault(name, []).append(f)
+        place_of[p["index"]] = name
+    places = {"all tiles": lambda: geojson_bounds(collection)}
+    for name, feats in list(groups.items())[:max_places]:
+        places[name] = lambda feats=feats: geojson_bounds({"features": feats})
+    selector = add_fly_to(m, places)
+
+    def fly_to(name: str | int) -> list[list[float]]:
+        """Fit the map to a place (its name in the dropdown, or a tile index)."""
+        name = place_of.get(name, name) if isinstance(name, int) else name
+        if name not in places:
+            raise KeyError(f"fly_to: no place {name!r}; the map has {list(places)}")
+        selector.value = name
+        return m.fitted_bounds
+
+    m.fly_to_place = fly_to
 
 
 def explore_map(
@@ -245,196 +437,89 @@ def explore_map(
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
-    The map opens fitted to the footprints' bounds (``map.fitted_bounds``); a "fly to" dropdown fits it to
-    one place's tiles (tiles sharing a ``place`` property, else one tile each); a legend explains what the
-    colours mean (the colour wheel of :func:`~xmodal_lab.viz.geo.embedding_colors` when colouring by
-    embedding).
-
     Args:
         pairs: pair dicts, a collated batch or a dataset (each with ``crs`` and ``transform``, or ``lat``,
             ``lon`` and ``gsd``).
-        embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours
-            (:func:`embedding_colors`). Ignored when ``colors`` is given.
+        embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours.
+            Ignored when ``colors`` is given.
         colors: one colour per tile, e.g. ``value_colors(change_distance)``.
-        overlays: a rendering (``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"``, ``"s1_vh"``) to lay the first
-            ``max_overlays`` tile images on the map as PNG data URLs (each over its footprint's lon/lat
-            bounding box); ``None`` for footprints only.
+        overlays: a rendering (``"s2"``, ``"s2_false"``, ``"s1"`` ...) of the first ``max_overlays`` tile
+            images laid over their footprints; ``None`` for footprints only.
         max_overlays: tile images at most (each adds its PNG to the notebook).
         properties: extra GeoJSON properties per tile.
-        basemap: a leafmap basemap name, or ``None`` for none (the data layers show either way).
+        basemap: a leafmap basemap name, or ``None`` (the data layers show either way).
         height: CSS height of the map.
         layer_name: name of the footprint layer.
-        markers: add circle markers at the tile centres (layer ``"tile centres"``); by default only when
-            the tiles are spread so far that their footprints would be specks on the map.
-        fly_to: add the "fly to" dropdown (``map.fly_to_selector``; ``map.fly_to_place(name_or_tile)``).
-        legend: text of the colour legend (default: the embedding colour wheel when colouring by
-            ``embeddings``, none for plain or caller-given colours).
+        markers: circle markers at the tile centres (layer ``"tile centres"``); by default only when the
+            tiles are spread so far that their footprints would be specks.
+        fly_to: add the "fly to" dropdown (``map.fly_to_selector``, ``map.fly_to_place(name_or_tile)``);
+            tiles sharing a ``place`` property form one place.
+        legend: text of the colour legend (default: the colour wheel when colouring by ``embeddings``).
 
     Returns:
-        ``leafmap.leafmap.Map`` fitted to the tiles (``map.fitted_bounds``), with a GeoJSON layer
-        ``layer_name`` holding one feature per tile (also in ``map.footprints``), a layer control, a box
-        describing the tile under the mouse (``map.hover_info``), the legend (``map.legend``), the fly-to
-        control, and the image overlays and centre markers if asked.
+        ``leafmap.leafmap.Map`` fitted to the tiles (``map.fitted_bounds``), with the footprint layer
+        (``map.footprints`` holds its FeatureCollection), a layer control, a hover box (``map.hover_info``),
+        the legend (``map.legend``) and the fly-to control.
     """
-    import ipyleaflet
-    from leafmap import leafmap
+    import ipywidgets as widgets
 
     items = pair_list(pairs)
     if not items:
         raise ValueError("explore_map: got no pairs to show")
     collection = footprints_geojson(items, _colours_for(len(items), embeddings, colors), properties)
-    centre, zoom = view_of(geojson_bounds(collection))
-    kwargs = dict(
-        center=centre,
-        zoom=zoom,
-        height=height,
-        draw_control=False,
-        measure_control=False,
-        toolbar_control=False,
-        search_control=False,
-        layers_control=True,
-    )
-    if basemap is not None:
-        kwargs["basemap"] = basemap
-    with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
-        warnings.simplefilter("ignore", DeprecationWarning)
-        m = leafmap.Map(**kwargs)
-    if basemap is None:
-        for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
-            m.remove(layer)
+    bounds = geojson_bounds(collection)
+    m = new_map(bounds, basemap, height)
     if overlays is not None:
-        m.add(_overlay_group(items, collection, overlays, max_overlays))
+        m.add(_tile_overlays(items, collection, overlays, max_overlays))
     layer = footprint_layer(collection, layer_name)
     m.add(layer)
-    if markers if markers is not None else zoom < _MARKER_ZOOM:
+    if markers if markers is not None else view_of(bounds)[1] < _MARKER_ZOOM:
         m.add(centre_layer(collection))
-    _add_hover_info(m, layer)
-    fit_to(m, geojson_bounds(collection))
+    m.hover_info = add_control(m, widgets.HTML("hover over a tile"), "bottomright")
+
+    def on_hover(**event: Any) -> None:
+        feature = event.get("feature") or {}
+        m.hover_info.value = describe_tile(event.get("properties") or feature.get("properties", {}))
+
+    layer.on_hover(on_hover)
     if fly_to:
-        _add_fly_to(m, collection)
+        _fly_to_places(m, collection)
     if legend is not None or (embeddings is not None and colors is None):
-        _add_legend(m, legend or EMBEDDING_LEGEND, wheel=legend is None)
+        add_legend(m, legend or EMBEDDING_LEGEND, wheel=legend is None)
     m.footprints = collection
     return m
 
 
-def centre_layer(collection: Mapping, name: str = "tile centres", radius: int = 6):
-    """Circle markers at the tile centres, in the tiles' colours: visible when footprints are sub-pixel.
-
-    Args:
-        collection: a FeatureCollection from :func:`footprints_geojson`.
-        name: layer name.
-        radius: marker radius in screen pixels.
-
-    Returns:
-        ``ipyleaflet.GeoJSON`` of ``Point`` features.
-    """
-    points = [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [f["properties"]["lon"], f["properties"]["lat"]]},
-            "properties": dict(f["properties"]),
-        }
-        for f in collection["features"]
-    ]
-    fc = {"type": "FeatureCollection", "features": points}
-    return footprint_layer(fc, name, weight=1.0, fill_opacity=0.9, point_radius=radius)
-
-
-def describe_tile(properties: Mapping) -> str:
-    """A short HTML description of a tile's GeoJSON properties (for the hover box of the maps)."""
-    shown = ("index", "place", "biome", "date", "gsd", "lat", "lon", "rank", "cosine", "true_match")
-    rows = []
-    for key in shown:
-        if key in properties:
-            value = properties[key]
-            text = (
-                f"{value:.4f}" if isinstance(value, float) and key in ("lat", "lon", "cosine") else str(value)
-            )
-            rows.append(f"<b>{key}</b> {text}")
-    return "<br>".join(rows)
-
-
-def _add_hover_info(m: Any, layer: Any) -> None:
-    """A box in the corner of the map describing the tile under the mouse."""
-    import ipyleaflet
-    import ipywidgets as widgets
-
-    info = widgets.HTML("hover over a tile")
-
-    def show(**event: Any) -> None:
-        feature = event.get("feature") or {}
-        info.value = describe_tile(event.get("properties") or feature.get("properties", {}))
-
-    layer.on_hover(show)
-    m.add(ipyleaflet.WidgetControl(widget=info, position="bottomright"))
-    m.hover_info = info
-
-
-def find_layer(m: Any, name: str):
-    """The layer of a map called ``name``.
-
-    Raises:
-        KeyError: naming the layers the map has.
-    """
-    for layer in m.layers:
-        if getattr(layer, "name", None) == name:
-            return layer
-    raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
-
-
-def _top_matches(sim: np.ndarray, query: int, k: int) -> list[int]:
+def _match_collections(collection: Mapping, sim: np.ndarray, query: int, k: int, markers: bool):
+    """The query's and its top-k matches' FeatureCollections (with centre points when the map has markers)."""
     from xmodal_lab.eval.retrieval import topk_matches
 
-    return [int(i) for i in topk_matches(sim, query, k)[0]]
-
-
-def _rank_of_true(sim: np.ndarray, query: int) -> int:
-    """Rank of the true match (gallery item ``query``), ties counted against it as in ``eval.retrieval``."""
-    return int((sim[query] >= sim[query, query]).sum())
-
-
-def _with_centre(feature: Mapping, markers: bool) -> list[dict]:
-    """The feature, plus a point at its centre when the map shows markers (tiles too small to see)."""
-    if not markers:
-        return [dict(feature)]
-    props = feature["properties"]
-    point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
-    return [dict(feature), {"type": "Feature", "geometry": point, "properties": dict(props)}]
-
-
-def _match_collections(
-    collection: Mapping, sim: np.ndarray, query: int, k: int, markers: bool = False
-) -> tuple[dict, dict, list[int]]:
     features = collection["features"]
-    top = _top_matches(sim, query, k)
+    top = [int(i) for i in topk_matches(sim, query, k)[0]]
     q = dict(
         features[query], properties={**features[query]["properties"], "color": QUERY_COLOUR, "role": "query"}
     )
     matches = []
     for rank, g in enumerate(top, start=1):
-        props = {
-            **features[g]["properties"],
-            "rank": rank,
-            "cosine": round(float(sim[query, g]), 4),
-            "true_match": g == query,
-            "color": TRUE_MATCH_COLOUR,
+        props = {**features[g]["properties"], "rank": rank, "cosine": round(float(sim[query, g]), 4),
+                 "true_match": g == query, "color": TRUE_MATCH_COLOUR}  # fmt: skip
+        matches.append(dict(features[g], properties=props))
+
+    def fc(feats: list[dict]) -> dict:
+        return {
+            "type": "FeatureCollection",
+            "features": feats + ([_centre_point(f) for f in feats] if markers else []),
         }
-        matches += _with_centre(dict(features[g], properties=props), markers)
-    return (
-        {"type": "FeatureCollection", "features": _with_centre(q, markers)},
-        {"type": "FeatureCollection", "features": matches},
-        top,
-    )
+
+    return fc([q]), fc(matches), top
 
 
-def _summary_html(pairs: list[dict], sim: np.ndarray, query: int, top: list[int]) -> str:
+def _summary_html(sim: np.ndarray, query: int, top: list[int]) -> str:
     rows = "".join(
-        f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td>"
-        f"<td>{'yes' if g == query else ''}</td></tr>"
+        f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td><td>{'yes' if g == query else ''}</td></tr>"
         for rank, g in enumerate(top, start=1)
     )
-    rank_true = _rank_of_true(sim, query)
+    rank_true = int((sim[query] >= sim[query, query]).sum())  # ties count against it, as in eval.retrieval
     return (
         f"<b>SAR tile {query}</b>: its true optical partner ranks {rank_true} of {sim.shape[1]}"
         f"<table><tr><th>rank</th><th>optical tile</th><th>cosine</th><th>true match</th></tr>{rows}</table>"
@@ -455,9 +540,9 @@ def match_explorer(
 ):
     """Choose a SAR tile and see its top-k optical matches on the map.
 
-    The footprints of all tiles are coloured by their optical embedding; the chosen SAR tile is outlined in
-    pink (layer ``"query"``) and its top-k optical matches in green (layer ``"matches"``, with ``rank``,
-    ``cosine`` and ``true_match`` properties). Tile ``i``'s optical partner is gallery item ``i``.
+    Footprints are coloured by their optical embedding; the chosen SAR tile is outlined in pink (layer
+    ``"query"``) and its top-k matches in green (layer ``"matches"``, with ``rank``, ``cosine`` and
+    ``true_match`` properties). Tile ``i``'s optical partner is gallery item ``i``.
 
     Args:
         pairs: pair dicts, a collated batch or a dataset (``N`` tiles).
@@ -471,8 +556,8 @@ def match_explorer(
         basemap: a leafmap basemap name or ``None``.
 
     Returns:
-        ``ipywidgets.VBox`` (dropdown, summary, map) with attributes ``map``, ``selector``, ``summary``,
-        ``matches`` (the current top-k gallery indices) and ``select(i)`` to change the query from code.
+        ``ipywidgets.VBox`` (dropdown, summary, map) with ``map``, ``selector``, ``summary``, ``matches``
+        (the current top-k gallery indices) and ``select(i)``.
     """
     import ipywidgets as widgets
 
@@ -493,32 +578,25 @@ def match_explorer(
     m = explore_map(items, emb_s2, overlays=overlays, max_overlays=max_overlays, basemap=basemap)
     markers = any(getattr(layer, "name", None) == "tile centres" for layer in m.layers)
     q_fc, m_fc, top = _match_collections(m.footprints, s, query, k, markers)
-    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0, point_radius=11)
     m_layer = footprint_layer(m_fc, "matches", weight=3, fill_opacity=0.25, point_radius=8)
+    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0, point_radius=11)
     m.add(m_layer)
     m.add(q_layer)
-
-    def label(i: int) -> str:
-        p = items[i]
-        date = str(scalar(p["date"]))[:10] if p.get("date") is not None else ""
-        return f"SAR tile {i}  {date}".strip()
-
-    selector = widgets.Dropdown(options=[(label(i), i) for i in range(n)], value=query, description="query")
-    summary = widgets.HTML(_summary_html(items, s, query, top))
+    dates = [str(scalar(p["date"]))[:10] if p.get("date") is not None else "" for p in items]
+    options = [(f"SAR tile {i}  {dates[i]}".strip(), i) for i in range(n)]
+    selector = widgets.Dropdown(options=options, value=query, description="query")
+    summary = widgets.HTML(_summary_html(s, query, top))
     box = widgets.VBox([selector, summary, m])
 
     def on_change(change: Mapping) -> None:
         q = int(change["new"])
-        new_q, new_m, new_top = _match_collections(m.footprints, s, q, k, markers)
-        q_layer.data, m_layer.data = new_q, new_m
-        summary.value = _summary_html(items, s, q, new_top)
-        box.matches = new_top
-
-    selector.observe(on_change, names="value")
+        q_layer.data, m_layer.data, box.matches = _match_collections(m.footprints, s, q, k, markers)
+        summary.value = _summary_html(s, q, box.matches)
 
     def select(i: int) -> None:
         selector.value = int(i)
 
+    selector.observe(on_change, names="value")
     box.map, box.selector, box.summary, box.matches, box.select = m, selector, summary, top, select
     return box
 
@@ -545,32 +623,26 @@ def plot_footprints(
         ax: draw into these axes instead of a new figure.
 
     Returns:
-        The figure; one filled polygon per tile (``gid="footprint"``), outlines for query and matches, and,
-        when the tiles are spread so far that polygons are specks, dots at their centres (``gid="centres"``);
-        coloured by ``embeddings``, a colour-wheel key in the corner (``gid="colour_key"``). For the tiles'
-        imagery on a metric grid, see :func:`xmodal_lab.viz.place_plots.plot_coregistration`.
+        The figure: one polygon per tile (``gid="footprint"``), outlines for query and matches, dots at the
+        centres when the tiles are specks (``gid="centres"``), and a colour-wheel key when coloured by
+        embedding (``gid="colour_key"``).
     """
-    if isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection":
-        collection = pairs
-    else:
-        collection = footprints_geojson(pair_list(pairs))
+    is_collection = isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection"
+    collection = pairs if is_collection else footprints_geojson(pair_list(pairs))
     features = collection["features"]
     n = len(features)
-    coloured_by_embedding = colors is None and embeddings is not None
-    if coloured_by_embedding:
+    by_embedding = colors is None and embeddings is not None
+    if by_embedding:
         colors = _colours_for(n, embeddings, None)
     if colors is None:
         colors = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
     if len(colors) != n:
         raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
-    fig, ax = figure_axes(ax, figsize=(6, 5), layout="constrained")
+    fig, ax = figure_axes(ax, figsize=(6, 5))
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
     centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
     (south, west), (north, east) = geojson_bounds(collection)
-    extent = max(east - west, north - south)
-    tile = max(np.ptp(ring[:, 0]) for ring in rings)
-    # tiles spread over a continent are specks: mark their centres too, as the maps do
-    dots = tile < 0.02 * extent
+    dots = max(np.ptp(ring[:, 0]) for ring in rings) < 0.02 * max(east - west, north - south)  # specks
     for ring, colour in zip(rings, colors):
         ax.add_patch(Polygon(ring, closed=True, fc=colour, ec="0.25", lw=0.6, alpha=0.8, gid="footprint"))
     if dots:
@@ -583,9 +655,8 @@ def plot_footprints(
             ax.scatter(
                 *centres[g], s=140, facecolors="none", edgecolors=TRUE_MATCH_COLOUR, linewidths=2, zorder=4
             )
-        offset = (0, 9) if dots else (0, 0)
-        ax.annotate(str(rank), centres[g], xytext=offset, textcoords="offset points", ha="center",
-                    va="center", fontsize=8, weight="bold", zorder=5)  # fmt: skip
+        ax.annotate(str(rank), centres[g], xytext=(0, 9) if dots else (0, 0), textcoords="offset points",
+                    ha="center", va="center", fontsize=8, weight="bold", zorder=5)  # fmt: skip
     if query is not None:
         ax.add_patch(
             Polygon(rings[query], closed=True, fill=False, ec=QUERY_COLOUR, lw=3, ls="--", gid="query")
@@ -593,7 +664,7 @@ def plot_footprints(
         if dots:
             ax.scatter(*centres[query], s=260, facecolors="none", edgecolors=QUERY_COLOUR, linewidths=2,
                        linestyles="--", zorder=4)  # fmt: skip
-    if embeddings is not None and colors is not None and coloured_by_embedding:
+    if by_embedding:
         inset = ax.inset_axes((0.78, 0.02, 0.2, 0.2))
         inset.imshow(colour_wheel(64))
         inset.set_axis_off()
@@ -603,50 +674,22 @@ def plot_footprints(
     ax.set_xlim(west - pad_x, east + pad_x)
     ax.set_ylim(south - pad_y, north + pad_y)
     ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
-    ax.set_xlabel("longitude (°)")
-    ax.set_ylabel("latitude (°)")
-    default = f"{n} tile footprints" + (
-        ", coloured by embedding (key: colour wheel)" if coloured_by_embedding else ""
-    )
+    ax.set(xlabel="longitude (°)", ylabel="latitude (°)")
+    default = f"{n} tile footprints" + (", coloured by embedding (key: colour wheel)" if by_embedding else "")
     ax.set_title(title or default, fontsize=10)
     return fig
 
 
 def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kwargs: Any) -> Figure:
-    """Static counterpart of :func:`match_explorer`: footprints with one SAR query and its top-k matches.
+    """Static counterpart of :func:`match_explorer`: the footprints, one SAR query and its top-k matches.
 
-    Args:
-        pairs: pair dicts, a collated batch or a dataset (``N`` tiles).
-        sim: ``[N, N]`` similarities (SAR rows, optical columns).
-        query: the SAR tile.
-        k: matches to outline.
-        **kwargs: passed to :func:`plot_footprints` (``colors``, ``embeddings``, ``ax``).
-
-    Returns:
-        The figure.
+    ``sim`` is ``[N, N]`` (SAR rows, optical columns); ``kwargs`` go to :func:`plot_footprints`.
     """
+    from xmodal_lab.eval.retrieval import topk_matches
+
     s = to_numpy(sim).astype(np.float64)
-    top = _top_matches(s, query, min(k, s.shape[1]))
+    top = [int(i) for i in topk_matches(s, query, min(k, s.shape[1]))[0]]
     title = (
         kwargs.pop("title", None) or f"SAR tile {query} (pink) and its top-{len(top)} optical matches (green)"
     )
     return plot_footprints(pairs, query=query, matches=top, title=title, **kwargs)
-
-
-__all__ = [
-    "centre_layer",
-    "describe_tile",
-    "embedding_colors",
-    "EMBEDDING_LEGEND",
-    "explore_map",
-    "find_layer",
-    "fit_to",
-    "footprint_layer",
-    "footprints_geojson",
-    "legend_html",
-    "match_explorer",
-    "plot_footprints",
-    "plot_match_footprints",
-    "png_data_url",
-    "value_colors",
-]

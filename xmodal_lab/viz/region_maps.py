@@ -1,33 +1,35 @@
 """Click-to-query maps of one raster pair: similarity heat maps and one-shot masks of what you click.
 
-The maps show the pair's S2 and S1 images and a PCA colour layer of the embeddings; results are exported
-to GeoPackage or GeoJSON.
+- :func:`region_explorer`: click -> cosine similarity of every tile to the clicked tile (within a modality
+  or across), a threshold slider, the selected tiles outlined, and an export button;
+- :func:`segment_explorer`: click -> one-shot segmentation of the clicked concept over the whole raster;
+- :func:`plot_region_pair`, :func:`plot_region_query`, :func:`plot_region_mask`: the static figures.
 
-- :func:`region_explorer`: click a point -> cosine similarity of every tile to the clicked tile (within a
-  modality, or a radar query against the optical tiles), a threshold slider, the selected tiles outlined,
-  and an export button;
-- :func:`segment_explorer`: click a point -> one-shot segmentation of the clicked concept over the whole
-  raster (:func:`xmodal_lab.eval.segment_region`), drawn as a layer and exportable;
-- :func:`plot_region_query` and :func:`plot_region_mask`: the same content as static figures.
-
-Every widget starts from a default click (the headless default: nbmake and rendered notebooks show a
-result) and opens fitted to the raster. The images travel as PNG data URLs inside the notebook, so the
-maps work offline. Each raster is drawn over its longitude/latitude bounding box (UTM grid north and true
-north differ by well under a degree near a zone's centre). The computations are the pure functions of
-:mod:`xmodal_lab.eval.tile_query`.
+Every widget starts from a default click (the headless default) and opens fitted to the raster; the images
+travel as PNG data URLs, so the maps work offline. Each raster is drawn over its longitude/latitude bounding
+box. The computations are the pure functions of :mod:`xmodal_lab.eval.tile_query`.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from xmodal_lab.viz.figure import figure_axes
-from xmodal_lab.viz.palettes import QUERY_COLOUR, TRUE_MATCH_COLOUR
+from xmodal_lab.data.geo import transformer
+from xmodal_lab.viz.colours import QUERY_COLOUR, TRUE_MATCH_COLOUR, render
+from xmodal_lab.viz.figure import colorbar, figure_axes, outline
+from xmodal_lab.viz.maps import (
+    add_fly_to,
+    add_legend,
+    bounds_of,
+    corners_lonlat,
+    image_layer,
+    new_map,
+    png_data_url,
+)
 
 #: Query modes of :func:`region_explorer`: (label, query modality, gallery modality).
 QUERY_MODES = (
@@ -36,29 +38,22 @@ QUERY_MODES = (
     ("radar -> optical", "s1", "s2"),
     ("optical -> radar", "s2", "s1"),
 )
-
 #: Layer names (tests and notebooks find layers by them).
 LAYER_S2, LAYER_S1, LAYER_PCA = "optical (S2)", "radar (S1)", "embeddings (PCA)"
 LAYER_SIM, LAYER_SEL, LAYER_CLICK, LAYER_SEG = "similarity", "selection", "click", "segmentation"
+#: What the PCA layer's colours mean (the region maps' legend).
+PCA_LEGEND = (
+    "layer 'embeddings (PCA)': each tile's embedding reduced to its first three principal components, "
+    "shown as red, green and blue (2-98 % stretch each). Similar colours = similar embeddings; the colours "
+    "have no fixed meaning. 'similarity': cosine to the clicked tile, dark -1 to bright +1."
+)
+_EMPTY = np.zeros((1, 1, 4), np.uint8)
 
 
-# --- pure helpers ---------------------------------------------------------------------------------------
+# --- pictures and rasters -------------------------------------------------------------------------------
 def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tuple[tuple[float, float], ...]:
-    """``((south, west), (north, east))`` of a raster's corners in longitude/latitude (Leaflet's order).
-
-    Args:
-        transform: affine ``(a, b, c, d, e, f)``.
-        shape: ``(H, W)`` pixels.
-        crs: the raster's CRS.
-    """
-    from xmodal_lab.data.geo import transformer
-
-    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    h, w = shape
-    cols = np.array([0, w, w, 0], dtype=np.float64)
-    rows = np.array([0, 0, h, h], dtype=np.float64)
-    lon, lat = transformer(str(crs), "EPSG:4326").transform(a * cols + b * rows + c, d * cols + e * rows + f)
-    return (float(np.min(lat)), float(np.min(lon))), (float(np.max(lat)), float(np.max(lon)))
+    """``((south, west), (north, east))`` of a raster (affine ``transform``, ``(H, W)`` pixels, ``crs``)."""
+    return bounds_of(corners_lonlat(transform, *shape, crs))
 
 
 def similarity_rgba(
@@ -68,17 +63,10 @@ def similarity_rgba(
     vmin: float = -1.0,
     vmax: float = 1.0,
 ) -> np.ndarray:
-    """A similarity grid as an RGBA picture: colour by similarity, transparent where NaN or below threshold.
+    """A ``[rows, cols]`` similarity grid as ``[rows, cols, 4]`` uint8 RGBA.
 
-    Args:
-        similarity: ``[rows, cols]`` cosine similarities (NaN: no tile).
-        threshold: cells below it are drawn faintly (alpha 40) so the selection stands out; None: all opaque.
-        cmap: matplotlib colour map.
-        vmin: similarity of the first colour.
-        vmax: similarity of the last colour.
-
-    Returns:
-        ``[rows, cols, 4]`` uint8.
+    Cells are coloured by similarity (``cmap`` from ``vmin`` to ``vmax``), drawn faintly (alpha 40) below
+    ``threshold`` so that the selection stands out, and transparent where NaN (no tile).
     """
     from matplotlib import colormaps
 
@@ -87,49 +75,21 @@ def similarity_rgba(
         raise ValueError(f"similarity: expected [rows, cols], got shape {s.shape}")
     norm = np.clip((np.nan_to_num(s, nan=vmin) - vmin) / (vmax - vmin), 0.0, 1.0)
     rgba = (colormaps[cmap](norm) * 255).round().astype(np.uint8)
-    alpha = np.full(s.shape, 210, dtype=np.uint8)
+    rgba[..., 3] = 210
     if threshold is not None:
-        alpha[~(np.nan_to_num(s, nan=-np.inf) >= threshold)] = 40
-    alpha[~np.isfinite(s)] = 0
-    rgba[..., 3] = alpha
+        rgba[~(np.nan_to_num(s, nan=-np.inf) >= threshold), 3] = 40
+    rgba[~np.isfinite(s), 3] = 0
     return rgba
 
 
 def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> np.ndarray:
-    """A boolean mask as an RGBA picture: ``colour`` where True, transparent elsewhere.
-
-    Args:
-        mask: ``[H, W]`` bool.
-        colour: any matplotlib colour.
-        alpha: opacity of the masked pixels (0..255).
-
-    Returns:
-        ``[H, W, 4]`` uint8.
-    """
+    """A boolean ``[H, W]`` mask as ``[H, W, 4]`` uint8 RGBA: ``colour`` with ``alpha`` where True, else clear."""
     from matplotlib.colors import to_rgb
 
     m = np.asarray(mask, dtype=bool)
     out = np.zeros((*m.shape, 4), dtype=np.uint8)
-    out[m, :3] = (np.array(to_rgb(colour)) * 255).round().astype(np.uint8)
-    out[m, 3] = alpha
+    out[m] = [*(np.array(to_rgb(colour)) * 255).round().astype(np.uint8), alpha]
     return out
-
-
-def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
-    """Render a Sentinel-1 or Sentinel-2 GeoTIFF as 8-bit RGB (decimated to at most ``max_px`` per side).
-
-    Args:
-        path: S1 (VV, VH dB) or S2 (12 or 13 bands; digital numbers are divided by 10000) GeoTIFF.
-        modality: ``"s1"`` or ``"s2"`` (or another rendering of :func:`xmodal_lab.viz.composites.render`).
-        max_px: longest side of the picture.
-
-    Returns:
-        ``[h, w, 3]`` uint8.
-    """
-    from xmodal_lab.viz.composites import render
-
-    data, _, _, _ = read_bands(path, modality, max_px)
-    return render(np.nan_to_num(data), modality)
 
 
 def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.ndarray, float, str, tuple]:
@@ -158,204 +118,119 @@ def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.n
         return data, float(res), str(src.crs), tuple(src.transform)[:6]
 
 
-def plot_region_pair(
-    s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
-) -> Figure:
-    """The static fallback of the region maps: the pair's S2 and S1 on a metric grid, co-registration checks.
-
-    Args:
-        s1_path: the Sentinel-1 GeoTIFF (VV, VH in dB).
-        s2_path: the Sentinel-2 GeoTIFF on the same grid.
-        max_px: longest side read (the images are decimated for display).
-        title: figure title.
-        **kwargs: passed to :func:`~xmodal_lab.viz.place_plots.plot_coregistration` (``vv_contour``,
-            ``checker`` ...).
-
-    Returns:
-        The figure of :func:`xmodal_lab.viz.place_plots.plot_coregistration`.
-    """
-    from xmodal_lab.viz.place_plots import plot_coregistration
-
-    s1, _, _, _ = read_bands(s1_path, "s1", max_px)
-    s2, res, crs, (a, b, c, d, e, f) = read_bands(s2_path, "s2", max_px)
-    if s1.shape[1:] != s2.shape[1:]:
-        raise ValueError(
-            f"{s1_path} and {s2_path}: expected the same grid, got {s1.shape[1:]} and {s2.shape[1:]}"
-        )
-    pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
-            "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
-    return plot_coregistration(pair, title=title, **kwargs)
+def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
+    """A Sentinel-1 or Sentinel-2 GeoTIFF rendered as ``[h, w, 3]`` uint8 (at most ``max_px`` per side)."""
+    data, _, _, _ = read_bands(path, modality, max_px)
+    return render(np.nan_to_num(data), modality)
 
 
 def to_lonlat_collection(collection: dict) -> dict:
     """A FeatureCollection in its ``crs`` reprojected to longitude/latitude (for a Leaflet layer)."""
+    from shapely import transform as shapely_transform
     from shapely.geometry import mapping, shape
-    from shapely.ops import transform as shp_transform
 
-    from xmodal_lab.data.geo import transformer
+    project = transformer(str(collection.get("crs", "EPSG:4326")), "EPSG:4326")
 
-    crs = collection.get("crs", "EPSG:4326")
-    project = transformer(str(crs), "EPSG:4326").transform
-    features = [
-        {**f, "geometry": mapping(shp_transform(project, shape(f["geometry"])))}
-        for f in collection["features"]
-    ]
+    def to_lonlat(xy: np.ndarray) -> np.ndarray:
+        return np.stack(project.transform(xy[:, 0], xy[:, 1]), axis=1)
+
+    features = [{**f, "geometry": mapping(shapely_transform(shape(f["geometry"]), to_lonlat))}
+                for f in collection["features"]]  # fmt: skip
     return {"type": "FeatureCollection", "features": features}
 
 
 # --- maps -----------------------------------------------------------------------------------------------
-def _image_layer(rgb: np.ndarray, bounds, name: str, opacity: float = 1.0):
-    import ipyleaflet
-
-    from xmodal_lab.viz.maps import png_data_url
-
-    return ipyleaflet.ImageOverlay(url=png_data_url(rgb), bounds=bounds, name=name, opacity=opacity)
-
-
-def _png_rgba(rgba: np.ndarray) -> str:
-    import base64
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _base_map(tiles: Any, basemap: str | None, height: str, pca_rgb: bool = True):
-    """A leafmap map fitted to the raster, with S2, S1 and PCA layers."""
-    import ipyleaflet
-    from leafmap import leafmap
-
-    from xmodal_lab.eval.embed_raster import pca_rgb as pca_colours
-    from xmodal_lab.viz.maps import _add_legend, fit_to, view_of
+def _base_map(tiles: Any, basemap: str | None, height: str):
+    """A map fitted to the raster with its S1, S2 and PCA-of-embeddings layers and their legend."""
+    from xmodal_lab.eval.embed_raster import pca_rgb
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
-    centre, zoom = view_of(bounds)
-    kwargs = dict(center=centre, zoom=zoom, height=height, draw_control=False, measure_control=False,
-                  toolbar_control=False, search_control=False, layers_control=True)  # fmt: skip
-    if basemap is not None:
-        kwargs["basemap"] = basemap
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        m = leafmap.Map(**kwargs)
-    if basemap is None:
-        for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
-            m.remove(layer)
-    m.add(_image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
-    m.add(_image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
-    if pca_rgb:
-        key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
-        colours = tiles.to_grid(pca_colours(tiles.vectors[key]), fill=0).astype(np.uint8)  # [3, rows, cols]
-        rgba = np.concatenate(
-            [np.moveaxis(colours, 0, -1), (colours[:1] > 0).astype(np.uint8)[0][..., None] * 255], -1
-        )
-        grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-        pca_layer = ipyleaflet.ImageOverlay(
-            url=_png_rgba(rgba), bounds=grid_bounds, name=LAYER_PCA, opacity=0.6
-        )
-        m.add(pca_layer)  # similar colours = similar embeddings; the layer control hides it
-        m.pca_layer = pca_layer
-    fit_to(m, bounds)
+    m = new_map(bounds, basemap, height)
+    m.add(image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
+    m.add(image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
+    key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
+    colours = tiles.to_grid(pca_rgb(tiles.vectors[key]), fill=0).astype(np.uint8)  # [3, rows, cols]
+    alpha = np.where(colours[0] > 0, 255, 0).astype(np.uint8)  # no tile: transparent
+    rgba = np.dstack([np.moveaxis(colours, 0, -1), alpha])
+    grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
+    m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
+    m.add(m.pca_layer)
+    add_legend(m, PCA_LEGEND, wheel=False)
     m.raster_bounds = bounds
-    if pca_rgb:
-        _add_legend(m, PCA_LEGEND, wheel=False)
     return m
 
 
-#: What the PCA layer's colours mean (the region maps' legend).
-PCA_LEGEND = (
-    "layer 'embeddings (PCA)': each tile's embedding reduced to its first three principal components, "
-    "shown as red, green and blue (2-98 % stretch each). Similar colours = similar embeddings; the colours "
-    "have no fixed meaning. 'similarity': cosine to the clicked tile, dark -1 to bright +1."
-)
+def _explorer(
+    tiles: Any, basemap: str | None, height: str, threshold: float, button: str, layers: list, controls=()
+):
+    """The explorers' widget: the base map with ``layers`` and a click marker, a slider, info and export.
 
-
-def _add_zoom_control(m: Any, tile_bounds: Any) -> None:
-    """A "fly to" dropdown: the whole place or the clicked tile (``tile_bounds()`` gives its bounds)."""
+    Returns:
+        ``ipywidgets.VBox`` with ``map``, ``slider``, ``info``, ``button`` and ``marker``.
+    """
     import ipyleaflet
     import ipywidgets as widgets
 
-    from xmodal_lab.viz.maps import fit_to
-
-    selector = widgets.Dropdown(options=["whole place", "clicked tile"], value="whole place",
-                                description="fly to")  # fmt: skip
-
-    def on_change(change: Any) -> None:
-        fit_to(m, m.raster_bounds if change["new"] == "whole place" else tile_bounds())
-
-    selector.observe(on_change, names="value")
-    m.add(ipyleaflet.WidgetControl(widget=selector, position="topright"))
-    m.fly_to_selector = selector
-
-
-def _tile_lonlat_bounds(tiles: Any, index: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """``((south, west), (north, east))`` of one tile of the raster."""
-    from xmodal_lab.data.geo import transformer
-
-    left, bottom, right, top = tiles.footprint(index)
-    lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform(
-        [left, right, right, left], [bottom, bottom, top, top]
-    )
-    return (min(lat), min(lon)), (max(lat), max(lon))
-
-
-def _default_point(tiles: Any, point: tuple[float, float] | None) -> tuple[float, float]:
-    """``(lon, lat)`` of the given point, or of the centre of the first tile (the headless default)."""
-    if point is not None:
-        return float(point[0]), float(point[1])
-    from xmodal_lab.data.geo import to_lonlat
-
-    left, bottom, right, top = tiles.footprint(0)
-    return to_lonlat((left + right) / 2, (bottom + top) / 2, tiles.crs)
-
-
-def _export_name(folder: Path, stem: str, suffix: str) -> Path:
-    """The first ``stem_N.suffix`` in ``folder`` that does not exist (exports never overwrite)."""
-    for n in range(1, 10_000):
-        path = folder / f"{stem}_{n:03d}{suffix}"
-        if not path.exists():
-            return path
-    raise FileExistsError(f"{folder}: 9999 exports named {stem}_NNN{suffix} already exist")
-
-
-def _check_export_format(export_format: str) -> None:
-    if export_format not in (".gpkg", ".geojson"):
-        raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
-
-
-def _click_controls(m: Any, threshold: float, button_label: str) -> tuple[Any, Any, Any, Any]:
-    """The explorers' marker (added to ``m`` above its layers), threshold slider, info line and export button."""
-    import ipyleaflet
-    import ipywidgets as widgets
-
+    m = _base_map(tiles, basemap, height)
+    for layer in layers:
+        m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
                                      name=LAYER_CLICK)  # fmt: skip
     m.add(marker)
     slider = widgets.FloatSlider(value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold",
                                  continuous_update=False, readout_format=".2f")  # fmt: skip
-    info = widgets.HTML()
-    button = widgets.Button(description=button_label, icon="download")
-    return marker, slider, info, button
+    info, export = widgets.HTML(), widgets.Button(description=button, icon="download")
+    box = widgets.VBox([widgets.HBox([*controls, slider, export]), info, m])
+    box.map, box.slider, box.info, box.button, box.marker = m, slider, info, export, marker
+    box.exported = None
+    return box
 
 
-def _connect(m: Any, button: Any, info: Any, click: Any, export: Any) -> None:
-    """Map clicks call ``click(lon, lat)``; the button calls ``export()`` and reports a failure in ``info``."""
+def _connect(box: Any, click: Any, write: Any, export_dir: str | Path, stem: str, export_format: str) -> None:
+    """Wire clicks to ``click(lon, lat)`` and the button to ``box.export(path=None)``, which calls ``write``.
+
+    Without a path the export goes to the first free ``stem_NNN.<format>`` (exports never overwrite).
+    """
+    if export_format not in (".gpkg", ".geojson"):
+        raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
 
     def on_interaction(**event: Any) -> None:
         if event.get("type") == "click":
             lat, lon = event["coordinates"]
             click(lon, lat)
 
+    def export(path: str | Path | None = None) -> Path:
+        if path is None:
+            n = 1
+            while (path := Path(export_dir) / f"{stem}_{n:03d}{export_format}").exists():
+                n += 1
+        box.exported = write(Path(path))
+        box.info.value += f"<br>wrote {box.exported}"
+        return box.exported
+
     def on_button(_: Any) -> None:
         try:
             export()
         except (ValueError, OSError) as err:
-            info.value += f"<br><i>export failed: {err}</i>"
+            box.info.value += f"<br><i>export failed: {err}</i>"
 
-    m.on_interaction(on_interaction)
-    button.on_click(on_button)
+    box.map.on_interaction(on_interaction)
+    box.button.on_click(on_button)
+    box.click, box.export = click, export
+
+
+def _move_marker(box: Any, lon: float, lat: float) -> None:
+    box.point = (float(lon), float(lat))
+    box.marker.location = (float(lat), float(lon))
+
+
+def _first_point(tiles: Any, point: tuple[float, float] | None) -> tuple[float, float]:
+    """``(lon, lat)`` of the given point, or of the centre of the first tile (the headless default)."""
+    if point is not None:
+        return float(point[0]), float(point[1])
+    left, bottom, right, top = tiles.footprint(0)
+    lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
+    return float(lon), float(lat)
 
 
 def region_explorer(
@@ -371,101 +246,86 @@ def region_explorer(
     """Click the map: cosine similarity of every tile to the clicked tile, with a threshold slider.
 
     Args:
-        tiles: :class:`~xmodal_lab.eval.embed_raster.TileEmbeddings` from ``embed_raster`` (with both
-            ``s1`` and ``s2`` for the cross-modal modes).
+        tiles: :class:`~xmodal_lab.eval.embed_raster.TileEmbeddings` (with ``s1`` and ``s2`` for the
+            cross-modal modes).
         point: ``(lon, lat)`` of the first query (default: the centre of the first tile).
-        mode: a label of :data:`QUERY_MODES`: ``"radar -> optical"`` compares the clicked tile's radar
+        mode: a label of :data:`QUERY_MODES`; ``"radar -> optical"`` compares the clicked tile's radar
             embedding with every tile's optical embedding.
         threshold: initial slider value (cosine similarity).
-        export_dir: where the export button writes ``selection_NNN.gpkg`` (never overwriting).
+        export_dir: where the export button writes ``selection_NNN.gpkg``.
         export_format: ``".gpkg"`` or ``".geojson"``.
         basemap: a leafmap basemap, or None.
         height: CSS height of the map.
 
     Returns:
-        ``ipywidgets.VBox`` with attributes ``map``, ``slider``, ``mode`` (dropdown), ``info``,
-        ``similarity`` (the current ``[rows, cols]`` grid), ``selected`` (bool grid), ``query_index``,
-        ``point``, ``click(lon, lat)``, ``set_threshold(t)``, ``selection()`` (polygons in the raster's CRS)
-        and ``export(path=None)``.
+        ``ipywidgets.VBox`` with ``map``, ``slider``, ``mode`` (dropdown), ``info``, ``similarity`` (the
+        current ``[rows, cols]`` grid), ``selected`` (bool grid), ``query_index``, ``point``,
+        ``click(lon, lat)``, ``set_threshold(t)``, ``selection()`` (polygons in the raster's CRS) and
+        ``export(path=None)``.
     """
     import ipyleaflet
     import ipywidgets as widgets
 
-    from xmodal_lab.eval.tile_query import export_vectors, grid_to_polygons, similarity_grid, threshold_grid
-    from xmodal_lab.eval.tile_query import tile_at as find_tile
+    from xmodal_lab.eval.tile_query import (
+        export_vectors,
+        grid_to_polygons,
+        similarity_grid,
+        threshold_grid,
+        tile_at,
+    )
 
     modes = {label: (q, g) for label, q, g in QUERY_MODES}
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
-    _check_export_format(export_format)
-    m = _base_map(tiles, basemap, height)
     grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-    sim_layer = ipyleaflet.ImageOverlay(url=_png_rgba(np.zeros((1, 1, 4), np.uint8)), bounds=grid_bounds,
-                                        name=LAYER_SIM, opacity=0.85)  # fmt: skip
+    sim_layer = image_layer(_EMPTY, grid_bounds, LAYER_SIM, opacity=0.85)
     sel_layer = ipyleaflet.GeoJSON(data={"type": "FeatureCollection", "features": []}, name=LAYER_SEL,
                                    style={"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0})  # fmt: skip
-    for layer in (sim_layer, sel_layer):
-        m.add(layer)
-    marker, slider, info, button = _click_controls(m, threshold, "export selection")
     dropdown = widgets.Dropdown(options=list(modes), value=mode, description="query")
-    box = widgets.VBox([widgets.HBox([dropdown, slider, button]), info, m])
-    state: dict[str, Any] = {}
+    box = _explorer(tiles, basemap, height, threshold, "export selection", [sim_layer, sel_layer], [dropdown])
+
+    def selection() -> dict:
+        return grid_to_polygons(tiles, box.selected, {"mode": dropdown.value, "threshold": box.slider.value})
 
     def redraw() -> None:
-        q, g = modes[dropdown.value]
-        sim = similarity_grid(tiles, state["index"], query=q, gallery=g)
-        selected = threshold_grid(sim, slider.value)
-        sim_layer.url = _png_rgba(similarity_rgba(sim, slider.value))
-        collection = grid_to_polygons(tiles, selected, {"mode": dropdown.value, "threshold": slider.value})
-        sel_layer.data = to_lonlat_collection(collection)
-        box.similarity, box.selected, box.query_index = sim, selected, state["index"]
-        info.value = (
-            f"<b>{dropdown.value}</b>: tile {state['index']} at ({box.point[1]:.4f}, {box.point[0]:.4f}); "
-            f"{int(selected.sum())} of {len(tiles)} tiles have cosine >= {slider.value:.2f}"
+        t = box.slider.value
+        box.similarity = similarity_grid(tiles, box.query_index, *modes[dropdown.value])
+        box.selected = threshold_grid(box.similarity, t)
+        sim_layer.url = png_data_url(similarity_rgba(box.similarity, t))
+        sel_layer.data = to_lonlat_collection(selection())
+        box.info.value = (
+            f"<b>{dropdown.value}</b>: tile {box.query_index} at ({box.point[1]:.4f}, {box.point[0]:.4f}); "
+            f"{int(box.selected.sum())} of {len(tiles)} tiles have cosine >= {t:.2f}"
         )
 
     def click(lon: float, lat: float) -> int:
         try:
-            index = find_tile(tiles, lon, lat)
+            box.query_index = tile_at(tiles, lon, lat)
         except ValueError as err:
-            info.value = f"<i>{err}</i>"
+            box.info.value = f"<i>{err}</i>"
             return -1
-        state["index"] = index
-        box.point = (float(lon), float(lat))
-        marker.location = (float(lat), float(lon))
+        _move_marker(box, lon, lat)
         redraw()
-        return index
+        return box.query_index
 
     def set_threshold(t: float) -> None:
-        slider.value = float(t)
+        box.slider.value = float(t)
 
-    def selection() -> dict:
-        return grid_to_polygons(tiles, box.selected, {"mode": dropdown.value, "threshold": slider.value})
+    def tile_bounds():
+        left, bottom, right, top = tiles.footprint(box.query_index)
+        lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform([left, right], [bottom, top])
+        return bounds_of(np.stack([lon, lat], axis=1))
 
-    def export(path: str | Path | None = None) -> Path:
-        target = (
-            Path(path) if path is not None else _export_name(Path(export_dir), "selection", export_format)
-        )
-        written = export_vectors(selection(), target)
-        info.value += f"<br>wrote {written}"
-        box.exported = written
-        return written
-
-    _connect(m, button, info, click, export)
-    _add_zoom_control(m, lambda: _tile_lonlat_bounds(tiles, state["index"]))
-    slider.observe(lambda _: redraw(), names="value")
-    dropdown.observe(lambda _: redraw(), names="value")
-    box.map, box.slider, box.mode, box.info, box.button = m, slider, dropdown, info, button
-    box.click, box.set_threshold, box.selection, box.export, box.exported = (
-        click,
-        set_threshold,
-        selection,
-        export,
-        None,
+    _connect(
+        box, click, lambda path: export_vectors(selection(), path), export_dir, "selection", export_format
     )
-    lon, lat = _default_point(tiles, point)
+    add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
+    box.slider.observe(lambda _: redraw(), names="value")
+    dropdown.observe(lambda _: redraw(), names="value")
+    box.mode, box.set_threshold, box.selection = dropdown, set_threshold, selection
+    lon, lat = _first_point(tiles, point)
     if click(lon, lat) < 0:
-        raise ValueError(f"point ({lon}, {lat}) is not on a tile of the raster: {info.value}")
+        raise ValueError(f"point ({lon}, {lat}) is not on a tile of the raster: {box.info.value}")
     return box
 
 
@@ -499,66 +359,83 @@ def segment_explorer(
         ``ipywidgets.VBox`` with ``map``, ``slider``, ``info``, ``result`` (the current
         :class:`~xmodal_lab.eval.tile_query.RegionMask`), ``click(lon, lat)`` and ``export(path=None)``.
     """
-    import ipyleaflet
-    import ipywidgets as widgets
-
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
 
-    _check_export_format(export_format)
-    m = _base_map(tiles, basemap, height)
-    bounds = m.raster_bounds
-    seg_layer = ipyleaflet.ImageOverlay(url=_png_rgba(np.zeros((1, 1, 4), np.uint8)), bounds=bounds,
-                                        name=LAYER_SEG, opacity=0.9)  # fmt: skip
-    m.add(seg_layer)
-    marker, slider, info, button = _click_controls(m, threshold, "export mask")
-    box = widgets.VBox([widgets.HBox([slider, button]), info, m])
+    bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
+    seg_layer = image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
+    box = _explorer(tiles, basemap, height, threshold, "export mask", [seg_layer])
 
     def show() -> None:
-        result = box.result
-        result.mask = np.nan_to_num(result.confidence, nan=-np.inf) >= slider.value
-        result.threshold = float(slider.value)
+        result, t = box.result, box.slider.value
+        result.mask = np.nan_to_num(result.confidence, nan=-np.inf) >= t
+        result.threshold = float(t)
         step = max(1, int(np.ceil(max(result.mask.shape) / 1024)))
-        seg_layer.url = _png_rgba(mask_rgba(result.mask[::step, ::step]))
-        info.value = (
+        seg_layer.url = png_data_url(mask_rgba(result.mask[::step, ::step]))
+        box.info.value = (
             f"one-shot ({modality}) from ({box.point[1]:.4f}, {box.point[0]:.4f}): "
-            f"{result.mask.mean():.1%} of the raster has confidence >= {slider.value:.2f}"
+            f"{result.mask.mean():.1%} of the raster has confidence >= {t:.2f}"
         )
 
     def click(lon: float, lat: float) -> bool:
         try:
-            box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=slider.value,
+            box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value,
                                         **segment_kwargs)  # fmt: skip
         except ValueError as err:
-            info.value = f"<i>{err}</i>"
+            box.info.value = f"<i>{err}</i>"
             return False
-        box.point = (float(lon), float(lat))
-        marker.location = (float(lat), float(lon))
+        _move_marker(box, lon, lat)
         show()
         return True
 
-    def export(path: str | Path | None = None) -> Path:
-        target = Path(path) if path is not None else _export_name(Path(export_dir), "segment", export_format)
-        props = {"modality": modality, "threshold": float(slider.value)}
-        written = export_vectors(box.result.to_polygons(properties=props), target, layer="segment")
-        info.value += f"<br>wrote {written}"
-        box.exported = written
-        return written
+    def write(path: Path) -> Path:
+        props = {"modality": modality, "threshold": float(box.slider.value)}
+        return export_vectors(box.result.to_polygons(properties=props), path, layer="segment")
 
-    _connect(m, button, info, click, export)
-    slider.observe(lambda _: show(), names="value")
-    box.map, box.slider, box.info, box.button, box.click, box.export, box.exported = (
-        m, slider, info, button, click, export, None)  # fmt: skip
-    lon, lat = _default_point(tiles, point)
+    _connect(box, click, write, export_dir, "segment", export_format)
+    box.slider.observe(lambda _: show(), names="value")
+    lon, lat = _first_point(tiles, point)
     if not click(lon, lat):
-        raise ValueError(f"point ({lon}, {lat}) is not on the raster: {info.value}")
+        raise ValueError(f"point ({lon}, {lat}) is not on the raster: {box.info.value}")
     return box
 
 
 # --- static figures -------------------------------------------------------------------------------------
 def _extent(transform: Any, shape: tuple[int, int]) -> tuple[float, float, float, float]:
     a, _, c, _, e, f = (float(v) for v in tuple(transform)[:6])
-    h, w = shape
-    return (c, c + a * w, f + e * h, f)
+    return (c, c + a * shape[1], f + e * shape[0], f)
+
+
+def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
+    """A figure whose axes show the raster's optical image in its CRS (metres)."""
+    fig, ax = figure_axes(ax, figsize=figsize)
+    ax.imshow(read_rgb(tiles.s2_path, "s2", 512), extent=_extent(tiles.source_transform, tiles.source_shape))
+    ax.set(xlabel=f"easting (m, {tiles.crs})", ylabel="northing (m)")
+    return fig, ax
+
+
+def plot_region_pair(
+    s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
+) -> Figure:
+    """Static fallback of the region maps: the pair's S2 and S1 on a metric grid, with co-registration checks.
+
+    Args:
+        s1_path: the Sentinel-1 GeoTIFF (VV, VH in dB).
+        s2_path: the Sentinel-2 GeoTIFF on the same grid.
+        max_px: longest side read (the images are decimated for display).
+        title: figure title.
+        **kwargs: passed to :func:`~xmodal_lab.viz.data_plots.plot_coregistration` (``vv_contour`` ...).
+    """
+    from xmodal_lab.viz.data_plots import plot_coregistration
+
+    s1, _, _, _ = read_bands(s1_path, "s1", max_px)
+    s2, res, crs, (_, _, c, _, _, f) = read_bands(s2_path, "s2", max_px)
+    if s1.shape[1:] != s2.shape[1:]:
+        raise ValueError(
+            f"{s1_path} and {s2_path}: expected the same grid, got {s1.shape[1:]} and {s2.shape[1:]}"
+        )
+    pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
+            "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
+    return plot_coregistration(pair, title=title, **kwargs)
 
 
 def plot_region_query(
@@ -571,36 +448,29 @@ def plot_region_query(
 ) -> Figure:
     """Static counterpart of :func:`region_explorer`: the similarity heat map over the optical image.
 
-    The selected tiles are outlined and the clicked point is circled, in the raster's CRS (metres).
-
     Args:
         tiles: the raster's tile embeddings.
         similarity: ``[rows, cols]`` from :func:`xmodal_lab.eval.similarity_grid`.
         threshold: outline the tiles at or above it.
-        point: ``(lon, lat)`` of the query.
+        point: ``(lon, lat)`` of the query, circled.
         title: axes title.
         ax: draw into these axes.
 
     Returns:
-        The figure (the heat map is the image with ``gid="similarity"``).
+        The figure (the heat map is the image with ``gid="similarity"``), in the raster's CRS.
     """
-    from xmodal_lab.data.geo import transformer
-
-    fig, ax = figure_axes(ax, figsize=(6.5, 5.5), layout="constrained")
-    ax.imshow(read_rgb(tiles.s2_path, "s2", 512), extent=_extent(tiles.source_transform, tiles.source_shape))
+    fig, ax = _optical_axes(tiles, ax, (6.5, 5.5))
     s = np.asarray(similarity, dtype=np.float64)
-    im = ax.imshow(np.ma.masked_invalid(s), extent=_extent(tiles.grid_transform, tiles.grid_shape), cmap="magma",
-                   vmin=-1, vmax=1, alpha=0.75, interpolation="nearest", gid="similarity")  # fmt: skip
-    fig.colorbar(im, ax=ax, shrink=0.8, label="cosine similarity to the clicked tile")
+    extent = _extent(tiles.grid_transform, tiles.grid_shape)
+    im = ax.imshow(np.ma.masked_invalid(s), extent=extent, cmap="magma", vmin=-1, vmax=1, alpha=0.75,
+                   interpolation="nearest", gid="similarity")  # fmt: skip
+    colorbar(fig, im, ax, "cosine similarity to the clicked tile", location="right", shrink=0.8)
     if threshold is not None:
-        selected = np.nan_to_num(s, nan=-np.inf) >= threshold
-        ax.contour(selected.astype(float), levels=[0.5], colors=[TRUE_MATCH_COLOUR], linewidths=1.5,
-                   extent=_extent(tiles.grid_transform, tiles.grid_shape), origin="upper")  # fmt: skip
+        outline(ax, np.nan_to_num(s, nan=-np.inf) >= threshold, TRUE_MATCH_COLOUR, width=1.5, extent=extent,
+                origin="upper")  # fmt: skip
     if point is not None:
         x, y = transformer("EPSG:4326", tiles.crs).transform(*point)
         ax.plot(x, y, "o", ms=10, mfc="none", mec=QUERY_COLOUR, mew=2.5)
-    ax.set_xlabel(f"easting (m, {tiles.crs})")
-    ax.set_ylabel("northing (m)")
     ax.set_title(title or "cosine similarity of every tile to the clicked tile (circled)", fontsize=10)
     return fig
 
@@ -608,54 +478,28 @@ def plot_region_query(
 def plot_region_mask(
     tiles: Any, mask: Any, truth: Any = None, title: str | None = None, ax: Any = None
 ) -> Figure:
-    """Static counterpart of :func:`segment_explorer`: the optical image with a mask (and a reference mask).
+    """Static counterpart of :func:`segment_explorer`: the optical image with a mask (``gid="mask"``).
 
     Args:
         tiles: the raster's tile embeddings.
         mask: ``[H, W]`` bool on the optical grid (e.g. ``RegionMask.mask``).
-        truth: optional ``[H, W]`` bool outlined in white (e.g. the simulated land cover's water).
+        truth: optional ``[H, W]`` bool outlined in white.
         title: axes title.
         ax: draw into these axes.
-
-    Returns:
-        The figure.
     """
-    fig, ax = figure_axes(ax, figsize=(6, 5.5), layout="constrained")
+    fig, ax = _optical_axes(tiles, ax, (6, 5.5))
     extent = _extent(tiles.source_transform, tiles.source_shape)
-    ax.imshow(read_rgb(tiles.s2_path, "s2", 512), extent=extent)
     m = np.asarray(mask, dtype=bool)
     step = max(1, int(np.ceil(max(m.shape) / 512)))
     ax.imshow(mask_rgba(m[::step, ::step]), extent=extent, interpolation="nearest", gid="mask")
     if truth is not None:
-        t = np.asarray(truth, dtype=bool)[::step, ::step]
-        ax.contour(
-            t.astype(float), levels=[0.5], colors=["white"], linewidths=1.0, extent=extent, origin="upper"
+        outline(
+            ax,
+            np.asarray(truth, dtype=bool)[::step, ::step],
+            "white",
+            width=1.0,
+            extent=extent,
+            origin="upper",
         )
-    ax.set_xlabel(f"easting (m, {tiles.crs})")
-    ax.set_ylabel("northing (m)")
     ax.set_title(title or f"one-shot mask ({m.mean():.1%} of the raster)", fontsize=10)
     return fig
-
-
-__all__ = [
-    "LAYER_CLICK",
-    "LAYER_PCA",
-    "LAYER_S1",
-    "LAYER_S2",
-    "LAYER_SEG",
-    "LAYER_SEL",
-    "LAYER_SIM",
-    "PCA_LEGEND",
-    "QUERY_MODES",
-    "mask_rgba",
-    "plot_region_mask",
-    "plot_region_query",
-    "plot_region_pair",
-    "raster_lonlat_bounds",
-    "read_bands",
-    "read_rgb",
-    "region_explorer",
-    "segment_explorer",
-    "similarity_rgba",
-    "to_lonlat_collection",
-]

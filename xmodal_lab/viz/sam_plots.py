@@ -1,14 +1,15 @@
-"""Figures of Segment Anything, PerSAM and the encoder one-shot segmenter, with their prompts drawn.
+"""Figures of masks with their prompts: Segment Anything, PerSAM and the encoder one-shot segmenter.
 
-Every figure of a SAM result says in its title which model made it: an untrained SAM (no checkpoint)
-puts :data:`UNTRAINED_LABEL` (the same words as ``xmodal_lab.segment.UNTRAINED_LABEL``) in the title, so a
-reader never mistakes random masks for SAM's. Results are read through their ``untrained`` and
-``model_type`` attributes only: like the rest of ``viz``, this module does not import ``segment``. Prompts are drawn where the model saw them: positive points as green stars, negative points as red
-crosses, boxes as green rectangles; the true mask, when given, as a dashed yellow outline.
+Every figure of a SAM result names its model in the title: an untrained SAM puts :data:`UNTRAINED_LABEL`
+there, so random masks are never mistaken for SAM's. Results are read through their attributes only
+(``untrained``, ``model_type`` ...): like the rest of ``viz``, this module does not import ``segment``.
+Positive points are green stars, negative points red crosses, boxes green rectangles, the true mask a
+dashed yellow outline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,35 +18,26 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from xmodal_lab.viz._common import to_numpy
-from xmodal_lab.viz.composites import render
-from xmodal_lab.viz.figure import bare_axes, grid, suptitle
+from xmodal_lab.viz.colours import render
+from xmodal_lab.viz.figure import colorbar, grid, outline, show, suptitle
 
-#: What the title of every figure of an untrained SAM's output says.
+#: What the title of every figure of an untrained SAM's output says (as ``xmodal_lab.segment``'s).
 UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
+_OVERLAY = ListedColormap([(0, 0, 0, 0), (0.12, 0.56, 1.0, 0.5)])
 
 
 def sam_label(result: Any) -> str:
-    """The model's label for a figure title, from a result's ``untrained`` and ``model_type`` attributes.
-
-    Args:
-        result: a ``SamMasks``, ``PerSamResult``, ``BoundaryStudy``, ``SamSegmenter`` or ``Sam``.
-
-    Returns:
-        :data:`UNTRAINED_LABEL` for random weights, else e.g. ``"SAM vit_b (checkpoint)"``.
-    """
+    """The model's name for a title: :data:`UNTRAINED_LABEL`, or e.g. ``"SAM vit_b (checkpoint)"``."""
     if bool(getattr(result, "untrained", False)):
         return UNTRAINED_LABEL
     return f"SAM {getattr(result, 'model_type', 'unknown')} (checkpoint)"
 
 
-_OVERLAY = ListedColormap([(0, 0, 0, 0), (0.12, 0.56, 1.0, 0.5)])
-
-
 def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = None) -> None:
-    """Draw SAM prompts on an axis: positive points (green stars), negative (red crosses), boxes.
+    """Draw prompts in pixel coordinates: positive points, negative points and boxes.
 
     Args:
-        ax: a matplotlib axis showing the tile in pixel coordinates.
+        ax: axes showing the tile.
         points: ``[P, 2]`` ``(x, y)`` pixels.
         labels: ``[P]`` 1 positive, 0 negative (default: all positive).
         box: ``[4]`` or ``[K, 4]`` ``(x0, y0, x1, y1)``.
@@ -64,33 +56,88 @@ def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = Non
                 )
     if box is not None:
         for x0, y0, x1, y1 in to_numpy(box).reshape(-1, 4):
-            ax.add_patch(
-                Rectangle(
-                    (x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2, label="box prompt"
-                )
-            )
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2,
+                                   label="box prompt"))  # fmt: skip
 
 
-def _mask_panel(ax: Any, rgb: np.ndarray, mask: np.ndarray, truth: np.ndarray | None, text: str) -> None:
-    ax.imshow(rgb)
+def _mask_panel(
+    ax: Any, rgb: np.ndarray, mask: Any, truth: np.ndarray | None, text: str, name: str = "truth"
+):
+    """The image with a mask in blue; against a true mask (dashed), its IoU and area ratio in the title."""
+    mask = to_numpy(mask).astype(bool)
+    show(ax, rgb)
     ax.imshow(mask.astype(int), cmap=_OVERLAY, vmin=0, vmax=1, interpolation="nearest")
-    if mask.any() and not mask.all():
-        ax.contour(mask.astype(float), levels=[0.5], colors="dodgerblue", linewidths=1.2)
+    outline(ax, mask, "dodgerblue")
     if truth is not None:
-        if truth.any() and not truth.all():
-            ax.contour(truth.astype(float), levels=[0.5], colors="yellow", linewidths=1.2, linestyles="--")
-        inter, union = (mask & truth).sum(), (mask | truth).sum()
-        text += f"\nIoU {inter / max(union, 1):.2f}, area x{mask.sum() / max(truth.sum(), 1):.2f} of truth"
+        if truth.shape != mask.shape:
+            raise ValueError(f"{name}: expected a mask of shape {mask.shape}, got {truth.shape}")
+        outline(ax, truth, "yellow", dashed=True)
+        iou = (mask & truth).sum() / max((mask | truth).sum(), 1)
+        text += f"\nIoU {iou:.2f}, area x{mask.sum() / max(truth.sum(), 1):.2f} of {name}"
     ax.set_title(text, fontsize=8)
 
 
-def _truth(truth: Any, shape: tuple[int, int]) -> np.ndarray | None:
-    if truth is None:
-        return None
-    t = to_numpy(truth).astype(bool)
-    if t.shape != shape:
-        raise ValueError(f"truth: expected a mask of shape {shape}, got {t.shape}")
-    return t
+def _truth(truth: Any) -> np.ndarray | None:
+    return None if truth is None else to_numpy(truth).astype(bool)
+
+
+def _masks_figure(rgb, masks, texts, truth, name, head, points=None, labels=None, box=None, size=3.0):
+    """The image with its prompts, then one panel per ``[H, W]`` mask."""
+    m = to_numpy(masks).astype(bool)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[1:] != rgb.shape[:2]:
+        raise ValueError(f"masks: expected [M, {rgb.shape[0]}, {rgb.shape[1]}] booleans, got shape {m.shape}")
+    fig, axes = grid(1, 1 + len(texts), size)
+    show(axes[0, 0], rgb, head)
+    draw_prompts(axes[0, 0], points, labels, box)
+    for ax, mask, text in zip(axes[0, 1:], m, texts):
+        _mask_panel(ax, rgb, mask, truth, text, name)
+    return fig, axes[0]
+
+
+def plot_masks(
+    image: Any,
+    masks: Any,
+    *,
+    modality: str = "s2",
+    scores: Sequence[float] | None = None,
+    points: Any = None,
+    point_labels: Any = None,
+    boxes: Any = None,
+    reference: Any = None,
+    max_masks: int = 3,
+    title: str | None = None,
+    size: float = 3.0,
+) -> Figure:
+    """Segmentation masks over their image, one panel each, after the image with its prompts.
+
+    Against a ``reference`` mask each panel gives the IoU and the area ratio mask/reference, which shows
+    how much a model overestimates boundaries.
+
+    Args:
+        image: ``[C, H, W]`` values rendered per ``modality``, or an ``[H, W, 3]`` uint8 picture.
+        masks: ``[M, H, W]`` or ``[H, W]`` booleans, or a result with ``masks`` and ``scores``.
+        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
+        scores: one score per mask, shown in the titles.
+        points: ``[P, 2]`` prompt points as ``(x, y)`` pixels.
+        point_labels: ``[P]`` 1 foreground, 0 background.
+        boxes: ``[4]`` or ``[B, 4]`` prompt boxes ``(x0, y0, x1, y1)``.
+        reference: ``[H, W]`` ground-truth mask, drawn dashed.
+        max_masks: mask panels at most.
+        title: figure title.
+        size: inches per panel.
+    """
+    if hasattr(masks, "masks"):
+        scores = getattr(masks, "scores", None) if scores is None else scores
+        masks = masks.masks
+    m = to_numpy(masks)
+    n = min(1 if m.ndim == 2 else len(m), max_masks)
+    texts = [f"mask {i}" + (f"  score {scores[i]:.2f}" if scores is not None else "") for i in range(n)]
+    fig, _ = _masks_figure(render(image, modality), m, texts, _truth(reference), "reference", "image and prompts",
+                           points, point_labels, boxes, size)  # fmt: skip
+    suptitle(fig, title)
+    return fig
 
 
 def plot_sam_masks(
@@ -106,74 +153,53 @@ def plot_sam_masks(
     """SAM's masks for one tile, with the prompts that produced them and the model named in the title.
 
     Args:
-        image: the tile ``[C, H, W]`` (rendered per ``modality``) or an ``[H, W, 3]`` uint8 picture.
-        result: a ``SamMasks`` (its ``masks``, ``scores``, ``prompt_points``, ``prompt_labels``,
-            ``prompt_box`` and ``untrained``).
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS`` (``"s2"``, ``"s1"``, ...).
+        image: the tile ``[C, H, W]`` or an ``[H, W, 3]`` uint8 picture.
+        result: a ``SamMasks`` (``masks``, ``scores``, ``prompt_points``, ``prompt_labels``, ``prompt_box``,
+            ``untrained``; automatic masks also ``points``).
+        modality: how to render the tile.
         what: what the figure shows, e.g. ``"point prompt, optical"``; the model's label is appended.
-        truth: ``[H, W]`` true mask, drawn dashed; the panels then give IoU and area ratio.
-        max_masks: panels of masks at most.
+        truth: ``[H, W]`` true mask; the panels then give IoU and area ratio.
+        max_masks: mask panels at most.
         size: inches per panel.
-
-    Returns:
-        A figure: the tile with its prompts, then one panel per mask with SAM's own score.
     """
-    rgb = render(image, modality)
-    masks = to_numpy(result.masks).astype(bool)
-    if masks.ndim != 3 or masks.shape[1:] != rgb.shape[:2]:
-        raise ValueError(f"result.masks: expected [M, {rgb.shape[0]}, {rgb.shape[1]}], got {masks.shape}")
-    masks = masks[:max_masks]
-    t = _truth(truth, rgb.shape[:2])
-    fig, axes = grid(1, 1 + len(masks), size)
-    axes = axes[0]
-    axes[0].imshow(rgb)
-    draw_prompts(axes[0], result.prompt_points, result.prompt_labels, result.prompt_box)
+    scores = to_numpy(result.scores)
+    n = min(len(to_numpy(result.masks)), max_masks)
+    texts = [f"mask {i}, SAM's own score {scores[i]:.2f}" for i in range(n)]
+    fig, axes = _masks_figure(render(image, modality), result.masks, texts, _truth(truth), "truth",
+                              "tile and prompts", result.prompt_points, result.prompt_labels, result.prompt_box,
+                              size)  # fmt: skip
     if getattr(result, "points", None) is not None and result.prompt_points is None:
         draw_prompts(axes[0], result.points)  # automatic masks: the grid points that produced them
-    axes[0].set_title("tile and prompts", fontsize=9)
-    scores = to_numpy(result.scores)
-    for i, (ax, mask) in enumerate(zip(axes[1:], masks)):
-        _mask_panel(ax, rgb, mask, t, f"mask {i}, SAM's own score {scores[i]:.2f}")
-    for ax in axes:
-        bare_axes(ax)
     suptitle(fig, f"{what}: {sam_label(result)}")
     return fig
 
 
+def _confidence_panel(fig, ax, confidence: Any, points: Any, label: str, title: str) -> None:
+    im = show(ax, to_numpy(confidence), title, 8, cmap="magma")
+    colorbar(fig, im, ax, label, location="right", fraction=0.046, pad=0.04, shrink=1.0)
+    draw_prompts(ax, points, [1, 0])
+
+
 def plot_persam(
-    image: Any,
-    result: Any,
-    *,
-    modality: str = "s2",
-    truth: Any = None,
-    size: float = 3.0,
+    image: Any, result: Any, *, modality: str = "s2", truth: Any = None, size: float = 3.0
 ) -> Figure:
-    """PerSAM on one target tile: the location-confidence map, the points it picked, and the final mask.
+    """PerSAM on one target tile: the location-confidence map, the points picked from it, the final mask.
 
     Args:
         image: the target tile ``[C, H, W]`` or ``[H, W, 3]`` uint8.
-        result: a ``PerSamResult`` (``confidence``, ``points``: positive then negative, ``mask``, ``untrained``).
+        result: a ``PerSamResult`` (``confidence``, ``points``: positive then negative, ``mask``, ``score``).
         modality: how to render the tile.
         truth: ``[H, W]`` true mask, drawn dashed.
         size: inches per panel.
-
-    Returns:
-        A figure with three panels and a colour bar for the cosine confidence.
     """
     rgb = render(image, modality)
-    t = _truth(truth, rgb.shape[:2])
     fig, axes = grid(1, 3, size)
     axes = axes[0]
-    axes[0].imshow(rgb)
-    axes[0].set_title("target tile", fontsize=9)
-    im = axes[1].imshow(to_numpy(result.confidence), cmap="magma")
-    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04, label="cosine similarity to target")
-    draw_prompts(axes[1], result.points, [1, 0])
-    axes[1].set_title("confidence S and the points\npicked from it (max +, min -)", fontsize=8)
-    _mask_panel(axes[2], rgb, np.asarray(result.mask, bool), t, f"final mask, score {result.score:.2f}")
+    show(axes[0], rgb, "target tile")
+    _confidence_panel(fig, axes[1], result.confidence, result.points, "cosine similarity to target",
+                      "confidence S and the points\npicked from it (max +, min -)")  # fmt: skip
+    _mask_panel(axes[2], rgb, result.mask, _truth(truth), f"final mask, score {result.score:.2f}")
     draw_prompts(axes[2], result.points, [1, 0])
-    for ax in axes:
-        bare_axes(ax)
     suptitle(fig, f"PerSAM one-shot: {sam_label(result)}")
     return fig
 
@@ -192,36 +218,27 @@ def plot_one_shot(
     """The kit's encoder one-shot segmenter on one target tile (no SAM involved), next to a baseline mask.
 
     Args:
-        image: the target tiles ``[B, C, H, W]`` or one tile ``[C, H, W]`` (for rendering).
-        result: a ``OneShotResult`` (``confidence``, ``masks``, ``positive_points``, ``negative_points``).
+        image: the target tiles ``[B, C, H, W]`` or one tile ``[C, H, W]``.
+        result: a ``OneShotResult`` (``confidence``, ``masks``, ``positive_points``, ``negative_points``,
+            ``threshold``).
         index: which target of the result to show.
         modality: how to render the tile.
         truth: ``[H, W]`` true mask of that target.
         baseline: ``[H, W]`` mask of a baseline (e.g. the band threshold) on the same tile.
         what: what the figure shows (the title also says no SAM is involved).
         size: inches per panel.
-
-    Returns:
-        A figure: confidence with the extreme points, the one-shot mask, the baseline mask (if given).
     """
     img = to_numpy(image)
-    img = img[index] if img.ndim == 4 else img
-    rgb = render(img, modality)
-    t = _truth(truth, rgb.shape[:2])
-    panels = 3 if baseline is not None else 2
-    fig, axes = grid(1, panels, size)
+    rgb = render(img[index] if img.ndim == 4 else img, modality)
+    t = _truth(truth)
+    fig, axes = grid(1, 2 + (baseline is not None), size)
     axes = axes[0]
-    conf = to_numpy(result.confidence)[index]
-    im = axes[0].imshow(conf, cmap="magma")
-    fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04, label="confidence")
-    pts = np.stack([to_numpy(result.positive_points)[index], to_numpy(result.negative_points)[index]])
-    draw_prompts(axes[0], pts, [1, 0])
-    axes[0].set_title(f"confidence (threshold {result.threshold:.2f})\nmax +, min -", fontsize=8)
-    _mask_panel(axes[1], rgb, to_numpy(result.masks)[index].astype(bool), t, "one-shot mask")
+    points = np.stack([to_numpy(result.positive_points)[index], to_numpy(result.negative_points)[index]])
+    _confidence_panel(fig, axes[0], to_numpy(result.confidence)[index], points, "confidence",
+                      f"confidence (threshold {result.threshold:.2f})\nmax +, min -")  # fmt: skip
+    _mask_panel(axes[1], rgb, to_numpy(result.masks)[index], t, "one-shot mask")
     if baseline is not None:
-        _mask_panel(axes[2], rgb, to_numpy(baseline).astype(bool), t, "band-threshold baseline")
-    for ax in axes:
-        bare_axes(ax)
+        _mask_panel(axes[2], rgb, to_numpy(baseline), t, "band-threshold baseline")
     suptitle(fig, f"{what} (kit encoder features, no SAM), target {index}")
     return fig
 
@@ -232,38 +249,25 @@ def plot_boundary_study(
     """SAM's own masks from the boundary study, with the box and point it got and the true object.
 
     Args:
-        tiles: the tiles of the study, indexable by ``study.per_object[k]["tile"]``.
+        tiles: the study's tiles, indexable by ``study.per_object[k]["tile"]``.
         study: a ``BoundaryStudy``.
         modality: how to render the tiles.
         max_panels: objects shown at most.
         size: inches per panel.
 
     Returns:
-        A figure with one panel per object; the title gives the pooled area ratio and the model.
+        One panel per object; the title gives the pooled area ratio and the model.
     """
-    n = min(max_panels, len(study.per_object))
-    fig, axes = grid(1, n, size)
+    fig, axes = grid(1, min(max_panels, len(study.per_object)), size)
     for k, ax in enumerate(axes[0]):
         row = study.per_object[k]
         rgb = render(tiles[row["tile"]], modality)
         _mask_panel(
-            ax, rgb, study.masks[k], study.truth[k], f"object {k}, boundary F {row['boundary_f']:.2f}"
+            ax, rgb, study.masks[k], _truth(study.truth[k]), f"object {k}, boundary F {row['boundary_f']:.2f}"
         )
         draw_prompts(ax, study.points[k], [1], study.boxes[k])
-        bare_axes(ax)
     suptitle(
         fig,
         f"SAM's own masks from box + point prompts (area x{study.area_ratio:.2f} of truth): {sam_label(study)}",
     )
     return fig
-
-
-__all__ = [
-    "UNTRAINED_LABEL",
-    "sam_label",
-    "draw_prompts",
-    "plot_boundary_study",
-    "plot_one_shot",
-    "plot_persam",
-    "plot_sam_masks",
-]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from xmodal_lab.data import composites as dc
-from xmodal_lab.viz import composites
-from xmodal_lab.viz import data_plots as plots
+from xmodal_lab.viz import colours, dense_plots
 
 
 def _true_colour_value(reflectance: float) -> int:
@@ -36,11 +36,11 @@ def test_same_reflectance_same_value_in_every_tile():
     tiles = [_tile(0.02, spot=0.15), _tile(0.5, spot=0.15), _tile(0.0, seed=3, spot=0.15)]
     want = _true_colour_value(0.15)
     for s2 in tiles:
-        rgb = composites.s2_true_colour(s2)
+        rgb = colours.s2_true_colour(s2)
         assert rgb.dtype == np.uint8 and rgb.shape == (16, 16, 3)
         assert (rgb[:4, :4] == want).all(), rgb[0, 0]
     # the per-tile percentile stretch (the old default) gives the same reflectance different values
-    spread = {int(composites.s2_true_colour(s2, stretch="percentile")[0, 0, 0]) for s2 in tiles}
+    spread = {int(colours.s2_true_colour(s2, stretch="percentile")[0, 0, 0]) for s2 in tiles}
     assert len(spread) > 1
 
 
@@ -54,8 +54,8 @@ def test_uniform_tile_shows_its_true_brightness():
 
 
 def test_full_cloud_is_white_and_water_is_dark():
-    cloud = composites.s2_true_colour(np.full((12, 8, 8), 0.8, np.float32))
-    water = composites.s2_true_colour(np.full((12, 8, 8), 0.02, np.float32))
+    cloud = colours.s2_true_colour(np.full((12, 8, 8), 0.8, np.float32))
+    water = colours.s2_true_colour(np.full((12, 8, 8), 0.02, np.float32))
     assert (cloud == 255).all()
     assert water.max() == _true_colour_value(0.02) and water.max() < 90
     assert int(cloud.min()) - int(water.max()) > 150
@@ -88,8 +88,28 @@ def test_change_pair_shares_the_stretch():
     """Unchanged desert (0.25) keeps its colour although the after image also has a bright new town."""
     before, after = _tile(0.25), _tile(0.25)
     after[:, 8:, 8:] = 0.6
-    fig = plots.plot_change(before, after, np.zeros((2, 2)))
+    fig = dense_plots.plot_change(before, after, np.zeros((2, 2)))
     b = fig.axes[0].get_images()[0].get_array()
     a = fig.axes[1].get_images()[0].get_array()
     np.testing.assert_array_equal(b[:8, :8], a[:8, :8])
     assert (b[:8, :8] == _true_colour_value(0.25)).all()
+
+
+def test_renderings_are_the_segment_anything_composites(pairs):
+    s1, s2 = pairs[0]["s1"], pairs[0]["s2"]
+    np.testing.assert_array_equal(colours.s2_true_colour(s2), dc.s2_true_color(s2))
+    np.testing.assert_array_equal(colours.s2_false_colour(s2), dc.s2_false_color(s2))
+    np.testing.assert_array_equal(colours.s1_composite(s1), dc.s1_composite(s1))
+    np.testing.assert_array_equal(colours.render(s1, "s1_vh"), dc.s1_vh(s1))
+
+
+def test_render_takes_the_first_image_of_a_batch_and_passes_pictures_through(pairs):
+    batch = torch.stack([p["s2"] for p in pairs[:3]])
+    rgb = colours.render(batch, "s2")
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb, dc.s2_true_color(pairs[0]["s2"]))
+    assert colours.render(rgb, "s1") is rgb
+    with pytest.raises(ValueError, match="modality: expected one of"):
+        colours.render(pairs[0]["s2"], "ndvi")
+    with pytest.raises(ValueError, match="s1: expected 2 channels"):
+        colours.render(pairs[0]["s2"], "s1")

@@ -1,0 +1,125 @@
+"""How the kit paints data: fixed display stretches for S1/S2, and colours shared by every figure and map.
+
+The stretches live in :mod:`xmodal_lab.data.composites` (Segment Anything sees the same 8-bit composites);
+the default is one fixed stretch per modality (reflectance 0-0.3 with gamma 1/2.2, fixed dB ranges), so
+every panel of a figure and both dates of a change pair share one scale. Water is the same blue everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_hex
+
+from xmodal_lab.data import composites as dc
+from xmodal_lab.viz._common import first_image, to_numpy
+
+#: Display ranges in dB, the same on every panel so that brightness compares across places.
+VV_RANGE = dc.VV_RANGE_DB
+VH_RANGE = dc.VH_RANGE_DB
+#: One reflectance range for every optical band, so that a band that looks dark *is* dark.
+REFLECTANCE_RANGE = (0.0, 0.4)
+#: How each rendering is named in titles.
+RENDER_NAMES = {"s2": "S2 true colour", "s2_false": "S2 false colour", "s1": "S1 VV/VH/ratio",
+                "s1_vv": "S1 VV", "s1_vh": "S1 VH"}  # fmt: skip
+
+#: Radar and optical points, lines and footprints.
+MODALITY_COLOURS = {"s1": "#d95f02", "s2": "#1b9e77"}
+#: The frame around the true match in retrieval figures and maps.
+TRUE_MATCH_COLOUR = "#00c000"
+#: The chosen query on maps.
+QUERY_COLOUR = "#e7298a"
+
+# Conventional land-cover colours, matched by a word in the class name; other classes get tab colours.
+_NAMED = (
+    ("water", "#2166ac"), ("river", "#4393c3"), ("sea", "#2166ac"), ("wetland", "#5ab4ac"),
+    ("marsh", "#5ab4ac"), ("forest", "#1b7837"), ("tree", "#1b7837"), ("crop", "#e6c229"),
+    ("agri", "#e6c229"), ("grass", "#a6d96a"), ("pasture", "#a6d96a"), ("shrub", "#8c9c3c"),
+    ("urban", "#c51b1b"), ("built", "#c51b1b"), ("road", "#6b6b6b"), ("bare", "#d8b98a"),
+    ("soil", "#c49a6c"), ("desert", "#f0d9a8"), ("sand", "#f0d9a8"), ("snow", "#e8f4f8"),
+    ("ice", "#d0ecf4"), ("cloud", "#ffffff"),
+)  # fmt: skip
+
+
+def render(image: Any, modality: str, *, stretch: str = "fixed") -> np.ndarray:
+    """Render an image to 8-bit RGB ``[H, W, 3]`` with the kit's display stretch.
+
+    Args:
+        image: ``[C, H, W]`` values (a batch: its first image), or an ``[H, W, 3]`` uint8 picture (returned
+            as is).
+        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``: ``"s2"`` true colour,
+            ``"s2_false"`` colour infrared, ``"s1"`` VV/VH/ratio, ``"s1_vv"``, ``"s1_vh"``.
+        stretch: optical stretch, ``"fixed"`` or ``"percentile"`` (per-tile 2-98 %).
+    """
+    a = to_numpy(image)
+    if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
+        return a
+    if modality not in dc.RENDERINGS:
+        raise ValueError(f"modality: expected one of {dc.RENDERINGS}, got {modality!r}")
+    chw = first_image(a, 2 if modality.startswith("s1") else 12, modality)
+    return np.ascontiguousarray(dc.to_sam_image(chw, modality, stretch=stretch))
+
+
+def s2_true_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
+    """True colour (B4, B3, B2) of ``[12, H, W]`` reflectance: 0-0.3 with gamma 1/2.2, ``[H, W, 3]`` uint8."""
+    return render(s2, "s2", stretch=stretch)
+
+
+def s2_false_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
+    """False colour (B8, B4, B3: vegetation red) of ``[12, H, W]`` reflectance, ``[H, W, 3]`` uint8."""
+    return render(s2, "s2_false", stretch=stretch)
+
+
+def s1_composite(s1: Any) -> np.ndarray:
+    """Radar composite (VV, VH, VV-VH as R, G, B) of ``[2, H, W]`` dB, ``[H, W, 3]`` uint8."""
+    return render(s1, "s1")
+
+
+def band_labels() -> list[str]:
+    r"""Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength (``"B4 red\n664.6 nm"``)."""
+    from xmodal_lab.data import bands
+
+    labels = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in bands.S2_BANDS]
+    return labels + [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in bands.S1_BANDS]
+
+
+def class_colours(n: int) -> list[str]:
+    """``n`` distinct hex colours for classes without a conventional colour (tab10, tab20, then hsv)."""
+    if n <= 10:
+        cmap, values = colormaps["tab10"], np.arange(n) / 10 + 0.05
+    elif n <= 20:
+        cmap, values = colormaps["tab20"], np.arange(n) / 20 + 0.025
+    else:
+        cmap, values = colormaps["hsv"], np.arange(n) / n
+    return [to_hex(cmap(v)) for v in values]
+
+
+def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
+    """Ids, names and a colour map for land-cover maps; conventional colours by name (water blue).
+
+    Args:
+        classes: ``{id: name}`` or a sequence of names (default ``xmodal_lab.data.LANDCOVER_CLASSES``).
+
+    Returns:
+        ``(ids, names, cmap, norm)``: ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour.
+    """
+    if classes is None:
+        from xmodal_lab import data
+
+        classes = data.LANDCOVER_CLASSES
+    table = sorted((dict(classes) if isinstance(classes, Mapping) else dict(enumerate(classes))).items())
+    if not table:
+        raise ValueError("classes: the land-cover class table is empty")
+    fallback = iter(class_colours(len(table)))
+    ids, names, colours = [], {}, []
+    for cid, name in table:
+        colour = next((c for word, c in _NAMED if word in str(name).lower()), None)
+        colours.append(colour or next(fallback))
+        ids.append(int(cid))
+        names[int(cid)] = str(name)
+    bounds = [ids[0] - 0.5] + [(a + b) / 2 for a, b in zip(ids, ids[1:])] + [ids[-1] + 0.5]
+    cmap = ListedColormap(colours, name="landcover")
+    return ids, names, cmap, BoundaryNorm(bounds, cmap.N)
