@@ -167,9 +167,6 @@ def sam_boundary_study(
         tolerance: boundary matching distance in pixels.
         allow_untrained: run even with random weights (for tests of the mechanics only).
 
-    Returns:
-        A :class:`BoundaryStudy`.
-
     Raises:
         UntrainedSAMError: the SAM is untrained and ``allow_untrained`` is False.
         InputValueError: tiles and masks differ in number, or no object is large enough.

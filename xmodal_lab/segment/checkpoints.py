@@ -142,37 +142,25 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
         torch.manual_seed(0)
         sam = Sam(
             image_encoder=ImageEncoderViT(
-                img_size=a.image_size,
-                patch_size=a.patch_size,
-                embed_dim=a.encoder_embed_dim,
-                depth=a.encoder_depth,
-                num_heads=a.encoder_num_heads,
-                mlp_ratio=4,
-                out_chans=a.prompt_embed_dim,
-                qkv_bias=True,
-                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-                use_rel_pos=True,
-                window_size=a.window_size,
-                global_attn_indexes=a.global_attn_indexes,
+                img_size=a.image_size, patch_size=a.patch_size, embed_dim=a.encoder_embed_dim,
+                depth=a.encoder_depth, num_heads=a.encoder_num_heads, mlp_ratio=4, out_chans=a.prompt_embed_dim,
+                qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
+                window_size=a.window_size, global_attn_indexes=a.global_attn_indexes,
             ),
             prompt_encoder=PromptEncoder(
-                embed_dim=a.prompt_embed_dim,
-                image_embedding_size=(grid, grid),
-                input_image_size=(a.image_size, a.image_size),
-                mask_in_chans=a.mask_in_chans,
+                embed_dim=a.prompt_embed_dim, image_embedding_size=(grid, grid),
+                input_image_size=(a.image_size, a.image_size), mask_in_chans=a.mask_in_chans,
             ),
             mask_decoder=MaskDecoder(
                 num_multimask_outputs=3,
                 transformer=TwoWayTransformer(
                     depth=2, embedding_dim=a.prompt_embed_dim, mlp_dim=a.decoder_mlp_dim, num_heads=a.decoder_num_heads
                 ),
-                transformer_dim=a.prompt_embed_dim,
-                iou_head_depth=3,
-                iou_head_hidden_dim=a.iou_head_hidden_dim,
+                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.iou_head_hidden_dim,
             ),
             pixel_mean=[123.675, 116.28, 103.53],
             pixel_std=[58.395, 57.12, 57.375],
-        )
+        )  # fmt: skip
         if model_type == "tiny":
             # random position tables, so that an untrained encoder still tells cells apart
             for name, p in sam.image_encoder.named_parameters():
@@ -260,16 +248,13 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
 
 
 def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) -> Path | None:
-    """Download an official SAM checkpoint into :func:`sam_cache_dir` and verify its MD5.
+    """Download an official SAM checkpoint into :func:`sam_cache_dir`, checked by MD5; returns its path.
 
     Runs only when you call it. Offline, it prints why and returns None (nothing is written).
 
     Args:
         model_type: ``"vit_b"`` (375 MB), ``"vit_l"`` (1.2 GB) or ``"vit_h"`` (2.5 GB).
         timeout: seconds to wait for the server before giving up.
-
-    Returns:
-        The checkpoint's path, or None when the server cannot be reached.
 
     Raises:
         ValueError: the downloaded file (or a file already in the cache) has the wrong checksum.

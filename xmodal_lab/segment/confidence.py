@@ -20,17 +20,10 @@ def as_float_tensor(x: Any) -> Tensor:
 
 
 def binary_mask(mask: Any, name: str = "mask") -> Tensor:
-    """A user's mask as a 0/1 tensor ``[B, H, W]``, refusing anything that is not a mask of 0s and 1s.
+    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; ``name`` is used in messages.
 
-    Booleans and the values 0 and 1 (of any dtype) are accepted; a soft mask (0.5) or a label map (2, 3, ...)
-    raises instead of being guessed at, because thresholding it silently could select nothing at all.
-
-    Args:
-        mask: ``[H, W]`` or ``[B, H, W]``.
-        name: the argument's name in messages.
-
-    Raises:
-        ValueError: on a wrong rank, NaN, or a value other than 0 and 1.
+    A soft mask (0.5) or a label map (2, 3, ...) raises a ValueError instead of being guessed at, because
+    thresholding it silently could select nothing at all.
     """
     m = as_float_tensor(mask)
     if m.ndim == 2:
@@ -52,23 +45,17 @@ def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
 
 
 def target_embedding(features: Tensor, mask: Any, background: bool = False, weighting: str = "centre") -> Tensor:
-    """Mean feature inside a mask: PerSAM's target embedding (with ``background``, outside it).
+    """Mean feature ``[D]`` inside a mask: PerSAM's target embedding (with ``background``, outside it).
 
-    ``"centre"`` (PerSAM) averages, all alike, the cells whose centre lies in the mask (the mask sampled
-    bilinearly at each cell centre). ``"coverage"`` weighs every cell by the fraction of it the mask covers,
+    ``weighting="centre"`` (PerSAM) averages alike the cells whose centre lies in the mask (the mask sampled
+    bilinearly at each cell centre); ``"coverage"`` weighs every cell by the fraction of it the mask covers,
     so a patch half inside weighs half: steadier on coarse patch grids.
 
     Args:
         features: ``[B, D, h, w]``.
-        mask: ``[B, H, W]`` or ``[H, W]`` at any resolution (already on the grid: ``H, W = h, w``).
+        mask: ``[B, H, W]`` or ``[H, W]`` at any resolution (on the grid itself: ``H, W = h, w``).
         background: average outside the mask instead of inside.
         weighting: ``"centre"`` or ``"coverage"``.
-
-    Returns:
-        ``[D]``.
-
-    Raises:
-        ValueError: the mask (or, for ``background``, its complement) selects no cell.
     """
     m = binary_mask(mask).to(features.device)
     if m.shape[0] != features.shape[0]:
@@ -89,20 +76,17 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
 
 
 def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
-    """A few prototypes of what the reference shows *outside* the mask (weighted spherical k-means).
+    """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows *outside* the mask.
 
-    Uses the cells the mask covers less than half (a cell half inside would make a prototype of the class).
-    Deterministic: farthest-point start from the most purely background cell, then ``iters`` k-means rounds
-    in which cells count with their background fraction.
+    Weighted spherical k-means over the cells the mask covers less than half (a cell half inside would make a
+    prototype of the class), each counting with its background fraction; deterministic farthest-point start
+    from the most purely background cell, then ``iters`` rounds.
 
     Args:
         features: reference features ``[B, D, h, w]``.
         mask: the class's pixel mask ``[B, H, W]`` or ``[H, W]``.
         k: number of prototypes (fewer if there are fewer background cells).
         iters: k-means rounds.
-
-    Returns:
-        ``[k', D]`` unit vectors, ``k' <= k`` (``[0, D]`` when the mask covers at least half of every cell).
     """
     m = binary_mask(mask).to(features.device)
     weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
@@ -129,15 +113,10 @@ def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
 
 
 def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
-    """Similarity to the target embedding minus similarity to the nearest background prototype.
+    """Cosine to the target embedding ``[D]`` minus cosine to the nearest background prototype ``[K, D]``.
 
-    Args:
-        features: ``[B, D, h, w]``.
-        embedding: target embedding ``[D]``.
-        background: prototypes ``[K, D]`` (None or empty: the plain cosine confidence).
-
-    Returns:
-        ``[B, h, w]`` in ``[-2, 2]``; positive where the class is the nearest prototype.
+    Returns ``[B, h, w]`` in ``[-2, 2]`` for features ``[B, D, h, w]``: positive where the class is the nearest
+    prototype. Without prototypes (None or empty) it is the plain cosine confidence.
     """
     conf = cosine_confidence(features, embedding)
     if background is None or len(background) == 0:
@@ -152,13 +131,9 @@ def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
-    """Positive point at the confidence maximum, negative point at the minimum (PerSAM's location prior).
+    """PerSAM's location prior: the maximum and the minimum of each map ``[B, H, W]``.
 
-    Args:
-        confidence: ``[B, H, W]``.
-
-    Returns:
-        ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixel coordinates (SAM's convention).
+    Returns ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixels (SAM's convention).
     """
     b, _, w = confidence.shape
     flat = confidence.reshape(b, -1)
@@ -167,17 +142,10 @@ def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
-    """The threshold on a confidence map that best reproduces a known mask (highest IoU), found exactly.
+    """``(threshold, iou)``: the cut of a map ``[B, H, W]`` that best reproduces a known mask, found exactly.
 
-    Sorted from the top, the first ``n`` pixels hold as many true ones as the running count, which gives the
-    IoU of every possible cut in one pass.
-
-    Args:
-        confidence: ``[B, H, W]`` (or ``[H, W]``).
-        mask: the true mask of the same shape.
-
-    Returns:
-        ``(threshold, iou)``: pixels with ``confidence >= threshold`` form the mask.
+    Pixels with ``confidence >= threshold`` form the mask. Sorted from the top, the first ``n`` pixels hold as
+    many true ones as the running count, which gives the IoU of every possible cut in one pass.
     """
     conf = confidence.reshape(-1).float()
     truth = binary_mask(mask).reshape(-1).to(conf.device) > 0.5

@@ -252,9 +252,6 @@ def one_shot_segment(
         rendering: how targets become RGB for SAM (see :func:`~xmodal_lab.data.composites.to_sam_image`);
             default from the channels: 12 -> ``"s2"`` true colour, 2 -> ``"s1"`` composite.
         batch_size: tiles per encoder call.
-
-    Returns:
-        A :class:`OneShotResult`.
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
         raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")

@@ -183,8 +183,8 @@ class SamSegmenter:
         """Masks for any combination of prompts on the current tile.
 
         Args:
-            points: ``[N, 2]`` ``(x, y)`` pixels of the tile.
-            labels: ``[N]`` 1 = on the object, 0 = not on it (default: all 1).
+            points: ``[N, 2]`` ``(x, y)`` pixels, with ``labels`` ``[N]`` (1 = on the object; default all 1).
+            labels: see ``points``.
             box: ``(x0, y0, x1, y1)`` pixels.
             mask_input: ``[1, 4h, 4w]`` low-resolution logits from an earlier result (``low_res_logits``).
             multimask: SAM's three candidate masks (good for one ambiguous click) instead of one.
