@@ -70,7 +70,7 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
     if background:
         w = 1.0 - w
     if w.sum() <= 0:
-        what = "background (the mask covers everything)" if background else "mask (no pixel is set)"
+        what = "background (the mask covers every cell)" if background else "mask (no cell lies inside it)"
         raise ValueError(f"cannot build an embedding: empty {what}")
     return torch.einsum("bdhw,bhw->d", features, w) / w.sum()
 

@@ -45,13 +45,10 @@ def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
 
     Args:
         encoder: a model of the kit with ``features(s1=..., s2=...) -> {"s1"|"s2": [B, D, h, w]}``, or any
-            callable ``images [B, C, H, W] -> [B, D, h, w]``.
+            callable ``images [B, C, H, W] -> [B, D, h, w]`` (returned as it is).
         modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model). ``"s1+s2"`` takes images
             ``[B, 14, H, W]`` (radar then optical channels) and concatenates the unit-normalised features of
             both encoders, so radar (forest's volume scattering) and optics (its red edge) both count.
-
-    Returns:
-        A function ``images [B, C, H, W] -> features [B, D, h, w]``.
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
@@ -95,15 +92,10 @@ def modality_images(data: Any, modality: str) -> Tensor:
 
 
 def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
-    """Per-band standardised images to guide :func:`guided_upsample`, optionally box-smoothed.
+    """Batches ``[B, C, H, W]`` standardised per band over all of them together, to guide :func:`guided_upsample`.
 
-    Args:
-        *images: one or more batches ``[B, C, H, W]`` in physical units (sizes may differ); they share
-            one mean and standard deviation per band, so a threshold found on one applies to the others.
-        smooth: side of a box filter applied first (3 tames radar speckle; 1 = none).
-
-    Returns:
-        The batches standardised (zero mean, unit variance per band over all of them together).
+    They share one mean and standard deviation per band, so a threshold found on one applies to the others;
+    ``smooth`` is the side of a box filter applied first (3 tames radar speckle; 1 = none).
     """
     xs = [x.float() for x in images]
     if smooth > 1:
@@ -237,20 +229,17 @@ def one_shot_segment(
         targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference;
             or a collated batch / list of pair dicts when ``modality`` is given.
         modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model; see :func:`feature_fn`).
-        threshold: a number on the confidence scale; ``"calibrate"``: the value that best reproduces the
-            reference mask on the reference tile (it tends to overfit that one tile); ``"auto"``: 0 with
-            background prototypes (the class is the nearest prototype), ``"calibrate"`` without.
-        n_background: how many background prototypes to subtract (0: plain cosine similarity
-            to the target embedding, as in PerSAM).
-        upsample: ``"guided"`` (joint bilateral upsampling guided by the tiles' own pixels, see
-            :func:`guided_upsample`) or ``"bilinear"`` (plain, blocky at the patch scale).
-        sigma_range: how different a pixel may look from a patch and still borrow its confidence
-            (standard deviations; larger = closer to bilinear), or ``"auto"``: the value among
-            :data:`SIGMA_RANGE_CANDIDATES` that best reproduces the reference mask, like the threshold.
+        threshold: a number; ``"calibrate"``: the value that best reproduces the reference mask on the
+            reference tile (it tends to overfit that tile); ``"auto"``: 0 with background prototypes (the
+            class is the nearest prototype), ``"calibrate"`` without.
+        n_background: background prototypes to subtract (0: plain cosine similarity, as in PerSAM).
+        upsample: ``"guided"`` (:func:`guided_upsample`, edges follow the tile) or ``"bilinear"`` (blocky).
+        sigma_range: how different a pixel may look from a patch and still borrow its confidence (standard
+            deviations), or ``"auto"``: the one of :data:`SIGMA_RANGE_CANDIDATES` that best reproduces the
+            reference mask, like the threshold.
         guide_smooth: box filter on the guide (default 3 for radar, against speckle; 1 for optical).
-        sam: optional :class:`~xmodal_lab.segment.segmenter.SamSegmenter` (or a SAM model) to refine each mask.
-        rendering: how targets become RGB for SAM (see :func:`~xmodal_lab.data.composites.to_sam_image`);
-            default from the channels: 12 -> ``"s2"`` true colour, 2 -> ``"s1"`` composite.
+        sam: optional :class:`~xmodal_lab.segment.SamSegmenter` (or a SAM model) to refine each mask.
+        rendering: how targets become RGB for SAM (default true colour for 12 bands, radar composite for 2).
         batch_size: tiles per encoder call.
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
