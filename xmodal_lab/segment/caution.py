@@ -178,46 +178,40 @@ def sam_boundary_study(
         )
     if len(tiles) != len(masks):
         raise InputValueError(f"{len(tiles)} tiles but {len(masks)} masks")
-    rows, pred_all, true_all, boxes, points = [], [], [], [], []
+    objects = []  # (tile index, true object, box, point, SAM's mask, SAM's score)
     for i, (tile, mask) in enumerate(zip(tiles, masks)):
-        objects, n = ndimage.label(_bool(mask), structure=_EIGHT)
-        if n == 0:
-            continue
-        segmenter.set_image(tile, rendering)
-        for k in range(1, n + 1):
-            obj = objects == k
-            if obj.sum() < min_pixels:
-                continue
+        labelled, n = ndimage.label(_bool(mask), structure=_EIGHT)
+        big = [obj for obj in (labelled == k for k in range(1, n + 1)) if obj.sum() >= min_pixels]
+        if big:
+            segmenter.set_image(tile, rendering)
+        for obj in big:
             box, point = object_prompts(obj)
             out = segmenter.predict(points=point[None], labels=[1], box=box, multimask=False)
-            pred = out.masks[0]
-            inter, union = (pred & obj).sum(), (pred | obj).sum()
-            rows.append(
-                {
-                    "tile": i,
-                    "area_ratio": area_ratio(pred, obj),
-                    "iou": float(inter / max(union, 1)),
-                    "boundary_f": boundary_f_score(pred, obj, tolerance)[2],
-                    "score": float(out.scores[0]),
-                }
-            )
-            pred_all.append(pred)
-            true_all.append(obj)
-            boxes.append(box)
-            points.append(point)
-    if not rows:
+            objects.append((i, obj, box, point, out.masks[0], float(out.scores[0])))
+    if not objects:
         raise InputValueError(f"sam_boundary_study: no true object of at least {min_pixels} pixels")
-    pred_stack, true_stack = np.stack(pred_all), np.stack(true_all)
+    tile_index, truth, boxes, points, pred, scores = (list(column) for column in zip(*objects))
+    rows = [
+        {
+            "tile": i,
+            "area_ratio": area_ratio(p, t),
+            "iou": float((p & t).sum() / max((p | t).sum(), 1)),
+            "boundary_f": boundary_f_score(p, t, tolerance)[2],
+            "score": score,
+        }
+        for i, t, p, score in zip(tile_index, truth, pred, scores)
+    ]
+    pred, truth = np.stack(pred), np.stack(truth)
     return BoundaryStudy(
-        area_ratio=float(pred_stack.sum() / true_stack.sum()),
+        area_ratio=float(pred.sum() / truth.sum()),
         iou=float(np.mean([r["iou"] for r in rows])),
         boundary_f=float(np.mean([r["boundary_f"] for r in rows])),
         tolerance=float(tolerance),
         per_object=rows,
         untrained=segmenter.untrained,
         model_type=segmenter.model_type,
-        masks=pred_stack,
-        truth=true_stack,
+        masks=pred,
+        truth=truth,
         boxes=np.stack(boxes),
         points=np.stack(points),
     )
