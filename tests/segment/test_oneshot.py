@@ -45,20 +45,28 @@ def _stand_in_encoder(x: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- building blocks against hand computations
 
 
-def test_target_embedding_weighs_cells_by_coverage():
+def test_target_embedding_centre_cells_and_coverage_weights():
     feats = torch.arange(12, dtype=torch.float32).reshape(1, 3, 2, 2)  # cells a, b / c, d per channel
     mask = torch.zeros(4, 4)
     mask[:, :2] = 1  # the left column of cells, fully
-    mask[0:2, 2] = 1  # half of the top-right cell
-    w = torch.tensor([[1.0, 0.5], [1.0, 0.0]])
+    mask[0, 2] = 1  # a quarter of the top-right cell, away from its centre
+    # PerSAM's rule: the cells whose centre lies in the mask, averaged alike
+    inside = feats[0, :, :, 0]
+    torch.testing.assert_close(O.target_embedding(feats, mask), inside.mean(dim=1))
+    torch.testing.assert_close(O.target_embedding(feats, mask, background=True), feats[0, :, :, 1].mean(dim=1))
+    # the kit's variant: every cell weighted by the fraction of it the mask covers
+    w = torch.tensor([[1.0, 0.25], [1.0, 0.0]])
     expected = (feats[0] * w).sum(dim=(1, 2)) / w.sum()
-    torch.testing.assert_close(O.target_embedding(feats, mask), expected)
+    torch.testing.assert_close(O.target_embedding(feats, mask, weighting="coverage"), expected)
     bg = 1 - w
     torch.testing.assert_close(
-        O.target_embedding(feats, mask, background=True), (feats[0] * bg).sum((1, 2)) / bg.sum()
+        O.target_embedding(feats, mask, background=True, weighting="coverage"),
+        (feats[0] * bg).sum((1, 2)) / bg.sum(),
     )
     with pytest.raises(ValueError, match="empty"):
         O.target_embedding(feats, torch.zeros(4, 4))
+    with pytest.raises(ValueError, match="weighting"):
+        O.target_embedding(feats, mask, weighting="area")
 
 
 def test_cosine_confidence_and_extreme_points():

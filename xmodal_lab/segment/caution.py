@@ -1,18 +1,9 @@
 """The seminar's caution, measured on Segment Anything's OWN masks: do they spill over boundaries?
 
-SAM was trained on objects with crisp edges; broad land-cover concepts (water, forest) have soft ones. This
-module prompts SAM with each true object's box and an interior point on simulated tiles and compares SAM's
-mask with the truth:
-
-- :func:`area_ratio`: predicted area / true area (``> 1``: the mask is too large, boundaries overestimated);
-- :func:`boundary_f_score`: the boundary F-measure of Martin et al. (2004) as used by DAVIS (Perazzi et al.,
-  2016): precision and recall of boundary pixels matched within ``tolerance`` pixels;
-- :func:`sam_boundary_study`: both, pooled over tiles, for a :class:`~xmodal_lab.segment.SamSegmenter`.
-
-The study refuses an untrained SAM (its masks are random, so its "overestimation" would mean nothing) unless
-``allow_untrained=True`` is passed, which only tests the mechanics.
-
-Shapes: masks ``[H, W]`` bool; tiles ``[C, H, W]`` in physical units.
+SAM was trained on objects with crisp edges; broad land-cover concepts (water, forest) have soft ones.
+:func:`sam_boundary_study` prompts SAM with each true object's box and interior point and scores its masks by
+the area ratio (predicted / true area, ``> 1``: too large) and the boundary F-measure (Martin et al., 2004, as
+DAVIS uses it). It refuses an untrained SAM, whose "overestimation" would mean nothing. Masks ``[H, W]`` bool.
 """
 
 from __future__ import annotations
@@ -32,25 +23,21 @@ _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
 
 
+def _bool(mask: Any) -> np.ndarray:
+    return np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask).astype(bool)
+
+
 def _mask_pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(pred.detach().cpu() if hasattr(pred, "detach") else pred)
-    t = np.asarray(true.detach().cpu() if hasattr(true, "detach") else true)
+    p, t = _bool(pred), _bool(true)
     if p.shape != t.shape or p.ndim != 2:
         raise InputValueError(
             f"expected two masks [H, W] of the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
         )
-    return p.astype(bool), t.astype(bool)
+    return p, t
 
 
 def area_ratio(pred: Any, true: Any) -> float:
-    """Predicted area / true area: above 1 the mask is too large (boundaries overestimated).
-
-    Args:
-        pred: predicted mask ``[H, W]``.
-        true: true mask ``[H, W]``.
-
-    Returns:
-        ``pred.sum() / true.sum()``.
+    """Predicted area / true area of two masks ``[H, W]``: above 1 the mask is too large.
 
     Raises:
         InputValueError: shapes differ, or the true mask is empty (the ratio is undefined).
@@ -62,15 +49,8 @@ def area_ratio(pred: Any, true: Any) -> float:
 
 
 def mask_boundary(mask: Any) -> np.ndarray:
-    """Pixels of a mask that touch a pixel outside it (4-neighbours; the image border counts as outside).
-
-    Args:
-        mask: ``[H, W]`` bool.
-
-    Returns:
-        ``[H, W]`` bool, the one-pixel-wide inner boundary.
-    """
-    m = np.asarray(mask, dtype=bool)
+    """The one-pixel-wide inner boundary ``[H, W]``: mask pixels with a 4-neighbour outside (or the border)."""
+    m = _bool(mask)
     inner = ndimage.binary_erosion(m, structure=_FOUR, border_value=0)
     return m & ~inner
 
@@ -118,7 +98,7 @@ def object_prompts(mask: Any) -> tuple[np.ndarray, np.ndarray]:
         ``box [4]`` ``(x0, y0, x1, y1)``, the outer pixel edges (so ``x1 - x0`` is the object's width), and
         ``point [2]`` ``(x, y)``: the pixel farthest from the object's boundary.
     """
-    m = np.asarray(mask, dtype=bool)
+    m = _bool(mask)
     if not m.any():
         raise InputValueError("object_prompts: empty mask")
     ys, xs = np.nonzero(m)
@@ -187,9 +167,6 @@ def sam_boundary_study(
         tolerance: boundary matching distance in pixels.
         allow_untrained: run even with random weights (for tests of the mechanics only).
 
-    Returns:
-        A :class:`BoundaryStudy`.
-
     Raises:
         UntrainedSAMError: the SAM is untrained and ``allow_untrained`` is False.
         InputValueError: tiles and masks differ in number, or no object is large enough.
@@ -201,57 +178,40 @@ def sam_boundary_study(
         )
     if len(tiles) != len(masks):
         raise InputValueError(f"{len(tiles)} tiles but {len(masks)} masks")
-    rows, pred_all, true_all, boxes, points = [], [], [], [], []
+    objects = []  # (tile index, true object, box, point, SAM's mask, SAM's score)
     for i, (tile, mask) in enumerate(zip(tiles, masks)):
-        t = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask).astype(bool)
-        objects, n = ndimage.label(t, structure=_EIGHT)
-        if n == 0:
-            continue
-        segmenter.set_image(tile, rendering)
-        for k in range(1, n + 1):
-            obj = objects == k
-            if obj.sum() < min_pixels:
-                continue
+        labelled, n = ndimage.label(_bool(mask), structure=_EIGHT)
+        big = [obj for obj in (labelled == k for k in range(1, n + 1)) if obj.sum() >= min_pixels]
+        if big:
+            segmenter.set_image(tile, rendering)
+        for obj in big:
             box, point = object_prompts(obj)
             out = segmenter.predict(points=point[None], labels=[1], box=box, multimask=False)
-            pred = out.masks[0]
-            inter, union = (pred & obj).sum(), (pred | obj).sum()
-            rows.append(
-                {
-                    "tile": i,
-                    "area_ratio": area_ratio(pred, obj),
-                    "iou": float(inter / max(union, 1)),
-                    "boundary_f": boundary_f_score(pred, obj, tolerance)[2],
-                    "score": float(out.scores[0]),
-                }
-            )
-            pred_all.append(pred)
-            true_all.append(obj)
-            boxes.append(box)
-            points.append(point)
-    if not rows:
+            objects.append((i, obj, box, point, out.masks[0], float(out.scores[0])))
+    if not objects:
         raise InputValueError(f"sam_boundary_study: no true object of at least {min_pixels} pixels")
-    pred_stack, true_stack = np.stack(pred_all), np.stack(true_all)
+    tile_index, truth, boxes, points, pred, scores = (list(column) for column in zip(*objects))
+    rows = [
+        {
+            "tile": i,
+            "area_ratio": area_ratio(p, t),
+            "iou": float((p & t).sum() / max((p | t).sum(), 1)),
+            "boundary_f": boundary_f_score(p, t, tolerance)[2],
+            "score": score,
+        }
+        for i, t, p, score in zip(tile_index, truth, pred, scores)
+    ]
+    pred, truth = np.stack(pred), np.stack(truth)
     return BoundaryStudy(
-        area_ratio=float(pred_stack.sum() / true_stack.sum()),
+        area_ratio=float(pred.sum() / truth.sum()),
         iou=float(np.mean([r["iou"] for r in rows])),
         boundary_f=float(np.mean([r["boundary_f"] for r in rows])),
         tolerance=float(tolerance),
         per_object=rows,
         untrained=segmenter.untrained,
         model_type=segmenter.model_type,
-        masks=pred_stack,
-        truth=true_stack,
+        masks=pred,
+        truth=truth,
         boxes=np.stack(boxes),
         points=np.stack(points),
     )
-
-
-__all__ = [
-    "BoundaryStudy",
-    "area_ratio",
-    "boundary_f_score",
-    "mask_boundary",
-    "object_prompts",
-    "sam_boundary_study",
-]

@@ -1,11 +1,8 @@
-"""Segment Anything models and checkpoints: architectures, building, the offline cache, download.
+"""Segment Anything models and checkpoints: architectures, :func:`build_sam`, the offline cache, download.
 
-- :func:`build_sam`: the official ViT-B / ViT-L / ViT-H models from a checkpoint (loaded onto any device
-  with ``map_location``), or, when no checkpoint is available, a *tiny untrained* SAM with the same code
-  paths so every lesson still runs offline and in CI. Every result of an untrained model says so
-  (``untrained=True`` and an :class:`UntrainedSAMWarning`).
-- :func:`download_sam_checkpoint`: fetch an official checkpoint into the cache, only when you call it,
-  with an MD5 check.
+Without a checkpoint :func:`build_sam` returns a *tiny untrained* SAM with the same code paths, so every lesson
+runs offline; every result of an untrained model says so (``untrained=True`` and an
+:class:`UntrainedSAMWarning`).
 """
 
 from __future__ import annotations
@@ -19,29 +16,17 @@ from typing import Any
 
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-from torch import Tensor
 
 from xmodal_lab.config import cache_dir, get_device
 from xmodal_lab.errors import XmodalError
+from xmodal_lab.serialization import safe_load
 
 
 @dataclass(frozen=True)
 class SamArch:
-    """Sizes of a SAM model (the official ones, or the tiny one used offline).
+    """Sizes of a SAM model: the image encoder's ViT, the prompt encoder and the mask decoder.
 
-    Attributes:
-        encoder_embed_dim: ViT width.
-        encoder_depth: ViT blocks.
-        encoder_num_heads: ViT attention heads.
-        global_attn_indexes: blocks with global attention (the others attend within windows).
-        image_size: side of the square input (images are resized so the longer side fits, then padded).
-        patch_size: ViT patch side; the image embedding is ``image_size / patch_size`` cells a side.
-        window_size: side of the attention windows.
-        prompt_embed_dim: width of prompt tokens and of the image embedding.
-        decoder_mlp_dim: hidden width of the mask decoder's MLPs.
-        decoder_num_heads: heads of the mask decoder's attention.
-        iou_head_hidden_dim: hidden width of the mask-quality head.
-        mask_in_chans: hidden channels of the mask-prompt encoder.
+    The image embedding has ``image_size / patch_size`` cells a side and ``prompt_embed_dim`` channels.
     """
 
     encoder_embed_dim: int
@@ -63,20 +48,9 @@ SAM_ARCHS: dict[str, SamArch] = {
     "vit_b": SamArch(768, 12, 12, (2, 5, 8, 11)),
     "vit_l": SamArch(1024, 24, 16, (5, 11, 17, 23)),
     "vit_h": SamArch(1280, 32, 16, (7, 15, 23, 31)),
-    "tiny": SamArch(
-        32,
-        2,
-        2,
-        (1,),
-        image_size=128,
-        window_size=4,
-        prompt_embed_dim=32,
-        decoder_mlp_dim=64,
-        decoder_num_heads=2,
-        iou_head_hidden_dim=32,
-        mask_in_chans=4,
-    ),
-}
+    "tiny": SamArch(32, 2, 2, (1,), image_size=128, window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
+                    decoder_num_heads=2, iou_head_hidden_dim=32, mask_in_chans=4),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,18 +63,15 @@ class SamCheckpoint:
     size_mb: int
 
 
-_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+def _official(filename: str, md5: str, size_mb: int) -> SamCheckpoint:
+    return SamCheckpoint(f"https://dl.fbaipublicfiles.com/segment_anything/{filename}", filename, md5, size_mb)
+
+
 #: Official checkpoints (Apache-2.0, Meta AI). The MD5 starts with the 6 characters in the file name.
 SAM_CHECKPOINTS: dict[str, SamCheckpoint] = {
-    "vit_b": SamCheckpoint(
-        _BASE_URL + "sam_vit_b_01ec64.pth", "sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375
-    ),
-    "vit_l": SamCheckpoint(
-        _BASE_URL + "sam_vit_l_0b3195.pth", "sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250
-    ),
-    "vit_h": SamCheckpoint(
-        _BASE_URL + "sam_vit_h_4b8939.pth", "sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560
-    ),
+    "vit_b": _official("sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375),
+    "vit_l": _official("sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250),
+    "vit_h": _official("sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
 }
 
 
@@ -109,11 +80,7 @@ class UntrainedSAMWarning(UserWarning):
 
 
 class UntrainedSAMError(XmodalError, RuntimeError):
-    """A step that needs trained weights was asked of an untrained SAM.
-
-    Raised by the automatic mask generator and the boundary study; the message says the step was skipped
-    and how to load a checkpoint.
-    """
+    """A step that needs trained weights (automatic masks, the boundary study) was asked of an untrained SAM."""
 
 
 #: What every figure of an untrained SAM's output says in its title.
@@ -121,10 +88,7 @@ UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
 
 
 def sam_label(model: Any) -> str:
-    """A figure-title label for a SAM model or any result with ``untrained`` and ``model_type`` attributes.
-
-    Args:
-        model: a ``Sam`` from :func:`build_sam`, a ``SamSegmenter``, or a result (``SamMasks``, ...).
+    """A figure-title label for a SAM, a ``SamSegmenter`` or a result with ``untrained`` and ``model_type``.
 
     Returns:
         :data:`UNTRAINED_LABEL` for random weights, else e.g. ``"SAM vit_b (checkpoint)"``.
@@ -135,17 +99,22 @@ def sam_label(model: Any) -> str:
 
 
 def sam_cache_dir() -> Path:
-    """Folder where SAM checkpoints are looked for and downloaded: ``cache_dir() / "sam"``.
-
-    Returns:
-        The folder (created if missing).
-    """
+    """Folder where SAM checkpoints are looked for and downloaded (``cache_dir() / "sam"``, created)."""
     path = cache_dir() / "sam"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _check_model_type(model_type: str) -> SamArch:
+def _announce_untrained(what: str) -> None:
+    warnings.warn(
+        f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. "
+        "Load a checkpoint with build_sam(checkpoint=...) for real results.",
+        UntrainedSAMWarning,
+        stacklevel=3,
+    )
+
+
+def _arch(model_type: str) -> SamArch:
     if model_type not in SAM_ARCHS:
         raise ValueError(f"model_type must be one of {sorted(SAM_ARCHS)}, got {model_type!r}")
     return SAM_ARCHS[model_type]
@@ -162,93 +131,57 @@ def _where_to_get(model_type: str) -> str:
 
 
 def build_sam_arch(model_type: str = "vit_b") -> Sam:
-    """A SAM with random weights (seeded, so the tiny one is the same on every machine).
+    """A SAM with random weights (seeded, so the tiny one is the same on every machine), in eval mode on the CPU.
 
     Args:
         model_type: ``"vit_b"``, ``"vit_l"``, ``"vit_h"`` or ``"tiny"``.
-
-    Returns:
-        The model in eval mode on the CPU.
     """
-    a = _check_model_type(model_type)
+    a = _arch(model_type)
     grid = a.image_size // a.patch_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         sam = Sam(
             image_encoder=ImageEncoderViT(
-                img_size=a.image_size,
-                patch_size=a.patch_size,
-                embed_dim=a.encoder_embed_dim,
-                depth=a.encoder_depth,
-                num_heads=a.encoder_num_heads,
-                mlp_ratio=4,
-                out_chans=a.prompt_embed_dim,
-                qkv_bias=True,
-                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-                use_rel_pos=True,
-                window_size=a.window_size,
-                global_attn_indexes=a.global_attn_indexes,
+                img_size=a.image_size, patch_size=a.patch_size, embed_dim=a.encoder_embed_dim,
+                depth=a.encoder_depth, num_heads=a.encoder_num_heads, mlp_ratio=4, out_chans=a.prompt_embed_dim,
+                qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
+                window_size=a.window_size, global_attn_indexes=a.global_attn_indexes,
             ),
             prompt_encoder=PromptEncoder(
-                embed_dim=a.prompt_embed_dim,
-                image_embedding_size=(grid, grid),
-                input_image_size=(a.image_size, a.image_size),
-                mask_in_chans=a.mask_in_chans,
+                embed_dim=a.prompt_embed_dim, image_embedding_size=(grid, grid),
+                input_image_size=(a.image_size, a.image_size), mask_in_chans=a.mask_in_chans,
             ),
             mask_decoder=MaskDecoder(
                 num_multimask_outputs=3,
                 transformer=TwoWayTransformer(
-                    depth=2,
-                    embedding_dim=a.prompt_embed_dim,
-                    mlp_dim=a.decoder_mlp_dim,
-                    num_heads=a.decoder_num_heads,
+                    depth=2, embedding_dim=a.prompt_embed_dim, mlp_dim=a.decoder_mlp_dim, num_heads=a.decoder_num_heads
                 ),
-                transformer_dim=a.prompt_embed_dim,
-                iou_head_depth=3,
-                iou_head_hidden_dim=a.iou_head_hidden_dim,
+                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.iou_head_hidden_dim,
             ),
             pixel_mean=[123.675, 116.28, 103.53],
             pixel_std=[58.395, 57.12, 57.375],
-        )
+        )  # fmt: skip
         if model_type == "tiny":
-            # Random positional and relative-position tables, so an untrained encoder still tells cells apart.
+            # random position tables, so that an untrained encoder still tells cells apart
             for name, p in sam.image_encoder.named_parameters():
                 if "pos" in name:
                     torch.nn.init.normal_(p, std=0.02)
     sam.eval()
     sam.model_type = model_type
-    # No trained tiny SAM exists anywhere: it is untrained even when loaded from a file.
-    sam.untrained = model_type == "tiny"
+    sam.untrained = model_type == "tiny"  # no trained tiny SAM exists, even when loaded from a file
     return sam
-
-
-def _load_state_dict(path: Path, device: torch.device) -> dict[str, Tensor]:
-    state = torch.load(path, map_location=device, weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a SAM state dict, got {type(state).__name__}")
-    return state
-
-
-def _guess_model_type(state: dict[str, Tensor]) -> str | None:
-    pe = state.get("image_encoder.pos_embed")
-    if pe is None:
-        return None
-    width = pe.shape[-1]
-    return {a.encoder_embed_dim: k for k, a in SAM_ARCHS.items()}.get(width)
 
 
 def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", device: Any = None) -> Sam:
     """Build Segment Anything from a checkpoint, or a tiny untrained stand-in when none is available.
 
-    Look-up order: the ``checkpoint`` you pass; else the official file in :func:`sam_cache_dir`; else a
-    message saying where to get the weights and a tiny untrained SAM (``sam.untrained is True``) so that
-    every code path still runs. Its masks are random: they only show that the code works.
+    Look-up order: the ``checkpoint`` you pass; else the official file in :func:`sam_cache_dir`; else a message
+    saying where to get the weights and the tiny untrained SAM (``sam.untrained is True``), whose masks only show
+    that the code runs. Checkpoints are read with :func:`~xmodal_lab.serialization.safe_load` (no code runs).
 
     Args:
-        checkpoint: path to a ``.pth`` state dict (official SAM checkpoints, or one you saved).
-        model_type: ``"vit_b"`` (375 MB), ``"vit_l"``, ``"vit_h"``, or ``"tiny"`` (no weights exist).
+        checkpoint: path to a ``.pth`` state dict (an official SAM checkpoint, or one you saved).
+        model_type: ``"vit_b"``, ``"vit_l"``, ``"vit_h"``, or ``"tiny"`` (no weights exist).
         device: where to put the model (default: the best available, see ``xmodal_lab.config.get_device``).
 
     Returns:
@@ -257,44 +190,48 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     Raises:
         FileNotFoundError: ``checkpoint`` was given but does not exist (the message says where to get it).
         ValueError: the checkpoint does not fit ``model_type``.
+        CheckpointError: the file is not a readable state dict, or asks to run code.
     """
-    _check_model_type(model_type)
+    _arch(model_type)
     dev = get_device(None if device is None else str(device), verbose=False)
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(
-                f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}"
-            )
+            raise FileNotFoundError(f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}")
     else:
         ck = SAM_CHECKPOINTS.get(model_type)
-        cached = sam_cache_dir() / ck.filename if ck is not None else None
-        if cached is None or not cached.is_file():
+        path = sam_cache_dir() / ck.filename if ck is not None else None
+        if path is None or not path.is_file():
             if model_type != "tiny":
                 msg = (
-                    f"No SAM checkpoint for {model_type!r} at {cached}. To use the real model, "
+                    f"No SAM checkpoint for {model_type!r} at {path}. To use the real model, "
                     f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are "
                     "random and only show that the code runs."
                 )
                 print(f"xmodal_lab: {msg}")
                 warnings.warn(msg, UntrainedSAMWarning, stacklevel=2)
             return build_sam_arch("tiny").to(dev)
-        path = cached
-    state = _load_state_dict(path, dev)
+    state = safe_load(path, "SAM checkpoint", map_location=dev)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a SAM state dict, got {type(state).__name__}")
     sam = build_sam_arch(model_type)
     try:
         sam.load_state_dict(state)
     except RuntimeError as err:
-        guess = _guess_model_type(state)
+        pos = state.get("image_encoder.pos_embed")
+        width = {a.encoder_embed_dim: k for k, a in SAM_ARCHS.items()}
+        guess = width.get(pos.shape[-1]) if pos is not None else None
         hint = f" It looks like a {guess!r} checkpoint: pass model_type={guess!r}." if guess else ""
         raise ValueError(f"{path} does not fit SAM model_type={model_type!r}.{hint}\n{err}") from None
     return sam.to(dev)
 
 
-def _md5(path: Path, chunk: int = 1 << 20) -> str:
+def _md5(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
+        for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
@@ -311,16 +248,13 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
 
 
 def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) -> Path | None:
-    """Download an official SAM checkpoint into :func:`sam_cache_dir` and verify its MD5.
+    """Download an official SAM checkpoint into :func:`sam_cache_dir`, checked by MD5; returns its path.
 
     Runs only when you call it. Offline, it prints why and returns None (nothing is written).
 
     Args:
         model_type: ``"vit_b"`` (375 MB), ``"vit_l"`` (1.2 GB) or ``"vit_h"`` (2.5 GB).
         timeout: seconds to wait for the server before giving up.
-
-    Returns:
-        The checkpoint's path, or None when the server cannot be reached.
 
     Raises:
         ValueError: the downloaded file (or a file already in the cache) has the wrong checksum.
@@ -355,28 +289,3 @@ def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) ->
         raise ValueError(f"download of {ck.url} is corrupt: MD5 {got}, expected {ck.md5}. Try again.")
     part.replace(dest)
     return dest
-
-
-def _announce_untrained(what: str) -> None:
-    warnings.warn(
-        f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. "
-        "Load a checkpoint with build_sam(checkpoint=...) for real results.",
-        UntrainedSAMWarning,
-        stacklevel=3,
-    )
-
-
-__all__ = [
-    "SAM_ARCHS",
-    "SAM_CHECKPOINTS",
-    "SamArch",
-    "SamCheckpoint",
-    "UNTRAINED_LABEL",
-    "UntrainedSAMError",
-    "UntrainedSAMWarning",
-    "build_sam",
-    "build_sam_arch",
-    "download_sam_checkpoint",
-    "sam_cache_dir",
-    "sam_label",
-]

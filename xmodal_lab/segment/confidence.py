@@ -1,11 +1,7 @@
-"""From encoder features and one reference mask to a location-confidence map and prompt points.
+"""From features and one reference mask to a location-confidence map, prompt points and a threshold.
 
-The pieces shared by encoder-based one-shot segmentation (:mod:`xmodal_lab.segment.oneshot`), PerSAM
-(:mod:`xmodal_lab.segment.persam`) and SAM refinement (:mod:`xmodal_lab.segment.refine`): the target
-embedding (mean feature inside the mask), background prototypes, cosine / prototype confidence, the
-extreme points, and the threshold that best reproduces a known mask. Only torch and NumPy.
-
-Shapes: features ``[B, D, h, w]``, masks ``[B, H, W]``, confidence maps ``[B, h, w]`` or ``[B, H, W]``.
+Shared by PerSAM (SAM's features) and the encoder one-shot (any encoder's features). Shapes: features
+``[B, D, h, w]``, masks ``[B, H, W]``, confidence maps ``[B, h, w]`` or ``[B, H, W]``.
 """
 
 from __future__ import annotations
@@ -18,105 +14,83 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _mask_tensor(mask: Any, name: str) -> Tensor:
-    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
+def as_float_tensor(x: Any) -> Tensor:
+    """A tensor, array or nested list as a float32 tensor (a tensor stays on its device)."""
+    return torch.as_tensor(x if isinstance(x, Tensor) else np.asarray(x)).float()
+
+
+def binary_mask(mask: Any, name: str = "mask") -> Tensor:
+    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; ``name`` is used in messages.
+
+    A soft mask (0.5) or a label map (2, 3, ...) raises a ValueError instead of being guessed at, because
+    thresholding it silently could select nothing at all.
+    """
+    m = as_float_tensor(mask)
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
-    return m.float()
-
-
-def binary_mask(mask: Any, name: str = "mask") -> Tensor:
-    """A user's mask as a 0/1 tensor, refusing anything that is not a mask of 0s and 1s.
-
-    Rule: booleans and the values 0 and 1 (of any dtype) are accepted; a soft mask (such as 0.5) or a label
-    map (2, 3, ...) raises instead of being guessed at, because thresholding it silently could select
-    nothing at all.
-
-    Args:
-        mask: ``[H, W]`` or ``[B, H, W]``, bool, integer or float.
-        name: the argument's name in messages.
-
-    Returns:
-        ``[B, H, W]`` float with values 0 and 1.
-
-    Raises:
-        ValueError: on a wrong rank, NaN, or a value other than 0 and 1.
-    """
-    m = _mask_tensor(mask, name)
     bad = (m != 0) & (m != 1)
     if bad.any():
-        value = float(m[bad][0])
         raise ValueError(
-            f"{name}: expected a binary mask (bool, or 0 and 1), found the value {value:g}; threshold a soft "
-            f"mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
+            f"{name}: expected a binary mask (bool, or 0 and 1), found the value {float(m[bad][0]):g}; threshold "
+            f"a soft mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
         )
     return m
 
 
 def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Fraction of each feature cell covered by a pixel mask.
-
-    Args:
-        mask: ``[B, H, W]`` (bool or 0/1).
-        grid: ``(h, w)`` of the feature map.
-
-    Returns:
-        ``[B, h, w]`` in ``[0, 1]``.
-    """
+    """Fraction of each feature cell covered by a pixel mask ``[B, H, W]``: ``[B, h, w]`` in ``[0, 1]``."""
     return F.adaptive_avg_pool2d(mask.float()[:, None], grid)[:, 0]
 
 
-def target_embedding(features: Tensor, mask: Any, background: bool = False) -> Tensor:
-    """Mean feature inside a mask: the PerSAM target embedding (or, with ``background``, outside it).
+def target_embedding(features: Tensor, mask: Any, background: bool = False, weighting: str = "centre") -> Tensor:
+    """Mean feature ``[D]`` inside a mask: PerSAM's target embedding (with ``background``, outside it).
 
-    Cells count with the fraction of them the mask covers, so a patch half inside weighs half.
+    ``weighting="centre"`` (PerSAM) averages alike the cells whose centre lies in the mask (the mask sampled
+    bilinearly at each cell centre); ``"coverage"`` weighs every cell by the fraction of it the mask covers,
+    so a patch half inside weighs half: steadier on coarse patch grids.
 
     Args:
         features: ``[B, D, h, w]``.
-        mask: pixel mask ``[B, H, W]`` or ``[H, W]`` (any resolution; it is averaged onto the grid).
+        mask: ``[B, H, W]`` or ``[H, W]`` at any resolution (on the grid itself: ``H, W = h, w``).
         background: average outside the mask instead of inside.
-
-    Returns:
-        ``[D]``.
-
-    Raises:
-        ValueError: when the mask (or, for ``background``, its complement) is empty.
+        weighting: ``"centre"`` or ``"coverage"``.
     """
-    m = _mask_tensor(mask, "mask").to(features.device)
+    m = binary_mask(mask).to(features.device)
     if m.shape[0] != features.shape[0]:
         raise ValueError(f"mask holds {m.shape[0]} images but features {features.shape[0]}")
-    w = mask_coverage(m, tuple(features.shape[-2:]))  # [B, h, w]
+    grid = tuple(features.shape[-2:])
+    if weighting == "coverage":
+        w = mask_coverage(m, grid)
+    elif weighting == "centre":
+        w = (F.interpolate(m[:, None], size=grid, mode="bilinear", align_corners=False)[:, 0] >= 0.5).float()
+    else:
+        raise ValueError(f"weighting must be 'centre' or 'coverage', got {weighting!r}")
     if background:
         w = 1.0 - w
-    total = w.sum()
-    if total <= 0:
-        what = "background (the mask covers everything)" if background else "mask (no pixel is set)"
+    if w.sum() <= 0:
+        what = "background (the mask covers every cell)" if background else "mask (no cell lies inside it)"
         raise ValueError(f"cannot build an embedding: empty {what}")
-    return torch.einsum("bdhw,bhw->d", features, w) / total
+    return torch.einsum("bdhw,bhw->d", features, w) / w.sum()
 
 
 def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
-    """A few prototypes of what the reference shows *outside* the mask (weighted spherical k-means).
+    """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows *outside* the mask.
 
-    Uses the cells the mask covers less than half. Deterministic: the first prototype is the most purely
-    background cell, each next one the cell least similar to the prototypes so far (farthest-point start),
-    then ``iters`` k-means rounds in which cells count with their background fraction.
+    Weighted spherical k-means over the cells the mask covers less than half (a cell half inside would make a
+    prototype of the class), each counting with its background fraction; deterministic farthest-point start
+    from the most purely background cell, then ``iters`` rounds.
 
     Args:
         features: reference features ``[B, D, h, w]``.
         mask: the class's pixel mask ``[B, H, W]`` or ``[H, W]``.
         k: number of prototypes (fewer if there are fewer background cells).
         iters: k-means rounds.
-
-    Returns:
-        ``[k', D]`` unit vectors, ``k' <= k`` (``[0, D]`` when the mask covers at least half of every cell).
     """
-    m = _mask_tensor(mask, "mask").to(features.device)
+    m = binary_mask(mask).to(features.device)
     weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
     x = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]), dim=1)  # [N, D]
-    # Only mostly-background cells: a cell half inside the mask would make a prototype of the class itself.
     keep = weight > 0.5
     x, weight = x[keep], weight[keep]
     if len(x) == 0:
@@ -128,23 +102,21 @@ def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 
         centres.append(int(sim.argmin()))
     c = x[centres]
     for _ in range(iters):
-        assign = (x @ c.T).argmax(dim=1)  # [N]
-        onehot = F.one_hot(assign, len(c)).float() * weight[:, None]  # [N, k]
-        sums = onehot.T @ x  # [k, D]
-        c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(sums, dim=1), c)
+        onehot = F.one_hot((x @ c.T).argmax(dim=1), len(c)).float() * weight[:, None]  # [N, k]
+        c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(onehot.T @ x, dim=1), c)
     return c
 
 
+def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
+    """Cosine similarity of every feature cell ``[B, D, h, w]`` with an embedding ``[D]``: ``[B, h, w]``."""
+    return torch.einsum("bdhw,d->bhw", F.normalize(features, dim=1), F.normalize(embedding, dim=0))
+
+
 def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
-    """Similarity to the target embedding minus similarity to the nearest background prototype.
+    """Cosine to the target embedding ``[D]`` minus cosine to the nearest background prototype ``[K, D]``.
 
-    Args:
-        features: ``[B, D, h, w]``.
-        embedding: target embedding ``[D]``.
-        background: prototypes ``[K, D]`` (None or empty: the plain cosine confidence).
-
-    Returns:
-        ``[B, h, w]`` in ``[-2, 2]``; positive where the class is the nearest prototype.
+    Returns ``[B, h, w]`` in ``[-2, 2]`` for features ``[B, D, h, w]``: positive where the class is the nearest
+    prototype. Without prototypes (None or empty) it is the plain cosine confidence.
     """
     conf = cosine_confidence(features, embedding)
     if background is None or len(background) == 0:
@@ -153,40 +125,15 @@ def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor
     return conf - sims.max(dim=1).values
 
 
-def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
-    """Cosine similarity of every feature cell with an embedding: the location-confidence map.
-
-    Args:
-        features: ``[B, D, h, w]``.
-        embedding: ``[D]``.
-
-    Returns:
-        ``[B, h, w]`` in ``[-1, 1]``.
-    """
-    return torch.einsum("bdhw,d->bhw", F.normalize(features, dim=1), F.normalize(embedding, dim=0))
-
-
 def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear upsampling of a patch-level map to pixels (cell centres keep their values).
-
-    Args:
-        confidence: ``[B, h, w]``.
-        size: ``(H, W)``.
-
-    Returns:
-        ``[B, H, W]``.
-    """
+    """Bilinear upsampling of a patch-level map ``[B, h, w]`` to pixels ``[B, H, W]``."""
     return F.interpolate(confidence[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
 def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
-    """Positive point at the confidence maximum, negative point at the minimum (PerSAM's location prior).
+    """PerSAM's location prior: the maximum and the minimum of each map ``[B, H, W]``.
 
-    Args:
-        confidence: ``[B, H, W]``.
-
-    Returns:
-        ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixel coordinates (SAM's convention).
+    Returns ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixels (SAM's convention).
     """
     b, _, w = confidence.shape
     flat = confidence.reshape(b, -1)
@@ -195,20 +142,13 @@ def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
-    """The threshold on a confidence map that best reproduces a known mask (highest IoU), found exactly.
+    """``(threshold, iou)``: the cut of a map ``[B, H, W]`` that best reproduces a known mask, found exactly.
 
-    Every distinct confidence value is tried at once: sorted from the top, the mask of the first ``n``
-    pixels has ``n`` pixels and as many true ones as the running count, which gives all IoUs in one pass.
-
-    Args:
-        confidence: ``[B, H, W]`` (or ``[H, W]``).
-        mask: the true mask of the same shape.
-
-    Returns:
-        ``(threshold, iou)``: pixels with ``confidence >= threshold`` form the mask.
+    Pixels with ``confidence >= threshold`` form the mask. Sorted from the top, the first ``n`` pixels hold as
+    many true ones as the running count, which gives the IoU of every possible cut in one pass.
     """
     conf = confidence.reshape(-1).float()
-    truth = binary_mask(mask, "mask").reshape(-1).to(conf.device) > 0.5
+    truth = binary_mask(mask).reshape(-1).to(conf.device) > 0.5
     if truth.numel() != conf.numel():
         raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
     order = conf.argsort(descending=True)
@@ -216,22 +156,9 @@ def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
     tp = truth[order].float().cumsum(0)  # true pixels among the top n
     n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
     ious = tp / (n + truth.sum() - tp)
-    # A cut is only possible after the last copy of a value (ties go in together).
+    # a cut is only possible after the last copy of a value (ties go in together)
     last = torch.ones_like(values, dtype=torch.bool)
     last[:-1] = values[1:] != values[:-1]
     ious = torch.where(last, ious, torch.full_like(ious, -1.0))
     k = int(ious.argmax())
     return float(values[k]), float(ious[k])
-
-
-__all__ = [
-    "background_prototypes",
-    "best_threshold",
-    "binary_mask",
-    "cosine_confidence",
-    "extreme_points",
-    "mask_coverage",
-    "prototype_confidence",
-    "target_embedding",
-    "upsample_confidence",
-]

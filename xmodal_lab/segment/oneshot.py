@@ -1,29 +1,10 @@
 """One-shot segmentation with any encoder: one reference tile and its mask, then the same class elsewhere.
 
-Training-free, in the spirit of PerSAM (Zhang et al., 2023, "Personalize Segment Anything Model with One
-Shot"), but with the patch features of *our* encoders (contrastive or CROMA, radar or optical) instead of
-SAM's, so that it works offline and on radar:
-
-1. target embedding: the mean reference feature inside the reference mask (patches weighted by how much
-   of them the mask covers);
-2. location confidence: cosine similarity of every target patch with that embedding, minus its similarity
-   with the nearest of a few *background* prototypes (k-means of the reference features outside the mask),
-   so the confidence says "more like the class than like anything else seen on the reference" and its
-   natural threshold is 0;
-3. upsampling of the patch-level map to pixels, guided by the tile's own pixels (joint bilateral
-   upsampling), so that mask edges follow the image rather than the patch grid;
-4. threshold 0 (or, without background prototypes, the value that best reproduces the reference mask on
-   the reference tile itself); the upsampling's range scale is chosen on the reference tile the same way,
-   so no second labelled tile is needed;
-5. optionally, a Segment Anything refinement (points at the confidence maximum and minimum, the
-   confidence as mask prompt, then a box): see :func:`xmodal_lab.segment.refine.refine_with_confidence`.
-
-A caution worth keeping in mind: one reference shows one *instance* of a broad concept ("forest"); tiles
-where the class looks different (another season, another sensor geometry) get lower confidence, and coarse
-patch features blur boundaries, so masks tend to be too large. Measure it with
-:func:`xmodal_lab.eval.segmentation.boundary_overestimation`.
-
-Shapes: images ``[B, C, H, W]`` in physical units, features ``[B, D, h, w]``, masks ``[B, H, W]``.
+Training-free, as PerSAM, but with the patch features of the kit's encoders (radar or optical) instead of
+SAM's, so it works offline and on radar: a target embedding from the reference mask, a confidence map
+(similarity to it minus similarity to the nearest background prototype, so its natural threshold is 0),
+an upsampling to pixels guided by the tile itself, and optionally a SAM refinement. Shapes: images
+``[B, C, H, W]`` in physical units, features ``[B, D, h, w]``, masks ``[B, H, W]``.
 """
 
 from __future__ import annotations
@@ -38,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xmodal_lab.segment.confidence import (
+    as_float_tensor,
     background_prototypes,
     best_threshold,
     binary_mask,
@@ -63,13 +45,10 @@ def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
 
     Args:
         encoder: a model of the kit with ``features(s1=..., s2=...) -> {"s1"|"s2": [B, D, h, w]}``, or any
-            callable ``images [B, C, H, W] -> [B, D, h, w]``.
+            callable ``images [B, C, H, W] -> [B, D, h, w]`` (returned as it is).
         modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model). ``"s1+s2"`` takes images
             ``[B, 14, H, W]`` (radar then optical channels) and concatenates the unit-normalised features of
             both encoders, so radar (forest's volume scattering) and optics (its red edge) both count.
-
-    Returns:
-        A function ``images [B, C, H, W] -> features [B, D, h, w]``.
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
@@ -106,23 +85,17 @@ def modality_images(data: Any, modality: str) -> Tensor:
         missing = [k for k in keys if k not in data]
         if missing:
             raise KeyError(f"modality {modality!r} needs {missing} in the pair dict; it has {sorted(data)}")
-        parts = [torch.as_tensor(data[k]).float() for k in keys]
-        return torch.cat(parts, dim=-3)
+        return torch.cat([as_float_tensor(data[k]) for k in keys], dim=-3)
     if isinstance(data, list | tuple) and data and isinstance(data[0], Mapping):
         return torch.stack([modality_images(d, modality) for d in data])
-    return torch.as_tensor(np.asarray(data) if not isinstance(data, Tensor) else data).float()
+    return as_float_tensor(data)
 
 
 def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
-    """Per-band standardised images to guide :func:`guided_upsample`, optionally box-smoothed.
+    """Batches ``[B, C, H, W]`` standardised per band over all of them together, to guide :func:`guided_upsample`.
 
-    Args:
-        *images: one or more batches ``[B, C, H, W]`` in physical units (sizes may differ); they share
-            one mean and standard deviation per band, so a threshold found on one applies to the others.
-        smooth: side of a box filter applied first (3 tames radar speckle; 1 = none).
-
-    Returns:
-        The batches standardised (zero mean, unit variance per band over all of them together).
+    They share one mean and standard deviation per band, so a threshold found on one applies to the others;
+    ``smooth`` is the side of a box filter applied first (3 tames radar speckle; 1 = none).
     """
     xs = [x.float() for x in images]
     if smooth > 1:
@@ -155,33 +128,27 @@ def guided_upsample(
         ``[B, H, W]``.
     """
     b, h, w = confidence.shape
-    _, c, big_h, big_w = guide.shape
+    big_h, big_w = guide.shape[-2:]
     if big_h % h or big_w % w:
         raise ValueError(f"guide {big_h}x{big_w} is not a whole multiple of the map {h}x{w}")
-    sy, sx = big_h // h, big_w // w
     patch_guide = F.adaptive_avg_pool2d(guide, (h, w))  # [B, C, h, w]
-    ys = (
-        torch.arange(big_h, device=guide.device, dtype=torch.float32) + 0.5
-    ) / sy  # pixel centres, patch units
-    xs = (torch.arange(big_w, device=guide.device, dtype=torch.float32) + 0.5) / sx
-    py, px = ys.floor().long(), xs.floor().long()  # each pixel's own patch
+    ys = (torch.arange(big_h, device=guide.device) + 0.5) / (big_h // h)  # pixel centres in patch units
+    xs = (torch.arange(big_w, device=guide.device) + 0.5) / (big_w // w)
     num = torch.zeros(b, big_h, big_w, device=guide.device)
     den = torch.zeros_like(num)
     for dy in range(-radius, radius + 1):
-        qy = py + dy
-        oky = (qy >= 0) & (qy < h)
+        qy = ys.floor().long() + dy  # the neighbour patch's row
+        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / (2 * sigma_spatial**2)) * ((qy >= 0) & (qy < h))  # [H]
         qy = qy.clamp(0, h - 1)
-        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / (2 * sigma_spatial**2)) * oky  # [H]
         for dx in range(-radius, radius + 1):
-            qx = px + dx
-            okx = (qx >= 0) & (qx < w)
+            qx = xs.floor().long() + dx
+            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / (2 * sigma_spatial**2)) * ((qx >= 0) & (qx < w))  # [W]
             qx = qx.clamp(0, w - 1)
-            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / (2 * sigma_spatial**2)) * okx  # [W]
-            nb_guide = patch_guide[:, :, qy][:, :, :, qx]  # [B, C, H, W]: the neighbour patch's mean guide
-            rng = torch.exp(-((guide - nb_guide) ** 2).mean(dim=1) / (2 * sigma_range**2))  # [B, H, W]
-            wgt = rng * (wy[:, None] * wx[None, :])
-            num += wgt * confidence[:, qy][:, :, qx]
-            den += wgt
+            neighbour = patch_guide[:, :, qy][:, :, :, qx]  # [B, C, H, W]
+            similar = torch.exp(-((guide - neighbour) ** 2).mean(dim=1) / (2 * sigma_range**2))  # [B, H, W]
+            weight = similar * (wy[:, None] * wx[None, :])
+            num += weight * confidence[:, qy][:, :, qx]
+            den += weight
     return num / den.clamp_min(1e-12)
 
 
@@ -221,31 +188,19 @@ class OneShotResult:
 
 
 def _images(x: Any, name: str) -> Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).float()
-    if t.ndim == 3:
-        t = t[None]
+    t = as_float_tensor(x)
+    t = t[None] if t.ndim == 3 else t
     if t.ndim != 4:
         raise ValueError(f"{name}: expected [C, H, W] or [B, C, H, W], got shape {tuple(t.shape)}")
     return t
 
 
 @torch.no_grad()
-def _features(fn: FeatureFn, images: Tensor, batch_size: int, device: torch.device | None) -> Tensor:
-    chunks = []
-    for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size]
-        chunks.append(fn(x.to(device) if device is not None else x).float())
-    feats = torch.cat(chunks)
+def _features(fn: FeatureFn, images: Tensor, batch_size: int, device: torch.device) -> Tensor:
+    feats = torch.cat([fn(images[i : i + batch_size].to(device)).float() for i in range(0, len(images), batch_size)])
     if feats.ndim != 4:
         raise ValueError(f"the encoder must return features [B, D, h, w], got shape {tuple(feats.shape)}")
     return feats
-
-
-def _device_of(encoder: Any) -> torch.device | None:
-    if isinstance(encoder, torch.nn.Module):
-        p = next(encoder.parameters(), None)
-        return p.device if p is not None else None
-    return None
 
 
 def one_shot_segment(
@@ -274,24 +229,18 @@ def one_shot_segment(
         targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference;
             or a collated batch / list of pair dicts when ``modality`` is given.
         modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model; see :func:`feature_fn`).
-        threshold: a number on the confidence scale; ``"calibrate"``: the value that best reproduces the
-            reference mask on the reference tile (it tends to overfit that one tile); ``"auto"``: 0 with
-            background prototypes (the class is the nearest prototype), ``"calibrate"`` without.
-        n_background: how many background prototypes to subtract (0: plain cosine similarity
-            to the target embedding, as in PerSAM).
-        upsample: ``"guided"`` (joint bilateral upsampling guided by the tiles' own pixels, see
-            :func:`guided_upsample`) or ``"bilinear"`` (plain, blocky at the patch scale).
-        sigma_range: how different a pixel may look from a patch and still borrow its confidence
-            (standard deviations; larger = closer to bilinear), or ``"auto"``: the value among
-            :data:`SIGMA_RANGE_CANDIDATES` that best reproduces the reference mask, like the threshold.
+        threshold: a number; ``"calibrate"``: the value that best reproduces the reference mask on the
+            reference tile (it tends to overfit that tile); ``"auto"``: 0 with background prototypes (the
+            class is the nearest prototype), ``"calibrate"`` without.
+        n_background: background prototypes to subtract (0: plain cosine similarity, as in PerSAM).
+        upsample: ``"guided"`` (:func:`guided_upsample`, edges follow the tile) or ``"bilinear"`` (blocky).
+        sigma_range: how different a pixel may look from a patch and still borrow its confidence (standard
+            deviations), or ``"auto"``: the one of :data:`SIGMA_RANGE_CANDIDATES` that best reproduces the
+            reference mask, like the threshold.
         guide_smooth: box filter on the guide (default 3 for radar, against speckle; 1 for optical).
-        sam: optional :class:`~xmodal_lab.segment.segmenter.SamSegmenter` (or a SAM model) to refine each mask.
-        rendering: how targets become RGB for SAM (see :func:`~xmodal_lab.data.composites.to_sam_image`);
-            default from the channels: 12 -> ``"s2"`` true colour, 2 -> ``"s1"`` composite.
+        sam: optional :class:`~xmodal_lab.segment.SamSegmenter` (or a SAM model) to refine each mask.
+        rendering: how targets become RGB for SAM (default true colour for 12 bands, radar composite for 2).
         batch_size: tiles per encoder call.
-
-    Returns:
-        A :class:`OneShotResult`.
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
         raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")
@@ -300,46 +249,43 @@ def one_shot_segment(
     fn = feature_fn(encoder, modality)
     if modality is not None:
         reference, targets = modality_images(reference, modality), modality_images(targets, modality)
-    was_training = isinstance(encoder, torch.nn.Module) and encoder.training
-    if isinstance(encoder, torch.nn.Module):
-        encoder.eval()
+    ref, tgt = _images(reference, "reference"), _images(targets, "targets")
+    if ref.shape[0] != 1:
+        raise ValueError(f"reference: pass one tile [C, H, W], got {ref.shape[0]}")
+    if tgt.shape[1] != ref.shape[1]:
+        raise ValueError(f"targets have {tgt.shape[1]} channels but the reference {ref.shape[1]}: use one modality")
+    ref_mask = binary_mask(reference_mask, "reference_mask")
+    if tuple(ref_mask.shape[-2:]) != tuple(ref.shape[-2:]):
+        raise ValueError(
+            f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
+        )
+    module = encoder if isinstance(encoder, torch.nn.Module) else None
+    param = next(module.parameters(), None) if module is not None else None
+    device = param.device if param is not None else ref.device
+    was_training = module is not None and module.training
+    if module is not None:
+        module.eval()
     try:
-        ref = _images(reference, "reference")
-        if ref.shape[0] != 1:
-            raise ValueError(f"reference: pass one tile [C, H, W], got {ref.shape[0]}")
-        tgt = _images(targets, "targets")
-        if tgt.shape[1] != ref.shape[1]:
-            raise ValueError(
-                f"targets have {tgt.shape[1]} channels but the reference {ref.shape[1]}: use one modality"
-            )
-        ref_mask = binary_mask(reference_mask, "reference_mask")
-        if tuple(ref_mask.shape[-2:]) != tuple(ref.shape[-2:]):
-            raise ValueError(
-                f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
-            )
-        device = _device_of(encoder)
         ref_feat = _features(fn, ref, batch_size, device)
         tgt_feat = _features(fn, tgt, batch_size, device)
     finally:
         if was_training:
-            encoder.train()
+            module.train()
 
-    fg = target_embedding(ref_feat, ref_mask)
+    # coverage weights: a patch half inside the mask counts half, steadier than PerSAM's centre rule on coarse grids
+    fg = target_embedding(ref_feat, ref_mask, weighting="coverage")
     bg = background_prototypes(ref_feat, ref_mask, n_background) if n_background > 0 else None
     if threshold == "auto":
         threshold = 0.0 if bg is not None and len(bg) else "calibrate"
 
-    def confidence(feats: Tensor) -> Tensor:
-        return prototype_confidence(feats, fg, bg)
-
     def calibrate(ref_pix: Tensor) -> tuple[float, float]:
         if threshold == "calibrate":
             return best_threshold(ref_pix, ref_mask)
-        pred = ref_pix >= float(threshold)
-        truth = ref_mask.to(pred.device) > 0.5
+        pred, truth = ref_pix >= float(threshold), ref_mask.to(ref_pix.device) > 0.5
         return float(threshold), float((pred & truth).sum() / (pred | truth).sum().clamp_min(1))
 
-    ref_conf = confidence(ref_feat)  # [1, h, w]
+    ref_conf = prototype_confidence(ref_feat, fg, bg)  # [1, h, w]
+    patch_conf = prototype_confidence(tgt_feat, fg, bg)  # [B, h, w]
     sigma = None
     if upsample == "guided":
         g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device), guide_smooth)
@@ -350,16 +296,13 @@ def one_shot_segment(
             if best is None or iou_s > best[2] + 0.005:
                 best = (sig, thr_s, iou_s)
         sigma, thr, ref_iou = best
-        patch_conf = confidence(tgt_feat)  # [B, h, w]
         pix_conf = guided_upsample(patch_conf, g_tgt, sigma_range=sigma)  # [B, H, W]
     else:
         thr, ref_iou = calibrate(upsample_confidence(ref_conf, tuple(ref.shape[-2:])))
-        patch_conf = confidence(tgt_feat)
         pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))
-    masks = (pix_conf >= thr).cpu().numpy()
     pos, neg = extreme_points(pix_conf)
     result = OneShotResult(
-        masks=masks,
+        masks=(pix_conf >= thr).cpu().numpy(),
         confidence=pix_conf.cpu().numpy(),
         patch_confidence=patch_conf.cpu().numpy(),
         threshold=thr,
@@ -375,52 +318,30 @@ def one_shot_segment(
 
 def _guides(ref: Tensor, tgt: Tensor, smooth: int | None) -> tuple[Tensor, Tensor]:
     """Standardised guides; radar channels (2 of 2, or the first 2 of 14) are box-filtered against speckle."""
-    radar = 2 if ref.shape[1] in (2, 14) else 0
-    if radar == 0 or ref.shape[1] == 2:
-        k = smooth if smooth is not None else (3 if radar else 1)
-        g_ref, g_tgt = standardise_guide(ref, tgt, smooth=k)
+    if ref.shape[1] != 14:
+        default = 3 if ref.shape[1] == 2 else 1
+        g_ref, g_tgt = standardise_guide(ref, tgt, smooth=smooth if smooth is not None else default)
         return g_ref, g_tgt
-    k = smooth if smooth is not None else 3
-    r_ref, r_tgt = standardise_guide(ref[:, :radar], tgt[:, :radar], smooth=k)
-    o_ref, o_tgt = standardise_guide(ref[:, radar:], tgt[:, radar:], smooth=1)
+    r_ref, r_tgt = standardise_guide(ref[:, :2], tgt[:, :2], smooth=smooth if smooth is not None else 3)
+    o_ref, o_tgt = standardise_guide(ref[:, 2:], tgt[:, 2:], smooth=1)
     return torch.cat([r_ref, o_ref], dim=1), torch.cat([r_tgt, o_tgt], dim=1)
 
 
 def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | None) -> None:
     """Replace each mask by SAM's, prompted with the confidence map (in place)."""
     # Segment Anything is a heavy import: only when a refinement is asked for
-    from xmodal_lab.segment.refine import refine_with_confidence
+    from xmodal_lab.segment.persam import refine_with_confidence
     from xmodal_lab.segment.segmenter import SamSegmenter
 
     seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
     if targets.shape[1] == 14:  # s1+s2: show SAM the optical part
         targets = targets[:, 2:]
-    if rendering is None:
-        rendering = {12: "s2", 2: "s1"}.get(targets.shape[1])
-        if rendering is None:
-            raise ValueError(
-                f"cannot tell how to show {targets.shape[1]}-channel tiles to SAM: pass rendering="
-            )
     masks, scores = [], []
-    for i in range(len(targets)):
-        seg.set_image(targets[i], rendering=rendering)
-        out = refine_with_confidence(seg, result.confidence[i], result.threshold)
+    for tile, confidence in zip(targets, result.confidence):
+        out = refine_with_confidence(seg.set_image(tile, rendering), confidence, result.threshold)
         masks.append(out.masks[0])
         scores.append(float(out.scores[0]))
     result.masks = np.stack(masks)
     result.sam_scores = np.asarray(scores, dtype=np.float32)
     result.refined_by_sam = True
     result.untrained = seg.untrained
-
-
-__all__ = [
-    "FeatureFn",
-    "MODALITIES",
-    "OneShotResult",
-    "SIGMA_RANGE_CANDIDATES",
-    "feature_fn",
-    "guided_upsample",
-    "modality_images",
-    "one_shot_segment",
-    "standardise_guide",
-]

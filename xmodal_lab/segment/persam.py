@@ -1,45 +1,47 @@
 """PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything.
 
-:class:`PerSAM` / :func:`persam`: a target embedding from one reference mask, a cosine location-confidence
-map, positive and negative points, target-guided attention and target-semantic prompting inside SAM's mask
-decoder, then cascaded refinement (mask prompt, then box prompt).
+A target embedding from one reference mask, a cosine location-confidence map, a positive and a negative
+point, target-guided attention and target-semantic prompting inside SAM's mask decoder, then the cascaded
+refinement (mask prompt, then box prompt), which :func:`refine_with_confidence` also applies to any
+confidence map.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from torch import Tensor
 
 from xmodal_lab.segment.checkpoints import _announce_untrained
-from xmodal_lab.segment.confidence import cosine_confidence, extreme_points, target_embedding
-from xmodal_lab.segment.refine import _best, _mask_box
-from xmodal_lab.segment.segmenter import SamSegmenter
+from xmodal_lab.segment.confidence import (
+    as_float_tensor,
+    binary_mask,
+    cosine_confidence,
+    extreme_points,
+    target_embedding,
+)
+from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter
 
 
 def _attend(attn: torch.nn.Module, q: Tensor, k: Tensor, v: Tensor, guide: Tensor | None = None) -> Tensor:
-    """SAM's decoder attention with its own projections, plus PerSAM's target-guided re-weighting.
+    """SAM's decoder attention with its own projections; ``guide`` ``[B, 1, 1, Nk]`` re-weights it.
 
-    With ``guide`` ``[B, 1, 1, Nk]`` the attention weights become ``softmax(softmax(qk) + guide)``:
-    image cells that look like the target get more of the prompt tokens' attention.
+    With a guide the weights become ``softmax(softmax(q k^T / sqrt(c)) + guide)``: image cells that look like
+    the target get more of the prompt tokens' attention.
     """
     q, k, v = attn.q_proj(q), attn.k_proj(k), attn.v_proj(v)
     b, heads = q.shape[0], attn.num_heads
-
-    def split(t: Tensor) -> Tensor:
-        return t.reshape(b, t.shape[1], heads, -1).transpose(1, 2)  # [B, heads, N, c]
-
-    q, k, v = split(q), split(k), split(v)
+    q, k, v = (t.reshape(b, t.shape[1], heads, -1).transpose(1, 2) for t in (q, k, v))  # [B, heads, N, c]
     weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)  # [B, heads, Nq, Nk]
     if guide is not None:
         weights = torch.softmax(weights + guide, dim=-1)
-    out = (weights @ v).transpose(1, 2).reshape(b, -1, heads * v.shape[-1])
-    return attn.out_proj(out)
+    return attn.out_proj((weights @ v).transpose(1, 2).reshape(b, -1, heads * v.shape[-1]))
 
 
 def decode_masks(
@@ -53,7 +55,7 @@ def decode_masks(
 ) -> tuple[Tensor, Tensor]:
     """SAM's mask decoder, optionally with PerSAM's target-guided attention and target-semantic prompting.
 
-    Recomputes ``MaskDecoder`` and ``TwoWayTransformer`` from their own sub-modules (no patching): without
+    Recomputed from ``MaskDecoder`` and ``TwoWayTransformer``'s own sub-modules (no patching): without
     guidance the output equals ``sam.mask_decoder(...)``.
 
     Args:
@@ -61,29 +63,23 @@ def decode_masks(
         image_embedding: ``[1, C, h, w]``.
         sparse: prompt tokens ``[1, N, C]`` from ``sam.prompt_encoder``.
         dense: dense prompt ``[1, C, h, w]`` from ``sam.prompt_encoder``.
-        multimask: return the three multimask outputs instead of the single one.
+        multimask: the three multimask outputs instead of the single one.
         attn_guide: ``[1, 1, 1, h*w]`` added to the token-to-image attention weights in every layer.
-        target_token: ``[1, 1, C]`` PerSAM's target-semantic prompt, added as the official code does
-            (``queries += target_embedding`` on the prompt tokens themselves): to the queries before every
-            layer and the final attention, and once to the tokens' positional term ``query_pe``, which therefore
-            carries the target into every later attention (the first in-place add also changes the tensor
-            passed as ``query_pe``).
+        target_token: ``[1, 1, C]`` added to the prompt tokens before every layer and the final attention,
+            and once to their positional term ``query_pe`` (PerSAM adds it in place to the tokens, which are
+            also ``query_pe``).
 
     Returns:
         ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]`` with ``M`` = 3 or 1.
     """
-    dec = sam.mask_decoder
-    tr = dec.transformer
-    tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(
-        sparse.shape[0], -1, -1
-    )
+    dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
+    tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
     tokens = torch.cat([tokens, sparse], dim=1)  # [B, T, C]
     src = torch.repeat_interleave(image_embedding, tokens.shape[0], dim=0) + dense
     pos = torch.repeat_interleave(sam.prompt_encoder.get_dense_pe(), tokens.shape[0], dim=0)
     b, c, h, w = src.shape
     keys, key_pe = src.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2)  # [B, hw, C]
     queries = tokens
-    # official PerSAM adds the target in place to the tensor that is also query_pe: query_pe = tokens + target
     query_pe = tokens if target_token is None else tokens + target_token
     for layer in tr.layers:
         if target_token is not None:
@@ -106,14 +102,62 @@ def decode_masks(
 
     upscaled = dec.output_upscaling(keys.transpose(1, 2).reshape(b, c, h, w))  # [B, C/8, 4h, 4w]
     mask_tokens = queries[:, 1 : 1 + dec.num_mask_tokens]
-    hyper = torch.stack(
-        [mlp(mask_tokens[:, i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1
-    )
-    bu, cu, hu, wu = upscaled.shape
-    masks = (hyper @ upscaled.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu)
+    hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1)
+    masks = (hyper @ upscaled.flatten(2)).reshape(b, -1, *upscaled.shape[-2:])
     iou = dec.iou_prediction_head(queries[:, 0])
     sel = slice(1, None) if multimask else slice(0, 1)
     return masks[:, sel], iou[:, sel]
+
+
+def _best(out: SamMasks) -> SamMasks:
+    k = int(np.argmax(out.scores))
+    return replace(
+        out,
+        masks=out.masks[k : k + 1],
+        scores=out.scores[k : k + 1],
+        areas=out.areas[k : k + 1],
+        low_res_logits=out.low_res_logits[k : k + 1],
+    )
+
+
+def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_input: np.ndarray) -> list[SamMasks]:
+    """PerSAM's cascaded refinement: the best of SAM's masks for a mask prompt, then again with its box too."""
+    steps = [_best(seg.predict(points, labels, mask_input=mask_input, multimask=True))]
+    ys, xs = np.nonzero(steps[0].masks[0])
+    if len(xs):
+        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+        steps.append(_best(seg.predict(points, labels, box=box, mask_input=steps[0].low_res_logits, multimask=True)))
+    return steps
+
+
+def _extreme_prompts(confidence: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The positive (maximum) and negative (minimum) points of a map ``[H, W]``: ``[2, 2]`` and labels ``[2]``."""
+    pos, neg = extreme_points(confidence[None])
+    return torch.cat([pos, neg]).cpu().numpy().astype(np.float32), np.array([1, 0])
+
+
+def refine_with_confidence(
+    segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0, logit_scale: float | None = None
+) -> SamMasks:
+    """SAM's mask for the region a confidence map points at, by PerSAM's prompts (the image must be set).
+
+    A positive point at the confidence maximum and a negative one at the minimum, the confidence (centred on
+    ``threshold``) as a mask prompt; then a box around that mask.
+
+    Args:
+        segmenter: a :class:`SamSegmenter` holding the tile.
+        confidence: ``[H, W]`` on the tile's pixels (for instance from one-shot segmentation).
+        threshold: the confidence value at the edge of the region.
+        logit_scale: multiplies ``confidence - threshold`` to make SAM logits (default: 8 / spread).
+
+    Returns:
+        :class:`SamMasks` with one mask, the best of the last step.
+    """
+    conf = as_float_tensor(confidence).cpu()
+    points, labels = _extreme_prompts(conf)
+    scale = logit_scale if logit_scale is not None else 8.0 / (float(conf.max() - conf.min()) or 1.0)
+    logits = segmenter.to_low_res_logits((conf - threshold) * scale)
+    return _cascade(segmenter, points, labels, logits)[-1]
 
 
 @dataclass
@@ -152,8 +196,7 @@ class PerSAM:
         reference_mask: ``[H, W]`` bool, the object or class on the reference tile.
         rendering: how Sentinel tiles are shown to SAM (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
         guided_attention: use target-guided attention in the decoder.
-        semantic_prompt: add the target embedding to the decoder's prompt tokens, as the official code does
-            (also into their positional term ``query_pe``, see :func:`decode_masks`).
+        semantic_prompt: add the target embedding to the decoder's prompt tokens (see :func:`decode_masks`).
         cascade: run the two refinement steps (mask prompt, then box prompt).
     """
 
@@ -170,69 +213,46 @@ class PerSAM:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
         self.rendering = rendering
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
-        mask = np.asarray(reference_mask).astype(np.float32)
+        mask = binary_mask(reference_mask, "reference_mask")[0]
         self.seg.set_image(reference, rendering)
-        if mask.shape != tuple(self.seg.predictor.original_size):
+        if tuple(mask.shape) != tuple(self.seg.predictor.original_size):
             raise ValueError(
-                f"reference_mask is {mask.shape} but the reference tile {tuple(self.seg.predictor.original_size)}"
+                f"reference_mask is {tuple(mask.shape)} but the reference tile {tuple(self.seg.predictor.original_size)}"
             )
-        coverage = self.seg.to_embedding_frame(mask)  # [h, w]
-        #: ``[C]`` mean SAM feature inside the reference mask.
-        self.target = target_embedding(self.seg.embedding(), coverage[None])
+        cells = self.seg.reference_cells(mask.cpu().numpy())  # [h, w]
+        #: ``[C]`` mean SAM feature of the embedding cells inside the reference mask.
+        self.target = target_embedding(self.seg.embedding(), cells[None])
 
     @torch.no_grad()
     def __call__(self, target: Any) -> PerSamResult:
-        """Segment the reference's object on a target tile.
-
-        Args:
-            target: the tile (same kind as the reference).
-
-        Returns:
-            A :class:`PerSamResult`.
-        """
+        """Segment the reference's object on a target tile (same kind as the reference)."""
         seg = self.seg.set_image(target, self.rendering)
-        sam = seg.sam
-        grid_conf = cosine_confidence(seg.embedding(), self.target)[0]  # [h, w]
-        conf = seg.to_pixels(grid_conf)  # [H, W]
-        pos, neg = extreme_points(conf[None])
-        points = np.stack([pos[0].cpu().numpy(), neg[0].cpu().numpy()]).astype(np.float32)
-        labels = np.array([1, 0])
-
+        sam, embedding = seg.sam, seg.embedding()
+        conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
+        points, labels = _extreme_prompts(conf)
         guide = token = None
         if self.guided_attention:
-            valid = seg.valid_cells()
-            z = (grid_conf - grid_conf[valid].mean()) / grid_conf[valid].std().clamp_min(1e-6)
-            z = torch.where(valid, z, z[valid].min())
-            guide = z.sigmoid().reshape(1, 1, 1, -1)
+            z = (conf - conf.mean()) / conf.std()
+            grid = embedding.shape[-2:]
+            guide = F.interpolate(z[None, None], size=grid, mode="bilinear", align_corners=False).sigmoid()
+            guide = guide.reshape(1, 1, 1, -1)  # [1, 1, 1, h*w]: one weight per image cell
         if self.semantic_prompt:
             token = self.target.reshape(1, 1, -1)
 
         coords = seg.predictor.transform.apply_coords(points, seg.predictor.original_size)
-        pts_t = torch.as_tensor(coords, dtype=torch.float32, device=sam.device)[None]
-        lab_t = torch.as_tensor(labels, dtype=torch.int64, device=sam.device)[None]
-        sparse, dense = sam.prompt_encoder(points=(pts_t, lab_t), boxes=None, masks=None)
-        low, iou = decode_masks(sam, seg.embedding(), sparse, dense, False, guide, token)
-        first = (
-            sam.postprocess_masks(low, seg.predictor.input_size, seg.predictor.original_size)
-            > sam.mask_threshold
+        coords = torch.as_tensor(coords, dtype=torch.float32, device=sam.device)[None]
+        sparse, dense = sam.prompt_encoder(
+            points=(coords, torch.as_tensor(labels, device=sam.device)[None]), boxes=None, masks=None
         )
-        stages = {"guided": first[0, 0].cpu().numpy()}
-        mask, score, logits = stages["guided"], float(iou[0, 0]), low[0].cpu().numpy()
-
+        low, iou = decode_masks(sam, embedding, sparse, dense, False, guide, token)
+        pixels = sam.postprocess_masks(low, seg.predictor.input_size, seg.predictor.original_size)
+        mask, score = (pixels[0, 0] > sam.mask_threshold).cpu().numpy(), float(iou[0, 0])
+        stages = {"guided": mask}
         if self.cascade:
-            out = seg.predict(points, labels, mask_input=logits, multimask=True)
-            k = _best(out)
-            mask, score, logits = out.masks[k], float(out.scores[k]), out.low_res_logits[k : k + 1]
-            stages["mask_refined"] = mask
-            box = _mask_box(mask)
-            if box is not None:
-                out = seg.predict(points, labels, box=box, mask_input=logits, multimask=True)
-                k = _best(out)
-                mask, score = out.masks[k], float(out.scores[k])
-            stages["box_refined"] = mask
-
-        untrained = seg.untrained
-        if untrained:
+            steps = _cascade(seg, points, labels, low[0].cpu().numpy())
+            stages["mask_refined"], stages["box_refined"] = steps[0].masks[0], steps[-1].masks[0]
+            mask, score = steps[-1].masks[0], float(steps[-1].scores[0])
+        if seg.untrained:
             _announce_untrained("this PerSAM result")
         return PerSamResult(
             mask=np.asarray(mask, bool),
@@ -240,25 +260,11 @@ class PerSAM:
             confidence=conf.cpu().numpy(),
             points=points,
             stages=stages,
-            untrained=untrained,
+            untrained=seg.untrained,
             model_type=seg.model_type,
         )
 
 
-def persam(
-    segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any, target: Any, **kwargs: Any
-) -> PerSamResult:
-    """One-shot PerSAM on one target tile (see :class:`PerSAM` for the arguments).
-
-    Returns:
-        A :class:`PerSamResult`.
-    """
+def persam(segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any, target: Any, **kwargs: Any) -> PerSamResult:
+    """One-shot PerSAM on one target tile (see :class:`PerSAM` for the arguments)."""
     return PerSAM(segmenter, reference, reference_mask, **kwargs)(target)
-
-
-__all__ = [
-    "PerSAM",
-    "PerSamResult",
-    "decode_masks",
-    "persam",
-]

@@ -1,15 +1,13 @@
 """Zero-shot Segment Anything on Earth-observation tiles: points, boxes, or automatic masks.
 
-:class:`SamSegmenter` renders Sentinel-2 or Sentinel-1 tiles to 8-bit RGB with
-:mod:`xmodal_lab.data.composites` and returns :class:`SamMasks`. Masks are ``[N, H, W]`` bool in the
-tile's pixel grid; points are ``(x, y)`` pixels; boxes ``(x0, y0, x1, y1)``. Georeference masks with
-:func:`xmodal_lab.eval.segmentation.to_polygons`.
+:class:`SamSegmenter` renders Sentinel tiles to 8-bit RGB (:func:`xmodal_lab.data.composites.to_sam_image`)
+and returns :class:`SamMasks`: masks ``[N, H, W]`` bool on the tile's pixels, points ``(x, y)`` pixels, boxes
+``(x0, y0, x1, y1)``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,7 @@ from torch import Tensor
 
 from xmodal_lab.data.composites import to_sam_image
 from xmodal_lab.segment.checkpoints import UntrainedSAMError, _announce_untrained, build_sam
+from xmodal_lab.segment.confidence import as_float_tensor
 
 
 @dataclass
@@ -34,10 +33,10 @@ class SamMasks:
         areas: ``[N]`` pixels in each mask.
         untrained: True when the model had random weights: the masks are meaningless.
         model_type: ``"vit_b"``, ..., or ``"tiny"``.
-        low_res_logits: ``[N, h, w]`` logits in SAM's low-resolution frame (reusable as a mask prompt).
+        low_res_logits: ``[N, 4h, 4w]`` logits in SAM's low-resolution frame (reusable as a mask prompt).
         stability: ``[N]`` stability scores (automatic masks only).
-        points: ``[N, 2]`` ``(x, y)`` of the grid point that produced each mask (automatic masks only).
-        prompt_points: ``[P, 2]`` ``(x, y)`` of the clicks that produced the masks (None without clicks).
+        points: ``[N, 2]`` ``(x, y)`` of the grid point behind each mask (automatic masks only).
+        prompt_points: ``[P, 2]`` ``(x, y)`` of the clicks (None without clicks).
         prompt_labels: ``[P]`` 1 = on the object, 0 = not on it.
         prompt_box: ``[4]`` ``(x0, y0, x1, y1)`` of the box prompt (None without a box).
     """
@@ -58,7 +57,7 @@ class SamMasks:
         return len(self.masks)
 
     def best(self) -> np.ndarray:
-        """The mask with the highest score, ``[H, W]`` bool (an empty mask if there is none)."""
+        """The mask with the highest score, ``[H, W]`` bool."""
         if len(self) == 0:
             raise ValueError("no masks to choose from")
         return self.masks[int(np.argmax(self.scores))]
@@ -77,20 +76,15 @@ def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) ->
     return SamMasks(
         masks=masks,
         scores=np.asarray(scores, dtype=np.float32),
-        areas=masks.sum(axis=(1, 2)).astype(np.int64),  # an empty [0, H, W] stack gives [0]
+        areas=masks.sum(axis=(1, 2)).astype(np.int64),
         untrained=untrained,
         model_type=getattr(sam, "model_type", "unknown"),
         **extra,
     )
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Zero-shot
-
-
-#: Automatic-mask settings for Earth-observation tiles. Compared with SAM's photo defaults (0.88 / 0.95),
-#: the quality thresholds are lower because fields, water and forest have soft, low-contrast edges on which
-#: SAM is less sure; small-region clean-up is off (it needs OpenCV).
+#: Automatic-mask settings for Earth-observation tiles: quality thresholds below SAM's photo defaults
+#: (0.88 / 0.95), because fields, water and forest have soft, low-contrast edges; no small-region clean-up.
 EO_AUTOMATIC_DEFAULTS: dict[str, Any] = {
     "points_per_side": 32,
     "points_per_batch": 64,
@@ -104,17 +98,12 @@ EO_AUTOMATIC_DEFAULTS: dict[str, Any] = {
 
 
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
-    """Automatic-mask-generator settings for a tile of a given size.
+    """``SamAutomaticMaskGenerator`` arguments for a tile of a given size.
 
     Args:
-        image_side: the tile's longer side in pixels: small tiles get a coarser point grid (one point per
-            4 pixels, between 8 and 32 per side), since a 32-pixel tile has no 1024 distinct objects.
-        untrained: set both quality thresholds to 0, because a random model's scores are noise and
-            would filter out every mask.
+        image_side: the tile's longer side in pixels: one grid point per 4 pixels, 8 to 32 per side.
+        untrained: quality thresholds 0, because a random model's scores are noise and would drop every mask.
         **overrides: any ``SamAutomaticMaskGenerator`` argument.
-
-    Returns:
-        Keyword arguments for ``SamAutomaticMaskGenerator``.
     """
     params = dict(EO_AUTOMATIC_DEFAULTS)
     params["points_per_side"] = int(min(32, max(8, image_side // 4)))
@@ -126,9 +115,7 @@ def automatic_settings(image_side: int, untrained: bool = False, **overrides: An
 
 def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
     """An 8-bit ``[H, W, 3]`` picture from a picture or a Sentinel tile ``[C, H, W]``."""
-    if isinstance(image, Tensor):
-        image = image.detach().cpu().numpy()
-    a = np.asarray(image)
+    a = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
     if rendering is None and a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
         return np.ascontiguousarray(a)
     if rendering is None:
@@ -147,14 +134,12 @@ class SamSegmenter:
     The image embedding (the expensive part) is computed once per tile and reused by every prompt.
 
     Args:
-        sam: a model from :func:`build_sam` (default: ``build_sam()``, which falls back to the tiny
-            untrained SAM when no checkpoint is cached).
+        sam: a model from :func:`build_sam` (default ``build_sam()``: the tiny untrained SAM without a checkpoint).
 
     Example:
         >>> seg = SamSegmenter(build_sam("sam_vit_b_01ec64.pth"))
         >>> seg.set_image(pair["s2"])            # Sentinel-2 [12, H, W] -> true colour
-        >>> out = seg.points([[16, 20]])         # one positive click at x=16, y=20
-        >>> water = out.best()
+        >>> water = seg.points([[16, 20]]).best()  # one positive click at x=16, y=20
     """
 
     def __init__(self, sam: Sam | None = None) -> None:
@@ -174,15 +159,12 @@ class SamSegmenter:
         return getattr(self.sam, "model_type", "unknown")
 
     def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
-        """Encode a tile (skipped when it is the tile already set).
+        """Encode a tile (skipped when it is the tile already set); returns ``self``.
 
         Args:
             image: ``[H, W, 3]`` uint8, or a Sentinel tile ``[12, H, W]`` / ``[2, H, W]`` in physical units.
-            rendering: how to render a Sentinel tile (``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"``,
-                ``"s1_vh"``); default true colour for 12 bands, the radar composite for 2.
-
-        Returns:
-            ``self``, so calls chain.
+            rendering: ``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"`` or ``"s1_vh"``; default true colour
+                for 12 bands, the radar composite for 2.
         """
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
@@ -196,40 +178,30 @@ class SamSegmenter:
             raise RuntimeError("call set_image(...) first")
 
     def predict(
-        self,
-        points: Any = None,
-        labels: Any = None,
-        box: Any = None,
-        mask_input: Any = None,
-        multimask: bool = True,
+        self, points: Any = None, labels: Any = None, box: Any = None, mask_input: Any = None, multimask: bool = True
     ) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
         Args:
-            points: ``[N, 2]`` ``(x, y)`` pixels of the tile.
-            labels: ``[N]`` 1 = on the object, 0 = not on it (default: all 1).
+            points: ``[N, 2]`` ``(x, y)`` pixels, with ``labels`` ``[N]`` (1 = on the object; default all 1).
+            labels: see ``points``.
             box: ``(x0, y0, x1, y1)`` pixels.
-            mask_input: ``[1, h, w]`` low-resolution logits from an earlier result (``low_res_logits``).
-            multimask: return SAM's three candidate masks (good for one ambiguous click) instead of one.
-
-        Returns:
-            :class:`SamMasks` with 3 (multimask) or 1 masks.
+            mask_input: ``[1, 4h, 4w]`` low-resolution logits from an earlier result (``low_res_logits``).
+            multimask: SAM's three candidate masks (good for one ambiguous click) instead of one.
         """
         self._need_image()
-        pts = lab = None
+        pts = lab = bx = mi = None
         if points is not None:
             pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
             lab = np.ones(len(pts), np.int64) if labels is None else np.asarray(labels).reshape(-1)
             if len(lab) != len(pts):
                 raise ValueError(f"{len(pts)} points but {len(lab)} labels")
-        bx = None if box is None else np.asarray(box, dtype=np.float32).reshape(4)
-        if pts is None and bx is None and mask_input is None:
+        if box is not None:
+            bx = np.asarray(box, dtype=np.float32).reshape(4)
+        if mask_input is not None:
+            mi = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
+        if pts is None and bx is None and mi is None:
             raise ValueError("give at least one prompt: points, box or mask_input")
-        mi = (
-            None
-            if mask_input is None
-            else np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
-        )
         masks, scores, low = self.predictor.predict(
             point_coords=pts, point_labels=lab, box=bx, mask_input=mi, multimask_output=multimask
         )
@@ -246,25 +218,18 @@ class SamSegmenter:
         return self.predict(box=box, multimask=multimask)
 
     def automatic(
-        self,
-        image: Any = None,
-        rendering: str | None = None,
-        allow_untrained: bool = False,
-        **overrides: Any,
+        self, image: Any = None, rendering: str | None = None, allow_untrained: bool = False, **overrides: Any
     ) -> SamMasks:
-        """All masks SAM finds on a grid of points over the tile.
+        """All masks SAM finds on a grid of points over the tile, largest first.
 
-        The generator keeps only masks SAM itself rates well (predicted IoU and stability); an untrained
-        SAM's ratings are noise, so without a checkpoint it is skipped with :class:`UntrainedSAMError`.
+        The generator keeps only masks SAM itself rates well; an untrained SAM's ratings are noise, so without
+        a checkpoint it is skipped with :class:`UntrainedSAMError`.
 
         Args:
             image: the tile (default: the one set with :meth:`set_image`).
             rendering: see :meth:`set_image`.
             allow_untrained: run it anyway with random weights (quality filters off; tests of the mechanics).
             **overrides: ``SamAutomaticMaskGenerator`` arguments replacing :func:`automatic_settings`.
-
-        Returns:
-            :class:`SamMasks`, largest first, with ``stability`` and ``points``.
 
         Raises:
             UntrainedSAMError: the model is untrained and ``allow_untrained`` is False (nothing is computed).
@@ -281,11 +246,7 @@ class SamSegmenter:
         params = automatic_settings(max(rgb.shape[:2]), untrained=self.untrained, **overrides)
         records = SamAutomaticMaskGenerator(self.sam, output_mode="binary_mask", **params).generate(rgb)
         records.sort(key=lambda r: -r["area"])
-        h, w = rgb.shape[:2]
-        if records:
-            masks = np.stack([r["segmentation"] for r in records])
-        else:
-            masks = np.zeros((0, h, w), bool)
+        masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *rgb.shape[:2]), bool)
         return _sam_masks(
             self.sam,
             masks,
@@ -294,64 +255,43 @@ class SamSegmenter:
             points=np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2),
         )
 
-    # -- helpers shared by the one-shot methods --------------------------------------------------------
-
     def embedding(self) -> Tensor:
         """The current tile's image embedding ``[1, C, h, w]`` (padded square frame)."""
         self._need_image()
         return self.predictor.get_image_embedding()
 
-    def to_embedding_frame(self, pixel_map: Any) -> Tensor:
-        """Resample a map on the tile's pixels ``[H, W]`` onto the embedding grid (cell averages).
+    def reference_cells(self, mask: Any) -> Tensor:
+        """Embedding cells inside a mask on the current tile, by PerSAM's rule: ``[h, w]`` bool.
 
-        SAM resizes the tile so the longer side is ``image_size`` and pads the rest; the same is done here.
+        The mask is resized like the tile, centred on SAM's red pixel mean and zero-padded, as SAM's
+        preprocessing treats a picture; a cell counts where that map, sampled bilinearly at the cell's centre,
+        is positive (the mask covers about half the pixels there). Padding cells never count.
 
-        Returns:
-            ``[h, w]`` float on the embedding grid (padding cells are 0).
+        Args:
+            mask: ``[H, W]`` bool on the tile's pixels.
         """
         self._need_image()
-        m = torch.as_tensor(np.asarray(pixel_map, dtype=np.float32), device=self.sam.device)
-        ih, iw = self.predictor.input_size
+        picture = np.asarray(mask, dtype=np.uint8) * 255
+        resized = torch.as_tensor(self.predictor.transform.apply_image(picture), device=self.sam.device)
+        centred = resized.float() - self.sam.pixel_mean[0]  # [h_in, w_in]
         size = self.sam.image_encoder.img_size
-        # Exact cell coverage: repeat pixels when enlarging (no blur across the mask edge), average when shrinking.
-        mode = "nearest-exact" if ih >= m.shape[0] else "area"
-        m = F.interpolate(m[None, None], size=(ih, iw), mode=mode)
-        m = F.pad(m, (0, size - iw, 0, size - ih))
-        return F.adaptive_avg_pool2d(m, self.sam.prompt_encoder.image_embedding_size)[0, 0]
-
-    def valid_cells(self) -> Tensor:
-        """``[h, w]`` bool: embedding cells that hold image rather than padding."""
-        self._need_image()
-        ih, iw = self.predictor.input_size
-        h, w = self.sam.prompt_encoder.image_embedding_size
-        p = self.sam.image_encoder.img_size / h
-        valid = torch.zeros(h, w, dtype=torch.bool, device=self.sam.device)
-        valid[: math.ceil(ih / p), : math.ceil(iw / p)] = True
-        return valid
+        padded = F.pad(centred[None, None], (0, size - centred.shape[1], 0, size - centred.shape[0]))
+        grid = self.sam.prompt_encoder.image_embedding_size
+        return F.interpolate(padded, size=grid, mode="bilinear", align_corners=False)[0, 0] > 0
 
     def to_pixels(self, grid_map: Tensor) -> Tensor:
-        """Resample a map on the embedding grid ``[h, w]`` back to the tile's pixels ``[H, W]``."""
+        """Resample a map on the embedding grid ``[h, w]`` to the tile's pixels ``[H, W]``, as SAM's masks."""
         self._need_image()
-        up = self.sam.postprocess_masks(
-            grid_map[None, None].float(), self.predictor.input_size, self.predictor.original_size
-        )
-        return up[0, 0]
+        low_res = F.interpolate(grid_map[None, None].float(), scale_factor=4, mode="bilinear", align_corners=False)
+        return self.sam.postprocess_masks(low_res, self.predictor.input_size, self.predictor.original_size)[0, 0]
 
     def to_low_res_logits(self, pixel_logits: Any) -> np.ndarray:
         """Turn logits on the tile's pixels ``[H, W]`` into a SAM mask prompt ``[1, 4h, 4w]``."""
         self._need_image()
-        m = torch.as_tensor(np.asarray(pixel_logits, dtype=np.float32), device=self.sam.device)
+        m = as_float_tensor(pixel_logits).to(self.sam.device)
         ih, iw = self.predictor.input_size
         size = self.sam.image_encoder.img_size
         m = F.interpolate(m[None, None], size=(ih, iw), mode="bilinear", align_corners=False)
         m = F.pad(m, (0, size - iw, 0, size - ih), value=float(m.min()))
         low = self.sam.prompt_encoder.mask_input_size
         return F.interpolate(m, size=low, mode="bilinear", align_corners=False)[0].cpu().numpy()
-
-
-__all__ = [
-    "EO_AUTOMATIC_DEFAULTS",
-    "SamMasks",
-    "SamSegmenter",
-    "automatic_settings",
-]
