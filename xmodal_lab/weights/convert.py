@@ -104,15 +104,15 @@ def load_published(
         state: ``{published key: tensor}``.
         rules: ``(published key pattern, kit key)`` pairs; default ``RENAMES[model.name]``.
         ignore: pattern of published keys to skip (computed buffers, classifier heads).
-        require: every parameter of the model under this prefix must be loaded (``""``: all of them);
-            None loads what the weights hold (single-modality checkpoints).
+        require: prefix of the model's parameters that must all be loaded (``""``: every one); None loads
+            what the weights hold (single-modality checkpoints).
 
     Returns:
         ``model``, in evaluation mode.
 
     Raises:
-        CheckpointError: a key that maps to no parameter, a shape that differs, or a required parameter
-            the weights lack; the message names them.
+        CheckpointError: a key that maps to no parameter, a shape that differs, or a required parameter the
+            weights lack; the message names them.
     """
     rules = RENAMES.get(getattr(model, "name", ""), ()) if rules is None else rules
     ours, what = model.state_dict(), type(model).__name__

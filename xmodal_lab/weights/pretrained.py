@@ -45,13 +45,12 @@ class PretrainedSpec:
     """What :func:`pretrained` knows about one name.
 
     Attributes:
-        name, paper, modalities, bands, recipe, size, licence: the columns of :func:`pretrained_table`.
+        paper, modalities, bands, recipe, size, licence: the columns of :func:`pretrained_table`.
         weights: ``{part: torchgeo weight enum}``, one per file (``"model"``, or ``"s1"`` / ``"s2"`` for pairs).
         arch: ``{attribute path: value}`` the built model must show: a file of another model is refused.
         builder: ``{part: state dict}`` -> the model with its recipe.
     """
 
-    name: str
     paper: str
     modalities: str
     bands: str
@@ -108,21 +107,18 @@ _RESNET_PAIR = {
 
 PRETRAINED: dict[str, PretrainedSpec] = {
     "croma_base": PretrainedSpec(
-        name="croma_base",
         size="ViT-B/8, ~0.2 B parameters (3 encoders), 120 px",
         weights={"model": CROMABase_Weights.CROMA_VIT},
         arch={"config.embed_dim": 768, "config.optical_depth": 12, "config.radar_depth": 6},
         **_CROMA,
     ),
     "croma_large": PretrainedSpec(
-        name="croma_large",
         size="ViT-L/8, ~0.6 B parameters (3 encoders), 120 px",
         weights={"model": CROMALarge_Weights.CROMA_VIT},
         arch={"config.embed_dim": 1024, "config.optical_depth": 24, "config.radar_depth": 12},
         **_CROMA,
     ),
     "decur": PretrainedSpec(
-        name="decur",
         paper="Wang et al., DeCUR, ECCV 2024 (arXiv:2309.05300)",
         recipe="S1: (dB - mean) / std (SSL4EO-S12); S2: DN / 10000 = reflectance",
         licence="MIT (zhu-xlab/DeCUR LICENSE); SSL4EO-S12 data CC-BY-4.0",
@@ -131,7 +127,6 @@ PRETRAINED: dict[str, PretrainedSpec] = {
         **_RESNET_PAIR,
     ),
     "softcon": PretrainedSpec(
-        name="softcon",
         paper="Wang et al., SoftCon, IEEE TGRS 2024 (arXiv:2405.20462)",
         recipe="S1: (dB - mean) / std; S2: (DN - mean) / std (SSL4EO-S12 statistics)",
         licence="not stated in the files read: check zhu-xlab/softcon; SSL4EO-S12 data CC-BY-4.0",
@@ -140,7 +135,6 @@ PRETRAINED: dict[str, PretrainedSpec] = {
         **_RESNET_PAIR,
     ),
     "scale_mae_large": PretrainedSpec(
-        name="scale_mae_large",
         paper="Reed et al., Scale-MAE, ICCV 2023 (arXiv:2212.14532)",
         modalities="S2 RGB (fMoW RGB weights)",
         bands="B4 B3 B2",
@@ -162,9 +156,9 @@ def list_pretrained() -> list[str]:
 def pretrained_table() -> str:
     """The Markdown table of :data:`PRETRAINED` (name, paper, modalities, bands, recipe, size, licence)."""
     rows = ["| name | source paper | modalities | bands | recipe | size | licence |", "|---" * 7 + "|"]
-    for s in PRETRAINED.values():
+    for name, s in PRETRAINED.items():
         rows.append(
-            f"| `{s.name}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
+            f"| `{name}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
         )
     return "\n".join(rows)
 
@@ -183,26 +177,22 @@ def weights_files(name: str) -> dict[str, tuple[str, Path]]:
     """
     out = {}
     for part, weights in _spec(name).weights.items():
-        url = weights.url
-        out[part] = (url, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path))
+        file = os.path.basename(urlparse(weights.url).path)
+        out[part] = (weights.url, Path(torch.hub.get_dir()) / "checkpoints" / file)
     return out
 
 
-def _check_hash(file: Path, published: str) -> None:
-    """A file under its published name must match the SHA-256 prefix that the name carries."""
+def _read(file: Path, published: str = "") -> dict:
+    """The state dict in ``file``; under its ``published`` name, it must match the hash prefix the name carries."""
     match = torch.hub.HASH_REGEX.search(published)
-    if file.name != published or not match:
-        return
-    with open(file, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    if not digest.startswith(match.group(1)):
-        raise CheckpointError(
-            f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}): "
-            "a partial or corrupted download? Delete it and download again."
-        )
-
-
-def _read(file: Path) -> dict:
+    if file.name == published and match:
+        with open(file, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        if not digest.startswith(match.group(1)):
+            raise CheckpointError(
+                f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}): "
+                "a partial or corrupted download? Delete it and download again."
+            )
     state = safe_load(file, "weights file")
     if not isinstance(state, dict):
         raise CheckpointError(f"{file} holds a {type(state).__name__}, not a state dict")
@@ -276,9 +266,7 @@ def pretrained(
     states: StateDicts = {}
     for part, (_, cache) in parts.items():
         if part in files:
-            if check_hash:
-                _check_hash(files[part], cache.name)
-            states[part] = _read(files[part])
+            states[part] = _read(files[part], cache.name if check_hash else "")
         elif cache.is_file():
             states[part] = _read(cache)
         elif not download:
