@@ -95,7 +95,7 @@ def croma_vs_torchgeo(device: str, dim: int, depth: int, size: int, batch: int, 
     """Forward+backward time of torchgeo's CROMA and ours (converted from it) at one configuration."""
     from torchgeo.models.croma import CROMA as TorchgeoCROMA
 
-    from xmodal_lab.models.convert import croma_from_torchgeo
+    from xmodal_lab.weights import croma_from_torchgeo
 
     torch.manual_seed(0)
     ref = TorchgeoCROMA(encoder_dim=dim, encoder_depth=depth, num_heads=16, patch_size=8, image_size=size)

@@ -3,6 +3,7 @@
 Subpackages (imported on first use, so ``import xmodal_lab`` stays light):
     data: simulated co-registered Sentinel-1/Sentinel-2 world, real sample pairs, loaders.
     models: contrastive dual encoder, Scale-MAE, CROMA, SkySense, MMEarth (re-exports ``segment``'s names).
+    weights: published weights (``pretrained(name)``), their input recipes and checkpoint converters.
     segment: Segment Anything, PerSAM and one-shot segmentation with any encoder's features.
     train: ``fit()`` and the Lightning tasks behind it.
     eval: retrieval, linear probe, kNN, label efficiency, 2-D projections.
@@ -19,7 +20,7 @@ from xmodal_lab.config import cache_dir, data_dir, fast_mode, get_device, pick, 
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "models", "segment", "train", "eval", "viz", "lesson")
+_SUBPACKAGES = ("data", "models", "weights", "segment", "train", "eval", "viz", "lesson")
 
 __all__ = [
     "__version__",

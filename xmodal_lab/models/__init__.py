@@ -29,7 +29,6 @@ from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
 from .io import load_model, save_model
 from .mmearth import MMEarth, MMEarthConfig
-from .pretrained import list_pretrained, pretrained
 from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
 from .seg_head import LinearHead, SegmentationConfig, SegmentationModel, UPerNetHead

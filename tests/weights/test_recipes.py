@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xmodal_lab.models.recipes import InputRecipe, rgb8_imagenet_recipe, ssl4eo_s2_recipe
+from xmodal_lab.weights.recipes import InputRecipe, rgb8_imagenet_recipe, ssl4eo_s2_recipe
 
 
 def test_croma_mode_is_the_clipped_four_sigma_stretch():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import urllib.error
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,16 +22,9 @@ from torchgeo.models import ResNet50_Weights, ScaleMAELarge16_Weights, resnet50
 from torchgeo.models.croma import CROMA as TorchgeoCROMA
 from torchgeo.models.scale_mae import ScaleMAE as TorchgeoScaleMAE
 
-from xmodal_lab.models import ContrastiveDualEncoder, pretrained
-from xmodal_lab.models.croma import CROMA
-from xmodal_lab.models.pretrained import (
-    PRETRAINED,
-    list_pretrained,
-    pretrained_table,
-    weights_files,
-    with_arch,
-)
-from xmodal_lab.models.scale_mae import ScaleMAE
+from xmodal_lab.errors import CheckpointError
+from xmodal_lab.models import CROMA, ContrastiveDualEncoder, ScaleMAE
+from xmodal_lab.weights import PRETRAINED, list_pretrained, pretrained, pretrained_table, weights_files
 
 # SSL4EO-S12 statistics (zhu-xlab/SSL4EO-S12; torchgeo's SSL4EO-S12 transforms): S1 in dB, S2 L1C in DN
 S1_MEAN, S1_STD = torch.tensor([-12.59, -20.26]), torch.tensor([5.26, 5.91])
@@ -41,6 +35,13 @@ S2_STD = torch.tensor(
     [791.0, 854.3, 878.7, 1144.9, 1127.5, 1164.2, 1276.0, 1249.5, 1345.9, 577.5, 47.5, 1340.0, 1142.9]
 )
 NO_B10 = [i for i in range(13) if i != 10]
+
+
+def with_arch(name: str, **arch) -> object:
+    """The spec of ``name`` expecting a config-reduced stand-in of the large published model."""
+    return replace(
+        PRETRAINED[name], arch={k if k == "in_chans" else f"config.{k}": v for k, v in arch.items()}
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +132,7 @@ def test_croma_matches_torchgeo_on_physical_units(small_croma, tmp_path, monkeyp
 def test_croma_refuses_weights_of_another_size(small_croma, tmp_path):
     file = tmp_path / "small.pt"
     _save_official_croma(small_croma, file)
-    with pytest.raises(ValueError, match=r"not 'croma_base': embed_dim=64 \(expected 768\)"):
+    with pytest.raises(CheckpointError, match=r"not 'croma_base': embed_dim=64 \(expected 768\)"):
         pretrained("croma_base", path=file)
 
 
@@ -245,14 +246,14 @@ def test_download_failure_is_a_clear_error(monkeypatch):
 def test_published_name_with_wrong_content_fails_hash_check(tmp_path, small_croma):
     file = tmp_path / "CROMA_base-0238d814.pt"
     _save_official_croma(small_croma, file)
-    with pytest.raises(ValueError, match="does not match the published weights"):
+    with pytest.raises(CheckpointError, match="does not match the published weights"):
         pretrained("croma_base", path=file)
 
 
 def test_unreadable_file_is_named(tmp_path):
     file = tmp_path / "broken.pt"
     file.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="could not read .*broken.pt"):
+    with pytest.raises(CheckpointError, match="broken.pt: not a weights file"):
         pretrained("croma_base", path=file)
 
 

@@ -1,7 +1,7 @@
 """End to end with the real published weights (marked ``slow``: skipped by default, needs the internet and
 about 1 GB): ``pretrained(name, download=True)`` against torchgeo's own loader on the same physical-unit inputs.
 
-    pytest -m slow tests/models/test_pretrained_download.py
+    pytest -m slow tests/weights/test_pretrained_download.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 import torchvision.transforms.v2 as T
 from torchgeo.models import CROMABase_Weights, ResNet50_Weights, croma_base, resnet50
 
-from xmodal_lab.models import pretrained
+from xmodal_lab.weights import pretrained
 
 pytestmark = pytest.mark.slow
 

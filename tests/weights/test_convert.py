@@ -1,13 +1,27 @@
-"""Published-weight conversion: torchgeo's CROMA / ScaleMAE (random weights, small configs) give our encodings."""
+"""Published-weight conversion: torchgeo's CROMA / ScaleMAE / ResNet-50 (random weights, small configs), saved
+in their published layouts, give our encodings; keys that fit no parameter are named."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 import torch
+from torch import nn
+from torchgeo.models import resnet50
 from torchgeo.models.croma import CROMA as TorchgeoCROMA
 from torchgeo.models.scale_mae import ScaleMAE as TorchgeoScaleMAE
 
-from xmodal_lab.models.convert import croma_from_official, croma_from_torchgeo, scale_mae_from_torchgeo
+import xmodal_lab
+from xmodal_lab.errors import CheckpointError
+from xmodal_lab.models import build
+from xmodal_lab.weights import (
+    croma_from_torchgeo,
+    load_published,
+    resnet50_from_torchgeo,
+    scale_mae_from_torchgeo,
+)
 
 PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
 
@@ -62,7 +76,7 @@ def test_croma_from_official_checkpoint_layout(torchgeo_croma, tmp_path):
     sd = torchgeo_croma.state_dict()
     official = {p: {k[len(p) + 1 :]: v for k, v in sd.items() if k.startswith(p + ".")} for p in PARTS}
     torch.save(official, tmp_path / "CROMA_tiny.pt")
-    a, b = croma_from_torchgeo(torchgeo_croma), croma_from_official(tmp_path / "CROMA_tiny.pt")
+    a, b = croma_from_torchgeo(torchgeo_croma), croma_from_torchgeo(tmp_path / "CROMA_tiny.pt")
     published = ("radar_encoder.", "optical_encoder.", "cross_encoder.", "gap_ffn_")
     loaded = [k for k in a.state_dict() if k.startswith(published)]
     assert len(loaded) == len([k for k in sd if k != "attn_bias"]) - 1  # to_k and to_v become one kv
@@ -84,7 +98,7 @@ def test_croma_single_modality_and_unknown_keys():
     with torch.no_grad():
         assert torch.allclose(tg(x_optical=x)["optical_GAP"], ours.encode(s2=x)["optical_GAP"], atol=1e-5)
     sd = dict(tg.state_dict(), **{"s2_encoder.extra.weight": torch.zeros(1)})
-    with pytest.raises(KeyError, match="does not map"):
+    with pytest.raises(CheckpointError, match="'s2_encoder.extra.weight', which maps to no parameter"):
         croma_from_torchgeo(sd)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         croma_from_torchgeo("missing.pt")
@@ -132,5 +146,87 @@ def test_scale_mae_rgb_weights_read_rgb_bands():
             tg.forward_features(s2[:, [3, 2, 1]])[:, 1:],
             atol=1e-5,
         )
-    with pytest.raises(KeyError, match="lack encoder parameters"):
+    with pytest.raises(CheckpointError, match=r"lack parameters: \['encoder.norm.weight'\]"):
         scale_mae_from_torchgeo({k: v for k, v in tg.state_dict().items() if k != "norm.weight"}, num_heads=2)
+
+
+def test_resnet50_from_published_file(tmp_path):
+    tg = _jitter(resnet50(in_chans=13))  # timm's resnet50 with a 13-band stem, the published layout
+    torch.save(dict(tg.state_dict(), **{"fc.weight": torch.zeros(1000, 2048)}), tmp_path / "rn50.pth")
+    ours = resnet50_from_torchgeo(tmp_path / "rn50.pth")
+    assert ours.in_chans == 13 and not ours.training
+    x = torch.randn(1, 13, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours.feature_map(x), tg.forward_features(x), atol=1e-5)
+    sd = tg.state_dict()
+    with pytest.raises(CheckpointError, match="'layer5.0.weight', which maps to no parameter"):
+        resnet50_from_torchgeo(dict(sd, **{"layer5.0.weight": torch.zeros(1)}))
+    with pytest.raises(CheckpointError, match="lack parameters: .*layer4.2.bn3.weight"):
+        resnet50_from_torchgeo({k: v for k, v in sd.items() if k != "layer4.2.bn3.weight"})
+    with pytest.raises(CheckpointError, match="shape mismatch for .bn1.bias."):
+        resnet50_from_torchgeo(dict(sd, **{"bn1.bias": torch.zeros(3)}))
+
+
+class _Published(nn.Module):
+    """A timm-style layout: encoder parts at the top level."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, 1, 4))
+        self.blocks = nn.ModuleList([nn.Linear(4, 4)])
+        self.norm = nn.LayerNorm(4)
+
+
+class _Kit(nn.Module):
+    """The same parameters under the kit's module paths (``encoder.*``)."""
+
+    name = "scale_mae"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = _Published()
+        self.head = nn.Linear(4, 2)
+
+
+def test_rename_applies_only_where_the_model_lacks_the_published_key():
+    published = _Published().state_dict()
+    kit = load_published(_Kit(), published, require="encoder.")
+    for key, value in published.items():
+        assert torch.equal(kit.state_dict()[f"encoder.{key}"], value)
+    same = load_published(_Published(), published, require="")  # names the model holds load as they are
+    assert all(torch.equal(same.state_dict()[k], v) for k, v in published.items())
+    with pytest.raises(CheckpointError, match="'pos_embed', which maps to no parameter"):
+        load_published(_Kit(), dict(published, pos_embed=torch.zeros(1)))
+    with pytest.raises(CheckpointError, match="lack parameters: .*encoder.norm.bias"):
+        load_published(_Kit(), {k: v for k, v in published.items() if k != "norm.bias"}, require="encoder.")
+
+
+def test_mmearth_decoder_loads_from_the_published_names():
+    torch.manual_seed(0)
+    model = build("mmearth", "tiny")
+    # the published names of the decoder, whichever names the model itself uses
+    published = (("decoder.embed.", "decoder_embed."), ("decoder.mask_token", "mask_token"),
+                 ("decoder.blocks.", "decoder."), ("decoder.norm.", "decoder_norm."))  # fmt: skip
+    state = {}
+    for key, value in model.state_dict().items():
+        for kit, theirs in published:
+            if key.startswith(kit):
+                key = theirs + key[len(kit) :]
+                break
+        state[key] = value
+    assert {"decoder_embed.weight", "mask_token", "decoder.0.attn.qkv.weight", "decoder_norm.weight"} <= set(
+        state
+    )
+    torch.manual_seed(1)
+    other = load_published(build("mmearth", "tiny"), state, require="")
+    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2), k1
+
+
+def test_models_and_data_never_import_weights():
+    package = Path(xmodal_lab.__file__).parent
+    for path in [*package.glob("models/*.py"), *package.glob("data/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []  # absolute or relative
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not any("weights" in n.split(".") for n in names), path.name

@@ -1,0 +1,303 @@
+"""Converters from published checkpoint layouts (torchgeo's, the official ones) to the kit's models.
+
+All renaming between a published layout and the kit's module paths lives here, as rules
+``(published key pattern, kit key)``. :func:`load_published` keeps a key that the model's own ``state_dict()``
+holds, renames any other by the first rule whose result the model holds, and refuses a key that fits neither
+with a :class:`~xmodal_lab.errors.CheckpointError` naming it. Only encoders are published: decoders and CROMA's
+contrastive projections keep their fresh initialisation. Files are read without executing code.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+
+import torch
+from timm.models.resnet import Bottleneck, ResNet
+from torch import Tensor, nn
+
+from xmodal_lab.errors import CheckpointError
+from xmodal_lab.models.croma import CROMA
+from xmodal_lab.models.registry import get_config
+from xmodal_lab.models.scale_mae import ScaleMAE
+from xmodal_lab.serialization import safe_load
+
+Rules = tuple[tuple[str, str], ...]
+
+
+def _croma_rules() -> Rules:
+    """Rules for torchgeo's CROMA: its layer is [attention, (cross-attention,) feed-forward], ours one ``Block``."""
+    rules = [
+        (r"s1_GAP_FFN\.", "gap_ffn_radar."),
+        (r"s2_GAP_FFN\.", "gap_ffn_optical."),
+        (r"joint_encoder\.norm_out\.", "cross_encoder.norm."),
+    ]
+    attention = {"0.input_norm": "norm1", "0.to_qkv": "attn.qkv", "0.to_out": "attn.proj"}
+    cross = {
+        "1.input_norm": "norm_cross",
+        "1.to_q": "cross_attn.q",
+        "1.to_kv": "cross_attn.kv",
+        "1.to_out": "cross_attn.proj",
+    }
+
+    def mlp(i: int) -> dict[str, str]:
+        return {f"{i}.input_norm": "norm2", f"{i}.net.0": "mlp.fc1", f"{i}.net.3": "mlp.fc2"}
+
+    layers = [
+        (r"s1_encoder\.transformer\.layers", "radar_encoder.blocks", attention | mlp(1)),
+        (r"s2_encoder\.transformer\.layers", "optical_encoder.blocks", attention | mlp(1)),
+        (r"joint_encoder\.layers", "cross_encoder.blocks", attention | cross | mlp(2)),
+    ]
+    for theirs, ours, parts in layers:
+        rules += [(rf"{theirs}\.(\d+)\.{re.escape(a)}\.", rf"{ours}.\1.{b}.") for a, b in parts.items()]
+    for theirs, ours in (("s1_encoder", "radar_encoder"), ("s2_encoder", "optical_encoder")):
+        rules += [
+            (rf"{theirs}\.linear_input\.", f"{ours}.patch_embed.proj."),
+            (rf"{theirs}\.transformer\.norm_out\.", f"{ours}.norm."),
+        ]
+    return tuple(rules)
+
+
+#: Published key pattern -> kit module path, per model (a key the model holds is never renamed).
+RENAMES: dict[str, Rules] = {
+    "croma": _croma_rules(),
+    "scale_mae": (
+        (r"cls_token$", "encoder.cls_token"),
+        (r"patch_embed\.", "encoder.patch_embed."),
+        (r"blocks\.", "encoder.blocks."),
+        (r"norm\.", "encoder.norm."),
+        (r"decoder_embed\.", "decoder.embed."),
+        (r"mask_token$", "decoder.mask_token"),
+        (r"decoder_blocks\.", "decoder.blocks."),
+        (r"decoder_norm\.", "decoder.norm."),
+    ),
+    "mmearth": (
+        (r"decoder_embed\.", "decoder.embed."),
+        (r"mask_token$", "decoder.mask_token"),
+        (r"decoder\.(\d+)\.", r"decoder.blocks.\1."),
+        (r"decoder_norm\.", "decoder.norm."),
+    ),
+}
+
+
+def _rename(key: str, rules: Rules, ours: typing.Container[str]) -> str | None:
+    for pattern, kit in rules:
+        match = re.match(pattern, key)
+        if match and (target := match.expand(kit) + key[match.end() :]) in ours:
+            return target
+    return None
+
+
+def load_published(
+    model: nn.Module,
+    state: dict[str, Tensor],
+    rules: Rules | None = None,
+    *,
+    ignore: str = "",
+    require: str | None = None,
+) -> nn.Module:
+    """Load a state dict of a published (or older) layout into a kit model.
+
+    Args:
+        model: the kit model; its ``state_dict()`` names what it holds.
+        state: ``{published key: tensor}``.
+        rules: ``(published key pattern, kit key)`` pairs; default ``RENAMES[model.name]``.
+        ignore: pattern of published keys to skip (computed buffers, classifier heads).
+        require: prefix of the model's parameters that must all be loaded (``""``: every one); None loads
+            what the weights hold (single-modality checkpoints).
+
+    Returns:
+        ``model``, in evaluation mode.
+
+    Raises:
+        CheckpointError: a key that maps to no parameter, a shape that differs, or a required parameter the
+            weights lack; the message names them.
+    """
+    rules = RENAMES.get(getattr(model, "name", ""), ()) if rules is None else rules
+    ours, what = model.state_dict(), type(model).__name__
+    converted = {}
+    for key, value in state.items():
+        if ignore and re.match(ignore, key):
+            continue
+        target = key if key in ours else _rename(key, rules, ours)
+        if target is None:
+            raise CheckpointError(
+                f"{what} weights hold {key!r}, which maps to no parameter of the kit's model"
+            )
+        if ours[target].shape != value.shape:
+            raise CheckpointError(
+                f"{what} weights: shape mismatch for {key!r}: weights {tuple(value.shape)}, model {tuple(ours[target].shape)}"
+            )
+        converted[target] = value
+    missing = model.load_state_dict(converted, strict=False).missing_keys
+    missing = [] if require is None else [k for k in missing if k.startswith(require)]
+    if missing:
+        raise CheckpointError(f"{what} weights lack parameters: {missing[:8]}")
+    return model.eval()
+
+
+def _as_state_dict(source: typing.Any, what: str, nested: str = "") -> dict[str, Tensor]:
+    """A module, a state dict or a local file as ``{name: tensor}``; unwraps ``{nested: state dict}``."""
+    if isinstance(source, nn.Module):
+        return dict(source.state_dict())
+    if isinstance(source, (str, Path)):
+        source = safe_load(source, f"{what} checkpoint")
+    if not isinstance(source, dict):
+        raise TypeError(f"{what}: expected a model, a state dict or a file path, got {type(source).__name__}")
+    if nested and isinstance(source.get(nested), dict):
+        return source[nested]
+    return source
+
+
+def _count_layers(sd: dict[str, Tensor], prefix: str) -> int:
+    pattern = re.compile(rf"{re.escape(prefix)}\.(\d+)\.")
+    return 1 + max((int(m.group(1)) for k in sd if (m := pattern.match(k))), default=-1)
+
+
+_CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
+
+
+def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: typing.Any) -> CROMA:
+    """Build the kit's CROMA carrying torchgeo's ``CROMA`` weights or the official checkpoint's.
+
+    Width, patch size and depths are read from the weights; heads are not stored (the published models use
+    16). The model has ``qkv_bias=False`` as published and ``embed_projected=False``, so that ``embed``
+    returns the published ``*_GAP`` representations.
+
+    Args:
+        source: torchgeo ``CROMA``, its state dict, the official checkpoint dict, or a local file of either.
+        num_heads: attention heads of the published model.
+        **overrides: further config fields (e.g. ``img_size``).
+
+    Returns:
+        A :class:`~xmodal_lab.models.croma.CROMA` in evaluation mode.
+
+    Raises:
+        CheckpointError: no CROMA encoder in the weights, or a parameter the conversion does not map.
+    """
+    sd = _as_state_dict(source, "CROMA")
+    if any(isinstance(sd.get(part), dict) for part in _CROMA_PARTS):  # official layout: a dict per part
+        sd = {f"{p}.{k}": v for p in _CROMA_PARTS for k, v in sd.get(p, {}).items()}
+    sd = {k: v for k, v in sd.items() if k != "attn_bias"}  # recomputed for the grid at hand
+    enc, channels = ("s2_encoder", 12) if "s2_encoder.linear_input.weight" in sd else ("s1_encoder", 2)
+    if f"{enc}.linear_input.weight" not in sd:
+        raise CheckpointError("no CROMA encoder found: expected keys like 's2_encoder.linear_input.weight'")
+    dim, in_features = sd[f"{enc}.linear_input.weight"].shape
+    patch = round((in_features / channels) ** 0.5)
+    radar = _count_layers(sd, "s1_encoder.transformer.layers")
+    optical = _count_layers(sd, "s2_encoder.transformer.layers")
+    cross = _count_layers(sd, "joint_encoder.layers")
+    optical = optical or 2 * max(radar, cross)  # a single-modality checkpoint still needs the other encoders
+    half = max(1, optical // 2)
+    config = get_config(
+        "croma",
+        "base",
+        embed_dim=dim,
+        patch_size=patch,
+        num_heads=num_heads,
+        optical_depth=optical,
+        radar_depth=radar or half,
+        cross_depth=cross or half,
+        qkv_bias=False,
+        embed_projected=False,
+        **overrides,
+    )
+    for key, c in (("s1_encoder.linear_input.weight", 2), ("s2_encoder.linear_input.weight", 12)):
+        if key in sd:  # a Linear over (c, i, j) pixels is the kit's Conv2d patch embedding [D, C, p, p]
+            sd[key] = sd[key].reshape(dim, c, patch, patch)
+    for i in range(cross):  # the published cross-attention keeps separate key and value projections
+        t = f"joint_encoder.layers.{i}.1"
+        sd[f"{t}.to_kv.weight"] = torch.cat([sd.pop(f"{t}.to_k.weight"), sd.pop(f"{t}.to_v.weight")])
+    return load_published(CROMA(config), sd, RENAMES["croma"])
+
+
+def scale_mae_from_torchgeo(
+    source: typing.Any,
+    num_heads: int | None = None,
+    s2_bands: tuple[int, ...] | None = None,
+    **overrides: typing.Any,
+) -> ScaleMAE:
+    """Build the kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` (timm ViT) weights.
+
+    Args:
+        source: torchgeo ``ScaleMAE``, its state dict, the official pretraining checkpoint
+            (``{"model": ...}``; its decoder is ignored), or a local file of either.
+        num_heads: encoder heads (not stored in weights); default ``width // 64`` as in ViT-B/L.
+        s2_bands: the Sentinel-2 bands feeding the input channels; default all 12 for 12-channel weights
+            and ``(3, 2, 1)`` (B4, B3, B2) for RGB weights.
+        **overrides: further config fields (e.g. ``reference_gsd``, ``pool="cls"``).
+
+    Returns:
+        A :class:`~xmodal_lab.models.scale_mae.ScaleMAE` in evaluation mode (decoder freshly initialised).
+
+    Raises:
+        CheckpointError: no ViT encoder, an unknown parameter, or a missing encoder parameter.
+    """
+    sd = _as_state_dict(source, "Scale-MAE", nested="model")
+    if "patch_embed.proj.weight" not in sd:
+        raise CheckpointError("no ViT encoder found: expected keys like 'patch_embed.proj.weight'")
+    dim, in_chans, patch, _ = sd["patch_embed.proj.weight"].shape
+    if s2_bands is None and in_chans not in (12, 3):
+        raise ValueError(
+            f"weights read {in_chans} channels: pass s2_bands= to say which Sentinel-2 bands feed them"
+        )
+    if s2_bands is None and in_chans == 3:
+        s2_bands = (3, 2, 1)
+    config = get_config(
+        "scale_mae",
+        "base",
+        s2_bands=s2_bands,
+        modality="s2",
+        patch_size=patch,
+        embed_dim=dim,
+        depth=_count_layers(sd, "blocks"),
+        num_heads=num_heads or max(1, dim // 64),
+        mlp_ratio=sd["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        **overrides,
+    )
+    # positions are recomputed from the GSD; classifier heads and the pretraining decoder are not loaded
+    ignore = r"pos_embed|head\.|fc_norm\.|decoder|mask_token|fpn|fcn"
+    return load_published(ScaleMAE(config), sd, RENAMES["scale_mae"], ignore=ignore, require="encoder.")
+
+
+class ResNet50Encoder(ResNet):
+    """timm's (and torchgeo's) ResNet-50 without its classifier, in the published weights' layout.
+
+    Args:
+        in_chans: input channels (2 for Sentinel-1, 13 for the SSL4EO-S12 Sentinel-2 weights).
+
+    Example:
+        >>> ResNet50Encoder(13)(x).shape  # x [B, 13, 224, 224] -> [B, 2048, 7, 7]
+    """
+
+    out_dim = 2048
+
+    def __init__(self, in_chans: int) -> None:
+        super().__init__(Bottleneck, (3, 4, 6, 3), num_classes=0, in_chans=in_chans)
+        self.in_chans = in_chans
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode ``[B, in_chans, H, W]`` (through the input recipe) into ``[B, 2048, H/32, W/32]``."""
+        return self.forward_features(x)
+
+    feature_map = forward
+
+
+def resnet50_from_torchgeo(source: typing.Any) -> ResNet50Encoder:
+    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50``'s weights (classifier dropped).
+
+    Args:
+        source: torchgeo ``resnet50``, its state dict (the published file's layout), or a local file.
+
+    Returns:
+        The encoder in evaluation mode; its input channels are read from the first convolution.
+
+    Raises:
+        CheckpointError: not a ResNet-50 (unknown, missing or misshapen parameters are named).
+    """
+    sd = _as_state_dict(source, "ResNet-50", nested="state_dict")
+    if "conv1.weight" not in sd:
+        raise CheckpointError("no ResNet found: expected keys like 'conv1.weight', 'layer4.2.conv3.weight'")
+    encoder = ResNet50Encoder(int(sd["conv1.weight"].shape[1]))
+    return load_published(encoder, sd, (), ignore=r"fc\.", require="")
