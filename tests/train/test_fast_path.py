@@ -9,7 +9,7 @@ import torch
 from train_helpers import SIZE, tiny
 
 from xmodal_lab.data import SimulatedWorld, collate_pairs
-from xmodal_lab.train import CachedPairs, PairDataModule, fit
+from xmodal_lab.train import CachedPairs, FitConfig, PairDataModule, fit
 from xmodal_lab.train import datamodule as dm
 
 ARGS = {"batch_size": 16, "lr": 2e-3, "seed": 0, "progress": False}
@@ -59,7 +59,7 @@ def test_prepare_renders_only_pure_worlds_that_fit(monkeypatch):
 def test_rendering_up_front_changes_no_loss():
     world = SimulatedWorld(seed=0, size=SIZE, n_scenes=48)
     _, fast = fit(tiny("croma"), world, max_steps=6, **ARGS)
-    _, slow = fit(tiny("croma"), world, max_steps=6, cache=False, **ARGS)
+    _, slow = fit(tiny("croma"), world, max_steps=6, config=FitConfig(cache=False), **ARGS)
     assert fast["loss"] == slow["loss"]  # CROMA draws masks: the global random stream is untouched too
     assert fast["steps"] == slow["steps"] == fast["steps_asked"] == 6 and not fast["cut_short"]
 

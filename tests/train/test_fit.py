@@ -10,7 +10,7 @@ from train_helpers import tiny
 
 from xmodal_lab.eval import embed_dataset
 from xmodal_lab.models import load_model
-from xmodal_lab.train import checkpoint_info, export_checkpoint, fit, load_checkpoint, warmup_cosine
+from xmodal_lab.train import FitConfig, checkpoint_info, export_checkpoint, fit, load_checkpoint, warmup_cosine
 
 ARGS = {"batch_size": 16, "lr": 2e-3, "seed": 0, "progress": False}
 
@@ -27,14 +27,14 @@ def test_two_runs_give_identical_losses_and_the_loss_falls(small_world):
 
 
 def test_learning_rate_follows_warmup_and_cosine(small_world):
-    _, h = fit(tiny(), small_world, max_steps=10, warmup_steps=3, **ARGS)
+    _, h = fit(tiny(), small_world, max_steps=10, config=FitConfig(warmup_steps=3), **ARGS)
     expected = [2e-3 * warmup_cosine(s, 3, 10) for s in range(10)]
     np.testing.assert_allclose(h["lr"], expected, rtol=1e-6)
 
 
 def test_resume_continues_schedule_batches_and_masks(small_world, tmp_path):
     ckpt = tmp_path / "run.ckpt"
-    _, full = fit(tiny("croma"), small_world, max_steps=10, checkpoint=ckpt, checkpoint_every=4, **ARGS)
+    _, full = fit(tiny("croma"), small_world, max_steps=10, checkpoint=ckpt, config=FitConfig(checkpoint_every=4), **ARGS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-step4.ckpt", "run-step8.ckpt", "run.ckpt"]
     # a fresh model with other weights: everything must come from the checkpoint
     _, rest = fit(
@@ -47,7 +47,7 @@ def test_resume_continues_schedule_batches_and_masks(small_world, tmp_path):
 
 
 def test_schedule_steps_lets_a_run_stop_early_and_resume(small_world, tmp_path):
-    _, first = fit(tiny(), small_world, max_steps=4, schedule_steps=8, checkpoint=tmp_path / "a.ckpt", **ARGS)
+    _, first = fit(tiny(), small_world, max_steps=4, config=FitConfig(schedule_steps=8), checkpoint=tmp_path / "a.ckpt", **ARGS)
     _, second = fit(tiny(), small_world, max_steps=8, resume=tmp_path / "a.ckpt", **ARGS)
     _, whole = fit(tiny(), small_world, max_steps=8, **ARGS)
     assert first["loss"] + second["loss"] == whole["loss"]
@@ -82,7 +82,7 @@ def test_validation_metrics_and_callbacks(small_world, small_val):
             seen.append(trainer.global_step)
 
     model, h = fit(
-        tiny(), small_world, max_steps=4, val_data=small_val, val_every=2, callbacks=[Count()], **ARGS
+        tiny(), small_world, max_steps=4, val_data=small_val, val_every=2, config=FitConfig(callbacks=[Count()]), **ARGS
     )
     assert seen == [1, 2, 3, 4]
     assert [v["step"] for v in h["val"]] == [2, 4]
@@ -117,7 +117,7 @@ def test_errors(small_world, tmp_path):
     with pytest.raises(FileNotFoundError, match="resume"):
         fit(tiny(), small_world, max_steps=1, resume=tmp_path / "none.ckpt")
     with pytest.raises(ValueError, match="checkpoint_every needs"):
-        fit(tiny(), small_world, max_steps=1, checkpoint_every=2)
+        fit(tiny(), small_world, max_steps=1, config=FitConfig(checkpoint_every=2))
     with pytest.raises(ValueError, match="empty"):
         fit(tiny(), torch.utils.data.Subset(small_world, []), max_steps=1)
 
@@ -129,7 +129,7 @@ def test_gpu_trains_under_bf16_autocast(small_world, small_val):
     dtypes = set()
     linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
     linear.register_forward_hook(lambda mod, inp, out: dtypes.add(out.dtype) if mod.training else None)
-    model, h = fit(model, small_world, max_steps=5, accelerator="gpu", devices=1, val_data=small_val, **ARGS)
+    model, h = fit(model, small_world, max_steps=5, config=FitConfig(accelerator="gpu", devices=1), val_data=small_val, **ARGS)
     assert dtypes == {torch.bfloat16}
     assert np.isfinite(h["loss"]).all() and len(h["val"]) == 1
     assert next(model.parameters()).device.type == "cpu" and next(model.parameters()).dtype == torch.float32

@@ -7,8 +7,7 @@ import torch
 from train_helpers import SIZE, tiny
 
 from xmodal_lab.errors import InputTypeError, InputValueError
-from xmodal_lab.train import fit
-from xmodal_lab.train.transfer import MixedPairs, freeze_patch_embeddings
+from xmodal_lab.train import MixedPairs, fit, freeze_patch_embeddings
 
 
 def _real(n: int = 8) -> list[dict]:
