@@ -82,55 +82,45 @@ def parser() -> argparse.ArgumentParser:
         description="Pretrain a model of xmodal_lab and write a checkpoint (weights, config, normalisation, "
         "data description).",
     )
+    count, positive = _number(int, 1), _number(float, 0, strict=True)
+    # fmt: off
     m = p.add_argument_group("model")
     m.add_argument("--model", required=True, choices=sorted(MODELS), help="model to train")
     m.add_argument("--preset", default="tiny", help="preset: tiny, small or base (default: tiny)")
-    m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field (repeatable)")  # fmt: skip
+    m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
     d = p.add_argument_group("data")
     d.add_argument("--data", default="world", choices=DATA_CHOICES, help="what to train on (default: world)")
     d.add_argument("--root", help="dataset folder (all data but world)")
     d.add_argument("--s1", help="Sentinel-1 GeoTIFF (--data geotiff)")
     d.add_argument("--s2", help="Sentinel-2 GeoTIFF (--data geotiff)")
-    d.add_argument("--size", type=_number(int, 1), help="tile side in pixels (default: model img_size)")
-    d.add_argument("--n-scenes", type=_number(int, 1), default=4096, help="world scenes (default: 4096)")
-    d.add_argument("--val-size", type=_number(int, 0), default=256,
-                   help="held-out pairs for validation, 0 for none (default: 256)")  # fmt: skip
+    d.add_argument("--size", type=count, help="tile side in pixels for world and geotiff (default: model img_size)")
+    d.add_argument("--n-scenes", type=count, default=4096, help="world scenes (default: 4096)")
+    d.add_argument("--val-size", type=_number(int, 0), default=256, help="held-out pairs, 0 for none (default: 256)")
     d.add_argument("--cache", action="store_true", help="render or read the training data once into memory")
     t = p.add_argument_group("training")
-    t.add_argument("--max-steps", type=_number(int, 1), help="optimisation steps")
-    t.add_argument("--max-minutes", type=_number(float, 0, strict=True), help="wall-clock budget in minutes")
-    t.add_argument("--batch-size", type=_number(int, 2), default=64,
-                   help="pairs per step and device, at least 2 (default: 64)")  # fmt: skip
-    t.add_argument("--lr", type=_number(float, 0, strict=True), default=1e-3, help="peak learning rate")
+    t.add_argument("--max-steps", type=count, help="optimisation steps")
+    t.add_argument("--max-minutes", type=positive, help="wall-clock budget in minutes")
+    t.add_argument("--batch-size", type=_number(int, 2), default=64, help="pairs per step and device (default: 64)")
+    t.add_argument("--lr", type=positive, default=1e-3, help="peak learning rate (default: 1e-3)")
     t.add_argument("--weight-decay", type=_number(float, 0), default=0.05)
     t.add_argument("--warmup-steps", type=_number(int, 0), help="default: 5%% of the schedule")
-    t.add_argument(
-        "--val-every", type=_number(int, 0), default=0, help="validate every N steps (default: at the end)"
-    )
+    t.add_argument("--val-every", type=_number(int, 0), default=0, help="validate every N steps (default: at the end)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument(
-        "--devices", type=_devices, default="auto", help="number of devices, -1 (all), 0,1 or auto"
-    )
-    t.add_argument("--num-nodes", type=_number(int, 1), default=1, help="machines (DDP across nodes)")
+    t.add_argument("--devices", type=_devices, default="auto", help="number of devices, -1 (all), 0,1 or auto")
+    t.add_argument("--num-nodes", type=count, default=1, help="machines (DDP across nodes)")
     t.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="auto, cpu or gpu")
-    t.add_argument(
-        "--strategy", default="auto", help="Lightning strategy (auto picks DDP for several devices)"
-    )
+    t.add_argument("--strategy", default="auto", help="Lightning strategy (auto picks DDP for several devices)")
     t.add_argument("--precision", help="default: bf16-mixed on GPU, 32-true on CPU")
     t.add_argument("--num-workers", type=_number(int, 0), default=0, help="DataLoader workers per device")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for batch jobs)")
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, help="checkpoint to write (never overwritten)")
-    o.add_argument("--checkpoint-every", type=_number(int, 0), default=0,
-                   help="also write <out>-step<N>.ckpt every N steps")  # fmt: skip
+    o.add_argument("--checkpoint-every", type=_number(int, 0), default=0, help="also write <out>-step<N>.ckpt every N steps")
     o.add_argument("--resume", help="continue from this checkpoint")
     o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
-    o.add_argument(
-        "--log-dir", help="folder of the training logs (default: <out stem>_logs beside the checkpoint)"
-    )
-    o.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv",
-                   help="log format: csv (default), tensorboard (needs the tensorboard package) or none")  # fmt: skip
+    o.add_argument("--log-dir", help="folder of the logs (default: <out stem>_logs beside the checkpoint)")
+    o.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv", help="log format (default: csv)")
+    # fmt: on
     return p
 
 
@@ -152,19 +142,15 @@ def _typed(config_cls: type, field: str, text: str) -> Any:
     value = tuple(value) if isinstance(value, list) else value
     hint = typing.get_type_hints(config_cls).get(field)
     if hint is None:
-        return value
-    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
-    options = typing.get_args(hint) if union else (hint,)
+        return value  # not a field: get_config names it
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for option in options:
         base = typing.get_origin(option) or option
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if base is float and number:
-            return float(value)
         if base is str:
             return text
-        accepts = {type(None): value is None, bool: isinstance(value, bool), int: number and isinstance(value, int),
-                   tuple: isinstance(value, tuple)}  # fmt: skip
-        if accepts.get(base, base is not float):  # a type this check does not know: the config decides
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is type(value):
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise InputTypeError(f"--set {field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}")

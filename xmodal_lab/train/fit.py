@@ -1,7 +1,7 @@
 """``fit()``: the one training call of the notebooks, on a CPU, one GPU or many GPUs (Lightning underneath).
 
-It reads as four steps: check everything before the first step, prepare the data and the model's input
-statistics, train, save. The data flow one way through them.
+It reads as four steps, through which the data flow one way: check everything before the first step,
+prepare the data and the model's input statistics, train, save.
 """
 
 from __future__ import annotations
@@ -44,11 +44,8 @@ from .task import PretrainTask
 #: Fewest validation pairs without a warning: below this recall@k is near 1 by chance.
 MIN_VAL_PAIRS = 20
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
-#: Lightning's precision names.
-PRECISIONS = (
-    "transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true", "bf16-mixed",
-    "32-true", "64-true", "64", "32", "16", "bf16",
-)  # fmt: skip
+PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
+              "bf16-mixed", "32-true", "64-true", "64", "32", "16", "bf16")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -57,20 +54,16 @@ class FitConfig:
 
     Attributes:
         weight_decay: AdamW weight decay.
-        warmup_steps: linear warm-up (default: a twentieth of the schedule, at least 1, at most 500 steps).
-        schedule_steps: length of the cosine schedule when it differs from ``max_steps`` (stop early, resume).
+        warmup_steps: linear warm-up (default: a twentieth of the schedule, between 1 and 500 steps).
+        schedule_steps: length of the cosine schedule when longer than ``max_steps`` (stop early, resume).
         grad_clip: clip the gradient norm to this value (None: no clipping).
         checkpoint_every: also write ``<checkpoint stem>-step<N>.ckpt`` every so many steps.
-        logger: ``None`` (CSV when ``log_dir`` is given), ``"csv"``, ``"tensorboard"``, ``False``, or a
-            Lightning logger.
-        cache: render a simulated world once before training (see :func:`prepare_training_data`).
+        logger: None (CSV when ``log_dir`` is given), ``"csv"``, ``"tensorboard"``, False, or a Lightning logger.
+        cache: render a simulated world into memory first (see :func:`prepare_training_data`).
         num_workers: DataLoader workers.
         callbacks: extra Lightning callbacks.
-        accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``.
-        devices: number of devices, ``-1`` (all), device indices or ``"auto"``.
-        num_nodes: number of machines (DDP across nodes).
-        strategy: Lightning strategy (``"ddp"`` for many GPUs from a script).
-        precision: Lightning precision; default ``"bf16-mixed"`` on CUDA, ``"32-true"`` elsewhere.
+        accelerator, devices, num_nodes, strategy, precision: Lightning's ``Trainer`` arguments (default
+            precision: ``"bf16-mixed"`` on CUDA, ``"32-true"`` elsewhere).
     """
 
     weight_decay: float = 0.05
@@ -113,56 +106,54 @@ def fit(
     progress: bool = True,
     config: FitConfig | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train any model of the kit on a pair dataset.
+    """Train any model of the kit on a pair dataset, on a CPU, one GPU (bf16) or many (DDP).
 
-    The same call trains on a CPU, one GPU (bf16 autocast) or many GPUs (``FitConfig(devices=N)``, DDP; the
-    per-step history of a notebook's DDP run stays in its workers). On a CPU with a fixed seed and
-    ``max_steps`` two runs give identical losses, and a resumed run continues exactly the uninterrupted one.
+    On a CPU, a fixed seed and ``max_steps`` give identical losses run after run, and a resumed run
+    continues the uninterrupted one exactly. Under DDP from a notebook the per-step history stays in the workers.
 
     Args:
         model: a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
         data: a dataset of pair dicts (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ...).
         max_steps: optimisation steps (also the length of the cosine schedule).
-        max_minutes: wall-clock cap; ``fit`` warns when it cut training short. Without ``max_steps`` the
-            schedule is sized from two timed steps, so the result depends on the machine.
+        max_minutes: wall-clock cap (``fit`` warns when it cut training short); alone, it sizes the schedule
+            from two timed steps, so the result depends on the machine.
         batch_size: pairs per step and per device.
         lr: peak learning rate (AdamW, warm-up then cosine).
-        seed: seed of the batches, masks and augmentations (build the model after ``seed_everything`` for
-            repeatable initial weights).
-        val_data: held-out pairs for validation metrics (:func:`~xmodal_lab.train.validation_metrics`).
+        seed: seed of the batches, masks and augmentations (initial weights: ``seed_everything`` before building).
+        val_data: held-out pairs for :func:`~xmodal_lab.train.validation_metrics`.
         val_every: validate every so many steps (0: at the end only).
-        normalize: write per-band statistics of ``data`` into the model's input norms first (not on resume).
-        checkpoint: write a checkpoint here at the end (an existing file is never overwritten).
+        normalize: write per-band statistics of ``data`` into the model's input norms (not on resume).
+        checkpoint: write a checkpoint here at the end (never over an existing file).
         resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
-        log_dir: write a CSV log (one ``version_N`` folder per run) for ``xmodal_lab.viz.plot_history``.
+        log_dir: write a log there, one ``version_N`` folder per run (``xmodal_lab.viz.plot_history`` draws it).
         progress: show a progress bar with the loss.
-        config: the rarely changed knobs (:class:`FitConfig`).
+        config: the rarely changed knobs.
 
     Returns:
-        ``(model, history)``: the trained model (on the CPU, in eval mode) and per step its ``"step"``,
-        ``"loss"``, ``"lr"`` and training ``"time"``; ``"val"`` records; ``"seconds"``, ``"steps"``,
-        ``"steps_asked"``, ``"cut_short"``, ``"rank"`` and, with a log, ``"log_dir"``.
+        ``(model, history)``: the trained model (CPU, eval mode) and per step its ``"step"``, ``"loss"``,
+        ``"lr"`` and training ``"time"``; the ``"val"`` records; ``"seconds"``, ``"steps"``, ``"steps_asked"``,
+        ``"cut_short"``, ``"rank"`` and, when logged, ``"log_dir"``.
 
     Raises:
-        InputValueError: no budget, bad numbers, empty or tiny data (a ``ValueError``).
-        InputTypeError: a count that is not a whole number, data that are not pair dicts (a ``TypeError``).
-        FileExistsError: ``checkpoint`` already exists.
-        FileNotFoundError: ``resume`` does not exist.
+        InputValueError, InputTypeError: bad numbers or data, named (a ``ValueError`` / ``TypeError``).
+        FileExistsError, FileNotFoundError: ``checkpoint`` exists, ``resume`` does not.
         CheckpointError: ``resume`` is not a training checkpoint of this model and config.
-        OutputWriteError: the checkpoint folder is not writable, or a checkpoint did not appear on disk.
+        OutputWriteError: a checkpoint cannot be written or did not reach the disk.
     """
     config = config or FitConfig()
-    resumed = check(model, data, val_data, max_steps, max_minutes, batch_size, lr, seed, val_every,
-                    checkpoint, resume, config)  # fmt: skip
+    resumed = _check(model, data, val_data, max_steps, max_minutes, batch_size, lr, seed, val_every,
+                     checkpoint, resume, config)  # fmt: skip
     seed_everything(seed)
-    data, task = prepare(
+    data, task = _prepare(
         model, data, resumed, normalize, max_steps, max_minutes, batch_size, lr, seed, config
     )
     history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
     start = time.perf_counter()
-    trainer = train(task, PairDataModule(data, batch_size, seed, config.num_workers), history, max_steps,
-                    max_minutes, checkpoint, resume, log_dir, progress, config)  # fmt: skip
-    record = save(trainer, history.record, checkpoint)
+    datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
+    trainer = _train(
+        task, datamodule, history, max_steps, max_minutes, checkpoint, resume, log_dir, progress, config
+    )
+    record = _save(trainer, history.record, checkpoint)
     steps_asked = max_steps if max_steps is not None else task.total_steps
     cut_short = max_minutes is not None and trainer.global_step < steps_asked
     record.update(seconds=time.perf_counter() - start, steps=trainer.global_step, rank=trainer.global_rank,
@@ -177,7 +168,7 @@ def fit(
     return model.cpu().eval(), record
 
 
-def check(
+def _check(
     model: nn.Module,
     data: Dataset,
     val_data: Dataset | None,
@@ -191,20 +182,14 @@ def check(
     resume: str | Path | None,
     config: FitConfig,
 ) -> dict[str, Any]:
-    """Everything ``fit`` can check before training, so that a mistake costs seconds, not a run.
-
-    Returns:
-        The resumed checkpoint's record, or ``{}``.
-    """
+    """Check everything before training, so that a mistake costs seconds; returns the resumed record or ``{}``."""
     if max_steps is None and max_minutes is None:
         raise InputValueError("fit: give max_steps, max_minutes or both")
-    counts = {
-        "max_steps": (max_steps, 1), "batch_size": (batch_size, 1), "warmup_steps": (config.warmup_steps, 0),
-        "schedule_steps": (config.schedule_steps, 1), "val_every": (val_every, 0),
-        "checkpoint_every": (config.checkpoint_every, 0), "num_workers": (config.num_workers, 0),
-        "seed": (seed, None), "num_nodes": (config.num_nodes, 1),
-    }  # fmt: skip
-    for name, (value, low) in counts.items():
+    counts = (("max_steps", max_steps, 1), ("batch_size", batch_size, 1), ("warmup_steps", config.warmup_steps, 0),
+              ("schedule_steps", config.schedule_steps, 1), ("val_every", val_every, 0), ("seed", seed, None),
+              ("checkpoint_every", config.checkpoint_every, 0), ("num_workers", config.num_workers, 0),
+              ("num_nodes", config.num_nodes, 1))  # fmt: skip
+    for name, value, low in counts:
         if value is None and name in ("max_steps", "warmup_steps", "schedule_steps"):
             continue
         if isinstance(value, bool) or not isinstance(value, Integral):
@@ -212,23 +197,17 @@ def check(
                 f"fit: {name} must be a whole number, got {value!r} ({type(value).__name__})"
             )
         if low is not None and value < low:
-            raise InputValueError(
-                f"fit: {name} must be {'positive (at least 1)' if low else 'at least 0'}, got {value}"
-            )
-    rates = {
-        "max_minutes": max_minutes,
-        "lr": lr,
-        "weight_decay": config.weight_decay,
-        "grad_clip": config.grad_clip,
-    }
-    for name, value in rates.items():
+            raise InputValueError(f"fit: {name} must be {'positive' if low else 'at least 0'}, got {value}")
+    rates = (("max_minutes", max_minutes), ("lr", lr), ("weight_decay", config.weight_decay),
+             ("grad_clip", config.grad_clip))  # fmt: skip
+    for name, value in rates:
         if value is None and name in ("max_minutes", "grad_clip"):
             continue
         if isinstance(value, bool) or not isinstance(value, Real):
             raise InputTypeError(f"fit: {name} must be a number, got {value!r} ({type(value).__name__})")
         if not math.isfinite(value) or value < 0 or (value == 0 and name != "weight_decay"):
             raise InputValueError(
-                f"fit: {name} must be finite and {'zero or ' * (name == 'weight_decay')}positive, got {value}"
+                f"fit: {name} must be finite and positive (weight_decay: or 0), got {value}"
             )
     min_batch = int(getattr(model, "min_batch_size", 2))
     if batch_size < min_batch:
@@ -239,20 +218,18 @@ def check(
     if config.schedule_steps is not None and max_steps is not None and config.schedule_steps < max_steps:
         raise InputValueError(
             f"fit: schedule_steps={config.schedule_steps} is shorter than max_steps={max_steps}: the last steps "
-            "would run at the final 1% learning rate; use schedule_steps >= max_steps (or leave it out)"
+            "would run at the final learning rate; use schedule_steps >= max_steps (or leave it out)"
         )
     if config.precision is not None and str(config.precision) not in PRECISIONS:
-        raise InputValueError(
-            f"fit: precision must be one of {PRECISIONS} (or None), got {config.precision!r}"
-        )
+        raise InputValueError(f"fit: precision must be one of {PRECISIONS} or None, got {config.precision!r}")
     check_devices(config.devices, config.accelerator)
-    check_dataset(data, "data", min_items=min_batch)
+    _check_pairs(data, "data", min_items=min_batch)
     if val_data is not None:
-        check_dataset(val_data, "val_data", min_items=2)
-    if checkpoint is not None and Path(checkpoint).exists():
-        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
+        _check_pairs(val_data, "val_data", min_items=2)
     if config.checkpoint_every and checkpoint is None:
         raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
+    if checkpoint is not None and Path(checkpoint).exists():
+        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
     if checkpoint is not None:
         check_writable(checkpoint)
     if resume is None:
@@ -265,7 +242,7 @@ def check(
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
-    """``devices`` is ``"auto"``, a positive count, -1 (all) or device indices; the accelerator is there.
+    """``devices``: ``"auto"``, a positive count, -1 (all) or device indices; the accelerator must be there.
 
     Raises:
         InputValueError: anything else, or a GPU asked for where none is visible.
@@ -276,34 +253,24 @@ def check_devices(devices: Any, accelerator: Any) -> None:
     elif isinstance(devices, (list, tuple)):
         ok = len(devices) > 0 and all(isinstance(d, Integral) and d >= 0 for d in devices)
     else:
-        ok = devices == "auto" or (
-            isinstance(devices, Integral)
-            and not isinstance(devices, bool)
-            and (devices >= 1 or devices == -1)
-        )
+        whole = isinstance(devices, Integral) and not isinstance(devices, bool)
+        ok = devices == "auto" or (whole and (devices >= 1 or devices == -1))
     if not ok:
         raise InputValueError(
-            f"fit: devices must be 'auto', a positive number of devices, -1 (all) or a list of device indices, "
-            f"got {devices!r}"
+            f"fit: devices must be 'auto', a positive number, -1 (all) or a list of device indices, got {devices!r}"
         )
     if accelerator not in ACCELERATORS:
         raise InputValueError(f"fit: accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise InputValueError(
-            f"fit: accelerator={accelerator!r} but no CUDA GPU is visible (torch.cuda.is_available() is False); "
-            "use accelerator='cpu' or 'auto'"
+            f"fit: accelerator={accelerator!r} but no CUDA GPU is visible; use 'cpu' or 'auto'"
         )
     if accelerator == "mps" and not torch.backends.mps.is_available():
         raise InputValueError("fit: accelerator='mps' but no Apple GPU is available; use 'cpu' or 'auto'")
 
 
-def check_dataset(data: Any, name: str, min_items: int) -> None:
-    """A dataset of at least ``min_items`` pair dicts in plausible units (validation: warn below a few dozen).
-
-    Raises:
-        InputTypeError: not a dataset, or items that are not pair dicts.
-        InputValueError: empty, or fewer than ``min_items`` items.
-    """
+def _check_pairs(data: Any, name: str, min_items: int) -> None:
+    """A dataset of at least ``min_items`` pair dicts in plausible units; few validation pairs warn."""
     if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
         raise InputTypeError(f"fit: {name} must be a dataset of pair dicts, got {type(data).__name__}")
     n = len(data)
@@ -317,7 +284,7 @@ def check_dataset(data: Any, name: str, min_items: int) -> None:
         isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")
     ):
         raise InputTypeError(
-            f"fit: {name} items must be pair dicts with 's1' and/or 's2' tensors, got {type(first).__name__}"
+            f"fit: {name} items must be pair dicts of 's1' and/or 's2' tensors, got {type(first)}"
         )
     check_pair(first, where=f"fit({name}[0])")
     if name == "val_data" and n < MIN_VAL_PAIRS:
@@ -329,7 +296,7 @@ def check_dataset(data: Any, name: str, min_items: int) -> None:
         )
 
 
-def prepare(
+def _prepare(
     model: nn.Module,
     data: Dataset,
     resumed: dict[str, Any],
@@ -341,10 +308,9 @@ def prepare(
     seed: int,
     config: FitConfig,
 ) -> tuple[Dataset, PretrainTask]:
-    """The data training reads, and the task: the model with its input statistics and schedule.
+    """The data training reads (rendered into memory, see ``config.cache``) and the task around the model.
 
-    Returns:
-        ``(data, task)``; ``data`` is rendered into memory when ``config.cache`` says so.
+    The task holds the model with its input statistics, the schedule and what checkpoints record.
     """
     data = prepare_training_data(data, config.cache, config.num_workers)
     extra: dict[str, Any] = {
@@ -364,8 +330,7 @@ def prepare(
         total = config.schedule_steps or max_steps
         total = total or _steps_for_budget(model, data, batch_size, max_minutes, seed, config.on_gpu())
         warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
-    task = PretrainTask(model, lr, config.weight_decay, warmup_steps=warmup, total_steps=total, extra=extra)
-    return data, task
+    return data, PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
 
 
 def _steps_for_budget(
@@ -381,8 +346,7 @@ def _steps_for_budget(
         t0 = time.perf_counter()
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=gpu):
-            loss = model(batch)["loss"]
-        loss.backward()
+            model(batch)["loss"].backward()
         if gpu:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
@@ -391,7 +355,7 @@ def _steps_for_budget(
     return max(10, int(minutes * 60 / per_step))
 
 
-def train(
+def _train(
     task: PretrainTask,
     datamodule: PairDataModule,
     history: History,
@@ -426,20 +390,16 @@ def train(
                 deterministic=not gpu, gradient_clip_val=config.grad_clip, use_distributed_sampler=False,
                 log_every_n_steps=1, limit_val_batches=0,
             )  # fmt: skip
+            ckpt_path = str(resume) if resume is not None else None
             with torch.serialization.safe_globals(SAFE_GLOBALS):  # older checkpoints hold NumPy arrays
-                ckpt_path = str(resume) if resume is not None else None
                 trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
     return trainer
 
 
-def save(trainer: L.Trainer, record: dict[str, Any], checkpoint: str | Path | None) -> dict[str, Any]:
-    """Write the final checkpoint (checked on disk) and the validation metrics into the log.
-
-    Returns:
-        ``record``, with ``"log_dir"`` when the run was logged.
-    """
+def _save(trainer: L.Trainer, record: dict[str, Any], checkpoint: str | Path | None) -> dict[str, Any]:
+    """Write the final checkpoint (checked on disk) and the validation metrics into the log; returns ``record``."""
     if checkpoint is not None:
         with quiet_lightning():  # every process must call it (only rank 0 writes)
             trainer.save_checkpoint(str(checkpoint))
