@@ -118,7 +118,7 @@ class CachedPairs(Dataset):
         return {key: column[index] for key, column in self.columns.items()}
 
     def batch(self, indices: list[int]) -> dict[str, Any]:
-        """``collate_pairs([self[i] for i in indices])``, gathered with one ``index_select`` per tensor key."""
+        """``collate_pairs([self[i] for i in indices])``, with one ``index_select`` per tensor key."""
         if len(indices) == 0:
             raise ValueError("CachedPairs.batch: got an empty list of indices")
         index = torch.as_tensor(indices, dtype=torch.long)
@@ -234,13 +234,15 @@ class PairDataModule(L.LightningDataModule):
             raise ValueError("PairDataModule: the training dataset is empty")
         self.data, self.batch_size, self.seed, self.num_workers = data, batch_size, seed, num_workers
 
+    def _step(self) -> int:
+        return self.trainer.global_step if self.trainer is not None else 0
+
     def train_dataloader(self) -> DataLoader:
         """An endless loader from the trainer's current step; ``max_steps`` or ``max_time`` ends training."""
-        step = lambda: self.trainer.global_step if self.trainer is not None else 0  # noqa: E731
         cached = isinstance(self.data, CachedPairs)
         return DataLoader(
             _BatchView(self.data) if cached else self.data,
-            batch_sampler=StepBatchSampler(len(self.data), self.batch_size, self.seed, start_step=step),
+            batch_sampler=StepBatchSampler(len(self.data), self.batch_size, self.seed, start_step=self._step),
             collate_fn=_only_batch if cached else collate_pairs,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -262,7 +264,7 @@ def band_statistics(
         seed: which items.
 
     Returns:
-        ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}``, lists of one float per band, for the modalities present.
+        ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (one float per band) for the modalities present.
 
     Raises:
         ValueError: the data hold neither ``s1`` nor ``s2``, or a band is not finite.

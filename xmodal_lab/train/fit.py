@@ -58,7 +58,7 @@ class FitConfig:
         schedule_steps: length of the cosine schedule when longer than ``max_steps`` (stop early, resume).
         grad_clip: clip the gradient norm to this value (None: no clipping).
         checkpoint_every: also write ``<checkpoint stem>-step<N>.ckpt`` every so many steps.
-        logger: None (CSV when ``log_dir`` is given), ``"csv"``, ``"tensorboard"``, False, or a Lightning logger.
+        logger: None (CSV when ``log_dir`` is given), ``"csv"``, ``"tensorboard"``, False, or a logger.
         cache: render a simulated world into memory first (see :func:`prepare_training_data`).
         num_workers: DataLoader workers.
         callbacks: extra Lightning callbacks.
@@ -109,7 +109,8 @@ def fit(
     """Train any model of the kit on a pair dataset, on a CPU, one GPU (bf16) or many (DDP).
 
     On a CPU, a fixed seed and ``max_steps`` give identical losses run after run, and a resumed run
-    continues the uninterrupted one exactly. Under DDP from a notebook the per-step history stays in the workers.
+    continues the uninterrupted one exactly. Under DDP from a notebook the per-step history stays in the
+    workers: pretrain on many GPUs with ``python -m xmodal_lab.train``.
 
     Args:
         model: a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
@@ -119,20 +120,21 @@ def fit(
             from two timed steps, so the result depends on the machine.
         batch_size: pairs per step and per device.
         lr: peak learning rate (AdamW, warm-up then cosine).
-        seed: seed of the batches, masks and augmentations (initial weights: ``seed_everything`` before building).
+        seed: seed of the batches, masks and augmentations (for the initial weights, call
+            ``seed_everything`` before building the model).
         val_data: held-out pairs for :func:`~xmodal_lab.train.validation_metrics`.
         val_every: validate every so many steps (0: at the end only).
         normalize: write per-band statistics of ``data`` into the model's input norms (not on resume).
         checkpoint: write a checkpoint here at the end (never over an existing file).
         resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
-        log_dir: write a log there, one ``version_N`` folder per run (``xmodal_lab.viz.plot_history`` draws it).
+        log_dir: write a log there, one ``version_N`` folder per run (``xmodal_lab.viz.plot_history``).
         progress: show a progress bar with the loss.
         config: the rarely changed knobs.
 
     Returns:
         ``(model, history)``: the trained model (CPU, eval mode) and per step its ``"step"``, ``"loss"``,
-        ``"lr"`` and training ``"time"``; the ``"val"`` records; ``"seconds"``, ``"steps"``, ``"steps_asked"``,
-        ``"cut_short"``, ``"rank"`` and, when logged, ``"log_dir"``.
+        ``"lr"`` and training ``"time"``; the ``"val"`` records; ``"seconds"``, ``"steps"``,
+        ``"steps_asked"``, ``"cut_short"``, ``"rank"`` and, when logged, ``"log_dir"``.
 
     Raises:
         InputValueError, InputTypeError: bad numbers or data, named (a ``ValueError`` / ``TypeError``).
@@ -182,7 +184,11 @@ def _check(
     resume: str | Path | None,
     config: FitConfig,
 ) -> dict[str, Any]:
-    """Check everything before training, so that a mistake costs seconds; returns the resumed record or ``{}``."""
+    """Check everything before training, so that a mistake costs seconds, not a run.
+
+    Returns:
+        The record of the checkpoint to resume from, or ``{}``.
+    """
     if max_steps is None and max_minutes is None:
         raise InputValueError("fit: give max_steps, max_minutes or both")
     counts = (("max_steps", max_steps, 1), ("batch_size", batch_size, 1), ("warmup_steps", config.warmup_steps, 0),
@@ -399,7 +405,11 @@ def _train(
 
 
 def _save(trainer: L.Trainer, record: dict[str, Any], checkpoint: str | Path | None) -> dict[str, Any]:
-    """Write the final checkpoint (checked on disk) and the validation metrics into the log; returns ``record``."""
+    """Write the final checkpoint (checked on disk) and the validation metrics into the log.
+
+    Returns:
+        ``record``, with ``"log_dir"`` when the run was logged.
+    """
     if checkpoint is not None:
         with quiet_lightning():  # every process must call it (only rank 0 writes)
             trainer.save_checkpoint(str(checkpoint))

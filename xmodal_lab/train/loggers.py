@@ -1,4 +1,4 @@
-"""What ``fit`` records: the history it returns, a step progress bar, CSV or TensorBoard logs and their reader.
+"""What ``fit`` records: the history it returns, a progress bar, CSV or TensorBoard logs and their reader.
 
 Each logged run writes a new ``version_N`` folder under the log folder, so a log is never overwritten.
 """
@@ -185,9 +185,7 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) 
 
 
 def _has_log(folder: Path) -> bool:
-    return (folder / "metrics.csv").is_file() or any(
-        p.is_file() for p in folder.glob("events.out.tfevents.*")
-    )
+    return (folder / "metrics.csv").is_file() or any(folder.glob("events.out.tfevents.*"))
 
 
 def _log_source(path: str | Path) -> Path:
@@ -207,20 +205,17 @@ def _log_source(path: str | Path) -> Path:
     return _log_source(max(versions, key=lambda p: int(p.name.split("_")[1])))
 
 
-def _read_rows(source: Path) -> tuple[list[dict[str, str]], list[str]]:
+def _read_rows(source: Path) -> list[dict[str, str]]:
     """A CSV log's rows, or a TensorBoard run's scalars as CSV-like rows (one per tag and step)."""
     if source.is_file():
         with source.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        return rows, list(rows[0]) if rows else []
+            return list(csv.DictReader(f))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(source), size_guidance={"scalars": 0})  # 0: keep every point
     acc.Reload()
-    tags = list(acc.Tags().get("scalars", []))
-    return [{"step": str(e.step), tag: repr(e.value)} for tag in tags for e in acc.Scalars(tag)], [
-        "step",
-        *tags,
+    return [
+        {"step": str(e.step), tag: repr(e.value)} for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)
     ]
 
 
@@ -232,37 +227,30 @@ def read_log(path: str | Path) -> dict[str, Any]:
             folder (its newest run).
 
     Returns:
-        ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1 like
-        ``fit``'s history.
+        ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1.
 
     Raises:
         FileNotFoundError: no log there.
         ValueError: the log has no ``loss`` column.
     """
     source = _log_source(path)
-    rows, columns = _read_rows(source)
+    by_step: dict[int, dict[str, float]] = {}
+    for i, row in enumerate(_read_rows(source)):  # Lightning logs loss, lr and metrics on separate rows
+        step = int(float(row["step"])) + 1 if row.get("step") else i + 1
+        by_step.setdefault(step, {}).update({k: float(v) for k, v in row.items() if v and k != "step"})
+    columns = {key for values in by_step.values() for key in values}
     if "loss" not in columns:
-        raise ValueError(f"read_log: {source} has no 'loss' column (columns: {columns})")
-    lr_col = next((c for c in columns if c.startswith("lr")), None)
-    loss: dict[int, float] = {}
-    lrs: dict[int, float] = {}
-    val: dict[int, dict[str, float]] = {}
-    for i, row in enumerate(
-        rows
-    ):  # Lightning writes the loss, the learning rate and metrics on separate rows
-        step = int(float(row["step"])) + 1 if row.get("step") not in (None, "") else i + 1
-        if row.get("loss") not in (None, ""):
-            loss[step] = float(row["loss"])
-        if lr_col and row.get(lr_col) not in (None, ""):
-            lrs[step] = float(row[lr_col])
-        for key, value in row.items():
-            if key.startswith("val/") and value not in (None, ""):
-                val.setdefault(step, {"step": step})[key[4:]] = float(value)
-    steps = sorted(loss)
+        raise ValueError(f"read_log: {source} has no 'loss' column (columns: {sorted(columns)})")
+    lr = next((c for c in columns if c.startswith("lr")), None)
+    steps = [s for s in sorted(by_step) if "loss" in by_step[s]]
+    val = [
+        {"step": s, **{k[4:]: v for k, v in by_step[s].items() if k.startswith("val/")}}
+        for s in sorted(by_step)
+    ]
     return {
         "step": steps,
-        "loss": [loss[s] for s in steps],
-        "lr": [lrs.get(s, math.nan) for s in steps],
-        "val": [val[s] for s in sorted(val)],
+        "loss": [by_step[s]["loss"] for s in steps],
+        "lr": [by_step[s].get(lr, math.nan) for s in steps],
+        "val": [v for v in val if len(v) > 1],
         "path": str(source),
     }
