@@ -52,8 +52,7 @@ from xmodal_lab.data.real_pairs import real_transfer_split
 from xmodal_lab.data.transforms import PairedFlipRotate
 from xmodal_lab.eval import embed_dataset, retrieval_metrics
 from xmodal_lab.models import build
-from xmodal_lab.train import CachedPairs, fit
-from xmodal_lab.train import MixedPairs, freeze_patch_embeddings
+from xmodal_lab.train import CachedPairs, MixedPairs, fit, freeze_patch_embeddings
 
 #: The simulated worlds compared: keyword arguments of ``SimulatedWorld``.
 WORLDS: dict[str, dict] = {
