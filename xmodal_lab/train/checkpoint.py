@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,9 +54,9 @@ def verify_written(path: str | Path, what: str = "checkpoint") -> None:
         return
     problem = _write_problem(path.parent)
     if problem is None:
-        stat = os.statvfs(path.parent) if hasattr(os, "statvfs") else None
-        free = f"; {stat.f_bavail * stat.f_frsize / 1e9:.2f} GB free on its disk" if stat else ""
-        problem = "no error was reported" + free
+        problem = (
+            f"no error was reported; {shutil.disk_usage(path.parent).free / 1e9:.2f} GB free on its disk"
+        )
     raise OutputWriteError(f"{what} {path} was not written (the file did not appear after saving): {problem}")
 
 
@@ -71,10 +71,6 @@ class PeriodicCheckpoint(Callback):
     def __init__(self, path: str | Path, every: int) -> None:
         self.path, self.every = Path(path), every
 
-    def file_for(self, step: int) -> Path:
-        """The checkpoint file of ``step``."""
-        return self.path.with_name(f"{self.path.stem}-step{step}.ckpt")
-
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Lightning hook: refuse to overwrite periodic checkpoints of another run."""
         for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
@@ -88,7 +84,7 @@ class PeriodicCheckpoint(Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         """Lightning hook: after each optimisation step."""
         if trainer.global_step % self.every == 0:
-            path = self.file_for(trainer.global_step)
+            path = self.path.with_name(f"{self.path.stem}-step{trainer.global_step}.ckpt")
             trainer.save_checkpoint(str(path))
             if trainer.is_global_zero:
                 verify_written(path, "periodic checkpoint")
