@@ -4,7 +4,7 @@ Three rates in one run, on the same model, batch and tile size:
 
 - ``model only``: forward, backward, gradient clipping and an AdamW step on batches already in memory (the
   ceiling: no data path at all);
-- ``fit, rendered on access``: ``fit(..., cache=False)`` on a ``SimulatedWorld`` (every tile rendered on the
+- ``fit, rendered on access``: ``fit(..., config=FitConfig(cache=False))`` on a ``SimulatedWorld`` (every tile rendered on the
   training thread when its batch comes up);
 - ``fit, fast path``: ``fit`` as the notebooks call it (the world rendered once up front, batches gathered by
   column). Its training rate excludes the rendering; the end-to-end rate counts it (rendering each scene
@@ -29,7 +29,7 @@ import torch
 from xmodal_lab.config import seed_everything
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.models import build
-from xmodal_lab.train import CachedPairs, fit
+from xmodal_lab.train import CachedPairs, FitConfig, fit
 
 
 def model_only_rate(name: str, data: CachedPairs, steps: int, batch_size: int, lr: float) -> float:
@@ -64,7 +64,14 @@ def fit_rates(name: str, args: argparse.Namespace, cache: bool | str) -> tuple[f
     model = build(name, "tiny", img_size=world.config.size)
     start = time.perf_counter()
     _, h = fit(
-        model, world, max_steps=steps, batch_size=batch_size, lr=lr, seed=0, progress=False, cache=cache
+        model,
+        world,
+        max_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=0,
+        progress=False,
+        config=FitConfig(cache=cache),
     )
     total = time.perf_counter() - start
     # history["time"] counts training seconds from the first step; skip the first 3 steps (start-up)

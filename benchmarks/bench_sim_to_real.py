@@ -16,7 +16,7 @@ Prints two tables:
    fine-tuned on the same real tiles, with three recipes: ``refit norm`` (``fit``'s default: the input
    standardisation is recomputed on the 64 real tiles), ``sim norm`` (``normalize=False``: the model keeps
    the statistics it was pretrained with, and a lower learning rate) and ``co-training`` (sim norm, and half
-   of every fine-tuning batch drawn from the world: :class:`xmodal_lab.train.transfer.MixedPairs`); mean
+   of every fine-tuning batch drawn from the world: :class:`xmodal_lab.train.MixedPairs`); mean
    +/- sd over seeds, and the paired differences to scratch (same initial weights), by step budgets (never
    minutes).
 
@@ -52,8 +52,7 @@ from xmodal_lab.data.real_pairs import real_transfer_split
 from xmodal_lab.data.transforms import PairedFlipRotate
 from xmodal_lab.eval import embed_dataset, retrieval_metrics
 from xmodal_lab.models import build
-from xmodal_lab.train import CachedPairs, fit
-from xmodal_lab.train.transfer import MixedPairs, freeze_patch_embeddings
+from xmodal_lab.train import CachedPairs, MixedPairs, fit, freeze_patch_embeddings
 
 #: The simulated worlds compared: keyword arguments of ``SimulatedWorld``.
 WORLDS: dict[str, dict] = {

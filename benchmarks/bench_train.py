@@ -23,7 +23,7 @@ import torch
 from xmodal_lab.config import seed_everything
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.models import build, list_models
-from xmodal_lab.train import CachedPairs, fit
+from xmodal_lab.train import CachedPairs, FitConfig, fit
 
 
 def first_reached(history: dict, key: str, target: float) -> dict | None:
@@ -53,7 +53,7 @@ def run(name: str, args: argparse.Namespace, train, val) -> dict:
     _, h = fit(
         model, train, max_steps=args.max_steps, max_minutes=args.max_minutes, batch_size=args.batch_size,
         lr=args.lr, val_data=val if embeds_both else None, val_every=args.val_every if embeds_both else 0,
-        accelerator=args.device, devices=1, seed=args.seed, progress=False,
+        seed=args.seed, progress=False, config=FitConfig(accelerator=args.device, devices=1),
     )  # fmt: skip
     row = {"model": name, "steps": h["steps"], "train_s": round(h["time"][-1], 1) if h["time"] else 0.0}
     row["s_per_step"] = round(row["train_s"] / max(1, h["steps"]), 3)

@@ -275,7 +275,7 @@ def bench_fit_path(dry: bool, device: torch.device, steps: int, num_workers: int
         ``samples_per_s`` (steps after the first two), configuration, ``status`` and ``error`` if it failed.
     """
     from xmodal_lab.data import SimulatedWorld
-    from xmodal_lab.train import CachedPairs, fit
+    from xmodal_lab.train import CachedPairs, FitConfig, fit
 
     preset, size, batch, n = ("tiny", DRY_SIZE, DRY_BATCH, 16) if dry else ("base", 64, 512, 4096)
     row = {"model": "contrastive", "preset": preset, "img_size": size, "batch_size": batch, "steps": steps}
@@ -287,8 +287,8 @@ def bench_fit_path(dry: bool, device: torch.device, steps: int, num_workers: int
         torch.manual_seed(0)
         _, h = fit(
             build("contrastive", preset, img_size=size), data, max_steps=steps, batch_size=batch,
-            accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, num_workers=num_workers,
-            normalize=False, progress=False,
+            normalize=False, progress=False, config=FitConfig(
+                accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, num_workers=num_workers),
         )  # fmt: skip
     except Exception as err:  # report, do not abort the whole check
         return {**row, "status": "failed", "error": f"{type(err).__name__}: {err}"[:500]}

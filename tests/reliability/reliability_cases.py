@@ -284,11 +284,15 @@ case(
 
 # --- writing: nothing lost, nothing overwritten ---------------------------------------------------------
 def _fit(c: Ctx, data=None, **kw: Any) -> Any:
-    from xmodal_lab.train import fit
+    """``fit`` on a small world; keywords that are fields of ``FitConfig`` go into its ``config``."""
+    from xmodal_lab.train import FitConfig, fit
 
     kw.setdefault("max_steps", 1)
     kw.setdefault("batch_size", 4)
-    return fit(c.model(), c.world() if data is None else data, progress=False, **kw)
+    knobs = {k: kw.pop(k) for k in list(kw) if k in FitConfig.__dataclass_fields__}
+    return fit(
+        c.model(), c.world() if data is None else data, progress=False, config=FitConfig(**knobs), **kw
+    )
 
 
 class _NoSave:
@@ -595,7 +599,7 @@ case("units-adapter-dn", "units", lambda c: _Adapter()[0], warn=W, match="digita
 
 
 def _split(n: int, val_size: int) -> Any:
-    from xmodal_lab.train.sources import split
+    from xmodal_lab.train.__main__ import split
 
     return split(list(range(n)), val_size)
 

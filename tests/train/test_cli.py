@@ -15,8 +15,7 @@ from xmodal_lab.config import REPO_ROOT, data_dir
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.models import load_model
 from xmodal_lab.train import checkpoint_info, load_checkpoint
-from xmodal_lab.train.__main__ import main
-from xmodal_lab.train.sources import TORCHGEO_ADAPTERS
+from xmodal_lab.train.__main__ import TORCHGEO_ADAPTERS, main
 
 WORLD = ["--data", "world", "--size", "16", "--n-scenes", "48", "--val-size", "16", "--batch-size", "8"]
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from train_helpers import tiny
+from train_helpers import SIZE, tiny
 
+from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.eval import embed_dataset
 from xmodal_lab.models import load_model
-from xmodal_lab.train import checkpoint_info, export_checkpoint, fit, load_checkpoint, warmup_cosine
+from xmodal_lab.train import (
+    FitConfig,
+    checkpoint_info,
+    export_checkpoint,
+    fit,
+    load_checkpoint,
+    warmup_cosine,
+)
 
 ARGS = {"batch_size": 16, "lr": 2e-3, "seed": 0, "progress": False}
 
@@ -27,14 +37,21 @@ def test_two_runs_give_identical_losses_and_the_loss_falls(small_world):
 
 
 def test_learning_rate_follows_warmup_and_cosine(small_world):
-    _, h = fit(tiny(), small_world, max_steps=10, warmup_steps=3, **ARGS)
+    _, h = fit(tiny(), small_world, max_steps=10, config=FitConfig(warmup_steps=3), **ARGS)
     expected = [2e-3 * warmup_cosine(s, 3, 10) for s in range(10)]
     np.testing.assert_allclose(h["lr"], expected, rtol=1e-6)
 
 
 def test_resume_continues_schedule_batches_and_masks(small_world, tmp_path):
     ckpt = tmp_path / "run.ckpt"
-    _, full = fit(tiny("croma"), small_world, max_steps=10, checkpoint=ckpt, checkpoint_every=4, **ARGS)
+    _, full = fit(
+        tiny("croma"),
+        small_world,
+        max_steps=10,
+        checkpoint=ckpt,
+        config=FitConfig(checkpoint_every=4),
+        **ARGS,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-step4.ckpt", "run-step8.ckpt", "run.ckpt"]
     # a fresh model with other weights: everything must come from the checkpoint
     _, rest = fit(
@@ -47,7 +64,14 @@ def test_resume_continues_schedule_batches_and_masks(small_world, tmp_path):
 
 
 def test_schedule_steps_lets_a_run_stop_early_and_resume(small_world, tmp_path):
-    _, first = fit(tiny(), small_world, max_steps=4, schedule_steps=8, checkpoint=tmp_path / "a.ckpt", **ARGS)
+    _, first = fit(
+        tiny(),
+        small_world,
+        max_steps=4,
+        config=FitConfig(schedule_steps=8),
+        checkpoint=tmp_path / "a.ckpt",
+        **ARGS,
+    )
     _, second = fit(tiny(), small_world, max_steps=8, resume=tmp_path / "a.ckpt", **ARGS)
     _, whole = fit(tiny(), small_world, max_steps=8, **ARGS)
     assert first["loss"] + second["loss"] == whole["loss"]
@@ -82,7 +106,13 @@ def test_validation_metrics_and_callbacks(small_world, small_val):
             seen.append(trainer.global_step)
 
     model, h = fit(
-        tiny(), small_world, max_steps=4, val_data=small_val, val_every=2, callbacks=[Count()], **ARGS
+        tiny(),
+        small_world,
+        max_steps=4,
+        val_data=small_val,
+        val_every=2,
+        config=FitConfig(callbacks=[Count()]),
+        **ARGS,
     )
     assert seen == [1, 2, 3, 4]
     assert [v["step"] for v in h["val"]] == [2, 4]
@@ -117,7 +147,7 @@ def test_errors(small_world, tmp_path):
     with pytest.raises(FileNotFoundError, match="resume"):
         fit(tiny(), small_world, max_steps=1, resume=tmp_path / "none.ckpt")
     with pytest.raises(ValueError, match="checkpoint_every needs"):
-        fit(tiny(), small_world, max_steps=1, checkpoint_every=2)
+        fit(tiny(), small_world, max_steps=1, config=FitConfig(checkpoint_every=2))
     with pytest.raises(ValueError, match="empty"):
         fit(tiny(), torch.utils.data.Subset(small_world, []), max_steps=1)
 
@@ -129,7 +159,14 @@ def test_gpu_trains_under_bf16_autocast(small_world, small_val):
     dtypes = set()
     linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
     linear.register_forward_hook(lambda mod, inp, out: dtypes.add(out.dtype) if mod.training else None)
-    model, h = fit(model, small_world, max_steps=5, accelerator="gpu", devices=1, val_data=small_val, **ARGS)
+    model, h = fit(
+        model,
+        small_world,
+        max_steps=5,
+        config=FitConfig(accelerator="gpu", devices=1),
+        val_data=small_val,
+        **ARGS,
+    )
     assert dtypes == {torch.bfloat16}
     assert np.isfinite(h["loss"]).all() and len(h["val"]) == 1
     assert next(model.parameters()).device.type == "cpu" and next(model.parameters()).dtype == torch.float32
@@ -142,3 +179,23 @@ def test_quiet_in_notebooks(small_world, capsys):
     fit(tiny(), small_world, max_steps=2, **{**ARGS, "progress": True})
     out = capsys.readouterr()
     assert "training" in out.out and "loss=" in out.out and "GPU available" not in out.out + out.err
+
+
+def test_rendering_up_front_changes_no_loss():
+    world = SimulatedWorld(seed=0, size=SIZE, n_scenes=48)
+    _, fast = fit(tiny("croma"), world, max_steps=6, **ARGS)
+    _, slow = fit(tiny("croma"), world, max_steps=6, config=FitConfig(cache=False), **ARGS)
+    assert fast["loss"] == slow["loss"]  # CROMA draws masks: the global random stream is untouched too
+    assert fast["steps"] == slow["steps"] == fast["steps_asked"] == 6 and not fast["cut_short"]
+
+
+def test_a_run_cut_short_by_the_cap_says_so(small_world):
+    with pytest.warns(UserWarning, match=r"CUT SHORT: (\d+) of 100000 steps") as caught:
+        _, h = fit(tiny(), small_world, max_steps=100_000, max_minutes=0.01, **ARGS)
+    assert h["cut_short"] and h["steps"] < h["steps_asked"] == 100_000
+    assert f"{h['steps']} of 100000" in str(caught[0].message)
+    assert "results will differ from the text" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run that does all its steps says nothing
+        _, h = fit(tiny(), small_world, max_steps=3, max_minutes=5.0, **ARGS)
+    assert not h["cut_short"] and h["steps"] == 3

@@ -1,9 +1,7 @@
 """Learning tests: tiny models trained for seconds on the simulated world must learn, by wide margins.
 
 Each run trains for a fixed step budget (``max_steps``), so its numbers do not depend on the machine's speed or
-load; ``max_minutes`` is only a generous safety cap. Each takes about 5-20 s on one free core. Thresholds hold
-over seeds 0-2 with margin (CROMA at 200 steps: joint probe +0.033/+0.064/+0.052 over random init, radar
-+0.15/+0.15/+0.17).
+load; ``max_minutes`` is only a generous safety cap. The thresholds hold over several seeds with margin.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xmodal_lab.models import build
-from xmodal_lab.train import fit
+from xmodal_lab.train import FitConfig, fit
 from xmodal_lab.train.__main__ import default_log_dir, main
 from xmodal_lab.train.loggers import make_logger, read_log
 
@@ -86,7 +86,7 @@ def test_tensorboard_log_holds_the_losses_fit_returned(small_world, tmp_path):
 
     model = build("contrastive", preset="tiny", img_size=16)
     _, history = fit(model, small_world, max_steps=5, batch_size=8, progress=False, log_dir=tmp_path,
-                     logger="tensorboard")  # fmt: skip
+                     config=FitConfig(logger="tensorboard"))  # fmt: skip
     run = tmp_path / "version_0"
     assert history["log_dir"] == str(run)
     events = list(run.glob("events.out.tfevents.*"))

@@ -3,36 +3,48 @@
 ``python -m xmodal_lab.train --help`` trains on a cluster and writes checkpoints for students.
 """
 
-from .callbacks import History, validation_metrics
 from .checkpoint import checkpoint_info, export_checkpoint, load_checkpoint
-from .datamodule import CachedPairs, PairDataModule, StepBatchSampler, describe_data
-from .downstream import dense_label_efficiency, fit_segmentation, label_subset
-from .fit import fit
-from .loggers import make_logger, read_log
-from .normalization import band_statistics, normalization_state, set_normalization
+from .datamodule import (
+    CachedPairs,
+    PairDataModule,
+    StepBatchSampler,
+    band_statistics,
+    describe_data,
+    normalization_state,
+    set_normalization,
+)
+from .downstream import (
+    MixedPairs,
+    dense_label_efficiency,
+    fit_segmentation,
+    freeze_patch_embeddings,
+    label_subset,
+)
+from .fit import FitConfig, fit
+from .loggers import History, make_logger, read_log, validation_metrics
 from .task import PretrainTask, warmup_cosine
-from .transfer import MixedPairs, freeze_patch_embeddings
 
 __all__ = [
-    "dense_label_efficiency",
-    "fit_segmentation",
-    "label_subset",
-    "make_logger",
-    "read_log",
     "CachedPairs",
-    "MixedPairs",
-    "freeze_patch_embeddings",
+    "FitConfig",
     "History",
+    "MixedPairs",
     "PairDataModule",
     "PretrainTask",
     "StepBatchSampler",
     "band_statistics",
     "checkpoint_info",
+    "dense_label_efficiency",
     "describe_data",
     "export_checkpoint",
     "fit",
+    "fit_segmentation",
+    "freeze_patch_embeddings",
+    "label_subset",
     "load_checkpoint",
+    "make_logger",
     "normalization_state",
+    "read_log",
     "set_normalization",
     "validation_metrics",
     "warmup_cosine",

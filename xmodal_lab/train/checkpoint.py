@@ -1,33 +1,104 @@
-"""Reading training checkpoints written by :func:`xmodal_lab.train.fit` and the command line."""
+"""Training checkpoints: written safely during and after ``fit``, read back without running code."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from xmodal_lab.errors import CheckpointError
+from xmodal_lab.errors import CheckpointError, OutputWriteError
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
 from xmodal_lab.models.seg_head import SegmentationModel
 from xmodal_lab.serialization import safe_load
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The whole training checkpoint, loaded safely (no code from the file runs).
+def _write_problem(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (None when a test file can be created there)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".xmodal_write_test_"):
+            pass
+    except OSError as error:
+        return f"cannot write in {folder} ({error.strerror or error})"
+    return None
+
+
+def check_writable(path: str | Path, what: str = "checkpoint") -> None:
+    """Before training: the folder of ``path`` exists (or can be created) and accepts a file.
+
+    Raises:
+        OutputWriteError: with the path and the reason.
+    """
+    problem = _write_problem(Path(path).parent)
+    if problem is not None:
+        raise OutputWriteError(f"{what} {path} cannot be written: {problem}; choose another path")
+
+
+def verify_written(path: str | Path, what: str = "checkpoint") -> None:
+    """After saving: the file exists and is not empty (Lightning's atomic save can fail without a word).
+
+    Raises:
+        OutputWriteError: with the path and the reason found.
+    """
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > 0:
+        return
+    problem = _write_problem(path.parent)
+    if problem is None:
+        problem = (
+            f"no error was reported; {shutil.disk_usage(path.parent).free / 1e9:.2f} GB free on its disk"
+        )
+    raise OutputWriteError(f"{what} {path} was not written (the file did not appear after saving): {problem}")
+
+
+class PeriodicCheckpoint(Callback):
+    """Write ``<stem>-step<N>.ckpt`` next to ``path`` every ``every`` steps; never overwrite a file.
 
     Args:
-        path: a checkpoint written by ``fit`` or the command line.
+        path: the final checkpoint path of the run (names the periodic files).
+        every: steps between checkpoints.
+    """
+
+    def __init__(self, path: str | Path, every: int) -> None:
+        self.path, self.every = Path(path), every
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: refuse to overwrite periodic checkpoints of another run."""
+        for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
+            step = path.stem.rsplit("-step", 1)[1]
+            if step.isdigit() and int(step) > trainer.global_step:
+                raise FileExistsError(
+                    f"periodic checkpoints already exist ({path} ...); choose another checkpoint path"
+                )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        """Lightning hook: after each optimisation step."""
+        if trainer.global_step % self.every == 0:
+            path = self.path.with_name(f"{self.path.stem}-step{trainer.global_step}.ckpt")
+            trainer.save_checkpoint(str(path))
+            if trainer.is_global_zero:
+                verify_written(path, "periodic checkpoint")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The whole training checkpoint, loaded safely (no code from the file runs).
 
     Returns:
         Lightning's checkpoint dict; its ``"xmodal_lab"`` entry holds the run's record.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: not a training checkpoint of this kit (a model file, another program's file, a
-            corrupt or unsafe file), with the reason.
+        CheckpointError: not a training checkpoint of this kit (a model file, a corrupt or unsafe file).
     """
     ckpt = safe_load(path, what="training checkpoint")
     if isinstance(ckpt, dict) and {"name", "config", "state_dict"} <= set(ckpt) and "xmodal_lab" not in ckpt:
@@ -46,16 +117,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """What a training checkpoint says about itself, without building the model.
 
-    Args:
-        path: a checkpoint file.
-
     Returns:
-        ``{"name", "config", "normalization", "data", "data_statistics", "lr", "warmup_steps",
-        "total_steps", "step"}`` (the keys the run recorded).
+        The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ``"data_statistics"``,
+        ``"lr"``, ``"warmup_steps"``, ``"total_steps"``) and ``"step"``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: (a ``ValueError``) not a training checkpoint of this kit, or unsafe to load.
+        CheckpointError: not a training checkpoint of this kit, or unsafe to load.
     """
     ckpt = read_checkpoint(path)
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
@@ -64,49 +132,72 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the trained model from a ``fit`` checkpoint.
+    """Rebuild the trained model (a segmentation model whole, encoder and head) from a ``fit`` checkpoint.
 
     Args:
         path: the checkpoint file.
         map_location: where to put the weights.
 
     Returns:
-        ``(model, info)``: the model in eval mode (its input norms hold the training statistics) and
-        :func:`checkpoint_info`'s dict. A :class:`~xmodal_lab.models.SegmentationModel` comes back whole
-        (encoder and head).
+        ``(model, info)``: the model in eval mode and :func:`checkpoint_info`'s dict.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: (a ``ValueError``) not a checkpoint of this kit, unsafe, or of a model the registry
-            does not know.
+        CheckpointError: not a checkpoint of this kit, unsafe, or of a model the registry does not know.
     """
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
     name = info.get("name")
-    if name == SegmentationModel.name and "config" in info:  # an encoder + head: rebuilt from both configs
+    if name == SegmentationModel.name and "config" in info:
         model = SegmentationModel.from_config(info["config"])
-        model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
-        return model.to(map_location).eval(), info
-    if name not in MODELS or "config" not in info:
+    elif name in MODELS and "config" in info:
+        model = MODELS[name].model_cls(config_from_dict(name, info["config"]))
+    else:
         raise CheckpointError(
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
             f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
         )
-    model = MODELS[name].model_cls(config_from_dict(name, info["config"]))
-    state = ckpt["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
     return model.to(map_location).eval(), info
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> Path:
-    """Write the weights of a training checkpoint as a small model file for :func:`xmodal_lab.models.load_model`.
-
-    Args:
-        path: the training checkpoint (with optimiser state).
-        out: the model file to write (never overwritten).
+    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`.
 
     Returns:
-        The path written.
+        The path written (never overwritten).
     """
     model, _ = load_checkpoint(path)
     return save_model(model, out)
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def check_resume(info: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
+    """The checkpoint records this model's name and config (else a clear message, not a key dump).
+
+    Raises:
+        CheckpointError: another model or another config, naming the differences.
+    """
+    name = getattr(model, "name", type(model).__name__)
+    if info.get("name") is not None and info["name"] != name:
+        raise CheckpointError(
+            f"fit: {path} was trained as a {info['name']!r} model, not {name!r}; resume with the model it records "
+            "(xmodal_lab.train.load_checkpoint rebuilds it) or start without resume"
+        )
+    config, saved = getattr(model, "config", None), info.get("config")
+    if not (dataclasses.is_dataclass(config) and isinstance(saved, Mapping)):
+        return
+    mine = dataclasses.asdict(config)
+    diff = [
+        f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}"
+        for k in sorted(set(mine) | set(saved))
+        if _plain(saved.get(k)) != _plain(mine.get(k))
+    ]
+    if diff:
+        raise CheckpointError(
+            f"fit: {path} holds a {name!r} model of another config ({'; '.join(diff)}); build the model "
+            "with the checkpoint's config (checkpoint_info(path)['config']) to resume"
+        )

@@ -1,32 +1,27 @@
-"""Feeding pair datasets to training: a resumable step sampler, an in-memory cache, a Lightning DataModule.
+"""What training reads: a resumable step sampler, an in-memory cache, the data's band statistics.
 
-The order of training batches is a pure function of ``(seed, step)``: batch ``k`` comes from the
-permutation of epoch ``k // steps_per_epoch``. A resumed run therefore sees exactly the batches the
-uninterrupted run would have seen, and under DDP every process takes its own slice of the same global batch.
-
-The fast path: :func:`prepare_training_data` renders a simulated world once into a :class:`CachedPairs`
-before training (the same items, so the same losses), and batches of a :class:`CachedPairs` are gathered
-with one ``index_select`` per tensor column instead of being stacked item by item.
+Batch ``k`` is a pure function of ``(seed, k)``, so a resumed run sees exactly the batches of the
+uninterrupted run, and under DDP every process takes its own slice of the same global batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from xmodal_lab.data import SimulatedWorld, collate_pairs
 from xmodal_lab.data.collate import _collate_key
+from xmodal_lab.models.input_norm import InputNorm
 
-
-def _rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+#: Largest estimated size of a dataset that ``prepare_training_data(..., cache="auto")`` renders up front.
+AUTO_CACHE_MB = 1024.0
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -36,8 +31,7 @@ class StepBatchSampler(Sampler[list[int]]):
         n_items: dataset length.
         batch_size: items per batch and per process.
         seed: shuffling seed.
-        start_step: callable giving the step to start from when iteration begins (the trainer's
-            ``global_step`` after a resume), or None for 0.
+        start_step: callable giving the step to start from (the trainer's ``global_step`` after a resume).
         rank: this process's rank (default: from ``torch.distributed``).
         world_size: number of processes (default: from ``torch.distributed``).
     """
@@ -51,34 +45,31 @@ class StepBatchSampler(Sampler[list[int]]):
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
-        if n_items < 1:
-            raise ValueError("StepBatchSampler: the dataset is empty")
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive number, got {batch_size}")
+        if n_items < 1 or batch_size < 1:
+            raise ValueError(f"StepBatchSampler: got {n_items} items and batch_size {batch_size}")
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
-        self.start_step = start_step
-        self._rank, self._world = rank, world_size
+        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+
+    def _dist(self) -> tuple[int, int]:
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return (
+            rank if self.rank is None else self.rank,
+            world if self.world_size is None else self.world_size,
+        )
 
     def global_batch(self, step: int) -> list[int]:
         """Indices of the whole (all-process) batch of ``step``."""
-        _, world = self._dist()
-        size = self.batch_size * world
+        size = self.batch_size * self._dist()[1]
         if size > self.n_items:  # fewer items than one batch: every step sees a fresh shuffle of all items
             return self._perm(step).tolist()
-        per_epoch = self.n_items // size  # the remainder of each permutation is skipped (drop_last)
-        epoch, k = divmod(step, per_epoch)
+        epoch, k = divmod(step, self.n_items // size)  # the rest of each permutation is skipped (drop_last)
         return self._perm(epoch)[k * size : (k + 1) * size].tolist()
 
     def _perm(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.n_items, generator=g)
-
-    def _dist(self) -> tuple[int, int]:
-        rank, world = _rank_and_world()
-        return (
-            self._rank if self._rank is not None else rank,
-            self._world if self._world is not None else world,
-        )
 
     def __iter__(self) -> Iterator[list[int]]:
         rank, world = self._dist()
@@ -91,10 +82,7 @@ class StepBatchSampler(Sampler[list[int]]):
 
 
 class CachedPairs(Dataset):
-    """A dataset of pair dicts rendered once and kept in memory (for training several epochs on a CPU).
-
-    Tensors are stacked into one block per key and other values kept in lists; items come back as the
-    original pair dicts (their tensors are views of the cache).
+    """A dataset of pair dicts rendered once and kept in memory, one stacked block per tensor key.
 
     Args:
         data: any dataset of pair dicts (``SimulatedWorld`` renders each item on every access).
@@ -108,25 +96,20 @@ class CachedPairs(Dataset):
     ) -> None:
         if len(data) == 0:
             raise ValueError("CachedPairs: the dataset is empty")
-        self.source = data
+        self.source, self._n = data, len(data)
+        self.config = getattr(data, "config", None)
         parts: dict[str, list[Any]] = {}
-        loader = DataLoader(
-            data, batch_size=batch_size, shuffle=False, collate_fn=list, num_workers=num_workers
-        )
-        for items in loader:
+        for items in DataLoader(data, batch_size=batch_size, collate_fn=list, num_workers=num_workers):
             for item in items:
                 for key, value in item.items():
                     if keys is None or key in keys:
                         parts.setdefault(key, []).append(value)
-        # tensors of one shape are stacked into one block of memory; everything else stays a list
         self.columns: dict[str, Any] = {}
         for key, values in parts.items():
-            if len(values) != len(data):
+            if len(values) != self._n:
                 continue  # a key that only some items have cannot be batched anyway
             same = isinstance(values[0], torch.Tensor) and all(v.shape == values[0].shape for v in values)
             self.columns[key] = torch.stack(values) if same else values
-        self._n = len(data)
-        self.config = getattr(data, "config", None)
 
     def __len__(self) -> int:
         return self._n
@@ -134,20 +117,8 @@ class CachedPairs(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {key: column[index] for key, column in self.columns.items()}
 
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        return [self[i] for i in indices]
-
     def batch(self, indices: list[int]) -> dict[str, Any]:
-        """The batch of ``indices``, gathered column by column (one ``index_select`` per tensor key).
-
-        Equal to ``collate_pairs([self[i] for i in indices])``, without stacking item by item.
-
-        Args:
-            indices: item numbers.
-
-        Returns:
-            A batch dict, as :func:`~xmodal_lab.data.collate_pairs` makes it.
-        """
+        """``collate_pairs([self[i] for i in indices])``, with one ``index_select`` per tensor key."""
         if len(indices) == 0:
             raise ValueError("CachedPairs.batch: got an empty list of indices")
         index = torch.as_tensor(indices, dtype=torch.long)
@@ -163,16 +134,13 @@ class CachedPairs(Dataset):
 
 
 class _BatchView(Dataset):
-    """A :class:`CachedPairs` seen by a ``DataLoader`` with a batch sampler: a list of indices in, one batch out."""
+    """A :class:`CachedPairs` for a loader with a batch sampler: a list of indices in, one batch out."""
 
     def __init__(self, cached: CachedPairs) -> None:
         self.cached = cached
 
     def __len__(self) -> int:
         return len(self.cached)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.cached[index]
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         return [self.cached.batch(indices)]
@@ -182,56 +150,39 @@ def _only_batch(items: list[dict[str, Any]]) -> dict[str, Any]:
     return items[0]
 
 
-def renders_on_access(data: Dataset) -> bool:
-    """Whether ``data`` is a simulated world without a transform (or a subset or concatenation of them).
-
-    Such items are a pure function of their index, so rendering them once gives exactly the items that
-    training would have rendered; datasets with random augmentations or files on disk are not of this kind.
-    """
-    if isinstance(data, SimulatedWorld):
-        return data.transform is None
-    if isinstance(data, torch.utils.data.Subset):
-        return renders_on_access(data.dataset)
-    if isinstance(data, torch.utils.data.ConcatDataset):
-        return all(renders_on_access(d) for d in data.datasets)
-    return False
-
-
-#: Largest estimated size of a dataset that ``prepare_training_data(..., cache="auto")`` renders up front.
-AUTO_CACHE_MB = 1024.0
+def _worlds(data: Dataset) -> list[Dataset]:
+    """The datasets behind subsets and concatenations."""
+    if isinstance(data, Subset):
+        return _worlds(data.dataset)
+    if isinstance(data, ConcatDataset):
+        return [w for part in data.datasets for w in _worlds(part)]
+    return [data]
 
 
 def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers: int = 0) -> Dataset:
-    """The dataset that training reads: ``data`` itself, or ``data`` rendered once into a :class:`CachedPairs`.
+    """The dataset training reads: ``data`` itself, or ``data`` rendered once into a :class:`CachedPairs`.
 
-    Rendering a simulated tile costs about as much as a training step of a tiny model on it, and an epoch
-    of a few thousand tiles is seen many times: rendering each tile once, before training, and gathering
-    batches column by column raises the tiny models' steps per second about 1.6 times, to the rate of the
-    model alone on tensors in memory (``benchmarks/bench_data_path.py``). The cached items are the
-    items of ``data``, so losses, masks and batches are exactly those of the uncached run.
+    Cached items are the items of ``data``, so losses, masks and batches equal those of the uncached run.
 
     Args:
         data: a dataset of pair dicts.
-        cache: ``"auto"`` renders datasets that render on access (:func:`renders_on_access`) when their
-            estimated size is at most :data:`AUTO_CACHE_MB`; ``True`` renders any dataset (random
-            augmentations are then frozen at their first draw); ``False`` never renders up front.
+        cache: ``"auto"`` renders simulated worlds without a transform (items a pure function of their index)
+            up to :data:`AUTO_CACHE_MB`; ``True`` renders any dataset (augmentations freeze at their first
+            draw); ``False`` never.
         num_workers: DataLoader workers used to fill the cache.
 
     Returns:
         ``data`` or a :class:`CachedPairs` of it.
-
-    Raises:
-        ValueError: ``cache`` is not ``"auto"``, True or False.
     """
     if cache not in ("auto", True, False):
         raise ValueError(f"cache: expected 'auto', True or False, got {cache!r}")
     if isinstance(data, CachedPairs) or cache is False:
         return data
+    worlds = _worlds(data)
     if cache == "auto":
-        if not renders_on_access(data):
+        if not all(isinstance(w, SimulatedWorld) and w.transform is None for w in worlds):
             return data
-        first = data[0]
-        item_mb = sum(v.nbytes for v in first.values() if isinstance(v, torch.Tensor)) / 2**20
+        item_mb = sum(v.nbytes for v in data[0].values() if isinstance(v, torch.Tensor)) / 2**20
         if item_mb * len(data) > AUTO_CACHE_MB:
             return data
     rng = torch.get_rng_state()  # the cache's loader draws a base seed: the run's masks must not move
@@ -239,29 +190,20 @@ def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers
         cached = CachedPairs(data, num_workers=num_workers)
     finally:
         torch.set_rng_state(rng)
-    _forget_rendered(data)  # the world's own copies of the tiles would double the memory (Binder: 2 GB)
+    for world in worlds:  # the world's own copies of the tiles would double the memory
+        if isinstance(world, SimulatedWorld) and hasattr(world, "_cache"):
+            world._cache.clear()
+            world._cache_bytes = 0
     return cached
-
-
-def _forget_rendered(data: Dataset) -> None:
-    """Empty the render caches of the simulated worlds behind ``data`` (as a pickled world starts)."""
-    if isinstance(data, SimulatedWorld) and hasattr(data, "_cache"):
-        data._cache.clear()
-        data._cache_bytes = 0
-    elif isinstance(data, torch.utils.data.Subset):
-        _forget_rendered(data.dataset)
-    elif isinstance(data, torch.utils.data.ConcatDataset):
-        for part in data.datasets:
-            _forget_rendered(part)
 
 
 def describe_data(data: Dataset) -> dict[str, Any]:
     """A small, JSON-friendly description of a dataset, saved with checkpoints.
 
     Returns:
-        ``{"type", "length", "repr"}`` and, for datasets with a config dataclass, its simple fields.
+        ``{"type", "length", "repr"}``, ``"root"`` when it has one, and its config's simple fields.
     """
-    source = getattr(data, "source", data) if isinstance(data, CachedPairs) else data
+    source = data.source if isinstance(data, CachedPairs) else data
     desc: dict[str, Any] = {"type": type(source).__name__, "length": len(data), "repr": repr(source)[:500]}
     config = getattr(source, "config", None)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
@@ -271,19 +213,18 @@ def describe_data(data: Dataset) -> dict[str, Any]:
             for k, v in dataclasses.asdict(config).items()
             if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))
         }
-    root = getattr(source, "root", None)
-    if root is not None:
-        desc["root"] = str(root)
+    if getattr(source, "root", None) is not None:
+        desc["root"] = str(source.root)
     return desc
 
 
 class PairDataModule(L.LightningDataModule):
-    """Training batches of a pair dataset for a Lightning ``Trainer`` (CPU, one GPU or DDP).
+    """Endless training batches of a pair dataset for a Lightning ``Trainer`` (CPU, one GPU or DDP).
 
     Args:
-        data: a dataset of pair dicts.
+        data: a dataset of pair dicts (a :class:`CachedPairs` is gathered column by column).
         batch_size: items per batch and per device.
-        seed: shuffling seed (the batch order is a function of seed and step, so resumes continue it).
+        seed: shuffling seed.
         num_workers: DataLoader workers.
     """
 
@@ -293,17 +234,108 @@ class PairDataModule(L.LightningDataModule):
             raise ValueError("PairDataModule: the training dataset is empty")
         self.data, self.batch_size, self.seed, self.num_workers = data, batch_size, seed, num_workers
 
-    def _global_step(self) -> int:
+    def _step(self) -> int:
         return self.trainer.global_step if self.trainer is not None else 0
 
     def train_dataloader(self) -> DataLoader:
-        """An endless loader; the trainer's ``max_steps`` or ``max_time`` ends training."""
-        sampler = StepBatchSampler(len(self.data), self.batch_size, self.seed, start_step=self._global_step)
-        cached = isinstance(self.data, CachedPairs)  # gathered column by column: the fast path
+        """An endless loader from the trainer's current step; ``max_steps`` or ``max_time`` ends training."""
+        cached = isinstance(self.data, CachedPairs)
         return DataLoader(
-            _BatchView(self.data) if cached else self.data, batch_sampler=sampler,
-            collate_fn=_only_batch if cached else collate_pairs, num_workers=self.num_workers,
+            _BatchView(self.data) if cached else self.data,
+            batch_sampler=StepBatchSampler(len(self.data), self.batch_size, self.seed, start_step=self._step),
+            collate_fn=_only_batch if cached else collate_pairs,
+            num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            # base seeds of workers come from this generator, not the global one that masks draw from
+            # workers' base seeds come from this generator, not the global one that masks draw from
             generator=torch.Generator().manual_seed(self.seed),
-        )  # fmt: skip
+        )
+
+
+@torch.no_grad()
+def band_statistics(
+    data: Dataset, n_batches: int = 4, batch_size: int = 64, seed: int = 0
+) -> dict[str, list]:
+    """Mean and standard deviation of every band over a few random batches.
+
+    Args:
+        data: a dataset of pair dicts.
+        n_batches: batches to average over.
+        batch_size: items per batch.
+        seed: which items.
+
+    Returns:
+        ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (one float per band) for the modalities present.
+
+    Raises:
+        ValueError: the data hold neither ``s1`` nor ``s2``, or a band is not finite.
+    """
+    loader = DataLoader(
+        data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs,
+        generator=torch.Generator().manual_seed(seed),
+    )  # fmt: skip
+    parts: dict[str, list[torch.Tensor]] = {}
+    for i, batch in enumerate(loader):
+        if i >= n_batches:
+            break
+        for key in ("s1", "s2"):
+            if isinstance(batch.get(key), torch.Tensor):
+                x = batch[key].double()
+                parts.setdefault(key, []).append(x.transpose(0, 1).reshape(x.shape[1], -1))  # [C, B*H*W]
+    if not parts:
+        raise ValueError("band_statistics: the data items hold neither 's1' nor 's2' tensors")
+    stats: dict[str, list] = {}
+    for key, chunks in parts.items():
+        x = torch.cat(chunks, dim=1)
+        mean, std = x.mean(dim=1), x.std(dim=1)
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise ValueError(f"band_statistics: '{key}' holds NaN or infinite values; clean the data first")
+        stats[f"{key}_mean"] = mean.float().tolist()
+        stats[f"{key}_std"] = std.clamp_min(1e-6).float().tolist()
+    return stats
+
+
+def _input_norms(model: nn.Module) -> dict[str, InputNorm]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, InputNorm)}
+
+
+def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
+    """Write statistics into the model's ``norm_s1`` / ``norm_s2`` InputNorm modules.
+
+    A Sentinel-2 norm over a subset of bands takes those bands when the config names them in ``s2_bands``;
+    a norm whose size still does not match keeps its statistics, with a warning.
+
+    Args:
+        model: any model of the kit.
+        stats: from :func:`band_statistics` (or a :class:`xmodal_lab.data.BandStats`).
+
+    Returns:
+        Names of the InputNorm modules updated.
+    """
+    if hasattr(stats, "to_dict"):
+        stats = stats.to_dict()
+    bands = getattr(getattr(model, "config", None), "s2_bands", None)
+    updated = []
+    for name, norm in _input_norms(model).items():
+        modality = next((m for m in ("s1", "s2") if name.rsplit(".", 1)[-1].endswith(m)), None)
+        if modality is None or f"{modality}_mean" not in stats:
+            continue
+        mean, std = stats[f"{modality}_mean"], stats[f"{modality}_std"]
+        if modality == "s2" and bands is not None and norm.mean.numel() == len(bands) != len(mean):
+            mean, std = [mean[i] for i in bands], [std[i] for i in bands]
+        if norm.mean.numel() != len(mean):
+            warnings.warn(
+                f"set_normalization: {name} standardises {norm.mean.numel()} channels but the data give "
+                f"{len(mean)} for {modality}; kept its statistics", stacklevel=2,
+            )  # fmt: skip
+            continue
+        norm.set_stats(mean, std)
+        updated.append(name)
+    return updated
+
+
+def normalization_state(model: nn.Module) -> dict[str, Any]:
+    """The statistics a model standardises its inputs with: ``{module name: {"mean": [C], "std": [C]}}``."""
+    return {
+        name: {"mean": m.mean.flatten().tolist(), "std": m.std.flatten().tolist()}
+        for name, m in _input_norms(model).items()
+    }

@@ -1,13 +1,13 @@
-"""Downstream dense training: a segmentation head on a (frozen) encoder with a fraction of the labels.
+"""Training beyond pretraining: segmentation heads on a frozen encoder, and sim-to-real co-training.
 
-``fit_segmentation`` trains one :class:`~xmodal_lab.models.seg_head.SegmentationModel` with ``fit()``;
-``dense_label_efficiency`` repeats it over label fractions, seeds and encoders (pretrained vs random init),
-which is the label-efficiency experiment of notebook 09 and ``benchmarks/bench_downstream.py``.
+``fit_segmentation`` trains a head with ``fit()`` on a fraction of the labels; ``dense_label_efficiency``
+repeats it over fractions, seeds and encoders. :class:`MixedPairs` keeps simulated pairs in every fine-tuning
+batch of real pairs (co-training), so the world keeps regularising what the few real tiles steer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from xmodal_lab.config import seed_everything
+from xmodal_lab.errors import InputTypeError, InputValueError
 from xmodal_lab.eval.dense import evaluate_segmentation
 from xmodal_lab.models.seg_head import SegmentationModel
 
@@ -22,6 +23,8 @@ from .fit import fit
 
 #: Default peak learning rate per head of :func:`fit_segmentation`.
 HEAD_LR: dict[str, float] = {"upernet": 1e-3, "linear": 1e-2}
+#: Keys a mixed item keeps: the ones every pair source shares.
+PAIR_KEYS: tuple[str, ...] = ("s1", "s2", "gsd")
 
 
 def label_subset(data: Dataset, fraction: float, seed: int = 0) -> Subset:
@@ -31,9 +34,6 @@ def label_subset(data: Dataset, fraction: float, seed: int = 0) -> Subset:
         data: the full labelled dataset.
         fraction: share of items in ``(0, 1]``.
         seed: which items.
-
-    Returns:
-        A :class:`torch.utils.data.Subset`.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction: expected a share in (0, 1], got {fraction}")
@@ -60,8 +60,8 @@ def fit_segmentation(
 ) -> tuple[SegmentationModel, dict[str, Any]]:
     """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes.
 
-    The encoder keeps the input statistics it was built or pretrained with (``fit(normalize=False)``).
-    With ``freeze_encoder=False`` the encoder is fine-tuned in place (pass a copy to keep the original).
+    The encoder keeps its input statistics (``fit(normalize=False)``); with ``freeze_encoder=False`` it is
+    fine-tuned in place (pass a copy to keep the original).
 
     Args:
         encoder: any kit model with ``features``.
@@ -72,13 +72,11 @@ def fit_segmentation(
         seed: seed of the head's weights, the label subset and the batches.
         max_steps: optimisation steps.
         batch_size: scenes per step.
-        lr: peak learning rate; default :data:`HEAD_LR` of the head (a single linear layer on standardised
-            features needs a larger rate than the UPerNet head to converge in the same steps).
+        lr: peak learning rate; default :data:`HEAD_LR` of the head (a linear probe needs a larger one).
         head_dim: channels of the head.
         freeze_encoder: keep the encoder fixed.
-        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe), see
-            :class:`~xmodal_lab.models.seg_head.SegmentationModel`.
-        **fit_kwargs: passed to :func:`~xmodal_lab.train.fit` (``log_dir``, ``progress``...).
+        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe).
+        **fit_kwargs: passed to :func:`~xmodal_lab.train.fit` (``log_dir``, ``checkpoint``...).
 
     Returns:
         ``(model, history)`` from ``fit``.
@@ -114,19 +112,24 @@ def dense_label_efficiency(
     """Segmentation scores of a head per encoder, label fraction and seed.
 
     Args:
-        encoders: ``{name: encoder}`` (e.g. ``{"pretrained": model, "random init": twin}``); kept frozen.
+        encoders: ``{name: encoder}`` (e.g. pretrained and random init); kept frozen.
         train: labelled training scenes.
         test: held-out scenes.
         fractions: label fractions.
         seeds: one run per seed (head weights, label subset, batches).
-        metric: ``"mIoU"``, ``"mF1"``, ``"accuracy"``, or ``"iou/<class>"`` / ``"f1/<class>"`` (e.g. ``"iou/1"``).
-        **kwargs: passed to :func:`fit_segmentation` (``modality``, ``head``, ``max_steps``, ``head_dim``...).
+        metric: ``"mIoU"``, ``"mF1"``, ``"accuracy"``, or ``"iou/<class>"`` / ``"f1/<class>"``.
+        **kwargs: passed to :func:`fit_segmentation`.
 
     Returns:
         ``{name: {fraction: [score per seed]}}``, the curves ``xmodal_lab.viz.plot_label_efficiency`` draws.
     """
     if kwargs.get("freeze_encoder") is False:
         raise ValueError("dense_label_efficiency compares frozen encoders; fine-tune with fit_segmentation")
+    kind, _, cls = metric.partition("/")
+    if metric not in ("mIoU", "mF1", "accuracy") and not (kind in ("iou", "f1") and cls):
+        raise ValueError(
+            f"metric: expected 'mIoU', 'mF1', 'accuracy', 'iou/<class>' or 'f1/<class>', got {metric!r}"
+        )
     out: dict[str, dict[float, list[float]]] = {}
     for name, encoder in encoders.items():
         out[name] = {}
@@ -134,21 +137,88 @@ def dense_label_efficiency(
             scores = []
             for seed in seeds:
                 model, _ = fit_segmentation(encoder, train, fraction=fraction, seed=seed, **kwargs)
-                scores.append(_pick(evaluate_segmentation(model, test), metric))
+                result = evaluate_segmentation(model, test)
+                if cls and cls not in result[kind]:
+                    raise ValueError(
+                        f"metric: {metric!r} names no class of the scores ({sorted(result[kind])})"
+                    )
+                scores.append(float(result[kind][cls] if cls else result[metric]))
             out[name][float(fraction)] = scores
     return out
 
 
-def _pick(scores: dict[str, Any], metric: str) -> float:
-    if "/" in metric:
-        kind, cls = metric.split("/", 1)
-        if kind not in ("iou", "f1") or cls not in scores[kind]:
-            raise ValueError(
-                f"metric: {metric!r} is not one of iou/<class>, f1/<class> ({sorted(scores['iou'])})"
+class MixedPairs(Dataset):
+    """Real pairs mixed with simulated ones in a fixed proportion, for co-training.
+
+    The items are ``n_real_repeats`` copies of the real pairs, then every simulated pair; the number of copies
+    makes the real share ``1 - sim_fraction``. ``transform`` applies afresh to each access of a real pair.
+
+    Args:
+        real: real pair dicts (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ``gsd``).
+        sim: simulated pair dicts of the same tile size.
+        sim_fraction: share of simulated items, in ``[0, 1)``.
+        transform: optional paired augmentation of the real items.
+
+    Raises:
+        InputValueError: ``sim_fraction`` outside ``[0, 1)``, or an empty ``real`` or ``sim``.
+        InputTypeError: ``sim_fraction`` is not a number.
+    """
+
+    def __init__(
+        self,
+        real: Sequence[dict[str, Any]] | Dataset,
+        sim: Dataset,
+        sim_fraction: float = 0.5,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
+        if isinstance(sim_fraction, bool) or not isinstance(sim_fraction, (int, float)):
+            raise InputTypeError(f"MixedPairs: sim_fraction must be a number, got {sim_fraction!r}")
+        if not 0.0 <= sim_fraction < 1.0:
+            raise InputValueError(f"MixedPairs: sim_fraction must lie in [0, 1), got {sim_fraction}")
+        if len(real) == 0 or len(sim) == 0:
+            raise InputValueError(
+                f"MixedPairs: need real and simulated pairs, got {len(real)} real and {len(sim)} simulated"
             )
-        return float(scores[kind][cls])
-    if metric not in ("mIoU", "mF1", "accuracy"):
-        raise ValueError(
-            f"metric: expected 'mIoU', 'mF1', 'accuracy', 'iou/<class>' or 'f1/<class>', got {metric!r}"
-        )
-    return float(scores[metric])
+        self.real, self.sim, self.transform = real, sim, transform
+        self.sim_fraction = float(sim_fraction)
+        self.n_sim = len(sim) if sim_fraction > 0 else 0
+        want_real = self.n_sim * (1 - sim_fraction) / sim_fraction if sim_fraction > 0 else len(real)
+        self.n_real_repeats = max(1, round(want_real / len(real)))
+        self.n_real = self.n_real_repeats * len(real)
+
+    def __len__(self) -> int:
+        return self.n_real + self.n_sim
+
+    @property
+    def real_share(self) -> float:
+        """The share of real items (close to ``1 - sim_fraction``)."""
+        return self.n_real / len(self)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"MixedPairs: index {i} out of range for {len(self)} items")
+        i = i % len(self)
+        if i >= self.n_real:
+            return {k: v for k, v in self.sim[i - self.n_real].items() if k in PAIR_KEYS}
+        item = {k: v for k, v in self.real[i % len(self.real)].items() if k in PAIR_KEYS}
+        return self.transform(item) if self.transform is not None else item
+
+
+def freeze_patch_embeddings(model: nn.Module) -> list[str]:
+    """Freeze every ``patch_embed`` module (the first, pixel-level layer of each ViT encoder).
+
+    Returns:
+        The names of the frozen parameters (``fit``'s optimiser skips them).
+
+    Raises:
+        InputValueError: the model has no ``patch_embed`` module.
+    """
+    frozen = []
+    for name, module in model.named_modules():
+        if name.split(".")[-1] == "patch_embed":
+            for pname, p in module.named_parameters():
+                p.requires_grad_(False)
+                frozen.append(f"{name}.{pname}")
+    if not frozen:
+        raise InputValueError(f"freeze_patch_embeddings: {type(model).__name__} has no patch_embed module")
+    return frozen

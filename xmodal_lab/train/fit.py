@@ -1,45 +1,432 @@
-"""``fit()``: the one training call of the notebooks, on a CPU, one GPU or many GPUs (Lightning underneath)."""
+"""``fit()``: the one training call of the notebooks, on a CPU, one GPU or many GPUs (Lightning underneath).
+
+It reads as four steps, through which the data flow one way: check everything before the first step,
+prepare the data and the model's input statistics, train, save.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime as dt
 import logging
+import math
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from torch import nn
 from torch.utils.data import Dataset
 
 from xmodal_lab.config import seed_everything
+from xmodal_lab.errors import InputTypeError, InputValueError, SmallDataWarning
 from xmodal_lab.serialization import SAFE_GLOBALS
+from xmodal_lab.units import check_pair, first_item
 
-from .callbacks import History, PeriodicCheckpoint, StepProgressBar
-from .checkpoint import read_checkpoint
-from .checks import (
-    check_data,
-    check_fit_args,
-    check_resume,
-    check_val_data,
-    check_writable,
-    verify_written,
+from .checkpoint import PeriodicCheckpoint, check_resume, check_writable, read_checkpoint, verify_written
+from .datamodule import (
+    PairDataModule,
+    band_statistics,
+    describe_data,
+    prepare_training_data,
+    set_normalization,
 )
-from .datamodule import PairDataModule, describe_data, prepare_training_data
-from .loggers import make_logger
-from .normalization import band_statistics, set_normalization
+from .loggers import History, StepProgressBar, make_logger
 from .task import PretrainTask
+
+#: Fewest validation pairs without a warning: below this recall@k is near 1 by chance.
+MIN_VAL_PAIRS = 20
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
+              "bf16-mixed", "32-true", "64-true", "64", "32", "16", "bf16")  # fmt: skip
+
+
+@dataclasses.dataclass
+class FitConfig:
+    """The knobs of :func:`fit` that lessons rarely change.
+
+    Attributes:
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up (default: a twentieth of the schedule, between 1 and 500 steps).
+        schedule_steps: length of the cosine schedule when longer than ``max_steps`` (stop early, resume).
+        grad_clip: clip the gradient norm to this value (None: no clipping).
+        checkpoint_every: also write ``<checkpoint stem>-step<N>.ckpt`` every so many steps.
+        logger: None (CSV when ``log_dir`` is given), ``"csv"``, ``"tensorboard"``, False, or a logger.
+        cache: render a simulated world into memory first (see :func:`prepare_training_data`).
+        num_workers: DataLoader workers.
+        callbacks: extra Lightning callbacks.
+        accelerator, devices, num_nodes, strategy, precision: Lightning's ``Trainer`` arguments (default
+            precision: ``"bf16-mixed"`` on CUDA, ``"32-true"`` elsewhere).
+    """
+
+    weight_decay: float = 0.05
+    warmup_steps: int | None = None
+    schedule_steps: int | None = None
+    grad_clip: float | None = 1.0
+    checkpoint_every: int = 0
+    logger: Any = None
+    cache: bool | str = "auto"
+    num_workers: int = 0
+    callbacks: list[Callback] = dataclasses.field(default_factory=list)
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str | None = None
+
+    def on_gpu(self) -> bool:
+        """Whether training runs on CUDA (bf16 autocast, non-deterministic kernels)."""
+        return self.accelerator in ("gpu", "cuda") or (
+            self.accelerator == "auto" and torch.cuda.is_available()
+        )
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    *,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    val_data: Dataset | None = None,
+    val_every: int = 0,
+    normalize: bool = True,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
+    log_dir: str | Path | None = None,
+    progress: bool = True,
+    config: FitConfig | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train any model of the kit on a pair dataset, on a CPU, one GPU (bf16) or many (DDP).
+
+    On a CPU, a fixed seed and ``max_steps`` give identical losses run after run, and a resumed run
+    continues the uninterrupted one exactly. Under DDP from a notebook the per-step history stays in the
+    workers: pretrain on many GPUs with ``python -m xmodal_lab.train``.
+
+    Args:
+        model: a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
+        data: a dataset of pair dicts (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ...).
+        max_steps: optimisation steps (also the length of the cosine schedule).
+        max_minutes: wall-clock cap (``fit`` warns when it cut training short); alone, it sizes the schedule
+            from two timed steps, so the result depends on the machine.
+        batch_size: pairs per step and per device.
+        lr: peak learning rate (AdamW, warm-up then cosine).
+        seed: seed of the batches, masks and augmentations (for the initial weights, call
+            ``seed_everything`` before building the model).
+        val_data: held-out pairs for :func:`~xmodal_lab.train.validation_metrics`.
+        val_every: validate every so many steps (0: at the end only).
+        normalize: write per-band statistics of ``data`` into the model's input norms (not on resume).
+        checkpoint: write a checkpoint here at the end (never over an existing file).
+        resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
+        log_dir: write a log there, one ``version_N`` folder per run (``xmodal_lab.viz.plot_history``).
+        progress: show a progress bar with the loss.
+        config: the rarely changed knobs.
+
+    Returns:
+        ``(model, history)``: the trained model (CPU, eval mode) and per step its ``"step"``, ``"loss"``,
+        ``"lr"`` and training ``"time"``; the ``"val"`` records; ``"seconds"``, ``"steps"``,
+        ``"steps_asked"``, ``"cut_short"``, ``"rank"`` and, when logged, ``"log_dir"``.
+
+    Raises:
+        InputValueError, InputTypeError: bad numbers or data, named (a ``ValueError`` / ``TypeError``).
+        FileExistsError, FileNotFoundError: ``checkpoint`` exists, ``resume`` does not.
+        CheckpointError: ``resume`` is not a training checkpoint of this model and config.
+        OutputWriteError: a checkpoint cannot be written or did not reach the disk.
+    """
+    config = config or FitConfig()
+    resumed = _check(model, data, val_data, max_steps, max_minutes, batch_size, lr, seed, val_every,
+                     checkpoint, resume, config)  # fmt: skip
+    seed_everything(seed)
+    data, task = _prepare(
+        model, data, resumed, normalize, max_steps, max_minutes, batch_size, lr, seed, config
+    )
+    history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
+    start = time.perf_counter()
+    datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
+    trainer = _train(
+        task, datamodule, history, max_steps, max_minutes, checkpoint, resume, log_dir, progress, config
+    )
+    record = _save(trainer, history.record, checkpoint)
+    steps_asked = max_steps if max_steps is not None else task.total_steps
+    cut_short = max_minutes is not None and trainer.global_step < steps_asked
+    record.update(seconds=time.perf_counter() - start, steps=trainer.global_step, rank=trainer.global_rank,
+                  steps_asked=steps_asked, cut_short=cut_short)  # fmt: skip
+    if cut_short:
+        warnings.warn(
+            f"fit: TRAINING WAS CUT SHORT: {trainer.global_step} of {steps_asked} steps done before the "
+            f"max_minutes={max_minutes:g} cap. The model is less trained than the lesson's text assumes, so its "
+            "results will differ from the text. Raise max_minutes (or lower max_steps) and run the cell again.",
+            stacklevel=2,
+        )
+    return model.cpu().eval(), record
+
+
+def _check(
+    model: nn.Module,
+    data: Dataset,
+    val_data: Dataset | None,
+    max_steps: Any,
+    max_minutes: Any,
+    batch_size: Any,
+    lr: Any,
+    seed: Any,
+    val_every: Any,
+    checkpoint: str | Path | None,
+    resume: str | Path | None,
+    config: FitConfig,
+) -> dict[str, Any]:
+    """Check everything before training, so that a mistake costs seconds, not a run.
+
+    Returns:
+        The record of the checkpoint to resume from, or ``{}``.
+    """
+    if max_steps is None and max_minutes is None:
+        raise InputValueError("fit: give max_steps, max_minutes or both")
+    counts = (("max_steps", max_steps, 1), ("batch_size", batch_size, 1), ("warmup_steps", config.warmup_steps, 0),
+              ("schedule_steps", config.schedule_steps, 1), ("val_every", val_every, 0), ("seed", seed, None),
+              ("checkpoint_every", config.checkpoint_every, 0), ("num_workers", config.num_workers, 0),
+              ("num_nodes", config.num_nodes, 1))  # fmt: skip
+    for name, value, low in counts:
+        if value is None and name in ("max_steps", "warmup_steps", "schedule_steps"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise InputTypeError(
+                f"fit: {name} must be a whole number, got {value!r} ({type(value).__name__})"
+            )
+        if low is not None and value < low:
+            raise InputValueError(f"fit: {name} must be {'positive' if low else 'at least 0'}, got {value}")
+    rates = (("max_minutes", max_minutes), ("lr", lr), ("weight_decay", config.weight_decay),
+             ("grad_clip", config.grad_clip))  # fmt: skip
+    for name, value in rates:
+        if value is None and name in ("max_minutes", "grad_clip"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise InputTypeError(f"fit: {name} must be a number, got {value!r} ({type(value).__name__})")
+        if not math.isfinite(value) or value < 0 or (value == 0 and name != "weight_decay"):
+            raise InputValueError(
+                f"fit: {name} must be finite and positive (weight_decay: or 0), got {value}"
+            )
+    min_batch = int(getattr(model, "min_batch_size", 2))
+    if batch_size < min_batch:
+        raise InputValueError(
+            f"fit: batch_size must be at least {min_batch}, got {batch_size}: with one pair per step a "
+            "contrastive loss has no negative and is exactly 0, and batch statistics are undefined"
+        )
+    if config.schedule_steps is not None and max_steps is not None and config.schedule_steps < max_steps:
+        raise InputValueError(
+            f"fit: schedule_steps={config.schedule_steps} is shorter than max_steps={max_steps}: the last steps "
+            "would run at the final learning rate; use schedule_steps >= max_steps (or leave it out)"
+        )
+    if config.precision is not None and str(config.precision) not in PRECISIONS:
+        raise InputValueError(f"fit: precision must be one of {PRECISIONS} or None, got {config.precision!r}")
+    check_devices(config.devices, config.accelerator)
+    _check_pairs(data, "data", min_items=min_batch)
+    if val_data is not None:
+        _check_pairs(val_data, "val_data", min_items=2)
+    if config.checkpoint_every and checkpoint is None:
+        raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
+    if checkpoint is not None and Path(checkpoint).exists():
+        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
+    if checkpoint is not None:
+        check_writable(checkpoint)
+    if resume is None:
+        return {}
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
+    resumed = read_checkpoint(resume)["xmodal_lab"]
+    check_resume(resumed, model, resume)
+    return resumed
+
+
+def check_devices(devices: Any, accelerator: Any) -> None:
+    """``devices``: ``"auto"``, a positive count, -1 (all) or device indices; the accelerator must be there.
+
+    Raises:
+        InputValueError: anything else, or a GPU asked for where none is visible.
+    """
+    if isinstance(devices, str) and devices != "auto":
+        parts = [p.strip() for p in devices.split(",") if p.strip()]
+        ok = bool(parts) and all(p.isdigit() for p in parts) and (len(parts) > 1 or int(parts[0]) >= 1)
+    elif isinstance(devices, (list, tuple)):
+        ok = len(devices) > 0 and all(isinstance(d, Integral) and d >= 0 for d in devices)
+    else:
+        whole = isinstance(devices, Integral) and not isinstance(devices, bool)
+        ok = devices == "auto" or (whole and (devices >= 1 or devices == -1))
+    if not ok:
+        raise InputValueError(
+            f"fit: devices must be 'auto', a positive number, -1 (all) or a list of device indices, got {devices!r}"
+        )
+    if accelerator not in ACCELERATORS:
+        raise InputValueError(f"fit: accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise InputValueError(
+            f"fit: accelerator={accelerator!r} but no CUDA GPU is visible; use 'cpu' or 'auto'"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise InputValueError("fit: accelerator='mps' but no Apple GPU is available; use 'cpu' or 'auto'")
+
+
+def _check_pairs(data: Any, name: str, min_items: int) -> None:
+    """A dataset of at least ``min_items`` pair dicts in plausible units; few validation pairs warn."""
+    if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+        raise InputTypeError(f"fit: {name} must be a dataset of pair dicts, got {type(data).__name__}")
+    n = len(data)
+    if n == 0:
+        raise InputValueError(f"fit: {name} is empty; pass a dataset of pairs")
+    if n < min_items:
+        why = ": retrieval among one pair gives recall 1.0 whatever the model" if name == "val_data" else ""
+        raise InputValueError(f"fit: {name} holds {n} pair(s); at least {min_items} are needed{why}")
+    first = first_item(data)
+    if not isinstance(first, Mapping) or not any(
+        isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")
+    ):
+        raise InputTypeError(
+            f"fit: {name} items must be pair dicts of 's1' and/or 's2' tensors, got {type(first)}"
+        )
+    check_pair(first, where=f"fit({name}[0])")
+    if name == "val_data" and n < MIN_VAL_PAIRS:
+        warnings.warn(
+            f"fit: val_data holds only {n} pairs: chance recall@1 is {1 / n:.2f} and recall@10 "
+            f"{min(1.0, 10 / n):.2f}, so validation numbers say little; hold out at least {MIN_VAL_PAIRS}",
+            SmallDataWarning,
+            stacklevel=4,
+        )
+
+
+def _prepare(
+    model: nn.Module,
+    data: Dataset,
+    resumed: dict[str, Any],
+    normalize: bool,
+    max_steps: int | None,
+    max_minutes: float | None,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    config: FitConfig,
+) -> tuple[Dataset, PretrainTask]:
+    """The data training reads (rendered into memory, see ``config.cache``) and the task around the model.
+
+    The task holds the model with its input statistics, the schedule and what checkpoints record.
+    """
+    data = prepare_training_data(data, config.cache, config.num_workers)
+    extra: dict[str, Any] = {
+        "name": getattr(model, "name", type(model).__name__),
+        "data": describe_data(data),
+    }
+    if dataclasses.is_dataclass(getattr(model, "config", None)):
+        extra["config"] = dataclasses.asdict(model.config)
+    if normalize and not resumed:
+        extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
+        set_normalization(model, extra["data_statistics"])
+    elif "data_statistics" in resumed:
+        extra["data_statistics"] = resumed["data_statistics"]
+    if resumed:  # the schedule of the first run continues, whatever this call asks for
+        total, warmup = resumed["total_steps"], resumed["warmup_steps"]
+    else:
+        total = config.schedule_steps or max_steps
+        total = total or _steps_for_budget(model, data, batch_size, max_minutes, seed, config.on_gpu())
+        warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
+    return data, PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
+
+
+def _steps_for_budget(
+    model: nn.Module, data: Dataset, batch_size: int, minutes: float, seed: int, gpu: bool
+) -> int:
+    """Length of a cosine schedule that fits a time budget, from two timed steps on a copy of the model."""
+    device = torch.device("cuda" if gpu else "cpu")
+    model = copy.deepcopy(model).train().to(device)
+    batches = iter(PairDataModule(data, batch_size, seed).train_dataloader())
+    rng = torch.get_rng_state()  # the probe must not shift the masks of the real run
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=gpu):
+            model(batch)["loss"].backward()
+        if gpu:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    torch.set_rng_state(rng)
+    per_step = min(times) * 1.2  # the optimiser step, logging and the progress bar
+    return max(10, int(minutes * 60 / per_step))
+
+
+def _train(
+    task: PretrainTask,
+    datamodule: PairDataModule,
+    history: History,
+    max_steps: int | None,
+    max_minutes: float | None,
+    checkpoint: str | Path | None,
+    resume: str | Path | None,
+    log_dir: str | Path | None,
+    progress: bool,
+    config: FitConfig,
+) -> L.Trainer:
+    """Run Lightning's trainer until ``max_steps`` or ``max_minutes``; returns the trainer."""
+    gpu = config.on_gpu()
+    run_logger = make_logger(config.logger, log_dir)
+    callbacks: list[Callback] = [history]
+    if run_logger:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if progress:
+        callbacks.append(StepProgressBar())
+    if config.checkpoint_every:
+        callbacks.append(PeriodicCheckpoint(checkpoint, config.checkpoint_every))
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    try:
+        with quiet_lightning():
+            trainer = L.Trainer(
+                accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes,
+                strategy=config.strategy, precision=config.precision or ("bf16-mixed" if gpu else "32-true"),
+                max_steps=max_steps if max_steps is not None else -1, max_epochs=-1,
+                max_time=dt.timedelta(minutes=max_minutes) if max_minutes is not None else None,
+                callbacks=[*callbacks, *config.callbacks], logger=run_logger, enable_checkpointing=False,
+                enable_model_summary=False, enable_progress_bar=progress, num_sanity_val_steps=0,
+                deterministic=not gpu, gradient_clip_val=config.grad_clip, use_distributed_sampler=False,
+                log_every_n_steps=1, limit_val_batches=0,
+            )  # fmt: skip
+            ckpt_path = str(resume) if resume is not None else None
+            with torch.serialization.safe_globals(SAFE_GLOBALS):  # older checkpoints hold NumPy arrays
+                trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+    return trainer
+
+
+def _save(trainer: L.Trainer, record: dict[str, Any], checkpoint: str | Path | None) -> dict[str, Any]:
+    """Write the final checkpoint (checked on disk) and the validation metrics into the log.
+
+    Returns:
+        ``record``, with ``"log_dir"`` when the run was logged.
+    """
+    if checkpoint is not None:
+        with quiet_lightning():  # every process must call it (only rank 0 writes)
+            trainer.save_checkpoint(str(checkpoint))
+        if trainer.is_global_zero:
+            verify_written(checkpoint)
+    if trainer.logger:
+        for item in record["val"]:  # validation runs in a callback: its numbers join the log here
+            values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
+            trainer.logger.log_metrics(values, step=max(int(item["step"]) - 1, 0))
+        trainer.logger.save()
+        record["log_dir"] = trainer.logger.log_dir
+    return record
 
 
 @contextlib.contextmanager
 def quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's start-up banners and hints (GPU/TPU availability, tips) for notebook output."""
+    """Silence Lightning's start-up banners and hints (GPU availability, tips) in notebook output."""
     loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -57,268 +444,3 @@ def quiet_lightning() -> Iterator[None]:
         finally:
             for lg, level in zip(loggers, levels):
                 lg.setLevel(level)
-
-
-def _on_gpu(accelerator: str) -> bool:
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-
-
-def _steps_for_budget(
-    task: PretrainTask, data: Dataset, batch_size: int, minutes: float, seed: int, gpu: bool
-) -> int:
-    """Length of a cosine schedule that fits a time budget, from two timed steps on a copy of the model."""
-    import copy
-
-    model = copy.deepcopy(task.model).train()
-    device = torch.device("cuda" if gpu else "cpu")
-    model.to(device)
-    loader = PairDataModule(data, batch_size, seed).train_dataloader()
-    rng = torch.get_rng_state()  # the probe must not shift the masks of the real run
-    times = []
-    batches = iter(loader)
-    for _ in range(2):
-        t0 = time.perf_counter()
-        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=gpu):
-            loss = model(batch)["loss"]
-        loss.backward()
-        if gpu:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    torch.set_rng_state(rng)
-    per_step = min(times) * 1.2  # the optimiser step, logging and the progress bar
-    return max(10, int(minutes * 60 / per_step))
-
-
-def _check_inputs(
-    model: nn.Module,
-    data: Dataset,
-    val_data: Dataset | None,
-    checkpoint: str | Path | None,
-    checkpoint_every: int,
-    resume: str | Path | None,
-    numbers: dict[str, Any],
-) -> dict[str, Any]:
-    """Everything ``fit`` can check before training; returns the resumed run's record (or ``{}``)."""
-    check_fit_args(**numbers, min_batch_size=int(getattr(model, "min_batch_size", 2)))
-    check_data(data, "data", min_items=int(getattr(model, "min_batch_size", 2)))
-    check_val_data(val_data)
-    if checkpoint is not None and Path(checkpoint).exists():
-        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
-    if checkpoint_every and checkpoint is None:
-        raise ValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
-    if checkpoint is not None:
-        check_writable(checkpoint)
-    if resume is None:
-        return {}
-    if not Path(resume).is_file():
-        raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
-    resumed = read_checkpoint(resume)["xmodal_lab"]
-    check_resume(resumed, model, resume)
-    return resumed
-
-
-def fit(
-    model: nn.Module,
-    data: Dataset,
-    *,
-    max_steps: int | None = None,
-    max_minutes: float | None = None,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    weight_decay: float = 0.05,
-    warmup_steps: int | None = None,
-    schedule_steps: int | None = None,
-    grad_clip: float | None = 1.0,
-    val_data: Dataset | None = None,
-    val_every: int = 0,
-    callbacks: list[Callback] | None = None,
-    accelerator: str = "auto",
-    devices: int | str = "auto",
-    num_nodes: int = 1,
-    strategy: str = "auto",
-    precision: str | None = None,
-    num_workers: int = 0,
-    seed: int = 0,
-    normalize: bool = True,
-    checkpoint: str | Path | None = None,
-    checkpoint_every: int = 0,
-    resume: str | Path | None = None,
-    progress: bool = True,
-    logger: str | Any | None = None,
-    log_dir: str | Path | None = None,
-    cache: bool | str = "auto",
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Train any model of the kit on a pair dataset.
-
-    The same call trains on a CPU, one GPU (bf16 autocast) or many GPUs (``devices=N``, DDP). On a CPU with a
-    fixed seed and ``max_steps``, two runs give identical losses, and a run resumed from a checkpoint
-    continues with exactly the learning rates, batches and masks of the uninterrupted run.
-
-    Several GPUs from a notebook run under fork-based DDP: the trained weights come back, the per-step
-    history does not (it lives in the worker processes). For multi-GPU pretraining use the command line,
-    ``python -m xmodal_lab.train``.
-
-    Args:
-        model: a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
-        data: a dataset of pair dicts (wrap it in :class:`~xmodal_lab.train.CachedPairs` to render once).
-        max_steps: optimisation steps (also the length of the cosine schedule).
-        max_minutes: wall-clock safety cap; training stops when it runs out (whichever limit comes first), and
-            ``fit`` then warns that fewer steps than asked were done. Without ``max_steps`` the schedule is
-            sized from two timed steps, so results depend on the machine's speed: lessons give ``max_steps``.
-        batch_size: pairs per step and per device.
-        lr: peak learning rate (AdamW).
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear warm-up (default: 5% of the schedule, at least 1 and at most 500 steps).
-        schedule_steps: length of the cosine schedule when it differs from ``max_steps`` (to stop early
-            and resume later).
-        grad_clip: clip the gradient norm to this value (None: no clipping).
-        val_data: held-out pairs for validation metrics (retrieval both ways when the model embeds both
-            modalities, else the spread of its embeddings).
-        val_every: validate every so many steps (0: at the end only).
-        callbacks: extra Lightning callbacks.
-        accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``.
-        devices: number of devices or ``"auto"``.
-        num_nodes: number of machines (DDP across nodes, on a cluster).
-        strategy: Lightning strategy (``"ddp"`` for many GPUs from a script; ``"auto"`` picks one).
-        precision: Lightning precision; default ``"bf16-mixed"`` on CUDA, ``"32-true"`` elsewhere.
-        num_workers: DataLoader workers.
-        seed: seed of the batches, masks and augmentations (build the model after ``seed_everything``
-            for repeatable initial weights).
-        normalize: compute per-band statistics of ``data`` and write them into the model's input norms
-            first (skipped when resuming: the checkpoint holds them).
-        checkpoint: write a checkpoint here at the end (an existing file is never overwritten).
-        checkpoint_every: also write ``<checkpoint stem>-step<N>.ckpt`` every so many steps.
-        resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
-        progress: show a progress bar with the loss.
-        logger: ``None`` (a CSV log when ``log_dir`` is given, else none), ``"csv"``, ``"tensorboard"`` (needs
-            the tensorboard package), ``False``, or any Lightning logger. Logs hold the loss and learning
-            rate per step and the validation metrics (``val/<metric>``).
-        log_dir: folder of the logs; each run writes a new ``version_N`` subfolder (never overwritten);
-            ``xmodal_lab.viz.plot_history(history["log_dir"])`` draws it.
-        cache: render a simulated world once before training (``"auto"``: when it renders on access and fits
-            in memory; see :func:`~xmodal_lab.train.datamodule.prepare_training_data`). The same items, so the
-            same losses, at about 1.6 times the steps per second of the tiny models on a CPU.
-
-    Returns:
-        ``(model, history)``: the trained model (on the CPU, in eval mode) and ``{"step", "loss", "lr",
-        "time", "val", "seconds", "steps", "rank"}``: per step its number, loss, learning rate and training
-        seconds so far (validation excluded); ``val`` a list of ``{"step", "time", metric: value}`` records;
-        the total wall-clock seconds, the steps done and this process's rank (0 outside DDP); with a
-        logger also ``"log_dir"``, the run's log folder.
-
-    Everything is checked before the first step (:mod:`xmodal_lab.train.checks`): the numbers, the data
-    (pair dicts, units, at least 2 pairs), the validation set (empty or one pair: error; fewer than 20: a
-    :class:`~xmodal_lab.errors.SmallDataWarning`), that the checkpoint folder accepts files, and that a
-    resumed checkpoint records this model's name and config. Checkpoints are loaded with
-    ``weights_only=True`` (no code from the file runs), and each written checkpoint is verified on disk.
-        the total wall-clock seconds, the steps done and this process's rank (0 outside DDP); ``steps_asked``
-        (``max_steps``, else the length of the schedule) and ``cut_short`` (True when the ``max_minutes``
-        cap stopped training before that).
-
-    Raises:
-        ValueError: neither ``max_steps`` nor ``max_minutes`` given, bad numbers, empty or tiny data
-            (:class:`~xmodal_lab.errors.InputValueError`).
-        TypeError: a count that is not a whole number, data that are not pair dicts.
-        FileExistsError: ``checkpoint`` (or a periodic checkpoint) already exists.
-        FileNotFoundError: ``resume`` does not exist.
-        CheckpointError: ``resume`` is not a training checkpoint of this kit, or of another model or config.
-        OutputWriteError: (an ``OSError``) the checkpoint folder is not writable, or a checkpoint did not
-            appear after saving.
-    """
-    resumed = _check_inputs(
-        model, data, val_data, checkpoint, checkpoint_every, resume,
-        dict(max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
-             weight_decay=weight_decay, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
-             grad_clip=grad_clip, val_every=val_every, checkpoint_every=checkpoint_every,
-             num_workers=num_workers, seed=seed, num_nodes=num_nodes, devices=devices, accelerator=accelerator,
-             precision=precision),
-    )  # fmt: skip
-
-    seed_everything(seed)
-    data = prepare_training_data(data, cache, num_workers)
-    gpu = _on_gpu(accelerator)
-    extra: dict[str, Any] = {
-        "name": getattr(model, "name", type(model).__name__),
-        "data": describe_data(data),
-    }
-    if dataclasses.is_dataclass(getattr(model, "config", None)):
-        extra["config"] = dataclasses.asdict(model.config)
-    if normalize and resume is None:
-        extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
-        set_normalization(model, extra["data_statistics"])
-    elif "data_statistics" in resumed:
-        extra["data_statistics"] = resumed["data_statistics"]
-
-    task = PretrainTask(model, lr=lr, weight_decay=weight_decay, extra=extra)
-    if resumed:  # the schedule of the first run continues, whatever this call asks for
-        total, warmup = resumed["total_steps"], resumed["warmup_steps"]
-    else:
-        total = (
-            schedule_steps or max_steps or _steps_for_budget(task, data, batch_size, max_minutes, seed, gpu)
-        )
-        warmup = warmup_steps if warmup_steps is not None else min(500, max(1, total // 20))
-    task.total_steps, task.warmup_steps = max(1, int(total)), min(int(warmup), max(1, int(total)))
-
-    history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
-    extra_callbacks: list[Callback] = [history]
-    run_logger = make_logger(logger, log_dir)
-    if run_logger:
-        from lightning.pytorch.callbacks import LearningRateMonitor
-
-        extra_callbacks.append(LearningRateMonitor(logging_interval="step"))
-    if progress:
-        extra_callbacks.append(StepProgressBar())
-    if checkpoint_every:
-        extra_callbacks.append(PeriodicCheckpoint(Path(checkpoint), checkpoint_every))
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    start = time.perf_counter()
-    try:
-        with quiet_lightning():
-            trainer = L.Trainer(
-                accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                precision=precision or ("bf16-mixed" if gpu else "32-true"),
-                max_steps=max_steps if max_steps is not None else -1, max_epochs=-1,
-                max_time=dt.timedelta(minutes=max_minutes) if max_minutes is not None else None,
-                callbacks=[*extra_callbacks, *(callbacks or [])], logger=run_logger, enable_checkpointing=False,
-                enable_model_summary=False, enable_progress_bar=progress, num_sanity_val_steps=0,
-                deterministic=not gpu, gradient_clip_val=grad_clip, use_distributed_sampler=False,
-                log_every_n_steps=1, limit_val_batches=0,
-            )  # fmt: skip
-            with torch.serialization.safe_globals(SAFE_GLOBALS):  # older checkpoints hold NumPy arrays
-                trainer.fit(
-                    task, datamodule=PairDataModule(data, batch_size, seed, num_workers),
-                    ckpt_path=str(resume) if resume is not None else None, weights_only=True,
-                )  # fmt: skip
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before)
-    if checkpoint is not None:
-        with quiet_lightning():  # every process must call it (only rank 0 writes)
-            trainer.save_checkpoint(str(checkpoint))
-        if trainer.is_global_zero:
-            verify_written(checkpoint)
-    record = history.record
-    if run_logger:
-        for item in record["val"]:  # validation runs in a callback: its numbers join the log here
-            values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
-            run_logger.log_metrics(values, step=max(int(item["step"]) - 1, 0))
-        run_logger.save()
-        record["log_dir"] = run_logger.log_dir
-    record["seconds"] = time.perf_counter() - start
-    record["steps"] = trainer.global_step
-    record["rank"] = trainer.global_rank
-    record["steps_asked"] = max_steps if max_steps is not None else task.total_steps
-    record["cut_short"] = max_minutes is not None and trainer.global_step < record["steps_asked"]
-    if record["cut_short"]:
-        warnings.warn(
-            _cut_short_message(trainer.global_step, record["steps_asked"], max_minutes), stacklevel=2
-        )
-    return model.cpu().eval(), record
-
-
-def _cut_short_message(done: int, asked: int, minutes: float | None) -> str:
-    return (
-        f"fit: TRAINING WAS CUT SHORT: {done} of {asked} steps done before the max_minutes={minutes:g} cap. "
-        "The model is less trained than the lesson's text assumes, so its results will differ from the text. "
-        "Raise max_minutes (or lower max_steps) and run the cell again."
-    )

@@ -1,8 +1,6 @@
-"""Experiment logs of ``fit()``: a CSV file by default when a log folder is given, TensorBoard on request.
+"""What ``fit`` records: the history it returns, a progress bar, CSV or TensorBoard logs and their reader.
 
-Each run writes into a new ``version_N`` folder under the log folder, so a log is never overwritten;
-:func:`read_log` turns a run's ``metrics.csv`` (or its TensorBoard events file) back into the history dict
-that ``plot_history`` draws.
+Each logged run writes a new ``version_N`` folder under the log folder, so a log is never overwritten.
 """
 
 from __future__ import annotations
@@ -11,16 +9,143 @@ import csv
 import importlib.util
 import math
 import re
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.loggers import CSVLogger, Logger
+from torch.utils.data import Dataset
+
+from xmodal_lab.eval.embeddings import embed_dataset
+from xmodal_lab.eval.retrieval import retrieval_metrics
 
 LOGGERS = ("csv", "tensorboard")
 
 
+def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
+    """What ``fit`` reports on held-out pairs, for any model of the kit.
+
+    Args:
+        model: a model with ``embed``.
+        data: held-out pair dataset.
+        batch_size: items per forward pass.
+
+    Returns:
+        With radar and optical embeddings, ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and
+        ``"s2->s1 recall@1"``; always ``"<key> std"``, the mean per-dimension spread of each L2-normalised
+        embedding (near 0: the embeddings collapsed to one point).
+    """
+    emb = embed_dataset(model, data, batch_size=batch_size)
+    out: dict[str, float] = {}
+    if "s1" in emb and "s2" in emb:
+        out.update({f"s1->s2 {k}": v for k, v in retrieval_metrics(emb["s1"], emb["s2"]).items()})
+        out["s2->s1 recall@1"] = retrieval_metrics(emb["s2"], emb["s1"])["recall@1"]
+    for key in ("s1", "s2", "joint"):
+        if key in emb:
+            x = emb[key] / (np.linalg.norm(emb[key], axis=1, keepdims=True) + 1e-12)
+            out[f"{key} std"] = float(x.std(axis=0).mean())
+    return out
+
+
+class History(Callback):
+    """Record the loss, learning rate and training seconds of every step, and validation metrics now and then.
+
+    Args:
+        val_data: held-out pairs, or None.
+        val_every: steps between validations (0: only at the end).
+        batch_size: items per forward pass when embedding ``val_data``.
+    """
+
+    def __init__(self, val_data: Dataset | None = None, val_every: int = 0, batch_size: int = 256) -> None:
+        self.val_data, self.val_every, self.batch_size = val_data, val_every, batch_size
+        self.record: dict[str, Any] = {"step": [], "loss": [], "lr": [], "time": [], "val": []}
+        self._last_val_step, self._lr = -1, float("nan")
+        self._start, self._paused = time.perf_counter(), 0.0  # seconds spent validating, not training
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: start the training clock."""
+        self._start, self._paused = time.perf_counter(), 0.0
+
+    def training_seconds(self) -> float:
+        """Seconds spent training so far, validation excluded."""
+        return time.perf_counter() - self._start - self._paused
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        """Lightning hook: the learning rate this step uses (the scheduler moves it on after the step)."""
+        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Lightning hook: after each optimisation step."""
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.record["step"].append(trainer.global_step)
+        self.record["loss"].append(float(loss))
+        self.record["lr"].append(self._lr)
+        self.record["time"].append(self.training_seconds())
+        if self.val_every and trainer.global_step % self.val_every == 0:
+            self.validate(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: validate the final weights."""
+        if self._last_val_step != trainer.global_step:
+            self.validate(trainer, pl_module)
+
+    def validate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Append ``{"step", "time", metric: value}`` for the current weights (on the main process only)."""
+        if self.val_data is None or not trainer.is_global_zero:
+            return
+        self._last_val_step = trainer.global_step
+        started, seconds = time.perf_counter(), self.training_seconds()
+        model, was_training = pl_module.model, pl_module.model.training
+        cuda = pl_module.device.type == "cuda"
+        with torch.autocast(pl_module.device.type, dtype=torch.bfloat16, enabled=cuda):
+            metrics = validation_metrics(model, self.val_data, self.batch_size)
+        model.train(was_training)
+        self.record["val"].append({"step": trainer.global_step, "time": seconds, **metrics})
+        self._paused += time.perf_counter() - started
+
+
+class StepProgressBar(TQDMProgressBar):
+    """One progress bar over optimisation steps (not epochs), showing the loss."""
+
+    def init_train_tqdm(self) -> Tqdm:
+        """A bar from the current step to ``max_steps`` (open-ended under a time budget)."""
+        trainer = self.trainer
+        return Tqdm(
+            desc="training", total=trainer.max_steps if trainer.max_steps > 0 else None,
+            initial=trainer.global_step, disable=self.is_disabled, leave=True, dynamic_ncols=True,
+            file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT,
+        )  # fmt: skip
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        """Lightning hook: keep the one bar (epochs of an endless loader mean nothing here)."""
+
+    def _show(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.train_progress_bar.n = trainer.global_step
+        self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        """Lightning hook: after each optimisation step."""
+        bar = self.train_progress_bar
+        if bar is not None and self._should_update(trainer.global_step, bar.total):
+            self._show(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Lightning hook: show the final step and loss, then close."""
+        if self.train_progress_bar is not None:
+            self._show(trainer, pl_module)
+            self.train_progress_bar.close()
+
+
 def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) -> Logger | bool:
-    """The Lightning logger ``fit(logger=..., log_dir=...)`` asks for.
+    """The Lightning logger ``fit`` asks for.
 
     Args:
         logger: ``None`` (CSV when ``log_dir`` is given, else no log), ``False`` (no log), ``"csv"``,
@@ -59,27 +184,19 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) 
     return TensorBoardLogger(save_dir=str(log_dir), name="")
 
 
-def _is_events(path: Path) -> bool:
-    return path.is_file() and path.name.startswith("events.out.tfevents.")
-
-
 def _has_log(folder: Path) -> bool:
-    return (folder / "metrics.csv").is_file() or any(
-        _is_events(p) for p in folder.glob("events.out.tfevents.*")
-    )
+    return (folder / "metrics.csv").is_file() or any(folder.glob("events.out.tfevents.*"))
 
 
 def _log_source(path: str | Path) -> Path:
-    """The ``metrics.csv`` file or the TensorBoard run folder that ``path`` points at (newest run)."""
+    """The ``metrics.csv`` file or the TensorBoard run folder that ``path`` points at (its newest run)."""
     path = Path(path)
     if path.is_file():
-        return path.parent if _is_events(path) else path
+        return path.parent if path.name.startswith("events.out.tfevents.") else path
     if not path.is_dir():
         raise FileNotFoundError(f"read_log: no log at {path}")
-    if (path / "metrics.csv").is_file():
-        return path / "metrics.csv"
     if _has_log(path):
-        return path
+        return path / "metrics.csv" if (path / "metrics.csv").is_file() else path
     versions = [p for p in path.glob("version_*") if re.fullmatch(r"version_\d+", p.name) and _has_log(p)]
     if not versions:
         raise FileNotFoundError(
@@ -88,63 +205,52 @@ def _log_source(path: str | Path) -> Path:
     return _log_source(max(versions, key=lambda p: int(p.name.split("_")[1])))
 
 
-def _read_tensorboard(run: Path) -> tuple[list[dict[str, str]], list[str]]:
-    """A TensorBoard run's scalars as CSV-like rows (one per tag and step), so both logs read alike."""
-    try:
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    except ImportError as err:  # pragma: no cover - tensorboard is a dependency of the kit
-        raise ImportError("read_log: reading a TensorBoard log needs `pip install tensorboard`") from err
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})  # 0: keep every point
+def _read_rows(source: Path) -> list[dict[str, str]]:
+    """A CSV log's rows, or a TensorBoard run's scalars as CSV-like rows (one per tag and step)."""
+    if source.is_file():
+        with source.open(newline="") as f:
+            return list(csv.DictReader(f))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(source), size_guidance={"scalars": 0})  # 0: keep every point
     acc.Reload()
-    tags = list(acc.Tags().get("scalars", []))
-    rows = [{"step": str(e.step), tag: repr(e.value)} for tag in tags for e in acc.Scalars(tag)]
-    return rows, ["step", *tags]
+    return [
+        {"step": str(e.step), tag: repr(e.value)} for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)
+    ]
 
 
 def read_log(path: str | Path) -> dict[str, Any]:
-    """Read a CSV log written by ``fit(log_dir=...)`` into a history dict.
+    """Read a log written by ``fit(log_dir=...)`` into a history dict.
 
     Args:
         path: a ``metrics.csv`` file, a TensorBoard events file, a run's ``version_N`` folder, or the log
-            folder (its newest run). CSV and TensorBoard logs give the same dict.
+            folder (its newest run).
 
     Returns:
-        ``{"step": [...], "loss": [...], "lr": [...], "val": [{"step", metric: value}, ...], "path": str}``,
-        steps counted from 1 like ``fit``'s history.
+        ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1.
 
     Raises:
         FileNotFoundError: no log there.
-        ValueError: the file has no ``loss`` column.
+        ValueError: the log has no ``loss`` column.
     """
-    file = _log_source(path)
-    if file.is_dir():
-        rows, columns = _read_tensorboard(file)
-    else:
-        with file.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        columns = list(rows[0]) if rows else []
+    source = _log_source(path)
+    by_step: dict[int, dict[str, float]] = {}
+    for i, row in enumerate(_read_rows(source)):  # Lightning logs loss, lr and metrics on separate rows
+        step = int(float(row["step"])) + 1 if row.get("step") else i + 1
+        by_step.setdefault(step, {}).update({k: float(v) for k, v in row.items() if v and k != "step"})
+    columns = {key for values in by_step.values() for key in values}
     if "loss" not in columns:
-        raise ValueError(f"read_log: {file} has no 'loss' column (columns: {columns})")
-    lr_col = next((c for c in columns if c.startswith("lr")), None)
-    loss: dict[int, float] = {}
-    lrs: dict[int, float] = {}
-    val: dict[int, dict[str, float]] = {}
-    # Lightning writes the loss, the learning rate and metrics on separate rows
-    for i, row in enumerate(rows):
-        step = int(float(row["step"])) + 1 if row.get("step") not in (None, "") else i + 1
-        if row.get("loss") not in (None, ""):
-            loss[step] = float(row["loss"])
-        if lr_col and row.get(lr_col) not in (None, ""):
-            lrs[step] = float(row[lr_col])
-        for key, value in row.items():
-            if key.startswith("val/") and value not in (None, ""):
-                val.setdefault(step, {"step": step})[key[4:]] = float(value)
-    steps = sorted(loss)
-    out: dict[str, Any] = {
+        raise ValueError(f"read_log: {source} has no 'loss' column (columns: {sorted(columns)})")
+    lr = next((c for c in columns if c.startswith("lr")), None)
+    steps = [s for s in sorted(by_step) if "loss" in by_step[s]]
+    val = [
+        {"step": s, **{k[4:]: v for k, v in by_step[s].items() if k.startswith("val/")}}
+        for s in sorted(by_step)
+    ]
+    return {
         "step": steps,
-        "loss": [loss[s] for s in steps],
-        "lr": [lrs.get(s, math.nan) for s in steps],
-        "path": str(file),
+        "loss": [by_step[s]["loss"] for s in steps],
+        "lr": [by_step[s].get(lr, math.nan) for s in steps],
+        "val": [v for v in val if len(v) > 1],
+        "path": str(source),
     }
-    out["val"] = [val[s] for s in sorted(val)]
-    return out

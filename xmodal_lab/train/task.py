@@ -13,15 +13,7 @@ from torch import nn
 
 from xmodal_lab.errors import InputTypeError
 
-from .normalization import normalization_state
-
-
-def batch_size_of(batch: dict) -> int:
-    """Number of items in a collated pair batch (from its first tensor)."""
-    for value in batch.values():
-        if isinstance(value, torch.Tensor) and value.ndim > 0:
-            return int(value.shape[0])
-    return 1
+from .datamodule import normalization_state
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float = 0.01) -> float:
@@ -42,17 +34,11 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float =
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _plain_numpy_state(state: tuple) -> tuple:
-    """NumPy's legacy random state with its key array as a list of ints."""
-    kind, keys, *rest = state
-    return (kind, [int(k) for k in keys], *(x.item() if isinstance(x, np.generic) else x for x in rest))
-
-
 class PretrainTask(L.LightningModule):
     """Wrap a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
 
-    Checkpoints of this task also carry the model's name, config, normalisation statistics, a description
-    of the data and the random-number state, so a resumed run continues the same schedule, batches and masks.
+    Its checkpoints also carry the model's name, config, normalisation, the data description and the
+    random-number state, so a resumed run continues the same schedule, batches and masks.
 
     Args:
         model: the model to train.
@@ -95,7 +81,8 @@ class PretrainTask(L.LightningModule):
             raise FloatingPointError(
                 f"the loss became {float(loss)} at step {self.global_step}; lower the learning rate"
             )
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=batch_size_of(batch))
+        size = next((int(v.shape[0]) for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), 1)
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=size)
         return loss
 
     def lr_factor(self, step: int) -> float:
@@ -107,9 +94,8 @@ class PretrainTask(L.LightningModule):
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
-                (no_decay if p.ndim < 2 or "logit_scale" in name or "temperature" in name else decay).append(
-                    p
-                )
+                plain = p.ndim < 2 or "logit_scale" in name or "temperature" in name
+                (no_decay if plain else decay).append(p)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.lr, betas=(0.9, 0.95),
@@ -127,10 +113,16 @@ class PretrainTask(L.LightningModule):
             "warmup_steps": self.warmup_steps,
             "total_steps": self.total_steps,
         }
+        kind, keys, *rest = np.random.get_state()
         checkpoint["rng"] = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": _plain_numpy_state(np.random.get_state()),  # plain types: loads with weights_only
+            # plain types, so that the checkpoint loads with weights_only
+            "numpy": (
+                kind,
+                [int(k) for k in keys],
+                *(x.item() if isinstance(x, np.generic) else x for x in rest),
+            ),
             "python": random.getstate(),
         }
 
