@@ -78,15 +78,8 @@ PRESETS: dict[str, MMEarthConfig] = {
     ),
     # a ViT-B/16 encoder (the paper's encoder is a ConvNeXt V2 of similar cost), 112 px tiles as in MMEarth
     "base": MMEarthConfig(
-        img_size=112,
-        patch_size=16,
-        embed_dim=768,
-        depth=12,
-        num_heads=12,
-        decoder_dim=512,
-        decoder_depth=1,
-        decoder_heads=16,
-    ),
+        img_size=112, patch_size=16, embed_dim=768, depth=12, num_heads=12, decoder_dim=512, decoder_heads=16
+    ),  # fmt: skip
 }
 
 
@@ -105,18 +98,11 @@ class UncertaintyWeighting(nn.Module):
         self.log_vars = nn.Parameter(torch.zeros(len(self.tasks)))
 
     def weights(self) -> dict[str, Tensor]:
-        """Current weight ``exp(-s_t)`` of each task (detached: for reading, not for the loss)."""
+        """Current weight ``exp(-s_t)`` of each task (detached)."""
         return {t: torch.exp(-s) for t, s in zip(self.tasks, self.log_vars.detach())}
 
     def forward(self, losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Combine task losses.
-
-        Args:
-            losses: ``{task: scalar loss}`` for every task of ``self.tasks``.
-
-        Returns:
-            The total ``sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` and the weighted term of each task.
-        """
+        """The total ``sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` of ``{task: loss}``, and each task's term."""
         missing = sorted(set(self.tasks) - set(losses))
         if missing:
             raise KeyError(f"UncertaintyWeighting: no loss for task(s) {missing}")
@@ -169,7 +155,7 @@ class MMEarth(nn.Module):
         self.apply(init_weights)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
 
-    def _optical(self, s2: Tensor | None, s1: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
+    def _optical(self, s2: Tensor | None) -> tuple[Tensor, tuple[int, int]]:
         if s2 is None:
             raise ValueError(
                 "MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a pretraining target)"
@@ -179,34 +165,16 @@ class MMEarth(nn.Module):
         return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
 
     def features(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
     ) -> dict[str, Tensor]:
-        """Patch features of an unmasked optical tile.
-
-        Args:
-            s1: ignored (the encoder reads optical input only); accepted for a uniform interface.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-            gsd: ignored.
-
-        Returns:
-            ``{"s2": [B, D, H/p, W/p]}``.
-        """
+        """Patch features of an optical tile ``s2 [B, 12, H, W]``: ``{"s2": [B, D, H/p, W/p]}`` (s1, gsd ignored)."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder.feature_map(x)}
 
     def embed(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
     ) -> dict[str, Tensor]:
-        """One vector per optical tile: the mean of the unmasked encoder tokens.
-
-        Args:
-            s1: ignored; accepted for a uniform interface.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-            gsd: ignored.
-
-        Returns:
-            ``{"s2": [B, D]}``.
-        """
+        """One vector per optical tile, the mean encoder token: ``{"s2": [B, D]}`` (s1, gsd ignored)."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder(x).mean(dim=1)}
 
@@ -313,11 +281,4 @@ class MMEarth(nn.Module):
         return out
 
 
-__all__ = [
-    "MMEarth",
-    "MMEarthConfig",
-    "PIXEL_TASKS",
-    "PRESETS",
-    "TASKS",
-    "UncertaintyWeighting",
-]
+__all__ = ["MMEarth", "MMEarthConfig", "PIXEL_TASKS", "PRESETS", "TASKS", "UncertaintyWeighting"]

@@ -32,7 +32,7 @@ from .losses import info_nce
 from .masking import tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .sinkhorn import sinkhorn, sinkhorn_kmeans
-from .skysense_inputs import DAYS_IN_YEAR, day_of_year, dihedral, dihedral_inverse, geo_region, per_image
+from .skysense_inputs import DAYS_IN_YEAR, dihedral, dihedral_inverse, frame_days, geo_region, per_image
 from .validation import batch_item, model_input
 
 #: The levels of the multi-granularity contrastive loss, in the order they are reported.
@@ -227,19 +227,6 @@ class SkySense(nn.Module):
                              f"{tuple(s1.shape)}, {tuple(s2.shape)}")  # fmt: skip
         return out
 
-    def _doy(self, x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
-        out = {}
-        for name, v in x.items():
-            b, t = v.shape[:2]
-            d = None if date is None else day_of_year(date, b)
-            if d is not None and d.ndim == 1:
-                d = d.reshape(b, 1).expand(b, t)
-            if d is not None and d.shape != (b, t):
-                raise ValueError(f"date: expected {b} dates or {b} lists of {t} dates for {name}, "
-                                 f"got shape {tuple(d.shape)}")  # fmt: skip
-            out[name] = d
-        return out
-
     def regions(self, lat: object, lon: object) -> Tensor:
         """Region index ``[B]`` of each tile (see :func:`geo_region`)."""
         return geo_region(torch.as_tensor(lat), torch.as_tensor(lon), self.config.region_grid)
@@ -253,7 +240,7 @@ class SkySense(nn.Module):
     def _encode(self, s1, s2, date, lat, lon) -> dict[str, Tensor]:
         x = self._inputs(s1, s2)
         n = next(iter(x.values())).shape[0]
-        return self.student(x, self._doy(x, date), self._prototypes_for(n, lat, lon))
+        return self.student(x, frame_days(x, date), self._prototypes_for(n, lat, lon))
 
     def features(self, s1=None, s2=None, gsd=None, date=None, lat=None, lon=None) -> dict[str, Tensor]:
         """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}`` (dates averaged).
@@ -354,7 +341,7 @@ class SkySense(nn.Module):
         """
         c = self.config
         x = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
-        doy = self._doy(x, batch.get("date"))
+        doy = frame_days(x, batch.get("date"))
         b = x["s1"].shape[0]
         lat, lon = batch.get("lat"), batch.get("lon")
         protos = self._prototypes_for(b, lat, lon)

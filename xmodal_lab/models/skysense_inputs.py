@@ -51,6 +51,26 @@ def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
     return out
 
 
+def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
+    """Day of the year of every frame, ``{m: [B, T_m]}`` for frames ``{m: [B, T_m, C, H, W]}`` (None without dates).
+
+    Raises:
+        ValueError: unless ``date`` holds one date per tile or one list of ``T_m`` dates per tile.
+    """
+    out = {}
+    for name, v in x.items():
+        b, t = v.shape[:2]
+        d = None if date is None else day_of_year(date, b)
+        if d is not None and d.ndim == 1:
+            d = d.reshape(b, 1).expand(b, t)
+        if d is not None and d.shape != (b, t):
+            raise ValueError(
+                f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape {tuple(d.shape)}"
+            )
+        out[name] = d
+    return out
+
+
 def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
     """Region index of each location on a regular lat/lon grid (row-major, from the south-west corner).
 
@@ -96,4 +116,12 @@ def per_image(fn, x: Tensor, ks: Tensor) -> Tensor:
     return torch.stack([fn(xi, int(k)) for xi, k in zip(x, ks)])
 
 
-__all__ = ["DAYS_IN_YEAR", "day_of_year", "dihedral", "dihedral_inverse", "geo_region", "per_image"]
+__all__ = [
+    "DAYS_IN_YEAR",
+    "day_of_year",
+    "dihedral",
+    "dihedral_inverse",
+    "frame_days",
+    "geo_region",
+    "per_image",
+]
