@@ -212,8 +212,8 @@ def test_visible_outputs_train_only_without_loss_masking():
         assert bool((grad.abs() * visible).sum() > 0) is reaches
 
 
-def test_fcn_heads_have_the_official_layout():
-    """The official ``FCNHead(decoder_dim, fcn_dim=512, fcn_layers=2, 3)`` of ``lib/fpn.py`` (RGB): a 1x1
+def test_decoder_heads_have_the_official_layout():
+    """The official ``FPNHead`` and ``FCNHead(decoder_dim, fcn_dim=512, fcn_layers=2, 3)`` (RGB): a 1x1
     projection, blocks of a grouped 3x3 (``hidden // 2`` groups) and a 1x1 convolution plus a 1x1 residual, then
     LayerNorm, ConvTranspose x4 to ``hidden // 2``, a grouped 3x3 to ``hidden // 4``, a 1x1 back to
     ``hidden // 2`` and ConvTranspose x2 to the bands; the shapes written out from those definitions."""
@@ -233,4 +233,11 @@ def test_fcn_heads_have_the_official_layout():
     }  # fmt: skip
     for head in (model.fcn_high, model.fcn_low):
         assert {k: tuple(v.shape) for k, v in head.state_dict().items()} == official
+    # FPNHead: fpn1 = ConvTranspose x2, LayerNorm, GELU, ConvTranspose x2 (high band); fpn2 = ConvTranspose x2
+    up = {"weight": (d, d, 2, 2), "bias": (d,)}
+    fpn = {f"fpn1.{i}.{k}": v for i in (0, 3) for k, v in up.items()} | {
+        f"fpn2.0.{k}": v for k, v in up.items()
+    }
+    fpn |= {"fpn1.1.ln.weight": (d,), "fpn1.1.ln.bias": (d,)}
+    assert {k: tuple(v.shape) for k, v in model.fpn.state_dict().items()} == fpn
     assert model.fcn_high.pred[1].stride == (4, 4) and model.fcn_high.pred[7].stride == (2, 2)

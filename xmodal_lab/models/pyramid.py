@@ -23,6 +23,20 @@ class Norm2d(nn.Module):
         return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+class FPNHead(nn.Module):
+    """Upsample the decoder's feature map ``[B, D, h, w]`` by 4 (for the high band) and by 2 (the low band)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        up2 = lambda: nn.ConvTranspose2d(dim, dim, 2, stride=2)  # noqa: E731
+        self.fpn1 = nn.Sequential(up2(), Norm2d(dim), nn.GELU(), up2())
+        self.fpn2 = nn.Sequential(up2())
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``[B, D, h, w]`` -> ``[B, D, 4h, 4w]`` and ``[B, D, 2h, 2w]``."""
+        return self.fpn1(x), self.fpn2(x)
+
+
 class ResidualConv(nn.Module):
     """Residual block of the FCN heads: grouped 3x3 and pointwise convolutions, plus a 1x1 shortcut."""
 
@@ -113,4 +127,4 @@ def _smooth(img: Tensor, size: tuple[int, int], band_config: tuple[int, int] | N
     return F.interpolate(img, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-__all__ = ["FCNHead", "Norm2d", "ResidualConv", "combine_bands", "laplacian_bands"]
+__all__ = ["FCNHead", "FPNHead", "Norm2d", "ResidualConv", "combine_bands", "laplacian_bands"]

@@ -27,7 +27,7 @@ from .blocks import MAEDecoder, ViTEncoder, init_weights
 from .masking import random_masking, tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .positions import gsd_sincos_pos_embed, sincos_table
-from .pyramid import FCNHead, Norm2d, combine_bands, laplacian_bands
+from .pyramid import FCNHead, FPNHead, combine_bands, laplacian_bands
 from .validation import batch_item, model_input
 
 
@@ -133,15 +133,11 @@ class ScaleMAE(nn.Module):
                                   norm_eps=c.norm_eps, cls_token=True)  # fmt: skip
         self.decoder = MAEDecoder(c.embed_dim, c.decoder_dim, c.decoder_depth, c.decoder_heads, c.mlp_ratio,
                                   norm_eps=c.norm_eps)  # fmt: skip
-        d = c.decoder_dim
-        self.fpn_high = nn.Sequential(
-            nn.ConvTranspose2d(d, d, 2, stride=2), Norm2d(d), nn.GELU(), nn.ConvTranspose2d(d, d, 2, stride=2)
-        )  # x4
-        self.fpn_low = nn.ConvTranspose2d(d, d, 2, stride=2)  # x2
-        # a token covers patch_size * target_scale target pixels: the FPN gives x4 (high) and x2 (low)
+        # the FPN upsamples by 4 (high) and 2 (low); a token covers patch_size * target_scale target pixels
+        self.fpn = FPNHead(c.decoder_dim)
         up = c.patch_size * c.target_scale // 4
-        self.fcn_high = FCNHead(d, c.head_dim, c.head_blocks, self.in_chans, up)
-        self.fcn_low = FCNHead(d, c.head_dim, c.head_blocks, self.in_chans, up)
+        self.fcn_high = FCNHead(c.decoder_dim, c.head_dim, c.head_blocks, self.in_chans, up)
+        self.fcn_low = FCNHead(c.decoder_dim, c.head_dim, c.head_blocks, self.in_chans, up)
 
         self.apply(init_weights)
         nn.init.normal_(self.encoder.cls_token, std=0.02)
@@ -238,8 +234,8 @@ class ScaleMAE(nn.Module):
         """
         pos = self._pos_embed(self.config.decoder_dim, grid, res, latent)
         x = self.decoder(latent[:, 1:], ids_restore, grid, pos)  # [B, N, Dd]; the class token is not decoded
-        fmap = tokens_to_map(x, grid)  # [B, Dd, h, w]
-        return self.fcn_low(self.fpn_low(fmap)), self.fcn_high(self.fpn_high(fmap))
+        high, low = self.fpn(tokens_to_map(x, grid))  # [B, Dd, 4h, 4w], [B, Dd, 2h, 2w]
+        return self.fcn_low(low), self.fcn_high(high)
 
     def forward_loss(
         self, target: Tensor, pred_low: Tensor, pred_high: Tensor, mask: Tensor
