@@ -104,6 +104,11 @@ PRESETS: dict[str, SkySenseConfig] = {
 }
 
 
+def _nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
+    """Symmetric InfoNCE of matching rows of ``a`` and ``b`` ``[n, P]`` on cosine similarity."""
+    return info_nce(F.normalize(a, dim=-1), F.normalize(b, dim=-1), 1.0 / temperature)[0]
+
+
 def _projector(dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, out_dim))
 
@@ -307,8 +312,7 @@ class SkySense(nn.Module):
 
     def _contrast(self, z: Tensor, z_t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(L_pix, L_obj, L_img)`` between student and teacher projections ``[B, T, N, P]``, dates averaged."""
-        c = self.config
-        nce = lambda a, b: info_nce(F.normalize(a, dim=-1), F.normalize(b, dim=-1), 1.0 / c.temperature)[0]  # noqa: E731
+        c, tau = self.config, self.config.temperature
         pix, obj, img = [], [], []
         for t in range(z.shape[1]):
             a, b = z[:, t], z_t[:, t]  # [B, N, P]
@@ -316,14 +320,13 @@ class SkySense(nn.Module):
             if 0 < c.pixel_samples < fa.shape[0]:
                 idx = torch.randperm(fa.shape[0], device=fa.device)[: c.pixel_samples]
                 fa, fb = fa[idx], fb[idx]
-            pix.append(nce(fa, fb))
+            pix.append(_nce(fa, fb, tau))
             # objects: the teacher's pixels grouped by balanced k-means; the same groups pooled in both views
             assign, _ = sinkhorn_kmeans(b, c.n_clusters, eps=c.sinkhorn_eps, n_iters=c.sinkhorn_iters)
             weights = assign / assign.sum(dim=1, keepdim=True).clamp_min(1e-6)  # [B, N, K], columns sum to 1
-            obj.append(
-                nce((weights.transpose(1, 2) @ a).flatten(0, 1), (weights.transpose(1, 2) @ b).flatten(0, 1))
-            )
-            img.append(nce(a.mean(1), b.mean(1)))
+            objects_a, objects_b = weights.transpose(1, 2) @ a, weights.transpose(1, 2) @ b  # [B, K, P]
+            obj.append(_nce(objects_a.flatten(0, 1), objects_b.flatten(0, 1), tau))
+            img.append(_nce(a.mean(1), b.mean(1), tau))
         return torch.stack(pix).mean(), torch.stack(obj).mean(), torch.stack(img).mean()
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
@@ -359,7 +362,7 @@ class SkySense(nn.Module):
         per_stream = {s: sum(terms[s][level] for level in c.granularities) for s in STREAMS}
         mgcl = sum(per_stream.values())
         img_s1, img_s2 = z_s["s1"].mean(dim=(1, 2)), z_s["s2"].mean(dim=(1, 2))  # [B, P], dates and pixels
-        align = info_nce(F.normalize(img_s1, dim=-1), F.normalize(img_s2, dim=-1), 1.0 / c.temperature)[0]
+        align = _nce(img_s1, img_s2, c.temperature)
 
         if lat is not None and lon is not None:
             region = self.regions(lat, lon)
