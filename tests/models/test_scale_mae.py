@@ -164,6 +164,8 @@ def test_clear_errors():
         build("scale_mae", "tiny", patch_size=6)
     with pytest.raises(ValueError, match="s2_bands"):
         build("scale_mae", "tiny", s2_bands=(12,))
+    with pytest.raises(ValueError, match="head_dim must be a multiple of 4"):
+        build("scale_mae", "tiny", head_dim=30)
 
 
 def test_presets_sizes():
