@@ -12,6 +12,7 @@ in numpy, without the kit's helpers or ``torch.nn.functional.interpolate``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -74,9 +75,9 @@ def test_high_frequency_target_is_the_papers_i_hf_with_band_config(size):
     cell = size // m.shape[-1]
     m_high = m.repeat_interleave(cell, 2).repeat_interleave(cell, 3).expand_as(high)
     m_low = m.repeat_interleave(cell // 2, 2).repeat_interleave(cell // 2, 3).expand_as(low)
-    l1 = (out["pred_high"] - high).abs()[m_high > 0].mean()
+    se_high = ((out["pred_high"] - high) ** 2)[m_high > 0].mean()  # use_l1_loss=False, the script's default
     mse = ((out["pred_low"] - low) ** 2)[m_low > 0].mean()
-    assert out["loss_high"].item() == pytest.approx(l1.item(), rel=1e-4)
+    assert out["loss_high"].item() == pytest.approx(se_high.item(), rel=1e-4)
     assert out["loss_low"].item() == pytest.approx(mse.item(), rel=1e-4)
 
 
@@ -112,8 +113,8 @@ def test_one_octave_option_and_bad_band_config():
     low = resample(target, area_matrix(32, 16), area_matrix(32, 16))
     octave = target - resample(low, bilinear_matrix(16, 32), bilinear_matrix(16, 32))
     m = out["mask"][:, None].float().repeat_interleave(8, 2).repeat_interleave(8, 3).expand(-1, 12, -1, -1)
-    l1 = (out["pred_high"] - torch.from_numpy(octave).float()).abs()[m > 0].mean()
-    assert out["loss_high"].item() == pytest.approx(l1.item(), rel=1e-4)
+    se = ((out["pred_high"] - torch.from_numpy(octave).float()) ** 2)[m > 0].mean()
+    assert out["loss_high"].item() == pytest.approx(se.item(), rel=1e-4)
     with pytest.raises(ValueError, match="band_config"):
         build("scale_mae", "tiny", band_config=(0, 56))
     with pytest.raises(ValueError, match=r"band_config\[0\] = 40 must be .* below the tile side 32"):
@@ -122,7 +123,7 @@ def test_one_octave_option_and_bad_band_config():
 
 def test_super_resolve_doubles_the_resolution():
     torch.manual_seed(0)
-    model = build("scale_mae", "tiny", target_scale=2).eval()
+    model = build("scale_mae", "tiny", target_scale=2, loss_masking=False).eval()
     s2 = make_pairs(2, 32)["s2"]
     with torch.no_grad():
         out = model.super_resolve(s2=s2, gsd=20.0)
@@ -133,9 +134,20 @@ def test_super_resolve_doubles_the_resolution():
         64,
         64,
     )
-    one = build("scale_mae", "tiny").eval()
+    one = build("scale_mae", "tiny", loss_masking=False).eval()
     with torch.no_grad():
         assert tuple(one.super_resolve(s2=s2)["reconstruction"].shape) == (2, 12, 32, 32)
+
+
+def test_super_resolve_warns_when_visible_outputs_were_never_trained():
+    """With the masked loss the decoder's outputs at visible positions get no gradient (next test), and
+    ``super_resolve`` reads only those: it says so."""
+    s2 = make_pairs(2, 32)["s2"]
+    with pytest.warns(UserWarning, match="loss_masking=True"):
+        build("scale_mae", "tiny").eval().super_resolve(s2=s2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build("scale_mae", "tiny", loss_masking=False).eval().super_resolve(s2=s2)
 
 
 def test_super_resolve_encodes_like_pretraining(monkeypatch):
@@ -144,15 +156,15 @@ def test_super_resolve_encodes_like_pretraining(monkeypatch):
     from xmodal_lab.models.scale_mae import ScaleMAE
 
     seen = []
-    original = ScaleMAE.encode
+    original = ScaleMAE.forward_encoder
 
     def spy(self, x, res, mask_ratio=0.0):
         seen.append((x.detach().clone(), res.clone()))
         return original(self, x, res, mask_ratio)
 
-    monkeypatch.setattr(ScaleMAE, "encode", spy)
+    monkeypatch.setattr(ScaleMAE, "forward_encoder", spy)
     torch.manual_seed(0)
-    model = build("scale_mae", "tiny", target_scale=2)
+    model = build("scale_mae", "tiny", target_scale=2, loss_masking=False)
     fine = make_pairs(2, 64)["s2"]
     model({"s2": fine, "gsd": torch.tensor([10.0, 10.0])})
     coarse = torch.from_numpy(
@@ -183,7 +195,7 @@ def test_loss_masking_off_counts_every_patch():
     target = out["target"].detach().double().numpy()
     high = torch.from_numpy(official_high_band(target)).float()
     low = torch.from_numpy(resample(target, area_matrix(32, 16), area_matrix(32, 16))).float()
-    assert out["loss_high"].item() == pytest.approx((out["pred_high"] - high).abs().mean().item(), rel=1e-4)
+    assert out["loss_high"].item() == pytest.approx(((out["pred_high"] - high) ** 2).mean().item(), rel=1e-4)
     assert out["loss_low"].item() == pytest.approx(((out["pred_low"] - low) ** 2).mean().item(), rel=1e-4)
     assert 0.7 < out["mask"].float().mean().item() < 0.8  # the encoder still sees a quarter of the patches
 
@@ -198,3 +210,34 @@ def test_visible_outputs_train_only_without_loss_masking():
         visible = (out["mask"] == 0)[:, None].repeat_interleave(8, 2).repeat_interleave(8, 3)
         grad = torch.autograd.grad(out["loss"], out["pred_high"], retain_graph=True)[0]
         assert bool((grad.abs() * visible).sum() > 0) is reaches
+
+
+def test_decoder_heads_have_the_official_layout():
+    """The official ``FPNHead`` and ``FCNHead(decoder_dim, fcn_dim=512, fcn_layers=2, 3)`` (RGB): a 1x1
+    projection, blocks of a grouped 3x3 (``hidden // 2`` groups) and a 1x1 convolution plus a 1x1 residual, then
+    LayerNorm, ConvTranspose x4 to ``hidden // 2``, a grouped 3x3 to ``hidden // 4``, a 1x1 back to
+    ``hidden // 2`` and ConvTranspose x2 to the bands; the shapes written out from those definitions."""
+    with torch.device("meta"):
+        model = build("scale_mae", "base", s2_bands=(3, 2, 1))
+    h, d = 512, 512
+    block = {"convs.1.weight": (h // 2, 2, 3, 3), "convs.1.bias": (h // 2,), "convs.3.weight": (h, h // 2, 1, 1),
+             "convs.3.bias": (h,), "residual.weight": (h, h, 1, 1), "residual.bias": (h,)}  # fmt: skip
+    official = {"proj.weight": (h, d, 1, 1), "proj.bias": (h,)}
+    official |= {f"conv_blocks.{i}.{k}": v for i in range(2) for k, v in block.items()}
+    official |= {
+        "pred.0.ln.weight": (h,), "pred.0.ln.bias": (h,),
+        "pred.1.weight": (h, h // 2, 4, 4), "pred.1.bias": (h // 2,),  # ConvTranspose2d(k=4, s=4)
+        "pred.3.weight": (h // 4, 2, 3, 3), "pred.3.bias": (h // 4,),
+        "pred.5.weight": (h // 2, h // 4, 1, 1), "pred.5.bias": (h // 2,),
+        "pred.7.weight": (h // 2, 3, 2, 2), "pred.7.bias": (3,),  # ConvTranspose2d(k=2, s=2)
+    }  # fmt: skip
+    for head in (model.fcn_high, model.fcn_low):
+        assert {k: tuple(v.shape) for k, v in head.state_dict().items()} == official
+    # FPNHead: fpn1 = ConvTranspose x2, LayerNorm, GELU, ConvTranspose x2 (high band); fpn2 = ConvTranspose x2
+    up = {"weight": (d, d, 2, 2), "bias": (d,)}
+    fpn = {f"fpn1.{i}.{k}": v for i in (0, 3) for k, v in up.items()} | {
+        f"fpn2.0.{k}": v for k, v in up.items()
+    }
+    fpn |= {"fpn1.1.ln.weight": (d,), "fpn1.1.ln.bias": (d,)}
+    assert {k: tuple(v.shape) for k, v in model.fpn.state_dict().items()} == fpn
+    assert model.fcn_high.pred[1].stride == (4, 4) and model.fcn_high.pred[7].stride == (2, 2)

@@ -1,14 +1,18 @@
-"""SkySense's objective against the paper (Guo et al., CVPR 2024).
+"""SkySense's objective written from the paper's formulas (Guo et al., CVPR 2024), independently of the kit.
 
-``L_MGCL = sum_i L_FGCL(F_i, F'_i) + L_FGCL(F_fus, F'_fus)`` with ``L_FGCL = L_pix + L_obj + L_img`` compares
-each stream with its own EMA teacher only; the paper's Cross-Modal Alignment additionally makes the radar and
-optical features of one place agree. The reference writes the symmetric InfoNCE from its definition,
-``-1/2B sum_i [log softmax_j(<a_i, b_j>/tau)_i + log softmax_j(<b_i, a_j>/tau)_i]``, on the student's
-image-level radar and optical projections captured during the forward pass.
+For each stream ``i`` (radar, optical, fused) ``L_FGCL = L_pix + L_obj + L_img``, each an InfoNCE between the
+student's and the teacher's projected features: every pixel against its counterpart, object features (the
+teacher's pixels grouped by Sinkhorn-Knopp balanced k-means, the same soft groups pooled in both views) and
+image features (average pooled), averaged over dates; ``L_MGCL = sum_i L_FGCL``; the cross-modal alignment adds
+the InfoNCE between the student's image-level radar and optical features. The reference below takes only the
+projected features of the two views from the model, and computes Sinkhorn (textbook scaling vectors), k-means
+and the symmetric InfoNCE ``-1/2B sum_i [log softmax_j(<a_i, b_j>/tau)_i + log softmax_j(<b_i, a_j>/tau)_i]``
+in float64 numpy.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,13 +22,54 @@ from xmodal_lab.models import build
 from xmodal_lab.models.skysense import SkySense
 
 
-def symmetric_infonce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
-    a, b = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
-    sim = a @ b.t() / tau  # [B, B]
-    diag = torch.arange(a.shape[0])
-    a_to_b = sim.log_softmax(dim=1)[diag, diag]
-    b_to_a = sim.t().log_softmax(dim=1)[diag, diag]
-    return -(a_to_b + b_to_a).mean() / 2
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def symmetric_infonce(a: np.ndarray, b: np.ndarray, tau: float) -> float:
+    sim = unit(a) @ unit(b).T / tau  # [B, B]
+
+    def log_softmax_diag(m: np.ndarray) -> np.ndarray:
+        m = m - m.max(axis=1, keepdims=True)
+        return np.diag(m) - np.log(np.exp(m).sum(axis=1))
+
+    return float(-(log_softmax_diag(sim) + log_softmax_diag(sim.T)).mean() / 2)
+
+
+def sinkhorn_plan(scores: np.ndarray, eps: float, n_iters: int) -> np.ndarray:
+    """Transport plan with row sums 1/N and column sums 1/K: ``diag(u) exp(M / eps) diag(v)``."""
+    n, k = scores.shape
+    kernel = np.exp((scores - scores.max()) / eps)
+    u, v = np.ones(n), np.ones(k)
+    for _ in range(n_iters):
+        v = (1.0 / k) / (kernel.T @ u)
+        u = (1.0 / n) / (kernel @ v)
+    return u[:, None] * kernel * v[None, :]
+
+
+def object_weights(x: np.ndarray, k: int, eps: float, n_iters: int, steps: int = 3) -> np.ndarray:
+    """Balanced spherical k-means of ``x [N, P]`` seeded at k evenly spaced pixels; ``[N, k]``, columns sum to 1."""
+    xn = unit(x)
+    centres = xn[np.round(np.linspace(0, len(x) - 1, k)).astype(int)]
+    for _ in range(steps):
+        plan = sinkhorn_plan(xn @ centres.T, eps, n_iters)
+        centres = unit((plan * k).T @ xn)
+    return plan / plan.sum(axis=0, keepdims=True)
+
+
+def fgcl(z: np.ndarray, z_t: np.ndarray, cfg) -> dict[str, float]:
+    """Pixel, object and image InfoNCE of student ``z`` and teacher ``z_t`` ``[B, T, N, P]``, dates averaged."""
+    levels = {"pixel": [], "object": [], "image": []}
+    for t in range(z.shape[1]):
+        a, b = z[:, t], z_t[:, t]  # [B, N, P]
+        levels["pixel"].append(symmetric_infonce(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]),
+                                                 cfg.temperature))  # fmt: skip
+        w = np.stack([object_weights(bi, cfg.n_clusters, cfg.sinkhorn_eps, cfg.sinkhorn_iters) for bi in b])
+        objects_a = np.einsum("bnk,bnp->bkp", w, a).reshape(-1, a.shape[-1])
+        objects_b = np.einsum("bnk,bnp->bkp", w, b).reshape(-1, b.shape[-1])
+        levels["object"].append(symmetric_infonce(objects_a, objects_b, cfg.temperature))
+        levels["image"].append(symmetric_infonce(a.mean(1), b.mean(1), cfg.temperature))
+    return {k: float(np.mean(v)) for k, v in levels.items()}
 
 
 @pytest.fixture
@@ -34,25 +79,42 @@ def captured(monkeypatch):
 
     def spy(self, enc, ks, net):
         out = original(self, enc, ks, net)
-        seen.append(out)
+        seen.append({k: v.detach().double().numpy() for k, v in out.items()})
         return out
 
     monkeypatch.setattr(SkySense, "_aligned_tokens", spy)
     return seen
 
 
-def test_loss_adds_radar_optical_alignment_to_mgcl(captured):
+@pytest.mark.parametrize("align_weight", [1.0, 0.5])
+def test_loss_is_the_sum_of_every_stream_and_granularity_plus_alignment(captured, align_weight):
     torch.manual_seed(0)
-    model = build("skysense", "tiny")
+    model = build("skysense", "tiny", pixel_samples=0, align_weight=align_weight)  # every pixel contrasted
     out = model(make_pairs(6))
-    student = captured[0]  # the first call projects the student's view
-    img_s1 = student["s1"].mean(dim=(1, 2))  # [B, P]: mean over dates and pixels
-    img_s2 = student["s2"].mean(dim=(1, 2))
-    expected = symmetric_infonce(img_s1, img_s2, model.config.temperature)
-    assert out["loss_align"].item() == pytest.approx(expected.item(), rel=1e-5)
-    mgcl = sum(out[f"loss_{s}"] for s in ("s1", "s2", "joint"))
-    assert out["loss_mgcl"].item() == pytest.approx(mgcl.item(), rel=1e-5)
-    assert out["loss"].item() == pytest.approx(mgcl.item() + expected.item(), rel=1e-5)
+    student, teacher = captured  # the student's view is projected first, then the teacher's
+    cfg = model.config
+    per_stream = {s: fgcl(student[s], teacher[s], cfg) for s in ("s1", "s2", "joint")}
+    mgcl = sum(sum(levels.values()) for levels in per_stream.values())
+    align = symmetric_infonce(
+        student["s1"].mean(axis=(1, 2)), student["s2"].mean(axis=(1, 2)), cfg.temperature
+    )
+    assert out["loss"].item() == pytest.approx(mgcl + align_weight * align, rel=1e-4)
+    assert out["loss_align"].item() == pytest.approx(align, rel=1e-4)
+    for stream, levels in per_stream.items():
+        assert out[f"loss_{stream}"].item() == pytest.approx(sum(levels.values()), rel=1e-4)
+    for level in ("pixel", "object", "image"):
+        assert out[f"loss_{level}"].item() == pytest.approx(
+            sum(v[level] for v in per_stream.values()), rel=1e-4
+        )
+
+
+def test_image_only_ablation_trains_the_image_term_alone(captured):
+    torch.manual_seed(0)
+    model = build("skysense", "tiny", pixel_samples=0, granularities=("image",), align_weight=0.0)
+    out = model(make_pairs(4))
+    student, teacher = captured
+    expected = sum(fgcl(student[s], teacher[s], model.config)["image"] for s in ("s1", "s2", "joint"))
+    assert out["loss"].item() == pytest.approx(expected, rel=1e-4)
 
 
 def test_alignment_can_be_switched_off():

@@ -56,7 +56,7 @@ def test_other_modalities(modality, key, channels):
 
 def test_band_subset_reads_rgb():
     model = build("scale_mae", "tiny", s2_bands=(3, 2, 1))
-    assert model.patch_embed.proj.in_channels == 3
+    assert model.encoder.patch_embed.proj.in_channels == 3
     assert tuple(model(make_pairs(2))["pred_high"].shape) == (2, 3, 32, 32)
 
 
@@ -77,19 +77,22 @@ def test_laplacian_bands_one_octave_option():
     assert flat.abs().max() < 1e-6
 
 
-def test_loss_is_mse_low_plus_l1_high_over_masked_patches():
+@pytest.mark.parametrize("use_l1_loss", [False, True])
+def test_loss_is_mse_low_plus_mse_or_l1_high_over_masked_patches(use_l1_loss):
     torch.manual_seed(0)
-    model = build("scale_mae", "tiny", l1_weight=0.5)
+    model = build("scale_mae", "tiny", use_l1_loss=use_l1_loss, l1_weight=0.5)
     out = model(make_pairs(2))
     low, high = laplacian_bands(out["target"])
     m = out["mask"][:, None]  # [B, 1, 4, 4]
     m_high = F.interpolate(m, scale_factor=8, mode="nearest").expand_as(high)
     m_low = F.interpolate(m, scale_factor=4, mode="nearest").expand_as(low)
     mse = ((out["pred_low"] - low) ** 2)[m_low > 0].mean()
-    l1 = (out["pred_high"] - high).abs()[m_high > 0].mean()
+    err = (out["pred_high"] - high).abs() if use_l1_loss else (out["pred_high"] - high) ** 2
+    high_loss = err[m_high > 0].mean()
+    weight = 0.5 if use_l1_loss else 1.0  # as the official code, the weight applies to the L1 term only
     assert out["loss_low"].item() == pytest.approx(mse.item(), rel=1e-5)
-    assert out["loss_high"].item() == pytest.approx(l1.item(), rel=1e-5)
-    assert out["loss"].item() == pytest.approx(mse.item() + 0.5 * l1.item(), rel=1e-5)
+    assert out["loss_high"].item() == pytest.approx(high_loss.item(), rel=1e-5)
+    assert out["loss"].item() == pytest.approx(mse.item() + weight * high_loss.item(), rel=1e-5)
 
 
 def test_gsd_feeds_the_encoding_per_image():
@@ -124,10 +127,10 @@ def test_encoder_adds_the_gsd_encoding_of_the_ratio():
     model = build("scale_mae", "tiny", depth=0).eval()
     x = torch.randn(2, 12, 32, 32)
     with torch.no_grad():
-        tokens, _, _, _ = model.encode(x, model.gsd_ratio(torch.tensor([20.0, 5.0]), 2))
-        patches = model.patch_embed(x)
+        tokens, _, _, _ = model.forward_encoder(x, model.gsd_ratio(torch.tensor([20.0, 5.0]), 2))
+        patches = model.encoder.patch_embed(x)
         expected = patches + gsd_sincos_pos_embed(64, 4, torch.tensor([2.0, 0.5]))
-    torch.testing.assert_close(tokens[:, 1:], model.norm(expected), atol=1e-5, rtol=0)
+    torch.testing.assert_close(tokens[:, 1:], model.encoder.norm(expected), atol=1e-5, rtol=0)
 
 
 def test_gradients_reach_every_parameter():
@@ -161,6 +164,8 @@ def test_clear_errors():
         build("scale_mae", "tiny", patch_size=6)
     with pytest.raises(ValueError, match="s2_bands"):
         build("scale_mae", "tiny", s2_bands=(12,))
+    with pytest.raises(ValueError, match="head_dim must be a multiple of 4"):
+        build("scale_mae", "tiny", head_dim=30)
 
 
 def test_presets_sizes():

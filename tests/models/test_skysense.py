@@ -10,15 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from xmodal_lab.models.sinkhorn import sinkhorn, sinkhorn_kmeans
-from xmodal_lab.models.skysense import (
-    PRESETS,
-    SkySense,
-    SkySenseConfig,
-    day_of_year,
-    dihedral,
-    dihedral_inverse,
-    geo_region,
-)
+from xmodal_lab.models.skysense import PRESETS, SkySense, SkySenseConfig
+from xmodal_lab.models.skysense_inputs import day_of_year, dihedral, dihedral_inverse, geo_region
 
 
 def fake_batch(b: int = 4, size: int = 32, seed: int = 0, t: int | None = None) -> dict:

@@ -1,33 +1,14 @@
-"""MMEarth-style multi-pretext masked autoencoder (Nedungadi et al., ECCV 2024).
+"""MMEarth (Nedungadi et al., ECCV 2024): a masked autoencoder on optical tiles with several pretext tasks.
 
-One encoder reads **optical input only** (Sentinel-2); during pretraining its masked view must serve several
-pretext tasks at once, each with its own head on a decoder shared by all tasks:
+One encoder reads the visible optical (Sentinel-2) patches; one decoder shared by the tasks feeds a head per
+task: reconstruct the hidden optical patches (``s2``), predict the co-registered radar (``s1``) and the land cover
+of every pixel (``landcover``), and the tile's multi-hot scene labels (``labels``). Pixel losses count hidden
+patches only. The task losses are combined by uncertainty weighting (Kendall et al., 2018),
+``L = sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` with a learned log variance ``s_t`` per task.
 
-- ``s2``: reconstruct the masked optical patches (standardised per band; ``norm_pix_loss=True`` standardises
-  each target patch as in MAE);
-- ``s1``: predict the co-registered radar image (standardised dB) at pixel level;
-- ``landcover``: predict the land-cover class of every pixel (cross-entropy);
-- ``labels``: predict the tile's multi-hot scene labels at image level (average-pooled decoder tokens, binary
-  cross-entropy).
-
-Pixel-level losses count masked patches only, as in the reference code. The task losses are combined by
-**uncertainty weighting** (Kendall, Gal and Cipolla, 2018), ``L = sum_t exp(-s_t) L_t + s_t`` with one
-learnable ``s_t`` (a log variance) per task: a task whose loss stays large is down-weighted, and ``+ s_t``
-stops the weights from going to zero. With ``s_t = log sigma_t^2`` this is twice Kendall et al.'s
-``sum_t L_t / (2 sigma_t^2) + log sigma_t`` (the same minimiser; the official code drops the factor 1/2 too). As
-in the official ``UncertaintyWeightingStrategy``, a task whose loss
-is exactly 0 in a step (dropped, e.g. no valid pixel) contributes 0, not ``s_t``. Other modalities are needed
-only for pretraining; at inference the model embeds optical tiles.
-
-Defaults follow the official pretraining script (vishalned/MMEarth-train ``main_pretrain.py``): mask ratio 0.6,
-``norm_pix_loss=False``, one decoder block (``decoder_depth=1``) shared by the tasks, ``loss_aggr=uncertainty``,
-losses on masked patches only.
-
-Differences from the paper: the encoder here is a small ViT MAE (patch embedding, sin-cos positions, pre-norm
-blocks) rather than the paper's ConvNeXt V2 fully convolutional MAE with sparse convolutions, and the pretext
-targets are the kit's radar, land cover and scene labels instead of MMEarth's twelve modalities (elevation,
-canopy height, ERA5 climate, biome, ...). With ``tasks=("s2",)`` the model is a plain optical MAE of the same
-size: the baseline for measuring what the extra pretext tasks add.
+The kit's encoder is a small ViT MAE (the paper's is a sparse ConvNeXt V2), and its pretext targets are the
+kit's radar, land cover and scene labels. ``tasks=("s2",)`` is a plain optical MAE of the same size: the
+baseline that shows what the extra tasks add.
 """
 
 from __future__ import annotations
@@ -42,7 +23,6 @@ from .blocks import MAEDecoder, ViTEncoder, init_weights
 from .losses import masked_mean, norm_pix_target
 from .masking import patchify, random_masking
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
-from .state_names import keep_state_names
 from .validation import batch_item, model_input
 
 #: Every pretext task the model knows, in a fixed order (the order of ``log_vars``).
@@ -70,10 +50,8 @@ class MMEarthConfig:
         n_landcover: land-cover classes (``len(xmodal_lab.data.LANDCOVER_CLASSES)`` for the simulated world);
             negative ids in ``landcover`` are ignored.
         n_labels: scene labels (length of the multi-hot ``labels``).
-        norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only);
-            False as in the official script (its ``--norm_pix_loss`` defaults to False).
-        weighting: ``"uncertainty"`` (``exp(-s) L + s``, official ``loss_aggr="uncertainty"``) or ``"sum"``
-            (official ``"unweighted"``: plain sum of the task losses).
+        norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only).
+        weighting: ``"uncertainty"`` (``exp(-s) L + s``) or ``"sum"`` (plain sum of the task losses).
     """
 
     img_size: int = 32
@@ -100,22 +78,15 @@ PRESETS: dict[str, MMEarthConfig] = {
     ),
     # a ViT-B/16 encoder (the paper's encoder is a ConvNeXt V2 of similar cost), 112 px tiles as in MMEarth
     "base": MMEarthConfig(
-        img_size=112,
-        patch_size=16,
-        embed_dim=768,
-        depth=12,
-        num_heads=12,
-        decoder_dim=512,
-        decoder_depth=1,
-        decoder_heads=16,
-    ),
+        img_size=112, patch_size=16, embed_dim=768, depth=12, num_heads=12, decoder_dim=512, decoder_heads=16
+    ),  # fmt: skip
 }
 
 
 class UncertaintyWeighting(nn.Module):
     """Multi-task loss weighting by learned homoscedastic uncertainty: ``sum_t exp(-s_t) L_t + s_t``.
 
-    As in the official MMEarth code, a task whose loss is exactly 0 (dropped this step) adds 0, not ``s_t``.
+    A task whose loss is exactly 0 (dropped this step, e.g. no valid pixel) adds 0, not ``s_t``.
 
     Args:
         tasks: task names; one log variance ``s_t`` each, initialised at 0 (weight 1).
@@ -127,18 +98,11 @@ class UncertaintyWeighting(nn.Module):
         self.log_vars = nn.Parameter(torch.zeros(len(self.tasks)))
 
     def weights(self) -> dict[str, Tensor]:
-        """Current weight ``exp(-s_t)`` of each task (detached: for reading, not for the loss)."""
+        """Current weight ``exp(-s_t)`` of each task (detached)."""
         return {t: torch.exp(-s) for t, s in zip(self.tasks, self.log_vars.detach())}
 
     def forward(self, losses: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Combine task losses.
-
-        Args:
-            losses: ``{task: scalar loss}`` for every task of ``self.tasks``.
-
-        Returns:
-            The total ``sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` and the weighted term of each task.
-        """
+        """The total ``sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` of ``{task: loss}``, and each task's term."""
         missing = sorted(set(self.tasks) - set(losses))
         if missing:
             raise KeyError(f"UncertaintyWeighting: no loss for task(s) {missing}")
@@ -146,18 +110,6 @@ class UncertaintyWeighting(nn.Module):
             t: (torch.exp(-s) * losses[t] + s) * (losses[t] != 0) for t, s in zip(self.tasks, self.log_vars)
         }
         return torch.stack(list(terms.values())).sum(), terms
-
-
-#: The shared encoder under its historical name in this module.
-MAEEncoder = ViTEncoder
-
-#: Checkpoint names of the decoder (this model stored its parts at the top level).
-_STATE_NAMES = (
-    ("decoder.embed.", "decoder_embed."),
-    ("decoder.mask_token", "mask_token"),
-    ("decoder.blocks.", "decoder."),
-    ("decoder.norm.", "decoder_norm."),
-)
 
 
 class MMEarth(nn.Module):
@@ -191,7 +143,7 @@ class MMEarth(nn.Module):
         self.encoder = ViTEncoder(S2_CHANNELS, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
 
         d, pp = c.decoder_dim, c.patch_size**2
-        # one decoder shared by all tasks (the reference code's task decoders share their blocks), one head each
+        # one decoder shared by all tasks, one head each
         self.decoder = MAEDecoder(c.embed_dim, d, c.decoder_depth, c.decoder_heads, c.mlp_ratio)
         out_chans = {"s2": S2_CHANNELS, "s1": S1_CHANNELS, "landcover": c.n_landcover}
         self.heads = nn.ModuleDict(
@@ -202,10 +154,8 @@ class MMEarth(nn.Module):
         self.weighting = UncertaintyWeighting(self.tasks)
         self.apply(init_weights)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
-        keep_state_names(self, _STATE_NAMES)
 
-    # ---------------------------------------------------------------- inference
-    def _optical(self, s2: Tensor | None, s1: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
+    def _optical(self, s2: Tensor | None) -> tuple[Tensor, tuple[int, int]]:
         if s2 is None:
             raise ValueError(
                 "MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a pretraining target)"
@@ -215,39 +165,35 @@ class MMEarth(nn.Module):
         return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
 
     def features(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
     ) -> dict[str, Tensor]:
-        """Patch features of an unmasked optical tile.
-
-        Args:
-            s1: ignored (the encoder reads optical input only); accepted for a uniform interface.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-            gsd: ignored.
-
-        Returns:
-            ``{"s2": [B, D, H/p, W/p]}``.
-        """
+        """Patch features of an optical tile ``s2 [B, 12, H, W]``: ``{"s2": [B, D, H/p, W/p]}`` (s1, gsd ignored)."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder.feature_map(x)}
 
     def embed(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
+        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
     ) -> dict[str, Tensor]:
-        """One vector per optical tile: the mean of the unmasked encoder tokens.
-
-        Args:
-            s1: ignored; accepted for a uniform interface.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-            gsd: ignored.
-
-        Returns:
-            ``{"s2": [B, D]}``.
-        """
+        """One vector per optical tile, the mean encoder token: ``{"s2": [B, D]}`` (s1, gsd ignored)."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder(x).mean(dim=1)}
 
-    # ----------------------------------------------------------------- training
-    def decode(self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]) -> dict[str, Tensor]:
+    def forward_encoder(self, x: Tensor, mask_ratio: float) -> tuple[Tensor, Tensor, Tensor]:
+        """Encode a random ``1 - mask_ratio`` of the patches of a standardised tile ``[B, 12, H, W]``.
+
+        Returns:
+            ``latent [B, K, D]`` with ``K = int(N * (1 - mask_ratio))``, ``mask [B, N]`` (1 = hidden) and
+            ``ids_restore [B, N]``.
+        """
+        grid = self.encoder.grid(x)
+        n = grid[0] * grid[1]
+        n_keep = max(1, int(n * (1 - mask_ratio)))  # int(), not round(), as MMEarth's masking
+        ids_keep, mask, ids_restore = random_masking(x.shape[0], n, 1 - n_keep / n, x.device)
+        return self.encoder(x, ids_keep=ids_keep), mask, ids_restore
+
+    def forward_decoder(
+        self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]
+    ) -> dict[str, Tensor]:
         """Run the shared decoder and every task head.
 
         Args:
@@ -261,9 +207,20 @@ class MMEarth(nn.Module):
         x = self.decoder(latent, ids_restore, grid)  # [B, N, Dd]
         return {t: head(x.mean(dim=1) if t == "labels" else x) for t, head in self.heads.items()}
 
-    def _task_losses(
+    def forward_loss(
         self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor
     ) -> dict[str, Tensor]:
+        """Each task's loss: squared error or cross-entropy over hidden patches, binary cross-entropy for labels.
+
+        Args:
+            pred: the outputs of :meth:`forward_decoder`.
+            batch: the pair batch holding the targets.
+            x2: the standardised optical tile ``[B, 12, H, W]``.
+            mask: ``[B, N]``, 1 = hidden.
+
+        Returns:
+            ``{task: scalar loss}``.
+        """
         p, losses = self.config.patch_size, {}
         target = patchify(x2, p)  # [B, N, p*p*12]
         if self.config.norm_pix_loss:
@@ -311,10 +268,9 @@ class MMEarth(nn.Module):
             ``weight_<task>`` (``exp(-s_t)``), ``mask [B, N]`` (1 = hidden) and ``pred_s2 [B, N, p*p*12]``.
         """
         x2, grid = self._optical(batch_item(batch, "s2", self.name))
-        b, n = x2.shape[0], grid[0] * grid[1]
-        ids_keep, mask, ids_restore = random_masking(b, n, self.config.mask_ratio, x2.device)
-        pred = self.decode(self.encoder(x2, ids_keep=ids_keep), ids_restore, grid)
-        losses = self._task_losses(pred, batch, x2, mask)
+        latent, mask, ids_restore = self.forward_encoder(x2, self.config.mask_ratio)
+        pred = self.forward_decoder(latent, ids_restore, grid)
+        losses = self.forward_loss(pred, batch, x2, mask)
         if self.config.weighting == "uncertainty":
             total, _ = self.weighting(losses)
         else:
@@ -325,12 +281,4 @@ class MMEarth(nn.Module):
         return out
 
 
-__all__ = [
-    "MMEarth",
-    "MMEarthConfig",
-    "MAEEncoder",
-    "PIXEL_TASKS",
-    "PRESETS",
-    "TASKS",
-    "UncertaintyWeighting",
-]
+__all__ = ["MMEarth", "MMEarthConfig", "PIXEL_TASKS", "PRESETS", "TASKS", "UncertaintyWeighting"]

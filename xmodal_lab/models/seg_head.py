@@ -1,22 +1,12 @@
-"""A segmentation head on any kit encoder's ``features()``: a light UPerNet-style decoder (Xiao et al., 2018).
+"""Segmentation heads on any kit encoder's ``features()``: a light UPerNet (Xiao et al., 2018) and a linear probe.
 
-A ViT gives one feature map at the patch stride. As for ViTs in UPerNet set-ups (ViTDet's simple feature
-pyramid, Li et al. 2022; terratorch's CROMA + UPerNet), the head first builds a pyramid from it (up 4x and 2x
-by transposed convolutions, the map itself, down 2x by max pooling), then runs a feature pyramid network:
-1x1 lateral convolutions, a top-down pathway that adds each coarser level upsampled to the finer one, a 3x3
-convolution per level; the levels are upsampled to the finest, concatenated, fused by a 3x3 convolution and
-classified per pixel; the logits are upsampled bilinearly to the input size. UPerNet's pyramid pooling
-module on the coarsest level is kept small: global average pooling plus the coarsest level itself.
-
-:class:`LinearHead` is the standard frozen-feature (probe) protocol for dense tasks: a batch norm without
-affine parameters (as MAE's linear probe) and one 1x1 convolution on the patch features, the patch logits
-upsampled bilinearly to the pixels. It can only read what the features hold linearly, so it measures the
-encoder; the UPerNet head is a small network of its own that can learn much of the task from raw signal.
-
-``SegmentationModel(encoder, num_classes)`` has the kit's training interface: ``forward(batch)`` returns
-``{"loss", "logits"}``, so :func:`xmodal_lab.train.fit` trains it like any model. Its :attr:`config` (a
-:class:`SegmentationConfig`: the encoder's registry name and config plus the head's settings) goes into every
-checkpoint ``fit`` writes, so :func:`xmodal_lab.train.load_checkpoint` rebuilds the whole model.
+:class:`UPerNetHead` builds a pyramid from the ViT's one feature map (up 4x and 2x by transposed convolutions,
+the map itself, down 2x by max pooling, as ViTDet's simple feature pyramid), runs an FPN on it (1x1 laterals, a
+top-down pathway, a 3x3 convolution per level), fuses the levels and classifies each pixel; its pyramid pooling
+is reduced to the global bin. :class:`LinearHead` is the frozen-feature probe of dense tasks: batch norm without
+affine parameters and one 1x1 convolution, so it measures what the features hold linearly.
+:class:`SegmentationModel` puts either on an encoder with the kit's training interface (``forward(batch)`` ->
+``{"loss", "logits"}``); its :class:`SegmentationConfig` goes into checkpoints so the whole model can be rebuilt.
 """
 
 from __future__ import annotations
@@ -30,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODALITIES = ("s1", "s2", "joint")
+#: The inputs each feature map needs.
+NEEDS = {"s1": ("s1",), "s2": ("s2",), "joint": ("s1", "s2")}
+MODALITIES = tuple(NEEDS)
 #: Heads a :class:`SegmentationModel` can put on the encoder.
 HEADS = ("upernet", "linear")
 #: Label value that the loss ignores (Sen1Floods11's no-data value).
@@ -50,8 +42,7 @@ class UPerNetHead(nn.Module):
         in_dim: channels ``D`` of the encoder's feature map.
         num_classes: output classes ``K``.
         dim: channels of every pyramid level.
-        scales: resampling of the feature map per pyramid level (``4``: up 4x, ``0.5``: down 2x); each is
-            one of 4, 2, 1, 0.5.
+        scales: resampling per pyramid level, each one of 4 (up 4x), 2, 1, 0.5 (down 2x).
         dropout: dropout before the classifier.
     """
 
@@ -90,15 +81,7 @@ class UPerNetHead(nn.Module):
         return nn.MaxPool2d(2, ceil_mode=True)
 
     def forward(self, features: Tensor, size: tuple[int, int]) -> Tensor:
-        """Per-pixel class logits.
-
-        Args:
-            features: encoder feature map ``[B, D, h, w]``.
-            size: output ``(H, W)``.
-
-        Returns:
-            Logits ``[B, K, H, W]``.
-        """
+        """Per-pixel logits ``[B, K, H, W]`` from a feature map ``[B, D, h, w]``, for ``size = (H, W)``."""
         levels = [lat(res(features)) for res, lat in zip(self.resample, self.lateral)]  # fine -> coarse
         levels[-1] = levels[-1] + self.global_context(features.mean(dim=(2, 3), keepdim=True))
         for i in range(len(levels) - 2, -1, -1):  # top-down: coarse context into finer levels
@@ -115,10 +98,9 @@ class UPerNetHead(nn.Module):
 
 
 class LinearHead(nn.Module):
-    """The frozen-feature probe of dense tasks: per-patch linear logits, upsampled to the pixels.
+    """The frozen-feature probe of dense tasks: ``W BN(f) + b`` per patch feature, upsampled bilinearly.
 
-    ``z = W BN(f) + b`` on every patch feature ``f`` (batch norm without affine parameters, as in MAE's
-    linear probe, so one learning rate suits any encoder's feature scale), then bilinear upsampling.
+    The batch norm has no affine parameters (as MAE's linear probe), so one learning rate suits any encoder.
 
     Args:
         in_dim: channels ``D`` of the encoder's feature map.
@@ -131,15 +113,7 @@ class LinearHead(nn.Module):
         self.classifier = nn.Conv2d(in_dim, num_classes, 1)
 
     def forward(self, features: Tensor, size: tuple[int, int]) -> Tensor:
-        """Per-pixel class logits.
-
-        Args:
-            features: encoder feature map ``[B, D, h, w]``.
-            size: output ``(H, W)``.
-
-        Returns:
-            Logits ``[B, K, H, W]``.
-        """
+        """Per-pixel logits ``[B, K, H, W]`` from a feature map ``[B, D, h, w]``, for ``size = (H, W)``."""
         logits = self.classifier(self.norm(features))  # [B, K, h, w]
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
@@ -157,7 +131,7 @@ class SegmentationConfig:
         head_dim: channels of the head.
         dropout: dropout before the classifier.
         class_weights: per-class weights of the cross-entropy, or None.
-        head: ``"upernet"`` or ``"linear"`` (see :class:`SegmentationModel`).
+        head: ``"upernet"`` or ``"linear"``.
     """
 
     encoder: str = "croma"
@@ -177,17 +151,12 @@ class SegmentationModel(nn.Module):
     Args:
         encoder_model: a kit model with ``features(s1=, s2=, gsd=)`` (built, pretrained or loaded).
         num_classes: classes of ``mask`` (2 for water / not water).
-        modality: which feature map feeds the head: ``"s1"`` (radar only), ``"s2"`` (optical only) or
-            ``"joint"`` (models with a joint encoding, such as CROMA).
-        freeze_encoder: keep the encoder's weights fixed (a linear-probe-like protocol for dense tasks); the
-            encoder then stays in eval mode and its features are computed without gradients. False
-            fine-tunes it with the head.
-        head_dim: channels of the head.
+        modality: the feature map that feeds the head: ``"s1"``, ``"s2"`` or ``"joint"``.
+        freeze_encoder: keep the encoder fixed, in eval mode and without gradients; False fine-tunes it.
+        head_dim: channels of the UPerNet head.
         class_weights: optional per-class weights ``[K]`` of the cross-entropy.
-        dropout: dropout before the classifier (UPerNet head).
-        head: ``"upernet"`` (default: the decoder of terratorch's and the CROMA paper's segmentation set-ups)
-            or ``"linear"`` (the frozen-feature probe, :class:`LinearHead`: what the features hold linearly;
-            ``head_dim`` and ``dropout`` are then unused).
+        dropout: dropout before the UPerNet classifier.
+        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe).
 
     Raises:
         TypeError: the encoder has no ``features``.
@@ -199,9 +168,8 @@ class SegmentationModel(nn.Module):
         >>> out["logits"].shape
         torch.Size([2, 2, 32, 32])
 
-    Train it with ``fit(seg, data, normalize=False, ...)`` when the encoder is pretrained: fit's default
-    ``normalize=True`` would replace the encoder's input statistics with those of the new data (a warning says
-    so when it happens to a frozen encoder).
+    Train it with ``fit(seg, data, normalize=False, ...)`` on a pretrained encoder: ``normalize=True`` would
+    replace the encoder's input statistics (a frozen encoder warns).
     """
 
     name = "segmentation"
@@ -252,10 +220,7 @@ class SegmentationModel(nn.Module):
 
     @property
     def config(self) -> SegmentationConfig | None:
-        """The :class:`SegmentationConfig` of this model; None when the encoder is not a registry model.
-
-        ``fit`` stores it in checkpoints, so :func:`xmodal_lab.train.load_checkpoint` can rebuild the model.
-        """
+        """The :class:`SegmentationConfig` of this model (None when the encoder is not a registry model)."""
         name, enc_config = getattr(self.encoder, "name", None), getattr(self.encoder, "config", None)
         if not isinstance(name, str) or not dataclasses.is_dataclass(enc_config):
             return None
@@ -269,13 +234,7 @@ class SegmentationModel(nn.Module):
 
     @classmethod
     def from_config(cls, config: SegmentationConfig | dict[str, Any]) -> SegmentationModel:
-        """A freshly initialised model with the architecture ``config`` describes (load weights after).
-
-        Args:
-            config: a :class:`SegmentationConfig` or its ``dataclasses.asdict`` dict (as checkpoints hold it).
-
-        Returns:
-            The model, its encoder built from the registry.
+        """A freshly initialised model from a :class:`SegmentationConfig` or its dict (load weights after).
 
         Raises:
             ValueError: the config has unknown fields or names an encoder the registry does not know.
@@ -300,11 +259,10 @@ class SegmentationModel(nn.Module):
         return [b.detach().clone() for n, b in self.encoder.named_buffers() if n.endswith(("mean", "std"))]
 
     def _inputs(self, batch: dict) -> dict[str, Tensor]:
-        need = {"s1": ("s1",), "s2": ("s2",), "joint": ("s1", "s2")}[self.modality]
-        missing = [k for k in need if not isinstance(batch.get(k), Tensor)]
+        missing = [k for k in NEEDS[self.modality] if not isinstance(batch.get(k), Tensor)]
         if missing:
             raise KeyError(f"SegmentationModel(modality={self.modality!r}) needs {missing} in the batch")
-        return {k: batch[k] for k in need}
+        return {k: batch[k] for k in NEEDS[self.modality]}
 
     def _feature_dim(self) -> int:
         size = int(getattr(getattr(self.encoder, "config", None), "img_size", 32))
@@ -312,8 +270,7 @@ class SegmentationModel(nn.Module):
         was_training = self.encoder.training
         self.encoder.eval()
         with torch.no_grad():
-            feats = self.encoder.features(**{k: dummy[k] for k in {"s1": ("s1",), "s2": ("s2",),
-                                                                   "joint": ("s1", "s2")}[self.modality]})  # fmt: skip
+            feats = self.encoder.features(**{k: dummy[k] for k in NEEDS[self.modality]})
         self.encoder.train(was_training)
         if self.modality not in feats:
             raise ValueError(
@@ -332,41 +289,36 @@ class SegmentationModel(nn.Module):
     def encode(self, batch: dict) -> Tensor:
         """The encoder's feature map for the chosen modality, ``[B, D, h, w]``."""
         inputs = self._inputs(batch)
-        gsd = batch.get("gsd")
-        kwargs = {"gsd": gsd} if gsd is not None else {}
-        if self.freeze_encoder:
-            with torch.no_grad():
-                return self.encoder.features(**inputs, **kwargs)[self.modality]
-        return self.encoder.features(**inputs, **kwargs)[self.modality]
+        if batch.get("gsd") is not None:
+            inputs["gsd"] = batch["gsd"]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_encoder):
+            return self.encoder.features(**inputs)[self.modality]
 
     def logits(self, batch: dict) -> Tensor:
         """Per-pixel class logits ``[B, K, H, W]`` for a batch with ``s1`` and/or ``s2`` ``[B, C, H, W]``."""
         if self.freeze_encoder and self.training and not self._warned:
             self._warned = True
-            now = self._norm_state()
-            if any(
-                a.shape != b.shape or not torch.equal(a.to(b.device), b)
-                for a, b in zip(self._norms_at_start, now)
-            ):
+            pairs = zip(self._norms_at_start, self._norm_state())
+            if any(a.shape != b.shape or not torch.equal(a.to(b.device), b) for a, b in pairs):
                 warnings.warn(
                     "SegmentationModel: the frozen encoder's input statistics changed since it was wrapped "
                     "(fit(normalize=True) recomputes them on the new data); pass normalize=False to keep the "
                     "statistics the encoder was pretrained with",
                     stacklevel=2,
                 )
-        ref = next(v for k, v in self._inputs(batch).items())
-        return self.head(self.encode(batch), size=tuple(ref.shape[-2:]))
+        size = next(iter(self._inputs(batch).values())).shape[-2:]
+        return self.head(self.encode(batch), size=tuple(size))
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """Loss and logits on a batch.
 
         Args:
-            batch: ``s1`` ``[B, 2, H, W]`` and/or ``s2`` ``[B, 12, H, W]`` as the modality needs, and
-                ``mask`` int64 ``[B, H, W]`` with class ids (-1: no label, ignored) for the loss.
+            batch: ``s1 [B, 2, H, W]`` and/or ``s2 [B, 12, H, W]``, and for the loss ``mask [B, H, W]`` class
+                ids (-1: no label).
 
         Returns:
-            ``{"logits": [B, K, H, W]}`` and, when ``mask`` is given, ``"loss"``: per-pixel cross-entropy
-            averaged over labelled pixels (0 with a gradient when no pixel is labelled).
+            ``{"logits": [B, K, H, W]}`` and with a mask ``"loss"``: cross-entropy over labelled pixels (0 with
+            a gradient when none is labelled).
         """
         logits = self.logits(batch)
         out = {"logits": logits}
@@ -383,7 +335,7 @@ class SegmentationModel(nn.Module):
                     f"mask: values must be class ids 0..{self.num_classes - 1} or {IGNORE_INDEX} (no label), "
                     f"got {sorted(torch.unique(mask[bad]).tolist())[:5]}"
                 )
-            if (mask == IGNORE_INDEX).all():
+            if (mask == IGNORE_INDEX).all():  # no labelled pixel: a zero that still has a gradient
                 out["loss"] = logits.sum() * 0.0
             else:
                 out["loss"] = F.cross_entropy(

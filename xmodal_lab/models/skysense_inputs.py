@@ -1,0 +1,127 @@
+"""What SkySense reads beside the pixels: acquisition dates, locations, and the flips/rotations of its views.
+
+Dates become day-of-year indices into a learned date table; locations become regions of a lat/lon grid,
+each with its own geo-context prototypes; the student's and the teacher's views of a tile differ by one of the
+8 flips/rotations of the square, undone on the feature maps so that both views' features cover the same ground.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import torch
+from torch import Tensor
+
+#: Rows of the day-of-year table: 366 days (index 0 = 1 January, 365 = 31 December of a leap year).
+DAYS_IN_YEAR = 366
+
+
+def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
+    """Days of the year (0 = 1 January) of acquisition dates.
+
+    Args:
+        dates: one ISO date (``"2021-06-15"``; a time part is ignored), a list of ``B`` dates, a list of ``B``
+            lists of ``T`` dates, or integer days of the year (tensor ``[B]`` / ``[B, T]``).
+        n_images: ``B``, to broadcast a single date to the batch.
+
+    Returns:
+        ``[B]`` or ``[B, T]`` int64 in ``[0, 365]``.
+
+    Raises:
+        ValueError: on a string that is not an ISO date, or a day outside ``[0, 365]``.
+    """
+
+    def one(s: object) -> int:
+        if isinstance(s, (_dt.date, _dt.datetime)):
+            return s.timetuple().tm_yday - 1
+        try:
+            return _dt.date.fromisoformat(str(s)[:10]).timetuple().tm_yday - 1
+        except ValueError as err:
+            raise ValueError(f"date: expected ISO dates like '2021-06-15', got {s!r}") from err
+
+    if isinstance(dates, Tensor):
+        out = dates.long()
+    elif isinstance(dates, (str, _dt.date)):
+        out = torch.tensor([one(dates)] * (n_images or 1))
+    else:
+        rows = [[one(d) for d in r] if isinstance(r, (list, tuple)) else one(r) for r in dates]
+        out = torch.tensor(rows, dtype=torch.long)
+    if out.numel() and (out.min() < 0 or out.max() >= DAYS_IN_YEAR):
+        raise ValueError(f"date: days of the year must lie in [0, {DAYS_IN_YEAR - 1}], got {out.tolist()}")
+    return out
+
+
+def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
+    """Day of the year of every frame, ``{m: [B, T_m]}`` for frames ``{m: [B, T_m, C, H, W]}`` (None without dates).
+
+    Raises:
+        ValueError: unless ``date`` holds one date per tile or one list of ``T_m`` dates per tile.
+    """
+    out = {}
+    for name, v in x.items():
+        b, t = v.shape[:2]
+        d = None if date is None else day_of_year(date, b)
+        if d is not None and d.ndim == 1:
+            d = d.reshape(b, 1).expand(b, t)
+        if d is not None and d.shape != (b, t):
+            raise ValueError(
+                f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape {tuple(d.shape)}"
+            )
+        out[name] = d
+    return out
+
+
+def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Region index of each location on a regular lat/lon grid (row-major, from the south-west corner).
+
+    Args:
+        lat: latitudes ``[B]`` in degrees (clamped to ``[-90, 90]``).
+        lon: longitudes ``[B]`` in degrees (wrapped to ``[-180, 180)``).
+        grid: ``(latitude bands, longitude bands)``.
+
+    Returns:
+        ``[B]`` int64 in ``[0, bands_lat * bands_lon)``.
+    """
+    n_lat, n_lon = grid
+    lat = torch.as_tensor(lat, dtype=torch.float64).reshape(-1).clamp(-90.0, 90.0)
+    lon = (torch.as_tensor(lon, dtype=torch.float64).reshape(-1) + 180.0) % 360.0 - 180.0
+    i = ((lat + 90.0) / 180.0 * n_lat).floor().long().clamp(0, n_lat - 1)
+    j = ((lon + 180.0) / 360.0 * n_lon).floor().long().clamp(0, n_lon - 1)
+    return i * n_lon + j
+
+
+def dihedral(x: Tensor, k: int) -> Tensor:
+    """One of the 8 flips/rotations of the square: flip the columns if ``k >= 4``, then rotate ``k % 4`` times.
+
+    Args:
+        x: ``[..., H, W]``.
+        k: transform index in ``0..7``.
+
+    Returns:
+        The transformed tensor ``[..., H, W]`` (``[..., W, H]`` for odd rotations of non-square input).
+    """
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def dihedral_inverse(x: Tensor, k: int) -> Tensor:
+    """Undo :func:`dihedral` with the same ``k``: ``dihedral_inverse(dihedral(x, k), k) == x``."""
+    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
+def per_image(fn, x: Tensor, ks: Tensor) -> Tensor:
+    """Apply ``fn(x_i, k_i)`` to each image of ``x [B, ...]`` with its own transform index ``ks [B]``."""
+    return torch.stack([fn(xi, int(k)) for xi, k in zip(x, ks)])
+
+
+__all__ = [
+    "DAYS_IN_YEAR",
+    "day_of_year",
+    "dihedral",
+    "dihedral_inverse",
+    "frame_days",
+    "geo_region",
+    "per_image",
+]
