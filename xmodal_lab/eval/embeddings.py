@@ -35,13 +35,9 @@ def embed_batches(
     pass_keys: tuple[str, ...] = (),
     progress: bool = False,
 ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
-    """Run ``model.embed`` over a dataset in eval mode, yielding ``(embeddings, batch)`` per batch.
+    """Run ``model.embed`` over a dataset in eval mode, yielding ``({key: [B, D]}, batch)`` per batch.
 
     The :data:`CONTEXT` entries go to ``embed`` when it accepts them; ``pass_keys`` always do.
-    The model's training mode is restored afterwards.
-
-    Yields:
-        ``({key: [B, D] float32}, the collated batch)``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
@@ -80,7 +76,6 @@ def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
 
 
 def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Labels, dominant class, place and :data:`METADATA` of a batch, as arrays."""
     out = {}
     if "labels" in batch:
         out["labels"] = torch.as_tensor(batch["labels"]).numpy()
@@ -107,23 +102,9 @@ def embed_dataset(
 ) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
 
-    The first item's units are checked first (a :class:`~xmodal_lab.errors.UnitsWarning` names digital
-    numbers, linear power and the like); the :data:`CONTEXT` entries reach models whose ``embed`` takes them.
-
-    Args:
-        model: a model with ``embed(s1=None, s2=None, gsd=None) -> {key: [B, D]}``.
-        data: a dataset of pair dicts (``SimulatedWorld``, ``BigEarthNetMM``, a ``Subset``...).
-        batch_size: items per forward pass.
-        device: where to run (default: the model's device).
-        modalities: inputs to pass to the model when the dataset has them.
-        pass_keys: more batch entries passed to ``model.embed`` by name, e.g. ``("cloud_mask",)`` for CROMA.
-
-    Returns:
-        ``{"s1", "s2", "joint": [N, D]}`` (whichever the model gives) as float32, plus ``labels [N, K]``,
-        ``dominant_class [N]``, ``lat``, ``lon``, ``gsd [N]`` and the :data:`METADATA` entries the data gives.
-
-    Raises:
-        ValueError: an empty dataset, a bad ``batch_size``, or an ``embed`` that gave no ``[B, D]`` tensors.
+    The first item's units are checked first. Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus
+    ``labels``, ``dominant_class``, ``lat``, ``lon``, ``gsd`` and the :data:`METADATA` the data gives.
+    ``pass_keys`` are more batch entries passed to ``embed`` by name (e.g. ``("cloud_mask",)`` for CROMA).
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")
