@@ -1,12 +1,7 @@
 """Run-time settings shared by the whole kit: fast mode, folders, seeding and device choice.
 
-Everything here is cheap to import: no torch at module level, so ``import xmodal_lab`` stays light.
-
-Environment variables:
-    XMODAL_FAST: ``1`` turns on fast mode (CI and Binder set it): smaller data, fewer steps, tiny presets.
-    XMODAL_DATA_DIR: folder with the bundled real samples (default: ``data/`` of the repository).
-    XMODAL_CACHE_DIR: folder for generated data, downloads and checkpoints
-        (default: ``~/.cache/xmodal_lab``).
+``XMODAL_FAST=1`` (CI, Binder) shrinks data, steps and presets; ``XMODAL_DATA_DIR`` and ``XMODAL_CACHE_DIR``
+move the bundled samples and the cache. No torch at import time, so ``import xmodal_lab`` stays light.
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def fast_mode() -> bool:
-    """Whether fast mode is on (``XMODAL_FAST=1``): notebooks and scripts shrink data, steps and presets."""
+    """Whether fast mode is on (``XMODAL_FAST=1``)."""
     return os.environ.get("XMODAL_FAST", "0").strip().lower() in _TRUE
 
 
@@ -42,7 +37,7 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Folder for generated data and checkpoints (created): ``$XMODAL_CACHE_DIR``, ``~/.cache/xmodal_lab``."""
+    """Folder for generated data and checkpoints (created): ``$XMODAL_CACHE_DIR``, else ``~/.cache/xmodal_lab``."""
     env = os.environ.get("XMODAL_CACHE_DIR")
     path = Path(env).expanduser() if env else Path.home() / ".cache" / "xmodal_lab"
     path.mkdir(parents=True, exist_ok=True)
@@ -64,12 +59,7 @@ def seed_everything(seed: int = 0) -> int:
 
 
 def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
-    """The best available device: CUDA, then Apple MPS, then CPU.
-
-    Args:
-        prefer: force a device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
-        verbose: print which device was chosen and why.
-    """
+    """The ``prefer``-red device, else CUDA, then Apple MPS, then CPU; ``verbose`` prints which and why."""
     import torch
 
     if prefer is not None:

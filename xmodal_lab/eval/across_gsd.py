@@ -76,4 +76,3 @@ def knn_across_gsds(
         out["raw pixels"][g] = knn(_raw(fit), y_fit, _raw(test), y_test)
         out["majority"][g] = float(np.bincount(y_test).max() / len(y_test))
     return out
-

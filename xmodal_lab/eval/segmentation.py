@@ -175,4 +175,3 @@ def to_polygons(
             props = {"mask_id": i, "area": area, **(properties or {})}
             features.append({"type": "Feature", "geometry": geom, "properties": props})
     return {"type": "FeatureCollection", "crs": crs_obj.to_string(), "features": features}
-
