@@ -16,7 +16,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
-from .embeddings import embed_batches
+from .embeddings import concat_rows, embed_batches
 from .outputs import check_out_path, write_checked
 
 #: Embedding keys a model may return (``embed(s1=, s2=)``): radar, optical, and both together.
@@ -244,20 +244,11 @@ def embed_raster(
 ) -> TileEmbeddings:
     """Embed every tile of a co-registered S1/S2 GeoTIFF pair and write an embedding GeoTIFF (COG).
 
-    Args:
-        model: any model of the kit; run in eval mode without gradients.
-        s1_path: Sentinel-1 GeoTIFF (VV, VH).
-        s2_path: Sentinel-2 GeoTIFF; its grid is the output's grid.
-        out_path: the ``.tif`` to write (must not exist), or None to only embed.
-        tile: tile side in optical pixels (a multiple of the model's patch size).
-        stride: step between tiles (default ``tile``); the output has one pixel per step.
-        modality: the embedding written (``"s1"``, ``"s2"``, ``"joint"``); all are kept in the result.
-        pca: None: one band per dimension; 3: an RGB picture of the first principal components; k: k PC scores.
-        batch_size: tiles per forward pass.
-        max_nodata: drop tiles with a larger nodata fraction (nodata in the output).
-        device: where to run (default: the model's device).
-        progress: show a progress bar.
-        **dataset_kwargs: passed to ``PairedRasterDataset`` (``s2_scale``, ``s1_units``...).
+    The optical raster's grid is the output's grid, one pixel per ``stride`` (default ``tile``) optical pixels;
+    tiles with more than ``max_nodata`` nodata are dropped. ``modality`` picks the embedding written (all are
+    kept in the result); ``pca`` None writes one band per dimension, 3 an RGB picture of the first principal
+    components, ``k`` the first ``k`` scores. ``out_path`` None only embeds; ``dataset_kwargs`` go to
+    ``PairedRasterDataset``.
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
 
@@ -274,11 +265,8 @@ def embed_raster(
     ds = PairedRasterDataset(
         s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs
     )
-    parts: dict[str, list[np.ndarray]] = {}
-    for emb, _ in embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress):
-        for key, value in emb.items():
-            parts.setdefault(key, []).append(value)
-    vectors = {key: np.concatenate(values) for key, values in parts.items()}
+    batches = embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress)
+    vectors = concat_rows(emb for emb, _ in batches)
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,15 @@ def embed_batches(
         model.train(was_training)
 
 
+def concat_rows(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate per-batch ``{key: array}`` dicts row-wise into one dict."""
+    rows: dict[str, list[np.ndarray]] = {}
+    for part in parts:
+        for key, value in part.items():
+            rows.setdefault(key, []).append(value)
+    return {key: np.concatenate(values) for key, values in rows.items()}
+
+
 def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
     """Most frequent land-cover id per tile: ``[B, H, W]`` -> ``[B]``."""
     flat = landcover.reshape(landcover.shape[0], -1).long()
@@ -111,8 +120,5 @@ def embed_dataset(
     first = first_item(data)
     if isinstance(first, dict):
         check_pair(first, where="embed_dataset(data[0])")
-    parts: dict[str, list[np.ndarray]] = {}
-    for emb, batch in embed_batches(model, data, batch_size, device, modalities, pass_keys):
-        for key, value in {**emb, **_descriptions(batch)}.items():
-            parts.setdefault(key, []).append(value)
-    return {key: np.concatenate(values) for key, values in parts.items()}
+    batches = embed_batches(model, data, batch_size, device, modalities, pass_keys)
+    return concat_rows({**emb, **_descriptions(batch)} for emb, batch in batches)

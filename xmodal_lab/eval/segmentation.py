@@ -81,8 +81,7 @@ class OverestimationReport:
             f"lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away from any object"
         )
 
-    def __str__(self) -> str:
-        return self.summary()
+    __str__ = summary
 
 
 def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> OverestimationReport:

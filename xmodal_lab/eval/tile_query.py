@@ -100,10 +100,9 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
         back = gpd.read_file(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    def write(tmp: Path) -> None:
-        frame.to_file(tmp, **options)
-
-    return write_checked(path, write, reads_back, "file", driver_creates=True)
+    return write_checked(
+        path, lambda tmp: frame.to_file(tmp, **options), reads_back, "file", driver_creates=True
+    )
 
 
 @dataclass
