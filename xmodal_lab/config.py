@@ -37,7 +37,7 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Folder for generated data and checkpoints (created): ``$XMODAL_CACHE_DIR``, else ``~/.cache/xmodal_lab``."""
+    """Folder for generated data and checkpoints (created): ``$XMODAL_CACHE_DIR``, ``~/.cache/xmodal_lab``."""
     env = os.environ.get("XMODAL_CACHE_DIR")
     path = Path(env).expanduser() if env else Path.home() / ".cache" / "xmodal_lab"
     path.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: an empty, corrupt or foreign file, or one that asks to import anything but plain types.
+        CheckpointError: an empty, corrupt or foreign file, or one asking to import more than plain types.
     """
     path = Path(path)
     if not path.is_file():

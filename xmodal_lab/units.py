@@ -60,7 +60,7 @@ def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = Fal
 
 
 def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
-    """What looks wrong with ``x [..., C, H, W]`` as Sentinel-2 reflectance: one message per problem, with the fix.
+    """What looks wrong with ``x [..., C, H, W]`` as Sentinel-2 reflectance: one message per problem.
 
     ``offset`` also tests for the +0.1 offset of baseline-04.00 L2A products (meaningful on a whole scene).
     """

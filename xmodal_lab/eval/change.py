@@ -1,7 +1,4 @@
-"""Change detection scored: bi-temporal embedding distances and a log-ratio baseline against known masks.
-
-Thresholds are chosen on held-out places, never on the places that are scored.
-"""
+"""Change detection scored against known masks, with thresholds chosen on held-out places."""
 
 from __future__ import annotations
 
@@ -37,10 +34,7 @@ def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> dict[str, float]:
-    """Ranking scores (AUC, AP) and, with a ``threshold``, precision, recall and F1 of a change detector.
-
-    AUC and AP are NaN when the truth holds one class; "changed" is ``score > threshold``.
-    """
+    """AUC and AP (NaN for one-class truth); with a threshold, precision, recall and F1 of ``score > it``."""
     s, t = _flat(scores, truth)
     both = 0 < t.sum() < t.size
     out = {
@@ -121,11 +115,7 @@ def change_detection_scores(
     batch_size: int = 32,
     min_changed: float = 0.05,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Scores and truth of every tile and patch of bi-temporal data, for the model and the pixel baseline.
-
-    A tile counts as changed when at least ``min_changed`` of its pixels changed. Returns
-    ``{detector: {"scores", "truth"}}``; without a model only the ``pixel`` detectors.
-    """
+    """``{detector: {"scores", "truth"}}`` per tile, patch and pixel for the model and the pixel baseline."""
     parts: dict[str, dict[str, list]] = {}
 
     def add(name: str, scores: Tensor, truth: Tensor) -> None:

@@ -28,10 +28,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
 
 
 def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str, Any]:
-    """IoU and F1 per class, their means, and pixel accuracy from a confusion matrix ``[K, K]``.
-
-    A class absent from both truth and prediction gets NaN and is left out of the means.
-    """
+    """IoU and F1 per class (NaN when absent, left out of the means), their means and accuracy."""
     cm = np.asarray(cm, dtype=np.float64)
     k = cm.shape[0]
     names = class_names or [str(i) for i in range(k)]

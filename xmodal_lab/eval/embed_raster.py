@@ -80,7 +80,7 @@ class TileEmbeddings:
 
 
 def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
-    """Affine of the tile grid: the optical ``transform`` shifted by ``(tile - stride) / 2`` px, scaled by ``stride``."""
+    """Affine of the tile grid: ``transform`` shifted by ``(tile - stride) / 2`` px, scaled by ``stride``."""
     offset = (tile - stride) / 2.0
     grid = Affine(*tuple(transform)[:6]) @ Affine.translation(offset, offset) @ Affine.scale(stride)
     return tuple(grid)[:6]
@@ -99,7 +99,7 @@ def pca_project(x: Any, k: int) -> np.ndarray:
 
 
 def pca_rgb(x: Any) -> np.ndarray:
-    """The first three principal components of ``[N, D]`` as uint8 colours in 1..255 (0 is nodata), 2-98 % stretch."""
+    """The first three principal components of ``[N, D]`` as uint8 colours 1..255 (0: nodata)."""
     p = pca_project(x, 3)
     lo, hi = np.percentile(p, 2, axis=0), np.percentile(p, 98, axis=0)
     scaled = (p - lo) / np.where(hi > lo, hi - lo, 1.0)
@@ -116,7 +116,7 @@ def _fill_median(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
 
 
 class BlockTiles(torch.utils.data.Dataset):
-    """The tiles of a ``PairedRasterDataset``, read a ``block``-pixel square at a time: the same items, faster.
+    """The tiles of a ``PairedRasterDataset`` read a ``block``-pixel square at a time: same items, faster.
 
     Reading tile by tile decompresses a GeoTIFF block per tile; a copy of the dataset reads bigger windows
     (so scaling, units and nodata rules stay the dataset's). Tiles crossing a block edge are read one by one.
@@ -171,7 +171,7 @@ def write_cog(
     descriptions: list[str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> Path:
-    """Write bands ``[K, H, W]`` to a new Cloud-Optimised GeoTIFF (tiled, deflate, overviews), then read it back.
+    """Write bands ``[K, H, W]`` to a new Cloud-Optimised GeoTIFF with overviews, then read it back.
 
     Raises:
         FileExistsError: the file exists (it is never overwritten).
@@ -244,9 +244,9 @@ def embed_raster(
 ) -> TileEmbeddings:
     """Embed every tile of a co-registered S1/S2 GeoTIFF pair and write an embedding GeoTIFF (COG).
 
-    The optical raster's grid is the output's grid, one pixel per ``stride`` (default ``tile``) optical pixels;
-    tiles with more than ``max_nodata`` nodata are dropped. ``modality`` picks the embedding written (all are
-    kept in the result); ``pca`` None writes one band per dimension, 3 an RGB picture of the first principal
+    The output has the optical grid, one pixel per ``stride`` (default ``tile``) optical pixels; tiles with
+    more than ``max_nodata`` nodata are dropped. ``modality`` picks the embedding written (all are kept in
+    the result); ``pca`` None writes one band per dimension, 3 an RGB picture of the first principal
     components, ``k`` the first ``k`` scores. ``out_path`` None only embeds; ``dataset_kwargs`` go to
     ``PairedRasterDataset``.
     """
@@ -308,10 +308,7 @@ def embed_raster(
 def embeddings_to_geoparquet(
     tiles: TileEmbeddings, out_path: str | Path, modalities: tuple[str, ...] | None = None
 ) -> Path:
-    """Write tile footprints (polygons in the raster's CRS) and their vectors to a new ``.parquet`` file.
-
-    Columns: ``tile``, ``row``, ``col``, ``window_row``, ``window_col``, ``embedding_<modality>``, ``geometry``.
-    """
+    """Write tile footprints (polygons in the raster's CRS) and their vectors to a new ``.parquet`` file."""
     import geopandas as gpd
     from shapely.geometry import box
 

@@ -35,10 +35,7 @@ def embed_batches(
     pass_keys: tuple[str, ...] = (),
     progress: bool = False,
 ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
-    """Run ``model.embed`` over a dataset in eval mode, yielding ``({key: [B, D]}, batch)`` per batch.
-
-    The :data:`CONTEXT` entries go to ``embed`` when it accepts them; ``pass_keys`` always do.
-    """
+    """Run ``model.embed`` in eval mode (with the :data:`CONTEXT` it accepts): ``({key: [B, D]}, batch)``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     from tqdm.auto import tqdm

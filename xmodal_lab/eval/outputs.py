@@ -27,10 +27,7 @@ def write_checked(
     what: str,
     driver_creates: bool = False,
 ) -> Path:
-    """Write ``path`` through a temporary file beside it, check it, then publish it without overwriting.
-
-    ``driver_creates`` removes the empty temporary file first, for writers that refuse an existing file.
-    """
+    """Write ``path`` through a temporary file beside it, check it, then publish it without overwriting."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)

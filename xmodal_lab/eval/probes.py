@@ -110,10 +110,7 @@ def label_efficiency(
     seed: int = 0,
     repeats: int = 1,
 ) -> dict[float, list[float]]:
-    """Linear-probe score (accuracy, or mAP for multi-hot labels) per fraction of training labels used.
-
-    Each fraction below 1 is subsampled ``repeats`` times; returns ``{fraction: [score per repeat]}``.
-    """
+    """Linear-probe score per fraction of training labels: ``{fraction: [score per repeat]}``."""
     x_train, y_train = _xy(x_train, y_train, "train")
     rng = np.random.default_rng(seed)
     key = "mAP" if y_train.ndim == 2 else "accuracy"

@@ -1,7 +1,4 @@
-"""Cross-modal retrieval: cosine-similarity matrix, ranks of true matches, recall@k, top-k.
-
-Row ``i`` of ``query`` and row ``i`` of ``gallery`` are the same place.
-"""
+"""Cross-modal retrieval: similarities, ranks of true matches (row ``i`` matches row ``i``), recall@k."""
 
 from __future__ import annotations
 
@@ -51,7 +48,7 @@ def match_ranks(query: Any, gallery: Any) -> np.ndarray:
 
 
 def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k, median rank and mean reciprocal rank of cross-modal retrieval (chance recall is ``k / N``)."""
+    """Recall@k (chance: ``k / N``), median rank and mean reciprocal rank of cross-modal retrieval."""
     if not ks or not all(_whole(k) and k >= 1 for k in ks):
         raise InputValueError(f"ks: expected positive whole numbers (the k of recall@k), got {ks!r}")
     ranks = match_ranks(query, gallery)

@@ -66,7 +66,7 @@ def over_seeds(
     seeds: Iterable[int] = (0, 1, 2),
     name: str = "value",
 ) -> SeedSpread | SeedSpreads:
-    """Run ``experiment(seed)`` per seed: a :class:`SeedSpread` for a number, :class:`SeedSpreads` for a mapping.
+    """Run ``experiment(seed)`` per seed: :class:`SeedSpread` of a number, :class:`SeedSpreads` of a mapping.
 
     A mapping must have the same keys for every seed; seeds must be at least two and all different.
     """

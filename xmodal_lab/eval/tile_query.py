@@ -1,7 +1,4 @@
-"""Query a raster's tile embeddings from a point: similarity maps, thresholds, one-shot masks, vector export.
-
-The computations behind the click-to-query maps of :mod:`xmodal_lab.viz.region_maps`, without widgets.
-"""
+"""Query a raster's tile embeddings from a point: similarity maps, thresholds, masks, vector export."""
 
 from __future__ import annotations
 
@@ -56,11 +53,7 @@ def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
 def similarity_grid(
     tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None
 ) -> np.ndarray:
-    """Similarity of every tile to tile ``index`` on the tile grid ``[rows, cols]`` (NaN where none is).
-
-    ``gallery`` (default ``query``) is the modality compared with the clicked tile: ``query="s1"``,
-    ``gallery="s2"`` asks which optical tiles look like this radar tile.
-    """
+    """Similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
     for role, name in (("query", query), ("gallery", gallery or query)):
         if name not in tiles.vectors:
             raise ValueError(f"{role}: {name!r} not among the embedded modalities {sorted(tiles.vectors)}")
@@ -83,7 +76,7 @@ def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None =
 
 
 def export_vectors(collection: dict, out_path: str | Path, layer: str = "selection") -> Path:
-    """Write a FeatureCollection to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file, read back before returning."""
+    """Write a FeatureCollection to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file and read it back."""
     import geopandas as gpd
 
     path = check_out_path(out_path, (".gpkg", ".geojson", ".json"), "GeoPackage or GeoJSON")
