@@ -63,17 +63,13 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     import torch
 
     if prefer is not None:
-        device = torch.device(prefer)
-        reason = "as requested"
+        device, reason = torch.device(prefer), "as requested"
     elif torch.cuda.is_available():
-        device = torch.device("cuda")
-        reason = f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
+        device, reason = torch.device("cuda"), f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        device = torch.device("mps")
-        reason = "Apple GPU (MPS) found"
+        device, reason = torch.device("mps"), "Apple GPU (MPS) found"
     else:
-        device = torch.device("cpu")
-        reason = "no GPU found; fast mode keeps every lesson quick on a CPU"
+        device, reason = torch.device("cpu"), "no GPU found; fast mode keeps every lesson quick on a CPU"
     if verbose:
         print(f"xmodal_lab: using device '{device}' ({reason})")
     return device

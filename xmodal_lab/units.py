@@ -44,7 +44,7 @@ def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
     return values[np.isfinite(values)], dtype
 
 
-def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = False) -> list[str]:
+def _report(problems: list[str], strict: bool, once: bool = False) -> list[str]:
     """Warn (or raise) per problem; with ``once``, once per place and kind of problem per process."""
     for message in problems:
         if strict:
@@ -55,7 +55,7 @@ def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = Fal
             if key in _WARNED:
                 continue
             _WARNED.add(key)
-        warnings.warn(message, UnitsWarning, stacklevel=stacklevel + 1)
+        warnings.warn(message, UnitsWarning, stacklevel=3)  # the caller of check_*
     return problems
 
 
@@ -132,12 +132,12 @@ def check_s2(
 
     ``once`` warns about each kind of problem once per ``where`` (for per-batch checks); returns the messages.
     """
-    return _report(s2_problems(x, where, offset), strict, 2, once)
+    return _report(s2_problems(x, where, offset), strict, once)
 
 
 def check_s1(x: Any, where: str = "s1", strict: bool = False, once: bool = False) -> list[str]:
     """Warn (or raise) when radar ``x`` does not look like backscatter in dB (see :func:`check_s2`)."""
-    return _report(s1_problems(x, where), strict, 2, once)
+    return _report(s1_problems(x, where), strict, once)
 
 
 def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -> list[str]:
@@ -147,7 +147,7 @@ def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -
         problems += s1_problems(pair["s1"], f"{where}['s1']" if where else "s1")
     if pair.get("s2") is not None:
         problems += s2_problems(pair["s2"], f"{where}['s2']" if where else "s2")
-    return _report(problems, strict, 2)
+    return _report(problems, strict)
 
 
 def first_item(data: Any) -> Any:
