@@ -16,6 +16,7 @@ from xmodal_lab.data.changes import collate_changes
 
 LEVELS = ("tile", "patch")
 MODALITIES = ("s1", "s2", "joint")
+MIN_CHANGED = 0.05  # a tile changed when at least this fraction of its pixels did
 
 
 def _check_modality(modality: str) -> None:
@@ -113,7 +114,6 @@ def change_detection_scores(
     data: Dataset | Iterable,
     modality: str = "s1",
     batch_size: int = 32,
-    min_changed: float = 0.05,
 ) -> dict[str, dict[str, np.ndarray]]:
     """``{detector: {"scores", "truth"}}`` per tile, patch and pixel for the model and the pixel baseline."""
     parts: dict[str, dict[str, list]] = {}
@@ -126,7 +126,7 @@ def change_detection_scores(
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_changes):
         mask = batch["change_mask"].float()  # [B, H, W]
         diff = pixel_difference(batch["before"], batch["after"], modality)
-        tile_truth = mask.mean(dim=(1, 2)) >= min_changed
+        tile_truth = mask.mean(dim=(1, 2)) >= MIN_CHANGED
         add("pixel tile", diff.mean(dim=(1, 2)), tile_truth)
         add("pixel pixel", diff, mask > 0)
         if model is not None:
@@ -149,11 +149,10 @@ def change_detection_report(
     test: Dataset,
     modality: str = "s1",
     batch_size: int = 32,
-    min_changed: float = 0.05,
 ) -> dict[str, dict[str, float]]:
     """Each detector's F1-best threshold chosen on ``calibration``, its :func:`change_metrics` on ``test``."""
-    calib = change_detection_scores(model, calibration, modality, batch_size, min_changed)
-    scored = change_detection_scores(model, test, modality, batch_size, min_changed)
+    calib = change_detection_scores(model, calibration, modality, batch_size)
+    scored = change_detection_scores(model, test, modality, batch_size)
     report: dict[str, dict[str, Any]] = {}
     for name, entry in scored.items():
         threshold = best_threshold(calib[name]["scores"], calib[name]["truth"])

@@ -63,7 +63,6 @@ def evaluate_segmentation(
     data: Dataset,
     batch_size: int = 64,
     class_names: list[str] | None = None,
-    mask_key: str = "mask",
 ) -> dict[str, Any]:
     """Score a segmentation model (``num_classes``, ``predict(batch) -> [B, H, W]``) on labelled pairs."""
     if len(data) == 0:
@@ -71,9 +70,9 @@ def evaluate_segmentation(
     k = int(model.num_classes)
     cm = np.zeros((k, k), dtype=np.int64)
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_pairs):
-        if mask_key not in batch:
-            raise KeyError(f"evaluate_segmentation: the items have no {mask_key!r} labels")
-        cm += confusion_matrix(model.predict(batch), batch[mask_key], k)
+        if "mask" not in batch:
+            raise KeyError("evaluate_segmentation: the items have no 'mask' labels")
+        cm += confusion_matrix(model.predict(batch), batch["mask"], k)
     return scores_from_confusion(cm, class_names)
 
 
@@ -83,7 +82,6 @@ def band_threshold_baseline(
     modality: str = "s1",
     band: int = 0,
     class_names: list[str] | None = None,
-    mask_key: str = "mask",
 ) -> dict[str, Any]:
     """The classical one-band water map ``x_band < t``, ``t`` chosen on the labelled scenes.
 
@@ -96,7 +94,7 @@ def band_threshold_baseline(
     def stack(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         items = [data[i] for i in range(len(data))]
         values = torch.stack([it[modality][band] for it in items]).flatten()
-        return values, torch.stack([it[mask_key] for it in items]).flatten().long()
+        return values, torch.stack([it["mask"] for it in items]).flatten().long()
 
     x, y = stack(labelled)
     keep = y != -1

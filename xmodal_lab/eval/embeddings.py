@@ -31,7 +31,6 @@ def embed_batches(
     data: Dataset,
     batch_size: int = 256,
     device: str | torch.device | None = None,
-    modalities: tuple[str, ...] = ("s1", "s2"),
     pass_keys: tuple[str, ...] = (),
     progress: bool = False,
 ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
@@ -51,7 +50,7 @@ def embed_batches(
             missing = [key for key in pass_keys if key not in batch]
             if missing:
                 raise KeyError(f"embed_dataset: pass_keys asks for {missing}, which the dataset's items lack")
-            inputs = {m: batch[m].to(device) for m in modalities if m in batch}
+            inputs = {m: batch[m].to(device) for m in ("s1", "s2") if m in batch}
             extra = {key: batch[key] for key in context if key in batch}
             extra.update({key: _on(device, batch[key]) for key in pass_keys})
             emb = model.embed(**inputs, **extra, gsd=_on(device, batch.get("gsd")))
@@ -103,7 +102,6 @@ def embed_dataset(
     data: Dataset,
     batch_size: int = 256,
     device: str | torch.device | None = None,
-    modalities: tuple[str, ...] = ("s1", "s2"),
     pass_keys: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
@@ -117,5 +115,5 @@ def embed_dataset(
     first = first_item(data)
     if isinstance(first, dict):
         check_pair(first, where="embed_dataset(data[0])")
-    batches = embed_batches(model, data, batch_size, device, modalities, pass_keys)
+    batches = embed_batches(model, data, batch_size, device, pass_keys)
     return concat_rows({**emb, **_descriptions(batch)} for emb, batch in batches)

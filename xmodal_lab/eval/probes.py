@@ -23,9 +23,7 @@ def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def linear_probe(
-    x_train: Any, y_train: Any, x_test: Any, y_test: Any, c: float = 1.0, max_iter: int = 2000
-) -> dict[str, float]:
+def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
     """Logistic-regression probe on frozen, standardised embeddings ``[N, D]``.
 
     Labels are class ids ``[N]`` (returns ``accuracy``, ``macro_f1``) or multi-hot ``[N, K]``, one binary
@@ -36,9 +34,8 @@ def linear_probe(
     if y_train.ndim == 2:
         keep = y_train.sum(axis=0) > 0
         keep &= y_train.sum(axis=0) < len(y_train)  # a label present in every tile teaches nothing
-        clf = make_pipeline(
-            StandardScaler(), OneVsRestClassifier(LogisticRegression(C=c, max_iter=max_iter))
-        ).fit(x_train, y_train[:, keep])
+        clf = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000)))
+        clf.fit(x_train, y_train[:, keep])
         scores = clf.predict_proba(x_test)
         truth = y_test[:, keep]
         present = truth.sum(axis=0) > 0
@@ -48,7 +45,7 @@ def linear_probe(
         }
     if len(np.unique(y_train)) < 2:
         raise ValueError("linear_probe: the training labels hold a single class; use more data")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter)).fit(x_train, y_train)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
     pred = clf.predict(x_test)
     return {
         "accuracy": float((pred == y_test).mean()),
