@@ -168,8 +168,8 @@ def write_cog(
     crs: str,
     transform: tuple[float, ...],
     nodata: float | None,
-    descriptions: list[str] | None = None,
-    tags: dict[str, str] | None = None,
+    descriptions: list[str],
+    tags: dict[str, str],
 ) -> Path:
     """Write bands ``[K, H, W]`` to a new Cloud-Optimised GeoTIFF with overviews, then read it back.
 
@@ -192,9 +192,8 @@ def write_cog(
         with MemoryFile() as mem:
             with mem.open(**profile) as dst:
                 dst.write(array)
-                if descriptions:
-                    dst.descriptions = tuple(descriptions)
-                dst.update_tags(**(tags or {}))
+                dst.descriptions = tuple(descriptions)
+                dst.update_tags(**tags)
             with mem.open() as src:
                 rasterio.shutil.copy(
                     src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
@@ -305,18 +304,12 @@ def embed_raster(
     return tiles
 
 
-def embeddings_to_geoparquet(
-    tiles: TileEmbeddings, out_path: str | Path, modalities: tuple[str, ...] | None = None
-) -> Path:
+def embeddings_to_geoparquet(tiles: TileEmbeddings, out_path: str | Path) -> Path:
     """Write tile footprints (polygons in the raster's CRS) and their vectors to a new ``.parquet`` file."""
     import geopandas as gpd
     from shapely.geometry import box
 
     path = check_out_path(out_path, (".parquet", ".geoparquet"), "GeoParquet")
-    modalities = tuple(tiles.vectors) if modalities is None else tuple(modalities)
-    unknown = [m for m in modalities if m not in tiles.vectors]
-    if unknown:
-        raise ValueError(f"modalities: {unknown} not among the embedded {sorted(tiles.vectors)}")
     columns: dict[str, Any] = {
         "tile": np.arange(len(tiles)),
         "row": tiles.cells[:, 0],
@@ -324,8 +317,8 @@ def embeddings_to_geoparquet(
         "window_row": tiles.windows[:, 0],
         "window_col": tiles.windows[:, 1],
     }
-    for m in modalities:
-        columns[f"embedding_{m}"] = [row.astype(np.float32) for row in tiles.vectors[m]]
+    for m, vectors in tiles.vectors.items():
+        columns[f"embedding_{m}"] = [row.astype(np.float32) for row in vectors]
     geometry = [box(*tiles.footprint(i)) for i in range(len(tiles))]
     frame = gpd.GeoDataFrame(columns, geometry=geometry, crs=tiles.crs)
 
