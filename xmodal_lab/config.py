@@ -1,12 +1,7 @@
 """Run-time settings shared by the whole kit: fast mode, folders, seeding and device choice.
 
-Everything here is cheap to import: no torch at module level, so ``import xmodal_lab`` stays light.
-
-Environment variables:
-    XMODAL_FAST: ``1`` turns on fast mode (CI and Binder set it): smaller data, fewer steps, tiny presets.
-    XMODAL_DATA_DIR: folder with the bundled real samples (default: ``data/`` of the repository).
-    XMODAL_CACHE_DIR: folder for generated data, downloads and checkpoints
-        (default: ``~/.cache/xmodal_lab``).
+``XMODAL_FAST=1`` (CI, Binder) shrinks data, steps and presets; ``XMODAL_DATA_DIR`` and ``XMODAL_CACHE_DIR``
+move the bundled samples and the cache. No torch at import time, so ``import xmodal_lab`` stays light.
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def fast_mode() -> bool:
-    """Whether fast mode is on (``XMODAL_FAST=1``): notebooks and scripts shrink data, steps and presets."""
+    """Whether fast mode is on (``XMODAL_FAST=1``)."""
     return os.environ.get("XMODAL_FAST", "0").strip().lower() in _TRUE
 
 
@@ -64,26 +59,17 @@ def seed_everything(seed: int = 0) -> int:
 
 
 def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
-    """The best available device: CUDA, then Apple MPS, then CPU.
-
-    Args:
-        prefer: force a device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
-        verbose: print which device was chosen and why.
-    """
+    """The ``prefer``-red device, else CUDA, then Apple MPS, then CPU; ``verbose`` prints which and why."""
     import torch
 
     if prefer is not None:
-        device = torch.device(prefer)
-        reason = "as requested"
+        device, reason = torch.device(prefer), "as requested"
     elif torch.cuda.is_available():
-        device = torch.device("cuda")
-        reason = f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
+        device, reason = torch.device("cuda"), f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        device = torch.device("mps")
-        reason = "Apple GPU (MPS) found"
+        device, reason = torch.device("mps"), "Apple GPU (MPS) found"
     else:
-        device = torch.device("cpu")
-        reason = "no GPU found; fast mode keeps every lesson quick on a CPU"
+        device, reason = torch.device("cpu"), "no GPU found; fast mode keeps every lesson quick on a CPU"
     if verbose:
         print(f"xmodal_lab: using device '{device}' ({reason})")
     return device

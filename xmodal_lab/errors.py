@@ -1,8 +1,6 @@
 """The kit's error types: each subclasses the builtin a caller would already catch.
 
-``except ValueError`` keeps working for every bad-value error of the kit, ``except OSError`` for files that
-could not be written, and ``except xmodal_lab.errors.XmodalError`` catches all of them at once (the command
-line turns them into argparse errors). Imports nothing, so every layer of the kit may raise them.
+``except ValueError`` keeps working, and ``except XmodalError`` catches every error the kit raises on purpose.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ class NodataError(InputValueError):
 
 
 class CheckpointError(XmodalError, ValueError):
-    """A file that is not a checkpoint of this kit, is corrupt, is unsafe to load, or belongs to another model."""
+    """A file that is not a checkpoint of this kit, is corrupt, unsafe to load, or for another model."""
 
 
 class OutputWriteError(XmodalError, OSError):
@@ -37,7 +35,7 @@ class OutputWriteError(XmodalError, OSError):
 
 
 class UnitsWarning(UserWarning):
-    """Values that look like the wrong units; the message says what was seen and how to fix it."""
+    """Values that look like the wrong units; the message says what was seen and the fix."""
 
 
 class SmallDataWarning(UserWarning):

@@ -1,9 +1,6 @@
 """Loading the kit's files without executing code: ``torch.load(weights_only=True)`` with clear errors.
 
-Checkpoints are shared in a course, and a pickle can run any code when it is read. :func:`safe_load`
-accepts only tensors, plain Python types and NumPy arrays (older checkpoints hold them in their random
-state), and turns torch's unpickling errors, which advise turning the protection off, into a
-:class:`~xmodal_lab.errors.CheckpointError` naming the file and the reason.
+A pickle can run any code when it is read, and checkpoints are shared in a course.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from xmodal_lab.errors import CheckpointError
 
 
 def _numpy_globals() -> list[Any]:
-    """What pickled NumPy arrays reference: the array reconstructor, ``ndarray`` and the dtypes."""
+    """What pickled NumPy arrays reference (older checkpoints hold them in their random state)."""
     try:
         from numpy._core.multiarray import _reconstruct
     except ImportError:  # numpy < 2
@@ -44,20 +41,11 @@ def _reason(error: BaseException) -> str:
 
 
 def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load`` that never runs code from the file.
-
-    Args:
-        path: the file.
-        what: what the file should be, for the messages (``"training checkpoint"``, ``"model file"``).
-        map_location: where to put the tensors.
-
-    Returns:
-        The loaded object (tensors, dicts, lists, numbers, strings).
+    """``torch.load`` that never runs code from the file; ``what`` names the file in messages.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: an empty, truncated or corrupt file, a file that is not a torch file, or one that
-            asks to import anything else than plain types (refused: unpickling it could run code).
+        CheckpointError: an empty, corrupt or foreign file, or one asking to import more than plain types.
     """
     path = Path(path)
     if not path.is_file():

@@ -1,15 +1,12 @@
-"""Unit sanity checks for imagery: Sentinel-2 surface reflectance and Sentinel-1 backscatter in dB.
+"""Unit sanity checks: Sentinel-2 surface reflectance (about 0 to 1.5) and Sentinel-1 backscatter in dB.
 
-The kit expects ``s2`` as reflectance (about 0 to 1, up to ~1.5 on clouds and snow) and ``s1`` as sigma0 in
-dB (about -40 to +10). The commonest mistakes give numbers a model accepts without a word: L2A digital
-numbers (reflectance x 10000), reflectance divided by 10000 twice, radar in linear power or as dB x 100,
-and baseline-04.00 L2A files read without their ``-0.1`` offset. :func:`check_s2` and :func:`check_s1`
-warn (:class:`~xmodal_lab.errors.UnitsWarning`) or, when ``strict``, raise
-(:class:`~xmodal_lab.errors.UnitsError`) with a message naming what was seen and the fix.
+The commonest mistakes (L2A digital numbers, reflectance scaled twice, radar in linear power or dB x 100,
+a missing baseline-04.00 offset) give numbers a model accepts without a word; these checks name them.
 """
 
 from __future__ import annotations
 
+import random
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -37,21 +34,18 @@ _DN_FIX = (
 def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
     """Up to ``_SAMPLE`` finite values of ``x`` as float64, and the dtype ``x`` came in."""
     if isinstance(x, torch.Tensor):
-        name = "float32" if x.dtype == torch.bfloat16 else str(x.dtype).removeprefix("torch.")
-        dtype = np.dtype(name)
+        dtype = np.dtype("float32" if x.dtype == torch.bfloat16 else str(x.dtype).removeprefix("torch."))
         flat = x.detach().reshape(-1)
-        step = max(1, flat.numel() // _SAMPLE)
-        values = flat[::step].cpu().double().numpy()
+        values = flat[:: max(1, flat.numel() // _SAMPLE)].cpu().double().numpy()
     else:
         arr = np.asarray(x)
-        dtype = arr.dtype
-        flat = arr.reshape(-1)
+        dtype, flat = arr.dtype, arr.reshape(-1)
         values = flat[:: max(1, flat.size // _SAMPLE)].astype(np.float64)
     return values[np.isfinite(values)], dtype
 
 
-def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = False) -> list[str]:
-    """Warn (or raise) once per problem; with ``once``, once per place and kind of problem per process."""
+def _report(problems: list[str], strict: bool, once: bool = False) -> list[str]:
+    """Warn (or raise) per problem; with ``once``, once per place and kind of problem per process."""
     for message in problems:
         if strict:
             raise UnitsError(message)
@@ -61,18 +55,14 @@ def _report(problems: list[str], strict: bool, stacklevel: int, once: bool = Fal
             if key in _WARNED:
                 continue
             _WARNED.add(key)
-        warnings.warn(message, UnitsWarning, stacklevel=stacklevel + 1)
+        warnings.warn(message, UnitsWarning, stacklevel=3)  # the caller of check_*
     return problems
 
 
 def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
-    """What looks wrong with ``x`` as Sentinel-2 reflectance: one message per problem, with the fix.
+    """What looks wrong with ``x [..., C, H, W]`` as Sentinel-2 reflectance: one message per problem.
 
-    Args:
-        x: optical image(s) ``[..., C, H, W]``, a tensor or an array.
-        where: names the data in the messages (a file, ``"fit(data)"``...).
-        offset: also test for the +0.1 offset of baseline-04.00 L2A products (meaningful on a whole scene,
-            whose darkest pixels are water or shadow).
+    ``offset`` also tests for the +0.1 offset of baseline-04.00 L2A products (meaningful on a whole scene).
     """
     values, dtype = _sample(x)
     if values.size == 0:
@@ -138,24 +128,16 @@ def s1_problems(x: Any, where: str = "s1") -> list[str]:
 def check_s2(
     x: Any, where: str = "s2", strict: bool = False, offset: bool = False, once: bool = False
 ) -> list[str]:
-    """Warn (or raise) when ``x`` does not look like Sentinel-2 surface reflectance.
+    """Warn (or, when ``strict``, raise :class:`~xmodal_lab.errors.UnitsError`) when ``x`` is not reflectance.
 
-    Args:
-        x: optical image(s) ``[..., C, H, W]``.
-        where: names the data in the messages.
-        strict: raise :class:`~xmodal_lab.errors.UnitsError` instead of warning.
-        offset: also test for a missing baseline-04.00 offset (see :func:`s2_problems`).
-        once: warn about each kind of problem once per ``where`` in this process (for per-batch checks).
-
-    Returns:
-        The messages (empty when all looks right), also those not warned again under ``once``.
+    ``once`` warns about each kind of problem once per ``where`` (for per-batch checks); returns the messages.
     """
-    return _report(s2_problems(x, where, offset), strict, 2, once)
+    return _report(s2_problems(x, where, offset), strict, once)
 
 
 def check_s1(x: Any, where: str = "s1", strict: bool = False, once: bool = False) -> list[str]:
     """Warn (or raise) when radar ``x`` does not look like backscatter in dB (see :func:`check_s2`)."""
-    return _report(s1_problems(x, where), strict, 2, once)
+    return _report(s1_problems(x, where), strict, once)
 
 
 def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -> list[str]:
@@ -165,13 +147,11 @@ def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -
         problems += s1_problems(pair["s1"], f"{where}['s1']" if where else "s1")
     if pair.get("s2") is not None:
         problems += s2_problems(pair["s2"], f"{where}['s2']" if where else "s2")
-    return _report(problems, strict, 2)
+    return _report(problems, strict)
 
 
 def first_item(data: Any) -> Any:
     """``data[0]`` without moving any random-number generator (a random transform must not shift a run)."""
-    import random
-
     py_state, np_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         try:

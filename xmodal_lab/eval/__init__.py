@@ -1,7 +1,4 @@
-"""Evaluation: retrieval, probes, label efficiency, 2-D maps, segmentation scores, change detection, rasters.
-
-Every function works from ``model.embed`` outputs, so no model is special-cased.
-"""
+"""Evaluation from ``model.embed`` outputs, no model special-cased: retrieval, probes, scores, rasters."""
 
 from .across_gsd import footprint_views, knn_across_gsds
 from .change import (

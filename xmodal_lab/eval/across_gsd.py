@@ -1,9 +1,7 @@
 """kNN across ground sample distances: Scale-MAE's evaluation protocol on the simulated world.
 
-As in Scale-MAE (Reed et al., ICCV 2023), the kNN fit set and the test set are both seen at one GSD at a
-time, the encoder being told that GSD: a fixed footprint (e.g. 320 m) is rendered at each GSD (32 px at
-10 m, 8 px at 40 m), and fit and test places are different worlds. The vote is the paper's weighted kNN
-(:func:`~xmodal_lab.eval.probes.weighted_knn_accuracy`) or, with ``temperature=None``, a majority vote.
+Fit and test sets are seen at one GSD at a time, the encoder being told it: a fixed footprint is rendered
+at each GSD, and fit and test places are different worlds.
 """
 
 from __future__ import annotations
@@ -23,13 +21,7 @@ from .probes import knn_accuracy, weighted_knn_accuracy
 def footprint_views(
     seed: int, n_places: int, gsds: Sequence[float] = (10.0, 20.0, 40.0), footprint: float = 320.0
 ) -> dict[float, SimulatedWorld]:
-    """``{gsd: SimulatedWorld}``: the same ``n_places`` places at several GSDs, tiles ``footprint`` m a side.
-
-    Item ``i`` of every view is the same place, ``footprint / gsd`` pixels a side.
-
-    Raises:
-        ValueError: a GSD that does not divide the footprint into whole pixels, or no GSD.
-    """
+    """``{gsd: SimulatedWorld}``: the same ``n_places`` places at each GSD, tiles ``footprint`` m a side."""
     if not gsds:
         raise ValueError("footprint_views: give at least one GSD")
     views = {}
@@ -45,7 +37,6 @@ def footprint_views(
 
 
 def _raw(world: SimulatedWorld) -> torch.Tensor:
-    """Flattened reflectances of every tile, the raw-pixel baseline."""
     return torch.stack([world[i]["s2"].flatten() for i in range(len(world))])  # [N, 12 * H * W]
 
 
@@ -57,25 +48,11 @@ def knn_across_gsds(
     key: str = "s2",
     temperature: float | None = 0.07,
 ) -> dict[str, dict[float, float]]:
-    """Accuracy of a kNN on each model's embeddings per GSD, fitted and tested at that GSD on different places.
+    """Accuracy of a kNN per model and GSD, fitted and tested at that GSD on different places.
 
-    Each tile is labelled by its dominant land-cover class. Two baselines come with the models: kNN on the raw
-    reflectances (``"raw pixels"``) and the most frequent class of the test set (``"majority"``).
-
-    Args:
-        models: ``{name: model}``; each model's ``embed(s2=..., gsd=...)`` receives the tiles' own GSD.
-        fit_views: ``{gsd: dataset}`` whose embeddings the kNN is fitted on (see :func:`footprint_views`).
-        test_views: ``{gsd: dataset}`` of other places, classified by the kNN; the same GSDs.
-        k: neighbours (official: 20).
-        key: the embedding to use (``"s2"`` for optical models).
-        temperature: weight of a neighbour's vote ``exp(cos / temperature)`` (official: 0.07); ``None``
-            counts every neighbour's vote once (majority vote).
-
-    Returns:
-        ``{name: {gsd: accuracy}}`` for every model, then ``"raw pixels"`` and ``"majority"``.
-
-    Raises:
-        ValueError: the two sets of views have different GSDs, or ``models`` is empty.
+    Tiles are labelled by their dominant class; ``"raw pixels"`` and ``"majority"`` baselines come with the
+    models. ``temperature`` weights votes ``exp(cos / temperature)`` (Scale-MAE: ``k=20``, 0.07); ``None``
+    is a majority vote. Returns ``{name: {gsd: accuracy}}``.
     """
     if set(fit_views) != set(test_views):
         raise ValueError(
@@ -99,4 +76,3 @@ def knn_across_gsds(
         out["raw pixels"][g] = knn(_raw(fit), y_fit, _raw(test), y_test)
         out["majority"][g] = float(np.bincount(y_test).max() / len(y_test))
     return out
-

@@ -1,10 +1,4 @@
-"""Change detection scored: bi-temporal embedding distances and a log-ratio baseline against known masks.
-
-Every tile (or patch) gets a change score: ``1 - cos`` of its embeddings (``model.embed``) or patch
-features (``model.features``) at the two dates, or the baseline's log-ratio averaged over it. The scores
-are ranked (ROC-AUC, average precision) and thresholded (precision, recall, F1) at a threshold chosen on
-*held-out* places, never on the places that are scored.
-"""
+"""Change detection scored against known masks, with thresholds chosen on held-out places."""
 
 from __future__ import annotations
 
@@ -22,6 +16,7 @@ from xmodal_lab.data.changes import collate_changes
 
 LEVELS = ("tile", "patch")
 MODALITIES = ("s1", "s2", "joint")
+MIN_CHANGED = 0.05  # a tile changed when at least this fraction of its pixels did
 
 
 def _check_modality(modality: str) -> None:
@@ -40,17 +35,7 @@ def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> dict[str, float]:
-    """Ranking and thresholded scores of a change detector.
-
-    Args:
-        scores: change scores, any shape (higher = more likely changed).
-        truth: bool, same shape (True = changed).
-        threshold: predict "changed" where ``score > threshold``; None reports only the ranking scores.
-
-    Returns:
-        ``{"auc", "ap", "positives", "n"}`` (AUC and AP NaN when the truth holds one class) and, with a
-        threshold, ``{"threshold", "precision", "recall", "f1"}``.
-    """
+    """AUC and AP (NaN for one-class truth); with a threshold, precision, recall and F1 of ``score > it``."""
     s, t = _flat(scores, truth)
     both = 0 < t.sum() < t.size
     out = {
@@ -67,13 +52,7 @@ def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> d
 
 
 def best_threshold(scores: Any, truth: Any) -> float:
-    """The threshold (predict "changed" where ``score > threshold``) with the highest F1 on held-out scores.
-
-    Candidates are the midpoints between consecutive distinct scores, and just below the lowest.
-
-    Raises:
-        ValueError: the truth has no changed item.
-    """
+    """The threshold with the highest F1 on held-out scores (midpoints between distinct scores)."""
     s, t = _flat(scores, truth)
     if not t.any():
         raise ValueError("best_threshold: the held-out truth has no change; use places with events")
@@ -91,15 +70,7 @@ def best_threshold(scores: Any, truth: Any) -> float:
 def embedding_change(
     model: torch.nn.Module, before: dict, after: dict, modality: str = "s1", level: str = "tile"
 ) -> Tensor:
-    """Cosine distance ``1 - cos`` in ``[0, 2]`` of the embeddings of two dates.
-
-    Args:
-        model: any kit model (``embed`` for tiles, ``features`` for patches).
-        before: pair batch of the first date (``s1`` ``[B, 2, H, W]``, ``s2`` ``[B, 12, H, W]``, ``gsd``).
-        after: pair batch of the second date, same places.
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-        level: ``"tile"`` -> ``[B]``; ``"patch"`` -> ``[B, h, w]`` on the feature grid.
-    """
+    """Cosine distance ``1 - cos`` of two dates' embeddings: ``[B]`` per tile, ``[B, h, w]`` per patch."""
     if level not in LEVELS:
         raise ValueError(f"level: expected one of {LEVELS}, got {level!r}")
     _check_modality(modality)
@@ -117,19 +88,10 @@ def embedding_change(
 
 
 def pixel_difference(before: dict, after: dict, modality: str = "s1") -> Tensor:
-    """Baseline: the log-ratio change detector, ``mean_bands |ln(x_after / x_before)|`` per pixel.
+    """The log-ratio baseline, ``mean_bands |ln(x_after / x_before)|`` per pixel ``[B, H, W]``.
 
-    Speckle is multiplicative, so a ratio, not a difference, is the stable radar change operator. Radar
-    differences in dB become natural-log ratios (``ln r = dB / (10 / ln 10)``); ``"joint"`` averages the
-    14 bands of both sensors.
-
-    Args:
-        before: pair batch of the first date (``s1`` ``[B, 2, H, W]`` dB, ``s2`` ``[B, 12, H, W]`` reflectance).
-        after: pair batch of the second date.
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-
-    Returns:
-        ``[B, H, W]`` change scores (0 = no change).
+    Speckle is multiplicative, so a ratio, not a difference, is the stable radar change operator; radar dB
+    differences become natural-log ratios.
     """
     _check_modality(modality)
     diffs = []
@@ -143,7 +105,7 @@ def pixel_difference(before: dict, after: dict, modality: str = "s1") -> Tensor:
 
 
 def pool_to_grid(pixels: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Average a per-pixel map ``[B, H, W]`` over the cells of a ``grid`` (``(h, w)``); ``[B, h, w]``."""
+    """Average a per-pixel map ``[B, H, W]`` over the cells of a ``grid`` ``(h, w)``."""
     return F.adaptive_avg_pool2d(pixels.float()[:, None], grid)[:, 0]
 
 
@@ -152,21 +114,8 @@ def change_detection_scores(
     data: Dataset | Iterable,
     modality: str = "s1",
     batch_size: int = 32,
-    min_changed: float = 0.05,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Scores and truth of every tile and patch of bi-temporal data, for the model and the pixel baseline.
-
-    Args:
-        model: a kit model, or None for the baseline only.
-        data: a :class:`~xmodal_lab.data.changes.SimulatedChanges` (or items like it).
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-        batch_size: places per forward pass.
-        min_changed: a tile counts as changed when at least this fraction of its pixels changed.
-
-    Returns:
-        ``{detector: {"scores", "truth"}}`` numpy arrays for ``"embedding tile"``, ``"embedding patch"``,
-        ``"pixel tile"``, ``"pixel patch"`` and ``"pixel pixel"`` (without a model only the ``pixel`` ones).
-    """
+    """``{detector: {"scores", "truth"}}`` per tile, patch and pixel for the model and the pixel baseline."""
     parts: dict[str, dict[str, list]] = {}
 
     def add(name: str, scores: Tensor, truth: Tensor) -> None:
@@ -177,7 +126,7 @@ def change_detection_scores(
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_changes):
         mask = batch["change_mask"].float()  # [B, H, W]
         diff = pixel_difference(batch["before"], batch["after"], modality)
-        tile_truth = mask.mean(dim=(1, 2)) >= min_changed
+        tile_truth = mask.mean(dim=(1, 2)) >= MIN_CHANGED
         add("pixel tile", diff.mean(dim=(1, 2)), tile_truth)
         add("pixel pixel", diff, mask > 0)
         if model is not None:
@@ -200,18 +149,10 @@ def change_detection_report(
     test: Dataset,
     modality: str = "s1",
     batch_size: int = 32,
-    min_changed: float = 0.05,
 ) -> dict[str, dict[str, float]]:
-    """Score change detection: thresholds chosen on ``calibration`` places, metrics on ``test`` places.
-
-    Each detector of :func:`change_detection_scores` (``model`` None: the pixel baseline only) gets its
-    F1-best threshold on the calibration places and :func:`change_metrics` on the test places.
-
-    Returns:
-        ``{detector: {"auc", "ap", "threshold", "precision", "recall", "f1", "positives", "n"}}``.
-    """
-    calib = change_detection_scores(model, calibration, modality, batch_size, min_changed)
-    scored = change_detection_scores(model, test, modality, batch_size, min_changed)
+    """Each detector's F1-best threshold chosen on ``calibration``, its :func:`change_metrics` on ``test``."""
+    calib = change_detection_scores(model, calibration, modality, batch_size)
+    scored = change_detection_scores(model, test, modality, batch_size)
     report: dict[str, dict[str, Any]] = {}
     for name, entry in scored.items():
         threshold = best_threshold(calib[name]["scores"], calib[name]["truth"])

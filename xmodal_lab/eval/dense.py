@@ -1,7 +1,4 @@
-"""Dense (per-pixel) scores: confusion matrix, IoU and F1 per class, for segmentation models and masks.
-
-Pixels labelled ``ignore_index`` (-1, Sen1Floods11's no-data value) are never counted.
-"""
+"""Dense (per-pixel) scores: confusion matrix, IoU and F1 per class; ``ignore_index`` pixels never count."""
 
 from __future__ import annotations
 
@@ -15,17 +12,7 @@ from xmodal_lab.data.collate import collate_pairs
 
 
 def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int = -1) -> np.ndarray:
-    """Pixel counts ``[K, K]`` (int64; row = true class, column = predicted class) of two class maps.
-
-    Args:
-        pred: predicted class ids, any shape (e.g. ``[B, H, W]``).
-        target: true class ids, same shape; ``ignore_index`` pixels are skipped.
-        num_classes: ``K``.
-        ignore_index: label value of unlabelled pixels.
-
-    Raises:
-        ValueError: shapes differ, or a class id is outside ``0..K-1``.
-    """
+    """Pixel counts ``[K, K]`` (row = true class, column = predicted) of two class maps of one shape."""
     pred, target = torch.as_tensor(pred).long().flatten(), torch.as_tensor(target).long().flatten()
     if pred.shape != target.shape:
         raise ValueError(f"pred has {pred.numel()} pixels but target {target.numel()}")
@@ -41,18 +28,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
 
 
 def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str, Any]:
-    """IoU and F1 per class, their means, and pixel accuracy, from a confusion matrix ``[K, K]``.
-
-    ``IoU_k = TP / (TP + FP + FN)``, ``F1_k = 2 TP / (2 TP + FP + FN)``; a class absent from both truth and
-    prediction gets NaN and is left out of the means.
-
-    Args:
-        cm: ``[K, K]`` counts (rows true, columns predicted).
-        class_names: names for the per-class keys (default ``"0"``, ``"1"``...).
-
-    Returns:
-        ``{"iou": {name: value}, "f1": {...}, "mIoU", "mF1", "accuracy", "pixels"}``.
-    """
+    """IoU and F1 per class (NaN when absent, left out of the means), their means and accuracy."""
     cm = np.asarray(cm, dtype=np.float64)
     k = cm.shape[0]
     names = class_names or [str(i) for i in range(k)]
@@ -77,7 +53,7 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
 def segmentation_scores(
     pred: Any, target: Any, num_classes: int, ignore_index: int = -1, class_names: list[str] | None = None
 ) -> dict[str, Any]:
-    """:func:`scores_from_confusion` of predicted against true class maps (see :func:`confusion_matrix`)."""
+    """:func:`scores_from_confusion` of predicted against true class maps."""
     return scores_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index), class_names)
 
 
@@ -87,20 +63,16 @@ def evaluate_segmentation(
     data: Dataset,
     batch_size: int = 64,
     class_names: list[str] | None = None,
-    mask_key: str = "mask",
 ) -> dict[str, Any]:
-    """Score a segmentation model (``num_classes``, ``predict(batch) -> [B, H, W]``) on labelled pair dicts.
-
-    Labels are ``item[mask_key]`` int64 ``[H, W]`` (-1: no label). Returns as :func:`scores_from_confusion`.
-    """
+    """Score a segmentation model (``num_classes``, ``predict(batch) -> [B, H, W]``) on labelled pairs."""
     if len(data) == 0:
         raise ValueError("evaluate_segmentation: the dataset is empty")
     k = int(model.num_classes)
     cm = np.zeros((k, k), dtype=np.int64)
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_pairs):
-        if mask_key not in batch:
-            raise KeyError(f"evaluate_segmentation: the items have no {mask_key!r} labels")
-        cm += confusion_matrix(model.predict(batch), batch[mask_key], k)
+        if "mask" not in batch:
+            raise KeyError("evaluate_segmentation: the items have no 'mask' labels")
+        cm += confusion_matrix(model.predict(batch), batch["mask"], k)
     return scores_from_confusion(cm, class_names)
 
 
@@ -110,27 +82,11 @@ def band_threshold_baseline(
     modality: str = "s1",
     band: int = 0,
     class_names: list[str] | None = None,
-    mask_key: str = "mask",
 ) -> dict[str, Any]:
-    """The classical one-band water map: ``water = x_band < t``, ``t`` chosen on the labelled scenes.
+    """The classical one-band water map ``x_band < t``, ``t`` chosen on the labelled scenes.
 
-    The threshold maximises the mIoU of the labelled pixels over 101 candidates between the band's 1st and
-    99th percentiles; the held-out scenes are scored with it. With ``band=0`` of ``"s1"`` this is a VV
-    darkness threshold: the baseline every learned flood map should beat.
-
-    Args:
-        labelled: pair dicts with ``mask`` ``[H, W]`` (1 water, 0 land, -1 no label): the labelled scenes.
-        test: held-out pair dicts with ``mask``.
-        modality: ``"s1"`` or ``"s2"``.
-        band: channel index of that modality (0 = VV for ``"s1"``).
-        class_names: names for the per-class keys.
-        mask_key: the key of the labels.
-
-    Returns:
-        As :func:`scores_from_confusion`, plus ``"threshold"`` (in the band's units).
-
-    Raises:
-        ValueError: an empty dataset, or no labelled pixel.
+    The threshold maximises labelled mIoU over 101 quantiles of the band; with ``band=0`` of ``"s1"`` it is
+    the VV darkness threshold every learned flood map should beat. Adds ``"threshold"`` to the scores.
     """
     if len(labelled) == 0 or len(test) == 0:
         raise ValueError("band_threshold_baseline: the labelled and the test scenes must not be empty")
@@ -138,7 +94,7 @@ def band_threshold_baseline(
     def stack(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         items = [data[i] for i in range(len(data))]
         values = torch.stack([it[modality][band] for it in items]).flatten()
-        return values, torch.stack([it[mask_key] for it in items]).flatten().long()
+        return values, torch.stack([it["mask"] for it in items]).flatten().long()
 
     x, y = stack(labelled)
     keep = y != -1

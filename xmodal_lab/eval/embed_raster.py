@@ -1,10 +1,6 @@
-"""Embed a whole co-registered GeoTIFF pair tile by tile, and write the embeddings for GIS tools.
+"""Embed a co-registered GeoTIFF pair tile by tile and write the embeddings for GIS tools.
 
-:func:`embed_raster` cuts the pair into tiles (:class:`~xmodal_lab.data.rasters.PairedRasterDataset`), embeds
-them and writes a Cloud-Optimised GeoTIFF with one pixel per tile on the optical raster's CRS: one band per
-embedding dimension, principal-component scores, or a ``pca=3`` RGB picture. Dropped tiles (too much
-nodata) are nodata. :func:`embeddings_to_geoparquet` writes tile polygons with their vectors. Inputs are only
-read; outputs are never overwritten and are read back before they are reported.
+The output raster has one pixel per tile on the optical raster's CRS; outputs are never overwritten.
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
-from .embeddings import embed_batches
+from .embeddings import concat_rows, embed_batches
 from .outputs import check_out_path, write_checked
 
 #: Embedding keys a model may return (``embed(s1=, s2=)``): radar, optical, and both together.
@@ -31,21 +27,9 @@ RASTER_MODALITIES = ("s1", "s2", "joint")
 class TileEmbeddings:
     """Embeddings of the tiles of one raster pair, and where each tile lies.
 
-    Attributes:
-        vectors: ``{modality: [N, D]}`` float32, one row per kept tile.
-        cells: ``[N, 2]`` ``(row, col)`` of each tile in the tile grid.
-        windows: ``[N, 2]`` ``(row, col)`` of each tile's top-left pixel in the optical raster.
-        grid_shape: ``(rows, cols)`` of the tile grid.
-        grid_transform: affine ``(a, b, c, d, e, f)`` of the tile grid (one pixel per tile, centred on it).
-        source_transform: affine of the optical raster.
-        source_shape: ``(H, W)`` of the optical raster.
-        crs: CRS of both (``"EPSG:32629"``).
-        tile: tile side in optical pixels.
-        stride: step between tiles in optical pixels.
-        s1_path: the radar file.
-        s2_path: the optical file.
-        path: the embedding GeoTIFF written, if any.
-        modality: the modality written to ``path``.
+    ``vectors`` is ``{modality: [N, D]}``; ``cells`` the ``(row, col)`` of each tile in the tile grid and
+    ``windows`` its top-left optical pixel; ``grid_transform`` is the affine of the tile grid (one pixel per
+    tile, centred on it), ``source_transform`` / ``source_shape`` those of the optical raster.
     """
 
     vectors: dict[str, np.ndarray]
@@ -74,11 +58,7 @@ class TileEmbeddings:
         return out
 
     def to_grid(self, values: Any, fill: float = np.nan) -> np.ndarray:
-        """Place one value ``[N]`` or vector ``[N, K]`` per tile on the tile grid.
-
-        Returns:
-            ``[rows, cols]`` or ``[K, rows, cols]`` float64, ``fill`` where no tile is.
-        """
+        """Place one value ``[N]`` or vector ``[N, K]`` per tile on the grid, ``fill`` elsewhere."""
         v = np.asarray(values, dtype=np.float64)
         if v.shape[0] != len(self):
             raise ValueError(f"values: expected one row per tile ({len(self)}), got shape {v.shape}")
@@ -100,10 +80,7 @@ class TileEmbeddings:
 
 
 def grid_transform(transform: Any, tile: int, stride: int) -> tuple[float, ...]:
-    """Affine ``(a, b, c, d, e, f)`` of the tile grid: one pixel per ``stride`` optical pixels, tile-centred.
-
-    It is the optical affine ``transform`` shifted by ``(tile - stride) / 2`` pixels and scaled by ``stride``.
-    """
+    """Affine of the tile grid: ``transform`` shifted by ``(tile - stride) / 2`` px, scaled by ``stride``."""
     offset = (tile - stride) / 2.0
     grid = Affine(*tuple(transform)[:6]) @ Affine.translation(offset, offset) @ Affine.scale(stride)
     return tuple(grid)[:6]
@@ -122,10 +99,7 @@ def pca_project(x: Any, k: int) -> np.ndarray:
 
 
 def pca_rgb(x: Any) -> np.ndarray:
-    """The first three principal components of ``[N, D]`` as ``[N, 3]`` uint8 colours in 1..255 (0 is nodata).
-
-    Each component is stretched between its 2nd and 98th percentiles.
-    """
+    """The first three principal components of ``[N, D]`` as uint8 colours 1..255 (0: nodata)."""
     p = pca_project(x, 3)
     lo, hi = np.percentile(p, 2, axis=0), np.percentile(p, 98, axis=0)
     scaled = (p - lo) / np.where(hi > lo, hi - lo, 1.0)
@@ -133,7 +107,7 @@ def pca_rgb(x: Any) -> np.ndarray:
 
 
 def _fill_median(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
-    """Nodata pixels of each band set to the band's median over the valid pixels, as the dataset does."""
+    """Nodata pixels of each band set to the band's valid median, as the dataset does."""
     out = np.array(stack, dtype=np.float32, copy=True)
     if nodata.any():
         for band in out:
@@ -142,16 +116,10 @@ def _fill_median(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
 
 
 class BlockTiles(torch.utils.data.Dataset):
-    """The tiles of a ``PairedRasterDataset``, read a square block at a time: the same items, faster.
+    """The tiles of a ``PairedRasterDataset`` read a ``block``-pixel square at a time: same items, faster.
 
-    Reading tile by tile decompresses a whole GeoTIFF block per tile. This view reads ``block``-pixel
-    blocks through a copy of the dataset (so scaling, units, reprojection and nodata rules stay the
-    dataset's), cuts the tiles out and refills each tile's nodata with its own per-band median. Tiles that
-    cross a block edge are read one by one.
-
-    Args:
-        dataset: the tiles to read.
-        block: block side in pixels (rounded down to a multiple of the stride; at most the raster's size).
+    Reading tile by tile decompresses a GeoTIFF block per tile; a copy of the dataset reads bigger windows
+    (so scaling, units and nodata rules stay the dataset's). Tiles crossing a block edge are read one by one.
     """
 
     def __init__(self, dataset: Any, block: int = 256) -> None:
@@ -200,17 +168,14 @@ def write_cog(
     crs: str,
     transform: tuple[float, ...],
     nodata: float | None,
-    descriptions: list[str] | None = None,
-    tags: dict[str, str] | None = None,
+    descriptions: list[str],
+    tags: dict[str, str],
 ) -> Path:
-    """Write bands ``[K, H, W]`` to a new ``.tif`` as a Cloud-Optimised GeoTIFF, then read it back.
-
-    The file is tiled, deflate-compressed and has overviews; ``nodata`` is ``nan`` for float bands,
-    ``descriptions`` name the bands and ``tags`` go to the dataset.
+    """Write bands ``[K, H, W]`` to a new Cloud-Optimised GeoTIFF with overviews, then read it back.
 
     Raises:
         FileExistsError: the file exists (it is never overwritten).
-        OSError: the written file does not hold what was meant (shape, CRS, transform, values).
+        OSError: the written file does not hold what was meant.
     """
     import rasterio
     import rasterio.shutil
@@ -227,9 +192,8 @@ def write_cog(
         with MemoryFile() as mem:
             with mem.open(**profile) as dst:
                 dst.write(array)
-                if descriptions:
-                    dst.descriptions = tuple(descriptions)
-                dst.update_tags(**(tags or {}))
+                dst.descriptions = tuple(descriptions)
+                dst.update_tags(**tags)
             with mem.open() as src:
                 rasterio.shutil.copy(
                     src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
@@ -279,28 +243,11 @@ def embed_raster(
 ) -> TileEmbeddings:
     """Embed every tile of a co-registered S1/S2 GeoTIFF pair and write an embedding GeoTIFF (COG).
 
-    Args:
-        model: any model of the kit (``embed(s1=, s2=, gsd=)``); run in eval mode without gradients.
-        s1_path: Sentinel-1 GeoTIFF (VV, VH).
-        s2_path: Sentinel-2 GeoTIFF (12 or 13 bands); its grid is the output's grid.
-        out_path: the ``.tif`` to write (must not exist), or None to only embed.
-        tile: tile side in optical pixels (a multiple of the model's patch size).
-        stride: step between tiles (default ``tile``); the output has one pixel per step.
-        modality: the embedding written: ``"s1"``, ``"s2"`` or ``"joint"``; all are kept in the result.
-        pca: None: one float32 band per dimension; ``3``: an RGB picture (uint8, nodata 0) of the first three
-            principal components; another ``k``: the first ``k`` principal-component scores (float32).
-        batch_size: tiles per forward pass.
-        max_nodata: tiles with a larger nodata fraction are dropped (nodata in the output).
-        device: where to run (default: the model's device).
-        progress: show a progress bar.
-        **dataset_kwargs: passed to ``PairedRasterDataset`` (``s1_units``, ``s2_scale``, ``reproject`` ...).
-
-    Returns:
-        :class:`TileEmbeddings` (``path`` set when a file was written).
-
-    Raises:
-        FileExistsError: ``out_path`` exists.
-        ValueError: an unknown modality, one the model does not give, a bad ``pca``, or a bad tiling.
+    The output has the optical grid, one pixel per ``stride`` (default ``tile``) optical pixels; tiles with
+    more than ``max_nodata`` nodata are dropped. ``modality`` picks the embedding written (all are kept in
+    the result); ``pca`` None writes one band per dimension, 3 an RGB picture of the first principal
+    components, ``k`` the first ``k`` scores. ``out_path`` None only embeds; ``dataset_kwargs`` go to
+    ``PairedRasterDataset``.
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
 
@@ -317,11 +264,8 @@ def embed_raster(
     ds = PairedRasterDataset(
         s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs
     )
-    parts: dict[str, list[np.ndarray]] = {}
-    for emb, _ in embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress):
-        for key, value in emb.items():
-            parts.setdefault(key, []).append(value)
-    vectors = {key: np.concatenate(values) for key, values in parts.items()}
+    batches = embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress)
+    vectors = concat_rows(emb for emb, _ in batches)
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):
@@ -360,27 +304,12 @@ def embed_raster(
     return tiles
 
 
-def embeddings_to_geoparquet(
-    tiles: TileEmbeddings, out_path: str | Path, modalities: tuple[str, ...] | None = None
-) -> Path:
-    """Write tile footprints (polygons in the raster's CRS) and their vectors to a new ``.parquet`` file.
-
-    Columns: ``tile``, ``row``, ``col`` (tile grid), ``window_row``, ``window_col`` (optical pixel of the
-    top-left corner), ``embedding_<modality>`` for each of ``modalities`` (default all) and ``geometry``.
-    The file is read back (row count and CRS) before its path is returned.
-
-    Raises:
-        FileExistsError: the file exists.
-        ValueError: an unknown modality.
-    """
+def embeddings_to_geoparquet(tiles: TileEmbeddings, out_path: str | Path) -> Path:
+    """Write tile footprints (polygons in the raster's CRS) and their vectors to a new ``.parquet`` file."""
     import geopandas as gpd
     from shapely.geometry import box
 
     path = check_out_path(out_path, (".parquet", ".geoparquet"), "GeoParquet")
-    modalities = tuple(tiles.vectors) if modalities is None else tuple(modalities)
-    unknown = [m for m in modalities if m not in tiles.vectors]
-    if unknown:
-        raise ValueError(f"modalities: {unknown} not among the embedded {sorted(tiles.vectors)}")
     columns: dict[str, Any] = {
         "tile": np.arange(len(tiles)),
         "row": tiles.cells[:, 0],
@@ -388,8 +317,8 @@ def embeddings_to_geoparquet(
         "window_row": tiles.windows[:, 0],
         "window_col": tiles.windows[:, 1],
     }
-    for m in modalities:
-        columns[f"embedding_{m}"] = [row.astype(np.float32) for row in tiles.vectors[m]]
+    for m, vectors in tiles.vectors.items():
+        columns[f"embedding_{m}"] = [row.astype(np.float32) for row in vectors]
     geometry = [box(*tiles.footprint(i)) for i in range(len(tiles))]
     frame = gpd.GeoDataFrame(columns, geometry=geometry, crs=tiles.crs)
 

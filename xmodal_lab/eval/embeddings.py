@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -31,18 +31,10 @@ def embed_batches(
     data: Dataset,
     batch_size: int = 256,
     device: str | torch.device | None = None,
-    modalities: tuple[str, ...] = ("s1", "s2"),
     pass_keys: tuple[str, ...] = (),
     progress: bool = False,
 ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
-    """Run ``model.embed`` over a dataset in eval mode, yielding ``(embeddings, batch)`` per batch.
-
-    The :data:`CONTEXT` entries go to ``embed`` when it accepts them; ``pass_keys`` always do.
-    The model's training mode is restored afterwards.
-
-    Yields:
-        ``({key: [B, D] float32}, the collated batch)``.
-    """
+    """Run ``model.embed`` in eval mode (with the :data:`CONTEXT` it accepts): ``({key: [B, D]}, batch)``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     from tqdm.auto import tqdm
@@ -58,7 +50,7 @@ def embed_batches(
             missing = [key for key in pass_keys if key not in batch]
             if missing:
                 raise KeyError(f"embed_dataset: pass_keys asks for {missing}, which the dataset's items lack")
-            inputs = {m: batch[m].to(device) for m in modalities if m in batch}
+            inputs = {m: batch[m].to(device) for m in ("s1", "s2") if m in batch}
             extra = {key: batch[key] for key in context if key in batch}
             extra.update({key: _on(device, batch[key]) for key in pass_keys})
             emb = model.embed(**inputs, **extra, gsd=_on(device, batch.get("gsd")))
@@ -71,6 +63,15 @@ def embed_batches(
         model.train(was_training)
 
 
+def concat_rows(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate per-batch ``{key: array}`` dicts row-wise into one dict."""
+    rows: dict[str, list[np.ndarray]] = {}
+    for part in parts:
+        for key, value in part.items():
+            rows.setdefault(key, []).append(value)
+    return {key: np.concatenate(values) for key, values in rows.items()}
+
+
 def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
     """Most frequent land-cover id per tile: ``[B, H, W]`` -> ``[B]``."""
     flat = landcover.reshape(landcover.shape[0], -1).long()
@@ -80,7 +81,6 @@ def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
 
 
 def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Labels, dominant class, place and :data:`METADATA` of a batch, as arrays."""
     out = {}
     if "labels" in batch:
         out["labels"] = torch.as_tensor(batch["labels"]).numpy()
@@ -102,36 +102,18 @@ def embed_dataset(
     data: Dataset,
     batch_size: int = 256,
     device: str | torch.device | None = None,
-    modalities: tuple[str, ...] = ("s1", "s2"),
     pass_keys: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
 
-    The first item's units are checked first (a :class:`~xmodal_lab.errors.UnitsWarning` names digital
-    numbers, linear power and the like); the :data:`CONTEXT` entries reach models whose ``embed`` takes them.
-
-    Args:
-        model: a model with ``embed(s1=None, s2=None, gsd=None) -> {key: [B, D]}``.
-        data: a dataset of pair dicts (``SimulatedWorld``, ``BigEarthNetMM``, a ``Subset``...).
-        batch_size: items per forward pass.
-        device: where to run (default: the model's device).
-        modalities: inputs to pass to the model when the dataset has them.
-        pass_keys: more batch entries passed to ``model.embed`` by name, e.g. ``("cloud_mask",)`` for CROMA.
-
-    Returns:
-        ``{"s1", "s2", "joint": [N, D]}`` (whichever the model gives) as float32, plus ``labels [N, K]``,
-        ``dominant_class [N]``, ``lat``, ``lon``, ``gsd [N]`` and the :data:`METADATA` entries the data gives.
-
-    Raises:
-        ValueError: an empty dataset, a bad ``batch_size``, or an ``embed`` that gave no ``[B, D]`` tensors.
+    The first item's units are checked first. Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus
+    ``labels``, ``dominant_class``, ``lat``, ``lon``, ``gsd`` and the :data:`METADATA` the data gives.
+    ``pass_keys`` are more batch entries passed to ``embed`` by name (e.g. ``("cloud_mask",)`` for CROMA).
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")
     first = first_item(data)
     if isinstance(first, dict):
         check_pair(first, where="embed_dataset(data[0])")
-    parts: dict[str, list[np.ndarray]] = {}
-    for emb, batch in embed_batches(model, data, batch_size, device, modalities, pass_keys):
-        for key, value in {**emb, **_descriptions(batch)}.items():
-            parts.setdefault(key, []).append(value)
-    return {key: np.concatenate(values) for key, values in parts.items()}
+    batches = embed_batches(model, data, batch_size, device, pass_keys)
+    return concat_rows({**emb, **_descriptions(batch)} for emb, batch in batches)

@@ -27,15 +27,7 @@ def write_checked(
     what: str,
     driver_creates: bool = False,
 ) -> Path:
-    """Write ``path`` through a temporary file beside it, check it, then publish it without overwriting.
-
-    ``write(tmp)`` writes the file and ``reads_back(tmp)`` says whether it holds what was meant;
-    ``driver_creates`` removes the empty temporary file first, for writers that refuse an existing file.
-
-    Raises:
-        OSError: the file does not read back as written (``what`` names it).
-        FileExistsError: ``path`` appeared while writing.
-    """
+    """Write ``path`` through a temporary file beside it, check it, then publish it without overwriting."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)

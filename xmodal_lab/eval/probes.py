@@ -17,37 +17,25 @@ from .retrieval import as_tensor
 
 
 def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Finite float32 embeddings ``[N, D]`` and their ``N`` labels as arrays."""
     x, y = as_tensor(x, name).numpy(), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"{name}: {len(x)} embeddings but {len(y)} labels")
     return x, y
 
 
-def linear_probe(
-    x_train: Any, y_train: Any, x_test: Any, y_test: Any, c: float = 1.0, max_iter: int = 2000
-) -> dict[str, float]:
-    """Logistic-regression probe on frozen, standardised embeddings.
+def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
+    """Logistic-regression probe on frozen, standardised embeddings ``[N, D]``.
 
-    Args:
-        x_train: ``[N, D]`` training embeddings.
-        y_train: ``[N]`` class ids, or ``[N, K]`` multi-hot labels (one binary probe per label).
-        x_test: ``[M, D]`` test embeddings.
-        y_test: ``[M]`` or ``[M, K]``, like ``y_train``.
-        c: inverse L2 regularisation strength.
-        max_iter: solver iterations.
-
-    Returns:
-        Single-label: ``{"accuracy", "macro_f1"}``. Multi-label: ``{"micro_f1", "mAP"}``.
+    Labels are class ids ``[N]`` (returns ``accuracy``, ``macro_f1``) or multi-hot ``[N, K]``, one binary
+    probe per label (returns ``micro_f1``, ``mAP``).
     """
     x_train, y_train = _xy(x_train, y_train, "train")
     x_test, y_test = _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
         keep = y_train.sum(axis=0) > 0
         keep &= y_train.sum(axis=0) < len(y_train)  # a label present in every tile teaches nothing
-        clf = make_pipeline(
-            StandardScaler(), OneVsRestClassifier(LogisticRegression(C=c, max_iter=max_iter))
-        ).fit(x_train, y_train[:, keep])
+        clf = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000)))
+        clf.fit(x_train, y_train[:, keep])
         scores = clf.predict_proba(x_test)
         truth = y_test[:, keep]
         present = truth.sum(axis=0) > 0
@@ -57,7 +45,7 @@ def linear_probe(
         }
     if len(np.unique(y_train)) < 2:
         raise ValueError("linear_probe: the training labels hold a single class; use more data")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter)).fit(x_train, y_train)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
     pred = clf.predict(x_test)
     return {
         "accuracy": float((pred == y_test).mean()),
@@ -78,20 +66,8 @@ def weighted_knn_accuracy(
 ) -> float:
     """Accuracy of the similarity-weighted cosine kNN of the MAE / Scale-MAE evaluations.
 
-    Each of the ``k`` most cosine-similar training embeddings votes for its class with weight
-    ``exp(cos / temperature)``; the class with the largest total wins (Wu et al. 2018; Scale-MAE's
-    ``eval/knn.py`` uses ``k = 20``, ``temperature = 0.07``).
-
-    Args:
-        x_train: ``[N, D]``.
-        y_train: ``[N]`` non-negative class ids.
-        x_test: ``[M, D]``.
-        y_test: ``[M]`` class ids.
-        k: neighbours (at most ``N`` are used).
-        temperature: vote temperature; small values let the nearest neighbour dominate.
-
-    Raises:
-        ValueError: ``k`` below 1, a non-positive temperature, or negative class ids.
+    Each of the ``k`` nearest training embeddings votes for its class with weight ``exp(cos / temperature)``
+    (Wu et al. 2018).
     """
     if k < 1 or not temperature > 0:
         raise ValueError(f"weighted_knn_accuracy: need k >= 1 and temperature > 0, got k={k}, {temperature}")
@@ -112,7 +88,7 @@ def weighted_knn_accuracy(
 
 
 def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a class-stratified subset with at least one example of every class present."""
+    """Indices of a class-stratified subset with at least one example of every class."""
     labels = y.argmax(axis=1) if y.ndim == 2 else y
     picked = []
     for cls in np.unique(labels):
@@ -131,20 +107,7 @@ def label_efficiency(
     seed: int = 0,
     repeats: int = 1,
 ) -> dict[float, list[float]]:
-    """Linear-probe score as a function of the fraction of training labels used.
-
-    Args:
-        x_train: ``[N, D]``.
-        y_train: ``[N]`` class ids or ``[N, K]`` multi-hot.
-        x_test: ``[M, D]``.
-        y_test: like ``y_train``.
-        fractions: label fractions in ``(0, 1]`` (stratified, at least one example per class).
-        seed: subsampling seed.
-        repeats: subsamples per fraction below 1 (their spread is the curve's error band).
-
-    Returns:
-        ``{fraction: [score per repeat]}``: accuracy (single-label) or mAP (multi-label).
-    """
+    """Linear-probe score per fraction of training labels: ``{fraction: [score per repeat]}``."""
     x_train, y_train = _xy(x_train, y_train, "train")
     rng = np.random.default_rng(seed)
     key = "mAP" if y_train.ndim == 2 else "accuracy"
@@ -172,18 +135,8 @@ def cross_modal_transfer(
 ) -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 
-    It works only where both modalities live in one space (a contrastive model, CROMA's projections):
-    that is the point of the experiment.
-
-    Args:
-        train: :func:`~xmodal_lab.eval.embed_dataset` output for the training tiles.
-        test: the same for the test tiles.
-        source: modality the probe is fitted on.
-        target: modality it is applied to.
-        label_key: which labels to use.
-
-    Returns:
-        ``{"same_modality": score on source, "cross_modal": score on target}`` (accuracy or mAP).
+    It works only where both modalities share one space: that is the point of the experiment. ``train`` and
+    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs.
     """
     for part, name in ((train, "train"), (test, "test")):
         missing = {source, target, label_key} - set(part)

@@ -1,5 +1,3 @@
-"""2-D projections of both modalities together, for "before training" against "after training" plots."""
-
 from __future__ import annotations
 
 import warnings
@@ -29,25 +27,11 @@ def _reduce(x: np.ndarray, method: str, seed: int, n_neighbors: int) -> tuple[np
 def project_2d(
     s1: Any, s2: Any, method: str = "umap", seed: int = 0, n_neighbors: int = 15
 ) -> dict[str, Any]:
-    """Project radar and optical embeddings into one 2-D map (UMAP, or PCA as a fallback).
+    """Project radar and optical embeddings ``[N, D]`` into one 2-D map (UMAP, or PCA as a fallback).
 
-    Both modalities are fitted *together*, so the distance between a radar point and an optical point means
-    something: after contrastive training each pair's two points are close.
-
-    Args:
-        s1: ``[N, D]`` radar embeddings.
-        s2: ``[N, D]`` optical embeddings, row ``i`` the partner of ``s1`` row ``i``.
-        method: ``"umap"`` or ``"pca"``; UMAP falls back to PCA (with a warning) if it cannot run.
-        seed: random seed of UMAP and of the random pairing in ``pair_distance``.
-        n_neighbors: UMAP's neighbourhood size.
-
-    Returns:
-        ``{"s1": [N, 2], "s2": [N, 2], "segments": [N, 2, 2] (radar point to optical partner, for a
-        ``LineCollection``), "method", "pair_distance"}``; ``pair_distance`` is the mean distance between
-        partners over that between random pairs (1 = unrelated, 0 = together).
-
-    Raises:
-        ValueError: shapes that differ, ``D < 2`` or ``N < 2``, an unknown method.
+    Both are fitted together, so a radar point's distance to its optical partner means something.
+    ``pair_distance`` is the mean partner distance over that of random pairs (1 unrelated, 0 together);
+    ``segments`` ``[N, 2, 2]`` join partners for a ``LineCollection``.
     """
     a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
     if a.ndim != 2 or a.shape != b.shape:

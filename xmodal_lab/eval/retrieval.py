@@ -1,8 +1,4 @@
-"""Cross-modal retrieval: the cosine-similarity matrix, ranks of true matches, recall@k, top-k.
-
-Row ``i`` of ``query`` and row ``i`` of ``gallery`` are the same place (a positive pair). Call
-:func:`retrieval_metrics` twice for SAR->optical and optical->SAR.
-"""
+"""Cross-modal retrieval: similarities, ranks of true matches (row ``i`` matches row ``i``), recall@k."""
 
 from __future__ import annotations
 
@@ -43,10 +39,7 @@ def cosine_similarity(query: Any, gallery: Any) -> Tensor:
 
 
 def match_ranks(query: Any, gallery: Any) -> np.ndarray:
-    """Rank ``[N]`` (1 is best) of each query's true match, gallery row ``i``, among all gallery items.
-
-    A true match tied with another item gets the worse rank.
-    """
+    """Rank ``[N]`` (1 is best; ties count against) of each query's true match, gallery row ``i``."""
     sim = cosine_similarity(query, gallery)
     if sim.shape[0] != sim.shape[1]:
         raise ValueError(f"query and gallery must have the same number of rows, got {tuple(sim.shape)}")
@@ -55,20 +48,7 @@ def match_ranks(query: Any, gallery: Any) -> np.ndarray:
 
 
 def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k, median rank and mean reciprocal rank of cross-modal retrieval.
-
-    Args:
-        query: ``[N, D]`` embeddings of one modality.
-        gallery: ``[N, D]`` embeddings of the other; row ``i`` matches query row ``i``.
-        ks: the k of recall@k (chance is ``k / N``).
-
-    Returns:
-        ``{"recall@1", "recall@5", "recall@10", "median_rank", "mrr"}``.
-
-    Raises:
-        ValueError: fewer than 2 pairs (recall would be 1.0 whatever the model), ``k < 1``, shapes that
-            differ, NaN.
-    """
+    """Recall@k (chance: ``k / N``), median rank and mean reciprocal rank of cross-modal retrieval."""
     if not ks or not all(_whole(k) and k >= 1 for k in ks):
         raise InputValueError(f"ks: expected positive whole numbers (the k of recall@k), got {ks!r}")
     ranks = match_ranks(query, gallery)
@@ -83,10 +63,7 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)
 
 
 def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(indices [k], similarities [k])`` of the ``k`` most similar gallery items of row ``query`` of ``sim``.
-
-    Best first; with ``largest=False`` the least similar, worst first.
-    """
+    """``(indices [k], similarities [k])`` of row ``query`` of ``sim``: best first, or worst first."""
     if not _whole(query):
         raise InputTypeError(f"topk_matches: query must be a row index (an integer), got {query!r}")
     if not _whole(k) or k < 1:

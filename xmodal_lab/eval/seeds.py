@@ -1,8 +1,4 @@
-"""Seed spread: run an experiment over several seeds and report mean +/- sd, so a gap can be judged.
-
-A number from one training run is one draw; before reading a gap between two models as real, compare it
-with the spread across seeds: ``over_seeds(lambda seed: train_and_score(seed), seeds=(0, 1, 2))``.
-"""
+"""Seed spread: run an experiment over several seeds and report mean +/- sd, so a gap can be judged."""
 
 from __future__ import annotations
 
@@ -14,13 +10,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SeedSpread:
-    """One metric over several seeds.
-
-    Attributes:
-        name: what was measured.
-        seeds: the seeds, in the order they ran.
-        values: the metric of each seed.
-    """
+    """One metric's ``values`` over several ``seeds``."""
 
     name: str
     seeds: tuple[int, ...]
@@ -46,7 +36,7 @@ class SeedSpread:
 
     @property
     def sd(self) -> float:
-        """Sample standard deviation over seeds (``n - 1`` in the denominator)."""
+        """Sample standard deviation over seeds."""
         return statistics.stdev(self.values)
 
     @property
@@ -76,21 +66,9 @@ def over_seeds(
     seeds: Iterable[int] = (0, 1, 2),
     name: str = "value",
 ) -> SeedSpread | SeedSpreads:
-    """Run ``experiment(seed)`` for every seed and collect what it returns.
+    """Run ``experiment(seed)`` per seed: :class:`SeedSpread` of a number, :class:`SeedSpreads` of a mapping.
 
-    Args:
-        experiment: a callable taking a seed and returning a number, or a mapping of metric names to numbers
-            (the same keys for every seed).
-        seeds: the seeds (at least two, all different).
-        name: the metric's name when ``experiment`` returns a number.
-
-    Returns:
-        A :class:`SeedSpread` (mean, sd, min, max, values) for a number; for a mapping, a :class:`SeedSpreads`
-        dict of them, one per key.
-
-    Raises:
-        ValueError: fewer than two seeds, repeated seeds, different keys across seeds, or a non-finite value.
-        TypeError: ``experiment`` returned something other than a number or a mapping of numbers.
+    A mapping must have the same keys for every seed; seeds must be at least two and all different.
     """
     seeds = tuple(int(s) for s in seeds)
     if len(seeds) < 2:

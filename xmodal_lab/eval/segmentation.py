@@ -1,8 +1,7 @@
 """Binary masks: IoU against labels, boundary overestimation, and georeferenced polygons.
 
-Foundation-model masks (one-shot, SAM on coarse tiles) tend to spill a patch or two beyond the true edge;
-:func:`boundary_overestimation` makes that habit visible. Masks are ``[H, W]`` or ``[B, H, W]`` arrays
-(bool, 0/1, or tensors).
+Foundation-model masks tend to spill a patch or two beyond the true edge;
+:func:`boundary_overestimation` makes that habit visible.
 """
 
 from __future__ import annotations
@@ -35,17 +34,14 @@ def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def iou(pred: Any, true: Any) -> float:
-    """``|pred & true| / |pred | true|`` of two masks of one shape, pooled over all pixels.
-
-    Both masks empty give 1.0 (nothing to find, nothing found).
-    """
+    """``|pred & true| / |pred | true|`` pooled over all pixels; two empty masks give 1.0."""
     p, t = _pair(pred, true)
     union = np.logical_or(p, t).sum()
     return 1.0 if union == 0 else float(np.logical_and(p, t).sum() / union)
 
 
 def per_image_iou(pred: Any, true: Any) -> np.ndarray:
-    """IoU ``[B]`` of each image of two ``[B, H, W]`` mask batches (see :func:`iou`)."""
+    """IoU ``[B]`` of each image of two ``[B, H, W]`` mask batches."""
     p, t = _pair(pred, true)
     if p.ndim != 3:
         raise ValueError(f"expected [B, H, W] masks, got shape {p.shape}")
@@ -56,18 +52,9 @@ def per_image_iou(pred: Any, true: Any) -> np.ndarray:
 class OverestimationReport:
     """How much larger (or smaller) the predicted objects are than the true ones.
 
-    Attributes:
-        area_ratio: predicted area / true area on the true objects (1 = right size, > 1 = too large).
-        true_area: pixels of the true objects.
-        matched_area: predicted pixels attributed to a true object (in a predicted region touching it,
-            and closer to it than to any other true object).
-        unmatched_area: predicted pixels in regions that touch no true object (false detections).
-        extra_near_boundary: of the predicted pixels outside the true objects but attributed to them, the
-            fraction within ``band`` pixels of a true boundary: close to 1 means "boundaries drawn too
-            far out", close to 0 means "leaks far away".
-        band: the width in pixels used for ``extra_near_boundary``.
-        n_objects: number of true objects (8-connected regions).
-        per_object: one dict per true object: ``id``, ``true_area``, ``predicted_area``, ``ratio``.
+    ``area_ratio`` is predicted / true area on the true objects; ``unmatched_area`` counts predicted pixels
+    touching no true object; ``extra_near_boundary`` is the fraction of the extra pixels within ``band`` px of
+    a true boundary (near 1: boundaries drawn too far out, near 0: leaks far away).
     """
 
     area_ratio: float
@@ -94,24 +81,15 @@ class OverestimationReport:
             f"lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away from any object"
         )
 
-    def __str__(self) -> str:
-        return self.summary()
+    __str__ = summary
 
 
 def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> OverestimationReport:
     """Predicted area / true area on the same objects, and where the extra pixels are.
 
-    Each true object is an 8-connected region of ``true``. A predicted pixel belongs to a true object when
-    its predicted region (8-connected) overlaps at least one true object and that object is the nearest true
-    pixel's object; predicted regions that overlap nothing are counted apart as false detections.
-
-    Args:
-        pred: predicted mask ``[H, W]`` (a batch ``[B, H, W]`` is pooled over its images).
-        true: true mask, same shape.
-        band: distance in pixels from the true boundary counted as "near the boundary".
-
-    Returns:
-        An :class:`OverestimationReport`; ``print(report)`` gives a one-line summary.
+    A predicted pixel belongs to a true object (8-connected) when its predicted region overlaps a true object
+    and that object holds the nearest true pixel; other predicted regions are false detections. A batch
+    ``[B, H, W]`` is pooled.
     """
     p, t = _pair(pred, true)
     if p.ndim == 2:
@@ -160,19 +138,10 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
 def to_polygons(
     mask: Any, transform: Any, crs: Any, min_area: float = 0.0, properties: dict | None = None
 ) -> dict:
-    """Turn masks into georeferenced polygons (a GeoJSON FeatureCollection) in the source CRS.
+    """Masks ``[H, W]`` or ``[N, H, W]`` as a GeoJSON FeatureCollection in the source CRS.
 
-    Args:
-        mask: ``[H, W]`` bool, ``[N, H, W]`` (one layer per mask, e.g. ``SamMasks.masks``), or an object
-            with a ``masks`` attribute.
-        transform: the tile's affine: an ``affine.Affine`` or the pair dict's ``(a, b, c, d, e, f)``.
-        crs: the tile's CRS (``"EPSG:32633"``, a ``rasterio.crs.CRS``, ...). Coordinates stay in it.
-        min_area: drop polygons smaller than this, in squared CRS units (m² for UTM).
-        properties: extra properties copied into every feature.
-
-    Returns:
-        ``{"type": "FeatureCollection", "crs": "EPSG:...", "features": [...]}``; each feature has the
-        properties ``mask_id`` (layer index) and ``area`` (squared CRS units), holes included as rings.
+    Each feature has ``mask_id`` (layer) and ``area`` (squared CRS units); polygons below ``min_area`` are
+    dropped and ``properties`` are copied into every feature.
     """
     from affine import Affine
     from rasterio.crs import CRS
@@ -205,4 +174,3 @@ def to_polygons(
             props = {"mask_id": i, "area": area, **(properties or {})}
             features.append({"type": "Feature", "geometry": geom, "properties": props})
     return {"type": "FeatureCollection", "crs": crs_obj.to_string(), "features": features}
-

@@ -1,9 +1,4 @@
-"""Query a raster's tile embeddings from a point: similarity maps, thresholds, one-shot masks, vector export.
-
-The computations behind the click-to-query maps of :mod:`xmodal_lab.viz.region_maps`, as plain functions
-(no widgets): find the tile under a click, compare every tile with it (within a modality or across),
-threshold the map, export the selection as polygons, or segment the clicked concept over the whole raster.
-"""
+"""Query a raster's tile embeddings from a point: similarity maps, thresholds, masks, vector export."""
 
 from __future__ import annotations
 
@@ -22,7 +17,7 @@ from .segmentation import to_polygons
 
 
 def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: str, grid_crs: str) -> tuple:
-    """``(row, col)`` of a point given in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
+    """``(row, col)`` of a point in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
     from xmodal_lab.data.geo import transformer
 
     if str(crs) != grid_crs:
@@ -36,11 +31,7 @@ def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: st
 
 
 def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -> int:
-    """Index of the tile whose grid cell holds the point ``(x, y)`` (longitude, latitude by default).
-
-    Raises:
-        ValueError: the point lies outside the raster, or on a cell whose tile was dropped (nodata).
-    """
+    """Index of the tile whose grid cell holds the point ``(x, y)`` (longitude, latitude by default)."""
     row, col = _pixel(tiles.grid_transform, tiles.grid_shape, x, y, crs, tiles.crs)
     index = tiles.index_of_cell(row, col)
     if index is None:
@@ -62,15 +53,7 @@ def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
 def similarity_grid(
     tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None
 ) -> np.ndarray:
-    """Similarity of every tile to tile ``index`` on the tile grid ``[rows, cols]`` (NaN where none is).
-
-    Args:
-        tiles: the raster's tile embeddings.
-        index: the clicked tile.
-        query: modality of the clicked tile (``"s1"``, ``"s2"``, ``"joint"``).
-        gallery: modality of the tiles compared with it (default ``query``; ``"s2"`` with ``query="s1"``
-            asks "which optical tiles look like this radar tile?").
-    """
+    """Similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
     for role, name in (("query", query), ("gallery", gallery or query)):
         if name not in tiles.vectors:
             raise ValueError(f"{role}: {name!r} not among the embedded modalities {sorted(tiles.vectors)}")
@@ -85,10 +68,7 @@ def threshold_grid(similarity: Any, threshold: float) -> np.ndarray:
 
 
 def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None = None) -> dict:
-    """Selected tile-grid cells ``[rows, cols]`` as a GeoJSON FeatureCollection in the raster's CRS.
-
-    Touching cells merge into one polygon; ``properties`` are copied into every feature.
-    """
+    """Selected tile-grid cells ``[rows, cols]`` as a GeoJSON FeatureCollection; touching cells merge."""
     m = np.asarray(mask, dtype=bool)
     if m.shape != tuple(tiles.grid_shape):
         raise ValueError(f"mask: expected the tile grid's shape {tiles.grid_shape}, got {m.shape}")
@@ -96,14 +76,7 @@ def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None =
 
 
 def export_vectors(collection: dict, out_path: str | Path, layer: str = "selection") -> Path:
-    """Write a FeatureCollection (in its ``crs``) to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file.
-
-    The file is read back (feature count and CRS) before its path is returned.
-
-    Raises:
-        FileExistsError: the file exists (it is never overwritten).
-        ValueError: no features, or no ``crs`` in the collection.
-    """
+    """Write a FeatureCollection to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file and read it back."""
     import geopandas as gpd
 
     path = check_out_path(out_path, (".gpkg", ".geojson", ".json"), "GeoPackage or GeoJSON")
@@ -120,24 +93,17 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
         back = gpd.read_file(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    def write(tmp: Path) -> None:
-        frame.to_file(tmp, **options)
-
-    return write_checked(path, write, reads_back, "file", driver_creates=True)
+    return write_checked(
+        path, lambda tmp: frame.to_file(tmp, **options), reads_back, "file", driver_creates=True
+    )
 
 
 @dataclass
 class RegionMask:
     """A mask over a whole raster from :func:`segment_region`.
 
-    Attributes:
-        mask: ``[H, W]`` bool on the optical grid (False on dropped tiles).
-        confidence: ``[H, W]`` float, the one-shot location confidence (NaN on dropped tiles).
-        transform: the optical raster's affine.
-        crs: its CRS.
-        reference_tile: index of the tile under the click (-1 when that tile was dropped).
-        point: ``(row, col)`` optical pixel of the click.
-        threshold: the confidence threshold used.
+    ``mask`` and ``confidence`` are ``[H, W]`` on the optical grid (False / NaN on dropped tiles);
+    ``reference_tile`` is the tile under the click (-1 when dropped), ``point`` its optical pixel.
     """
 
     mask: np.ndarray
@@ -149,7 +115,7 @@ class RegionMask:
     threshold: float
 
     def to_polygons(self, min_area: float = 0.0, properties: dict | None = None) -> dict:
-        """The mask as polygons in the raster's CRS (:func:`xmodal_lab.eval.segmentation.to_polygons`)."""
+        """The mask as polygons in the raster's CRS."""
         return to_polygons(self.mask, self.transform, self.crs, min_area=min_area, properties=properties)
 
 
@@ -168,27 +134,10 @@ def segment_region(
 ) -> RegionMask:
     """One-shot segmentation of the concept under a clicked point, over every tile of the raster.
 
-    The pixels within ``radius`` of the click, on a window of ``context`` tiles around it, are the reference
-    mask of :func:`xmodal_lab.models.one_shot_segment`; every tile of a non-overlapping tiling is segmented
-    and the masks are stitched. The confidence defaults to the plain cosine similarity to the target
-    embedding (``n_background=0``: a click gives no counter-examples), upsampled bilinearly and cut at
-    ``threshold``, on the same scale as the map's similarity slider.
-
-    Args:
-        model: a kit model with ``features(s1=, s2=)``.
-        tiles: the raster's tile embeddings (their files and grid are reused).
-        x: longitude of the click (or easting in ``crs``).
-        y: latitude (or northing).
-        crs: CRS of the point.
-        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` features.
-        threshold: cosine confidence at which a pixel belongs to the concept.
-        radius: reference-mask radius in pixels around the click.
-        context: side of the reference window in tiles (clamped to the raster).
-        batch_size: tiles per encoder call.
-        **one_shot_kwargs: passed to :func:`~xmodal_lab.models.one_shot_segment` (``n_background``, ...).
-
-    Returns:
-        :class:`RegionMask`.
+    The pixels within ``radius`` of the click, on a window of ``context`` tiles, are the reference mask of
+    :func:`xmodal_lab.models.one_shot_segment`; every tile is segmented and the masks are stitched. A click
+    gives no counter-examples, so ``n_background=0`` by default and the confidence is the plain cosine
+    similarity, on the same scale as the map's similarity slider.
     """
     import torch
 

@@ -15,7 +15,7 @@ def _array(x: Any) -> np.ndarray:
 
 
 def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
-    """Whether two numbers, arrays, tensors, or tuples / lists / dicts of them agree within tolerance."""
+    """Whether numbers, arrays, tensors, or tuples / lists / dicts of them agree within tolerance."""
     if isinstance(ref, dict):
         return (
             isinstance(mine, dict)
@@ -46,23 +46,10 @@ def check_exercise(
     atol: float = 1e-5,
     rtol: float = 1e-4,
 ) -> Callable:
-    """Compare a student's function with the kit's on a few inputs and return the one to use afterwards.
+    """Compare a student's function with the kit's on ``cases`` and return the one to use afterwards.
 
-    Args:
-        name: the exercise's name, used in messages.
-        mine: the student's function (its stub raises ``NotImplementedError``).
-        reference: the kit's function with the same signature.
-        cases: argument tuples (positional) or dicts (keyword) to call both with.
-        hint: what to look at when the answers differ.
-        atol: absolute tolerance (numbers, arrays, tensors, tuples or dicts of them).
-        rtol: relative tolerance.
-
-    Returns:
-        ``mine`` when it matches on every case; ``reference`` (with a message) while ``mine`` is a stub.
-
-    Raises:
-        AssertionError: ``mine`` runs but gives a different answer (the message includes the hint).
-        InputTypeError: ``mine`` or ``reference`` is not callable, or no case is given.
+    ``cases`` are argument tuples or keyword dicts. While ``mine`` is a stub (``NotImplementedError``) the
+    ``reference`` is returned with a message; a different answer raises AssertionError with the ``hint``.
     """
     if not callable(mine) or not callable(reference):
         raise InputTypeError(f"check_exercise({name!r}): give the two functions, not their results")
@@ -97,9 +84,6 @@ def check_answer(
     """Compare a student's value with the kit's and return the one to use (see :func:`check_exercise`).
 
     ``mine`` set to ``...`` or ``None`` means not answered yet: the kit's value is returned with a message.
-
-    Raises:
-        AssertionError: the value differs from the kit's (the message includes the hint).
     """
     if mine is ... or mine is None:
         _unsolved(name, "answer")

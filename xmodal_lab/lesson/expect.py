@@ -21,23 +21,10 @@ def expect(
     why: str = "",
     quiet: bool = False,
 ) -> float:
-    """Assert that a lesson's number lies in its documented range, record it and print it.
+    """Assert that a lesson's number lies in ``[low, high]`` (None: unbounded), record it and print it.
 
-    Args:
-        name: a short identifier (letters, digits, ``_ . @ -``); markdown quotes the number as
-            ``value<!--check:name-->``.
-        value: the number the notebook produced (a Python number or a 0-d tensor/array).
-        low: smallest accepted value (``None``: no lower bound).
-        high: largest accepted value (``None``: no upper bound).
-        why: what the range means, shown when the check fails.
-        quiet: do not print the checked line.
-
-    Returns:
-        The value as a float, so that ``r1 = expect("r1", r1, 0.5)`` reads naturally.
-
-    Raises:
-        AssertionError: the value is outside ``[low, high]`` or not finite.
-        InputValueError: ``low > high`` or the name has characters the markdown tag cannot hold.
+    ``name`` (letters, digits, ``_ . @ -``) is the markdown tag ``value<!--check:name-->``; ``why`` says what
+    the range means when the check fails. Returns the value as a float: ``r1 = expect("r1", r1, 0.5)``.
     """
     if not name or not all(c.isalnum() or c in "_.@-" for c in name):
         raise InputValueError(f"expect: name {name!r} must use only letters, digits and _ . @ -")
