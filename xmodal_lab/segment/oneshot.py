@@ -176,7 +176,6 @@ def one_shot_segment(
     n_background: int = 4,
     upsample: str = "guided",
     sigma_range: float | str = "auto",
-    guide_smooth: int | None = None,
     sam: Any = None,
     rendering: str | None = None,
     batch_size: int = 32,
@@ -194,7 +193,6 @@ def one_shot_segment(
         n_background: background prototypes to subtract (0: plain cosine similarity, as in PerSAM).
         upsample: ``"guided"`` (:func:`guided_upsample`) or ``"bilinear"`` (blocky).
         sigma_range: the guided upsampling's range scale, or ``"auto"``: calibrated like the threshold.
-        guide_smooth: box filter on the guide (default 3 for radar, 1 for optical).
         sam: a :class:`SamSegmenter` or SAM model to refine each mask (optional).
         rendering: how targets are shown to SAM (see :meth:`SamSegmenter.set_image`).
         batch_size: tiles per encoder call.
@@ -245,7 +243,7 @@ def one_shot_segment(
     patch_conf = prototype_confidence(tgt_feat, fg, bg)  # [B, h, w]
     sigma = None
     if upsample == "guided":
-        g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device), guide_smooth)
+        g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device))
         sigmas = SIGMA_RANGE_CANDIDATES if sigma_range == "auto" else (float(sigma_range),)
         best = None
         for sig in sorted(sigmas, reverse=True):  # on ties the larger (smoother) sigma wins
@@ -273,15 +271,12 @@ def one_shot_segment(
     return result
 
 
-def _guides(ref: Tensor, tgt: Tensor, smooth: int | None) -> tuple[Tensor, Tensor]:
-    """Standardised guides; radar channels are box-filtered against speckle."""
-    if ref.shape[1] != 14:
-        default = 3 if ref.shape[1] == 2 else 1
-        g_ref, g_tgt = standardise_guide(ref, tgt, smooth=smooth if smooth is not None else default)
-        return g_ref, g_tgt
-    r_ref, r_tgt = standardise_guide(ref[:, :2], tgt[:, :2], smooth=smooth if smooth is not None else 3)
-    o_ref, o_tgt = standardise_guide(ref[:, 2:], tgt[:, 2:], smooth=1)
-    return torch.cat([r_ref, o_ref], dim=1), torch.cat([r_tgt, o_tgt], dim=1)
+def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
+    """Standardised guides; radar channels (the first 2 of 2 or 14) are box-filtered against speckle."""
+    n_radar = 2 if ref.shape[1] in (2, 14) else 0
+    parts = [(slice(0, n_radar), 3), (slice(n_radar, None), 1)]
+    guides = [standardise_guide(ref[:, ch], tgt[:, ch], smooth=k) for ch, k in parts if ref[:, ch].shape[1]]
+    return torch.cat([g for g, _ in guides], dim=1), torch.cat([g for _, g in guides], dim=1)
 
 
 def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | None) -> None:
