@@ -214,18 +214,15 @@ def one_shot_segment(
         raise ValueError(
             f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
         )
-    module = encoder if isinstance(encoder, torch.nn.Module) else None
-    param = next(module.parameters(), None) if module is not None else None
-    device = param.device if param is not None else ref.device
-    was_training = module is not None and module.training
-    if module is not None:
-        module.eval()
+    module = encoder if isinstance(encoder, torch.nn.Module) else torch.nn.Module()
+    device = next(module.parameters(), ref).device
+    was_training = module.training
+    module.eval()
     try:
         ref_feat = _features(fn, ref, batch_size, device)
         tgt_feat = _features(fn, tgt, batch_size, device)
     finally:
-        if was_training:
-            module.train()
+        module.train(was_training)
 
     # coverage weights: a patch half inside the mask counts half, steadier than PerSAM's centre rule on coarse grids
     fg = target_embedding(ref_feat, ref_mask, weighting="coverage")

@@ -61,7 +61,7 @@ def decode_masks(
         target_token: ``[1, 1, C]`` added to the prompt tokens before every attention (and once to ``query_pe``).
 
     Returns:
-        ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]`` with ``M`` = 3 or 1.
+        ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]``, ``M`` = 3 or 1.
     """
     dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
     tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
@@ -102,13 +102,8 @@ def decode_masks(
 
 def _best(out: SamMasks) -> SamMasks:
     k = int(np.argmax(out.scores))
-    return replace(
-        out,
-        masks=out.masks[k : k + 1],
-        scores=out.scores[k : k + 1],
-        areas=out.areas[k : k + 1],
-        low_res_logits=out.low_res_logits[k : k + 1],
-    )
+    fields = ("masks", "scores", "areas", "low_res_logits")
+    return replace(out, **{name: getattr(out, name)[k : k + 1] for name in fields})
 
 
 def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_input: np.ndarray) -> list[SamMasks]:

@@ -140,12 +140,10 @@ class SamSegmenter:
         return getattr(self.sam, "model_type", "unknown")
 
     def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
-        """Encode a tile (skipped when it is the tile already set); returns ``self``.
+        """Encode a picture ``[H, W, 3]`` uint8 or a Sentinel tile ``[12 | 2, H, W]``, unless already set.
 
-        Args:
-            image: ``[H, W, 3]`` uint8, or a Sentinel tile ``[12, H, W]`` / ``[2, H, W]`` in physical units.
-            rendering: ``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"`` or ``"s1_vh"``; default true colour
-                for 12 bands, the radar composite for 2.
+        ``rendering``: ``"s2"`` (default for 12 bands), ``"s2_false"``, ``"s1"`` (default for 2), ``"s1_vv"``
+        or ``"s1_vh"``. Returns ``self``.
         """
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
