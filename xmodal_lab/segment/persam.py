@@ -122,17 +122,14 @@ def _extreme_prompts(confidence: Tensor) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat([pos, neg]).cpu().numpy().astype(np.float32), np.array([1, 0])
 
 
-def refine_with_confidence(
-    segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0, logit_scale: float | None = None
-) -> SamMasks:
+def refine_with_confidence(segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0) -> SamMasks:
     """SAM's one mask for the region a confidence map ``[H, W]`` points at, by PerSAM's prompts and cascade.
 
-    The tile must be set; ``(confidence - threshold) * logit_scale`` (default scale: 8 / spread) is the
-    mask prompt.
+    The tile must be set; ``confidence - threshold``, scaled to a spread of 8 logits, is the mask prompt.
     """
     conf = as_float_tensor(confidence).cpu()
     points, labels = _extreme_prompts(conf)
-    scale = logit_scale if logit_scale is not None else 8.0 / (float(conf.max() - conf.min()) or 1.0)
+    scale = 8.0 / (float(conf.max() - conf.min()) or 1.0)
     logits = segmenter.to_low_res_logits((conf - threshold) * scale)
     return _cascade(segmenter, points, labels, logits)[-1]
 
