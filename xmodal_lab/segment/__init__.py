@@ -1,14 +1,10 @@
 """Segment Anything on Earth-observation tiles, PerSAM, and one-shot segmentation with any encoder's features.
 
-``checkpoints`` builds SAM (or a tiny untrained stand-in offline); ``segmenter`` prompts it on Sentinel tiles;
-``confidence`` turns features and one reference mask into a location map; ``persam`` is PerSAM inside SAM's
-decoder; ``oneshot`` does the same with a kit encoder; ``baseline`` is the band threshold it is compared with;
-``caution`` measures how far SAM's masks spill over boundaries. This package never imports ``models``.
+``checkpoints`` builds SAM, ``segmenter`` prompts it, ``persam`` and ``oneshot`` find a reference's class on
+other tiles, ``baseline`` is the band threshold they must beat, ``caution`` measures SAM's boundary spill.
 """
 
 from .baseline import (
-    BASELINE_BANDS,
-    DEFAULT_BASELINES,
     BaselineResult,
     OneShotComparison,
     band_image,
@@ -26,10 +22,8 @@ from .caution import (
     sam_boundary_study,
 )
 from .checkpoints import (
-    SAM_ARCHS,
     SAM_CHECKPOINTS,
     UNTRAINED_LABEL,
-    SamArch,
     SamCheckpoint,
     UntrainedSAMError,
     UntrainedSAMWarning,
@@ -42,18 +36,13 @@ from .checkpoints import (
 from .confidence import (
     background_prototypes,
     best_threshold,
-    binary_mask,
     cosine_confidence,
     extreme_points,
-    mask_coverage,
     prototype_confidence,
     target_embedding,
     upsample_confidence,
 )
 from .oneshot import (
-    MODALITIES,
-    SIGMA_RANGE_CANDIDATES,
-    FeatureFn,
     OneShotResult,
     feature_fn,
     guided_upsample,
@@ -62,18 +51,17 @@ from .oneshot import (
     standardise_guide,
 )
 from .persam import PerSAM, PerSamResult, decode_masks, persam, refine_with_confidence
-from .segmenter import EO_AUTOMATIC_DEFAULTS, SamMasks, SamSegmenter, automatic_settings
+from .segmenter import SamMasks, SamSegmenter, automatic_settings
 
 __all__ = [
-    "BASELINE_BANDS", "DEFAULT_BASELINES", "BaselineResult", "OneShotComparison", "band_image",
-    "band_threshold_segment", "compare_one_shot", "fit_band_threshold", "pick_one_shot_tiles",
+    "BaselineResult", "OneShotComparison", "band_image", "band_threshold_segment", "compare_one_shot",
+    "fit_band_threshold", "pick_one_shot_tiles",
     "BoundaryStudy", "area_ratio", "boundary_f_score", "mask_boundary", "object_prompts", "sam_boundary_study",
-    "SAM_ARCHS", "SAM_CHECKPOINTS", "UNTRAINED_LABEL", "SamArch", "SamCheckpoint", "UntrainedSAMError",
-    "UntrainedSAMWarning", "build_sam", "build_sam_arch", "download_sam_checkpoint", "sam_cache_dir", "sam_label",
-    "background_prototypes", "best_threshold", "binary_mask", "cosine_confidence", "extreme_points",
-    "mask_coverage", "prototype_confidence", "target_embedding", "upsample_confidence",
-    "MODALITIES", "SIGMA_RANGE_CANDIDATES", "FeatureFn", "OneShotResult", "feature_fn", "guided_upsample",
-    "modality_images", "one_shot_segment", "standardise_guide",
+    "SAM_CHECKPOINTS", "UNTRAINED_LABEL", "SamCheckpoint", "UntrainedSAMError", "UntrainedSAMWarning",
+    "build_sam", "build_sam_arch", "download_sam_checkpoint", "sam_cache_dir", "sam_label",
+    "background_prototypes", "best_threshold", "cosine_confidence", "extreme_points", "prototype_confidence",
+    "target_embedding", "upsample_confidence",
+    "OneShotResult", "feature_fn", "guided_upsample", "modality_images", "one_shot_segment", "standardise_guide",
     "PerSAM", "PerSamResult", "decode_masks", "persam", "refine_with_confidence",
-    "EO_AUTOMATIC_DEFAULTS", "SamMasks", "SamSegmenter", "automatic_settings",
+    "SamMasks", "SamSegmenter", "automatic_settings",
 ]  # fmt: skip

@@ -1,10 +1,7 @@
-"""The one-shot baseline with no model, and lesson 06's protocol that compares the encoder one-shot with it.
+"""The one-shot baseline with no model: one band thresholded where it best fits the reference mask.
 
-One band (or index) thresholded where it best reproduces the reference mask on the reference tile, then
-applied unchanged to the targets: one labelled tile, like the one-shot segmenters, which should beat it to
-earn their keep. Water is dark in radar VV (specular reflection) and bright in NDWI; forest is bright in radar
-VH (volume scattering in the canopy) and in NDVI (its red edge). Shapes: tiles ``[C, H, W]`` or
-``[B, C, H, W]`` (Sentinel-1 ``C = 2`` in dB, Sentinel-2 ``C = 12`` reflectance), masks ``[B, H, W]``.
+It sees one labelled tile, like the one-shot segmenters, which must beat it to earn their keep. Water is
+dark in radar VV and bright in NDWI; forest is bright in radar VH and in NDVI.
 """
 
 from __future__ import annotations
@@ -34,16 +31,7 @@ _GREEN, _RED, _NIR = 2, 3, 7  # Sentinel-2 B3, B4, B8 in the kit's 12-band order
 
 
 def band_image(tiles: Any, band: str) -> Tensor:
-    """One band or index of Sentinel tiles: ``[H, W]`` or ``[B, H, W]``.
-
-    Args:
-        tiles: ``[C, H, W]`` or ``[B, C, H, W]``: radar ``C = 2`` (VV, VH in dB) or optical ``C = 12``.
-        band: ``"vv"``, ``"vh"`` (dB), ``"ndvi"`` ``(B8 - B4) / (B8 + B4)`` or ``"ndwi"``
-            ``(B3 - B8) / (B3 + B8)`` (McFeeters, 1996).
-
-    Raises:
-        InputValueError: unknown band, or tiles with the wrong number of channels for it.
-    """
+    """One band or index of tiles ``[(B,) C, H, W]``: ``"vv"``, ``"vh"`` (dB), ``"ndvi"`` or ``"ndwi"`` (McFeeters)."""
     if band not in BASELINE_BANDS:
         raise InputValueError(f"band must be one of {sorted(BASELINE_BANDS)}, got {band!r}")
     x = as_float_tensor(tiles)
@@ -62,15 +50,7 @@ def band_image(tiles: Any, band: str) -> Tensor:
 
 @dataclass
 class BaselineResult:
-    """What :func:`band_threshold_segment` returns.
-
-    Attributes:
-        masks: ``[B, H, W]`` bool on the targets.
-        band: the band or index thresholded.
-        below: True when the class is below the threshold.
-        threshold: the fitted threshold (dB for radar bands, unitless for indices).
-        reference_iou: IoU on the reference tile itself (the best any threshold on this band can do there).
-    """
+    """Masks ``[B, H, W]`` of a band threshold (``below``: the class is below it) and its IoU on the reference."""
 
     masks: np.ndarray
     band: str
@@ -83,13 +63,7 @@ class BaselineResult:
 
 
 def fit_band_threshold(values: Any, mask: Any, below: bool) -> tuple[float, float]:
-    """The threshold on one band ``[H, W]`` that best reproduces a mask (highest IoU): ``(threshold, iou)``.
-
-    Args:
-        values: ``[H, W]`` band values.
-        mask: ``[H, W]`` bool, the class.
-        below: the class is ``values <= t`` (else ``values >= t``).
-    """
+    """``(threshold, iou)`` on a band ``[H, W]`` that best reproduces a mask; ``below``: the class is ``<= t``."""
     v = as_float_tensor(values)
     t, score = best_threshold(-v if below else v, np.asarray(mask, dtype=bool))
     return (-t if below else t), score
@@ -98,15 +72,7 @@ def fit_band_threshold(values: Any, mask: Any, below: bool) -> tuple[float, floa
 def band_threshold_segment(
     reference: Any, reference_mask: Any, targets: Any, band: str, below: bool
 ) -> BaselineResult:
-    """Fit a threshold on the reference tile's band, apply it to the targets ``[B, C, H, W]``.
-
-    Args:
-        reference: the reference tile ``[C, H, W]``.
-        reference_mask: ``[H, W]`` bool.
-        targets: ``[B, C, H, W]`` tiles of the same modality.
-        band: see :func:`band_image`.
-        below: the class is below the threshold (water in VV) or above it (forest in VH, NDVI).
-    """
+    """Fit a threshold on the reference tile's band (:func:`band_image`), apply it to targets ``[B, C, H, W]``."""
     t, ref_iou = fit_band_threshold(band_image(reference, band), reference_mask, below)
     values = band_image(targets, band)
     masks = (values <= t) if below else (values >= t)
@@ -122,20 +88,7 @@ def _iou(pred: np.ndarray, true: np.ndarray) -> float:
 def pick_one_shot_tiles(
     tiles: Sequence[dict], class_index: int, n_targets: int, share: tuple[float, float] = (0.2, 0.8)
 ) -> tuple[dict, list[dict]]:
-    """The reference and target tiles for one class: those it covers most, within ``share``.
-
-    Args:
-        tiles: samples with ``"landcover"`` ``[H, W]`` (and ``"s1"``, ``"s2"``).
-        class_index: the class.
-        n_targets: how many targets after the reference.
-        share: the class must cover more than ``share[0]`` and less than ``share[1]`` of a tile.
-
-    Returns:
-        ``(reference, targets)``.
-
-    Raises:
-        InputValueError: fewer than ``n_targets + 1`` tiles qualify.
-    """
+    """``(reference, targets)``: the samples a class covers most, within ``share`` of the tile."""
     frac = np.array([float((t["landcover"] == class_index).float().mean()) for t in tiles])
     order = [int(i) for i in np.argsort(-frac, kind="stable") if share[0] < frac[i] < share[1]]
     if len(order) < n_targets + 1:
@@ -148,18 +101,7 @@ def pick_one_shot_tiles(
 
 @dataclass
 class OneShotComparison:
-    """Encoder one-shot vs. the band-threshold baseline on the same targets of one class and modality.
-
-    Attributes:
-        iou: pooled IoU of the encoder's one-shot masks.
-        baseline_iou: pooled IoU of the band threshold.
-        area_ratio: predicted / true area of the one-shot masks (``> 1``: too large).
-        baseline_area_ratio: the same for the threshold.
-        baseline: the baseline's band, direction and threshold (e.g. ``"vv <= -17.2"``).
-        result: the full :class:`OneShotResult` (its ``masks`` ``[B, H, W]``).
-        baseline_masks: ``[B, H, W]`` bool, the threshold's masks.
-        truth: ``[B, H, W]`` bool, the class on the targets.
-    """
+    """Encoder one-shot vs. the band threshold on the same targets: pooled IoU and predicted/true area."""
 
     iou: float
     baseline_iou: float
@@ -180,16 +122,9 @@ def compare_one_shot(
     modality: str,
     band: tuple[str, bool] | None = None,
 ) -> OneShotComparison:
-    """Segment one class on the targets with the encoder's features and with a band threshold.
+    """Segment one class of the samples' ``landcover`` with the encoder's features and with a band threshold.
 
-    Args:
-        encoder: a kit encoder (see :func:`~xmodal_lab.segment.oneshot.feature_fn`).
-        reference: the reference sample (``"s1"``, ``"s2"``, ``"landcover"``).
-        targets: target samples.
-        class_name: ``"water"`` or ``"forest"`` (picks the default baseline band), or any name with ``band``.
-        class_index: the class's land-cover index.
-        modality: ``"s1"`` or ``"s2"``: both methods read this modality only.
-        band: ``(band, below)`` for the baseline (default :data:`DEFAULT_BASELINES`).
+    ``band`` is ``(band, below)`` (default: :data:`DEFAULT_BASELINES` of ``class_name`` and ``modality``).
     """
     if band is None:
         if class_name not in DEFAULT_BASELINES:

@@ -1,9 +1,7 @@
-"""The seminar's caution, measured on Segment Anything's OWN masks: do they spill over boundaries?
+"""The seminar's caution, measured on Segment Anything's own masks: do they spill over boundaries?
 
-SAM was trained on objects with crisp edges; broad land-cover concepts (water, forest) have soft ones.
-:func:`sam_boundary_study` prompts SAM with each true object's box and interior point and scores its masks by
-the area ratio (predicted / true area, ``> 1``: too large) and the boundary F-measure (Martin et al., 2004, as
-DAVIS uses it). It refuses an untrained SAM, whose "overestimation" would mean nothing. Masks ``[H, W]`` bool.
+SAM learned crisp object edges; water and forest have soft ones. Each true object's box and interior point
+prompt SAM; its masks are scored by predicted/true area and the boundary F-measure (Martin et al., 2004).
 """
 
 from __future__ import annotations
@@ -37,11 +35,7 @@ def _mask_pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def area_ratio(pred: Any, true: Any) -> float:
-    """Predicted area / true area of two masks ``[H, W]``: above 1 the mask is too large.
-
-    Raises:
-        InputValueError: shapes differ, or the true mask is empty (the ratio is undefined).
-    """
+    """Predicted area / true area of two masks ``[H, W]``: above 1 the mask is too large."""
     p, t = _mask_pair(pred, true)
     if not t.any():
         raise InputValueError("area_ratio: the true mask is empty, so predicted/true area is undefined")
@@ -56,21 +50,9 @@ def mask_boundary(mask: Any) -> np.ndarray:
 
 
 def boundary_f_score(pred: Any, true: Any, tolerance: float = 1.0) -> tuple[float, float, float]:
-    """Boundary precision, recall and F-measure (Martin et al., 2004; the DAVIS ``F`` of Perazzi et al., 2016).
+    """Boundary ``(precision, recall, f)`` of two masks ``[H, W]`` (Martin et al., 2004; DAVIS's ``F``).
 
-    A predicted boundary pixel is correct when a true boundary pixel lies within ``tolerance`` pixels
-    (Euclidean); recall is the same the other way round; ``F = 2PR / (P + R)``.
-
-    Args:
-        pred: predicted mask ``[H, W]``.
-        true: true mask ``[H, W]``.
-        tolerance: matching distance in pixels (0: the boundaries must coincide).
-
-    Returns:
-        ``(precision, recall, f)``; two empty masks give ``(1, 1, 1)``, one empty mask ``(0, 0, 0)``.
-
-    Raises:
-        InputValueError: shapes differ or ``tolerance`` is negative.
+    A boundary pixel matches when the other boundary lies within ``tolerance`` pixels (Euclidean).
     """
     if tolerance < 0:
         raise InputValueError(f"boundary_f_score: tolerance must be >= 0 pixels, got {tolerance}")
@@ -89,15 +71,7 @@ def boundary_f_score(pred: Any, true: Any, tolerance: float = 1.0) -> tuple[floa
 
 
 def object_prompts(mask: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The prompts the study gives SAM for one true object: its box and its most interior pixel.
-
-    Args:
-        mask: ``[H, W]`` bool, one object.
-
-    Returns:
-        ``box [4]`` ``(x0, y0, x1, y1)``, the outer pixel edges (so ``x1 - x0`` is the object's width), and
-        ``point [2]`` ``(x, y)``: the pixel farthest from the object's boundary.
-    """
+    """SAM's prompts for one object ``[H, W]``: its box ``(x0, y0, x1, y1)`` and most interior pixel ``(x, y)``."""
     m = _bool(mask)
     if not m.any():
         raise InputValueError("object_prompts: empty mask")
@@ -110,18 +84,7 @@ def object_prompts(mask: Any) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class BoundaryStudy:
-    """SAM's own masks against the truth, pooled over objects.
-
-    Attributes:
-        area_ratio: total predicted area / total true area over all objects (``> 1``: overestimated).
-        iou: mean IoU per object.
-        boundary_f: mean boundary F-measure per object (at ``tolerance`` pixels).
-        tolerance: the boundary matching distance used.
-        per_object: one dict per object: ``tile``, ``area_ratio``, ``iou``, ``boundary_f``, ``score``.
-        untrained: True when the SAM had random weights (numbers are meaningless).
-        model_type: ``"vit_b"``, ... or ``"tiny"``.
-        masks: ``[N, H, W]`` SAM's masks; ``truth``: the true objects; ``boxes`` ``[N, 4]``, ``points`` ``[N, 2]``.
-    """
+    """SAM's masks ``[N, H, W]`` against the true objects: pooled area ratio, mean IoU and boundary F."""
 
     area_ratio: float
     iou: float
@@ -155,21 +118,9 @@ def sam_boundary_study(
 ) -> BoundaryStudy:
     """Prompt SAM with each true object's box and interior point; measure how far its masks spill over.
 
-    Each 8-connected region of a true mask with at least ``min_pixels`` pixels is one object. SAM gets the
-    box and the interior point (:func:`object_prompts`) and returns one mask (``multimask=False``).
-
-    Args:
-        segmenter: a :class:`SamSegmenter` with a trained checkpoint.
-        tiles: Sentinel tiles ``[C, H, W]`` (or ``[H, W, 3]`` uint8 pictures).
-        masks: true class masks ``[H, W]``, one per tile.
-        rendering: how tiles are shown to SAM (see :meth:`SamSegmenter.set_image`).
-        min_pixels: smallest object kept (tiny fragments say little about boundaries).
-        tolerance: boundary matching distance in pixels.
-        allow_untrained: run even with random weights (for tests of the mechanics only).
-
-    Raises:
-        UntrainedSAMError: the SAM is untrained and ``allow_untrained`` is False.
-        InputValueError: tiles and masks differ in number, or no object is large enough.
+    Objects are the 8-connected regions of the true masks ``[H, W]`` with at least ``min_pixels`` pixels.
+    An untrained SAM raises :class:`UntrainedSAMError` (its "overestimation" would mean nothing) unless
+    ``allow_untrained``.
     """
     if segmenter.untrained and not allow_untrained:
         raise UntrainedSAMError(

@@ -1,8 +1,7 @@
 """Segment Anything models and checkpoints: architectures, :func:`build_sam`, the offline cache, download.
 
-Without a checkpoint :func:`build_sam` returns a *tiny untrained* SAM with the same code paths, so every lesson
-runs offline; every result of an untrained model says so (``untrained=True`` and an
-:class:`UntrainedSAMWarning`).
+Without a checkpoint :func:`build_sam` returns a tiny untrained SAM with the same code paths, so every lesson
+runs offline; its results say so (``untrained=True`` and an :class:`UntrainedSAMWarning`).
 """
 
 from __future__ import annotations
@@ -24,10 +23,7 @@ from xmodal_lab.serialization import safe_load
 
 @dataclass(frozen=True)
 class SamArch:
-    """Sizes of a SAM model: the image encoder's ViT, the prompt encoder and the mask decoder.
-
-    The image embedding has ``image_size / patch_size`` cells a side and ``prompt_embed_dim`` channels.
-    """
+    """Sizes of a SAM model: the image encoder's ViT, the prompt encoder and the mask decoder."""
 
     encoder_embed_dim: int
     encoder_depth: int
@@ -76,11 +72,11 @@ SAM_CHECKPOINTS: dict[str, SamCheckpoint] = {
 
 
 class UntrainedSAMWarning(UserWarning):
-    """Raised (as a warning) whenever a result comes from a SAM with random weights."""
+    """Warned whenever a result comes from a SAM with random weights."""
 
 
 class UntrainedSAMError(XmodalError, RuntimeError):
-    """A step that needs trained weights (automatic masks, the boundary study) was asked of an untrained SAM."""
+    """A step that needs trained weights was asked of an untrained SAM."""
 
 
 #: What every figure of an untrained SAM's output says in its title.
@@ -88,18 +84,14 @@ UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
 
 
 def sam_label(model: Any) -> str:
-    """A figure-title label for a SAM, a ``SamSegmenter`` or a result with ``untrained`` and ``model_type``.
-
-    Returns:
-        :data:`UNTRAINED_LABEL` for random weights, else e.g. ``"SAM vit_b (checkpoint)"``.
-    """
+    """A figure title for a SAM, a ``SamSegmenter`` or a result: e.g. ``"SAM vit_b (checkpoint)"``."""
     if bool(getattr(model, "untrained", False)):
         return UNTRAINED_LABEL
     return f"SAM {getattr(model, 'model_type', 'unknown')} (checkpoint)"
 
 
 def sam_cache_dir() -> Path:
-    """Folder where SAM checkpoints are looked for and downloaded (``cache_dir() / "sam"``, created)."""
+    """Folder where SAM checkpoints are looked for and downloaded (created)."""
     path = cache_dir() / "sam"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -131,11 +123,7 @@ def _where_to_get(model_type: str) -> str:
 
 
 def build_sam_arch(model_type: str = "vit_b") -> Sam:
-    """A SAM with random weights (seeded, so the tiny one is the same on every machine), in eval mode on the CPU.
-
-    Args:
-        model_type: ``"vit_b"``, ``"vit_l"``, ``"vit_h"`` or ``"tiny"``.
-    """
+    """A SAM of ``model_type`` with seeded random weights, in eval mode on the CPU."""
     a = _arch(model_type)
     grid = a.image_size // a.patch_size
     with torch.random.fork_rng(devices=[]):
@@ -175,22 +163,9 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
 def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", device: Any = None) -> Sam:
     """Build Segment Anything from a checkpoint, or a tiny untrained stand-in when none is available.
 
-    Look-up order: the ``checkpoint`` you pass; else the official file in :func:`sam_cache_dir`; else a message
-    saying where to get the weights and the tiny untrained SAM (``sam.untrained is True``), whose masks only show
-    that the code runs. Checkpoints are read with :func:`~xmodal_lab.serialization.safe_load` (no code runs).
-
-    Args:
-        checkpoint: path to a ``.pth`` state dict (an official SAM checkpoint, or one you saved).
-        model_type: ``"vit_b"``, ``"vit_l"``, ``"vit_h"``, or ``"tiny"`` (no weights exist).
-        device: where to put the model (default: the best available, see ``xmodal_lab.config.get_device``).
-
-    Returns:
-        A ``segment_anything`` ``Sam`` in eval mode, with extra attributes ``model_type`` and ``untrained``.
-
-    Raises:
-        FileNotFoundError: ``checkpoint`` was given but does not exist (the message says where to get it).
-        ValueError: the checkpoint does not fit ``model_type``.
-        CheckpointError: the file is not a readable state dict, or asks to run code.
+    Looks at ``checkpoint``, then the official file in :func:`sam_cache_dir`; else it says where to get the
+    weights and returns the tiny SAM (``sam.untrained is True``). The model is in eval mode on ``device``
+    (default: the best available) and carries ``model_type`` and ``untrained``.
     """
     _arch(model_type)
     dev = get_device(None if device is None else str(device), verbose=False)
@@ -229,15 +204,12 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
 
 
 def _md5(path: Path) -> str:
-    h = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _fetch(url: str, dest: Path, timeout: float) -> None:
-    """Stream ``url`` into ``dest`` (raises ``requests`` errors when offline)."""
+    """Stream ``url`` into ``dest``."""
     import requests
 
     with requests.get(url, stream=True, timeout=timeout) as r:
@@ -250,14 +222,7 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
 def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) -> Path | None:
     """Download an official SAM checkpoint into :func:`sam_cache_dir`, checked by MD5; returns its path.
 
-    Runs only when you call it. Offline, it prints why and returns None (nothing is written).
-
-    Args:
-        model_type: ``"vit_b"`` (375 MB), ``"vit_l"`` (1.2 GB) or ``"vit_h"`` (2.5 GB).
-        timeout: seconds to wait for the server before giving up.
-
-    Raises:
-        ValueError: the downloaded file (or a file already in the cache) has the wrong checksum.
+    Offline, it says why and returns None; a file with the wrong MD5 raises ValueError.
     """
     if model_type not in SAM_CHECKPOINTS:
         raise ValueError(f"model_type must be one of {sorted(SAM_CHECKPOINTS)}, got {model_type!r}")

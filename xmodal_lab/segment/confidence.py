@@ -1,7 +1,6 @@
-"""From features and one reference mask to a location-confidence map, prompt points and a threshold.
+"""From features ``[B, D, h, w]`` and one reference mask to a location-confidence map, points and a threshold.
 
-Shared by PerSAM (SAM's features) and the encoder one-shot (any encoder's features). Shapes: features
-``[B, D, h, w]``, masks ``[B, H, W]``, confidence maps ``[B, h, w]`` or ``[B, H, W]``.
+Shared by PerSAM (SAM's features) and the encoder one-shot (any encoder's features).
 """
 
 from __future__ import annotations
@@ -20,11 +19,7 @@ def as_float_tensor(x: Any) -> Tensor:
 
 
 def binary_mask(mask: Any, name: str = "mask") -> Tensor:
-    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; ``name`` is used in messages.
-
-    A soft mask (0.5) or a label map (2, 3, ...) raises a ValueError instead of being guessed at, because
-    thresholding it silently could select nothing at all.
-    """
+    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; soft masks and label maps raise."""
     m = as_float_tensor(mask)
     if m.ndim == 2:
         m = m[None]
@@ -45,17 +40,10 @@ def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
 
 
 def target_embedding(features: Tensor, mask: Any, background: bool = False, weighting: str = "centre") -> Tensor:
-    """Mean feature ``[D]`` inside a mask: PerSAM's target embedding (with ``background``, outside it).
+    """Mean feature ``[D]`` inside a mask ``[(B,) H, W]``: PerSAM's target embedding (``background``: outside).
 
-    ``weighting="centre"`` (PerSAM) averages alike the cells whose centre lies in the mask (the mask sampled
-    bilinearly at each cell centre); ``"coverage"`` weighs every cell by the fraction of it the mask covers,
-    so a patch half inside weighs half: steadier on coarse patch grids.
-
-    Args:
-        features: ``[B, D, h, w]``.
-        mask: ``[B, H, W]`` or ``[H, W]`` at any resolution (on the grid itself: ``H, W = h, w``).
-        background: average outside the mask instead of inside.
-        weighting: ``"centre"`` or ``"coverage"``.
+    ``weighting="centre"`` (PerSAM) counts the cells whose centre lies in the mask; ``"coverage"`` weighs each
+    cell by the fraction the mask covers, steadier on coarse patch grids.
     """
     m = binary_mask(mask).to(features.device)
     if m.shape[0] != features.shape[0]:
@@ -76,17 +64,9 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
 
 
 def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
-    """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows *outside* the mask.
+    """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows outside the mask.
 
-    Weighted spherical k-means over the cells the mask covers less than half (a cell half inside would make a
-    prototype of the class), each counting with its background fraction; deterministic farthest-point start
-    from the most purely background cell, then ``iters`` rounds.
-
-    Args:
-        features: reference features ``[B, D, h, w]``.
-        mask: the class's pixel mask ``[B, H, W]`` or ``[H, W]``.
-        k: number of prototypes (fewer if there are fewer background cells).
-        iters: k-means rounds.
+    Weighted spherical k-means over the cells mostly outside the mask, from a farthest-point start.
     """
     m = binary_mask(mask).to(features.device)
     weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
@@ -113,10 +93,9 @@ def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
 
 
 def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
-    """Cosine to the target embedding ``[D]`` minus cosine to the nearest background prototype ``[K, D]``.
+    """Cosine to the target ``[D]`` minus cosine to the nearest background prototype ``[K, D]``: ``[B, h, w]``.
 
-    Returns ``[B, h, w]`` in ``[-2, 2]`` for features ``[B, D, h, w]``: positive where the class is the nearest
-    prototype. Without prototypes (None or empty) it is the plain cosine confidence.
+    Positive where the class is the nearest prototype; without prototypes, the plain cosine confidence.
     """
     conf = cosine_confidence(features, embedding)
     if background is None or len(background) == 0:
@@ -131,10 +110,7 @@ def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
-    """PerSAM's location prior: the maximum and the minimum of each map ``[B, H, W]``.
-
-    Returns ``positive [B, 2]`` and ``negative [B, 2]`` as ``(x, y)`` pixels (SAM's convention).
-    """
+    """PerSAM's location prior: the maximum and minimum of each map ``[B, H, W]`` as ``(x, y)`` ``[B, 2]``."""
     b, _, w = confidence.shape
     flat = confidence.reshape(b, -1)
     pos, neg = flat.argmax(dim=1), flat.argmin(dim=1)
@@ -142,10 +118,9 @@ def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
-    """``(threshold, iou)``: the cut of a map ``[B, H, W]`` that best reproduces a known mask, found exactly.
+    """``(threshold, iou)``: the cut ``confidence >= threshold`` that best reproduces a mask, found exactly.
 
-    Pixels with ``confidence >= threshold`` form the mask. Sorted from the top, the first ``n`` pixels hold as
-    many true ones as the running count, which gives the IoU of every possible cut in one pass.
+    Sorted from the top, a running count of true pixels gives the IoU of every possible cut in one pass.
     """
     conf = confidence.reshape(-1).float()
     truth = binary_mask(mask).reshape(-1).to(conf.device) > 0.5

@@ -1,10 +1,7 @@
 """One-shot segmentation with any encoder: one reference tile and its mask, then the same class elsewhere.
 
-Training-free, as PerSAM, but with the patch features of the kit's encoders (radar or optical) instead of
-SAM's, so it works offline and on radar: a target embedding from the reference mask, a confidence map
-(similarity to it minus similarity to the nearest background prototype, so its natural threshold is 0),
-an upsampling to pixels guided by the tile itself, and optionally a SAM refinement. Shapes: images
-``[B, C, H, W]`` in physical units, features ``[B, D, h, w]``, masks ``[B, H, W]``.
+PerSAM's recipe on the kit's patch features (radar or optical): similarity to the target embedding minus
+similarity to the nearest background prototype (threshold 0), upsampled to pixels guided by the tile itself.
 """
 
 from __future__ import annotations
@@ -29,26 +26,22 @@ from xmodal_lab.segment.confidence import (
     upsample_confidence,
 )
 
-#: Range scales tried by ``one_shot_segment(..., sigma_range="auto")`` (standard deviations of the guide).
+#: Range scales (standard deviations of the guide) tried by ``sigma_range="auto"``.
 SIGMA_RANGE_CANDIDATES: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
 
 #: Anything that maps images ``[B, C, H, W]`` to spatial features ``[B, D, h, w]``.
 FeatureFn = Callable[[Tensor], Tensor]
 
 
-#: Modalities a kit model can be read with; ``"s1+s2"`` stacks both (radar channels first: VV, VH, B1 ... B12).
+#: Modalities a kit model can be read with; ``"s1+s2"`` stacks both, radar channels first.
 MODALITIES: tuple[str, ...] = ("s1", "s2", "s1+s2")
 
 
 def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
-    """Wrap an encoder as a function from images to patch features.
+    """Wrap an encoder as a function from images ``[B, C, H, W]`` to patch features ``[B, D, h, w]``.
 
-    Args:
-        encoder: a model of the kit with ``features(s1=..., s2=...) -> {"s1"|"s2": [B, D, h, w]}``, or any
-            callable ``images [B, C, H, W] -> [B, D, h, w]`` (returned as it is).
-        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model). ``"s1+s2"`` takes images
-            ``[B, 14, H, W]`` (radar then optical channels) and concatenates the unit-normalised features of
-            both encoders, so radar (forest's volume scattering) and optics (its red edge) both count.
+    A kit model (with ``features(s1=, s2=)``) needs a ``modality``; ``"s1+s2"`` takes ``[B, 14, H, W]`` and
+    concatenates both encoders' unit-normalised features. Any other callable is returned as it is.
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
@@ -70,15 +63,9 @@ def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
 
 
 def modality_images(data: Any, modality: str) -> Tensor:
-    """Pick (and for ``"s1+s2"`` stack) the images of a modality from a pair dict, batch or list of pairs.
+    """The images ``[(B,) C, H, W]`` of a modality from a pair dict, a collated batch or a list of pairs.
 
-    Args:
-        data: a pair dict (``s1 [2, H, W]``, ``s2 [12, H, W]``), a collated batch (``[B, ...]``), a list of
-            pair dicts, or already a tensor/array (returned as it is).
-        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"``.
-
-    Returns:
-        ``[C, H, W]`` or ``[B, C, H, W]`` float32, with ``C`` = 2, 12 or 14.
+    ``"s1+s2"`` stacks both (``C = 14``); a tensor or array is returned as it is.
     """
     if isinstance(data, Mapping):
         keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
@@ -92,9 +79,8 @@ def modality_images(data: Any, modality: str) -> Tensor:
 
 
 def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
-    """Batches ``[B, C, H, W]`` standardised per band over all of them together, to guide :func:`guided_upsample`.
+    """Batches ``[B, C, H, W]`` standardised per band with one shared mean and deviation, to guide upsampling.
 
-    They share one mean and standard deviation per band, so a threshold found on one applies to the others;
     ``smooth`` is the side of a box filter applied first (3 tames radar speckle; 1 = none).
     """
     xs = [x.float() for x in images]
@@ -109,23 +95,11 @@ def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
 def guided_upsample(
     confidence: Tensor, guide: Tensor, radius: int = 1, sigma_spatial: float = 1.0, sigma_range: float = 1.0
 ) -> Tensor:
-    """Upsample a patch-level map to pixels, guided by the pixels themselves (joint bilateral upsampling).
+    """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
-    Each pixel takes a weighted mean of the confidences of the patches around it; a patch weighs more when
-    its centre is near (``sigma_spatial``, in patches) and when its mean guide value resembles the pixel's
-    (``sigma_range``, in standard deviations per band). A river pixel in a mostly-dry patch thereby borrows
-    the confidence of the watery patches next to it: edges follow the image instead of the patch grid.
-
-    Args:
-        confidence: ``[B, h, w]``.
-        guide: ``[B, C, H, W]`` per-pixel features (e.g. :func:`standardise_guide` of the tiles), with
-            ``H``, ``W`` multiples of ``h``, ``w``.
-        radius: neighbourhood in patches (1 = the 3x3 patches around the pixel's own).
-        sigma_spatial: spatial scale of the weights, in patches.
-        sigma_range: guide-difference scale of the weights (root mean square over bands).
-
-    Returns:
-        ``[B, H, W]``.
+    Each pixel averages the patches within ``radius``, weighted by distance (``sigma_spatial``, in patches)
+    and by how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
+    follow the image instead of the patch grid.
     """
     b, h, w = confidence.shape
     big_h, big_w = guide.shape[-2:]
@@ -154,21 +128,10 @@ def guided_upsample(
 
 @dataclass
 class OneShotResult:
-    """What :func:`one_shot_segment` returns.
+    """Masks ``[B, H, W]`` and confidences of :func:`one_shot_segment`.
 
-    Attributes:
-        masks: ``[B, H, W]`` bool, the class on each target tile.
-        confidence: ``[B, H, W]`` float, the pixel-level location confidence.
-        patch_confidence: ``[B, h, w]`` float, the map on the encoder's patch grid.
-        threshold: the confidence threshold used.
-        reference_iou: IoU of the thresholded map with the reference mask on the reference tile itself
-            (an optimistic ceiling: if it is low, the features do not separate the class at all).
-        positive_points: ``[B, 2]`` ``(x, y)`` of the confidence maximum.
-        negative_points: ``[B, 2]`` ``(x, y)`` of the confidence minimum.
-        sigma_range: the guided-upsampling range scale used (None for bilinear upsampling).
-        refined_by_sam: whether Segment Anything refined the masks.
-        untrained: True when the SAM used for refinement had random weights (its masks are meaningless).
-        sam_scores: SAM's predicted IoU per tile (only after a SAM refinement).
+    ``reference_iou`` scores the threshold on the reference tile itself: an optimistic ceiling (if it is
+    low, the features do not separate the class at all).
     """
 
     masks: np.ndarray
@@ -213,7 +176,6 @@ def one_shot_segment(
     n_background: int = 4,
     upsample: str = "guided",
     sigma_range: float | str = "auto",
-    guide_smooth: int | None = None,
     sam: Any = None,
     rendering: str | None = None,
     batch_size: int = 32,
@@ -221,25 +183,18 @@ def one_shot_segment(
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
 
     Args:
-        encoder: a model of the kit with ``features(s1=, s2=)`` (set ``modality``) or any callable
-            ``images [B, C, H, W] -> features [B, D, h, w]``. It is used in eval mode, without gradients.
-        reference: the reference tile ``[C, H, W]`` (physical units: dB for ``s1``, reflectance for ``s2``),
-            or its pair dict when ``modality`` is given.
-        reference_mask: its mask ``[H, W]`` (bool or 0/1): the pixels of the class to find.
-        targets: tiles to segment ``[B, C, H, W]`` (or one ``[C, H, W]``), same modality as the reference;
-            or a collated batch / list of pair dicts when ``modality`` is given.
-        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"`` (required for a kit model; see :func:`feature_fn`).
-        threshold: a number; ``"calibrate"``: the value that best reproduces the reference mask on the
-            reference tile (it tends to overfit that tile); ``"auto"``: 0 with background prototypes (the
-            class is the nearest prototype), ``"calibrate"`` without.
+        encoder: a kit model (set ``modality``) or a callable, see :func:`feature_fn`; run in eval mode.
+        reference: the reference tile ``[C, H, W]`` in physical units (or its pair dict, with ``modality``).
+        reference_mask: ``[H, W]`` bool or 0/1, the class to find.
+        targets: ``[B, C, H, W]`` or ``[C, H, W]`` (or pair dicts, with ``modality``).
+        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"``.
+        threshold: a number; ``"calibrate"``: the best on the reference tile (overfits it); ``"auto"``: 0
+            with background prototypes, else ``"calibrate"``.
         n_background: background prototypes to subtract (0: plain cosine similarity, as in PerSAM).
-        upsample: ``"guided"`` (:func:`guided_upsample`, edges follow the tile) or ``"bilinear"`` (blocky).
-        sigma_range: how different a pixel may look from a patch and still borrow its confidence (standard
-            deviations), or ``"auto"``: the one of :data:`SIGMA_RANGE_CANDIDATES` that best reproduces the
-            reference mask, like the threshold.
-        guide_smooth: box filter on the guide (default 3 for radar, against speckle; 1 for optical).
-        sam: optional :class:`~xmodal_lab.segment.SamSegmenter` (or a SAM model) to refine each mask.
-        rendering: how targets become RGB for SAM (default true colour for 12 bands, radar composite for 2).
+        upsample: ``"guided"`` (:func:`guided_upsample`) or ``"bilinear"`` (blocky).
+        sigma_range: the guided upsampling's range scale, or ``"auto"``: calibrated like the threshold.
+        sam: a :class:`SamSegmenter` or SAM model to refine each mask (optional).
+        rendering: how targets are shown to SAM (see :meth:`SamSegmenter.set_image`).
         batch_size: tiles per encoder call.
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
@@ -259,18 +214,15 @@ def one_shot_segment(
         raise ValueError(
             f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
         )
-    module = encoder if isinstance(encoder, torch.nn.Module) else None
-    param = next(module.parameters(), None) if module is not None else None
-    device = param.device if param is not None else ref.device
-    was_training = module is not None and module.training
-    if module is not None:
-        module.eval()
+    module = encoder if isinstance(encoder, torch.nn.Module) else torch.nn.Module()
+    device = next(module.parameters(), ref).device
+    was_training = module.training
+    module.eval()
     try:
         ref_feat = _features(fn, ref, batch_size, device)
         tgt_feat = _features(fn, tgt, batch_size, device)
     finally:
-        if was_training:
-            module.train()
+        module.train(was_training)
 
     # coverage weights: a patch half inside the mask counts half, steadier than PerSAM's centre rule on coarse grids
     fg = target_embedding(ref_feat, ref_mask, weighting="coverage")
@@ -288,7 +240,7 @@ def one_shot_segment(
     patch_conf = prototype_confidence(tgt_feat, fg, bg)  # [B, h, w]
     sigma = None
     if upsample == "guided":
-        g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device), guide_smooth)
+        g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device))
         sigmas = SIGMA_RANGE_CANDIDATES if sigma_range == "auto" else (float(sigma_range),)
         best = None
         for sig in sorted(sigmas, reverse=True):  # on ties the larger (smoother) sigma wins
@@ -316,20 +268,17 @@ def one_shot_segment(
     return result
 
 
-def _guides(ref: Tensor, tgt: Tensor, smooth: int | None) -> tuple[Tensor, Tensor]:
-    """Standardised guides; radar channels (2 of 2, or the first 2 of 14) are box-filtered against speckle."""
-    if ref.shape[1] != 14:
-        default = 3 if ref.shape[1] == 2 else 1
-        g_ref, g_tgt = standardise_guide(ref, tgt, smooth=smooth if smooth is not None else default)
-        return g_ref, g_tgt
-    r_ref, r_tgt = standardise_guide(ref[:, :2], tgt[:, :2], smooth=smooth if smooth is not None else 3)
-    o_ref, o_tgt = standardise_guide(ref[:, 2:], tgt[:, 2:], smooth=1)
-    return torch.cat([r_ref, o_ref], dim=1), torch.cat([r_tgt, o_tgt], dim=1)
+def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
+    """Standardised guides; radar channels (the first 2 of 2 or 14) are box-filtered against speckle."""
+    n_radar = 2 if ref.shape[1] in (2, 14) else 0
+    parts = [(slice(0, n_radar), 3), (slice(n_radar, None), 1)]
+    guides = [standardise_guide(ref[:, ch], tgt[:, ch], smooth=k) for ch, k in parts if ref[:, ch].shape[1]]
+    return torch.cat([g for g, _ in guides], dim=1), torch.cat([g for _, g in guides], dim=1)
 
 
 def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | None) -> None:
     """Replace each mask by SAM's, prompted with the confidence map (in place)."""
-    # Segment Anything is a heavy import: only when a refinement is asked for
+    # Segment Anything is a heavy import
     from xmodal_lab.segment.persam import refine_with_confidence
     from xmodal_lab.segment.segmenter import SamSegmenter
 

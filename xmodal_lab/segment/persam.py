@@ -1,9 +1,7 @@
 """PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything.
 
-A target embedding from one reference mask, a cosine location-confidence map, a positive and a negative
-point, target-guided attention and target-semantic prompting inside SAM's mask decoder, then the cascaded
-refinement (mask prompt, then box prompt), which :func:`refine_with_confidence` also applies to any
-confidence map.
+A target embedding from one reference mask gives a location confidence and two prompt points; the target
+also guides SAM's decoder attention and joins its prompt tokens; a cascade (mask prompt, then box) refines.
 """
 
 from __future__ import annotations
@@ -30,11 +28,7 @@ from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter
 
 
 def _attend(attn: torch.nn.Module, q: Tensor, k: Tensor, v: Tensor, guide: Tensor | None = None) -> Tensor:
-    """SAM's decoder attention with its own projections; ``guide`` ``[B, 1, 1, Nk]`` re-weights it.
-
-    With a guide the weights become ``softmax(softmax(q k^T / sqrt(c)) + guide)``: image cells that look like
-    the target get more of the prompt tokens' attention.
-    """
+    """SAM's decoder attention; a ``guide [B, 1, 1, Nk]`` re-weights it as ``softmax(softmax(qk/sqrt(c)) + guide)``."""
     q, k, v = attn.q_proj(q), attn.k_proj(k), attn.v_proj(v)
     b, heads = q.shape[0], attn.num_heads
     q, k, v = (t.reshape(b, t.shape[1], heads, -1).transpose(1, 2) for t in (q, k, v))  # [B, heads, N, c]
@@ -53,10 +47,9 @@ def decode_masks(
     attn_guide: Tensor | None = None,
     target_token: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """SAM's mask decoder, optionally with PerSAM's target-guided attention and target-semantic prompting.
+    """SAM's mask decoder from its own sub-modules, with PerSAM's guided attention and semantic prompt.
 
-    Recomputed from ``MaskDecoder`` and ``TwoWayTransformer``'s own sub-modules (no patching): without
-    guidance the output equals ``sam.mask_decoder(...)``.
+    Without ``attn_guide`` and ``target_token`` it equals ``sam.mask_decoder(...)``.
 
     Args:
         sam: the model.
@@ -65,12 +58,10 @@ def decode_masks(
         dense: dense prompt ``[1, C, h, w]`` from ``sam.prompt_encoder``.
         multimask: the three multimask outputs instead of the single one.
         attn_guide: ``[1, 1, 1, h*w]`` added to the token-to-image attention weights in every layer.
-        target_token: ``[1, 1, C]`` added to the prompt tokens before every layer and the final attention,
-            and once to their positional term ``query_pe`` (PerSAM adds it in place to the tokens, which are
-            also ``query_pe``).
+        target_token: ``[1, 1, C]`` added to the prompt tokens before every attention (and once to ``query_pe``).
 
     Returns:
-        ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]`` with ``M`` = 3 or 1.
+        ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]``, ``M`` = 3 or 1.
     """
     dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
     tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
@@ -111,17 +102,12 @@ def decode_masks(
 
 def _best(out: SamMasks) -> SamMasks:
     k = int(np.argmax(out.scores))
-    return replace(
-        out,
-        masks=out.masks[k : k + 1],
-        scores=out.scores[k : k + 1],
-        areas=out.areas[k : k + 1],
-        low_res_logits=out.low_res_logits[k : k + 1],
-    )
+    fields = ("masks", "scores", "areas", "low_res_logits")
+    return replace(out, **{name: getattr(out, name)[k : k + 1] for name in fields})
 
 
 def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_input: np.ndarray) -> list[SamMasks]:
-    """PerSAM's cascaded refinement: the best of SAM's masks for a mask prompt, then again with its box too."""
+    """PerSAM's cascade: the best mask for a mask prompt, then again with that mask's box."""
     steps = [_best(seg.predict(points, labels, mask_input=mask_input, multimask=True))]
     ys, xs = np.nonzero(steps[0].masks[0])
     if len(xs):
@@ -131,48 +117,26 @@ def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_inp
 
 
 def _extreme_prompts(confidence: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """The positive (maximum) and negative (minimum) points of a map ``[H, W]``: ``[2, 2]`` and labels ``[2]``."""
+    """The maximum (positive) and minimum (negative) of a map ``[H, W]``: points ``[2, 2]``, labels ``[2]``."""
     pos, neg = extreme_points(confidence[None])
     return torch.cat([pos, neg]).cpu().numpy().astype(np.float32), np.array([1, 0])
 
 
-def refine_with_confidence(
-    segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0, logit_scale: float | None = None
-) -> SamMasks:
-    """SAM's mask for the region a confidence map points at, by PerSAM's prompts (the image must be set).
+def refine_with_confidence(segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0) -> SamMasks:
+    """SAM's one mask for the region a confidence map ``[H, W]`` points at, by PerSAM's prompts and cascade.
 
-    A positive point at the confidence maximum and a negative one at the minimum, the confidence (centred on
-    ``threshold``) as a mask prompt; then a box around that mask.
-
-    Args:
-        segmenter: a :class:`SamSegmenter` holding the tile.
-        confidence: ``[H, W]`` on the tile's pixels (for instance from one-shot segmentation).
-        threshold: the confidence value at the edge of the region.
-        logit_scale: multiplies ``confidence - threshold`` to make SAM logits (default: 8 / spread).
-
-    Returns:
-        :class:`SamMasks` with one mask, the best of the last step.
+    The tile must be set; ``confidence - threshold``, scaled to a spread of 8 logits, is the mask prompt.
     """
     conf = as_float_tensor(confidence).cpu()
     points, labels = _extreme_prompts(conf)
-    scale = logit_scale if logit_scale is not None else 8.0 / (float(conf.max() - conf.min()) or 1.0)
+    scale = 8.0 / (float(conf.max() - conf.min()) or 1.0)
     logits = segmenter.to_low_res_logits((conf - threshold) * scale)
     return _cascade(segmenter, points, labels, logits)[-1]
 
 
 @dataclass
 class PerSamResult:
-    """One PerSAM prediction on a target tile.
-
-    Attributes:
-        mask: ``[H, W]`` bool, the final mask.
-        score: SAM's predicted IoU of the final mask.
-        confidence: ``[H, W]`` cosine location confidence (target embedding vs. the tile's SAM features).
-        points: ``[2, 2]`` ``(x, y)`` of the positive (maximum) and negative (minimum) point.
-        stages: masks after each step: ``"guided"``, ``"mask_refined"``, ``"box_refined"``.
-        untrained: True when SAM had random weights: the mask is meaningless.
-        model_type: ``"vit_b"``, ... or ``"tiny"`` (figure titles name it).
-    """
+    """One PerSAM prediction: ``mask [H, W]``, cosine ``confidence [H, W]``, ``points [2, 2]``, ``stages``."""
 
     mask: np.ndarray
     score: float
@@ -190,14 +154,8 @@ class PerSamResult:
 class PerSAM:
     """Training-free one-shot SAM: learn "what" from one reference tile and mask, find it on other tiles.
 
-    Args:
-        segmenter: a :class:`SamSegmenter` (or a SAM model).
-        reference: the reference tile (``[H, W, 3]`` uint8 or a Sentinel tile, see ``rendering``).
-        reference_mask: ``[H, W]`` bool, the object or class on the reference tile.
-        rendering: how Sentinel tiles are shown to SAM (``"s2"``, ``"s2_false"``, ``"s1"``, ...).
-        guided_attention: use target-guided attention in the decoder.
-        semantic_prompt: add the target embedding to the decoder's prompt tokens (see :func:`decode_masks`).
-        cascade: run the two refinement steps (mask prompt, then box prompt).
+    ``reference`` is a tile as :meth:`SamSegmenter.set_image` takes it, ``reference_mask`` ``[H, W]`` bool;
+    ``guided_attention``, ``semantic_prompt`` and ``cascade`` switch PerSAM's three steps.
     """
 
     def __init__(
@@ -220,7 +178,6 @@ class PerSAM:
                 f"reference_mask is {tuple(mask.shape)} but the reference tile {tuple(self.seg.predictor.original_size)}"
             )
         cells = self.seg.reference_cells(mask.cpu().numpy())  # [h, w]
-        #: ``[C]`` mean SAM feature of the embedding cells inside the reference mask.
         self.target = target_embedding(self.seg.embedding(), cells[None])
 
     @torch.no_grad()

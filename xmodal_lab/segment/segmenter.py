@@ -1,8 +1,7 @@
 """Zero-shot Segment Anything on Earth-observation tiles: points, boxes, or automatic masks.
 
-:class:`SamSegmenter` renders Sentinel tiles to 8-bit RGB (:func:`xmodal_lab.data.composites.to_sam_image`)
-and returns :class:`SamMasks`: masks ``[N, H, W]`` bool on the tile's pixels, points ``(x, y)`` pixels, boxes
-``(x0, y0, x1, y1)``.
+Tiles are rendered to 8-bit RGB (:func:`xmodal_lab.data.composites.to_sam_image`); masks come back on the
+tile's pixels, points as ``(x, y)`` and boxes as ``(x0, y0, x1, y1)``.
 """
 
 from __future__ import annotations
@@ -25,20 +24,11 @@ from xmodal_lab.segment.confidence import as_float_tensor
 
 @dataclass
 class SamMasks:
-    """Masks from SAM on one tile.
+    """Masks ``[N, H, W]`` bool from SAM on one tile, with SAM's predicted IoU ``scores [N]``.
 
-    Attributes:
-        masks: ``[N, H, W]`` bool.
-        scores: ``[N]`` SAM's predicted IoU of each mask (its own quality estimate).
-        areas: ``[N]`` pixels in each mask.
-        untrained: True when the model had random weights: the masks are meaningless.
-        model_type: ``"vit_b"``, ..., or ``"tiny"``.
-        low_res_logits: ``[N, 4h, 4w]`` logits in SAM's low-resolution frame (reusable as a mask prompt).
-        stability: ``[N]`` stability scores (automatic masks only).
-        points: ``[N, 2]`` ``(x, y)`` of the grid point behind each mask (automatic masks only).
-        prompt_points: ``[P, 2]`` ``(x, y)`` of the clicks (None without clicks).
-        prompt_labels: ``[P]`` 1 = on the object, 0 = not on it.
-        prompt_box: ``[4]`` ``(x0, y0, x1, y1)`` of the box prompt (None without a box).
+    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``stability`` and ``points`` (the grid
+    point behind each mask) come from automatic masks only; ``prompt_*`` record the prompts given.
+    ``untrained`` is True when SAM had random weights (the masks are meaningless).
     """
 
     masks: np.ndarray
@@ -83,8 +73,8 @@ def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) ->
     )
 
 
-#: Automatic-mask settings for Earth-observation tiles: quality thresholds below SAM's photo defaults
-#: (0.88 / 0.95), because fields, water and forest have soft, low-contrast edges; no small-region clean-up.
+#: Automatic-mask settings for EO tiles: quality thresholds below SAM's photo defaults (0.88 / 0.95),
+#: because fields, water and forest have soft, low-contrast edges; no small-region clean-up.
 EO_AUTOMATIC_DEFAULTS: dict[str, Any] = {
     "points_per_side": 32,
     "points_per_batch": 64,
@@ -98,12 +88,10 @@ EO_AUTOMATIC_DEFAULTS: dict[str, Any] = {
 
 
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
-    """``SamAutomaticMaskGenerator`` arguments for a tile of a given size.
+    """``SamAutomaticMaskGenerator`` arguments for a tile whose longer side is ``image_side`` pixels.
 
-    Args:
-        image_side: the tile's longer side in pixels: one grid point per 4 pixels, 8 to 32 per side.
-        untrained: quality thresholds 0, because a random model's scores are noise and would drop every mask.
-        **overrides: any ``SamAutomaticMaskGenerator`` argument.
+    One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets quality thresholds 0, because its
+    scores are noise and would drop every mask.
     """
     params = dict(EO_AUTOMATIC_DEFAULTS)
     params["points_per_side"] = int(min(32, max(8, image_side // 4)))
@@ -129,17 +117,10 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
 
 
 class SamSegmenter:
-    """Zero-shot SAM on one tile at a time: points, boxes, or automatic masks.
-
-    The image embedding (the expensive part) is computed once per tile and reused by every prompt.
+    """Zero-shot SAM on one tile at a time; the image embedding is computed once per tile.
 
     Args:
-        sam: a model from :func:`build_sam` (default ``build_sam()``: the tiny untrained SAM without a checkpoint).
-
-    Example:
-        >>> seg = SamSegmenter(build_sam("sam_vit_b_01ec64.pth"))
-        >>> seg.set_image(pair["s2"])            # Sentinel-2 [12, H, W] -> true colour
-        >>> water = seg.points([[16, 20]]).best()  # one positive click at x=16, y=20
+        sam: a model from :func:`build_sam` (default: the tiny untrained SAM).
     """
 
     def __init__(self, sam: Sam | None = None) -> None:
@@ -159,12 +140,10 @@ class SamSegmenter:
         return getattr(self.sam, "model_type", "unknown")
 
     def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
-        """Encode a tile (skipped when it is the tile already set); returns ``self``.
+        """Encode a picture ``[H, W, 3]`` uint8 or a Sentinel tile ``[12 | 2, H, W]``, unless already set.
 
-        Args:
-            image: ``[H, W, 3]`` uint8, or a Sentinel tile ``[12, H, W]`` / ``[2, H, W]`` in physical units.
-            rendering: ``"s2"``, ``"s2_false"``, ``"s1"``, ``"s1_vv"`` or ``"s1_vh"``; default true colour
-                for 12 bands, the radar composite for 2.
+        ``rendering``: ``"s2"`` (default for 12 bands), ``"s2_false"``, ``"s1"`` (default for 2), ``"s1_vv"``
+        or ``"s1_vh"``. Returns ``self``.
         """
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
@@ -183,10 +162,10 @@ class SamSegmenter:
         """Masks for any combination of prompts on the current tile.
 
         Args:
-            points: ``[N, 2]`` ``(x, y)`` pixels, with ``labels`` ``[N]`` (1 = on the object; default all 1).
-            labels: see ``points``.
+            points: ``[N, 2]`` ``(x, y)`` pixels.
+            labels: ``[N]``, 1 = on the object, 0 = not on it (default all 1).
             box: ``(x0, y0, x1, y1)`` pixels.
-            mask_input: ``[1, 4h, 4w]`` low-resolution logits from an earlier result (``low_res_logits``).
+            mask_input: ``[1, 4h, 4w]`` logits from an earlier result's ``low_res_logits``.
             multimask: SAM's three candidate masks (good for one ambiguous click) instead of one.
         """
         self._need_image()
@@ -220,19 +199,11 @@ class SamSegmenter:
     def automatic(
         self, image: Any = None, rendering: str | None = None, allow_untrained: bool = False, **overrides: Any
     ) -> SamMasks:
-        """All masks SAM finds on a grid of points over the tile, largest first.
+        """All masks SAM finds on a grid of points over the tile (default: the tile set), largest first.
 
-        The generator keeps only masks SAM itself rates well; an untrained SAM's ratings are noise, so without
-        a checkpoint it is skipped with :class:`UntrainedSAMError`.
-
-        Args:
-            image: the tile (default: the one set with :meth:`set_image`).
-            rendering: see :meth:`set_image`.
-            allow_untrained: run it anyway with random weights (quality filters off; tests of the mechanics).
-            **overrides: ``SamAutomaticMaskGenerator`` arguments replacing :func:`automatic_settings`.
-
-        Raises:
-            UntrainedSAMError: the model is untrained and ``allow_untrained`` is False (nothing is computed).
+        The generator keeps only masks SAM rates well; an untrained SAM's ratings are noise, so it raises
+        :class:`UntrainedSAMError` unless ``allow_untrained`` (tests of the mechanics). ``overrides`` replace
+        :func:`automatic_settings`.
         """
         if self.untrained and not allow_untrained:
             raise UntrainedSAMError(
@@ -261,14 +232,10 @@ class SamSegmenter:
         return self.predictor.get_image_embedding()
 
     def reference_cells(self, mask: Any) -> Tensor:
-        """Embedding cells inside a mask on the current tile, by PerSAM's rule: ``[h, w]`` bool.
+        """Embedding cells ``[h, w]`` bool inside a pixel mask ``[H, W]``, by PerSAM's rule.
 
-        The mask is resized like the tile, centred on SAM's red pixel mean and zero-padded, as SAM's
-        preprocessing treats a picture; a cell counts where that map, sampled bilinearly at the cell's centre,
-        is positive (the mask covers about half the pixels there). Padding cells never count.
-
-        Args:
-            mask: ``[H, W]`` bool on the tile's pixels.
+        The mask goes through SAM's preprocessing (resized, centred on the red pixel mean, zero-padded); a cell
+        counts where that map, sampled bilinearly at its centre, is positive. Padding cells never count.
         """
         self._need_image()
         picture = np.asarray(mask, dtype=np.uint8) * 255
