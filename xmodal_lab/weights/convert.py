@@ -1,10 +1,7 @@
 """Converters from published checkpoint layouts (torchgeo's, the official ones) to the kit's models.
 
 All renaming between a published layout and the kit's module paths lives here, as rules
-``(published key pattern, kit key)``. :func:`load_published` keeps a key that the model's own ``state_dict()``
-holds, renames any other by the first rule whose result the model holds, and refuses a key that fits neither
-with a :class:`~xmodal_lab.errors.CheckpointError` naming it. Only encoders are published: decoders and CROMA's
-contrastive projections keep their fresh initialisation. Files are read without executing code.
+``(published key pattern, kit key)``; a key that fits no parameter is refused by name.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ Rules = tuple[tuple[str, str], ...]
 
 
 def _croma_rules() -> Rules:
-    """Rules for torchgeo's CROMA: its layer is [attention, (cross-attention,) feed-forward], ours one ``Block``."""
+    """Rules for torchgeo's CROMA, whose layer is [attention, (cross-attention,) feed-forward] modules."""
     rules = [
         (r"s1_GAP_FFN\.", "gap_ffn_radar."),
         (r"s2_GAP_FFN\.", "gap_ffn_optical."),
@@ -97,22 +94,16 @@ def load_published(
     ignore: str = "",
     require: str | None = None,
 ) -> nn.Module:
-    """Load a state dict of a published (or older) layout into a kit model.
+    """Load a published state dict into a kit model (returned in eval mode), renaming keys by ``rules``.
+
+    A key the model holds loads as it is; any other takes the first rule whose result the model holds.
 
     Args:
-        model: the kit model; its ``state_dict()`` names what it holds.
+        model: the kit model.
         state: ``{published key: tensor}``.
         rules: ``(published key pattern, kit key)`` pairs; default ``RENAMES[model.name]``.
         ignore: pattern of published keys to skip (computed buffers, classifier heads).
-        require: prefix of the model's parameters that must all be loaded (``""``: every one); None loads
-            what the weights hold (single-modality checkpoints).
-
-    Returns:
-        ``model``, in evaluation mode.
-
-    Raises:
-        CheckpointError: a key that maps to no parameter, a shape that differs, or a required parameter the
-            weights lack; the message names them.
+        require: prefix of the model's parameters that must all be loaded; None: what the weights hold.
     """
     rules = RENAMES.get(getattr(model, "name", ""), ()) if rules is None else rules
     ours, what = model.state_dict(), type(model).__name__
@@ -159,22 +150,10 @@ _CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_e
 
 
 def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: typing.Any) -> CROMA:
-    """Build the kit's CROMA carrying torchgeo's ``CROMA`` weights or the official checkpoint's.
+    """The kit's CROMA carrying torchgeo's ``CROMA`` or the official checkpoint (module, state dict or file).
 
-    Width, patch size and depths are read from the weights; heads are not stored (the published models use
-    16). The model has ``qkv_bias=False`` as published and ``embed_projected=False``, so that ``embed``
-    returns the published ``*_GAP`` representations.
-
-    Args:
-        source: torchgeo ``CROMA``, its state dict, the official checkpoint dict, or a local file of either.
-        num_heads: attention heads of the published model.
-        **overrides: further config fields (e.g. ``img_size``).
-
-    Returns:
-        A :class:`~xmodal_lab.models.croma.CROMA` in evaluation mode.
-
-    Raises:
-        CheckpointError: no CROMA encoder in the weights, or a parameter the conversion does not map.
+    Width, patch size and depths are read from the weights; heads are not stored. ``embed`` returns the
+    published ``*_GAP`` representations (``embed_projected=False``); ``overrides`` are config fields.
     """
     sd = _as_state_dict(source, "CROMA")
     if any(isinstance(sd.get(part), dict) for part in _CROMA_PARTS):  # official layout: a dict per part
@@ -218,21 +197,13 @@ def scale_mae_from_torchgeo(
     s2_bands: tuple[int, ...] | None = None,
     **overrides: typing.Any,
 ) -> ScaleMAE:
-    """Build the kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` (timm ViT) weights.
+    """The kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` or the official pretraining weights.
 
     Args:
-        source: torchgeo ``ScaleMAE``, its state dict, the official pretraining checkpoint
-            (``{"model": ...}``; its decoder is ignored), or a local file of either.
-        num_heads: encoder heads (not stored in weights); default ``width // 64`` as in ViT-B/L.
-        s2_bands: the Sentinel-2 bands feeding the input channels; default all 12 for 12-channel weights
-            and ``(3, 2, 1)`` (B4, B3, B2) for RGB weights.
-        **overrides: further config fields (e.g. ``reference_gsd``, ``pool="cls"``).
-
-    Returns:
-        A :class:`~xmodal_lab.models.scale_mae.ScaleMAE` in evaluation mode (decoder freshly initialised).
-
-    Raises:
-        CheckpointError: no ViT encoder, an unknown parameter, or a missing encoder parameter.
+        source: torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}``, or a file of either.
+        num_heads: encoder heads (not stored in weights); default ``width // 64``.
+        s2_bands: the Sentinel-2 bands feeding the input; default all 12, or B4, B3, B2 for RGB weights.
+        **overrides: further config fields (e.g. ``reference_gsd``).
     """
     sd = _as_state_dict(source, "Scale-MAE", nested="model")
     if "patch_embed.proj.weight" not in sd:
@@ -262,14 +233,7 @@ def scale_mae_from_torchgeo(
 
 
 class ResNet50Encoder(ResNet):
-    """timm's (and torchgeo's) ResNet-50 without its classifier, in the published weights' layout.
-
-    Args:
-        in_chans: input channels (2 for Sentinel-1, 13 for the SSL4EO-S12 Sentinel-2 weights).
-
-    Example:
-        >>> ResNet50Encoder(13)(x).shape  # x [B, 13, 224, 224] -> [B, 2048, 7, 7]
-    """
+    """timm's (and torchgeo's) ResNet-50 without its classifier, in the published weights' layout."""
 
     out_dim = 2048
 
@@ -278,24 +242,14 @@ class ResNet50Encoder(ResNet):
         self.in_chans = in_chans
 
     def forward(self, x: Tensor) -> Tensor:
-        """Encode ``[B, in_chans, H, W]`` (through the input recipe) into ``[B, 2048, H/32, W/32]``."""
+        """Encode ``[B, in_chans, H, W]`` into ``[B, 2048, H/32, W/32]``."""
         return self.forward_features(x)
 
     feature_map = forward
 
 
 def resnet50_from_torchgeo(source: typing.Any) -> ResNet50Encoder:
-    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50``'s weights (classifier dropped).
-
-    Args:
-        source: torchgeo ``resnet50``, its state dict (the published file's layout), or a local file.
-
-    Returns:
-        The encoder in evaluation mode; its input channels are read from the first convolution.
-
-    Raises:
-        CheckpointError: not a ResNet-50 (unknown, missing or misshapen parameters are named).
-    """
+    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50`` (module, state dict or file)."""
     sd = _as_state_dict(source, "ResNet-50", nested="state_dict")
     if "conv1.weight" not in sd:
         raise CheckpointError("no ResNet found: expected keys like 'conv1.weight', 'layer4.2.conv3.weight'")
