@@ -113,13 +113,10 @@ def load_published(
             continue
         target = key if key in ours else _rename(key, rules, ours)
         if target is None:
-            raise CheckpointError(
-                f"{what} weights hold {key!r}, which maps to no parameter of the kit's model"
-            )
+            raise CheckpointError(f"{what} weights hold {key!r}, which maps to no parameter of the model")
         if ours[target].shape != value.shape:
-            raise CheckpointError(
-                f"{what} weights: shape mismatch for {key!r}: weights {tuple(value.shape)}, model {tuple(ours[target].shape)}"
-            )
+            got, want = tuple(value.shape), tuple(ours[target].shape)
+            raise CheckpointError(f"{what} weights: shape mismatch for {key!r}: weights {got}, model {want}")
         converted[target] = value
     missing = model.load_state_dict(converted, strict=False).missing_keys
     missing = [] if require is None else [k for k in missing if k.startswith(require)]
@@ -169,19 +166,9 @@ def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: ty
     cross = _count_layers(sd, "joint_encoder.layers")
     optical = optical or 2 * max(radar, cross)  # a single-modality checkpoint still needs the other encoders
     half = max(1, optical // 2)
-    config = get_config(
-        "croma",
-        "base",
-        embed_dim=dim,
-        patch_size=patch,
-        num_heads=num_heads,
-        optical_depth=optical,
-        radar_depth=radar or half,
-        cross_depth=cross or half,
-        qkv_bias=False,
-        embed_projected=False,
-        **overrides,
-    )
+    sizes = dict(embed_dim=dim, patch_size=patch, num_heads=num_heads, optical_depth=optical)
+    sizes.update(radar_depth=radar or half, cross_depth=cross or half, qkv_bias=False, embed_projected=False)
+    config = get_config("croma", "base", **sizes, **overrides)
     for key, c in (("s1_encoder.linear_input.weight", 2), ("s2_encoder.linear_input.weight", 12)):
         if key in sd:  # a Linear over (c, i, j) pixels is the kit's Conv2d patch embedding [D, C, p, p]
             sd[key] = sd[key].reshape(dim, c, patch, patch)
@@ -215,18 +202,11 @@ def scale_mae_from_torchgeo(
         )
     if s2_bands is None and in_chans == 3:
         s2_bands = (3, 2, 1)
-    config = get_config(
-        "scale_mae",
-        "base",
-        s2_bands=s2_bands,
-        modality="s2",
-        patch_size=patch,
-        embed_dim=dim,
-        depth=_count_layers(sd, "blocks"),
-        num_heads=num_heads or max(1, dim // 64),
-        mlp_ratio=sd["blocks.0.mlp.fc1.weight"].shape[0] / dim,
-        **overrides,
-    )
+    heads = num_heads or max(1, dim // 64)
+    mlp_ratio = sd["blocks.0.mlp.fc1.weight"].shape[0] / dim
+    sizes = dict(patch_size=patch, embed_dim=dim, depth=_count_layers(sd, "blocks"), num_heads=heads)
+    sizes.update(mlp_ratio=mlp_ratio, modality="s2", s2_bands=s2_bands)
+    config = get_config("scale_mae", "base", **sizes, **overrides)
     # positions are recomputed from the GSD; classifier heads and the pretraining decoder are not loaded
     ignore = r"pos_embed|head\.|fc_norm\.|decoder|mask_token|fpn|fcn"
     return load_published(ScaleMAE(config), sd, RENAMES["scale_mae"], ignore=ignore, require="encoder.")

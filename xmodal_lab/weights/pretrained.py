@@ -8,7 +8,6 @@ Sentinel-2 reflectance like every model of the kit. Parts the files do not hold 
 from __future__ import annotations
 
 import hashlib
-import os
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -139,12 +138,12 @@ def list_pretrained() -> list[str]:
 
 def pretrained_table() -> str:
     """The Markdown table of :data:`PRETRAINED`."""
-    rows = ["| name | source paper | modalities | bands | recipe | size | licence |", "|---" * 7 + "|"]
-    for name, s in PRETRAINED.items():
-        rows.append(
-            f"| `{name}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
-        )
-    return "\n".join(rows)
+    head = ["| name | source paper | modalities | bands | recipe | size | licence |", "|---" * 7 + "|"]
+    rows = [
+        f"| `{n}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
+        for n, s in PRETRAINED.items()
+    ]
+    return "\n".join(head + rows)
 
 
 def _spec(name: str) -> PretrainedSpec:
@@ -155,11 +154,8 @@ def _spec(name: str) -> PretrainedSpec:
 
 def weights_files(name: str) -> dict[str, tuple[str, Path]]:
     """``{part: (url, path in torch hub's cache)}`` of the published weights of ``name``."""
-    out = {}
-    for part, weights in _spec(name).weights.items():
-        file = os.path.basename(urlparse(weights.url).path)
-        out[part] = (weights.url, Path(torch.hub.get_dir()) / "checkpoints" / file)
-    return out
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    return {part: (w.url, hub / Path(urlparse(w.url).path).name) for part, w in _spec(name).weights.items()}
 
 
 def _read(file: Path, published: str = "") -> dict:
@@ -246,11 +242,8 @@ def pretrained(
             except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
                 raise RuntimeError(_not_found(name, parts, f"download failed: {err}")) from err
     model = spec.builder(states)
-    wrong = {k: (attrgetter(k)(model), v) for k, v in spec.arch.items() if attrgetter(k)(model) != v}
-    if wrong:
-        detail = ", ".join(
-            f"{k.removeprefix('config.')}={got} (expected {want})" for k, (got, want) in wrong.items()
-        )
-        raise CheckpointError(f"these weights are not {name!r}: {detail}")
+    shown = {k.removeprefix("config."): (attrgetter(k)(model), want) for k, want in spec.arch.items()}
+    if wrong := [f"{k}={got} (expected {want})" for k, (got, want) in shown.items() if got != want]:
+        raise CheckpointError(f"these weights are not {name!r}: {', '.join(wrong)}")
     model.pretrained_name = name
     return model.eval()
