@@ -23,20 +23,7 @@ from .pretrained import (
 from .recipes import InputRecipe, rgb8_imagenet_recipe, ssl4eo_s1_recipe, ssl4eo_s2_recipe
 
 __all__ = [
-    "PRETRAINED",
-    "RENAMES",
-    "InputRecipe",
-    "PretrainedSpec",
-    "ResNet50Encoder",
-    "croma_from_torchgeo",
-    "list_pretrained",
-    "load_published",
-    "pretrained",
-    "pretrained_table",
-    "resnet50_from_torchgeo",
-    "rgb8_imagenet_recipe",
-    "scale_mae_from_torchgeo",
-    "ssl4eo_s1_recipe",
-    "ssl4eo_s2_recipe",
-    "weights_files",
-]
+    "PRETRAINED", "RENAMES", "InputRecipe", "PretrainedSpec", "ResNet50Encoder", "croma_from_torchgeo",
+    "list_pretrained", "load_published", "pretrained", "pretrained_table", "resnet50_from_torchgeo",
+    "rgb8_imagenet_recipe", "scale_mae_from_torchgeo", "ssl4eo_s1_recipe", "ssl4eo_s2_recipe", "weights_files",
+]  # fmt: skip

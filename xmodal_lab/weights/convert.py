@@ -1,10 +1,7 @@
 """Converters from published checkpoint layouts (torchgeo's, the official ones) to the kit's models.
 
 All renaming between a published layout and the kit's module paths lives here, as rules
-``(published key pattern, kit key)``. :func:`load_published` keeps a key that the model's own ``state_dict()``
-holds, renames any other by the first rule whose result the model holds, and refuses a key that fits neither
-with a :class:`~xmodal_lab.errors.CheckpointError` naming it. Only encoders are published: decoders and CROMA's
-contrastive projections keep their fresh initialisation. Files are read without executing code.
+``(published key pattern, kit key)``; a key that fits no parameter is refused by name.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ Rules = tuple[tuple[str, str], ...]
 
 
 def _croma_rules() -> Rules:
-    """Rules for torchgeo's CROMA: its layer is [attention, (cross-attention,) feed-forward], ours one ``Block``."""
+    """Rules for torchgeo's CROMA, whose layer is [attention, (cross-attention,) feed-forward] modules."""
     rules = [
         (r"s1_GAP_FFN\.", "gap_ffn_radar."),
         (r"s2_GAP_FFN\.", "gap_ffn_optical."),
@@ -97,22 +94,16 @@ def load_published(
     ignore: str = "",
     require: str | None = None,
 ) -> nn.Module:
-    """Load a state dict of a published (or older) layout into a kit model.
+    """Load a published state dict into a kit model (returned in eval mode), renaming keys by ``rules``.
+
+    A key the model holds loads as it is; any other takes the first rule whose result the model holds.
 
     Args:
-        model: the kit model; its ``state_dict()`` names what it holds.
+        model: the kit model.
         state: ``{published key: tensor}``.
         rules: ``(published key pattern, kit key)`` pairs; default ``RENAMES[model.name]``.
         ignore: pattern of published keys to skip (computed buffers, classifier heads).
-        require: prefix of the model's parameters that must all be loaded (``""``: every one); None loads
-            what the weights hold (single-modality checkpoints).
-
-    Returns:
-        ``model``, in evaluation mode.
-
-    Raises:
-        CheckpointError: a key that maps to no parameter, a shape that differs, or a required parameter the
-            weights lack; the message names them.
+        require: prefix of the model's parameters that must all be loaded; None: what the weights hold.
     """
     rules = RENAMES.get(getattr(model, "name", ""), ()) if rules is None else rules
     ours, what = model.state_dict(), type(model).__name__
@@ -122,13 +113,10 @@ def load_published(
             continue
         target = key if key in ours else _rename(key, rules, ours)
         if target is None:
-            raise CheckpointError(
-                f"{what} weights hold {key!r}, which maps to no parameter of the kit's model"
-            )
+            raise CheckpointError(f"{what} weights hold {key!r}, which maps to no parameter of the model")
         if ours[target].shape != value.shape:
-            raise CheckpointError(
-                f"{what} weights: shape mismatch for {key!r}: weights {tuple(value.shape)}, model {tuple(ours[target].shape)}"
-            )
+            got, want = tuple(value.shape), tuple(ours[target].shape)
+            raise CheckpointError(f"{what} weights: shape mismatch for {key!r}: weights {got}, model {want}")
         converted[target] = value
     missing = model.load_state_dict(converted, strict=False).missing_keys
     missing = [] if require is None else [k for k in missing if k.startswith(require)]
@@ -159,22 +147,10 @@ _CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_e
 
 
 def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: typing.Any) -> CROMA:
-    """Build the kit's CROMA carrying torchgeo's ``CROMA`` weights or the official checkpoint's.
+    """The kit's CROMA carrying torchgeo's ``CROMA`` or the official checkpoint (module, state dict or file).
 
-    Width, patch size and depths are read from the weights; heads are not stored (the published models use
-    16). The model has ``qkv_bias=False`` as published and ``embed_projected=False``, so that ``embed``
-    returns the published ``*_GAP`` representations.
-
-    Args:
-        source: torchgeo ``CROMA``, its state dict, the official checkpoint dict, or a local file of either.
-        num_heads: attention heads of the published model.
-        **overrides: further config fields (e.g. ``img_size``).
-
-    Returns:
-        A :class:`~xmodal_lab.models.croma.CROMA` in evaluation mode.
-
-    Raises:
-        CheckpointError: no CROMA encoder in the weights, or a parameter the conversion does not map.
+    Width, patch size and depths are read from the weights; heads are not stored. ``embed`` returns the
+    published ``*_GAP`` representations (``embed_projected=False``); ``overrides`` are config fields.
     """
     sd = _as_state_dict(source, "CROMA")
     if any(isinstance(sd.get(part), dict) for part in _CROMA_PARTS):  # official layout: a dict per part
@@ -190,19 +166,9 @@ def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: ty
     cross = _count_layers(sd, "joint_encoder.layers")
     optical = optical or 2 * max(radar, cross)  # a single-modality checkpoint still needs the other encoders
     half = max(1, optical // 2)
-    config = get_config(
-        "croma",
-        "base",
-        embed_dim=dim,
-        patch_size=patch,
-        num_heads=num_heads,
-        optical_depth=optical,
-        radar_depth=radar or half,
-        cross_depth=cross or half,
-        qkv_bias=False,
-        embed_projected=False,
-        **overrides,
-    )
+    sizes = dict(embed_dim=dim, patch_size=patch, num_heads=num_heads, optical_depth=optical)
+    sizes.update(radar_depth=radar or half, cross_depth=cross or half, qkv_bias=False, embed_projected=False)
+    config = get_config("croma", "base", **sizes, **overrides)
     for key, c in (("s1_encoder.linear_input.weight", 2), ("s2_encoder.linear_input.weight", 12)):
         if key in sd:  # a Linear over (c, i, j) pixels is the kit's Conv2d patch embedding [D, C, p, p]
             sd[key] = sd[key].reshape(dim, c, patch, patch)
@@ -218,21 +184,13 @@ def scale_mae_from_torchgeo(
     s2_bands: tuple[int, ...] | None = None,
     **overrides: typing.Any,
 ) -> ScaleMAE:
-    """Build the kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` (timm ViT) weights.
+    """The kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` or the official pretraining weights.
 
     Args:
-        source: torchgeo ``ScaleMAE``, its state dict, the official pretraining checkpoint
-            (``{"model": ...}``; its decoder is ignored), or a local file of either.
-        num_heads: encoder heads (not stored in weights); default ``width // 64`` as in ViT-B/L.
-        s2_bands: the Sentinel-2 bands feeding the input channels; default all 12 for 12-channel weights
-            and ``(3, 2, 1)`` (B4, B3, B2) for RGB weights.
-        **overrides: further config fields (e.g. ``reference_gsd``, ``pool="cls"``).
-
-    Returns:
-        A :class:`~xmodal_lab.models.scale_mae.ScaleMAE` in evaluation mode (decoder freshly initialised).
-
-    Raises:
-        CheckpointError: no ViT encoder, an unknown parameter, or a missing encoder parameter.
+        source: torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}``, or a file of either.
+        num_heads: encoder heads (not stored in weights); default ``width // 64``.
+        s2_bands: the Sentinel-2 bands feeding the input; default all 12, or B4, B3, B2 for RGB weights.
+        **overrides: further config fields (e.g. ``reference_gsd``).
     """
     sd = _as_state_dict(source, "Scale-MAE", nested="model")
     if "patch_embed.proj.weight" not in sd:
@@ -244,32 +202,18 @@ def scale_mae_from_torchgeo(
         )
     if s2_bands is None and in_chans == 3:
         s2_bands = (3, 2, 1)
-    config = get_config(
-        "scale_mae",
-        "base",
-        s2_bands=s2_bands,
-        modality="s2",
-        patch_size=patch,
-        embed_dim=dim,
-        depth=_count_layers(sd, "blocks"),
-        num_heads=num_heads or max(1, dim // 64),
-        mlp_ratio=sd["blocks.0.mlp.fc1.weight"].shape[0] / dim,
-        **overrides,
-    )
+    heads = num_heads or max(1, dim // 64)
+    mlp_ratio = sd["blocks.0.mlp.fc1.weight"].shape[0] / dim
+    sizes = dict(patch_size=patch, embed_dim=dim, depth=_count_layers(sd, "blocks"), num_heads=heads)
+    sizes.update(mlp_ratio=mlp_ratio, modality="s2", s2_bands=s2_bands)
+    config = get_config("scale_mae", "base", **sizes, **overrides)
     # positions are recomputed from the GSD; classifier heads and the pretraining decoder are not loaded
     ignore = r"pos_embed|head\.|fc_norm\.|decoder|mask_token|fpn|fcn"
     return load_published(ScaleMAE(config), sd, RENAMES["scale_mae"], ignore=ignore, require="encoder.")
 
 
 class ResNet50Encoder(ResNet):
-    """timm's (and torchgeo's) ResNet-50 without its classifier, in the published weights' layout.
-
-    Args:
-        in_chans: input channels (2 for Sentinel-1, 13 for the SSL4EO-S12 Sentinel-2 weights).
-
-    Example:
-        >>> ResNet50Encoder(13)(x).shape  # x [B, 13, 224, 224] -> [B, 2048, 7, 7]
-    """
+    """timm's (and torchgeo's) ResNet-50 without its classifier, in the published weights' layout."""
 
     out_dim = 2048
 
@@ -278,24 +222,14 @@ class ResNet50Encoder(ResNet):
         self.in_chans = in_chans
 
     def forward(self, x: Tensor) -> Tensor:
-        """Encode ``[B, in_chans, H, W]`` (through the input recipe) into ``[B, 2048, H/32, W/32]``."""
+        """Encode ``[B, in_chans, H, W]`` into ``[B, 2048, H/32, W/32]``."""
         return self.forward_features(x)
 
     feature_map = forward
 
 
 def resnet50_from_torchgeo(source: typing.Any) -> ResNet50Encoder:
-    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50``'s weights (classifier dropped).
-
-    Args:
-        source: torchgeo ``resnet50``, its state dict (the published file's layout), or a local file.
-
-    Returns:
-        The encoder in evaluation mode; its input channels are read from the first convolution.
-
-    Raises:
-        CheckpointError: not a ResNet-50 (unknown, missing or misshapen parameters are named).
-    """
+    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50`` (module, state dict or file)."""
     sd = _as_state_dict(source, "ResNet-50", nested="state_dict")
     if "conv1.weight" not in sd:
         raise CheckpointError("no ResNet found: expected keys like 'conv1.weight', 'layer4.2.conv3.weight'")

@@ -1,23 +1,13 @@
 """Published cross-modal weights in one call: ``pretrained("croma_base")``, ``pretrained("decur")``.
 
-Each name builds a kit model, loads the weights torchgeo distributes (through its weight enums: the URL, torch
-hub's cache, the hash prefix in the file name) and installs the weights' input recipe (:mod:`.recipes`) as
-``norm_s1`` / ``norm_s2``, so the model reads Sentinel-1 dB ``[B, 2, H, W]`` and Sentinel-2 reflectance
-``[B, 12, H, W]`` like every model of the kit. :func:`pretrained_table` describes the names.
-
-Weights are found in this order: ``path=``, torch hub's cache (``$TORCH_HOME/hub/checkpoints/<published
-name>``), then, only with ``download=True``, the published URL. Files are read without executing code.
-What the files do not hold keeps its fresh initialisation: CROMA's contrastive projections and decoders (its
-``embed`` returns the published ``*_GAP``), DeCUR's and SoftCon's projectors (their ``embed`` returns pooled
-ResNet features, not trained to be comparable across modalities). CROMA's installed statistics are
-SSL4EO-S12's; ``model.norm_s2.set_stats(mean, std)`` puts your own (S2 in DN, S1 in dB). ``scale_mae_large``
-encodes ``res = GSD / 4 m``: pass ``gsd=`` in metres.
+Each name builds a kit model, loads the weights torchgeo distributes (through its weight enums: URL, torch hub's
+cache, hash) and installs their input recipe as ``norm_s1`` / ``norm_s2``, so the model reads Sentinel-1 dB and
+Sentinel-2 reflectance like every model of the kit. Parts the files do not hold keep their fresh initialisation.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,14 +32,7 @@ StateDicts = dict[str, dict[str, Tensor]]
 
 @dataclass(frozen=True)
 class PretrainedSpec:
-    """What :func:`pretrained` knows about one name.
-
-    Attributes:
-        paper, modalities, bands, recipe, size, licence: the columns of :func:`pretrained_table`.
-        weights: ``{part: torchgeo weight enum}``, one per file (``"model"``, or ``"s1"`` / ``"s2"`` for pairs).
-        arch: ``{attribute path: value}`` the built model must show: a file of another model is refused.
-        builder: ``{part: state dict}`` -> the model with its recipe.
-    """
+    """One name of :func:`pretrained`: table columns, weight enums per file, the arch it must show, a builder."""
 
     paper: str
     modalities: str
@@ -154,13 +137,13 @@ def list_pretrained() -> list[str]:
 
 
 def pretrained_table() -> str:
-    """The Markdown table of :data:`PRETRAINED` (name, paper, modalities, bands, recipe, size, licence)."""
-    rows = ["| name | source paper | modalities | bands | recipe | size | licence |", "|---" * 7 + "|"]
-    for name, s in PRETRAINED.items():
-        rows.append(
-            f"| `{name}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
-        )
-    return "\n".join(rows)
+    """The Markdown table of :data:`PRETRAINED`."""
+    head = ["| name | source paper | modalities | bands | recipe | size | licence |", "|---" * 7 + "|"]
+    rows = [
+        f"| `{n}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
+        for n, s in PRETRAINED.items()
+    ]
+    return "\n".join(head + rows)
 
 
 def _spec(name: str) -> PretrainedSpec:
@@ -170,20 +153,13 @@ def _spec(name: str) -> PretrainedSpec:
 
 
 def weights_files(name: str) -> dict[str, tuple[str, Path]]:
-    """Where the published weights of ``name`` come from and where torch hub's cache keeps them.
-
-    Returns:
-        ``{part: (url, torch.hub.get_dir() / "checkpoints" / <published file name>)}``.
-    """
-    out = {}
-    for part, weights in _spec(name).weights.items():
-        file = os.path.basename(urlparse(weights.url).path)
-        out[part] = (weights.url, Path(torch.hub.get_dir()) / "checkpoints" / file)
-    return out
+    """``{part: (url, path in torch hub's cache)}`` of the published weights of ``name``."""
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    return {part: (w.url, hub / Path(urlparse(w.url).path).name) for part, w in _spec(name).weights.items()}
 
 
 def _read(file: Path, published: str = "") -> dict:
-    """The state dict in ``file``; under its ``published`` name, it must match the hash prefix the name carries."""
+    """The state dict in ``file``; under its ``published`` name it must match the name's hash prefix."""
     match = torch.hub.HASH_REGEX.search(published)
     if file.name == published and match:
         with open(file, "rb") as fh:
@@ -235,30 +211,17 @@ def _not_found(name: str, parts: Mapping[str, tuple[str, Path]], why: str) -> st
 def pretrained(
     name: str, *, path: typing.Any = None, download: bool = False, check_hash: bool = True
 ) -> nn.Module:
-    """Build a kit model carrying published weights and their input recipe.
+    """A kit model in eval mode carrying published weights and their input recipe.
+
+    Missing weights raise FileNotFoundError (or RuntimeError when a download fails) naming the URL and where
+    to put the file; a file of another model raises CheckpointError.
 
     Args:
         name: one of :func:`list_pretrained`.
-        path: a local weights file in the published layout (for ``decur`` / ``softcon``: a folder holding both
-            published files, or ``{"s1": file, "s2": file}``). None looks in torch hub's cache.
-        download: fetch missing files from the published URL into torch hub's cache (hash checked). False
-            never touches the network.
+        path: a local weights file (for pairs: a folder holding both published files, or ``{"s1": f, "s2": f}``);
+            None looks in torch hub's cache.
+        download: fetch missing files into torch hub's cache; False never touches the network.
         check_hash: verify the SHA-256 prefix of a ``path=`` file that keeps its published name.
-
-    Returns:
-        The model in evaluation mode, reading Sentinel-1 dB ``[B, 2, H, W]`` and Sentinel-2 reflectance
-        ``[B, 12, H, W]``; ``model.pretrained_name`` records ``name``.
-
-    Raises:
-        KeyError: unknown name.
-        FileNotFoundError: the weights are neither at ``path`` nor in the cache and ``download`` is False;
-            the message names the URL and where to put the file.
-        RuntimeError: the download failed (offline); same message.
-        CheckpointError: the file is unreadable, holds another model or size, or fails its hash check.
-
-    Example:
-        >>> model = pretrained("croma_base", download=True)
-        >>> model.embed(s1=s1_db, s2=s2_reflectance)  # [B, 2, 120, 120], [B, 12, 120, 120]
     """
     spec = _spec(name)
     parts = weights_files(name)
@@ -279,11 +242,8 @@ def pretrained(
             except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
                 raise RuntimeError(_not_found(name, parts, f"download failed: {err}")) from err
     model = spec.builder(states)
-    wrong = {k: (attrgetter(k)(model), v) for k, v in spec.arch.items() if attrgetter(k)(model) != v}
-    if wrong:
-        detail = ", ".join(
-            f"{k.removeprefix('config.')}={got} (expected {want})" for k, (got, want) in wrong.items()
-        )
-        raise CheckpointError(f"these weights are not {name!r}: {detail}")
+    shown = {k.removeprefix("config."): (attrgetter(k)(model), want) for k, want in spec.arch.items()}
+    if wrong := [f"{k}={got} (expected {want})" for k, (got, want) in shown.items() if got != want]:
+        raise CheckpointError(f"these weights are not {name!r}: {', '.join(wrong)}")
     model.pretrained_name = name
     return model.eval()

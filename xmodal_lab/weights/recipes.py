@@ -1,16 +1,8 @@
 """Input recipes of published weights: from the kit's physical units to what each checkpoint was trained on.
 
-The kit's models read Sentinel-1 sigma0 in dB (``VV, VH``) and Sentinel-2 reflectance (12 bands, no ``B10``).
-Published weights expect their own input: another band order (the 13-band SSL4EO-S12 weights read the cirrus
-band ``B10``), digital numbers, 8-bit RGB, their pretraining statistics. An :class:`InputRecipe` takes the
-place of a model's ``norm_s1`` / ``norm_s2``, so users keep feeding physical units. Per output channel ``c``::
-
-    v_c = clip(gain * x[bands[c]], *input_range)     (the constant fill where bands[c] is None)
-    "standardize":  y_c = (v_c - mean_c) / std_c
-    "croma":        y_c = clip((v_c - (mean_c - 2 std_c)) / (4 std_c), 0, 1)
-
-``"croma"`` is CROMA's normalisation: each band stretched from ``mean - 2 std`` to ``mean + 2 std`` onto
-``[0, 1]``.
+Published weights expect their own input (another band order, digital numbers, 8-bit RGB, their pretraining
+statistics). An :class:`InputRecipe` takes the place of a model's ``norm_s1`` / ``norm_s2``, so users keep
+feeding Sentinel-1 dB and Sentinel-2 reflectance.
 """
 
 from __future__ import annotations
@@ -20,11 +12,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-#: SSL4EO-S12 Sentinel-1 GRD statistics in dB (``VV, VH``).
+#: SSL4EO-S12 Sentinel-1 GRD statistics in dB (VV, VH).
 SSL4EO_S1_MEAN = (-12.59, -20.26)
 SSL4EO_S1_STD = (5.26, 5.91)
 
-#: SSL4EO-S12 Sentinel-2 L1C statistics in digital numbers, 13 bands ``B1 ... B8, B8A, B9, B10, B11, B12``.
+#: SSL4EO-S12 Sentinel-2 L1C statistics in digital numbers, 13 bands B1 ... B8, B8A, B9, B10, B11, B12.
 SSL4EO_S2_MEAN_DN = (
     1612.9, 1397.6, 1322.3, 1373.1, 1561.0, 2108.4, 2390.7, 2318.7, 2581.0, 837.7, 22.0, 2195.2, 1537.4,
 )  # fmt: skip
@@ -32,13 +24,13 @@ SSL4EO_S2_STD_DN = (
     791.0, 854.3, 878.7, 1144.9, 1127.5, 1164.2, 1276.0, 1249.5, 1345.9, 577.5, 47.5, 1340.0, 1142.9,
 )  # fmt: skip
 
-#: The kit's band feeding each of the 13 SSL4EO-S12 bands; ``B10`` (absent from L2A) is a constant.
+#: The kit's band feeding each of the 13 SSL4EO-S12 bands; B10 (absent from L2A) is a constant.
 S2_13_FROM_12 = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None, 10, 11)
 
-#: ``B10`` filled with its SSL4EO-S12 mean (22 DN) in reflectance: standardised, it is exactly 0.
+#: B10 filled with its SSL4EO-S12 mean (22 DN) in reflectance: standardised, it is exactly 0.
 B10_FILL_REFLECTANCE = 22.0 / 10000.0
 
-#: ImageNet RGB statistics on a ``[0, 1]`` scale.
+#: ImageNet RGB statistics on a [0, 1] scale.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -49,22 +41,17 @@ RGB_WHITE_REFLECTANCE = 0.3
 class InputRecipe(nn.Module):
     """A published checkpoint's input recipe on physical units: band mapping, gain, clip, normalisation.
 
-    Like :class:`~xmodal_lab.models.input_norm.InputNorm` it holds ``mean`` / ``std`` buffers and offers
-    :meth:`set_stats`, in the recipe's units (after ``gain``), one value per output channel.
+    Output channel ``c`` is ``v = clip(gain * x[bands[c]], *input_range)``, then ``(v - mean) / std``
+    (``"standardize"``) or CROMA's stretch of ``mean +- 2 std`` onto ``[0, 1]`` (``"croma"``).
 
     Args:
-        mean: per-output-channel statistic ``[C_out]``.
-        std: per-output-channel statistic ``[C_out]``, positive.
-        bands: the input channel each output channel reads, ``None`` for a constant channel (default: the
-            input channels in order).
-        fill: values of the constant channels in physical units, one per ``None`` in ``bands``.
-        gain: multiplies the input first (``10000`` turns reflectance into digital numbers).
-        input_range: ``(low, high)`` clip after the gain (8-bit RGB: ``(0, 255)``), or None.
+        mean: ``[C_out]`` in the recipe's units (after ``gain``), replaceable with :meth:`set_stats`.
+        std: ``[C_out]``, positive.
+        bands: the input channel each output reads, None for a constant (default: the inputs in order).
+        fill: the constants in physical units, one per None in ``bands``.
+        gain: multiplies the input first (10000 turns reflectance into digital numbers).
+        input_range: ``(low, high)`` clip after the gain, or None.
         mode: ``"standardize"`` or ``"croma"``.
-
-    Example:
-        >>> recipe = InputRecipe(SSL4EO_S1_MEAN, SSL4EO_S1_STD, mode="croma")
-        >>> recipe(s1_db).shape  # [B, 2, H, W], values in [0, 1]
     """
 
     def __init__(
@@ -87,11 +74,7 @@ class InputRecipe(nn.Module):
             raise ValueError(f"bands names {len(bands)} output channels but mean has {n_out}")
         n_fill = bands.count(None)
         if len(fill) != n_fill:
-            raise ValueError(
-                f"bands has {n_fill} constant channel(s) (None) but fill gives {len(fill)} value(s)"
-            )
-        if input_range is not None and not input_range[0] < input_range[1]:
-            raise ValueError(f"input_range must be (low, high) with low < high, got {input_range}")
+            raise ValueError(f"bands has {n_fill} constant channel(s) but fill gives {len(fill)} value(s)")
         self.mode, self.gain, self.input_range, self.bands = mode, float(gain), input_range, bands
         self.in_channels = 1 + max((b for b in bands if b is not None), default=-1)
         # output channel c reads column index[c] of [input channels..., constant channels...]
@@ -105,15 +88,11 @@ class InputRecipe(nn.Module):
 
     @property
     def out_channels(self) -> int:
-        """Channels the recipe produces (what the published encoder reads)."""
+        """Channels the recipe produces."""
         return self.mean.shape[1]
 
     def set_stats(self, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor) -> None:
-        """Replace the statistics ``[C_out]`` (in the recipe's units, after the gain).
-
-        Raises:
-            ValueError: wrong number of values or a non-positive standard deviation.
-        """
+        """Replace the statistics ``[C_out]`` (in the recipe's units, after the gain)."""
         mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
         std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
         n = self.out_channels
@@ -155,24 +134,14 @@ def ssl4eo_s1_recipe(mode: str = "standardize") -> InputRecipe:
 def ssl4eo_s2_recipe(kind: str) -> InputRecipe:
     """SSL4EO-S12 Sentinel-2 L1C recipes from the kit's 12 reflectance bands ``[B, 12, H, W]``.
 
-    Args:
-        kind: ``"10k"``: 13 bands, DN / 10000 = reflectance (DeCUR); ``"stats"``: 13 bands in DN standardised
-            with the SSL4EO-S12 statistics (SoftCon); ``"croma"``: 12 bands without ``B10``, CROMA's stretch
-            of DN. The 13-band kinds fill ``B10`` with :data:`B10_FILL_REFLECTANCE`.
-
-    Returns:
-        An :class:`InputRecipe` producing ``[B, 13, H, W]`` or ``[B, 12, H, W]``.
+    ``kind``: ``"10k"`` (DeCUR: 13 bands, reflectance as is), ``"stats"`` (SoftCon: 13 bands in DN,
+    standardised) or ``"croma"`` (12 bands in DN, CROMA's stretch); the 13-band kinds add B10 as a constant.
     """
     if kind == "10k":
         return InputRecipe([0.0] * 13, [1.0] * 13, bands=S2_13_FROM_12, fill=[B10_FILL_REFLECTANCE])
     if kind == "stats":
-        return InputRecipe(
-            SSL4EO_S2_MEAN_DN,
-            SSL4EO_S2_STD_DN,
-            bands=S2_13_FROM_12,
-            fill=[B10_FILL_REFLECTANCE],
-            gain=10000.0,
-        )
+        fill = [B10_FILL_REFLECTANCE]
+        return InputRecipe(SSL4EO_S2_MEAN_DN, SSL4EO_S2_STD_DN, bands=S2_13_FROM_12, fill=fill, gain=10000.0)
     if kind == "croma":
         keep = [i for i, b in enumerate(S2_13_FROM_12) if b is not None]
         mean, std = [SSL4EO_S2_MEAN_DN[i] for i in keep], [SSL4EO_S2_STD_DN[i] for i in keep]
@@ -181,10 +150,7 @@ def ssl4eo_s2_recipe(kind: str) -> InputRecipe:
 
 
 def rgb8_imagenet_recipe(white: float = RGB_WHITE_REFLECTANCE) -> InputRecipe:
-    """Scale-MAE's fMoW-RGB recipe ``[B, 3, H, W]`` reflectance (``B4, B3, B2``) -> ``[B, 3, H, W]``.
-
-    Reflectance ``white`` becomes 255 (clipped), then ``/ 255`` and ImageNet mean and std.
-    """
+    """Scale-MAE's fMoW-RGB recipe on reflectance B4, B3, B2: ``white`` becomes 255, then ImageNet statistics."""
     if white <= 0:
         raise ValueError(f"white must be a positive reflectance, got {white}")
     mean, std = [255.0 * m for m in IMAGENET_MEAN], [255.0 * s for s in IMAGENET_STD]
