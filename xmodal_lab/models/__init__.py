@@ -29,25 +29,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CROMA",
-    "MODELS",
-    "CROMAConfig",
-    "CloudMaskedCROMA",
-    "ContrastiveConfig",
-    "ContrastiveDualEncoder",
-    "LinearHead",
-    "MMEarth",
-    "MMEarthConfig",
-    "ScaleMAE",
-    "ScaleMAEConfig",
-    "SegmentationConfig",
-    "SegmentationModel",
-    "SkySense",
-    "SkySenseConfig",
-    "UPerNetHead",
-    "build",
-    "get_config",
-    "list_models",
-    "load_model",
-    "save_model",
-]
+    "CROMA", "MODELS", "CROMAConfig", "CloudMaskedCROMA", "ContrastiveConfig", "ContrastiveDualEncoder",
+    "LinearHead", "MMEarth", "MMEarthConfig", "ScaleMAE", "ScaleMAEConfig", "SegmentationConfig",
+    "SegmentationModel", "SkySense", "SkySenseConfig", "UPerNetHead", "build", "get_config", "list_models",
+    "load_model", "save_model",
+]  # fmt: skip

@@ -91,15 +91,8 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: self-attention, optional cross-attention, MLP, each with a residual.
 
-    With ``cross=True`` one LayerNorm (``norm_cross``) normalises both the queries and the context, as in CROMA.
-
-    Args:
-        dim: token width.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / ``dim``.
-        qkv_bias: learn biases in the attention projections.
-        cross: add a cross-attention sub-layer.
-        norm_eps: LayerNorm epsilon (timm ViTs, hence Scale-MAE, use 1e-6).
+    ``cross=True`` adds cross-attention, before which one LayerNorm (``norm_cross``) normalises both the queries
+    and the context, as in CROMA. ``norm_eps`` is the LayerNorm epsilon (timm's ViTs use 1e-6).
     """
 
     def __init__(
@@ -226,16 +219,8 @@ class ViTEncoder(nn.Module):
 class MAEDecoder(nn.Module):
     """MAE decoder body: embed the kept tokens, fill in mask tokens, un-shuffle, add positions, blocks, norm.
 
+    ``in_dim`` is the encoder's width, ``dim`` the decoder's; the other arguments are :class:`ViTEncoder`'s.
     The prediction heads are each paper's own and live with each model.
-
-    Args:
-        in_dim: width of the encoder tokens.
-        dim: decoder width.
-        depth: blocks.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / ``dim``.
-        qkv_bias: learn biases in the attention projections.
-        norm_eps: LayerNorm epsilon.
     """
 
     def __init__(

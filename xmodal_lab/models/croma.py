@@ -96,14 +96,7 @@ PRESETS: dict[str, CROMAConfig] = {
 def _encoder(in_chans: int, depth: int, c: CROMAConfig) -> ViTEncoder:
     # no positional embedding: 2D-ALiBi biases the attention instead
     return ViTEncoder(
-        in_chans,
-        c.patch_size,
-        c.embed_dim,
-        depth,
-        c.num_heads,
-        c.mlp_ratio,
-        qkv_bias=c.qkv_bias,
-        sincos=False,
+        in_chans, c.patch_size, c.embed_dim, depth, c.num_heads, c.mlp_ratio, c.qkv_bias, sincos=False
     )
 
 
