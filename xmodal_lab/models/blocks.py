@@ -19,8 +19,6 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, in_chans: int, patch_size: int, embed_dim: int) -> None:
         super().__init__()
-        self.in_chans = in_chans
-        self.patch_size = patch_size
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: Tensor) -> Tensor:
