@@ -95,7 +95,8 @@ def _torchgeo_cross_encoder(model) -> BaseTransformerCrossAttn:
         "2.net.3.weight": blk.mlp.fc2.weight, "2.net.3.bias": blk.mlp.fc2.bias,
     }  # fmt: skip
     state = {f"layers.0.{k}": v for k, v in pairs.items()}
-    state |= {"norm_out.weight": model.cross_encoder.norm.weight, "norm_out.bias": model.cross_encoder.norm.bias}
+    norm = model.cross_encoder.norm
+    state |= {"norm_out.weight": norm.weight, "norm_out.bias": norm.bias}
     ref.load_state_dict({k: v.detach() for k, v in state.items()})
     return ref
 

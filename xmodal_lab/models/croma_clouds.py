@@ -89,10 +89,8 @@ class CloudMaskedCROMA(nn.Module):
         dropped = self._dropped(optical_mask, cloud_mask, x2.shape[0], grid, x2.device)  # [B, N]
         none_kept = dropped.all(dim=1)  # [B]: such tiles skip the cross-attention below
         drop = dropped & ~none_kept[:, None]
-        key_bias = torch.zeros(drop.shape, dtype=bias.dtype, device=bias.device).masked_fill(
-            drop, float("-inf")
-        )
-        masked_bias = bias + key_bias[:, None, None, :]  # [B, heads, N, N]: dropped key columns at -inf
+        key_bias = torch.zeros_like(drop, dtype=bias.dtype).masked_fill(drop, float("-inf"))[:, None, None, :]
+        masked_bias = bias + key_bias  # [B, heads, N, N]: the dropped keys' columns at -inf
 
         optical = m.optical_encoder(x2, masked_bias)  # [B, N, D]
         kept = (~drop).to(optical.dtype)[..., None]  # [B, N, 1]
@@ -109,9 +107,8 @@ class CloudMaskedCROMA(nn.Module):
         x = sar
         for blk in m.cross_encoder.blocks:  # the block's steps, with the cross-attention gated per tile
             x = x + blk.attn(blk.norm1(x), bias=bias)
-            x = x + gate * blk.cross_attn(
-                blk.norm_cross(x), context=blk.norm_cross(optical), bias=masked_bias
-            )
+            context = blk.norm_cross(optical)
+            x = x + gate * blk.cross_attn(blk.norm_cross(x), context=context, bias=masked_bias)
             x = x + blk.mlp(blk.norm2(x))
         out["joint_encodings"] = m.cross_encoder.norm(x)
         out["joint_GAP"] = out["joint_encodings"].mean(dim=1)
