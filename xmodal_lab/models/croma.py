@@ -221,16 +221,15 @@ class CROMA(nn.Module):
         bias = self.alibi(grid, (x1 if x1 is not None else x2).device)  # [1, heads, N, N]
         out: dict[str, Tensor] = {}
         if x1 is not None:
-            out["sar_encodings"] = self.radar_encoder(x1, bias)  # [B, N, D]
-            out["sar_GAP"] = self.gap_ffn_radar(out["sar_encodings"].mean(dim=1))
+            out["sar_encodings"] = sar = self.radar_encoder(x1, bias)  # [B, N, D]
+            out["sar_GAP"] = self.gap_ffn_radar(sar.mean(dim=1))  # [B, D]
         if x2 is not None:
-            out["optical_encodings"] = self.optical_encoder(x2, bias)
-            out["optical_GAP"] = self.gap_ffn_optical(out["optical_encodings"].mean(dim=1))
+            out["optical_encodings"] = optical = self.optical_encoder(x2, bias)
+            out["optical_GAP"] = self.gap_ffn_optical(optical.mean(dim=1))
         if x1 is not None and x2 is not None:
-            out["joint_encodings"] = self.cross_encoder(
-                out["sar_encodings"], out["optical_encodings"], bias, bias
-            )
-            out["joint_GAP"] = out["joint_encodings"].mean(dim=1)
+            # both grids are complete, so the X-ALiBi between them is the 2D-ALiBi itself
+            out["joint_encodings"] = joint = self.cross_encoder(sar, optical, bias, bias)
+            out["joint_GAP"] = joint.mean(dim=1)
         return out
 
     def features(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd=None) -> dict[str, Tensor]:
