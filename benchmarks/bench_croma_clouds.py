@@ -3,7 +3,7 @@
 Trains lesson 04's tiny CROMA (fast mode: 4096 training scenes, 250 steps, batch 64, lr 2e-3) once per seed,
 fits linear probes on *clear* embeddings of a probe world, and scores them on the test world rendered at
 each cloud cover (the same places; only the optical images change). ``joint+mask`` is the joint embedding
-with ``CROMA.embed(cloud_mask=...)``: optical patches that are mostly cloud are dropped before the
+with ``CloudMaskedCROMA(model).embed(cloud_mask=...)``: optical patches that are mostly cloud are dropped before the
 cross-modal encoder, so it falls back on radar where the optical image shows only cloud. Metrics: dominant
 land-cover accuracy (baseline: the majority class) and multi-label mAP (baseline: a guessing probe, the label
 prevalence). Prints mean +/- sd over the seeds and each seed's value.
@@ -47,6 +47,7 @@ def run_seed(seed: int, covers: tuple[float, ...], args: argparse.Namespace) -> 
         if cached:
             torch.save(model.state_dict(), cached)
     model.eval()
+    masked_model = xl.models.CloudMaskedCROMA(model)
     probe_world = xl.data.SimulatedWorld(seed=seed + 2, size=args.size, n_scenes=args.n_test)
     emb_train = xl.eval.embed_dataset(model, probe_world)
     # the masked joint's probe: the clear probe scenes, once as they are and once with the cloud masks of
@@ -55,7 +56,7 @@ def run_seed(seed: int, covers: tuple[float, ...], args: argparse.Namespace) -> 
         seed=seed + 2, size=args.size, n_scenes=args.n_test, cloud_cover=0.5
     )
     borrowed = xl.data.clouds.BorrowedCloudMasks(probe_world, cloudy_probe)
-    masked_train = xl.eval.embed_dataset(model, borrowed, pass_keys=("cloud_mask",))["joint"]
+    masked_train = xl.eval.embed_dataset(masked_model, borrowed, pass_keys=("cloud_mask",))["joint"]
     emb_train["joint+mask"] = np.concatenate([emb_train["joint"], masked_train])
     for k in ("dominant_class", "labels"):
         emb_train[k + "+"] = np.concatenate([emb_train[k], emb_train[k]])
@@ -63,7 +64,7 @@ def run_seed(seed: int, covers: tuple[float, ...], args: argparse.Namespace) -> 
     for cover in covers:
         test = xl.data.SimulatedWorld(seed=seed + 1, size=args.size, n_scenes=args.n_test, cloud_cover=cover)
         emb = xl.eval.embed_dataset(model, test)
-        emb["joint+mask"] = xl.eval.embed_dataset(model, test, pass_keys=("cloud_mask",))["joint"]
+        emb["joint+mask"] = xl.eval.embed_dataset(masked_model, test, pass_keys=("cloud_mask",))["joint"]
         y, labels = emb["dominant_class"], emb["labels"]
         out[f"majority@{cover:g}"] = float(np.bincount(y).max() / len(y))
         out[f"guess mAP@{cover:g}"] = float(np.asarray(labels, dtype=float).mean())

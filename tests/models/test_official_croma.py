@@ -123,3 +123,27 @@ def test_croma_with_six_heads_biases_attention_with_the_official_slopes():
             for j in range(9):
                 dist = math.hypot(i // 3 - j // 3, i % 3 - j % 3)
                 assert bias[0, h, i, j].item() == pytest.approx(-(2.0**-e) * dist, abs=1e-6)
+
+
+def test_logit_scale_is_uncapped_as_in_the_official_contrastive_loss():
+    # official ContrastLossInput: logit_scale = nn.Parameter(log(1 / 0.07)), used as logit_scale.exp()
+    model = build("croma", "tiny")
+    with torch.no_grad():
+        model.logit_scale.log_scale.fill_(8.0)
+    assert model.logit_scale().item() == pytest.approx(math.exp(8.0), rel=1e-5)
+    clip = build("croma", "tiny", max_logit_scale=100.0)
+    with torch.no_grad():
+        clip.logit_scale.log_scale.fill_(8.0)
+    assert clip.logit_scale().item() == pytest.approx(100.0)
+
+
+def test_default_init_is_pytorchs_as_in_the_official_code():
+    # PyTorch's nn.Linear default: weights and biases uniform within 1 / sqrt(fan_in), biases non-zero;
+    # MAE's Xavier init (the mae_init variant) reaches sqrt(6 / (fan_in + fan_out)) and zeroes the biases
+    torch.manual_seed(0)
+    qkv = build("croma", "tiny").optical_encoder.blocks[0].attn.qkv.weight  # [192, 64]
+    proj = build("croma", "tiny").proj_radar
+    assert qkv.abs().max() <= 1 / math.sqrt(64) and proj.bias.abs().max() > 0
+    xavier = build("croma", "tiny", mae_init=True)
+    assert xavier.optical_encoder.blocks[0].attn.qkv.weight.abs().max() > 1 / math.sqrt(64)
+    assert not xavier.proj_radar.bias.any()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,15 +56,35 @@ def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
 
 
 def test_model_files_do_not_import_segment_anything_code():
-    shims = {"__init__.py"}  # re-exports the main Segment Anything names
     for path in _files("models"):
-        if path.name not in shims:
+        if path.name != "__init__.py":  # may hand one name on lazily, never at import
             bad = sorted(m for m in _imports(path) if m.startswith("xmodal_lab.segment"))
             assert not bad, f"{path.name} imports {bad}"
     papers = ("contrastive", "scale_mae", "croma", "skysense", "mmearth")
     for paper in papers:  # each paper's file holds its own model and composes the shared modules only
         others = {f"xmodal_lab.models.{p}" for p in papers if p != paper}
         assert not _imports(PACKAGE / "models" / f"{paper}.py") & others, paper
+
+
+def test_importing_the_models_loads_nothing_heavy():
+    code = (
+        "import sys, xmodal_lab.models\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith(('xmodal_lab.segment', 'torchvision', 'lightning')))\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+#: The paper models and the shared modules each fit in one readable file.
+READABLE = ("contrastive", "croma", "croma_clouds", "blocks", "positions", "masking", "losses", "norms",
+            "input_norm", "validation", "io", "registry")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", READABLE)
+def test_model_files_stay_small(name):
+    lines = len((PACKAGE / "models" / f"{name}.py").read_text().splitlines())
+    assert lines <= 350, f"models/{name}.py has {lines} lines"
 
 
 def test_segment_package_has_no_import_cycle():

@@ -1,12 +1,7 @@
-"""Transformer building blocks and the ONE ViT encoder and ONE MAE decoder that every model composes.
+"""Transformer building blocks, and the one ViT encoder and one MAE decoder that every model composes.
 
-Patch embedding, attention with an optional additive bias (ALiBi), the pre-norm block, :class:`ViTEncoder`
-(patch embedding, optional sin-cos positions and class token, blocks, final LayerNorm) and
-:class:`MAEDecoder` (embed the kept tokens, add mask tokens, un-shuffle, positions, blocks, LayerNorm).
-Parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``, ``norm``),
-so published weights map onto them.
-
-Shapes: images ``[B, C, H, W]``, tokens ``[B, L, D]`` with ``L = (H / p) * (W / p)`` for patch size ``p``.
+Parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``, ``norm``), so
+published weights map onto them. Images are ``[B, C, H, W]``; tokens ``[B, L, D]`` with ``L = (H/p) * (W/p)``.
 """
 
 from __future__ import annotations
@@ -20,44 +15,25 @@ from .positions import sincos_table
 
 
 class PatchEmbed(nn.Module):
-    """Cut an image into non-overlapping patches and project each to ``embed_dim``.
-
-    Args:
-        in_chans: input channels.
-        patch_size: side of a square patch in pixels.
-        embed_dim: token width.
-    """
+    """Cut an image ``[B, C, H, W]`` into ``p x p`` patches and project each: ``[B, (H/p)*(W/p), D]``."""
 
     def __init__(self, in_chans: int, patch_size: int, embed_dim: int) -> None:
         super().__init__()
-        self.in_chans = in_chans
-        self.patch_size = patch_size
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Embed patches.
-
-        Args:
-            x: image ``[B, C, H, W]``.
-
-        Returns:
-            Tokens ``[B, (H/p)*(W/p), D]`` in row-major patch order.
-        """
+        """Embed ``[B, C, H, W]`` into tokens ``[B, L, D]`` in row-major patch order."""
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
 class Attention(nn.Module):
-    """Multi-head attention with an optional additive bias, through ``F.scaled_dot_product_attention``.
-
-    Self-attention when ``context`` is None, cross-attention (queries from ``x``, keys and values from
-    ``context``) otherwise. The bias is added to the attention logits, which is how ALiBi is applied; on a
-    GPU the fused kernels are used.
+    """Multi-head attention with an optional additive logit bias (how ALiBi enters).
 
     Args:
-        dim: token width.
-        num_heads: heads; ``dim`` must be divisible by it.
-        qkv_bias: learn a bias in the query/key/value projections.
-        cross: separate query and key/value projections (cross-attention).
+        dim: token width, divisible by ``num_heads``.
+        num_heads: heads.
+        qkv_bias: learn biases in the query/key/value projections.
+        cross: queries from ``x``, keys and values from a ``context`` (separate ``q`` and ``kv`` projections).
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, cross: bool = False) -> None:
@@ -65,7 +41,6 @@ class Attention(nn.Module):
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
         self.cross = cross
         if cross:
             self.q = nn.Linear(dim, dim, bias=qkv_bias)
@@ -75,19 +50,13 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def _heads(self, t: Tensor) -> Tensor:
-        b, n, _ = t.shape
-        return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)  # [B, h, N, hd]
+        b, n, d = t.shape
+        return t.view(b, n, self.num_heads, d // self.num_heads).transpose(1, 2)  # [B, h, N, hd]
 
     def forward(self, x: Tensor, context: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
-        """Attend.
+        """Attend from ``x [B, N, D]`` to itself or to ``context [B, M, D]``; returns ``[B, N, D]``.
 
-        Args:
-            x: queries ``[B, N, D]``.
-            context: keys and values ``[B, M, D]`` (cross-attention only).
-            bias: additive logit bias broadcastable to ``[B, heads, N, M]``.
-
-        Returns:
-            ``[B, N, D]``.
+        ``bias`` is added to the logits, broadcastable to ``[B, heads, N, M]``.
         """
         b, n, d = x.shape
         if self.cross:
@@ -104,12 +73,7 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Two-layer feed-forward network with GELU.
-
-    Args:
-        dim: token width.
-        hidden: hidden width.
-    """
+    """Two-layer feed-forward network with GELU: ``[B, N, D]`` -> ``[B, N, D]``."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
@@ -118,22 +82,15 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP to tokens ``[B, N, D]``; returns ``[B, N, D]``."""
+        """``[B, N, D]`` -> ``[B, N, D]``."""
         return self.fc2(self.act(self.fc1(x)))
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: self-attention, optional cross-attention, MLP; each with a residual.
+    """Pre-norm transformer block: self-attention, optional cross-attention, MLP, each with a residual.
 
-    Args:
-        dim: token width.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / ``dim``.
-        qkv_bias: learn biases in the attention projections.
-        cross: add a cross-attention sub-layer (queries from ``x``, keys/values from a context).
-        norm_eps: LayerNorm epsilon (timm ViTs, hence Scale-MAE, use 1e-6).
-        norm_context: also pass the context through ``norm_cross`` before cross-attention, as CROMA
-            does (one LayerNorm shared by queries and context).
+    ``cross=True`` adds cross-attention, before which one LayerNorm (``norm_cross``) normalises both the queries
+    and the context, as in CROMA. ``norm_eps`` is the LayerNorm epsilon (timm's ViTs use 1e-6).
     """
 
     def __init__(
@@ -144,13 +101,11 @@ class Block(nn.Module):
         qkv_bias: bool = True,
         cross: bool = False,
         norm_eps: float = 1e-5,
-        norm_context: bool = False,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
         self.cross = cross
-        self.norm_context = norm_context
         if cross:
             self.norm_cross = nn.LayerNorm(dim, eps=norm_eps)
             self.cross_attn = Attention(dim, num_heads, qkv_bias=qkv_bias, cross=True)
@@ -164,34 +119,24 @@ class Block(nn.Module):
         context: Tensor | None = None,
         cross_bias: Tensor | None = None,
     ) -> Tensor:
-        """Run the block.
+        """Run the block on ``x [B, N, D]`` (``context [B, M, D]`` with ``cross``); returns ``[B, N, D]``.
 
-        Args:
-            x: tokens ``[B, N, D]``.
-            bias: self-attention logit bias, broadcastable to ``[B, heads, N, N]``.
-            context: tokens ``[B, M, D]`` to cross-attend (only for ``cross=True``).
-            cross_bias: cross-attention logit bias, broadcastable to ``[B, heads, N, M]``.
-
-        Returns:
-            ``[B, N, D]``.
+        ``bias`` and ``cross_bias`` are logit biases broadcastable to ``[B, heads, N, N]`` / ``[B, heads, N, M]``.
         """
         x = x + self.attn(self.norm1(x), bias=bias)
         if self.cross:
             if context is None:
                 raise ValueError("this block has cross-attention: pass context=[B, M, D]")
-            if self.norm_context:
-                context = self.norm_cross(context)
-            x = x + self.cross_attn(self.norm_cross(x), context=context, bias=cross_bias)
+            x = x + self.cross_attn(self.norm_cross(x), context=self.norm_cross(context), bias=cross_bias)
         return x + self.mlp(self.norm2(x))
 
 
 class ViTEncoder(nn.Module):
     """ViT encoder: patch embedding, positions, optional class token, pre-norm blocks, final LayerNorm.
 
-    Every model of the kit composes this one encoder; what differs between papers is passed in: fixed 2-D
-    sin-cos positions (MAE, the default), positions of the caller's own (Scale-MAE's GSD encoding, ``pos=``),
-    or none at all with an attention bias instead (CROMA's 2D-ALiBi, ``sincos=False`` and ``bias=``).
-    Positions are added before masking, the class token (which has no position) after it, as in MAE.
+    What differs between papers is passed in: fixed 2-D sin-cos positions (MAE, the default), the caller's own
+    positions (Scale-MAE's GSD encoding, ``pos=``), or none with an attention bias instead (CROMA's 2D-ALiBi,
+    ``sincos=False`` and ``bias=``). Positions are added before masking, the class token after it, as in MAE.
 
     Args:
         in_chans: input channels.
@@ -200,8 +145,8 @@ class ViTEncoder(nn.Module):
         depth: blocks.
         num_heads: attention heads.
         mlp_ratio: MLP hidden width / ``embed_dim``.
-        qkv_bias: learn biases in the attention projections (False in the published CROMA).
-        norm_eps: LayerNorm epsilon (timm ViTs, hence Scale-MAE, use 1e-6).
+        qkv_bias: learn biases in the attention projections.
+        norm_eps: LayerNorm epsilon.
         sincos: add the fixed 2-D sin-cos encoding when the caller passes no ``pos``.
         cls_token: prepend a learnable class token.
     """
@@ -231,15 +176,11 @@ class ViTEncoder(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
 
     def grid(self, x: Tensor) -> tuple[int, int]:
-        """Patch grid ``(H / p, W / p)`` of an image ``[B, C, H, W]``."""
+        """Patch grid ``(H/p, W/p)`` of an image ``[B, C, H, W]``."""
         return x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
 
     def forward(
-        self,
-        x: Tensor,
-        bias: Tensor | None = None,
-        ids_keep: Tensor | None = None,
-        pos: Tensor | None = None,
+        self, x: Tensor, bias: Tensor | None = None, ids_keep: Tensor | None = None, pos: Tensor | None = None
     ) -> Tensor:
         """Encode a standardised image, or only its kept patches.
 
@@ -274,19 +215,10 @@ class ViTEncoder(nn.Module):
 
 
 class MAEDecoder(nn.Module):
-    """MAE decoder front end and body: embed kept tokens, fill in mask tokens, un-shuffle, positions, blocks.
+    """MAE decoder body: embed the kept tokens, fill in mask tokens, un-shuffle, add positions, blocks, norm.
 
-    The prediction heads are the paper's own (pixels per patch, Laplacian bands, task heads) and live with
-    each model.
-
-    Args:
-        in_dim: width of the encoder tokens it reads.
-        dim: decoder width.
-        depth: blocks.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / ``dim``.
-        qkv_bias: learn biases in the attention projections.
-        norm_eps: LayerNorm epsilon.
+    ``in_dim`` is the encoder's width, ``dim`` the decoder's; the other arguments are :class:`ViTEncoder`'s.
+    The prediction heads are each paper's own and live with each model.
     """
 
     def __init__(
@@ -320,7 +252,7 @@ class MAEDecoder(nn.Module):
             pos: positions ``[1 or B, N, dim]`` (default: the fixed 2-D sin-cos encoding).
 
         Returns:
-            Decoded tokens ``[B, N, dim]`` in grid order, after the final LayerNorm.
+            Decoded tokens ``[B, N, dim]`` in grid order.
         """
         x = self.embed(latent)  # [B, K, Dd]
         b, n = ids_restore.shape
@@ -335,19 +267,14 @@ class MAEDecoder(nn.Module):
 
 
 def init_weights(module: nn.Module) -> None:
-    """Xavier-uniform linear layers, zero biases, unit LayerNorm (MAE's initialisation)."""
-    if isinstance(module, nn.Linear):
-        nn.init.xavier_uniform_(module.weight)
+    """MAE's initialisation: Xavier-uniform linear and patch-embedding weights, zero biases, unit LayerNorm."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.xavier_uniform_(module.weight.data.view(module.weight.shape[0], -1))
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Conv2d):
-        w = module.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
 
 
 __all__ = ["Attention", "Block", "MAEDecoder", "Mlp", "PatchEmbed", "ViTEncoder", "init_weights"]

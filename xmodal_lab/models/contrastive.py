@@ -1,11 +1,10 @@
-"""Contrastive radar-optical dual encoder (CLIP-style), as in the AIPR cross-modal debrief.
+"""Contrastive radar-optical dual encoder (CLIP-style).
 
-A radar encoder (Sentinel-1 ``VV, VH`` dB, 2 channels) and an optical encoder (Sentinel-2 reflectance, 12
-bands) map co-registered tiles of the same place to nearby points of one embedding space: each encoder is a
-small ViT or a ResNet (chosen by config), followed by a projection head and L2 normalisation. Training
-minimises the symmetric InfoNCE loss with in-batch negatives and a learnable temperature (CLIP: initialised
-at 0.07, the inverse temperature capped at 100). After training, ``similarity(s1, s2)`` ranks optical tiles
-for a radar query by cosine similarity.
+A radar encoder (Sentinel-1 ``VV, VH`` dB) and an optical encoder (Sentinel-2 reflectance, 12 bands), each a
+small ViT or a ResNet followed by a projection head and L2 normalisation, map co-registered tiles of one place
+to nearby points of one space. Training minimises CLIP's symmetric InfoNCE with in-batch negatives and a
+learnable temperature (from 0.07, inverse temperature capped at 100); ``similarity(s1, s2)`` then ranks
+optical tiles for a radar query.
 """
 
 from __future__ import annotations
@@ -26,24 +25,20 @@ class ContrastiveConfig:
     """Configuration of :class:`ContrastiveDualEncoder`.
 
     Attributes:
-        backbone: ``"vit"`` (patch tokens, sin-cos positions, pre-norm blocks) or ``"resnet"``.
-        img_size: nominal tile side in pixels (any multiple of ``patch_size`` works for the ViT,
-            any size for the ResNet).
+        backbone: ``"vit"`` (sin-cos positions, pre-norm blocks) or ``"resnet"``.
+        img_size: nominal tile side (the ViT takes any multiple of ``patch_size``, the ResNet any size).
         patch_size: ViT patch side.
         embed_dim: ViT width.
         depth: ViT blocks.
         num_heads: ViT attention heads.
         mlp_ratio: ViT MLP hidden width / ``embed_dim``.
-        resnet_widths: channels of each ResNet stage (the first stage keeps the stem's resolution,
-            each later one halves it).
-        resnet_blocks: basic blocks per stage (``(2, 2, 2, 2)`` with widths ``(64, 128, 256, 512)`` is
-            ResNet-18).
-        resnet_stem_stride: 1 keeps full resolution (small tiles); 4 is ResNet's stride-2 7x7 conv plus
-            max-pool (large tiles).
+        resnet_widths: channels of each ResNet stage (each stage after the first halves the resolution).
+        resnet_blocks: basic blocks per stage (``(2, 2, 2, 2)`` with widths ``(64, 128, 256, 512)``: ResNet-18).
+        resnet_stem_stride: 1 keeps full resolution (small tiles); 4 is ResNet's 7x7 stride-2 conv and max-pool.
         proj_dim: width of the shared embedding space.
-        proj_hidden: hidden width of the projection MLP; 0 makes the projection one linear layer.
-        init_temperature: initial softmax temperature of InfoNCE.
-        max_logit_scale: cap of the inverse temperature (CLIP: 100).
+        proj_hidden: hidden width of the projection MLP; 0 makes it one linear layer.
+        init_temperature: initial InfoNCE temperature.
+        max_logit_scale: cap of the inverse temperature (CLIP: 100); None leaves it free.
     """
 
     backbone: str = "vit"
@@ -59,41 +54,24 @@ class ContrastiveConfig:
     proj_dim: int = 64
     proj_hidden: int = 128
     init_temperature: float = 0.07
-    max_logit_scale: float = MAX_LOGIT_SCALE
+    max_logit_scale: float | None = MAX_LOGIT_SCALE
 
 
 PRESETS: dict[str, ContrastiveConfig] = {
-    # seconds per epoch on a laptop CPU: the learning tests and fast-mode notebooks use it
     "tiny": ContrastiveConfig(),
-    "small": ContrastiveConfig(
-        img_size=64, embed_dim=192, depth=6, num_heads=6, proj_dim=128, proj_hidden=512
-    ),
-    # ResNet-18 layout per modality (first conv adapted to 2 / 12 bands), BigEarthNet's 120 px tiles
+    "small": ContrastiveConfig(img_size=64, embed_dim=192, depth=6, num_heads=6, proj_dim=128, proj_hidden=512),
+    # a ResNet-18 per modality (first conv for 2 / 12 bands) on BigEarthNet's 120 px tiles
     "base": ContrastiveConfig(
-        backbone="resnet",
-        img_size=120,
-        resnet_widths=(64, 128, 256, 512),
-        resnet_blocks=(2, 2, 2, 2),
-        resnet_stem_stride=4,
-        proj_dim=256,
-        proj_hidden=1024,
+        backbone="resnet", img_size=120, resnet_widths=(64, 128, 256, 512), resnet_blocks=(2, 2, 2, 2),
+        resnet_stem_stride=4, proj_dim=256, proj_hidden=1024,
     ),
-}
+}  # fmt: skip
 
 
 def vit_encoder(in_chans: int, config: ContrastiveConfig) -> ViTEncoder:
-    """The shared :class:`~xmodal_lab.models.blocks.ViTEncoder` sized by a config (fixed sin-cos positions).
-
-    Args:
-        in_chans: input channels.
-        config: any config with ``patch_size``, ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``.
-
-    Returns:
-        The encoder; its ``feature_map(x)`` maps ``[B, C, H, W]`` to ``[B, D, H/p, W/p]``.
-    """
-    return ViTEncoder(
-        in_chans, config.patch_size, config.embed_dim, config.depth, config.num_heads, config.mlp_ratio
-    )
+    """The shared ViT encoder sized by a config; ``feature_map`` maps ``[B, C, H, W]`` to ``[B, D, H/p, W/p]``."""
+    c = config
+    return ViTEncoder(in_chans, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
 
 
 class BasicBlock(nn.Module):
@@ -124,33 +102,23 @@ class BasicBlock(nn.Module):
 
 
 class ResNetEncoder(nn.Module):
-    """ResNet with a first convolution for any number of bands.
-
-    Args:
-        in_chans: input channels.
-        config: the model configuration.
-    """
+    """ResNet with a first convolution for any number of bands: ``[B, C, H, W]`` -> last stage ``[B, D, h, w]``."""
 
     def __init__(self, in_chans: int, config: ContrastiveConfig) -> None:
         super().__init__()
-        widths, blocks = config.resnet_widths, config.resnet_blocks
+        widths, blocks, stride = config.resnet_widths, config.resnet_blocks, config.resnet_stem_stride
         if len(widths) != len(blocks) or not widths:
             raise ValueError(
                 f"resnet_widths {widths} and resnet_blocks {blocks} must be non-empty, same length"
             )
-        if config.resnet_stem_stride == 1:
-            self.stem = nn.Sequential(
-                nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
-            )
-        elif config.resnet_stem_stride == 4:
-            self.stem = nn.Sequential(
-                nn.Conv2d(in_chans, widths[0], 7, 2, 3, bias=False),
-                nn.BatchNorm2d(widths[0]),
-                nn.ReLU(),
-                nn.MaxPool2d(3, 2, 1),
-            )
+        if stride not in (1, 4):
+            raise ValueError(f"resnet_stem_stride must be 1 or 4, got {stride}")
+        if stride == 1:
+            stem = [nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
         else:
-            raise ValueError(f"resnet_stem_stride must be 1 or 4, got {config.resnet_stem_stride}")
+            stem = [nn.Conv2d(in_chans, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+            stem.append(nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(*stem)
         stages, c_in = [], widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks)):
             layers = [BasicBlock(c_in, width, 1 if i == 0 else 2)]
@@ -181,27 +149,25 @@ class ContrastiveDualEncoder(nn.Module):
 
     Example:
         >>> model = ContrastiveDualEncoder(PRESETS["tiny"])
-        >>> out = model({"s1": s1, "s2": s2})  # s1 [B, 2, 32, 32] dB, s2 [B, 12, 32, 32] reflectance
-        >>> out["loss"].backward()
-        >>> sim = model.similarity(s1, s2)  # [B, B] cosine similarities
+        >>> model({"s1": s1, "s2": s2})["loss"].backward()  # [B, 2, 32, 32] dB, [B, 12, 32, 32] reflectance
+        >>> model.similarity(s1, s2)  # [B, B] cosine similarities
     """
 
     name = "contrastive"
 
     def __init__(self, config: ContrastiveConfig | None = None) -> None:
         super().__init__()
-        self.config = config = replace(config) if config is not None else ContrastiveConfig()
-        if config.backbone not in ("vit", "resnet"):
-            raise ValueError(f"backbone must be 'vit' or 'resnet', got {config.backbone!r}")
-        encoder = vit_encoder if config.backbone == "vit" else ResNetEncoder
-        self.norm_s1 = s1_norm()
-        self.norm_s2 = s2_norm()
-        self.encoder_s1 = encoder(S1_CHANNELS, config)
-        self.encoder_s2 = encoder(S2_CHANNELS, config)
-        self.proj_s1 = _projection(self.encoder_s1.out_dim, config.proj_hidden, config.proj_dim)
-        self.proj_s2 = _projection(self.encoder_s2.out_dim, config.proj_hidden, config.proj_dim)
-        self.logit_scale = LogitScale(config.init_temperature, config.max_logit_scale)
-        if config.backbone == "vit":
+        self.config = c = replace(config) if config is not None else ContrastiveConfig()
+        if c.backbone not in ("vit", "resnet"):
+            raise ValueError(f"backbone must be 'vit' or 'resnet', got {c.backbone!r}")
+        encoder = vit_encoder if c.backbone == "vit" else ResNetEncoder
+        self.norm_s1, self.norm_s2 = s1_norm(), s2_norm()
+        self.encoder_s1 = encoder(S1_CHANNELS, c)
+        self.encoder_s2 = encoder(S2_CHANNELS, c)
+        self.proj_s1 = _projection(self.encoder_s1.out_dim, c.proj_hidden, c.proj_dim)
+        self.proj_s2 = _projection(self.encoder_s2.out_dim, c.proj_hidden, c.proj_dim)
+        self.logit_scale = LogitScale(c.init_temperature, c.max_logit_scale)
+        if c.backbone == "vit":
             self.apply(init_weights)
 
     @property
@@ -209,19 +175,8 @@ class ContrastiveDualEncoder(nn.Module):
         """Height and width must be multiples of this (the ViT patch; 1 for the ResNet)."""
         return self.config.patch_size if self.config.backbone == "vit" else 1
 
-    def features(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
-    ) -> dict[str, Tensor]:
-        """Spatial feature maps of each given modality (ViT patch tokens, or the ResNet's last stage).
-
-        Args:
-            s1: Sentinel-1 ``[B, 2, H, W]`` in dB.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-            gsd: ignored (this model is not scale-aware); accepted for a uniform interface.
-
-        Returns:
-            ``{"s1": [B, D, h, w], "s2": [B, D, h, w]}`` for the modalities given.
-        """
+    def features(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd=None) -> dict[str, Tensor]:
+        """Feature maps ``{"s1", "s2"}: [B, D, h, w]`` of the modalities given (``gsd`` is ignored)."""
         out = {}
         if s1 is not None:
             s1 = model_input(s1, S1_CHANNELS, self.input_multiple, "s1")
@@ -233,45 +188,22 @@ class ContrastiveDualEncoder(nn.Module):
             raise ValueError("pass at least one of s1=[B, 2, H, W] or s2=[B, 12, H, W]")
         return out
 
-    def embed(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
-    ) -> dict[str, Tensor]:
-        """L2-normalised embeddings in the shared space.
-
-        Args:
-            s1: Sentinel-1 ``[B, 2, H, W]`` in dB.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-            gsd: ignored; accepted for a uniform interface.
-
-        Returns:
-            ``{"s1": [B, proj_dim], "s2": [B, proj_dim]}`` for the modalities given, unit norm.
-        """
-        feats = self.features(s1=s1, s2=s2)
+    def embed(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd=None) -> dict[str, Tensor]:
+        """Unit-norm embeddings ``{"s1", "s2"}: [B, proj_dim]`` in the shared space (``gsd`` is ignored)."""
         proj = {"s1": self.proj_s1, "s2": self.proj_s2}
+        feats = self.features(s1=s1, s2=s2)
         return {k: F.normalize(proj[k](v.mean(dim=(2, 3))), dim=-1) for k, v in feats.items()}
 
     def similarity(self, s1: Tensor, s2: Tensor) -> Tensor:
-        """Cosine similarity of every radar tile with every optical tile.
-
-        Args:
-            s1: Sentinel-1 ``[B1, 2, H, W]`` in dB.
-            s2: Sentinel-2 ``[B2, 12, H, W]`` reflectance.
-
-        Returns:
-            ``[B1, B2]``, entries in ``[-1, 1]``; row ``i`` ranks the optical tiles for radar tile ``i``.
-        """
+        """Cosine similarity ``[B1, B2]`` of every radar tile ``[B1, 2, H, W]`` with every optical tile."""
         return self.embed(s1=s1)["s1"] @ self.embed(s2=s2)["s2"].t()
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """One training step's loss on a batch of co-registered pairs.
-
-        Args:
-            batch: the pair batch: ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance (other
-                keys are ignored).
+        """One training step's loss on a batch with ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance.
 
         Returns:
-            ``loss`` (symmetric InfoNCE, scalar), ``logits [B, B]`` (radar rows, optical columns),
-            ``s1`` and ``s2`` embeddings ``[B, proj_dim]``, ``logit_scale`` (scalar).
+            ``loss`` (symmetric InfoNCE), ``logits [B, B]`` (radar rows), ``s1`` and ``s2`` embeddings
+            ``[B, proj_dim]``, ``logit_scale``.
         """
         s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
         if s1.shape[0] != s2.shape[0]:
@@ -290,11 +222,4 @@ class ContrastiveDualEncoder(nn.Module):
         }
 
 
-__all__ = [
-    "PRESETS",
-    "ContrastiveConfig",
-    "ContrastiveDualEncoder",
-    "ResNetEncoder",
-    "ViTEncoder",
-    "vit_encoder",
-]
+__all__ = ["PRESETS", "ContrastiveConfig", "ContrastiveDualEncoder", "ResNetEncoder", "vit_encoder"]

@@ -6,10 +6,12 @@ import torch
 from torch import Tensor, nn
 
 
-class InputNorm(nn.Module):
-    """Per-band standardisation stored in the model, so checkpoints carry their normalisation.
+def _column(values: list[float] | Tensor) -> Tensor:
+    return torch.as_tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)  # [1, C, 1, 1]
 
-    Models take physical units (Sentinel-1 dB, Sentinel-2 reflectance) and standardise them here.
+
+class InputNorm(nn.Module):
+    """Standardise physical units (Sentinel-1 dB, Sentinel-2 reflectance) band by band: ``(x - mean) / std``.
 
     Args:
         mean: per-band means ``[C]``.
@@ -18,13 +20,13 @@ class InputNorm(nn.Module):
 
     def __init__(self, mean: list[float] | Tensor, std: list[float] | Tensor) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("mean", _column(mean))
+        self.register_buffer("std", _column(std))
 
     def set_stats(self, mean: list[float] | Tensor, std: list[float] | Tensor) -> None:
         """Replace the statistics (for example with ones computed on the training set)."""
-        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
-        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1).clamp_min(1e-6))
+        self.mean.copy_(_column(mean))
+        self.std.copy_(_column(std).clamp_min(1e-6))
 
     def forward(self, x: Tensor) -> Tensor:
         """Standardise ``[B, C, H, W]``; returns the same shape."""

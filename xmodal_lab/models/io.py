@@ -1,8 +1,7 @@
 """Saving and loading models as ``{"name", "config", "state_dict"}`` files.
 
-The file records the registry name and the full config, so :func:`load_model` rebuilds the right
-architecture before loading the weights; input-normalisation statistics are buffers of the state dict and
-travel with it. Existing files are never overwritten unless asked.
+The file records the registry name and the full config, so :func:`load_model` rebuilds the architecture before
+loading the weights; input-normalisation statistics are buffers of the state dict and travel with it.
 """
 
 from __future__ import annotations
@@ -21,11 +20,10 @@ from .seg_head import SegmentationModel
 
 
 def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
-    """Write a model's name, config and weights to ``path``.
+    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``.
 
     Args:
-        model: a model built by :func:`~xmodal_lab.models.build` (it has ``name`` and ``config``), or a
-            :class:`~xmodal_lab.models.SegmentationModel` on such a model.
+        model: a model with ``name`` and a dataclass ``config``.
         path: destination file (parent folders are created).
         overwrite: replace an existing file.
 
@@ -52,21 +50,12 @@ def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> P
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model saved by :func:`save_model`.
-
-    Args:
-        path: the file.
-        map_location: where to put the weights.
-
-    Returns:
-        The model in evaluation mode.
-
-    The file is read with ``torch.load(weights_only=True)``: no code from it runs.
+    """Rebuild a model saved by :func:`save_model`, in evaluation mode (read with ``weights_only=True``).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: (a ``ValueError``) the file is not a model file of this kit (a training checkpoint,
-            another program's file, a corrupt or unsafe file), with the reason.
+        CheckpointError: (a ``ValueError``) not a model file of this kit (a training checkpoint, another
+            program's file, a corrupt or unsafe file), with the reason.
     """
     path = Path(path)
     ckpt = safe_load(path, what="model file", map_location=map_location)
@@ -81,10 +70,10 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
         )
     if ckpt["name"] == SegmentationModel.name:
         model = SegmentationModel.from_config(ckpt["config"])
-    elif ckpt["name"] not in MODELS:
-        raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
-    else:
+    elif ckpt["name"] in MODELS:
         model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))
+    else:
+        raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
     model.load_state_dict(ckpt["state_dict"])
     return model.to(map_location).eval()
 

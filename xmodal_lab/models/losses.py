@@ -1,7 +1,6 @@
 """Losses shared by the models: CLIP's InfoNCE with a learnable temperature, and MAE's masked reconstruction.
 
-Shapes: embeddings ``[B, D]``, per-patch targets ``[B, N, P]`` (``P = p * p * C`` pixels of a patch), masks
-``[B, N]`` with 1 = hidden.
+Embeddings are ``[B, D]``; per-patch targets ``[B, N, P]`` (``P = p * p * C`` pixels); masks ``[B, N]``, 1 = hidden.
 """
 
 from __future__ import annotations
@@ -12,22 +11,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: CLIP caps the learnable logit scale (inverse temperature) at 100, i.e. a temperature of 0.01.
+#: CLIP caps its learnable logit scale (inverse temperature) at 100, a temperature of 0.01.
 MAX_LOGIT_SCALE = 100.0
 
 
 class LogitScale(nn.Module):
-    """CLIP's learnable inverse temperature: stored as a log, initialised at ``1 / 0.07``, capped at 100.
-
-    The cap is applied to the value used (``exp(log_scale).clamp(max=100)``), so the stored parameter
-    never has to be edited in place and the scale cannot grow without bound.
+    """Learnable inverse temperature, stored as a log and initialised at ``1 / init_temperature``.
 
     Args:
-        init_temperature: starting temperature ``tau`` (CLIP and CROMA: 0.07).
-        max_scale: upper bound of ``1 / tau``.
+        init_temperature: starting temperature (CLIP and CROMA: 0.07).
+        max_scale: cap applied to the value used (CLIP: :data:`MAX_LOGIT_SCALE`); None leaves it uncapped,
+            as CROMA's code does.
     """
 
-    def __init__(self, init_temperature: float = 0.07, max_scale: float = MAX_LOGIT_SCALE) -> None:
+    def __init__(self, init_temperature: float = 0.07, max_scale: float | None = None) -> None:
         super().__init__()
         if init_temperature <= 0:
             raise ValueError(f"init_temperature must be positive, got {init_temperature}")
@@ -35,25 +32,24 @@ class LogitScale(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
 
     def forward(self) -> Tensor:
-        """Return the scalar logit scale ``min(exp(log_scale), max_scale)``."""
-        return self.log_scale.exp().clamp(max=self.max_scale)
+        """The scalar logit scale ``exp(log_scale)``, capped at ``max_scale`` when one is set."""
+        scale = self.log_scale.exp()
+        return scale if self.max_scale is None else scale.clamp(max=self.max_scale)
 
 
 def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor, Tensor]:
-    """Symmetric InfoNCE (CLIP loss) with in-batch negatives: pair ``i`` of ``a`` matches pair ``i`` of ``b``.
+    """Symmetric InfoNCE (CLIP's loss) with in-batch negatives: row ``i`` of ``a`` matches row ``i`` of ``b``.
 
     Args:
-        a: L2-normalised embeddings ``[B, D]`` (for example radar), ``B >= 2``.
-        b: L2-normalised embeddings ``[B, D]`` (for example optical).
+        a: L2-normalised embeddings ``[B, D]`` (e.g. radar), ``B >= 2``.
+        b: L2-normalised embeddings ``[B, D]`` (e.g. optical).
         logit_scale: inverse temperature (scalar).
 
     Returns:
-        ``loss`` (scalar, the mean of the a->b and b->a cross-entropies) and ``logits [B, B]``
-        (``logits[i, j] = scale * <a_i, b_j>``).
+        ``loss`` (mean of the a->b and b->a cross-entropies) and ``logits [B, B] = scale * a @ b.T``.
 
     Raises:
-        ValueError: on shapes that differ, and on a single pair: with no negative to tell it from, the
-            loss is exactly 0 and nothing would be learned.
+        ValueError: on shapes that differ, and on a single pair (no negative: the loss is exactly 0).
     """
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(
@@ -71,29 +67,13 @@ def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor,
 
 
 def norm_pix_target(patches: Tensor, eps: float = 1e-6) -> Tensor:
-    """MAE's ``norm_pix_loss`` target: each patch standardised by its own mean and variance.
-
-    Args:
-        patches: ``[B, N, P]`` (see :func:`~xmodal_lab.models.masking.patchify`).
-        eps: added to the variance.
-
-    Returns:
-        ``[B, N, P]``, ``(x - mean) / sqrt(var + eps)`` over the last axis (unbiased variance, as in MAE).
-    """
+    """MAE's ``norm_pix_loss`` target: each patch ``[B, N, P]`` standardised by its own mean and (unbiased) variance."""
     mean, var = patches.mean(dim=-1, keepdim=True), patches.var(dim=-1, keepdim=True)
     return (patches - mean) / (var + eps) ** 0.5
 
 
 def masked_mean(per_patch: Tensor, mask: Tensor) -> Tensor:
-    """Mean of a per-patch loss over the hidden patches only.
-
-    Args:
-        per_patch: ``[B, N]``.
-        mask: ``[B, N]``, 1 = hidden (counted), 0 = seen.
-
-    Returns:
-        Scalar ``sum(loss * mask) / max(sum(mask), 1)``.
-    """
+    """Mean of a per-patch loss ``[B, N]`` over the hidden patches (``mask`` 1) only: a scalar."""
     return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
 
 

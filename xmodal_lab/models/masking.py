@@ -1,7 +1,6 @@
 """MAE token bookkeeping: random masking, gathering kept tokens, patch (un)folding, tokens to feature maps.
 
-Shapes: images ``[B, C, H, W]``, tokens ``[B, L, D]`` with ``L = (H / p) * (W / p)`` for patch size ``p``,
-in row-major patch order.
+Images are ``[B, C, H, W]``; tokens ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
 """
 
 from __future__ import annotations
@@ -11,15 +10,7 @@ from torch import Tensor
 
 
 def patchify(x: Tensor, patch_size: int) -> Tensor:
-    """Fold an image into flattened patches.
-
-    Args:
-        x: image ``[B, C, H, W]``.
-        patch_size: patch side ``p``.
-
-    Returns:
-        ``[B, L, p * p * C]`` with ``L = (H/p) * (W/p)``, pixel order ``(p, p, C)`` as in MAE.
-    """
+    """Fold an image ``[B, C, H, W]`` into patches ``[B, L, p * p * C]``, pixel order ``(p, p, C)`` as in MAE."""
     b, c, h, w = x.shape
     p = patch_size
     x = x.reshape(b, c, h // p, p, w // p, p)
@@ -28,23 +19,11 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
 
 
 def unpatchify(x: Tensor, patch_size: int, channels: int, grid: tuple[int, int]) -> Tensor:
-    """Inverse of :func:`patchify`.
-
-    Args:
-        x: patches ``[B, L, p * p * C]``.
-        patch_size: patch side ``p``.
-        channels: ``C``.
-        grid: ``(H/p, W/p)``.
-
-    Returns:
-        Image ``[B, C, H, W]``.
-    """
-    b = x.shape[0]
-    gh, gw = grid
-    p = patch_size
-    x = x.reshape(b, gh, gw, p, p, channels)
+    """Inverse of :func:`patchify`: ``[B, L, p * p * C]`` on a ``(H/p, W/p)`` grid -> ``[B, C, H, W]``."""
+    (gh, gw), p = grid, patch_size
+    x = x.reshape(x.shape[0], gh, gw, p, p, channels)
     x = torch.einsum("bhwpqc->bchpwq", x)  # [B, C, H/p, p, W/p, p]
-    return x.reshape(b, channels, gh * p, gw * p)
+    return x.reshape(x.shape[0], channels, gh * p, gw * p)
 
 
 def random_masking(
@@ -54,7 +33,7 @@ def random_masking(
     device: torch.device | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Draw an MAE random mask: the same number of kept tokens in every image.
+    """Draw an MAE random mask that keeps the same number of tokens ``K = round(L * (1 - mask_ratio))`` per image.
 
     Args:
         n_batch: ``B``.
@@ -64,15 +43,14 @@ def random_masking(
         generator: optional random generator for repeatable masks.
 
     Returns:
-        ``ids_keep [B, K]`` (sorted kept indices), ``mask [B, L]`` (1 = hidden, 0 = kept) and
-        ``ids_restore [B, L]`` (undo the keep-first shuffle), with ``K = round(L * (1 - mask_ratio))``.
+        ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
+        kept-first order).
     """
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
     n_keep = max(1, int(round(n_tokens * (1.0 - mask_ratio))))
     noise = torch.rand(n_batch, n_tokens, device=device, generator=generator)
-    ids_shuffle = noise.argsort(dim=1)
-    ids_keep = ids_shuffle[:, :n_keep].sort(dim=1).values  # [B, K]
+    ids_keep = noise.argsort(dim=1)[:, :n_keep].sort(dim=1).values  # [B, K]
     mask = torch.ones(n_batch, n_tokens, device=device)
     mask.scatter_(1, ids_keep, 0.0)
     ids_restore = torch.cat([ids_keep, mask.argsort(dim=1, stable=True)[:, n_keep:]], dim=1).argsort(dim=1)
@@ -80,28 +58,12 @@ def random_masking(
 
 
 def gather_tokens(x: Tensor, ids: Tensor) -> Tensor:
-    """Select tokens by index per image.
-
-    Args:
-        x: tokens ``[B, L, D]``.
-        ids: indices ``[B, K]``.
-
-    Returns:
-        ``[B, K, D]``.
-    """
+    """Select tokens ``[B, L, D]`` by index ``[B, K]`` per image: ``[B, K, D]``."""
     return torch.gather(x, 1, ids.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def tokens_to_map(x: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Lay row-major patch tokens back on their grid, as a feature map.
-
-    Args:
-        x: tokens ``[B, rows * cols, D]``.
-        grid: ``(rows, cols)``.
-
-    Returns:
-        ``[B, D, rows, cols]``.
-    """
+    """Lay row-major tokens ``[B, rows * cols, D]`` back on their grid: ``[B, D, rows, cols]``."""
     b, n, d = x.shape
     if n != grid[0] * grid[1]:
         raise ValueError(f"{n} tokens do not fill a {grid[0]}x{grid[1]} grid")

@@ -1,66 +1,35 @@
-"""Default per-band statistics that every model uses to standardise physical units.
+"""Default per-band statistics with which every model standardises its physical-unit inputs.
 
-Models take Sentinel-1 sigma0 in dB (``VV, VH``) and Sentinel-2 L2A reflectance (digital number / 10000,
-bands ``B1, B2, B3, B4, B5, B6, B7, B8, B8A, B9, B11, B12``) and standardise them with an
-:class:`~xmodal_lab.models.input_norm.InputNorm` stored in the model. These defaults are the BigEarthNet-MM
-training-set statistics (BigEarthNet reference models, also shipped in ``bigearthnet_common.constants``),
-a good fit for European Sentinel tiles. Replace them with statistics of your own data through
-``model.norm_s1.set_stats(mean, std)`` / ``model.norm_s2.set_stats(mean, std)``; they are saved with the
-weights.
+BigEarthNet-MM training-set statistics (its reference models; ``bigearthnet_common.constants``), a fit for
+European tiles. Replace them through ``model.norm_s1.set_stats(mean, std)``; they are saved with the weights.
 """
 
 from __future__ import annotations
 
 from .input_norm import InputNorm
 
+S1_CHANNELS = 2
+S2_CHANNELS = 12
+
 #: Sentinel-1 ``VV, VH`` backscatter in dB.
 S1_MEAN: tuple[float, ...] = (-12.619993741972035, -19.29044597721542)
 S1_STD: tuple[float, ...] = (5.115911777546365, 5.464428464912864)
 
-# BigEarthNet publishes DN statistics; dividing by 10000 gives reflectance statistics.
-_S2_MEAN_DN = (
-    340.76769064,
-    429.9430203,
-    614.21682446,
-    590.23569706,
-    950.68368468,
-    1792.46290469,
-    2075.46795189,
-    2218.94553375,
-    2266.46036911,
-    2246.0605464,
-    1594.42694882,
-    1009.32729131,
-)
-_S2_STD_DN = (
-    554.81258967,
-    572.41639287,
-    582.87945694,
-    675.88746967,
-    729.89827633,
-    1096.01480586,
-    1273.45393088,
-    1365.45589904,
-    1356.13789355,
-    1302.3292881,
-    1079.19066363,
-    818.86747235,
-)
+# fmt: off
+# published as digital numbers; divided by 10000 below into reflectance
+_S2_MEAN_DN = (340.76769064, 429.9430203, 614.21682446, 590.23569706, 950.68368468, 1792.46290469,
+               2075.46795189, 2218.94553375, 2266.46036911, 2246.0605464, 1594.42694882, 1009.32729131)
+_S2_STD_DN = (554.81258967, 572.41639287, 582.87945694, 675.88746967, 729.89827633, 1096.01480586,
+              1273.45393088, 1365.45589904, 1356.13789355, 1302.3292881, 1079.19066363, 818.86747235)
+# fmt: on
 
-#: Sentinel-2 L2A reflectance of the 12 bands, in the kit's band order.
+#: Sentinel-2 L2A reflectance of the 12 bands ``B1 ... B12`` (no B10), in the kit's band order.
 S2_MEAN: tuple[float, ...] = tuple(v / 10000.0 for v in _S2_MEAN_DN)
 S2_STD: tuple[float, ...] = tuple(v / 10000.0 for v in _S2_STD_DN)
 
-S1_CHANNELS = 2
-S2_CHANNELS = 12
-
 
 def s1_norm() -> InputNorm:
-    """Standardisation of Sentinel-1 dB with the default statistics.
-
-    Returns:
-        An :class:`InputNorm` for ``[B, 2, H, W]``.
-    """
+    """Standardisation of Sentinel-1 dB ``[B, 2, H, W]`` with the default statistics."""
     return InputNorm(S1_MEAN, S1_STD)
 
 
@@ -68,10 +37,7 @@ def s2_norm(bands: tuple[int, ...] | None = None) -> InputNorm:
     """Standardisation of Sentinel-2 reflectance with the default statistics.
 
     Args:
-        bands: indices into the 12 bands when a model reads only some of them (``None`` = all 12).
-
-    Returns:
-        An :class:`InputNorm` for ``[B, len(bands), H, W]``.
+        bands: indices into the 12 bands when a model reads only some of them (None: all 12).
     """
     idx = range(S2_CHANNELS) if bands is None else bands
     return InputNorm([S2_MEAN[i] for i in idx], [S2_STD[i] for i in idx])

@@ -1,8 +1,7 @@
 """Registry of the kit's models: ``build("croma", preset="tiny", embed_dim=128)``.
 
 Each entry pairs a model class with its config dataclass and presets (``tiny`` for tests and fast mode,
-``small``, ``base`` as in the papers). Overrides replace single config fields, so a student changes one
-thing at a time.
+``small``, ``base`` as in the papers); overrides replace single config fields.
 """
 
 from __future__ import annotations
@@ -18,13 +17,7 @@ from . import contrastive, croma, mmearth, scale_mae, skysense
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the registry knows about one model.
-
-    Attributes:
-        model_cls: the ``nn.Module`` class, built as ``model_cls(config)``.
-        config_cls: its config dataclass.
-        presets: named configs.
-    """
+    """One registered model: its class (built as ``model_cls(config)``), config dataclass and named configs."""
 
     model_cls: type[nn.Module]
     config_cls: type
@@ -43,11 +36,7 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def list_models() -> dict[str, list[str]]:
-    """Names of the registered models and their presets.
-
-    Returns:
-        ``{model name: [preset names]}``.
-    """
+    """``{model name: [preset names]}`` of the registered models."""
     return {name: list(spec.presets) for name, spec in MODELS.items()}
 
 
@@ -57,16 +46,20 @@ def _spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
+def _check_fields(spec: ModelSpec, names: typing.Iterable[str], error: type[Exception], what: str) -> None:
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    unknown = sorted(set(names) - fields)
+    if unknown:
+        raise error(f"{spec.config_cls.__name__} {what} {unknown}; fields are {sorted(fields)}")
+
+
 def get_config(name: str, preset: str = "tiny", **overrides: typing.Any):
-    """The config of a preset with some fields replaced.
+    """A new config: the preset with some fields replaced.
 
     Args:
-        name: ``"contrastive"``, ``"scale_mae"``, ``"croma"``, ``"skysense"`` or ``"mmearth"``.
-        preset: ``"tiny"``, ``"small"``, ``"base"`` (and any extra preset of the model).
+        name: a registered model (``"contrastive"``, ``"scale_mae"``, ``"croma"``, ``"skysense"``, ``"mmearth"``).
+        preset: ``"tiny"``, ``"small"``, ``"base"`` (or another preset of the model).
         **overrides: config fields to change.
-
-    Returns:
-        A new config dataclass instance.
 
     Raises:
         KeyError: unknown model or preset.
@@ -75,44 +68,28 @@ def get_config(name: str, preset: str = "tiny", **overrides: typing.Any):
     spec = _spec(name)
     if preset not in spec.presets:
         raise KeyError(f"model {name!r} has no preset {preset!r}; choose one of {list(spec.presets)}")
-    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise TypeError(f"{spec.config_cls.__name__} has no field(s) {unknown}; fields are {sorted(fields)}")
+    _check_fields(spec, overrides, TypeError, "has no field(s)")
     return dataclasses.replace(spec.presets[preset], **overrides)
 
 
 def config_from_dict(name: str, values: dict):
     """Rebuild a config from ``dataclasses.asdict`` output (lists turn back into tuples).
 
-    Args:
-        name: registered model name.
-        values: field values.
-
-    Returns:
-        The config dataclass instance.
+    Raises:
+        ValueError: a saved field this version does not know.
     """
     spec = _spec(name)
-    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ValueError(f"saved config of {name!r} has fields this version does not know: {unknown}")
+    _check_fields(spec, values, ValueError, "(saved) has fields this version does not know:")
     return spec.config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def build(name: str, preset: str = "tiny", **overrides: typing.Any) -> nn.Module:
-    """Build a model from a preset.
+    """Build a freshly initialised model from a preset, e.g. ``build("croma", "tiny", mask_ratio=0.5)``.
 
     Args:
-        name: ``"contrastive"``, ``"scale_mae"``, ``"croma"``, ``"skysense"`` or ``"mmearth"``.
+        name: a registered model.
         preset: ``"tiny"`` (tests, fast mode), ``"small"``, ``"base"`` (the paper's size).
-        **overrides: config fields to change, e.g. ``embed_dim=128``.
-
-    Returns:
-        The model, freshly initialised, in training mode.
-
-    Example:
-        >>> model = build("croma", preset="tiny", mask_ratio=0.5)
+        **overrides: config fields to change.
     """
     return _spec(name).model_cls(get_config(name, preset, **overrides))
 
