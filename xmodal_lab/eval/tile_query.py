@@ -142,7 +142,7 @@ def segment_region(
     import torch
 
     from xmodal_lab.data.rasters import PairedRasterDataset
-    from xmodal_lab.models import one_shot_segment
+    from xmodal_lab.segment import one_shot_segment
 
     if tiles.s1_path is None or tiles.s2_path is None:
         raise ValueError("segment_region: tiles must come from embed_raster (they name their files)")

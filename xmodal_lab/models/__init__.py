@@ -6,8 +6,6 @@ Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sen
 Segment Anything lives in :mod:`xmodal_lab.segment`.
 """
 
-from typing import Any
-
 from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
 from .croma_clouds import CloudMaskedCROMA
@@ -17,15 +15,6 @@ from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
 from .seg_head import LinearHead, SegmentationConfig, SegmentationModel, UPerNetHead
 from .skysense import SkySense, SkySenseConfig
-
-
-def __getattr__(name: str) -> Any:
-    # one name still imported from here by xmodal_lab.eval.tile_query; its home is xmodal_lab.segment
-    if name == "one_shot_segment":
-        from xmodal_lab.segment import one_shot_segment
-
-        return one_shot_segment
-    raise AttributeError(f"module 'xmodal_lab.models' has no attribute {name!r}")
 
 
 __all__ = [
