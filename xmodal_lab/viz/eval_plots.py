@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from xmodal_lab.viz._common import pair_list, scalar, to_numpy
+from xmodal_lab.viz._common import scalar, to_numpy
 from xmodal_lab.viz.colours import (
     MODALITY_COLOURS,
     TRUE_MATCH_COLOUR,
@@ -29,12 +29,10 @@ _TIME_KEYS = ("time", "seconds", "wall_s")
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str | None = None) -> Figure:
-    """Cosine similarities between SAR queries (rows) and optical gallery items (columns).
+    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items (columns), matches on the diagonal.
 
-    Args:
-        sim: ``[Nq, Ng]`` similarities; the true match of query ``i`` is gallery item ``i``.
-        max_items: show only the top-left ``max_items x max_items`` block (the diagonal stays visible).
-        title: axes title (default: the mean diagonal and off-diagonal similarities).
+    Only the top-left ``max_items x max_items`` block is drawn; the default title gives the mean diagonal
+    and off-diagonal similarities.
     """
     s = to_numpy(sim).astype(np.float64)
     if s.ndim != 2:
@@ -55,10 +53,7 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     return fig
 
 
-def _images(x: Any, key: str, channels: int, name: str) -> np.ndarray:
-    """``[N, C, H, W]`` from a tensor/array or from pair dicts (their ``key``)."""
-    if isinstance(x, Mapping) or (isinstance(x, Sequence) and x and isinstance(x[0], Mapping)):
-        x = np.stack([to_numpy(p[key]) for p in pair_list(x, name=name)])
+def _images(x: Any, channels: int, name: str) -> np.ndarray:
     a = to_numpy(x).astype(np.float32, copy=False)
     if a.ndim != 4 or a.shape[1] != channels:
         raise ValueError(f"{name}: expected [N, {channels}, H, W] images, got shape {a.shape}")
@@ -72,32 +67,27 @@ def plot_retrieval(
     k: int = 4,
     *,
     queries: Sequence[int] | None = None,
-    n_queries: int = 3,
     title: str | None = None,
     size: float = 2.0,
 ) -> Figure:
-    """Each row a SAR query, its top-k optical matches, the true match and the least similar item.
+    """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
-    The top-k panel holding the true match is framed in green (``gid="true_match"``); the true match's rank
-    in the whole gallery is written over its column, so a miss is as visible as a hit.
+    A top-k panel holding the true match is framed in green (``gid="true_match"``), so a miss is as
+    visible as a hit.
 
     Args:
-        queries_s1: radar images ``[Nq, 2, H, W]`` (or pair dicts).
-        gallery_s2: optical images ``[Ng, 12, H, W]`` (or pair dicts).
+        queries_s1: radar images ``[Nq, 2, H, W]``.
+        gallery_s2: optical images ``[Ng, 12, H, W]``.
         sim: ``[Nq, Ng]`` similarities; query ``i``'s true match is gallery item ``i``.
         k: matches per query.
-        queries: query rows to draw (default: the first ``n_queries``).
-        n_queries: rows when ``queries`` is not given.
+        queries: query rows to draw (default: the first three).
         title: figure title.
         size: inches per panel.
-
-    Returns:
-        A figure with ``k + 3`` columns: query, top-1..top-k, true match, least similar.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
 
-    q_img = _images(queries_s1, "s1", 2, "queries_s1")
-    g_img = _images(gallery_s2, "s2", 12, "gallery_s2")
+    q_img = _images(queries_s1, 2, "queries_s1")
+    g_img = _images(gallery_s2, 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (len(q_img), len(g_img)):
         raise ValueError(
@@ -105,7 +95,7 @@ def plot_retrieval(
         )
     if not 1 <= k <= len(g_img):
         raise ValueError(f"k: expected 1..{len(g_img)} (the gallery size), got {k}")
-    rows = list(queries) if queries is not None else list(range(min(n_queries, len(q_img))))
+    rows = list(queries) if queries is not None else list(range(min(3, len(q_img))))
     if any(not 0 <= q < min(len(q_img), len(g_img)) for q in rows):
         raise ValueError(f"queries: indices must lie in 0..{min(len(q_img), len(g_img)) - 1}, got {rows}")
     fig, axes = grid(len(rows), k + 3, size)
@@ -144,21 +134,11 @@ def plot_projection(
     label_names: Mapping[int, str] | Sequence[str] | None = None,
     ax: Any = None,
 ) -> Figure:
-    """Both modalities in one 2-D projection, a line joining each SAR point to its optical partner.
+    """Radar ``[N, 2]`` and optical ``[N, 2]`` points of one 2-D projection, each pair joined by a line.
 
-    Short lines mean the encoders agree about a place; after training they shrink and classes separate.
-
-    Args:
-        coords_s1: radar coordinates ``[N, 2]``.
-        coords_s2: optical coordinates ``[N, 2]`` (row ``i`` is radar row ``i``'s partner).
-        title: axes title.
-        labels: optional ``[N]`` class ids (or ``[N, K]`` multi-hot) colouring the points.
-        label_names: names of the class ids (a list, or ``{id: name}``) for the legend; land-cover names
-            get the colours of the land-cover maps.
-        ax: draw into these axes instead of a new figure.
-
-    Returns:
-        The figure (the line collection has ``gid="pair_lines"``, one segment per pair).
+    Short lines mean the encoders agree about a place. ``labels`` (``[N]`` class ids or ``[N, K]``
+    multi-hot) colour the points; ``label_names`` (a list or ``{id: name}``) name them, in the land-cover
+    colours where the names are land-cover classes.
     """
     a, b = to_numpy(coords_s1).astype(np.float64), to_numpy(coords_s2).astype(np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
@@ -203,15 +183,7 @@ def plot_projection_before_after(
     titles: tuple[str, str] = ("before training", "after training"),
     label_names: Mapping[int, str] | Sequence[str] | None = None,
 ) -> Figure:
-    """Two projections side by side (before and after training), pairs joined by lines in each.
-
-    Args:
-        before: ``(coords_s1, coords_s2)`` or ``{"s1": [N, 2], "s2": [N, 2]}`` before training.
-        after: the same after training.
-        labels: optional ``[N]`` class ids (or ``[N, K]`` multi-hot) colouring the points.
-        titles: the two axes titles.
-        label_names: names of the class ids for the legend.
-    """
+    """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
     for ax, coords, title, name in zip(fig.subplots(1, 2), (before, after), titles, ("before", "after")):
         if isinstance(coords, Mapping):
@@ -228,7 +200,7 @@ def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tupl
         from xmodal_lab.train.loggers import read_log
 
         history = read_log(history)
-    h = history if isinstance(history, Mapping) else vars(history)
+    h = history
     if "loss" not in h:
         raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(h)}")
     loss = to_numpy(h["loss"]).astype(np.float64).ravel()
@@ -244,21 +216,10 @@ def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tupl
 
 
 def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
-    """Training loss per step (raw and smoothed), and validation metrics on separate axes by scale.
+    """Training loss per step (raw and EMA-smoothed by ``smooth``), and validation scores and ranks.
 
-    Scores in 0..1 (recall@k, accuracy, IoU) and ranks (lower is better) get their own axes so neither
-    squashes the other; clock times are never drawn as metrics (the loss title gives the total time).
-
-    Args:
-        history: from ``xmodal_lab.train.fit``: ``loss`` (per step, optional ``step``) and optionally
-            ``val``, a list of ``{"step": s, metric: value}`` records; or the path of a
-            ``fit(log_dir=...)`` log.
-        smooth: exponential-moving-average factor of the smoothed curve (0 turns it off).
-        title: figure title.
-
-    Returns:
-        A figure with the loss axes, plus one per metric kind present (``gid="history_score"`` /
-        ``"history_rank"``).
+    ``history`` is what ``train.fit`` returns (``loss``, ``step``, ``val`` records) or the path of its log.
+    Scores (0..1) and ranks get separate axes so neither squashes the other; clock times are not metrics.
     """
     steps, loss, metrics = _history_parts(history)
     groups: dict[str, list[str]] = {"score": [], "rank": []}
@@ -294,17 +255,13 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
 
 def _curve_points(curve: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(fractions, mean score, std or None)`` of one label-efficiency curve."""
-    if isinstance(curve, Mapping) and ("fraction" in curve or "fractions" in curve):
-        xs, ys = curve.get("fraction", curve.get("fractions")), curve.get("score", curve.get("scores"))
-        pairs = list(zip(to_numpy(xs).ravel(), ys))
-    elif isinstance(curve, Mapping):
+    if isinstance(curve, Mapping):
         pairs = list(curve.items())
     elif isinstance(curve, Sequence) and len(curve) == 2 and np.ndim(curve[0]) == 1:
         pairs = list(zip(to_numpy(curve[0]).ravel(), curve[1]))
     else:
         raise ValueError(
-            f"curves[{name!r}]: expected {{fraction: score}}, (fractions, scores) or "
-            f"{{'fraction': [...], 'score': [...]}}, got {type(curve).__name__}"
+            f"curves[{name!r}]: expected {{fraction: score}} or (fractions, scores), got {type(curve).__name__}"
         )
     pairs.sort(key=lambda p: float(p[0]))
     runs = [to_numpy(p[1]).astype(np.float64).ravel() for p in pairs]
@@ -321,12 +278,8 @@ def plot_label_efficiency(
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
-    Args:
-        curves: ``{name: curve}``; a curve is ``{fraction: score}`` (a score or a list over seeds, drawn as
-            mean and spread), ``(fractions, scores)`` or ``{"fraction": [...], "score": [...]}``.
-        metric: y-axis label.
-        chance: a dashed chance level (``gid="chance"``).
-        title: axes title.
+    ``curves`` is ``{name: {fraction: score}}`` or ``{name: (fractions, scores)}``; a score may be a list
+    over seeds (drawn as mean and spread). ``chance`` adds a dashed level (``gid="chance"``).
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")
