@@ -133,14 +133,14 @@ def geojson_bounds(collection: Mapping) -> Bounds:
     return bounds_of(np.concatenate(rings))
 
 
-def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray, lightness: float) -> np.ndarray:
+def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """RGB of the colour wheel: hue from the angle of ``(x, y)``, saturation from ``radius`` in 0..1."""
     hue = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
     sat = 0.25 + 0.75 * np.clip(radius, 0.0, 1.0)
-    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, lightness)], axis=-1))
+    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, 0.9)], axis=-1))
 
 
-def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
+def embedding_colors(coords_2d: Any) -> list[str]:
     """Hex colours that place similar embeddings near each other on a colour wheel.
 
     The angle around the centre of the ``[N, 2]`` cloud (``[N, D]``: its PCA) picks the hue, the distance
@@ -156,18 +156,16 @@ def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
         c = c @ np.linalg.svd(c, full_matrices=False)[2][:2].T  # the two strongest principal axes
     radius = np.linalg.norm(c, axis=1)
     scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
-    return [
-        to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0), lightness)
-    ]
+    return [to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0))]
 
 
-def colour_wheel(size: int = 96, *, lightness: float = 0.9) -> np.ndarray:
+def colour_wheel(size: int = 96) -> np.ndarray:
     """The key of :func:`embedding_colors`: ``[size, size, 4]`` uint8 RGBA, transparent outside the disc."""
     axis = (np.arange(size) + 0.5) / size * 2 - 1
     x, y = np.meshgrid(axis, -axis)  # y up, as on a plot of the projection
     r = np.hypot(x, y)
     out = np.zeros((size, size, 4), np.uint8)
-    out[..., :3] = np.round(_wheel(x, y, r, lightness) * 255).astype(np.uint8)
+    out[..., :3] = np.round(_wheel(x, y, r) * 255).astype(np.uint8)
     out[..., 3] = np.where(r <= 1.0, 255, 0)
     return out
 
@@ -335,7 +333,7 @@ def find_layer(m: Any, name: str):
     raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
 
 
-def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[str]:
+def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None, default: list | None = None) -> list:
     if colors is not None:
         if len(colors) != n:
             raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
@@ -345,7 +343,7 @@ def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[
         if len(emb) != n:
             raise ValueError(f"embeddings: expected one row per tile ({n}), got shape {emb.shape}")
         return embedding_colors(emb)
-    return [MODALITY_COLOURS["s2"]] * n
+    return default or [MODALITY_COLOURS["s2"]] * n
 
 
 def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
@@ -367,9 +365,9 @@ def _fly_to_places(m: Any, collection: Mapping) -> None:
     for f in collection["features"]:
         p = f["properties"]
         name = (
-            f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
-            if p.get("place") is None
-            else str(p["place"])
+            str(p["place"])
+            if p.get("place") is not None
+            else f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
         )
         groups.setdefault(name, []).append(f)
         place_of[p["index"]] = name
@@ -398,18 +396,13 @@ def explore_map(
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
-    Args:
-        pairs: pair dicts, a collated batch or a dataset, each with ``crs`` and ``transform`` (or ``lat``,
-            ``lon`` and ``gsd``).
-        embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours.
-        colors: one colour per tile instead, e.g. ``value_colors(change_distance)``.
-        overlays: the rendering (``"s2"``, ``"s2_false"``, ``"s1"`` ...) of the tile images laid under the
-            footprints, or None.
-        basemap: a leafmap basemap name, or None (the data layers show either way).
+    Tiles (pair dicts, a batch or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
+    are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours) or by ``colors``; ``overlays``
+    names the rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None.
 
     Returns:
-        The map, with ``footprints`` (the FeatureCollection), ``hover_info``, ``legend`` (when coloured
-        by embedding), ``fly_to_selector`` and ``fly_to_place(name_or_tile)``.
+        The map, with ``footprints`` (the FeatureCollection), ``hover_info``, ``legend``,
+        ``fly_to_selector`` and ``fly_to_place(name_or_tile)``.
     """
     import ipywidgets as widgets
 
@@ -558,12 +551,8 @@ def plot_footprints(
     features = collection["features"]
     n = len(features)
     by_embedding = colors is None and embeddings is not None
-    if by_embedding:
-        colors = _colours_for(n, embeddings, None)
-    if colors is None:
-        colors = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
-    if len(colors) != n:
-        raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
+    default = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
+    colors = _colours_for(n, embeddings, colors, default)
     fig, ax = figure_axes(ax, figsize=(6, 5))
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
     centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
