@@ -157,17 +157,9 @@ def plot_coregistration(
     """One place's S2 and S1 on axes in metres, S1 VV contours over S2, and an S2 / S1 checkerboard.
 
     When the images are co-registered, the radar's contours follow the optical edges and edges continue
-    across the checkerboard's blocks.
-
-    Args:
-        pair: a pair dict (``s1`` dB, ``s2`` reflectance, and ``transform``/``crs`` or ``gsd``), or None.
-        s1: radar ``[2, H, W]`` in dB, instead of the pair's.
-        s2: optical ``[12, H, W]`` reflectance, instead of the pair's.
-        vv_contour: VV level (dB) of the contour, drawn on VV averaged over a small box so that speckle
-            does not outline single pixels; the median VV when the image never crosses it.
-        checker: checkerboard block side in pixels (default: an eighth of the image).
-        title: figure title.
-        size: inches per panel.
+    across the checkerboard's blocks (``checker`` pixels, default an eighth of the image). ``pair`` holds
+    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``, or ``s1``/``s2`` come alone. The ``vv_contour`` (dB)
+    is drawn on VV averaged over a small box, so that speckle does not outline single pixels.
     """
     from scipy.ndimage import uniform_filter
 

@@ -99,18 +99,11 @@ def plot_change(
     title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
-    """Change at one place: both dates, the distance map (``gid="distance"``), optionally the true mask.
+    """Change at one place: both dates, the ``[h, w]`` distance map (``gid="distance"``), the true mask.
 
-    Args:
-        before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date``).
-        after: the same at the later date.
-        distance_map: ``[h, w]`` distances per patch or pixel (a boolean map is drawn as the mask it is).
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
-        threshold: adds a panel outlining where the distance exceeds it on the later image.
-        truth: ``[H, W]`` (or ``[h, w]``) true change mask, in its own panel.
-        distance_label: title and colour-bar label of the distance panel.
-        title: figure title.
-        size: inches per panel.
+    ``before`` and ``after`` are ``[C, H, W]`` images or pair dicts (their ``modality`` image and ``date``).
+    A boolean distance map is drawn as the mask it is; ``threshold`` adds a panel outlining where the
+    distance exceeds it on the later image.
     """
     images, dates = [], []
     for x in (before, after):

@@ -24,15 +24,13 @@ from xmodal_lab.viz.colours import (
 )
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
 
-#: Keys of validation records that are clock times, not metrics: never drawn on a metric axis.
-_TIME_KEYS = ("time", "seconds", "wall_s")
+_TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str | None = None) -> Figure:
-    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items (columns), matches on the diagonal.
+    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items (columns), pairs on the diagonal.
 
-    Only the top-left ``max_items x max_items`` block is drawn; the default title gives the mean diagonal
-    and off-diagonal similarities.
+    Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and off-diagonal values.
     """
     s = to_numpy(sim).astype(np.float64)
     if s.ndim != 2:
@@ -44,12 +42,9 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     fig, ax = figure_axes(figsize=(5.2, 4.4))
     im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     colorbar(fig, im, ax, "cosine similarity", location="right", shrink=1.0)
-    ax.set_title(
-        title or f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}",
-        fontsize=10,
-    )
-    ax.set_xlabel("optical gallery item")
-    ax.set_ylabel("SAR query")
+    default = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
+    ax.set_title(title or default, fontsize=10)
+    ax.set(xlabel="optical gallery item", ylabel="SAR query")
     return fig
 
 
@@ -72,17 +67,9 @@ def plot_retrieval(
 ) -> Figure:
     """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
-    A top-k panel holding the true match is framed in green (``gid="true_match"``), so a miss is as
-    visible as a hit.
-
-    Args:
-        queries_s1: radar images ``[Nq, 2, H, W]``.
-        gallery_s2: optical images ``[Ng, 12, H, W]``.
-        sim: ``[Nq, Ng]`` similarities; query ``i``'s true match is gallery item ``i``.
-        k: matches per query.
-        queries: query rows to draw (default: the first three).
-        title: figure title.
-        size: inches per panel.
+    ``queries_s1`` ``[Nq, 2, H, W]`` and ``gallery_s2`` ``[Ng, 12, H, W]`` are compared by ``sim``
+    ``[Nq, Ng]`` (query ``i``'s true match is item ``i``); rows are ``queries`` (default the first three). A
+    top-k panel holding the true match is framed in green (``gid="true_match"``): a miss is as visible as a hit.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
 
@@ -185,34 +172,26 @@ def plot_projection_before_after(
 ) -> Figure:
     """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
-    for ax, coords, title, name in zip(fig.subplots(1, 2), (before, after), titles, ("before", "after")):
-        if isinstance(coords, Mapping):
-            coords = (coords.get("s1"), coords.get("s2"))
-        if not (isinstance(coords, Sequence) and len(coords) == 2 and all(c is not None for c in coords)):
-            raise ValueError(f"{name}: expected (coords_s1, coords_s2) or {{'s1': [N, 2], 's2': [N, 2]}}")
-        plot_projection(*coords, title, labels, label_names=label_names, ax=ax)
+    for ax, coords, title in zip(fig.subplots(1, 2), (before, after), titles):
+        s1, s2 = (coords["s1"], coords["s2"]) if isinstance(coords, Mapping) else coords
+        plot_projection(s1, s2, title, labels, label_names=label_names, ax=ax)
     return fig
 
 
-def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Loss steps and values, and ``{metric: (steps, values)}``, from a history or a log's path."""
-    if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
-        from xmodal_lab.train.loggers import read_log
-
-        history = read_log(history)
-    h = history
-    if "loss" not in h:
-        raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(h)}")
-    loss = to_numpy(h["loss"]).astype(np.float64).ravel()
-    steps = to_numpy(h["step"]).ravel() if h.get("step") is not None else np.arange(1, len(loss) + 1)
+def _history_parts(history: Mapping) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[list, list]]]:
+    """Loss steps and values, and ``{metric: (steps, values)}`` of the validation records."""
+    if "loss" not in history:
+        raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(history)}")
+    loss = to_numpy(history["loss"]).astype(np.float64).ravel()
+    steps = np.arange(1, len(loss) + 1) if history.get("step") is None else to_numpy(history["step"]).ravel()
     metrics: dict[str, tuple[list, list]] = {}
-    for i, record in enumerate(h.get("val") or []):  # {"step": s, "recall@1": ...} per validation
+    for i, record in enumerate(history.get("val") or []):  # {"step": s, "recall@1": ...} per validation
         for key, value in record.items():
-            if key != "step":
+            if key.lower() not in _TIME_KEYS:
                 xs, ys = metrics.setdefault(key, ([], []))
                 xs.append(record.get("step", i + 1))
                 ys.append(float(scalar(value)))
-    return steps, loss, {k: (np.asarray(x), np.asarray(y, dtype=np.float64)) for k, (x, y) in metrics.items()}
+    return steps, loss, metrics
 
 
 def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
@@ -221,12 +200,14 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
     ``history`` is what ``train.fit`` returns (``loss``, ``step``, ``val`` records) or the path of its log.
     Scores (0..1) and ranks get separate axes so neither squashes the other; clock times are not metrics.
     """
+    if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
+        from xmodal_lab.train.loggers import read_log
+
+        history = read_log(history)
     steps, loss, metrics = _history_parts(history)
-    groups: dict[str, list[str]] = {"score": [], "rank": []}
-    for name in metrics:
-        if name.lower() not in _TIME_KEYS:
-            groups["rank" if "rank" in name.lower() else "score"].append(name)
-    groups = {kind: names for kind, names in groups.items() if names}
+    groups: dict[str, list[str]] = {}
+    for name in sorted(metrics, key=lambda n: "rank" in n.lower()):  # scores first, then ranks
+        groups.setdefault("rank" if "rank" in name.lower() else "score", []).append(name)
     fig = new_figure(figsize=(5.0 + 4.2 * len(groups), 3.6), layout="constrained")
     ax, *metric_axes = fig.subplots(1, 1 + len(groups), squeeze=False)[0]
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
@@ -236,7 +217,7 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
             acc = smooth * acc + (1 - smooth) * v
             ema[i] = acc
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {smooth:g})")
-    seconds = scalar(history.get("seconds")) if isinstance(history, Mapping) else None
+    seconds = scalar(history.get("seconds"))
     took = f", {float(seconds):.0f} s" if isinstance(seconds, int | float) else ""
     ax.set(xlabel="training step", ylabel="training loss")
     ax.set_title(f"training loss ({len(loss)} steps{took})", fontsize=10)

@@ -69,21 +69,11 @@ def plot_reconstruction(
 ) -> Figure:
     """A masked autoencoder at work: original, visible patches, reconstruction, hidden patches pasted in.
 
-    Every panel of a row shares the modality's fixed display stretch, so colours compare with every other
-    figure; without ``mean``/``std`` a standardised row shares one 2-98 % stretch and the title says so.
-
-    Args:
-        image: ``[B, C, H, W]`` or ``[C, H, W]``, physical units or standardised with ``mean``/``std`` ``[C]``.
-        reconstruction: the same shape; per-patch standardised when ``norm_pix`` (MAE ``norm_pix_loss``).
-        mask: ``[B, L]`` patch or ``[B, H, W]`` pixel mask, 1 = hidden.
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
-        low: low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``), an extra column.
-        high: high-frequency residual ``[B, C, H, W]``, an extra grey column.
-        norm_pix: see ``reconstruction``.
-        mean: per-channel mean of the standardisation.
-        std: per-channel standard deviation.
-        title: figure title; the stretch used is written under it.
-        size: inches per panel.
+    ``image`` and ``reconstruction`` are ``[B, C, H, W]`` in physical units, or standardised with per-channel
+    ``mean``/``std`` ``[C]``; ``mask`` is ``[B, L]`` per patch or ``[B, H, W]`` per pixel, 1 = hidden. A
+    row shares the modality's fixed display stretch (a 2-98 % one when standardised without ``mean``/``std``).
+    ``norm_pix`` marks a per-patch standardised prediction (MAE ``norm_pix_loss``); ``low`` ``[B, C, h, w]``
+    and ``high`` ``[B, C, H, W]`` (Scale-MAE's two bands) add a column each.
     """
     imgs, recs, masks = (to_numpy(x).astype(np.float32) for x in (image, reconstruction, mask))
     lows = None if low is None else to_numpy(low).astype(np.float32)
@@ -151,15 +141,9 @@ def plot_bias_maps(
 ) -> Figure:
     """Attention biases (2D-ALiBi, X-ALiBi) that one query patch adds to every key patch, one panel per head.
 
-    All heads share one colour scale: heads with a gentle slope look far, steep ones only next door.
-
-    Args:
-        bias: ``[heads, N, N]`` or ``[1, heads, N, N]`` additive biases, ``N = rows * cols`` row-major.
-        grid: ``(rows, cols)`` of the patch grid.
-        query_patch: the query's patch index, or its ``(row, col)``.
-        heads: heads to show (default: at most 8, evenly chosen).
-        title: figure title.
-        size: inches per panel.
+    ``bias`` is ``[heads, N, N]`` (or ``[1, heads, N, N]``) over the ``grid`` ``(rows, cols)`` in row-major
+    order; at most 8 ``heads`` are shown by default. All share one colour scale: heads with a gentle slope
+    look far, steep ones only next door.
     """
     b = to_numpy(bias).astype(np.float64)
     if b.ndim == 4 and b.shape[0] == 1:
