@@ -158,10 +158,25 @@ def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, la
     return box
 
 
-def _connect(box: Any, click: Any, write: Any, export_dir: str | Path, stem: str, export_format: str) -> None:
-    """Wire clicks to ``click(lon, lat)`` and the button to ``box.export(path=None)``, which never overwrites."""
+def _connect(box: Any, tiles: Any, point: Any, query: Any, redraw: Any, write: Any, stem: str, export_dir: Any,
+             export_format: str) -> None:  # fmt: skip
+    """Wire map clicks to ``query(lon, lat)`` then ``redraw()``, and the button to ``box.export``; click ``point``.
+
+    ``box.export(path=None)`` writes with ``write(path)``, by default to the first free ``stem_NNN`` file.
+    """
     if export_format not in (".gpkg", ".geojson"):
         raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
+
+    def click(lon: float, lat: float) -> Any:
+        try:
+            answer = query(lon, lat)
+        except ValueError as err:
+            box.info.value = f"<i>{err}</i>"
+            return None
+        box.point = (float(lon), float(lat))
+        box.marker.location = (float(lat), float(lon))
+        redraw()
+        return answer
 
     def on_interaction(**event: Any) -> None:
         if event.get("type") == "click":
@@ -185,21 +200,13 @@ def _connect(box: Any, click: Any, write: Any, export_dir: str | Path, stem: str
 
     box.map.on_interaction(on_interaction)
     box.button.on_click(on_button)
+    box.slider.observe(lambda _: redraw(), names="value")
     box.click, box.export = click, export
-
-
-def _move_marker(box: Any, lon: float, lat: float) -> None:
-    box.point = (float(lon), float(lat))
-    box.marker.location = (float(lat), float(lon))
-
-
-def _first_point(tiles: Any, point: tuple[float, float] | None) -> tuple[float, float]:
-    """``(lon, lat)`` of the given point, or of the centre of the first tile."""
-    if point is not None:
-        return float(point[0]), float(point[1])
-    left, bottom, right, top = tiles.footprint(0)
-    lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
-    return float(lon), float(lat)
+    if point is None:  # the headless default: the centre of the first tile
+        left, bottom, right, top = tiles.footprint(0)
+        point = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
+    if click(*point) is None:
+        raise ValueError(f"point {tuple(point)} is not on a tile of the raster: {box.info.value}")
 
 
 def region_explorer(
@@ -257,14 +264,8 @@ def region_explorer(
             f"{int(box.selected.sum())} of {len(tiles)} tiles have cosine >= {t:.2f}"
         )
 
-    def click(lon: float, lat: float) -> int:
-        try:
-            box.query_index = tile_at(tiles, lon, lat)
-        except ValueError as err:
-            box.info.value = f"<i>{err}</i>"
-            return -1
-        _move_marker(box, lon, lat)
-        redraw()
+    def query(lon: float, lat: float) -> int:
+        box.query_index = tile_at(tiles, lon, lat)
         return box.query_index
 
     def set_threshold(t: float) -> None:
@@ -274,16 +275,14 @@ def region_explorer(
         left, bottom, right, top = tiles.footprint(box.query_index)
         return raster_lonlat_bounds((right - left, 0, left, 0, bottom - top, top), (1, 1), tiles.crs)
 
-    _connect(
-        box, click, lambda path: export_vectors(selection(), path), export_dir, "selection", export_format
-    )
     add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
-    box.slider.observe(lambda _: redraw(), names="value")
     dropdown.observe(lambda _: redraw(), names="value")
     box.mode, box.set_threshold, box.selection = dropdown, set_threshold, selection
-    lon, lat = _first_point(tiles, point)
-    if click(lon, lat) < 0:
-        raise ValueError(f"point ({lon}, {lat}) is not on a tile of the raster: {box.info.value}")
+
+    def write(path: Path) -> Path:
+        return export_vectors(selection(), path)
+
+    _connect(box, tiles, point, query, redraw, write, "selection", export_dir, export_format)
     return box
 
 
@@ -324,26 +323,16 @@ def segment_explorer(
             f"{result.mask.mean():.1%} of the raster has confidence >= {t:.2f}"
         )
 
-    def click(lon: float, lat: float) -> bool:
-        try:
-            box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value,
-                                        **segment_kwargs)  # fmt: skip
-        except ValueError as err:
-            box.info.value = f"<i>{err}</i>"
-            return False
-        _move_marker(box, lon, lat)
-        show()
-        return True
+    def query(lon: float, lat: float) -> Any:
+        box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value,
+                                    **segment_kwargs)  # fmt: skip
+        return box.result
 
     def write(path: Path) -> Path:
         props = {"modality": modality, "threshold": float(box.slider.value)}
         return export_vectors(box.result.to_polygons(properties=props), path, layer="segment")
 
-    _connect(box, click, write, export_dir, "segment", export_format)
-    box.slider.observe(lambda _: show(), names="value")
-    lon, lat = _first_point(tiles, point)
-    if not click(lon, lat):
-        raise ValueError(f"point ({lon}, {lat}) is not on the raster: {box.info.value}")
+    _connect(box, tiles, point, query, show, write, "segment", export_dir, export_format)
     return box
 
 
