@@ -503,30 +503,29 @@ def match_explorer(
         raise ValueError(f"sim: expected [{n}, {n}] (one row and column per tile), got {s.shape}")
     if not 0 <= query < n:
         raise ValueError(f"query: expected a tile index in 0..{n - 1}, got {query}")
-    k = min(k, n)
     m = explore_map(items, emb_s2, overlays=overlays, basemap=basemap)
     markers = any(getattr(layer, "name", None) == "tile centres" for layer in m.layers)
-    q_fc, m_fc, top = _match_collections(m.footprints, s, query, k, markers)
-    m_layer = footprint_layer(m_fc, "matches", weight=3, fill_opacity=0.25, point_radius=8)
-    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0, point_radius=11)
+    empty = {"type": "FeatureCollection", "features": []}
+    m_layer = footprint_layer(empty, "matches", weight=3, fill_opacity=0.25, point_radius=8)
+    q_layer = footprint_layer(empty, "query", weight=4, fill_opacity=0.0, point_radius=11)
     m.add(m_layer)
     m.add(q_layer)
     dates = [str(scalar(p["date"]))[:10] if p.get("date") is not None else "" for p in items]
     options = [(f"SAR tile {i}  {dates[i]}".strip(), i) for i in range(n)]
     selector = widgets.Dropdown(options=options, value=query, description="query")
-    summary = widgets.HTML(_summary_html(s, query, top))
-    box = widgets.VBox([selector, summary, m])
+    box = widgets.VBox([selector, widgets.HTML(), m])
 
     def on_change(change: Mapping) -> None:
         q = int(change["new"])
-        q_layer.data, m_layer.data, box.matches = _match_collections(m.footprints, s, q, k, markers)
-        summary.value = _summary_html(s, q, box.matches)
+        q_layer.data, m_layer.data, box.matches = _match_collections(m.footprints, s, q, min(k, n), markers)
+        box.summary.value = _summary_html(s, q, box.matches)
 
     def select(i: int) -> None:
         selector.value = int(i)
 
     selector.observe(on_change, names="value")
-    box.map, box.selector, box.summary, box.matches, box.select = m, selector, summary, top, select
+    box.map, box.selector, box.summary, box.select = m, selector, box.children[1], select
+    on_change({"new": query})
     return box
 
 

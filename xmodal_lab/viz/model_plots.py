@@ -78,9 +78,6 @@ def plot_reconstruction(
     imgs, recs, masks = (to_numpy(x).astype(np.float32) for x in (image, reconstruction, mask))
     lows = None if low is None else to_numpy(low).astype(np.float32)
     highs = None if high is None else to_numpy(high).astype(np.float64)
-    if imgs.ndim == 3:
-        imgs, recs, masks = imgs[None], recs[None], masks[None]
-        lows, highs = (None if x is None else x[None] for x in (lows, highs))
     if imgs.ndim != 4 or imgs.shape != recs.shape:
         raise ValueError(
             f"image and reconstruction: expected equal [B, C, H, W] shapes, got {imgs.shape} and {recs.shape}"
@@ -98,10 +95,9 @@ def plot_reconstruction(
     physical = mean is not None or not modality.startswith("s2") or float(np.nanmin(imgs[:n])) > -0.05
     cols = ["original", "visible patches\n(encoder input)", "reconstruction\n(every patch)",
             "hidden patches reconstructed,\nvisible ones kept"]  # fmt: skip
-    if lows is not None:
-        cols.append("low frequency")
-    if highs is not None:
-        cols.append("high frequency\n(residual, grey = 0)")
+    cols += ["low frequency"] * (lows is not None) + ["high frequency\n(residual, grey = 0)"] * (
+        highs is not None
+    )
     fig, axes = grid(n, len(cols), size)
     for r in range(n):
         hidden = _pixel_mask(masks[r], h, w)
