@@ -61,12 +61,9 @@ def plot_pairs(
         "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
         f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
         f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
-    ]
-    if has_landcover:
-        titles.append("land cover")
+    ] + ["land cover"] * has_landcover
     fig, axes = grid(len(items), len(titles), size)
-    if has_landcover:
-        ids, names, cmap, norm = landcover_legend(classes)
+    ids, names, cmap, norm = landcover_legend(classes)
     present: set[int] = set()
     for r, (pair, row) in enumerate(zip(items, axes)):
         s2 = first_image(pair["s2"], 12, f"pairs[{r}]['s2']")
@@ -163,16 +160,16 @@ def plot_coregistration(
     """
     from scipy.ndimage import uniform_filter
 
-    if pair is not None:
-        s1 = pair["s1"] if s1 is None else s1
-        s2 = pair["s2"] if s2 is None else s2
+    pair = pair if isinstance(pair, Mapping) else {}
+    s1 = pair.get("s1") if s1 is None else s1
+    s2 = pair.get("s2") if s2 is None else s2
     if s1 is None or s2 is None:
         raise ValueError("plot_coregistration: give a pair dict, or both s1 [2, H, W] and s2 [12, H, W]")
     a1, a2 = first_image(s1, 2, "s1"), first_image(s2, 12, "s2")
     if a1.shape[1:] != a2.shape[1:]:
         raise ValueError(f"s1 and s2: expected the same grid, got {a1.shape[1:]} and {a2.shape[1:]}")
     h, w = a2.shape[1:]
-    res, crs, (x0, y0) = _metric_grid(pair if isinstance(pair, Mapping) else {})
+    res, crs, (x0, y0) = _metric_grid(pair)
     extent = (0.0, w * res, 0.0, h * res)  # metres from the lower-left corner
     rgb, vv = s2_true_colour(a2), a1[0]
     finite = vv[np.isfinite(vv)]
@@ -207,7 +204,6 @@ def plot_coregistration(
         ax.set_xlabel(f"metres east{where}" if ax is axes[0] else "metres east", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("metres north", fontsize=8)
-    suptitle(
-        fig, title or f"one place, both sensors: {w * res / 1000:g} x {h * res / 1000:g} km at {res:g} m"
-    )
+    default = f"one place, both sensors: {w * res / 1000:g} x {h * res / 1000:g} km at {res:g} m"
+    suptitle(fig, title or default)
     return fig
