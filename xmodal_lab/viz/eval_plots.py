@@ -103,15 +103,6 @@ def plot_retrieval(
     return fig
 
 
-def _class_ids(labels: Any, n: int) -> np.ndarray:
-    lab = to_numpy(labels)
-    if lab.ndim == 2:  # multi-hot: colour by the first (dominant) label
-        lab = lab.argmax(axis=1)
-    if lab.shape != (n,):
-        raise ValueError(f"labels: expected [N] class ids or [N, K] multi-hot with N={n}, got {lab.shape}")
-    return lab.astype(np.int64)
-
-
 def plot_projection(
     coords_s1: Any,
     coords_s2: Any,
@@ -140,7 +131,12 @@ def plot_projection(
         colours = MODALITY_COLOURS
         handles = None
     else:
-        ids = _class_ids(labels, len(a))
+        ids = to_numpy(labels)
+        ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
+        if ids.shape != (len(a),):
+            raise ValueError(
+                f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
+            )
         uniq = np.unique(ids)
         if label_names is not None:  # named classes keep the colours they have in every figure (water blue)
             table_ids, class_names, cmap, norm = landcover_legend(label_names)

@@ -118,8 +118,11 @@ def to_lonlat_collection(collection: dict) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _base_map(tiles: Any, basemap: str | None):
-    """A map fitted to the raster with its S1, S2 and PCA-of-embeddings layers and their legend."""
+def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, layers: list, controls=()):
+    """The explorers' VBox: the raster's map (S1, S2, PCA of the embeddings, ``layers``), a slider, an export."""
+    import ipyleaflet
+    import ipywidgets as widgets
+
     from xmodal_lab.eval.embed_raster import pca_rgb
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
@@ -135,15 +138,6 @@ def _base_map(tiles: Any, basemap: str | None):
     m.add(m.pca_layer)
     add_legend(m, PCA_LEGEND, wheel=False)
     m.raster_bounds = bounds
-    return m
-
-
-def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, layers: list, controls=()):
-    """The explorers' VBox: the base map with ``layers`` and a click marker, a slider, info and export."""
-    import ipyleaflet
-    import ipywidgets as widgets
-
-    m = _base_map(tiles, basemap)
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
