@@ -1,8 +1,7 @@
 """How the kit paints data: fixed display stretches for S1/S2, and colours shared by every figure and map.
 
-One fixed stretch per modality (reflectance 0-0.3 with gamma 1/2.2, fixed dB ranges; those of
-:mod:`xmodal_lab.data.composites`, which Segment Anything sees too), so every panel of a figure and both
-dates of a change pair share one scale. Water is the same blue everywhere.
+One fixed stretch per modality (those of :mod:`xmodal_lab.data.composites`, which SAM sees too), so every
+panel and both dates of a change pair share one scale. Water is the same blue everywhere.
 """
 
 from __future__ import annotations
@@ -43,8 +42,7 @@ _NAMED = (
 def render(image: Any, modality: str, *, stretch: str = "fixed") -> np.ndarray:
     """An ``[H, W, 3]`` uint8 rendering (``data.composites.RENDERINGS``) of ``[C, H, W]`` values.
 
-    A batch gives its first image; an ``[H, W, 3]`` uint8 picture is returned as is. ``stretch`` is
-    ``"fixed"`` or ``"percentile"`` (per-tile 2-98 %).
+    A batch gives its first image; an ``[H, W, 3]`` uint8 picture is returned as is.
     """
     a = to_numpy(image)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
@@ -90,10 +88,9 @@ def class_colours(n: int) -> list[str]:
 
 
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
-    """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names); water is blue.
+    """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names), water blue.
 
-    ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour; default classes:
-    ``data.LANDCOVER_CLASSES``.
+    ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour.
     """
     if classes is None:
         from xmodal_lab import data

@@ -1,7 +1,6 @@
 """Figures of the data: co-registered pairs, the bands of one place, one place on a metric grid.
 
-Every panel uses the fixed display stretch of its modality (:mod:`xmodal_lab.viz.colours`), with colour
-bars in physical units.
+Every panel uses its modality's fixed display stretch, with colour bars in physical units.
 """
 
 from __future__ import annotations

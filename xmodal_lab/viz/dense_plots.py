@@ -1,7 +1,6 @@
 """Figures of dense outputs: predicted masks next to the truth, and change between two dates.
 
-Both dates of a change figure use the same fixed display stretch, so unchanged ground keeps its colour and
-only real change looks different; true change masks are black and white (white: changed).
+Both dates share one fixed display stretch, so unchanged ground keeps its colour; white marks true change.
 """
 
 from __future__ import annotations

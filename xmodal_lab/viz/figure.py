@@ -1,7 +1,7 @@
 """How the kit makes matplotlib figures: owned by pyplot, shown once in a notebook, built from shared panels.
 
-Every figure starts from :func:`new_figure`, so that ``plt.show()``, a bare ``plot_...()`` ending a cell and
-a figure made in a loop all show it exactly once, with or without a display.
+Every figure starts from :func:`new_figure`, so that ``plt.show()``, a returned figure and one made in a
+loop all show exactly once, with or without a display.
 """
 
 from __future__ import annotations

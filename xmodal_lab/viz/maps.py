@@ -1,8 +1,7 @@
 """Maps of tiles: footprints in longitude/latitude, leafmap maps and their static matplotlib fallbacks.
 
-Data layers (GeoJSON, tile images as PNG data URLs) travel inside the notebook, so they show offline; only
-the basemap needs the internet. Every map opens fitted to its data with a default selection, and
-:func:`plot_footprints` draws the same content for readers of a rendered notebook.
+Data layers (GeoJSON, PNG data URLs) travel inside the notebook, so only the basemap needs the internet.
+Every map opens fitted to its data; :func:`plot_footprints` draws the same for a rendered notebook.
 """
 
 from __future__ import annotations
@@ -400,9 +399,8 @@ def explore_map(
     are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours) or by ``colors``; ``overlays``
     names the rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None.
 
-    Returns:
-        The map, with ``footprints`` (the FeatureCollection), ``hover_info``, ``legend``,
-        ``fly_to_selector`` and ``fly_to_place(name_or_tile)``.
+    The map keeps ``footprints`` (the FeatureCollection), ``hover_info``, ``legend``, ``fly_to_selector``
+    and ``fly_to_place(name_or_tile)``.
     """
     import ipywidgets as widgets
 
@@ -483,10 +481,8 @@ def match_explorer(
 
     Footprints are coloured by the optical embeddings ``emb_s2`` ``[N, D]``; the SAR query (``emb_s1``, or
     row ``query`` of ``sim`` ``[N, N]``) is outlined in pink (layer ``"query"``), its top-k matches in green
-    (layer ``"matches"``). Tile ``i``'s optical partner is gallery item ``i``.
-
-    Returns:
-        An ``ipywidgets.VBox`` with ``map``, ``selector``, ``summary``, ``matches`` and ``select(i)``.
+    (layer ``"matches"``). Tile ``i``'s optical partner is gallery item ``i``. The returned VBox keeps
+    ``map``, ``selector``, ``summary``, ``matches`` and ``select(i)``.
     """
     import ipywidgets as widgets
 

@@ -1,8 +1,7 @@
 """Click-to-query maps of one raster pair: what is like the clicked tile, and a one-shot mask of it.
 
-Each widget starts from a default click (so it shows something headless), opens fitted to the raster and
-has a static figure beside it (``plot_region_*``). The computations are those of
-:mod:`xmodal_lab.eval.tile_query`; the images travel as PNG data URLs, so the maps work offline.
+Each widget starts from a default click (so it shows something headless) and has a static figure beside
+it (``plot_region_*``); the computations are those of :mod:`xmodal_lab.eval.tile_query`.
 """
 
 from __future__ import annotations
@@ -77,10 +76,9 @@ def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> n
 
 
 def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.ndarray, float, str, tuple]:
-    """An S1 (dB) or S2 (reflectance; B10 dropped) GeoTIFF's bands, at most ``max_px`` per side.
+    """``(bands [C, h, w], metres per pixel read, crs, source transform)`` of an S1 (dB) or S2 GeoTIFF.
 
-    Returns:
-        ``(bands [C, h, w], metres per pixel read, crs, transform of the source)``.
+    S2 digital numbers become reflectance and B10 is dropped; at most ``max_px`` pixels per side are read.
     """
     import rasterio
 
@@ -218,10 +216,9 @@ def region_explorer(
     embedding with every optical one); ``point`` ``(lon, lat)`` is the first click (default: the first
     tile); the export button writes ``selection_NNN.gpkg`` (or ``.geojson``) in ``export_dir``.
 
-    Returns:
-        An ``ipywidgets.VBox`` with ``map``, ``slider``, ``mode``, ``info``, ``similarity`` (``[rows, cols]``),
-        ``selected``, ``query_index``, ``point``, ``click(lon, lat)``, ``set_threshold(t)``,
-        ``selection()`` and ``export(path=None)``.
+    The returned VBox keeps ``map``, ``slider``, ``mode``, ``info``, ``similarity`` (``[rows, cols]``),
+    ``selected``, ``query_index``, ``point``, ``click(lon, lat)``, ``set_threshold(t)``, ``selection()``
+    and ``export(path=None)``.
     """
     import ipyleaflet
     import ipywidgets as widgets
@@ -294,11 +291,8 @@ def segment_explorer(
     """Click the map: a one-shot mask of the clicked concept over the whole raster (``eval.segment_region``).
 
     ``model`` gives the features (``modality`` ``"s2"``, ``"s1"`` or ``"s1+s2"``) and ``segment_kwargs``
-    go to ``segment_region``; the other arguments are those of :func:`region_explorer`.
-
-    Returns:
-        An ``ipywidgets.VBox`` with ``map``, ``slider``, ``info``, ``result`` (the current ``RegionMask``),
-        ``click(lon, lat)`` and ``export(path=None)``.
+    go to ``segment_region``; the other arguments are those of :func:`region_explorer`. The returned VBox
+    keeps ``map``, ``slider``, ``info``, ``result`` (a ``RegionMask``), ``click(lon, lat)`` and ``export()``.
     """
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
 

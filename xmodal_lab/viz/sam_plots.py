@@ -1,8 +1,7 @@
 """Figures of masks with their prompts: Segment Anything, PerSAM and the encoder one-shot segmenter.
 
-Every figure of a SAM result names its model in the title, so an untrained SAM's random masks are never
-mistaken for SAM's. Results are read through their attributes only: ``viz`` does not import ``segment``.
-Positive points are green stars, negative points red crosses, the true mask a dashed yellow outline.
+Every SAM figure names its model in the title, so an untrained SAM's random masks are never mistaken for
+SAM's. Results are read by attribute only: ``viz`` does not import ``segment``.
 """
 
 from __future__ import annotations
