@@ -1,4 +1,4 @@
-"""Turn what a notebook holds (tensors, pair dicts, batches, datasets) into NumPy arrays and lists of dicts."""
+"""Turn what a notebook holds (tensors, pair dicts, batches, datasets) into arrays and lists of dicts."""
 
 from __future__ import annotations
 

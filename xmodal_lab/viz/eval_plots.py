@@ -28,9 +28,9 @@ _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str | None = None) -> Figure:
-    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items (columns), pairs on the diagonal.
+    """Cosine similarities ``[Nq, Ng]``: SAR queries (rows), optical items (columns), pairs on the diagonal.
 
-    Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and off-diagonal values.
+    Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and other values.
     """
     s = to_numpy(sim).astype(np.float64)
     if s.ndim != 2:
@@ -68,8 +68,8 @@ def plot_retrieval(
     """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
     ``queries_s1`` ``[Nq, 2, H, W]`` and ``gallery_s2`` ``[Ng, 12, H, W]`` are compared by ``sim``
-    ``[Nq, Ng]`` (query ``i``'s true match is item ``i``); rows are ``queries`` (default the first three). A
-    top-k panel holding the true match is framed in green (``gid="true_match"``): a miss is as visible as a hit.
+    ``[Nq, Ng]`` (query ``i``'s true match is item ``i``); rows are ``queries`` (default the first three).
+    A top-k panel holding the true match is framed in green (``gid="true_match"``); a miss is as visible.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
 
@@ -208,10 +208,9 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
     ax, *metric_axes = fig.subplots(1, 1 + len(groups), squeeze=False)[0]
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
     if smooth > 0 and len(loss) > 1:
-        ema, acc = np.empty_like(loss), loss[0]
-        for i, v in enumerate(loss):
-            acc = smooth * acc + (1 - smooth) * v
-            ema[i] = acc
+        from scipy.signal import lfilter
+
+        ema = lfilter([1 - smooth], [1, -smooth], loss, zi=[smooth * loss[0]])[0]  # EMA started at loss[0]
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {smooth:g})")
     seconds = scalar(history.get("seconds"))
     took = f", {float(seconds):.0f} s" if isinstance(seconds, int | float) else ""

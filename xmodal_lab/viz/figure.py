@@ -40,7 +40,7 @@ def _close_after(render):
 
 
 def enable_notebook_display() -> None:
-    """Make IPython draw this package's figures once per cell (as PNG, also under ``Agg``); elsewhere do nothing."""
+    """Make IPython draw this package's figures once, as PNG (also under ``Agg``); elsewhere do nothing."""
     try:
         from IPython import get_ipython
     except ImportError:

@@ -37,7 +37,7 @@ EMBEDDING_LEGEND = (
 
 
 def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
-    """A raster's corners (affine ``transform`` in ``crs``) in lon/lat, a closed ring ``[5, 2]`` from top left."""
+    """A raster's corners (affine ``transform`` in ``crs``) in lon/lat: a closed ring ``[5, 2]``."""
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     cols = np.array([0, width, width, 0, 0], dtype=np.float64)
     rows = np.array([0, 0, height, height, 0], dtype=np.float64)
@@ -52,7 +52,7 @@ def bounds_of(points: np.ndarray) -> Bounds:
 
 
 def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
-    """A tile's corners in lon/lat, a closed ring ``[5, 2]``: from ``crs`` and ``transform``, else ``lat``/``lon``/``gsd``."""
+    """A tile's corners in lon/lat ``[5, 2]``, from ``crs`` and ``transform``, or ``lat``/``lon``/``gsd``."""
     height, width = image_size(pair)
     crs, transform = pair.get("crs"), pair.get("transform")
     if crs and transform is not None:
@@ -99,7 +99,7 @@ def footprints_geojson(
     colors: Sequence[str] | None = None,
     properties: Mapping[str, Sequence] | None = None,
 ) -> dict:
-    """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has property ``index`` ``i``.
+    """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has ``index`` ``i``.
 
     ``colors`` become the ``color`` property the maps paint; ``properties`` (``{name: [one value per
     tile]}``) add more.
@@ -586,7 +586,7 @@ def plot_footprints(
 
 
 def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kwargs: Any) -> Figure:
-    """Static counterpart of :func:`match_explorer`: one SAR query (row of ``sim`` ``[N, N]``) and its top-k."""
+    """Static counterpart of :func:`match_explorer`: SAR query ``query`` (a row of ``sim``) and its top-k."""
     from xmodal_lab.eval.retrieval import topk_matches
 
     s = to_numpy(sim).astype(np.float64)

@@ -42,7 +42,7 @@ def _pixel_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 def denormalise_patches(
     reconstruction: np.ndarray, image: np.ndarray, patch: int, eps: float = 1e-6
 ) -> np.ndarray:
-    """Undo MAE's norm-pix target, ``x = x_hat * sqrt(var_p + eps) + mean_p``, with ``image``'s patch statistics.
+    """Undo MAE's norm-pix target, ``x = x_hat * sqrt(var_p + eps) + mean_p``, with ``image``'s patch stats.
 
     Both are ``[C, H, W]``; ``patch`` is the patch side in pixels.
     """
@@ -170,7 +170,7 @@ def plot_bias_maps(
 def plot_mask_pair(
     mask_radar: Any, mask_optical: Any, grid_shape: tuple[int, int], *, title: str | None = None
 ) -> Figure:
-    """CROMA's independent radar and optical patch masks (``[L]``, 1 = hidden) in one panel, coloured by who sees it.
+    """CROMA's independent radar and optical patch masks (``[L]``, 1 = hidden), coloured by who sees each patch.
 
     The title compares the patches visible in both with what independent masks expect,
     ``N * (1 - r_radar) * (1 - r_optical)`` with ``r`` each mask's hidden fraction.

@@ -50,7 +50,7 @@ def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tu
 
 
 def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarray:
-    """A ``[rows, cols]`` cosine grid as ``[rows, cols, 4]`` uint8 RGBA: magma, faint below ``threshold``, clear at NaN."""
+    """A ``[rows, cols]`` cosine grid as ``[rows, cols, 4]`` RGBA, faint below ``threshold``, clear at NaN."""
     from matplotlib import colormaps
 
     s = np.asarray(similarity, dtype=np.float64)
@@ -117,7 +117,7 @@ def to_lonlat_collection(collection: dict) -> dict:
 
 
 def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, layers: list, controls=()):
-    """The explorers' VBox: the raster's map (S1, S2, PCA of the embeddings, ``layers``), a slider, an export."""
+    """The explorers' VBox: the raster's map (S1, S2, PCA of embeddings, ``layers``), a slider, an export."""
     import ipyleaflet
     import ipywidgets as widgets
 
@@ -152,7 +152,7 @@ def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, la
 
 def _connect(box: Any, tiles: Any, point: Any, query: Any, redraw: Any, write: Any, stem: str, export_dir: Any,
              export_format: str) -> None:  # fmt: skip
-    """Wire map clicks to ``query(lon, lat)`` then ``redraw()``, and the button to ``box.export``; click ``point``.
+    """Wire clicks to ``query(lon, lat)`` then ``redraw()`` and the button to ``box.export``; click ``point``.
 
     ``box.export(path=None)`` writes with ``write(path)``, by default to the first free ``stem_NNN`` file.
     """
@@ -340,7 +340,7 @@ def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
 def plot_region_pair(
     s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
 ) -> Figure:
-    """Static fallback of the region maps: :func:`~xmodal_lab.viz.data_plots.plot_coregistration` of two GeoTIFFs."""
+    """Static fallback of the region maps: ``plot_coregistration`` of an S1 and an S2 GeoTIFF."""
     from xmodal_lab.viz.data_plots import plot_coregistration
 
     s1, _, _, _ = read_bands(s1_path, "s1", max_px)
@@ -386,7 +386,7 @@ def plot_region_query(
 def plot_region_mask(
     tiles: Any, mask: Any, truth: Any = None, title: str | None = None, ax: Any = None
 ) -> Figure:
-    """Static counterpart of :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical image.
+    """Static counterpart of :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical.
 
     ``truth`` ``[H, W]`` is outlined in white.
     """

@@ -33,7 +33,7 @@ def sam_label(result: Any) -> str:
 
 
 def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = None) -> None:
-    """Draw ``[P, 2]`` ``(x, y)`` points (``labels`` 1 positive, 0 negative) and ``[K, 4]`` boxes, in pixels."""
+    """Draw ``[P, 2]`` ``(x, y)`` points (``labels`` 1 positive, 0 negative) and ``[K, 4]`` pixel boxes."""
     if points is not None:
         pts = to_numpy(points).reshape(-1, 2)
         lab = np.ones(len(pts)) if labels is None else to_numpy(labels).ravel()
@@ -91,7 +91,7 @@ def plot_masks(
     title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
-    """Masks ``[M, H, W]`` (or a result with ``masks`` and ``scores``) over their image, after it with its prompts.
+    """Masks ``[M, H, W]`` (or a result with ``masks`` and ``scores``) over their image, after its prompts.
 
     Against a ``reference`` ``[H, W]`` mask each panel gives the IoU and the area ratio mask/reference,
     which shows how much a model overestimates boundaries. Prompts are as in :func:`draw_prompts`.
@@ -144,7 +144,7 @@ def _confidence_panel(fig, ax, confidence: Any, points: Any, label: str, title: 
 def plot_persam(
     image: Any, result: Any, *, modality: str = "s2", truth: Any = None, size: float = 3.0
 ) -> Figure:
-    """PerSAM (a ``PerSamResult``) on one target tile: its confidence map, the points picked, the final mask."""
+    """PerSAM (a ``PerSamResult``) on a target tile: its confidence map, the points picked, the final mask."""
     rgb = render(image, modality)
     fig, axes = grid(1, 3, size)
     axes = axes[0]
@@ -189,7 +189,7 @@ def plot_one_shot(
 def plot_boundary_study(
     tiles: Any, study: Any, *, modality: str = "s2", max_panels: int = 4, size: float = 3.0
 ) -> Figure:
-    """SAM's own masks from a ``BoundaryStudy`` of ``tiles``, with the box and point it got and the true object."""
+    """SAM's own masks from a ``BoundaryStudy`` of ``tiles``, with the box and point it got and the truth."""
     fig, axes = grid(1, min(max_panels, len(study.per_object)), size)
     for k, ax in enumerate(axes[0]):
         row = study.per_object[k]
