@@ -1,8 +1,7 @@
 """xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps for the curriculum.
 
-Figures return ``matplotlib.figure.Figure`` objects shown once in a notebook (:mod:`.figure`); maps return
-leafmap maps or ipywidgets with a headless default and a static fallback figure. Names load on first use,
-so ``import xmodal_lab.viz`` stays light and needs no display.
+Maps open with a headless default and have a static figure beside them. Names load on first use, so
+``import xmodal_lab.viz`` stays light and needs no display.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Turn what a notebook holds (tensors, pair dicts, batches, datasets) into NumPy arrays and lists of dicts."""
+"""Turn what a notebook holds (tensors, pair dicts, batches, datasets) into arrays and lists of dicts."""
 
 from __future__ import annotations
 
@@ -32,21 +32,15 @@ def _split_batch(batch: Mapping, limit: int | None) -> list[dict]:
 
 
 def _length(value: Any) -> int | None:
-    """Entries of a batch value, or None for a value shared by the whole batch (a string, a scalar)."""
-    if isinstance(value, str | bytes) or value is None:
-        return None
+    """Entries of a batch value, or None for one value shared by the whole batch (a string, a scalar)."""
     try:
-        return len(value)
+        return None if isinstance(value, str | bytes) else len(value)
     except TypeError:
         return None
 
 
 def pair_list(pairs: Any, max_pairs: int | None = None, name: str = "pairs") -> list[dict]:
-    """A list of pair dicts from one pair, a list, a collated batch (``s1`` ``[B, 2, H, W]``) or a dataset.
-
-    Raises:
-        TypeError: when ``pairs`` holds something other than pair dicts.
-    """
+    """A list of pair dicts from one pair, a list, a collated batch (``s1`` ``[B, 2, H, W]``) or a dataset."""
     if isinstance(pairs, Mapping):
         s1 = pairs.get("s1")
         is_batch = s1 is not None and np.ndim(to_numpy(s1)) == 4
@@ -65,7 +59,7 @@ def pair_list(pairs: Any, max_pairs: int | None = None, name: str = "pairs") -> 
 
 
 def first_image(x: Any, channels: int | None = None, name: str = "image") -> np.ndarray:
-    """One float ``[C, H, W]`` image from ``[C, H, W]`` or ``[B, C, H, W]`` (the first), ``C`` checked."""
+    """One float ``[C, H, W]`` image from ``[C, H, W]`` or ``[B, C, H, W]`` (the first)."""
     a = to_numpy(x).astype(np.float32, copy=False)
     if a.ndim == 4:
         a = a[0]

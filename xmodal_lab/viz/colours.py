@@ -1,8 +1,7 @@
 """How the kit paints data: fixed display stretches for S1/S2, and colours shared by every figure and map.
 
-The stretches live in :mod:`xmodal_lab.data.composites` (Segment Anything sees the same 8-bit composites);
-the default is one fixed stretch per modality (reflectance 0-0.3 with gamma 1/2.2, fixed dB ranges), so
-every panel of a figure and both dates of a change pair share one scale. Water is the same blue everywhere.
+One fixed stretch per modality (those of :mod:`xmodal_lab.data.composites`, which SAM sees too), so every
+panel and both dates of a change pair share one scale. Water is the same blue everywhere.
 """
 
 from __future__ import annotations
@@ -17,20 +16,16 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, to_hex
 from xmodal_lab.data import composites as dc
 from xmodal_lab.viz._common import first_image, to_numpy
 
-#: Display ranges in dB, the same on every panel so that brightness compares across places.
+#: Display ranges in dB, the same on every panel.
 VV_RANGE = dc.VV_RANGE_DB
 VH_RANGE = dc.VH_RANGE_DB
 #: One reflectance range for every optical band, so that a band that looks dark *is* dark.
 REFLECTANCE_RANGE = (0.0, 0.4)
-#: How each rendering is named in titles.
 RENDER_NAMES = {"s2": "S2 true colour", "s2_false": "S2 false colour", "s1": "S1 VV/VH/ratio",
                 "s1_vv": "S1 VV", "s1_vh": "S1 VH"}  # fmt: skip
 
-#: Radar and optical points, lines and footprints.
 MODALITY_COLOURS = {"s1": "#d95f02", "s2": "#1b9e77"}
-#: The frame around the true match in retrieval figures and maps.
 TRUE_MATCH_COLOUR = "#00c000"
-#: The chosen query on maps.
 QUERY_COLOUR = "#e7298a"
 
 # Conventional land-cover colours, matched by a word in the class name; other classes get tab colours.
@@ -45,14 +40,9 @@ _NAMED = (
 
 
 def render(image: Any, modality: str, *, stretch: str = "fixed") -> np.ndarray:
-    """Render an image to 8-bit RGB ``[H, W, 3]`` with the kit's display stretch.
+    """An ``[H, W, 3]`` uint8 rendering (``data.composites.RENDERINGS``) of ``[C, H, W]`` values.
 
-    Args:
-        image: ``[C, H, W]`` values (a batch: its first image), or an ``[H, W, 3]`` uint8 picture (returned
-            as is).
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``: ``"s2"`` true colour,
-            ``"s2_false"`` colour infrared, ``"s1"`` VV/VH/ratio, ``"s1_vv"``, ``"s1_vh"``.
-        stretch: optical stretch, ``"fixed"`` or ``"percentile"`` (per-tile 2-98 %).
+    A batch gives its first image; an ``[H, W, 3]`` uint8 picture is returned as is.
     """
     a = to_numpy(image)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
@@ -79,7 +69,7 @@ def s1_composite(s1: Any) -> np.ndarray:
 
 
 def band_labels() -> list[str]:
-    r"""Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength (``"B4 red\n664.6 nm"``)."""
+    """Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength."""
     from xmodal_lab.data import bands
 
     labels = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in bands.S2_BANDS]
@@ -98,13 +88,9 @@ def class_colours(n: int) -> list[str]:
 
 
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
-    """Ids, names and a colour map for land-cover maps; conventional colours by name (water blue).
+    """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names), water blue.
 
-    Args:
-        classes: ``{id: name}`` or a sequence of names (default ``xmodal_lab.data.LANDCOVER_CLASSES``).
-
-    Returns:
-        ``(ids, names, cmap, norm)``: ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour.
+    ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour.
     """
     if classes is None:
         from xmodal_lab import data

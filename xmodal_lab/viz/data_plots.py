@@ -1,7 +1,6 @@
 """Figures of the data: co-registered pairs, the bands of one place, one place on a metric grid.
 
-Every panel uses the fixed display stretch of its modality (:mod:`xmodal_lab.viz.colours`), with colour
-bars in physical units. Inputs may be tensors or arrays; batches are cut to their first items.
+Every panel uses its modality's fixed display stretch, with colour bars in physical units.
 """
 
 from __future__ import annotations
@@ -49,17 +48,8 @@ def plot_pairs(
 ) -> Figure:
     """Co-registered pairs, one row each: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
 
-    Args:
-        pairs: pair dicts (``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, optional
-            ``landcover`` ``[H, W]``), a collated batch or a dataset.
-        max_pairs: rows to draw.
-        classes: land-cover classes for the legend (default ``xmodal_lab.data.LANDCOVER_CLASSES``).
-        title: figure title.
-        size: inches per panel.
-
-    Returns:
-        A figure with 5 columns, or 4 when no pair has a land-cover map (real BigEarthNet pairs); the radar
-        columns share dB colour bars.
+    ``pairs`` are pair dicts, a collated batch or a dataset; the land-cover column (named by ``classes``,
+    default ``data.LANDCOVER_CLASSES``) is left out when no pair has one, as for real BigEarthNet pairs.
     """
     items = pair_list(pairs, max_pairs)
     if not items:
@@ -70,12 +60,9 @@ def plot_pairs(
         "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
         f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
         f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
-    ]
-    if has_landcover:
-        titles.append("land cover")
+    ] + ["land cover"] * has_landcover
     fig, axes = grid(len(items), len(titles), size)
-    if has_landcover:
-        ids, names, cmap, norm = landcover_legend(classes)
+    ids, names, cmap, norm = landcover_legend(classes)
     present: set[int] = set()
     for r, (pair, row) in enumerate(zip(items, axes)):
         s2 = first_image(pair["s2"], 12, f"pairs[{r}]['s2']")
@@ -109,14 +96,6 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
 
     Optical bands share one reflectance scale and radar bands one dB scale, so brightness compares across
     bands: water is dark in the near infrared, vegetation bright past the red edge.
-
-    Args:
-        pair: a pair dict with ``s2`` ``[12, H, W]`` and ``s1`` ``[2, H, W]`` (a batch: its first pair).
-        title: figure title (the display ranges are written under it).
-        size: inches per panel.
-
-    Returns:
-        A figure with 14 image axes (2 rows of 7, B1..B12 then VV, VH) and three colour bars.
     """
     pair = pair_list(pair, 1, "pair")[0]
     s2 = first_image(pair["s2"], 12, "pair['s2']")
@@ -138,18 +117,17 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
     return fig
 
 
-def _metric_grid(pair: Mapping | None, gsd: float | None, crs: str | None) -> tuple[float, str | None, tuple]:
+def _metric_grid(pair: Mapping) -> tuple[float, str | None, tuple]:
     """Pixel size, CRS and the upper-left corner ``(x, y)`` in metres (``(0, 0)`` without a transform)."""
-    if pair is not None and pair.get("transform") is not None:
+    crs = str(scalar(pair["crs"])) if pair.get("crs") else None
+    if pair.get("transform") is not None:
         a, _, c, _, _, f = (float(v) for v in to_numpy(pair["transform"]).ravel()[:6])
-        return abs(a), str(scalar(pair.get("crs"))) if pair.get("crs") else crs, (c, f)
-    if gsd is None and pair is not None and pair.get("gsd") is not None:
-        gsd = float(scalar(pair["gsd"]))
-    return float(gsd or 10.0), crs, (0.0, 0.0)
+        return abs(a), crs, (c, f)
+    return float(scalar(pair.get("gsd") or 10.0)), crs, (0.0, 0.0)
 
 
 def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
-    """A white scale bar of a round length (1, 2 or 5 times a power of ten) near a quarter of ``span_m``."""
+    """A white scale bar of a round length (1, 2 or 5 times a power of ten) near a quarter of the width."""
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     target = max(span_m / 4.0, 1e-9)
@@ -167,8 +145,6 @@ def plot_coregistration(
     *,
     s1: Any = None,
     s2: Any = None,
-    gsd: float | None = None,
-    crs: str | None = None,
     vv_contour: float = VV_CONTOUR_DB,
     checker: int | None = None,
     title: str | None = None,
@@ -177,36 +153,22 @@ def plot_coregistration(
     """One place's S2 and S1 on axes in metres, S1 VV contours over S2, and an S2 / S1 checkerboard.
 
     When the images are co-registered, the radar's contours follow the optical edges and edges continue
-    across the checkerboard's blocks.
-
-    Args:
-        pair: a pair dict (``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, and ``transform`` /
-            ``crs`` or ``gsd``); or None with ``s1`` and ``s2`` given.
-        s1: radar ``[2, H, W]`` in dB (instead of ``pair``).
-        s2: optical ``[12, H, W]`` reflectance (instead of ``pair``).
-        gsd: metres per pixel without a transform (default: the pair's ``gsd``, else 10).
-        crs: the CRS named in the axis labels.
-        vv_contour: VV level in dB of the contour, drawn on VV averaged over a small box (speckle would
-            outline single pixels); the image's median VV when the image never crosses it.
-        checker: checkerboard block side in pixels (default: an eighth of the image).
-        title: figure title.
-        size: inches per panel.
-
-    Returns:
-        A figure with 4 image axes in metres (scale bars with ``gid="scale_bar"``) and a dB colour bar.
+    across the checkerboard's blocks (``checker`` pixels, default an eighth of the image). ``pair`` holds
+    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``, or ``s1``/``s2`` come alone. The ``vv_contour`` (dB)
+    is drawn on VV averaged over a small box, so that speckle does not outline single pixels.
     """
     from scipy.ndimage import uniform_filter
 
-    if pair is not None:
-        s1 = pair["s1"] if s1 is None else s1
-        s2 = pair["s2"] if s2 is None else s2
+    pair = pair if isinstance(pair, Mapping) else {}
+    s1 = pair.get("s1") if s1 is None else s1
+    s2 = pair.get("s2") if s2 is None else s2
     if s1 is None or s2 is None:
         raise ValueError("plot_coregistration: give a pair dict, or both s1 [2, H, W] and s2 [12, H, W]")
     a1, a2 = first_image(s1, 2, "s1"), first_image(s2, 12, "s2")
     if a1.shape[1:] != a2.shape[1:]:
         raise ValueError(f"s1 and s2: expected the same grid, got {a1.shape[1:]} and {a2.shape[1:]}")
     h, w = a2.shape[1:]
-    res, crs, (x0, y0) = _metric_grid(pair if isinstance(pair, Mapping) else None, gsd, crs)
+    res, crs, (x0, y0) = _metric_grid(pair)
     extent = (0.0, w * res, 0.0, h * res)  # metres from the lower-left corner
     rgb, vv = s2_true_colour(a2), a1[0]
     finite = vv[np.isfinite(vv)]
@@ -241,7 +203,6 @@ def plot_coregistration(
         ax.set_xlabel(f"metres east{where}" if ax is axes[0] else "metres east", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("metres north", fontsize=8)
-    suptitle(
-        fig, title or f"one place, both sensors: {w * res / 1000:g} x {h * res / 1000:g} km at {res:g} m"
-    )
+    default = f"one place, both sensors: {w * res / 1000:g} x {h * res / 1000:g} km at {res:g} m"
+    suptitle(fig, title or default)
     return fig

@@ -1,7 +1,6 @@
 """Figures of dense outputs: predicted masks next to the truth, and change between two dates.
 
-Both dates of a change figure use the same fixed display stretch, so unchanged ground keeps its colour and
-only real change looks different; true change masks are black and white (white: changed).
+Both dates share one fixed display stretch, so unchanged ground keeps its colour; white marks true change.
 """
 
 from __future__ import annotations
@@ -32,15 +31,8 @@ def plot_segmentation(
 ) -> Figure:
     """Radar, optical, true mask and each model's predicted mask, one row per scene.
 
-    Args:
-        batch: ``s1`` ``[B, 2, H, W]``, ``s2`` ``[B, 12, H, W]`` and ``mask`` ``[B, H, W]`` (1 water,
-            0 land, -1 no data).
-        predictions: ``{name: [B, H, W]}`` class ids per model.
-        max_items: rows at most.
-        title: figure title.
-
-    Returns:
-        The figure (``rows x (3 + len(predictions))`` panels).
+    ``batch`` holds ``s1``, ``s2`` and ``mask`` ``[B, H, W]`` (1 water, 0 land, -1 no data);
+    ``predictions`` is ``{name: [B, H, W]}``.
     """
     if "mask" not in batch:
         raise KeyError("plot_segmentation: the batch has no 'mask'")
@@ -69,17 +61,10 @@ def plot_change_maps(
     modality: str = "s2",
     title: str | None = None,
 ) -> Figure:
-    """Before, after, the true change mask and each detector's score map, one row per place.
+    """Before, after, the true change mask ``[B, H, W]`` and each detector's score map, one row per place.
 
-    Args:
-        before: pair batch of the first date.
-        after: pair batch of the second date.
-        truth: bool ``[B, H, W]`` change masks.
-        scores: ``{name: [B, h, w]}`` change scores (any grid); each column has its own colour bar, titled
-            with its name (say what the score is, e.g. ``"embedding distance"``).
-        max_items: rows at most.
-        modality: which image to show for the dates (``"s1"`` or ``"s2"``).
-        title: figure title.
+    ``scores`` is ``{name: [B, h, w]}`` on any grid; each column gets a colour bar labelled with its name,
+    so the name should say what the score is (``"embedding distance"``).
     """
     truth = to_numpy(truth)
     n = min(truth.shape[0], max_items)
@@ -113,23 +98,11 @@ def plot_change(
     title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
-    """Change at one place: both dates, the per-patch embedding distance, optionally the true mask.
+    """Change at one place: both dates, the ``[h, w]`` distance map (``gid="distance"``), the true mask.
 
-    Args:
-        before: image ``[C, H, W]`` or a pair dict (its ``modality`` image and ``date`` are used).
-        after: the same at the later date.
-        distance_map: ``[h, w]`` distances (per patch, or per pixel); a boolean map is drawn as the mask
-            it is, not titled as a distance.
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
-        threshold: when given, a last panel outlines where the distance exceeds it on the later image.
-        truth: optional ``[H, W]`` (or ``[h, w]``) true change mask, in its own panel.
-        distance_label: title and colour-bar label of the distance panel.
-        title: figure title.
-        size: inches per panel.
-
-    Returns:
-        A figure with 3 image axes (one more each for ``threshold`` and ``truth``); the distance panel has
-        ``gid="distance"``.
+    ``before`` and ``after`` are ``[C, H, W]`` images or pair dicts (their ``modality`` image and ``date``).
+    A boolean distance map is drawn as the mask it is; ``threshold`` adds a panel outlining where the
+    distance exceeds it on the later image.
     """
     images, dates = [], []
     for x in (before, after):
@@ -143,8 +116,6 @@ def plot_change(
         raise ValueError(
             f"before and after: expected the same size, got {images[0].shape} and {images[1].shape}"
         )
-    if distance_map is None:
-        raise ValueError("distance_map: expected [h, w] distances (or a change mask), got None")
     raw = to_numpy(distance_map)
     d = raw.astype(np.float64)
     if d.ndim != 2:

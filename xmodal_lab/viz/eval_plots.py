@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from xmodal_lab.viz._common import pair_list, scalar, to_numpy
+from xmodal_lab.viz._common import scalar, to_numpy
 from xmodal_lab.viz.colours import (
     MODALITY_COLOURS,
     TRUE_MATCH_COLOUR,
@@ -24,17 +24,13 @@ from xmodal_lab.viz.colours import (
 )
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
 
-#: Keys of validation records that are clock times, not metrics: never drawn on a metric axis.
-_TIME_KEYS = ("time", "seconds", "wall_s")
+_TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str | None = None) -> Figure:
-    """Cosine similarities between SAR queries (rows) and optical gallery items (columns).
+    """Cosine similarities ``[Nq, Ng]``: SAR queries (rows), optical items (columns), pairs on the diagonal.
 
-    Args:
-        sim: ``[Nq, Ng]`` similarities; the true match of query ``i`` is gallery item ``i``.
-        max_items: show only the top-left ``max_items x max_items`` block (the diagonal stays visible).
-        title: axes title (default: the mean diagonal and off-diagonal similarities).
+    Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and other values.
     """
     s = to_numpy(sim).astype(np.float64)
     if s.ndim != 2:
@@ -46,19 +42,13 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     fig, ax = figure_axes(figsize=(5.2, 4.4))
     im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     colorbar(fig, im, ax, "cosine similarity", location="right", shrink=1.0)
-    ax.set_title(
-        title or f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}",
-        fontsize=10,
-    )
-    ax.set_xlabel("optical gallery item")
-    ax.set_ylabel("SAR query")
+    default = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
+    ax.set_title(title or default, fontsize=10)
+    ax.set(xlabel="optical gallery item", ylabel="SAR query")
     return fig
 
 
-def _images(x: Any, key: str, channels: int, name: str) -> np.ndarray:
-    """``[N, C, H, W]`` from a tensor/array or from pair dicts (their ``key``)."""
-    if isinstance(x, Mapping) or (isinstance(x, Sequence) and x and isinstance(x[0], Mapping)):
-        x = np.stack([to_numpy(p[key]) for p in pair_list(x, name=name)])
+def _images(x: Any, channels: int, name: str) -> np.ndarray:
     a = to_numpy(x).astype(np.float32, copy=False)
     if a.ndim != 4 or a.shape[1] != channels:
         raise ValueError(f"{name}: expected [N, {channels}, H, W] images, got shape {a.shape}")
@@ -72,32 +62,19 @@ def plot_retrieval(
     k: int = 4,
     *,
     queries: Sequence[int] | None = None,
-    n_queries: int = 3,
     title: str | None = None,
     size: float = 2.0,
 ) -> Figure:
-    """Each row a SAR query, its top-k optical matches, the true match and the least similar item.
+    """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
-    The top-k panel holding the true match is framed in green (``gid="true_match"``); the true match's rank
-    in the whole gallery is written over its column, so a miss is as visible as a hit.
-
-    Args:
-        queries_s1: radar images ``[Nq, 2, H, W]`` (or pair dicts).
-        gallery_s2: optical images ``[Ng, 12, H, W]`` (or pair dicts).
-        sim: ``[Nq, Ng]`` similarities; query ``i``'s true match is gallery item ``i``.
-        k: matches per query.
-        queries: query rows to draw (default: the first ``n_queries``).
-        n_queries: rows when ``queries`` is not given.
-        title: figure title.
-        size: inches per panel.
-
-    Returns:
-        A figure with ``k + 3`` columns: query, top-1..top-k, true match, least similar.
+    ``queries_s1`` ``[Nq, 2, H, W]`` and ``gallery_s2`` ``[Ng, 12, H, W]`` are compared by ``sim``
+    ``[Nq, Ng]`` (query ``i``'s true match is item ``i``); rows are ``queries`` (default the first three).
+    A top-k panel holding the true match is framed in green (``gid="true_match"``); a miss is as visible.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
 
-    q_img = _images(queries_s1, "s1", 2, "queries_s1")
-    g_img = _images(gallery_s2, "s2", 12, "gallery_s2")
+    q_img = _images(queries_s1, 2, "queries_s1")
+    g_img = _images(gallery_s2, 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (len(q_img), len(g_img)):
         raise ValueError(
@@ -105,7 +82,7 @@ def plot_retrieval(
         )
     if not 1 <= k <= len(g_img):
         raise ValueError(f"k: expected 1..{len(g_img)} (the gallery size), got {k}")
-    rows = list(queries) if queries is not None else list(range(min(n_queries, len(q_img))))
+    rows = list(queries) if queries is not None else list(range(min(3, len(q_img))))
     if any(not 0 <= q < min(len(q_img), len(g_img)) for q in rows):
         raise ValueError(f"queries: indices must lie in 0..{min(len(q_img), len(g_img)) - 1}, got {rows}")
     fig, axes = grid(len(rows), k + 3, size)
@@ -126,15 +103,6 @@ def plot_retrieval(
     return fig
 
 
-def _class_ids(labels: Any, n: int) -> np.ndarray:
-    lab = to_numpy(labels)
-    if lab.ndim == 2:  # multi-hot: colour by the first (dominant) label
-        lab = lab.argmax(axis=1)
-    if lab.shape != (n,):
-        raise ValueError(f"labels: expected [N] class ids or [N, K] multi-hot with N={n}, got {lab.shape}")
-    return lab.astype(np.int64)
-
-
 def plot_projection(
     coords_s1: Any,
     coords_s2: Any,
@@ -144,21 +112,11 @@ def plot_projection(
     label_names: Mapping[int, str] | Sequence[str] | None = None,
     ax: Any = None,
 ) -> Figure:
-    """Both modalities in one 2-D projection, a line joining each SAR point to its optical partner.
+    """Radar ``[N, 2]`` and optical ``[N, 2]`` points of one 2-D projection, each pair joined by a line.
 
-    Short lines mean the encoders agree about a place; after training they shrink and classes separate.
-
-    Args:
-        coords_s1: radar coordinates ``[N, 2]``.
-        coords_s2: optical coordinates ``[N, 2]`` (row ``i`` is radar row ``i``'s partner).
-        title: axes title.
-        labels: optional ``[N]`` class ids (or ``[N, K]`` multi-hot) colouring the points.
-        label_names: names of the class ids (a list, or ``{id: name}``) for the legend; land-cover names
-            get the colours of the land-cover maps.
-        ax: draw into these axes instead of a new figure.
-
-    Returns:
-        The figure (the line collection has ``gid="pair_lines"``, one segment per pair).
+    Short lines mean the encoders agree about a place. ``labels`` (``[N]`` class ids or ``[N, K]``
+    multi-hot) colour the points; ``label_names`` (a list or ``{id: name}``) name them, in the land-cover
+    colours where the names are land-cover classes.
     """
     a, b = to_numpy(coords_s1).astype(np.float64), to_numpy(coords_s2).astype(np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
@@ -173,7 +131,12 @@ def plot_projection(
         colours = MODALITY_COLOURS
         handles = None
     else:
-        ids = _class_ids(labels, len(a))
+        ids = to_numpy(labels)
+        ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
+        if ids.shape != (len(a),):
+            raise ValueError(
+                f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
+            )
         uniq = np.unique(ids)
         if label_names is not None:  # named classes keep the colours they have in every figure (water blue)
             table_ids, class_names, cmap, norm = landcover_legend(label_names)
@@ -203,79 +166,53 @@ def plot_projection_before_after(
     titles: tuple[str, str] = ("before training", "after training"),
     label_names: Mapping[int, str] | Sequence[str] | None = None,
 ) -> Figure:
-    """Two projections side by side (before and after training), pairs joined by lines in each.
-
-    Args:
-        before: ``(coords_s1, coords_s2)`` or ``{"s1": [N, 2], "s2": [N, 2]}`` before training.
-        after: the same after training.
-        labels: optional ``[N]`` class ids (or ``[N, K]`` multi-hot) colouring the points.
-        titles: the two axes titles.
-        label_names: names of the class ids for the legend.
-    """
+    """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
-    for ax, coords, title, name in zip(fig.subplots(1, 2), (before, after), titles, ("before", "after")):
-        if isinstance(coords, Mapping):
-            coords = (coords.get("s1"), coords.get("s2"))
-        if not (isinstance(coords, Sequence) and len(coords) == 2 and all(c is not None for c in coords)):
-            raise ValueError(f"{name}: expected (coords_s1, coords_s2) or {{'s1': [N, 2], 's2': [N, 2]}}")
-        plot_projection(*coords, title, labels, label_names=label_names, ax=ax)
+    for ax, coords, title in zip(fig.subplots(1, 2), (before, after), titles):
+        s1, s2 = (coords["s1"], coords["s2"]) if isinstance(coords, Mapping) else coords
+        plot_projection(s1, s2, title, labels, label_names=label_names, ax=ax)
     return fig
 
 
-def _history_parts(history: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Loss steps and values, and ``{metric: (steps, values)}``, from a history or a log's path."""
+def _history_parts(history: Mapping) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[list, list]]]:
+    """Loss steps and values, and ``{metric: (steps, values)}`` of the validation records."""
+    if "loss" not in history:
+        raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(history)}")
+    loss = to_numpy(history["loss"]).astype(np.float64).ravel()
+    steps = np.arange(1, len(loss) + 1) if history.get("step") is None else to_numpy(history["step"]).ravel()
+    metrics: dict[str, tuple[list, list]] = {}
+    for i, record in enumerate(history.get("val") or []):  # {"step": s, "recall@1": ...} per validation
+        for key, value in record.items():
+            if key.lower() not in _TIME_KEYS:
+                xs, ys = metrics.setdefault(key, ([], []))
+                xs.append(record.get("step", i + 1))
+                ys.append(float(scalar(value)))
+    return steps, loss, metrics
+
+
+def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
+    """Training loss per step (raw and EMA-smoothed by ``smooth``), and validation scores and ranks.
+
+    ``history`` is what ``train.fit`` returns (``loss``, ``step``, ``val`` records) or the path of its log.
+    Scores (0..1) and ranks get separate axes so neither squashes the other; clock times are not metrics.
+    """
     if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
         from xmodal_lab.train.loggers import read_log
 
         history = read_log(history)
-    h = history if isinstance(history, Mapping) else vars(history)
-    if "loss" not in h:
-        raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(h)}")
-    loss = to_numpy(h["loss"]).astype(np.float64).ravel()
-    steps = to_numpy(h["step"]).ravel() if h.get("step") is not None else np.arange(1, len(loss) + 1)
-    metrics: dict[str, tuple[list, list]] = {}
-    for i, record in enumerate(h.get("val") or []):  # {"step": s, "recall@1": ...} per validation
-        for key, value in record.items():
-            if key != "step":
-                xs, ys = metrics.setdefault(key, ([], []))
-                xs.append(record.get("step", i + 1))
-                ys.append(float(scalar(value)))
-    return steps, loss, {k: (np.asarray(x), np.asarray(y, dtype=np.float64)) for k, (x, y) in metrics.items()}
-
-
-def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
-    """Training loss per step (raw and smoothed), and validation metrics on separate axes by scale.
-
-    Scores in 0..1 (recall@k, accuracy, IoU) and ranks (lower is better) get their own axes so neither
-    squashes the other; clock times are never drawn as metrics (the loss title gives the total time).
-
-    Args:
-        history: from ``xmodal_lab.train.fit``: ``loss`` (per step, optional ``step``) and optionally
-            ``val``, a list of ``{"step": s, metric: value}`` records; or the path of a
-            ``fit(log_dir=...)`` log.
-        smooth: exponential-moving-average factor of the smoothed curve (0 turns it off).
-        title: figure title.
-
-    Returns:
-        A figure with the loss axes, plus one per metric kind present (``gid="history_score"`` /
-        ``"history_rank"``).
-    """
     steps, loss, metrics = _history_parts(history)
-    groups: dict[str, list[str]] = {"score": [], "rank": []}
-    for name in metrics:
-        if name.lower() not in _TIME_KEYS:
-            groups["rank" if "rank" in name.lower() else "score"].append(name)
-    groups = {kind: names for kind, names in groups.items() if names}
+    groups: dict[str, list[str]] = {}
+    for name in sorted(metrics, key=lambda n: "rank" in n.lower()):  # scores first, then ranks
+        groups.setdefault("rank" if "rank" in name.lower() else "score", []).append(name)
     fig = new_figure(figsize=(5.0 + 4.2 * len(groups), 3.6), layout="constrained")
     ax, *metric_axes = fig.subplots(1, 1 + len(groups), squeeze=False)[0]
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
     if smooth > 0 and len(loss) > 1:
-        ema, acc = np.empty_like(loss), loss[0]
-        for i, v in enumerate(loss):
-            acc = smooth * acc + (1 - smooth) * v
-            ema[i] = acc
+        from scipy.signal import lfilter
+
+        ema = lfilter([1 - smooth], [1, -smooth], loss, zi=[smooth * loss[0]])[0]  # EMA started at loss[0]
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {smooth:g})")
-    seconds = scalar(history.get("seconds")) if isinstance(history, Mapping) else None
+    seconds = scalar(history.get("seconds"))
     took = f", {float(seconds):.0f} s" if isinstance(seconds, int | float) else ""
     ax.set(xlabel="training step", ylabel="training loss")
     ax.set_title(f"training loss ({len(loss)} steps{took})", fontsize=10)
@@ -294,17 +231,13 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
 
 def _curve_points(curve: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(fractions, mean score, std or None)`` of one label-efficiency curve."""
-    if isinstance(curve, Mapping) and ("fraction" in curve or "fractions" in curve):
-        xs, ys = curve.get("fraction", curve.get("fractions")), curve.get("score", curve.get("scores"))
-        pairs = list(zip(to_numpy(xs).ravel(), ys))
-    elif isinstance(curve, Mapping):
+    if isinstance(curve, Mapping):
         pairs = list(curve.items())
     elif isinstance(curve, Sequence) and len(curve) == 2 and np.ndim(curve[0]) == 1:
         pairs = list(zip(to_numpy(curve[0]).ravel(), curve[1]))
     else:
         raise ValueError(
-            f"curves[{name!r}]: expected {{fraction: score}}, (fractions, scores) or "
-            f"{{'fraction': [...], 'score': [...]}}, got {type(curve).__name__}"
+            f"curves[{name!r}]: expected {{fraction: score}} or (fractions, scores), got {type(curve).__name__}"
         )
     pairs.sort(key=lambda p: float(p[0]))
     runs = [to_numpy(p[1]).astype(np.float64).ravel() for p in pairs]
@@ -321,12 +254,8 @@ def plot_label_efficiency(
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
-    Args:
-        curves: ``{name: curve}``; a curve is ``{fraction: score}`` (a score or a list over seeds, drawn as
-            mean and spread), ``(fractions, scores)`` or ``{"fraction": [...], "score": [...]}``.
-        metric: y-axis label.
-        chance: a dashed chance level (``gid="chance"``).
-        title: axes title.
+    ``curves`` is ``{name: {fraction: score}}`` or ``{name: (fractions, scores)}``; a score may be a list
+    over seeds (drawn as mean and spread). ``chance`` adds a dashed level (``gid="chance"``).
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")

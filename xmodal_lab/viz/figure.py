@@ -1,7 +1,7 @@
 """How the kit makes matplotlib figures: owned by pyplot, shown once in a notebook, built from shared panels.
 
-Every figure starts from :func:`new_figure`, so that ``fig = plot_...(); plt.show()``, a bare ``plot_...()``
-ending a cell and a figure made in a loop all show exactly once, with or without a display.
+Every figure starts from :func:`new_figure`, so that ``plt.show()``, a returned figure and one made in a
+loop all show exactly once, with or without a display.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-#: Marks the figures of this package, so that only they are closed once displayed.
-_MARK = "_xmodal_lab_figure"
+_MARK = "_xmodal_lab_figure"  # only the figures of this package are closed once displayed
 
 
 def new_figure(**kwargs: Any) -> Figure:
-    """A pyplot figure (so ``plt.show()`` finds it) that is closed once a notebook has drawn it.
-
-    Args:
-        **kwargs: passed to ``matplotlib.pyplot.figure`` (``figsize``, ``layout`` ...).
-    """
+    """A pyplot figure (so ``plt.show()`` finds it) that is closed once a notebook has drawn it."""
     import matplotlib.pyplot as plt
 
     fig = plt.figure(**kwargs)
@@ -45,11 +40,7 @@ def _close_after(render):
 
 
 def enable_notebook_display() -> None:
-    """Make IPython draw this package's figures once per cell; outside IPython, do nothing.
-
-    Registers a PNG formatter when none is there (under ``Agg`` a returned figure would print as text) and
-    wraps the figure formatters so that a figure of this package leaves pyplot once drawn.
-    """
+    """Make IPython draw this package's figures once, as PNG (also under ``Agg``); elsewhere do nothing."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -77,21 +68,13 @@ def figure_axes(ax=None, **kwargs: Any):
 
 
 def grid(rows: int, cols: int, size: float = 2.4, **kwargs: Any) -> tuple[Figure, np.ndarray]:
-    """A new figure with a ``rows x cols`` grid of axes, ``size`` inches per panel.
-
-    Returns:
-        ``(figure, axes)`` with ``axes`` a ``[rows, cols]`` array.
-    """
+    """A new figure and its ``[rows, cols]`` array of axes, ``size`` inches per panel."""
     fig = new_figure(figsize=(size * cols, size * rows), layout="constrained")
     return fig, np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
 
 
 def show(ax, image: Any = None, title: str | None = None, fontsize: float = 9, **imshow: Any):
-    """One image panel: ``imshow(image)`` without ticks, with an optional title.
-
-    Returns:
-        The ``AxesImage`` (None when ``image`` is None: an empty panel).
-    """
+    """One image panel without ticks; returns the ``AxesImage`` (None for an empty panel)."""
     im = None if image is None else ax.imshow(image, **imshow)
     ax.set_xticks([])
     ax.set_yticks([])

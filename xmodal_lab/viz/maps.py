@@ -1,9 +1,7 @@
-"""Maps of tiles: footprints in longitude/latitude, leafmap maps (ipyleaflet) and their static fallbacks.
+"""Maps of tiles: footprints in longitude/latitude, leafmap maps and their static matplotlib fallbacks.
 
-Data layers (GeoJSON footprints, tile images as PNG data URLs) travel inside the notebook, so they show
-offline; only the basemap needs the internet. Every map opens fitted to its data with a default selection
-(the headless default), and :func:`plot_footprints` draws the same content with matplotlib for nbmake and
-readers of a rendered notebook. leafmap, ipyleaflet and ipywidgets are imported inside the functions.
+Data layers (GeoJSON, PNG data URLs) travel inside the notebook, so only the basemap needs the internet.
+Every map opens fitted to its data; :func:`plot_footprints` draws the same for a rendered notebook.
 """
 
 from __future__ import annotations
@@ -27,10 +25,9 @@ from xmodal_lab.viz.figure import figure_axes
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]  # ((south, west), (north, east)), Leaflet's order
 
-#: Pixels the automatic zoom lets the data fill (inside a 480-pixel-high map, with margins).
-_VIEW_PX = (640, 360)
-#: Below this zoom a 1-km tile is a few pixels wide, so the maps add markers at tile centres.
-_MARKER_ZOOM = 11
+_VIEW_PX = (640, 360)  # pixels the automatic zoom lets the data fill (a 480-px map, with margins)
+_MARKER_ZOOM = 11  # below it a 1-km tile is a few pixels wide: the maps add markers at tile centres
+_MAX_OVERLAYS = 32  # tile images at most: each adds its PNG to the notebook
 #: What the tile colours of a map coloured by embedding mean.
 EMBEDDING_LEGEND = (
     "Tile colour = its embedding, projected to 2-D (PCA) and placed on a colour wheel: the angle around the "
@@ -39,13 +36,8 @@ EMBEDDING_LEGEND = (
 )
 
 
-# --- footprints and colours (pure functions) ------------------------------------------------------------
 def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
-    """A raster's corners in longitude/latitude, a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
-
-    The affine ``transform`` ``(a, b, c, d, e, f)`` puts pixel corner ``(col, row)`` at
-    ``(a*col + b*row + c, d*col + e*row + f)`` in ``crs``.
-    """
+    """A raster's corners (affine ``transform`` in ``crs``) in lon/lat: a closed ring ``[5, 2]``."""
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
     cols = np.array([0, width, width, 0, 0], dtype=np.float64)
     rows = np.array([0, 0, height, height, 0], dtype=np.float64)
@@ -60,12 +52,7 @@ def bounds_of(points: np.ndarray) -> Bounds:
 
 
 def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
-    """A tile's corners in longitude/latitude, a closed ring ``[5, 2]`` (TL, TR, BR, BL, TL).
-
-    The tile is located by its ``crs`` and affine ``transform`` with a size (its images, or
-    ``height``/``width``/``size``), or else by ``lat``/``lon`` (its centre) and ``gsd``; ``index`` names it
-    in errors.
-    """
+    """A tile's corners in lon/lat ``[5, 2]``, from ``crs`` and ``transform``, or ``lat``/``lon``/``gsd``."""
     height, width = image_size(pair)
     crs, transform = pair.get("crs"), pair.get("transform")
     if crs and transform is not None:
@@ -88,7 +75,7 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
 
 
 def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
-    """The pair's JSON-ready scalar entries (``lat``, ``lon``, ``date``, ``gsd`` ...) and ``index``."""
+    """The pair's JSON-ready scalar entries (``lat``, ``date``, ``gsd`` ...) and its position ``index``."""
     props: dict[str, Any] = {}
     for key, value in pair.items():
         value = scalar(value)
@@ -110,37 +97,28 @@ def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
 def footprints_geojson(
     pairs: Any,
     colors: Sequence[str] | None = None,
-    properties: Sequence[Mapping] | Mapping[str, Sequence] | None = None,
+    properties: Mapping[str, Sequence] | None = None,
 ) -> dict:
-    """A GeoJSON FeatureCollection of the tiles' footprint polygons in longitude/latitude (EPSG:4326).
+    """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has ``index`` ``i``.
 
-    Args:
-        pairs: pair dicts, a collated batch, a dataset, or metadata dicts (see :func:`footprint_lonlat`).
-        colors: one colour per tile, stored as the ``color`` property (maps paint it).
-        properties: extra properties per tile: a list of dicts, or ``{name: [one value per tile]}``.
-
-    Returns:
-        Feature ``i`` has a closed ``Polygon`` ring of 5 ``[lon, lat]`` positions and the pair's scalar
-        entries as properties, with ``index`` set to ``i``.
+    ``colors`` become the ``color`` property the maps paint; ``properties`` (``{name: [one value per
+    tile]}``) add more.
     """
     items = pair_list(pairs)
     n = len(items)
     if colors is not None and len(colors) != n:
         raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
-    if isinstance(properties, Mapping):
-        for key, values in properties.items():
-            if len(values) != n:
-                raise ValueError(f"properties[{key!r}]: expected {n} values, got {len(values)}")
-        properties = [{k: scalar(v[i]) for k, v in properties.items()} for i in range(n)]
-    elif properties is not None and len(properties) != n:
-        raise ValueError(f"properties: expected one dict per tile ({n}), got {len(properties)}")
+    properties = properties or {}
+    for key, values in properties.items():
+        if len(values) != n:
+            raise ValueError(f"properties[{key!r}]: expected {n} values, got {len(values)}")
     features = []
     for i, pair in enumerate(items):
         ring = footprint_lonlat(pair, i)
         props = _feature_properties(pair, ring, i)
         if colors is not None:
             props["color"] = str(colors[i])
-        props.update(properties[i] if properties is not None else {})
+        props.update({key: scalar(values[i]) for key, values in properties.items()})
         geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
         features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
@@ -154,18 +132,18 @@ def geojson_bounds(collection: Mapping) -> Bounds:
     return bounds_of(np.concatenate(rings))
 
 
-def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray, lightness: float) -> np.ndarray:
-    """RGB in 0..1 of the colour wheel: hue from the angle of ``(x, y)``, saturation from ``radius`` in 0..1."""
+def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """RGB of the colour wheel: hue from the angle of ``(x, y)``, saturation from ``radius`` in 0..1."""
     hue = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
     sat = 0.25 + 0.75 * np.clip(radius, 0.0, 1.0)
-    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, lightness)], axis=-1))
+    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, 0.9)], axis=-1))
 
 
-def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
-    """Hex colours that place similar embeddings near each other on a 2-D colour wheel.
+def embedding_colors(coords_2d: Any) -> list[str]:
+    """Hex colours that place similar embeddings near each other on a colour wheel.
 
-    The angle around the centre of the ``[N, 2]`` cloud (``[N, D]`` is reduced by PCA first) picks the hue
-    and the distance from it, relative to the 95th percentile, the saturation.
+    The angle around the centre of the ``[N, 2]`` cloud (``[N, D]``: its PCA) picks the hue, the distance
+    from it (relative to the 95th percentile) the saturation.
     """
     c = to_numpy(coords_2d).astype(np.float64)
     if c.ndim != 2 or len(c) == 0:
@@ -177,18 +155,16 @@ def embedding_colors(coords_2d: Any, *, lightness: float = 0.9) -> list[str]:
         c = c @ np.linalg.svd(c, full_matrices=False)[2][:2].T  # the two strongest principal axes
     radius = np.linalg.norm(c, axis=1)
     scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
-    return [
-        to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0), lightness)
-    ]
+    return [to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0))]
 
 
-def colour_wheel(size: int = 96, *, lightness: float = 0.9) -> np.ndarray:
+def colour_wheel(size: int = 96) -> np.ndarray:
     """The key of :func:`embedding_colors`: ``[size, size, 4]`` uint8 RGBA, transparent outside the disc."""
     axis = (np.arange(size) + 0.5) / size * 2 - 1
     x, y = np.meshgrid(axis, -axis)  # y up, as on a plot of the projection
     r = np.hypot(x, y)
     out = np.zeros((size, size, 4), np.uint8)
-    out[..., :3] = np.round(_wheel(x, y, r, lightness) * 255).astype(np.uint8)
+    out[..., :3] = np.round(_wheel(x, y, r) * 255).astype(np.uint8)
     out[..., 3] = np.where(r <= 1.0, 255, 0)
     return out
 
@@ -196,7 +172,7 @@ def colour_wheel(size: int = 96, *, lightness: float = 0.9) -> np.ndarray:
 def value_colors(
     values: Any, *, cmap: str = "magma", vmin: float | None = None, vmax: float | None = None
 ) -> list[str]:
-    """Hex colours of ``[N]`` numbers (a change distance per tile) on a colour map, ``vmin``..``vmax``."""
+    """Hex colours of ``[N]`` numbers (a change distance per tile) on a colour map."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
@@ -210,7 +186,7 @@ def value_colors(
 
 
 def png_data_url(image: np.ndarray) -> str:
-    """Encode an ``[H, W, 3]`` (or RGBA ``[H, W, 4]``) uint8 picture as a PNG data URL (works offline)."""
+    """An ``[H, W, 3]`` (or ``[H, W, 4]``) uint8 picture as a PNG data URL, which works offline."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -218,9 +194,8 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-# --- map building blocks (shared with the region maps) ----------------------------------------------------
 def view_of(bounds: Bounds) -> tuple[tuple[float, float], int]:
-    """Centre ``(lat, lon)`` and the Web-Mercator zoom that shows ``bounds``, computed here (not in the browser)."""
+    """Centre ``(lat, lon)`` and the Web-Mercator zoom that shows ``bounds``, without a browser."""
     (south, west), (north, east) = bounds
     centre = ((south + north) / 2, (west + east) / 2)
     # at zoom z the world is 256 * 2**z pixels wide; a degree of latitude is 1/cos(lat) longitude degrees
@@ -231,7 +206,7 @@ def view_of(bounds: Bounds) -> tuple[tuple[float, float], int]:
 
 
 def fit_to(m: Any, bounds: Bounds) -> list[list[float]]:
-    """Fit a map to ``bounds`` now (centre and zoom) and in the browser (``fit_bounds``); kept in ``m.fitted_bounds``."""
+    """Fit a map to ``bounds`` now and in the browser; kept in ``m.fitted_bounds``."""
     (south, west), (north, east) = bounds
     box = [[float(south), float(west)], [float(north), float(east)]]
     m.center, m.zoom = view_of(bounds)
@@ -244,7 +219,7 @@ def fit_to(m: Any, bounds: Bounds) -> list[list[float]]:
 
 
 def new_map(bounds: Bounds, basemap: str | None, height: str):
-    """A leafmap map fitted to ``bounds`` with a layer control; ``basemap=None`` leaves out every tile layer."""
+    """A leafmap map fitted to ``bounds`` with a layer control; ``basemap=None``: no tile layer."""
     import ipyleaflet
     from leafmap import leafmap
 
@@ -264,35 +239,31 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
 
 
 def image_layer(image: np.ndarray, bounds: Bounds, name: str, opacity: float = 1.0):
-    """An ipyleaflet image overlay of an RGB(A) uint8 picture over ``bounds``, as a PNG data URL."""
+    """An image overlay of an RGB(A) uint8 picture over ``bounds``."""
     import ipyleaflet
 
     return ipyleaflet.ImageOverlay(url=png_data_url(image), bounds=bounds, name=name, opacity=opacity)
 
 
 def add_control(m: Any, widget: Any, position: str) -> Any:
-    """Put an ipywidget on the map at ``position`` (``"topright"``, ``"bottomleft"`` ...)."""
+    """Put an ipywidget on the map at ``position`` (``"topright"`` ...)."""
     import ipyleaflet
 
     m.add(ipyleaflet.WidgetControl(widget=widget, position=position))
     return widget
 
 
-def legend_html(text: str, wheel: bool = True) -> str:
-    """A map legend: a colour-wheel key (white outside the disc) and a sentence."""
+def add_legend(m: Any, text: str, wheel: bool = True) -> None:
+    """Explain the map's colours in its lower-left corner (``m.legend``), with a colour-wheel key."""
+    import ipywidgets as widgets
+
     img = ""
     if wheel:
         key = colour_wheel(64)
-        rgb = np.where(key[..., 3:] > 0, key[..., :3], 255).astype(np.uint8)
+        rgb = np.where(key[..., 3:] > 0, key[..., :3], 255).astype(np.uint8)  # white outside the disc
         img = f'<img src="{png_data_url(rgb)}" width="64" style="float:left;margin-right:6px">'
-    return f'<div style="max-width:300px;font-size:11px;line-height:1.25">{img}<b>colours</b>: {text}</div>'
-
-
-def add_legend(m: Any, text: str, wheel: bool = True) -> None:
-    """Explain the map's colours in its lower-left corner (``m.legend``)."""
-    import ipywidgets as widgets
-
-    m.legend = add_control(m, widgets.HTML(legend_html(text, wheel)), "bottomleft")
+    html = f'<div style="max-width:300px;font-size:11px;line-height:1.25">{img}<b>colours</b>: {text}</div>'
+    m.legend = add_control(m, widgets.HTML(html), "bottomleft")
 
 
 def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
@@ -313,11 +284,7 @@ def footprint_layer(
     fill_opacity: float = 0.35,
     point_radius: int = 6,
 ):
-    """An ipyleaflet GeoJSON layer ``name`` painting each feature in its ``color`` property.
-
-    ``weight`` is the outline width in pixels, ``fill_opacity`` 0 for outlines only, and ``point_radius``
-    the radius in pixels of ``Point`` features (tile centres).
-    """
+    """A GeoJSON layer painting each feature in its ``color``; widths and radii in pixels."""
     import ipyleaflet
 
     def style(feature: Mapping) -> dict:
@@ -341,13 +308,13 @@ def _centre_point(feature: Mapping) -> dict:
 
 
 def centre_layer(collection: Mapping, name: str = "tile centres", radius: int = 6):
-    """Circle markers at the tile centres, in the tiles' colours: visible when footprints are specks."""
+    """Circle markers at the tile centres in the tiles' colours, for when footprints are specks."""
     points = {"type": "FeatureCollection", "features": [_centre_point(f) for f in collection["features"]]}
     return footprint_layer(points, name, weight=1.0, fill_opacity=0.9, point_radius=radius)
 
 
 def describe_tile(properties: Mapping) -> str:
-    """A short HTML description of a tile's properties (the maps' hover box)."""
+    """An HTML description of a tile's properties (the maps' hover box)."""
     rows = []
     for key in ("index", "place", "biome", "date", "gsd", "lat", "lon", "rank", "cosine", "true_match"):
         if key in properties:
@@ -358,15 +325,14 @@ def describe_tile(properties: Mapping) -> str:
 
 
 def find_layer(m: Any, name: str):
-    """The layer of a map called ``name``; a KeyError names the layers the map has."""
+    """The layer of a map called ``name``."""
     for layer in m.layers:
         if getattr(layer, "name", None) == name:
             return layer
     raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
 
 
-# --- tile maps -------------------------------------------------------------------------------------------
-def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[str]:
+def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None, default: list | None = None) -> list:
     if colors is not None:
         if len(colors) != n:
             raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
@@ -376,41 +342,40 @@ def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None) -> list[
         if len(emb) != n:
             raise ValueError(f"embeddings: expected one row per tile ({n}), got shape {emb.shape}")
         return embedding_colors(emb)
-    return [MODALITY_COLOURS["s2"]] * n
+    return default or [MODALITY_COLOURS["s2"]] * n
 
 
-def _tile_overlays(items: list[dict], collection: Mapping, modality: str, limit: int):
-    """A layer group of the first ``limit`` tile images, each over its footprint's bounding box."""
+def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
+    """A layer group of the first tile images, each over its footprint's bounding box."""
     import ipyleaflet
 
     key = "s1" if modality.startswith("s1") else "s2"
     overlays = [image_layer(render(pair[key], modality), geojson_bounds({"features": [feature]}),
                             f"tile {feature['properties']['index']}")
-                for pair, feature in zip(items[:limit], collection["features"]) if pair.get(key) is not None]  # fmt: skip
+                for pair, feature in zip(items[:_MAX_OVERLAYS], collection["features"]) if pair.get(key) is not None]  # fmt: skip
     label = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
     return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({label})")
 
 
-def _fly_to_places(m: Any, collection: Mapping, max_places: int = 200) -> None:
+def _fly_to_places(m: Any, collection: Mapping) -> None:
     """Fly-to targets: all tiles, then tiles grouped by their ``place`` property (else one per tile)."""
     groups: dict[str, list[dict]] = {}
     place_of: dict[int, str] = {}
     for f in collection["features"]:
         p = f["properties"]
         name = (
-            f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
-            if p.get("place") is None
-            else str(p["place"])
+            str(p["place"])
+            if p.get("place") is not None
+            else f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
         )
         groups.setdefault(name, []).append(f)
         place_of[p["index"]] = name
     places = {"all tiles": lambda: geojson_bounds(collection)}
-    for name, feats in list(groups.items())[:max_places]:
+    for name, feats in list(groups.items())[:200]:
         places[name] = lambda feats=feats: geojson_bounds({"features": feats})
     selector = add_fly_to(m, places)
 
     def fly_to(name: str | int) -> list[list[float]]:
-        """Fit the map to a place (its name in the dropdown, or a tile index)."""
         name = place_of.get(name, name) if isinstance(name, int) else name
         if name not in places:
             raise KeyError(f"fly_to: no place {name!r}; the map has {list(places)}")
@@ -426,54 +391,30 @@ def explore_map(
     *,
     colors: Sequence[str] | None = None,
     overlays: str | None = "s2",
-    max_overlays: int = 32,
-    properties: Sequence[Mapping] | Mapping[str, Sequence] | None = None,
     basemap: str | None = "OpenStreetMap",
-    height: str = "480px",
-    layer_name: str = "footprints",
-    markers: bool | None = None,
-    fly_to: bool = True,
-    legend: str | None = None,
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
-    Args:
-        pairs: pair dicts, a collated batch or a dataset (each with ``crs`` and ``transform``, or ``lat``,
-            ``lon`` and ``gsd``).
-        embeddings: ``[N, D]`` embeddings or ``[N, 2]`` projections; similar tiles get similar colours.
-            Ignored when ``colors`` is given.
-        colors: one colour per tile, e.g. ``value_colors(change_distance)``.
-        overlays: a rendering (``"s2"``, ``"s2_false"``, ``"s1"`` ...) of the first ``max_overlays`` tile
-            images laid over their footprints; ``None`` for footprints only.
-        max_overlays: tile images at most (each adds its PNG to the notebook).
-        properties: extra GeoJSON properties per tile.
-        basemap: a leafmap basemap name, or ``None`` (the data layers show either way).
-        height: CSS height of the map.
-        layer_name: name of the footprint layer.
-        markers: circle markers at the tile centres (layer ``"tile centres"``); by default only when the
-            tiles are spread so far that their footprints would be specks.
-        fly_to: add the "fly to" dropdown (``map.fly_to_selector``, ``map.fly_to_place(name_or_tile)``);
-            tiles sharing a ``place`` property form one place.
-        legend: text of the colour legend (default: the colour wheel when colouring by ``embeddings``).
+    Tiles (pair dicts, a batch or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
+    are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours) or by ``colors``; ``overlays``
+    names the rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None.
 
-    Returns:
-        ``leafmap.leafmap.Map`` fitted to the tiles (``map.fitted_bounds``), with the footprint layer
-        (``map.footprints`` holds its FeatureCollection), a layer control, a hover box (``map.hover_info``),
-        the legend (``map.legend``) and the fly-to control.
+    The map keeps ``footprints`` (the FeatureCollection), ``hover_info``, ``legend``, ``fly_to_selector``
+    and ``fly_to_place(name_or_tile)``.
     """
     import ipywidgets as widgets
 
     items = pair_list(pairs)
     if not items:
         raise ValueError("explore_map: got no pairs to show")
-    collection = footprints_geojson(items, _colours_for(len(items), embeddings, colors), properties)
+    collection = footprints_geojson(items, _colours_for(len(items), embeddings, colors))
     bounds = geojson_bounds(collection)
-    m = new_map(bounds, basemap, height)
+    m = new_map(bounds, basemap, "480px")
     if overlays is not None:
-        m.add(_tile_overlays(items, collection, overlays, max_overlays))
-    layer = footprint_layer(collection, layer_name)
+        m.add(_tile_overlays(items, collection, overlays))
+    layer = footprint_layer(collection, "footprints")
     m.add(layer)
-    if markers if markers is not None else view_of(bounds)[1] < _MARKER_ZOOM:
+    if view_of(bounds)[1] < _MARKER_ZOOM:
         m.add(centre_layer(collection))
     m.hover_info = add_control(m, widgets.HTML("hover over a tile"), "bottomright")
 
@@ -482,10 +423,9 @@ def explore_map(
         m.hover_info.value = describe_tile(event.get("properties") or feature.get("properties", {}))
 
     layer.on_hover(on_hover)
-    if fly_to:
-        _fly_to_places(m, collection)
-    if legend is not None or (embeddings is not None and colors is None):
-        add_legend(m, legend or EMBEDDING_LEGEND, wheel=legend is None)
+    _fly_to_places(m, collection)
+    if embeddings is not None and colors is None:
+        add_legend(m, EMBEDDING_LEGEND)
     m.footprints = collection
     return m
 
@@ -535,29 +475,14 @@ def match_explorer(
     k: int = 4,
     query: int = 0,
     overlays: str | None = "s2",
-    max_overlays: int = 32,
     basemap: str | None = "OpenStreetMap",
 ):
     """Choose a SAR tile and see its top-k optical matches on the map.
 
-    Footprints are coloured by their optical embedding; the chosen SAR tile is outlined in pink (layer
-    ``"query"``) and its top-k matches in green (layer ``"matches"``, with ``rank``, ``cosine`` and
-    ``true_match`` properties). Tile ``i``'s optical partner is gallery item ``i``.
-
-    Args:
-        pairs: pair dicts, a collated batch or a dataset (``N`` tiles).
-        emb_s1: radar embeddings ``[N, D]`` (the queries).
-        emb_s2: optical embeddings ``[N, D]`` (the gallery).
-        sim: ``[N, N]`` similarities instead of the embeddings.
-        k: matches to highlight.
-        query: the SAR tile selected at start (the headless default).
-        overlays: tile images under the footprints, as in :func:`explore_map`.
-        max_overlays: tile images at most.
-        basemap: a leafmap basemap name or ``None``.
-
-    Returns:
-        ``ipywidgets.VBox`` (dropdown, summary, map) with ``map``, ``selector``, ``summary``, ``matches``
-        (the current top-k gallery indices) and ``select(i)``.
+    Footprints are coloured by the optical embeddings ``emb_s2`` ``[N, D]``; the SAR query (``emb_s1``, or
+    row ``query`` of ``sim`` ``[N, N]``) is outlined in pink (layer ``"query"``), its top-k matches in green
+    (layer ``"matches"``). Tile ``i``'s optical partner is gallery item ``i``. The returned VBox keeps
+    ``map``, ``selector``, ``summary``, ``matches`` and ``select(i)``.
     """
     import ipywidgets as widgets
 
@@ -574,30 +499,29 @@ def match_explorer(
         raise ValueError(f"sim: expected [{n}, {n}] (one row and column per tile), got {s.shape}")
     if not 0 <= query < n:
         raise ValueError(f"query: expected a tile index in 0..{n - 1}, got {query}")
-    k = min(k, n)
-    m = explore_map(items, emb_s2, overlays=overlays, max_overlays=max_overlays, basemap=basemap)
+    m = explore_map(items, emb_s2, overlays=overlays, basemap=basemap)
     markers = any(getattr(layer, "name", None) == "tile centres" for layer in m.layers)
-    q_fc, m_fc, top = _match_collections(m.footprints, s, query, k, markers)
-    m_layer = footprint_layer(m_fc, "matches", weight=3, fill_opacity=0.25, point_radius=8)
-    q_layer = footprint_layer(q_fc, "query", weight=4, fill_opacity=0.0, point_radius=11)
+    empty = {"type": "FeatureCollection", "features": []}
+    m_layer = footprint_layer(empty, "matches", weight=3, fill_opacity=0.25, point_radius=8)
+    q_layer = footprint_layer(empty, "query", weight=4, fill_opacity=0.0, point_radius=11)
     m.add(m_layer)
     m.add(q_layer)
     dates = [str(scalar(p["date"]))[:10] if p.get("date") is not None else "" for p in items]
     options = [(f"SAR tile {i}  {dates[i]}".strip(), i) for i in range(n)]
     selector = widgets.Dropdown(options=options, value=query, description="query")
-    summary = widgets.HTML(_summary_html(s, query, top))
-    box = widgets.VBox([selector, summary, m])
+    box = widgets.VBox([selector, widgets.HTML(), m])
 
     def on_change(change: Mapping) -> None:
         q = int(change["new"])
-        q_layer.data, m_layer.data, box.matches = _match_collections(m.footprints, s, q, k, markers)
-        summary.value = _summary_html(s, q, box.matches)
+        q_layer.data, m_layer.data, box.matches = _match_collections(m.footprints, s, q, min(k, n), markers)
+        box.summary.value = _summary_html(s, q, box.matches)
 
     def select(i: int) -> None:
         selector.value = int(i)
 
     selector.observe(on_change, names="value")
-    box.map, box.selector, box.summary, box.matches, box.select = m, selector, summary, top, select
+    box.map, box.selector, box.summary, box.select = m, selector, box.children[1], select
+    on_change({"new": query})
     return box
 
 
@@ -613,31 +537,17 @@ def plot_footprints(
 ) -> Figure:
     """Static fallback of the maps: tile footprints on longitude/latitude axes.
 
-    Args:
-        pairs: pair dicts, a collated batch, a dataset, or a FeatureCollection from :func:`footprints_geojson`.
-        colors: one colour per tile (default: from ``embeddings``, else the collection's ``color``).
-        embeddings: ``[N, D]`` or ``[N, 2]`` to colour by (see :func:`embedding_colors`).
-        query: a tile to outline in pink (the chosen SAR tile).
-        matches: tiles to outline in green with their rank (its top-k optical matches).
-        title: axes title.
-        ax: draw into these axes instead of a new figure.
-
-    Returns:
-        The figure: one polygon per tile (``gid="footprint"``), outlines for query and matches, dots at the
-        centres when the tiles are specks (``gid="centres"``), and a colour-wheel key when coloured by
-        embedding (``gid="colour_key"``).
+    ``pairs`` may also be a FeatureCollection; tiles are coloured by ``colors``, else by ``embeddings``
+    (with a colour-wheel key, ``gid="colour_key"``), else by their ``color`` property. ``query`` is outlined
+    in pink and ``matches`` in green with their rank; dots mark the centres when tiles are specks.
     """
     is_collection = isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection"
     collection = pairs if is_collection else footprints_geojson(pair_list(pairs))
     features = collection["features"]
     n = len(features)
     by_embedding = colors is None and embeddings is not None
-    if by_embedding:
-        colors = _colours_for(n, embeddings, None)
-    if colors is None:
-        colors = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
-    if len(colors) != n:
-        raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
+    default = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
+    colors = _colours_for(n, embeddings, colors, default)
     fig, ax = figure_axes(ax, figsize=(6, 5))
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
     centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
@@ -649,21 +559,16 @@ def plot_footprints(
         ax.scatter(
             *centres.T, s=30, c=list(colors), edgecolors="0.25", linewidths=0.5, zorder=3, gid="centres"
         )
-    for rank, g in enumerate(matches or [], start=1):
-        ax.add_patch(Polygon(rings[g], closed=True, fill=False, ec=TRUE_MATCH_COLOUR, lw=2.5, gid="match"))
+    marked = [(g, TRUE_MATCH_COLOUR, 2.5, "-", "match", 140) for g in matches or []]
+    marked += [(query, QUERY_COLOUR, 3, "--", "query", 260)] if query is not None else []
+    for g, colour, width, style, gid, size in marked:
+        ax.add_patch(Polygon(rings[g], closed=True, fill=False, ec=colour, lw=width, ls=style, gid=gid))
         if dots:
-            ax.scatter(
-                *centres[g], s=140, facecolors="none", edgecolors=TRUE_MATCH_COLOUR, linewidths=2, zorder=4
-            )
+            ax.scatter(*centres[g], s=size, facecolors="none", edgecolors=colour, linewidths=2, linestyles=style,
+                       zorder=4)  # fmt: skip
+    for rank, g in enumerate(matches or [], start=1):
         ax.annotate(str(rank), centres[g], xytext=(0, 9) if dots else (0, 0), textcoords="offset points",
                     ha="center", va="center", fontsize=8, weight="bold", zorder=5)  # fmt: skip
-    if query is not None:
-        ax.add_patch(
-            Polygon(rings[query], closed=True, fill=False, ec=QUERY_COLOUR, lw=3, ls="--", gid="query")
-        )
-        if dots:
-            ax.scatter(*centres[query], s=260, facecolors="none", edgecolors=QUERY_COLOUR, linewidths=2,
-                       linestyles="--", zorder=4)  # fmt: skip
     if by_embedding:
         inset = ax.inset_axes((0.78, 0.02, 0.2, 0.2))
         inset.imshow(colour_wheel(64))
@@ -681,10 +586,7 @@ def plot_footprints(
 
 
 def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kwargs: Any) -> Figure:
-    """Static counterpart of :func:`match_explorer`: the footprints, one SAR query and its top-k matches.
-
-    ``sim`` is ``[N, N]`` (SAR rows, optical columns); ``kwargs`` go to :func:`plot_footprints`.
-    """
+    """Static counterpart of :func:`match_explorer`: SAR query ``query`` (a row of ``sim``) and its top-k."""
     from xmodal_lab.eval.retrieval import topk_matches
 
     s = to_numpy(sim).astype(np.float64)

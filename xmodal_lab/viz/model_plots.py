@@ -14,7 +14,7 @@ from xmodal_lab.viz._common import to_numpy, upsample_nearest
 from xmodal_lab.viz.colours import render
 from xmodal_lab.viz.figure import colorbar, figure_axes, grid, new_figure, show
 
-#: Colours of :func:`plot_mask_pair`: visible in radar only, optical only, both, neither.
+#: Colours of :func:`plot_mask_pair`.
 MASK_PAIR_COLOURS = {
     "radar only": "#e07b39",
     "optical only": "#3a7dc9",
@@ -42,16 +42,9 @@ def _pixel_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 def denormalise_patches(
     reconstruction: np.ndarray, image: np.ndarray, patch: int, eps: float = 1e-6
 ) -> np.ndarray:
-    """Undo MAE's norm-pix target, ``x = x_hat * sqrt(var_p + eps) + mean_p``, with the image's patch statistics.
+    """Undo MAE's norm-pix target, ``x = x_hat * sqrt(var_p + eps) + mean_p``, with ``image``'s patch stats.
 
-    Args:
-        reconstruction: ``[C, H, W]`` per-patch standardised predictions.
-        image: ``[C, H, W]`` the original in physical units.
-        patch: patch side in pixels.
-        eps: added to the variance, as in the loss.
-
-    Returns:
-        ``[C, H, W]`` in the image's units.
+    Both are ``[C, H, W]``; ``patch`` is the patch side in pixels.
     """
     c, h, w = image.shape
     blocks = image.reshape(c, h // patch, patch, w // patch, patch)
@@ -71,43 +64,20 @@ def plot_reconstruction(
     norm_pix: bool = False,
     mean: Any = None,
     std: Any = None,
-    titles: Sequence[str] | None = None,
     title: str | None = None,
-    max_rows: int = 4,
     size: float = 2.2,
 ) -> Figure:
-    """A masked autoencoder at work: original, the visible patches, the reconstruction pasted into them.
+    """A masked autoencoder at work: original, visible patches, reconstruction, hidden patches pasted in.
 
-    Every panel of a row shares one stretch: the modality's fixed display stretch for physical units, so
-    colours compare with every other figure. Standardised inputs are mapped back with ``mean``/``std``;
-    without them the row shares one 2-98 % stretch and the title says so. A norm-pix prediction is
-    de-normalised with the original's patch statistics (``norm_pix=True``).
-
-    Args:
-        image: ``[B, C, H, W]`` or ``[C, H, W]`` inputs (physical units, or standardised with ``mean``/``std``).
-        reconstruction: the same shape.
-        mask: ``[B, L]`` / ``[L]`` patch mask or ``[B, H, W]`` / ``[H, W]`` pixel mask; 1 = hidden.
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
-        low: optional low-frequency reconstruction ``[B, C, h, w]`` (``h`` divides ``H``), same units.
-        high: optional high-frequency residual ``[B, C, H, W]``, shown as a symmetric grey map.
-        norm_pix: the reconstruction is per-patch standardised (MAE ``norm_pix_loss``).
-        mean: per-channel ``[C]`` mean of a standardised image.
-        std: per-channel ``[C]`` standard deviation.
-        titles: optional row labels.
-        title: figure title; the stretch used is added under it.
-        max_rows: rows at most.
-        size: inches per panel.
-
-    Returns:
-        A figure with 4 columns (5 or 6 with ``low`` and ``high``): original, visible patches (hidden ones
-        grey), the reconstruction of every patch, hidden patches reconstructed with visible ones kept.
+    ``image`` and ``reconstruction`` are ``[B, C, H, W]`` in physical units, or standardised with per-channel
+    ``mean``/``std`` ``[C]``; ``mask`` is ``[B, L]`` per patch or ``[B, H, W]`` per pixel, 1 = hidden. A
+    row shares the modality's fixed display stretch (a 2-98 % one when standardised without ``mean``/``std``).
+    ``norm_pix`` marks a per-patch standardised prediction (MAE ``norm_pix_loss``); ``low`` ``[B, C, h, w]``
+    and ``high`` ``[B, C, H, W]`` (Scale-MAE's two bands) add a column each.
     """
     imgs, recs, masks = (to_numpy(x).astype(np.float32) for x in (image, reconstruction, mask))
     lows = None if low is None else to_numpy(low).astype(np.float32)
     highs = None if high is None else to_numpy(high).astype(np.float64)
-    if imgs.ndim == 3:
-        imgs, recs, masks = imgs[None], recs[None], masks[None]
-        lows, highs = (None if x is None else x[None] for x in (lows, highs))
     if imgs.ndim != 4 or imgs.shape != recs.shape:
         raise ValueError(
             f"image and reconstruction: expected equal [B, C, H, W] shapes, got {imgs.shape} and {recs.shape}"
@@ -120,15 +90,14 @@ def plot_reconstruction(
         imgs = imgs * sd + mu
         recs = recs if norm_pix else recs * sd + mu
         lows = None if lows is None else lows * sd + mu
-    n = min(len(imgs), max_rows)
+    n = min(len(imgs), 4)
     _, _, h, w = imgs.shape
     physical = mean is not None or not modality.startswith("s2") or float(np.nanmin(imgs[:n])) > -0.05
     cols = ["original", "visible patches\n(encoder input)", "reconstruction\n(every patch)",
             "hidden patches reconstructed,\nvisible ones kept"]  # fmt: skip
-    if lows is not None:
-        cols.append("low frequency")
-    if highs is not None:
-        cols.append("high frequency\n(residual, grey = 0)")
+    cols += ["low frequency"] * (lows is not None) + ["high frequency\n(residual, grey = 0)"] * (
+        highs is not None
+    )
     fig, axes = grid(n, len(cols), size)
     for r in range(n):
         hidden = _pixel_mask(masks[r], h, w)
@@ -150,8 +119,6 @@ def plot_reconstruction(
             detail = highs[r].mean(axis=0)
             lim = float(np.abs(detail).max()) or 1.0
             show(axes[r, -1], detail, heads[-1], cmap="gray", vmin=-lim, vmax=lim)
-        if titles is not None:
-            axes[r, 0].set_ylabel(titles[r], fontsize=8)
     how = "fixed display stretch" if physical else "standardised values, one shared 2-98 % stretch per row"
     if norm_pix:
         how += "; norm-pix prediction de-normalised with each patch's mean/std"
@@ -170,15 +137,9 @@ def plot_bias_maps(
 ) -> Figure:
     """Attention biases (2D-ALiBi, X-ALiBi) that one query patch adds to every key patch, one panel per head.
 
-    All heads share one colour scale: heads with a gentle slope look far, steep ones only next door.
-
-    Args:
-        bias: ``[heads, N, N]`` or ``[1, heads, N, N]`` additive biases, ``N = rows * cols`` row-major.
-        grid: ``(rows, cols)`` of the patch grid.
-        query_patch: the query's patch index, or its ``(row, col)``.
-        heads: heads to show (default: all, at most 8, evenly chosen).
-        title: figure title.
-        size: inches per panel.
+    ``bias`` is ``[heads, N, N]`` (or ``[1, heads, N, N]``) over the ``grid`` ``(rows, cols)`` in row-major
+    order; at most 8 ``heads`` are shown by default. All share one colour scale: heads with a gentle slope
+    look far, steep ones only next door.
     """
     b = to_numpy(bias).astype(np.float64)
     if b.ndim == 4 and b.shape[0] == 1:
@@ -209,16 +170,10 @@ def plot_bias_maps(
 def plot_mask_pair(
     mask_radar: Any, mask_optical: Any, grid_shape: tuple[int, int], *, title: str | None = None
 ) -> Figure:
-    """CROMA's independent radar and optical patch masks in one panel, each patch coloured by who sees it.
+    """CROMA's independent radar and optical patch masks (``[L]``, 1 = hidden), coloured by who sees each patch.
 
     The title compares the patches visible in both with what independent masks expect,
     ``N * (1 - r_radar) * (1 - r_optical)`` with ``r`` each mask's hidden fraction.
-
-    Args:
-        mask_radar: ``[L]`` or ``[1, L]`` (or ``[h, w]``) radar patch mask, 1 = hidden.
-        mask_optical: the optical mask, same shape.
-        grid_shape: ``(h, w)`` of the patch grid, ``h * w = L``.
-        title: figure title (default: the counts).
     """
     rows, cols = grid_shape
     mr = to_numpy(mask_radar).astype(bool).reshape(-1)

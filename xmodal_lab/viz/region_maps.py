@@ -1,13 +1,7 @@
-"""Click-to-query maps of one raster pair: similarity heat maps and one-shot masks of what you click.
+"""Click-to-query maps of one raster pair: what is like the clicked tile, and a one-shot mask of it.
 
-- :func:`region_explorer`: click -> cosine similarity of every tile to the clicked tile (within a modality
-  or across), a threshold slider, the selected tiles outlined, and an export button;
-- :func:`segment_explorer`: click -> one-shot segmentation of the clicked concept over the whole raster;
-- :func:`plot_region_pair`, :func:`plot_region_query`, :func:`plot_region_mask`: the static figures.
-
-Every widget starts from a default click (the headless default) and opens fitted to the raster; the images
-travel as PNG data URLs, so the maps work offline. Each raster is drawn over its longitude/latitude bounding
-box. The computations are the pure functions of :mod:`xmodal_lab.eval.tile_query`.
+Each widget starts from a default click (so it shows something headless) and has a static figure beside
+it (``plot_region_*``); the computations are those of :mod:`xmodal_lab.eval.tile_query`.
 """
 
 from __future__ import annotations
@@ -50,31 +44,20 @@ PCA_LEGEND = (
 _EMPTY = np.zeros((1, 1, 4), np.uint8)
 
 
-# --- pictures and rasters -------------------------------------------------------------------------------
 def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tuple[tuple[float, float], ...]:
     """``((south, west), (north, east))`` of a raster (affine ``transform``, ``(H, W)`` pixels, ``crs``)."""
     return bounds_of(corners_lonlat(transform, *shape, crs))
 
 
-def similarity_rgba(
-    similarity: Any,
-    threshold: float | None = None,
-    cmap: str = "magma",
-    vmin: float = -1.0,
-    vmax: float = 1.0,
-) -> np.ndarray:
-    """A ``[rows, cols]`` similarity grid as ``[rows, cols, 4]`` uint8 RGBA.
-
-    Cells are coloured by similarity (``cmap`` from ``vmin`` to ``vmax``), drawn faintly (alpha 40) below
-    ``threshold`` so that the selection stands out, and transparent where NaN (no tile).
-    """
+def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarray:
+    """A ``[rows, cols]`` cosine grid as ``[rows, cols, 4]`` RGBA, faint below ``threshold``, clear at NaN."""
     from matplotlib import colormaps
 
     s = np.asarray(similarity, dtype=np.float64)
     if s.ndim != 2:
         raise ValueError(f"similarity: expected [rows, cols], got shape {s.shape}")
-    norm = np.clip((np.nan_to_num(s, nan=vmin) - vmin) / (vmax - vmin), 0.0, 1.0)
-    rgba = (colormaps[cmap](norm) * 255).round().astype(np.uint8)
+    norm = np.clip((np.nan_to_num(s, nan=-1.0) + 1.0) / 2.0, 0.0, 1.0)
+    rgba = (colormaps["magma"](norm) * 255).round().astype(np.uint8)
     rgba[..., 3] = 210
     if threshold is not None:
         rgba[~(np.nan_to_num(s, nan=-np.inf) >= threshold), 3] = 40
@@ -83,7 +66,7 @@ def similarity_rgba(
 
 
 def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> np.ndarray:
-    """A boolean ``[H, W]`` mask as ``[H, W, 4]`` uint8 RGBA: ``colour`` with ``alpha`` where True, else clear."""
+    """A boolean ``[H, W]`` mask as ``[H, W, 4]`` uint8 RGBA, clear where False."""
     from matplotlib.colors import to_rgb
 
     m = np.asarray(mask, dtype=bool)
@@ -93,15 +76,9 @@ def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> n
 
 
 def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.ndarray, float, str, tuple]:
-    """A GeoTIFF's bands in physical units, decimated to at most ``max_px`` per side.
+    """``(bands [C, h, w], metres per pixel read, crs, source transform)`` of an S1 (dB) or S2 GeoTIFF.
 
-    Args:
-        path: S1 (VV, VH dB) or S2 (12 or 13 bands; integer digital numbers are divided by 10000) GeoTIFF.
-        modality: ``"s1"`` or ``"s2"``.
-        max_px: longest side read.
-
-    Returns:
-        ``(bands [C, h, w], metres per pixel read, crs, transform of the source)``.
+    S2 digital numbers become reflectance and B10 is dropped; at most ``max_px`` pixels per side are read.
     """
     import rasterio
 
@@ -119,7 +96,7 @@ def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.n
 
 
 def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
-    """A Sentinel-1 or Sentinel-2 GeoTIFF rendered as ``[h, w, 3]`` uint8 (at most ``max_px`` per side)."""
+    """A Sentinel-1 or Sentinel-2 GeoTIFF rendered as ``[h, w, 3]`` uint8, at most ``max_px`` per side."""
     data, _, _, _ = read_bands(path, modality, max_px)
     return render(np.nan_to_num(data), modality)
 
@@ -139,13 +116,15 @@ def to_lonlat_collection(collection: dict) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-# --- maps -----------------------------------------------------------------------------------------------
-def _base_map(tiles: Any, basemap: str | None, height: str):
-    """A map fitted to the raster with its S1, S2 and PCA-of-embeddings layers and their legend."""
+def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, layers: list, controls=()):
+    """The explorers' VBox: the raster's map (S1, S2, PCA of embeddings, ``layers``), a slider, an export."""
+    import ipyleaflet
+    import ipywidgets as widgets
+
     from xmodal_lab.eval.embed_raster import pca_rgb
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
-    m = new_map(bounds, basemap, height)
+    m = new_map(bounds, basemap, "520px")
     m.add(image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
     m.add(image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
     key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
@@ -157,21 +136,6 @@ def _base_map(tiles: Any, basemap: str | None, height: str):
     m.add(m.pca_layer)
     add_legend(m, PCA_LEGEND, wheel=False)
     m.raster_bounds = bounds
-    return m
-
-
-def _explorer(
-    tiles: Any, basemap: str | None, height: str, threshold: float, button: str, layers: list, controls=()
-):
-    """The explorers' widget: the base map with ``layers`` and a click marker, a slider, info and export.
-
-    Returns:
-        ``ipywidgets.VBox`` with ``map``, ``slider``, ``info``, ``button`` and ``marker``.
-    """
-    import ipyleaflet
-    import ipywidgets as widgets
-
-    m = _base_map(tiles, basemap, height)
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
@@ -186,13 +150,25 @@ def _explorer(
     return box
 
 
-def _connect(box: Any, click: Any, write: Any, export_dir: str | Path, stem: str, export_format: str) -> None:
-    """Wire clicks to ``click(lon, lat)`` and the button to ``box.export(path=None)``, which calls ``write``.
+def _connect(box: Any, tiles: Any, point: Any, query: Any, redraw: Any, write: Any, stem: str, export_dir: Any,
+             export_format: str) -> None:  # fmt: skip
+    """Wire clicks to ``query(lon, lat)`` then ``redraw()`` and the button to ``box.export``; click ``point``.
 
-    Without a path the export goes to the first free ``stem_NNN.<format>`` (exports never overwrite).
+    ``box.export(path=None)`` writes with ``write(path)``, by default to the first free ``stem_NNN`` file.
     """
     if export_format not in (".gpkg", ".geojson"):
         raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
+
+    def click(lon: float, lat: float) -> Any:
+        try:
+            answer = query(lon, lat)
+        except ValueError as err:
+            box.info.value = f"<i>{err}</i>"
+            return None
+        box.point = (float(lon), float(lat))
+        box.marker.location = (float(lat), float(lon))
+        redraw()
+        return answer
 
     def on_interaction(**event: Any) -> None:
         if event.get("type") == "click":
@@ -216,21 +192,13 @@ def _connect(box: Any, click: Any, write: Any, export_dir: str | Path, stem: str
 
     box.map.on_interaction(on_interaction)
     box.button.on_click(on_button)
+    box.slider.observe(lambda _: redraw(), names="value")
     box.click, box.export = click, export
-
-
-def _move_marker(box: Any, lon: float, lat: float) -> None:
-    box.point = (float(lon), float(lat))
-    box.marker.location = (float(lat), float(lon))
-
-
-def _first_point(tiles: Any, point: tuple[float, float] | None) -> tuple[float, float]:
-    """``(lon, lat)`` of the given point, or of the centre of the first tile (the headless default)."""
-    if point is not None:
-        return float(point[0]), float(point[1])
-    left, bottom, right, top = tiles.footprint(0)
-    lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
-    return float(lon), float(lat)
+    if point is None:  # the headless default: the centre of the first tile
+        left, bottom, right, top = tiles.footprint(0)
+        point = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
+    if click(*point) is None:
+        raise ValueError(f"point {tuple(point)} is not on a tile of the raster: {box.info.value}")
 
 
 def region_explorer(
@@ -241,27 +209,16 @@ def region_explorer(
     export_dir: str | Path = ".",
     export_format: str = ".gpkg",
     basemap: str | None = "OpenStreetMap",
-    height: str = "520px",
 ):
-    """Click the map: cosine similarity of every tile to the clicked tile, with a threshold slider.
+    """Click the map: cosine similarity of every tile of ``tiles`` (``TileEmbeddings``) to the clicked tile.
 
-    Args:
-        tiles: :class:`~xmodal_lab.eval.embed_raster.TileEmbeddings` (with ``s1`` and ``s2`` for the
-            cross-modal modes).
-        point: ``(lon, lat)`` of the first query (default: the centre of the first tile).
-        mode: a label of :data:`QUERY_MODES`; ``"radar -> optical"`` compares the clicked tile's radar
-            embedding with every tile's optical embedding.
-        threshold: initial slider value (cosine similarity).
-        export_dir: where the export button writes ``selection_NNN.gpkg``.
-        export_format: ``".gpkg"`` or ``".geojson"``.
-        basemap: a leafmap basemap, or None.
-        height: CSS height of the map.
+    ``mode`` is a label of :data:`QUERY_MODES` (``"radar -> optical"`` compares the clicked tile's radar
+    embedding with every optical one); ``point`` ``(lon, lat)`` is the first click (default: the first
+    tile); the export button writes ``selection_NNN.gpkg`` (or ``.geojson``) in ``export_dir``.
 
-    Returns:
-        ``ipywidgets.VBox`` with ``map``, ``slider``, ``mode`` (dropdown), ``info``, ``similarity`` (the
-        current ``[rows, cols]`` grid), ``selected`` (bool grid), ``query_index``, ``point``,
-        ``click(lon, lat)``, ``set_threshold(t)``, ``selection()`` (polygons in the raster's CRS) and
-        ``export(path=None)``.
+    The returned VBox keeps ``map``, ``slider``, ``mode``, ``info``, ``similarity`` (``[rows, cols]``),
+    ``selected``, ``query_index``, ``point``, ``click(lon, lat)``, ``set_threshold(t)``, ``selection()``
+    and ``export(path=None)``.
     """
     import ipyleaflet
     import ipywidgets as widgets
@@ -282,7 +239,7 @@ def region_explorer(
     sel_layer = ipyleaflet.GeoJSON(data={"type": "FeatureCollection", "features": []}, name=LAYER_SEL,
                                    style={"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0})  # fmt: skip
     dropdown = widgets.Dropdown(options=list(modes), value=mode, description="query")
-    box = _explorer(tiles, basemap, height, threshold, "export selection", [sim_layer, sel_layer], [dropdown])
+    box = _explorer(tiles, basemap, threshold, "export selection", [sim_layer, sel_layer], [dropdown])
 
     def selection() -> dict:
         return grid_to_polygons(tiles, box.selected, {"mode": dropdown.value, "threshold": box.slider.value})
@@ -298,14 +255,8 @@ def region_explorer(
             f"{int(box.selected.sum())} of {len(tiles)} tiles have cosine >= {t:.2f}"
         )
 
-    def click(lon: float, lat: float) -> int:
-        try:
-            box.query_index = tile_at(tiles, lon, lat)
-        except ValueError as err:
-            box.info.value = f"<i>{err}</i>"
-            return -1
-        _move_marker(box, lon, lat)
-        redraw()
+    def query(lon: float, lat: float) -> int:
+        box.query_index = tile_at(tiles, lon, lat)
         return box.query_index
 
     def set_threshold(t: float) -> None:
@@ -313,19 +264,16 @@ def region_explorer(
 
     def tile_bounds():
         left, bottom, right, top = tiles.footprint(box.query_index)
-        lon, lat = transformer(str(tiles.crs), "EPSG:4326").transform([left, right], [bottom, top])
-        return bounds_of(np.stack([lon, lat], axis=1))
+        return raster_lonlat_bounds((right - left, 0, left, 0, bottom - top, top), (1, 1), tiles.crs)
 
-    _connect(
-        box, click, lambda path: export_vectors(selection(), path), export_dir, "selection", export_format
-    )
     add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
-    box.slider.observe(lambda _: redraw(), names="value")
     dropdown.observe(lambda _: redraw(), names="value")
     box.mode, box.set_threshold, box.selection = dropdown, set_threshold, selection
-    lon, lat = _first_point(tiles, point)
-    if click(lon, lat) < 0:
-        raise ValueError(f"point ({lon}, {lat}) is not on a tile of the raster: {box.info.value}")
+
+    def write(path: Path) -> Path:
+        return export_vectors(selection(), path)
+
+    _connect(box, tiles, point, query, redraw, write, "selection", export_dir, export_format)
     return box
 
 
@@ -338,32 +286,19 @@ def segment_explorer(
     export_dir: str | Path = ".",
     export_format: str = ".gpkg",
     basemap: str | None = "OpenStreetMap",
-    height: str = "520px",
     **segment_kwargs: Any,
 ):
-    """Click the map: one-shot segmentation of the clicked concept over the whole raster, as a layer.
+    """Click the map: a one-shot mask of the clicked concept over the whole raster (``eval.segment_region``).
 
-    Args:
-        model: a kit model with ``features(s1=, s2=)``.
-        tiles: :class:`~xmodal_lab.eval.embed_raster.TileEmbeddings` of the raster.
-        point: ``(lon, lat)`` of the first click (default: the centre of the first tile).
-        modality: features to compare: ``"s2"``, ``"s1"`` or ``"s1+s2"``.
-        threshold: cosine confidence of the mask (see :func:`xmodal_lab.eval.segment_region`).
-        export_dir: where the export button writes ``segment_NNN.gpkg``.
-        export_format: ``".gpkg"`` or ``".geojson"``.
-        basemap: a leafmap basemap, or None.
-        height: CSS height of the map.
-        **segment_kwargs: passed to :func:`~xmodal_lab.eval.segment_region`.
-
-    Returns:
-        ``ipywidgets.VBox`` with ``map``, ``slider``, ``info``, ``result`` (the current
-        :class:`~xmodal_lab.eval.tile_query.RegionMask`), ``click(lon, lat)`` and ``export(path=None)``.
+    ``model`` gives the features (``modality`` ``"s2"``, ``"s1"`` or ``"s1+s2"``) and ``segment_kwargs``
+    go to ``segment_region``; the other arguments are those of :func:`region_explorer`. The returned VBox
+    keeps ``map``, ``slider``, ``info``, ``result`` (a ``RegionMask``), ``click(lon, lat)`` and ``export()``.
     """
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
     seg_layer = image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
-    box = _explorer(tiles, basemap, height, threshold, "export mask", [seg_layer])
+    box = _explorer(tiles, basemap, threshold, "export mask", [seg_layer])
 
     def show() -> None:
         result, t = box.result, box.slider.value
@@ -376,30 +311,19 @@ def segment_explorer(
             f"{result.mask.mean():.1%} of the raster has confidence >= {t:.2f}"
         )
 
-    def click(lon: float, lat: float) -> bool:
-        try:
-            box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value,
-                                        **segment_kwargs)  # fmt: skip
-        except ValueError as err:
-            box.info.value = f"<i>{err}</i>"
-            return False
-        _move_marker(box, lon, lat)
-        show()
-        return True
+    def query(lon: float, lat: float) -> Any:
+        box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value,
+                                    **segment_kwargs)  # fmt: skip
+        return box.result
 
     def write(path: Path) -> Path:
         props = {"modality": modality, "threshold": float(box.slider.value)}
         return export_vectors(box.result.to_polygons(properties=props), path, layer="segment")
 
-    _connect(box, click, write, export_dir, "segment", export_format)
-    box.slider.observe(lambda _: show(), names="value")
-    lon, lat = _first_point(tiles, point)
-    if not click(lon, lat):
-        raise ValueError(f"point ({lon}, {lat}) is not on the raster: {box.info.value}")
+    _connect(box, tiles, point, query, show, write, "segment", export_dir, export_format)
     return box
 
 
-# --- static figures -------------------------------------------------------------------------------------
 def _extent(transform: Any, shape: tuple[int, int]) -> tuple[float, float, float, float]:
     a, _, c, _, e, f = (float(v) for v in tuple(transform)[:6])
     return (c, c + a * shape[1], f + e * shape[0], f)
@@ -416,15 +340,7 @@ def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
 def plot_region_pair(
     s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
 ) -> Figure:
-    """Static fallback of the region maps: the pair's S2 and S1 on a metric grid, with co-registration checks.
-
-    Args:
-        s1_path: the Sentinel-1 GeoTIFF (VV, VH in dB).
-        s2_path: the Sentinel-2 GeoTIFF on the same grid.
-        max_px: longest side read (the images are decimated for display).
-        title: figure title.
-        **kwargs: passed to :func:`~xmodal_lab.viz.data_plots.plot_coregistration` (``vv_contour`` ...).
-    """
+    """Static fallback of the region maps: ``plot_coregistration`` of an S1 and an S2 GeoTIFF."""
     from xmodal_lab.viz.data_plots import plot_coregistration
 
     s1, _, _, _ = read_bands(s1_path, "s1", max_px)
@@ -448,16 +364,8 @@ def plot_region_query(
 ) -> Figure:
     """Static counterpart of :func:`region_explorer`: the similarity heat map over the optical image.
 
-    Args:
-        tiles: the raster's tile embeddings.
-        similarity: ``[rows, cols]`` from :func:`xmodal_lab.eval.similarity_grid`.
-        threshold: outline the tiles at or above it.
-        point: ``(lon, lat)`` of the query, circled.
-        title: axes title.
-        ax: draw into these axes.
-
-    Returns:
-        The figure (the heat map is the image with ``gid="similarity"``), in the raster's CRS.
+    ``similarity`` ``[rows, cols]`` (``gid="similarity"``) comes from ``eval.similarity_grid``; tiles at or
+    above ``threshold`` are outlined and ``point`` ``(lon, lat)`` is circled.
     """
     fig, ax = _optical_axes(tiles, ax, (6.5, 5.5))
     s = np.asarray(similarity, dtype=np.float64)
@@ -478,14 +386,9 @@ def plot_region_query(
 def plot_region_mask(
     tiles: Any, mask: Any, truth: Any = None, title: str | None = None, ax: Any = None
 ) -> Figure:
-    """Static counterpart of :func:`segment_explorer`: the optical image with a mask (``gid="mask"``).
+    """Static counterpart of :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical.
 
-    Args:
-        tiles: the raster's tile embeddings.
-        mask: ``[H, W]`` bool on the optical grid (e.g. ``RegionMask.mask``).
-        truth: optional ``[H, W]`` bool outlined in white.
-        title: axes title.
-        ax: draw into these axes.
+    ``truth`` ``[H, W]`` is outlined in white.
     """
     fig, ax = _optical_axes(tiles, ax, (6, 5.5))
     extent = _extent(tiles.source_transform, tiles.source_shape)
@@ -493,13 +396,7 @@ def plot_region_mask(
     step = max(1, int(np.ceil(max(m.shape) / 512)))
     ax.imshow(mask_rgba(m[::step, ::step]), extent=extent, interpolation="nearest", gid="mask")
     if truth is not None:
-        outline(
-            ax,
-            np.asarray(truth, dtype=bool)[::step, ::step],
-            "white",
-            width=1.0,
-            extent=extent,
-            origin="upper",
-        )
+        truth = np.asarray(truth, dtype=bool)[::step, ::step]
+        outline(ax, truth, "white", width=1.0, extent=extent, origin="upper")
     ax.set_title(title or f"one-shot mask ({m.mean():.1%} of the raster)", fontsize=10)
     return fig

@@ -1,10 +1,7 @@
 """Figures of masks with their prompts: Segment Anything, PerSAM and the encoder one-shot segmenter.
 
-Every figure of a SAM result names its model in the title: an untrained SAM puts :data:`UNTRAINED_LABEL`
-there, so random masks are never mistaken for SAM's. Results are read through their attributes only
-(``untrained``, ``model_type`` ...): like the rest of ``viz``, this module does not import ``segment``.
-Positive points are green stars, negative points red crosses, boxes green rectangles, the true mask a
-dashed yellow outline.
+Every SAM figure names its model in the title, so an untrained SAM's random masks are never mistaken for
+SAM's. Results are read by attribute only: ``viz`` does not import ``segment``.
 """
 
 from __future__ import annotations
@@ -24,6 +21,8 @@ from xmodal_lab.viz.figure import colorbar, grid, outline, show, suptitle
 #: What the title of every figure of an untrained SAM's output says (as ``xmodal_lab.segment``'s).
 UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
 _OVERLAY = ListedColormap([(0, 0, 0, 0), (0.12, 0.56, 1.0, 0.5)])
+_POSITIVE = {"marker": "*", "ms": 15, "c": "lime", "mec": "black", "label": "positive point"}
+_NEGATIVE = {"marker": "X", "ms": 11, "c": "red", "mec": "white", "label": "negative point"}
 
 
 def sam_label(result: Any) -> str:
@@ -34,51 +33,33 @@ def sam_label(result: Any) -> str:
 
 
 def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = None) -> None:
-    """Draw prompts in pixel coordinates: positive points, negative points and boxes.
-
-    Args:
-        ax: axes showing the tile.
-        points: ``[P, 2]`` ``(x, y)`` pixels.
-        labels: ``[P]`` 1 positive, 0 negative (default: all positive).
-        box: ``[4]`` or ``[K, 4]`` ``(x0, y0, x1, y1)``.
-    """
+    """Draw ``[P, 2]`` ``(x, y)`` points (``labels`` 1 positive, 0 negative) and ``[K, 4]`` pixel boxes."""
     if points is not None:
         pts = to_numpy(points).reshape(-1, 2)
         lab = np.ones(len(pts)) if labels is None else to_numpy(labels).ravel()
         for (x, y), positive in zip(pts, lab):
-            if positive:
-                ax.plot(
-                    x, y, marker="*", ms=15, c="lime", mec="black", mew=0.8, ls="none", label="positive point"
-                )
-            else:
-                ax.plot(
-                    x, y, marker="X", ms=11, c="red", mec="white", mew=0.8, ls="none", label="negative point"
-                )
+            style = _POSITIVE if positive else _NEGATIVE
+            ax.plot(x, y, mew=0.8, ls="none", **style)
     if box is not None:
         for x0, y0, x1, y1 in to_numpy(box).reshape(-1, 4):
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2,
                                    label="box prompt"))  # fmt: skip
 
 
-def _mask_panel(
-    ax: Any, rgb: np.ndarray, mask: Any, truth: np.ndarray | None, text: str, name: str = "truth"
-):
+def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str, name: str = "truth"):
     """The image with a mask in blue; against a true mask (dashed), its IoU and area ratio in the title."""
     mask = to_numpy(mask).astype(bool)
     show(ax, rgb)
     ax.imshow(mask.astype(int), cmap=_OVERLAY, vmin=0, vmax=1, interpolation="nearest")
     outline(ax, mask, "dodgerblue")
     if truth is not None:
+        truth = to_numpy(truth).astype(bool)
         if truth.shape != mask.shape:
             raise ValueError(f"{name}: expected a mask of shape {mask.shape}, got {truth.shape}")
         outline(ax, truth, "yellow", dashed=True)
         iou = (mask & truth).sum() / max((mask | truth).sum(), 1)
         text += f"\nIoU {iou:.2f}, area x{mask.sum() / max(truth.sum(), 1):.2f} of {name}"
     ax.set_title(text, fontsize=8)
-
-
-def _truth(truth: Any) -> np.ndarray | None:
-    return None if truth is None else to_numpy(truth).astype(bool)
 
 
 def _masks_figure(rgb, masks, texts, truth, name, head, points=None, labels=None, box=None, size=3.0):
@@ -110,23 +91,10 @@ def plot_masks(
     title: str | None = None,
     size: float = 3.0,
 ) -> Figure:
-    """Segmentation masks over their image, one panel each, after the image with its prompts.
+    """Masks ``[M, H, W]`` (or a result with ``masks`` and ``scores``) over their image, after its prompts.
 
-    Against a ``reference`` mask each panel gives the IoU and the area ratio mask/reference, which shows
-    how much a model overestimates boundaries.
-
-    Args:
-        image: ``[C, H, W]`` values rendered per ``modality``, or an ``[H, W, 3]`` uint8 picture.
-        masks: ``[M, H, W]`` or ``[H, W]`` booleans, or a result with ``masks`` and ``scores``.
-        modality: a rendering of ``xmodal_lab.data.composites.RENDERINGS``.
-        scores: one score per mask, shown in the titles.
-        points: ``[P, 2]`` prompt points as ``(x, y)`` pixels.
-        point_labels: ``[P]`` 1 foreground, 0 background.
-        boxes: ``[4]`` or ``[B, 4]`` prompt boxes ``(x0, y0, x1, y1)``.
-        reference: ``[H, W]`` ground-truth mask, drawn dashed.
-        max_masks: mask panels at most.
-        title: figure title.
-        size: inches per panel.
+    Against a ``reference`` ``[H, W]`` mask each panel gives the IoU and the area ratio mask/reference,
+    which shows how much a model overestimates boundaries. Prompts are as in :func:`draw_prompts`.
     """
     if hasattr(masks, "masks"):
         scores = getattr(masks, "scores", None) if scores is None else scores
@@ -134,7 +102,7 @@ def plot_masks(
     m = to_numpy(masks)
     n = min(1 if m.ndim == 2 else len(m), max_masks)
     texts = [f"mask {i}" + (f"  score {scores[i]:.2f}" if scores is not None else "") for i in range(n)]
-    fig, _ = _masks_figure(render(image, modality), m, texts, _truth(reference), "reference", "image and prompts",
+    fig, _ = _masks_figure(render(image, modality), m, texts, reference, "reference", "image and prompts",
                            points, point_labels, boxes, size)  # fmt: skip
     suptitle(fig, title)
     return fig
@@ -150,22 +118,15 @@ def plot_sam_masks(
     max_masks: int = 3,
     size: float = 3.0,
 ) -> Figure:
-    """SAM's masks for one tile, with the prompts that produced them and the model named in the title.
+    """SAM's masks (a ``SamMasks``) for one tile, with their prompts and the model named in the title.
 
-    Args:
-        image: the tile ``[C, H, W]`` or an ``[H, W, 3]`` uint8 picture.
-        result: a ``SamMasks`` (``masks``, ``scores``, ``prompt_points``, ``prompt_labels``, ``prompt_box``,
-            ``untrained``; automatic masks also ``points``).
-        modality: how to render the tile.
-        what: what the figure shows, e.g. ``"point prompt, optical"``; the model's label is appended.
-        truth: ``[H, W]`` true mask; the panels then give IoU and area ratio.
-        max_masks: mask panels at most.
-        size: inches per panel.
+    ``what`` says what the figure shows (``"box prompt, optical"``); against ``truth`` ``[H, W]`` the panels
+    give IoU and area ratio.
     """
     scores = to_numpy(result.scores)
     n = min(len(to_numpy(result.masks)), max_masks)
     texts = [f"mask {i}, SAM's own score {scores[i]:.2f}" for i in range(n)]
-    fig, axes = _masks_figure(render(image, modality), result.masks, texts, _truth(truth), "truth",
+    fig, axes = _masks_figure(render(image, modality), result.masks, texts, truth, "truth",
                               "tile and prompts", result.prompt_points, result.prompt_labels, result.prompt_box,
                               size)  # fmt: skip
     if getattr(result, "points", None) is not None and result.prompt_points is None:
@@ -183,22 +144,14 @@ def _confidence_panel(fig, ax, confidence: Any, points: Any, label: str, title: 
 def plot_persam(
     image: Any, result: Any, *, modality: str = "s2", truth: Any = None, size: float = 3.0
 ) -> Figure:
-    """PerSAM on one target tile: the location-confidence map, the points picked from it, the final mask.
-
-    Args:
-        image: the target tile ``[C, H, W]`` or ``[H, W, 3]`` uint8.
-        result: a ``PerSamResult`` (``confidence``, ``points``: positive then negative, ``mask``, ``score``).
-        modality: how to render the tile.
-        truth: ``[H, W]`` true mask, drawn dashed.
-        size: inches per panel.
-    """
+    """PerSAM (a ``PerSamResult``) on a target tile: its confidence map, the points picked, the final mask."""
     rgb = render(image, modality)
     fig, axes = grid(1, 3, size)
     axes = axes[0]
     show(axes[0], rgb, "target tile")
     _confidence_panel(fig, axes[1], result.confidence, result.points, "cosine similarity to target",
                       "confidence S and the points\npicked from it (max +, min -)")  # fmt: skip
-    _mask_panel(axes[2], rgb, result.mask, _truth(truth), f"final mask, score {result.score:.2f}")
+    _mask_panel(axes[2], rgb, result.mask, truth, f"final mask, score {result.score:.2f}")
     draw_prompts(axes[2], result.points, [1, 0])
     suptitle(fig, f"PerSAM one-shot: {sam_label(result)}")
     return fig
@@ -215,30 +168,20 @@ def plot_one_shot(
     what: str = "encoder one-shot",
     size: float = 3.0,
 ) -> Figure:
-    """The kit's encoder one-shot segmenter on one target tile (no SAM involved), next to a baseline mask.
+    """The kit's encoder one-shot segmenter (a ``OneShotResult``, no SAM) on target ``index`` of ``image``.
 
-    Args:
-        image: the target tiles ``[B, C, H, W]`` or one tile ``[C, H, W]``.
-        result: a ``OneShotResult`` (``confidence``, ``masks``, ``positive_points``, ``negative_points``,
-            ``threshold``).
-        index: which target of the result to show.
-        modality: how to render the tile.
-        truth: ``[H, W]`` true mask of that target.
-        baseline: ``[H, W]`` mask of a baseline (e.g. the band threshold) on the same tile.
-        what: what the figure shows (the title also says no SAM is involved).
-        size: inches per panel.
+    ``truth`` and ``baseline`` (e.g. the band threshold's mask) are ``[H, W]`` masks of that target.
     """
     img = to_numpy(image)
     rgb = render(img[index] if img.ndim == 4 else img, modality)
-    t = _truth(truth)
     fig, axes = grid(1, 2 + (baseline is not None), size)
     axes = axes[0]
     points = np.stack([to_numpy(result.positive_points)[index], to_numpy(result.negative_points)[index]])
     _confidence_panel(fig, axes[0], to_numpy(result.confidence)[index], points, "confidence",
                       f"confidence (threshold {result.threshold:.2f})\nmax +, min -")  # fmt: skip
-    _mask_panel(axes[1], rgb, to_numpy(result.masks)[index], t, "one-shot mask")
+    _mask_panel(axes[1], rgb, to_numpy(result.masks)[index], truth, "one-shot mask")
     if baseline is not None:
-        _mask_panel(axes[2], rgb, to_numpy(baseline), t, "band-threshold baseline")
+        _mask_panel(axes[2], rgb, to_numpy(baseline), truth, "band-threshold baseline")
     suptitle(fig, f"{what} (kit encoder features, no SAM), target {index}")
     return fig
 
@@ -246,24 +189,13 @@ def plot_one_shot(
 def plot_boundary_study(
     tiles: Any, study: Any, *, modality: str = "s2", max_panels: int = 4, size: float = 3.0
 ) -> Figure:
-    """SAM's own masks from the boundary study, with the box and point it got and the true object.
-
-    Args:
-        tiles: the study's tiles, indexable by ``study.per_object[k]["tile"]``.
-        study: a ``BoundaryStudy``.
-        modality: how to render the tiles.
-        max_panels: objects shown at most.
-        size: inches per panel.
-
-    Returns:
-        One panel per object; the title gives the pooled area ratio and the model.
-    """
+    """SAM's own masks from a ``BoundaryStudy`` of ``tiles``, with the box and point it got and the truth."""
     fig, axes = grid(1, min(max_panels, len(study.per_object)), size)
     for k, ax in enumerate(axes[0]):
         row = study.per_object[k]
         rgb = render(tiles[row["tile"]], modality)
         _mask_panel(
-            ax, rgb, study.masks[k], _truth(study.truth[k]), f"object {k}, boundary F {row['boundary_f']:.2f}"
+            ax, rgb, study.masks[k], study.truth[k], f"object {k}, boundary F {row['boundary_f']:.2f}"
         )
         draw_prompts(ax, study.points[k], [1], study.boxes[k])
     suptitle(
