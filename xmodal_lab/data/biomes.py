@@ -333,9 +333,7 @@ def biome_name(name: str) -> str:
     key = name.strip().lower()
     key = BIOME_ALIASES.get(key, key)
     if key not in BIOMES:
-        raise ValueError(
-            f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})"
-        )
+        raise ValueError(f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})")
     return key
 
 

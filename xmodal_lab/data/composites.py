@@ -91,9 +91,7 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(chw, 0, -1))
 
 
-def reflectance_to_uint8(
-    reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, gamma: float = S2_GAMMA
-) -> np.ndarray:
+def reflectance_to_uint8(reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, gamma: float = S2_GAMMA) -> np.ndarray:
     """The fixed optical stretch: clip reflectance to a range, apply the display gamma, map to 0..255.
 
     ``out = round(255 * clip((r - lo) / (hi - lo), 0, 1) ** gamma)``, the same for every tile; NaN becomes 0.
@@ -113,9 +111,7 @@ def reflectance_to_uint8(
     if r.shape == (2,):
         r = np.tile(r, (a.shape[0], 1))
     if r.shape != (a.shape[0], 2) or not (r[:, 1] > r[:, 0]).all():
-        raise ValueError(
-            f"ranges: expected (lo, hi) with lo < hi, once or per band ({a.shape[0]}), got {ranges}"
-        )
+        raise ValueError(f"ranges: expected (lo, hi) with lo < hi, once or per band ({a.shape[0]}), got {ranges}")
     if not gamma > 0:
         raise ValueError(f"gamma: expected a positive number, got {gamma}")
     lo, hi = r[:, 0, None, None], r[:, 1, None, None]
@@ -140,9 +136,7 @@ def _optical(
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     picked = a[list(bands)]
     if stretch == "percentile":
-        return _hwc(
-            percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band)
-        )
+        return _hwc(percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band))
     if low is not None or high is not None:
         raise ValueError(
             "low and high are percentiles of stretch='percentile'; the default fixed stretch takes "
@@ -241,9 +235,7 @@ def s1_composite(
         ``[H, W, 3]`` uint8.
     """
     a = _as_array(s1, 2, "s1")
-    rgb = np.stack(
-        [db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)]
-    )
+    rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])
     return _hwc(rgb)
 
 
@@ -280,9 +272,7 @@ def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.
 RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
 
 
-def to_sam_image(
-    image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed"
-) -> np.ndarray:
+def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed") -> np.ndarray:
     """Render one Sentinel image for SAM by name.
 
     Args:

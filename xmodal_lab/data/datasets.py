@@ -120,9 +120,7 @@ class TorchGeoBigEarthNet(PairDataset):
         sample = self.dataset[index]
         image = sample["image"]
         if image.shape[0] != 14:
-            raise ValueError(
-                f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}"
-            )
+            raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
         folders = self.dataset.folders[index]
         s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
         vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")

@@ -76,9 +76,7 @@ class SimulatedFloods(Dataset):
         **world_kwargs: Any,
     ) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
-            raise ValueError(
-                f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}"
-            )
+            raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
         if "biomes" in world_kwargs:
             bad = set(world_kwargs["biomes"]) - set(FLOOD_BIOMES)
             if bad:
@@ -179,9 +177,7 @@ class Sen1Floods11(Dataset):
                     f"Sen1Floods11: no {sub}/ folder under {self.root}; expected {', '.join(self.SUBFOLDERS)} "
                     "(the dataset's v1.1/data/flood_events/HandLabeled folder)"
                 )
-        found = sorted(
-            p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif")
-        )
+        found = sorted(p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif"))
         self.chips = list(chips) if chips is not None else found
         if not self.chips:
             raise FileNotFoundError(f"Sen1Floods11: no *_LabelHand.tif files under {self.root / 'LabelHand'}")

@@ -157,9 +157,7 @@ P_SPEC, P_DSPEC, P_SAR, P_DSAR = slice(0, 12), slice(12, 24), slice(24, 26), sli
 P_MOIST_DB, P_INC_DB, P_TEX, P_TEX_DB, P_WET, P_WATER = range(28, 34)
 
 #: Reflectance of a thick cloud top (bright and flat, a little darker in the short-wave infrared).
-CLOUD_SPECTRUM = np.array(
-    [0.80, 0.80, 0.79, 0.78, 0.78, 0.77, 0.77, 0.76, 0.76, 0.70, 0.55, 0.40], dtype=np.float32
-)
+CLOUD_SPECTRUM = np.array([0.80, 0.80, 0.79, 0.78, 0.78, 0.77, 0.77, 0.76, 0.76, 0.70, 0.55, 0.40], dtype=np.float32)
 
 
 def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:

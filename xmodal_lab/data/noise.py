@@ -22,9 +22,7 @@ _VALUE_NOISE_STD = 0.2762
 _TSIZE = 1024
 _TMASK = _TSIZE - 1
 #: Lattice values, scaled so that the interpolated fields have unit standard deviation.
-_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(
-    np.float32
-)
+_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(np.float32)
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
@@ -95,9 +93,7 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     fl = np.floor(t)
     f = t - fl
     f2, f3 = f * f, f * f * f
-    w = np.stack(
-        [(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6], axis=1
-    )
+    w = np.stack([(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6], axis=1)
     cols = (fl.astype(np.int64) - 1 - i0)[:, None] + np.arange(4)
     m = np.zeros((t.size, nodes), dtype=np.float32)
     np.put_along_axis(m, cols, w.astype(np.float32), axis=1)
@@ -122,9 +118,7 @@ def value_noise(
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
-    ix0, iy0, wy, wxt = _grid_weights(
-        float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing
-    )
+    ix0, iy0, wy, wxt = _grid_weights(float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing)
     ny, nx = wy.shape[1], wxt.shape[0]
     out = np.empty((n_fields, wy.shape[0], wxt.shape[1]), dtype=np.float32) if add_to is None else add_to
     for f in range(n_fields):

@@ -23,9 +23,7 @@ from xmodal_lab.data.bands import S2_BAND_NAMES
 def _acquisitions(folder: Path) -> list[Path]:
     subs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     if not subs:
-        raise FileNotFoundError(
-            f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/"
-        )
+        raise FileNotFoundError(f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/")
     return subs
 
 
@@ -147,9 +145,7 @@ def cut_tiles(
         Tile dicts with ``s1``, ``s2``, ``gsd``, ``date``, ``source`` and ``window`` ``(row, col)``.
     """
     if size < 1 or not 0.0 <= columns[0] < columns[1] <= 1.0:
-        raise ValueError(
-            f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}"
-        )
+        raise ValueError(f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}")
     tiles = []
     for k, p in enumerate(pairs):
         _, h, w = p["s1"].shape

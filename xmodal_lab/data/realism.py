@@ -133,9 +133,7 @@ def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
 
     a = _as_array(vv_db, "vv_db", (2,))
     if not (isinstance(lag, (int, np.integer)) and 1 <= lag < a.shape[0]):
-        raise ValueError(
-            f"speckle_autocorrelation: lag must be a whole number in [1, {a.shape[0] - 1}], got {lag!r}"
-        )
+        raise ValueError(f"speckle_autocorrelation: lag must be a whole number in [1, {a.shape[0] - 1}], got {lag!r}")
     if window < 3 or window % 2 == 0:
         raise ValueError(f"speckle_autocorrelation: window must be odd and >= 3, got {window}")
     lin = 10.0 ** (a / 10.0)
@@ -199,9 +197,7 @@ def tile_features(s1: Any, s2: Any) -> np.ndarray:
     return np.concatenate(feats, axis=1)
 
 
-def domain_classifier_accuracy(
-    real: np.ndarray, simulated: np.ndarray, folds: int = 5, seed: int = 0
-) -> float:
+def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: int = 5, seed: int = 0) -> float:
     """Cross-validated accuracy of a logistic regression telling real from simulated tile features.
 
     The classes are balanced by subsampling, so 0.5 means the domains cannot be told apart.

@@ -104,9 +104,7 @@ def write_pair_geotiffs(
             raise ValueError(f"write_pair_geotiffs: the pair has no {key!r}")
     s1, s2 = np.asarray(pair["s1"], dtype=np.float32), np.asarray(pair["s2"], dtype=np.float32)
     if s1.ndim != 3 or s1.shape[0] != 2 or s2.ndim != 3 or s2.shape[0] != 12 or s1.shape[1:] != s2.shape[1:]:
-        raise ValueError(
-            f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}"
-        )
+        raise ValueError(f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}")
     for name, arr in (("s1", s1), ("s2", s2)):
         if not np.isfinite(arr).all():
             raise ValueError(f"write_pair_geotiffs: {name} holds NaN or infinite values")

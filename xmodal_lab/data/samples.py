@@ -162,9 +162,7 @@ class BigEarthNetMM(Dataset):
                     if len(cols) < 2:
                         raise ValueError(f"{split}: line {row + 1}: expected 's2_name,s1_name', got {cols!r}")
                     if cols[1].strip() not in s1:
-                        raise FileNotFoundError(
-                            f"{split}: line {row + 1}: S1 patch {cols[1]!r} not under {self.root}"
-                        )
+                        raise FileNotFoundError(f"{split}: line {row + 1}: S1 patch {cols[1]!r} not under {self.root}")
                     self.s1_dirs.append(s1[cols[1].strip()])
 
     def __len__(self) -> int:
@@ -184,9 +182,7 @@ class BigEarthNetMM(Dataset):
         meta = _read_json(s1_dir / f"{name}_labels_metadata.json")
         s2_name = meta.get("corresponding_s2_patch")
         if not s2_name:
-            raise ValueError(
-                f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata"
-            )
+            raise ValueError(f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata")
         if s2_name not in self._s2:
             raise FileNotFoundError(f"{s1_dir}: its Sentinel-2 twin {s2_name!r} is not under {self.root}")
         s2_dir = self._s2[s2_name]
@@ -199,9 +195,7 @@ class BigEarthNetMM(Dataset):
         s2 = np.empty((12, h, w), dtype=np.float32)
         for i, suffix in enumerate(_S2_SUFFIXES):
             band, crs_b, transform_b = read_single_band(s2_dir / f"{s2_name}_{suffix}.tif", out_shape=(h, w))
-            if crs_b != crs or not np.allclose(
-                transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])
-            ):
+            if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
                 raise ValueError(
                     f"{s2_dir / f'{s2_name}_{suffix}.tif'}: grid ({crs_b}, origin {transform_b[2::3]}) does not "
                     f"match the radar patch {name} ({crs}, origin {transform[2::3]}); expected co-registered patches"
@@ -230,9 +224,7 @@ class BigEarthNetMM(Dataset):
         return BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
 
 
-def bigearthnet_examples(
-    num_classes: int = 19, transform: Callable[[dict], dict] | None = None
-) -> BigEarthNetMM:
+def bigearthnet_examples(num_classes: int = 19, transform: Callable[[dict], dict] | None = None) -> BigEarthNetMM:
     """The six BigEarthNet-MM example pairs bundled with the kit (``data/bigearthnet_mm``).
 
     Args:

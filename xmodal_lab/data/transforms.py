@@ -203,9 +203,7 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     k = round(factor)
     integer = k >= 1 and abs(factor - k) < 1e-6
     if integer and (h % k or w % k):
-        raise ValueError(
-            f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m"
-        )
+        raise ValueError(f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m")
     size = (h // k, w // k) if integer else (max(1, round(h / factor)), max(1, round(w / factor)))
     out = dict(pair)
     for key in IMAGE_KEYS:

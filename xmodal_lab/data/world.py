@@ -148,9 +148,7 @@ class SimulatedWorld(Dataset):
         fields = {f.name for f in dataclasses.fields(WorldConfig)}
         unknown = set(kwargs) - fields
         if unknown:
-            raise TypeError(
-                f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}"
-            )
+            raise TypeError(f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}")
         for name, value in (("seed", seed), ("size", size), ("n_scenes", n_scenes)):
             check_whole(value, f"SimulatedWorld {name}")
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
@@ -257,9 +255,7 @@ class SimulatedWorld(Dataset):
         gsd = place.gsd if gsd is None else float(gsd)
         size = self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
-            raise ValueError(
-                f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}"
-            )
+            raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
         date = place.date if date is None else _as_date(date, "date")
         k = int(min(max(1, round(gsd / self.config.fine_gsd)), self.config.max_oversample))
         fine = self._render_fine(place, gsd / k, size * k, date,
