@@ -1,12 +1,9 @@
-"""Sentinel-1 and Sentinel-2 images as 8-bit RGB composites, with their display ranges: one place for all.
+"""Sentinel-1 and Sentinel-2 images as 8-bit RGB composites with fixed display ranges: one place for all.
 
-Segment Anything (:mod:`xmodal_lab.segment`) and the figures (:mod:`xmodal_lab.viz`) both render tiles here,
-so a SAM prompt and a figure show the same pixels. Every rendering uses one fixed display stretch per
-modality (the constants below), never one computed from the tile, so the same reflectance or backscatter
-gets the same 8-bit value in every tile and at both dates of a change pair; optical reflectance also gets a
-display gamma (screens expect gamma-encoded values). The per-tile 2-98 % percentile stretch remains as
-``stretch="percentile"``. Every function takes one image ``[C, H, W]`` (array or tensor, physical units) and
-returns ``[H, W, 3]`` ``uint8``; NaN (no data) becomes black.
+SAM prompts (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the
+same pixels. A fixed stretch per modality (never one computed from the tile) gives the same value the same
+colour in every tile and at both dates; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
+Functions take one image ``[C, H, W]`` in physical units and return ``[H, W, 3]`` uint8; NaN becomes black.
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ RATIO_RANGE_DB: tuple[float, float] = (0.0, 15.0)
 
 
 def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
-    """One image ``[C, H, W]`` as float32 NumPy, with a clear error for anything else."""
     if isinstance(image, torch.Tensor):
         image = image.detach().to("cpu", torch.float32).numpy()
     a = np.asarray(image, dtype=np.float32)
@@ -54,17 +50,10 @@ def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
 
 
 def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
-    """Linear stretch between two percentiles to 0..255.
+    """Linear stretch of ``[C, H, W]`` between two percentiles to 0..255 uint8 (NaN ignored, then 0).
 
-    Args:
-        image: ``[C, H, W]`` values (any unit). NaN is ignored for the percentiles and becomes 0.
-        low: lower percentile, mapped to 0.
-        high: upper percentile, mapped to 255.
-        per_band: stretch each band on its own (maximum contrast) instead of all bands with one range
-            (keeps the colour balance, so water stays blue-ish in true colour).
-
-    Returns:
-        ``[C, H, W]`` uint8. A band with no spread (a constant, or all NaN) becomes 0.
+    ``per_band`` stretches each band on its own (more contrast) instead of all with one range (keeps the
+    colour balance). A band with no spread becomes 0.
     """
     if not 0.0 <= low < high <= 100.0:
         raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
@@ -92,17 +81,9 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
 
 
 def reflectance_to_uint8(reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, gamma: float = S2_GAMMA) -> np.ndarray:
-    """The fixed optical stretch: clip reflectance to a range, apply the display gamma, map to 0..255.
+    """The fixed optical stretch of ``[C, H, W]`` to uint8: ``round(255 * clip((r - lo) / (hi - lo), 0, 1) ** gamma)``.
 
-    ``out = round(255 * clip((r - lo) / (hi - lo), 0, 1) ** gamma)``, the same for every tile; NaN becomes 0.
-
-    Args:
-        reflectance: ``[C, H, W]`` surface reflectance (0..1).
-        ranges: one ``(lo, hi)`` for all bands, or one per band (``C`` pairs).
-        gamma: display gamma (1.0: linear).
-
-    Returns:
-        ``[C, H, W]`` uint8.
+    ``ranges`` is one ``(lo, hi)`` for all bands or one per band; NaN becomes 0.
     """
     a = np.asarray(reflectance, dtype=np.float32)
     if a.ndim != 3:
@@ -122,16 +103,8 @@ def reflectance_to_uint8(reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, ga
     return out
 
 
-def _optical(
-    a: np.ndarray,
-    bands: tuple[int, ...],
-    ranges: Any,
-    stretch: str,
-    low: float | None,
-    high: float | None,
-    per_band: bool,
-    gamma: float,
-) -> np.ndarray:
+def _optical(a: np.ndarray, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None,
+             high: float | None, per_band: bool, gamma: float) -> np.ndarray:  # fmt: skip
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     picked = a[list(bands)]
@@ -155,19 +128,10 @@ def s2_true_color(
     ranges: Any = S2_TRUE_COLOR_RANGE,
     gamma: float = S2_GAMMA,
 ) -> np.ndarray:
-    """True-colour picture (B4, B3, B2 as red, green, blue) of a Sentinel-2 image, in the fixed stretch.
+    """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
 
-    Args:
-        s2: reflectance ``[12, H, W]`` in the kit's band order.
-        low: lower percentile, only with ``stretch="percentile"`` (default 2).
-        high: upper percentile, only with ``stretch="percentile"`` (default 98).
-        per_band: percentile stretch of each colour on its own (default: one range for all three).
-        stretch: ``"fixed"`` (default: reflectance ``ranges`` and ``gamma``) or ``"percentile"``.
-        ranges: reflectance shown black to white, once or per band (fixed stretch).
-        gamma: display gamma (fixed stretch).
-
-    Returns:
-        ``[H, W, 3]`` uint8.
+    The fixed stretch takes reflectance ``ranges`` and ``gamma``; ``low``/``high`` percentiles and ``per_band``
+    belong to ``stretch="percentile"``.
     """
     a = _as_array(s2, 12, "s2")
     return _optical(a, S2_TRUE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
@@ -183,11 +147,7 @@ def s2_false_color(
     ranges: Any = S2_FALSE_COLOR_RANGES,
     gamma: float = S2_GAMMA,
 ) -> np.ndarray:
-    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3 as red, green, blue): vegetation red, water black.
-
-    Arguments as :func:`s2_true_color`; the fixed ``ranges`` are those of B8 (NIR, brighter), B4 and B3, and
-    the percentile stretch is per band by default.
-    """
+    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black; as :func:`s2_true_color`."""
     a = _as_array(s2, 12, "s2")
     return _optical(a, S2_FALSE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
 
@@ -202,7 +162,6 @@ def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
 
 
 def _s1_grey(s1: Any, band: int, db_range: tuple[float, float]) -> np.ndarray:
-    """One sigma0 band of ``s1`` (0: VV, 1: VH) as a grey ``[H, W, 3]`` uint8 picture."""
     grey = db_to_uint8(_as_array(s1, 2, "s1")[band], *db_range)
     return np.repeat(grey[..., None], 3, axis=-1)
 
@@ -223,34 +182,16 @@ def s1_composite(
     vh_range: tuple[float, float] = VH_RANGE_DB,
     ratio_range: tuple[float, float] = RATIO_RANGE_DB,
 ) -> np.ndarray:
-    """Radar colour composite: VV as red, VH as green, VV - VH (dB ratio) as blue, in fixed dB ranges.
-
-    Args:
-        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
-        vv_range: dB range of the red channel.
-        vh_range: dB range of the green channel.
-        ratio_range: dB range of the blue channel (VV - VH).
-
-    Returns:
-        ``[H, W, 3]`` uint8.
-    """
+    """Radar colour composite ``[H, W, 3]`` uint8 of dB ``[2, H, W]``: VV red, VH green, VV - VH blue, fixed ranges."""
     a = _as_array(s1, 2, "s1")
     rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])
     return _hwc(rgb)
 
 
 def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.ndarray:
-    """Enlarge a small picture so that its longer side is ``size`` (SAM's input side), keeping the aspect.
+    """Enlarge an ``[H, W, 3]`` uint8 picture so that its longer side is ``size`` (SAM's input side).
 
-    Nearest neighbour keeps crisp pixels (honest about the real resolution); bilinear looks like a photograph.
-
-    Args:
-        image: ``[H, W, 3]`` uint8 (for instance from :func:`s2_true_color`).
-        size: target length of the longer side (1024 for the official SAM models).
-        mode: ``"nearest"`` or ``"bilinear"``.
-
-    Returns:
-        ``[H', W', 3]`` uint8 with ``max(H', W') == size``.
+    ``"nearest"`` keeps crisp pixels (honest about the resolution); ``"bilinear"`` looks like a photograph.
     """
     if mode not in ("nearest", "bilinear"):
         raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
@@ -273,26 +214,8 @@ RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
 
 
 def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed") -> np.ndarray:
-    """Render one Sentinel image for SAM by name.
-
-    Args:
-        image: ``[12, H, W]`` reflectance for ``"s2"`` / ``"s2_false"``, ``[2, H, W]`` dB for the radar
-            renderings, or a pair dict (its ``s2`` or ``s1`` entry is used).
-        rendering: one of :data:`RENDERINGS`: ``"s2"`` true colour, ``"s2_false"`` colour infrared,
-            ``"s1"`` VV/VH/ratio composite, ``"s1_vv"``, ``"s1_vh"``.
-        size: if given, upsample so that the longer side is ``size`` (see :func:`upsample_to_sam`).
-        stretch: optical stretch, ``"fixed"`` (default) or ``"percentile"`` (radar is always fixed dB).
-
-    Returns:
-        ``[H, W, 3]`` uint8 (or ``[H', W', 3]`` when ``size`` is given).
-    """
-    renderers = {
-        "s2": s2_true_color,
-        "s2_false": s2_false_color,
-        "s1": s1_composite,
-        "s1_vv": s1_vv,
-        "s1_vh": s1_vh,
-    }
+    """Render one Sentinel image (or a pair dict's) for SAM by a :data:`RENDERINGS` name, optionally upsampled."""
+    renderers = {"s2": s2_true_color, "s2_false": s2_false_color, "s1": s1_composite, "s1_vv": s1_vv, "s1_vh": s1_vh}
     if rendering not in renderers:
         raise ValueError(f"rendering must be one of {RENDERINGS}, got {rendering!r}")
     if isinstance(image, dict):
