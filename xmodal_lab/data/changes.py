@@ -1,8 +1,7 @@
 """Bi-temporal pairs of the simulated world with known change masks, for scoring change detection.
 
-Item ``i`` is place ``i`` seen on two dates. With probability ``p_event`` a change event that suits the
-biome (deforestation, flood, construction) happens between them; otherwise only the season, the clouds
-and the speckle change (the nuisances a change detector must ignore).
+With probability ``p_event`` an event that suits the biome happens between the two dates; otherwise only the
+season, clouds and speckle change: the nuisances a change detector must ignore.
 """
 
 from __future__ import annotations
@@ -19,19 +18,9 @@ from xmodal_lab.data.world import SimulatedWorld
 
 
 class SimulatedChanges(Dataset):
-    """Places seen before and after, with the pixels an event changed.
+    """Places seen before and after: ``{"before", "after", "change_mask" [H, W], "event", "index"}`` items.
 
-    Args:
-        seed: world seed (use different seeds for calibration and test places).
-        size: tile side in pixels.
-        n_scenes: dataset length.
-        dates: the two acquisition dates (ISO strings).
-        p_event: probability that a place has an event between the dates (biomes without events never do).
-        **world_kwargs: other :class:`SimulatedWorld` settings (``cloud_cover``, ``biomes``, ``looks``...).
-
-    Returns per item:
-        ``{"before": pair dict, "after": pair dict, "change_mask": bool [H, W], "event": str, "index": int}``;
-        ``event`` is ``"none"`` when nothing happened (and ``change_mask`` is all False).
+    ``event`` is ``"none"`` (and the mask all False) when nothing happened; other keywords go to the world.
     """
 
     def __init__(

@@ -8,17 +8,9 @@ from pyproj import Transformer
 
 
 def utm_epsg(lat: float, lon: float) -> int:
-    """EPSG code of the WGS 84 / UTM zone of (lat, lon), with the Norway (32V) and Svalbard (X) exceptions.
+    """EPSG code (``326zz`` north, ``327zz`` south) of the UTM zone of (lat, lon), with the Norway and Svalbard exceptions.
 
-    pyproj's ``query_utm_crs_info`` returns the plain 6-degree strips (and takes a database query per call),
-    so the zone rule is written out here.
-
-    Args:
-        lat: latitude in degrees.
-        lon: longitude in degrees.
-
-    Returns:
-        ``326zz`` north of the equator, ``327zz`` south of it.
+    pyproj's ``query_utm_crs_info`` gives only the plain 6-degree strips, so the rule is written out here.
     """
     zone = int((lon + 180.0) // 6.0) % 60 + 1
     if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:  # south-west Norway is zone 32V

@@ -1,7 +1,6 @@
 """The datasets' boundary: index checks, validated single-band reads and the georeferenced fields of a pair.
 
-Every check raises an error that names the file (or dataset) and says what was expected, because a loader
-is where a user's data enters the kit. Files are only ever opened for reading.
+Errors name the file (or dataset) and what was expected: a loader is where a user's data enters the kit.
 """
 
 from __future__ import annotations
@@ -48,19 +47,9 @@ def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> N
 def read_single_band(
     path: str | Path, out_shape: tuple[int, int] | None = None, resampling: str = "bilinear"
 ) -> tuple[np.ndarray, Any, tuple[float, ...]]:
-    """Read a one-band GeoTIFF as float32, optionally resampled to ``out_shape``.
+    """Read a finite one-band GeoTIFF as float32 ``[H, W]``, optionally resampled to ``out_shape``.
 
-    Args:
-        path: the file.
-        out_shape: ``(H, W)`` to resample to (default: the file's own shape).
-        resampling: rasterio resampling name used when ``out_shape`` differs from the file's.
-
-    Returns:
-        ``(array [H, W] float32, crs, transform)`` where ``transform`` is the affine of the returned grid.
-
-    Raises:
-        FileNotFoundError: if the file is missing.
-        ValueError: if it has more than one band or holds NaN / infinite values.
+    Returns ``(array, crs, transform)``, the transform being that of the returned grid.
     """
     import rasterio
     from rasterio.enums import Resampling
@@ -80,17 +69,7 @@ def read_single_band(
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
-    """The georeferenced fields of a pair dict for a grid: ``gsd``, ``lat``, ``lon``, ``crs``, ``transform``.
-
-    Args:
-        crs: a rasterio CRS (or anything ``str()`` turns into a pyproj-readable string).
-        transform: affine ``(a, b, c, d, e, f)`` of the grid.
-        height: rows.
-        width: columns.
-
-    Returns:
-        The fields, with lat/lon at the grid centre.
-    """
+    """The georeferenced fields of a pair dict for a grid: ``gsd``, ``lat``/``lon`` of its centre, ``crs``, ``transform``."""
     from rasterio.transform import xy
 
     affine = Affine(*(float(v) for v in tuple(transform)[:6]))
@@ -108,8 +87,5 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
 
 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
-    """Affine of the window whose top-left pixel is ``(row, col)`` of a grid with affine ``transform``.
-
-    Same as ``rasterio.windows.transform``, which warns (``Affine * Affine``) in rasterio 1.4.
-    """
+    """Affine of the window whose top-left pixel is ``(row, col)`` (``rasterio.windows.transform`` warns in 1.4)."""
     return tuple(Affine(*tuple(transform)[:6]) @ Affine.translation(col, row))[:6]
