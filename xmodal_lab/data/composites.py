@@ -176,12 +176,9 @@ def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
     return _s1_grey(s1, 1, vh_range)
 
 
-def s1_composite(
-    s1: Any,
-    vv_range: tuple[float, float] = VV_RANGE_DB,
-    vh_range: tuple[float, float] = VH_RANGE_DB,
-    ratio_range: tuple[float, float] = RATIO_RANGE_DB,
-) -> np.ndarray:
+def s1_composite(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB,
+                 vh_range: tuple[float, float] = VH_RANGE_DB,
+                 ratio_range: tuple[float, float] = RATIO_RANGE_DB) -> np.ndarray:  # fmt: skip
     """Radar colour composite ``[H, W, 3]`` uint8 of dB ``[2, H, W]``: VV red, VH green, VV - VH blue, fixed ranges."""
     a = _as_array(s1, 2, "s1")
     rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])

@@ -43,17 +43,9 @@ class SimulatedFloods(Dataset):
     with :data:`WATER_SEEN` of the water's, and their dry ``landcover``; False floods every pixel as open water.
     """
 
-    def __init__(
-        self,
-        seed: int = 0,
-        size: int = 32,
-        n_scenes: int = 256,
-        cloud_cover: float = 0.0,
-        days_after: int = 5,
-        transform: Callable[[dict], dict] | None = None,
-        flooded_vegetation: bool = True,
-        **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
+                 days_after: int = 5, transform: Callable[[dict], dict] | None = None,
+                 flooded_vegetation: bool = True, **world_kwargs: Any) -> None:  # fmt: skip
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
         if "biomes" in world_kwargs:
@@ -127,13 +119,8 @@ class Sen1Floods11(Dataset):
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
 
-    def __init__(
-        self,
-        root: str | Path,
-        chips: list[str] | None = None,
-        fill_db: float = -30.0,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
+                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         self.root = Path(root)
         for sub in self.SUBFOLDERS:
             if not (self.root / sub).is_dir():

@@ -46,21 +46,10 @@ class PairedRasterDataset(Dataset):
         transform: optional callable applied to each pair dict.
     """
 
-    def __init__(
-        self,
-        s1_path: str | Path,
-        s2_path: str | Path,
-        size: int = 64,
-        stride: int | None = None,
-        max_nodata: float = 0.1,
-        s1_units: str = "db",
-        s2_scale: str | float = "auto",
-        s2_offset: float | str = "auto",
-        reproject: bool = True,
-        resampling: str = "bilinear",
-        date: str | None = None,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, s1_path: str | Path, s2_path: str | Path, size: int = 64, stride: int | None = None,
+                 max_nodata: float = 0.1, s1_units: str = "db", s2_scale: str | float = "auto",
+                 s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
+                 date: str | None = None, transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         import rasterio
 
         self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)

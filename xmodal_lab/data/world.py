@@ -237,16 +237,9 @@ class SimulatedWorld(Dataset):
                      float(lo + (hi - lo) * u[5]), bool(u[6] < 0.5))  # fmt: skip
 
     # --- rendering ------------------------------------------------------------------------------------
-    def render(
-        self,
-        index: int,
-        gsd: float | None = None,
-        size: int | None = None,
-        date: str | dt.date | None = None,
-        cloud_cover: float | None = None,
-        noise: bool | None = None,
-        event: tuple[str, str | dt.date] | None = None,
-    ) -> dict[str, Any]:
+    def render(self, index: int, gsd: float | None = None, size: int | None = None,
+               date: str | dt.date | None = None, cloud_cover: float | None = None,
+               noise: bool | None = None, event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:  # fmt: skip
         """Render scene ``index``, optionally at another GSD, size, date, cloud cover or noise setting.
 
         ``event`` is ``(kind, start date)`` of a change event shown from its date on (adds ``change_mask``).
