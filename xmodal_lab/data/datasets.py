@@ -38,10 +38,13 @@ SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": 
 
 
 class PairDataset(Dataset):
-    """Base of the adapters: ``load(index)`` reads a pair dict; the first one read is checked for units."""
+    """Base of the real-data readers: ``load(index)`` reads a pair dict; the first one read is checked for units."""
 
     transform: Callable[[dict], dict] | None = None
     _units_checked: bool = False
+
+    def __len__(self) -> int:
+        return len(self.dataset)
 
     def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
         """Read pair ``index`` from disk (no transform)."""
@@ -82,9 +85,6 @@ class TorchGeoBigEarthNet(PairDataset):
                                    download=download, checksum=checksum)  # fmt: skip
         self.num_classes = num_classes
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
@@ -132,9 +132,6 @@ class TorchGeoSEN12MS(PairDataset):
         self.root = Path(root)
         self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
 
     def _path(self, index: int, source: str) -> Path:
         # Same layout rule as torchgeo: ROIs1158_spring_lc_1_p30.tif -> ROIs1158_spring/s2_1/ROIs1158_spring_s2_1_p30.tif

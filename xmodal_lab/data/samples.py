@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
+from xmodal_lab.data.datasets import PairDataset
 from xmodal_lab.data.io import geo_fields, read_single_band
-from xmodal_lab.units import check_pair
 
 #: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
 BEN_CLASSES_43: tuple[str, ...] = (
@@ -93,7 +92,7 @@ def _scan(folder: Path, prefix: str) -> dict[str, Path]:
     return {p.name: p for p in folder.iterdir() if pattern.match(p.name) and p.is_dir()}
 
 
-class BigEarthNetMM(Dataset):
+class BigEarthNetMM(PairDataset):
     """Co-registered BigEarthNet-MM pairs as the kit's pair dict (``s1`` VV, VH dB; ``s2`` reflectance at 10 m).
 
     Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``. ``root`` holds the
@@ -134,13 +133,6 @@ class BigEarthNetMM(Dataset):
 
     def __len__(self) -> int:
         return len(self.s1_dirs)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        pair = self.load(index)
-        if not getattr(self, "_units_checked", False):  # once: the radar and optical units of the archive
-            self._units_checked = True
-            check_pair(pair, where=f"{self.root} ({pair['s1_name']})")
-        return self.transform(pair) if self.transform is not None else pair
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` from disk (no transform)."""
