@@ -52,7 +52,6 @@ class SimulatedChanges(Dataset):
 def collate_changes(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch :class:`SimulatedChanges` items: ``before`` / ``after`` as pair batches, masks ``[B, H, W]``."""
     from xmodal_lab.data.collate import collate_pairs
-
     return {
         "before": collate_pairs([it["before"] for it in items]),
         "after": collate_pairs([it["after"] for it in items]),

@@ -80,7 +80,6 @@ class TorchGeoBigEarthNet(PairDataset):
                  transform: Callable[[dict], dict] | None = None, download: bool = False,
                  checksum: bool = False) -> None:  # fmt: skip
         from torchgeo.datasets import BigEarthNet
-
         self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
                                    download=download, checksum=checksum)  # fmt: skip
         self.num_classes = num_classes
@@ -89,7 +88,6 @@ class TorchGeoBigEarthNet(PairDataset):
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
         from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43
-
         sample = self.dataset[index]
         image = sample["image"]
         if image.shape[0] != 14:
@@ -128,7 +126,6 @@ class TorchGeoSEN12MS(PairDataset):
     def __init__(self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
                  checksum: bool = False) -> None:  # fmt: skip
         from torchgeo.datasets import SEN12MS
-
         self.root = Path(root)
         self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
         self.transform = transform
@@ -142,7 +139,6 @@ class TorchGeoSEN12MS(PairDataset):
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
         import rasterio
-
         path = self._path(index, "s2")
         sample = self.dataset[index]
         image = sample["image"].float()
@@ -182,7 +178,6 @@ class TorchGeoSSL4EOS12(PairDataset):
     def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
                  transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         from torchgeo.datasets import SSL4EOS12
-
         if optical not in ("s2a", "s2c"):
             raise ValueError(f"optical: expected 's2a' (L2A) or 's2c' (L1C), got {optical!r}")
         if season != "all" and season not in (0, 1, 2, 3):

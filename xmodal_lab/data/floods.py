@@ -92,7 +92,6 @@ def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
     ``dry`` is the same rendering without the flood (same clouds and speckle).
     """
     from scipy.ndimage import binary_dilation
-
     flood = pair["flood_mask"].numpy()
     before = dry["landcover"].numpy()
     tall = np.isin(before, (lc.FOREST, lc.WETLAND))
@@ -148,7 +147,6 @@ class Sen1Floods11(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         import rasterio
-
         chip = self.chips[index]
         with rasterio.open(self._path(chip, "S1Hand")) as src:
             s1 = src.read().astype(np.float32)

@@ -53,7 +53,6 @@ def read_single_band(
     """
     import rasterio
     from rasterio.enums import Resampling
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
@@ -71,7 +70,6 @@ def read_single_band(
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
     """The georeferenced fields of a pair dict for a grid: ``gsd``, ``lat``/``lon`` of its centre, ``crs``, ``transform``."""
     from rasterio.transform import xy
-
     affine = Affine(*(float(v) for v in tuple(transform)[:6]))
     cx, cy = xy(affine, height / 2, width / 2, offset="ul")
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None

@@ -157,14 +157,12 @@ _U = (np.arange(2**_TABLE_BITS, dtype=np.float64) + 0.5) / 2**_TABLE_BITS
 @functools.lru_cache(maxsize=32)
 def _gamma_table(looks: float) -> np.ndarray:
     from scipy.special import gammaincinv
-
     return (gammaincinv(looks, _U) / looks).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
 def _normal_table() -> np.ndarray:
     from scipy.special import ndtri
-
     return ndtri(_U).astype(np.float32)
 
 

@@ -51,7 +51,6 @@ class PairedRasterDataset(Dataset):
                  s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
                  date: str | None = None, transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         import rasterio
-
         self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)
         for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
             if not path.is_file():
@@ -67,7 +66,6 @@ class PairedRasterDataset(Dataset):
             raise ValueError(f"s1_units: expected 'db' or 'linear', got {s1_units!r}")
         _check_scale_offset(s2_scale, s2_offset)
         from rasterio.enums import Resampling
-
         if resampling not in Resampling.__members__:
             raise InputValueError(
                 f"resampling: expected a rasterio resampling name ('bilinear', 'nearest', 'cubic' ...), got {resampling!r}"
@@ -135,7 +133,6 @@ class PairedRasterDataset(Dataset):
 
     def _check_overlap(self, s1, s2) -> None:
         from rasterio.warp import transform_bounds
-
         left, bottom, right, top = transform_bounds(s1.crs, s2.crs, *s1.bounds)
         b = s2.bounds
         if left >= b.right or right <= b.left or bottom >= b.top or top <= b.bottom:
@@ -209,7 +206,6 @@ class PairedRasterDataset(Dataset):
 
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
-
         if self.aligned:
             return contextlib.nullcontext(s1)
         return WarpedVRT(s1, crs=self.crs, transform=self.grid_transform, width=self.width, height=self.height,
@@ -247,7 +243,6 @@ class PairedRasterDataset(Dataset):
         """Read tile ``index`` (no transform)."""
         import rasterio
         from rasterio.windows import Window
-
         row, col = self.windows[index]
         s = self.size
         window = Window(col, row, s, s)

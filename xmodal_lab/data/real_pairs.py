@@ -47,7 +47,6 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
-
     s1_dir, s2_dir = Path(s1_acquisition), Path(s2_acquisition)
     for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, S2_BAND_NAMES)):
         missing = [n for n in names if not (d / f"{n}.tif").is_file()]
@@ -136,7 +135,6 @@ def cut_tiles(
 def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
     """The real tiles of the sim-to-real benchmark by role: ``tune`` (SSL4EO west), ``test`` (east), ``test_europe``."""
     from xmodal_lab.data.samples import BigEarthNetMM
-
     pairs = ssl4eo_pairs()
     ben = [BigEarthNetMM(data_dir() / "bigearthnet_mm")[i] for i in range(6)]
     return {

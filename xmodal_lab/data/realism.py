@@ -113,7 +113,6 @@ def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
     The speckle is the linear intensity over its ``window x window`` local mean, which removes the landscape.
     """
     from scipy.ndimage import uniform_filter
-
     a = _as_array(vv_db, "vv_db", (2,))
     if not (isinstance(lag, (int, np.integer)) and 1 <= lag < a.shape[0]):
         raise ValueError(f"speckle_autocorrelation: lag must be a whole number in [1, {a.shape[0] - 1}], got {lag!r}")
@@ -182,7 +181,6 @@ def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: i
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     r, s = _as_array(real, "real", (2,)), _as_array(simulated, "simulated", (2,))
     if r.shape[1] != s.shape[1]:
         raise ValueError(f"domain_classifier_accuracy: {r.shape[1]} real vs {s.shape[1]} simulated features")

@@ -29,7 +29,6 @@ def region_scene(seed: int = 0, biome: str = "coast") -> int:
     """Index of the first scene of ``biome`` in the world of ``seed`` (the region's place and date)."""
     from xmodal_lab.data.biomes import BIOME_NAMES
     from xmodal_lab.data.world import SimulatedWorld
-
     if biome not in BIOME_NAMES:
         raise ValueError(f"biome: expected one of {list(BIOME_NAMES)}, got {biome!r}")
     world = SimulatedWorld(seed=seed, n_scenes=10_000, cache_mb=0)
@@ -43,7 +42,6 @@ def render_region(seed: int = 0, size: int | None = None, gsd: float = 10.0, bio
                   index: int | None = None, **render_kwargs: Any) -> dict[str, Any]:  # fmt: skip
     """Render one contiguous region as the world's pair dict (scene ``index``, default the first of ``biome``)."""
     from xmodal_lab.data.world import SimulatedWorld
-
     size = default_size() if size is None else int(size)
     if size < 8 or size > 4096:
         raise ValueError(f"size: expected 8..4096 pixels per side, got {size}")
@@ -64,7 +62,6 @@ def write_pair_geotiffs(
     """
     import rasterio
     from rasterio.transform import Affine
-
     for key in ("s1", "s2", "crs", "transform"):
         if pair.get(key) is None:
             raise ValueError(f"write_pair_geotiffs: the pair has no {key!r}")

@@ -346,7 +346,6 @@ class SimulatedWorld(Dataset):
     def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
         """Write scene ``index`` as GeoTIFFs in ``folder`` (see :func:`~xmodal_lab.data.region.write_pair_geotiffs`)."""
         from xmodal_lab.data.region import write_pair_geotiffs
-
         pair = self.render(index, **render_kwargs)
         stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
         tags = {"biome": pair["biome"], "seed": str(self.config.seed), "source": "xmodal_lab SimulatedWorld"}
