@@ -80,76 +80,42 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(chw, 0, -1))
 
 
-def reflectance_to_uint8(reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, gamma: float = S2_GAMMA) -> np.ndarray:
-    """The fixed optical stretch of ``[C, H, W]`` to uint8: ``round(255 * clip((r - lo) / (hi - lo), 0, 1) ** gamma)``.
-
-    ``ranges`` is one ``(lo, hi)`` for all bands or one per band; NaN becomes 0.
-    """
-    a = np.asarray(reflectance, dtype=np.float32)
-    if a.ndim != 3:
-        raise ValueError(f"expected [C, H, W], got shape {tuple(a.shape)}")
-    r = np.asarray(ranges, dtype=np.float32)
-    if r.shape == (2,):
-        r = np.tile(r, (a.shape[0], 1))
-    if r.shape != (a.shape[0], 2) or not (r[:, 1] > r[:, 0]).all():
-        raise ValueError(f"ranges: expected (lo, hi) with lo < hi, once or per band ({a.shape[0]}), got {ranges}")
-    if not gamma > 0:
-        raise ValueError(f"gamma: expected a positive number, got {gamma}")
+def _reflectance_to_uint8(a: np.ndarray, ranges: Any) -> np.ndarray:
+    """The fixed optical stretch: ``round(255 * clip((r - lo) / (hi - lo), 0, 1) ** S2_GAMMA)``; NaN becomes 0."""
+    r = np.broadcast_to(np.asarray(ranges, dtype=np.float32), (a.shape[0], 2))
     lo, hi = r[:, 0, None, None], r[:, 1, None, None]
     finite = np.isfinite(a)
-    scaled = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(gamma)
+    scaled = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(S2_GAMMA)
     out = np.round(scaled * 255.0).astype(np.uint8)
     out[~finite] = 0
     return out
 
 
-def _optical(a: np.ndarray, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None,
-             high: float | None, per_band: bool, gamma: float) -> np.ndarray:  # fmt: skip
+def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
+             per_band: bool) -> np.ndarray:  # fmt: skip
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
-    picked = a[list(bands)]
+    picked = _as_array(s2, 12, "s2")[list(bands)]
     if stretch == "percentile":
         return _hwc(percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band))
     if low is not None or high is not None:
-        raise ValueError(
-            "low and high are percentiles of stretch='percentile'; the default fixed stretch takes "
-            "ranges=(lo, hi) in reflectance"
-        )
-    return _hwc(reflectance_to_uint8(picked, ranges, gamma))
+        raise ValueError("low and high are percentiles of stretch='percentile'; the default stretch is fixed")
+    return _hwc(_reflectance_to_uint8(picked, ranges))
 
 
-def s2_true_color(
-    s2: Any,
-    low: float | None = None,
-    high: float | None = None,
-    per_band: bool = False,
-    *,
-    stretch: str = "fixed",
-    ranges: Any = S2_TRUE_COLOR_RANGE,
-    gamma: float = S2_GAMMA,
-) -> np.ndarray:
+def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
+                  stretch: str = "fixed") -> np.ndarray:  # fmt: skip
     """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
 
-    The fixed stretch takes reflectance ``ranges`` and ``gamma``; ``low``/``high`` percentiles and ``per_band``
-    belong to ``stretch="percentile"``.
+    ``low``/``high`` percentiles and ``per_band`` belong to ``stretch="percentile"``.
     """
-    a = _as_array(s2, 12, "s2")
-    return _optical(a, S2_TRUE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
+    return _optical(s2, S2_TRUE_COLOR_BANDS, S2_TRUE_COLOR_RANGE, stretch, low, high, per_band)
 
 
-def s2_false_color(
-    s2: Any,
-    low: float | None = None,
-    high: float | None = None,
-    per_band: bool = True,
-    *,
-    stretch: str = "fixed",
-    ranges: Any = S2_FALSE_COLOR_RANGES,
-    gamma: float = S2_GAMMA,
-) -> np.ndarray:
+def s2_false_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
+                   stretch: str = "fixed") -> np.ndarray:  # fmt: skip
     """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black; as :func:`s2_true_color`."""
-    a = _as_array(s2, 12, "s2")
-    return _optical(a, S2_FALSE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
+    return _optical(s2, S2_FALSE_COLOR_BANDS, S2_FALSE_COLOR_RANGES, stretch, low, high, per_band)
 
 
 def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
