@@ -26,9 +26,9 @@ def transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def lonlat_to_utm(lat: float, lon: float, epsg: int | None = None) -> tuple[float, float, int]:
-    """Project a point to UTM: ``(easting, northing, epsg)`` in metres, in ``epsg`` or the point's own zone."""
-    epsg = utm_epsg(lat, lon) if epsg is None else epsg
+def lonlat_to_utm(lat: float, lon: float) -> tuple[float, float, int]:
+    """Project a point to its UTM zone: ``(easting, northing, epsg)`` in metres."""
+    epsg = utm_epsg(lat, lon)
     x, y = transformer("EPSG:4326", f"EPSG:{epsg}").transform(lon, lat)
     return float(x), float(y), epsg
 

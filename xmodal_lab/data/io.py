@@ -44,10 +44,8 @@ def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> N
         )
 
 
-def read_single_band(
-    path: str | Path, out_shape: tuple[int, int] | None = None, resampling: str = "bilinear"
-) -> tuple[np.ndarray, Any, tuple[float, ...]]:
-    """Read a finite one-band GeoTIFF as float32 ``[H, W]``, optionally resampled to ``out_shape``.
+def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, Any, tuple]:
+    """Read a finite one-band GeoTIFF as float32 ``[H, W]``, optionally resampled (bilinear) to ``out_shape``.
 
     Returns ``(array, crs, transform)``, the transform being that of the returned grid.
     """
@@ -60,7 +58,7 @@ def read_single_band(
         if src.count != 1:
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
-        array = src.read(1, out_shape=shape, resampling=getattr(Resampling, resampling)).astype(np.float32)
+        array = src.read(1, out_shape=shape, resampling=Resampling.bilinear).astype(np.float32)
         transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
         crs = src.crs
     check_finite(array, path)

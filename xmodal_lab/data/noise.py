@@ -130,19 +130,18 @@ def _grid_weights(x0: float, x1: float, nx: int, y0: float, y1: float, ny: int, 
 
 
 @functools.lru_cache(maxsize=64)
-def _amplitudes(octaves: int, gain: float) -> tuple[float, ...]:
-    amps = [gain**o for o in range(octaves)]
+def _amplitudes(octaves: int) -> tuple[float, ...]:
+    amps = [0.5**o for o in range(octaves)]
     norm = math.sqrt(sum(a * a for a in amps))
     return tuple(float(np.float32(a / norm)) for a in amps)
 
 
-def fbm(key: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3, n_fields: int = 1,
-        gain: float = 0.5) -> np.ndarray:  # fmt: skip
+def fbm(key: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3, n_fields: int = 1) -> np.ndarray:
     """Fractal sum ``[n_fields, H, W]`` of value noise of unit standard deviation.
 
-    Each octave halves the lattice spacing (the coarsest is ``spacing`` metres) and multiplies the amplitude by ``gain``.
+    Each octave halves the lattice spacing (the coarsest is ``spacing`` metres) and the amplitude.
     """
-    amps = _amplitudes(octaves, gain)
+    amps = _amplitudes(octaves)
     total = value_noise(key + 1, x, y, spacing, n_fields, scale=amps[0])
     for o in range(1, octaves):
         value_noise(key * 31 + o + 1, x, y, spacing / 2**o, n_fields, scale=amps[o], add_to=total)

@@ -54,10 +54,10 @@ def mean_abs_gradient(tiles: Any) -> np.ndarray:
     return np.abs(np.diff(a, axis=2)).mean(axis=(0, 2, 3))
 
 
-def radial_power_spectrum(tiles: Any, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def radial_power_spectrum(tiles: Any) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectrum of mean-removed square tiles ``[N, C, S, S]``.
 
-    ``|FFT|^2 / (H W)`` is averaged over tiles and ``n_bins`` rings (default ``S // 2``), so it sums to the
+    ``|FFT|^2 / (H W)`` is averaged over tiles and ``S // 2`` rings, so it sums to the
     pixel variance. Returns ``(frequency [n_bins] in cycles per pixel, power [C, n_bins])``.
     """
     a = _as_array(tiles, "tiles", (4,))
@@ -68,7 +68,7 @@ def radial_power_spectrum(tiles: Any, n_bins: int | None = None) -> tuple[np.nda
     power = (np.abs(np.fft.fft2(a)) ** 2 / (h * w)).mean(axis=0)  # [C, S, S]
     f = np.fft.fftfreq(h)
     radius = np.hypot(f[:, None], f[None, :])
-    n_bins = n_bins or h // 2
+    n_bins = h // 2
     edges = np.linspace(0.0, 0.5, n_bins + 1)
     which = np.clip(np.digitize(radius, edges) - 1, 0, n_bins - 1)
     keep = (radius > 0) & (radius <= 0.5)

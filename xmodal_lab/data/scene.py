@@ -65,10 +65,9 @@ class Scene:
         self.extent = grid_extent if extent is None else float(extent)
 
     # --- fields -------------------------------------------------------------------------------------
-    def field(self, tag: str, spacing: float, octaves: int = 2, n: int = 1) -> np.ndarray:
-        """Smooth noise of unit variance, ``[H, W]`` (or ``[n, H, W]``), features of ``spacing`` metres."""
-        out = fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves, n)
-        return out[0] if n == 1 else out
+    def field(self, tag: str, spacing: float, octaves: int = 2) -> np.ndarray:
+        """Smooth noise ``[H, W]`` of unit variance with features of ``spacing`` metres."""
+        return fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves)[0]
 
     def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
         """One scene-level random number."""

@@ -111,17 +111,17 @@ class Compose:
 
 
 class Normalize:
-    """Standardise ``s1`` and ``s2`` per band: ``(x - mean) / max(std, eps)``."""
+    """Standardise ``s1`` and ``s2`` per band: ``(x - mean) / std``."""
 
-    def __init__(self, stats: BandStats, eps: float = 1e-6) -> None:
-        self.stats, self.eps = stats, eps
+    def __init__(self, stats: BandStats) -> None:
+        self.stats = stats
 
     def __call__(self, pair: dict) -> dict:
         """Apply to one pair dict (returns a new dict)."""
         out = dict(pair)
         for key in IMAGE_KEYS:
             mean, std = self.stats.tensors(key)
-            out[key] = (torch.as_tensor(pair[key]) - mean) / std.clamp_min(self.eps)
+            out[key] = (torch.as_tensor(pair[key]) - mean) / std.clamp_min(1e-6)
         return out
 
 
