@@ -91,10 +91,8 @@ class BandStats:
 
     def tensors(self, key: str) -> tuple[Tensor, Tensor]:
         """``(mean, std)`` float32 ``[C, 1, 1]`` for ``"s1"`` or ``"s2"``."""
-        mean = getattr(self, f"{key}_mean")
-        std = getattr(self, f"{key}_std")
-        return (torch.tensor(mean, dtype=torch.float32)[:, None, None],
-                torch.tensor(std, dtype=torch.float32)[:, None, None])  # fmt: skip
+        mean, std = getattr(self, f"{key}_mean"), getattr(self, f"{key}_std")
+        return torch.tensor(mean).float()[:, None, None], torch.tensor(std).float()[:, None, None]
 
 
 class Compose:

@@ -75,10 +75,7 @@ PRESETS: dict[str, WorldConfig] = {
 }
 
 #: ``realism=`` settings; ``"calibrated"`` is fitted to the tuning split of the bundled real pairs.
-REALISM: dict[str, dict[str, float]] = {
-    "default": {},
-    "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4},
-}
+REALISM: dict[str, dict[str, float]] = {"default": {}, "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4}}
 
 
 @dataclass(frozen=True)
