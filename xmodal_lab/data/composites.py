@@ -114,7 +114,7 @@ def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, 
 
 def s2_false_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
                    stretch: str = "fixed") -> np.ndarray:  # fmt: skip
-    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black; as :func:`s2_true_color`."""
+    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black."""
     return _optical(s2, S2_FALSE_COLOR_BANDS, S2_FALSE_COLOR_RANGES, stretch, low, high, per_band)
 
 

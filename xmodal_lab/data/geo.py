@@ -8,7 +8,7 @@ from pyproj import Transformer
 
 
 def utm_epsg(lat: float, lon: float) -> int:
-    """EPSG code (``326zz`` north, ``327zz`` south) of the UTM zone of (lat, lon), with the Norway and Svalbard exceptions.
+    """EPSG code (``326zz`` / ``327zz``) of the UTM zone of (lat, lon), with the Norway and Svalbard exceptions.
 
     pyproj's ``query_utm_crs_info`` gives only the plain 6-degree strips, so the rule is written out here.
     """

@@ -66,7 +66,7 @@ def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None)
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
-    """The georeferenced fields of a pair dict for a grid: ``gsd``, ``lat``/``lon`` of its centre, ``crs``, ``transform``."""
+    """The pair dict's grid fields: ``gsd``, ``lat``/``lon`` of the centre, ``crs``, ``transform``."""
     from rasterio.transform import xy
     affine = Affine(*(float(v) for v in tuple(transform)[:6]))
     cx, cy = xy(affine, height / 2, width / 2, offset="ul")

@@ -226,7 +226,7 @@ class RandomGSD:
 
 # --- paired geometric augmentation --------------------------------------------------------------------------
 def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
-    """Rotate every image and map by ``k`` quarter turns, then optionally flip left-right; pixels keep their map coordinates."""
+    """Rotate every image and map by ``k`` quarter turns, then optionally flip; pixels keep their coordinates."""
     out = dict(pair)
     t = tuple(pair["transform"]) if pair.get("transform") is not None else None
     h, w = torch.as_tensor(pair["s2"]).shape[-2:]
