@@ -87,10 +87,7 @@ class SimulatedFloods(Dataset):
 
 
 def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
-    """Turn the flooded pixels under vegetation into bright flooded vegetation, in place.
-
-    ``dry`` is the same rendering without the flood (same clouds and speckle).
-    """
+    """Turn flooded pixels under vegetation into bright flooded vegetation, in place; ``dry``: no-flood rendering."""
     from scipy.ndimage import binary_dilation
     flood = pair["flood_mask"].numpy()
     before = dry["landcover"].numpy()

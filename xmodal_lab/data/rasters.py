@@ -215,18 +215,14 @@ class PairedRasterDataset(Dataset):
     def _tiles(self, valid: np.ndarray) -> list[tuple[int, int]]:
         invalid = np.pad((~valid).astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
         s = self.size
-        rows = range(0, self.height - s + 1, self.stride)
-        cols = range(0, self.width - s + 1, self.stride)
-        kept, total = [], 0
-        for r in rows:
-            for c in cols:
-                total += 1
-                bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
-                if bad <= self.max_nodata * s * s and bad < s * s:  # an all-nodata tile is never kept
-                    kept.append((r, c))
+        r, c = np.meshgrid(range(0, self.height - s + 1, self.stride), range(0, self.width - s + 1, self.stride),
+                           indexing="ij")  # fmt: skip
+        bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
+        ok = (bad <= self.max_nodata * s * s) & (bad < s * s)  # an all-nodata tile is never kept
+        kept = list(zip(r[ok].tolist(), c[ok].tolist()))
         if not kept:
             raise ValueError(
-                f"{self.s1_path} / {self.s2_path}: all {total} tiles of {s} px have more than "
+                f"{self.s1_path} / {self.s2_path}: all {r.size} tiles of {s} px have more than "
                 f"{self.max_nodata:.0%} nodata; expected rasters with valid data (check nodata values and overlap)"
             )
         return kept
@@ -263,7 +259,7 @@ class PairedRasterDataset(Dataset):
                 radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
         nodata = ~s2_valid | ~np.isfinite(optical).all(axis=0) | ~np.isfinite(radar).all(axis=0)
         optical, radar = _fill(optical, nodata), _fill(radar, nodata)
-        pair = {
+        return {
             "s1": torch.from_numpy(radar),
             "s2": torch.from_numpy(optical),
             **geo_fields(self.crs, window_transform(tuple(self.grid_transform)[:6], row, col), s, s),
@@ -271,7 +267,6 @@ class PairedRasterDataset(Dataset):
             "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
         }
-        return pair
 
 
 def _check_scale_offset(s2_scale: Any, s2_offset: Any) -> None:
