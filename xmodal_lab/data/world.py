@@ -153,10 +153,9 @@ class SimulatedWorld(Dataset):
         if kwargs.get("biomes") is not None:
             names = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
             kwargs["biomes"] = tuple(biome_name(b) for b in names)
-        self.config = _validate(
-            WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
-                        cloud_cover=float(cloud_cover), **kwargs)
-        )  # fmt: skip
+        config = WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
+                             cloud_cover=float(cloud_cover), **kwargs)  # fmt: skip
+        self.config = _validate(config)
         self.transform = transform
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._cache_bytes = 0
@@ -173,9 +172,7 @@ class SimulatedWorld(Dataset):
         """Build a world from :data:`PRESETS` (``"tiny"``, ``"small"``, ``"base"``) with overrides."""
         if name not in PRESETS:
             raise KeyError(f"unknown world preset {name!r}; expected one of {sorted(PRESETS)}")
-        base = dataclasses.asdict(PRESETS[name])
-        base.update(overrides)
-        return cls(**base)
+        return cls(**{**dataclasses.asdict(PRESETS[name]), **overrides})
 
     def __len__(self) -> int:
         return self.config.n_scenes
