@@ -19,18 +19,10 @@ from xmodal_lab.data.scene import Scene, tag_key
 
 #: Field units over which opacity rises from 0 (edge) to 1 (core).
 EDGE_WIDTH = 0.6
-#: Coarsest lattice spacing of the texture field in metres (cloud cells, turrets).
-TEXTURE_SPACING_M = 160.0
-#: Octaves of the texture field.
-TEXTURE_OCTAVES = 4
-#: Standard deviation of the multiplicative cloud-top brightness.
-TEXTURE_STD = 0.07
-#: Clip range of the multiplicative brightness.
-TEXTURE_RANGE = (0.75, 1.2)
+#: Cloud-top texture: coarsest spacing (metres) and octaves of its field, brightness std and clip range.
+TEXTURE_SPACING_M, TEXTURE_OCTAVES, TEXTURE_STD, TEXTURE_RANGE = 160.0, 4, 0.07, (0.75, 1.2)
 #: Exponent of the opacity per band (thin cloud is more transparent at longer wavelengths).
 BAND_TRANSPARENCY = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6], dtype=np.float32)
-#: Range of fully clouded pixels' visible (B2-B4) reflectance.
-VISIBLE_RANGE = (0.55, 0.95)
 #: Largest darkening of the ground by a shadow.
 SHADOW_DEPTH = 0.7
 
