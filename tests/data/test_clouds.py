@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from xmodal_lab.data import SimulatedWorld
-from xmodal_lab.data.clouds import VISIBLE_RANGE, cloud_fraction, cloud_layers
+from xmodal_lab.data.clouds import cloud_fraction, cloud_layers
+
+#: Visible (B2-B4) reflectance of thick cloud tops.
+VISIBLE_RANGE = (0.55, 0.95)
 
 
 @pytest.fixture(scope="module")

@@ -17,21 +17,15 @@ from xmodal_lab.data.bands import (
     ndwi,
     speckle_cv,
 )
-from xmodal_lab.data.biomes import BIOME_NAMES, EVENTS
+from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.changes import SimulatedChanges, collate_changes
 from xmodal_lab.data.clouds import BorrowedCloudMasks
 from xmodal_lab.data.collate import collate_pairs
-from xmodal_lab.data.datasets import (
-    IGBP_TO_LANDCOVER,
-    PairDataset,
-    TorchGeoBigEarthNet,
-    TorchGeoSEN12MS,
-    TorchGeoSSL4EOS12,
-)
+from xmodal_lab.data.datasets import TorchGeoBigEarthNet, TorchGeoSEN12MS, TorchGeoSSL4EOS12
 from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.data.rasters import PairedRasterDataset
-from xmodal_lab.data.real_pairs import cut_tiles, real_transfer_split, ssl4eo_pairs
+from xmodal_lab.data.real_pairs import real_transfer_split
 from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
 from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
 from xmodal_lab.data.transforms import (
@@ -48,64 +42,15 @@ from xmodal_lab.data.transforms import (
     flip_rotate,
     rescale_gsd,
 )
-from xmodal_lab.data.world import PRESETS as WORLD_PRESETS
-from xmodal_lab.data.world import REALISM as WORLD_REALISM
-from xmodal_lab.data.world import Place, SimulatedWorld, WorldConfig
+from xmodal_lab.data.world import SimulatedWorld, WorldConfig
 
-__all__ = [
-    "BorrowedCloudMasks",
-    "FLOOD_BIOMES",
-    "Sen1Floods11",
-    "SimulatedChanges",
-    "SimulatedFloods",
-    "collate_changes",
-    "IGBP_TO_LANDCOVER",
-    "BandStats",
-    "ClipDB",
-    "Compose",
-    "CromaScale",
-    "Normalize",
-    "PairDataset",
-    "PairedFlipRotate",
-    "PairedRandomCrop",
-    "PairedRasterDataset",
-    "RandomGSD",
-    "TorchGeoBigEarthNet",
-    "TorchGeoSEN12MS",
-    "TorchGeoSSL4EOS12",
-    "clip_db",
-    "croma_scale",
-    "flip_rotate",
-    "rescale_gsd",
-    "BEN_CLASSES_19",
-    "BEN_CLASSES_43",
-    "BIOME_NAMES",
-    "EVENTS",
-    "LANDCOVER_CLASSES",
-    "S1_BANDS",
-    "S2_BANDS",
-    "S2_BANDS_13",
-    "WORLD_PRESETS",
-    "WORLD_REALISM",
-    "BigEarthNetMM",
-    "Place",
-    "SimulatedWorld",
-    "WorldConfig",
-    "bands",
-    "clouds",
-    "bigearthnet_examples",
-    "collate_pairs",
-    "cut_tiles",
-    "ndvi",
-    "real_transfer_split",
-    "realism",
-    "region_geotiffs",
-    "render_region",
-    "ssl4eo_pairs",
-    "write_pair_geotiffs",
-    "class_fraction",
-    "db_to_linear",
-    "linear_to_db",
-    "ndwi",
-    "speckle_cv",
+__all__ = [  # fmt: skip
+    "BEN_CLASSES_19", "BEN_CLASSES_43", "BIOME_NAMES", "FLOOD_BIOMES", "LANDCOVER_CLASSES", "S1_BANDS",
+    "S2_BANDS", "S2_BANDS_13", "bands", "BandStats", "bigearthnet_examples", "BigEarthNetMM",
+    "BorrowedCloudMasks", "class_fraction", "clip_db", "ClipDB", "clouds", "collate_changes",
+    "collate_pairs", "Compose", "croma_scale", "CromaScale", "db_to_linear", "flip_rotate", "linear_to_db",
+    "ndvi", "ndwi", "Normalize", "PairedFlipRotate", "PairedRandomCrop", "PairedRasterDataset", "RandomGSD",
+    "real_transfer_split", "realism", "region_geotiffs", "render_region", "rescale_gsd", "Sen1Floods11",
+    "SimulatedChanges", "SimulatedFloods", "SimulatedWorld", "speckle_cv", "TorchGeoBigEarthNet",
+    "TorchGeoSEN12MS", "TorchGeoSSL4EOS12", "WorldConfig", "write_pair_geotiffs"
 ]

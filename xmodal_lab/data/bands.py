@@ -1,9 +1,7 @@
 """Sentinel-1 and Sentinel-2 bands, and the per-tile measures of the first lessons.
 
-The kit uses one band order everywhere: Sentinel-2 ``B1,B2,B3,B4,B5,B6,B7,B8,B8A,B9,B11,B12`` (B10, the
-cirrus band, carries no surface signal and is dropped) and Sentinel-1 ``VV,VH``. Radar sigma0 is stored in
-decibels; speckle is multiplicative Gamma noise, so on a uniform surface the coefficient of variation of
-linear intensity is ``1 / sqrt(looks)``. The measures take NumPy arrays or tensors and return the same kind.
+One band order everywhere: Sentinel-2 ``B1..B9, B8A`` after ``B8``, ``B11, B12`` (B10, cirrus, sees no surface
+and is dropped) and Sentinel-1 ``VV, VH`` in decibels. The measures take arrays or tensors.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from xmodal_lab.errors import InputValueError
 
 @dataclass(frozen=True)
 class OpticalBand:
-    """One Sentinel-2 MSI band: ESA name, a plain word for what it sees, centre wavelength (Sentinel-2A), native GSD."""
+    """One Sentinel-2 band: name, what it sees, centre wavelength (Sentinel-2A), native GSD."""
 
     name: str
     common_name: str
@@ -30,7 +28,7 @@ class OpticalBand:
 
 @dataclass(frozen=True)
 class RadarBand:
-    """One Sentinel-1 polarisation channel (transmit, receive): name, description, wavelength, IW GRD pixel spacing."""
+    """One Sentinel-1 polarisation channel: name, description, wavelength, IW GRD pixel spacing."""
 
     name: str
     common_name: str
@@ -84,14 +82,9 @@ def db_to_linear(db: Any) -> Any:
 
 
 def linear_to_db(linear: Any, floor: float = 1e-10) -> Any:
-    """Backscatter from linear power to decibels, ``10 log10(sigma0)`` (any shape, array or tensor).
+    """Backscatter from linear power to decibels, ``10 log10(max(sigma0, floor))`` (array or tensor).
 
-    Args:
-        linear: sigma0 in linear power; values below ``floor`` (masked zeros) are raised to it.
-        floor: smallest power converted (``1e-10`` is -100 dB).
-
-    Raises:
-        InputValueError: negative powers (the input is probably already in dB).
+    Negative powers raise :class:`~xmodal_lab.errors.InputValueError`: the input is probably already in dB.
     """
     a = linear if isinstance(linear, torch.Tensor) else np.asarray(linear, dtype=float)
     if bool((a < 0).any()):
@@ -108,16 +101,9 @@ def _landcover(pair: dict, caller: str) -> torch.Tensor:
 
 
 def speckle_cv(pair: dict, band: int = 0) -> float:
-    """Coefficient of variation (std / mean) of linear radar power over the tile's most common class.
+    """Coefficient of variation of linear radar power (``band`` 0: VV) over the tile's most common class.
 
     On a uniform surface with Gamma speckle of ``L`` looks this is ``1 / sqrt(L)``; texture raises it.
-
-    Args:
-        pair: a pair dict with ``s1`` ``[2, H, W]`` in dB and ``landcover`` ``[H, W]``.
-        band: radar band (0: VV, 1: VH).
-
-    Raises:
-        InputValueError: the pair has no ``landcover`` (real tiles carry labels, not per-pixel classes).
     """
     lc = _landcover(pair, "speckle_cv")
     major = torch.bincount(lc.flatten()).argmax()
@@ -132,11 +118,7 @@ def ndwi(s2: Any, eps: float = 1e-6) -> Any:
 
 
 def class_fraction(pair: dict, name: str) -> float:
-    """Fraction of a tile's pixels whose land-cover class is ``name`` (a :data:`LANDCOVER_CLASSES` name).
-
-    Raises:
-        InputValueError: unknown class name, or a pair without ``landcover``.
-    """
+    """Fraction of a tile's pixels whose land-cover class is ``name`` (a :data:`LANDCOVER_CLASSES` name)."""
     if name not in LANDCOVER_CLASSES:
         raise InputValueError(f"class_fraction: unknown class {name!r}; expected one of {LANDCOVER_CLASSES}")
     lc = _landcover(pair, "class_fraction")

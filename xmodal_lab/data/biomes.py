@@ -1,13 +1,8 @@
-"""Biomes of the simulated world: where on Earth they lie and how their landscapes are laid out.
+"""Biomes of the simulated world: where on Earth they lie and how a painter lays out their land cover.
 
-Each biome has anchor places (real coordinates with a jitter radius in degrees) and a painter that lays out
-its land cover on a :class:`~xmodal_lab.data.scene.Scene`: parcels and hedges in European cropland, blocks,
-roads and quays in cities and ports, lakes and bogs in the boreal forest, clearings along roads in the
-tropics, dunes in the desert, elevation zones in the mountains. Open ocean and uniform desert are kept
-nearly featureless on purpose: they are the hard cases of cross-modal retrieval.
-
-Change events (deforestation, flood, construction) are painted on the same scenes for time series: their
-geometry comes from its own generator, so it is the same on every date and every grid of the scene.
+Open ocean and uniform desert stay nearly featureless on purpose: the hard cases of cross-modal retrieval.
+Change events (deforestation, flood, construction) take their geometry from their own generator, so it is
+the same on every date and grid of a scene.
 """
 
 from __future__ import annotations
@@ -25,15 +20,7 @@ from xmodal_lab.data.scene import Scene, bits
 
 @dataclass(frozen=True)
 class Biome:
-    """A kind of landscape.
-
-    Attributes:
-        name: biome name.
-        weight: share of the world's scenes.
-        anchors: ``(lat, lon, radius_deg, place)`` real places; a scene lands within ``radius_deg`` of one.
-        paint: lays out a scene.
-        events: change events that make sense here (for :meth:`SimulatedWorld.time_series`).
-    """
+    """A kind of landscape: its share of scenes, ``(lat, lon, radius_deg, place)`` anchors, painter and events."""
 
     name: str
     weight: float
@@ -42,40 +29,32 @@ class Biome:
     events: tuple[str, ...]
 
 
-def _roads(s: Scene, n: int, width: float, material: int = lc.ROAD) -> np.ndarray:
-    """Paint ``n`` straight roads; returns their mask."""
+def _roads(s: Scene, n: int, width: float, material: int = lc.ROAD) -> None:
     mask = np.zeros(s.shape, bool)
     for _ in range(n):
-        _, v = s.rotated(
-            s.uniform(0, np.pi), s.uniform(-0.4, 0.4) * s.extent, s.uniform(-0.4, 0.4) * s.extent
-        )
+        _, v = s.rotated(s.uniform(0, np.pi), s.uniform(-0.4, 0.4) * s.extent, s.uniform(-0.4, 0.4) * s.extent)
         mask |= np.abs(v) < width / 2
     s.paint(mask, material)
-    return mask
 
 
-def _river(
-    s: Scene, width: float, riparian: int | None = lc.BROADLEAF, material: int = lc.RIVER
-) -> np.ndarray:
+def _river(s: Scene, width: float, riparian: int | None = lc.BROADLEAF) -> None:
     d = s.river(width)
     if riparian is not None:
         s.paint(np.abs(d) < width / 2 + s.uniform(10, 40), riparian, 0.9)
-    water = np.abs(d) < width / 2
-    s.paint(water, material)
-    return water
+    s.paint(np.abs(d) < width / 2, lc.RIVER)
 
 
-def _town(s: Scene, radius: float, block: float, road: float, tag: str = "town") -> np.ndarray:
-    """Paint a settlement: blocks of buildings with streets and gardens inside a patch; returns its mask."""
-    area = s.blob(radius, tag)
-    ids, edge = s.parcels(s.uniform(0, np.pi), block, block * s.uniform(0.6, 1.0), tag + "-blocks")
+def _town(s: Scene, radius: float, block: float, road: float) -> np.ndarray:
+    """Paint blocks of buildings with streets and gardens inside a patch; returns the patch."""
+    area = s.blob(radius, "town")
+    ids, edge = s.parcels(s.uniform(0, np.pi), block, block * s.uniform(0.6, 1.0), "town-blocks")
     garden = bits(ids, 3, 3) == 0
     courtyard = edge > s.uniform(10, 18)
     s.paint(area & ~courtyard, lc.BUILDINGS)
     s.paint(area & courtyard, lc.GRASS, 0.85)
     s.paint(area & garden & (edge > 3), lc.BROADLEAF, 0.9)
     s.paint(area & (edge < road / 2), lc.ROAD)
-    s.brightness = s.brightness * np.where(area, 1.0 + 0.25 * s.field(tag + "-roofs", 15.0, 1), 1.0)
+    s.brightness = s.brightness * np.where(area, 1.0 + 0.25 * s.field("town-roofs", 15.0, 1), 1.0)
     return area
 
 
@@ -93,7 +72,7 @@ def paint_cropland(s: Scene) -> None:
         _river(s, s.uniform(15, 60))
     if s.chance(0.25):
         _town(s, s.uniform(80, 200), s.uniform(40, 80), 8.0)
-    _roads(s, (s.integer(0, 3)), s.uniform(6, 12))
+    _roads(s, s.integer(0, 3), s.uniform(6, 12))
     _snow_cover(s, 0.85)
 
 
@@ -108,7 +87,7 @@ def paint_city(s: Scene) -> None:
     s.paint((pick >= 120) & (edge > 6) & (s.field("trees", 40.0, 1) > 0), lc.BROADLEAF, 0.9)
     s.paint((pick < 5) & (edge > 3), lc.ROAD)  # squares and car parks
     s.paint(edge < s.uniform(5.0, 12.0), lc.ROAD)
-    _roads(s, (s.integer(1, 3)), s.uniform(20, 35))  # avenues
+    _roads(s, s.integer(1, 3), s.uniform(20, 35))  # avenues
     s.brightness = 1.0 + 0.2 * s.field("roofs", 20.0, 1)
     if s.chance(0.5):  # a port: open water on one side, piers and basins
         u, v = s.rotated(s.uniform(0, 2 * np.pi))
@@ -129,11 +108,8 @@ def paint_boreal(s: Scene) -> None:
     s.paint(s.field("broadleaf", 250.0) > 0.8, lc.BROADLEAF, 0.9)
     low = s.field("terrain", 700.0, 3)
     s.elevation = 30.0 * low
-    s.paint(
-        low < -0.6 + 0.5 * s.field("bog", 120.0, 1),
-        lc.MARSH,
-        0.5 + 0.2 * s.field("bogg", 80.0, 1).clip(-1, 1),
-    )
+    bog = low < -0.6 + 0.5 * s.field("bog", 120.0, 1)
+    s.paint(bog, lc.MARSH, 0.5 + 0.2 * s.field("bogg", 80.0, 1).clip(-1, 1))
     lake = low < s.uniform(-1.6, -0.6)
     s.paint(lake, lc.DEEP_WATER)
     ids, edge = s.parcels(s.uniform(0, np.pi), s.uniform(150, 300), s.uniform(100, 250), "cuts")
@@ -141,7 +117,7 @@ def paint_boreal(s: Scene) -> None:
     s.paint(cut, lc.SOIL)
     s.paint(cut & (bits(ids, 6, 1) == 0), lc.GRASS, 0.6)
     s.moisture = 0.5 * s.field("moisture", 300.0)
-    _roads(s, (s.integer(0, 2)), s.uniform(5, 9), lc.SOIL)
+    _roads(s, s.integer(0, 2), s.uniform(5, 9), lc.SOIL)
     _snow_cover(s, 0.6)
 
 
@@ -212,11 +188,8 @@ def paint_coast(s: Scene) -> None:
     s.paint(inland & (edge < 4), lc.GRASS, 0.75)
     s.paint(inland & (s.field("woods", 400.0) > 0.7), lc.CONIFER, 0.85)
     if s.chance(0.4):
-        s.paint(
-            inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3),
-            lc.MARSH,
-            0.7,
-        )
+        marsh = inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3)
+        s.paint(marsh, lc.MARSH, 0.7)
     if s.chance(0.35):
         town = _town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0)
         s.paint(town & ~inland, lc.SAND)
@@ -244,7 +217,7 @@ def paint_grassland(s: Scene) -> None:
     s.moisture = 0.6 * s.field("moisture", 500.0) - 0.3 * dry
     if s.chance(0.4):
         _river(s, s.uniform(10, 40))
-    _roads(s, (s.integer(0, 2)), s.uniform(4, 8), lc.SOIL)
+    _roads(s, s.integer(0, 2), s.uniform(4, 8), lc.SOIL)
     _snow_cover(s, 0.8)
 
 
@@ -283,7 +256,7 @@ def _snow_cover(s: Scene, threshold: float) -> None:
 
 
 def hash01(ids: np.ndarray) -> np.ndarray:
-    """A uniform number in [0, 1) per parcel id (from bits the other per-parcel choices do not use)."""
+    """A uniform number in [0, 1) per parcel id, from bits no other per-parcel choice uses."""
     return bits(ids, 8, 10).astype(np.float32) * (1.0 / 1024.0)
 
 
@@ -356,17 +329,11 @@ BIOME_ALIASES: dict[str, str] = {
 
 
 def biome_name(name: str) -> str:
-    """Canonical biome name from a name or alias (``"ocean"`` -> ``"open ocean"``).
-
-    Raises:
-        ValueError: for an unknown name, listing the known ones.
-    """
+    """Canonical biome name from a name or alias (``"ocean"`` -> ``"open ocean"``)."""
     key = name.strip().lower()
     key = BIOME_ALIASES.get(key, key)
     if key not in BIOMES:
-        raise ValueError(
-            f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})"
-        )
+        raise ValueError(f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})")
     return key
 
 
@@ -380,18 +347,10 @@ SITE_DAYS = 60
 
 def event_plan(event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...],
                rng: np.random.Generator) -> tuple[str, dt.date]:  # fmt: skip
-    """Choose the event kind and date of a time series.
+    """``(kind, date)`` of a time series' event (kind ``"none"`` for no event).
 
-    Args:
-        event: ``"auto"``, an event name, or ``None``.
-        first: first date of the series.
-        last: last date of the series.
-        allowed: events that suit the biome (``"auto"`` draws from them; none means no event).
-        rng: generator of the scene's event.
-
-    Returns:
-        ``(kind, date)``; kind ``"none"`` when no event happens. A flood starts within ``FLOOD_DAYS``
-        of ``last``, so that the last date shows the water.
+    ``"auto"`` draws from the biome's ``allowed`` events; a flood starts within ``FLOOD_DAYS`` of ``last``,
+    so that the last date shows the water.
     """
     u = rng.random(2)
     if event == "auto":
@@ -410,17 +369,9 @@ def event_plan(event: str | None, first: dt.date, last: dt.date, allowed: tuple[
 
 
 def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.random.Generator) -> bool:
-    """Paint the event onto ``scene`` if it is under way on ``date``.
+    """Paint the event onto ``scene`` if it is under way on ``date``; returns whether it shows.
 
-    Args:
-        scene: the painted scene.
-        kind: an entry of :data:`EVENTS`, or ``"none"``.
-        start: the event date.
-        date: the acquisition date.
-        rng: generator of the event geometry (same seed on every date).
-
-    Returns:
-        Whether the event shows on ``date``.
+    ``rng`` draws the event geometry from the same seed on every date.
     """
     if kind == "none":
         return False
@@ -462,15 +413,11 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
 
 def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
            roughness: float = 0.35) -> np.ndarray:  # fmt: skip
-    """A blob around (cx, cy) restricted to ``eligible`` pixels.
-
-    If the blob misses them (a flood planned over the sea), it moves to the middle of the eligible pixels.
-    """
+    """A blob around (cx, cy) within ``eligible``; moved to the eligible pixels if it misses them (sea)."""
     patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     if patch.mean() < 0.02 and eligible.any():
         rows, cols = np.nonzero(eligible)
         k = len(rows) // 2
-        patch = (
-            scene.blob(radius, tag, float(scene.x[cols[k]]), float(scene.y[rows[k]]), roughness) & eligible
-        )
+        cx, cy = float(scene.x[cols[k]]), float(scene.y[rows[k]])
+        patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     return patch

@@ -1,8 +1,7 @@
 """Bi-temporal pairs of the simulated world with known change masks, for scoring change detection.
 
-Item ``i`` is place ``i`` seen on two dates. With probability ``p_event`` a change event that suits the
-biome (deforestation, flood, construction) happens between them; otherwise only the season, the clouds
-and the speckle change (the nuisances a change detector must ignore).
+With probability ``p_event`` an event that suits the biome happens between the two dates; otherwise only the
+season, clouds and speckle change: the nuisances a change detector must ignore.
 """
 
 from __future__ import annotations
@@ -19,30 +18,14 @@ from xmodal_lab.data.world import SimulatedWorld
 
 
 class SimulatedChanges(Dataset):
-    """Places seen before and after, with the pixels an event changed.
+    """Places seen before and after: ``{"before", "after", "change_mask" [H, W], "event", "index"}`` items.
 
-    Args:
-        seed: world seed (use different seeds for calibration and test places).
-        size: tile side in pixels.
-        n_scenes: dataset length.
-        dates: the two acquisition dates (ISO strings).
-        p_event: probability that a place has an event between the dates (biomes without events never do).
-        **world_kwargs: other :class:`SimulatedWorld` settings (``cloud_cover``, ``biomes``, ``looks``...).
-
-    Returns per item:
-        ``{"before": pair dict, "after": pair dict, "change_mask": bool [H, W], "event": str, "index": int}``;
-        ``event`` is ``"none"`` when nothing happened (and ``change_mask`` is all False).
+    ``event`` is ``"none"`` (and the mask all False) when nothing happened; other keywords go to the world.
     """
 
-    def __init__(
-        self,
-        seed: int = 0,
-        size: int = 32,
-        n_scenes: int = 128,
-        dates: Sequence[str] = ("2021-04-15", "2021-09-15"),
-        p_event: float = 0.5,
-        **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 128,
+                 dates: Sequence[str] = ("2021-04-15", "2021-09-15"), p_event: float = 0.5,
+                 **world_kwargs: Any) -> None:  # fmt: skip
         if len(dates) != 2:
             raise ValueError(f"dates: expected two dates (before, after), got {list(dates)}")
         if not 0.0 <= p_event <= 1.0:
@@ -69,7 +52,6 @@ class SimulatedChanges(Dataset):
 def collate_changes(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch :class:`SimulatedChanges` items: ``before`` / ``after`` as pair batches, masks ``[B, H, W]``."""
     from xmodal_lab.data.collate import collate_pairs
-
     return {
         "before": collate_pairs([it["before"] for it in items]),
         "after": collate_pairs([it["after"] for it in items]),

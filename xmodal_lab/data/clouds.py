@@ -1,9 +1,8 @@
 """Simulated clouds and their shadows, blended into the optical image only (radar sees through them).
 
-A fractal field thresholded at the tile's cloudy fraction places the cloud. Opacity rises from the thin
-edge to the opaque core, a finer field textures the cloud top, thin cloud is more transparent at longer
-wavelengths (scattering falls with wavelength), and the same field seen from the sun casts the shadow.
-The mask marks every pixel touched by cloud or shadow.
+A fractal field thresholded at the tile's cloudy fraction places the cloud; opacity rises from the edge to
+the core, thin cloud is more transparent at longer wavelengths, and the same field seen from the sun casts
+the shadow. The mask marks every pixel touched by cloud or shadow.
 """
 
 from __future__ import annotations
@@ -20,18 +19,10 @@ from xmodal_lab.data.scene import Scene, tag_key
 
 #: Field units over which opacity rises from 0 (edge) to 1 (core).
 EDGE_WIDTH = 0.6
-#: Coarsest lattice spacing of the texture field in metres (cloud cells, turrets).
-TEXTURE_SPACING_M = 160.0
-#: Octaves of the texture field.
-TEXTURE_OCTAVES = 4
-#: Standard deviation of the multiplicative cloud-top brightness.
-TEXTURE_STD = 0.07
-#: Clip range of the multiplicative brightness.
-TEXTURE_RANGE = (0.75, 1.2)
+#: Cloud-top texture: coarsest spacing (metres) and octaves of its field, brightness std and clip range.
+TEXTURE_SPACING_M, TEXTURE_OCTAVES, TEXTURE_STD, TEXTURE_RANGE = 160.0, 4, 0.07, (0.75, 1.2)
 #: Exponent of the opacity per band (thin cloud is more transparent at longer wavelengths).
 BAND_TRANSPARENCY = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6], dtype=np.float32)
-#: Range of fully clouded pixels' visible (B2-B4) reflectance.
-VISIBLE_RANGE = (0.55, 0.95)
 #: Largest darkening of the ground by a shadow.
 SHADOW_DEPTH = 0.7
 
@@ -41,21 +32,10 @@ def cloud_fraction(cover: float, u: float) -> float:
     return float(u ** ((1.0 - cover) / cover)) if cover < 1 else 1.0
 
 
-def cloud_layers(
-    key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The cloud's opacity, its shadow and its top brightness on a grid.
+def cloud_layers(key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[float]) -> tuple[np.ndarray, ...]:
+    """Cloud opacity, shadow weight (0 under the cloud) and cloud-top brightness ``[H, W]`` on a grid.
 
-    Args:
-        key: the scene's cloud key (differs per date).
-        x: column coordinates ``[W]`` in metres.
-        y: row coordinates ``[H]`` in metres.
-        cover: the world's mean cloudy fraction in (0, 1].
-        u: four uniform draws: cloudy fraction, cloud spacing, shadow length, sun azimuth.
-
-    Returns:
-        ``alpha [H, W]`` opacity in [0, 1] (0: clear), ``shadow [H, W]`` darkening weight in [0, 1] (0 under
-        the cloud), ``brightness [H, W]`` multiplicative cloud-top texture in ``TEXTURE_RANGE``.
+    ``u`` holds four uniform draws: cloudy fraction, cloud spacing, shadow length, sun azimuth.
     """
     shape = (len(y), len(x))
     fraction = cloud_fraction(cover, u[0])
@@ -77,21 +57,9 @@ def cloud_layers(
     return alpha, shadow, brightness
 
 
-def add_clouds(
-    scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Blend textured clouds and their shadows into an optical image.
-
-    Args:
-        scene: the scene (its coordinates and key place the clouds).
-        s2: reflectance ``[12, H, W]``.
-        cover: the world's mean cloudy fraction in (0, 1].
-        rng: the tile's generator (four uniform draws: fraction, spacing, shadow length, sun azimuth).
-        day: the date's ordinal (clouds differ from date to date).
-
-    Returns:
-        ``(s2 [12, H, W], mask [H, W] bool)``: the clouded reflectance and where cloud or shadow touch.
-    """
+def add_clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator,
+               day: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Blend clouds and shadows of date ordinal ``day`` into reflectance ``[12, H, W]``; returns it and the mask."""
     u = rng.random(4).tolist()
     if cloud_fraction(cover, u[0]) <= 1e-3:
         return s2, np.zeros(scene.shape, dtype=bool)
@@ -105,16 +73,7 @@ def add_clouds(
 class BorrowedCloudMasks(Dataset):
     """Items of ``data`` carrying the ``cloud_mask`` of the same index in ``masks_from``; pixels untouched.
 
-    Fits a probe for cloud-masked embeddings (``CROMA.embed(cloud_mask=...)``) on *clear* images: the model
-    drops the patches that a real acquisition's clouds would hide, but never sees a cloudy pixel.
-
-    Args:
-        data: a pair dataset (e.g. a clear ``SimulatedWorld``).
-        masks_from: a dataset of the same length whose items have ``cloud_mask [H, W]`` of the same size
-            (e.g. the same world with ``cloud_cover > 0``).
-
-    Raises:
-        ValueError: the lengths differ.
+    A probe for cloud-masked embeddings then drops the patches that real clouds would hide on clear images.
     """
 
     def __init__(self, data: Dataset, masks_from: Dataset) -> None:

@@ -11,20 +11,9 @@ import torch
 
 
 def collate_pairs(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Batch pair dicts: tensors (and arrays) stacked, numbers to tensors, strings, tuples and the rest to lists.
+    """Batch pair dicts: tensors stacked (``s1`` ``[B, 2, H, W]``), numbers to tensors, the rest to lists.
 
-    Args:
-        items: pair dicts with the same keys (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ``gsd`` ...).
-
-    Returns:
-        A batch: ``s1`` ``[B, 2, H, W]``, ``s2`` ``[B, 12, H, W]``, ``gsd`` ``[B]`` float32, ``lat``/``lon``
-        ``[B]`` float64, ``labels`` ``[B, K]``, ``landcover`` ``[B, H, W]``, ``date``/``crs`` lists of
-        strings, ``transform`` a list of 6-tuples.
-
-        A key that only some items carry (a change mask, a file name) is left out of the batch.
-
-    Raises:
-        ValueError: on an empty batch or tensors of different shapes under one key.
+    ``lat``/``lon`` stay float64; a key that only some items carry is left out of the batch.
     """
     if len(items) == 0:
         raise ValueError("collate_pairs: got an empty list of pairs")

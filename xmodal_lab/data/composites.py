@@ -1,12 +1,9 @@
-"""Sentinel-1 and Sentinel-2 images as 8-bit RGB composites, with their display ranges: one place for all.
+"""Sentinel-1 and Sentinel-2 images as 8-bit RGB composites with fixed display ranges: one place for all.
 
-Segment Anything (:mod:`xmodal_lab.segment`) and the figures (:mod:`xmodal_lab.viz`) both render tiles here,
-so a SAM prompt and a figure show the same pixels. Every rendering uses one fixed display stretch per
-modality (the constants below), never one computed from the tile, so the same reflectance or backscatter
-gets the same 8-bit value in every tile and at both dates of a change pair; optical reflectance also gets a
-display gamma (screens expect gamma-encoded values). The per-tile 2-98 % percentile stretch remains as
-``stretch="percentile"``. Every function takes one image ``[C, H, W]`` (array or tensor, physical units) and
-returns ``[H, W, 3]`` ``uint8``; NaN (no data) becomes black.
+SAM prompts (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the
+same pixels. A fixed stretch per modality (never one computed from the tile) gives the same value the same
+colour in every tile and at both dates; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
+Functions take one image ``[C, H, W]`` in physical units and return ``[H, W, 3]`` uint8; NaN becomes black.
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ RATIO_RANGE_DB: tuple[float, float] = (0.0, 15.0)
 
 
 def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
-    """One image ``[C, H, W]`` as float32 NumPy, with a clear error for anything else."""
     if isinstance(image, torch.Tensor):
         image = image.detach().to("cpu", torch.float32).numpy()
     a = np.asarray(image, dtype=np.float32)
@@ -54,17 +50,10 @@ def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
 
 
 def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
-    """Linear stretch between two percentiles to 0..255.
+    """Linear stretch of ``[C, H, W]`` between two percentiles to 0..255 uint8 (NaN ignored, then 0).
 
-    Args:
-        image: ``[C, H, W]`` values (any unit). NaN is ignored for the percentiles and becomes 0.
-        low: lower percentile, mapped to 0.
-        high: upper percentile, mapped to 255.
-        per_band: stretch each band on its own (maximum contrast) instead of all bands with one range
-            (keeps the colour balance, so water stays blue-ish in true colour).
-
-    Returns:
-        ``[C, H, W]`` uint8. A band with no spread (a constant, or all NaN) becomes 0.
+    ``per_band`` stretches each band on its own (more contrast) instead of all with one range (keeps the
+    colour balance). A band with no spread becomes 0.
     """
     if not 0.0 <= low < high <= 100.0:
         raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
@@ -91,111 +80,42 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(chw, 0, -1))
 
 
-def reflectance_to_uint8(
-    reflectance: Any, ranges: Any = S2_TRUE_COLOR_RANGE, gamma: float = S2_GAMMA
-) -> np.ndarray:
-    """The fixed optical stretch: clip reflectance to a range, apply the display gamma, map to 0..255.
-
-    ``out = round(255 * clip((r - lo) / (hi - lo), 0, 1) ** gamma)``, the same for every tile; NaN becomes 0.
-
-    Args:
-        reflectance: ``[C, H, W]`` surface reflectance (0..1).
-        ranges: one ``(lo, hi)`` for all bands, or one per band (``C`` pairs).
-        gamma: display gamma (1.0: linear).
-
-    Returns:
-        ``[C, H, W]`` uint8.
-    """
-    a = np.asarray(reflectance, dtype=np.float32)
-    if a.ndim != 3:
-        raise ValueError(f"expected [C, H, W], got shape {tuple(a.shape)}")
-    r = np.asarray(ranges, dtype=np.float32)
-    if r.shape == (2,):
-        r = np.tile(r, (a.shape[0], 1))
-    if r.shape != (a.shape[0], 2) or not (r[:, 1] > r[:, 0]).all():
-        raise ValueError(
-            f"ranges: expected (lo, hi) with lo < hi, once or per band ({a.shape[0]}), got {ranges}"
-        )
-    if not gamma > 0:
-        raise ValueError(f"gamma: expected a positive number, got {gamma}")
+def _reflectance_to_uint8(a: np.ndarray, ranges: Any) -> np.ndarray:
+    """The fixed optical stretch: ``round(255 * clip((r - lo) / (hi - lo), 0, 1) ** S2_GAMMA)``; NaN becomes 0."""
+    r = np.broadcast_to(np.asarray(ranges, dtype=np.float32), (a.shape[0], 2))
     lo, hi = r[:, 0, None, None], r[:, 1, None, None]
     finite = np.isfinite(a)
-    scaled = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(gamma)
+    scaled = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(S2_GAMMA)
     out = np.round(scaled * 255.0).astype(np.uint8)
     out[~finite] = 0
     return out
 
 
-def _optical(
-    a: np.ndarray,
-    bands: tuple[int, ...],
-    ranges: Any,
-    stretch: str,
-    low: float | None,
-    high: float | None,
-    per_band: bool,
-    gamma: float,
-) -> np.ndarray:
+def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
+             per_band: bool) -> np.ndarray:  # fmt: skip
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
-    picked = a[list(bands)]
+    picked = _as_array(s2, 12, "s2")[list(bands)]
     if stretch == "percentile":
-        return _hwc(
-            percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band)
-        )
+        return _hwc(percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band))
     if low is not None or high is not None:
-        raise ValueError(
-            "low and high are percentiles of stretch='percentile'; the default fixed stretch takes "
-            "ranges=(lo, hi) in reflectance"
-        )
-    return _hwc(reflectance_to_uint8(picked, ranges, gamma))
+        raise ValueError("low and high are percentiles of stretch='percentile'; the default stretch is fixed")
+    return _hwc(_reflectance_to_uint8(picked, ranges))
 
 
-def s2_true_color(
-    s2: Any,
-    low: float | None = None,
-    high: float | None = None,
-    per_band: bool = False,
-    *,
-    stretch: str = "fixed",
-    ranges: Any = S2_TRUE_COLOR_RANGE,
-    gamma: float = S2_GAMMA,
-) -> np.ndarray:
-    """True-colour picture (B4, B3, B2 as red, green, blue) of a Sentinel-2 image, in the fixed stretch.
+def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
+                  stretch: str = "fixed") -> np.ndarray:  # fmt: skip
+    """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
 
-    Args:
-        s2: reflectance ``[12, H, W]`` in the kit's band order.
-        low: lower percentile, only with ``stretch="percentile"`` (default 2).
-        high: upper percentile, only with ``stretch="percentile"`` (default 98).
-        per_band: percentile stretch of each colour on its own (default: one range for all three).
-        stretch: ``"fixed"`` (default: reflectance ``ranges`` and ``gamma``) or ``"percentile"``.
-        ranges: reflectance shown black to white, once or per band (fixed stretch).
-        gamma: display gamma (fixed stretch).
-
-    Returns:
-        ``[H, W, 3]`` uint8.
+    ``low``/``high`` percentiles and ``per_band`` belong to ``stretch="percentile"``.
     """
-    a = _as_array(s2, 12, "s2")
-    return _optical(a, S2_TRUE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
+    return _optical(s2, S2_TRUE_COLOR_BANDS, S2_TRUE_COLOR_RANGE, stretch, low, high, per_band)
 
 
-def s2_false_color(
-    s2: Any,
-    low: float | None = None,
-    high: float | None = None,
-    per_band: bool = True,
-    *,
-    stretch: str = "fixed",
-    ranges: Any = S2_FALSE_COLOR_RANGES,
-    gamma: float = S2_GAMMA,
-) -> np.ndarray:
-    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3 as red, green, blue): vegetation red, water black.
-
-    Arguments as :func:`s2_true_color`; the fixed ``ranges`` are those of B8 (NIR, brighter), B4 and B3, and
-    the percentile stretch is per band by default.
-    """
-    a = _as_array(s2, 12, "s2")
-    return _optical(a, S2_FALSE_COLOR_BANDS, ranges, stretch, low, high, per_band, gamma)
+def s2_false_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
+                   stretch: str = "fixed") -> np.ndarray:  # fmt: skip
+    """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black."""
+    return _optical(s2, S2_FALSE_COLOR_BANDS, S2_FALSE_COLOR_RANGES, stretch, low, high, per_band)
 
 
 def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
@@ -208,7 +128,6 @@ def db_to_uint8(db: Any, vmin: float, vmax: float) -> np.ndarray:
 
 
 def _s1_grey(s1: Any, band: int, db_range: tuple[float, float]) -> np.ndarray:
-    """One sigma0 band of ``s1`` (0: VV, 1: VH) as a grey ``[H, W, 3]`` uint8 picture."""
     grey = db_to_uint8(_as_array(s1, 2, "s1")[band], *db_range)
     return np.repeat(grey[..., None], 3, axis=-1)
 
@@ -223,42 +142,19 @@ def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
     return _s1_grey(s1, 1, vh_range)
 
 
-def s1_composite(
-    s1: Any,
-    vv_range: tuple[float, float] = VV_RANGE_DB,
-    vh_range: tuple[float, float] = VH_RANGE_DB,
-    ratio_range: tuple[float, float] = RATIO_RANGE_DB,
-) -> np.ndarray:
-    """Radar colour composite: VV as red, VH as green, VV - VH (dB ratio) as blue, in fixed dB ranges.
-
-    Args:
-        s1: sigma0 ``[2, H, W]`` in dB (VV, VH).
-        vv_range: dB range of the red channel.
-        vh_range: dB range of the green channel.
-        ratio_range: dB range of the blue channel (VV - VH).
-
-    Returns:
-        ``[H, W, 3]`` uint8.
-    """
+def s1_composite(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB,
+                 vh_range: tuple[float, float] = VH_RANGE_DB,
+                 ratio_range: tuple[float, float] = RATIO_RANGE_DB) -> np.ndarray:  # fmt: skip
+    """Radar colour composite ``[H, W, 3]`` uint8 of dB ``[2, H, W]``: VV red, VH green, VV - VH blue, fixed ranges."""
     a = _as_array(s1, 2, "s1")
-    rgb = np.stack(
-        [db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)]
-    )
+    rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])
     return _hwc(rgb)
 
 
 def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.ndarray:
-    """Enlarge a small picture so that its longer side is ``size`` (SAM's input side), keeping the aspect.
+    """Enlarge an ``[H, W, 3]`` uint8 picture so that its longer side is ``size`` (SAM's input side).
 
-    Nearest neighbour keeps crisp pixels (honest about the real resolution); bilinear looks like a photograph.
-
-    Args:
-        image: ``[H, W, 3]`` uint8 (for instance from :func:`s2_true_color`).
-        size: target length of the longer side (1024 for the official SAM models).
-        mode: ``"nearest"`` or ``"bilinear"``.
-
-    Returns:
-        ``[H', W', 3]`` uint8 with ``max(H', W') == size``.
+    ``"nearest"`` keeps crisp pixels (honest about the resolution); ``"bilinear"`` looks like a photograph.
     """
     if mode not in ("nearest", "bilinear"):
         raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
@@ -280,29 +176,9 @@ def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.
 RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
 
 
-def to_sam_image(
-    image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed"
-) -> np.ndarray:
-    """Render one Sentinel image for SAM by name.
-
-    Args:
-        image: ``[12, H, W]`` reflectance for ``"s2"`` / ``"s2_false"``, ``[2, H, W]`` dB for the radar
-            renderings, or a pair dict (its ``s2`` or ``s1`` entry is used).
-        rendering: one of :data:`RENDERINGS`: ``"s2"`` true colour, ``"s2_false"`` colour infrared,
-            ``"s1"`` VV/VH/ratio composite, ``"s1_vv"``, ``"s1_vh"``.
-        size: if given, upsample so that the longer side is ``size`` (see :func:`upsample_to_sam`).
-        stretch: optical stretch, ``"fixed"`` (default) or ``"percentile"`` (radar is always fixed dB).
-
-    Returns:
-        ``[H, W, 3]`` uint8 (or ``[H', W', 3]`` when ``size`` is given).
-    """
-    renderers = {
-        "s2": s2_true_color,
-        "s2_false": s2_false_color,
-        "s1": s1_composite,
-        "s1_vv": s1_vv,
-        "s1_vh": s1_vh,
-    }
+def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed") -> np.ndarray:
+    """Render one Sentinel image (or a pair dict's) for SAM by a :data:`RENDERINGS` name, optionally upsampled."""
+    renderers = {"s2": s2_true_color, "s2_false": s2_false_color, "s1": s1_composite, "s1_vv": s1_vv, "s1_vh": s1_vh}
     if rendering not in renderers:
         raise ValueError(f"rendering must be one of {RENDERINGS}, got {rendering!r}")
     if isinstance(image, dict):

@@ -17,50 +17,34 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
 from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
-from xmodal_lab.data.landcover import (
-    BARE,
-    CROPLAND,
-    FOREST,
-    GRASSLAND,
-    SNOW,
-    URBAN,
-    WATER,
-    WETLAND,
-    landcover_labels,
-)
 from xmodal_lab.units import check_pair
 
 #: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
 IGBP_TO_LANDCOVER = {
-    1: FOREST, 2: FOREST, 3: FOREST, 4: FOREST, 5: FOREST,  # needleleaf, broadleaf, deciduous, mixed forests
-    6: GRASSLAND, 7: GRASSLAND,  # closed and open shrublands
-    8: FOREST, 9: GRASSLAND, 10: GRASSLAND,  # woody savannas, savannas, grasslands
-    11: WETLAND, 12: CROPLAND, 13: URBAN, 14: CROPLAND, 15: SNOW, 16: BARE, 17: WATER,
+    1: lc.FOREST, 2: lc.FOREST, 3: lc.FOREST, 4: lc.FOREST, 5: lc.FOREST,  # needleleaf, broadleaf, deciduous, mixed forests
+    6: lc.GRASSLAND, 7: lc.GRASSLAND,  # closed and open shrublands
+    8: lc.FOREST, 9: lc.GRASSLAND, 10: lc.GRASSLAND,  # woody savannas, savannas, grasslands
+    11: lc.WETLAND, 12: lc.CROPLAND, 13: lc.URBAN, 14: lc.CROPLAND, 15: lc.SNOW, 16: lc.BARE, 17: lc.WATER,
 }  # fmt: skip
 _IGBP_LUT = np.full(256, -1, dtype=np.int64)
 for _k, _v in IGBP_TO_LANDCOVER.items():
     _IGBP_LUT[_k] = _v
 
 #: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
-SEN12MS_SEASON_DATES = {
-    "spring": "2017-04-15",
-    "summer": "2017-07-15",
-    "fall": "2017-10-15",
-    "winter": "2017-01-15",
-}
+SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
 
 
 class PairDataset(Dataset):
-    """Base of the adapters: ``load(index)`` reads a pair dict, ``transform`` (optional) post-processes it.
-
-    The first item read is checked for units (:func:`xmodal_lab.units.check_pair`): a
-    :class:`~xmodal_lab.errors.UnitsWarning` names digital numbers, linear power or dB x 100.
-    """
+    """Base of the real-data readers: ``load(index)`` reads a pair dict; the first one read is checked for units."""
 
     transform: Callable[[dict], dict] | None = None
     _units_checked: bool = False
+
+    def __len__(self) -> int:
+        return len(self.dataset)
 
     def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
         """Read pair ``index`` from disk (no transform)."""
@@ -87,42 +71,27 @@ def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
 class TorchGeoBigEarthNet(PairDataset):
     """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
 
-    torchgeo reads the radar as integers (truncating the dB values) and in file-name order (VH before VV);
-    the adapter re-reads VV and VH as float32 from the patch's own files, and takes the 12 optical bands
-    (resampled to 120 x 120 by torchgeo) from the sample.
-
-    Args:
-        root: the folder torchgeo expects (``BigEarthNet-S1-v1.0/``, ``BigEarthNet-v1.0/``, split CSVs).
-        split: ``"train"``, ``"val"`` or ``"test"``.
-        num_classes: 19 or 43.
-        transform: optional callable applied to each pair dict.
-        download: let torchgeo download the archive (about 120 GB; never in class).
-        checksum: let torchgeo verify MD5 sums.
+    torchgeo reads the radar as integers (truncating dB) with VH first, so VV and VH are re-read as float32
+    from the patch's own files; the 12 optical bands come from the sample (120 x 120). ``download`` fetches
+    about 120 GB: never in class.
     """
 
     def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
                  transform: Callable[[dict], dict] | None = None, download: bool = False,
                  checksum: bool = False) -> None:  # fmt: skip
         from torchgeo.datasets import BigEarthNet
-
         self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
                                    download=download, checksum=checksum)  # fmt: skip
         self.num_classes = num_classes
         self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
         from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43
-
         sample = self.dataset[index]
         image = sample["image"]
         if image.shape[0] != 14:
-            raise ValueError(
-                f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}"
-            )
+            raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
         folders = self.dataset.folders[index]
         s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
         vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
@@ -148,29 +117,18 @@ class TorchGeoBigEarthNet(PairDataset):
 
 
 class TorchGeoSEN12MS(PairDataset):
-    """SEN12MS through ``torchgeo.datasets.SEN12MS`` as pair dicts (256 x 256 px at 10 m).
+    """SEN12MS through ``torchgeo.datasets.SEN12MS`` as pair dicts (256 x 256 px at 10 m, B10 dropped).
 
-    The 13-band optical stack loses B10; the IGBP land-cover band becomes ``landcover`` in the kit's classes
-    (:data:`IGBP_TO_LANDCOVER`; -1 where unknown) and ``labels``; ``igbp`` keeps the original map. SEN12MS
-    files carry no acquisition date: ``date`` is the middle of the patch's season (``season`` says which).
-
-    Args:
-        root: the folder torchgeo expects (``ROIs1158_spring/`` ... and ``train_list.txt``/``test_list.txt``).
-        split: ``"train"`` or ``"test"``.
-        transform: optional callable applied to each pair dict.
-        checksum: let torchgeo verify MD5 sums.
+    IGBP land cover becomes ``landcover`` in the kit's classes (-1 where unknown) and ``labels``; ``igbp``
+    keeps the original map. The files carry no date: ``date`` is the middle of the patch's ``season``.
     """
 
     def __init__(self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
                  checksum: bool = False) -> None:  # fmt: skip
         from torchgeo.datasets import SEN12MS
-
         self.root = Path(root)
         self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
 
     def _path(self, index: int, source: str) -> Path:
         # Same layout rule as torchgeo: ROIs1158_spring_lc_1_p30.tif -> ROIs1158_spring/s2_1/ROIs1158_spring_s2_1_p30.tif
@@ -181,7 +139,6 @@ class TorchGeoSEN12MS(PairDataset):
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
         import rasterio
-
         path = self._path(index, "s2")
         sample = self.dataset[index]
         image = sample["image"].float()
@@ -198,7 +155,7 @@ class TorchGeoSEN12MS(PairDataset):
             "s1": image[:2].contiguous(),
             "s2": s2.contiguous(),
             "landcover": torch.from_numpy(landcover),
-            "labels": torch.from_numpy(landcover_labels(landcover)),
+            "labels": torch.from_numpy(lc.landcover_labels(landcover)),
             "igbp": torch.from_numpy(igbp),
             **geo_fields(crs, transform, image.shape[1], image.shape[2]),
             "date": SEN12MS_SEASON_DATES.get(season, ""),
@@ -208,18 +165,11 @@ class TorchGeoSEN12MS(PairDataset):
 
 
 class TorchGeoSSL4EOS12(PairDataset):
-    """SSL4EO-S12 radar and optical patches paired by location index and season, as pair dicts.
+    """SSL4EO-S12 radar and optical patches paired by location and season, as pair dicts (264 x 264 px, 10 m).
 
-    torchgeo draws seasons at random per sensor, which would break the pairs: the adapter sorts each
-    location's four acquisitions by date so that season ``k`` of the radar meets season ``k`` of the optical
-    sensor. Bands stored at 20 or 60 m are resampled (bilinear) to 264 x 264 px at 10 m.
-
-    Args:
-        root: folder with ``s1/`` and ``s2a/`` (or ``s2c/``), each holding ``0000000/<acquisition>/<band>.tif``.
-        optical: ``"s2a"`` (L2A surface reflectance, 12 bands) or ``"s2c"`` (L1C top-of-atmosphere, 13 bands;
-            B10 is dropped).
-        season: which seasonal acquisition (0-3, in date order), or ``"all"`` for four items per location.
-        transform: optional callable applied to each pair dict.
+    torchgeo draws seasons at random per sensor, which would break the pairs: here each location's four
+    acquisitions are sorted by date so that season ``k`` of the radar meets season ``k`` of the optical.
+    ``optical`` is ``"s2a"`` (L2A) or ``"s2c"`` (L1C, B10 dropped); ``season`` is 0-3 or ``"all"``.
     """
 
     _S1_BANDS = ("VV", "VH")
@@ -228,7 +178,6 @@ class TorchGeoSSL4EOS12(PairDataset):
     def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
                  transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         from torchgeo.datasets import SSL4EOS12
-
         if optical not in ("s2a", "s2c"):
             raise ValueError(f"optical: expected 's2a' (L2A) or 's2c' (L1C), got {optical!r}")
         if season != "all" and season not in (0, 1, 2, 3):
@@ -257,7 +206,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         return folder / subdirs[season]
 
     def load(self, index: int) -> dict[str, Any]:
-        """Read pair ``index`` (no transform): location ``index // 4`` and season ``index % 4`` with "all"."""
+        """Read pair ``index`` (no transform)."""
         n_seasons = 4 if self.season == "all" else 1
         location = self.locations[index // n_seasons]
         season = index % 4 if self.season == "all" else int(self.season)

@@ -1,11 +1,8 @@
 """Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
 
-Both datasets return the kit's pair dict plus ``mask`` int64 ``[H, W]``: 1 water, 0 dry land, -1 no data
-(ignored by losses and metrics); as in Sen1Floods11's hand labels, "water" is all surface water on the
-flood date. Open flood water is dark in radar, so one VV threshold maps it; under a canopy or between
-stems, water and trunks form a corner reflector and the radar brightens instead (double bounce, strong in
-VV, weak in VH; Tsyganskaya et al., Remote Sensing 2018). :class:`SimulatedFloods` renders that case by
-default, so no per-pixel darkness threshold maps the whole flood.
+Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data) to the pair dict. Open flood water is dark
+in radar, but water under a canopy forms a corner reflector with the stems and brightens VV (double bounce;
+Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders that case, so no darkness threshold maps it all.
 """
 
 from __future__ import annotations
@@ -28,8 +25,7 @@ from xmodal_lab.data.world import SimulatedWorld
 NODATA = -1
 #: Radar change of flooded vegetation in dB, ``(VV, VH)`` (double bounce brightens VV strongly, VH a little).
 DOUBLE_BOUNCE_DB: tuple[float, float] = (4.0, 1.0)
-#: Share of the flood's optical signature (water seen between plants) in a flooded-vegetation pixel, by canopy:
-#: tall vegetation (forest, wetland) hides most of it, low crops and grass less.
+#: Share of the water's optical signature seen through flooded forest and wetland (tall) or crops and grass (low).
 WATER_SEEN: dict[str, float] = {"tall": 0.2, "low": 0.4}
 #: Crops and grass are flooded vegetation where the water is shallow: within this many pixels of dry land.
 SHALLOW_PX = 3
@@ -38,47 +34,20 @@ FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flo
 
 
 class SimulatedFloods(Dataset):
-    """Flood scenes of the simulated world, one per index, with a per-pixel water mask.
+    """Flood scenes of the simulated world with a per-pixel water mask.
 
-    Scene ``i`` is scene ``i`` of a :class:`SimulatedWorld` restricted to biomes with floods, rendered on
-    its own date while a flood it planned a few days earlier (``days_after``) covers low land.
-
-    Args:
-        seed: world seed (use different seeds for training and test places).
-        size: tile side in pixels.
-        n_scenes: dataset length.
-        cloud_cover: mean cloudy fraction of the optical images (radar sees through it; the mask does not
-            change: the water is there under the clouds).
-        days_after: days between the start of the flood and the acquisition (at most
-            :data:`~xmodal_lab.data.biomes.FLOOD_DAYS`, after which the water recedes).
-        transform: optional callable applied to each pair dict.
-        flooded_vegetation: newly flooded forest and wetland, and crops or grass within :data:`SHALLOW_PX`
-            pixels of dry land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB` and their dry optical
-            mixed with :data:`WATER_SEEN` of the flood's; they are water in ``mask`` and keep their dry class
-            in ``landcover``. False (a teaching simplification) floods every pixel as open water.
-        **world_kwargs: other :class:`SimulatedWorld` settings (``gsd``, ``looks``, ``noise``...).
-
-    Returns per item:
-        The pair dict of :class:`SimulatedWorld` plus ``mask`` int64 ``[H, W]`` (1 water, 0 land),
-        ``flood_mask`` bool ``[H, W]`` (newly flooded pixels), ``flooded_vegetation`` bool ``[H, W]`` (the
-        bright flooded pixels; all False with ``flooded_vegetation=False``), ``event`` and ``event_date``.
+    Scene ``i`` is scene ``i`` of a :class:`SimulatedWorld` over flood biomes, ``days_after`` days into a flood.
+    Items add ``mask``, ``flood_mask`` (newly flooded), ``flooded_vegetation`` ``[H, W]`` and ``event_date``.
+    With ``flooded_vegetation`` (default), flooded forest and wetland, and crops or grass within
+    :data:`SHALLOW_PX` of dry land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB`, their dry optical mixed
+    with :data:`WATER_SEEN` of the water's, and their dry ``landcover``; False floods every pixel as open water.
     """
 
-    def __init__(
-        self,
-        seed: int = 0,
-        size: int = 32,
-        n_scenes: int = 256,
-        cloud_cover: float = 0.0,
-        days_after: int = 5,
-        transform: Callable[[dict], dict] | None = None,
-        flooded_vegetation: bool = True,
-        **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
+                 days_after: int = 5, transform: Callable[[dict], dict] | None = None,
+                 flooded_vegetation: bool = True, **world_kwargs: Any) -> None:  # fmt: skip
         if not 0 <= days_after <= FLOOD_DAYS:
-            raise ValueError(
-                f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}"
-            )
+            raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
         if "biomes" in world_kwargs:
             bad = set(world_kwargs["biomes"]) - set(FLOOD_BIOMES)
             if bad:
@@ -118,13 +87,8 @@ class SimulatedFloods(Dataset):
 
 
 def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
-    """Turn the flooded pixels under vegetation of ``pair`` into bright flooded vegetation, in place.
-
-    ``dry`` is the same scene, date, clouds and speckle without the flood, so outside the flood the two
-    renderings are identical and inside it the dry radar and optical are known.
-    """
+    """Turn flooded pixels under vegetation into bright flooded vegetation, in place; ``dry``: no-flood rendering."""
     from scipy.ndimage import binary_dilation
-
     flood = pair["flood_mask"].numpy()
     before = dry["landcover"].numpy()
     tall = np.isin(before, (lc.FOREST, lc.WETLAND))
@@ -142,36 +106,17 @@ def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
 
 
 class Sen1Floods11(Dataset):
-    """The hand-labelled part of Sen1Floods11 (Bonafilia et al., CVPR Workshops 2020) as pair dicts.
+    """The hand-labelled part of Sen1Floods11 (Bonafilia et al. 2020) as pair dicts.
 
-    Expected layout under ``root`` (as distributed, ``v1.1/data/flood_events/HandLabeled``)::
-
-        S1Hand/<chip>_S1Hand.tif      2 bands VV, VH sigma0 in dB (float32)
-        S2Hand/<chip>_S2Hand.tif      13 bands B1..B12 with B10, L1C digital numbers (reflectance x 10000)
-        LabelHand/<chip>_LabelHand.tif 1 band: 1 water, 0 not water, -1 no data
-
-    B10 (cirrus) is dropped to match the kit's 12-band order. NaN pixels in the radar (image borders) are
-    set to ``fill_db`` and their labels to -1, so they are never scored.
-
-    Args:
-        root: the ``HandLabeled`` folder (or any folder with the three subfolders).
-        chips: chip names to use (e.g. a split file's entries such as ``"Bolivia_103757"``); default all.
-        fill_db: value written into radar NaNs.
-        transform: optional callable applied to each pair dict.
-
-    Raises:
-        FileNotFoundError: a subfolder is missing, no chips are found, or a chip lacks one of its files.
+    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/<chip>_S1Hand.tif`` (VV, VH dB),
+    ``S2Hand/`` (13 L1C bands x 10000; B10 is dropped) and ``LabelHand/`` (1, 0, -1). Radar NaNs become
+    ``fill_db`` and their labels -1. ``chips`` restricts to some chips (a split file's entries).
     """
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
 
-    def __init__(
-        self,
-        root: str | Path,
-        chips: list[str] | None = None,
-        fill_db: float = -30.0,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
+                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         self.root = Path(root)
         for sub in self.SUBFOLDERS:
             if not (self.root / sub).is_dir():
@@ -179,9 +124,7 @@ class Sen1Floods11(Dataset):
                     f"Sen1Floods11: no {sub}/ folder under {self.root}; expected {', '.join(self.SUBFOLDERS)} "
                     "(the dataset's v1.1/data/flood_events/HandLabeled folder)"
                 )
-        found = sorted(
-            p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif")
-        )
+        found = sorted(p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif"))
         self.chips = list(chips) if chips is not None else found
         if not self.chips:
             raise FileNotFoundError(f"Sen1Floods11: no *_LabelHand.tif files under {self.root / 'LabelHand'}")
@@ -201,7 +144,6 @@ class Sen1Floods11(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         import rasterio
-
         chip = self.chips[index]
         with rasterio.open(self._path(chip, "S1Hand")) as src:
             s1 = src.read().astype(np.float32)

@@ -8,17 +8,9 @@ from pyproj import Transformer
 
 
 def utm_epsg(lat: float, lon: float) -> int:
-    """EPSG code of the WGS 84 / UTM zone of (lat, lon), with the Norway (32V) and Svalbard (X) exceptions.
+    """EPSG code (``326zz`` / ``327zz``) of the UTM zone of (lat, lon), with the Norway and Svalbard exceptions.
 
-    pyproj's ``query_utm_crs_info`` returns the plain 6-degree strips (and takes a database query per call),
-    so the zone rule is written out here.
-
-    Args:
-        lat: latitude in degrees.
-        lon: longitude in degrees.
-
-    Returns:
-        ``326zz`` north of the equator, ``327zz`` south of it.
+    pyproj's ``query_utm_crs_info`` gives only the plain 6-degree strips, so the rule is written out here.
     """
     zone = int((lon + 180.0) // 6.0) % 60 + 1
     if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:  # south-west Norway is zone 32V
@@ -34,9 +26,9 @@ def transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def lonlat_to_utm(lat: float, lon: float, epsg: int | None = None) -> tuple[float, float, int]:
-    """Project a point to UTM: ``(easting, northing, epsg)`` in metres, in ``epsg`` or the point's own zone."""
-    epsg = utm_epsg(lat, lon) if epsg is None else epsg
+def lonlat_to_utm(lat: float, lon: float) -> tuple[float, float, int]:
+    """Project a point to its UTM zone: ``(easting, northing, epsg)`` in metres."""
+    epsg = utm_epsg(lat, lon)
     x, y = transformer("EPSG:4326", f"EPSG:{epsg}").transform(lon, lat)
     return float(x), float(y), epsg
 

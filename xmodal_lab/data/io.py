@@ -1,7 +1,6 @@
 """The datasets' boundary: index checks, validated single-band reads and the georeferenced fields of a pair.
 
-Every check raises an error that names the file (or dataset) and says what was expected, because a loader
-is where a user's data enters the kit. Files are only ever opened for reading.
+Errors name the file (or dataset) and what was expected: a loader is where a user's data enters the kit.
 """
 
 from __future__ import annotations
@@ -45,26 +44,13 @@ def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> N
         )
 
 
-def read_single_band(
-    path: str | Path, out_shape: tuple[int, int] | None = None, resampling: str = "bilinear"
-) -> tuple[np.ndarray, Any, tuple[float, ...]]:
-    """Read a one-band GeoTIFF as float32, optionally resampled to ``out_shape``.
+def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, Any, tuple]:
+    """Read a finite one-band GeoTIFF as float32 ``[H, W]``, optionally resampled (bilinear) to ``out_shape``.
 
-    Args:
-        path: the file.
-        out_shape: ``(H, W)`` to resample to (default: the file's own shape).
-        resampling: rasterio resampling name used when ``out_shape`` differs from the file's.
-
-    Returns:
-        ``(array [H, W] float32, crs, transform)`` where ``transform`` is the affine of the returned grid.
-
-    Raises:
-        FileNotFoundError: if the file is missing.
-        ValueError: if it has more than one band or holds NaN / infinite values.
+    Returns ``(array, crs, transform)``, the transform being that of the returned grid.
     """
     import rasterio
     from rasterio.enums import Resampling
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
@@ -72,7 +58,7 @@ def read_single_band(
         if src.count != 1:
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
-        array = src.read(1, out_shape=shape, resampling=getattr(Resampling, resampling)).astype(np.float32)
+        array = src.read(1, out_shape=shape, resampling=Resampling.bilinear).astype(np.float32)
         transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
         crs = src.crs
     check_finite(array, path)
@@ -80,19 +66,8 @@ def read_single_band(
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
-    """The georeferenced fields of a pair dict for a grid: ``gsd``, ``lat``, ``lon``, ``crs``, ``transform``.
-
-    Args:
-        crs: a rasterio CRS (or anything ``str()`` turns into a pyproj-readable string).
-        transform: affine ``(a, b, c, d, e, f)`` of the grid.
-        height: rows.
-        width: columns.
-
-    Returns:
-        The fields, with lat/lon at the grid centre.
-    """
+    """The pair dict's grid fields: ``gsd``, ``lat``/``lon`` of the centre, ``crs``, ``transform``."""
     from rasterio.transform import xy
-
     affine = Affine(*(float(v) for v in tuple(transform)[:6]))
     cx, cy = xy(affine, height / 2, width / 2, offset="ul")
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
@@ -108,8 +83,5 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
 
 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
-    """Affine of the window whose top-left pixel is ``(row, col)`` of a grid with affine ``transform``.
-
-    Same as ``rasterio.windows.transform``, which warns (``Affine * Affine``) in rasterio 1.4.
-    """
+    """Affine of the window whose top-left pixel is ``(row, col)`` (``rasterio.windows.transform`` warns in 1.4)."""
     return tuple(Affine(*tuple(transform)[:6]) @ Affine.translation(col, row))[:6]

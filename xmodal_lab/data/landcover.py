@@ -1,10 +1,8 @@
 """Land-cover classes of the simulated world and the surface materials behind them.
 
-A class (``"forest"``) is what a map shows; a material (conifer, broadleaf, tropical forest) is what a
-sensor sees. Each material carries a Sentinel-2 reflectance spectrum, Sentinel-1 backscatter and how both
-change with greenness (phenology, vigour) and soil moisture: typical literature values, rounded, that make
-the physics lessons hold (dark specular water, bright double-bounce cities, volume-scattering forest in
-VH, the red edge of vegetation), not a radiative-transfer model.
+A class (``"forest"``) is what a map shows; a material (conifer, broadleaf) is what a sensor sees. Material
+values are rounded literature values that make the physics lessons hold (dark specular water, bright
+double-bounce cities, volume-scattering forest in VH, the red edge), not a radiative-transfer model.
 """
 
 from __future__ import annotations
@@ -14,16 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Land-cover classes of the simulated world; a pixel's ``landcover`` value is an index into this tuple.
-LANDCOVER_CLASSES: tuple[str, ...] = (
-    "water",
-    "forest",
-    "cropland",
-    "grassland",
-    "urban",
-    "bare soil",
-    "wetland",
-    "snow/ice",
-)
+LANDCOVER_CLASSES: tuple[str, ...] = ("water", "forest", "cropland", "grassland", "urban", "bare soil", "wetland", "snow/ice")
 WATER, FOREST, CROPLAND, GRASSLAND, URBAN, BARE, WETLAND, SNOW = range(len(LANDCOVER_CLASSES))
 
 
@@ -31,16 +20,9 @@ WATER, FOREST, CROPLAND, GRASSLAND, URBAN, BARE, WETLAND, SNOW = range(len(LANDC
 class Material:
     """A surface seen by both sensors.
 
-    Attributes:
-        name: material name.
-        landcover: index into ``LANDCOVER_CLASSES``.
-        spectrum: reflectance at greenness 0, 12 bands B1..B12 (no B10).
-        spectrum_green: reflectance at greenness 1 (same as ``spectrum`` for materials without phenology).
-        vv: VV sigma0 in dB at 35 degrees incidence and greenness 0; ``vv_green`` at greenness 1.
-        vh: VH sigma0 in dB at greenness 0; ``vh_green`` at greenness 1.
-        moisture_db: backscatter change in dB per unit of the soil-moisture field (bare surfaces react most).
-        incidence_db: backscatter slope in dB per degree of incidence angle (specular water falls fastest).
-        texture: relative optical texture (canopy crowns, roofs) and ``texture_db`` its radar counterpart.
+    12-band reflectance and VV, VH dB (at 35 degrees incidence) at greenness 0; the ``_green`` values at
+    greenness 1 (``None``: no phenology). ``moisture_db`` is dB per unit of soil-moisture field,
+    ``incidence_db`` dB per degree; ``texture`` and ``texture_db`` scale the optical and radar texture.
     """
 
     name: str
@@ -119,47 +101,31 @@ MATERIALS: tuple[Material, ...] = (
 DEEP_WATER, RIVER, BROADLEAF, CONIFER, TROPICAL, CROP, GRASS, BUILDINGS, ROAD, SAND, ROCK, SOIL, SITE, \
     MARSH, SNOWPACK, ICE = range(len(MATERIALS))  # fmt: skip
 
-#: Lookup tables for vectorised rendering (material id on the last axis).
 MATERIAL_CLASS = np.array([m.landcover for m in MATERIALS], dtype=np.int64)
-SPECTRUM = np.array([m.spectrum for m in MATERIALS], dtype=np.float32).T.copy()  # [12, M]
-SPECTRUM_GREEN_DELTA = (
-    np.array([m.spectrum_green or m.spectrum for m in MATERIALS], dtype=np.float32).T - SPECTRUM
-)  # [12, M]
-BACKSCATTER = np.array([[m.vv, m.vh] for m in MATERIALS], dtype=np.float32).T.copy()  # [2, M]
-BACKSCATTER_GREEN_DELTA = (
-    np.array([[m.vv_green if m.vv_green is not None else m.vv,
-               m.vh_green if m.vh_green is not None else m.vh] for m in MATERIALS], dtype=np.float32).T
-    - BACKSCATTER
-)  # fmt: skip
-MOISTURE_DB = np.array([m.moisture_db for m in MATERIALS], dtype=np.float32)
-INCIDENCE_DB = np.array([m.incidence_db for m in MATERIALS], dtype=np.float32)
-TEXTURE = np.array([m.texture for m in MATERIALS], dtype=np.float32)
-TEXTURE_DB = np.array([m.texture_db for m in MATERIALS], dtype=np.float32)
 
-#: Every per-material number in one table ``[34, M]``, so that rendering gathers them in one pass; rows:
-#: 0-11 spectrum, 12-23 its greenness delta, 24-25 VV/VH dB, 26-27 their greenness delta, then
-#: moisture dB, incidence dB/deg, optical texture, radar texture dB, soil wetness weight, is-water.
-PROPS = np.concatenate(
-    [
-        SPECTRUM,
-        SPECTRUM_GREEN_DELTA,
-        BACKSCATTER,
-        BACKSCATTER_GREEN_DELTA,
-        MOISTURE_DB[None],
-        INCIDENCE_DB[None],
-        TEXTURE[None],
-        TEXTURE_DB[None],
-        np.clip(MOISTURE_DB / 2.5, 0, 1)[None],
-        (MATERIAL_CLASS == WATER)[None].astype(np.float32),
-    ]
-).astype(np.float32)
+
+def _props() -> np.ndarray:
+    spectrum = np.array([m.spectrum for m in MATERIALS], dtype=np.float32).T  # [12, M]
+    green = np.array([m.spectrum_green or m.spectrum for m in MATERIALS], dtype=np.float32).T
+    sar = np.array([[m.vv, m.vh] for m in MATERIALS], dtype=np.float32).T  # [2, M]
+    sar_green = np.array([[m.vv if m.vv_green is None else m.vv_green, m.vh if m.vh_green is None else m.vh_green]
+                          for m in MATERIALS], dtype=np.float32).T  # fmt: skip
+    scalars = np.array([[m.moisture_db, m.incidence_db, m.texture, m.texture_db] for m in MATERIALS],
+                       dtype=np.float32).T  # [4, M]
+    wet = np.clip(scalars[:1] / 2.5, 0, 1)  # bare surfaces darken most when wet
+    water = (MATERIAL_CLASS == WATER)[None].astype(np.float32)
+    return np.concatenate([spectrum, green - spectrum, sar, sar_green - sar, scalars, wet, water])
+
+
+#: Every per-material number in one table ``[34, M]``, gathered in one pass when rendering; rows:
+#: spectrum, its greenness delta, VV/VH dB, their greenness delta, moisture dB, incidence dB/deg,
+#: optical texture, radar texture dB, soil wetness weight, is-water.
+PROPS = _props()
 P_SPEC, P_DSPEC, P_SAR, P_DSAR = slice(0, 12), slice(12, 24), slice(24, 26), slice(26, 28)
 P_MOIST_DB, P_INC_DB, P_TEX, P_TEX_DB, P_WET, P_WATER = range(28, 34)
 
 #: Reflectance of a thick cloud top (bright and flat, a little darker in the short-wave infrared).
-CLOUD_SPECTRUM = np.array(
-    [0.80, 0.80, 0.79, 0.78, 0.78, 0.77, 0.77, 0.76, 0.76, 0.70, 0.55, 0.40], dtype=np.float32
-)
+CLOUD_SPECTRUM = np.array([0.80, 0.80, 0.79, 0.78, 0.78, 0.77, 0.77, 0.76, 0.76, 0.70, 0.55, 0.40], dtype=np.float32)
 
 
 def landcover_labels(landcover: np.ndarray, threshold: float = 0.02) -> np.ndarray:

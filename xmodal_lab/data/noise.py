@@ -22,9 +22,7 @@ _VALUE_NOISE_STD = 0.2762
 _TSIZE = 1024
 _TMASK = _TSIZE - 1
 #: Lattice values, scaled so that the interpolated fields have unit standard deviation.
-_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(
-    np.float32
-)
+_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(np.float32)
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
@@ -43,11 +41,7 @@ def mix_key(key: int) -> int:
 
 
 class HashStream:
-    """A deterministic stream of uniform numbers from an integer key.
-
-    Pure Python: for the dozen scene-level choices of a layout (angles, sizes, coin flips) it is cheaper
-    than creating a NumPy ``Generator``, and it gives the same numbers on every platform.
-    """
+    """Uniform numbers from an integer key: for a layout's dozen choices, cheaper than a NumPy ``Generator``."""
 
     def __init__(self, key: int) -> None:
         self.key = mix_key(key)
@@ -68,10 +62,7 @@ class HashStream:
 
 
 def hash_ints(key: int, *ints) -> np.ndarray:
-    """Hash a scene key and integer arrays (broadcast together) to uint64.
-
-    The integers are packed into one 64-bit word (21 bits each, wrapping), so one SplitMix64 round suffices.
-    """
+    """uint64 hash of a scene key and integer arrays (packed 21 bits each into one word, broadcast together)."""
     packed = np.int64(0)
     for a in ints:
         packed = packed * np.int64(2097152) + np.asarray(a, dtype=np.int64)
@@ -85,19 +76,14 @@ def hash_uniform(key: int, *ints) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4096)
 def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np.ndarray]:
-    """First lattice node and cubic B-spline weights ``[n, nodes]`` for an evenly spaced axis.
-
-    Cached: every scene of a world shares its pixel grid (relative to the scene centre).
-    """
+    """First lattice node and cubic B-spline weights ``[n, nodes]`` of an evenly spaced axis (shared by scenes)."""
     t = np.linspace(start, stop, n) / spacing
     i0 = int(np.floor(t.min())) - 1
     nodes = int(np.floor(t.max())) + 3 - i0
     fl = np.floor(t)
     f = t - fl
     f2, f3 = f * f, f * f * f
-    w = np.stack(
-        [(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6], axis=1
-    )
+    w = np.stack([(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6], axis=1)
     cols = (fl.astype(np.int64) - 1 - i0)[:, None] + np.arange(4)
     m = np.zeros((t.size, nodes), dtype=np.float32)
     np.put_along_axis(m, cols, w.astype(np.float32), axis=1)
@@ -105,26 +91,15 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     return i0, m
 
 
-def value_noise(
-    key: int,
-    x: np.ndarray,
-    y: np.ndarray,
-    spacing: float,
-    n_fields: int = 1,
-    scale: float = 1.0,
-    add_to: np.ndarray | None = None,
-) -> np.ndarray:
-    """``n_fields`` smooth random fields ``[n_fields, H, W]`` float32 of standard deviation ``scale``.
+def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
+                add_to: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Smooth random fields ``[n_fields, H, W]`` of standard deviation ``scale`` at map coordinates ``x``, ``y``.
 
-    ``x`` ``[W]`` and ``y`` ``[H]`` are evenly spaced map coordinates in metres; ``spacing`` is the feature
-    size; different ``key`` values give independent fields. With ``add_to`` the fields are added into that
-    array (and it is returned). The lattice repeats every 1024 nodes, far beyond any tile.
+    ``spacing`` is the feature size in metres; ``add_to`` adds the fields into that array and returns it.
     """
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
-    ix0, iy0, wy, wxt = _grid_weights(
-        float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing
-    )
+    ix0, iy0, wy, wxt = _grid_weights(float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing)
     ny, nx = wy.shape[1], wxt.shape[0]
     out = np.empty((n_fields, wy.shape[0], wxt.shape[1]), dtype=np.float32) if add_to is None else add_to
     for f in range(n_fields):
@@ -155,27 +130,18 @@ def _grid_weights(x0: float, x1: float, nx: int, y0: float, y1: float, ny: int, 
 
 
 @functools.lru_cache(maxsize=64)
-def _amplitudes(octaves: int, gain: float) -> tuple[float, ...]:
-    amps = [gain**o for o in range(octaves)]
+def _amplitudes(octaves: int) -> tuple[float, ...]:
+    amps = [0.5**o for o in range(octaves)]
     norm = math.sqrt(sum(a * a for a in amps))
     return tuple(float(np.float32(a / norm)) for a in amps)
 
 
-def fbm(
-    key: int,
-    x: np.ndarray,
-    y: np.ndarray,
-    spacing: float,
-    octaves: int = 3,
-    n_fields: int = 1,
-    gain: float = 0.5,
-) -> np.ndarray:
-    """Fractal sum ``[n_fields, H, W]`` of value noise, of unit standard deviation.
+def fbm(key: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3, n_fields: int = 1) -> np.ndarray:
+    """Fractal sum ``[n_fields, H, W]`` of value noise of unit standard deviation.
 
-    Each of ``octaves`` octaves halves the lattice spacing (the coarsest is ``spacing`` metres) and
-    multiplies the amplitude by ``gain``.
+    Each octave halves the lattice spacing (the coarsest is ``spacing`` metres) and the amplitude.
     """
-    amps = _amplitudes(octaves, gain)
+    amps = _amplitudes(octaves)
     total = value_noise(key + 1, x, y, spacing, n_fields, scale=amps[0])
     for o in range(1, octaves):
         value_noise(key * 31 + o + 1, x, y, spacing / 2**o, n_fields, scale=amps[o], add_to=total)
@@ -190,14 +156,12 @@ _U = (np.arange(2**_TABLE_BITS, dtype=np.float64) + 0.5) / 2**_TABLE_BITS
 @functools.lru_cache(maxsize=32)
 def _gamma_table(looks: float) -> np.ndarray:
     from scipy.special import gammaincinv
-
     return (gammaincinv(looks, _U) / looks).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
 def _normal_table() -> np.ndarray:
     from scipy.special import ndtri
-
     return ndtri(_U).astype(np.float32)
 
 
@@ -209,10 +173,9 @@ def _u16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]) -> np.ndarray:
-    """Multiplicative speckle: Gamma(shape=looks, scale=1/looks) samples (mean 1, variance 1/looks).
+    """Multiplicative speckle: Gamma(looks, 1/looks) float32 samples (mean 1, variance 1/looks).
 
-    Sampled by inverse transform from a 4096-quantile table (exact quantiles at bin centres): faster than
-    ``Generator.standard_gamma`` and identical on every platform. Returns float32 of ``shape``.
+    Inverse transform from a 4096-quantile table: faster than ``standard_gamma`` and the same on every platform.
     """
     return np.take(_gamma_table(float(looks)), _u16(rng, shape) >> np.uint16(16 - _TABLE_BITS))
 

@@ -1,9 +1,7 @@
 """Bring your own co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair, of any size and CRS, tiled into pairs.
 
-``PairedRasterDataset(s1_path, s2_path)`` checks that both rasters lie on one grid (or reprojects the radar
-onto the optical grid, and says so), cuts both into ``size x size`` tiles, drops tiles with too much
-nodata and returns the kit's pair dict for each, with the tile's own transform and centre coordinates.
-Files are opened read-only and never modified.
+Both rasters must share one grid, or the radar is reprojected onto the optical grid (with a warning).
+Tiles with too much nodata are dropped; files are opened read-only.
 """
 
 from __future__ import annotations
@@ -30,55 +28,29 @@ _B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A aft
 class PairedRasterDataset(Dataset):
     """Tiles of a co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair as pair dicts.
 
+    Items also carry ``nodata_mask`` ``[H, W]`` (NaN or nodata pixels, filled with the band's tile median) and
+    ``window`` ``(row, col)``. Values that look like the wrong units raise a :class:`~xmodal_lab.errors.UnitsWarning`.
+
     Args:
-        s1_path: Sentinel-1 GeoTIFF with 2 bands, VV then VH (band descriptions ``VH, VV`` are reordered).
-        s2_path: Sentinel-2 GeoTIFF with 12 bands (B1..B12 without B10) or 13 bands (B10 is dropped).
-        size: tile side in pixels of the optical grid.
-        stride: step between tiles (default ``size``: no overlap).
-        max_nodata: drop tiles whose nodata fraction (either sensor) exceeds this.
-        s1_units: ``"db"`` or ``"linear"`` (power); values that look like the other unit raise a warning.
-        s2_scale: ``"auto"`` (integer data or values above 2 are L2A digital numbers, divided by 10000) or a
-            positive number to multiply by (``1e-4`` for digital numbers, ``1.0`` for reflectance).
-        s2_offset: added to the scaled reflectance. ``"auto"`` reads a ``BOA_ADD_OFFSET`` tag (in digital
-            numbers), or gives ``-0.1`` for a ``PROCESSING_BASELINE`` of 04.00 or later (ESA's L2A products
-            then carry a +1000 offset); otherwise 0, with a warning when the darkest pixels look offset.
+        s1_path: 2 bands, VV then VH (band descriptions ``VH, VV`` are reordered).
+        s2_path: 12 bands (B1..B12 without B10) or 13 (B10 is dropped).
+        size: tile side in optical pixels.
+        stride: step between tiles (default ``size``).
+        max_nodata: drop tiles whose nodata fraction exceeds this.
+        s1_units: ``"db"`` or ``"linear"`` power.
+        s2_scale: multiplier to reflectance, or ``"auto"`` (integers or values above 2 are divided by 10000).
+        s2_offset: added after scaling; ``"auto"`` reads ``BOA_ADD_OFFSET`` or ``PROCESSING_BASELINE`` >= 04.00.
         reproject: reproject the radar onto the optical grid when the grids differ (else raise).
-        resampling: rasterio resampling for the reprojection (``"bilinear"``, ``"nearest"`` ...).
-        date: acquisition date (ISO); default: the optical file's ``date`` tag or a date in its name.
+        resampling: rasterio resampling name for the reprojection.
+        date: ISO date (default: the optical file's date tag or a date in its name).
         transform: optional callable applied to each pair dict.
-
-    Items also carry ``nodata_mask`` bool ``[H, W]`` (pixels filled with the tile's per-band median) and
-    ``window`` ``(row, col)`` of the tile's top-left pixel in the optical raster.
-
-    NaN pixels count as nodata; a tile with no valid pixel is never kept. Values that look like the wrong
-    units (digital numbers, linear power, dB x 100) raise a :class:`~xmodal_lab.errors.UnitsWarning`.
-
-    Raises:
-        FileNotFoundError: a file is missing.
-        TypeError: ``size`` or ``stride`` not an integer, a non-integer index.
-        ValueError: wrong band count, no CRS, grids that differ with ``reproject=False``, no overlap,
-            rasters smaller than one tile, infinite values, bad ``s2_scale`` / ``s2_offset`` /
-            ``resampling``, or no tile with little enough nodata
-            (:class:`~xmodal_lab.errors.NodataError` when a file holds no valid pixel at all).
     """
 
-    def __init__(
-        self,
-        s1_path: str | Path,
-        s2_path: str | Path,
-        size: int = 64,
-        stride: int | None = None,
-        max_nodata: float = 0.1,
-        s1_units: str = "db",
-        s2_scale: str | float = "auto",
-        s2_offset: float | str = "auto",
-        reproject: bool = True,
-        resampling: str = "bilinear",
-        date: str | None = None,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, s1_path: str | Path, s2_path: str | Path, size: int = 64, stride: int | None = None,
+                 max_nodata: float = 0.1, s1_units: str = "db", s2_scale: str | float = "auto",
+                 s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
+                 date: str | None = None, transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         import rasterio
-
         self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)
         for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
             if not path.is_file():
@@ -87,16 +59,13 @@ class PairedRasterDataset(Dataset):
         if stride is not None:
             check_whole(stride, "stride")
         if size < 1 or (stride is not None and stride < 1):
-            raise InputValueError(
-                f"size and stride: expected positive pixel counts, got size={size}, stride={stride}"
-            )
+            raise InputValueError(f"size and stride: expected positive pixel counts, got size={size}, stride={stride}")
         if not 0.0 <= max_nodata <= 1.0:
             raise ValueError(f"max_nodata: expected a fraction in [0, 1], got {max_nodata}")
         if s1_units not in ("db", "linear"):
             raise ValueError(f"s1_units: expected 'db' or 'linear', got {s1_units!r}")
         _check_scale_offset(s2_scale, s2_offset)
         from rasterio.enums import Resampling
-
         if resampling not in Resampling.__members__:
             raise InputValueError(
                 f"resampling: expected a rasterio resampling name ('bilinear', 'nearest', 'cubic' ...), got {resampling!r}"
@@ -125,12 +94,8 @@ class PairedRasterDataset(Dataset):
                     f"{abs(s2.transform.a):g} m, {s2.width}x{s2.height} px)"
                 )
                 if not reproject:
-                    raise ValueError(
-                        message + "; expected one grid (pass reproject=True to resample the radar)"
-                    )
-                warnings.warn(
-                    message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2
-                )
+                    raise ValueError(message + "; expected one grid (pass reproject=True to resample the radar)")
+                warnings.warn(message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2)
             if self.height < self.size or self.width < self.size:
                 raise ValueError(
                     f"{self.s2_path}: {self.width}x{self.height} px is smaller than one {self.size} px tile"
@@ -145,14 +110,10 @@ class PairedRasterDataset(Dataset):
         self.date = _find_date(date, tags, self.s2_path.name)
         s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
         if np.isinf(s1_values).any():
-            raise ValueError(
-                f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata"
-            )
+            raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
         s1_valid = np.isfinite(s1_values).all(axis=0)
         if not s1_valid.any():
-            raise NodataError(
-                f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter"
-            )
+            raise NodataError(f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter")
         self._check_units(s1_values[:, s1_valid])
         if s1_units == "linear":  # zero or negative power has no decibel value
             s1_valid &= (s1_values > 0).all(axis=0)
@@ -172,7 +133,6 @@ class PairedRasterDataset(Dataset):
 
     def _check_overlap(self, s1, s2) -> None:
         from rasterio.warp import transform_bounds
-
         left, bottom, right, top = transform_bounds(s1.crs, s2.crs, *s1.bounds)
         b = s2.bounds
         if left >= b.right or right <= b.left or bottom >= b.top or top <= b.bottom:
@@ -189,7 +149,6 @@ class PairedRasterDataset(Dataset):
         return 1.0 / S2_SCALE if float(np.ma.median(preview)) > 2.0 else 1.0
 
     def _resolve_offset(self, tags: dict[str, str], s2_offset: float | str) -> float:
-        """The reflectance offset: as given, or from the file's ``BOA_ADD_OFFSET`` / ``PROCESSING_BASELINE`` tags."""
         if s2_offset != "auto":
             return float(s2_offset)
         upper = {k.upper(): v for k, v in tags.items()}
@@ -206,7 +165,7 @@ class PairedRasterDataset(Dataset):
         return 0.0
 
     def _s2_valid(self, s2) -> np.ndarray:
-        """Pixels inside the optical nodata mask and finite in every band (read one band at a time)."""
+        """Pixels inside the optical nodata mask and finite in every band."""
         valid = s2.dataset_mask() > 0
         if np.issubdtype(np.dtype(s2.dtypes[0]), np.floating):
             for band in self._s2_bands:
@@ -224,7 +183,6 @@ class PairedRasterDataset(Dataset):
         return valid
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
-        """Warn when a preview of the scaled optical values does not look like reflectance."""
         shape = (min(s2.height, 256), min(s2.width, 256))
         preview = s2.read(self._s2_bands, out_shape=(len(self._s2_bands), *shape), masked=True)
         values = np.ma.filled(preview.astype(np.float64), np.nan) * self._s2_scale + self.s2_offset
@@ -244,12 +202,10 @@ class PairedRasterDataset(Dataset):
             )
 
     def _open_s1(self, s1):
-        """The radar on the optical grid: the file itself, or a warped view of it."""
         import contextlib
 
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
-
         if self.aligned:
             return contextlib.nullcontext(s1)
         return WarpedVRT(s1, crs=self.crs, transform=self.grid_transform, width=self.width, height=self.height,
@@ -257,21 +213,16 @@ class PairedRasterDataset(Dataset):
                          nodata=np.nan)  # fmt: skip
 
     def _tiles(self, valid: np.ndarray) -> list[tuple[int, int]]:
-        """Top-left corners of the tiles whose nodata fraction is at most ``max_nodata``."""
         invalid = np.pad((~valid).astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
         s = self.size
-        rows = range(0, self.height - s + 1, self.stride)
-        cols = range(0, self.width - s + 1, self.stride)
-        kept, total = [], 0
-        for r in rows:
-            for c in cols:
-                total += 1
-                bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
-                if bad <= self.max_nodata * s * s and bad < s * s:  # an all-nodata tile is never kept
-                    kept.append((r, c))
+        r, c = np.meshgrid(range(0, self.height - s + 1, self.stride), range(0, self.width - s + 1, self.stride),
+                           indexing="ij")  # fmt: skip
+        bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
+        ok = (bad <= self.max_nodata * s * s) & (bad < s * s)  # an all-nodata tile is never kept
+        kept = list(zip(r[ok].tolist(), c[ok].tolist()))
         if not kept:
             raise ValueError(
-                f"{self.s1_path} / {self.s2_path}: all {total} tiles of {s} px have more than "
+                f"{self.s1_path} / {self.s2_path}: all {r.size} tiles of {s} px have more than "
                 f"{self.max_nodata:.0%} nodata; expected rasters with valid data (check nodata values and overlap)"
             )
         return kept
@@ -288,7 +239,6 @@ class PairedRasterDataset(Dataset):
         """Read tile ``index`` (no transform)."""
         import rasterio
         from rasterio.windows import Window
-
         row, col = self.windows[index]
         s = self.size
         window = Window(col, row, s, s)
@@ -309,7 +259,7 @@ class PairedRasterDataset(Dataset):
                 radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
         nodata = ~s2_valid | ~np.isfinite(optical).all(axis=0) | ~np.isfinite(radar).all(axis=0)
         optical, radar = _fill(optical, nodata), _fill(radar, nodata)
-        pair = {
+        return {
             "s1": torch.from_numpy(radar),
             "s2": torch.from_numpy(optical),
             **geo_fields(self.crs, window_transform(tuple(self.grid_transform)[:6], row, col), s, s),
@@ -317,7 +267,6 @@ class PairedRasterDataset(Dataset):
             "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
         }
-        return pair
 
 
 def _check_scale_offset(s2_scale: Any, s2_offset: Any) -> None:
@@ -347,7 +296,7 @@ def _baseline(text: str) -> float | None:
 
 
 def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
-    """Replace nodata pixels of each band by the band's median over the tile's valid pixels."""
+    """Nodata pixels of each band set to the band's median over the valid pixels."""
     if not nodata.any():
         return np.ascontiguousarray(stack)
     out = stack.copy()

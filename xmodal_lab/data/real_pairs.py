@@ -1,9 +1,8 @@
 """Real Sentinel-1 / Sentinel-2 pairs bundled with the kit, on one grid and cut into tiles.
 
-Two real sources live under ``data/`` (see their ``ATTRIBUTION.md``): one SSL4EO-S12 location (Punjab) with
-two radar and two optical acquisitions, one GeoTIFF per band, and six BigEarthNet-MM pairs from Europe
-(:class:`~xmodal_lab.data.BigEarthNetMM`). :func:`real_transfer_split` is the sim-to-real split: only the
-west half of the SSL4EO location is ever tuned on; its east half and the BigEarthNet-MM pairs are held out.
+``data/`` holds one SSL4EO-S12 location (Punjab, two dates) and six BigEarthNet-MM pairs from Europe.
+:func:`real_transfer_split` is the sim-to-real split: only the west half of the SSL4EO location is ever
+tuned on; its east half and the BigEarthNet-MM pairs are held out.
 """
 
 from __future__ import annotations
@@ -23,9 +22,7 @@ from xmodal_lab.data.bands import S2_BAND_NAMES
 def _acquisitions(folder: Path) -> list[Path]:
     subs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     if not subs:
-        raise FileNotFoundError(
-            f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/"
-        )
+        raise FileNotFoundError(f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/")
     return subs
 
 
@@ -42,29 +39,14 @@ def _date_of(acq: Path) -> dt.date:
 
 
 def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path) -> dict[str, Any]:
-    """One SSL4EO-S12 radar acquisition and one optical acquisition as a pair dict on the optical 10 m grid.
+    """One SSL4EO-S12 radar and one optical acquisition (band folders) as a pair dict on the optical 10 m grid.
 
-    Optical bands at 20 m and 60 m are resampled bilinearly to the grid of ``B2``. The radar grid is offset
-    and slightly different in pixel size: it is resampled by nearest neighbour, which keeps the speckle of
-    every pixel intact (bilinear resampling would average it away).
-
-    Args:
-        s1_acquisition: folder with ``VV.tif`` and ``VH.tif`` (dB).
-        s2_acquisition: folder with ``B1.tif`` ... ``B12.tif`` (uint16); an L1C folder's ``B10.tif`` is ignored.
-
-    Returns:
-        Pair dict on the part of the optical grid that the radar covers:
-        ``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, ``gsd`` 10, ``crs``, ``transform``,
-        ``lat``, ``lon``, ``date`` (optical), ``date_s1``.
-
-    Raises:
-        FileNotFoundError: a band file is missing.
-        ValueError: non-finite radar values.
+    Optical bands are resampled bilinearly to the grid of ``B2``; the radar, on an offset grid, by nearest
+    neighbour, which keeps every pixel's speckle. The pair covers the part of the grid the radar covers.
     """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
-
     s1_dir, s2_dir = Path(s1_acquisition), Path(s2_acquisition)
     for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, S2_BAND_NAMES)):
         missing = [n for n in names if not (d / f"{n}.tif").is_file()]
@@ -110,15 +92,7 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
 
 
 def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> list[dict[str, Any]]:
-    """Every radar acquisition of an SSL4EO-S12 location paired with the optical acquisition nearest in date.
-
-    Args:
-        root: folder with ``s1/`` and ``s2a/`` (default: the bundled ``data/ssl4eo_s12``).
-        location: location folder name.
-
-    Returns:
-        One pair dict per radar acquisition (see :func:`read_ssl4eo_location`), in date order.
-    """
+    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order."""
     root = data_dir() / "ssl4eo_s12" if root is None else Path(root)
     radar = _acquisitions(root / "s1" / location)
     optical = _acquisitions(root / "s2a" / location)
@@ -134,22 +108,13 @@ def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> l
 def cut_tiles(
     pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float, float] = (0.0, 1.0), source: str = ""
 ) -> list[dict[str, Any]]:
-    """Cut pair dicts into non-overlapping ``size x size`` tiles, optionally from a band of columns only.
+    """Cut pair dicts into non-overlapping ``size x size`` tiles lying entirely in a band of ``columns``.
 
-    Args:
-        pairs: pair dicts with ``s1`` ``[2, H, W]`` and ``s2`` ``[12, H, W]``.
-        size: tile side in pixels.
-        columns: the fraction of the width to cut from, ``(0, 0.5)`` for the west half; a tile belongs to the
-            band when it lies entirely inside it, so the west and east halves never share a pixel.
-        source: a name stored in each tile's ``source`` (with the pair and window).
-
-    Returns:
-        Tile dicts with ``s1``, ``s2``, ``gsd``, ``date``, ``source`` and ``window`` ``(row, col)``.
+    ``columns`` is a fraction of the width (``(0, 0.5)``: the west half), so two halves never share a pixel.
+    Tiles carry ``s1``, ``s2``, ``gsd``, ``date``, ``source`` and ``window`` ``(row, col)``.
     """
     if size < 1 or not 0.0 <= columns[0] < columns[1] <= 1.0:
-        raise ValueError(
-            f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}"
-        )
+        raise ValueError(f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}")
     tiles = []
     for k, p in enumerate(pairs):
         _, h, w = p["s1"].shape
@@ -168,15 +133,8 @@ def cut_tiles(
 
 
 def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
-    """The real tiles of the sim-to-real benchmark and lesson 08, by role.
-
-    Returns:
-        ``{"tune": ..., "test": ..., "test_europe": ...}``: the west half of the SSL4EO-S12 location on both
-        dates (the only real data that calibration and fine-tuning see), its east half, and the six
-        BigEarthNet-MM pairs from Europe.
-    """
+    """The real tiles of the sim-to-real benchmark by role: ``tune`` (SSL4EO west), ``test`` (east), ``test_europe``."""
     from xmodal_lab.data.samples import BigEarthNetMM
-
     pairs = ssl4eo_pairs()
     ben = [BigEarthNetMM(data_dir() / "bigearthnet_mm")[i] for i in range(6)]
     return {

@@ -1,8 +1,8 @@
 """Statistics that tell simulated Sentinel-1 / Sentinel-2 tiles from real ones.
 
-Used to calibrate :class:`~xmodal_lab.data.SimulatedWorld` against real pairs and to measure the gap that
-remains. Every function takes plain arrays in the kit's physical units (radar sigma0 in dB, reflectance
-0..1) in the pair dict's band order, so real and simulated tiles go through the same code.
+They calibrate :class:`~xmodal_lab.data.SimulatedWorld` against real pairs and measure the remaining gap. All
+take arrays in physical units (sigma0 dB, reflectance) in the pair dict's band order: real and simulated
+tiles go through the same code.
 """
 
 from __future__ import annotations
@@ -54,18 +54,11 @@ def mean_abs_gradient(tiles: Any) -> np.ndarray:
     return np.abs(np.diff(a, axis=2)).mean(axis=(0, 2, 3))
 
 
-def radial_power_spectrum(tiles: Any, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum per band, of mean-removed tiles ``[N, C, H, W]`` (square tiles).
+def radial_power_spectrum(tiles: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum of mean-removed square tiles ``[N, C, S, S]``.
 
-    The power ``|FFT|^2 / (H W)`` is averaged over tiles and rings of equal radial frequency (Parseval: it
-    sums to the pixel variance).
-
-    Args:
-        tiles: ``[N, C, S, S]``.
-        n_bins: number of frequency rings (default ``S // 2``).
-
-    Returns:
-        ``(frequency [n_bins] in cycles per pixel, power [C, n_bins])``.
+    ``|FFT|^2 / (H W)`` is averaged over tiles and ``S // 2`` rings, so it sums to the
+    pixel variance. Returns ``(frequency [n_bins] in cycles per pixel, power [C, n_bins])``.
     """
     a = _as_array(tiles, "tiles", (4,))
     n, c, h, w = a.shape
@@ -75,7 +68,7 @@ def radial_power_spectrum(tiles: Any, n_bins: int | None = None) -> tuple[np.nda
     power = (np.abs(np.fft.fft2(a)) ** 2 / (h * w)).mean(axis=0)  # [C, S, S]
     f = np.fft.fftfreq(h)
     radius = np.hypot(f[:, None], f[None, :])
-    n_bins = n_bins or h // 2
+    n_bins = h // 2
     edges = np.linspace(0.0, 0.5, n_bins + 1)
     which = np.clip(np.digitize(radius, edges) - 1, 0, n_bins - 1)
     keep = (radius > 0) & (radius <= 0.5)
@@ -98,10 +91,9 @@ def spectral_slope(tiles: Any) -> np.ndarray:
 
 
 def equivalent_number_of_looks(db_tiles: Any, window: int = 8) -> np.ndarray:
-    """Speckle equivalent number of looks per radar band, from tiles in dB ``[N, 2, H, W]``.
+    """Equivalent number of looks ``[C]`` of dB tiles ``[N, 2, H, W]``: median ``mean^2 / var`` over windows.
 
-    The median over non-overlapping ``window x window`` windows of ``mean^2 / variance`` of linear
-    intensity, ``[C]``: about ``L`` for Gamma speckle of ``L`` looks on a uniform surface.
+    About ``L`` for Gamma speckle of ``L`` looks on a uniform surface.
     """
     a = _as_array(db_tiles, "db_tiles", (4,))
     n, c, h, w = a.shape
@@ -116,26 +108,14 @@ def equivalent_number_of_looks(db_tiles: Any, window: int = 8) -> np.ndarray:
 
 
 def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
-    """Autocorrelation at ``lag`` rows of the speckle of one radar image ``[H, W]`` in dB.
+    """Autocorrelation at ``lag`` rows of the speckle of one dB image ``[H, W]`` (about 0 for independent pixels).
 
-    The speckle is the linear intensity divided by its ``window x window`` local mean (which removes the
-    landscape); about 0 for independent pixels.
-
-    Args:
-        vv_db: ``[H, W]`` sigma0 in dB (one band).
-        lag: row offset in pixels (>= 1, smaller than ``H``).
-        window: side of the local-mean box in pixels (odd, >= 3).
-
-    Returns:
-        The autocorrelation, in [-1, 1].
+    The speckle is the linear intensity over its ``window x window`` local mean, which removes the landscape.
     """
     from scipy.ndimage import uniform_filter
-
     a = _as_array(vv_db, "vv_db", (2,))
     if not (isinstance(lag, (int, np.integer)) and 1 <= lag < a.shape[0]):
-        raise ValueError(
-            f"speckle_autocorrelation: lag must be a whole number in [1, {a.shape[0] - 1}], got {lag!r}"
-        )
+        raise ValueError(f"speckle_autocorrelation: lag must be a whole number in [1, {a.shape[0] - 1}], got {lag!r}")
     if window < 3 or window % 2 == 0:
         raise ValueError(f"speckle_autocorrelation: window must be odd and >= 3, got {window}")
     lin = 10.0 ** (a / 10.0)
@@ -153,16 +133,10 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
-    """Radar-optical and radar-radar relations, averaged over tiles.
+    """Radar-optical relations of tiles ``s1`` ``[N, 2, H, W]`` dB and ``s2`` ``[N, 12, H, W]``.
 
-    Args:
-        s1: ``[N, 2, H, W]`` VV, VH dB.
-        s2: ``[N, 12, H, W]`` reflectance.
-
-    Returns:
-        ``corr(VV,VH)``, ``corr(VH,NDVI)``, ``corr(VV,NIR)``, ``corr(VH,SWIR)``: mean per-tile Pearson
-        correlations; ``VV-VH dB``: the mean cross-polarisation ratio; ``tile corr(VH,NDVI)``: correlation
-        of the tile means (scene-level agreement, what retrieval across tiles uses).
+    Mean per-tile Pearson correlations, the mean VV-VH ratio in dB, and ``tile corr(VH,NDVI)``: the correlation
+    of tile means (the scene-level agreement that retrieval across tiles uses).
     """
     a = _as_array(s1, "s1", (4,))
     b = _as_array(s2, "s2", (4,))
@@ -184,10 +158,9 @@ def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
 
 
 def tile_features(s1: Any, s2: Any) -> np.ndarray:
-    """Per-tile statistics ``[N, 57]`` for a domain classifier.
+    """Per-tile features ``[N, 57]``: per band mean, std, mean absolute gradients; plus the VV-VH correlation.
 
-    Per band mean, std and mean absolute vertical and horizontal gradients (radar in dB, optical as log
-    reflectance so that dark and bright bands weigh alike), plus the VV-VH correlation.
+    Optical bands enter as log reflectance, so that dark and bright bands weigh alike.
     """
     a = _as_array(s1, "s1", (4,))
     b = np.log(np.maximum(_as_array(s2, "s2", (4,)), 1e-4))
@@ -199,27 +172,15 @@ def tile_features(s1: Any, s2: Any) -> np.ndarray:
     return np.concatenate(feats, axis=1)
 
 
-def domain_classifier_accuracy(
-    real: np.ndarray, simulated: np.ndarray, folds: int = 5, seed: int = 0
-) -> float:
-    """Cross-validated accuracy of a logistic regression telling real from simulated tile features.
+def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated accuracy of a logistic regression telling real from simulated features ``[N, F]``.
 
     The classes are balanced by subsampling, so 0.5 means the domains cannot be told apart.
-
-    Args:
-        real: ``[N_r, F]`` features of real tiles (:func:`tile_features`).
-        simulated: ``[N_s, F]`` features of simulated tiles.
-        folds: stratified cross-validation folds.
-        seed: seed of the subsampling and the folds.
-
-    Returns:
-        Mean held-out accuracy over the folds.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     r, s = _as_array(real, "real", (2,)), _as_array(simulated, "simulated", (2,))
     if r.shape[1] != s.shape[1]:
         raise ValueError(f"domain_classifier_accuracy: {r.shape[1]} real vs {s.shape[1]} simulated features")

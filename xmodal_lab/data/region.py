@@ -1,8 +1,7 @@
 """One large contiguous simulated region (e.g. 10 x 10 km), and writing pair dicts as GeoTIFFs.
 
-A region is one scene of :class:`~xmodal_lab.data.world.SimulatedWorld` rendered over a large grid: its
-fields are functions of map position, so a large grid shows one continuous landscape at a real place.
-Files are cached under the kit's cache folder and never overwritten.
+A region is one world scene rendered over a large grid: its fields are functions of map position, so it
+shows one continuous landscape. Files are cached under the kit's cache folder and never overwritten.
 """
 
 from __future__ import annotations
@@ -22,19 +21,14 @@ FULL_SIZE, FAST_SIZE = 1000, 512
 
 
 def default_size() -> int:
-    """Region side in pixels for the current mode: :data:`FULL_SIZE`, or :data:`FAST_SIZE` in fast mode."""
+    """Region side in pixels: :data:`FAST_SIZE` in fast mode, else :data:`FULL_SIZE`."""
     return FAST_SIZE if fast_mode() else FULL_SIZE
 
 
 def region_scene(seed: int = 0, biome: str = "coast") -> int:
-    """Index of the first scene of ``biome`` in the world of ``seed`` (the region's place and date).
-
-    Raises:
-        ValueError: an unknown biome, or none among the first 10 000 scenes.
-    """
+    """Index of the first scene of ``biome`` in the world of ``seed`` (the region's place and date)."""
     from xmodal_lab.data.biomes import BIOME_NAMES
     from xmodal_lab.data.world import SimulatedWorld
-
     if biome not in BIOME_NAMES:
         raise ValueError(f"biome: expected one of {list(BIOME_NAMES)}, got {biome!r}")
     world = SimulatedWorld(seed=seed, n_scenes=10_000, cache_mb=0)
@@ -44,26 +38,10 @@ def region_scene(seed: int = 0, biome: str = "coast") -> int:
     raise ValueError(f"no {biome!r} scene among the first 10000 scenes of seed {seed}")
 
 
-def render_region(
-    seed: int = 0,
-    size: int | None = None,
-    gsd: float = 10.0,
-    biome: str = "coast",
-    index: int | None = None,
-    **render_kwargs: Any,
-) -> dict[str, Any]:
-    """Render one contiguous co-registered region as the world's pair dict (``s1 [2, H, W]``, ``s2 [12, H, W]`` ...).
-
-    Args:
-        seed: world seed.
-        size: side in pixels (default :func:`default_size`).
-        gsd: metres per pixel.
-        biome: biome of the region (ignored when ``index`` is given).
-        index: a scene index of the world to render instead (default :func:`region_scene`).
-        **render_kwargs: passed to :meth:`SimulatedWorld.render` (``date``, ``cloud_cover``, ``noise``).
-    """
+def render_region(seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast",
+                  index: int | None = None, **render_kwargs: Any) -> dict[str, Any]:  # fmt: skip
+    """Render one contiguous region as the world's pair dict (scene ``index``, default the first of ``biome``)."""
     from xmodal_lab.data.world import SimulatedWorld
-
     size = default_size() if size is None else int(size)
     if size < 8 or size > 4096:
         raise ValueError(f"size: expected 8..4096 pixels per side, got {size}")
@@ -77,36 +55,19 @@ def render_region(
 def write_pair_geotiffs(
     pair: dict[str, Any], folder: str | Path, stem: str, tags: dict[str, str] | None = None
 ) -> dict[str, Path]:
-    """Write a pair dict as co-registered GeoTIFFs: ``{stem}_S1.tif``, ``{stem}_S2.tif`` (+ ``_landcover``).
+    """Write a pair dict as co-registered GeoTIFFs ``{stem}_S1.tif``, ``{stem}_S2.tif`` (+ ``_landcover``).
 
-    S1: VV, VH dB (float32); S2: L2A digital numbers (uint16, reflectance x 10000, nodata 0); land cover
-    (uint8) when the pair has it; with band descriptions and a ``date`` tag for
-    :class:`~xmodal_lab.data.rasters.PairedRasterDataset`.
-
-    Args:
-        pair: a pair dict with ``s1``, ``s2``, ``crs`` and ``transform``.
-        folder: output folder (created if missing).
-        stem: file name prefix.
-        tags: extra GeoTIFF tags (besides ``date``, ``gsd`` and ``source``).
-
-    Returns:
-        ``{"s1": path, "s2": path}`` (and ``"landcover"``).
-
-    Raises:
-        FileExistsError: if any of the files exists (nothing is written then).
-        ValueError: if the pair lacks a grid or holds non-finite values.
+    S1 float32 dB, S2 uint16 L2A digital numbers (nodata 0), land cover uint8; with band descriptions and a
+    ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`. Never overwrites a file.
     """
     import rasterio
     from rasterio.transform import Affine
-
     for key in ("s1", "s2", "crs", "transform"):
         if pair.get(key) is None:
             raise ValueError(f"write_pair_geotiffs: the pair has no {key!r}")
     s1, s2 = np.asarray(pair["s1"], dtype=np.float32), np.asarray(pair["s2"], dtype=np.float32)
     if s1.ndim != 3 or s1.shape[0] != 2 or s2.ndim != 3 or s2.shape[0] != 12 or s1.shape[1:] != s2.shape[1:]:
-        raise ValueError(
-            f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}"
-        )
+        raise ValueError(f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}")
     for name, arr in (("s1", s1), ("s2", s2)):
         if not np.isfinite(arr).all():
             raise ValueError(f"write_pair_geotiffs: {name} holds NaN or infinite values")
@@ -143,28 +104,9 @@ def write_pair_geotiffs(
     return paths
 
 
-def region_geotiffs(
-    folder: str | Path | None = None,
-    seed: int = 0,
-    size: int | None = None,
-    gsd: float = 10.0,
-    biome: str = "coast",
-    index: int | None = None,
-) -> dict[str, Path]:
-    """The region of :func:`render_region` as GeoTIFF files, rendered once and then reused.
-
-    Args:
-        folder: where the region's own subfolder goes (default: ``cache_dir() / "regions"``).
-        seed: world seed.
-        size: side in pixels (default :func:`default_size`).
-        gsd: metres per pixel.
-        biome: biome of the region.
-        index: a scene index instead of the first scene of ``biome``.
-
-    Returns:
-        ``{"s1": path, "s2": path, "landcover": path}`` in a subfolder named after the settings
-        (``coast_seed0_scene1_512px_10m``).
-    """
+def region_geotiffs(folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
+                    biome: str = "coast", index: int | None = None) -> dict[str, Path]:  # fmt: skip
+    """The region of :func:`render_region` as GeoTIFF files, rendered once into a subfolder named by its settings."""
     size = default_size() if size is None else int(size)
     label = biome if index is None else "scene"
     index = region_scene(seed, biome) if index is None else int(index)

@@ -1,14 +1,8 @@
 """Real Sentinel-1 / Sentinel-2 pairs in the BigEarthNet-MM layout: the six bundled examples or the full archive.
 
-Layout (BigEarthNet-MM v1.0, as unpacked from its archives)::
-
-    <root>/BigEarthNet-S1-v1.0/<S1 patch>/<S1 patch>_VV.tif, _VH.tif, _labels_metadata.json
-    <root>/BigEarthNet-v1.0/<S2 patch>/<S2 patch>_B01.tif ... _B12.tif, _B8A.tif, _labels_metadata.json
-
-The S1 metadata names its optical twin (``corresponding_s2_patch``); S2 bands come at 10, 20 and 60 m and
-are resampled (bilinear) to the 10 m grid of the radar. The six examples bundled in ``data/bigearthnet_mm``
-(CDLA-Permissive-1.0, "Contains modified Copernicus Sentinel data 2017-2018", Sumbul et al. 2021) use the
-same layout with ``-Example`` folder names.
+``<root>/BigEarthNet-S1-v1.0/<S1 patch>/`` holds ``_VV.tif``, ``_VH.tif`` and metadata naming its optical twin
+(``corresponding_s2_patch``) under ``BigEarthNet-v1.0/``, whose 10, 20 and 60 m bands are resampled (bilinear)
+to the radar's 10 m grid. The bundled examples (``data/bigearthnet_mm``, CDLA-Permissive-1.0) use ``-Example``.
 """
 
 from __future__ import annotations
@@ -22,12 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
+from xmodal_lab.data.datasets import PairDataset
 from xmodal_lab.data.io import geo_fields, read_single_band
-from xmodal_lab.units import check_pair
 
 #: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
 BEN_CLASSES_43: tuple[str, ...] = (
@@ -69,18 +62,7 @@ _S2_SUFFIXES = tuple(("B" + n[1:].zfill(2)) if n != "B8A" else "B8A" for n in S2
 
 
 def ben_labels(names: list[str], num_classes: int = 19) -> np.ndarray:
-    """Multi-hot vector from BigEarthNet label names (43-class CORINE names, as stored in the metadata).
-
-    Args:
-        names: label names.
-        num_classes: 19 or 43.
-
-    Returns:
-        float32 ``[num_classes]``.
-
-    Raises:
-        ValueError: for an unknown label name or class count.
-    """
+    """Multi-hot float32 ``[num_classes]`` from BigEarthNet's 43-class CORINE label names (19 or 43 classes)."""
     if num_classes not in (19, 43):
         raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
     out = np.zeros(num_classes, dtype=np.float32)
@@ -105,37 +87,21 @@ def _read_json(path: Path) -> dict:
 
 
 def _scan(folder: Path, prefix: str) -> dict[str, Path]:
-    """Patch folders directly inside ``folder``: names like ``S1A_...`` / ``S2B_...`` (``prefix`` ``"S1"``/``"S2"``)."""
+    """Patch folders directly inside ``folder`` named ``S1A_...`` / ``S2B_...`` (``prefix`` ``"S1"`` / ``"S2"``)."""
     pattern = re.compile(rf"{prefix}[ABCD]_")
     return {p.name: p for p in folder.iterdir() if pattern.match(p.name) and p.is_dir()}
 
 
-class BigEarthNetMM(Dataset):
+class BigEarthNetMM(PairDataset):
     """Co-registered BigEarthNet-MM pairs as the kit's pair dict (``s1`` VV, VH dB; ``s2`` reflectance at 10 m).
 
-    Items carry ``labels`` (multi-hot, 19 or 43 classes), ``label_names`` (the CORINE names of the patch),
-    ``gsd`` (10), ``lat``/``lon`` of the patch centre, ``crs``, ``transform``, ``date`` (Sentinel-2
-    acquisition), ``date_s1`` (Sentinel-1 acquisition), ``s1_name`` and ``s2_name``.
-
-    Args:
-        root: folder holding the S1 and S2 patch folders, directly or one level down (the full archive's
-            ``BigEarthNet-S1-v1.0`` and ``BigEarthNet-v1.0``, or the bundled ``-Example`` folders).
-        num_classes: 19 (default, the recommended nomenclature) or 43.
-        split: optional CSV of ``s2_name,s1_name`` rows (the BigEarthNet-MM split files) to restrict and
-            order the patches.
-        transform: optional callable applied to each pair dict.
-
-    Raises:
-        FileNotFoundError: if ``root`` has no S1 patch folders, or a split names a missing patch.
+    Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``. ``root`` holds the
+    patch folders directly or one level down; ``split`` is an optional CSV of ``s2_name,s1_name`` rows that
+    restricts and orders the patches.
     """
 
-    def __init__(
-        self,
-        root: str | Path,
-        num_classes: int = 19,
-        split: str | Path | None = None,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
+                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         if num_classes not in (19, 43):
             raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
         self.root = Path(root).expanduser()
@@ -162,20 +128,11 @@ class BigEarthNetMM(Dataset):
                     if len(cols) < 2:
                         raise ValueError(f"{split}: line {row + 1}: expected 's2_name,s1_name', got {cols!r}")
                     if cols[1].strip() not in s1:
-                        raise FileNotFoundError(
-                            f"{split}: line {row + 1}: S1 patch {cols[1]!r} not under {self.root}"
-                        )
+                        raise FileNotFoundError(f"{split}: line {row + 1}: S1 patch {cols[1]!r} not under {self.root}")
                     self.s1_dirs.append(s1[cols[1].strip()])
 
     def __len__(self) -> int:
         return len(self.s1_dirs)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        pair = self.load(index)
-        if not getattr(self, "_units_checked", False):  # once: the radar and optical units of the archive
-            self._units_checked = True
-            check_pair(pair, where=f"{self.root} ({pair['s1_name']})")
-        return self.transform(pair) if self.transform is not None else pair
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` from disk (no transform)."""
@@ -184,9 +141,7 @@ class BigEarthNetMM(Dataset):
         meta = _read_json(s1_dir / f"{name}_labels_metadata.json")
         s2_name = meta.get("corresponding_s2_patch")
         if not s2_name:
-            raise ValueError(
-                f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata"
-            )
+            raise ValueError(f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata")
         if s2_name not in self._s2:
             raise FileNotFoundError(f"{s1_dir}: its Sentinel-2 twin {s2_name!r} is not under {self.root}")
         s2_dir = self._s2[s2_name]
@@ -199,9 +154,7 @@ class BigEarthNetMM(Dataset):
         s2 = np.empty((12, h, w), dtype=np.float32)
         for i, suffix in enumerate(_S2_SUFFIXES):
             band, crs_b, transform_b = read_single_band(s2_dir / f"{s2_name}_{suffix}.tif", out_shape=(h, w))
-            if crs_b != crs or not np.allclose(
-                transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])
-            ):
+            if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
                 raise ValueError(
                     f"{s2_dir / f'{s2_name}_{suffix}.tif'}: grid ({crs_b}, origin {transform_b[2::3]}) does not "
                     f"match the radar patch {name} ({crs}, origin {transform[2::3]}); expected co-registered patches"
@@ -211,7 +164,7 @@ class BigEarthNetMM(Dataset):
         s2_meta_path = s2_dir / f"{s2_name}_labels_metadata.json"
         s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
         names = list(meta.get("labels", s2_meta.get("labels", [])))
-        pair = {
+        return {
             "s1": torch.from_numpy(np.stack([vv, vh])),
             "s2": torch.from_numpy(s2),
             "labels": torch.from_numpy(ben_labels(names, self.num_classes)),
@@ -222,7 +175,6 @@ class BigEarthNetMM(Dataset):
             "s1_name": name,
             "s2_name": s2_name,
         }
-        return pair
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -230,18 +182,8 @@ class BigEarthNetMM(Dataset):
         return BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
 
 
-def bigearthnet_examples(
-    num_classes: int = 19, transform: Callable[[dict], dict] | None = None
-) -> BigEarthNetMM:
-    """The six BigEarthNet-MM example pairs bundled with the kit (``data/bigearthnet_mm``).
-
-    Args:
-        num_classes: 19 or 43.
-        transform: optional callable applied to each pair dict.
-
-    Returns:
-        A :class:`BigEarthNetMM` over the bundled folder (found through ``xmodal_lab.config.data_dir()``).
-    """
+def bigearthnet_examples(num_classes: int = 19, transform: Callable[[dict], dict] | None = None) -> BigEarthNetMM:
+    """The six BigEarthNet-MM example pairs bundled with the kit (``data/bigearthnet_mm``)."""
     root = data_dir() / "bigearthnet_mm"
     if not root.is_dir():
         raise FileNotFoundError(

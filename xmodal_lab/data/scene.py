@@ -1,9 +1,7 @@
-"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints with.
+"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints.
 
-A biome function (see :mod:`xmodal_lab.data.biomes`) receives a :class:`Scene` and paints materials,
-greenness, soil moisture and elevation onto it with the helpers below (rivers, parcels, city blocks,
-roads, blobs). All helpers are functions of map position (metres from the scene centre), so the same scene
-rendered on a finer or coarser grid shows the same geography.
+Every helper is a function of map position (metres from the scene centre), so the same scene rendered on a
+finer or coarser grid shows the same geography.
 """
 
 from __future__ import annotations
@@ -17,18 +15,13 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.noise import HashStream, fbm, hash_ints, hash_uniform, mix_key
 
 # Crop types: (peak day of the northern growing season, half-width in days, greenness at the peak).
-CROP_TYPES = np.array(
-    [
-        (140.0, 45.0, 0.95),  # winter cereal: green in spring, harvested in July
-        (215.0, 32.0, 1.00),  # maize: late, short and very green
-        (205.0, 45.0, 0.95),  # sugar beet / potato
-        (115.0, 35.0, 0.90),  # rapeseed: the earliest
-        (175.0, 110.0, 0.75),  # ley / fodder grass: green most of the year
-    ],
-    dtype=np.float32,
-)
-
-
+CROP_TYPES = np.array([
+    (140.0, 45.0, 0.95),  # winter cereal: green in spring, harvested in July
+    (215.0, 32.0, 1.00),  # maize: late, short and very green
+    (205.0, 45.0, 0.95),  # sugar beet / potato
+    (115.0, 35.0, 0.90),  # rapeseed: the earliest
+    (175.0, 110.0, 0.75),  # ley / fodder grass: green most of the year
+], dtype=np.float32)  # fmt: skip
 _CROP_PEAK, _CROP_WIDTH, _CROP_TOP = (np.ascontiguousarray(c) for c in CROP_TYPES.T)
 # Three bits of a parcel hash pick its crop: eight slots over five crops (cereals and maize twice).
 _CROP_OF_BITS = np.array([0, 1, 2, 3, 4, 0, 1, 2], dtype=np.intp)
@@ -47,34 +40,14 @@ def tag_key(key: int, tag: str) -> int:
 class Scene:
     """Arrays of one scene on one grid, painted by a biome.
 
-    Args:
-        key: scene key (from the world seed and the scene index).
-        x: column coordinates ``[W]``, metres east of the scene centre.
-        y: row coordinates ``[H]``, metres north of the scene centre (decreasing down the rows).
-        doy: day of year of the acquisition.
-        lat: latitude of the scene centre (the season flips south of the equator).
-        rng: generator for scene-level choices (angles, sizes); its draws never depend on the grid.
-        extent: metres that layouts are sized to, fixed across renderings of one scene (default: the grid's).
-
-    Attributes:
-        mat: material id per pixel ``[H, W]`` (see :data:`xmodal_lab.data.landcover.MATERIALS`).
-        green: greenness 0..1 per pixel ``[H, W]`` (phenology and vigour).
-        moisture: soil moisture anomaly, about -1..1 ``[H, W]``.
-        elevation: metres ``[H, W]``.
-        wind: extra radar backscatter of water surfaces in dB (wind roughening) ``[H, W]``.
-        brightness: multiplicative optical modulation (dunes, rooftops) ``[H, W]``.
+    ``x`` ``[W]`` and ``y`` ``[H]`` are metres east and north of the centre; ``rng`` makes the scene-level
+    choices, never dependent on the grid; layouts are sized to ``extent`` metres (default: the grid's).
+    The layers ``[H, W]``: ``mat`` material ids, ``green`` greenness 0..1, ``moisture`` anomaly about -1..1,
+    ``elevation`` metres, ``wind`` extra dB on water, ``brightness`` optical gain.
     """
 
-    def __init__(
-        self,
-        key: int,
-        x: np.ndarray,
-        y: np.ndarray,
-        doy: int,
-        lat: float,
-        rng: HashStream,
-        extent: float | None = None,
-    ):
+    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
+                 extent: float | None = None):  # fmt: skip
         self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
@@ -92,10 +65,9 @@ class Scene:
         self.extent = grid_extent if extent is None else float(extent)
 
     # --- fields -------------------------------------------------------------------------------------
-    def field(self, tag: str, spacing: float, octaves: int = 2, n: int = 1) -> np.ndarray:
-        """Smooth noise of unit variance, ``[H, W]`` (or ``[n, H, W]``), features of ``spacing`` metres."""
-        out = fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves, n)
-        return out[0] if n == 1 else out
+    def field(self, tag: str, spacing: float, octaves: int = 2) -> np.ndarray:
+        """Smooth noise ``[H, W]`` of unit variance with features of ``spacing`` metres."""
+        return fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves)[0]
 
     def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
         """One scene-level random number."""
@@ -141,9 +113,7 @@ class Scene:
     def parcels(self, theta: float, length: float, depth: float, tag: str) -> tuple[np.ndarray, np.ndarray]:
         """Rectangular parcels of variable width in a rotated grid.
 
-        Returns:
-            ``(ids, edge)``: a uint64 hash per parcel ``[H, W]`` and the distance in metres to the nearest
-            parcel boundary ``[H, W]`` (hedges, roads and field margins live near 0).
+        Returns ``(ids, edge)`` ``[H, W]``: a uint64 hash per parcel and metres to the nearest parcel boundary.
         """
         k = tag_key(self.key, tag)
         u, v = self.rotated(theta, self.uniform(-500, 500), self.uniform(-500, 500))
@@ -158,14 +128,8 @@ class Scene:
         edge = np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
         return ids, edge
 
-    def blob(
-        self,
-        radius: float,
-        tag: str,
-        cx: float | None = None,
-        cy: float | None = None,
-        roughness: float = 0.35,
-    ) -> np.ndarray:
+    def blob(self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
+             roughness: float = 0.35) -> np.ndarray:  # fmt: skip
         """A rounded irregular patch ``[H, W]`` bool of about ``radius`` metres around (cx, cy)."""
         half = self.extent / 2
         cx = self.uniform(-0.6, 0.6) * half if cx is None else cx

@@ -1,7 +1,6 @@
 """Transforms of pair dicts: normalisation, SAR dB clipping, CROMA scaling, GSD rescaling, paired augmentation.
 
-Every transform takes a pair dict and returns a new one (inputs are not modified); geometric ones apply one
-random flip, rotation or crop to both sensors and every mask, and move the affine ``transform`` with them.
+Each returns a new pair dict; a geometric one moves both sensors, every mask and the affine ``transform`` together.
 """
 
 from __future__ import annotations
@@ -29,15 +28,9 @@ IMAGE_KEYS = ("s1", "s2")
 
 @dataclass(frozen=True)
 class BandStats:
-    """Per-band mean and standard deviation of a dataset, in physical units (dB, reflectance).
+    """Per-band mean and standard deviation of a dataset in physical units (``s1`` ``[2]`` dB, ``s2`` ``[12]``).
 
-    Store them with a checkpoint (``to_dict`` is JSON-ready) so that the same numbers normalise the inputs
-    at training and at inference.
-
-    Attributes:
-        s1_mean: VV, VH means in dB ``[2]``; ``s1_std`` their standard deviations.
-        s2_mean: 12 reflectance means ``[12]``; ``s2_std`` their standard deviations.
-        n_pixels: pixels per band the statistics were computed from.
+    Saved with a checkpoint, the same numbers normalise the inputs at training and at inference.
     """
 
     s1_mean: tuple[float, ...]
@@ -98,10 +91,8 @@ class BandStats:
 
     def tensors(self, key: str) -> tuple[Tensor, Tensor]:
         """``(mean, std)`` float32 ``[C, 1, 1]`` for ``"s1"`` or ``"s2"``."""
-        mean = getattr(self, f"{key}_mean")
-        std = getattr(self, f"{key}_std")
-        return (torch.tensor(mean, dtype=torch.float32)[:, None, None],
-                torch.tensor(std, dtype=torch.float32)[:, None, None])  # fmt: skip
+        mean, std = getattr(self, f"{key}_mean"), getattr(self, f"{key}_std")
+        return torch.tensor(mean).float()[:, None, None], torch.tensor(std).float()[:, None, None]
 
 
 class Compose:
@@ -118,33 +109,22 @@ class Compose:
 
 
 class Normalize:
-    """Standardise ``s1`` and ``s2`` per band: ``(x - mean) / std``.
+    """Standardise ``s1`` and ``s2`` per band: ``(x - mean) / std``."""
 
-    Args:
-        stats: band statistics (:meth:`BandStats.compute`).
-        eps: floor of the standard deviation.
-    """
-
-    def __init__(self, stats: BandStats, eps: float = 1e-6) -> None:
-        self.stats, self.eps = stats, eps
+    def __init__(self, stats: BandStats) -> None:
+        self.stats = stats
 
     def __call__(self, pair: dict) -> dict:
         """Apply to one pair dict (returns a new dict)."""
         out = dict(pair)
         for key in IMAGE_KEYS:
             mean, std = self.stats.tensors(key)
-            out[key] = (torch.as_tensor(pair[key]) - mean) / std.clamp_min(self.eps)
+            out[key] = (torch.as_tensor(pair[key]) - mean) / std.clamp_min(1e-6)
         return out
 
 
 def clip_db(s1: Tensor, low: float = -30.0, high: float = 5.0) -> Tensor:
-    """Clip radar backscatter in dB to ``[low, high]`` (specular lows and corner-reflector highs are outliers).
-
-    Args:
-        s1: sigma0 in dB ``[..., 2, H, W]``.
-        low: floor in dB (about the noise floor of Sentinel-1).
-        high: ceiling in dB.
-    """
+    """Clip sigma0 in dB ``[..., 2, H, W]`` to ``[low, high]``: specular lows and corner-reflector highs are outliers."""
     return torch.as_tensor(s1).clamp(low, high)
 
 
@@ -162,10 +142,7 @@ class ClipDB:
 
 
 def croma_scale(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """CROMA's per-channel scaling of ``x`` ``[..., C, H, W]``: ``[mean - 2 std, mean + 2 std]`` -> ``[0, 1]``, clipped.
-
-    ``mean`` and ``std`` are ``[C]`` or ``[C, 1, 1]``.
-    """
+    """CROMA's per-channel scaling of ``[..., C, H, W]``: ``[mean - 2 std, mean + 2 std]`` -> ``[0, 1]``, clipped."""
     mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
     std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
     low = mean - 2 * std
@@ -189,11 +166,10 @@ class CromaScale:
 
 # --- ground sample distance ---------------------------------------------------------------------------------
 def rescale_gsd(pair: dict, gsd: float) -> dict:
-    """Resample a pair to another ground sample distance over the same footprint (for Scale-MAE on real data).
+    """Resample a pair to another GSD over the same footprint (Scale-MAE on real data).
 
-    Coarsening by an integer factor ``k`` area-averages ``k x k`` blocks (reflectance and linear radar power
-    average; land cover takes the majority), as a coarser sensor would; other factors use antialiased
-    bilinear resampling (nearest for maps). For the simulated world prefer ``world.render(i, gsd=...)``.
+    An integer factor ``k`` averages ``k x k`` blocks (radar in linear power, classes by majority), as a coarser
+    sensor would; other factors resample bilinearly with antialiasing (maps: nearest).
     """
     old = float(pair["gsd"])
     if gsd <= 0 or not math.isfinite(gsd):
@@ -203,9 +179,7 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     k = round(factor)
     integer = k >= 1 and abs(factor - k) < 1e-6
     if integer and (h % k or w % k):
-        raise ValueError(
-            f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m"
-        )
+        raise ValueError(f"rescale_gsd: a {h}x{w} tile cannot be cut into {k}x{k} blocks for {old:g} m -> {gsd:g} m")
     size = (h // k, w // k) if integer else (max(1, round(h / factor)), max(1, round(w / factor)))
     out = dict(pair)
     for key in IMAGE_KEYS:
@@ -252,10 +226,7 @@ class RandomGSD:
 
 # --- paired geometric augmentation --------------------------------------------------------------------------
 def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
-    """Rotate by ``k`` quarter turns (counter-clockwise) then optionally flip left-right, on every image and map.
-
-    The affine ``transform`` is updated so that each pixel keeps its map coordinates.
-    """
+    """Rotate every image and map by ``k`` quarter turns, then optionally flip; pixels keep their coordinates."""
     out = dict(pair)
     t = tuple(pair["transform"]) if pair.get("transform") is not None else None
     h, w = torch.as_tensor(pair["s2"]).shape[-2:]
@@ -275,11 +246,7 @@ def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
 
 
 class PairedFlipRotate:
-    """One random element of the dihedral group (4 rotations x optional flip) applied to both sensors and masks.
-
-    Args:
-        generator: optional ``torch.Generator`` for repeatable draws.
-    """
+    """One random element of the dihedral group (4 rotations x optional flip) applied to both sensors and masks."""
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         self.generator = generator
@@ -291,12 +258,7 @@ class PairedFlipRotate:
 
 
 class PairedRandomCrop:
-    """One random ``size x size`` window cut from both sensors and every mask; the transform follows.
-
-    Args:
-        size: crop side in pixels.
-        generator: optional ``torch.Generator``.
-    """
+    """One random ``size x size`` window cut from both sensors and every mask; the transform follows."""
 
     def __init__(self, size: int, generator: torch.Generator | None = None) -> None:
         if check_whole(size, "PairedRandomCrop size") < 1:

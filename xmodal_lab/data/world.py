@@ -1,10 +1,7 @@
 """A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes.
 
-Scene ``i`` is a place on Earth (a biome at real coordinates, in its UTM zone), a date and a landscape of
-materials painted by its biome (:mod:`xmodal_lab.data.biomes`). Both sensors render that one landscape:
-optical reflectance from per-material spectra, radar sigma0 from per-material backscatter with Gamma speckle.
-A coarser GSD area-averages a finer rendering of the same footprint, so every GSD shows the same geography.
-Everything is seeded by ``(seed, index)``: the same world gives the same bytes on every run.
+Scene ``i`` is a biome at a real place and date; both sensors render its one landscape of materials.
+A coarser GSD area-averages a finer rendering of the same footprint, and ``(seed, index)`` fixes every byte.
 """
 
 from __future__ import annotations
@@ -33,43 +30,23 @@ from xmodal_lab.data.scene import Scene, tag_key
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
-#: Noise-equivalent sigma0 (VV, VH), linear: the radar's noise floor.
+#: Noise-equivalent sigma0 (VV, VH), linear.
 _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
 #: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
 _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
 _SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
-#: Layouts (rivers, towns, events) are sized to this footprint whatever the tile size and GSD, so every
-#: world with the same seed shows the same geography at every scale.
+#: Layouts (rivers, towns, events) are sized to this footprint at every tile size and GSD.
 LAYOUT_EXTENT_M = 640.0
 
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Settings of a :class:`SimulatedWorld`.
+    """Settings of a :class:`SimulatedWorld` (lengths in metres, angles in degrees).
 
-    Attributes:
-        seed: world seed; with the scene index it fixes every byte of a scene.
-        size: tile side in pixels.
-        gsd: metres per pixel, or a tuple of GSDs to draw one per scene (for Scale-MAE).
-        n_scenes: number of scenes (the dataset length).
-        cloud_cover: mean cloudy fraction of the optical images (0 = always clear).
-        looks: equivalent number of looks of the radar speckle.
-        biomes: names of the biomes to draw from (default: all, in their natural shares).
-        fine_gsd: pixel size of the fine rendering that coarser GSDs average.
-        max_oversample: at most this many fine pixels per coarse pixel side (bounds the cost at large GSD).
-        incidence: range of radar incidence angles in degrees.
-        years: first and last year of acquisition dates.
-        label_threshold: a class is a scene label when it covers at least this fraction of the tile.
-        noise: add speckle and optical sensor noise (off shows the noise-free scene).
-        speckle_sigma: metres; a Gaussian of this standard deviation correlates the speckle of neighbouring
-            pixels (real GRD pixels are smaller than the resolution cell). Each pixel keeps the variance
-            ``1 / looks``. 0 draws every pixel independently.
-        radar_blur: metres; the noise-free sigma0 is blurred by a Gaussian of this standard deviation before
-            speckle (the radar's resolution cell averages the scene). 0 (default) keeps sharp edges.
-        radar_contrast: pulls each tile's noise-free sigma0 in dB towards its tile mean
-            (``db = mean + radar_contrast x (db - mean)``); 1 keeps the material table's contrasts.
-        cache_mb: keep up to this many megabytes of rendered items in memory (least recently used out);
-            0 turns caching off.
+    ``gsd`` may be a tuple (one drawn per scene, for Scale-MAE); coarser GSDs average a ``fine_gsd`` rendering
+    oversampled at most ``max_oversample`` times. ``speckle_sigma`` correlates neighbouring speckle (a GRD pixel
+    is smaller than the resolution cell); ``radar_blur`` blurs sigma0 before speckle; ``radar_contrast`` scales
+    each tile's dB around its mean. A class is a scene label above ``label_threshold`` of the tile.
     """
 
     seed: int = 0
@@ -91,29 +68,19 @@ class WorldConfig:
     cache_mb: float = 256.0
 
 
-#: Ready-made settings: ``tiny`` for tests, ``small`` for the course notebooks, ``base`` like BigEarthNet.
 PRESETS: dict[str, WorldConfig] = {
     "tiny": WorldConfig(size=32, n_scenes=512),
     "small": WorldConfig(size=64, n_scenes=4096),
     "base": WorldConfig(size=120, n_scenes=50_000),
 }
 
-#: Named realism settings (``realism=``): ``"default"`` is the lessons' world; ``"calibrated"`` is fitted to
-#: the tuning split of the bundled real pairs (:func:`~xmodal_lab.data.real_pairs.real_transfer_split`).
-REALISM: dict[str, dict[str, float]] = {
-    "default": {},
-    "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4},
-}
+#: ``realism=`` settings; ``"calibrated"`` is fitted to the tuning split of the bundled real pairs.
+REALISM: dict[str, dict[str, float]] = {"default": {}, "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4}}
 
 
 @dataclass(frozen=True)
 class Place:
-    """Where and when scene ``index`` is observed.
-
-    The biome, the real place it lies near, the tile centre in degrees and in its UTM zone (metres), the
-    date, default GSD, radar incidence angle (degrees) and orbit direction (the radar looks east on
-    ascending passes, west on descending ones).
-    """
+    """Where and when scene ``index`` is observed: biome, place, tile centre (degrees, UTM metres), radar geometry."""
 
     index: int
     biome: str
@@ -155,27 +122,9 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
 class SimulatedWorld(Dataset):
     """Co-registered Sentinel-1 / Sentinel-2 pairs from a seeded simulated Earth (a torch ``Dataset``).
 
-    ``world[i]`` returns the kit's pair dict: ``s1`` ``[2, H, W]`` VV, VH sigma0 in dB; ``s2`` ``[12, H, W]``
-    reflectance B1..B12 without B10; ``landcover`` int64 ``[H, W]`` indices into :data:`LANDCOVER_CLASSES`;
-    ``labels`` float32 multi-hot ``[K]``; ``cloud_mask`` bool ``[H, W]`` (clouds and their shadows); ``gsd``,
-    ``lat``, ``lon``, ``crs`` (``"EPSG:326zz"``), ``transform`` (affine 6-tuple), ``date`` (ISO);
-    and ``biome``, ``place`` and ``index`` to tell scenes apart.
-
-    Args:
-        seed: world seed (non-negative).
-        size: tile side in pixels.
-        gsd: metres per pixel, or a tuple of GSDs to draw one per scene.
-        n_scenes: dataset length; scene ``i`` is the same for every ``n_scenes``.
-        cloud_cover: mean cloudy fraction of the optical images.
-        transform: optional callable applied to each pair dict (augmentation).
-        realism: a name in :data:`REALISM`; its settings are defaults that explicit keywords override.
-        **kwargs: any other field of :class:`WorldConfig` (``looks``, ``biomes``, ``noise`` ...).
-
-    Example:
-        >>> world = SimulatedWorld(seed=0, size=64)
-        >>> pair = world[0]
-        >>> pair["s1"].shape, pair["s2"].shape
-        (torch.Size([2, 64, 64]), torch.Size([12, 64, 64]))
+    ``world[i]`` is the kit's pair dict: ``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, ``landcover``
+    ``[H, W]``, ``labels`` ``[K]``, ``cloud_mask`` ``[H, W]``, the grid fields, ``biome``, ``place``, ``index``.
+    ``realism`` names a :data:`REALISM` setting; other keywords are :class:`WorldConfig` fields.
     """
 
     def __init__(
@@ -196,9 +145,7 @@ class SimulatedWorld(Dataset):
         fields = {f.name for f in dataclasses.fields(WorldConfig)}
         unknown = set(kwargs) - fields
         if unknown:
-            raise TypeError(
-                f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}"
-            )
+            raise TypeError(f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}")
         for name, value in (("seed", seed), ("size", size), ("n_scenes", n_scenes)):
             check_whole(value, f"SimulatedWorld {name}")
         if isinstance(gsd, Sequence) and not isinstance(gsd, str):
@@ -206,10 +153,9 @@ class SimulatedWorld(Dataset):
         if kwargs.get("biomes") is not None:
             names = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
             kwargs["biomes"] = tuple(biome_name(b) for b in names)
-        self.config = _validate(
-            WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
-                        cloud_cover=float(cloud_cover), **kwargs)
-        )  # fmt: skip
+        config = WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
+                             cloud_cover=float(cloud_cover), **kwargs)  # fmt: skip
+        self.config = _validate(config)
         self.transform = transform
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._cache_bytes = 0
@@ -226,9 +172,7 @@ class SimulatedWorld(Dataset):
         """Build a world from :data:`PRESETS` (``"tiny"``, ``"small"``, ``"base"``) with overrides."""
         if name not in PRESETS:
             raise KeyError(f"unknown world preset {name!r}; expected one of {sorted(PRESETS)}")
-        base = dataclasses.asdict(PRESETS[name])
-        base.update(overrides)
-        return cls(**base)
+        return cls(**{**dataclasses.asdict(PRESETS[name]), **overrides})
 
     def __len__(self) -> int:
         return self.config.n_scenes
@@ -287,36 +231,18 @@ class SimulatedWorld(Dataset):
                      float(lo + (hi - lo) * u[5]), bool(u[6] < 0.5))  # fmt: skip
 
     # --- rendering ------------------------------------------------------------------------------------
-    def render(
-        self,
-        index: int,
-        gsd: float | None = None,
-        size: int | None = None,
-        date: str | dt.date | None = None,
-        cloud_cover: float | None = None,
-        noise: bool | None = None,
-        event: tuple[str, str | dt.date] | None = None,
-    ) -> dict[str, Any]:
-        """Render scene ``index``, optionally at another GSD, size, date or cloud cover.
+    def render(self, index: int, gsd: float | None = None, size: int | None = None,
+               date: str | dt.date | None = None, cloud_cover: float | None = None,
+               noise: bool | None = None, event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Render scene ``index``, optionally at another GSD, size, date, cloud cover or noise setting.
 
-        Args:
-            index: scene index.
-            gsd: metres per pixel (default: the scene's); coarser than ``fine_gsd``, the tile area-averages a
-                rendering at ``gsd / k``, ``k = round(gsd / fine_gsd)`` (at most ``max_oversample``).
-            size: tile side in pixels (default: the world's).
-            cloud_cover: override the world's mean cloudy fraction.
-            noise: override the world's ``noise`` setting.
-            date: acquisition date (default: the scene's); changes phenology, snow, clouds and speckle.
-            event: ``(kind, date)`` of a change event in :data:`EVENTS`, shown from its date on; adds
-                ``change_mask`` and ``event``.
+        ``event`` is ``(kind, start date)`` of a change event shown from its date on (adds ``change_mask``).
         """
         place = self.place(index)
         gsd = place.gsd if gsd is None else float(gsd)
         size = self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
-            raise ValueError(
-                f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}"
-            )
+            raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
         date = place.date if date is None else _as_date(date, "date")
         k = int(min(max(1, round(gsd / self.config.fine_gsd)), self.config.max_oversample))
         fine = self._render_fine(place, gsd / k, size * k, date,
@@ -351,7 +277,6 @@ class SimulatedWorld(Dataset):
 
     def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, cloud_cover: float,
                      noise: bool, event: tuple[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-        """Render on an ``n x n`` grid of ``pitch`` metres; linear radar intensity, no averaging."""
         seed, index, day = self.config.seed, place.index, date.toordinal()
         key = mix_key(seed * 0x100000001B3 + index)
         coords = ((np.arange(n) - (n - 1) / 2.0) * pitch).astype(np.float32)
@@ -395,17 +320,8 @@ class SimulatedWorld(Dataset):
     ) -> list[dict[str, Any]]:
         """One place on several dates, with a change event between the first and the last date.
 
-        Crops green up and are harvested, snow comes and goes, clouds and speckle are new on each date.
-
-        Args:
-            index: scene index.
-            dates: acquisition dates (ISO strings or ``datetime.date``), in any order.
-            event: ``"auto"`` (an event that suits the biome, or none), a name in :data:`EVENTS`, or ``None``.
-            **render_kwargs: passed to :meth:`render`.
-
-        Returns:
-            One pair dict per date, with ``event`` (``"none"`` before it happens or after a flood recedes),
-            ``event_date`` and ``change_mask`` bool ``[H, W]`` (pixels whose land cover it changed).
+        ``event`` is ``"auto"`` (one that suits the biome), a name in :data:`EVENTS` or ``None``. Each pair gets
+        ``event`` (``"none"`` before it or after a flood recedes), ``event_date`` and ``change_mask`` ``[H, W]``.
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
@@ -422,13 +338,8 @@ class SimulatedWorld(Dataset):
 
     # --- export ---------------------------------------------------------------------------------------
     def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
-        """Write scene ``index`` (rendered with ``render_kwargs``) as GeoTIFFs in ``folder``.
-
-        See :func:`~xmodal_lab.data.region.write_pair_geotiffs`: returns ``{"s1", "s2", "landcover"}`` paths
-        and never overwrites a file (``FileExistsError``).
-        """
+        """Write scene ``index`` as GeoTIFFs in ``folder`` (see :func:`~xmodal_lab.data.region.write_pair_geotiffs`)."""
         from xmodal_lab.data.region import write_pair_geotiffs
-
         pair = self.render(index, **render_kwargs)
         stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
         tags = {"biome": pair["biome"], "seed": str(self.config.seed), "source": "xmodal_lab SimulatedWorld"}
@@ -447,7 +358,7 @@ def _as_date(value: str | dt.date, name: str) -> dt.date:
 
 
 def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
-    """Noise-free surface reflectance ``[12, H, W]`` from the gathered material properties ``props``."""
+    """Noise-free reflectance ``[12, H, W]`` from the gathered material properties."""
     green = scene.green
     spec = props[lc.P_SPEC] + props[lc.P_DSPEC] * green
     gain = 1.0 + props[lc.P_TEX] * tex
@@ -465,21 +376,14 @@ def _hillshade(scene: Scene, place: Place) -> np.ndarray:
     gy, gx = np.gradient(scene.elevation, scene.y, scene.x)
     decl = 23.44 * math.sin(2 * math.pi * (scene.doy - 81) / 365)
     zenith = math.radians(min(max(abs(place.lat - decl), 5.0), 80.0))
-    azimuth = math.radians(
-        150.0 if place.lat >= 0 else 30.0
-    )  # south-east in the north, north-east in the south
+    azimuth = math.radians(150.0 if place.lat >= 0 else 30.0)  # the sun stands on the equator side
     sx, sy, sz = math.sin(zenith) * math.sin(azimuth), math.sin(zenith) * math.cos(azimuth), math.cos(zenith)
     cos_i = (sz - gx * sx - gy * sy) / np.sqrt(1 + gx * gx + gy * gy)
     return np.clip(cos_i / sz, 0.15, 1.6)
 
 
-def _radar(
-    scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place, contrast: float = 1.0
-) -> np.ndarray:
-    """Noise-free linear sigma0 plus the noise floor ``[2, H, W]`` from the gathered material properties.
-
-    ``contrast`` pulls the dB field of each band towards its tile mean (1: unchanged).
-    """
+def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place, contrast: float) -> np.ndarray:
+    """Noise-free linear sigma0 plus the noise floor ``[2, H, W]``; ``contrast`` scales dB around the tile mean."""
     look = 1.0 if place.ascending else -1.0  # the radar looks east on ascending passes
     theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
     db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
@@ -505,8 +409,8 @@ def _radar(
     return np.power(np.float32(10.0), db) + _NESZ
 
 
-def speckle_kernel(sigma_px: float) -> np.ndarray:
-    """Normalised 1-D Gaussian taps ``[2r + 1]`` (``r = ceil(3 sigma)``) that correlate neighbouring speckle."""
+def _gauss_taps(sigma_px: float) -> np.ndarray:
+    """Normalised 1-D Gaussian taps ``[2r + 1]``, ``r = ceil(3 sigma)``."""
     r = max(1, math.ceil(3.0 * sigma_px))
     x = np.arange(-r, r + 1, dtype=np.float64)
     k = np.exp(-0.5 * (x / sigma_px) ** 2)
@@ -517,7 +421,7 @@ def _blur(a: np.ndarray, sigma_px: float) -> np.ndarray:
     """Separable Gaussian blur of ``[C, n, n]`` with mirrored borders (the tile's own content)."""
     if sigma_px < 0.05:
         return a
-    k = speckle_kernel(sigma_px).astype(np.float32)
+    k = _gauss_taps(sigma_px).astype(np.float32)
     r = len(k) // 2
     mode = "edge" if r >= min(a.shape[1:]) else "reflect"  # a tile narrower than the kernel repeats its edge
     return _convolve(np.pad(a, ((0, 0), (r, r), (r, r)), mode=mode), k)
@@ -527,7 +431,7 @@ def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) ->
     """Multiplicative speckle ``[2, n, n]``: mean 1, variance ``1 / looks`` per pixel, correlated neighbours."""
     if sigma_px < 0.05:  # narrower than a twentieth of a pixel: independent pixels
         return gamma_speckle(rng, looks, (2, n, n))
-    k = speckle_kernel(sigma_px)
+    k = _gauss_taps(sigma_px)
     r = len(k) // 2
     # white speckle with more looks, so that the smoothed speckle keeps the variance 1 / looks
     white = gamma_speckle(rng, looks * float((k**2).sum()) ** 2, (2, n + 2 * r, n + 2 * r))
@@ -535,7 +439,7 @@ def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) ->
 
 
 def _convolve(padded: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Valid separable convolution of ``[C, H + 2r, W + 2r]`` with the taps ``k`` ``[2r + 1]`` -> ``[C, H, W]``."""
+    """Valid separable convolution ``[C, H + 2r, W + 2r]`` -> ``[C, H, W]``."""
     r = len(k) // 2
     h, w = padded.shape[1] - 2 * r, padded.shape[2] - 2 * r
     rows = sum(k[i] * padded[:, i : i + h] for i in range(2 * r + 1))
