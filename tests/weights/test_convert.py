@@ -118,7 +118,7 @@ def test_scale_mae_from_torchgeo_matches_encoder(res):
     gsd = res * ours.config.reference_gsd  # torchgeo takes the ratio, we take metres
     with torch.no_grad():
         ref = tg.forward_features(x)  # [B, 1 + N, D], class token first
-        tokens, _, _, _ = ours.encode(ours.norm_s2(x), ours.gsd_ratio(gsd, 3))
+        tokens, _, _, _ = ours.forward_encoder(ours.norm_s2(x), ours.gsd_ratio(gsd, 3))
         feats = ours.features(s2=x, gsd=gsd)["s2"]
     assert torch.allclose(ref, tokens, atol=1e-5)
     assert torch.allclose(feats.flatten(2).transpose(1, 2), ref[:, 1:], atol=1e-5)
