@@ -233,7 +233,9 @@ def band_statistics(
         ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (one float per band) for the modalities present.
     """
     generator = torch.Generator().manual_seed(seed)
-    """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` and ``norm_s2``.
+    loader = DataLoader(
+        data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs, generator=generator
+    )
     parts: dict[str, list[torch.Tensor]] = {}
     for i, batch in enumerate(loader):
         if i >= n_batches:
@@ -260,7 +262,7 @@ def _input_norms(model: nn.Module) -> dict[str, InputNorm]:
 
 
 def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
-    """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` / ``norm_s2`` modules.
+    """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` and ``norm_s2``.
 
     A Sentinel-2 norm over a subset of bands takes those bands when the config names them in ``s2_bands``;
     a norm whose size still does not match keeps its statistics, with a warning.

@@ -302,7 +302,7 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config:
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
-    """Check ``devices`` ("auto", a positive count, -1 for all, or indices) and that the accelerator is here."""
+    """Check ``devices`` ("auto", a count, -1 for all, or indices) and that the accelerator is here."""
     if isinstance(devices, str) and devices != "auto":
         parts = [p.strip() for p in devices.split(",") if p.strip()]
         ok = bool(parts) and all(p.isdigit() for p in parts) and (len(parts) > 1 or int(parts[0]) >= 1)
