@@ -53,23 +53,11 @@ def fit_segmentation(
 ) -> tuple[SegmentationModel, dict[str, Any]]:
     """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes, through ``fit``.
 
-    The encoder keeps its input statistics (``fit(normalize=False)``); with ``freeze_encoder=False`` it is
-    fine-tuned in place (pass a copy to keep the original).
-
-    Args:
-        encoder: any kit model with ``features``.
-        data: pair dicts with ``mask`` ``[H, W]``.
-        num_classes: classes of ``mask``.
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-        fraction: share of the scenes whose labels are used.
-        seed: seed of the head's weights, the label subset and the batches.
-        max_steps: optimisation steps.
-        batch_size: scenes per step.
-        lr: peak learning rate; default :data:`HEAD_LR` of the head (a linear probe needs a larger one).
-        head_dim: channels of the head.
-        freeze_encoder: keep the encoder fixed.
-        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe).
-        **fit_kwargs: passed to :func:`~xmodal_lab.train.fit` (``log_dir``, ``checkpoint``...).
+    ``data`` holds pair dicts with a ``mask`` ``[H, W]`` of ``num_classes`` classes; ``modality`` is ``"s1"``,
+    ``"s2"`` or ``"joint"``; ``head`` is ``"upernet"`` or ``"linear"`` (the frozen-feature probe, whose
+    default ``lr`` in :data:`HEAD_LR` is larger); ``seed`` draws the head's weights, the labelled subset and
+    the batches; ``fit_kwargs`` go to :func:`~xmodal_lab.train.fit`. The encoder keeps its input statistics;
+    with ``freeze_encoder=False`` it is fine-tuned in place (pass a copy to keep the original).
     """
     subset = label_subset(data, fraction, seed)
     if len(subset) < 2:
