@@ -164,10 +164,8 @@ def fit(
 
     # Prepare: the data training reads, the model's input statistics and the learning-rate schedule.
     data = prepare_training_data(data, config.cache, config.num_workers)
-    extra: dict[str, Any] = {
-        "name": getattr(model, "name", type(model).__name__),
-        "data": describe_data(data),
-    }
+    name = getattr(model, "name", type(model).__name__)
+    extra: dict[str, Any] = {"name": name, "data": describe_data(data)}
     if dataclasses.is_dataclass(getattr(model, "config", None)):
         extra["config"] = dataclasses.asdict(model.config)
     if normalize and not resumed:
