@@ -1,13 +1,7 @@
-r"""Command line for instructors: pretrain on a workstation or cluster, hand the checkpoint to students.
+"""Command line for instructors: pretrain on a workstation or cluster, hand the checkpoint to students.
 
-Example::
-
-    python -m xmodal_lab.train --model croma --preset base --data bigearthnet-mm --root /data/BigEarthNet \
-        --devices 8 --max-steps 100000 --batch-size 128 --out croma_base.ckpt --export croma_base.pt
-
-Students then call ``xmodal_lab.train.load_checkpoint("croma_base.ckpt")`` or
-``xmodal_lab.models.load_model("croma_base.pt")``. Every mistake found before training exits with an argparse
-error (code 2) naming the option; nothing trains first.
+``python -m xmodal_lab.train --model croma --data bigearthnet-mm --root DIR --devices 8 --out croma.ckpt``.
+Every mistake found before training exits with an argparse error (code 2) naming the option.
 """
 
 from __future__ import annotations
@@ -130,11 +124,7 @@ def default_log_dir(out: str | Path) -> Path:
 
 
 def _typed(config_cls: type, field: str, text: str) -> Any:
-    """The ``--set`` text as the type of ``config_cls.field``: JSON when it parses, else the string.
-
-    Raises:
-        InputTypeError: a value the field's type does not accept, naming that type.
-    """
+    """The ``--set`` text as the type of ``config_cls.field``: JSON when it parses, else the string."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -157,16 +147,15 @@ def _typed(config_cls: type, field: str, text: str) -> Any:
 
 
 def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
-    """Hold out ``val_size`` random items (never more than a fifth of the data).
-
-    Returns:
-        ``(train, val)``; ``val`` is None when nothing is held out (with a warning when a fifth is one pair).
-    """
+    """``(train, val)``: hold out ``val_size`` random items, never more than a fifth (``val`` may be None)."""
     n = len(dataset)
     k = min(val_size, n // 5)
     if k == 1:  # recall among one pair is 1.0 whatever the model: no validation rather than a meaningless one
-        warnings.warn(f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); "
-                      "training without validation", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); "
+            "training without validation",
+            stacklevel=2,
+        )
     if k <= 1:
         return dataset, None
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -199,12 +188,7 @@ def _geotiff(args: argparse.Namespace, tag: str) -> Path:
 
 
 def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | None]:
-    """The training and validation datasets the options name (``val`` may be None).
-
-    Raises:
-        ValueError: a missing argument or no pairs.
-        FileNotFoundError: a missing folder or file, named.
-    """
+    """The training and validation datasets the options name (``val`` may be None)."""
     if args.data == "world":
         train = xdata.SimulatedWorld(seed=args.seed, size=size, n_scenes=args.n_scenes)
         if args.val_size <= 0:
@@ -239,10 +223,7 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[d
             p.error(f"--set {item!r}: expected FIELD=VALUE")
         texts[field.strip()] = text.strip()
     try:
-        if args.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise InputValueError(
-                f"--accelerator {args.accelerator}: no CUDA GPU is visible here; use --accelerator cpu or auto"
-            )
+        check_devices(args.devices, args.accelerator)
         for path, what in ((args.out, "--out"), (args.export, "--export")):
             if path is not None:
                 check_writable(path, what)
@@ -260,18 +241,7 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[d
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the command line.
-
-    Args:
-        argv: arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        A summary: ``{"out", "export", "steps", "seconds", "first_loss", "last_loss", "val", "log_dir"}``
-        (also printed as JSON); ``{}`` on all DDP processes but the first.
-
-    Raises:
-        OutputWriteError: a checkpoint did not appear after training (never reported as success).
-    """
+    """Run the command line; returns (and prints as JSON) a summary, ``{}`` on DDP processes but the first."""
     p = parser()
     args = p.parse_args(argv)
     overrides, model_config = _check_args(p, args)
@@ -298,18 +268,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, TypeError, AssertionError, RuntimeError) as error:
         p.error(f"{args.model} cannot be built with {' '.join('--set ' + s for s in args.set)}: {error}")
     config = FitConfig(
-        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, checkpoint_every=args.checkpoint_every,
-        logger=False if args.logger == "none" else args.logger, num_workers=args.num_workers,
-        accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        checkpoint_every=args.checkpoint_every,
+        logger=False if args.logger == "none" else args.logger,
+        num_workers=args.num_workers,
+        accelerator=args.accelerator,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
         precision=args.precision,
-    )  # fmt: skip
+    )
     try:  # fit checks everything before its first step; a checkpoint lost after training is no usage error
         _, history = fit(
-            model, train, max_steps=args.max_steps, max_minutes=args.max_minutes, batch_size=args.batch_size,
-            lr=args.lr, seed=args.seed, val_data=val, val_every=args.val_every, checkpoint=args.out,
-            resume=args.resume, progress=not args.no_progress, config=config,
+            model,
+            train,
+            max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            val_data=val,
+            val_every=args.val_every,
+            checkpoint=args.out,
+            resume=args.resume,
             log_dir=None if args.logger == "none" else (args.log_dir or default_log_dir(args.out)),
-        )  # fmt: skip
+            progress=not args.no_progress,
+            config=config,
+        )
     except (InputValueError, InputTypeError, CheckpointError) as error:
         p.error(str(error))
     if history["rank"] != 0:  # under DDP only the first process reports and exports

@@ -33,21 +33,16 @@ def _write_problem(folder: Path) -> str | None:
 
 
 def check_writable(path: str | Path, what: str = "checkpoint") -> None:
-    """Before training: the folder of ``path`` exists (or can be created) and accepts a file.
-
-    Raises:
-        OutputWriteError: with the path and the reason.
-    """
+    """Before training: raise an ``OutputWriteError`` when the folder of ``path`` cannot take a file."""
     problem = _write_problem(Path(path).parent)
     if problem is not None:
         raise OutputWriteError(f"{what} {path} cannot be written: {problem}; choose another path")
 
 
 def verify_written(path: str | Path, what: str = "checkpoint") -> None:
-    """After saving: the file exists and is not empty (Lightning's atomic save can fail without a word).
+    """After saving: raise an ``OutputWriteError`` unless the file is there and not empty.
 
-    Raises:
-        OutputWriteError: with the path and the reason found.
+    Lightning's atomic save can fail without a word (a full disk, a vanished folder).
     """
     path = Path(path)
     if path.is_file() and path.stat().st_size > 0:
@@ -61,18 +56,13 @@ def verify_written(path: str | Path, what: str = "checkpoint") -> None:
 
 
 class PeriodicCheckpoint(Callback):
-    """Write ``<stem>-step<N>.ckpt`` next to ``path`` every ``every`` steps; never overwrite a file.
-
-    Args:
-        path: the final checkpoint path of the run (names the periodic files).
-        every: steps between checkpoints.
-    """
+    """Write ``<stem>-step<N>.ckpt`` beside the run's final checkpoint ``path`` every ``every`` steps."""
 
     def __init__(self, path: str | Path, every: int) -> None:
         self.path, self.every = Path(path), every
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Lightning hook: refuse to overwrite periodic checkpoints of another run."""
+        """Refuse to overwrite periodic checkpoints of another run."""
         for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
             step = path.stem.rsplit("-step", 1)[1]
             if step.isdigit() and int(step) > trainer.global_step:
@@ -82,7 +72,7 @@ class PeriodicCheckpoint(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        """Lightning hook: after each optimisation step."""
+        """Save after every ``every``-th optimisation step."""
         if trainer.global_step % self.every == 0:
             path = self.path.with_name(f"{self.path.stem}-step{trainer.global_step}.ckpt")
             trainer.save_checkpoint(str(path))
@@ -91,13 +81,9 @@ class PeriodicCheckpoint(Callback):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The whole training checkpoint, loaded safely (no code from the file runs).
-
-    Returns:
-        Lightning's checkpoint dict; its ``"xmodal_lab"`` entry holds the run's record.
+    """Lightning's checkpoint dict, loaded safely (no code in the file runs); ``"xmodal_lab"`` holds the run.
 
     Raises:
-        FileNotFoundError: no file at ``path``.
         CheckpointError: not a training checkpoint of this kit (a model file, a corrupt or unsafe file).
     """
     ckpt = safe_load(path, what="training checkpoint")
@@ -120,10 +106,6 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     Returns:
         The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ``"data_statistics"``,
         ``"lr"``, ``"warmup_steps"``, ``"total_steps"``) and ``"step"``.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: not a training checkpoint of this kit, or unsafe to load.
     """
     ckpt = read_checkpoint(path)
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
@@ -132,18 +114,10 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the trained model (a segmentation model whole, encoder and head) from a ``fit`` checkpoint.
-
-    Args:
-        path: the checkpoint file.
-        map_location: where to put the weights.
+    """Rebuild the trained model (a segmentation model whole) from a ``fit`` checkpoint.
 
     Returns:
         ``(model, info)``: the model in eval mode and :func:`checkpoint_info`'s dict.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: not a checkpoint of this kit, unsafe, or of a model the registry does not know.
     """
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
@@ -162,11 +136,7 @@ def load_checkpoint(
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> Path:
-    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`.
-
-    Returns:
-        The path written (never overwritten).
-    """
+    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`."""
     model, _ = load_checkpoint(path)
     return save_model(model, out)
 
@@ -176,11 +146,7 @@ def _plain(value: Any) -> Any:
 
 
 def check_resume(info: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
-    """The checkpoint records this model's name and config (else a clear message, not a key dump).
-
-    Raises:
-        CheckpointError: another model or another config, naming the differences.
-    """
+    """Raise a ``CheckpointError``, naming the differences, when ``info`` is of another model or config."""
     name = getattr(model, "name", type(model).__name__)
     if info.get("name") is not None and info["name"] != name:
         raise CheckpointError(

@@ -27,13 +27,8 @@ AUTO_CACHE_MB = 1024.0
 class StepBatchSampler(Sampler[list[int]]):
     """An endless batch sampler whose ``k``-th batch depends only on the seed and ``k``.
 
-    Args:
-        n_items: dataset length.
-        batch_size: items per batch and per process.
-        seed: shuffling seed.
-        start_step: callable giving the step to start from (the trainer's ``global_step`` after a resume).
-        rank: this process's rank (default: from ``torch.distributed``).
-        world_size: number of processes (default: from ``torch.distributed``).
+    ``start_step()`` gives the step to start from (the trainer's ``global_step`` after a resume); ``rank`` and
+    ``world_size`` default to those of ``torch.distributed``.
     """
 
     def __init__(
@@ -84,11 +79,7 @@ class StepBatchSampler(Sampler[list[int]]):
 class CachedPairs(Dataset):
     """A dataset of pair dicts rendered once and kept in memory, one stacked block per tensor key.
 
-    Args:
-        data: any dataset of pair dicts (``SimulatedWorld`` renders each item on every access).
-        keys: keep only these keys (default: all).
-        batch_size: items rendered per loader batch while filling the cache.
-        num_workers: DataLoader workers used to fill the cache.
+    A ``SimulatedWorld`` renders each item on every access; ``keys`` keeps only those keys.
     """
 
     def __init__(
@@ -163,16 +154,8 @@ def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers
     """The dataset training reads: ``data`` itself, or ``data`` rendered once into a :class:`CachedPairs`.
 
     Cached items are the items of ``data``, so losses, masks and batches equal those of the uncached run.
-
-    Args:
-        data: a dataset of pair dicts.
-        cache: ``"auto"`` renders simulated worlds without a transform (items a pure function of their index)
-            up to :data:`AUTO_CACHE_MB`; ``True`` renders any dataset (augmentations freeze at their first
-            draw); ``False`` never.
-        num_workers: DataLoader workers used to fill the cache.
-
-    Returns:
-        ``data`` or a :class:`CachedPairs` of it.
+    ``cache="auto"`` renders simulated worlds without a transform up to :data:`AUTO_CACHE_MB`; ``True``
+    renders any dataset (augmentations freeze at their first draw); ``False`` never.
     """
     if cache not in ("auto", True, False):
         raise ValueError(f"cache: expected 'auto', True or False, got {cache!r}")
@@ -198,11 +181,7 @@ def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers
 
 
 def describe_data(data: Dataset) -> dict[str, Any]:
-    """A small, JSON-friendly description of a dataset, saved with checkpoints.
-
-    Returns:
-        ``{"type", "length", "repr"}``, ``"root"`` when it has one, and its config's simple fields.
-    """
+    """A JSON-friendly description saved with checkpoints: type, length, repr, root, simple config fields."""
     source = data.source if isinstance(data, CachedPairs) else data
     desc: dict[str, Any] = {"type": type(source).__name__, "length": len(data), "repr": repr(source)[:500]}
     config = getattr(source, "config", None)
@@ -219,14 +198,7 @@ def describe_data(data: Dataset) -> dict[str, Any]:
 
 
 class PairDataModule(L.LightningDataModule):
-    """Endless training batches of a pair dataset for a Lightning ``Trainer`` (CPU, one GPU or DDP).
-
-    Args:
-        data: a dataset of pair dicts (a :class:`CachedPairs` is gathered column by column).
-        batch_size: items per batch and per device.
-        seed: shuffling seed.
-        num_workers: DataLoader workers.
-    """
+    """Endless training batches of a pair dataset for a Lightning ``Trainer`` (CPU, one GPU or DDP)."""
 
     def __init__(self, data: Dataset, batch_size: int = 64, seed: int = 0, num_workers: int = 0) -> None:
         super().__init__()
@@ -255,24 +227,15 @@ class PairDataModule(L.LightningDataModule):
 def band_statistics(
     data: Dataset, n_batches: int = 4, batch_size: int = 64, seed: int = 0
 ) -> dict[str, list]:
-    """Mean and standard deviation of every band over a few random batches.
-
-    Args:
-        data: a dataset of pair dicts.
-        n_batches: batches to average over.
-        batch_size: items per batch.
-        seed: which items.
+    """Mean and standard deviation of every band over ``n_batches`` random batches.
 
     Returns:
         ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (one float per band) for the modalities present.
-
-    Raises:
-        ValueError: the data hold neither ``s1`` nor ``s2``, or a band is not finite.
     """
+    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
-        data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs,
-        generator=torch.Generator().manual_seed(seed),
-    )  # fmt: skip
+        data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs, generator=generator
+    )
     parts: dict[str, list[torch.Tensor]] = {}
     for i, batch in enumerate(loader):
         if i >= n_batches:
@@ -299,14 +262,10 @@ def _input_norms(model: nn.Module) -> dict[str, InputNorm]:
 
 
 def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
-    """Write statistics into the model's ``norm_s1`` / ``norm_s2`` InputNorm modules.
+    """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` and ``norm_s2``.
 
     A Sentinel-2 norm over a subset of bands takes those bands when the config names them in ``s2_bands``;
     a norm whose size still does not match keeps its statistics, with a warning.
-
-    Args:
-        model: any model of the kit.
-        stats: from :func:`band_statistics` (or a :class:`xmodal_lab.data.BandStats`).
 
     Returns:
         Names of the InputNorm modules updated.
@@ -325,8 +284,9 @@ def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[st
         if norm.mean.numel() != len(mean):
             warnings.warn(
                 f"set_normalization: {name} standardises {norm.mean.numel()} channels but the data give "
-                f"{len(mean)} for {modality}; kept its statistics", stacklevel=2,
-            )  # fmt: skip
+                f"{len(mean)} for {modality}; kept its statistics",
+                stacklevel=2,
+            )
             continue
         norm.set_stats(mean, std)
         updated.append(name)

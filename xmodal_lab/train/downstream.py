@@ -1,8 +1,7 @@
 """Training beyond pretraining: segmentation heads on a frozen encoder, and sim-to-real co-training.
 
-``fit_segmentation`` trains a head with ``fit()`` on a fraction of the labels; ``dense_label_efficiency``
-repeats it over fractions, seeds and encoders. :class:`MixedPairs` keeps simulated pairs in every fine-tuning
-batch of real pairs (co-training), so the world keeps regularising what the few real tiles steer.
+:class:`MixedPairs` keeps simulated pairs in every fine-tuning batch of real pairs, so the world keeps
+regularising what the few real tiles steer.
 """
 
 from __future__ import annotations
@@ -28,13 +27,7 @@ PAIR_KEYS: tuple[str, ...] = ("s1", "s2", "gsd")
 
 
 def label_subset(data: Dataset, fraction: float, seed: int = 0) -> Subset:
-    """A seeded random ``fraction`` of the items (at least one): the labelled scenes of a run.
-
-    Args:
-        data: the full labelled dataset.
-        fraction: share of items in ``(0, 1]``.
-        seed: which items.
-    """
+    """A seeded random ``fraction`` in ``(0, 1]`` of the items (at least one): the labelled scenes."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction: expected a share in (0, 1], got {fraction}")
     n = max(1, int(round(fraction * len(data))))
@@ -58,31 +51,13 @@ def fit_segmentation(
     head: str = "upernet",
     **fit_kwargs: Any,
 ) -> tuple[SegmentationModel, dict[str, Any]]:
-    """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes.
+    """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes, through ``fit``.
 
-    The encoder keeps its input statistics (``fit(normalize=False)``); with ``freeze_encoder=False`` it is
-    fine-tuned in place (pass a copy to keep the original).
-
-    Args:
-        encoder: any kit model with ``features``.
-        data: pair dicts with ``mask`` ``[H, W]``.
-        num_classes: classes of ``mask``.
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-        fraction: share of the scenes whose labels are used.
-        seed: seed of the head's weights, the label subset and the batches.
-        max_steps: optimisation steps.
-        batch_size: scenes per step.
-        lr: peak learning rate; default :data:`HEAD_LR` of the head (a linear probe needs a larger one).
-        head_dim: channels of the head.
-        freeze_encoder: keep the encoder fixed.
-        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe).
-        **fit_kwargs: passed to :func:`~xmodal_lab.train.fit` (``log_dir``, ``checkpoint``...).
-
-    Returns:
-        ``(model, history)`` from ``fit``.
-
-    Raises:
-        ValueError: ``fraction`` leaves fewer than 2 labelled scenes.
+    ``data`` holds pair dicts with a ``mask`` ``[H, W]`` of ``num_classes`` classes; ``modality`` is ``"s1"``,
+    ``"s2"`` or ``"joint"``; ``head`` is ``"upernet"`` or ``"linear"`` (the frozen-feature probe, whose
+    default ``lr`` in :data:`HEAD_LR` is larger); ``seed`` draws the head's weights, the labelled subset and
+    the batches; ``fit_kwargs`` go to :func:`~xmodal_lab.train.fit`. The encoder keeps its input statistics;
+    with ``freeze_encoder=False`` it is fine-tuned in place (pass a copy to keep the original).
     """
     subset = label_subset(data, fraction, seed)
     if len(subset) < 2:
@@ -91,12 +66,22 @@ def fit_segmentation(
             "least 2 per step (its batch norms need a batch): raise the fraction or give more scenes"
         )
     seed_everything(seed)
-    model = SegmentationModel(encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder,
-                              head_dim=head_dim, head=head)  # fmt: skip
+    model = SegmentationModel(
+        encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder, head_dim=head_dim, head=head
+    )
     fit_kwargs.setdefault("progress", False)
     lr = HEAD_LR.get(head, HEAD_LR["upernet"]) if lr is None else lr
-    return fit(model, subset, max_steps=max_steps, batch_size=min(batch_size, len(subset)), lr=lr, seed=seed,
-               normalize=False, **fit_kwargs)  # fmt: skip
+    batch_size = min(batch_size, len(subset))
+    return fit(
+        model,
+        subset,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        normalize=False,
+        **fit_kwargs,
+    )
 
 
 def dense_label_efficiency(
@@ -109,16 +94,9 @@ def dense_label_efficiency(
     metric: str = "mIoU",
     **kwargs: Any,
 ) -> dict[str, dict[float, list[float]]]:
-    """Segmentation scores of a head per encoder, label fraction and seed.
+    """Segmentation scores of a head per frozen encoder, label fraction and seed, by :func:`fit_segmentation`.
 
-    Args:
-        encoders: ``{name: encoder}`` (e.g. pretrained and random init); kept frozen.
-        train: labelled training scenes.
-        test: held-out scenes.
-        fractions: label fractions.
-        seeds: one run per seed (head weights, label subset, batches).
-        metric: ``"mIoU"``, ``"mF1"``, ``"accuracy"``, or ``"iou/<class>"`` / ``"f1/<class>"``.
-        **kwargs: passed to :func:`fit_segmentation`.
+    ``metric`` is ``"mIoU"``, ``"mF1"``, ``"accuracy"``, ``"iou/<class>"`` or ``"f1/<class>"``.
 
     Returns:
         ``{name: {fraction: [score per seed]}}``, the curves ``xmodal_lab.viz.plot_label_efficiency`` draws.
@@ -148,20 +126,10 @@ def dense_label_efficiency(
 
 
 class MixedPairs(Dataset):
-    """Real pairs mixed with simulated ones in a fixed proportion, for co-training.
+    """Real pairs mixed with simulated ones (``sim_fraction`` in ``[0, 1)`` of the items), for co-training.
 
     The items are ``n_real_repeats`` copies of the real pairs, then every simulated pair; the number of copies
     makes the real share ``1 - sim_fraction``. ``transform`` applies afresh to each access of a real pair.
-
-    Args:
-        real: real pair dicts (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ``gsd``).
-        sim: simulated pair dicts of the same tile size.
-        sim_fraction: share of simulated items, in ``[0, 1)``.
-        transform: optional paired augmentation of the real items.
-
-    Raises:
-        InputValueError: ``sim_fraction`` outside ``[0, 1)``, or an empty ``real`` or ``sim``.
-        InputTypeError: ``sim_fraction`` is not a number.
     """
 
     def __init__(
@@ -205,14 +173,7 @@ class MixedPairs(Dataset):
 
 
 def freeze_patch_embeddings(model: nn.Module) -> list[str]:
-    """Freeze every ``patch_embed`` module (the first, pixel-level layer of each ViT encoder).
-
-    Returns:
-        The names of the frozen parameters (``fit``'s optimiser skips them).
-
-    Raises:
-        InputValueError: the model has no ``patch_embed`` module.
-    """
+    """Freeze every ``patch_embed`` module (the pixel-level layer of each ViT); returns the frozen names."""
     frozen = []
     for name, module in model.named_modules():
         if name.split(".")[-1] == "patch_embed":

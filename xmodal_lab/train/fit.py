@@ -1,7 +1,7 @@
 """``fit()``: the one training call of the notebooks, on a CPU, one GPU or many GPUs (Lightning underneath).
 
-It reads as four steps, through which the data flow one way: check everything before the first step,
-prepare the data and the model's input statistics, train, save.
+It reads as four steps: check everything before the first step, prepare the data and the model's input
+statistics, train, save.
 """
 
 from __future__ import annotations
@@ -44,8 +44,31 @@ from .task import PretrainTask
 #: Fewest validation pairs without a warning: below this recall@k is near 1 by chance.
 MIN_VAL_PAIRS = 20
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
-PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
-              "bf16-mixed", "32-true", "64-true", "64", "32", "16", "bf16")  # fmt: skip
+PRECISIONS = (
+    "transformer-engine",
+    "transformer-engine-float16",
+    "16-true",
+    "16-mixed",
+    "bf16-true",
+    "bf16-mixed",
+    "32-true",
+    "64-true",
+    "64",
+    "32",
+    "16",
+    "bf16",
+)
+#: Lightning's start-up hints that say nothing to a student.
+QUIET = (
+    ".*does not have many workers.*",
+    ".*GPU available but not used.*",
+    ".*resuming from a checkpoint.*",
+    ".*smaller than the logging interval.*",
+    ".*treat it as an infinite.*",
+    ".*litlogger.*",
+    ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+    ".*module\\(s\\) in eval mode at the start of training.*",  # a frozen encoder, on purpose
+)
 
 
 @dataclasses.dataclass
@@ -83,9 +106,9 @@ class FitConfig:
 
     def on_gpu(self) -> bool:
         """Whether training runs on CUDA (bf16 autocast, non-deterministic kernels)."""
-        return self.accelerator in ("gpu", "cuda") or (
-            self.accelerator == "auto" and torch.cuda.is_available()
-        )
+        if self.accelerator == "auto":
+            return torch.cuda.is_available()
+        return self.accelerator in ("gpu", "cuda")
 
 
 def fit(
@@ -109,57 +132,88 @@ def fit(
     """Train any model of the kit on a pair dataset, on a CPU, one GPU (bf16) or many (DDP).
 
     On a CPU, a fixed seed and ``max_steps`` give identical losses run after run, and a resumed run
-    continues the uninterrupted one exactly. Under DDP from a notebook the per-step history stays in the
-    workers: pretrain on many GPUs with ``python -m xmodal_lab.train``.
+    continues the uninterrupted one exactly. Under DDP the per-step history stays in the workers:
+    pretrain on many GPUs with ``python -m xmodal_lab.train``.
 
     Args:
         model: a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
         data: a dataset of pair dicts (``s1`` ``[2, H, W]``, ``s2`` ``[12, H, W]``, ...).
         max_steps: optimisation steps (also the length of the cosine schedule).
-        max_minutes: wall-clock cap (``fit`` warns when it cut training short); alone, it sizes the schedule
-            from two timed steps, so the result depends on the machine.
+        max_minutes: wall-clock cap; alone, it sizes the schedule from two timed steps.
         batch_size: pairs per step and per device.
         lr: peak learning rate (AdamW, warm-up then cosine).
-        seed: seed of the batches, masks and augmentations (for the initial weights, call
-            ``seed_everything`` before building the model).
+        seed: seed of the batches, masks and augmentations (not of the initial weights).
         val_data: held-out pairs for :func:`~xmodal_lab.train.validation_metrics`.
         val_every: validate every so many steps (0: at the end only).
         normalize: write per-band statistics of ``data`` into the model's input norms (not on resume).
         checkpoint: write a checkpoint here at the end (never over an existing file).
         resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
-        log_dir: write a log there, one ``version_N`` folder per run (``xmodal_lab.viz.plot_history``).
+        log_dir: write a log there, one ``version_N`` folder per run.
         progress: show a progress bar with the loss.
         config: the rarely changed knobs.
 
     Returns:
-        ``(model, history)``: the trained model (CPU, eval mode) and per step its ``"step"``, ``"loss"``,
-        ``"lr"`` and training ``"time"``; the ``"val"`` records; ``"seconds"``, ``"steps"``,
-        ``"steps_asked"``, ``"cut_short"``, ``"rank"`` and, when logged, ``"log_dir"``.
-
-    Raises:
-        InputValueError, InputTypeError: bad numbers or data, named (a ``ValueError`` / ``TypeError``).
-        FileExistsError, FileNotFoundError: ``checkpoint`` exists, ``resume`` does not.
-        CheckpointError: ``resume`` is not a training checkpoint of this model and config.
-        OutputWriteError: a checkpoint cannot be written or did not reach the disk.
+        ``(model, history)``: the model (CPU, eval mode) and its history: per step ``"step"``, ``"loss"``,
+        ``"lr"``, ``"time"``; ``"val"`` records; ``"seconds"``, ``"steps"``, ``"steps_asked"``,
+        ``"cut_short"``, ``"rank"`` and ``"log_dir"`` when logged.
     """
     config = config or FitConfig()
-    resumed = _check(model, data, val_data, max_steps, max_minutes, batch_size, lr, seed, val_every,
-                     checkpoint, resume, config)  # fmt: skip
+    _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config)
+    resumed = _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config)
     seed_everything(seed)
-    data, task = _prepare(
-        model, data, resumed, normalize, max_steps, max_minutes, batch_size, lr, seed, config
-    )
+
+    # Prepare: the data training reads, the model's input statistics and the learning-rate schedule.
+    data = prepare_training_data(data, config.cache, config.num_workers)
+    name = getattr(model, "name", type(model).__name__)
+    extra: dict[str, Any] = {"name": name, "data": describe_data(data)}
+    if dataclasses.is_dataclass(getattr(model, "config", None)):
+        extra["config"] = dataclasses.asdict(model.config)
+    if normalize and not resumed:
+        extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
+        set_normalization(model, extra["data_statistics"])
+    elif "data_statistics" in resumed:
+        extra["data_statistics"] = resumed["data_statistics"]
+    if resumed:  # the schedule of the first run continues, whatever this call asks for
+        total, warmup = resumed["total_steps"], resumed["warmup_steps"]
+    else:
+        total = config.schedule_steps or max_steps
+        total = total or _steps_for_budget(model, data, batch_size, max_minutes, seed, config.on_gpu())
+        warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
+    task = PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
+
+    # Train.
     history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
     start = time.perf_counter()
     datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
-    trainer = _train(
-        task, datamodule, history, max_steps, max_minutes, checkpoint, resume, log_dir, progress, config
-    )
-    record = _save(trainer, history.record, checkpoint)
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    try:  # the trainer turns deterministic kernels on for a CPU run; the notebook gets its setting back
+        trainer = _trainer(history, max_steps, max_minutes, checkpoint, log_dir, progress, config)
+        ckpt_path = str(resume) if resume is not None else None
+        with quiet_lightning(), torch.serialization.safe_globals(SAFE_GLOBALS):  # old checkpoints hold NumPy
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+
+    # Save: the final checkpoint, the validation metrics into the log, the record returned.
+    record = history.record
+    if checkpoint is not None:
+        with quiet_lightning():  # every process must call it (only rank 0 writes)
+            trainer.save_checkpoint(str(checkpoint))
+        if trainer.is_global_zero:
+            verify_written(checkpoint)
+    if trainer.logger:
+        for item in record["val"]:  # validation runs in a callback: its numbers join the log here
+            values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
+            trainer.logger.log_metrics(values, step=max(int(item["step"]) - 1, 0))
+        trainer.logger.save()
+        record["log_dir"] = trainer.logger.log_dir
     steps_asked = max_steps if max_steps is not None else task.total_steps
     cut_short = max_minutes is not None and trainer.global_step < steps_asked
-    record.update(seconds=time.perf_counter() - start, steps=trainer.global_step, rank=trainer.global_rank,
-                  steps_asked=steps_asked, cut_short=cut_short)  # fmt: skip
+    record["seconds"] = time.perf_counter() - start
+    record["steps"] = trainer.global_step
+    record["rank"] = trainer.global_rank
+    record["steps_asked"] = steps_asked
+    record["cut_short"] = cut_short
     if cut_short:
         warnings.warn(
             f"fit: TRAINING WAS CUT SHORT: {trainer.global_step} of {steps_asked} steps done before the "
@@ -170,32 +224,22 @@ def fit(
     return model.cpu().eval(), record
 
 
-def _check(
-    model: nn.Module,
-    data: Dataset,
-    val_data: Dataset | None,
-    max_steps: Any,
-    max_minutes: Any,
-    batch_size: Any,
-    lr: Any,
-    seed: Any,
-    val_every: Any,
-    checkpoint: str | Path | None,
-    resume: str | Path | None,
-    config: FitConfig,
-) -> dict[str, Any]:
-    """Check everything before training, so that a mistake costs seconds, not a run.
-
-    Returns:
-        The record of the checkpoint to resume from, or ``{}``.
-    """
+def _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config: FitConfig) -> None:
+    """Check every number before training, so that a mistake costs seconds, not a run."""
     if max_steps is None and max_minutes is None:
         raise InputValueError("fit: give max_steps, max_minutes or both")
-    counts = (("max_steps", max_steps, 1), ("batch_size", batch_size, 1), ("warmup_steps", config.warmup_steps, 0),
-              ("schedule_steps", config.schedule_steps, 1), ("val_every", val_every, 0), ("seed", seed, None),
-              ("checkpoint_every", config.checkpoint_every, 0), ("num_workers", config.num_workers, 0),
-              ("num_nodes", config.num_nodes, 1))  # fmt: skip
-    for name, value, low in counts:
+    whole_numbers = (  # name, value, lowest value (None: any)
+        ("max_steps", max_steps, 1),
+        ("batch_size", batch_size, 1),
+        ("warmup_steps", config.warmup_steps, 0),
+        ("schedule_steps", config.schedule_steps, 1),
+        ("val_every", val_every, 0),
+        ("seed", seed, None),
+        ("checkpoint_every", config.checkpoint_every, 0),
+        ("num_workers", config.num_workers, 0),
+        ("num_nodes", config.num_nodes, 1),
+    )
+    for name, value, low in whole_numbers:
         if value is None and name in ("max_steps", "warmup_steps", "schedule_steps"):
             continue
         if isinstance(value, bool) or not isinstance(value, Integral):
@@ -204,9 +248,13 @@ def _check(
             )
         if low is not None and value < low:
             raise InputValueError(f"fit: {name} must be {'positive' if low else 'at least 0'}, got {value}")
-    rates = (("max_minutes", max_minutes), ("lr", lr), ("weight_decay", config.weight_decay),
-             ("grad_clip", config.grad_clip))  # fmt: skip
-    for name, value in rates:
+    numbers = (
+        ("max_minutes", max_minutes),
+        ("lr", lr),
+        ("weight_decay", config.weight_decay),
+        ("grad_clip", config.grad_clip),
+    )
+    for name, value in numbers:
         if value is None and name in ("max_minutes", "grad_clip"):
             continue
         if isinstance(value, bool) or not isinstance(value, Real):
@@ -215,12 +263,6 @@ def _check(
             raise InputValueError(
                 f"fit: {name} must be finite and positive (weight_decay: or 0), got {value}"
             )
-    min_batch = int(getattr(model, "min_batch_size", 2))
-    if batch_size < min_batch:
-        raise InputValueError(
-            f"fit: batch_size must be at least {min_batch}, got {batch_size}: with one pair per step a "
-            "contrastive loss has no negative and is exactly 0, and batch statistics are undefined"
-        )
     if config.schedule_steps is not None and max_steps is not None and config.schedule_steps < max_steps:
         raise InputValueError(
             f"fit: schedule_steps={config.schedule_steps} is shorter than max_steps={max_steps}: the last steps "
@@ -229,6 +271,16 @@ def _check(
     if config.precision is not None and str(config.precision) not in PRECISIONS:
         raise InputValueError(f"fit: precision must be one of {PRECISIONS} or None, got {config.precision!r}")
     check_devices(config.devices, config.accelerator)
+
+
+def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config: FitConfig) -> dict[str, Any]:
+    """Check the data and the files before training; returns the record of the run to resume, or ``{}``."""
+    min_batch = int(getattr(model, "min_batch_size", 2))
+    if batch_size < min_batch:
+        raise InputValueError(
+            f"fit: batch_size must be at least {min_batch}, got {batch_size}: with one pair per step a "
+            "contrastive loss has no negative and is exactly 0, and batch statistics are undefined"
+        )
     _check_pairs(data, "data", min_items=min_batch)
     if val_data is not None:
         _check_pairs(val_data, "val_data", min_items=2)
@@ -248,11 +300,7 @@ def _check(
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
-    """``devices``: ``"auto"``, a positive count, -1 (all) or device indices; the accelerator must be there.
-
-    Raises:
-        InputValueError: anything else, or a GPU asked for where none is visible.
-    """
+    """Check ``devices`` ("auto", a count, -1 for all, or indices) and that the accelerator is here."""
     if isinstance(devices, str) and devices != "auto":
         parts = [p.strip() for p in devices.split(",") if p.strip()]
         ok = bool(parts) and all(p.isdigit() for p in parts) and (len(parts) > 1 or int(parts[0]) >= 1)
@@ -302,46 +350,7 @@ def _check_pairs(data: Any, name: str, min_items: int) -> None:
         )
 
 
-def _prepare(
-    model: nn.Module,
-    data: Dataset,
-    resumed: dict[str, Any],
-    normalize: bool,
-    max_steps: int | None,
-    max_minutes: float | None,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    config: FitConfig,
-) -> tuple[Dataset, PretrainTask]:
-    """The data training reads (rendered into memory, see ``config.cache``) and the task around the model.
-
-    The task holds the model with its input statistics, the schedule and what checkpoints record.
-    """
-    data = prepare_training_data(data, config.cache, config.num_workers)
-    extra: dict[str, Any] = {
-        "name": getattr(model, "name", type(model).__name__),
-        "data": describe_data(data),
-    }
-    if dataclasses.is_dataclass(getattr(model, "config", None)):
-        extra["config"] = dataclasses.asdict(model.config)
-    if normalize and not resumed:
-        extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
-        set_normalization(model, extra["data_statistics"])
-    elif "data_statistics" in resumed:
-        extra["data_statistics"] = resumed["data_statistics"]
-    if resumed:  # the schedule of the first run continues, whatever this call asks for
-        total, warmup = resumed["total_steps"], resumed["warmup_steps"]
-    else:
-        total = config.schedule_steps or max_steps
-        total = total or _steps_for_budget(model, data, batch_size, max_minutes, seed, config.on_gpu())
-        warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
-    return data, PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
-
-
-def _steps_for_budget(
-    model: nn.Module, data: Dataset, batch_size: int, minutes: float, seed: int, gpu: bool
-) -> int:
+def _steps_for_budget(model, data, batch_size: int, minutes: float, seed: int, gpu: bool) -> int:
     """Length of a cosine schedule that fits a time budget, from two timed steps on a copy of the model."""
     device = torch.device("cuda" if gpu else "cpu")
     model = copy.deepcopy(model).train().to(device)
@@ -361,83 +370,50 @@ def _steps_for_budget(
     return max(10, int(minutes * 60 / per_step))
 
 
-def _train(
-    task: PretrainTask,
-    datamodule: PairDataModule,
-    history: History,
-    max_steps: int | None,
-    max_minutes: float | None,
-    checkpoint: str | Path | None,
-    resume: str | Path | None,
-    log_dir: str | Path | None,
-    progress: bool,
-    config: FitConfig,
-) -> L.Trainer:
-    """Run Lightning's trainer until ``max_steps`` or ``max_minutes``; returns the trainer."""
+def _trainer(history, max_steps, max_minutes, checkpoint, log_dir, progress, config: FitConfig) -> L.Trainer:
+    """Lightning's trainer, stopping at ``max_steps`` or after ``max_minutes``."""
     gpu = config.on_gpu()
-    run_logger = make_logger(config.logger, log_dir)
+    logger = make_logger(config.logger, log_dir)
     callbacks: list[Callback] = [history]
-    if run_logger:
+    if logger:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     if progress:
         callbacks.append(StepProgressBar())
     if config.checkpoint_every:
         callbacks.append(PeriodicCheckpoint(checkpoint, config.checkpoint_every))
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    try:
-        with quiet_lightning():
-            trainer = L.Trainer(
-                accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes,
-                strategy=config.strategy, precision=config.precision or ("bf16-mixed" if gpu else "32-true"),
-                max_steps=max_steps if max_steps is not None else -1, max_epochs=-1,
-                max_time=dt.timedelta(minutes=max_minutes) if max_minutes is not None else None,
-                callbacks=[*callbacks, *config.callbacks], logger=run_logger, enable_checkpointing=False,
-                enable_model_summary=False, enable_progress_bar=progress, num_sanity_val_steps=0,
-                deterministic=not gpu, gradient_clip_val=config.grad_clip, use_distributed_sampler=False,
-                log_every_n_steps=1, limit_val_batches=0,
-            )  # fmt: skip
-            ckpt_path = str(resume) if resume is not None else None
-            with torch.serialization.safe_globals(SAFE_GLOBALS):  # older checkpoints hold NumPy arrays
-                trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before)
-    return trainer
-
-
-def _save(trainer: L.Trainer, record: dict[str, Any], checkpoint: str | Path | None) -> dict[str, Any]:
-    """Write the final checkpoint (checked on disk) and the validation metrics into the log.
-
-    Returns:
-        ``record``, with ``"log_dir"`` when the run was logged.
-    """
-    if checkpoint is not None:
-        with quiet_lightning():  # every process must call it (only rank 0 writes)
-            trainer.save_checkpoint(str(checkpoint))
-        if trainer.is_global_zero:
-            verify_written(checkpoint)
-    if trainer.logger:
-        for item in record["val"]:  # validation runs in a callback: its numbers join the log here
-            values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
-            trainer.logger.log_metrics(values, step=max(int(item["step"]) - 1, 0))
-        trainer.logger.save()
-        record["log_dir"] = trainer.logger.log_dir
-    return record
+    with quiet_lightning():
+        return L.Trainer(
+            accelerator=config.accelerator,
+            devices=config.devices,
+            num_nodes=config.num_nodes,
+            strategy=config.strategy,
+            precision=config.precision or ("bf16-mixed" if gpu else "32-true"),
+            max_steps=max_steps if max_steps is not None else -1,
+            max_epochs=-1,
+            max_time=dt.timedelta(minutes=max_minutes) if max_minutes is not None else None,
+            callbacks=[*callbacks, *config.callbacks],
+            logger=logger,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            num_sanity_val_steps=0,
+            deterministic=not gpu,
+            gradient_clip_val=config.grad_clip,
+            use_distributed_sampler=False,
+            log_every_n_steps=1,
+            limit_val_batches=0,
+        )
 
 
 @contextlib.contextmanager
 def quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's start-up banners and hints (GPU availability, tips) in notebook output."""
+    """Silence Lightning's start-up banners and hints in notebook output."""
     loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
     with warnings.catch_warnings():
-        for pattern in (
-            ".*does not have many workers.*", ".*GPU available but not used.*", ".*resuming from a checkpoint.*",
-            ".*smaller than the logging interval.*", ".*treat it as an infinite.*", ".*litlogger.*",
-            ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
-            ".*module\\(s\\) in eval mode at the start of training.*",  # a frozen encoder, on purpose
-        ):  # fmt: skip
+        for pattern in QUIET:
             warnings.filterwarnings("ignore", message=pattern)
         try:
             yield

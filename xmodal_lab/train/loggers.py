@@ -29,12 +29,7 @@ LOGGERS = ("csv", "tensorboard")
 
 
 def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
-    """What ``fit`` reports on held-out pairs, for any model of the kit.
-
-    Args:
-        model: a model with ``embed``.
-        data: held-out pair dataset.
-        batch_size: items per forward pass.
+    """What ``fit`` reports on held-out pairs, for any model with ``embed``.
 
     Returns:
         With radar and optical embeddings, ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and
@@ -54,12 +49,9 @@ def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 
 
 
 class History(Callback):
-    """Record the loss, learning rate and training seconds of every step, and validation metrics now and then.
+    """Record the loss, learning rate and training seconds of every step, and validation metrics.
 
-    Args:
-        val_data: held-out pairs, or None.
-        val_every: steps between validations (0: only at the end).
-        batch_size: items per forward pass when embedding ``val_data``.
+    Validation runs every ``val_every`` steps (0: only at the end) when ``val_data`` is given.
     """
 
     def __init__(self, val_data: Dataset | None = None, val_every: int = 0, batch_size: int = 256) -> None:
@@ -69,7 +61,7 @@ class History(Callback):
         self._start, self._paused = time.perf_counter(), 0.0  # seconds spent validating, not training
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Lightning hook: start the training clock."""
+        """Start the training clock."""
         self._start, self._paused = time.perf_counter(), 0.0
 
     def training_seconds(self) -> float:
@@ -77,13 +69,13 @@ class History(Callback):
         return time.perf_counter() - self._start - self._paused
 
     def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        """Lightning hook: the learning rate this step uses (the scheduler moves it on after the step)."""
+        """Note the learning rate this step uses (the scheduler moves it on after the step)."""
         self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        """Lightning hook: after each optimisation step."""
+        """Record the step; validate every ``val_every`` steps."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.record["step"].append(trainer.global_step)
         self.record["loss"].append(float(loss))
@@ -93,7 +85,7 @@ class History(Callback):
             self.validate(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Lightning hook: validate the final weights."""
+        """Validate the final weights."""
         if self._last_val_step != trainer.global_step:
             self.validate(trainer, pl_module)
 
@@ -117,47 +109,44 @@ class StepProgressBar(TQDMProgressBar):
 
     def init_train_tqdm(self) -> Tqdm:
         """A bar from the current step to ``max_steps`` (open-ended under a time budget)."""
-        trainer = self.trainer
+        max_steps = self.trainer.max_steps
         return Tqdm(
-            desc="training", total=trainer.max_steps if trainer.max_steps > 0 else None,
-            initial=trainer.global_step, disable=self.is_disabled, leave=True, dynamic_ncols=True,
-            file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT,
-        )  # fmt: skip
+            desc="training",
+            total=max_steps if max_steps > 0 else None,
+            initial=self.trainer.global_step,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
-        """Lightning hook: keep the one bar (epochs of an endless loader mean nothing here)."""
+        """Keep the one bar (epochs of an endless loader mean nothing here)."""
 
     def _show(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.train_progress_bar.n = trainer.global_step
         self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        """Lightning hook: after each optimisation step."""
+        """Update the bar after an optimisation step."""
         bar = self.train_progress_bar
         if bar is not None and self._should_update(trainer.global_step, bar.total):
             self._show(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Lightning hook: show the final step and loss, then close."""
+        """Show the final step and loss, then close."""
         if self.train_progress_bar is not None:
             self._show(trainer, pl_module)
             self.train_progress_bar.close()
 
 
 def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) -> Logger | bool:
-    """The Lightning logger ``fit`` asks for.
+    """The Lightning logger ``fit`` asks for, or False for none.
 
-    Args:
-        logger: ``None`` (CSV when ``log_dir`` is given, else no log), ``False`` (no log), ``"csv"``,
-            ``"tensorboard"``, or any Lightning ``Logger`` (used as it is).
-        log_dir: folder of the logs; each run gets its own ``version_N`` subfolder.
-
-    Returns:
-        A Lightning logger, or False for none.
-
-    Raises:
-        ValueError: an unknown logger name, or a named logger without ``log_dir``.
-        ImportError: TensorBoard asked for but not installed.
+    ``logger`` is None (CSV when ``log_dir`` is given, else no log), False, ``"csv"``, ``"tensorboard"`` or a
+    Lightning ``Logger`` (used as it is); each run writes its own ``version_N`` folder under ``log_dir``.
     """
     if isinstance(logger, Logger):
         return logger
@@ -222,16 +211,11 @@ def _read_rows(source: Path) -> list[dict[str, str]]:
 def read_log(path: str | Path) -> dict[str, Any]:
     """Read a log written by ``fit(log_dir=...)`` into a history dict.
 
-    Args:
-        path: a ``metrics.csv`` file, a TensorBoard events file, a run's ``version_N`` folder, or the log
-            folder (its newest run).
+    ``path`` is a ``metrics.csv`` file, a TensorBoard events file, a run's ``version_N`` folder, or the log
+    folder (its newest run).
 
     Returns:
         ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1.
-
-    Raises:
-        FileNotFoundError: no log there.
-        ValueError: the log has no ``loss`` column.
     """
     source = _log_source(path)
     by_step: dict[int, dict[str, float]] = {}

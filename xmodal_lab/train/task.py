@@ -17,17 +17,7 @@ from .datamodule import normalization_state
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float = 0.01) -> float:
-    """Learning-rate factor: linear warm-up to 1, then cosine decay to ``final`` at ``total_steps``.
-
-    Args:
-        step: optimisation step (0-based).
-        warmup_steps: warm-up length.
-        total_steps: schedule length.
-        final: factor at the end of the schedule.
-
-    Returns:
-        The factor that multiplies the peak learning rate.
-    """
+    """The peak learning rate's factor at ``step``: linear warm-up to 1, cosine decay to ``final``."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
@@ -35,18 +25,10 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float =
 
 
 class PretrainTask(L.LightningModule):
-    """Wrap a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
+    """Train a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
 
-    Its checkpoints also carry the model's name, config, normalisation, the data description and the
+    Checkpoints carry ``extra`` (name, config, data description), the normalisation, the schedule and the
     random-number state, so a resumed run continues the same schedule, batches and masks.
-
-    Args:
-        model: the model to train.
-        lr: peak learning rate.
-        weight_decay: AdamW weight decay (not applied to biases, norms and temperatures).
-        warmup_steps: linear warm-up steps.
-        total_steps: length of the cosine schedule.
-        extra: saved in checkpoints next to the weights (name, config, data description...).
     """
 
     def __init__(
@@ -96,10 +78,11 @@ class PretrainTask(L.LightningModule):
             if p.requires_grad:
                 plain = p.ndim < 2 or "logit_scale" in name or "temperature" in name
                 (no_decay if plain else decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.lr, betas=(0.9, 0.95),
-        )  # fmt: skip
+        groups = [
+            {"params": decay, "weight_decay": self.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=self.lr, betas=(0.9, 0.95))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
