@@ -97,7 +97,7 @@ def same_tiles(s1: Tensor | None, s2: Tensor | None) -> None:
             f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, {tuple(s2.shape)}"
         )
     if s1.shape[0] != s2.shape[0]:
-        raise ValueError(f"s1 and s2 must hold the same number of tiles, got {s1.shape[0]} and {s2.shape[0]}")
+        raise ValueError(f"s1 and s2 must hold the same number of pairs, got {s1.shape[0]} and {s2.shape[0]}")
 
 
 __all__ = ["batch_item", "model_input", "same_tiles"]
