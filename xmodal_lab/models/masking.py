@@ -1,6 +1,6 @@
 """MAE token bookkeeping: random masking, gathering kept tokens, patch (un)folding, tokens to feature maps.
 
-Images are ``[B, C, H, W]``; tokens ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
+Tokens are ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
 """
 
 from __future__ import annotations
@@ -27,24 +27,12 @@ def unpatchify(x: Tensor, patch_size: int, channels: int, grid: tuple[int, int])
 
 
 def random_masking(
-    n_batch: int,
-    n_tokens: int,
-    mask_ratio: float,
-    device: torch.device | None = None,
-    generator: torch.Generator | None = None,
+    n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None, generator=None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Draw an MAE random mask that keeps the same number of tokens ``K = round(L * (1 - mask_ratio))`` per image.
+    """Draw an MAE random mask that keeps ``K = round(L * (1 - mask_ratio))`` of ``L`` tokens per image.
 
-    Args:
-        n_batch: ``B``.
-        n_tokens: ``L``.
-        mask_ratio: fraction of tokens to hide, in ``[0, 1)``.
-        device: where to draw.
-        generator: optional random generator for repeatable masks.
-
-    Returns:
-        ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
-        kept-first order).
+    Returns ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
+    kept-first order).
     """
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
