@@ -157,16 +157,9 @@ class ViTEncoder(nn.Module):
     def forward(
         self, x: Tensor, bias: Tensor | None = None, ids_keep: Tensor | None = None, pos: Tensor | None = None
     ) -> Tensor:
-        """Encode a standardised image, or only its kept patches.
+        """Encode a standardised image ``[B, C, H, W]``, or only its patches ``ids_keep [B, K]``: ``[B, K, D]``.
 
-        Args:
-            x: ``[B, C, H, W]``.
-            bias: attention logit bias of the tokens encoded, broadcast to ``[B, heads, K, K]``.
-            ids_keep: kept patch indices ``[B, K]`` (None: all ``N`` patches).
-            pos: positions ``[1 or B, N, D]`` to add instead of the sin-cos encoding.
-
-        Returns:
-            ``[B, K, D]``, or ``[B, 1 + K, D]`` with the class token first.
+        ``pos [1 or B, N, D]`` replaces the sin-cos encoding; with a class token the output is ``[B, 1 + K, D]``.
         """
         tokens = self.patch_embed(x)  # [B, N, D]
         if pos is None and self.sincos:

@@ -18,14 +18,6 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
     return x.reshape(b, (h // p) * (w // p), p * p * c)
 
 
-def unpatchify(x: Tensor, patch_size: int, channels: int, grid: tuple[int, int]) -> Tensor:
-    """Inverse of :func:`patchify`: ``[B, L, p * p * C]`` on a ``(H/p, W/p)`` grid -> ``[B, C, H, W]``."""
-    (gh, gw), p = grid, patch_size
-    x = x.reshape(x.shape[0], gh, gw, p, p, channels)
-    x = torch.einsum("bhwpqc->bchpwq", x)  # [B, C, H/p, p, W/p, p]
-    return x.reshape(x.shape[0], channels, gh * p, gw * p)
-
-
 def random_masking(
     n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None, generator=None
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -58,4 +50,4 @@ def tokens_to_map(x: Tensor, grid: tuple[int, int]) -> Tensor:
     return x.transpose(1, 2).reshape(b, d, grid[0], grid[1])
 
 
-__all__ = ["gather_tokens", "patchify", "random_masking", "tokens_to_map", "unpatchify"]
+__all__ = ["gather_tokens", "patchify", "random_masking", "tokens_to_map"]

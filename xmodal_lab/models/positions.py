@@ -40,11 +40,8 @@ def gsd_sincos_pos_embed(
         device = res.device if isinstance(res, Tensor) else "cpu"
     device = torch.device(device)
     cd = torch.float32 if device.type == "mps" else torch.float64
-    gh, gw = torch.meshgrid(
-        torch.arange(rows, dtype=cd, device=device),
-        torch.arange(cols, dtype=cd, device=device),
-        indexing="ij",
-    )
+    kw = {"dtype": cd, "device": device}
+    gh, gw = torch.meshgrid(torch.arange(rows, **kw), torch.arange(cols, **kw), indexing="ij")
     batched = isinstance(res, Tensor) and res.ndim > 0
     r = res.detach().reshape(-1, 1).to(device, cd) if batched else float(res)  # [B, 1] or a number
     gh, gw = (r * gh.reshape(-1)).reshape(-1), (r * gw.reshape(-1)).reshape(-1)  # [B * N] or [N]

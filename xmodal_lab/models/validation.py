@@ -13,13 +13,7 @@ from xmodal_lab.units import check_s1, check_s2
 _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs the host: once per input name
 
 
-def model_input(
-    x: Any,
-    channels: int,
-    multiple: int,
-    name: str,
-    time_series: bool = False,
-) -> Tensor:
+def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bool = False) -> Tensor:
     """Validate an image ``[B, C, H, W]`` (or ``[B, T, C, H, W]``) and return it as a float32 tensor.
 
     Checks the rank, the ``channels``, a height and width that ``multiple`` divides (the patch size) and finite
