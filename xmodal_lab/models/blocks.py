@@ -27,10 +27,7 @@ class PatchEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head attention with an optional additive logit bias (how ALiBi enters).
-
-    With ``cross``, queries come from ``x`` and keys and values from a ``context`` (``q`` and ``kv`` projections).
-    """
+    """Multi-head attention with an additive logit bias (how ALiBi enters); ``cross`` attends to a ``context``."""
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, cross: bool = False) -> None:
         super().__init__()
@@ -183,10 +180,7 @@ class ViTEncoder(nn.Module):
 
 
 class MAEDecoder(nn.Module):
-    """MAE decoder body: embed the kept tokens, fill in mask tokens, un-shuffle, add positions, blocks, norm.
-
-    ``in_dim`` is the encoder's width, ``dim`` the decoder's. The prediction heads are each paper's own.
-    """
+    """MAE decoder body from width ``in_dim`` to ``dim``; the prediction heads are each paper's own."""
 
     def __init__(
         self,
@@ -210,10 +204,9 @@ class MAEDecoder(nn.Module):
     def forward(
         self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int], pos: Tensor | None = None
     ) -> Tensor:
-        """Decode the kept tokens ``[B, K, D_enc]`` onto the full grid: ``[B, N, dim]`` in grid order.
+        """Decode the kept tokens ``[B, K, D_enc]``, un-shuffled by ``ids_restore``, onto the grid: ``[B, N, dim]``.
 
-        ``ids_restore [B, N]`` comes from :func:`.masking.random_masking`; ``pos [1 or B, N, dim]`` defaults to
-        the sin-cos encoding.
+        ``pos [1 or B, N, dim]`` defaults to the sin-cos encoding.
         """
         x = self.embed(latent)  # [B, K, Dd]
         b, n = ids_restore.shape

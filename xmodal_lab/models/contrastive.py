@@ -177,13 +177,7 @@ class ContrastiveDualEncoder(nn.Module):
         emb = self.embed(s1=s1, s2=s2)
         scale = self.logit_scale()
         loss, logits = info_nce(emb["s1"], emb["s2"], scale)
-        return {
-            "loss": loss,
-            "logits": logits,
-            "s1": emb["s1"],
-            "s2": emb["s2"],
-            "logit_scale": scale.detach(),
-        }
+        return {"loss": loss, "logits": logits, **emb, "logit_scale": scale.detach()}
 
 
 __all__ = ["PRESETS", "ContrastiveConfig", "ContrastiveDualEncoder", "ResNetEncoder", "vit_encoder"]

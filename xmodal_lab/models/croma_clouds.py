@@ -60,10 +60,7 @@ class CloudMaskedCROMA(nn.Module):
     def encode(
         self, s1: Tensor | None = None, s2: Tensor | None = None, *, optical_mask=None, cloud_mask=None
     ) -> dict[str, Tensor]:
-        """:meth:`CROMA.encode` with the masked optical tokens dropped; adds ``optical_dropped [B, N]``.
-
-        The optical GAP pools the kept patches (all of them when none is kept).
-        """
+        """:meth:`CROMA.encode` with the masked optical tokens dropped; adds ``optical_dropped [B, N]``."""
         m = self.croma
         if optical_mask is None and cloud_mask is None:
             return m.encode(s1, s2)

@@ -29,10 +29,7 @@ class LogitScale(nn.Module):
 
 
 def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor, Tensor]:
-    """Symmetric InfoNCE (CLIP's loss) of unit embeddings ``a``, ``b`` ``[B, D]``: row ``i`` matches row ``i``.
-
-    Returns the loss and ``logits [B, B] = logit_scale * a @ b.T``.
-    """
+    """Symmetric InfoNCE (CLIP's loss) of unit embeddings ``[B, D]`` whose rows match, and its ``logits [B, B]``."""
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(
             f"info_nce needs two [B, D] tensors of equal shape, got {tuple(a.shape)}, {tuple(b.shape)}"

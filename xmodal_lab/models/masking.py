@@ -1,7 +1,4 @@
-"""MAE token bookkeeping: random masking, gathering kept tokens, patch (un)folding, tokens to feature maps.
-
-Tokens are ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
-"""
+"""MAE token bookkeeping on tokens ``[B, L, D]`` in row-major patch order: masking, gathering, folding."""
 
 from __future__ import annotations
 

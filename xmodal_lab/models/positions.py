@@ -91,9 +91,9 @@ def alibi_2d_bias(num_heads: int, grid: tuple[int, int]) -> Tensor:
 
 
 def masked_alibi(bias: Tensor, ids_query: Tensor, ids_key: Tensor) -> Tensor:
-    """The full bias ``[1, heads, N, N]`` gathered for kept queries ``[B, Kq]`` and keys ``[B, Kk]``.
+    """The bias ``[1, heads, N, N]`` of kept queries ``[B, Kq]`` and keys ``[B, Kk]``: ``[B, heads, Kq, Kk]``.
 
-    X-ALiBi when the two differ (radar queries, optical keys). Returns ``[B, heads, Kq, Kk]``.
+    X-ALiBi when the two differ (radar queries, optical keys).
     """
     picked = bias[0][:, ids_query[:, :, None], ids_key[:, None, :]]  # [heads, B, Kq, Kk]
     return picked.transpose(0, 1)
