@@ -165,11 +165,14 @@ def test_logit_scale_starts_at_inverse_temperature_and_is_capped_only_when_asked
     assert capped().item() == pytest.approx(100.0)
 
 
-def test_patchify_round_trip_and_tokens_to_map():
+def test_patchify_order_and_tokens_to_map():
     x = torch.randn(2, 3, 16, 24)
     p = masking.patchify(x, 8)
     assert p.shape == (2, 6, 192)
-    torch.testing.assert_close(masking.unpatchify(p, 8, 3, (2, 3)), x)
+    for i in range(6):  # row-major patches, MAE's pixel order (p, p, C)
+        r, c = divmod(i, 3)
+        patch = x[:, :, 8 * r : 8 * r + 8, 8 * c : 8 * c + 8]
+        assert torch.equal(p[:, i], patch.permute(0, 2, 3, 1).flatten(1))
     tokens = torch.arange(2 * 6 * 4, dtype=torch.float32).reshape(2, 6, 4)
     fmap = masking.tokens_to_map(tokens, (2, 3))
     assert fmap.shape == (2, 4, 2, 3)

@@ -1,7 +1,7 @@
-"""Transformer building blocks, and the one ViT encoder and one MAE decoder that every model composes.
+"""Transformer blocks, and the one ViT encoder and one MAE decoder that every model composes.
 
 Parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``, ``norm``), so
-published weights map onto them. Images are ``[B, C, H, W]``; tokens ``[B, L, D]`` with ``L = (H/p) * (W/p)``.
+published weights map onto them. Tokens are ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
 """
 
 from __future__ import annotations
@@ -15,26 +15,19 @@ from .positions import sincos_table
 
 
 class PatchEmbed(nn.Module):
-    """Cut an image ``[B, C, H, W]`` into ``p x p`` patches and project each: ``[B, (H/p)*(W/p), D]``."""
+    """Cut an image ``[B, C, H, W]`` into ``p x p`` patches and project each: ``[B, L, D]``."""
 
     def __init__(self, in_chans: int, patch_size: int, embed_dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Embed ``[B, C, H, W]`` into tokens ``[B, L, D]`` in row-major patch order."""
+        """Tokens ``[B, L, D]`` of an image ``[B, C, H, W]``."""
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
 class Attention(nn.Module):
-    """Multi-head attention with an optional additive logit bias (how ALiBi enters).
-
-    Args:
-        dim: token width, divisible by ``num_heads``.
-        num_heads: heads.
-        qkv_bias: learn biases in the query/key/value projections.
-        cross: queries from ``x``, keys and values from a ``context`` (separate ``q`` and ``kv`` projections).
-    """
+    """Multi-head attention with an additive logit bias (how ALiBi enters); ``cross`` attends to a ``context``."""
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, cross: bool = False) -> None:
         super().__init__()
@@ -54,14 +47,9 @@ class Attention(nn.Module):
         return t.view(b, n, self.num_heads, d // self.num_heads).transpose(1, 2)  # [B, h, N, hd]
 
     def forward(self, x: Tensor, context: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
-        """Attend from ``x [B, N, D]`` to itself or to ``context [B, M, D]``; returns ``[B, N, D]``.
-
-        ``bias`` is added to the logits, broadcastable to ``[B, heads, N, M]``.
-        """
+        """Attend from ``x [B, N, D]`` to itself or to ``context [B, M, D]``, ``bias`` broadcast to the logits."""
         b, n, d = x.shape
         if self.cross:
-            if context is None:
-                raise ValueError("cross-attention needs a context")
             q = self._heads(self.q(x))
             k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))
         else:
@@ -73,7 +61,7 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Two-layer feed-forward network with GELU: ``[B, N, D]`` -> ``[B, N, D]``."""
+    """Two-layer feed-forward network with GELU."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
@@ -89,8 +77,7 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: self-attention, optional cross-attention, MLP, each with a residual.
 
-    ``cross=True`` adds cross-attention, before which one LayerNorm (``norm_cross``) normalises both the queries
-    and the context, as in CROMA. ``norm_eps`` is the LayerNorm epsilon (timm's ViTs use 1e-6).
+    With ``cross``, one LayerNorm (``norm_cross``) normalises both the queries and the context, as in CROMA.
     """
 
     def __init__(
@@ -119,10 +106,7 @@ class Block(nn.Module):
         context: Tensor | None = None,
         cross_bias: Tensor | None = None,
     ) -> Tensor:
-        """Run the block on ``x [B, N, D]`` (``context [B, M, D]`` with ``cross``); returns ``[B, N, D]``.
-
-        ``bias`` and ``cross_bias`` are logit biases broadcastable to ``[B, heads, N, N]`` / ``[B, heads, N, M]``.
-        """
+        """Run on ``x [B, N, D]`` (and ``context [B, M, D]``); the biases broadcast to the attention logits."""
         x = x + self.attn(self.norm1(x), bias=bias)
         if self.cross:
             if context is None:
@@ -134,21 +118,9 @@ class Block(nn.Module):
 class ViTEncoder(nn.Module):
     """ViT encoder: patch embedding, positions, optional class token, pre-norm blocks, final LayerNorm.
 
-    What differs between papers is passed in: fixed 2-D sin-cos positions (MAE, the default), the caller's own
-    positions (Scale-MAE's GSD encoding, ``pos=``), or none with an attention bias instead (CROMA's 2D-ALiBi,
-    ``sincos=False`` and ``bias=``). Positions are added before masking, the class token after it, as in MAE.
-
-    Args:
-        in_chans: input channels.
-        patch_size: patch side ``p``.
-        embed_dim: token width ``D``.
-        depth: blocks.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / ``embed_dim``.
-        qkv_bias: learn biases in the attention projections.
-        norm_eps: LayerNorm epsilon.
-        sincos: add the fixed 2-D sin-cos encoding when the caller passes no ``pos``.
-        cls_token: prepend a learnable class token.
+    Positions are fixed 2-D sin-cos (MAE, the default), the caller's own (Scale-MAE's GSD encoding, ``pos=``),
+    or none with an attention bias instead (CROMA's 2D-ALiBi: ``sincos=False``, ``bias=``). They are added
+    before masking, the class token after it, as in MAE.
     """
 
     def __init__(
@@ -182,16 +154,9 @@ class ViTEncoder(nn.Module):
     def forward(
         self, x: Tensor, bias: Tensor | None = None, ids_keep: Tensor | None = None, pos: Tensor | None = None
     ) -> Tensor:
-        """Encode a standardised image, or only its kept patches.
+        """Encode a standardised image ``[B, C, H, W]``, or only its patches ``ids_keep [B, K]``: ``[B, K, D]``.
 
-        Args:
-            x: ``[B, C, H, W]``.
-            bias: attention logit bias for the tokens encoded, broadcastable to ``[B, heads, K, K]``.
-            ids_keep: kept patch indices ``[B, K]`` (None: all ``N`` patches).
-            pos: positions ``[1 or B, N, D]`` to add instead of the fixed sin-cos encoding.
-
-        Returns:
-            ``[B, K, D]``, or ``[B, 1 + K, D]`` with the class token first.
+        ``pos [1 or B, N, D]`` replaces the sin-cos encoding; with a class token the output is ``[B, 1 + K, D]``.
         """
         tokens = self.patch_embed(x)  # [B, N, D]
         if pos is None and self.sincos:
@@ -207,7 +172,7 @@ class ViTEncoder(nn.Module):
         return self.norm(tokens)
 
     def feature_map(self, x: Tensor) -> Tensor:
-        """Encode every patch and lay the tokens on the grid: ``[B, C, H, W]`` -> ``[B, D, H/p, W/p]``."""
+        """Encode every patch and lay the tokens on the grid: ``[B, D, H/p, W/p]``."""
         tokens = self(x)
         if self.cls_token is not None:
             tokens = tokens[:, 1:]
@@ -215,11 +180,7 @@ class ViTEncoder(nn.Module):
 
 
 class MAEDecoder(nn.Module):
-    """MAE decoder body: embed the kept tokens, fill in mask tokens, un-shuffle, add positions, blocks, norm.
-
-    ``in_dim`` is the encoder's width, ``dim`` the decoder's; the other arguments are :class:`ViTEncoder`'s.
-    The prediction heads are each paper's own and live with each model.
-    """
+    """MAE decoder body from width ``in_dim`` to ``dim``; the prediction heads are each paper's own."""
 
     def __init__(
         self,
@@ -243,16 +204,9 @@ class MAEDecoder(nn.Module):
     def forward(
         self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int], pos: Tensor | None = None
     ) -> Tensor:
-        """Decode the kept tokens onto the full grid.
+        """Decode the kept tokens ``[B, K, D_enc]``, un-shuffled by ``ids_restore``, onto the grid: ``[B, N, dim]``.
 
-        Args:
-            latent: encodings of the kept patches ``[B, K, D_enc]`` (no class token).
-            ids_restore: ``[B, N]`` from :func:`~xmodal_lab.models.masking.random_masking`.
-            grid: ``(h, w)`` with ``h * w = N``.
-            pos: positions ``[1 or B, N, dim]`` (default: the fixed 2-D sin-cos encoding).
-
-        Returns:
-            Decoded tokens ``[B, N, dim]`` in grid order.
+        ``pos [1 or B, N, dim]`` defaults to the sin-cos encoding.
         """
         x = self.embed(latent)  # [B, K, Dd]
         b, n = ids_restore.shape

@@ -1,10 +1,8 @@
 """Contrastive radar-optical dual encoder (CLIP-style).
 
-A radar encoder (Sentinel-1 ``VV, VH`` dB) and an optical encoder (Sentinel-2 reflectance, 12 bands), each a
-small ViT or a ResNet followed by a projection head and L2 normalisation, map co-registered tiles of one place
-to nearby points of one space. Training minimises CLIP's symmetric InfoNCE with in-batch negatives and a
-learnable temperature (from 0.07, inverse temperature capped at 100); ``similarity(s1, s2)`` then ranks
-optical tiles for a radar query.
+A radar and an optical encoder (a small ViT or a ResNet, then a projection head and L2 normalisation) map
+co-registered tiles of one place to nearby points of one space, trained with CLIP's symmetric InfoNCE;
+``similarity(s1, s2)`` then ranks optical tiles for a radar query.
 """
 
 from __future__ import annotations
@@ -17,27 +15,19 @@ from torch import Tensor, nn
 from .blocks import ViTEncoder, init_weights
 from .losses import MAX_LOGIT_SCALE, LogitScale, info_nce
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
-from .validation import batch_item, model_input
+from .validation import batch_item, model_input, same_tiles
 
 
 @dataclass
 class ContrastiveConfig:
-    """Configuration of :class:`ContrastiveDualEncoder`.
+    """Configuration of :class:`ContrastiveDualEncoder`; ``patch_size`` to ``mlp_ratio`` size the ViT.
 
     Attributes:
-        backbone: ``"vit"`` (sin-cos positions, pre-norm blocks) or ``"resnet"``.
-        img_size: nominal tile side (the ViT takes any multiple of ``patch_size``, the ResNet any size).
-        patch_size: ViT patch side.
-        embed_dim: ViT width.
-        depth: ViT blocks.
-        num_heads: ViT attention heads.
-        mlp_ratio: ViT MLP hidden width / ``embed_dim``.
+        backbone: ``"vit"`` or ``"resnet"``.
         resnet_widths: channels of each ResNet stage (each stage after the first halves the resolution).
         resnet_blocks: basic blocks per stage (``(2, 2, 2, 2)`` with widths ``(64, 128, 256, 512)``: ResNet-18).
         resnet_stem_stride: 1 keeps full resolution (small tiles); 4 is ResNet's 7x7 stride-2 conv and max-pool.
-        proj_dim: width of the shared embedding space.
         proj_hidden: hidden width of the projection MLP; 0 makes it one linear layer.
-        init_temperature: initial InfoNCE temperature.
         max_logit_scale: cap of the inverse temperature (CLIP: 100); None leaves it free.
     """
 
@@ -69,19 +59,13 @@ PRESETS: dict[str, ContrastiveConfig] = {
 
 
 def vit_encoder(in_chans: int, config: ContrastiveConfig) -> ViTEncoder:
-    """The shared ViT encoder sized by a config; ``feature_map`` maps ``[B, C, H, W]`` to ``[B, D, H/p, W/p]``."""
+    """The shared ViT encoder sized by a config."""
     c = config
     return ViTEncoder(in_chans, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block: two 3x3 convolutions with batch norm and an identity (or 1x1) shortcut.
-
-    Args:
-        c_in: input channels.
-        c_out: output channels.
-        stride: stride of the first convolution (2 halves the resolution).
-    """
+    """ResNet basic block: two 3x3 convolutions with batch norm and an identity (or 1x1) shortcut."""
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -96,7 +80,6 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: Tensor) -> Tensor:
-        """``[B, c_in, H, W]`` -> ``[B, c_out, H/stride, W/stride]``."""
         out = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
@@ -113,11 +96,9 @@ class ResNetEncoder(nn.Module):
             )
         if stride not in (1, 4):
             raise ValueError(f"resnet_stem_stride must be 1 or 4, got {stride}")
-        if stride == 1:
-            stem = [nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
-        else:
-            stem = [nn.Conv2d(in_chans, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
-            stem.append(nn.MaxPool2d(3, 2, 1))
+        kernel, conv_stride = (3, 1) if stride == 1 else (7, 2)
+        stem = [nn.Conv2d(in_chans, widths[0], kernel, conv_stride, kernel // 2, bias=False)]
+        stem += [nn.BatchNorm2d(widths[0]), nn.ReLU()] + ([nn.MaxPool2d(3, 2, 1)] if stride == 4 else [])
         self.stem = nn.Sequential(*stem)
         stages, c_in = [], widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks)):
@@ -129,7 +110,7 @@ class ResNetEncoder(nn.Module):
         self.out_dim = widths[-1]
 
     def forward(self, x: Tensor) -> Tensor:
-        """Encode a standardised image ``[B, C, H, W]`` into the last feature map ``[B, D, h, w]``."""
+        """The last feature map ``[B, D, h, w]`` of a standardised image."""
         return self.stages(self.stem(x))
 
     feature_map = forward
@@ -142,16 +123,7 @@ def _projection(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
 
 
 class ContrastiveDualEncoder(nn.Module):
-    """Radar and optical encoders trained with symmetric InfoNCE into one embedding space.
-
-    Args:
-        config: a :class:`ContrastiveConfig` (default: the ``tiny`` preset).
-
-    Example:
-        >>> model = ContrastiveDualEncoder(PRESETS["tiny"])
-        >>> model({"s1": s1, "s2": s2})["loss"].backward()  # [B, 2, 32, 32] dB, [B, 12, 32, 32] reflectance
-        >>> model.similarity(s1, s2)  # [B, B] cosine similarities
-    """
+    """Radar and optical encoders trained with symmetric InfoNCE into one embedding space."""
 
     name = "contrastive"
 
@@ -199,27 +171,13 @@ class ContrastiveDualEncoder(nn.Module):
         return self.embed(s1=s1)["s1"] @ self.embed(s2=s2)["s2"].t()
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """One training step's loss on a batch with ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance.
-
-        Returns:
-            ``loss`` (symmetric InfoNCE), ``logits [B, B]`` (radar rows), ``s1`` and ``s2`` embeddings
-            ``[B, proj_dim]``, ``logit_scale``.
-        """
+        """InfoNCE ``loss``, ``logits [B, B]`` (radar rows) and the embeddings of ``batch["s1"]``, ``batch["s2"]``."""
         s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
-        if s1.shape[0] != s2.shape[0]:
-            raise ValueError(
-                f"s1 and s2 must hold the same number of pairs, got {s1.shape[0]} and {s2.shape[0]}"
-            )
+        same_tiles(s1, s2)
         emb = self.embed(s1=s1, s2=s2)
         scale = self.logit_scale()
         loss, logits = info_nce(emb["s1"], emb["s2"], scale)
-        return {
-            "loss": loss,
-            "logits": logits,
-            "s1": emb["s1"],
-            "s2": emb["s2"],
-            "logit_scale": scale.detach(),
-        }
+        return {"loss": loss, "logits": logits, **emb, "logit_scale": scale.detach()}
 
 
 __all__ = ["PRESETS", "ContrastiveConfig", "ContrastiveDualEncoder", "ResNetEncoder", "vit_encoder"]

@@ -1,17 +1,8 @@
 """CROMA: contrastive radar-optical masked autoencoder (Fuller, Millard and Green, NeurIPS 2023).
 
-Two ViTs without positional embeddings (optical: 12 bands; radar: 2 channels, half the depth) see position
-through **2D-ALiBi**, an attention bias ``-slope_h * distance(i, j)`` between patch positions. A cross encoder
-lets radar tokens attend to optical tokens through **X-ALiBi**: the same distances, between a radar query's and
-an optical key's positions. Pretraining hides 75% of each modality's patches with its own mask, then combines
-
-- a **contrastive** loss: symmetric InfoNCE on the mean-pooled encodings after an FFN (``*_GAP``), a linear
-  projection and L2 normalisation, with a learnable temperature;
-- a **reconstruction** loss: a light decoder predicts both modalities' pixels from the joint encoding of the
-  kept radar patches; the target is each 14-channel patch (optical and radar bands together) standardised,
-  then split, and each modality is scored on its own mask.
-
-At inference nothing is masked. Cloud-token dropping, a kit variant, lives in :mod:`.croma_clouds`.
+Two ViTs without positional embeddings see position through 2D-ALiBi (an attention bias ``-slope_h * distance``
+between patches); a cross encoder lets radar tokens attend to optical ones through X-ALiBi. Pretraining hides
+75% of each modality's patches and adds a contrastive loss on the pooled encodings to a reconstruction loss.
 """
 
 from __future__ import annotations
@@ -32,30 +23,15 @@ from .validation import batch_item, model_input, same_tiles
 
 @dataclass
 class CROMAConfig:
-    """Configuration of :class:`CROMA`.
+    """Configuration of :class:`CROMA`; the radar and cross encoders are half the optical depth in the paper.
 
     Attributes:
-        img_size: nominal tile side in pixels; any multiple of the patch size works.
-        patch_size: patch side.
-        embed_dim: width of all three encoders.
-        optical_depth: blocks of the optical encoder.
-        radar_depth: blocks of the radar encoder (the paper: half the optical depth).
-        cross_depth: blocks of the cross encoder (the paper: half the optical depth).
-        num_heads: encoder heads; each gets its own ALiBi slope.
-        mlp_ratio: MLP hidden width / width.
-        qkv_bias: biases in the query/key/value projections (none in the published model).
-        decoder_dim: decoder width.
-        decoder_depth: decoder blocks.
-        decoder_heads: decoder heads.
-        mask_ratio: fraction of each modality's patches hidden in pretraining.
-        norm_pix_loss: reconstruct per-patch standardised pixels.
         norm_pix_scope: ``"joint"`` (the paper: one mean and variance per 14-channel patch) or
-            ``"per_modality"`` (variant: the optical and the radar patch standardised each on its own).
-        init_temperature: initial InfoNCE temperature.
-        max_logit_scale: cap of the learnable inverse temperature; None (the paper) leaves it free, 100 is CLIP's.
-        embed_projected: ``embed`` returns ``s1`` / ``s2`` in the shared contrastive space (projected, unit
-            norm); False returns ``sar_GAP`` / ``optical_GAP`` (the published weights have no projections).
-        mae_init: variant: MAE's Xavier initialisation instead of PyTorch's default (the paper's code).
+            ``"per_modality"`` (the optical and the radar patch standardised each on its own).
+        max_logit_scale: cap of the learnable inverse temperature; None (the paper) leaves it free.
+        embed_projected: ``embed`` returns the projected, unit-norm ``s1`` / ``s2``; False returns
+            ``sar_GAP`` / ``optical_GAP`` (the published weights have no projections).
+        mae_init: MAE's Xavier initialisation instead of PyTorch's default (the paper's code).
     """
 
     img_size: int = 32
@@ -117,11 +93,7 @@ class CrossEncoder(nn.Module):
         self.norm = nn.LayerNorm(c.embed_dim)
 
     def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor) -> Tensor:
-        """Fuse radar ``[B, Kr, D]`` with optical ``[B, Ko, D]``: joint encodings ``[B, Kr, D]``.
-
-        ``bias`` is the radar self-attention's 2D-ALiBi ``[1 or B, heads, Kr, Kr]``, ``cross_bias`` the X-ALiBi
-        ``[1 or B, heads, Kr, Ko]``.
-        """
+        """Joint encodings ``[B, Kr, D]`` of radar ``[B, Kr, D]`` given optical ``[B, Ko, D]``, with their biases."""
         x = radar
         for blk in self.blocks:
             x = blk(x, bias=bias, context=optical, cross_bias=cross_bias)
@@ -139,26 +111,13 @@ class CROMADecoder(MAEDecoder):
         self.pred_radar = nn.Linear(c.decoder_dim, c.patch_size**2 * S1_CHANNELS)
 
     def forward(self, joint: Tensor, ids_restore: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """Predict every patch from the kept radar patches' joint encodings ``[B, K, D]``.
-
-        Returns:
-            ``optical [B, N, p*p*12]`` and ``radar [B, N, p*p*2]`` in :func:`.masking.patchify`'s pixel order.
-        """
+        """Predict every patch's optical ``[B, N, p*p*12]`` and radar ``[B, N, p*p*2]`` pixels."""
         x = super().forward(joint, ids_restore, grid)  # [B, N, Dd]
         return self.pred_optical(x), self.pred_radar(x)
 
 
 class CROMA(nn.Module):
-    """CROMA radar-optical foundation model.
-
-    Args:
-        config: a :class:`CROMAConfig` (default: the ``tiny`` preset).
-
-    Example:
-        >>> model = CROMA(PRESETS["tiny"])
-        >>> model({"s1": s1, "s2": s2})["loss"].backward()  # [B, 2, 32, 32] dB, [B, 12, 32, 32] reflectance
-        >>> model.embed(s1=s1, s2=s2)  # {"s1": [B, 64], "s2": [B, 64], "joint": [B, 64]}
-    """
+    """CROMA radar-optical foundation model: ``model(batch)["loss"]`` to pretrain, ``embed`` / ``features``."""
 
     name = "croma"
 
@@ -185,7 +144,7 @@ class CROMA(nn.Module):
         self._alibi: dict[tuple, Tensor] = {}
 
     def alibi(self, grid: tuple[int, int], device: torch.device) -> Tensor:
-        """The full 2D-ALiBi ``[1, heads, N, N]`` of a patch grid, cached per grid and device."""
+        """The full 2D-ALiBi ``[1, heads, N, N]`` of a patch grid, cached."""
         key = (grid, str(device))
         if key not in self._alibi:
             self._alibi[key] = alibi_2d_bias(self.config.num_heads, grid).to(device)
@@ -200,22 +159,14 @@ class CROMA(nn.Module):
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
         same_tiles(s1, s2)
         grid = self.radar_encoder.grid(s1 if s1 is not None else s2)
-        return (
-            self.norm_s1(s1) if s1 is not None else None,
-            self.norm_s2(s2) if s2 is not None else None,
-            grid,
-        )
+        x1 = self.norm_s1(s1) if s1 is not None else None
+        return x1, self.norm_s2(s2) if s2 is not None else None, grid
 
     def encode(self, s1: Tensor | None = None, s2: Tensor | None = None) -> dict[str, Tensor]:
-        """Unmasked encodings with the full 2D-ALiBi bias (the published model's forward pass).
+        """Unmasked encodings of s1 ``[B, 2, H, W]`` dB and / or s2 ``[B, 12, H, W]`` reflectance.
 
-        Args:
-            s1: Sentinel-1 ``[B, 2, H, W]`` dB.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance.
-
-        Returns:
-            ``sar_encodings [B, N, D]`` and ``sar_GAP [B, D]`` (with s1), ``optical_encodings``, ``optical_GAP``
-            (with s2), ``joint_encodings [B, N, D]`` and ``joint_GAP [B, D]`` (with both).
+        The published model's forward pass: ``sar_*`` with s1, ``optical_*`` with s2, ``joint_*`` with both;
+        ``*_encodings [B, N, D]`` and ``*_GAP [B, D]``.
         """
         x1, x2, grid = self._inputs(s1, s2)
         bias = self.alibi(grid, (x1 if x1 is not None else x2).device)  # [1, heads, N, N]
@@ -233,10 +184,7 @@ class CROMA(nn.Module):
         return out
 
     def features(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd=None) -> dict[str, Tensor]:
-        """Patch features on the grid: ``{"s1", "s2", "joint"}: [B, D, H/p, W/p]`` for what applies.
-
-        ``gsd`` is ignored (CROMA is not scale-aware); it is accepted for the kit's uniform interface.
-        """
+        """Patch features ``{"s1", "s2", "joint"}: [B, D, H/p, W/p]`` for what applies (``gsd`` is ignored)."""
         return self.feature_maps(self.encode(s1, s2), s1 if s1 is not None else s2)
 
     def embed(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd=None) -> dict[str, Tensor]:
@@ -260,16 +208,10 @@ class CROMA(nn.Module):
         return out
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Pretraining step: independent masks, contrastive loss on the unimodal encodings, reconstruction.
+        """Pretraining step on ``batch["s1"]`` and ``batch["s2"]``: independent masks, contrastive loss, reconstruction.
 
-        Args:
-            batch: the pair batch with ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance.
-
-        Returns:
-            ``sar_encodings``, ``optical_encodings``, ``joint_encodings [B, K, D]`` (kept patches),
-            ``sar_GAP``, ``optical_GAP``, ``joint_GAP [B, D]``, ``loss`` (``loss_contrastive + loss_mae``),
-            ``loss_mae_sar``, ``loss_mae_optical``, ``mask_sar``, ``mask_optical [B, N]`` (1 = hidden) and
-            ``logits [B, B]`` (radar rows).
+        Returns the encodings of the kept patches, the losses, ``mask_sar`` / ``mask_optical [B, N]`` (1 = hidden)
+        and ``logits [B, B]`` (radar rows).
         """
         x1, x2, grid = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
         b, n = x1.shape[0], grid[0] * grid[1]
@@ -313,7 +255,6 @@ class CROMA(nn.Module):
         }
 
     def _targets(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
-        """Reconstruction targets ``optical [B, N, p*p*12]`` and ``radar [B, N, p*p*2]``."""
         optical, radar = patchify(x2, self.config.patch_size), patchify(x1, self.config.patch_size)
         if not self.config.norm_pix_loss:
             return optical, radar

@@ -1,11 +1,8 @@
 """Cloud-token dropping for CROMA, a kit variant: skip the optical patches that show only cloud.
 
-``CloudMaskedCROMA(model)`` shares a trained :class:`~.croma.CROMA`'s weights; its ``encode``, ``embed`` and
-``features`` also take ``cloud_mask [B, H, W]`` (1 = cloud or shadow) or ``optical_mask [B, N]`` (True = drop).
 Dropped optical tokens are skipped as pretraining skips hidden patches: their columns of the 2D-ALiBi and
-X-ALiBi biases become ``-inf``, so neither the optical self-attention nor the radar queries see them, and the
-optical GAP pools the kept ones. A tile with no clear patch gets no cross-attention: its joint encoding rests
-on radar alone.
+X-ALiBi biases become ``-inf``, so neither the optical self-attention nor the radar queries see them. A tile
+with no clear patch gets no cross-attention: its joint encoding rests on radar alone.
 """
 
 from __future__ import annotations
@@ -18,16 +15,7 @@ from .croma import CROMA
 
 
 def cloud_tokens(cloud_mask: Tensor, patch_size: int, threshold: float = 0.5) -> Tensor:
-    """Which patches are mostly cloud: the cloudy fraction of each ``p x p`` patch above ``threshold``.
-
-    Args:
-        cloud_mask: ``[B, H, W]`` bool or float in [0, 1], H and W multiples of ``patch_size``.
-        patch_size: patch side ``p``.
-        threshold: cloudy fraction above which a patch is dropped.
-
-    Returns:
-        ``[B, N]`` bool, True where the patch is dropped, in row-major patch order.
-    """
+    """Which patches ``[B, N]`` of a ``cloud_mask [B, H, W]`` (1 = cloud) are cloudier than ``threshold``."""
     if cloud_mask.ndim != 3 or cloud_mask.shape[-1] % patch_size or cloud_mask.shape[-2] % patch_size:
         raise ValueError(
             f"cloud_mask must be [B, H, W] with H and W multiples of {patch_size}, got {tuple(cloud_mask.shape)}"
@@ -36,11 +24,10 @@ def cloud_tokens(cloud_mask: Tensor, patch_size: int, threshold: float = 0.5) ->
 
 
 class CloudMaskedCROMA(nn.Module):
-    """A CROMA whose inference drops the optical tokens under cloud.
+    """A CROMA (weights shared, not copied) whose inference drops the optical tokens under cloud.
 
-    Args:
-        model: the CROMA whose weights are used (shared, not copied).
-        threshold: cloudy fraction above which a patch is dropped (see :func:`cloud_tokens`).
+    Its ``encode``, ``embed`` and ``features`` also take ``cloud_mask [B, H, W]`` (1 = cloud or shadow;
+    a patch cloudier than ``threshold`` is dropped) or ``optical_mask [B, N]`` (True = drop).
     """
 
     def __init__(self, model: CROMA, threshold: float = 0.5) -> None:
@@ -51,7 +38,6 @@ class CloudMaskedCROMA(nn.Module):
         self.threshold = threshold
 
     def _dropped(self, optical_mask, cloud_mask, b: int, grid: tuple[int, int], device) -> Tensor:
-        """The optical tokens to drop ``[B, N]`` bool, from either mask."""
         if optical_mask is not None and cloud_mask is not None:
             raise ValueError("pass optical_mask=[B, N] or cloud_mask=[B, H, W], not both")
         p = self.croma.config.patch_size
@@ -74,11 +60,7 @@ class CloudMaskedCROMA(nn.Module):
     def encode(
         self, s1: Tensor | None = None, s2: Tensor | None = None, *, optical_mask=None, cloud_mask=None
     ) -> dict[str, Tensor]:
-        """:meth:`CROMA.encode` with the masked optical tokens dropped; adds ``optical_dropped [B, N]``.
-
-        Without a mask this is the paper's unmasked inference. The optical GAP pools the kept patches (all of
-        them when none is kept).
-        """
+        """:meth:`CROMA.encode` with the masked optical tokens dropped; adds ``optical_dropped [B, N]``."""
         m = self.croma
         if optical_mask is None and cloud_mask is None:
             return m.encode(s1, s2)
@@ -114,26 +96,12 @@ class CloudMaskedCROMA(nn.Module):
         out["joint_GAP"] = out["joint_encodings"].mean(dim=1)
         return out
 
-    def embed(
-        self,
-        s1: Tensor | None = None,
-        s2: Tensor | None = None,
-        gsd=None,
-        *,
-        optical_mask=None,
-        cloud_mask=None,
-    ) -> dict[str, Tensor]:
+    def embed(self, s1=None, s2=None, gsd=None, *, optical_mask=None, cloud_mask=None) -> dict[str, Tensor]:
         """:meth:`CROMA.embed` with the masked optical tokens dropped."""
         return self.croma.vectors(self.encode(s1, s2, optical_mask=optical_mask, cloud_mask=cloud_mask))
 
     def features(
-        self,
-        s1: Tensor | None = None,
-        s2: Tensor | None = None,
-        gsd=None,
-        *,
-        optical_mask=None,
-        cloud_mask=None,
+        self, s1=None, s2=None, gsd=None, *, optical_mask=None, cloud_mask=None
     ) -> dict[str, Tensor]:
         """:meth:`CROMA.features` with the masked optical tokens dropped."""
         enc = self.encode(s1, s2, optical_mask=optical_mask, cloud_mask=cloud_mask)

@@ -11,12 +11,7 @@ def _column(values: list[float] | Tensor) -> Tensor:
 
 
 class InputNorm(nn.Module):
-    """Standardise physical units (Sentinel-1 dB, Sentinel-2 reflectance) band by band: ``(x - mean) / std``.
-
-    Args:
-        mean: per-band means ``[C]``.
-        std: per-band standard deviations ``[C]``.
-    """
+    """Standardise physical units (Sentinel-1 dB, Sentinel-2 reflectance) band by band: ``(x - mean) / std``."""
 
     def __init__(self, mean: list[float] | Tensor, std: list[float] | Tensor) -> None:
         super().__init__()
@@ -24,12 +19,12 @@ class InputNorm(nn.Module):
         self.register_buffer("std", _column(std))
 
     def set_stats(self, mean: list[float] | Tensor, std: list[float] | Tensor) -> None:
-        """Replace the statistics (for example with ones computed on the training set)."""
+        """Replace the statistics ``[C]`` (for example with ones computed on the training set)."""
         self.mean.copy_(_column(mean))
         self.std.copy_(_column(std).clamp_min(1e-6))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Standardise ``[B, C, H, W]``; returns the same shape."""
+        """Standardise ``[B, C, H, W]``."""
         return (x - self.mean) / self.std
 
 

@@ -1,7 +1,6 @@
 """Saving and loading models as ``{"name", "config", "state_dict"}`` files.
 
-The file records the registry name and the full config, so :func:`load_model` rebuilds the architecture before
-loading the weights; input-normalisation statistics are buffers of the state dict and travel with it.
+The registry name and the config let :func:`load_model` rebuild the architecture before loading the weights.
 """
 
 from __future__ import annotations
@@ -20,20 +19,7 @@ from .seg_head import SegmentationModel
 
 
 def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
-    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``.
-
-    Args:
-        model: a model with ``name`` and a dataclass ``config``.
-        path: destination file (parent folders are created).
-        overwrite: replace an existing file.
-
-    Returns:
-        The path written.
-
-    Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
-        TypeError: the model is not one of the registered models.
-    """
+    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``."""
     path = Path(path)
     name = getattr(model, "name", None)
     known = name in MODELS or isinstance(model, SegmentationModel)
@@ -50,13 +36,7 @@ def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> P
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model saved by :func:`save_model`, in evaluation mode (read with ``weights_only=True``).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: (a ``ValueError``) not a model file of this kit (a training checkpoint, another
-            program's file, a corrupt or unsafe file), with the reason.
-    """
+    """Rebuild a model saved by :func:`save_model`, in evaluation mode; a CheckpointError says what else it is."""
     path = Path(path)
     ckpt = safe_load(path, what="model file", map_location=map_location)
     if isinstance(ckpt, dict) and "xmodal_lab" in ckpt and "state_dict" in ckpt:

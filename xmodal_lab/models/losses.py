@@ -1,7 +1,4 @@
-"""Losses shared by the models: CLIP's InfoNCE with a learnable temperature, and MAE's masked reconstruction.
-
-Embeddings are ``[B, D]``; per-patch targets ``[B, N, P]`` (``P = p * p * C`` pixels); masks ``[B, N]``, 1 = hidden.
-"""
+"""Losses shared by the models: CLIP's InfoNCE with a learnable temperature, and MAE's masked reconstruction."""
 
 from __future__ import annotations
 
@@ -16,13 +13,7 @@ MAX_LOGIT_SCALE = 100.0
 
 
 class LogitScale(nn.Module):
-    """Learnable inverse temperature, stored as a log and initialised at ``1 / init_temperature``.
-
-    Args:
-        init_temperature: starting temperature (CLIP and CROMA: 0.07).
-        max_scale: cap applied to the value used (CLIP: :data:`MAX_LOGIT_SCALE`); None leaves it uncapped,
-            as CROMA's code does.
-    """
+    """Learnable inverse temperature, stored as a log, from ``1 / init_temperature``, capped at ``max_scale``."""
 
     def __init__(self, init_temperature: float = 0.07, max_scale: float | None = None) -> None:
         super().__init__()
@@ -32,25 +23,13 @@ class LogitScale(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
 
     def forward(self) -> Tensor:
-        """The scalar logit scale ``exp(log_scale)``, capped at ``max_scale`` when one is set."""
+        """The scalar logit scale."""
         scale = self.log_scale.exp()
         return scale if self.max_scale is None else scale.clamp(max=self.max_scale)
 
 
 def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor, Tensor]:
-    """Symmetric InfoNCE (CLIP's loss) with in-batch negatives: row ``i`` of ``a`` matches row ``i`` of ``b``.
-
-    Args:
-        a: L2-normalised embeddings ``[B, D]`` (e.g. radar), ``B >= 2``.
-        b: L2-normalised embeddings ``[B, D]`` (e.g. optical).
-        logit_scale: inverse temperature (scalar).
-
-    Returns:
-        ``loss`` (mean of the a->b and b->a cross-entropies) and ``logits [B, B] = scale * a @ b.T``.
-
-    Raises:
-        ValueError: on shapes that differ, and on a single pair (no negative: the loss is exactly 0).
-    """
+    """Symmetric InfoNCE (CLIP's loss) of unit embeddings ``[B, D]`` whose rows match, and its ``logits [B, B]``."""
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(
             f"info_nce needs two [B, D] tensors of equal shape, got {tuple(a.shape)}, {tuple(b.shape)}"
@@ -67,13 +46,13 @@ def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor,
 
 
 def norm_pix_target(patches: Tensor, eps: float = 1e-6) -> Tensor:
-    """MAE's ``norm_pix_loss`` target: each patch ``[B, N, P]`` standardised by its own mean and (unbiased) variance."""
+    """MAE's ``norm_pix_loss`` target: each patch ``[B, N, P]`` standardised by its own mean and variance."""
     mean, var = patches.mean(dim=-1, keepdim=True), patches.var(dim=-1, keepdim=True)
     return (patches - mean) / (var + eps) ** 0.5
 
 
 def masked_mean(per_patch: Tensor, mask: Tensor) -> Tensor:
-    """Mean of a per-patch loss ``[B, N]`` over the hidden patches (``mask`` 1) only: a scalar."""
+    """Mean of a per-patch loss ``[B, N]`` over the hidden patches (``mask`` 1) only."""
     return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
 
 

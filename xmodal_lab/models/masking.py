@@ -1,7 +1,4 @@
-"""MAE token bookkeeping: random masking, gathering kept tokens, patch (un)folding, tokens to feature maps.
-
-Images are ``[B, C, H, W]``; tokens ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
-"""
+"""MAE token bookkeeping on tokens ``[B, L, D]`` in row-major patch order: masking, gathering, folding."""
 
 from __future__ import annotations
 
@@ -18,33 +15,13 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
     return x.reshape(b, (h // p) * (w // p), p * p * c)
 
 
-def unpatchify(x: Tensor, patch_size: int, channels: int, grid: tuple[int, int]) -> Tensor:
-    """Inverse of :func:`patchify`: ``[B, L, p * p * C]`` on a ``(H/p, W/p)`` grid -> ``[B, C, H, W]``."""
-    (gh, gw), p = grid, patch_size
-    x = x.reshape(x.shape[0], gh, gw, p, p, channels)
-    x = torch.einsum("bhwpqc->bchpwq", x)  # [B, C, H/p, p, W/p, p]
-    return x.reshape(x.shape[0], channels, gh * p, gw * p)
-
-
 def random_masking(
-    n_batch: int,
-    n_tokens: int,
-    mask_ratio: float,
-    device: torch.device | None = None,
-    generator: torch.Generator | None = None,
+    n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None, generator=None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Draw an MAE random mask that keeps the same number of tokens ``K = round(L * (1 - mask_ratio))`` per image.
+    """Draw an MAE random mask that keeps ``K = round(L * (1 - mask_ratio))`` of ``L`` tokens per image.
 
-    Args:
-        n_batch: ``B``.
-        n_tokens: ``L``.
-        mask_ratio: fraction of tokens to hide, in ``[0, 1)``.
-        device: where to draw.
-        generator: optional random generator for repeatable masks.
-
-    Returns:
-        ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
-        kept-first order).
+    Returns ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
+    kept-first order).
     """
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
@@ -70,4 +47,4 @@ def tokens_to_map(x: Tensor, grid: tuple[int, int]) -> Tensor:
     return x.transpose(1, 2).reshape(b, d, grid[0], grid[1])
 
 
-__all__ = ["gather_tokens", "patchify", "random_masking", "tokens_to_map", "unpatchify"]
+__all__ = ["gather_tokens", "patchify", "random_masking", "tokens_to_map"]

@@ -1,7 +1,6 @@
-"""Default per-band statistics with which every model standardises its physical-unit inputs.
+"""Default per-band statistics with which every model standardises its inputs: BigEarthNet-MM's training set.
 
-BigEarthNet-MM training-set statistics (its reference models; ``bigearthnet_common.constants``), a fit for
-European tiles. Replace them through ``model.norm_s1.set_stats(mean, std)``; they are saved with the weights.
+Replace them through ``model.norm_s1.set_stats(mean, std)``; they are saved with the weights.
 """
 
 from __future__ import annotations
@@ -29,16 +28,12 @@ S2_STD: tuple[float, ...] = tuple(v / 10000.0 for v in _S2_STD_DN)
 
 
 def s1_norm() -> InputNorm:
-    """Standardisation of Sentinel-1 dB ``[B, 2, H, W]`` with the default statistics."""
+    """Standardisation of Sentinel-1 dB with the default statistics."""
     return InputNorm(S1_MEAN, S1_STD)
 
 
 def s2_norm(bands: tuple[int, ...] | None = None) -> InputNorm:
-    """Standardisation of Sentinel-2 reflectance with the default statistics.
-
-    Args:
-        bands: indices into the 12 bands when a model reads only some of them (None: all 12).
-    """
+    """Standardisation of Sentinel-2 reflectance with the default statistics of ``bands`` (None: all 12)."""
     idx = range(S2_CHANNELS) if bands is None else bands
     return InputNorm([S2_MEAN[i] for i in idx], [S2_STD[i] for i in idx])
 

@@ -1,7 +1,6 @@
 """Where a patch is: sin-cos encodings (plain, and GSD-scaled as in Scale-MAE) and CROMA's 2D-ALiBi biases.
 
-Encodings are built on the model's device in float64 where it exists (not on Apple's MPS), so a GPU gives the
-CPU's numbers; :func:`sincos_table` caches one per grid, GSD ratio, device and dtype.
+Encodings are computed in float64 (float32 on Apple's MPS), so a GPU gives the CPU's numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from torch import Tensor
 
 
 def _sincos_1d(embed_dim: int, pos: Tensor, dtype: torch.dtype) -> Tensor:
-    """Sines then cosines of ``pos [N]`` at ``embed_dim / 2`` frequencies: ``[N, embed_dim]``."""
     omega = 1.0 / 10000 ** (
         torch.arange(embed_dim // 2, dtype=pos.dtype, device=pos.device) / (embed_dim / 2.0)
     )
@@ -31,19 +29,9 @@ def gsd_sincos_pos_embed(
 ) -> Tensor:
     """2-D sin-cos encoding of a patch grid with coordinates scaled by ``res`` (Scale-MAE; MAE at ``res = 1``).
 
-    Scale-MAE encodes ``sin((g / G) * pos / 10000^(2i/D))`` with ``g`` the image's GSD and ``G`` a reference
-    GSD; ``res = g / G``, so a patch covering more ground is encoded as further away. As in MAE's code, the
-    first half of the channels encodes the column coordinate, the second half the row.
-
-    Args:
-        embed_dim: token width, a multiple of 4.
-        grid_size: patches per side, or ``(rows, cols)``.
-        res: GSD ratio: a number, or a tensor ``[B]`` for one ratio per image.
-        device: where to build it (default: the device of a ``res`` tensor, else CPU).
-        dtype: dtype of the result.
-
-    Returns:
-        ``[rows * cols, embed_dim]`` for a number, ``[B, rows * cols, embed_dim]`` for a ``[B]`` tensor.
+    ``res`` is the image's GSD over a reference GSD, so a patch covering more ground is encoded as further away;
+    a number gives ``[rows * cols, embed_dim]``, a tensor ``[B]`` gives ``[B, rows * cols, embed_dim]``. As in
+    MAE's code, the first half of the channels encodes the column, the second half the row.
     """
     if embed_dim % 4:
         raise ValueError(f"embed_dim must be a multiple of 4 for a 2-D sin-cos encoding, got {embed_dim}")
@@ -52,11 +40,8 @@ def gsd_sincos_pos_embed(
         device = res.device if isinstance(res, Tensor) else "cpu"
     device = torch.device(device)
     cd = torch.float32 if device.type == "mps" else torch.float64
-    gh, gw = torch.meshgrid(
-        torch.arange(rows, dtype=cd, device=device),
-        torch.arange(cols, dtype=cd, device=device),
-        indexing="ij",
-    )
+    kw = {"dtype": cd, "device": device}
+    gh, gw = torch.meshgrid(torch.arange(rows, **kw), torch.arange(cols, **kw), indexing="ij")
     batched = isinstance(res, Tensor) and res.ndim > 0
     r = res.detach().reshape(-1, 1).to(device, cd) if batched else float(res)  # [B, 1] or a number
     gh, gw = (r * gh.reshape(-1)).reshape(-1), (r * gw.reshape(-1)).reshape(-1)  # [B * N] or [N]
@@ -82,11 +67,7 @@ def sincos_table(
 
 
 def alibi_slopes(num_heads: int) -> Tensor:
-    """ALiBi's per-head slopes ``[num_heads]``, as in the ALiBi paper's code and CROMA's.
-
-    For ``n`` a power of two, ``2^(-8k/n)`` for ``k = 1..n``; otherwise the slopes of the closest smaller power
-    of two ``m``, then every other slope of ``2m`` heads until ``n`` are taken.
-    """
+    """ALiBi's per-head slopes ``[num_heads]``: ``2^(-8k/n)``, interleaved when ``n`` is not a power of two."""
     if num_heads < 1:
         raise ValueError(f"num_heads must be a positive integer, got {num_heads}")
 
@@ -110,9 +91,9 @@ def alibi_2d_bias(num_heads: int, grid: tuple[int, int]) -> Tensor:
 
 
 def masked_alibi(bias: Tensor, ids_query: Tensor, ids_key: Tensor) -> Tensor:
-    """The full bias ``[1, heads, N, N]`` gathered for kept queries ``[B, Kq]`` and keys ``[B, Kk]``.
+    """The bias ``[1, heads, N, N]`` of kept queries ``[B, Kq]`` and keys ``[B, Kk]``: ``[B, heads, Kq, Kk]``.
 
-    X-ALiBi when the two differ (radar queries, optical keys). Returns ``[B, heads, Kq, Kk]``.
+    X-ALiBi when the two differ (radar queries, optical keys).
     """
     picked = bias[0][:, ids_query[:, :, None], ids_key[:, None, :]]  # [heads, B, Kq, Kk]
     return picked.transpose(0, 1)

@@ -1,7 +1,6 @@
 """Registry of the kit's models: ``build("croma", preset="tiny", embed_dim=128)``.
 
-Each entry pairs a model class with its config dataclass and presets (``tiny`` for tests and fast mode,
-``small``, ``base`` as in the papers); overrides replace single config fields.
+Each model has presets ``tiny`` (tests and fast mode), ``small`` and ``base`` (the paper's size).
 """
 
 from __future__ import annotations
@@ -54,17 +53,7 @@ def _check_fields(spec: ModelSpec, names: typing.Iterable[str], error: type[Exce
 
 
 def get_config(name: str, preset: str = "tiny", **overrides: typing.Any):
-    """A new config: the preset with some fields replaced.
-
-    Args:
-        name: a registered model (``"contrastive"``, ``"scale_mae"``, ``"croma"``, ``"skysense"``, ``"mmearth"``).
-        preset: ``"tiny"``, ``"small"``, ``"base"`` (or another preset of the model).
-        **overrides: config fields to change.
-
-    Raises:
-        KeyError: unknown model or preset.
-        TypeError: an override that is not a field of the config.
-    """
+    """A new config of model ``name``: the preset with the ``overrides`` fields replaced."""
     spec = _spec(name)
     if preset not in spec.presets:
         raise KeyError(f"model {name!r} has no preset {preset!r}; choose one of {list(spec.presets)}")
@@ -73,24 +62,14 @@ def get_config(name: str, preset: str = "tiny", **overrides: typing.Any):
 
 
 def config_from_dict(name: str, values: dict):
-    """Rebuild a config from ``dataclasses.asdict`` output (lists turn back into tuples).
-
-    Raises:
-        ValueError: a saved field this version does not know.
-    """
+    """Rebuild a config from ``dataclasses.asdict`` output (lists turn back into tuples)."""
     spec = _spec(name)
     _check_fields(spec, values, ValueError, "(saved) has fields this version does not know:")
     return spec.config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def build(name: str, preset: str = "tiny", **overrides: typing.Any) -> nn.Module:
-    """Build a freshly initialised model from a preset, e.g. ``build("croma", "tiny", mask_ratio=0.5)``.
-
-    Args:
-        name: a registered model.
-        preset: ``"tiny"`` (tests, fast mode), ``"small"``, ``"base"`` (the paper's size).
-        **overrides: config fields to change.
-    """
+    """Build a freshly initialised model from a preset, e.g. ``build("croma", "tiny", mask_ratio=0.5)``."""
     return _spec(name).model_cls(get_config(name, preset, **overrides))
 
 

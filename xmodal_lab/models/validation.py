@@ -13,33 +13,11 @@ from xmodal_lab.units import check_s1, check_s2
 _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs the host: once per input name
 
 
-def model_input(
-    x: Any,
-    channels: int,
-    multiple: int,
-    name: str,
-    time_series: bool = False,
-    dtype: torch.dtype = torch.float32,
-) -> Tensor:
-    """Validate an image and return it as a float tensor the network can take.
+def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bool = False) -> Tensor:
+    """Validate an image ``[B, C, H, W]`` (or ``[B, T, C, H, W]``) and return it as a float32 tensor.
 
-    Checks the rank, the channel count, a height and width that ``multiple`` divides and finite values, warns
-    on units that look wrong (:mod:`xmodal_lab.units`), and casts other floating dtypes (numpy's float64).
-
-    Args:
-        x: ``[B, C, H, W]`` (or ``[B, T, C, H, W]`` when ``time_series``): a tensor or a numpy array.
-        channels: expected channel count ``C``.
-        multiple: H and W must be multiples of it (the patch size; 1 for a CNN).
-        name: the input's name in messages and its modality (``"s1"``: dB, ``"s2"``: reflectance).
-        time_series: also accept a time axis.
-        dtype: the floating dtype the model computes in.
-
-    Returns:
-        ``x`` as a ``dtype`` tensor of the same shape (the same object when nothing needed changing).
-
-    Raises:
-        TypeError: not an array, or an array of integers or booleans.
-        ValueError: a wrong rank, channel count or size, or NaN / infinite values.
+    Checks the rank, the ``channels``, a height and width that ``multiple`` divides (the patch size) and finite
+    values, and warns on units that look wrong for ``name`` (``"s1"``: dB, ``"s2"``: reflectance).
     """
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
@@ -68,16 +46,11 @@ def model_input(
         if x.device.type != "cpu":
             _UNITS_CHECKED_ON_DEVICE.add(name)
         (check_s1 if name == "s1" else check_s2)(x.detach(), where=name)
-    return x if x.dtype == dtype else x.to(dtype)
+    return x.float()
 
 
 def batch_item(batch: dict, key: str, owner: str) -> Tensor:
-    """``batch[key]``, or an error naming the missing key and the model (``owner``) that needs it.
-
-    Raises:
-        TypeError: ``batch`` is not a dict.
-        KeyError: the key is absent or None.
-    """
+    """``batch[key]``, or an error naming the missing key and the model (``owner``) that needs it."""
     if not isinstance(batch, dict):
         raise TypeError(
             f"{owner}.forward expects the batch dict of the data layer, got {type(batch).__name__}"
@@ -97,7 +70,7 @@ def same_tiles(s1: Tensor | None, s2: Tensor | None) -> None:
             f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, {tuple(s2.shape)}"
         )
     if s1.shape[0] != s2.shape[0]:
-        raise ValueError(f"s1 and s2 must hold the same number of tiles, got {s1.shape[0]} and {s2.shape[0]}")
+        raise ValueError(f"s1 and s2 must hold the same number of pairs, got {s1.shape[0]} and {s2.shape[0]}")
 
 
 __all__ = ["batch_item", "model_input", "same_tiles"]
