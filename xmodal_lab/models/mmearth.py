@@ -21,7 +21,6 @@ from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .validation import batch_item, model_input
 
 TASKS: tuple[str, ...] = ("s2", "s1", "landcover", "labels")  # the order of ``log_vars``
-PIXEL_TASKS: tuple[str, ...] = ("s2", "s1", "landcover")
 
 
 @dataclass
@@ -112,14 +111,11 @@ class MMEarth(nn.Module):
         self.encoder = ViTEncoder(S2_CHANNELS, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
 
         d, pp = c.decoder_dim, c.patch_size**2
-        # one decoder shared by all tasks, one head each
+        # one decoder shared by all tasks; a head each, per pixel of a patch except the scene labels
         self.decoder = MAEDecoder(c.embed_dim, d, c.decoder_depth, c.decoder_heads, c.mlp_ratio)
-        out_chans = {"s2": S2_CHANNELS, "s1": S1_CHANNELS, "landcover": c.n_landcover}
-        self.heads = nn.ModuleDict(
-            {t: nn.Linear(d, pp * out_chans[t]) for t in self.tasks if t in PIXEL_TASKS}
-        )
-        if "labels" in self.tasks:
-            self.heads["labels"] = nn.Linear(d, c.n_labels)
+        out_dims = {"s2": pp * S2_CHANNELS, "s1": pp * S1_CHANNELS, "landcover": pp * c.n_landcover,
+                    "labels": c.n_labels}  # fmt: skip
+        self.heads = nn.ModuleDict({t: nn.Linear(d, out_dims[t]) for t in self.tasks})
         self.weighting = UncertaintyWeighting(self.tasks)
         self.apply(init_weights)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
@@ -136,7 +132,7 @@ class MMEarth(nn.Module):
     def features(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
     ) -> dict[str, Tensor]:
-        """Patch features of an optical tile ``s2 [B, 12, H, W]``: ``{"s2": [B, D, H/p, W/p]}`` (s1, gsd ignored)."""
+        """Patch features ``{"s2": [B, D, H/p, W/p]}`` of an optical tile ``s2 [B, 12, H, W]``."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder.feature_map(x)}
 
@@ -168,7 +164,7 @@ class MMEarth(nn.Module):
     def forward_loss(
         self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor
     ) -> dict[str, Tensor]:
-        """``{task: loss}``: squared error or cross-entropy over hidden patches, binary cross-entropy for labels."""
+        """``{task: loss}``: squared error or cross-entropy over hidden patches; binary cross-entropy for labels."""
         p, losses = self.config.patch_size, {}
         target = patchify(x2, p)  # [B, N, p*p*12]
         if self.config.norm_pix_loss:
@@ -224,4 +220,4 @@ class MMEarth(nn.Module):
         return out
 
 
-__all__ = ["MMEarth", "MMEarthConfig", "PIXEL_TASKS", "PRESETS", "TASKS", "UncertaintyWeighting"]
+__all__ = ["MMEarth", "MMEarthConfig", "PRESETS", "TASKS", "UncertaintyWeighting"]

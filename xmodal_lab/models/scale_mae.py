@@ -245,14 +245,14 @@ class ScaleMAE(nn.Module):
     def features(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
     ) -> dict[str, Tensor]:
-        """Patch features of the whole image: ``{key: [B, D, H/p, W/p]}`` (key ``"s2"``, ``"s1"`` or ``"joint"``)."""
+        """Patch features of the whole image, ``{key: [B, D, H/p, W/p]}`` (key ``"s2"``, ``"s1"``, ``"joint"``)."""
         tokens, grid = self._encode_full(s1, s2, gsd)
         return {self.key: tokens_to_map(tokens[:, 1:], grid)}
 
     def embed(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
     ) -> dict[str, Tensor]:
-        """One vector per image, ``{key: [B, D]}``: the mean patch token (or the class token, ``pool="cls"``)."""
+        """One vector per image, ``{key: [B, D]}``: the mean patch token (the class token if ``pool="cls"``)."""
         tokens, _ = self._encode_full(s1, s2, gsd)
         return {self.key: tokens[:, 0] if self.config.pool == "cls" else tokens[:, 1:].mean(dim=1)}
 

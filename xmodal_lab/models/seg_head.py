@@ -28,7 +28,7 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
 
 
 class UPerNetHead(nn.Module):
-    """ViTDet's simple feature pyramid (strides 4, 2, 1, 1/2 of the map) + FPN + fusion; global pooling bin only."""
+    """ViTDet's simple feature pyramid (x4, x2, x1, x1/2 of the map), an FPN and a fusion; one global pool bin."""
 
     def __init__(self, in_dim: int, num_classes: int, dim: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
@@ -97,7 +97,7 @@ class SegmentationConfig:
 
 
 class SegmentationModel(nn.Module):
-    """Any encoder of the kit (with ``features()``) plus a ``"upernet"`` or ``"linear"`` head, trained on ``mask``.
+    """A kit encoder (anything with ``features()``) plus a ``"upernet"`` or ``"linear"`` head, trained on ``mask``.
 
     ``modality`` picks the feature map (``"s1"``, ``"s2"`` or ``"joint"``); a frozen encoder stays in eval mode
     without gradients. Train with ``fit(seg, data, normalize=False)``: new input statistics would warn.

@@ -13,7 +13,7 @@ from torch import Tensor
 
 @torch.no_grad()
 def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
-    """Balanced plan ``Q [..., N, K]`` from similarities ``[..., N, K]``: rows sum to ``1 / N``, columns about ``1 / K``.
+    """Balanced plan ``Q [..., N, K]`` from scores ``[..., N, K]``: rows sum to ``1 / N``, columns about ``1 / K``.
 
     Columns then rows are rescaled ``n_iters`` times (rows last, so row sums are exact); smaller ``eps`` is closer
     to a hard assignment.
@@ -32,13 +32,6 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
     return q.to(scores.dtype)
 
 
-def spread_indices(n_items: int, k: int) -> Tensor:
-    """``k`` evenly spaced indices in ``range(n_items)``, ``[k]`` int64 (seeds spread over a row-major grid)."""
-    if not 1 <= k <= n_items:
-        raise ValueError(f"cannot pick {k} seeds among {n_items} items")
-    return torch.linspace(0, n_items - 1, k).round().long()
-
-
 @torch.no_grad()
 def sinkhorn_kmeans(
     x: Tensor, k: int, n_steps: int = 3, eps: float = 0.05, n_iters: int = 3
@@ -47,14 +40,14 @@ def sinkhorn_kmeans(
 
     Returns ``assign [B, N, k]`` (rows sum to 1) and unit ``centres [B, k, D]``.
     """
-    if x.ndim != 3:
-        raise ValueError(f"sinkhorn_kmeans needs [B, N, D] vectors, got shape {tuple(x.shape)}")
+    if x.ndim != 3 or not 1 <= k <= x.shape[1]:
+        raise ValueError(f"sinkhorn_kmeans needs [B, N, D] and 1 <= k <= N, got {tuple(x.shape)}, k={k}")
     xn = F.normalize(x.detach().float(), dim=-1)
-    centres = xn[:, spread_indices(x.shape[1], k)]  # [B, k, D]
+    centres = xn[:, torch.linspace(0, x.shape[1] - 1, k).round().long()]  # [B, k, D], spread over the grid
     for _ in range(max(1, n_steps)):
         plan = sinkhorn(xn @ centres.transpose(1, 2), eps, n_iters)  # [B, N, k]
         centres = F.normalize((plan * k).transpose(1, 2) @ xn, dim=-1)  # [B, k, D]
     return plan * x.shape[1], centres
 
 
-__all__ = ["sinkhorn", "sinkhorn_kmeans", "spread_indices"]
+__all__ = ["sinkhorn", "sinkhorn_kmeans"]

@@ -122,13 +122,13 @@ class SkySenseNet(nn.Module):
         return self.fusion_norm(x[:, 0]).reshape(b, h * w, d)  # the extra token's output
 
     def geo_context(self, mm: Tensor, prototypes: Tensor) -> Tensor:
-        """``F_fus = W Concat[F^mm, softmax(F^mm P^T / sqrt(D)) P]`` for ``mm [B, N, D]``, ``prototypes [B, K, D]``."""
+        """``F_fus = W Concat[F^mm, softmax(F^mm P^T / sqrt(D)) P]``, ``mm [B, N, D]``, ``prototypes [B, K, D]``."""
         p = prototypes.to(mm.dtype).unsqueeze(1)  # [B, 1, K, D]; the buffer is float32, mm may be bf16
         ctx = F.scaled_dot_product_attention(mm.unsqueeze(1), p, p).squeeze(1)  # [B, N, D]
         return self.geo_proj(torch.cat([mm, ctx], dim=-1))
 
     def forward(self, x: dict[str, Tensor], doy: dict, prototypes: Tensor | None) -> dict[str, Tensor]:
-        """Encode ``{m: [B, T_m, C, H, W]}`` into ``{m: [B, T_m, D, h, w]}``, plus ``mm``/``joint`` ``[B, N, D]``."""
+        """Encode ``{m: [B, T_m, C, H, W]}`` to ``{m: [B, T_m, D, h, w]}`` and ``mm``, ``joint`` ``[B, N, D]``."""
         out = {}
         for name, v in x.items():
             maps = self.encoders[name].feature_map(v.flatten(0, 1))  # [B*T, D, h, w]
@@ -168,14 +168,11 @@ class SkySense(nn.Module):
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
         out = {}
-        for name, x, ch, norm in (
-            ("s1", s1, S1_CHANNELS, self.norm_s1),
-            ("s2", s2, S2_CHANNELS, self.norm_s2),
-        ):
+        for name, x, ch in (("s1", s1, S1_CHANNELS), ("s2", s2, S2_CHANNELS)):
             if x is not None:
                 x = model_input(x, ch, self.config.patch_size, name, time_series=True)
-                x = x.unsqueeze(1) if x.ndim == 4 else x
-                out[name] = norm(x.flatten(0, 1)).reshape(x.shape)
+                x = x.unsqueeze(1) if x.ndim == 4 else x  # [B, T, C, H, W]
+                out[name] = getattr(self, f"norm_{name}")(x.flatten(0, 1)).reshape(x.shape)
         if len(out) == 2 and (
             out["s1"].shape[0] != out["s2"].shape[0] or out["s1"].shape[-2:] != out["s2"].shape[-2:]
         ):
@@ -183,14 +180,10 @@ class SkySense(nn.Module):
                              f"{tuple(s1.shape)}, {tuple(s2.shape)}")  # fmt: skip
         return out
 
-    def regions(self, lat: object, lon: object) -> Tensor:
-        """Region index ``[B]`` of each tile (see :func:`geo_region`)."""
-        return geo_region(torch.as_tensor(lat), torch.as_tensor(lon), self.config.region_grid)
-
     def _prototypes_for(self, n_images: int, lat: object, lon: object) -> Tensor:
         if lat is None or lon is None:  # unknown location: every region's prototypes
             return self.prototypes.flatten(0, 1).unsqueeze(0).expand(n_images, -1, -1)
-        return self.prototypes[self.regions(lat, lon).to(self.prototypes.device)]
+        return self.prototypes[geo_region(lat, lon, self.config.region_grid).to(self.prototypes.device)]
 
     @torch.no_grad()
     def _encode(self, s1, s2, date, lat, lon) -> dict[str, Tensor]:
@@ -222,21 +215,20 @@ class SkySense(nn.Module):
             pt.mul_(m).add_(ps.detach(), alpha=1.0 - m)
 
     @torch.no_grad()
-    def assign_prototypes(self, features: Tensor, region: int) -> Tensor:
-        """Sinkhorn assignment ``S [n, K]`` of features ``[n, D]`` to a region's prototypes (columns sum to 1)."""
-        c = self.config
-        sim = F.normalize(features.float(), dim=-1) @ F.normalize(self.prototypes[region], dim=-1).t()
-        plan = sinkhorn(sim, c.sinkhorn_eps, c.sinkhorn_iters)
-        return plan / plan.sum(dim=0, keepdim=True).clamp_min(1e-12)
-
-    @torch.no_grad()
     def update_prototypes(self, features: Tensor, regions: Tensor, momentum: float | None = None) -> None:
-        """``P_r <- m P_r + (1 - m) S^T F`` for every region in ``regions [B]``; ``features`` is ``F^mm [B, N, D]``."""
-        m = self.config.prototype_momentum if momentum is None else momentum
+        """``P_r <- m P_r + (1 - m) S^T F`` for every region in ``regions [B]``, with ``F = F^mm [B, N, D]``.
+
+        ``S [n, K]`` is the Sinkhorn assignment of the region's pixels to its prototypes, columns summing to 1.
+        """
+        c = self.config
+        m = c.prototype_momentum if momentum is None else momentum
         regions = regions.to(features.device)
         for r in regions.unique().tolist():
             f = features[regions == r].flatten(0, 1).float()  # [n, D], every pixel of the region's images
-            self.prototypes[r] = m * self.prototypes[r] + (1.0 - m) * (self.assign_prototypes(f, r).t() @ f)
+            sim = F.normalize(f, dim=-1) @ F.normalize(self.prototypes[r], dim=-1).t()  # [n, K]
+            plan = sinkhorn(sim, c.sinkhorn_eps, c.sinkhorn_iters)
+            assign = plan / plan.sum(dim=0, keepdim=True).clamp_min(1e-12)
+            self.prototypes[r] = m * self.prototypes[r] + (1.0 - m) * (assign.t() @ f)
 
     def _augment(self, x: dict[str, Tensor], ks: Tensor) -> dict[str, Tensor]:
         # one flip/rotation per image shared by both modalities and all dates; jitter per image and band
@@ -305,7 +297,7 @@ class SkySense(nn.Module):
         align = _nce(img_s1, img_s2, c.temperature)
 
         if lat is not None and lon is not None:
-            region = self.regions(lat, lon)
+            region = geo_region(lat, lon, c.region_grid)
             if self.training and c.geo_context:
                 self.update_prototypes(enc_s["mm"].detach(), region)
         else:

@@ -42,7 +42,7 @@ def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
 
 
 def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
-    """Day of the year of every frame, ``{m: [B, T_m]}`` for frames ``{m: [B, T_m, C, H, W]}`` (None without dates)."""
+    """Day of the year ``{m: [B, T_m]}`` of frames ``{m: [B, T_m, C, H, W]}`` (None without dates)."""
     out = {}
     for name, v in x.items():
         b, t = v.shape[:2]
@@ -58,7 +58,7 @@ def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
 
 
 def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Region index ``[B]`` of each location (degrees) on a ``(lat bands, lon bands)`` grid, row-major from the SW."""
+    """Region index ``[B]`` of each location (degrees) on a ``(lat bands, lon bands)`` grid, row-major."""
     n_lat, n_lon = grid
     lat = torch.as_tensor(lat, dtype=torch.float64).reshape(-1).clamp(-90.0, 90.0)
     lon = (torch.as_tensor(lon, dtype=torch.float64).reshape(-1) + 180.0) % 360.0 - 180.0
@@ -68,7 +68,7 @@ def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
 
 
 def dihedral(x: Tensor, k: int) -> Tensor:
-    """One of the 8 flips/rotations of ``x [..., H, W]``: flip the columns if ``k >= 4``, then rotate ``k % 4``."""
+    """One of the 8 flips/rotations of ``x [..., H, W]``: flip columns if ``k >= 4``, rotate ``k % 4`` times."""
     if k >= 4:
         x = x.flip(-1)
     return torch.rot90(x, k % 4, dims=(-2, -1))
@@ -83,6 +83,3 @@ def dihedral_inverse(x: Tensor, k: int) -> Tensor:
 def per_image(fn, x: Tensor, ks: Tensor) -> Tensor:
     """Apply ``fn(x_i, k_i)`` to each image of ``x [B, ...]`` with its own transform index ``ks [B]``."""
     return torch.stack([fn(xi, int(k)) for xi, k in zip(x, ks)])
-
-
-__all__ = ["DAYS_IN_YEAR", "day_of_year", "dihedral", "dihedral_inverse", "frame_days", "geo_region", "per_image"]
