@@ -137,12 +137,9 @@ class ScaleMAE(nn.Module):
         g = torch.as_tensor(gsd.detach() if isinstance(gsd, Tensor) else gsd, dtype=dtype, device=device)
         g = g.reshape(-1).expand(n_images) if g.numel() == 1 else g.reshape(-1)
         message = f"gsd must be a positive number or one per image ([{n_images}]), got {gsd}"
-        if g.numel() != n_images:
+        if g.numel() != n_images or (device.type == "cpu" and not torch.all(g > 0)):
             raise ValueError(message)
-        if device.type == "cpu":
-            if not torch.all(g > 0):
-                raise ValueError(message)
-        else:  # checked on the device, without waiting for it
+        if device.type != "cpu":  # checked on the device, without waiting for it
             torch._assert_async(torch.all(g > 0), "gsd must be positive")
         return g / self.config.reference_gsd
 
