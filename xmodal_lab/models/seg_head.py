@@ -133,7 +133,6 @@ class SegmentationModel(nn.Module):
             self.encoder.eval()
         self._norms_at_start = self._norm_state()
         in_dim = self._feature_dim()
-        self.head_kind = head
         self.head: nn.Module = (
             UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
             if head == "upernet"
@@ -146,7 +145,9 @@ class SegmentationModel(nn.Module):
                     f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}"
                 )
         self.register_buffer("class_weights", class_weights, persistent=False)
-        self.head_dim, self.dropout = int(head_dim), float(dropout)
+        weights = None if class_weights is None else tuple(class_weights.tolist())
+        self._settings = dict(num_classes=self.num_classes, modality=modality, freeze_encoder=self.freeze_encoder,
+                              head_dim=int(head_dim), dropout=float(dropout), class_weights=weights, head=head)  # fmt: skip
         self._warned = False
 
     @property
@@ -155,13 +156,7 @@ class SegmentationModel(nn.Module):
         name, enc_config = getattr(self.encoder, "name", None), getattr(self.encoder, "config", None)
         if not isinstance(name, str) or not dataclasses.is_dataclass(enc_config):
             return None
-        weights = self.class_weights
-        return SegmentationConfig(
-            encoder=name, encoder_config=dataclasses.asdict(enc_config), num_classes=self.num_classes,
-            modality=self.modality, freeze_encoder=self.freeze_encoder, head_dim=self.head_dim,
-            dropout=self.dropout, class_weights=None if weights is None else tuple(weights.tolist()),
-            head=self.head_kind,
-        )  # fmt: skip
+        return SegmentationConfig(name, dataclasses.asdict(enc_config), **self._settings)
 
     @classmethod
     def from_config(cls, config: SegmentationConfig | dict[str, Any]) -> SegmentationModel:
@@ -178,9 +173,8 @@ class SegmentationModel(nn.Module):
                 f"segmentation config: unknown encoder {config.encoder!r}; known: {sorted(MODELS)}"
             )
         encoder = MODELS[config.encoder].model_cls(config_from_dict(config.encoder, config.encoder_config))
-        return cls(encoder, config.num_classes, modality=config.modality, freeze_encoder=config.freeze_encoder,
-                   head_dim=config.head_dim, class_weights=config.class_weights, dropout=config.dropout,
-                   head=config.head)  # fmt: skip
+        settings = {k: v for k, v in vars(config).items() if k not in ("encoder", "encoder_config")}
+        return cls(encoder, **settings)
 
     def _norm_state(self) -> list[Tensor]:
         return [b.detach().clone() for n, b in self.encoder.named_buffers() if n.endswith(("mean", "std"))]
