@@ -46,8 +46,6 @@ def test_head_builds_the_pyramid_at_four_strides():
     levels = [res(feats).shape[-2:] for res in head.resample]
     assert levels == [(16, 16), (8, 8), (4, 4), (2, 2)]
     assert head(feats, size=(32, 32)).shape == (2, 2, 32, 32)
-    with pytest.raises(ValueError, match="scales"):
-        UPerNetHead(16, 2, scales=(3,))
 
 
 def test_frozen_encoder_gets_no_gradient_and_stays_in_eval_mode():

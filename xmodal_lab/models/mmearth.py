@@ -1,14 +1,9 @@
 """MMEarth (Nedungadi et al., ECCV 2024): a masked autoencoder on optical tiles with several pretext tasks.
 
-One encoder reads the visible optical (Sentinel-2) patches; one decoder shared by the tasks feeds a head per
-task: reconstruct the hidden optical patches (``s2``), predict the co-registered radar (``s1``) and the land cover
-of every pixel (``landcover``), and the tile's multi-hot scene labels (``labels``). Pixel losses count hidden
-patches only. The task losses are combined by uncertainty weighting (Kendall et al., 2018),
-``L = sum_t [L_t != 0] (exp(-s_t) L_t + s_t)`` with a learned log variance ``s_t`` per task.
-
-The kit's encoder is a small ViT MAE (the paper's is a sparse ConvNeXt V2), and its pretext targets are the
-kit's radar, land cover and scene labels. ``tasks=("s2",)`` is a plain optical MAE of the same size: the
-baseline that shows what the extra tasks add.
+One encoder reads the visible optical patches; a decoder shared by the tasks feeds one head per task (hidden
+optical patches, co-registered radar, per-pixel land cover, multi-hot scene labels), combined by uncertainty
+weighting (Kendall et al., 2018). The kit's encoder is a small ViT (the paper's a sparse ConvNeXt V2);
+``tasks=("s2",)`` is the plain optical MAE baseline.
 """
 
 from __future__ import annotations
@@ -25,10 +20,7 @@ from .masking import patchify, random_masking
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .validation import batch_item, model_input
 
-#: Every pretext task the model knows, in a fixed order (the order of ``log_vars``).
-TASKS: tuple[str, ...] = ("s2", "s1", "landcover", "labels")
-#: Tasks predicted for every pixel; the others are predicted once per image.
-PIXEL_TASKS: tuple[str, ...] = ("s2", "s1", "landcover")
+TASKS: tuple[str, ...] = ("s2", "s1", "landcover", "labels")  # the order of ``log_vars``
 
 
 @dataclass
@@ -36,22 +28,11 @@ class MMEarthConfig:
     """Configuration of :class:`MMEarth`.
 
     Attributes:
-        img_size: nominal tile side in pixels; any multiple of the patch size works.
-        patch_size: patch side.
-        embed_dim: encoder width (the embedding width).
-        depth: encoder blocks.
-        num_heads: encoder heads.
-        mlp_ratio: MLP hidden width / width.
-        decoder_dim: width of the decoder shared by the tasks.
-        decoder_depth: decoder blocks.
-        decoder_heads: decoder heads.
-        mask_ratio: fraction of optical patches hidden from the encoder (MMEarth: 0.6).
-        tasks: pretext tasks, a subset of ``("s2", "s1", "landcover", "labels")`` containing ``"s2"``.
-        n_landcover: land-cover classes (``len(xmodal_lab.data.LANDCOVER_CLASSES)`` for the simulated world);
-            negative ids in ``landcover`` are ignored.
-        n_labels: scene labels (length of the multi-hot ``labels``).
+        tasks: pretext tasks, a subset of :data:`TASKS` containing ``"s2"``.
+        n_landcover: land-cover classes; negative ids in ``landcover`` are ignored.
+        n_labels: length of the multi-hot ``labels``.
         norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only).
-        weighting: ``"uncertainty"`` (``exp(-s) L + s``) or ``"sum"`` (plain sum of the task losses).
+        weighting: ``"uncertainty"`` (``exp(-s) L + s``) or ``"sum"`` of the task losses.
     """
 
     img_size: int = 32
@@ -76,7 +57,7 @@ PRESETS: dict[str, MMEarthConfig] = {
     "small": MMEarthConfig(
         img_size=64, patch_size=8, embed_dim=256, depth=6, num_heads=8, decoder_dim=256, decoder_heads=8
     ),
-    # a ViT-B/16 encoder (the paper's encoder is a ConvNeXt V2 of similar cost), 112 px tiles as in MMEarth
+    # a ViT-B/16 (the paper's ConvNeXt V2 costs about as much) on MMEarth's 112 px tiles
     "base": MMEarthConfig(
         img_size=112, patch_size=16, embed_dim=768, depth=12, num_heads=12, decoder_dim=512, decoder_heads=16
     ),  # fmt: skip
@@ -86,10 +67,7 @@ PRESETS: dict[str, MMEarthConfig] = {
 class UncertaintyWeighting(nn.Module):
     """Multi-task loss weighting by learned homoscedastic uncertainty: ``sum_t exp(-s_t) L_t + s_t``.
 
-    A task whose loss is exactly 0 (dropped this step, e.g. no valid pixel) adds 0, not ``s_t``.
-
-    Args:
-        tasks: task names; one log variance ``s_t`` each, initialised at 0 (weight 1).
+    Each log variance ``s_t`` starts at 0; a task whose loss is exactly 0 (dropped this step) adds 0, not ``s_t``.
     """
 
     def __init__(self, tasks: tuple[str, ...]) -> None:
@@ -113,17 +91,7 @@ class UncertaintyWeighting(nn.Module):
 
 
 class MMEarth(nn.Module):
-    """Multi-pretext masked autoencoder on optical input.
-
-    Args:
-        config: an :class:`MMEarthConfig` (default: the ``tiny`` preset).
-
-    Example:
-        >>> model = MMEarth(PRESETS["tiny"])
-        >>> out = model({"s2": s2, "s1": s1, "landcover": lc, "labels": labels})
-        >>> out["loss"].backward()
-        >>> model.embed(s2=s2)["s2"]  # [B, 64]
-    """
+    """Multi-pretext masked autoencoder on optical input."""
 
     name = "mmearth"
 
@@ -143,14 +111,11 @@ class MMEarth(nn.Module):
         self.encoder = ViTEncoder(S2_CHANNELS, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
 
         d, pp = c.decoder_dim, c.patch_size**2
-        # one decoder shared by all tasks, one head each
+        # one decoder shared by all tasks; a head each, per pixel of a patch except the scene labels
         self.decoder = MAEDecoder(c.embed_dim, d, c.decoder_depth, c.decoder_heads, c.mlp_ratio)
-        out_chans = {"s2": S2_CHANNELS, "s1": S1_CHANNELS, "landcover": c.n_landcover}
-        self.heads = nn.ModuleDict(
-            {t: nn.Linear(d, pp * out_chans[t]) for t in self.tasks if t in PIXEL_TASKS}
-        )
-        if "labels" in self.tasks:
-            self.heads["labels"] = nn.Linear(d, c.n_labels)
+        out_dims = {"s2": pp * S2_CHANNELS, "s1": pp * S1_CHANNELS, "landcover": pp * c.n_landcover,
+                    "labels": c.n_labels}  # fmt: skip
+        self.heads = nn.ModuleDict({t: nn.Linear(d, out_dims[t]) for t in self.tasks})
         self.weighting = UncertaintyWeighting(self.tasks)
         self.apply(init_weights)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
@@ -167,7 +132,7 @@ class MMEarth(nn.Module):
     def features(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
     ) -> dict[str, Tensor]:
-        """Patch features of an optical tile ``s2 [B, 12, H, W]``: ``{"s2": [B, D, H/p, W/p]}`` (s1, gsd ignored)."""
+        """Patch features ``{"s2": [B, D, H/p, W/p]}`` of an optical tile ``s2 [B, 12, H, W]``."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder.feature_map(x)}
 
@@ -179,11 +144,9 @@ class MMEarth(nn.Module):
         return {"s2": self.encoder(x).mean(dim=1)}
 
     def forward_encoder(self, x: Tensor, mask_ratio: float) -> tuple[Tensor, Tensor, Tensor]:
-        """Encode a random ``1 - mask_ratio`` of the patches of a standardised tile ``[B, 12, H, W]``.
+        """Encode a random ``1 - mask_ratio`` of the patches of ``x [B, 12, H, W]``.
 
-        Returns:
-            ``latent [B, K, D]`` with ``K = int(N * (1 - mask_ratio))``, ``mask [B, N]`` (1 = hidden) and
-            ``ids_restore [B, N]``.
+        Returns ``latent [B, K, D]``, ``mask [B, N]`` (1 = hidden) and ``ids_restore [B, N]``.
         """
         grid = self.encoder.grid(x)
         n = grid[0] * grid[1]
@@ -194,33 +157,14 @@ class MMEarth(nn.Module):
     def forward_decoder(
         self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]
     ) -> dict[str, Tensor]:
-        """Run the shared decoder and every task head.
-
-        Args:
-            latent: encodings of the visible patches ``[B, K, D]``.
-            ids_restore: ``[B, N]`` from :func:`~xmodal_lab.models.masking.random_masking`.
-            grid: ``(h, w)``.
-
-        Returns:
-            Pixel tasks ``[B, N, p*p*C_t]`` (pixel order of ``patchify``); ``labels`` logits ``[B, n_labels]``.
-        """
+        """Shared decoder and task heads: pixel tasks ``[B, N, p*p*C_t]``, ``labels`` logits ``[B, n_labels]``."""
         x = self.decoder(latent, ids_restore, grid)  # [B, N, Dd]
         return {t: head(x.mean(dim=1) if t == "labels" else x) for t, head in self.heads.items()}
 
     def forward_loss(
         self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor
     ) -> dict[str, Tensor]:
-        """Each task's loss: squared error or cross-entropy over hidden patches, binary cross-entropy for labels.
-
-        Args:
-            pred: the outputs of :meth:`forward_decoder`.
-            batch: the pair batch holding the targets.
-            x2: the standardised optical tile ``[B, 12, H, W]``.
-            mask: ``[B, N]``, 1 = hidden.
-
-        Returns:
-            ``{task: scalar loss}``.
-        """
+        """``{task: loss}``: squared error or cross-entropy over hidden patches; binary cross-entropy for labels."""
         p, losses = self.config.patch_size, {}
         target = patchify(x2, p)  # [B, N, p*p*12]
         if self.config.norm_pix_loss:
@@ -259,13 +203,8 @@ class MMEarth(nn.Module):
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """Pretraining step: mask the optical tile, encode the visible patches, solve every pretext task.
 
-        Args:
-            batch: the pair batch: ``s2 [B, 12, H, W]`` reflectance, and for the configured tasks
-                ``s1 [B, 2, H, W]`` dB, ``landcover [B, H, W]`` int64, ``labels [B, n_labels]`` multi-hot.
-
-        Returns:
-            ``loss`` (uncertainty-weighted or summed), ``loss_<task>`` (each task's unweighted loss, detached),
-            ``weight_<task>`` (``exp(-s_t)``), ``mask [B, N]`` (1 = hidden) and ``pred_s2 [B, N, p*p*12]``.
+        Returns ``loss``, each task's unweighted ``loss_<task>`` and ``weight_<task>`` (``exp(-s_t)``),
+        ``mask [B, N]`` (1 = hidden) and ``pred_s2 [B, N, p*p*12]``.
         """
         x2, grid = self._optical(batch_item(batch, "s2", self.name))
         latent, mask, ids_restore = self.forward_encoder(x2, self.config.mask_ratio)
@@ -281,4 +220,4 @@ class MMEarth(nn.Module):
         return out
 
 
-__all__ = ["MMEarth", "MMEarthConfig", "PIXEL_TASKS", "PRESETS", "TASKS", "UncertaintyWeighting"]
+__all__ = ["MMEarth", "MMEarthConfig", "PRESETS", "TASKS", "UncertaintyWeighting"]

@@ -1,8 +1,7 @@
 """Scale-MAE's Laplacian pyramid: the low and high bands of an image, and the FCN heads that predict them.
 
-The low band is the image area-downsampled by 2; the high band ``I_hf = I - bilinear(area(I -> dim1 x dim1))``
-holds every detail finer than a ``dim1 x dim1`` thumbnail. The heads follow the reference decoder: a 1x1
-projection, residual blocks of grouped convolutions, and two transposed convolutions that upsample.
+The low band is the image area-downsampled by 2; the high band ``I - bilinear(area(I -> dim1 x dim1))`` holds
+every detail finer than a ``dim1 x dim1`` thumbnail.
 """
 
 from __future__ import annotations
@@ -56,12 +55,7 @@ class ResidualConv(nn.Module):
 class FCNHead(nn.Module):
     """FCN head predicting one pyramid band: projection, residual blocks, two transposed convolutions.
 
-    Args:
-        in_dim: decoder channels.
-        hidden: hidden channels (a multiple of 4).
-        n_blocks: residual blocks.
-        out_chans: image channels.
-        upsample: total upsampling factor (8 in the paper: x4 then x2).
+    ``hidden`` must be a multiple of 4; ``upsample`` is the total factor (8 in the paper: x4 then x2).
     """
 
     def __init__(self, in_dim: int, hidden: int, n_blocks: int, out_chans: int, upsample: int) -> None:
@@ -87,36 +81,21 @@ class FCNHead(nn.Module):
 
 
 def laplacian_bands(img: Tensor, band_config: tuple[int, int] | None = (7, 56)) -> tuple[Tensor, Tensor]:
-    """Split an image into Scale-MAE's low and high bands.
+    """Split ``img [B, C, H, W]`` into ``low [B, C, H/2, W/2]`` and ``high [B, C, H, W]``.
 
-    Args:
-        img: ``[B, C, H, W]`` with even H and W.
-        band_config: ``(dim1, dim2)``: ``high = img - bilinear(area(img -> dim1 x dim1))``; None: one octave,
-            ``high = img - bilinear(low)``.
-
-    Returns:
-        ``low [B, C, H/2, W/2]`` (area-downsampled) and ``high [B, C, H, W]``.
+    ``band_config=(dim1, dim2)``: ``high = img - bilinear(area(img -> dim1 x dim1))``; None: one octave,
+    ``high = img - bilinear(low)``.
     """
     low = F.avg_pool2d(img, 2)
     return low, img - _smooth(img if band_config is not None else low, img.shape[-2:], band_config)
 
 
 def combine_bands(low: Tensor, high: Tensor, band_config: tuple[int, int] | None = (7, 56)) -> Tensor:
-    """Image from its two bands, the inverse of :func:`laplacian_bands`.
-
-    Args:
-        low: ``[B, C, H/2, W/2]``.
-        high: ``[B, C, H, W]``.
-        band_config: as in :func:`laplacian_bands`.
-
-    Returns:
-        ``[B, C, H, W]``: ``bilinear(area(low -> dim1 x dim1)) + high`` (``bilinear(low) + high`` with None).
-    """
+    """Image ``[B, C, H, W]`` from its two bands, the inverse of :func:`laplacian_bands`."""
     return _smooth(low, high.shape[-2:], band_config) + high
 
 
 def _smooth(img: Tensor, size: tuple[int, int], band_config: tuple[int, int] | None) -> Tensor:
-    # the band-limited image: area-downsampled to dim1 pixels a side (None: as given), bilinear back to size
     if band_config is not None:
         dim1 = band_config[0]
         if not 1 <= dim1 < min(size):

@@ -1,17 +1,8 @@
 """Scale-MAE (Reed et al., ICCV 2023): a masked autoencoder that knows the ground sample distance (GSD).
 
-Three ideas on top of MAE:
-
-1. **GSD positional encoding.** Patch coordinates are scaled by ``res = GSD / reference_gsd`` before the sin-cos
-   encoding, so the encoder sees how much ground a patch covers; each image carries its own GSD.
-2. **Laplacian-pyramid decoder.** After the transformer decoder, an FPN and two FCN heads reconstruct the low
-   band (the target area-downsampled by 2) and the high band ``I_hf = I - bilinear(area(I -> 7 x 7))`` at full
-   resolution, both scored over hidden patches.
-3. **Super-resolution.** With ``target_scale=2`` the encoder reads the tile downsampled by 2 and the decoder
-   rebuilds it at full resolution; :meth:`ScaleMAE.super_resolve` applies this to any image.
-
-Kit options beside the paper: ``gsd_encoding=False`` (the plain-MAE baseline), ``loss_masking=False`` (the loss
-over every patch), ``band_config=None`` (a one-octave high band), ``modality`` and ``s2_bands``.
+Patch coordinates are scaled by ``GSD / reference_gsd`` before the sin-cos encoding; a Laplacian-pyramid decoder
+rebuilds a low band (area-downsampled by 2) and a high band (``I - bilinear(area(I -> 7 x 7))``). With
+``target_scale=2`` the encoder reads the tile downsampled by 2, so the decoder super-resolves.
 """
 
 from __future__ import annotations
@@ -36,31 +27,17 @@ class ScaleMAEConfig:
     """Configuration of :class:`ScaleMAE`.
 
     Attributes:
-        modality: ``"s2"``, ``"s1"`` or ``"s1s2"`` (both stacked, optical first; embeddings named ``"joint"``).
-        s2_bands: Sentinel-2 band indices read (None = all 12; ``(3, 2, 1)`` = RGB).
-        img_size: nominal tile side in pixels; any multiple of the patch size works.
-        patch_size: ViT patch side; ``patch_size * target_scale`` must be a multiple of 4.
-        embed_dim: encoder width.
-        depth: encoder blocks.
-        num_heads: encoder heads.
-        mlp_ratio: MLP hidden width / width.
-        decoder_dim: decoder width.
-        decoder_depth: decoder blocks.
-        decoder_heads: decoder heads.
+        modality: ``"s2"``, ``"s1"`` or ``"s1s2"`` (stacked, optical first; embeddings named ``"joint"``).
+        s2_bands: Sentinel-2 band indices read (None = all 12).
         head_dim: hidden channels of the two FCN heads (a multiple of 4).
-        head_blocks: residual blocks per FCN head.
-        mask_ratio: fraction of patches hidden from the encoder.
         reference_gsd: the GSD (metres) encoded as ``res = 1``.
-        gsd_encoding: False encodes every image at ``res = 1``: the plain-MAE baseline.
-        target_scale: 1 reconstructs the input; 2 encodes it downsampled by 2 and reconstructs it at full size.
+        gsd_encoding: False encodes every image at ``res = 1`` (the plain-MAE baseline).
+        target_scale: 2 encodes the tile downsampled by 2 and reconstructs it at full size.
         use_l1_loss: score the high band with L1 (times ``l1_weight``) instead of the squared error.
-        l1_weight: weight of the L1 high-band loss.
-        loss_masking: count hidden patches only (paper); False counts every patch, so that the decoder's
-            outputs at visible positions, which :meth:`ScaleMAE.super_resolve` reads, are trained.
-        band_config: ``(dim1, dim2)``: the high band is ``I - bilinear(area(I -> dim1 x dim1))`` (``dim2`` is
-            not used); None: one octave, ``I - bilinear(area(I -> H/2))``.
-        pool: embedding of an image: ``"mean"`` of the patch tokens or the ``"cls"`` token.
-        norm_eps: LayerNorm epsilon.
+        loss_masking: count hidden patches only (paper); False also trains the visible positions that
+            :meth:`ScaleMAE.super_resolve` reads.
+        band_config: ``(dim1, dim2)``: high band ``I - bilinear(area(I -> dim1 x dim1))``; None: one octave.
+        pool: image embedding: the ``"mean"`` patch token or the ``"cls"`` token.
     """
 
     modality: str = "s2"
@@ -88,7 +65,7 @@ class ScaleMAEConfig:
     norm_eps: float = 1e-6
 
 
-# the paper's pretraining: 224 px input, 448 px target, a 512-wide decoder of 3 blocks, FCN heads 512 wide
+# the paper's pretraining: 224 px input, 448 px target
 _PAPER = dict(img_size=224, patch_size=16, decoder_dim=512, decoder_depth=3, decoder_heads=16, head_dim=512,
               head_blocks=2, target_scale=2)  # fmt: skip
 
@@ -103,17 +80,7 @@ PRESETS: dict[str, ScaleMAEConfig] = {
 
 
 class ScaleMAE(nn.Module):
-    """Scale-aware masked autoencoder with a Laplacian-pyramid decoder.
-
-    Args:
-        config: a :class:`ScaleMAEConfig` (default: the ``tiny`` preset).
-
-    Example:
-        >>> model = ScaleMAE(PRESETS["tiny"])
-        >>> out = model({"s2": s2, "gsd": torch.tensor([10.0, 20.0])})  # s2 [2, 12, 32, 32] reflectance
-        >>> out["loss"].backward()
-        >>> model.embed(s2=s2, gsd=10.0)["s2"].shape  # [2, 64]
-    """
+    """Scale-aware masked autoencoder with a Laplacian-pyramid decoder."""
 
     name = "scale_mae"
 
@@ -144,7 +111,6 @@ class ScaleMAE(nn.Module):
         nn.init.normal_(self.decoder.mask_token, std=0.02)
 
     def _image(self, s1: Tensor | None, s2: Tensor | None, multiple: int) -> Tensor:
-        """Check and standardise the modalities this model reads; returns ``[B, in_chans, H, W]``."""
         c, parts = self.config, []
         if "s2" in c.modality:
             if s2 is None:
@@ -163,16 +129,7 @@ class ScaleMAE(nn.Module):
         return torch.cat(parts, dim=1)
 
     def gsd_ratio(self, gsd: Tensor | float | None, n_images: int) -> Tensor:
-        """The encoding's ``res = GSD / reference_gsd`` per image.
-
-        Args:
-            gsd: metres per pixel: a number, a tensor ``[B]`` (on any device), or None for the reference GSD.
-            n_images: ``B``.
-
-        Returns:
-            ``[B]`` float64 ratios (float32 on MPS), on the device of a ``gsd`` tensor; ones without
-            ``gsd_encoding``.
-        """
+        """``res = GSD / reference_gsd`` per image ``[B]``, from metres (a number, ``[B]`` or None)."""
         if gsd is None or not self.config.gsd_encoding:
             return torch.ones(n_images, dtype=torch.float64)
         device = gsd.device if isinstance(gsd, Tensor) else torch.device("cpu")
@@ -180,12 +137,9 @@ class ScaleMAE(nn.Module):
         g = torch.as_tensor(gsd.detach() if isinstance(gsd, Tensor) else gsd, dtype=dtype, device=device)
         g = g.reshape(-1).expand(n_images) if g.numel() == 1 else g.reshape(-1)
         message = f"gsd must be a positive number or one per image ([{n_images}]), got {gsd}"
-        if g.numel() != n_images:
+        if g.numel() != n_images or (device.type == "cpu" and not torch.all(g > 0)):
             raise ValueError(message)
-        if device.type == "cpu":
-            if not torch.all(g > 0):
-                raise ValueError(message)
-        else:  # checked on the device, without waiting for it
+        if device.type != "cpu":  # checked on the device, without waiting for it
             torch._assert_async(torch.all(g > 0), "gsd must be positive")
         return g / self.config.reference_gsd
 
@@ -197,16 +151,10 @@ class ScaleMAE(nn.Module):
     def forward_encoder(
         self, x: Tensor, res: Tensor, mask_ratio: float = 0.0
     ) -> tuple[Tensor, Tensor | None, Tensor, tuple[int, int]]:
-        """Encode a standardised image, hiding a random ``mask_ratio`` of its patches.
+        """Encode ``x [B, C, H, W]`` hiding ``mask_ratio`` of its patches.
 
-        Args:
-            x: ``[B, C, H, W]`` standardised.
-            res: ``[B]`` GSD ratios.
-            mask_ratio: fraction of patches to hide (0: encode every patch).
-
-        Returns:
-            ``latent [B, 1 + K, D]`` (class token first), ``mask [B, N]`` (1 = hidden; None without masking),
-            ``ids_restore [B, N]`` and the grid ``(h, w)``.
+        Returns ``latent [B, 1 + K, D]`` (class token first), ``mask [B, N]`` (1 = hidden; None unmasked),
+        ``ids_restore [B, N]`` and the grid ``(h, w)``.
         """
         grid = self.encoder.grid(x)
         n = grid[0] * grid[1]
@@ -220,18 +168,7 @@ class ScaleMAE(nn.Module):
     def forward_decoder(
         self, latent: Tensor, ids_restore: Tensor, res: Tensor, grid: tuple[int, int]
     ) -> tuple[Tensor, Tensor]:
-        """Reconstruct both pyramid bands from the encoded tokens.
-
-        Args:
-            latent: ``[B, 1 + K, D]`` from :meth:`forward_encoder`.
-            ids_restore: ``[B, N]``.
-            res: ``[B]`` GSD ratios of the encoder input.
-            grid: ``(h, w)``.
-
-        Returns:
-            ``pred_low [B, C, Ht/2, Wt/2]`` and ``pred_high [B, C, Ht, Wt]``, ``Ht = h * patch_size *
-            target_scale`` (standardised units).
-        """
+        """Reconstruct ``pred_low [B, C, Ht/2, Wt/2]`` and ``pred_high [B, C, Ht, Wt]`` from the tokens."""
         pos = self._pos_embed(self.config.decoder_dim, grid, res, latent)
         x = self.decoder(latent[:, 1:], ids_restore, grid, pos)  # [B, N, Dd]; the class token is not decoded
         high, low = self.fpn(tokens_to_map(x, grid))  # [B, Dd, 4h, 4w], [B, Dd, 2h, 2w]
@@ -240,16 +177,9 @@ class ScaleMAE(nn.Module):
     def forward_loss(
         self, target: Tensor, pred_low: Tensor, pred_high: Tensor, mask: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Squared error on the low band and squared error (or L1) on the high band, over hidden patches.
+        """Low-band squared error and high-band squared error (or L1), means over hidden pixels and bands.
 
-        Args:
-            target: ``[B, C, H, W]`` standardised.
-            pred_low: ``[B, C, H/2, W/2]``.
-            pred_high: ``[B, C, H, W]``.
-            mask: ``[B, 1, h, w]``, 1 = hidden.
-
-        Returns:
-            ``loss_low`` and ``loss_high`` (scalars, averaged over the counted pixels and the bands).
+        ``mask`` is ``[B, 1, h, w]``, 1 = hidden.
         """
         c = self.config
         low, high = laplacian_bands(target, c.band_config)
@@ -262,16 +192,10 @@ class ScaleMAE(nn.Module):
         return loss_low, loss_high
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Masked-reconstruction loss on a batch.
+        """Masked-reconstruction loss on ``s2 [B, 12, H, W]`` and/or ``s1 [B, 2, H, W]``, and ``gsd`` (metres).
 
-        Args:
-            batch: ``s2 [B, 12, H, W]`` reflectance and/or ``s1 [B, 2, H, W]`` dB (as the modality requires),
-                ``gsd`` (metres, a number or ``[B]``); H and W multiples of ``patch_size * target_scale``.
-
-        Returns:
-            ``loss`` (``loss_low + loss_high``, times ``l1_weight`` with L1), ``loss_low``, ``loss_high``,
-            ``pred_low [B, C, H/2, W/2]``, ``pred_high``, ``reconstruction`` and ``target`` ``[B, C, H, W]``
-            (standardised) and ``mask [B, h, w]`` (1 = hidden, on the encoder's grid).
+        Returns ``loss``, ``loss_low``, ``loss_high``, ``pred_low``, ``pred_high``, ``reconstruction``,
+        ``target`` (standardised) and ``mask [B, h, w]`` (1 = hidden).
         """
         c = self.config
         s1 = batch_item(batch, "s1", self.name) if "s1" in c.modality else None
@@ -298,19 +222,9 @@ class ScaleMAE(nn.Module):
     def super_resolve(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
     ) -> dict[str, Tensor]:
-        """Encode a whole image (nothing masked) and reconstruct it at ``target_scale`` times its resolution.
+        """Encode a whole image and reconstruct it at ``target_scale`` times its resolution (standardised).
 
-        Every position is visible here; a model trained with ``loss_masking=True`` never trained the decoder's
-        outputs at visible positions, so it warns.
-
-        Args:
-            s1: Sentinel-1 ``[B, 2, H, W]`` dB (when the modality includes radar).
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance (when the modality includes optical).
-            gsd: metres per pixel of the input, a number or ``[B]`` (reference GSD if None).
-
-        Returns:
-            ``reconstruction [B, C, sH, sW]`` (``s = target_scale``, standardised units),
-            ``pred_low [B, C, sH/2, sW/2]`` and ``pred_high [B, C, sH, sW]``.
+        Warns after ``loss_masking=True`` pretraining, which never trains the decoder at visible positions.
         """
         if self.config.loss_masking:
             warnings.warn(
@@ -328,14 +242,14 @@ class ScaleMAE(nn.Module):
     def features(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
     ) -> dict[str, Tensor]:
-        """Patch features of the whole image: ``{key: [B, D, H/p, W/p]}`` (key ``"s2"``, ``"s1"`` or ``"joint"``)."""
+        """Patch features of the whole image, ``{key: [B, D, H/p, W/p]}`` (key ``"s2"``, ``"s1"``, ``"joint"``)."""
         tokens, grid = self._encode_full(s1, s2, gsd)
         return {self.key: tokens_to_map(tokens[:, 1:], grid)}
 
     def embed(
         self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
     ) -> dict[str, Tensor]:
-        """One vector per image, ``{key: [B, D]}``: the mean patch token (or the class token, ``pool="cls"``)."""
+        """One vector per image, ``{key: [B, D]}``: the mean patch token (the class token if ``pool="cls"``)."""
         tokens, _ = self._encode_full(s1, s2, gsd)
         return {self.key: tokens[:, 0] if self.config.pool == "cls" else tokens[:, 1:].mean(dim=1)}
 

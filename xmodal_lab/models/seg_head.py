@@ -1,12 +1,7 @@
 """Segmentation heads on any kit encoder's ``features()``: a light UPerNet (Xiao et al., 2018) and a linear probe.
 
-:class:`UPerNetHead` builds a pyramid from the ViT's one feature map (up 4x and 2x by transposed convolutions,
-the map itself, down 2x by max pooling, as ViTDet's simple feature pyramid), runs an FPN on it (1x1 laterals, a
-top-down pathway, a 3x3 convolution per level), fuses the levels and classifies each pixel; its pyramid pooling
-is reduced to the global bin. :class:`LinearHead` is the frozen-feature probe of dense tasks: batch norm without
-affine parameters and one 1x1 convolution, so it measures what the features hold linearly.
-:class:`SegmentationModel` puts either on an encoder with the kit's training interface (``forward(batch)`` ->
-``{"loss", "logits"}``); its :class:`SegmentationConfig` goes into checkpoints so the whole model can be rebuilt.
+:class:`SegmentationModel` puts either head on an encoder with the kit's training interface (``forward(batch)``
+-> ``{"loss", "logits"}``); its :class:`SegmentationConfig` goes into checkpoints to rebuild the whole model.
 """
 
 from __future__ import annotations
@@ -20,13 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: The inputs each feature map needs.
 NEEDS = {"s1": ("s1",), "s2": ("s2",), "joint": ("s1", "s2")}
 MODALITIES = tuple(NEEDS)
-#: Heads a :class:`SegmentationModel` can put on the encoder.
 HEADS = ("upernet", "linear")
-#: Label value that the loss ignores (Sen1Floods11's no-data value).
-IGNORE_INDEX = -1
+IGNORE_INDEX = -1  # Sen1Floods11's no-data label
 
 
 def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
@@ -36,49 +28,24 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
 
 
 class UPerNetHead(nn.Module):
-    """Simple feature pyramid + FPN + fusion on one feature map.
+    """ViTDet's simple feature pyramid (x4, x2, x1, x1/2 of the map), an FPN and a fusion; one global pool bin."""
 
-    Args:
-        in_dim: channels ``D`` of the encoder's feature map.
-        num_classes: output classes ``K``.
-        dim: channels of every pyramid level.
-        scales: resampling per pyramid level, each one of 4 (up 4x), 2, 1, 0.5 (down 2x).
-        dropout: dropout before the classifier.
-    """
-
-    def __init__(
-        self,
-        in_dim: int,
-        num_classes: int,
-        dim: int = 64,
-        scales: tuple[float, ...] = (4, 2, 1, 0.5),
-        dropout: float = 0.1,
-    ) -> None:
+    def __init__(self, in_dim: int, num_classes: int, dim: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
-        if not scales or any(s not in (4, 2, 1, 0.5) for s in scales):
-            raise ValueError(f"scales: expected a non-empty subset of (4, 2, 1, 0.5), got {scales}")
-        self.scales = tuple(sorted(scales, reverse=True))  # finest level first
-        self.resample = nn.ModuleList(self._resampler(in_dim, s) for s in self.scales)
-        self.lateral = nn.ModuleList(_conv_bn_relu(in_dim, dim, 1) for _ in self.scales)
-        # pyramid pooling, kept to its global bin; no batch norm on a 1x1 map (a batch of one would fail)
+        self.resample = nn.ModuleList([  # finest level first
+            nn.Sequential(nn.ConvTranspose2d(in_dim, in_dim, 2, stride=2), nn.BatchNorm2d(in_dim), nn.GELU(),
+                          nn.ConvTranspose2d(in_dim, in_dim, 2, stride=2)),
+            nn.ConvTranspose2d(in_dim, in_dim, 2, stride=2),
+            nn.Identity(),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ])  # fmt: skip
+        self.lateral = nn.ModuleList(_conv_bn_relu(in_dim, dim, 1) for _ in range(4))
+        # no batch norm on the 1x1 global bin: a batch of one would fail
         self.global_context = nn.Sequential(nn.Conv2d(in_dim, dim, 1), nn.ReLU(inplace=True))
-        self.smooth = nn.ModuleList(_conv_bn_relu(dim, dim, 3) for _ in self.scales)
-        self.fuse = _conv_bn_relu(dim * len(self.scales), dim, 3)
+        self.smooth = nn.ModuleList(_conv_bn_relu(dim, dim, 3) for _ in range(4))
+        self.fuse = _conv_bn_relu(dim * 4, dim, 3)
         self.dropout = nn.Dropout2d(dropout)
         self.classifier = nn.Conv2d(dim, num_classes, 1)
-
-    @staticmethod
-    def _resampler(dim: int, scale: float) -> nn.Module:
-        if scale == 4:
-            return nn.Sequential(
-                nn.ConvTranspose2d(dim, dim, 2, stride=2), nn.BatchNorm2d(dim), nn.GELU(),
-                nn.ConvTranspose2d(dim, dim, 2, stride=2),
-            )  # fmt: skip
-        if scale == 2:
-            return nn.ConvTranspose2d(dim, dim, 2, stride=2)
-        if scale == 1:
-            return nn.Identity()
-        return nn.MaxPool2d(2, ceil_mode=True)
 
     def forward(self, features: Tensor, size: tuple[int, int]) -> Tensor:
         """Per-pixel logits ``[B, K, H, W]`` from a feature map ``[B, D, h, w]``, for ``size = (H, W)``."""
@@ -101,10 +68,6 @@ class LinearHead(nn.Module):
     """The frozen-feature probe of dense tasks: ``W BN(f) + b`` per patch feature, upsampled bilinearly.
 
     The batch norm has no affine parameters (as MAE's linear probe), so one learning rate suits any encoder.
-
-    Args:
-        in_dim: channels ``D`` of the encoder's feature map.
-        num_classes: output classes ``K``.
     """
 
     def __init__(self, in_dim: int, num_classes: int) -> None:
@@ -120,19 +83,7 @@ class LinearHead(nn.Module):
 
 @dataclass
 class SegmentationConfig:
-    """Everything needed to rebuild a :class:`SegmentationModel` before loading its weights.
-
-    Attributes:
-        encoder: registry name of the encoder (``"croma"``...).
-        encoder_config: the encoder's config as a dict (``dataclasses.asdict``).
-        num_classes: classes of ``mask``.
-        modality: ``"s1"``, ``"s2"`` or ``"joint"``.
-        freeze_encoder: the encoder is kept fixed.
-        head_dim: channels of the head.
-        dropout: dropout before the classifier.
-        class_weights: per-class weights of the cross-entropy, or None.
-        head: ``"upernet"`` or ``"linear"``.
-    """
+    """Everything needed to rebuild a :class:`SegmentationModel` (encoder registry name and config dict too)."""
 
     encoder: str = "croma"
     encoder_config: dict[str, Any] = field(default_factory=dict)
@@ -146,30 +97,10 @@ class SegmentationConfig:
 
 
 class SegmentationModel(nn.Module):
-    """Any encoder of the kit plus a head (:class:`UPerNetHead` or :class:`LinearHead`), trained on ``mask``.
+    """A kit encoder (anything with ``features()``) plus a ``"upernet"`` or ``"linear"`` head, trained on ``mask``.
 
-    Args:
-        encoder_model: a kit model with ``features(s1=, s2=, gsd=)`` (built, pretrained or loaded).
-        num_classes: classes of ``mask`` (2 for water / not water).
-        modality: the feature map that feeds the head: ``"s1"``, ``"s2"`` or ``"joint"``.
-        freeze_encoder: keep the encoder fixed, in eval mode and without gradients; False fine-tunes it.
-        head_dim: channels of the UPerNet head.
-        class_weights: optional per-class weights ``[K]`` of the cross-entropy.
-        dropout: dropout before the UPerNet classifier.
-        head: ``"upernet"`` or ``"linear"`` (the frozen-feature probe).
-
-    Raises:
-        TypeError: the encoder has no ``features``.
-        ValueError: a bad modality, head or class count.
-
-    Example:
-        >>> seg = SegmentationModel(build("croma", preset="tiny"), num_classes=2, modality="s1")
-        >>> out = seg({"s1": torch.zeros(2, 2, 32, 32), "mask": torch.zeros(2, 32, 32, dtype=torch.long)})
-        >>> out["logits"].shape
-        torch.Size([2, 2, 32, 32])
-
-    Train it with ``fit(seg, data, normalize=False, ...)`` on a pretrained encoder: ``normalize=True`` would
-    replace the encoder's input statistics (a frozen encoder warns).
+    ``modality`` picks the feature map (``"s1"``, ``"s2"`` or ``"joint"``); a frozen encoder stays in eval mode
+    without gradients. Train with ``fit(seg, data, normalize=False)``: new input statistics would warn.
     """
 
     name = "segmentation"
@@ -202,7 +133,6 @@ class SegmentationModel(nn.Module):
             self.encoder.eval()
         self._norms_at_start = self._norm_state()
         in_dim = self._feature_dim()
-        self.head_kind = head
         self.head: nn.Module = (
             UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
             if head == "upernet"
@@ -215,7 +145,9 @@ class SegmentationModel(nn.Module):
                     f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}"
                 )
         self.register_buffer("class_weights", class_weights, persistent=False)
-        self.head_dim, self.dropout = int(head_dim), float(dropout)
+        weights = None if class_weights is None else tuple(class_weights.tolist())
+        self._settings = dict(num_classes=self.num_classes, modality=modality, freeze_encoder=self.freeze_encoder,
+                              head_dim=int(head_dim), dropout=float(dropout), class_weights=weights, head=head)  # fmt: skip
         self._warned = False
 
     @property
@@ -224,21 +156,11 @@ class SegmentationModel(nn.Module):
         name, enc_config = getattr(self.encoder, "name", None), getattr(self.encoder, "config", None)
         if not isinstance(name, str) or not dataclasses.is_dataclass(enc_config):
             return None
-        weights = self.class_weights
-        return SegmentationConfig(
-            encoder=name, encoder_config=dataclasses.asdict(enc_config), num_classes=self.num_classes,
-            modality=self.modality, freeze_encoder=self.freeze_encoder, head_dim=self.head_dim,
-            dropout=self.dropout, class_weights=None if weights is None else tuple(weights.tolist()),
-            head=self.head_kind,
-        )  # fmt: skip
+        return SegmentationConfig(name, dataclasses.asdict(enc_config), **self._settings)
 
     @classmethod
     def from_config(cls, config: SegmentationConfig | dict[str, Any]) -> SegmentationModel:
-        """A freshly initialised model from a :class:`SegmentationConfig` or its dict (load weights after).
-
-        Raises:
-            ValueError: the config has unknown fields or names an encoder the registry does not know.
-        """
+        """A freshly initialised model from a :class:`SegmentationConfig` or its dict (load weights after)."""
         from .registry import MODELS, config_from_dict  # the registry imports the encoders, not this head
 
         if isinstance(config, dict):
@@ -251,9 +173,8 @@ class SegmentationModel(nn.Module):
                 f"segmentation config: unknown encoder {config.encoder!r}; known: {sorted(MODELS)}"
             )
         encoder = MODELS[config.encoder].model_cls(config_from_dict(config.encoder, config.encoder_config))
-        return cls(encoder, config.num_classes, modality=config.modality, freeze_encoder=config.freeze_encoder,
-                   head_dim=config.head_dim, class_weights=config.class_weights, dropout=config.dropout,
-                   head=config.head)  # fmt: skip
+        settings = {k: v for k, v in vars(config).items() if k not in ("encoder", "encoder_config")}
+        return cls(encoder, **settings)
 
     def _norm_state(self) -> list[Tensor]:
         return [b.detach().clone() for n, b in self.encoder.named_buffers() if n.endswith(("mean", "std"))]
@@ -310,16 +231,7 @@ class SegmentationModel(nn.Module):
         return self.head(self.encode(batch), size=tuple(size))
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Loss and logits on a batch.
-
-        Args:
-            batch: ``s1 [B, 2, H, W]`` and/or ``s2 [B, 12, H, W]``, and for the loss ``mask [B, H, W]`` class
-                ids (-1: no label).
-
-        Returns:
-            ``{"logits": [B, K, H, W]}`` and with a mask ``"loss"``: cross-entropy over labelled pixels (0 with
-            a gradient when none is labelled).
-        """
+        """``logits [B, K, H, W]`` and, given ``mask [B, H, W]`` (-1: no label), the cross-entropy ``loss``."""
         logits = self.logits(batch)
         out = {"logits": logits}
         mask = batch.get("mask")

@@ -1,9 +1,7 @@
 """Sinkhorn-Knopp balanced assignment (Cuturi, 2013; SwAV, Caron et al., 2020) and balanced k-means on it.
 
-Sinkhorn turns scores ``M [N, K]`` into a transport plan ``Q = diag(u) exp(M / eps) diag(v)`` whose rows sum to
-``1 / N`` and columns to ``1 / K``: every item is assigned and every centre gets the same share, which keeps
-prototypes and clusters from collapsing onto one centre. SkySense assigns features to its geo-context
-prototypes with it, and groups a feature map into "objects" with the balanced k-means.
+The plan ``Q = diag(u) exp(M / eps) diag(v)`` has rows summing to ``1 / N`` and columns to ``1 / K``: every centre
+gets the same share, which keeps SkySense's prototypes and object clusters from collapsing onto one centre.
 """
 
 from __future__ import annotations
@@ -15,18 +13,10 @@ from torch import Tensor
 
 @torch.no_grad()
 def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
-    """Balanced transport plan between N items and K centres.
+    """Balanced plan ``Q [..., N, K]`` from scores ``[..., N, K]``: rows sum to ``1 / N``, columns about ``1 / K``.
 
-    Alternately rescales columns to ``1 / K`` and rows to ``1 / N`` (rows last, so row sums are exact), in
-    float64 from ``exp((M - max M) / eps)``.
-
-    Args:
-        scores: similarities ``[..., N, K]`` (a leading batch of independent problems is allowed).
-        eps: entropic regularisation; smaller is closer to a hard assignment.
-        n_iters: (column, row) normalisation rounds, at least 1.
-
-    Returns:
-        Plan ``Q [..., N, K]``: rows sum to ``1 / N``, columns to about ``1 / K``.
+    Columns then rows are rescaled ``n_iters`` times (rows last, so row sums are exact); smaller ``eps`` is closer
+    to a hard assignment.
     """
     if scores.ndim < 2:
         raise ValueError(f"sinkhorn needs scores [..., N, K], got shape {tuple(scores.shape)}")
@@ -42,37 +32,22 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
     return q.to(scores.dtype)
 
 
-def spread_indices(n_items: int, k: int) -> Tensor:
-    """``k`` evenly spaced indices in ``range(n_items)``, ``[k]`` int64 (seeds spread over a row-major grid)."""
-    if not 1 <= k <= n_items:
-        raise ValueError(f"cannot pick {k} seeds among {n_items} items")
-    return torch.linspace(0, n_items - 1, k).round().long()
-
-
 @torch.no_grad()
 def sinkhorn_kmeans(
     x: Tensor, k: int, n_steps: int = 3, eps: float = 0.05, n_iters: int = 3
 ) -> tuple[Tensor, Tensor]:
-    """Balanced spherical k-means: Sinkhorn assignments on cosine similarity, weighted-mean centres.
+    """Balanced spherical k-means of ``B`` sets ``x [B, N, D]``, seeded at ``k`` evenly spaced items.
 
-    Args:
-        x: ``[B, N, D]``, B independent sets of N vectors (seeded at k evenly spaced items).
-        k: clusters per set.
-        n_steps: assignment/update rounds.
-        eps: Sinkhorn regularisation.
-        n_iters: Sinkhorn iterations per round.
-
-    Returns:
-        ``assign [B, N, k]`` (rows sum to 1) and ``centres [B, k, D]`` (unit norm).
+    Returns ``assign [B, N, k]`` (rows sum to 1) and unit ``centres [B, k, D]``.
     """
-    if x.ndim != 3:
-        raise ValueError(f"sinkhorn_kmeans needs [B, N, D] vectors, got shape {tuple(x.shape)}")
+    if x.ndim != 3 or not 1 <= k <= x.shape[1]:
+        raise ValueError(f"sinkhorn_kmeans needs [B, N, D] and 1 <= k <= N, got {tuple(x.shape)}, k={k}")
     xn = F.normalize(x.detach().float(), dim=-1)
-    centres = xn[:, spread_indices(x.shape[1], k)]  # [B, k, D]
+    centres = xn[:, torch.linspace(0, x.shape[1] - 1, k).round().long()]  # [B, k, D], spread over the grid
     for _ in range(max(1, n_steps)):
         plan = sinkhorn(xn @ centres.transpose(1, 2), eps, n_iters)  # [B, N, k]
         centres = F.normalize((plan * k).transpose(1, 2) @ xn, dim=-1)  # [B, k, D]
     return plan * x.shape[1], centres
 
 
-__all__ = ["sinkhorn", "sinkhorn_kmeans", "spread_indices"]
+__all__ = ["sinkhorn", "sinkhorn_kmeans"]

@@ -1,21 +1,8 @@
 """SkySense (Guo et al., CVPR 2024) for Sentinel-1 and -2: multi-granularity contrastive learning, geo-context.
 
-1. **Factorised spatio-temporal encoder.** A spatial ViT per modality encodes every date, ``[B, T, D, h, w]``;
-   per pixel, a fusion transformer reads all dates and both modalities (plus modality embeddings, a learned
-   day-of-year table ``P_DTPE [366, D]`` and an extra token ``F_e``) into ``F^mm [B, N, D]``.
-2. **Geo-context prototypes.** Each region of a lat/lon grid holds ``K`` prototypes ``P_r``; the fused feature
-   attends to them, ``F_fus = W Concat[F^mm, softmax(F^mm P_r^T / sqrt(D)) P_r]``. They are updated without
-   gradient, ``P_r <- m P_r + (1 - m) S^T F^mm`` with ``S`` a Sinkhorn assignment of the region's features.
-3. **Multi-granularity contrastive learning.** A student sees one view, an EMA teacher another (one
-   flip/rotation per view, undone on the features, and radiometric jitter). For each stream ``i`` (radar,
-   optical, fused) ``L_FGCL = L_pix + L_obj + L_img``: InfoNCE between student and teacher pixel features,
-   object features (Sinkhorn k-means clusters of the teacher's pixels, pooled in both views) and image
-   features, averaged over dates; ``L_MGCL = sum_i L_FGCL``.
-4. **Cross-modal alignment.** ``L_align`` is an InfoNCE between the student's image-level radar and optical
-   features of the same tiles; ``L = L_MGCL + align_weight * L_align``.
-
-The paper's very-high-resolution optical branch is left out. ``granularities`` and ``geo_context=False`` are
-the kit's ablations (which terms train; no prototypes).
+Per-date spatial ViTs feed a per-pixel fusion transformer (``F^mm``) that attends to its region's prototypes
+(``F_fus``). A student and an EMA teacher see two views; for each stream (radar, optical, fused) InfoNCE at pixel,
+object and image level forms ``L_MGCL``, plus a radar-optical ``L_align``. The paper's VHR branch is left out.
 """
 
 from __future__ import annotations
@@ -35,7 +22,6 @@ from .sinkhorn import sinkhorn, sinkhorn_kmeans
 from .skysense_inputs import DAYS_IN_YEAR, dihedral, dihedral_inverse, frame_days, geo_region, per_image
 from .validation import batch_item, model_input
 
-#: The levels of the multi-granularity contrastive loss, in the order they are reported.
 GRANULARITIES: tuple[str, ...] = ("pixel", "object", "image")
 STREAMS: tuple[str, ...] = ("s1", "s2", "joint")
 
@@ -45,25 +31,10 @@ class SkySenseConfig:
     """Configuration of :class:`SkySense`.
 
     Attributes:
-        img_size: nominal tile side in pixels; any multiple of the patch size works.
-        patch_size: patch side (one feature pixel).
-        embed_dim: width of the encoders, the fusion and the embeddings.
-        depth: blocks of each spatial encoder.
-        fusion_depth: blocks of the per-pixel fusion transformer.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / width.
-        proj_dim: width of the contrastive projection heads.
-        temperature: InfoNCE temperature.
         pixel_samples: pixel pairs contrasted per stream and date (0 = every pixel of the batch).
         n_clusters: objects (Sinkhorn k-means clusters) per image.
-        ema_momentum: teacher EMA momentum.
         region_grid: ``(latitude bands, longitude bands)`` of the geo-context regions.
-        n_prototypes: prototypes per region.
-        prototype_momentum: EMA momentum of the prototypes.
-        sinkhorn_eps: Sinkhorn regularisation (clusters and prototypes).
-        sinkhorn_iters: Sinkhorn iterations.
         aug_jitter: radiometric augmentation strength, in standard deviations of the standardised input.
-        align_weight: weight of ``L_align``; 0 turns it off.
         granularities: levels of ``L_FGCL`` that train (all three in the paper); every level is reported.
         geo_context: attend to the region's prototypes (paper); False uses ``F_fus = F^mm``.
     """
@@ -114,11 +85,7 @@ def _projector(dim: int, out_dim: int) -> nn.Sequential:
 
 
 class SkySenseNet(nn.Module):
-    """The part of SkySense that the EMA teacher copies: encoders, fusion, geo-context projection, projectors.
-
-    Args:
-        config: the model configuration.
-    """
+    """The part of SkySense that the EMA teacher copies: encoders, fusion, geo-context projection, projectors."""
 
     def __init__(self, config: SkySenseConfig) -> None:
         super().__init__()
@@ -155,18 +122,13 @@ class SkySenseNet(nn.Module):
         return self.fusion_norm(x[:, 0]).reshape(b, h * w, d)  # the extra token's output
 
     def geo_context(self, mm: Tensor, prototypes: Tensor) -> Tensor:
-        """``F_fus = W Concat[F^mm, softmax(F^mm P^T / sqrt(D)) P]`` for ``mm [B, N, D]``, ``prototypes [B, K, D]``."""
+        """``F_fus = W Concat[F^mm, softmax(F^mm P^T / sqrt(D)) P]``, ``mm [B, N, D]``, ``prototypes [B, K, D]``."""
         p = prototypes.to(mm.dtype).unsqueeze(1)  # [B, 1, K, D]; the buffer is float32, mm may be bf16
         ctx = F.scaled_dot_product_attention(mm.unsqueeze(1), p, p).squeeze(1)  # [B, N, D]
         return self.geo_proj(torch.cat([mm, ctx], dim=-1))
 
     def forward(self, x: dict[str, Tensor], doy: dict, prototypes: Tensor | None) -> dict[str, Tensor]:
-        """Encode standardised frames ``{m: [B, T_m, C, H, W]}``.
-
-        Returns:
-            ``{m: [B, T_m, D, h, w]}``; with both modalities and prototypes ``[B, K, D]`` also ``mm`` and
-            ``joint`` (``F^mm`` and ``F_fus``, ``[B, N, D]``).
-        """
+        """Encode ``{m: [B, T_m, C, H, W]}`` to ``{m: [B, T_m, D, h, w]}`` and ``mm``, ``joint`` ``[B, N, D]``."""
         out = {}
         for name, v in x.items():
             maps = self.encoders[name].feature_map(v.flatten(0, 1))  # [B*T, D, h, w]
@@ -178,17 +140,7 @@ class SkySenseNet(nn.Module):
 
 
 class SkySense(nn.Module):
-    """SkySense-style radar-optical model: multi-granularity contrastive pretraining with geo-context.
-
-    Args:
-        config: a :class:`SkySenseConfig` (default: the ``tiny`` preset).
-
-    Example:
-        >>> model = SkySense(PRESETS["tiny"])
-        >>> out = model({"s1": s1, "s2": s2, "lat": lat, "lon": lon, "date": dates})
-        >>> out["loss"].backward()  # then an optimiser step; the teacher follows by EMA
-        >>> model.embed(s1=s1, s2=s2, lat=lat, lon=lon)  # {"s1": [B, 64], "s2": [B, 64], "joint": [B, 64]}
-    """
+    """SkySense-style radar-optical model: multi-granularity contrastive pretraining with geo-context."""
 
     name = "skysense"
 
@@ -213,18 +165,14 @@ class SkySense(nn.Module):
                                                        c.embed_dim))  # fmt: skip
 
     def _inputs(self, s1: Tensor | None, s2: Tensor | None) -> dict[str, Tensor]:
-        """Check and standardise ``{m: [B, T, C, H, W]}`` (a single date gets ``T = 1``)."""
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
         out = {}
-        for name, x, ch, norm in (
-            ("s1", s1, S1_CHANNELS, self.norm_s1),
-            ("s2", s2, S2_CHANNELS, self.norm_s2),
-        ):
+        for name, x, ch in (("s1", s1, S1_CHANNELS), ("s2", s2, S2_CHANNELS)):
             if x is not None:
                 x = model_input(x, ch, self.config.patch_size, name, time_series=True)
-                x = x.unsqueeze(1) if x.ndim == 4 else x
-                out[name] = norm(x.flatten(0, 1)).reshape(x.shape)
+                x = x.unsqueeze(1) if x.ndim == 4 else x  # [B, T, C, H, W]
+                out[name] = getattr(self, f"norm_{name}")(x.flatten(0, 1)).reshape(x.shape)
         if len(out) == 2 and (
             out["s1"].shape[0] != out["s2"].shape[0] or out["s1"].shape[-2:] != out["s2"].shape[-2:]
         ):
@@ -232,14 +180,10 @@ class SkySense(nn.Module):
                              f"{tuple(s1.shape)}, {tuple(s2.shape)}")  # fmt: skip
         return out
 
-    def regions(self, lat: object, lon: object) -> Tensor:
-        """Region index ``[B]`` of each tile (see :func:`geo_region`)."""
-        return geo_region(torch.as_tensor(lat), torch.as_tensor(lon), self.config.region_grid)
-
     def _prototypes_for(self, n_images: int, lat: object, lon: object) -> Tensor:
         if lat is None or lon is None:  # unknown location: every region's prototypes
             return self.prototypes.flatten(0, 1).unsqueeze(0).expand(n_images, -1, -1)
-        return self.prototypes[self.regions(lat, lon).to(self.prototypes.device)]
+        return self.prototypes[geo_region(lat, lon, self.config.region_grid).to(self.prototypes.device)]
 
     @torch.no_grad()
     def _encode(self, s1, s2, date, lat, lon) -> dict[str, Tensor]:
@@ -248,15 +192,10 @@ class SkySense(nn.Module):
         return self.student(x, frame_days(x, date), self._prototypes_for(n, lat, lon))
 
     def features(self, s1=None, s2=None, gsd=None, date=None, lat=None, lon=None) -> dict[str, Tensor]:
-        """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}`` (dates averaged).
+        """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}``, dates averaged.
 
-        Args:
-            s1: Sentinel-1 ``[B, 2, H, W]`` dB, or a time series ``[B, T, 2, H, W]``.
-            s2: Sentinel-2 ``[B, 12, H, W]`` reflectance, or ``[B, T, 12, H, W]``.
-            gsd: ignored; accepted for a uniform interface.
-            date: acquisition dates (see :func:`day_of_year`); None adds no date encoding.
-            lat: latitudes ``[B]``; with ``lon`` they select the region (without: every region's prototypes).
-            lon: longitudes ``[B]``.
+        ``s1``/``s2`` may be time series ``[B, T, C, H, W]``; ``gsd`` is ignored; without ``lat``/``lon`` the
+        fusion attends to every region's prototypes.
         """
         enc = self._encode(s1, s2, date, lat, lon)
         out = {k: enc[k].mean(dim=1) for k in ("s1", "s2") if k in enc}
@@ -276,21 +215,20 @@ class SkySense(nn.Module):
             pt.mul_(m).add_(ps.detach(), alpha=1.0 - m)
 
     @torch.no_grad()
-    def assign_prototypes(self, features: Tensor, region: int) -> Tensor:
-        """Sinkhorn assignment ``S [n, K]`` of features ``[n, D]`` to a region's prototypes (columns sum to 1)."""
-        c = self.config
-        sim = F.normalize(features.float(), dim=-1) @ F.normalize(self.prototypes[region], dim=-1).t()
-        plan = sinkhorn(sim, c.sinkhorn_eps, c.sinkhorn_iters)
-        return plan / plan.sum(dim=0, keepdim=True).clamp_min(1e-12)
-
-    @torch.no_grad()
     def update_prototypes(self, features: Tensor, regions: Tensor, momentum: float | None = None) -> None:
-        """``P_r <- m P_r + (1 - m) S^T F`` for every region in ``regions [B]``; ``features`` is ``F^mm [B, N, D]``."""
-        m = self.config.prototype_momentum if momentum is None else momentum
+        """``P_r <- m P_r + (1 - m) S^T F`` for every region in ``regions [B]``, with ``F = F^mm [B, N, D]``.
+
+        ``S [n, K]`` is the Sinkhorn assignment of the region's pixels to its prototypes, columns summing to 1.
+        """
+        c = self.config
+        m = c.prototype_momentum if momentum is None else momentum
         regions = regions.to(features.device)
         for r in regions.unique().tolist():
             f = features[regions == r].flatten(0, 1).float()  # [n, D], every pixel of the region's images
-            self.prototypes[r] = m * self.prototypes[r] + (1.0 - m) * (self.assign_prototypes(f, r).t() @ f)
+            sim = F.normalize(f, dim=-1) @ F.normalize(self.prototypes[r], dim=-1).t()  # [n, K]
+            plan = sinkhorn(sim, c.sinkhorn_eps, c.sinkhorn_iters)
+            assign = plan / plan.sum(dim=0, keepdim=True).clamp_min(1e-12)
+            self.prototypes[r] = m * self.prototypes[r] + (1.0 - m) * (assign.t() @ f)
 
     def _augment(self, x: dict[str, Tensor], ks: Tensor) -> dict[str, Tensor]:
         # one flip/rotation per image shared by both modalities and all dates; jitter per image and band
@@ -332,15 +270,9 @@ class SkySense(nn.Module):
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """Pretraining step: two views, student vs EMA teacher at three granularities, prototype update.
 
-        Args:
-            batch: ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance (or ``[B, T, C, H, W]``);
-                optional ``date``, ``lat`` and ``lon`` ``[B]``.
-
-        Returns:
-            ``loss`` (``L_MGCL + align_weight * L_align``), ``loss_s1``, ``loss_s2``, ``loss_joint`` (each
-            stream's ``L_FGCL`` over the trained levels), ``loss_pixel``, ``loss_object``, ``loss_image`` (each
-            level summed over the streams), ``loss_mgcl``, ``loss_align``, ``region [B]`` (-1 without a
-            location) and ``joint [B, N, D]`` (the student's ``F_fus``).
+        Returns ``loss``, per-stream ``loss_s1``/``loss_s2``/``loss_joint``, per-level ``loss_pixel``/
+        ``loss_object``/``loss_image``, ``loss_mgcl``, ``loss_align``, ``region [B]`` (-1 without a location)
+        and the student's ``joint [B, N, D]``.
         """
         c = self.config
         x = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
@@ -365,7 +297,7 @@ class SkySense(nn.Module):
         align = _nce(img_s1, img_s2, c.temperature)
 
         if lat is not None and lon is not None:
-            region = self.regions(lat, lon)
+            region = geo_region(lat, lon, c.region_grid)
             if self.training and c.geo_context:
                 self.update_prototypes(enc_s["mm"].detach(), region)
         else:

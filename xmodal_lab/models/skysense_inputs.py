@@ -1,8 +1,7 @@
 """What SkySense reads beside the pixels: acquisition dates, locations, and the flips/rotations of its views.
 
-Dates become day-of-year indices into a learned date table; locations become regions of a lat/lon grid,
-each with its own geo-context prototypes; the student's and the teacher's views of a tile differ by one of the
-8 flips/rotations of the square, undone on the feature maps so that both views' features cover the same ground.
+Dates index a learned day-of-year table; locations pick a region of a lat/lon grid with its own prototypes; the
+two views differ by one of the 8 flips/rotations of the square, undone on the feature maps.
 """
 
 from __future__ import annotations
@@ -12,23 +11,14 @@ import datetime as _dt
 import torch
 from torch import Tensor
 
-#: Rows of the day-of-year table: 366 days (index 0 = 1 January, 365 = 31 December of a leap year).
-DAYS_IN_YEAR = 366
+DAYS_IN_YEAR = 366  # rows of the day-of-year table (0 = 1 January)
 
 
 def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
-    """Days of the year (0 = 1 January) of acquisition dates.
+    """Days of the year ``[B]`` or ``[B, T]`` (0 = 1 January) of acquisition dates.
 
-    Args:
-        dates: one ISO date (``"2021-06-15"``; a time part is ignored), a list of ``B`` dates, a list of ``B``
-            lists of ``T`` dates, or integer days of the year (tensor ``[B]`` / ``[B, T]``).
-        n_images: ``B``, to broadcast a single date to the batch.
-
-    Returns:
-        ``[B]`` or ``[B, T]`` int64 in ``[0, 365]``.
-
-    Raises:
-        ValueError: on a string that is not an ISO date, or a day outside ``[0, 365]``.
+    ``dates`` is one ISO date (broadcast to ``n_images``), ``B`` dates, ``B`` lists of ``T`` dates, or integer
+    days of the year.
     """
 
     def one(s: object) -> int:
@@ -52,11 +42,7 @@ def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
 
 
 def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
-    """Day of the year of every frame, ``{m: [B, T_m]}`` for frames ``{m: [B, T_m, C, H, W]}`` (None without dates).
-
-    Raises:
-        ValueError: unless ``date`` holds one date per tile or one list of ``T_m`` dates per tile.
-    """
+    """Day of the year ``{m: [B, T_m]}`` of frames ``{m: [B, T_m, C, H, W]}`` (None without dates)."""
     out = {}
     for name, v in x.items():
         b, t = v.shape[:2]
@@ -72,16 +58,7 @@ def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
 
 
 def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Region index of each location on a regular lat/lon grid (row-major, from the south-west corner).
-
-    Args:
-        lat: latitudes ``[B]`` in degrees (clamped to ``[-90, 90]``).
-        lon: longitudes ``[B]`` in degrees (wrapped to ``[-180, 180)``).
-        grid: ``(latitude bands, longitude bands)``.
-
-    Returns:
-        ``[B]`` int64 in ``[0, bands_lat * bands_lon)``.
-    """
+    """Region index ``[B]`` of each location (degrees) on a ``(lat bands, lon bands)`` grid, row-major."""
     n_lat, n_lon = grid
     lat = torch.as_tensor(lat, dtype=torch.float64).reshape(-1).clamp(-90.0, 90.0)
     lon = (torch.as_tensor(lon, dtype=torch.float64).reshape(-1) + 180.0) % 360.0 - 180.0
@@ -91,15 +68,7 @@ def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
 
 
 def dihedral(x: Tensor, k: int) -> Tensor:
-    """One of the 8 flips/rotations of the square: flip the columns if ``k >= 4``, then rotate ``k % 4`` times.
-
-    Args:
-        x: ``[..., H, W]``.
-        k: transform index in ``0..7``.
-
-    Returns:
-        The transformed tensor ``[..., H, W]`` (``[..., W, H]`` for odd rotations of non-square input).
-    """
+    """One of the 8 flips/rotations of ``x [..., H, W]``: flip columns if ``k >= 4``, rotate ``k % 4`` times."""
     if k >= 4:
         x = x.flip(-1)
     return torch.rot90(x, k % 4, dims=(-2, -1))
@@ -114,14 +83,3 @@ def dihedral_inverse(x: Tensor, k: int) -> Tensor:
 def per_image(fn, x: Tensor, ks: Tensor) -> Tensor:
     """Apply ``fn(x_i, k_i)`` to each image of ``x [B, ...]`` with its own transform index ``ks [B]``."""
     return torch.stack([fn(xi, int(k)) for xi, k in zip(x, ks)])
-
-
-__all__ = [
-    "DAYS_IN_YEAR",
-    "day_of_year",
-    "dihedral",
-    "dihedral_inverse",
-    "frame_days",
-    "geo_region",
-    "per_image",
-]
