@@ -317,7 +317,7 @@ def check_devices(devices: Any, accelerator: Any) -> None:
         raise InputValueError(f"fit: accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise InputValueError(
-            f"fit: accelerator={accelerator!r} but no CUDA GPU is visible; use 'cpu' or 'auto'"
+            f"fit: accelerator={accelerator!r} (--accelerator {accelerator}) but no CUDA GPU is visible; use 'cpu' or 'auto'"
         )
     if accelerator == "mps" and not torch.backends.mps.is_available():
         raise InputValueError("fit: accelerator='mps' but no Apple GPU is available; use 'cpu' or 'auto'")
