@@ -16,7 +16,6 @@ from .scale_mae import ScaleMAE, ScaleMAEConfig
 from .seg_head import LinearHead, SegmentationConfig, SegmentationModel, UPerNetHead
 from .skysense import SkySense, SkySenseConfig
 
-
 __all__ = [
     "CROMA", "MODELS", "CROMAConfig", "CloudMaskedCROMA", "ContrastiveConfig", "ContrastiveDualEncoder",
     "LinearHead", "MMEarth", "MMEarthConfig", "ScaleMAE", "ScaleMAEConfig", "SegmentationConfig",
