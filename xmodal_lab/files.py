@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,8 +32,14 @@ _NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK)
 
 
 def _write_error(path: Path, error: OSError, what: str) -> OutputWriteError:
-    cause = _CAUSES.get(error.errno, error.strerror or str(error))
-    return OutputWriteError(error.errno, f"{what} {path} was not written: {cause} ({error.strerror or error})")
+    if error.errno is None:  # a library's error without a system cause: say how full the disk is
+        try:
+            free = f"; {shutil.disk_usage(path.parent).free / 1e9:.2f} GB free on its disk"
+        except OSError:
+            free = ""
+        return OutputWriteError(f"{what} {path} was not written: {error}{free}")
+    cause = _CAUSES.get(error.errno, error.strerror)
+    return OutputWriteError(error.errno, f"{what} {path} was not written: {cause} ({error.strerror})")
 
 
 def check_new(path: str | Path, what: str = "file", suffixes: tuple[str, ...] | None = None) -> Path:
@@ -106,6 +113,11 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
             raise
         except OSError as error:
             raise _write_error(path, error, what) from error
+        except Exception as error:  # a library's error over a system one (torch.save to a file object)
+            cause = _os_cause(error)
+            if cause is None:
+                raise
+            raise _write_error(path, cause, what) from error
     finally:  # also on Ctrl-C or any other exception: no temporary file stays behind
         if not keep:
             tmp.unlink(missing_ok=True)
@@ -123,6 +135,14 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
         if check is not None and not check(tmp):
             raise OutputWriteError(f"{what} {path} was not written: it does not read back as written")
     return path
+
+
+def _os_cause(error: BaseException) -> OSError | None:
+    """The system error behind ``error`` (its cause or context), if any."""
+    seen = error.__cause__ or error.__context__
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def _link(tmp: Path, path: Path) -> None:

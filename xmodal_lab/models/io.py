@@ -34,8 +34,8 @@ def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> P
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass overwrite=True to replace it")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with publishing(path, "model file", replace=overwrite, parents=True) as tmp:
-        torch.save({"name": name, "config": dataclasses.asdict(model.config), "state_dict": state}, tmp)
+    with publishing(path, "model file", replace=overwrite, parents=True) as tmp, open(tmp, "wb") as f:
+        torch.save({"name": name, "config": dataclasses.asdict(model.config), "state_dict": state}, f)
     return path
 
 
