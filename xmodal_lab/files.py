@@ -139,10 +139,12 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
 
 def _os_cause(error: BaseException) -> OSError | None:
     """The system error behind ``error`` (its cause or context), if any."""
-    seen = error.__cause__ or error.__context__
-    while seen is not None and not isinstance(seen, OSError):
-        seen = seen.__cause__ or seen.__context__
-    return seen
+    seen: BaseException | None = error
+    while seen is not None:
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+        if isinstance(seen, OSError):
+            return seen
+    return None
 
 
 def _link(tmp: Path, path: Path) -> None:
