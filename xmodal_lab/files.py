@@ -95,20 +95,6 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
             tmp.unlink()
         try:
             yield tmp
-            if not tmp.is_file() or tmp.stat().st_size == 0:  # a writer that failed without a word
-                raise OutputWriteError(f"{what} {path} was not written: the writer left no data (a full disk?)")
-            _sync(tmp)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # temporary files are private; the result gets the usual permissions
-            os.replace(tmp, path) if replace else _link(tmp, path)
-            _sync(path.parent)
-        except FileExistsError:
-            keep = keep_if_taken and tmp.exists()
-            kept = f"; what was written is kept as {tmp}" if keep else ""
-            raise OutputExistsError(
-                f"{what} {path} appeared while writing; refusing to overwrite it{kept}"
-            ) from None
         except OutputWriteError:
             raise
         except OSError as error:
@@ -118,6 +104,26 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
             if cause is None:
                 raise
             raise _write_error(path, cause, what) from error
+        try:
+            if not tmp.is_file() or tmp.stat().st_size == 0:  # a writer that failed without a word
+                raise OutputWriteError(f"{what} {path} was not written: the writer left no data (a full disk?)")
+            _sync(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # temporary files are private; the result gets the usual permissions
+            if replace:
+                os.replace(tmp, path)
+            else:
+                _link(tmp, path)
+        except FileExistsError:
+            keep = keep_if_taken
+            kept = f"; what was written is kept as {tmp}" if keep else ""
+            raise OutputExistsError(f"{what} {path} appeared while writing; refusing to overwrite it{kept}") from None
+        except OutputWriteError:
+            raise
+        except OSError as error:
+            raise _write_error(path, error, what) from error
+        _sync(path.parent, strict=False)  # the new name survives a power cut
     finally:  # also on Ctrl-C or any other exception: no temporary file stays behind
         if not keep:
             tmp.unlink(missing_ok=True)
@@ -159,15 +165,16 @@ def _link(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _sync(path: Path, strict: bool = True) -> None:
     try:
-        os.fsync(fd)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as error:
-        if error.errno not in (errno.EINVAL, errno.EBADF):  # folders of some file systems cannot be synced
+        if strict and error.errno not in (errno.EINVAL, errno.EBADF):  # some file systems cannot sync
             raise
-    finally:
-        os.close(fd)
 
 
 @contextmanager
