@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from xmodal_lab.errors import CheckpointError, OutputWriteError
+from xmodal_lab.errors import CheckpointError, OutputExistsError, OutputWriteError
 from xmodal_lab.files import publishing
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
@@ -66,7 +66,7 @@ class PeriodicCheckpoint(Callback):
         for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
             step = path.stem.rsplit("-step", 1)[1]
             if step.isdigit() and int(step) > trainer.global_step:
-                raise FileExistsError(
+                raise OutputExistsError(
                     f"periodic checkpoints already exist ({path} ...); choose another checkpoint path"
                 )
         self.path.parent.mkdir(parents=True, exist_ok=True)

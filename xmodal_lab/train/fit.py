@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from xmodal_lab.config import seed_everything
-from xmodal_lab.errors import InputTypeError, InputValueError, SmallDataWarning
+from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError, SmallDataWarning
 from xmodal_lab.files import claim
 from xmodal_lab.serialization import SAFE_GLOBALS
 from xmodal_lab.units import check_pair, first_item
@@ -298,7 +298,7 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config:
     if config.checkpoint_every and checkpoint is None:
         raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
     if checkpoint is not None and Path(checkpoint).exists():
-        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
+        raise OutputExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
     if checkpoint is not None:
         check_writable(checkpoint)
     if resume is None:
