@@ -34,6 +34,10 @@ class OutputWriteError(XmodalError, OSError):
     """A file the kit was asked to write could not be written, or did not appear after writing."""
 
 
+class OutputExistsError(OutputWriteError, FileExistsError):
+    """The file the kit was asked to write exists (or appeared while writing); it is never replaced."""
+
+
 class UnitsWarning(UserWarning):
     """Values that look like the wrong units; the message says what was seen and the fix."""
 

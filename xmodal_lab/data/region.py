@@ -6,6 +6,7 @@ shows one continuous landscape. Files are cached under the kit's cache folder an
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +16,8 @@ import numpy as np
 
 from xmodal_lab.config import cache_dir, fast_mode
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
+from xmodal_lab.errors import OutputExistsError, OutputWriteError
+from xmodal_lab.files import publishing
 
 #: Default region side in pixels: 1000 px at 10 m = 10 x 10 km (512 px = 5.12 km in fast mode).
 FULL_SIZE, FAST_SIZE = 1000, 512
@@ -82,25 +85,25 @@ def write_pair_geotiffs(
     paths = _paths(folder, stem, layers)
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
-        raise FileExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
-    folder.mkdir(parents=True, exist_ok=True)
+        raise OutputExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
     transform = Affine(*[float(v) for v in tuple(pair["transform"])[:6]])
     height, width = s2.shape[1:]
     tiled = height >= 256 and width >= 256  # GeoTIFF blocks must be multiples of 16; small files stay striped
-    for key, (array, names, nodata) in layers.items():
-        profile = dict(driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
-                       crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate")  # fmt: skip
-        if tiled:
-            profile.update(tiled=True, blockxsize=256, blockysize=256)
-        with rasterio.open(paths[key], "w", **profile) as dst:
-            dst.write(array)
-            dst.descriptions = names
-            dst.update_tags(**{"date": str(pair.get("date", "")), "source": "xmodal_lab",
-                               "gsd": str(pair.get("gsd", "")), **(tags or {})})  # fmt: skip
-    for key, path in paths.items():  # nothing reports success without its file
-        with rasterio.open(path) as src:
-            if (src.count, src.height, src.width) != (layers[key][0].shape[0], height, width):
-                raise OSError(f"{path}: written file does not hold the expected {layers[key][0].shape}")
+    with contextlib.ExitStack() as files:  # all published at the end, or none if one fails
+        for key, (array, names, nodata) in layers.items():
+            tmp = files.enter_context(publishing(paths[key], "GeoTIFF", parents=True))
+            profile = dict(driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
+                           crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate")  # fmt: skip
+            if tiled:
+                profile.update(tiled=True, blockxsize=256, blockysize=256)
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(array)
+                dst.descriptions = names
+                dst.update_tags(**{"date": str(pair.get("date", "")), "source": "xmodal_lab",
+                                   "gsd": str(pair.get("gsd", "")), **(tags or {})})  # fmt: skip
+            with rasterio.open(tmp) as src:  # nothing reports success without its file
+                if (src.count, src.height, src.width) != (array.shape[0], height, width):
+                    raise OutputWriteError(f"{paths[key]}: written file does not hold the expected {array.shape}")
     return paths
 
 

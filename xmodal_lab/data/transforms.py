@@ -19,6 +19,7 @@ from torch import Tensor
 
 from xmodal_lab.data.io import check_whole, window_transform
 from xmodal_lab.errors import InputValueError
+from xmodal_lab.files import publish
 
 #: Keys holding ``[H, W]`` maps that follow every geometric change of the images.
 MASK_KEYS = ("landcover", "cloud_mask", "nodata_mask", "change_mask", "igbp")
@@ -78,11 +79,7 @@ class BandStats:
 
     def save(self, path: str | Path) -> Path:
         """Write JSON; refuses to overwrite an existing file."""
-        path = Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path}: exists; band statistics are never overwritten")
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        return publish(path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=1)), "band statistics")
 
     @classmethod
     def load(cls, path: str | Path) -> BandStats:

@@ -16,8 +16,9 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
+from xmodal_lab.files import check_new, publish
+
 from .embeddings import concat_rows, embed_batches
-from .outputs import check_out_path, write_checked
 
 #: Embedding keys a model may return (``embed(s1=, s2=)``): radar, optical, and both together.
 RASTER_MODALITIES = ("s1", "s2", "joint")
@@ -182,7 +183,7 @@ def write_cog(
     from rasterio.crs import CRS
     from rasterio.io import MemoryFile
 
-    path = check_out_path(out_path, (".tif", ".tiff"), "GeoTIFF")
+    path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     k, h, w = array.shape
     profile = {"driver": "GTiff", "width": w, "height": h, "count": k, "dtype": array.dtype, "crs": crs,
                "transform": Affine(*transform), "nodata": nodata}  # fmt: skip
@@ -210,7 +211,7 @@ def write_cog(
                 and np.array_equal(chk.read(), array, equal_nan=is_float)
             )
 
-    return write_checked(path, write, reads_back, "GeoTIFF")
+    return publish(path, write, "GeoTIFF", check=reads_back)
 
 
 def _raster_bands(tiles: TileEmbeddings, modality: str, pca: int | None) -> tuple[np.ndarray, list[str], Any]:
@@ -256,7 +257,7 @@ def embed_raster(
     if pca is not None and (isinstance(pca, bool) or not isinstance(pca, int) or pca < 1):
         raise ValueError(f"pca: expected None or a positive number of components (3 for RGB), got {pca!r}")
     if out_path is not None:
-        out_path = check_out_path(out_path, (".tif", ".tiff"), "GeoTIFF")
+        out_path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     multiple = int(getattr(model, "input_multiple", 1))
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
@@ -309,7 +310,7 @@ def embeddings_to_geoparquet(tiles: TileEmbeddings, out_path: str | Path) -> Pat
     import geopandas as gpd
     from shapely.geometry import box
 
-    path = check_out_path(out_path, (".parquet", ".geoparquet"), "GeoParquet")
+    path = check_new(out_path, "GeoParquet", (".parquet", ".geoparquet"))
     columns: dict[str, Any] = {
         "tile": np.arange(len(tiles)),
         "row": tiles.cells[:, 0],
@@ -326,4 +327,4 @@ def embeddings_to_geoparquet(tiles: TileEmbeddings, out_path: str | Path) -> Pat
         back = gpd.read_parquet(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    return write_checked(path, frame.to_parquet, reads_back, "GeoParquet")
+    return publish(path, frame.to_parquet, "GeoParquet", check=reads_back)

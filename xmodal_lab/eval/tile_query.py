@@ -11,8 +11,9 @@ import numpy as np
 from affine import Affine
 from rasterio.transform import rowcol
 
+from xmodal_lab.files import check_new, publish
+
 from .embed_raster import TileEmbeddings
-from .outputs import check_out_path, write_checked
 from .segmentation import to_polygons
 
 
@@ -79,7 +80,7 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
     """Write a FeatureCollection to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file and read it back."""
     import geopandas as gpd
 
-    path = check_out_path(out_path, (".gpkg", ".geojson", ".json"), "GeoPackage or GeoJSON")
+    path = check_new(out_path, "GeoPackage or GeoJSON", (".gpkg", ".geojson", ".json"))
     if not collection.get("features"):
         raise ValueError(
             "export_vectors: the collection has no features; lower the threshold or click elsewhere"
@@ -93,9 +94,7 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
         back = gpd.read_file(tmp)
         return len(back) == len(frame) and back.crs == frame.crs
 
-    return write_checked(
-        path, lambda tmp: frame.to_file(tmp, **options), reads_back, "file", driver_creates=True
-    )
+    return publish(path, lambda tmp: frame.to_file(tmp, **options), "file", check=reads_back, writer_creates=True)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xmodal_lab.errors import CheckpointError
+from xmodal_lab.errors import CheckpointError, OutputExistsError
+from xmodal_lab.files import publishing
 from xmodal_lab.serialization import safe_load
 
 from .registry import MODELS, config_from_dict
@@ -19,7 +20,10 @@ from .seg_head import SegmentationModel
 
 
 def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
-    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``."""
+    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``.
+
+    The file is published whole or not at all; a file that appears while writing is never replaced.
+    """
     path = Path(path)
     name = getattr(model, "name", None)
     known = name in MODELS or isinstance(model, SegmentationModel)
@@ -28,10 +32,10 @@ def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> P
             f"save_model needs a model of the registry ({sorted(MODELS)}), got {type(model).__name__}"
         )
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise OutputExistsError(f"{path} already exists; pass overwrite=True to replace it")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"name": name, "config": dataclasses.asdict(model.config), "state_dict": state}, path)
+    with publishing(path, "model file", replace=overwrite, parents=True) as tmp, open(tmp, "wb") as f:
+        torch.save({"name": name, "config": dataclasses.asdict(model.config), "state_dict": state}, f)
     return path
 
 

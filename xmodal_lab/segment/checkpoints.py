@@ -18,6 +18,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from xmodal_lab.config import cache_dir, get_device
 from xmodal_lab.errors import XmodalError
+from xmodal_lab.files import publishing
 from xmodal_lab.serialization import safe_load
 
 
@@ -235,22 +236,30 @@ def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) ->
                 "download_sam_checkpoint again."
             )
         return dest
-    part = dest.with_name(dest.name + ".part")
     print(f"xmodal_lab: downloading {ck.url} ({ck.size_mb} MB) to {dest} ...")
     try:
-        _fetch(ck.url, part, timeout)
-    except Exception as err:  # no network, proxy, DNS, HTTP error: all mean "not now"
-        part.unlink(missing_ok=True)
+        with publishing(dest, "SAM checkpoint", parents=True) as part:
+            try:
+                _fetch(ck.url, part, timeout)
+            except Exception as err:  # no network, proxy, DNS, HTTP error: all mean "not now"
+                if isinstance(err, OSError) and err.errno is not None and not isinstance(err, ConnectionError):
+                    raise  # the disk's error (full, read-only): OutputWriteError names it
+                raise _Offline(f"{type(err).__name__}: {err}") from None
+            got = _md5(part)
+            if got != ck.md5:
+                raise ValueError(f"download of {ck.url} is corrupt: MD5 {got}, expected {ck.md5}. Try again.")
+    except _Offline as err:
         msg = (
-            f"could not download the SAM checkpoint ({type(err).__name__}: {err}); skipped. On a machine "
+            f"could not download the SAM checkpoint ({err}); skipped. On a machine "
             f"with internet, download {ck.url} and put it at {dest}."
         )
         print(f"xmodal_lab: {msg}")
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
         return None
-    got = _md5(part)
-    if got != ck.md5:
-        part.unlink(missing_ok=True)
-        raise ValueError(f"download of {ck.url} is corrupt: MD5 {got}, expected {ck.md5}. Try again.")
-    part.replace(dest)
+    except FileExistsError:  # another download finished first: its file was checked the same way
+        pass
     return dest
+
+
+class _Offline(Exception):
+    """The download could not start or finish (not an error of the disk)."""

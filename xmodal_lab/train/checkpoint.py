@@ -1,9 +1,8 @@
-"""Training checkpoints: written safely during and after ``fit``, read back without running code."""
+"""Training checkpoints: published whole during and after ``fit``, never over a file; read back without running code."""
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +13,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from xmodal_lab.errors import CheckpointError, OutputWriteError
+from xmodal_lab.errors import CheckpointError, OutputExistsError, OutputWriteError
+from xmodal_lab.files import publishing
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
 from xmodal_lab.models.seg_head import SegmentationModel
@@ -39,20 +39,20 @@ def check_writable(path: str | Path, what: str = "checkpoint") -> None:
         raise OutputWriteError(f"{what} {path} cannot be written: {problem}; choose another path")
 
 
-def verify_written(path: str | Path, what: str = "checkpoint") -> None:
-    """After saving: raise an ``OutputWriteError`` unless the file is there and not empty.
+def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
+    """Publish the trainer's checkpoint as the new file ``path``; every process calls it, rank 0 writes.
 
-    Lightning's atomic save can fail without a word (a full disk, a vanished folder).
+    Raises:
+        OutputExistsError: ``path`` appeared during training (the trained checkpoint is kept, and named).
+        OutputWriteError: the disk or the folder refused the file.
     """
     path = Path(path)
-    if path.is_file() and path.stat().st_size > 0:
-        return
-    problem = _write_problem(path.parent)
-    if problem is None:
-        problem = (
-            f"no error was reported; {shutil.disk_usage(path.parent).free / 1e9:.2f} GB free on its disk"
-        )
-    raise OutputWriteError(f"{what} {path} was not written (the file did not appear after saving): {problem}")
+    if not trainer.is_global_zero:  # Lightning's save waits for every process; only rank 0 writes
+        trainer.save_checkpoint(str(path))
+        return path
+    with publishing(path, what, keep_if_taken=True) as tmp:
+        trainer.save_checkpoint(str(tmp))
+    return path
 
 
 class PeriodicCheckpoint(Callback):
@@ -66,7 +66,7 @@ class PeriodicCheckpoint(Callback):
         for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
             step = path.stem.rsplit("-step", 1)[1]
             if step.isdigit() and int(step) > trainer.global_step:
-                raise FileExistsError(
+                raise OutputExistsError(
                     f"periodic checkpoints already exist ({path} ...); choose another checkpoint path"
                 )
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,9 +75,7 @@ class PeriodicCheckpoint(Callback):
         """Save after every ``every``-th optimisation step."""
         if trainer.global_step % self.every == 0:
             path = self.path.with_name(f"{self.path.stem}-step{trainer.global_step}.ckpt")
-            trainer.save_checkpoint(str(path))
-            if trainer.is_global_zero:
-                verify_written(path, "periodic checkpoint")
+            save_checkpoint(trainer, path, "periodic checkpoint")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

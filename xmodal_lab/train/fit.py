@@ -22,15 +22,17 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torch.utils.data import Dataset
 
 from xmodal_lab.config import seed_everything
-from xmodal_lab.errors import InputTypeError, InputValueError, SmallDataWarning
+from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError, SmallDataWarning
+from xmodal_lab.files import claim
 from xmodal_lab.serialization import SAFE_GLOBALS
 from xmodal_lab.units import check_pair, first_item
 
-from .checkpoint import PeriodicCheckpoint, check_resume, check_writable, read_checkpoint, verify_written
+from .checkpoint import PeriodicCheckpoint, check_resume, check_writable, read_checkpoint, save_checkpoint
 from .datamodule import (
     PairDataModule,
     band_statistics,
@@ -146,7 +148,8 @@ def fit(
         val_data: held-out pairs for :func:`~xmodal_lab.train.validation_metrics`.
         val_every: validate every so many steps (0: at the end only).
         normalize: write per-band statistics of ``data`` into the model's input norms (not on resume).
-        checkpoint: write a checkpoint here at the end (never over an existing file).
+        checkpoint: write a checkpoint here at the end; the name is claimed before training (an existing file
+            or another run writing it is refused) and never replaced by a file that appears meanwhile.
         resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
         log_dir: write a log there, one ``version_N`` folder per run.
         progress: show a progress bar with the loss.
@@ -160,6 +163,16 @@ def fit(
     config = config or FitConfig()
     _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config)
     resumed = _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config)
+    with contextlib.ExitStack() as claimed:  # the checkpoint's name is held from here until it is published
+        if checkpoint is not None and rank_zero_only.rank == 0:
+            claimed.enter_context(claim(checkpoint))
+        return _train(model, data, max_steps, max_minutes, batch_size, lr, seed, normalize, val_data, val_every,
+                      checkpoint, resume, log_dir, progress, config, resumed)  # fmt: skip
+
+
+def _train(model, data, max_steps, max_minutes, batch_size, lr, seed, normalize, val_data, val_every, checkpoint,
+           resume, log_dir, progress, config: FitConfig, resumed: dict[str, Any]) -> tuple[nn.Module, dict]:  # fmt: skip
+    """:func:`fit` after its checks: prepare, train, publish the checkpoint."""
     seed_everything(seed)
 
     # Prepare: the data training reads, the model's input statistics and the learning-rate schedule.
@@ -197,10 +210,8 @@ def fit(
     # Save: the final checkpoint, the validation metrics into the log, the record returned.
     record = history.record
     if checkpoint is not None:
-        with quiet_lightning():  # every process must call it (only rank 0 writes)
-            trainer.save_checkpoint(str(checkpoint))
-        if trainer.is_global_zero:
-            verify_written(checkpoint)
+        with quiet_lightning():
+            save_checkpoint(trainer, checkpoint)
     if trainer.logger:
         for item in record["val"]:  # validation runs in a callback: its numbers join the log here
             values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
@@ -287,7 +298,7 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config:
     if config.checkpoint_every and checkpoint is None:
         raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
     if checkpoint is not None and Path(checkpoint).exists():
-        raise FileExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
+        raise OutputExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
     if checkpoint is not None:
         check_writable(checkpoint)
     if resume is None:

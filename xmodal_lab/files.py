@@ -1,0 +1,222 @@
+"""The one way the kit writes a file: into a temporary file beside it, then published without overwriting.
+
+:func:`publishing` yields a temporary path in the target folder; the writer (``open``, ``torch.save``, rasterio,
+geopandas) fills it; the file is flushed to disk and linked to its final name, which fails if anything is
+there (no race: the link is the check). A crash, a full disk or Ctrl-C leaves nothing under the final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from xmodal_lab.errors import OutputExistsError, OutputWriteError
+
+_CAUSES = {
+    errno.ENOSPC: "the disk is full; free some space or write elsewhere",
+    errno.EFBIG: "the file is larger than this system allows (a file-size limit); write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
+    errno.EACCES: "no permission to write in its folder; choose a folder of yours",
+    errno.EPERM: "no permission to write in its folder; choose a folder of yours",
+    errno.EROFS: "its folder is on a read-only file system; choose another folder",
+    errno.ENOTDIR: "a part of its folder path is a file, not a folder",
+    errno.ENOENT: "its folder does not exist; create it first",
+}
+_NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK)
+
+
+def _write_error(path: Path, error: OSError, what: str) -> OutputWriteError:
+    if error.errno is None:  # a library's error without a system cause: say how full the disk is
+        try:
+            free = f"; {shutil.disk_usage(path.parent).free / 1e9:.2f} GB free on its disk"
+        except OSError:
+            free = ""
+        return OutputWriteError(f"{what} {path} was not written: {error}{free}")
+    cause = _CAUSES.get(error.errno, error.strerror)
+    return OutputWriteError(error.errno, f"{what} {path} was not written: {cause} ({error.strerror})")
+
+
+def check_new(path: str | Path, what: str = "file", suffixes: tuple[str, ...] | None = None) -> Path:
+    """``path`` as a Path, checked before any work: a known suffix, a free name, an existing parent folder.
+
+    Raises:
+        ValueError: a suffix not in ``suffixes``.
+        OutputExistsError: the file exists (a FileExistsError too).
+        OutputWriteError: its parent is missing or not a folder.
+    """
+    path = Path(path)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{path}: expected a {what} file name ending in {' or '.join(suffixes)}")
+    if path.exists() or path.is_symlink():
+        raise OutputExistsError(f"{what} {path} exists; refusing to overwrite it (choose another name or delete it)")
+    if not path.parent.is_dir():
+        error = errno.ENOTDIR if path.parent.exists() else errno.ENOENT
+        raise _write_error(path, OSError(error, os.strerror(error)), what)
+    return path
+
+
+@contextmanager
+def publishing(path: str | Path, what: str = "file", writer_creates: bool = False, keep_if_taken: bool = False,
+               replace: bool = False, parents: bool = False) -> Iterator[Path]:  # fmt: skip
+    """Yield a temporary path beside ``path``; on a clean exit, flush it to disk and publish it as ``path``.
+
+    Args:
+        path: the final name; never replaced if something is there.
+        what: the kind of file, for messages ("checkpoint", "GeoTIFF").
+        writer_creates: the temporary path does not exist yet (for drivers that refuse an existing file).
+        keep_if_taken: when ``path`` was taken while writing, keep the written file and name it in the error
+            (for results that took long to compute, such as a trained checkpoint).
+        replace: replace ``path`` if it exists, in one step (only where the user asked to overwrite).
+        parents: create the missing folders above ``path``.
+
+    Raises:
+        OutputExistsError: ``path`` exists, before or after writing.
+        OutputWriteError: the folder or the disk refused the file (the cause is named).
+    """
+    path = Path(path)
+    try:
+        if parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    except OSError as error:
+        not_dir = any(p.is_file() for p in path.parents)
+        cause = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) if not_dir else error
+        raise _write_error(path, cause, what) from error
+    os.close(fd)
+    tmp, keep = Path(name), False
+    try:
+        if writer_creates:
+            tmp.unlink()
+        try:
+            yield tmp
+        except OutputWriteError:
+            raise
+        except OSError as error:
+            raise _write_error(path, error, what) from error
+        except Exception as error:  # a library's error over a system one (torch.save to a file object)
+            cause = _os_cause(error)
+            if cause is None:
+                raise
+            raise _write_error(path, cause, what) from error
+        try:
+            if not tmp.is_file() or tmp.stat().st_size == 0:  # a writer that failed without a word
+                raise OutputWriteError(f"{what} {path} was not written: the writer left no data (a full disk?)")
+            _sync(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # temporary files are private; the result gets the usual permissions
+            if replace:
+                os.replace(tmp, path)
+            else:
+                _link(tmp, path)
+        except FileExistsError:
+            keep = keep_if_taken
+            kept = f"; what was written is kept as {tmp}" if keep else ""
+            raise OutputExistsError(f"{what} {path} appeared while writing; refusing to overwrite it{kept}") from None
+        except OutputWriteError:
+            raise
+        except OSError as error:
+            raise _write_error(path, error, what) from error
+        _sync(path.parent, strict=False)  # the new name survives a power cut
+    finally:  # also on Ctrl-C or any other exception: no temporary file stays behind
+        if not keep:
+            tmp.unlink(missing_ok=True)
+
+
+def publish(path: str | Path, write: Callable[[Path], object], what: str = "file",
+            check: Callable[[Path], bool] | None = None, **options: bool) -> Path:  # fmt: skip
+    """Call ``write(tmp)`` and publish ``tmp`` as the new file ``path`` (see :func:`publishing`).
+
+    ``check(tmp)`` reads the written file back; False raises an ``OutputWriteError`` and publishes nothing.
+    """
+    path = check_new(path, what)
+    with publishing(path, what, **options) as tmp:
+        write(tmp)
+        if check is not None and not check(tmp):
+            raise OutputWriteError(f"{what} {path} was not written: it does not read back as written")
+    return path
+
+
+def _os_cause(error: BaseException) -> OSError | None:
+    """The system error behind ``error`` (its cause or context), if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+        if isinstance(seen, OSError):
+            return seen
+    return None
+
+
+def _link(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that name exists (FileExistsError)."""
+    try:
+        os.link(tmp, path)  # atomic "create if absent"
+    except OSError as error:
+        if error.errno not in _NO_LINKS or isinstance(error, FileExistsError):
+            raise
+        # no hard links on this file system: claim the name empty, then replace only that claim
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(tmp, path)
+
+
+def _sync(path: Path, strict: bool = True) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        if strict and error.errno not in (errno.EINVAL, errno.EBADF):  # some file systems cannot sync
+            raise
+
+
+@contextmanager
+def claim(path: str | Path, what: str = "checkpoint") -> Iterator[Path]:
+    """Hold ``path``'s name for one run: refuse it if the file exists or another live run holds it.
+
+    The claim is a lock on ``<path>.lock``, released when the block ends or the process dies (a killed run
+    leaves no stale claim). The file itself is still published with :func:`publishing`, which re-checks.
+
+    Raises:
+        OutputExistsError: the file exists, or another run is writing it.
+        OutputWriteError: its folder cannot take a file.
+    """
+    path = check_new(path, what)
+    lock = path.with_name(path.name + ".lock")
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise _write_error(path, error, what) from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputExistsError(
+                f"{what} {path} is being written by another run (it holds {lock}); choose another path"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the lock file was removed by its last holder between open and lock: try again
+    try:
+        check_new(path, what)  # a file that appeared before the claim held
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        lock.unlink(missing_ok=True)  # while still holding it, so no other run locks a removed file
+        os.close(fd)
+
+
+__all__ = ["check_new", "claim", "publish", "publishing"]
