@@ -98,6 +98,10 @@ def test_missing_config_file_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(tmp_path / "none.yaml")])
     assert "none.yaml: cannot be read" in capsys.readouterr().err
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00model")
+    with pytest.raises(SystemExit):
+        main(["--config", str(tmp_path / "binary.yaml")])
+    assert "binary.yaml: cannot be read" in capsys.readouterr().err
 
 
 def test_an_existing_config_beside_the_checkpoint_stops_the_run_before_training(tmp_path, capsys):

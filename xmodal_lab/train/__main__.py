@@ -197,8 +197,10 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         with open(path) as file:
             raw = yaml.safe_load(file)
-    except OSError as error:
-        raise InputValueError(f"--config {path}: cannot be read ({error.strerror or error})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputValueError(
+            f"--config {path}: cannot be read ({getattr(error, 'strerror', None) or error})"
+        ) from None
     except yaml.YAMLError as error:
         raise InputValueError(f"--config {path}: not valid YAML ({error})") from None
     raw = _mapping(raw, CONFIG_KEYS, "", path)
