@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from xmodal_lab import data as xdata
 from xmodal_lab.config import REPO_ROOT, data_dir
@@ -32,6 +33,9 @@ def test_world_run_writes_checkpoint_and_model_file(tmp_path, capsys):
         info["name"] == "croma" and info["config"]["img_size"] == 16 and info["config"]["mask_ratio"] == 0.5
     )
     assert info["data"]["type"] == "SimulatedWorld" and info["data"]["length"] == 48
+    saved = yaml.safe_load((tmp_path / "c.yaml").read_text())  # the run's config, beside its checkpoint
+    assert summary["config"] == str(tmp_path / "c.yaml") and saved == info["run_config"]
+    assert saved["set"] == {"mask_ratio": 0.5, "img_size": 16} and saved["data"]["cache"] is True
     assert 0 <= summary["val"]["s1->s2 recall@1"] <= 1
     model, _ = load_checkpoint(out)
     assert load_model(export).config == model.config
@@ -66,6 +70,8 @@ def test_bigearthnet_mm_folder(tmp_path):
     "argv, message",
     [
         (["--model", "croma", "--max-steps", "1"], "--out"),
+        (["--max-steps", "1", "--out", "x.ckpt"], "give --model"),
+        (["--model", "croma", "--max-steps", "1", "--out", "x.yaml"], "name the checkpoint *.ckpt"),
         (["--model", "croma", "--out", "x.ckpt"], "--max-steps, --max-minutes"),
         (["--model", "croma", "--max-steps", "1", "--out", "x.ckpt", "--set", "depth"], "FIELD=VALUE"),
         (["--model", "croma", "--max-steps", "1", "--out", "x.ckpt", "--set", "colour=1"], "no field"),
@@ -106,6 +112,8 @@ def test_module_entry_point(monkeypatch, capsys):
         "--devices",
         "--max-steps",
         "--out",
+        "--config",
+        "--print-config",
         "bigearthnet-mm",
     ):
         assert option in text
@@ -127,6 +135,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
     summaries = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert len(summaries) == 1 and summaries[0]["steps"] == 3  # only rank 0 reports
     assert checkpoint_info(out)["step"] == 3
+    assert yaml.safe_load((tmp_path / "ddp.yaml").read_text())["fit"]["fit_config"]["devices"] == 2
     assert load_model(tmp_path / "ddp.pt").config.img_size == 16
 
 

@@ -1,12 +1,15 @@
 """Command line for instructors: pretrain on a workstation or cluster, hand the checkpoint to students.
 
-``python -m xmodal_lab.train --model croma --data bigearthnet-mm --root DIR --devices 8 --out croma.ckpt``.
-Every mistake found before training exits with an argparse error (code 2) naming the option.
+``python -m xmodal_lab.train --model croma --data bigearthnet-mm --root DIR --devices 8 --out croma.ckpt``,
+or ``python -m xmodal_lab.train --config configs/croma.yaml --out croma.ckpt`` (flags override the file).
+Every mistake found before training exits with an argparse error (code 2) naming the option or the file's key.
+The resolved config goes into the checkpoint's record (``run_config``) and beside it as ``<stem>.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -18,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch.utils.data import Dataset, Subset
 
 from xmodal_lab import data as xdata
 from xmodal_lab.config import seed_everything
 from xmodal_lab.errors import CheckpointError, InputTypeError, InputValueError, OutputWriteError
+from xmodal_lab.eval.outputs import write_checked
 from xmodal_lab.models.registry import MODELS, build, get_config
 
 from .checkpoint import check_writable, export_checkpoint, read_checkpoint
@@ -38,6 +43,18 @@ TORCHGEO_ADAPTERS = {
 }
 #: Errors of the kit that mean "the command line asked for something wrong" (shown as argparse errors).
 USAGE_ERRORS = (InputValueError, InputTypeError, CheckpointError, OutputWriteError)
+#: The sections of a config file and their keys; each key is the ``dest`` of a flag, but ``data.name``
+#: (``--data``) and ``fit.progress`` (the opposite of ``--no-progress``). ``fit_config`` sits inside ``fit``.
+CONFIG_SECTIONS = {
+    "data": ("name", "root", "s1", "s2", "size", "n_scenes", "val_size", "cache"),
+    "fit": ("max_steps", "max_minutes", "batch_size", "lr", "seed", "val_every", "progress"),
+    "fit_config": tuple(
+        f.name for f in dataclasses.fields(FitConfig) if f.name not in ("cache", "callbacks", "record")
+    ),
+    "output": ("out", "export", "resume", "log_dir"),
+}
+CONFIG_KEYS = ("model", "preset", "set", "data", "fit", "output")
+_DEST = {"name": "data", "progress": "no_progress"}
 
 
 def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
@@ -79,7 +96,9 @@ def parser() -> argparse.ArgumentParser:
     count, positive = _number(int, 1), _number(float, 0, strict=True)
     # fmt: off
     m = p.add_argument_group("model")
-    m.add_argument("--model", required=True, choices=sorted(MODELS), help="model to train")
+    p.add_argument("--config", metavar="FILE", help="a YAML run config (configs/*.yaml); flags override it")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    m.add_argument("--model", choices=sorted(MODELS), help="model to train (required)")
     m.add_argument("--preset", default="tiny", help="preset: tiny, small or base (default: tiny)")
     m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
     d = p.add_argument_group("data")
@@ -98,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=positive, default=1e-3, help="peak learning rate (default: 1e-3)")
     t.add_argument("--weight-decay", type=_number(float, 0), default=0.05)
     t.add_argument("--warmup-steps", type=_number(int, 0), help="default: 5%% of the schedule")
+    t.add_argument("--schedule-steps", type=count, help="cosine schedule length when longer than --max-steps")
+    t.add_argument("--grad-clip", type=positive, default=FitConfig.grad_clip, help="gradient-norm clip (default: 1)")
     t.add_argument("--val-every", type=_number(int, 0), default=0, help="validate every N steps (default: at the end)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--devices", type=_devices, default="auto", help="number of devices, -1 (all), 0,1 or auto")
@@ -108,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--num-workers", type=_number(int, 0), default=0, help="DataLoader workers per device")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for batch jobs)")
     o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, help="checkpoint to write (never overwritten)")
+    o.add_argument("--out", help="checkpoint to write (required; never overwritten)")
     o.add_argument("--checkpoint-every", type=_number(int, 0), default=0, help="also write <out>-step<N>.ckpt every N steps")
     o.add_argument("--resume", help="continue from this checkpoint")
     o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
@@ -123,7 +144,131 @@ def default_log_dir(out: str | Path) -> Path:
     return Path(out).with_name(f"{Path(out).stem}_logs")
 
 
-def _typed(config_cls: type, field: str, text: str) -> Any:
+def config_path(checkpoint: str | Path) -> Path:
+    """Where the command line writes a run's config: ``<checkpoint stem>.yaml`` beside the checkpoint."""
+    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.yaml")
+
+
+def _mapping(block: Any, valid: Sequence[str] | None, where: str, path: str | Path) -> dict[str, Any]:
+    """``block`` of a config file as a dict; an ``InputValueError`` names an unknown key and the valid ones."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        what = f"'{where.rstrip('.')}'" if where else "the file"
+        raise InputValueError(f"--config {path}: {what} must be a mapping of keys to values, got {block!r}")
+    unknown = [key for key in block if valid is not None and key not in valid]
+    if unknown:
+        of = f" of '{where.rstrip('.')}'" if where else ""
+        raise InputValueError(
+            f"--config {path}: unknown key '{where}{unknown[0]}'; the valid keys{of} are {', '.join(valid)}"
+        )
+    return block
+
+
+def _option(action: argparse.Action, value: Any, key: str) -> Any:
+    """A config file's ``value`` for the flag of ``action``, checked as the command line checks it."""
+    if value is None:
+        if action.default is None or action.dest == "grad_clip":  # FitConfig's grad_clip=None: no clipping
+            return None
+        raise InputValueError(
+            f"{key}: null is not allowed; leave the key out for the default {action.default!r}"
+        )
+    if action.nargs == 0:  # an on/off flag
+        if not isinstance(value, bool):
+            raise InputTypeError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(value, (bool, list, dict)):
+        raise InputTypeError(f"{key}: expected a single value, got {value!r}")
+    try:
+        value = action.type(str(value)) if action.type else str(value)
+    except (argparse.ArgumentTypeError, ValueError) as error:
+        raise InputValueError(f"{key}: {error}") from None
+    if action.choices is not None and value not in action.choices:
+        raise InputValueError(f"{key}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+    return value
+
+
+def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A YAML run config as the values of its flags (by ``dest``) and its ``set`` overrides.
+
+    Raises:
+        InputValueError, InputTypeError: an unreadable file, an unknown key (naming the valid ones), a bad value.
+    """
+    try:
+        with open(path) as file:
+            raw = yaml.safe_load(file)
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputValueError(
+            f"--config {path}: cannot be read ({getattr(error, 'strerror', None) or error})"
+        ) from None
+    except yaml.YAMLError as error:
+        raise InputValueError(f"--config {path}: not valid YAML ({error})") from None
+    raw = _mapping(raw, CONFIG_KEYS, "", path)
+    fit_block = _mapping(raw.get("fit"), (*CONFIG_SECTIONS["fit"], "fit_config"), "fit.", path)
+    blocks = {
+        "data.": raw.get("data"),
+        "fit.": {k: v for k, v in fit_block.items() if k != "fit_config"},
+        "fit.fit_config.": fit_block.get("fit_config"),
+        "output.": raw.get("output"),
+    }
+    actions = {action.dest: action for action in parser()._actions}
+    values = {
+        key: _option(actions[key], raw[key], f"--config {path}: {key}")
+        for key in ("model", "preset")
+        if key in raw
+    }
+    for where, block in blocks.items():
+        keys = CONFIG_SECTIONS[where.rstrip(".").rsplit(".", 1)[-1]]
+        for key, value in _mapping(block, keys, where, path).items():
+            dest = _DEST.get(key, key)
+            value = _option(actions[dest], value, f"--config {path}: {where}{key}")
+            values[dest] = not value if key == "progress" else value
+    return values, _mapping(raw.get("set"), None, "set.", path)
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run as a config file: ``--config`` of this dict (as YAML) repeats the run."""
+
+    def section(name: str) -> dict[str, Any]:
+        values = {key: getattr(args, _DEST.get(key, key)) for key in CONFIG_SECTIONS[name]}
+        if "progress" in values:
+            values["progress"] = not values["progress"]
+        return values
+
+    return {
+        "model": args.model,
+        "preset": args.preset,
+        "set": {field: _plain(value) for field, value in overrides.items()},
+        "data": section("data"),
+        "fit": {**section("fit"), "fit_config": section("fit_config")},
+        "output": section("output"),
+    }
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    """A run config as YAML, its keys in the order of a config file."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def write_config(config: dict[str, Any], path: str | Path) -> Path:
+    """Write a run's ``config`` as YAML, never over an existing file (a temporary file, then a hard link)."""
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} already exists; refusing to overwrite it")
+    text = config_yaml(config)
+    return write_checked(
+        path,
+        lambda tmp: tmp.write_text(text),
+        lambda tmp: yaml.safe_load(tmp.read_text()) == config,
+        "run config",
+    )
+
+
+def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> Any:
     """The ``--set`` text as the type of ``config_cls.field``: JSON when it parses, else the string."""
     try:
         value = json.loads(text)
@@ -143,7 +288,9 @@ def _typed(config_cls: type, field: str, text: str) -> Any:
         if base is type(value):
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise InputTypeError(f"--set {field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}")
+    raise InputTypeError(
+        f"{where}{field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}"
+    )
 
 
 def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
@@ -205,34 +352,48 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
     return split(dataset, args.val_size, args.seed)
 
 
-def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
-    """Everything checkable before building data and model; returns the ``--set`` overrides and the config."""
-    if args.max_steps is None and args.max_minutes is None:
+def _check_args(
+    p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    """Everything checkable before building data and model; returns the ``set`` overrides and the config.
+
+    ``--print-config`` needs neither ``--out`` nor a step count, and checks no file.
+    """
+    if args.model is None:
+        p.error("give --model NAME (or model: in the --config file)")
+    if args.out is None and not args.print_config:
+        p.error("give --out FILE, the checkpoint to write (or output.out in the --config file)")
+    if args.max_steps is None and args.max_minutes is None and not args.print_config:
         p.error("give --max-steps, --max-minutes or both")
     if args.val_size == 1:
         p.error(
             "--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20"
         )
-    for path in (args.out, args.export):
+    if args.out is not None and Path(args.out).suffix == ".yaml":
+        p.error(f"--out {args.out}: the run's config is written as <stem>.yaml; name the checkpoint *.ckpt")
+    files = () if args.print_config else (args.out, args.export, config_path(args.out))
+    for path in files:
         if path is not None and Path(path).exists():
             p.error(f"{path} already exists; choose another file name (checkpoints are never overwritten)")
-    texts = {}
+    texts = {
+        f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()
+    }
     for item in args.set:
         field, sep, text = item.partition("=")
         if not sep:
             p.error(f"--set {item!r}: expected FIELD=VALUE")
-        texts[field.strip()] = text.strip()
+        texts[field.strip()] = (text.strip(), "--set ")
     try:
         check_devices(args.devices, args.accelerator)
         for path, what in ((args.out, "--out"), (args.export, "--export")):
-            if path is not None:
+            if path is not None and not args.print_config:
                 check_writable(path, what)
-        if args.resume is not None:
+        if args.resume is not None and not args.print_config:
             if not Path(args.resume).is_file():
                 raise InputValueError(f"--resume {args.resume}: no such checkpoint")
             read_checkpoint(args.resume)
         config_cls = type(get_config(args.model, args.preset))
-        overrides = {field: _typed(config_cls, field, text) for field, text in texts.items()}
+        overrides = {field: _typed(config_cls, field, *text) for field, text in texts.items()}
         return overrides, get_config(args.model, args.preset, **overrides)
     except USAGE_ERRORS as error:
         p.error(str(error))
@@ -241,10 +402,25 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[d
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the command line; returns (and prints as JSON) a summary, ``{}`` on DDP processes but the first."""
+    """Run the command line; returns (and prints as JSON) a summary, ``{}`` on DDP processes but the first.
+
+    With ``--print-config`` it returns (and prints as YAML) the resolved config instead of training.
+    """
     p = parser()
     args = p.parse_args(argv)
-    overrides, model_config = _check_args(p, args)
+    file_set: dict[str, Any] = {}
+    if args.config is not None:  # the file's values replace the defaults; the flags given still win
+        try:
+            values, file_set = read_config(args.config)
+        except USAGE_ERRORS as error:
+            p.error(str(error))
+        p.set_defaults(**values)
+        args = p.parse_args(argv)
+    overrides, model_config = _check_args(p, args, file_set)
+    if args.print_config:
+        resolved = run_config(args, overrides)
+        print(config_yaml(resolved), end="")
+        return resolved
     img_size = getattr(model_config, "img_size", None)
     try:
         train, val = build_data(args, args.size or img_size or 64)
@@ -267,18 +443,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         model = build(args.model, args.preset, **overrides)
     except (ValueError, TypeError, AssertionError, RuntimeError) as error:
         p.error(f"{args.model} cannot be built with {' '.join('--set ' + s for s in args.set)}: {error}")
-    config = FitConfig(
-        weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
-        checkpoint_every=args.checkpoint_every,
-        logger=False if args.logger == "none" else args.logger,
-        num_workers=args.num_workers,
-        accelerator=args.accelerator,
-        devices=args.devices,
-        num_nodes=args.num_nodes,
-        strategy=args.strategy,
-        precision=args.precision,
-    )
+    resolved = run_config(args, overrides)  # with the img_size the tiles decided
+    knobs = {key: getattr(args, key) for key in CONFIG_SECTIONS["fit_config"]}
+    knobs["logger"] = False if args.logger == "none" else args.logger
+    config = FitConfig(**knobs, record={"run_config": resolved})
     try:  # fit checks everything before its first step; a checkpoint lost after training is no usage error
         _, history = fit(
             model,
@@ -302,8 +470,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {}
     if args.export:
         export_checkpoint(args.out, args.export)
+    try:
+        saved = write_config(resolved, config_path(args.out))
+    except OSError as error:
+        raise OutputWriteError(
+            f"{config_path(args.out)}: the run's config was not written ({error}); "
+            f"checkpoint_info({str(args.out)!r})['run_config'] holds it"
+        ) from error
     summary = {
         "out": str(args.out),
+        "config": str(saved),
         "export": args.export,
         "steps": history["steps"],
         "seconds": round(history["seconds"], 2),

@@ -89,6 +89,7 @@ class FitConfig:
         callbacks: extra Lightning callbacks.
         accelerator, devices, num_nodes, strategy, precision: Lightning's ``Trainer`` arguments (default
             precision: ``"bf16-mixed"`` on CUDA, ``"32-true"`` elsewhere).
+        record: more entries for the checkpoint's record (the command line stores its config as ``run_config``).
     """
 
     weight_decay: float = 0.05
@@ -105,6 +106,7 @@ class FitConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str | None = None
+    record: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def on_gpu(self) -> bool:
         """Whether training runs on CUDA (bf16 autocast, non-deterministic kernels)."""
@@ -178,7 +180,7 @@ def _train(model, data, max_steps, max_minutes, batch_size, lr, seed, normalize,
     # Prepare: the data training reads, the model's input statistics and the learning-rate schedule.
     data = prepare_training_data(data, config.cache, config.num_workers)
     name = getattr(model, "name", type(model).__name__)
-    extra: dict[str, Any] = {"name": name, "data": describe_data(data)}
+    extra: dict[str, Any] = {**config.record, "name": name, "data": describe_data(data)}
     if dataclasses.is_dataclass(getattr(model, "config", None)):
         extra["config"] = dataclasses.asdict(model.config)
     if normalize and not resumed:
