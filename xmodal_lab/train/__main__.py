@@ -27,7 +27,7 @@ from torch.utils.data import Dataset, Subset
 from xmodal_lab import data as xdata
 from xmodal_lab.config import seed_everything
 from xmodal_lab.errors import CheckpointError, InputTypeError, InputValueError, OutputWriteError
-from xmodal_lab.eval.outputs import write_checked
+from xmodal_lab.files import publish
 from xmodal_lab.models.registry import MODELS, build, get_config
 
 from .checkpoint import check_writable, export_checkpoint, read_checkpoint
@@ -255,16 +255,13 @@ def config_yaml(config: dict[str, Any]) -> str:
 
 
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
-    """Write a run's ``config`` as YAML, never over an existing file (a temporary file, then a hard link)."""
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it")
+    """Write a run's ``config`` as YAML, published as a new file (never over an existing one)."""
     text = config_yaml(config)
-    return write_checked(
+    return publish(
         path,
-        lambda tmp: tmp.write_text(text),
-        lambda tmp: yaml.safe_load(tmp.read_text()) == config,
+        lambda tmp: Path(tmp).write_text(text),
         "run config",
+        check=lambda tmp: yaml.safe_load(Path(tmp).read_text()) == config,
     )
 
 
