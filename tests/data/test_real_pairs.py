@@ -18,16 +18,14 @@ from xmodal_lab.config import REPO_ROOT
 from xmodal_lab.data.real_pairs import cut_tiles, read_ssl4eo_location, real_transfer_split, ssl4eo_pairs
 
 SSL4EO = Path(os.environ.get("XMODAL_REAL_SAMPLES", REPO_ROOT.parent / "shared/real_samples")) / "ssl4eo_s12"
-needs_ssl4eo = pytest.mark.skipif(
-    not (SSL4EO / "s1" / "0000200").is_dir(),
-    reason=f"SSL4EO-S12 samples not found at {SSL4EO} (shared development data, not part of the project)",
-)
+ABSENT = f"SSL4EO-S12 samples not found at {SSL4EO} (shared development data, not part of the project)"
+needs_ssl4eo = pytest.mark.skipif(not (SSL4EO / "s1" / "0000200").is_dir(), reason=ABSENT)
 
 
 @pytest.fixture(scope="module")
 def pairs():
     if not (SSL4EO / "s1" / "0000200").is_dir():
-        pytest.skip(f"SSL4EO-S12 samples not found at {SSL4EO} (shared development data, not in the project)")
+        pytest.skip(ABSENT)
     return ssl4eo_pairs(SSL4EO)
 
 
