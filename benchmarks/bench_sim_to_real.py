@@ -27,9 +27,14 @@ validate on the south quarter, then the other way round; the held-out east half 
 once, with the recipe chosen there. Only the west half of the SSL4EO-S12 location is ever used for tuning
 (calibration statistics, recipe choice and fine-tuning).
 
+The SSL4EO-S12 location is not part of the project: the benchmark reads it from ``--ssl4eo-root``, by default
+``../shared/real_samples/ssl4eo_s12`` from the repository root (or under ``$XMODAL_REAL_SAMPLES``), and stops
+with a message when it is absent.
+
 Usage::
 
     python benchmarks/bench_sim_to_real.py                 # gap + transfer on both worlds, 3 seeds
+    python benchmarks/bench_sim_to_real.py --ssl4eo-root ~/data/ssl4eo_s12
     python benchmarks/bench_sim_to_real.py --gap-only
     python benchmarks/bench_sim_to_real.py --select --seeds 3   # choose a recipe on the west half only
     python benchmarks/bench_sim_to_real.py --seeds 5 --worlds cropland   # lesson 08's transfer table
@@ -40,12 +45,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from xmodal_lab.config import seed_everything
+from xmodal_lab.config import REPO_ROOT, seed_everything
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.data import realism as R
 from xmodal_lab.data.real_pairs import real_transfer_split
@@ -54,6 +62,8 @@ from xmodal_lab.eval import embed_dataset, retrieval_metrics
 from xmodal_lab.models import build
 from xmodal_lab.train import CachedPairs, MixedPairs, fit, freeze_patch_embeddings
 
+#: Where the SSL4EO-S12 location is read from unless ``--ssl4eo-root`` says otherwise (shared development data).
+SSL4EO_ROOT = Path(os.environ.get("XMODAL_REAL_SAMPLES", REPO_ROOT.parent / "shared/real_samples")) / "ssl4eo_s12"
 #: The simulated worlds compared: keyword arguments of ``SimulatedWorld``.
 WORLDS: dict[str, dict] = {
     "uncalibrated": {"speckle_sigma": 0.0},
@@ -262,9 +272,13 @@ def main() -> None:
                    help="worlds to pretrain on in the transfer table")  # fmt: skip
     p.add_argument("--gap-only", action="store_true")
     p.add_argument("--select", action="store_true", help="compare CANDIDATES on west folds only, then stop")
+    p.add_argument("--ssl4eo-root", type=Path, default=SSL4EO_ROOT, help="SSL4EO-S12 folder (s1/, s2a/)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    split = real_transfer_split(32)
+    try:
+        split = real_transfer_split(32, root=a.ssl4eo_root)
+    except FileNotFoundError as err:
+        sys.exit(f"bench_sim_to_real: {err}")
     seeds = list(range(a.seeds))
     if a.select:
         folds = west_folds(split["tune"])

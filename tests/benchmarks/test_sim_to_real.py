@@ -4,6 +4,7 @@ are differences seed by seed, and one tiny transfer run returns every row for ev
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -68,3 +69,11 @@ def test_a_tiny_transfer_run_fills_every_row_and_eval_set(bench):
         assert len(runs) == 1 and set(runs[0]) == {"val south", "val north"}
         for metrics in runs[0].values():
             assert 0.0 <= metrics["recall@10"] <= 1.0
+
+
+def test_without_the_ssl4eo_files_the_benchmark_stops_naming_where_to_put_them(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["bench_sim_to_real.py", "--gap-only", "--ssl4eo-root", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"SSL4EO-S12 files not found.*s1/<location>"):
+        bench.main()
+    if "XMODAL_REAL_SAMPLES" not in os.environ:  # the default: the shared samples beside the repository
+        assert bench.SSL4EO_ROOT == ROOT.parent / "shared" / "real_samples" / "ssl4eo_s12"

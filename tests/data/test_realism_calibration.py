@@ -1,15 +1,25 @@
-"""The calibrated realism preset: what its knobs do, and that it matches the tuning split of the real pairs."""
+"""The calibrated realism preset: what its knobs do, and that it matches the tuning split of the real pairs.
+
+The tuning split is the west half of an SSL4EO-S12 location, read from the shared development samples at
+``../shared/real_samples/ssl4eo_s12`` (or under ``$XMODAL_REAL_SAMPLES``); that test skips without them.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from xmodal_lab.config import REPO_ROOT
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.data import realism as R
 from xmodal_lab.data.real_pairs import real_transfer_split
 from xmodal_lab.data.world import REALISM
+
+SSL4EO = Path(os.environ.get("XMODAL_REAL_SAMPLES", REPO_ROOT.parent / "shared/real_samples")) / "ssl4eo_s12"
 
 
 def test_realism_presets_set_defaults_that_keywords_override():
@@ -50,8 +60,12 @@ def test_radar_contrast_scales_deviations_from_the_tile_mean_and_keeps_the_mean(
         assert torch.equal(full[i]["s2"], soft[i]["s2"])  # the optical image is untouched
 
 
+@pytest.mark.skipif(
+    not (SSL4EO / "s1" / "0000200").is_dir(),
+    reason=f"SSL4EO-S12 samples not found at {SSL4EO} (shared development data, not part of the project)",
+)
 def test_calibrated_world_matches_the_radar_statistics_of_the_tuning_split():
-    tune = real_transfer_split(32)["tune"]
+    tune = real_transfer_split(32, root=SSL4EO)["tune"]
     real = R.stack_tiles(tune, "s1")
     sims = {}
     for name in ("default", "calibrated"):

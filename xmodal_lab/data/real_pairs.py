@@ -1,8 +1,9 @@
-"""Real Sentinel-1 / Sentinel-2 pairs bundled with the kit, on one grid and cut into tiles.
+"""Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM.
 
-``data/`` holds one SSL4EO-S12 location (Punjab, two dates) and six BigEarthNet-MM pairs from Europe.
-:func:`real_transfer_split` is the sim-to-real split: only the west half of the SSL4EO location is ever
-tuned on; its east half and the BigEarthNet-MM pairs are held out.
+SSL4EO-S12 is not shipped: ``root`` is a folder in the dataset's layout (``s1/<location>/<acquisition>/VV.tif``,
+``s2a/<location>/<acquisition>/B2.tif`` ...) that the user provides, by default ``<data_dir>/ssl4eo_s12``.
+:func:`real_transfer_split` is the sim-to-real split: only the west half of an SSL4EO-S12 location is ever
+tuned on; its east half and the six bundled BigEarthNet-MM pairs are held out.
 """
 
 from __future__ import annotations
@@ -91,9 +92,24 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
     }
 
 
+def ssl4eo_root(root: str | Path | None = None) -> Path:
+    """The SSL4EO-S12 folder: ``root``, else ``<data_dir>/ssl4eo_s12``; raises naming where to put the files."""
+    path = data_dir() / "ssl4eo_s12" if root is None else Path(root).expanduser()
+    if not (path / "s1").is_dir() or not (path / "s2a").is_dir():
+        raise FileNotFoundError(
+            f"{path}: SSL4EO-S12 files not found (the kit does not ship them). Put a location in the dataset's "
+            "layout there (s1/<location>/<acquisition>/VV.tif, VH.tif and s2a/<location>/<acquisition>/B1.tif ... "
+            "B12.tif), pass root= to that folder, or set XMODAL_DATA_DIR to a folder holding ssl4eo_s12/"
+        )
+    return path
+
+
 def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> list[dict[str, Any]]:
-    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order."""
-    root = data_dir() / "ssl4eo_s12" if root is None else Path(root)
+    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order.
+
+    ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); the pairs are those of :func:`read_ssl4eo_location`.
+    """
+    root = ssl4eo_root(root)
     radar = _acquisitions(root / "s1" / location)
     optical = _acquisitions(root / "s2a" / location)
     dates = [_date_of(a) for a in optical]
@@ -132,11 +148,18 @@ def cut_tiles(
     return tiles
 
 
-def real_transfer_split(size: int = 32) -> dict[str, list[dict[str, Any]]]:
-    """The real tiles of the sim-to-real benchmark by role: ``tune`` (SSL4EO west), ``test`` (east), ``test_europe``."""
-    from xmodal_lab.data.samples import BigEarthNetMM
-    pairs = ssl4eo_pairs()
-    ben = [BigEarthNetMM(data_dir() / "bigearthnet_mm")[i] for i in range(6)]
+def real_transfer_split(
+    size: int = 32, root: str | Path | None = None, location: str = "0000200"
+) -> dict[str, list[dict[str, Any]]]:
+    """The real tiles of the sim-to-real benchmark by role: ``tune`` (SSL4EO west), ``test`` (east), ``test_europe``.
+
+    ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); ``test_europe`` are the six bundled
+    BigEarthNet-MM pairs.
+    """
+    from xmodal_lab.data.samples import bigearthnet_examples
+    pairs = ssl4eo_pairs(root, location)
+    examples = bigearthnet_examples()
+    ben = [examples[i] for i in range(len(examples))]
     return {
         "tune": cut_tiles(pairs, size, (0.0, 0.5), "ssl4eo_s12 west"),
         "test": cut_tiles(pairs, size, (0.5, 1.0), "ssl4eo_s12 east"),
