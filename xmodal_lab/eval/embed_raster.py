@@ -5,7 +5,6 @@ The output raster has one pixel per tile on the optical raster's CRS; outputs ar
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,60 +105,80 @@ def pca_rgb(x: Any) -> np.ndarray:
     return np.clip(np.round(1 + 254 * scaled), 1, 255).astype(np.uint8)
 
 
-def _fill_median(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
-    """Nodata pixels of each band set to the band's valid median, as the dataset does."""
-    out = np.array(stack, dtype=np.float32, copy=True)
-    if nodata.any():
-        for band in out:
-            band[nodata] = np.median(band[~nodata]) if (~nodata).any() else 0.0
-    return out
-
-
 class BlockTiles(torch.utils.data.Dataset):
-    """The tiles of a ``PairedRasterDataset`` read a ``block``-pixel square at a time: same items, faster.
+    """The tiles of a ``PairedRasterDataset`` read a strip of rows at a time: same items, each block decoded once.
 
-    Reading tile by tile decompresses a GeoTIFF block per tile; a copy of the dataset reads bigger windows
-    (so scaling, units and nodata rules stay the dataset's). Tiles crossing a block edge are read one by one.
+    Tiles come row by row, so the reader keeps the strips (``rows`` rows, rounded to the optical file's block
+    height, the full width) that the current tile row spans, in the files' own dtypes; scaling, units, nodata
+    masks and median fills are applied per tile with the dataset's rules. Memory: two strips, whatever the height.
     """
 
-    def __init__(self, dataset: Any, block: int = 256) -> None:
+    def __init__(self, dataset: Any, rows: int = 256) -> None:
+        import rasterio
+
         self.ds = dataset
-        side = min(max(block // dataset.stride, 1) * dataset.stride, dataset.height, dataset.width)
-        self.block = max(side, dataset.size)
-        self._reader = None
-        if dataset.size < self.block <= min(dataset.height, dataset.width):
-            self._reader = copy.copy(dataset)  # same files, checks and options; bigger windows
-            self._reader.size, self._reader.transform = self.block, None
-        self._cached: tuple[tuple[int, int], dict] | None = None
+        with rasterio.open(dataset.s2_path) as s2:
+            block = s2.block_shapes[0][0]
+        self.rows = -(-max(rows, 1) // block) * block
+        self._strips: dict[int, dict[str, np.ndarray]] = {}
+        self.loads = 0  # strips read so far
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        from xmodal_lab.data.io import geo_fields
+    def _strip(self, k: int) -> dict[str, np.ndarray]:
+        """Strip ``k``: raw ``s1 [2, h, W]`` and ``s2 [C, h, W]`` and ``invalid [h, W]`` (masks of both files)."""
+        import rasterio
 
-        row, col = self.ds.windows[index]
-        t, b = self.ds.size, self.block
-        r0, c0 = (row // b) * b, (col // b) * b
-        inside = row + t <= r0 + b and col + t <= c0 + b
-        if self._reader is None or not inside or r0 + b > self.ds.height or c0 + b > self.ds.width:
-            return self.ds[index]
-        if self._cached is None or self._cached[0] != (r0, c0):
-            self._reader.windows = [(r0, c0)]
-            self._cached = ((r0, c0), self._reader.load(0))
-        block = self._cached[1]
-        rows, cols = Window(col - c0, row - r0, t, t).toslices()
-        nodata = block["nodata_mask"][rows, cols].numpy()
-        tile_transform = Affine(*tuple(self.ds.grid_transform)[:6]) @ Affine.translation(col, row)
+        ds, r0 = self.ds, k * self.rows
+        window = Window(0, r0, ds.width, min(self.rows, ds.height - r0))
+        with rasterio.open(ds.s2_path) as s2:
+            optical = s2.read(ds._s2_bands, window=window, masked=True)
+            invalid = (s2.dataset_mask(window=window) == 0) | np.ma.getmaskarray(optical).any(axis=0)
+        with rasterio.open(ds.s1_path) as s1, ds._open_s1(s1) as grid:
+            radar = grid.read(ds._s1_bands, window=window, masked=True)
+        self.loads += 1
+        invalid |= np.ma.getmaskarray(radar).any(axis=0)
+        return {"s1": radar.data, "s2": optical.data, "invalid": invalid}
+
+    def _rows(self, row: int) -> tuple[dict[str, np.ndarray], int]:
+        """Arrays covering rows ``row .. row + size`` and the row they start at."""
+        first, last = row // self.rows, (row + self.ds.size - 1) // self.rows
+        self._strips = {k: v for k, v in self._strips.items() if first <= k <= last}
+        for k in range(first, last + 1):
+            if k not in self._strips:
+                self._strips[k] = self._strip(k)
+        parts = [self._strips[k] for k in range(first, last + 1)]
+        if len(parts) == 1:
+            return parts[0], first * self.rows
+        return {key: np.concatenate([p[key] for p in parts], axis=-2) for key in parts[0]}, first * self.rows
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from xmodal_lab.data.io import check_index, geo_fields, window_transform
+        from xmodal_lab.data.rasters import _fill
+
+        ds = self.ds
+        row, col = ds.windows[check_index(index, len(self), "BlockTiles")]
+        t = ds.size
+        strip, r0 = self._rows(row)
+        rows, cols = slice(row - r0, row - r0 + t), slice(col, col + t)
+        scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
+        optical = strip["s2"][:, rows, cols].astype(np.float32) * scale + offset
+        radar = strip["s1"][:, rows, cols].astype(np.float32)
+        if ds.s1_units == "linear":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+        finite = np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0)
+        nodata = strip["invalid"][rows, cols] | ~finite
         item = {
-            "s1": torch.from_numpy(_fill_median(block["s1"][:, rows, cols].numpy(), nodata)),
-            "s2": torch.from_numpy(_fill_median(block["s2"][:, rows, cols].numpy(), nodata)),
-            **geo_fields(self.ds.crs, tuple(tile_transform)[:6], t, t),
-            "date": self.ds.date,
-            "nodata_mask": torch.from_numpy(nodata.copy()),
+            "s1": torch.from_numpy(_fill(radar, nodata)),
+            "s2": torch.from_numpy(_fill(optical, nodata)),
+            **geo_fields(ds.crs, window_transform(tuple(ds.grid_transform)[:6], row, col), t, t),
+            "date": ds.date,
+            "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
         }
-        return self.ds.transform(item) if self.ds.transform is not None else item
+        return ds.transform(item) if ds.transform is not None else item
 
 
 def write_cog(
