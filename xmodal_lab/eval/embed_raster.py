@@ -105,12 +105,41 @@ def pca_rgb(x: Any) -> np.ndarray:
     return np.clip(np.round(1 + 254 * scaled), 1, 255).astype(np.uint8)
 
 
+def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
+    """``geo_fields`` of every tile of a ``PairedRasterDataset`` at once, with the same arithmetic.
+
+    Tile by tile, ``Affine(grid) @ Affine.translation(col, row)`` term by term as the affine package computes
+    it, the centre with rasterio's ``xy`` product, then one pyproj call for all centres.
+    """
+    from xmodal_lab.data.geo import transformer
+
+    a, b, c, d, e, f = (float(v) for v in tuple(dataset.grid_transform)[:6])
+    rows, cols = np.asarray(dataset.windows, dtype=np.float64).reshape(-1, 2).T
+    ones = np.ones_like(rows)
+    tiles = np.stack([ones * (a * 1.0 + b * 0.0), ones * (a * 0.0 + b * 1.0), a * cols + b * rows + c,
+                      ones * (d * 1.0 + e * 0.0), ones * (d * 0.0 + e * 1.0), d * cols + e * rows + f], axis=1)  # fmt: skip
+    half = dataset.size / 2
+    centres, matrix, point = np.empty((len(tiles), 2)), np.empty((3, 3)), np.empty((3, 1))
+    for i, t in enumerate(tiles):  # rasterio.transform.xy(affine, half, half, offset="ul")
+        matrix.flat[:] = (*t, 0.0, 0.0, 1.0)
+        point[:, 0] = (half, half, 1.0)
+        matrix.dot(point, out=point)
+        centres[i] = point[:2, 0]
+    epsg = dataset.crs.to_epsg()
+    crs = f"EPSG:{epsg}" if epsg else str(dataset.crs)
+    lon, lat = transformer(crs, "EPSG:4326").transform(centres[:, 0], centres[:, 1])
+    gsd = float(np.hypot(a * 1.0 + b * 0.0, d * 1.0 + e * 0.0))
+    return [{"gsd": gsd, "lat": float(y), "lon": float(x), "crs": crs, "transform": tuple(t)}
+            for x, y, t in zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), tiles.tolist())]  # fmt: skip
+
+
 class BlockTiles(torch.utils.data.Dataset):
     """The tiles of a ``PairedRasterDataset`` read a strip of rows at a time: same items, each block decoded once.
 
     Tiles come row by row, so the reader keeps the strips (``rows`` rows, rounded to the optical file's block
     height, the full width) that the current tile row spans, in the files' own dtypes; scaling, units, nodata
-    masks and median fills are applied per tile with the dataset's rules. Memory: two strips, whatever the height.
+    masks and median fills are applied per tile with the dataset's rules, the grid fields computed for all tiles
+    at once. Memory: two strips, whatever the height.
     """
 
     def __init__(self, dataset: Any, rows: int = 256) -> None:
@@ -121,6 +150,7 @@ class BlockTiles(torch.utils.data.Dataset):
             block = s2.block_shapes[0][0]
         self.rows = -(-max(rows, 1) // block) * block
         self._strips: dict[int, dict[str, np.ndarray]] = {}
+        self._geo = tile_geo_fields(dataset)
         self.loads = 0  # strips read so far
 
     def __len__(self) -> int:
@@ -154,11 +184,12 @@ class BlockTiles(torch.utils.data.Dataset):
         return {key: np.concatenate([p[key] for p in parts], axis=-2) for key in parts[0]}, first * self.rows
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from xmodal_lab.data.io import check_index, geo_fields, window_transform
+        from xmodal_lab.data.io import check_index
         from xmodal_lab.data.rasters import _fill
 
         ds = self.ds
-        row, col = ds.windows[check_index(index, len(self), "BlockTiles")]
+        index = check_index(index, len(self), "BlockTiles")
+        row, col = ds.windows[index]
         t = ds.size
         strip, r0 = self._rows(row)
         rows, cols = slice(row - r0, row - r0 + t), slice(col, col + t)
@@ -173,7 +204,7 @@ class BlockTiles(torch.utils.data.Dataset):
         item = {
             "s1": torch.from_numpy(_fill(radar, nodata)),
             "s2": torch.from_numpy(_fill(optical, nodata)),
-            **geo_fields(ds.crs, window_transform(tuple(ds.grid_transform)[:6], row, col), t, t),
+            **self._geo[index],
             "date": ds.date,
             "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
