@@ -139,7 +139,7 @@ class BlockTiles(torch.utils.data.Dataset):
     Tiles come row by row, so the reader keeps the strips (``rows`` rows, rounded to the optical file's block
     height, the full width) that the current tile row spans, in the files' own dtypes; scaling, units, nodata
     masks and median fills are applied per tile with the dataset's rules, the grid fields computed for all tiles
-    at once. Memory: two strips, whatever the height.
+    at once. Memory: the strips one row of tiles spans, whatever the raster's height.
     """
 
     def __init__(self, dataset: Any, rows: int = 256) -> None:
@@ -171,17 +171,20 @@ class BlockTiles(torch.utils.data.Dataset):
         invalid |= np.ma.getmaskarray(radar).any(axis=0)
         return {"s1": radar.data, "s2": optical.data, "invalid": invalid}
 
-    def _rows(self, row: int) -> tuple[dict[str, np.ndarray], int]:
-        """Arrays covering rows ``row .. row + size`` and the row they start at."""
-        first, last = row // self.rows, (row + self.ds.size - 1) // self.rows
+    def _window(self, row: int, col: int) -> dict[str, np.ndarray]:
+        """Raw ``s1``, ``s2`` and ``invalid`` of the tile at ``(row, col)``, from the strips it spans."""
+        t, n = self.ds.size, self.rows
+        first, last = row // n, (row + t - 1) // n
         self._strips = {k: v for k, v in self._strips.items() if first <= k <= last}
+        pieces = []
         for k in range(first, last + 1):
             if k not in self._strips:
                 self._strips[k] = self._strip(k)
-        parts = [self._strips[k] for k in range(first, last + 1)]
-        if len(parts) == 1:
-            return parts[0], first * self.rows
-        return {key: np.concatenate([p[key] for p in parts], axis=-2) for key in parts[0]}, first * self.rows
+            lo, hi = max(row, k * n) - k * n, min(row + t, (k + 1) * n) - k * n
+            pieces.append({key: a[..., lo:hi, col : col + t] for key, a in self._strips[k].items()})
+        if len(pieces) == 1:
+            return pieces[0]
+        return {key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         from xmodal_lab.data.io import check_index
@@ -190,17 +193,15 @@ class BlockTiles(torch.utils.data.Dataset):
         ds = self.ds
         index = check_index(index, len(self), "BlockTiles")
         row, col = ds.windows[index]
-        t = ds.size
-        strip, r0 = self._rows(row)
-        rows, cols = slice(row - r0, row - r0 + t), slice(col, col + t)
+        raw = self._window(row, col)
         scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
-        optical = strip["s2"][:, rows, cols].astype(np.float32) * scale + offset
-        radar = strip["s1"][:, rows, cols].astype(np.float32)
+        optical = raw["s2"].astype(np.float32) * scale + offset
+        radar = raw["s1"].astype(np.float32)
         if ds.s1_units == "linear":
             with np.errstate(divide="ignore", invalid="ignore"):
                 radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
         finite = np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0)
-        nodata = strip["invalid"][rows, cols] | ~finite
+        nodata = raw["invalid"] | ~finite
         item = {
             "s1": torch.from_numpy(_fill(radar, nodata)),
             "s2": torch.from_numpy(_fill(optical, nodata)),
