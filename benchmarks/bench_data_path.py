@@ -12,19 +12,21 @@ Three rates in one run, on the same model, batch and tile size:
   number of epochs a lesson trains for).
 
     python benchmarks/bench_data_path.py                       # contrastive tiny, 32 px, batch 128, 1 thread
-    python benchmarks/bench_data_path.py --model croma --steps 150 --threads 2
+    python benchmarks/bench_data_path.py --model croma --steps 150 --threads 2 --repeats 5
 
-The numbers depend on the machine and on what else runs on it: quote them with both.
+The three run interleaved (A B C A B C ...); each prints its median rate, its ratio to the model alone
+(median and [min-max] over the repeats), CPU next to wall seconds and the load average. The numbers depend
+on the machine and on what else runs on it: quote them with both.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 
 import torch
+from interleave import interleaved, load_average, report
 
 from xmodal_lab.config import seed_everything
 from xmodal_lab.data import SimulatedWorld
@@ -32,8 +34,10 @@ from xmodal_lab.models import build
 from xmodal_lab.train import CachedPairs, FitConfig, fit
 
 
-def model_only_rate(name: str, data: CachedPairs, steps: int, batch_size: int, lr: float) -> float:
-    """Samples/s of the bare training step on batches gathered from tensors already in memory."""
+def model_only_rate(
+    name: str, data: CachedPairs, steps: int, batch_size: int, lr: float
+) -> tuple[float, float]:
+    """Samples/s of the bare training step on batches already in memory, twice (its timed part is all of it)."""
     seed_everything(0)
     model = build(name, "tiny", img_size=data.columns["s2"].shape[-1]).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
@@ -50,7 +54,8 @@ def model_only_rate(name: str, data: CachedPairs, steps: int, batch_size: int, l
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    return steps * batch_size / (time.perf_counter() - start)
+    rate = steps * batch_size / (time.perf_counter() - start)
+    return rate, rate
 
 
 def fit_rates(name: str, args: argparse.Namespace, cache: bool | str) -> tuple[float, float]:
@@ -80,7 +85,7 @@ def fit_rates(name: str, args: argparse.Namespace, cache: bool | str) -> tuple[f
 
 
 def main() -> None:
-    """Parse arguments, measure the three rates and print them side by side."""
+    """Parse arguments, measure the three rates interleaved and print them side by side."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="contrastive")
     p.add_argument("--size", type=int, default=32)
@@ -89,26 +94,29 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each measurement")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"# bench_data_path: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.threads} torch thread(s), load average {load:.1f} at start; {args.model} tiny, "
-        f"{args.size} px, batch {args.batch_size}, {args.steps} steps, {args.n_train} scenes"
+        f"# bench_data_path: {platform.processor() or platform.machine()}, {args.threads} torch thread(s), "
+        f"{args.model} tiny, {args.size} px, batch {args.batch_size}, {args.steps} steps, {args.n_train} scenes; "
+        f"{load_average()} at start"
     )
     t0 = time.perf_counter()
     cached = CachedPairs(SimulatedWorld(seed=0, size=args.size, n_scenes=args.n_train))
     print(f"# rendering {args.n_train} scenes once: {time.perf_counter() - t0:.1f} s")
-    model = model_only_rate(args.model, cached, args.steps, args.batch_size, args.lr)
-    slow, slow_all = fit_rates(args.model, args, cache=False)
-    fast, fast_all = fit_rates(args.model, args, cache="auto")
-    print(f"\n{'path':28s} {'samples/s':>10s} {'of model-only':>14s} {'end-to-end':>11s}")
-    print(f"{'model only (in memory)':28s} {model:10.0f} {100:13.0f}% {'':>11s}")
-    print(f"{'fit, rendered on access':28s} {slow:10.0f} {100 * slow / model:13.0f}% {slow_all:11.0f}")
-    print(f"{'fit, fast path (default)':28s} {fast:10.0f} {100 * fast / model:13.0f}% {fast_all:11.0f}")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# load average {load:.1f} at the end")
+    runs = interleaved(
+        {
+            "model only (in memory)": lambda: model_only_rate(
+                args.model, cached, args.steps, args.batch_size, args.lr
+            ),
+            "fit, rendered on access": lambda: fit_rates(args.model, args, cache=False),
+            "fit, fast path (default)": lambda: fit_rates(args.model, args, cache="auto"),
+        },
+        repeats=args.repeats,
+    )
+    print()
+    report(runs, baseline="model only (in memory)", unit="training samples/s (end-to-end: with rendering)")
 
 
 if __name__ == "__main__":

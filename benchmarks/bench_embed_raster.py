@@ -1,22 +1,29 @@
-"""Time embed_raster on a large co-registered pair and print the sizes of what it writes.
+"""embed_raster against the model alone on the same tiles, interleaved, and the sizes of what it writes.
 
-Usage: ``python benchmarks/bench_embed_raster.py [--size 2048] [--tile 32] [--threads 2]``
+Usage: ``python benchmarks/bench_embed_raster.py [--size 2048] [--tile 32] [--threads 2] [--repeats 3]``
 
-Renders (or reuses from the cache) a simulated region of ``size x size`` pixels at 10 m, embeds it with the
-tiny contrastive model (random weights: the cost does not depend on them) and writes the embedding COG,
-the PCA RGB COG and the GeoParquet into a temporary folder. Prints wall-clock seconds for each step, tiles
-per second, file sizes and the machine's load average (the numbers depend on both).
+Renders (or reuses from the cache) a simulated region of ``size x size`` pixels at 10 m and the tiny
+contrastive model (random weights: the cost does not depend on them). Interleaved (A B C A B C ...):
+
+- ``model only``: ``model.embed`` on the raster's tiles already collated in memory (the ceiling);
+- ``embed_raster + COG``: the whole call, reading the GeoTIFF pair and writing the embedding COG;
+- ``reading only``: the tile reader embed_raster uses, batched, with no model.
+
+Then writes the PCA RGB COG and the GeoParquet once, and prints the file sizes. Rates, their ratio to the
+model alone (median, [min-max] over the repeats), CPU next to wall seconds and the load average: the numbers
+depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import inspect
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from interleave import interleaved, load_average, report
 
 
 def main() -> None:
@@ -25,38 +32,76 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=32, help="tile side in pixels")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     import xmodal_lab as xl
+    from xmodal_lab.data import PairedRasterDataset, collate_pairs
     from xmodal_lab.eval import embed_raster, embeddings_to_geoparquet
+    from xmodal_lab.eval.embed_raster import BlockTiles
+    from xmodal_lab.eval.embeddings import CONTEXT
 
+    print(f"# bench_embed_raster: {load_average()} at start")
     t0 = time.perf_counter()
     paths = xl.data.region_geotiffs(size=args.size)
-    t_region = time.perf_counter() - t0
-    model = xl.models.build("contrastive", preset="tiny")
+    print(f"# region render + write (or reuse): {time.perf_counter() - t0:.1f} s")
+    torch.manual_seed(0)
+    model = xl.models.build("contrastive", preset="tiny").eval()
+    context = [k for k in CONTEXT if k in inspect.signature(model.embed).parameters]
     out = Path(tempfile.mkdtemp(prefix="bench_embed_raster_"))
-    t0 = time.perf_counter()
-    tiles = embed_raster(model, paths["s1"], paths["s2"], out / "emb.tif", tile=args.tile,
-                         batch_size=args.batch_size, progress=False)  # fmt: skip
-    t_embed = time.perf_counter() - t0
+
+    def loader() -> torch.utils.data.DataLoader:
+        ds = PairedRasterDataset(paths["s1"], paths["s2"], size=args.tile, max_nodata=0.1)
+        return torch.utils.data.DataLoader(
+            BlockTiles(ds), batch_size=args.batch_size, collate_fn=collate_pairs
+        )
+
+    batches = list(loader())
+    n_tiles = sum(len(b["s2"]) for b in batches)
+
+    def model_only() -> int:
+        with torch.no_grad():
+            for b in batches:
+                model.embed(s1=b["s1"], s2=b["s2"], **{k: b[k] for k in context}, gsd=b["gsd"])
+        return n_tiles
+
+    calls = iter(range(10**6))
+
+    def end_to_end() -> int:
+        tiles = embed_raster(model, paths["s1"], paths["s2"], out / f"emb{next(calls)}.tif", tile=args.tile,
+                             batch_size=args.batch_size, progress=False)  # fmt: skip
+        return len(tiles)
+
+    def reading_only() -> int:
+        return sum(len(b["s2"]) for b in loader())
+
+    model_only()  # warm-up, not timed
+    runs = interleaved(
+        {
+            "model only (tiles in memory)": model_only,
+            "embed_raster + COG": end_to_end,
+            "reading only": reading_only,
+        },
+        repeats=args.repeats,
+    )
+    print(f"\npair {args.size} x {args.size} px (10 m), tile {args.tile}, {n_tiles} tiles, batch {args.batch_size}, "
+          f"torch threads {args.threads}")  # fmt: skip
+    report(runs, baseline="model only (tiles in memory)", unit="tiles/s")
+
+    tiles = embed_raster(model, paths["s1"], paths["s2"], None, tile=args.tile, batch_size=args.batch_size,
+                         progress=False)  # fmt: skip
     t0 = time.perf_counter()
     rgb = embed_raster(model, paths["s1"], paths["s2"], out / "pca.tif", tile=args.tile, pca=3,
                        batch_size=args.batch_size, progress=False)  # fmt: skip
     t_pca = time.perf_counter() - t0
     t0 = time.perf_counter()
     parquet = embeddings_to_geoparquet(tiles, out / "emb.parquet")
-    t_parquet = time.perf_counter() - t0
-
-    mb = {name: p.stat().st_size / 1e6 for name, p in {**paths, "embedding COG": tiles.path,
-                                                         "PCA RGB COG": rgb.path, "GeoParquet": parquet}.items()}  # fmt: skip
-    print(f"pair {args.size} x {args.size} px (10 m), tile {args.tile}, {len(tiles)} tiles, "
-          f"{tiles.vectors['s2'].shape[1]}-d, torch threads {args.threads}, load average {os.getloadavg()}")  # fmt: skip
-    print(f"region render + write (or reuse): {t_region:.1f} s")
-    print(f"embed_raster (both modalities) + COG: {t_embed:.1f} s = {len(tiles) / t_embed:.0f} tiles/s")
-    print(f"embed_raster pca=3: {t_pca:.1f} s; GeoParquet: {t_parquet:.1f} s")
-    for name, size in mb.items():
-        print(f"  {name}: {size:.2f} MB")
+    print(f"\nembed_raster pca=3: {t_pca:.1f} s; GeoParquet: {time.perf_counter() - t0:.1f} s")
+    files = {**paths, "embedding COG": out / "emb0.tif", "PCA RGB COG": rgb.path, "GeoParquet": parquet}
+    for name, path in files.items():
+        print(f"  {name}: {path.stat().st_size / 1e6:.2f} MB")
+    print(f"# {load_average()} at the end")
 
 
 if __name__ == "__main__":

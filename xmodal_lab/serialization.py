@@ -40,8 +40,13 @@ def _reason(error: BaseException) -> str:
     return re.split(r"(?<=\.) ", text)[0][:200]
 
 
-def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu") -> Any:
+def safe_load(
+    path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu", mmap: bool = False
+) -> Any:
     """``torch.load`` that never runs code from the file; ``what`` names the file in messages.
+
+    ``mmap`` maps the tensors from the file (read on first use, copied on write) instead of reading them all
+    now; files in torch's old, non-zip format are read as usual.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -56,7 +61,8 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
         )
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.load(path, map_location=map_location, weights_only=True)
+            mmap = mmap and zipfile.is_zipfile(path)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         reason = _reason(error)
         if "global" in reason.lower():

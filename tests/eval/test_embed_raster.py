@@ -133,8 +133,20 @@ def test_geoparquet_holds_tile_polygons_and_vectors(model, pair_files, tmp_path)
         embeddings_to_geoparquet(tiles, out)
 
 
-@pytest.mark.parametrize("stride", [32, 16])
-def test_block_reader_gives_the_datasets_own_items(pair_files, stride):
+def _same_items(ds, fast) -> None:
+    """Every item of ``fast`` equals the dataset's own (per-tile rasterio windows): the independent reference."""
+    assert len(fast) == len(ds)
+    for i in range(len(ds)):
+        a, b = ds[i], fast[i]
+        assert a["window"] == b["window"]
+        for key in ("s1", "s2", "nodata_mask"):
+            assert torch.equal(a[key], b[key]), (i, key)
+        for key in ("transform", "lat", "lon", "gsd", "crs", "date"):  # exactly: models may read them
+            assert a[key] == b[key], (i, key)
+
+
+@pytest.mark.parametrize(("stride", "rows"), [(32, 64), (16, 64), (16, 1), (32, 256)])
+def test_block_reader_gives_the_datasets_own_items(pair_files, stride, rows):
     from xmodal_lab.data import PairedRasterDataset
     from xmodal_lab.eval.embed_raster import BlockTiles
 
@@ -142,15 +154,40 @@ def test_block_reader_gives_the_datasets_own_items(pair_files, stride):
     with rasterio.open(holed["s2"], "r+") as dst:  # a few nodata pixels inside a kept tile, too
         dst.write(np.zeros((12, 3, 3), np.uint16), window=Window(40, 70, 3, 3))
     ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=stride)
-    fast = BlockTiles(ds, block=64)
-    assert len(fast) == len(ds)
-    for i in range(len(ds)):
-        a, b = ds[i], fast[i]
-        assert a["window"] == b["window"]
-        for key in ("s1", "s2", "nodata_mask"):
-            assert torch.equal(a[key], b[key]), (i, key)
-        assert a["transform"] == pytest.approx(b["transform"]) and a["lat"] == pytest.approx(b["lat"])
-        assert a["gsd"] == b["gsd"] and a["date"] == b["date"]
+    _same_items(ds, BlockTiles(ds, rows=rows))  # rows=1: every tile spans strips
+
+
+@pytest.mark.parametrize("s1_units", ["db", "linear"])
+def test_block_reader_decodes_each_strip_once_on_a_tiled_file(tmp_path, s1_units):
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.eval.embed_raster import BlockTiles
+
+    pair = render_region(seed=1, size=512, gsd=10.0)
+    if s1_units == "linear":
+        pair = {**pair, "s1": 10.0 ** (np.asarray(pair["s1"], dtype=np.float32) / 10.0)}
+    paths = write_pair_geotiffs(pair, tmp_path, "tiled")
+    with rasterio.open(paths["s2"], "r+") as dst:  # nodata straddling the strip edge at row 256
+        dst.write(np.zeros((12, 20, 20), np.uint16), window=Window(100, 250, 20, 20))
+    with rasterio.open(paths["s2"]) as src:
+        assert src.block_shapes[0] == (256, 256)
+    ds = PairedRasterDataset(paths["s1"], paths["s2"], size=TILE, stride=16, s1_units=s1_units)
+    fast = BlockTiles(ds, rows=100)  # rounded up to the file's 256-row blocks
+    assert fast.rows == 256
+    _same_items(ds, fast)
+    assert fast.loads == 2  # rows 0-255 and 256-511 once each (both kept for the tiles across row 256)
+
+
+def test_embed_raster_vectors_equal_per_tile_reads(model, pair_files):
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.eval.embeddings import concat_rows, embed_batches
+
+    _, holed, _ = pair_files
+    tiles = embed_raster(model, holed["s1"], holed["s2"], None, tile=TILE, stride=16, progress=False)
+    ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=16)
+    ref = concat_rows(emb for emb, _ in embed_batches(model, ds, 64))
+    assert set(ref) == set(tiles.vectors)
+    for key, value in ref.items():
+        assert np.array_equal(tiles.vectors[key], value), key
 
 
 def test_larger_grids_get_overviews(model, tmp_path):

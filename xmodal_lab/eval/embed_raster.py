@@ -5,7 +5,6 @@ The output raster has one pixel per tile on the optical raster's CRS; outputs ar
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,60 +106,112 @@ def pca_rgb(x: Any) -> np.ndarray:
     return np.clip(np.round(1 + 254 * scaled), 1, 255).astype(np.uint8)
 
 
-def _fill_median(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
-    """Nodata pixels of each band set to the band's valid median, as the dataset does."""
-    out = np.array(stack, dtype=np.float32, copy=True)
-    if nodata.any():
-        for band in out:
-            band[nodata] = np.median(band[~nodata]) if (~nodata).any() else 0.0
-    return out
+def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
+    """``geo_fields`` of every tile of a ``PairedRasterDataset`` at once, with the same arithmetic.
+
+    Tile by tile, ``Affine(grid) @ Affine.translation(col, row)`` term by term as the affine package computes
+    it, the centre with rasterio's ``xy`` product, then one pyproj call for all centres.
+    """
+    from xmodal_lab.data.geo import transformer
+
+    a, b, c, d, e, f = (float(v) for v in tuple(dataset.grid_transform)[:6])
+    rows, cols = np.asarray(dataset.windows, dtype=np.float64).reshape(-1, 2).T
+    ones = np.ones_like(rows)
+    tiles = np.stack([ones * (a * 1.0 + b * 0.0), ones * (a * 0.0 + b * 1.0), a * cols + b * rows + c,
+                      ones * (d * 1.0 + e * 0.0), ones * (d * 0.0 + e * 1.0), d * cols + e * rows + f], axis=1)  # fmt: skip
+    half = dataset.size / 2
+    centres, matrix, point = np.empty((len(tiles), 2)), np.empty((3, 3)), np.empty((3, 1))
+    for i, t in enumerate(tiles):  # rasterio.transform.xy(affine, half, half, offset="ul")
+        matrix.flat[:] = (*t, 0.0, 0.0, 1.0)
+        point[:, 0] = (half, half, 1.0)
+        matrix.dot(point, out=point)
+        centres[i] = point[:2, 0]
+    epsg = dataset.crs.to_epsg()
+    crs = f"EPSG:{epsg}" if epsg else str(dataset.crs)
+    lon, lat = transformer(crs, "EPSG:4326").transform(centres[:, 0], centres[:, 1])
+    gsd = float(np.hypot(a * 1.0 + b * 0.0, d * 1.0 + e * 0.0))
+    return [{"gsd": gsd, "lat": float(y), "lon": float(x), "crs": crs, "transform": tuple(t)}
+            for x, y, t in zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), tiles.tolist())]  # fmt: skip
 
 
 class BlockTiles(torch.utils.data.Dataset):
-    """The tiles of a ``PairedRasterDataset`` read a ``block``-pixel square at a time: same items, faster.
+    """The tiles of a ``PairedRasterDataset`` read a strip of rows at a time: same items, each block decoded once.
 
-    Reading tile by tile decompresses a GeoTIFF block per tile; a copy of the dataset reads bigger windows
-    (so scaling, units and nodata rules stay the dataset's). Tiles crossing a block edge are read one by one.
+    Tiles come row by row, so the reader keeps the strips (``rows`` rows, rounded to the optical file's block
+    height, the full width) that the current tile row spans, in the files' own dtypes; scaling, units, nodata
+    masks and median fills are applied per tile with the dataset's rules, the grid fields computed for all tiles
+    at once. Memory: the strips one row of tiles spans, whatever the raster's height.
     """
 
-    def __init__(self, dataset: Any, block: int = 256) -> None:
+    def __init__(self, dataset: Any, rows: int = 256) -> None:
+        import rasterio
+
         self.ds = dataset
-        side = min(max(block // dataset.stride, 1) * dataset.stride, dataset.height, dataset.width)
-        self.block = max(side, dataset.size)
-        self._reader = None
-        if dataset.size < self.block <= min(dataset.height, dataset.width):
-            self._reader = copy.copy(dataset)  # same files, checks and options; bigger windows
-            self._reader.size, self._reader.transform = self.block, None
-        self._cached: tuple[tuple[int, int], dict] | None = None
+        with rasterio.open(dataset.s2_path) as s2:
+            block = s2.block_shapes[0][0]
+        self.rows = -(-max(rows, 1) // block) * block
+        self._strips: dict[int, dict[str, np.ndarray]] = {}
+        self._geo = tile_geo_fields(dataset)
+        self.loads = 0  # strips read so far
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        from xmodal_lab.data.io import geo_fields
+    def _strip(self, k: int) -> dict[str, np.ndarray]:
+        """Strip ``k``: raw ``s1 [2, h, W]`` and ``s2 [C, h, W]`` and ``invalid [h, W]`` (masks of both files)."""
+        import rasterio
 
-        row, col = self.ds.windows[index]
-        t, b = self.ds.size, self.block
-        r0, c0 = (row // b) * b, (col // b) * b
-        inside = row + t <= r0 + b and col + t <= c0 + b
-        if self._reader is None or not inside or r0 + b > self.ds.height or c0 + b > self.ds.width:
-            return self.ds[index]
-        if self._cached is None or self._cached[0] != (r0, c0):
-            self._reader.windows = [(r0, c0)]
-            self._cached = ((r0, c0), self._reader.load(0))
-        block = self._cached[1]
-        rows, cols = Window(col - c0, row - r0, t, t).toslices()
-        nodata = block["nodata_mask"][rows, cols].numpy()
-        tile_transform = Affine(*tuple(self.ds.grid_transform)[:6]) @ Affine.translation(col, row)
+        ds, r0 = self.ds, k * self.rows
+        window = Window(0, r0, ds.width, min(self.rows, ds.height - r0))
+        with rasterio.open(ds.s2_path) as s2:
+            optical = s2.read(ds._s2_bands, window=window, masked=True)
+            invalid = (s2.dataset_mask(window=window) == 0) | np.ma.getmaskarray(optical).any(axis=0)
+        with rasterio.open(ds.s1_path) as s1, ds._open_s1(s1) as grid:
+            radar = grid.read(ds._s1_bands, window=window, masked=True)
+        self.loads += 1
+        invalid |= np.ma.getmaskarray(radar).any(axis=0)
+        return {"s1": radar.data, "s2": optical.data, "invalid": invalid}
+
+    def _window(self, row: int, col: int) -> dict[str, np.ndarray]:
+        """Raw ``s1``, ``s2`` and ``invalid`` of the tile at ``(row, col)``, from the strips it spans."""
+        t, n = self.ds.size, self.rows
+        first, last = row // n, (row + t - 1) // n
+        self._strips = {k: v for k, v in self._strips.items() if first <= k <= last}
+        pieces = []
+        for k in range(first, last + 1):
+            if k not in self._strips:
+                self._strips[k] = self._strip(k)
+            lo, hi = max(row, k * n) - k * n, min(row + t, (k + 1) * n) - k * n
+            pieces.append({key: a[..., lo:hi, col : col + t] for key, a in self._strips[k].items()})
+        if len(pieces) == 1:
+            return pieces[0]
+        return {key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from xmodal_lab.data.io import check_index
+        from xmodal_lab.data.rasters import _fill
+
+        ds = self.ds
+        index = check_index(index, len(self), "BlockTiles")
+        row, col = ds.windows[index]
+        raw = self._window(row, col)
+        scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
+        optical = raw["s2"].astype(np.float32) * scale + offset
+        radar = raw["s1"].astype(np.float32)
+        if ds.s1_units == "linear":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+        finite = np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0)
+        nodata = raw["invalid"] | ~finite
         item = {
-            "s1": torch.from_numpy(_fill_median(block["s1"][:, rows, cols].numpy(), nodata)),
-            "s2": torch.from_numpy(_fill_median(block["s2"][:, rows, cols].numpy(), nodata)),
-            **geo_fields(self.ds.crs, tuple(tile_transform)[:6], t, t),
-            "date": self.ds.date,
-            "nodata_mask": torch.from_numpy(nodata.copy()),
+            "s1": torch.from_numpy(_fill(radar, nodata)),
+            "s2": torch.from_numpy(_fill(optical, nodata)),
+            **self._geo[index],
+            "date": ds.date,
+            "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
         }
-        return self.ds.transform(item) if self.ds.transform is not None else item
+        return ds.transform(item) if ds.transform is not None else item
 
 
 def write_cog(

@@ -93,6 +93,7 @@ def load_published(
     *,
     ignore: str = "",
     require: str | None = None,
+    assign: bool = False,
 ) -> nn.Module:
     """Load a published state dict into a kit model (returned in eval mode), renaming keys by ``rules``.
 
@@ -104,6 +105,8 @@ def load_published(
         rules: ``(published key pattern, kit key)`` pairs; default ``RENAMES[model.name]``.
         ignore: pattern of published keys to skip (computed buffers, classifier heads).
         require: prefix of the model's parameters that must all be loaded; None: what the weights hold.
+        assign: the model keeps ``state``'s tensors instead of copies (for a state dict nobody else holds,
+            e.g. one mapped from a file: one copy of the weights in memory).
     """
     rules = RENAMES.get(getattr(model, "name", ""), ()) if rules is None else rules
     ours, what = model.state_dict(), type(model).__name__
@@ -117,8 +120,8 @@ def load_published(
         if ours[target].shape != value.shape:
             got, want = tuple(value.shape), tuple(ours[target].shape)
             raise CheckpointError(f"{what} weights: shape mismatch for {key!r}: weights {got}, model {want}")
-        converted[target] = value
-    missing = model.load_state_dict(converted, strict=False).missing_keys
+        converted[target] = value.to(ours[target].dtype) if assign else value
+    missing = model.load_state_dict(converted, strict=False, assign=assign).missing_keys
     missing = [] if require is None else [k for k in missing if k.startswith(require)]
     if missing:
         raise CheckpointError(f"{what} weights lack parameters: {missing[:8]}")
@@ -146,11 +149,14 @@ def _count_layers(sd: dict[str, Tensor], prefix: str) -> int:
 _CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
 
 
-def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: typing.Any) -> CROMA:
+def croma_from_torchgeo(
+    source: typing.Any, num_heads: int = 16, *, assign: bool = False, **overrides: typing.Any
+) -> CROMA:
     """The kit's CROMA carrying torchgeo's ``CROMA`` or the official checkpoint (module, state dict or file).
 
     Width, patch size and depths are read from the weights; heads are not stored. ``embed`` returns the
-    published ``*_GAP`` representations (``embed_projected=False``); ``overrides`` are config fields.
+    published ``*_GAP`` representations (``embed_projected=False``); ``overrides`` are config fields;
+    ``assign`` as in :func:`load_published`.
     """
     sd = _as_state_dict(source, "CROMA")
     if any(isinstance(sd.get(part), dict) for part in _CROMA_PARTS):  # official layout: a dict per part
@@ -175,13 +181,15 @@ def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, **overrides: ty
     for i in range(cross):  # the published cross-attention keeps separate key and value projections
         t = f"joint_encoder.layers.{i}.1"
         sd[f"{t}.to_kv.weight"] = torch.cat([sd.pop(f"{t}.to_k.weight"), sd.pop(f"{t}.to_v.weight")])
-    return load_published(CROMA(config), sd, RENAMES["croma"])
+    return load_published(CROMA(config), sd, RENAMES["croma"], assign=assign)
 
 
 def scale_mae_from_torchgeo(
     source: typing.Any,
     num_heads: int | None = None,
     s2_bands: tuple[int, ...] | None = None,
+    *,
+    assign: bool = False,
     **overrides: typing.Any,
 ) -> ScaleMAE:
     """The kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` or the official pretraining weights.
@@ -190,6 +198,7 @@ def scale_mae_from_torchgeo(
         source: torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}``, or a file of either.
         num_heads: encoder heads (not stored in weights); default ``width // 64``.
         s2_bands: the Sentinel-2 bands feeding the input; default all 12, or B4, B3, B2 for RGB weights.
+        assign: as in :func:`load_published`.
         **overrides: further config fields (e.g. ``reference_gsd``).
     """
     sd = _as_state_dict(source, "Scale-MAE", nested="model")
@@ -209,7 +218,8 @@ def scale_mae_from_torchgeo(
     config = get_config("scale_mae", "base", **sizes, **overrides)
     # positions are recomputed from the GSD; classifier heads and the pretraining decoder are not loaded
     ignore = r"pos_embed|head\.|fc_norm\.|decoder|mask_token|fpn|fcn"
-    return load_published(ScaleMAE(config), sd, RENAMES["scale_mae"], ignore=ignore, require="encoder.")
+    model = ScaleMAE(config)
+    return load_published(model, sd, RENAMES["scale_mae"], ignore=ignore, require="encoder.", assign=assign)
 
 
 class ResNet50Encoder(ResNet):
@@ -228,10 +238,13 @@ class ResNet50Encoder(ResNet):
     feature_map = forward
 
 
-def resnet50_from_torchgeo(source: typing.Any) -> ResNet50Encoder:
-    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50`` (module, state dict or file)."""
+def resnet50_from_torchgeo(source: typing.Any, assign: bool = False) -> ResNet50Encoder:
+    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50`` (module, state dict or file).
+
+    ``assign`` as in :func:`load_published`.
+    """
     sd = _as_state_dict(source, "ResNet-50", nested="state_dict")
     if "conv1.weight" not in sd:
         raise CheckpointError("no ResNet found: expected keys like 'conv1.weight', 'layer4.2.conv3.weight'")
     encoder = ResNet50Encoder(int(sd["conv1.weight"].shape[1]))
-    return load_published(encoder, sd, (), ignore=r"fc\.", require="")
+    return load_published(encoder, sd, (), ignore=r"fc\.", require="", assign=assign)

@@ -3,6 +3,7 @@
 Each name builds a kit model, loads the weights torchgeo distributes (through its weight enums: URL, torch hub's
 cache, hash) and installs their input recipe as ``norm_s1`` / ``norm_s2``, so the model reads Sentinel-1 dB and
 Sentinel-2 reflectance like every model of the kit. Parts the files do not hold keep their fresh initialisation.
+Local files are memory-mapped and the model keeps their tensors, so loading holds one copy of the weights.
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ class PretrainedSpec:
 
 
 def _croma(sds: StateDicts) -> nn.Module:
-    model = croma_from_torchgeo(sds["model"], img_size=120)
+    model = croma_from_torchgeo(sds["model"], img_size=120, assign=True)
     model.norm_s1, model.norm_s2 = ssl4eo_s1_recipe("croma"), ssl4eo_s2_recipe("croma")
     return model
 
 
 def _scale_mae(sds: StateDicts) -> nn.Module:
     # Scale-MAE encodes res = GSD ratio x 2.5: with a 4 m reference a 10 m tile gets 2.5
-    model = scale_mae_from_torchgeo(sds["model"], num_heads=16, img_size=224, reference_gsd=4.0)
+    model = scale_mae_from_torchgeo(sds["model"], num_heads=16, img_size=224, reference_gsd=4.0, assign=True)
     model.norm_s2 = rgb8_imagenet_recipe()
     return model
 
@@ -61,8 +62,8 @@ def _scale_mae(sds: StateDicts) -> nn.Module:
 def _resnet_pair(s2_kind: str) -> Callable[[StateDicts], nn.Module]:
     def build(sds: StateDicts) -> nn.Module:
         model = ContrastiveDualEncoder(get_config("contrastive", "base", img_size=224))
-        model.encoder_s1 = resnet50_from_torchgeo(sds["s1"])
-        model.encoder_s2 = resnet50_from_torchgeo(sds["s2"])
+        model.encoder_s1 = resnet50_from_torchgeo(sds["s1"], assign=True)
+        model.encoder_s2 = resnet50_from_torchgeo(sds["s2"], assign=True)
         # the published weights carry no projector: embeddings are the pooled backbone features
         model.proj_s1, model.proj_s2 = nn.Identity(), nn.Identity()
         model.norm_s1, model.norm_s2 = ssl4eo_s1_recipe(), ssl4eo_s2_recipe(s2_kind)
@@ -169,7 +170,7 @@ def _read(file: Path, published: str = "") -> dict:
                 f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}): "
                 "a partial or corrupted download? Delete it and download again."
             )
-    state = safe_load(file, "weights file")
+    state = safe_load(file, "weights file", mmap=True)  # read on use; the model keeps these tensors
     if not isinstance(state, dict):
         raise CheckpointError(f"{file} holds a {type(state).__name__}, not a state dict")
     return state
