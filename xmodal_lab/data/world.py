@@ -27,6 +27,7 @@ from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.io import check_index, check_whole
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
+from xmodal_lab.errors import InputValueError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
@@ -96,15 +97,33 @@ class Place:
     ascending: bool
 
 
+def _pair(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _years_ok(years: Any) -> bool:
+    y = _pair(years)
+    whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 1 <= v <= 9999 for v in y)
+    return len(y) == 2 and whole and y[0] <= y[1]
+
+
+def _incidence_ok(incidence: Any) -> bool:
+    a = _pair(incidence)
+    real = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and 0 < v < 90 for v in a)
+    return len(a) == 2 and real and a[0] <= a[1]
+
+
 def _validate(cfg: WorldConfig) -> WorldConfig:
     gsds = cfg.gsd if isinstance(cfg.gsd, tuple) else (cfg.gsd,)
     checks = {
+        "years": (_years_ok(cfg.years), "(first year, last year) with first <= last, e.g. years=(2018, 2023)"),
+        "incidence": (_incidence_ok(cfg.incidence), "(near, far) degrees, 0 < near <= far < 90, e.g. (30.0, 46.0)"),
         "seed": (cfg.seed >= 0, "a non-negative integer"),
         "size": (cfg.size >= 1, "a positive tile side in pixels"),
         "gsd": (bool(gsds) and all(np.isfinite(g) and g > 0 for g in gsds), "positive metres (or a tuple of them)"),
         "n_scenes": (cfg.n_scenes >= 1, "at least 1 scene"),
         "cloud_cover": (0.0 <= cfg.cloud_cover <= 1.0, "a fraction in [0, 1]"),
-        "looks": (cfg.looks > 0, "a positive number of looks"),
+        "looks": (np.isfinite(cfg.looks) and cfg.looks > 0, "a finite positive number of looks, e.g. looks=4.4"),
         "speckle_sigma": (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0, "metres >= 0"),
         "radar_blur": (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0, "metres >= 0"),
         "radar_contrast": (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2, "a factor in [0, 2]"),
@@ -115,7 +134,7 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
     }
     for name, (ok, expected) in checks.items():
         if not ok:
-            raise ValueError(f"{name}: expected {expected}, got {getattr(cfg, name)!r}")
+            raise InputValueError(f"SimulatedWorld {name}: expected {expected}, got {getattr(cfg, name)!r}")
     return cfg
 
 

@@ -58,8 +58,20 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
         model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))
     else:
         raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
+    _check_finite(path, ckpt["state_dict"])
     model.load_state_dict(ckpt["state_dict"])
     return model.to(map_location).eval()
+
+
+def _check_finite(path: Path, state: dict) -> None:
+    """Refuse weights holding NaN or infinity (a diverged or corrupted run), naming the first such tensor."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(
+                f"{path}: weight {key!r} holds {bad} NaN or infinite value(s) (the run diverged or the file is "
+                "corrupt); load an earlier checkpoint, or retrain with a lower learning rate or gradient clipping"
+            )
 
 
 __all__ = ["load_model", "save_model"]

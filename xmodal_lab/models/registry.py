@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from xmodal_lab.errors import InputTypeError, InputValueError
+
 from . import contrastive, croma, mmearth, scale_mae, skysense
 
 
@@ -52,13 +54,46 @@ def _check_fields(spec: ModelSpec, names: typing.Iterable[str], error: type[Exce
         raise error(f"{spec.config_cls.__name__} {what} {unknown}; fields are {sorted(fields)}")
 
 
+#: Sizes a transformer needs at least one of (a depth of 0 would train a model without blocks).
+_POSITIVE = ("img_size", "patch_size", "embed_dim", "decoder_dim", "num_heads", "decoder_heads")
+#: ``(width, heads)``: attention splits the width into equal heads.
+_SPLITS = (("embed_dim", "num_heads"), ("decoder_dim", "decoder_heads"))
+
+
+def _tiny(config_cls: type) -> typing.Any:
+    return next((s.presets["tiny"] for s in MODELS.values() if s.config_cls is config_cls), None)
+
+
+def check_config(config: typing.Any) -> typing.Any:
+    """Refuse a config whose sizes, depths or heads would build an empty or broken transformer; returns it."""
+    kind = type(config).__name__
+    values = dataclasses.asdict(config)
+    for field, value in values.items():
+        if field not in _POSITIVE and not field.endswith("depth"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputTypeError(f"{kind} {field}: expected a whole number, got {value!r}; e.g. {field}=4")
+        if value < 1:
+            raise InputValueError(
+                f"{kind} {field}: expected a positive whole number, got {value}; a transformer needs at least "
+                f"one (the tiny preset has {field}={getattr(_tiny(type(config)), field, 1)})"
+            )
+    for width, heads in _SPLITS:
+        if width in values and heads in values and values[width] % values[heads]:
+            raise InputValueError(
+                f"{kind} {heads}: {values[width]} ({width}) is not divisible by {values[heads]} heads; "
+                f"choose {heads} among the divisors of {width}, or a {width} that {values[heads]} divides"
+            )
+    return config
+
+
 def get_config(name: str, preset: str = "tiny", **overrides: typing.Any):
-    """A new config of model ``name``: the preset with the ``overrides`` fields replaced."""
+    """A new config of model ``name``: the preset with the ``overrides`` fields replaced (checked)."""
     spec = _spec(name)
     if preset not in spec.presets:
         raise KeyError(f"model {name!r} has no preset {preset!r}; choose one of {list(spec.presets)}")
     _check_fields(spec, overrides, TypeError, "has no field(s)")
-    return dataclasses.replace(spec.presets[preset], **overrides)
+    return check_config(dataclasses.replace(spec.presets[preset], **overrides))
 
 
 def config_from_dict(name: str, values: dict):
@@ -73,4 +108,4 @@ def build(name: str, preset: str = "tiny", **overrides: typing.Any) -> nn.Module
     return _spec(name).model_cls(get_config(name, preset, **overrides))
 
 
-__all__ = ["MODELS", "ModelSpec", "build", "config_from_dict", "get_config", "list_models"]
+__all__ = ["MODELS", "ModelSpec", "build", "check_config", "config_from_dict", "get_config", "list_models"]

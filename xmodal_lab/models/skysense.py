@@ -19,7 +19,15 @@ from .losses import info_nce
 from .masking import tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .sinkhorn import sinkhorn, sinkhorn_kmeans
-from .skysense_inputs import DAYS_IN_YEAR, dihedral, dihedral_inverse, frame_days, geo_region, per_image
+from .skysense_inputs import (
+    DAYS_IN_YEAR,
+    check_location,
+    dihedral,
+    dihedral_inverse,
+    frame_days,
+    geo_region,
+    per_image,
+)
 from .validation import batch_item, model_input
 
 GRANULARITIES: tuple[str, ...] = ("pixel", "object", "image")
@@ -183,6 +191,7 @@ class SkySense(nn.Module):
     def _prototypes_for(self, n_images: int, lat: object, lon: object) -> Tensor:
         if lat is None or lon is None:  # unknown location: every region's prototypes
             return self.prototypes.flatten(0, 1).unsqueeze(0).expand(n_images, -1, -1)
+        lat, lon = check_location(lat, lon)
         return self.prototypes[geo_region(lat, lon, self.config.region_grid).to(self.prototypes.device)]
 
     @torch.no_grad()
@@ -279,6 +288,8 @@ class SkySense(nn.Module):
         doy = frame_days(x, batch.get("date"))
         b = x["s1"].shape[0]
         lat, lon = batch.get("lat"), batch.get("lon")
+        if lat is not None and lon is not None:
+            lat, lon = check_location(lat, lon)
         protos = self._prototypes_for(b, lat, lon)
         if self.training:
             self.update_teacher()

@@ -11,6 +11,8 @@ import datetime as _dt
 import torch
 from torch import Tensor
 
+from xmodal_lab.errors import InputTypeError, InputValueError
+
 DAYS_IN_YEAR = 366  # rows of the day-of-year table (0 = 1 January)
 
 
@@ -55,6 +57,29 @@ def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
             )
         out[name] = d
     return out
+
+
+def check_location(lat: object, lon: object) -> tuple[Tensor, Tensor]:
+    """Latitudes and longitudes ``[B]`` (float64 degrees), refusing non-finite or impossible coordinates.
+
+    Latitude lies in [-90, 90]; longitude in [-180, 360) (east of Greenwich either way), never clamped silently.
+    """
+    out = []
+    for name, value, lo, hi, closed in (("lat", lat, -90.0, 90.0, True), ("lon", lon, -180.0, 360.0, False)):
+        try:
+            t = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
+        except (TypeError, ValueError, RuntimeError):
+            raise InputTypeError(f"{name}: expected degrees (numbers, a list or a tensor), got {value!r}") from None
+        inside = (t >= lo) & ((t <= hi) if closed else (t < hi))
+        if not inside.all():  # NaN and infinity fall outside too
+            bad = t[~inside][:5].tolist()
+            interval = f"[{lo:g}, {hi:g}]" if closed else f"[{lo:g}, {hi:g})"
+            raise InputValueError(
+                f"{name}: expected finite degrees in {interval}, got {bad}; pass {name} in degrees (WGS84), "
+                "or None for an unknown location"
+            )
+        out.append(t)
+    return out[0], out[1]
 
 
 def geo_region(lat: Tensor, lon: Tensor, grid: tuple[int, int]) -> Tensor:
