@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -124,7 +126,7 @@ def test_plain_mae_ablation_ignores_the_gsd():
 def test_encoder_adds_the_gsd_encoding_of_the_ratio():
     """The encoder's first tokens are patch embeddings plus gsd_sincos_pos_embed(res = gsd / 10 m)."""
     torch.manual_seed(0)
-    model = build("scale_mae", "tiny", depth=0).eval()
+    model = ScaleMAE(dataclasses.replace(PRESETS["tiny"], depth=0)).eval()  # white-box: the encoder without blocks
     x = torch.randn(2, 12, 32, 32)
     with torch.no_grad():
         tokens, _, _, _ = model.forward_encoder(x, model.gsd_ratio(torch.tensor([20.0, 5.0]), 2))
