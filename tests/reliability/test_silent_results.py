@@ -53,7 +53,9 @@ def test_scores_over_no_labelled_pixel_are_refused():
         segmentation_scores(np.zeros((4, 4), int), target, 2)
     with pytest.raises(InputValueError, match="no labelled pixel"):
         scores_from_confusion(np.zeros((2, 2)))
-    s = scores_from_confusion(np.array([[3, 0], [0, 0]]))  # an absent class is still NaN, left out of the mean
+    s = scores_from_confusion(
+        np.array([[3, 0], [0, 0]])
+    )  # an absent class is still NaN, left out of the mean
     assert np.isnan(s["iou"]["1"]) and s["mIoU"] == 1.0
 
 

@@ -311,8 +311,12 @@ def embed_raster(
     if out_path is not None:
         out_path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     for name, value in (("tile", tile), ("stride", stride)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise InputTypeError(f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+        ):
+            raise InputTypeError(
+                f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64"
+            )
     multiple = int(getattr(model, "input_multiple", 1))
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")

@@ -127,15 +127,19 @@ def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarra
             raise InputValueError("points: empty list (no point); give [[x, y], ...] or points=None")
         if not np.isfinite(pts).all():
             raise InputValueError("points: contain NaN or infinite coordinates; give finite (x, y) pixels")
-        if (pts < 0).any() or (pts[:, 0] > w - 1).any() or (pts[:, 1] > h - 1).any():
+        if (pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
             raise InputValueError(
-                f"points: some (x, y) lie outside the {w} x {h} tile; x must be in 0..{w - 1}, y in 0..{h - 1}"
+                f"points: some (x, y) lie outside the {w} x {h} tile; x must be in [0, {w}), y in [0, {h})"
             )
         if not np.isin(lab, (0, 1)).all():
-            raise InputValueError(f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}")
+            raise InputValueError(
+                f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}"
+            )
     if bx is not None:
         if not np.isfinite(bx).all():
-            raise InputValueError(f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)")
+            raise InputValueError(
+                f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)"
+            )
         for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
             if bx[hi] < bx[lo]:
                 raise InputValueError(
