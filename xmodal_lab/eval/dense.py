@@ -9,11 +9,23 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data.collate import collate_pairs
+from xmodal_lab.errors import InputTypeError, InputValueError
+
+
+def _class_ids(x: Any, name: str) -> torch.Tensor:
+    """A flat long tensor of class ids; refuses floats that are not whole numbers (probabilities, logits)."""
+    t = torch.as_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else np.asarray(x)).flatten()
+    if t.is_floating_point() and not bool((t == t.round()).all()):
+        raise InputTypeError(
+            f"{name}: expected class ids, got fractional floats (probabilities or logits?); "
+            f"pass the class map, e.g. probs.argmax(axis=1)"
+        )
+    return t.long()
 
 
 def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int = -1) -> np.ndarray:
     """Pixel counts ``[K, K]`` (row = true class, column = predicted) of two class maps of one shape."""
-    pred, target = torch.as_tensor(pred).long().flatten(), torch.as_tensor(target).long().flatten()
+    pred, target = _class_ids(pred, "pred"), _class_ids(target, "target")
     if pred.shape != target.shape:
         raise ValueError(f"pred has {pred.numel()} pixels but target {target.numel()}")
     keep = target != ignore_index
@@ -28,7 +40,11 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
 
 
 def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str, Any]:
-    """IoU and F1 per class (NaN when absent, left out of the means), their means and accuracy."""
+    """IoU and F1 per class (NaN when absent, left out of the means), their means and accuracy.
+
+    Raises:
+        InputValueError: the matrix counts no pixel (all targets ``ignore_index``).
+    """
     cm = np.asarray(cm, dtype=np.float64)
     k = cm.shape[0]
     names = class_names or [str(i) for i in range(k)]
@@ -40,6 +56,11 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
         iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
         f1 = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
     total = cm.sum()
+    if not total:
+        raise InputValueError(
+            "scores: no labelled pixel (every target pixel is ignore_index or the confusion matrix is empty); "
+            "score images that hold labelled pixels, or check ignore_index"
+        )
     return {
         "iou": {n: float(v) for n, v in zip(names, iou)},
         "f1": {n: float(v) for n, v in zip(names, f1)},

@@ -15,6 +15,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
+from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
 
 from .embeddings import concat_rows, embed_batches
@@ -309,10 +310,17 @@ def embed_raster(
         raise ValueError(f"pca: expected None or a positive number of components (3 for RGB), got {pca!r}")
     if out_path is not None:
         out_path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
+    for name, value in (("tile", tile), ("stride", stride)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+        ):
+            raise InputTypeError(
+                f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64"
+            )
     multiple = int(getattr(model, "input_multiple", 1))
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
-    stride = tile if stride is None else int(stride)
+    stride = tile if stride is None else stride
     ds = PairedRasterDataset(
         s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs
     )

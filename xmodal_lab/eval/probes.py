@@ -13,6 +13,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from xmodal_lab.errors import InputValueError
+
 from .retrieval import as_tensor
 
 
@@ -21,6 +23,17 @@ def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if len(x) != len(y):
         raise ValueError(f"{name}: {len(x)} embeddings but {len(y)} labels")
     return x, y
+
+
+def _check_k(k: Any, n: int, fn: str) -> None:
+    """Refuse a neighbour count that is not a whole number in ``1..n`` (``n`` training items)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputValueError(f"{fn}: k must be a positive whole number of neighbours, got {k!r}")
+    if k > n:
+        raise InputValueError(
+            f"{fn}: k={k} neighbours but only {n} training items: every test item would get the same vote; "
+            f"use k <= {n} or more training data"
+        )
 
 
 def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
@@ -57,7 +70,8 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
     """Accuracy of a majority-vote cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``."""
     x_train, y_train = _xy(x_train, y_train, "train")
     x_test, y_test = _xy(x_test, y_test, "test")
-    clf = KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(x_train, y_train)
+    _check_k(k, len(x_train), "knn_accuracy")
+    clf = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(x_train, y_train)
     return float((clf.predict(x_test) == y_test).mean())
 
 
@@ -69,17 +83,17 @@ def weighted_knn_accuracy(
     Each of the ``k`` nearest training embeddings votes for its class with weight ``exp(cos / temperature)``
     (Wu et al. 2018).
     """
-    if k < 1 or not temperature > 0:
-        raise ValueError(f"weighted_knn_accuracy: need k >= 1 and temperature > 0, got k={k}, {temperature}")
+    if not temperature > 0:
+        raise InputValueError(f"weighted_knn_accuracy: temperature must be > 0, got {temperature}")
     x_train, y_train = _xy(x_train, y_train, "train")
     x_test, y_test = _xy(x_test, y_test, "test")
     y_train = np.asarray(y_train).astype(np.int64)
     if y_train.min() < 0:
         raise ValueError("weighted_knn_accuracy: class ids must be non-negative integers")
+    _check_k(k, len(x_train), "weighted_knn_accuracy")
     a = x_train / np.maximum(np.linalg.norm(x_train, axis=1, keepdims=True), 1e-12)  # [N, D]
     b = x_test / np.maximum(np.linalg.norm(x_test, axis=1, keepdims=True), 1e-12)  # [M, D]
     cos = b @ a.T  # [M, N]
-    k = min(k, len(a))
     top = np.argpartition(-cos, k - 1, axis=1)[:, :k]  # [M, k] the k most similar, unordered
     weights = np.exp(np.take_along_axis(cos, top, axis=1) / temperature)  # [M, k]
     votes = np.zeros((len(b), int(y_train.max()) + 1))  # [M, classes]

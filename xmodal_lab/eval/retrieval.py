@@ -18,7 +18,7 @@ def _whole(k: Any) -> bool:
 
 def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
     """A finite float32 ``[N, D]`` tensor (``N, D >= 1``) from a tensor or an array, else a named error."""
-    t = torch.as_tensor(x if isinstance(x, Tensor) else np.asarray(x)).detach().float().cpu()
+    t = torch.as_tensor(x if isinstance(x, Tensor) else np.ascontiguousarray(x)).detach().float().cpu()
     if t.ndim != 2:
         raise ValueError(f"{name}: expected [N, D] embeddings, got shape {tuple(t.shape)}")
     if t.shape[0] == 0:
@@ -47,14 +47,24 @@ def match_ranks(query: Any, gallery: Any) -> np.ndarray:
     return (sim >= true).sum(dim=1).numpy().astype(np.int64)
 
 
-def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k (chance: ``k / N``), median rank and mean reciprocal rank of cross-modal retrieval."""
-    if not ks or not all(_whole(k) and k >= 1 for k in ks):
+def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] | None = None) -> dict[str, float]:
+    """Recall@k (chance: ``k / N``), median rank and mean reciprocal rank of cross-modal retrieval.
+
+    ``ks`` None reports the ``k`` of (1, 5, 10) below ``N``; a given ``k >= N`` is refused (its recall is 1.0).
+    """
+    if ks is not None and (not ks or not all(_whole(k) and k >= 1 for k in ks)):
         raise InputValueError(f"ks: expected positive whole numbers (the k of recall@k), got {ks!r}")
     ranks = match_ranks(query, gallery)
     if len(ranks) < 2:
         raise InputValueError(
             "retrieval_metrics: needs at least 2 pairs; with one, recall@k is 1.0 whatever the embeddings"
+        )
+    n = len(ranks)
+    if ks is None:
+        ks = tuple(k for k in (1, 5, 10) if k < n)
+    elif max(ks) >= n:
+        raise InputValueError(
+            f"ks: recall@k with k={max(ks)} >= N={n} pairs is 1.0 whatever the embeddings; use k < {n}"
         )
     out = {f"recall@{k}": float((ranks <= k).mean()) for k in ks}
     out["median_rank"] = float(np.median(ranks))

@@ -18,6 +18,7 @@ from segment_anything.modeling import Sam
 from torch import Tensor
 
 from xmodal_lab.data.composites import to_sam_image
+from xmodal_lab.errors import InputValueError, NodataError
 from xmodal_lab.segment.checkpoints import UntrainedSAMError, _announce_untrained, build_sam
 from xmodal_lab.segment.confidence import as_float_tensor
 
@@ -104,6 +105,8 @@ def automatic_settings(image_side: int, untrained: bool = False, **overrides: An
 def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
     """An 8-bit ``[H, W, 3]`` picture from a picture or a Sentinel tile ``[C, H, W]``."""
     a = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
+    if a.dtype.kind == "f" and a.size and not np.isfinite(a).any():
+        raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
     if rendering is None and a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
         return np.ascontiguousarray(a)
     if rendering is None:
@@ -114,6 +117,34 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
                 f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}"
             )
     return to_sam_image(a, rendering)
+
+
+def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarray | None, hw: tuple) -> None:
+    """Refuse prompts SAM would silently misread: no point, NaN, off the ``hw`` tile, labels not 0/1, inverted box."""
+    h, w = hw
+    if pts is not None:
+        if not len(pts):
+            raise InputValueError("points: empty list (no point); give [[x, y], ...] or points=None")
+        if not np.isfinite(pts).all():
+            raise InputValueError("points: contain NaN or infinite coordinates; give finite (x, y) pixels")
+        if (pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
+            raise InputValueError(
+                f"points: some (x, y) lie outside the {w} x {h} tile; x must be in [0, {w}), y in [0, {h})"
+            )
+        if not np.isin(lab, (0, 1)).all():
+            raise InputValueError(
+                f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}"
+            )
+    if bx is not None:
+        if not np.isfinite(bx).all():
+            raise InputValueError(
+                f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)"
+            )
+        for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
+            if bx[hi] < bx[lo]:
+                raise InputValueError(
+                    f"box: {axis}1={bx[hi]:g} < {axis}0={bx[lo]:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
+                )
 
 
 class SamSegmenter:
@@ -177,6 +208,7 @@ class SamSegmenter:
                 raise ValueError(f"{len(pts)} points but {len(lab)} labels")
         if box is not None:
             bx = np.asarray(box, dtype=np.float32).reshape(4)
+        _check_prompts(pts, lab, bx, self.image.shape[:2])
         if mask_input is not None:
             mi = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
         if pts is None and bx is None and mi is None:
