@@ -3,6 +3,7 @@ overfitting checks. A plain module, not a conftest, so that its name cannot clas
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -87,3 +88,14 @@ def spy_croma_decoder(monkeypatch) -> dict:
 
     monkeypatch.setattr(CROMADecoder, "forward", spy)
     return preds
+
+
+def sinkhorn_plan(scores: np.ndarray, eps: float, n_iters: int) -> np.ndarray:
+    """Textbook Sinkhorn-Knopp: ``diag(u) exp(M / eps) diag(v)`` with row sums 1/N and column sums 1/K."""
+    n, k = scores.shape
+    kernel = np.exp((scores - scores.max()) / eps)
+    u, v = np.ones(n), np.ones(k)
+    for _ in range(n_iters):
+        v = (1.0 / k) / (kernel.T @ u)
+        u = (1.0 / n) / (kernel @ v)
+    return u[:, None] * kernel * v[None, :]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from model_helpers import make_pairs
+from model_helpers import make_pairs, sinkhorn_plan
 
 from xmodal_lab.models import build
 from xmodal_lab.models.skysense import SkySense
@@ -34,17 +34,6 @@ def symmetric_infonce(a: np.ndarray, b: np.ndarray, tau: float) -> float:
         return np.diag(m) - np.log(np.exp(m).sum(axis=1))
 
     return float(-(log_softmax_diag(sim) + log_softmax_diag(sim.T)).mean() / 2)
-
-
-def sinkhorn_plan(scores: np.ndarray, eps: float, n_iters: int) -> np.ndarray:
-    """Transport plan with row sums 1/N and column sums 1/K: ``diag(u) exp(M / eps) diag(v)``."""
-    n, k = scores.shape
-    kernel = np.exp((scores - scores.max()) / eps)
-    u, v = np.ones(n), np.ones(k)
-    for _ in range(n_iters):
-        v = (1.0 / k) / (kernel.T @ u)
-        u = (1.0 / n) / (kernel @ v)
-    return u[:, None] * kernel * v[None, :]
 
 
 def object_weights(x: np.ndarray, k: int, eps: float, n_iters: int, steps: int = 3) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from model_helpers import sinkhorn_plan
 
 from xmodal_lab.models.sinkhorn import sinkhorn, sinkhorn_kmeans
 from xmodal_lab.models.skysense import PRESETS, SkySense, SkySenseConfig
@@ -104,17 +105,6 @@ def test_input_errors(model):
 
 
 # ------------------------------------------------------------------------------------------ Sinkhorn
-def _sinkhorn_reference(scores: np.ndarray, eps: float, n_iters: int) -> np.ndarray:
-    """Textbook Sinkhorn-Knopp with scaling vectors u, v for marginals 1/N (rows) and 1/K (columns)."""
-    n, k = scores.shape
-    kernel = np.exp((scores - scores.max()) / eps)
-    u, v = np.ones(n), np.ones(k)
-    for _ in range(n_iters):
-        v = (1.0 / k) / (kernel.T @ u)
-        u = (1.0 / n) / (kernel @ v)
-    return u[:, None] * kernel * v[None, :]
-
-
 def test_sinkhorn_marginals_and_reference():
     g = torch.Generator().manual_seed(0)
     scores = torch.rand(3, 50, 7, generator=g) * 2 - 1
@@ -122,7 +112,7 @@ def test_sinkhorn_marginals_and_reference():
     assert (q >= 0).all()
     assert torch.allclose(q.sum(-1), torch.full((3, 50), 1 / 50), atol=1e-7)  # rows exact after the last step
     assert torch.allclose(q.sum(-2), torch.full((3, 7), 1 / 7), atol=1e-5)  # columns converged
-    ref = _sinkhorn_reference(scores[1].double().numpy(), 0.1, 3)
+    ref = sinkhorn_plan(scores[1].double().numpy(), 0.1, 3)
     assert np.allclose(sinkhorn(scores[1], eps=0.1, n_iters=3).numpy(), ref, atol=1e-6)
 
 
