@@ -21,8 +21,6 @@ VV_RANGE = dc.VV_RANGE_DB
 VH_RANGE = dc.VH_RANGE_DB
 #: One reflectance range for every optical band, so that a band that looks dark *is* dark.
 REFLECTANCE_RANGE = (0.0, 0.4)
-RENDER_NAMES = {"s2": "S2 true colour", "s2_false": "S2 false colour", "s1": "S1 VV/VH/ratio",
-                "s1_vv": "S1 VV", "s1_vh": "S1 VH"}  # fmt: skip
 
 MODALITY_COLOURS = {"s1": "#d95f02", "s2": "#1b9e77"}
 TRUE_MATCH_COLOUR = "#00c000"
