@@ -159,8 +159,8 @@ def test_footprints_contain_the_centre_and_measure_size_times_gsd(pairs):
 
 def test_footprints_from_metadata_and_from_lat_lon_gsd_only():
     meta = make_pair(0, 10.0, 20.0, size=64, gsd=20.0)
-    by_grid = {k: meta[k] for k in ("crs", "transform", "lat", "lon")} | {"height": 64, "width": 64}
-    by_centre = {"lat": 10.0, "lon": 20.0, "gsd": 20.0, "size": 64}
+    by_grid = {k: meta[k] for k in ("crs", "transform", "lat", "lon", "s2")}
+    by_centre = {"lat": 10.0, "lon": 20.0, "gsd": 20.0, "s1": np.zeros((2, 64, 64))}
     rings = [
         footprints_geojson([m])["features"][0]["geometry"]["coordinates"][0] for m in (by_grid, by_centre)
     ]
@@ -168,26 +168,11 @@ def test_footprints_from_metadata_and_from_lat_lon_gsd_only():
     np.testing.assert_allclose(edge_lengths(rings[1]), 1280.0, rtol=1e-3)
 
 
-def test_footprints_of_a_batch_equal_those_of_its_pairs(pairs):
-    batch = {
-        "s1": torch.stack([p["s1"] for p in pairs]),
-        "crs": [p["crs"] for p in pairs],
-        "transform": torch.tensor([p["transform"] for p in pairs], dtype=torch.float64),
-        "lat": torch.tensor([p["lat"] for p in pairs]),
-        "lon": torch.tensor([p["lon"] for p in pairs]),
-    }
-    a = footprints_geojson(batch)
-    b = footprints_geojson(pairs)
-    for fa, fb in zip(a["features"], b["features"]):
-        np.testing.assert_allclose(fa["geometry"]["coordinates"], fb["geometry"]["coordinates"], atol=1e-9)
-        assert fa["properties"]["lat"] == pytest.approx(fb["properties"]["lat"])
-
-
 def test_footprints_explain_what_is_missing():
     with pytest.raises(ValueError, match=r"pairs\[0\].*missing \['gsd'\]"):
-        footprints_geojson([{"lat": 1.0, "lon": 2.0, "size": 8}])
+        footprints_geojson([{"lat": 1.0, "lon": 2.0, "s1": np.zeros((2, 8, 8))}])
     with pytest.raises(ValueError, match="colors: expected one colour per tile"):
-        footprints_geojson([{"lat": 1.0, "lon": 2.0, "gsd": 10.0, "size": 8}], colors=["red", "blue"])
+        footprints_geojson([{"lat": 1.0, "lon": 2.0, "gsd": 10.0, "s1": np.zeros((2, 8, 8))}], colors=["r", "b"])
 
 
 def rgb_distance(a: str, b: str) -> float:
