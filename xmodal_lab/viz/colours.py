@@ -56,16 +56,6 @@ def s2_true_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
     return render(s2, "s2", stretch=stretch)
 
 
-def s2_false_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
-    """False colour (B8, B4, B3: vegetation red) of ``[12, H, W]`` reflectance, ``[H, W, 3]`` uint8."""
-    return render(s2, "s2_false", stretch=stretch)
-
-
-def s1_composite(s1: Any) -> np.ndarray:
-    """Radar composite (VV, VH, VV-VH as R, G, B) of ``[2, H, W]`` dB, ``[H, W, 3]`` uint8."""
-    return render(s1, "s1")
-
-
 def band_labels() -> list[str]:
     """Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength."""
     from xmodal_lab.data import bands

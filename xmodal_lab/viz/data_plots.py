@@ -20,7 +20,7 @@ from xmodal_lab.viz.colours import (
     VV_RANGE,
     band_labels,
     landcover_legend,
-    s2_false_colour,
+    render,
     s2_true_colour,
 )
 from xmodal_lab.viz.figure import colorbar, grid, show, suptitle
@@ -68,7 +68,7 @@ def plot_pairs(
         s2 = first_image(pair["s2"], 12, f"pairs[{r}]['s2']")
         s1 = first_image(pair["s1"], 2, f"pairs[{r}]['s1']")
         show(row[0], s2_true_colour(s2))
-        show(row[1], s2_false_colour(s2))
+        show(row[1], render(s2, "s2_false"))
         vv = show(row[2], s1[0], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
         vh = show(row[3], s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
         if has_landcover and pair.get("landcover") is None:

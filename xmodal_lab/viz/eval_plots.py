@@ -14,7 +14,7 @@ from xmodal_lab.viz._common import scalar, to_numpy
 from xmodal_lab.viz.colours import (
     MODALITY_COLOURS,
     TRUE_MATCH_COLOUR,
-    s1_composite,
+    render,
     s2_true_colour,
 )
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
@@ -83,7 +83,7 @@ def plot_retrieval(
     for row, q in zip(axes, rows):
         rank = int((s[q] >= s[q, q]).sum())  # ties count against the true match, as in eval.match_ranks
         worst = int(bottomk_matches(s, q, 1)[0][0])
-        show(row[0], s1_composite(q_img[q]), f"SAR query {q}", 8)
+        show(row[0], render(q_img[q], "s1"), f"SAR query {q}", 8)
         for j, g in enumerate(topk_matches(s, q, k)[0]):
             show(row[1 + j], s2_true_colour(g_img[g]), f"#{j + 1}  cos {s[q, g]:.2f}", 8)
             if g == q:

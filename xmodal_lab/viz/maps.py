@@ -55,12 +55,7 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     height, width = image_size(pair)
     crs, transform = pair.get("crs"), pair.get("transform")
     if crs and transform is not None:
-        values = to_numpy(transform).astype(np.float64).ravel()
-        if values.size not in (6, 9):
-            raise ValueError(
-                f"pairs[{index}]['transform']: expected 6 affine values (a, b, c, d, e, f), got {values.size}"
-            )
-        return corners_lonlat(values, height, width, str(scalar(crs)))
+        return corners_lonlat(to_numpy(transform).astype(np.float64).ravel(), height, width, str(scalar(crs)))
     missing = [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]
     if missing:
         raise ValueError(
@@ -137,9 +132,7 @@ def embedding_colors(coords_2d: Any) -> list[str]:
     if c.ndim != 2 or len(c) == 0:
         raise ValueError(f"coords_2d: expected an [N, 2] array with N >= 1, got shape {c.shape}")
     c = c - c.mean(axis=0)  # one scale for both axes: a direction with only noise must not pick hues
-    if c.shape[1] == 1:
-        c = np.concatenate([c, np.zeros_like(c)], axis=1)
-    elif c.shape[1] > 2:
+    if c.shape[1] > 2:
         c = c @ np.linalg.svd(c, full_matrices=False)[2][:2].T  # the two strongest principal axes
     radius = np.linalg.norm(c, axis=1)
     scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
@@ -199,10 +192,9 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
                   search_control=False, layers_control=True)  # fmt: skip
     if basemap is not None:
         kwargs["basemap"] = basemap
-    centre, zoom = view_of(bounds)
     with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
         warnings.simplefilter("ignore", DeprecationWarning)
-        m = leafmap.Map(center=centre, zoom=zoom, **kwargs)
+        m = leafmap.Map(**kwargs)
     if basemap is None:
         for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
             m.remove(layer)

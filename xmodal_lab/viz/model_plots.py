@@ -13,19 +13,15 @@ from xmodal_lab.viz.colours import render
 from xmodal_lab.viz.figure import colorbar, grid, new_figure, show
 
 
-def _patch_side(n: int, height: int, width: int) -> int:
-    """Side in pixels of the square patches of which ``n`` tile ``height x width``."""
-    for p in range(1, min(height, width) + 1):
-        if height % p == 0 and width % p == 0 and (height // p) * (width // p) == n:
-            return p
-    raise ValueError(f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got {n} values")
-
-
 def _pixel_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Boolean ``[H, W]`` (True = hidden from the encoder) from a patch or pixel mask."""
+    """Boolean ``[H, W]`` (True = hidden from the encoder) from a mask of pixels or of square patches."""
     if mask.shape == (height, width):
         return mask.astype(bool)
-    p = _patch_side(mask.size, height, width)
+    p = max(1, round((height * width / mask.size) ** 0.5))  # patch side in pixels
+    if height % p or width % p or (height // p) * (width // p) != mask.size:
+        raise ValueError(
+            f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got {mask.size}"
+        )
     return upsample_nearest(mask.reshape(height // p, width // p).astype(bool), height, width)
 
 

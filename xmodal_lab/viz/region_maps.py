@@ -106,7 +106,9 @@ def to_lonlat_collection(collection: dict) -> dict:
     from rasterio.warp import transform_geom
 
     crs = str(collection.get("crs", "EPSG:4326"))
-    features = [{**f, "geometry": transform_geom(crs, "EPSG:4326", f["geometry"])} for f in collection["features"]]
+    features = [
+        {**f, "geometry": transform_geom(crs, "EPSG:4326", f["geometry"])} for f in collection["features"]
+    ]
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -324,10 +326,6 @@ def plot_region_pair(
 
     s1, _, _, _ = read_bands(s1_path, "s1")
     s2, res, crs, (_, _, c, _, _, f) = read_bands(s2_path, "s2")
-    if s1.shape[1:] != s2.shape[1:]:
-        raise ValueError(
-            f"{s1_path} and {s2_path}: expected the same grid, got {s1.shape[1:]} and {s2.shape[1:]}"
-        )
     pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
             "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
     return plot_coregistration(pair, title=title, **kwargs)
