@@ -43,12 +43,10 @@ def _pair_caption(pair: Mapping) -> str:
     return "\n".join(parts)
 
 
-def plot_pairs(
-    pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None, size: float = 2.4
-) -> Figure:
+def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None) -> Figure:
     """Co-registered pairs, one row each: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
 
-    ``pairs`` are pair dicts, a collated batch or a dataset; the land-cover column (named by ``classes``,
+    ``pairs`` are pair dicts or a dataset; the land-cover column (named by ``classes``,
     default ``data.LANDCOVER_CLASSES``) is left out when no pair has one, as for real BigEarthNet pairs.
     """
     items = pair_list(pairs, max_pairs)
@@ -61,7 +59,7 @@ def plot_pairs(
         f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
         f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
     ] + ["land cover"] * has_landcover
-    fig, axes = grid(len(items), len(titles), size, titles=titles)
+    fig, axes = grid(len(items), len(titles), 2.4, titles=titles)
     ids, names, cmap, norm = landcover_legend(classes)
     present: set[int] = set()
     for r, (pair, row) in enumerate(zip(items, axes)):
@@ -90,7 +88,7 @@ def plot_pairs(
     return fig
 
 
-def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) -> Figure:
+def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     """The 12 optical and 2 radar bands of one place, each named with its wavelength, on shared scales.
 
     Optical bands share one reflectance scale and radar bands one dB scale, so brightness compares across
@@ -99,7 +97,7 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
     pair = pair_list(pair, 1, "pair")[0]
     s2 = first_image(pair["s2"], 12, "pair['s2']")
     s1 = first_image(pair["s1"], 2, "pair['s1']")
-    fig, axes = grid(2, 7, size)
+    fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
     shown = [show(ax, img, label, 8, cmap="gray", vmin=lo, vmax=hi)
@@ -146,8 +144,8 @@ def plot_coregistration(
 
     When the images are co-registered, the radar's contours follow the optical edges and edges continue
     across the checkerboard's blocks (``checker`` pixels, default an eighth of the image). ``pair`` holds
-    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``. The ``vv_contour`` (dB)
-    is drawn on VV averaged over a small box, so that speckle does not outline single pixels.
+    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``. The ``vv_contour`` (dB) is drawn on VV averaged
+    over a small box, so that speckle does not outline single pixels.
     """
     from scipy.ndimage import uniform_filter
 

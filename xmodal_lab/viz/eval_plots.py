@@ -11,19 +11,14 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from xmodal_lab.viz._common import scalar, to_numpy
-from xmodal_lab.viz.colours import (
-    MODALITY_COLOURS,
-    TRUE_MATCH_COLOUR,
-    render,
-    s2_true_colour,
-)
+from xmodal_lab.viz.colours import MODALITY_COLOURS, TRUE_MATCH_COLOUR, render, s2_true_colour
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
 
 _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
 _SMOOTH = 0.9  # weight of the loss curve's exponential moving average
 
 
-def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str | None = None) -> Figure:
+def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
     """Cosine similarities ``[Nq, Ng]``: SAR queries (rows), optical items (columns), pairs on the diagonal.
 
     Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and other values.
@@ -38,8 +33,8 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     fig, ax = figure_axes(figsize=(5.2, 4.4))
     im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     colorbar(fig, im, ax, "cosine similarity", location="right", shrink=1.0)
-    default = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
-    ax.set_title(title or default, fontsize=10)
+    title = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
+    ax.set_title(title, fontsize=10)
     ax.set(xlabel="optical gallery item", ylabel="SAR query")
     return fig
 
@@ -52,12 +47,7 @@ def _images(x: Any, channels: int, name: str) -> np.ndarray:
 
 
 def plot_retrieval(
-    queries_s1: Any,
-    gallery_s2: Any,
-    sim: Any,
-    k: int = 4,
-    *,
-    queries: Sequence[int] | None = None,
+    queries_s1: Any, gallery_s2: Any, sim: Any, k: int = 4, *, queries: Sequence[int] | None = None
 ) -> Figure:
     """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 

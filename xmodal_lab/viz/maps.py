@@ -328,7 +328,7 @@ def explore_map(
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
-    Tiles (pair dicts, a batch or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
+    Tiles (pair dicts or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
     are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours); ``overlays`` names the
     rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None. The map keeps ``footprints`` (the
     FeatureCollection), ``hover_info``, ``legend`` and ``fly_to_selector``.

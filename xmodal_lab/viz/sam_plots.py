@@ -138,13 +138,9 @@ def plot_boundary_study(tiles: Any, study: Any) -> Figure:
     fig, axes = grid(1, min(4, len(study.per_object)), 3.0)
     for k, ax in enumerate(axes[0]):
         row = study.per_object[k]
-        rgb = render(tiles[row["tile"]], "s2")
-        _mask_panel(
-            ax, rgb, study.masks[k], study.truth[k], f"object {k}, boundary F {row['boundary_f']:.2f}"
-        )
+        text = f"object {k}, boundary F {row['boundary_f']:.2f}"
+        _mask_panel(ax, render(tiles[row["tile"]], "s2"), study.masks[k], study.truth[k], text)
         draw_prompts(ax, study.points[k], [1], study.boxes[k])
-    suptitle(
-        fig,
-        f"SAM's own masks from box + point prompts (area x{study.area_ratio:.2f} of truth): {sam_label(study)}",
-    )
+    area = f"area x{study.area_ratio:.2f} of truth"
+    suptitle(fig, f"SAM's own masks from box + point prompts ({area}): {sam_label(study)}")
     return fig
