@@ -5,6 +5,7 @@ Errors name the file (or dataset) and what was expected: a loader is where a use
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,18 @@ def check_index(index: Any, n: int, what: str) -> int:
     if not -n <= index < n:
         raise IndexError(f"{what} index {index} out of range for {n} items")
     return index % n
+
+
+def parse_date(value: str | dt.date, name: str) -> dt.date:
+    """A date from a ``date``, a ``datetime`` or an ISO string (``ValueError`` naming ``name`` otherwise)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:

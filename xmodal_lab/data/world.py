@@ -24,7 +24,7 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
-from xmodal_lab.data.io import check_index, check_whole
+from xmodal_lab.data.io import check_index, check_whole, parse_date
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
 from xmodal_lab.errors import InputValueError
@@ -250,7 +250,7 @@ class SimulatedWorld(Dataset):
         size = self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
             raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
-        date = place.date if date is None else _as_date(date, "date")
+        date = place.date if date is None else parse_date(date, "date")
         k = int(min(max(1, round(gsd / FINE_GSD)), MAX_OVERSAMPLE))
         fine = self._render_fine(place, gsd / k, size * k, date, event)
         if k > 1:
@@ -292,7 +292,7 @@ class SimulatedWorld(Dataset):
             kind, start = event
             before = lc.MATERIAL_CLASS[scene.mat]
             rng = np.random.default_rng([seed, index, 5])
-            active = apply_event(scene, kind, _as_date(start, "event date"), date, rng)
+            active = apply_event(scene, kind, parse_date(start, "event date"), date, rng)
             out["change_mask"] = lc.MATERIAL_CLASS[scene.mat] != before
             out["event"] = kind if active else "none"
         mat = scene.mat
@@ -328,7 +328,7 @@ class SimulatedWorld(Dataset):
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
-        days = [_as_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
+        days = [parse_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
         place = self.place(index)
         rng = np.random.default_rng([self.config.seed, place.index, 6])
         kind, when = event_plan(event, min(days), max(days), BIOMES[place.biome].events, rng)
@@ -353,17 +353,6 @@ def _nbytes(pair: dict[str, Any]) -> int:
 
 def _clone(pair: dict[str, Any]) -> dict[str, Any]:
     return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pair.items()}
-
-
-def _as_date(value: str | dt.date, name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
 
 
 def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
