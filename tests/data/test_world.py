@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from xmodal_lab.data import BIOME_NAMES, LANDCOVER_CLASSES, PairedRasterDataset, SimulatedWorld, ndvi
-from xmodal_lab.data.world import WorldConfig
 
 WATER = LANDCOVER_CLASSES.index("water")
 
@@ -398,7 +397,6 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(IndexError, match="out of range"):
         w[3]
     assert w[-1]["index"] == 2
-    assert SimulatedWorld.from_preset("tiny").config == WorldConfig(size=32, n_scenes=512)
     assert SimulatedWorld(biomes="ocean").config.biomes == ("open ocean",)
     assert math.isclose(len(w), 3)
 

@@ -345,8 +345,9 @@ FLOOD_DAYS = 30
 SITE_DAYS = 60
 
 
-def event_plan(event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...],
-               rng: np.random.Generator) -> tuple[str, dt.date]:  # fmt: skip
+def event_plan(
+    event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...], rng: np.random.Generator
+) -> tuple[str, dt.date]:
     """``(kind, date)`` of a time series' event (kind ``"none"`` for no event).
 
     ``"auto"`` draws from the biome's ``allowed`` events; a flood starts within ``FLOOD_DAYS`` of ``last``,
@@ -411,8 +412,9 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     return True
 
 
-def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
-           roughness: float = 0.35) -> np.ndarray:  # fmt: skip
+def _patch(
+    scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float, roughness: float = 0.35
+) -> np.ndarray:
     """A blob around (cx, cy) within ``eligible``; moved to the eligible pixels if it misses them (sea)."""
     patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     if patch.mean() < 0.02 and eligible.any():

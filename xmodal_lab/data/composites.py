@@ -91,8 +91,10 @@ def _reflectance_to_uint8(a: np.ndarray, ranges: Any) -> np.ndarray:
     return out
 
 
-def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
-             per_band: bool) -> np.ndarray:  # fmt: skip
+def _optical(
+    s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
+    per_band: bool,
+) -> np.ndarray:
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     picked = _as_array(s2, 12, "s2")[list(bands)]
@@ -103,8 +105,10 @@ def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: fl
     return _hwc(_reflectance_to_uint8(picked, ranges))
 
 
-def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
-                  stretch: str = "fixed") -> np.ndarray:  # fmt: skip
+def s2_true_color(
+    s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
+    stretch: str = "fixed",
+) -> np.ndarray:
     """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
 
     ``low``/``high`` percentiles and ``per_band`` belong to ``stretch="percentile"``.
@@ -112,8 +116,10 @@ def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, 
     return _optical(s2, S2_TRUE_COLOR_BANDS, S2_TRUE_COLOR_RANGE, stretch, low, high, per_band)
 
 
-def s2_false_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
-                   stretch: str = "fixed") -> np.ndarray:  # fmt: skip
+def s2_false_color(
+    s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
+    stretch: str = "fixed",
+) -> np.ndarray:
     """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black."""
     return _optical(s2, S2_FALSE_COLOR_BANDS, S2_FALSE_COLOR_RANGES, stretch, low, high, per_band)
 
@@ -142,9 +148,10 @@ def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
     return _s1_grey(s1, 1, vh_range)
 
 
-def s1_composite(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB,
-                 vh_range: tuple[float, float] = VH_RANGE_DB,
-                 ratio_range: tuple[float, float] = RATIO_RANGE_DB) -> np.ndarray:  # fmt: skip
+def s1_composite(
+    s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB, vh_range: tuple[float, float] = VH_RANGE_DB,
+    ratio_range: tuple[float, float] = RATIO_RANGE_DB,
+) -> np.ndarray:
     """Radar colour composite ``[H, W, 3]`` uint8 of dB ``[2, H, W]``: VV red, VH green, VV - VH blue, fixed ranges."""
     a = _as_array(s1, 2, "s1")
     rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])

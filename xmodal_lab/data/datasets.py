@@ -76,12 +76,15 @@ class TorchGeoBigEarthNet(PairDataset):
     about 120 GB: never in class.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
-                 transform: Callable[[dict], dict] | None = None, download: bool = False,
-                 checksum: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, split: str = "train", num_classes: int = 19,
+        transform: Callable[[dict], dict] | None = None, download: bool = False, checksum: bool = False,
+    ) -> None:
         from torchgeo.datasets import BigEarthNet
-        self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
-                                   download=download, checksum=checksum)  # fmt: skip
+        self.dataset = BigEarthNet(
+            root=str(root), split=split, bands="all", num_classes=num_classes, download=download,
+            checksum=checksum,
+        )
         self.num_classes = num_classes
         self.transform = transform
 
@@ -123,8 +126,10 @@ class TorchGeoSEN12MS(PairDataset):
     keeps the original map. The files carry no date: ``date`` is the middle of the patch's ``season``.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
-                 checksum: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
+        checksum: bool = False,
+    ) -> None:
         from torchgeo.datasets import SEN12MS
         self.root = Path(root)
         self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
@@ -175,8 +180,10 @@ class TorchGeoSSL4EOS12(PairDataset):
     _S1_BANDS = ("VV", "VH")
     _S2_BANDS = S2_BAND_NAMES
 
-    def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
-                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, optical: str = "s2a", season: int | str = 0,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         from torchgeo.datasets import SSL4EOS12
         if optical not in ("s2a", "s2c"):
             raise ValueError(f"optical: expected 's2a' (L2A) or 's2c' (L1C), got {optical!r}")

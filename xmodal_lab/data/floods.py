@@ -43,9 +43,11 @@ class SimulatedFloods(Dataset):
     with :data:`WATER_SEEN` of the water's, and their dry ``landcover``; False floods every pixel as open water.
     """
 
-    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
-                 days_after: int = 5, transform: Callable[[dict], dict] | None = None,
-                 flooded_vegetation: bool = True, **world_kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
+        days_after: int = 5, transform: Callable[[dict], dict] | None = None, flooded_vegetation: bool = True,
+        **world_kwargs: Any,
+    ) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
         if "biomes" in world_kwargs:
@@ -54,8 +56,10 @@ class SimulatedFloods(Dataset):
                 raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
         else:
             world_kwargs["biomes"] = FLOOD_BIOMES
-        self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover,
-                                    cache_mb=world_kwargs.pop("cache_mb", 256.0), **world_kwargs)  # fmt: skip
+        self.world = SimulatedWorld(
+            seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover,
+            cache_mb=world_kwargs.pop("cache_mb", 256.0), **world_kwargs,
+        )
         self.days_after = int(days_after)
         self.flooded_vegetation = bool(flooded_vegetation)
         self.transform = transform
@@ -115,8 +119,10 @@ class Sen1Floods11(Dataset):
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
 
-    def __init__(self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
-                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         self.root = Path(root)
         for sub in self.SUBFOLDERS:
             if not (self.root / sub).is_dir():

@@ -91,8 +91,10 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     return i0, m
 
 
-def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
-                add_to: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def value_noise(
+    key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
+    add_to: np.ndarray | None = None,
+) -> np.ndarray:
     """Smooth random fields ``[n_fields, H, W]`` of standard deviation ``scale`` at map coordinates ``x``, ``y``.
 
     ``spacing`` is the feature size in metres; ``add_to`` adds the fields into that array and returns it.

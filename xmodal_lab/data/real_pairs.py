@@ -58,15 +58,18 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
     s2 = np.empty((12, *shape), dtype=np.float32)
     for i, name in enumerate(S2_BAND_NAMES):
         with rasterio.open(s2_dir / f"{name}.tif") as src:
-            reproject(src.read(1).astype(np.float32), s2[i], src_transform=src.transform, src_crs=src.crs,
-                      dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear)  # fmt: skip
+            reproject(
+                src.read(1).astype(np.float32), s2[i], src_transform=src.transform, src_crs=src.crs,
+                dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear,
+            )
     s2 /= 10000.0
     s1 = np.full((2, *shape), np.nan, dtype=np.float32)
     for i, name in enumerate(("VV", "VH")):
         with rasterio.open(s1_dir / f"{name}.tif") as src:
-            reproject(src.read(1).astype(np.float32), s1[i], src_transform=src.transform, src_crs=src.crs,
-                      dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
-                      dst_nodata=np.nan)  # fmt: skip
+            reproject(
+                src.read(1).astype(np.float32), s1[i], src_transform=src.transform, src_crs=src.crs,
+                dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest, dst_nodata=np.nan,
+            )
     # The two grids overlap but do not coincide: keep the optical window that the radar covers.
     valid = np.isfinite(s1).all(axis=0)
     rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
@@ -137,12 +140,9 @@ def cut_tiles(
         lo, hi = int(np.ceil(columns[0] * w)), int(np.floor(columns[1] * w))
         for r in range(0, h - size + 1, size):
             for c in range(lo, hi - size + 1, size):
-                tiles.append({
-                    "s1": p["s1"][:, r : r + size, c : c + size].clone(),
-                    "s2": p["s2"][:, r : r + size, c : c + size].clone(),
-                    "gsd": float(p.get("gsd", 10.0)), "date": p.get("date", ""),
-                    "source": f"{source}[{k}]", "window": (r, c),
-                })  # fmt: skip
+                window = (slice(None), slice(r, r + size), slice(c, c + size))
+                tile = {"s1": p["s1"][window].clone(), "s2": p["s2"][window].clone(), "gsd": float(p.get("gsd", 10.0))}
+                tiles.append({**tile, "date": p.get("date", ""), "source": f"{source}[{k}]", "window": (r, c)})
     if not tiles:
         raise ValueError(f"cut_tiles: no {size} px tile fits in the given pairs and columns {columns}")
     return tiles

@@ -166,8 +166,8 @@ def tile_features(s1: Any, s2: Any) -> np.ndarray:
     b = np.log(np.maximum(_as_array(s2, "s2", (4,)), 1e-4))
     feats = []
     for x in (a, b):
-        feats += [x.mean(axis=(2, 3)), x.std(axis=(2, 3)),
-                  np.abs(np.diff(x, axis=2)).mean(axis=(2, 3)), np.abs(np.diff(x, axis=3)).mean(axis=(2, 3))]  # fmt: skip
+        gradients = [np.abs(np.diff(x, axis=axis)).mean(axis=(2, 3)) for axis in (2, 3)]
+        feats += [x.mean(axis=(2, 3)), x.std(axis=(2, 3)), *gradients]
     feats.append(_corr(a[:, 0], a[:, 1])[:, None])
     return np.concatenate(feats, axis=1)
 

@@ -41,8 +41,10 @@ def region_scene(seed: int = 0, biome: str = "coast") -> int:
     raise ValueError(f"no {biome!r} scene among the first 10000 scenes of seed {seed}")
 
 
-def render_region(seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast",
-                  index: int | None = None, **render_kwargs: Any) -> dict[str, Any]:  # fmt: skip
+def render_region(
+    seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast", index: int | None = None,
+    **render_kwargs: Any,
+) -> dict[str, Any]:
     """Render one contiguous region as the world's pair dict (scene ``index``, default the first of ``biome``)."""
     from xmodal_lab.data.world import SimulatedWorld
     size = default_size() if size is None else int(size)
@@ -89,26 +91,31 @@ def write_pair_geotiffs(
     transform = Affine(*[float(v) for v in tuple(pair["transform"])[:6]])
     height, width = s2.shape[1:]
     tiled = height >= 256 and width >= 256  # GeoTIFF blocks must be multiples of 16; small files stay striped
+    file_tags = {"date": str(pair.get("date", "")), "source": "xmodal_lab", "gsd": str(pair.get("gsd", ""))}
+    file_tags.update(tags or {})
     with contextlib.ExitStack() as files:  # all published at the end, or none if one fails
         for key, (array, names, nodata) in layers.items():
             tmp = files.enter_context(publishing(paths[key], "GeoTIFF", parents=True))
-            profile = dict(driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
-                           crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate")  # fmt: skip
+            profile = dict(
+                driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
+                crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate",
+            )
             if tiled:
                 profile.update(tiled=True, blockxsize=256, blockysize=256)
             with rasterio.open(tmp, "w", **profile) as dst:
                 dst.write(array)
                 dst.descriptions = names
-                dst.update_tags(**{"date": str(pair.get("date", "")), "source": "xmodal_lab",
-                                   "gsd": str(pair.get("gsd", "")), **(tags or {})})  # fmt: skip
+                dst.update_tags(**file_tags)
             with rasterio.open(tmp) as src:  # nothing reports success without its file
                 if (src.count, src.height, src.width) != (array.shape[0], height, width):
                     raise OutputWriteError(f"{paths[key]}: written file does not hold the expected {array.shape}")
     return paths
 
 
-def region_geotiffs(folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
-                    biome: str = "coast", index: int | None = None) -> dict[str, Path]:  # fmt: skip
+def region_geotiffs(
+    folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
+    biome: str = "coast", index: int | None = None,
+) -> dict[str, Path]:
     """The region of :func:`render_region` as GeoTIFF files, rendered once into a subfolder named by its settings."""
     size = default_size() if size is None else int(size)
     label = biome if index is None else "scene"

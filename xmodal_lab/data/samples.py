@@ -100,8 +100,10 @@ class BigEarthNetMM(PairDataset):
     restricts and orders the patches.
     """
 
-    def __init__(self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
-                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         if num_classes not in (19, 43):
             raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
         self.root = Path(root).expanduser()

@@ -46,8 +46,10 @@ class Scene:
     ``elevation`` metres, ``wind`` extra dB on water, ``brightness`` optical gain.
     """
 
-    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
-                 extent: float | None = None):  # fmt: skip
+    def __init__(
+        self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
+        extent: float | None = None,
+    ):
         self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
@@ -128,8 +130,10 @@ class Scene:
         edge = np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
         return ids, edge
 
-    def blob(self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
-             roughness: float = 0.35) -> np.ndarray:  # fmt: skip
+    def blob(
+        self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
+        roughness: float = 0.35,
+    ) -> np.ndarray:
         """A rounded irregular patch ``[H, W]`` bool of about ``radius`` metres around (cx, cy)."""
         half = self.extent / 2
         cx = self.uniform(-0.6, 0.6) * half if cx is None else cx

@@ -107,8 +107,10 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
         x = torch.as_tensor(pair[key]).float()
         if key == "s1":  # average power, not decibels
             x = 10.0 ** (x / 10.0)
-        x = F.avg_pool2d(x[None], k)[0] if integer else F.interpolate(
-            x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]  # fmt: skip
+        if integer:
+            x = F.avg_pool2d(x[None], k)[0]
+        else:
+            x = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
         out[key] = 10.0 * torch.log10(x.clamp_min(1e-10)) if key == "s1" else x
     for key in MASK_KEYS:
         if key in pair:

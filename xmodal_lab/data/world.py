@@ -70,12 +70,6 @@ class WorldConfig:
     cache_mb: float = 256.0
 
 
-PRESETS: dict[str, WorldConfig] = {
-    "tiny": WorldConfig(size=32, n_scenes=512),
-    "small": WorldConfig(size=64, n_scenes=4096),
-    "base": WorldConfig(size=120, n_scenes=50_000),
-}
-
 #: ``realism=`` settings; ``"calibrated"`` is fitted to the tuning split of the bundled real pairs.
 REALISM: dict[str, dict[str, float]] = {"default": {}, "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4}}
 
@@ -137,14 +131,8 @@ class SimulatedWorld(Dataset):
     """
 
     def __init__(
-        self,
-        seed: int = 0,
-        size: int = 64,
-        gsd: float | Sequence[float] = 10.0,
-        n_scenes: int = 4096,
-        cloud_cover: float = 0.0,
-        transform: Callable[[dict], dict] | None = None,
-        realism: str = "default",
+        self, seed: int = 0, size: int = 64, gsd: float | Sequence[float] = 10.0, n_scenes: int = 4096,
+        cloud_cover: float = 0.0, transform: Callable[[dict], dict] | None = None, realism: str = "default",
         **kwargs: Any,
     ) -> None:
         if realism not in REALISM:
@@ -173,13 +161,6 @@ class SimulatedWorld(Dataset):
         first, last = dt.date(self.config.years[0], 1, 1), dt.date(self.config.years[1], 12, 31)
         self._first_day, self._n_days = first.toordinal(), last.toordinal() - first.toordinal() + 1
         self._gsds = self.config.gsd if isinstance(self.config.gsd, tuple) else (self.config.gsd,)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> SimulatedWorld:
-        """Build a world from :data:`PRESETS` (``"tiny"``, ``"small"``, ``"base"``) with overrides."""
-        if name not in PRESETS:
-            raise KeyError(f"unknown world preset {name!r}; expected one of {sorted(PRESETS)}")
-        return cls(**{**dataclasses.asdict(PRESETS[name]), **overrides})
 
     def __len__(self) -> int:
         return self.config.n_scenes
