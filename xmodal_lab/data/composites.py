@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 #: Indices of B4, B3, B2 in the kit's 12-band Sentinel-2 order (B1 ... B12 without B10).
 S2_TRUE_COLOR_BANDS: tuple[int, int, int] = (3, 2, 1)
@@ -158,33 +157,12 @@ def s1_composite(
     return _hwc(rgb)
 
 
-def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.ndarray:
-    """Enlarge an ``[H, W, 3]`` uint8 picture so that its longer side is ``size`` (SAM's input side).
-
-    ``"nearest"`` keeps crisp pixels (honest about the resolution); ``"bilinear"`` looks like a photograph.
-    """
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    a = np.asarray(image)
-    if a.ndim != 3 or a.shape[-1] != 3:
-        raise ValueError(f"expected an [H, W, 3] picture, got shape {tuple(a.shape)}")
-    h, w = a.shape[:2]
-    scale = size / max(h, w)
-    new_hw = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # [1, 3, H, W]
-    kwargs = {"align_corners": False} if mode == "bilinear" else {}
-    out = F.interpolate(t, size=new_hw, mode=mode, **kwargs)  # [1, 3, H', W']
-    return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
 #: Names accepted by :func:`to_sam_image`.
 RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
 
 
-def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed") -> np.ndarray:
-    """Render one Sentinel image (or a pair dict's) for SAM by a :data:`RENDERINGS` name, optionally upsampled."""
+def to_sam_image(image: Any, rendering: str = "s2", *, stretch: str = "fixed") -> np.ndarray:
+    """Render one Sentinel image (or a pair dict's) for SAM by a :data:`RENDERINGS` name (SAM resizes it)."""
     renderers = {"s2": s2_true_color, "s2_false": s2_false_color, "s1": s1_composite, "s1_vv": s1_vv, "s1_vh": s1_vh}
     if rendering not in renderers:
         raise ValueError(f"rendering must be one of {RENDERINGS}, got {rendering!r}")
@@ -196,5 +174,4 @@ def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, 
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     kwargs = {"stretch": stretch} if rendering.startswith("s2") else {}
-    rgb = renderers[rendering](image, **kwargs)
-    return rgb if size is None else upsample_to_sam(rgb, size)
+    return renderers[rendering](image, **kwargs)

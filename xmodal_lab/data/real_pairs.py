@@ -55,21 +55,19 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
             raise FileNotFoundError(f"{d}: missing band file(s) {', '.join(n + '.tif' for n in missing)}")
     with rasterio.open(s2_dir / "B2.tif") as ref:
         crs, transform, shape = ref.crs, ref.transform, ref.shape
-    s2 = np.empty((12, *shape), dtype=np.float32)
-    for i, name in enumerate(S2_BAND_NAMES):
-        with rasterio.open(s2_dir / f"{name}.tif") as src:
-            reproject(
-                src.read(1).astype(np.float32), s2[i], src_transform=src.transform, src_crs=src.crs,
-                dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear,
-            )
+
+    def warp(folder: Path, names: tuple[str, ...], resampling: Resampling, **kwargs: Any) -> np.ndarray:
+        out = np.full((len(names), *shape), np.nan, dtype=np.float32)  # [C, H, W] on the optical grid
+        for i, name in enumerate(names):
+            with rasterio.open(folder / f"{name}.tif") as src:
+                source = dict(src_transform=src.transform, src_crs=src.crs)
+                grid = dict(dst_transform=transform, dst_crs=crs)
+                reproject(src.read(1).astype(np.float32), out[i], **source, **grid, resampling=resampling, **kwargs)
+        return out
+
+    s2 = warp(s2_dir, S2_BAND_NAMES, Resampling.bilinear)
     s2 /= 10000.0
-    s1 = np.full((2, *shape), np.nan, dtype=np.float32)
-    for i, name in enumerate(("VV", "VH")):
-        with rasterio.open(s1_dir / f"{name}.tif") as src:
-            reproject(
-                src.read(1).astype(np.float32), s1[i], src_transform=src.transform, src_crs=src.crs,
-                dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest, dst_nodata=np.nan,
-            )
+    s1 = warp(s1_dir, ("VV", "VH"), Resampling.nearest, dst_nodata=np.nan)
     # The two grids overlap but do not coincide: keep the optical window that the radar covers.
     valid = np.isfinite(s1).all(axis=0)
     rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
