@@ -388,9 +388,16 @@ def test_cache_returns_the_same_pairs_and_respects_its_budget():
 
 
 def test_bad_arguments_raise_clear_errors():
-    for kwargs, match in [({"size": 0}, "size"), ({"cloud_cover": 1.5}, "cloud_cover"), ({"looks": 0}, "looks"), ({"speckle_sigma": -1.0}, "speckle_sigma"),
-                          ({"gsd": -1}, "gsd"), ({"biomes": ("moon",)}, "unknown biome"), ({"n_scenes": 0}, "n_scenes"),
-                          ({"colour": 1}, "unknown argument")]:  # fmt: skip
+    for kwargs, match in [
+        ({"size": 0}, "size"),
+        ({"cloud_cover": 1.5}, "cloud_cover"),
+        ({"looks": 0}, "looks"),
+        ({"speckle_sigma": -1.0}, "speckle_sigma"),
+        ({"gsd": -1}, "gsd"),
+        ({"biomes": ("moon",)}, "unknown biome"),
+        ({"n_scenes": 0}, "n_scenes"),
+        ({"colour": 1}, "unknown argument"),
+    ]:
         with pytest.raises((ValueError, TypeError), match=match):
             SimulatedWorld(**kwargs)
     w = SimulatedWorld(n_scenes=3, size=8)

@@ -68,6 +68,15 @@ def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
         return ""
 
 
+def read_ben_radar(s1_dir: Path) -> tuple[np.ndarray, Any, tuple]:
+    """VV, VH ``[2, H, W]`` dB of a BigEarthNet-S1 patch folder, with its CRS and transform."""
+    vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
+    vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+    if vh.shape != vv.shape or crs_vh != crs:
+        raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
+    return np.stack([vv, vh]), crs, transform
+
+
 class TorchGeoBigEarthNet(PairDataset):
     """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
 
@@ -97,17 +106,16 @@ class TorchGeoBigEarthNet(PairDataset):
             raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
         folders = self.dataset.folders[index]
         s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
-        vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
-        vh, _, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+        s1, crs, transform = read_ben_radar(s1_dir)
         s2 = image[2:].float() / S2_SCALE
         check_finite(s2.numpy(), s2_dir, "optical bands")
-        h, w = vv.shape
+        h, w = s1.shape[1:]
         if tuple(s2.shape[1:]) != (h, w):
             raise ValueError(f"{s1_dir}: radar is {h}x{w} px but the optical bands are {tuple(s2.shape[1:])}")
         label = sample["label"].float()
         classes = BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
         return {
-            "s1": torch.from_numpy(np.stack([vv, vh])),
+            "s1": torch.from_numpy(s1),
             "s2": s2.contiguous(),
             "labels": label,
             "label_names": [classes[i] for i in torch.nonzero(label).ravel().tolist()],
