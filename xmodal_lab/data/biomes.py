@@ -1,8 +1,7 @@
 """Biomes of the simulated world: where on Earth they lie and how a painter lays out their land cover.
 
-Open ocean and uniform desert stay nearly featureless on purpose: the hard cases of cross-modal retrieval.
-Change events (deforestation, flood, construction) take their geometry from their own generator, so it is
-the same on every date and grid of a scene.
+Open ocean and desert stay nearly featureless on purpose (hard cases for retrieval). Change events take their
+geometry from their own generator, so it is the same on every date and grid of a scene.
 """
 
 from __future__ import annotations

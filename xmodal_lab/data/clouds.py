@@ -89,9 +89,6 @@ class BorrowedCloudMasks(Dataset):
         item = dict(self.data[index])
         mask = self.masks_from[index]["cloud_mask"]
         if tuple(mask.shape) != tuple(item["s2"].shape[-2:]):
-            raise ValueError(
-                f"BorrowedCloudMasks: item {index} has s2 {tuple(item['s2'].shape)} but a "
-                f"{tuple(mask.shape)} cloud mask"
-            )
+            raise ValueError(f"BorrowedCloudMasks: item {index}: s2 {tuple(item['s2'].shape)}, mask {tuple(mask.shape)}")
         item["cloud_mask"] = mask
         return item

@@ -1,9 +1,8 @@
 """Sentinel-1 and Sentinel-2 images as 8-bit RGB composites with fixed display ranges: one place for all.
 
-SAM prompts (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the
-same pixels. A fixed stretch per modality (never one computed from the tile) gives the same value the same
-colour in every tile and at both dates; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
-Functions take one image ``[C, H, W]`` in physical units and return ``[H, W, 3]`` uint8; NaN becomes black.
+SAM (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the same pixels:
+one image ``[C, H, W]`` in physical units -> ``[H, W, 3]`` uint8 (NaN black). A fixed stretch per modality gives
+a value the same colour in every tile and date; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
 
-Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data) to the pair dict. Open flood water is dark
-in radar, but water under a canopy forms a corner reflector with the stems and brightens VV (double bounce;
-Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders that case, so no darkness threshold maps it all.
+Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data). Water under a canopy brightens VV (double
+bounce; Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders it, so no darkness threshold maps it all.
 """
 
 from __future__ import annotations

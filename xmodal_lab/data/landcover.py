@@ -1,8 +1,7 @@
 """Land-cover classes of the simulated world and the surface materials behind them.
 
-A class (``"forest"``) is what a map shows; a material (conifer, broadleaf) is what a sensor sees. Material
-values are rounded literature values that make the physics lessons hold (dark specular water, bright
-double-bounce cities, volume-scattering forest in VH, the red edge), not a radiative-transfer model.
+A class (``"forest"``) is what a map shows; a material (conifer, broadleaf) is what a sensor sees. Values are
+rounded literature values that make the physics lessons hold, not a radiative-transfer model.
 """
 
 from __future__ import annotations

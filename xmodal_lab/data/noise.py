@@ -1,9 +1,8 @@
 """Procedural fields for the simulated world: hashed value noise evaluated at map coordinates.
 
-Every field is a function of position in metres, not of the pixel grid, so one scene rendered at 10 m and
-at 20 m shows the same fields. Lattice values come from a fixed random table read at an offset hashed from
-(scene key, field), so fields need no stored state. On an axis-aligned grid evaluation is separable:
-``Wy @ L @ Wx.T`` with cubic B-spline weight matrices.
+A field is a function of position in metres, not of the pixel grid (a scene shows the same fields at 10 and
+20 m). Lattice values are read from a fixed random table at an offset hashed from (scene key, field); on an
+axis-aligned grid evaluation is separable: ``Wy @ L @ Wx.T`` with cubic B-spline weight matrices.
 """
 
 from __future__ import annotations

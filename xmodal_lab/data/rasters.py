@@ -128,9 +128,7 @@ class PairedRasterDataset(Dataset):
         names = [str(d or "").upper() for d in s1.descriptions]
         self._s1_bands = [2, 1] if names == ["VH", "VV"] else [1, 2]
         if s2.count not in (12, 13):
-            raise ValueError(
-                f"{self.s2_path}: expected 12 bands (B1..B12 without B10) or 13 bands (with B10), found {s2.count}"
-            )
+            raise ValueError(f"{self.s2_path}: expected 12 bands (B1..B12 without B10) or 13, found {s2.count}")
         self._s2_bands = [b + 1 for b in range(s2.count) if not (s2.count == 13 and b == _B10)]
 
     def _check_overlap(self, s1, s2) -> None:
@@ -138,9 +136,7 @@ class PairedRasterDataset(Dataset):
         left, bottom, right, top = transform_bounds(s1.crs, s2.crs, *s1.bounds)
         b = s2.bounds
         if left >= b.right or right <= b.left or bottom >= b.top or top <= b.bottom:
-            raise ValueError(
-                f"{self.s1_path} and {self.s2_path}: the rasters do not overlap; expected two images of one area"
-            )
+            raise ValueError(f"{self.s1_path} and {self.s2_path}: the rasters do not overlap; expected one area")
 
     def _resolve_scale(self, s2, s2_scale: str | float) -> float:
         if s2_scale != "auto":
@@ -247,9 +243,7 @@ class PairedRasterDataset(Dataset):
         optical = np.ma.filled(optical.astype(np.float32), np.nan)
         radar = np.ma.filled(radar.astype(np.float32), np.nan)
         if np.isinf(optical).any():
-            raise ValueError(
-                f"{self.s2_path}: tile at row {row}, col {col} holds infinite values; expected finite data"
-            )
+            raise ValueError(f"{self.s2_path}: tile at row {row}, col {col} holds infinite values")
         optical = optical * np.float32(self._s2_scale) + np.float32(self.s2_offset)
         if self.s1_units == "linear":
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,9 +1,8 @@
 """Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM.
 
-SSL4EO-S12 is not shipped: ``root`` is a folder in the dataset's layout (``s1/<location>/<acquisition>/VV.tif``,
-``s2a/<location>/<acquisition>/B2.tif`` ...) that the user provides, by default ``<data_dir>/ssl4eo_s12``.
-:func:`real_transfer_split` is the sim-to-real split: only the west half of an SSL4EO-S12 location is ever
-tuned on; its east half and the six bundled BigEarthNet-MM pairs are held out.
+SSL4EO-S12 is not shipped: ``root`` (default ``<data_dir>/ssl4eo_s12``) is the user's folder in its layout.
+:func:`real_transfer_split` tunes only on the west half of an SSL4EO-S12 location; its east half and the six
+bundled BigEarthNet-MM pairs are held out.
 """
 
 from __future__ import annotations

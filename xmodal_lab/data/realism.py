@@ -20,9 +20,7 @@ S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}
 def _as_array(x: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     a = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
     if a.ndim not in ndim:
-        raise ValueError(
-            f"{name}: expected an array with {' or '.join(map(str, ndim))} dimensions, got shape {a.shape}"
-        )
+        raise ValueError(f"{name}: expected {' or '.join(map(str, ndim))} dimensions, got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or infinite values; expected finite physical units")
     return a

@@ -14,18 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from xmodal_lab.config import cache_dir, fast_mode
+from xmodal_lab.config import cache_dir, pick
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
 from xmodal_lab.errors import OutputExistsError, OutputWriteError
 from xmodal_lab.files import publishing
 
 #: Default region side in pixels: 1000 px at 10 m = 10 x 10 km (512 px = 5.12 km in fast mode).
 FULL_SIZE, FAST_SIZE = 1000, 512
-
-
-def default_size() -> int:
-    """Region side in pixels: :data:`FAST_SIZE` in fast mode, else :data:`FULL_SIZE`."""
-    return FAST_SIZE if fast_mode() else FULL_SIZE
 
 
 def region_scene(seed: int = 0, biome: str = "coast") -> int:
@@ -42,19 +37,18 @@ def region_scene(seed: int = 0, biome: str = "coast") -> int:
 
 
 def render_region(
-    seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast", index: int | None = None,
-    **render_kwargs: Any,
+    seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast", index: int | None = None
 ) -> dict[str, Any]:
     """Render one contiguous region as the world's pair dict (scene ``index``, default the first of ``biome``)."""
     from xmodal_lab.data.world import SimulatedWorld
-    size = default_size() if size is None else int(size)
+    size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     if size < 8 or size > 4096:
         raise ValueError(f"size: expected 8..4096 pixels per side, got {size}")
     if not np.isfinite(gsd) or gsd <= 0:
         raise ValueError(f"gsd: expected positive metres, got {gsd}")
     index = region_scene(seed, biome) if index is None else int(index)
     world = SimulatedWorld(seed=seed, size=size, gsd=float(gsd), n_scenes=max(index + 1, 1), cache_mb=0)
-    return world.render(index, gsd=float(gsd), size=size, **render_kwargs)
+    return world.render(index, gsd=float(gsd), size=size)
 
 
 def write_pair_geotiffs(
@@ -117,7 +111,7 @@ def region_geotiffs(
     biome: str = "coast", index: int | None = None,
 ) -> dict[str, Path]:
     """The region of :func:`render_region` as GeoTIFF files, rendered once into a subfolder named by its settings."""
-    size = default_size() if size is None else int(size)
+    size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     label = biome if index is None else "scene"
     index = region_scene(seed, biome) if index is None else int(index)
     root = Path(folder) if folder is not None else cache_dir() / "regions"
