@@ -50,11 +50,10 @@ class Scene:
         self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
         extent: float | None = None,
     ):
-        self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
+        self.key, self.doy, self.lat, self.rng = key, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
-        shape = (len(y), len(x))
-        self.shape = shape
+        self.shape = shape = (len(y), len(x))
         self.mat = np.full(shape, lc.GRASS, dtype=np.intp)
         self.green = np.full(shape, 0.8, dtype=np.float32)
         self.moisture = np.zeros(shape, dtype=np.float32)
