@@ -30,8 +30,7 @@ IGBP_TO_LANDCOVER = {
     11: lc.WETLAND, 12: lc.CROPLAND, 13: lc.URBAN, 14: lc.CROPLAND, 15: lc.SNOW, 16: lc.BARE, 17: lc.WATER,
 }  # fmt: skip
 _IGBP_LUT = np.full(256, -1, dtype=np.int64)
-for _k, _v in IGBP_TO_LANDCOVER.items():
-    _IGBP_LUT[_k] = _v
+_IGBP_LUT[list(IGBP_TO_LANDCOVER)] = list(IGBP_TO_LANDCOVER.values())
 
 #: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
 SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
@@ -185,9 +184,6 @@ class TorchGeoSSL4EOS12(PairDataset):
     ``optical`` is ``"s2a"`` (L2A) or ``"s2c"`` (L1C, B10 dropped); ``season`` is 0-3 or ``"all"``.
     """
 
-    _S1_BANDS = ("VV", "VH")
-    _S2_BANDS = S2_BAND_NAMES
-
     def __init__(
         self, root: str | Path, optical: str = "s2a", season: int | str = 0,
         transform: Callable[[dict], dict] | None = None,
@@ -228,13 +224,12 @@ class TorchGeoSSL4EOS12(PairDataset):
         s1_dir = self._acquisition("s1", location, season)
         s2_dir = self._acquisition(self.optical, location, season)
         ref, crs, transform = read_single_band(s2_dir / "B2.tif")
-        shape = ref.shape
-        s2 = np.stack([read_single_band(s2_dir / f"{b}.tif", out_shape=shape)[0] for b in self._S2_BANDS])
-        s1 = np.stack([read_single_band(s1_dir / f"{b}.tif", out_shape=shape)[0] for b in self._S1_BANDS])
+        s2 = np.stack([read_single_band(s2_dir / f"{b}.tif", out_shape=ref.shape)[0] for b in S2_BAND_NAMES])
+        s1 = np.stack([read_single_band(s1_dir / f"{b}.tif", out_shape=ref.shape)[0] for b in ("VV", "VH")])
         return {
             "s1": torch.from_numpy(s1),
             "s2": torch.from_numpy(s2 / np.float32(S2_SCALE)),
-            **geo_fields(crs, transform, *shape),
+            **geo_fields(crs, transform, *ref.shape),
             "date": _date_from_name(s2_dir.name),
             "date_s1": _date_from_name(s1_dir.name, r"_(\d{8})T"),
             "location": location,
