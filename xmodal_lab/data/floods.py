@@ -49,16 +49,10 @@ class SimulatedFloods(Dataset):
     ) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
-        if "biomes" in world_kwargs:
-            bad = set(world_kwargs["biomes"]) - set(FLOOD_BIOMES)
-            if bad:
-                raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
-        else:
-            world_kwargs["biomes"] = FLOOD_BIOMES
-        self.world = SimulatedWorld(
-            seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover,
-            cache_mb=world_kwargs.pop("cache_mb", 256.0), **world_kwargs,
-        )
+        bad = set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES)
+        if bad:
+            raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
+        self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover, **world_kwargs)
         self.days_after = int(days_after)
         self.flooded_vegetation = bool(flooded_vegetation)
         self.transform = transform
