@@ -154,9 +154,8 @@ class PairedRasterDataset(Dataset):
             try:
                 return float(upper["BOA_ADD_OFFSET"]) / S2_SCALE
             except ValueError:
-                raise InputValueError(
-                    f"{self.s2_path}: BOA_ADD_OFFSET tag {upper['BOA_ADD_OFFSET']!r} is not a number; pass s2_offset"
-                ) from None
+                offset = upper["BOA_ADD_OFFSET"]
+                raise InputValueError(f"{self.s2_path}: BOA_ADD_OFFSET {offset!r} is not a number; pass s2_offset") from None
         baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
         if baseline is not None and baseline >= 4.0 and self._s2_scale == 1.0 / S2_SCALE:
             return -1000.0 / S2_SCALE
@@ -169,15 +168,10 @@ class PairedRasterDataset(Dataset):
             for band in self._s2_bands:
                 values = s2.read(band)
                 if np.isinf(values).any():
-                    raise InputValueError(
-                        f"{self.s2_path}: band {band} contains infinite values; expected finite reflectance or nodata"
-                    )
+                    raise InputValueError(f"{self.s2_path}: band {band} contains infinite values; expected reflectance")
                 valid &= ~np.isnan(values)
         if not valid.any():
-            raise NodataError(
-                f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected optical "
-                "reflectance (NaN counts as nodata)"
-            )
+            raise NodataError(f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected reflectance")
         return valid
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
@@ -191,10 +185,7 @@ class PairedRasterDataset(Dataset):
             for message in s1_problems(values, str(self.s1_path)):
                 warnings.warn(message, UnitsWarning, stacklevel=3)
         elif values.size and (median := float(np.median(values))) < 0:
-            raise UnitsError(
-                f"{self.s1_path}: values (median {median:.3g}) look like dB, but s1_units='linear' (power is never "
-                "negative); pass s1_units='db'"
-            )
+            raise UnitsError(f"{self.s1_path}: values (median {median:.3g}) look like dB, not power; pass s1_units='db'")
 
     def _open_s1(self, s1):
         from rasterio.enums import Resampling
