@@ -211,9 +211,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         key = (lambda n: _date_from_name(n, r"_(\d{8})T")) if sensor == "s1" else _date_from_name
         subdirs = sorted((d for d in os.listdir(folder) if (folder / d).is_dir()), key=key)
         if season >= len(subdirs):
-            raise FileNotFoundError(
-                f"{folder}: has {len(subdirs)} acquisition folder(s); expected at least {season + 1} (one per season)"
-            )
+            raise FileNotFoundError(f"{folder}: {len(subdirs)} acquisition folder(s); expected at least {season + 1}")
         return folder / subdirs[season]
 
     def load(self, index: int) -> dict[str, Any]:

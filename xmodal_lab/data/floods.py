@@ -156,9 +156,7 @@ class Sen1Floods11(Dataset):
         if s2.shape[0] not in (12, 13):
             raise ValueError(f"Sen1Floods11 {chip}: S2Hand has {s2.shape[0]} bands, expected 13 (B1..B12)")
         if not s1.shape[1:] == s2.shape[1:] == label.shape:
-            raise ValueError(
-                f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]} and label {label.shape} differ in size"
-            )
+            raise ValueError(f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]}, label {label.shape} differ")
         bad = set(np.unique(label).tolist()) - {NODATA, 0, 1}
         if bad:
             raise ValueError(f"Sen1Floods11 {chip}: label values {sorted(bad)}; expected -1, 0 or 1")

@@ -51,10 +51,7 @@ def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> N
     finite = np.isfinite(array)
     if not finite.all():
         bad = int(array.size - finite.sum())
-        raise ValueError(
-            f"{path}: {what} contain {bad} NaN or infinite value(s) out of {array.size}; "
-            "expected finite numbers (fill or mask them before loading)"
-        )
+        raise ValueError(f"{path}: {what} contain {bad} NaN or infinite value(s) of {array.size}; fill or mask them")
 
 
 def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, Any, tuple]:

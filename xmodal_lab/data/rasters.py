@@ -154,8 +154,8 @@ class PairedRasterDataset(Dataset):
             try:
                 return float(upper["BOA_ADD_OFFSET"]) / S2_SCALE
             except ValueError:
-                offset = upper["BOA_ADD_OFFSET"]
-                raise InputValueError(f"{self.s2_path}: BOA_ADD_OFFSET {offset!r} is not a number; pass s2_offset") from None
+                tag = upper["BOA_ADD_OFFSET"]
+                raise InputValueError(f"{self.s2_path}: BOA_ADD_OFFSET {tag!r} is not a number; pass s2_offset") from None
         baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
         if baseline is not None and baseline >= 4.0 and self._s2_scale == 1.0 / S2_SCALE:
             return -1000.0 / S2_SCALE

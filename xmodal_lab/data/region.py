@@ -122,10 +122,7 @@ def region_geotiffs(
     if all(p.is_file() for p in expected.values()):
         return expected
     if target.exists():
-        raise FileExistsError(
-            f"{target}: exists but lacks some of {[p.name for p in expected.values()]}; "
-            "remove the folder to render the region again"
-        )
+        raise FileExistsError(f"{target}: exists but lacks some of {[p.name for p in expected.values()]}; remove it")
     root.mkdir(parents=True, exist_ok=True)
     pair = render_region(seed=seed, size=size, gsd=gsd, index=index)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
