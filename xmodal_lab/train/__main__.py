@@ -335,26 +335,15 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
 def _check_args(
     p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict[str, Any]
 ) -> tuple[dict[str, Any], Any]:
-    """Everything checkable before building data and model; returns the ``set`` overrides and the config.
-
-    ``--print-config`` needs neither ``--out`` nor a step count, and checks no file.
-    """
+    """Everything checkable before building data and model; returns the ``set`` overrides and the config."""
     if args.model is None:
         p.error("give --model NAME (or model: in the --config file)")
-    if args.out is None and not args.print_config:
-        p.error("give --out FILE, the checkpoint to write (or output.out in the --config file)")
-    if args.max_steps is None and args.max_minutes is None and not args.print_config:
-        p.error("give --max-steps, --max-minutes or both")
     if args.val_size == 1:
         p.error(
             "--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20"
         )
     if args.out is not None and Path(args.out).suffix == ".yaml":
         p.error(f"--out {args.out}: the run's config is written as <stem>.yaml; name the checkpoint *.ckpt")
-    files = () if args.print_config else (args.out, args.export, config_path(args.out))
-    for path in files:
-        if path is not None and Path(path).exists():
-            p.error(f"{path} already exists; choose another file name (checkpoints are never overwritten)")
     texts = {
         f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()
     }
@@ -365,13 +354,8 @@ def _check_args(
         texts[field.strip()] = (text.strip(), "--set ")
     try:
         check_devices(args.devices, args.accelerator)
-        for path, what in ((args.out, "--out"), (args.export, "--export")):
-            if path is not None and not args.print_config:
-                check_writable(path, what)
-        if args.resume is not None and not args.print_config:
-            if not Path(args.resume).is_file():
-                raise InputValueError(f"--resume {args.resume}: no such checkpoint")
-            read_checkpoint(args.resume)
+        if not args.print_config:  # which needs neither --out nor a step count, and checks no file
+            _check_run(args)
         config_cls = type(get_config(args.model, args.preset))
         overrides = {field: _typed(config_cls, field, *text) for field, text in texts.items()}
         return overrides, get_config(args.model, args.preset, **overrides)
@@ -379,6 +363,26 @@ def _check_args(
         p.error(str(error))
     except (KeyError, TypeError, ValueError) as error:
         p.error(str(error).strip("'\""))
+
+
+def _check_run(args: argparse.Namespace) -> None:
+    """A step budget, and the files of a run: new names in writable folders, a checkpoint to resume."""
+    if args.out is None:
+        raise InputValueError("give --out FILE, the checkpoint to write (or output.out in the --config file)")
+    if args.max_steps is None and args.max_minutes is None:
+        raise InputValueError("give --max-steps, --max-minutes or both")
+    for path in (args.out, args.export, config_path(args.out)):
+        if path is not None and Path(path).exists():
+            raise InputValueError(
+                f"{path} already exists; choose another file name (checkpoints are never overwritten)"
+            )
+    check_writable(args.out, "--out")
+    if args.export is not None:
+        check_writable(args.export, "--export")
+    if args.resume is not None:
+        if not Path(args.resume).is_file():
+            raise InputValueError(f"--resume {args.resume}: no such checkpoint")
+        read_checkpoint(args.resume)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

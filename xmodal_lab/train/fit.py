@@ -46,6 +46,8 @@ from .task import PretrainTask
 #: Fewest validation pairs without a warning: below this recall@k is near 1 by chance.
 MIN_VAL_PAIRS = 20
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+#: Numbers of :func:`fit` that may be None.
+OPTIONAL = ("max_steps", "max_minutes", "warmup_steps", "schedule_steps", "grad_clip")
 #: Lightning's precision names.
 PRECISIONS = (
     "16-true",
@@ -232,41 +234,30 @@ def _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, conf
     """Check every number before training, so that a mistake costs seconds, not a run."""
     if max_steps is None and max_minutes is None:
         raise InputValueError("fit: give max_steps, max_minutes or both")
-    whole_numbers = (  # name, value, lowest value (None: any)
-        ("max_steps", max_steps, 1),
-        ("batch_size", batch_size, 1),
-        ("warmup_steps", config.warmup_steps, 0),
-        ("schedule_steps", config.schedule_steps, 1),
-        ("val_every", val_every, 0),
-        ("seed", seed, None),
-        ("checkpoint_every", config.checkpoint_every, 0),
-        ("num_workers", config.num_workers, 0),
-        ("num_nodes", config.num_nodes, 1),
+    numbers = (  # name, value, whole number, positive (True), at least 0 (False) or any (None)
+        ("max_steps", max_steps, True, True),
+        ("batch_size", batch_size, True, True),
+        ("warmup_steps", config.warmup_steps, True, False),
+        ("schedule_steps", config.schedule_steps, True, True),
+        ("val_every", val_every, True, False),
+        ("seed", seed, True, None),
+        ("checkpoint_every", config.checkpoint_every, True, False),
+        ("num_workers", config.num_workers, True, False),
+        ("num_nodes", config.num_nodes, True, True),
+        ("max_minutes", max_minutes, False, True),
+        ("lr", lr, False, True),
+        ("weight_decay", config.weight_decay, False, False),
+        ("grad_clip", config.grad_clip, False, True),
     )
-    for name, value, low in whole_numbers:
-        if value is None and name in ("max_steps", "warmup_steps", "schedule_steps"):
+    for name, value, whole, positive in numbers:
+        if value is None and name in OPTIONAL:
             continue
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise InputTypeError(
-                f"fit: {name} must be a whole number, got {value!r} ({type(value).__name__})"
-            )
-        if low is not None and value < low:
-            raise InputValueError(f"fit: {name} must be {'positive' if low else 'at least 0'}, got {value}")
-    numbers = (
-        ("max_minutes", max_minutes),
-        ("lr", lr),
-        ("weight_decay", config.weight_decay),
-        ("grad_clip", config.grad_clip),
-    )
-    for name, value in numbers:
-        if value is None and name in ("max_minutes", "grad_clip"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise InputTypeError(f"fit: {name} must be a number, got {value!r} ({type(value).__name__})")
-        if not math.isfinite(value) or value < 0 or (value == 0 and name != "weight_decay"):
-            raise InputValueError(
-                f"fit: {name} must be finite and positive (weight_decay: or 0), got {value}"
-            )
+        if isinstance(value, bool) or not isinstance(value, Integral if whole else Real):
+            kind = "a whole number" if whole else "a number"
+            raise InputTypeError(f"fit: {name} must be {kind}, got {value!r} ({type(value).__name__})")
+        if not math.isfinite(value) or (positive is not None and (value <= 0 if positive else value < 0)):
+            bound = "positive" if positive else "at least 0"
+            raise InputValueError(f"fit: {name} must be {bound} and finite, got {value}")
     if config.schedule_steps is not None and max_steps is not None and config.schedule_steps < max_steps:
         raise InputValueError(
             f"fit: schedule_steps={config.schedule_steps} is shorter than max_steps={max_steps}: the last steps "
