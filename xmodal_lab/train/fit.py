@@ -281,9 +281,9 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config:
         _check_pairs(val_data, "val_data", min_items=2)
     if config.checkpoint_every and checkpoint is None:
         raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
-    if checkpoint is not None and Path(checkpoint).exists():
-        raise OutputExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
     if checkpoint is not None:
+        if Path(checkpoint).exists():
+            raise OutputExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
         check_writable(checkpoint)
     if resume is None:
         return {}
