@@ -97,9 +97,7 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
             yield tmp
         except OutputWriteError:
             raise
-        except OSError as error:
-            raise _write_error(path, error, what) from error
-        except Exception as error:  # a library's error over a system one (torch.save to a file object)
+        except Exception as error:  # a system error, or a library's over one (torch.save to a file object)
             cause = _os_cause(error)
             if cause is None:
                 raise
@@ -144,13 +142,11 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
 
 
 def _os_cause(error: BaseException) -> OSError | None:
-    """The system error behind ``error`` (its cause or context), if any."""
+    """``error`` if it is a system error, else the one behind it (its cause or context), if any."""
     seen: BaseException | None = error
-    while seen is not None:
+    while seen is not None and not isinstance(seen, OSError):
         seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
-        if isinstance(seen, OSError):
-            return seen
-    return None
+    return seen
 
 
 def _link(tmp: Path, path: Path) -> None:

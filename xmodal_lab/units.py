@@ -23,8 +23,6 @@ S2_MAX_DN = 30000.0
 #: Darkest plausible reflectance of a scene with water or shadow, without the baseline-04.00 offset.
 S2_OFFSET_FLOOR = 0.09
 _SAMPLE = 65536
-_KINDS = ("digital numbers", "multiplied", "twice", "s2_offset", "x 100", "linear power", "amplitude")
-_WARNED: set[tuple[str, str]] = set()  # (where, kind) already reported, for ``once=True``
 _DN_FIX = (
     "look like Sentinel-2 L2A digital numbers (reflectance x 10000), not reflectance; divide by 10000 "
     "(PairedRasterDataset: s2_scale='auto' or s2_scale=1e-4, a multiplier)"
@@ -44,17 +42,11 @@ def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
     return values[np.isfinite(values)], dtype
 
 
-def _report(problems: list[str], strict: bool, once: bool = False) -> list[str]:
-    """Warn (or raise) per problem; with ``once``, once per place and kind of problem per process."""
+def _report(problems: list[str], strict: bool) -> list[str]:
+    """Warn (or, when ``strict``, raise) once per problem."""
     for message in problems:
         if strict:
             raise UnitsError(message)
-        if once:
-            where = message.split(": ", 1)[0]
-            key = (where, next((k for k in _KINDS if k in message), message))
-            if key in _WARNED:
-                continue
-            _WARNED.add(key)
         warnings.warn(message, UnitsWarning, stacklevel=3)  # the caller of check_*
     return problems
 
@@ -125,19 +117,14 @@ def s1_problems(x: Any, where: str = "s1") -> list[str]:
     return []
 
 
-def check_s2(
-    x: Any, where: str = "s2", strict: bool = False, offset: bool = False, once: bool = False
-) -> list[str]:
-    """Warn (or, when ``strict``, raise :class:`~xmodal_lab.errors.UnitsError`) when ``x`` is not reflectance.
-
-    ``once`` warns about each kind of problem once per ``where`` (for per-batch checks); returns the messages.
-    """
-    return _report(s2_problems(x, where, offset), strict, once)
+def check_s2(x: Any, where: str = "s2", strict: bool = False, offset: bool = False) -> list[str]:
+    """Warn (or, when ``strict``, raise :class:`~xmodal_lab.errors.UnitsError`) when ``x`` is not reflectance."""
+    return _report(s2_problems(x, where, offset), strict)
 
 
-def check_s1(x: Any, where: str = "s1", strict: bool = False, once: bool = False) -> list[str]:
+def check_s1(x: Any, where: str = "s1", strict: bool = False) -> list[str]:
     """Warn (or raise) when radar ``x`` does not look like backscatter in dB (see :func:`check_s2`)."""
-    return _report(s1_problems(x, where), strict, once)
+    return _report(s1_problems(x, where), strict)
 
 
 def check_pair(pair: Mapping[str, Any], where: str = "", strict: bool = False) -> list[str]:

@@ -74,16 +74,3 @@ def test_new_checkpoints_load_with_plain_weights_only(tmp_path):
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert ckpt["xmodal_lab"]["name"] == "contrastive" and isinstance(ckpt["rng"]["numpy"][1], list)
     assert len(ckpt["rng"]["numpy"][1]) == 624  # MT19937 key words
-
-
-def test_once_warns_each_kind_once_per_place():
-    from xmodal_lab.units import check_s1, check_s2
-
-    dn = np.full((2, 12, 4, 4), 2000.0)
-    with pytest.warns(UnitsWarning, match="digital numbers"):
-        check_s2(dn, where="once-test s2", once=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UnitsWarning)
-        assert check_s2(dn * 1.1, where="once-test s2", once=True)  # seen: reported, not warned again
-    with pytest.warns(UnitsWarning, match="x 100"):  # another kind, another place: warned
-        check_s1(np.full((2, 2, 4, 4), -1500.0), where="once-test s1", once=True)

@@ -16,7 +16,7 @@ from xmodal_lab.config import REPO_ROOT, data_dir
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.models import load_model
 from xmodal_lab.train import checkpoint_info, load_checkpoint
-from xmodal_lab.train.__main__ import TORCHGEO_ADAPTERS, main
+from xmodal_lab.train.__main__ import FOLDER_DATASETS, main
 
 WORLD = ["--data", "world", "--size", "16", "--n-scenes", "48", "--val-size", "16", "--batch-size", "8"]
 
@@ -161,7 +161,7 @@ def test_torchgeo_choices_use_the_data_adapters(kind, tmp_path, monkeypatch):
         opened.append(root)
         return [SimulatedWorld(seed=0, size=16, n_scenes=8)[i] for i in range(8)]
 
-    monkeypatch.setattr(xdata, TORCHGEO_ADAPTERS[kind], fake_adapter)
+    monkeypatch.setattr(xdata, FOLDER_DATASETS[kind], fake_adapter)
     summary = main(
         ["--model", "contrastive", "--data", kind, "--root", str(tmp_path), "--val-size", "0", "--max-steps", "1",
          "--batch-size", "4", "--no-progress", "--out", str(tmp_path / "t.ckpt")]

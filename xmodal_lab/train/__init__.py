@@ -21,13 +21,12 @@ from .downstream import (
     label_subset,
 )
 from .fit import FitConfig, fit
-from .loggers import History, make_logger, read_log, validation_metrics
+from .loggers import read_log, validation_metrics
 from .task import PretrainTask, warmup_cosine
 
 __all__ = [
     "CachedPairs",
     "FitConfig",
-    "History",
     "MixedPairs",
     "PairDataModule",
     "PretrainTask",
@@ -42,7 +41,6 @@ __all__ = [
     "freeze_patch_embeddings",
     "label_subset",
     "load_checkpoint",
-    "make_logger",
     "normalization_state",
     "read_log",
     "set_normalization",

@@ -30,13 +30,15 @@ from xmodal_lab.errors import CheckpointError, InputTypeError, InputValueError, 
 from xmodal_lab.files import publish
 from xmodal_lab.models.registry import MODELS, build, get_config
 
-from .checkpoint import check_writable, export_checkpoint, read_checkpoint
+from .checkpoint import _plain, check_writable, export_checkpoint, read_checkpoint
 from .datamodule import CachedPairs
 from .fit import ACCELERATORS, FitConfig, check_devices, fit
 
 DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
-#: The torchgeo adapter of :mod:`xmodal_lab.data` behind each ``--data`` choice.
-TORCHGEO_ADAPTERS = {
+#: The dataset of :mod:`xmodal_lab.data` behind each ``--data`` choice that reads a folder (``--root``);
+#: the torchgeo adapters read the training split, as torchgeo defines it.
+FOLDER_DATASETS = {
+    "bigearthnet-mm": "BigEarthNetMM",
     "bigearthnet": "TorchGeoBigEarthNet",
     "sen12ms": "TorchGeoSEN12MS",
     "ssl4eo": "TorchGeoSSL4EOS12",
@@ -44,7 +46,7 @@ TORCHGEO_ADAPTERS = {
 #: Errors of the kit that mean "the command line asked for something wrong" (shown as argparse errors).
 USAGE_ERRORS = (InputValueError, InputTypeError, CheckpointError, OutputWriteError)
 #: The sections of a config file and their keys; each key is the ``dest`` of a flag, but ``data.name``
-#: (``--data``) and ``fit.progress`` (the opposite of ``--no-progress``). ``fit_config`` sits inside ``fit``.
+#: (``--data``). ``fit_config`` sits inside ``fit``.
 CONFIG_SECTIONS = {
     "data": ("name", "root", "s1", "s2", "size", "n_scenes", "val_size", "cache"),
     "fit": ("max_steps", "max_minutes", "batch_size", "lr", "seed", "val_every", "progress"),
@@ -54,7 +56,7 @@ CONFIG_SECTIONS = {
     "output": ("out", "export", "resume", "log_dir"),
 }
 CONFIG_KEYS = ("model", "preset", "set", "data", "fit", "output")
-_DEST = {"name": "data", "progress": "no_progress"}
+_DEST = {"name": "data"}
 
 
 def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
@@ -127,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--strategy", default="auto", help="Lightning strategy (auto picks DDP for several devices)")
     t.add_argument("--precision", help="default: bf16-mixed on GPU, 32-true on CPU")
     t.add_argument("--num-workers", type=_number(int, 0), default=0, help="DataLoader workers per device")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar (for batch jobs)")
+    t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar (for batch jobs)")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="checkpoint to write (required; never overwritten)")
     o.add_argument("--checkpoint-every", type=_number(int, 0), default=0, help="also write <out>-step<N>.ckpt every N steps")
@@ -204,13 +206,9 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     except yaml.YAMLError as error:
         raise InputValueError(f"--config {path}: not valid YAML ({error})") from None
     raw = _mapping(raw, CONFIG_KEYS, "", path)
-    fit_block = _mapping(raw.get("fit"), (*CONFIG_SECTIONS["fit"], "fit_config"), "fit.", path)
-    blocks = {
-        "data.": raw.get("data"),
-        "fit.": {k: v for k, v in fit_block.items() if k != "fit_config"},
-        "fit.fit_config.": fit_block.get("fit_config"),
-        "output.": raw.get("output"),
-    }
+    fit_block = dict(_mapping(raw.get("fit"), (*CONFIG_SECTIONS["fit"], "fit_config"), "fit.", path))
+    blocks = {"data.": raw.get("data"), "fit.fit_config.": fit_block.pop("fit_config", None)}
+    blocks.update({"fit.": fit_block, "output.": raw.get("output")})
     actions = {action.dest: action for action in parser()._actions}
     values = {
         key: _option(actions[key], raw[key], f"--config {path}: {key}")
@@ -221,23 +219,15 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         keys = CONFIG_SECTIONS[where.rstrip(".").rsplit(".", 1)[-1]]
         for key, value in _mapping(block, keys, where, path).items():
             dest = _DEST.get(key, key)
-            value = _option(actions[dest], value, f"--config {path}: {where}{key}")
-            values[dest] = not value if key == "progress" else value
+            values[dest] = _option(actions[dest], value, f"--config {path}: {where}{key}")
     return values, _mapping(raw.get("set"), None, "set.", path)
-
-
-def _plain(value: Any) -> Any:
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
     """The run as a config file: ``--config`` of this dict (as YAML) repeats the run."""
 
     def section(name: str) -> dict[str, Any]:
-        values = {key: getattr(args, _DEST.get(key, key)) for key in CONFIG_SECTIONS[name]}
-        if "progress" in values:
-            values["progress"] = not values["progress"]
-        return values
+        return {key: getattr(args, _DEST.get(key, key)) for key in CONFIG_SECTIONS[name]}
 
     return {
         "model": args.model,
@@ -306,15 +296,6 @@ def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Data
     return Subset(dataset, sorted(order[k:])), Subset(dataset, sorted(order[:k]))
 
 
-def _root(args: argparse.Namespace) -> Path:
-    if args.root is None:
-        raise ValueError(f"--data {args.data} needs --root PATH (the dataset folder)")
-    root = Path(args.root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"--root {root}: no such folder; expected the {args.data} dataset there")
-    return root
-
-
 def _geotiff(args: argparse.Namespace, tag: str) -> Path:
     """``--s1`` / ``--s2``, else the one GeoTIFF under ``--root`` whose name holds ``tag``."""
     if getattr(args, tag):
@@ -338,12 +319,14 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
         if args.val_size <= 0:
             return train, None
         return train, xdata.SimulatedWorld(seed=args.seed + 1, size=size, n_scenes=args.val_size)
-    if args.data == "bigearthnet-mm":
-        dataset = xdata.BigEarthNetMM(_root(args))
-    elif args.data == "geotiff":
+    if args.data == "geotiff":
         dataset = xdata.PairedRasterDataset(_geotiff(args, "s1"), _geotiff(args, "s2"), size=size)
-    else:  # the training split, as torchgeo defines it
-        dataset = getattr(xdata, TORCHGEO_ADAPTERS[args.data])(_root(args))
+    elif args.root is None:
+        raise ValueError(f"--data {args.data} needs --root PATH (the dataset folder)")
+    elif not Path(args.root).expanduser().exists():
+        raise FileNotFoundError(f"--root {args.root}: no such folder; expected the {args.data} dataset there")
+    else:
+        dataset = getattr(xdata, FOLDER_DATASETS[args.data])(Path(args.root).expanduser())
     if len(dataset) == 0:
         raise ValueError(f"--data {args.data}: the dataset at {args.root or args.s1} holds no pairs")
     return split(dataset, args.val_size, args.seed)
@@ -352,26 +335,15 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
 def _check_args(
     p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict[str, Any]
 ) -> tuple[dict[str, Any], Any]:
-    """Everything checkable before building data and model; returns the ``set`` overrides and the config.
-
-    ``--print-config`` needs neither ``--out`` nor a step count, and checks no file.
-    """
+    """Everything checkable before building data and model; returns the ``set`` overrides and the config."""
     if args.model is None:
         p.error("give --model NAME (or model: in the --config file)")
-    if args.out is None and not args.print_config:
-        p.error("give --out FILE, the checkpoint to write (or output.out in the --config file)")
-    if args.max_steps is None and args.max_minutes is None and not args.print_config:
-        p.error("give --max-steps, --max-minutes or both")
     if args.val_size == 1:
         p.error(
             "--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20"
         )
     if args.out is not None and Path(args.out).suffix == ".yaml":
         p.error(f"--out {args.out}: the run's config is written as <stem>.yaml; name the checkpoint *.ckpt")
-    files = () if args.print_config else (args.out, args.export, config_path(args.out))
-    for path in files:
-        if path is not None and Path(path).exists():
-            p.error(f"{path} already exists; choose another file name (checkpoints are never overwritten)")
     texts = {
         f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()
     }
@@ -382,13 +354,8 @@ def _check_args(
         texts[field.strip()] = (text.strip(), "--set ")
     try:
         check_devices(args.devices, args.accelerator)
-        for path, what in ((args.out, "--out"), (args.export, "--export")):
-            if path is not None and not args.print_config:
-                check_writable(path, what)
-        if args.resume is not None and not args.print_config:
-            if not Path(args.resume).is_file():
-                raise InputValueError(f"--resume {args.resume}: no such checkpoint")
-            read_checkpoint(args.resume)
+        if not args.print_config:  # which needs neither --out nor a step count, and checks no file
+            _check_run(args)
         config_cls = type(get_config(args.model, args.preset))
         overrides = {field: _typed(config_cls, field, *text) for field, text in texts.items()}
         return overrides, get_config(args.model, args.preset, **overrides)
@@ -396,6 +363,26 @@ def _check_args(
         p.error(str(error))
     except (KeyError, TypeError, ValueError) as error:
         p.error(str(error).strip("'\""))
+
+
+def _check_run(args: argparse.Namespace) -> None:
+    """A step budget, and the files of a run: new names in writable folders, a checkpoint to resume."""
+    if args.out is None:
+        raise InputValueError("give --out FILE, the checkpoint to write (or output.out in the --config file)")
+    if args.max_steps is None and args.max_minutes is None:
+        raise InputValueError("give --max-steps, --max-minutes or both")
+    for path in (args.out, args.export, config_path(args.out)):
+        if path is not None and Path(path).exists():
+            raise InputValueError(
+                f"{path} already exists; choose another file name (checkpoints are never overwritten)"
+            )
+    check_writable(args.out, "--out")
+    if args.export is not None:
+        check_writable(args.export, "--export")
+    if args.resume is not None:
+        if not Path(args.resume).is_file():
+            raise InputValueError(f"--resume {args.resume}: no such checkpoint")
+        read_checkpoint(args.resume)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -424,9 +411,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, TypeError, OSError) as error:
         p.error(str(error))
     first = train[0]
-    size = next(
-        (int(first[k].shape[-1]) for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None
-    )
+    tile = next((first[k] for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
+    size = None if tile is None else int(tile.shape[-1])
     if img_size is not None and "img_size" not in overrides and size is not None and size != img_size:
         print(
             f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}",
@@ -444,23 +430,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     knobs = {key: getattr(args, key) for key in CONFIG_SECTIONS["fit_config"]}
     knobs["logger"] = False if args.logger == "none" else args.logger
     config = FitConfig(**knobs, record={"run_config": resolved})
+    budget = {key: getattr(args, key) for key in CONFIG_SECTIONS["fit"]}
+    log_dir = None if args.logger == "none" else (args.log_dir or default_log_dir(args.out))
+    files = {"checkpoint": args.out, "resume": args.resume, "log_dir": log_dir}
     try:  # fit checks everything before its first step; a checkpoint lost after training is no usage error
-        _, history = fit(
-            model,
-            train,
-            max_steps=args.max_steps,
-            max_minutes=args.max_minutes,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            val_data=val,
-            val_every=args.val_every,
-            checkpoint=args.out,
-            resume=args.resume,
-            log_dir=None if args.logger == "none" else (args.log_dir or default_log_dir(args.out)),
-            progress=not args.no_progress,
-            config=config,
-        )
+        _, history = fit(model, train, **budget, **files, val_data=val, config=config)
     except (InputValueError, InputTypeError, CheckpointError) as error:
         p.error(str(error))
     if history["rank"] != 0:  # under DDP only the first process reports and exports

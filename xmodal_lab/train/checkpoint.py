@@ -21,22 +21,18 @@ from xmodal_lab.models.seg_head import SegmentationModel
 from xmodal_lab.serialization import safe_load
 
 
-def _write_problem(folder: Path) -> str | None:
-    """Why files cannot be written in ``folder`` (None when a test file can be created there)."""
+def check_writable(path: str | Path, what: str = "checkpoint") -> None:
+    """Before training: raise an ``OutputWriteError`` when the folder of ``path`` cannot take a file."""
+    folder = Path(path).parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".xmodal_write_test_"):
             pass
     except OSError as error:
-        return f"cannot write in {folder} ({error.strerror or error})"
-    return None
-
-
-def check_writable(path: str | Path, what: str = "checkpoint") -> None:
-    """Before training: raise an ``OutputWriteError`` when the folder of ``path`` cannot take a file."""
-    problem = _write_problem(Path(path).parent)
-    if problem is not None:
-        raise OutputWriteError(f"{what} {path} cannot be written: {problem}; choose another path")
+        raise OutputWriteError(
+            f"{what} {path} cannot be written: cannot write in {folder} ({error.strerror or error}); "
+            "choose another path"
+        ) from None
 
 
 def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
@@ -119,11 +115,11 @@ def load_checkpoint(
     """
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
-    name = info.get("name")
-    if name == SegmentationModel.name and "config" in info:
-        model = SegmentationModel.from_config(info["config"])
-    elif name in MODELS and "config" in info:
-        model = MODELS[name].model_cls(config_from_dict(name, info["config"]))
+    name, config = info.get("name"), info.get("config")
+    if name == SegmentationModel.name and config is not None:
+        model = SegmentationModel.from_config(config)
+    elif name in MODELS and config is not None:
+        model = MODELS[name].model_cls(config_from_dict(name, config))
     else:
         raise CheckpointError(
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "

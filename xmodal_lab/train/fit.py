@@ -46,9 +46,10 @@ from .task import PretrainTask
 #: Fewest validation pairs without a warning: below this recall@k is near 1 by chance.
 MIN_VAL_PAIRS = 20
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+#: Numbers of :func:`fit` that may be None.
+OPTIONAL = ("max_steps", "max_minutes", "warmup_steps", "schedule_steps", "grad_clip")
+#: Lightning's precision names.
 PRECISIONS = (
-    "transformer-engine",
-    "transformer-engine-float16",
     "16-true",
     "16-mixed",
     "bf16-true",
@@ -60,6 +61,7 @@ PRECISIONS = (
     "16",
     "bf16",
 )
+PRECISIONS += ("transformer-engine", "transformer-engine-float16")
 #: Lightning's start-up hints that say nothing to a student.
 QUIET = (
     ".*does not have many workers.*",
@@ -162,58 +164,52 @@ def fit(
         ``"lr"``, ``"time"``; ``"val"`` records; ``"seconds"``, ``"steps"``, ``"steps_asked"``,
         ``"cut_short"``, ``"rank"`` and ``"log_dir"`` when logged.
     """
+    # Check everything before the first step, and hold the checkpoint's name until it is published.
     config = config or FitConfig()
     _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config)
     resumed = _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config)
-    with contextlib.ExitStack() as claimed:  # the checkpoint's name is held from here until it is published
-        if checkpoint is not None and rank_zero_only.rank == 0:
-            claimed.enter_context(claim(checkpoint))
-        return _train(model, data, max_steps, max_minutes, batch_size, lr, seed, normalize, val_data, val_every,
-                      checkpoint, resume, log_dir, progress, config, resumed)  # fmt: skip
+    holds_name = checkpoint is not None and rank_zero_only.rank == 0
+    with claim(checkpoint) if holds_name else contextlib.nullcontext():
+        seed_everything(seed)
 
+        # Prepare: the data training reads, the model's input statistics and the learning-rate schedule.
+        data = prepare_training_data(data, config.cache, config.num_workers)
+        name = getattr(model, "name", type(model).__name__)
+        extra: dict[str, Any] = {**config.record, "name": name, "data": describe_data(data)}
+        if dataclasses.is_dataclass(getattr(model, "config", None)):
+            extra["config"] = dataclasses.asdict(model.config)
+        if normalize and not resumed:
+            extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
+            set_normalization(model, extra["data_statistics"])
+        elif "data_statistics" in resumed:
+            extra["data_statistics"] = resumed["data_statistics"]
+        if resumed:  # the schedule of the first run continues, whatever this call asks for
+            total, warmup = resumed["total_steps"], resumed["warmup_steps"]
+        else:
+            total = config.schedule_steps or max_steps
+            total = total or _steps_for_budget(model, data, batch_size, max_minutes, seed, config.on_gpu())
+            warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
+        task = PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
 
-def _train(model, data, max_steps, max_minutes, batch_size, lr, seed, normalize, val_data, val_every, checkpoint,
-           resume, log_dir, progress, config: FitConfig, resumed: dict[str, Any]) -> tuple[nn.Module, dict]:  # fmt: skip
-    """:func:`fit` after its checks: prepare, train, publish the checkpoint."""
-    seed_everything(seed)
+        # Train.
+        history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
+        start = time.perf_counter()
+        datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
+        deterministic_before = torch.are_deterministic_algorithms_enabled()
+        try:  # the trainer turns deterministic kernels on for a CPU run; the notebook gets its setting back
+            trainer = _trainer(history, max_steps, max_minutes, checkpoint, log_dir, progress, config)
+            ckpt_path = str(resume) if resume is not None else None
+            safe = torch.serialization.safe_globals(SAFE_GLOBALS)  # old checkpoints hold NumPy
+            with quiet_lightning(), safe:
+                trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        finally:
+            torch.use_deterministic_algorithms(deterministic_before)
 
-    # Prepare: the data training reads, the model's input statistics and the learning-rate schedule.
-    data = prepare_training_data(data, config.cache, config.num_workers)
-    name = getattr(model, "name", type(model).__name__)
-    extra: dict[str, Any] = {**config.record, "name": name, "data": describe_data(data)}
-    if dataclasses.is_dataclass(getattr(model, "config", None)):
-        extra["config"] = dataclasses.asdict(model.config)
-    if normalize and not resumed:
-        extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
-        set_normalization(model, extra["data_statistics"])
-    elif "data_statistics" in resumed:
-        extra["data_statistics"] = resumed["data_statistics"]
-    if resumed:  # the schedule of the first run continues, whatever this call asks for
-        total, warmup = resumed["total_steps"], resumed["warmup_steps"]
-    else:
-        total = config.schedule_steps or max_steps
-        total = total or _steps_for_budget(model, data, batch_size, max_minutes, seed, config.on_gpu())
-        warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
-    task = PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
-
-    # Train.
-    history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
-    start = time.perf_counter()
-    datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    try:  # the trainer turns deterministic kernels on for a CPU run; the notebook gets its setting back
-        trainer = _trainer(history, max_steps, max_minutes, checkpoint, log_dir, progress, config)
-        ckpt_path = str(resume) if resume is not None else None
-        with quiet_lightning(), torch.serialization.safe_globals(SAFE_GLOBALS):  # old checkpoints hold NumPy
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before)
-
-    # Save: the final checkpoint, the validation metrics into the log, the record returned.
+        # Save: the final checkpoint, the validation metrics into the log, the record returned.
+        if checkpoint is not None:
+            with quiet_lightning():
+                save_checkpoint(trainer, checkpoint)
     record = history.record
-    if checkpoint is not None:
-        with quiet_lightning():
-            save_checkpoint(trainer, checkpoint)
     if trainer.logger:
         for item in record["val"]:  # validation runs in a callback: its numbers join the log here
             values = {f"val/{k}": float(v) for k, v in item.items() if k not in ("step", "time")}
@@ -222,11 +218,8 @@ def _train(model, data, max_steps, max_minutes, batch_size, lr, seed, normalize,
         record["log_dir"] = trainer.logger.log_dir
     steps_asked = max_steps if max_steps is not None else task.total_steps
     cut_short = max_minutes is not None and trainer.global_step < steps_asked
-    record["seconds"] = time.perf_counter() - start
-    record["steps"] = trainer.global_step
-    record["rank"] = trainer.global_rank
-    record["steps_asked"] = steps_asked
-    record["cut_short"] = cut_short
+    record.update(seconds=time.perf_counter() - start, steps=trainer.global_step, rank=trainer.global_rank)
+    record.update(steps_asked=steps_asked, cut_short=cut_short)
     if cut_short:
         warnings.warn(
             f"fit: TRAINING WAS CUT SHORT: {trainer.global_step} of {steps_asked} steps done before the "
@@ -241,41 +234,30 @@ def _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, conf
     """Check every number before training, so that a mistake costs seconds, not a run."""
     if max_steps is None and max_minutes is None:
         raise InputValueError("fit: give max_steps, max_minutes or both")
-    whole_numbers = (  # name, value, lowest value (None: any)
-        ("max_steps", max_steps, 1),
-        ("batch_size", batch_size, 1),
-        ("warmup_steps", config.warmup_steps, 0),
-        ("schedule_steps", config.schedule_steps, 1),
-        ("val_every", val_every, 0),
-        ("seed", seed, None),
-        ("checkpoint_every", config.checkpoint_every, 0),
-        ("num_workers", config.num_workers, 0),
-        ("num_nodes", config.num_nodes, 1),
+    numbers = (  # name, value, whole number, positive (True), at least 0 (False) or any (None)
+        ("max_steps", max_steps, True, True),
+        ("batch_size", batch_size, True, True),
+        ("warmup_steps", config.warmup_steps, True, False),
+        ("schedule_steps", config.schedule_steps, True, True),
+        ("val_every", val_every, True, False),
+        ("seed", seed, True, None),
+        ("checkpoint_every", config.checkpoint_every, True, False),
+        ("num_workers", config.num_workers, True, False),
+        ("num_nodes", config.num_nodes, True, True),
+        ("max_minutes", max_minutes, False, True),
+        ("lr", lr, False, True),
+        ("weight_decay", config.weight_decay, False, False),
+        ("grad_clip", config.grad_clip, False, True),
     )
-    for name, value, low in whole_numbers:
-        if value is None and name in ("max_steps", "warmup_steps", "schedule_steps"):
+    for name, value, whole, positive in numbers:
+        if value is None and name in OPTIONAL:
             continue
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise InputTypeError(
-                f"fit: {name} must be a whole number, got {value!r} ({type(value).__name__})"
-            )
-        if low is not None and value < low:
-            raise InputValueError(f"fit: {name} must be {'positive' if low else 'at least 0'}, got {value}")
-    numbers = (
-        ("max_minutes", max_minutes),
-        ("lr", lr),
-        ("weight_decay", config.weight_decay),
-        ("grad_clip", config.grad_clip),
-    )
-    for name, value in numbers:
-        if value is None and name in ("max_minutes", "grad_clip"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise InputTypeError(f"fit: {name} must be a number, got {value!r} ({type(value).__name__})")
-        if not math.isfinite(value) or value < 0 or (value == 0 and name != "weight_decay"):
-            raise InputValueError(
-                f"fit: {name} must be finite and positive (weight_decay: or 0), got {value}"
-            )
+        if isinstance(value, bool) or not isinstance(value, Integral if whole else Real):
+            kind = "a whole number" if whole else "a number"
+            raise InputTypeError(f"fit: {name} must be {kind}, got {value!r} ({type(value).__name__})")
+        if not math.isfinite(value) or (positive is not None and (value <= 0 if positive else value < 0)):
+            bound = "positive" if positive else "at least 0"
+            raise InputValueError(f"fit: {name} must be {bound} and finite, got {value}")
     if config.schedule_steps is not None and max_steps is not None and config.schedule_steps < max_steps:
         raise InputValueError(
             f"fit: schedule_steps={config.schedule_steps} is shorter than max_steps={max_steps}: the last steps "
@@ -299,9 +281,9 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config:
         _check_pairs(val_data, "val_data", min_items=2)
     if config.checkpoint_every and checkpoint is None:
         raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
-    if checkpoint is not None and Path(checkpoint).exists():
-        raise OutputExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
     if checkpoint is not None:
+        if Path(checkpoint).exists():
+            raise OutputExistsError(f"fit: {checkpoint} already exists; choose another checkpoint path")
         check_writable(checkpoint)
     if resume is None:
         return {}

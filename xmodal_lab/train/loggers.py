@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,13 +18,13 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
-from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from torch.utils.data import Dataset
 
 from xmodal_lab.eval.embeddings import embed_dataset
 from xmodal_lab.eval.retrieval import retrieval_metrics
 
-LOGGERS = ("csv", "tensorboard")
+LOGGERS = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
 
 
 def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
@@ -155,22 +154,20 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) 
     name = "csv" if logger is None or logger is True else logger
     if name not in LOGGERS:
         raise ValueError(
-            f"logger: expected one of {LOGGERS}, a Lightning Logger, None or False, got {logger!r}"
+            f"logger: expected one of {tuple(LOGGERS)}, a Lightning Logger, None or False, got {logger!r}"
         )
     if log_dir is None:
         raise ValueError(f"logger={name!r} needs log_dir=, the folder to write the logs into")
     if Path(log_dir).exists() and not Path(log_dir).is_dir():
         raise NotADirectoryError(f"log_dir: {log_dir} is a file, not a folder")
-    if name == "csv":
-        return CSVLogger(save_dir=str(log_dir), name="")
-    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+    if name == "tensorboard" and not any(
+        importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")
+    ):
         raise ImportError(
             "logger='tensorboard' needs the tensorboard package, which is not installed: "
             "`pip install tensorboard` (or use the default CSV log, logger='csv')"
         )
-    from lightning.pytorch.loggers import TensorBoardLogger
-
-    return TensorBoardLogger(save_dir=str(log_dir), name="")
+    return LOGGERS[name](save_dir=str(log_dir), name="")
 
 
 def _has_log(folder: Path) -> bool:
@@ -186,7 +183,7 @@ def _log_source(path: str | Path) -> Path:
         raise FileNotFoundError(f"read_log: no log at {path}")
     if _has_log(path):
         return path / "metrics.csv" if (path / "metrics.csv").is_file() else path
-    versions = [p for p in path.glob("version_*") if re.fullmatch(r"version_\d+", p.name) and _has_log(p)]
+    versions = [p for p in path.glob("version_*") if p.name[8:].isdigit() and _has_log(p)]
     if not versions:
         raise FileNotFoundError(
             f"read_log: no metrics.csv or TensorBoard events file in {path} or its version_N folders"

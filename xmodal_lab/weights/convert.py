@@ -95,18 +95,12 @@ def load_published(
     require: str | None = None,
     assign: bool = False,
 ) -> nn.Module:
-    """Load a published state dict into a kit model (returned in eval mode), renaming keys by ``rules``.
+    """Load a published ``{key: tensor}`` into a kit model (in eval mode), renaming keys by ``rules``.
 
-    A key the model holds loads as it is; any other takes the first rule whose result the model holds.
-
-    Args:
-        model: the kit model.
-        state: ``{published key: tensor}``.
-        rules: ``(published key pattern, kit key)`` pairs; default ``RENAMES[model.name]``.
-        ignore: pattern of published keys to skip (computed buffers, classifier heads).
-        require: prefix of the model's parameters that must all be loaded; None: what the weights hold.
-        assign: the model keeps ``state``'s tensors instead of copies (for a state dict nobody else holds,
-            e.g. one mapped from a file: one copy of the weights in memory).
+    A key the model holds loads as it is; any other takes the first rule (default ``RENAMES[model.name]``)
+    whose result the model holds. ``ignore`` is a pattern of published keys to skip (computed buffers,
+    classifier heads); ``require`` a prefix of the model's parameters that must all be loaded (None: what
+    the weights hold); ``assign`` keeps ``state``'s tensors instead of copies (one copy of mapped weights).
     """
     rules = RENAMES.get(getattr(model, "name", ""), ()) if rules is None else rules
     ours, what = model.state_dict(), type(model).__name__
@@ -172,9 +166,9 @@ def croma_from_torchgeo(
     cross = _count_layers(sd, "joint_encoder.layers")
     optical = optical or 2 * max(radar, cross)  # a single-modality checkpoint still needs the other encoders
     half = max(1, optical // 2)
-    sizes = dict(embed_dim=dim, patch_size=patch, num_heads=num_heads, optical_depth=optical)
-    sizes.update(radar_depth=radar or half, cross_depth=cross or half, qkv_bias=False, embed_projected=False)
-    config = get_config("croma", "base", **sizes, **overrides)
+    sizes = dict(embed_dim=dim, patch_size=patch, num_heads=num_heads, optical_depth=optical, qkv_bias=False)
+    sizes.update(radar_depth=radar or half, cross_depth=cross or half, embed_projected=False, **overrides)
+    config = get_config("croma", "base", **sizes)
     for key, c in (("s1_encoder.linear_input.weight", 2), ("s2_encoder.linear_input.weight", 12)):
         if key in sd:  # a Linear over (c, i, j) pixels is the kit's Conv2d patch embedding [D, C, p, p]
             sd[key] = sd[key].reshape(dim, c, patch, patch)
@@ -194,12 +188,10 @@ def scale_mae_from_torchgeo(
 ) -> ScaleMAE:
     """The kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` or the official pretraining weights.
 
-    Args:
-        source: torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}``, or a file of either.
-        num_heads: encoder heads (not stored in weights); default ``width // 64``.
-        s2_bands: the Sentinel-2 bands feeding the input; default all 12, or B4, B3, B2 for RGB weights.
-        assign: as in :func:`load_published`.
-        **overrides: further config fields (e.g. ``reference_gsd``).
+    ``source`` is a torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}`` or a file of
+    either; ``num_heads`` (not stored in weights) defaults to ``width // 64``; ``s2_bands`` to all 12, or
+    B4, B3, B2 for RGB weights; ``overrides`` are config fields (e.g. ``reference_gsd``); ``assign`` as in
+    :func:`load_published`.
     """
     sd = _as_state_dict(source, "Scale-MAE", nested="model")
     if "patch_embed.proj.weight" not in sd:
@@ -218,8 +210,7 @@ def scale_mae_from_torchgeo(
     config = get_config("scale_mae", "base", **sizes, **overrides)
     # positions are recomputed from the GSD; classifier heads and the pretraining decoder are not loaded
     ignore = r"pos_embed|head\.|fc_norm\.|decoder|mask_token|fpn|fcn"
-    model = ScaleMAE(config)
-    return load_published(model, sd, RENAMES["scale_mae"], ignore=ignore, require="encoder.", assign=assign)
+    return load_published(ScaleMAE(config), sd, ignore=ignore, require="encoder.", assign=assign)
 
 
 class ResNet50Encoder(ResNet):
@@ -239,10 +230,7 @@ class ResNet50Encoder(ResNet):
 
 
 def resnet50_from_torchgeo(source: typing.Any, assign: bool = False) -> ResNet50Encoder:
-    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50`` (module, state dict or file).
-
-    ``assign`` as in :func:`load_published`.
-    """
+    """A :class:`ResNet50Encoder` carrying a torchgeo / timm ``resnet50`` (module, state dict or file)."""
     sd = _as_state_dict(source, "ResNet-50", nested="state_dict")
     if "conv1.weight" not in sd:
         raise CheckpointError("no ResNet found: expected keys like 'conv1.weight', 'layer4.2.conv3.weight'")

@@ -1,9 +1,8 @@
 """Published cross-modal weights in one call: ``pretrained("croma_base")``, ``pretrained("decur")``.
 
-Each name builds a kit model, loads the weights torchgeo distributes (through its weight enums: URL, torch hub's
-cache, hash) and installs their input recipe as ``norm_s1`` / ``norm_s2``, so the model reads Sentinel-1 dB and
-Sentinel-2 reflectance like every model of the kit. Parts the files do not hold keep their fresh initialisation.
-Local files are memory-mapped and the model keeps their tensors, so loading holds one copy of the weights.
+Each name builds a kit model, loads the weights torchgeo's weight enums name (memory-mapped: one copy in
+memory) and installs their input recipe as ``norm_s1`` / ``norm_s2``, so the model reads Sentinel-1 dB and
+Sentinel-2 reflectance like every model of the kit. Parts the files lack keep their fresh initialisation.
 """
 
 from __future__ import annotations
@@ -212,17 +211,13 @@ def _not_found(name: str, parts: Mapping[str, tuple[str, Path]], why: str) -> st
 def pretrained(
     name: str, *, path: typing.Any = None, download: bool = False, check_hash: bool = True
 ) -> nn.Module:
-    """A kit model in eval mode carrying published weights and their input recipe.
+    """The kit model ``name`` (:func:`list_pretrained`) in eval mode, with published weights and recipe.
 
-    Missing weights raise FileNotFoundError (or RuntimeError when a download fails) naming the URL and where
-    to put the file; a file of another model raises CheckpointError.
-
-    Args:
-        name: one of :func:`list_pretrained`.
-        path: a local weights file (for pairs: a folder holding both published files, or ``{"s1": f, "s2": f}``);
-            None looks in torch hub's cache.
-        download: fetch missing files into torch hub's cache; False never touches the network.
-        check_hash: verify the SHA-256 prefix of a ``path=`` file that keeps its published name.
+    ``path`` is a local weights file (for pairs: a folder holding both published files, or
+    ``{"s1": f, "s2": f}``); None looks in torch hub's cache, where ``download`` fetches missing files (False
+    never touches the network). ``check_hash`` verifies the SHA-256 prefix of a ``path=`` file that keeps its
+    published name. Missing weights raise FileNotFoundError (RuntimeError when a download fails) naming the
+    URL and where to put the file; a file of another model raises CheckpointError.
     """
     spec = _spec(name)
     parts = weights_files(name)

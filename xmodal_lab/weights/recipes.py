@@ -42,16 +42,9 @@ class InputRecipe(nn.Module):
     """A published checkpoint's input recipe on physical units: band mapping, gain, clip, normalisation.
 
     Output channel ``c`` is ``v = clip(gain * x[bands[c]], *input_range)``, then ``(v - mean) / std``
-    (``"standardize"``) or CROMA's stretch of ``mean +- 2 std`` onto ``[0, 1]`` (``"croma"``).
-
-    Args:
-        mean: ``[C_out]`` in the recipe's units (after ``gain``), replaceable with :meth:`set_stats`.
-        std: ``[C_out]``, positive.
-        bands: the input channel each output reads, None for a constant (default: the inputs in order).
-        fill: the constants in physical units, one per None in ``bands``.
-        gain: multiplies the input first (10000 turns reflectance into digital numbers).
-        input_range: ``(low, high)`` clip after the gain, or None.
-        mode: ``"standardize"`` or ``"croma"``.
+    (``mode="standardize"``) or CROMA's stretch of ``mean +- 2 std`` onto ``[0, 1]`` (``"croma"``).
+    ``mean`` and ``std`` ``[C_out]`` are in the recipe's units (after ``gain``; 10000 turns reflectance into
+    digital numbers); a None in ``bands`` reads the next constant of ``fill`` (physical units).
     """
 
     def __init__(
@@ -93,17 +86,16 @@ class InputRecipe(nn.Module):
 
     def set_stats(self, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor) -> None:
         """Replace the statistics ``[C_out]`` (in the recipe's units, after the gain)."""
-        mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
-        std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        mean_t, std_t = (torch.as_tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
         n = self.out_channels
         if mean_t.numel() != n or std_t.numel() != n:
             raise ValueError(
                 f"this recipe has {n} output channels; got {mean_t.numel()} means and {std_t.numel()} stds"
             )
         if not bool((std_t > 0).all()):
-            raise ValueError(f"standard deviations must be positive, got {std_t.tolist()}")
-        self.mean.copy_(mean_t.reshape(1, -1, 1, 1))
-        self.std.copy_(std_t.reshape(1, -1, 1, 1))
+            raise ValueError(f"standard deviations must be positive, got {std_t.flatten().tolist()}")
+        self.mean.copy_(mean_t)
+        self.std.copy_(std_t)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the recipe to physical units ``[B, C_in, H, W]``; returns ``[B, C_out, H, W]``."""
