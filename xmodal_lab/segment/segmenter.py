@@ -74,32 +74,23 @@ def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) ->
     )
 
 
-#: Automatic-mask settings for EO tiles: quality thresholds below SAM's photo defaults (0.88 / 0.95),
-#: because fields, water and forest have soft, low-contrast edges; no small-region clean-up.
-EO_AUTOMATIC_DEFAULTS: dict[str, Any] = {
-    "points_per_side": 32,
-    "points_per_batch": 64,
-    "pred_iou_thresh": 0.80,
-    "stability_score_thresh": 0.85,
-    "stability_score_offset": 1.0,
-    "box_nms_thresh": 0.7,
-    "crop_n_layers": 0,
-    "min_mask_region_area": 0,
-}
-
-
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
     """``SamAutomaticMaskGenerator`` arguments for a tile whose longer side is ``image_side`` pixels.
 
-    One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets quality thresholds 0, because its
-    scores are noise and would drop every mask.
+    Quality thresholds sit below SAM's photo defaults (0.88 / 0.95): fields, water and forest have soft edges.
+    One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets thresholds 0 (its scores are noise).
     """
-    params = dict(EO_AUTOMATIC_DEFAULTS)
-    params["points_per_side"] = int(min(32, max(8, image_side // 4)))
-    if untrained:
-        params.update(pred_iou_thresh=0.0, stability_score_thresh=0.0)
-    params.update(overrides)
-    return params
+    params = {
+        "points_per_side": int(min(32, max(8, image_side // 4))),
+        "points_per_batch": 64,
+        "pred_iou_thresh": 0.0 if untrained else 0.80,
+        "stability_score_thresh": 0.0 if untrained else 0.85,
+        "stability_score_offset": 1.0,
+        "box_nms_thresh": 0.7,
+        "crop_n_layers": 0,
+        "min_mask_region_area": 0,
+    }
+    return {**params, **overrides}
 
 
 def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
@@ -121,30 +112,22 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
 
 def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarray | None, hw: tuple) -> None:
     """Refuse prompts SAM would silently misread: no point, NaN, off the ``hw`` tile, labels not 0/1, inverted box."""
-    h, w = hw
-    if pts is not None:
-        if not len(pts):
-            raise InputValueError("points: empty list (no point); give [[x, y], ...] or points=None")
-        if not np.isfinite(pts).all():
-            raise InputValueError("points: contain NaN or infinite coordinates; give finite (x, y) pixels")
-        if (pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
-            raise InputValueError(
-                f"points: some (x, y) lie outside the {w} x {h} tile; x must be in [0, {w}), y in [0, {h})"
-            )
-        if not np.isin(lab, (0, 1)).all():
-            raise InputValueError(
-                f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}"
-            )
-    if bx is not None:
-        if not np.isfinite(bx).all():
-            raise InputValueError(
-                f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)"
-            )
-        for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
-            if bx[hi] < bx[lo]:
-                raise InputValueError(
-                    f"box: {axis}1={bx[hi]:g} < {axis}0={bx[lo]:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
-                )
+    (h, w), problem = hw, None
+    if pts is not None and not len(pts):
+        problem = "points: empty list (no point); give [[x, y], ...] or points=None"
+    elif pts is not None and not np.isfinite(pts).all():
+        problem = "points: contain NaN or infinite coordinates; give finite (x, y) pixels"
+    elif pts is not None and ((pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any()):
+        problem = f"points: some (x, y) lie outside the {w} x {h} tile; x must be in [0, {w}), y in [0, {h})"
+    elif pts is not None and not np.isin(lab, (0, 1)).all():
+        problem = f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}"
+    elif bx is not None and not np.isfinite(bx).all():
+        problem = f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)"
+    elif bx is not None and (bx[2] < bx[0] or bx[3] < bx[1]):
+        axis, lo, hi = ("x", bx[0], bx[2]) if bx[2] < bx[0] else ("y", bx[1], bx[3])
+        problem = f"box: {axis}1={hi:g} < {axis}0={lo:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
+    if problem:
+        raise InputValueError(problem)
 
 
 class SamSegmenter:
@@ -192,12 +175,9 @@ class SamSegmenter:
     ) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
-        Args:
-            points: ``[N, 2]`` ``(x, y)`` pixels.
-            labels: ``[N]``, 1 = on the object, 0 = not on it (default all 1).
-            box: ``(x0, y0, x1, y1)`` pixels.
-            mask_input: ``[1, 4h, 4w]`` logits from an earlier result's ``low_res_logits``.
-            multimask: SAM's three candidate masks (good for one ambiguous click) instead of one.
+        ``points [N, 2]`` are ``(x, y)`` pixels with ``labels [N]`` (1 on the object, 0 not; default all 1),
+        ``box`` is ``(x0, y0, x1, y1)``, ``mask_input [1, 4h, 4w]`` an earlier result's ``low_res_logits``;
+        ``multimask`` gives SAM's three candidates (good for one ambiguous click).
         """
         self._need_image()
         pts = lab = bx = mi = None
