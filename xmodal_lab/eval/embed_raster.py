@@ -16,6 +16,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
+from xmodal_lab.data.io import check_whole
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
 
@@ -300,27 +301,20 @@ def embed_raster(
     if out_path is not None:
         out_path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     for name, value in (("tile", tile), ("stride", stride)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
-        ):
-            raise InputTypeError(
-                f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64"
-            )
+        if value is not None and not (check_whole(value, name) >= 1):
+            raise InputTypeError(f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64")
     multiple = int(getattr(model, "input_multiple", 1))
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
     stride = tile if stride is None else stride
-    ds = PairedRasterDataset(
-        s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs
-    )
+    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs)
     batches = embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress)
     vectors = concat_rows(emb for emb, _ in batches)
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):
         raise ValueError(f"pca: {pca} components need at least {pca} tiles and dimensions")
-    windows = np.asarray(ds.windows, dtype=np.int64).reshape(-1, 2)
-    epsg = ds.crs.to_epsg()
+    windows, epsg = np.asarray(ds.windows, dtype=np.int64).reshape(-1, 2), ds.crs.to_epsg()
     tiles = TileEmbeddings(
         vectors=vectors,
         cells=windows // stride,

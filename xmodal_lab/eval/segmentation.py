@@ -40,14 +40,6 @@ def iou(pred: Any, true: Any) -> float:
     return 1.0 if union == 0 else float(np.logical_and(p, t).sum() / union)
 
 
-def per_image_iou(pred: Any, true: Any) -> np.ndarray:
-    """IoU ``[B]`` of each image of two ``[B, H, W]`` mask batches."""
-    p, t = _pair(pred, true)
-    if p.ndim != 3:
-        raise ValueError(f"expected [B, H, W] masks, got shape {p.shape}")
-    return np.array([iou(a, b) for a, b in zip(p, t)], dtype=np.float64)
-
-
 @dataclass
 class OverestimationReport:
     """How much larger (or smaller) the predicted objects are than the true ones.
