@@ -53,13 +53,6 @@ class TileEmbeddings:
     def __len__(self) -> int:
         return len(self.cells)
 
-    @property
-    def valid(self) -> np.ndarray:
-        """``[rows, cols]`` bool: grid cells that hold a tile."""
-        out = np.zeros(self.grid_shape, dtype=bool)
-        out[self.cells[:, 0], self.cells[:, 1]] = True
-        return out
-
     def to_grid(self, values: Any, fill: float = np.nan) -> np.ndarray:
         """Place one value ``[N]`` or vector ``[N, K]`` per tile on the grid, ``fill`` elsewhere."""
         v = np.asarray(values, dtype=np.float64)

@@ -140,15 +140,12 @@ def to_polygons(
     from rasterio.features import shapes
     from shapely.geometry import shape
 
-    if hasattr(mask, "masks"):
-        mask = mask.masks
-    m = _bool(mask, "mask")
+    m = _bool(getattr(mask, "masks", mask), "mask")
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"mask: expected [H, W] or [N, H, W], got shape {m.shape}")
-    values = tuple(transform)
-    if len(values) not in (6, 9):
+    if len(values := tuple(transform)) not in (6, 9):
         raise ValueError(f"transform: expected an Affine or 6 numbers (a, b, c, d, e, f), got {len(values)}")
     aff = Affine(*(float(v) for v in values[:6]))
     try:
@@ -157,12 +154,8 @@ def to_polygons(
         raise ValueError(f"crs: cannot understand {crs!r} ({err}); pass e.g. 'EPSG:32633'") from None
     features = []
     for i, layer in enumerate(m):
-        if not layer.any():
-            continue
         for geom, _ in shapes(layer.astype(np.uint8), mask=layer, transform=aff, connectivity=4):
-            area = float(shape(geom).area)
-            if area < min_area:
-                continue
-            props = {"mask_id": i, "area": area, **(properties or {})}
-            features.append({"type": "Feature", "geometry": geom, "properties": props})
+            if (area := float(shape(geom).area)) >= min_area:
+                props = {"mask_id": i, "area": area, **(properties or {})}
+                features.append({"type": "Feature", "geometry": geom, "properties": props})
     return {"type": "FeatureCollection", "crs": crs_obj.to_string(), "features": features}

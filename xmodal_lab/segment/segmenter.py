@@ -63,15 +63,9 @@ def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) ->
     untrained = bool(getattr(sam, "untrained", False))
     if untrained:
         _announce_untrained("this SamMasks result")
-    masks = masks.astype(bool)
-    return SamMasks(
-        masks=masks,
-        scores=np.asarray(scores, dtype=np.float32),
-        areas=masks.sum(axis=(1, 2)).astype(np.int64),
-        untrained=untrained,
-        model_type=getattr(sam, "model_type", "unknown"),
-        **extra,
-    )
+    masks, model_type = masks.astype(bool), getattr(sam, "model_type", "unknown")
+    areas = masks.sum(axis=(1, 2)).astype(np.int64)
+    return SamMasks(masks, np.asarray(scores, dtype=np.float32), areas, untrained, model_type, **extra)
 
 
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
@@ -229,14 +223,13 @@ class SamSegmenter:
         params = automatic_settings(max(rgb.shape[:2]), untrained=self.untrained, **overrides)
         records = SamAutomaticMaskGenerator(self.sam, output_mode="binary_mask", **params).generate(rgb)
         records.sort(key=lambda r: -r["area"])
+
+        def column(key: str) -> np.ndarray:
+            return np.asarray([r[key] for r in records], np.float32)
+
         masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *rgb.shape[:2]), bool)
-        return _sam_masks(
-            self.sam,
-            masks,
-            np.asarray([r["predicted_iou"] for r in records], np.float32),
-            stability=np.asarray([r["stability_score"] for r in records], np.float32),
-            points=np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2),
-        )
+        points = np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2)
+        return _sam_masks(self.sam, masks, column("predicted_iou"), stability=column("stability_score"), points=points)
 
     def embedding(self) -> Tensor:
         """The current tile's image embedding ``[1, C, h, w]`` (padded square frame)."""
