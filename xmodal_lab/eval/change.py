@@ -37,13 +37,9 @@ def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> dict[str, float]:
     """AUC and AP (NaN for one-class truth); with a threshold, precision, recall and F1 of ``score > it``."""
     s, t = _flat(scores, truth)
-    both = 0 < t.sum() < t.size
-    out = {
-        "auc": float(roc_auc_score(t, s)) if both else float("nan"),
-        "ap": float(average_precision_score(t, s)) if both else float("nan"),
-        "positives": int(t.sum()),
-        "n": int(t.size),
-    }
+    both = 0 < t.sum() < t.size  # AUC and AP need both classes
+    auc, ap = (float(f(t, s)) if both else float("nan") for f in (roc_auc_score, average_precision_score))
+    out = {"auc": auc, "ap": ap, "positives": int(t.sum()), "n": int(t.size)}
     if threshold is not None:
         pred = s > threshold
         precision, recall, f1, _ = precision_recall_fscore_support(t, pred, average="binary", zero_division=0)

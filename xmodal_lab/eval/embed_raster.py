@@ -159,7 +159,9 @@ def tile_windows(dataset: Any, rows: int = 256) -> Iterator[tuple[int, dict[str,
                 {key: a[..., max(row - k * n, 0) : row + t - k * n, col : col + t] for key, a in strips[k].items()}
                 for k in span
             ]
-            yield index, {key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}
+            if len(pieces) > 1:
+                pieces = [{key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}]
+            yield index, pieces[0]
 
 
 class BlockTiles(torch.utils.data.IterableDataset):
@@ -252,14 +254,13 @@ def write_cog(
 def _raster_bands(tiles: TileEmbeddings, modality: str, pca: int | None) -> tuple[np.ndarray, list[str], Any]:
     """``([K, rows, cols] array, band names, nodata)`` to write."""
     vectors = tiles.vectors[modality]
-    if pca is None:
-        names = [f"{modality}_{i}" for i in range(vectors.shape[1])]
-        return tiles.to_grid(vectors).astype(np.float32), names, np.nan
     if pca == 3:
         rgb = tiles.to_grid(pca_rgb(vectors), fill=0).astype(np.uint8)
         return rgb, ["red (PC1)", "green (PC2)", "blue (PC3)"], 0
-    names = [f"{modality}_pc{i + 1}" for i in range(pca)]
-    return tiles.to_grid(pca_project(vectors, pca)).astype(np.float32), names, np.nan
+    names = [f"{modality}_{i}" for i in range(vectors.shape[1])]
+    if pca is not None:
+        names, vectors = [f"{modality}_pc{i + 1}" for i in range(pca)], pca_project(vectors, pca)
+    return tiles.to_grid(vectors).astype(np.float32), names, np.nan
 
 
 def embed_raster(

@@ -16,14 +16,10 @@ _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity: diagonal neighbours belo
 
 
 def _bool(mask: Any, name: str) -> np.ndarray:
-    if hasattr(mask, "detach"):
-        mask = mask.detach().cpu().numpy()
-    a = np.asarray(mask)
-    if a.dtype != bool:
-        if not np.isin(a, (0, 1)).all():
-            raise ValueError(f"{name}: expected a boolean or 0/1 mask, got values {np.unique(a)[:6]}")
-        a = a.astype(bool)
-    return a
+    a = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
+    if a.dtype != bool and not np.isin(a, (0, 1)).all():
+        raise ValueError(f"{name}: expected a boolean or 0/1 mask, got values {np.unique(a)[:6]}")
+    return a.astype(bool)
 
 
 def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -36,8 +32,8 @@ def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
 def iou(pred: Any, true: Any) -> float:
     """``|pred & true| / |pred | true|`` pooled over all pixels; two empty masks give 1.0."""
     p, t = _pair(pred, true)
-    union = np.logical_or(p, t).sum()
-    return 1.0 if union == 0 else float(np.logical_and(p, t).sum() / union)
+    union = (p | t).sum()
+    return 1.0 if union == 0 else float((p & t).sum() / union)
 
 
 @dataclass
@@ -89,8 +85,7 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
     if p.ndim != 3:
         raise ValueError(f"expected [H, W] or [B, H, W] masks, got shape {p.shape}")
     per_object: list[dict] = []
-    true_area = matched = unmatched = extra = extra_near = 0
-    offset = 0
+    true_area = matched = unmatched = extra = extra_near = offset = 0
     for pi, ti in zip(p, t):
         objects, n = ndimage.label(ti, structure=_EIGHT)  # [H, W] ids 1..n
         regions, _ = ndimage.label(pi, structure=_EIGHT)
