@@ -68,8 +68,7 @@ def modality_images(data: Any, modality: str) -> Tensor:
     """
     if isinstance(data, Mapping):
         keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
-        missing = [k for k in keys if k not in data]
-        if missing:
+        if missing := [k for k in keys if k not in data]:
             raise KeyError(f"modality {modality!r} needs {missing} in the pair dict; it has {sorted(data)}")
         return torch.cat([as_float_tensor(data[k]) for k in keys], dim=-3)
     if isinstance(data, list | tuple) and data and isinstance(data[0], Mapping):
@@ -268,12 +267,10 @@ def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | N
     seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
     if targets.shape[1] == 14:  # s1+s2: show SAM the optical part
         targets = targets[:, 2:]
-    masks, scores = [], []
-    for tile, confidence in zip(targets, result.confidence):
-        out = refine_with_confidence(seg.set_image(tile, rendering), confidence, result.threshold)
-        masks.append(out.masks[0])
-        scores.append(float(out.scores[0]))
-    result.masks = np.stack(masks)
-    result.sam_scores = np.asarray(scores, dtype=np.float32)
-    result.refined_by_sam = True
-    result.untrained = seg.untrained
+    outs = [
+        refine_with_confidence(seg.set_image(tile, rendering), confidence, result.threshold)
+        for tile, confidence in zip(targets, result.confidence)
+    ]
+    result.masks = np.stack([out.masks[0] for out in outs])
+    result.sam_scores = np.asarray([out.scores[0] for out in outs], dtype=np.float32)
+    result.refined_by_sam, result.untrained = True, seg.untrained

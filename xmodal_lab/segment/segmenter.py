@@ -59,15 +59,6 @@ class SamMasks:
         return f"SamMasks({tag}{len(self)} masks of {shape}, model_type={self.model_type!r})"
 
 
-def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) -> SamMasks:
-    untrained = bool(getattr(sam, "untrained", False))
-    if untrained:
-        _announce_untrained("this SamMasks result")
-    masks, model_type = masks.astype(bool), getattr(sam, "model_type", "unknown")
-    areas = masks.sum(axis=(1, 2)).astype(np.int64)
-    return SamMasks(masks, np.asarray(scores, dtype=np.float32), areas, untrained, model_type, **extra)
-
-
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
     """``SamAutomaticMaskGenerator`` arguments for a tile whose longer side is ``image_side`` pixels.
 
@@ -164,6 +155,13 @@ class SamSegmenter:
         if self.image is None:
             raise RuntimeError("call set_image(...) first")
 
+    def _masks(self, masks: np.ndarray, scores: np.ndarray, **extra: Any) -> SamMasks:
+        if self.untrained:
+            _announce_untrained("this SamMasks result")
+        masks, scores = masks.astype(bool), np.asarray(scores, dtype=np.float32)
+        areas = masks.sum(axis=(1, 2)).astype(np.int64)
+        return SamMasks(masks, scores, areas, self.untrained, self.model_type, **extra)
+
     def predict(
         self, points: Any = None, labels: Any = None, box: Any = None, mask_input: Any = None, multimask: bool = True
     ) -> SamMasks:
@@ -187,12 +185,8 @@ class SamSegmenter:
             mi = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
         if pts is None and bx is None and mi is None:
             raise ValueError("give at least one prompt: points, box or mask_input")
-        masks, scores, low = self.predictor.predict(
-            point_coords=pts, point_labels=lab, box=bx, mask_input=mi, multimask_output=multimask
-        )
-        return _sam_masks(
-            self.sam, masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx
-        )
+        masks, scores, low = self.predictor.predict(pts, lab, bx, mi, multimask_output=multimask)
+        return self._masks(masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx)
 
     def points(self, points: Any, labels: Any = None, multimask: bool = True) -> SamMasks:
         """Masks from clicks (see :meth:`predict`)."""
@@ -229,7 +223,7 @@ class SamSegmenter:
 
         masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *rgb.shape[:2]), bool)
         points = np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2)
-        return _sam_masks(self.sam, masks, column("predicted_iou"), stability=column("stability_score"), points=points)
+        return self._masks(masks, column("predicted_iou"), stability=column("stability_score"), points=points)
 
     def embedding(self) -> Tensor:
         """The current tile's image embedding ``[1, C, h, w]`` (padded square frame)."""
