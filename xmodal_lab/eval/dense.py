@@ -32,7 +32,8 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
     pred, target = pred[keep], target[keep]
     for name, x in (("pred", pred), ("target", target)):
         if x.numel() and (x.min() < 0 or x.max() >= num_classes):
-            raise ValueError(f"{name}: class ids must lie in 0..{num_classes - 1}, got {int(x.min())}..{int(x.max())}")
+            got = f"{int(x.min())}..{int(x.max())}"
+            raise ValueError(f"{name}: class ids must lie in 0..{num_classes - 1}, got {got}")
     counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
 

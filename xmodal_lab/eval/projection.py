@@ -37,7 +37,7 @@ def project_2d(
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"s1 and s2 must both be [N, D] with the same shape, got {a.shape} and {b.shape}")
     if min(a.shape) < 2:
-        raise InputValueError(f"project_2d: needs at least 2 pairs of width D >= 2 to map in 2-D, got [N, D] = {a.shape}")
+        raise InputValueError(f"project_2d: needs at least 2 pairs of width D >= 2, got [N, D] = {a.shape}")
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     x = np.concatenate([a, b])

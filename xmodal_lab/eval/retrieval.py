@@ -56,7 +56,7 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] | None = Non
     ranks = match_ranks(query, gallery)
     n = len(ranks)
     if n < 2:
-        raise InputValueError("retrieval_metrics: needs at least 2 pairs; with one, recall@k is 1.0 whatever the embeddings")
+        raise InputValueError("retrieval_metrics: needs at least 2 pairs; with one, recall@k is always 1.0")
     if ks is None:
         ks = tuple(k for k in (1, 5, 10) if k < n)
     elif max(ks) >= n:

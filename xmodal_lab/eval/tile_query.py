@@ -25,17 +25,15 @@ def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: st
         x, y = transformer(str(crs), grid_crs).transform(x, y)
     row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
     if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        raise ValueError(
-            f"point ({x:.1f}, {y:.1f}) in {grid_crs} lies outside the raster's {shape[0]}x{shape[1]} grid"
-        )
+        where = f"({x:.1f}, {y:.1f}) in {grid_crs}"
+        raise ValueError(f"point {where} lies outside the raster's {shape[0]}x{shape[1]} grid")
     return row, col
 
 
 def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -> int:
     """Index of the tile whose grid cell holds the point ``(x, y)`` (longitude, latitude by default)."""
     row, col = _pixel(tiles.grid_transform, tiles.grid_shape, x, y, crs, tiles.crs)
-    index = tiles.index_of_cell(row, col)
-    if index is None:
+    if (index := tiles.index_of_cell(row, col)) is None:
         raise ValueError(f"point lies on tile cell ({row}, {col}), which was dropped (too much nodata)")
     return index
 
@@ -51,9 +49,7 @@ def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
     return (g @ v) / np.maximum(np.linalg.norm(g, axis=1), 1e-12)
 
 
-def similarity_grid(
-    tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None
-) -> np.ndarray:
+def similarity_grid(tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None) -> np.ndarray:
     """Similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
     for role, name in (("query", query), ("gallery", gallery or query)):
         if name not in tiles.vectors:

@@ -151,6 +151,7 @@ def sam_boundary_study(
         for i, t, _, _, p, score in objects
     ]
     truth, boxes, points, pred = (np.stack([o[k] for o in objects]) for k in range(1, 5))
-    scores = (float(pred.sum() / truth.sum()), *(float(np.mean([r[k] for r in rows])) for k in ("iou", "boundary_f")))
+    means = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
+    scores = (float(pred.sum() / truth.sum()), *means)
     model = (segmenter.untrained, segmenter.model_type)
     return BoundaryStudy(*scores, float(tolerance), rows, *model, pred, truth, boxes, points)

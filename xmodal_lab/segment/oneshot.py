@@ -243,7 +243,7 @@ def one_shot_segment(
         thr, ref_iou = calibrate(upsample_confidence(ref_conf, tuple(ref.shape[-2:])))
         pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))
     pos, neg = (p.cpu().numpy() for p in extreme_points(pix_conf))
-    masks, confidence, patches = ((pix_conf >= thr).cpu().numpy(), pix_conf.cpu().numpy(), patch_conf.cpu().numpy())
+    masks, confidence, patches = (x.cpu().numpy() for x in (pix_conf >= thr, pix_conf, patch_conf))
     result = OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg, sigma_range=sigma)
     if sam is not None:
         _refine(result, sam, tgt, rendering)

@@ -201,8 +201,8 @@ class PerSAM:
             mask, score = steps[-1].masks[0], float(steps[-1].scores[0])
         if seg.untrained:
             _announce_untrained("this PerSAM result")
-        confidence = conf.cpu().numpy()
-        return PerSamResult(np.asarray(mask, bool), score, confidence, points, stages, seg.untrained, seg.model_type)
+        mask, confidence = np.asarray(mask, bool), conf.cpu().numpy()
+        return PerSamResult(mask, score, confidence, points, stages, seg.untrained, seg.model_type)
 
 
 def persam(segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any, target: Any, **kwargs: Any) -> PerSamResult:
