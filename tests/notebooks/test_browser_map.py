@@ -181,6 +181,28 @@ class WebDriver:
         }
         self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
 
+    def drag(self, element: str, start: tuple[int, int], end: tuple[int, int], steps: int = 5) -> None:
+        """Press the mouse at ``start``, move to ``end`` in ``steps``, release (offsets from the centre)."""
+        origin = {ELEMENT_KEY: element}
+        moves = [
+            {"type": "pointerMove", "duration": 50, "origin": origin,
+             "x": start[0] + (end[0] - start[0]) * i // steps, "y": start[1] + (end[1] - start[1]) * i // steps}
+            for i in range(1, steps + 1)
+        ]  # fmt: skip
+        pointer = [
+            {"type": "pointerMove", "duration": 0, "origin": origin, "x": start[0], "y": start[1]},
+            {"type": "pointerDown", "button": 0},
+            *moves,
+            {"type": "pointerUp", "button": 0},
+        ]
+        action = {
+            "type": "pointer",
+            "id": "mouse",
+            "parameters": {"pointerType": "mouse"},
+            "actions": pointer,
+        }
+        self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
+
     def click(self, element: str) -> None:
         self._call("POST", f"/session/{self.session}/element/{element}/click", {})
 
@@ -446,7 +468,7 @@ return {info: html.join(' | '), button: button || null, controls: controls, path
 """
 
 
-def test_sam_map_click_shows_a_mask_and_exports_it(tmp_path):
+def test_sam_map_click_export_and_box(tmp_path):
     import geopandas as gpd
 
     serve, exports = tmp_path / "serve", tmp_path / "exports"
@@ -462,9 +484,8 @@ def test_sam_map_click_shows_a_mask_and_exports_it(tmp_path):
         assert "untrained SAM: masks are random" in before["controls"], (
             f"no untrained note: {before['controls']!r}"
         )
-        assert "1 positive" in before["info"] and len(before["paths"]) >= 2, (
-            before
-        )  # default click: mask, window
+        default = "1 positive" in before["info"] and len(before["paths"]) >= 2  # its mask and window
+        assert default, f"the default click shows no SAM mask: {before}"
         browser.click_at(element, 40, 30)  # inside the default click's window: a second positive point
         after: dict = {}
 
@@ -483,6 +504,28 @@ def test_sam_map_click_shows_a_mask_and_exports_it(tmp_path):
         assert after["button"], "no 'export sam' button next to the map"
         browser.click(next(iter(after["button"].values())))
         new = _wait(lambda: sorted(exports.glob("sam_*.gpkg")), 60, "the export button wrote no GeoPackage")
+        # the draw tool's rectangle is a box prompt
+        tool = browser.script(
+            "return arguments[0].querySelector('.leaflet-draw-draw-rectangle');", {ELEMENT_KEY: element}
+        )
+        assert tool, "no rectangle tool on the SAM map"
+        browser.click(next(iter(tool.values())))
+        time.sleep(0.5)
+        browser.drag(element, (-70, -50), (-10, 10))
+        boxed: dict = {}
+
+        def box_prompt() -> bool:
+            nonlocal boxed
+            boxed = browser.script(JS_SAM, {ELEMENT_KEY: element})
+            return "and a box" in boxed["info"]
+
+        try:
+            _wait(box_prompt, 90, "the drawn rectangle did not become a box prompt")
+        except TimeoutError as err:
+            browser.screenshot(ARTIFACTS / "browser_sam_box_failure.png")
+            raise AssertionError(f"{err}; info {boxed.get('info')!r}") from err
+        time.sleep(1.0)
+        browser.screenshot(ARTIFACTS / "browser_sam_box.png", element)
     frame = gpd.read_file(new[0])
     assert len(frame) >= 1 and frame.crs is not None and frame.crs.to_epsg() == 32629, frame.crs
     assert (
@@ -490,6 +533,7 @@ def test_sam_map_click_shows_a_mask_and_exports_it(tmp_path):
         and (frame["rendering"] == "s1").all()
         and (frame["points"] == 2).all()
     )
+    print(f"browser SAM test, box: {boxed['info'][-140:]!r}")
     print(
         f"browser SAM test: {after['info'][:160]!r}; exported {[p.name for p in new]}, {len(frame)} polygon(s)"
     )
