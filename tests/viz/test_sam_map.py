@@ -141,6 +141,9 @@ def test_a_drawn_box_is_a_box_prompt(region, tmp_path):
     assert x1 - x0 == pytest.approx(30, abs=0.1) and y1 - y0 == pytest.approx(20, abs=0.1)
     assert box.result.mask.sum() == pytest.approx(31 * 21, abs=31 + 21)
     assert "a box" in box.info.value
+    drawn = find_layer(box.map, sm.LAYER_PROMPTS).data["features"]
+    assert [f["geometry"]["type"] for f in drawn] == ["Polygon"]  # the box stays on the map
+    np.testing.assert_allclose(np.min(drawn[0]["geometry"]["coordinates"][0], 0), [w, s])
 
 
 def test_radar_composite_goes_to_sam(region, tmp_path):

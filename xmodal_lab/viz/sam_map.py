@@ -124,12 +124,18 @@ class SamMapResult:
         return to_polygons(self.mask, self.transform, self.crs, properties=props)
 
 
-def _prompt_collection(prompts: list) -> dict:
+def _prompt_collection(prompts: list, box: tuple | None = None) -> dict:
+    """Points ``(lon, lat, label)`` in their label's colour, and the box ``(west, south, east, north)``."""
     features = [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
          "properties": {"label": label, "color": _PROMPT_COLOURS[label]}}
         for lon, lat, label in prompts
     ]  # fmt: skip
+    if box is not None:
+        w, s, e, n = box
+        ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                         "properties": {"label": "box", "color": QUERY_COLOUR}})  # fmt: skip
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -182,7 +188,11 @@ def sam_explorer(
         data=_EMPTY,
         name=LAYER_PROMPTS,
         point_style={"radius": 5, "fillOpacity": 1.0, "weight": 1},
-        style_callback=lambda f: {"color": f["properties"]["color"], "fillColor": f["properties"]["color"]},
+        style_callback=lambda f: {
+            "color": f["properties"]["color"],
+            "fillColor": f["properties"]["color"],
+            "fillOpacity": 0.0 if f["properties"]["label"] == "box" else 1.0,
+        },
     )
     sign = widgets.ToggleButtons(options=["positive", "negative"], value="positive", description="point",
                                  style={"button_width": "70px"})  # fmt: skip
@@ -252,7 +262,7 @@ def sam_explorer(
         polygons = r.to_polygons()
         mask_layer.data = to_lonlat_collection(polygons) if polygons["features"] else _EMPTY
         window_layer.data = to_lonlat_collection(r.window_collection())
-        prompt_layer.data = _prompt_collection(r.prompts)
+        prompt_layer.data = _prompt_collection(r.prompts, r.box)
         label = next(lab for lab, _, rendering in SAM_MODALITIES if rendering == r.rendering)
         positive = sum(p[2] for p in r.prompts)
         note = f"<b style='color:#a00'>{UNTRAINED_NOTE}</b><br>" if r.untrained else ""
