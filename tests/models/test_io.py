@@ -279,3 +279,14 @@ def test_a_full_disk_publishes_none_of_the_three(tmp_path, monkeypatch):
     with pytest.raises(OutputWriteError, match="disk is full"):
         save_model(build("contrastive", "tiny"), tmp_path / "m.safetensors")
     assert list(tmp_path.iterdir()) == []  # no weights, no card, no temporary file
+
+
+def test_hub_folder_round_trip_offline(tmp_path):
+    from xmodal_lab.models import from_pretrained, save_pretrained
+
+    torch.manual_seed(2)
+    model = build("croma", "tiny").eval()
+    weights = save_pretrained(model, tmp_path / "croma-tiny", card=CARD)  # the folder is created
+    assert sorted(p.name for p in weights.parent.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert (weights.parent / "README.md").read_text().startswith("---\nlibrary_name: xmodal_lab\n")
+    assert _state_equal(model, from_pretrained(tmp_path / "croma-tiny"))  # a local folder: no network

@@ -29,14 +29,38 @@ from xmodal_lab.serialization import safe_load
 from .registry import MODELS, config_from_dict
 from .seg_head import SegmentationModel
 
-#: Suffixes of the two formats.
-SAFETENSORS, TORCH = (".safetensors",), (".pt", ".pth")
+#: Suffixes of the two formats, and the weights' name in a Hugging Face Hub folder.
+SAFETENSORS, TORCH, HUB_WEIGHTS = (".safetensors",), (".pt", ".pth"), "model.safetensors"
 
 
 def card_paths(path: str | Path) -> tuple[Path, Path]:
-    """The card files beside a ``.safetensors`` model: ``(<stem>.json, <stem>.md)``."""
+    """The card files beside a ``.safetensors`` model: ``(<stem>.json, <stem>.md)``.
+
+    Beside ``model.safetensors`` (a Hugging Face Hub folder) they are ``(config.json, README.md)``.
+    """
     path = Path(path)
+    if path.name == HUB_WEIGHTS:
+        return path.with_name("config.json"), path.with_name("README.md")
     return path.with_suffix(".json"), path.with_suffix(".md")
+
+
+def save_pretrained(model: nn.Module, folder: str | Path, **options: Any) -> Path:
+    """Write a model as a Hugging Face Hub folder (``model.safetensors``, ``config.json``, ``README.md``).
+
+    ``options`` are those of :func:`save_model`; upload the folder with ``huggingface_hub.upload_folder``.
+    """
+    return save_model(model, Path(folder) / HUB_WEIGHTS, **options)
+
+
+def from_pretrained(folder_or_repo: str | Path, revision: str | None = None, **options: Any) -> nn.Module:
+    """Load a folder written by :func:`save_pretrained`, or download one from the Hub by its repository id."""
+    folder = Path(folder_or_repo)
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        files = [HUB_WEIGHTS, "config.json", "README.md"]
+        folder = Path(snapshot_download(str(folder_or_repo), revision=revision, allow_patterns=files))
+    return load_model(folder / HUB_WEIGHTS, **options)
 
 
 def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
@@ -246,4 +270,7 @@ def _check_finite(path: Path, state: dict) -> None:
             )
 
 
-__all__ = ["card_paths", "load_model", "model_card", "read_card", "save_model", "tensors_sha256"]
+__all__ = [
+    "card_paths", "from_pretrained", "load_model", "model_card", "read_card", "save_model", "save_pretrained",
+    "tensors_sha256",
+]  # fmt: skip
