@@ -199,3 +199,21 @@ def test_trained_sam_has_no_untrained_note(region, tmp_path):
     _, paths = region
     box = sm.sam_explorer(DiscSegmenter(), paths, window=32, export_dir=tmp_path, basemap=None)
     assert not hasattr(box.map, "sam_note") and "untrained" not in box.info.value
+
+
+def test_tile_embeddings_work_as_the_raster_pair(region, tmp_path):
+    import torch
+
+    from xmodal_lab.eval.embed_raster import embed_raster
+    from xmodal_lab.models import build
+    from xmodal_lab.viz.region_maps import LAYER_PCA
+
+    pair, (s1, s2) = region
+    torch.manual_seed(0)
+    tiles = embed_raster(build("contrastive", preset="tiny").eval(), s1, s2, None, tile=32, progress=False)
+    fake = DiscSegmenter()
+    lon, lat = _lonlat(pair, 40, 40)
+    box = sm.sam_explorer(fake, tiles, point=(lon, lat), window=32, export_dir=tmp_path, basemap=None)
+    find_layer(box.map, LAYER_PCA)  # the embeddings' layer comes with them
+    assert box.prompts == [(lon, lat, 1)] and box.result.mask.sum() > 0
+    assert box.export().name == "sam_001.gpkg"
