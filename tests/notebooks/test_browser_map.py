@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,28 @@ class WebDriver:
         }
         self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
 
+    def drag(self, element: str, start: tuple[int, int], end: tuple[int, int], steps: int = 5) -> None:
+        """Press the mouse at ``start``, move to ``end`` in ``steps``, release (offsets from the centre)."""
+        origin = {ELEMENT_KEY: element}
+        moves = [
+            {"type": "pointerMove", "duration": 50, "origin": origin,
+             "x": start[0] + (end[0] - start[0]) * i // steps, "y": start[1] + (end[1] - start[1]) * i // steps}
+            for i in range(1, steps + 1)
+        ]  # fmt: skip
+        pointer = [
+            {"type": "pointerMove", "duration": 0, "origin": origin, "x": start[0], "y": start[1]},
+            {"type": "pointerDown", "button": 0},
+            *moves,
+            {"type": "pointerUp", "button": 0},
+        ]
+        action = {
+            "type": "pointer",
+            "id": "mouse",
+            "parameters": {"pointerType": "mouse"},
+            "actions": pointer,
+        }
+        self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
+
     def click(self, element: str) -> None:
         self._call("POST", f"/session/{self.session}/element/{element}/click", {})
 
@@ -267,23 +290,12 @@ def lab_dir(tmp_path: Path) -> tuple[Path, str, float]:
         )
         return serve, NOTEBOOK, 600.0
     serve.mkdir()
-    cells = [
-        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
-        for src in FALLBACK_CELLS
-    ]
-    notebook = {
-        "cells": cells,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (serve / "map_smoke.ipynb").write_text(json.dumps(notebook))
-    return serve, "map_smoke.ipynb", 180.0
+    return serve, _write_notebook(serve, "map_smoke.ipynb", FALLBACK_CELLS), 180.0
 
 
-def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
-    serve, notebook, run_timeout = lab_dir
-    exports = tmp_path / "exports"
+@contextmanager
+def _jupyterlab(serve: Path, tmp_path: Path, exports: Path):
+    """JupyterLab serving ``serve`` and a Chromium driven through chromedriver: yields ``(browser, port)``."""
     settings = tmp_path / "settings"
     for name, values in LAB_SETTINGS.items():
         path = settings / name
@@ -326,7 +338,6 @@ def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
     )
     browser = WebDriver(f"http://127.0.0.1:{driver_port}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    state: dict = {}
     try:
 
         def lab_up() -> bool:
@@ -341,53 +352,188 @@ def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
 
         _wait(lab_up, 120, "JupyterLab and chromedriver did not answer")
         browser.start(CHROMIUM, tmp_path / "chromium-profile")
-        browser.get(f"http://127.0.0.1:{lab_port}/lab/tree/{notebook}?token={TOKEN}&reset")
-
-        def kernel_idle():
-            nonlocal state
-            state = browser.script(JS_STATE)
-            return state.get("ready") and state.get("status") == "idle"
-
-        _wait(kernel_idle, 120, f"the notebook did not open with an idle kernel (last state {state})")
-        browser.script("window.jupyterapp.commands.execute('notebook:run-all-cells'); return true;")
-
-        def finished():
-            nonlocal state
-            state = browser.script(JS_STATE)
-            if state["errors"]:
-                return True
-            return state["executed"] == state["cells"] and state["status"] == "idle" and state["paths"] >= 1
-
-        try:
-            _wait(finished, run_timeout, "the notebook did not finish with a rendered map", interval=2.0)
-        except TimeoutError as err:
-            raise AssertionError(f"{err}; last state {state}") from err
-        assert not state["errors"], f"{notebook} raised: {state['errors']}"
-        maps = browser.elements(".leaflet-container")
-        for i, element in enumerate(maps[:3]):  # the explorer map, the match explorer ...
-            browser.script("arguments[0].scrollIntoView(); return true;", {ELEMENT_KEY: element})
-            time.sleep(1.0)  # let leaflet redraw after scrolling
-            if i == 0:
-                browser.screenshot(ARTIFACTS / "browser_map_page.png")
-            browser.screenshot(
-                ARTIFACTS / ("browser_map.png" if i == 0 else f"browser_map_{i + 1}.png"), element
-            )
-        print(
-            f"browser test: {state['maps']} leaflet map(s), {state['paths']} SVG path(s), "
-            f"{state['figures']} figure(s); screenshots in {ARTIFACTS}"
-        )
-        assert state["maps"] >= 1, "no .leaflet-container: the map widget did not render"
-        assert state["paths"] >= 1, "the map shows no SVG path: the footprint GeoJSON layer did not render"
-        assert state["figures"] >= 1, "no figure image in the outputs: the static fallback did not display"
-        if notebook == NOTEBOOK:
-            _click_query_and_export(browser, maps[0], exports)
+        yield browser, lab_port
     finally:
-        if state and not (ARTIFACTS / "browser_map_page.png").exists():
-            try:  # a picture of the failure helps more than the state alone
-                browser.screenshot(ARTIFACTS / "browser_map_failure.png")
-            except (OSError, RuntimeError):
-                pass
         browser.quit()
         _stop(driver_proc)
         _stop(lab)
         lab_log.close()
+
+
+def _run_notebook(browser: WebDriver, lab_port: int, notebook: str, run_timeout: float) -> dict:
+    """Open ``notebook``, run all its cells, wait for a rendered map; the final state (errors asserted)."""
+    browser.get(f"http://127.0.0.1:{lab_port}/lab/tree/{notebook}?token={TOKEN}&reset")
+    state: dict = {}
+
+    def kernel_idle():
+        nonlocal state
+        state = browser.script(JS_STATE)
+        return state.get("ready") and state.get("status") == "idle"
+
+    _wait(kernel_idle, 120, f"the notebook did not open with an idle kernel (last state {state})")
+    browser.script("window.jupyterapp.commands.execute('notebook:run-all-cells'); return true;")
+
+    def finished():
+        nonlocal state
+        state = browser.script(JS_STATE)
+        if state["errors"]:
+            return True
+        return state["executed"] == state["cells"] and state["status"] == "idle" and state["paths"] >= 1
+
+    try:
+        _wait(finished, run_timeout, "the notebook did not finish with a rendered map", interval=2.0)
+    except TimeoutError as err:
+        browser.screenshot(ARTIFACTS / f"browser_{Path(notebook).stem}_failure.png")
+        raise AssertionError(f"{err}; last state {state}") from err
+    assert not state["errors"], f"{notebook} raised: {state['errors']}"
+    return state
+
+
+def _write_notebook(folder: Path, name: str, sources: list[str]) -> str:
+    cells = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+        for src in sources
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (folder / name).write_text(json.dumps(notebook))
+    return name
+
+
+def test_map_notebook_renders_leaflet_map_with_footprints(lab_dir, tmp_path):
+    serve, notebook, run_timeout = lab_dir
+    exports = tmp_path / "exports"
+    state: dict = {}
+    with _jupyterlab(serve, tmp_path, exports) as (browser, lab_port):
+        try:
+            state = _run_notebook(browser, lab_port, notebook, run_timeout)
+            maps = browser.elements(".leaflet-container")
+            for i, element in enumerate(maps[:3]):  # the explorer map, the match explorer ...
+                browser.script("arguments[0].scrollIntoView(); return true;", {ELEMENT_KEY: element})
+                time.sleep(1.0)  # let leaflet redraw after scrolling
+                if i == 0:
+                    browser.screenshot(ARTIFACTS / "browser_map_page.png")
+                browser.screenshot(
+                    ARTIFACTS / ("browser_map.png" if i == 0 else f"browser_map_{i + 1}.png"), element
+                )
+            print(
+                f"browser test: {state['maps']} leaflet map(s), {state['paths']} SVG path(s), "
+                f"{state['figures']} figure(s); screenshots in {ARTIFACTS}"
+            )
+            assert state["maps"] >= 1, "no .leaflet-container: the map widget did not render"
+            assert state["paths"] >= 1, (
+                "the map shows no SVG path: the footprint GeoJSON layer did not render"
+            )
+            assert state["figures"] >= 1, (
+                "no figure image in the outputs: the static fallback did not display"
+            )
+            if notebook == NOTEBOOK:
+                _click_query_and_export(browser, maps[0], exports)
+        finally:
+            if state and not (ARTIFACTS / "browser_map_page.png").exists():
+                try:  # a picture of the failure helps more than the state alone
+                    browser.screenshot(ARTIFACTS / "browser_map_failure.png")
+                except (OSError, RuntimeError):
+                    pass
+
+
+# The SAM map: a raster pair, the offline (untrained) SAM on the radar composite, exports in $XMODAL_EXPORT_DIR.
+SAM_CELLS = [
+    """import os, tempfile
+from pathlib import Path
+from xmodal_lab.data.region import render_region, write_pair_geotiffs
+from xmodal_lab.segment import SamSegmenter, build_sam
+from xmodal_lab.viz import sam_explorer
+pair = render_region(seed=0, size=128, gsd=10.0)
+paths = write_pair_geotiffs(pair, Path(tempfile.mkdtemp()), "coast")
+segmenter = SamSegmenter(build_sam(model_type="tiny"))""",
+    """box = sam_explorer(segmenter, (paths["s1"], paths["s2"]), modality="s1", window=64,
+                  export_dir=os.environ["XMODAL_EXPORT_DIR"], basemap=None)
+box""",
+]
+
+# The SAM map's summary, its export button, the untrained note and the SVG paths of its layers.
+JS_SAM = """
+const map = arguments[0];
+const widget = map.closest('.widget-vbox') || map.parentElement;
+const html = Array.from(widget.querySelectorAll('.widget-html-content')).map(e => e.textContent);
+const button = Array.from(widget.querySelectorAll('button')).find(b => b.textContent.includes('export sam'));
+const controls = Array.from(map.querySelectorAll('.leaflet-control')).map(e => e.textContent).join(' | ');
+const paths = Array.from(map.querySelectorAll('.leaflet-overlay-pane svg path')).map(p => p.getAttribute('d'));
+return {info: html.join(' | '), button: button || null, controls: controls, paths: paths};
+"""
+
+
+def test_sam_map_click_export_and_box(tmp_path):
+    import geopandas as gpd
+
+    serve, exports = tmp_path / "serve", tmp_path / "exports"
+    serve.mkdir()
+    exports.mkdir()
+    notebook = _write_notebook(serve, "sam_map.ipynb", SAM_CELLS)
+    with _jupyterlab(serve, tmp_path, exports) as (browser, lab_port):
+        _run_notebook(browser, lab_port, notebook, 300.0)
+        element = browser.elements(".leaflet-container")[0]
+        browser.script("arguments[0].scrollIntoView({block: 'center'}); return true;", {ELEMENT_KEY: element})
+        time.sleep(1.0)
+        before = browser.script(JS_SAM, {ELEMENT_KEY: element})
+        assert "untrained SAM: masks are random" in before["controls"], (
+            f"no untrained note: {before['controls']!r}"
+        )
+        default = "1 positive" in before["info"] and len(before["paths"]) >= 2  # its mask and window
+        assert default, f"the default click shows no SAM mask: {before}"
+        browser.click_at(element, 40, 30)  # inside the default click's window: a second positive point
+        after: dict = {}
+
+        def redrawn() -> bool:
+            nonlocal after
+            after = browser.script(JS_SAM, {ELEMENT_KEY: element})
+            return "2 positive" in after["info"] and after["paths"] != before["paths"]
+
+        try:
+            _wait(redrawn, 90, "the SAM mask did not change after the click")
+        except TimeoutError as err:
+            browser.screenshot(ARTIFACTS / "browser_sam_click_failure.png")
+            raise AssertionError(f"{err}; before {before}, after {after}") from err
+        time.sleep(1.0)
+        browser.screenshot(ARTIFACTS / "browser_sam_map.png", element)
+        assert after["button"], "no 'export sam' button next to the map"
+        browser.click(next(iter(after["button"].values())))
+        new = _wait(lambda: sorted(exports.glob("sam_*.gpkg")), 60, "the export button wrote no GeoPackage")
+        # the draw tool's rectangle is a box prompt
+        tool = browser.script(
+            "return arguments[0].querySelector('.leaflet-draw-draw-rectangle');", {ELEMENT_KEY: element}
+        )
+        assert tool, "no rectangle tool on the SAM map"
+        browser.click(next(iter(tool.values())))
+        time.sleep(0.5)
+        browser.drag(element, (-70, -50), (-10, 10))
+        boxed: dict = {}
+
+        def box_prompt() -> bool:
+            nonlocal boxed
+            boxed = browser.script(JS_SAM, {ELEMENT_KEY: element})
+            return "and a box" in boxed["info"]
+
+        try:
+            _wait(box_prompt, 90, "the drawn rectangle did not become a box prompt")
+        except TimeoutError as err:
+            browser.screenshot(ARTIFACTS / "browser_sam_box_failure.png")
+            raise AssertionError(f"{err}; info {boxed.get('info')!r}") from err
+        time.sleep(1.0)
+        browser.screenshot(ARTIFACTS / "browser_sam_box.png", element)
+    frame = gpd.read_file(new[0])
+    assert len(frame) >= 1 and frame.crs is not None and frame.crs.to_epsg() == 32629, frame.crs
+    assert (
+        (frame["untrained"] == 1).all()
+        and (frame["rendering"] == "s1").all()
+        and (frame["points"] == 2).all()
+    )
+    print(f"browser SAM test, box: {boxed['info'][-140:]!r}")
+    print(
+        f"browser SAM test: {after['info'][:160]!r}; exported {[p.name for p in new]}, {len(frame)} polygon(s)"
+    )

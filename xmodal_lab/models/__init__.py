@@ -6,10 +6,12 @@ Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sen
 Segment Anything lives in :mod:`xmodal_lab.segment`.
 """
 
+from xmodal_lab.model_card import model_stac_item
+
 from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
 from .croma_clouds import CloudMaskedCROMA
-from .io import load_model, save_model
+from .io import from_pretrained, load_model, save_model, save_pretrained
 from .mmearth import MMEarth, MMEarthConfig
 from .registry import MODELS, build, get_config, list_models
 from .scale_mae import ScaleMAE, ScaleMAEConfig
@@ -20,5 +22,5 @@ __all__ = [
     "CROMA", "MODELS", "CROMAConfig", "CloudMaskedCROMA", "ContrastiveConfig", "ContrastiveDualEncoder",
     "LinearHead", "MMEarth", "MMEarthConfig", "ScaleMAE", "ScaleMAEConfig", "SegmentationConfig",
     "SegmentationModel", "SkySense", "SkySenseConfig", "UPerNetHead", "build", "get_config", "list_models",
-    "load_model", "save_model",
+    "from_pretrained", "load_model", "model_stac_item", "save_model", "save_pretrained",
 ]  # fmt: skip

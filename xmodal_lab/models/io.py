@@ -1,48 +1,239 @@
-"""Saving and loading models as ``{"name", "config", "state_dict"}`` files.
+"""Saving and loading models: safetensors weights with a model card, or the kit's older ``.pt`` files.
 
-The registry name and the config let :func:`load_model` rebuild the architecture before loading the weights.
+The file name's suffix picks the format. ``.safetensors`` (the default for a name without a suffix) writes
+three files published together, all or none: the weights (tensors only, readable by any safetensors
+library, with the registry name, config and a SHA-256 of the tensors in the header), ``<stem>.json`` (the
+card: name, config, kit version, input recipe, training data, metrics) and ``<stem>.md`` (the same card for
+people). ``.pt`` / ``.pth`` write one ``{"name", "config", "state_dict"}`` torch file, as earlier kits did.
+:func:`load_model` reads both and checks that the weights and their card belong together.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from xmodal_lab.errors import CheckpointError, OutputExistsError
+from xmodal_lab.errors import CheckpointError, InputValueError, OutputExistsError
 from xmodal_lab.files import publishing
+from xmodal_lab.model_card import card_markdown, input_recipe
 from xmodal_lab.serialization import safe_load
 
 from .registry import MODELS, config_from_dict
 from .seg_head import SegmentationModel
 
+#: Suffixes of the two formats, and the weights' name in a Hugging Face Hub folder.
+SAFETENSORS, TORCH, HUB_WEIGHTS = (".safetensors",), (".pt", ".pth"), "model.safetensors"
 
-def save_model(model: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
-    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``.
 
-    The file is published whole or not at all; a file that appears while writing is never replaced.
+def card_paths(path: str | Path) -> tuple[Path, Path]:
+    """The card files beside a ``.safetensors`` model: ``(<stem>.json, <stem>.md)``.
+
+    Beside ``model.safetensors`` (a Hugging Face Hub folder) they are ``(config.json, README.md)``.
     """
     path = Path(path)
+    if path.name == HUB_WEIGHTS:
+        return path.with_name("config.json"), path.with_name("README.md")
+    return path.with_suffix(".json"), path.with_suffix(".md")
+
+
+def save_pretrained(model: nn.Module, folder: str | Path, **options: Any) -> Path:
+    """Write a model as a Hugging Face Hub folder (``model.safetensors``, ``config.json``, ``README.md``).
+
+    ``options`` are those of :func:`save_model`; upload the folder with ``huggingface_hub.upload_folder``.
+    """
+    return save_model(model, Path(folder) / HUB_WEIGHTS, **options)
+
+
+def from_pretrained(folder_or_repo: str | Path, revision: str | None = None, **options: Any) -> nn.Module:
+    """Load a folder written by :func:`save_pretrained`, or download one from the Hub by its repository id."""
+    folder = Path(folder_or_repo)
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        files = [HUB_WEIGHTS, "config.json", "README.md"]
+        folder = Path(snapshot_download(str(folder_or_repo), revision=revision, allow_patterns=files))
+    return load_model(folder / HUB_WEIGHTS, **options)
+
+
+def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes (independent of the file's layout)."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The card of a registered model: name, config, kit version, input recipe, ``data`` and ``metrics``.
+
+    ``card`` gives ``data`` (a description of the training data) and ``metrics`` (``{name: number}``); other
+    keys are kept as they are.
+    """
+    import xmodal_lab
+
+    name, config = _identity(model)
+    extra = dict(card or {})
+    metrics = extra.pop("metrics", {}) or {}
+    if not isinstance(metrics, Mapping) or not all(isinstance(v, (int, float)) for v in metrics.values()):
+        raise InputValueError(f"card['metrics']: expected {{name: number}}, got {metrics!r}")
+    return {
+        "format": "xmodal_lab model card",
+        "name": name,
+        "config": config,
+        "xmodal_lab_version": xmodal_lab.__version__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "input": input_recipe(model),
+        "data": extra.pop("data", None),
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        **extra,
+    }
+
+
+def _identity(model: nn.Module) -> tuple[str, dict]:
     name = getattr(model, "name", None)
     known = name in MODELS or isinstance(model, SegmentationModel)
     if not known or not dataclasses.is_dataclass(getattr(model, "config", None)):
         raise TypeError(
             f"save_model needs a model of the registry ({sorted(MODELS)}), got {type(model).__name__}"
         )
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with publishing(path, "model file", replace=overwrite, parents=True) as tmp, open(tmp, "wb") as f:
-        torch.save({"name": name, "config": dataclasses.asdict(model.config), "state_dict": state}, f)
+    return name, json.loads(json.dumps(dataclasses.asdict(model.config)))  # tuples as lists, as read back
+
+
+def _publish_together(writers: dict[Path, Callable[[Path], None]], overwrite: bool) -> None:
+    """Write each file to a temporary name, then publish all; if one cannot be, remove those published."""
+    written: dict[Path, int] = {}
+    try:
+        with ExitStack() as stack:
+            for path, write in writers.items():  # the first (the weights) is published last
+                tmp = stack.enter_context(publishing(path, "model file", replace=overwrite, parents=True))
+                write(tmp)
+                written[path] = tmp.stat().st_ino
+    except BaseException:
+        for path, inode in written.items():
+            if path.exists() and path.stat().st_ino == inode:  # ours: a link to the temporary file
+                path.unlink()
+        raise
+
+
+def save_model(
+    model: nn.Module, path: str | Path, overwrite: bool = False, *, card: Mapping[str, Any] | None = None
+) -> Path:
+    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``.
+
+    Args:
+        model: a model of the registry.
+        path: ``.safetensors`` (weights plus ``.json`` and ``.md`` card; added to a name without suffix) or
+            ``.pt`` / ``.pth`` (one torch file, the card inside).
+        overwrite: replace existing files (each in one step); otherwise an existing file is never touched.
+        card: ``{"data": "what it was trained on", "metrics": {"recall@1": 0.8}}`` for the model card.
+
+    Returns:
+        The weights' path.
+    """
+    path = Path(path)
+    if path.suffix == "":
+        path = path.with_suffix(".safetensors")
+    if path.suffix.lower() not in SAFETENSORS + TORCH:
+        raise InputValueError(f"{path}: expected a model file name ending in .safetensors, .pt or .pth")
+    info = model_card(model, card)
+    state = {
+        k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()
+    }  # no shared memory
+    if path.suffix.lower() in TORCH:
+        ckpt = {"name": info["name"], "config": info["config"], "state_dict": state, "card": info}
+        targets: dict[Path, Callable[[Path], None]] = {path: lambda tmp: _torch_save(ckpt, tmp)}
+    else:
+        from safetensors.torch import save
+
+        info["weights"] = {"file": path.name, "tensors_sha256": tensors_sha256(state)}
+        header = {"format": "pt", "xmodal_lab": "model", "name": info["name"], "config": json.dumps(info["config"]),
+                  "tensors_sha256": info["weights"]["tensors_sha256"]}  # fmt: skip
+        card_json, card_md = card_paths(path)
+        targets = {  # bytes written by Python, so that a full disk is an OSError naming its cause
+            path: lambda tmp: tmp.write_bytes(save(state, metadata=header)),
+            card_json: lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"),
+            card_md: lambda tmp: tmp.write_text(card_markdown(info)),
+        }
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{', '.join(existing)} already exist(s); pass overwrite=True to replace")
+    _publish_together(targets, overwrite)
     return path
+
+
+def _torch_save(obj: Any, tmp: Path) -> None:
+    with open(tmp, "wb") as f:  # a file object: a full disk surfaces as an OSError
+        torch.save(obj, f)
+
+
+def read_card(path: str | Path) -> dict[str, Any] | None:
+    """The card of a model file (the ``.json`` beside a ``.safetensors`` file, or inside a ``.pt``), or None."""
+    path = Path(path)
+    if path.suffix.lower() in SAFETENSORS:
+        card_json = card_paths(path)[0]
+        if not card_json.is_file():
+            return None
+        try:
+            return json.loads(card_json.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise CheckpointError(f"{card_json}: the model card is not valid JSON ({err})") from None
+    ckpt = safe_load(path, what="model file")
+    return ckpt.get("card") if isinstance(ckpt, dict) else None
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    """``{"name", "config", "state_dict"}`` of a ``.safetensors`` model, checked against its header and card."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except Exception as err:  # safetensors raises its own error types (SafetensorError, ...)
+        raise CheckpointError(
+            f"{path}: not a safetensors file, or a truncated or corrupt copy of one ({str(err)[:200]})"
+        ) from None
+    if header.get("xmodal_lab") != "model" or not {"name", "config", "tensors_sha256"} <= set(header):
+        raise CheckpointError(
+            f"{path}: safetensors weights without the kit's header (another tool wrote them); load them into "
+            "your own model with safetensors.torch.load_file(path)"
+        )
+    name, config = header["name"], json.loads(header["config"])
+    if tensors_sha256(state) != header["tensors_sha256"]:
+        raise CheckpointError(
+            f"{path}: the weights do not match the checksum written with them (the file was changed or is "
+            "corrupt); copy it again from its source"
+        )
+    card = read_card(path)
+    if card is not None:
+        theirs = (card.get("name"), card.get("config"), (card.get("weights") or {}).get("tensors_sha256"))
+        if theirs != (name, config, header["tensors_sha256"]):
+            raise CheckpointError(
+                f"{card_paths(path)[0]} describes another model ({card.get('name')!r}) than the weights in "
+                f"{path} ({name!r}); keep each model's card with its weights, or delete the wrong card"
+            )
+    return {"name": name, "config": config, "state_dict": state}
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model saved by :func:`save_model`, in evaluation mode; a CheckpointError says what else it is."""
     path = Path(path)
-    ckpt = safe_load(path, what="model file", map_location=map_location)
+    if path.suffix.lower() in SAFETENSORS:
+        ckpt = _read_safetensors(path)
+    else:
+        ckpt = safe_load(path, what="model file", map_location=map_location)
     if isinstance(ckpt, dict) and "xmodal_lab" in ckpt and "state_dict" in ckpt:
         raise CheckpointError(
             f"{path}: a training checkpoint (written by fit or the CLI), not a model file; load it with "
@@ -59,7 +250,12 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     else:
         raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
     _check_finite(path, ckpt["state_dict"])
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: the weights do not fit a {ckpt['name']!r} model of its config ({err})"
+        ) from None
     return model.to(map_location).eval()
 
 
@@ -74,4 +270,7 @@ def _check_finite(path: Path, state: dict) -> None:
             )
 
 
-__all__ = ["load_model", "save_model"]
+__all__ = [
+    "card_paths", "from_pretrained", "load_model", "model_card", "read_card", "save_model", "save_pretrained",
+    "tensors_sha256",
+]  # fmt: skip

@@ -20,6 +20,7 @@ _EXPORTS = {
              "footprints_geojson", "plot_footprints", "png_data_url"),
     "region_maps": ("plot_region_mask", "plot_region_pair", "plot_region_query", "read_rgb", "region_explorer",
                     "segment_explorer"),
+    "sam_map": ("sam_explorer",),
     "colours": ("render", "s2_true_colour"),
     "figure": ("enable_notebook_display", "grid", "new_figure"),
 }  # fmt: skip

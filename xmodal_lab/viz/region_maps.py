@@ -6,6 +6,7 @@ it (``plot_region_*``); the computations are those of :mod:`xmodal_lab.eval.tile
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,28 @@ PCA_LEGEND = (
     "have no fixed meaning. 'similarity': cosine to the clicked tile, dark -1 to bright +1."
 )
 _EMPTY = np.zeros((1, 1, 4), np.uint8)
+
+
+@dataclass
+class RasterPair:
+    """An S1 and an S2 GeoTIFF of one place: the explorers' ``tiles`` without embeddings.
+
+    ``source_transform``, ``source_shape`` and ``crs`` are those of the optical raster.
+    """
+
+    s1_path: Path
+    s2_path: Path
+    source_transform: tuple[float, ...]
+    source_shape: tuple[int, int]
+    crs: str
+
+    @classmethod
+    def open(cls, s1_path: str | Path, s2_path: str | Path) -> RasterPair:
+        """Read the optical raster's grid (no pixels)."""
+        import rasterio
+
+        with rasterio.open(s2_path) as src:
+            return cls(Path(s1_path), Path(s2_path), tuple(src.transform)[:6], src.shape, str(src.crs))
 
 
 def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tuple[tuple[float, float], ...]:
@@ -85,14 +108,19 @@ def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.n
     with rasterio.open(path) as src:
         step = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
         shape = (src.height // step, src.width // step)
-        bands = list(range(1, src.count + 1))
-        if modality.startswith("s2") and src.count == 13:
-            bands.pop(10)  # B10
-        data = src.read(bands, out_shape=(len(bands), *shape)).astype(np.float32)
-        if modality.startswith("s2") and np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
-            data /= 10000.0
+        bands, divisor = sentinel_bands(src, modality)
+        data = src.read(bands, out_shape=(len(bands), *shape)).astype(np.float32) / np.float32(divisor)
         res = abs(src.transform.a) * src.width / shape[1]
         return data, float(res), str(src.crs), tuple(src.transform)[:6]
+
+
+def sentinel_bands(src: Any, modality: str) -> tuple[list[int], float]:
+    """The bands of an open S1 or S2 raster the kit reads (S2 without B10), and the divisor to physical units."""
+    bands = list(range(1, src.count + 1))
+    if modality.startswith("s2") and src.count == 13:
+        bands.pop(10)  # B10
+    digital = modality.startswith("s2") and np.issubdtype(np.dtype(src.dtypes[0]), np.integer)
+    return bands, 10000.0 if digital else 1.0
 
 
 def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
@@ -113,9 +141,17 @@ def to_lonlat_collection(collection: dict) -> dict:
 
 
 def _explorer(
-    tiles: Any, threshold: float, basemap: str | None, export_dir: Any, stem: str, layers: list, controls=()
+    tiles: Any,
+    threshold: float | None,
+    basemap: str | None,
+    export_dir: Any,
+    stem: str,
+    layers: list,
+    controls=(),
 ):
     """The explorers' VBox: the raster's map (S1, S2, PCA of the embeddings, ``layers``), a slider, an export.
+
+    ``threshold=None``: no slider; ``tiles`` without ``vectors`` (a :class:`RasterPair`): no PCA layer.
 
     The caller sets ``box.query(lon, lat)``, ``box.redraw()`` and ``box.write(path)``, then calls
     ``box.start(point)``. A click on the map (or ``box.click(lon, lat)``) queries then redraws;
@@ -131,23 +167,25 @@ def _explorer(
     m.raster_bounds = bounds
     m.add(image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
     m.add(image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
-    key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
-    colours = tiles.to_grid(pca_rgb(tiles.vectors[key]), fill=0).astype(np.uint8)  # [3, rows, cols]
-    alpha = np.where(colours[0] > 0, 255, 0).astype(np.uint8)  # no tile: transparent
-    rgba = np.dstack([np.moveaxis(colours, 0, -1), alpha])
-    grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-    m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
-    m.add(m.pca_layer)
-    add_legend(m, PCA_LEGEND, wheel=False)
+    if getattr(tiles, "vectors", None):  # a raster pair without embeddings (the SAM map) has no PCA layer
+        key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
+        colours = tiles.to_grid(pca_rgb(tiles.vectors[key]), fill=0).astype(np.uint8)  # [3, rows, cols]
+        alpha = np.where(colours[0] > 0, 255, 0).astype(np.uint8)  # no tile: transparent
+        rgba = np.dstack([np.moveaxis(colours, 0, -1), alpha])
+        grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
+        m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
+        m.add(m.pca_layer)
+        add_legend(m, PCA_LEGEND, wheel=False)
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
                                      name=LAYER_CLICK)  # fmt: skip
     m.add(marker)
-    slider = widgets.FloatSlider(value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold",
-                                 continuous_update=False, readout_format=".2f")  # fmt: skip
+    slider = None if threshold is None else widgets.FloatSlider(
+        value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold", continuous_update=False,
+        readout_format=".2f")  # fmt: skip
     info, button = widgets.HTML(), widgets.Button(description=f"export {stem}", icon="download")
-    box = widgets.VBox([widgets.HBox([*controls, slider, button]), info, m])
+    box = widgets.VBox([widgets.HBox([*controls, *([slider] if slider else []), button]), info, m])
     box.map, box.slider, box.info, box.marker, box.exported = m, slider, info, marker, None
 
     def click(lon: float, lat: float) -> Any:
@@ -191,7 +229,8 @@ def _explorer(
 
     m.on_interaction(on_interaction)
     button.on_click(on_button)
-    slider.observe(lambda _: box.redraw(), names="value")
+    if slider is not None:
+        slider.observe(lambda _: box.redraw(), names="value")
     box.click, box.start, box.export = click, start, export
     return box
 

@@ -1,0 +1,155 @@
+"""What a saved model says about itself: its input recipe, a Markdown model card, a STAC MLM item.
+
+The card's fields are those of :func:`xmodal_lab.models.io.model_card`; the STAC item follows the Machine
+Learning Model extension (``mlm:name``, ``mlm:architecture``, ``mlm:input`` with band names and shapes,
+``mlm:output``, and an asset with the ``mlm:model`` role pointing at the weights).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
+
+#: Each modality's bands and units, as the kit's models take them.
+MODALITIES = {
+    "s1": ([b.name for b in S1_BANDS], "Sentinel-1 sigma0 in dB"),
+    "s2": ([b.name for b in S2_BANDS], "Sentinel-2 L2A reflectance (digital number / 10000)"),
+}
+#: Architectures by registry name, for ``mlm:architecture``.
+ARCHITECTURES = {
+    "contrastive": "Vision Transformer dual encoder (CLIP-style)", "croma": "CROMA (Vision Transformer)",
+    "scale_mae": "Scale-MAE (Vision Transformer)", "skysense": "SkySense-style Vision Transformer",
+    "mmearth": "MMEarth-style masked autoencoder", "segmentation": "encoder with a segmentation head",
+}  # fmt: skip
+
+
+def input_recipe(model: nn.Module) -> dict[str, Any]:
+    """``{modality: {"bands", "units", "normalisation", ...}}``: what each input goes through first.
+
+    A kit ``InputNorm`` gives its ``mean`` / ``std``; a published checkpoint's ``InputRecipe`` also its
+    ``mode``, ``gain``, ``input_range`` and band mapping.
+    """
+    out = {}
+    has_norm = any(hasattr(model, f"norm_{key}") for key in MODALITIES)
+    source = model if has_norm else getattr(model, "encoder", model)  # a segmentation model's: its encoder's
+    for key, (bands, units) in MODALITIES.items():
+        norm = getattr(source, f"norm_{key}", None)
+        if norm is None:
+            continue
+        entry: dict[str, Any] = {"bands": bands, "units": units, "normalisation": type(norm).__name__}
+        if hasattr(norm, "mode"):
+            entry.update(mode=norm.mode, gain=norm.gain, band_map=list(norm.bands),
+                         input_range=None if norm.input_range is None else list(norm.input_range))  # fmt: skip
+        if hasattr(norm, "mean"):
+            entry.update(mean=norm.mean.flatten().tolist(), std=norm.std.flatten().tolist())
+        out[key] = entry
+    return out
+
+
+def _table(rows: dict, head: tuple[str, str]) -> list[str]:
+    return [
+        f"| {head[0]} | {head[1]} |",
+        "|---|---|",
+        *(f"| {k} | {json.dumps(v)} |" for k, v in rows.items()),
+    ]
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The model card ``card`` (from :func:`~xmodal_lab.models.io.model_card`) as Markdown for people."""
+    weights = (card.get("weights") or {}).get("file", "model.safetensors")
+    lines = [
+        "---", "library_name: xmodal_lab", "tags:", "- earth-observation", "- sentinel-1", "- sentinel-2",
+        f"- {card['name']}", "---", "", f"# {card['name']} (xmodal_lab {card['xmodal_lab_version']})", "",
+        f"{ARCHITECTURES.get(card['name'], card['name'])}, {card['parameters']:,} parameters. Load it with:", "",
+        "```python", "from xmodal_lab.models import load_model", "", f'model = load_model("{weights}")', "```", "",
+        "## Configuration", "", *_table(card["config"], ("field", "value")), "", "## Input", "",
+    ]  # fmt: skip
+    for key, entry in card.get("input", {}).items():
+        shown = {
+            k: [float(f"{v:.4g}") for v in entry[k]] if k in ("mean", "std") else entry[k] for k in entry
+        }
+        norm = ", ".join(
+            f"{k} {json.dumps(shown[k])}"
+            for k in ("mode", "gain", "input_range", "mean", "std")
+            if k in entry
+        )
+        lines.append(
+            f"- `{key}`: {', '.join(entry['bands'])} ({entry['units']}); {entry['normalisation']}: {norm}"
+        )
+    metrics = card.get("metrics") or {}
+    lines += ["", "## Training data", "", str(card.get("data") or "not recorded"), "", "## Metrics", ""]
+    lines += _table(metrics, ("metric", "value")) if metrics else ["none recorded"]
+    return "\n".join(lines) + "\n"
+
+
+def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write a STAC item with the MLM extension describing a ``.safetensors`` model and its card.
+
+    Args:
+        path: the weights written by :func:`~xmodal_lab.models.io.save_model`, with their ``.json`` card.
+        out: the item's file (default ``<stem>.stac.json`` beside the weights); never overwritten.
+
+    Returns:
+        The item's path; its ``weights`` asset points at the weights by a relative link.
+    """
+    import datetime
+
+    import pystac
+    import torch
+    from pystac.extensions import mlm
+
+    from xmodal_lab.files import publish
+    from xmodal_lab.models.io import card_paths, read_card
+
+    path = Path(path)
+    card = read_card(path)
+    if card is None:
+        raise FileNotFoundError(
+            f"no model card {card_paths(path)[0]} beside {path}; write the model with save_model"
+        )
+    out = Path(out) if out is not None else path.with_name(f"{path.stem}.stac.json")
+    config = card["config"]
+    size = int(config.get("img_size", (config.get("encoder_config") or {}).get("img_size", -1)))
+    segmentation = card["name"] == "segmentation"
+    inputs = [
+        mlm.ModelInput.create(name=key, bands=entry["bands"], input=mlm.InputStructure.create(
+            shape=[-1, len(entry["bands"]), size, size], dim_order=["batch", "channel", "height", "width"],
+            data_type="float32"), description=f"{entry['units']}; {entry['normalisation']} inside the model")
+        for key, entry in card["input"].items()
+    ]  # fmt: skip
+    if segmentation:
+        result = mlm.ResultStructure.create([-1, int(config["num_classes"]), size, size],
+                                        ["batch", "class", "height", "width"], "float32")  # fmt: skip
+        output = mlm.ModelOutput.create("logits", [mlm.TaskType.SEMANTIC_SEGMENTATION], result)
+    else:
+        dim = int(config.get("embed_dim", config.get("proj_dim", -1)))
+        result = mlm.ResultStructure.create([-1, dim], ["batch", "embedding"], "float32")
+        output = mlm.ModelOutput.create("embedding", [mlm.TaskType.SIMILARITY_SEARCH], result,
+                                    description="one embedding per modality, from model.embed(s1=, s2=)")  # fmt: skip
+    item = pystac.Item(id=path.stem, geometry=None, bbox=None, datetime=datetime.datetime.now(datetime.UTC),
+                       properties={"description": f"xmodal_lab {card['name']} model; data: {card.get('data')}"})  # fmt: skip
+    mlm.MLMExtension.ext(item, add_if_missing=True).apply(
+        name=f"xmodal_lab-{card['name']}".replace("_", "-"), architecture=ARCHITECTURES[card["name"]],
+        tasks=list(output.tasks), input=inputs, output=[output], framework="PyTorch",
+        framework_version=torch.__version__.split("+")[0], total_parameters=int(card["parameters"]),
+        pretrained=False, pretrained_source=None)  # fmt: skip
+    bands = [
+        {"name": b} for entry in card["input"].values() for b in entry["bands"]
+    ]  # STAC 1.1: on the asset
+    asset = pystac.Asset(href=f"./{path.name}", media_type="application/octet-stream; application=safetensors",
+                         title="weights (safetensors)", roles=["mlm:model", "mlm:weights", "data"],
+                         extra_fields={"bands": bands})  # fmt: skip
+    item.add_asset("weights", asset)
+    mlm.AssetGeneralMLMExtension.ext(asset, add_if_missing=True).apply(artifact_type="safetensors")
+    item.add_asset("card", pystac.Asset(href=f"./{card_paths(path)[0].name}", media_type="application/json",
+                                        title="model card", roles=["metadata"]))  # fmt: skip
+    text = json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=2) + "\n"
+    return publish(out, lambda tmp: tmp.write_text(text), "STAC item")
+
+
+__all__ = ["card_markdown", "input_recipe", "model_stac_item"]
