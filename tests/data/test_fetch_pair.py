@@ -247,3 +247,43 @@ def test_bad_requests_fail_before_any_download(where, dates, tmp_path):
     with pytest.raises(InputValueError):
         xl.data.fetch_pair(where, dates, catalog="http://127.0.0.1:9/none", out_dir=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_course_places_are_small_boxes_with_dated_windows():
+    from xmodal_lab.data.stac import _area, _grid, _window
+
+    assert {"rondonia", "sindh_flood", "rotterdam_port", "pilat_coast", "kansas_farmland"} <= set(xl.data.COURSE_PLACES)
+    assert set(xl.data.COURSE_PLACES["rondonia"].dates) == {"before", "after"}
+    assert set(xl.data.COURSE_PLACES["sindh_flood"].dates) == {"before", "during"}
+    for place in xl.data.COURSE_PLACES.values():
+        (lon, lat), side = place.where
+        assert 2000 <= side <= 5000
+        grid = _grid(_area(place.where), 32600 + int((lon + 180) // 6) + 1 + (100 if lat < 0 else 0))
+        assert grid.shape.x <= 501 and grid.shape.y <= 501
+        windows = sorted(_window(d) for d in place.dates.values())
+        assert all(start < end for start, end in windows)
+
+
+def test_the_command_line_fetches_a_box_and_reports_it(catalog, tmp_path, capsys):
+    from xmodal_lab.data.fetch import main
+
+    x, y = fx.CENTRE
+    box = [str(v) for v in (x - 0.005, y - 0.005, x + 0.005, y + 0.005)]
+    assert main(["--bbox", *box, "--dates", "2023-07-01/2023-07-31", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"box: 2023-07-15 {catalog.expected['s2']}" in out and catalog.expected["s1"] in out
+    assert len(list(tmp_path.glob("box_*.json"))) == 1
+
+
+def test_the_command_line_offline_says_so_in_one_line_and_stops(tmp_path, capsys):
+    from xmodal_lab.data.fetch import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/api/stac/v1"
+    start = time.perf_counter()
+    assert main(["--course", "--catalog", url, "--out", str(tmp_path), "--quiet"]) == 2
+    assert time.perf_counter() - start < 10
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "offline" in out[0] and url in out[0]
+    assert list(tmp_path.iterdir()) == []
