@@ -31,9 +31,9 @@ import numpy as np
 from pyproj import Transformer
 
 EPSG = 32720  # UTM 20 S: Rondônia
-CENTRE = (-63.0, -9.9)  # lon, lat of the test box
+CENTRE = (-63.05, -9.95)  # lon, lat of the test box: the centre of COURSE_PLACES["rondonia"]
 SIDE = 2000.0  # metres: the test box is a 2 km square around CENTRE
-TILE = 3840.0  # metres: the fixture's "tile" (64 px at 60 m, 192 at 20 m, 384 at 10 m)
+TILE = 5760.0  # metres: the fixture's "tile" (96 px at 60 m, 288 at 20 m, 576 at 10 m)
 REFLECTANCE = tuple(round(0.02 + 0.02 * b, 4) for b in range(12))  # per band, the kit's order
 BRIGHT = 0.6  # B8 reflectance of a bright 10 x 10 px square
 VV, VH = 0.1, 0.01  # linear gamma0: -10 dB, -20 dB
@@ -139,17 +139,19 @@ class FixtureCatalog:
                 refl[int((y0 - top) / 10):int((y0 - bottom) / 10), int((left - x0) / 10):int((right - x0) / 10)] = BRIGHT
             bands_pc[key] = _cog(np.round(refl * 10000 + 1000).astype(np.uint16), res, (x0, y0), 0)
             bands_es[ES_KEYS[b]] = _cog(np.round(refl * 10000).astype(np.uint16), res, (x0, y0), 0)
-        scl_clear = np.full((192, 192), 4, np.uint8)  # 4: vegetation
+        n20 = int(TILE / 20)
+        x, y = utm_centre()
+        centre_col = int((x - x0) / 20)
+        scl_clear = np.full((n20, n20), 4, np.uint8)  # 4: vegetation
         scl_b = scl_clear.copy()
         self.cloud_pixels = self._clouds(scl_b)
         scl_a = scl_clear.copy()
-        scl_a[:, :96] = 9  # the west half under thick cloud: half of the box
+        scl_a[:, :centre_col] = 9  # everything west of the centre under thick cloud: half of the box
         s1 = {}
         for key, value in (("vv", VV), ("vh", VH)):
-            power = np.full((384, 384), value, np.float32)
-            power[:, 190:194] = S1_NODATA  # a strip without data through the box (columns of the tile)
+            power = np.full((int(TILE / 10),) * 2, value, np.float32)
+            power[:, 2 * centre_col + 30:2 * centre_col + 34] = S1_NODATA  # a strip without data through the box
             s1[key] = _cog(power, 10, (x0, y0), S1_NODATA)
-        self.s1_nodata_cols = (x0 + 1900.0, x0 + 1940.0)
         s2 = [  # id stem, date, eo:cloud_cover, footprint, SCL
             ("A", "2023-07-10", 5.0, tile, _cog(scl_a, 20, (x0, y0), 0)),
             ("B", "2023-07-15", 12.0, tile, _cog(scl_b, 20, (x0, y0), 0)),
@@ -277,7 +279,9 @@ class FixtureCatalog:
         for pol in pols:
             href = f"{base}/iw-{pol}.rtc.tiff"
             self.blobs[href] = data[pol]
-            assets[pol] = {**self._assets_common(pol, href, 10),
+            common = self._assets_common(pol, href, 10)
+            proj = {k: common.pop(k) for k in ("proj:bbox", "proj:shape", "proj:transform")}
+            assets[pol] = {**common,
                            "title": f"{pol.upper()}: vertical transmit", "description": "Terrain-corrected gamma naught",
                            "raster:bands": [{"nodata": S1_NODATA, "data_type": "float32", "spatial_resolution": 10}]}  # fmt: skip
         geometry = _footprint(*foot)
@@ -289,7 +293,7 @@ class FixtureCatalog:
                 "sar:polarizations": [p.upper() for p in pols], "sar:product_type": "GRD",
                 "sar:instrument_mode": "IW", "sar:frequency_band": "C", "sat:orbit_state": orbit,
                 "sat:relative_orbit": 83 if orbit == "ascending" else 10, "s1:resolution": "high",
-                "proj:epsg": EPSG, "s1:processing_level": "1",
+                "proj:epsg": EPSG, **proj, "s1:processing_level": "1",
             },
             "links": [{"rel": "derived_from", "type": "application/json", "title": "Sentinel 1 GRD Item",
                        "href": f"{self.pc_url}/collections/sentinel-1-grd/items/{name}"}],  # fmt: skip

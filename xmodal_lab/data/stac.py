@@ -223,12 +223,17 @@ def _area(where: Any) -> dict[str, Any]:
 
 
 def _lonlat_box(area: dict[str, Any]) -> tuple[float, float, float, float]:
+    """The request's box in degrees (a centred square is drawn in its UTM zone, then unprojected)."""
     if "bbox" in area:
         return tuple(area["bbox"])
+    from xmodal_lab.data.geo import transformer, utm_epsg
+
     (lon, lat), half = area["centre"], area["side"] / 2
-    dlat = half / 111_320.0
-    dlon = half / (111_320.0 * max(math.cos(math.radians(lat)), 1e-6))
-    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
+    zone = f"EPSG:{utm_epsg(lat, lon)}"
+    x, y = transformer("EPSG:4326", zone).transform(lon, lat)
+    corners = [(x + dx, y + dy) for dx in (-half, half) for dy in (-half, half)]
+    lons, lats = zip(*(transformer(zone, "EPSG:4326").transform(*c) for c in corners))
+    return min(lons), min(lats), max(lons), max(lats)
 
 
 def _window(dates: Any) -> tuple[dt.date, dt.date]:
