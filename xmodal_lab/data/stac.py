@@ -153,8 +153,7 @@ def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud:
         raise OutputWriteError(f"{folder}: cannot create the folder for the pair ({error.strerror})") from error
 
     from tqdm.auto import tqdm
-    bar = tqdm(total=5, desc=name or "fetch_pair", disable=not progress)
-    with claim(paths["sidecar"], "pair sidecar"), bar:
+    with claim(paths["sidecar"], "pair sidecar"), tqdm(total=5, desc=name or "pair", disable=not progress) as bar:
         bar.set_postfix_str("searching Sentinel-2")
         s2_item, grid, cloud_pct = _pick_s2(s2_cat, area, start, end, float(max_cloud))
         bar.update()
