@@ -22,7 +22,7 @@ from pyproj import Transformer
 import xmodal_lab as xl
 from tests.data import stac_fixture as fx
 from xmodal_lab.data import stac
-from xmodal_lab.errors import CatalogError, InputValueError, NoSceneError, UnitsWarning
+from xmodal_lab.errors import CatalogError, InputValueError, NoSceneError, OutputExistsError, UnitsWarning
 
 WHERE = (fx.CENTRE, fx.SIDE)
 DATES = ("2023-07-01", "2023-07-31")
@@ -185,7 +185,7 @@ def test_a_catalog_that_is_down_fails_quickly_and_leaves_nothing(catalog, tmp_pa
         catalog.status = None
     assert time.perf_counter() - start < 10
     assert "check the connection" in str(error.value)
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_interrupted_download_leaves_no_partial_pair(tmp_path):
@@ -287,3 +287,37 @@ def test_the_command_line_offline_says_so_in_one_line_and_stops(tmp_path, capsys
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "offline" in out[0] and url in out[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_xmodal_stac_catalog_sets_the_default_catalog(catalog, tmp_path, monkeypatch):
+    monkeypatch.setenv("XMODAL_STAC_CATALOG", "earth-search")
+    assert stac.resolve_catalog(None) is stac.CATALOGS["earth-search"]
+    monkeypatch.setenv("XMODAL_STAC_CATALOG", catalog.pc_url + "/")  # a mirror or a local catalog
+    assert stac.resolve_catalog(None).url == catalog.pc_url
+    assert stac.resolve_catalog("planetary-computer") is stac.CATALOGS["planetary-computer"]
+    pair = xl.data.fetch_pair(WHERE, DATES, out_dir=tmp_path, progress=False)
+    assert pair.info["catalog"] == catalog.pc_url and pair.info["s2"]["id"] == catalog.expected["s2"]
+    with pytest.raises(InputValueError, match="STAC API URL"):
+        stac.resolve_catalog("sentinel-hub")
+
+
+def test_a_file_in_the_way_is_never_overwritten(pair, catalog, tmp_path):
+    mine = tmp_path / pair.s2.name  # the same request in another folder has the same names
+    mine.write_text("my own file")
+    seen = len(catalog.requests)
+    with pytest.raises(OutputExistsError, match="refusing to overwrite"):
+        xl.data.fetch_pair(WHERE, DATES, out_dir=tmp_path, name="rondonia", progress=False)
+    assert len(catalog.requests) == seen, "the name is checked before any download"
+    assert mine.read_text() == "my own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name]
+
+
+@pytest.mark.slow
+def test_live_planetary_computer_pair_of_a_course_place(tmp_path):
+    """Needs the network: the course's Rondônia box from Planetary Computer, opened as the kit reads it."""
+    place = xl.data.COURSE_PLACES["rondonia"]
+    pair = xl.data.fetch_pair(place.where, place.dates["after"], catalog="planetary-computer", out_dir=tmp_path)
+    s1, s2 = read(pair.s1)[0], read(pair.s2)[0]
+    assert -30 < np.nanmedian(s1[0]) < 5 and np.nanmedian(s1[1]) < np.nanmedian(s1[0])  # VH below VV, in dB
+    assert 0.0 < np.nanmedian(s2[3]) < 0.3 and np.nanmedian(s2[7]) > np.nanmedian(s2[3])  # red < NIR
+    assert len(pair.dataset(size=64)) > 0

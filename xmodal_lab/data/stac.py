@@ -29,7 +29,7 @@ import numpy as np
 
 from xmodal_lab.config import cache_dir
 from xmodal_lab.errors import CatalogError, InputValueError, NoSceneError, OutputWriteError
-from xmodal_lab.files import claim, publish, publishing
+from xmodal_lab.files import check_new, claim, publish, publishing
 
 #: Sentinel-2 L2A scene classes that hide the ground: cloud shadow, cloud (medium, high), thin cirrus.
 SCL_CLOUD = (3, 8, 9, 10)
@@ -147,18 +147,35 @@ def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud:
              (("s1", "_S1.tif"), ("s2", "_S2.tif"), ("cloud", "_cloud.tif"), ("sidecar", ".json"))}  # fmt: skip
     if paths["sidecar"].is_file():  # published last: its presence means the whole pair is there
         return _cached(paths)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputWriteError(f"{folder}: cannot create the folder for the pair ({error.strerror})") from error
+    try:
+        return _fetch(paths, request, area, start, end, s2_cat, s1_cat, float(max_cloud), float(max_days_apart),
+                      name, progress)  # fmt: skip
+    except BaseException:
+        if created:  # a failed first fetch leaves no empty folder either
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
 
+
+def _fetch(paths, request, area, start, end, s2_cat, s1_cat, max_cloud, max_days_apart, name, progress):
+    """Search, read and write one pair under the claim of its sidecar's name."""
     from tqdm.auto import tqdm
+
     with claim(paths["sidecar"], "pair sidecar"), tqdm(total=5, desc=name or "pair", disable=not progress) as bar:
+        for key in ("s1", "s2", "cloud"):  # a file in the way fails now, not after the download
+            check_new(paths[key], "GeoTIFF")
         bar.set_postfix_str("searching Sentinel-2")
-        s2_item, grid, cloud_pct = _pick_s2(s2_cat, area, start, end, float(max_cloud))
+        s2_item, grid, cloud_pct = _pick_s2(s2_cat, area, start, end, max_cloud)
         bar.update()
         bar.set_postfix_str("searching Sentinel-1")
-        s1_item = _pick_s1(s1_cat, area, s2_item, float(max_days_apart))
+        s1_item = _pick_s1(s1_cat, area, s2_item, max_days_apart)
         bar.update()
         bar.set_postfix_str("reading Sentinel-2")
         s2, cloud = _load_s2(s2_cat, s2_item, grid)
