@@ -447,9 +447,19 @@ def _sign(obj: Any) -> None:
     planetary_computer.sign_inplace(obj)
 
 
+_CAUSES = (  # what the usual network failures mean, instead of a page of urllib3's words
+    (("NameResolutionError", "Failed to resolve", "Name or service not known", "Could not resolve host"),
+     "its host name does not resolve: offline?"),
+    (("Connection refused", "ConnectionRefusedError"), "the connection was refused"),
+    (("timed out", "Timeout"), "the connection timed out"),
+)  # fmt: skip
+
+
 def _catalog_error(url: str, what: str, error: BaseException) -> CatalogError:
-    detail = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-    return CatalogError(f"{url}: {what} ({type(error).__name__}: {detail}); {_FIX}")
+    text = str(error) or type(error).__name__
+    detail = next((cause for keys, cause in _CAUSES if any(k in text for k in keys)), None)
+    detail = detail or f"{type(error).__name__}: {text.splitlines()[0][:200]}"
+    return CatalogError(f"{url}: {what} ({detail}); {_FIX}")
 
 
 # --- writing --------------------------------------------------------------------------------------------
