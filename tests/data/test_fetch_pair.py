@@ -321,3 +321,10 @@ def test_live_planetary_computer_pair_of_a_course_place(tmp_path):
     assert -30 < np.nanmedian(s1[0]) < 5 and np.nanmedian(s1[1]) < np.nanmedian(s1[0])  # VH below VV, in dB
     assert 0.0 < np.nanmedian(s2[3]) < 0.3 and np.nanmedian(s2[7]) > np.nanmedian(s2[3])  # red < NIR
     assert len(pair.dataset(size=64)) > 0
+
+
+def test_a_catalog_with_other_asset_names_is_named_as_such(catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(stac, "S2_ASSETS", {"B02": ("B1_10m",) * 13})  # as if the items used other names
+    with pytest.raises(NoSceneError, match="lack the assets the kit reads"):
+        xl.data.fetch_pair(WHERE, DATES, out_dir=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())

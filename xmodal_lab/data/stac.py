@@ -342,6 +342,11 @@ def _pick_s2(cat: Catalog, area: dict[str, Any], start: dt.date, end: dt.date, m
     t0 = dt.datetime.combine(start, dt.time.min, dt.UTC)
     t1 = dt.datetime.combine(end, dt.time.max, dt.UTC)
     items = _search(cat, cat.s2_collection, _lonlat_box(area), t0, t1, {"eo:cloud_cover": {"lte": max_cloud}})
+    if items and all(_s2_keys(i) is None for i in items):
+        raise NoSceneError(
+            f"{cat.url}: its {cat.s2_collection} items ({items[0].id}, ...) lack the assets the kit reads "
+            f"({' or '.join(', '.join(keys) for keys in S2_ASSETS.values())})"
+        )
     items = [i for i in items if _covers(i, area) and _s2_keys(i) is not None]
     if not items:
         raise NoSceneError(
