@@ -5,8 +5,11 @@ over HTTP), without a network: one threaded ``http.server`` on 127.0.0.1 answers
 
 - ``/api/stac/v1`` (+ ``/conformance``, ``POST /search``): Planetary Computer's stac-fastapi/pgstac shapes
   (landing page with ``conformsTo`` and ``search`` links; ``FeatureCollection`` pages with a ``next`` link
-  whose POST ``body`` carries ``token: "next:<id>"``; items of ``sentinel-2-l2a`` and ``sentinel-1-rtc`` as in
-  microsoft/planetary-computer-tasks ``datasets/sentinel-*/collection/template.json`` and ``s1rtc.py``);
+  whose POST ``body`` carries ``token: "next:<id>"``; ``sentinel-2-l2a`` items as a recorded one of 2024
+  (STAC 1.1, ``proj:code``, six-number ``proj:transform``, blob hrefs down to ``IMG_DATA/R10m/..._B02_10m.tif``),
+  asset titles and ``gsd`` from microsoft/planetary-computer-tasks ``datasets/sentinel-2/collection/
+  template.json``; ``sentinel-1-rtc`` items from ``datasets/sentinel-1-rtc`` there (``vv``/``vh`` assets with
+  ``raster:bands`` nodata -32768 float32, item-level ``proj:epsg`` and nine-number ``proj:transform``));
 - ``/api/sas/v1/token/{account}/{container}``: the SAS token endpoint (``{"msft:expiry", "token"}``, the
   ``SASToken`` model of microsoft/planetary-computer-sdk-for-python);
 - ``/v1`` (+ ``POST /search``): Earth Search v1 (stac-server) shapes: ``numberMatched``/``numberReturned``,
@@ -185,7 +188,7 @@ class FixtureCatalog:
         x0, y0 = tile_origin()
         n = int(TILE / res)
         return {"href": href, "proj:bbox": [x0, y0 - TILE, x0 + TILE, y0], "proj:shape": [n, n],
-                "proj:transform": [res, 0.0, x0, 0.0, -res, y0, 0.0, 0.0, 1.0], "gsd": float(res), "type": COG,
+                "proj:transform": [res, 0.0, x0, 0.0, -res, y0], "gsd": float(res), "type": COG,
                 "roles": ["data"]}  # fmt: skip
 
     def _pc_s2(self, stem: str, date: str, cloud: float, foot: tuple, scl: bytes, bands: dict) -> dict:
@@ -201,30 +204,37 @@ class FixtureCatalog:
             self.blobs[href] = scl if key == "SCL" else bands[key]
             assets[key] = {**self._assets_common(key, href, res), "title": f"Band {key} - {res}m"}
             if key != "SCL":
-                assets[key]["eo:bands"] = [{"name": key, "description": f"Band {key}"}]
+                assets[key]["eo:bands"] = [{"name": key, "description": f"Band {key}", "center_wavelength": 0.5}]
         assets["rendered_preview"] = {"href": f"https://planetarycomputer.microsoft.com/api/data/v1/item/"
                                               f"preview.png?collection=sentinel-2-l2a&item={iid}",
                                       "type": "image/png", "roles": ["overview"], "title": "Rendered preview"}  # fmt: skip
         geometry = _footprint(*foot)
         return {
-            "type": "Feature", "stac_version": "1.0.0", "id": iid, "collection": "sentinel-2-l2a",
+            "type": "Feature", "stac_version": "1.1.0", "id": iid, "collection": "sentinel-2-l2a",
             "bbox": _bbox(geometry), "geometry": geometry,
             "properties": {
-                "datetime": f"{date}T14:17:39.024000Z", "platform": "Sentinel-2B", "proj:epsg": EPSG,
+                "datetime": f"{date}T14:17:39.024000Z", "platform": "Sentinel-2B", "proj:code": f"EPSG:{EPSG}",
                 "instruments": ["msi"], "s2:mgrs_tile": "20LMP", "constellation": "Sentinel 2",
                 "eo:cloud_cover": cloud, "s2:product_uri": safe, "s2:product_type": "S2MSI2A",
                 "sat:orbit_state": "descending", "sat:relative_orbit": 10, "s2:processing_baseline": "05.09",
                 "s2:datatake_type": "INS-NOBS", "s2:generation_time": f"{date}T21:35:12.000000Z",
                 "s2:high_proba_clouds_percentage": cloud / 2, "s2:nodata_pixel_percentage": 0.0,
             },
-            "links": [{"rel": "collection", "href": f"{self.pc_url}/collections/sentinel-2-l2a",
-                       "type": "application/json"},
-                      {"rel": "self", "href": f"{self.pc_url}/collections/sentinel-2-l2a/items/{iid}",
-                       "type": "application/geo+json"}],  # fmt: skip
+            "links": [
+                {"rel": "collection", "href": f"{self.pc_url}/collections/sentinel-2-l2a", "type": "application/json"},
+                {"rel": "parent", "href": f"{self.pc_url}/collections/sentinel-2-l2a", "type": "application/json"},
+                {"rel": "root", "href": self.pc_url, "type": "application/json",
+                 "title": "Microsoft Planetary Computer STAC API"},
+                {"rel": "self", "href": f"{self.pc_url}/collections/sentinel-2-l2a/items/{iid}",
+                 "type": "application/geo+json"},
+                {"rel": "license", "href": "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"},
+                {"rel": "preview", "type": "text/html", "title": "Map of item",
+                 "href": f"https://planetarycomputer.microsoft.com/api/data/v1/item/map?collection=sentinel-2-l2a&item={iid}"},
+            ],  # fmt: skip
             "assets": assets,
-            "stac_extensions": ["https://stac-extensions.github.io/eo/v1.0.0/schema.json",
+            "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json",
                                 "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
-                                "https://stac-extensions.github.io/projection/v1.0.0/schema.json"],  # fmt: skip
+                                "https://stac-extensions.github.io/projection/v2.0.0/schema.json"],  # fmt: skip
         }
 
     def _es_s2(self, stem: str, date: str, cloud: float, foot: tuple, scl: bytes, bands: dict) -> dict:
@@ -281,6 +291,7 @@ class FixtureCatalog:
             self.blobs[href] = data[pol]
             common = self._assets_common(pol, href, 10)
             proj = {k: common.pop(k) for k in ("proj:bbox", "proj:shape", "proj:transform")}
+            proj["proj:transform"] = [*proj["proj:transform"], 0.0, 0.0, 1.0]  # the 9-number form
             assets[pol] = {**common,
                            "title": f"{pol.upper()}: vertical transmit", "description": "Terrain-corrected gamma naught",
                            "raster:bands": [{"nodata": S1_NODATA, "data_type": "float32", "spatial_resolution": 10}]}  # fmt: skip
