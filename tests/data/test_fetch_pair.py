@@ -154,10 +154,12 @@ def test_a_second_call_is_served_from_the_cache_without_network(pair, catalog):
     catalog.status = 503  # the catalog is down: a cached pair does not notice
     try:
         again = xl.data.fetch_pair(WHERE, DATES, out_dir=pair.s1.parent, name="rondonia", progress=False)
+        renamed = xl.data.fetch_pair(WHERE, DATES, out_dir=pair.s1.parent, name="my_box", progress=False)
     finally:
         catalog.status = None
     assert len(catalog.requests) == seen
     assert (again.s1, again.s2, again.sidecar) == (pair.s1, pair.s2, pair.sidecar) and again.info == pair.info
+    assert renamed.sidecar == pair.sidecar, "the same request under another name is the cached pair"
 
 
 def test_earth_search_items_give_the_same_pair(catalog, pair, tmp_path):
