@@ -46,3 +46,8 @@ benchmarks: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Real places for the lessons: Sentinel-1/2 pairs from a STAC catalog into the cache (needs the network).
+.PHONY: data
+data: install  ## prefetch the course's real places (python -m xmodal_lab.data.fetch --course)
+	$(BIN)/python -m xmodal_lab.data.fetch --course

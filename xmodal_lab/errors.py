@@ -38,6 +38,14 @@ class OutputExistsError(OutputWriteError, FileExistsError):
     """The file the kit was asked to write exists (or appeared while writing); it is never replaced."""
 
 
+class CatalogError(XmodalError, ConnectionError):
+    """A STAC catalog, its signing service or its files could not be reached or answered badly (URL named)."""
+
+
+class NoSceneError(XmodalError, LookupError):
+    """A catalog holds no scene for the place, dates and limits asked (widen the dates or the limits)."""
+
+
 class UnitsWarning(UserWarning):
     """Values that look like the wrong units; the message says what was seen and the fix."""
 

@@ -45,3 +45,9 @@ __all__ = [  # fmt: skip
     "SimulatedChanges", "SimulatedFloods", "SimulatedWorld", "speckle_cv", "TorchGeoBigEarthNet",
     "TorchGeoSEN12MS", "TorchGeoSSL4EOS12", "WorldConfig", "write_pair_geotiffs"
 ]
+
+# Real places from STAC catalogs (Planetary Computer, Earth Search): a co-registered pair for any box.
+from xmodal_lab.data.places import COURSE_PLACES  # noqa: E402
+from xmodal_lab.data.stac import FetchedPair, fetch_pair  # noqa: E402
+
+__all__ += ["COURSE_PLACES", "FetchedPair", "fetch_pair"]
