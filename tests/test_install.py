@@ -1,0 +1,199 @@
+"""The laptop install: which torch build `make install` picks, its stamp, the lab targets and Python versions."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "scripts" / "torch_source.py"
+HAS_DRIVER = Path("/proc/driver/nvidia").exists()
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+def _no_gpu_path(tmp_path: Path) -> str:
+    """A PATH with the basic tools and no nvidia-smi."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    return str(folder)
+
+
+def _torch_source(env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(SOURCE)], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    return done, time.monotonic() - start
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_gpu_machine_keeps_the_cuda_build(tmp_path):
+    fake = tmp_path / "gpu"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "nvidia-smi").chmod(0o755)
+    done, _ = _torch_source(
+        {"PATH": str(fake), "XMODAL_TORCH_INDEX": f"http://127.0.0.1:{_closed_port()}/cpu"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", "a GPU machine must install the registry's CUDA build"
+    assert "NVIDIA GPU found" in done.stderr
+
+
+@pytest.mark.skipif(HAS_DRIVER, reason="this machine has an NVIDIA driver: the no-GPU branch cannot run here")
+def test_without_a_gpu_an_unreachable_index_falls_back_in_one_line(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/whl/cpu"
+    done, seconds = _torch_source({"PATH": _no_gpu_path(tmp_path), "XMODAL_TORCH_INDEX": url})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "did not answer" in done.stderr
+    assert "registry's build" in done.stderr
+    assert seconds < 10
+
+
+@pytest.mark.skipif(HAS_DRIVER, reason="this machine has an NVIDIA driver: the no-GPU branch cannot run here")
+def test_a_silent_index_costs_the_probe_timeout_only(tmp_path):
+    with socket.socket() as server:  # accepts connections and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/whl/cpu"
+        env = {"PATH": _no_gpu_path(tmp_path), "XMODAL_TORCH_INDEX": url, "XMODAL_TORCH_PROBE_S": "1"}
+        done, seconds = _torch_source(env)
+    assert done.stdout.strip() == "" and "within 1 s" in done.stderr
+    assert seconds < 8, f"the probe took {seconds:.1f} s"
+
+
+@pytest.mark.skipif(HAS_DRIVER, reason="this machine has an NVIDIA driver: the no-GPU branch cannot run here")
+def test_without_a_gpu_a_reachable_index_gives_the_cpu_build(tmp_path):
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = b"<html><a href='torch/'>torch</a></html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Index)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/whl/cpu"
+        done, _ = _torch_source({"PATH": _no_gpu_path(tmp_path), "XMODAL_TORCH_INDEX": url})
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["--extra-index-url", url]
+    assert "CPU build" in done.stderr
+
+
+def test_the_choice_can_be_forced_and_a_typo_is_refused(tmp_path):
+    done, _ = _torch_source({"PATH": _no_gpu_path(tmp_path), "XMODAL_TORCH": "cuda"})
+    assert done.returncode == 0 and done.stdout.strip() == ""
+    done, _ = _torch_source({"PATH": _no_gpu_path(tmp_path), "XMODAL_TORCH": "gpu"})
+    assert done.returncode != 0 and "cpu, cuda or default" in done.stderr
+
+
+def _fake_venv(tmp_path: Path, stamped: bool) -> Path:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    if stamped:
+        time.sleep(0.01)
+        (venv / ".xmodal_installed").touch()
+    return venv
+
+
+def _make_dry(target: str, venv: Path) -> str:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@needs_make
+def test_make_install_asks_torch_source_and_keeps_the_pins(tmp_path):
+    plan = _make_dry("install", _fake_venv(tmp_path, stamped=False))
+    install = [line for line in plan.splitlines() if "pip install" in line and "-e" in line]
+    assert install, plan
+    assert "scripts/torch_source.py" in plan
+    assert "-c constraints.txt" in install[-1] and "$torch_options" in install[-1]
+
+
+@needs_make
+def test_make_install_is_idempotent(tmp_path):
+    plan = _make_dry("install", _fake_venv(tmp_path, stamped=True))
+    assert "pip" not in plan, f"a current stamp must skip the install:\n{plan}"
+
+
+@needs_make
+def test_make_lab_opens_the_student_copies_and_lab_solutions_the_instructor_notebooks(tmp_path):
+    venv = _fake_venv(tmp_path, stamped=True)
+    lab = _make_dry("lab", venv)
+    solutions = _make_dry("lab-solutions", venv)
+    assert re.search(r"--notebook-dir=notebooks/student(\s|$)", lab), lab
+    assert re.search(r"--notebook-dir=notebooks(\s|$)", solutions), solutions
+    assert sorted(p.name for p in (ROOT / "notebooks" / "student").glob("*.ipynb")) == sorted(
+        p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    )
+
+
+def test_supported_pythons_are_declared_and_documented():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11,<3.14"
+    for minor in ("3.11", "3.12", "3.13"):
+        assert f"Programming Language :: Python :: {minor}" in project["classifiers"]
+    assert "Python 3.11 to 3.13" in (ROOT / "README.md").read_text()
+    assert sys.version_info[:2] in {(3, 11), (3, 12), (3, 13)}
+
+
+def test_ci_tries_every_further_python():
+    ci = (ROOT / ".ci" / "run").read_text()
+    script = ROOT / "scripts" / "ci_other_pythons.sh"
+    assert "scripts/ci_other_pythons.sh" in ci and script.stat().st_mode & 0o111
+    text = script.read_text()
+    for minor in ("3.12", "3.13"):
+        assert minor in text
+    assert "-c constraints.txt" in text and "skipped" in text
+
+
+def test_binder_opens_the_student_copies_in_fast_mode():
+    done = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "binder" / "start"),
+            sys.executable,
+            "-c",
+            "import os, sys; print(os.environ['XMODAL_FAST'], sys.argv[1:])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "XMODAL_FAST"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(" ", 1)[0] == "1"
+    assert "/lab/tree/notebooks/student/00_welcome.ipynb" in done.stdout
