@@ -138,19 +138,66 @@ def _make_dry(target: str, venv: Path) -> str:
     return done.stdout
 
 
+def _recording_venv(tmp_path: Path) -> tuple[Path, Path]:
+    """A venv whose python runs scripts for real and records pip commands instead of installing."""
+    venv, log = tmp_path / "venv", tmp_path / "pip.log"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then echo "$@" >> "{log}"; exit 0; fi\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    python.chmod(0o755)
+    return venv, log
+
+
+def _make_install(venv: Path, tmp_path: Path, index: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{_no_gpu_path(tmp_path)}:/usr/bin:/bin", "XMODAL_TORCH_INDEX": index}
+    return subprocess.run(
+        ["make", "--no-print-directory", "install", f"VENV={venv}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @needs_make
-def test_make_install_asks_torch_source_and_keeps_the_pins(tmp_path):
-    plan = _make_dry("install", _fake_venv(tmp_path, stamped=False))
-    install = [line for line in plan.splitlines() if "pip install" in line and "-e" in line]
-    assert install, plan
-    assert "scripts/torch_source.py" in plan
-    assert "-c constraints.txt" in install[-1] and "$torch_options" in install[-1]
+@pytest.mark.skipif(HAS_DRIVER, reason="this machine has an NVIDIA driver: the no-GPU branch cannot run here")
+@pytest.mark.skipif(
+    shutil.which("nvidia-smi", path="/usr/bin:/bin") is not None, reason="nvidia-smi in /usr/bin"
+)
+def test_make_install_falls_back_then_uses_a_reachable_cpu_index_and_keeps_the_pins(tmp_path):
+    venv, log = _recording_venv(tmp_path / "a")
+    done = _make_install(venv, tmp_path, f"http://127.0.0.1:{_closed_port()}/whl/cpu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "did not answer" in done.stderr
+    install = log.read_text().splitlines()[-1]
+    assert "-c constraints.txt" in install and "-e .[dev]" in install
+    assert "--extra-index-url" not in install
+
+    server = _serve_ok()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/whl/cpu"
+        venv, log = _recording_venv(tmp_path / "b")
+        done = _make_install(venv, tmp_path, url)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stdout + done.stderr
+    install = log.read_text().splitlines()[-1]
+    assert f"-c constraints.txt --extra-index-url {url} -e .[dev]" in install
+    assert (venv / ".xmodal_installed").exists()
 
 
 @needs_make
 def test_make_install_is_idempotent(tmp_path):
-    plan = _make_dry("install", _fake_venv(tmp_path, stamped=True))
-    assert "pip" not in plan, f"a current stamp must skip the install:\n{plan}"
+    venv, log = _recording_venv(tmp_path)
+    (venv / ".xmodal_installed").touch()
+    done = _make_install(venv, tmp_path, f"http://127.0.0.1:{_closed_port()}/whl/cpu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not log.exists(), f"a current stamp must skip the install, pip ran: {log.read_text()}"
 
 
 @needs_make
