@@ -3,8 +3,10 @@
 That cell clones the repository to ``/content/xmodal_lab`` and runs this file in the notebook's own process,
 which then:
 
-1. installs the kit with its pinned versions (``pip install -c constraints.txt -e .``), once per session: a
-   stamp file records what was installed, so running the cell again costs nothing;
+1. installs the kit with its pinned versions (``constraints.txt``), once per session: a stamp file records
+   what was installed, so running the cell again costs nothing. Colab's own notebook stack (the kernel,
+   IPython, the Jupyter server and their messaging) is left as Colab ships it: those pins are dropped and
+   JupyterLab, which Colab does not use, is not installed;
 2. puts the clone on ``sys.path``, so the running kernel imports it without a restart;
 3. stops with a clear message when the install replaced a package the kernel had already imported (Colab
    preloads a few): restart the session and run the notebook again, the install is not repeated;
@@ -18,14 +20,28 @@ import hashlib
 import importlib
 import importlib.metadata as metadata
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP_NAME = ".xmodal_colab_installed"
+CONSTRAINTS_NAME = ".xmodal_colab_constraints.txt"
+#: Packages Colab's runtime provides and depends on: their pins are not applied there.
+COLAB_OWNS = frozenset(
+    "ipykernel ipython ipython-pygments-lexers jupyter-client jupyter-core jupyter-server notebook tornado "
+    "traitlets pyzmq comm debugpy prompt-toolkit matplotlib-inline".split()
+)
+#: Dependencies of the kit that a Colab session does not need.
+NOT_ON_COLAB = frozenset({"jupyterlab"})
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
 class RestartNeeded(RuntimeError):
@@ -56,7 +72,7 @@ def install(root: Path = ROOT, run: Callable[..., object] = subprocess.run) -> l
 
     Args:
         root: the repository clone.
-        run: runs the pip command (``subprocess.run``'s signature; tests pass a recorder).
+        run: runs the two pip commands (``subprocess.run``'s signature; tests pass a recorder).
 
     Returns:
         The imported modules whose distributions the install changed (empty: no restart needed, or nothing
@@ -68,18 +84,14 @@ def install(root: Path = ROOT, run: Callable[..., object] = subprocess.run) -> l
         return []
     before = _versions()
     print("xmodal_lab: installing the kit and its pinned versions (a few minutes, once per session)...")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "-c",
-        str(root / "constraints.txt"),
-        "-e",
-        str(root),
-    ]
-    run(cmd, check=True)
+    pins = (root / "constraints.txt").read_text().splitlines()
+    constraints = root / CONSTRAINTS_NAME
+    _write_atomically(constraints, "\n".join(p for p in pins if _name(p) not in COLAB_OWNS) + "\n")
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    needs = [d for d in project["dependencies"] if _name(d) not in NOT_ON_COLAB]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    run([*pip, "-c", str(constraints), *needs], check=True)
+    run([*pip, "--no-deps", "-e", str(root)], check=True)
     importlib.invalidate_caches()
     after = _versions()
     changed = {name for name, version in before.items() if after.get(name, version) != version}

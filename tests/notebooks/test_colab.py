@@ -119,16 +119,19 @@ def test_colab_setup_installs_once_with_the_constraints(colab_setup, tmp_path):
         (tmp_path / name).write_text((ROOT / name).read_text())
     calls = []
     assert colab_setup.install(tmp_path, run=lambda cmd, check: calls.append(cmd)) == []
-    assert len(calls) == 1
-    cmd = calls[0]
-    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert cmd[cmd.index("-c") + 1] == str(tmp_path / "constraints.txt")
-    assert cmd[cmd.index("-e") + 1] == str(tmp_path)
+    assert len(calls) == 2
+    deps, kit = calls
+    assert deps[:4] == [sys.executable, "-m", "pip", "install"]
+    assert "torch>=2.4" in deps and "rasterio>=1.3" in deps and "jupyterlab>=4.1" not in deps
+    pins = Path(deps[deps.index("-c") + 1]).read_text().splitlines()
+    assert "torch==2.14.1" in pins and "torchvision==0.29.1" in pins and "numpy==2.4.6" in pins
+    assert not [p for p in pins if p.startswith(("ipykernel==", "tornado==", "jupyter_server=="))]
+    assert kit[-3:] == ["--no-deps", "-e", str(tmp_path)]
     colab_setup.install(tmp_path, run=lambda cmd, check: calls.append(cmd))
-    assert len(calls) == 1, "a second run in the same session must not reinstall"
+    assert len(calls) == 2, "a second run in the same session must not reinstall"
     (tmp_path / "constraints.txt").write_text((ROOT / "constraints.txt").read_text() + "# changed\n")
     colab_setup.install(tmp_path, run=lambda cmd, check: calls.append(cmd))
-    assert len(calls) == 2, "new constraints must reinstall"
+    assert len(calls) == 4, "new constraints must reinstall"
 
 
 def test_colab_setup_asks_for_a_restart_when_a_loaded_package_changed(colab_setup, tmp_path, monkeypatch):
