@@ -27,7 +27,7 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _no_gpu_path(tmp_path: Path) -> str:
-    """A PATH with the basic tools and no nvidia-smi."""
+    """A PATH folder without nvidia-smi (empty)."""
     folder = tmp_path / "bin"
     folder.mkdir(exist_ok=True)
     return str(folder)
