@@ -1,6 +1,7 @@
-# Two commands for everyone: `make lab` opens the curriculum, `make test` runs every test.
+# Two commands for everyone: `make lab` opens the curriculum (the student copies), `make test` runs every test.
 # Both create .venv and install on first use, and skip the install when nothing changed.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11 to 3.13; the first of python3.11, python3.12, python3.13, python3 found (or PYTHON=...).
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.xmodal_installed
@@ -9,19 +10,25 @@ JOBS   ?= 2
 # JupyterLab refuses to run as root (containers, CI) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: install lab test test-unit test-notebooks lint student-copies benchmarks clean
+.PHONY: install lab lab-solutions test test-unit test-notebooks lint student-copies benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Without an NVIDIA GPU, torch comes from PyTorch's CPU index when it answers (scripts/torch_source.py says
+# which build in one line); the versions stay those of constraints.txt.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	torch_options="$$($(BIN)/python scripts/torch_source.py)" && \
+	$(BIN)/python -m pip install --quiet -c constraints.txt $$torch_options -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the kit with pinned versions
 
-lab: install  ## open the curriculum in JupyterLab
+lab: install  ## open the student copies of the curriculum (notebooks/student/, no solutions) in JupyterLab
+	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks/student --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
+
+lab-solutions: install  ## instructors: open the curriculum with its solutions (notebooks/)
 	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Two test processes on two cores: one BLAS/OpenMP thread each (notebook kernels inherit it), so that two

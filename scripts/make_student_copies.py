@@ -48,6 +48,8 @@ def student_copy(path: Path) -> str:
     for c in cells:
         if c["cell_type"] == "code":
             c["outputs"], c["execution_count"] = [], None
+        if c.get("id") == "colab-badge":  # the Colab badge opens this copy, not the instructor version
+            c["source"] = [s.replace(f"/notebooks/{path.name}", f"/notebooks/student/{path.name}") for s in c["source"]]
     book["cells"] = [banner, *cells]
     return json.dumps(book, indent=1, ensure_ascii=False) + "\n"
 

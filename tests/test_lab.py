@@ -35,7 +35,7 @@ def _lab_command(port: int) -> list[str]:
         sys.executable,
         "-m",
         "jupyterlab",
-        "--notebook-dir=notebooks",
+        "--notebook-dir=notebooks/student",
         f"--port={port}",
         *root,
         *args.split(),
