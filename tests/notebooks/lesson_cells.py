@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-#: ``0.83<!--check:name-->``: a quoted number followed by the name of the ``expect`` call that checks it.
-QUOTE = re.compile(r"(-?\d+(?:\.\d+)?)\s*<!--\s*check:\s*([\w.@-]+)\s*-->")
+from xmodal_lab.lesson.quotes import find_quotes
+
 SHOULD_SEE = re.compile(r"what you should see", re.IGNORECASE)
 
 
@@ -34,7 +34,7 @@ def code_tree(cell: dict) -> ast.Module:
     return ast.parse("\n".join(lines))
 
 
-def _callee(call: ast.Call) -> str:
+def callee(call: ast.Call) -> str:
     f = call.func
     return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
@@ -56,7 +56,7 @@ def expectations(path: Path) -> dict[str, Expectation]:
         if cell["cell_type"] != "code":
             continue
         for node in ast.walk(code_tree(cell)):
-            if not (isinstance(node, ast.Call) and _callee(node) == "expect" and node.args):
+            if not (isinstance(node, ast.Call) and callee(node) == "expect" and node.args):
                 continue
             name = node.args[0]
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
@@ -71,11 +71,11 @@ def expectations(path: Path) -> dict[str, Expectation]:
 
 
 def quotes(path: Path) -> list[tuple[int, float, str]]:
-    """Every ``number<!--check:name-->`` in the markdown: ``(cell, number, name)``."""
+    """Every ``number<!--check:name-->`` in the markdown: ``(cell, number, name)`` (``64%`` reads 0.64)."""
     out = []
     for i, cell in enumerate(cells(path)):
         if cell["cell_type"] == "markdown":
-            out += [(i, float(m.group(1)), m.group(2)) for m in QUOTE.finditer(source(cell))]
+            out += [(i, q.number, q.name) for q in find_quotes(source(cell), i)]
     return out
 
 
@@ -88,6 +88,6 @@ def checker_calls(cell: dict) -> list[ast.Call]:
     calls = []
     for node in ast.walk(code_tree(cell)):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            if _callee(node.value) in ("check_exercise", "check_answer"):
+            if callee(node.value) in ("check_exercise", "check_answer"):
                 calls.append(node.value)
     return calls
