@@ -35,22 +35,27 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def blend_weights(starts: Sequence[int], length: int, tile: int, blend: str) -> list[np.ndarray]:
+def blend_weights(
+    starts: Sequence[int], length: int, tile: int, overlap: int, blend: str
+) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
-    ``"cosine"``: the Hann window ``sin^2(pi (i + 1/2) / tile)``, set to 1 on the half that faces the scene's
-    edge (border pixels get full weight). ``"none"``: 1 on the tile's share of the overlaps (cut in the
-    middle of each overlap), 0 elsewhere: centre-crop stitching, one tile per pixel.
+    ``"cosine"``: 1 where no other tile reaches, a cosine (Hann) taper ``sin^2(pi (i + 1/2) / (2 overlap))``
+    over each overlap with a neighbour (a Tukey window), so two tapers sum to 1 and the output fades from
+    one tile to the next; no taper on the side facing the scene's edge (border pixels get full weight).
+    ``"none"``: 1 on the tile's share of the overlaps (cut in their middle), 0 elsewhere: centre-crop
+    stitching, one tile per pixel.
     """
     i = np.arange(tile, dtype=np.float64)
+    ramp = np.sin(np.pi * (i[:overlap] + 0.5) / (2 * overlap)) ** 2
     weights = []
     for j, start in enumerate(starts):
         if blend == "cosine":
-            w = np.sin(np.pi * (i + 0.5) / tile) ** 2
-            if j == 0:
-                w[: tile // 2] = 1.0
-            if j == len(starts) - 1:
-                w[tile // 2 :] = 1.0
+            w = np.ones(tile)
+            if j > 0 and overlap:
+                w[:overlap] = ramp
+            if j < len(starts) - 1 and overlap:
+                w[tile - overlap :] = ramp[::-1]
         else:
             lo = 0 if j == 0 else (starts[j - 1] + tile + start) // 2
             hi = length if j == len(starts) - 1 else (start + tile + starts[j + 1]) // 2
@@ -250,8 +255,8 @@ def predict_raster(
     row_starts = tile_starts(ds.height, tile, tile - overlap)
     col_starts = tile_starts(ds.width, tile, tile - overlap)
     ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
-    row_w = dict(zip(row_starts, blend_weights(row_starts, ds.height, tile, blend)))
-    col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, blend)))
+    row_w = dict(zip(row_starts, blend_weights(row_starts, ds.height, tile, overlap, blend)))
+    col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
     epsg = ds.crs.to_epsg()
     crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
     tags = {
@@ -319,7 +324,7 @@ def predict_raster(
                 raise OutputWriteError(f"{path}: wrote {done} of {ds.height} rows")
             with rasterio.open(rows_tmp) as src:
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
-                                     blocksize=256 if min(ds.height, ds.width) > 256 else 16,
+                                     blocksize=256,
                                      resampling="AVERAGE" if output == "probabilities" else "MODE")  # fmt: skip
             if not _same_rasters(rows_tmp, tmp, rows):
                 raise OutputWriteError(
