@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from xmodal_lab.data.collate import collate_pairs
 from xmodal_lab.data.rasters import PairedRasterDataset
 from xmodal_lab.data.region import render_region, write_pair_geotiffs
-from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError
+from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, OutputExistsError
 from xmodal_lab.eval.predict import (
     LABEL_NODATA,
     blend_weights,
@@ -336,3 +336,39 @@ def test_publishes_atomically_with_no_warning(files, tmp_path):
         warnings.simplefilter("error")
         predict_raster(local_model, paths["s1"], paths["s2"], tmp_path / "p.tif", tile=TILE, overlap=OVERLAP)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tif"]
+
+
+def test_memory_does_not_grow_with_the_scenes_height(files, tmp_path):
+    """Rows are written as they are finished: a scene 4 times taller needs no more memory (tracemalloc).
+
+    Both scenes are taller than the 256 px previews the unit checks read, so only the scene's size differs.
+    """
+    import tracemalloc
+
+    _, _, _, pair = files
+    scenes = {}
+    for name, k in (("short", 3), ("tall", 12)):
+        stacked = {key: np.tile(np.asarray(pair[key]), (1, k, 1)) for key in ("s1", "s2")}
+        scenes[name] = write_pair_geotiffs({**pair, **stacked, "landcover": None}, tmp_path, name)
+    predict_raster(
+        local_model, scenes["short"]["s1"], scenes["short"]["s2"], tmp_path / "warm.tif", tile=TILE
+    )
+    peaks = {}
+    for name, paths in scenes.items():
+        tracemalloc.start()
+        out = tmp_path / f"{name}.tif"
+        predict_raster(local_model, paths["s1"], paths["s2"], out, tile=TILE, overlap=OVERLAP, rows=TILE)
+        peaks[name] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    print({k: f"{v / 2**20:.2f} MB" for k, v in peaks.items()})
+    assert peaks["tall"] < 1.1 * peaks["short"]
+
+
+def test_a_scene_without_data_is_refused(files, tmp_path):
+    _, _, _, pair = files
+    empty = write_pair_geotiffs({**pair, "landcover": None}, tmp_path, "empty")
+    with rasterio.open(empty["s2"], "r+") as dst:
+        dst.write(np.zeros((12, 100, 100), np.uint16))
+    with pytest.raises(NodataError, match="every pixel"):
+        predict_raster(local_model, empty["s1"], empty["s2"], tmp_path / "p.tif", tile=TILE)
+    assert not (tmp_path / "p.tif").exists()

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from xmodal_lab.data.io import check_whole
-from xmodal_lab.errors import InputTypeError, InputValueError, OutputWriteError
+from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, OutputWriteError
 from xmodal_lab.files import check_new, publish, publishing
 
 BLENDS = ("cosine", "none")
@@ -250,8 +250,7 @@ def predict_raster(
     path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
     logits_of = _logits_fn(model)
-    dataset_kwargs = {"max_nodata": 1.0, **dataset_kwargs}
-    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=tile - overlap, **dataset_kwargs)
+    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=tile - overlap, scan=False, **dataset_kwargs)
     row_starts = tile_starts(ds.height, tile, tile - overlap)
     col_starts = tile_starts(ds.width, tile, tile - overlap)
     ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
@@ -314,6 +313,8 @@ def predict_raster(
                     while buffer.top < row:  # rows above this tile row are final
                         done = _write_rows(dst, buffer, min(row - buffer.top, tile), output)
                     buffer.add(row, col, probs, np.outer(row_w[row], col_w[col]), nodata)
+                if buffer is None:
+                    raise NodataError(f"{s1_path} / {s2_path}: every pixel is nodata in one of the files")
                 while buffer.top < ds.height:
                     done = _write_rows(dst, buffer, min(ds.height - buffer.top, tile), output)
                 dst.descriptions = (
