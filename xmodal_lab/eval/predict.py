@@ -224,8 +224,9 @@ def predict_raster(
         tile: tile side in pixels (what the model takes).
         overlap: pixels shared by neighbouring tiles; tiles step by ``tile - overlap``, the last one flush
             with each edge.
-        blend: ``"cosine"`` weighs each tile's probabilities by a Hann window (full weight at the scene's
-            edges); ``"none"`` cuts the overlaps in the middle (centre-crop stitching).
+        blend: ``"cosine"`` weighs each tile's probabilities by a cosine (Hann) taper over each overlap
+            (full weight at the scene's edges, see :func:`blend_weights`); ``"none"`` cuts the overlaps in
+            the middle (centre-crop stitching).
         tta: predict the 8 dihedral views of each tile and average their probabilities, turned back.
         output: ``"probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN); ``"labels"`` uint8 class ids
             ``[1, H, W]`` (nodata 255), the argmax of the blended probabilities.
@@ -243,14 +244,18 @@ def predict_raster(
         OutputExistsError: ``out_path`` exists (nothing is overwritten; nothing is published on failure).
     """
     from xmodal_lab.data.collate import collate_pairs
-    from xmodal_lab.data.rasters import PairedRasterDataset
+    from xmodal_lab.data.rasters import PairedRasterDataset, _fill
 
-    from .embed_raster import BlockTiles
+    from .embed_raster import tile_windows
 
     path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
     logits_of = _logits_fn(model)
     ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=tile - overlap, scan=False, **dataset_kwargs)
+    if ds.transform is not None:
+        raise InputValueError(
+            "transform: predict_raster gives the model the tiles as read; transform inside the model"
+        )
     row_starts = tile_starts(ds.height, tile, tile - overlap)
     col_starts = tile_starts(ds.width, tile, tile - overlap)
     ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
@@ -281,8 +286,19 @@ def predict_raster(
                 yield it["window"], it["nodata_mask"].numpy(), None if empty else next(probs)
             pending.clear()
 
-        for item in BlockTiles(ds, rows=rows):
-            pending.append(item)
+        # BlockTiles' conversion, without its per-tile coordinates (a list as long as the scene has tiles)
+        gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
+        scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
+        for index, raw in tile_windows(ds, rows=rows):
+            optical = raw["s2"].astype(np.float32) * scale + offset
+            radar = raw["s1"].astype(np.float32)
+            if ds.s1_units == "linear":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+            nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+            s1, s2 = torch.from_numpy(_fill(radar, nodata)), torch.from_numpy(_fill(optical, nodata))
+            pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
+                            "window": ds.windows[index]})  # fmt: skip
             if len(pending) == batch_size:
                 yield from flush()
         yield from flush()
