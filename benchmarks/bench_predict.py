@@ -2,9 +2,9 @@
 
 Usage: ``python benchmarks/bench_predict.py [--size 512] [--tile 32] [--overlap 8] [--threads 1] [--repeats 2]``
 
-A simulated ``size`` px pair and a 4x bigger one (the same scene repeated 2 x 2, ``2 size`` px a side) are
-predicted by a tiny CROMA with a UPerNet head (random weights: the cost does not depend on them), each run in
-its own process, interleaved (small, big, small, big). Each prints its tiles per second, its peak resident
+A simulated ``size`` px pair and two with 4x its area (the same scene repeated 2 x 2, and 4 x 1: as wide,
+4 times as tall) are predicted by a tiny CROMA with a UPerNet head (random weights: the cost does not depend on them), each run in
+its own process, interleaved (small, big, tall, small, ...). Each prints its tiles per second, its peak resident
 memory above the process's start (sampled every 5 ms) and its peak of Python/NumPy allocations (tracemalloc),
 for the whole call, and for comparison the peak of opening the pair with ``PairedRasterDataset``'s full scan
 (which reads every pixel once; ``predict_raster`` opens it with ``scan=False``).
@@ -89,7 +89,7 @@ def child(args: argparse.Namespace) -> None:
     step = args.tile - args.overlap
     tiles = len(tile_starts(height, args.tile, step)) * len(tile_starts(width, args.tile, step))
     print(json.dumps({"tiles": tiles, "seconds": seconds, "rss_mb": (peak[0] - base) / 2**20,
-                      "traced_mb": traced / 2**20, "opening_mb": opening / 2**20, "px": height * width}))  # fmt: skip
+                      "traced_mb": traced / 2**20, "opening_mb": opening / 2**20, "shape": f"{height} x {width}"}))  # fmt: skip
 
 
 def seams(folder: Path, tile: int, overlap: int) -> dict[str, float]:
@@ -141,7 +141,13 @@ def main() -> None:
         "s2": np.tile(np.asarray(pair["s2"]), (1, 2, 2)),
     }
     write_pair_geotiffs(big, folder, "big")
-    runs: dict[str, list[dict]] = {"small": [], "big": []}
+    tall = {
+        **pair,
+        "s1": np.tile(np.asarray(pair["s1"]), (1, 4, 1)),
+        "s2": np.tile(np.asarray(pair["s2"]), (1, 4, 1)),
+    }
+    write_pair_geotiffs(tall, folder, "tall")
+    runs: dict[str, list[dict]] = {"small": [], "big": [], "tall": []}
     for _ in range(args.repeats):
         for name in runs:
             cmd = [sys.executable, __file__, "--child", name, "--folder", str(folder), "--tile", str(args.tile),
@@ -161,14 +167,13 @@ def main() -> None:
         med = {
             k: statistics.median(r[k] for r in rows) for k in ("seconds", "rss_mb", "traced_mb", "opening_mb")
         }
-        side = int(rows[0]["px"] ** 0.5)
-        print(f"{side:>9d} px^2 {rows[0]['tiles']:6d} {rows[0]['tiles'] / med['seconds']:8.1f} "
+        print(f"{rows[0]['shape']:>14s} {rows[0]['tiles']:6d} {rows[0]['tiles'] / med['seconds']:8.1f} "
               f"{med['rss_mb']:12.1f} {med['traced_mb']:10.1f} {med['opening_mb']:12.1f}")  # fmt: skip
-    for key in ("rss_mb", "traced_mb", "opening_mb"):
-        ratios = [b[key] / s[key] for s, b in zip(runs["small"], runs["big"])]
-        print(
-            f"big / small {key}: {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] (area x4)"
-        )
+    for name in ("big", "tall"):
+        for key in ("rss_mb", "traced_mb", "opening_mb"):
+            ratios = [b[key] / s[key] for s, b in zip(runs["small"], runs[name])]
+            low, high, mid = min(ratios), max(ratios), statistics.median(ratios)
+            print(f"{name} / small {key}: {mid:.2f} [{low:.2f}-{high:.2f}] (area x4)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ratio = seams(folder, args.tile, args.overlap)
