@@ -46,13 +46,15 @@ class PairedRasterDataset(Dataset):
         resampling: rasterio resampling name for the reprojection.
         date: ISO date (default: the optical file's date tag or a date in its name).
         transform: optional callable applied to each pair dict.
+        scan: read every pixel to check the files and list the tiles; False checks a preview (at most
+            256 x 256 px) and lists no tiles, for callers that set ``windows`` and read by strips.
     """
 
     def __init__(
         self, s1_path: str | Path, s2_path: str | Path, size: int = 64, stride: int | None = None,
         max_nodata: float = 0.1, s1_units: str = "db", s2_scale: str | float = "auto",
         s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
-        date: str | None = None, transform: Callable[[dict], dict] | None = None,
+        date: str | None = None, transform: Callable[[dict], dict] | None = None, scan: bool = True,
     ) -> None:
         import rasterio
         self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)
@@ -105,10 +107,11 @@ class PairedRasterDataset(Dataset):
             self._s2_scale = self._resolve_scale(s2, s2_scale)
             tags = s2.tags()
             self.s2_offset = self._resolve_offset(tags, s2_offset)
-            s2_valid = self._s2_valid(s2)
+            s2_valid = self._s2_valid(s2) if scan else None
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             with self._open_s1(s1) as s1_grid:
-                s1_data = s1_grid.read(self._s1_bands, masked=True)
+                preview = {} if scan else {"out_shape": (2, min(self.height, 256), min(self.width, 256))}
+                s1_data = s1_grid.read(self._s1_bands, masked=True, **preview)
         self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
         s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
         if np.isinf(s1_values).any():
@@ -119,7 +122,7 @@ class PairedRasterDataset(Dataset):
         self._check_units(s1_values[:, s1_valid])
         if s1_units == "linear":  # zero or negative power has no decibel value
             s1_valid &= (s1_values > 0).all(axis=0)
-        self.windows = self._tiles(s1_valid & s2_valid)
+        self.windows = self._tiles(s1_valid & s2_valid) if scan else []
 
     # --- checks ---------------------------------------------------------------------------------------
     def _check_bands(self, s1, s2) -> None:

@@ -1,0 +1,465 @@
+"""Whole-scene predictions: a segmentation model over a GeoTIFF pair, stitched into one COG, and its polygons.
+
+Tiles overlap and are blended with a cosine (Hann) weight, so tile edges leave no seams; rows are written as
+soon as no later tile touches them, so memory does not grow with the scene (the pattern of geoai's
+``predict_geotiff``: windowed reads, blended overlaps, test-time augmentation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from xmodal_lab.data.io import check_whole
+from xmodal_lab.errors import InputTypeError, InputValueError, NodataError, OutputWriteError
+from xmodal_lab.files import check_new, publish, publishing
+
+BLENDS = ("cosine", "none")
+OUTPUTS = ("probabilities", "labels")
+#: Nodata of a label raster (class ids are 0..254).
+LABEL_NODATA = 255
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """First pixels of the tiles along one axis: every ``stride`` px, the last one flush with the edge."""
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def blend_weights(
+    starts: Sequence[int], length: int, tile: int, overlap: int, blend: str
+) -> list[np.ndarray]:
+    """One weight vector ``[tile]`` per tile along an axis.
+
+    ``"cosine"``: 1 where no other tile reaches, a cosine (Hann) taper ``sin^2(pi (i + 1/2) / (2 overlap))``
+    over each overlap with a neighbour (a Tukey window), so two tapers sum to 1 and the output fades from
+    one tile to the next; no taper on the side facing the scene's edge (border pixels get full weight).
+    ``"none"``: 1 on the tile's share of the overlaps (cut in their middle), 0 elsewhere: centre-crop
+    stitching, one tile per pixel.
+    """
+    i = np.arange(tile, dtype=np.float64)
+    ramp = np.sin(np.pi * (i[:overlap] + 0.5) / (2 * overlap)) ** 2
+    weights = []
+    for j, start in enumerate(starts):
+        if blend == "cosine":
+            w = np.ones(tile)
+            if j > 0 and overlap:
+                w[:overlap] = ramp
+            if j < len(starts) - 1 and overlap:
+                w[tile - overlap :] = ramp[::-1]
+        else:
+            lo = 0 if j == 0 else (starts[j - 1] + tile + start) // 2
+            hi = length if j == len(starts) - 1 else (start + tile + starts[j + 1]) // 2
+            w = ((i + start >= lo) & (i + start < hi)).astype(np.float64)
+        weights.append(w.astype(np.float32))
+    return weights
+
+
+def dihedral(x: Tensor, k: int) -> Tensor:
+    """Transform ``k`` in 0..7 of the square's symmetries on the last two axes: ``k % 4`` quarter turns, then a flip for ``k >= 4``."""
+    x = torch.rot90(x, k % 4, dims=(-2, -1))
+    return torch.flip(x, dims=(-1,)) if k >= 4 else x
+
+
+def undo_dihedral(x: Tensor, k: int) -> Tensor:
+    """The inverse of :func:`dihedral`: ``undo_dihedral(dihedral(x, k), k) == x``."""
+    if k >= 4:
+        x = torch.flip(x, dims=(-1,))
+    return torch.rot90(x, -(k % 4), dims=(-2, -1))
+
+
+def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
+    """``batch -> logits [B, K, H, W]`` for a kit ``SegmentationModel`` or any callable returning logits."""
+    if callable(getattr(model, "logits", None)):
+        return model.logits
+    if not callable(model):
+        raise InputTypeError(
+            f"model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], got {type(model).__name__}"
+        )
+
+    def call(batch: dict) -> Tensor:
+        out = model(batch)
+        if isinstance(out, Mapping):
+            if "logits" not in out:
+                raise InputValueError(f"model: its output holds {sorted(out)}, no 'logits' [B, K, H, W]")
+            out = out["logits"]
+        return torch.as_tensor(out)
+
+    return call
+
+
+@contextlib.contextmanager
+def _inference(model: Any) -> Iterator[torch.device]:
+    """Eval mode and no gradients while predicting; the model's training mode is restored after."""
+    is_module = isinstance(model, torch.nn.Module)
+    was_training = is_module and model.training
+    if is_module:
+        model.eval()
+    try:
+        with torch.no_grad():
+            first = next(model.parameters(), None) if is_module else None
+            yield first.device if first is not None else torch.device("cpu")
+    finally:
+        if is_module:
+            model.train(was_training)
+
+
+def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, tile: int) -> np.ndarray:
+    """Class probabilities ``[B, K, tile, tile]``, averaged over the 8 dihedral views when ``tta``."""
+    total = None
+    views = range(8) if tta else range(1)
+    for k in views:
+        view = {**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)}
+        logits = logits_of(view)
+        b = batch["s1"].shape[0]
+        if logits.ndim != 4 or logits.shape[0] != b or tuple(logits.shape[-2:]) != (tile, tile):
+            raise InputValueError(
+                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}"
+            )
+        if logits.shape[1] < 2:
+            raise InputValueError(
+                f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one score z, "
+                "return torch.cat([-z, z], dim=1)"
+            )
+        p = undo_dihedral(torch.softmax(logits.float(), dim=1), k)
+        total = p if total is None else total + p
+    return (total / len(views)).cpu().numpy()
+
+
+class _RowBuffer:
+    """Weighted sums of the rows that tiles in flight cover, ``[K, tile, W]``; finished rows are handed out."""
+
+    def __init__(self, classes: int, tile: int, width: int) -> None:
+        self.sums = np.zeros((classes, tile, width), np.float32)
+        self.weights = np.zeros((tile, width), np.float32)
+        self.invalid = np.zeros((tile, width), bool)
+        self.top = 0
+
+    def add(
+        self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray, invalid: np.ndarray
+    ) -> None:
+        r, t = row - self.top, weight.shape[0]
+        self.invalid[r : r + t, col : col + t] |= invalid
+        if probs is not None:
+            self.sums[:, r : r + t, col : col + t] += probs * weight
+            self.weights[r : r + t, col : col + t] += weight
+
+    def pop(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``rows`` rows as ``(probabilities [K, rows, W], nodata [rows, W])``; the buffer moves down."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            probs = self.sums[:, :rows] / self.weights[:rows]
+        nodata = self.invalid[:rows] | (self.weights[:rows] == 0)
+        for a in (self.sums, self.weights, self.invalid):
+            a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
+            a[..., a.shape[-2] - rows :, :] = 0
+        self.top += rows
+        return probs, nodata
+
+
+def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: str, output: str,
+                  batch_size: Any, tta: Any) -> None:  # fmt: skip
+    import rasterio
+
+    for name, value, low in (("tile", tile, 1), ("overlap", overlap, 0), ("batch_size", batch_size, 1)):
+        if check_whole(value, name) < low:
+            raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
+    if overlap >= tile:
+        raise InputValueError(
+            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4"
+        )
+    if blend not in BLENDS:
+        raise InputValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
+    if output not in OUTPUTS:
+        raise InputValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+    if not isinstance(tta, bool):
+        raise InputTypeError(f"tta: expected True or False, got {tta!r}")
+    for path, what in ((s1_path, "Sentinel-1"), (s2_path, "Sentinel-2")):
+        if not Path(path).is_file():
+            raise InputValueError(f"{path}: {what} GeoTIFF not found; check the path")
+    with rasterio.open(s1_path) as s1, rasterio.open(s2_path) as s2:
+        if s2.height < tile or s2.width < tile:
+            raise InputValueError(f"{s2_path}: {s2.width}x{s2.height} px is smaller than one {tile} px tile")
+        same = s1.crs == s2.crs and s1.shape == s2.shape
+        if not (same and s1.transform.almost_equals(s2.transform, precision=1e-6 * abs(s2.transform.a))):
+            raise InputValueError(
+                f"{s1_path} ({s1.crs}, {s1.width}x{s1.height} px) is not on the grid of {s2_path} ({s2.crs}, "
+                f"{s2.width}x{s2.height} px); expected one grid (warp the radar onto the optical grid first, "
+                "e.g. with rasterio.vrt.WarpedVRT or gdalwarp)"
+            )
+
+
+def predict_raster(
+    model: Any,
+    s1_path: str | Path,
+    s2_path: str | Path,
+    out_path: str | Path,
+    *,
+    tile: int = 32,
+    overlap: int = 8,
+    blend: str = "cosine",
+    tta: bool = False,
+    output: str = "probabilities",
+    batch_size: int = 32,
+    rows: int = 256,
+    progress: bool = False,
+    **dataset_kwargs: Any,
+) -> Path:
+    """Predict every pixel of a co-registered S1/S2 GeoTIFF pair and write a Cloud-Optimised GeoTIFF.
+
+    Args:
+        model: a ``SegmentationModel`` (its ``logits``) or a callable ``batch -> logits [B, K, H, W]`` (or a
+            dict with ``"logits"``); ``batch`` holds ``s1 [B, 2, H, W]`` dB, ``s2 [B, 12, H, W]`` reflectance.
+        s1_path: the radar GeoTIFF, on the optical file's grid.
+        s2_path: the optical GeoTIFF; its CRS and transform are the output's.
+        out_path: a new ``.tif``.
+        tile: tile side in pixels (what the model takes).
+        overlap: pixels shared by neighbouring tiles; tiles step by ``tile - overlap``, the last one flush
+            with each edge.
+        blend: ``"cosine"`` weighs each tile's probabilities by a cosine (Hann) taper over each overlap
+            (full weight at the scene's edges, see :func:`blend_weights`); ``"none"`` cuts the overlaps in
+            the middle (centre-crop stitching).
+        tta: predict the 8 dihedral views of each tile and average their probabilities, turned back.
+        output: ``"probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN); ``"labels"`` uint8 class ids
+            ``[1, H, W]`` (nodata 255), the argmax of the blended probabilities.
+        batch_size: tiles per model call.
+        rows: rows of the input decoded at a time (full width).
+        progress: print the rows done.
+        **dataset_kwargs: passed to ``PairedRasterDataset`` (``s2_scale``, ``s1_units`` ...).
+
+    Returns:
+        The published path. Pixels missing in either input are nodata.
+
+    Raises:
+        InputValueError: bad settings, missing files, grids that differ, a model that does not return per-pixel
+            logits of at least 2 classes (an InputTypeError for non-integer sizes or a non-callable model).
+        OutputExistsError: ``out_path`` exists (nothing is overwritten; nothing is published on failure).
+    """
+    from xmodal_lab.data.collate import collate_pairs
+    from xmodal_lab.data.rasters import PairedRasterDataset, _fill
+
+    from .embed_raster import tile_windows
+
+    path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
+    _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
+    logits_of = _logits_fn(model)
+    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=tile - overlap, scan=False, **dataset_kwargs)
+    if ds.transform is not None:
+        raise InputValueError(
+            "transform: predict_raster gives the model the tiles as read; transform inside the model"
+        )
+    row_starts = tile_starts(ds.height, tile, tile - overlap)
+    col_starts = tile_starts(ds.width, tile, tile - overlap)
+    ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
+    row_w = dict(zip(row_starts, blend_weights(row_starts, ds.height, tile, overlap, blend)))
+    col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
+    epsg = ds.crs.to_epsg()
+    crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
+    tags = {
+        "source": "xmodal_lab.eval.predict_raster",
+        "model": str(getattr(model, "name", type(model).__name__)),
+        "tile": str(tile), "overlap": str(overlap), "blend": blend, "tta": str(tta), "output": output,
+        "s1_file": Path(s1_path).name, "s2_file": Path(s2_path).name,
+    }  # fmt: skip
+
+    def tiles_in_order() -> Iterator[tuple[tuple[int, int], np.ndarray, np.ndarray | None]]:
+        """``(window, nodata [t, t], probabilities [K, t, t] or None for an empty tile)``, row by row."""
+        pending: list[dict] = []
+
+        def flush() -> Iterator:
+            full = [it for it in pending if not it["nodata_mask"].all()]
+            probs = iter(())
+            if full:
+                batch = collate_pairs([{k: it[k] for k in ("s1", "s2", "gsd")} for it in full])
+                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+                probs = iter(_probabilities(logits_of, batch, tta, tile))
+            for it in pending:
+                empty = it["nodata_mask"].all()
+                yield it["window"], it["nodata_mask"].numpy(), None if empty else next(probs)
+            pending.clear()
+
+        # BlockTiles' conversion, without its per-tile coordinates (a list as long as the scene has tiles)
+        gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
+        scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
+        for index, raw in tile_windows(ds, rows=rows):
+            optical = raw["s2"].astype(np.float32) * scale + offset
+            radar = raw["s1"].astype(np.float32)
+            if ds.s1_units == "linear":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+            nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+            s1, s2 = torch.from_numpy(_fill(radar, nodata)), torch.from_numpy(_fill(optical, nodata))
+            pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
+                            "window": ds.windows[index]})  # fmt: skip
+            if len(pending) == batch_size:
+                yield from flush()
+        yield from flush()
+
+    def write(tmp: Path) -> None:
+        import rasterio
+        import rasterio.shutil
+
+        rows_tmp = tmp.with_name(tmp.name + ".rows.tif")  # in the target folder, removed whatever happens
+        try:
+            buffer, done, dst, classes = None, 0, None, 0
+            with contextlib.ExitStack() as stack:
+                for (row, col), nodata, probs in tiles_in_order():
+                    if progress and col == col_starts[-1]:
+                        print(f"\rrow {row + tile}/{ds.height}", end="", flush=True)
+                    if probs is None:  # all its pixels are nodata: nothing to add
+                        continue
+                    if buffer is None:  # the first tile with data tells the number of classes
+                        classes = probs.shape[0]
+                        if output == "labels" and classes > LABEL_NODATA:
+                            raise InputValueError(
+                                f"output='labels': at most {LABEL_NODATA} classes, got {classes}"
+                            )
+                        buffer = _RowBuffer(classes, tile, ds.width)
+                        dst = stack.enter_context(
+                            rasterio.open(rows_tmp, "w", **_profile(ds, classes, output, crs))
+                        )
+                    while buffer.top < row:  # rows above this tile row are final
+                        done = _write_rows(dst, buffer, min(row - buffer.top, tile), output)
+                    buffer.add(row, col, probs, np.outer(row_w[row], col_w[col]), nodata)
+                if buffer is None:
+                    raise NodataError(f"{s1_path} / {s2_path}: every pixel is nodata in one of the files")
+                while buffer.top < ds.height:
+                    done = _write_rows(dst, buffer, min(ds.height - buffer.top, tile), output)
+                dst.descriptions = (
+                    tuple(f"class_{k}" for k in range(classes)) if output == "probabilities" else ("class",)
+                )
+                dst.update_tags(**tags)
+            if done != ds.height:
+                raise OutputWriteError(f"{path}: wrote {done} of {ds.height} rows")
+            with rasterio.open(rows_tmp) as src:
+                rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
+                                     blocksize=256,
+                                     resampling="AVERAGE" if output == "probabilities" else "MODE")  # fmt: skip
+            if not _same_rasters(rows_tmp, tmp, rows):
+                raise OutputWriteError(
+                    f"GeoTIFF {path} was not written: the COG does not read back as written"
+                )
+        finally:
+            rows_tmp.unlink(missing_ok=True)
+
+    with _inference(model) as device:
+        with publishing(path, "GeoTIFF", writer_creates=True) as tmp:
+            write(tmp)
+    if progress:
+        print()
+    return path
+
+
+def _profile(ds: Any, classes: int, output: str, crs: str) -> dict[str, Any]:
+    probabilities = output == "probabilities"
+    return {
+        "driver": "GTiff", "width": ds.width, "height": ds.height, "crs": crs, "transform": ds.grid_transform,
+        "count": classes if probabilities else 1, "dtype": "float32" if probabilities else "uint8",
+        "nodata": np.nan if probabilities else LABEL_NODATA, "tiled": True, "blockxsize": 256,
+        "blockysize": 256, "compress": "deflate",
+    }  # fmt: skip
+
+
+def _write_rows(dst: Any, buffer: _RowBuffer, rows: int, output: str) -> int:
+    """Write the buffer's first ``rows`` rows; the number of rows written so far."""
+    from rasterio.windows import Window
+
+    top = buffer.top
+    probs, nodata = buffer.pop(rows)
+    if output == "probabilities":
+        values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
+    else:
+        values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0)).astype(np.uint8)[None]
+    dst.write(values, window=Window(0, top, dst.width, rows))
+    return top + rows
+
+
+def _same_rasters(a: Path, b: Path, rows: int) -> bool:
+    """Grid, CRS and every value of two rasters equal, read ``rows`` rows at a time."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(a) as x, rasterio.open(b) as y:
+        if (x.count, x.shape, x.crs, x.transform, x.dtypes) != (
+            y.count,
+            y.shape,
+            y.crs,
+            y.transform,
+            y.dtypes,
+        ):
+            return False
+        for top in range(0, x.height, rows):
+            window = Window(0, top, x.width, min(rows, x.height - top))
+            if not np.array_equal(x.read(window=window), y.read(window=window), equal_nan=True):
+                return False
+    return True
+
+
+def raster_to_vectors(
+    mask_path: str | Path,
+    out_path: str | Path,
+    *,
+    classes: Sequence[int] | Mapping[int, str] | None = None,
+    min_area: float = 0.0,
+) -> Path:
+    """Polygons of a label raster (one band of class ids) in its CRS, written to a new GeoPackage or GeoParquet.
+
+    Each polygon has ``class`` (the id), ``name`` (when ``classes`` maps ids to names) and ``area`` (squared
+    CRS units); touching pixels of one class merge (4-connected). ``classes`` picks the ids to keep (default
+    every id but nodata); polygons smaller than ``min_area`` are dropped. The suffix picks the format:
+    ``.gpkg`` or ``.parquet`` / ``.geoparquet``.
+    """
+    import geopandas as gpd
+    import rasterio
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    path = check_new(out_path, "GeoPackage or GeoParquet", (".gpkg", ".parquet", ".geoparquet"))
+    if not Path(mask_path).is_file():
+        raise InputValueError(f"{mask_path}: label raster not found; check the path")
+    if not (isinstance(min_area, (int, float)) and math.isfinite(min_area) and min_area >= 0):
+        raise InputValueError(f"min_area: expected a number of squared CRS units >= 0, got {min_area!r}")
+    with rasterio.open(mask_path) as src:
+        if src.count != 1 or not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
+            raise InputValueError(
+                f"{mask_path}: expected one band of integer class ids, got {src.count} band(s) of {src.dtypes[0]}; "
+                "write labels with predict_raster(output='labels')"
+            )
+        if src.crs is None:
+            raise InputValueError(f"{mask_path}: has no CRS; expected a georeferenced raster")
+        labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs
+    names = dict(classes) if isinstance(classes, Mapping) else None
+    keep = np.unique(labels[valid]) if classes is None else np.asarray(list(classes), dtype=np.int64)
+    rows: dict[str, list] = {"class": [], "area": [], "geometry": []}
+    for value, geom in ((v, g) for g, v in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform,
+                                                      connectivity=4)):  # fmt: skip
+        polygon = shape(geom)
+        if polygon.area >= min_area:
+            rows["class"].append(int(value))
+            rows["area"].append(float(polygon.area))
+            rows["geometry"].append(polygon)
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    frame["class"] = frame["class"].astype(np.int64)
+    if names is not None:
+        frame.insert(1, "name", [names.get(c, str(c)) for c in frame["class"]])
+    parquet = path.suffix.lower() != ".gpkg"
+
+    def write(tmp: Path) -> None:
+        frame.to_parquet(tmp) if parquet else frame.to_file(tmp, driver="GPKG", layer="classes")
+
+    def reads_back(tmp: Path) -> bool:
+        back = gpd.read_parquet(tmp) if parquet else gpd.read_file(tmp)
+        return len(back) == len(frame) and back.crs == frame.crs
+
+    return publish(path, write, "vector file", check=reads_back, writer_creates=not parquet)
+
+
+__all__ = ["blend_weights", "dihedral", "predict_raster", "raster_to_vectors", "tile_starts", "undo_dihedral"]
