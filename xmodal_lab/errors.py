@@ -18,6 +18,10 @@ class InputTypeError(XmodalError, TypeError):
     """An argument has a type the kit would silently misread (a float index, a bool step count...)."""
 
 
+class InputTooLargeError(InputValueError):
+    """An input that would need more memory than the machine has; the message gives the estimate and a size."""
+
+
 class UnitsError(InputValueError):
     """Imagery in the wrong units (digital numbers for reflectance, linear power or dB x 100 for dB)."""
 
