@@ -20,7 +20,12 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def _param(case: Case):
+    marks = pytest.mark.xfail(reason=case.still_open, strict=True) if case.still_open else ()
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_case(case: Case, tmp_path) -> None:
     ctx = Ctx(tmp_path)
     if case.category in ("checkpoint", "write"):
