@@ -45,11 +45,7 @@ def _one_torch_thread():
 
 
 def write_tif(
-    path,
-    array,
-    crs="EPSG:32633",
-    transform=(10.0, 0.0, 404400.0, 0.0, -10.0, 5342400.0),
-    nodata=None,
+    path, array, crs="EPSG:32633", transform=(10.0, 0.0, 404400.0, 0.0, -10.0, 5342400.0), nodata=None,
     descriptions=None,
 ):
     """Write a small GeoTIFF ``[C, H, W]`` (or ``[H, W]``) with a CRS and an affine transform."""
@@ -61,16 +57,8 @@ def write_tif(
         array = array[None]
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs=crs,
-        transform=Affine(*transform),
-        nodata=nodata,
+        path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
+        dtype=array.dtype, crs=crs, transform=Affine(*transform), nodata=nodata,
     ) as dst:
         dst.write(array)
         if descriptions:
@@ -83,14 +71,7 @@ S2_FILE_GSD = (60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 20, 20)
 
 
 def write_ben_patch(
-    s1_root,
-    s2_root,
-    s1_name,
-    s2_name,
-    labels,
-    size=12,
-    seed=0,
-    origin=(404400.0, 5342400.0),
+    s1_root, s2_root, s1_name, s2_name, labels, size=12, seed=0, origin=(404400.0, 5342400.0),
     s1_crs="EPSG:32633",
 ):
     """One BigEarthNet-MM pair in the archive's layout, ``size`` px at 10 m; returns the arrays written."""
@@ -169,13 +150,7 @@ def torchgeo_ben(tmp_path):
     ]
     arrays = [
         write_ben_patch(
-            root / "BigEarthNet-S1-v1.0",
-            root / "BigEarthNet-v1.0",
-            s1,
-            s2,
-            labels,
-            size=120,
-            seed=k,
+            root / "BigEarthNet-S1-v1.0", root / "BigEarthNet-v1.0", s1, s2, labels, size=120, seed=k,
             origin=(404400.0 + 1200 * k, 5342400.0),
         )
         for k, (s1, s2, labels) in enumerate(pairs)

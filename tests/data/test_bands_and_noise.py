@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xmodal_lab.data import S1_BANDS, S2_BANDS, S2_BANDS_13, bands, ndvi
+from xmodal_lab.data import S1_BANDS, S2_BANDS, bands, ndvi
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, standard_normal, value_noise
 
 
@@ -25,7 +25,7 @@ def test_band_order_and_tables():
         "B11",
         "B12",
     ]
-    assert [b.name for b in S2_BANDS_13].index("B10") == 10 and [b.name for b in S1_BANDS] == ["VV", "VH"]
+    assert [b.name for b in S1_BANDS] == ["VV", "VH"]
     assert [b.gsd for b in S2_BANDS] == [60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 20, 20]
     wavelengths = [b.wavelength_nm for b in S2_BANDS]
     assert wavelengths == sorted(wavelengths)

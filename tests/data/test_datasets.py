@@ -99,8 +99,7 @@ def _ssl4eo(root, tif, optical="s2a"):
                 n = 24 * 10 // g
                 arrays[(loc, date, b)] = rng.integers(1, 4000, (n, n)).astype(np.uint16)
                 tif(
-                    s2_dir / f"{b}.tif",
-                    arrays[(loc, date, b)],
+                    s2_dir / f"{b}.tif", arrays[(loc, date, b)],
                     transform=(float(g), 0, 300000.0, 0, -float(g), 4000000.0),
                 )
     return arrays

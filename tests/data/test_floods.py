@@ -46,8 +46,10 @@ def test_simulated_floods_errors():
 
 
 def _write(path, array, transform, crs="EPSG:32620"):
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[-1], height=array.shape[-2],
-                       count=array.shape[0], dtype=array.dtype, crs=crs, transform=transform) as dst:  # fmt: skip
+    with rasterio.open(
+        path, "w", driver="GTiff", width=array.shape[-1], height=array.shape[-2], count=array.shape[0],
+        dtype=array.dtype, crs=crs, transform=transform,
+    ) as dst:
         dst.write(array)
 
 

@@ -85,9 +85,11 @@ def test_flooded_vegetation_is_bright_and_defeats_a_darkness_threshold(both):
     assert vv[fv].mean() > vv[(mask == 1) & ~fv].mean() + 10, "double bounce: far brighter than open water"
     assert vv[fv].mean() > vv[mask == 0].mean(), "and brighter than dry land"
     # the same VV threshold recipe maps open floods well and flooded vegetation badly
-    open_score = band_threshold_baseline(torch.utils.data.Subset(plain, range(12)),
-                                         torch.utils.data.Subset(plain, range(12, 24)))["mIoU"]  # fmt: skip
-    veg_score = band_threshold_baseline(torch.utils.data.Subset(veg, range(12)),
-                                        torch.utils.data.Subset(veg, range(12, 24)))["mIoU"]  # fmt: skip
+    open_score = band_threshold_baseline(
+        torch.utils.data.Subset(plain, range(12)), torch.utils.data.Subset(plain, range(12, 24))
+    )["mIoU"]
+    veg_score = band_threshold_baseline(
+        torch.utils.data.Subset(veg, range(12)), torch.utils.data.Subset(veg, range(12, 24))
+    )["mIoU"]
     print(f"VV threshold mIoU: open floods {open_score:.3f}, with flooded vegetation {veg_score:.3f}")
     assert open_score > 0.85 and veg_score < open_score - 0.2

@@ -13,20 +13,11 @@ from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.errors import InputValueError
 
 
-def test_db_linear_round_trip_and_known_values():
+def test_db_to_linear_known_values():
     db = torch.tensor([-20.0, -10.0, -3.0103, 0.0, 10.0])
     lin = bands.db_to_linear(db)
     assert torch.allclose(lin, torch.tensor([0.01, 0.1, 0.5, 1.0, 10.0]), rtol=1e-4)
-    assert torch.allclose(bands.linear_to_db(lin), db, atol=1e-4)
-    a = np.array([1e-3, 2.0])
-    assert np.allclose(bands.linear_to_db(a), [-30.0, 10 * math.log10(2.0)])
     assert isinstance(bands.db_to_linear(np.array([0.0])), np.ndarray)
-
-
-def test_linear_to_db_keeps_zeros_finite_and_refuses_negative_power():
-    assert float(bands.linear_to_db(torch.tensor([0.0]))[0]) == pytest.approx(-100.0)
-    with pytest.raises(InputValueError, match="already in dB"):
-        bands.linear_to_db(np.array([-12.0, -3.0]))
 
 
 def _uniform_pair(looks: float, n: int = 256, seed: int = 0) -> dict:

@@ -59,27 +59,13 @@ def test_radar_on_another_grid_is_reprojected_and_says_so(scene, tmp_path):
         )
         out = np.full((2, height, width), np.nan, dtype=np.float32)
         reproject(
-            src.read(),
-            out,
-            src_transform=src.transform,
-            src_crs=src.crs,
-            dst_transform=transform,
-            dst_crs=dst_crs,
-            resampling=Resampling.bilinear,
-            dst_nodata=np.nan,
+            src.read(), out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
+            dst_crs=dst_crs, resampling=Resampling.bilinear, dst_nodata=np.nan,
         )
     moved = tmp_path / "s1_mercator.tif"
     with rasterio.open(
-        moved,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=2,
-        dtype="float32",
-        crs=dst_crs,
-        transform=transform,
-        nodata=np.nan,
+        moved, "w", driver="GTiff", width=width, height=height, count=2, dtype="float32", crs=dst_crs,
+        transform=transform, nodata=np.nan,
     ) as dst:
         dst.write(out)
     with pytest.warns(UserWarning, match="reprojecting the radar onto the optical grid"):
@@ -124,8 +110,7 @@ def test_band_counts_crs_size_overlap_and_missing_files(scene, tmp_path, tif):
     with pytest.raises(ValueError, match="smaller than one 128 px tile"):
         PairedRasterDataset(s1, s2, size=128)
     far = tif(
-        tmp_path / "far.tif",
-        rng.normal(-12, 3, (2, 64, 64)).astype(np.float32),
+        tmp_path / "far.tif", rng.normal(-12, 3, (2, 64, 64)).astype(np.float32),
         transform=(10.0, 0, 600000.0, 0, -10.0, 5000000.0),
     )
     with pytest.raises(ValueError, match="do not overlap"):

@@ -1,4 +1,4 @@
-"""Transforms: statistics, normalisation, dB clipping, CROMA scaling, GSD rescaling, paired augmentation."""
+"""Transforms: statistics, normalisation, GSD rescaling, paired augmentation."""
 
 from __future__ import annotations
 
@@ -8,16 +8,10 @@ import torch
 
 from xmodal_lab.data import (
     BandStats,
-    ClipDB,
-    Compose,
-    CromaScale,
     Normalize,
     PairedFlipRotate,
     PairedRandomCrop,
-    RandomGSD,
     SimulatedWorld,
-    clip_db,
-    croma_scale,
     flip_rotate,
     rescale_gsd,
 )
@@ -28,18 +22,13 @@ def small():
     return SimulatedWorld(seed=2, size=16, n_scenes=12, cloud_cover=0.3)
 
 
-def test_band_stats_match_numpy_and_round_trip(small, tmp_path):
+def test_band_stats_match_numpy(small):
     stats = BandStats.compute(small, n=100)
     s2 = np.stack([small[i]["s2"].numpy() for i in range(12)]).astype(np.float64)
     np.testing.assert_allclose(stats.s2_mean, s2.mean(axis=(0, 2, 3)), rtol=1e-9)
     np.testing.assert_allclose(stats.s2_std, s2.std(axis=(0, 2, 3)), rtol=1e-6)
     assert stats.n_pixels == 12 * 16 * 16
-    path = stats.save(tmp_path / "stats.json")
-    assert BandStats.load(path) == stats
-    with pytest.raises(FileExistsError):
-        stats.save(path)
-    with pytest.raises(ValueError, match="12 optical"):
-        BandStats.from_dict({**stats.to_dict(), "s2_mean": [0.0] * 13})
+    assert stats.to_dict()["s2_mean"] == list(stats.s2_mean)
 
 
 def test_normalize_standardises_each_band(small):
@@ -48,27 +37,6 @@ def test_normalize_standardises_each_band(small):
     s1 = torch.stack([p["s1"] for p in out]).double()
     assert torch.allclose(s1.mean((0, 2, 3)), torch.zeros(2, dtype=torch.float64), atol=1e-5)
     assert torch.allclose(s1.std((0, 2, 3), unbiased=False), torch.ones(2, dtype=torch.float64), atol=1e-4)
-
-
-def test_clip_db_and_croma_scale_formulas():
-    s1 = torch.tensor([[-40.0, -10.0, 12.0]])
-    assert clip_db(s1).tolist() == [[-30.0, -10.0, 5.0]]
-    assert ClipDB(-25, 0)({"s1": s1})["s1"].tolist() == [[-25.0, -10.0, 0.0]]
-    x = torch.tensor([[[0.0, 1.0, 2.0, 3.0, 10.0]]])
-    # mean 2, std 0.5: [1, 3] -> [0, 1]
-    assert croma_scale(x, torch.tensor([2.0]), torch.tensor([0.5])).flatten().tolist() == [
-        0.0,
-        0.0,
-        0.5,
-        1.0,
-        1.0,
-    ]
-    stats = BandStats((-10.0, -17.0), (2.0, 2.0), (0.1,) * 12, (0.05,) * 12)
-    out = CromaScale(stats)({"s1": torch.full((2, 2, 2), -10.0), "s2": torch.full((12, 2, 2), 0.2)})
-    assert torch.allclose(out["s1"][0], torch.full((2, 2), 0.5)) and torch.allclose(
-        out["s1"][1], torch.ones(2, 2)
-    )
-    assert torch.allclose(out["s2"], torch.ones(12, 2, 2))
 
 
 def test_rescale_gsd_is_area_averaging_and_equals_the_world_rendering(small):
@@ -85,9 +53,6 @@ def test_rescale_gsd_is_area_averaging_and_equals_the_world_rendering(small):
     )
     with pytest.raises(ValueError, match="cannot be cut"):
         rescale_gsd(w.render(0, size=30), 40.0)
-    g = torch.Generator().manual_seed(0)
-    sizes = {RandomGSD([10.0, 20.0, 40.0], generator=g)(p)["s2"].shape[-1] for _ in range(20)}
-    assert sizes == {32, 16, 8}
 
 
 def _pixel_at(pair, x, y, band=0):
@@ -113,11 +78,10 @@ def test_flip_rotate_keeps_every_pixel_at_its_map_position(small, k, flip):
         assert torch.equal(q[key], torch.flip(expected, (-1,)) if flip else expected)
 
 
-def test_paired_random_augmentations_and_compose(small):
+def test_paired_random_augmentations(small):
     p = small[3]
     g = torch.Generator().manual_seed(1)
-    aug = Compose([PairedFlipRotate(generator=g), PairedRandomCrop(8, generator=g)])
-    q = aug(p)
+    q = PairedRandomCrop(8, generator=g)(PairedFlipRotate(generator=g)(p))
     assert q["s1"].shape == (2, 8, 8) and q["s2"].shape == (12, 8, 8) and q["landcover"].shape == (8, 8)
     # the radar and optical crops come from the same place: find the crop in the rotated original
     a, b, c, d, e, f = q["transform"]

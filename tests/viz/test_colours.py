@@ -88,7 +88,8 @@ def test_change_pair_shares_the_stretch():
     """Unchanged desert (0.25) keeps its colour although the after image also has a bright new town."""
     before, after = _tile(0.25), _tile(0.25)
     after[:, 8:, 8:] = 0.6
-    fig = dense_plots.plot_change(before, after, np.zeros((2, 2)))
+    scores = {"distance": np.zeros((1, 2, 2))}
+    fig = dense_plots.plot_change_maps({"s2": before[None]}, {"s2": after[None]}, np.zeros((1, 16, 16)), scores)
     b = fig.axes[0].get_images()[0].get_array()
     a = fig.axes[1].get_images()[0].get_array()
     np.testing.assert_array_equal(b[:8, :8], a[:8, :8])
@@ -98,8 +99,8 @@ def test_change_pair_shares_the_stretch():
 def test_renderings_are_the_segment_anything_composites(pairs):
     s1, s2 = pairs[0]["s1"], pairs[0]["s2"]
     np.testing.assert_array_equal(colours.s2_true_colour(s2), dc.s2_true_color(s2))
-    np.testing.assert_array_equal(colours.s2_false_colour(s2), dc.s2_false_color(s2))
-    np.testing.assert_array_equal(colours.s1_composite(s1), dc.s1_composite(s1))
+    np.testing.assert_array_equal(colours.render(s2, "s2_false"), dc.s2_false_color(s2))
+    np.testing.assert_array_equal(colours.render(s1, "s1"), dc.s1_composite(s1))
     np.testing.assert_array_equal(colours.render(s1, "s1_vh"), dc.s1_vh(s1))
 
 

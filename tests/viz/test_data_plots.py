@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
@@ -49,18 +48,6 @@ def test_plot_pairs_without_landcover_like_bigearthnet(pairs):
     mixed = plots.plot_pairs([pairs[0], real[1]], classes=CLASSES)
     assert len(mixed.axes) == 2 * 5 + 2  # panels and the two dB colour bars
     assert "no land-cover map" in [t.get_text() for t in mixed.axes[9].texts]
-
-
-def test_plot_pairs_accepts_a_collated_batch(pairs):
-    batch = {
-        k: torch.stack([p[k] for p in pairs[:4]])
-        if torch.is_tensor(pairs[0][k])
-        else [p[k] for p in pairs[:4]]
-        for k in pairs[0]
-    }
-    fig = plots.plot_pairs(batch, max_pairs=2, classes=CLASSES)
-    assert len(image_axes(fig)) == 2 * 5
-    np.testing.assert_allclose(fig.axes[5 + 3].get_images()[0].get_array(), pairs[1]["s1"][1].numpy())
 
 
 def test_plot_bands_names_all_fourteen_bands(pairs):
@@ -133,6 +120,6 @@ def test_contour_level_falls_back_to_the_median_and_errors_are_named():
     fig = plots.plot_coregistration(place)
     assert "-3.0 dB" in [ax for ax in fig.axes if ax.get_images()][2].get_title()
     with pytest.raises(ValueError, match="same grid"):
-        plots.plot_coregistration(s1=place["s1"], s2=place["s2"][:, :16])
+        plots.plot_coregistration({"s1": place["s1"], "s2": place["s2"][:, :16]})
     with pytest.raises(ValueError, match="give a pair"):
-        plots.plot_coregistration(s1=place["s1"])
+        plots.plot_coregistration({"s1": place["s1"]})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal_lab.viz import plot_change, plot_change_maps, plot_segmentation
+from xmodal_lab.viz import plot_change_maps, plot_segmentation
 
 
 def test_plot_segmentation_panels():
@@ -35,28 +35,3 @@ def test_plot_change_maps_panels():
     np.testing.assert_array_equal(
         fig.axes[0].get_images()[0].get_array(), fig.axes[1].get_images()[0].get_array()
     )
-
-
-def test_plot_change_marks_distance_above_threshold(pairs):
-    distance = np.zeros((4, 4))
-    distance[1, 2] = 1.0  # one patch of 16 changed
-    fig = plot_change(pairs[0], pairs[1], distance, threshold=0.5)
-    assert len([ax for ax in fig.axes if ax.get_images()]) == 4  # the colour bar holds no image
-    assert "(6% of the area)" in fig.axes[3].get_title()
-    assert fig.axes[0].get_title().startswith("before 2021-06-01\nS2 true colour")
-    assert fig.axes[2].get_title().startswith("embedding distance")
-    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), distance)
-
-
-def test_plot_change_titles_say_what_is_drawn(pairs):
-    distance = np.random.default_rng(0).uniform(size=(4, 4))
-    truth = np.zeros((32, 32), bool)
-    truth[:8] = True
-    fig = plot_change(pairs[0], pairs[1], distance, truth=truth)
-    assert fig.axes[2].get_title() == "true change mask (25% changed)"
-    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), truth)
-    assert fig.axes[3].get_title().startswith("embedding distance")
-    np.testing.assert_allclose(fig.axes[3].get_images()[0].get_array(), distance)
-    # a mask passed as the distance is not called a distance
-    masked = plot_change(pairs[0], pairs[1], distance > 0.5)
-    assert "not a distance" in masked.axes[2].get_title()

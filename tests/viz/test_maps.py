@@ -14,20 +14,7 @@ from shapely.geometry import Point, shape
 
 from tests.viz.conftest import make_pair
 from xmodal_lab.viz import maps
-from xmodal_lab.viz.maps import embedding_colors, footprints_geojson, value_colors
-
-
-@pytest.fixture
-def sim(pairs) -> np.ndarray:
-    """Similarities where SAR tile i's true match ranks first for even i and third for odd i."""
-    n = len(pairs)
-    rng = np.random.default_rng(0)
-    s = rng.uniform(0, 0.5, (n, n))
-    for i in range(n):
-        s[i, i] = 0.9 if i % 2 == 0 else 0.55
-        if i % 2:
-            s[i, (i + 1) % n], s[i, (i + 2) % n] = 0.8, 0.7
-    return s
+from xmodal_lab.viz.maps import embedding_colors, footprints_geojson
 
 
 def test_png_data_url_round_trips():
@@ -61,47 +48,13 @@ def test_explore_map_has_a_footprint_layer_coloured_by_embedding(pairs):
     json.dumps(layer.data)  # the layer's data must serialise to the browser
 
 
-def test_explore_map_keeps_an_offline_basemap_and_honours_colours(pairs):
-    m = maps.explore_map(pairs[:2], colors=["#000000", "#ffffff"], overlays=None)
-    assert [f["properties"]["color"] for f in maps.find_layer(m, "footprints").data["features"]] == [
-        "#000000",
-        "#ffffff",
-    ]
+def test_explore_map_keeps_an_offline_basemap_and_one_colour_without_embeddings(pairs):
+    m = maps.explore_map(pairs[:2], overlays=None)
+    colours = {f["properties"]["color"] for f in maps.find_layer(m, "footprints").data["features"]}
+    assert colours == {"#1b9e77"}
     assert any(type(la).__name__ == "TileLayer" for la in m.layers)
     with pytest.raises(KeyError, match="no layer named 'tiles"):
         maps.find_layer(m, "tiles (optical)")
-
-
-def polygons(layer) -> list[dict]:
-    return [f for f in layer.data["features"] if f["geometry"]["type"] == "Polygon"]
-
-
-def points(layer) -> list[dict]:
-    return [f for f in layer.data["features"] if f["geometry"]["type"] == "Point"]
-
-
-def test_match_explorer_highlights_the_top_k_and_follows_the_selection(pairs, sim):
-    box = maps.match_explorer(pairs, sim=sim, k=3, overlays=None, basemap=None)
-    query, matches = maps.find_layer(box.map, "query"), maps.find_layer(box.map, "matches")
-    assert [f["properties"]["index"] for f in polygons(query)] == [0]  # headless default
-    assert [f["properties"]["index"] for f in polygons(matches)] == list(np.argsort(-sim[0])[:3])
-    assert polygons(matches)[0]["properties"]["true_match"] is True
-    box.select(1)
-    assert polygons(query)[0]["properties"]["index"] == 1
-    ranks = {f["properties"]["index"]: f["properties"]["rank"] for f in polygons(matches)}
-    assert ranks == {2: 1, 3: 2, 1: 3} and box.matches == [2, 3, 1]
-    assert "ranks 3 of 6" in box.summary.value
-    # tiles on three continents: the highlights also carry centre points, visible at a world-wide zoom
-    assert [f["properties"]["index"] for f in points(matches)] == [2, 3, 1] and len(points(query)) == 1
-
-
-def test_match_explorer_from_embeddings_uses_cosine_similarity(pairs):
-    g = torch.Generator().manual_seed(0)
-    emb_s2 = torch.randn(len(pairs), 16, generator=g)
-    emb_s1 = emb_s2 * 3.0 + 0.01 * torch.randn(len(pairs), 16, generator=g)  # same directions: all rank 1
-    box = maps.match_explorer(pairs, emb_s1, emb_s2, k=2, query=4, overlays=None, basemap=None)
-    best = polygons(maps.find_layer(box.map, "matches"))[0]["properties"]
-    assert best["index"] == 4 and best["true_match"] and best["cosine"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_explore_map_adds_centre_markers_only_for_spread_out_tiles(pairs):
@@ -120,15 +73,12 @@ def test_hovering_a_tile_describes_it(pairs):
     assert "<b>index</b> 3" in m.hover_info.value and "<b>date</b> 2021-06-04" in m.hover_info.value
 
 
-def test_plot_footprints_draws_one_polygon_per_tile_and_the_matches(pairs, sim):
-    fig = maps.plot_match_footprints(pairs, sim, query=1, k=3)
-    ax = fig.axes[0]
-    gids = [p.get_gid() for p in ax.patches]
-    assert gids.count("footprint") == len(pairs) and gids.count("match") == 3 and gids.count("query") == 1
+def test_plot_footprints_draws_one_polygon_per_tile(pairs):
+    ax = maps.plot_footprints(pairs).axes[0]
+    assert [p.get_gid() for p in ax.patches] == ["footprint"] * len(pairs)
     xmin, xmax = ax.get_xlim()
     ymin, ymax = ax.get_ylim()
     assert all(xmin < p["lon"] < xmax and ymin < p["lat"] < ymax for p in pairs)
-    assert [t.get_text() for t in ax.texts] == ["1", "2", "3"]
 
 
 def test_plot_footprints_marks_centres_only_when_tiles_are_specks(pairs):
@@ -156,14 +106,12 @@ def test_explore_map_opens_fitted_to_the_footprints_with_legend_and_fly_to(pairs
     assert "colour wheel" in m.legend.value and "data:image/png;base64," in m.legend.value
     # fly to one tile: the map fits that tile's footprint
     options = list(m.fly_to_selector.options)
-    assert options[0] == "all tiles" and len(options) == 4
-    m.fly_to_place(2)
+    assert options[0] == "all tiles" and len(options) == 4 and options[3].startswith("tile 2 (")
+    m.fly_to_selector.value = options[3]
     np.testing.assert_allclose(m.fitted_bounds, _ring_bounds([features[2]]))
     assert m.zoom > 12
-    m.fly_to_place("all tiles")
+    m.fly_to_selector.value = "all tiles"
     np.testing.assert_allclose(m.fitted_bounds, _ring_bounds(features))
-    with pytest.raises(KeyError, match="no place"):
-        m.fly_to_place("Atlantis")
 
 
 def test_fly_to_groups_tiles_by_place_and_world_spread_is_still_fitted(pairs):
@@ -171,7 +119,7 @@ def test_fly_to_groups_tiles_by_place_and_world_spread_is_still_fitted(pairs):
     m = maps.explore_map(named, basemap=None, overlays=None)
     assert list(m.fly_to_selector.options)[:2] == ["all tiles", "Munich"]
     assert not hasattr(m, "legend")  # plain colours: no embedding key to explain
-    m.fly_to_place("Munich")
+    m.fly_to_selector.value = "Munich"
     np.testing.assert_allclose(m.fitted_bounds, _ring_bounds(m.footprints["features"][:3]))
 
 
@@ -211,8 +159,8 @@ def test_footprints_contain_the_centre_and_measure_size_times_gsd(pairs):
 
 def test_footprints_from_metadata_and_from_lat_lon_gsd_only():
     meta = make_pair(0, 10.0, 20.0, size=64, gsd=20.0)
-    by_grid = {k: meta[k] for k in ("crs", "transform", "lat", "lon")} | {"height": 64, "width": 64}
-    by_centre = {"lat": 10.0, "lon": 20.0, "gsd": 20.0, "size": 64}
+    by_grid = {k: meta[k] for k in ("crs", "transform", "lat", "lon", "s2")}
+    by_centre = {"lat": 10.0, "lon": 20.0, "gsd": 20.0, "s1": np.zeros((2, 64, 64))}
     rings = [
         footprints_geojson([m])["features"][0]["geometry"]["coordinates"][0] for m in (by_grid, by_centre)
     ]
@@ -220,26 +168,11 @@ def test_footprints_from_metadata_and_from_lat_lon_gsd_only():
     np.testing.assert_allclose(edge_lengths(rings[1]), 1280.0, rtol=1e-3)
 
 
-def test_footprints_of_a_batch_equal_those_of_its_pairs(pairs):
-    batch = {
-        "s1": torch.stack([p["s1"] for p in pairs]),
-        "crs": [p["crs"] for p in pairs],
-        "transform": torch.tensor([p["transform"] for p in pairs], dtype=torch.float64),
-        "lat": torch.tensor([p["lat"] for p in pairs]),
-        "lon": torch.tensor([p["lon"] for p in pairs]),
-    }
-    a = footprints_geojson(batch, properties={"cluster": list(range(len(pairs)))})
-    b = footprints_geojson(pairs)
-    for fa, fb in zip(a["features"], b["features"]):
-        np.testing.assert_allclose(fa["geometry"]["coordinates"], fb["geometry"]["coordinates"], atol=1e-9)
-    assert [f["properties"]["cluster"] for f in a["features"]] == list(range(len(pairs)))
-
-
 def test_footprints_explain_what_is_missing():
     with pytest.raises(ValueError, match=r"pairs\[0\].*missing \['gsd'\]"):
-        footprints_geojson([{"lat": 1.0, "lon": 2.0, "size": 8}])
+        footprints_geojson([{"lat": 1.0, "lon": 2.0, "s1": np.zeros((2, 8, 8))}])
     with pytest.raises(ValueError, match="colors: expected one colour per tile"):
-        footprints_geojson([{"lat": 1.0, "lon": 2.0, "gsd": 10.0, "size": 8}], colors=["red", "blue"])
+        footprints_geojson([{"lat": 1.0, "lon": 2.0, "gsd": 10.0, "s1": np.zeros((2, 8, 8))}], colors=["r", "b"])
 
 
 def rgb_distance(a: str, b: str) -> float:
@@ -262,13 +195,6 @@ def test_embedding_colours_reduce_high_dimensional_embeddings():
     emb = np.concatenate([rng.normal(3, 0.01, (3, 16)), rng.normal(-3, 0.01, (3, 16))])
     colours = embedding_colors(torch.from_numpy(emb))
     assert rgb_distance(colours[0], colours[1]) < 0.1 and rgb_distance(colours[0], colours[3]) > 0.5
-
-
-def test_value_colours_follow_the_colour_map():
-    colours = value_colors([0.0, 0.5, 1.0, 2.0], cmap="gray", vmax=1.0)
-    assert colours == ["#000000", "#808080", "#ffffff", "#ffffff"]
-    with pytest.raises(ValueError, match="values: expected finite numbers"):
-        value_colors([0.0, float("nan")])
 
 
 def test_footprint_properties_carry_the_pairs_scalars(pairs):

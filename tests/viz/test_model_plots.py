@@ -50,30 +50,3 @@ def test_plot_reconstruction_pastes_hidden_patches_in_the_fixed_stretch():
     np.testing.assert_array_equal(pasted[:8, :8], s2_true_color(rec[0])[:8, :8])
     np.testing.assert_array_equal(pasted[8:], original[8:])
     assert "fixed display stretch" in fig._suptitle.get_text()
-
-
-def test_plot_reconstruction_denormalises_norm_pix_predictions():
-    rng = np.random.default_rng(0)
-    img = rng.uniform(0.05, 0.25, size=(1, 12, 16, 16)).astype(np.float32)
-    # the per-patch standardised image: what a perfect norm-pix model predicts
-    blocks = img.reshape(1, 12, 2, 8, 2, 8)
-    mu, sd = blocks.mean(axis=(3, 5), keepdims=True), np.sqrt(blocks.var(axis=(3, 5), keepdims=True) + 1e-6)
-    normed = ((blocks - mu) / sd).reshape(img.shape)
-    np.testing.assert_allclose(plots.denormalise_patches(normed[0], img[0], 8), img[0], atol=1e-5)
-    fig = plots.plot_reconstruction(img, normed, np.ones((1, 4)), norm_pix=True)
-    np.testing.assert_array_equal(
-        fig.axes[2].get_images()[0].get_array(), fig.axes[0].get_images()[0].get_array()
-    )
-    assert "de-normalised" in fig._suptitle.get_text()
-
-
-def test_plot_mask_pair_key_and_independence_count():
-    mr = np.array([1, 1, 0, 0, 1, 1, 1, 1])  # 6 of 8 hidden
-    mo = np.array([1, 0, 1, 0, 1, 1, 1, 1])
-    fig = plots.plot_mask_pair(mr, mo, (2, 4))
-    ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["radar only (1)", "optical only (1)", "visible in both (1)", "hidden in both (5)"]
-    # independence: 8 * (2/8) * (2/8) = 0.5
-    assert ax.get_title() == "visible in both: 1 patches (independent masks expect 0.5)"
-    np.testing.assert_array_equal(ax.get_images()[0].get_array(), [[3, 1, 0, 2], [3, 3, 3, 3]])

@@ -85,7 +85,7 @@ def test_region_explorer_click_slider_and_export(region, tmp_path):
     assert np.allclose(box.similarity, similarity_grid(tiles, 10, "s2", "s2"), equal_nan=True)
     layer = _png(find_layer(m, rm.LAYER_SIM).url)
     assert layer.shape == (4, 4, 4)
-    box.set_threshold(0.99)
+    box.slider.value = 0.99
     assert box.selected.sum() == (np.nan_to_num(box.similarity, nan=-2) >= 0.99).sum() >= 1
     assert len(find_layer(m, rm.LAYER_SEL).data["features"]) >= 1
     written = box.export()

@@ -9,10 +9,8 @@ from xmodal_lab.data import bands, clouds, realism
 from xmodal_lab.data.bands import (
     S1_BANDS,
     S2_BANDS,
-    S2_BANDS_13,
     class_fraction,
     db_to_linear,
-    linear_to_db,
     ndvi,
     ndwi,
     speckle_cv,
@@ -30,27 +28,20 @@ from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_ge
 from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
 from xmodal_lab.data.transforms import (
     BandStats,
-    ClipDB,
-    Compose,
-    CromaScale,
     Normalize,
     PairedFlipRotate,
     PairedRandomCrop,
-    RandomGSD,
-    clip_db,
-    croma_scale,
     flip_rotate,
     rescale_gsd,
 )
 from xmodal_lab.data.world import SimulatedWorld, WorldConfig
 
 __all__ = [  # fmt: skip
-    "BEN_CLASSES_19", "BEN_CLASSES_43", "BIOME_NAMES", "FLOOD_BIOMES", "LANDCOVER_CLASSES", "S1_BANDS",
-    "S2_BANDS", "S2_BANDS_13", "bands", "BandStats", "bigearthnet_examples", "BigEarthNetMM",
-    "BorrowedCloudMasks", "class_fraction", "clip_db", "ClipDB", "clouds", "collate_changes",
-    "collate_pairs", "Compose", "croma_scale", "CromaScale", "db_to_linear", "flip_rotate", "linear_to_db",
-    "ndvi", "ndwi", "Normalize", "PairedFlipRotate", "PairedRandomCrop", "PairedRasterDataset", "RandomGSD",
-    "real_transfer_split", "realism", "region_geotiffs", "render_region", "rescale_gsd", "Sen1Floods11",
+    "bands", "BandStats", "BEN_CLASSES_19", "BEN_CLASSES_43", "bigearthnet_examples", "BigEarthNetMM",
+    "BIOME_NAMES", "BorrowedCloudMasks", "class_fraction", "clouds", "collate_changes", "collate_pairs",
+    "db_to_linear", "flip_rotate", "FLOOD_BIOMES", "LANDCOVER_CLASSES", "ndvi", "ndwi", "Normalize",
+    "PairedFlipRotate", "PairedRandomCrop", "PairedRasterDataset", "real_transfer_split", "realism",
+    "region_geotiffs", "render_region", "rescale_gsd", "S1_BANDS", "S2_BANDS", "Sen1Floods11",
     "SimulatedChanges", "SimulatedFloods", "SimulatedWorld", "speckle_cv", "TorchGeoBigEarthNet",
     "TorchGeoSEN12MS", "TorchGeoSSL4EOS12", "WorldConfig", "write_pair_geotiffs"
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
@@ -52,9 +51,6 @@ S2_BANDS: tuple[OpticalBand, ...] = (
     OpticalBand("B12", "swir 2", 2202.4, 20.0),
 )
 
-#: The 13 bands of an L1C product, in ESA order (B10, cirrus, between B9 and B11).
-S2_BANDS_13: tuple[OpticalBand, ...] = (*S2_BANDS[:10], OpticalBand("B10", "cirrus", 1373.5, 60.0), *S2_BANDS[10:])
-
 #: The 2 Sentinel-1 channels of the kit, in order.
 S1_BANDS: tuple[RadarBand, ...] = (
     RadarBand("VV", "vertical transmit, vertical receive", 5.55, 10.0),
@@ -79,19 +75,6 @@ def ndvi(s2: Any, eps: float = 1e-6) -> Any:
 def db_to_linear(db: Any) -> Any:
     """Backscatter from decibels to linear power, ``10 ** (dB / 10)`` (any shape, array or tensor)."""
     return 10.0 ** (db / 10.0)
-
-
-def linear_to_db(linear: Any, floor: float = 1e-10) -> Any:
-    """Backscatter from linear power to decibels, ``10 log10(max(sigma0, floor))`` (array or tensor).
-
-    Negative powers raise :class:`~xmodal_lab.errors.InputValueError`: the input is probably already in dB.
-    """
-    a = linear if isinstance(linear, torch.Tensor) else np.asarray(linear, dtype=float)
-    if bool((a < 0).any()):
-        raise InputValueError("linear_to_db: negative power values; is the input already in dB?")
-    if isinstance(a, torch.Tensor):
-        return 10.0 * torch.log10(a.clamp(min=floor))
-    return 10.0 * np.log10(np.maximum(a, floor))
 
 
 def _landcover(pair: dict, caller: str) -> torch.Tensor:

@@ -1,8 +1,7 @@
 """Biomes of the simulated world: where on Earth they lie and how a painter lays out their land cover.
 
-Open ocean and uniform desert stay nearly featureless on purpose: the hard cases of cross-modal retrieval.
-Change events (deforestation, flood, construction) take their geometry from their own generator, so it is
-the same on every date and grid of a scene.
+Open ocean and desert stay nearly featureless on purpose (hard cases for retrieval). Change events take their
+geometry from their own generator, so it is the same on every date and grid of a scene.
 """
 
 from __future__ import annotations
@@ -345,8 +344,9 @@ FLOOD_DAYS = 30
 SITE_DAYS = 60
 
 
-def event_plan(event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...],
-               rng: np.random.Generator) -> tuple[str, dt.date]:  # fmt: skip
+def event_plan(
+    event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...], rng: np.random.Generator
+) -> tuple[str, dt.date]:
     """``(kind, date)`` of a time series' event (kind ``"none"`` for no event).
 
     ``"auto"`` draws from the biome's ``allowed`` events; a flood starts within ``FLOOD_DAYS`` of ``last``,
@@ -411,8 +411,9 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     return True
 
 
-def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
-           roughness: float = 0.35) -> np.ndarray:  # fmt: skip
+def _patch(
+    scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float, roughness: float = 0.35
+) -> np.ndarray:
     """A blob around (cx, cy) within ``eligible``; moved to the eligible pixels if it misses them (sea)."""
     patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     if patch.mean() < 0.02 and eligible.any():

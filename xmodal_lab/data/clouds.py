@@ -57,8 +57,9 @@ def cloud_layers(key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[f
     return alpha, shadow, brightness
 
 
-def add_clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator,
-               day: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def add_clouds(
+    scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Blend clouds and shadows of date ordinal ``day`` into reflectance ``[12, H, W]``; returns it and the mask."""
     u = rng.random(4).tolist()
     if cloud_fraction(cover, u[0]) <= 1e-3:
@@ -88,9 +89,6 @@ class BorrowedCloudMasks(Dataset):
         item = dict(self.data[index])
         mask = self.masks_from[index]["cloud_mask"]
         if tuple(mask.shape) != tuple(item["s2"].shape[-2:]):
-            raise ValueError(
-                f"BorrowedCloudMasks: item {index} has s2 {tuple(item['s2'].shape)} but a "
-                f"{tuple(mask.shape)} cloud mask"
-            )
+            raise ValueError(f"BorrowedCloudMasks: item {index}: s2 {tuple(item['s2'].shape)}, mask {tuple(mask.shape)}")
         item["cloud_mask"] = mask
         return item

@@ -30,10 +30,7 @@ def _collate_key(key: str, values: list[Any]) -> Any:
         tensors = [torch.as_tensor(v) for v in values]
         shapes = {tuple(t.shape) for t in tensors}
         if len(shapes) > 1:
-            raise ValueError(
-                f"collate_pairs: '{key}' has different shapes in one batch: {sorted(shapes)}; "
-                "use one tile size (or a transform that crops or resizes) per batch"
-            )
+            raise ValueError(f"collate_pairs: '{key}' has different shapes: {sorted(shapes)}; crop or resize the tiles")
         return torch.stack(tensors)
     if isinstance(first, bool):
         return list(values)

@@ -1,9 +1,8 @@
 """Sentinel-1 and Sentinel-2 images as 8-bit RGB composites with fixed display ranges: one place for all.
 
-SAM prompts (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the
-same pixels. A fixed stretch per modality (never one computed from the tile) gives the same value the same
-colour in every tile and at both dates; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
-Functions take one image ``[C, H, W]`` in physical units and return ``[H, W, 3]`` uint8; NaN becomes black.
+SAM (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the same pixels:
+one image ``[C, H, W]`` in physical units -> ``[H, W, 3]`` uint8 (NaN black). A fixed stretch per modality gives
+a value the same colour in every tile and date; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 #: Indices of B4, B3, B2 in the kit's 12-band Sentinel-2 order (B1 ... B12 without B10).
 S2_TRUE_COLOR_BANDS: tuple[int, int, int] = (3, 2, 1)
@@ -91,8 +89,10 @@ def _reflectance_to_uint8(a: np.ndarray, ranges: Any) -> np.ndarray:
     return out
 
 
-def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
-             per_band: bool) -> np.ndarray:  # fmt: skip
+def _optical(
+    s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
+    per_band: bool,
+) -> np.ndarray:
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     picked = _as_array(s2, 12, "s2")[list(bands)]
@@ -103,8 +103,10 @@ def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: fl
     return _hwc(_reflectance_to_uint8(picked, ranges))
 
 
-def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
-                  stretch: str = "fixed") -> np.ndarray:  # fmt: skip
+def s2_true_color(
+    s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
+    stretch: str = "fixed",
+) -> np.ndarray:
     """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
 
     ``low``/``high`` percentiles and ``per_band`` belong to ``stretch="percentile"``.
@@ -112,8 +114,10 @@ def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, 
     return _optical(s2, S2_TRUE_COLOR_BANDS, S2_TRUE_COLOR_RANGE, stretch, low, high, per_band)
 
 
-def s2_false_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
-                   stretch: str = "fixed") -> np.ndarray:  # fmt: skip
+def s2_false_color(
+    s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
+    stretch: str = "fixed",
+) -> np.ndarray:
     """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black."""
     return _optical(s2, S2_FALSE_COLOR_BANDS, S2_FALSE_COLOR_RANGES, stretch, low, high, per_band)
 
@@ -142,42 +146,22 @@ def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
     return _s1_grey(s1, 1, vh_range)
 
 
-def s1_composite(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB,
-                 vh_range: tuple[float, float] = VH_RANGE_DB,
-                 ratio_range: tuple[float, float] = RATIO_RANGE_DB) -> np.ndarray:  # fmt: skip
+def s1_composite(
+    s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB, vh_range: tuple[float, float] = VH_RANGE_DB,
+    ratio_range: tuple[float, float] = RATIO_RANGE_DB,
+) -> np.ndarray:
     """Radar colour composite ``[H, W, 3]`` uint8 of dB ``[2, H, W]``: VV red, VH green, VV - VH blue, fixed ranges."""
     a = _as_array(s1, 2, "s1")
     rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])
     return _hwc(rgb)
 
 
-def upsample_to_sam(image: Any, size: int = 1024, mode: str = "bilinear") -> np.ndarray:
-    """Enlarge an ``[H, W, 3]`` uint8 picture so that its longer side is ``size`` (SAM's input side).
-
-    ``"nearest"`` keeps crisp pixels (honest about the resolution); ``"bilinear"`` looks like a photograph.
-    """
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    a = np.asarray(image)
-    if a.ndim != 3 or a.shape[-1] != 3:
-        raise ValueError(f"expected an [H, W, 3] picture, got shape {tuple(a.shape)}")
-    h, w = a.shape[:2]
-    scale = size / max(h, w)
-    new_hw = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # [1, 3, H, W]
-    kwargs = {"align_corners": False} if mode == "bilinear" else {}
-    out = F.interpolate(t, size=new_hw, mode=mode, **kwargs)  # [1, 3, H', W']
-    return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
 #: Names accepted by :func:`to_sam_image`.
 RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
 
 
-def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, stretch: str = "fixed") -> np.ndarray:
-    """Render one Sentinel image (or a pair dict's) for SAM by a :data:`RENDERINGS` name, optionally upsampled."""
+def to_sam_image(image: Any, rendering: str = "s2", *, stretch: str = "fixed") -> np.ndarray:
+    """Render one Sentinel image (or a pair dict's) for SAM by a :data:`RENDERINGS` name (SAM resizes it)."""
     renderers = {"s2": s2_true_color, "s2_false": s2_false_color, "s1": s1_composite, "s1_vv": s1_vv, "s1_vh": s1_vh}
     if rendering not in renderers:
         raise ValueError(f"rendering must be one of {RENDERINGS}, got {rendering!r}")
@@ -189,5 +173,4 @@ def to_sam_image(image: Any, rendering: str = "s2", size: int | None = None, *, 
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     kwargs = {"stretch": stretch} if rendering.startswith("s2") else {}
-    rgb = renderers[rendering](image, **kwargs)
-    return rgb if size is None else upsample_to_sam(rgb, size)
+    return renderers[rendering](image, **kwargs)

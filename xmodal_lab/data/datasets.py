@@ -30,8 +30,7 @@ IGBP_TO_LANDCOVER = {
     11: lc.WETLAND, 12: lc.CROPLAND, 13: lc.URBAN, 14: lc.CROPLAND, 15: lc.SNOW, 16: lc.BARE, 17: lc.WATER,
 }  # fmt: skip
 _IGBP_LUT = np.full(256, -1, dtype=np.int64)
-for _k, _v in IGBP_TO_LANDCOVER.items():
-    _IGBP_LUT[_k] = _v
+_IGBP_LUT[list(IGBP_TO_LANDCOVER)] = list(IGBP_TO_LANDCOVER.values())
 
 #: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
 SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
@@ -68,6 +67,15 @@ def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
         return ""
 
 
+def read_ben_radar(s1_dir: Path) -> tuple[np.ndarray, Any, tuple]:
+    """VV, VH ``[2, H, W]`` dB of a BigEarthNet-S1 patch folder, with its CRS and transform."""
+    vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
+    vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+    if vh.shape != vv.shape or crs_vh != crs:
+        raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
+    return np.stack([vv, vh]), crs, transform
+
+
 class TorchGeoBigEarthNet(PairDataset):
     """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
 
@@ -76,12 +84,15 @@ class TorchGeoBigEarthNet(PairDataset):
     about 120 GB: never in class.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
-                 transform: Callable[[dict], dict] | None = None, download: bool = False,
-                 checksum: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, split: str = "train", num_classes: int = 19,
+        transform: Callable[[dict], dict] | None = None, download: bool = False, checksum: bool = False,
+    ) -> None:
         from torchgeo.datasets import BigEarthNet
-        self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
-                                   download=download, checksum=checksum)  # fmt: skip
+        self.dataset = BigEarthNet(
+            root=str(root), split=split, bands="all", num_classes=num_classes, download=download,
+            checksum=checksum,
+        )
         self.num_classes = num_classes
         self.transform = transform
 
@@ -94,17 +105,16 @@ class TorchGeoBigEarthNet(PairDataset):
             raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
         folders = self.dataset.folders[index]
         s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
-        vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
-        vh, _, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+        s1, crs, transform = read_ben_radar(s1_dir)
         s2 = image[2:].float() / S2_SCALE
         check_finite(s2.numpy(), s2_dir, "optical bands")
-        h, w = vv.shape
+        h, w = s1.shape[1:]
         if tuple(s2.shape[1:]) != (h, w):
             raise ValueError(f"{s1_dir}: radar is {h}x{w} px but the optical bands are {tuple(s2.shape[1:])}")
         label = sample["label"].float()
         classes = BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
         return {
-            "s1": torch.from_numpy(np.stack([vv, vh])),
+            "s1": torch.from_numpy(s1),
             "s2": s2.contiguous(),
             "labels": label,
             "label_names": [classes[i] for i in torch.nonzero(label).ravel().tolist()],
@@ -123,8 +133,10 @@ class TorchGeoSEN12MS(PairDataset):
     keeps the original map. The files carry no date: ``date`` is the middle of the patch's ``season``.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
-                 checksum: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
+        checksum: bool = False,
+    ) -> None:
         from torchgeo.datasets import SEN12MS
         self.root = Path(root)
         self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
@@ -172,11 +184,10 @@ class TorchGeoSSL4EOS12(PairDataset):
     ``optical`` is ``"s2a"`` (L2A) or ``"s2c"`` (L1C, B10 dropped); ``season`` is 0-3 or ``"all"``.
     """
 
-    _S1_BANDS = ("VV", "VH")
-    _S2_BANDS = S2_BAND_NAMES
-
-    def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
-                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, optical: str = "s2a", season: int | str = 0,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         from torchgeo.datasets import SSL4EOS12
         if optical not in ("s2a", "s2c"):
             raise ValueError(f"optical: expected 's2a' (L2A) or 's2c' (L1C), got {optical!r}")
@@ -200,9 +211,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         key = (lambda n: _date_from_name(n, r"_(\d{8})T")) if sensor == "s1" else _date_from_name
         subdirs = sorted((d for d in os.listdir(folder) if (folder / d).is_dir()), key=key)
         if season >= len(subdirs):
-            raise FileNotFoundError(
-                f"{folder}: has {len(subdirs)} acquisition folder(s); expected at least {season + 1} (one per season)"
-            )
+            raise FileNotFoundError(f"{folder}: {len(subdirs)} acquisition folder(s); expected at least {season + 1}")
         return folder / subdirs[season]
 
     def load(self, index: int) -> dict[str, Any]:
@@ -213,13 +222,12 @@ class TorchGeoSSL4EOS12(PairDataset):
         s1_dir = self._acquisition("s1", location, season)
         s2_dir = self._acquisition(self.optical, location, season)
         ref, crs, transform = read_single_band(s2_dir / "B2.tif")
-        shape = ref.shape
-        s2 = np.stack([read_single_band(s2_dir / f"{b}.tif", out_shape=shape)[0] for b in self._S2_BANDS])
-        s1 = np.stack([read_single_band(s1_dir / f"{b}.tif", out_shape=shape)[0] for b in self._S1_BANDS])
+        s2 = np.stack([read_single_band(s2_dir / f"{b}.tif", out_shape=ref.shape)[0] for b in S2_BAND_NAMES])
+        s1 = np.stack([read_single_band(s1_dir / f"{b}.tif", out_shape=ref.shape)[0] for b in ("VV", "VH")])
         return {
             "s1": torch.from_numpy(s1),
             "s2": torch.from_numpy(s2 / np.float32(S2_SCALE)),
-            **geo_fields(crs, transform, *shape),
+            **geo_fields(crs, transform, *ref.shape),
             "date": _date_from_name(s2_dir.name),
             "date_s1": _date_from_name(s1_dir.name, r"_(\d{8})T"),
             "location": location,

@@ -1,8 +1,7 @@
 """Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
 
-Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data) to the pair dict. Open flood water is dark
-in radar, but water under a canopy forms a corner reflector with the stems and brightens VV (double bounce;
-Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders that case, so no darkness threshold maps it all.
+Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data). Water under a canopy brightens VV (double
+bounce; Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders it, so no darkness threshold maps it all.
 """
 
 from __future__ import annotations
@@ -43,19 +42,17 @@ class SimulatedFloods(Dataset):
     with :data:`WATER_SEEN` of the water's, and their dry ``landcover``; False floods every pixel as open water.
     """
 
-    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
-                 days_after: int = 5, transform: Callable[[dict], dict] | None = None,
-                 flooded_vegetation: bool = True, **world_kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
+        days_after: int = 5, transform: Callable[[dict], dict] | None = None, flooded_vegetation: bool = True,
+        **world_kwargs: Any,
+    ) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
-        if "biomes" in world_kwargs:
-            bad = set(world_kwargs["biomes"]) - set(FLOOD_BIOMES)
-            if bad:
-                raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
-        else:
-            world_kwargs["biomes"] = FLOOD_BIOMES
-        self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover,
-                                    cache_mb=world_kwargs.pop("cache_mb", 256.0), **world_kwargs)  # fmt: skip
+        bad = set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES)
+        if bad:
+            raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
+        self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover, **world_kwargs)
         self.days_after = int(days_after)
         self.flooded_vegetation = bool(flooded_vegetation)
         self.transform = transform
@@ -115,8 +112,10 @@ class Sen1Floods11(Dataset):
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
 
-    def __init__(self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
-                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         self.root = Path(root)
         for sub in self.SUBFOLDERS:
             if not (self.root / sub).is_dir():
@@ -157,9 +156,7 @@ class Sen1Floods11(Dataset):
         if s2.shape[0] not in (12, 13):
             raise ValueError(f"Sen1Floods11 {chip}: S2Hand has {s2.shape[0]} bands, expected 13 (B1..B12)")
         if not s1.shape[1:] == s2.shape[1:] == label.shape:
-            raise ValueError(
-                f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]} and label {label.shape} differ in size"
-            )
+            raise ValueError(f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]}, label {label.shape} differ")
         bad = set(np.unique(label).tolist()) - {NODATA, 0, 1}
         if bad:
             raise ValueError(f"Sen1Floods11 {chip}: label values {sorted(bad)}; expected -1, 0 or 1")

@@ -5,6 +5,7 @@ Errors name the file (or dataset) and what was expected: a loader is where a use
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,24 @@ def check_index(index: Any, n: int, what: str) -> int:
     return index % n
 
 
+def parse_date(value: str | dt.date, name: str) -> dt.date:
+    """A date from a ``date``, a ``datetime`` or an ISO string (``ValueError`` naming ``name`` otherwise)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
+
+
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:
     """Raise ``ValueError`` naming ``path`` (and ``what``, e.g. ``"band B04"``) if ``array`` holds NaN or inf."""
     finite = np.isfinite(array)
     if not finite.all():
         bad = int(array.size - finite.sum())
-        raise ValueError(
-            f"{path}: {what} contain {bad} NaN or infinite value(s) out of {array.size}; "
-            "expected finite numbers (fill or mask them before loading)"
-        )
+        raise ValueError(f"{path}: {what} contain {bad} NaN or infinite value(s) of {array.size}; fill or mask them")
 
 
 def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, Any, tuple]:

@@ -1,8 +1,7 @@
 """Land-cover classes of the simulated world and the surface materials behind them.
 
-A class (``"forest"``) is what a map shows; a material (conifer, broadleaf) is what a sensor sees. Material
-values are rounded literature values that make the physics lessons hold (dark specular water, bright
-double-bounce cities, volume-scattering forest in VH, the red edge), not a radiative-transfer model.
+A class (``"forest"``) is what a map shows; a material (conifer, broadleaf) is what a sensor sees. Values are
+rounded literature values that make the physics lessons hold, not a radiative-transfer model.
 """
 
 from __future__ import annotations
@@ -108,8 +107,9 @@ def _props() -> np.ndarray:
     spectrum = np.array([m.spectrum for m in MATERIALS], dtype=np.float32).T  # [12, M]
     green = np.array([m.spectrum_green or m.spectrum for m in MATERIALS], dtype=np.float32).T
     sar = np.array([[m.vv, m.vh] for m in MATERIALS], dtype=np.float32).T  # [2, M]
-    sar_green = np.array([[m.vv if m.vv_green is None else m.vv_green, m.vh if m.vh_green is None else m.vh_green]
-                          for m in MATERIALS], dtype=np.float32).T  # fmt: skip
+    vv_green = [m.vv if m.vv_green is None else m.vv_green for m in MATERIALS]
+    vh_green = [m.vh if m.vh_green is None else m.vh_green for m in MATERIALS]
+    sar_green = np.array([vv_green, vh_green], dtype=np.float32)
     scalars = np.array([[m.moisture_db, m.incidence_db, m.texture, m.texture_db] for m in MATERIALS],
                        dtype=np.float32).T  # [4, M]
     wet = np.clip(scalars[:1] / 2.5, 0, 1)  # bare surfaces darken most when wet

@@ -1,9 +1,8 @@
 """Procedural fields for the simulated world: hashed value noise evaluated at map coordinates.
 
-Every field is a function of position in metres, not of the pixel grid, so one scene rendered at 10 m and
-at 20 m shows the same fields. Lattice values come from a fixed random table read at an offset hashed from
-(scene key, field), so fields need no stored state. On an axis-aligned grid evaluation is separable:
-``Wy @ L @ Wx.T`` with cubic B-spline weight matrices.
+A field is a function of position in metres, not of the pixel grid (a scene shows the same fields at 10 and
+20 m). Lattice values are read from a fixed random table at an offset hashed from (scene key, field); on an
+axis-aligned grid evaluation is separable: ``Wy @ L @ Wx.T`` with cubic B-spline weight matrices.
 """
 
 from __future__ import annotations
@@ -91,8 +90,10 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     return i0, m
 
 
-def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
-                add_to: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def value_noise(
+    key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
+    add_to: np.ndarray | None = None,
+) -> np.ndarray:
     """Smooth random fields ``[n_fields, H, W]`` of standard deviation ``scale`` at map coordinates ``x``, ``y``.
 
     ``spacing`` is the feature size in metres; ``add_to`` adds the fields into that array and returns it.

@@ -6,7 +6,9 @@ Tiles with too much nodata are dropped; files are opened read-only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -18,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import check_index, check_whole, geo_fields, window_transform
+from xmodal_lab.data.io import check_index, check_whole, geo_fields, parse_date, window_transform
 from xmodal_lab.errors import InputValueError, NodataError, UnitsError, UnitsWarning
 from xmodal_lab.units import check_s2, s1_problems
 
@@ -46,30 +48,33 @@ class PairedRasterDataset(Dataset):
         transform: optional callable applied to each pair dict.
     """
 
-    def __init__(self, s1_path: str | Path, s2_path: str | Path, size: int = 64, stride: int | None = None,
-                 max_nodata: float = 0.1, s1_units: str = "db", s2_scale: str | float = "auto",
-                 s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
-                 date: str | None = None, transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, s1_path: str | Path, s2_path: str | Path, size: int = 64, stride: int | None = None,
+        max_nodata: float = 0.1, s1_units: str = "db", s2_scale: str | float = "auto",
+        s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
+        date: str | None = None, transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         import rasterio
         self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)
         for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
-        check_whole(size, "size")
-        if stride is not None:
-            check_whole(stride, "stride")
-        if size < 1 or (stride is not None and stride < 1):
+        if check_whole(size, "size") < 1 or (stride is not None and check_whole(stride, "stride") < 1):
             raise InputValueError(f"size and stride: expected positive pixel counts, got size={size}, stride={stride}")
-        if not 0.0 <= max_nodata <= 1.0:
-            raise ValueError(f"max_nodata: expected a fraction in [0, 1], got {max_nodata}")
-        if s1_units not in ("db", "linear"):
-            raise ValueError(f"s1_units: expected 'db' or 'linear', got {s1_units!r}")
-        _check_scale_offset(s2_scale, s2_offset)
         from rasterio.enums import Resampling
-        if resampling not in Resampling.__members__:
-            raise InputValueError(
-                f"resampling: expected a rasterio resampling name ('bilinear', 'nearest', 'cubic' ...), got {resampling!r}"
-            )
+        checks = {
+            "max_nodata": (max_nodata, 0.0 <= max_nodata <= 1.0, "a fraction in [0, 1]"),
+            "s1_units": (s1_units, s1_units in ("db", "linear"), "'db' or 'linear'"),
+            "s2_scale": (s2_scale, s2_scale == "auto" or 0 < _number(s2_scale) < math.inf,
+                         "'auto' or a positive multiplier (1e-4 for digital numbers)"),
+            "s2_offset": (s2_offset, s2_offset == "auto" or math.isfinite(_number(s2_offset)),
+                          "'auto' or a number (-0.1 for baseline 04.00)"),
+            "resampling": (resampling, resampling in Resampling.__members__,
+                           "a rasterio resampling name ('bilinear', 'nearest', 'cubic' ...)"),
+        }
+        for name, (value, ok, expected) in checks.items():
+            if not ok:
+                raise InputValueError(f"{name}: expected {expected}, got {value!r}")
         self.size, self.stride = int(size), int(stride or size)
         self.max_nodata, self.s1_units = float(max_nodata), s1_units
         self.resampling = resampling
@@ -82,10 +87,9 @@ class PairedRasterDataset(Dataset):
                     raise ValueError(f"{path}: has no CRS; expected a georeferenced GeoTIFF")
             self.crs, self.grid_transform = s2.crs, s2.transform
             self.height, self.width = s2.height, s2.width
-            self.aligned = (
-                s1.crs == s2.crs and (s1.height, s1.width) == (s2.height, s2.width)
-                and s1.transform.almost_equals(s2.transform, precision=1e-6 * abs(s2.transform.a))
-            )  # fmt: skip
+            same_shape = (s1.height, s1.width) == (s2.height, s2.width)
+            close = s1.transform.almost_equals(s2.transform, precision=1e-6 * abs(s2.transform.a))
+            self.aligned = s1.crs == s2.crs and same_shape and close
             if not self.aligned:
                 self._check_overlap(s1, s2)
                 message = (
@@ -97,9 +101,7 @@ class PairedRasterDataset(Dataset):
                     raise ValueError(message + "; expected one grid (pass reproject=True to resample the radar)")
                 warnings.warn(message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2)
             if self.height < self.size or self.width < self.size:
-                raise ValueError(
-                    f"{self.s2_path}: {self.width}x{self.height} px is smaller than one {self.size} px tile"
-                )
+                raise ValueError(f"{self.s2_path}: {self.width}x{self.height} px is smaller than one {self.size} px tile")
             self._s2_scale = self._resolve_scale(s2, s2_scale)
             tags = s2.tags()
             self.s2_offset = self._resolve_offset(tags, s2_offset)
@@ -107,7 +109,7 @@ class PairedRasterDataset(Dataset):
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             with self._open_s1(s1) as s1_grid:
                 s1_data = s1_grid.read(self._s1_bands, masked=True)
-        self.date = _find_date(date, tags, self.s2_path.name)
+        self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
         s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
         if np.isinf(s1_values).any():
             raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
@@ -126,9 +128,7 @@ class PairedRasterDataset(Dataset):
         names = [str(d or "").upper() for d in s1.descriptions]
         self._s1_bands = [2, 1] if names == ["VH", "VV"] else [1, 2]
         if s2.count not in (12, 13):
-            raise ValueError(
-                f"{self.s2_path}: expected 12 bands (B1..B12 without B10) or 13 bands (with B10), found {s2.count}"
-            )
+            raise ValueError(f"{self.s2_path}: expected 12 bands (B1..B12 without B10) or 13, found {s2.count}")
         self._s2_bands = [b + 1 for b in range(s2.count) if not (s2.count == 13 and b == _B10)]
 
     def _check_overlap(self, s1, s2) -> None:
@@ -136,9 +136,7 @@ class PairedRasterDataset(Dataset):
         left, bottom, right, top = transform_bounds(s1.crs, s2.crs, *s1.bounds)
         b = s2.bounds
         if left >= b.right or right <= b.left or bottom >= b.top or top <= b.bottom:
-            raise ValueError(
-                f"{self.s1_path} and {self.s2_path}: the rasters do not overlap; expected two images of one area"
-            )
+            raise ValueError(f"{self.s1_path} and {self.s2_path}: the rasters do not overlap; expected one area")
 
     def _resolve_scale(self, s2, s2_scale: str | float) -> float:
         if s2_scale != "auto":
@@ -156,9 +154,8 @@ class PairedRasterDataset(Dataset):
             try:
                 return float(upper["BOA_ADD_OFFSET"]) / S2_SCALE
             except ValueError:
-                raise InputValueError(
-                    f"{self.s2_path}: BOA_ADD_OFFSET tag {upper['BOA_ADD_OFFSET']!r} is not a number; pass s2_offset"
-                ) from None
+                tag = upper["BOA_ADD_OFFSET"]
+                raise InputValueError(f"{self.s2_path}: BOA_ADD_OFFSET {tag!r} is not a number; pass s2_offset") from None
         baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
         if baseline is not None and baseline >= 4.0 and self._s2_scale == 1.0 / S2_SCALE:
             return -1000.0 / S2_SCALE
@@ -171,15 +168,10 @@ class PairedRasterDataset(Dataset):
             for band in self._s2_bands:
                 values = s2.read(band)
                 if np.isinf(values).any():
-                    raise InputValueError(
-                        f"{self.s2_path}: band {band} contains infinite values; expected finite reflectance or nodata"
-                    )
+                    raise InputValueError(f"{self.s2_path}: band {band} contains infinite values; expected reflectance")
                 valid &= ~np.isnan(values)
         if not valid.any():
-            raise NodataError(
-                f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected optical "
-                "reflectance (NaN counts as nodata)"
-            )
+            raise NodataError(f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected reflectance")
         return valid
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
@@ -189,34 +181,26 @@ class PairedRasterDataset(Dataset):
         check_s2(values, where=str(self.s2_path), offset=offset_unknown)
 
     def _check_units(self, values: np.ndarray) -> None:
-        if values.size == 0:
-            return
-        median = float(np.median(values))
         if self.s1_units == "db":
             for message in s1_problems(values, str(self.s1_path)):
                 warnings.warn(message, UnitsWarning, stacklevel=3)
-        if self.s1_units == "linear" and median < 0:
-            raise UnitsError(
-                f"{self.s1_path}: values (median {median:.3g}) look like dB, but s1_units='linear' (power is never "
-                "negative); pass s1_units='db'"
-            )
+        elif values.size and (median := float(np.median(values))) < 0:
+            raise UnitsError(f"{self.s1_path}: values (median {median:.3g}) look like dB, not power; pass s1_units='db'")
 
     def _open_s1(self, s1):
-        import contextlib
-
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
         if self.aligned:
             return contextlib.nullcontext(s1)
-        return WarpedVRT(s1, crs=self.crs, transform=self.grid_transform, width=self.width, height=self.height,
-                         resampling=getattr(Resampling, self.resampling), src_nodata=s1.nodata,
-                         nodata=np.nan)  # fmt: skip
+        grid = dict(crs=self.crs, transform=self.grid_transform, width=self.width, height=self.height)
+        resampling = getattr(Resampling, self.resampling)
+        return WarpedVRT(s1, **grid, resampling=resampling, src_nodata=s1.nodata, nodata=np.nan)
 
     def _tiles(self, valid: np.ndarray) -> list[tuple[int, int]]:
         invalid = np.pad((~valid).astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
         s = self.size
-        r, c = np.meshgrid(range(0, self.height - s + 1, self.stride), range(0, self.width - s + 1, self.stride),
-                           indexing="ij")  # fmt: skip
+        rows, cols = range(0, self.height - s + 1, self.stride), range(0, self.width - s + 1, self.stride)
+        r, c = np.meshgrid(rows, cols, indexing="ij")
         bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
         ok = (bad <= self.max_nodata * s * s) & (bad < s * s)  # an all-nodata tile is never kept
         kept = list(zip(r[ok].tolist(), c[ok].tolist()))
@@ -250,9 +234,7 @@ class PairedRasterDataset(Dataset):
         optical = np.ma.filled(optical.astype(np.float32), np.nan)
         radar = np.ma.filled(radar.astype(np.float32), np.nan)
         if np.isinf(optical).any():
-            raise ValueError(
-                f"{self.s2_path}: tile at row {row}, col {col} holds infinite values; expected finite data"
-            )
+            raise ValueError(f"{self.s2_path}: tile at row {row}, col {col} holds infinite values")
         optical = optical * np.float32(self._s2_scale) + np.float32(self.s2_offset)
         if self.s1_units == "linear":
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -269,19 +251,11 @@ class PairedRasterDataset(Dataset):
         }
 
 
-def _check_scale_offset(s2_scale: Any, s2_offset: Any) -> None:
-    def number(value: Any) -> float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return float("nan")
-
-    if s2_scale != "auto" and not 0 < number(s2_scale) < float("inf"):
-        raise InputValueError(
-            f"s2_scale: expected 'auto' or a positive multiplier (1e-4 for digital numbers), got {s2_scale!r}"
-        )
-    if s2_offset != "auto" and not np.isfinite(number(s2_offset)):
-        raise InputValueError(f"s2_offset: expected 'auto' or a number (-0.1 for baseline 04.00), got {s2_offset!r}")
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _baseline(text: str) -> float | None:
@@ -306,21 +280,15 @@ def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
     return out
 
 
-def _find_date(date: str | None, tags: dict[str, str], name: str) -> str:
-    if date is not None:
-        try:
-            return dt.date.fromisoformat(str(date)[:10]).isoformat()
-        except ValueError:
-            raise ValueError(f"date: expected an ISO date like '2021-06-15', got {date!r}") from None
+def _find_date(tags: dict[str, str], name: str) -> str:
+    """The acquisition date from the file's tags, else from a date in its name, else ``""``."""
     for key in ("date", "DATE", "ACQUISITION_DATE"):
         if key in tags:
             return str(tags[key])[:10]
     if "TIFFTAG_DATETIME" in tags:  # "YYYY:MM:DD HH:MM:SS"
         return tags["TIFFTAG_DATETIME"][:10].replace(":", "-")
     match = re.search(r"(20\d{2})-?(\d{2})-?(\d{2})", name)
-    if match:
-        try:
-            return dt.date(*map(int, match.groups())).isoformat()
-        except ValueError:
-            pass
-    return ""
+    try:
+        return dt.date(*map(int, match.groups())).isoformat() if match else ""
+    except ValueError:
+        return ""

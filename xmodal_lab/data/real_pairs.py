@@ -1,9 +1,8 @@
 """Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM.
 
-SSL4EO-S12 is not shipped: ``root`` is a folder in the dataset's layout (``s1/<location>/<acquisition>/VV.tif``,
-``s2a/<location>/<acquisition>/B2.tif`` ...) that the user provides, by default ``<data_dir>/ssl4eo_s12``.
-:func:`real_transfer_split` is the sim-to-real split: only the west half of an SSL4EO-S12 location is ever
-tuned on; its east half and the six bundled BigEarthNet-MM pairs are held out.
+SSL4EO-S12 is not shipped: ``root`` (default ``<data_dir>/ssl4eo_s12``) is the user's folder in its layout.
+:func:`real_transfer_split` tunes only on the west half of an SSL4EO-S12 location; its east half and the six
+bundled BigEarthNet-MM pairs are held out.
 """
 
 from __future__ import annotations
@@ -55,18 +54,19 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
             raise FileNotFoundError(f"{d}: missing band file(s) {', '.join(n + '.tif' for n in missing)}")
     with rasterio.open(s2_dir / "B2.tif") as ref:
         crs, transform, shape = ref.crs, ref.transform, ref.shape
-    s2 = np.empty((12, *shape), dtype=np.float32)
-    for i, name in enumerate(S2_BAND_NAMES):
-        with rasterio.open(s2_dir / f"{name}.tif") as src:
-            reproject(src.read(1).astype(np.float32), s2[i], src_transform=src.transform, src_crs=src.crs,
-                      dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear)  # fmt: skip
+
+    def warp(folder: Path, names: tuple[str, ...], resampling: Resampling, **kwargs: Any) -> np.ndarray:
+        out = np.full((len(names), *shape), np.nan, dtype=np.float32)  # [C, H, W] on the optical grid
+        for i, name in enumerate(names):
+            with rasterio.open(folder / f"{name}.tif") as src:
+                source = dict(src_transform=src.transform, src_crs=src.crs)
+                grid = dict(dst_transform=transform, dst_crs=crs)
+                reproject(src.read(1).astype(np.float32), out[i], **source, **grid, resampling=resampling, **kwargs)
+        return out
+
+    s2 = warp(s2_dir, S2_BAND_NAMES, Resampling.bilinear)
     s2 /= 10000.0
-    s1 = np.full((2, *shape), np.nan, dtype=np.float32)
-    for i, name in enumerate(("VV", "VH")):
-        with rasterio.open(s1_dir / f"{name}.tif") as src:
-            reproject(src.read(1).astype(np.float32), s1[i], src_transform=src.transform, src_crs=src.crs,
-                      dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
-                      dst_nodata=np.nan)  # fmt: skip
+    s1 = warp(s1_dir, ("VV", "VH"), Resampling.nearest, dst_nodata=np.nan)
     # The two grids overlap but do not coincide: keep the optical window that the radar covers.
     valid = np.isfinite(s1).all(axis=0)
     rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
@@ -137,12 +137,9 @@ def cut_tiles(
         lo, hi = int(np.ceil(columns[0] * w)), int(np.floor(columns[1] * w))
         for r in range(0, h - size + 1, size):
             for c in range(lo, hi - size + 1, size):
-                tiles.append({
-                    "s1": p["s1"][:, r : r + size, c : c + size].clone(),
-                    "s2": p["s2"][:, r : r + size, c : c + size].clone(),
-                    "gsd": float(p.get("gsd", 10.0)), "date": p.get("date", ""),
-                    "source": f"{source}[{k}]", "window": (r, c),
-                })  # fmt: skip
+                window = (slice(None), slice(r, r + size), slice(c, c + size))
+                tile = {"s1": p["s1"][window].clone(), "s2": p["s2"][window].clone(), "gsd": float(p.get("gsd", 10.0))}
+                tiles.append({**tile, "date": p.get("date", ""), "source": f"{source}[{k}]", "window": (r, c)})
     if not tiles:
         raise ValueError(f"cut_tiles: no {size} px tile fits in the given pairs and columns {columns}")
     return tiles

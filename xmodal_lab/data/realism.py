@@ -20,9 +20,7 @@ S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}
 def _as_array(x: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     a = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
     if a.ndim not in ndim:
-        raise ValueError(
-            f"{name}: expected an array with {' or '.join(map(str, ndim))} dimensions, got shape {a.shape}"
-        )
+        raise ValueError(f"{name}: expected {' or '.join(map(str, ndim))} dimensions, got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or infinite values; expected finite physical units")
     return a
@@ -166,8 +164,8 @@ def tile_features(s1: Any, s2: Any) -> np.ndarray:
     b = np.log(np.maximum(_as_array(s2, "s2", (4,)), 1e-4))
     feats = []
     for x in (a, b):
-        feats += [x.mean(axis=(2, 3)), x.std(axis=(2, 3)),
-                  np.abs(np.diff(x, axis=2)).mean(axis=(2, 3)), np.abs(np.diff(x, axis=3)).mean(axis=(2, 3))]  # fmt: skip
+        gradients = [np.abs(np.diff(x, axis=axis)).mean(axis=(2, 3)) for axis in (2, 3)]
+        feats += [x.mean(axis=(2, 3)), x.std(axis=(2, 3)), *gradients]
     feats.append(_corr(a[:, 0], a[:, 1])[:, None])
     return np.concatenate(feats, axis=1)
 

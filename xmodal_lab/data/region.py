@@ -14,18 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from xmodal_lab.config import cache_dir, fast_mode
+from xmodal_lab.config import cache_dir, pick
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
 from xmodal_lab.errors import OutputExistsError, OutputWriteError
 from xmodal_lab.files import publishing
 
 #: Default region side in pixels: 1000 px at 10 m = 10 x 10 km (512 px = 5.12 km in fast mode).
 FULL_SIZE, FAST_SIZE = 1000, 512
-
-
-def default_size() -> int:
-    """Region side in pixels: :data:`FAST_SIZE` in fast mode, else :data:`FULL_SIZE`."""
-    return FAST_SIZE if fast_mode() else FULL_SIZE
 
 
 def region_scene(seed: int = 0, biome: str = "coast") -> int:
@@ -41,18 +36,19 @@ def region_scene(seed: int = 0, biome: str = "coast") -> int:
     raise ValueError(f"no {biome!r} scene among the first 10000 scenes of seed {seed}")
 
 
-def render_region(seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast",
-                  index: int | None = None, **render_kwargs: Any) -> dict[str, Any]:  # fmt: skip
+def render_region(
+    seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast", index: int | None = None
+) -> dict[str, Any]:
     """Render one contiguous region as the world's pair dict (scene ``index``, default the first of ``biome``)."""
     from xmodal_lab.data.world import SimulatedWorld
-    size = default_size() if size is None else int(size)
+    size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     if size < 8 or size > 4096:
         raise ValueError(f"size: expected 8..4096 pixels per side, got {size}")
     if not np.isfinite(gsd) or gsd <= 0:
         raise ValueError(f"gsd: expected positive metres, got {gsd}")
     index = region_scene(seed, biome) if index is None else int(index)
     world = SimulatedWorld(seed=seed, size=size, gsd=float(gsd), n_scenes=max(index + 1, 1), cache_mb=0)
-    return world.render(index, gsd=float(gsd), size=size, **render_kwargs)
+    return world.render(index, gsd=float(gsd), size=size)
 
 
 def write_pair_geotiffs(
@@ -89,28 +85,33 @@ def write_pair_geotiffs(
     transform = Affine(*[float(v) for v in tuple(pair["transform"])[:6]])
     height, width = s2.shape[1:]
     tiled = height >= 256 and width >= 256  # GeoTIFF blocks must be multiples of 16; small files stay striped
+    file_tags = {"date": str(pair.get("date", "")), "source": "xmodal_lab", "gsd": str(pair.get("gsd", ""))}
+    file_tags.update(tags or {})
     with contextlib.ExitStack() as files:  # all published at the end, or none if one fails
         for key, (array, names, nodata) in layers.items():
             tmp = files.enter_context(publishing(paths[key], "GeoTIFF", parents=True))
-            profile = dict(driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
-                           crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate")  # fmt: skip
+            profile = dict(
+                driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
+                crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate",
+            )
             if tiled:
                 profile.update(tiled=True, blockxsize=256, blockysize=256)
             with rasterio.open(tmp, "w", **profile) as dst:
                 dst.write(array)
                 dst.descriptions = names
-                dst.update_tags(**{"date": str(pair.get("date", "")), "source": "xmodal_lab",
-                                   "gsd": str(pair.get("gsd", "")), **(tags or {})})  # fmt: skip
+                dst.update_tags(**file_tags)
             with rasterio.open(tmp) as src:  # nothing reports success without its file
                 if (src.count, src.height, src.width) != (array.shape[0], height, width):
                     raise OutputWriteError(f"{paths[key]}: written file does not hold the expected {array.shape}")
     return paths
 
 
-def region_geotiffs(folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
-                    biome: str = "coast", index: int | None = None) -> dict[str, Path]:  # fmt: skip
+def region_geotiffs(
+    folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
+    biome: str = "coast", index: int | None = None,
+) -> dict[str, Path]:
     """The region of :func:`render_region` as GeoTIFF files, rendered once into a subfolder named by its settings."""
-    size = default_size() if size is None else int(size)
+    size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     label = biome if index is None else "scene"
     index = region_scene(seed, biome) if index is None else int(index)
     root = Path(folder) if folder is not None else cache_dir() / "regions"
@@ -121,10 +122,7 @@ def region_geotiffs(folder: str | Path | None = None, seed: int = 0, size: int |
     if all(p.is_file() for p in expected.values()):
         return expected
     if target.exists():
-        raise FileExistsError(
-            f"{target}: exists but lacks some of {[p.name for p in expected.values()]}; "
-            "remove the folder to render the region again"
-        )
+        raise FileExistsError(f"{target}: exists but lacks some of {[p.name for p in expected.values()]}; remove it")
     root.mkdir(parents=True, exist_ok=True)
     pair = render_region(seed=seed, size=size, gsd=gsd, index=index)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))

@@ -19,7 +19,7 @@ import torch
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
-from xmodal_lab.data.datasets import PairDataset
+from xmodal_lab.data.datasets import PairDataset, read_ben_radar
 from xmodal_lab.data.io import geo_fields, read_single_band
 
 #: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
@@ -100,8 +100,10 @@ class BigEarthNetMM(PairDataset):
     restricts and orders the patches.
     """
 
-    def __init__(self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
-                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
+        transform: Callable[[dict], dict] | None = None,
+    ) -> None:
         if num_classes not in (19, 43):
             raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
         self.root = Path(root).expanduser()
@@ -146,11 +148,8 @@ class BigEarthNetMM(PairDataset):
             raise FileNotFoundError(f"{s1_dir}: its Sentinel-2 twin {s2_name!r} is not under {self.root}")
         s2_dir = self._s2[s2_name]
 
-        vv, crs, transform = read_single_band(s1_dir / f"{name}_VV.tif")
-        vh, crs_vh, _ = read_single_band(s1_dir / f"{name}_VH.tif")
-        if vh.shape != vv.shape or crs_vh != crs:
-            raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
-        h, w = vv.shape
+        s1, crs, transform = read_ben_radar(s1_dir)
+        h, w = s1.shape[1:]
         s2 = np.empty((12, h, w), dtype=np.float32)
         for i, suffix in enumerate(_S2_SUFFIXES):
             band, crs_b, transform_b = read_single_band(s2_dir / f"{s2_name}_{suffix}.tif", out_shape=(h, w))
@@ -165,7 +164,7 @@ class BigEarthNetMM(PairDataset):
         s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
         names = list(meta.get("labels", s2_meta.get("labels", [])))
         return {
-            "s1": torch.from_numpy(np.stack([vv, vh])),
+            "s1": torch.from_numpy(s1),
             "s2": torch.from_numpy(s2),
             "labels": torch.from_numpy(ben_labels(names, self.num_classes)),
             "label_names": names,

@@ -46,13 +46,14 @@ class Scene:
     ``elevation`` metres, ``wind`` extra dB on water, ``brightness`` optical gain.
     """
 
-    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
-                 extent: float | None = None):  # fmt: skip
-        self.key, self.x, self.y, self.doy, self.lat, self.rng = key, x, y, doy, lat, rng
+    def __init__(
+        self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
+        extent: float | None = None,
+    ):
+        self.key, self.doy, self.lat, self.rng = key, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
-        shape = (len(y), len(x))
-        self.shape = shape
+        self.shape = shape = (len(y), len(x))
         self.mat = np.full(shape, lc.GRASS, dtype=np.intp)
         self.green = np.full(shape, 0.8, dtype=np.float32)
         self.moisture = np.zeros(shape, dtype=np.float32)
@@ -128,8 +129,10 @@ class Scene:
         edge = np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
         return ids, edge
 
-    def blob(self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
-             roughness: float = 0.35) -> np.ndarray:  # fmt: skip
+    def blob(
+        self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
+        roughness: float = 0.35,
+    ) -> np.ndarray:
         """A rounded irregular patch ``[H, W]`` bool of about ``radius`` metres around (cx, cy)."""
         half = self.extent / 2
         cx = self.uniform(-0.6, 0.6) * half if cx is None else cx

@@ -1,15 +1,13 @@
-"""Transforms of pair dicts: normalisation, SAR dB clipping, CROMA scaling, GSD rescaling, paired augmentation.
+"""Transforms of pair dicts: normalisation, GSD rescaling, paired augmentation.
 
 Each returns a new pair dict; a geometric one moves both sensors, every mask and the affine ``transform`` together.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +17,6 @@ from torch import Tensor
 
 from xmodal_lab.data.io import check_whole, window_transform
 from xmodal_lab.errors import InputValueError
-from xmodal_lab.files import publish
 
 #: Keys holding ``[H, W]`` maps that follow every geometric change of the images.
 MASK_KEYS = ("landcover", "cloud_mask", "nodata_mask", "change_mask", "igbp")
@@ -31,7 +28,7 @@ IMAGE_KEYS = ("s1", "s2")
 class BandStats:
     """Per-band mean and standard deviation of a dataset in physical units (``s1`` ``[2]`` dB, ``s2`` ``[12]``).
 
-    Saved with a checkpoint, the same numbers normalise the inputs at training and at inference.
+    Saved with a checkpoint (:meth:`to_dict`), the same numbers normalise at training and at inference.
     """
 
     s1_mean: tuple[float, ...]
@@ -67,42 +64,10 @@ class BandStats:
         """Plain lists and numbers (for a checkpoint or JSON)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BandStats:
-        """Inverse of :meth:`to_dict`; checks the band counts."""
-        stats = cls(tuple(d["s1_mean"]), tuple(d["s1_std"]), tuple(d["s2_mean"]), tuple(d["s2_std"]),
-                    int(d.get("n_pixels", 0)))  # fmt: skip
-        if len(stats.s1_mean) != 2 or len(stats.s2_mean) != 12:
-            raise ValueError(f"BandStats: expected 2 radar and 12 optical bands, got {len(stats.s1_mean)} and "
-                             f"{len(stats.s2_mean)}")  # fmt: skip
-        return stats
-
-    def save(self, path: str | Path) -> Path:
-        """Write JSON; refuses to overwrite an existing file."""
-        return publish(path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=1)), "band statistics")
-
-    @classmethod
-    def load(cls, path: str | Path) -> BandStats:
-        """Read statistics written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
     def tensors(self, key: str) -> tuple[Tensor, Tensor]:
         """``(mean, std)`` float32 ``[C, 1, 1]`` for ``"s1"`` or ``"s2"``."""
         mean, std = getattr(self, f"{key}_mean"), getattr(self, f"{key}_std")
         return torch.tensor(mean).float()[:, None, None], torch.tensor(std).float()[:, None, None]
-
-
-class Compose:
-    """Apply transforms in order."""
-
-    def __init__(self, transforms: Sequence[Callable[[dict], dict]]) -> None:
-        self.transforms = list(transforms)
-
-    def __call__(self, pair: dict) -> dict:
-        """Apply to one pair dict (returns a new dict)."""
-        for t in self.transforms:
-            pair = t(pair)
-        return pair
 
 
 class Normalize:
@@ -117,47 +82,6 @@ class Normalize:
         for key in IMAGE_KEYS:
             mean, std = self.stats.tensors(key)
             out[key] = (torch.as_tensor(pair[key]) - mean) / std.clamp_min(1e-6)
-        return out
-
-
-def clip_db(s1: Tensor, low: float = -30.0, high: float = 5.0) -> Tensor:
-    """Clip sigma0 in dB ``[..., 2, H, W]`` to ``[low, high]``: specular lows and corner-reflector highs are outliers."""
-    return torch.as_tensor(s1).clamp(low, high)
-
-
-class ClipDB:
-    """Transform form of :func:`clip_db` on ``pair["s1"]``."""
-
-    def __init__(self, low: float = -30.0, high: float = 5.0) -> None:
-        if low >= high:
-            raise ValueError(f"ClipDB: expected low < high, got {low} and {high}")
-        self.low, self.high = low, high
-
-    def __call__(self, pair: dict) -> dict:
-        """Apply to one pair dict (returns a new dict)."""
-        return {**pair, "s1": clip_db(pair["s1"], self.low, self.high)}
-
-
-def croma_scale(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """CROMA's per-channel scaling of ``[..., C, H, W]``: ``[mean - 2 std, mean + 2 std]`` -> ``[0, 1]``, clipped."""
-    mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
-    std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
-    low = mean - 2 * std
-    return ((torch.as_tensor(x) - low) / (4 * std).clamp_min(1e-12)).clamp(0.0, 1.0)
-
-
-class CromaScale:
-    """Transform form of :func:`croma_scale` for both sensors, with :class:`BandStats`."""
-
-    def __init__(self, stats: BandStats) -> None:
-        self.stats = stats
-
-    def __call__(self, pair: dict) -> dict:
-        """Apply to one pair dict (returns a new dict)."""
-        out = dict(pair)
-        for key in IMAGE_KEYS:
-            mean, std = self.stats.tensors(key)
-            out[key] = croma_scale(pair[key], mean, std)
         return out
 
 
@@ -183,8 +107,10 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
         x = torch.as_tensor(pair[key]).float()
         if key == "s1":  # average power, not decibels
             x = 10.0 ** (x / 10.0)
-        x = F.avg_pool2d(x[None], k)[0] if integer else F.interpolate(
-            x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]  # fmt: skip
+        if integer:
+            x = F.avg_pool2d(x[None], k)[0]
+        else:
+            x = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
         out[key] = 10.0 * torch.log10(x.clamp_min(1e-10)) if key == "s1" else x
     for key in MASK_KEYS:
         if key in pair:
@@ -205,20 +131,6 @@ def _majority(m: Tensor, k: int) -> Tensor:
     h, w = m.shape
     blocks = m.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
     return torch.mode(blocks, dim=-1).values
-
-
-class RandomGSD:
-    """Rescale each pair to a GSD drawn from ``choices`` (metres), as in Scale-MAE's multi-scale training."""
-
-    def __init__(self, choices: Sequence[float], generator: torch.Generator | None = None) -> None:
-        if not choices:
-            raise ValueError("RandomGSD: expected at least one GSD")
-        self.choices, self.generator = [float(c) for c in choices], generator
-
-    def __call__(self, pair: dict) -> dict:
-        """Apply to one pair dict (returns a new dict)."""
-        i = int(torch.randint(len(self.choices), (1,), generator=self.generator))
-        return rescale_gsd(pair, self.choices[i])
 
 
 # --- paired geometric augmentation --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
-from xmodal_lab.data.io import check_index, check_whole
+from xmodal_lab.data.io import check_index, check_whole, parse_date
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.data.scene import Scene, tag_key
 from xmodal_lab.errors import InputValueError
@@ -38,16 +38,20 @@ _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.floa
 _SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
 #: Layouts (rivers, towns, events) are sized to this footprint at every tile size and GSD.
 LAYOUT_EXTENT_M = 640.0
+#: Coarser GSDs average a rendering at this GSD, oversampled at most ``MAX_OVERSAMPLE`` times.
+FINE_GSD, MAX_OVERSAMPLE = 10.0, 4
+#: A class covering this fraction of a tile is one of its scene labels.
+LABEL_THRESHOLD = 0.02
 
 
 @dataclass(frozen=True)
 class WorldConfig:
     """Settings of a :class:`SimulatedWorld` (lengths in metres, angles in degrees).
 
-    ``gsd`` may be a tuple (one drawn per scene, for Scale-MAE); coarser GSDs average a ``fine_gsd`` rendering
-    oversampled at most ``max_oversample`` times. ``speckle_sigma`` correlates neighbouring speckle (a GRD pixel
+    ``gsd`` may be a tuple (one drawn per scene, for Scale-MAE); coarser GSDs average a :data:`FINE_GSD` rendering
+    oversampled at most :data:`MAX_OVERSAMPLE` times. ``speckle_sigma`` correlates neighbouring speckle (a GRD pixel
     is smaller than the resolution cell); ``radar_blur`` blurs sigma0 before speckle; ``radar_contrast`` scales
-    each tile's dB around its mean. A class is a scene label above ``label_threshold`` of the tile.
+    each tile's dB around its mean. A class is a scene label above :data:`LABEL_THRESHOLD` of the tile.
     """
 
     seed: int = 0
@@ -57,23 +61,14 @@ class WorldConfig:
     cloud_cover: float = 0.0
     looks: float = 4.4
     biomes: tuple[str, ...] | None = None
-    fine_gsd: float = 10.0
-    max_oversample: int = 4
     incidence: tuple[float, float] = (30.0, 46.0)
     years: tuple[int, int] = (2018, 2023)
-    label_threshold: float = 0.02
     noise: bool = True
     speckle_sigma: float = 9.3
     radar_blur: float = 0.0
     radar_contrast: float = 1.0
     cache_mb: float = 256.0
 
-
-PRESETS: dict[str, WorldConfig] = {
-    "tiny": WorldConfig(size=32, n_scenes=512),
-    "small": WorldConfig(size=64, n_scenes=4096),
-    "base": WorldConfig(size=120, n_scenes=50_000),
-}
 
 #: ``realism=`` settings; ``"calibrated"`` is fitted to the tuning split of the bundled real pairs.
 REALISM: dict[str, dict[str, float]] = {"default": {}, "calibrated": {"radar_blur": 9.3, "radar_contrast": 0.4}}
@@ -97,27 +92,18 @@ class Place:
     ascending: bool
 
 
-def _pair(value: Any) -> tuple[Any, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _years_ok(years: Any) -> bool:
-    y = _pair(years)
-    whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 1 <= v <= 9999 for v in y)
-    return len(y) == 2 and whole and y[0] <= y[1]
-
-
-def _incidence_ok(incidence: Any) -> bool:
-    a = _pair(incidence)
-    real = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and 0 < v < 90 for v in a)
-    return len(a) == 2 and real and a[0] <= a[1]
+def _ordered_pair(value: Any, ok: Callable[[Any], bool]) -> bool:
+    v = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    return len(v) == 2 and all(ok(x) and not isinstance(x, bool) for x in v) and v[0] <= v[1]
 
 
 def _validate(cfg: WorldConfig) -> WorldConfig:
     gsds = cfg.gsd if isinstance(cfg.gsd, tuple) else (cfg.gsd,)
+    years_ok = _ordered_pair(cfg.years, lambda y: isinstance(y, (int, np.integer)) and 1 <= y <= 9999)
+    incidence_ok = _ordered_pair(cfg.incidence, lambda a: isinstance(a, (int, float, np.number)) and 0 < a < 90)
     checks = {
-        "years": (_years_ok(cfg.years), "(first year, last year) with first <= last, e.g. years=(2018, 2023)"),
-        "incidence": (_incidence_ok(cfg.incidence), "(near, far) degrees, 0 < near <= far < 90, e.g. (30.0, 46.0)"),
+        "years": (years_ok, "(first year, last year) with first <= last, e.g. years=(2018, 2023)"),
+        "incidence": (incidence_ok, "(near, far) degrees, 0 < near <= far < 90, e.g. (30.0, 46.0)"),
         "seed": (cfg.seed >= 0, "a non-negative integer"),
         "size": (cfg.size >= 1, "a positive tile side in pixels"),
         "gsd": (bool(gsds) and all(np.isfinite(g) and g > 0 for g in gsds), "positive metres (or a tuple of them)"),
@@ -128,8 +114,6 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
         "radar_blur": (np.isfinite(cfg.radar_blur) and cfg.radar_blur >= 0, "metres >= 0"),
         "radar_contrast": (np.isfinite(cfg.radar_contrast) and 0 <= cfg.radar_contrast <= 2, "a factor in [0, 2]"),
         "cache_mb": (cfg.cache_mb >= 0, "megabytes >= 0"),
-        "fine_gsd": (cfg.fine_gsd > 0, "positive metres"),
-        "max_oversample": (cfg.max_oversample >= 1, "at least 1"),
         "biomes": (cfg.biomes is None or len(cfg.biomes) > 0, f"a non-empty subset of {list(BIOME_NAMES)}"),
     }
     for name, (ok, expected) in checks.items():
@@ -147,14 +131,8 @@ class SimulatedWorld(Dataset):
     """
 
     def __init__(
-        self,
-        seed: int = 0,
-        size: int = 64,
-        gsd: float | Sequence[float] = 10.0,
-        n_scenes: int = 4096,
-        cloud_cover: float = 0.0,
-        transform: Callable[[dict], dict] | None = None,
-        realism: str = "default",
+        self, seed: int = 0, size: int = 64, gsd: float | Sequence[float] = 10.0, n_scenes: int = 4096,
+        cloud_cover: float = 0.0, transform: Callable[[dict], dict] | None = None, realism: str = "default",
         **kwargs: Any,
     ) -> None:
         if realism not in REALISM:
@@ -172,46 +150,37 @@ class SimulatedWorld(Dataset):
         if kwargs.get("biomes") is not None:
             names = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
             kwargs["biomes"] = tuple(biome_name(b) for b in names)
-        config = WorldConfig(seed=int(seed), size=int(size), gsd=gsd, n_scenes=int(n_scenes),
-                             cloud_cover=float(cloud_cover), **kwargs)  # fmt: skip
+        config = WorldConfig(int(seed), int(size), gsd, int(n_scenes), float(cloud_cover), **kwargs)
         self.config = _validate(config)
         self.transform = transform
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._cache_bytes = 0
-        names = self.config.biomes or BIOME_NAMES
-        weights = np.array([BIOMES[b].weight for b in names])
-        self._biomes = tuple(names)
+        self._biomes = tuple(self.config.biomes or BIOME_NAMES)
+        weights = np.array([BIOMES[b].weight for b in self._biomes])
         self._cum_weights = np.cumsum(weights / weights.sum()).tolist()
         first, last = dt.date(self.config.years[0], 1, 1), dt.date(self.config.years[1], 12, 31)
         self._first_day, self._n_days = first.toordinal(), last.toordinal() - first.toordinal() + 1
         self._gsds = self.config.gsd if isinstance(self.config.gsd, tuple) else (self.config.gsd,)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> SimulatedWorld:
-        """Build a world from :data:`PRESETS` (``"tiny"``, ``"small"``, ``"base"``) with overrides."""
-        if name not in PRESETS:
-            raise KeyError(f"unknown world preset {name!r}; expected one of {sorted(PRESETS)}")
-        return cls(**{**dataclasses.asdict(PRESETS[name]), **overrides})
 
     def __len__(self) -> int:
         return self.config.n_scenes
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
-                f"cloud_cover={c.cloud_cover}, looks={c.looks}"
-                + (f", realism={self.realism!r})" if self.realism != "default" else ")"))  # fmt: skip
+        realism = f", realism={self.realism!r}" if self.realism != "default" else ""
+        return (
+            f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
+            f"cloud_cover={c.cloud_cover}, looks={c.looks}{realism})"
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_index(index, len(self), "SimulatedWorld")
-        cached = self._cache.get(index)
-        if cached is None:
+        if index in self._cache:  # fresh tensors: a caller that edits a pair in place never edits the cache
+            self._cache.move_to_end(index)
+            pair = _clone(self._cache[index])
+        else:
             pair = self.render(index)
             self._remember(index, pair)
-        else:
-            self._cache.move_to_end(index)
-            # fresh tensors: a caller that edits a pair in place never edits the cache
-            pair = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in cached.items()}
         return self.transform(pair) if self.transform is not None else pair
 
     def __getstate__(self) -> dict[str, Any]:
@@ -222,14 +191,13 @@ class SimulatedWorld(Dataset):
 
     def _remember(self, index: int, pair: dict[str, Any]) -> None:
         budget = self.config.cache_mb * 2**20
-        size = sum(v.nbytes for v in pair.values() if isinstance(v, torch.Tensor))
-        if size > budget:
+        if _nbytes(pair) > budget:
             return
-        self._cache[index] = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pair.items()}
-        self._cache_bytes += size
+        self._cache[index] = _clone(pair)
+        self._cache_bytes += _nbytes(pair)
         while self._cache_bytes > budget:
             _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= sum(v.nbytes for v in old.values() if isinstance(v, torch.Tensor))
+            self._cache_bytes -= _nbytes(old)
 
     # --- where and when -------------------------------------------------------------------------------
     def place(self, index: int) -> Place:
@@ -246,14 +214,15 @@ class SimulatedWorld(Dataset):
         date = dt.date.fromordinal(self._first_day + int(u[4] * self._n_days))
         lo, hi = self.config.incidence
         gsd = self._gsds[int(u[7] * len(self._gsds))]
-        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, float(gsd),
-                     float(lo + (hi - lo) * u[5]), bool(u[6] < 0.5))  # fmt: skip
+        incidence = float(lo + (hi - lo) * u[5])
+        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, float(gsd), incidence, u[6] < 0.5)
 
     # --- rendering ------------------------------------------------------------------------------------
-    def render(self, index: int, gsd: float | None = None, size: int | None = None,
-               date: str | dt.date | None = None, cloud_cover: float | None = None,
-               noise: bool | None = None, event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:  # fmt: skip
-        """Render scene ``index``, optionally at another GSD, size, date, cloud cover or noise setting.
+    def render(
+        self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
+        event: tuple[str, str | dt.date] | None = None,
+    ) -> dict[str, Any]:
+        """Render scene ``index``, optionally at another GSD, size or date.
 
         ``event`` is ``(kind, start date)`` of a change event shown from its date on (adds ``change_mask``).
         """
@@ -262,17 +231,15 @@ class SimulatedWorld(Dataset):
         size = self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
             raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
-        date = place.date if date is None else _as_date(date, "date")
-        k = int(min(max(1, round(gsd / self.config.fine_gsd)), self.config.max_oversample))
-        fine = self._render_fine(place, gsd / k, size * k, date,
-                                 self.config.cloud_cover if cloud_cover is None else float(cloud_cover),
-                                 self.config.noise if noise is None else bool(noise), event)  # fmt: skip
+        date = place.date if date is None else parse_date(date, "date")
+        k = int(min(max(1, round(gsd / FINE_GSD)), MAX_OVERSAMPLE))
+        fine = self._render_fine(place, gsd / k, size * k, date, event)
         if k > 1:
             fine = _area_average(fine, k)
         s1 = np.log10(fine["s1_linear"])
         s1 *= 10.0
         classes = fine["landcover"]
-        labels = lc.landcover_labels(classes, self.config.label_threshold)
+        labels = lc.landcover_labels(classes, LABEL_THRESHOLD)
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
             "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
@@ -294,20 +261,19 @@ class SimulatedWorld(Dataset):
             pair["event"] = fine["event"]
         return pair
 
-    def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, cloud_cover: float,
-                     noise: bool, event: tuple[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, event: tuple | None) -> dict[str, Any]:
         seed, index, day = self.config.seed, place.index, date.toordinal()
         key = mix_key(seed * 0x100000001B3 + index)
         coords = ((np.arange(n) - (n - 1) / 2.0) * pitch).astype(np.float32)
-        scene = Scene(key, coords, -coords, date.timetuple().tm_yday, place.lat, HashStream(key + 1),
-                      extent=LAYOUT_EXTENT_M)  # fmt: skip
+        doy = date.timetuple().tm_yday
+        scene = Scene(key, coords, -coords, doy, place.lat, HashStream(key + 1), extent=LAYOUT_EXTENT_M)
         BIOMES[place.biome].paint(scene)
         out: dict[str, Any] = {}
         if event is not None:
             kind, start = event
             before = lc.MATERIAL_CLASS[scene.mat]
-            active = apply_event(scene, kind, _as_date(start, "event date"), date,
-                                 np.random.default_rng([seed, index, 5]))  # fmt: skip
+            rng = np.random.default_rng([seed, index, 5])
+            active = apply_event(scene, kind, parse_date(start, "event date"), date, rng)
             out["change_mask"] = lc.MATERIAL_CLASS[scene.mat] != before
             out["event"] = kind if active else "none"
         mat = scene.mat
@@ -319,14 +285,15 @@ class SimulatedWorld(Dataset):
         s1 = _radar(scene, props, tex[1], place, self.config.radar_contrast)
         if self.config.radar_blur > 0:  # the resolution cell averages the scene before speckle forms
             s1 = _blur(s1, self.config.radar_blur / pitch)
-        if noise:
+        if self.config.noise:
             rng = np.random.default_rng([seed, index, 2, day])
             s1 *= _speckle(rng, self.config.looks, self.config.speckle_sigma / pitch, n)  # drawn first
             z = standard_normal(rng, (2, n * n))
             s2 += (_NOISE_BASIS @ (0.005 * z)).reshape(12, n, n)
         cloud = np.zeros((n, n), dtype=bool)
-        if cloud_cover > 0:
-            s2, cloud = add_clouds(scene, s2, cloud_cover, np.random.default_rng([seed, index, 4, day]), day)
+        if self.config.cloud_cover > 0:
+            rng = np.random.default_rng([seed, index, 4, day])
+            s2, cloud = add_clouds(scene, s2, self.config.cloud_cover, rng, day)
         out["s2"] = np.maximum(s2, np.float32(1e-4), out=s2)
         out["s1_linear"] = s1
         out["landcover"] = lc.MATERIAL_CLASS[mat]
@@ -334,9 +301,7 @@ class SimulatedWorld(Dataset):
         return out
 
     # --- time -----------------------------------------------------------------------------------------
-    def time_series(
-        self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto", **render_kwargs: Any
-    ) -> list[dict[str, Any]]:
+    def time_series(self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto") -> list[dict]:
         """One place on several dates, with a change event between the first and the last date.
 
         ``event`` is ``"auto"`` (one that suits the biome), a name in :data:`EVENTS` or ``None``. Each pair gets
@@ -344,36 +309,31 @@ class SimulatedWorld(Dataset):
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
-        days = [_as_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
+        days = [parse_date(d, f"dates[{i}]") for i, d in enumerate(dates)]
         place = self.place(index)
-        kind, when = event_plan(event, min(days), max(days), BIOMES[place.biome].events,
-                                np.random.default_rng([self.config.seed, place.index, 6]))  # fmt: skip
-        series = []
-        for day in days:
-            pair = self.render(index, date=day, event=(kind, when), **render_kwargs)
+        rng = np.random.default_rng([self.config.seed, place.index, 6])
+        kind, when = event_plan(event, min(days), max(days), BIOMES[place.biome].events, rng)
+        series = [self.render(index, date=day, event=(kind, when)) for day in days]
+        for pair in series:
             pair["event_date"] = when.isoformat()
-            series.append(pair)
         return series
 
     # --- export ---------------------------------------------------------------------------------------
-    def to_geotiff(self, index: int, folder: str | Path, **render_kwargs: Any) -> dict[str, Path]:
+    def to_geotiff(self, index: int, folder: str | Path) -> dict[str, Path]:
         """Write scene ``index`` as GeoTIFFs in ``folder`` (see :func:`~xmodal_lab.data.region.write_pair_geotiffs`)."""
         from xmodal_lab.data.region import write_pair_geotiffs
-        pair = self.render(index, **render_kwargs)
+        pair = self.render(index)
         stem = f"sim_seed{self.config.seed}_{pair['index']:06d}_{pair['date']}"
         tags = {"biome": pair["biome"], "seed": str(self.config.seed), "source": "xmodal_lab SimulatedWorld"}
         return write_pair_geotiffs(pair, folder, stem, tags=tags)
 
 
-def _as_date(value: str | dt.date, name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
+def _nbytes(pair: dict[str, Any]) -> int:
+    return sum(v.nbytes for v in pair.values() if isinstance(v, torch.Tensor))
+
+
+def _clone(pair: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pair.items()}
 
 
 def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:

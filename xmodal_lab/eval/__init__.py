@@ -22,7 +22,7 @@ from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear
 from .projection import project_2d
 from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieval_metrics, topk_matches
 from .seeds import SeedSpread, SeedSpreads, over_seeds
-from .segmentation import OverestimationReport, boundary_overestimation, iou, per_image_iou, to_polygons
+from .segmentation import OverestimationReport, boundary_overestimation, iou, to_polygons
 from .tile_query import (
     RegionMask,
     export_vectors,
@@ -46,7 +46,7 @@ __all__ = [
     "project_2d",
     "bottomk_matches", "cosine_similarity", "match_ranks", "retrieval_metrics", "topk_matches",
     "SeedSpread", "SeedSpreads", "over_seeds",
-    "OverestimationReport", "boundary_overestimation", "iou", "per_image_iou", "to_polygons",
+    "OverestimationReport", "boundary_overestimation", "iou", "to_polygons",
     "RegionMask", "export_vectors", "grid_to_polygons", "segment_region", "similarity_grid",
     "similarity_to_tile", "threshold_grid", "tile_at",
 ]  # fmt: skip

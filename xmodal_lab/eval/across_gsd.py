@@ -55,9 +55,8 @@ def knn_across_gsds(
     is a majority vote. Returns ``{name: {gsd: accuracy}}``.
     """
     if set(fit_views) != set(test_views):
-        raise ValueError(
-            f"knn_across_gsds: fit GSDs {sorted(fit_views)} differ from test GSDs {sorted(test_views)}"
-        )
+        fit, test = sorted(fit_views), sorted(test_views)
+        raise ValueError(f"knn_across_gsds: fit GSDs {fit} differ from test GSDs {test}")
     if not models:
         raise ValueError("knn_across_gsds: give at least one model")
 

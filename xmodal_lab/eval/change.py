@@ -37,13 +37,9 @@ def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> dict[str, float]:
     """AUC and AP (NaN for one-class truth); with a threshold, precision, recall and F1 of ``score > it``."""
     s, t = _flat(scores, truth)
-    both = 0 < t.sum() < t.size
-    out = {
-        "auc": float(roc_auc_score(t, s)) if both else float("nan"),
-        "ap": float(average_precision_score(t, s)) if both else float("nan"),
-        "positives": int(t.sum()),
-        "n": int(t.size),
-    }
+    both = 0 < t.sum() < t.size  # AUC and AP need both classes
+    auc, ap = (float(f(t, s)) if both else float("nan") for f in (roc_auc_score, average_precision_score))
+    out = {"auc": auc, "ap": ap, "positives": int(t.sum()), "n": int(t.size)}
     if threshold is not None:
         pred = s > threshold
         precision, recall, f1, _ = precision_recall_fscore_support(t, pred, average="binary", zero_division=0)
@@ -77,14 +73,10 @@ def embedding_change(
     need = ("s1", "s2") if modality == "joint" else (modality,)
     model.eval()
     fn = model.embed if level == "tile" else model.features
-
-    def run(batch: dict) -> Tensor:
-        out = fn(**{k: batch[k] for k in need}, gsd=batch.get("gsd"))
-        if modality not in out:
-            raise ValueError(f"{type(model).__name__} gives {sorted(out)}, not {modality!r}")
-        return out[modality]
-
-    return 1.0 - F.cosine_similarity(run(before), run(after), dim=1, eps=1e-8)
+    outs = [fn(**{k: batch[k] for k in need}, gsd=batch.get("gsd")) for batch in (before, after)]
+    if modality not in outs[0]:
+        raise ValueError(f"{type(model).__name__} gives {sorted(outs[0])}, not {modality!r}")
+    return 1.0 - F.cosine_similarity(outs[0][modality], outs[1][modality], dim=1, eps=1e-8)
 
 
 def pixel_difference(before: dict, after: dict, modality: str = "s1") -> Tensor:
@@ -119,9 +111,8 @@ def change_detection_scores(
     parts: dict[str, dict[str, list]] = {}
 
     def add(name: str, scores: Tensor, truth: Tensor) -> None:
-        entry = parts.setdefault(name, {"scores": [], "truth": []})
-        entry["scores"].append(scores.flatten().cpu().numpy())
-        entry["truth"].append(truth.flatten().cpu().numpy())
+        for key, value in (("scores", scores), ("truth", truth)):
+            parts.setdefault(name, {"scores": [], "truth": []})[key].append(value.flatten().cpu().numpy())
 
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate_changes):
         mask = batch["change_mask"].float()  # [B, H, W]
@@ -137,10 +128,7 @@ def change_detection_scores(
             add("embedding tile", tile, tile_truth)
             add("embedding patch", patch, patch_truth)
             add("pixel patch", pool_to_grid(diff, grid), patch_truth)
-    return {
-        k: {"scores": np.concatenate(v["scores"]), "truth": np.concatenate(v["truth"])}
-        for k, v in parts.items()
-    }
+    return {name: {key: np.concatenate(v) for key, v in entry.items()} for name, entry in parts.items()}
 
 
 def change_detection_report(
@@ -153,8 +141,5 @@ def change_detection_report(
     """Each detector's F1-best threshold chosen on ``calibration``, its :func:`change_metrics` on ``test``."""
     calib = change_detection_scores(model, calibration, modality, batch_size)
     scored = change_detection_scores(model, test, modality, batch_size)
-    report: dict[str, dict[str, Any]] = {}
-    for name, entry in scored.items():
-        threshold = best_threshold(calib[name]["scores"], calib[name]["truth"])
-        report[name] = change_metrics(entry["scores"], entry["truth"], threshold)
-    return report
+    thresholds = {name: best_threshold(c["scores"], c["truth"]) for name, c in calib.items()}
+    return {name: change_metrics(e["scores"], e["truth"], thresholds[name]) for name, e in scored.items()}

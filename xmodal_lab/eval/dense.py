@@ -32,9 +32,8 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
     pred, target = pred[keep], target[keep]
     for name, x in (("pred", pred), ("target", target)):
         if x.numel() and (x.min() < 0 or x.max() >= num_classes):
-            raise ValueError(
-                f"{name}: class ids must lie in 0..{num_classes - 1}, got {int(x.min())}..{int(x.max())}"
-            )
+            got = f"{int(x.min())}..{int(x.max())}"
+            raise ValueError(f"{name}: class ids must lie in 0..{num_classes - 1}, got {got}")
     counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
 
@@ -46,28 +45,26 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
         InputValueError: the matrix counts no pixel (all targets ``ignore_index``).
     """
     cm = np.asarray(cm, dtype=np.float64)
-    k = cm.shape[0]
-    names = class_names or [str(i) for i in range(k)]
-    if len(names) != k:
-        raise ValueError(f"class_names: expected {k} names, got {len(names)}")
+    names = class_names or [str(i) for i in range(cm.shape[0])]
+    if len(names) != cm.shape[0]:
+        raise ValueError(f"class_names: expected {cm.shape[0]} names, got {len(names)}")
+    if not cm.sum():
+        raise InputValueError(
+            "scores: no labelled pixel (every target pixel is ignore_index or the confusion matrix is empty); "
+            "score images that hold labelled pixels, or check ignore_index"
+        )
     tp = np.diag(cm)
     fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
         f1 = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
-    total = cm.sum()
-    if not total:
-        raise InputValueError(
-            "scores: no labelled pixel (every target pixel is ignore_index or the confusion matrix is empty); "
-            "score images that hold labelled pixels, or check ignore_index"
-        )
     return {
-        "iou": {n: float(v) for n, v in zip(names, iou)},
-        "f1": {n: float(v) for n, v in zip(names, f1)},
+        "iou": dict(zip(names, iou.tolist())),
+        "f1": dict(zip(names, f1.tolist())),
         "mIoU": float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan"),
         "mF1": float(np.nanmean(f1)) if np.isfinite(f1).any() else float("nan"),
-        "accuracy": float(tp.sum() / total) if total else float("nan"),
-        "pixels": int(total),
+        "accuracy": float(tp.sum() / cm.sum()),
+        "pixels": int(cm.sum()),
     }
 
 

@@ -5,6 +5,7 @@ The output raster has one pixel per tile on the optical raster's CRS; outputs ar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
+from xmodal_lab.data.io import check_whole
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
 
@@ -50,13 +52,6 @@ class TileEmbeddings:
 
     def __len__(self) -> int:
         return len(self.cells)
-
-    @property
-    def valid(self) -> np.ndarray:
-        """``[rows, cols]`` bool: grid cells that hold a tile."""
-        out = np.zeros(self.grid_shape, dtype=bool)
-        out[self.cells[:, 0], self.cells[:, 1]] = True
-        return out
 
     def to_grid(self, values: Any, fill: float = np.nan) -> np.ndarray:
         """Place one value ``[N]`` or vector ``[N, K]`` per tile on the grid, ``fill`` elsewhere."""
@@ -135,84 +130,74 @@ def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
             for x, y, t in zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), tiles.tolist())]  # fmt: skip
 
 
-class BlockTiles(torch.utils.data.Dataset):
-    """The tiles of a ``PairedRasterDataset`` read a strip of rows at a time: same items, each block decoded once.
+def _read_strip(s1: Any, s2: Any, ds: Any, top: int, rows: int) -> dict[str, np.ndarray]:
+    """Rows ``top..top+rows`` of the open pair: raw ``s1 [2, h, W]``, ``s2 [C, h, W]``, ``invalid [h, W]``."""
+    window = Window(0, top, ds.width, min(rows, ds.height - top))
+    optical = s2.read(ds._s2_bands, window=window, masked=True)
+    radar = s1.read(ds._s1_bands, window=window, masked=True)
+    invalid = (s2.dataset_mask(window=window) == 0) | np.ma.getmaskarray(optical).any(axis=0)
+    return {"s1": radar.data, "s2": optical.data, "invalid": invalid | np.ma.getmaskarray(radar).any(axis=0)}
 
-    Tiles come row by row, so the reader keeps the strips (``rows`` rows, rounded to the optical file's block
-    height, the full width) that the current tile row spans, in the files' own dtypes; scaling, units, nodata
-    masks and median fills are applied per tile with the dataset's rules, the grid fields computed for all tiles
-    at once. Memory: the strips one row of tiles spans, whatever the raster's height.
+
+def tile_windows(dataset: Any, rows: int = 256) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield ``(index, raw)`` for every tile of a ``PairedRasterDataset``, each strip of rows decoded once.
+
+    ``raw`` holds ``s1``, ``s2`` (the files' dtypes) and ``invalid`` (both files' masks) of the tile. Strips
+    are ``rows`` rows (rounded up to the optical file's block height), the full width; only those the current
+    tile spans are kept, so memory does not grow with the raster's height.
+    """
+    import rasterio
+
+    t = dataset.size
+    with rasterio.open(dataset.s2_path) as s2, rasterio.open(dataset.s1_path) as s1, dataset._open_s1(s1) as grid:
+        n = -(-max(rows, 1) // s2.block_shapes[0][0]) * s2.block_shapes[0][0]
+        strips: dict[int, dict[str, np.ndarray]] = {}
+        for index, (row, col) in enumerate(dataset.windows):
+            span = range(row // n, (row + t - 1) // n + 1)
+            strips = {k: strips.get(k) or _read_strip(grid, s2, dataset, k * n, n) for k in span}
+            pieces = [
+                {key: a[..., max(row - k * n, 0) : row + t - k * n, col : col + t] for key, a in strips[k].items()}
+                for k in span
+            ]
+            if len(pieces) > 1:
+                pieces = [{key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}]
+            yield index, pieces[0]
+
+
+class BlockTiles(torch.utils.data.IterableDataset):
+    """The items of a ``PairedRasterDataset``, in order, read by :func:`tile_windows`: the same items, faster.
+
+    Scaling, units, nodata masks and median fills follow the dataset's rules; the grid fields of all tiles
+    are computed at once.
     """
 
     def __init__(self, dataset: Any, rows: int = 256) -> None:
-        import rasterio
-
-        self.ds = dataset
-        with rasterio.open(dataset.s2_path) as s2:
-            block = s2.block_shapes[0][0]
-        self.rows = -(-max(rows, 1) // block) * block
-        self._strips: dict[int, dict[str, np.ndarray]] = {}
-        self._geo = tile_geo_fields(dataset)
-        self.loads = 0  # strips read so far
+        self.ds, self.rows = dataset, rows
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def _strip(self, k: int) -> dict[str, np.ndarray]:
-        """Strip ``k``: raw ``s1 [2, h, W]`` and ``s2 [C, h, W]`` and ``invalid [h, W]`` (masks of both files)."""
-        import rasterio
-
-        ds, r0 = self.ds, k * self.rows
-        window = Window(0, r0, ds.width, min(self.rows, ds.height - r0))
-        with rasterio.open(ds.s2_path) as s2:
-            optical = s2.read(ds._s2_bands, window=window, masked=True)
-            invalid = (s2.dataset_mask(window=window) == 0) | np.ma.getmaskarray(optical).any(axis=0)
-        with rasterio.open(ds.s1_path) as s1, ds._open_s1(s1) as grid:
-            radar = grid.read(ds._s1_bands, window=window, masked=True)
-        self.loads += 1
-        invalid |= np.ma.getmaskarray(radar).any(axis=0)
-        return {"s1": radar.data, "s2": optical.data, "invalid": invalid}
-
-    def _window(self, row: int, col: int) -> dict[str, np.ndarray]:
-        """Raw ``s1``, ``s2`` and ``invalid`` of the tile at ``(row, col)``, from the strips it spans."""
-        t, n = self.ds.size, self.rows
-        first, last = row // n, (row + t - 1) // n
-        self._strips = {k: v for k, v in self._strips.items() if first <= k <= last}
-        pieces = []
-        for k in range(first, last + 1):
-            if k not in self._strips:
-                self._strips[k] = self._strip(k)
-            lo, hi = max(row, k * n) - k * n, min(row + t, (k + 1) * n) - k * n
-            pieces.append({key: a[..., lo:hi, col : col + t] for key, a in self._strips[k].items()})
-        if len(pieces) == 1:
-            return pieces[0]
-        return {key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        from xmodal_lab.data.io import check_index
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         from xmodal_lab.data.rasters import _fill
 
-        ds = self.ds
-        index = check_index(index, len(self), "BlockTiles")
-        row, col = ds.windows[index]
-        raw = self._window(row, col)
+        ds, geo = self.ds, tile_geo_fields(self.ds)
         scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
-        optical = raw["s2"].astype(np.float32) * scale + offset
-        radar = raw["s1"].astype(np.float32)
-        if ds.s1_units == "linear":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
-        finite = np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0)
-        nodata = raw["invalid"] | ~finite
-        item = {
-            "s1": torch.from_numpy(_fill(radar, nodata)),
-            "s2": torch.from_numpy(_fill(optical, nodata)),
-            **self._geo[index],
-            "date": ds.date,
-            "nodata_mask": torch.from_numpy(nodata),
-            "window": (row, col),
-        }
-        return ds.transform(item) if ds.transform is not None else item
+        for index, raw in tile_windows(ds, self.rows):
+            optical = raw["s2"].astype(np.float32) * scale + offset
+            radar = raw["s1"].astype(np.float32)
+            if ds.s1_units == "linear":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+            nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+            item = {
+                "s1": torch.from_numpy(_fill(radar, nodata)),
+                "s2": torch.from_numpy(_fill(optical, nodata)),
+                **geo[index],
+                "date": ds.date,
+                "nodata_mask": torch.from_numpy(nodata),
+                "window": tuple(ds.windows[index]),
+            }
+            yield ds.transform(item) if ds.transform is not None else item
 
 
 def write_cog(
@@ -269,14 +254,13 @@ def write_cog(
 def _raster_bands(tiles: TileEmbeddings, modality: str, pca: int | None) -> tuple[np.ndarray, list[str], Any]:
     """``([K, rows, cols] array, band names, nodata)`` to write."""
     vectors = tiles.vectors[modality]
-    if pca is None:
-        names = [f"{modality}_{i}" for i in range(vectors.shape[1])]
-        return tiles.to_grid(vectors).astype(np.float32), names, np.nan
     if pca == 3:
         rgb = tiles.to_grid(pca_rgb(vectors), fill=0).astype(np.uint8)
         return rgb, ["red (PC1)", "green (PC2)", "blue (PC3)"], 0
-    names = [f"{modality}_pc{i + 1}" for i in range(pca)]
-    return tiles.to_grid(pca_project(vectors, pca)).astype(np.float32), names, np.nan
+    names = [f"{modality}_{i}" for i in range(vectors.shape[1])]
+    if pca is not None:
+        names, vectors = [f"{modality}_pc{i + 1}" for i in range(pca)], pca_project(vectors, pca)
+    return tiles.to_grid(vectors).astype(np.float32), names, np.nan
 
 
 def embed_raster(
@@ -311,27 +295,20 @@ def embed_raster(
     if out_path is not None:
         out_path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     for name, value in (("tile", tile), ("stride", stride)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
-        ):
-            raise InputTypeError(
-                f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64"
-            )
+        if value is not None and not (check_whole(value, name) >= 1):
+            raise InputTypeError(f"{name}: expected a positive whole number of pixels, got {value!r}; pass e.g. 64")
     multiple = int(getattr(model, "input_multiple", 1))
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
     stride = tile if stride is None else stride
-    ds = PairedRasterDataset(
-        s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs
-    )
+    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs)
     batches = embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress)
     vectors = concat_rows(emb for emb, _ in batches)
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):
         raise ValueError(f"pca: {pca} components need at least {pca} tiles and dimensions")
-    windows = np.asarray(ds.windows, dtype=np.int64).reshape(-1, 2)
-    epsg = ds.crs.to_epsg()
+    windows, epsg = np.asarray(ds.windows, dtype=np.int64).reshape(-1, 2), ds.crs.to_epsg()
     tiles = TileEmbeddings(
         vectors=vectors,
         cells=windows // stride,

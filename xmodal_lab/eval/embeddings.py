@@ -47,8 +47,7 @@ def embed_batches(
     model.eval()
     try:
         for batch in tqdm(loader, desc="embedding", unit="batch", disable=not progress):
-            missing = [key for key in pass_keys if key not in batch]
-            if missing:
+            if missing := [key for key in pass_keys if key not in batch]:
                 raise KeyError(f"embed_dataset: pass_keys asks for {missing}, which the dataset's items lack")
             inputs = {m: batch[m].to(device) for m in ("s1", "s2") if m in batch}
             extra = {key: batch[key] for key in context if key in batch}
@@ -81,7 +80,7 @@ def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
 
 
 def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
-    out = {}
+    out: dict[str, np.ndarray] = {}
     if "labels" in batch:
         out["labels"] = torch.as_tensor(batch["labels"]).numpy()
     if "landcover" in batch:
@@ -112,8 +111,7 @@ def embed_dataset(
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")
-    first = first_item(data)
-    if isinstance(first, dict):
+    if isinstance(first := first_item(data), dict):
         check_pair(first, where="embed_dataset(data[0])")
     batches = embed_batches(model, data, batch_size, device, pass_keys)
     return concat_rows({**emb, **_descriptions(batch)} for emb, batch in batches)

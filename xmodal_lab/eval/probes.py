@@ -42,8 +42,7 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
     Labels are class ids ``[N]`` (returns ``accuracy``, ``macro_f1``) or multi-hot ``[N, K]``, one binary
     probe per label (returns ``micro_f1``, ``mAP``).
     """
-    x_train, y_train = _xy(x_train, y_train, "train")
-    x_test, y_test = _xy(x_test, y_test, "test")
+    (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
         keep = y_train.sum(axis=0) > 0
         keep &= y_train.sum(axis=0) < len(y_train)  # a label present in every tile teaches nothing
@@ -68,8 +67,7 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5) -> float:
     """Accuracy of a majority-vote cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``."""
-    x_train, y_train = _xy(x_train, y_train, "train")
-    x_test, y_test = _xy(x_test, y_test, "test")
+    (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     _check_k(k, len(x_train), "knn_accuracy")
     clf = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(x_train, y_train)
     return float((clf.predict(x_test) == y_test).mean())
@@ -85,15 +83,13 @@ def weighted_knn_accuracy(
     """
     if not temperature > 0:
         raise InputValueError(f"weighted_knn_accuracy: temperature must be > 0, got {temperature}")
-    x_train, y_train = _xy(x_train, y_train, "train")
-    x_test, y_test = _xy(x_test, y_test, "test")
-    y_train = np.asarray(y_train).astype(np.int64)
+    (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
+    y_train = y_train.astype(np.int64)
     if y_train.min() < 0:
         raise ValueError("weighted_knn_accuracy: class ids must be non-negative integers")
     _check_k(k, len(x_train), "weighted_knn_accuracy")
-    a = x_train / np.maximum(np.linalg.norm(x_train, axis=1, keepdims=True), 1e-12)  # [N, D]
-    b = x_test / np.maximum(np.linalg.norm(x_test, axis=1, keepdims=True), 1e-12)  # [M, D]
-    cos = b @ a.T  # [M, N]
+    a, b = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (x_train, x_test))
+    cos = b @ a.T  # [M, N] test against training embeddings
     top = np.argpartition(-cos, k - 1, axis=1)[:, :k]  # [M, k] the k most similar, unordered
     weights = np.exp(np.take_along_axis(cos, top, axis=1) / temperature)  # [M, k]
     votes = np.zeros((len(b), int(y_train.max()) + 1))  # [M, classes]
@@ -153,8 +149,7 @@ def cross_modal_transfer(
     ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs.
     """
     for part, name in ((train, "train"), (test, "test")):
-        missing = {source, target, label_key} - set(part)
-        if missing:
+        if missing := {source, target, label_key} - set(part):
             raise KeyError(f"cross_modal_transfer: {name} embeddings lack {sorted(missing)}")
     same = linear_probe(train[source], train[label_key], test[source], test[label_key])
     cross = linear_probe(train[source], train[label_key], test[target], test[label_key])

@@ -36,12 +36,8 @@ def project_2d(
     a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"s1 and s2 must both be [N, D] with the same shape, got {a.shape} and {b.shape}")
-    if a.shape[1] < 2:
-        raise InputValueError(
-            f"project_2d: embeddings of width D={a.shape[1]} cannot be projected to 2-D; expected D at least 2"
-        )
-    if a.shape[0] < 2:
-        raise InputValueError(f"project_2d: needs at least 2 pairs to place on a map, got N={a.shape[0]}")
+    if min(a.shape) < 2:
+        raise InputValueError(f"project_2d: needs at least 2 pairs of width D >= 2, got [N, D] = {a.shape}")
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     x = np.concatenate([a, b])

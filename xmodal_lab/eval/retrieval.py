@@ -21,10 +21,9 @@ def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
     t = torch.as_tensor(x if isinstance(x, Tensor) else np.ascontiguousarray(x)).detach().float().cpu()
     if t.ndim != 2:
         raise ValueError(f"{name}: expected [N, D] embeddings, got shape {tuple(t.shape)}")
-    if t.shape[0] == 0:
-        raise InputValueError(f"{name}: no embeddings (N=0); expected [N, D] with N >= 1")
-    if t.shape[1] == 0:
-        raise InputValueError(f"{name}: embeddings of width D=0; expected [N, D] with D >= 1")
+    if 0 in t.shape:
+        n, d = t.shape
+        raise InputValueError(f"{name}: no embeddings or no width (N={n}, D={d}); expected [N, D] with N, D >= 1")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return t
@@ -55,11 +54,9 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] | None = Non
     if ks is not None and (not ks or not all(_whole(k) and k >= 1 for k in ks)):
         raise InputValueError(f"ks: expected positive whole numbers (the k of recall@k), got {ks!r}")
     ranks = match_ranks(query, gallery)
-    if len(ranks) < 2:
-        raise InputValueError(
-            "retrieval_metrics: needs at least 2 pairs; with one, recall@k is 1.0 whatever the embeddings"
-        )
     n = len(ranks)
+    if n < 2:
+        raise InputValueError("retrieval_metrics: needs at least 2 pairs; with one, recall@k is always 1.0")
     if ks is None:
         ks = tuple(k for k in (1, 5, 10) if k < n)
     elif max(ks) >= n:

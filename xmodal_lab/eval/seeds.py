@@ -17,15 +17,11 @@ class SeedSpread:
     values: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if len(self.values) != len(self.seeds):
-            raise ValueError(
-                f"SeedSpread {self.name!r}: {len(self.values)} values for {len(self.seeds)} seeds"
-            )
-        if len(self.values) < 2:
-            raise ValueError(
-                f"SeedSpread {self.name!r}: a spread needs at least 2 seeds, got {len(self.values)}"
-            )
         bad = [s for s, v in zip(self.seeds, self.values) if not math.isfinite(v)]
+        if len(self.values) != len(self.seeds):
+            raise ValueError(f"SeedSpread {self.name!r}: {len(self.values)} values for {len(self.seeds)} seeds")
+        if len(self.values) < 2:
+            raise ValueError(f"SeedSpread {self.name!r}: a spread needs at least 2 seeds, got {len(self.values)}")
         if bad:
             raise ValueError(f"SeedSpread {self.name!r}: non-finite value for seed(s) {bad}")
 
@@ -38,16 +34,6 @@ class SeedSpread:
     def sd(self) -> float:
         """Sample standard deviation over seeds."""
         return statistics.stdev(self.values)
-
-    @property
-    def min(self) -> float:
-        """Smallest value."""
-        return min(self.values)
-
-    @property
-    def max(self) -> float:
-        """Largest value."""
-        return max(self.values)
 
     def __repr__(self) -> str:
         each = ", ".join(f"{v:.3f}" for v in self.values)

@@ -16,14 +16,10 @@ _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity: diagonal neighbours belo
 
 
 def _bool(mask: Any, name: str) -> np.ndarray:
-    if hasattr(mask, "detach"):
-        mask = mask.detach().cpu().numpy()
-    a = np.asarray(mask)
-    if a.dtype != bool:
-        if not np.isin(a, (0, 1)).all():
-            raise ValueError(f"{name}: expected a boolean or 0/1 mask, got values {np.unique(a)[:6]}")
-        a = a.astype(bool)
-    return a
+    a = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
+    if a.dtype != bool and not np.isin(a, (0, 1)).all():
+        raise ValueError(f"{name}: expected a boolean or 0/1 mask, got values {np.unique(a)[:6]}")
+    return a.astype(bool)
 
 
 def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -36,16 +32,8 @@ def _pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
 def iou(pred: Any, true: Any) -> float:
     """``|pred & true| / |pred | true|`` pooled over all pixels; two empty masks give 1.0."""
     p, t = _pair(pred, true)
-    union = np.logical_or(p, t).sum()
-    return 1.0 if union == 0 else float(np.logical_and(p, t).sum() / union)
-
-
-def per_image_iou(pred: Any, true: Any) -> np.ndarray:
-    """IoU ``[B]`` of each image of two ``[B, H, W]`` mask batches."""
-    p, t = _pair(pred, true)
-    if p.ndim != 3:
-        raise ValueError(f"expected [B, H, W] masks, got shape {p.shape}")
-    return np.array([iou(a, b) for a, b in zip(p, t)], dtype=np.float64)
+    union = (p | t).sum()
+    return 1.0 if union == 0 else float((p & t).sum() / union)
 
 
 @dataclass
@@ -97,8 +85,7 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
     if p.ndim != 3:
         raise ValueError(f"expected [H, W] or [B, H, W] masks, got shape {p.shape}")
     per_object: list[dict] = []
-    true_area = matched = unmatched = extra = extra_near = 0
-    offset = 0
+    true_area = matched = unmatched = extra = extra_near = offset = 0
     for pi, ti in zip(p, t):
         objects, n = ndimage.label(ti, structure=_EIGHT)  # [H, W] ids 1..n
         regions, _ = ndimage.label(pi, structure=_EIGHT)
@@ -148,15 +135,12 @@ def to_polygons(
     from rasterio.features import shapes
     from shapely.geometry import shape
 
-    if hasattr(mask, "masks"):
-        mask = mask.masks
-    m = _bool(mask, "mask")
+    m = _bool(getattr(mask, "masks", mask), "mask")
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"mask: expected [H, W] or [N, H, W], got shape {m.shape}")
-    values = tuple(transform)
-    if len(values) not in (6, 9):
+    if len(values := tuple(transform)) not in (6, 9):
         raise ValueError(f"transform: expected an Affine or 6 numbers (a, b, c, d, e, f), got {len(values)}")
     aff = Affine(*(float(v) for v in values[:6]))
     try:
@@ -165,12 +149,8 @@ def to_polygons(
         raise ValueError(f"crs: cannot understand {crs!r} ({err}); pass e.g. 'EPSG:32633'") from None
     features = []
     for i, layer in enumerate(m):
-        if not layer.any():
-            continue
         for geom, _ in shapes(layer.astype(np.uint8), mask=layer, transform=aff, connectivity=4):
-            area = float(shape(geom).area)
-            if area < min_area:
-                continue
-            props = {"mask_id": i, "area": area, **(properties or {})}
-            features.append({"type": "Feature", "geometry": geom, "properties": props})
+            if (area := float(shape(geom).area)) >= min_area:
+                props = {"mask_id": i, "area": area, **(properties or {})}
+                features.append({"type": "Feature", "geometry": geom, "properties": props})
     return {"type": "FeatureCollection", "crs": crs_obj.to_string(), "features": features}

@@ -25,17 +25,15 @@ def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: st
         x, y = transformer(str(crs), grid_crs).transform(x, y)
     row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
     if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        raise ValueError(
-            f"point ({x:.1f}, {y:.1f}) in {grid_crs} lies outside the raster's {shape[0]}x{shape[1]} grid"
-        )
+        where = f"({x:.1f}, {y:.1f}) in {grid_crs}"
+        raise ValueError(f"point {where} lies outside the raster's {shape[0]}x{shape[1]} grid")
     return row, col
 
 
 def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -> int:
     """Index of the tile whose grid cell holds the point ``(x, y)`` (longitude, latitude by default)."""
     row, col = _pixel(tiles.grid_transform, tiles.grid_shape, x, y, crs, tiles.crs)
-    index = tiles.index_of_cell(row, col)
-    if index is None:
+    if (index := tiles.index_of_cell(row, col)) is None:
         raise ValueError(f"point lies on tile cell ({row}, {col}), which was dropped (too much nodata)")
     return index
 
@@ -51,9 +49,7 @@ def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
     return (g @ v) / np.maximum(np.linalg.norm(g, axis=1), 1e-12)
 
 
-def similarity_grid(
-    tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None
-) -> np.ndarray:
+def similarity_grid(tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None) -> np.ndarray:
     """Similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
     for role, name in (("query", query), ("gallery", gallery or query)):
         if name not in tiles.vectors:
@@ -82,9 +78,7 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
 
     path = check_new(out_path, "GeoPackage or GeoJSON", (".gpkg", ".geojson", ".json"))
     if not collection.get("features"):
-        raise ValueError(
-            "export_vectors: the collection has no features; lower the threshold or click elsewhere"
-        )
+        raise ValueError("export_vectors: the collection has no features; lower the threshold or click elsewhere")
     if not collection.get("crs"):
         raise ValueError("export_vectors: the collection has no 'crs'; expected one from to_polygons")
     frame = gpd.GeoDataFrame.from_features(collection["features"], crs=collection["crs"])
@@ -138,8 +132,6 @@ def segment_region(
     gives no counter-examples, so ``n_background=0`` by default and the confidence is the plain cosine
     similarity, on the same scale as the map's similarity slider.
     """
-    import torch
-
     from xmodal_lab.data.rasters import PairedRasterDataset
     from xmodal_lab.segment import one_shot_segment
 
@@ -156,14 +148,10 @@ def segment_region(
     ref = reference.load(0)
     rr, cc = np.mgrid[0:side, 0:side]
     ref_mask = (rr - (row - r0)) ** 2 + (cc - (col - c0)) ** 2 <= radius**2
-    one_shot_kwargs.setdefault("n_background", 0)
-    one_shot_kwargs.setdefault("upsample", "bilinear")
-    keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
+    kwargs = {"n_background": 0, "upsample": "bilinear", **one_shot_kwargs}
     grid = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=t, stride=t, max_nodata=1.0)
     targets = [grid.load(i) for i in range(len(grid))]
-    batch = {k: torch.stack([p[k] for p in targets]) for k in keys}
-    result = one_shot_segment(model, {k: ref[k] for k in keys}, ref_mask, batch, modality=modality,
-                              threshold=threshold, batch_size=batch_size, **one_shot_kwargs)  # fmt: skip
+    result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, batch_size=batch_size, **kwargs)
     mask = np.zeros((h, w), dtype=bool)
     confidence = np.full((h, w), np.nan, dtype=np.float32)
     for i, (r, c) in enumerate(grid.windows):

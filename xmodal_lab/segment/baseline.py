@@ -43,8 +43,7 @@ def band_image(tiles: Any, band: str) -> Tensor:
         )
     if band in ("vv", "vh"):
         return x[..., 0 if band == "vv" else 1, :, :]
-    a, b = (_NIR, _RED) if band == "ndvi" else (_GREEN, _NIR)
-    a, b = x[..., a, :, :], x[..., b, :, :]
+    a, b = x[..., [_NIR, _RED] if band == "ndvi" else [_GREEN, _NIR], :, :].unbind(-3)
     return (a - b) / (a + b + 1e-6)
 
 
@@ -135,14 +134,7 @@ def compare_one_shot(
     images = torch.stack([t[modality] for t in targets])
     out = one_shot_segment(encoder, reference[modality], ref_mask, images, modality=modality)
     base = band_threshold_segment(reference[modality], ref_mask, images, band[0], band[1])
-    true_area = max(int(truth.sum()), 1)
-    return OneShotComparison(
-        iou=_iou(out.masks, truth),
-        baseline_iou=_iou(base.masks, truth),
-        area_ratio=float(out.masks.sum() / true_area),
-        baseline_area_ratio=float(base.masks.sum() / true_area),
-        baseline=str(base),
-        result=out,
-        baseline_masks=base.masks,
-        truth=truth,
-    )
+    area = max(int(truth.sum()), 1)
+    ious = _iou(out.masks, truth), _iou(base.masks, truth)
+    ratios = float(out.masks.sum() / area), float(base.masks.sum() / area)
+    return OneShotComparison(*ious, *ratios, str(base), out, base.masks, truth)

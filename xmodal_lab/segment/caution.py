@@ -45,8 +45,7 @@ def area_ratio(pred: Any, true: Any) -> float:
 def mask_boundary(mask: Any) -> np.ndarray:
     """The one-pixel-wide inner boundary ``[H, W]``: mask pixels with a 4-neighbour outside (or the border)."""
     m = _bool(mask)
-    inner = ndimage.binary_erosion(m, structure=_FOUR, border_value=0)
-    return m & ~inner
+    return m & ~ndimage.binary_erosion(m, structure=_FOUR, border_value=0)
 
 
 def boundary_f_score(pred: Any, true: Any, tolerance: float = 1.0) -> tuple[float, float, float]:
@@ -141,7 +140,6 @@ def sam_boundary_study(
             objects.append((i, obj, box, point, out.masks[0], float(out.scores[0])))
     if not objects:
         raise InputValueError(f"sam_boundary_study: no true object of at least {min_pixels} pixels")
-    tile_index, truth, boxes, points, pred, scores = (list(column) for column in zip(*objects))
     rows = [
         {
             "tile": i,
@@ -150,19 +148,10 @@ def sam_boundary_study(
             "boundary_f": boundary_f_score(p, t, tolerance)[2],
             "score": score,
         }
-        for i, t, p, score in zip(tile_index, truth, pred, scores)
+        for i, t, _, _, p, score in objects
     ]
-    pred, truth = np.stack(pred), np.stack(truth)
-    return BoundaryStudy(
-        area_ratio=float(pred.sum() / truth.sum()),
-        iou=float(np.mean([r["iou"] for r in rows])),
-        boundary_f=float(np.mean([r["boundary_f"] for r in rows])),
-        tolerance=float(tolerance),
-        per_object=rows,
-        untrained=segmenter.untrained,
-        model_type=segmenter.model_type,
-        masks=pred,
-        truth=truth,
-        boxes=np.stack(boxes),
-        points=np.stack(points),
-    )
+    truth, boxes, points, pred = (np.stack([o[k] for o in objects]) for k in range(1, 5))
+    means = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
+    scores = (float(pred.sum() / truth.sum()), *means)
+    model = (segmenter.untrained, segmenter.model_type)
+    return BoundaryStudy(*scores, float(tolerance), rows, *model, pred, truth, boxes, points)

@@ -170,23 +170,20 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     """
     _arch(model_type)
     dev = get_device(None if device is None else str(device), verbose=False)
-    if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}")
-    else:
-        ck = SAM_CHECKPOINTS.get(model_type)
-        path = sam_cache_dir() / ck.filename if ck is not None else None
-        if path is None or not path.is_file():
-            if model_type != "tiny":
-                msg = (
-                    f"No SAM checkpoint for {model_type!r} at {path}. To use the real model, "
-                    f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are "
-                    "random and only show that the code runs."
-                )
-                print(f"xmodal_lab: {msg}")
-                warnings.warn(msg, UntrainedSAMWarning, stacklevel=2)
-            return build_sam_arch("tiny").to(dev)
+    ck = SAM_CHECKPOINTS.get(model_type)
+    path = Path(checkpoint).expanduser() if checkpoint is not None else ck and sam_cache_dir() / ck.filename
+    if checkpoint is not None and not path.is_file():
+        raise FileNotFoundError(f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}")
+    if path is None or not path.is_file():
+        if model_type != "tiny":
+            msg = (
+                f"No SAM checkpoint for {model_type!r} at {path}. To use the real model, "
+                f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are "
+                "random and only show that the code runs."
+            )
+            print(f"xmodal_lab: {msg}")
+            warnings.warn(msg, UntrainedSAMWarning, stacklevel=2)
+        return build_sam_arch("tiny").to(dev)
     state = safe_load(path, "SAM checkpoint", map_location=dev)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

@@ -131,9 +131,6 @@ def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
     tp = truth[order].float().cumsum(0)  # true pixels among the top n
     n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
     ious = tp / (n + truth.sum() - tp)
-    # a cut is only possible after the last copy of a value (ties go in together)
-    last = torch.ones_like(values, dtype=torch.bool)
-    last[:-1] = values[1:] != values[:-1]
-    ious = torch.where(last, ious, torch.full_like(ious, -1.0))
+    ious[:-1][values[1:] == values[:-1]] = -1.0  # a cut only after the last copy of a value (ties go in together)
     k = int(ious.argmax())
     return float(values[k]), float(ious[k])

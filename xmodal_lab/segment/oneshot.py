@@ -32,7 +32,6 @@ SIGMA_RANGE_CANDIDATES: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
 #: Anything that maps images ``[B, C, H, W]`` to spatial features ``[B, D, h, w]``.
 FeatureFn = Callable[[Tensor], Tensor]
 
-
 #: Modalities a kit model can be read with; ``"s1+s2"`` stacks both, radar channels first.
 MODALITIES: tuple[str, ...] = ("s1", "s2", "s1+s2")
 
@@ -69,8 +68,7 @@ def modality_images(data: Any, modality: str) -> Tensor:
     """
     if isinstance(data, Mapping):
         keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
-        missing = [k for k in keys if k not in data]
-        if missing:
+        if missing := [k for k in keys if k not in data]:
             raise KeyError(f"modality {modality!r} needs {missing} in the pair dict; it has {sorted(data)}")
         return torch.cat([as_float_tensor(data[k]) for k in keys], dim=-3)
     if isinstance(data, list | tuple) and data and isinstance(data[0], Mapping):
@@ -182,20 +180,14 @@ def one_shot_segment(
 ) -> OneShotResult:
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
 
-    Args:
-        encoder: a kit model (set ``modality``) or a callable, see :func:`feature_fn`; run in eval mode.
-        reference: the reference tile ``[C, H, W]`` in physical units (or its pair dict, with ``modality``).
-        reference_mask: ``[H, W]`` bool or 0/1, the class to find.
-        targets: ``[B, C, H, W]`` or ``[C, H, W]`` (or pair dicts, with ``modality``).
-        modality: ``"s1"``, ``"s2"`` or ``"s1+s2"``.
-        threshold: a number; ``"calibrate"``: the best on the reference tile (overfits it); ``"auto"``: 0
-            with background prototypes, else ``"calibrate"``.
-        n_background: background prototypes to subtract (0: plain cosine similarity, as in PerSAM).
-        upsample: ``"guided"`` (:func:`guided_upsample`) or ``"bilinear"`` (blocky).
-        sigma_range: the guided upsampling's range scale, or ``"auto"``: calibrated like the threshold.
-        sam: a :class:`SamSegmenter` or SAM model to refine each mask (optional).
-        rendering: how targets are shown to SAM (see :meth:`SamSegmenter.set_image`).
-        batch_size: tiles per encoder call.
+    ``encoder`` is a kit model (set ``modality``: ``"s1"``, ``"s2"`` or ``"s1+s2"``) or a callable, see
+    :func:`feature_fn`, run in eval mode; ``reference [C, H, W]`` (physical units, or a pair dict) and its
+    ``reference_mask [H, W]`` show the class; ``targets`` are ``[(B,) C, H, W]`` or pair dicts.
+    ``threshold``: a number, ``"calibrate"`` (the best on the reference tile, which it overfits) or ``"auto"``
+    (0 with background prototypes, else ``"calibrate"``); ``n_background`` prototypes are subtracted (0: plain
+    cosine similarity, as in PerSAM). ``upsample``: ``"guided"`` (:func:`guided_upsample`, its ``sigma_range``
+    calibrated like the threshold when ``"auto"``) or ``"bilinear"`` (blocky). ``sam`` (a
+    :class:`SamSegmenter` or SAM model) refines each mask, seeing the targets as ``rendering`` says.
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
         raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")
@@ -215,12 +207,10 @@ def one_shot_segment(
             f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
         )
     module = encoder if isinstance(encoder, torch.nn.Module) else torch.nn.Module()
-    device = next(module.parameters(), ref).device
-    was_training = module.training
-    module.eval()
+    device, was_training = next(module.parameters(), ref).device, module.training
     try:
-        ref_feat = _features(fn, ref, batch_size, device)
-        tgt_feat = _features(fn, tgt, batch_size, device)
+        module.eval()
+        ref_feat, tgt_feat = (_features(fn, x, batch_size, device) for x in (ref, tgt))
     finally:
         module.train(was_training)
 
@@ -252,17 +242,9 @@ def one_shot_segment(
     else:
         thr, ref_iou = calibrate(upsample_confidence(ref_conf, tuple(ref.shape[-2:])))
         pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))
-    pos, neg = extreme_points(pix_conf)
-    result = OneShotResult(
-        masks=(pix_conf >= thr).cpu().numpy(),
-        confidence=pix_conf.cpu().numpy(),
-        patch_confidence=patch_conf.cpu().numpy(),
-        threshold=thr,
-        reference_iou=ref_iou,
-        positive_points=pos.cpu().numpy(),
-        negative_points=neg.cpu().numpy(),
-        sigma_range=sigma,
-    )
+    pos, neg = (p.cpu().numpy() for p in extreme_points(pix_conf))
+    masks, confidence, patches = (x.cpu().numpy() for x in (pix_conf >= thr, pix_conf, patch_conf))
+    result = OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg, sigma_range=sigma)
     if sam is not None:
         _refine(result, sam, tgt, rendering)
     return result
@@ -285,12 +267,10 @@ def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | N
     seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
     if targets.shape[1] == 14:  # s1+s2: show SAM the optical part
         targets = targets[:, 2:]
-    masks, scores = [], []
-    for tile, confidence in zip(targets, result.confidence):
-        out = refine_with_confidence(seg.set_image(tile, rendering), confidence, result.threshold)
-        masks.append(out.masks[0])
-        scores.append(float(out.scores[0]))
-    result.masks = np.stack(masks)
-    result.sam_scores = np.asarray(scores, dtype=np.float32)
-    result.refined_by_sam = True
-    result.untrained = seg.untrained
+    outs = [
+        refine_with_confidence(seg.set_image(tile, rendering), confidence, result.threshold)
+        for tile, confidence in zip(targets, result.confidence)
+    ]
+    result.masks = np.stack([out.masks[0] for out in outs])
+    result.sam_scores = np.asarray([out.scores[0] for out in outs], dtype=np.float32)
+    result.refined_by_sam, result.untrained = True, seg.untrained

@@ -49,19 +49,11 @@ def decode_masks(
 ) -> tuple[Tensor, Tensor]:
     """SAM's mask decoder from its own sub-modules, with PerSAM's guided attention and semantic prompt.
 
-    Without ``attn_guide`` and ``target_token`` it equals ``sam.mask_decoder(...)``.
-
-    Args:
-        sam: the model.
-        image_embedding: ``[1, C, h, w]``.
-        sparse: prompt tokens ``[1, N, C]`` from ``sam.prompt_encoder``.
-        dense: dense prompt ``[1, C, h, w]`` from ``sam.prompt_encoder``.
-        multimask: the three multimask outputs instead of the single one.
-        attn_guide: ``[1, 1, 1, h*w]`` added to the token-to-image attention weights in every layer.
-        target_token: ``[1, 1, C]`` added to the prompt tokens before every attention (and once to ``query_pe``).
-
-    Returns:
-        ``low_res_logits [1, M, 4h, 4w]`` and ``iou_predictions [1, M]``, ``M`` = 3 or 1.
+    ``image_embedding [1, C, h, w]``, prompt tokens ``sparse [1, N, C]`` and ``dense [1, C, h, w]`` come from
+    SAM's encoders; ``attn_guide [1, 1, 1, h*w]`` is added to the token-to-image attention weights in every
+    layer, ``target_token [1, 1, C]`` to the prompt tokens before every attention (and once to ``query_pe``).
+    Without both it equals ``sam.mask_decoder(...)``. Returns ``low_res_logits [1, M, 4h, 4w]`` and
+    ``iou_predictions [1, M]``, ``M`` = 3 (``multimask``) or 1.
     """
     dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
     tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
@@ -118,8 +110,7 @@ def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_inp
 
 def _extreme_prompts(confidence: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The maximum (positive) and minimum (negative) of a map ``[H, W]``: points ``[2, 2]``, labels ``[2]``."""
-    pos, neg = extreme_points(confidence[None])
-    return torch.cat([pos, neg]).cpu().numpy().astype(np.float32), np.array([1, 0])
+    return torch.cat(extreme_points(confidence[None])).cpu().numpy().astype(np.float32), np.array([1, 0])
 
 
 def refine_with_confidence(segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0) -> SamMasks:
@@ -188,11 +179,10 @@ class PerSAM:
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
         points, labels = _extreme_prompts(conf)
         guide = token = None
-        if self.guided_attention:
+        if self.guided_attention:  # one weight per image cell [1, 1, 1, h*w]
             z = (conf - conf.mean()) / conf.std()
-            grid = embedding.shape[-2:]
-            guide = F.interpolate(z[None, None], size=grid, mode="bilinear", align_corners=False).sigmoid()
-            guide = guide.reshape(1, 1, 1, -1)  # [1, 1, 1, h*w]: one weight per image cell
+            guide = F.interpolate(z[None, None], size=embedding.shape[-2:], mode="bilinear", align_corners=False)
+            guide = guide.sigmoid().reshape(1, 1, 1, -1)
         if self.semantic_prompt:
             token = self.target.reshape(1, 1, -1)
 
@@ -211,15 +201,8 @@ class PerSAM:
             mask, score = steps[-1].masks[0], float(steps[-1].scores[0])
         if seg.untrained:
             _announce_untrained("this PerSAM result")
-        return PerSamResult(
-            mask=np.asarray(mask, bool),
-            score=score,
-            confidence=conf.cpu().numpy(),
-            points=points,
-            stages=stages,
-            untrained=seg.untrained,
-            model_type=seg.model_type,
-        )
+        mask, confidence = np.asarray(mask, bool), conf.cpu().numpy()
+        return PerSamResult(mask, score, confidence, points, stages, seg.untrained, seg.model_type)
 
 
 def persam(segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any, target: Any, **kwargs: Any) -> PerSamResult:

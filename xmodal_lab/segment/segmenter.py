@@ -59,47 +59,23 @@ class SamMasks:
         return f"SamMasks({tag}{len(self)} masks of {shape}, model_type={self.model_type!r})"
 
 
-def _sam_masks(sam: Sam, masks: np.ndarray, scores: np.ndarray, **extra: Any) -> SamMasks:
-    untrained = bool(getattr(sam, "untrained", False))
-    if untrained:
-        _announce_untrained("this SamMasks result")
-    masks = masks.astype(bool)
-    return SamMasks(
-        masks=masks,
-        scores=np.asarray(scores, dtype=np.float32),
-        areas=masks.sum(axis=(1, 2)).astype(np.int64),
-        untrained=untrained,
-        model_type=getattr(sam, "model_type", "unknown"),
-        **extra,
-    )
-
-
-#: Automatic-mask settings for EO tiles: quality thresholds below SAM's photo defaults (0.88 / 0.95),
-#: because fields, water and forest have soft, low-contrast edges; no small-region clean-up.
-EO_AUTOMATIC_DEFAULTS: dict[str, Any] = {
-    "points_per_side": 32,
-    "points_per_batch": 64,
-    "pred_iou_thresh": 0.80,
-    "stability_score_thresh": 0.85,
-    "stability_score_offset": 1.0,
-    "box_nms_thresh": 0.7,
-    "crop_n_layers": 0,
-    "min_mask_region_area": 0,
-}
-
-
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
     """``SamAutomaticMaskGenerator`` arguments for a tile whose longer side is ``image_side`` pixels.
 
-    One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets quality thresholds 0, because its
-    scores are noise and would drop every mask.
+    Quality thresholds sit below SAM's photo defaults (0.88 / 0.95): fields, water and forest have soft edges.
+    One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets thresholds 0 (its scores are noise).
     """
-    params = dict(EO_AUTOMATIC_DEFAULTS)
-    params["points_per_side"] = int(min(32, max(8, image_side // 4)))
-    if untrained:
-        params.update(pred_iou_thresh=0.0, stability_score_thresh=0.0)
-    params.update(overrides)
-    return params
+    params = {
+        "points_per_side": int(min(32, max(8, image_side // 4))),
+        "points_per_batch": 64,
+        "pred_iou_thresh": 0.0 if untrained else 0.80,
+        "stability_score_thresh": 0.0 if untrained else 0.85,
+        "stability_score_offset": 1.0,
+        "box_nms_thresh": 0.7,
+        "crop_n_layers": 0,
+        "min_mask_region_area": 0,
+    }
+    return {**params, **overrides}
 
 
 def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
@@ -121,30 +97,22 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
 
 def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarray | None, hw: tuple) -> None:
     """Refuse prompts SAM would silently misread: no point, NaN, off the ``hw`` tile, labels not 0/1, inverted box."""
-    h, w = hw
-    if pts is not None:
-        if not len(pts):
-            raise InputValueError("points: empty list (no point); give [[x, y], ...] or points=None")
-        if not np.isfinite(pts).all():
-            raise InputValueError("points: contain NaN or infinite coordinates; give finite (x, y) pixels")
-        if (pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any():
-            raise InputValueError(
-                f"points: some (x, y) lie outside the {w} x {h} tile; x must be in [0, {w}), y in [0, {h})"
-            )
-        if not np.isin(lab, (0, 1)).all():
-            raise InputValueError(
-                f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}"
-            )
-    if bx is not None:
-        if not np.isfinite(bx).all():
-            raise InputValueError(
-                f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)"
-            )
-        for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
-            if bx[hi] < bx[lo]:
-                raise InputValueError(
-                    f"box: {axis}1={bx[hi]:g} < {axis}0={bx[lo]:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
-                )
+    (h, w), problem = hw, None
+    if pts is not None and not len(pts):
+        problem = "points: empty list (no point); give [[x, y], ...] or points=None"
+    elif pts is not None and not np.isfinite(pts).all():
+        problem = "points: contain NaN or infinite coordinates; give finite (x, y) pixels"
+    elif pts is not None and ((pts < 0).any() or (pts[:, 0] >= w).any() or (pts[:, 1] >= h).any()):
+        problem = f"points: some (x, y) lie outside the {w} x {h} tile; x must be in [0, {w}), y in [0, {h})"
+    elif pts is not None and not np.isin(lab, (0, 1)).all():
+        problem = f"labels: each must be 0 or 1 (1 = on the object), got {np.unique(lab)[:6]}"
+    elif bx is not None and not np.isfinite(bx).all():
+        problem = f"box: contains NaN or infinite values, got {bx.tolist()}; give (x0, y0, x1, y1)"
+    elif bx is not None and (bx[2] < bx[0] or bx[3] < bx[1]):
+        axis, lo, hi = ("x", bx[0], bx[2]) if bx[2] < bx[0] else ("y", bx[1], bx[3])
+        problem = f"box: {axis}1={hi:g} < {axis}0={lo:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
+    if problem:
+        raise InputValueError(problem)
 
 
 class SamSegmenter:
@@ -187,17 +155,21 @@ class SamSegmenter:
         if self.image is None:
             raise RuntimeError("call set_image(...) first")
 
+    def _masks(self, masks: np.ndarray, scores: np.ndarray, **extra: Any) -> SamMasks:
+        if self.untrained:
+            _announce_untrained("this SamMasks result")
+        masks, scores = masks.astype(bool), np.asarray(scores, dtype=np.float32)
+        areas = masks.sum(axis=(1, 2)).astype(np.int64)
+        return SamMasks(masks, scores, areas, self.untrained, self.model_type, **extra)
+
     def predict(
         self, points: Any = None, labels: Any = None, box: Any = None, mask_input: Any = None, multimask: bool = True
     ) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
-        Args:
-            points: ``[N, 2]`` ``(x, y)`` pixels.
-            labels: ``[N]``, 1 = on the object, 0 = not on it (default all 1).
-            box: ``(x0, y0, x1, y1)`` pixels.
-            mask_input: ``[1, 4h, 4w]`` logits from an earlier result's ``low_res_logits``.
-            multimask: SAM's three candidate masks (good for one ambiguous click) instead of one.
+        ``points [N, 2]`` are ``(x, y)`` pixels with ``labels [N]`` (1 on the object, 0 not; default all 1),
+        ``box`` is ``(x0, y0, x1, y1)``, ``mask_input [1, 4h, 4w]`` an earlier result's ``low_res_logits``;
+        ``multimask`` gives SAM's three candidates (good for one ambiguous click).
         """
         self._need_image()
         pts = lab = bx = mi = None
@@ -213,12 +185,8 @@ class SamSegmenter:
             mi = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
         if pts is None and bx is None and mi is None:
             raise ValueError("give at least one prompt: points, box or mask_input")
-        masks, scores, low = self.predictor.predict(
-            point_coords=pts, point_labels=lab, box=bx, mask_input=mi, multimask_output=multimask
-        )
-        return _sam_masks(
-            self.sam, masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx
-        )
+        masks, scores, low = self.predictor.predict(pts, lab, bx, mi, multimask_output=multimask)
+        return self._masks(masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx)
 
     def points(self, points: Any, labels: Any = None, multimask: bool = True) -> SamMasks:
         """Masks from clicks (see :meth:`predict`)."""
@@ -249,14 +217,13 @@ class SamSegmenter:
         params = automatic_settings(max(rgb.shape[:2]), untrained=self.untrained, **overrides)
         records = SamAutomaticMaskGenerator(self.sam, output_mode="binary_mask", **params).generate(rgb)
         records.sort(key=lambda r: -r["area"])
+
+        def column(key: str) -> np.ndarray:
+            return np.asarray([r[key] for r in records], np.float32)
+
         masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *rgb.shape[:2]), bool)
-        return _sam_masks(
-            self.sam,
-            masks,
-            np.asarray([r["predicted_iou"] for r in records], np.float32),
-            stability=np.asarray([r["stability_score"] for r in records], np.float32),
-            points=np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2),
-        )
+        points = np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2)
+        return self._masks(masks, column("predicted_iou"), stability=column("stability_score"), points=points)
 
     def embedding(self) -> Tensor:
         """The current tile's image embedding ``[1, C, h, w]`` (padded square frame)."""

@@ -11,18 +11,16 @@ from typing import Any
 
 _EXPORTS = {
     "data_plots": ("plot_bands", "plot_coregistration", "plot_pairs"),
-    "dense_plots": ("plot_change", "plot_change_maps", "plot_segmentation"),
+    "dense_plots": ("plot_change_maps", "plot_segmentation"),
     "eval_plots": ("plot_history", "plot_label_efficiency", "plot_projection", "plot_projection_before_after",
                    "plot_retrieval", "plot_similarity_matrix"),
-    "model_plots": ("plot_bias_maps", "plot_mask_pair", "plot_reconstruction"),
-    "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_masks", "plot_one_shot", "plot_persam",
-                  "plot_sam_masks"),
+    "model_plots": ("plot_bias_maps", "plot_reconstruction"),
+    "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"),
     "maps": ("centre_layer", "describe_tile", "embedding_colors", "explore_map", "find_layer", "footprint_lonlat",
-             "footprints_geojson", "match_explorer", "plot_footprints", "plot_match_footprints", "png_data_url",
-             "value_colors"),
+             "footprints_geojson", "plot_footprints", "png_data_url"),
     "region_maps": ("plot_region_mask", "plot_region_pair", "plot_region_query", "read_rgb", "region_explorer",
                     "segment_explorer"),
-    "colours": ("s1_composite", "s2_false_colour", "s2_true_colour"),
+    "colours": ("render", "s2_true_colour"),
     "figure": ("enable_notebook_display", "grid", "new_figure"),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -1,4 +1,4 @@
-"""Turn what a notebook holds (tensors, pair dicts, batches, datasets) into arrays and lists of dicts."""
+"""Turn what a notebook holds (tensors, pair dicts, datasets) into arrays and lists of dicts."""
 
 from __future__ import annotations
 
@@ -18,40 +18,14 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _split_batch(batch: Mapping, limit: int | None) -> list[dict]:
-    n = len(to_numpy(batch["s1"]))
-    n = n if limit is None else min(n, limit)
-    items: list[dict] = [{} for _ in range(n)]
-    for key, value in batch.items():
-        length = _length(value)
-        if length is not None and length < n:
-            raise ValueError(f"batch key {key!r} has {length} entries but the batch has {n} pairs")
-        for i, item in enumerate(items):
-            item[key] = value if length is None else value[i]
-    return items
-
-
-def _length(value: Any) -> int | None:
-    """Entries of a batch value, or None for one value shared by the whole batch (a string, a scalar)."""
-    try:
-        return None if isinstance(value, str | bytes) else len(value)
-    except TypeError:
-        return None
-
-
 def pair_list(pairs: Any, max_pairs: int | None = None, name: str = "pairs") -> list[dict]:
-    """A list of pair dicts from one pair, a list, a collated batch (``s1`` ``[B, 2, H, W]``) or a dataset."""
+    """A list of pair dicts from one pair, a list of them or a dataset."""
     if isinstance(pairs, Mapping):
-        s1 = pairs.get("s1")
-        is_batch = s1 is not None and np.ndim(to_numpy(s1)) == 4
-        items = _split_batch(pairs, max_pairs) if is_batch else [dict(pairs)]
+        items = [dict(pairs)]
     elif isinstance(pairs, Sequence) or hasattr(pairs, "__getitem__"):
-        n = len(pairs) if max_pairs is None else min(len(pairs), max_pairs)
-        items = [pairs[i] for i in range(n)]
+        items = [pairs[i] for i in range(len(pairs) if max_pairs is None else min(len(pairs), max_pairs))]
     else:
-        raise TypeError(
-            f"{name}: expected pair dicts, a collated batch or a dataset, got {type(pairs).__name__}"
-        )
+        raise TypeError(f"{name}: expected pair dicts or a dataset, got {type(pairs).__name__}")
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise TypeError(f"{name}[{i}]: expected a pair dict, got {type(item).__name__}")
@@ -71,17 +45,12 @@ def first_image(x: Any, channels: int | None = None, name: str = "image") -> np.
 
 
 def image_size(pair: Mapping) -> tuple[int, int]:
-    """``(H, W)`` of a pair, from its images or its ``height``/``width`` or ``size`` keys."""
+    """``(H, W)`` of a pair's images."""
     for key in ("s2", "s1", "landcover"):
         if pair.get(key) is not None:
             shape = np.shape(to_numpy(pair[key]))
             return int(shape[-2]), int(shape[-1])
-    if "height" in pair and "width" in pair:
-        return int(pair["height"]), int(pair["width"])
-    if "size" in pair:
-        size = pair["size"]
-        return (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
-    raise KeyError("a pair needs 's1'/'s2' images or 'height' and 'width' (or 'size') to know its extent")
+    raise KeyError("a pair needs 's1' or 's2' images to know its extent")
 
 
 def scalar(x: Any) -> Any:

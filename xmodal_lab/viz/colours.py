@@ -21,8 +21,6 @@ VV_RANGE = dc.VV_RANGE_DB
 VH_RANGE = dc.VH_RANGE_DB
 #: One reflectance range for every optical band, so that a band that looks dark *is* dark.
 REFLECTANCE_RANGE = (0.0, 0.4)
-RENDER_NAMES = {"s2": "S2 true colour", "s2_false": "S2 false colour", "s1": "S1 VV/VH/ratio",
-                "s1_vv": "S1 VV", "s1_vh": "S1 VH"}  # fmt: skip
 
 MODALITY_COLOURS = {"s1": "#d95f02", "s2": "#1b9e77"}
 TRUE_MATCH_COLOUR = "#00c000"
@@ -56,16 +54,6 @@ def render(image: Any, modality: str, *, stretch: str = "fixed") -> np.ndarray:
 def s2_true_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
     """True colour (B4, B3, B2) of ``[12, H, W]`` reflectance: 0-0.3 with gamma 1/2.2, ``[H, W, 3]`` uint8."""
     return render(s2, "s2", stretch=stretch)
-
-
-def s2_false_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
-    """False colour (B8, B4, B3: vegetation red) of ``[12, H, W]`` reflectance, ``[H, W, 3]`` uint8."""
-    return render(s2, "s2_false", stretch=stretch)
-
-
-def s1_composite(s1: Any) -> np.ndarray:
-    """Radar composite (VV, VH, VV-VH as R, G, B) of ``[2, H, W]`` dB, ``[H, W, 3]`` uint8."""
-    return render(s1, "s1")
 
 
 def band_labels() -> list[str]:

@@ -20,10 +20,10 @@ from xmodal_lab.viz.colours import (
     VV_RANGE,
     band_labels,
     landcover_legend,
-    s2_false_colour,
+    render,
     s2_true_colour,
 )
-from xmodal_lab.viz.figure import colorbar, grid, new_figure, show, suptitle
+from xmodal_lab.viz.figure import colorbar, grid, show, suptitle
 
 #: VV level (dB) of the default co-registration contour: between open water and land.
 VV_CONTOUR_DB = -15.0
@@ -43,12 +43,10 @@ def _pair_caption(pair: Mapping) -> str:
     return "\n".join(parts)
 
 
-def plot_pairs(
-    pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None, size: float = 2.4
-) -> Figure:
+def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None) -> Figure:
     """Co-registered pairs, one row each: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
 
-    ``pairs`` are pair dicts, a collated batch or a dataset; the land-cover column (named by ``classes``,
+    ``pairs`` are pair dicts or a dataset; the land-cover column (named by ``classes``,
     default ``data.LANDCOVER_CLASSES``) is left out when no pair has one, as for real BigEarthNet pairs.
     """
     items = pair_list(pairs, max_pairs)
@@ -61,23 +59,22 @@ def plot_pairs(
         f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
         f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
     ] + ["land cover"] * has_landcover
-    fig, axes = grid(len(items), len(titles), size)
+    fig, axes = grid(len(items), len(titles), 2.4, titles=titles)
     ids, names, cmap, norm = landcover_legend(classes)
     present: set[int] = set()
     for r, (pair, row) in enumerate(zip(items, axes)):
         s2 = first_image(pair["s2"], 12, f"pairs[{r}]['s2']")
         s1 = first_image(pair["s1"], 2, f"pairs[{r}]['s1']")
-        heads = titles if r == 0 else [None] * len(titles)
-        show(row[0], s2_true_colour(s2), heads[0])
-        show(row[1], s2_false_colour(s2), heads[1])
-        vv = show(row[2], s1[0], heads[2], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
-        vh = show(row[3], s1[1], heads[3], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
+        show(row[0], s2_true_colour(s2))
+        show(row[1], render(s2, "s2_false"))
+        vv = show(row[2], s1[0], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
+        vh = show(row[3], s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
         if has_landcover and pair.get("landcover") is None:
-            show(row[4], None, heads[4])
+            show(row[4])
             row[4].text(0.5, 0.5, "no land-cover map", ha="center", va="center", transform=row[4].transAxes)
         elif has_landcover:
             lc = to_numpy(pair["landcover"]).astype(np.int64)
-            show(row[4], lc, heads[4], cmap=cmap, norm=norm, interpolation="nearest")
+            show(row[4], lc, cmap=cmap, norm=norm, interpolation="nearest")
             present.update(int(v) for v in np.unique(lc))
         row[0].set_ylabel(_pair_caption(pair), fontsize=8)
     for col, im, name in ((2, vv, "VV"), (3, vh, "VH")):
@@ -91,7 +88,7 @@ def plot_pairs(
     return fig
 
 
-def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) -> Figure:
+def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     """The 12 optical and 2 radar bands of one place, each named with its wavelength, on shared scales.
 
     Optical bands share one reflectance scale and radar bands one dB scale, so brightness compares across
@@ -100,7 +97,7 @@ def plot_bands(pair: Mapping, *, title: str | None = None, size: float = 1.9) ->
     pair = pair_list(pair, 1, "pair")[0]
     s2 = first_image(pair["s2"], 12, "pair['s2']")
     s1 = first_image(pair["s1"], 2, "pair['s1']")
-    fig, axes = grid(2, 7, size)
+    fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
     shown = [show(ax, img, label, 8, cmap="gray", vmin=lo, vmax=hi)
@@ -141,30 +138,20 @@ def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
 
 
 def plot_coregistration(
-    pair: Any = None,
-    *,
-    s1: Any = None,
-    s2: Any = None,
-    vv_contour: float = VV_CONTOUR_DB,
-    checker: int | None = None,
-    title: str | None = None,
-    size: float = 3.4,
+    pair: Mapping, *, vv_contour: float = VV_CONTOUR_DB, checker: int | None = None, title: str | None = None
 ) -> Figure:
     """One place's S2 and S1 on axes in metres, S1 VV contours over S2, and an S2 / S1 checkerboard.
 
     When the images are co-registered, the radar's contours follow the optical edges and edges continue
     across the checkerboard's blocks (``checker`` pixels, default an eighth of the image). ``pair`` holds
-    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``, or ``s1``/``s2`` come alone. The ``vv_contour`` (dB)
-    is drawn on VV averaged over a small box, so that speckle does not outline single pixels.
+    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``. The ``vv_contour`` (dB) is drawn on VV averaged
+    over a small box, so that speckle does not outline single pixels.
     """
     from scipy.ndimage import uniform_filter
 
-    pair = pair if isinstance(pair, Mapping) else {}
-    s1 = pair.get("s1") if s1 is None else s1
-    s2 = pair.get("s2") if s2 is None else s2
-    if s1 is None or s2 is None:
-        raise ValueError("plot_coregistration: give a pair dict, or both s1 [2, H, W] and s2 [12, H, W]")
-    a1, a2 = first_image(s1, 2, "s1"), first_image(s2, 12, "s2")
+    if pair.get("s1") is None or pair.get("s2") is None:
+        raise ValueError("plot_coregistration: give a pair dict with s1 [2, H, W] and s2 [12, H, W]")
+    a1, a2 = first_image(pair["s1"], 2, "s1"), first_image(pair["s2"], 12, "s2")
     if a1.shape[1:] != a2.shape[1:]:
         raise ValueError(f"s1 and s2: expected the same grid, got {a1.shape[1:]} and {a2.shape[1:]}")
     h, w = a2.shape[1:]
@@ -182,8 +169,8 @@ def plot_coregistration(
     grey = np.repeat(db_to_uint8(vv, *VV_RANGE)[..., None], 3, axis=-1)
     board = np.where(((rows + cols) % 2 == 0)[..., None], rgb, grey)
 
-    fig = new_figure(figsize=(4 * size + 0.8, size + 0.9), layout="constrained")
-    axes = fig.subplots(1, 4)
+    fig, axes = grid(1, 4, figsize=(4 * 3.4 + 0.8, 3.4 + 0.9))
+    axes = axes[0]
     axes[0].imshow(rgb, extent=extent)
     axes[0].set_title("S2 true colour\n(reflectance 0-0.3)", fontsize=9)
     im = axes[1].imshow(vv, cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1], extent=extent)

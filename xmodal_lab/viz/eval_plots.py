@@ -8,26 +8,17 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
-from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from xmodal_lab.viz._common import scalar, to_numpy
-from xmodal_lab.viz.colours import (
-    MODALITY_COLOURS,
-    TRUE_MATCH_COLOUR,
-    class_colours,
-    landcover_legend,
-    s1_composite,
-    s2_true_colour,
-)
+from xmodal_lab.viz.colours import MODALITY_COLOURS, TRUE_MATCH_COLOUR, render, s2_true_colour
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
 
 _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
+_SMOOTH = 0.9  # weight of the loss curve's exponential moving average
 
 
-def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str | None = None) -> Figure:
+def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
     """Cosine similarities ``[Nq, Ng]``: SAR queries (rows), optical items (columns), pairs on the diagonal.
 
     Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and other values.
@@ -42,8 +33,8 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64, title: str |
     fig, ax = figure_axes(figsize=(5.2, 4.4))
     im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     colorbar(fig, im, ax, "cosine similarity", location="right", shrink=1.0)
-    default = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
-    ax.set_title(title or default, fontsize=10)
+    title = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
+    ax.set_title(title, fontsize=10)
     ax.set(xlabel="optical gallery item", ylabel="SAR query")
     return fig
 
@@ -56,14 +47,7 @@ def _images(x: Any, channels: int, name: str) -> np.ndarray:
 
 
 def plot_retrieval(
-    queries_s1: Any,
-    gallery_s2: Any,
-    sim: Any,
-    k: int = 4,
-    *,
-    queries: Sequence[int] | None = None,
-    title: str | None = None,
-    size: float = 2.0,
+    queries_s1: Any, gallery_s2: Any, sim: Any, k: int = 4, *, queries: Sequence[int] | None = None
 ) -> Figure:
     """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
@@ -85,11 +69,11 @@ def plot_retrieval(
     rows = list(queries) if queries is not None else list(range(min(3, len(q_img))))
     if any(not 0 <= q < min(len(q_img), len(g_img)) for q in rows):
         raise ValueError(f"queries: indices must lie in 0..{min(len(q_img), len(g_img)) - 1}, got {rows}")
-    fig, axes = grid(len(rows), k + 3, size)
+    fig, axes = grid(len(rows), k + 3, 2.0)
     for row, q in zip(axes, rows):
         rank = int((s[q] >= s[q, q]).sum())  # ties count against the true match, as in eval.match_ranks
         worst = int(bottomk_matches(s, q, 1)[0][0])
-        show(row[0], s1_composite(q_img[q]), f"SAR query {q}", 8)
+        show(row[0], render(q_img[q], "s1"), f"SAR query {q}", 8)
         for j, g in enumerate(topk_matches(s, q, k)[0]):
             show(row[1 + j], s2_true_colour(g_img[g]), f"#{j + 1}  cos {s[q, g]:.2f}", 8)
             if g == q:
@@ -99,24 +83,13 @@ def plot_retrieval(
             f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, color=TRUE_MATCH_COLOUR
         )
         show(row[k + 2], s2_true_colour(g_img[worst]), f"least similar  cos {s[q, worst]:.2f}", 8)
-    suptitle(fig, title)
     return fig
 
 
-def plot_projection(
-    coords_s1: Any,
-    coords_s2: Any,
-    title: str = "",
-    labels: Any = None,
-    *,
-    label_names: Mapping[int, str] | Sequence[str] | None = None,
-    ax: Any = None,
-) -> Figure:
+def plot_projection(coords_s1: Any, coords_s2: Any, title: str = "", *, ax: Any = None) -> Figure:
     """Radar ``[N, 2]`` and optical ``[N, 2]`` points of one 2-D projection, each pair joined by a line.
 
-    Short lines mean the encoders agree about a place. ``labels`` (``[N]`` class ids or ``[N, K]``
-    multi-hot) colour the points; ``label_names`` (a list or ``{id: name}``) name them, in the land-cover
-    colours where the names are land-cover classes.
+    Short lines mean the encoders agree about a place.
     """
     a, b = to_numpy(coords_s1).astype(np.float64), to_numpy(coords_s2).astype(np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
@@ -125,52 +98,20 @@ def plot_projection(
     lines = LineCollection(np.stack([a, b], axis=1), colors="0.55", linewidths=0.6, alpha=0.6, zorder=1,
                            gid="pair_lines")  # fmt: skip
     ax.add_collection(lines)
-    markers = {"s1": "^", "s2": "o"}
-    names = {"s1": "radar (S1)", "s2": "optical (S2)"}
-    if labels is None:
-        colours = MODALITY_COLOURS
-        handles = None
-    else:
-        ids = to_numpy(labels)
-        ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
-        if ids.shape != (len(a),):
-            raise ValueError(
-                f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
-            )
-        uniq = np.unique(ids)
-        if label_names is not None:  # named classes keep the colours they have in every figure (water blue)
-            table_ids, class_names, cmap, norm = landcover_legend(label_names)
-            missing = sorted(set(uniq.tolist()) - set(table_ids))
-            if missing:
-                raise ValueError(f"labels: class ids {missing} have no name in label_names")
-            lut = {c: to_hex(cmap(norm(c))) for c in uniq}
-        else:
-            class_names = {int(c): f"class {c}" for c in uniq}
-            lut = dict(zip(uniq, class_colours(len(uniq))))
-        colours = {m: [lut[c] for c in ids] for m in markers}
-        handles = [Line2D([], [], ls="", marker=markers[m], c="0.3", label=names[m]) for m in markers]
-        handles += [Patch(color=lut[c], label=class_names[int(c)]) for c in uniq]
-    for m, xy in (("s1", a), ("s2", b)):
-        ax.scatter(*xy.T, s=14, marker=markers[m], c=colours[m], label=names[m], zorder=2)
-    ax.legend(handles=handles, fontsize=8 if handles is None else 7, loc="best")
+    ax.scatter(*a.T, s=14, marker="^", c=MODALITY_COLOURS["s1"], label="radar (S1)", zorder=2)
+    ax.scatter(*b.T, s=14, marker="o", c=MODALITY_COLOURS["s2"], label="optical (S2)", zorder=2)
+    ax.legend(fontsize=8, loc="best")
     ax.autoscale_view()
     show(ax, title=title, fontsize=10)
     return fig
 
 
-def plot_projection_before_after(
-    before: Any,
-    after: Any,
-    labels: Any = None,
-    *,
-    titles: tuple[str, str] = ("before training", "after training"),
-    label_names: Mapping[int, str] | Sequence[str] | None = None,
-) -> Figure:
+def plot_projection_before_after(before: Any, after: Any) -> Figure:
     """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
-    for ax, coords, title in zip(fig.subplots(1, 2), (before, after), titles):
+    for ax, coords, title in zip(fig.subplots(1, 2), (before, after), ("before training", "after training")):
         s1, s2 = (coords["s1"], coords["s2"]) if isinstance(coords, Mapping) else coords
-        plot_projection(s1, s2, title, labels, label_names=label_names, ax=ax)
+        plot_projection(s1, s2, title, ax=ax)
     return fig
 
 
@@ -190,8 +131,8 @@ def _history_parts(history: Mapping) -> tuple[np.ndarray, np.ndarray, dict[str, 
     return steps, loss, metrics
 
 
-def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None) -> Figure:
-    """Training loss per step (raw and EMA-smoothed by ``smooth``), and validation scores and ranks.
+def plot_history(history: Any, *, title: str | None = None) -> Figure:
+    """Training loss per step (raw and EMA-smoothed), and validation scores and ranks.
 
     ``history`` is what ``train.fit`` returns (``loss``, ``step``, ``val`` records) or the path of its log.
     Scores (0..1) and ranks get separate axes so neither squashes the other; clock times are not metrics.
@@ -207,11 +148,11 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
     fig = new_figure(figsize=(5.0 + 4.2 * len(groups), 3.6), layout="constrained")
     ax, *metric_axes = fig.subplots(1, 1 + len(groups), squeeze=False)[0]
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
-    if smooth > 0 and len(loss) > 1:
+    if len(loss) > 1:
         from scipy.signal import lfilter
 
-        ema = lfilter([1 - smooth], [1, -smooth], loss, zi=[smooth * loss[0]])[0]  # EMA started at loss[0]
-        ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {smooth:g})")
+        ema = lfilter([1 - _SMOOTH], [1, -_SMOOTH], loss, zi=[_SMOOTH * loss[0]])[0]  # EMA started at loss[0]
+        ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {_SMOOTH:g})")
     seconds = scalar(history.get("seconds"))
     took = f", {float(seconds):.0f} s" if isinstance(seconds, int | float) else ""
     ax.set(xlabel="training step", ylabel="training loss")
@@ -229,44 +170,24 @@ def plot_history(history: Any, *, smooth: float = 0.9, title: str | None = None)
     return fig
 
 
-def _curve_points(curve: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(fractions, mean score, std or None)`` of one label-efficiency curve."""
-    if isinstance(curve, Mapping):
-        pairs = list(curve.items())
-    elif isinstance(curve, Sequence) and len(curve) == 2 and np.ndim(curve[0]) == 1:
-        pairs = list(zip(to_numpy(curve[0]).ravel(), curve[1]))
-    else:
-        raise ValueError(
-            f"curves[{name!r}]: expected {{fraction: score}} or (fractions, scores), got {type(curve).__name__}"
-        )
-    pairs.sort(key=lambda p: float(p[0]))
-    runs = [to_numpy(p[1]).astype(np.float64).ravel() for p in pairs]
-    std = np.array([r.std() for r in runs]) if any(r.size > 1 for r in runs) else None
-    return np.array([float(p[0]) for p in pairs]), np.array([r.mean() for r in runs]), std
-
-
 def plot_label_efficiency(
-    curves: Mapping[str, Any],
-    *,
-    metric: str = "accuracy",
-    chance: float | None = None,
-    title: str | None = None,
+    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
-    ``curves`` is ``{name: {fraction: score}}`` or ``{name: (fractions, scores)}``; a score may be a list
-    over seeds (drawn as mean and spread). ``chance`` adds a dashed level (``gid="chance"``).
+    ``curves`` is ``{name: {fraction: score}}``; a score may be a list over seeds (drawn as mean and spread).
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")
     fig, ax = figure_axes(figsize=(5.5, 3.8))
     for name, curve in curves.items():
-        xs, mean, std = _curve_points(curve, name)
-        (line,) = ax.plot(100 * xs, mean, marker="o", label=name)
-        if std is not None:
-            ax.fill_between(100 * xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    if chance is not None:
-        ax.axhline(chance, ls="--", c="0.5", lw=1, label="chance", gid="chance")
+        fractions = sorted(curve, key=float)
+        runs = [to_numpy(curve[f]).astype(np.float64).ravel() for f in fractions]
+        xs, mean = 100 * np.array(fractions, dtype=np.float64), np.array([r.mean() for r in runs])
+        (line,) = ax.plot(xs, mean, marker="o", label=name)
+        if any(r.size > 1 for r in runs):
+            std = np.array([r.std() for r in runs])
+            ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.set(xscale="log", xlabel="labels used (%)", ylabel=metric)
     ax.legend(fontsize=8)
     if title:

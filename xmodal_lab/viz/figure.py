@@ -67,10 +67,16 @@ def figure_axes(ax=None, **kwargs: Any):
     return ax.figure, ax
 
 
-def grid(rows: int, cols: int, size: float = 2.4, **kwargs: Any) -> tuple[Figure, np.ndarray]:
-    """A new figure and its ``[rows, cols]`` array of axes, ``size`` inches per panel."""
-    fig = new_figure(figsize=(size * cols, size * rows), layout="constrained")
-    return fig, np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
+def grid(rows: int, cols: int, size: float = 2.4, titles: Any = None, figsize: Any = None, **kwargs: Any):
+    """A new figure and its ``[rows, cols]`` array of axes, ``size`` inches per panel.
+
+    ``titles`` name the columns on the first row; ``figsize`` overrides the panel size.
+    """
+    fig = new_figure(figsize=figsize or (size * cols, size * rows), layout="constrained")
+    axes = np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
+    for ax, title in zip(axes[0], titles or []):
+        ax.set_title(title, fontsize=9)
+    return fig, axes
 
 
 def show(ax, image: Any = None, title: str | None = None, fontsize: float = 9, **imshow: Any):

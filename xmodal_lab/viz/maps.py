@@ -1,7 +1,6 @@
-"""Maps of tiles: footprints in longitude/latitude, leafmap maps and their static matplotlib fallbacks.
+"""Maps of tiles: footprints in lon/lat, leafmap maps and the map plumbing (layers, legend, fly-to) they share.
 
 Data layers (GeoJSON, PNG data URLs) travel inside the notebook, so only the basemap needs the internet.
-Every map opens fitted to its data; :func:`plot_footprints` draws the same for a rendered notebook.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from matplotlib.patches import Polygon
 
 from xmodal_lab.data.geo import lonlat_to_utm, transformer
 from xmodal_lab.viz._common import image_size, pair_list, scalar, to_numpy
-from xmodal_lab.viz.colours import MODALITY_COLOURS, QUERY_COLOUR, TRUE_MATCH_COLOUR, render
+from xmodal_lab.viz.colours import MODALITY_COLOURS, render
 from xmodal_lab.viz.figure import figure_axes
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]  # ((south, west), (north, east)), Leaflet's order
@@ -56,12 +55,7 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     height, width = image_size(pair)
     crs, transform = pair.get("crs"), pair.get("transform")
     if crs and transform is not None:
-        values = to_numpy(transform).astype(np.float64).ravel()
-        if values.size not in (6, 9):
-            raise ValueError(
-                f"pairs[{index}]['transform']: expected 6 affine values (a, b, c, d, e, f), got {values.size}"
-            )
-        return corners_lonlat(values, height, width, str(scalar(crs)))
+        return corners_lonlat(to_numpy(transform).astype(np.float64).ravel(), height, width, str(scalar(crs)))
     missing = [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]
     if missing:
         raise ValueError(
@@ -94,31 +88,20 @@ def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
     return props
 
 
-def footprints_geojson(
-    pairs: Any,
-    colors: Sequence[str] | None = None,
-    properties: Mapping[str, Sequence] | None = None,
-) -> dict:
+def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
     """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has ``index`` ``i``.
 
-    ``colors`` become the ``color`` property the maps paint; ``properties`` (``{name: [one value per
-    tile]}``) add more.
+    ``colors`` become the ``color`` property the maps paint.
     """
     items = pair_list(pairs)
-    n = len(items)
-    if colors is not None and len(colors) != n:
-        raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
-    properties = properties or {}
-    for key, values in properties.items():
-        if len(values) != n:
-            raise ValueError(f"properties[{key!r}]: expected {n} values, got {len(values)}")
+    if colors is not None and len(colors) != len(items):
+        raise ValueError(f"colors: expected one colour per tile ({len(items)}), got {len(colors)}")
     features = []
     for i, pair in enumerate(items):
         ring = footprint_lonlat(pair, i)
         props = _feature_properties(pair, ring, i)
         if colors is not None:
             props["color"] = str(colors[i])
-        props.update({key: scalar(values[i]) for key, values in properties.items()})
         geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
         features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
@@ -149,9 +132,7 @@ def embedding_colors(coords_2d: Any) -> list[str]:
     if c.ndim != 2 or len(c) == 0:
         raise ValueError(f"coords_2d: expected an [N, 2] array with N >= 1, got shape {c.shape}")
     c = c - c.mean(axis=0)  # one scale for both axes: a direction with only noise must not pick hues
-    if c.shape[1] == 1:
-        c = np.concatenate([c, np.zeros_like(c)], axis=1)
-    elif c.shape[1] > 2:
+    if c.shape[1] > 2:
         c = c @ np.linalg.svd(c, full_matrices=False)[2][:2].T  # the two strongest principal axes
     radius = np.linalg.norm(c, axis=1)
     scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
@@ -167,22 +148,6 @@ def colour_wheel(size: int = 96) -> np.ndarray:
     out[..., :3] = np.round(_wheel(x, y, r) * 255).astype(np.uint8)
     out[..., 3] = np.where(r <= 1.0, 255, 0)
     return out
-
-
-def value_colors(
-    values: Any, *, cmap: str = "magma", vmin: float | None = None, vmax: float | None = None
-) -> list[str]:
-    """Hex colours of ``[N]`` numbers (a change distance per tile) on a colour map."""
-    from matplotlib import colormaps
-    from matplotlib.colors import Normalize
-
-    v = to_numpy(values).astype(np.float64).ravel()
-    if v.size == 0 or not np.isfinite(v).all():
-        raise ValueError(
-            f"values: expected finite numbers, one per tile, got {v.size} values with NaN or inf"
-        )
-    norm = Normalize(v.min() if vmin is None else vmin, v.max() if vmax is None else vmax, clip=True)
-    return [to_hex(c) for c in colormaps[cmap](norm(v))]
 
 
 def png_data_url(image: np.ndarray) -> str:
@@ -227,10 +192,9 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
                   search_control=False, layers_control=True)  # fmt: skip
     if basemap is not None:
         kwargs["basemap"] = basemap
-    centre, zoom = view_of(bounds)
     with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
         warnings.simplefilter("ignore", DeprecationWarning)
-        m = leafmap.Map(center=centre, zoom=zoom, **kwargs)
+        m = leafmap.Map(**kwargs)
     if basemap is None:
         for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
             m.remove(layer)
@@ -277,13 +241,7 @@ def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
     return selector
 
 
-def footprint_layer(
-    collection: Mapping,
-    name: str = "footprints",
-    weight: float = 2.0,
-    fill_opacity: float = 0.35,
-    point_radius: int = 6,
-):
+def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_opacity: float = 0.35):
     """A GeoJSON layer painting each feature in its ``color``; widths and radii in pixels."""
     import ipyleaflet
 
@@ -296,30 +254,28 @@ def footprint_layer(
         name=name,
         style={"weight": weight, "opacity": 0.9, "fillOpacity": fill_opacity},
         hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
-        point_style={"radius": point_radius},
+        point_style={"radius": 6},
         style_callback=style,
     )
 
 
-def _centre_point(feature: Mapping) -> dict:
-    props = feature["properties"]
-    point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
-    return {"type": "Feature", "geometry": point, "properties": dict(props)}
-
-
-def centre_layer(collection: Mapping, name: str = "tile centres", radius: int = 6):
+def centre_layer(collection: Mapping):
     """Circle markers at the tile centres in the tiles' colours, for when footprints are specks."""
-    points = {"type": "FeatureCollection", "features": [_centre_point(f) for f in collection["features"]]}
-    return footprint_layer(points, name, weight=1.0, fill_opacity=0.9, point_radius=radius)
+    points = []
+    for f in collection["features"]:
+        props = f["properties"]
+        point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
+        points.append({"type": "Feature", "geometry": point, "properties": dict(props)})
+    return footprint_layer({"type": "FeatureCollection", "features": points}, "tile centres", 1.0, 0.9)
 
 
 def describe_tile(properties: Mapping) -> str:
     """An HTML description of a tile's properties (the maps' hover box)."""
     rows = []
-    for key in ("index", "place", "biome", "date", "gsd", "lat", "lon", "rank", "cosine", "true_match"):
+    for key in ("index", "place", "biome", "date", "gsd", "lat", "lon"):
         if key in properties:
             value = properties[key]
-            precise = isinstance(value, float) and key in ("lat", "lon", "cosine")
+            precise = isinstance(value, float) and key in ("lat", "lon")
             rows.append(f"<b>{key}</b> {value:.4f}" if precise else f"<b>{key}</b> {value}")
     return "<br>".join(rows)
 
@@ -332,17 +288,14 @@ def find_layer(m: Any, name: str):
     raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
 
 
-def _colours_for(n: int, embeddings: Any, colors: Sequence[str] | None, default: list | None = None) -> list:
-    if colors is not None:
-        if len(colors) != n:
-            raise ValueError(f"colors: expected one colour per tile ({n}), got {len(colors)}")
-        return list(colors)
-    if embeddings is not None:
-        emb = to_numpy(embeddings)
-        if len(emb) != n:
-            raise ValueError(f"embeddings: expected one row per tile ({n}), got shape {emb.shape}")
-        return embedding_colors(emb)
-    return default or [MODALITY_COLOURS["s2"]] * n
+def _colours_for(n: int, embeddings: Any) -> list[str]:
+    """One colour per tile: by embedding (similar tiles, similar colours), else the optical colour."""
+    if embeddings is None:
+        return [MODALITY_COLOURS["s2"]] * n
+    emb = to_numpy(embeddings)
+    if len(emb) != n:
+        raise ValueError(f"embeddings: expected one row per tile ({n}), got shape {emb.shape}")
+    return embedding_colors(emb)
 
 
 def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
@@ -360,56 +313,35 @@ def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
 def _fly_to_places(m: Any, collection: Mapping) -> None:
     """Fly-to targets: all tiles, then tiles grouped by their ``place`` property (else one per tile)."""
     groups: dict[str, list[dict]] = {}
-    place_of: dict[int, str] = {}
     for f in collection["features"]:
         p = f["properties"]
-        name = (
-            str(p["place"])
-            if p.get("place") is not None
-            else f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
-        )
-        groups.setdefault(name, []).append(f)
-        place_of[p["index"]] = name
+        name = p.get("place") or f"tile {p['index']} ({p['lat']:.3f}, {p['lon']:.3f})"
+        groups.setdefault(str(name), []).append(f)
     places = {"all tiles": lambda: geojson_bounds(collection)}
     for name, feats in list(groups.items())[:200]:
         places[name] = lambda feats=feats: geojson_bounds({"features": feats})
-    selector = add_fly_to(m, places)
-
-    def fly_to(name: str | int) -> list[list[float]]:
-        name = place_of.get(name, name) if isinstance(name, int) else name
-        if name not in places:
-            raise KeyError(f"fly_to: no place {name!r}; the map has {list(places)}")
-        selector.value = name
-        return m.fitted_bounds
-
-    m.fly_to_place = fly_to
+    add_fly_to(m, places)
 
 
 def explore_map(
-    pairs: Any,
-    embeddings: Any = None,
-    *,
-    colors: Sequence[str] | None = None,
-    overlays: str | None = "s2",
-    basemap: str | None = "OpenStreetMap",
+    pairs: Any, embeddings: Any = None, *, overlays: str | None = "s2", basemap: str | None = "OpenStreetMap"
 ):
     """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
-    Tiles (pair dicts, a batch or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
-    are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours) or by ``colors``; ``overlays``
-    names the rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None.
-
-    The map keeps ``footprints`` (the FeatureCollection), ``hover_info``, ``legend``, ``fly_to_selector``
-    and ``fly_to_place(name_or_tile)``.
+    Tiles (pair dicts or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
+    are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours); ``overlays`` names the
+    rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None. The map keeps ``footprints`` (the
+    FeatureCollection), ``hover_info``, ``legend`` and ``fly_to_selector``.
     """
     import ipywidgets as widgets
 
     items = pair_list(pairs)
     if not items:
         raise ValueError("explore_map: got no pairs to show")
-    collection = footprints_geojson(items, _colours_for(len(items), embeddings, colors))
+    collection = footprints_geojson(items, _colours_for(len(items), embeddings))
     bounds = geojson_bounds(collection)
     m = new_map(bounds, basemap, "480px")
+    m.footprints = collection
     if overlays is not None:
         m.add(_tile_overlays(items, collection, overlays))
     layer = footprint_layer(collection, "footprints")
@@ -417,159 +349,30 @@ def explore_map(
     if view_of(bounds)[1] < _MARKER_ZOOM:
         m.add(centre_layer(collection))
     m.hover_info = add_control(m, widgets.HTML("hover over a tile"), "bottomright")
-
-    def on_hover(**event: Any) -> None:
-        feature = event.get("feature") or {}
-        m.hover_info.value = describe_tile(event.get("properties") or feature.get("properties", {}))
-
-    layer.on_hover(on_hover)
+    layer.on_hover(lambda **event: setattr(m.hover_info, "value", describe_tile(event["properties"])))
     _fly_to_places(m, collection)
-    if embeddings is not None and colors is None:
+    if embeddings is not None:
         add_legend(m, EMBEDDING_LEGEND)
-    m.footprints = collection
     return m
 
 
-def _match_collections(collection: Mapping, sim: np.ndarray, query: int, k: int, markers: bool):
-    """The query's and its top-k matches' FeatureCollections (with centre points when the map has markers)."""
-    from xmodal_lab.eval.retrieval import topk_matches
+def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
+    """Static fallback of :func:`explore_map`: tile footprints on longitude/latitude axes.
 
-    features = collection["features"]
-    top = [int(i) for i in topk_matches(sim, query, k)[0]]
-    q = dict(
-        features[query], properties={**features[query]["properties"], "color": QUERY_COLOUR, "role": "query"}
-    )
-    matches = []
-    for rank, g in enumerate(top, start=1):
-        props = {**features[g]["properties"], "rank": rank, "cosine": round(float(sim[query, g]), 4),
-                 "true_match": g == query, "color": TRUE_MATCH_COLOUR}  # fmt: skip
-        matches.append(dict(features[g], properties=props))
-
-    def fc(feats: list[dict]) -> dict:
-        return {
-            "type": "FeatureCollection",
-            "features": feats + ([_centre_point(f) for f in feats] if markers else []),
-        }
-
-    return fc([q]), fc(matches), top
-
-
-def _summary_html(sim: np.ndarray, query: int, top: list[int]) -> str:
-    rows = "".join(
-        f"<tr><td>{rank}</td><td>{g}</td><td>{sim[query, g]:.3f}</td><td>{'yes' if g == query else ''}</td></tr>"
-        for rank, g in enumerate(top, start=1)
-    )
-    rank_true = int((sim[query] >= sim[query, query]).sum())  # ties count against it, as in eval.retrieval
-    return (
-        f"<b>SAR tile {query}</b>: its true optical partner ranks {rank_true} of {sim.shape[1]}"
-        f"<table><tr><th>rank</th><th>optical tile</th><th>cosine</th><th>true match</th></tr>{rows}</table>"
-    )
-
-
-def match_explorer(
-    pairs: Any,
-    emb_s1: Any = None,
-    emb_s2: Any = None,
-    *,
-    sim: Any = None,
-    k: int = 4,
-    query: int = 0,
-    overlays: str | None = "s2",
-    basemap: str | None = "OpenStreetMap",
-):
-    """Choose a SAR tile and see its top-k optical matches on the map.
-
-    Footprints are coloured by the optical embeddings ``emb_s2`` ``[N, D]``; the SAR query (``emb_s1``, or
-    row ``query`` of ``sim`` ``[N, N]``) is outlined in pink (layer ``"query"``), its top-k matches in green
-    (layer ``"matches"``). Tile ``i``'s optical partner is gallery item ``i``. The returned VBox keeps
-    ``map``, ``selector``, ``summary``, ``matches`` and ``select(i)``.
+    Tiles are coloured by ``embeddings`` (with a colour-wheel key, ``gid="colour_key"``); dots mark the
+    centres when tiles are specks.
     """
-    import ipywidgets as widgets
-
-    items = pair_list(pairs)
-    n = len(items)
-    if sim is None:
-        if emb_s1 is None or emb_s2 is None:
-            raise ValueError("match_explorer: pass emb_s1 and emb_s2, or sim")
-        from xmodal_lab.eval.retrieval import cosine_similarity
-
-        sim = cosine_similarity(emb_s1, emb_s2)
-    s = to_numpy(sim).astype(np.float64)
-    if s.shape != (n, n):
-        raise ValueError(f"sim: expected [{n}, {n}] (one row and column per tile), got {s.shape}")
-    if not 0 <= query < n:
-        raise ValueError(f"query: expected a tile index in 0..{n - 1}, got {query}")
-    m = explore_map(items, emb_s2, overlays=overlays, basemap=basemap)
-    markers = any(getattr(layer, "name", None) == "tile centres" for layer in m.layers)
-    empty = {"type": "FeatureCollection", "features": []}
-    m_layer = footprint_layer(empty, "matches", weight=3, fill_opacity=0.25, point_radius=8)
-    q_layer = footprint_layer(empty, "query", weight=4, fill_opacity=0.0, point_radius=11)
-    m.add(m_layer)
-    m.add(q_layer)
-    dates = [str(scalar(p["date"]))[:10] if p.get("date") is not None else "" for p in items]
-    options = [(f"SAR tile {i}  {dates[i]}".strip(), i) for i in range(n)]
-    selector = widgets.Dropdown(options=options, value=query, description="query")
-    box = widgets.VBox([selector, widgets.HTML(), m])
-
-    def on_change(change: Mapping) -> None:
-        q = int(change["new"])
-        q_layer.data, m_layer.data, box.matches = _match_collections(m.footprints, s, q, min(k, n), markers)
-        box.summary.value = _summary_html(s, q, box.matches)
-
-    def select(i: int) -> None:
-        selector.value = int(i)
-
-    selector.observe(on_change, names="value")
-    box.map, box.selector, box.summary, box.select = m, selector, box.children[1], select
-    on_change({"new": query})
-    return box
-
-
-def plot_footprints(
-    pairs: Any,
-    colors: Sequence[str] | None = None,
-    *,
-    embeddings: Any = None,
-    query: int | None = None,
-    matches: Sequence[int] | None = None,
-    title: str | None = None,
-    ax: Any = None,
-) -> Figure:
-    """Static fallback of the maps: tile footprints on longitude/latitude axes.
-
-    ``pairs`` may also be a FeatureCollection; tiles are coloured by ``colors``, else by ``embeddings``
-    (with a colour-wheel key, ``gid="colour_key"``), else by their ``color`` property. ``query`` is outlined
-    in pink and ``matches`` in green with their rank; dots mark the centres when tiles are specks.
-    """
-    is_collection = isinstance(pairs, Mapping) and pairs.get("type") == "FeatureCollection"
-    collection = pairs if is_collection else footprints_geojson(pair_list(pairs))
-    features = collection["features"]
-    n = len(features)
-    by_embedding = colors is None and embeddings is not None
-    default = [f["properties"].get("color", MODALITY_COLOURS["s2"]) for f in features]
-    colors = _colours_for(n, embeddings, colors, default)
-    fig, ax = figure_axes(ax, figsize=(6, 5))
-    rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in features]
-    centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
+    collection = footprints_geojson(pair_list(pairs))
+    rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in collection["features"]]
+    colors = _colours_for(len(rings), embeddings)
+    fig, ax = figure_axes(figsize=(6, 5))
     (south, west), (north, east) = geojson_bounds(collection)
-    dots = max(np.ptp(ring[:, 0]) for ring in rings) < 0.02 * max(east - west, north - south)  # specks
     for ring, colour in zip(rings, colors):
         ax.add_patch(Polygon(ring, closed=True, fc=colour, ec="0.25", lw=0.6, alpha=0.8, gid="footprint"))
-    if dots:
-        ax.scatter(
-            *centres.T, s=30, c=list(colors), edgecolors="0.25", linewidths=0.5, zorder=3, gid="centres"
-        )
-    marked = [(g, TRUE_MATCH_COLOUR, 2.5, "-", "match", 140) for g in matches or []]
-    marked += [(query, QUERY_COLOUR, 3, "--", "query", 260)] if query is not None else []
-    for g, colour, width, style, gid, size in marked:
-        ax.add_patch(Polygon(rings[g], closed=True, fill=False, ec=colour, lw=width, ls=style, gid=gid))
-        if dots:
-            ax.scatter(*centres[g], s=size, facecolors="none", edgecolors=colour, linewidths=2, linestyles=style,
-                       zorder=4)  # fmt: skip
-    for rank, g in enumerate(matches or [], start=1):
-        ax.annotate(str(rank), centres[g], xytext=(0, 9) if dots else (0, 0), textcoords="offset points",
-                    ha="center", va="center", fontsize=8, weight="bold", zorder=5)  # fmt: skip
-    if by_embedding:
+    if max(np.ptp(ring[:, 0]) for ring in rings) < 0.02 * max(east - west, north - south):  # specks
+        centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
+        ax.scatter(*centres.T, s=30, c=colors, edgecolors="0.25", linewidths=0.5, zorder=3, gid="centres")
+    if embeddings is not None:
         inset = ax.inset_axes((0.78, 0.02, 0.2, 0.2))
         inset.imshow(colour_wheel(64))
         inset.set_axis_off()
@@ -580,18 +383,6 @@ def plot_footprints(
     ax.set_ylim(south - pad_y, north + pad_y)
     ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
     ax.set(xlabel="longitude (°)", ylabel="latitude (°)")
-    default = f"{n} tile footprints" + (", coloured by embedding (key: colour wheel)" if by_embedding else "")
-    ax.set_title(title or default, fontsize=10)
+    key = ", coloured by embedding (key: colour wheel)" if embeddings is not None else ""
+    ax.set_title(f"{len(rings)} tile footprints{key}", fontsize=10)
     return fig
-
-
-def plot_match_footprints(pairs: Any, sim: Any, query: int = 0, k: int = 4, **kwargs: Any) -> Figure:
-    """Static counterpart of :func:`match_explorer`: SAR query ``query`` (a row of ``sim``) and its top-k."""
-    from xmodal_lab.eval.retrieval import topk_matches
-
-    s = to_numpy(sim).astype(np.float64)
-    top = [int(i) for i in topk_matches(s, query, min(k, s.shape[1]))[0]]
-    title = (
-        kwargs.pop("title", None) or f"SAR tile {query} (pink) and its top-{len(top)} optical matches (green)"
-    )
-    return plot_footprints(pairs, query=query, matches=top, title=title, **kwargs)

@@ -103,21 +103,24 @@ def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
 
 def to_lonlat_collection(collection: dict) -> dict:
     """A FeatureCollection in its ``crs`` reprojected to longitude/latitude (for a Leaflet layer)."""
-    from shapely import transform as shapely_transform
-    from shapely.geometry import mapping, shape
+    from rasterio.warp import transform_geom
 
-    project = transformer(str(collection.get("crs", "EPSG:4326")), "EPSG:4326")
-
-    def to_lonlat(xy: np.ndarray) -> np.ndarray:
-        return np.stack(project.transform(xy[:, 0], xy[:, 1]), axis=1)
-
-    features = [{**f, "geometry": mapping(shapely_transform(shape(f["geometry"]), to_lonlat))}
-                for f in collection["features"]]  # fmt: skip
+    crs = str(collection.get("crs", "EPSG:4326"))
+    features = [
+        {**f, "geometry": transform_geom(crs, "EPSG:4326", f["geometry"])} for f in collection["features"]
+    ]
     return {"type": "FeatureCollection", "features": features}
 
 
-def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, layers: list, controls=()):
-    """The explorers' VBox: the raster's map (S1, S2, PCA of embeddings, ``layers``), a slider, an export."""
+def _explorer(
+    tiles: Any, threshold: float, basemap: str | None, export_dir: Any, stem: str, layers: list, controls=()
+):
+    """The explorers' VBox: the raster's map (S1, S2, PCA of the embeddings, ``layers``), a slider, an export.
+
+    The caller sets ``box.query(lon, lat)``, ``box.redraw()`` and ``box.write(path)``, then calls
+    ``box.start(point)``. A click on the map (or ``box.click(lon, lat)``) queries then redraws;
+    ``box.export(path=None)`` writes, by default to the first free ``stem_NNN.gpkg`` in ``export_dir``.
+    """
     import ipyleaflet
     import ipywidgets as widgets
 
@@ -125,6 +128,7 @@ def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, la
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
     m = new_map(bounds, basemap, "520px")
+    m.raster_bounds = bounds
     m.add(image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
     m.add(image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
     key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
@@ -135,7 +139,6 @@ def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, la
     m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
     m.add(m.pca_layer)
     add_legend(m, PCA_LEGEND, wheel=False)
-    m.raster_bounds = bounds
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
@@ -143,31 +146,20 @@ def _explorer(tiles: Any, basemap: str | None, threshold: float, button: str, la
     m.add(marker)
     slider = widgets.FloatSlider(value=threshold, min=-1.0, max=1.0, step=0.01, description="threshold",
                                  continuous_update=False, readout_format=".2f")  # fmt: skip
-    info, export = widgets.HTML(), widgets.Button(description=button, icon="download")
-    box = widgets.VBox([widgets.HBox([*controls, slider, export]), info, m])
-    box.map, box.slider, box.info, box.button, box.marker = m, slider, info, export, marker
-    box.exported = None
-    return box
-
-
-def _connect(box: Any, tiles: Any, point: Any, query: Any, redraw: Any, write: Any, stem: str, export_dir: Any,
-             export_format: str) -> None:  # fmt: skip
-    """Wire clicks to ``query(lon, lat)`` then ``redraw()`` and the button to ``box.export``; click ``point``.
-
-    ``box.export(path=None)`` writes with ``write(path)``, by default to the first free ``stem_NNN`` file.
-    """
-    if export_format not in (".gpkg", ".geojson"):
-        raise ValueError(f"export_format: expected '.gpkg' or '.geojson', got {export_format!r}")
+    info, button = widgets.HTML(), widgets.Button(description=f"export {stem}", icon="download")
+    box = widgets.VBox([widgets.HBox([*controls, slider, button]), info, m])
+    box.map, box.slider, box.info, box.marker, box.exported = m, slider, info, marker, None
 
     def click(lon: float, lat: float) -> Any:
+        """The one place where a click is answered: query, move the marker, redraw."""
         try:
-            answer = query(lon, lat)
+            answer = box.query(lon, lat)
         except ValueError as err:
-            box.info.value = f"<i>{err}</i>"
+            info.value = f"<i>{err}</i>"
             return None
         box.point = (float(lon), float(lat))
-        box.marker.location = (float(lat), float(lon))
-        redraw()
+        marker.location = (float(lat), float(lon))
+        box.redraw()
         return answer
 
     def on_interaction(**event: Any) -> None:
@@ -175,30 +167,33 @@ def _connect(box: Any, tiles: Any, point: Any, query: Any, redraw: Any, write: A
             lat, lon = event["coordinates"]
             click(lon, lat)
 
+    def start(point: Any = None) -> None:
+        if point is None:  # the headless default: the centre of the first tile
+            left, bottom, right, top = tiles.footprint(0)
+            point = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
+        if click(*point) is None:
+            raise ValueError(f"point {tuple(point)} is not on a tile of the raster: {info.value}")
+
     def export(path: str | Path | None = None) -> Path:
         if path is None:
             n = 1
-            while (path := Path(export_dir) / f"{stem}_{n:03d}{export_format}").exists():
+            while (path := Path(export_dir) / f"{stem}_{n:03d}.gpkg").exists():
                 n += 1
-        box.exported = write(Path(path))
-        box.info.value += f"<br>wrote {box.exported}"
+        box.exported = box.write(Path(path))
+        info.value += f"<br>wrote {box.exported}"
         return box.exported
 
     def on_button(_: Any) -> None:
         try:
             export()
         except (ValueError, OSError) as err:
-            box.info.value += f"<br><i>export failed: {err}</i>"
+            info.value += f"<br><i>export failed: {err}</i>"
 
-    box.map.on_interaction(on_interaction)
-    box.button.on_click(on_button)
-    box.slider.observe(lambda _: redraw(), names="value")
-    box.click, box.export = click, export
-    if point is None:  # the headless default: the centre of the first tile
-        left, bottom, right, top = tiles.footprint(0)
-        point = transformer(str(tiles.crs), "EPSG:4326").transform((left + right) / 2, (bottom + top) / 2)
-    if click(*point) is None:
-        raise ValueError(f"point {tuple(point)} is not on a tile of the raster: {box.info.value}")
+    m.on_interaction(on_interaction)
+    button.on_click(on_button)
+    slider.observe(lambda _: box.redraw(), names="value")
+    box.click, box.start, box.export = click, start, export
+    return box
 
 
 def region_explorer(
@@ -207,47 +202,45 @@ def region_explorer(
     mode: str = "radar -> optical",
     threshold: float = 0.5,
     export_dir: str | Path = ".",
-    export_format: str = ".gpkg",
     basemap: str | None = "OpenStreetMap",
 ):
     """Click the map: cosine similarity of every tile of ``tiles`` (``TileEmbeddings``) to the clicked tile.
 
     ``mode`` is a label of :data:`QUERY_MODES` (``"radar -> optical"`` compares the clicked tile's radar
     embedding with every optical one); ``point`` ``(lon, lat)`` is the first click (default: the first
-    tile); the export button writes ``selection_NNN.gpkg`` (or ``.geojson``) in ``export_dir``.
-
-    The returned VBox keeps ``map``, ``slider``, ``mode``, ``info``, ``similarity`` (``[rows, cols]``),
-    ``selected``, ``query_index``, ``point``, ``click(lon, lat)``, ``set_threshold(t)``, ``selection()``
-    and ``export(path=None)``.
+    tile); the export button writes ``selection_NNN.gpkg`` in ``export_dir``. The returned VBox keeps
+    ``map``, ``slider``, ``mode``, ``info``, ``similarity`` ``[rows, cols]``, ``selected``, ``query_index``,
+    ``point``, ``click(lon, lat)``, ``selection()`` and ``export(path=None)``.
     """
     import ipyleaflet
     import ipywidgets as widgets
 
-    from xmodal_lab.eval.tile_query import (
-        export_vectors,
-        grid_to_polygons,
-        similarity_grid,
-        threshold_grid,
-        tile_at,
-    )
+    from xmodal_lab.eval import tile_query
 
     modes = {label: (q, g) for label, q, g in QUERY_MODES}
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
     grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
     sim_layer = image_layer(_EMPTY, grid_bounds, LAYER_SIM, opacity=0.85)
-    sel_layer = ipyleaflet.GeoJSON(data={"type": "FeatureCollection", "features": []}, name=LAYER_SEL,
-                                   style={"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0})  # fmt: skip
+    sel_style = {"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0}
+    sel_layer = ipyleaflet.GeoJSON(
+        data={"type": "FeatureCollection", "features": []}, name=LAYER_SEL, style=sel_style
+    )
     dropdown = widgets.Dropdown(options=list(modes), value=mode, description="query")
-    box = _explorer(tiles, basemap, threshold, "export selection", [sim_layer, sel_layer], [dropdown])
+    box = _explorer(tiles, threshold, basemap, export_dir, "selection", [sim_layer, sel_layer], [dropdown])
 
     def selection() -> dict:
-        return grid_to_polygons(tiles, box.selected, {"mode": dropdown.value, "threshold": box.slider.value})
+        properties = {"mode": dropdown.value, "threshold": box.slider.value}
+        return tile_query.grid_to_polygons(tiles, box.selected, properties)
+
+    def query(lon: float, lat: float) -> int:
+        box.query_index = tile_query.tile_at(tiles, lon, lat)
+        return box.query_index
 
     def redraw() -> None:
         t = box.slider.value
-        box.similarity = similarity_grid(tiles, box.query_index, *modes[dropdown.value])
-        box.selected = threshold_grid(box.similarity, t)
+        box.similarity = tile_query.similarity_grid(tiles, box.query_index, *modes[dropdown.value])
+        box.selected = tile_query.threshold_grid(box.similarity, t)
         sim_layer.url = png_data_url(similarity_rgba(box.similarity, t))
         sel_layer.data = to_lonlat_collection(selection())
         box.info.value = (
@@ -255,25 +248,15 @@ def region_explorer(
             f"{int(box.selected.sum())} of {len(tiles)} tiles have cosine >= {t:.2f}"
         )
 
-    def query(lon: float, lat: float) -> int:
-        box.query_index = tile_at(tiles, lon, lat)
-        return box.query_index
-
-    def set_threshold(t: float) -> None:
-        box.slider.value = float(t)
-
     def tile_bounds():
         left, bottom, right, top = tiles.footprint(box.query_index)
         return raster_lonlat_bounds((right - left, 0, left, 0, bottom - top, top), (1, 1), tiles.crs)
 
     add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
     dropdown.observe(lambda _: redraw(), names="value")
-    box.mode, box.set_threshold, box.selection = dropdown, set_threshold, selection
-
-    def write(path: Path) -> Path:
-        return export_vectors(selection(), path)
-
-    _connect(box, tiles, point, query, redraw, write, "selection", export_dir, export_format)
+    box.mode, box.selection, box.query, box.redraw = dropdown, selection, query, redraw
+    box.write = lambda path: tile_query.export_vectors(selection(), path)
+    box.start(point)
     return box
 
 
@@ -284,23 +267,25 @@ def segment_explorer(
     modality: str = "s2",
     threshold: float = 0.5,
     export_dir: str | Path = ".",
-    export_format: str = ".gpkg",
     basemap: str | None = "OpenStreetMap",
-    **segment_kwargs: Any,
 ):
     """Click the map: a one-shot mask of the clicked concept over the whole raster (``eval.segment_region``).
 
-    ``model`` gives the features (``modality`` ``"s2"``, ``"s1"`` or ``"s1+s2"``) and ``segment_kwargs``
-    go to ``segment_region``; the other arguments are those of :func:`region_explorer`. The returned VBox
-    keeps ``map``, ``slider``, ``info``, ``result`` (a ``RegionMask``), ``click(lon, lat)`` and ``export()``.
+    ``model`` gives the features (``modality`` ``"s2"``, ``"s1"`` or ``"s1+s2"``); the other arguments are
+    those of :func:`region_explorer`. The returned VBox keeps ``map``, ``slider``, ``info``, ``result``
+    (a ``RegionMask``), ``click(lon, lat)`` and ``export(path=None)`` (default ``mask_NNN.gpkg``).
     """
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
     seg_layer = image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
-    box = _explorer(tiles, basemap, threshold, "export mask", [seg_layer])
+    box = _explorer(tiles, threshold, basemap, export_dir, "mask", [seg_layer])
 
-    def show() -> None:
+    def query(lon: float, lat: float) -> Any:
+        box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value)
+        return box.result
+
+    def redraw() -> None:
         result, t = box.result, box.slider.value
         result.mask = np.nan_to_num(result.confidence, nan=-np.inf) >= t
         result.threshold = float(t)
@@ -311,16 +296,12 @@ def segment_explorer(
             f"{result.mask.mean():.1%} of the raster has confidence >= {t:.2f}"
         )
 
-    def query(lon: float, lat: float) -> Any:
-        box.result = segment_region(model, tiles, lon, lat, modality=modality, threshold=box.slider.value,
-                                    **segment_kwargs)  # fmt: skip
-        return box.result
-
     def write(path: Path) -> Path:
         props = {"modality": modality, "threshold": float(box.slider.value)}
         return export_vectors(box.result.to_polygons(properties=props), path, layer="segment")
 
-    _connect(box, tiles, point, query, show, write, "segment", export_dir, export_format)
+    box.query, box.redraw, box.write = query, redraw, write
+    box.start(point)
     return box
 
 
@@ -338,17 +319,13 @@ def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
 
 
 def plot_region_pair(
-    s1_path: str | Path, s2_path: str | Path, max_px: int = 512, title: str | None = None, **kwargs: Any
+    s1_path: str | Path, s2_path: str | Path, title: str | None = None, **kwargs: Any
 ) -> Figure:
     """Static fallback of the region maps: ``plot_coregistration`` of an S1 and an S2 GeoTIFF."""
     from xmodal_lab.viz.data_plots import plot_coregistration
 
-    s1, _, _, _ = read_bands(s1_path, "s1", max_px)
-    s2, res, crs, (_, _, c, _, _, f) = read_bands(s2_path, "s2", max_px)
-    if s1.shape[1:] != s2.shape[1:]:
-        raise ValueError(
-            f"{s1_path} and {s2_path}: expected the same grid, got {s1.shape[1:]} and {s2.shape[1:]}"
-        )
+    s1, _, _, _ = read_bands(s1_path, "s1")
+    s2, res, crs, (_, _, c, _, _, f) = read_bands(s2_path, "s2")
     pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
             "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
     return plot_coregistration(pair, title=title, **kwargs)
@@ -383,14 +360,12 @@ def plot_region_query(
     return fig
 
 
-def plot_region_mask(
-    tiles: Any, mask: Any, truth: Any = None, title: str | None = None, ax: Any = None
-) -> Figure:
+def plot_region_mask(tiles: Any, mask: Any, truth: Any = None, title: str | None = None) -> Figure:
     """Static counterpart of :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical.
 
     ``truth`` ``[H, W]`` is outlined in white.
     """
-    fig, ax = _optical_axes(tiles, ax, (6, 5.5))
+    fig, ax = _optical_axes(tiles, None, (6, 5.5))
     extent = _extent(tiles.source_transform, tiles.source_shape)
     m = np.asarray(mask, dtype=bool)
     step = max(1, int(np.ceil(max(m.shape) / 512)))

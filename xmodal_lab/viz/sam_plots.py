@@ -6,7 +6,6 @@ SAM's. Results are read by attribute only: ``viz`` does not import ``segment``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +45,7 @@ def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = Non
                                    label="box prompt"))  # fmt: skip
 
 
-def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str, name: str = "truth"):
+def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str):
     """The image with a mask in blue; against a true mask (dashed), its IoU and area ratio in the title."""
     mask = to_numpy(mask).astype(bool)
     show(ax, rgb)
@@ -55,82 +54,34 @@ def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str, name
     if truth is not None:
         truth = to_numpy(truth).astype(bool)
         if truth.shape != mask.shape:
-            raise ValueError(f"{name}: expected a mask of shape {mask.shape}, got {truth.shape}")
+            raise ValueError(f"truth: expected a mask of shape {mask.shape}, got {truth.shape}")
         outline(ax, truth, "yellow", dashed=True)
         iou = (mask & truth).sum() / max((mask | truth).sum(), 1)
-        text += f"\nIoU {iou:.2f}, area x{mask.sum() / max(truth.sum(), 1):.2f} of {name}"
+        text += f"\nIoU {iou:.2f}, area x{mask.sum() / max(truth.sum(), 1):.2f} of truth"
     ax.set_title(text, fontsize=8)
 
 
-def _masks_figure(rgb, masks, texts, truth, name, head, points=None, labels=None, box=None, size=3.0):
-    """The image with its prompts, then one panel per ``[H, W]`` mask."""
-    m = to_numpy(masks).astype(bool)
-    if m.ndim == 2:
-        m = m[None]
-    if m.ndim != 3 or m.shape[1:] != rgb.shape[:2]:
-        raise ValueError(f"masks: expected [M, {rgb.shape[0]}, {rgb.shape[1]}] booleans, got shape {m.shape}")
-    fig, axes = grid(1, 1 + len(texts), size)
-    show(axes[0, 0], rgb, head)
-    draw_prompts(axes[0, 0], points, labels, box)
-    for ax, mask, text in zip(axes[0, 1:], m, texts):
-        _mask_panel(ax, rgb, mask, truth, text, name)
-    return fig, axes[0]
-
-
-def plot_masks(
-    image: Any,
-    masks: Any,
-    *,
-    modality: str = "s2",
-    scores: Sequence[float] | None = None,
-    points: Any = None,
-    point_labels: Any = None,
-    boxes: Any = None,
-    reference: Any = None,
-    max_masks: int = 3,
-    title: str | None = None,
-    size: float = 3.0,
-) -> Figure:
-    """Masks ``[M, H, W]`` (or a result with ``masks`` and ``scores``) over their image, after its prompts.
-
-    Against a ``reference`` ``[H, W]`` mask each panel gives the IoU and the area ratio mask/reference,
-    which shows how much a model overestimates boundaries. Prompts are as in :func:`draw_prompts`.
-    """
-    if hasattr(masks, "masks"):
-        scores = getattr(masks, "scores", None) if scores is None else scores
-        masks = masks.masks
-    m = to_numpy(masks)
-    n = min(1 if m.ndim == 2 else len(m), max_masks)
-    texts = [f"mask {i}" + (f"  score {scores[i]:.2f}" if scores is not None else "") for i in range(n)]
-    fig, _ = _masks_figure(render(image, modality), m, texts, reference, "reference", "image and prompts",
-                           points, point_labels, boxes, size)  # fmt: skip
-    suptitle(fig, title)
-    return fig
-
-
 def plot_sam_masks(
-    image: Any,
-    result: Any,
-    *,
-    modality: str = "s2",
-    what: str = "SAM masks",
-    truth: Any = None,
-    max_masks: int = 3,
-    size: float = 3.0,
+    image: Any, result: Any, *, modality: str = "s2", what: str = "SAM masks", truth: Any = None
 ) -> Figure:
     """SAM's masks (a ``SamMasks``) for one tile, with their prompts and the model named in the title.
 
     ``what`` says what the figure shows (``"box prompt, optical"``); against ``truth`` ``[H, W]`` the panels
-    give IoU and area ratio.
+    give IoU and area ratio, which shows how much a model overestimates boundaries.
     """
-    scores = to_numpy(result.scores)
-    n = min(len(to_numpy(result.masks)), max_masks)
-    texts = [f"mask {i}, SAM's own score {scores[i]:.2f}" for i in range(n)]
-    fig, axes = _masks_figure(render(image, modality), result.masks, texts, truth, "truth",
-                              "tile and prompts", result.prompt_points, result.prompt_labels, result.prompt_box,
-                              size)  # fmt: skip
+    rgb = render(image, modality)
+    masks, scores = to_numpy(result.masks).astype(bool), to_numpy(result.scores)
+    if masks.ndim != 3 or masks.shape[1:] != rgb.shape[:2]:
+        raise ValueError(
+            f"masks: expected [M, {rgb.shape[0]}, {rgb.shape[1]}] booleans, got shape {masks.shape}"
+        )
+    fig, axes = grid(1, 1 + min(len(masks), 3), 3.0)
+    show(axes[0, 0], rgb, "tile and prompts")
+    draw_prompts(axes[0, 0], result.prompt_points, result.prompt_labels, result.prompt_box)
     if getattr(result, "points", None) is not None and result.prompt_points is None:
-        draw_prompts(axes[0], result.points)  # automatic masks: the grid points that produced them
+        draw_prompts(axes[0, 0], result.points)  # automatic masks: the grid points that produced them
+    for i, ax in enumerate(axes[0, 1:]):
+        _mask_panel(ax, rgb, masks[i], truth, f"mask {i}, SAM's own score {scores[i]:.2f}")
     suptitle(fig, f"{what}: {sam_label(result)}")
     return fig
 
@@ -141,12 +92,10 @@ def _confidence_panel(fig, ax, confidence: Any, points: Any, label: str, title: 
     draw_prompts(ax, points, [1, 0])
 
 
-def plot_persam(
-    image: Any, result: Any, *, modality: str = "s2", truth: Any = None, size: float = 3.0
-) -> Figure:
+def plot_persam(image: Any, result: Any, *, truth: Any = None) -> Figure:
     """PerSAM (a ``PerSamResult``) on a target tile: its confidence map, the points picked, the final mask."""
-    rgb = render(image, modality)
-    fig, axes = grid(1, 3, size)
+    rgb = render(image, "s2")
+    fig, axes = grid(1, 3, 3.0)
     axes = axes[0]
     show(axes[0], rgb, "target tile")
     _confidence_panel(fig, axes[1], result.confidence, result.points, "cosine similarity to target",
@@ -162,19 +111,17 @@ def plot_one_shot(
     result: Any,
     index: int = 0,
     *,
-    modality: str = "s2",
     truth: Any = None,
     baseline: Any = None,
     what: str = "encoder one-shot",
-    size: float = 3.0,
 ) -> Figure:
     """The kit's encoder one-shot segmenter (a ``OneShotResult``, no SAM) on target ``index`` of ``image``.
 
     ``truth`` and ``baseline`` (e.g. the band threshold's mask) are ``[H, W]`` masks of that target.
     """
     img = to_numpy(image)
-    rgb = render(img[index] if img.ndim == 4 else img, modality)
-    fig, axes = grid(1, 2 + (baseline is not None), size)
+    rgb = render(img[index] if img.ndim == 4 else img, "s2")
+    fig, axes = grid(1, 2 + (baseline is not None), 3.0)
     axes = axes[0]
     points = np.stack([to_numpy(result.positive_points)[index], to_numpy(result.negative_points)[index]])
     _confidence_panel(fig, axes[0], to_numpy(result.confidence)[index], points, "confidence",
@@ -186,20 +133,14 @@ def plot_one_shot(
     return fig
 
 
-def plot_boundary_study(
-    tiles: Any, study: Any, *, modality: str = "s2", max_panels: int = 4, size: float = 3.0
-) -> Figure:
+def plot_boundary_study(tiles: Any, study: Any) -> Figure:
     """SAM's own masks from a ``BoundaryStudy`` of ``tiles``, with the box and point it got and the truth."""
-    fig, axes = grid(1, min(max_panels, len(study.per_object)), size)
+    fig, axes = grid(1, min(4, len(study.per_object)), 3.0)
     for k, ax in enumerate(axes[0]):
         row = study.per_object[k]
-        rgb = render(tiles[row["tile"]], modality)
-        _mask_panel(
-            ax, rgb, study.masks[k], study.truth[k], f"object {k}, boundary F {row['boundary_f']:.2f}"
-        )
+        text = f"object {k}, boundary F {row['boundary_f']:.2f}"
+        _mask_panel(ax, render(tiles[row["tile"]], "s2"), study.masks[k], study.truth[k], text)
         draw_prompts(ax, study.points[k], [1], study.boxes[k])
-    suptitle(
-        fig,
-        f"SAM's own masks from box + point prompts (area x{study.area_ratio:.2f} of truth): {sam_label(study)}",
-    )
+    area = f"area x{study.area_ratio:.2f} of truth"
+    suptitle(fig, f"SAM's own masks from box + point prompts ({area}): {sam_label(study)}")
     return fig
