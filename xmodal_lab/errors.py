@@ -46,5 +46,9 @@ class UnitsWarning(UserWarning):
     """Values that look like the wrong units; the message says what was seen and the fix."""
 
 
+class NodataWarning(UserWarning):
+    """Pixels taken as nodata though the file does not say so (untagged zero fill, NaN); the message names them."""
+
+
 class SmallDataWarning(UserWarning):
     """A dataset too small for the number computed on it to mean much (e.g. recall on 5 items)."""
