@@ -63,7 +63,7 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     import torch
 
     if prefer is not None:
-        device, reason = _requested(prefer), "as requested"
+        device, reason = requested_device(prefer), "as requested"
     elif torch.cuda.is_available():
         device, reason = torch.device("cuda"), f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -75,7 +75,7 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     return device
 
 
-def _requested(prefer: object) -> torch.device:
+def requested_device(prefer: object) -> torch.device:
     """The device ``prefer`` names, refused (with the fix) when it is no device or not on this machine."""
     import torch
 
