@@ -159,6 +159,15 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
     return path
 
 
+def publish_text(path: str | Path, text: str, what: str = "file", replace: bool = False) -> Path:
+    """Write ``text`` as the new file ``path`` (replacing it only when ``replace``), whole or not at all."""
+    if not replace:
+        check_new(path, what)
+    with publishing(path, what, replace=replace, parents=True) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def _os_cause(error: BaseException) -> OSError | None:
     """``error`` if it is a system error, else the one behind it (its cause or context), if any."""
     seen: BaseException | None = error
@@ -257,4 +266,4 @@ def new_folder(path: str | Path, what: str = "folder") -> Path:
     return path
 
 
-__all__ = ["as_path", "check_new", "claim", "new_folder", "publish", "publishing"]
+__all__ = ["as_path", "check_new", "claim", "new_folder", "publish", "publish_text", "publishing"]
