@@ -717,3 +717,134 @@ case("msg-percent-fn", "messages", lambda c: _units("check_s2", torch.from_numpy
      match="s2_scale=0.01")  # fmt: skip
 case("msg-percent-int16", "messages", lambda c: _units("check_s2", PERCENT.astype(np.int16)), warn=W,
      match="percent")  # fmt: skip
+
+
+# --- rasters: odd files, grids, dtypes and fills ----------------------------------------------------------
+def _write(c: Ctx, name: str, data: np.ndarray, crs: str = "EPSG:32632", transform: Any = None,
+           **profile: Any) -> Any:  # fmt: skip
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = c.inputs / name
+    transform = transform if transform is not None else from_origin(500000.0, 5000000.0, 10.0, 10.0)
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype.name, crs=crs, transform=transform, **profile) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+def _pair_of(c: Ctx, s1: Any = None, s2: Any = None, **kw: Any) -> Any:
+    from xmodal_lab.data import PairedRasterDataset
+
+    s1 = s1 if s1 is not None else c.tif("s1.tif", s1_db())
+    s2 = s2 if s2 is not None else c.tif("s2.tif", (s2_reflectance() * 10000).astype(np.uint16))
+    return PairedRasterDataset(s1, s2, size=SIZE, **kw)
+
+
+def _corrupt(c: Ctx) -> Any:
+    """A tiled, deflate-compressed optical file whose first block's compressed bytes are overwritten."""
+    import rasterio
+
+    path = _write(c, "s2_bad.tif", (s2_reflectance() * 10000).astype(np.uint16), tiled=True, blockxsize=16,
+                  blockysize=16, compress="deflate")  # fmt: skip
+    with rasterio.open(path) as src:
+        offset = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    return _pair_of(c, s2=path)
+
+
+def _with_block(x: np.ndarray, value: float) -> np.ndarray:
+    x = x.copy()
+    x[:, 20:28, 20:28] = value
+    return x
+
+
+def _rotated() -> Any:
+    from affine import Affine
+
+    return Affine.translation(500000.0, 5000000.0) @ Affine.rotation(20.0) @ Affine.scale(10.0, -10.0)
+
+
+def _degrees() -> Any:
+    from rasterio.transform import from_origin
+
+    return from_origin(9.0, 45.0, 1e-4, 1e-4)
+
+
+DN16 = (s2_reflectance() * 10000).astype(np.uint16)
+RASTER_S1 = "s1.tif"
+case("file-folder", "files", lambda c: _pair_of(c, s2=c.inputs), expect=FileNotFoundError, match="a folder")
+case("file-empty", "files", lambda c: _pair_of(c, s2=c.junk("s2.tif", b"")), expect=V, match="empty")
+case("file-text", "files", lambda c: _pair_of(c, s2=c.junk("s2.tif", b"hello, not an image\n" * 40)),
+     expect=V, match="not a readable")  # fmt: skip
+case("file-truncated", "files", lambda c: _pair_of(c, s2=c.junk("s2_cut.tif", c.tif("s2.tif", DN16)
+     .read_bytes()[:3000])), expect=V, match="s2_cut.tif")  # fmt: skip
+case("file-path-int", "files", lambda c: _pair_of(c, s2=5), expect=T, match="file path")
+case("file-corrupt-block", "files", _corrupt, expect=V, match="s2_bad.tif.*(window|whole)")
+case("grid-rotated", "grids", lambda c: _pair_of(c, s1=_write(c, "s1r.tif", s1_db(), transform=_rotated()),
+     s2=_write(c, "s2r.tif", DN16, transform=_rotated())), expect=V, match="rotated")  # fmt: skip
+case("grid-degrees", "grids", lambda c: _pair_of(c, s1=_write(c, "s1d.tif", s1_db(), "EPSG:4326", _degrees()),
+     s2=_write(c, "s2d.tif", DN16, "EPSG:4326", _degrees())), expect=V, match="degrees.*EPSG:326")  # fmt: skip
+case("dtype-s2-uint8", "dtypes", lambda c: _pair_of(c, s2=c.tif("s2.tif", (s2_reflectance() * 255)
+     .astype(np.uint8))), warn=W, match="8-bit")  # fmt: skip
+case("fill-s2-int16", "dtypes", lambda c: _pair_of(c, s2=c.tif("s2.tif", _with_block(DN16.astype(np.int16),
+     -9999))), expect=V, match="-9999")  # fmt: skip
+case("fill-s1-9999", "dtypes", lambda c: _pair_of(c, s1=c.tif("s1.tif", _with_block(s1_db(), -9999))),
+     expect=V, match="-9999")  # fmt: skip
+case("fill-s2-zero-block", "dtypes", lambda c: _pair_of(c, s2=c.tif("s2.tif", _with_block(DN16, 0))),
+     warn=errors.NodataWarning, match="0 in every band")  # fmt: skip
+case("fill-s2-zero-tile-dropped", "dtypes", lambda c: _quiet_nodata(lambda: _pair_of(c, s2=c.tif("s2.tif",
+     _with_block(DN16, 0)), max_nodata=0.0)), check=lambda d, c: (16, 16) not in d.windows and len(d) == 3)  # fmt: skip
+
+
+def _quiet_nodata(fn: Callable[[], Any]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", errors.NodataWarning)
+        return fn()
+
+
+def _floods(c: Ctx, s1: np.ndarray, s2: np.ndarray) -> Any:
+    from xmodal_lab.data.floods import Sen1Floods11
+
+    root = c.inputs / "floods"
+    for sub in ("S1Hand", "S2Hand", "LabelHand"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    c.tif("floods/S1Hand/chip_S1Hand.tif", s1)
+    c.tif("floods/S2Hand/chip_S2Hand.tif", s2)
+    c.tif("floods/LabelHand/chip_LabelHand.tif", np.zeros((1, 32, 32), np.int16))
+    return Sen1Floods11(root)[0]
+
+
+REFL13 = np.concatenate([s2_reflectance(), s2_reflectance()[:1]])
+case("floods-s2-reflectance", "floods", lambda c: _floods(c, s1_db(), REFL13),
+     check=lambda r, c: abs(float(r["s2"].mean()) - float(REFL13[np.arange(13) != 10].mean())) < 1e-3)  # fmt: skip
+case("floods-s2-dn", "floods", lambda c: _floods(c, s1_db(), REFL13 * 10000),
+     check=lambda r, c: abs(float(r["s2"].mean()) - float(REFL13[np.arange(13) != 10].mean())) < 1e-3)  # fmt: skip
+case("floods-s1-linear", "floods", lambda c: _floods(c, (10 ** (s1_db() / 10)).astype(np.float32), REFL13),
+     warn=W, match="linear power")  # fmt: skip
+
+
+def _sam(image: Any = None) -> Any:
+    from xmodal_lab.segment import SamSegmenter, build_sam
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seg = SamSegmenter(build_sam(device="cpu"))
+    return seg.set_image(np.full((64, 48, 3), 120, np.uint8) if image is None else image)
+
+
+def _half_nan() -> np.ndarray:
+    x = s2_reflectance(32, 32)
+    x[:, :, :12] = np.nan
+    return x
+
+
+case("sam-box-outside", "sam", lambda c: _sam().box((10, 10, 60, 40)), expect=V, match="outside")
+case("sam-box-negative", "sam", lambda c: _sam().box((-5, 0, 20, 20)), expect=V, match="outside")
+case("sam-partly-nan", "sam", lambda c: _sam(_half_nan()), warn=errors.NodataWarning, match="NaN")
+case("data-world-nscenes-huge", "data", lambda c: _world(n_scenes=10**19), expect=V, match="n_scenes")
+case("data-world-nscenes-1e19", "data", lambda c: _world(n_scenes=1e19), expect=T, match="n_scenes")
+case("type-embed-device-cuda", "types", lambda c: _no_cuda(lambda: _eval("embed_dataset", c.model(), c.world(4),
+     device="cuda")), expect=V, match="device='cuda'")  # fmt: skip

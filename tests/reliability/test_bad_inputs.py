@@ -50,8 +50,17 @@ def test_case(case: Case, tmp_path) -> None:
 
 
 def test_enough_cases() -> None:
-    assert len(CASES) >= 120
+    assert len(CASES) >= 260
     assert {c.category for c in CASES} >= {
+        "log",
+        "memory",
+        "types",
+        "messages",
+        "files",
+        "grids",
+        "dtypes",
+        "floods",
+        "sam",
         "nan",
         "units",
         "checkpoint",
