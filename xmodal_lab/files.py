@@ -161,7 +161,7 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
 
 def publish_text(path: str | Path, text: str, what: str = "file", replace: bool = False) -> Path:
     """Write ``text`` as the new file ``path`` (replacing it only when ``replace``), whole or not at all."""
-    if not replace:
+    if not replace and Path(path).parent.is_dir():  # a missing folder is created; the link never overwrites
         check_new(path, what)
     with publishing(path, what, replace=replace, parents=True) as tmp:
         tmp.write_text(text)
