@@ -78,12 +78,6 @@ def check_config(config: typing.Any) -> typing.Any:
                 f"{kind} {field}: expected a positive whole number, got {value}; a transformer needs at least "
                 f"one (the tiny preset has {field}={getattr(_tiny(type(config)), field, 1)})"
             )
-    if values.get("backbone", "vit") == "vit" and "img_size" in values and values["img_size"] % values["patch_size"]:
-        raise InputValueError(
-            f"{kind} patch_size: img_size={values['img_size']} is not a multiple of patch_size={values['patch_size']}; "
-            f"choose a patch_size that divides {values['img_size']} (the tiny preset has "
-            f"patch_size={getattr(_tiny(type(config)), 'patch_size', 8)})"
-        )
     for width, heads in _SPLITS:
         if width in values and heads in values and values[width] % values[heads]:
             raise InputValueError(

@@ -425,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             file=sys.stderr,
         )
         overrides["img_size"] = size
+    patch, tiles = getattr(model_config, "patch_size", None), overrides.get("img_size", img_size)
+    if patch and tiles and getattr(model_config, "backbone", "vit") == "vit" and tiles % patch:
+        p.error(f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size that divides "
+                f"{tiles} (--set patch_size=...) or another --size")  # fmt: skip
     if args.cache:
         train = CachedPairs(train, num_workers=args.num_workers)
     seed_everything(args.seed)  # the initial weights are part of a repeatable run
