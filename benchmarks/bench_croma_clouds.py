@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import xmodal_lab as xl
+from xmodal_lab.files import publish, publish_text
 
 EMBEDDINGS = ("s1", "s2", "joint", "joint+mask")
 
@@ -45,7 +46,7 @@ def run_seed(seed: int, covers: tuple[float, ...], args: argparse.Namespace) -> 
         )
         assert history["steps"] == args.steps, f"training was cut short at {history['steps']} steps"
         if cached:
-            torch.save(model.state_dict(), cached)
+            publish(cached, lambda tmp: torch.save(model.state_dict(), tmp), "cached weights")
     model.eval()
     masked_model = xl.models.CloudMaskedCROMA(model)
     probe_world = xl.data.SimulatedWorld(seed=seed + 2, size=args.size, n_scenes=args.n_test)
@@ -120,8 +121,7 @@ def main() -> None:
               f"({', '.join(f'{g:.2f}' for g in gaps)})")  # fmt: skip
     print(f"total {time.time() - start:.0f} s")
     if args.json:
-        with open(args.json, "x") as f:
-            json.dump({str(k): v for k, v in per_seed.items()}, f, indent=1)
+        publish_text(args.json, json.dumps({str(k): v for k, v in per_seed.items()}, indent=1), "benchmark JSON")
         print(f"wrote {args.json}")
 
 

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 import xmodal_lab as xl
 from xmodal_lab.eval.across_gsd import footprint_views, knn_across_gsds
+from xmodal_lab.files import publish_text
 
 #: Ground covered by every evaluation tile (metres): 32 px at 10 m, 16 px at 20 m, 8 px at 40 m.
 FOOTPRINT = 320.0
@@ -197,8 +198,8 @@ def main() -> None:
     for k in [k for k in s if "RMS" in k]:
         print(f"{k}: {s[k][0]:.3f} +/- {s[k][1]:.3f}")
     if a.json:
-        with open(a.json, "x") as f:
-            json.dump({"recipe": vars(recipe), "seeds": a.seeds, "rows": rows}, f, indent=1)
+        text = json.dumps({"recipe": vars(recipe), "seeds": a.seeds, "rows": rows}, indent=1)
+        publish_text(a.json, text, "benchmark JSON")
 
 
 if __name__ == "__main__":

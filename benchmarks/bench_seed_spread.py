@@ -25,6 +25,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from xmodal_lab.files import publish_text
+
 #: Per notebook (file stem), the numbers its check cells assert: name -> Python expression in its namespace.
 CHECKED: dict[str, dict[str, str]] = {
     "01_sar_and_optical": {
@@ -180,7 +182,7 @@ def main() -> int:
             print(f"  {name:38s} {spread}   ({each})")
         print(f"  {'seconds':38s} {', '.join(str(r['seconds']) for r in runs)}\n", flush=True)
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=1))
+        publish_text(args.json, json.dumps(results, indent=1), "benchmark JSON")
         print(f"# wrote {args.json}")
     return 0
 

@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from xmodal_lab.files import publish_text  # noqa: E402
 from xmodal_lab.models import build  # noqa: E402
 
 #: Published dense (no sparsity) bf16 tensor-core peaks, TFLOPS, matched in order against the device name.
@@ -745,9 +746,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"notebook 02: {report['notebook']['status']}", flush=True)
 
     report["total_s"] = round(time.perf_counter() - t_start, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    files["json"].write_text(json.dumps(report, indent=2) + "\n")
-    files["md"].write_text(to_markdown(report))
+    publish_text(files["json"], json.dumps(report, indent=2) + "\n", "report", replace=args.overwrite)
+    publish_text(files["md"], to_markdown(report), "report", replace=args.overwrite)
     for f in files.values():
         if not f.is_file() or f.stat().st_size == 0:
             raise OSError(f"could not write {f}")

@@ -63,7 +63,7 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     import torch
 
     if prefer is not None:
-        device, reason = torch.device(prefer), "as requested"
+        device, reason = requested_device(prefer), "as requested"
     elif torch.cuda.is_available():
         device, reason = torch.device("cuda"), f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -72,4 +72,28 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
         device, reason = torch.device("cpu"), "no GPU found; fast mode keeps every lesson quick on a CPU"
     if verbose:
         print(f"xmodal_lab: using device '{device}' ({reason})")
+    return device
+
+
+def requested_device(prefer: object) -> torch.device:
+    """The device ``prefer`` names, refused (with the fix) when it is no device or not on this machine."""
+    import torch
+
+    from xmodal_lab.errors import InputTypeError, InputValueError
+
+    if not isinstance(prefer, (str, torch.device)):
+        raise InputTypeError(f"device: expected a name like 'cpu' or 'cuda', got {prefer!r}")
+    try:
+        device = torch.device(prefer)
+    except RuntimeError:
+        raise InputValueError(f"device: {prefer!r} is not a device; use 'cpu', 'cuda', 'cuda:0' or 'mps'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputValueError(
+            f"device={str(prefer)!r} but no CUDA GPU is visible to PyTorch; use device='cpu' or leave it out "
+            "(get_device() picks the best device there is)"
+        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputValueError(f"device={str(prefer)!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputValueError("device='mps' but no Apple GPU is available; use device='cpu' or leave it out")
     return device

@@ -18,6 +18,10 @@ class InputTypeError(XmodalError, TypeError):
     """An argument has a type the kit would silently misread (a float index, a bool step count...)."""
 
 
+class InputTooLargeError(InputValueError):
+    """An input that would need more memory than the machine has; the message gives the estimate and a size."""
+
+
 class UnitsError(InputValueError):
     """Imagery in the wrong units (digital numbers for reflectance, linear power or dB x 100 for dB)."""
 
@@ -48,6 +52,10 @@ class NoSceneError(XmodalError, LookupError):
 
 class UnitsWarning(UserWarning):
     """Values that look like the wrong units; the message says what was seen and the fix."""
+
+
+class NodataWarning(UserWarning):
+    """Pixels taken as nodata though the file does not say so (untagged zero fill, NaN); the message names them."""
 
 
 class SmallDataWarning(UserWarning):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from xmodal_lab.errors import OutputExistsError, OutputWriteError
+from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError, OutputWriteError
 
 _CAUSES = {
     errno.ENOSPC: "the disk is full; free some space or write elsewhere",
@@ -42,15 +42,33 @@ def _write_error(path: Path, error: OSError, what: str) -> OutputWriteError:
     return OutputWriteError(error.errno, f"{what} {path} was not written: {cause} ({error.strerror})")
 
 
+def as_path(path: object, name: str) -> Path:
+    """``path`` as a Path; an ``InputTypeError`` naming the argument ``name`` when it is not a str or Path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"{name}: expected a file path (str or Path), got {path!r} ({type(path).__name__})")
+    return Path(path)
+
+
+def _file_name(path: str | Path, what: str) -> Path:
+    """``path`` as a Path, refused when it is not a path or names no file ('', '.', an existing folder)."""
+    as_path(path, f"{what} path")
+    if str(path).strip() in ("", ".") or Path(path).is_dir():
+        raise InputValueError(
+            f"{what} path {str(path)!r} names a folder, not a file; give a file name such as 'run/model.pt'"
+        )
+    return Path(path)
+
+
 def check_new(path: str | Path, what: str = "file", suffixes: tuple[str, ...] | None = None) -> Path:
     """``path`` as a Path, checked before any work: a known suffix, a free name, an existing parent folder.
 
     Raises:
-        ValueError: a suffix not in ``suffixes``.
+        InputTypeError: ``path`` is not a str or Path.
+        ValueError: a suffix not in ``suffixes``; a path naming a folder ('', '.').
         OutputExistsError: the file exists (a FileExistsError too).
         OutputWriteError: its parent is missing or not a folder.
     """
-    path = Path(path)
+    path = _file_name(path, what)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: expected a {what} file name ending in {' or '.join(suffixes)}")
     if path.exists() or path.is_symlink():
@@ -79,7 +97,7 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
         OutputExistsError: ``path`` exists, before or after writing.
         OutputWriteError: the folder or the disk refused the file (the cause is named).
     """
-    path = Path(path)
+    path = _file_name(path, what)
     try:
         if parents:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +157,15 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
         if check is not None and not check(tmp):
             raise OutputWriteError(f"{what} {path} was not written: it does not read back as written")
     return path
+
+
+def publish_text(path: str | Path, text: str, what: str = "file", replace: bool = False) -> Path:
+    """Write ``text`` as the new file ``path`` (replacing it only when ``replace``), whole or not at all."""
+    if not replace and Path(path).parent.is_dir():  # a missing folder is created; the link never overwrites
+        check_new(path, what)
+    with publishing(path, what, replace=replace, parents=True) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def _os_cause(error: BaseException) -> OSError | None:
@@ -215,4 +242,28 @@ def claim(path: str | Path, what: str = "checkpoint") -> Iterator[Path]:
         os.close(fd)
 
 
-__all__ = ["check_new", "claim", "publish", "publishing"]
+def new_folder(path: str | Path, what: str = "folder") -> Path:
+    """Create the folder ``path`` (and its missing parents) for one run only: it must not exist yet.
+
+    ``os.mkdir`` is the claim: of two runs asking for one name, exactly one gets it.
+
+    Raises:
+        OutputExistsError: ``path`` exists (another run's folder, or a file).
+        OutputWriteError: its parent cannot take a folder (the cause is named).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path)
+    except FileExistsError:
+        raise OutputExistsError(
+            f"{what} {path} exists; it belongs to another run (choose a new folder or delete it)"
+        ) from None
+    except OSError as error:
+        not_dir = any(p.is_file() for p in path.parents)
+        cause = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) if not_dir else error
+        raise _write_error(path, cause, what) from error
+    return path
+
+
+__all__ = ["as_path", "check_new", "claim", "new_folder", "publish", "publish_text", "publishing"]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from xmodal_lab.errors import CheckpointError
+from xmodal_lab.files import as_path
 
 
 def _numpy_globals() -> list[Any]:
@@ -52,7 +53,7 @@ def safe_load(
         FileNotFoundError: no file at ``path``.
         CheckpointError: an empty, corrupt or foreign file, or one asking to import more than plain types.
     """
-    path = Path(path)
+    path = as_path(path, f"{what} path")
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path}" + (" (it is a folder)" if path.is_dir() else ""))
     if path.stat().st_size == 0:

@@ -22,10 +22,17 @@ S2_MAX_REFLECTANCE = 1.5
 S2_MAX_DN = 30000.0
 #: Darkest plausible reflectance of a scene with water or shadow, without the baseline-04.00 offset.
 S2_OFFSET_FLOOR = 0.09
+#: Largest 99th percentile of reflectance in percent (0-100; bright clouds up to about 150 %).
+S2_MAX_PERCENT = 150.0
 _SAMPLE = 65536
 _DN_FIX = (
     "look like Sentinel-2 L2A digital numbers (reflectance x 10000), not reflectance; divide by 10000 "
     "(PairedRasterDataset: s2_scale='auto' or s2_scale=1e-4, a multiplier)"
+)
+
+_PERCENT_FIX = (
+    "look like reflectance in percent (0 to 100), not reflectance (0 to 1) nor digital numbers (0 to 10000); "
+    "divide by 100 (PairedRasterDataset: s2_scale=0.01)"
 )
 
 
@@ -60,16 +67,30 @@ def s2_problems(x: Any, where: str = "s2", offset: bool = False) -> list[str]:
     if values.size == 0:
         return []
     median, top = float(np.median(values)), float(np.percentile(values, 99))
+    if dtype == np.uint8 and top > 2:
+        return [
+            f"{where}: 8-bit values (uint8, median {median:.0f}) cannot hold L2A digital numbers (0 to 10000): an "
+            "8-bit rendering (0 to 255) is not reflectance; read the L2A product (uint16), or pass s2_scale=0.01 "
+            "if the values are reflectance in percent"
+        ]
     if np.issubdtype(dtype, np.integer) and top > 2:
-        return [f"{where}: integer values ({dtype}, median {median:.0f}) {_DN_FIX}"]
+        fix = _PERCENT_FIX if top <= S2_MAX_PERCENT else _DN_FIX
+        return [f"{where}: integer values ({dtype}, median {median:.0f}) {fix}"]
     if median > S2_MAX_DN:
         return [
             f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.3g}) are neither reflectance nor "
             "digital numbers: reflectance multiplied by 10000 instead of divided? s2_scale is a multiplier: "
             "pass s2_scale=1e-4 (or 'auto') for digital numbers, nothing for reflectance"
         ]
+    if median > S2_MAX_REFLECTANCE and top <= S2_MAX_PERCENT:
+        return [f"{where}: values between 0 and {top:.3g} (median {median:.3g}) {_PERCENT_FIX}"]
     if median > S2_MAX_REFLECTANCE:
         return [f"{where}: values far above {S2_MAX_REFLECTANCE} (median {median:.4g}) {_DN_FIX}"]
+    if S2_MAX_PERCENT * 1e-4 / 30 < top < 0.005:  # percent read as digital numbers: 35 % -> 0.0035
+        return [
+            f"{where}: reflectance this dark (99th percentile {top:.2g}) looks like reflectance in percent divided "
+            "by 10000 as if it were digital numbers; divide percent by 100 only (PairedRasterDataset: s2_scale=0.01)"
+        ]
     if 0 < top < 0.005:
         return [
             f"{where}: reflectance this dark (99th percentile {top:.2g}) looks scaled twice (digital numbers "

@@ -20,7 +20,12 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def _param(case: Case):
+    marks = pytest.mark.xfail(reason=case.still_open, strict=True) if case.still_open else ()
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_case(case: Case, tmp_path) -> None:
     ctx = Ctx(tmp_path)
     if case.category in ("checkpoint", "write"):
@@ -45,8 +50,17 @@ def test_case(case: Case, tmp_path) -> None:
 
 
 def test_enough_cases() -> None:
-    assert len(CASES) >= 120
+    assert len(CASES) >= 260
     assert {c.category for c in CASES} >= {
+        "log",
+        "memory",
+        "types",
+        "messages",
+        "files",
+        "grids",
+        "dtypes",
+        "floods",
+        "sam",
         "nan",
         "units",
         "checkpoint",

@@ -266,3 +266,15 @@ def test_a_second_run_on_a_claimed_checkpoint_is_refused_before_training(tmp_pat
     assert user.steps == 0 and not path.exists()
     fit(ctx.model(), ctx.world(), max_steps=1, batch_size=4, progress=False, checkpoint=path)
     assert read_checkpoint(path)["global_step"] == 1 and sorted(_leftovers(tmp_path)) == ["ctx", "run.ckpt"]
+
+
+def test_runs_never_share_a_log_folder(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xmodal_lab.train.loggers import claim_version
+
+    with ThreadPoolExecutor(8) as pool:  # eight runs starting at once in one log folder
+        versions = list(pool.map(lambda _: claim_version(tmp_path), range(8)))
+    assert sorted(versions) == list(range(8))
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: iter(()))  # a listing made before a rival's claim
+    assert claim_version(tmp_path) == 8

@@ -17,8 +17,9 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.biomes import BIOMES, FLOOD_DAYS
-from xmodal_lab.data.io import check_index, geo_fields
+from xmodal_lab.data.io import check_index, geo_fields, open_raster, read_window
 from xmodal_lab.data.world import SimulatedWorld
+from xmodal_lab.units import check_s1, check_s2
 
 #: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
 NODATA = -1
@@ -142,15 +143,14 @@ class Sen1Floods11(Dataset):
         return len(self.chips)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        import rasterio
         chip = self.chips[index]
-        with rasterio.open(self._path(chip, "S1Hand")) as src:
-            s1 = src.read().astype(np.float32)
+        with open_raster(self._path(chip, "S1Hand")) as src:
+            s1 = read_window(src, src.name).astype(np.float32)
             crs, transform = src.crs, src.transform
-        with rasterio.open(self._path(chip, "S2Hand")) as src:
-            s2 = src.read().astype(np.float32)
-        with rasterio.open(self._path(chip, "LabelHand")) as src:
-            label = src.read(1).astype(np.int64)
+        with open_raster(self._path(chip, "S2Hand")) as src:
+            s2 = read_window(src, src.name).astype(np.float32)
+        with open_raster(self._path(chip, "LabelHand")) as src:
+            label = read_window(src, src.name, 1).astype(np.int64)
         if s1.shape[0] != 2:
             raise ValueError(f"Sen1Floods11 {chip}: S1Hand has {s1.shape[0]} bands, expected 2 (VV, VH)")
         if s2.shape[0] not in (12, 13):
@@ -164,7 +164,11 @@ class Sen1Floods11(Dataset):
             s2 = np.delete(s2, 10, axis=0)  # B10 (cirrus) is not in the kit's band order
         invalid = ~np.isfinite(s1).all(axis=0) | ~np.isfinite(s2).all(axis=0)
         s1 = np.where(np.isfinite(s1), s1, self.fill_db).astype(np.float32)
-        s2 = np.where(np.isfinite(s2), s2, 0.0).astype(np.float32) / 10000.0
+        finite = s2[np.isfinite(s2)]
+        scale = 1e-4 if finite.size and np.percentile(finite, 99) > 2.0 else 1.0  # a copy already in reflectance
+        s2 = np.where(np.isfinite(s2), s2, 0.0).astype(np.float32) * np.float32(scale)
+        check_s1(s1[:, ~invalid], where=f"Sen1Floods11 {chip} S1Hand")
+        check_s2(s2[:, ~invalid], where=f"Sen1Floods11 {chip} S2Hand")
         label[invalid] = NODATA
         lon = lat = float("nan")
         if crs is not None:

@@ -14,7 +14,7 @@ import torch
 from affine import Affine
 
 from xmodal_lab.data.geo import to_lonlat
-from xmodal_lab.errors import InputTypeError
+from xmodal_lab.errors import InputTypeError, InputValueError
 
 
 def check_whole(value: Any, name: str) -> int:
@@ -59,20 +59,81 @@ def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None)
 
     Returns ``(array, crs, transform)``, the transform being that of the returned grid.
     """
-    import rasterio
     from rasterio.enums import Resampling
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
-    with rasterio.open(path) as src:
+    with open_raster(path) as src:
         if src.count != 1:
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
-        array = src.read(1, out_shape=shape, resampling=Resampling.bilinear).astype(np.float32)
+        array = read_window(src, path, 1, out_shape=shape, resampling=Resampling.bilinear).astype(np.float32)
         transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
         crs = src.crs
     check_finite(array, path)
     return array, crs, tuple(transform)[:6]
+
+
+def open_raster(path: Any, what: str = "GeoTIFF") -> Any:
+    """``rasterio.open(path)`` (read-only) with the kit's errors naming the file and what is wrong with it.
+
+    Raises:
+        InputTypeError: ``path`` is not a str or Path.
+        FileNotFoundError: nothing at ``path``, or a folder there (named as such).
+        InputValueError: an empty, truncated or non-raster file.
+    """
+    import rasterio
+
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise InputTypeError(f"{what}: expected a file path (str or Path), got {path!r} ({type(path).__name__})")
+    path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: a folder, not a {what} file; pass the .tif file inside it")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    if path.stat().st_size == 0:
+        raise InputValueError(f"{path}: the file is empty (0 bytes); expected a {what} (an interrupted copy?)")
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioError as error:
+        raise InputValueError(
+            f"{path}: not a readable {what} ({str(error).splitlines()[0][:160]}); a truncated download, or "
+            "another kind of file: copy or export it again"
+        ) from None
+
+
+def read_window(src: Any, path: str | Path, *args: Any, **kwargs: Any) -> Any:
+    """``src.read(*args, **kwargs)``; a failed read (a corrupt compressed block) names the file and window."""
+    import rasterio
+    from rasterio._err import CPLE_BaseError
+
+    try:
+        return src.read(*args, **kwargs)
+    except (rasterio.errors.RasterioError, CPLE_BaseError) as error:
+        window = kwargs.get("window")
+        where = f"window row {window.row_off}, col {window.col_off}, {window.height} x {window.width} px" if (
+            window is not None) else "the whole raster"  # fmt: skip
+        raise InputValueError(
+            f"{path}: reading {where} failed ({str(error).splitlines()[0][:160]}); the file is corrupt (a damaged "
+            "compressed block?): copy or export it again, or check it with gdalinfo -checksum"
+        ) from None
+
+
+def check_grid(src: Any, path: str | Path) -> None:
+    """Refuse a grid the kit's tiles, GSD and footprints would misread: rotated or sheared, or in degrees."""
+    t = src.transform
+    if t.b != 0 or t.d != 0:
+        raise InputValueError(
+            f"{path}: the grid is rotated or sheared (transform {tuple(t)[:6]}); tiles, GSD and footprints assume a "
+            f"north-up grid: warp it first (gdalwarp -t_srs {src.crs} {Path(path).name} north_up.tif)"
+        )
+    if src.crs is not None and src.crs.is_geographic:
+        from xmodal_lab.data.geo import utm_epsg
+
+        lon, lat = t * (src.width / 2, src.height / 2)
+        raise InputValueError(
+            f"{path}: the grid is in degrees ({src.crs}, {abs(t.a):.3g} degrees per pixel), so its GSD would be "
+            f"read as {abs(t.a):.3g} m; reproject it to metres, e.g. its UTM zone (gdalwarp -t_srs "
+            f"EPSG:{utm_epsg(lat, lon)} -tr 10 10 {Path(path).name} utm.tif)"
+        )
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:

@@ -20,8 +20,17 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import check_index, check_whole, geo_fields, parse_date, window_transform
-from xmodal_lab.errors import InputValueError, NodataError, UnitsError, UnitsWarning
+from xmodal_lab.data.io import (
+    check_grid,
+    check_index,
+    check_whole,
+    geo_fields,
+    open_raster,
+    parse_date,
+    read_window,
+    window_transform,
+)
+from xmodal_lab.errors import InputValueError, NodataError, NodataWarning, UnitsError, UnitsWarning
 from xmodal_lab.units import check_s2, s1_problems
 
 _B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A after B8)
@@ -56,11 +65,9 @@ class PairedRasterDataset(Dataset):
         s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
         date: str | None = None, transform: Callable[[dict], dict] | None = None, scan: bool = True,
     ) -> None:
-        import rasterio
+        for path, what in ((s1_path, "Sentinel-1"), (s2_path, "Sentinel-2")):
+            open_raster(path, f"{what} GeoTIFF").close()
         self.s1_path, self.s2_path = Path(s1_path), Path(s2_path)
-        for path, what in ((self.s1_path, "Sentinel-1"), (self.s2_path, "Sentinel-2")):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: {what} GeoTIFF not found")
         if check_whole(size, "size") < 1 or (stride is not None and check_whole(stride, "stride") < 1):
             raise InputValueError(f"size and stride: expected positive pixel counts, got size={size}, stride={stride}")
         from rasterio.enums import Resampling
@@ -82,11 +89,12 @@ class PairedRasterDataset(Dataset):
         self.resampling = resampling
         self.transform = transform
 
-        with rasterio.open(self.s1_path) as s1, rasterio.open(self.s2_path) as s2:
+        with open_raster(self.s1_path) as s1, open_raster(self.s2_path) as s2:
             self._check_bands(s1, s2)
             for src, path in ((s1, self.s1_path), (s2, self.s2_path)):
                 if src.crs is None:
                     raise ValueError(f"{path}: has no CRS; expected a georeferenced GeoTIFF")
+            check_grid(s2, self.s2_path)  # the tiling grid; the radar is reprojected onto it when it differs
             self.crs, self.grid_transform = s2.crs, s2.transform
             self.height, self.width = s2.height, s2.width
             same_shape = (s1.height, s1.width) == (s2.height, s2.width)
@@ -111,12 +119,13 @@ class PairedRasterDataset(Dataset):
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             with self._open_s1(s1) as s1_grid:
                 preview = {} if scan else {"out_shape": (2, min(self.height, 256), min(self.width, 256))}
-                s1_data = s1_grid.read(self._s1_bands, masked=True, **preview)
+                s1_data = read_window(s1_grid, self.s1_path, self._s1_bands, masked=True, **preview)
         self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
         s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
         if np.isinf(s1_values).any():
             raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
-        s1_valid = np.isfinite(s1_values).all(axis=0)
+        s1_valid = np.isfinite(s1_values).all(axis=0) & ~(s1_values == 0).all(axis=0)  # untagged zero fill
+        _check_fill(s1_values, s1_valid, self.s1_path, "dB", -100.0)
         if not s1_valid.any():
             raise NodataError(f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter")
         self._check_units(s1_values[:, s1_valid])
@@ -165,21 +174,41 @@ class PairedRasterDataset(Dataset):
         return 0.0
 
     def _s2_valid(self, s2) -> np.ndarray:
-        """Pixels inside the optical nodata mask and finite in every band."""
+        """Pixels inside the optical nodata mask, finite in every band and not 0 in all (L2A's untagged fill)."""
         valid = s2.dataset_mask() > 0
-        if np.issubdtype(np.dtype(s2.dtypes[0]), np.floating):
-            for band in self._s2_bands:
-                values = s2.read(band)
-                if np.isinf(values).any():
-                    raise InputValueError(f"{self.s2_path}: band {band} contains infinite values; expected reflectance")
-                valid &= ~np.isnan(values)
+        zero, lowest = np.ones_like(valid), np.inf
+        for band in self._s2_bands:
+            values = read_window(s2, self.s2_path, band, masked=True)
+            valid &= ~np.ma.getmaskarray(values)
+            values = np.ma.filled(values.astype(np.float64), np.nan)
+            if np.isinf(values).any():
+                raise InputValueError(f"{self.s2_path}: band {band} contains infinite values; expected reflectance")
+            valid &= ~np.isnan(values)
+            zero &= values == 0
+            lowest = min(lowest, float(np.min(values, where=valid, initial=np.inf)))
+        if s2.nodata is None and (zero & valid).any():
+            warnings.warn(
+                f"{self.s2_path}: {int((zero & valid).sum())} pixels are 0 in every band and the file has no nodata "
+                "tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0) to say so",
+                NodataWarning, stacklevel=3,
+            )  # fmt: skip
+        valid &= ~zero
+        if lowest * self._s2_scale + self.s2_offset < -0.5:
+            raise InputValueError(
+                f"{self.s2_path}: some pixels hold {lowest:g} (reflectance {lowest * self._s2_scale:.3g}), a fill "
+                f"value, but the file has no nodata tag for it; tag it (gdal_edit.py -a_nodata {lowest:g} "
+                f"{self.s2_path.name}) so those pixels count as nodata"
+            )
         if not valid.any():
             raise NodataError(f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected reflectance")
         return valid
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
         shape = (min(s2.height, 256), min(s2.width, 256))
-        preview = s2.read(self._s2_bands, out_shape=(len(self._s2_bands), *shape), masked=True)
+        preview = read_window(s2, self.s2_path, self._s2_bands, out_shape=(len(self._s2_bands), *shape), masked=True)
+        if s2.dtypes[0] == "uint8":  # 8 bits cannot hold digital numbers: say so before any scaling
+            check_s2(preview.compressed(), where=str(self.s2_path))
+            return
         values = np.ma.filled(preview.astype(np.float64), np.nan) * self._s2_scale + self.s2_offset
         check_s2(values, where=str(self.s2_path), offset=offset_unknown)
 
@@ -224,18 +253,20 @@ class PairedRasterDataset(Dataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read tile ``index`` (no transform)."""
-        import rasterio
         from rasterio.windows import Window
         row, col = self.windows[index]
         s = self.size
         window = Window(col, row, s, s)
-        with rasterio.open(self.s2_path) as s2:
-            optical = s2.read(self._s2_bands, window=window, masked=True)
+        with open_raster(self.s2_path) as s2:
+            optical = read_window(s2, self.s2_path, self._s2_bands, window=window, masked=True)
             s2_valid = s2.dataset_mask(window=window) > 0
-        with rasterio.open(self.s1_path) as s1, self._open_s1(s1) as grid:
-            radar = grid.read(self._s1_bands, window=window, masked=True)
+            if s2.nodata is None:  # L2A's fill value without a tag
+                s2_valid &= ~(optical.filled(np.nan) == 0).all(axis=0)
+        with open_raster(self.s1_path) as s1, self._open_s1(s1) as grid:
+            radar = read_window(grid, self.s1_path, self._s1_bands, window=window, masked=True)
         optical = np.ma.filled(optical.astype(np.float32), np.nan)
         radar = np.ma.filled(radar.astype(np.float32), np.nan)
+        radar[:, (radar == 0).all(axis=0)] = np.nan  # untagged zero fill
         if np.isinf(optical).any():
             raise ValueError(f"{self.s2_path}: tile at row {row}, col {col} holds infinite values")
         optical = optical * np.float32(self._s2_scale) + np.float32(self.s2_offset)
@@ -252,6 +283,18 @@ class PairedRasterDataset(Dataset):
             "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
         }
+
+
+def _check_fill(values: np.ndarray, valid: np.ndarray, path: Path, unit: str, floor: float) -> None:
+    """Refuse a few pixels far below ``floor`` (a fill like -9999 without a nodata tag) among plausible ones."""
+    kept = values[:, valid]
+    low = kept < floor
+    if low.any() and float(np.median(kept)) > floor:
+        value = float(kept[low].min())
+        raise InputValueError(
+            f"{path}: {int(low.any(axis=0).sum())} pixels hold {value:g} {unit}, a fill value, but the file has no "
+            f"nodata tag for it; tag it (gdal_edit.py -a_nodata {value:g} {path.name}) so they count as nodata"
+        )
 
 
 def _number(value: Any) -> float:

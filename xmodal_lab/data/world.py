@@ -107,7 +107,7 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
         "seed": (cfg.seed >= 0, "a non-negative integer"),
         "size": (cfg.size >= 1, "a positive tile side in pixels"),
         "gsd": (bool(gsds) and all(np.isfinite(g) and g > 0 for g in gsds), "positive metres (or a tuple of them)"),
-        "n_scenes": (cfg.n_scenes >= 1, "at least 1 scene"),
+        "n_scenes": (1 <= cfg.n_scenes < 2**31, "between 1 and 2**31 - 1 scenes (each is drawn from its index)"),
         "cloud_cover": (0.0 <= cfg.cloud_cover <= 1.0, "a fraction in [0, 1]"),
         "looks": (np.isfinite(cfg.looks) and cfg.looks > 0, "a finite positive number of looks, e.g. looks=4.4"),
         "speckle_sigma": (np.isfinite(cfg.speckle_sigma) and cfg.speckle_sigma >= 0, "metres >= 0"),

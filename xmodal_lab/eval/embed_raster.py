@@ -16,7 +16,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
-from xmodal_lab.data.io import check_whole
+from xmodal_lab.data.io import check_whole, read_window
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
 
@@ -133,9 +133,10 @@ def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
 def _read_strip(s1: Any, s2: Any, ds: Any, top: int, rows: int) -> dict[str, np.ndarray]:
     """Rows ``top..top+rows`` of the open pair: raw ``s1 [2, h, W]``, ``s2 [C, h, W]``, ``invalid [h, W]``."""
     window = Window(0, top, ds.width, min(rows, ds.height - top))
-    optical = s2.read(ds._s2_bands, window=window, masked=True)
-    radar = s1.read(ds._s1_bands, window=window, masked=True)
+    optical = read_window(s2, ds.s2_path, ds._s2_bands, window=window, masked=True)
+    radar = read_window(s1, ds.s1_path, ds._s1_bands, window=window, masked=True)
     invalid = (s2.dataset_mask(window=window) == 0) | np.ma.getmaskarray(optical).any(axis=0)
+    invalid |= (radar.data == 0).all(axis=0) | ((optical.data == 0).all(axis=0) if s2.nodata is None else False)
     return {"s1": radar.data, "s2": optical.data, "invalid": invalid | np.ma.getmaskarray(radar).any(axis=0)}
 
 

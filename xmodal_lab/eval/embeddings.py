@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from xmodal_lab.config import requested_device
 from xmodal_lab.data import collate_pairs
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.units import check_pair, first_item
@@ -39,7 +40,7 @@ def embed_batches(
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     from tqdm.auto import tqdm
 
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = requested_device(device) if device is not None else next(model.parameters()).device
     accepted = inspect.signature(model.embed).parameters
     context = [key for key in CONTEXT if key in accepted]
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)

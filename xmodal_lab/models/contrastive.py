@@ -151,10 +151,10 @@ class ContrastiveDualEncoder(nn.Module):
         """Feature maps ``{"s1", "s2"}: [B, D, h, w]`` of the modalities given (``gsd`` is ignored)."""
         out = {}
         if s1 is not None:
-            s1 = model_input(s1, S1_CHANNELS, self.input_multiple, "s1")
+            s1 = model_input(s1, S1_CHANNELS, self.input_multiple, "s1", config=self.config)
             out["s1"] = self.encoder_s1.feature_map(self.norm_s1(s1))
         if s2 is not None:
-            s2 = model_input(s2, S2_CHANNELS, self.input_multiple, "s2")
+            s2 = model_input(s2, S2_CHANNELS, self.input_multiple, "s2", config=self.config)
             out["s2"] = self.encoder_s2.feature_map(self.norm_s2(s2))
         if not out:
             raise ValueError("pass at least one of s1=[B, 2, H, W] or s2=[B, 12, H, W]")

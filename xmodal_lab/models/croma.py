@@ -153,8 +153,8 @@ class CROMA(nn.Module):
     def _inputs(self, s1, s2) -> tuple[Tensor | None, Tensor | None, tuple[int, int]]:
         """Validated, standardised ``s1`` / ``s2`` (either may be None) and their patch grid."""
         p = self.config.patch_size
-        s1 = model_input(s1, S1_CHANNELS, p, "s1") if s1 is not None else None
-        s2 = model_input(s2, S2_CHANNELS, p, "s2") if s2 is not None else None
+        s1 = model_input(s1, S1_CHANNELS, p, "s1", config=self.config, biased=True) if s1 is not None else None
+        s2 = model_input(s2, S2_CHANNELS, p, "s2", config=self.config, biased=True) if s2 is not None else None
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
         same_tiles(s1, s2)

@@ -126,7 +126,7 @@ class MMEarth(nn.Module):
                 "MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a pretraining target)"
             )
         p = self.config.patch_size
-        s2 = model_input(s2, S2_CHANNELS, p, "s2")
+        s2 = model_input(s2, S2_CHANNELS, p, "s2", config=self.config)
         return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
 
     def features(
@@ -172,7 +172,7 @@ class MMEarth(nn.Module):
         losses["s2"] = masked_mean(((pred["s2"] - target) ** 2).mean(-1), mask)
         if "s1" in pred:
             s1 = batch_item(batch, "s1", self.name)
-            s1 = model_input(s1, S1_CHANNELS, p, "s1")
+            s1 = model_input(s1, S1_CHANNELS, p, "s1", config=self.config)
             tgt = patchify(self.norm_s1(s1), p)
             losses["s1"] = masked_mean(((pred["s1"] - tgt) ** 2).mean(-1), mask)
         if "landcover" in pred:

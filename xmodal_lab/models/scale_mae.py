@@ -117,12 +117,12 @@ class ScaleMAE(nn.Module):
                 raise ValueError(
                     f"this Scale-MAE (modality={c.modality!r}) needs s2=[B, 12, H, W] reflectance"
                 )
-            s2 = model_input(s2, S2_CHANNELS, multiple, "s2")
+            s2 = model_input(s2, S2_CHANNELS, multiple, "s2", config=self.config)
             parts.append(self.norm_s2(s2 if c.s2_bands is None else s2[:, list(c.s2_bands)]))
         if "s1" in c.modality:
             if s1 is None:
                 raise ValueError(f"this Scale-MAE (modality={c.modality!r}) needs s1=[B, 2, H, W] dB")
-            parts.append(self.norm_s1(model_input(s1, S1_CHANNELS, multiple, "s1")))
+            parts.append(self.norm_s1(model_input(s1, S1_CHANNELS, multiple, "s1", config=self.config)))
         if len(parts) == 2 and parts[0].shape[-2:] != parts[1].shape[-2:]:
             raise ValueError(f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, "
                              f"{tuple(s2.shape)}")  # fmt: skip

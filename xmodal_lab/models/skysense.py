@@ -178,7 +178,7 @@ class SkySense(nn.Module):
         out = {}
         for name, x, ch in (("s1", s1, S1_CHANNELS), ("s2", s2, S2_CHANNELS)):
             if x is not None:
-                x = model_input(x, ch, self.config.patch_size, name, time_series=True)
+                x = model_input(x, ch, self.config.patch_size, name, time_series=True, config=self.config)
                 x = x.unsqueeze(1) if x.ndim == 4 else x  # [B, T, C, H, W]
                 out[name] = getattr(self, f"norm_{name}")(x.flatten(0, 1)).reshape(x.shape)
         if len(out) == 2 and (

@@ -8,16 +8,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from xmodal_lab.errors import InputTooLargeError
 from xmodal_lab.units import check_s1, check_s2
 
 _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs the host: once per input name
 
 
-def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bool = False) -> Tensor:
+def model_input(
+    x: Any, channels: int, multiple: int, name: str, time_series: bool = False, config: Any = None,
+    biased: bool = False,
+) -> Tensor:  # fmt: skip
     """Validate an image ``[B, C, H, W]`` (or ``[B, T, C, H, W]``) and return it as a float32 tensor.
 
     Checks the rank, the ``channels``, a height and width that ``multiple`` divides (the patch size) and finite
-    values, and warns on units that look wrong for ``name`` (``"s1"``: dB, ``"s2"``: reflectance).
+    values, and warns on units that look wrong for ``name`` (``"s1"``: dB, ``"s2"``: reflectance). With the
+    model's ViT ``config``, refuses a size whose memory (see :func:`memory_needed`) exceeds what is available.
     """
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
@@ -40,6 +45,8 @@ def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bo
         raise ValueError(
             f"{name}: height and width must be multiples of the patch size {multiple}, got {h}x{w}"
         )
+    if config is not None:
+        check_memory(tuple(x.shape), multiple, config, name, x.device, biased)
     if not torch.isfinite(x).all():
         raise ValueError(f"{name}: contains NaN or infinite values; fill or mask them before the model")
     if name in ("s1", "s2") and (x.device.type == "cpu" or name not in _UNITS_CHECKED_ON_DEVICE):
@@ -47,6 +54,48 @@ def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bo
             _UNITS_CHECKED_ON_DEVICE.add(name)
         (check_s1 if name == "s1" else check_s2)(x.detach(), where=name)
     return x.float()
+
+
+def memory_needed(shape: tuple[int, ...], patch: int, config: Any, biased: bool, grad: bool) -> dict[str, float]:
+    """Bytes a ViT ``config`` needs at least for an input of ``shape`` ``[..., C, H, W]`` in float32.
+
+    ``activations``: per block ``(6 + 2 mlp_ratio) B N D`` values, every block's kept under ``grad``;
+    ``attention``: the ``B heads N^2`` logits, a bias and its softmax, materialised only with an attention bias
+    (``biased``, CROMA's ALiBi; without one PyTorch's fused kernels never hold them).
+    """
+    tiles = int(np.prod(shape[:-3]))
+    tokens = (shape[-2] // patch) * (shape[-1] // patch)
+    depth = sum(v for k, v in vars(config).items() if k.endswith("depth") and not k.startswith("decoder"))
+    per_block = (6 + 2 * getattr(config, "mlp_ratio", 4.0)) * tiles * tokens * config.embed_dim * 4
+    attention = 3 * tiles * config.num_heads * tokens**2 * 4 if biased else 0
+    return {"tokens": tokens, "activations": per_block * (max(depth, 1) if grad else 2), "attention": attention}
+
+
+def available_memory(device: torch.device) -> float:
+    """Bytes free on ``device``: the GPU's free memory, else the machine's available memory (psutil)."""
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    import psutil
+
+    return float(psutil.virtual_memory().available)
+
+
+def check_memory(shape: tuple[int, ...], patch: int, config: Any, name: str, device: torch.device,
+                 biased: bool = False) -> None:  # fmt: skip
+    """Raise :class:`~xmodal_lab.errors.InputTooLargeError` before allocating when ``shape`` cannot fit."""
+    if not all(hasattr(config, k) for k in ("patch_size", "embed_dim", "num_heads")) or patch != config.patch_size:
+        return  # not a ViT (a ResNet backbone): no token count to estimate
+    need = memory_needed(shape, patch, config, biased, torch.is_grad_enabled())
+    total, free = need["activations"] + need["attention"], available_memory(device)
+    if total > free:
+        side = int(shape[-1] * (free / total) ** 0.5) // patch * patch
+        raise InputTooLargeError(
+            f"{name}: a {shape[-2]} x {shape[-1]} px input of {int(np.prod(shape[:-3]))} tile(s) is "
+            f"{need['tokens']} tokens for {type(config).__name__.removesuffix('Config')}, which needs about "
+            f"{total / 1e9:.1f} GB (attention {need['attention'] / 1e9:.1f} GB, activations "
+            f"{need['activations'] / 1e9:.1f} GB) but {free / 1e9:.1f} GB are available on {device.type}; cut "
+            f"it into tiles of at most {max(side, patch)} px (PairedRasterDataset(size=...)) or pass fewer at once"
+        )
 
 
 def batch_item(batch: dict, key: str, owner: str) -> Tensor:
@@ -73,4 +122,4 @@ def same_tiles(s1: Tensor | None, s2: Tensor | None) -> None:
         raise ValueError(f"s1 and s2 must hold the same number of pairs, got {s1.shape[0]} and {s2.shape[0]}")
 
 
-__all__ = ["batch_item", "model_input", "same_tiles"]
+__all__ = ["available_memory", "batch_item", "check_memory", "memory_needed", "model_input", "same_tiles"]

@@ -7,6 +7,7 @@ tile's pixels, points as ``(x, y)`` and boxes as ``(x0, y0, x1, y1)``.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from segment_anything.modeling import Sam
 from torch import Tensor
 
 from xmodal_lab.data.composites import to_sam_image
-from xmodal_lab.errors import InputValueError, NodataError
+from xmodal_lab.errors import InputValueError, NodataError, NodataWarning
 from xmodal_lab.segment.checkpoints import UntrainedSAMError, _announce_untrained, build_sam
 from xmodal_lab.segment.confidence import as_float_tensor
 
@@ -83,6 +84,14 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
     a = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
     if a.dtype.kind == "f" and a.size and not np.isfinite(a).any():
         raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        share = float((~np.isfinite(a)).any(axis=0).mean()) if a.ndim == 3 else float((~np.isfinite(a)).mean())
+        warnings.warn(
+            f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline it as an "
+            "object; masks over it mean nothing: crop the tile to its valid part or prompt away from it",
+            NodataWarning,
+            stacklevel=3,
+        )
     if rendering is None and a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
         return np.ascontiguousarray(a)
     if rendering is None:
@@ -111,6 +120,11 @@ def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarra
     elif bx is not None and (bx[2] < bx[0] or bx[3] < bx[1]):
         axis, lo, hi = ("x", bx[0], bx[2]) if bx[2] < bx[0] else ("y", bx[1], bx[3])
         problem = f"box: {axis}1={hi:g} < {axis}0={lo:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
+    elif bx is not None and (min(bx[0], bx[1]) < 0 or bx[2] > w or bx[3] > h):
+        problem = (
+            f"box: {bx.tolist()} reaches outside the {w} x {h} tile; keep x in [0, {w}] and y in [0, {h}] "
+            f"(clip it: np.clip(box, 0, [{w}, {h}, {w}, {h}]))"
+        )
     if problem:
         raise InputValueError(problem)
 

@@ -32,7 +32,7 @@ from xmodal_lab.models.registry import MODELS, build, get_config
 
 from .checkpoint import _plain, check_writable, export_checkpoint, read_checkpoint
 from .datamodule import CachedPairs
-from .fit import ACCELERATORS, FitConfig, check_devices, fit
+from .fit import ACCELERATORS, FitConfig, check_cluster, check_devices, fit
 
 DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
 #: The dataset of :mod:`xmodal_lab.data` behind each ``--data`` choice that reads a folder (``--root``);
@@ -354,6 +354,7 @@ def _check_args(
         texts[field.strip()] = (text.strip(), "--set ")
     try:
         check_devices(args.devices, args.accelerator)
+        check_cluster(args.num_nodes, args.strategy)
         if not args.print_config:  # which needs neither --out nor a step count, and checks no file
             _check_run(args)
         config_cls = type(get_config(args.model, args.preset))
@@ -377,6 +378,11 @@ def _check_run(args: argparse.Namespace) -> None:
                 f"{path} already exists; choose another file name (checkpoints are never overwritten)"
             )
     check_writable(args.out, "--out")
+    if args.logger != "none":
+        log_dir = Path(args.log_dir or default_log_dir(args.out))
+        if log_dir.exists() and not log_dir.is_dir():
+            raise InputValueError(f"--log-dir {log_dir} is a file, not a folder; choose a folder for the logs")
+        check_writable(log_dir / "version_0", "--log-dir")
     if args.export is not None:
         check_writable(args.export, "--export")
     if args.resume is not None:
@@ -419,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             file=sys.stderr,
         )
         overrides["img_size"] = size
+    patch, tiles = getattr(model_config, "patch_size", None), overrides.get("img_size", img_size)
+    if patch and tiles and getattr(model_config, "backbone", "vit") == "vit" and tiles % patch:
+        p.error(f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size that divides "
+                f"{tiles} (--set patch_size=...) or another --size")  # fmt: skip
     if args.cache:
         train = CachedPairs(train, num_workers=args.num_workers)
     seed_everything(args.seed)  # the initial weights are part of a repeatable run

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from xmodal_lab.errors import CheckpointError, OutputExistsError, OutputWriteError
-from xmodal_lab.files import publishing
+from xmodal_lab.files import as_path, publishing
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
 from xmodal_lab.models.seg_head import SegmentationModel
@@ -80,7 +80,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: not a training checkpoint of this kit (a model file, a corrupt or unsafe file).
     """
-    ckpt = safe_load(path, what="training checkpoint")
+    ckpt = safe_load(as_path(path, "path"), what="training checkpoint")
     if isinstance(ckpt, dict) and {"name", "config", "state_dict"} <= set(ckpt) and "xmodal_lab" not in ckpt:
         raise CheckpointError(
             f"{path}: a model file (written by save_model or --export), not a training checkpoint; load it with "

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -28,7 +29,7 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.config import seed_everything
 from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError, SmallDataWarning
-from xmodal_lab.files import claim
+from xmodal_lab.files import as_path, claim
 from xmodal_lab.serialization import SAFE_GLOBALS
 from xmodal_lab.units import check_pair, first_item
 
@@ -155,7 +156,8 @@ def fit(
         checkpoint: write a checkpoint here at the end; the name is claimed before training (an existing file
             or another run writing it is refused) and never replaced by a file that appears meanwhile.
         resume: continue from this checkpoint (weights, optimiser, schedule, step, random state).
-        log_dir: write a log there, one ``version_N`` folder per run.
+        log_dir: write a log there, in a ``version_N`` folder this run creates before training (its files are
+            append-only logs of this run).
         progress: show a progress bar with the loss.
         config: the rarely changed knobs.
 
@@ -167,8 +169,9 @@ def fit(
     # Check everything before the first step, and hold the checkpoint's name until it is published.
     config = config or FitConfig()
     _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config)
-    resumed = _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config)
+    resumed = _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir, config)
     holds_name = checkpoint is not None and rank_zero_only.rank == 0
+    logger = make_logger(config.logger, log_dir, claim=rank_zero_only.rank == 0)  # the run's own log folder
     with claim(checkpoint) if holds_name else contextlib.nullcontext():
         seed_everything(seed)
 
@@ -197,7 +200,7 @@ def fit(
         datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
         deterministic_before = torch.are_deterministic_algorithms_enabled()
         try:  # the trainer turns deterministic kernels on for a CPU run; the notebook gets its setting back
-            trainer = _trainer(history, max_steps, max_minutes, checkpoint, log_dir, progress, config)
+            trainer = _trainer(history, max_steps, max_minutes, checkpoint, logger, progress, config)
             ckpt_path = str(resume) if resume is not None else None
             safe = torch.serialization.safe_globals(SAFE_GLOBALS)  # old checkpoints hold NumPy
             with quiet_lightning(), safe:
@@ -266,9 +269,38 @@ def _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, conf
     if config.precision is not None and str(config.precision) not in PRECISIONS:
         raise InputValueError(f"fit: precision must be one of {PRECISIONS} or None, got {config.precision!r}")
     check_devices(config.devices, config.accelerator)
+    check_cluster(config.num_nodes, config.strategy)
 
 
-def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config: FitConfig) -> dict[str, Any]:
+#: Environment variables that say the process was started by a launcher for several machines.
+CLUSTER_VARIABLES = ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def check_cluster(num_nodes: Any, strategy: Any) -> None:
+    """Refuse a strategy Lightning does not know, and several machines without a launcher that connects them.
+
+    Without one (SLURM's ``srun``, ``torchrun``, LSF, MPI, or ``MASTER_ADDR`` and ``NODE_RANK`` set by hand),
+    ``num_nodes > 1`` waits forever for the other machines.
+    """
+    from lightning.pytorch.strategies import Strategy, StrategyRegistry
+
+    known = ("auto", *StrategyRegistry.available_strategies())
+    if not isinstance(strategy, Strategy) and strategy not in known:
+        raise InputValueError(
+            f"fit: strategy (--strategy) {strategy!r} is not a Lightning strategy; use 'auto' (DDP for several "
+            f"devices) or one of {', '.join(known[:8])}, ..."
+        )
+    manual = all(name in os.environ for name in ("MASTER_ADDR", "NODE_RANK"))
+    if num_nodes > 1 and not manual and not any(name in os.environ for name in CLUSTER_VARIABLES):
+        raise InputValueError(
+            f"fit: num_nodes={num_nodes} (--num-nodes) but no cluster launcher started this process (no SLURM, "
+            "torchrun, LSF or MPI variables, nor MASTER_ADDR and NODE_RANK): it would wait forever for the other "
+            f"machines. Launch on each machine with `srun` or `torchrun --nnodes {num_nodes} ...`, or use "
+            "num_nodes=1"
+        )
+
+
+def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir, config: FitConfig) -> dict[str, Any]:
     """Check the data and the files before training; returns the record of the run to resume, or ``{}``."""
     min_batch = int(getattr(model, "min_batch_size", 2))
     if batch_size < min_batch:
@@ -279,6 +311,9 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, config:
     _check_pairs(data, "data", min_items=min_batch)
     if val_data is not None:
         _check_pairs(val_data, "val_data", min_items=2)
+    for path_name, path in (("checkpoint", checkpoint), ("resume", resume), ("log_dir", log_dir)):
+        if path is not None:
+            as_path(path, f"fit: {path_name}")
     if config.checkpoint_every and checkpoint is None:
         raise InputValueError("fit: checkpoint_every needs a checkpoint path to name the files after")
     if checkpoint is not None:
@@ -365,10 +400,9 @@ def _steps_for_budget(model, data, batch_size: int, minutes: float, seed: int, g
     return max(10, int(minutes * 60 / per_step))
 
 
-def _trainer(history, max_steps, max_minutes, checkpoint, log_dir, progress, config: FitConfig) -> L.Trainer:
+def _trainer(history, max_steps, max_minutes, checkpoint, logger, progress, config: FitConfig) -> L.Trainer:
     """Lightning's trainer, stopping at ``max_steps`` or after ``max_minutes``."""
     gpu = config.on_gpu()
-    logger = make_logger(config.logger, log_dir)
     callbacks: list[Callback] = [history]
     if logger:
         callbacks.append(LearningRateMonitor(logging_interval="step"))

@@ -1,6 +1,8 @@
 """What ``fit`` records: the history it returns, a progress bar, CSV or TensorBoard logs and their reader.
 
-Each logged run writes a new ``version_N`` folder under the log folder, so a log is never overwritten.
+Each logged run claims a new ``version_N`` folder under the log folder before training (created exclusively, so
+two runs never share one); its files (``metrics.csv``, ``hparams.yaml``, TensorBoard events) are append-only logs
+of that run, not published files. A Lightning logger whose run folder already holds files is refused.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from torch.utils.data import Dataset
 
+from xmodal_lab.errors import OutputExistsError
 from xmodal_lab.eval.embeddings import embed_dataset
 from xmodal_lab.eval.retrieval import retrieval_metrics
+from xmodal_lab.files import new_folder
 
 LOGGERS = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
 
@@ -141,13 +145,24 @@ class StepProgressBar(TQDMProgressBar):
             self.train_progress_bar.close()
 
 
-def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) -> Logger | bool:
-    """The Lightning logger ``fit`` asks for, or False for none.
+def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, claim: bool = True) -> Logger | bool:
+    """The Lightning logger ``fit`` asks for, or False for none; its run folder is claimed when ``claim``.
 
     ``logger`` is None (CSV when ``log_dir`` is given, else no log), False, ``"csv"``, ``"tensorboard"`` or a
-    Lightning ``Logger`` (used as it is); each run writes its own ``version_N`` folder under ``log_dir``.
+    Lightning ``Logger`` (used as it is, once its run folder is checked to be new); each run writes its own
+    ``version_N`` folder under ``log_dir``. ``claim=False`` (DDP processes but the first) creates no folder.
+
+    Raises:
+        OutputExistsError: a given logger's run folder already holds files (another run's logs).
+        OutputWriteError: the log folder cannot be created (the cause is named).
     """
     if isinstance(logger, Logger):
+        folder = getattr(logger, "log_dir", None)
+        if claim and isinstance(folder, str) and Path(folder).is_dir() and any(Path(folder).iterdir()):
+            raise OutputExistsError(
+                f"logger: its run folder {folder} already holds another run's logs, which Lightning would "
+                "delete or mix with this run's; give the logger a new version= or save_dir="
+            )
         return logger
     if logger is False or (logger is None and log_dir is None):
         return False
@@ -167,7 +182,21 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None) 
             "logger='tensorboard' needs the tensorboard package, which is not installed: "
             "`pip install tensorboard` (or use the default CSV log, logger='csv')"
         )
-    return LOGGERS[name](save_dir=str(log_dir), name="")
+    version = claim_version(log_dir) if claim else None
+    return LOGGERS[name](save_dir=str(log_dir), name="", version=version)
+
+
+def claim_version(log_dir: str | Path) -> int:
+    """Create ``log_dir/version_N`` for this run only (N one above the highest there) and return N."""
+    log_dir = Path(log_dir)
+    taken = [int(p.name[8:]) for p in log_dir.glob("version_*") if p.name[8:].isdigit()]
+    version = max(taken, default=-1) + 1
+    while True:
+        try:
+            new_folder(log_dir / f"version_{version}", "log folder")
+            return version
+        except OutputExistsError:  # another run took it between the listing and the claim
+            version += 1
 
 
 def _has_log(folder: Path) -> bool:

@@ -167,7 +167,8 @@ def _read(file: Path, published: str = "") -> dict:
         if not digest.startswith(match.group(1)):
             raise CheckpointError(
                 f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}): "
-                "a partial or corrupted download? Delete it and download again."
+                "it was not loaded. It is a partial or corrupted download, or a different file put under the "
+                "published name (possibly tampered with): delete it and download again from the official URL"
             )
     state = safe_load(file, "weights file", mmap=True)  # read on use; the model keeps these tensors
     if not isinstance(state, dict):
