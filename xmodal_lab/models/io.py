@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xmodal_lab.errors import CheckpointError, InputValueError, OutputExistsError
+from xmodal_lab.errors import CheckpointError, InputTypeError, InputValueError, OutputExistsError
 from xmodal_lab.files import publishing
 from xmodal_lab.model_card import card_markdown, input_recipe
 from xmodal_lab.serialization import safe_load
@@ -125,6 +125,17 @@ def _publish_together(writers: dict[Path, Callable[[Path], None]], overwrite: bo
         raise
 
 
+def _file_path(path: Any, what: str, new: bool = False) -> Path:
+    """``path`` as a Path naming a file; the kit's error for a number, an empty name or a folder."""
+    if not isinstance(path, (str, Path)):
+        raise InputTypeError(f"{what}: path must be a str or pathlib.Path, got {type(path).__name__}")
+    if str(path) in ("", ".") or (new and Path(path).is_dir()):
+        raise InputValueError(
+            f"{what}: {str(path)!r} is a folder, not a file name; give a file name such as model.safetensors"
+        )
+    return Path(path)
+
+
 def save_model(
     model: nn.Module, path: str | Path, overwrite: bool = False, *, card: Mapping[str, Any] | None = None
 ) -> Path:
@@ -140,7 +151,7 @@ def save_model(
     Returns:
         The weights' path.
     """
-    path = Path(path)
+    path = _file_path(path, "save_model", new=True)
     if path.suffix == "":
         path = path.with_suffix(".safetensors")
     if path.suffix.lower() not in SAFETENSORS + TORCH:
@@ -229,7 +240,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model saved by :func:`save_model`, in evaluation mode; a CheckpointError says what else it is."""
-    path = Path(path)
+    path = _file_path(path, "load_model")
     if path.suffix.lower() in SAFETENSORS:
         ckpt = _read_safetensors(path)
     else:
