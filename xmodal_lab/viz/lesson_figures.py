@@ -1,0 +1,234 @@
+"""Figure helpers of the lessons: the radar colour key, and a check that every displayed figure is readable.
+
+The check runs inside a notebook kernel: :func:`load_ipython_extension` (``%load_ext
+xmodal_lab.viz.lesson_figures``, or ``c.InteractiveShellApp.extensions`` in an IPython profile, as the
+tests do for nbmake's kernels) makes a cell fail when a figure it shows is empty, saturated, shown
+twice, shown as text only, or left open (a Jupyter inline backend would draw it a second time).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+#: Share of an image's pixels beyond its colour limits (or pure white in an RGB picture) called saturated.
+CLIP_SHARE = 0.3
+
+#: Materials of the simulator shown in the radar key, with the names the lessons use.
+_KEY_MATERIALS = (("deep water", "open water"), ("broadleaf forest", "forest"), ("crop", "cropland"),
+                  ("sand", "sand / desert"), ("buildings", "buildings"))  # fmt: skip
+
+
+def radar_key() -> list[tuple[str, np.ndarray]]:
+    """``(name, [3] uint8 colour)`` of typical materials in the radar composite (R=VV, G=VH, B=VV/VH)."""
+    from xmodal_lab.data.composites import s1_composite
+    from xmodal_lab.data.landcover import MATERIALS
+
+    db = {m.name: (m.vv, m.vh) for m in MATERIALS}
+    key = []
+    for material, name in _KEY_MATERIALS:
+        vv, vh = db[material]
+        s1 = np.array([vv, vh], dtype=np.float32)[:, None, None]  # [2, 1, 1] dB
+        key.append((name, s1_composite(s1)[0, 0]))
+    return key
+
+
+def radar_legend(fig: Figure, loc: str = "outside lower center", **kwargs: Any):
+    """Add the key of the radar composite to ``fig``: channel ranges and the colours of typical materials.
+
+    The composite (``xl.viz.s1_composite``) paints R = VV, G = VH and B = VV/VH (VV - VH in dB), each
+    stretched over a fixed dB range, so one colour means the same backscatter in every figure.
+    """
+    from xmodal_lab.data.composites import RATIO_RANGE_DB, VH_RANGE_DB, VV_RANGE_DB
+
+    def span(r):
+        return f"{r[0]:g} to {r[1]:g} dB"
+
+    title = (f"radar composite: R = VV ({span(VV_RANGE_DB)}), G = VH ({span(VH_RANGE_DB)}), "
+             f"B = VV/VH ratio ({span(RATIO_RANGE_DB)})")  # fmt: skip
+    handles = [Patch(facecolor=c / 255, edgecolor="0.4", label=name) for name, c in radar_key()]
+    kwargs.setdefault("ncols", len(handles))
+    kwargs.setdefault("fontsize", 8)
+    kwargs.setdefault("title_fontsize", 8)
+    if loc.startswith("outside") and fig.get_layout_engine() is None:
+        loc = loc.removeprefix("outside").strip()  # "outside" needs a constrained layout
+    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
+
+
+# --- the check ------------------------------------------------------------------------------------------
+
+
+def _pixels(fig: Figure, png: Any = None) -> np.ndarray:
+    """The ``[H, W, 3+]`` picture of ``fig``: decoded from its PNG when given, else drawn with Agg."""
+    if png is not None:
+        from matplotlib.image import imread
+
+        data = base64.b64decode(png) if isinstance(png, str) else png
+        return imread(io.BytesIO(data), format="png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = (
+        FigureCanvasAgg(fig) if fig.canvas is None or not hasattr(fig.canvas, "buffer_rgba") else fig.canvas
+    )
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())
+
+
+def _clipped_share(image) -> float:
+    """Share of an ``AxesImage``'s pixels drawn at a clip value: beyond its limits, or pure white in RGB."""
+    a = np.ma.masked_invalid(np.ma.asarray(image.get_array()).astype(np.float64))
+    if a.count() == 0:
+        return 0.0
+    if a.ndim == 2:
+        if type(image.norm) is not Normalize or image.norm.vmin is None or image.norm.vmax is None:
+            return 0.0  # categorical (BoundaryNorm) and log scales: no clip value to count
+        lo, hi = image.norm.vmin, image.norm.vmax
+        return float(((a < lo) | (a > hi)).mean())
+    top = 255.0 if np.ma.max(a[..., :3]) > 1.0 + 1e-6 else 1.0
+    white = (a[..., :3] >= top).all(axis=-1)
+    return float(white.mean())
+
+
+def figure_problems(fig: Figure, png: Any = None, *, clip_share: float = CLIP_SHARE) -> list[str]:
+    """What makes ``fig`` unreadable: no data, one colour, or images saturated at a clip value.
+
+    Args:
+        fig: a matplotlib figure.
+        png: its PNG as shown (bytes or base64 text); drawn again with Agg when None.
+        clip_share: share of an image's pixels at a clip value above which it is called saturated.
+
+    Returns:
+        One sentence per problem; empty when the figure is fine.
+    """
+    problems = []
+    if not any(ax.has_data() for ax in fig.axes) and not fig.images:
+        problems.append("empty: no axes holds data (no image, line, marker or patch)")
+    pixels = _pixels(fig, png)[..., :3]
+    if pixels.size and np.ptp(pixels.reshape(-1, 3), axis=0).max() == 0:
+        problems.append("empty: the whole picture is one colour")
+    for ax in fig.axes:
+        for image in ax.get_images():
+            share = _clipped_share(image)
+            if share > clip_share:
+                where = ax.get_title() or ax.get_label() or "untitled panel"
+                problems.append(
+                    f"saturated: {share:.0%} of the pixels of {where!r} are at the clip value (over "
+                    f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits the data"
+                )
+    return problems
+
+
+def _open_figures() -> dict[int, Figure]:
+    """``{number: figure}`` of the figures pyplot holds open (none before pyplot is imported)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return {}
+    return {m.num: m.canvas.figure for m in pyplot._pylab_helpers.Gcf.get_all_fig_managers()}
+
+
+def _name(fig: Figure) -> str:
+    title = fig.get_suptitle() or next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    return (
+        f"figure {getattr(fig, 'number', '')} ({title[:60]!r})"
+        if title
+        else f"figure {getattr(fig, 'number', '')}"
+    )
+
+
+class FigureProblem(RuntimeError):
+    """A cell showed a figure that a reader cannot use (empty, saturated, twice, as text, or not at all)."""
+
+
+class FigureCheck:
+    """Watches what an IPython shell displays and fails the cell that shows a bad figure."""
+
+    def __init__(self, shell: Any, clip_share: float = CLIP_SHARE):
+        self.shell, self.clip_share = shell, clip_share
+        self._format = shell.display_formatter.format
+        self.shown: dict[int, tuple[Figure, int, bool]] = {}  # id -> (figure, times shown, with an image)
+        self.found: list[str] = []  # problems of the figures shown by the running cell
+        self.open_before: set[int] = set()
+
+    def format(self, obj: Any, *args: Any, **kwargs: Any):
+        """The shell's own ``display_formatter.format``, noting each figure it draws and what is wrong with it."""
+        data, metadata = self._format(obj, *args, **kwargs)
+        if isinstance(obj, Figure):
+            _, times, had_image = self.shown.get(id(obj), (obj, 0, False))
+            self.shown[id(obj)] = (obj, times + 1, had_image or "image/png" in data)
+            if "image/png" in data:
+                found = figure_problems(obj, data["image/png"], clip_share=self.clip_share)
+                self.found += [f"{_name(obj)}: {p}" for p in found]
+        return data, metadata
+
+    def pre_run_cell(self, info: Any = None) -> None:
+        """Start a cell: forget the figures shown so far, note those already open."""
+        self.shown, self.found = {}, []
+        self.open_before = set(_open_figures())
+
+    def problems(self) -> list[str]:
+        """Problems of the figures of the cell that just ran."""
+        found = list(self.found)
+        for fig, times, had_image in self.shown.values():
+            if times > 1:
+                found.append(f"{_name(fig)}: shown {times} times; show each figure once")
+            if not had_image:
+                found.append(
+                    f"{_name(fig)}: shown as text only ({fig!r}); make it with xl.viz.new_figure or "
+                    "xl.viz.grid, which draw it as a PNG under any backend"
+                )
+        for number, fig in sorted(_open_figures().items()):
+            if number in self.open_before:
+                continue
+            if id(fig) in self.shown:
+                found.append(
+                    f"figure {number}: still open after it was shown, so Jupyter's inline backend draws it a "
+                    "second time; make it with xl.viz.new_figure or xl.viz.grid, or plt.close it"
+                )
+            else:
+                found.append(
+                    f"figure {number}: made but never shown (a headless run loses it); end the cell with the "
+                    "figure or display(fig) it"
+                )
+        return found
+
+    def post_run_cell(self, result: Any) -> None:
+        """End a cell: turn its figure problems into the cell's error, so the kernel reports it as failed."""
+        found = self.problems()
+        if found and result is not None and result.error_in_exec is None and result.error_before_exec is None:
+            try:
+                raise FigureProblem("; ".join(found))
+            except FigureProblem as err:
+                result.error_in_exec = err  # the kernel reports the cell as failed
+                self.shell.showtraceback()
+
+
+_CHECK: FigureCheck | None = None
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """Check every figure the cells of ``shell`` display (``%load_ext xmodal_lab.viz.lesson_figures``)."""
+    global _CHECK
+    if _CHECK is not None and _CHECK.shell is shell:
+        return
+    _CHECK = FigureCheck(shell)
+    shell.display_formatter.format = _CHECK.format
+    shell.events.register("pre_run_cell", _CHECK.pre_run_cell)
+    shell.events.register("post_run_cell", _CHECK.post_run_cell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """Stop checking figures."""
+    global _CHECK
+    if _CHECK is None:
+        return
+    shell.display_formatter.format = _CHECK._format
+    shell.events.unregister("pre_run_cell", _CHECK.pre_run_cell)
+    shell.events.unregister("post_run_cell", _CHECK.post_run_cell)
+    _CHECK = None
