@@ -106,7 +106,9 @@ CELLS = [  # (source, the words of the FigureProblem it must raise, or None)
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("backend", ["Agg", "module://matplotlib_inline.backend_inline"], ids=["agg", "inline"])
+@pytest.mark.parametrize(
+    "backend", ["Agg", "module://matplotlib_inline.backend_inline"], ids=["agg", "inline"]
+)
 def test_the_kernel_check_fails_each_bad_cell_and_passes_the_good_ones(backend, tmp_path):
     from nbclient import NotebookClient
 
@@ -127,5 +129,7 @@ def test_the_kernel_check_fails_each_bad_cell_and_passes_the_good_ones(backend, 
         if words is None:
             assert not errors, f"{src!r} should pass, got {[e['evalue'] for e in errors]}"
         else:
-            assert [e["ename"] for e in errors] == ["FigureProblem"], f"{src!r} should fail: {str(cell.outputs)[:300]}"
+            assert [e["ename"] for e in errors] == ["FigureProblem"], (
+                f"{src!r} should fail: {str(cell.outputs)[:300]}"
+            )
             assert words in errors[0]["evalue"], errors[0]["evalue"]
