@@ -18,8 +18,10 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-#: Share of an image's pixels beyond its colour limits (or pure white in an RGB picture) called saturated.
+#: Share of a figure's image pixels beyond their colour limits (or pure white in RGB) called saturated.
 CLIP_SHARE = 0.3
+#: The same for a single image panel.
+PANEL_CLIP_SHARE = 0.6
 
 #: Materials of the simulator shown in the radar key, with the names the lessons use.
 _KEY_MATERIALS = (("deep water", "open water"), ("broadleaf forest", "forest"), ("crop", "cropland"),
@@ -96,13 +98,16 @@ def _clipped_share(image) -> float:
     return float(white.mean())
 
 
-def figure_problems(fig: Figure, png: Any = None, *, clip_share: float = CLIP_SHARE) -> list[str]:
+def figure_problems(
+    fig: Figure, png: Any = None, *, clip_share: float = CLIP_SHARE, panel_share: float = PANEL_CLIP_SHARE
+) -> list[str]:
     """What makes ``fig`` unreadable: no data, one colour, or images saturated at a clip value.
 
     Args:
         fig: a matplotlib figure.
         png: its PNG as shown (bytes or base64 text); drawn again with Agg when None.
-        clip_share: share of an image's pixels at a clip value above which it is called saturated.
+        clip_share: mean share of the image panels' pixels at a clip value above which the figure is called saturated.
+        panel_share: the same for one image panel (a snowy tile may clip; a panel that is mostly clip may not).
 
     Returns:
         One sentence per problem; empty when the figure is fine.
@@ -113,15 +118,19 @@ def figure_problems(fig: Figure, png: Any = None, *, clip_share: float = CLIP_SH
     pixels = _pixels(fig, png)[..., :3]
     if pixels.size and np.ptp(pixels.reshape(-1, 3), axis=0).max() == 0:
         problems.append("empty: the whole picture is one colour")
-    for ax in fig.axes:
-        for image in ax.get_images():
-            share = _clipped_share(image)
-            if share > clip_share:
-                where = ax.get_title() or ax.get_label() or "untitled panel"
-                problems.append(
-                    f"saturated: {share:.0%} of the pixels of {where!r} are at the clip value (over "
-                    f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits the data"
-                )
+    clipped = [(ax, _clipped_share(image)) for ax in fig.axes for image in ax.get_images()]
+    overall = float(np.mean([share for _, share in clipped])) if clipped else 0.0  # panels weigh alike
+    if overall > clip_share:
+        problems.append(
+            f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over {clip_share:.0%}); widen "
+            "the colour range or use a fixed stretch that fits the data"
+        )
+    for ax, share in clipped:
+        if share > panel_share:
+            where = ax.get_title() or ax.get_label() or "untitled panel"
+            problems.append(
+                f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over {panel_share:.0%})"
+            )
     return problems
 
 
