@@ -91,6 +91,25 @@ def test_the_radar_legend_names_the_channels_and_colours_typical_materials():
     plt.close(fig)
 
 
+def test_cell_outlines_follow_cell_edges():
+    fig = plt.figure()
+    ax = fig.add_subplot()
+    one = np.zeros((3, 3), dtype=bool)
+    one[1, 1] = True  # the centre tile of a 3 x 3 grid: a square, not a diamond
+    segments = lf.outline_cells(ax, one, (0, 30, 0, 30), "g").get_segments()
+    assert sorted(map(tuple, np.round(np.concatenate(segments)).astype(int).tolist())) == sorted(
+        [(10, 20), (20, 20), (10, 10), (20, 10), (10, 10), (10, 20), (20, 10), (20, 20)]
+    )
+    block = np.zeros((3, 3), dtype=bool)
+    block[:2, :2] = True  # four cells: only the 8 outer edges, every one horizontal or vertical
+    segments = lf.outline_cells(ax, block, (0, 3, 0, 3), "g").get_segments()
+    assert len(segments) == 8
+    assert all(s[0, 0] == s[1, 0] or s[0, 1] == s[1, 1] for s in segments)
+    legend = lf.swatch_legend(fig, {"land": "tan", "water": "blue"}, lines={"cloud": {"ls": "--", "c": "w"}})
+    assert [t.get_text() for t in legend.get_texts()] == ["land", "water", "cloud"]
+    plt.close(fig)
+
+
 # --- inside a kernel, as nbmake runs the curriculum ---------------------------------------------------------
 
 CELLS = [  # (source, the words of the FigureProblem it must raise, or None)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import io
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 #: Share of a figure's image pixels beyond their colour limits (or pure white in RGB) called saturated.
@@ -62,6 +65,47 @@ def radar_legend(fig: Figure, loc: str = "outside lower center", **kwargs: Any):
     if loc.startswith("outside") and fig.get_layout_engine() is None:
         loc = loc.removeprefix("outside").strip()  # "outside" needs a constrained layout
     return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
+
+
+def swatch_legend(fig: Figure, colours: Mapping[str, Any], *, lines: Mapping[str, Mapping] | None = None,
+                  title: str | None = None, loc: str = "outside lower center", **kwargs: Any):  # fmt: skip
+    """Add a legend of colour swatches ``{name: colour}`` (and ``{name: Line2D style}`` lines) to ``fig``."""
+    handles = [Patch(facecolor=c, edgecolor="0.4", label=name) for name, c in colours.items()]
+    handles += [Line2D([], [], label=name, **style) for name, style in (lines or {}).items()]
+    kwargs.setdefault("ncols", len(handles))
+    kwargs.setdefault("fontsize", 8)
+    if loc.startswith("outside") and fig.get_layout_engine() is None:
+        loc = loc.removeprefix("outside").strip()
+    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
+
+
+def outline_cells(
+    ax: Any, selected: Any, extent: Any, colour: Any, width: float = 1.5, gid: str = "selection"
+):
+    """Outline the True cells of a boolean ``[rows, cols]`` grid along their edges (no diagonal short cuts).
+
+    ``extent`` is the grid's ``(left, right, bottom, top)`` as given to ``imshow`` (row 0 at the top).
+    A contour of a coarse grid cuts corners (one cell of a 3 x 3 grid becomes a diamond); cell edges do not.
+    """
+    m = np.asarray(selected, dtype=bool)
+    left, right, bottom, top = (float(v) for v in extent)
+    dx, dy = (right - left) / m.shape[1], (top - bottom) / m.shape[0]
+    p = np.pad(m, 1)
+    segments = []
+    for r, c in zip(*np.nonzero(m)):
+        x0, y1 = left + c * dx, top - r * dy
+        x1, y0 = x0 + dx, y1 - dy
+        if not p[r, c + 1]:  # the cell above is not selected
+            segments.append([(x0, y1), (x1, y1)])
+        if not p[r + 2, c + 1]:
+            segments.append([(x0, y0), (x1, y0)])
+        if not p[r + 1, c]:
+            segments.append([(x0, y0), (x0, y1)])
+        if not p[r + 1, c + 2]:
+            segments.append([(x1, y0), (x1, y1)])
+    lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid)
+    ax.add_collection(lines)
+    return lines
 
 
 # --- the check ------------------------------------------------------------------------------------------
