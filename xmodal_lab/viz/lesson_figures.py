@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 
 #: Share of a figure's image pixels beyond their colour limits (or pure white in RGB) called saturated.
 CLIP_SHARE = 0.3
-#: The same for a single image panel.
+#: The same for a single colour-mapped panel (an RGB tile of snow or cloud may be white).
 PANEL_CLIP_SHARE = 0.6
 
 #: Materials of the simulator shown in the radar key, with the names the lessons use.
@@ -151,7 +151,7 @@ def figure_problems(
         fig: a matplotlib figure.
         png: its PNG as shown (bytes or base64 text); drawn again with Agg when None.
         clip_share: mean share of the image panels' pixels at a clip value above which the figure is called saturated.
-        panel_share: the same for one image panel (a snowy tile may clip; a panel that is mostly clip may not).
+        panel_share: the same for one colour-mapped (scalar) panel; an RGB panel may clip (snow, cloud).
 
     Returns:
         One sentence per problem; empty when the figure is fine.
@@ -162,15 +162,19 @@ def figure_problems(
     pixels = _pixels(fig, png)[..., :3]
     if pixels.size and np.ptp(pixels.reshape(-1, 3), axis=0).max() == 0:
         problems.append("empty: the whole picture is one colour")
-    clipped = [(ax, _clipped_share(image)) for ax in fig.axes for image in ax.get_images()]
-    overall = float(np.mean([share for _, share in clipped])) if clipped else 0.0  # panels weigh alike
+    clipped = [
+        (ax, _clipped_share(image), image.get_array().ndim == 2)
+        for ax in fig.axes
+        for image in ax.get_images()
+    ]
+    overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
     if overall > clip_share:
         problems.append(
             f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over {clip_share:.0%}); widen "
             "the colour range or use a fixed stretch that fits the data"
         )
-    for ax, share in clipped:
-        if share > panel_share:
+    for ax, share, scalar in clipped:  # a white RGB panel may be snow or cloud; a scalar one is a bad range
+        if scalar and share > panel_share:
             where = ax.get_title() or ax.get_label() or "untitled panel"
             problems.append(
                 f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over {panel_share:.0%})"
