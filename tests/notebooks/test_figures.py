@@ -105,6 +105,12 @@ def test_cell_outlines_follow_cell_edges():
     segments = lf.outline_cells(ax, block, (0, 3, 0, 3), "g").get_segments()
     assert len(segments) == 8
     assert all(s[0, 0] == s[1, 0] or s[0, 1] == s[1, 1] for s in segments)
+    sim = np.array([[0.1, 0.2, 0.1], [0.3, 0.9, 0.2], [np.nan, 0.1, 0.0]])
+    ax.imshow(sim, extent=(0, 30, 0, 30), gid="similarity")
+    ax.contour(sim >= 0.5, levels=[0.5], extent=(0, 30, 0, 30), origin="upper")  # the diamond
+    lines = lf.outline_selection(ax, 0.5)
+    assert not [c for c in ax.collections if type(c).__name__ == "QuadContourSet"]
+    assert len(lines.get_segments()) == 4
     legend = lf.swatch_legend(fig, {"land": "tan", "water": "blue"}, lines={"cloud": {"ls": "--", "c": "w"}})
     assert [t.get_text() for t in legend.get_texts()] == ["land", "water", "cloud"]
     plt.close(fig)

@@ -108,6 +108,21 @@ def outline_cells(
     return lines
 
 
+def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: str = "similarity"):
+    """Outline the tiles of a similarity map (the image ``gid``) at or above ``threshold`` along tile edges.
+
+    Replaces any contour already drawn on ``ax`` (``plot_region_query``'s), which cuts the corners of a
+    coarse grid.
+    """
+    from matplotlib.contour import ContourSet
+
+    image = next(im for im in ax.get_images() if im.get_gid() == gid)
+    for contour in [c for c in ax.collections if isinstance(c, ContourSet)]:
+        contour.remove()
+    s = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(image.get_array(), dtype=float)), -np.inf)
+    return outline_cells(ax, s >= threshold, image.get_extent(), colour)
+
+
 # --- the check ------------------------------------------------------------------------------------------
 
 
