@@ -9,6 +9,7 @@ twice, shown as text only, or left open (a Jupyter inline backend would draw it 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import sys
 from collections.abc import Mapping
@@ -26,22 +27,33 @@ CLIP_SHARE = 0.3
 #: The same for a single colour-mapped panel (an RGB tile of snow or cloud may be white).
 PANEL_CLIP_SHARE = 0.6
 
-#: Materials of the simulator shown in the radar key, with the names the lessons use.
-_KEY_MATERIALS = (("deep water", "open water"), ("broadleaf forest", "forest"), ("crop", "cropland"),
-                  ("sand", "sand / desert"), ("buildings", "buildings"))  # fmt: skip
+#: Land-cover classes shown in the radar key, with the names the lessons use.
+_KEY_CLASSES = (("water", "water"), ("forest", "forest"), ("cropland", "cropland"), ("bare soil", "bare soil / sand"),
+                ("urban", "urban"))  # fmt: skip
 
 
+@functools.lru_cache(maxsize=1)
 def radar_key() -> list[tuple[str, np.ndarray]]:
-    """``(name, [3] uint8 colour)`` of typical materials in the radar composite (R=VV, G=VH, B=VV/VH)."""
-    from xmodal_lab.data.composites import s1_composite
-    from xmodal_lab.data.landcover import MATERIALS
+    """``(name, [3] uint8 colour)``: the median colour of each class in the radar composite of simulated tiles.
 
-    db = {m.name: (m.vv, m.vh) for m in MATERIALS}
+    Speckle spreads every class over many colours; the median of 64 simulated tiles (seed 0) is what a reader
+    sees on average.
+    """
+    from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
+    from xmodal_lab.data.composites import s1_composite
+
+    world = SimulatedWorld(seed=0, size=32, n_scenes=64)
+    pixels: dict[int, list[np.ndarray]] = {}
+    for i in range(len(world)):
+        pair = world[i]
+        rgb, lc = s1_composite(np.asarray(pair["s1"])), np.asarray(pair["landcover"])  # [H, W, 3], [H, W]
+        for c in np.unique(lc):
+            pixels.setdefault(int(c), []).append(rgb[lc == c])
     key = []
-    for material, name in _KEY_MATERIALS:
-        vv, vh = db[material]
-        s1 = np.array([vv, vh], dtype=np.float32)[:, None, None]  # [2, 1, 1] dB
-        key.append((name, s1_composite(s1)[0, 0]))
+    for cls, name in _KEY_CLASSES:
+        c = LANDCOVER_CLASSES.index(cls)
+        if c in pixels:
+            key.append((name, np.median(np.concatenate(pixels[c]), axis=0).astype(np.uint8)))
     return key
 
 
