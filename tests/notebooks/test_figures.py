@@ -112,6 +112,11 @@ def test_cell_outlines_follow_cell_edges():
     lines = lf.outline_selection(ax, 0.5)
     assert not [c for c in ax.collections if type(c).__name__ == "QuadContourSet"]
     assert len(lines.get_segments()) == 4
+    ax.set(xlim=(502_000, 507_000), ylim=(4_311_000, 4_315_000), xlabel="easting (m, EPSG:32629)")
+    lf.km_axes(ax)
+    fig.canvas.draw()
+    ticks = [float(t.get_text()) for t in ax.get_xticklabels()]  # kilometres, a few of them, no 1e6 offset
+    assert len(ticks) <= 5 and all(500 <= v <= 510 for v in ticks) and "(km" in ax.get_xlabel()
     legend = lf.swatch_legend(fig, {"land": "tan", "water": "blue"}, lines={"cloud": {"ls": "--", "c": "w"}})
     assert [t.get_text() for t in legend.get_texts()] == ["land", "water", "cloud"]
     plt.close(fig)

@@ -115,7 +115,7 @@ def outline_cells(
             segments.append([(x0, y0), (x0, y1)])
         if not p[r + 1, c + 2]:
             segments.append([(x1, y0), (x1, y1)])
-    lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid)
+    lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3, clip_on=False)
     ax.add_collection(lines)
     return lines
 
@@ -133,6 +133,17 @@ def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: s
         contour.remove()
     s = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(image.get_array(), dtype=float)), -np.inf)
     return outline_cells(ax, s >= threshold, image.get_extent(), colour)
+
+
+def km_axes(ax: Any, nbins: int = 4) -> None:
+    """Label an axes in metres of a projected CRS in kilometres, with at most ``nbins`` ticks and no offset."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
+    ax.set_xlabel(ax.get_xlabel().replace("(m", "(km"))
+    ax.set_ylabel(ax.get_ylabel().replace("(m", "(km"))
 
 
 # --- the check ------------------------------------------------------------------------------------------
