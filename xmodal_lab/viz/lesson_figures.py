@@ -1,0 +1,329 @@
+"""Figure helpers of the lessons: the radar colour key, and a check that every displayed figure is readable.
+
+The check runs inside a notebook kernel: :func:`load_ipython_extension` (``%load_ext
+xmodal_lab.viz.lesson_figures``, or ``c.InteractiveShellApp.extensions`` in an IPython profile, as the
+tests do for nbmake's kernels) makes a cell fail when a figure it shows is empty, saturated, shown
+twice, shown as text only, or left open (a Jupyter inline backend would draw it a second time).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+#: Share of a figure's image pixels beyond their colour limits (or pure white in RGB) called saturated.
+CLIP_SHARE = 0.3
+#: The same for a single colour-mapped panel (an RGB tile of snow or cloud may be white).
+PANEL_CLIP_SHARE = 0.6
+
+#: Land-cover classes shown in the radar key, with the names the lessons use.
+_KEY_CLASSES = (("water", "water"), ("forest", "forest"), ("cropland", "cropland"), ("bare soil", "bare soil / sand"),
+                ("urban", "urban"))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def radar_key() -> list[tuple[str, np.ndarray]]:
+    """``(name, [3] uint8 colour)``: the median colour of each class in the radar composite of simulated tiles.
+
+    Speckle spreads every class over many colours; the median of 64 simulated tiles (seed 0) is what a reader
+    sees on average.
+    """
+    from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
+    from xmodal_lab.data.composites import s1_composite
+
+    world = SimulatedWorld(seed=0, size=32, n_scenes=64)
+    pixels: dict[int, list[np.ndarray]] = {}
+    for i in range(len(world)):
+        pair = world[i]
+        rgb, lc = s1_composite(np.asarray(pair["s1"])), np.asarray(pair["landcover"])  # [H, W, 3], [H, W]
+        for c in np.unique(lc):
+            pixels.setdefault(int(c), []).append(rgb[lc == c])
+    key = []
+    for cls, name in _KEY_CLASSES:
+        c = LANDCOVER_CLASSES.index(cls)
+        if c in pixels:
+            key.append((name, np.median(np.concatenate(pixels[c]), axis=0).astype(np.uint8)))
+    return key
+
+
+def radar_legend(fig: Figure, loc: str = "outside lower center", **kwargs: Any):
+    """Add the key of the radar composite to ``fig``: channel ranges and the colours of typical materials.
+
+    The composite (``xl.viz.s1_composite``) paints R = VV, G = VH and B = VV/VH (VV - VH in dB), each
+    stretched over a fixed dB range, so one colour means the same backscatter in every figure.
+    """
+    from xmodal_lab.data.composites import RATIO_RANGE_DB, VH_RANGE_DB, VV_RANGE_DB
+
+    def span(r):
+        return f"{r[0]:g} to {r[1]:g} dB"
+
+    title = (f"radar composite: R = VV ({span(VV_RANGE_DB)}), G = VH ({span(VH_RANGE_DB)}), "
+             f"B = VV/VH ratio ({span(RATIO_RANGE_DB)})")  # fmt: skip
+    handles = [Patch(facecolor=c / 255, edgecolor="0.4", label=name) for name, c in radar_key()]
+    kwargs.setdefault("ncols", len(handles))
+    kwargs.setdefault("fontsize", 8)
+    kwargs.setdefault("title_fontsize", 8)
+    if loc.startswith("outside") and fig.get_layout_engine() is None:
+        loc = loc.removeprefix("outside").strip()  # "outside" needs a constrained layout
+    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
+
+
+def swatch_legend(fig: Figure, colours: Mapping[str, Any], *, lines: Mapping[str, Mapping] | None = None,
+                  title: str | None = None, loc: str = "outside lower center", **kwargs: Any):  # fmt: skip
+    """Add a legend of colour swatches ``{name: colour}`` (and ``{name: Line2D style}`` lines) to ``fig``."""
+    handles = [Patch(facecolor=c, edgecolor="0.4", label=name) for name, c in colours.items()]
+    handles += [Line2D([], [], label=name, **style) for name, style in (lines or {}).items()]
+    kwargs.setdefault("ncols", len(handles))
+    kwargs.setdefault("fontsize", 8)
+    if loc.startswith("outside") and fig.get_layout_engine() is None:
+        loc = loc.removeprefix("outside").strip()
+    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
+
+
+def outline_cells(
+    ax: Any, selected: Any, extent: Any, colour: Any, width: float = 1.5, gid: str = "selection"
+):
+    """Outline the True cells of a boolean ``[rows, cols]`` grid along their edges (no diagonal short cuts).
+
+    ``extent`` is the grid's ``(left, right, bottom, top)`` as given to ``imshow`` (row 0 at the top).
+    A contour of a coarse grid cuts corners (one cell of a 3 x 3 grid becomes a diamond); cell edges do not.
+    """
+    m = np.asarray(selected, dtype=bool)
+    left, right, bottom, top = (float(v) for v in extent)
+    dx, dy = (right - left) / m.shape[1], (top - bottom) / m.shape[0]
+    p = np.pad(m, 1)
+    segments = []
+    for r, c in zip(*np.nonzero(m)):
+        x0, y1 = left + c * dx, top - r * dy
+        x1, y0 = x0 + dx, y1 - dy
+        if not p[r, c + 1]:  # the cell above is not selected
+            segments.append([(x0, y1), (x1, y1)])
+        if not p[r + 2, c + 1]:
+            segments.append([(x0, y0), (x1, y0)])
+        if not p[r + 1, c]:
+            segments.append([(x0, y0), (x0, y1)])
+        if not p[r + 1, c + 2]:
+            segments.append([(x1, y0), (x1, y1)])
+    lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3, clip_on=False)
+    ax.add_collection(lines)
+    return lines
+
+
+def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: str = "similarity"):
+    """Outline the tiles of a similarity map (the image ``gid``) at or above ``threshold`` along tile edges.
+
+    Replaces any contour already drawn on ``ax`` (``plot_region_query``'s), which cuts the corners of a
+    coarse grid.
+    """
+    from matplotlib.contour import ContourSet
+
+    image = next(im for im in ax.get_images() if im.get_gid() == gid)
+    for contour in [c for c in ax.collections if isinstance(c, ContourSet)]:
+        contour.remove()
+    s = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(image.get_array(), dtype=float)), -np.inf)
+    return outline_cells(ax, s >= threshold, image.get_extent(), colour)
+
+
+def km_axes(ax: Any, nbins: int = 4) -> None:
+    """Label an axes in metres of a projected CRS in kilometres, with at most ``nbins`` ticks and no offset."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
+    ax.set_xlabel(ax.get_xlabel().replace("(m", "(km"))
+    ax.set_ylabel(ax.get_ylabel().replace("(m", "(km"))
+
+
+# --- the check ------------------------------------------------------------------------------------------
+
+
+def _pixels(fig: Figure, png: Any = None) -> np.ndarray:
+    """The ``[H, W, 3+]`` picture of ``fig``: decoded from its PNG when given, else drawn with Agg."""
+    if png is not None:
+        from matplotlib.image import imread
+
+        data = base64.b64decode(png) if isinstance(png, str) else png
+        return imread(io.BytesIO(data), format="png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = (
+        FigureCanvasAgg(fig) if fig.canvas is None or not hasattr(fig.canvas, "buffer_rgba") else fig.canvas
+    )
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())
+
+
+def _clipped_share(image) -> float:
+    """Share of an ``AxesImage``'s pixels drawn at a clip value: beyond its limits, or pure white in RGB."""
+    a = np.ma.masked_invalid(np.ma.asarray(image.get_array()).astype(np.float64))
+    if a.count() == 0:
+        return 0.0
+    if a.ndim == 2:
+        if type(image.norm) is not Normalize or image.norm.vmin is None or image.norm.vmax is None:
+            return 0.0  # categorical (BoundaryNorm) and log scales: no clip value to count
+        lo, hi = image.norm.vmin, image.norm.vmax
+        return float(((a < lo) | (a > hi)).mean())
+    top = 255.0 if np.ma.max(a[..., :3]) > 1.0 + 1e-6 else 1.0
+    white = (a[..., :3] >= top).all(axis=-1)
+    return float(white.mean())
+
+
+def figure_problems(
+    fig: Figure, png: Any = None, *, clip_share: float = CLIP_SHARE, panel_share: float = PANEL_CLIP_SHARE
+) -> list[str]:
+    """What makes ``fig`` unreadable: no data, one colour, or images saturated at a clip value.
+
+    Args:
+        fig: a matplotlib figure.
+        png: its PNG as shown (bytes or base64 text); drawn again with Agg when None.
+        clip_share: mean share of the image panels' pixels at a clip value above which the figure is called saturated.
+        panel_share: the same for one colour-mapped (scalar) panel; an RGB panel may clip (snow, cloud).
+
+    Returns:
+        One sentence per problem; empty when the figure is fine.
+    """
+    problems = []
+    if not any(ax.has_data() for ax in fig.axes) and not fig.images:
+        problems.append("empty: no axes holds data (no image, line, marker or patch)")
+    pixels = _pixels(fig, png)[..., :3]
+    if pixels.size and np.ptp(pixels.reshape(-1, 3), axis=0).max() == 0:
+        problems.append("empty: the whole picture is one colour")
+    clipped = [
+        (ax, _clipped_share(image), image.get_array().ndim == 2)
+        for ax in fig.axes
+        for image in ax.get_images()
+    ]
+    overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
+    if overall > clip_share:
+        problems.append(
+            f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over {clip_share:.0%}); widen "
+            "the colour range or use a fixed stretch that fits the data"
+        )
+    for ax, share, scalar in clipped:  # a white RGB panel may be snow or cloud; a scalar one is a bad range
+        if scalar and share > panel_share:
+            where = ax.get_title() or ax.get_label() or "untitled panel"
+            problems.append(
+                f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over {panel_share:.0%})"
+            )
+    return problems
+
+
+def _open_figures() -> dict[int, Figure]:
+    """``{number: figure}`` of the figures pyplot holds open (none before pyplot is imported)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return {}
+    return {m.num: m.canvas.figure for m in pyplot._pylab_helpers.Gcf.get_all_fig_managers()}
+
+
+def _name(fig: Figure) -> str:
+    title = fig.get_suptitle() or next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    return (
+        f"figure {getattr(fig, 'number', '')} ({title[:60]!r})"
+        if title
+        else f"figure {getattr(fig, 'number', '')}"
+    )
+
+
+class FigureProblem(RuntimeError):
+    """A cell showed a figure that a reader cannot use (empty, saturated, twice, as text, or not at all)."""
+
+
+class FigureCheck:
+    """Watches what an IPython shell displays and fails the cell that shows a bad figure."""
+
+    def __init__(self, shell: Any, clip_share: float = CLIP_SHARE):
+        self.shell, self.clip_share = shell, clip_share
+        self._format = shell.display_formatter.format
+        self.shown: dict[int, tuple[Figure, int, bool]] = {}  # id -> (figure, times shown, with an image)
+        self.found: list[str] = []  # problems of the figures shown by the running cell
+        self.open_before: set[int] = set()
+
+    def format(self, obj: Any, *args: Any, **kwargs: Any):
+        """The shell's own ``display_formatter.format``, noting each figure it draws and what is wrong with it."""
+        data, metadata = self._format(obj, *args, **kwargs)
+        if isinstance(obj, Figure):
+            _, times, had_image = self.shown.get(id(obj), (obj, 0, False))
+            self.shown[id(obj)] = (obj, times + 1, had_image or "image/png" in data)
+            if "image/png" in data:
+                found = figure_problems(obj, data["image/png"], clip_share=self.clip_share)
+                self.found += [f"{_name(obj)}: {p}" for p in found]
+        return data, metadata
+
+    def pre_run_cell(self, info: Any = None) -> None:
+        """Start a cell: forget the figures shown so far, note those already open."""
+        self.shown, self.found = {}, []
+        self.open_before = set(_open_figures())
+
+    def problems(self) -> list[str]:
+        """Problems of the figures of the cell that just ran."""
+        found = list(self.found)
+        for fig, times, had_image in self.shown.values():
+            if times > 1:
+                found.append(f"{_name(fig)}: shown {times} times; show each figure once")
+            if not had_image:
+                found.append(
+                    f"{_name(fig)}: shown as text only ({fig!r}); make it with xl.viz.new_figure or "
+                    "xl.viz.grid, which draw it as a PNG under any backend"
+                )
+        for number, fig in sorted(_open_figures().items()):
+            if number in self.open_before:
+                continue
+            if id(fig) in self.shown:
+                found.append(
+                    f"figure {number}: still open after it was shown, so Jupyter's inline backend draws it a "
+                    "second time; make it with xl.viz.new_figure or xl.viz.grid, or plt.close it"
+                )
+            else:
+                found.append(
+                    f"figure {number}: made but never shown (a headless run loses it); end the cell with the "
+                    "figure or display(fig) it"
+                )
+        return found
+
+    def post_run_cell(self, result: Any) -> None:
+        """End a cell: turn its figure problems into the cell's error, so the kernel reports it as failed."""
+        found = self.problems()
+        if found and result is not None and result.error_in_exec is None and result.error_before_exec is None:
+            try:
+                raise FigureProblem("; ".join(found))
+            except FigureProblem as err:
+                result.error_in_exec = err  # the kernel reports the cell as failed
+                self.shell.showtraceback()
+
+
+_CHECK: FigureCheck | None = None
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """Check every figure the cells of ``shell`` display (``%load_ext xmodal_lab.viz.lesson_figures``)."""
+    global _CHECK
+    if _CHECK is not None and _CHECK.shell is shell:
+        return
+    _CHECK = FigureCheck(shell)
+    shell.display_formatter.format = _CHECK.format
+    shell.events.register("pre_run_cell", _CHECK.pre_run_cell)
+    shell.events.register("post_run_cell", _CHECK.post_run_cell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """Stop checking figures."""
+    global _CHECK
+    if _CHECK is None:
+        return
+    shell.display_formatter.format = _CHECK._format
+    shell.events.unregister("pre_run_cell", _CHECK.pre_run_cell)
+    shell.events.unregister("post_run_cell", _CHECK.post_run_cell)
+    _CHECK = None
