@@ -54,7 +54,10 @@ benchmarks: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Real places for the lessons: Sentinel-1/2 pairs from a STAC catalog into the cache (needs the network).
+# Real places for the lessons: Sentinel-1/2 pairs from a STAC catalog into the cache (needs the network), and
+# Segment Anything's ViT-B weights (375 MB, for lesson 06): best effort, offline it says so in one line.
+SAM_FETCH := from xmodal_lab.segment import download_sam_checkpoint as get; get('vit_b', timeout=20)
 .PHONY: data
-data: install  ## prefetch the course's real places (python -m xmodal_lab.data.fetch --course)
+data: install  ## prefetch the course's real places and SAM's ViT-B checkpoint into the cache
 	$(BIN)/python -m xmodal_lab.data.fetch --course
+	-$(BIN)/python -W ignore::RuntimeWarning -c "$(SAM_FETCH)"

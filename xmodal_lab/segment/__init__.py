@@ -1,7 +1,8 @@
 """Segment Anything on Earth-observation tiles, PerSAM, and one-shot segmentation with any encoder's features.
 
 ``checkpoints`` builds SAM, ``segmenter`` prompts it, ``persam`` and ``oneshot`` find a reference's class on
-other tiles, ``baseline`` is the band threshold they must beat, ``caution`` measures SAM's boundary spill.
+other tiles, ``baseline`` is the band threshold they must beat, ``caution`` measures SAM's boundary spill, ``real`` runs
+all three with the published weights on real composites.
 """
 
 from .baseline import (
@@ -51,6 +52,7 @@ from .oneshot import (
     standardise_guide,
 )
 from .persam import PerSAM, PerSamResult, decode_masks, persam, refine_with_confidence
+from .real import RealCompositeStudy, real_composite_study, real_sam_available
 from .segmenter import SamMasks, SamSegmenter, automatic_settings
 
 __all__ = [
@@ -63,5 +65,6 @@ __all__ = [
     "target_embedding", "upsample_confidence",
     "OneShotResult", "feature_fn", "guided_upsample", "modality_images", "one_shot_segment", "standardise_guide",
     "PerSAM", "PerSamResult", "decode_masks", "persam", "refine_with_confidence",
+    "RealCompositeStudy", "real_composite_study", "real_sam_available",
     "SamMasks", "SamSegmenter", "automatic_settings",
 ]  # fmt: skip
