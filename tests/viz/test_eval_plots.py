@@ -114,3 +114,24 @@ def test_plot_history_keeps_ranks_scores_and_seconds_apart():
     assert [ln.get_label() for ln in ranks.lines] == ["median_rank"]
     np.testing.assert_allclose(ranks.lines[0].get_ydata(), [30.0, 4.0])
     assert all("time" not in ln.get_label() for ax in fig.axes for ln in ax.lines)
+
+
+def test_projection_colours_points_by_land_cover_and_label_efficiency_draws_chance():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    fig = plots.plot_projection_before_after(
+        (a, b), (a, b), labels=labels, label_names=["water", "forest", "urban"]
+    )
+    ax = fig.axes[0]
+    colours = {tuple(np.round(c, 3)) for c in ax.collections[1].get_facecolors()}
+    assert len(colours) == 3  # one colour per class, not the modality colour
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"water", "forest", "urban"} <= set(names)
+    with pytest.raises(ValueError, match="no name"):
+        plots.plot_projection(
+            a, b, labels=np.array([0, 0, 1, 1, 2, 5]), label_names=["water", "forest", "urban"]
+        )
+    fig = plots.plot_label_efficiency({"s1": {0.1: 0.5, 1.0: 0.7}}, chance=0.25)
+    (chance,) = [line for line in fig.axes[0].get_lines() if line.get_gid() == "chance"]
+    assert chance.get_ydata()[0] == 0.25

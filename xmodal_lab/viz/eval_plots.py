@@ -8,10 +8,20 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from xmodal_lab.viz._common import scalar, to_numpy
-from xmodal_lab.viz.colours import MODALITY_COLOURS, TRUE_MATCH_COLOUR, render, s2_true_colour
+from xmodal_lab.viz.colours import (
+    MODALITY_COLOURS,
+    TRUE_MATCH_COLOUR,
+    class_colours,
+    landcover_legend,
+    render,
+    s2_true_colour,
+)
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
 
 _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
@@ -86,10 +96,20 @@ def plot_retrieval(
     return fig
 
 
-def plot_projection(coords_s1: Any, coords_s2: Any, title: str = "", *, ax: Any = None) -> Figure:
+def plot_projection(
+    coords_s1: Any,
+    coords_s2: Any,
+    title: str = "",
+    labels: Any = None,
+    *,
+    label_names: Mapping[int, str] | Sequence[str] | None = None,
+    ax: Any = None,
+) -> Figure:
     """Radar ``[N, 2]`` and optical ``[N, 2]`` points of one 2-D projection, each pair joined by a line.
 
-    Short lines mean the encoders agree about a place.
+    Short lines mean the encoders agree about a place. ``labels`` (``[N]`` class ids or ``[N, K]``
+    multi-hot) colour the points; ``label_names`` (a list or ``{id: name}``) name them, in the land-cover
+    colours where the names are land-cover classes.
     """
     a, b = to_numpy(coords_s1).astype(np.float64), to_numpy(coords_s2).astype(np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
@@ -98,20 +118,51 @@ def plot_projection(coords_s1: Any, coords_s2: Any, title: str = "", *, ax: Any 
     lines = LineCollection(np.stack([a, b], axis=1), colors="0.55", linewidths=0.6, alpha=0.6, zorder=1,
                            gid="pair_lines")  # fmt: skip
     ax.add_collection(lines)
-    ax.scatter(*a.T, s=14, marker="^", c=MODALITY_COLOURS["s1"], label="radar (S1)", zorder=2)
-    ax.scatter(*b.T, s=14, marker="o", c=MODALITY_COLOURS["s2"], label="optical (S2)", zorder=2)
-    ax.legend(fontsize=8, loc="best")
+    markers = {"s1": "^", "s2": "o"}
+    names = {"s1": "radar (S1)", "s2": "optical (S2)"}
+    if labels is None:
+        colours = MODALITY_COLOURS
+        handles = None
+    else:
+        ids = to_numpy(labels)
+        ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
+        if ids.shape != (len(a),):
+            raise ValueError(
+                f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
+            )
+        uniq = np.unique(ids)
+        if label_names is not None:  # named classes keep the colours they have in every figure (water blue)
+            table_ids, class_names, cmap, norm = landcover_legend(label_names)
+            missing = sorted(set(uniq.tolist()) - set(table_ids))
+            if missing:
+                raise ValueError(f"labels: class ids {missing} have no name in label_names")
+            lut = {c: to_hex(cmap(norm(c))) for c in uniq}
+        else:
+            class_names = {int(c): f"class {c}" for c in uniq}
+            lut = dict(zip(uniq, class_colours(len(uniq))))
+        colours = {m: [lut[c] for c in ids] for m in markers}
+        handles = [Line2D([], [], ls="", marker=markers[m], c="0.3", label=names[m]) for m in markers]
+        handles += [Patch(color=lut[c], label=class_names[int(c)]) for c in uniq]
+    for m, xy in (("s1", a), ("s2", b)):
+        ax.scatter(*xy.T, s=14, marker=markers[m], c=colours[m], label=names[m], zorder=2)
+    ax.legend(handles=handles, fontsize=8 if handles is None else 7, loc="best")
     ax.autoscale_view()
     show(ax, title=title, fontsize=10)
     return fig
 
 
-def plot_projection_before_after(before: Any, after: Any) -> Figure:
+def plot_projection_before_after(
+    before: Any,
+    after: Any,
+    labels: Any = None,
+    *,
+    label_names: Mapping[int, str] | Sequence[str] | None = None,
+) -> Figure:
     """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
     for ax, coords, title in zip(fig.subplots(1, 2), (before, after), ("before training", "after training")):
         s1, s2 = (coords["s1"], coords["s2"]) if isinstance(coords, Mapping) else coords
-        plot_projection(s1, s2, title, ax=ax)
+        plot_projection(s1, s2, title, labels, label_names=label_names, ax=ax)
     return fig
 
 
@@ -171,11 +222,12 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
 
 
 def plot_label_efficiency(
-    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None
+    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None, chance: float | None = None
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
     ``curves`` is ``{name: {fraction: score}}``; a score may be a list over seeds (drawn as mean and spread).
+    ``chance`` adds a dashed level (``gid="chance"``).
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")
@@ -188,6 +240,8 @@ def plot_label_efficiency(
         if any(r.size > 1 for r in runs):
             std = np.array([r.std() for r in runs])
             ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    if chance is not None:
+        ax.axhline(chance, ls="--", c="0.5", lw=1, label="chance", gid="chance")
     ax.set(xscale="log", xlabel="labels used (%)", ylabel=metric)
     ax.legend(fontsize=8)
     if title:
