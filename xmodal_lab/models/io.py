@@ -139,17 +139,10 @@ def _file_path(path: Any, what: str, new: bool = False) -> Path:
 def save_model(
     model: nn.Module, path: str | Path, overwrite: bool = False, *, card: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write a registered model's (or a :class:`SegmentationModel`'s) name, config and weights to ``path``.
+    """Write a registered model (or a :class:`SegmentationModel`) to ``path``; return the weights' path.
 
-    Args:
-        model: a model of the registry.
-        path: ``.safetensors`` (weights plus ``.json`` and ``.md`` card; added to a name without suffix) or
-            ``.pt`` / ``.pth`` (one torch file, the card inside).
-        overwrite: replace existing files (each in one step); otherwise an existing file is never touched.
-        card: ``{"data": "what it was trained on", "metrics": {"recall@1": 0.8}}`` for the model card.
-
-    Returns:
-        The weights' path.
+    ``card``, e.g. ``{"data": "what it was trained on", "metrics": {"recall@1": 0.8}}``, goes into the model
+    card; ``overwrite`` replaces existing files (each in one step), otherwise none is ever touched.
     """
     path = _file_path(path, "save_model", new=True)
     if path.suffix == "":
