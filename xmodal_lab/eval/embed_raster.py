@@ -165,6 +165,22 @@ def tile_windows(dataset: Any, rows: int = 256) -> Iterator[tuple[int, dict[str,
             yield index, pieces[0]
 
 
+def tile_pixels(ds: Any, raw: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """A raw window of :func:`tile_windows` in the kit's units: S1 dB, S2 reflectance, nodata mask.
+
+    Returns ``[2, H, W]`` and ``[12, H, W]`` tensors (nodata filled as the dataset fills it) and an ``[H, W]`` mask.
+    """
+    from xmodal_lab.data.rasters import _fill
+
+    optical = raw["s2"].astype(np.float32) * np.float32(ds._s2_scale) + np.float32(ds.s2_offset)
+    radar = raw["s1"].astype(np.float32)
+    if ds.s1_units == "linear":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+    nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+    return torch.from_numpy(_fill(radar, nodata)), torch.from_numpy(_fill(optical, nodata)), nodata
+
+
 class BlockTiles(torch.utils.data.IterableDataset):
     """The items of a ``PairedRasterDataset``, in order, read by :func:`tile_windows`: the same items, faster.
 
@@ -179,20 +195,12 @@ class BlockTiles(torch.utils.data.IterableDataset):
         return len(self.ds)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        from xmodal_lab.data.rasters import _fill
-
         ds, geo = self.ds, tile_geo_fields(self.ds)
-        scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
         for index, raw in tile_windows(ds, self.rows):
-            optical = raw["s2"].astype(np.float32) * scale + offset
-            radar = raw["s1"].astype(np.float32)
-            if ds.s1_units == "linear":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
-            nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+            s1, s2, nodata = tile_pixels(ds, raw)
             item = {
-                "s1": torch.from_numpy(_fill(radar, nodata)),
-                "s2": torch.from_numpy(_fill(optical, nodata)),
+                "s1": s1,
+                "s2": s2,
                 **geo[index],
                 "date": ds.date,
                 "nodata_mask": torch.from_numpy(nodata),

@@ -244,9 +244,9 @@ def predict_raster(
         OutputExistsError: ``out_path`` exists (nothing is overwritten; nothing is published on failure).
     """
     from xmodal_lab.data.collate import collate_pairs
-    from xmodal_lab.data.rasters import PairedRasterDataset, _fill
+    from xmodal_lab.data.rasters import PairedRasterDataset
 
-    from .embed_raster import tile_windows
+    from .embed_raster import tile_pixels, tile_windows
 
     path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
@@ -286,17 +286,10 @@ def predict_raster(
                 yield it["window"], it["nodata_mask"].numpy(), None if empty else next(probs)
             pending.clear()
 
-        # BlockTiles' conversion, without its per-tile coordinates (a list as long as the scene has tiles)
+        # the windows in the kit's units, without BlockTiles' per-tile coordinates (a list as long as the scene)
         gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
-        scale, offset = np.float32(ds._s2_scale), np.float32(ds.s2_offset)
         for index, raw in tile_windows(ds, rows=rows):
-            optical = raw["s2"].astype(np.float32) * scale + offset
-            radar = raw["s1"].astype(np.float32)
-            if ds.s1_units == "linear":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
-            nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
-            s1, s2 = torch.from_numpy(_fill(radar, nodata)), torch.from_numpy(_fill(optical, nodata))
+            s1, s2, nodata = tile_pixels(ds, raw)
             pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
                             "window": ds.windows[index]})  # fmt: skip
             if len(pending) == batch_size:
