@@ -110,7 +110,8 @@ class PairedRasterDataset(Dataset):
             with self._open_s1(s1) as s1_grid:
                 s1_data = s1_grid.read(self._s1_bands, masked=True)
         self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
-        s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
+        s1_values = np.ma.filled(s1_data.astype(np.float32, copy=False), np.nan)
+        del s1_data  # float32 like the tiles: a float64 copy of the whole radar scene would double it
         if np.isinf(s1_values).any():
             raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
         s1_valid = np.isfinite(s1_values).all(axis=0)
