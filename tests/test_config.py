@@ -77,8 +77,11 @@ def test_release_memory_returns_freed_heap_to_the_system():
     if not sys.platform.startswith("linux"):
         release_memory()  # only collects elsewhere
         return
-    blocks = [np.ones(16_000) for _ in range(8_000)]  # 1 GB in 128 KB heap blocks, below the mmap threshold
-    del blocks[1:]  # freed, yet kept by the allocator (gc.collect alone leaves them resident)
+    blocks, kept = [], []
+    for _ in range(8_000):  # 1 GB in 125 KB heap blocks (below the mmap threshold), each followed by a kept one
+        blocks.append(np.ones(16_000))
+        kept.append(np.ones(64))
+    del blocks  # freed holes between kept blocks: the allocator keeps them resident (gc.collect alone does too)
     before = anonymous_mb()
     release_memory()
     assert anonymous_mb() < before - 500
