@@ -1,16 +1,70 @@
-"""Notebook runs (``pytest --nbmake notebooks``): lessons that fetch a real place read the loopback STAC fixture.
+"""Notebook runs (``pytest --nbmake notebooks``): a memory cap per lesson, and the loopback STAC fixture.
 
-When a collected notebook calls ``fetch_pair`` and ``XMODAL_STAC_CATALOG`` is unset, the fixture of
+Memory: an nbmake item fails when its kernel's resident memory passes ``XMODAL_NOTEBOOK_MAX_MB`` (default
+:data:`NOTEBOOK_MAX_MB`): Binder gives the kernel and Jupyter 2 GB.
+
+Real places: when a collected notebook calls ``fetch_pair`` and ``XMODAL_STAC_CATALOG`` is unset, the fixture of
 ``tests/data/stac_fixture.py`` (Planetary Computer's shapes, COGs over the course's Rondônia box) is served
 for the session, and the kernels inherit ``XMODAL_STAC_CATALOG``, ``PC_SDK_SAS_URL`` and ``GDAL_HTTP_PROXY``
 pointing at it: CI runs the online path of a lesson without a network. Set ``XMODAL_STAC_CATALOG`` yourself to
-run them against a real catalog.
+run them against a real catalog. At the repository root so that both apply to ``pytest --nbmake notebooks``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+
+import pytest
+
+#: Largest resident memory (MiB) a curriculum notebook's kernel may reach in fast mode.
+NOTEBOOK_MAX_MB = 1792.0
+
+
+def _children_rss_mb(proc) -> float:
+    """Resident memory of ``proc``'s child processes (the notebook's kernel) in MiB."""
+    import psutil
+
+    total = 0
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # the kernel exited between the listing and the reading
+            pass
+    return total / 2**20
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Sample the kernel's memory every 0.2 s while an nbmake item runs; fail the item past the cap."""
+    if not str(item.path).endswith(".ipynb"):
+        return (yield)
+    import psutil
+
+    cap = float(os.environ.get("XMODAL_NOTEBOOK_MAX_MB", NOTEBOOK_MAX_MB))
+    me, peak, done = psutil.Process(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _children_rss_mb(me))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        result = yield
+    finally:
+        done.set()
+        thread.join()
+    item.user_properties.append(("kernel_peak_rss_mb", round(peak[0])))
+    if peak[0] > cap:
+        pytest.fail(
+            f"{item.path.name}: the kernel's resident memory peaked at {peak[0]:.0f} MiB, over the "
+            f"{cap:.0f} MiB cap (XMODAL_NOTEBOOK_MAX_MB); Binder gives the kernel and Jupyter 2 GB",
+            pytrace=False,
+        )
+    return result
+
 
 _SERVED: list = []
 

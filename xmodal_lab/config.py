@@ -6,8 +6,11 @@ move the bundled samples and the cache. No torch at import time, so ``import xmo
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import random
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,3 +100,16 @@ def requested_device(prefer: object) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise InputValueError("device='mps' but no Apple GPU is available; use device='cpu' or leave it out")
     return device
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the memory freed since back to the system (glibc's ``malloc_trim``).
+
+    After a large step (training, a big embedding) the C allocator keeps the freed memory for reuse, so the
+    kernel's resident memory stays near its peak; on Linux with glibc this returns it. Elsewhere only collects.
+    """
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # absent from musl and other C libraries
+        if trim is not None:
+            trim(0)

@@ -171,3 +171,16 @@ def test_non_finite_data_is_refused():
     bad = [{"s1": torch.full((2, 4, 4), float("nan")), "s2": torch.zeros(12, 4, 4)}] * 4
     with pytest.raises(ValueError, match="'s1' holds NaN"):
         band_statistics(bad, batch_size=2)
+
+
+def test_cached_pairs_keep_the_tiles_once_and_odd_keys_like_a_stack():
+    world = SimulatedWorld(seed=1, size=8, n_scenes=7)
+    cached = CachedPairs(world, batch_size=3)
+    assert len(world._cache) == 0  # the world's render cache is emptied as the blocks fill
+    assert torch.equal(cached.columns["s2"], torch.stack([world[i]["s2"] for i in range(7)]))
+    items = [{"a": torch.full((2,), i), "b": torch.zeros(i + 1), "c": torch.ones(1)} for i in range(4)]
+    del items[2]["c"]
+    odd = CachedPairs(items, batch_size=2)
+    assert torch.equal(odd.columns["a"], torch.stack([it["a"] for it in items]))
+    assert "c" not in odd.columns  # one item lacks it
+    assert [len(v) for v in odd.columns["b"]] == [1, 2, 3, 4]  # shapes differ: kept item by item

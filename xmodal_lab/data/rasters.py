@@ -121,7 +121,8 @@ class PairedRasterDataset(Dataset):
                 preview = {} if scan else {"out_shape": (2, min(self.height, 256), min(self.width, 256))}
                 s1_data = read_window(s1_grid, self.s1_path, self._s1_bands, masked=True, **preview)
         self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
-        s1_values = np.ma.filled(s1_data.astype(np.float64), np.nan)
+        s1_values = np.ma.filled(s1_data.astype(np.float32, copy=False), np.nan)
+        del s1_data  # float32 like the tiles: a float64 copy of the whole radar scene would double it
         if np.isinf(s1_values).any():
             raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
         s1_valid = np.isfinite(s1_values).all(axis=0) & ~(s1_values == 0).all(axis=0)  # untagged zero fill

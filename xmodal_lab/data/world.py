@@ -199,6 +199,11 @@ class SimulatedWorld(Dataset):
             _, old = self._cache.popitem(last=False)
             self._cache_bytes -= _nbytes(old)
 
+    def forget(self) -> None:
+        """Empty the render cache (the pairs render again, identically, when next read)."""
+        self._cache.clear()
+        self._cache_bytes = 0
+
     # --- where and when -------------------------------------------------------------------------------
     def place(self, index: int) -> Place:
         """Biome, coordinates, date, GSD and radar geometry of scene ``index`` (cheap: no rendering)."""

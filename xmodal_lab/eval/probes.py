@@ -6,12 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, f1_score
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from xmodal_lab.errors import InputValueError
 
@@ -42,6 +36,12 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
     Labels are class ids ``[N]`` (returns ``accuracy``, ``macro_f1``) or multi-hot ``[N, K]``, one binary
     probe per label (returns ``micro_f1``, ``mAP``).
     """
+    from sklearn.linear_model import LogisticRegression  # scikit-learn is imported on first use: it is large
+    from sklearn.metrics import average_precision_score, f1_score
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
         keep = y_train.sum(axis=0) > 0
@@ -69,6 +69,8 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
     """Accuracy of a majority-vote cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``."""
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     _check_k(k, len(x_train), "knn_accuracy")
+    from sklearn.neighbors import KNeighborsClassifier
+
     clf = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(x_train, y_train)
     return float((clf.predict(x_test) == y_test).mean())
 

@@ -79,7 +79,9 @@ class StepBatchSampler(Sampler[list[int]]):
 class CachedPairs(Dataset):
     """A dataset of pair dicts rendered once and kept in memory, one stacked block per tensor key.
 
-    A ``SimulatedWorld`` renders each item on every access; ``keys`` keeps only those keys.
+    A ``SimulatedWorld`` renders each item on every access; ``keys`` keeps only those keys. Each tensor is
+    copied into its block as it is rendered, and the worlds' own render caches are emptied, so the tiles
+    live once in memory.
     """
 
     def __init__(
@@ -89,16 +91,39 @@ class CachedPairs(Dataset):
             raise ValueError("CachedPairs: the dataset is empty")
         self.source, self._n = data, len(data)
         self.config = getattr(data, "config", None)
-        parts: dict[str, list[Any]] = {}
+        worlds = [w for w in _worlds(data) if isinstance(w, SimulatedWorld)]
+        blocks: dict[str, torch.Tensor] = {}  # [N, ...] per tensor key whose items all match the first
+        parts: dict[str, list[Any]] = {}  # the other keys, item by item
+        order: dict[str, int] = {}  # every key, in the order the items give them: how many items have it
+        row = 0
         for items in DataLoader(data, batch_size=batch_size, collate_fn=list, num_workers=num_workers):
             for item in items:
                 for key, value in item.items():
-                    if keys is None or key in keys:
+                    if keys is not None and key not in keys:
+                        continue
+                    order[key] = order.get(key, 0) + 1
+                    block = blocks.get(key)
+                    if row == 0 and isinstance(value, torch.Tensor):
+                        block = blocks[key] = torch.empty((self._n, *value.shape), dtype=value.dtype)
+                    elif block is not None and not _fits(block, value):
+                        parts[key] = [r.clone() for r in block[:row]]
+                        del blocks[key]
+                        block = None
+                    if block is not None:
+                        block[row] = value
+                    else:
                         parts.setdefault(key, []).append(value)
+                row += 1
+            for world in worlds:  # the world's own copies of the tiles would double the memory
+                world.forget()
         self.columns: dict[str, Any] = {}
-        for key, values in parts.items():
-            if len(values) != self._n:
+        for key, count in order.items():
+            if count != self._n:
                 continue  # a key that only some items have cannot be batched anyway
+            if key in blocks:
+                self.columns[key] = blocks.pop(key)
+                continue
+            values = parts.pop(key)
             same = isinstance(values[0], torch.Tensor) and all(v.shape == values[0].shape for v in values)
             self.columns[key] = torch.stack(values) if same else values
 
@@ -122,6 +147,10 @@ class CachedPairs(Dataset):
 
     def __repr__(self) -> str:
         return f"CachedPairs({self.source!r}, {self._n} items in memory)"
+
+
+def _fits(block: torch.Tensor, value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.shape == block.shape[1:] and value.dtype == block.dtype
 
 
 class _BatchView(Dataset):
@@ -173,10 +202,6 @@ def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers
         cached = CachedPairs(data, num_workers=num_workers)
     finally:
         torch.set_rng_state(rng)
-    for world in worlds:  # the world's own copies of the tiles would double the memory
-        if isinstance(world, SimulatedWorld) and hasattr(world, "_cache"):
-            world._cache.clear()
-            world._cache_bytes = 0
     return cached
 
 

@@ -27,7 +27,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torch.utils.data import Dataset
 
-from xmodal_lab.config import seed_everything
+from xmodal_lab.config import release_memory, seed_everything
 from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError, SmallDataWarning
 from xmodal_lab.files import as_path, claim
 from xmodal_lab.serialization import SAFE_GLOBALS
@@ -230,7 +230,10 @@ def fit(
             "results will differ from the text. Raise max_minutes (or lower max_steps) and run the cell again.",
             stacklevel=2,
         )
-    return model.cpu().eval(), record
+    model = model.cpu().eval()
+    del trainer, task, datamodule, data
+    release_memory()  # the run's freed batches and buffers go back to the system, not kept by the allocator
+    return model, record
 
 
 def _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config: FitConfig) -> None:
