@@ -58,5 +58,9 @@ class NodataWarning(UserWarning):
     """Pixels taken as nodata though the file does not say so (untagged zero fill, NaN); the message names them."""
 
 
+class SlowInputWarning(UserWarning):
+    """An input so large that the computation will take minutes (a whole scene as one tile on a CPU)."""
+
+
 class SmallDataWarning(UserWarning):
     """A dataset too small for the number computed on it to mean much (e.g. recall on 5 items)."""

@@ -669,12 +669,25 @@ def _big_tile(c: Ctx, name: str, side: int, megabytes: float | None = None, trai
             return model.embed(s1=s1)
 
 
+def _slow_tile(c: Ctx, name: str, side: int) -> Any:
+    """A tile that fits in memory but takes minutes on a CPU: the warning, raised here, stops it at once."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", errors.SlowInputWarning)
+        return _big_tile(c, name, side)
+
+
 TOO_BIG = errors.InputTooLargeError
 case("mem-croma-4096", "memory", lambda c: _big_tile(c, "croma", 4096), expect=TOO_BIG, match="GB")
 case("mem-croma-512-small-machine", "memory", lambda c: _big_tile(c, "croma", 512, megabytes=200),
      expect=TOO_BIG, match="available")  # fmt: skip
 case("mem-contrastive-train-small-machine", "memory", lambda c: _big_tile(c, "contrastive", 512, megabytes=30,
      train=True), expect=TOO_BIG, match="tokens")  # fmt: skip
+case("slow-contrastive-2048", "memory", lambda c: _slow_tile(c, "contrastive", 2048),
+     expect=errors.SlowInputWarning, match="minutes")  # fmt: skip
+case("slow-contrastive-64-quiet", "memory", lambda c: _slow_tile(c, "contrastive", 64),
+     check=lambda r, c: tuple(r["s1"].shape)[0] == 1)  # fmt: skip
 case("mem-croma-fits", "memory", lambda c: _big_tile(c, "croma", 64),
      check=lambda r, c: tuple(r["s1"].shape)[0] == 1)  # fmt: skip
 
