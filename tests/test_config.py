@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -64,24 +65,35 @@ def test_import_is_light():
 
 
 def test_release_memory_returns_freed_heap_to_the_system():
+    import subprocess
     import sys
-
-    import numpy as np
-
-    from xmodal_lab.config import release_memory
-
-    def anonymous_mb() -> float:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("RssAnon:")) / 1024
+    import textwrap
 
     if not sys.platform.startswith("linux"):
+        from xmodal_lab.config import release_memory
+
         release_memory()  # only collects elsewhere
         return
-    blocks, kept = [], []
-    for _ in range(8_000):  # 1 GB in 125 KB heap blocks (below the mmap threshold), each followed by a kept one
-        blocks.append(np.ones(16_000))
-        kept.append(np.ones(64))
-    del blocks  # freed holes between kept blocks: the allocator keeps them resident (gc.collect alone does too)
-    before = anonymous_mb()
-    release_memory()
-    assert anonymous_mb() < before - 500
+    # A fresh interpreter with a fixed mmap threshold, so the test process's own heap history cannot decide it.
+    child = textwrap.dedent("""
+        import numpy as np
+        from xmodal_lab.config import release_memory
+
+        def anonymous_mb():
+            with open("/proc/self/status") as status:
+                return next(int(line.split()[1]) for line in status if line.startswith("RssAnon:")) / 1024
+
+        blocks, kept = [], []
+        for _ in range(8_000):  # 1 GB in 125 KB heap blocks, each followed by a kept one
+            blocks.append(np.ones(16_000))
+            kept.append(np.ones(64))
+        del blocks  # freed holes between kept blocks: the allocator keeps them resident (gc.collect alone does too)
+        before = anonymous_mb()
+        release_memory()
+        print(before, anonymous_mb())
+    """)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(4 * 2**20)}
+    out = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
+    before, after = map(float, out.stdout.split())
+    assert before > 900, f"the freed holes should still be resident before the release ({before:.0f} MiB)"
+    assert after < before - 500, f"release_memory handed back only {before - after:.0f} MiB"
