@@ -1,11 +1,8 @@
 """Saving and loading models: safetensors weights with a model card, or the kit's older ``.pt`` files.
 
-The file name's suffix picks the format. ``.safetensors`` (the default for a name without a suffix) writes
-three files published together, all or none: the weights (tensors only, readable by any safetensors
-library, with the registry name, config and a SHA-256 of the tensors in the header), ``<stem>.json`` (the
-card: name, config, kit version, input recipe, training data, metrics) and ``<stem>.md`` (the same card for
-people). ``.pt`` / ``.pth`` write one ``{"name", "config", "state_dict"}`` torch file, as earlier kits did.
-:func:`load_model` reads both and checks that the weights and their card belong together.
+The suffix picks the format: ``.safetensors`` (default) writes the weights (name, config and a SHA-256 of the
+tensors in the header), ``<stem>.json`` and ``<stem>.md`` (the card), all or none; ``.pt`` / ``.pth`` one torch
+file. :func:`load_model` reads both and checks that the weights and their card belong together.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ from torch import Tensor
 from xmodal_lab.errors import InputTooLargeError, SlowInputWarning
 from xmodal_lab.units import check_s1, check_s2
 
-#: Tokens per tile above which a CPU forward pass is slow enough to say so (a 1024 px tile at patch 16).
-SLOW_CPU_TOKENS = 4096
+SLOW_CPU_TOKENS = 4096  # tokens per tile above which a CPU forward pass takes long enough to say so
 _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs the host: once per input name
 
 
@@ -100,13 +99,9 @@ def check_memory(shape: tuple[int, ...], patch: int, config: Any, name: str, dev
             f"it into tiles of at most {max(side, patch)} px (PairedRasterDataset(size=...)) or pass fewer at once"
         )
     if device.type == "cpu" and need["tokens"] > SLOW_CPU_TOKENS:
-        warnings.warn(
-            f"{name}: a {shape[-2]} x {shape[-1]} px tile is {need['tokens']} tokens; attention grows with their "
-            f"square, so on a CPU this forward pass can take minutes. Models are trained on small tiles: cut the "
-            f"scene into tiles of the model's size (xmodal_lab.eval.embed_raster or PairedRasterDataset(size=...))",
-            SlowInputWarning,
-            stacklevel=4,
-        )
+        msg = f"{name}: {need['tokens']} tokens per tile; attention grows with their square, so on a CPU this"
+        msg += " forward pass can take minutes: cut the scene into tiles (eval.embed_raster, PairedRasterDataset)"
+        warnings.warn(msg, SlowInputWarning, stacklevel=4)
 
 
 def batch_item(batch: dict, key: str, owner: str) -> Tensor:
