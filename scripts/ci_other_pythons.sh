@@ -31,9 +31,12 @@ QUICK=(
 )
 failed=()
 
-find_python() { # python3.12 on PATH, else pyenv's newest 3.12.x
-    command -v "python$1" 2>/dev/null && return
-    ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -1
+find_python() { # python3.12 on PATH, else pyenv's newest 3.12.x; the first that runs (a pyenv shim may not)
+    local cand
+    for cand in $(command -v "python$1" 2>/dev/null) \
+        $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V -r); do
+        "$cand" -c "import sys" >/dev/null 2>&1 && { echo "$cand"; return; }
+    done
 }
 
 left_s() { echo $((LIMIT_S - ($(date +%s) - CI_START) - MARGIN_S)); }
