@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "scripts" / "torch_source.py"
@@ -344,9 +344,4 @@ def test_binder_lands_on_the_student_copy_even_when_binder_passes_a_default_url(
         assert location is not None, "JupyterLab did not answer within 90 s"
         assert location.split("?")[0].endswith(STUDENT_00), location
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "xmodal-test"
@@ -68,9 +68,4 @@ def test_lab_command_serves_the_notebooks():
         assert "00_welcome.ipynb" in names, f"notebooks/ not served; got {sorted(names)}"
         assert lab_page.status == 200 and b"JupyterLab" in lab_page.read()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)

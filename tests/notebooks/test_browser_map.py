@@ -165,6 +165,11 @@ class WebDriver:
         )
         return [next(iter(ref.values())) for ref in found]
 
+    def _pointer(self, actions: list[dict]) -> None:
+        """Perform one sequence of W3C mouse actions."""
+        action = {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}
+        self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
+
     def click_at(self, element: str, dx: int, dy: int) -> None:
         """A real mouse click ``(dx, dy)`` pixels from the centre of ``element`` (W3C pointer actions)."""
         pointer = [
@@ -173,13 +178,7 @@ class WebDriver:
             {"type": "pause", "duration": 50},
             {"type": "pointerUp", "button": 0},
         ]
-        action = {
-            "type": "pointer",
-            "id": "mouse",
-            "parameters": {"pointerType": "mouse"},
-            "actions": pointer,
-        }
-        self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
+        self._pointer(pointer)
 
     def drag(self, element: str, start: tuple[int, int], end: tuple[int, int], steps: int = 5) -> None:
         """Press the mouse at ``start``, move to ``end`` in ``steps``, release (offsets from the centre)."""
@@ -195,13 +194,7 @@ class WebDriver:
             *moves,
             {"type": "pointerUp", "button": 0},
         ]
-        action = {
-            "type": "pointer",
-            "id": "mouse",
-            "parameters": {"pointerType": "mouse"},
-            "actions": pointer,
-        }
-        self._call("POST", f"/session/{self.session}/actions", {"actions": [action]})
+        self._pointer(pointer)
 
     def click(self, element: str) -> None:
         self._call("POST", f"/session/{self.session}/element/{element}/click", {})
