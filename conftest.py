@@ -22,17 +22,23 @@ import pytest
 NOTEBOOK_MAX_MB = 1792.0
 
 
-def _children_rss_mb(proc) -> float:
-    """Resident memory of ``proc``'s child processes (the notebook's kernel) in MiB."""
+def _children_memory_mb(proc) -> tuple[float, str]:
+    """Resident memory of ``proc``'s child processes (the notebook's kernel) in MiB, and its breakdown."""
     import psutil
 
-    total = 0
+    total, anon, files, count = 0, 0, 0, 0
     for child in proc.children(recursive=True):
         try:
+            status = Path(f"/proc/{child.pid}/status").read_text() if os.name == "posix" else ""
             total += child.memory_info().rss
-        except psutil.Error:  # the kernel exited between the listing and the reading
-            pass
-    return total / 2**20
+        except (psutil.Error, OSError):  # the kernel exited between the listing and the reading
+            continue
+        count += 1
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        anon += int(fields.get("RssAnon", "0 kB").split()[0]) * 1024
+        files += int(fields.get("RssFile", "0 kB").split()[0]) * 1024
+    detail = f"anonymous {anon / 2**20:.0f} MiB, files {files / 2**20:.0f} MiB, {count} process(es)"
+    return total / 2**20, detail
 
 
 @pytest.hookimpl(wrapper=True)
@@ -43,11 +49,13 @@ def pytest_runtest_call(item):
     import psutil
 
     cap = float(os.environ.get("XMODAL_NOTEBOOK_MAX_MB", NOTEBOOK_MAX_MB))
-    me, peak, done = psutil.Process(), [0.0], threading.Event()
+    me, peak, done = psutil.Process(), [0.0, ""], threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _children_rss_mb(me))
+            rss, detail = _children_memory_mb(me)
+            if rss > peak[0]:
+                peak[:] = [rss, detail]
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -57,10 +65,12 @@ def pytest_runtest_call(item):
         done.set()
         thread.join()
     item.user_properties.append(("kernel_peak_rss_mb", round(peak[0])))
+    item.user_properties.append(("kernel_peak_detail", peak[1]))
     if peak[0] > cap:
         pytest.fail(
-            f"{item.path.name}: the kernel's resident memory peaked at {peak[0]:.0f} MiB, over the "
-            f"{cap:.0f} MiB cap (XMODAL_NOTEBOOK_MAX_MB); Binder gives the kernel and Jupyter 2 GB",
+            f"{item.path.name}: the kernel's resident memory peaked at {peak[0]:.0f} MiB ({peak[1]}; "
+            f"{os.cpu_count()} CPUs), over the {cap:.0f} MiB cap (XMODAL_NOTEBOOK_MAX_MB); Binder gives the "
+            "kernel and Jupyter 2 GB",
             pytrace=False,
         )
     return result
