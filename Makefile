@@ -10,6 +10,10 @@ JOBS   ?= 2
 # JupyterLab refuses to run as root (containers, CI) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
+# Fast mode on x86-64 computes as the run the lessons quote (scripts/same_numbers.env; the tests set it too).
+SAME_NUMBERS := $(if $(filter x86_64 amd64,$(shell uname -m)),$(shell grep -v '^\#' scripts/same_numbers.env))
+QUOTED_ENV = $(if $(filter 1,$(XMODAL_FAST)),$(SAME_NUMBERS))
+
 .PHONY: install lab lab-solutions test test-unit test-notebooks lint student-copies benchmarks clean
 
 $(BIN)/python:
@@ -26,10 +30,10 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install the kit with pinned versions
 
 lab: install  ## open the student copies of the curriculum (notebooks/student/, no solutions) in JupyterLab
-	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks/student --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
+	$(QUOTED_ENV) XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks/student --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 lab-solutions: install  ## instructors: open the curriculum with its solutions (notebooks/)
-	XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
+	$(QUOTED_ENV) XMODAL_FAST=$${XMODAL_FAST:-0} $(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Two test processes on two cores: one BLAS/OpenMP thread each (notebook kernels inherit it), so that two
 # notebooks training side by side do not oversubscribe the cores.

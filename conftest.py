@@ -8,15 +8,32 @@ Real places: when a collected notebook calls ``fetch_pair`` and ``XMODAL_STAC_CA
 for the session, and the kernels inherit ``XMODAL_STAC_CATALOG``, ``PC_SDK_SAS_URL`` and ``GDAL_HTTP_PROXY``
 pointing at it: CI runs the online path of a lesson without a network. Set ``XMODAL_STAC_CATALOG`` yourself to
 run them against a real catalog. At the repository root so that both apply to ``pytest --nbmake notebooks``.
+
+Same numbers: on x86-64, the settings of ``scripts/same_numbers.env`` are set (where unset) before anything
+imports torch, so kernels and test workers compute as the run the lessons quote did, whatever the CPU.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import threading
 from pathlib import Path
 
 import pytest
+
+SAME_NUMBERS = Path(__file__).parent / "scripts" / "same_numbers.env"
+
+
+def same_numbers_settings() -> dict[str, str]:
+    """The ``NAME=value`` lines of ``scripts/same_numbers.env``."""
+    lines = SAME_NUMBERS.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+if platform.machine().lower() in ("x86_64", "amd64"):
+    for _name, _value in same_numbers_settings().items():
+        os.environ.setdefault(_name, _value)
 
 #: Largest resident memory (MiB) a curriculum notebook's kernel may reach in fast mode.
 NOTEBOOK_MAX_MB = 1792.0
@@ -74,6 +91,29 @@ def pytest_runtest_call(item):
             pytrace=False,
         )
     return result
+
+
+_PEAKS: dict[str, tuple[float, str]] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Collect each notebook's kernel peak (test workers send their items' properties to the controller)."""
+    props = dict(report.user_properties)
+    if report.when == "call" and "kernel_peak_rss_mb" in props:
+        _PEAKS[report.nodeid] = (props["kernel_peak_rss_mb"], props.get("kernel_peak_detail", ""))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    """One line per notebook: its kernel's peak resident memory, to read in a CI log next to the cap."""
+    if not _PEAKS:
+        return
+    cap = float(os.environ.get("XMODAL_NOTEBOOK_MAX_MB", NOTEBOOK_MAX_MB))
+    flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split() if Path("/proc/cpuinfo").exists() else []
+    cpu = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else platform.machine()
+    terminalreporter.section(f"kernel peak memory (cap {cap:.0f} MiB; {os.cpu_count()} CPUs with {cpu})")
+    for nodeid, (peak, detail) in sorted(_PEAKS.items()):
+        terminalreporter.write_line(f"{peak:6.0f} MiB  {nodeid}  ({detail})")
 
 
 _SERVED: list = []

@@ -112,7 +112,9 @@ def check_quotes(
     if wrong:
         raise AssertionError(
             f"{name}: {len(wrong)} of {len(quotes)} quoted numbers differ from this run (fast mode, seed "
-            f"{seed}); update the text:\n  " + "\n  ".join(wrong)
+            f"{seed}); update the text:\n  " + "\n  ".join(wrong) + "\n(On a CPU with AVX-512, start Jupyter "
+            "with the settings of scripts/same_numbers.env, as `make lab` in fast mode and Binder do, to compute "
+            "as the quoted run did.)"
         )
     print(f"{name}: all {len(quotes)} quoted numbers match this run (fast mode, seed {seed}).")
     return len(quotes)

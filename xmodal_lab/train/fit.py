@@ -231,7 +231,7 @@ def fit(
             stacklevel=2,
         )
     model = model.cpu().eval()
-    del trainer, task, datamodule, data
+    del trainer, task, datamodule, data, history, logger
     release_memory()  # the run's freed batches and buffers go back to the system, not kept by the allocator
     return model, record
 
