@@ -28,7 +28,7 @@ SAME_NUMBERS = Path(__file__).parent / "scripts" / "same_numbers.env"
 def same_numbers_settings() -> dict[str, str]:
     """The ``NAME=value`` lines of ``scripts/same_numbers.env``."""
     lines = SAME_NUMBERS.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return dict(line.replace('"', "").split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
 if platform.machine().lower() in ("x86_64", "amd64"):
@@ -81,8 +81,8 @@ def pytest_runtest_call(item):
     finally:
         done.set()
         thread.join()
-    item.user_properties.append(("kernel_peak_rss_mb", round(peak[0])))
-    item.user_properties.append(("kernel_peak_detail", peak[1]))
+        item.user_properties.append(("kernel_peak_rss_mb", round(peak[0])))
+        item.user_properties.append(("kernel_peak_detail", peak[1]))
     if peak[0] > cap:
         pytest.fail(
             f"{item.path.name}: the kernel's resident memory peaked at {peak[0]:.0f} MiB ({peak[1]}; "
