@@ -19,11 +19,12 @@ from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES
 
 
-def _acquisitions(folder: Path) -> list[Path]:
-    subs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def acquisitions(folder: Path) -> list[Path]:
+    """The acquisition folders of an SSL4EO-S12 ``<sensor>/<location>/`` folder, in date order."""
+    subs = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
     if not subs:
         raise FileNotFoundError(f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/")
-    return subs
+    return sorted(subs, key=lambda p: (_date_of(p), p.name))
 
 
 def _date_of(acq: Path) -> dt.date:
@@ -110,8 +111,8 @@ def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> l
     ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); the pairs are those of :func:`read_ssl4eo_location`.
     """
     root = ssl4eo_root(root)
-    radar = _acquisitions(root / "s1" / location)
-    optical = _acquisitions(root / "s2a" / location)
+    radar = acquisitions(root / "s1" / location)
+    optical = acquisitions(root / "s2a" / location)
     dates = [_date_of(a) for a in optical]
     pairs = []
     for acq in radar:
