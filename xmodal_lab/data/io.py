@@ -156,3 +156,23 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
     """Affine of the window whose top-left pixel is ``(row, col)`` (``rasterio.windows.transform`` warns in 1.4)."""
     return tuple(Affine(*tuple(transform)[:6]) @ Affine.translation(col, row))[:6]
+
+
+def write_geotiff(
+    path: str | Path, array: np.ndarray, crs: Any, transform: Any, nodata: float | None,
+    descriptions: tuple[str, ...], tags: dict[str, str],
+) -> None:
+    """Write ``array`` ``[C, H, W]`` as a deflate GeoTIFF (256 px tiles from 256 x 256 px on), named bands, tags."""
+    import rasterio
+
+    count, height, width = array.shape
+    profile = dict(
+        driver="GTiff", width=width, height=height, count=count, dtype=array.dtype, crs=str(crs),
+        transform=Affine(*tuple(transform)[:6]), nodata=nodata, compress="deflate",
+    )
+    if height >= 256 and width >= 256:  # GeoTIFF blocks must be multiples of 16; small files stay striped
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array)
+        dst.descriptions = descriptions
+        dst.update_tags(**tags)

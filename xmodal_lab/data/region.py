@@ -16,6 +16,7 @@ import numpy as np
 
 from xmodal_lab.config import cache_dir, pick
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
+from xmodal_lab.data.io import write_geotiff
 from xmodal_lab.errors import OutputExistsError, OutputWriteError
 from xmodal_lab.files import publishing
 
@@ -60,7 +61,6 @@ def write_pair_geotiffs(
     ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`. Never overwrites a file.
     """
     import rasterio
-    from rasterio.transform import Affine
     for key in ("s1", "s2", "crs", "transform"):
         if pair.get(key) is None:
             raise ValueError(f"write_pair_geotiffs: the pair has no {key!r}")
@@ -82,24 +82,13 @@ def write_pair_geotiffs(
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
         raise OutputExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
-    transform = Affine(*[float(v) for v in tuple(pair["transform"])[:6]])
     height, width = s2.shape[1:]
-    tiled = height >= 256 and width >= 256  # GeoTIFF blocks must be multiples of 16; small files stay striped
     file_tags = {"date": str(pair.get("date", "")), "source": "xmodal_lab", "gsd": str(pair.get("gsd", ""))}
     file_tags.update(tags or {})
     with contextlib.ExitStack() as files:  # all published at the end, or none if one fails
         for key, (array, names, nodata) in layers.items():
             tmp = files.enter_context(publishing(paths[key], "GeoTIFF", parents=True))
-            profile = dict(
-                driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
-                crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate",
-            )
-            if tiled:
-                profile.update(tiled=True, blockxsize=256, blockysize=256)
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(array)
-                dst.descriptions = names
-                dst.update_tags(**file_tags)
+            write_geotiff(tmp, array, pair["crs"], pair["transform"], nodata, names, file_tags)
             with rasterio.open(tmp) as src:  # nothing reports success without its file
                 if (src.count, src.height, src.width) != (array.shape[0], height, width):
                     raise OutputWriteError(f"{paths[key]}: written file does not hold the expected {array.shape}")
