@@ -26,10 +26,9 @@ FULL_SIZE, FAST_SIZE = 1000, 512
 
 def region_scene(seed: int = 0, biome: str = "coast") -> int:
     """Index of the first scene of ``biome`` in the world of ``seed`` (the region's place and date)."""
-    from xmodal_lab.data.biomes import BIOME_NAMES
+    from xmodal_lab.data.biomes import biome_name
     from xmodal_lab.data.world import SimulatedWorld
-    if biome not in BIOME_NAMES:
-        raise ValueError(f"biome: expected one of {list(BIOME_NAMES)}, got {biome!r}")
+    biome = biome_name(biome)
     world = SimulatedWorld(seed=seed, n_scenes=10_000, cache_mb=0)
     for i in range(len(world)):
         if world.place(i).biome == biome:
@@ -45,8 +44,6 @@ def render_region(
     size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     if size < 8 or size > 4096:
         raise ValueError(f"size: expected 8..4096 pixels per side, got {size}")
-    if not np.isfinite(gsd) or gsd <= 0:
-        raise ValueError(f"gsd: expected positive metres, got {gsd}")
     index = region_scene(seed, biome) if index is None else int(index)
     world = SimulatedWorld(seed=seed, size=size, gsd=float(gsd), n_scenes=max(index + 1, 1), cache_mb=0)
     return world.render(index, gsd=float(gsd), size=size)
