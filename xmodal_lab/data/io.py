@@ -138,9 +138,8 @@ def check_grid(src: Any, path: str | Path) -> None:
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
     """The pair dict's grid fields: ``gsd``, ``lat``/``lon`` of the centre, ``crs``, ``transform``."""
-    from rasterio.transform import xy
     affine = Affine(*(float(v) for v in tuple(transform)[:6]))
-    cx, cy = xy(affine, height / 2, width / 2, offset="ul")
+    cx, cy = affine @ (width / 2, height / 2)
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
     crs_str = f"EPSG:{epsg}" if epsg else str(crs)
     lon, lat = to_lonlat(cx, cy, crs_str)

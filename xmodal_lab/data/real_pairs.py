@@ -17,6 +17,7 @@ import torch
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES
+from xmodal_lab.data.io import geo_fields
 
 
 def acquisitions(folder: Path) -> list[Path]:
@@ -78,16 +79,11 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
         raise ValueError(f"{s1_dir}: radar holds non-finite values inside its overlap with {s2_dir}")
     s1, s2 = s1[:, r0:r1, c0:c1], s2[:, r0:r1, c0:c1]
     transform = transform @ rasterio.Affine.translation(c0, r0)
-    h, w = r1 - r0, c1 - c0
-    lon, lat = transform @ (w / 2, h / 2)
     return {
         "s1": torch.from_numpy(np.ascontiguousarray(s1)),
         "s2": torch.from_numpy(np.ascontiguousarray(np.maximum(s2, 1e-4))),
-        "gsd": 10.0,
-        "crs": str(crs),
-        "transform": tuple(transform)[:6],
-        "lat": float(lat),
-        "lon": float(lon),
+        **geo_fields(crs, transform, r1 - r0, c1 - c0),
+        "gsd": 10.0,  # SSL4EO-S12 samples every sensor at 10 m, also on its grids in degrees
         "date": _date_of(s2_dir).isoformat(),
         "date_s1": _date_of(s1_dir).isoformat(),
     }
