@@ -6,6 +6,7 @@ Errors name the file (or dataset) and what was expected: a loader is where a use
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ def parse_date(value: str | dt.date, name: str) -> dt.date:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
         raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
+
+
+def date_in_name(name: str) -> str:
+    """``YYYY-MM-DD`` of the first ``YYYYMMDDThhmmss`` in a file or folder name (Sentinel products), else ``""``."""
+    match = re.search(r"(\d{4})(\d{2})(\d{2})T\d{6}", name)
+    return "-".join(match.groups()) if match else ""
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:

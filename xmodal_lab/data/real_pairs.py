@@ -17,7 +17,7 @@ import torch
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES
-from xmodal_lab.data.io import geo_fields
+from xmodal_lab.data.io import date_in_name, geo_fields
 
 
 def acquisitions(folder: Path) -> list[Path]:
@@ -34,9 +34,8 @@ def _date_of(acq: Path) -> dt.date:
         start = json.loads(meta.read_text()).get("system:time_start")
         if start is not None:
             return dt.datetime.fromtimestamp(start / 1000, dt.UTC).date()
-    for part in acq.name.split("_"):  # S1A_IW_GRDH_1SDV_20200607T010800_... or 20200604T054639_...
-        if len(part) >= 15 and part[:8].isdigit() and part[8] == "T":
-            return dt.date(int(part[:4]), int(part[4:6]), int(part[6:8]))
+    if date_in_name(acq.name):  # S1A_IW_GRDH_1SDV_20200607T010800_... or 20200604T054639_...
+        return dt.date.fromisoformat(date_in_name(acq.name))
     raise ValueError(f"{acq}: no acquisition date in metadata.json or in the folder name")
 
 

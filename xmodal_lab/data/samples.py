@@ -20,7 +20,7 @@ import torch
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
 from xmodal_lab.data.datasets import PairDataset
-from xmodal_lab.data.io import geo_fields, read_single_band
+from xmodal_lab.data.io import date_in_name, geo_fields, read_single_band
 
 #: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
 BEN_CLASSES_43: tuple[str, ...] = (
@@ -117,24 +117,18 @@ def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str
     s2_meta_path = s2_dir / f"{s2_dir.name}_labels_metadata.json"
     s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
     names = list(meta.get("labels", s2_meta.get("labels", [])))
-    date_s1 = _date_in_name(s1_dir.name) or str(meta.get("acquisition_time", ""))[:10]
+    date_s1 = date_in_name(s1_dir.name) or str(meta.get("acquisition_time", ""))[:10]
     return {
         "s1": torch.from_numpy(np.stack([vv, vh])),
         "s2": torch.from_numpy(s2),
         "labels": torch.from_numpy(ben_labels(names, num_classes)),
         "label_names": names,
         **geo_fields(crs, transform, h, w),
-        "date": _date_in_name(s2_dir.name) or str(s2_meta.get("acquisition_date", date_s1))[:10],
+        "date": date_in_name(s2_dir.name) or str(s2_meta.get("acquisition_date", date_s1))[:10],
         "date_s1": date_s1,
         "s1_name": s1_dir.name,
         "s2_name": s2_dir.name,
     }
-
-
-def _date_in_name(name: str) -> str:
-    """``YYYY-MM-DD`` of the first ``YYYYMMDDThhmmss`` in a patch name, else ``""``."""
-    match = re.search(r"(\d{4})(\d{2})(\d{2})T\d{6}", name)
-    return "-".join(match.groups()) if match else ""
 
 
 class BigEarthNetMM(PairDataset):
