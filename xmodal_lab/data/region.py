@@ -16,7 +16,7 @@ import numpy as np
 
 from xmodal_lab.config import cache_dir, pick
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
-from xmodal_lab.data.io import write_geotiff
+from xmodal_lab.data.io import check_finite, write_geotiff
 from xmodal_lab.errors import OutputExistsError, OutputWriteError
 from xmodal_lab.files import publishing
 
@@ -65,8 +65,7 @@ def write_pair_geotiffs(
     if s1.ndim != 3 or s1.shape[0] != 2 or s2.ndim != 3 or s2.shape[0] != 12 or s1.shape[1:] != s2.shape[1:]:
         raise ValueError(f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}")
     for name, arr in (("s1", s1), ("s2", s2)):
-        if not np.isfinite(arr).all():
-            raise ValueError(f"write_pair_geotiffs: {name} holds NaN or infinite values")
+        check_finite(arr, "write_pair_geotiffs", name)
     folder = Path(folder)
     layers: dict[str, tuple[np.ndarray, tuple[str, ...], float | None]] = {
         "s1": (s1, tuple(b.name for b in S1_BANDS), None),
