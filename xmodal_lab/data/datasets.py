@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import check_finite, geo_fields
+from xmodal_lab.data.io import check_finite, geo_fields, open_raster
 from xmodal_lab.data.real_pairs import acquisitions, read_ssl4eo_location
 from xmodal_lab.units import check_pair
 
@@ -107,7 +107,6 @@ class TorchGeoSEN12MS(PairDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
-        import rasterio
         path = self._path(index, "s2")
         sample = self.dataset[index]
         image = sample["image"].float()
@@ -117,7 +116,7 @@ class TorchGeoSEN12MS(PairDataset):
         s2 = torch.cat([image[2:12], image[13:15]]) / S2_SCALE  # drop B10 (channel 12 of the stack)
         igbp = sample["mask"].numpy().astype(np.int64)
         landcover = _IGBP_LUT[np.clip(igbp, 0, 255)]
-        with rasterio.open(path) as src:
+        with open_raster(path) as src:
             crs, transform = src.crs, tuple(src.transform)[:6]
         season = self.dataset.ids[index].split("_")[1]
         return {
