@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from xmodal_lab.data import (
+    BEN_CLASSES_19,
     LANDCOVER_CLASSES,
     TorchGeoBigEarthNet,
     TorchGeoSEN12MS,
@@ -30,7 +31,8 @@ def test_bigearthnet_adapter_reads_float_radar_in_vv_vh_order(torchgeo_ben):
     assert p["label_names"] == ["Pastures"] and p["date"] == "2017-06-14" and p["date_s1"] == "2017-06-13"
     assert p["crs"] == "EPSG:32633" and p["transform"][2] == 404400.0
     q = ds[1]
-    assert q["label_names"] == ["Marine waters"]
+    assert q["label_names"] == ["Sea and ocean"]  # the archive's names; labels use the 19 classes
+    assert q["labels"].nonzero().ravel().tolist() == [BEN_CLASSES_19.index("Marine waters")]
     batch = collate_pairs([p, q])
     assert batch["s1"].shape == (2, 2, 120, 120)
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
+from xmodal_lab.data.collate import collate_pairs
 from xmodal_lab.data.io import check_index
 from xmodal_lab.data.world import SimulatedWorld
 
@@ -52,11 +52,7 @@ class SimulatedChanges(Dataset):
 
 def collate_changes(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch :class:`SimulatedChanges` items: ``before`` / ``after`` as pair batches, masks ``[B, H, W]``."""
-    from xmodal_lab.data.collate import collate_pairs
-    return {
-        "before": collate_pairs([it["before"] for it in items]),
-        "after": collate_pairs([it["after"] for it in items]),
-        "change_mask": torch.stack([it["change_mask"] for it in items]),
-        "event": [it["event"] for it in items],
-        "index": torch.tensor([it["index"] for it in items]),
-    }
+    batch = collate_pairs(items)  # change_mask [B, H, W], event a list, index [B]
+    for key in ("before", "after"):
+        batch[key] = collate_pairs(batch[key])
+    return batch

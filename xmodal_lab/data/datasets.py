@@ -6,9 +6,7 @@ dB, ``s2`` ``[12, H, W]`` reflectance and the rest of the pair dict, so the whol
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,9 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
-from xmodal_lab.data.io import check_finite, geo_fields, read_single_band
+from xmodal_lab.data.bands import S2_SCALE
+from xmodal_lab.data.io import check_finite, geo_fields, open_raster
+from xmodal_lab.data.real_pairs import acquisitions, read_ssl4eo_location
 from xmodal_lab.units import check_pair
 
 #: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
@@ -57,31 +56,12 @@ class PairDataset(Dataset):
         return self.transform(pair) if self.transform is not None else pair
 
 
-def _date_from_name(name: str, pattern: str = r"(\d{8})T\d{4,6}") -> str:
-    match = re.search(pattern, name)
-    if not match:
-        return ""
-    try:
-        return dt.datetime.strptime(match.group(1), "%Y%m%d").date().isoformat()
-    except ValueError:
-        return ""
-
-
-def read_ben_radar(s1_dir: Path) -> tuple[np.ndarray, Any, tuple]:
-    """VV, VH ``[2, H, W]`` dB of a BigEarthNet-S1 patch folder, with its CRS and transform."""
-    vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
-    vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
-    if vh.shape != vv.shape or crs_vh != crs:
-        raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
-    return np.stack([vv, vh]), crs, transform
-
-
 class TorchGeoBigEarthNet(PairDataset):
     """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
 
-    torchgeo reads the radar as integers (truncating dB) with VH first, so VV and VH are re-read as float32
-    from the patch's own files; the 12 optical bands come from the sample (120 x 120). ``download`` fetches
-    about 120 GB: never in class.
+    torchgeo checks (or downloads) the archive and lists the patch pairs of the split; its samples would hold the
+    radar as integers (truncating dB) with VH first, so the pairs are read as :class:`BigEarthNetMM` reads them.
+    ``download`` fetches about 120 GB: never in class.
     """
 
     def __init__(
@@ -98,32 +78,9 @@ class TorchGeoBigEarthNet(PairDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
-        from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43
-        sample = self.dataset[index]
-        image = sample["image"]
-        if image.shape[0] != 14:
-            raise ValueError(f"BigEarthNet sample {index}: expected 14 channels (2 S1 + 12 S2), got {image.shape[0]}")
+        from xmodal_lab.data.samples import read_ben_pair
         folders = self.dataset.folders[index]
-        s1_dir, s2_dir = Path(folders["s1"]), Path(folders["s2"])
-        s1, crs, transform = read_ben_radar(s1_dir)
-        s2 = image[2:].float() / S2_SCALE
-        check_finite(s2.numpy(), s2_dir, "optical bands")
-        h, w = s1.shape[1:]
-        if tuple(s2.shape[1:]) != (h, w):
-            raise ValueError(f"{s1_dir}: radar is {h}x{w} px but the optical bands are {tuple(s2.shape[1:])}")
-        label = sample["label"].float()
-        classes = BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
-        return {
-            "s1": torch.from_numpy(s1),
-            "s2": s2.contiguous(),
-            "labels": label,
-            "label_names": [classes[i] for i in torch.nonzero(label).ravel().tolist()],
-            **geo_fields(crs, transform, h, w),
-            "date": _date_from_name(s2_dir.name),
-            "date_s1": _date_from_name(s1_dir.name),
-            "s1_name": s1_dir.name,
-            "s2_name": s2_dir.name,
-        }
+        return read_ben_pair(Path(folders["s1"]), Path(folders["s2"]), self.num_classes)
 
 
 class TorchGeoSEN12MS(PairDataset):
@@ -150,7 +107,6 @@ class TorchGeoSEN12MS(PairDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
-        import rasterio
         path = self._path(index, "s2")
         sample = self.dataset[index]
         image = sample["image"].float()
@@ -160,7 +116,7 @@ class TorchGeoSEN12MS(PairDataset):
         s2 = torch.cat([image[2:12], image[13:15]]) / S2_SCALE  # drop B10 (channel 12 of the stack)
         igbp = sample["mask"].numpy().astype(np.int64)
         landcover = _IGBP_LUT[np.clip(igbp, 0, 255)]
-        with rasterio.open(path) as src:
+        with open_raster(path) as src:
             crs, transform = src.crs, tuple(src.transform)[:6]
         season = self.dataset.ids[index].split("_")[1]
         return {
@@ -208,11 +164,10 @@ class TorchGeoSSL4EOS12(PairDataset):
 
     def _acquisition(self, sensor: str, location: str, season: int) -> Path:
         folder = self.root / sensor / location
-        key = (lambda n: _date_from_name(n, r"_(\d{8})T")) if sensor == "s1" else _date_from_name
-        subdirs = sorted((d for d in os.listdir(folder) if (folder / d).is_dir()), key=key)
-        if season >= len(subdirs):
-            raise FileNotFoundError(f"{folder}: {len(subdirs)} acquisition folder(s); expected at least {season + 1}")
-        return folder / subdirs[season]
+        found = acquisitions(folder)
+        if season >= len(found):
+            raise FileNotFoundError(f"{folder}: {len(found)} acquisition folders; expected at least {season + 1}")
+        return found[season]
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
@@ -220,16 +175,5 @@ class TorchGeoSSL4EOS12(PairDataset):
         location = self.locations[index // n_seasons]
         season = index % 4 if self.season == "all" else int(self.season)
         s1_dir = self._acquisition("s1", location, season)
-        s2_dir = self._acquisition(self.optical, location, season)
-        ref, crs, transform = read_single_band(s2_dir / "B2.tif")
-        s2 = np.stack([read_single_band(s2_dir / f"{b}.tif", out_shape=ref.shape)[0] for b in S2_BAND_NAMES])
-        s1 = np.stack([read_single_band(s1_dir / f"{b}.tif", out_shape=ref.shape)[0] for b in ("VV", "VH")])
-        return {
-            "s1": torch.from_numpy(s1),
-            "s2": torch.from_numpy(s2 / np.float32(S2_SCALE)),
-            **geo_fields(crs, transform, *ref.shape),
-            "date": _date_from_name(s2_dir.name),
-            "date_s1": _date_from_name(s1_dir.name, r"_(\d{8})T"),
-            "location": location,
-            "season": season,
-        }
+        pair = read_ssl4eo_location(s1_dir, self._acquisition(self.optical, location, season))
+        return {**pair, "location": location, "season": season}

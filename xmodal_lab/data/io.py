@@ -6,6 +6,7 @@ Errors name the file (or dataset) and what was expected: a loader is where a use
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ def parse_date(value: str | dt.date, name: str) -> dt.date:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
         raise ValueError(f"{name}: expected an ISO date like '2021-06-15', got {value!r}") from None
+
+
+def date_in_name(name: str) -> str:
+    """``YYYY-MM-DD`` of the first ``YYYYMMDDThhmmss`` in a file or folder name (Sentinel products), else ``""``."""
+    match = re.search(r"(\d{4})(\d{2})(\d{2})T\d{6}", name)
+    return "-".join(match.groups()) if match else ""
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> None:
@@ -138,9 +145,8 @@ def check_grid(src: Any, path: str | Path) -> None:
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
     """The pair dict's grid fields: ``gsd``, ``lat``/``lon`` of the centre, ``crs``, ``transform``."""
-    from rasterio.transform import xy
     affine = Affine(*(float(v) for v in tuple(transform)[:6]))
-    cx, cy = xy(affine, height / 2, width / 2, offset="ul")
+    cx, cy = affine @ (width / 2, height / 2)
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
     crs_str = f"EPSG:{epsg}" if epsg else str(crs)
     lon, lat = to_lonlat(cx, cy, crs_str)
@@ -156,3 +162,23 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
     """Affine of the window whose top-left pixel is ``(row, col)`` (``rasterio.windows.transform`` warns in 1.4)."""
     return tuple(Affine(*tuple(transform)[:6]) @ Affine.translation(col, row))[:6]
+
+
+def write_geotiff(
+    path: str | Path, array: np.ndarray, crs: Any, transform: Any, nodata: float | None,
+    descriptions: tuple[str, ...], tags: dict[str, str],
+) -> None:
+    """Write ``array`` ``[C, H, W]`` as a deflate GeoTIFF (256 px tiles from 256 x 256 px on), named bands, tags."""
+    import rasterio
+
+    count, height, width = array.shape
+    profile = dict(
+        driver="GTiff", width=width, height=height, count=count, dtype=array.dtype, crs=str(crs),
+        transform=Affine(*tuple(transform)[:6]), nodata=nodata, compress="deflate",
+    )
+    if height >= 256 and width >= 256:  # GeoTIFF blocks must be multiples of 16; small files stay striped
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array)
+        dst.descriptions = descriptions
+        dst.update_tags(**tags)

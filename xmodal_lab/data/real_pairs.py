@@ -17,13 +17,15 @@ import torch
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES
+from xmodal_lab.data.io import date_in_name, geo_fields
 
 
-def _acquisitions(folder: Path) -> list[Path]:
-    subs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def acquisitions(folder: Path) -> list[Path]:
+    """The acquisition folders of an SSL4EO-S12 ``<sensor>/<location>/`` folder, in date order."""
+    subs = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
     if not subs:
         raise FileNotFoundError(f"{folder}: no acquisition folders; expected SSL4EO-S12 <location>/<acquisition>/")
-    return subs
+    return sorted(subs, key=lambda p: (_date_of(p), p.name))
 
 
 def _date_of(acq: Path) -> dt.date:
@@ -32,9 +34,8 @@ def _date_of(acq: Path) -> dt.date:
         start = json.loads(meta.read_text()).get("system:time_start")
         if start is not None:
             return dt.datetime.fromtimestamp(start / 1000, dt.UTC).date()
-    for part in acq.name.split("_"):  # S1A_IW_GRDH_1SDV_20200607T010800_... or 20200604T054639_...
-        if len(part) >= 15 and part[:8].isdigit() and part[8] == "T":
-            return dt.date(int(part[:4]), int(part[4:6]), int(part[6:8]))
+    if date_in_name(acq.name):  # S1A_IW_GRDH_1SDV_20200607T010800_... or 20200604T054639_...
+        return dt.date.fromisoformat(date_in_name(acq.name))
     raise ValueError(f"{acq}: no acquisition date in metadata.json or in the folder name")
 
 
@@ -77,16 +78,11 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
         raise ValueError(f"{s1_dir}: radar holds non-finite values inside its overlap with {s2_dir}")
     s1, s2 = s1[:, r0:r1, c0:c1], s2[:, r0:r1, c0:c1]
     transform = transform @ rasterio.Affine.translation(c0, r0)
-    h, w = r1 - r0, c1 - c0
-    lon, lat = transform @ (w / 2, h / 2)
     return {
         "s1": torch.from_numpy(np.ascontiguousarray(s1)),
         "s2": torch.from_numpy(np.ascontiguousarray(np.maximum(s2, 1e-4))),
-        "gsd": 10.0,
-        "crs": str(crs),
-        "transform": tuple(transform)[:6],
-        "lat": float(lat),
-        "lon": float(lon),
+        **geo_fields(crs, transform, r1 - r0, c1 - c0),
+        "gsd": 10.0,  # SSL4EO-S12 samples every sensor at 10 m, also on its grids in degrees
         "date": _date_of(s2_dir).isoformat(),
         "date_s1": _date_of(s1_dir).isoformat(),
     }
@@ -110,8 +106,8 @@ def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> l
     ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); the pairs are those of :func:`read_ssl4eo_location`.
     """
     root = ssl4eo_root(root)
-    radar = _acquisitions(root / "s1" / location)
-    optical = _acquisitions(root / "s2a" / location)
+    radar = acquisitions(root / "s1" / location)
+    optical = acquisitions(root / "s2a" / location)
     dates = [_date_of(a) for a in optical]
     pairs = []
     for acq in radar:

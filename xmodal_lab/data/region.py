@@ -16,6 +16,7 @@ import numpy as np
 
 from xmodal_lab.config import cache_dir, pick
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
+from xmodal_lab.data.io import check_finite, write_geotiff
 from xmodal_lab.errors import OutputExistsError, OutputWriteError
 from xmodal_lab.files import publishing
 
@@ -25,10 +26,9 @@ FULL_SIZE, FAST_SIZE = 1000, 512
 
 def region_scene(seed: int = 0, biome: str = "coast") -> int:
     """Index of the first scene of ``biome`` in the world of ``seed`` (the region's place and date)."""
-    from xmodal_lab.data.biomes import BIOME_NAMES
+    from xmodal_lab.data.biomes import biome_name
     from xmodal_lab.data.world import SimulatedWorld
-    if biome not in BIOME_NAMES:
-        raise ValueError(f"biome: expected one of {list(BIOME_NAMES)}, got {biome!r}")
+    biome = biome_name(biome)
     world = SimulatedWorld(seed=seed, n_scenes=10_000, cache_mb=0)
     for i in range(len(world)):
         if world.place(i).biome == biome:
@@ -44,8 +44,6 @@ def render_region(
     size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     if size < 8 or size > 4096:
         raise ValueError(f"size: expected 8..4096 pixels per side, got {size}")
-    if not np.isfinite(gsd) or gsd <= 0:
-        raise ValueError(f"gsd: expected positive metres, got {gsd}")
     index = region_scene(seed, biome) if index is None else int(index)
     world = SimulatedWorld(seed=seed, size=size, gsd=float(gsd), n_scenes=max(index + 1, 1), cache_mb=0)
     return world.render(index, gsd=float(gsd), size=size)
@@ -60,7 +58,6 @@ def write_pair_geotiffs(
     ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`. Never overwrites a file.
     """
     import rasterio
-    from rasterio.transform import Affine
     for key in ("s1", "s2", "crs", "transform"):
         if pair.get(key) is None:
             raise ValueError(f"write_pair_geotiffs: the pair has no {key!r}")
@@ -68,8 +65,7 @@ def write_pair_geotiffs(
     if s1.ndim != 3 or s1.shape[0] != 2 or s2.ndim != 3 or s2.shape[0] != 12 or s1.shape[1:] != s2.shape[1:]:
         raise ValueError(f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}")
     for name, arr in (("s1", s1), ("s2", s2)):
-        if not np.isfinite(arr).all():
-            raise ValueError(f"write_pair_geotiffs: {name} holds NaN or infinite values")
+        check_finite(arr, "write_pair_geotiffs", name)
     folder = Path(folder)
     layers: dict[str, tuple[np.ndarray, tuple[str, ...], float | None]] = {
         "s1": (s1, tuple(b.name for b in S1_BANDS), None),
@@ -82,24 +78,13 @@ def write_pair_geotiffs(
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
         raise OutputExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
-    transform = Affine(*[float(v) for v in tuple(pair["transform"])[:6]])
     height, width = s2.shape[1:]
-    tiled = height >= 256 and width >= 256  # GeoTIFF blocks must be multiples of 16; small files stay striped
     file_tags = {"date": str(pair.get("date", "")), "source": "xmodal_lab", "gsd": str(pair.get("gsd", ""))}
     file_tags.update(tags or {})
     with contextlib.ExitStack() as files:  # all published at the end, or none if one fails
         for key, (array, names, nodata) in layers.items():
             tmp = files.enter_context(publishing(paths[key], "GeoTIFF", parents=True))
-            profile = dict(
-                driver="GTiff", width=width, height=height, count=array.shape[0], dtype=array.dtype,
-                crs=str(pair["crs"]), transform=transform, nodata=nodata, compress="deflate",
-            )
-            if tiled:
-                profile.update(tiled=True, blockxsize=256, blockysize=256)
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(array)
-                dst.descriptions = names
-                dst.update_tags(**file_tags)
+            write_geotiff(tmp, array, pair["crs"], pair["transform"], nodata, names, file_tags)
             with rasterio.open(tmp) as src:  # nothing reports success without its file
                 if (src.count, src.height, src.width) != (array.shape[0], height, width):
                     raise OutputWriteError(f"{paths[key]}: written file does not hold the expected {array.shape}")

@@ -19,8 +19,8 @@ import torch
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
-from xmodal_lab.data.datasets import PairDataset, read_ben_radar
-from xmodal_lab.data.io import geo_fields, read_single_band
+from xmodal_lab.data.datasets import PairDataset
+from xmodal_lab.data.io import date_in_name, geo_fields, read_single_band
 
 #: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
 BEN_CLASSES_43: tuple[str, ...] = (
@@ -92,6 +92,45 @@ def _scan(folder: Path, prefix: str) -> dict[str, Path]:
     return {p.name: p for p in folder.iterdir() if pattern.match(p.name) and p.is_dir()}
 
 
+def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str, Any]:
+    """One BigEarthNet-MM patch pair as a pair dict, the optical bands resampled (bilinear) to the radar grid.
+
+    Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``; dates come from
+    the folder names, else from the metadata.
+    """
+    vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
+    vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+    if vh.shape != vv.shape or crs_vh != crs:
+        raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
+    h, w = vv.shape
+    s2 = np.empty((12, h, w), dtype=np.float32)
+    for i, suffix in enumerate(_S2_SUFFIXES):
+        path = s2_dir / f"{s2_dir.name}_{suffix}.tif"
+        s2[i], crs_b, transform_b = read_single_band(path, out_shape=(h, w))
+        if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
+            raise ValueError(
+                f"{path}: grid ({crs_b}, origin {transform_b[2::3]}) does not match the radar patch {s1_dir.name} "
+                f"({crs}, origin {transform[2::3]}); expected co-registered patches"
+            )
+    s2 /= S2_SCALE
+    meta = _read_json(s1_dir / f"{s1_dir.name}_labels_metadata.json")
+    s2_meta_path = s2_dir / f"{s2_dir.name}_labels_metadata.json"
+    s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
+    names = list(meta.get("labels", s2_meta.get("labels", [])))
+    date_s1 = date_in_name(s1_dir.name) or str(meta.get("acquisition_time", ""))[:10]
+    return {
+        "s1": torch.from_numpy(np.stack([vv, vh])),
+        "s2": torch.from_numpy(s2),
+        "labels": torch.from_numpy(ben_labels(names, num_classes)),
+        "label_names": names,
+        **geo_fields(crs, transform, h, w),
+        "date": date_in_name(s2_dir.name) or str(s2_meta.get("acquisition_date", date_s1))[:10],
+        "date_s1": date_s1,
+        "s1_name": s1_dir.name,
+        "s2_name": s2_dir.name,
+    }
+
+
 class BigEarthNetMM(PairDataset):
     """Co-registered BigEarthNet-MM pairs as the kit's pair dict (``s1`` VV, VH dB; ``s2`` reflectance at 10 m).
 
@@ -139,41 +178,12 @@ class BigEarthNetMM(PairDataset):
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` from disk (no transform)."""
         s1_dir = self.s1_dirs[index]
-        name = s1_dir.name
-        meta = _read_json(s1_dir / f"{name}_labels_metadata.json")
-        s2_name = meta.get("corresponding_s2_patch")
+        s2_name = _read_json(s1_dir / f"{s1_dir.name}_labels_metadata.json").get("corresponding_s2_patch")
         if not s2_name:
             raise ValueError(f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata")
         if s2_name not in self._s2:
             raise FileNotFoundError(f"{s1_dir}: its Sentinel-2 twin {s2_name!r} is not under {self.root}")
-        s2_dir = self._s2[s2_name]
-
-        s1, crs, transform = read_ben_radar(s1_dir)
-        h, w = s1.shape[1:]
-        s2 = np.empty((12, h, w), dtype=np.float32)
-        for i, suffix in enumerate(_S2_SUFFIXES):
-            band, crs_b, transform_b = read_single_band(s2_dir / f"{s2_name}_{suffix}.tif", out_shape=(h, w))
-            if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
-                raise ValueError(
-                    f"{s2_dir / f'{s2_name}_{suffix}.tif'}: grid ({crs_b}, origin {transform_b[2::3]}) does not "
-                    f"match the radar patch {name} ({crs}, origin {transform[2::3]}); expected co-registered patches"
-                )
-            s2[i] = band
-        s2 /= S2_SCALE
-        s2_meta_path = s2_dir / f"{s2_name}_labels_metadata.json"
-        s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
-        names = list(meta.get("labels", s2_meta.get("labels", [])))
-        return {
-            "s1": torch.from_numpy(s1),
-            "s2": torch.from_numpy(s2),
-            "labels": torch.from_numpy(ben_labels(names, self.num_classes)),
-            "label_names": names,
-            **geo_fields(crs, transform, h, w),
-            "date": str(s2_meta.get("acquisition_date", meta.get("acquisition_time", "")))[:10],
-            "date_s1": str(meta.get("acquisition_time", ""))[:10],
-            "s1_name": name,
-            "s2_name": s2_name,
-        }
+        return read_ben_pair(s1_dir, self._s2[s2_name], self.num_classes)
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from xmodal_lab.config import cache_dir
 from xmodal_lab.data.bands import S2_BAND_NAMES
+from xmodal_lab.data.io import write_geotiff
 from xmodal_lab.errors import CatalogError, InputValueError, NoSceneError, OutputWriteError
 from xmodal_lab.files import check_new, claim, publish, publishing
 
@@ -392,22 +393,15 @@ def _sidecar(request, catalogs, items, grid, cloud_pct, offset, paths) -> dict[s
 
 def _write(paths: dict[str, Path], grid, layers: dict[str, np.ndarray], info: dict[str, Any]) -> None:
     """The three GeoTIFFs ``[C, H, W]``, then the sidecar; on any failure (Ctrl-C too) the published files go."""
-    import rasterio
     done: list[Path] = []
     try:
         for key, array in layers.items():
-            _, height, width = array.shape
-            profile = dict(driver="GTiff", width=width, height=height, count=len(array), dtype=array.dtype,
-                           crs=str(grid.crs), transform=grid.affine, compress="deflate",
-                           nodata=255 if key == "cloud" else float("nan"))  # fmt: skip
-            if height >= 256 and width >= 256:
-                profile.update(tiled=True, blockxsize=256, blockysize=256)
             source = info["s1" if key == "s1" else "s2"]
-            with publishing(paths[key], "GeoTIFF") as tmp, rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(array)
-                dst.descriptions = tuple(source["bands"]) if key != "cloud" else ("cloud",)
-                dst.update_tags(date=source["datetime"][:10], source="xmodal_lab.data.fetch_pair",
-                                attribution=info["attribution"], item=source["id"])  # fmt: skip
+            names = tuple(source["bands"]) if key != "cloud" else ("cloud",)
+            tags = {"date": source["datetime"][:10], "source": "xmodal_lab.data.fetch_pair",
+                    "attribution": info["attribution"], "item": source["id"]}
+            with publishing(paths[key], "GeoTIFF") as tmp:
+                write_geotiff(tmp, array, grid.crs, grid.affine, 255 if key == "cloud" else float("nan"), names, tags)
             done.append(paths[key])
         publish(paths["sidecar"], lambda tmp: tmp.write_text(json.dumps(info, indent=2)), "pair sidecar")
     except BaseException:
