@@ -87,14 +87,8 @@ def footprints_geojson(pairs: Any) -> dict:
     for i, pair in enumerate(pair_list(pairs)):
         ring = footprint_lonlat(pair, i)
         geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
-        features.append(
-            {
-                "type": "Feature",
-                "id": i,
-                "geometry": geometry,
-                "properties": _feature_properties(pair, ring, i),
-            }
-        )
+        props = _feature_properties(pair, ring, i)
+        features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -200,20 +194,14 @@ def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_op
     return ipyleaflet.GeoJSON(
         data=dict(collection),
         name=name,
-        style={
-            "color": colour,
-            "fillColor": colour,
-            "weight": weight,
-            "opacity": 0.9,
-            "fillOpacity": fill_opacity,
-        },
+        style=dict(color=colour, fillColor=colour, weight=weight, opacity=0.9, fillOpacity=fill_opacity),
         hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
         point_style={"radius": 6},
     )
 
 
 def centre_layer(collection: Mapping):
-    """Circle markers at the tile centres in the tiles' colours, for when footprints are specks."""
+    """Circle markers at the tile centres, for when footprints are specks."""
     points = []
     for f in collection["features"]:
         props = f["properties"]

@@ -272,10 +272,4 @@ def sam_explorer(
     return box
 
 
-__all__ = [
-    "SAM_MODALITIES",
-    "SamMapResult",
-    "UNTRAINED_NOTE",
-    "lonlat_to_pixels",
-    "sam_explorer",
-]
+__all__ = ["SAM_MODALITIES", "SamMapResult", "UNTRAINED_NOTE", "lonlat_to_pixels", "sam_explorer"]
