@@ -60,9 +60,10 @@ for i, (lat, lon) in enumerate([(48.10, 11.50), (48.11, 11.52), (48.12, 11.49), 
     pairs.append({"s1": rng.uniform(-25, 0, (2, 32, 32)).astype("float32"),
                   "s2": rng.uniform(0, 0.4, (12, 32, 32)).astype("float32"),
                   "gsd": 10.0, "lat": lat, "lon": lon, "date": "2021-06-01", "crs": "EPSG:32632",
-                  "transform": (10.0, 0.0, x - 160, 0.0, -10.0, y + 160)})""",
-    "m = explore_map(pairs)\nm",
-    "plot_footprints(pairs)",
+                  "transform": (10.0, 0.0, x - 160, 0.0, -10.0, y + 160)})
+embeddings = rng.normal(size=(len(pairs), 8))""",
+    "m = explore_map(pairs, embeddings)\nm",
+    "plot_footprints(pairs, embeddings=embeddings)",
 ]
 
 # Lab settings for the test: render every cell (no virtual scrolling), no autosave.

@@ -16,7 +16,7 @@ _EXPORTS = {
                    "plot_retrieval", "plot_similarity_matrix"),
     "model_plots": ("plot_bias_maps", "plot_reconstruction"),
     "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"),
-    "maps": ("centre_layer", "describe_tile", "explore_map", "find_layer", "footprint_lonlat",
+    "maps": ("centre_layer", "describe_tile", "embedding_colors", "explore_map", "find_layer", "footprint_lonlat",
              "footprints_geojson", "plot_footprints", "png_data_url"),
     "region_maps": ("plot_region_mask", "plot_region_pair", "plot_region_query", "read_rgb", "region_explorer",
                     "segment_explorer"),

@@ -9,10 +9,11 @@ import base64
 import io
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import hsv_to_rgb, to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
@@ -26,6 +27,12 @@ Bounds = tuple[tuple[float, float], tuple[float, float]]  # ((south, west), (nor
 _VIEW_PX = (640, 360)  # pixels the automatic zoom lets the data fill (a 480-px map, with margins)
 _MARKER_ZOOM = 11  # below it a 1-km tile is a few pixels wide: the maps add markers at tile centres
 _MAX_OVERLAYS = 32  # tile images at most: each adds its PNG to the notebook
+#: What the tile colours of a map coloured by embedding mean.
+EMBEDDING_LEGEND = (
+    "Tile colour = its embedding, projected to 2-D (PCA) and placed on a colour wheel: the angle around the "
+    "centre of the cloud gives the hue, the distance from it the saturation. Similar colours = similar "
+    "embeddings; a colour has no fixed meaning (it is not a class)."
+)
 
 
 def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
@@ -81,13 +88,19 @@ def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
     return props
 
 
-def footprints_geojson(pairs: Any) -> dict:
-    """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has ``index`` ``i``."""
+def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
+    """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has ``index`` ``i``.
+
+    ``colors`` become the ``color`` property the maps paint.
+    """
+    items = pair_list(pairs)
+    if colors is not None and len(colors) != len(items):
+        raise ValueError(f"colors: expected one colour per tile ({len(items)}), got {len(colors)}")
     features = []
-    for i, pair in enumerate(pair_list(pairs)):
+    for i, pair in enumerate(items):
         ring = footprint_lonlat(pair, i)
         geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
-        props = _feature_properties(pair, ring, i)
+        props = _feature_properties(pair, ring, i) | ({} if colors is None else {"color": str(colors[i])})
         features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
@@ -98,6 +111,41 @@ def geojson_bounds(collection: Mapping) -> Bounds:
     if not rings:
         raise ValueError("the FeatureCollection has no features")
     return bounds_of(np.concatenate(rings))
+
+
+def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """RGB of the colour wheel: hue from the angle of ``(x, y)``, saturation from ``radius`` in 0..1."""
+    hue = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
+    sat = 0.25 + 0.75 * np.clip(radius, 0.0, 1.0)
+    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, 0.9)], axis=-1))
+
+
+def embedding_colors(coords_2d: Any) -> list[str]:
+    """Hex colours that place similar embeddings near each other on a colour wheel.
+
+    The angle around the centre of the ``[N, 2]`` cloud (``[N, D]``: its PCA) picks the hue, the distance
+    from it (relative to the 95th percentile) the saturation.
+    """
+    from sklearn.decomposition import PCA
+
+    c = to_numpy(coords_2d).astype(np.float64)
+    if c.ndim != 2 or len(c) == 0 or c.shape[1] < 2:
+        raise ValueError(f"coords_2d: expected an [N, 2] (or [N, D]) array with N >= 1, got shape {c.shape}")
+    c = c - c.mean(axis=0)  # one scale for both axes: a direction with only noise must not pick hues
+    if c.shape[1] > 2:  # the two strongest principal axes (identical embeddings: all at the centre)
+        c = PCA(n_components=2, svd_solver="full").fit_transform(c) if c.any() else c[:, :2]
+    radius = np.linalg.norm(c, axis=1)
+    scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
+    return [to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0))]
+
+
+def colour_wheel(size: int = 96) -> np.ndarray:
+    """The key of :func:`embedding_colors`: ``[size, size, 4]`` uint8 RGBA, transparent outside the disc."""
+    axis = (np.arange(size) + 0.5) / size * 2 - 1
+    x, y = np.meshgrid(axis, -axis)  # y up, as on a plot of the projection
+    r = np.hypot(x, y)
+    rgb = np.round(_wheel(x, y, r) * 255).astype(np.uint8)
+    return np.dstack([rgb, np.where(r <= 1.0, 255, 0).astype(np.uint8)])
 
 
 def png_data_url(image: np.ndarray) -> str:
@@ -167,11 +215,16 @@ def add_control(m: Any, widget: Any, position: str) -> Any:
     return widget
 
 
-def add_legend(m: Any, text: str) -> None:
-    """Explain the map's colours in its lower-left corner (``m.legend``)."""
+def add_legend(m: Any, text: str, wheel: bool = True) -> None:
+    """Explain the map's colours in its lower-left corner (``m.legend``), with a colour-wheel key."""
     import ipywidgets as widgets
 
-    html = f'<div style="max-width:300px;font-size:11px;line-height:1.25"><b>colours</b>: {text}</div>'
+    img = ""
+    if wheel:
+        key = colour_wheel(64)
+        rgb = np.where(key[..., 3:] > 0, key[..., :3], 255).astype(np.uint8)  # white outside the disc
+        img = f'<img src="{png_data_url(rgb)}" width="64" style="float:left;margin-right:6px">'
+    html = f'<div style="max-width:300px;font-size:11px;line-height:1.25">{img}<b>colours</b>: {text}</div>'
     m.legend = add_control(m, widgets.HTML(html), "bottomleft")
 
 
@@ -187,7 +240,7 @@ def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
 
 
 def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_opacity: float = 0.35):
-    """A GeoJSON layer painting every feature in the optical colour; widths and radii in pixels."""
+    """A GeoJSON layer painting each feature in its ``color`` (else the optical colour); sizes in pixels."""
     import ipyleaflet
 
     colour = MODALITY_COLOURS["s2"]
@@ -197,11 +250,12 @@ def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_op
         style=dict(color=colour, fillColor=colour, weight=weight, opacity=0.9, fillOpacity=fill_opacity),
         hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
         point_style={"radius": 6},
+        style_callback=lambda f: dict.fromkeys(("color", "fillColor"), f["properties"].get("color", colour)),
     )
 
 
 def centre_layer(collection: Mapping):
-    """Circle markers at the tile centres, for when footprints are specks."""
+    """Circle markers at the tile centres in the tiles' colours, for when footprints are specks."""
     points = []
     for f in collection["features"]:
         props = f["properties"]
@@ -229,6 +283,16 @@ def find_layer(m: Any, name: str):
     raise KeyError(f"no layer named {name!r}; the map has {[getattr(la, 'name', '?') for la in m.layers]}")
 
 
+def _colours_for(n: int, embeddings: Any) -> list[str]:
+    """One colour per tile: by embedding (similar tiles, similar colours), else the optical colour."""
+    if embeddings is None:
+        return [MODALITY_COLOURS["s2"]] * n
+    emb = to_numpy(embeddings)
+    if len(emb) != n:
+        raise ValueError(f"embeddings: expected one row per tile ({n}), got shape {emb.shape}")
+    return embedding_colors(emb)
+
+
 def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
     """A layer group of the first tile images, each over its footprint's bounding box."""
     import ipyleaflet
@@ -254,19 +318,22 @@ def _fly_to_places(m: Any, collection: Mapping) -> None:
     add_fly_to(m, places)
 
 
-def explore_map(pairs: Any, *, overlays: str | None = "s2", basemap: str | None = "OpenStreetMap"):
-    """A leafmap map of tile footprints, with the tiles' images underneath.
+def explore_map(
+    pairs: Any, embeddings: Any = None, *, overlays: str | None = "s2", basemap: str | None = "OpenStreetMap"
+):
+    """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
 
-    Tiles are pair dicts or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``;
-    ``overlays`` names the rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None. The map keeps
-    ``footprints`` (the FeatureCollection), ``hover_info`` and ``fly_to_selector``.
+    Tiles (pair dicts or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
+    are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours); ``overlays`` names the
+    rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None. The map keeps ``footprints`` (the
+    FeatureCollection), ``hover_info``, ``legend`` and ``fly_to_selector``.
     """
     import ipywidgets as widgets
 
     items = pair_list(pairs)
     if not items:
         raise ValueError("explore_map: got no pairs to show")
-    collection = footprints_geojson(items)
+    collection = footprints_geojson(items, _colours_for(len(items), embeddings))
     bounds = geojson_bounds(collection)
     m = new_map(bounds, basemap, "480px")
     m.footprints = collection
@@ -279,28 +346,38 @@ def explore_map(pairs: Any, *, overlays: str | None = "s2", basemap: str | None 
     m.hover_info = add_control(m, widgets.HTML("hover over a tile"), "bottomright")
     layer.on_hover(lambda **event: setattr(m.hover_info, "value", describe_tile(event["properties"])))
     _fly_to_places(m, collection)
+    if embeddings is not None:
+        add_legend(m, EMBEDDING_LEGEND)
     return m
 
 
-def plot_footprints(pairs: Any) -> Figure:
+def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
     """Static fallback of :func:`explore_map`: tile footprints on longitude/latitude axes.
 
-    Dots mark the centres when tiles are specks.
+    Tiles are coloured by ``embeddings`` (with a colour-wheel key, ``gid="colour_key"``); dots mark the
+    centres when tiles are specks.
     """
     collection = footprints_geojson(pair_list(pairs))
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in collection["features"]]
-    colour = MODALITY_COLOURS["s2"]
+    colors = _colours_for(len(rings), embeddings)
     fig, ax = figure_axes(figsize=(6, 5))
     (south, west), (north, east) = geojson_bounds(collection)
-    for ring in rings:
+    for ring, colour in zip(rings, colors):
         ax.add_patch(Polygon(ring, closed=True, fc=colour, ec="0.25", lw=0.6, alpha=0.8, gid="footprint"))
     if max(np.ptp(ring[:, 0]) for ring in rings) < 0.02 * max(east - west, north - south):  # specks
         centres = np.array([ring[:4].mean(axis=0) for ring in rings])  # [N, 2] lon, lat
-        ax.scatter(*centres.T, s=30, c=colour, edgecolors="0.25", linewidths=0.5, zorder=3, gid="centres")
+        ax.scatter(*centres.T, s=30, c=colors, edgecolors="0.25", linewidths=0.5, zorder=3, gid="centres")
+    if embeddings is not None:
+        inset = ax.inset_axes((0.78, 0.02, 0.2, 0.2))
+        inset.imshow(colour_wheel(64))
+        inset.set_axis_off()
+        inset.set_title("embedding\ncolour key", fontsize=6)
+        inset.set_gid("colour_key")
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
     ax.set_xlim(west - pad_x, east + pad_x)
     ax.set_ylim(south - pad_y, north + pad_y)
     ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
     ax.set(xlabel="longitude (°)", ylabel="latitude (°)")
-    ax.set_title(f"{len(rings)} tile footprints", fontsize=10)
+    key = ", coloured by embedding (key: colour wheel)" if embeddings is not None else ""
+    ax.set_title(f"{len(rings)} tile footprints{key}", fontsize=10)
     return fig

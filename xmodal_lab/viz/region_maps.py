@@ -190,7 +190,7 @@ def _explorer(
         grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
         m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
         m.add(m.pca_layer)
-        add_legend(m, PCA_LEGEND)
+        add_legend(m, PCA_LEGEND, wheel=False)
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
