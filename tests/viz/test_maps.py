@@ -52,6 +52,7 @@ def test_explore_map_keeps_an_offline_basemap_and_one_colour_without_embeddings(
     m = maps.explore_map(pairs[:2], overlays=None)
     colours = {f["properties"]["color"] for f in maps.find_layer(m, "footprints").data["features"]}
     assert colours == {"#1b9e77"}
+    assert maps.find_layer(m, "footprints").style["fillColor"] == "#1b9e77"
     assert any(type(la).__name__ == "TileLayer" for la in m.layers)
     with pytest.raises(KeyError, match="no layer named 'tiles"):
         maps.find_layer(m, "tiles (optical)")

@@ -64,17 +64,6 @@ def band_labels() -> list[str]:
     return labels + [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in bands.S1_BANDS]
 
 
-def class_colours(n: int) -> list[str]:
-    """``n`` distinct hex colours for classes without a conventional colour (tab10, tab20, then hsv)."""
-    if n <= 10:
-        cmap, values = colormaps["tab10"], np.arange(n) / 10 + 0.05
-    elif n <= 20:
-        cmap, values = colormaps["tab20"], np.arange(n) / 20 + 0.025
-    else:
-        cmap, values = colormaps["hsv"], np.arange(n) / n
-    return [to_hex(cmap(v)) for v in values]
-
-
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
     """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names), water blue.
 
@@ -87,7 +76,14 @@ def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], Li
     table = sorted((dict(classes) if isinstance(classes, Mapping) else dict(enumerate(classes))).items())
     if not table:
         raise ValueError("classes: the land-cover class table is empty")
-    fallback = iter(class_colours(len(table)))
+    n = len(table)  # classes without a conventional colour: tab10, tab20, then hsv
+    if n <= 10:
+        cmap, values = colormaps["tab10"], np.arange(n) / 10 + 0.05
+    elif n <= 20:
+        cmap, values = colormaps["tab20"], np.arange(n) / 20 + 0.025
+    else:
+        cmap, values = colormaps["hsv"], np.arange(n) / n
+    fallback = iter(to_hex(cmap(v)) for v in values)
     ids, names, colours = [], {}, []
     for cid, name in table:
         colour = next((c for word, c in _NAMED if word in str(name).lower()), None)

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from xmodal_lab.data.composites import db_to_uint8
 from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy
@@ -23,7 +22,7 @@ from xmodal_lab.viz.colours import (
     render,
     s2_true_colour,
 )
-from xmodal_lab.viz.figure import colorbar, grid, show, suptitle
+from xmodal_lab.viz.figure import colorbar, grid, show, suptitle, swatch_legend
 
 #: VV level (dB) of the default co-registration contour: between open water and land.
 VV_CONTOUR_DB = -15.0
@@ -80,10 +79,8 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: st
     for col, im, name in ((2, vv, "VV"), (3, vh, "VH")):
         colorbar(fig, im, list(axes[:, col]), f"S1 {name} backscatter (dB)", shrink=0.9, aspect=15)
     if present:
-        handles = [
-            Patch(facecolor=cmap(norm(i)), edgecolor="0.3", label=names[i]) for i in ids if i in present
-        ]
-        fig.legend(handles=handles, loc="outside right center", fontsize=8, title="land cover")
+        swatches = {names[i]: cmap(norm(i)) for i in ids if i in present}
+        swatch_legend(fig, swatches, title="land cover", loc="outside right center", ncols=1)
     suptitle(fig, title)
     return fig
 

@@ -17,7 +17,6 @@ from xmodal_lab.viz._common import scalar, to_numpy
 from xmodal_lab.viz.colours import (
     MODALITY_COLOURS,
     TRUE_MATCH_COLOUR,
-    class_colours,
     landcover_legend,
     render,
     s2_true_colour,
@@ -131,15 +130,14 @@ def plot_projection(
                 f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
             )
         uniq = np.unique(ids)
-        if label_names is not None:  # named classes keep the colours they have in every figure (water blue)
-            table_ids, class_names, cmap, norm = landcover_legend(label_names)
-            missing = sorted(set(uniq.tolist()) - set(table_ids))
-            if missing:
-                raise ValueError(f"labels: class ids {missing} have no name in label_names")
-            lut = {c: to_hex(cmap(norm(c))) for c in uniq}
-        else:
-            class_names = {int(c): f"class {c}" for c in uniq}
-            lut = dict(zip(uniq, class_colours(len(uniq))))
+        # named classes keep the colours they have in every figure (water blue)
+        if label_names is None:
+            label_names = {int(c): f"class {c}" for c in uniq}
+        table_ids, class_names, cmap, norm = landcover_legend(label_names)
+        missing = sorted(set(uniq.tolist()) - set(table_ids))
+        if missing:
+            raise ValueError(f"labels: class ids {missing} have no name in label_names")
+        lut = {c: to_hex(cmap(norm(c))) for c in uniq}
         colours = {m: [lut[c] for c in ids] for m in markers}
         handles = [Line2D([], [], ls="", marker=markers[m], c="0.3", label=names[m]) for m in markers]
         handles += [Patch(color=lut[c], label=class_names[int(c)]) for c in uniq]
@@ -222,7 +220,11 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
 
 
 def plot_label_efficiency(
-    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None, chance: float | None = None
+    curves: Mapping[str, Mapping],
+    *,
+    metric: str = "accuracy",
+    title: str | None = None,
+    chance: float | None = None,
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 

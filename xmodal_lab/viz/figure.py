@@ -6,11 +6,13 @@ loop all show exactly once, with or without a display.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
 _MARK = "_xmodal_lab_figure"  # only the figures of this package are closed once displayed
 
@@ -118,3 +120,15 @@ def suptitle(fig: Figure, title: str | None) -> None:
     """Give a figure a title when one is asked for."""
     if title:
         fig.suptitle(title, fontsize=11)
+
+
+def swatch_legend(fig: Figure, colours: Mapping[str, Any], *, lines: Mapping[str, Mapping] | None = None,
+                  title: str | None = None, loc: str = "outside lower center", **kwargs: Any):  # fmt: skip
+    """Add a legend of colour swatches ``{name: colour}`` (and ``{name: Line2D style}`` lines) to ``fig``."""
+    handles = [Patch(facecolor=c, edgecolor="0.4", label=name) for name, c in colours.items()]
+    handles += [Line2D([], [], label=name, **style) for name, style in (lines or {}).items()]
+    kwargs.setdefault("ncols", len(handles))
+    kwargs.setdefault("fontsize", 8)
+    if loc.startswith("outside") and fig.get_layout_engine() is None:
+        loc = loc.removeprefix("outside").strip()  # "outside" needs a constrained layout
+    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)

@@ -12,15 +12,14 @@ import base64
 import functools
 import io
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+
+from xmodal_lab.viz.figure import swatch_legend
 
 #: Share of a figure's image pixels beyond their colour limits (or pure white in RGB) called saturated.
 CLIP_SHARE = 0.3
@@ -57,7 +56,7 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
     return key
 
 
-def radar_legend(fig: Figure, loc: str = "outside lower center", **kwargs: Any):
+def radar_legend(fig: Figure, **kwargs: Any):
     """Add the key of the radar composite to ``fig``: channel ranges and the colours of typical materials.
 
     The composite (``xl.viz.s1_composite``) paints R = VV, G = VH and B = VV/VH (VV - VH in dB), each
@@ -70,25 +69,8 @@ def radar_legend(fig: Figure, loc: str = "outside lower center", **kwargs: Any):
 
     title = (f"radar composite: R = VV ({span(VV_RANGE_DB)}), G = VH ({span(VH_RANGE_DB)}), "
              f"B = VV/VH ratio ({span(RATIO_RANGE_DB)})")  # fmt: skip
-    handles = [Patch(facecolor=c / 255, edgecolor="0.4", label=name) for name, c in radar_key()]
-    kwargs.setdefault("ncols", len(handles))
-    kwargs.setdefault("fontsize", 8)
     kwargs.setdefault("title_fontsize", 8)
-    if loc.startswith("outside") and fig.get_layout_engine() is None:
-        loc = loc.removeprefix("outside").strip()  # "outside" needs a constrained layout
-    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
-
-
-def swatch_legend(fig: Figure, colours: Mapping[str, Any], *, lines: Mapping[str, Mapping] | None = None,
-                  title: str | None = None, loc: str = "outside lower center", **kwargs: Any):  # fmt: skip
-    """Add a legend of colour swatches ``{name: colour}`` (and ``{name: Line2D style}`` lines) to ``fig``."""
-    handles = [Patch(facecolor=c, edgecolor="0.4", label=name) for name, c in colours.items()]
-    handles += [Line2D([], [], label=name, **style) for name, style in (lines or {}).items()]
-    kwargs.setdefault("ncols", len(handles))
-    kwargs.setdefault("fontsize", 8)
-    if loc.startswith("outside") and fig.get_layout_engine() is None:
-        loc = loc.removeprefix("outside").strip()
-    return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)
+    return swatch_legend(fig, {name: c / 255 for name, c in radar_key()}, title=title, **kwargs)
 
 
 def outline_cells(

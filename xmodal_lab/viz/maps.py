@@ -99,10 +99,8 @@ def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
     features = []
     for i, pair in enumerate(items):
         ring = footprint_lonlat(pair, i)
-        props = _feature_properties(pair, ring, i)
-        if colors is not None:
-            props["color"] = str(colors[i])
         geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
+        props = _feature_properties(pair, ring, i) | ({} if colors is None else {"color": str(colors[i])})
         features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
@@ -128,12 +126,14 @@ def embedding_colors(coords_2d: Any) -> list[str]:
     The angle around the centre of the ``[N, 2]`` cloud (``[N, D]``: its PCA) picks the hue, the distance
     from it (relative to the 95th percentile) the saturation.
     """
+    from sklearn.decomposition import PCA
+
     c = to_numpy(coords_2d).astype(np.float64)
-    if c.ndim != 2 or len(c) == 0:
-        raise ValueError(f"coords_2d: expected an [N, 2] array with N >= 1, got shape {c.shape}")
+    if c.ndim != 2 or len(c) == 0 or c.shape[1] < 2:
+        raise ValueError(f"coords_2d: expected an [N, 2] (or [N, D]) array with N >= 1, got shape {c.shape}")
     c = c - c.mean(axis=0)  # one scale for both axes: a direction with only noise must not pick hues
-    if c.shape[1] > 2:
-        c = c @ np.linalg.svd(c, full_matrices=False)[2][:2].T  # the two strongest principal axes
+    if c.shape[1] > 2:  # the two strongest principal axes (identical embeddings: all at the centre)
+        c = PCA(n_components=2, svd_solver="full").fit_transform(c) if c.any() else c[:, :2]
     radius = np.linalg.norm(c, axis=1)
     scale = np.percentile(radius, 95) if len(c) > 2 else radius.max()
     return [to_hex(rgb) for rgb in _wheel(c[:, 0], c[:, 1], radius / (scale if scale > 0 else 1.0))]
@@ -144,10 +144,8 @@ def colour_wheel(size: int = 96) -> np.ndarray:
     axis = (np.arange(size) + 0.5) / size * 2 - 1
     x, y = np.meshgrid(axis, -axis)  # y up, as on a plot of the projection
     r = np.hypot(x, y)
-    out = np.zeros((size, size, 4), np.uint8)
-    out[..., :3] = np.round(_wheel(x, y, r) * 255).astype(np.uint8)
-    out[..., 3] = np.where(r <= 1.0, 255, 0)
-    return out
+    rgb = np.round(_wheel(x, y, r) * 255).astype(np.uint8)
+    return np.dstack([rgb, np.where(r <= 1.0, 255, 0).astype(np.uint8)])
 
 
 def png_data_url(image: np.ndarray) -> str:
@@ -242,20 +240,17 @@ def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
 
 
 def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_opacity: float = 0.35):
-    """A GeoJSON layer painting each feature in its ``color``; widths and radii in pixels."""
+    """A GeoJSON layer painting each feature in its ``color`` (else the optical colour); sizes in pixels."""
     import ipyleaflet
 
-    def style(feature: Mapping) -> dict:
-        colour = feature["properties"].get("color", MODALITY_COLOURS["s2"])
-        return {"color": colour, "fillColor": colour}
-
+    colour = MODALITY_COLOURS["s2"]
     return ipyleaflet.GeoJSON(
         data=dict(collection),
         name=name,
-        style={"weight": weight, "opacity": 0.9, "fillOpacity": fill_opacity},
+        style=dict(color=colour, fillColor=colour, weight=weight, opacity=0.9, fillOpacity=fill_opacity),
         hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
         point_style={"radius": 6},
-        style_callback=style,
+        style_callback=lambda f: dict.fromkeys(("color", "fillColor"), f["properties"].get("color", colour)),
     )
 
 

@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from xmodal_lab.data.geo import transformer
+from xmodal_lab.data.io import read_window, window_transform
+from xmodal_lab.errors import InputValueError
 from xmodal_lab.viz.colours import QUERY_COLOUR, TRUE_MATCH_COLOUR, render
 from xmodal_lab.viz.figure import colorbar, figure_axes, outline
 from xmodal_lab.viz.maps import (
@@ -98,35 +100,48 @@ def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> n
     return out
 
 
-def read_bands(path: str | Path, modality: str, max_px: int = 512) -> tuple[np.ndarray, float, str, tuple]:
-    """``(bands [C, h, w], metres per pixel read, crs, source transform)`` of an S1 (dB) or S2 GeoTIFF.
+def read_bands(
+    path: str | Path, modality: str, max_px: int = 512, around: Any = None
+) -> tuple[np.ndarray, tuple, str]:
+    """``(bands [C, h, w], transform, crs)`` of an S1 (dB) or S2 GeoTIFF, nodata as NaN.
 
-    S2 digital numbers become reflectance and B10 is dropped; at most ``max_px`` pixels per side are read.
+    S2 digital numbers become reflectance and B10 is dropped. The whole raster is read at most ``max_px``
+    pixels per side; with ``around`` ``(lon, lat)``, the ``max_px`` x ``max_px`` window around that point,
+    shifted to stay inside the raster (``InputValueError`` when the point is off it).
     """
     import rasterio
+    from rasterio.windows import Window
 
     with rasterio.open(path) as src:
-        step = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
-        shape = (src.height // step, src.width // step)
-        bands, divisor = sentinel_bands(src, modality)
-        data = src.read(bands, out_shape=(len(bands), *shape)).astype(np.float32) / np.float32(divisor)
-        res = abs(src.transform.a) * src.width / shape[1]
-        return data, float(res), str(src.crs), tuple(src.transform)[:6]
-
-
-def sentinel_bands(src: Any, modality: str) -> tuple[list[int], float]:
-    """The bands of an open S1 or S2 raster the kit reads (S2 without B10), and the divisor to physical units."""
-    bands = list(range(1, src.count + 1))
-    if modality.startswith("s2") and src.count == 13:
-        bands.pop(10)  # B10
-    digital = modality.startswith("s2") and np.issubdtype(np.dtype(src.dtypes[0]), np.integer)
-    return bands, 10000.0 if digital else 1.0
+        bands = list(range(1, src.count + 1))
+        if modality.startswith("s2") and src.count == 13:
+            bands.pop(10)  # B10
+        digital = modality.startswith("s2") and np.issubdtype(np.dtype(src.dtypes[0]), np.integer)
+        if around is None:
+            step = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
+            shape = (src.height // step, src.width // step)
+            data = read_window(src, path, bands, out_shape=(len(bands), *shape), masked=True)
+            transform = src.transform @ rasterio.Affine.scale(src.width / shape[1], src.height / shape[0])
+        else:
+            row, col = src.index(*transformer("EPSG:4326", str(src.crs)).transform(*around))
+            if not (0 <= col < src.width and 0 <= row < src.height):
+                lon, lat = around
+                raise InputValueError(
+                    f"point ({lon:.5f}, {lat:.5f}) is outside the raster {Path(path).name}; click on the image"
+                )
+            h, w = min(max_px, src.height), min(max_px, src.width)
+            r0 = int(np.clip(int(row) - h // 2, 0, src.height - h))
+            c0 = int(np.clip(int(col) - w // 2, 0, src.width - w))
+            window = Window(c0, r0, w, h)
+            data = read_window(src, path, bands, window=window, masked=True)
+            transform = window_transform(tuple(src.transform), r0, c0)
+        values = data.astype(np.float32).filled(np.nan) / np.float32(10000.0 if digital else 1.0)
+        return values, tuple(transform)[:6], str(src.crs)
 
 
 def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
     """A Sentinel-1 or Sentinel-2 GeoTIFF rendered as ``[h, w, 3]`` uint8, at most ``max_px`` per side."""
-    data, _, _, _ = read_bands(path, modality, max_px)
-    return render(np.nan_to_num(data), modality)
+    return render(np.nan_to_num(read_bands(path, modality, max_px)[0]), modality)
 
 
 def to_lonlat_collection(collection: dict) -> dict:
@@ -363,10 +378,9 @@ def plot_region_pair(
     """Static fallback of the region maps: ``plot_coregistration`` of an S1 and an S2 GeoTIFF."""
     from xmodal_lab.viz.data_plots import plot_coregistration
 
-    s1, _, _, _ = read_bands(s1_path, "s1")
-    s2, res, crs, (_, _, c, _, _, f) = read_bands(s2_path, "s2")
-    pair = {"s1": np.nan_to_num(s1, nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
-            "transform": (res, 0.0, c, 0.0, -res, f)}  # fmt: skip
+    s2, transform, crs = read_bands(s2_path, "s2")
+    pair = {"s1": np.nan_to_num(read_bands(s1_path, "s1")[0], nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
+            "transform": transform}  # fmt: skip
     return plot_coregistration(pair, title=title, **kwargs)
 
 

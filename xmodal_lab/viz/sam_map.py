@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from xmodal_lab.data.geo import transformer
-from xmodal_lab.data.io import window_transform
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.viz.colours import QUERY_COLOUR, TRUE_MATCH_COLOUR
-from xmodal_lab.viz.maps import add_control
-from xmodal_lab.viz.region_maps import RasterPair, _explorer, sentinel_bands, to_lonlat_collection
+from xmodal_lab.viz.maps import add_control, corners_lonlat
+from xmodal_lab.viz.region_maps import RasterPair, _explorer, read_bands, to_lonlat_collection
 
 #: Composites SAM can see: (label, the GeoTIFF read, rendering of ``data.composites.RENDERINGS``).
 SAM_MODALITIES = (
@@ -36,48 +35,13 @@ _PROMPT_COLOURS = {1: TRUE_MATCH_COLOUR, 0: "#d62728"}
 _EMPTY = {"type": "FeatureCollection", "features": []}
 
 
-def read_window(path: str | Path, modality: str, lon: float, lat: float, size: int = 256):
-    """The ``size x size`` pixels of a GeoTIFF around ``(lon, lat)``, shifted to stay inside the raster.
-
-    Returns:
-        ``(bands [C, h, w], transform, crs)``: S1 in dB, S2 as reflectance without B10, nodata as NaN;
-        the window's affine and the raster's CRS.
-
-    Raises:
-        InputValueError: the point is not on the raster.
-    """
-    import rasterio
-    from rasterio.windows import Window
-
-    with rasterio.open(path) as src:
-        x, y = transformer("EPSG:4326", str(src.crs)).transform(lon, lat)
-        row, col = src.index(x, y)
-        if not (0 <= col < src.width and 0 <= row < src.height):
-            raise InputValueError(
-                f"point ({lon:.5f}, {lat:.5f}) is outside the raster {Path(path).name}; click on the image"
-            )
-        h, w = min(size, src.height), min(size, src.width)
-        r0 = int(np.clip(int(row) - h // 2, 0, src.height - h))
-        c0 = int(np.clip(int(col) - w // 2, 0, src.width - w))
-        bands, divisor = sentinel_bands(src, modality)
-        data = src.read(bands, window=Window(c0, r0, w, h), masked=True).astype(np.float32)
-        return (
-            data.filled(np.nan) / np.float32(divisor),
-            window_transform(tuple(src.transform), r0, c0),
-            str(src.crs),
-        )
-
-
 def lonlat_to_pixels(points: Any, transform: Any, crs: str) -> np.ndarray:
     """``[N, 2]`` ``(lon, lat)`` as ``[N, 2]`` ``(x, y)`` pixel coordinates of a grid (``transform``, ``crs``)."""
     from affine import Affine
 
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     xs, ys = transformer("EPSG:4326", str(crs)).transform(p[:, 0], p[:, 1])
-    a, b, c, d, e, f = tuple(~Affine(*tuple(transform)[:6]))[:6]
-    return np.stack(
-        [a * np.asarray(xs) + b * np.asarray(ys) + c, d * np.asarray(xs) + e * np.asarray(ys) + f], 1
-    )
+    return np.stack(~Affine(*tuple(transform)[:6]) @ (np.asarray(xs), np.asarray(ys)), axis=1)
 
 
 @dataclass
@@ -103,16 +67,12 @@ class SamMapResult:
         return bool(0 <= x < self.mask.shape[1] and 0 <= y < self.mask.shape[0])
 
     def window_collection(self) -> dict:
-        """The window's outline as a FeatureCollection in the raster's CRS."""
-        a, b, c, d, e, f = self.transform[:6]
-        h, w = self.mask.shape
-        ring = [(c + a * x + b * y, f + d * x + e * y) for x, y in ((0, 0), (w, 0), (w, h), (0, h), (0, 0))]
-        feature = {
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {},
+        """The window's outline as a lon/lat FeatureCollection."""
+        ring = corners_lonlat(self.transform, *self.mask.shape, self.crs).tolist()
+        return {
+            "type": "FeatureCollection",
+            "features": [_feature({"type": "Polygon", "coordinates": [ring]}, {})],
         }
-        return {"type": "FeatureCollection", "features": [feature], "crs": self.crs}
 
     def to_polygons(self, properties: dict | None = None) -> dict:
         """The mask as polygons in the raster's CRS, each with the prompt's description."""
@@ -124,18 +84,24 @@ class SamMapResult:
         return to_polygons(self.mask, self.transform, self.crs, properties=props)
 
 
+def _feature(geometry: dict, properties: dict) -> dict:
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
 def _prompt_collection(prompts: list, box: tuple | None = None) -> dict:
     """Points ``(lon, lat, label)`` in their label's colour, and the box ``(west, south, east, north)``."""
     features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-         "properties": {"label": label, "color": _PROMPT_COLOURS[label]}}
+        _feature(
+            {"type": "Point", "coordinates": [lon, lat]}, {"label": label, "color": _PROMPT_COLOURS[label]}
+        )
         for lon, lat, label in prompts
-    ]  # fmt: skip
+    ]
     if box is not None:
         w, s, e, n = box
         ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
-        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": {"label": "box", "color": QUERY_COLOUR}})  # fmt: skip
+        features.append(
+            _feature({"type": "Polygon", "coordinates": [ring]}, {"label": "box", "color": QUERY_COLOUR})
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -212,7 +178,7 @@ def sam_explorer(
         rendering = dropdown.value
         path = tiles.s1_path if files[rendering] == "s1" else tiles.s2_path
         anchor = ((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2) if bbox else prompts[0][:2]
-        bands, transform, crs = read_window(path, files[rendering], *anchor, window)
+        bands, transform, crs = read_bands(path, files[rendering], window, around=anchor)
         h, w = bands.shape[1:]
         pts = labels = xyxy = None
         if prompts:
@@ -261,7 +227,7 @@ def sam_explorer(
         r = box.result
         polygons = r.to_polygons()
         mask_layer.data = to_lonlat_collection(polygons) if polygons["features"] else _EMPTY
-        window_layer.data = to_lonlat_collection(r.window_collection())
+        window_layer.data = r.window_collection()
         prompt_layer.data = _prompt_collection(r.prompts, r.box)
         label = next(lab for lab, _, rendering in SAM_MODALITIES if rendering == r.rendering)
         positive = sum(p[2] for p in r.prompts)
@@ -306,11 +272,4 @@ def sam_explorer(
     return box
 
 
-__all__ = [
-    "SAM_MODALITIES",
-    "SamMapResult",
-    "UNTRAINED_NOTE",
-    "lonlat_to_pixels",
-    "read_window",
-    "sam_explorer",
-]
+__all__ = ["SAM_MODALITIES", "SamMapResult", "UNTRAINED_NOTE", "lonlat_to_pixels", "sam_explorer"]
