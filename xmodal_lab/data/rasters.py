@@ -225,7 +225,7 @@ class PairedRasterDataset(Dataset):
                 if not preview:  # invalid pixels per tile column, summed down the rows, kept at the marked rows
                     bad = np.pad(~(s1_ok & s2_ok), ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
                     running = total + (bad[:, cols + s] - bad[:, cols]).cumsum(axis=0)
-                    above.update({y: running[y - top - 1] for y in range(top + 1, top + len(bad) + 1) if y in marks})
+                    above.update({y: running[y - top - 1].copy() for y in range(top + 1, top + len(bad) + 1) if y in marks})
                     total = running[-1]
 
         if s2.nodata is None and zeros:
