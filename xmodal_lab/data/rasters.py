@@ -230,8 +230,9 @@ class PairedRasterDataset(Dataset):
 
         if s2.nodata is None and zeros:
             warnings.warn(
-                f"{self.s2_path}: {zeros} pixels are 0 in every band and the file has no nodata tag; they are "
-                "treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0) to say so",
+                f"{self.s2_path}: {'some' if preview else zeros} pixels are 0 in every band and the file has no "
+                "nodata tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0)"
+                " to say so",
                 NodataWarning, stacklevel=3,
             )  # fmt: skip
         if lowest * self._s2_scale + self.s2_offset < -0.5:
