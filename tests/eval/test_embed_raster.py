@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 
 import numpy as np
 import pytest
@@ -165,7 +164,6 @@ def test_block_reader_decodes_each_strip_once_on_a_tiled_file(tmp_path, s1_units
     from xmodal_lab.data import PairedRasterDataset
     from xmodal_lab.eval.embed_raster import BlockTiles
 
-    module = importlib.import_module("xmodal_lab.eval.embed_raster")  # the package's name is the function
     pair = render_region(seed=1, size=512, gsd=10.0)
     if s1_units == "linear":
         pair = {**pair, "s1": 10.0 ** (np.asarray(pair["s1"], dtype=np.float32) / 10.0)}
@@ -174,12 +172,34 @@ def test_block_reader_decodes_each_strip_once_on_a_tiled_file(tmp_path, s1_units
         dst.write(np.zeros((12, 20, 20), np.uint16), window=Window(100, 250, 20, 20))
     with rasterio.open(paths["s2"]) as src:
         assert src.block_shapes[0] == (256, 256)
+    scanned, scan = [], PairedRasterDataset.read_raw
+    monkeypatch.setattr(
+        PairedRasterDataset, "read_raw", lambda ds, s1, s2, w: scanned.append((w.row_off, w.height)) or scan(ds, s1, s2, w)
+    )
     ds = PairedRasterDataset(paths["s1"], paths["s2"], size=TILE, stride=16, s1_units=s1_units)
-    tops = []
-    read = module._read_strip
-    monkeypatch.setattr(module, "_read_strip", lambda *a: tops.append(a[3:]) or read(*a))
-    _same_items(ds, BlockTiles(ds, rows=100))  # rounded up to the file's 256-row blocks
+    assert scanned == [(0, 256), (256, 256)]  # the checks, too, read strip by strip, never the whole raster
+    monkeypatch.undo()
+    tops, read = [], ds.read_raw
+    monkeypatch.setattr(ds, "read_raw", lambda s1, s2, w: tops.append((w.row_off, w.height)) or read(s1, s2, w))
+    items = list(BlockTiles(ds, rows=100))  # rounded up to the file's 256-row blocks
     assert tops == [(0, 256), (256, 256)]  # each strip once (both kept for the tiles across row 256)
+    monkeypatch.undo()
+    _same_items(ds, items)
+
+
+def test_block_reader_refuses_unsorted_windows_and_stops_early(pair_files):
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.errors import InputValueError
+    from xmodal_lab.eval.embed_raster import tile_windows
+
+    paths, _, _ = pair_files
+    ds = PairedRasterDataset(paths["s1"], paths["s2"], size=TILE, stride=16)
+    reader = tile_windows(ds, rows=1)
+    assert next(reader)[0] == 0
+    reader.close()  # the strip read ahead is waited for before the files close
+    ds.windows = ds.windows[::-1]
+    with pytest.raises(InputValueError, match="row order"):
+        next(tile_windows(ds))
 
 
 def test_embed_raster_vectors_equal_per_tile_reads(model, pair_files):

@@ -11,12 +11,14 @@ import datetime as dt
 import math
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from rasterio.windows import Window
 from torch.utils.data import Dataset
 
 from xmodal_lab.data.bands import S2_SCALE
@@ -31,9 +33,10 @@ from xmodal_lab.data.io import (
     window_transform,
 )
 from xmodal_lab.errors import InputValueError, NodataError, NodataWarning, UnitsError, UnitsWarning
-from xmodal_lab.units import check_s2, s1_problems
+from xmodal_lab.units import _SAMPLE, check_s2, s1_problems
 
 _B10 = 10  # index of B10 in a 13-band stack (B1..B9, B10, B11, B12 with B8A after B8)
+_S1_FILL = -100.0  # dB: far below any backscatter, a fill value
 
 
 class PairedRasterDataset(Dataset):
@@ -112,27 +115,13 @@ class PairedRasterDataset(Dataset):
                 warnings.warn(message + f"; reprojecting the radar onto the optical grid ({resampling})", stacklevel=2)
             if self.height < self.size or self.width < self.size:
                 raise ValueError(f"{self.s2_path}: {self.width}x{self.height} px is smaller than one {self.size} px tile")
-            self._s2_scale = self._resolve_scale(s2, s2_scale)
+            self._s2_scale, self._s2_untagged = self._resolve_scale(s2, s2_scale), s2.nodata is None
             tags = s2.tags()
             self.s2_offset = self._resolve_offset(tags, s2_offset)
-            s2_valid = self._s2_valid(s2) if scan else None
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
+            self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
             with self._open_s1(s1) as s1_grid:
-                preview = {} if scan else {"out_shape": (2, min(self.height, 256), min(self.width, 256))}
-                s1_data = read_window(s1_grid, self.s1_path, self._s1_bands, masked=True, **preview)
-        self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
-        s1_values = np.ma.filled(s1_data.astype(np.float32, copy=False), np.nan)
-        del s1_data  # float32 like the tiles: a float64 copy of the whole radar scene would double it
-        if np.isinf(s1_values).any():
-            raise ValueError(f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata")
-        s1_valid = np.isfinite(s1_values).all(axis=0) & ~(s1_values == 0).all(axis=0)  # untagged zero fill
-        _check_fill(s1_values, s1_valid, self.s1_path, "dB", -100.0)
-        if not s1_valid.any():
-            raise NodataError(f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter")
-        self._check_units(s1_values[:, s1_valid])
-        if s1_units == "linear":  # zero or negative power has no decibel value
-            s1_valid &= (s1_values > 0).all(axis=0)
-        self.windows = self._tiles(s1_valid & s2_valid) if scan else []
+                self.windows = self._scan(s1_grid, s2, preview=not scan)
 
     # --- checks ---------------------------------------------------------------------------------------
     def _check_bands(self, s1, s2) -> None:
@@ -174,35 +163,95 @@ class PairedRasterDataset(Dataset):
             return -1000.0 / S2_SCALE
         return 0.0
 
-    def _s2_valid(self, s2) -> np.ndarray:
-        """Pixels inside the optical nodata mask, finite in every band and not 0 in all (L2A's untagged fill)."""
-        valid = s2.dataset_mask() > 0
-        zero, lowest = np.ones_like(valid), np.inf
-        for band in self._s2_bands:
-            values = read_window(s2, self.s2_path, band, masked=True)
-            valid &= ~np.ma.getmaskarray(values)
-            values = np.ma.filled(values.astype(np.float64), np.nan)
-            if np.isinf(values).any():
-                raise InputValueError(f"{self.s2_path}: band {band} contains infinite values; expected reflectance")
-            valid &= ~np.isnan(values)
-            zero &= values == 0
-            lowest = min(lowest, float(np.min(values, where=valid, initial=np.inf)))
-        if s2.nodata is None and (zero & valid).any():
+    def _scan(self, s1, s2, preview: bool) -> list[tuple[int, int]]:
+        """Check the pair strip by strip and list the tiles with little nodata (none for a ``preview``).
+
+        A preview checks at most 256 x 256 px of each file (decimated). Only one strip of pixels and the nodata
+        counts of the tile rows are held, so memory does not grow with the raster's height.
+        """
+        s, n = self.size, strip_rows(s2)
+        tops, cols = range(0, self.height - s + 1, self.stride), np.arange(0, self.width - s + 1, self.stride)
+        if preview:
+            shape = (min(self.height, 256), min(self.width, 256))
+            keys, step = [0], 1
+
+            def read(top: int) -> dict[str, np.ndarray]:
+                return self.read_raw(s1, s2, shape=shape)
+        else:
+            keys, step = range(0, self.height, n), max(1, self.height * self.width // _SAMPLE)
+
+            def read(top: int) -> dict[str, np.ndarray]:
+                return self.read_raw(s1, s2, Window(0, top, self.width, min(n, self.height - top)))
+
+        marks = {*tops, *(r + s for r in tops)}
+        above = {0: np.zeros(len(cols), np.int64)}  # invalid pixels in the rows above a mark, per tile column
+        total = above[0]
+        zeros = s2_count = s1_count = high = low_count = 0
+        lowest = low_value = math.inf
+        sample = []
+        with contextlib.closing(prefetch(read, keys)) as strips:  # no read left running on error
+            for top, raw in strips:
+                optical, radar = raw["s2"], raw["s1"].astype(np.float32)
+                unmasked = optical[:, ~raw["s2_invalid"]]
+                infinite = np.isinf(unmasked).any(axis=1) if optical.dtype.kind == "f" else [False]
+                if any(infinite):
+                    band = self._s2_bands[int(np.argmax(infinite))]
+                    raise InputValueError(
+                        f"{self.s2_path}: band {band} contains infinite values; expected reflectance"
+                    )
+                s2_ok = ~raw["s2_invalid"] & np.isfinite(optical).all(axis=0)
+                zero = (optical == 0).all(axis=0)  # L2A's fill, with or without a nodata tag
+                zeros += int((zero & s2_ok).sum())
+                if s2_ok.any():
+                    lowest = min(lowest, float(optical[:, s2_ok].min()))
+                s2_ok &= ~zero
+                s2_count += int(s2_ok.sum())
+
+                radar[:, raw["s1_invalid"]] = np.nan
+                if np.isinf(radar).any():
+                    raise InputValueError(
+                        f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata"
+                    )
+                s1_ok = np.isfinite(radar).all(axis=0) & ~(radar == 0).all(axis=0)  # untagged zero fill
+                kept = radar[:, s1_ok]
+                low = (kept < _S1_FILL).any(axis=0)
+                s1_count, high = s1_count + kept.size, high + int((kept > _S1_FILL).sum())
+                if low.any():
+                    low_count, low_value = low_count + int(low.sum()), min(low_value, float(kept.min()))
+                sample.append(kept[:, ::step])
+                if self.s1_units == "linear":  # zero or negative power has no decibel value
+                    s1_ok &= (radar > 0).all(axis=0)
+
+                if not preview:  # invalid pixels per tile column, summed down the rows, kept at the marked rows
+                    bad = np.pad(~(s1_ok & s2_ok), ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
+                    running = total + (bad[:, cols + s] - bad[:, cols]).cumsum(axis=0)
+                    above.update({y: running[y - top - 1].copy() for y in range(top + 1, top + len(bad) + 1) if y in marks})
+                    total = running[-1]
+
+        if s2.nodata is None and zeros:
             warnings.warn(
-                f"{self.s2_path}: {int((zero & valid).sum())} pixels are 0 in every band and the file has no nodata "
-                "tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0) to say so",
+                f"{self.s2_path}: {'some' if preview else zeros} pixels are 0 in every band and the file has no "
+                "nodata tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0)"
+                " to say so",
                 NodataWarning, stacklevel=3,
             )  # fmt: skip
-        valid &= ~zero
         if lowest * self._s2_scale + self.s2_offset < -0.5:
             raise InputValueError(
                 f"{self.s2_path}: some pixels hold {lowest:g} (reflectance {lowest * self._s2_scale:.3g}), a fill "
                 f"value, but the file has no nodata tag for it; tag it (gdal_edit.py -a_nodata {lowest:g} "
                 f"{self.s2_path.name}) so those pixels count as nodata"
             )
-        if not valid.any():
+        if not s2_count:
             raise NodataError(f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected reflectance")
-        return valid
+        if low_count and high > s1_count / 2:  # a few pixels far below any backscatter among plausible ones
+            raise InputValueError(
+                f"{self.s1_path}: {low_count} pixels hold {low_value:g} dB, a fill value, but the file has no nodata "
+                f"tag for it; tag it (gdal_edit.py -a_nodata {low_value:g} {self.s1_path.name}) so they count as nodata"
+            )
+        if not s1_count:
+            raise NodataError(f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter")
+        self._check_units(np.concatenate(sample, axis=1))
+        return [] if preview else self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
         shape = (min(s2.height, 256), min(s2.width, 256))
@@ -229,12 +278,10 @@ class PairedRasterDataset(Dataset):
         resampling = getattr(Resampling, self.resampling)
         return WarpedVRT(s1, **grid, resampling=resampling, src_nodata=s1.nodata, nodata=np.nan)
 
-    def _tiles(self, valid: np.ndarray) -> list[tuple[int, int]]:
-        invalid = np.pad((~valid).astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
+    def _tiles(self, bad: np.ndarray, tops: range, cols: np.ndarray) -> list[tuple[int, int]]:
+        """The ``(row, col)`` of the tiles whose count of invalid pixels ``bad [rows, cols]`` is small enough."""
         s = self.size
-        rows, cols = range(0, self.height - s + 1, self.stride), range(0, self.width - s + 1, self.stride)
-        r, c = np.meshgrid(rows, cols, indexing="ij")
-        bad = invalid[r + s, c + s] - invalid[r, c + s] - invalid[r + s, c] + invalid[r, c]
+        r, c = np.meshgrid(tops, cols, indexing="ij")
         ok = (bad <= self.max_nodata * s * s) & (bad < s * s)  # an all-nodata tile is never kept
         kept = list(zip(r[ok].tolist(), c[ok].tolist()))
         if not kept:
@@ -243,6 +290,32 @@ class PairedRasterDataset(Dataset):
                 f"{self.max_nodata:.0%} nodata; expected rasters with valid data (check nodata values and overlap)"
             )
         return kept
+
+    # --- pixels ---------------------------------------------------------------------------------------
+    def read_raw(self, s1, s2, window: Any = None, shape: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+        """``window`` of the open pair (all of it, decimated to ``shape``, when None) in the files' dtypes.
+
+        Returns ``s1 [2, h, w]``, ``s2 [C, h, w]`` and ``s1_invalid`` / ``s2_invalid [h, w]`` (masked in a band).
+        """
+        out = {}
+        for key, src, bands in (("s1", s1, self._s1_bands), ("s2", s2, self._s2_bands)):
+            size = {} if shape is None else {"out_shape": (len(bands), *shape)}
+            values = read_window(src, getattr(self, f"{key}_path"), bands, window=window, masked=True, **size)
+            out[key], out[f"{key}_invalid"] = values.data, np.ma.getmaskarray(values).any(axis=0)
+        return out
+
+    def to_units(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Pixels of :meth:`read_raw` as float32 ``s1`` dB and ``s2`` reflectance, and their ``nodata [h, w]``."""
+        optical = raw["s2"].astype(np.float32) * np.float32(self._s2_scale) + np.float32(self.s2_offset)
+        radar = raw["s1"].astype(np.float32)
+        nodata = raw["s1_invalid"] | raw["s2_invalid"] | (radar == 0).all(axis=0)  # untagged zero fill
+        if self._s2_untagged:  # L2A's fill value without a tag
+            nodata |= (raw["s2"] == 0).all(axis=0)
+        if self.s1_units == "linear":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
+        nodata |= ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+        return {"s1": radar, "s2": optical, "nodata": nodata}
 
     # --- items ----------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -254,31 +327,13 @@ class PairedRasterDataset(Dataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read tile ``index`` (no transform)."""
-        from rasterio.windows import Window
         row, col = self.windows[index]
         s = self.size
-        window = Window(col, row, s, s)
-        with open_raster(self.s2_path) as s2:
-            optical = read_window(s2, self.s2_path, self._s2_bands, window=window, masked=True)
-            s2_valid = s2.dataset_mask(window=window) > 0
-            if s2.nodata is None:  # L2A's fill value without a tag
-                s2_valid &= ~(optical.filled(np.nan) == 0).all(axis=0)
-        with open_raster(self.s1_path) as s1, self._open_s1(s1) as grid:
-            radar = read_window(grid, self.s1_path, self._s1_bands, window=window, masked=True)
-        optical = np.ma.filled(optical.astype(np.float32), np.nan)
-        radar = np.ma.filled(radar.astype(np.float32), np.nan)
-        radar[:, (radar == 0).all(axis=0)] = np.nan  # untagged zero fill
-        if np.isinf(optical).any():
-            raise ValueError(f"{self.s2_path}: tile at row {row}, col {col} holds infinite values")
-        optical = optical * np.float32(self._s2_scale) + np.float32(self.s2_offset)
-        if self.s1_units == "linear":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
-        nodata = ~s2_valid | ~np.isfinite(optical).all(axis=0) | ~np.isfinite(radar).all(axis=0)
-        optical, radar = _fill(optical, nodata), _fill(radar, nodata)
+        with open_raster(self.s1_path) as s1, open_raster(self.s2_path) as s2, self._open_s1(s1) as grid:
+            s1_tile, s2_tile, nodata = tile_tensors(self.to_units(self.read_raw(grid, s2, Window(col, row, s, s))))
         return {
-            "s1": torch.from_numpy(radar),
-            "s2": torch.from_numpy(optical),
+            "s1": s1_tile,
+            "s2": s2_tile,
             **geo_fields(self.crs, window_transform(tuple(self.grid_transform)[:6], row, col), s, s),
             "date": self.date,
             "nodata_mask": torch.from_numpy(nodata),
@@ -286,16 +341,36 @@ class PairedRasterDataset(Dataset):
         }
 
 
-def _check_fill(values: np.ndarray, valid: np.ndarray, path: Path, unit: str, floor: float) -> None:
-    """Refuse a few pixels far below ``floor`` (a fill like -9999 without a nodata tag) among plausible ones."""
-    kept = values[:, valid]
-    low = kept < floor
-    if low.any() and float(np.median(kept)) > floor:
-        value = float(kept[low].min())
-        raise InputValueError(
-            f"{path}: {int(low.any(axis=0).sum())} pixels hold {value:g} {unit}, a fill value, but the file has no "
-            f"nodata tag for it; tag it (gdal_edit.py -a_nodata {value:g} {path.name}) so they count as nodata"
-        )
+def tile_tensors(units: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """A tile of :meth:`PairedRasterDataset.to_units`: ``s1 [2, H, W]``, ``s2 [C, H, W]`` tensors, ``nodata [H, W]``.
+
+    Nodata pixels are filled with each band's median over the tile's valid pixels.
+    """
+    nodata = np.ascontiguousarray(units["nodata"])
+    return torch.from_numpy(_fill(units["s1"], nodata)), torch.from_numpy(_fill(units["s2"], nodata)), nodata
+
+
+def strip_rows(src: Any, rows: int = 256) -> int:
+    """``rows`` rounded up to a multiple of the file's block height, so that strips decode each block once."""
+    block = src.block_shapes[0][0]
+    return -(-max(rows, 1) // block) * block
+
+
+def prefetch(read: Callable[[int], Any], keys: Iterable[int]) -> Iterator[tuple[int, Any]]:
+    """``(key, read(key))`` in order, the next ``read`` running in a thread while the caller uses this one.
+
+    GDAL and numpy release the GIL, so decoding overlaps the caller's work; one thread keeps the reads of a
+    dataset handle one at a time.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for key in keys:
+            future = pool.submit(read, key)
+            if ahead is not None:
+                yield ahead[0], ahead[1].result()
+            ahead = key, future
+        if ahead is not None:
+            yield ahead[0], ahead[1].result()
 
 
 def _number(value: Any) -> float:

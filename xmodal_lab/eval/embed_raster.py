@@ -5,6 +5,7 @@ The output raster has one pixel per tile on the optical raster's CRS; outputs ar
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
-from xmodal_lab.data.io import check_whole, read_window
-from xmodal_lab.errors import InputTypeError
+from xmodal_lab.data.io import check_whole, open_raster
+from xmodal_lab.errors import InputTypeError, InputValueError
 from xmodal_lab.files import check_new, publish
 
 from .embeddings import concat_rows, embed_batches
@@ -130,55 +131,44 @@ def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
             for x, y, t in zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), tiles.tolist())]  # fmt: skip
 
 
-def _read_strip(s1: Any, s2: Any, ds: Any, top: int, rows: int) -> dict[str, np.ndarray]:
-    """Rows ``top..top+rows`` of the open pair: raw ``s1 [2, h, W]``, ``s2 [C, h, W]``, ``invalid [h, W]``."""
-    window = Window(0, top, ds.width, min(rows, ds.height - top))
-    optical = read_window(s2, ds.s2_path, ds._s2_bands, window=window, masked=True)
-    radar = read_window(s1, ds.s1_path, ds._s1_bands, window=window, masked=True)
-    invalid = (s2.dataset_mask(window=window) == 0) | np.ma.getmaskarray(optical).any(axis=0)
-    invalid |= (radar.data == 0).all(axis=0) | ((optical.data == 0).all(axis=0) if s2.nodata is None else False)
-    return {"s1": radar.data, "s2": optical.data, "invalid": invalid | np.ma.getmaskarray(radar).any(axis=0)}
+def tile_windows(dataset: Any, rows: int = 256) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray]]:
+    """Yield ``(index, s1, s2, nodata)`` for every tile of a ``PairedRasterDataset``, each strip decoded once.
 
-
-def tile_windows(dataset: Any, rows: int = 256) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Yield ``(index, raw)`` for every tile of a ``PairedRasterDataset``, each strip of rows decoded once.
-
-    ``raw`` holds ``s1``, ``s2`` (the files' dtypes) and ``invalid`` (both files' masks) of the tile. Strips
-    are ``rows`` rows (rounded up to the optical file's block height), the full width; only those the current
-    tile spans are kept, so memory does not grow with the raster's height.
+    The tiles are the dataset's items (see :func:`~xmodal_lab.data.rasters.tile_tensors`), read by strips of
+    ``rows`` rows (rounded up to the optical file's block height) across the full width, converted to the
+    kit's units as a whole in a thread while the caller uses the tiles of the strip before. Only the strips
+    the current tile spans are kept, so memory does not grow with the raster's height.
     """
-    import rasterio
+    from xmodal_lab.data.rasters import prefetch, strip_rows, tile_tensors
 
-    t = dataset.size
-    with rasterio.open(dataset.s2_path) as s2, rasterio.open(dataset.s1_path) as s1, dataset._open_s1(s1) as grid:
-        n = -(-max(rows, 1) // s2.block_shapes[0][0]) * s2.block_shapes[0][0]
-        strips: dict[int, dict[str, np.ndarray]] = {}
+    t, tops = dataset.size, [row for row, _ in dataset.windows]
+    if tops != sorted(tops):
+        raise InputValueError("tile_windows: dataset.windows are not in row order; sort them (dataset.windows.sort())")
+    with contextlib.ExitStack() as stack:
+        s2, s1 = (stack.enter_context(open_raster(p)) for p in (dataset.s2_path, dataset.s1_path))
+        grid = stack.enter_context(dataset._open_s1(s1))
+        n = strip_rows(s2, rows)
+
+        def read(k: int) -> dict[str, np.ndarray]:
+            window = Window(0, k * n, dataset.width, min(n, dataset.height - k * n))
+            return dataset.to_units(dataset.read_raw(grid, s2, window))
+
+        keys = sorted({k for row in tops for k in range(row // n, (row + t - 1) // n + 1)})
+        strips = stack.enter_context(contextlib.closing(prefetch(read, keys)))  # closed before the files
+        held: dict[int, dict[str, np.ndarray]] = {}
         for index, (row, col) in enumerate(dataset.windows):
             span = range(row // n, (row + t - 1) // n + 1)
-            strips = {k: strips.get(k) or _read_strip(grid, s2, dataset, k * n, n) for k in span}
+            while span[-1] not in held:
+                k, units = next(strips)
+                held[k] = units
+            held = {k: held[k] for k in held if k >= span[0]}
             pieces = [
-                {key: a[..., max(row - k * n, 0) : row + t - k * n, col : col + t] for key, a in strips[k].items()}
+                {key: a[..., max(row - k * n, 0) : row + t - k * n, col : col + t] for key, a in held[k].items()}
                 for k in span
             ]
             if len(pieces) > 1:
                 pieces = [{key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}]
-            yield index, pieces[0]
-
-
-def tile_pixels(ds: Any, raw: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """A raw window of :func:`tile_windows` in the kit's units: S1 dB, S2 reflectance, nodata mask.
-
-    Returns ``[2, H, W]`` and ``[12, H, W]`` tensors (nodata filled as the dataset fills it) and an ``[H, W]`` mask.
-    """
-    from xmodal_lab.data.rasters import _fill
-
-    optical = raw["s2"].astype(np.float32) * np.float32(ds._s2_scale) + np.float32(ds.s2_offset)
-    radar = raw["s1"].astype(np.float32)
-    if ds.s1_units == "linear":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
-    nodata = raw["invalid"] | ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
-    return torch.from_numpy(_fill(radar, nodata)), torch.from_numpy(_fill(optical, nodata)), nodata
+            yield index, *tile_tensors(pieces[0])
 
 
 class BlockTiles(torch.utils.data.IterableDataset):
@@ -196,8 +186,7 @@ class BlockTiles(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ds, geo = self.ds, tile_geo_fields(self.ds)
-        for index, raw in tile_windows(ds, self.rows):
-            s1, s2, nodata = tile_pixels(ds, raw)
+        for index, s1, s2, nodata in tile_windows(ds, self.rows):
             item = {
                 "s1": s1,
                 "s2": s2,

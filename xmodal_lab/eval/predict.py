@@ -246,7 +246,7 @@ def predict_raster(
     from xmodal_lab.data.collate import collate_pairs
     from xmodal_lab.data.rasters import PairedRasterDataset
 
-    from .embed_raster import tile_pixels, tile_windows
+    from .embed_raster import tile_windows
 
     path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
@@ -288,8 +288,7 @@ def predict_raster(
 
         # the windows in the kit's units, without BlockTiles' per-tile coordinates (a list as long as the scene)
         gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
-        for index, raw in tile_windows(ds, rows=rows):
-            s1, s2, nodata = tile_pixels(ds, raw)
+        for index, s1, s2, nodata in tile_windows(ds, rows=rows):
             pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
                             "window": ds.windows[index]})  # fmt: skip
             if len(pending) == batch_size:
