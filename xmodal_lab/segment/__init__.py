@@ -11,7 +11,6 @@ from .baseline import (
     band_image,
     band_threshold_segment,
     compare_one_shot,
-    fit_band_threshold,
     pick_one_shot_tiles,
 )
 from .caution import (
@@ -57,7 +56,7 @@ from .segmenter import SamMasks, SamSegmenter, automatic_settings
 
 __all__ = [
     "BaselineResult", "OneShotComparison", "band_image", "band_threshold_segment", "compare_one_shot",
-    "fit_band_threshold", "pick_one_shot_tiles",
+    "pick_one_shot_tiles",
     "BoundaryStudy", "area_ratio", "boundary_f_score", "mask_boundary", "object_prompts", "sam_boundary_study",
     "SAM_CHECKPOINTS", "UNTRAINED_LABEL", "SamCheckpoint", "UntrainedSAMError", "UntrainedSAMWarning",
     "build_sam", "build_sam_arch", "download_sam_checkpoint", "sam_cache_dir", "sam_label",

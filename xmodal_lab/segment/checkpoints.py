@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
@@ -50,8 +50,7 @@ SAM_ARCHS: dict[str, SamArch] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class SamCheckpoint:
+class SamCheckpoint(NamedTuple):
     """An official checkpoint: where to get it, its file name and MD5, its size."""
 
     url: str
@@ -60,15 +59,14 @@ class SamCheckpoint:
     size_mb: int
 
 
-def _official(filename: str, md5: str, size_mb: int) -> SamCheckpoint:
-    return SamCheckpoint(f"https://dl.fbaipublicfiles.com/segment_anything/{filename}", filename, md5, size_mb)
-
-
 #: Official checkpoints (Apache-2.0, Meta AI). The MD5 starts with the 6 characters in the file name.
 SAM_CHECKPOINTS: dict[str, SamCheckpoint] = {
-    "vit_b": _official("sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375),
-    "vit_l": _official("sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250),
-    "vit_h": _official("sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
+    model_type: SamCheckpoint(f"https://dl.fbaipublicfiles.com/segment_anything/{name}", name, md5, size_mb)
+    for model_type, name, md5, size_mb in (
+        ("vit_b", "sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375),
+        ("vit_l", "sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250),
+        ("vit_h", "sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
+    )
 }
 
 
@@ -107,10 +105,18 @@ def _announce_untrained(what: str) -> None:
     )
 
 
-def _arch(model_type: str) -> SamArch:
-    if model_type not in SAM_ARCHS:
-        raise ValueError(f"model_type must be one of {sorted(SAM_ARCHS)}, got {model_type!r}")
-    return SAM_ARCHS[model_type]
+def require_trained(model: Any, what: str) -> None:
+    """Refuse a step whose result would mean nothing with an untrained SAM (``model.untrained``)."""
+    if getattr(model, "untrained", False):
+        raise UntrainedSAMError(
+            f"{what} skipped: it needs a trained SAM checkpoint, because an UNTRAINED SAM's masks and ratings are "
+            "random. Load one with build_sam(checkpoint=...) or download_sam_checkpoint('vit_b') (or `make data`)."
+        )
+
+
+def _check_model_type(model_type: str, known: dict) -> None:
+    if model_type not in known:
+        raise ValueError(f"model_type must be one of {sorted(known)}, got {model_type!r}")
 
 
 def _where_to_get(model_type: str) -> str:
@@ -125,7 +131,8 @@ def _where_to_get(model_type: str) -> str:
 
 def build_sam_arch(model_type: str = "vit_b") -> Sam:
     """A SAM of ``model_type`` with seeded random weights, in eval mode on the CPU."""
-    a = _arch(model_type)
+    _check_model_type(model_type, SAM_ARCHS)
+    a = SAM_ARCHS[model_type]
     grid = a.image_size // a.patch_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -168,7 +175,7 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     weights and returns the tiny SAM (``sam.untrained is True``). The model is in eval mode on ``device``
     (default: the best available) and carries ``model_type`` and ``untrained``.
     """
-    _arch(model_type)
+    _check_model_type(model_type, SAM_ARCHS)
     dev = get_device(None if device is None else str(device), verbose=False)
     ck = SAM_CHECKPOINTS.get(model_type)
     path = Path(checkpoint).expanduser() if checkpoint is not None else ck and sam_cache_dir() / ck.filename
@@ -222,8 +229,7 @@ def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) ->
 
     Offline, it says why and returns None; a file with the wrong MD5 raises ValueError.
     """
-    if model_type not in SAM_CHECKPOINTS:
-        raise ValueError(f"model_type must be one of {sorted(SAM_CHECKPOINTS)}, got {model_type!r}")
+    _check_model_type(model_type, SAM_CHECKPOINTS)
     ck = SAM_CHECKPOINTS[model_type]
     dest = sam_cache_dir() / ck.filename
     if dest.is_file():

@@ -18,13 +18,18 @@ def as_float_tensor(x: Any) -> Tensor:
     return torch.as_tensor(x if isinstance(x, Tensor) else np.asarray(x)).float()
 
 
-def binary_mask(mask: Any, name: str = "mask") -> Tensor:
-    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; soft masks and label maps raise."""
+def binary_mask(mask: Any, name: str = "mask", shape: tuple[int, ...] | None = None) -> Tensor:
+    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; soft masks and label maps raise.
+
+    ``shape``: the ``(H, W)`` of the tile the mask must lie on.
+    """
     m = as_float_tensor(mask)
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
+    if shape is not None and tuple(m.shape[-2:]) != tuple(shape):
+        raise ValueError(f"{name} is {tuple(m.shape[-2:])} but the reference tile {tuple(shape)}")
     bad = (m != 0) & (m != 1)
     if bad.any():
         raise ValueError(
@@ -32,6 +37,13 @@ def binary_mask(mask: Any, name: str = "mask") -> Tensor:
             f"a soft mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
         )
     return m
+
+
+def mask_iou(pred: Any, true: Any) -> float:
+    """Pooled IoU of boolean masks of one shape, 1.0 when both are empty (as ``xmodal_lab.eval.iou``)."""
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
+    union = (pred | true).sum()
+    return 1.0 if union == 0 else float((pred & true).sum() / union)
 
 
 def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:

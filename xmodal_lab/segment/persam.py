@@ -162,12 +162,8 @@ class PerSAM:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
         self.rendering = rendering
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
-        mask = binary_mask(reference_mask, "reference_mask")[0]
         self.seg.set_image(reference, rendering)
-        if tuple(mask.shape) != tuple(self.seg.predictor.original_size):
-            raise ValueError(
-                f"reference_mask is {tuple(mask.shape)} but the reference tile {tuple(self.seg.predictor.original_size)}"
-            )
+        mask = binary_mask(reference_mask, "reference_mask", self.seg.predictor.original_size)[0]
         cells = self.seg.reference_cells(mask.cpu().numpy())  # [h, w]
         self.target = target_embedding(self.seg.embedding(), cells[None])
 

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from xmodal_lab.data.composites import to_sam_image
 from xmodal_lab.errors import InputValueError, NodataError, NodataWarning
-from xmodal_lab.segment.checkpoints import UntrainedSAMError, _announce_untrained, build_sam
+from xmodal_lab.segment.checkpoints import _announce_untrained, build_sam, require_trained
 from xmodal_lab.segment.confidence import as_float_tensor
 
 
@@ -28,8 +28,8 @@ from xmodal_lab.segment.confidence import as_float_tensor
 class SamMasks:
     """Masks ``[N, H, W]`` bool from SAM on one tile, with SAM's predicted IoU ``scores [N]``.
 
-    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``stability`` and ``points`` (the grid
-    point behind each mask) come from automatic masks only; ``prompt_*`` record the prompts given.
+    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``points`` (the grid point behind each
+    mask) come from automatic masks only; ``prompt_*`` record the prompts given.
     ``untrained`` is True when SAM had random weights (the masks are meaningless).
     """
 
@@ -39,7 +39,6 @@ class SamMasks:
     untrained: bool
     model_type: str
     low_res_logits: np.ndarray | None = field(default=None, repr=False)
-    stability: np.ndarray | None = field(default=None, repr=False)
     points: np.ndarray | None = field(default=None, repr=False)
     prompt_points: np.ndarray | None = field(default=None, repr=False)
     prompt_labels: np.ndarray | None = field(default=None, repr=False)
@@ -47,12 +46,6 @@ class SamMasks:
 
     def __len__(self) -> int:
         return len(self.masks)
-
-    def best(self) -> np.ndarray:
-        """The mask with the highest score, ``[H, W]`` bool."""
-        if len(self) == 0:
-            raise ValueError("no masks to choose from")
-        return self.masks[int(np.argmax(self.scores))]
 
     def __repr__(self) -> str:
         tag = "UNTRAINED (random masks), " if self.untrained else ""
@@ -219,25 +212,18 @@ class SamSegmenter:
         :class:`UntrainedSAMError` unless ``allow_untrained`` (tests of the mechanics). ``overrides`` replace
         :func:`automatic_settings`.
         """
-        if self.untrained and not allow_untrained:
-            raise UntrainedSAMError(
-                "automatic mask generator skipped: it needs a trained SAM checkpoint, because it keeps only the "
-                "masks SAM rates well and an UNTRAINED SAM's ratings are random. Load one with "
-                "build_sam(checkpoint=...) or download_sam_checkpoint('vit_b')."
-            )
+        if not allow_untrained:
+            require_trained(self, "automatic mask generator")
         rgb = _as_rgb(image, rendering) if image is not None else self.image
         if rgb is None:
             raise RuntimeError("pass an image or call set_image(...) first")
         params = automatic_settings(max(rgb.shape[:2]), untrained=self.untrained, **overrides)
         records = SamAutomaticMaskGenerator(self.sam, output_mode="binary_mask", **params).generate(rgb)
         records.sort(key=lambda r: -r["area"])
-
-        def column(key: str) -> np.ndarray:
-            return np.asarray([r[key] for r in records], np.float32)
-
         masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *rgb.shape[:2]), bool)
+        scores = [r["predicted_iou"] for r in records]
         points = np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2)
-        return self._masks(masks, column("predicted_iou"), stability=column("stability_score"), points=points)
+        return self._masks(masks, scores, points=points)
 
     def embedding(self) -> Tensor:
         """The current tile's image embedding ``[1, C, h, w]`` (padded square frame)."""
