@@ -64,8 +64,10 @@ class BaselineResult:
 def band_threshold_segment(
     reference: Any, reference_mask: Any, targets: Any, band: str, below: bool
 ) -> BaselineResult:
-    """The threshold of the reference tile's band (:func:`band_image`) that best reproduces its mask (``below``:
-    the class is ``<= t``), applied to targets ``[B, C, H, W]``."""
+    """Fit a threshold on the reference tile's band (:func:`band_image`), apply it to targets ``[B, C, H, W]``.
+
+    The threshold is the cut that best reproduces the reference mask (``below``: the class is ``<= t``).
+    """
     values = band_image(reference, band)
     t, ref_iou = best_threshold(-values if below else values, np.asarray(reference_mask, dtype=bool))
     t = -t if below else t
