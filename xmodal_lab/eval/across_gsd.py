@@ -15,7 +15,7 @@ from torch import nn
 from xmodal_lab.data import SimulatedWorld
 
 from .embeddings import embed_dataset
-from .probes import knn_accuracy, weighted_knn_accuracy
+from .probes import knn_accuracy
 
 
 def footprint_views(
@@ -61,9 +61,7 @@ def knn_across_gsds(
         raise ValueError("knn_across_gsds: give at least one model")
 
     def knn(x_fit, y_fit, x_test, y_test):
-        if temperature is None:
-            return knn_accuracy(x_fit, y_fit, x_test, y_test, k=k)
-        return weighted_knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=temperature)
+        return knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=temperature)
 
     out: dict[str, dict[float, float]] = {name: {} for name in [*models, "raw pixels", "majority"]}
     for g in sorted(fit_views):
