@@ -60,16 +60,13 @@ def knn_across_gsds(
     if not models:
         raise ValueError("knn_across_gsds: give at least one model")
 
-    def knn(x_fit, y_fit, x_test, y_test):
-        return knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=temperature)
-
     out: dict[str, dict[float, float]] = {name: {} for name in [*models, "raw pixels", "majority"]}
     for g in sorted(fit_views):
         fit, test = fit_views[g], test_views[g]
         for name, model in models.items():
             e_fit, e_test = embed_dataset(model, fit), embed_dataset(model, test)
             y_fit, y_test = e_fit["dominant_class"], e_test["dominant_class"]
-            out[name][g] = knn(e_fit[key], y_fit, e_test[key], y_test)
-        out["raw pixels"][g] = knn(_raw(fit), y_fit, _raw(test), y_test)
+            out[name][g] = knn_accuracy(e_fit[key], y_fit, e_test[key], y_test, k, temperature)
+        out["raw pixels"][g] = knn_accuracy(_raw(fit), y_fit, _raw(test), y_test, k, temperature)
         out["majority"][g] = float(np.bincount(y_test).max() / len(y_test))
     return out

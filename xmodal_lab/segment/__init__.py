@@ -50,7 +50,7 @@ from .oneshot import (
     one_shot_segment,
     standardise_guide,
 )
-from .persam import PerSAM, PerSamResult, decode_masks, persam, refine_with_confidence
+from .persam import PerSAM, PerSamResult, decode_masks, persam
 from .real import RealCompositeStudy, real_composite_study, real_sam_available
 from .segmenter import SamMasks, SamSegmenter, automatic_settings
 
@@ -63,7 +63,7 @@ __all__ = [
     "background_prototypes", "best_threshold", "cosine_confidence", "extreme_points", "prototype_confidence",
     "target_embedding", "upsample_confidence",
     "OneShotResult", "feature_fn", "guided_upsample", "modality_images", "one_shot_segment", "standardise_guide",
-    "PerSAM", "PerSamResult", "decode_masks", "persam", "refine_with_confidence",
+    "PerSAM", "PerSamResult", "decode_masks", "persam",
     "RealCompositeStudy", "real_composite_study", "real_sam_available",
     "SamMasks", "SamSegmenter", "automatic_settings",
 ]  # fmt: skip

@@ -7,7 +7,7 @@ similarity to the nearest background prototype (threshold 0), upsampled to pixel
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -140,9 +140,6 @@ class OneShotResult:
     reference_iou: float
     positive_points: np.ndarray
     negative_points: np.ndarray
-    refined_by_sam: bool = False
-    untrained: bool = False
-    sam_scores: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -173,7 +170,6 @@ def one_shot_segment(
     threshold: float | str = "auto",
     n_background: int = 4,
     upsample: str = "guided",
-    sam: Any = None,
     batch_size: int = 32,
 ) -> OneShotResult:
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
@@ -184,8 +180,7 @@ def one_shot_segment(
     ``threshold``: a number, ``"calibrate"`` (the best on the reference tile, which it overfits) or ``"auto"``
     (0 with background prototypes, else ``"calibrate"``); ``n_background`` prototypes are subtracted (0: plain
     cosine similarity, as in PerSAM). ``upsample``: ``"guided"`` (:func:`guided_upsample`, its ``sigma_range``
-    calibrated like the threshold) or ``"bilinear"`` (blocky). ``sam`` (a :class:`SamSegmenter` or SAM model)
-    refines each mask.
+    calibrated like the threshold) or ``"bilinear"`` (blocky).
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
         raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")
@@ -235,10 +230,7 @@ def one_shot_segment(
         pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))
     pos, neg = (p.cpu().numpy() for p in extreme_points(pix_conf))
     masks, confidence, patches = (x.cpu().numpy() for x in (pix_conf >= thr, pix_conf, patch_conf))
-    result = OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg)
-    if sam is not None:
-        _refine(result, sam, tgt)
-    return result
+    return OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg)
 
 
 def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
@@ -247,21 +239,3 @@ def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
     parts = [(slice(0, n_radar), 3), (slice(n_radar, None), 1)]
     guides = [standardise_guide(ref[:, ch], tgt[:, ch], smooth=k) for ch, k in parts if ref[:, ch].shape[1]]
     return torch.cat([g for g, _ in guides], dim=1), torch.cat([g for _, g in guides], dim=1)
-
-
-def _refine(result: OneShotResult, sam: Any, targets: Tensor) -> None:
-    """Replace each mask by SAM's, prompted with the confidence map (in place)."""
-    # Segment Anything is a heavy import
-    from xmodal_lab.segment.persam import refine_with_confidence
-    from xmodal_lab.segment.segmenter import SamSegmenter
-
-    seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
-    if targets.shape[1] == 14:  # s1+s2: show SAM the optical part
-        targets = targets[:, 2:]
-    outs = [
-        refine_with_confidence(seg.set_image(tile), confidence, result.threshold)
-        for tile, confidence in zip(targets, result.confidence)
-    ]
-    result.masks = np.stack([out.masks[0] for out in outs])
-    result.sam_scores = np.asarray([out.scores[0] for out in outs], dtype=np.float32)
-    result.refined_by_sam, result.untrained = True, seg.untrained

@@ -21,7 +21,6 @@ from torch import Tensor
 from xmodal_lab.data.composites import to_sam_image
 from xmodal_lab.errors import InputValueError, NodataError, NodataWarning
 from xmodal_lab.segment.checkpoints import _announce_untrained, build_sam, require_trained
-from xmodal_lab.segment.confidence import as_float_tensor
 
 
 @dataclass
@@ -250,14 +249,3 @@ class SamSegmenter:
         self._need_image()
         low_res = F.interpolate(grid_map[None, None].float(), scale_factor=4, mode="bilinear", align_corners=False)
         return self.sam.postprocess_masks(low_res, self.predictor.input_size, self.predictor.original_size)[0, 0]
-
-    def to_low_res_logits(self, pixel_logits: Any) -> np.ndarray:
-        """Turn logits on the tile's pixels ``[H, W]`` into a SAM mask prompt ``[1, 4h, 4w]``."""
-        self._need_image()
-        m = as_float_tensor(pixel_logits).to(self.sam.device)
-        ih, iw = self.predictor.input_size
-        size = self.sam.image_encoder.img_size
-        m = F.interpolate(m[None, None], size=(ih, iw), mode="bilinear", align_corners=False)
-        m = F.pad(m, (0, size - iw, 0, size - ih), value=float(m.min()))
-        low = self.sam.prompt_encoder.mask_input_size
-        return F.interpolate(m, size=low, mode="bilinear", align_corners=False)[0].cpu().numpy()
