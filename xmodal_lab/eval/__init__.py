@@ -30,7 +30,6 @@ from .tile_query import (
     grid_to_polygons,
     segment_region,
     similarity_grid,
-    similarity_to_tile,
     threshold_grid,
     tile_at,
 )
@@ -50,5 +49,5 @@ __all__ = [
     "SeedSpread", "SeedSpreads", "over_seeds",
     "OverestimationReport", "boundary_overestimation", "iou", "to_polygons",
     "RegionMask", "export_vectors", "grid_to_polygons", "segment_region", "similarity_grid",
-    "similarity_to_tile", "threshold_grid", "tile_at",
+    "threshold_grid", "tile_at",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from rasterio.transform import rowcol
 from xmodal_lab.files import check_new, publish
 
 from .embed_raster import TileEmbeddings
+from .retrieval import cosine_similarity
 from .segmentation import to_polygons
 
 
@@ -38,23 +39,15 @@ def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -
     return index
 
 
-def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
-    """Cosine similarity ``[M]`` of every gallery vector ``[M, D]`` to row ``index`` of ``query [N, D]``."""
-    q, g = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
-    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
-        raise ValueError(f"query and gallery: expected [N, D] and [M, D], got {q.shape} and {g.shape}")
-    if not 0 <= index < len(q):
-        raise ValueError(f"index: expected a tile in 0..{len(q) - 1}, got {index}")
-    v = q[index] / max(np.linalg.norm(q[index]), 1e-12)
-    return (g @ v) / np.maximum(np.linalg.norm(g, axis=1), 1e-12)
-
-
 def similarity_grid(tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None) -> np.ndarray:
-    """Similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
+    """Cosine similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
     for role, name in (("query", query), ("gallery", gallery or query)):
         if name not in tiles.vectors:
             raise ValueError(f"{role}: {name!r} not among the embedded modalities {sorted(tiles.vectors)}")
-    return tiles.to_grid(similarity_to_tile(tiles.vectors[query], tiles.vectors[gallery or query], index))
+    if not 0 <= index < len(tiles.vectors[query]):
+        raise ValueError(f"index: expected a tile in 0..{len(tiles.vectors[query]) - 1}, got {index}")
+    row = tiles.vectors[query][index : index + 1]  # [1, D]
+    return tiles.to_grid(cosine_similarity(row, tiles.vectors[gallery or query])[0].numpy())
 
 
 def threshold_grid(similarity: Any, threshold: float) -> np.ndarray:

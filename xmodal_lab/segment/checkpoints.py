@@ -31,12 +31,10 @@ class SamArch:
     encoder_num_heads: int
     global_attn_indexes: tuple[int, ...]
     image_size: int = 1024
-    patch_size: int = 16
     window_size: int = 14
     prompt_embed_dim: int = 256
     decoder_mlp_dim: int = 2048
     decoder_num_heads: int = 8
-    iou_head_hidden_dim: int = 256
     mask_in_chans: int = 16
 
 
@@ -46,7 +44,7 @@ SAM_ARCHS: dict[str, SamArch] = {
     "vit_l": SamArch(1024, 24, 16, (5, 11, 17, 23)),
     "vit_h": SamArch(1280, 32, 16, (7, 15, 23, 31)),
     "tiny": SamArch(32, 2, 2, (1,), image_size=128, window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
-                    decoder_num_heads=2, iou_head_hidden_dim=32, mask_in_chans=4),
+                    decoder_num_heads=2, mask_in_chans=4),
 }  # fmt: skip
 
 
@@ -133,12 +131,12 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
     """A SAM of ``model_type`` with seeded random weights, in eval mode on the CPU."""
     _check_model_type(model_type, SAM_ARCHS)
     a = SAM_ARCHS[model_type]
-    grid = a.image_size // a.patch_size
+    grid = a.image_size // 16  # patches of 16 pixels
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         sam = Sam(
             image_encoder=ImageEncoderViT(
-                img_size=a.image_size, patch_size=a.patch_size, embed_dim=a.encoder_embed_dim,
+                img_size=a.image_size, patch_size=16, embed_dim=a.encoder_embed_dim,
                 depth=a.encoder_depth, num_heads=a.encoder_num_heads, mlp_ratio=4, out_chans=a.prompt_embed_dim,
                 qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
                 window_size=a.window_size, global_attn_indexes=a.global_attn_indexes,
@@ -152,7 +150,7 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
                 transformer=TwoWayTransformer(
                     depth=2, embedding_dim=a.prompt_embed_dim, mlp_dim=a.decoder_mlp_dim, num_heads=a.decoder_num_heads
                 ),
-                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.iou_head_hidden_dim,
+                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.prompt_embed_dim,
             ),
             pixel_mean=[123.675, 116.28, 103.53],
             pixel_std=[58.395, 57.12, 57.375],
