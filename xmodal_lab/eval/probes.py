@@ -134,17 +134,17 @@ def cross_modal_transfer(
     test: dict[str, Any],
     source: str = "s2",
     target: str = "s1",
-    label_key: str = "dominant_class",
 ) -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 
     It works only where both modalities share one space: that is the point of the experiment. ``train`` and
-    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs.
+    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs; the labels are their ``dominant_class``.
     """
     for part, name in ((train, "train"), (test, "test")):
-        if missing := {source, target, label_key} - set(part):
+        if missing := {source, target, "dominant_class"} - set(part):
             raise KeyError(f"cross_modal_transfer: {name} embeddings lack {sorted(missing)}")
-    same = linear_probe(train[source], train[label_key], test[source], test[label_key])
-    cross = linear_probe(train[source], train[label_key], test[target], test[label_key])
+    y_train, y_test = train["dominant_class"], test["dominant_class"]
+    same = linear_probe(train[source], y_train, test[source], y_test)
+    cross = linear_probe(train[source], y_train, test[target], y_test)
     key = "accuracy" if "accuracy" in same else "mAP"
     return {"same_modality": same[key], "cross_modal": cross[key]}

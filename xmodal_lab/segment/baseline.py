@@ -76,10 +76,9 @@ def band_threshold_segment(
     return BaselineResult(masks.numpy(), band, bool(below), float(t), float(ref_iou))
 
 
-def pick_one_shot_tiles(
-    tiles: Sequence[dict], class_index: int, n_targets: int, share: tuple[float, float] = (0.2, 0.8)
-) -> tuple[dict, list[dict]]:
-    """``(reference, targets)``: the samples a class covers most, within ``share`` of the tile."""
+def pick_one_shot_tiles(tiles: Sequence[dict], class_index: int, n_targets: int) -> tuple[dict, list[dict]]:
+    """``(reference, targets)``: the samples a class covers most, on 20 % to 80 % of the tile (never all of it)."""
+    share = (0.2, 0.8)
     frac = np.array([float((t["landcover"] == class_index).float().mean()) for t in tiles])
     order = [int(i) for i in np.argsort(-frac, kind="stable") if share[0] < frac[i] < share[1]]
     if len(order) < n_targets + 1:

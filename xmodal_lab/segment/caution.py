@@ -20,6 +20,7 @@ from xmodal_lab.segment.segmenter import SamSegmenter
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
+MIN_OBJECT_PIXELS = 16  # smaller true objects are left out of the boundary study
 
 
 def _bool(mask: Any) -> np.ndarray:
@@ -110,13 +111,11 @@ def sam_boundary_study(
     tiles: Sequence[Any],
     masks: Sequence[Any],
     *,
-    rendering: str | None = None,
-    min_pixels: int = 16,
     tolerance: float = 1.0,
 ) -> BoundaryStudy:
     """Prompt SAM with each true object's box and interior point; measure how far its masks spill over.
 
-    Objects are the 8-connected regions of the true masks ``[H, W]`` with at least ``min_pixels`` pixels.
+    Objects are the 8-connected regions of the true masks ``[H, W]`` with at least :data:`MIN_OBJECT_PIXELS` pixels.
     An untrained SAM raises :class:`UntrainedSAMError` (its "overestimation" would mean nothing).
     """
     require_trained(segmenter, "sam_boundary_study")
@@ -125,15 +124,15 @@ def sam_boundary_study(
     objects = []  # (tile index, true object, box, point, SAM's mask, SAM's score)
     for i, (tile, mask) in enumerate(zip(tiles, masks)):
         labelled, n = ndimage.label(_bool(mask), structure=_EIGHT)
-        big = [obj for obj in (labelled == k for k in range(1, n + 1)) if obj.sum() >= min_pixels]
+        big = [obj for obj in (labelled == k for k in range(1, n + 1)) if obj.sum() >= MIN_OBJECT_PIXELS]
         if big:
-            segmenter.set_image(tile, rendering)
+            segmenter.set_image(tile)
         for obj in big:
             box, point = object_prompts(obj)
             out = segmenter.predict(points=point[None], labels=[1], box=box, multimask=False)
             objects.append((i, obj, box, point, out.masks[0], float(out.scores[0])))
     if not objects:
-        raise InputValueError(f"sam_boundary_study: no true object of at least {min_pixels} pixels")
+        raise InputValueError(f"sam_boundary_study: no true object of at least {MIN_OBJECT_PIXELS} pixels")
     rows = [
         {
             "tile": i,

@@ -75,10 +75,10 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
     return torch.einsum("bdhw,bhw->d", features, w) / w.sum()
 
 
-def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
+def background_prototypes(features: Tensor, mask: Any, k: int = 4) -> Tensor:
     """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows outside the mask.
 
-    Weighted spherical k-means over the cells mostly outside the mask, from a farthest-point start.
+    Weighted spherical k-means (10 steps) over the cells mostly outside the mask, from a farthest-point start.
     """
     m = binary_mask(mask).to(features.device)
     weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
@@ -93,7 +93,7 @@ def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 
         sim[centres] = float("inf")
         centres.append(int(sim.argmin()))
     c = x[centres]
-    for _ in range(iters):
+    for _ in range(10):
         onehot = F.one_hot((x @ c.T).argmax(dim=1), len(c)).float() * weight[:, None]  # [N, k]
         c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(onehot.T @ x, dim=1), c)
     return c

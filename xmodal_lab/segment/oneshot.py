@@ -91,13 +91,11 @@ def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
     return [(x - mean) / std for x in xs]
 
 
-def guided_upsample(
-    confidence: Tensor, guide: Tensor, radius: int = 1, sigma_spatial: float = 1.0, sigma_range: float = 1.0
-) -> Tensor:
+def guided_upsample(confidence: Tensor, guide: Tensor, radius: int = 1, sigma_range: float = 1.0) -> Tensor:
     """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
-    Each pixel averages the patches within ``radius``, weighted by distance (``sigma_spatial``, in patches)
-    and by how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
+    Each pixel averages the patches within ``radius``, weighted by distance (a Gaussian of one patch) and by
+    how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
     follow the image instead of the patch grid.
     """
     b, h, w = confidence.shape
@@ -111,11 +109,11 @@ def guided_upsample(
     den = torch.zeros_like(num)
     for dy in range(-radius, radius + 1):
         qy = ys.floor().long() + dy  # the neighbour patch's row
-        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / (2 * sigma_spatial**2)) * ((qy >= 0) & (qy < h))  # [H]
+        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / 2) * ((qy >= 0) & (qy < h))  # [H]
         qy = qy.clamp(0, h - 1)
         for dx in range(-radius, radius + 1):
             qx = xs.floor().long() + dx
-            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / (2 * sigma_spatial**2)) * ((qx >= 0) & (qx < w))  # [W]
+            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / 2) * ((qx >= 0) & (qx < w))  # [W]
             qx = qx.clamp(0, w - 1)
             neighbour = patch_guide[:, :, qy][:, :, :, qx]  # [B, C, H, W]
             similar = torch.exp(-((guide - neighbour) ** 2).mean(dim=1) / (2 * sigma_range**2))  # [B, H, W]
