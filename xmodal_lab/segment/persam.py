@@ -136,15 +136,13 @@ class PerSAM:
         segmenter: SamSegmenter | Sam,
         reference: Any,
         reference_mask: Any,
-        rendering: str | None = None,
         guided_attention: bool = True,
         semantic_prompt: bool = True,
         cascade: bool = True,
     ) -> None:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
-        self.rendering = rendering
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
-        self.seg.set_image(reference, rendering)
+        self.seg.set_image(reference)
         mask = binary_mask(reference_mask, "reference_mask", self.seg.predictor.original_size)[0]
         cells = self.seg.reference_cells(mask.cpu().numpy())  # [h, w]
         self.target = target_embedding(self.seg.embedding(), cells[None])
@@ -152,7 +150,7 @@ class PerSAM:
     @torch.no_grad()
     def __call__(self, target: Any) -> PerSamResult:
         """Segment the reference's object on a target tile (same kind as the reference)."""
-        seg = self.seg.set_image(target, self.rendering)
+        seg = self.seg.set_image(target)
         sam, embedding = seg.sam, seg.embedding()
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
         points = torch.cat(extreme_points(conf[None])).cpu().numpy().astype(np.float32)  # [2, 2] max, min

@@ -202,9 +202,7 @@ class SamSegmenter:
         """The mask inside a box ``(x0, y0, x1, y1)`` (see :meth:`predict`)."""
         return self.predict(box=box, multimask=multimask)
 
-    def automatic(
-        self, image: Any = None, rendering: str | None = None, allow_untrained: bool = False, **overrides: Any
-    ) -> SamMasks:
+    def automatic(self, image: Any = None, allow_untrained: bool = False, **overrides: Any) -> SamMasks:
         """All masks SAM finds on a grid of points over the tile (default: the tile set), largest first.
 
         The generator keeps only masks SAM rates well; an untrained SAM's ratings are noise, so it raises
@@ -213,7 +211,7 @@ class SamSegmenter:
         """
         if not allow_untrained:
             require_trained(self, "automatic mask generator")
-        rgb = _as_rgb(image, rendering) if image is not None else self.image
+        rgb = _as_rgb(image, None) if image is not None else self.image
         if rgb is None:
             raise RuntimeError("pass an image or call set_image(...) first")
         params = automatic_settings(max(rgb.shape[:2]), untrained=self.untrained, **overrides)
