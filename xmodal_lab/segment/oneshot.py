@@ -91,10 +91,10 @@ def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
     return [(x - mean) / std for x in xs]
 
 
-def guided_upsample(confidence: Tensor, guide: Tensor, radius: int = 1, sigma_range: float = 1.0) -> Tensor:
+def guided_upsample(confidence: Tensor, guide: Tensor, sigma_range: float = 1.0) -> Tensor:
     """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
-    Each pixel averages the patches within ``radius``, weighted by distance (a Gaussian of one patch) and by
+    Each pixel averages its patch and the 8 around it, weighted by distance (a Gaussian of one patch) and by
     how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
     follow the image instead of the patch grid.
     """
@@ -107,11 +107,11 @@ def guided_upsample(confidence: Tensor, guide: Tensor, radius: int = 1, sigma_ra
     xs = (torch.arange(big_w, device=guide.device) + 0.5) / (big_w // w)
     num = torch.zeros(b, big_h, big_w, device=guide.device)
     den = torch.zeros_like(num)
-    for dy in range(-radius, radius + 1):
+    for dy in (-1, 0, 1):
         qy = ys.floor().long() + dy  # the neighbour patch's row
         wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / 2) * ((qy >= 0) & (qy < h))  # [H]
         qy = qy.clamp(0, h - 1)
-        for dx in range(-radius, radius + 1):
+        for dx in (-1, 0, 1):
             qx = xs.floor().long() + dx
             wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / 2) * ((qx >= 0) & (qx < w))  # [W]
             qx = qx.clamp(0, w - 1)

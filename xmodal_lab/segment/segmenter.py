@@ -194,13 +194,13 @@ class SamSegmenter:
         masks, scores, low = self.predictor.predict(pts, lab, bx, mi, multimask_output=multimask)
         return self._masks(masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx)
 
-    def points(self, points: Any, labels: Any = None, multimask: bool = True) -> SamMasks:
-        """Masks from clicks (see :meth:`predict`)."""
-        return self.predict(points=points, labels=labels, multimask=multimask)
+    def points(self, points: Any, labels: Any = None) -> SamMasks:
+        """SAM's three candidate masks from clicks (see :meth:`predict`)."""
+        return self.predict(points=points, labels=labels, multimask=True)
 
-    def box(self, box: Any, multimask: bool = False) -> SamMasks:
-        """The mask inside a box ``(x0, y0, x1, y1)`` (see :meth:`predict`)."""
-        return self.predict(box=box, multimask=multimask)
+    def box(self, box: Any) -> SamMasks:
+        """The one mask inside a box ``(x0, y0, x1, y1)`` (see :meth:`predict`)."""
+        return self.predict(box=box, multimask=False)
 
     def automatic(self, image: Any = None, allow_untrained: bool = False, **overrides: Any) -> SamMasks:
         """All masks SAM finds on a grid of points over the tile (default: the tile set), largest first.
