@@ -102,8 +102,6 @@ def test_probe_errors_name_the_problem():
 def test_weighted_knn_follows_the_official_vote():
     """The official Scale-MAE / InstDisc kNN, written out per test point: the k most cosine-similar fit
     embeddings vote exp(cos / T) for their class; the largest total wins."""
-    from xmodal_lab.eval import weighted_knn_accuracy
-
     rng = np.random.default_rng(0)
     x_fit, y_fit = rng.normal(size=(60, 5)), rng.integers(0, 3, 60)
     x_test, y_test = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
@@ -116,22 +114,20 @@ def test_weighted_knn_follows_the_official_vote():
             for j in order:
                 totals[y_fit[j]] = totals.get(y_fit[j], 0.0) + math.exp(cos[j] / t)
             correct += max(totals, key=totals.get) == label
-        assert weighted_knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=t) == pytest.approx(
+        assert knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=t) == pytest.approx(
             correct / len(x_test)
         )
 
 
 def test_weighted_knn_weights_matter_and_bad_arguments():
-    from xmodal_lab.eval import weighted_knn_accuracy
-
     # one very close neighbour of class 1 against two far ones of class 0: the weighted vote follows the close
     # one, the majority vote the two
     x_fit = np.array([[1.0, 0.0], [0.0, 1.0], [0.05, 1.0]])
     y_fit = np.array([1, 0, 0])
     x_test, y_test = np.array([[1.0, 0.02]]), np.array([1])
-    assert weighted_knn_accuracy(x_fit, y_fit, x_test, y_test, k=3, temperature=0.07) == 1.0
+    assert knn_accuracy(x_fit, y_fit, x_test, y_test, k=3, temperature=0.07) == 1.0
     assert knn_accuracy(x_fit, y_fit, x_test, y_test, k=3) == 0.0
     with pytest.raises(ValueError, match="temperature"):
-        weighted_knn_accuracy(x_fit, y_fit, x_test, y_test, temperature=0.0)
+        knn_accuracy(x_fit, y_fit, x_test, y_test, k=3, temperature=0.0)
     with pytest.raises(ValueError, match="non-negative"):
-        weighted_knn_accuracy(x_fit, -y_fit - 1, x_test, y_test)
+        knn_accuracy(x_fit, -y_fit - 1, x_test, y_test, k=3)

@@ -16,7 +16,6 @@ from xmodal_lab.eval.tile_query import (
     grid_to_polygons,
     segment_region,
     similarity_grid,
-    similarity_to_tile,
     threshold_grid,
     tile_at,
 )
@@ -45,8 +44,6 @@ def test_similarity_matches_eval_cosine_similarity(region):
     _, tiles, _, _ = region
     for q, g in (("s2", "s2"), ("s1", "s2"), ("s1", "s1")):
         expected = cosine_similarity(tiles.vectors[q], tiles.vectors[g]).numpy()[5]
-        got = similarity_to_tile(tiles.vectors[q], tiles.vectors[g], 5)
-        assert np.allclose(got, expected, atol=1e-6)
         grid = similarity_grid(tiles, 5, query=q, gallery=g)
         assert grid.shape == (4, 4)
         assert np.allclose(grid[tiles.cells[:, 0], tiles.cells[:, 1]], expected, atol=1e-6)
@@ -54,7 +51,7 @@ def test_similarity_matches_eval_cosine_similarity(region):
     with pytest.raises(ValueError, match="joint"):
         similarity_grid(tiles, 0, query="joint")
     with pytest.raises(ValueError, match="index"):
-        similarity_to_tile(tiles.vectors["s1"], tiles.vectors["s2"], 16)
+        similarity_grid(tiles, 16, query="s1", gallery="s2")
 
 
 def test_threshold_never_selects_missing_tiles():

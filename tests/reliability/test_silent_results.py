@@ -14,7 +14,6 @@ from xmodal_lab.eval import (
     retrieval_metrics,
     scores_from_confusion,
     segmentation_scores,
-    weighted_knn_accuracy,
 )
 
 RNG = np.random.default_rng(0)
@@ -33,12 +32,12 @@ def test_default_recalls_keep_only_the_ks_below_n():
     assert retrieval_metrics(E6, E6[::-1], ks=(5,))["recall@5"] < 1.0
 
 
-@pytest.mark.parametrize("fn", [knn_accuracy, weighted_knn_accuracy])
-def test_knn_with_more_neighbours_than_training_items_is_refused(fn):
+@pytest.mark.parametrize("temperature", [None, 0.07])
+def test_knn_with_more_neighbours_than_training_items_is_refused(temperature):
     x, y = RNG.normal(size=(4, 8)), np.array([0, 1, 1, 1])
     with pytest.raises(InputValueError, match=r"k=5.*4 training"):
-        fn(x, y, x, y, k=5)
-    assert 0.0 <= fn(x, y, x, y, k=3) <= 1.0
+        knn_accuracy(x, y, x, y, k=5, temperature=temperature)
+    assert 0.0 <= knn_accuracy(x, y, x, y, k=3, temperature=temperature) <= 1.0
 
 
 @pytest.mark.parametrize("kw", [{"stride": 16.5}, {"tile": 32.0}, {"stride": True}])

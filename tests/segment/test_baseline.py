@@ -21,18 +21,20 @@ def test_band_image_formulas():
         S.band_image(s1, "hh")
 
 
-def test_fit_band_threshold_is_the_best_of_all_cuts():
+def test_band_threshold_is_the_best_of_all_cuts():
     rng = np.random.default_rng(0)
     values = rng.normal(-15, 3, size=(16, 16)).astype(np.float32)
     mask = values + rng.normal(0, 2, size=values.shape) < -16  # water: dark, with noise
-    t, score = S.fit_band_threshold(values, mask, below=True)
+    tile = torch.as_tensor(np.stack([values, values - 7]))  # VV, VH [2, H, W]
+    out = S.band_threshold_segment(tile, mask, tile[None], "vv", below=True)
     brute = max(
         ((v, ((values <= v) & mask).sum() / ((values <= v) | mask).sum()) for v in np.unique(values)),
         key=lambda p: p[1],
     )
-    assert t == pytest.approx(brute[0]) and score == pytest.approx(brute[1])
-    t_up, _ = S.fit_band_threshold(-values, mask, below=False)
-    assert t_up == pytest.approx(-t)
+    assert out.threshold == pytest.approx(brute[0]) and out.reference_iou == pytest.approx(brute[1])
+    up = S.band_threshold_segment(-tile, mask, -tile[None], "vv", below=False)
+    assert up.threshold == pytest.approx(-out.threshold)
+    np.testing.assert_array_equal(up.masks, out.masks)
 
 
 def test_band_threshold_segment_applies_the_reference_threshold():

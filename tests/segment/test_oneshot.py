@@ -176,7 +176,7 @@ def test_one_shot_with_a_stand_in_encoder_finds_the_lake_on_other_tiles():
     res = O.one_shot_segment(_stand_in_encoder, ref, ref_lab == 0, targets)
     assert res.masks.shape == (8, 32, 32) and res.masks.dtype == bool
     assert res.confidence.shape == (8, 32, 32) and res.patch_confidence.shape == (8, 4, 4)
-    assert res.positive_points.shape == (8, 2) and not res.refined_by_sam and not res.untrained
+    assert res.positive_points.shape == (8, 2)
     guided = iou(res.masks, truth.numpy())
     plain = iou(
         O.one_shot_segment(_stand_in_encoder, ref, ref_lab == 0, targets, upsample="bilinear").masks,
@@ -226,17 +226,6 @@ def test_one_shot_reads_features_of_a_kit_model():
     )
     assert res.masks.shape == (2, 32, 32) and res.patch_confidence.shape[0] == 2
     assert model.training  # the mode is restored
-
-
-def test_one_shot_refined_by_tiny_sam_is_announced_untrained():
-    from xmodal_lab.segment import UntrainedSAMWarning, build_sam_arch
-
-    ref, lab = _tile(0)
-    targets = torch.stack([_tile(s)[0] for s in (1, 2)])
-    with pytest.warns(UntrainedSAMWarning):
-        res = O.one_shot_segment(_stand_in_encoder, ref, lab == 0, targets, sam=build_sam_arch("tiny"))
-    assert res.refined_by_sam and res.untrained
-    assert res.masks.shape == (2, 32, 32) and res.sam_scores.shape == (2,)
 
 
 def test_one_shot_reads_pair_dicts_and_both_modalities():

@@ -211,24 +211,3 @@ def test_persam_on_sentinel_tiles_points_and_cascade(tiny, s2_tile):
     assert list(plain.stages) == ["guided"]
     with pytest.raises(ValueError, match="reference_mask"):
         S.PerSAM(seg, s2_tile, mask[:16])
-
-
-def test_refine_with_confidence_prompts_at_extremes(tiny, s2_tile, monkeypatch):
-    seg = S.SamSegmenter(tiny).set_image(s2_tile)
-    conf = np.zeros((32, 32), np.float32)
-    conf[10, 5] = 1.0
-    conf[30, 28] = -1.0
-    calls = []
-    real = seg.predict
-
-    def spy(points=None, labels=None, box=None, mask_input=None, multimask=True):
-        calls.append((np.asarray(points), box, None if mask_input is None else np.shape(mask_input)))
-        return real(points, labels, box, mask_input, multimask)
-
-    monkeypatch.setattr(seg, "predict", spy)
-    out = S.refine_with_confidence(seg, conf, threshold=0.0)
-    assert out.masks.shape == (1, 32, 32) and out.untrained
-    np.testing.assert_array_equal(calls[0][0], [[5, 10], [28, 30]])
-    assert calls[0][2] == (1, 32, 32)  # the confidence went in as a low-resolution mask prompt
-    if len(calls) > 1:
-        assert calls[1][1] is not None  # second step: a box around the first mask

@@ -19,7 +19,7 @@ from .dense import (
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
 from .predict import predict_raster, raster_to_vectors
-from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe, weighted_knn_accuracy
+from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
 from .projection import project_2d
 from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieval_metrics, topk_matches
 from .seeds import SeedSpread, SeedSpreads, over_seeds
@@ -30,7 +30,6 @@ from .tile_query import (
     grid_to_polygons,
     segment_region,
     similarity_grid,
-    similarity_to_tile,
     threshold_grid,
     tile_at,
 )
@@ -44,11 +43,11 @@ __all__ = [
     "TileEmbeddings", "embed_raster", "embeddings_to_geoparquet",
     "embed_dataset",
     "predict_raster", "raster_to_vectors",
-    "cross_modal_transfer", "knn_accuracy", "label_efficiency", "linear_probe", "weighted_knn_accuracy",
+    "cross_modal_transfer", "knn_accuracy", "label_efficiency", "linear_probe",
     "project_2d",
     "bottomk_matches", "cosine_similarity", "match_ranks", "retrieval_metrics", "topk_matches",
     "SeedSpread", "SeedSpreads", "over_seeds",
     "OverestimationReport", "boundary_overestimation", "iou", "to_polygons",
     "RegionMask", "export_vectors", "grid_to_polygons", "segment_region", "similarity_grid",
-    "similarity_to_tile", "threshold_grid", "tile_at",
+    "threshold_grid", "tile_at",
 ]  # fmt: skip

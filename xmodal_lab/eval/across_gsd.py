@@ -15,7 +15,7 @@ from torch import nn
 from xmodal_lab.data import SimulatedWorld
 
 from .embeddings import embed_dataset
-from .probes import knn_accuracy, weighted_knn_accuracy
+from .probes import knn_accuracy
 
 
 def footprint_views(
@@ -45,12 +45,11 @@ def knn_across_gsds(
     fit_views: Mapping[float, SimulatedWorld],
     test_views: Mapping[float, SimulatedWorld],
     k: int = 20,
-    key: str = "s2",
     temperature: float | None = 0.07,
 ) -> dict[str, dict[float, float]]:
     """Accuracy of a kNN per model and GSD, fitted and tested at that GSD on different places.
 
-    Tiles are labelled by their dominant class; ``"raw pixels"`` and ``"majority"`` baselines come with the
+    Tiles are labelled by their dominant class and compared by their optical embeddings; ``"raw pixels"`` and ``"majority"`` baselines come with the
     models. ``temperature`` weights votes ``exp(cos / temperature)`` (Scale-MAE: ``k=20``, 0.07); ``None``
     is a majority vote. Returns ``{name: {gsd: accuracy}}``.
     """
@@ -60,18 +59,13 @@ def knn_across_gsds(
     if not models:
         raise ValueError("knn_across_gsds: give at least one model")
 
-    def knn(x_fit, y_fit, x_test, y_test):
-        if temperature is None:
-            return knn_accuracy(x_fit, y_fit, x_test, y_test, k=k)
-        return weighted_knn_accuracy(x_fit, y_fit, x_test, y_test, k=k, temperature=temperature)
-
     out: dict[str, dict[float, float]] = {name: {} for name in [*models, "raw pixels", "majority"]}
     for g in sorted(fit_views):
         fit, test = fit_views[g], test_views[g]
         for name, model in models.items():
             e_fit, e_test = embed_dataset(model, fit), embed_dataset(model, test)
             y_fit, y_test = e_fit["dominant_class"], e_test["dominant_class"]
-            out[name][g] = knn(e_fit[key], y_fit, e_test[key], y_test)
-        out["raw pixels"][g] = knn(_raw(fit), y_fit, _raw(test), y_test)
+            out[name][g] = knn_accuracy(e_fit["s2"], y_fit, e_test["s2"], y_test, k, temperature)
+        out["raw pixels"][g] = knn_accuracy(_raw(fit), y_fit, _raw(test), y_test, k, temperature)
         out["majority"][g] = float(np.bincount(y_test).max() / len(y_test))
     return out

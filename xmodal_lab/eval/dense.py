@@ -76,12 +76,7 @@ def segmentation_scores(
 
 
 @torch.no_grad()
-def evaluate_segmentation(
-    model: torch.nn.Module,
-    data: Dataset,
-    batch_size: int = 64,
-    class_names: list[str] | None = None,
-) -> dict[str, Any]:
+def evaluate_segmentation(model: torch.nn.Module, data: Dataset, batch_size: int = 64) -> dict[str, Any]:
     """Score a segmentation model (``num_classes``, ``predict(batch) -> [B, H, W]``) on labelled pairs."""
     if len(data) == 0:
         raise ValueError("evaluate_segmentation: the dataset is empty")
@@ -91,27 +86,21 @@ def evaluate_segmentation(
         if "mask" not in batch:
             raise KeyError("evaluate_segmentation: the items have no 'mask' labels")
         cm += confusion_matrix(model.predict(batch), batch["mask"], k)
-    return scores_from_confusion(cm, class_names)
+    return scores_from_confusion(cm)
 
 
-def band_threshold_baseline(
-    labelled: Dataset,
-    test: Dataset,
-    modality: str = "s1",
-    band: int = 0,
-    class_names: list[str] | None = None,
-) -> dict[str, Any]:
-    """The classical one-band water map ``x_band < t``, ``t`` chosen on the labelled scenes.
+def band_threshold_baseline(labelled: Dataset, test: Dataset) -> dict[str, Any]:
+    """The classical one-band water map ``VV < t``, ``t`` chosen on the labelled scenes.
 
-    The threshold maximises labelled mIoU over 101 quantiles of the band; with ``band=0`` of ``"s1"`` it is
-    the VV darkness threshold every learned flood map should beat. Adds ``"threshold"`` to the scores.
+    The threshold maximises labelled mIoU over 101 quantiles of radar VV (band 0 of ``"s1"``): the darkness
+    threshold every learned flood map should beat. Adds ``"threshold"`` to the scores.
     """
     if len(labelled) == 0 or len(test) == 0:
         raise ValueError("band_threshold_baseline: the labelled and the test scenes must not be empty")
 
     def stack(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         items = [data[i] for i in range(len(data))]
-        values = torch.stack([it[modality][band] for it in items]).flatten()
+        values = torch.stack([it["s1"][0] for it in items]).flatten()
         return values, torch.stack([it["mask"] for it in items]).flatten().long()
 
     x, y = stack(labelled)
@@ -122,6 +111,6 @@ def band_threshold_baseline(
     candidates = torch.quantile(x, torch.linspace(0.01, 0.99, 101))
     best = max(candidates.tolist(), key=lambda t: segmentation_scores(x < t, y, 2)["mIoU"])
     xt, yt = stack(test)
-    out = segmentation_scores(xt < best, yt, 2, class_names=class_names)
+    out = segmentation_scores(xt < best, yt, 2)
     out["threshold"] = float(best)
     return out

@@ -65,35 +65,26 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
     }
 
 
-def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5) -> float:
-    """Accuracy of a majority-vote cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``."""
-    (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
-    _check_k(k, len(x_train), "knn_accuracy")
-    from sklearn.neighbors import KNeighborsClassifier
-
-    clf = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(x_train, y_train)
-    return float((clf.predict(x_test) == y_test).mean())
-
-
-def weighted_knn_accuracy(
-    x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 20, temperature: float = 0.07
+def knn_accuracy(
+    x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5, temperature: float | None = None
 ) -> float:
-    """Accuracy of the similarity-weighted cosine kNN of the MAE / Scale-MAE evaluations.
+    """Accuracy of a cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``.
 
-    Each of the ``k`` nearest training embeddings votes for its class with weight ``exp(cos / temperature)``
-    (Wu et al. 2018).
+    ``temperature=None`` is a majority vote; a temperature weights each neighbour's vote ``exp(cos /
+    temperature)``, the similarity-weighted kNN of the MAE / Scale-MAE evaluations (Wu et al. 2018).
     """
-    if not temperature > 0:
-        raise InputValueError(f"weighted_knn_accuracy: temperature must be > 0, got {temperature}")
+    if temperature is not None and not temperature > 0:
+        raise InputValueError(f"knn_accuracy: temperature must be > 0 or None, got {temperature}")
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     y_train = y_train.astype(np.int64)
     if y_train.min() < 0:
-        raise ValueError("weighted_knn_accuracy: class ids must be non-negative integers")
-    _check_k(k, len(x_train), "weighted_knn_accuracy")
+        raise ValueError("knn_accuracy: class ids must be non-negative integers")
+    _check_k(k, len(x_train), "knn_accuracy")
     a, b = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (x_train, x_test))
     cos = b @ a.T  # [M, N] test against training embeddings
-    top = np.argpartition(-cos, k - 1, axis=1)[:, :k]  # [M, k] the k most similar, unordered
-    weights = np.exp(np.take_along_axis(cos, top, axis=1) / temperature)  # [M, k]
+    top = np.argsort(-cos, axis=1, kind="stable")[:, :k]  # [M, k] the k most similar
+    near = np.take_along_axis(cos, top, axis=1)
+    weights = np.ones_like(near) if temperature is None else np.exp(near / temperature)  # [M, k]
     votes = np.zeros((len(b), int(y_train.max()) + 1))  # [M, classes]
     np.add.at(votes, (np.arange(len(b))[:, None], y_train[top]), weights)
     return float((votes.argmax(axis=1) == y_test).mean())
@@ -143,17 +134,17 @@ def cross_modal_transfer(
     test: dict[str, Any],
     source: str = "s2",
     target: str = "s1",
-    label_key: str = "dominant_class",
 ) -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 
     It works only where both modalities share one space: that is the point of the experiment. ``train`` and
-    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs.
+    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs; the labels are their ``dominant_class``.
     """
     for part, name in ((train, "train"), (test, "test")):
-        if missing := {source, target, label_key} - set(part):
+        if missing := {source, target, "dominant_class"} - set(part):
             raise KeyError(f"cross_modal_transfer: {name} embeddings lack {sorted(missing)}")
-    same = linear_probe(train[source], train[label_key], test[source], test[label_key])
-    cross = linear_probe(train[source], train[label_key], test[target], test[label_key])
+    y_train, y_test = train["dominant_class"], test["dominant_class"]
+    same = linear_probe(train[source], y_train, test[source], y_test)
+    cross = linear_probe(train[source], y_train, test[target], y_test)
     key = "accuracy" if "accuracy" in same else "mAP"
     return {"same_modality": same[key], "cross_modal": cross[key]}

@@ -8,13 +8,13 @@ import numpy as np
 from xmodal_lab.errors import InputValueError
 
 
-def _reduce(x: np.ndarray, method: str, seed: int, n_neighbors: int) -> tuple[np.ndarray, str]:
+def _reduce(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
     """``([2N, 2] coordinates, method used)``; UMAP falls back to PCA with a warning."""
     if method == "umap":
         try:
             import umap
 
-            reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), random_state=seed,
+            reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed,
                                 n_jobs=1)  # fmt: skip
             return reducer.fit_transform(x), "umap"
         except Exception as error:  # numba or a tiny N can fail: the lesson must go on
@@ -24,9 +24,7 @@ def _reduce(x: np.ndarray, method: str, seed: int, n_neighbors: int) -> tuple[np
     return PCA(n_components=2, svd_solver="full").fit_transform(x), "pca"
 
 
-def project_2d(
-    s1: Any, s2: Any, method: str = "umap", seed: int = 0, n_neighbors: int = 15
-) -> dict[str, Any]:
+def project_2d(s1: Any, s2: Any, method: str = "umap", seed: int = 0) -> dict[str, Any]:
     """Project radar and optical embeddings ``[N, D]`` into one 2-D map (UMAP, or PCA as a fallback).
 
     Both are fitted together, so a radar point's distance to its optical partner means something.
@@ -42,7 +40,7 @@ def project_2d(
         raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
     x = np.concatenate([a, b])
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-    coords, used = _reduce(x, method, seed, n_neighbors)
+    coords, used = _reduce(x, method, seed)
     n = len(a)
     pa, pb = coords[:n], coords[n:]
     shuffled = pb[np.random.default_rng(seed).permutation(n)]

@@ -14,8 +14,11 @@ from rasterio.transform import rowcol
 from xmodal_lab.files import check_new, publish
 
 from .embed_raster import TileEmbeddings
+from .retrieval import cosine_similarity
 from .segmentation import to_polygons
 
+CLICK_RADIUS = 6  # pixels around a click that make the reference mask of segment_region
+CONTEXT_TILES = 4  # side of segment_region's reference window, in tiles
 
 def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: str, grid_crs: str) -> tuple:
     """``(row, col)`` of a point in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
@@ -38,23 +41,15 @@ def tile_at(tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326") -
     return index
 
 
-def similarity_to_tile(query: Any, gallery: Any, index: int) -> np.ndarray:
-    """Cosine similarity ``[M]`` of every gallery vector ``[M, D]`` to row ``index`` of ``query [N, D]``."""
-    q, g = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
-    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
-        raise ValueError(f"query and gallery: expected [N, D] and [M, D], got {q.shape} and {g.shape}")
-    if not 0 <= index < len(q):
-        raise ValueError(f"index: expected a tile in 0..{len(q) - 1}, got {index}")
-    v = q[index] / max(np.linalg.norm(q[index]), 1e-12)
-    return (g @ v) / np.maximum(np.linalg.norm(g, axis=1), 1e-12)
-
-
 def similarity_grid(tiles: TileEmbeddings, index: int, query: str = "s2", gallery: str | None = None) -> np.ndarray:
-    """Similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
+    """Cosine similarity of every ``gallery`` tile to ``query`` tile ``index`` on the grid ``[rows, cols]``."""
     for role, name in (("query", query), ("gallery", gallery or query)):
         if name not in tiles.vectors:
             raise ValueError(f"{role}: {name!r} not among the embedded modalities {sorted(tiles.vectors)}")
-    return tiles.to_grid(similarity_to_tile(tiles.vectors[query], tiles.vectors[gallery or query], index))
+    if not 0 <= index < len(tiles.vectors[query]):
+        raise ValueError(f"index: expected a tile in 0..{len(tiles.vectors[query]) - 1}, got {index}")
+    row = tiles.vectors[query][index : index + 1]  # [1, D]
+    return tiles.to_grid(cosine_similarity(row, tiles.vectors[gallery or query])[0].numpy())
 
 
 def threshold_grid(similarity: Any, threshold: float) -> np.ndarray:
@@ -120,16 +115,12 @@ def segment_region(
     crs: str = "EPSG:4326",
     modality: str = "s2",
     threshold: float = 0.5,
-    radius: int = 6,
-    context: int = 4,
-    batch_size: int = 64,
-    **one_shot_kwargs: Any,
 ) -> RegionMask:
     """One-shot segmentation of the concept under a clicked point, over every tile of the raster.
 
-    The pixels within ``radius`` of the click, on a window of ``context`` tiles, are the reference mask of
-    :func:`xmodal_lab.models.one_shot_segment`; every tile is segmented and the masks are stitched. A click
-    gives no counter-examples, so ``n_background=0`` by default and the confidence is the plain cosine
+    The pixels within :data:`CLICK_RADIUS` of the click, on a window of :data:`CONTEXT_TILES` tiles, are the
+    reference mask of :func:`xmodal_lab.segment.one_shot_segment`; every tile is segmented and the masks are
+    stitched. A click gives no counter-examples, so ``n_background=0`` and the confidence is the plain cosine
     similarity, on the same scale as the map's similarity slider.
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
@@ -137,21 +128,19 @@ def segment_region(
 
     if tiles.s1_path is None or tiles.s2_path is None:
         raise ValueError("segment_region: tiles must come from embed_raster (they name their files)")
-    if radius < 1 or context < 1:
-        raise ValueError(f"radius and context: expected positive numbers, got {radius} and {context}")
     row, col = _pixel(tiles.source_transform, tiles.source_shape, x, y, crs, tiles.crs)
     t, (h, w) = tiles.tile, tiles.source_shape
-    side = min(context * t, (h // t) * t, (w // t) * t)
+    side = min(CONTEXT_TILES * t, (h // t) * t, (w // t) * t)
     r0, c0 = int(np.clip(row - side // 2, 0, h - side)), int(np.clip(col - side // 2, 0, w - side))
     reference = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=side, stride=side, max_nodata=1.0)
     reference.windows = [(r0, c0)]
     ref = reference.load(0)
     rr, cc = np.mgrid[0:side, 0:side]
-    ref_mask = (rr - (row - r0)) ** 2 + (cc - (col - c0)) ** 2 <= radius**2
-    kwargs = {"n_background": 0, "upsample": "bilinear", **one_shot_kwargs}
+    ref_mask = (rr - (row - r0)) ** 2 + (cc - (col - c0)) ** 2 <= CLICK_RADIUS**2
     grid = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=t, stride=t, max_nodata=1.0)
     targets = [grid.load(i) for i in range(len(grid))]
-    result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, batch_size=batch_size, **kwargs)
+    kwargs = {"n_background": 0, "upsample": "bilinear", "batch_size": 64}
+    result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, **kwargs)
     mask = np.zeros((h, w), dtype=bool)
     confidence = np.full((h, w), np.nan, dtype=np.float32)
     for i, (r, c) in enumerate(grid.windows):

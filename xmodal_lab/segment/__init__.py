@@ -11,7 +11,6 @@ from .baseline import (
     band_image,
     band_threshold_segment,
     compare_one_shot,
-    fit_band_threshold,
     pick_one_shot_tiles,
 )
 from .caution import (
@@ -51,20 +50,20 @@ from .oneshot import (
     one_shot_segment,
     standardise_guide,
 )
-from .persam import PerSAM, PerSamResult, decode_masks, persam, refine_with_confidence
+from .persam import PerSAM, PerSamResult, decode_masks, persam
 from .real import RealCompositeStudy, real_composite_study, real_sam_available
 from .segmenter import SamMasks, SamSegmenter, automatic_settings
 
 __all__ = [
     "BaselineResult", "OneShotComparison", "band_image", "band_threshold_segment", "compare_one_shot",
-    "fit_band_threshold", "pick_one_shot_tiles",
+    "pick_one_shot_tiles",
     "BoundaryStudy", "area_ratio", "boundary_f_score", "mask_boundary", "object_prompts", "sam_boundary_study",
     "SAM_CHECKPOINTS", "UNTRAINED_LABEL", "SamCheckpoint", "UntrainedSAMError", "UntrainedSAMWarning",
     "build_sam", "build_sam_arch", "download_sam_checkpoint", "sam_cache_dir", "sam_label",
     "background_prototypes", "best_threshold", "cosine_confidence", "extreme_points", "prototype_confidence",
     "target_embedding", "upsample_confidence",
     "OneShotResult", "feature_fn", "guided_upsample", "modality_images", "one_shot_segment", "standardise_guide",
-    "PerSAM", "PerSamResult", "decode_masks", "persam", "refine_with_confidence",
+    "PerSAM", "PerSamResult", "decode_masks", "persam",
     "RealCompositeStudy", "real_composite_study", "real_sam_available",
     "SamMasks", "SamSegmenter", "automatic_settings",
 ]  # fmt: skip

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from xmodal_lab.errors import InputValueError
-from xmodal_lab.segment.confidence import as_float_tensor, best_threshold
+from xmodal_lab.segment.confidence import as_float_tensor, best_threshold, mask_iou
 from xmodal_lab.segment.oneshot import OneShotResult, one_shot_segment
 
 #: Bands and indices the baseline can threshold, with the modality they are read from.
@@ -61,33 +61,24 @@ class BaselineResult:
         return f"{self.band} {'<=' if self.below else '>='} {self.threshold:.3g}"
 
 
-def fit_band_threshold(values: Any, mask: Any, below: bool) -> tuple[float, float]:
-    """``(threshold, iou)`` on a band ``[H, W]`` that best reproduces a mask; ``below``: the class is ``<= t``."""
-    v = as_float_tensor(values)
-    t, score = best_threshold(-v if below else v, np.asarray(mask, dtype=bool))
-    return (-t if below else t), score
-
-
 def band_threshold_segment(
     reference: Any, reference_mask: Any, targets: Any, band: str, below: bool
 ) -> BaselineResult:
-    """Fit a threshold on the reference tile's band (:func:`band_image`), apply it to targets ``[B, C, H, W]``."""
-    t, ref_iou = fit_band_threshold(band_image(reference, band), reference_mask, below)
+    """Fit a threshold on the reference tile's band (:func:`band_image`), apply it to targets ``[B, C, H, W]``.
+
+    The threshold is the cut that best reproduces the reference mask (``below``: the class is ``<= t``).
+    """
+    values = band_image(reference, band)
+    t, ref_iou = best_threshold(-values if below else values, np.asarray(reference_mask, dtype=bool))
+    t = -t if below else t
     values = band_image(targets, band)
     masks = (values <= t) if below else (values >= t)
     return BaselineResult(masks.numpy(), band, bool(below), float(t), float(ref_iou))
 
 
-def _iou(pred: np.ndarray, true: np.ndarray) -> float:
-    """Pooled IoU, 1.0 when both masks are empty (as ``xmodal_lab.eval.iou``, a higher layer)."""
-    union = (pred | true).sum()
-    return 1.0 if union == 0 else float((pred & true).sum() / union)
-
-
-def pick_one_shot_tiles(
-    tiles: Sequence[dict], class_index: int, n_targets: int, share: tuple[float, float] = (0.2, 0.8)
-) -> tuple[dict, list[dict]]:
-    """``(reference, targets)``: the samples a class covers most, within ``share`` of the tile."""
+def pick_one_shot_tiles(tiles: Sequence[dict], class_index: int, n_targets: int) -> tuple[dict, list[dict]]:
+    """``(reference, targets)``: the samples a class covers most, on 20 % to 80 % of the tile (never all of it)."""
+    share = (0.2, 0.8)
     frac = np.array([float((t["landcover"] == class_index).float().mean()) for t in tiles])
     order = [int(i) for i in np.argsort(-frac, kind="stable") if share[0] < frac[i] < share[1]]
     if len(order) < n_targets + 1:
@@ -135,6 +126,6 @@ def compare_one_shot(
     out = one_shot_segment(encoder, reference[modality], ref_mask, images, modality=modality)
     base = band_threshold_segment(reference[modality], ref_mask, images, band[0], band[1])
     area = max(int(truth.sum()), 1)
-    ious = _iou(out.masks, truth), _iou(base.masks, truth)
+    ious = mask_iou(out.masks, truth), mask_iou(base.masks, truth)
     ratios = float(out.masks.sum() / area), float(base.masks.sum() / area)
     return OneShotComparison(*ious, *ratios, str(base), out, base.masks, truth)

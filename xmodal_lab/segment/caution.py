@@ -14,11 +14,13 @@ import numpy as np
 from scipy import ndimage
 
 from xmodal_lab.errors import InputValueError
-from xmodal_lab.segment.checkpoints import UntrainedSAMError
+from xmodal_lab.segment.checkpoints import require_trained
+from xmodal_lab.segment.confidence import mask_iou
 from xmodal_lab.segment.segmenter import SamSegmenter
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
+MIN_OBJECT_PIXELS = 16  # smaller true objects are left out of the boundary study
 
 
 def _bool(mask: Any) -> np.ndarray:
@@ -98,9 +100,8 @@ class BoundaryStudy:
     points: np.ndarray = field(repr=False)
 
     def __str__(self) -> str:
-        tag = "UNTRAINED SAM (random weights): " if self.untrained else f"SAM {self.model_type}: "
         return (
-            f"{tag}{len(self.per_object)} objects, predicted/true area {self.area_ratio:.2f}, "
+            f"SAM {self.model_type}: {len(self.per_object)} objects, predicted/true area {self.area_ratio:.2f}, "
             f"IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px {self.boundary_f:.2f}"
         )
 
@@ -110,41 +111,33 @@ def sam_boundary_study(
     tiles: Sequence[Any],
     masks: Sequence[Any],
     *,
-    rendering: str | None = None,
-    min_pixels: int = 16,
     tolerance: float = 1.0,
-    allow_untrained: bool = False,
 ) -> BoundaryStudy:
     """Prompt SAM with each true object's box and interior point; measure how far its masks spill over.
 
-    Objects are the 8-connected regions of the true masks ``[H, W]`` with at least ``min_pixels`` pixels.
-    An untrained SAM raises :class:`UntrainedSAMError` (its "overestimation" would mean nothing) unless
-    ``allow_untrained``.
+    Objects are the 8-connected regions of the true masks ``[H, W]`` with at least :data:`MIN_OBJECT_PIXELS` pixels.
+    An untrained SAM raises :class:`UntrainedSAMError` (its "overestimation" would mean nothing).
     """
-    if segmenter.untrained and not allow_untrained:
-        raise UntrainedSAMError(
-            "sam_boundary_study needs a trained SAM checkpoint: an untrained SAM's masks are random, so their "
-            "'overestimation' would measure nothing. Skipped; load one with build_sam(checkpoint=...)."
-        )
+    require_trained(segmenter, "sam_boundary_study")
     if len(tiles) != len(masks):
         raise InputValueError(f"{len(tiles)} tiles but {len(masks)} masks")
     objects = []  # (tile index, true object, box, point, SAM's mask, SAM's score)
     for i, (tile, mask) in enumerate(zip(tiles, masks)):
         labelled, n = ndimage.label(_bool(mask), structure=_EIGHT)
-        big = [obj for obj in (labelled == k for k in range(1, n + 1)) if obj.sum() >= min_pixels]
+        big = [obj for obj in (labelled == k for k in range(1, n + 1)) if obj.sum() >= MIN_OBJECT_PIXELS]
         if big:
-            segmenter.set_image(tile, rendering)
+            segmenter.set_image(tile)
         for obj in big:
             box, point = object_prompts(obj)
             out = segmenter.predict(points=point[None], labels=[1], box=box, multimask=False)
             objects.append((i, obj, box, point, out.masks[0], float(out.scores[0])))
     if not objects:
-        raise InputValueError(f"sam_boundary_study: no true object of at least {min_pixels} pixels")
+        raise InputValueError(f"sam_boundary_study: no true object of at least {MIN_OBJECT_PIXELS} pixels")
     rows = [
         {
             "tile": i,
             "area_ratio": area_ratio(p, t),
-            "iou": float((p & t).sum() / max((p | t).sum(), 1)),
+            "iou": mask_iou(p, t),
             "boundary_f": boundary_f_score(p, t, tolerance)[2],
             "score": score,
         }

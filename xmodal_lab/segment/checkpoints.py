@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
@@ -31,12 +31,10 @@ class SamArch:
     encoder_num_heads: int
     global_attn_indexes: tuple[int, ...]
     image_size: int = 1024
-    patch_size: int = 16
     window_size: int = 14
     prompt_embed_dim: int = 256
     decoder_mlp_dim: int = 2048
     decoder_num_heads: int = 8
-    iou_head_hidden_dim: int = 256
     mask_in_chans: int = 16
 
 
@@ -46,12 +44,11 @@ SAM_ARCHS: dict[str, SamArch] = {
     "vit_l": SamArch(1024, 24, 16, (5, 11, 17, 23)),
     "vit_h": SamArch(1280, 32, 16, (7, 15, 23, 31)),
     "tiny": SamArch(32, 2, 2, (1,), image_size=128, window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
-                    decoder_num_heads=2, iou_head_hidden_dim=32, mask_in_chans=4),
+                    decoder_num_heads=2, mask_in_chans=4),
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class SamCheckpoint:
+class SamCheckpoint(NamedTuple):
     """An official checkpoint: where to get it, its file name and MD5, its size."""
 
     url: str
@@ -60,15 +57,14 @@ class SamCheckpoint:
     size_mb: int
 
 
-def _official(filename: str, md5: str, size_mb: int) -> SamCheckpoint:
-    return SamCheckpoint(f"https://dl.fbaipublicfiles.com/segment_anything/{filename}", filename, md5, size_mb)
-
-
 #: Official checkpoints (Apache-2.0, Meta AI). The MD5 starts with the 6 characters in the file name.
 SAM_CHECKPOINTS: dict[str, SamCheckpoint] = {
-    "vit_b": _official("sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375),
-    "vit_l": _official("sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250),
-    "vit_h": _official("sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
+    model_type: SamCheckpoint(f"https://dl.fbaipublicfiles.com/segment_anything/{name}", name, md5, size_mb)
+    for model_type, name, md5, size_mb in (
+        ("vit_b", "sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375),
+        ("vit_l", "sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250),
+        ("vit_h", "sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
+    )
 }
 
 
@@ -107,10 +103,18 @@ def _announce_untrained(what: str) -> None:
     )
 
 
-def _arch(model_type: str) -> SamArch:
-    if model_type not in SAM_ARCHS:
-        raise ValueError(f"model_type must be one of {sorted(SAM_ARCHS)}, got {model_type!r}")
-    return SAM_ARCHS[model_type]
+def require_trained(model: Any, what: str) -> None:
+    """Refuse a step whose result would mean nothing with an untrained SAM (``model.untrained``)."""
+    if getattr(model, "untrained", False):
+        raise UntrainedSAMError(
+            f"{what} skipped: it needs a trained SAM checkpoint, because an UNTRAINED SAM's masks and ratings are "
+            "random. Load one with build_sam(checkpoint=...) or download_sam_checkpoint('vit_b') (or `make data`)."
+        )
+
+
+def _check_model_type(model_type: str, known: dict) -> None:
+    if model_type not in known:
+        raise ValueError(f"model_type must be one of {sorted(known)}, got {model_type!r}")
 
 
 def _where_to_get(model_type: str) -> str:
@@ -125,13 +129,14 @@ def _where_to_get(model_type: str) -> str:
 
 def build_sam_arch(model_type: str = "vit_b") -> Sam:
     """A SAM of ``model_type`` with seeded random weights, in eval mode on the CPU."""
-    a = _arch(model_type)
-    grid = a.image_size // a.patch_size
+    _check_model_type(model_type, SAM_ARCHS)
+    a = SAM_ARCHS[model_type]
+    grid = a.image_size // 16  # patches of 16 pixels
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         sam = Sam(
             image_encoder=ImageEncoderViT(
-                img_size=a.image_size, patch_size=a.patch_size, embed_dim=a.encoder_embed_dim,
+                img_size=a.image_size, patch_size=16, embed_dim=a.encoder_embed_dim,
                 depth=a.encoder_depth, num_heads=a.encoder_num_heads, mlp_ratio=4, out_chans=a.prompt_embed_dim,
                 qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
                 window_size=a.window_size, global_attn_indexes=a.global_attn_indexes,
@@ -145,7 +150,7 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
                 transformer=TwoWayTransformer(
                     depth=2, embedding_dim=a.prompt_embed_dim, mlp_dim=a.decoder_mlp_dim, num_heads=a.decoder_num_heads
                 ),
-                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.iou_head_hidden_dim,
+                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.prompt_embed_dim,
             ),
             pixel_mean=[123.675, 116.28, 103.53],
             pixel_std=[58.395, 57.12, 57.375],
@@ -168,7 +173,7 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     weights and returns the tiny SAM (``sam.untrained is True``). The model is in eval mode on ``device``
     (default: the best available) and carries ``model_type`` and ``untrained``.
     """
-    _arch(model_type)
+    _check_model_type(model_type, SAM_ARCHS)
     dev = get_device(None if device is None else str(device), verbose=False)
     ck = SAM_CHECKPOINTS.get(model_type)
     path = Path(checkpoint).expanduser() if checkpoint is not None else ck and sam_cache_dir() / ck.filename
@@ -222,8 +227,7 @@ def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) ->
 
     Offline, it says why and returns None; a file with the wrong MD5 raises ValueError.
     """
-    if model_type not in SAM_CHECKPOINTS:
-        raise ValueError(f"model_type must be one of {sorted(SAM_CHECKPOINTS)}, got {model_type!r}")
+    _check_model_type(model_type, SAM_CHECKPOINTS)
     ck = SAM_CHECKPOINTS[model_type]
     dest = sam_cache_dir() / ck.filename
     if dest.is_file():

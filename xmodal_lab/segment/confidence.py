@@ -18,13 +18,18 @@ def as_float_tensor(x: Any) -> Tensor:
     return torch.as_tensor(x if isinstance(x, Tensor) else np.asarray(x)).float()
 
 
-def binary_mask(mask: Any, name: str = "mask") -> Tensor:
-    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; soft masks and label maps raise."""
+def binary_mask(mask: Any, name: str = "mask", shape: tuple[int, ...] | None = None) -> Tensor:
+    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; soft masks and label maps raise.
+
+    ``shape``: the ``(H, W)`` of the tile the mask must lie on.
+    """
     m = as_float_tensor(mask)
     if m.ndim == 2:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
+    if shape is not None and tuple(m.shape[-2:]) != tuple(shape):
+        raise ValueError(f"{name} is {tuple(m.shape[-2:])} but the reference tile {tuple(shape)}")
     bad = (m != 0) & (m != 1)
     if bad.any():
         raise ValueError(
@@ -32,6 +37,13 @@ def binary_mask(mask: Any, name: str = "mask") -> Tensor:
             f"a soft mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
         )
     return m
+
+
+def mask_iou(pred: Any, true: Any) -> float:
+    """Pooled IoU of boolean masks of one shape, 1.0 when both are empty (as ``xmodal_lab.eval.iou``)."""
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
+    union = (pred | true).sum()
+    return 1.0 if union == 0 else float((pred & true).sum() / union)
 
 
 def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
@@ -63,10 +75,10 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
     return torch.einsum("bdhw,bhw->d", features, w) / w.sum()
 
 
-def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 10) -> Tensor:
+def background_prototypes(features: Tensor, mask: Any, k: int = 4) -> Tensor:
     """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows outside the mask.
 
-    Weighted spherical k-means over the cells mostly outside the mask, from a farthest-point start.
+    Weighted spherical k-means (10 steps) over the cells mostly outside the mask, from a farthest-point start.
     """
     m = binary_mask(mask).to(features.device)
     weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
@@ -81,7 +93,7 @@ def background_prototypes(features: Tensor, mask: Any, k: int = 4, iters: int = 
         sim[centres] = float("inf")
         centres.append(int(sim.argmin()))
     c = x[centres]
-    for _ in range(iters):
+    for _ in range(10):
         onehot = F.one_hot((x @ c.T).argmax(dim=1), len(c)).float() * weight[:, None]  # [N, k]
         c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(onehot.T @ x, dim=1), c)
     return c

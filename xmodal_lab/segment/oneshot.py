@@ -7,7 +7,7 @@ similarity to the nearest background prototype (threshold 0), upsampled to pixel
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,12 +21,13 @@ from xmodal_lab.segment.confidence import (
     best_threshold,
     binary_mask,
     extreme_points,
+    mask_iou,
     prototype_confidence,
     target_embedding,
     upsample_confidence,
 )
 
-#: Range scales (standard deviations of the guide) tried by ``sigma_range="auto"``.
+#: Range scales (standard deviations of the guide) of :func:`guided_upsample`, calibrated on the reference.
 SIGMA_RANGE_CANDIDATES: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
 
 #: Anything that maps images ``[B, C, H, W]`` to spatial features ``[B, D, h, w]``.
@@ -90,13 +91,11 @@ def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
     return [(x - mean) / std for x in xs]
 
 
-def guided_upsample(
-    confidence: Tensor, guide: Tensor, radius: int = 1, sigma_spatial: float = 1.0, sigma_range: float = 1.0
-) -> Tensor:
+def guided_upsample(confidence: Tensor, guide: Tensor, sigma_range: float = 1.0) -> Tensor:
     """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
-    Each pixel averages the patches within ``radius``, weighted by distance (``sigma_spatial``, in patches)
-    and by how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
+    Each pixel averages its patch and the 8 around it, weighted by distance (a Gaussian of one patch) and by
+    how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
     follow the image instead of the patch grid.
     """
     b, h, w = confidence.shape
@@ -108,13 +107,13 @@ def guided_upsample(
     xs = (torch.arange(big_w, device=guide.device) + 0.5) / (big_w // w)
     num = torch.zeros(b, big_h, big_w, device=guide.device)
     den = torch.zeros_like(num)
-    for dy in range(-radius, radius + 1):
+    for dy in (-1, 0, 1):
         qy = ys.floor().long() + dy  # the neighbour patch's row
-        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / (2 * sigma_spatial**2)) * ((qy >= 0) & (qy < h))  # [H]
+        wy = torch.exp(-((ys - (qy + 0.5)) ** 2) / 2) * ((qy >= 0) & (qy < h))  # [H]
         qy = qy.clamp(0, h - 1)
-        for dx in range(-radius, radius + 1):
+        for dx in (-1, 0, 1):
             qx = xs.floor().long() + dx
-            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / (2 * sigma_spatial**2)) * ((qx >= 0) & (qx < w))  # [W]
+            wx = torch.exp(-((xs - (qx + 0.5)) ** 2) / 2) * ((qx >= 0) & (qx < w))  # [W]
             qx = qx.clamp(0, w - 1)
             neighbour = patch_guide[:, :, qy][:, :, :, qx]  # [B, C, H, W]
             similar = torch.exp(-((guide - neighbour) ** 2).mean(dim=1) / (2 * sigma_range**2))  # [B, H, W]
@@ -139,10 +138,6 @@ class OneShotResult:
     reference_iou: float
     positive_points: np.ndarray
     negative_points: np.ndarray
-    sigma_range: float | None = None
-    refined_by_sam: bool = False
-    untrained: bool = False
-    sam_scores: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -173,9 +168,6 @@ def one_shot_segment(
     threshold: float | str = "auto",
     n_background: int = 4,
     upsample: str = "guided",
-    sigma_range: float | str = "auto",
-    sam: Any = None,
-    rendering: str | None = None,
     batch_size: int = 32,
 ) -> OneShotResult:
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
@@ -186,8 +178,7 @@ def one_shot_segment(
     ``threshold``: a number, ``"calibrate"`` (the best on the reference tile, which it overfits) or ``"auto"``
     (0 with background prototypes, else ``"calibrate"``); ``n_background`` prototypes are subtracted (0: plain
     cosine similarity, as in PerSAM). ``upsample``: ``"guided"`` (:func:`guided_upsample`, its ``sigma_range``
-    calibrated like the threshold when ``"auto"``) or ``"bilinear"`` (blocky). ``sam`` (a
-    :class:`SamSegmenter` or SAM model) refines each mask, seeing the targets as ``rendering`` says.
+    calibrated like the threshold) or ``"bilinear"`` (blocky).
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
         raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")
@@ -201,11 +192,7 @@ def one_shot_segment(
         raise ValueError(f"reference: pass one tile [C, H, W], got {ref.shape[0]}")
     if tgt.shape[1] != ref.shape[1]:
         raise ValueError(f"targets have {tgt.shape[1]} channels but the reference {ref.shape[1]}: use one modality")
-    ref_mask = binary_mask(reference_mask, "reference_mask")
-    if tuple(ref_mask.shape[-2:]) != tuple(ref.shape[-2:]):
-        raise ValueError(
-            f"reference_mask is {tuple(ref_mask.shape[-2:])} but the reference tile {tuple(ref.shape[-2:])}"
-        )
+    ref_mask = binary_mask(reference_mask, "reference_mask", ref.shape[-2:])
     module = encoder if isinstance(encoder, torch.nn.Module) else torch.nn.Module()
     device, was_training = next(module.parameters(), ref).device, module.training
     try:
@@ -223,17 +210,14 @@ def one_shot_segment(
     def calibrate(ref_pix: Tensor) -> tuple[float, float]:
         if threshold == "calibrate":
             return best_threshold(ref_pix, ref_mask)
-        pred, truth = ref_pix >= float(threshold), ref_mask.to(ref_pix.device) > 0.5
-        return float(threshold), float((pred & truth).sum() / (pred | truth).sum().clamp_min(1))
+        return float(threshold), mask_iou((ref_pix >= threshold).cpu().numpy(), ref_mask.cpu().numpy())
 
     ref_conf = prototype_confidence(ref_feat, fg, bg)  # [1, h, w]
     patch_conf = prototype_confidence(tgt_feat, fg, bg)  # [B, h, w]
-    sigma = None
     if upsample == "guided":
         g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device))
-        sigmas = SIGMA_RANGE_CANDIDATES if sigma_range == "auto" else (float(sigma_range),)
         best = None
-        for sig in sorted(sigmas, reverse=True):  # on ties the larger (smoother) sigma wins
+        for sig in sorted(SIGMA_RANGE_CANDIDATES, reverse=True):  # on ties the larger (smoother) sigma wins
             thr_s, iou_s = calibrate(guided_upsample(ref_conf, g_ref, sigma_range=sig))
             if best is None or iou_s > best[2] + 0.005:
                 best = (sig, thr_s, iou_s)
@@ -244,10 +228,7 @@ def one_shot_segment(
         pix_conf = upsample_confidence(patch_conf, tuple(tgt.shape[-2:]))
     pos, neg = (p.cpu().numpy() for p in extreme_points(pix_conf))
     masks, confidence, patches = (x.cpu().numpy() for x in (pix_conf >= thr, pix_conf, patch_conf))
-    result = OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg, sigma_range=sigma)
-    if sam is not None:
-        _refine(result, sam, tgt, rendering)
-    return result
+    return OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg)
 
 
 def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
@@ -256,21 +237,3 @@ def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
     parts = [(slice(0, n_radar), 3), (slice(n_radar, None), 1)]
     guides = [standardise_guide(ref[:, ch], tgt[:, ch], smooth=k) for ch, k in parts if ref[:, ch].shape[1]]
     return torch.cat([g for g, _ in guides], dim=1), torch.cat([g for _, g in guides], dim=1)
-
-
-def _refine(result: OneShotResult, sam: Any, targets: Tensor, rendering: str | None) -> None:
-    """Replace each mask by SAM's, prompted with the confidence map (in place)."""
-    # Segment Anything is a heavy import
-    from xmodal_lab.segment.persam import refine_with_confidence
-    from xmodal_lab.segment.segmenter import SamSegmenter
-
-    seg = sam if isinstance(sam, SamSegmenter) else SamSegmenter(sam)
-    if targets.shape[1] == 14:  # s1+s2: show SAM the optical part
-        targets = targets[:, 2:]
-    outs = [
-        refine_with_confidence(seg.set_image(tile, rendering), confidence, result.threshold)
-        for tile, confidence in zip(targets, result.confidence)
-    ]
-    result.masks = np.stack([out.masks[0] for out in outs])
-    result.sam_scores = np.asarray([out.scores[0] for out in outs], dtype=np.float32)
-    result.refined_by_sam, result.untrained = True, seg.untrained

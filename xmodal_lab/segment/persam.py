@@ -18,7 +18,6 @@ from torch import Tensor
 
 from xmodal_lab.segment.checkpoints import _announce_untrained
 from xmodal_lab.segment.confidence import (
-    as_float_tensor,
     binary_mask,
     cosine_confidence,
     extreme_points,
@@ -108,23 +107,6 @@ def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_inp
     return steps
 
 
-def _extreme_prompts(confidence: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """The maximum (positive) and minimum (negative) of a map ``[H, W]``: points ``[2, 2]``, labels ``[2]``."""
-    return torch.cat(extreme_points(confidence[None])).cpu().numpy().astype(np.float32), np.array([1, 0])
-
-
-def refine_with_confidence(segmenter: SamSegmenter, confidence: Any, threshold: float = 0.0) -> SamMasks:
-    """SAM's one mask for the region a confidence map ``[H, W]`` points at, by PerSAM's prompts and cascade.
-
-    The tile must be set; ``confidence - threshold``, scaled to a spread of 8 logits, is the mask prompt.
-    """
-    conf = as_float_tensor(confidence).cpu()
-    points, labels = _extreme_prompts(conf)
-    scale = 8.0 / (float(conf.max() - conf.min()) or 1.0)
-    logits = segmenter.to_low_res_logits((conf - threshold) * scale)
-    return _cascade(segmenter, points, labels, logits)[-1]
-
-
 @dataclass
 class PerSamResult:
     """One PerSAM prediction: ``mask [H, W]``, cosine ``confidence [H, W]``, ``points [2, 2]``, ``stages``."""
@@ -154,30 +136,25 @@ class PerSAM:
         segmenter: SamSegmenter | Sam,
         reference: Any,
         reference_mask: Any,
-        rendering: str | None = None,
         guided_attention: bool = True,
         semantic_prompt: bool = True,
         cascade: bool = True,
     ) -> None:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
-        self.rendering = rendering
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
-        mask = binary_mask(reference_mask, "reference_mask")[0]
-        self.seg.set_image(reference, rendering)
-        if tuple(mask.shape) != tuple(self.seg.predictor.original_size):
-            raise ValueError(
-                f"reference_mask is {tuple(mask.shape)} but the reference tile {tuple(self.seg.predictor.original_size)}"
-            )
+        self.seg.set_image(reference)
+        mask = binary_mask(reference_mask, "reference_mask", self.seg.predictor.original_size)[0]
         cells = self.seg.reference_cells(mask.cpu().numpy())  # [h, w]
         self.target = target_embedding(self.seg.embedding(), cells[None])
 
     @torch.no_grad()
     def __call__(self, target: Any) -> PerSamResult:
         """Segment the reference's object on a target tile (same kind as the reference)."""
-        seg = self.seg.set_image(target, self.rendering)
+        seg = self.seg.set_image(target)
         sam, embedding = seg.sam, seg.embedding()
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
-        points, labels = _extreme_prompts(conf)
+        points = torch.cat(extreme_points(conf[None])).cpu().numpy().astype(np.float32)  # [2, 2] max, min
+        labels = np.array([1, 0])
         guide = token = None
         if self.guided_attention:  # one weight per image cell [1, 1, 1, h*w]
             z = (conf - conf.mean()) / conf.std()

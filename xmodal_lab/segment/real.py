@@ -15,7 +15,8 @@ from xmodal_lab.errors import InputValueError
 
 from .baseline import band_image
 from .caution import BoundaryStudy, object_prompts, sam_boundary_study
-from .checkpoints import SAM_CHECKPOINTS, UntrainedSAMError, sam_cache_dir
+from .checkpoints import SAM_CHECKPOINTS, require_trained, sam_cache_dir
+from .confidence import mask_iou
 from .persam import persam
 from .segmenter import SamSegmenter
 
@@ -24,11 +25,6 @@ def real_sam_available(model_type: str = "vit_b") -> bool:
     """Whether the official ``model_type`` checkpoint is in :func:`sam_cache_dir`, where :func:`build_sam` looks."""
     ck = SAM_CHECKPOINTS.get(model_type)
     return ck is not None and (sam_cache_dir() / ck.filename).is_file()
-
-
-def _iou(pred: np.ndarray, true: np.ndarray) -> float:
-    union = (pred | true).sum()
-    return 1.0 if union == 0 else float((pred & true).sum() / union)
 
 
 @dataclass
@@ -65,11 +61,7 @@ def real_composite_study(
     covers less or more than ``coverage`` are left out. The tile whose cover is closest to one half is PerSAM's
     reference, the others its targets. An untrained SAM raises :class:`UntrainedSAMError`.
     """
-    if segmenter.untrained:
-        raise UntrainedSAMError(
-            "real_composite_study needs SAM's published weights: an untrained SAM's masks are random. "
-            "Get them with xmodal_lab.segment.download_sam_checkpoint('vit_b') (or `make data`)."
-        )
+    require_trained(segmenter, "real_composite_study")
     tiles, masks = [], []
     for pair in pairs:
         mask = (band_image(pair["s2"], band) > threshold).numpy()
@@ -91,8 +83,8 @@ def real_composite_study(
     persam_masks = [persam(segmenter, tiles[0], masks[0], t).mask.astype(bool) for t in tiles[1:]]
     return RealCompositeStudy(
         concept=f"{band} > {threshold:g}",
-        zero_shot_iou=_iou(np.stack(zero_shot), np.stack(masks)),
-        persam_iou=_iou(np.stack(persam_masks), np.stack(masks[1:])),
+        zero_shot_iou=mask_iou(np.stack(zero_shot), np.stack(masks)),
+        persam_iou=mask_iou(np.stack(persam_masks), np.stack(masks[1:])),
         boundary=sam_boundary_study(segmenter, tiles, masks),
         n_tiles=len(tiles),
         model_type=segmenter.model_type,

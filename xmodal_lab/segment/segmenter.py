@@ -20,16 +20,15 @@ from torch import Tensor
 
 from xmodal_lab.data.composites import to_sam_image
 from xmodal_lab.errors import InputValueError, NodataError, NodataWarning
-from xmodal_lab.segment.checkpoints import UntrainedSAMError, _announce_untrained, build_sam
-from xmodal_lab.segment.confidence import as_float_tensor
+from xmodal_lab.segment.checkpoints import _announce_untrained, build_sam, require_trained
 
 
 @dataclass
 class SamMasks:
     """Masks ``[N, H, W]`` bool from SAM on one tile, with SAM's predicted IoU ``scores [N]``.
 
-    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``stability`` and ``points`` (the grid
-    point behind each mask) come from automatic masks only; ``prompt_*`` record the prompts given.
+    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``points`` (the grid point behind each
+    mask) come from automatic masks only; ``prompt_*`` record the prompts given.
     ``untrained`` is True when SAM had random weights (the masks are meaningless).
     """
 
@@ -39,7 +38,6 @@ class SamMasks:
     untrained: bool
     model_type: str
     low_res_logits: np.ndarray | None = field(default=None, repr=False)
-    stability: np.ndarray | None = field(default=None, repr=False)
     points: np.ndarray | None = field(default=None, repr=False)
     prompt_points: np.ndarray | None = field(default=None, repr=False)
     prompt_labels: np.ndarray | None = field(default=None, repr=False)
@@ -47,12 +45,6 @@ class SamMasks:
 
     def __len__(self) -> int:
         return len(self.masks)
-
-    def best(self) -> np.ndarray:
-        """The mask with the highest score, ``[H, W]`` bool."""
-        if len(self) == 0:
-            raise ValueError("no masks to choose from")
-        return self.masks[int(np.argmax(self.scores))]
 
     def __repr__(self) -> str:
         tag = "UNTRAINED (random masks), " if self.untrained else ""
@@ -202,42 +194,33 @@ class SamSegmenter:
         masks, scores, low = self.predictor.predict(pts, lab, bx, mi, multimask_output=multimask)
         return self._masks(masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx)
 
-    def points(self, points: Any, labels: Any = None, multimask: bool = True) -> SamMasks:
-        """Masks from clicks (see :meth:`predict`)."""
-        return self.predict(points=points, labels=labels, multimask=multimask)
+    def points(self, points: Any, labels: Any = None) -> SamMasks:
+        """SAM's three candidate masks from clicks (see :meth:`predict`)."""
+        return self.predict(points=points, labels=labels, multimask=True)
 
-    def box(self, box: Any, multimask: bool = False) -> SamMasks:
-        """The mask inside a box ``(x0, y0, x1, y1)`` (see :meth:`predict`)."""
-        return self.predict(box=box, multimask=multimask)
+    def box(self, box: Any) -> SamMasks:
+        """The one mask inside a box ``(x0, y0, x1, y1)`` (see :meth:`predict`)."""
+        return self.predict(box=box, multimask=False)
 
-    def automatic(
-        self, image: Any = None, rendering: str | None = None, allow_untrained: bool = False, **overrides: Any
-    ) -> SamMasks:
+    def automatic(self, image: Any = None, allow_untrained: bool = False, **overrides: Any) -> SamMasks:
         """All masks SAM finds on a grid of points over the tile (default: the tile set), largest first.
 
         The generator keeps only masks SAM rates well; an untrained SAM's ratings are noise, so it raises
         :class:`UntrainedSAMError` unless ``allow_untrained`` (tests of the mechanics). ``overrides`` replace
         :func:`automatic_settings`.
         """
-        if self.untrained and not allow_untrained:
-            raise UntrainedSAMError(
-                "automatic mask generator skipped: it needs a trained SAM checkpoint, because it keeps only the "
-                "masks SAM rates well and an UNTRAINED SAM's ratings are random. Load one with "
-                "build_sam(checkpoint=...) or download_sam_checkpoint('vit_b')."
-            )
-        rgb = _as_rgb(image, rendering) if image is not None else self.image
+        if not allow_untrained:
+            require_trained(self, "automatic mask generator")
+        rgb = _as_rgb(image, None) if image is not None else self.image
         if rgb is None:
             raise RuntimeError("pass an image or call set_image(...) first")
         params = automatic_settings(max(rgb.shape[:2]), untrained=self.untrained, **overrides)
         records = SamAutomaticMaskGenerator(self.sam, output_mode="binary_mask", **params).generate(rgb)
         records.sort(key=lambda r: -r["area"])
-
-        def column(key: str) -> np.ndarray:
-            return np.asarray([r[key] for r in records], np.float32)
-
         masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *rgb.shape[:2]), bool)
+        scores = [r["predicted_iou"] for r in records]
         points = np.asarray([r["point_coords"][0] for r in records], np.float32).reshape(-1, 2)
-        return self._masks(masks, column("predicted_iou"), stability=column("stability_score"), points=points)
+        return self._masks(masks, scores, points=points)
 
     def embedding(self) -> Tensor:
         """The current tile's image embedding ``[1, C, h, w]`` (padded square frame)."""
@@ -264,14 +247,3 @@ class SamSegmenter:
         self._need_image()
         low_res = F.interpolate(grid_map[None, None].float(), scale_factor=4, mode="bilinear", align_corners=False)
         return self.sam.postprocess_masks(low_res, self.predictor.input_size, self.predictor.original_size)[0, 0]
-
-    def to_low_res_logits(self, pixel_logits: Any) -> np.ndarray:
-        """Turn logits on the tile's pixels ``[H, W]`` into a SAM mask prompt ``[1, 4h, 4w]``."""
-        self._need_image()
-        m = as_float_tensor(pixel_logits).to(self.sam.device)
-        ih, iw = self.predictor.input_size
-        size = self.sam.image_encoder.img_size
-        m = F.interpolate(m[None, None], size=(ih, iw), mode="bilinear", align_corners=False)
-        m = F.pad(m, (0, size - iw, 0, size - ih), value=float(m.min()))
-        low = self.sam.prompt_encoder.mask_input_size
-        return F.interpolate(m, size=low, mode="bilinear", align_corners=False)[0].cpu().numpy()
