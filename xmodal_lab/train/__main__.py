@@ -225,20 +225,11 @@ def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str,
     }
 
 
-def config_yaml(config: dict[str, Any]) -> str:
-    """A run config as YAML, its keys in the order of a config file."""
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-
-
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
     """Write a run's ``config`` as YAML, published as a new file (never over an existing one)."""
-    text = config_yaml(config)
-    return publish(
-        path,
-        lambda tmp: Path(tmp).write_text(text),
-        "run config",
-        check=lambda tmp: yaml.safe_load(Path(tmp).read_text()) == config,
-    )
+    text = yaml.safe_dump(config, sort_keys=False)
+    reads_back = lambda tmp: yaml.safe_load(tmp.read_text()) == config  # noqa: E731
+    return publish(path, lambda tmp: tmp.write_text(text), "run config", check=reads_back)
 
 
 def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> Any:
@@ -406,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     overrides, model_config, config = _check_args(p, args, file_set)
     if args.print_config:
         resolved = run_config(args, overrides)
-        print(config_yaml(resolved), end="")
+        print(yaml.safe_dump(resolved, sort_keys=False), end="")
         return resolved
     img_size = getattr(model_config, "img_size", None)
     try:

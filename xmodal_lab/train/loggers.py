@@ -199,25 +199,18 @@ def claim_version(log_dir: str | Path) -> int:
             version += 1
 
 
-def _has_log(folder: Path) -> bool:
-    return (folder / "metrics.csv").is_file() or any(folder.glob("events.out.tfevents.*"))
-
-
 def _log_source(path: str | Path) -> Path:
     """The ``metrics.csv`` file or the TensorBoard run folder that ``path`` points at (its newest run)."""
     path = Path(path)
     if path.is_file():
         return path.parent if path.name.startswith("events.out.tfevents.") else path
-    if not path.is_dir():
-        raise FileNotFoundError(f"read_log: no log at {path}")
-    if _has_log(path):
-        return path / "metrics.csv" if (path / "metrics.csv").is_file() else path
-    versions = [p for p in path.glob("version_*") if p.name[8:].isdigit() and _has_log(p)]
-    if not versions:
-        raise FileNotFoundError(
-            f"read_log: no metrics.csv or TensorBoard events file in {path} or its version_N folders"
-        )
-    return _log_source(max(versions, key=lambda p: int(p.name.split("_")[1])))
+    versions = sorted((p for p in path.glob("version_*") if p.name[8:].isdigit()), key=lambda p: int(p.name[8:]))
+    for run in (path, *reversed(versions)):
+        if (run / "metrics.csv").is_file():
+            return run / "metrics.csv"
+        if any(run.glob("events.out.tfevents.*")):
+            return run
+    raise FileNotFoundError(f"read_log: no metrics.csv or TensorBoard events file in {path} or its version_N folders")
 
 
 def _read_rows(source: Path) -> list[dict[str, str]]:
