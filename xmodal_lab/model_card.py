@@ -55,11 +55,7 @@ def input_recipe(model: nn.Module) -> dict[str, Any]:
 
 
 def _table(rows: dict, head: tuple[str, str]) -> str:
-    lines = [
-        f"| {head[0]} | {head[1]} |",
-        "|---|---|",
-        *(f"| {k} | {json.dumps(v)} |" for k, v in rows.items()),
-    ]
+    lines = [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {k} | {json.dumps(v)} |" for k, v in rows.items())]
     return "\n".join(lines)
 
 
@@ -103,17 +99,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     """The model card ``card`` (from :func:`~xmodal_lab.models.io.model_card`) as Markdown for people."""
     inputs = []
     for key, entry in card.get("input", {}).items():
-        shown = {
-            k: [float(f"{v:.4g}") for v in entry[k]] if k in ("mean", "std") else entry[k] for k in entry
-        }
-        norm = ", ".join(
-            f"{k} {json.dumps(shown[k])}"
-            for k in ("mode", "gain", "input_range", "mean", "std")
-            if k in entry
-        )
-        inputs.append(
-            f"- `{key}`: {', '.join(entry['bands'])} ({entry['units']}); {entry['normalisation']}: {norm}\n"
-        )
+        shown = {k: [float(f"{v:.4g}") for v in entry[k]] if k in ("mean", "std") else entry[k] for k in entry}
+        keys = [k for k in ("mode", "gain", "input_range", "mean", "std") if k in entry]
+        norm = ", ".join(f"{k} {json.dumps(shown[k])}" for k in keys)
+        bands = ", ".join(entry["bands"])
+        inputs.append(f"- `{key}`: {bands} ({entry['units']}); {entry['normalisation']}: {norm}\n")
     metrics = card.get("metrics") or {}
     return CARD.format(
         name=card["name"],
@@ -171,9 +161,7 @@ def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
         dim = int(config.get("embed_dim", config.get("proj_dim", -1)))
         result = mlm.ResultStructure.create([-1, dim], ["batch", "embedding"], "float32")
         about = "one embedding per modality, from model.embed(s1=, s2=)"
-        output = mlm.ModelOutput.create(
-            "embedding", [mlm.TaskType.SIMILARITY_SEARCH], result, description=about
-        )
+        output = mlm.ModelOutput.create("embedding", [mlm.TaskType.SIMILARITY_SEARCH], result, description=about)
     about = f"xmodal_lab {card['name']} model; data: {card.get('data')}"
     now = datetime.datetime.now(datetime.UTC)
     item = pystac.Item(path.stem, geometry=None, bbox=None, datetime=now, properties={"description": about})
@@ -189,9 +177,7 @@ def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
         pretrained=False,
         pretrained_source=None,
     )
-    bands = [
-        {"name": b} for entry in card["input"].values() for b in entry["bands"]
-    ]  # STAC 1.1: on the asset
+    bands = [{"name": b} for entry in card["input"].values() for b in entry["bands"]]  # STAC 1.1: on the asset
     asset = pystac.Asset(
         f"./{path.name}",
         title="weights (safetensors)",
@@ -202,9 +188,8 @@ def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
     item.add_asset("weights", asset)
     mlm.AssetGeneralMLMExtension.ext(asset, add_if_missing=True).apply(artifact_type="safetensors")
     card_file = f"./{card_paths(path)[0].name}"
-    item.add_asset(
-        "card", pystac.Asset(card_file, "model card", media_type="application/json", roles=["metadata"])
-    )
+    item.add_asset("card", pystac.Asset(card_file, "model card", media_type="application/json",
+                                        roles=["metadata"]))
     text = json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=2) + "\n"
     return publish(out, lambda tmp: tmp.write_text(text), "STAC item")
 

@@ -49,9 +49,8 @@ USAGE_ERRORS = (InputValueError, InputTypeError, CheckpointError, OutputWriteErr
 CONFIG_SECTIONS = {
     "data": ("name", "root", "s1", "s2", "size", "n_scenes", "val_size", "cache"),
     "fit": (*NUMBERS, "progress"),
-    "fit_config": tuple(
-        f.name for f in dataclasses.fields(FitConfig) if f.name not in ("cache", "callbacks", "record")
-    ),
+    "fit_config": tuple(f.name for f in dataclasses.fields(FitConfig)
+                        if f.name not in ("cache", "callbacks", "record")),
     "output": ("out", "export", "resume", "log_dir"),
 }
 CONFIG_KEYS = ("model", "preset", "set", "data", "fit", "output")
@@ -91,9 +90,7 @@ def parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=sorted(MODELS), help="model to train (required)")
     m.add_argument("--preset", default="tiny", help="preset: tiny, small or base (default: tiny)")
-    m.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field"
-    )
+    m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     d = p.add_argument_group("data")
     d.add_argument("--data", default="world", choices=DATA_CHOICES, help="what to train on (default: world)")
     d.add_argument("--root", help="dataset folder (all data but world)")
@@ -120,9 +117,8 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("--resume", help="continue from this checkpoint")
     o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
     o.add_argument("--log-dir", help="folder of the logs (default: <out stem>_logs beside the checkpoint)")
-    o.add_argument(
-        "--logger", choices=("csv", "tensorboard", "none"), default="csv", help="log format (default: csv)"
-    )
+    o.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv",
+                   help="log format (default: csv)")
     return p
 
 
@@ -157,9 +153,7 @@ def _option(action: argparse.Action, value: Any, key: str) -> Any:
     if value is None:
         if action.default is None or action.dest == "grad_clip":  # FitConfig's grad_clip=None: no clipping
             return None
-        raise InputValueError(
-            f"{key}: null is not allowed; leave the key out for the default {action.default!r}"
-        )
+        raise InputValueError(f"{key}: null is not allowed; leave the key out for the default {action.default!r}")
     if action.nargs == 0:  # an on/off flag
         if not isinstance(value, bool):
             raise InputTypeError(f"{key}: expected true or false, got {value!r}")
@@ -186,9 +180,8 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         with open(path) as file:
             raw = yaml.safe_load(file)
     except (OSError, UnicodeDecodeError) as error:
-        raise InputValueError(
-            f"--config {path}: cannot be read ({getattr(error, 'strerror', None) or error})"
-        ) from None
+        cause = getattr(error, "strerror", None) or error
+        raise InputValueError(f"--config {path}: cannot be read ({cause})") from None
     except yaml.YAMLError as error:
         raise InputValueError(f"--config {path}: not valid YAML ({error})") from None
     raw = _mapping(raw, CONFIG_KEYS, "", path)
@@ -196,11 +189,8 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     blocks = {"data.": raw.get("data"), "fit.fit_config.": fit_block.pop("fit_config", None)}
     blocks.update({"fit.": fit_block, "output.": raw.get("output")})
     actions = {action.dest: action for action in parser()._actions}
-    values = {
-        key: _option(actions[key], raw[key], f"--config {path}: {key}")
-        for key in ("model", "preset")
-        if key in raw
-    }
+    values = {key: _option(actions[key], raw[key], f"--config {path}: {key}")
+              for key in ("model", "preset") if key in raw}
     for where, block in blocks.items():
         keys = CONFIG_SECTIONS[where.rstrip(".").rsplit(".", 1)[-1]]
         for key, value in _mapping(block, keys, where, path).items():
@@ -252,9 +242,7 @@ def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> An
         if base is type(value):
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise InputTypeError(
-        f"{where}{field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}"
-    )
+    raise InputTypeError(f"{where}{field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}")
 
 
 def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
@@ -263,10 +251,8 @@ def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Data
     k = min(val_size, n // 5)
     if k == 1:  # recall among one pair is 1.0 whatever the model: no validation rather than a meaningless one
         warnings.warn(
-            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); "
-            "training without validation",
-            stacklevel=2,
-        )
+            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); training without "
+            "validation", stacklevel=2)
     if k <= 1:
         return dataset, None
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -309,28 +295,19 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
     return split(dataset, args.val_size, args.seed)
 
 
-def _check_args(
-    p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict[str, Any]
-) -> tuple[dict[str, Any], Any, FitConfig]:
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict) -> tuple[dict, Any, FitConfig]:
     """Everything checkable before building data and model: the ``set`` overrides, model config, fit config."""
     if args.model is None:
         p.error("give --model NAME (or model: in the --config file)")
-    for flag, value, low in (
-        ("--size", args.size, 1),
-        ("--n-scenes", args.n_scenes, 1),
-        ("--val-size", args.val_size, 0),
-    ):
+    for flag, value, low in (("--size", args.size, 1), ("--n-scenes", args.n_scenes, 1),
+                             ("--val-size", args.val_size, 0)):
         if value is not None and value < low:
             p.error(f"{flag} {value}: expected a whole number >= {low}")
     if args.val_size == 1:
-        p.error(
-            "--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20"
-        )
+        p.error("--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20")
     if args.out is not None and Path(args.out).suffix == ".yaml":
         p.error(f"--out {args.out}: the run's config is written as <stem>.yaml; name the checkpoint *.ckpt")
-    texts = {
-        f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()
-    }
+    texts = {f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()}
     for item in args.set:
         field, sep, text = item.partition("=")
         if not sep:
@@ -361,15 +338,12 @@ def _check_run(args: argparse.Namespace) -> None:
     for path in (args.out, args.export, config_path(args.out)):
         if path is not None and Path(path).exists():
             raise InputValueError(
-                f"{path} already exists; choose another file name (checkpoints are never overwritten)"
-            )
+                f"{path} already exists; choose another file name (checkpoints are never overwritten)")
     check_writable(args.out, "--out")
     if args.logger != "none":
         log_dir = Path(args.log_dir or default_log_dir(args.out))
         if log_dir.exists() and not log_dir.is_dir():
-            raise InputValueError(
-                f"--log-dir {log_dir} is a file, not a folder; choose a folder for the logs"
-            )
+            raise InputValueError(f"--log-dir {log_dir} is a file, not a folder; choose a folder for the logs")
         check_writable(log_dir / "version_0", "--log-dir")
     if args.export is not None:
         check_writable(args.export, "--export")
@@ -408,10 +382,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     tile = next((first[k] for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
     size = None if tile is None else int(tile.shape[-1])
     if img_size is not None and "img_size" not in overrides and size is not None and size != img_size:
-        print(
-            f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}",
-            file=sys.stderr,
-        )
+        print(f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}", file=sys.stderr)
         overrides["img_size"] = size
     patch, tiles = getattr(model_config, "patch_size", None), overrides.get("img_size", img_size)
     if patch and tiles and getattr(model_config, "backbone", "vit") == "vit" and tiles % patch:

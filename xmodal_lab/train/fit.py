@@ -52,19 +52,8 @@ NUMBERS = ("max_steps", "max_minutes", "batch_size", "lr", "seed", "val_every")
 #: Numbers of :func:`fit` that may be None.
 OPTIONAL = ("max_steps", "max_minutes", "warmup_steps", "schedule_steps", "grad_clip")
 #: Lightning's precision names.
-PRECISIONS = (
-    "16-true",
-    "16-mixed",
-    "bf16-true",
-    "bf16-mixed",
-    "32-true",
-    "64-true",
-    "64",
-    "32",
-    "16",
-    "bf16",
-)
-PRECISIONS += ("transformer-engine", "transformer-engine-float16")
+PRECISIONS = ("16-true", "16-mixed", "bf16-true", "bf16-mixed", "32-true", "64-true", "64", "32", "16")
+PRECISIONS += ("bf16", "transformer-engine", "transformer-engine-float16")
 #: Lightning's start-up hints that say nothing to a student.
 QUIET = (
     ".*does not have many workers.*",
@@ -305,9 +294,7 @@ def check_cluster(num_nodes: Any, strategy: Any) -> None:
         )
 
 
-def _check_inputs(
-    model, data, val_data, batch_size, checkpoint, resume, log_dir, config: FitConfig
-) -> dict[str, Any]:
+def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir, config: FitConfig) -> dict:
     """Check the data and the files before training; returns the record of the run to resume, or ``{}``."""
     min_batch = int(getattr(model, "min_batch_size", 2))
     if batch_size < min_batch:
@@ -372,9 +359,7 @@ def _check_pairs(data: Any, name: str, min_items: int) -> None:
         why = ": retrieval among one pair gives recall 1.0 whatever the model" if name == "val_data" else ""
         raise InputValueError(f"fit: {name} holds {n} pair(s); at least {min_items} are needed{why}")
     first = first_item(data)
-    if not isinstance(first, Mapping) or not any(
-        isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")
-    ):
+    if not (isinstance(first, Mapping) and any(isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2"))):
         raise InputTypeError(
             f"fit: {name} items must be pair dicts of 's1' and/or 's2' tensors, got {type(first)}"
         )
