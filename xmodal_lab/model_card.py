@@ -140,9 +140,7 @@ def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
     path = Path(path)
     card = read_card(path)
     if card is None:
-        raise FileNotFoundError(
-            f"no model card {card_paths(path)[0]} beside {path}; write the model with save_model"
-        )
+        raise FileNotFoundError(f"no model card {card_paths(path)[0]} beside {path}; write the model with save_model")
     out = Path(out) if out is not None else path.with_name(f"{path.stem}.stac.json")
     config = card["config"]
     size = int(config.get("img_size", (config.get("encoder_config") or {}).get("img_size", -1)))
