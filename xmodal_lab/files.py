@@ -151,7 +151,9 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
 
     ``check(tmp)`` reads the written file back; False raises an ``OutputWriteError`` and publishes nothing.
     """
-    path = check_new(path, what)
+    path = _file_name(path, what)
+    if not options.get("replace") and (path.parent.is_dir() or not options.get("parents")):
+        check_new(path, what)  # a missing folder is created (parents=True); the link never overwrites
     with publishing(path, what, **options) as tmp:
         write(tmp)
         if check is not None and not check(tmp):
@@ -161,11 +163,7 @@ def publish(path: str | Path, write: Callable[[Path], object], what: str = "file
 
 def publish_text(path: str | Path, text: str, what: str = "file", replace: bool = False) -> Path:
     """Write ``text`` as the new file ``path`` (replacing it only when ``replace``), whole or not at all."""
-    if not replace and Path(path).parent.is_dir():  # a missing folder is created; the link never overwrites
-        check_new(path, what)
-    with publishing(path, what, replace=replace, parents=True) as tmp:
-        tmp.write_text(text)
-    return Path(path)
+    return publish(path, lambda tmp: tmp.write_text(text), what, replace=replace, parents=True)
 
 
 def _os_cause(error: BaseException) -> OSError | None:

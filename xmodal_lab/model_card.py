@@ -22,10 +22,13 @@ MODALITIES = {
 }
 #: Architectures by registry name, for ``mlm:architecture``.
 ARCHITECTURES = {
-    "contrastive": "Vision Transformer dual encoder (CLIP-style)", "croma": "CROMA (Vision Transformer)",
-    "scale_mae": "Scale-MAE (Vision Transformer)", "skysense": "SkySense-style Vision Transformer",
-    "mmearth": "MMEarth-style masked autoencoder", "segmentation": "encoder with a segmentation head",
-}  # fmt: skip
+    "contrastive": "Vision Transformer dual encoder (CLIP-style)",
+    "croma": "CROMA (Vision Transformer)",
+    "scale_mae": "Scale-MAE (Vision Transformer)",
+    "skysense": "SkySense-style Vision Transformer",
+    "mmearth": "MMEarth-style masked autoencoder",
+    "segmentation": "encoder with a segmentation head",
+}
 
 
 def input_recipe(model: nn.Module) -> dict[str, Any]:
@@ -43,48 +46,76 @@ def input_recipe(model: nn.Module) -> dict[str, Any]:
             continue
         entry: dict[str, Any] = {"bands": bands, "units": units, "normalisation": type(norm).__name__}
         if hasattr(norm, "mode"):
-            entry.update(mode=norm.mode, gain=norm.gain, band_map=list(norm.bands),
-                         input_range=None if norm.input_range is None else list(norm.input_range))  # fmt: skip
+            input_range = None if norm.input_range is None else list(norm.input_range)
+            entry.update(mode=norm.mode, gain=norm.gain, band_map=list(norm.bands), input_range=input_range)
         if hasattr(norm, "mean"):
             entry.update(mean=norm.mean.flatten().tolist(), std=norm.std.flatten().tolist())
         out[key] = entry
     return out
 
 
-def _table(rows: dict, head: tuple[str, str]) -> list[str]:
-    return [
-        f"| {head[0]} | {head[1]} |",
-        "|---|---|",
-        *(f"| {k} | {json.dumps(v)} |" for k, v in rows.items()),
-    ]
+def _table(rows: dict, head: tuple[str, str]) -> str:
+    lines = [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {k} | {json.dumps(v)} |" for k, v in rows.items())]
+    return "\n".join(lines)
+
+
+CARD = """---
+library_name: xmodal_lab
+tags:
+- earth-observation
+- sentinel-1
+- sentinel-2
+- {name}
+---
+
+# {name} (xmodal_lab {version})
+
+{architecture}, {parameters:,} parameters. Load it with:
+
+```python
+from xmodal_lab.models import load_model
+
+model = load_model("{weights}")
+```
+
+## Configuration
+
+{config}
+
+## Input
+
+{inputs}
+## Training data
+
+{data}
+
+## Metrics
+
+{metrics}
+"""
 
 
 def card_markdown(card: dict[str, Any]) -> str:
     """The model card ``card`` (from :func:`~xmodal_lab.models.io.model_card`) as Markdown for people."""
-    weights = (card.get("weights") or {}).get("file", "model.safetensors")
-    lines = [
-        "---", "library_name: xmodal_lab", "tags:", "- earth-observation", "- sentinel-1", "- sentinel-2",
-        f"- {card['name']}", "---", "", f"# {card['name']} (xmodal_lab {card['xmodal_lab_version']})", "",
-        f"{ARCHITECTURES.get(card['name'], card['name'])}, {card['parameters']:,} parameters. Load it with:", "",
-        "```python", "from xmodal_lab.models import load_model", "", f'model = load_model("{weights}")', "```", "",
-        "## Configuration", "", *_table(card["config"], ("field", "value")), "", "## Input", "",
-    ]  # fmt: skip
+    inputs = []
     for key, entry in card.get("input", {}).items():
-        shown = {
-            k: [float(f"{v:.4g}") for v in entry[k]] if k in ("mean", "std") else entry[k] for k in entry
-        }
-        norm = ", ".join(
-            f"{k} {json.dumps(shown[k])}"
-            for k in ("mode", "gain", "input_range", "mean", "std")
-            if k in entry
-        )
-        lines.append(
-            f"- `{key}`: {', '.join(entry['bands'])} ({entry['units']}); {entry['normalisation']}: {norm}"
-        )
+        shown = {k: [float(f"{v:.4g}") for v in entry[k]] if k in ("mean", "std") else entry[k] for k in entry}
+        keys = [k for k in ("mode", "gain", "input_range", "mean", "std") if k in entry]
+        norm = ", ".join(f"{k} {json.dumps(shown[k])}" for k in keys)
+        bands = ", ".join(entry["bands"])
+        inputs.append(f"- `{key}`: {bands} ({entry['units']}); {entry['normalisation']}: {norm}\n")
     metrics = card.get("metrics") or {}
-    lines += ["", "## Training data", "", str(card.get("data") or "not recorded"), "", "## Metrics", ""]
-    lines += _table(metrics, ("metric", "value")) if metrics else ["none recorded"]
-    return "\n".join(lines) + "\n"
+    return CARD.format(
+        name=card["name"],
+        version=card["xmodal_lab_version"],
+        architecture=ARCHITECTURES.get(card["name"], card["name"]),
+        parameters=card["parameters"],
+        weights=(card.get("weights") or {}).get("file", "model.safetensors"),
+        config=_table(card["config"], ("field", "value")),
+        inputs="".join(inputs),
+        data=card.get("data") or "not recorded",
+        metrics=_table(metrics, ("metric", "value")) if metrics else "none recorded",
+    )
 
 
 def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
@@ -109,45 +140,54 @@ def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
     path = Path(path)
     card = read_card(path)
     if card is None:
-        raise FileNotFoundError(
-            f"no model card {card_paths(path)[0]} beside {path}; write the model with save_model"
-        )
+        raise FileNotFoundError(f"no model card {card_paths(path)[0]} beside {path}; write the model with save_model")
     out = Path(out) if out is not None else path.with_name(f"{path.stem}.stac.json")
     config = card["config"]
     size = int(config.get("img_size", (config.get("encoder_config") or {}).get("img_size", -1)))
     segmentation = card["name"] == "segmentation"
-    inputs = [
-        mlm.ModelInput.create(name=key, bands=entry["bands"], input=mlm.InputStructure.create(
-            shape=[-1, len(entry["bands"]), size, size], dim_order=["batch", "channel", "height", "width"],
-            data_type="float32"), description=f"{entry['units']}; {entry['normalisation']} inside the model")
-        for key, entry in card["input"].items()
-    ]  # fmt: skip
+    dims = ["batch", "channel", "height", "width"]
+    inputs = []
+    for key, entry in card["input"].items():
+        shape = mlm.InputStructure.create([-1, len(entry["bands"]), size, size], dims, "float32")
+        about = f"{entry['units']}; {entry['normalisation']} inside the model"
+        inputs.append(mlm.ModelInput.create(key, entry["bands"], shape, description=about))
     if segmentation:
-        result = mlm.ResultStructure.create([-1, int(config["num_classes"]), size, size],
-                                        ["batch", "class", "height", "width"], "float32")  # fmt: skip
+        shape = [-1, int(config["num_classes"]), size, size]
+        result = mlm.ResultStructure.create(shape, ["batch", "class", "height", "width"], "float32")
         output = mlm.ModelOutput.create("logits", [mlm.TaskType.SEMANTIC_SEGMENTATION], result)
     else:
         dim = int(config.get("embed_dim", config.get("proj_dim", -1)))
         result = mlm.ResultStructure.create([-1, dim], ["batch", "embedding"], "float32")
-        output = mlm.ModelOutput.create("embedding", [mlm.TaskType.SIMILARITY_SEARCH], result,
-                                    description="one embedding per modality, from model.embed(s1=, s2=)")  # fmt: skip
-    item = pystac.Item(id=path.stem, geometry=None, bbox=None, datetime=datetime.datetime.now(datetime.UTC),
-                       properties={"description": f"xmodal_lab {card['name']} model; data: {card.get('data')}"})  # fmt: skip
+        about = "one embedding per modality, from model.embed(s1=, s2=)"
+        output = mlm.ModelOutput.create("embedding", [mlm.TaskType.SIMILARITY_SEARCH], result, description=about)
+    about = f"xmodal_lab {card['name']} model; data: {card.get('data')}"
+    now = datetime.datetime.now(datetime.UTC)
+    item = pystac.Item(path.stem, geometry=None, bbox=None, datetime=now, properties={"description": about})
     mlm.MLMExtension.ext(item, add_if_missing=True).apply(
-        name=f"xmodal_lab-{card['name']}".replace("_", "-"), architecture=ARCHITECTURES[card["name"]],
-        tasks=list(output.tasks), input=inputs, output=[output], framework="PyTorch",
-        framework_version=torch.__version__.split("+")[0], total_parameters=int(card["parameters"]),
-        pretrained=False, pretrained_source=None)  # fmt: skip
-    bands = [
-        {"name": b} for entry in card["input"].values() for b in entry["bands"]
-    ]  # STAC 1.1: on the asset
-    asset = pystac.Asset(href=f"./{path.name}", media_type="application/octet-stream; application=safetensors",
-                         title="weights (safetensors)", roles=["mlm:model", "mlm:weights", "data"],
-                         extra_fields={"bands": bands})  # fmt: skip
+        name=f"xmodal_lab-{card['name']}".replace("_", "-"),
+        architecture=ARCHITECTURES[card["name"]],
+        tasks=list(output.tasks),
+        input=inputs,
+        output=[output],
+        framework="PyTorch",
+        framework_version=torch.__version__.split("+")[0],
+        total_parameters=int(card["parameters"]),
+        pretrained=False,
+        pretrained_source=None,
+    )
+    bands = [{"name": b} for entry in card["input"].values() for b in entry["bands"]]  # STAC 1.1: on the asset
+    asset = pystac.Asset(
+        f"./{path.name}",
+        title="weights (safetensors)",
+        media_type="application/octet-stream; application=safetensors",
+        roles=["mlm:model", "mlm:weights", "data"],
+        extra_fields={"bands": bands},
+    )
     item.add_asset("weights", asset)
     mlm.AssetGeneralMLMExtension.ext(asset, add_if_missing=True).apply(artifact_type="safetensors")
-    item.add_asset("card", pystac.Asset(href=f"./{card_paths(path)[0].name}", media_type="application/json",
-                                        title="model card", roles=["metadata"]))  # fmt: skip
+    card_file = f"./{card_paths(path)[0].name}"
+    item.add_asset("card", pystac.Asset(card_file, "model card", media_type="application/json",
+                                        roles=["metadata"]))
     text = json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=2) + "\n"
     return publish(out, lambda tmp: tmp.write_text(text), "STAC item")
 

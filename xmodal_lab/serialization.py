@@ -41,9 +41,8 @@ def _reason(error: BaseException) -> str:
     return re.split(r"(?<=\.) ", text)[0][:200]
 
 
-def safe_load(
-    path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu", mmap: bool = False
-) -> Any:
+def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu",
+              mmap: bool = False) -> Any:  # fmt: skip
     """``torch.load`` that never runs code from the file; ``what`` names the file in messages.
 
     ``mmap`` maps the tensors from the file (read on first use, copied on write) instead of reading them all
@@ -57,9 +56,7 @@ def safe_load(
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path}" + (" (it is a folder)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
-        raise CheckpointError(
-            f"{path}: the file is empty; expected a {what} of xmodal_lab (an interrupted copy?)"
-        )
+        raise CheckpointError(f"{path}: the file is empty; expected a {what} of xmodal_lab (an interrupted copy?)")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             mmap = mmap and zipfile.is_zipfile(path)

@@ -75,7 +75,7 @@ def test_flags_override_the_file_and_print_config_trains_nothing(tmp_path, capsy
         ("fit: {max_step: 3}", "unknown key 'fit.max_step'; the valid keys of 'fit' are max_steps,"),
         ("fit: {fit_config: {callbacks: []}}", "unknown key 'fit.fit_config.callbacks'; the valid keys"),
         ("data: {nme: world}", "unknown key 'data.nme'; the valid keys of 'data' are name, root"),
-        ("fit: {max_steps: abc}", "fit.max_steps: expected a whole number >= 1, got 'abc'"),
+        ("fit: {max_steps: abc}", "fit.max_steps: expected a whole number, got 'abc'"),
         ("fit: {lr: null}", "fit.lr: null is not allowed"),
         ("data: {name: nowhere}", "data.name: 'nowhere' is not one of world, bigearthnet-mm"),
         ("data: {cache: 1}", "data.cache: expected true or false"),

@@ -25,25 +25,8 @@ from .loggers import read_log, validation_metrics
 from .task import PretrainTask, warmup_cosine
 
 __all__ = [
-    "CachedPairs",
-    "FitConfig",
-    "MixedPairs",
-    "PairDataModule",
-    "PretrainTask",
-    "StepBatchSampler",
-    "band_statistics",
-    "checkpoint_info",
-    "dense_label_efficiency",
-    "describe_data",
-    "export_checkpoint",
-    "fit",
-    "fit_segmentation",
-    "freeze_patch_embeddings",
-    "label_subset",
-    "load_checkpoint",
-    "normalization_state",
-    "read_log",
-    "set_normalization",
-    "validation_metrics",
-    "warmup_cosine",
-]
+    "CachedPairs", "FitConfig", "MixedPairs", "PairDataModule", "PretrainTask", "StepBatchSampler",
+    "band_statistics", "checkpoint_info", "dense_label_efficiency", "describe_data", "export_checkpoint", "fit",
+    "fit_segmentation", "freeze_patch_embeddings", "label_subset", "load_checkpoint", "normalization_state",
+    "read_log", "set_normalization", "validation_metrics", "warmup_cosine",
+]  # fmt: skip

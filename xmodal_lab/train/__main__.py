@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import types
 import typing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from xmodal_lab.models.registry import MODELS, build, get_config
 
 from .checkpoint import _plain, check_writable, export_checkpoint, read_checkpoint
 from .datamodule import CachedPairs
-from .fit import ACCELERATORS, FitConfig, check_cluster, check_devices, fit
+from .fit import ACCELERATORS, NUMBERS, FitConfig, check_numbers, fit
 
 DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
 #: The dataset of :mod:`xmodal_lab.data` behind each ``--data`` choice that reads a folder (``--root``);
@@ -49,95 +48,77 @@ USAGE_ERRORS = (InputValueError, InputTypeError, CheckpointError, OutputWriteErr
 #: (``--data``). ``fit_config`` sits inside ``fit``.
 CONFIG_SECTIONS = {
     "data": ("name", "root", "s1", "s2", "size", "n_scenes", "val_size", "cache"),
-    "fit": ("max_steps", "max_minutes", "batch_size", "lr", "seed", "val_every", "progress"),
-    "fit_config": tuple(
-        f.name for f in dataclasses.fields(FitConfig) if f.name not in ("cache", "callbacks", "record")
-    ),
+    "fit": (*NUMBERS, "progress"),
+    "fit_config": tuple(f.name for f in dataclasses.fields(FitConfig)
+                        if f.name not in ("cache", "callbacks", "record")),
     "output": ("out", "export", "resume", "log_dir"),
 }
 CONFIG_KEYS = ("model", "preset", "set", "data", "fit", "output")
 _DEST = {"name": "data"}
 
 
-def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
-    """An argparse type: a finite ``kind`` (int or float) at least ``low`` (above it when ``strict``)."""
-    bound = f"{'a whole number' if kind is int else 'a number'} {'>' if strict else '>='} {low:g}"
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"expected {bound}, got {text!r}")
-        return value
-
-    parse.__name__ = bound
-    return parse
-
-
 def _devices(text: str) -> int | str:
-    """``--devices``: auto, a positive count, -1 (all) or comma-separated indices (``0,1``)."""
-    value: int | str = int(text) if text.lstrip("-").isdigit() else text
-    try:
-        check_devices(value, "auto")
-    except InputValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected auto, a positive number of devices, -1 (all) or indices like 0,1; got {text!r}"
-        ) from None
-    return value
+    """``--devices``: a count or -1 as a number, ``auto`` or indices (``0,1``) as text; fit checks the value."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+#: The flags of :class:`FitConfig`'s knobs (defaults from its fields): type and help.
+FIT_FLAGS = {
+    "weight_decay": (float, "AdamW weight decay (default: 0.05)"),
+    "warmup_steps": (int, "default: 5%% of the schedule"),
+    "schedule_steps": (int, "cosine schedule length when longer than --max-steps"),
+    "grad_clip": (float, "gradient-norm clip (default: 1)"),
+    "devices": (_devices, "number of devices, -1 (all), 0,1 or auto"),
+    "num_nodes": (int, "machines (DDP across nodes)"),
+    "accelerator": (str, "auto, cpu or gpu"),
+    "strategy": (str, "Lightning strategy (auto picks DDP for several devices)"),
+    "precision": (str, "default: bf16-mixed on GPU, 32-true on CPU"),
+    "num_workers": (int, "DataLoader workers per device"),
+    "checkpoint_every": (int, "also write <out>-step<N>.ckpt every N steps"),
+}
 
 
 def parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m xmodal_lab.train``."""
+    """The argument parser of ``python -m xmodal_lab.train``; ``fit`` checks the numbers."""
     p = argparse.ArgumentParser(
         prog="python -m xmodal_lab.train",
         description="Pretrain a model of xmodal_lab and write a checkpoint (weights, config, normalisation, "
         "data description).",
     )
-    count, positive = _number(int, 1), _number(float, 0, strict=True)
-    # fmt: off
-    m = p.add_argument_group("model")
     p.add_argument("--config", metavar="FILE", help="a YAML run config (configs/*.yaml); flags override it")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    m = p.add_argument_group("model")
     m.add_argument("--model", choices=sorted(MODELS), help="model to train (required)")
     m.add_argument("--preset", default="tiny", help="preset: tiny, small or base (default: tiny)")
-    m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
+    m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     d = p.add_argument_group("data")
     d.add_argument("--data", default="world", choices=DATA_CHOICES, help="what to train on (default: world)")
     d.add_argument("--root", help="dataset folder (all data but world)")
     d.add_argument("--s1", help="Sentinel-1 GeoTIFF (--data geotiff)")
     d.add_argument("--s2", help="Sentinel-2 GeoTIFF (--data geotiff)")
-    d.add_argument("--size", type=count, help="tile side in pixels for world and geotiff (default: model img_size)")
-    d.add_argument("--n-scenes", type=count, default=4096, help="world scenes (default: 4096)")
-    d.add_argument("--val-size", type=_number(int, 0), default=256, help="held-out pairs, 0 for none (default: 256)")
+    d.add_argument("--size", type=int, help="tile side in pixels (default: the model's img_size)")
+    d.add_argument("--n-scenes", type=int, default=4096, help="world scenes (default: 4096)")
+    d.add_argument("--val-size", type=int, default=256, help="held-out pairs, 0 for none (default: 256)")
     d.add_argument("--cache", action="store_true", help="render or read the training data once into memory")
     t = p.add_argument_group("training")
-    t.add_argument("--max-steps", type=count, help="optimisation steps")
-    t.add_argument("--max-minutes", type=positive, help="wall-clock budget in minutes")
-    t.add_argument("--batch-size", type=_number(int, 2), default=64, help="pairs per step and device (default: 64)")
-    t.add_argument("--lr", type=positive, default=1e-3, help="peak learning rate (default: 1e-3)")
-    t.add_argument("--weight-decay", type=_number(float, 0), default=0.05)
-    t.add_argument("--warmup-steps", type=_number(int, 0), help="default: 5%% of the schedule")
-    t.add_argument("--schedule-steps", type=count, help="cosine schedule length when longer than --max-steps")
-    t.add_argument("--grad-clip", type=positive, default=FitConfig.grad_clip, help="gradient-norm clip (default: 1)")
-    t.add_argument("--val-every", type=_number(int, 0), default=0, help="validate every N steps (default: at the end)")
+    t.add_argument("--max-steps", type=int, help="optimisation steps")
+    t.add_argument("--max-minutes", type=float, help="wall-clock budget in minutes")
+    t.add_argument("--batch-size", type=int, default=64, help="pairs per step and device (default: 64)")
+    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    t.add_argument("--val-every", type=int, default=0, help="validate every N steps (default: at the end)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--devices", type=_devices, default="auto", help="number of devices, -1 (all), 0,1 or auto")
-    t.add_argument("--num-nodes", type=count, default=1, help="machines (DDP across nodes)")
-    t.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="auto, cpu or gpu")
-    t.add_argument("--strategy", default="auto", help="Lightning strategy (auto picks DDP for several devices)")
-    t.add_argument("--precision", help="default: bf16-mixed on GPU, 32-true on CPU")
-    t.add_argument("--num-workers", type=_number(int, 0), default=0, help="DataLoader workers per device")
-    t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar (for batch jobs)")
+    t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    for field, (kind, text) in FIT_FLAGS.items():
+        default = getattr(FitConfig, field)
+        choices = ACCELERATORS if field == "accelerator" else None
+        t.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default, choices=choices, help=text)
     o = p.add_argument_group("output")
     o.add_argument("--out", help="checkpoint to write (required; never overwritten)")
-    o.add_argument("--checkpoint-every", type=_number(int, 0), default=0, help="also write <out>-step<N>.ckpt every N steps")
     o.add_argument("--resume", help="continue from this checkpoint")
     o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
     o.add_argument("--log-dir", help="folder of the logs (default: <out stem>_logs beside the checkpoint)")
-    o.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv", help="log format (default: csv)")
-    # fmt: on
+    o.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv",
+                   help="log format (default: csv)")
     return p
 
 
@@ -172,9 +153,7 @@ def _option(action: argparse.Action, value: Any, key: str) -> Any:
     if value is None:
         if action.default is None or action.dest == "grad_clip":  # FitConfig's grad_clip=None: no clipping
             return None
-        raise InputValueError(
-            f"{key}: null is not allowed; leave the key out for the default {action.default!r}"
-        )
+        raise InputValueError(f"{key}: null is not allowed; leave the key out for the default {action.default!r}")
     if action.nargs == 0:  # an on/off flag
         if not isinstance(value, bool):
             raise InputTypeError(f"{key}: expected true or false, got {value!r}")
@@ -183,8 +162,9 @@ def _option(action: argparse.Action, value: Any, key: str) -> Any:
         raise InputTypeError(f"{key}: expected a single value, got {value!r}")
     try:
         value = action.type(str(value)) if action.type else str(value)
-    except (argparse.ArgumentTypeError, ValueError) as error:
-        raise InputValueError(f"{key}: {error}") from None
+    except ValueError:
+        kind = {int: "a whole number", float: "a number"}.get(action.type, "a value")
+        raise InputValueError(f"{key}: expected {kind}, got {str(value)!r}") from None
     if action.choices is not None and value not in action.choices:
         raise InputValueError(f"{key}: {value!r} is not one of {', '.join(map(str, action.choices))}")
     return value
@@ -200,9 +180,8 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         with open(path) as file:
             raw = yaml.safe_load(file)
     except (OSError, UnicodeDecodeError) as error:
-        raise InputValueError(
-            f"--config {path}: cannot be read ({getattr(error, 'strerror', None) or error})"
-        ) from None
+        cause = getattr(error, "strerror", None) or error
+        raise InputValueError(f"--config {path}: cannot be read ({cause})") from None
     except yaml.YAMLError as error:
         raise InputValueError(f"--config {path}: not valid YAML ({error})") from None
     raw = _mapping(raw, CONFIG_KEYS, "", path)
@@ -210,11 +189,8 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     blocks = {"data.": raw.get("data"), "fit.fit_config.": fit_block.pop("fit_config", None)}
     blocks.update({"fit.": fit_block, "output.": raw.get("output")})
     actions = {action.dest: action for action in parser()._actions}
-    values = {
-        key: _option(actions[key], raw[key], f"--config {path}: {key}")
-        for key in ("model", "preset")
-        if key in raw
-    }
+    values = {key: _option(actions[key], raw[key], f"--config {path}: {key}")
+              for key in ("model", "preset") if key in raw}
     for where, block in blocks.items():
         keys = CONFIG_SECTIONS[where.rstrip(".").rsplit(".", 1)[-1]]
         for key, value in _mapping(block, keys, where, path).items():
@@ -239,20 +215,11 @@ def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str,
     }
 
 
-def config_yaml(config: dict[str, Any]) -> str:
-    """A run config as YAML, its keys in the order of a config file."""
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-
-
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
     """Write a run's ``config`` as YAML, published as a new file (never over an existing one)."""
-    text = config_yaml(config)
-    return publish(
-        path,
-        lambda tmp: Path(tmp).write_text(text),
-        "run config",
-        check=lambda tmp: yaml.safe_load(Path(tmp).read_text()) == config,
-    )
+    text = yaml.safe_dump(config, sort_keys=False)
+    reads_back = lambda tmp: yaml.safe_load(tmp.read_text()) == config  # noqa: E731
+    return publish(path, lambda tmp: tmp.write_text(text), "run config", check=reads_back)
 
 
 def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> Any:
@@ -275,9 +242,7 @@ def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> An
         if base is type(value):
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise InputTypeError(
-        f"{where}{field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}"
-    )
+    raise InputTypeError(f"{where}{field}={text}: {config_cls.__name__}.{field} expects {names}, got {text!r}")
 
 
 def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset | None]:
@@ -286,10 +251,8 @@ def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Data
     k = min(val_size, n // 5)
     if k == 1:  # recall among one pair is 1.0 whatever the model: no validation rather than a meaningless one
         warnings.warn(
-            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); "
-            "training without validation",
-            stacklevel=2,
-        )
+            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); training without "
+            "validation", stacklevel=2)
     if k <= 1:
         return dataset, None
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -332,34 +295,34 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
     return split(dataset, args.val_size, args.seed)
 
 
-def _check_args(
-    p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict[str, Any]
-) -> tuple[dict[str, Any], Any]:
-    """Everything checkable before building data and model; returns the ``set`` overrides and the config."""
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace, file_set: dict) -> tuple[dict, Any, FitConfig]:
+    """Everything checkable before building data and model: the ``set`` overrides, model config, fit config."""
     if args.model is None:
         p.error("give --model NAME (or model: in the --config file)")
+    for flag, value, low in (("--size", args.size, 1), ("--n-scenes", args.n_scenes, 1),
+                             ("--val-size", args.val_size, 0)):
+        if value is not None and value < low:
+            p.error(f"{flag} {value}: expected a whole number >= {low}")
     if args.val_size == 1:
-        p.error(
-            "--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20"
-        )
+        p.error("--val-size 1: retrieval among one pair gives recall 1.0 whatever the model; use 0 (none) or >= 20")
     if args.out is not None and Path(args.out).suffix == ".yaml":
         p.error(f"--out {args.out}: the run's config is written as <stem>.yaml; name the checkpoint *.ckpt")
-    texts = {
-        f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()
-    }
+    texts = {f: (v if isinstance(v, str) else json.dumps(v, default=str), "set.") for f, v in file_set.items()}
     for item in args.set:
         field, sep, text = item.partition("=")
         if not sep:
             p.error(f"--set {item!r}: expected FIELD=VALUE")
         texts[field.strip()] = (text.strip(), "--set ")
+    knobs = {key: getattr(args, key) for key in CONFIG_SECTIONS["fit_config"]}
+    knobs["logger"] = False if args.logger == "none" else args.logger
     try:
-        check_devices(args.devices, args.accelerator)
-        check_cluster(args.num_nodes, args.strategy)
+        config = FitConfig(**knobs)
+        check_numbers(*(getattr(args, key) for key in NUMBERS), config)
         if not args.print_config:  # which needs neither --out nor a step count, and checks no file
             _check_run(args)
         config_cls = type(get_config(args.model, args.preset))
         overrides = {field: _typed(config_cls, field, *text) for field, text in texts.items()}
-        return overrides, get_config(args.model, args.preset, **overrides)
+        return overrides, get_config(args.model, args.preset, **overrides), config
     except USAGE_ERRORS as error:
         p.error(str(error))
     except (KeyError, TypeError, ValueError) as error:
@@ -375,8 +338,7 @@ def _check_run(args: argparse.Namespace) -> None:
     for path in (args.out, args.export, config_path(args.out)):
         if path is not None and Path(path).exists():
             raise InputValueError(
-                f"{path} already exists; choose another file name (checkpoints are never overwritten)"
-            )
+                f"{path} already exists; choose another file name (checkpoints are never overwritten)")
     check_writable(args.out, "--out")
     if args.logger != "none":
         log_dir = Path(args.log_dir or default_log_dir(args.out))
@@ -406,10 +368,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             p.error(str(error))
         p.set_defaults(**values)
         args = p.parse_args(argv)
-    overrides, model_config = _check_args(p, args, file_set)
+    overrides, model_config, config = _check_args(p, args, file_set)
     if args.print_config:
         resolved = run_config(args, overrides)
-        print(config_yaml(resolved), end="")
+        print(yaml.safe_dump(resolved, sort_keys=False), end="")
         return resolved
     img_size = getattr(model_config, "img_size", None)
     try:
@@ -420,15 +382,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     tile = next((first[k] for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
     size = None if tile is None else int(tile.shape[-1])
     if img_size is not None and "img_size" not in overrides and size is not None and size != img_size:
-        print(
-            f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}",
-            file=sys.stderr,
-        )
+        print(f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}", file=sys.stderr)
         overrides["img_size"] = size
     patch, tiles = getattr(model_config, "patch_size", None), overrides.get("img_size", img_size)
     if patch and tiles and getattr(model_config, "backbone", "vit") == "vit" and tiles % patch:
-        p.error(f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size that divides "
-                f"{tiles} (--set patch_size=...) or another --size")  # fmt: skip
+        p.error(
+            f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size that "
+            f"divides {tiles} (--set patch_size=...) or another --size"
+        )
     if args.cache:
         train = CachedPairs(train, num_workers=args.num_workers)
     seed_everything(args.seed)  # the initial weights are part of a repeatable run
@@ -437,9 +398,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, TypeError, AssertionError, RuntimeError) as error:
         p.error(f"{args.model} cannot be built with {' '.join('--set ' + s for s in args.set)}: {error}")
     resolved = run_config(args, overrides)  # with the img_size the tiles decided
-    knobs = {key: getattr(args, key) for key in CONFIG_SECTIONS["fit_config"]}
-    knobs["logger"] = False if args.logger == "none" else args.logger
-    config = FitConfig(**knobs, record={"run_config": resolved})
+    config.record = {"run_config": resolved}
     budget = {key: getattr(args, key) for key in CONFIG_SECTIONS["fit"]}
     log_dir = None if args.logger == "none" else (args.log_dir or default_log_dir(args.out))
     files = {"checkpoint": args.out, "resume": args.resume, "log_dir": log_dir}

@@ -88,9 +88,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or not info or not isinstance(ckpt.get("state_dict"), dict):
-        raise CheckpointError(
-            f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)"
-        )
+        raise CheckpointError(f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)")
     return ckpt
 
 
@@ -105,9 +103,7 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
 
 
-def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the trained model (a segmentation model whole) from a ``fit`` checkpoint.
 
     Returns:

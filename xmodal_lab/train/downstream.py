@@ -72,16 +72,8 @@ def fit_segmentation(
     fit_kwargs.setdefault("progress", False)
     lr = HEAD_LR.get(head, HEAD_LR["upernet"]) if lr is None else lr
     batch_size = min(batch_size, len(subset))
-    return fit(
-        model,
-        subset,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        normalize=False,
-        **fit_kwargs,
-    )
+    return fit(model, subset, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, normalize=False,
+               **fit_kwargs)
 
 
 def dense_label_efficiency(
@@ -105,9 +97,7 @@ def dense_label_efficiency(
         raise ValueError("dense_label_efficiency compares frozen encoders; fine-tune with fit_segmentation")
     kind, _, cls = metric.partition("/")
     if metric not in ("mIoU", "mF1", "accuracy") and not (kind in ("iou", "f1") and cls):
-        raise ValueError(
-            f"metric: expected 'mIoU', 'mF1', 'accuracy', 'iou/<class>' or 'f1/<class>', got {metric!r}"
-        )
+        raise ValueError(f"metric: expected 'mIoU', 'mF1', 'accuracy', 'iou/<class>' or 'f1/<class>', got {metric!r}")
     out: dict[str, dict[float, list[float]]] = {}
     for name, encoder in encoders.items():
         out[name] = {}
@@ -117,9 +107,7 @@ def dense_label_efficiency(
                 model, _ = fit_segmentation(encoder, train, fraction=fraction, seed=seed, **kwargs)
                 result = evaluate_segmentation(model, test)
                 if cls and cls not in result[kind]:
-                    raise ValueError(
-                        f"metric: {metric!r} names no class of the scores ({sorted(result[kind])})"
-                    )
+                    raise ValueError(f"metric: {metric!r} names no class of the scores ({sorted(result[kind])})")
                 scores.append(float(result[kind][cls] if cls else result[metric]))
             out[name][float(fraction)] = scores
     return out
@@ -145,8 +133,7 @@ class MixedPairs(Dataset):
             raise InputValueError(f"MixedPairs: sim_fraction must lie in [0, 1), got {sim_fraction}")
         if len(real) == 0 or len(sim) == 0:
             raise InputValueError(
-                f"MixedPairs: need real and simulated pairs, got {len(real)} real and {len(sim)} simulated"
-            )
+                f"MixedPairs: need real and simulated pairs, got {len(real)} real and {len(sim)} simulated")
         self.real, self.sim, self.transform = real, sim, transform
         self.sim_fraction = float(sim_fraction)
         self.n_sim = len(sim) if sim_fraction > 0 else 0

@@ -47,22 +47,13 @@ from .task import PretrainTask
 #: Fewest validation pairs without a warning: below this recall@k is near 1 by chance.
 MIN_VAL_PAIRS = 20
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+#: The numbers :func:`fit` takes besides its config, in the order of :func:`check_numbers`.
+NUMBERS = ("max_steps", "max_minutes", "batch_size", "lr", "seed", "val_every")
 #: Numbers of :func:`fit` that may be None.
 OPTIONAL = ("max_steps", "max_minutes", "warmup_steps", "schedule_steps", "grad_clip")
 #: Lightning's precision names.
-PRECISIONS = (
-    "16-true",
-    "16-mixed",
-    "bf16-true",
-    "bf16-mixed",
-    "32-true",
-    "64-true",
-    "64",
-    "32",
-    "16",
-    "bf16",
-)
-PRECISIONS += ("transformer-engine", "transformer-engine-float16")
+PRECISIONS = ("16-true", "16-mixed", "bf16-true", "bf16-mixed", "32-true", "64-true", "64", "32", "16")
+PRECISIONS += ("bf16", "transformer-engine", "transformer-engine-float16")
 #: Lightning's start-up hints that say nothing to a student.
 QUIET = (
     ".*does not have many workers.*",
@@ -168,7 +159,9 @@ def fit(
     """
     # Check everything before the first step, and hold the checkpoint's name until it is published.
     config = config or FitConfig()
-    _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config)
+    if max_steps is None and max_minutes is None:
+        raise InputValueError("fit: give max_steps, max_minutes or both (--max-steps, --max-minutes)")
+    check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config)
     resumed = _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir, config)
     holds_name = checkpoint is not None and rank_zero_only.rank == 0
     logger = make_logger(config.logger, log_dir, claim=rank_zero_only.rank == 0)  # the run's own log folder
@@ -236,10 +229,8 @@ def fit(
     return model, record
 
 
-def _check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config: FitConfig) -> None:
-    """Check every number before training, so that a mistake costs seconds, not a run."""
-    if max_steps is None and max_minutes is None:
-        raise InputValueError("fit: give max_steps, max_minutes or both")
+def check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, config: FitConfig) -> None:
+    """Check every number and device setting before training, so that a mistake costs seconds, not a run."""
     numbers = (  # name, value, whole number, positive (True), at least 0 (False) or any (None)
         ("max_steps", max_steps, True, True),
         ("batch_size", batch_size, True, True),
@@ -303,7 +294,7 @@ def check_cluster(num_nodes: Any, strategy: Any) -> None:
         )
 
 
-def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir, config: FitConfig) -> dict[str, Any]:
+def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir, config: FitConfig) -> dict:
     """Check the data and the files before training; returns the record of the run to resume, or ``{}``."""
     min_batch = int(getattr(model, "min_batch_size", 2))
     if batch_size < min_batch:
@@ -344,7 +335,8 @@ def check_devices(devices: Any, accelerator: Any) -> None:
         ok = devices == "auto" or (whole and (devices >= 1 or devices == -1))
     if not ok:
         raise InputValueError(
-            f"fit: devices must be 'auto', a positive number, -1 (all) or a list of device indices, got {devices!r}"
+            f"fit: devices (--devices) must be 'auto', a positive number, -1 (all) or a list of device indices, "
+            f"got {devices!r}"
         )
     if accelerator not in ACCELERATORS:
         raise InputValueError(f"fit: accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
@@ -367,9 +359,7 @@ def _check_pairs(data: Any, name: str, min_items: int) -> None:
         why = ": retrieval among one pair gives recall 1.0 whatever the model" if name == "val_data" else ""
         raise InputValueError(f"fit: {name} holds {n} pair(s); at least {min_items} are needed{why}")
     first = first_item(data)
-    if not isinstance(first, Mapping) or not any(
-        isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2")
-    ):
+    if not (isinstance(first, Mapping) and any(isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2"))):
         raise InputTypeError(
             f"fit: {name} items must be pair dicts of 's1' and/or 's2' tensors, got {type(first)}"
         )

@@ -112,18 +112,9 @@ class StepProgressBar(TQDMProgressBar):
 
     def init_train_tqdm(self) -> Tqdm:
         """A bar from the current step to ``max_steps`` (open-ended under a time budget)."""
-        max_steps = self.trainer.max_steps
-        return Tqdm(
-            desc="training",
-            total=max_steps if max_steps > 0 else None,
-            initial=self.trainer.global_step,
-            disable=self.is_disabled,
-            leave=True,
-            dynamic_ncols=True,
-            file=sys.stdout,
-            smoothing=0,
-            bar_format=self.BAR_FORMAT,
-        )
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else None
+        return Tqdm(desc="training", total=total, initial=self.trainer.global_step, disable=self.is_disabled,
+                    leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT)
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         """Keep the one bar (epochs of an endless loader mean nothing here)."""
@@ -168,16 +159,12 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, 
         return False
     name = "csv" if logger is None or logger is True else logger
     if name not in LOGGERS:
-        raise ValueError(
-            f"logger: expected one of {tuple(LOGGERS)}, a Lightning Logger, None or False, got {logger!r}"
-        )
+        raise ValueError(f"logger: expected one of {tuple(LOGGERS)}, a Lightning Logger, None or False, got {logger!r}")
     if log_dir is None:
         raise ValueError(f"logger={name!r} needs log_dir=, the folder to write the logs into")
     if Path(log_dir).exists() and not Path(log_dir).is_dir():
         raise NotADirectoryError(f"log_dir: {log_dir} is a file, not a folder")
-    if name == "tensorboard" and not any(
-        importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")
-    ):
+    if name == "tensorboard" and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
         raise ImportError(
             "logger='tensorboard' needs the tensorboard package, which is not installed: "
             "`pip install tensorboard` (or use the default CSV log, logger='csv')"
@@ -199,25 +186,18 @@ def claim_version(log_dir: str | Path) -> int:
             version += 1
 
 
-def _has_log(folder: Path) -> bool:
-    return (folder / "metrics.csv").is_file() or any(folder.glob("events.out.tfevents.*"))
-
-
 def _log_source(path: str | Path) -> Path:
     """The ``metrics.csv`` file or the TensorBoard run folder that ``path`` points at (its newest run)."""
     path = Path(path)
     if path.is_file():
         return path.parent if path.name.startswith("events.out.tfevents.") else path
-    if not path.is_dir():
-        raise FileNotFoundError(f"read_log: no log at {path}")
-    if _has_log(path):
-        return path / "metrics.csv" if (path / "metrics.csv").is_file() else path
-    versions = [p for p in path.glob("version_*") if p.name[8:].isdigit() and _has_log(p)]
-    if not versions:
-        raise FileNotFoundError(
-            f"read_log: no metrics.csv or TensorBoard events file in {path} or its version_N folders"
-        )
-    return _log_source(max(versions, key=lambda p: int(p.name.split("_")[1])))
+    versions = sorted((p for p in path.glob("version_*") if p.name[8:].isdigit()), key=lambda p: int(p.name[8:]))
+    for run in (path, *reversed(versions)):
+        if (run / "metrics.csv").is_file():
+            return run / "metrics.csv"
+        if any(run.glob("events.out.tfevents.*")):
+            return run
+    raise FileNotFoundError(f"read_log: no metrics.csv or TensorBoard events file in {path} or its version_N folders")
 
 
 def _read_rows(source: Path) -> list[dict[str, str]]:
@@ -229,9 +209,7 @@ def _read_rows(source: Path) -> list[dict[str, str]]:
 
     acc = EventAccumulator(str(source), size_guidance={"scalars": 0})  # 0: keep every point
     acc.Reload()
-    return [
-        {"step": str(e.step), tag: repr(e.value)} for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)
-    ]
+    return [{"step": str(e.step), tag: repr(e.value)} for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
 
 
 def read_log(path: str | Path) -> dict[str, Any]:

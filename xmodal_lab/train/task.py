@@ -31,15 +31,8 @@ class PretrainTask(L.LightningModule):
     random-number state, so a resumed run continues the same schedule, batches and masks.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        lr: float = 1e-3,
-        weight_decay: float = 0.05,
-        warmup_steps: int = 20,
-        total_steps: int = 1000,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 20,
+                 total_steps: int = 1000, extra: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__()
         self.model = model
         self.lr, self.weight_decay = lr, weight_decay
@@ -61,8 +54,7 @@ class PretrainTask(L.LightningModule):
         loss = out["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"the loss became {float(loss)} at step {self.global_step}; lower the learning rate"
-            )
+                f"the loss became {float(loss)} at step {self.global_step}; lower the learning rate")
         size = next((int(v.shape[0]) for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), 1)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=size)
         return loss
@@ -78,10 +70,7 @@ class PretrainTask(L.LightningModule):
             if p.requires_grad:
                 plain = p.ndim < 2 or "logit_scale" in name or "temperature" in name
                 (no_decay if plain else decay).append(p)
-        groups = [
-            {"params": decay, "weight_decay": self.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
+        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         optimizer = torch.optim.AdamW(groups, lr=self.lr, betas=(0.9, 0.95))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
@@ -101,11 +90,7 @@ class PretrainTask(L.LightningModule):
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             # plain types, so that the checkpoint loads with weights_only
-            "numpy": (
-                kind,
-                [int(k) for k in keys],
-                *(x.item() if isinstance(x, np.generic) else x for x in rest),
-            ),
+            "numpy": (kind, [int(k) for k in keys], *(x.item() if isinstance(x, np.generic) else x for x in rest)),
             "python": random.getstate(),
         }
 

@@ -25,18 +25,11 @@ Rules = tuple[tuple[str, str], ...]
 
 def _croma_rules() -> Rules:
     """Rules for torchgeo's CROMA, whose layer is [attention, (cross-attention,) feed-forward] modules."""
-    rules = [
-        (r"s1_GAP_FFN\.", "gap_ffn_radar."),
-        (r"s2_GAP_FFN\.", "gap_ffn_optical."),
-        (r"joint_encoder\.norm_out\.", "cross_encoder.norm."),
-    ]
+    rules = [(r"s1_GAP_FFN\.", "gap_ffn_radar."), (r"s2_GAP_FFN\.", "gap_ffn_optical.")]
+    rules.append((r"joint_encoder\.norm_out\.", "cross_encoder.norm."))
     attention = {"0.input_norm": "norm1", "0.to_qkv": "attn.qkv", "0.to_out": "attn.proj"}
-    cross = {
-        "1.input_norm": "norm_cross",
-        "1.to_q": "cross_attn.q",
-        "1.to_kv": "cross_attn.kv",
-        "1.to_out": "cross_attn.proj",
-    }
+    cross = {"1.input_norm": "norm_cross", "1.to_q": "cross_attn.q", "1.to_kv": "cross_attn.kv",
+             "1.to_out": "cross_attn.proj"}  # fmt: skip
 
     def mlp(i: int) -> dict[str, str]:
         return {f"{i}.input_norm": "norm2", f"{i}.net.0": "mlp.fc1", f"{i}.net.3": "mlp.fc2"}
@@ -86,15 +79,8 @@ def _rename(key: str, rules: Rules, ours: typing.Container[str]) -> str | None:
     return None
 
 
-def load_published(
-    model: nn.Module,
-    state: dict[str, Tensor],
-    rules: Rules | None = None,
-    *,
-    ignore: str = "",
-    require: str | None = None,
-    assign: bool = False,
-) -> nn.Module:
+def load_published(model: nn.Module, state: dict[str, Tensor], rules: Rules | None = None, *, ignore: str = "",
+                   require: str | None = None, assign: bool = False) -> nn.Module:  # fmt: skip
     """Load a published ``{key: tensor}`` into a kit model (in eval mode), renaming keys by ``rules``.
 
     A key the model holds loads as it is; any other takes the first rule (default ``RENAMES[model.name]``)
@@ -143,9 +129,8 @@ def _count_layers(sd: dict[str, Tensor], prefix: str) -> int:
 _CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
 
 
-def croma_from_torchgeo(
-    source: typing.Any, num_heads: int = 16, *, assign: bool = False, **overrides: typing.Any
-) -> CROMA:
+def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, *, assign: bool = False,
+                        **overrides: typing.Any) -> CROMA:  # fmt: skip
     """The kit's CROMA carrying torchgeo's ``CROMA`` or the official checkpoint (module, state dict or file).
 
     Width, patch size and depths are read from the weights; heads are not stored. ``embed`` returns the
@@ -178,14 +163,8 @@ def croma_from_torchgeo(
     return load_published(CROMA(config), sd, RENAMES["croma"], assign=assign)
 
 
-def scale_mae_from_torchgeo(
-    source: typing.Any,
-    num_heads: int | None = None,
-    s2_bands: tuple[int, ...] | None = None,
-    *,
-    assign: bool = False,
-    **overrides: typing.Any,
-) -> ScaleMAE:
+def scale_mae_from_torchgeo(source: typing.Any, num_heads: int | None = None, s2_bands: tuple[int, ...] | None = None,
+                            *, assign: bool = False, **overrides: typing.Any) -> ScaleMAE:  # fmt: skip
     """The kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` or the official pretraining weights.
 
     ``source`` is a torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}`` or a file of
@@ -198,9 +177,7 @@ def scale_mae_from_torchgeo(
         raise CheckpointError("no ViT encoder found: expected keys like 'patch_embed.proj.weight'")
     dim, in_chans, patch, _ = sd["patch_embed.proj.weight"].shape
     if s2_bands is None and in_chans not in (12, 3):
-        raise ValueError(
-            f"weights read {in_chans} channels: pass s2_bands= to say which Sentinel-2 bands feed them"
-        )
+        raise ValueError(f"weights read {in_chans} channels: pass s2_bands= to say which Sentinel-2 bands feed them")
     if s2_bands is None and in_chans == 3:
         s2_bands = (3, 2, 1)
     heads = num_heads or max(1, dim // 64)

@@ -195,8 +195,7 @@ def _local_files(name: str, path: typing.Any, parts: Mapping[str, tuple[str, Pat
     for part, file in files.items():
         if not file.is_file():
             raise FileNotFoundError(
-                f"{name}: no weights file at {file} (the published {part} file is {published[part]})"
-            )
+                f"{name}: no weights file at {file} (the published {part} file is {published[part]})")
     return files
 
 
@@ -209,9 +208,7 @@ def _not_found(name: str, parts: Mapping[str, tuple[str, Path]], why: str) -> st
     return "\n".join(lines)
 
 
-def pretrained(
-    name: str, *, path: typing.Any = None, download: bool = False, check_hash: bool = True
-) -> nn.Module:
+def pretrained(name: str, *, path: typing.Any = None, download: bool = False, check_hash: bool = True) -> nn.Module:
     """The kit model ``name`` (:func:`list_pretrained`) in eval mode, with published weights and recipe.
 
     ``path`` is a local weights file (for pairs: a folder holding both published files, or
@@ -233,9 +230,8 @@ def pretrained(
             raise FileNotFoundError(_not_found(name, parts, "offline: download=False"))
         else:
             try:
-                states[part] = spec.weights[part].get_state_dict(
-                    progress=True, check_hash=True, map_location="cpu", weights_only=True
-                )
+                options = dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+                states[part] = spec.weights[part].get_state_dict(**options)
             except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
                 raise RuntimeError(_not_found(name, parts, f"download failed: {err}")) from err
     model = spec.builder(states)

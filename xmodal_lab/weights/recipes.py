@@ -47,17 +47,9 @@ class InputRecipe(nn.Module):
     digital numbers); a None in ``bands`` reads the next constant of ``fill`` (physical units).
     """
 
-    def __init__(
-        self,
-        mean: Sequence[float] | Tensor,
-        std: Sequence[float] | Tensor,
-        *,
-        bands: Sequence[int | None] | None = None,
-        fill: Sequence[float] = (),
-        gain: float = 1.0,
-        input_range: tuple[float, float] | None = None,
-        mode: str = "standardize",
-    ) -> None:
+    def __init__(self, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor, *,
+                 bands: Sequence[int | None] | None = None, fill: Sequence[float] = (), gain: float = 1.0,
+                 input_range: tuple[float, float] | None = None, mode: str = "standardize") -> None:  # fmt: skip
         super().__init__()
         if mode not in ("standardize", "croma"):
             raise ValueError(f"mode must be one of ('standardize', 'croma'), got {mode!r}")
@@ -90,8 +82,7 @@ class InputRecipe(nn.Module):
         n = self.out_channels
         if mean_t.numel() != n or std_t.numel() != n:
             raise ValueError(
-                f"this recipe has {n} output channels; got {mean_t.numel()} means and {std_t.numel()} stds"
-            )
+                f"this recipe has {n} output channels; got {mean_t.numel()} means and {std_t.numel()} stds")
         if not bool((std_t > 0).all()):
             raise ValueError(f"standard deviations must be positive, got {std_t.flatten().tolist()}")
         self.mean.copy_(mean_t)
@@ -100,9 +91,7 @@ class InputRecipe(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Apply the recipe to physical units ``[B, C_in, H, W]``; returns ``[B, C_out, H, W]``."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"input recipe reads [B, {self.in_channels}, H, W] physical units, got {tuple(x.shape)}"
-            )
+            raise ValueError(f"input recipe reads [B, {self.in_channels}, H, W] physical units, got {tuple(x.shape)}")
         if self.fill.numel():
             b, _, h, w = x.shape
             x = torch.cat([x, self.fill.to(x).reshape(1, -1, 1, 1).expand(b, -1, h, w)], dim=1)
