@@ -311,6 +311,8 @@ def test_the_card_records_the_training_run_and_keeps_it_through_a_reload(tmp_pat
     assert "| run_config.set.img_size | 16 |" in text and "| run_config.fit.fit_config.precision | null |" in text
     again = save_model(load_model(path), tmp_path / "again.pt")  # the reloaded model keeps its run
     assert read_card(again)["training"] == RUN and read_card(again)["data"] is None
+    torch.save({**torch.load(again, weights_only=True), "card": "written by hand"}, tmp_path / "odd.pt")
+    assert load_model(tmp_path / "odd.pt").fit_record is None  # a card that is not a dict is no run
 
 
 class _Hub:

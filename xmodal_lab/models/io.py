@@ -256,7 +256,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
         raise CheckpointError(
             f"{path}: the weights do not fit a {ckpt['name']!r} model of its config ({err})"
         ) from None
-    model.fit_record = (ckpt.get("card") or {}).get("training")  # saved again, the card keeps the run
+    model.fit_record = (ckpt["card"] if isinstance(ckpt.get("card"), dict) else {}).get("training")  # kept on save
     return model.to(map_location).eval()
 
 
