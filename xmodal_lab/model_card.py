@@ -1,4 +1,4 @@
-"""What a saved model says about itself: its input recipe, a Markdown model card, a STAC MLM item.
+"""What a saved model says about itself (input recipe, Markdown card, STAC MLM item), and its upload to the Hub.
 
 The card's fields are those of :func:`xmodal_lab.models.io.model_card`; the STAC item follows the Machine
 Learning Model extension (``mlm:name``, ``mlm:architecture``, ``mlm:input`` with band names and shapes,
@@ -55,8 +55,17 @@ def input_recipe(model: nn.Module) -> dict[str, Any]:
 
 
 def _table(rows: dict, head: tuple[str, str]) -> str:
-    lines = [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {k} | {json.dumps(v)} |" for k, v in rows.items())]
+    cell = lambda v: json.dumps(v).replace("|", "\\|")  # noqa: E731 (a bar would end the cell)
+    lines = [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {k} | {cell(v)} |" for k, v in rows.items())]
     return "\n".join(lines)
+
+
+def _flat(rows: dict, prefix: str = "") -> dict:
+    """Nested settings as one level, ``{"fit.batch_size": 64, ...}``."""
+    out = {}
+    for key, value in rows.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) and value else {prefix + key: value})
+    return out
 
 
 CARD = """---
@@ -89,6 +98,10 @@ model = load_model("{weights}")
 
 {data}
 
+## Training run
+
+{training}
+
 ## Metrics
 
 {metrics}
@@ -114,8 +127,46 @@ def card_markdown(card: dict[str, Any]) -> str:
         config=_table(card["config"], ("field", "value")),
         inputs="".join(inputs),
         data=card.get("data") or "not recorded",
+        training=_table(_flat(card["training"]), ("setting", "value")) if card.get("training") else "not recorded "
+        "(not trained by `fit` or `python -m xmodal_lab.train`)",
         metrics=_table(metrics, ("metric", "value")) if metrics else "none recorded",
     )
+
+
+def push_to_hub(model: nn.Module, repo_id: str, *, card: dict[str, Any] | None = None, private: bool | None = None,
+                token: str | None = None, commit_message: str = "Upload an xmodal_lab model") -> str:  # fmt: skip
+    """Upload a model as a Hugging Face Hub folder (see :func:`~xmodal_lab.models.save_pretrained`); its commit URL.
+
+    Needs an account (``hf auth login``, or ``token=``) and the network: offline (``HF_HUB_OFFLINE``) or without
+    a token it fails before writing anything; every failure is an OutputWriteError naming the fix.
+    """
+    import tempfile
+
+    import huggingface_hub as hub
+
+    from xmodal_lab.errors import InputValueError, OutputWriteError
+    from xmodal_lab.models.io import save_pretrained
+
+    keep = "or keep the model as a folder with save_pretrained(model, folder)"
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise InputValueError(f"push_to_hub: repo_id: expected 'user/name' (or 'organisation/name'), got {repo_id!r}")
+    if hub.is_offline_mode():
+        raise OutputWriteError(f"push_to_hub({repo_id!r}): the Hugging Face Hub is in offline mode "
+                               f"(HF_HUB_OFFLINE); connect and unset it, {keep}")  # fmt: skip
+    if not (token or hub.get_token()):
+        raise OutputWriteError(f"push_to_hub({repo_id!r}): no Hugging Face token; log in with `hf auth login` "
+                               f"(a token with write access) or pass token=, {keep}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="xmodal_hub_") as folder:
+        save_pretrained(model, folder, card=card)
+        api = hub.HfApi(token=token)
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message)
+        except Exception as error:  # connection, authentication and Hub errors alike
+            why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+            raise OutputWriteError(f"push_to_hub({repo_id!r}): the Hub did not take the upload ({why}); check the "
+                                   f"connection, the token's write access and the repository id, {keep}") from None
+    return str(getattr(commit, "commit_url", commit))
 
 
 def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
@@ -192,4 +243,4 @@ def model_stac_item(path: str | Path, out: str | Path | None = None) -> Path:
     return publish(out, lambda tmp: tmp.write_text(text), "STAC item")
 
 
-__all__ = ["card_markdown", "input_recipe", "model_stac_item"]
+__all__ = ["card_markdown", "input_recipe", "model_stac_item", "push_to_hub"]

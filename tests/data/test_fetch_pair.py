@@ -218,6 +218,29 @@ def test_no_scene_in_the_window_is_a_clear_error(catalog, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_gap_too_small_for_the_radar_scenes_names_the_gap_and_the_fix(catalog, tmp_path):
+    with pytest.raises(NoSceneError, match=r"within 2 days of 2023-07-15 \(max_days_apart=2\).*raise max_days_apart"):
+        xl.data.fetch_pair(WHERE, DATES, max_days_apart=2, out_dir=tmp_path, progress=False)  # the nearest: 2.33 d
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_gap_is_part_of_the_request_that_keys_the_cache(pair, catalog):
+    assert pair.info["request"]["max_days_apart"] == 12.0  # the default
+    seen = len(catalog.requests)
+    wider = xl.data.fetch_pair(WHERE, DATES, max_days_apart=3, out_dir=pair.s1.parent, name="rondonia", progress=False)
+    assert len(catalog.requests) > seen, "a different gap is a different request, not the cached pair"
+    assert wider.sidecar != pair.sidecar and wider.info["request"]["max_days_apart"] == 3.0
+    assert wider.info["s1"]["id"] == pair.info["s1"]["id"]
+    np.testing.assert_array_equal(read(wider.s1)[0], read(pair.s1)[0])
+
+
+@pytest.mark.parametrize("gap", [0, -1, float("nan"), float("inf"), "12", True, None])
+def test_a_gap_that_is_not_a_positive_number_fails_before_any_download(gap, tmp_path):
+    with pytest.raises(InputValueError, match="max_days_apart: expected a positive number of days"):
+        xl.data.fetch_pair(WHERE, DATES, max_days_apart=gap, catalog="http://127.0.0.1:9/none", out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("props", "offset"),
     [
@@ -275,6 +298,17 @@ def test_the_command_line_fetches_a_box_and_reports_it(catalog, tmp_path, capsys
     out = capsys.readouterr().out
     assert f"box: 2023-07-15 {catalog.expected['s2']}" in out and catalog.expected["s1"] in out
     assert len(list(tmp_path.glob("box_*.json"))) == 1
+
+
+def test_the_command_line_passes_the_radar_optical_gap(catalog, tmp_path, capsys):
+    from xmodal_lab.data.fetch import main
+
+    x, y = fx.CENTRE
+    box = [str(v) for v in (x - 0.005, y - 0.005, x + 0.005, y + 0.005)]
+    args = ["--bbox", *box, "--dates", "2023-07-01/2023-07-31", "--out", str(tmp_path), "--quiet"]
+    assert main([*args, "--max-days-apart", "2"]) == 1
+    assert "box: no pair" in (out := capsys.readouterr().out) and "max_days_apart=2" in out
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_command_line_offline_says_so_in_one_line_and_stops(tmp_path, capsys):

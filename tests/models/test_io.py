@@ -7,6 +7,7 @@ import torch
 from model_helpers import make_pairs
 
 from xmodal_lab.models import build, load_model, save_model
+from xmodal_lab.models.io import read_card
 
 
 @pytest.mark.parametrize("name", ["contrastive", "scale_mae", "croma"])
@@ -290,3 +291,99 @@ def test_hub_folder_round_trip_offline(tmp_path):
     assert sorted(p.name for p in weights.parent.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     assert (weights.parent / "README.md").read_text().startswith("---\nlibrary_name: xmodal_lab\n")
     assert _state_equal(model, from_pretrained(tmp_path / "croma-tiny"))  # a local folder: no network
+
+
+RUN = {"lr": 0.002, "total_steps": 8, "step": 8, "fit": {"batch_size": 16, "seed": 0, "grad_clip": 1.0},
+       "run_config": {"model": "croma", "set": {"img_size": 16}, "fit": {"fit_config": {"precision": None}}}}  # fmt: skip
+
+
+def test_the_card_records_the_training_run_and_keeps_it_through_a_reload(tmp_path):
+    import json
+
+    model = build("croma", "tiny").eval()
+    plain = json.loads(save_model(model, tmp_path / "plain.safetensors").with_suffix(".json").read_text())
+    assert plain["training"] is None and "not recorded" in (tmp_path / "plain.md").read_text()
+    model.fit_record = RUN  # as fit or load_checkpoint leave it
+    path = save_model(model, tmp_path / "run.safetensors", card=CARD)
+    assert json.loads(path.with_suffix(".json").read_text())["training"] == RUN
+    text = path.with_suffix(".md").read_text()
+    assert "## Training run" in text and "| fit.batch_size | 16 |" in text
+    assert "| run_config.set.img_size | 16 |" in text and "| run_config.fit.fit_config.precision | null |" in text
+    again = save_model(load_model(path), tmp_path / "again.pt")  # the reloaded model keeps its run
+    assert read_card(again)["training"] == RUN and read_card(again)["data"] is None
+    torch.save({**torch.load(again, weights_only=True), "card": "written by hand"}, tmp_path / "odd.pt")
+    assert load_model(tmp_path / "odd.pt").fit_record is None  # a card that is not a dict is no run
+
+
+class _Hub:
+    """HfApi's two network calls, recorded: the repository made and the folder uploaded (files and contents)."""
+
+    def __init__(self, monkeypatch, fail: Exception | None = None) -> None:
+        import huggingface_hub
+
+        self.calls, self.files, self.fail = [], {}, fail
+        monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: False)
+        monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda api, *args, **kw: self.create_repo(*args, **kw))
+        monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda api, **kw: self.upload_folder(**kw))
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        from pathlib import Path
+
+        from xmodal_lab.models import from_pretrained
+
+        self.calls.append(("upload_folder", repo_id, kwargs))
+        if self.fail is not None:
+            raise self.fail
+        self.folder = Path(folder_path)
+        self.files = {p.name: p.read_bytes() for p in self.folder.iterdir()}
+        self.loaded = from_pretrained(folder_path)
+        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
+
+
+def test_push_to_hub_uploads_the_hub_folder_offline(tmp_path, monkeypatch):
+    import dataclasses
+    import json
+
+    from xmodal_lab.models import push_to_hub
+
+    hub = _Hub(monkeypatch)
+    torch.manual_seed(3)
+    model = build("croma", "tiny").eval()
+    model.fit_record = RUN
+    url = push_to_hub(model, "someone/croma-tiny", card=CARD, private=True, token="hf_not_a_real_token")
+    assert url == "https://huggingface.co/someone/croma-tiny/commit/abc"
+    assert [c[0] for c in hub.calls] == ["create_repo", "upload_folder"] and hub.calls[0][2]["private"] is True
+    assert sorted(hub.files) == ["README.md", "config.json", "model.safetensors"]
+    card = json.loads(hub.files["config.json"])
+    assert card["name"] == "croma" and card["config"] == json.loads(json.dumps(dataclasses.asdict(model.config)))
+    assert card["training"] == RUN and card["metrics"] == CARD["metrics"]
+    readme = hub.files["README.md"].decode()
+    assert readme.startswith("---\nlibrary_name: xmodal_lab\n") and "## Training run" in readme
+    assert _state_equal(model, hub.loaded)
+    assert not hub.folder.exists(), "the temporary folder goes after the upload"
+
+
+def test_push_to_hub_offline_without_a_token_or_refused_fails_naming_the_fix(monkeypatch):
+    import huggingface_hub
+
+    from xmodal_lab.errors import OutputWriteError
+    from xmodal_lab.models import push_to_hub
+
+    model = build("contrastive", "tiny")
+    hub = _Hub(monkeypatch, fail=ConnectionError("Failed to resolve 'huggingface.co'"))
+    with pytest.raises(ValueError, match="repo_id: expected 'user/name'"):
+        push_to_hub(model, "no-owner", token="hf_x")
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: True)
+    with pytest.raises(OutputWriteError, match="offline mode.*HF_HUB_OFFLINE.*save_pretrained"):
+        push_to_hub(model, "someone/m", token="hf_x")
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(OutputWriteError, match="no Hugging Face token; log in with `hf auth login`"):
+        push_to_hub(model, "someone/m")
+    assert hub.calls == [], "nothing reaches the network before those checks"
+    with pytest.raises(OutputWriteError, match="did not take the upload .ConnectionError: Failed to resolve"):
+        push_to_hub(model, "someone/m", token="hf_x")
+    assert [c[0] for c in hub.calls] == ["create_repo", "upload_folder"]

@@ -15,6 +15,7 @@ from xmodal_lab import data as xdata
 from xmodal_lab.config import REPO_ROOT, data_dir
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.models import load_model
+from xmodal_lab.models.io import read_card
 from xmodal_lab.train import checkpoint_info, load_checkpoint
 from xmodal_lab.train.__main__ import FOLDER_DATASETS, main
 
@@ -39,6 +40,7 @@ def test_world_run_writes_checkpoint_and_model_file(tmp_path, capsys):
     assert 0 <= summary["val"]["s1->s2 recall@1"] <= 1
     model, _ = load_checkpoint(out)
     assert load_model(export).config == model.config
+    assert read_card(export)["training"]["run_config"] == saved  # the model card records the run's config
     again = main([*argv, "--out", str(tmp_path / "d.ckpt")])
     assert again["first_loss"] == summary["first_loss"]  # same seed, same weights, batches and masks
     with pytest.raises(SystemExit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -12,7 +13,8 @@ from train_helpers import SIZE, tiny
 
 from xmodal_lab.data import SimulatedWorld
 from xmodal_lab.eval import embed_dataset
-from xmodal_lab.models import load_model
+from xmodal_lab.models import load_model, save_model
+from xmodal_lab.models.io import read_card
 from xmodal_lab.train import (
     FitConfig,
     checkpoint_info,
@@ -92,6 +94,13 @@ def test_checkpoint_rebuilds_the_trained_model(small_world, small_val, tmp_path)
     np.testing.assert_allclose(
         embed_dataset(load_model(tmp_path / "c.pt"), small_val)["s1"], a["s1"], atol=1e-6
     )
+    run = model.fit_record  # the run's settings: in the card of the model and of the exported checkpoint
+    assert run["fit"]["batch_size"] == 16 and run["fit"]["grad_clip"] == 1.0 and run["lr"] == 2e-3
+    assert run["step"] == 3 and run["data"]["type"] == "SimulatedWorld" and "repr" not in run["data"]
+    assert read_card(tmp_path / "c.pt")["training"] == run
+    card = save_model(model, tmp_path / "m.safetensors")
+    assert json.loads(card.with_suffix(".json").read_text())["training"] == run
+    assert "| fit.batch_size | 16 |" in card.with_suffix(".md").read_text()
     with pytest.raises(FileExistsError):
         fit(tiny(), small_world, max_steps=1, checkpoint=tmp_path / "c.ckpt", **ARGS)
     with pytest.raises(FileExistsError):

@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="a box in degrees")
     parser.add_argument("--dates", help="the optical window of --bbox: START/END or one date")
     parser.add_argument("--max-cloud", type=float, default=20.0, help="percent, for --bbox (default 20)")
+    parser.add_argument("--max-days-apart", type=float, default=12.0, help="days radar to optical (default 12)")
     parser.add_argument("--catalog", default=None, help="planetary-computer, earth-search or a STAC API URL")
     parser.add_argument("--out", default=None, help="folder (default: the kit's cache, places/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,8 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = 0
     for label, where, dates, max_cloud in jobs:
         try:
-            pair = fetch_pair(where, dates, catalog=args.catalog, max_cloud=max_cloud, out_dir=args.out,
-                              name=label, progress=not args.quiet)  # fmt: skip
+            pair = fetch_pair(where, dates, catalog=args.catalog, max_cloud=max_cloud,
+                              max_days_apart=args.max_days_apart, out_dir=args.out, name=label,
+                              progress=not args.quiet)  # fmt: skip
         except CatalogError as error:
             print(f"xmodal_lab: no catalog reachable, nothing more fetched (offline?): {error}")
             return 2

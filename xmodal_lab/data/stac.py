@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import numbers
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ from xmodal_lab.files import check_new, claim, publish, publishing
 
 #: Sentinel-2 L2A scene classes that hide the ground: cloud shadow, cloud (medium, high), thin cirrus.
 SCL_CLOUD = (3, 8, 9, 10)
-#: Days either side of a single date given as ``dates``; largest time between the radar and the optical scene.
-AROUND_DAYS, MAX_DAYS_APART = 15, 12.0
+#: Days either side of a single date given as ``dates``.
+AROUND_DAYS = 15
 #: Grid spacing of the pair (metres) and the largest side it may have (pixels).
 GSD, MAX_SIDE = 10.0, 2048
 #: Baseline 04.00 (from 25 January 2022) adds 1000 to every L2A digital number.
@@ -97,11 +98,12 @@ class FetchedPair:
 
 
 def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud: float = 20.0,
-               out_dir: str | Path | None = None, name: str | None = None, progress: bool = True) -> FetchedPair:
+               max_days_apart: float = 12, out_dir: str | Path | None = None, name: str | None = None,
+               progress: bool = True) -> FetchedPair:
     """A co-registered Sentinel-1 / Sentinel-2 pair of a real place; a second call reads the cache.
 
     The least cloudy Sentinel-2 L2A scene over the box and the Sentinel-1 RTC acquisition closest to it in time
-    (at most ``MAX_DAYS_APART``), on one 10 m grid in the optical scene's UTM zone.
+    (at most ``max_days_apart``), on one 10 m grid in the optical scene's UTM zone.
 
     Args:
         where: ``(west, south, east, north)`` in degrees, or ``((lon, lat), side_m)``, a square around a centre.
@@ -109,6 +111,7 @@ def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud:
         catalog: a name of :data:`CATALOGS` or a STAC API URL (default ``$XMODAL_STAC_CATALOG``, else
             Planetary Computer).
         max_cloud: largest cloud cover in percent, of the scene (``eo:cloud_cover``) and of the box (SCL).
+        max_days_apart: largest time in days between the radar and the optical acquisition.
         out_dir: folder of the files (default ``<cache>/places``).
         name: a readable prefix of the file names (the request's hash follows it).
         progress: show a progress bar.
@@ -124,12 +127,15 @@ def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud:
     area, (start, end) = _area(where), _window(dates)
     if not 0 <= float(max_cloud) <= 100:
         raise InputValueError(f"max_cloud: expected a percentage in [0, 100], got {max_cloud!r}")
+    days = max_days_apart
+    if isinstance(days, bool) or not isinstance(days, numbers.Real) or not 0 < days < math.inf:
+        raise InputValueError(f"max_days_apart: expected a positive number of days, got {max_days_apart!r}")
     _grid(area)  # a box too large fails before any download
     s2_cat = resolve_catalog(catalog)
     s1_cat = resolve_catalog(s2_cat.s1_catalog) if s2_cat.s1_catalog else s2_cat
     request = {"format": _FORMAT, "where": area, "dates": [start.isoformat(), end.isoformat()],
                "catalog": s2_cat.url, "s1_catalog": s1_cat.url, "max_cloud": float(max_cloud),
-               "max_days_apart": MAX_DAYS_APART}  # fmt: skip
+               "max_days_apart": float(days)}  # fmt: skip
     key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:12]
     folder = Path(out_dir).expanduser() if out_dir is not None else cache_dir() / "places"
     stem = f"{re.sub(r'[^A-Za-z0-9]+', '_', name or '').strip('_') or 'pair'}_{key}"
@@ -167,7 +173,7 @@ def _fetch(paths, request, area, s2_cat, s1_cat, name, progress) -> dict[str, An
         check_new(paths[key], "GeoTIFF")
     with tqdm(total=3, desc=name or "pair", disable=not progress, postfix="searching") as bar:
         s2_item, grid, cloud_pct = _pick_s2(s2_cat, area, request)
-        s1_item = _pick_s1(s1_cat, area, s2_item)
+        s1_item = _pick_s1(s1_cat, area, s2_item, request["max_days_apart"])
         bar.update()
         bar.set_postfix_str("reading")
         keys = _s2_keys(s2_item)
@@ -335,13 +341,14 @@ def _pick_s2(cat: Catalog, area: dict[str, Any], request: dict[str, Any]):
     return best
 
 
-def _pick_s1(cat: Catalog, area: dict[str, Any], s2_item):
-    """The VV+VH radar acquisition covering the box closest in time to the optical scene."""
-    when, span = s2_item.datetime, dt.timedelta(days=MAX_DAYS_APART)
+def _pick_s1(cat: Catalog, area: dict[str, Any], s2_item, days: float):
+    """The VV+VH radar acquisition covering the box closest in time to the optical scene, ``days`` at most."""
+    when, span = s2_item.datetime, dt.timedelta(days=days)
     items = [i for i in _search(cat, S1_COLLECTION, area, when - span, when + span) if {"vv", "vh"} <= set(i.assets)]
     if not items:
         raise _error(NoSceneError, cat.url, f"no {S1_COLLECTION} acquisition with VV and VH covers the box "
-                     f"within {MAX_DAYS_APART:g} days of {when:%Y-%m-%d}", "pick other dates")  # fmt: skip
+                     f"within {days:g} days of {when:%Y-%m-%d} (max_days_apart={days:g})",
+                     "raise max_days_apart or pick other dates")  # fmt: skip
     return min(items, key=lambda i: (abs((i.datetime - when).total_seconds()), i.id))
 
 

@@ -6,7 +6,7 @@ Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sen
 Segment Anything lives in :mod:`xmodal_lab.segment`.
 """
 
-from xmodal_lab.model_card import model_stac_item
+from xmodal_lab.model_card import model_stac_item, push_to_hub
 
 from .contrastive import ContrastiveConfig, ContrastiveDualEncoder
 from .croma import CROMA, CROMAConfig
@@ -22,5 +22,5 @@ __all__ = [
     "CROMA", "MODELS", "CROMAConfig", "CloudMaskedCROMA", "ContrastiveConfig", "ContrastiveDualEncoder",
     "LinearHead", "MMEarth", "MMEarthConfig", "ScaleMAE", "ScaleMAEConfig", "SegmentationConfig",
     "SegmentationModel", "SkySense", "SkySenseConfig", "UPerNetHead", "build", "get_config", "list_models",
-    "from_pretrained", "load_model", "model_stac_item", "save_model", "save_pretrained",
+    "from_pretrained", "load_model", "model_stac_item", "push_to_hub", "save_model", "save_pretrained",
 ]  # fmt: skip

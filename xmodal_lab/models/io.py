@@ -44,7 +44,7 @@ def card_paths(path: str | Path) -> tuple[Path, Path]:
 def save_pretrained(model: nn.Module, folder: str | Path, **options: Any) -> Path:
     """Write a model as a Hugging Face Hub folder (``model.safetensors``, ``config.json``, ``README.md``).
 
-    ``options`` are those of :func:`save_model`; upload the folder with ``huggingface_hub.upload_folder``.
+    ``options`` are those of :func:`save_model`; :func:`~xmodal_lab.models.push_to_hub` uploads the folder.
     """
     return save_model(model, Path(folder) / HUB_WEIGHTS, **options)
 
@@ -71,10 +71,10 @@ def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The card of a registered model: name, config, kit version, input recipe, ``data`` and ``metrics``.
+    """The card of a registered model: name, config, kit version, input recipe, data, metrics, training run.
 
     ``card`` gives ``data`` (a description of the training data) and ``metrics`` (``{name: number}``); other
-    keys are kept as they are.
+    keys are kept as they are; ``training`` defaults to ``model.fit_record`` (the run, set by fit and the loaders).
     """
     import xmodal_lab
 
@@ -92,6 +92,7 @@ def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[
         "input": input_recipe(model),
         "data": extra.pop("data", None),
         "metrics": {k: float(v) for k, v in metrics.items()},
+        "training": extra.pop("training", None) or getattr(model, "fit_record", None),
         **extra,
     }
 
@@ -147,9 +148,7 @@ def save_model(
     if path.suffix.lower() not in SAFETENSORS + TORCH:
         raise InputValueError(f"{path}: expected a model file name ending in .safetensors, .pt or .pth")
     info = model_card(model, card)
-    state = {
-        k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()
-    }  # no shared memory
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}  # no shared memory
     if path.suffix.lower() in TORCH:
         ckpt = {"name": info["name"], "config": info["config"], "state_dict": state, "card": info}
         targets: dict[Path, Callable[[Path], None]] = {path: lambda tmp: _torch_save(ckpt, tmp)}
@@ -225,7 +224,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
                 f"{card_paths(path)[0]} describes another model ({card.get('name')!r}) than the weights in "
                 f"{path} ({name!r}); keep each model's card with its weights, or delete the wrong card"
             )
-    return {"name": name, "config": config, "state_dict": state}
+    return {"name": name, "config": config, "state_dict": state, "card": card}
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -257,6 +256,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
         raise CheckpointError(
             f"{path}: the weights do not fit a {ckpt['name']!r} model of its config ({err})"
         ) from None
+    model.fit_record = (ckpt["card"] if isinstance(ckpt.get("card"), dict) else {}).get("training")  # kept on save
     return model.to(map_location).eval()
 
 

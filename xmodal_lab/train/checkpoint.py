@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,6 +104,18 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
 
 
+#: What a model card keeps of a run's record: optimiser and schedule, fit's settings, the command line's config.
+CARD_KEYS = ("lr", "weight_decay", "warmup_steps", "total_steps", "step", "fit", "run_config", "data")
+
+
+def training_record(info: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model card says of how a model was trained (``info``: :func:`checkpoint_info`'s dict), as JSON."""
+    out = {key: info[key] for key in CARD_KEYS if info.get(key) is not None}
+    if isinstance(out.get("data"), Mapping):  # the dataset's repr is long, and printed in its config anyway
+        out["data"] = {k: v for k, v in out["data"].items() if k != "repr"}
+    return json.loads(json.dumps(out, default=str))
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the trained model (a segmentation model whole) from a ``fit`` checkpoint.
 
@@ -122,11 +135,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
         )
     model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+    model.fit_record = training_record(info)  # save_model puts it into the model card
     return model.to(map_location).eval(), info
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> Path:
-    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`."""
+    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`.
+
+    Its card records the run (:func:`training_record`: fit's settings, the command line's config).
+    """
     model, _ = load_checkpoint(path)
     return save_model(model, out)
 

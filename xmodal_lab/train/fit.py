@@ -33,7 +33,14 @@ from xmodal_lab.files import as_path, claim
 from xmodal_lab.serialization import SAFE_GLOBALS
 from xmodal_lab.units import check_pair, first_item
 
-from .checkpoint import PeriodicCheckpoint, check_resume, check_writable, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    PeriodicCheckpoint,
+    check_resume,
+    check_writable,
+    read_checkpoint,
+    save_checkpoint,
+    training_record,
+)
 from .datamodule import (
     PairDataModule,
     band_statistics,
@@ -153,7 +160,8 @@ def fit(
         config: the rarely changed knobs.
 
     Returns:
-        ``(model, history)``: the model (CPU, eval mode) and its history: per step ``"step"``, ``"loss"``,
+        ``(model, history)``: the model (CPU, eval mode; ``model.fit_record``, the run's settings, goes into
+        the card :func:`~xmodal_lab.models.save_model` writes) and its history: per step ``"step"``, ``"loss"``,
         ``"lr"``, ``"time"``; ``"val"`` records; ``"seconds"``, ``"steps"``, ``"steps_asked"``,
         ``"cut_short"``, ``"rank"`` and ``"log_dir"`` when logged.
     """
@@ -174,6 +182,10 @@ def fit(
         extra: dict[str, Any] = {**config.record, "name": name, "data": describe_data(data)}
         if dataclasses.is_dataclass(getattr(model, "config", None)):
             extra["config"] = dataclasses.asdict(model.config)
+        knobs = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        extra["fit"] = {"max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size, "seed": seed,
+                        "val_every": val_every, "normalize": normalize,
+                        **{k: v for k, v in knobs.items() if k not in ("logger", "callbacks", "record")}}  # fmt: skip
         if normalize and not resumed:
             extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
             set_normalization(model, extra["data_statistics"])
@@ -201,10 +213,11 @@ def fit(
         finally:
             torch.use_deterministic_algorithms(deterministic_before)
 
-        # Save: the final checkpoint, the validation metrics into the log, the record returned.
+        # Save: the final checkpoint, the run on the model (for its card), the validation metrics into the log.
         if checkpoint is not None:
             with quiet_lightning():
                 save_checkpoint(trainer, checkpoint)
+        model.fit_record = training_record({**task.run_record(), "step": trainer.global_step})
     record = history.record
     if trainer.logger:
         for item in record["val"]:  # validation runs in a callback: its numbers join the log here

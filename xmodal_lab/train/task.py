@@ -75,9 +75,9 @@ class PretrainTask(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store what a student needs to use the weights, and what a resume needs to continue exactly."""
-        checkpoint["xmodal_lab"] = {
+    def run_record(self) -> dict[str, Any]:
+        """The run's record: ``extra``, the input normalisation, the optimiser's and the schedule's numbers."""
+        return {
             **self.extra,
             "normalization": normalization_state(self.model),
             "lr": self.lr,
@@ -85,6 +85,10 @@ class PretrainTask(L.LightningModule):
             "warmup_steps": self.warmup_steps,
             "total_steps": self.total_steps,
         }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store what a student needs to use the weights, and what a resume needs to continue exactly."""
+        checkpoint["xmodal_lab"] = self.run_record()
         kind, keys, *rest = np.random.get_state()
         checkpoint["rng"] = {
             "torch": torch.get_rng_state(),
