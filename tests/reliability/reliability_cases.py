@@ -856,6 +856,29 @@ def _half_nan() -> np.ndarray:
 case("sam-box-outside", "sam", lambda c: _sam().box((10, 10, 60, 40)), expect=V, match="outside")
 case("sam-box-negative", "sam", lambda c: _sam().box((-5, 0, 20, 20)), expect=V, match="outside")
 case("sam-partly-nan", "sam", lambda c: _sam(_half_nan()), warn=errors.NodataWarning, match="NaN")
+
+
+def _linear_s1() -> np.ndarray:
+    return (10 ** (s1_db() / 10)).astype(np.float32)
+
+
+IV = errors.InputValueError
+
+
+def _persam(reference: np.ndarray, target: np.ndarray) -> Any:
+    from xmodal_lab.segment import persam
+
+    mask = np.zeros(reference.shape[-2:], bool)
+    mask[8:20, 8:20] = True
+    return persam(_sam(), reference, mask, target)
+
+
+case("sam-s1-linear", "sam", lambda c: _sam(_linear_s1()), warn=W, match="linear power")
+case("persam-s1-linear", "sam", lambda c: _persam(_linear_s1(), s1_db()), warn=W, match="linear power")
+case("persam-s1-reference-s2-target", "sam", lambda c: _persam(s1_db(), s2_reflectance()), expect=IV,
+     match="Sentinel-1.*Sentinel-2")  # fmt: skip
+case("persam-s2-reference-s1-target", "sam", lambda c: _persam(s2_reflectance(), s1_db()), expect=IV,
+     match="Sentinel-2.*Sentinel-1")  # fmt: skip
 case("data-world-nscenes-huge", "data", lambda c: _world(n_scenes=10**19), expect=V, match="n_scenes")
 case("data-world-nscenes-1e19", "data", lambda c: _world(n_scenes=1e19), expect=T, match="n_scenes")
 case("type-embed-device-cuda", "types", lambda c: _no_cuda(lambda: _eval("embed_dataset", c.model(), c.world(4),
