@@ -283,6 +283,49 @@ case(
 )
 
 
+def _tampered(c: Ctx, source: Any, edit: Callable[[dict], Any], name: str) -> Any:
+    """``source`` (a trained checkpoint or a model file) saved again as ``name`` after ``edit`` changed it."""
+    ckpt = torch.load(source, weights_only=False)
+    edit(ckpt)
+    return c.saved(ckpt, name)
+
+
+def _drop_key(ckpt: dict) -> None:
+    state = ckpt["state_dict"]
+    del state[next(k for k in state if "norm" not in k)]
+
+
+def _add_key(ckpt: dict) -> None:
+    ckpt["state_dict"]["model.extra.weight" if "xmodal_lab" in ckpt else "extra.weight"] = torch.zeros(3)
+
+
+def _tampered_safetensors(c: Ctx) -> Any:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from xmodal_lab.models import save_model
+    from xmodal_lab.models.io import tensors_sha256
+
+    save_model(c.model(), c.out / "m.safetensors")
+    with safe_open(str(c.out / "m.safetensors"), framework="pt") as f:
+        header, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    state["extra.weight"] = torch.zeros(3)
+    header["tensors_sha256"] = tensors_sha256(state)
+    save_file(state, c.inputs / "tampered.safetensors", metadata=header)
+    return c.inputs / "tampered.safetensors"
+
+
+for _r, _source in (("model", "model_file"), ("load", "trained"), ("resume", "trained")):
+    case(f"ckpt-key-missing-{_r}", "checkpoint", lambda c, r=_r, s=_source: _readers()[r](_tampered(
+         c, getattr(c, s)(), _drop_key, "missing_key.ckpt")), expect=CK, match="missing_key.ckpt.*missing")  # fmt: skip
+    case(f"ckpt-key-unexpected-{_r}", "checkpoint", lambda c, r=_r, s=_source: _readers()[r](_tampered(
+         c, getattr(c, s)(), _add_key, "extra_key.ckpt")), expect=CK, match="extra_key.ckpt.*extra.weight")  # fmt: skip
+case("ckpt-key-unexpected-safetensors", "checkpoint", lambda c: _readers()["model"](_tampered_safetensors(c)),
+     expect=CK, match="tampered.safetensors.*extra.weight")  # fmt: skip
+case("resume-no-optimizer", "checkpoint", lambda c: _readers()["resume"](_tampered(c, c.trained(),
+     lambda k: k.pop("optimizer_states"), "no_optim.ckpt")), expect=CK, match="no_optim.ckpt.*optimi")  # fmt: skip
+
+
 # --- writing: nothing lost, nothing overwritten ---------------------------------------------------------
 def _fit(c: Ctx, data=None, **kw: Any) -> Any:
     """``fit`` on a small world; keywords that are fields of ``FitConfig`` go into its ``config``."""
