@@ -383,6 +383,20 @@ case("write-good", "write", lambda c: _fit(c, checkpoint=c.out / "good.ckpt"),
      check=lambda r, c: (c.out / "good.ckpt").stat().st_size > 1000)  # fmt: skip
 
 
+def _full_disk(c: Ctx, writer: str, name: str) -> None:
+    """A full disk (a file-size limit in a child process) under a writer of the evaluation layer."""
+    from reliability_helpers import write_on_a_full_disk
+
+    write_on_a_full_disk(c, writer, name)
+
+
+for _writer, _name in (("embed_raster", "e.tif"), ("embeddings_to_geoparquet", "e.parquet"),
+                       ("predict_raster", "p.tif"), ("export_vectors", "v.gpkg"), ("export_vectors", "v.geojson"),
+                       ("raster_to_vectors", "c.parquet"), ("raster_to_vectors", "c.gpkg")):  # fmt: skip
+    case(f"full-disk-{_writer}-{_name.split('.')[1]}", "disk", lambda c, w=_writer, n=_name: _full_disk(c, w, n),
+         expect=OW, match=f"{_name}.*(file-size limit|disk)", kind="lost")  # fmt: skip
+
+
 def _cli_silent(c: Ctx) -> Any:
     with _NoSave():
         return cli_world(c)
