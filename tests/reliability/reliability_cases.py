@@ -930,6 +930,20 @@ def _persam(reference: np.ndarray, target: np.ndarray) -> Any:
     return persam(_sam(), reference, mask, target)
 
 
+def _sam_checkpoint(c: Ctx, edit: Callable[[dict], Any]) -> Any:
+    """``build_sam`` on a tiny SAM's weights after ``edit`` changed them."""
+    from xmodal_lab.segment import build_sam
+    from xmodal_lab.segment.checkpoints import build_sam_arch
+
+    state = build_sam_arch("tiny").state_dict()
+    edit(state)
+    return build_sam(c.saved(state, "sam_edited.pth"), model_type="tiny", device="cpu")
+
+
+case("sam-ckpt-key-missing", "sam", lambda c: _sam_checkpoint(c, lambda s: s.pop("mask_decoder.iou_token.weight")),
+     expect=CK, match="sam_edited.pth.*missing.*iou_token")  # fmt: skip
+case("sam-ckpt-key-unexpected", "sam", lambda c: _sam_checkpoint(c, lambda s: s.update(extra=torch.zeros(1))),
+     expect=CK, match="sam_edited.pth.*unexpected.*extra")  # fmt: skip
 case("sam-s1-linear", "sam", lambda c: _sam(_linear_s1()), warn=W, match="linear power")
 case("persam-s1-linear", "sam", lambda c: _persam(_linear_s1(), s1_db()), warn=W, match="linear power")
 case("persam-s1-reference-s2-target", "sam", lambda c: _persam(s1_db(), s2_reflectance()), expect=IV,
