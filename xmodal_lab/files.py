@@ -177,7 +177,10 @@ def _os_cause(error: BaseException) -> OSError | None:
 
 def _companions(tmp: Path) -> list[Path]:
     """Files a driver adds beside ``tmp`` (SQLite's ``-journal``, GDAL's ``.aux.xml``), named after it."""
-    return [p for p in tmp.parent.glob(f"{tmp.name}?*") if p.is_file()]
+    try:
+        return [p for p in tmp.parent.iterdir() if p.name.startswith(tmp.name) and p != tmp and p.is_file()]
+    except OSError:  # a folder that can be written but not listed
+        return []
 
 
 def _full_disk(tmp: Path, room: int = 1 << 20) -> OSError | None:

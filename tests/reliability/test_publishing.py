@@ -150,6 +150,18 @@ def test_a_full_disk_under_an_eval_writer_raises_and_publishes_nothing(tmp_path,
     assert path.stat().st_size > 1_000
 
 
+@pytest.mark.parametrize("name", ["a.gpkg", "a[1].gpkg"])
+def test_a_drivers_companion_files_go_with_the_temporary_one(tmp_path, name):
+    def write(tmp):
+        tmp.write_bytes(b"page")
+        tmp.with_name(tmp.name + "-journal").write_bytes(b"journal")  # as SQLite leaves it when a write fails
+        raise RuntimeError("the driver failed")
+
+    with pytest.raises(RuntimeError, match="driver"):
+        publish(tmp_path / name, write)
+    assert _leftovers(tmp_path) == []
+
+
 def test_without_hard_links_the_name_is_still_claimed_first(tmp_path, monkeypatch):
     def no_links(*args):
         raise PermissionError(errno.EPERM, "Operation not permitted")
