@@ -104,4 +104,3 @@ def state_problems(own: dict, state: dict) -> str:
         f"{len(keys)} {what} key(s): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
         for what, keys in found.items() if keys
     )  # fmt: skip
-
