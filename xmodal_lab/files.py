@@ -116,7 +116,7 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
         except OutputWriteError:
             raise
         except Exception as error:  # a system error, or a library's over one (torch.save to a file object)
-            cause = _os_cause(error)
+            cause = _os_cause(error) or _full_disk(tmp)  # GDAL and SQLite say "cannot write" without errno
             if cause is None:
                 raise
             raise _write_error(path, cause, what) from error
@@ -142,7 +142,8 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
         _sync(path.parent, strict=False)  # the new name survives a power cut
     finally:  # also on Ctrl-C or any other exception: no temporary file stays behind
         if not keep:
-            tmp.unlink(missing_ok=True)
+            for left in (tmp, *_companions(tmp)):
+                left.unlink(missing_ok=True)
 
 
 def publish(path: str | Path, write: Callable[[Path], object], what: str = "file",
@@ -172,6 +173,35 @@ def _os_cause(error: BaseException) -> OSError | None:
     while seen is not None and not isinstance(seen, OSError):
         seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     return seen
+
+
+def _companions(tmp: Path) -> list[Path]:
+    """Files a driver adds beside ``tmp`` (SQLite's ``-journal``, GDAL's ``.aux.xml``), named after it."""
+    try:
+        return [p for p in tmp.parent.iterdir() if p.name.startswith(tmp.name) and p != tmp and p.is_file()]
+    except OSError:  # a folder that can be written but not listed
+        return []
+
+
+def _full_disk(tmp: Path, room: int = 1 << 20) -> OSError | None:
+    """The system error behind a library's failed write of ``tmp``, if less than ``room`` bytes were left to it.
+
+    GDAL and SQLite report a refused write without its errno (and SQLite may leave an empty file): a full
+    disk, or files within ``room`` of the file-size limit (``ulimit -f``), is taken as the cause.
+    """
+    import resource
+
+    try:
+        stat = os.statvfs(tmp.parent)
+        largest = max((p.stat().st_size for p in (tmp, *_companions(tmp)) if p.is_file()), default=0)
+    except OSError:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and largest + room > limit:
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+    if stat.f_bavail * stat.f_frsize < room:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
 
 
 def _link(tmp: Path, path: Path) -> None:

@@ -74,3 +74,33 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
         raise CheckpointError(
             f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one ({_reason(error)})"
         ) from None
+
+
+def load_weights(model: torch.nn.Module, state: dict, path: Path | str, fix: str) -> None:
+    """``model.load_state_dict(state)``; a tampered or foreign ``state`` gets a CheckpointError naming ``path``.
+
+    The message lists the first missing, unexpected and misshapen keys and ends with ``fix``.
+    """
+    problems = state_problems(model.state_dict(), state)
+    if problems:
+        raise CheckpointError(
+            f"{path}: the weights do not fit the {getattr(model, 'name', type(model).__name__)!r} model its record "
+            f"describes ({problems}); the file was edited, or written by another version of the model: {fix}"
+        )
+    model.load_state_dict(state)
+
+
+def state_problems(own: dict, state: dict) -> str:
+    """The first keys missing from ``state``, not in ``own`` or of another shape, or ``""`` when it fits."""
+    found = {
+        "missing": [k for k in own if k not in state],
+        "unexpected": [k for k in state if k not in own],
+        "of another shape": [
+            f"{k} {tuple(state[k].shape)} for {tuple(own[k].shape)}" for k in own
+            if k in state and getattr(state[k], "shape", None) != own[k].shape
+        ],
+    }  # fmt: skip
+    return "; ".join(
+        f"{len(keys)} {what} key(s): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
+        for what, keys in found.items() if keys
+    )  # fmt: skip

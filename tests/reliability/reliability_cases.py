@@ -283,6 +283,49 @@ case(
 )
 
 
+def _tampered(c: Ctx, source: Any, edit: Callable[[dict], Any], name: str) -> Any:
+    """``source`` (a trained checkpoint or a model file) saved again as ``name`` after ``edit`` changed it."""
+    ckpt = torch.load(source, weights_only=False)
+    edit(ckpt)
+    return c.saved(ckpt, name)
+
+
+def _drop_key(ckpt: dict) -> None:
+    state = ckpt["state_dict"]
+    del state[next(k for k in state if "norm" not in k)]
+
+
+def _add_key(ckpt: dict) -> None:
+    ckpt["state_dict"]["model.extra.weight" if "xmodal_lab" in ckpt else "extra.weight"] = torch.zeros(3)
+
+
+def _tampered_safetensors(c: Ctx) -> Any:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from xmodal_lab.models import save_model
+    from xmodal_lab.models.io import tensors_sha256
+
+    save_model(c.model(), c.out / "m.safetensors")
+    with safe_open(str(c.out / "m.safetensors"), framework="pt") as f:
+        header, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    state["extra.weight"] = torch.zeros(3)
+    header["tensors_sha256"] = tensors_sha256(state)
+    save_file(state, c.inputs / "tampered.safetensors", metadata=header)
+    return c.inputs / "tampered.safetensors"
+
+
+for _r, _source in (("model", "model_file"), ("load", "trained"), ("resume", "trained")):
+    case(f"ckpt-key-missing-{_r}", "checkpoint", lambda c, r=_r, s=_source: _readers()[r](_tampered(
+         c, getattr(c, s)(), _drop_key, "missing_key.ckpt")), expect=CK, match="missing_key.ckpt.*missing")  # fmt: skip
+    case(f"ckpt-key-unexpected-{_r}", "checkpoint", lambda c, r=_r, s=_source: _readers()[r](_tampered(
+         c, getattr(c, s)(), _add_key, "extra_key.ckpt")), expect=CK, match="extra_key.ckpt.*extra.weight")  # fmt: skip
+case("ckpt-key-unexpected-safetensors", "checkpoint", lambda c: _readers()["model"](_tampered_safetensors(c)),
+     expect=CK, match="tampered.safetensors.*extra.weight")  # fmt: skip
+case("resume-no-optimizer", "checkpoint", lambda c: _readers()["resume"](_tampered(c, c.trained(),
+     lambda k: k.pop("optimizer_states"), "no_optim.ckpt")), expect=CK, match="no_optim.ckpt.*optimi")  # fmt: skip
+
+
 # --- writing: nothing lost, nothing overwritten ---------------------------------------------------------
 def _fit(c: Ctx, data=None, **kw: Any) -> Any:
     """``fit`` on a small world; keywords that are fields of ``FitConfig`` go into its ``config``."""
@@ -338,6 +381,20 @@ case(
 )
 case("write-good", "write", lambda c: _fit(c, checkpoint=c.out / "good.ckpt"),
      check=lambda r, c: (c.out / "good.ckpt").stat().st_size > 1000)  # fmt: skip
+
+
+def _full_disk(c: Ctx, writer: str, name: str) -> None:
+    """A full disk (a file-size limit in a child process) under a writer of the evaluation layer."""
+    from reliability_helpers import write_on_a_full_disk
+
+    write_on_a_full_disk(c, writer, name)
+
+
+for _writer, _name in (("embed_raster", "e.tif"), ("embeddings_to_geoparquet", "e.parquet"),
+                       ("predict_raster", "p.tif"), ("export_vectors", "v.gpkg"), ("export_vectors", "v.geojson"),
+                       ("raster_to_vectors", "c.parquet"), ("raster_to_vectors", "c.gpkg")):  # fmt: skip
+    case(f"full-disk-{_writer}-{_name.split('.')[1]}", "disk", lambda c, w=_writer, n=_name: _full_disk(c, w, n),
+         expect=OW, match=f"{_name}.*(file-size limit|disk)", kind="lost")  # fmt: skip
 
 
 def _cli_silent(c: Ctx) -> Any:
@@ -856,6 +913,43 @@ def _half_nan() -> np.ndarray:
 case("sam-box-outside", "sam", lambda c: _sam().box((10, 10, 60, 40)), expect=V, match="outside")
 case("sam-box-negative", "sam", lambda c: _sam().box((-5, 0, 20, 20)), expect=V, match="outside")
 case("sam-partly-nan", "sam", lambda c: _sam(_half_nan()), warn=errors.NodataWarning, match="NaN")
+
+
+def _linear_s1() -> np.ndarray:
+    return (10 ** (s1_db() / 10)).astype(np.float32)
+
+
+IV = errors.InputValueError
+
+
+def _persam(reference: np.ndarray, target: np.ndarray) -> Any:
+    from xmodal_lab.segment import persam
+
+    mask = np.zeros(reference.shape[-2:], bool)
+    mask[8:20, 8:20] = True
+    return persam(_sam(), reference, mask, target)
+
+
+def _sam_checkpoint(c: Ctx, edit: Callable[[dict], Any]) -> Any:
+    """``build_sam`` on a tiny SAM's weights after ``edit`` changed them."""
+    from xmodal_lab.segment import build_sam
+    from xmodal_lab.segment.checkpoints import build_sam_arch
+
+    state = build_sam_arch("tiny").state_dict()
+    edit(state)
+    return build_sam(c.saved(state, "sam_edited.pth"), model_type="tiny", device="cpu")
+
+
+case("sam-ckpt-key-missing", "sam", lambda c: _sam_checkpoint(c, lambda s: s.pop("mask_decoder.iou_token.weight")),
+     expect=CK, match="sam_edited.pth.*missing.*iou_token")  # fmt: skip
+case("sam-ckpt-key-unexpected", "sam", lambda c: _sam_checkpoint(c, lambda s: s.update(extra=torch.zeros(1))),
+     expect=CK, match="sam_edited.pth.*unexpected.*extra")  # fmt: skip
+case("sam-s1-linear", "sam", lambda c: _sam(_linear_s1()), warn=W, match="linear power")
+case("persam-s1-linear", "sam", lambda c: _persam(_linear_s1(), s1_db()), warn=W, match="linear power")
+case("persam-s1-reference-s2-target", "sam", lambda c: _persam(s1_db(), s2_reflectance()), expect=IV,
+     match="Sentinel-1.*Sentinel-2")  # fmt: skip
+case("persam-s2-reference-s1-target", "sam", lambda c: _persam(s2_reflectance(), s1_db()), expect=IV,
+     match="Sentinel-2.*Sentinel-1")  # fmt: skip
 case("data-world-nscenes-huge", "data", lambda c: _world(n_scenes=10**19), expect=V, match="n_scenes")
 case("data-world-nscenes-1e19", "data", lambda c: _world(n_scenes=1e19), expect=T, match="n_scenes")
 case("type-embed-device-cuda", "types", lambda c: _no_cuda(lambda: _eval("embed_dataset", c.model(), c.world(4),

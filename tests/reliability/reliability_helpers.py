@@ -197,4 +197,87 @@ def cli_world(ctx: Ctx, *extra: str, out: str | None = None) -> Any:
     return cli(args)
 
 
+# Run in a child: ``limit`` caps its file size (SIGXFSZ ignored, so a write fails with EFBIG like a full disk);
+# the outcome is printed as JSON.
+CHILD = """
+import json, resource, signal, sys
+from pathlib import Path
+limit, what, path = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+if limit:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+{body}
+    out = {{"ok": True}}
+except Exception as e:
+    out = {{"ok": False, "type": type(e).__name__, "errno": getattr(e, "errno", None), "message": str(e)}}
+print(json.dumps(out), flush=True)
+"""
+
+# Writers of the evaluation layer: their inputs lie in ``inputs/`` beside the output's folder (see eval_inputs).
+_EMBED = (
+    "    from xmodal_lab.eval import embed_raster\n"
+    "    from xmodal_lab.models import build\n"
+    "    inputs = path.parent.parent / 'inputs'\n"
+    "    tiles = embed_raster(build('contrastive', 'tiny', img_size=16), inputs / 's1.tif', inputs / 's2.tif',\n"
+    "                         {out}, tile=16, progress=False)\n"
+)
+_FEATURES = (
+    "    from xmodal_lab.eval import export_vectors\n"
+    "    square = lambda x: [[x, 0], [x + 9, 0], [x + 9, 9], [x, 9], [x, 0]]\n"
+    "    features = [{'type': 'Feature', 'properties': {'id': i},\n"
+    "                 'geometry': {'type': 'Polygon', 'coordinates': [square(500000 + 10 * i)]}} for i in range(60)]\n"
+    "    export_vectors({'type': 'FeatureCollection', 'crs': 'EPSG:32632', 'features': features}, path)"
+)
+EVAL_WRITERS = {
+    "embed_raster": _EMBED.format(out="path"),
+    "embeddings_to_geoparquet": _EMBED.format(out="None")
+    + "    from xmodal_lab.eval import embeddings_to_geoparquet\n    embeddings_to_geoparquet(tiles, path)",
+    "predict_raster": "    import torch\n"
+    "    from xmodal_lab.eval import predict_raster\n"
+    "    inputs = path.parent.parent / 'inputs'\n"
+    "    predict_raster(lambda b: torch.zeros(b['s1'].shape[0], 2, 16, 16), inputs / 's1.tif', inputs / 's2.tif',\n"
+    "                   path, tile=16, overlap=4)",
+    "export_vectors": _FEATURES,
+    "raster_to_vectors": "    from xmodal_lab.eval import raster_to_vectors\n"
+    "    raster_to_vectors(path.parent.parent / 'inputs' / 'labels.tif', path)",
+}
+
+
+def eval_inputs(root: Path) -> Ctx:
+    """A 64 px pair and a label raster of many small regions under ``root / "inputs"``, for EVAL_WRITERS."""
+    ctx = Ctx(root)
+    ctx.pair(s1_db(64, 64), (s2_reflectance(64, 64) * 10000).astype(np.uint16))
+    ctx.tif("labels.tif", np.random.default_rng(0).integers(0, 3, (1, 64, 64)).astype(np.int16))
+    return ctx
+
+
+def write_on_a_full_disk(ctx: Ctx, writer: str, name: str, limit: int = 1_000) -> None:
+    """Run an EVAL_WRITERS ``writer`` into ``out/name`` in a child whose files may not exceed ``limit`` bytes.
+
+    The child's OutputWriteError is raised again here with its message; any other outcome, or a file left in
+    ``out/`` (under the final name or a temporary one), raises an AssertionError.
+    """
+    import json
+    import subprocess
+    import sys
+
+    import xmodal_lab
+    from xmodal_lab.errors import OutputWriteError
+
+    eval_inputs(ctx.root)
+    path = ctx.out / name
+    env = {**os.environ, "PYTHONPATH": str(Path(xmodal_lab.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", CHILD.format(body=EVAL_WRITERS[writer]), str(limit), writer,
+                           str(path)], capture_output=True, text=True, env=env, cwd="/", timeout=300)  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    out = json.loads(lines[-1]) if lines else {"ok": False, "type": "no outcome", "message": done.stderr[-500:]}
+    left = sorted(p.name for p in ctx.out.iterdir())
+    if left:
+        raise AssertionError(f"{writer}: files left behind after a full disk: {left}")
+    if out.get("type") != "OutputWriteError":
+        raise AssertionError(f"{writer}: expected an OutputWriteError, got {out}")
+    raise OutputWriteError(out["message"])
+
+
 os.environ.setdefault("XMODAL_FAST", "1")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from reliability_helpers import Ctx
+from reliability_helpers import CHILD, EVAL_WRITERS, Ctx, eval_inputs
 
 import xmodal_lab
 from xmodal_lab.errors import OutputExistsError, OutputWriteError
@@ -31,22 +31,6 @@ from xmodal_lab.train.checkpoint import read_checkpoint
 
 ROOT = str(Path(xmodal_lab.__file__).resolve().parents[1])  # this checkout, not an installed copy
 
-# Run in a child: ``limit`` caps its file size (SIGXFSZ ignored, so a write fails with EFBIG like a full disk);
-# the outcome is printed as JSON.
-CHILD = """
-import json, resource, signal, sys
-from pathlib import Path
-limit, what, path = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-if limit:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-try:
-{body}
-    out = {{"ok": True}}
-except Exception as e:
-    out = {{"ok": False, "type": type(e).__name__, "errno": getattr(e, "errno", None), "message": str(e)}}
-print(json.dumps(out), flush=True)
-"""
 
 WRITERS = {
     "bytes": "    from xmodal_lab.files import publish\n"
@@ -71,6 +55,8 @@ WRITERS = {
         "    ",
     ),
 }
+
+WRITERS.update(EVAL_WRITERS)
 
 
 def _child(writer: str, path: Path, limit: int = 0, prefix: tuple[str, ...] = ()) -> dict:
@@ -143,6 +129,37 @@ def test_a_full_disk_raises_and_publishes_nothing(tmp_path, writer):
         assert _child(writer, path)["ok"]
         written = path.with_name("x_S2.tif") if writer == "geotiff" else path
         assert written.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize(
+    "writer, name",
+    [("embed_raster", "x.tif"), ("embeddings_to_geoparquet", "x.parquet"), ("predict_raster", "x.tif"),
+     ("export_vectors", "x.gpkg"), ("export_vectors", "x.geojson"), ("raster_to_vectors", "x.parquet"),
+     ("raster_to_vectors", "x.gpkg")],
+)  # fmt: skip
+def test_a_full_disk_under_an_eval_writer_raises_and_publishes_nothing(tmp_path, writer, name):
+    eval_inputs(tmp_path)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    path = folder / name
+    out = _child(writer, path, limit=1_000)
+    assert not out["ok"] and out["type"] == "OutputWriteError", out
+    assert path.name in out["message"], out
+    assert _leftovers(folder) == []  # nothing under the final name, no temporary file either
+    assert _child(writer, path)["ok"]  # the same writer without the limit succeeds: the limit was the cause
+    assert path.stat().st_size > 1_000
+
+
+@pytest.mark.parametrize("name", ["a.gpkg", "a[1].gpkg"])
+def test_a_drivers_companion_files_go_with_the_temporary_one(tmp_path, name):
+    def write(tmp):
+        tmp.write_bytes(b"page")
+        tmp.with_name(tmp.name + "-journal").write_bytes(b"journal")  # as SQLite leaves it when a write fails
+        raise RuntimeError("the driver failed")
+
+    with pytest.raises(RuntimeError, match="driver"):
+        publish(tmp_path / name, write)
+    assert _leftovers(tmp_path) == []
 
 
 def test_without_hard_links_the_name_is_still_claimed_first(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ from torch import nn
 from xmodal_lab.errors import CheckpointError, InputTypeError, InputValueError, OutputExistsError
 from xmodal_lab.files import publishing
 from xmodal_lab.model_card import card_markdown, input_recipe
-from xmodal_lab.serialization import safe_load
+from xmodal_lab.serialization import load_weights, safe_load
 
 from .registry import MODELS, config_from_dict
 from .seg_head import SegmentationModel
@@ -250,12 +250,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     else:
         raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
     _check_finite(path, ckpt["state_dict"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(
-            f"{path}: the weights do not fit a {ckpt['name']!r} model of its config ({err})"
-        ) from None
+    load_weights(model, ckpt["state_dict"], path, "copy it again from its source, or save it again with save_model")
     model.fit_record = (ckpt["card"] if isinstance(ckpt.get("card"), dict) else {}).get("training")  # kept on save
     return model.to(map_location).eval()
 

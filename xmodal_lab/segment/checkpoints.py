@@ -17,9 +17,9 @@ import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 from xmodal_lab.config import cache_dir, get_device
-from xmodal_lab.errors import XmodalError
+from xmodal_lab.errors import CheckpointError, XmodalError
 from xmodal_lab.files import publishing
-from xmodal_lab.serialization import safe_load
+from xmodal_lab.serialization import safe_load, state_problems
 
 
 @dataclass(frozen=True)
@@ -195,14 +195,15 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a SAM state dict, got {type(state).__name__}")
     sam = build_sam_arch(model_type)
-    try:
-        sam.load_state_dict(state)
-    except RuntimeError as err:
+    problems = state_problems(sam.state_dict(), state)
+    if problems:
         pos = state.get("image_encoder.pos_embed")
         width = {a.encoder_embed_dim: k for k, a in SAM_ARCHS.items()}
-        guess = width.get(pos.shape[-1]) if pos is not None else None
-        hint = f" It looks like a {guess!r} checkpoint: pass model_type={guess!r}." if guess else ""
-        raise ValueError(f"{path} does not fit SAM model_type={model_type!r}.{hint}\n{err}") from None
+        guess = width.get(pos.shape[-1]) if isinstance(pos, torch.Tensor) else None
+        fix = (f"it looks like a {guess!r} checkpoint: pass model_type={guess!r}" if guess not in (None, model_type)
+               else f"the file was edited or is not SAM's weights; {_where_to_get(model_type)}")  # fmt: skip
+        raise CheckpointError(f"{path} does not fit SAM model_type={model_type!r} ({problems}); {fix}")
+    sam.load_state_dict(state)
     return sam.to(dev)
 
 

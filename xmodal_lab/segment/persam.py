@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from torch import Tensor
 
+from xmodal_lab.errors import InputValueError
 from xmodal_lab.segment.checkpoints import _announce_untrained
 from xmodal_lab.segment.confidence import (
     binary_mask,
@@ -23,7 +24,7 @@ from xmodal_lab.segment.confidence import (
     extreme_points,
     target_embedding,
 )
-from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter
+from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter, tile_kind
 
 
 def _attend(attn: torch.nn.Module, q: Tensor, k: Tensor, v: Tensor, guide: Tensor | None = None) -> Tensor:
@@ -143,6 +144,7 @@ class PerSAM:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
         self.seg.set_image(reference)
+        self.kind = tile_kind(reference)
         mask = binary_mask(reference_mask, "reference_mask", self.seg.predictor.original_size)[0]
         cells = self.seg.reference_cells(mask.cpu().numpy())  # [h, w]
         self.target = target_embedding(self.seg.embedding(), cells[None])
@@ -150,6 +152,11 @@ class PerSAM:
     @torch.no_grad()
     def __call__(self, target: Any) -> PerSamResult:
         """Segment the reference's object on a target tile (same kind as the reference)."""
+        if tile_kind(target) != self.kind:
+            raise InputValueError(
+                f"target: the reference is {self.kind} but the target {tile_kind(target)}; PerSAM compares SAM "
+                "features of one rendering, so give a target of the reference's kind (or a reference of the target's)"
+            )
         seg = self.seg.set_image(target)
         sam, embedding = seg.sam, seg.embedding()
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]

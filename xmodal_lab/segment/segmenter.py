@@ -21,6 +21,7 @@ from torch import Tensor
 from xmodal_lab.data.composites import to_sam_image
 from xmodal_lab.errors import InputValueError, NodataError, NodataWarning
 from xmodal_lab.segment.checkpoints import _announce_untrained, build_sam, require_trained
+from xmodal_lab.units import check_s1, check_s2
 
 
 @dataclass
@@ -84,8 +85,17 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
             NodataWarning,
             stacklevel=3,
         )
-    if rendering is None and a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
+    rendering = _rendering(a, rendering)
+    if rendering is None:
         return np.ascontiguousarray(a)
+    (check_s1 if rendering.startswith("s1") else check_s2)(a, where="image")  # linear S1 renders black
+    return to_sam_image(a, rendering)
+
+
+def _rendering(a: np.ndarray, rendering: str | None) -> str | None:
+    """How a tile is rendered: as asked, else by its bands (12: ``"s2"``, 2: ``"s1"``); None for a picture."""
+    if rendering is None and a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
+        return None
     if rendering is None:
         rendering = {12: "s2", 2: "s1"}.get(a.shape[0] if a.ndim == 3 else -1)
         if rendering is None:
@@ -93,7 +103,14 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
                 f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a Sentinel-1 "
                 f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}"
             )
-    return to_sam_image(a, rendering)
+    return rendering
+
+
+def tile_kind(image: Any, rendering: str | None = None) -> str:
+    """``"Sentinel-1"``, ``"Sentinel-2"`` or ``"an 8-bit picture"``: what SAM is shown of ``image``."""
+    a = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
+    name = _rendering(a, rendering)
+    return "an 8-bit picture" if name is None else {"s1": "Sentinel-1", "s2": "Sentinel-2"}[name[:2]]
 
 
 def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarray | None, hw: tuple) -> None:

@@ -19,7 +19,7 @@ from xmodal_lab.files import as_path, publishing
 from xmodal_lab.models.io import save_model
 from xmodal_lab.models.registry import MODELS, config_from_dict
 from xmodal_lab.models.seg_head import SegmentationModel
-from xmodal_lab.serialization import safe_load
+from xmodal_lab.serialization import load_weights, safe_load, state_problems
 
 
 def check_writable(path: str | Path, what: str = "checkpoint") -> None:
@@ -134,7 +134,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
             f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
         )
-    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    load_weights(model, state, path, "copy it again from where fit wrote it, or train again")
     model.fit_record = training_record(info)  # save_model puts it into the model card
     return model.to(map_location).eval(), info
 
@@ -152,9 +153,12 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
-def check_resume(info: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Raise a ``CheckpointError``, naming the differences, when ``info`` is of another model or config."""
-    name = getattr(model, "name", type(model).__name__)
+def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
+    """Raise a ``CheckpointError`` naming the problem when ``ckpt`` cannot resume training of ``model``.
+
+    Another model or config (the differences named), weights whose keys do not fit, no optimiser state.
+    """
+    info, name = ckpt["xmodal_lab"], getattr(model, "name", type(model).__name__)
     if info.get("name") is not None and info["name"] != name:
         raise CheckpointError(
             f"fit: {path} was trained as a {info['name']!r} model, not {name!r}; resume with the model it records "
@@ -173,4 +177,15 @@ def check_resume(info: Mapping[str, Any], model: nn.Module, path: str | Path) ->
         raise CheckpointError(
             f"fit: {path} holds a {name!r} model of another config ({'; '.join(diff)}); build the model "
             "with the checkpoint's config (checkpoint_info(path)['config']) to resume"
+        )
+    problems = state_problems({f"model.{k}": v for k, v in model.state_dict().items()}, ckpt["state_dict"])
+    if problems:
+        raise CheckpointError(
+            f"fit: {path}: the weights do not fit the {name!r} model it records ({problems}); the file was edited "
+            "or written by another version of the kit: copy it again from where fit wrote it, or train again"
+        )
+    if not ckpt.get("optimizer_states"):
+        raise CheckpointError(
+            f"fit: {path} holds no optimiser state (saved with weights only, or edited), so training cannot resume; "
+            "start a new run from its weights instead: model, _ = load_checkpoint(path); fit(model, data)"
         )

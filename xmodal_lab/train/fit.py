@@ -331,9 +331,9 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir
         return {}
     if not Path(resume).is_file():
         raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
-    resumed = read_checkpoint(resume)["xmodal_lab"]
-    check_resume(resumed, model, resume)
-    return resumed
+    ckpt = read_checkpoint(resume)
+    check_resume(ckpt, model, resume)
+    return ckpt["xmodal_lab"]
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
