@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from processes import stop_group
 
 pytestmark = pytest.mark.browser
 
@@ -261,17 +261,6 @@ def _click_query_and_export(browser: WebDriver, element: str, exports: Path) -> 
     print(f"browser test: clicked -> {after['info'][:120]!r}; exported {sorted(p.name for p in new)}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process group this test started."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=20)
-
-
 @pytest.fixture
 def lab_dir(tmp_path: Path) -> tuple[Path, str, float]:
     """A folder to serve, the notebook in it, and how long it may take to run."""
@@ -348,8 +337,8 @@ def _jupyterlab(serve: Path, tmp_path: Path, exports: Path):
         yield browser, lab_port
     finally:
         browser.quit()
-        _stop(driver_proc)
-        _stop(lab)
+        stop_group(driver_proc)
+        stop_group(lab)
         lab_log.close()
 
 
