@@ -189,17 +189,19 @@ def _full_disk(tmp: Path, room: int = 1 << 20) -> OSError | None:
     GDAL and SQLite report a refused write without its errno (and SQLite may leave an empty file): a full
     disk, or files within ``room`` of the file-size limit (``ulimit -f``), is taken as the cause.
     """
-    import resource
-
     try:
-        stat = os.statvfs(tmp.parent)
+        import resource  # POSIX only
+    except ImportError:
+        resource = None
+    try:
+        free = shutil.disk_usage(tmp.parent).free
         largest = max((p.stat().st_size for p in (tmp, *_companions(tmp)) if p.is_file()), default=0)
     except OSError:
         return None
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if limit != resource.RLIM_INFINITY and largest + room > limit:
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
+    if resource and limit != resource.RLIM_INFINITY and largest + room > limit:
         return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
-    if stat.f_bavail * stat.f_frsize < room:
+    if free < room:
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     return None
 
