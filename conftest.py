@@ -1,7 +1,11 @@
 """Notebook runs (``pytest --nbmake notebooks``): a memory cap per lesson, and the loopback STAC fixture.
 
-Memory: an nbmake item fails when its kernel's resident memory passes ``XMODAL_NOTEBOOK_MAX_MB`` (default
-:data:`NOTEBOOK_MAX_MB`): Binder gives the kernel and Jupyter 2 GB.
+Memory: an nbmake item fails when its kernel's anonymous memory (heap, tensors: what the system cannot drop)
+passes ``XMODAL_NOTEBOOK_MAX_ANON_MB`` (default :data:`NOTEBOOK_MAX_ANON_MB`). Binder gives the kernel and
+Jupyter 2 GB; the shared libraries' mapped pages that resident memory adds are page cache, which the system
+reclaims under that limit before it stops a process, and how many of them are mapped varies from run to run
+(lesson 05: 629 MiB in one run, 929 MiB in a fresh clone's), so the cap is on the anonymous part; the summary
+prints both.
 
 Real places: when a collected notebook calls ``fetch_pair`` and ``XMODAL_STAC_CATALOG`` is unset, the fixture of
 ``tests/data/stac_fixture.py`` (Planetary Computer's shapes, COGs over the course's Rondônia box) is served
@@ -35,27 +39,33 @@ if platform.machine().lower() in ("x86_64", "amd64"):
     for _name, _value in same_numbers_settings().items():
         os.environ.setdefault(_name, _value)
 
-#: Largest resident memory (MiB) a curriculum notebook's kernel may reach in fast mode.
-NOTEBOOK_MAX_MB = 1792.0
+#: Largest anonymous memory (MiB) a curriculum notebook's kernel may reach in fast mode.
+NOTEBOOK_MAX_ANON_MB = 1280.0
 
 
-def _children_memory_mb(proc) -> tuple[float, str]:
-    """Resident memory of ``proc``'s child processes (the notebook's kernel) in MiB, and its breakdown."""
+def _children_memory_mb(proc) -> tuple[float, float, float, int]:
+    """Anonymous, resident and mapped-file memory of ``proc``'s child processes (the notebook's kernel), MiB.
+
+    Where ``/proc`` gives no breakdown (not Linux), the anonymous figure is the resident one.
+    """
     import psutil
 
     total, anon, files, count = 0, 0, 0, 0
     for child in proc.children(recursive=True):
         try:
             status = Path(f"/proc/{child.pid}/status").read_text() if os.name == "posix" else ""
-            total += child.memory_info().rss
+            rss = child.memory_info().rss
         except (psutil.Error, OSError):  # the kernel exited between the listing and the reading
             continue
-        count += 1
+        count, total = count + 1, total + rss
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        anon += int(fields.get("RssAnon", "0 kB").split()[0]) * 1024
+        anon += int(fields["RssAnon"].split()[0]) * 1024 if "RssAnon" in fields else rss
         files += int(fields.get("RssFile", "0 kB").split()[0]) * 1024
-    detail = f"anonymous {anon / 2**20:.0f} MiB, files {files / 2**20:.0f} MiB, {count} process(es)"
-    return total / 2**20, detail
+    return anon / 2**20, total / 2**20, files / 2**20, count
+
+
+def _cap() -> float:
+    return float(os.environ.get("XMODAL_NOTEBOOK_MAX_ANON_MB", NOTEBOOK_MAX_ANON_MB))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -65,14 +75,14 @@ def pytest_runtest_call(item):
         return (yield)
     import psutil
 
-    cap = float(os.environ.get("XMODAL_NOTEBOOK_MAX_MB", NOTEBOOK_MAX_MB))
-    me, peak, done = psutil.Process(), [0.0, ""], threading.Event()
+    me, peak, done = psutil.Process(), [0.0, 0.0, 0.0, 0], threading.Event()  # anon, rss, files at the rss peak
 
     def sample() -> None:
         while not done.wait(0.2):
-            rss, detail = _children_memory_mb(me)
-            if rss > peak[0]:
-                peak[:] = [rss, detail]
+            anon, rss, files, count = _children_memory_mb(me)
+            peak[0] = max(peak[0], anon)
+            if rss > peak[1]:
+                peak[1:] = [rss, files, count]
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -81,12 +91,14 @@ def pytest_runtest_call(item):
     finally:
         done.set()
         thread.join()
-        item.user_properties.append(("kernel_peak_rss_mb", round(peak[0])))
-        item.user_properties.append(("kernel_peak_detail", peak[1]))
-    if peak[0] > cap:
+        item.user_properties.append(("kernel_peak_anon_mb", round(peak[0])))
+        item.user_properties.append(("kernel_peak_rss_mb", round(peak[1])))
+        detail = f"resident {peak[1]:.0f} MiB, of it mapped files {peak[2]:.0f} MiB, {peak[3]} process(es)"
+        item.user_properties.append(("kernel_peak_detail", detail))
+    if peak[0] > _cap():
         pytest.fail(
-            f"{item.path.name}: the kernel's resident memory peaked at {peak[0]:.0f} MiB ({peak[1]}; "
-            f"{os.cpu_count()} CPUs), over the {cap:.0f} MiB cap (XMODAL_NOTEBOOK_MAX_MB); Binder gives the "
+            f"{item.path.name}: the kernel's anonymous memory peaked at {peak[0]:.0f} MiB ({detail}; "
+            f"{os.cpu_count()} CPUs), over the {_cap():.0f} MiB cap (XMODAL_NOTEBOOK_MAX_ANON_MB); Binder gives the "
             "kernel and Jupyter 2 GB",
             pytrace=False,
         )
@@ -99,19 +111,20 @@ _PEAKS: dict[str, tuple[float, str]] = {}
 def pytest_runtest_logreport(report):
     """Collect each notebook's kernel peak (test workers send their items' properties to the controller)."""
     props = dict(report.user_properties)
-    if report.when == "call" and "kernel_peak_rss_mb" in props:
-        _PEAKS[report.nodeid] = (props["kernel_peak_rss_mb"], props.get("kernel_peak_detail", ""))
+    if report.when == "call" and "kernel_peak_anon_mb" in props:
+        _PEAKS[report.nodeid] = (props["kernel_peak_anon_mb"], props.get("kernel_peak_detail", ""))
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter):
-    """One line per notebook: its kernel's peak resident memory, to read in a CI log next to the cap."""
+    """One line per notebook: its kernel's peak memory, to read in a CI log next to the cap."""
     if not _PEAKS:
         return
-    cap = float(os.environ.get("XMODAL_NOTEBOOK_MAX_MB", NOTEBOOK_MAX_MB))
     flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split() if Path("/proc/cpuinfo").exists() else []
     cpu = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else platform.machine()
-    terminalreporter.section(f"kernel peak memory (cap {cap:.0f} MiB; {os.cpu_count()} CPUs with {cpu})")
+    terminalreporter.section(
+        f"kernel peak anonymous memory (cap {_cap():.0f} MiB; {os.cpu_count()} CPUs with {cpu})"
+    )
     for nodeid, (peak, detail) in sorted(_PEAKS.items()):
         terminalreporter.write_line(f"{peak:6.0f} MiB  {nodeid}  ({detail})")
 
