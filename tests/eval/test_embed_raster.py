@@ -138,7 +138,9 @@ def _same_items(ds, fast) -> None:
     """Every item of ``fast`` equals the dataset's own (per-tile rasterio windows): the independent reference."""
     items = list(fast)
     assert len(fast) == len(items) == len(ds)
-    for i, b in enumerate(items):
+    order = getattr(fast, "order", range(len(ds)))
+    assert sorted(order) == list(range(len(ds)))
+    for i, b in zip(order, items):
         a = ds[i]
         assert a["window"] == b["window"]
         for key in ("s1", "s2", "nodata_mask"):
@@ -187,9 +189,8 @@ def test_block_reader_decodes_each_strip_once_on_a_tiled_file(tmp_path, s1_units
     _same_items(ds, items)
 
 
-def test_block_reader_refuses_unsorted_windows_and_stops_early(pair_files):
+def test_block_reader_takes_windows_in_any_order_and_stops_early(pair_files):
     from xmodal_lab.data import PairedRasterDataset
-    from xmodal_lab.errors import InputValueError
     from xmodal_lab.eval.embed_raster import tile_windows
 
     paths, _, _ = pair_files
@@ -198,8 +199,50 @@ def test_block_reader_refuses_unsorted_windows_and_stops_early(pair_files):
     assert next(reader)[0] == 0
     reader.close()  # the strip read ahead is waited for before the files close
     ds.windows = ds.windows[::-1]
-    with pytest.raises(InputValueError, match="row order"):
-        next(tile_windows(ds))
+    seen = {}
+    for index, s1, s2, _ in tile_windows(ds, rows=1):
+        seen[index] = (s1, s2)
+    assert sorted(seen) == list(range(len(ds)))
+    for index in (0, len(ds) // 2, len(ds) - 1):
+        assert torch.equal(seen[index][0], ds[index]["s1"]) and torch.equal(seen[index][1], ds[index]["s2"])
+
+
+@pytest.mark.parametrize("stride", [32, 16, 48])
+def test_block_reader_reads_block_aligned_chunks_once(tmp_path, stride, monkeypatch):
+    """With ``cols`` set, the reader never holds more than a chunk's width: memory flat in the raster's width."""
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.eval.embed_raster import BlockTiles
+
+    paths = write_pair_geotiffs(render_region(seed=2, size=512, gsd=10.0), tmp_path, "tiled")
+    with rasterio.open(paths["s2"], "r+") as dst:  # nodata across the corner of four chunks
+        dst.write(np.zeros((12, 20, 20), np.uint16), window=Window(250, 250, 20, 20))
+    ds = PairedRasterDataset(paths["s1"], paths["s2"], size=TILE, stride=stride)
+    reads, read = [], ds.read_raw
+    monkeypatch.setattr(ds, "read_raw", lambda s1, s2, w: reads.append((w.row_off, w.col_off, w.height, w.width)) or read(s1, s2, w))
+    fast = BlockTiles(ds, rows=100, cols=100)  # rounded up to the file's 256 x 256 blocks
+    list(fast)
+    assert sorted(reads) == [(0, 0, 256, 256), (0, 256, 256, 256), (256, 0, 256, 256), (256, 256, 256, 256)]
+    assert fast.order != sorted(fast.order)  # chunk by chunk, not row by row
+    monkeypatch.undo()
+    _same_items(ds, fast)
+
+
+def test_embed_raster_in_chunks_keeps_the_datasets_order(model, tmp_path, monkeypatch):
+    import importlib
+    from functools import partial
+
+    from xmodal_lab.data import PairedRasterDataset
+
+    module = importlib.import_module("xmodal_lab.eval.embed_raster")
+
+    paths = write_pair_geotiffs(render_region(seed=3, size=512, gsd=10.0), tmp_path, "tiled")
+    whole = embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, batch_size=4096, progress=False)
+    monkeypatch.setattr(module, "BlockTiles", partial(module.BlockTiles, cols=256))  # two chunks across
+    tiles = embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, batch_size=4096, progress=False)
+    ds = PairedRasterDataset(paths["s1"], paths["s2"], size=TILE)
+    assert [tuple(w) for w in tiles.windows] == [tuple(w) for w in ds.windows]
+    for key, value in whole.vectors.items():
+        np.testing.assert_allclose(tiles.vectors[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_embed_raster_vectors_equal_per_tile_reads(model, pair_files):

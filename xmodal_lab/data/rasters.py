@@ -166,31 +166,34 @@ class PairedRasterDataset(Dataset):
     def _scan(self, s1, s2, preview: bool) -> list[tuple[int, int]]:
         """Check the pair strip by strip and list the tiles with little nodata (none for a ``preview``).
 
-        A preview checks at most 256 x 256 px of each file (decimated). Only one strip of pixels and the nodata
-        counts of the tile rows are held, so memory does not grow with the raster's height.
+        A preview checks at most 256 x 256 px of each file (decimated). The files are read in chunks aligned to
+        their blocks (:func:`chunk_cols`); only one chunk of pixels and the nodata counts of the tile rows are
+        held, so memory hardly grows with the raster's size.
         """
-        s, n = self.size, strip_rows(s2)
+        s, n, m = self.size, strip_rows(s2), chunk_cols(s2)
         tops, cols = range(0, self.height - s + 1, self.stride), np.arange(0, self.width - s + 1, self.stride)
         if preview:
             shape = (min(self.height, 256), min(self.width, 256))
-            keys, step = [0], 1
+            keys, step = [(0, 0)], 1
 
-            def read(top: int) -> dict[str, np.ndarray]:
+            def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
                 return self.read_raw(s1, s2, shape=shape)
         else:
-            keys, step = range(0, self.height, n), max(1, self.height * self.width // _SAMPLE)
+            keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
+            step = max(1, self.height * self.width // _SAMPLE)
 
-            def read(top: int) -> dict[str, np.ndarray]:
-                return self.read_raw(s1, s2, Window(0, top, self.width, min(n, self.height - top)))
+            def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
+                top, left = key
+                return self.read_raw(s1, s2, Window(left, top, min(m, self.width - left), min(n, self.height - top)))
 
         marks = {*tops, *(r + s for r in tops)}
         above = {0: np.zeros(len(cols), np.int64)}  # invalid pixels in the rows above a mark, per tile column
-        total = above[0]
+        total, row_bad = above[0], 0
         zeros = s2_count = s1_count = high = low_count = 0
         lowest = low_value = math.inf
         sample = []
-        with contextlib.closing(prefetch(read, keys)) as strips:  # no read left running on error
-            for top, raw in strips:
+        with contextlib.closing(prefetch(read, keys)) as chunks:  # no read left running on error
+            for (top, left), raw in chunks:
                 optical, radar = raw["s2"], raw["s1"].astype(np.float32)
                 unmasked = optical[:, ~raw["s2_invalid"]]
                 infinite = np.isinf(unmasked).any(axis=1) if optical.dtype.kind == "f" else [False]
@@ -222,9 +225,15 @@ class PairedRasterDataset(Dataset):
                 if self.s1_units == "linear":  # zero or negative power has no decibel value
                     s1_ok &= (radar > 0).all(axis=0)
 
-                if not preview:  # invalid pixels per tile column, summed down the rows, kept at the marked rows
-                    bad = np.pad(~(s1_ok & s2_ok), ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
-                    running = total + (bad[:, cols + s] - bad[:, cols]).cumsum(axis=0)
+                if preview:
+                    continue
+                # invalid pixels per tile column and row of the strip, from each chunk's share of the tile's columns
+                bad = np.pad(~(s1_ok & s2_ok), ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
+                lo, hi = (np.clip(c - left, 0, bad.shape[1] - 1) for c in (cols, cols + s))
+                share = bad[:, hi] - bad[:, lo]
+                row_bad = share if left == 0 else row_bad + share
+                if left + m >= self.width:  # the strip's last chunk: summed down the rows, kept at the marks
+                    running = total + row_bad.cumsum(axis=0)
                     above.update({y: running[y - top - 1].copy() for y in range(top + 1, top + len(bad) + 1) if y in marks})
                     total = running[-1]
 
@@ -354,6 +363,14 @@ def strip_rows(src: Any, rows: int = 256) -> int:
     """``rows`` rounded up to a multiple of the file's block height, so that strips decode each block once."""
     block = src.block_shapes[0][0]
     return -(-max(rows, 1) // block) * block
+
+
+def chunk_cols(src: Any, cols: int | None = 1024) -> int:
+    """``cols`` rounded up to a multiple of the file's block width (the full width for None or a striped file)."""
+    block = src.block_shapes[0][1]
+    if cols is None or block >= src.width:
+        return src.width
+    return -(-max(cols, 1) // block) * block
 
 
 def prefetch(read: Callable[[int], Any], keys: Iterable[int]) -> Iterator[tuple[int, Any]]:

@@ -18,7 +18,7 @@ from rasterio.transform import xy
 from rasterio.windows import Window
 
 from xmodal_lab.data.io import check_whole, open_raster
-from xmodal_lab.errors import InputTypeError, InputValueError
+from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
 
 from .embeddings import concat_rows, embed_batches
@@ -131,62 +131,86 @@ def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
             for x, y, t in zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), tiles.tolist())]  # fmt: skip
 
 
-def tile_windows(dataset: Any, rows: int = 256) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray]]:
-    """Yield ``(index, s1, s2, nodata)`` for every tile of a ``PairedRasterDataset``, each strip decoded once.
+def tile_windows(
+    dataset: Any, rows: int = 256, cols: int | None = None
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray]]:
+    """Yield ``(index, s1, s2, nodata)`` for every tile of a ``PairedRasterDataset``, each chunk decoded once.
 
-    The tiles are the dataset's items (see :func:`~xmodal_lab.data.rasters.tile_tensors`), read by strips of
-    ``rows`` rows (rounded up to the optical file's block height) across the full width, converted to the
-    kit's units as a whole in a thread while the caller uses the tiles of the strip before. Only the strips
-    the current tile spans are kept, so memory does not grow with the raster's height.
+    The tiles are the dataset's items (see :func:`~xmodal_lab.data.rasters.tile_tensors`), read in chunks of
+    ``rows`` x ``cols`` pixels rounded up to the optical file's blocks (``cols`` None: the full width) and
+    converted to the kit's units in a thread while the caller uses the chunk before. Tiles come chunk by chunk
+    (in the dataset's order within a chunk); a chunk is dropped after its last tile, so with ``cols`` set
+    memory does not grow with the raster's size.
     """
-    from xmodal_lab.data.rasters import prefetch, strip_rows, tile_tensors
+    from xmodal_lab.data.rasters import chunk_cols, prefetch, strip_rows, tile_tensors
 
-    t, tops = dataset.size, [row for row, _ in dataset.windows]
-    if tops != sorted(tops):
-        raise InputValueError("tile_windows: dataset.windows are not in row order; sort them (dataset.windows.sort())")
+    t, windows = dataset.size, dataset.windows
     with contextlib.ExitStack() as stack:
         s2, s1 = (stack.enter_context(open_raster(p)) for p in (dataset.s2_path, dataset.s1_path))
         grid = stack.enter_context(dataset._open_s1(s1))
-        n = strip_rows(s2, rows)
+        n, m = strip_rows(s2, rows), chunk_cols(s2, cols)
 
-        def read(k: int) -> dict[str, np.ndarray]:
-            window = Window(0, k * n, dataset.width, min(n, dataset.height - k * n))
+        def chunks_of(index: int) -> list[tuple[int, int]]:
+            row, col = windows[index]
+            down, across = range(row // n, (row + t - 1) // n + 1), range(col // m, (col + t - 1) // m + 1)
+            return [(a, b) for a in down for b in across]
+
+        order = sorted(range(len(windows)), key=lambda i: (windows[i][0] // n, windows[i][1] // m))
+        last: dict[tuple[int, int], int] = {}  # chunk -> position of the last tile that needs it
+        for position, index in enumerate(order):
+            last.update(dict.fromkeys(chunks_of(index), position))
+
+        def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
+            top, left = key[0] * n, key[1] * m
+            window = Window(left, top, min(m, dataset.width - left), min(n, dataset.height - top))
             return dataset.to_units(dataset.read_raw(grid, s2, window))
 
-        keys = sorted({k for row in tops for k in range(row // n, (row + t - 1) // n + 1)})
-        strips = stack.enter_context(contextlib.closing(prefetch(read, keys)))  # closed before the files
-        held: dict[int, dict[str, np.ndarray]] = {}
-        for index, (row, col) in enumerate(dataset.windows):
-            span = range(row // n, (row + t - 1) // n + 1)
-            while span[-1] not in held:
-                k, units = next(strips)
-                held[k] = units
-            held = {k: held[k] for k in held if k >= span[0]}
-            pieces = [
-                {key: a[..., max(row - k * n, 0) : row + t - k * n, col : col + t] for key, a in held[k].items()}
-                for k in span
-            ]
-            if len(pieces) > 1:
-                pieces = [{key: np.concatenate([p[key] for p in pieces], axis=-2) for key in pieces[0]}]
-            yield index, *tile_tensors(pieces[0])
+        first_needed = dict.fromkeys(k for i in order for k in chunks_of(i))  # chunks in the order first needed
+        chunks = stack.enter_context(contextlib.closing(prefetch(read, first_needed)))  # closed before the files
+        held: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        for position, index in enumerate(order):
+            row, col = windows[index]
+            need = chunks_of(index)
+            while any(key not in held for key in need):
+                key, units = next(chunks)
+                held[key] = units
+            if len(need) == 1:
+                (a, b), = need
+                r, c = row - a * n, col - b * m
+                tile = {key: v[..., r : r + t, c : c + t] for key, v in held[a, b].items()}
+            else:  # a tile across chunk edges, copied together piece by piece
+                tile = {key: np.empty((*v.shape[:-2], t, t), v.dtype) for key, v in held[need[0]].items()}
+                for a, b in need:
+                    r0, r1 = max(row, a * n), min(row + t, (a + 1) * n)
+                    c0, c1 = max(col, b * m), min(col + t, (b + 1) * m)
+                    for key, v in held[a, b].items():
+                        piece = v[..., r0 - a * n : r1 - a * n, c0 - b * m : c1 - b * m]
+                        tile[key][..., r0 - row : r1 - row, c0 - col : c1 - col] = piece
+            for key in need:
+                if last[key] == position:
+                    del held[key]
+            yield index, *tile_tensors(tile)
 
 
 class BlockTiles(torch.utils.data.IterableDataset):
-    """The items of a ``PairedRasterDataset``, in order, read by :func:`tile_windows`: the same items, faster.
+    """The items of a ``PairedRasterDataset`` read by :func:`tile_windows`: the same items, faster.
 
-    Scaling, units, nodata masks and median fills follow the dataset's rules; the grid fields of all tiles
-    are computed at once.
+    Items come chunk by chunk (``rows`` x ``cols`` pixels); ``order`` lists the dataset index of each item
+    yielded. Scaling, units, nodata masks and median fills follow the dataset's rules; the grid fields of all
+    tiles are computed at once.
     """
 
-    def __init__(self, dataset: Any, rows: int = 256) -> None:
-        self.ds, self.rows = dataset, rows
+    def __init__(self, dataset: Any, rows: int = 256, cols: int | None = 1024) -> None:
+        self.ds, self.rows, self.cols = dataset, rows, cols
+        self.order: list[int] = []
 
     def __len__(self) -> int:
         return len(self.ds)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ds, geo = self.ds, tile_geo_fields(self.ds)
-        for index, s1, s2, nodata in tile_windows(ds, self.rows):
+        self.order = []
+        for index, s1, s2, nodata in tile_windows(ds, self.rows, self.cols):
             item = {
                 "s1": s1,
                 "s2": s2,
@@ -195,6 +219,7 @@ class BlockTiles(torch.utils.data.IterableDataset):
                 "nodata_mask": torch.from_numpy(nodata),
                 "window": tuple(ds.windows[index]),
             }
+            self.order.append(index)
             yield ds.transform(item) if ds.transform is not None else item
 
 
@@ -300,8 +325,11 @@ def embed_raster(
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
     stride = tile if stride is None else stride
     ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs)
-    batches = embed_batches(model, BlockTiles(ds), batch_size, device, progress=progress)
-    vectors = concat_rows(emb for emb, _ in batches)
+    reader = BlockTiles(ds)
+    vectors = concat_rows(emb for emb, _ in embed_batches(model, reader, batch_size, device, progress=progress))
+    if reader.order != sorted(reader.order):  # read chunk by chunk: back to the dataset's order
+        back = np.argsort(reader.order)
+        vectors = {key: v[back] for key, v in vectors.items()}
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):
