@@ -1,7 +1,6 @@
-"""kNN across ground sample distances: Scale-MAE's evaluation protocol on the simulated world.
+"""kNN across ground sample distances (Scale-MAE's protocol) on the simulated world.
 
-Fit and test sets are seen at one GSD at a time, the encoder being told it: a fixed footprint is rendered
-at each GSD, and fit and test places are different worlds.
+One footprint is rendered at each GSD, the encoder told it; fit and test places are different worlds.
 """
 
 from __future__ import annotations
@@ -40,18 +39,14 @@ def _raw(world: SimulatedWorld) -> torch.Tensor:
     return torch.stack([world[i]["s2"].flatten() for i in range(len(world))])  # [N, 12 * H * W]
 
 
-def knn_across_gsds(
-    models: Mapping[str, nn.Module],
-    fit_views: Mapping[float, SimulatedWorld],
-    test_views: Mapping[float, SimulatedWorld],
-    k: int = 20,
-    temperature: float | None = 0.07,
-) -> dict[str, dict[float, float]]:
-    """Accuracy of a kNN per model and GSD, fitted and tested at that GSD on different places.
+def knn_across_gsds(models: Mapping[str, nn.Module], fit_views: Mapping[float, SimulatedWorld],
+                    test_views: Mapping[float, SimulatedWorld], k: int = 20,
+                    temperature: float | None = 0.07) -> dict[str, dict[float, float]]:  # fmt: skip
+    """``{name: {gsd: accuracy}}`` of a kNN per model and GSD, fitted and tested at that GSD on other places.
 
-    Tiles are labelled by their dominant class and compared by their optical embeddings; ``"raw pixels"`` and ``"majority"`` baselines come with the
-    models. ``temperature`` weights votes ``exp(cos / temperature)`` (Scale-MAE: ``k=20``, 0.07); ``None``
-    is a majority vote. Returns ``{name: {gsd: accuracy}}``.
+    Tiles are labelled by their dominant class and compared by their optical embeddings, next to ``"raw
+    pixels"`` and ``"majority"`` baselines. ``temperature`` weights votes ``exp(cos / temperature)``
+    (Scale-MAE: ``k=20``, 0.07); ``None`` is a majority vote.
     """
     if set(fit_views) != set(test_views):
         fit, test = sorted(fit_views), sorted(test_views)
