@@ -1,7 +1,6 @@
 """Published weights: ``pretrained(name)`` through torchgeo's weight enums, input recipes, converters.
 
-Sits above :mod:`xmodal_lab.models`: it builds the kit's models and loads published checkpoints into them.
-All renaming between checkpoint layouts lives in :mod:`.convert`, never in the models.
+Above :mod:`xmodal_lab.models`; all renaming between checkpoint layouts lives in :mod:`.convert`.
 """
 
 from .convert import (
