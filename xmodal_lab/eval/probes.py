@@ -44,11 +44,10 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
 
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
-        keep = y_train.sum(axis=0) > 0
-        keep &= y_train.sum(axis=0) < len(y_train)  # a label present in every tile teaches nothing
+        # a label present in no tile or in every tile teaches nothing
+        keep = (y_train.sum(axis=0) > 0) & (y_train.sum(axis=0) < len(y_train))
         clf = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000)))
-        clf.fit(x_train, y_train[:, keep])
-        scores = clf.predict_proba(x_test)
+        scores = clf.fit(x_train, y_train[:, keep]).predict_proba(x_test)
         truth = y_test[:, keep]
         present = truth.sum(axis=0) > 0
         return {
@@ -59,10 +58,8 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
         raise ValueError("linear_probe: the training labels hold a single class; use more data")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
     pred = clf.predict(x_test)
-    return {
-        "accuracy": float((pred == y_test).mean()),
-        "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
-    }
+    macro_f1 = f1_score(y_test, pred, average="macro", zero_division=0)
+    return {"accuracy": float((pred == y_test).mean()), "macro_f1": float(macro_f1)}
 
 
 def knn_accuracy(
@@ -101,15 +98,9 @@ def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.n
     return np.sort(np.concatenate(picked))
 
 
-def label_efficiency(
-    x_train: Any,
-    y_train: Any,
-    x_test: Any,
-    y_test: Any,
-    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0),
-    seed: int = 0,
-    repeats: int = 1,
-) -> dict[float, list[float]]:
+def label_efficiency(x_train: Any, y_train: Any, x_test: Any, y_test: Any,
+                     fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0), seed: int = 0,
+                     repeats: int = 1) -> dict[float, list[float]]:
     """Linear-probe score per fraction of training labels: ``{fraction: [score per repeat]}``."""
     x_train, y_train = _xy(x_train, y_train, "train")
     rng = np.random.default_rng(seed)
@@ -129,16 +120,12 @@ def label_efficiency(
     return curve
 
 
-def cross_modal_transfer(
-    train: dict[str, Any],
-    test: dict[str, Any],
-    source: str = "s2",
-    target: str = "s1",
-) -> dict[str, float]:
+def cross_modal_transfer(train: dict[str, Any], test: dict[str, Any], source: str = "s2",
+                         target: str = "s1") -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 
-    It works only where both modalities share one space: that is the point of the experiment. ``train`` and
-    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs; the labels are their ``dominant_class``.
+    It works only where both modalities share one space: the point of the experiment. ``train`` and ``test``
+    are :func:`~xmodal_lab.eval.embed_dataset` outputs, labelled by their ``dominant_class``.
     """
     for part, name in ((train, "train"), (test, "test")):
         if missing := {source, target, "dominant_class"} - set(part):
