@@ -1,7 +1,4 @@
-"""kNN across ground sample distances (Scale-MAE's protocol) on the simulated world.
-
-One footprint is rendered at each GSD, the encoder told it; fit and test places are different worlds.
-"""
+"""kNN across ground sample distances (Scale-MAE's protocol): one footprint rendered at each GSD."""
 
 from __future__ import annotations
 
@@ -17,9 +14,8 @@ from .embeddings import embed_dataset
 from .probes import knn_accuracy
 
 
-def footprint_views(
-    seed: int, n_places: int, gsds: Sequence[float] = (10.0, 20.0, 40.0), footprint: float = 320.0
-) -> dict[float, SimulatedWorld]:
+def footprint_views(seed: int, n_places: int, gsds: Sequence[float] = (10.0, 20.0, 40.0),
+                    footprint: float = 320.0) -> dict[float, SimulatedWorld]:
     """``{gsd: SimulatedWorld}``: the same ``n_places`` places at each GSD, tiles ``footprint`` m a side."""
     if not gsds:
         raise ValueError("footprint_views: give at least one GSD")
@@ -27,10 +23,8 @@ def footprint_views(
     for g in gsds:
         px = footprint / g
         if g <= 0 or abs(px - round(px)) > 1e-6 or round(px) < 1:
-            raise ValueError(
-                f"footprint_views: a {footprint:g} m footprint at {g:g} m is {px:g} px; "
-                "choose GSDs that divide the footprint into whole pixels"
-            )
+            raise ValueError(f"footprint_views: a {footprint:g} m footprint at {g:g} m is {px:g} px; "
+                             "choose GSDs that divide the footprint into whole pixels")
         views[float(g)] = SimulatedWorld(seed=seed, size=round(px), n_scenes=n_places, gsd=float(g))
     return views
 

@@ -61,9 +61,8 @@ def best_threshold(scores: Any, truth: Any) -> float:
 
 
 @torch.no_grad()
-def embedding_change(
-    model: torch.nn.Module, before: dict, after: dict, modality: str = "s1", level: str = "tile"
-) -> Tensor:
+def embedding_change(model: torch.nn.Module, before: dict, after: dict, modality: str = "s1",
+                     level: str = "tile") -> Tensor:
     """Cosine distance ``1 - cos`` of two dates' embeddings: ``[B]`` per tile, ``[B, h, w]`` per patch."""
     if level not in ("tile", "patch"):
         raise ValueError(f"level: expected one of ('tile', 'patch'), got {level!r}")

@@ -16,10 +16,8 @@ def _class_ids(x: Any, name: str) -> torch.Tensor:
     """A flat long tensor of class ids; refuses floats that are not whole numbers (probabilities, logits)."""
     t = torch.as_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else np.asarray(x)).flatten()
     if t.is_floating_point() and not bool((t == t.round()).all()):
-        raise InputTypeError(
-            f"{name}: expected class ids, got fractional floats (probabilities or logits?); "
-            f"pass the class map, e.g. probs.argmax(axis=1)"
-        )
+        raise InputTypeError(f"{name}: expected class ids, got fractional floats (probabilities or logits?); "
+                             f"pass the class map, e.g. probs.argmax(axis=1)")
     return t.long()
 
 
@@ -47,8 +45,7 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
     if not cm.sum():
         raise InputValueError(
             "scores: no labelled pixel (every target pixel is ignore_index or the confusion matrix is empty); "
-            "score images that hold labelled pixels, or check ignore_index"
-        )
+            "score images that hold labelled pixels, or check ignore_index")
     tp = np.diag(cm)
     fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -62,9 +59,8 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
     }  # fmt: skip
 
 
-def segmentation_scores(
-    pred: Any, target: Any, num_classes: int, ignore_index: int = -1, class_names: list[str] | None = None
-) -> dict[str, Any]:
+def segmentation_scores(pred: Any, target: Any, num_classes: int, ignore_index: int = -1,
+                        class_names: list[str] | None = None) -> dict[str, Any]:
     """:func:`scores_from_confusion` of predicted against true class maps."""
     return scores_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index), class_names)
 

@@ -51,8 +51,7 @@ def embed_batches(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
             emb = model.embed(**inputs, **extra, gsd=_on(device, batch.get("gsd")))
             if not emb or not all(isinstance(v, torch.Tensor) and v.ndim == 2 for v in emb.values()):
                 raise ValueError(
-                    f"{type(model).__name__}.embed must return a dict of [B, D] tensors, got {emb!r:.200}"
-                )
+                    f"{type(model).__name__}.embed must return a dict of [B, D] tensors, got {emb!r:.200}")
             yield {key: value.float().cpu().numpy() for key, value in emb.items()}, batch
     finally:
         model.train(was_training)

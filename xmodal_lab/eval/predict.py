@@ -33,9 +33,8 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def blend_weights(
-    starts: Sequence[int], length: int, tile: int, overlap: int, blend: str
-) -> list[np.ndarray]:
+def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
+                  blend: str) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
     ``"cosine"``: a Tukey window, 1 where no other tile reaches and ``sin^2(pi (i + 1/2) / (2 overlap))`` over
@@ -79,8 +78,8 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
         return model.logits
     if not callable(model):
         raise InputTypeError(
-            f"model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], got {type(model).__name__}"
-        )
+            "model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], "
+            f"got {type(model).__name__}")
 
     def call(batch: dict) -> Tensor:
         out = model(batch)
@@ -114,18 +113,15 @@ def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, 
     total = None
     views = range(8) if tta else range(1)
     for k in views:
-        view = {**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)}
-        logits = logits_of(view)
+        logits = logits_of({**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)})
         b = batch["s1"].shape[0]
         if logits.ndim != 4 or logits.shape[0] != b or tuple(logits.shape[-2:]) != (tile, tile):
             raise InputValueError(
-                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}"
-            )
+                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}")
         if logits.shape[1] < 2:
             raise InputValueError(
                 f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one score z, "
-                "return torch.cat([-z, z], dim=1)"
-            )
+                "return torch.cat([-z, z], dim=1)")
         p = undo_dihedral(torch.softmax(logits.float(), dim=1), k)
         total = p if total is None else total + p
     return (total / len(views)).cpu().numpy()
@@ -140,9 +136,8 @@ class _RowBuffer:
         self.invalid = np.zeros((tile, width), bool)
         self.top = 0
 
-    def add(
-        self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray, invalid: np.ndarray
-    ) -> None:
+    def add(self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray,
+            invalid: np.ndarray) -> None:
         r, t = row - self.top, weight.shape[0]
         self.invalid[r : r + t, col : col + t] |= invalid
         if probs is not None:
@@ -170,8 +165,7 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
             raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
     if overlap >= tile:
         raise InputValueError(
-            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4"
-        )
+            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
     if blend not in BLENDS:
         raise InputValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
     if output not in OUTPUTS:
@@ -189,8 +183,7 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
             raise InputValueError(
                 f"{s1_path} ({s1.crs}, {s1.width}x{s1.height} px) is not on the grid of {s2_path} ({s2.crs}, "
                 f"{s2.width}x{s2.height} px); expected one grid (warp the radar onto the optical grid first, "
-                "e.g. with rasterio.vrt.WarpedVRT or gdalwarp)"
-            )
+                "e.g. with rasterio.vrt.WarpedVRT or gdalwarp)")
 
 
 def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_path: str | Path, *,
@@ -231,9 +224,9 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
     epsg = ds.crs.to_epsg()
     crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
+    name = str(getattr(model, "name", type(model).__name__))
     tags = {
-        "source": "xmodal_lab.eval.predict_raster",
-        "model": str(getattr(model, "name", type(model).__name__)),
+        "source": "xmodal_lab.eval.predict_raster", "model": name,
         "tile": str(tile), "overlap": str(overlap), "blend": blend, "tta": str(tta), "output": output,
         "s1_file": Path(s1_path).name, "s2_file": Path(s2_path).name,
     }  # fmt: skip
@@ -299,7 +292,6 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                 resampling = "AVERAGE" if output == "probabilities" else "MODE"
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
                                      blocksize=256, resampling=resampling)  # fmt: skip
-
             if not _same_rasters(rows_tmp, tmp, rows):
                 raise OutputWriteError(f"GeoTIFF {path} was not written: the COG does not read back")
         finally:
@@ -374,8 +366,7 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
         if src.count != 1 or not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
             raise InputValueError(
                 f"{mask_path}: expected one band of integer class ids, got {src.count} band(s) of {src.dtypes[0]}; "
-                "write labels with predict_raster(output='labels')"
-            )
+                "write labels with predict_raster(output='labels')")
         if src.crs is None:
             raise InputValueError(f"{mask_path}: has no CRS; expected a georeferenced raster")
         labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs

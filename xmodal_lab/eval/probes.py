@@ -26,8 +26,7 @@ def _check_k(k: Any, n: int, fn: str) -> None:
     if k > n:
         raise InputValueError(
             f"{fn}: k={k} neighbours but only {n} training items: every test item would get the same vote; "
-            f"use k <= {n} or more training data"
-        )
+            f"use k <= {n} or more training data")
 
 
 def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
@@ -62,9 +61,8 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
     return {"accuracy": float((pred == y_test).mean()), "macro_f1": float(macro_f1)}
 
 
-def knn_accuracy(
-    x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5, temperature: float | None = None
-) -> float:
+def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5,
+                 temperature: float | None = None) -> float:
     """Accuracy of a cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``.
 
     ``temperature=None`` is a majority vote; a temperature weights each neighbour's vote ``exp(cos /

@@ -60,8 +60,7 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] | None = Non
         ks = tuple(k for k in (1, 5, 10) if k < n)
     elif max(ks) >= n:
         raise InputValueError(
-            f"ks: recall@k with k={max(ks)} >= N={n} pairs is 1.0 whatever the embeddings; use k < {n}"
-        )
+            f"ks: recall@k with k={max(ks)} >= N={n} pairs is 1.0 whatever the embeddings; use k < {n}")
     out = {f"recall@{k}": float((ranks <= k).mean()) for k in ks}
     return {**out, "median_rank": float(np.median(ranks)), "mrr": float((1.0 / ranks).mean())}
 

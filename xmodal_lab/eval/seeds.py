@@ -48,10 +48,7 @@ class SeedSpreads(dict):
 
 def over_seeds(experiment: Callable[[int], float | Mapping[str, float]], seeds: Iterable[int] = (0, 1, 2),
                name: str = "value") -> SeedSpread | SeedSpreads:
-    """Run ``experiment(seed)`` per seed: :class:`SeedSpread` of a number, :class:`SeedSpreads` of a mapping.
-
-    A mapping must have the same keys for every seed; seeds must be at least two and all different.
-    """
+    """``experiment(seed)`` per seed: a :class:`SeedSpread` of numbers, :class:`SeedSpreads` of mappings."""
     seeds = tuple(int(s) for s in seeds)
     if len(seeds) < 2:
         raise ValueError(f"over_seeds: a spread needs at least 2 seeds, got {list(seeds)}")

@@ -1,7 +1,4 @@
-"""Published weights: ``pretrained(name)`` through torchgeo's weight enums, input recipes, converters.
-
-Above :mod:`xmodal_lab.models`; all renaming between checkpoint layouts lives in :mod:`.convert`.
-"""
+"""Published weights: ``pretrained(name)`` through torchgeo's weight enums, input recipes, converters."""
 
 from .convert import (
     RENAMES,

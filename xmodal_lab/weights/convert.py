@@ -1,7 +1,4 @@
-"""Converters from published checkpoint layouts (torchgeo's, the official ones) to the kit's models.
-
-All renaming lives here, as rules ``(published key pattern, kit key)``; a key that fits nothing is refused.
-"""
+"""Converters from published checkpoint layouts to the kit's models: all renaming, as ``(pattern, key)``."""
 
 from __future__ import annotations
 
@@ -41,10 +38,8 @@ def _croma_rules() -> Rules:
     for theirs, ours, parts in layers:
         rules += [(rf"{theirs}\.(\d+)\.{re.escape(a)}\.", rf"{ours}.\1.{b}.") for a, b in parts.items()]
     for theirs, ours in (("s1_encoder", "radar_encoder"), ("s2_encoder", "optical_encoder")):
-        rules += [
-            (rf"{theirs}\.linear_input\.", f"{ours}.patch_embed.proj."),
-            (rf"{theirs}\.transformer\.norm_out\.", f"{ours}.norm."),
-        ]
+        rules += [(rf"{theirs}\.linear_input\.", f"{ours}.patch_embed.proj."),
+                  (rf"{theirs}\.transformer\.norm_out\.", f"{ours}.norm.")]  # fmt: skip
     return tuple(rules)
 
 

@@ -157,10 +157,9 @@ def _read(file: Path, published: str = "") -> dict:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
         if not digest.startswith(match.group(1)):
             raise CheckpointError(
-                f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}): "
-                "it was not loaded. It is a partial or corrupted download, or a different file put under the "
-                "published name (possibly tampered with): delete it and download again from the official URL"
-            )
+                f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}), "
+                "not loaded: a partial download or another file under the published name (possibly tampered "
+                "with); delete it and download again from the official URL")
     state = safe_load(file, "weights file", mmap=True)  # read on use; the model keeps these tensors
     if not isinstance(state, dict):
         raise CheckpointError(f"{file} holds a {type(state).__name__}, not a state dict")
@@ -179,10 +178,8 @@ def _local_files(name: str, path: typing.Any, parts: Mapping[str, tuple[str, Pat
     elif len(parts) == 1:
         files = {next(iter(parts)): Path(path)}
     else:
-        raise ValueError(
-            f"{name} has {len(parts)} weight files ({sorted(published.values())}): pass path= as a folder "
-            "holding them or as {'s1': file, 's2': file}"
-        )
+        raise ValueError(f"{name} has {len(parts)} weight files ({sorted(published.values())}): pass path= "
+                         "as a folder holding them or as {'s1': file, 's2': file}")
     for part, file in files.items():
         if not file.is_file():
             raise FileNotFoundError(
