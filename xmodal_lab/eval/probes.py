@@ -19,16 +19,6 @@ def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _check_k(k: Any, n: int, fn: str) -> None:
-    """Refuse a neighbour count that is not a whole number in ``1..n`` (``n`` training items)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputValueError(f"{fn}: k must be a positive whole number of neighbours, got {k!r}")
-    if k > n:
-        raise InputValueError(
-            f"{fn}: k={k} neighbours but only {n} training items: every test item would get the same vote; "
-            f"use k <= {n} or more training data")
-
-
 def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
     """Logistic-regression probe on frozen, standardised embeddings ``[N, D]``.
 
@@ -74,7 +64,12 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
     y_train = y_train.astype(np.int64)
     if y_train.min() < 0:
         raise ValueError("knn_accuracy: class ids must be non-negative integers")
-    _check_k(k, len(x_train), "knn_accuracy")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputValueError(f"knn_accuracy: k must be a positive whole number of neighbours, got {k!r}")
+    if k > (n := len(x_train)):
+        raise InputValueError(
+            f"knn_accuracy: k={k} neighbours but only {n} training items: every test item would get the same "
+            f"vote; use k <= {n} or more training data")
     a, b = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (x_train, x_test))
     cos = b @ a.T  # [M, N] test against training embeddings
     top = np.argsort(-cos, axis=1, kind="stable")[:, :k]  # [M, k] the k most similar
