@@ -1,8 +1,4 @@
-"""kNN across ground sample distances: Scale-MAE's evaluation protocol on the simulated world.
-
-Fit and test sets are seen at one GSD at a time, the encoder being told it: a fixed footprint is rendered
-at each GSD, and fit and test places are different worlds.
-"""
+"""kNN across ground sample distances (Scale-MAE's protocol): one footprint rendered at each GSD."""
 
 from __future__ import annotations
 
@@ -18,9 +14,8 @@ from .embeddings import embed_dataset
 from .probes import knn_accuracy
 
 
-def footprint_views(
-    seed: int, n_places: int, gsds: Sequence[float] = (10.0, 20.0, 40.0), footprint: float = 320.0
-) -> dict[float, SimulatedWorld]:
+def footprint_views(seed: int, n_places: int, gsds: Sequence[float] = (10.0, 20.0, 40.0),
+                    footprint: float = 320.0) -> dict[float, SimulatedWorld]:
     """``{gsd: SimulatedWorld}``: the same ``n_places`` places at each GSD, tiles ``footprint`` m a side."""
     if not gsds:
         raise ValueError("footprint_views: give at least one GSD")
@@ -28,10 +23,8 @@ def footprint_views(
     for g in gsds:
         px = footprint / g
         if g <= 0 or abs(px - round(px)) > 1e-6 or round(px) < 1:
-            raise ValueError(
-                f"footprint_views: a {footprint:g} m footprint at {g:g} m is {px:g} px; "
-                "choose GSDs that divide the footprint into whole pixels"
-            )
+            raise ValueError(f"footprint_views: a {footprint:g} m footprint at {g:g} m is {px:g} px; "
+                             "choose GSDs that divide the footprint into whole pixels")
         views[float(g)] = SimulatedWorld(seed=seed, size=round(px), n_scenes=n_places, gsd=float(g))
     return views
 
@@ -40,18 +33,14 @@ def _raw(world: SimulatedWorld) -> torch.Tensor:
     return torch.stack([world[i]["s2"].flatten() for i in range(len(world))])  # [N, 12 * H * W]
 
 
-def knn_across_gsds(
-    models: Mapping[str, nn.Module],
-    fit_views: Mapping[float, SimulatedWorld],
-    test_views: Mapping[float, SimulatedWorld],
-    k: int = 20,
-    temperature: float | None = 0.07,
-) -> dict[str, dict[float, float]]:
-    """Accuracy of a kNN per model and GSD, fitted and tested at that GSD on different places.
+def knn_across_gsds(models: Mapping[str, nn.Module], fit_views: Mapping[float, SimulatedWorld],
+                    test_views: Mapping[float, SimulatedWorld], k: int = 20,
+                    temperature: float | None = 0.07) -> dict[str, dict[float, float]]:  # fmt: skip
+    """``{name: {gsd: accuracy}}`` of a kNN per model and GSD, fitted and tested at that GSD on other places.
 
-    Tiles are labelled by their dominant class and compared by their optical embeddings; ``"raw pixels"`` and ``"majority"`` baselines come with the
-    models. ``temperature`` weights votes ``exp(cos / temperature)`` (Scale-MAE: ``k=20``, 0.07); ``None``
-    is a majority vote. Returns ``{name: {gsd: accuracy}}``.
+    Tiles are labelled by their dominant class and compared by their optical embeddings, next to ``"raw
+    pixels"`` and ``"majority"`` baselines. ``temperature`` weights votes ``exp(cos / temperature)``
+    (Scale-MAE: ``k=20``, 0.07); ``None`` is a majority vote.
     """
     if set(fit_views) != set(test_views):
         fit, test = sorted(fit_views), sorted(test_views)

@@ -13,13 +13,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from xmodal_lab.data.changes import collate_changes
 
-LEVELS = ("tile", "patch")
-MODALITIES = ("s1", "s2", "joint")
 MIN_CHANGED = 0.05  # a tile changed when at least this fraction of its pixels did
 
 
 def _check_modality(modality: str) -> None:
-    if modality not in MODALITIES:
+    if modality not in ("s1", "s2", "joint"):
         raise ValueError(f"modality: expected 's1', 's2' or 'joint', got {modality!r}")
 
 
@@ -56,20 +54,18 @@ def best_threshold(scores: Any, truth: Any) -> float:
     u = np.unique(s)
     candidates = np.concatenate([[u[0] - 1e-9], (u[:-1] + u[1:]) / 2])
     order = np.argsort(s)
-    s_sorted, t_sorted = s[order], t[order]
-    above = s.size - np.searchsorted(s_sorted, candidates, side="right")  # predicted "changed" per candidate
-    tp = np.concatenate([[0], np.cumsum(t_sorted[::-1])])[above]  # true changes among the highest scores
+    above = s.size - np.searchsorted(s[order], candidates, side="right")  # predicted "changed" per candidate
+    tp = np.concatenate([[0], np.cumsum(t[order][::-1])])[above]  # true changes among the highest scores
     f1 = 2 * tp / (above + t.sum())
     return float(candidates[int(np.argmax(f1))])
 
 
 @torch.no_grad()
-def embedding_change(
-    model: torch.nn.Module, before: dict, after: dict, modality: str = "s1", level: str = "tile"
-) -> Tensor:
+def embedding_change(model: torch.nn.Module, before: dict, after: dict, modality: str = "s1",
+                     level: str = "tile") -> Tensor:
     """Cosine distance ``1 - cos`` of two dates' embeddings: ``[B]`` per tile, ``[B, h, w]`` per patch."""
-    if level not in LEVELS:
-        raise ValueError(f"level: expected one of {LEVELS}, got {level!r}")
+    if level not in ("tile", "patch"):
+        raise ValueError(f"level: expected one of ('tile', 'patch'), got {level!r}")
     _check_modality(modality)
     need = ("s1", "s2") if modality == "joint" else (modality,)
     model.eval()
@@ -81,11 +77,7 @@ def embedding_change(
 
 
 def pixel_difference(before: dict, after: dict, modality: str = "s1") -> Tensor:
-    """The log-ratio baseline, ``mean_bands |ln(x_after / x_before)|`` per pixel ``[B, H, W]``.
-
-    Speckle is multiplicative, so a ratio, not a difference, is the stable radar change operator; radar dB
-    differences become natural-log ratios.
-    """
+    """Log-ratio baseline ``mean_bands |ln(after / before)|`` per pixel ``[B, H, W]``: speckle multiplies."""
     _check_modality(modality)
     diffs = []
     if modality in ("s1", "joint"):
@@ -102,12 +94,8 @@ def pool_to_grid(pixels: Tensor, grid: tuple[int, int]) -> Tensor:
     return F.adaptive_avg_pool2d(pixels.float()[:, None], grid)[:, 0]
 
 
-def change_detection_scores(
-    model: torch.nn.Module | None,
-    data: Dataset | Iterable,
-    modality: str = "s1",
-    batch_size: int = 32,
-) -> dict[str, dict[str, np.ndarray]]:
+def change_detection_scores(model: torch.nn.Module | None, data: Dataset | Iterable, modality: str = "s1",
+                            batch_size: int = 32) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
     """``{detector: {"scores", "truth"}}`` per tile, patch and pixel for the model and the pixel baseline."""
     parts: dict[str, dict[str, list]] = {}
 
@@ -132,13 +120,8 @@ def change_detection_scores(
     return {name: {key: np.concatenate(v) for key, v in entry.items()} for name, entry in parts.items()}
 
 
-def change_detection_report(
-    model: torch.nn.Module | None,
-    calibration: Dataset,
-    test: Dataset,
-    modality: str = "s1",
-    batch_size: int = 32,
-) -> dict[str, dict[str, float]]:
+def change_detection_report(model: torch.nn.Module | None, calibration: Dataset, test: Dataset,
+                            modality: str = "s1", batch_size: int = 32) -> dict[str, dict[str, float]]:
     """Each detector's F1-best threshold chosen on ``calibration``, its :func:`change_metrics` on ``test``."""
     calib = change_detection_scores(model, calibration, modality, batch_size)
     scored = change_detection_scores(model, test, modality, batch_size)

@@ -16,10 +16,8 @@ def _class_ids(x: Any, name: str) -> torch.Tensor:
     """A flat long tensor of class ids; refuses floats that are not whole numbers (probabilities, logits)."""
     t = torch.as_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else np.asarray(x)).flatten()
     if t.is_floating_point() and not bool((t == t.round()).all()):
-        raise InputTypeError(
-            f"{name}: expected class ids, got fractional floats (probabilities or logits?); "
-            f"pass the class map, e.g. probs.argmax(axis=1)"
-        )
+        raise InputTypeError(f"{name}: expected class ids, got fractional floats (probabilities or logits?); "
+                             f"pass the class map, e.g. probs.argmax(axis=1)")
     return t.long()
 
 
@@ -39,11 +37,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
 
 
 def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str, Any]:
-    """IoU and F1 per class (NaN when absent, left out of the means), their means and accuracy.
-
-    Raises:
-        InputValueError: the matrix counts no pixel (all targets ``ignore_index``).
-    """
+    """IoU and F1 per class (NaN when absent, left out of the means), their means and accuracy."""
     cm = np.asarray(cm, dtype=np.float64)
     names = class_names or [str(i) for i in range(cm.shape[0])]
     if len(names) != cm.shape[0]:
@@ -51,26 +45,22 @@ def scores_from_confusion(cm: np.ndarray, class_names: list[str] | None = None) 
     if not cm.sum():
         raise InputValueError(
             "scores: no labelled pixel (every target pixel is ignore_index or the confusion matrix is empty); "
-            "score images that hold labelled pixels, or check ignore_index"
-        )
+            "score images that hold labelled pixels, or check ignore_index")
     tp = np.diag(cm)
     fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
         f1 = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
     return {
-        "iou": dict(zip(names, iou.tolist())),
-        "f1": dict(zip(names, f1.tolist())),
+        "iou": dict(zip(names, iou.tolist())), "f1": dict(zip(names, f1.tolist())),
         "mIoU": float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan"),
         "mF1": float(np.nanmean(f1)) if np.isfinite(f1).any() else float("nan"),
-        "accuracy": float(tp.sum() / cm.sum()),
-        "pixels": int(cm.sum()),
-    }
+        "accuracy": float(tp.sum() / cm.sum()), "pixels": int(cm.sum()),
+    }  # fmt: skip
 
 
-def segmentation_scores(
-    pred: Any, target: Any, num_classes: int, ignore_index: int = -1, class_names: list[str] | None = None
-) -> dict[str, Any]:
+def segmentation_scores(pred: Any, target: Any, num_classes: int, ignore_index: int = -1,
+                        class_names: list[str] | None = None) -> dict[str, Any]:
     """:func:`scores_from_confusion` of predicted against true class maps."""
     return scores_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index), class_names)
 
@@ -90,10 +80,10 @@ def evaluate_segmentation(model: torch.nn.Module, data: Dataset, batch_size: int
 
 
 def band_threshold_baseline(labelled: Dataset, test: Dataset) -> dict[str, Any]:
-    """The classical one-band water map ``VV < t``, ``t`` chosen on the labelled scenes.
+    """The classical one-band water map ``VV < t``, the baseline every learned flood map should beat.
 
-    The threshold maximises labelled mIoU over 101 quantiles of radar VV (band 0 of ``"s1"``): the darkness
-    threshold every learned flood map should beat. Adds ``"threshold"`` to the scores.
+    ``t`` maximises the labelled scenes' mIoU over 101 quantiles of radar VV (band 0 of ``"s1"``); the scores
+    on ``test`` come with ``"threshold"``.
     """
     if len(labelled) == 0 or len(test) == 0:
         raise ValueError("band_threshold_baseline: the labelled and the test scenes must not be empty")

@@ -27,14 +27,9 @@ def _on(device: torch.device, value: Any) -> Any:
 
 
 @torch.no_grad()
-def embed_batches(
-    model: torch.nn.Module,
-    data: Dataset,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-    pass_keys: tuple[str, ...] = (),
-    progress: bool = False,
-) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
+def embed_batches(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
+                  device: str | torch.device | None = None, pass_keys: tuple[str, ...] = (),
+                  progress: bool = False) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
     """Run ``model.embed`` in eval mode (with the :data:`CONTEXT` it accepts): ``({key: [B, D]}, batch)``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
@@ -56,8 +51,7 @@ def embed_batches(
             emb = model.embed(**inputs, **extra, gsd=_on(device, batch.get("gsd")))
             if not emb or not all(isinstance(v, torch.Tensor) and v.ndim == 2 for v in emb.values()):
                 raise ValueError(
-                    f"{type(model).__name__}.embed must return a dict of [B, D] tensors, got {emb!r:.200}"
-                )
+                    f"{type(model).__name__}.embed must return a dict of [B, D] tensors, got {emb!r:.200}")
             yield {key: value.float().cpu().numpy() for key, value in emb.items()}, batch
     finally:
         model.train(was_training)
@@ -72,20 +66,14 @@ def concat_rows(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
     return {key: np.concatenate(values) for key, values in rows.items()}
 
 
-def _dominant_class(landcover: torch.Tensor) -> np.ndarray:
-    """Most frequent land-cover id per tile: ``[B, H, W]`` -> ``[B]``."""
-    flat = landcover.reshape(landcover.shape[0], -1).long()
-    counts = torch.zeros(flat.shape[0], int(flat.max()) + 1, dtype=torch.long)
-    counts.scatter_add_(1, flat, torch.ones_like(flat))
-    return counts.argmax(dim=1).numpy()
-
-
 def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     if "labels" in batch:
         out["labels"] = torch.as_tensor(batch["labels"]).numpy()
-    if "landcover" in batch:
-        out["dominant_class"] = _dominant_class(batch["landcover"])
+    if "landcover" in batch:  # the most frequent land-cover id per tile
+        flat = batch["landcover"].reshape(batch["landcover"].shape[0], -1).long()  # [B, H * W]
+        counts = torch.zeros(flat.shape[0], int(flat.max()) + 1, dtype=torch.long)
+        out["dominant_class"] = counts.scatter_add_(1, flat, torch.ones_like(flat)).argmax(dim=1).numpy()
     for key in ("lat", "lon", "gsd"):
         if key in batch:
             out[key] = np.asarray(torch.as_tensor(batch[key]), dtype=np.float64)
@@ -97,13 +85,9 @@ def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def embed_dataset(
-    model: torch.nn.Module,
-    data: Dataset,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-    pass_keys: tuple[str, ...] = (),
-) -> dict[str, np.ndarray]:
+def embed_dataset(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
+                  device: str | torch.device | None = None,
+                  pass_keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
 
     The first item's units are checked first. Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus

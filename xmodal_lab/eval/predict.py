@@ -1,8 +1,7 @@
 """Whole-scene predictions: a segmentation model over a GeoTIFF pair, stitched into one COG, and its polygons.
 
-Tiles overlap and are blended with a cosine (Hann) weight, so tile edges leave no seams; rows are written as
-soon as no later tile touches them, so memory does not grow with the scene (the pattern of geoai's
-``predict_geotiff``: windowed reads, blended overlaps, test-time augmentation).
+Overlapping tiles are blended with a cosine (Hann) weight, so edges leave no seams; finished rows are written
+at once, so memory does not grow with the scene (as geoai's ``predict_geotiff``).
 """
 
 from __future__ import annotations
@@ -23,8 +22,7 @@ from xmodal_lab.files import check_new, publish, publishing
 
 BLENDS = ("cosine", "none")
 OUTPUTS = ("probabilities", "labels")
-#: Nodata of a label raster (class ids are 0..254).
-LABEL_NODATA = 255
+LABEL_NODATA = 255  # nodata of a label raster (class ids are 0..254)
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -35,16 +33,13 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def blend_weights(
-    starts: Sequence[int], length: int, tile: int, overlap: int, blend: str
-) -> list[np.ndarray]:
+def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
+                  blend: str) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
-    ``"cosine"``: 1 where no other tile reaches, a cosine (Hann) taper ``sin^2(pi (i + 1/2) / (2 overlap))``
-    over each overlap with a neighbour (a Tukey window), so two tapers sum to 1 and the output fades from
-    one tile to the next; no taper on the side facing the scene's edge (border pixels get full weight).
-    ``"none"``: 1 on the tile's share of the overlaps (cut in their middle), 0 elsewhere: centre-crop
-    stitching, one tile per pixel.
+    ``"cosine"``: a Tukey window, 1 where no other tile reaches and ``sin^2(pi (i + 1/2) / (2 overlap))`` over
+    each overlap, so two tapers sum to 1 (none towards the scene's edge). ``"none"``: 1 on the tile's share
+    of the overlaps (cut in their middle), 0 elsewhere: centre-crop stitching.
     """
     i = np.arange(tile, dtype=np.float64)
     ramp = np.sin(np.pi * (i[:overlap] + 0.5) / (2 * overlap)) ** 2
@@ -83,8 +78,8 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
         return model.logits
     if not callable(model):
         raise InputTypeError(
-            f"model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], got {type(model).__name__}"
-        )
+            "model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], "
+            f"got {type(model).__name__}")
 
     def call(batch: dict) -> Tensor:
         out = model(batch)
@@ -118,18 +113,15 @@ def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, 
     total = None
     views = range(8) if tta else range(1)
     for k in views:
-        view = {**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)}
-        logits = logits_of(view)
+        logits = logits_of({**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)})
         b = batch["s1"].shape[0]
         if logits.ndim != 4 or logits.shape[0] != b or tuple(logits.shape[-2:]) != (tile, tile):
             raise InputValueError(
-                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}"
-            )
+                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}")
         if logits.shape[1] < 2:
             raise InputValueError(
                 f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one score z, "
-                "return torch.cat([-z, z], dim=1)"
-            )
+                "return torch.cat([-z, z], dim=1)")
         p = undo_dihedral(torch.softmax(logits.float(), dim=1), k)
         total = p if total is None else total + p
     return (total / len(views)).cpu().numpy()
@@ -144,9 +136,8 @@ class _RowBuffer:
         self.invalid = np.zeros((tile, width), bool)
         self.top = 0
 
-    def add(
-        self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray, invalid: np.ndarray
-    ) -> None:
+    def add(self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray,
+            invalid: np.ndarray) -> None:
         r, t = row - self.top, weight.shape[0]
         self.invalid[r : r + t, col : col + t] |= invalid
         if probs is not None:
@@ -174,8 +165,7 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
             raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
     if overlap >= tile:
         raise InputValueError(
-            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4"
-        )
+            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
     if blend not in BLENDS:
         raise InputValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
     if output not in OUTPUTS:
@@ -193,54 +183,27 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
             raise InputValueError(
                 f"{s1_path} ({s1.crs}, {s1.width}x{s1.height} px) is not on the grid of {s2_path} ({s2.crs}, "
                 f"{s2.width}x{s2.height} px); expected one grid (warp the radar onto the optical grid first, "
-                "e.g. with rasterio.vrt.WarpedVRT or gdalwarp)"
-            )
+                "e.g. with rasterio.vrt.WarpedVRT or gdalwarp)")
 
 
-def predict_raster(
-    model: Any,
-    s1_path: str | Path,
-    s2_path: str | Path,
-    out_path: str | Path,
-    *,
-    tile: int = 32,
-    overlap: int = 8,
-    blend: str = "cosine",
-    tta: bool = False,
-    output: str = "probabilities",
-    batch_size: int = 32,
-    rows: int = 256,
-    progress: bool = False,
-    **dataset_kwargs: Any,
-) -> Path:
+def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_path: str | Path, *,
+                   tile: int = 32, overlap: int = 8, blend: str = "cosine", tta: bool = False,
+                   output: str = "probabilities", batch_size: int = 32, rows: int = 256,
+                   progress: bool = False, **dataset_kwargs: Any) -> Path:  # fmt: skip
     """Predict every pixel of a co-registered S1/S2 GeoTIFF pair and write a Cloud-Optimised GeoTIFF.
 
-    Args:
-        model: a ``SegmentationModel`` (its ``logits``) or a callable ``batch -> logits [B, K, H, W]`` (or a
-            dict with ``"logits"``); ``batch`` holds ``s1 [B, 2, H, W]`` dB, ``s2 [B, 12, H, W]`` reflectance.
-        s1_path: the radar GeoTIFF, on the optical file's grid.
-        s2_path: the optical GeoTIFF; its CRS and transform are the output's.
-        out_path: a new ``.tif``.
-        tile: tile side in pixels (what the model takes).
-        overlap: pixels shared by neighbouring tiles; tiles step by ``tile - overlap``, the last one flush
-            with each edge.
-        blend: ``"cosine"`` weighs each tile's probabilities by a cosine (Hann) taper over each overlap
-            (full weight at the scene's edges, see :func:`blend_weights`); ``"none"`` cuts the overlaps in
-            the middle (centre-crop stitching).
-        tta: predict the 8 dihedral views of each tile and average their probabilities, turned back.
-        output: ``"probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN); ``"labels"`` uint8 class ids
-            ``[1, H, W]`` (nodata 255), the argmax of the blended probabilities.
-        batch_size: tiles per model call.
-        rows: rows of the input decoded at a time (full width).
-        progress: print the rows done.
-        **dataset_kwargs: passed to ``PairedRasterDataset`` (``s2_scale``, ``s1_units`` ...).
-
-    Returns:
-        The published path. Pixels missing in either input are nodata.
+    ``model`` is a ``SegmentationModel`` or a callable ``batch -> logits [B, K, H, W]`` (or a dict with
+    ``"logits"``); ``batch`` holds ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance. The radar file
+    must lie on the optical file's grid, which is the output's. Tiles of ``tile`` px share ``overlap`` px
+    with their neighbours; ``blend="cosine"`` tapers their weights over the overlaps (:func:`blend_weights`),
+    ``"none"`` cuts the overlaps in the middle. ``tta`` averages the 8 dihedral views of each tile, turned
+    back. ``output="probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN), ``"labels"`` uint8 argmax
+    ids ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per
+    model call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
 
     Raises:
-        InputValueError: bad settings, missing files, grids that differ, a model that does not return per-pixel
-            logits of at least 2 classes (an InputTypeError for non-integer sizes or a non-callable model).
+        InputValueError: bad settings, missing files, grids that differ, logits not per pixel or of one class
+            (InputTypeError: non-integer sizes, a non-callable model).
         OutputExistsError: ``out_path`` exists (nothing is overwritten; nothing is published on failure).
     """
     from xmodal_lab.data.collate import collate_pairs
@@ -253,9 +216,7 @@ def predict_raster(
     logits_of = _logits_fn(model)
     ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=tile - overlap, scan=False, **dataset_kwargs)
     if ds.transform is not None:
-        raise InputValueError(
-            "transform: predict_raster gives the model the tiles as read; transform inside the model"
-        )
+        raise InputValueError("transform: predict_raster gives the model tiles as read; transform inside it")
     row_starts = tile_starts(ds.height, tile, tile - overlap)
     col_starts = tile_starts(ds.width, tile, tile - overlap)
     ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
@@ -263,9 +224,9 @@ def predict_raster(
     col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
     epsg = ds.crs.to_epsg()
     crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
+    name = str(getattr(model, "name", type(model).__name__))
     tags = {
-        "source": "xmodal_lab.eval.predict_raster",
-        "model": str(getattr(model, "name", type(model).__name__)),
+        "source": "xmodal_lab.eval.predict_raster", "model": name,
         "tile": str(tile), "overlap": str(overlap), "blend": blend, "tta": str(tta), "output": output,
         "s1_file": Path(s1_path).name, "s2_file": Path(s2_path).name,
     }  # fmt: skip
@@ -286,7 +247,7 @@ def predict_raster(
                 yield it["window"], it["nodata_mask"].numpy(), None if empty else next(probs)
             pending.clear()
 
-        # the windows in the kit's units, without BlockTiles' per-tile coordinates (a list as long as the scene)
+        # the kit's units, without BlockTiles' per-tile coordinates (a list as long as the scene)
         gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
         for index, s1, s2, nodata in tile_windows(ds, rows=rows):
             pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
@@ -311,13 +272,10 @@ def predict_raster(
                     if buffer is None:  # the first tile with data tells the number of classes
                         classes = probs.shape[0]
                         if output == "labels" and classes > LABEL_NODATA:
-                            raise InputValueError(
-                                f"output='labels': at most {LABEL_NODATA} classes, got {classes}"
-                            )
+                            raise InputValueError(f"output='labels': at most 255 classes, got {classes}")
                         buffer = _RowBuffer(classes, tile, ds.width)
-                        dst = stack.enter_context(
-                            rasterio.open(rows_tmp, "w", **_profile(ds, classes, output, crs))
-                        )
+                        profile = _profile(ds, classes, output, crs)
+                        dst = stack.enter_context(rasterio.open(rows_tmp, "w", **profile))
                     while buffer.top < row:  # rows above this tile row are final
                         done = _write_rows(dst, buffer, min(row - buffer.top, tile), output)
                     buffer.add(row, col, probs, np.outer(row_w[row], col_w[col]), nodata)
@@ -325,20 +283,17 @@ def predict_raster(
                     raise NodataError(f"{s1_path} / {s2_path}: every pixel is nodata in one of the files")
                 while buffer.top < ds.height:
                     done = _write_rows(dst, buffer, min(ds.height - buffer.top, tile), output)
-                dst.descriptions = (
-                    tuple(f"class_{k}" for k in range(classes)) if output == "probabilities" else ("class",)
-                )
+                names = tuple(f"class_{k}" for k in range(classes))
+                dst.descriptions = names if output == "probabilities" else ("class",)
                 dst.update_tags(**tags)
             if done != ds.height:
                 raise OutputWriteError(f"{path}: wrote {done} of {ds.height} rows")
             with rasterio.open(rows_tmp) as src:
+                resampling = "AVERAGE" if output == "probabilities" else "MODE"
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
-                                     blocksize=256,
-                                     resampling="AVERAGE" if output == "probabilities" else "MODE")  # fmt: skip
+                                     blocksize=256, resampling=resampling)  # fmt: skip
             if not _same_rasters(rows_tmp, tmp, rows):
-                raise OutputWriteError(
-                    f"GeoTIFF {path} was not written: the COG does not read back as written"
-                )
+                raise OutputWriteError(f"GeoTIFF {path} was not written: the COG does not read back")
         finally:
             rows_tmp.unlink(missing_ok=True)
 
@@ -380,13 +335,7 @@ def _same_rasters(a: Path, b: Path, rows: int) -> bool:
     from rasterio.windows import Window
 
     with rasterio.open(a) as x, rasterio.open(b) as y:
-        if (x.count, x.shape, x.crs, x.transform, x.dtypes) != (
-            y.count,
-            y.shape,
-            y.crs,
-            y.transform,
-            y.dtypes,
-        ):
+        if any(getattr(x, a) != getattr(y, a) for a in ("count", "shape", "crs", "transform", "dtypes")):
             return False
         for top in range(0, x.height, rows):
             window = Window(0, top, x.width, min(rows, x.height - top))
@@ -395,19 +344,13 @@ def _same_rasters(a: Path, b: Path, rows: int) -> bool:
     return True
 
 
-def raster_to_vectors(
-    mask_path: str | Path,
-    out_path: str | Path,
-    *,
-    classes: Sequence[int] | Mapping[int, str] | None = None,
-    min_area: float = 0.0,
-) -> Path:
+def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: float = 0.0,
+                      classes: Sequence[int] | Mapping[int, str] | None = None) -> Path:  # fmt: skip
     """Polygons of a label raster (one band of class ids) in its CRS, written to a new GeoPackage or GeoParquet.
 
     Each polygon has ``class`` (the id), ``name`` (when ``classes`` maps ids to names) and ``area`` (squared
     CRS units); touching pixels of one class merge (4-connected). ``classes`` picks the ids to keep (default
-    every id but nodata); polygons smaller than ``min_area`` are dropped. The suffix picks the format:
-    ``.gpkg`` or ``.parquet`` / ``.geoparquet``.
+    every id but nodata); smaller polygons than ``min_area`` are dropped. Suffix: ``.gpkg`` or ``.parquet``.
     """
     import geopandas as gpd
     import rasterio
@@ -423,8 +366,7 @@ def raster_to_vectors(
         if src.count != 1 or not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
             raise InputValueError(
                 f"{mask_path}: expected one band of integer class ids, got {src.count} band(s) of {src.dtypes[0]}; "
-                "write labels with predict_raster(output='labels')"
-            )
+                "write labels with predict_raster(output='labels')")
         if src.crs is None:
             raise InputValueError(f"{mask_path}: has no CRS; expected a georeferenced raster")
         labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs

@@ -19,17 +19,6 @@ def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _check_k(k: Any, n: int, fn: str) -> None:
-    """Refuse a neighbour count that is not a whole number in ``1..n`` (``n`` training items)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputValueError(f"{fn}: k must be a positive whole number of neighbours, got {k!r}")
-    if k > n:
-        raise InputValueError(
-            f"{fn}: k={k} neighbours but only {n} training items: every test item would get the same vote; "
-            f"use k <= {n} or more training data"
-        )
-
-
 def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
     """Logistic-regression probe on frozen, standardised embeddings ``[N, D]``.
 
@@ -44,11 +33,10 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
 
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
-        keep = y_train.sum(axis=0) > 0
-        keep &= y_train.sum(axis=0) < len(y_train)  # a label present in every tile teaches nothing
+        # a label present in no tile or in every tile teaches nothing
+        keep = (y_train.sum(axis=0) > 0) & (y_train.sum(axis=0) < len(y_train))
         clf = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000)))
-        clf.fit(x_train, y_train[:, keep])
-        scores = clf.predict_proba(x_test)
+        scores = clf.fit(x_train, y_train[:, keep]).predict_proba(x_test)
         truth = y_test[:, keep]
         present = truth.sum(axis=0) > 0
         return {
@@ -59,15 +47,12 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
         raise ValueError("linear_probe: the training labels hold a single class; use more data")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
     pred = clf.predict(x_test)
-    return {
-        "accuracy": float((pred == y_test).mean()),
-        "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
-    }
+    macro_f1 = f1_score(y_test, pred, average="macro", zero_division=0)
+    return {"accuracy": float((pred == y_test).mean()), "macro_f1": float(macro_f1)}
 
 
-def knn_accuracy(
-    x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5, temperature: float | None = None
-) -> float:
+def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5,
+                 temperature: float | None = None) -> float:
     """Accuracy of a cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``.
 
     ``temperature=None`` is a majority vote; a temperature weights each neighbour's vote ``exp(cos /
@@ -79,7 +64,12 @@ def knn_accuracy(
     y_train = y_train.astype(np.int64)
     if y_train.min() < 0:
         raise ValueError("knn_accuracy: class ids must be non-negative integers")
-    _check_k(k, len(x_train), "knn_accuracy")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputValueError(f"knn_accuracy: k must be a positive whole number of neighbours, got {k!r}")
+    if k > (n := len(x_train)):
+        raise InputValueError(
+            f"knn_accuracy: k={k} neighbours but only {n} training items: every test item would get the same "
+            f"vote; use k <= {n} or more training data")
     a, b = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (x_train, x_test))
     cos = b @ a.T  # [M, N] test against training embeddings
     top = np.argsort(-cos, axis=1, kind="stable")[:, :k]  # [M, k] the k most similar
@@ -101,15 +91,9 @@ def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.n
     return np.sort(np.concatenate(picked))
 
 
-def label_efficiency(
-    x_train: Any,
-    y_train: Any,
-    x_test: Any,
-    y_test: Any,
-    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0),
-    seed: int = 0,
-    repeats: int = 1,
-) -> dict[float, list[float]]:
+def label_efficiency(x_train: Any, y_train: Any, x_test: Any, y_test: Any,
+                     fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0), seed: int = 0,
+                     repeats: int = 1) -> dict[float, list[float]]:
     """Linear-probe score per fraction of training labels: ``{fraction: [score per repeat]}``."""
     x_train, y_train = _xy(x_train, y_train, "train")
     rng = np.random.default_rng(seed)
@@ -129,16 +113,12 @@ def label_efficiency(
     return curve
 
 
-def cross_modal_transfer(
-    train: dict[str, Any],
-    test: dict[str, Any],
-    source: str = "s2",
-    target: str = "s1",
-) -> dict[str, float]:
+def cross_modal_transfer(train: dict[str, Any], test: dict[str, Any], source: str = "s2",
+                         target: str = "s1") -> dict[str, float]:
     """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
 
-    It works only where both modalities share one space: that is the point of the experiment. ``train`` and
-    ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs; the labels are their ``dominant_class``.
+    It works only where both modalities share one space: the point of the experiment. ``train`` and ``test``
+    are :func:`~xmodal_lab.eval.embed_dataset` outputs, labelled by their ``dominant_class``.
     """
     for part, name in ((train, "train"), (test, "test")):
         if missing := {source, target, "dominant_class"} - set(part):

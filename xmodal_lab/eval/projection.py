@@ -14,8 +14,7 @@ def _reduce(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
         try:
             import umap
 
-            reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed,
-                                n_jobs=1)  # fmt: skip
+            reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1)
             return reducer.fit_transform(x), "umap"
         except Exception as error:  # numba or a tiny N can fail: the lesson must go on
             warnings.warn(f"UMAP failed ({error}); using PCA instead", stacklevel=3)
@@ -41,14 +40,10 @@ def project_2d(s1: Any, s2: Any, method: str = "umap", seed: int = 0) -> dict[st
     x = np.concatenate([a, b])
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
     coords, used = _reduce(x, method, seed)
-    n = len(a)
-    pa, pb = coords[:n], coords[n:]
-    shuffled = pb[np.random.default_rng(seed).permutation(n)]
+    pa, pb = coords[: len(a)], coords[len(a) :]
+    shuffled = pb[np.random.default_rng(seed).permutation(len(a))]
     baseline = np.linalg.norm(pa - shuffled, axis=1).mean()
     return {
-        "s1": pa,
-        "s2": pb,
-        "segments": np.stack([pa, pb], axis=1),
-        "method": used,
+        "s1": pa, "s2": pb, "segments": np.stack([pa, pb], axis=1), "method": used,
         "pair_distance": float(np.linalg.norm(pa - pb, axis=1).mean() / (baseline + 1e-12)),
-    }
+    }  # fmt: skip

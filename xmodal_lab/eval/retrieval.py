@@ -23,7 +23,7 @@ def as_tensor(x: Any, name: str = "embeddings") -> Tensor:
         raise ValueError(f"{name}: expected [N, D] embeddings, got shape {tuple(t.shape)}")
     if 0 in t.shape:
         n, d = t.shape
-        raise InputValueError(f"{name}: no embeddings or no width (N={n}, D={d}); expected [N, D] with N, D >= 1")
+        raise InputValueError(f"{name}: no embeddings or no width (N={n}, D={d}); expected [N, D], N, D >= 1")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return t
@@ -42,8 +42,7 @@ def match_ranks(query: Any, gallery: Any) -> np.ndarray:
     sim = cosine_similarity(query, gallery)
     if sim.shape[0] != sim.shape[1]:
         raise ValueError(f"query and gallery must have the same number of rows, got {tuple(sim.shape)}")
-    true = sim.diagonal()[:, None]  # [N, 1]
-    return (sim >= true).sum(dim=1).numpy().astype(np.int64)
+    return (sim >= sim.diagonal()[:, None]).sum(dim=1).numpy().astype(np.int64)
 
 
 def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] | None = None) -> dict[str, float]:
@@ -61,12 +60,9 @@ def retrieval_metrics(query: Any, gallery: Any, ks: tuple[int, ...] | None = Non
         ks = tuple(k for k in (1, 5, 10) if k < n)
     elif max(ks) >= n:
         raise InputValueError(
-            f"ks: recall@k with k={max(ks)} >= N={n} pairs is 1.0 whatever the embeddings; use k < {n}"
-        )
+            f"ks: recall@k with k={max(ks)} >= N={n} pairs is 1.0 whatever the embeddings; use k < {n}")
     out = {f"recall@{k}": float((ranks <= k).mean()) for k in ks}
-    out["median_rank"] = float(np.median(ranks))
-    out["mrr"] = float((1.0 / ranks).mean())
-    return out
+    return {**out, "median_rank": float(np.median(ranks)), "mrr": float((1.0 / ranks).mean())}
 
 
 def topk_matches(sim: Any, query: int, k: int = 4, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:

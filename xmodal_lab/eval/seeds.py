@@ -17,12 +17,11 @@ class SeedSpread:
     values: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        bad = [s for s, v in zip(self.seeds, self.values) if not math.isfinite(v)]
         if len(self.values) != len(self.seeds):
             raise ValueError(f"SeedSpread {self.name!r}: {len(self.values)} values for {len(self.seeds)} seeds")
         if len(self.values) < 2:
             raise ValueError(f"SeedSpread {self.name!r}: a spread needs at least 2 seeds, got {len(self.values)}")
-        if bad:
+        if bad := [s for s, v in zip(self.seeds, self.values) if not math.isfinite(v)]:
             raise ValueError(f"SeedSpread {self.name!r}: non-finite value for seed(s) {bad}")
 
     @property
@@ -47,15 +46,9 @@ class SeedSpreads(dict):
         return "\n".join(repr(s) for s in self.values())
 
 
-def over_seeds(
-    experiment: Callable[[int], float | Mapping[str, float]],
-    seeds: Iterable[int] = (0, 1, 2),
-    name: str = "value",
-) -> SeedSpread | SeedSpreads:
-    """Run ``experiment(seed)`` per seed: :class:`SeedSpread` of a number, :class:`SeedSpreads` of a mapping.
-
-    A mapping must have the same keys for every seed; seeds must be at least two and all different.
-    """
+def over_seeds(experiment: Callable[[int], float | Mapping[str, float]], seeds: Iterable[int] = (0, 1, 2),
+               name: str = "value") -> SeedSpread | SeedSpreads:
+    """``experiment(seed)`` per seed: a :class:`SeedSpread` of numbers, :class:`SeedSpreads` of mappings."""
     seeds = tuple(int(s) for s in seeds)
     if len(seeds) < 2:
         raise ValueError(f"over_seeds: a spread needs at least 2 seeds, got {list(seeds)}")

@@ -1,8 +1,4 @@
-"""Binary masks: IoU against labels, boundary overestimation, and georeferenced polygons.
-
-Foundation-model masks tend to spill a patch or two beyond the true edge;
-:func:`boundary_overestimation` makes that habit visible.
-"""
+"""Binary masks: IoU, boundary overestimation (model masks tend to spill past the true edge) and polygons."""
 
 from __future__ import annotations
 
@@ -66,8 +62,8 @@ class OverestimationReport:
             verdict = f"about the right size ({self.area_ratio:.2f}x the true area)"
         return (
             f"{self.n_objects} object(s), {verdict}; {100 * self.extra_near_boundary:.0f}% of the extra pixels "
-            f"lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away from any object"
-        )
+            f"lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away from any "
+            "object")
 
     __str__ = summary
 
@@ -92,9 +88,8 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
         if n == 0:
             unmatched += int(pi.sum())
             continue
-        # Nearest true object of every pixel (via the indices of the nearest true pixel).
         dist, (iy, ix) = ndimage.distance_transform_edt(~ti, return_indices=True)
-        nearest = objects[iy, ix]
+        nearest = objects[iy, ix]  # the true object of every pixel's nearest true pixel
         touching = np.unique(regions[pi & ti])
         in_touching = np.isin(regions, touching[touching > 0])
         unmatched += int((pi & ~in_touching).sum())
@@ -110,21 +105,13 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
         true_area += int(true_per_obj.sum())
         matched += int(attributed.sum())
         offset += n
-    return OverestimationReport(
-        area_ratio=matched / true_area if true_area else float("nan"),
-        true_area=true_area,
-        matched_area=matched,
-        unmatched_area=unmatched,
-        extra_near_boundary=extra_near / extra if extra else 0.0,
-        band=band,
-        n_objects=offset,
-        per_object=per_object,
-    )
+    ratio = matched / true_area if true_area else float("nan")
+    near = extra_near / extra if extra else 0.0
+    return OverestimationReport(ratio, true_area, matched, unmatched, near, band, offset, per_object)
 
 
-def to_polygons(
-    mask: Any, transform: Any, crs: Any, min_area: float = 0.0, properties: dict | None = None
-) -> dict:
+def to_polygons(mask: Any, transform: Any, crs: Any, min_area: float = 0.0,
+                properties: dict | None = None) -> dict:
     """Masks ``[H, W]`` or ``[N, H, W]`` as a GeoJSON FeatureCollection in the source CRS.
 
     Each feature has ``mask_id`` (layer) and ``area`` (squared CRS units); polygons below ``min_area`` are

@@ -20,6 +20,7 @@ from .segmentation import to_polygons
 CLICK_RADIUS = 6  # pixels around a click that make the reference mask of segment_region
 CONTEXT_TILES = 4  # side of segment_region's reference window, in tiles
 
+
 def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: str, grid_crs: str) -> tuple:
     """``(row, col)`` of a point in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
     from xmodal_lab.data.geo import transformer
@@ -28,8 +29,8 @@ def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: st
         x, y = transformer(str(crs), grid_crs).transform(x, y)
     row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
     if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        where = f"({x:.1f}, {y:.1f}) in {grid_crs}"
-        raise ValueError(f"point {where} lies outside the raster's {shape[0]}x{shape[1]} grid")
+        where, size = f"({x:.1f}, {y:.1f}) in {grid_crs}", f"{shape[0]}x{shape[1]}"
+        raise ValueError(f"point {where} lies outside the raster's {size} grid")
     return row, col
 
 
@@ -90,7 +91,7 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
 class RegionMask:
     """A mask over a whole raster from :func:`segment_region`.
 
-    ``mask`` and ``confidence`` are ``[H, W]`` on the optical grid (False / NaN on dropped tiles);
+    ``mask`` and ``confidence`` ``[H, W]`` lie on the optical grid (False / NaN on dropped tiles);
     ``reference_tile`` is the tile under the click (-1 when dropped), ``point`` its optical pixel.
     """
 
@@ -107,21 +108,14 @@ class RegionMask:
         return to_polygons(self.mask, self.transform, self.crs, min_area=min_area, properties=properties)
 
 
-def segment_region(
-    model: Any,
-    tiles: TileEmbeddings,
-    x: float,
-    y: float,
-    crs: str = "EPSG:4326",
-    modality: str = "s2",
-    threshold: float = 0.5,
-) -> RegionMask:
+def segment_region(model: Any, tiles: TileEmbeddings, x: float, y: float, crs: str = "EPSG:4326",
+                   modality: str = "s2", threshold: float = 0.5) -> RegionMask:
     """One-shot segmentation of the concept under a clicked point, over every tile of the raster.
 
     The pixels within :data:`CLICK_RADIUS` of the click, on a window of :data:`CONTEXT_TILES` tiles, are the
-    reference mask of :func:`xmodal_lab.segment.one_shot_segment`; every tile is segmented and the masks are
-    stitched. A click gives no counter-examples, so ``n_background=0`` and the confidence is the plain cosine
-    similarity, on the same scale as the map's similarity slider.
+    reference mask of :func:`xmodal_lab.segment.one_shot_segment`; the tiles' masks are stitched. A click
+    gives no counter-examples (``n_background=0``): the confidence is the plain cosine similarity, on the
+    scale of the map's similarity slider.
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
     from xmodal_lab.segment import one_shot_segment
@@ -139,8 +133,8 @@ def segment_region(
     ref_mask = (rr - (row - r0)) ** 2 + (cc - (col - c0)) ** 2 <= CLICK_RADIUS**2
     grid = PairedRasterDataset(tiles.s1_path, tiles.s2_path, size=t, stride=t, max_nodata=1.0)
     targets = [grid.load(i) for i in range(len(grid))]
-    kwargs = {"n_background": 0, "upsample": "bilinear", "batch_size": 64}
-    result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, **kwargs)
+    result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, n_background=0,
+                              upsample="bilinear", batch_size=64)
     mask = np.zeros((h, w), dtype=bool)
     confidence = np.full((h, w), np.nan, dtype=np.float32)
     for i, (r, c) in enumerate(grid.windows):

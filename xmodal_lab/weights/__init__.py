@@ -1,8 +1,4 @@
-"""Published weights: ``pretrained(name)`` through torchgeo's weight enums, input recipes, converters.
-
-Sits above :mod:`xmodal_lab.models`: it builds the kit's models and loads published checkpoints into them.
-All renaming between checkpoint layouts lives in :mod:`.convert`, never in the models.
-"""
+"""Published weights: ``pretrained(name)`` through torchgeo's weight enums, input recipes, converters."""
 
 from .convert import (
     RENAMES,

@@ -1,8 +1,4 @@
-"""Converters from published checkpoint layouts (torchgeo's, the official ones) to the kit's models.
-
-All renaming between a published layout and the kit's module paths lives here, as rules
-``(published key pattern, kit key)``; a key that fits no parameter is refused by name.
-"""
+"""Converters from published checkpoint layouts to the kit's models: all renaming, as ``(pattern, key)``."""
 
 from __future__ import annotations
 
@@ -25,8 +21,8 @@ Rules = tuple[tuple[str, str], ...]
 
 def _croma_rules() -> Rules:
     """Rules for torchgeo's CROMA, whose layer is [attention, (cross-attention,) feed-forward] modules."""
-    rules = [(r"s1_GAP_FFN\.", "gap_ffn_radar."), (r"s2_GAP_FFN\.", "gap_ffn_optical.")]
-    rules.append((r"joint_encoder\.norm_out\.", "cross_encoder.norm."))
+    rules = [(r"s1_GAP_FFN\.", "gap_ffn_radar."), (r"s2_GAP_FFN\.", "gap_ffn_optical."),
+             (r"joint_encoder\.norm_out\.", "cross_encoder.norm.")]  # fmt: skip
     attention = {"0.input_norm": "norm1", "0.to_qkv": "attn.qkv", "0.to_out": "attn.proj"}
     cross = {"1.input_norm": "norm_cross", "1.to_q": "cross_attn.q", "1.to_kv": "cross_attn.kv",
              "1.to_out": "cross_attn.proj"}  # fmt: skip
@@ -42,10 +38,8 @@ def _croma_rules() -> Rules:
     for theirs, ours, parts in layers:
         rules += [(rf"{theirs}\.(\d+)\.{re.escape(a)}\.", rf"{ours}.\1.{b}.") for a, b in parts.items()]
     for theirs, ours in (("s1_encoder", "radar_encoder"), ("s2_encoder", "optical_encoder")):
-        rules += [
-            (rf"{theirs}\.linear_input\.", f"{ours}.patch_embed.proj."),
-            (rf"{theirs}\.transformer\.norm_out\.", f"{ours}.norm."),
-        ]
+        rules += [(rf"{theirs}\.linear_input\.", f"{ours}.patch_embed.proj."),
+                  (rf"{theirs}\.transformer\.norm_out\.", f"{ours}.norm.")]  # fmt: skip
     return tuple(rules)
 
 
@@ -53,22 +47,16 @@ def _croma_rules() -> Rules:
 RENAMES: dict[str, Rules] = {
     "croma": _croma_rules(),
     "scale_mae": (
-        (r"cls_token$", "encoder.cls_token"),
-        (r"patch_embed\.", "encoder.patch_embed."),
-        (r"blocks\.", "encoder.blocks."),
-        (r"norm\.", "encoder.norm."),
-        (r"decoder_embed\.", "decoder.embed."),
-        (r"mask_token$", "decoder.mask_token"),
-        (r"decoder_blocks\.", "decoder.blocks."),
-        (r"decoder_norm\.", "decoder.norm."),
+        (r"cls_token$", "encoder.cls_token"), (r"patch_embed\.", "encoder.patch_embed."),
+        (r"blocks\.", "encoder.blocks."), (r"norm\.", "encoder.norm."),
+        (r"decoder_embed\.", "decoder.embed."), (r"mask_token$", "decoder.mask_token"),
+        (r"decoder_blocks\.", "decoder.blocks."), (r"decoder_norm\.", "decoder.norm."),
     ),
     "mmearth": (
-        (r"decoder_embed\.", "decoder.embed."),
-        (r"mask_token$", "decoder.mask_token"),
-        (r"decoder\.(\d+)\.", r"decoder.blocks.\1."),
-        (r"decoder_norm\.", "decoder.norm."),
+        (r"decoder_embed\.", "decoder.embed."), (r"mask_token$", "decoder.mask_token"),
+        (r"decoder\.(\d+)\.", r"decoder.blocks.\1."), (r"decoder_norm\.", "decoder.norm."),
     ),
-}
+}  # fmt: skip
 
 
 def _rename(key: str, rules: Rules, ours: typing.Container[str]) -> str | None:
@@ -102,8 +90,7 @@ def load_published(model: nn.Module, state: dict[str, Tensor], rules: Rules | No
             raise CheckpointError(f"{what} weights: shape mismatch for {key!r}: weights {got}, model {want}")
         converted[target] = value.to(ours[target].dtype) if assign else value
     missing = model.load_state_dict(converted, strict=False, assign=assign).missing_keys
-    missing = [] if require is None else [k for k in missing if k.startswith(require)]
-    if missing:
+    if missing := [] if require is None else [k for k in missing if k.startswith(require)]:
         raise CheckpointError(f"{what} weights lack parameters: {missing[:8]}")
     return model.eval()
 
@@ -116,17 +103,12 @@ def _as_state_dict(source: typing.Any, what: str, nested: str = "") -> dict[str,
         source = safe_load(source, f"{what} checkpoint")
     if not isinstance(source, dict):
         raise TypeError(f"{what}: expected a model, a state dict or a file path, got {type(source).__name__}")
-    if nested and isinstance(source.get(nested), dict):
-        return source[nested]
-    return source
+    return source[nested] if nested and isinstance(source.get(nested), dict) else source
 
 
 def _count_layers(sd: dict[str, Tensor], prefix: str) -> int:
     pattern = re.compile(rf"{re.escape(prefix)}\.(\d+)\.")
     return 1 + max((int(m.group(1)) for k in sd if (m := pattern.match(k))), default=-1)
-
-
-_CROMA_PARTS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
 
 
 def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, *, assign: bool = False,
@@ -138,8 +120,9 @@ def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, *, assign: bool
     ``assign`` as in :func:`load_published`.
     """
     sd = _as_state_dict(source, "CROMA")
-    if any(isinstance(sd.get(part), dict) for part in _CROMA_PARTS):  # official layout: a dict per part
-        sd = {f"{p}.{k}": v for p in _CROMA_PARTS for k, v in sd.get(p, {}).items()}
+    parts = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
+    if any(isinstance(sd.get(part), dict) for part in parts):  # official layout: a dict per part
+        sd = {f"{p}.{k}": v for p in parts for k, v in sd.get(p, {}).items()}
     sd = {k: v for k, v in sd.items() if k != "attn_bias"}  # recomputed for the grid at hand
     enc, channels = ("s2_encoder", 12) if "s2_encoder.linear_input.weight" in sd else ("s1_encoder", 2)
     if f"{enc}.linear_input.weight" not in sd:
@@ -147,9 +130,9 @@ def croma_from_torchgeo(source: typing.Any, num_heads: int = 16, *, assign: bool
     dim, in_features = sd[f"{enc}.linear_input.weight"].shape
     patch = round((in_features / channels) ** 0.5)
     radar = _count_layers(sd, "s1_encoder.transformer.layers")
-    optical = _count_layers(sd, "s2_encoder.transformer.layers")
     cross = _count_layers(sd, "joint_encoder.layers")
-    optical = optical or 2 * max(radar, cross)  # a single-modality checkpoint still needs the other encoders
+    # a single-modality checkpoint still needs the other encoders
+    optical = _count_layers(sd, "s2_encoder.transformer.layers") or 2 * max(radar, cross)
     half = max(1, optical // 2)
     sizes = dict(embed_dim=dim, patch_size=patch, num_heads=num_heads, optical_depth=optical, qkv_bias=False)
     sizes.update(radar_depth=radar or half, cross_depth=cross or half, embed_projected=False, **overrides)
@@ -167,10 +150,9 @@ def scale_mae_from_torchgeo(source: typing.Any, num_heads: int | None = None, s2
                             *, assign: bool = False, **overrides: typing.Any) -> ScaleMAE:  # fmt: skip
     """The kit's Scale-MAE whose encoder carries torchgeo's ``ScaleMAE`` or the official pretraining weights.
 
-    ``source`` is a torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}`` or a file of
-    either; ``num_heads`` (not stored in weights) defaults to ``width // 64``; ``s2_bands`` to all 12, or
-    B4, B3, B2 for RGB weights; ``overrides`` are config fields (e.g. ``reference_gsd``); ``assign`` as in
-    :func:`load_published`.
+    ``source``: a torchgeo ``ScaleMAE``, its state dict, the official ``{"model": ...}`` or a file of either;
+    ``num_heads`` (not stored) defaults to ``width // 64``, ``s2_bands`` to all 12 (B4, B3, B2 for RGB);
+    ``overrides`` are config fields (e.g. ``reference_gsd``); ``assign`` as in :func:`load_published`.
     """
     sd = _as_state_dict(source, "Scale-MAE", nested="model")
     if "patch_embed.proj.weight" not in sd:
@@ -180,10 +162,9 @@ def scale_mae_from_torchgeo(source: typing.Any, num_heads: int | None = None, s2
         raise ValueError(f"weights read {in_chans} channels: pass s2_bands= to say which Sentinel-2 bands feed them")
     if s2_bands is None and in_chans == 3:
         s2_bands = (3, 2, 1)
-    heads = num_heads or max(1, dim // 64)
     mlp_ratio = sd["blocks.0.mlp.fc1.weight"].shape[0] / dim
-    sizes = dict(patch_size=patch, embed_dim=dim, depth=_count_layers(sd, "blocks"), num_heads=heads)
-    sizes.update(mlp_ratio=mlp_ratio, modality="s2", s2_bands=s2_bands)
+    sizes = dict(patch_size=patch, embed_dim=dim, depth=_count_layers(sd, "blocks"), mlp_ratio=mlp_ratio)
+    sizes.update(num_heads=num_heads or max(1, dim // 64), modality="s2", s2_bands=s2_bands)
     config = get_config("scale_mae", "base", **sizes, **overrides)
     # positions are recomputed from the GSD; classifier heads and the pretraining decoder are not loaded
     ignore = r"pos_embed|head\.|fc_norm\.|decoder|mask_token|fpn|fcn"

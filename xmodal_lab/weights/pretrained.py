@@ -1,8 +1,7 @@
 """Published cross-modal weights in one call: ``pretrained("croma_base")``, ``pretrained("decur")``.
 
-Each name builds a kit model, loads the weights torchgeo's weight enums name (memory-mapped: one copy in
-memory) and installs their input recipe as ``norm_s1`` / ``norm_s2``, so the model reads Sentinel-1 dB and
-Sentinel-2 reflectance like every model of the kit. Parts the files lack keep their fresh initialisation.
+A kit model with the weights torchgeo's enums name (memory-mapped) and their input recipe as ``norm_s1`` /
+``norm_s2``, so it reads Sentinel-1 dB and Sentinel-2 reflectance; parts the files lack stay fresh.
 """
 
 from __future__ import annotations
@@ -90,45 +89,39 @@ _RESNET_PAIR = {
 
 PRETRAINED: dict[str, PretrainedSpec] = {
     "croma_base": PretrainedSpec(
-        size="ViT-B/8, ~0.2 B parameters (3 encoders), 120 px",
+        size="ViT-B/8, ~0.2 B parameters (3 encoders), 120 px", **_CROMA,
         weights={"model": CROMABase_Weights.CROMA_VIT},
         arch={"config.embed_dim": 768, "config.optical_depth": 12, "config.radar_depth": 6},
-        **_CROMA,
     ),
     "croma_large": PretrainedSpec(
-        size="ViT-L/8, ~0.6 B parameters (3 encoders), 120 px",
+        size="ViT-L/8, ~0.6 B parameters (3 encoders), 120 px", **_CROMA,
         weights={"model": CROMALarge_Weights.CROMA_VIT},
         arch={"config.embed_dim": 1024, "config.optical_depth": 24, "config.radar_depth": 12},
-        **_CROMA,
     ),
     "decur": PretrainedSpec(
         paper="Wang et al., DeCUR, ECCV 2024 (arXiv:2309.05300)",
         recipe="S1: (dB - mean) / std (SSL4EO-S12); S2: DN / 10000 = reflectance",
         licence="MIT (zhu-xlab/DeCUR LICENSE); SSL4EO-S12 data CC-BY-4.0",
         weights={"s1": ResNet50_Weights.SENTINEL1_ALL_DECUR, "s2": ResNet50_Weights.SENTINEL2_ALL_DECUR},
-        builder=_resnet_pair("10k"),
-        **_RESNET_PAIR,
+        builder=_resnet_pair("10k"), **_RESNET_PAIR,
     ),
     "softcon": PretrainedSpec(
         paper="Wang et al., SoftCon, IEEE TGRS 2024 (arXiv:2405.20462)",
         recipe="S1: (dB - mean) / std; S2: (DN - mean) / std (SSL4EO-S12 statistics)",
         licence="not stated in the files read: check zhu-xlab/softcon; SSL4EO-S12 data CC-BY-4.0",
         weights={"s1": ResNet50_Weights.SENTINEL1_GRD_SOFTCON, "s2": ResNet50_Weights.SENTINEL2_ALL_SOFTCON},
-        builder=_resnet_pair("stats"),
-        **_RESNET_PAIR,
+        builder=_resnet_pair("stats"), **_RESNET_PAIR,
     ),
     "scale_mae_large": PretrainedSpec(
         paper="Reed et al., Scale-MAE, ICCV 2023 (arXiv:2212.14532)",
-        modalities="S2 RGB (fMoW RGB weights)",
-        bands="B4 B3 B2",
+        modalities="S2 RGB (fMoW RGB weights)", bands="B4 B3 B2",
         recipe="8-bit RGB = clip(reflectance / 0.3) x 255, / 255, ImageNet mean / std; res = GSD / 10 m x 2.5",
         size="ViT-L/16, 0.3 B parameters, 224 px",
         licence="not stated in the files read: check bair-climate-initiative/scale-mae; fMoW data: its own terms",
-        weights={"model": ScaleMAELarge16_Weights.FMOW_RGB},
+        weights={"model": ScaleMAELarge16_Weights.FMOW_RGB}, builder=_scale_mae,
         arch={"config.embed_dim": 1024, "config.depth": 24, "config.patch_size": 16, "in_chans": 3},
-        builder=_scale_mae,
     ),
-}
+}  # fmt: skip
 
 
 def list_pretrained() -> list[str]:
@@ -139,10 +132,8 @@ def list_pretrained() -> list[str]:
 def pretrained_table() -> str:
     """The Markdown table of :data:`PRETRAINED`."""
     head = ["| name | source paper | modalities | bands | recipe | size | licence |", "|---" * 7 + "|"]
-    rows = [
-        f"| `{n}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
-        for n, s in PRETRAINED.items()
-    ]
+    rows = [f"| `{n}` | {s.paper} | {s.modalities} | {s.bands} | {s.recipe} | {s.size} | {s.licence} |"
+            for n, s in PRETRAINED.items()]  # fmt: skip
     return "\n".join(head + rows)
 
 
@@ -166,10 +157,9 @@ def _read(file: Path, published: str = "") -> dict:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
         if not digest.startswith(match.group(1)):
             raise CheckpointError(
-                f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}): "
-                "it was not loaded. It is a partial or corrupted download, or a different file put under the "
-                "published name (possibly tampered with): delete it and download again from the official URL"
-            )
+                f"{file} does not match the published weights (SHA-256 should start with {match.group(1)}), "
+                "not loaded: a partial download or another file under the published name (possibly tampered "
+                "with); delete it and download again from the official URL")
     state = safe_load(file, "weights file", mmap=True)  # read on use; the model keeps these tensors
     if not isinstance(state, dict):
         raise CheckpointError(f"{file} holds a {type(state).__name__}, not a state dict")
@@ -188,10 +178,8 @@ def _local_files(name: str, path: typing.Any, parts: Mapping[str, tuple[str, Pat
     elif len(parts) == 1:
         files = {next(iter(parts)): Path(path)}
     else:
-        raise ValueError(
-            f"{name} has {len(parts)} weight files ({sorted(published.values())}): pass path= as a folder "
-            "holding them or as {'s1': file, 's2': file}"
-        )
+        raise ValueError(f"{name} has {len(parts)} weight files ({sorted(published.values())}): pass path= "
+                         "as a folder holding them or as {'s1': file, 's2': file}")
     for part, file in files.items():
         if not file.is_file():
             raise FileNotFoundError(
@@ -202,23 +190,20 @@ def _local_files(name: str, path: typing.Any, parts: Mapping[str, tuple[str, Pat
 def _not_found(name: str, parts: Mapping[str, tuple[str, Path]], why: str) -> str:
     lines = [f"{name}: the published weights are not here ({why})."]
     lines += [f"  download {url}\n  and put it at {cache}" for url, cache in parts.values()]
-    lines.append(
-        f"  or pass pretrained({name!r}, path=...) for a local copy, or pretrained({name!r}, download=True) online."
-    )
+    lines.append(f"  or pass pretrained({name!r}, path=...) for a local copy, or download=True online.")
     return "\n".join(lines)
 
 
 def pretrained(name: str, *, path: typing.Any = None, download: bool = False, check_hash: bool = True) -> nn.Module:
     """The kit model ``name`` (:func:`list_pretrained`) in eval mode, with published weights and recipe.
 
-    ``path`` is a local weights file (for pairs: a folder holding both published files, or
-    ``{"s1": f, "s2": f}``); None looks in torch hub's cache, where ``download`` fetches missing files (False
-    never touches the network). ``check_hash`` verifies the SHA-256 prefix of a ``path=`` file that keeps its
-    published name. Missing weights raise FileNotFoundError (RuntimeError when a download fails) naming the
-    URL and where to put the file; a file of another model raises CheckpointError.
+    ``path``: a local weights file (pairs: a folder of both published files, or ``{"s1": f, "s2": f}``);
+    None reads torch hub's cache, where ``download`` fetches missing files (False never goes online).
+    ``check_hash`` verifies the SHA-256 prefix of a ``path=`` file under its published name. Missing weights
+    raise FileNotFoundError (RuntimeError when a download fails) naming the URL and where to put the file; a
+    file of another model raises CheckpointError.
     """
-    spec = _spec(name)
-    parts = weights_files(name)
+    spec, parts = _spec(name), weights_files(name)
     files = _local_files(name, path, parts) if path is not None else {}
     states: StateDicts = {}
     for part, (_, cache) in parts.items():

@@ -1,8 +1,7 @@
 """Input recipes of published weights: from the kit's physical units to what each checkpoint was trained on.
 
-Published weights expect their own input (another band order, digital numbers, 8-bit RGB, their pretraining
-statistics). An :class:`InputRecipe` takes the place of a model's ``norm_s1`` / ``norm_s2``, so users keep
-feeding Sentinel-1 dB and Sentinel-2 reflectance.
+An :class:`InputRecipe` replaces a model's ``norm_s1`` / ``norm_s2`` (band order, digital numbers, 8-bit RGB,
+pretraining statistics), so users keep feeding Sentinel-1 dB and Sentinel-2 reflectance.
 """
 
 from __future__ import annotations
@@ -79,8 +78,7 @@ class InputRecipe(nn.Module):
     def set_stats(self, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor) -> None:
         """Replace the statistics ``[C_out]`` (in the recipe's units, after the gain)."""
         mean_t, std_t = (torch.as_tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1) for v in (mean, std))
-        n = self.out_channels
-        if mean_t.numel() != n or std_t.numel() != n:
+        if mean_t.numel() != (n := self.out_channels) or std_t.numel() != n:
             raise ValueError(
                 f"this recipe has {n} output channels; got {mean_t.numel()} means and {std_t.numel()} stds")
         if not bool((std_t > 0).all()):
