@@ -26,10 +26,7 @@ IMAGE_KEYS = ("s1", "s2")
 
 @dataclass(frozen=True)
 class BandStats:
-    """Per-band mean and standard deviation of a dataset in physical units (``s1`` ``[2]`` dB, ``s2`` ``[12]``).
-
-    Saved with a checkpoint (:meth:`to_dict`), the same numbers normalise at training and at inference.
-    """
+    """Per-band mean and std in physical units (``s1`` ``[2]`` dB, ``s2`` ``[12]``), saved with a checkpoint."""
 
     s1_mean: tuple[float, ...]
     s1_std: tuple[float, ...]
@@ -115,8 +112,9 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     for key in MASK_KEYS:
         if key in pair:
             m = torch.as_tensor(pair[key])
-            if integer and k > 1 and key in ("landcover", "igbp"):
-                out[key] = _majority(m, k)
+            if integer and k > 1 and key in ("landcover", "igbp"):  # the majority class of each k x k block
+                hk, wk = m.shape[0] // k, m.shape[1] // k
+                out[key] = torch.mode(m.reshape(hk, k, wk, k).permute(0, 2, 1, 3).reshape(hk, wk, k * k), -1).values
             elif integer and k > 1:
                 out[key] = F.avg_pool2d(m[None, None].float(), k)[0, 0] >= 0.5
             else:
@@ -125,12 +123,6 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     if pair.get("transform") is not None:
         out["transform"] = tuple(Affine(*pair["transform"][:6]) @ Affine.scale(w / size[1], h / size[0]))[:6]
     return out
-
-
-def _majority(m: Tensor, k: int) -> Tensor:
-    h, w = m.shape
-    blocks = m.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
-    return torch.mode(blocks, dim=-1).values
 
 
 # --- paired geometric augmentation --------------------------------------------------------------------------
@@ -176,8 +168,7 @@ class PairedRandomCrop:
 
     def __call__(self, pair: dict) -> dict:
         """Apply to one pair dict (returns a new dict)."""
-        h, w = torch.as_tensor(pair["s2"]).shape[-2:]
-        s = self.size
+        (h, w), s = torch.as_tensor(pair["s2"]).shape[-2:], self.size
         if s > h or s > w:
             raise ValueError(f"PairedRandomCrop: crop of {s} px does not fit a {h}x{w} tile")
         r = int(torch.randint(h - s + 1, (1,), generator=self.generator))
