@@ -37,8 +37,7 @@ COURSE_PLACES: dict[str, Place] = {
     ),  # fmt: skip
     "rotterdam_port": Place(
         "Port of Rotterdam, Maasvlakte (Netherlands)", ((4.03, 51.95), 3000.0),
-        {"summer": ("2023-06-01", "2023-08-31")},
-        "05: embeddings on maps; quays, ships, containers and water",
+        {"summer": ("2023-06-01", "2023-08-31")}, "05: embeddings on maps; quays, ships, containers and water",
     ),  # fmt: skip
     "pilat_coast": Place(
         "Dune du Pilat and the open Atlantic (France)", ((-1.22, 44.59), 3000.0),
@@ -47,8 +46,7 @@ COURSE_PLACES: dict[str, Place] = {
     ),  # fmt: skip
     "kansas_farmland": Place(
         "Centre-pivot farmland, Finney County, Kansas (USA)", ((-100.75, 37.95), 4000.0),
-        {"summer": ("2023-06-15", "2023-08-31")},
-        "02, 03: crop circles of different crops and growth stages",
+        {"summer": ("2023-06-15", "2023-08-31")}, "02, 03: crop circles of different crops and growth stages",
     ),  # fmt: skip
 }
 

@@ -46,12 +46,9 @@ class Catalog:
     licence: str = "see the catalog's collection licences"
 
 
-_PC_LICENCE = (
-    "Sentinel-2: Copernicus Sentinel data terms (free, full and open access); Sentinel-1 RTC: CC BY 4.0 "
-    "(processed by Catalyst, hosted by Microsoft Planetary Computer)"
-)
-#: Named catalogs. Earth Search's Sentinel-1 is GRD (not terrain-corrected, requester pays): its radar is
-#: Planetary Computer's RTC.
+_PC_LICENCE = ("Sentinel-2: Copernicus Sentinel data terms (free, full and open access); Sentinel-1 RTC: CC BY 4.0 "
+               "(processed by Catalyst, hosted by Microsoft Planetary Computer)")
+#: Named catalogs (Earth Search's Sentinel-1 is GRD, requester pays: its radar is Planetary Computer's RTC).
 CATALOGS: dict[str, Catalog] = {
     "planetary-computer": Catalog("https://planetarycomputer.microsoft.com/api/stac/v1", None, _PC_LICENCE),
     "earth-search": Catalog("https://earth-search.aws.element84.com/v1", "planetary-computer", _PC_LICENCE),

@@ -41,8 +41,7 @@ class BandStats:
             raise ValueError("BandStats.compute: the dataset is empty")
         g = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].tolist()
-        sums: dict[str, list[Tensor]] = {}
-        count = 0
+        sums, count = {}, 0
         for i in order:
             pair = dataset[i]
             for key in IMAGE_KEYS:
@@ -50,12 +49,12 @@ class BandStats:
                 s = sums.setdefault(key, [torch.zeros(x.shape[0], dtype=torch.float64)] * 2)
                 sums[key] = [s[0] + x.sum(1), s[1] + (x * x).sum(1)]
             count += x.shape[1]
-        out = {}
+        out = {}  # key -> (mean, std)
         for key in IMAGE_KEYS:
             mean = sums[key][0] / count
             var = (sums[key][1] / count - mean * mean).clamp_min(0)
             out[key] = (tuple(mean.tolist()), tuple(var.sqrt().tolist()))
-        return cls(out["s1"][0], out["s1"][1], out["s2"][0], out["s2"][1], count)
+        return cls(*out["s1"], *out["s2"], count)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and numbers (for a checkpoint or JSON)."""
@@ -92,8 +91,7 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     old = float(pair["gsd"])
     if gsd <= 0 or not math.isfinite(gsd):
         raise ValueError(f"rescale_gsd: expected a positive GSD in metres, got {gsd}")
-    factor = gsd / old
-    h, w = torch.as_tensor(pair["s2"]).shape[-2:]
+    factor, (h, w) = gsd / old, torch.as_tensor(pair["s2"]).shape[-2:]
     k = round(factor)
     integer = k >= 1 and abs(factor - k) < 1e-6
     if integer and (h % k or w % k):
