@@ -56,11 +56,10 @@ class PairDataset(Dataset):
 
 
 class TorchGeoBigEarthNet(PairDataset):
-    """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
+    """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` (``download``: about 120 GB).
 
-    torchgeo checks (or downloads) the archive and lists the patch pairs of the split; its samples would hold the
-    radar as integers (truncating dB) with VH first, so the pairs are read as :class:`BigEarthNetMM` reads them.
-    ``download`` fetches about 120 GB: never in class.
+    torchgeo lists the split's patch pairs; they are read as :class:`BigEarthNetMM` reads them, since torchgeo's
+    samples hold the radar as integers (truncating dB) with VH first.
     """
 
     def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
@@ -114,10 +113,9 @@ class TorchGeoSEN12MS(PairDataset):
 
 
 class TorchGeoSSL4EOS12(PairDataset):
-    """SSL4EO-S12 radar and optical patches paired by location and season, as pair dicts (264 x 264 px, 10 m).
+    """SSL4EO-S12 radar and optical patches paired by location and season (264 x 264 px, 10 m).
 
-    torchgeo draws seasons at random per sensor, which would break the pairs: here each location's four
-    acquisitions are sorted by date so that season ``k`` of the radar meets season ``k`` of the optical.
+    Season ``k`` is each sensor's ``k``-th acquisition by date (torchgeo draws them at random per sensor).
     ``optical`` is ``"s2a"`` (L2A) or ``"s2c"`` (L1C, B10 dropped); ``season`` is 0-3 or ``"all"``.
     """
 
@@ -129,7 +127,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         if season != "all" and season not in (0, 1, 2, 3):
             raise ValueError(f"season: expected 0, 1, 2, 3 or 'all', got {season!r}")
         self.root, self.optical, self.season = Path(root), optical, season
-        # torchgeo verifies that each sensor's folder holds patches (and explains how to get them if not).
+        # torchgeo checks that each sensor's folder holds patches (and says how to get them if not)
         self.radar_dataset = SSL4EOS12(root=str(root), split="s1")
         self.optical_dataset = SSL4EOS12(root=str(root), split=optical)
         s1_ids = set(os.listdir(self.root / "s1"))

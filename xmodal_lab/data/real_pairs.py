@@ -40,16 +40,15 @@ def _date_of(acq: Path) -> dt.date:
 def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path) -> dict[str, Any]:
     """One SSL4EO-S12 radar and one optical acquisition (band folders) as a pair dict on the optical 10 m grid.
 
-    Optical bands are resampled bilinearly to the grid of ``B2``; the radar, on an offset grid, by nearest
-    neighbour, which keeps every pixel's speckle. The pair covers the part of the grid the radar covers.
+    Optical bands are resampled bilinearly to ``B2``'s grid, the radar by nearest neighbour (keeping its speckle);
+    the pair covers the part of that grid the radar covers.
     """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
     s1_dir, s2_dir = Path(s1_acquisition), Path(s2_acquisition)
     for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, S2_BAND_NAMES)):
-        missing = [n for n in names if not (d / f"{n}.tif").is_file()]
-        if missing:
+        if missing := [n for n in names if not (d / f"{n}.tif").is_file()]:
             raise FileNotFoundError(f"{d}: missing band file(s) {', '.join(n + '.tif' for n in missing)}")
     with rasterio.open(s2_dir / "B2.tif") as ref:
         crs, transform, shape = ref.crs, ref.transform, ref.shape
@@ -62,8 +61,7 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
                           dst_transform=transform, dst_crs=crs, resampling=resampling, **kwargs)
         return out
 
-    s2 = warp(s2_dir, S2_BAND_NAMES, Resampling.bilinear)
-    s2 /= 10000.0
+    s2 = warp(s2_dir, S2_BAND_NAMES, Resampling.bilinear) / 10000.0
     s1 = warp(s1_dir, ("VV", "VH"), Resampling.nearest, dst_nodata=np.nan)
     # The two grids overlap but do not coincide: keep the optical window that the radar covers.
     valid = np.isfinite(s1).all(axis=0)
@@ -94,10 +92,7 @@ def ssl4eo_root(root: str | Path | None = None) -> Path:
 
 
 def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> list[dict[str, Any]]:
-    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order.
-
-    ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); the pairs are those of :func:`read_ssl4eo_location`.
-    """
+    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order."""
     root = ssl4eo_root(root)
     radar, optical = acquisitions(root / "s1" / location), acquisitions(root / "s2a" / location)
     dates = [_date_of(a) for a in optical]
@@ -111,10 +106,9 @@ def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> l
 
 def cut_tiles(pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float, float] = (0.0, 1.0),
               source: str = "") -> list[dict[str, Any]]:
-    """Cut pair dicts into non-overlapping ``size x size`` tiles lying entirely in a band of ``columns``.
+    """Non-overlapping ``size x size`` tiles (with ``source`` and ``window`` ``(row, col)``) of the pairs.
 
-    ``columns`` is a fraction of the width (``(0, 0.5)``: the west half), so two halves never share a pixel.
-    Tiles carry ``s1``, ``s2``, ``gsd``, ``date``, ``source`` and ``window`` ``(row, col)``.
+    Tiles lie wholly in ``columns``, fractions of the width (``(0, 0.5)``: the west half): halves share no pixel.
     """
     if size < 1 or not 0.0 <= columns[0] < columns[1] <= 1.0:
         raise ValueError(f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}")
