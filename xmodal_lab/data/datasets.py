@@ -1,7 +1,4 @@
-"""Adapters from torchgeo's real-data datasets to the kit's pair dict.
-
-torchgeo checks the folder (and can download it); each adapter maps a sample to the pair dict.
-"""
+"""Adapters from torchgeo's real-data datasets (which check, or download, the folder) to the kit's pair dict."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Prefetch real places into the data cache: ``python -m xmodal_lab.data.fetch --course`` (``make data``).
-
-One line per pair; the first catalog that cannot be reached (offline) stops the run with exit status 2.
-"""
+"""Prefetch real places into the data cache: ``python -m xmodal_lab.data.fetch --course`` (``make data``)."""
 
 from __future__ import annotations
 

@@ -8,10 +8,7 @@ from pyproj import Transformer
 
 
 def utm_epsg(lat: float, lon: float) -> int:
-    """EPSG code (``326zz`` / ``327zz``) of the UTM zone of (lat, lon), with the Norway and Svalbard exceptions.
-
-    Written out: pyproj's ``query_utm_crs_info`` knows only the plain 6-degree strips.
-    """
+    """EPSG code of the UTM zone of (lat, lon) with the Norway and Svalbard exceptions, which pyproj lacks."""
     zone = int((lon + 180.0) // 6.0) % 60 + 1
     if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:  # south-west Norway is zone 32V
         zone = 32

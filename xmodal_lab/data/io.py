@@ -1,7 +1,4 @@
-"""The datasets' boundary: index checks, validated raster reads and the georeferenced fields of a pair.
-
-Errors name the file (or dataset) and what was expected.
-"""
+"""The datasets' boundary: index checks, raster reads whose errors name the file, a pair's grid fields."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Named real places for the lessons, each a small box (2-5 km) with the dates a lesson compares.
-
-``fetch_pair(place.where, place.dates["after"], max_cloud=place.max_cloud)`` fetches one;
-``python -m xmodal_lab.data.fetch --course`` prefetches them all into the cache.
-"""
+"""Named real places for the lessons, small boxes (2-5 km) with the dates a lesson compares (see ``fetch.py``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM.
-
-SSL4EO-S12 is not shipped: ``root`` (default ``<data_dir>/ssl4eo_s12``) is the user's folder in its layout.
-"""
+"""Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM."""
 
 from __future__ import annotations
 
@@ -128,11 +125,7 @@ def cut_tiles(pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float,
 
 def real_transfer_split(size: int = 32, root: str | Path | None = None,
                         location: str = "0000200") -> dict[str, list[dict[str, Any]]]:
-    """The real tiles of the sim-to-real benchmark by role: ``tune`` (SSL4EO west), ``test`` (east), ``test_europe``.
-
-    Tuning sees only the west half of the SSL4EO-S12 location; ``test_europe`` are the six bundled BigEarthNet-MM
-    pairs.
-    """
+    """Real tiles: ``tune``, ``test`` (SSL4EO-S12 west, east half), ``test_europe`` (bundled BigEarthNet-MM)."""
     from xmodal_lab.data.samples import bigearthnet_examples
     pairs, examples = ssl4eo_pairs(root, location), bigearthnet_examples()
     ben = [examples[i] for i in range(len(examples))]

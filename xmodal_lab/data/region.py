@@ -1,7 +1,4 @@
-"""One large contiguous simulated region (one world scene over a 10 x 10 km grid), and pair dicts as GeoTIFFs.
-
-Files are cached under the kit's cache folder and never overwritten.
-"""
+"""One large contiguous simulated region (a world scene over 10 x 10 km), and pair dicts written as GeoTIFFs."""
 
 from __future__ import annotations
 

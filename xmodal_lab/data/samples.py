@@ -86,11 +86,7 @@ def _read_json(path: Path) -> dict:
 
 
 def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str, Any]:
-    """One BigEarthNet-MM patch pair as a pair dict, the optical bands resampled (bilinear) to the radar grid.
-
-    Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``; dates come from
-    the folder names, else from the metadata.
-    """
+    """One BigEarthNet-MM patch pair as :class:`BigEarthNetMM` gives it; dates from the names, else metadata."""
     vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
     vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
     if vh.shape != vv.shape or crs_vh != crs:

@@ -192,9 +192,9 @@ def resolve_catalog(catalog: str | None) -> Catalog:
 
 
 def s2_offset(properties: dict[str, Any]) -> tuple[float, str]:
-    """The digital-number offset of an L2A item (-1000 from baseline 04.00, 0 before) and the baseline read.
+    """The digital-number offset of an L2A item (-1000 from baseline 04.00, else 0) and the baseline read.
 
-    ``earthsearch:boa_offset_applied: true``: already removed; no ``s2:processing_baseline``: from the date.
+    An offset already removed (``earthsearch:boa_offset_applied``) is 0; no baseline: it follows the date.
     """
     from xmodal_lab.data.rasters import _baseline
 

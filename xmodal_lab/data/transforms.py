@@ -1,7 +1,4 @@
-"""Transforms of pair dicts: normalisation, GSD rescaling, paired augmentation.
-
-Each returns a new pair dict; a geometric one moves both sensors, every mask and the affine ``transform`` together.
-"""
+"""Transforms of pair dicts (normalisation, GSD rescaling, augmentation); geometric ones move every layer."""
 
 from __future__ import annotations
 
