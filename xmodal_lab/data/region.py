@@ -46,10 +46,9 @@ def render_region(seed: int = 0, size: int | None = None, gsd: float = 10.0, bio
 
 def write_pair_geotiffs(pair: dict[str, Any], folder: str | Path, stem: str,
                         tags: dict[str, str] | None = None) -> dict[str, Path]:
-    """Write a pair dict as co-registered GeoTIFFs ``{stem}_S1.tif``, ``{stem}_S2.tif`` (+ ``_landcover``).
+    """A pair dict as GeoTIFFs ``{stem}_S1.tif`` (float32 dB), ``_S2`` (uint16 L2A DN, nodata 0), ``_landcover``.
 
-    S1 float32 dB, S2 uint16 L2A digital numbers (nodata 0), land cover uint8; with band descriptions and a
-    ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`. Never overwrites a file.
+    Band names and a ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`; never overwrites.
     """
     import rasterio
     for key in ("s1", "s2", "crs", "transform"):

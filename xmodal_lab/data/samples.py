@@ -1,7 +1,7 @@
 """Real Sentinel-1 / Sentinel-2 pairs in the BigEarthNet-MM layout: the six bundled examples or the full archive.
 
-Each S1 patch folder (``_VV.tif``, ``_VH.tif``) names its optical twin in its metadata; the twin's 10, 20 and
-60 m bands are resampled (bilinear) to the radar's 10 m grid. Examples: ``data/bigearthnet_mm``, CDLA-Permissive-1.0.
+Each S1 patch folder names its optical twin in its metadata; the twin's bands are resampled (bilinear) to the
+radar's 10 m grid. The examples (``data/bigearthnet_mm``) are CDLA-Permissive-1.0.
 """
 
 from __future__ import annotations
@@ -79,8 +79,7 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: metadata file not found (expected <patch>_labels_metadata.json)")
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
@@ -113,11 +112,9 @@ def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str
 
 
 class BigEarthNetMM(PairDataset):
-    """Co-registered BigEarthNet-MM pairs as the kit's pair dict (``s1`` VV, VH dB; ``s2`` reflectance at 10 m).
+    """BigEarthNet-MM pairs, adding ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name``, ``s2_name``.
 
-    Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``. ``root`` holds the
-    patch folders directly or one level down; ``split`` is an optional CSV of ``s2_name,s1_name`` rows that
-    restricts and orders the patches.
+    ``root`` holds the patch folders, or one level down; ``split``: a CSV of ``s2_name,s1_name`` rows to read.
     """
 
     def __init__(self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,

@@ -78,7 +78,6 @@ class Normalize:
         return out
 
 
-# --- ground sample distance ---------------------------------------------------------------------------------
 def rescale_gsd(pair: dict, gsd: float) -> dict:
     """Resample a pair to another GSD over the same footprint (Scale-MAE on real data).
 
@@ -120,18 +119,16 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     return out
 
 
-# --- paired geometric augmentation --------------------------------------------------------------------------
 def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
     """Rotate every image and map by ``k`` quarter turns, then optionally flip; pixels keep their coordinates."""
     out = dict(pair)
-    t = tuple(pair["transform"]) if pair.get("transform") is not None else None
     h, w = torch.as_tensor(pair["s2"]).shape[-2:]
     for key in (*IMAGE_KEYS, *MASK_KEYS):
         if key in pair:
             x = torch.rot90(torch.as_tensor(pair[key]), k, (-2, -1))
             out[key] = torch.flip(x, (-1,)) if flip else x
-    if t is not None:
-        t = Affine(*t[:6])
+    if pair.get("transform") is not None:
+        t = Affine(*tuple(pair["transform"])[:6])
         for _ in range(k % 4):  # rot90: new[r, c] = old[c, w - 1 - r]
             t = t @ Affine(0, -1, w, 1, 0, 0)
             h, w = w, h
