@@ -60,7 +60,8 @@ class TorchGeoBigEarthNet(PairDataset):
     """
 
     def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
-                 transform: Callable[[dict], dict] | None = None, download: bool = False, checksum: bool = False) -> None:
+                 transform: Callable[[dict], dict] | None = None, download: bool = False,
+                 checksum: bool = False) -> None:
         from torchgeo.datasets import BigEarthNet
         self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
                                    download=download, checksum=checksum)

@@ -83,8 +83,8 @@ def ssl4eo_root(root: str | Path | None = None) -> Path:
     if not (path / "s1").is_dir() or not (path / "s2a").is_dir():
         raise FileNotFoundError(f"{path}: SSL4EO-S12 files not found (the kit does not ship them). Put a location "
                                 "in the dataset's layout there (s1/<location>/<acquisition>/VV.tif, VH.tif and "
-                                "s2a/<location>/<acquisition>/B1.tif ... B12.tif), pass root= to that folder, or set "
-                                "XMODAL_DATA_DIR to a folder holding ssl4eo_s12/")
+                                "s2a/<location>/<acquisition>/B1.tif ... B12.tif), pass root= to that folder, or "
+                                "set XMODAL_DATA_DIR to a folder holding ssl4eo_s12/")
     return path
 
 

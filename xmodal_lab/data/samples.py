@@ -170,5 +170,6 @@ def bigearthnet_examples(num_classes: int = 19, transform: Callable[[dict], dict
     root = data_dir() / "bigearthnet_mm"
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: bundled BigEarthNet-MM examples not found; run 'python scripts/"
-                                "extract_bigearthnet_samples.py' (needs bigearthnet-common==2.8.0) or set XMODAL_DATA_DIR")
+                                "extract_bigearthnet_samples.py' (needs bigearthnet-common==2.8.0) or set "
+                                "XMODAL_DATA_DIR")
     return BigEarthNetMM(root, num_classes=num_classes, transform=transform)
