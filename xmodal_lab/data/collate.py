@@ -17,11 +17,8 @@ def collate_pairs(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """
     if len(items) == 0:
         raise ValueError("collate_pairs: got an empty list of pairs")
-    batch: dict[str, Any] = {}
-    for key in items[0]:
-        if all(key in item for item in items):
-            batch[key] = _collate_key(key, [item[key] for item in items])
-    return batch
+    return {key: _collate_key(key, [item[key] for item in items]) for key in items[0]
+            if all(key in item for item in items)}  # fmt: skip
 
 
 def _collate_key(key: str, values: list[Any]) -> Any:
@@ -32,12 +29,9 @@ def _collate_key(key: str, values: list[Any]) -> Any:
         if len(shapes) > 1:
             raise ValueError(f"collate_pairs: '{key}' has different shapes: {sorted(shapes)}; crop or resize the tiles")
         return torch.stack(tensors)
-    if isinstance(first, bool):
+    if isinstance(first, bool) or not all(isinstance(v, numbers.Number) for v in values):
         return list(values)
-    if isinstance(first, numbers.Number) and all(isinstance(v, numbers.Number) for v in values):
-        if all(isinstance(v, numbers.Integral) for v in values):
-            return torch.tensor(values, dtype=torch.int64)
-        # Coordinates need float64: float32 rounds a longitude to about a metre.
-        dtype = torch.float64 if key in ("lat", "lon") else torch.float32
-        return torch.tensor([float(v) for v in values], dtype=dtype)
-    return list(values)
+    if all(isinstance(v, numbers.Integral) for v in values):
+        return torch.tensor(values, dtype=torch.int64)
+    dtype = torch.float64 if key in ("lat", "lon") else torch.float32  # float32 rounds a longitude to ~1 m
+    return torch.tensor([float(v) for v in values], dtype=dtype)

@@ -1,8 +1,4 @@
-"""Adapters from torchgeo's real-data datasets to the kit's pair dict.
-
-torchgeo checks the folder (and can download it); each adapter maps a sample to ``s1`` ``[2, H, W]`` VV, VH
-dB, ``s2`` ``[12, H, W]`` reflectance and the rest of the pair dict, so the whole kit works on it unchanged.
-"""
+"""Adapters from torchgeo's real-data datasets (which check, or download, the folder) to the kit's pair dict."""
 
 from __future__ import annotations
 
@@ -57,24 +53,19 @@ class PairDataset(Dataset):
 
 
 class TorchGeoBigEarthNet(PairDataset):
-    """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` as pair dicts.
+    """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` (``download``: about 120 GB).
 
-    torchgeo checks (or downloads) the archive and lists the patch pairs of the split; its samples would hold the
-    radar as integers (truncating dB) with VH first, so the pairs are read as :class:`BigEarthNetMM` reads them.
-    ``download`` fetches about 120 GB: never in class.
+    torchgeo lists the split's patch pairs; they are read as :class:`BigEarthNetMM` reads them, since torchgeo's
+    samples hold the radar as integers (truncating dB) with VH first.
     """
 
-    def __init__(
-        self, root: str | Path, split: str = "train", num_classes: int = 19,
-        transform: Callable[[dict], dict] | None = None, download: bool = False, checksum: bool = False,
-    ) -> None:
+    def __init__(self, root: str | Path, split: str = "train", num_classes: int = 19,
+                 transform: Callable[[dict], dict] | None = None, download: bool = False,
+                 checksum: bool = False) -> None:
         from torchgeo.datasets import BigEarthNet
-        self.dataset = BigEarthNet(
-            root=str(root), split=split, bands="all", num_classes=num_classes, download=download,
-            checksum=checksum,
-        )
-        self.num_classes = num_classes
-        self.transform = transform
+        self.dataset = BigEarthNet(root=str(root), split=split, bands="all", num_classes=num_classes,
+                                   download=download, checksum=checksum)
+        self.num_classes, self.transform = num_classes, transform
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
@@ -90,24 +81,18 @@ class TorchGeoSEN12MS(PairDataset):
     keeps the original map. The files carry no date: ``date`` is the middle of the patch's ``season``.
     """
 
-    def __init__(
-        self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
-        checksum: bool = False,
-    ) -> None:
+    def __init__(self, root: str | Path, split: str = "train", transform: Callable[[dict], dict] | None = None,
+                 checksum: bool = False) -> None:
         from torchgeo.datasets import SEN12MS
-        self.root = Path(root)
+        self.root, self.transform = Path(root), transform
         self.dataset = SEN12MS(root=str(root), split=split, bands=SEN12MS.BAND_SETS["all"], checksum=checksum)
-        self.transform = transform
-
-    def _path(self, index: int, source: str) -> Path:
-        # Same layout rule as torchgeo: ROIs1158_spring_lc_1_p30.tif -> ROIs1158_spring/s2_1/ROIs1158_spring_s2_1_p30.tif
-        parts = self.dataset.ids[index].split("_")
-        parts[2] = source
-        return self.root / f"{parts[0]}_{parts[1]}" / f"{parts[2]}_{parts[3]}" / "_".join(parts[:5])
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
-        path = self._path(index, "s2")
+        # torchgeo's layout: ROIs1158_spring_lc_1_p30.tif -> ROIs1158_spring/s2_1/ROIs1158_spring_s2_1_p30.tif
+        parts = self.dataset.ids[index].split("_")
+        parts[2] = "s2"
+        path = self.root / f"{parts[0]}_{parts[1]}" / f"{parts[2]}_{parts[3]}" / "_".join(parts[:5])
         sample = self.dataset[index]
         image = sample["image"].float()
         if image.shape[0] != 15:
@@ -119,38 +104,28 @@ class TorchGeoSEN12MS(PairDataset):
         with open_raster(path) as src:
             crs, transform = src.crs, tuple(src.transform)[:6]
         season = self.dataset.ids[index].split("_")[1]
-        return {
-            "s1": image[:2].contiguous(),
-            "s2": s2.contiguous(),
-            "landcover": torch.from_numpy(landcover),
-            "labels": torch.from_numpy(lc.landcover_labels(landcover)),
-            "igbp": torch.from_numpy(igbp),
-            **geo_fields(crs, transform, image.shape[1], image.shape[2]),
-            "date": SEN12MS_SEASON_DATES.get(season, ""),
-            "season": season,
-            "name": self.dataset.ids[index],
-        }
+        return {"s1": image[:2].contiguous(), "s2": s2.contiguous(), "landcover": torch.from_numpy(landcover),
+                "labels": torch.from_numpy(lc.landcover_labels(landcover)), "igbp": torch.from_numpy(igbp),
+                **geo_fields(crs, transform, image.shape[1], image.shape[2]),
+                "date": SEN12MS_SEASON_DATES.get(season, ""), "season": season, "name": self.dataset.ids[index]}
 
 
 class TorchGeoSSL4EOS12(PairDataset):
-    """SSL4EO-S12 radar and optical patches paired by location and season, as pair dicts (264 x 264 px, 10 m).
+    """SSL4EO-S12 radar and optical patches paired by location and season (264 x 264 px, 10 m).
 
-    torchgeo draws seasons at random per sensor, which would break the pairs: here each location's four
-    acquisitions are sorted by date so that season ``k`` of the radar meets season ``k`` of the optical.
+    Season ``k`` is each sensor's ``k``-th acquisition by date (torchgeo draws them at random per sensor).
     ``optical`` is ``"s2a"`` (L2A) or ``"s2c"`` (L1C, B10 dropped); ``season`` is 0-3 or ``"all"``.
     """
 
-    def __init__(
-        self, root: str | Path, optical: str = "s2a", season: int | str = 0,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, optical: str = "s2a", season: int | str = 0,
+                 transform: Callable[[dict], dict] | None = None) -> None:
         from torchgeo.datasets import SSL4EOS12
         if optical not in ("s2a", "s2c"):
             raise ValueError(f"optical: expected 's2a' (L2A) or 's2c' (L1C), got {optical!r}")
         if season != "all" and season not in (0, 1, 2, 3):
             raise ValueError(f"season: expected 0, 1, 2, 3 or 'all', got {season!r}")
         self.root, self.optical, self.season = Path(root), optical, season
-        # torchgeo verifies that each sensor's folder holds patches (and explains how to get them if not).
+        # torchgeo checks that each sensor's folder holds patches (and says how to get them if not)
         self.radar_dataset = SSL4EOS12(root=str(root), split="s1")
         self.optical_dataset = SSL4EOS12(root=str(root), split=optical)
         s1_ids = set(os.listdir(self.root / "s1"))
@@ -174,6 +149,6 @@ class TorchGeoSSL4EOS12(PairDataset):
         n_seasons = 4 if self.season == "all" else 1
         location = self.locations[index // n_seasons]
         season = index % 4 if self.season == "all" else int(self.season)
-        s1_dir = self._acquisition("s1", location, season)
-        pair = read_ssl4eo_location(s1_dir, self._acquisition(self.optical, location, season))
+        pair = read_ssl4eo_location(self._acquisition("s1", location, season),
+                                    self._acquisition(self.optical, location, season))
         return {**pair, "location": location, "season": season}

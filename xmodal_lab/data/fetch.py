@@ -1,9 +1,4 @@
-"""Prefetch real places into the data cache: ``python -m xmodal_lab.data.fetch --course`` (``make data``).
-
-``--course`` fetches every date of every :data:`~xmodal_lab.data.places.COURSE_PLACES` entry, ``--place NAME``
-one place (repeatable), ``--bbox W S E N --dates START/END`` any box. One line per pair; the first catalog
-that cannot be reached (offline) stops the run with one line and exit status 2.
-"""
+"""Prefetch real places into the data cache: ``python -m xmodal_lab.data.fetch --course`` (``make data``)."""
 
 from __future__ import annotations
 
@@ -14,15 +9,6 @@ from collections.abc import Sequence
 from xmodal_lab.data.places import COURSE_PLACES
 from xmodal_lab.data.stac import fetch_pair
 from xmodal_lab.errors import CatalogError, NoSceneError
-
-
-def _jobs(args: argparse.Namespace) -> list[tuple[str, object, str | tuple[str, str], float]]:
-    names = list(COURSE_PLACES) if args.course else args.place
-    jobs = [(f"{name}_{label}", COURSE_PLACES[name].where, dates, COURSE_PLACES[name].max_cloud)
-            for name in names for label, dates in COURSE_PLACES[name].dates.items()]  # fmt: skip
-    if args.bbox is not None:
-        jobs.append(("box", tuple(args.bbox), args.dates, args.max_cloud))
-    return jobs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.bbox is not None and not args.dates:
         parser.error("--bbox needs --dates")
-    jobs = _jobs(args)
+    names = list(COURSE_PLACES) if args.course else args.place
+    jobs = [(f"{name}_{label}", COURSE_PLACES[name].where, dates, COURSE_PLACES[name].max_cloud)
+            for name in names for label, dates in COURSE_PLACES[name].dates.items()]  # fmt: skip
+    if args.bbox is not None:
+        jobs.append(("box", tuple(args.bbox), args.dates, args.max_cloud))
     if not jobs:
         parser.error("nothing to fetch: pass --course, --place NAME or --bbox W S E N --dates START/END")
     missing = 0

@@ -8,10 +8,7 @@ from pyproj import Transformer
 
 
 def utm_epsg(lat: float, lon: float) -> int:
-    """EPSG code (``326zz`` / ``327zz``) of the UTM zone of (lat, lon), with the Norway and Svalbard exceptions.
-
-    pyproj's ``query_utm_crs_info`` gives only the plain 6-degree strips, so the rule is written out here.
-    """
+    """EPSG code of the UTM zone of (lat, lon) with the Norway and Svalbard exceptions, which pyproj lacks."""
     zone = int((lon + 180.0) // 6.0) % 60 + 1
     if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:  # south-west Norway is zone 32V
         zone = 32
@@ -22,7 +19,7 @@ def utm_epsg(lat: float, lon: float) -> int:
 
 @functools.lru_cache(maxsize=128)
 def transformer(src: str, dst: str) -> Transformer:
-    """A cached ``pyproj.Transformer`` (creating one costs milliseconds; using one costs microseconds)."""
+    """A cached ``pyproj.Transformer``, ``always_xy`` (creating one costs milliseconds)."""
     return Transformer.from_crs(src, dst, always_xy=True)
 
 

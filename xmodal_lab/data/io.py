@@ -1,7 +1,4 @@
-"""The datasets' boundary: index checks, validated single-band reads and the georeferenced fields of a pair.
-
-Errors name the file (or dataset) and what was expected: a loader is where a user's data enters the kit.
-"""
+"""The datasets' boundary: index checks, raster reads whose errors name the file, a pair's grid fields."""
 
 from __future__ import annotations
 
@@ -62,10 +59,7 @@ def check_finite(array: np.ndarray, path: str | Path, what: str = "values") -> N
 
 
 def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, Any, tuple]:
-    """Read a finite one-band GeoTIFF as float32 ``[H, W]``, optionally resampled (bilinear) to ``out_shape``.
-
-    Returns ``(array, crs, transform)``, the transform being that of the returned grid.
-    """
+    """A finite one-band GeoTIFF as ``(float32 [H, W], crs, transform)``, resampled (bilinear) to out_shape."""
     from rasterio.enums import Resampling
     path = Path(path)
     with open_raster(path) as src:
@@ -73,20 +67,13 @@ def read_single_band(path: str | Path, out_shape: tuple[int, int] | None = None)
             raise ValueError(f"{path}: expected a single-band GeoTIFF, found {src.count} bands")
         shape = (src.height, src.width) if out_shape is None else tuple(out_shape)
         array = read_window(src, path, 1, out_shape=shape, resampling=Resampling.bilinear).astype(np.float32)
-        transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
-        crs = src.crs
+        transform, crs = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0]), src.crs
     check_finite(array, path)
     return array, crs, tuple(transform)[:6]
 
 
 def open_raster(path: Any, what: str = "GeoTIFF") -> Any:
-    """``rasterio.open(path)`` (read-only) with the kit's errors naming the file and what is wrong with it.
-
-    Raises:
-        InputTypeError: ``path`` is not a str or Path.
-        FileNotFoundError: nothing at ``path``, or a folder there (named as such).
-        InputValueError: an empty, truncated or non-raster file.
-    """
+    """``rasterio.open(path)`` (read-only); a missing, empty, truncated or foreign file raises naming it."""
     import rasterio
 
     if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
@@ -101,10 +88,8 @@ def open_raster(path: Any, what: str = "GeoTIFF") -> Any:
     try:
         return rasterio.open(path)
     except rasterio.errors.RasterioError as error:
-        raise InputValueError(
-            f"{path}: not a readable {what} ({str(error).splitlines()[0][:160]}); a truncated download, or "
-            "another kind of file: copy or export it again"
-        ) from None
+        raise InputValueError(f"{path}: not a readable {what} ({str(error).splitlines()[0][:160]}); a truncated "
+                              "download, or another kind of file: copy or export it again") from None
 
 
 def read_window(src: Any, path: str | Path, *args: Any, **kwargs: Any) -> Any:
@@ -118,29 +103,26 @@ def read_window(src: Any, path: str | Path, *args: Any, **kwargs: Any) -> Any:
         window = kwargs.get("window")
         where = f"window row {window.row_off}, col {window.col_off}, {window.height} x {window.width} px" if (
             window is not None) else "the whole raster"  # fmt: skip
-        raise InputValueError(
-            f"{path}: reading {where} failed ({str(error).splitlines()[0][:160]}); the file is corrupt (a damaged "
-            "compressed block?): copy or export it again, or check it with gdalinfo -checksum"
-        ) from None
+        raise InputValueError(f"{path}: reading {where} failed ({str(error).splitlines()[0][:160]}); the file "
+                              "is corrupt (a damaged compressed block?): copy or export it again, or check it "
+                              "with gdalinfo -checksum") from None
 
 
 def check_grid(src: Any, path: str | Path) -> None:
     """Refuse a grid the kit's tiles, GSD and footprints would misread: rotated or sheared, or in degrees."""
     t = src.transform
     if t.b != 0 or t.d != 0:
-        raise InputValueError(
-            f"{path}: the grid is rotated or sheared (transform {tuple(t)[:6]}); tiles, GSD and footprints assume a "
-            f"north-up grid: warp it first (gdalwarp -t_srs {src.crs} {Path(path).name} north_up.tif)"
-        )
+        raise InputValueError(f"{path}: the grid is rotated or sheared (transform {tuple(t)[:6]}); tiles, GSD "
+                              f"and footprints assume a north-up grid: warp it first (gdalwarp -t_srs {src.crs} "
+                              f"{Path(path).name} north_up.tif)")
     if src.crs is not None and src.crs.is_geographic:
         from xmodal_lab.data.geo import utm_epsg
 
         lon, lat = t * (src.width / 2, src.height / 2)
-        raise InputValueError(
-            f"{path}: the grid is in degrees ({src.crs}, {abs(t.a):.3g} degrees per pixel), so its GSD would be "
-            f"read as {abs(t.a):.3g} m; reproject it to metres, e.g. its UTM zone (gdalwarp -t_srs "
-            f"EPSG:{utm_epsg(lat, lon)} -tr 10 10 {Path(path).name} utm.tif)"
-        )
+        raise InputValueError(f"{path}: the grid is in degrees ({src.crs}, {abs(t.a):.3g} degrees per pixel), so "
+                              f"its GSD would be read as {abs(t.a):.3g} m; reproject it to metres, e.g. its UTM "
+                              f"zone (gdalwarp -t_srs EPSG:{utm_epsg(lat, lon)} -tr 10 10 {Path(path).name} "
+                              "utm.tif)")
 
 
 def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) -> dict[str, Any]:
@@ -150,13 +132,8 @@ def geo_fields(crs: Any, transform: tuple[float, ...], height: int, width: int) 
     epsg = crs.to_epsg() if hasattr(crs, "to_epsg") else None
     crs_str = f"EPSG:{epsg}" if epsg else str(crs)
     lon, lat = to_lonlat(cx, cy, crs_str)
-    return {
-        "gsd": float(np.hypot(affine.a, affine.d)),
-        "lat": lat,
-        "lon": lon,
-        "crs": crs_str,
-        "transform": tuple(affine)[:6],
-    }
+    return {"gsd": float(np.hypot(affine.a, affine.d)), "lat": lat, "lon": lon, "crs": crs_str,
+            "transform": tuple(affine)[:6]}
 
 
 def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[float, ...]:
@@ -164,18 +141,14 @@ def window_transform(transform: tuple[float, ...], row: int, col: int) -> tuple[
     return tuple(Affine(*tuple(transform)[:6]) @ Affine.translation(col, row))[:6]
 
 
-def write_geotiff(
-    path: str | Path, array: np.ndarray, crs: Any, transform: Any, nodata: float | None,
-    descriptions: tuple[str, ...], tags: dict[str, str],
-) -> None:
+def write_geotiff(path: str | Path, array: np.ndarray, crs: Any, transform: Any, nodata: float | None,
+                  descriptions: tuple[str, ...], tags: dict[str, str]) -> None:
     """Write ``array`` ``[C, H, W]`` as a deflate GeoTIFF (256 px tiles from 256 x 256 px on), named bands, tags."""
     import rasterio
 
     count, height, width = array.shape
-    profile = dict(
-        driver="GTiff", width=width, height=height, count=count, dtype=array.dtype, crs=str(crs),
-        transform=Affine(*tuple(transform)[:6]), nodata=nodata, compress="deflate",
-    )
+    profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=array.dtype, crs=str(crs),
+                   transform=Affine(*tuple(transform)[:6]), nodata=nodata, compress="deflate")
     if height >= 256 and width >= 256:  # GeoTIFF blocks must be multiples of 16; small files stay striped
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     with rasterio.open(path, "w", **profile) as dst:

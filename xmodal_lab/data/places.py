@@ -1,8 +1,4 @@
-"""Named real places for the lessons, each a small box (2-5 km) with the dates a lesson compares.
-
-``fetch_pair(place.where, place.dates["after"], max_cloud=place.max_cloud)`` fetches one;
-``python -m xmodal_lab.data.fetch --course`` prefetches them all into the cache.
-"""
+"""Named real places for the lessons, small boxes (2-5 km) with the dates a lesson compares (see ``fetch.py``)."""
 
 from __future__ import annotations
 
@@ -37,8 +33,7 @@ COURSE_PLACES: dict[str, Place] = {
     ),  # fmt: skip
     "rotterdam_port": Place(
         "Port of Rotterdam, Maasvlakte (Netherlands)", ((4.03, 51.95), 3000.0),
-        {"summer": ("2023-06-01", "2023-08-31")},
-        "05: embeddings on maps; quays, ships, containers and water",
+        {"summer": ("2023-06-01", "2023-08-31")}, "05: embeddings on maps; quays, ships, containers and water",
     ),  # fmt: skip
     "pilat_coast": Place(
         "Dune du Pilat and the open Atlantic (France)", ((-1.22, 44.59), 3000.0),
@@ -47,8 +42,7 @@ COURSE_PLACES: dict[str, Place] = {
     ),  # fmt: skip
     "kansas_farmland": Place(
         "Centre-pivot farmland, Finney County, Kansas (USA)", ((-100.75, 37.95), 4000.0),
-        {"summer": ("2023-06-15", "2023-08-31")},
-        "02, 03: crop circles of different crops and growth stages",
+        {"summer": ("2023-06-15", "2023-08-31")}, "02, 03: crop circles of different crops and growth stages",
     ),  # fmt: skip
 }
 

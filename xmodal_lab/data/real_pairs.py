@@ -1,9 +1,4 @@
-"""Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM.
-
-SSL4EO-S12 is not shipped: ``root`` (default ``<data_dir>/ssl4eo_s12``) is the user's folder in its layout.
-:func:`real_transfer_split` tunes only on the west half of an SSL4EO-S12 location; its east half and the six
-bundled BigEarthNet-MM pairs are held out.
-"""
+"""Real Sentinel-1 / Sentinel-2 pairs on one grid, cut into tiles: SSL4EO-S12 locations and BigEarthNet-MM."""
 
 from __future__ import annotations
 
@@ -42,16 +37,15 @@ def _date_of(acq: Path) -> dt.date:
 def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path) -> dict[str, Any]:
     """One SSL4EO-S12 radar and one optical acquisition (band folders) as a pair dict on the optical 10 m grid.
 
-    Optical bands are resampled bilinearly to the grid of ``B2``; the radar, on an offset grid, by nearest
-    neighbour, which keeps every pixel's speckle. The pair covers the part of the grid the radar covers.
+    Optical bands are resampled bilinearly to ``B2``'s grid, the radar by nearest neighbour (keeping its speckle);
+    the pair covers the part of that grid the radar covers.
     """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
     s1_dir, s2_dir = Path(s1_acquisition), Path(s2_acquisition)
     for d, names in ((s1_dir, ("VV", "VH")), (s2_dir, S2_BAND_NAMES)):
-        missing = [n for n in names if not (d / f"{n}.tif").is_file()]
-        if missing:
+        if missing := [n for n in names if not (d / f"{n}.tif").is_file()]:
             raise FileNotFoundError(f"{d}: missing band file(s) {', '.join(n + '.tif' for n in missing)}")
     with rasterio.open(s2_dir / "B2.tif") as ref:
         crs, transform, shape = ref.crs, ref.transform, ref.shape
@@ -60,13 +54,11 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
         out = np.full((len(names), *shape), np.nan, dtype=np.float32)  # [C, H, W] on the optical grid
         for i, name in enumerate(names):
             with rasterio.open(folder / f"{name}.tif") as src:
-                source = dict(src_transform=src.transform, src_crs=src.crs)
-                grid = dict(dst_transform=transform, dst_crs=crs)
-                reproject(src.read(1).astype(np.float32), out[i], **source, **grid, resampling=resampling, **kwargs)
+                reproject(src.read(1).astype(np.float32), out[i], src_transform=src.transform, src_crs=src.crs,
+                          dst_transform=transform, dst_crs=crs, resampling=resampling, **kwargs)
         return out
 
-    s2 = warp(s2_dir, S2_BAND_NAMES, Resampling.bilinear)
-    s2 /= 10000.0
+    s2 = warp(s2_dir, S2_BAND_NAMES, Resampling.bilinear) / 10000.0
     s1 = warp(s1_dir, ("VV", "VH"), Resampling.nearest, dst_nodata=np.nan)
     # The two grids overlap but do not coincide: keep the optical window that the radar covers.
     valid = np.isfinite(s1).all(axis=0)
@@ -78,36 +70,28 @@ def read_ssl4eo_location(s1_acquisition: str | Path, s2_acquisition: str | Path)
         raise ValueError(f"{s1_dir}: radar holds non-finite values inside its overlap with {s2_dir}")
     s1, s2 = s1[:, r0:r1, c0:c1], s2[:, r0:r1, c0:c1]
     transform = transform @ rasterio.Affine.translation(c0, r0)
-    return {
-        "s1": torch.from_numpy(np.ascontiguousarray(s1)),
-        "s2": torch.from_numpy(np.ascontiguousarray(np.maximum(s2, 1e-4))),
-        **geo_fields(crs, transform, r1 - r0, c1 - c0),
-        "gsd": 10.0,  # SSL4EO-S12 samples every sensor at 10 m, also on its grids in degrees
-        "date": _date_of(s2_dir).isoformat(),
-        "date_s1": _date_of(s1_dir).isoformat(),
-    }
+    return {"s1": torch.from_numpy(np.ascontiguousarray(s1)),
+            "s2": torch.from_numpy(np.ascontiguousarray(np.maximum(s2, 1e-4))),
+            **geo_fields(crs, transform, r1 - r0, c1 - c0),
+            "gsd": 10.0,  # SSL4EO-S12 samples every sensor at 10 m, also on its grids in degrees
+            "date": _date_of(s2_dir).isoformat(), "date_s1": _date_of(s1_dir).isoformat()}
 
 
 def ssl4eo_root(root: str | Path | None = None) -> Path:
     """The SSL4EO-S12 folder: ``root``, else ``<data_dir>/ssl4eo_s12``; raises naming where to put the files."""
     path = data_dir() / "ssl4eo_s12" if root is None else Path(root).expanduser()
     if not (path / "s1").is_dir() or not (path / "s2a").is_dir():
-        raise FileNotFoundError(
-            f"{path}: SSL4EO-S12 files not found (the kit does not ship them). Put a location in the dataset's "
-            "layout there (s1/<location>/<acquisition>/VV.tif, VH.tif and s2a/<location>/<acquisition>/B1.tif ... "
-            "B12.tif), pass root= to that folder, or set XMODAL_DATA_DIR to a folder holding ssl4eo_s12/"
-        )
+        raise FileNotFoundError(f"{path}: SSL4EO-S12 files not found (the kit does not ship them). Put a location "
+                                "in the dataset's layout there (s1/<location>/<acquisition>/VV.tif, VH.tif and "
+                                "s2a/<location>/<acquisition>/B1.tif ... B12.tif), pass root= to that folder, or "
+                                "set XMODAL_DATA_DIR to a folder holding ssl4eo_s12/")
     return path
 
 
 def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> list[dict[str, Any]]:
-    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order.
-
-    ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); the pairs are those of :func:`read_ssl4eo_location`.
-    """
+    """Each radar acquisition of an SSL4EO-S12 location with the optical one nearest in date, in date order."""
     root = ssl4eo_root(root)
-    radar = acquisitions(root / "s1" / location)
-    optical = acquisitions(root / "s2a" / location)
+    radar, optical = acquisitions(root / "s1" / location), acquisitions(root / "s2a" / location)
     dates = [_date_of(a) for a in optical]
     pairs = []
     for acq in radar:
@@ -117,13 +101,11 @@ def ssl4eo_pairs(root: str | Path | None = None, location: str = "0000200") -> l
     return sorted(pairs, key=lambda p: p["date_s1"])
 
 
-def cut_tiles(
-    pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float, float] = (0.0, 1.0), source: str = ""
-) -> list[dict[str, Any]]:
-    """Cut pair dicts into non-overlapping ``size x size`` tiles lying entirely in a band of ``columns``.
+def cut_tiles(pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float, float] = (0.0, 1.0),
+              source: str = "") -> list[dict[str, Any]]:
+    """Non-overlapping ``size x size`` tiles (with ``source`` and ``window`` ``(row, col)``) of the pairs.
 
-    ``columns`` is a fraction of the width (``(0, 0.5)``: the west half), so two halves never share a pixel.
-    Tiles carry ``s1``, ``s2``, ``gsd``, ``date``, ``source`` and ``window`` ``(row, col)``.
+    Tiles lie wholly in ``columns``, fractions of the width (``(0, 0.5)``: the west half): halves share no pixel.
     """
     if size < 1 or not 0.0 <= columns[0] < columns[1] <= 1.0:
         raise ValueError(f"cut_tiles: expected size >= 1 and 0 <= columns[0] < columns[1] <= 1, got {size}, {columns}")
@@ -141,17 +123,11 @@ def cut_tiles(
     return tiles
 
 
-def real_transfer_split(
-    size: int = 32, root: str | Path | None = None, location: str = "0000200"
-) -> dict[str, list[dict[str, Any]]]:
-    """The real tiles of the sim-to-real benchmark by role: ``tune`` (SSL4EO west), ``test`` (east), ``test_europe``.
-
-    ``root`` is the SSL4EO-S12 folder (see :func:`ssl4eo_root`); ``test_europe`` are the six bundled
-    BigEarthNet-MM pairs.
-    """
+def real_transfer_split(size: int = 32, root: str | Path | None = None,
+                        location: str = "0000200") -> dict[str, list[dict[str, Any]]]:
+    """Real tiles: ``tune``, ``test`` (SSL4EO-S12 west, east half), ``test_europe`` (bundled BigEarthNet-MM)."""
     from xmodal_lab.data.samples import bigearthnet_examples
-    pairs = ssl4eo_pairs(root, location)
-    examples = bigearthnet_examples()
+    pairs, examples = ssl4eo_pairs(root, location), bigearthnet_examples()
     ben = [examples[i] for i in range(len(examples))]
     return {
         "tune": cut_tiles(pairs, size, (0.0, 0.5), "ssl4eo_s12 west"),

@@ -1,8 +1,4 @@
-"""One large contiguous simulated region (e.g. 10 x 10 km), and writing pair dicts as GeoTIFFs.
-
-A region is one world scene rendered over a large grid: its fields are functions of map position, so it
-shows one continuous landscape. Files are cached under the kit's cache folder and never overwritten.
-"""
+"""One large contiguous simulated region (a world scene over 10 x 10 km), and pair dicts written as GeoTIFFs."""
 
 from __future__ import annotations
 
@@ -36,9 +32,8 @@ def region_scene(seed: int = 0, biome: str = "coast") -> int:
     raise ValueError(f"no {biome!r} scene among the first 10000 scenes of seed {seed}")
 
 
-def render_region(
-    seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast", index: int | None = None
-) -> dict[str, Any]:
+def render_region(seed: int = 0, size: int | None = None, gsd: float = 10.0, biome: str = "coast",
+                  index: int | None = None) -> dict[str, Any]:
     """Render one contiguous region as the world's pair dict (scene ``index``, default the first of ``biome``)."""
     from xmodal_lab.data.world import SimulatedWorld
     size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
@@ -49,13 +44,11 @@ def render_region(
     return world.render(index, gsd=float(gsd), size=size)
 
 
-def write_pair_geotiffs(
-    pair: dict[str, Any], folder: str | Path, stem: str, tags: dict[str, str] | None = None
-) -> dict[str, Path]:
-    """Write a pair dict as co-registered GeoTIFFs ``{stem}_S1.tif``, ``{stem}_S2.tif`` (+ ``_landcover``).
+def write_pair_geotiffs(pair: dict[str, Any], folder: str | Path, stem: str,
+                        tags: dict[str, str] | None = None) -> dict[str, Path]:
+    """A pair dict as GeoTIFFs ``{stem}_S1.tif`` (float32 dB), ``_S2`` (uint16 L2A DN, nodata 0), ``_landcover``.
 
-    S1 float32 dB, S2 uint16 L2A digital numbers (nodata 0), land cover uint8; with band descriptions and a
-    ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`. Never overwrites a file.
+    Band names and a ``date`` tag for :class:`~xmodal_lab.data.rasters.PairedRasterDataset`; never overwrites.
     """
     import rasterio
     for key in ("s1", "s2", "crs", "transform"):
@@ -64,9 +57,8 @@ def write_pair_geotiffs(
     s1, s2 = np.asarray(pair["s1"], dtype=np.float32), np.asarray(pair["s2"], dtype=np.float32)
     if s1.ndim != 3 or s1.shape[0] != 2 or s2.ndim != 3 or s2.shape[0] != 12 or s1.shape[1:] != s2.shape[1:]:
         raise ValueError(f"expected s1 [2, H, W] and s2 [12, H, W] on one grid, got {s1.shape} and {s2.shape}")
-    for name, arr in (("s1", s1), ("s2", s2)):
-        check_finite(arr, "write_pair_geotiffs", name)
-    folder = Path(folder)
+    check_finite(s1, "write_pair_geotiffs", "s1")
+    check_finite(s2, "write_pair_geotiffs", "s2")
     layers: dict[str, tuple[np.ndarray, tuple[str, ...], float | None]] = {
         "s1": (s1, tuple(b.name for b in S1_BANDS), None),
         # reflectance 0 would read as nodata: the darkest valid value is 1 DN
@@ -74,13 +66,12 @@ def write_pair_geotiffs(
     }
     if pair.get("landcover") is not None:
         layers["landcover"] = (np.asarray(pair["landcover"]).astype(np.uint8)[None], ("landcover",), None)
-    paths = _paths(folder, stem, layers)
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing:
+    paths = _paths(Path(folder), stem, layers)
+    if existing := [str(p) for p in paths.values() if p.exists()]:
         raise OutputExistsError(f"write_pair_geotiffs: refusing to overwrite {', '.join(existing)}")
     height, width = s2.shape[1:]
-    file_tags = {"date": str(pair.get("date", "")), "source": "xmodal_lab", "gsd": str(pair.get("gsd", ""))}
-    file_tags.update(tags or {})
+    file_tags = {"date": str(pair.get("date", "")), "source": "xmodal_lab", "gsd": str(pair.get("gsd", "")),
+                 **(tags or {})}
     with contextlib.ExitStack() as files:  # all published at the end, or none if one fails
         for key, (array, names, nodata) in layers.items():
             tmp = files.enter_context(publishing(paths[key], "GeoTIFF", parents=True))
@@ -91,18 +82,15 @@ def write_pair_geotiffs(
     return paths
 
 
-def region_geotiffs(
-    folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
-    biome: str = "coast", index: int | None = None,
-) -> dict[str, Path]:
+def region_geotiffs(folder: str | Path | None = None, seed: int = 0, size: int | None = None, gsd: float = 10.0,
+                    biome: str = "coast", index: int | None = None) -> dict[str, Path]:
     """The region of :func:`render_region` as GeoTIFF files, rendered once into a subfolder named by its settings."""
     size = pick(FAST_SIZE, FULL_SIZE) if size is None else int(size)
     label = biome if index is None else "scene"
     index = region_scene(seed, biome) if index is None else int(index)
     root = Path(folder) if folder is not None else cache_dir() / "regions"
     name = f"{label}_seed{seed}_scene{index}_{size}px_{gsd:g}m"
-    target = root / name
-    stem = "region"
+    target, stem = root / name, "region"
     expected = _paths(target, stem, ("s1", "s2", "landcover"))
     if all(p.is_file() for p in expected.values()):
         return expected

@@ -1,8 +1,7 @@
 """Real Sentinel-1 / Sentinel-2 pairs in the BigEarthNet-MM layout: the six bundled examples or the full archive.
 
-``<root>/BigEarthNet-S1-v1.0/<S1 patch>/`` holds ``_VV.tif``, ``_VH.tif`` and metadata naming its optical twin
-(``corresponding_s2_patch``) under ``BigEarthNet-v1.0/``, whose 10, 20 and 60 m bands are resampled (bilinear)
-to the radar's 10 m grid. The bundled examples (``data/bigearthnet_mm``, CDLA-Permissive-1.0) use ``-Example``.
+Each S1 patch folder names its optical twin in its metadata; the twin's bands are resampled (bilinear) to the
+radar's 10 m grid. The examples (``data/bigearthnet_mm``) are CDLA-Permissive-1.0.
 """
 
 from __future__ import annotations
@@ -80,24 +79,13 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: metadata file not found (expected <patch>_labels_metadata.json)")
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def _scan(folder: Path, prefix: str) -> dict[str, Path]:
-    """Patch folders directly inside ``folder`` named ``S1A_...`` / ``S2B_...`` (``prefix`` ``"S1"`` / ``"S2"``)."""
-    pattern = re.compile(rf"{prefix}[ABCD]_")
-    return {p.name: p for p in folder.iterdir() if pattern.match(p.name) and p.is_dir()}
-
-
 def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str, Any]:
-    """One BigEarthNet-MM patch pair as a pair dict, the optical bands resampled (bilinear) to the radar grid.
-
-    Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``; dates come from
-    the folder names, else from the metadata.
-    """
+    """One BigEarthNet-MM patch pair as :class:`BigEarthNetMM` gives it; dates from the names, else metadata."""
     vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
     vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
     if vh.shape != vv.shape or crs_vh != crs:
@@ -108,58 +96,44 @@ def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str
         path = s2_dir / f"{s2_dir.name}_{suffix}.tif"
         s2[i], crs_b, transform_b = read_single_band(path, out_shape=(h, w))
         if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
-            raise ValueError(
-                f"{path}: grid ({crs_b}, origin {transform_b[2::3]}) does not match the radar patch {s1_dir.name} "
-                f"({crs}, origin {transform[2::3]}); expected co-registered patches"
-            )
+            raise ValueError(f"{path}: grid ({crs_b}, origin {transform_b[2::3]}) does not match the radar patch "
+                             f"{s1_dir.name} ({crs}, origin {transform[2::3]}); expected co-registered patches")
     s2 /= S2_SCALE
     meta = _read_json(s1_dir / f"{s1_dir.name}_labels_metadata.json")
     s2_meta_path = s2_dir / f"{s2_dir.name}_labels_metadata.json"
     s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
     names = list(meta.get("labels", s2_meta.get("labels", [])))
     date_s1 = date_in_name(s1_dir.name) or str(meta.get("acquisition_time", ""))[:10]
-    return {
-        "s1": torch.from_numpy(np.stack([vv, vh])),
-        "s2": torch.from_numpy(s2),
-        "labels": torch.from_numpy(ben_labels(names, num_classes)),
-        "label_names": names,
-        **geo_fields(crs, transform, h, w),
-        "date": date_in_name(s2_dir.name) or str(s2_meta.get("acquisition_date", date_s1))[:10],
-        "date_s1": date_s1,
-        "s1_name": s1_dir.name,
-        "s2_name": s2_dir.name,
-    }
+    return {"s1": torch.from_numpy(np.stack([vv, vh])), "s2": torch.from_numpy(s2),
+            "labels": torch.from_numpy(ben_labels(names, num_classes)), "label_names": names,
+            **geo_fields(crs, transform, h, w),
+            "date": date_in_name(s2_dir.name) or str(s2_meta.get("acquisition_date", date_s1))[:10],
+            "date_s1": date_s1, "s1_name": s1_dir.name, "s2_name": s2_dir.name}
 
 
 class BigEarthNetMM(PairDataset):
-    """Co-registered BigEarthNet-MM pairs as the kit's pair dict (``s1`` VV, VH dB; ``s2`` reflectance at 10 m).
+    """BigEarthNet-MM pairs, adding ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name``, ``s2_name``.
 
-    Items add ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name`` and ``s2_name``. ``root`` holds the
-    patch folders directly or one level down; ``split`` is an optional CSV of ``s2_name,s1_name`` rows that
-    restricts and orders the patches.
+    ``root`` holds the patch folders, or one level down; ``split``: a CSV of ``s2_name,s1_name`` rows to read.
     """
 
-    def __init__(
-        self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
+                 transform: Callable[[dict], dict] | None = None) -> None:
         if num_classes not in (19, 43):
             raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: BigEarthNet-MM folder not found")
-        self.num_classes = num_classes
-        self.transform = transform
-        s1, s2 = {}, {}
+        self.num_classes, self.transform = num_classes, transform
+        s1, self._s2 = {}, {}  # patch folders S1A_... / S2B_..., here or one level down
         for folder in [self.root, *(p for p in self.root.iterdir() if p.is_dir())]:
-            s1.update(_scan(folder, "S1"))
-            s2.update(_scan(folder, "S2"))
+            for p in folder.iterdir():
+                if re.match(r"S[12][ABCD]_", p.name) and p.is_dir():
+                    (s1 if p.name[1] == "1" else self._s2)[p.name] = p
         if not s1:
-            raise FileNotFoundError(
-                f"{self.root}: no Sentinel-1 patch folders (S1*_<tile>_<row>_<col>) found here or one level down; "
-                "expected the BigEarthNet-MM layout (BigEarthNet-S1-v1.0/ and BigEarthNet-v1.0/)"
-            )
-        self._s2 = s2
+            raise FileNotFoundError(f"{self.root}: no Sentinel-1 patch folders (S1*_<tile>_<row>_<col>) found here "
+                                    "or one level down; expected the BigEarthNet-MM layout (BigEarthNet-S1-v1.0/ "
+                                    "and BigEarthNet-v1.0/)")
         if split is None:
             self.s1_dirs = [s1[name] for name in sorted(s1)]
         else:
@@ -195,8 +169,7 @@ def bigearthnet_examples(num_classes: int = 19, transform: Callable[[dict], dict
     """The six BigEarthNet-MM example pairs bundled with the kit (``data/bigearthnet_mm``)."""
     root = data_dir() / "bigearthnet_mm"
     if not root.is_dir():
-        raise FileNotFoundError(
-            f"{root}: bundled BigEarthNet-MM examples not found; run "
-            "'python scripts/extract_bigearthnet_samples.py' (needs bigearthnet-common==2.8.0) or set XMODAL_DATA_DIR"
-        )
+        raise FileNotFoundError(f"{root}: bundled BigEarthNet-MM examples not found; run 'python scripts/"
+                                "extract_bigearthnet_samples.py' (needs bigearthnet-common==2.8.0) or set "
+                                "XMODAL_DATA_DIR")
     return BigEarthNetMM(root, num_classes=num_classes, transform=transform)

@@ -1,7 +1,6 @@
-"""A real place as a co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair, fetched from a STAC catalog.
+"""A real place as a co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair from a STAC catalog, cached by request.
 
-Searched with pystac-client, read onto one 10 m grid with odc-stac, written as :class:`PairedRasterDataset`
-reads it, with a JSON sidecar; cached by request.
+Searched with pystac-client, read onto one 10 m grid with odc-stac, written for :class:`PairedRasterDataset`.
 """
 
 from __future__ import annotations
@@ -47,12 +46,9 @@ class Catalog:
     licence: str = "see the catalog's collection licences"
 
 
-_PC_LICENCE = (
-    "Sentinel-2: Copernicus Sentinel data terms (free, full and open access); Sentinel-1 RTC: CC BY 4.0 "
-    "(processed by Catalyst, hosted by Microsoft Planetary Computer)"
-)
-#: Named catalogs. Earth Search's Sentinel-1 is GRD (not terrain-corrected, requester pays): its radar is
-#: Planetary Computer's RTC.
+_PC_LICENCE = ("Sentinel-2: Copernicus Sentinel data terms (free, full and open access); Sentinel-1 RTC: CC BY 4.0 "
+               "(processed by Catalyst, hosted by Microsoft Planetary Computer)")
+#: Named catalogs (Earth Search's Sentinel-1 is GRD, requester pays: its radar is Planetary Computer's RTC).
 CATALOGS: dict[str, Catalog] = {
     "planetary-computer": Catalog("https://planetarycomputer.microsoft.com/api/stac/v1", None, _PC_LICENCE),
     "earth-search": Catalog("https://earth-search.aws.element84.com/v1", "planetary-computer", _PC_LICENCE),
@@ -102,23 +98,14 @@ def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud:
                progress: bool = True) -> FetchedPair:
     """A co-registered Sentinel-1 / Sentinel-2 pair of a real place; a second call reads the cache.
 
-    The least cloudy Sentinel-2 L2A scene over the box and the Sentinel-1 RTC acquisition closest to it in time
-    (at most ``max_days_apart``), on one 10 m grid in the optical scene's UTM zone.
-
-    Args:
-        where: ``(west, south, east, north)`` in degrees, or ``((lon, lat), side_m)``, a square around a centre.
-        dates: the optical window, ``(start, end)`` or ``"start/end"``, or one date (``AROUND_DAYS`` either side).
-        catalog: a name of :data:`CATALOGS` or a STAC API URL (default ``$XMODAL_STAC_CATALOG``, else
-            Planetary Computer).
-        max_cloud: largest cloud cover in percent, of the scene (``eo:cloud_cover``) and of the box (SCL).
-        max_days_apart: largest time in days between the radar and the optical acquisition.
-        out_dir: folder of the files (default ``<cache>/places``).
-        name: a readable prefix of the file names (the request's hash follows it).
-        progress: show a progress bar.
-
-    Returns:
-        S1 float32 ``[2, H, W]`` VV, VH dB, S2 float32 ``[12, H, W]`` reflectance (NaN nodata in both), the cloud
-        mask uint8 ``[1, H, W]`` (1 cloud or shadow, 0 clear, 255 nodata) and the sidecar (items, licence).
+    The least cloudy Sentinel-2 L2A scene over ``where`` (``(west, south, east, north)`` in degrees, or
+    ``((lon, lat), side_m)``) in ``dates`` (``(start, end)``, ``"start/end"`` or one date, ``AROUND_DAYS`` either
+    side), at most ``max_cloud`` % cloud (``eo:cloud_cover``, and SCL over the box), and the Sentinel-1 RTC
+    acquisition closest to it in time (at most ``max_days_apart``), on one 10 m grid in the scene's UTM zone:
+    S1 float32 ``[2, H, W]`` VV, VH dB, S2 float32 ``[12, H, W]`` reflectance (NaN nodata), a cloud mask uint8
+    ``[1, H, W]`` (1 cloud or shadow, 0 clear, 255 nodata) and a JSON sidecar. ``catalog`` is a name of
+    :data:`CATALOGS` or a STAC API URL (default ``$XMODAL_STAC_CATALOG``, else Planetary Computer); the files go
+    to ``out_dir`` (default ``<cache>/places``), named ``name`` and the request's hash.
 
     Raises:
         CatalogError: the catalog, its signing service or a file could not be read (nothing is written).
@@ -144,8 +131,7 @@ def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud:
     suffixes = {"s1": "_S1.tif", "s2": "_S2.tif", "cloud": "_cloud.tif", "sidecar": ".json"}
     paths = {k: folder / f"{stem}{suffix}" for k, suffix in suffixes.items()}
     if paths["sidecar"].is_file():  # published last: its presence means the whole pair is there
-        missing = [p.name for p in paths.values() if not p.is_file()]
-        if missing:
+        if missing := [p.name for p in paths.values() if not p.is_file()]:
             raise _error(OutputWriteError, paths["sidecar"], f"the pair's files {missing} are missing",
                          f"delete {paths['sidecar'].name} to fetch again")  # fmt: skip
         return FetchedPair(**paths, info=json.loads(paths["sidecar"].read_text()))
@@ -182,8 +168,7 @@ def _fetch(paths, request, area, s2_cat, s1_cat, name, progress) -> dict[str, An
         power = _read(s1_cat, s1_item, ("vv", "vh"), grid, "bilinear", {"*": ("float32", -32768.0)})
         bar.update()
         bar.set_postfix_str("writing")
-        offset = s2_offset(s2_item.properties)
-        dn, scl = raw[:-1].astype(np.float32), raw[-1]
+        offset, dn, scl = s2_offset(s2_item.properties), raw[:-1].astype(np.float32), raw[-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             layers = {  # VV, VH dB and reflectance, NaN nodata; cloud or shadow 1, clear 0, nodata 255
                 "s1": np.where(np.isfinite(power) & (power > 0), 10 * np.log10(power), np.nan).astype(np.float32),
@@ -207,9 +192,9 @@ def resolve_catalog(catalog: str | None) -> Catalog:
 
 
 def s2_offset(properties: dict[str, Any]) -> tuple[float, str]:
-    """The digital-number offset of an L2A item (-1000 from baseline 04.00, 0 before) and the baseline read.
+    """The digital-number offset of an L2A item (-1000 from baseline 04.00, else 0) and the baseline read.
 
-    ``earthsearch:boa_offset_applied: true``: already removed; no ``s2:processing_baseline``: from the date.
+    An offset already removed (``earthsearch:boa_offset_applied``) is 0; no baseline: it follows the date.
     """
     from xmodal_lab.data.rasters import _baseline
 
@@ -306,7 +291,7 @@ def _search(cat: Catalog, collection: str, area: dict[str, Any], start: dt.datet
     return [i for i in items if i.geometry is not None and shape(i.geometry).contains(box(*bbox))]
 
 
-def _s2_keys(item) -> tuple[str, ...] | None:
+def _s2_keys(item) -> tuple[str, ...] | None:  # the item's names of the kit's bands, if it has them all
     return next((keys for keys in S2_ASSETS.values() if set(keys) <= set(item.assets)), None)
 
 

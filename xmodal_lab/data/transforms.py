@@ -1,7 +1,4 @@
-"""Transforms of pair dicts: normalisation, GSD rescaling, paired augmentation.
-
-Each returns a new pair dict; a geometric one moves both sensors, every mask and the affine ``transform`` together.
-"""
+"""Transforms of pair dicts (normalisation, GSD rescaling, augmentation); geometric ones move every layer."""
 
 from __future__ import annotations
 
@@ -26,10 +23,7 @@ IMAGE_KEYS = ("s1", "s2")
 
 @dataclass(frozen=True)
 class BandStats:
-    """Per-band mean and standard deviation of a dataset in physical units (``s1`` ``[2]`` dB, ``s2`` ``[12]``).
-
-    Saved with a checkpoint (:meth:`to_dict`), the same numbers normalise at training and at inference.
-    """
+    """Per-band mean and std in physical units (``s1`` ``[2]`` dB, ``s2`` ``[12]``), saved with a checkpoint."""
 
     s1_mean: tuple[float, ...]
     s1_std: tuple[float, ...]
@@ -44,8 +38,7 @@ class BandStats:
             raise ValueError("BandStats.compute: the dataset is empty")
         g = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].tolist()
-        sums: dict[str, list[Tensor]] = {}
-        count = 0
+        sums, count = {}, 0
         for i in order:
             pair = dataset[i]
             for key in IMAGE_KEYS:
@@ -53,12 +46,12 @@ class BandStats:
                 s = sums.setdefault(key, [torch.zeros(x.shape[0], dtype=torch.float64)] * 2)
                 sums[key] = [s[0] + x.sum(1), s[1] + (x * x).sum(1)]
             count += x.shape[1]
-        out = {}
+        out = {}  # key -> (mean, std)
         for key in IMAGE_KEYS:
             mean = sums[key][0] / count
             var = (sums[key][1] / count - mean * mean).clamp_min(0)
             out[key] = (tuple(mean.tolist()), tuple(var.sqrt().tolist()))
-        return cls(out["s1"][0], out["s1"][1], out["s2"][0], out["s2"][1], count)
+        return cls(*out["s1"], *out["s2"], count)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and numbers (for a checkpoint or JSON)."""
@@ -85,7 +78,6 @@ class Normalize:
         return out
 
 
-# --- ground sample distance ---------------------------------------------------------------------------------
 def rescale_gsd(pair: dict, gsd: float) -> dict:
     """Resample a pair to another GSD over the same footprint (Scale-MAE on real data).
 
@@ -95,8 +87,7 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     old = float(pair["gsd"])
     if gsd <= 0 or not math.isfinite(gsd):
         raise ValueError(f"rescale_gsd: expected a positive GSD in metres, got {gsd}")
-    factor = gsd / old
-    h, w = torch.as_tensor(pair["s2"]).shape[-2:]
+    factor, (h, w) = gsd / old, torch.as_tensor(pair["s2"]).shape[-2:]
     k = round(factor)
     integer = k >= 1 and abs(factor - k) < 1e-6
     if integer and (h % k or w % k):
@@ -115,8 +106,9 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     for key in MASK_KEYS:
         if key in pair:
             m = torch.as_tensor(pair[key])
-            if integer and k > 1 and key in ("landcover", "igbp"):
-                out[key] = _majority(m, k)
+            if integer and k > 1 and key in ("landcover", "igbp"):  # the majority class of each k x k block
+                hk, wk = m.shape[0] // k, m.shape[1] // k
+                out[key] = torch.mode(m.reshape(hk, k, wk, k).permute(0, 2, 1, 3).reshape(hk, wk, k * k), -1).values
             elif integer and k > 1:
                 out[key] = F.avg_pool2d(m[None, None].float(), k)[0, 0] >= 0.5
             else:
@@ -127,24 +119,16 @@ def rescale_gsd(pair: dict, gsd: float) -> dict:
     return out
 
 
-def _majority(m: Tensor, k: int) -> Tensor:
-    h, w = m.shape
-    blocks = m.reshape(h // k, k, w // k, k).permute(0, 2, 1, 3).reshape(h // k, w // k, k * k)
-    return torch.mode(blocks, dim=-1).values
-
-
-# --- paired geometric augmentation --------------------------------------------------------------------------
 def flip_rotate(pair: dict, k: int, flip: bool) -> dict:
     """Rotate every image and map by ``k`` quarter turns, then optionally flip; pixels keep their coordinates."""
     out = dict(pair)
-    t = tuple(pair["transform"]) if pair.get("transform") is not None else None
     h, w = torch.as_tensor(pair["s2"]).shape[-2:]
     for key in (*IMAGE_KEYS, *MASK_KEYS):
         if key in pair:
             x = torch.rot90(torch.as_tensor(pair[key]), k, (-2, -1))
             out[key] = torch.flip(x, (-1,)) if flip else x
-    if t is not None:
-        t = Affine(*t[:6])
+    if pair.get("transform") is not None:
+        t = Affine(*tuple(pair["transform"])[:6])
         for _ in range(k % 4):  # rot90: new[r, c] = old[c, w - 1 - r]
             t = t @ Affine(0, -1, w, 1, 0, 0)
             h, w = w, h
@@ -176,8 +160,7 @@ class PairedRandomCrop:
 
     def __call__(self, pair: dict) -> dict:
         """Apply to one pair dict (returns a new dict)."""
-        h, w = torch.as_tensor(pair["s2"]).shape[-2:]
-        s = self.size
+        (h, w), s = torch.as_tensor(pair["s2"]).shape[-2:], self.size
         if s > h or s > w:
             raise ValueError(f"PairedRandomCrop: crop of {s} px does not fit a {h}x{w} tile")
         r = int(torch.randint(h - s + 1, (1,), generator=self.generator))
