@@ -1,8 +1,4 @@
-"""Biomes of the simulated world: where on Earth they lie and how a painter lays out their land cover.
-
-Open ocean and desert stay nearly featureless on purpose (hard cases for retrieval). Change events take their
-geometry from their own generator, so it is the same on every date and grid of a scene.
-"""
+"""Biomes of the simulated world: where on Earth they lie, how a painter lays out their land cover, their events."""
 
 from __future__ import annotations
 
@@ -91,9 +87,8 @@ def paint_city(s: Scene) -> None:
     if s.chance(0.5):  # a port: open water on one side, piers and basins
         u, v = s.rotated(s.uniform(0, 2 * np.pi))
         shore = s.uniform(-0.2, 0.3) * s.extent
-        piers = (np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)) & (
-            v < shore + s.uniform(100, 250)
-        )
+        piers = np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)
+        piers &= v < shore + s.uniform(100, 250)
         s.paint((v > shore) & ~piers, lc.DEEP_WATER)
         s.paint((v > shore) & piers, lc.BUILDINGS)
         s.wind = 2.0 * s.field("wind", 800.0, 2)
@@ -200,9 +195,8 @@ def paint_coast(s: Scene) -> None:
 
 
 def paint_ocean(s: Scene) -> None:
-    """Open ocean: featureless water roughened by wind (a hard case)."""
+    """Open ocean: featureless water whose wind roughness only the radar sees (a hard case)."""
     s.paint(np.ones(s.shape, bool), lc.DEEP_WATER)
-    # Wind roughens the sea: the only structure, seen by the radar alone.
     s.wind = s.uniform(-3.5, 3.0) + 0.4 * s.field("wind", s.uniform(1500, 4000), 3)
     s.brightness = 1.0 + 0.03 * s.field("plankton", 2000.0, 2)
 
@@ -319,7 +313,6 @@ BIOMES: dict[str, Biome] = {
 
 BIOME_NAMES: tuple[str, ...] = tuple(BIOMES)
 
-#: Other names users reach for.
 BIOME_ALIASES: dict[str, str] = {
     "ocean": "open ocean", "sea": "open ocean", "tropical": "tropical forest", "rainforest": "tropical forest",
     "cities": "city", "port": "city", "urban": "city", "mountain": "mountains", "agriculture": "cropland",
@@ -329,29 +322,21 @@ BIOME_ALIASES: dict[str, str] = {
 
 def biome_name(name: str) -> str:
     """Canonical biome name from a name or alias (``"ocean"`` -> ``"open ocean"``)."""
-    key = name.strip().lower()
-    key = BIOME_ALIASES.get(key, key)
+    key = BIOME_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in BIOMES:
         raise ValueError(f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})")
     return key
 
 
-# --- change events ----------------------------------------------------------------------------------
 EVENTS: tuple[str, ...] = ("deforestation", "flood", "construction")
-#: Days a flood stays before the water recedes.
-FLOOD_DAYS = 30
-#: Days a construction site stays bare before buildings appear.
-SITE_DAYS = 60
+#: Days a flood stays before the water recedes, and a construction site stays bare before buildings appear.
+FLOOD_DAYS, SITE_DAYS = 30, 60
 
 
 def event_plan(
     event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...], rng: np.random.Generator
 ) -> tuple[str, dt.date]:
-    """``(kind, date)`` of a time series' event (kind ``"none"`` for no event).
-
-    ``"auto"`` draws from the biome's ``allowed`` events; a flood starts within ``FLOOD_DAYS`` of ``last``,
-    so that the last date shows the water.
-    """
+    """``(kind, date)`` of a time series' event; ``"auto"`` draws from ``allowed``; a flood shows on ``last``."""
     u = rng.random(2)
     if event == "auto":
         kind = allowed[int(u[0] * len(allowed))] if allowed else "none"
@@ -369,10 +354,7 @@ def event_plan(
 
 
 def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.random.Generator) -> bool:
-    """Paint the event onto ``scene`` if it is under way on ``date``; returns whether it shows.
-
-    ``rng`` draws the event geometry from the same seed on every date.
-    """
+    """Paint the event onto ``scene`` if it shows on ``date`` (its geometry is the same on every date); return that."""
     if kind == "none":
         return False
     if kind not in EVENTS:
@@ -411,9 +393,8 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     return True
 
 
-def _patch(
-    scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float, roughness: float = 0.35
-) -> np.ndarray:
+def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
+           roughness: float = 0.35) -> np.ndarray:
     """A blob around (cx, cy) within ``eligible``; moved to the eligible pixels if it misses them (sea)."""
     patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     if patch.mean() < 0.02 and eligible.any():
