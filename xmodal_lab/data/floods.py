@@ -1,7 +1,6 @@
-"""Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
+"""Flood mapping data: simulated floods and the Sen1Floods11 layout, with ``mask`` ``[H, W]`` (1 water, 0 land, -1).
 
-Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data). Water under a canopy brightens VV (double
-bounce; Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders it, so no darkness threshold maps it all.
+Water under a canopy brightens VV (double bounce; Tsyganskaya et al. 2018), so no darkness threshold maps it all.
 """
 
 from __future__ import annotations
@@ -34,13 +33,11 @@ FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flo
 
 
 class SimulatedFloods(Dataset):
-    """Flood scenes of the simulated world with a per-pixel water mask.
+    """Scene ``i`` of a :class:`SimulatedWorld` over flood biomes, ``days_after`` days into a flood.
 
-    Scene ``i`` is scene ``i`` of a :class:`SimulatedWorld` over flood biomes, ``days_after`` days into a flood.
     Items add ``mask``, ``flood_mask`` (newly flooded), ``flooded_vegetation`` ``[H, W]`` and ``event_date``.
-    With ``flooded_vegetation`` (default), flooded forest and wetland, and crops or grass within
-    :data:`SHALLOW_PX` of dry land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB`, their dry optical mixed
-    with :data:`WATER_SEEN` of the water's, and their dry ``landcover``; False floods every pixel as open water.
+    ``flooded_vegetation``: flooded forest, wetland and shallow crops or grass keep their dry radar plus
+    :data:`DOUBLE_BOUNCE_DB` and land cover, and show :data:`WATER_SEEN` of the water; False: all open water.
     """
 
     def __init__(
@@ -50,8 +47,7 @@ class SimulatedFloods(Dataset):
     ) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
-        bad = set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES)
-        if bad:
+        if bad := set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES):
             raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
         self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover, **world_kwargs)
         self.days_after = int(days_after)
@@ -87,12 +83,9 @@ class SimulatedFloods(Dataset):
 def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
     """Turn flooded pixels under vegetation into bright flooded vegetation, in place; ``dry``: no-flood rendering."""
     from scipy.ndimage import binary_dilation
-    flood = pair["flood_mask"].numpy()
-    before = dry["landcover"].numpy()
-    tall = np.isin(before, (lc.FOREST, lc.WETLAND))
-    low = np.isin(before, (lc.CROPLAND, lc.GRASSLAND))
-    near_dry = binary_dilation(~flood, iterations=SHALLOW_PX)
-    under_tall, under_low = flood & tall, flood & low & near_dry
+    flood, before = pair["flood_mask"].numpy(), dry["landcover"].numpy()
+    under_tall = flood & np.isin(before, (lc.FOREST, lc.WETLAND))
+    under_low = flood & np.isin(before, (lc.CROPLAND, lc.GRASSLAND)) & binary_dilation(~flood, iterations=SHALLOW_PX)
     veg = torch.from_numpy(under_tall | under_low)
     boost = torch.tensor(DOUBLE_BOUNCE_DB, dtype=pair["s1"].dtype)[:, None, None]
     pair["s1"] = torch.where(veg, dry["s1"] + boost, pair["s1"])
@@ -106,9 +99,8 @@ def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
 class Sen1Floods11(Dataset):
     """The hand-labelled part of Sen1Floods11 (Bonafilia et al. 2020) as pair dicts.
 
-    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/<chip>_S1Hand.tif`` (VV, VH dB),
-    ``S2Hand/`` (13 L1C bands x 10000; B10 is dropped) and ``LabelHand/`` (1, 0, -1). Radar NaNs become
-    ``fill_db`` and their labels -1. ``chips`` restricts to some chips (a split file's entries).
+    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/``, ``S2Hand/`` (B10 is dropped) and
+    ``LabelHand/`` GeoTIFFs; radar NaNs become ``fill_db`` and their labels -1; ``chips`` picks some chips.
     """
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
@@ -157,8 +149,7 @@ class Sen1Floods11(Dataset):
             raise ValueError(f"Sen1Floods11 {chip}: S2Hand has {s2.shape[0]} bands, expected 13 (B1..B12)")
         if not s1.shape[1:] == s2.shape[1:] == label.shape:
             raise ValueError(f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]}, label {label.shape} differ")
-        bad = set(np.unique(label).tolist()) - {NODATA, 0, 1}
-        if bad:
+        if bad := set(np.unique(label).tolist()) - {NODATA, 0, 1}:
             raise ValueError(f"Sen1Floods11 {chip}: label values {sorted(bad)}; expected -1, 0 or 1")
         if s2.shape[0] == 13:
             s2 = np.delete(s2, 10, axis=0)  # B10 (cirrus) is not in the kit's band order
@@ -175,16 +166,9 @@ class Sen1Floods11(Dataset):
             centre = geo_fields(crs, tuple(transform), *label.shape)
             lon, lat = centre["lon"], centre["lat"]
         pair: dict[str, Any] = {
-            "s1": torch.from_numpy(s1),
-            "s2": torch.from_numpy(np.maximum(s2, 1e-4)),
-            "mask": torch.from_numpy(label),
-            "gsd": float(abs(transform.a)) if crs is not None and crs.is_projected else 10.0,
-            "lat": lat,
-            "lon": lon,
-            "crs": str(crs) if crs is not None else "",
-            "transform": tuple(transform)[:6],
-            "date": "",
-            "name": chip,
+            "s1": torch.from_numpy(s1), "s2": torch.from_numpy(np.maximum(s2, 1e-4)), "mask": torch.from_numpy(label),
+            "gsd": float(abs(transform.a)) if crs is not None and crs.is_projected else 10.0, "lat": lat, "lon": lon,
+            "crs": str(crs) if crs is not None else "", "transform": tuple(transform)[:6], "date": "", "name": chip,
             "index": index,
         }
         return self.transform(pair) if self.transform is not None else pair
