@@ -1,7 +1,7 @@
-"""Sentinel-1 and Sentinel-2 bands, and the per-tile measures of the first lessons.
+"""Sentinel-1 and Sentinel-2 bands, and the per-tile measures of the first lessons (arrays or tensors).
 
-One band order everywhere: Sentinel-2 ``B1..B9, B8A`` after ``B8``, ``B11, B12`` (B10, cirrus, sees no surface
-and is dropped) and Sentinel-1 ``VV, VH`` in decibels. The measures take arrays or tensors.
+One band order everywhere: Sentinel-2 ``B1..B8, B8A, B9, B11, B12`` (B10, cirrus, sees no surface) and
+Sentinel-1 ``VV, VH`` in decibels.
 """
 
 from __future__ import annotations
@@ -37,18 +37,12 @@ class RadarBand:
 
 #: The 12 Sentinel-2 bands of the kit, in order.
 S2_BANDS: tuple[OpticalBand, ...] = (
-    OpticalBand("B1", "coastal", 442.7, 60.0),
-    OpticalBand("B2", "blue", 492.4, 10.0),
-    OpticalBand("B3", "green", 559.8, 10.0),
-    OpticalBand("B4", "red", 664.6, 10.0),
-    OpticalBand("B5", "red edge 1", 704.1, 20.0),
-    OpticalBand("B6", "red edge 2", 740.5, 20.0),
-    OpticalBand("B7", "red edge 3", 782.8, 20.0),
-    OpticalBand("B8", "nir", 832.8, 10.0),
-    OpticalBand("B8A", "nir narrow", 864.7, 20.0),
-    OpticalBand("B9", "water vapour", 945.1, 60.0),
-    OpticalBand("B11", "swir 1", 1613.7, 20.0),
-    OpticalBand("B12", "swir 2", 2202.4, 20.0),
+    OpticalBand("B1", "coastal", 442.7, 60.0), OpticalBand("B2", "blue", 492.4, 10.0),
+    OpticalBand("B3", "green", 559.8, 10.0), OpticalBand("B4", "red", 664.6, 10.0),
+    OpticalBand("B5", "red edge 1", 704.1, 20.0), OpticalBand("B6", "red edge 2", 740.5, 20.0),
+    OpticalBand("B7", "red edge 3", 782.8, 20.0), OpticalBand("B8", "nir", 832.8, 10.0),
+    OpticalBand("B8A", "nir narrow", 864.7, 20.0), OpticalBand("B9", "water vapour", 945.1, 60.0),
+    OpticalBand("B11", "swir 1", 1613.7, 20.0), OpticalBand("B12", "swir 2", 2202.4, 20.0),
 )
 
 #: The 2 Sentinel-1 channels of the kit, in order.
@@ -58,10 +52,8 @@ S1_BANDS: tuple[RadarBand, ...] = (
 )
 
 S2_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S2_BANDS)
-
 #: Indices into the 12-band stack.
 RED, GREEN, NIR = 3, 2, 7
-
 #: The digital numbers of Sentinel-2 L2A products are reflectance x 10000.
 S2_SCALE = 10000.0
 
@@ -84,10 +76,7 @@ def _landcover(pair: dict, caller: str) -> torch.Tensor:
 
 
 def speckle_cv(pair: dict, band: int = 0) -> float:
-    """Coefficient of variation of linear radar power (``band`` 0: VV) over the tile's most common class.
-
-    On a uniform surface with Gamma speckle of ``L`` looks this is ``1 / sqrt(L)``; texture raises it.
-    """
+    """Coefficient of variation of linear radar power (``band`` 0: VV) over the tile's most common class."""
     lc = _landcover(pair, "speckle_cv")
     major = torch.bincount(lc.flatten()).argmax()
     power = db_to_linear(torch.as_tensor(pair["s1"], dtype=torch.float64)[band][lc == major])

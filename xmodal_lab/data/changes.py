@@ -1,7 +1,6 @@
 """Bi-temporal pairs of the simulated world with known change masks, for scoring change detection.
 
-With probability ``p_event`` an event that suits the biome happens between the two dates; otherwise only the
-season, clouds and speckle change: the nuisances a change detector must ignore.
+Without an event only the season, clouds and speckle change: the nuisances a change detector must ignore.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from xmodal_lab.data.world import SimulatedWorld
 class SimulatedChanges(Dataset):
     """Places seen before and after: ``{"before", "after", "change_mask" [H, W], "event", "index"}`` items.
 
-    ``event`` is ``"none"`` (and the mask all False) when nothing happened; other keywords go to the world.
+    With probability ``p_event`` an event that suits the biome happens (else ``event`` is ``"none"``); other
+    keywords go to the world.
     """
 
     def __init__(
@@ -41,13 +41,8 @@ class SimulatedChanges(Dataset):
         index = check_index(index, len(self), "SimulatedChanges")
         u = np.random.default_rng([self.world.config.seed, index, 7]).random()
         before, after = self.world.time_series(index, self.dates, event="auto" if u < self.p_event else None)
-        return {
-            "before": before,
-            "after": after,
-            "change_mask": after["change_mask"].clone(),
-            "event": after["event"],
-            "index": index,
-        }
+        return {"before": before, "after": after, "change_mask": after["change_mask"].clone(), "event": after["event"],
+                "index": index}
 
 
 def collate_changes(items: list[dict[str, Any]]) -> dict[str, Any]:
