@@ -1,8 +1,4 @@
-"""Sentinel-1 and Sentinel-2 bands, and the per-tile measures of the first lessons (arrays or tensors).
-
-One band order everywhere: Sentinel-2 ``B1..B8, B8A, B9, B11, B12`` (B10, cirrus, sees no surface) and
-Sentinel-1 ``VV, VH`` in decibels.
-"""
+"""Sentinel-1 and Sentinel-2 bands in the kit's one order, and the per-tile measures of the first lessons."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Bi-temporal pairs of the simulated world with known change masks, for scoring change detection.
-
-Without an event only the season, clouds and speckle change: the nuisances a change detector must ignore.
-"""
+"""Bi-temporal pairs of the simulated world with known change masks, for scoring change detection."""
 
 from __future__ import annotations
 
@@ -17,10 +14,9 @@ from xmodal_lab.data.world import SimulatedWorld
 
 
 class SimulatedChanges(Dataset):
-    """Places seen before and after: ``{"before", "after", "change_mask" [H, W], "event", "index"}`` items.
+    """Places before and after (``before``, ``after``, ``change_mask`` ``[H, W]``, ``event``, ``index``).
 
-    With probability ``p_event`` an event that suits the biome happens (else ``event`` is ``"none"``); other
-    keywords go to the world.
+    With probability ``p_event`` an event that suits the biome happens; otherwise only nuisances change.
     """
 
     def __init__(

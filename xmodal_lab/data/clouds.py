@@ -1,7 +1,4 @@
-"""Simulated clouds and their shadows, blended into the optical image only (radar sees through them).
-
-A fractal field above a threshold places the cloud; the same field seen from the sun casts the shadow.
-"""
+"""Simulated clouds and their shadows, blended into the optical image only (radar sees through them)."""
 
 from __future__ import annotations
 
@@ -29,10 +26,7 @@ def cloud_fraction(cover: float, u: float) -> float:
 
 
 def cloud_layers(key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[float]) -> tuple[np.ndarray, ...]:
-    """Cloud opacity, shadow weight (0 under the cloud) and cloud-top brightness ``[H, W]`` on a grid.
-
-    ``u`` holds four uniform draws: cloudy fraction, cloud spacing, shadow length, sun azimuth.
-    """
+    """Cloud opacity, shadow weight and top brightness ``[H, W]`` from draws ``u``: fraction, size, shadow, sun."""
     fraction = cloud_fraction(cover, u[0])
     if fraction <= 1e-3:
         zero = np.zeros((len(y), len(x)), dtype=np.float32)

@@ -1,7 +1,4 @@
-"""Sentinel-1 and Sentinel-2 images ``[C, H, W]`` as 8-bit RGB ``[H, W, 3]`` (NaN black), for SAM and figures alike.
-
-A fixed stretch gives a value the same colour in every tile and date; ``stretch="percentile"`` is per tile.
-"""
+"""Sentinel images ``[C, H, W]`` as 8-bit RGB ``[H, W, 3]`` (NaN black) with fixed or per-tile stretches."""
 
 from __future__ import annotations
 
@@ -40,10 +37,7 @@ def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
 
 
 def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
-    """Linear stretch of ``[C, H, W]`` between two percentiles to 0..255 uint8 (NaN and flat bands become 0).
-
-    ``per_band`` stretches each band on its own (more contrast), else all with one range (colour balance).
-    """
+    """Linear stretch of ``[C, H, W]`` between two percentiles (per band or joint) to uint8; NaN and flat are 0."""
     if not 0.0 <= low < high <= 100.0:
         raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
     a = np.asarray(image, dtype=np.float32)
@@ -94,10 +88,7 @@ def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: fl
 
 def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
                   stretch: str = "fixed") -> np.ndarray:
-    """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
-
-    ``low``/``high`` percentiles and ``per_band`` belong to ``stretch="percentile"``.
-    """
+    """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``."""
     return _optical(s2, S2_TRUE_COLOR_BANDS, S2_TRUE_COLOR_RANGE, stretch, low, high, per_band)
 
 

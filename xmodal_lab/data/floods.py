@@ -1,7 +1,4 @@
-"""Flood mapping data: simulated floods and the Sen1Floods11 layout, with ``mask`` ``[H, W]`` (1 water, 0 land, -1).
-
-Water under a canopy brightens VV (double bounce; Tsyganskaya et al. 2018), so no darkness threshold maps it all.
-"""
+"""Flood mapping data: simulated floods and the Sen1Floods11 layout, with ``mask`` ``[H, W]`` (1 water, 0 land, -1)."""
 
 from __future__ import annotations
 
@@ -35,9 +32,8 @@ FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flo
 class SimulatedFloods(Dataset):
     """Scene ``i`` of a :class:`SimulatedWorld` over flood biomes, ``days_after`` days into a flood.
 
-    Items add ``mask``, ``flood_mask`` (newly flooded), ``flooded_vegetation`` ``[H, W]`` and ``event_date``.
-    ``flooded_vegetation``: flooded forest, wetland and shallow crops or grass keep their dry radar plus
-    :data:`DOUBLE_BOUNCE_DB` and land cover, and show :data:`WATER_SEEN` of the water; False: all open water.
+    Items add ``mask``, ``flood_mask`` (newly flooded), ``flooded_vegetation`` ``[H, W]`` and ``event_date``. Flooded
+    forest, wetland and shallow crops or grass double-bounce (VV brightens, no darkness threshold maps them).
     """
 
     def __init__(
@@ -99,8 +95,7 @@ def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
 class Sen1Floods11(Dataset):
     """The hand-labelled part of Sen1Floods11 (Bonafilia et al. 2020) as pair dicts.
 
-    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/``, ``S2Hand/`` (B10 is dropped) and
-    ``LabelHand/`` GeoTIFFs; radar NaNs become ``fill_db`` and their labels -1; ``chips`` picks some chips.
+    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/``, ``S2Hand/`` and ``LabelHand/`` GeoTIFFs.
     """
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")

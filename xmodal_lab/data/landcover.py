@@ -1,7 +1,4 @@
-"""Land-cover classes of the simulated world (what a map shows) and the materials behind them (what sensors see).
-
-Values are rounded literature values that make the physics lessons hold, not a radiative-transfer model.
-"""
+"""Land-cover classes of the simulated world (what a map shows) and the materials behind them (what sensors see)."""
 
 from __future__ import annotations
 

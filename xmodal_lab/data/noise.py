@@ -1,8 +1,4 @@
-"""Procedural fields of the simulated world: hashed value noise at map coordinates (metres, not pixels).
-
-Lattice values come from a fixed random table at an offset hashed from (scene key, field); on a grid the
-cubic B-spline evaluation is separable: ``Wy @ L @ Wx.T``.
-"""
+"""Procedural fields of the simulated world: hashed cubic B-spline value noise at map coordinates (metres)."""
 
 from __future__ import annotations
 
@@ -89,10 +85,7 @@ def value_noise(
     key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
     add_to: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Smooth fields ``[n_fields, H, W]`` of std ``scale`` and features of ``spacing`` metres at ``x``, ``y``.
-
-    ``add_to`` adds the fields into that array and returns it.
-    """
+    """Smooth fields ``[n_fields, H, W]`` of std ``scale``, features of ``spacing`` metres (summed into ``add_to``)."""
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
     ix0, iy0, wy, wxt = _grid_weights(float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing)

@@ -1,7 +1,4 @@
-"""Statistics that tell simulated Sentinel-1 / Sentinel-2 tiles from real ones (to calibrate the world).
-
-All take physical units (sigma0 dB, reflectance) in the pair dict's band order, real and simulated alike.
-"""
+"""Statistics that tell simulated Sentinel-1 / Sentinel-2 tiles (physical units) from real ones."""
 
 from __future__ import annotations
 
@@ -38,7 +35,7 @@ def band_summary(tiles: Any) -> dict[str, np.ndarray]:
 
 
 def quantile_distance(a: Any, b: Any, n_quantiles: int = 101) -> float:
-    """Wasserstein-1 distance ``integral |F_a^-1(q) - F_b^-1(q)| dq`` on ``n_quantiles`` quantiles, in the samples' unit."""
+    """Wasserstein-1 distance of two samples on ``n_quantiles`` quantiles, in the samples' unit."""
     qa = np.quantile(_as_array(a, "a", (1, 2, 3, 4)).ravel(), np.linspace(0, 1, n_quantiles))
     qb = np.quantile(_as_array(b, "b", (1, 2, 3, 4)).ravel(), np.linspace(0, 1, n_quantiles))
     return float(np.trapezoid(np.abs(qa - qb), dx=1.0 / (n_quantiles - 1)))
@@ -51,10 +48,7 @@ def mean_abs_gradient(tiles: Any) -> np.ndarray:
 
 
 def radial_power_spectrum(tiles: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged ``|FFT|^2 / (H W)`` of mean-removed square tiles ``[N, C, S, S]`` over ``S // 2`` rings.
-
-    Returns ``(frequency [n_bins] in cycles per pixel, power [C, n_bins])``.
-    """
+    """Radially averaged ``|FFT|^2 / (H W)`` of square tiles ``[N, C, S, S]``: ``(freq [S//2], power [C, S//2])``."""
     a = _as_array(tiles, "tiles", (4,))
     n, c, h, w = a.shape
     if h != w or h < 4:
@@ -119,10 +113,7 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
-    """Radar-optical relations of ``s1`` ``[N, 2, H, W]`` dB and ``s2`` ``[N, 12, H, W]``.
-
-    Mean per-tile correlations, the mean VV-VH ratio in dB and ``tile corr(VH,NDVI)`` (of tile means).
-    """
+    """Radar-optical relations of ``s1`` ``[N, 2, H, W]`` dB and ``s2`` ``[N, 12, H, W]``: per-tile correlations."""
     a = _as_array(s1, "s1", (4,))
     b = _as_array(s2, "s2", (4,))
     if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
@@ -155,10 +146,7 @@ def tile_features(s1: Any, s2: Any) -> np.ndarray:
 
 
 def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated accuracy of a logistic regression telling real from simulated features ``[N, F]``.
-
-    The classes are balanced by subsampling: 0.5 means the domains cannot be told apart.
-    """
+    """Cross-validated accuracy telling balanced real from simulated features ``[N, F]`` (0.5: alike)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline

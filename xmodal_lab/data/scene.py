@@ -1,7 +1,4 @@
-"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints.
-
-Every helper is a function of map position (metres from the centre): any grid shows the same geography.
-"""
+"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints."""
 
 from __future__ import annotations
 
@@ -39,9 +36,8 @@ def tag_key(key: int, tag: str) -> int:
 class Scene:
     """Arrays of one scene on one grid (``x`` ``[W]``, ``y`` ``[H]`` metres east and north), painted by a biome.
 
-    ``rng`` makes the grid-independent scene-level choices; layouts are sized to ``extent`` metres. Layers
-    ``[H, W]``: ``mat`` material ids, ``green`` 0..1, ``moisture`` about -1..1, ``elevation`` metres, ``wind``
-    extra dB on water, ``brightness`` optical gain.
+    Layers ``[H, W]``: ``mat`` material ids, ``green`` 0..1, ``moisture`` about -1..1, ``elevation`` metres,
+    ``wind`` extra dB on water, ``brightness`` optical gain; every helper is a function of map position.
     """
 
     def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,

@@ -1,7 +1,4 @@
-"""A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes.
-
-Scene ``i`` is a biome at a real place and date; ``(seed, index)`` fixes every byte of it.
-"""
+"""A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes."""
 
 from __future__ import annotations
 
@@ -44,11 +41,7 @@ LABEL_THRESHOLD = 0.02
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Settings of a :class:`SimulatedWorld` (lengths in metres, angles in degrees).
-
-    ``gsd`` may be a tuple (one drawn per scene); ``speckle_sigma`` correlates neighbouring speckle,
-    ``radar_blur`` blurs sigma0 before speckle and ``radar_contrast`` scales each tile's dB around its mean.
-    """
+    """Settings of a :class:`SimulatedWorld` (metres, degrees); ``gsd`` may be a tuple (one drawn per scene)."""
 
     seed: int = 0
     size: int = 64
@@ -60,9 +53,9 @@ class WorldConfig:
     incidence: tuple[float, float] = (30.0, 46.0)
     years: tuple[int, int] = (2018, 2023)
     noise: bool = True
-    speckle_sigma: float = 9.3
-    radar_blur: float = 0.0
-    radar_contrast: float = 1.0
+    speckle_sigma: float = 9.3  # correlates neighbouring speckle (a GRD pixel is smaller than a resolution cell)
+    radar_blur: float = 0.0  # blurs sigma0 before speckle
+    radar_contrast: float = 1.0  # scales each tile's dB around its mean
     cache_mb: float = 256.0
 
 
@@ -119,10 +112,9 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
 
 
 class SimulatedWorld(Dataset):
-    """Co-registered Sentinel-1 / Sentinel-2 pairs from a seeded simulated Earth (a torch ``Dataset``).
+    """Co-registered S1/S2 pair dicts (plus ``biome``, ``place``, ``index``) from a seeded simulated Earth.
 
-    ``world[i]`` is the kit's pair dict plus ``biome``, ``place`` and ``index``. ``realism`` names a
-    :data:`REALISM` setting; other keywords are :class:`WorldConfig` fields.
+    ``realism`` names a :data:`REALISM` setting; other keywords are :class:`WorldConfig` fields.
     """
 
     def __init__(
@@ -146,8 +138,7 @@ class SimulatedWorld(Dataset):
             kwargs["biomes"] = tuple(biome_name(b) for b in names)
         self.config = _validate(WorldConfig(int(seed), int(size), gsd, int(n_scenes), float(cloud_cover), **kwargs))
         self.transform = transform
-        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self._cache_bytes = 0
+        self._cache, self._cache_bytes = OrderedDict(), 0
         self._biomes = tuple(self.config.biomes or BIOME_NAMES)
         weights = np.array([BIOMES[b].weight for b in self._biomes])
         self._cum_weights = np.cumsum(weights / weights.sum()).tolist()
@@ -215,10 +206,7 @@ class SimulatedWorld(Dataset):
         self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
         event: tuple[str, str | dt.date] | None = None,
     ) -> dict[str, Any]:
-        """Render scene ``index``, optionally at another GSD, size or date.
-
-        ``event`` is ``(kind, start date)`` of a change event shown from its date on (adds ``change_mask``).
-        """
+        """Render scene ``index``, optionally at another GSD, size or date; ``event``: ``(kind, start date)``."""
         place = self.place(index)
         gsd = place.gsd if gsd is None else float(gsd)
         size = self.config.size if size is None else int(size)
@@ -280,10 +268,9 @@ class SimulatedWorld(Dataset):
         return out
 
     def time_series(self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto") -> list[dict]:
-        """One place on several dates, with a change event between the first and the last date.
+        """One place on several dates, with a change event (``"auto"``, a name in ``EVENTS`` or None) between them.
 
-        ``event`` is ``"auto"`` (one that suits the biome), a name in :data:`EVENTS` or ``None``. Each pair gets
-        ``event`` (``"none"`` before it or after a flood recedes), ``event_date`` and ``change_mask`` ``[H, W]``.
+        Each pair gets ``event`` (``"none"`` before it or after a flood recedes), ``event_date`` and ``change_mask``.
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
