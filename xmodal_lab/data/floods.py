@@ -36,11 +36,9 @@ class SimulatedFloods(Dataset):
     forest, wetland and shallow crops or grass double-bounce (VV brightens, no darkness threshold maps them).
     """
 
-    def __init__(
-        self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
-        days_after: int = 5, transform: Callable[[dict], dict] | None = None, flooded_vegetation: bool = True,
-        **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
+                 days_after: int = 5, transform: Callable[[dict], dict] | None = None, flooded_vegetation: bool = True,
+                 **world_kwargs: Any) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
         if bad := set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES):
@@ -100,25 +98,21 @@ class Sen1Floods11(Dataset):
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
 
-    def __init__(
-        self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
+                 transform: Callable[[dict], dict] | None = None) -> None:
         self.root = Path(root)
         for sub in self.SUBFOLDERS:
             if not (self.root / sub).is_dir():
                 raise FileNotFoundError(
                     f"Sen1Floods11: no {sub}/ folder under {self.root}; expected {', '.join(self.SUBFOLDERS)} "
-                    "(the dataset's v1.1/data/flood_events/HandLabeled folder)"
-                )
+                    "(the dataset's v1.1/data/flood_events/HandLabeled folder)")
         found = sorted(p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif"))
         self.chips = list(chips) if chips is not None else found
         if not self.chips:
             raise FileNotFoundError(f"Sen1Floods11: no *_LabelHand.tif files under {self.root / 'LabelHand'}")
         for chip in self.chips:
             for sub in self.SUBFOLDERS:
-                path = self._path(chip, sub)
-                if not path.is_file():
+                if not (path := self._path(chip, sub)).is_file():
                     raise FileNotFoundError(f"Sen1Floods11: chip {chip!r} has no {sub} file ({path})")
         self.fill_db = float(fill_db)
         self.transform = transform
@@ -156,13 +150,12 @@ class Sen1Floods11(Dataset):
         check_s1(s1[:, ~invalid], where=f"Sen1Floods11 {chip} S1Hand")
         check_s2(s2[:, ~invalid], where=f"Sen1Floods11 {chip} S2Hand")
         label[invalid] = NODATA
-        lon = lat = float("nan")
-        if crs is not None:
-            centre = geo_fields(crs, tuple(transform), *label.shape)
-            lon, lat = centre["lon"], centre["lat"]
+        nan = float("nan")
+        centre = geo_fields(crs, tuple(transform), *label.shape) if crs is not None else {"lon": nan, "lat": nan}
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1), "s2": torch.from_numpy(np.maximum(s2, 1e-4)), "mask": torch.from_numpy(label),
-            "gsd": float(abs(transform.a)) if crs is not None and crs.is_projected else 10.0, "lat": lat, "lon": lon,
+            "gsd": float(abs(transform.a)) if crs is not None and crs.is_projected else 10.0,
+            "lat": centre["lat"], "lon": centre["lon"],
             "crs": str(crs) if crs is not None else "", "transform": tuple(transform)[:6], "date": "", "name": chip,
             "index": index,
         }
