@@ -19,10 +19,8 @@ class SimulatedChanges(Dataset):
     With probability ``p_event`` an event that suits the biome happens; otherwise only nuisances change.
     """
 
-    def __init__(
-        self, seed: int = 0, size: int = 32, n_scenes: int = 128,
-        dates: Sequence[str] = ("2021-04-15", "2021-09-15"), p_event: float = 0.5, **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 128,
+                 dates: Sequence[str] = ("2021-04-15", "2021-09-15"), p_event: float = 0.5, **world_kwargs: Any):
         if len(dates) != 2:
             raise ValueError(f"dates: expected two dates (before, after), got {list(dates)}")
         if not 0.0 <= p_event <= 1.0:

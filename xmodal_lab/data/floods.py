@@ -54,10 +54,8 @@ class SimulatedFloods(Dataset):
 
     def __repr__(self) -> str:
         c = self.world.config
-        return (
-            f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover}, "
-            f"flooded_vegetation={self.flooded_vegetation})"
-        )
+        return (f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover}, "
+                f"flooded_vegetation={self.flooded_vegetation})")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_index(index, len(self), "SimulatedFloods")

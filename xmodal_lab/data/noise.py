@@ -81,10 +81,8 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     return i0, m
 
 
-def value_noise(
-    key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
-    add_to: np.ndarray | None = None,
-) -> np.ndarray:
+def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
+                add_to: np.ndarray | None = None) -> np.ndarray:
     """Smooth fields ``[n_fields, H, W]`` of std ``scale``, features of ``spacing`` metres (summed into ``add_to``)."""
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)

@@ -117,11 +117,9 @@ class SimulatedWorld(Dataset):
     ``realism`` names a :data:`REALISM` setting; other keywords are :class:`WorldConfig` fields.
     """
 
-    def __init__(
-        self, seed: int = 0, size: int = 64, gsd: float | Sequence[float] = 10.0, n_scenes: int = 4096,
-        cloud_cover: float = 0.0, transform: Callable[[dict], dict] | None = None, realism: str = "default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 64, gsd: float | Sequence[float] = 10.0, n_scenes: int = 4096,
+                 cloud_cover: float = 0.0, transform: Callable[[dict], dict] | None = None, realism: str = "default",
+                 **kwargs: Any) -> None:
         if realism not in REALISM:
             raise ValueError(f"realism: unknown setting {realism!r}; expected one of {sorted(REALISM)}")
         self.realism = realism
@@ -152,10 +150,8 @@ class SimulatedWorld(Dataset):
     def __repr__(self) -> str:
         c = self.config
         realism = f", realism={self.realism!r}" if self.realism != "default" else ""
-        return (
-            f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
-            f"cloud_cover={c.cloud_cover}, looks={c.looks}{realism})"
-        )
+        return (f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
+                f"cloud_cover={c.cloud_cover}, looks={c.looks}{realism})")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_index(index, len(self), "SimulatedWorld")
@@ -202,10 +198,8 @@ class SimulatedWorld(Dataset):
         incidence = float(lo + (hi - lo) * u[5])
         return Place(index, biome, name, lat, lon, epsg, easting, northing, date, gsd, incidence, u[6] < 0.5)
 
-    def render(
-        self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
-        event: tuple[str, str | dt.date] | None = None,
-    ) -> dict[str, Any]:
+    def render(self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
+               event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:
         """Render scene ``index``, optionally at another GSD, size or date; ``event``: ``(kind, start date)``."""
         place = self.place(index)
         gsd = place.gsd if gsd is None else float(gsd)
