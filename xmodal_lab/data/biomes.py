@@ -150,8 +150,7 @@ def paint_desert(s: Scene) -> None:
 
 def paint_mountains(s: Scene) -> None:
     """Mountains: forest below the tree line, meadows and rock above, seasonal snow and glaciers."""
-    relief = s.uniform(250, 700)
-    base = s.uniform(600, 2800)
+    relief, base = s.uniform(250, 700), s.uniform(600, 2800)
     s.elevation = base + relief * s.field("terrain", s.uniform(500, 1200), 4)
     gy, gx = np.gradient(s.elevation, s.y, s.x)
     slope = np.degrees(np.arctan(np.hypot(gx, gy)))
@@ -333,9 +332,8 @@ EVENTS: tuple[str, ...] = ("deforestation", "flood", "construction")
 FLOOD_DAYS, SITE_DAYS = 30, 60
 
 
-def event_plan(
-    event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...], rng: np.random.Generator
-) -> tuple[str, dt.date]:
+def event_plan(event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...],
+               rng: np.random.Generator) -> tuple[str, dt.date]:
     """``(kind, date)`` of a time series' event; ``"auto"`` draws from ``allowed``; a flood shows on ``last``."""
     u = rng.random(2)
     if event == "auto":
@@ -360,15 +358,13 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     if kind not in EVENTS:
         raise ValueError(f"event: expected one of {EVENTS}, got {kind!r}")
     u = rng.random(6)
-    half = scene.extent / 2
-    cx, cy = (2 * u[0] - 1) * 0.4 * half, (2 * u[1] - 1) * 0.4 * half
+    cx, cy = (2 * u[0] - 1) * 0.4 * (scene.extent / 2), (2 * u[1] - 1) * 0.4 * (scene.extent / 2)
     days = (date - start).days
     if days < 0:
         return False
     if kind == "deforestation":
         forest = scene.is_any((lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
-        cut = _patch(scene, forest, scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy)
-        scene.paint(cut, lc.SOIL, 0.0)
+        scene.paint(_patch(scene, forest, scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy), lc.SOIL, 0.0)
         return True
     if kind == "flood":
         if days > FLOOD_DAYS:
@@ -379,9 +375,8 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
         scene.wind = np.where(lowland & dry, -1.5, scene.wind)  # sheltered flood water is smooth
         return True
     # construction: a rectangular site; bare at first, then blocks and streets
-    theta = np.pi * u[3]
     side = scene.extent * (0.2 + 0.15 * u[2])
-    uu, vv = scene.rotated(theta, cx, cy)
+    uu, vv = scene.rotated(np.pi * u[3], cx, cy)
     site = (np.abs(uu) < side / 2) & (np.abs(vv) < side * (0.3 + 0.3 * u[4]))
     site &= ~scene.is_any((lc.DEEP_WATER, lc.RIVER))
     if days < SITE_DAYS:
