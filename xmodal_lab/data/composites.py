@@ -29,10 +29,8 @@ def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
     if a.ndim == 4 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 3 or a.shape[0] != channels:
-        raise ValueError(
-            f"{name}: expected one image [{channels}, H, W] (channels first), got shape {tuple(a.shape)}; "
-            f"pass a single tile, e.g. batch['{name}'][0]"
-        )
+        raise ValueError(f"{name}: expected one image [{channels}, H, W] (channels first), got shape "
+                         f"{tuple(a.shape)}; pass a single tile, e.g. batch['{name}'][0]")
     return a
 
 
@@ -48,10 +46,8 @@ def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_ban
     groups = [slice(i, i + 1) for i in range(a.shape[0])] if per_band else [slice(None)]
     for g in groups:
         vals = a[g][finite[g]]
-        if vals.size == 0:
-            continue
-        lo, hi = np.percentile(vals, [low, high])
-        if hi <= lo:
+        lo, hi = np.percentile(vals, [low, high]) if vals.size else (0.0, 0.0)
+        if hi <= lo:  # no finite value or no spread
             continue
         scaled = (np.nan_to_num(a[g], nan=lo) - lo) / (hi - lo)
         out[g] = np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)

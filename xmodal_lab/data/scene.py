@@ -48,9 +48,7 @@ class Scene:
         self.shape = shape = (len(y), len(x))
         self.mat = np.full(shape, lc.GRASS, dtype=np.intp)
         self.green = np.full(shape, 0.8, dtype=np.float32)
-        self.moisture = np.zeros(shape, dtype=np.float32)
-        self.elevation = np.zeros(shape, dtype=np.float32)
-        self.wind = np.zeros(shape, dtype=np.float32)
+        self.moisture, self.elevation, self.wind = (np.zeros(shape, dtype=np.float32) for _ in range(3))
         self.brightness = np.ones(shape, dtype=np.float32)
         self.season_doy = doy if lat >= 0 else (doy + 182) % 365  # the day of the matching northern season
         self.extent = float(max(x.max() - x.min(), y.max() - y.min()) if extent is None else extent)
