@@ -31,7 +31,6 @@ class RadarBand:
     gsd: float
 
 
-#: The 12 Sentinel-2 bands of the kit, in order.
 S2_BANDS: tuple[OpticalBand, ...] = (
     OpticalBand("B1", "coastal", 442.7, 60.0), OpticalBand("B2", "blue", 492.4, 10.0),
     OpticalBand("B3", "green", 559.8, 10.0), OpticalBand("B4", "red", 664.6, 10.0),
@@ -41,17 +40,14 @@ S2_BANDS: tuple[OpticalBand, ...] = (
     OpticalBand("B11", "swir 1", 1613.7, 20.0), OpticalBand("B12", "swir 2", 2202.4, 20.0),
 )
 
-#: The 2 Sentinel-1 channels of the kit, in order.
 S1_BANDS: tuple[RadarBand, ...] = (
     RadarBand("VV", "vertical transmit, vertical receive", 5.55, 10.0),
     RadarBand("VH", "vertical transmit, horizontal receive", 5.55, 10.0),
 )
 
 S2_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S2_BANDS)
-#: Indices into the 12-band stack.
-RED, GREEN, NIR = 3, 2, 7
-#: The digital numbers of Sentinel-2 L2A products are reflectance x 10000.
-S2_SCALE = 10000.0
+RED, GREEN, NIR = 3, 2, 7  # indices into the 12-band stack
+S2_SCALE = 10000.0  # the digital numbers of Sentinel-2 L2A products are reflectance x 10000
 
 
 def ndvi(s2: Any, eps: float = 1e-6) -> Any:

@@ -44,9 +44,8 @@ def cloud_layers(key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[f
     return alpha, shadow, brightness
 
 
-def add_clouds(
-    scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int
-) -> tuple[np.ndarray, np.ndarray]:
+def add_clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator,
+               day: int) -> tuple[np.ndarray, np.ndarray]:
     """Blend clouds and shadows of date ordinal ``day`` into reflectance ``[12, H, W]``; returns it and the mask."""
     u = rng.random(4).tolist()
     if cloud_fraction(cover, u[0]) <= 1e-3:

@@ -126,8 +126,7 @@ def s1_composite(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB, vh_range:
     return _hwc(rgb)
 
 
-#: Names accepted by :func:`to_sam_image`.
-RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
+RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")  # names accepted by to_sam_image
 
 
 def to_sam_image(image: Any, rendering: str = "s2", *, stretch: str = "fixed") -> np.ndarray:

@@ -17,15 +17,12 @@ from xmodal_lab.data.io import check_index, geo_fields, open_raster, read_window
 from xmodal_lab.data.world import SimulatedWorld
 from xmodal_lab.units import check_s1, check_s2
 
-#: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
-NODATA = -1
+NODATA = -1  # the label of unlabelled pixels (Sen1Floods11 convention): losses and metrics skip them
 #: Radar change of flooded vegetation in dB, ``(VV, VH)`` (double bounce brightens VV strongly, VH a little).
 DOUBLE_BOUNCE_DB: tuple[float, float] = (4.0, 1.0)
 #: Share of the water's optical signature seen through flooded forest and wetland (tall) or crops and grass (low).
 WATER_SEEN: dict[str, float] = {"tall": 0.2, "low": 0.4}
-#: Crops and grass are flooded vegetation where the water is shallow: within this many pixels of dry land.
-SHALLOW_PX = 3
-#: Biomes of the simulated world in which floods happen.
+SHALLOW_PX = 3  # crops and grass are flooded vegetation where the water is shallow: this near dry land
 FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flood" in b.events)
 
 

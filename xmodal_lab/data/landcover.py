@@ -35,8 +35,7 @@ class Material:
 _SOIL = (0.07, 0.09, 0.12, 0.15, 0.18, 0.20, 0.21, 0.22, 0.23, 0.24, 0.30, 0.26)
 _DRY_GRASS = (0.06, 0.08, 0.11, 0.13, 0.16, 0.20, 0.22, 0.24, 0.25, 0.26, 0.32, 0.24)
 
-#: Every material of the simulator; the index is the material id used in a scene's material map.
-MATERIALS: tuple[Material, ...] = (
+MATERIALS: tuple[Material, ...] = (  # the index is the material id of a scene's material map
     Material("deep water", WATER, (0.055, 0.045, 0.035, 0.018, 0.014, 0.010, 0.008, 0.007, 0.006, 0.004, 0.002, 0.001),
              None, -21.0, None, -28.5, None, 0.0, -0.6, 0.02, 0.1),
     Material("river water", WATER, (0.075, 0.075, 0.085, 0.065, 0.055, 0.030, 0.024, 0.020, 0.017, 0.010, 0.005, 0.003),

@@ -8,8 +8,7 @@ import numpy as np
 
 from xmodal_lab.data.bands import S2_BAND_NAMES
 
-#: Index of each band in the pair dict's ``s2`` ``[12, H, W]``.
-S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}
+S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}  # index of each band in the pair dict's ``s2``
 
 
 def _as_array(x: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:

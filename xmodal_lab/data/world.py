@@ -31,12 +31,9 @@ _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None] 
 #: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
 _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
 _SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
-#: Layouts (rivers, towns, events) are sized to this footprint at every tile size and GSD.
-LAYOUT_EXTENT_M = 640.0
-#: Coarser GSDs average a rendering at this GSD, oversampled at most ``MAX_OVERSAMPLE`` times.
-FINE_GSD, MAX_OVERSAMPLE = 10.0, 4
-#: A class covering this fraction of a tile is one of its scene labels.
-LABEL_THRESHOLD = 0.02
+LAYOUT_EXTENT_M = 640.0  # layouts (rivers, towns, events) are sized to this footprint at every size and GSD
+FINE_GSD, MAX_OVERSAMPLE = 10.0, 4  # coarser GSDs average a rendering at FINE_GSD, oversampled at most 4 times
+LABEL_THRESHOLD = 0.02  # a class covering this fraction of a tile is one of its scene labels
 
 
 @dataclass(frozen=True)
