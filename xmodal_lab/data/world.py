@@ -253,9 +253,7 @@ class SimulatedWorld(Dataset):
         if cfg.cloud_cover > 0:
             rng = np.random.default_rng([cfg.seed, index, 4, day])
             s2, out["cloud_mask"] = add_clouds(scene, s2, cfg.cloud_cover, rng, day)
-        out["s2"] = np.maximum(s2, np.float32(1e-4), out=s2)
-        out["s1_linear"] = s1
-        out["landcover"] = lc.MATERIAL_CLASS[scene.mat]
+        out.update(s2=np.maximum(s2, np.float32(1e-4), out=s2), s1_linear=s1, landcover=lc.MATERIAL_CLASS[scene.mat])
         return out
 
     def time_series(self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto") -> list[dict]:
