@@ -43,11 +43,10 @@ def _town(s: Scene, radius: float, block: float, road: float) -> np.ndarray:
     """Paint blocks of buildings with streets and gardens inside a patch; returns the patch."""
     area = s.blob(radius, "town")
     ids, edge = s.parcels(s.uniform(0, np.pi), block, block * s.uniform(0.6, 1.0), "town-blocks")
-    garden = bits(ids, 3, 3) == 0
     courtyard = edge > s.uniform(10, 18)
     s.paint(area & ~courtyard, lc.BUILDINGS)
     s.paint(area & courtyard, lc.GRASS, 0.85)
-    s.paint(area & garden & (edge > 3), lc.BROADLEAF, 0.9)
+    s.paint(area & (bits(ids, 3, 3) == 0) & (edge > 3), lc.BROADLEAF, 0.9)  # gardens
     s.paint(area & (edge < road / 2), lc.ROAD)
     s.brightness = s.brightness * np.where(area, 1.0 + 0.25 * s.field("town-roofs", 15.0, 1), 1.0)
     return area
@@ -184,8 +183,7 @@ def paint_coast(s: Scene) -> None:
         marsh = inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3)
         s.paint(marsh, lc.MARSH, 0.7)
     if s.chance(0.35):
-        town = _town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0)
-        s.paint(town & ~inland, lc.SAND)
+        s.paint(_town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0) & ~inland, lc.SAND)
     s.paint((v >= shore - beach) & (v < shore), lc.SAND)
     s.paint(v >= shore, lc.DEEP_WATER)
     s.wind = 2.5 * s.field("wind", 900.0, 2)

@@ -69,9 +69,7 @@ class BorrowedCloudMasks(Dataset):
         return len(self.data)
 
     def __getitem__(self, index: int) -> dict:
-        item = dict(self.data[index])
-        mask = self.masks_from[index]["cloud_mask"]
+        item, mask = self.data[index], self.masks_from[index]["cloud_mask"]
         if tuple(mask.shape) != tuple(item["s2"].shape[-2:]):
             raise ValueError(f"BorrowedCloudMasks: item {index}: s2 {tuple(item['s2'].shape)}, mask {tuple(mask.shape)}")
-        item["cloud_mask"] = mask
-        return item
+        return {**item, "cloud_mask": mask}
