@@ -113,8 +113,7 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
     """Radar-optical relations of ``s1`` ``[N, 2, H, W]`` dB and ``s2`` ``[N, 12, H, W]``: per-tile correlations."""
-    a = _as_array(s1, "s1", (4,))
-    b = _as_array(s2, "s2", (4,))
+    a, b = _as_array(s1, "s1", (4,)), _as_array(s2, "s2", (4,))
     if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
         raise ValueError(f"cross_statistics: s1 {a.shape} and s2 {b.shape} are not the same tiles")
     nir, red, swir = b[:, S2_INDEX["B8"]], b[:, S2_INDEX["B4"]], b[:, S2_INDEX["B11"]]
@@ -122,14 +121,9 @@ def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
     vv, vh = a[:, 0], a[:, 1]
     tile_vh, tile_ndvi = vh.mean(axis=(1, 2)), ndvi.mean(axis=(1, 2))
     tile_corr = float(np.corrcoef(tile_vh, tile_ndvi)[0, 1]) if len(tile_vh) > 2 else float("nan")
-    return {
-        "corr(VV,VH)": float(_corr(vv, vh).mean()),
-        "corr(VH,NDVI)": float(_corr(vh, ndvi).mean()),
-        "corr(VV,NIR)": float(_corr(vv, nir).mean()),
-        "corr(VH,SWIR)": float(_corr(vh, swir).mean()),
-        "VV-VH dB": float((vv - vh).mean()),
-        "tile corr(VH,NDVI)": tile_corr,
-    }
+    return {"corr(VV,VH)": float(_corr(vv, vh).mean()), "corr(VH,NDVI)": float(_corr(vh, ndvi).mean()),
+            "corr(VV,NIR)": float(_corr(vv, nir).mean()), "corr(VH,SWIR)": float(_corr(vh, swir).mean()),
+            "VV-VH dB": float((vv - vh).mean()), "tile corr(VH,NDVI)": tile_corr}
 
 
 def tile_features(s1: Any, s2: Any) -> np.ndarray:
@@ -160,5 +154,4 @@ def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: i
     r, s = r[rng.permutation(len(r))[:n]], s[rng.permutation(len(s))[:n]]
     x, y = np.concatenate([r, s]), np.r_[np.ones(n), np.zeros(n)]
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(clf, x, y, cv=cv).mean())
+    return float(cross_val_score(clf, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).mean())
