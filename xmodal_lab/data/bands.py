@@ -1,8 +1,4 @@
-"""Sentinel-1 and Sentinel-2 bands, and the per-tile measures of the first lessons.
-
-One band order everywhere: Sentinel-2 ``B1..B9, B8A`` after ``B8``, ``B11, B12`` (B10, cirrus, sees no surface
-and is dropped) and Sentinel-1 ``VV, VH`` in decibels. The measures take arrays or tensors.
-"""
+"""Sentinel-1 and Sentinel-2 bands in the kit's one order, and the per-tile measures of the first lessons."""
 
 from __future__ import annotations
 
@@ -35,35 +31,23 @@ class RadarBand:
     gsd: float
 
 
-#: The 12 Sentinel-2 bands of the kit, in order.
 S2_BANDS: tuple[OpticalBand, ...] = (
-    OpticalBand("B1", "coastal", 442.7, 60.0),
-    OpticalBand("B2", "blue", 492.4, 10.0),
-    OpticalBand("B3", "green", 559.8, 10.0),
-    OpticalBand("B4", "red", 664.6, 10.0),
-    OpticalBand("B5", "red edge 1", 704.1, 20.0),
-    OpticalBand("B6", "red edge 2", 740.5, 20.0),
-    OpticalBand("B7", "red edge 3", 782.8, 20.0),
-    OpticalBand("B8", "nir", 832.8, 10.0),
-    OpticalBand("B8A", "nir narrow", 864.7, 20.0),
-    OpticalBand("B9", "water vapour", 945.1, 60.0),
-    OpticalBand("B11", "swir 1", 1613.7, 20.0),
-    OpticalBand("B12", "swir 2", 2202.4, 20.0),
+    OpticalBand("B1", "coastal", 442.7, 60.0), OpticalBand("B2", "blue", 492.4, 10.0),
+    OpticalBand("B3", "green", 559.8, 10.0), OpticalBand("B4", "red", 664.6, 10.0),
+    OpticalBand("B5", "red edge 1", 704.1, 20.0), OpticalBand("B6", "red edge 2", 740.5, 20.0),
+    OpticalBand("B7", "red edge 3", 782.8, 20.0), OpticalBand("B8", "nir", 832.8, 10.0),
+    OpticalBand("B8A", "nir narrow", 864.7, 20.0), OpticalBand("B9", "water vapour", 945.1, 60.0),
+    OpticalBand("B11", "swir 1", 1613.7, 20.0), OpticalBand("B12", "swir 2", 2202.4, 20.0),
 )
 
-#: The 2 Sentinel-1 channels of the kit, in order.
 S1_BANDS: tuple[RadarBand, ...] = (
     RadarBand("VV", "vertical transmit, vertical receive", 5.55, 10.0),
     RadarBand("VH", "vertical transmit, horizontal receive", 5.55, 10.0),
 )
 
 S2_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S2_BANDS)
-
-#: Indices into the 12-band stack.
-RED, GREEN, NIR = 3, 2, 7
-
-#: The digital numbers of Sentinel-2 L2A products are reflectance x 10000.
-S2_SCALE = 10000.0
+RED, GREEN, NIR = 3, 2, 7  # indices into the 12-band stack
+S2_SCALE = 10000.0  # the digital numbers of Sentinel-2 L2A products are reflectance x 10000
 
 
 def ndvi(s2: Any, eps: float = 1e-6) -> Any:
@@ -84,10 +68,7 @@ def _landcover(pair: dict, caller: str) -> torch.Tensor:
 
 
 def speckle_cv(pair: dict, band: int = 0) -> float:
-    """Coefficient of variation of linear radar power (``band`` 0: VV) over the tile's most common class.
-
-    On a uniform surface with Gamma speckle of ``L`` looks this is ``1 / sqrt(L)``; texture raises it.
-    """
+    """Coefficient of variation of linear radar power (``band`` 0: VV) over the tile's most common class."""
     lc = _landcover(pair, "speckle_cv")
     major = torch.bincount(lc.flatten()).argmax()
     power = db_to_linear(torch.as_tensor(pair["s1"], dtype=torch.float64)[band][lc == major])

@@ -1,8 +1,4 @@
-"""Biomes of the simulated world: where on Earth they lie and how a painter lays out their land cover.
-
-Open ocean and desert stay nearly featureless on purpose (hard cases for retrieval). Change events take their
-geometry from their own generator, so it is the same on every date and grid of a scene.
-"""
+"""Biomes of the simulated world: where on Earth they lie, how a painter lays out their land cover, their events."""
 
 from __future__ import annotations
 
@@ -47,11 +43,10 @@ def _town(s: Scene, radius: float, block: float, road: float) -> np.ndarray:
     """Paint blocks of buildings with streets and gardens inside a patch; returns the patch."""
     area = s.blob(radius, "town")
     ids, edge = s.parcels(s.uniform(0, np.pi), block, block * s.uniform(0.6, 1.0), "town-blocks")
-    garden = bits(ids, 3, 3) == 0
     courtyard = edge > s.uniform(10, 18)
     s.paint(area & ~courtyard, lc.BUILDINGS)
     s.paint(area & courtyard, lc.GRASS, 0.85)
-    s.paint(area & garden & (edge > 3), lc.BROADLEAF, 0.9)
+    s.paint(area & (bits(ids, 3, 3) == 0) & (edge > 3), lc.BROADLEAF, 0.9)  # gardens
     s.paint(area & (edge < road / 2), lc.ROAD)
     s.brightness = s.brightness * np.where(area, 1.0 + 0.25 * s.field("town-roofs", 15.0, 1), 1.0)
     return area
@@ -91,9 +86,8 @@ def paint_city(s: Scene) -> None:
     if s.chance(0.5):  # a port: open water on one side, piers and basins
         u, v = s.rotated(s.uniform(0, 2 * np.pi))
         shore = s.uniform(-0.2, 0.3) * s.extent
-        piers = (np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)) & (
-            v < shore + s.uniform(100, 250)
-        )
+        piers = np.abs(((u / s.uniform(90, 160)) % 1.0) - 0.5) < s.uniform(0.1, 0.25)
+        piers &= v < shore + s.uniform(100, 250)
         s.paint((v > shore) & ~piers, lc.DEEP_WATER)
         s.paint((v > shore) & piers, lc.BUILDINGS)
         s.wind = 2.0 * s.field("wind", 800.0, 2)
@@ -155,8 +149,7 @@ def paint_desert(s: Scene) -> None:
 
 def paint_mountains(s: Scene) -> None:
     """Mountains: forest below the tree line, meadows and rock above, seasonal snow and glaciers."""
-    relief = s.uniform(250, 700)
-    base = s.uniform(600, 2800)
+    relief, base = s.uniform(250, 700), s.uniform(600, 2800)
     s.elevation = base + relief * s.field("terrain", s.uniform(500, 1200), 4)
     gy, gx = np.gradient(s.elevation, s.y, s.x)
     slope = np.degrees(np.arctan(np.hypot(gx, gy)))
@@ -190,8 +183,7 @@ def paint_coast(s: Scene) -> None:
         marsh = inland & (v > shore - beach - s.uniform(60, 250)) & (s.field("marsh", 150.0) > -0.3)
         s.paint(marsh, lc.MARSH, 0.7)
     if s.chance(0.35):
-        town = _town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0)
-        s.paint(town & ~inland, lc.SAND)
+        s.paint(_town(s, s.uniform(100, 250), s.uniform(40, 90), 9.0) & ~inland, lc.SAND)
     s.paint((v >= shore - beach) & (v < shore), lc.SAND)
     s.paint(v >= shore, lc.DEEP_WATER)
     s.wind = 2.5 * s.field("wind", 900.0, 2)
@@ -200,9 +192,8 @@ def paint_coast(s: Scene) -> None:
 
 
 def paint_ocean(s: Scene) -> None:
-    """Open ocean: featureless water roughened by wind (a hard case)."""
+    """Open ocean: featureless water whose wind roughness only the radar sees (a hard case)."""
     s.paint(np.ones(s.shape, bool), lc.DEEP_WATER)
-    # Wind roughens the sea: the only structure, seen by the radar alone.
     s.wind = s.uniform(-3.5, 3.0) + 0.4 * s.field("wind", s.uniform(1500, 4000), 3)
     s.brightness = 1.0 + 0.03 * s.field("plankton", 2000.0, 2)
 
@@ -319,7 +310,6 @@ BIOMES: dict[str, Biome] = {
 
 BIOME_NAMES: tuple[str, ...] = tuple(BIOMES)
 
-#: Other names users reach for.
 BIOME_ALIASES: dict[str, str] = {
     "ocean": "open ocean", "sea": "open ocean", "tropical": "tropical forest", "rainforest": "tropical forest",
     "cities": "city", "port": "city", "urban": "city", "mountain": "mountains", "agriculture": "cropland",
@@ -329,29 +319,20 @@ BIOME_ALIASES: dict[str, str] = {
 
 def biome_name(name: str) -> str:
     """Canonical biome name from a name or alias (``"ocean"`` -> ``"open ocean"``)."""
-    key = name.strip().lower()
-    key = BIOME_ALIASES.get(key, key)
+    key = BIOME_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in BIOMES:
         raise ValueError(f"unknown biome {name!r}; expected one of {list(BIOME_NAMES)} (or {sorted(BIOME_ALIASES)})")
     return key
 
 
-# --- change events ----------------------------------------------------------------------------------
 EVENTS: tuple[str, ...] = ("deforestation", "flood", "construction")
-#: Days a flood stays before the water recedes.
-FLOOD_DAYS = 30
-#: Days a construction site stays bare before buildings appear.
-SITE_DAYS = 60
+#: Days a flood stays before the water recedes, and a construction site stays bare before buildings appear.
+FLOOD_DAYS, SITE_DAYS = 30, 60
 
 
-def event_plan(
-    event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...], rng: np.random.Generator
-) -> tuple[str, dt.date]:
-    """``(kind, date)`` of a time series' event (kind ``"none"`` for no event).
-
-    ``"auto"`` draws from the biome's ``allowed`` events; a flood starts within ``FLOOD_DAYS`` of ``last``,
-    so that the last date shows the water.
-    """
+def event_plan(event: str | None, first: dt.date, last: dt.date, allowed: tuple[str, ...],
+               rng: np.random.Generator) -> tuple[str, dt.date]:
+    """``(kind, date)`` of a time series' event; ``"auto"`` draws from ``allowed``; a flood shows on ``last``."""
     u = rng.random(2)
     if event == "auto":
         kind = allowed[int(u[0] * len(allowed))] if allowed else "none"
@@ -369,24 +350,19 @@ def event_plan(
 
 
 def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.random.Generator) -> bool:
-    """Paint the event onto ``scene`` if it is under way on ``date``; returns whether it shows.
-
-    ``rng`` draws the event geometry from the same seed on every date.
-    """
+    """Paint the event onto ``scene`` if it shows on ``date`` (its geometry is the same on every date); return that."""
     if kind == "none":
         return False
     if kind not in EVENTS:
         raise ValueError(f"event: expected one of {EVENTS}, got {kind!r}")
     u = rng.random(6)
-    half = scene.extent / 2
-    cx, cy = (2 * u[0] - 1) * 0.4 * half, (2 * u[1] - 1) * 0.4 * half
+    cx, cy = (2 * u[0] - 1) * 0.4 * (scene.extent / 2), (2 * u[1] - 1) * 0.4 * (scene.extent / 2)
     days = (date - start).days
     if days < 0:
         return False
     if kind == "deforestation":
         forest = scene.is_any((lc.BROADLEAF, lc.CONIFER, lc.TROPICAL))
-        cut = _patch(scene, forest, scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy)
-        scene.paint(cut, lc.SOIL, 0.0)
+        scene.paint(_patch(scene, forest, scene.extent * (0.15 + 0.15 * u[2]), "event-cut", cx, cy), lc.SOIL, 0.0)
         return True
     if kind == "flood":
         if days > FLOOD_DAYS:
@@ -397,9 +373,8 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
         scene.wind = np.where(lowland & dry, -1.5, scene.wind)  # sheltered flood water is smooth
         return True
     # construction: a rectangular site; bare at first, then blocks and streets
-    theta = np.pi * u[3]
     side = scene.extent * (0.2 + 0.15 * u[2])
-    uu, vv = scene.rotated(theta, cx, cy)
+    uu, vv = scene.rotated(np.pi * u[3], cx, cy)
     site = (np.abs(uu) < side / 2) & (np.abs(vv) < side * (0.3 + 0.3 * u[4]))
     site &= ~scene.is_any((lc.DEEP_WATER, lc.RIVER))
     if days < SITE_DAYS:
@@ -411,9 +386,8 @@ def apply_event(scene: Scene, kind: str, start: dt.date, date: dt.date, rng: np.
     return True
 
 
-def _patch(
-    scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float, roughness: float = 0.35
-) -> np.ndarray:
+def _patch(scene: Scene, eligible: np.ndarray, radius: float, tag: str, cx: float, cy: float,
+           roughness: float = 0.35) -> np.ndarray:
     """A blob around (cx, cy) within ``eligible``; moved to the eligible pixels if it misses them (sea)."""
     patch = scene.blob(radius, tag, cx, cy, roughness) & eligible
     if patch.mean() < 0.02 and eligible.any():

@@ -1,8 +1,4 @@
-"""Bi-temporal pairs of the simulated world with known change masks, for scoring change detection.
-
-With probability ``p_event`` an event that suits the biome happens between the two dates; otherwise only the
-season, clouds and speckle change: the nuisances a change detector must ignore.
-"""
+"""Bi-temporal pairs of the simulated world with known change masks, for scoring change detection."""
 
 from __future__ import annotations
 
@@ -18,15 +14,13 @@ from xmodal_lab.data.world import SimulatedWorld
 
 
 class SimulatedChanges(Dataset):
-    """Places seen before and after: ``{"before", "after", "change_mask" [H, W], "event", "index"}`` items.
+    """Places before and after (``before``, ``after``, ``change_mask`` ``[H, W]``, ``event``, ``index``).
 
-    ``event`` is ``"none"`` (and the mask all False) when nothing happened; other keywords go to the world.
+    With probability ``p_event`` an event that suits the biome happens; otherwise only nuisances change.
     """
 
-    def __init__(
-        self, seed: int = 0, size: int = 32, n_scenes: int = 128,
-        dates: Sequence[str] = ("2021-04-15", "2021-09-15"), p_event: float = 0.5, **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 128,
+                 dates: Sequence[str] = ("2021-04-15", "2021-09-15"), p_event: float = 0.5, **world_kwargs: Any):
         if len(dates) != 2:
             raise ValueError(f"dates: expected two dates (before, after), got {list(dates)}")
         if not 0.0 <= p_event <= 1.0:
@@ -41,13 +35,8 @@ class SimulatedChanges(Dataset):
         index = check_index(index, len(self), "SimulatedChanges")
         u = np.random.default_rng([self.world.config.seed, index, 7]).random()
         before, after = self.world.time_series(index, self.dates, event="auto" if u < self.p_event else None)
-        return {
-            "before": before,
-            "after": after,
-            "change_mask": after["change_mask"].clone(),
-            "event": after["event"],
-            "index": index,
-        }
+        return {"before": before, "after": after, "change_mask": after["change_mask"].clone(), "event": after["event"],
+                "index": index}
 
 
 def collate_changes(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,9 +1,4 @@
-"""Simulated clouds and their shadows, blended into the optical image only (radar sees through them).
-
-A fractal field thresholded at the tile's cloudy fraction places the cloud; opacity rises from the edge to
-the core, thin cloud is more transparent at longer wavelengths, and the same field seen from the sun casts
-the shadow. The mask marks every pixel touched by cloud or shadow.
-"""
+"""Simulated clouds and their shadows, blended into the optical image only (radar sees through them)."""
 
 from __future__ import annotations
 
@@ -17,14 +12,12 @@ from xmodal_lab.data import landcover as lc
 from xmodal_lab.data.noise import fbm
 from xmodal_lab.data.scene import Scene, tag_key
 
-#: Field units over which opacity rises from 0 (edge) to 1 (core).
-EDGE_WIDTH = 0.6
+#: Field units over which opacity rises from 0 (edge) to 1 (core); largest darkening of the ground by a shadow.
+EDGE_WIDTH, SHADOW_DEPTH = 0.6, 0.7
 #: Cloud-top texture: coarsest spacing (metres) and octaves of its field, brightness std and clip range.
 TEXTURE_SPACING_M, TEXTURE_OCTAVES, TEXTURE_STD, TEXTURE_RANGE = 160.0, 4, 0.07, (0.75, 1.2)
 #: Exponent of the opacity per band (thin cloud is more transparent at longer wavelengths).
 BAND_TRANSPARENCY = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.1, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6], dtype=np.float32)
-#: Largest darkening of the ground by a shadow.
-SHADOW_DEPTH = 0.7
 
 
 def cloud_fraction(cover: float, u: float) -> float:
@@ -33,23 +26,17 @@ def cloud_fraction(cover: float, u: float) -> float:
 
 
 def cloud_layers(key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[float]) -> tuple[np.ndarray, ...]:
-    """Cloud opacity, shadow weight (0 under the cloud) and cloud-top brightness ``[H, W]`` on a grid.
-
-    ``u`` holds four uniform draws: cloudy fraction, cloud spacing, shadow length, sun azimuth.
-    """
-    shape = (len(y), len(x))
+    """Cloud opacity, shadow weight and top brightness ``[H, W]`` from draws ``u``: fraction, size, shadow, sun."""
     fraction = cloud_fraction(cover, u[0])
     if fraction <= 1e-3:
-        zero = np.zeros(shape, dtype=np.float32)
-        return zero, zero, np.ones(shape, dtype=np.float32)
+        zero = np.zeros((len(y), len(x)), dtype=np.float32)
+        return zero, zero, np.ones_like(zero)
     # the field has unit standard deviation: its (1 - fraction) quantile leaves ``fraction`` of it above
     threshold = statistics.NormalDist().inv_cdf(min(max(1.0 - fraction, 1e-6), 1 - 1e-6))
     spacing = 600.0 + 1400.0 * u[1]
-    field = fbm(key, x, y, spacing, 4)[0]
-    alpha = np.clip((field - threshold) / EDGE_WIDTH, 0.0, 1.0).astype(np.float32)
+    alpha = np.clip((fbm(key, x, y, spacing, 4)[0] - threshold) / EDGE_WIDTH, 0.0, 1.0).astype(np.float32)
     # The shadow is the cloud field seen from the sun: shifted away from it by height x tan(zenith).
-    shift = 300.0 + 900.0 * u[2]
-    angle = 2 * math.pi * u[3]
+    shift, angle = 300.0 + 900.0 * u[2], 2 * math.pi * u[3]
     shadow_field = fbm(key, x - shift * math.cos(angle), y - shift * math.sin(angle), spacing, 4)[0]
     shadow = (np.clip((shadow_field - threshold) / EDGE_WIDTH, 0.0, 1.0) * (1.0 - alpha)).astype(np.float32)
     texture = fbm(tag_key(key, "texture"), x, y, TEXTURE_SPACING_M, TEXTURE_OCTAVES)[0]
@@ -57,9 +44,8 @@ def cloud_layers(key: int, x: np.ndarray, y: np.ndarray, cover: float, u: list[f
     return alpha, shadow, brightness
 
 
-def add_clouds(
-    scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator, day: int
-) -> tuple[np.ndarray, np.ndarray]:
+def add_clouds(scene: Scene, s2: np.ndarray, cover: float, rng: np.random.Generator,
+               day: int) -> tuple[np.ndarray, np.ndarray]:
     """Blend clouds and shadows of date ordinal ``day`` into reflectance ``[12, H, W]``; returns it and the mask."""
     u = rng.random(4).tolist()
     if cloud_fraction(cover, u[0]) <= 1e-3:
@@ -72,10 +58,7 @@ def add_clouds(
 
 
 class BorrowedCloudMasks(Dataset):
-    """Items of ``data`` carrying the ``cloud_mask`` of the same index in ``masks_from``; pixels untouched.
-
-    A probe for cloud-masked embeddings then drops the patches that real clouds would hide on clear images.
-    """
+    """Items of ``data`` carrying the ``cloud_mask`` of the same index in ``masks_from``; pixels untouched."""
 
     def __init__(self, data: Dataset, masks_from: Dataset) -> None:
         if len(data) != len(masks_from):
@@ -86,9 +69,7 @@ class BorrowedCloudMasks(Dataset):
         return len(self.data)
 
     def __getitem__(self, index: int) -> dict:
-        item = dict(self.data[index])
-        mask = self.masks_from[index]["cloud_mask"]
+        item, mask = self.data[index], self.masks_from[index]["cloud_mask"]
         if tuple(mask.shape) != tuple(item["s2"].shape[-2:]):
             raise ValueError(f"BorrowedCloudMasks: item {index}: s2 {tuple(item['s2'].shape)}, mask {tuple(mask.shape)}")
-        item["cloud_mask"] = mask
-        return item
+        return {**item, "cloud_mask": mask}

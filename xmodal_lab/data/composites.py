@@ -1,9 +1,4 @@
-"""Sentinel-1 and Sentinel-2 images as 8-bit RGB composites with fixed display ranges: one place for all.
-
-SAM (:mod:`xmodal_lab.segment`) and figures (:mod:`xmodal_lab.viz`) render here, so they show the same pixels:
-one image ``[C, H, W]`` in physical units -> ``[H, W, 3]`` uint8 (NaN black). A fixed stretch per modality gives
-a value the same colour in every tile and date; ``stretch="percentile"`` is the per-tile 2-98 % alternative.
-"""
+"""Sentinel images ``[C, H, W]`` as 8-bit RGB ``[H, W, 3]`` (NaN black) with fixed or per-tile stretches."""
 
 from __future__ import annotations
 
@@ -12,24 +7,18 @@ from typing import Any
 import numpy as np
 import torch
 
-#: Indices of B4, B3, B2 in the kit's 12-band Sentinel-2 order (B1 ... B12 without B10).
+#: Indices of B4, B3, B2 (true colour) and of B8, B4, B3 (colour infrared) in the kit's 12 Sentinel-2 bands.
 S2_TRUE_COLOR_BANDS: tuple[int, int, int] = (3, 2, 1)
-#: Indices of B8, B4, B3: the classic colour-infrared composite.
 S2_FALSE_COLOR_BANDS: tuple[int, int, int] = (7, 3, 2)
-
-#: Reflectance shown from black to white in true colour (the same for B4, B3 and B2: faithful hues).
+#: Reflectance shown from black to white: one range for B4, B3, B2 (faithful hues); B8, B4, B3 in false colour.
 S2_TRUE_COLOR_RANGE: tuple[float, float] = (0.0, 0.3)
-#: Reflectance ranges of B8 (NIR), B4 and B3 in false colour: vegetation is bright in the near infrared.
 S2_FALSE_COLOR_RANGES: tuple[tuple[float, float], ...] = ((0.0, 0.5), (0.0, 0.3), (0.0, 0.3))
 #: Display gamma of the optical composites (sRGB-like encoding of linear reflectance); 1.0 is linear.
 S2_GAMMA: float = 1.0 / 2.2
-#: Names of the stretches: ``"fixed"`` (the default, the constants of this module) or ``"percentile"``.
 STRETCHES = ("fixed", "percentile")
-
-#: Display ranges in dB for radar (values outside are clipped). Typical land and water on Sentinel-1 GRD.
+#: Radar display ranges in dB (clipped): VV, VH and VV - VH (low for forest, high for bare surfaces).
 VV_RANGE_DB: tuple[float, float] = (-25.0, 0.0)
 VH_RANGE_DB: tuple[float, float] = (-32.0, -5.0)
-#: VV - VH in dB (the cross-polarisation ratio): low for volume scatterers (forest), high for bare surfaces.
 RATIO_RANGE_DB: tuple[float, float] = (0.0, 15.0)
 
 
@@ -40,19 +29,13 @@ def _as_array(image: Any, channels: int, name: str) -> np.ndarray:
     if a.ndim == 4 and a.shape[0] == 1:
         a = a[0]
     if a.ndim != 3 or a.shape[0] != channels:
-        raise ValueError(
-            f"{name}: expected one image [{channels}, H, W] (channels first), got shape {tuple(a.shape)}; "
-            f"pass a single tile, e.g. batch['{name}'][0]"
-        )
+        raise ValueError(f"{name}: expected one image [{channels}, H, W] (channels first), got shape "
+                         f"{tuple(a.shape)}; pass a single tile, e.g. batch['{name}'][0]")
     return a
 
 
 def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_band: bool = True) -> np.ndarray:
-    """Linear stretch of ``[C, H, W]`` between two percentiles to 0..255 uint8 (NaN ignored, then 0).
-
-    ``per_band`` stretches each band on its own (more contrast) instead of all with one range (keeps the
-    colour balance). A band with no spread becomes 0.
-    """
+    """Linear stretch of ``[C, H, W]`` between two percentiles (per band or joint) to uint8; NaN and flat are 0."""
     if not 0.0 <= low < high <= 100.0:
         raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
     a = np.asarray(image, dtype=np.float32)
@@ -63,10 +46,8 @@ def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_ban
     groups = [slice(i, i + 1) for i in range(a.shape[0])] if per_band else [slice(None)]
     for g in groups:
         vals = a[g][finite[g]]
-        if vals.size == 0:
-            continue
-        lo, hi = np.percentile(vals, [low, high])
-        if hi <= lo:
+        lo, hi = np.percentile(vals, [low, high]) if vals.size else (0.0, 0.0)
+        if hi <= lo:  # no finite value or no spread
             continue
         scaled = (np.nan_to_num(a[g], nan=lo) - lo) / (hi - lo)
         out[g] = np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -89,10 +70,8 @@ def _reflectance_to_uint8(a: np.ndarray, ranges: Any) -> np.ndarray:
     return out
 
 
-def _optical(
-    s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
-    per_band: bool,
-) -> np.ndarray:
+def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
+             per_band: bool) -> np.ndarray:
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: expected one of {STRETCHES}, got {stretch!r}")
     picked = _as_array(s2, 12, "s2")[list(bands)]
@@ -103,21 +82,14 @@ def _optical(
     return _hwc(_reflectance_to_uint8(picked, ranges))
 
 
-def s2_true_color(
-    s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
-    stretch: str = "fixed",
-) -> np.ndarray:
-    """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``.
-
-    ``low``/``high`` percentiles and ``per_band`` belong to ``stretch="percentile"``.
-    """
+def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,
+                  stretch: str = "fixed") -> np.ndarray:
+    """True-colour picture ``[H, W, 3]`` uint8 (B4, B3, B2) of reflectance ``[12, H, W]``."""
     return _optical(s2, S2_TRUE_COLOR_BANDS, S2_TRUE_COLOR_RANGE, stretch, low, high, per_band)
 
 
-def s2_false_color(
-    s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
-    stretch: str = "fixed",
-) -> np.ndarray:
+def s2_false_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = True, *,
+                   stretch: str = "fixed") -> np.ndarray:
     """Colour-infrared picture ``[H, W, 3]`` uint8 (B8, B4, B3): vegetation red, water black."""
     return _optical(s2, S2_FALSE_COLOR_BANDS, S2_FALSE_COLOR_RANGES, stretch, low, high, per_band)
 
@@ -146,18 +118,15 @@ def s1_vh(s1: Any, vh_range: tuple[float, float] = VH_RANGE_DB) -> np.ndarray:
     return _s1_grey(s1, 1, vh_range)
 
 
-def s1_composite(
-    s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB, vh_range: tuple[float, float] = VH_RANGE_DB,
-    ratio_range: tuple[float, float] = RATIO_RANGE_DB,
-) -> np.ndarray:
+def s1_composite(s1: Any, vv_range: tuple[float, float] = VV_RANGE_DB, vh_range: tuple[float, float] = VH_RANGE_DB,
+                 ratio_range: tuple[float, float] = RATIO_RANGE_DB) -> np.ndarray:
     """Radar colour composite ``[H, W, 3]`` uint8 of dB ``[2, H, W]``: VV red, VH green, VV - VH blue, fixed ranges."""
     a = _as_array(s1, 2, "s1")
     rgb = np.stack([db_to_uint8(a[0], *vv_range), db_to_uint8(a[1], *vh_range), db_to_uint8(a[0] - a[1], *ratio_range)])
     return _hwc(rgb)
 
 
-#: Names accepted by :func:`to_sam_image`.
-RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")
+RENDERINGS = ("s2", "s2_false", "s1", "s1_vv", "s1_vh")  # names accepted by to_sam_image
 
 
 def to_sam_image(image: Any, rendering: str = "s2", *, stretch: str = "fixed") -> np.ndarray:

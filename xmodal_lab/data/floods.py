@@ -1,8 +1,4 @@
-"""Flood mapping data: simulated flood events with per-pixel water masks, and the Sen1Floods11 layout.
-
-Both add ``mask`` int64 ``[H, W]`` (1 water, 0 land, -1 no data). Water under a canopy brightens VV (double
-bounce; Tsyganskaya et al. 2018): :class:`SimulatedFloods` renders it, so no darkness threshold maps it all.
-"""
+"""Flood mapping data: simulated floods and the Sen1Floods11 layout, with ``mask`` ``[H, W]`` (1 water, 0 land, -1)."""
 
 from __future__ import annotations
 
@@ -21,37 +17,28 @@ from xmodal_lab.data.io import check_index, geo_fields, open_raster, read_window
 from xmodal_lab.data.world import SimulatedWorld
 from xmodal_lab.units import check_s1, check_s2
 
-#: Label value of pixels without a label (Sen1Floods11 convention); losses and metrics skip it.
-NODATA = -1
+NODATA = -1  # the label of unlabelled pixels (Sen1Floods11 convention): losses and metrics skip them
 #: Radar change of flooded vegetation in dB, ``(VV, VH)`` (double bounce brightens VV strongly, VH a little).
 DOUBLE_BOUNCE_DB: tuple[float, float] = (4.0, 1.0)
 #: Share of the water's optical signature seen through flooded forest and wetland (tall) or crops and grass (low).
 WATER_SEEN: dict[str, float] = {"tall": 0.2, "low": 0.4}
-#: Crops and grass are flooded vegetation where the water is shallow: within this many pixels of dry land.
-SHALLOW_PX = 3
-#: Biomes of the simulated world in which floods happen.
+SHALLOW_PX = 3  # crops and grass are flooded vegetation where the water is shallow: this near dry land
 FLOOD_BIOMES: tuple[str, ...] = tuple(name for name, b in BIOMES.items() if "flood" in b.events)
 
 
 class SimulatedFloods(Dataset):
-    """Flood scenes of the simulated world with a per-pixel water mask.
+    """Scene ``i`` of a :class:`SimulatedWorld` over flood biomes, ``days_after`` days into a flood.
 
-    Scene ``i`` is scene ``i`` of a :class:`SimulatedWorld` over flood biomes, ``days_after`` days into a flood.
-    Items add ``mask``, ``flood_mask`` (newly flooded), ``flooded_vegetation`` ``[H, W]`` and ``event_date``.
-    With ``flooded_vegetation`` (default), flooded forest and wetland, and crops or grass within
-    :data:`SHALLOW_PX` of dry land, keep their dry radar plus :data:`DOUBLE_BOUNCE_DB`, their dry optical mixed
-    with :data:`WATER_SEEN` of the water's, and their dry ``landcover``; False floods every pixel as open water.
+    Items add ``mask``, ``flood_mask`` (newly flooded), ``flooded_vegetation`` ``[H, W]`` and ``event_date``. Flooded
+    forest, wetland and shallow crops or grass double-bounce (VV brightens, no darkness threshold maps them).
     """
 
-    def __init__(
-        self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
-        days_after: int = 5, transform: Callable[[dict], dict] | None = None, flooded_vegetation: bool = True,
-        **world_kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 32, n_scenes: int = 256, cloud_cover: float = 0.0,
+                 days_after: int = 5, transform: Callable[[dict], dict] | None = None, flooded_vegetation: bool = True,
+                 **world_kwargs: Any) -> None:
         if not 0 <= days_after <= FLOOD_DAYS:
             raise ValueError(f"days_after: expected 0..{FLOOD_DAYS} days (the flood then recedes), got {days_after}")
-        bad = set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES)
-        if bad:
+        if bad := set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES):
             raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
         self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover, **world_kwargs)
         self.days_after = int(days_after)
@@ -64,10 +51,8 @@ class SimulatedFloods(Dataset):
 
     def __repr__(self) -> str:
         c = self.world.config
-        return (
-            f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover}, "
-            f"flooded_vegetation={self.flooded_vegetation})"
-        )
+        return (f"SimulatedFloods(seed={c.seed}, size={c.size}, n_scenes={c.n_scenes}, cloud_cover={c.cloud_cover}, "
+                f"flooded_vegetation={self.flooded_vegetation})")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_index(index, len(self), "SimulatedFloods")
@@ -87,12 +72,9 @@ class SimulatedFloods(Dataset):
 def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
     """Turn flooded pixels under vegetation into bright flooded vegetation, in place; ``dry``: no-flood rendering."""
     from scipy.ndimage import binary_dilation
-    flood = pair["flood_mask"].numpy()
-    before = dry["landcover"].numpy()
-    tall = np.isin(before, (lc.FOREST, lc.WETLAND))
-    low = np.isin(before, (lc.CROPLAND, lc.GRASSLAND))
-    near_dry = binary_dilation(~flood, iterations=SHALLOW_PX)
-    under_tall, under_low = flood & tall, flood & low & near_dry
+    flood, before = pair["flood_mask"].numpy(), dry["landcover"].numpy()
+    under_tall = flood & np.isin(before, (lc.FOREST, lc.WETLAND))
+    under_low = flood & np.isin(before, (lc.CROPLAND, lc.GRASSLAND)) & binary_dilation(~flood, iterations=SHALLOW_PX)
     veg = torch.from_numpy(under_tall | under_low)
     boost = torch.tensor(DOUBLE_BOUNCE_DB, dtype=pair["s1"].dtype)[:, None, None]
     pair["s1"] = torch.where(veg, dry["s1"] + boost, pair["s1"])
@@ -106,32 +88,26 @@ def _flood_the_vegetation(pair: dict[str, Any], dry: dict[str, Any]) -> None:
 class Sen1Floods11(Dataset):
     """The hand-labelled part of Sen1Floods11 (Bonafilia et al. 2020) as pair dicts.
 
-    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/<chip>_S1Hand.tif`` (VV, VH dB),
-    ``S2Hand/`` (13 L1C bands x 10000; B10 is dropped) and ``LabelHand/`` (1, 0, -1). Radar NaNs become
-    ``fill_db`` and their labels -1. ``chips`` restricts to some chips (a split file's entries).
+    ``root`` (``v1.1/data/flood_events/HandLabeled``) holds ``S1Hand/``, ``S2Hand/`` and ``LabelHand/`` GeoTIFFs.
     """
 
     SUBFOLDERS = ("S1Hand", "S2Hand", "LabelHand")
 
-    def __init__(
-        self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path, chips: list[str] | None = None, fill_db: float = -30.0,
+                 transform: Callable[[dict], dict] | None = None) -> None:
         self.root = Path(root)
         for sub in self.SUBFOLDERS:
             if not (self.root / sub).is_dir():
                 raise FileNotFoundError(
                     f"Sen1Floods11: no {sub}/ folder under {self.root}; expected {', '.join(self.SUBFOLDERS)} "
-                    "(the dataset's v1.1/data/flood_events/HandLabeled folder)"
-                )
+                    "(the dataset's v1.1/data/flood_events/HandLabeled folder)")
         found = sorted(p.name[: -len("_LabelHand.tif")] for p in (self.root / "LabelHand").glob("*_LabelHand.tif"))
         self.chips = list(chips) if chips is not None else found
         if not self.chips:
             raise FileNotFoundError(f"Sen1Floods11: no *_LabelHand.tif files under {self.root / 'LabelHand'}")
         for chip in self.chips:
             for sub in self.SUBFOLDERS:
-                path = self._path(chip, sub)
-                if not path.is_file():
+                if not (path := self._path(chip, sub)).is_file():
                     raise FileNotFoundError(f"Sen1Floods11: chip {chip!r} has no {sub} file ({path})")
         self.fill_db = float(fill_db)
         self.transform = transform
@@ -157,8 +133,7 @@ class Sen1Floods11(Dataset):
             raise ValueError(f"Sen1Floods11 {chip}: S2Hand has {s2.shape[0]} bands, expected 13 (B1..B12)")
         if not s1.shape[1:] == s2.shape[1:] == label.shape:
             raise ValueError(f"Sen1Floods11 {chip}: S1 {s1.shape[1:]}, S2 {s2.shape[1:]}, label {label.shape} differ")
-        bad = set(np.unique(label).tolist()) - {NODATA, 0, 1}
-        if bad:
+        if bad := set(np.unique(label).tolist()) - {NODATA, 0, 1}:
             raise ValueError(f"Sen1Floods11 {chip}: label values {sorted(bad)}; expected -1, 0 or 1")
         if s2.shape[0] == 13:
             s2 = np.delete(s2, 10, axis=0)  # B10 (cirrus) is not in the kit's band order
@@ -170,21 +145,13 @@ class Sen1Floods11(Dataset):
         check_s1(s1[:, ~invalid], where=f"Sen1Floods11 {chip} S1Hand")
         check_s2(s2[:, ~invalid], where=f"Sen1Floods11 {chip} S2Hand")
         label[invalid] = NODATA
-        lon = lat = float("nan")
-        if crs is not None:
-            centre = geo_fields(crs, tuple(transform), *label.shape)
-            lon, lat = centre["lon"], centre["lat"]
+        nan = float("nan")
+        centre = geo_fields(crs, tuple(transform), *label.shape) if crs is not None else {"lon": nan, "lat": nan}
         pair: dict[str, Any] = {
-            "s1": torch.from_numpy(s1),
-            "s2": torch.from_numpy(np.maximum(s2, 1e-4)),
-            "mask": torch.from_numpy(label),
+            "s1": torch.from_numpy(s1), "s2": torch.from_numpy(np.maximum(s2, 1e-4)), "mask": torch.from_numpy(label),
             "gsd": float(abs(transform.a)) if crs is not None and crs.is_projected else 10.0,
-            "lat": lat,
-            "lon": lon,
-            "crs": str(crs) if crs is not None else "",
-            "transform": tuple(transform)[:6],
-            "date": "",
-            "name": chip,
+            "lat": centre["lat"], "lon": centre["lon"],
+            "crs": str(crs) if crs is not None else "", "transform": tuple(transform)[:6], "date": "", "name": chip,
             "index": index,
         }
         return self.transform(pair) if self.transform is not None else pair

@@ -1,8 +1,4 @@
-"""Land-cover classes of the simulated world and the surface materials behind them.
-
-A class (``"forest"``) is what a map shows; a material (conifer, broadleaf) is what a sensor sees. Values are
-rounded literature values that make the physics lessons hold, not a radiative-transfer model.
-"""
+"""Land-cover classes of the simulated world (what a map shows) and the materials behind them (what sensors see)."""
 
 from __future__ import annotations
 
@@ -10,18 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Land-cover classes of the simulated world; a pixel's ``landcover`` value is an index into this tuple.
+#: Land-cover classes; a pixel's ``landcover`` value is an index into this tuple.
 LANDCOVER_CLASSES: tuple[str, ...] = ("water", "forest", "cropland", "grassland", "urban", "bare soil", "wetland", "snow/ice")
 WATER, FOREST, CROPLAND, GRASSLAND, URBAN, BARE, WETLAND, SNOW = range(len(LANDCOVER_CLASSES))
 
 
 @dataclass(frozen=True)
 class Material:
-    """A surface seen by both sensors.
+    """A surface: 12-band reflectance and VV, VH dB (at 35 degrees) at greenness 0, ``_green`` ones at 1 (or None).
 
-    12-band reflectance and VV, VH dB (at 35 degrees incidence) at greenness 0; the ``_green`` values at
-    greenness 1 (``None``: no phenology). ``moisture_db`` is dB per unit of soil-moisture field,
-    ``incidence_db`` dB per degree; ``texture`` and ``texture_db`` scale the optical and radar texture.
+    ``moisture_db`` is dB per unit of moisture field, ``incidence_db`` dB per degree; ``texture*`` scale texture.
     """
 
     name: str
@@ -41,24 +35,18 @@ class Material:
 _SOIL = (0.07, 0.09, 0.12, 0.15, 0.18, 0.20, 0.21, 0.22, 0.23, 0.24, 0.30, 0.26)
 _DRY_GRASS = (0.06, 0.08, 0.11, 0.13, 0.16, 0.20, 0.22, 0.24, 0.25, 0.26, 0.32, 0.24)
 
-#: Every material of the simulator; the index is the material id used in a scene's material map.
-MATERIALS: tuple[Material, ...] = (
-    Material("deep water", WATER,
-             (0.055, 0.045, 0.035, 0.018, 0.014, 0.010, 0.008, 0.007, 0.006, 0.004, 0.002, 0.001), None,
-             -21.0, None, -28.5, None, 0.0, -0.6, 0.02, 0.1),
-    Material("river water", WATER,
-             (0.075, 0.075, 0.085, 0.065, 0.055, 0.030, 0.024, 0.020, 0.017, 0.010, 0.005, 0.003), None,
-             -22.5, None, -29.0, None, 0.0, -0.6, 0.03, 0.15),
-    Material("broadleaf forest", FOREST,
-             (0.04, 0.05, 0.07, 0.07, 0.10, 0.17, 0.20, 0.22, 0.23, 0.23, 0.20, 0.12),
+MATERIALS: tuple[Material, ...] = (  # the index is the material id of a scene's material map
+    Material("deep water", WATER, (0.055, 0.045, 0.035, 0.018, 0.014, 0.010, 0.008, 0.007, 0.006, 0.004, 0.002, 0.001),
+             None, -21.0, None, -28.5, None, 0.0, -0.6, 0.02, 0.1),
+    Material("river water", WATER, (0.075, 0.075, 0.085, 0.065, 0.055, 0.030, 0.024, 0.020, 0.017, 0.010, 0.005, 0.003),
+             None, -22.5, None, -29.0, None, 0.0, -0.6, 0.03, 0.15),
+    Material("broadleaf forest", FOREST, (0.04, 0.05, 0.07, 0.07, 0.10, 0.17, 0.20, 0.22, 0.23, 0.23, 0.20, 0.12),
              (0.025, 0.03, 0.06, 0.03, 0.095, 0.27, 0.33, 0.36, 0.37, 0.35, 0.18, 0.08),
              -8.5, -7.5, -15.0, -13.0, 0.3, -0.10, 0.12, 1.0),
-    Material("conifer forest", FOREST,
-             (0.025, 0.03, 0.05, 0.035, 0.07, 0.15, 0.18, 0.20, 0.21, 0.20, 0.12, 0.05),
+    Material("conifer forest", FOREST, (0.025, 0.03, 0.05, 0.035, 0.07, 0.15, 0.18, 0.20, 0.21, 0.20, 0.12, 0.05),
              (0.02, 0.022, 0.04, 0.022, 0.065, 0.18, 0.22, 0.24, 0.25, 0.24, 0.11, 0.045),
              -8.0, -7.5, -14.0, -13.0, 0.3, -0.10, 0.12, 1.0),
-    Material("tropical forest", FOREST,
-             (0.02, 0.025, 0.05, 0.025, 0.085, 0.26, 0.32, 0.35, 0.36, 0.34, 0.16, 0.065),
+    Material("tropical forest", FOREST, (0.02, 0.025, 0.05, 0.025, 0.085, 0.26, 0.32, 0.35, 0.36, 0.34, 0.16, 0.065),
              (0.02, 0.025, 0.055, 0.025, 0.09, 0.29, 0.36, 0.39, 0.40, 0.38, 0.17, 0.07),
              -7.0, -6.5, -12.5, -11.5, 0.2, -0.08, 0.10, 0.8),
     Material("crop", CROPLAND, _SOIL,
@@ -67,33 +55,24 @@ MATERIALS: tuple[Material, ...] = (
     Material("grassland", GRASSLAND, _DRY_GRASS,
              (0.03, 0.04, 0.085, 0.045, 0.13, 0.29, 0.35, 0.38, 0.39, 0.37, 0.25, 0.13),
              -12.5, -11.0, -21.0, -17.5, 1.5, -0.15, 0.05, 0.6),
-    Material("buildings", URBAN,
-             (0.11, 0.12, 0.14, 0.16, 0.17, 0.18, 0.19, 0.20, 0.20, 0.20, 0.23, 0.21), None,
+    Material("buildings", URBAN, (0.11, 0.12, 0.14, 0.16, 0.17, 0.18, 0.19, 0.20, 0.20, 0.20, 0.23, 0.21), None,
              3.0, None, -6.0, None, 0.0, -0.05, 0.25, 3.0),
-    Material("paved road", URBAN,
-             (0.07, 0.075, 0.085, 0.095, 0.10, 0.105, 0.11, 0.115, 0.115, 0.115, 0.13, 0.12), None,
-             -12.0, None, -20.0, None, 0.0, -0.15, 0.05, 1.5),
-    Material("sand", BARE,
-             (0.14, 0.19, 0.27, 0.36, 0.40, 0.43, 0.45, 0.47, 0.48, 0.49, 0.58, 0.52), None,
+    Material("paved road", URBAN, (0.07, 0.075, 0.085, 0.095, 0.10, 0.105, 0.11, 0.115, 0.115, 0.115, 0.13, 0.12),
+             None, -12.0, None, -20.0, None, 0.0, -0.15, 0.05, 1.5),
+    Material("sand", BARE, (0.14, 0.19, 0.27, 0.36, 0.40, 0.43, 0.45, 0.47, 0.48, 0.49, 0.58, 0.52), None,
              -15.5, None, -24.5, None, 0.8, -0.20, 0.02, 0.4),
-    Material("rock", BARE,
-             (0.09, 0.11, 0.14, 0.17, 0.19, 0.20, 0.21, 0.22, 0.23, 0.23, 0.27, 0.24), None,
+    Material("rock", BARE, (0.09, 0.11, 0.14, 0.17, 0.19, 0.20, 0.21, 0.22, 0.23, 0.23, 0.27, 0.24), None,
              -9.0, None, -17.0, None, 0.5, -0.15, 0.10, 1.5),
-    Material("bare soil", BARE,
-             (0.05, 0.06, 0.09, 0.14, 0.17, 0.19, 0.21, 0.22, 0.23, 0.24, 0.30, 0.25), None,
+    Material("bare soil", BARE, (0.05, 0.06, 0.09, 0.14, 0.17, 0.19, 0.21, 0.22, 0.23, 0.24, 0.30, 0.25), None,
              -12.0, None, -21.0, None, 2.5, -0.15, 0.05, 0.8),
-    Material("construction site", URBAN,
-             (0.10, 0.12, 0.15, 0.18, 0.20, 0.22, 0.23, 0.24, 0.25, 0.25, 0.31, 0.27), None,
-             -10.0, None, -18.0, None, 1.0, -0.15, 0.15, 2.0),
-    Material("wetland", WETLAND,
-             (0.04, 0.05, 0.06, 0.06, 0.07, 0.09, 0.10, 0.10, 0.10, 0.09, 0.06, 0.04),
+    Material("construction site", URBAN, (0.10, 0.12, 0.15, 0.18, 0.20, 0.22, 0.23, 0.24, 0.25, 0.25, 0.31, 0.27),
+             None, -10.0, None, -18.0, None, 1.0, -0.15, 0.15, 2.0),
+    Material("wetland", WETLAND, (0.04, 0.05, 0.06, 0.06, 0.07, 0.09, 0.10, 0.10, 0.10, 0.09, 0.06, 0.04),
              (0.025, 0.035, 0.06, 0.035, 0.08, 0.19, 0.23, 0.25, 0.26, 0.23, 0.10, 0.045),
              -13.0, -8.0, -22.0, -16.0, 0.5, -0.20, 0.06, 1.0),
-    Material("snow", SNOW,
-             (0.92, 0.93, 0.91, 0.89, 0.87, 0.85, 0.83, 0.80, 0.78, 0.62, 0.09, 0.05), None,
+    Material("snow", SNOW, (0.92, 0.93, 0.91, 0.89, 0.87, 0.85, 0.83, 0.80, 0.78, 0.62, 0.09, 0.05), None,
              -11.0, None, -19.0, None, 0.0, -0.12, 0.02, 0.5),
-    Material("glacier ice", SNOW,
-             (0.74, 0.76, 0.72, 0.64, 0.58, 0.52, 0.48, 0.44, 0.42, 0.32, 0.04, 0.02), None,
+    Material("glacier ice", SNOW, (0.74, 0.76, 0.72, 0.64, 0.58, 0.52, 0.48, 0.44, 0.42, 0.32, 0.04, 0.02), None,
              -8.0, None, -15.0, None, 0.0, -0.12, 0.04, 1.0),
 )  # fmt: skip
 
@@ -107,19 +86,16 @@ def _props() -> np.ndarray:
     spectrum = np.array([m.spectrum for m in MATERIALS], dtype=np.float32).T  # [12, M]
     green = np.array([m.spectrum_green or m.spectrum for m in MATERIALS], dtype=np.float32).T
     sar = np.array([[m.vv, m.vh] for m in MATERIALS], dtype=np.float32).T  # [2, M]
-    vv_green = [m.vv if m.vv_green is None else m.vv_green for m in MATERIALS]
-    vh_green = [m.vh if m.vh_green is None else m.vh_green for m in MATERIALS]
-    sar_green = np.array([vv_green, vh_green], dtype=np.float32)
-    scalars = np.array([[m.moisture_db, m.incidence_db, m.texture, m.texture_db] for m in MATERIALS],
-                       dtype=np.float32).T  # [4, M]
+    sar_green = np.array([[m.vv if m.vv_green is None else m.vv_green, m.vh if m.vh_green is None else m.vh_green]
+                          for m in MATERIALS], dtype=np.float32).T
+    scalars = np.array([[m.moisture_db, m.incidence_db, m.texture, m.texture_db] for m in MATERIALS], np.float32).T
     wet = np.clip(scalars[:1] / 2.5, 0, 1)  # bare surfaces darken most when wet
     water = (MATERIAL_CLASS == WATER)[None].astype(np.float32)
     return np.concatenate([spectrum, green - spectrum, sar, sar_green - sar, scalars, wet, water])
 
 
-#: Every per-material number in one table ``[34, M]``, gathered in one pass when rendering; rows:
-#: spectrum, its greenness delta, VV/VH dB, their greenness delta, moisture dB, incidence dB/deg,
-#: optical texture, radar texture dB, soil wetness weight, is-water.
+#: Every per-material number ``[34, M]`` (gathered once when rendering): spectrum, its greenness delta, VV/VH dB,
+#: their greenness delta, moisture dB, incidence dB/deg, optical and radar texture, soil wetness, is-water.
 PROPS = _props()
 P_SPEC, P_DSPEC, P_SAR, P_DSAR = slice(0, 12), slice(12, 24), slice(24, 26), slice(26, 28)
 P_MOIST_DB, P_INC_DB, P_TEX, P_TEX_DB, P_WET, P_WATER = range(28, 34)

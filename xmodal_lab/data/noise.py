@@ -1,9 +1,4 @@
-"""Procedural fields for the simulated world: hashed value noise evaluated at map coordinates.
-
-A field is a function of position in metres, not of the pixel grid (a scene shows the same fields at 10 and
-20 m). Lattice values are read from a fixed random table at an offset hashed from (scene key, field); on an
-axis-aligned grid evaluation is separable: ``Wy @ L @ Wx.T`` with cubic B-spline weight matrices.
-"""
+"""Procedural fields of the simulated world: hashed cubic B-spline value noise at map coordinates (metres)."""
 
 from __future__ import annotations
 
@@ -12,16 +7,12 @@ import math
 
 import numpy as np
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _MASK = 0xFFFFFFFFFFFFFFFF
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-#: Standard deviation of cubic B-spline value noise with uniform [-1, 1) lattice values.
-_VALUE_NOISE_STD = 0.2762
-_TSIZE = 1024
-_TMASK = _TSIZE - 1
-#: Lattice values, scaled so that the interpolated fields have unit standard deviation.
-_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / _VALUE_NOISE_STD).astype(np.float32)
+_TSIZE, _TMASK = 1024, 1023
+#: Lattice values over the standard deviation (0.2762) of B-spline noise of uniform [-1, 1) values: unit-std fields.
+_TABLE = (np.random.default_rng(20240607).uniform(-1.0, 1.0, (_TSIZE, _TSIZE)) / 0.2762).astype(np.float32)
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
@@ -90,14 +81,9 @@ def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np
     return i0, m
 
 
-def value_noise(
-    key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
-    add_to: np.ndarray | None = None,
-) -> np.ndarray:
-    """Smooth random fields ``[n_fields, H, W]`` of standard deviation ``scale`` at map coordinates ``x``, ``y``.
-
-    ``spacing`` is the feature size in metres; ``add_to`` adds the fields into that array and returns it.
-    """
+def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
+                add_to: np.ndarray | None = None) -> np.ndarray:
+    """Smooth fields ``[n_fields, H, W]`` of std ``scale``, features of ``spacing`` metres (summed into ``add_to``)."""
     # Spacings snap to a fine geometric ladder (1/64 octave) so that the weight matrices are reused.
     spacing = 2.0 ** (round(math.log2(spacing) * 64) / 64)
     ix0, iy0, wy, wxt = _grid_weights(float(x[0]), float(x[-1]), len(x), float(y[0]), float(y[-1]), len(y), spacing)
@@ -138,10 +124,7 @@ def _amplitudes(octaves: int) -> tuple[float, ...]:
 
 
 def fbm(key: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3, n_fields: int = 1) -> np.ndarray:
-    """Fractal sum ``[n_fields, H, W]`` of value noise of unit standard deviation.
-
-    Each octave halves the lattice spacing (the coarsest is ``spacing`` metres) and the amplitude.
-    """
+    """Fractal sum ``[n_fields, H, W]`` of unit std; each octave halves the spacing and the amplitude."""
     amps = _amplitudes(octaves)
     total = value_noise(key + 1, x, y, spacing, n_fields, scale=amps[0])
     for o in range(1, octaves):
@@ -149,7 +132,7 @@ def fbm(key: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3
     return total
 
 
-# Inverse-transform sampling tables of 4096 quantiles (16 KB: they stay in the L1 cache).
+# Inverse-transform sampling from tables of 4096 quantiles (16 KB: they stay in the L1 cache).
 _TABLE_BITS = 12
 _U = (np.arange(2**_TABLE_BITS, dtype=np.float64) + 0.5) / 2**_TABLE_BITS
 
@@ -166,21 +149,17 @@ def _normal_table() -> np.ndarray:
     return ndtri(_U).astype(np.float32)
 
 
-def _u16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _sample(table: np.ndarray, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     n = math.prod(shape)
-    # Four 16-bit draws per raw 64-bit output of the bit generator.
-    raw = rng.bit_generator.random_raw((n + 3) // 4).view(np.uint16)
-    return raw[:n].reshape(shape)
+    raw = rng.bit_generator.random_raw((n + 3) // 4).view(np.uint16)  # four 16-bit draws per 64-bit output
+    return np.take(table, raw[:n].reshape(shape) >> np.uint16(16 - _TABLE_BITS))
 
 
 def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]) -> np.ndarray:
-    """Multiplicative speckle: Gamma(looks, 1/looks) float32 samples (mean 1, variance 1/looks).
-
-    Inverse transform from a 4096-quantile table: faster than ``standard_gamma`` and the same on every platform.
-    """
-    return np.take(_gamma_table(float(looks)), _u16(rng, shape) >> np.uint16(16 - _TABLE_BITS))
+    """Speckle: Gamma(looks, 1/looks) float32 samples, faster than ``standard_gamma`` and the same everywhere."""
+    return _sample(_gamma_table(float(looks)), rng, shape)
 
 
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal float32 samples by inverse transform from a 4096-quantile table."""
-    return np.take(_normal_table(), _u16(rng, shape) >> np.uint16(16 - _TABLE_BITS))
+    return _sample(_normal_table(), rng, shape)

@@ -1,9 +1,4 @@
-"""Statistics that tell simulated Sentinel-1 / Sentinel-2 tiles from real ones.
-
-They calibrate :class:`~xmodal_lab.data.SimulatedWorld` against real pairs and measure the remaining gap. All
-take arrays in physical units (sigma0 dB, reflectance) in the pair dict's band order: real and simulated
-tiles go through the same code.
-"""
+"""Statistics that tell simulated Sentinel-1 / Sentinel-2 tiles (physical units) from real ones."""
 
 from __future__ import annotations
 
@@ -13,8 +8,7 @@ import numpy as np
 
 from xmodal_lab.data.bands import S2_BAND_NAMES
 
-#: Index of each band in the pair dict's ``s2`` ``[12, H, W]``.
-S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}
+S2_INDEX = {b: i for i, b in enumerate(S2_BAND_NAMES)}  # index of each band in the pair dict's ``s2``
 
 
 def _as_array(x: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
@@ -40,7 +34,7 @@ def band_summary(tiles: Any) -> dict[str, np.ndarray]:
 
 
 def quantile_distance(a: Any, b: Any, n_quantiles: int = 101) -> float:
-    """Wasserstein-1 distance ``integral |F_a^-1(q) - F_b^-1(q)| dq`` on ``n_quantiles`` quantiles, in the samples' unit."""
+    """Wasserstein-1 distance of two samples on ``n_quantiles`` quantiles, in the samples' unit."""
     qa = np.quantile(_as_array(a, "a", (1, 2, 3, 4)).ravel(), np.linspace(0, 1, n_quantiles))
     qb = np.quantile(_as_array(b, "b", (1, 2, 3, 4)).ravel(), np.linspace(0, 1, n_quantiles))
     return float(np.trapezoid(np.abs(qa - qb), dx=1.0 / (n_quantiles - 1)))
@@ -53,11 +47,7 @@ def mean_abs_gradient(tiles: Any) -> np.ndarray:
 
 
 def radial_power_spectrum(tiles: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum of mean-removed square tiles ``[N, C, S, S]``.
-
-    ``|FFT|^2 / (H W)`` is averaged over tiles and ``S // 2`` rings, so it sums to the
-    pixel variance. Returns ``(frequency [n_bins] in cycles per pixel, power [C, n_bins])``.
-    """
+    """Radially averaged ``|FFT|^2 / (H W)`` of square tiles ``[N, C, S, S]``: ``(freq [S//2], power [C, S//2])``."""
     a = _as_array(tiles, "tiles", (4,))
     n, c, h, w = a.shape
     if h != w or h < 4:
@@ -69,10 +59,9 @@ def radial_power_spectrum(tiles: Any) -> tuple[np.ndarray, np.ndarray]:
     n_bins = h // 2
     edges = np.linspace(0.0, 0.5, n_bins + 1)
     which = np.clip(np.digitize(radius, edges) - 1, 0, n_bins - 1)
-    keep = (radius > 0) & (radius <= 0.5)
     out = np.zeros((c, n_bins))
     for k in range(n_bins):
-        ring = keep & (which == k)
+        ring = (radius > 0) & (radius <= 0.5) & (which == k)
         if ring.any():
             out[:, k] = power[:, ring].mean(axis=1)
     return 0.5 * (edges[1:] + edges[:-1]), out
@@ -89,27 +78,19 @@ def spectral_slope(tiles: Any) -> np.ndarray:
 
 
 def equivalent_number_of_looks(db_tiles: Any, window: int = 8) -> np.ndarray:
-    """Equivalent number of looks ``[C]`` of dB tiles ``[N, 2, H, W]``: median ``mean^2 / var`` over windows.
-
-    About ``L`` for Gamma speckle of ``L`` looks on a uniform surface.
-    """
+    """Equivalent number of looks ``[C]`` of dB tiles ``[N, 2, H, W]``: median ``mean^2 / var`` over windows."""
     a = _as_array(db_tiles, "db_tiles", (4,))
     n, c, h, w = a.shape
     if h < window or w < window:
         raise ValueError(f"equivalent_number_of_looks: tiles of {h}x{w} px are smaller than window={window}")
     lin = 10.0 ** (a[:, :, : h // window * window, : w // window * window] / 10.0)
     blocks = lin.reshape(n, c, h // window, window, w // window, window)
-    mean = blocks.mean(axis=(3, 5))
-    var = blocks.var(axis=(3, 5), ddof=1)
-    enl = mean**2 / np.maximum(var, 1e-30)
+    enl = blocks.mean(axis=(3, 5)) ** 2 / np.maximum(blocks.var(axis=(3, 5), ddof=1), 1e-30)
     return np.median(enl.transpose(1, 0, 2, 3).reshape(c, -1), axis=1)
 
 
 def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
-    """Autocorrelation at ``lag`` rows of the speckle of one dB image ``[H, W]`` (about 0 for independent pixels).
-
-    The speckle is the linear intensity over its ``window x window`` local mean, which removes the landscape.
-    """
+    """Autocorrelation at ``lag`` rows of the speckle (intensity over its local mean) of one dB image ``[H, W]``."""
     from scipy.ndimage import uniform_filter
     a = _as_array(vv_db, "vv_db", (2,))
     if not (isinstance(lag, (int, np.integer)) and 1 <= lag < a.shape[0]):
@@ -131,13 +112,8 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
-    """Radar-optical relations of tiles ``s1`` ``[N, 2, H, W]`` dB and ``s2`` ``[N, 12, H, W]``.
-
-    Mean per-tile Pearson correlations, the mean VV-VH ratio in dB, and ``tile corr(VH,NDVI)``: the correlation
-    of tile means (the scene-level agreement that retrieval across tiles uses).
-    """
-    a = _as_array(s1, "s1", (4,))
-    b = _as_array(s2, "s2", (4,))
+    """Radar-optical relations of ``s1`` ``[N, 2, H, W]`` dB and ``s2`` ``[N, 12, H, W]``: per-tile correlations."""
+    a, b = _as_array(s1, "s1", (4,)), _as_array(s2, "s2", (4,))
     if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
         raise ValueError(f"cross_statistics: s1 {a.shape} and s2 {b.shape} are not the same tiles")
     nir, red, swir = b[:, S2_INDEX["B8"]], b[:, S2_INDEX["B4"]], b[:, S2_INDEX["B11"]]
@@ -145,21 +121,13 @@ def cross_statistics(s1: Any, s2: Any) -> dict[str, float]:
     vv, vh = a[:, 0], a[:, 1]
     tile_vh, tile_ndvi = vh.mean(axis=(1, 2)), ndvi.mean(axis=(1, 2))
     tile_corr = float(np.corrcoef(tile_vh, tile_ndvi)[0, 1]) if len(tile_vh) > 2 else float("nan")
-    return {
-        "corr(VV,VH)": float(_corr(vv, vh).mean()),
-        "corr(VH,NDVI)": float(_corr(vh, ndvi).mean()),
-        "corr(VV,NIR)": float(_corr(vv, nir).mean()),
-        "corr(VH,SWIR)": float(_corr(vh, swir).mean()),
-        "VV-VH dB": float((vv - vh).mean()),
-        "tile corr(VH,NDVI)": tile_corr,
-    }
+    return {"corr(VV,VH)": float(_corr(vv, vh).mean()), "corr(VH,NDVI)": float(_corr(vh, ndvi).mean()),
+            "corr(VV,NIR)": float(_corr(vv, nir).mean()), "corr(VH,SWIR)": float(_corr(vh, swir).mean()),
+            "VV-VH dB": float((vv - vh).mean()), "tile corr(VH,NDVI)": tile_corr}
 
 
 def tile_features(s1: Any, s2: Any) -> np.ndarray:
-    """Per-tile features ``[N, 57]``: per band mean, std, mean absolute gradients; plus the VV-VH correlation.
-
-    Optical bands enter as log reflectance, so that dark and bright bands weigh alike.
-    """
+    """Per-tile features ``[N, 57]``: per band (log reflectance) mean, std, mean abs gradients; VV-VH correlation."""
     a = _as_array(s1, "s1", (4,))
     b = np.log(np.maximum(_as_array(s2, "s2", (4,)), 1e-4))
     feats = []
@@ -171,10 +139,7 @@ def tile_features(s1: Any, s2: Any) -> np.ndarray:
 
 
 def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated accuracy of a logistic regression telling real from simulated features ``[N, F]``.
-
-    The classes are balanced by subsampling, so 0.5 means the domains cannot be told apart.
-    """
+    """Cross-validated accuracy telling balanced real from simulated features ``[N, F]`` (0.5: alike)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -189,5 +154,4 @@ def domain_classifier_accuracy(real: np.ndarray, simulated: np.ndarray, folds: i
     r, s = r[rng.permutation(len(r))[:n]], s[rng.permutation(len(s))[:n]]
     x, y = np.concatenate([r, s]), np.r_[np.ones(n), np.zeros(n)]
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(clf, x, y, cv=cv).mean())
+    return float(cross_val_score(clf, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).mean())

@@ -1,8 +1,4 @@
-"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints.
-
-Every helper is a function of map position (metres from the scene centre), so the same scene rendered on a
-finer or coarser grid shows the same geography.
-"""
+"""A scene under construction: the pixel grid, procedural fields and the layers every biome paints."""
 
 from __future__ import annotations
 
@@ -38,34 +34,25 @@ def tag_key(key: int, tag: str) -> int:
 
 
 class Scene:
-    """Arrays of one scene on one grid, painted by a biome.
+    """Arrays of one scene on one grid (``x`` ``[W]``, ``y`` ``[H]`` metres east and north), painted by a biome.
 
-    ``x`` ``[W]`` and ``y`` ``[H]`` are metres east and north of the centre; ``rng`` makes the scene-level
-    choices, never dependent on the grid; layouts are sized to ``extent`` metres (default: the grid's).
-    The layers ``[H, W]``: ``mat`` material ids, ``green`` greenness 0..1, ``moisture`` anomaly about -1..1,
-    ``elevation`` metres, ``wind`` extra dB on water, ``brightness`` optical gain.
+    Layers ``[H, W]``: ``mat`` material ids, ``green`` 0..1, ``moisture`` about -1..1, ``elevation`` metres,
+    ``wind`` extra dB on water, ``brightness`` optical gain; every helper is a function of map position.
     """
 
-    def __init__(
-        self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
-        extent: float | None = None,
-    ):
+    def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
+                 extent: float | None = None):
         self.key, self.doy, self.lat, self.rng = key, doy, lat, rng
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
         self.shape = shape = (len(y), len(x))
         self.mat = np.full(shape, lc.GRASS, dtype=np.intp)
         self.green = np.full(shape, 0.8, dtype=np.float32)
-        self.moisture = np.zeros(shape, dtype=np.float32)
-        self.elevation = np.zeros(shape, dtype=np.float32)
-        self.wind = np.zeros(shape, dtype=np.float32)
+        self.moisture, self.elevation, self.wind = (np.zeros(shape, dtype=np.float32) for _ in range(3))
         self.brightness = np.ones(shape, dtype=np.float32)
-        # Day of the northern-hemisphere season: crops and snow follow the local season.
-        self.season_doy = doy if lat >= 0 else (doy + 182) % 365
-        grid_extent = float(max(x.max() - x.min(), y.max() - y.min()))
-        self.extent = grid_extent if extent is None else float(extent)
+        self.season_doy = doy if lat >= 0 else (doy + 182) % 365  # the day of the matching northern season
+        self.extent = float(max(x.max() - x.min(), y.max() - y.min()) if extent is None else extent)
 
-    # --- fields -------------------------------------------------------------------------------------
     def field(self, tag: str, spacing: float, octaves: int = 2) -> np.ndarray:
         """Smooth noise ``[H, W]`` of unit variance with features of ``spacing`` metres."""
         return fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves)[0]
@@ -97,7 +84,6 @@ class Scene:
             else:
                 np.putmask(self.green, mask, green)
 
-    # --- shapes -------------------------------------------------------------------------------------
     def river(self, width: float, tag: str = "river") -> np.ndarray:
         """Signed distance in metres ``[H, W]`` to a meandering river centre line (water where ``|d| < w/2``)."""
         theta = self.uniform(0, math.pi)
@@ -112,10 +98,7 @@ class Scene:
         return v - centre
 
     def parcels(self, theta: float, length: float, depth: float, tag: str) -> tuple[np.ndarray, np.ndarray]:
-        """Rectangular parcels of variable width in a rotated grid.
-
-        Returns ``(ids, edge)`` ``[H, W]``: a uint64 hash per parcel and metres to the nearest parcel boundary.
-        """
+        """Parcels of variable width in a rotated grid: ``(ids, edge)`` ``[H, W]``, uint64 hash, metres to edge."""
         k = tag_key(self.key, tag)
         u, v = self.rotated(theta, self.uniform(-500, 500), self.uniform(-500, 500))
         iv = np.floor(v / depth)
@@ -124,21 +107,16 @@ class Scene:
         uu = u + row_u * 997.0
         iu = np.floor(uu / width)
         ids = hash_ints(k + 1, iu, iv)
-        du = uu - iu * width
-        dv = v - iv * depth
-        edge = np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
-        return ids, edge
+        du, dv = uu - iu * width, v - iv * depth
+        return ids, np.minimum(np.minimum(du, width - du), np.minimum(dv, depth - dv))
 
-    def blob(
-        self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
-        roughness: float = 0.35,
-    ) -> np.ndarray:
+    def blob(self, radius: float, tag: str, cx: float | None = None, cy: float | None = None,
+             roughness: float = 0.35) -> np.ndarray:
         """A rounded irregular patch ``[H, W]`` bool of about ``radius`` metres around (cx, cy)."""
         half = self.extent / 2
         cx = self.uniform(-0.6, 0.6) * half if cx is None else cx
         cy = self.uniform(-0.6, 0.6) * half if cy is None else cy
-        d = np.hypot(self.X - cx, self.Y - cy)
-        return d < radius * (1.0 + roughness * self.field(tag, radius, 2))
+        return np.hypot(self.X - cx, self.Y - cy) < radius * (1.0 + roughness * self.field(tag, radius, 2))
 
     def crop_greenness(self, ids: np.ndarray, tropical: bool = False) -> np.ndarray:
         """Greenness ``[H, W]`` of crop parcels from their crop type, sowing jitter and the day of year."""

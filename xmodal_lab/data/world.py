@@ -1,8 +1,4 @@
-"""A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes.
-
-Scene ``i`` is a biome at a real place and date; both sensors render its one landscape of materials.
-A coarser GSD area-averages a finer rendering of the same footprint, and ``(seed, index)`` fixes every byte.
-"""
+"""A seeded simulated world in which Sentinel-1 and Sentinel-2 observe the same co-registered scenes."""
 
 from __future__ import annotations
 
@@ -31,28 +27,18 @@ from xmodal_lab.errors import InputValueError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
 
-#: Noise-equivalent sigma0 (VV, VH), linear.
-_NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]
+_NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]  # noise floor (VV, VH), linear
 #: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
 _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
 _SWATH_DEG_PER_M = 16.0 / 250_000.0  # IW swath: incidence 30 -> 46 degrees over about 250 km
-#: Layouts (rivers, towns, events) are sized to this footprint at every tile size and GSD.
-LAYOUT_EXTENT_M = 640.0
-#: Coarser GSDs average a rendering at this GSD, oversampled at most ``MAX_OVERSAMPLE`` times.
-FINE_GSD, MAX_OVERSAMPLE = 10.0, 4
-#: A class covering this fraction of a tile is one of its scene labels.
-LABEL_THRESHOLD = 0.02
+LAYOUT_EXTENT_M = 640.0  # layouts (rivers, towns, events) are sized to this footprint at every size and GSD
+FINE_GSD, MAX_OVERSAMPLE = 10.0, 4  # coarser GSDs average a rendering at FINE_GSD, oversampled at most 4 times
+LABEL_THRESHOLD = 0.02  # a class covering this fraction of a tile is one of its scene labels
 
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Settings of a :class:`SimulatedWorld` (lengths in metres, angles in degrees).
-
-    ``gsd`` may be a tuple (one drawn per scene, for Scale-MAE); coarser GSDs average a :data:`FINE_GSD` rendering
-    oversampled at most :data:`MAX_OVERSAMPLE` times. ``speckle_sigma`` correlates neighbouring speckle (a GRD pixel
-    is smaller than the resolution cell); ``radar_blur`` blurs sigma0 before speckle; ``radar_contrast`` scales
-    each tile's dB around its mean. A class is a scene label above :data:`LABEL_THRESHOLD` of the tile.
-    """
+    """Settings of a :class:`SimulatedWorld` (metres, degrees); ``gsd`` may be a tuple (one drawn per scene)."""
 
     seed: int = 0
     size: int = 64
@@ -64,9 +50,9 @@ class WorldConfig:
     incidence: tuple[float, float] = (30.0, 46.0)
     years: tuple[int, int] = (2018, 2023)
     noise: bool = True
-    speckle_sigma: float = 9.3
-    radar_blur: float = 0.0
-    radar_contrast: float = 1.0
+    speckle_sigma: float = 9.3  # correlates neighbouring speckle (a GRD pixel is smaller than a resolution cell)
+    radar_blur: float = 0.0  # blurs sigma0 before speckle
+    radar_contrast: float = 1.0  # scales each tile's dB around its mean
     cache_mb: float = 256.0
 
 
@@ -123,25 +109,20 @@ def _validate(cfg: WorldConfig) -> WorldConfig:
 
 
 class SimulatedWorld(Dataset):
-    """Co-registered Sentinel-1 / Sentinel-2 pairs from a seeded simulated Earth (a torch ``Dataset``).
+    """Co-registered S1/S2 pair dicts (plus ``biome``, ``place``, ``index``) from a seeded simulated Earth.
 
-    ``world[i]`` is the kit's pair dict: ``s1`` ``[2, H, W]`` dB, ``s2`` ``[12, H, W]`` reflectance, ``landcover``
-    ``[H, W]``, ``labels`` ``[K]``, ``cloud_mask`` ``[H, W]``, the grid fields, ``biome``, ``place``, ``index``.
     ``realism`` names a :data:`REALISM` setting; other keywords are :class:`WorldConfig` fields.
     """
 
-    def __init__(
-        self, seed: int = 0, size: int = 64, gsd: float | Sequence[float] = 10.0, n_scenes: int = 4096,
-        cloud_cover: float = 0.0, transform: Callable[[dict], dict] | None = None, realism: str = "default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, seed: int = 0, size: int = 64, gsd: float | Sequence[float] = 10.0, n_scenes: int = 4096,
+                 cloud_cover: float = 0.0, transform: Callable[[dict], dict] | None = None, realism: str = "default",
+                 **kwargs: Any) -> None:
         if realism not in REALISM:
             raise ValueError(f"realism: unknown setting {realism!r}; expected one of {sorted(REALISM)}")
         self.realism = realism
         kwargs = {**REALISM[realism], **kwargs}
         fields = {f.name for f in dataclasses.fields(WorldConfig)}
-        unknown = set(kwargs) - fields
-        if unknown:
+        if unknown := set(kwargs) - fields:
             raise TypeError(f"SimulatedWorld: unknown argument(s) {sorted(unknown)}; expected {sorted(fields)}")
         for name, value in (("seed", seed), ("size", size), ("n_scenes", n_scenes)):
             check_whole(value, f"SimulatedWorld {name}")
@@ -150,11 +131,9 @@ class SimulatedWorld(Dataset):
         if kwargs.get("biomes") is not None:
             names = (kwargs["biomes"],) if isinstance(kwargs["biomes"], str) else tuple(kwargs["biomes"])
             kwargs["biomes"] = tuple(biome_name(b) for b in names)
-        config = WorldConfig(int(seed), int(size), gsd, int(n_scenes), float(cloud_cover), **kwargs)
-        self.config = _validate(config)
+        self.config = _validate(WorldConfig(int(seed), int(size), gsd, int(n_scenes), float(cloud_cover), **kwargs))
         self.transform = transform
-        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self._cache_bytes = 0
+        self._cache, self._cache_bytes = OrderedDict(), 0
         self._biomes = tuple(self.config.biomes or BIOME_NAMES)
         weights = np.array([BIOMES[b].weight for b in self._biomes])
         self._cum_weights = np.cumsum(weights / weights.sum()).tolist()
@@ -168,10 +147,8 @@ class SimulatedWorld(Dataset):
     def __repr__(self) -> str:
         c = self.config
         realism = f", realism={self.realism!r}" if self.realism != "default" else ""
-        return (
-            f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
-            f"cloud_cover={c.cloud_cover}, looks={c.looks}{realism})"
-        )
+        return (f"SimulatedWorld(seed={c.seed}, size={c.size}, gsd={c.gsd}, n_scenes={c.n_scenes}, "
+                f"cloud_cover={c.cloud_cover}, looks={c.looks}{realism})")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_index(index, len(self), "SimulatedWorld")
@@ -185,9 +162,7 @@ class SimulatedWorld(Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers and pickles start with an empty cache: cheap to send, rebuilt where used.
-        state = dict(self.__dict__)
-        state["_cache"], state["_cache_bytes"] = OrderedDict(), 0
-        return state
+        return {**self.__dict__, "_cache": OrderedDict(), "_cache_bytes": 0}
 
     def _remember(self, index: int, pair: dict[str, Any]) -> None:
         budget = self.config.cache_mb * 2**20
@@ -196,15 +171,13 @@ class SimulatedWorld(Dataset):
         self._cache[index] = _clone(pair)
         self._cache_bytes += _nbytes(pair)
         while self._cache_bytes > budget:
-            _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= _nbytes(old)
+            self._cache_bytes -= _nbytes(self._cache.popitem(last=False)[1])
 
     def forget(self) -> None:
         """Empty the render cache (the pairs render again, identically, when next read)."""
         self._cache.clear()
         self._cache_bytes = 0
 
-    # --- where and when -------------------------------------------------------------------------------
     def place(self, index: int) -> Place:
         """Biome, coordinates, date, GSD and radar geometry of scene ``index`` (cheap: no rendering)."""
         index = check_index(index, len(self), "SimulatedWorld")
@@ -218,48 +191,34 @@ class SimulatedWorld(Dataset):
         easting, northing, epsg = lonlat_to_utm(lat, lon)
         date = dt.date.fromordinal(self._first_day + int(u[4] * self._n_days))
         lo, hi = self.config.incidence
-        gsd = self._gsds[int(u[7] * len(self._gsds))]
+        gsd = float(self._gsds[int(u[7] * len(self._gsds))])
         incidence = float(lo + (hi - lo) * u[5])
-        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, float(gsd), incidence, u[6] < 0.5)
+        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, gsd, incidence, u[6] < 0.5)
 
-    # --- rendering ------------------------------------------------------------------------------------
-    def render(
-        self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
-        event: tuple[str, str | dt.date] | None = None,
-    ) -> dict[str, Any]:
-        """Render scene ``index``, optionally at another GSD, size or date.
-
-        ``event`` is ``(kind, start date)`` of a change event shown from its date on (adds ``change_mask``).
-        """
+    def render(self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
+               event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:
+        """Render scene ``index``, optionally at another GSD, size or date; ``event``: ``(kind, start date)``."""
         place = self.place(index)
         gsd = place.gsd if gsd is None else float(gsd)
         size = self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
             raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
         date = place.date if date is None else parse_date(date, "date")
-        k = int(min(max(1, round(gsd / FINE_GSD)), MAX_OVERSAMPLE))
+        k = int(min(max(1, round(gsd / FINE_GSD)), MAX_OVERSAMPLE))  # coarser GSDs average a finer rendering
         fine = self._render_fine(place, gsd / k, size * k, date, event)
         if k > 1:
             fine = _area_average(fine, k)
         s1 = np.log10(fine["s1_linear"])
         s1 *= 10.0
-        classes = fine["landcover"]
-        labels = lc.landcover_labels(classes, LABEL_THRESHOLD)
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
             "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
-            "landcover": torch.from_numpy(classes.astype(np.int64, copy=False)),
-            "labels": torch.from_numpy(labels),
+            "landcover": torch.from_numpy(fine["landcover"].astype(np.int64, copy=False)),
+            "labels": torch.from_numpy(lc.landcover_labels(fine["landcover"], LABEL_THRESHOLD)),
             "cloud_mask": torch.from_numpy(fine["cloud_mask"]),
-            "gsd": gsd,
-            "lat": place.lat,
-            "lon": place.lon,
-            "crs": f"EPSG:{place.epsg}",
+            "gsd": gsd, "lat": place.lat, "lon": place.lon, "crs": f"EPSG:{place.epsg}",
             "transform": centred_transform(place.easting, place.northing, size, gsd),
-            "date": date.isoformat(),
-            "biome": place.biome,
-            "place": place.name,
-            "index": place.index,
+            "date": date.isoformat(), "biome": place.biome, "place": place.name, "index": place.index,
         }
         if "change_mask" in fine:
             pair["change_mask"] = torch.from_numpy(fine["change_mask"])
@@ -267,50 +226,40 @@ class SimulatedWorld(Dataset):
         return pair
 
     def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, event: tuple | None) -> dict[str, Any]:
-        seed, index, day = self.config.seed, place.index, date.toordinal()
-        key = mix_key(seed * 0x100000001B3 + index)
+        cfg, index, day = self.config, place.index, date.toordinal()
+        key = mix_key(cfg.seed * 0x100000001B3 + index)
         coords = ((np.arange(n) - (n - 1) / 2.0) * pitch).astype(np.float32)
-        doy = date.timetuple().tm_yday
-        scene = Scene(key, coords, -coords, doy, place.lat, HashStream(key + 1), extent=LAYOUT_EXTENT_M)
+        scene = Scene(key, coords, -coords, date.timetuple().tm_yday, place.lat, HashStream(key + 1), LAYOUT_EXTENT_M)
         BIOMES[place.biome].paint(scene)
         out: dict[str, Any] = {}
         if event is not None:
-            kind, start = event
             before = lc.MATERIAL_CLASS[scene.mat]
-            rng = np.random.default_rng([seed, index, 5])
-            active = apply_event(scene, kind, parse_date(start, "event date"), date, rng)
+            rng = np.random.default_rng([cfg.seed, index, 5])
+            active = apply_event(scene, event[0], parse_date(event[1], "event date"), date, rng)
             out["change_mask"] = lc.MATERIAL_CLASS[scene.mat] != before
-            out["event"] = kind if active else "none"
-        mat = scene.mat
-        props = lc.PROPS[:, mat]  # [34, H, W]: every per-material number, gathered once
-
+            out["event"] = event[0] if active else "none"
+        props = lc.PROPS[:, scene.mat]  # [34, H, W]: every per-material number, gathered once
         # Texture (tree crowns, roofs, furrows): one field for the optical, another for the radar.
         tex = fbm(tag_key(key, "texture"), scene.x, scene.y, 40.0, 2, 2)
         s2 = _optical(scene, props, tex[0], place)
-        s1 = _radar(scene, props, tex[1], place, self.config.radar_contrast)
-        if self.config.radar_blur > 0:  # the resolution cell averages the scene before speckle forms
-            s1 = _blur(s1, self.config.radar_blur / pitch)
-        if self.config.noise:
-            rng = np.random.default_rng([seed, index, 2, day])
-            s1 *= _speckle(rng, self.config.looks, self.config.speckle_sigma / pitch, n)  # drawn first
-            z = standard_normal(rng, (2, n * n))
-            s2 += (_NOISE_BASIS @ (0.005 * z)).reshape(12, n, n)
-        cloud = np.zeros((n, n), dtype=bool)
-        if self.config.cloud_cover > 0:
-            rng = np.random.default_rng([seed, index, 4, day])
-            s2, cloud = add_clouds(scene, s2, self.config.cloud_cover, rng, day)
-        out["s2"] = np.maximum(s2, np.float32(1e-4), out=s2)
-        out["s1_linear"] = s1
-        out["landcover"] = lc.MATERIAL_CLASS[mat]
-        out["cloud_mask"] = cloud
+        s1 = _radar(scene, props, tex[1], place, cfg.radar_contrast)
+        if cfg.radar_blur > 0:  # the resolution cell averages the scene before speckle forms
+            s1 = _blur(s1, cfg.radar_blur / pitch)
+        if cfg.noise:
+            rng = np.random.default_rng([cfg.seed, index, 2, day])
+            s1 *= _speckle(rng, cfg.looks, cfg.speckle_sigma / pitch, n)  # drawn first
+            s2 += (_NOISE_BASIS @ (0.005 * standard_normal(rng, (2, n * n)))).reshape(12, n, n)
+        out["cloud_mask"] = np.zeros((n, n), dtype=bool)
+        if cfg.cloud_cover > 0:
+            rng = np.random.default_rng([cfg.seed, index, 4, day])
+            s2, out["cloud_mask"] = add_clouds(scene, s2, cfg.cloud_cover, rng, day)
+        out.update(s2=np.maximum(s2, np.float32(1e-4), out=s2), s1_linear=s1, landcover=lc.MATERIAL_CLASS[scene.mat])
         return out
 
-    # --- time -----------------------------------------------------------------------------------------
     def time_series(self, index: int, dates: Sequence[str | dt.date], event: str | None = "auto") -> list[dict]:
-        """One place on several dates, with a change event between the first and the last date.
+        """One place on several dates, with a change event (``"auto"``, a name in ``EVENTS`` or None) between them.
 
-        ``event`` is ``"auto"`` (one that suits the biome), a name in :data:`EVENTS` or ``None``. Each pair gets
-        ``event`` (``"none"`` before it or after a flood recedes), ``event_date`` and ``change_mask`` ``[H, W]``.
+        Each pair gets ``event`` (``"none"`` before it or after a flood recedes), ``event_date`` and ``change_mask``.
         """
         if isinstance(dates, (str, dt.date)) or len(dates) == 0:
             raise ValueError("dates: expected a non-empty list of dates, e.g. ['2020-04-01', '2020-08-01']")
@@ -318,12 +267,8 @@ class SimulatedWorld(Dataset):
         place = self.place(index)
         rng = np.random.default_rng([self.config.seed, place.index, 6])
         kind, when = event_plan(event, min(days), max(days), BIOMES[place.biome].events, rng)
-        series = [self.render(index, date=day, event=(kind, when)) for day in days]
-        for pair in series:
-            pair["event_date"] = when.isoformat()
-        return series
+        return [{**self.render(index, date=day, event=(kind, when)), "event_date": when.isoformat()} for day in days]
 
-    # --- export ---------------------------------------------------------------------------------------
     def to_geotiff(self, index: int, folder: str | Path) -> dict[str, Path]:
         """Write scene ``index`` as GeoTIFFs in ``folder`` (see :func:`~xmodal_lab.data.region.write_pair_geotiffs`)."""
         from xmodal_lab.data.region import write_pair_geotiffs
@@ -343,12 +288,11 @@ def _clone(pair: dict[str, Any]) -> dict[str, Any]:
 
 def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
     """Noise-free reflectance ``[12, H, W]`` from the gathered material properties."""
-    green = scene.green
-    spec = props[lc.P_SPEC] + props[lc.P_DSPEC] * green
+    spec = props[lc.P_SPEC] + props[lc.P_DSPEC] * scene.green
     gain = 1.0 + props[lc.P_TEX] * tex
     gain *= scene.brightness
     if scene.moisture.any():  # wet soil is darker; vegetation hides it
-        gain *= 1.0 - 0.12 * props[lc.P_WET] * (1.0 - green) * scene.moisture
+        gain *= 1.0 - 0.12 * props[lc.P_WET] * (1.0 - scene.green) * scene.moisture
     if scene.elevation.any():
         gain *= _hillshade(scene, place)
     spec *= gain
@@ -356,11 +300,11 @@ def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> 
 
 
 def _hillshade(scene: Scene, place: Place) -> np.ndarray:
-    """Relative illumination of slopes (Lambert, sun from the equator side at 10:30 local time)."""
+    """Relative illumination of slopes (Lambert, sun on the equator side at 10:30 local time)."""
     gy, gx = np.gradient(scene.elevation, scene.y, scene.x)
     decl = 23.44 * math.sin(2 * math.pi * (scene.doy - 81) / 365)
     zenith = math.radians(min(max(abs(place.lat - decl), 5.0), 80.0))
-    azimuth = math.radians(150.0 if place.lat >= 0 else 30.0)  # the sun stands on the equator side
+    azimuth = math.radians(150.0 if place.lat >= 0 else 30.0)
     sx, sy, sz = math.sin(zenith) * math.sin(azimuth), math.sin(zenith) * math.cos(azimuth), math.cos(zenith)
     cos_i = (sz - gx * sx - gy * sy) / np.sqrt(1 + gx * gx + gy * gy)
     return np.clip(cos_i / sz, 0.15, 1.6)
@@ -396,19 +340,17 @@ def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place, contr
 def _gauss_taps(sigma_px: float) -> np.ndarray:
     """Normalised 1-D Gaussian taps ``[2r + 1]``, ``r = ceil(3 sigma)``."""
     r = max(1, math.ceil(3.0 * sigma_px))
-    x = np.arange(-r, r + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (x / sigma_px) ** 2)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1, dtype=np.float64) / sigma_px) ** 2)
     return k / k.sum()
 
 
 def _blur(a: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Separable Gaussian blur of ``[C, n, n]`` with mirrored borders (the tile's own content)."""
+    """Separable Gaussian blur of ``[C, n, n]`` with mirrored borders (a tile narrower than the kernel: edge)."""
     if sigma_px < 0.05:
         return a
     k = _gauss_taps(sigma_px).astype(np.float32)
     r = len(k) // 2
-    mode = "edge" if r >= min(a.shape[1:]) else "reflect"  # a tile narrower than the kernel repeats its edge
-    return _convolve(np.pad(a, ((0, 0), (r, r), (r, r)), mode=mode), k)
+    return _convolve(np.pad(a, ((0, 0), (r, r), (r, r)), mode="edge" if r >= min(a.shape[1:]) else "reflect"), k)
 
 
 def _speckle(rng: np.random.Generator, looks: float, sigma_px: float, n: int) -> np.ndarray:
@@ -431,25 +373,18 @@ def _convolve(padded: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _area_average(fine: dict[str, Any], k: int) -> dict[str, Any]:
-    """Average ``k x k`` blocks: reflectance and linear intensity average, classes by majority."""
+    """Average ``k x k`` blocks: reflectance and linear intensity average, masks by half, classes by majority."""
 
     def pool(a: np.ndarray) -> np.ndarray:
         *lead, h, w = a.shape
         return a.reshape(*lead, h // k, k, w // k, k).mean(axis=(-3, -1))
 
-    out = dict(fine)
-    out["s2"] = pool(fine["s2"])
-    out["s1_linear"] = pool(fine["s1_linear"])
-    out["landcover"] = _majority(fine["landcover"], k)
-    out["cloud_mask"] = pool(fine["cloud_mask"].astype(np.float32)) >= 0.5
-    if "change_mask" in fine:
-        out["change_mask"] = pool(fine["change_mask"].astype(np.float32)) >= 0.5
+    out = {**fine, "s2": pool(fine["s2"]), "s1_linear": pool(fine["s1_linear"])}
+    for name in ("cloud_mask", "change_mask"):
+        if name in fine:
+            out[name] = pool(fine[name].astype(np.float32)) >= 0.5
+    # the most frequent class of each block (ties go to the lower class id)
+    h, w = fine["landcover"].shape
+    blocks = fine["landcover"].reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3).reshape(h // k, w // k, k * k)
+    out["landcover"] = (blocks[..., None] == np.arange(len(LANDCOVER_CLASSES))).sum(axis=2).argmax(axis=-1)
     return out
-
-
-def _majority(classes: np.ndarray, k: int) -> np.ndarray:
-    """Most frequent class of each ``k x k`` block (ties go to the lower class id)."""
-    h, w = classes.shape
-    blocks = classes.reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3).reshape(h // k, w // k, k * k)
-    onehot = blocks[..., None] == np.arange(len(LANDCOVER_CLASSES))
-    return onehot.sum(axis=2).argmax(axis=-1)
