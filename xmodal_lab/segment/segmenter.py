@@ -1,4 +1,4 @@
-"""Zero-shot Segment Anything on Earth-observation tiles rendered to 8-bit RGB: points, boxes, automatic masks."""
+"""Zero-shot Segment Anything on Earth-observation tiles (rendered to 8-bit RGB): points, boxes, all masks."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ class SamSegmenter:
     def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
         """Encode a picture ``[H, W, 3]`` uint8 or a Sentinel tile ``[12 | 2, H, W]`` (unless already set).
 
-        ``rendering``: ``"s2"`` (12 bands' default), ``"s2_false"``, ``"s1"`` (2 bands'), ``"s1_vv"``, ``"s1_vh"``.
+        ``rendering``: ``"s2"`` (12 bands), ``"s2_false"``, ``"s1"`` (2 bands), ``"s1_vv"``, ``"s1_vh"``.
         """
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
@@ -175,7 +175,8 @@ class SamSegmenter:
         if self.untrained:
             _announce_untrained("this SamMasks result")
         masks, scores = masks.astype(bool), np.asarray(scores, dtype=np.float32)
-        return SamMasks(masks, scores, masks.sum(axis=(1, 2)).astype(np.int64), self.untrained, self.model_type, **extra)
+        areas = masks.sum(axis=(1, 2)).astype(np.int64)
+        return SamMasks(masks, scores, areas, self.untrained, self.model_type, **extra)
 
     def predict(
         self, points: Any = None, labels: Any = None, box: Any = None, mask_input: Any = None, multimask: bool = True
@@ -195,10 +196,11 @@ class SamSegmenter:
                 raise ValueError(f"{len(pts)} points but {len(lab)} labels")
         bx = None if box is None else np.asarray(box, dtype=np.float32).reshape(4)
         _check_prompts(pts, lab, bx, self.image.shape[:2])
-        mi = None if mask_input is None else np.asarray(mask_input, np.float32).reshape(1, *np.shape(mask_input)[-2:])
-        if pts is None and bx is None and mi is None:
+        if mask_input is not None:
+            mask_input = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
+        if pts is None and bx is None and mask_input is None:
             raise ValueError("give at least one prompt: points, box or mask_input")
-        masks, scores, low = self.predictor.predict(pts, lab, bx, mi, multimask_output=multimask)
+        masks, scores, low = self.predictor.predict(pts, lab, bx, mask_input, multimask_output=multimask)
         return self._masks(masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx)
 
     def points(self, points: Any, labels: Any = None) -> SamMasks:
@@ -234,7 +236,7 @@ class SamSegmenter:
         return self.predictor.get_image_embedding()
 
     def reference_cells(self, mask: Any) -> Tensor:
-        """Embedding cells ``[h, w]`` inside a pixel mask ``[H, W]`` by PerSAM's rule (on SAM's preprocessed mask)."""
+        """Embedding cells ``[h, w]`` inside a pixel mask ``[H, W]`` by PerSAM's rule (SAM's resized mask)."""
         self._need_image()
         picture = np.asarray(mask, dtype=np.uint8) * 255
         resized = torch.as_tensor(self.predictor.transform.apply_image(picture), device=self.sam.device)
