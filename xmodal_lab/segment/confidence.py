@@ -93,7 +93,7 @@ def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
 
 
 def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
-    """Cosine to ``embedding [D]`` minus that to the nearest ``background [K, D]`` prototype: ``[B, h, w]``."""
+    """Cosine to ``embedding [D]`` less that to the nearest ``background [K, D]`` prototype: ``[B, h, w]``."""
     conf = cosine_confidence(features, embedding)
     if background is None or len(background) == 0:
         return conf
