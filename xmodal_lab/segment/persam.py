@@ -1,7 +1,7 @@
 """PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything.
 
-A target embedding from one reference mask gives a location confidence and two prompt points; the target
-also guides SAM's decoder attention and joins its prompt tokens; a cascade (mask prompt, then box) refines.
+A reference's target embedding gives a location confidence and two prompt points, guides SAM's decoder
+attention and joins its prompt tokens; a cascade (mask prompt, then box) refines.
 """
 
 from __future__ import annotations
@@ -18,12 +18,7 @@ from torch import Tensor
 
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.segment.checkpoints import _announce_untrained
-from xmodal_lab.segment.confidence import (
-    binary_mask,
-    cosine_confidence,
-    extreme_points,
-    target_embedding,
-)
+from xmodal_lab.segment.confidence import binary_mask, cosine_confidence, extreme_points, target_embedding
 from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter, tile_kind
 
 
@@ -39,21 +34,15 @@ def _attend(attn: torch.nn.Module, q: Tensor, k: Tensor, v: Tensor, guide: Tenso
 
 
 def decode_masks(
-    sam: Sam,
-    image_embedding: Tensor,
-    sparse: Tensor,
-    dense: Tensor,
-    multimask: bool,
-    attn_guide: Tensor | None = None,
-    target_token: Tensor | None = None,
+    sam: Sam, image_embedding: Tensor, sparse: Tensor, dense: Tensor, multimask: bool,
+    attn_guide: Tensor | None = None, target_token: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """SAM's mask decoder from its own sub-modules, with PerSAM's guided attention and semantic prompt.
 
     ``image_embedding [1, C, h, w]``, prompt tokens ``sparse [1, N, C]`` and ``dense [1, C, h, w]`` come from
     SAM's encoders; ``attn_guide [1, 1, 1, h*w]`` is added to the token-to-image attention weights in every
-    layer, ``target_token [1, 1, C]`` to the prompt tokens before every attention (and once to ``query_pe``).
-    Without both it equals ``sam.mask_decoder(...)``. Returns ``low_res_logits [1, M, 4h, 4w]`` and
-    ``iou_predictions [1, M]``, ``M`` = 3 (``multimask``) or 1.
+    layer, ``target_token [1, 1, C]`` to the prompt tokens before every attention (and once to ``query_pe``);
+    without both it is ``sam.mask_decoder``. Returns ``low_res_logits [1, M, 4h, 4w]`` and ``iou [1, M]``.
     """
     dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
     tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
@@ -62,8 +51,7 @@ def decode_masks(
     pos = torch.repeat_interleave(sam.prompt_encoder.get_dense_pe(), tokens.shape[0], dim=0)
     b, c, h, w = src.shape
     keys, key_pe = src.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2)  # [B, hw, C]
-    queries = tokens
-    query_pe = tokens if target_token is None else tokens + target_token
+    queries, query_pe = tokens, tokens if target_token is None else tokens + target_token
     for layer in tr.layers:
         if target_token is not None:
             queries = queries + target_token
@@ -87,14 +75,12 @@ def decode_masks(
     mask_tokens = queries[:, 1 : 1 + dec.num_mask_tokens]
     hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1)
     masks = (hyper @ upscaled.flatten(2)).reshape(b, -1, *upscaled.shape[-2:])
-    iou = dec.iou_prediction_head(queries[:, 0])
     sel = slice(1, None) if multimask else slice(0, 1)
-    return masks[:, sel], iou[:, sel]
+    return masks[:, sel], dec.iou_prediction_head(queries[:, 0])[:, sel]
 
 
 def _best(out: SamMasks) -> SamMasks:
-    k = int(np.argmax(out.scores))
-    fields = ("masks", "scores", "areas", "low_res_logits")
+    k, fields = int(np.argmax(out.scores)), ("masks", "scores", "areas", "low_res_logits")
     return replace(out, **{name: getattr(out, name)[k : k + 1] for name in fields})
 
 
@@ -133,13 +119,8 @@ class PerSAM:
     """
 
     def __init__(
-        self,
-        segmenter: SamSegmenter | Sam,
-        reference: Any,
-        reference_mask: Any,
-        guided_attention: bool = True,
-        semantic_prompt: bool = True,
-        cascade: bool = True,
+        self, segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any,
+        guided_attention: bool = True, semantic_prompt: bool = True, cascade: bool = True,
     ) -> None:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
@@ -161,14 +142,12 @@ class PerSAM:
         sam, embedding = seg.sam, seg.embedding()
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
         points = torch.cat(extreme_points(conf[None])).cpu().numpy().astype(np.float32)  # [2, 2] max, min
-        labels = np.array([1, 0])
-        guide = token = None
+        labels, guide = np.array([1, 0]), None
         if self.guided_attention:  # one weight per image cell [1, 1, 1, h*w]
             z = (conf - conf.mean()) / conf.std()
             guide = F.interpolate(z[None, None], size=embedding.shape[-2:], mode="bilinear", align_corners=False)
             guide = guide.sigmoid().reshape(1, 1, 1, -1)
-        if self.semantic_prompt:
-            token = self.target.reshape(1, 1, -1)
+        token = self.target.reshape(1, 1, -1) if self.semantic_prompt else None
 
         coords = seg.predictor.transform.apply_coords(points, seg.predictor.original_size)
         coords = torch.as_tensor(coords, dtype=torch.float32, device=sam.device)[None]
