@@ -84,18 +84,13 @@ def sam_label(model: Any) -> str:
 
 def sam_cache_dir() -> Path:
     """Folder where SAM checkpoints are looked for and downloaded (created)."""
-    path = cache_dir() / "sam"
-    path.mkdir(parents=True, exist_ok=True)
+    (path := cache_dir() / "sam").mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _announce_untrained(what: str) -> None:
-    warnings.warn(
-        f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. "
-        "Load a checkpoint with build_sam(checkpoint=...) for real results.",
-        UntrainedSAMWarning,
-        stacklevel=3,
-    )
+    msg = f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. Load a checkpoint "
+    warnings.warn(msg + "with build_sam(checkpoint=...) for real results.", UntrainedSAMWarning, stacklevel=3)
 
 
 def require_trained(model: Any, what: str) -> None:
@@ -157,10 +152,7 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
 
 
 def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", device: Any = None) -> Sam:
-    """Segment Anything from ``checkpoint`` or the official file in :func:`sam_cache_dir`, in eval mode.
-
-    Without either it says where to get the weights and returns the tiny untrained SAM (``sam.untrained``).
-    """
+    """SAM from ``checkpoint`` or the official file in :func:`sam_cache_dir`, else the tiny untrained SAM."""
     _check_model_type(model_type, SAM_ARCHS)
     dev = get_device(None if device is None else str(device), verbose=False)
     ck = SAM_CHECKPOINTS.get(model_type)
@@ -183,8 +175,7 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a SAM state dict, got {type(state).__name__}")
     sam = build_sam_arch(model_type)
-    problems = state_problems(sam.state_dict(), state)
-    if problems:
+    if problems := state_problems(sam.state_dict(), state):
         pos = state.get("image_encoder.pos_embed")
         width = {a.encoder_embed_dim: k for k, a in SAM_ARCHS.items()}
         guess = width.get(pos.shape[-1]) if isinstance(pos, torch.Tensor) else None  # the encoder's width
