@@ -22,11 +22,7 @@ from xmodal_lab.units import check_s1, check_s2
 
 @dataclass
 class SamMasks:
-    """Masks ``[N, H, W]`` bool from SAM on one tile, with SAM's predicted IoU ``scores [N]``.
-
-    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``points`` (the grid point behind each
-    automatic mask) and ``prompt_*`` record the prompts; ``untrained``: SAM had random weights.
-    """
+    """Masks ``[N, H, W]`` from SAM on one tile, its predicted IoU ``scores [N]`` and the prompts given."""
 
     masks: np.ndarray
     scores: np.ndarray
@@ -134,10 +130,7 @@ def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarra
 
 
 class SamSegmenter:
-    """Zero-shot SAM on one tile at a time, the image embedding computed once per tile.
-
-    ``sam``: a model from :func:`build_sam` (default: the tiny untrained SAM).
-    """
+    """Zero-shot SAM (default: :func:`build_sam`'s) on one tile at a time, each tile encoded once."""
 
     def __init__(self, sam: Sam | None = None) -> None:
         self.sam = build_sam() if sam is None else sam
@@ -156,10 +149,7 @@ class SamSegmenter:
         return getattr(self.sam, "model_type", "unknown")
 
     def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
-        """Encode a picture ``[H, W, 3]`` uint8 or a Sentinel tile ``[12 | 2, H, W]`` (unless already set).
-
-        ``rendering``: ``"s2"`` (12 bands), ``"s2_false"``, ``"s1"`` (2 bands), ``"s1_vv"``, ``"s1_vh"``.
-        """
+        """Encode an 8-bit picture ``[H, W, 3]`` or a Sentinel tile ``[12 | 2, H, W]`` in its ``rendering``."""
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
         if key != self._key:
@@ -212,10 +202,9 @@ class SamSegmenter:
         return self.predict(box=box, multimask=False)
 
     def automatic(self, image: Any = None, allow_untrained: bool = False, **overrides: Any) -> SamMasks:
-        """All masks SAM finds on a grid of points over the tile (default: the tile set), largest first.
+        """All masks a trained SAM rates well on a grid of points over the tile (default: the set one).
 
-        The generator keeps the masks SAM rates well, so an untrained SAM raises :class:`UntrainedSAMError`
-        unless ``allow_untrained``; ``overrides`` replace :func:`automatic_settings`.
+        Largest first; ``overrides`` replace :func:`automatic_settings`; ``allow_untrained`` is for tests.
         """
         if not allow_untrained:
             require_trained(self, "automatic mask generator")
