@@ -1,7 +1,5 @@
 """The one-shot baseline to beat: one band thresholded where it best fits the reference mask."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -1,7 +1,5 @@
 """The seminar's caution measured: do SAM's crisp masks spill over the soft edges of water and forest?"""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any

@@ -1,7 +1,5 @@
 """Segment Anything models and checkpoints; without one, a tiny untrained SAM keeps every lesson running."""
 
-from __future__ import annotations
-
 import hashlib
 import warnings
 from dataclasses import dataclass

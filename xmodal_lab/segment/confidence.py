@@ -1,7 +1,5 @@
 """From features ``[B, D, h, w]`` and one reference mask to a confidence map, points and a threshold."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import numpy as np

@@ -4,8 +4,6 @@ Similarity to the target embedding less that to the nearest background prototype
 pixels guided by the tile itself.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any

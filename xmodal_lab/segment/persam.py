@@ -4,8 +4,6 @@ A reference's target embedding gives a location confidence and two prompt points
 attention and joins its prompt tokens; a cascade (mask prompt, then box) refines.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass, replace
 from typing import Any

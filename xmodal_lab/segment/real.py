@@ -1,7 +1,5 @@
 """SAM's weights on real Sentinel-2 composites: zero-shot, PerSAM, boundaries, scored against a band index."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 

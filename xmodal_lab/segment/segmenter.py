@@ -1,11 +1,9 @@
 """Zero-shot Segment Anything on Earth-observation tiles (rendered to 8-bit RGB): points, boxes, all masks."""
 
-from __future__ import annotations
-
 import hashlib
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -148,7 +146,7 @@ class SamSegmenter:
         """``"vit_b"``, ``"vit_l"``, ``"vit_h"`` or ``"tiny"``."""
         return getattr(self.sam, "model_type", "unknown")
 
-    def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
+    def set_image(self, image: Any, rendering: str | None = None) -> Self:
         """Encode an 8-bit picture ``[H, W, 3]`` or a Sentinel tile ``[12 | 2, H, W]`` in its ``rendering``."""
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
