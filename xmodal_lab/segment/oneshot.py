@@ -1,8 +1,4 @@
-"""One-shot segmentation with any encoder's patch features, by PerSAM's recipe.
-
-Similarity to the target embedding less that to the nearest background prototype (threshold 0), upsampled to
-pixels guided by the tile itself.
-"""
+"""One-shot segmentation with any encoder's patch features: PerSAM's recipe, less background prototypes."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,10 +34,8 @@ def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
-            raise ValueError(
-                f"modality must be one of {MODALITIES} to read features from {type(encoder).__name__}, "
-                f"got {modality!r}"
-            )
+            name = type(encoder).__name__
+            raise ValueError(f"modality must be one of {MODALITIES} for {name}'s features, got {modality!r}")
         if modality == "s1+s2":
 
             def both(x: Tensor) -> Tensor:
@@ -173,7 +167,6 @@ def one_shot_segment(
         ref_feat, tgt_feat = (_features(fn, x, batch_size, device) for x in (ref, tgt))
     finally:
         module.train(was_training)
-
     # a patch half inside the mask counts half: steadier than PerSAM's centre rule on coarse grids
     fg = target_embedding(ref_feat, ref_mask, weighting="coverage")
     bg = background_prototypes(ref_feat, ref_mask, n_background) if n_background > 0 else None

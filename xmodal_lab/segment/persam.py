@@ -1,8 +1,4 @@
-"""PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything.
-
-A reference's target embedding gives a location confidence and two prompt points, guides SAM's decoder
-attention and joins its prompt tokens; a cascade (mask prompt, then box) refines.
-"""
+"""PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything."""
 
 import math
 from dataclasses import dataclass, replace
@@ -110,10 +106,10 @@ class PerSamResult:
 
 
 class PerSAM:
-    """Training-free one-shot SAM: learn "what" from one reference tile and mask, find it on other tiles.
+    """Training-free one-shot SAM: learn "what" from a reference tile and mask ``[H, W]``, find it elsewhere.
 
-    ``reference`` is a tile as :meth:`SamSegmenter.set_image` takes it, ``reference_mask`` ``[H, W]`` bool;
-    ``guided_attention``, ``semantic_prompt`` and ``cascade`` switch PerSAM's three steps.
+    A target embedding gives a location confidence and two prompt points; switches turn off PerSAM's steps:
+    it guides SAM's decoder attention, joins its prompt tokens, and a cascade (mask prompt, then box) refines.
     """
 
     def __init__(

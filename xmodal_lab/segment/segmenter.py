@@ -147,7 +147,7 @@ class SamSegmenter:
         return getattr(self.sam, "model_type", "unknown")
 
     def set_image(self, image: Any, rendering: str | None = None) -> Self:
-        """Encode an 8-bit picture ``[H, W, 3]`` or a Sentinel tile ``[12 | 2, H, W]`` in its ``rendering``."""
+        """Encode an 8-bit picture ``[H, W, 3]`` or a Sentinel tile ``[12 | 2, H, W]`` as ``rendering``."""
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
         if key != self._key:
