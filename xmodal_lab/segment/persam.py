@@ -78,16 +78,6 @@ def _best(out: SamMasks) -> SamMasks:
     return replace(out, **{name: getattr(out, name)[k : k + 1] for name in fields})
 
 
-def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_input: np.ndarray) -> list[SamMasks]:
-    """PerSAM's cascade: the best mask for a mask prompt, then again with that mask's box."""
-    steps = [_best(seg.predict(points, labels, mask_input=mask_input, multimask=True))]
-    ys, xs = np.nonzero(steps[0].masks[0])
-    if len(xs):
-        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
-        steps.append(_best(seg.predict(points, labels, box=box, mask_input=steps[0].low_res_logits, multimask=True)))
-    return steps
-
-
 @dataclass
 class PerSamResult:
     """One PerSAM prediction: ``mask [H, W]``, cosine ``confidence [H, W]``, ``points [2, 2]``, ``stages``."""
@@ -142,7 +132,6 @@ class PerSAM:
             guide = F.interpolate(z[None, None], size=embedding.shape[-2:], mode="bilinear", align_corners=False)
             guide = guide.sigmoid().reshape(1, 1, 1, -1)
         token = self.target.reshape(1, 1, -1) if self.semantic_prompt else None
-
         coords = seg.predictor.transform.apply_coords(points, seg.predictor.original_size)
         coords = torch.as_tensor(coords, dtype=torch.float32, device=sam.device)[None]
         sparse, dense = sam.prompt_encoder(
@@ -152,10 +141,14 @@ class PerSAM:
         pixels = sam.postprocess_masks(low, seg.predictor.input_size, seg.predictor.original_size)
         mask, score = (pixels[0, 0] > sam.mask_threshold).cpu().numpy(), float(iou[0, 0])
         stages = {"guided": mask}
-        if self.cascade:
-            steps = _cascade(seg, points, labels, low[0].cpu().numpy())
-            stages["mask_refined"], stages["box_refined"] = steps[0].masks[0], steps[-1].masks[0]
-            mask, score = steps[-1].masks[0], float(steps[-1].scores[0])
+        if self.cascade:  # the best mask for a mask prompt, then again with that mask's box
+            first = last = _best(seg.predict(points, labels, mask_input=low[0].cpu().numpy()))
+            ys, xs = np.nonzero(first.masks[0])
+            if len(xs):
+                box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+                last = _best(seg.predict(points, labels, box=box, mask_input=first.low_res_logits))
+            stages["mask_refined"], stages["box_refined"] = first.masks[0], last.masks[0]
+            mask, score = last.masks[0], float(last.scores[0])
         if seg.untrained:
             _announce_untrained("this PerSAM result")
         mask, confidence = np.asarray(mask, bool), conf.cpu().numpy()
