@@ -112,16 +112,13 @@ def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
-    """``(threshold, iou)``: the cut ``confidence >= threshold`` that best reproduces a mask, found exactly.
-
-    Sorted from the top, a running count of true pixels gives the IoU of every possible cut in one pass.
-    """
+    """``(threshold, iou)``: the cut ``confidence >= threshold`` that best fits a mask, found in one pass."""
     conf = confidence.reshape(-1).float()
     truth = binary_mask(mask).reshape(-1).to(conf.device) > 0.5
     if truth.numel() != conf.numel():
         raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
     order = conf.argsort(descending=True)
-    values, tp = conf[order], truth[order].float().cumsum(0)  # tp: true pixels among the top n
+    values, tp = conf[order], truth[order].float().cumsum(0)  # from the top; tp: true pixels in the top n
     n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
     ious = tp / (n + truth.sum() - tp)
     ious[:-1][values[1:] == values[:-1]] = -1.0  # cut after a value's last copy (ties go in together)

@@ -70,11 +70,8 @@ def real_composite_study(
         out = segmenter.set_image(tile).points(point[None], labels=[1])
         zero_shot.append(out.masks[int(np.argmax(out.scores))])
     persam_masks = [persam(segmenter, tiles[0], masks[0], t).mask.astype(bool) for t in tiles[1:]]
-    return RealCompositeStudy(
-        concept=f"{band} > {threshold:g}",
-        zero_shot_iou=mask_iou(np.stack(zero_shot), np.stack(masks)),
-        persam_iou=mask_iou(np.stack(persam_masks), np.stack(masks[1:])),
-        boundary=sam_boundary_study(segmenter, tiles, masks),
-        n_tiles=len(tiles),
-        model_type=segmenter.model_type,
-    )
+    zero_shot_iou = mask_iou(np.stack(zero_shot), np.stack(masks))
+    persam_iou = mask_iou(np.stack(persam_masks), np.stack(masks[1:]))
+    boundary = sam_boundary_study(segmenter, tiles, masks)
+    concept = f"{band} > {threshold:g}"
+    return RealCompositeStudy(concept, zero_shot_iou, persam_iou, boundary, len(tiles), segmenter.model_type)
