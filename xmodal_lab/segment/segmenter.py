@@ -49,16 +49,11 @@ def automatic_settings(image_side: int, untrained: bool = False, **overrides: An
     One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets thresholds 0 (its scores are noise).
     """
     return {
-        "points_per_side": int(min(32, max(8, image_side // 4))),
-        "points_per_batch": 64,
-        "pred_iou_thresh": 0.0 if untrained else 0.80,
-        "stability_score_thresh": 0.0 if untrained else 0.85,
-        "stability_score_offset": 1.0,
-        "box_nms_thresh": 0.7,
-        "crop_n_layers": 0,
-        "min_mask_region_area": 0,
+        "points_per_side": int(min(32, max(8, image_side // 4))), "points_per_batch": 64,
+        "pred_iou_thresh": 0.0 if untrained else 0.80, "stability_score_thresh": 0.0 if untrained else 0.85,
+        "stability_score_offset": 1.0, "box_nms_thresh": 0.7, "crop_n_layers": 0, "min_mask_region_area": 0,
         **overrides,
-    }
+    }  # fmt: skip
 
 
 def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
