@@ -117,7 +117,8 @@ def _where_to_get(model_type: str) -> str:
 def build_sam_arch(model_type: str = "vit_b") -> Sam:
     """A SAM of ``model_type`` with seeded random weights, in eval mode on the CPU."""
     _check_model_type(model_type, SAM_ARCHS)
-    a, grid = SAM_ARCHS[model_type], SAM_ARCHS[model_type].image_size // 16  # patches of 16 pixels
+    a = SAM_ARCHS[model_type]
+    grid = a.image_size // 16  # patches of 16 pixels
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         sam = Sam(

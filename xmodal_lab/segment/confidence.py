@@ -106,8 +106,8 @@ def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
 
 def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
     """PerSAM's location prior: the maximum and minimum of each map ``[B, H, W]`` as ``(x, y)`` ``[B, 2]``."""
-    b, _, w = confidence.shape
-    pos, neg = confidence.reshape(b, -1).argmax(dim=1), confidence.reshape(b, -1).argmin(dim=1)
+    w, flat = confidence.shape[-1], confidence.flatten(1)  # [B, H*W]
+    pos, neg = flat.argmax(dim=1), flat.argmin(dim=1)
     return torch.stack([pos % w, pos // w], dim=1), torch.stack([neg % w, neg // w], dim=1)
 
 
