@@ -95,10 +95,7 @@ class BoundaryStudy:
 def sam_boundary_study(
     segmenter: SamSegmenter, tiles: Sequence[Any], masks: Sequence[Any], *, tolerance: float = 1.0
 ) -> BoundaryStudy:
-    """Prompt a trained SAM with each true object's box and interior point; measure how far its masks spill.
-
-    Objects are the 8-connected regions of the true masks ``[H, W]`` of :data:`MIN_OBJECT_PIXELS` or more.
-    """
+    """Prompt a trained SAM with each true object's box and interior point; measure its masks' spill."""
     require_trained(segmenter, "sam_boundary_study")
     if len(tiles) != len(masks):
         raise InputValueError(f"{len(tiles)} tiles but {len(masks)} masks")

@@ -166,9 +166,8 @@ class SamSegmenter:
     ) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
-        ``points [N, 2]`` ``(x, y)`` with ``labels [N]`` (1 on the object, 0 not; default all 1), ``box``
-        ``(x0, y0, x1, y1)``, ``mask_input [1, 4h, 4w]`` an earlier ``low_res_logits``; ``multimask``: SAM's
-        three candidates (good for one ambiguous click).
+        ``points [N, 2]`` ``(x, y)`` with ``labels [N]`` (1 on the object, 0 not), ``box (x0, y0, x1, y1)``,
+        ``mask_input [1, 4h, 4w]`` an earlier ``low_res_logits``; ``multimask``: SAM's three candidates.
         """
         self._need_image()
         pts = lab = None
@@ -195,10 +194,7 @@ class SamSegmenter:
         return self.predict(box=box, multimask=False)
 
     def automatic(self, image: Any = None, allow_untrained: bool = False, **overrides: Any) -> SamMasks:
-        """All masks a trained SAM rates well on a grid of points over the tile (default: the set one).
-
-        Largest first; ``overrides`` replace :func:`automatic_settings`; ``allow_untrained`` is for tests.
-        """
+        """All masks a trained SAM rates well on a grid of points (settings: :func:`automatic_settings`)."""
         if not allow_untrained:
             require_trained(self, "automatic mask generator")
         rgb = _as_rgb(image, None) if image is not None else self.image
