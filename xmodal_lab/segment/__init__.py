@@ -1,54 +1,23 @@
-"""Segment Anything on Earth-observation tiles, PerSAM, and one-shot segmentation with any encoder's features.
+"""Segment Anything on Earth-observation tiles, PerSAM, and one-shot segmentation with any encoder."""
 
-``checkpoints`` builds SAM, ``segmenter`` prompts it, ``persam`` and ``oneshot`` find a reference's class on
-other tiles, ``baseline`` is the band threshold they must beat, ``caution`` measures SAM's boundary spill, ``real`` runs
-all three with the published weights on real composites.
-"""
-
+# isort: skip_file
 from .baseline import (
-    BaselineResult,
-    OneShotComparison,
-    band_image,
-    band_threshold_segment,
-    compare_one_shot,
+    BaselineResult, OneShotComparison, band_image, band_threshold_segment, compare_one_shot,
     pick_one_shot_tiles,
 )
 from .caution import (
-    BoundaryStudy,
-    area_ratio,
-    boundary_f_score,
-    mask_boundary,
-    object_prompts,
-    sam_boundary_study,
+    BoundaryStudy, area_ratio, boundary_f_score, mask_boundary, object_prompts, sam_boundary_study,
 )
 from .checkpoints import (
-    SAM_CHECKPOINTS,
-    UNTRAINED_LABEL,
-    SamCheckpoint,
-    UntrainedSAMError,
-    UntrainedSAMWarning,
-    build_sam,
-    build_sam_arch,
-    download_sam_checkpoint,
-    sam_cache_dir,
-    sam_label,
+    SAM_CHECKPOINTS, UNTRAINED_LABEL, SamCheckpoint, UntrainedSAMError, UntrainedSAMWarning, build_sam,
+    build_sam_arch, download_sam_checkpoint, sam_cache_dir, sam_label,
 )
 from .confidence import (
-    background_prototypes,
-    best_threshold,
-    cosine_confidence,
-    extreme_points,
-    prototype_confidence,
-    target_embedding,
-    upsample_confidence,
+    background_prototypes, best_threshold, cosine_confidence, extreme_points, prototype_confidence,
+    target_embedding, upsample_confidence,
 )
 from .oneshot import (
-    OneShotResult,
-    feature_fn,
-    guided_upsample,
-    modality_images,
-    one_shot_segment,
-    standardise_guide,
+    OneShotResult, feature_fn, guided_upsample, modality_images, one_shot_segment, standardise_guide,
 )
 from .persam import PerSAM, PerSamResult, decode_masks, persam
 from .real import RealCompositeStudy, real_composite_study, real_sam_available

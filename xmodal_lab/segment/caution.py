@@ -1,10 +1,4 @@
-"""The seminar's caution, measured on Segment Anything's own masks: do they spill over boundaries?
-
-SAM learned crisp object edges; water and forest have soft ones. Each true object's box and interior point
-prompt SAM; its masks are scored by predicted/true area and the boundary F-measure (Martin et al., 2004).
-"""
-
-from __future__ import annotations
+"""The seminar's caution measured: do SAM's crisp masks spill over the soft edges of water and forest?"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,8 +12,7 @@ from xmodal_lab.segment.checkpoints import require_trained
 from xmodal_lab.segment.confidence import mask_iou
 from xmodal_lab.segment.segmenter import SamSegmenter
 
-_FOUR = ndimage.generate_binary_structure(2, 1)
-_EIGHT = ndimage.generate_binary_structure(2, 2)
+_FOUR, _EIGHT = ndimage.generate_binary_structure(2, 1), ndimage.generate_binary_structure(2, 2)
 MIN_OBJECT_PIXELS = 16  # smaller true objects are left out of the boundary study
 
 
@@ -30,9 +23,7 @@ def _bool(mask: Any) -> np.ndarray:
 def _mask_pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray]:
     p, t = _bool(pred), _bool(true)
     if p.shape != t.shape or p.ndim != 2:
-        raise InputValueError(
-            f"expected two masks [H, W] of the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
-        )
+        raise InputValueError(f"expected two masks [H, W] of the same shape, got {p.shape} and {t.shape}")
     return p, t
 
 
@@ -51,10 +42,7 @@ def mask_boundary(mask: Any) -> np.ndarray:
 
 
 def boundary_f_score(pred: Any, true: Any, tolerance: float = 1.0) -> tuple[float, float, float]:
-    """Boundary ``(precision, recall, f)`` of two masks ``[H, W]`` (Martin et al., 2004; DAVIS's ``F``).
-
-    A boundary pixel matches when the other boundary lies within ``tolerance`` pixels (Euclidean).
-    """
+    """Boundary ``(precision, recall, f)`` of two masks ``[H, W]``, matched within ``tolerance`` pixels."""
     if tolerance < 0:
         raise InputValueError(f"boundary_f_score: tolerance must be >= 0 pixels, got {tolerance}")
     p, t = _mask_pair(pred, true)
@@ -63,10 +51,8 @@ def boundary_f_score(pred: Any, true: Any, tolerance: float = 1.0) -> tuple[floa
         return 1.0, 1.0, 1.0
     if not bp.any() or not bt.any():
         return 0.0, 0.0, 0.0
-    to_true = ndimage.distance_transform_edt(~bt)  # distance of every pixel to the true boundary
-    to_pred = ndimage.distance_transform_edt(~bp)
-    precision = float((to_true[bp] <= tolerance).mean())
-    recall = float((to_pred[bt] <= tolerance).mean())
+    precision = float((ndimage.distance_transform_edt(~bt)[bp] <= tolerance).mean())  # distance to true edge
+    recall = float((ndimage.distance_transform_edt(~bp)[bt] <= tolerance).mean())
     f = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
     return precision, recall, f
 
@@ -85,7 +71,7 @@ def object_prompts(mask: Any) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class BoundaryStudy:
-    """SAM's masks ``[N, H, W]`` against the true objects: pooled area ratio, mean IoU and boundary F."""
+    """SAM's masks ``[N, H, W]`` against the true objects: pooled area ratio, mean IoU and mean boundary F."""
 
     area_ratio: float
     iou: float
@@ -107,17 +93,9 @@ class BoundaryStudy:
 
 
 def sam_boundary_study(
-    segmenter: SamSegmenter,
-    tiles: Sequence[Any],
-    masks: Sequence[Any],
-    *,
-    tolerance: float = 1.0,
+    segmenter: SamSegmenter, tiles: Sequence[Any], masks: Sequence[Any], *, tolerance: float = 1.0
 ) -> BoundaryStudy:
-    """Prompt SAM with each true object's box and interior point; measure how far its masks spill over.
-
-    Objects are the 8-connected regions of the true masks ``[H, W]`` with at least :data:`MIN_OBJECT_PIXELS` pixels.
-    An untrained SAM raises :class:`UntrainedSAMError` (its "overestimation" would mean nothing).
-    """
+    """Prompt a trained SAM with each true object's box and interior point; measure its masks' spill."""
     require_trained(segmenter, "sam_boundary_study")
     if len(tiles) != len(masks):
         raise InputValueError(f"{len(tiles)} tiles but {len(masks)} masks")
@@ -134,15 +112,10 @@ def sam_boundary_study(
     if not objects:
         raise InputValueError(f"sam_boundary_study: no true object of at least {MIN_OBJECT_PIXELS} pixels")
     rows = [
-        {
-            "tile": i,
-            "area_ratio": area_ratio(p, t),
-            "iou": mask_iou(p, t),
-            "boundary_f": boundary_f_score(p, t, tolerance)[2],
-            "score": score,
-        }
+        {"tile": i, "area_ratio": area_ratio(p, t), "iou": mask_iou(p, t),
+         "boundary_f": boundary_f_score(p, t, tolerance)[2], "score": score}
         for i, t, _, _, p, score in objects
-    ]
+    ]  # fmt: skip
     truth, boxes, points, pred = (np.stack([o[k] for o in objects]) for k in range(1, 5))
     means = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
     scores = (float(pred.sum() / truth.sum()), *means)

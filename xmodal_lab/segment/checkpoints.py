@@ -1,10 +1,4 @@
-"""Segment Anything models and checkpoints: architectures, :func:`build_sam`, the offline cache, download.
-
-Without a checkpoint :func:`build_sam` returns a tiny untrained SAM with the same code paths, so every lesson
-runs offline; its results say so (``untrained=True`` and an :class:`UntrainedSAMWarning`).
-"""
-
-from __future__ import annotations
+"""Segment Anything models and checkpoints; without one, a tiny untrained SAM keeps every lesson running."""
 
 import hashlib
 import warnings
@@ -24,7 +18,7 @@ from xmodal_lab.serialization import safe_load, state_problems
 
 @dataclass(frozen=True)
 class SamArch:
-    """Sizes of a SAM model: the image encoder's ViT, the prompt encoder and the mask decoder."""
+    """Sizes of a SAM: the image encoder's ViT, the prompt encoder and the mask decoder."""
 
     encoder_embed_dim: int
     encoder_depth: int
@@ -82,25 +76,19 @@ UNTRAINED_LABEL = "UNTRAINED SAM (random weights, no checkpoint)"
 
 def sam_label(model: Any) -> str:
     """A figure title for a SAM, a ``SamSegmenter`` or a result: e.g. ``"SAM vit_b (checkpoint)"``."""
-    if bool(getattr(model, "untrained", False)):
-        return UNTRAINED_LABEL
-    return f"SAM {getattr(model, 'model_type', 'unknown')} (checkpoint)"
+    name = getattr(model, "model_type", "unknown")
+    return UNTRAINED_LABEL if getattr(model, "untrained", False) else f"SAM {name} (checkpoint)"
 
 
 def sam_cache_dir() -> Path:
     """Folder where SAM checkpoints are looked for and downloaded (created)."""
-    path = cache_dir() / "sam"
-    path.mkdir(parents=True, exist_ok=True)
+    (path := cache_dir() / "sam").mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _announce_untrained(what: str) -> None:
-    warnings.warn(
-        f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. "
-        "Load a checkpoint with build_sam(checkpoint=...) for real results.",
-        UntrainedSAMWarning,
-        stacklevel=3,
-    )
+    msg = f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. Load a checkpoint "
+    warnings.warn(msg + "with build_sam(checkpoint=...) for real results.", UntrainedSAMWarning, stacklevel=3)
 
 
 def require_trained(model: Any, what: str) -> None:
@@ -118,8 +106,7 @@ def _check_model_type(model_type: str, known: dict) -> None:
 
 
 def _where_to_get(model_type: str) -> str:
-    ck = SAM_CHECKPOINTS.get(model_type)
-    if ck is None:
+    if (ck := SAM_CHECKPOINTS.get(model_type)) is None:
         return "the tiny SAM has no official weights; save your own with torch.save(sam.state_dict(), path)"
     return (
         f"download {ck.url} ({ck.size_mb} MB; or call xmodal_lab.segment.download_sam_checkpoint("
@@ -152,14 +139,11 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
                 ),
                 transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.prompt_embed_dim,
             ),
-            pixel_mean=[123.675, 116.28, 103.53],
-            pixel_std=[58.395, 57.12, 57.375],
+            pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
         )  # fmt: skip
-        if model_type == "tiny":
-            # random position tables, so that an untrained encoder still tells cells apart
-            for name, p in sam.image_encoder.named_parameters():
-                if "pos" in name:
-                    torch.nn.init.normal_(p, std=0.02)
+        for name, p in sam.image_encoder.named_parameters():
+            if model_type == "tiny" and "pos" in name:  # so that an untrained encoder still tells cells apart
+                torch.nn.init.normal_(p, std=0.02)
     sam.eval()
     sam.model_type = model_type
     sam.untrained = model_type == "tiny"  # no trained tiny SAM exists, even when loaded from a file
@@ -167,12 +151,7 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
 
 
 def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", device: Any = None) -> Sam:
-    """Build Segment Anything from a checkpoint, or a tiny untrained stand-in when none is available.
-
-    Looks at ``checkpoint``, then the official file in :func:`sam_cache_dir`; else it says where to get the
-    weights and returns the tiny SAM (``sam.untrained is True``). The model is in eval mode on ``device``
-    (default: the best available) and carries ``model_type`` and ``untrained``.
-    """
+    """SAM from ``checkpoint`` or the official file in :func:`sam_cache_dir`, else the tiny untrained SAM."""
     _check_model_type(model_type, SAM_ARCHS)
     dev = get_device(None if device is None else str(device), verbose=False)
     ck = SAM_CHECKPOINTS.get(model_type)
@@ -183,8 +162,8 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
         if model_type != "tiny":
             msg = (
                 f"No SAM checkpoint for {model_type!r} at {path}. To use the real model, "
-                f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are "
-                "random and only show that the code runs."
+                f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are random "
+                "and only show that the code runs."
             )
             print(f"xmodal_lab: {msg}")
             warnings.warn(msg, UntrainedSAMWarning, stacklevel=2)
@@ -195,11 +174,10 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a SAM state dict, got {type(state).__name__}")
     sam = build_sam_arch(model_type)
-    problems = state_problems(sam.state_dict(), state)
-    if problems:
+    if problems := state_problems(sam.state_dict(), state):
         pos = state.get("image_encoder.pos_embed")
         width = {a.encoder_embed_dim: k for k, a in SAM_ARCHS.items()}
-        guess = width.get(pos.shape[-1]) if isinstance(pos, torch.Tensor) else None
+        guess = width.get(pos.shape[-1]) if isinstance(pos, torch.Tensor) else None  # the encoder's width
         fix = (f"it looks like a {guess!r} checkpoint: pass model_type={guess!r}" if guess not in (None, model_type)
                else f"the file was edited or is not SAM's weights; {_where_to_get(model_type)}")  # fmt: skip
         raise CheckpointError(f"{path} does not fit SAM model_type={model_type!r} ({problems}); {fix}")
@@ -213,7 +191,6 @@ def _md5(path: Path) -> str:
 
 
 def _fetch(url: str, dest: Path, timeout: float) -> None:
-    """Stream ``url`` into ``dest``."""
     import requests
 
     with requests.get(url, stream=True, timeout=timeout) as r:
@@ -224,19 +201,13 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
 
 
 def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) -> Path | None:
-    """Download an official SAM checkpoint into :func:`sam_cache_dir`, checked by MD5; returns its path.
-
-    Offline, it says why and returns None; a file with the wrong MD5 raises ValueError.
-    """
+    """Download an official SAM checkpoint into :func:`sam_cache_dir`, checked by MD5; offline, None."""
     _check_model_type(model_type, SAM_CHECKPOINTS)
     ck = SAM_CHECKPOINTS[model_type]
     dest = sam_cache_dir() / ck.filename
     if dest.is_file():
         if _md5(dest) != ck.md5:
-            raise ValueError(
-                f"{dest} exists but its MD5 is not {ck.md5} (an interrupted download?). Delete it and call "
-                "download_sam_checkpoint again."
-            )
+            raise ValueError(f"{dest} exists but its MD5 is not {ck.md5}: delete it and download it again")
         return dest
     print(f"xmodal_lab: downloading {ck.url} ({ck.size_mb} MB) to {dest} ...")
     try:
@@ -247,14 +218,10 @@ def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) ->
                 if isinstance(err, OSError) and err.errno is not None and not isinstance(err, ConnectionError):
                     raise  # the disk's error (full, read-only): OutputWriteError names it
                 raise _Offline(f"{type(err).__name__}: {err}") from None
-            got = _md5(part)
-            if got != ck.md5:
+            if (got := _md5(part)) != ck.md5:
                 raise ValueError(f"download of {ck.url} is corrupt: MD5 {got}, expected {ck.md5}. Try again.")
     except _Offline as err:
-        msg = (
-            f"could not download the SAM checkpoint ({err}); skipped. On a machine "
-            f"with internet, download {ck.url} and put it at {dest}."
-        )
+        msg = f"could not download the SAM checkpoint ({err}); skipped. Download {ck.url} to {dest}."
         print(f"xmodal_lab: {msg}")
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
         return None
@@ -264,4 +231,4 @@ def download_sam_checkpoint(model_type: str = "vit_b", timeout: float = 30.0) ->
 
 
 class _Offline(Exception):
-    """The download could not start or finish (not an error of the disk)."""
+    """The download could not start or finish (not the disk's error)."""

@@ -1,9 +1,4 @@
-"""From features ``[B, D, h, w]`` and one reference mask to a location-confidence map, points and a threshold.
-
-Shared by PerSAM (SAM's features) and the encoder one-shot (any encoder's features).
-"""
-
-from __future__ import annotations
+"""From features ``[B, D, h, w]`` and one reference mask to a confidence map, points and a threshold."""
 
 from typing import Any
 
@@ -19,19 +14,14 @@ def as_float_tensor(x: Any) -> Tensor:
 
 
 def binary_mask(mask: Any, name: str = "mask", shape: tuple[int, ...] | None = None) -> Tensor:
-    """A user's mask ``[H, W]`` or ``[B, H, W]`` as a 0/1 tensor ``[B, H, W]``; soft masks and label maps raise.
-
-    ``shape``: the ``(H, W)`` of the tile the mask must lie on.
-    """
+    """A mask ``[(B,) H, W]`` on a tile of ``shape`` as 0/1 ``[B, H, W]``; soft masks and label maps raise."""
     m = as_float_tensor(mask)
-    if m.ndim == 2:
-        m = m[None]
+    m = m[None] if m.ndim == 2 else m
     if m.ndim != 3:
         raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
     if shape is not None and tuple(m.shape[-2:]) != tuple(shape):
         raise ValueError(f"{name} is {tuple(m.shape[-2:])} but the reference tile {tuple(shape)}")
-    bad = (m != 0) & (m != 1)
-    if bad.any():
+    if (bad := (m != 0) & (m != 1)).any():
         raise ValueError(
             f"{name}: expected a binary mask (bool, or 0 and 1), found the value {float(m[bad][0]):g}; threshold "
             f"a soft mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
@@ -67,8 +57,7 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
         w = (F.interpolate(m[:, None], size=grid, mode="bilinear", align_corners=False)[:, 0] >= 0.5).float()
     else:
         raise ValueError(f"weighting must be 'centre' or 'coverage', got {weighting!r}")
-    if background:
-        w = 1.0 - w
+    w = 1.0 - w if background else w
     if w.sum() <= 0:
         what = "background (the mask covers every cell)" if background else "mask (no cell lies inside it)"
         raise ValueError(f"cannot build an embedding: empty {what}")
@@ -76,18 +65,15 @@ def target_embedding(features: Tensor, mask: Any, background: bool = False, weig
 
 
 def background_prototypes(features: Tensor, mask: Any, k: int = 4) -> Tensor:
-    """Up to ``k`` unit prototypes ``[k', D]`` of what the reference shows outside the mask.
-
-    Weighted spherical k-means (10 steps) over the cells mostly outside the mask, from a farthest-point start.
-    """
+    """Up to ``k`` unit prototypes ``[k', D]`` of the reference outside the mask (spherical k-means)."""
     m = binary_mask(mask).to(features.device)
     weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
     x = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]), dim=1)  # [N, D]
-    keep = weight > 0.5
+    keep = weight > 0.5  # the cells mostly outside the mask
     x, weight = x[keep], weight[keep]
     if len(x) == 0:
         return x
-    centres = [int(weight.argmax())]
+    centres = [int(weight.argmax())]  # a farthest-point start
     while len(centres) < min(k, len(x)):
         sim = (x @ x[centres].T).max(dim=1).values  # [N]
         sim[centres] = float("inf")
@@ -105,10 +91,7 @@ def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
 
 
 def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
-    """Cosine to the target ``[D]`` minus cosine to the nearest background prototype ``[K, D]``: ``[B, h, w]``.
-
-    Positive where the class is the nearest prototype; without prototypes, the plain cosine confidence.
-    """
+    """Cosine to ``embedding [D]`` less that to the nearest ``background [K, D]`` prototype: ``[B, h, w]``."""
     conf = cosine_confidence(features, embedding)
     if background is None or len(background) == 0:
         return conf
@@ -123,26 +106,21 @@ def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
 
 def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
     """PerSAM's location prior: the maximum and minimum of each map ``[B, H, W]`` as ``(x, y)`` ``[B, 2]``."""
-    b, _, w = confidence.shape
-    flat = confidence.reshape(b, -1)
+    w, flat = confidence.shape[-1], confidence.flatten(1)  # [B, H*W]
     pos, neg = flat.argmax(dim=1), flat.argmin(dim=1)
     return torch.stack([pos % w, pos // w], dim=1), torch.stack([neg % w, neg // w], dim=1)
 
 
 def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
-    """``(threshold, iou)``: the cut ``confidence >= threshold`` that best reproduces a mask, found exactly.
-
-    Sorted from the top, a running count of true pixels gives the IoU of every possible cut in one pass.
-    """
+    """``(threshold, iou)``: the cut ``confidence >= threshold`` that best fits a mask, found in one pass."""
     conf = confidence.reshape(-1).float()
     truth = binary_mask(mask).reshape(-1).to(conf.device) > 0.5
     if truth.numel() != conf.numel():
         raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
     order = conf.argsort(descending=True)
-    values = conf[order]
-    tp = truth[order].float().cumsum(0)  # true pixels among the top n
+    values, tp = conf[order], truth[order].float().cumsum(0)  # from the top; tp: true pixels in the top n
     n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
     ious = tp / (n + truth.sum() - tp)
-    ious[:-1][values[1:] == values[:-1]] = -1.0  # a cut only after the last copy of a value (ties go in together)
+    ious[:-1][values[1:] == values[:-1]] = -1.0  # cut after a value's last copy (ties go in together)
     k = int(ious.argmax())
     return float(values[k]), float(ious[k])

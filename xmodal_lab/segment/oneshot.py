@@ -1,10 +1,4 @@
-"""One-shot segmentation with any encoder: one reference tile and its mask, then the same class elsewhere.
-
-PerSAM's recipe on the kit's patch features (radar or optical): similarity to the target embedding minus
-similarity to the nearest background prototype (threshold 0), upsampled to pixels guided by the tile itself.
-"""
-
-from __future__ import annotations
+"""One-shot segmentation with any encoder's patch features: PerSAM's recipe, less background prototypes."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,28 +21,21 @@ from xmodal_lab.segment.confidence import (
     upsample_confidence,
 )
 
-#: Range scales (standard deviations of the guide) of :func:`guided_upsample`, calibrated on the reference.
-SIGMA_RANGE_CANDIDATES: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
-
-#: Anything that maps images ``[B, C, H, W]`` to spatial features ``[B, D, h, w]``.
-FeatureFn = Callable[[Tensor], Tensor]
-
-#: Modalities a kit model can be read with; ``"s1+s2"`` stacks both, radar channels first.
-MODALITIES: tuple[str, ...] = ("s1", "s2", "s1+s2")
+SIGMA_RANGE_CANDIDATES = (0.1, 0.2, 0.4, 0.8)  # of :func:`guided_upsample` (guide deviations), calibrated
+FeatureFn = Callable[[Tensor], Tensor]  # images [B, C, H, W] -> spatial features [B, D, h, w]
+MODALITIES = ("s1", "s2", "s1+s2")  # "s1+s2" stacks both, radar channels first
 
 
 def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
-    """Wrap an encoder as a function from images ``[B, C, H, W]`` to patch features ``[B, D, h, w]``.
+    """An encoder as a function from images ``[B, C, H, W]`` to patch features ``[B, D, h, w]``.
 
     A kit model (with ``features(s1=, s2=)``) needs a ``modality``; ``"s1+s2"`` takes ``[B, 14, H, W]`` and
-    concatenates both encoders' unit-normalised features. Any other callable is returned as it is.
+    concatenates both encoders' unit-normalised features. A callable is returned as it is.
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
-            raise ValueError(
-                f"modality must be one of {MODALITIES} to read features from {type(encoder).__name__}, "
-                f"got {modality!r}"
-            )
+            name = type(encoder).__name__
+            raise ValueError(f"modality must be one of {MODALITIES} for {name}'s features, got {modality!r}")
         if modality == "s1+s2":
 
             def both(x: Tensor) -> Tensor:
@@ -63,10 +50,7 @@ def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
 
 
 def modality_images(data: Any, modality: str) -> Tensor:
-    """The images ``[(B,) C, H, W]`` of a modality from a pair dict, a collated batch or a list of pairs.
-
-    ``"s1+s2"`` stacks both (``C = 14``); a tensor or array is returned as it is.
-    """
+    """The images ``[(B,) C, H, W]`` of a modality (``"s1+s2"``: both) from pair dicts; a tensor as it is."""
     if isinstance(data, Mapping):
         keys = ("s1", "s2") if modality == "s1+s2" else (modality,)
         if missing := [k for k in keys if k not in data]:
@@ -78,10 +62,7 @@ def modality_images(data: Any, modality: str) -> Tensor:
 
 
 def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
-    """Batches ``[B, C, H, W]`` standardised per band with one shared mean and deviation, to guide upsampling.
-
-    ``smooth`` is the side of a box filter applied first (3 tames radar speckle; 1 = none).
-    """
+    """Batches ``[B, C, H, W]`` standardised per band with shared statistics after a ``smooth`` box filter."""
     xs = [x.float() for x in images]
     if smooth > 1:
         xs = [F.avg_pool2d(x, smooth, stride=1, padding=smooth // 2, count_include_pad=False) for x in xs]
@@ -95,8 +76,7 @@ def guided_upsample(confidence: Tensor, guide: Tensor, sigma_range: float = 1.0)
     """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
     Each pixel averages its patch and the 8 around it, weighted by distance (a Gaussian of one patch) and by
-    how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``): edges
-    follow the image instead of the patch grid.
+    how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``).
     """
     b, h, w = confidence.shape
     big_h, big_w = guide.shape[-2:]
@@ -125,11 +105,7 @@ def guided_upsample(confidence: Tensor, guide: Tensor, sigma_range: float = 1.0)
 
 @dataclass
 class OneShotResult:
-    """Masks ``[B, H, W]`` and confidences of :func:`one_shot_segment`.
-
-    ``reference_iou`` scores the threshold on the reference tile itself: an optimistic ceiling (if it is
-    low, the features do not separate the class at all).
-    """
+    """Masks ``[B, H, W]`` and confidences; ``reference_iou`` (on the reference) is an optimistic ceiling."""
 
     masks: np.ndarray
     confidence: np.ndarray
@@ -160,25 +136,16 @@ def _features(fn: FeatureFn, images: Tensor, batch_size: int, device: torch.devi
 
 
 def one_shot_segment(
-    encoder: Any,
-    reference: Any,
-    reference_mask: Any,
-    targets: Any,
-    modality: str | None = None,
-    threshold: float | str = "auto",
-    n_background: int = 4,
-    upsample: str = "guided",
-    batch_size: int = 32,
+    encoder: Any, reference: Any, reference_mask: Any, targets: Any, modality: str | None = None,
+    threshold: float | str = "auto", n_background: int = 4, upsample: str = "guided", batch_size: int = 32,
 ) -> OneShotResult:
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
 
-    ``encoder`` is a kit model (set ``modality``: ``"s1"``, ``"s2"`` or ``"s1+s2"``) or a callable, see
-    :func:`feature_fn`, run in eval mode; ``reference [C, H, W]`` (physical units, or a pair dict) and its
+    ``encoder``: see :func:`feature_fn` (run in eval mode); ``reference [C, H, W]`` (or a pair dict) and its
     ``reference_mask [H, W]`` show the class; ``targets`` are ``[(B,) C, H, W]`` or pair dicts.
-    ``threshold``: a number, ``"calibrate"`` (the best on the reference tile, which it overfits) or ``"auto"``
-    (0 with background prototypes, else ``"calibrate"``); ``n_background`` prototypes are subtracted (0: plain
-    cosine similarity, as in PerSAM). ``upsample``: ``"guided"`` (:func:`guided_upsample`, its ``sigma_range``
-    calibrated like the threshold) or ``"bilinear"`` (blocky).
+    ``threshold``: a number, ``"calibrate"`` (the best on the reference, which it overfits) or ``"auto"`` (0
+    with background prototypes, else ``"calibrate"``); ``n_background`` prototypes are subtracted (0: PerSAM's
+    plain cosine). ``upsample``: ``"guided"`` (its ``sigma_range`` calibrated likewise) or ``"bilinear"``.
     """
     if not (isinstance(threshold, int | float) or threshold in ("auto", "calibrate")):
         raise ValueError(f"threshold must be a number, 'auto' or 'calibrate', got {threshold!r}")
@@ -200,8 +167,7 @@ def one_shot_segment(
         ref_feat, tgt_feat = (_features(fn, x, batch_size, device) for x in (ref, tgt))
     finally:
         module.train(was_training)
-
-    # coverage weights: a patch half inside the mask counts half, steadier than PerSAM's centre rule on coarse grids
+    # a patch half inside the mask counts half: steadier than PerSAM's centre rule on coarse grids
     fg = target_embedding(ref_feat, ref_mask, weighting="coverage")
     bg = background_prototypes(ref_feat, ref_mask, n_background) if n_background > 0 else None
     if threshold == "auto":
@@ -215,7 +181,11 @@ def one_shot_segment(
     ref_conf = prototype_confidence(ref_feat, fg, bg)  # [1, h, w]
     patch_conf = prototype_confidence(tgt_feat, fg, bg)  # [B, h, w]
     if upsample == "guided":
-        g_ref, g_tgt = _guides(ref.to(ref_feat.device), tgt.to(ref_feat.device))
+        ref, tgt = ref.to(ref_feat.device), tgt.to(ref_feat.device)
+        n_radar = 2 if ref.shape[1] in (2, 14) else 0  # radar channels come first, box-filtered (speckle)
+        parts = [(slice(0, n_radar), 3), (slice(n_radar, None), 1)]
+        guides = [standardise_guide(ref[:, c], tgt[:, c], smooth=k) for c, k in parts if ref[:, c].shape[1]]
+        g_ref, g_tgt = torch.cat([g for g, _ in guides], dim=1), torch.cat([g for _, g in guides], dim=1)
         best = None
         for sig in sorted(SIGMA_RANGE_CANDIDATES, reverse=True):  # on ties the larger (smoother) sigma wins
             thr_s, iou_s = calibrate(guided_upsample(ref_conf, g_ref, sigma_range=sig))
@@ -229,11 +199,3 @@ def one_shot_segment(
     pos, neg = (p.cpu().numpy() for p in extreme_points(pix_conf))
     masks, confidence, patches = (x.cpu().numpy() for x in (pix_conf >= thr, pix_conf, patch_conf))
     return OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg)
-
-
-def _guides(ref: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
-    """Standardised guides; radar channels (the first 2 of 2 or 14) are box-filtered against speckle."""
-    n_radar = 2 if ref.shape[1] in (2, 14) else 0
-    parts = [(slice(0, n_radar), 3), (slice(n_radar, None), 1)]
-    guides = [standardise_guide(ref[:, ch], tgt[:, ch], smooth=k) for ch, k in parts if ref[:, ch].shape[1]]
-    return torch.cat([g for g, _ in guides], dim=1), torch.cat([g for _, g in guides], dim=1)

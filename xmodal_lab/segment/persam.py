@@ -1,10 +1,4 @@
-"""PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything.
-
-A target embedding from one reference mask gives a location confidence and two prompt points; the target
-also guides SAM's decoder attention and joins its prompt tokens; a cascade (mask prompt, then box) refines.
-"""
-
-from __future__ import annotations
+"""PerSAM (Zhang et al., 2023): training-free one-shot segmentation with Segment Anything."""
 
 import math
 from dataclasses import dataclass, replace
@@ -18,12 +12,7 @@ from torch import Tensor
 
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.segment.checkpoints import _announce_untrained
-from xmodal_lab.segment.confidence import (
-    binary_mask,
-    cosine_confidence,
-    extreme_points,
-    target_embedding,
-)
+from xmodal_lab.segment.confidence import binary_mask, cosine_confidence, extreme_points, target_embedding
 from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter, tile_kind
 
 
@@ -39,21 +28,15 @@ def _attend(attn: torch.nn.Module, q: Tensor, k: Tensor, v: Tensor, guide: Tenso
 
 
 def decode_masks(
-    sam: Sam,
-    image_embedding: Tensor,
-    sparse: Tensor,
-    dense: Tensor,
-    multimask: bool,
-    attn_guide: Tensor | None = None,
-    target_token: Tensor | None = None,
+    sam: Sam, image_embedding: Tensor, sparse: Tensor, dense: Tensor, multimask: bool,
+    attn_guide: Tensor | None = None, target_token: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """SAM's mask decoder from its own sub-modules, with PerSAM's guided attention and semantic prompt.
 
     ``image_embedding [1, C, h, w]``, prompt tokens ``sparse [1, N, C]`` and ``dense [1, C, h, w]`` come from
     SAM's encoders; ``attn_guide [1, 1, 1, h*w]`` is added to the token-to-image attention weights in every
-    layer, ``target_token [1, 1, C]`` to the prompt tokens before every attention (and once to ``query_pe``).
-    Without both it equals ``sam.mask_decoder(...)``. Returns ``low_res_logits [1, M, 4h, 4w]`` and
-    ``iou_predictions [1, M]``, ``M`` = 3 (``multimask``) or 1.
+    layer, ``target_token [1, 1, C]`` to the prompt tokens before every attention (and once to ``query_pe``);
+    without both it is ``sam.mask_decoder``. Returns ``low_res_logits [1, M, 4h, 4w]`` and ``iou [1, M]``.
     """
     dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
     tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
@@ -62,8 +45,7 @@ def decode_masks(
     pos = torch.repeat_interleave(sam.prompt_encoder.get_dense_pe(), tokens.shape[0], dim=0)
     b, c, h, w = src.shape
     keys, key_pe = src.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2)  # [B, hw, C]
-    queries = tokens
-    query_pe = tokens if target_token is None else tokens + target_token
+    queries, query_pe = tokens, tokens if target_token is None else tokens + target_token
     for layer in tr.layers:
         if target_token is not None:
             queries = queries + target_token
@@ -87,25 +69,13 @@ def decode_masks(
     mask_tokens = queries[:, 1 : 1 + dec.num_mask_tokens]
     hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1)
     masks = (hyper @ upscaled.flatten(2)).reshape(b, -1, *upscaled.shape[-2:])
-    iou = dec.iou_prediction_head(queries[:, 0])
     sel = slice(1, None) if multimask else slice(0, 1)
-    return masks[:, sel], iou[:, sel]
+    return masks[:, sel], dec.iou_prediction_head(queries[:, 0])[:, sel]
 
 
 def _best(out: SamMasks) -> SamMasks:
-    k = int(np.argmax(out.scores))
-    fields = ("masks", "scores", "areas", "low_res_logits")
+    k, fields = int(np.argmax(out.scores)), ("masks", "scores", "areas", "low_res_logits")
     return replace(out, **{name: getattr(out, name)[k : k + 1] for name in fields})
-
-
-def _cascade(seg: SamSegmenter, points: np.ndarray, labels: np.ndarray, mask_input: np.ndarray) -> list[SamMasks]:
-    """PerSAM's cascade: the best mask for a mask prompt, then again with that mask's box."""
-    steps = [_best(seg.predict(points, labels, mask_input=mask_input, multimask=True))]
-    ys, xs = np.nonzero(steps[0].masks[0])
-    if len(xs):
-        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
-        steps.append(_best(seg.predict(points, labels, box=box, mask_input=steps[0].low_res_logits, multimask=True)))
-    return steps
 
 
 @dataclass
@@ -126,20 +96,15 @@ class PerSamResult:
 
 
 class PerSAM:
-    """Training-free one-shot SAM: learn "what" from one reference tile and mask, find it on other tiles.
+    """Training-free one-shot SAM: learn "what" from a reference tile and mask ``[H, W]``, find it elsewhere.
 
-    ``reference`` is a tile as :meth:`SamSegmenter.set_image` takes it, ``reference_mask`` ``[H, W]`` bool;
-    ``guided_attention``, ``semantic_prompt`` and ``cascade`` switch PerSAM's three steps.
+    A target embedding gives a location confidence and two prompt points; switches turn off PerSAM's steps:
+    it guides SAM's decoder attention, joins its prompt tokens, and a cascade (mask prompt, then box) refines.
     """
 
     def __init__(
-        self,
-        segmenter: SamSegmenter | Sam,
-        reference: Any,
-        reference_mask: Any,
-        guided_attention: bool = True,
-        semantic_prompt: bool = True,
-        cascade: bool = True,
+        self, segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any,
+        guided_attention: bool = True, semantic_prompt: bool = True, cascade: bool = True,
     ) -> None:
         self.seg = segmenter if isinstance(segmenter, SamSegmenter) else SamSegmenter(segmenter)
         self.guided_attention, self.semantic_prompt, self.cascade = guided_attention, semantic_prompt, cascade
@@ -161,15 +126,12 @@ class PerSAM:
         sam, embedding = seg.sam, seg.embedding()
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
         points = torch.cat(extreme_points(conf[None])).cpu().numpy().astype(np.float32)  # [2, 2] max, min
-        labels = np.array([1, 0])
-        guide = token = None
+        labels, guide = np.array([1, 0]), None
         if self.guided_attention:  # one weight per image cell [1, 1, 1, h*w]
             z = (conf - conf.mean()) / conf.std()
             guide = F.interpolate(z[None, None], size=embedding.shape[-2:], mode="bilinear", align_corners=False)
             guide = guide.sigmoid().reshape(1, 1, 1, -1)
-        if self.semantic_prompt:
-            token = self.target.reshape(1, 1, -1)
-
+        token = self.target.reshape(1, 1, -1) if self.semantic_prompt else None
         coords = seg.predictor.transform.apply_coords(points, seg.predictor.original_size)
         coords = torch.as_tensor(coords, dtype=torch.float32, device=sam.device)[None]
         sparse, dense = sam.prompt_encoder(
@@ -179,10 +141,14 @@ class PerSAM:
         pixels = sam.postprocess_masks(low, seg.predictor.input_size, seg.predictor.original_size)
         mask, score = (pixels[0, 0] > sam.mask_threshold).cpu().numpy(), float(iou[0, 0])
         stages = {"guided": mask}
-        if self.cascade:
-            steps = _cascade(seg, points, labels, low[0].cpu().numpy())
-            stages["mask_refined"], stages["box_refined"] = steps[0].masks[0], steps[-1].masks[0]
-            mask, score = steps[-1].masks[0], float(steps[-1].scores[0])
+        if self.cascade:  # the best mask for a mask prompt, then again with that mask's box
+            first = last = _best(seg.predict(points, labels, mask_input=low[0].cpu().numpy()))
+            ys, xs = np.nonzero(first.masks[0])
+            if len(xs):
+                box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+                last = _best(seg.predict(points, labels, box=box, mask_input=first.low_res_logits))
+            stages["mask_refined"], stages["box_refined"] = first.masks[0], last.masks[0]
+            mask, score = last.masks[0], float(last.scores[0])
         if seg.untrained:
             _announce_untrained("this PerSAM result")
         mask, confidence = np.asarray(mask, bool), conf.cpu().numpy()

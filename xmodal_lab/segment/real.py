@@ -1,10 +1,4 @@
-"""Segment Anything with its published weights on real Sentinel-2 composites: zero-shot, PerSAM, boundaries.
-
-Real pairs carry no per-pixel labels, so the concept is a band index above a threshold (dense vegetation:
-NDVI above 0.7 by default): SAM is scored on how well it finds what the index marks, not against a hand label.
-"""
-
-from __future__ import annotations
+"""SAM's weights on real Sentinel-2 composites: zero-shot, PerSAM, boundaries, scored against a band index."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +17,7 @@ from .segmenter import SamSegmenter
 
 def real_sam_available(model_type: str = "vit_b") -> bool:
     """Whether the official ``model_type`` checkpoint is in :func:`sam_cache_dir`, where :func:`build_sam` looks."""
-    ck = SAM_CHECKPOINTS.get(model_type)
-    return ck is not None and (sam_cache_dir() / ck.filename).is_file()
+    return (ck := SAM_CHECKPOINTS.get(model_type)) is not None and (sam_cache_dir() / ck.filename).is_file()
 
 
 @dataclass
@@ -49,17 +42,13 @@ class RealCompositeStudy:
 
 
 def real_composite_study(
-    segmenter: SamSegmenter,
-    pairs: Sequence[dict],
-    band: str = "ndvi",
-    threshold: float = 0.7,
+    segmenter: SamSegmenter, pairs: Sequence[dict], band: str = "ndvi", threshold: float = 0.7,
     coverage: tuple[float, float] = (0.05, 0.95),
 ) -> RealCompositeStudy:
     """Zero-shot, PerSAM and the boundary study of a trained SAM on real pairs' optical tiles ``s2 [12, H, W]``.
 
-    The concept mask of each tile is ``band`` (``"ndvi"`` or ``"ndwi"``) above ``threshold``; tiles whose mask
-    covers less or more than ``coverage`` are left out. The tile whose cover is closest to one half is PerSAM's
-    reference, the others its targets. An untrained SAM raises :class:`UntrainedSAMError`.
+    Real pairs have no labels: each tile's concept is ``band`` above ``threshold``, kept where it covers
+    ``coverage``; the tile covered closest to one half is PerSAM's reference, the others its targets.
     """
     require_trained(segmenter, "real_composite_study")
     tiles, masks = [], []
@@ -77,15 +66,12 @@ def real_composite_study(
     tiles, masks = [tiles[i] for i in order], [masks[i] for i in order]
     zero_shot = []
     for tile, mask in zip(tiles, masks):
-        _, point = object_prompts(mask)  # the most interior pixel of the concept
+        point = object_prompts(mask)[1]  # the most interior pixel of the concept
         out = segmenter.set_image(tile).points(point[None], labels=[1])
         zero_shot.append(out.masks[int(np.argmax(out.scores))])
     persam_masks = [persam(segmenter, tiles[0], masks[0], t).mask.astype(bool) for t in tiles[1:]]
-    return RealCompositeStudy(
-        concept=f"{band} > {threshold:g}",
-        zero_shot_iou=mask_iou(np.stack(zero_shot), np.stack(masks)),
-        persam_iou=mask_iou(np.stack(persam_masks), np.stack(masks[1:])),
-        boundary=sam_boundary_study(segmenter, tiles, masks),
-        n_tiles=len(tiles),
-        model_type=segmenter.model_type,
-    )
+    zero_shot_iou = mask_iou(np.stack(zero_shot), np.stack(masks))
+    persam_iou = mask_iou(np.stack(persam_masks), np.stack(masks[1:]))
+    boundary = sam_boundary_study(segmenter, tiles, masks)
+    concept = f"{band} > {threshold:g}"
+    return RealCompositeStudy(concept, zero_shot_iou, persam_iou, boundary, len(tiles), segmenter.model_type)

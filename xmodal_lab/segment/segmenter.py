@@ -1,15 +1,9 @@
-"""Zero-shot Segment Anything on Earth-observation tiles: points, boxes, or automatic masks.
-
-Tiles are rendered to 8-bit RGB (:func:`xmodal_lab.data.composites.to_sam_image`); masks come back on the
-tile's pixels, points as ``(x, y)`` and boxes as ``(x0, y0, x1, y1)``.
-"""
-
-from __future__ import annotations
+"""Zero-shot Segment Anything on Earth-observation tiles (rendered to 8-bit RGB): points, boxes, all masks."""
 
 import hashlib
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -26,12 +20,7 @@ from xmodal_lab.units import check_s1, check_s2
 
 @dataclass
 class SamMasks:
-    """Masks ``[N, H, W]`` bool from SAM on one tile, with SAM's predicted IoU ``scores [N]``.
-
-    ``low_res_logits [N, 4h, 4w]`` can be fed back as a mask prompt; ``points`` (the grid point behind each
-    mask) come from automatic masks only; ``prompt_*`` record the prompts given.
-    ``untrained`` is True when SAM had random weights (the masks are meaningless).
-    """
+    """Masks ``[N, H, W]`` from SAM on one tile, its predicted IoU ``scores [N]`` and the prompts given."""
 
     masks: np.ndarray
     scores: np.ndarray
@@ -59,26 +48,22 @@ def automatic_settings(image_side: int, untrained: bool = False, **overrides: An
     Quality thresholds sit below SAM's photo defaults (0.88 / 0.95): fields, water and forest have soft edges.
     One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets thresholds 0 (its scores are noise).
     """
-    params = {
-        "points_per_side": int(min(32, max(8, image_side // 4))),
-        "points_per_batch": 64,
-        "pred_iou_thresh": 0.0 if untrained else 0.80,
-        "stability_score_thresh": 0.0 if untrained else 0.85,
-        "stability_score_offset": 1.0,
-        "box_nms_thresh": 0.7,
-        "crop_n_layers": 0,
-        "min_mask_region_area": 0,
-    }
-    return {**params, **overrides}
+    return {
+        "points_per_side": int(min(32, max(8, image_side // 4))), "points_per_batch": 64,
+        "pred_iou_thresh": 0.0 if untrained else 0.80, "stability_score_thresh": 0.0 if untrained else 0.85,
+        "stability_score_offset": 1.0, "box_nms_thresh": 0.7, "crop_n_layers": 0, "min_mask_region_area": 0,
+        **overrides,
+    }  # fmt: skip
 
 
 def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
     """An 8-bit ``[H, W, 3]`` picture from a picture or a Sentinel tile ``[C, H, W]``."""
     a = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
-    if a.dtype.kind == "f" and a.size and not np.isfinite(a).any():
-        raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
-        share = float((~np.isfinite(a)).any(axis=0).mean()) if a.ndim == 3 else float((~np.isfinite(a)).mean())
+        if not np.isfinite(a).any():
+            raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
+        bad = ~np.isfinite(a)
+        share = float((bad.any(axis=0) if a.ndim == 3 else bad).mean())
         warnings.warn(
             f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline it as an "
             "object; masks over it mean nothing: crop the tile to its valid part or prompt away from it",
@@ -94,15 +79,14 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
 
 def _rendering(a: np.ndarray, rendering: str | None) -> str | None:
     """How a tile is rendered: as asked, else by its bands (12: ``"s2"``, 2: ``"s1"``); None for a picture."""
-    if rendering is None and a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
-        return None
+    if rendering is not None or (a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3):
+        return rendering
+    rendering = {12: "s2", 2: "s1"}.get(a.shape[0] if a.ndim == 3 else -1)
     if rendering is None:
-        rendering = {12: "s2", 2: "s1"}.get(a.shape[0] if a.ndim == 3 else -1)
-        if rendering is None:
-            raise ValueError(
-                f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a Sentinel-1 "
-                f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}"
-            )
+        raise ValueError(
+            f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a Sentinel-1 "
+            f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}"
+        )
     return rendering
 
 
@@ -139,11 +123,7 @@ def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarra
 
 
 class SamSegmenter:
-    """Zero-shot SAM on one tile at a time; the image embedding is computed once per tile.
-
-    Args:
-        sam: a model from :func:`build_sam` (default: the tiny untrained SAM).
-    """
+    """Zero-shot SAM (default: :func:`build_sam`'s) on one tile at a time, each tile encoded once."""
 
     def __init__(self, sam: Sam | None = None) -> None:
         self.sam = build_sam() if sam is None else sam
@@ -161,12 +141,8 @@ class SamSegmenter:
         """``"vit_b"``, ``"vit_l"``, ``"vit_h"`` or ``"tiny"``."""
         return getattr(self.sam, "model_type", "unknown")
 
-    def set_image(self, image: Any, rendering: str | None = None) -> SamSegmenter:
-        """Encode a picture ``[H, W, 3]`` uint8 or a Sentinel tile ``[12 | 2, H, W]``, unless already set.
-
-        ``rendering``: ``"s2"`` (default for 12 bands), ``"s2_false"``, ``"s1"`` (default for 2), ``"s1_vv"``
-        or ``"s1_vh"``. Returns ``self``.
-        """
+    def set_image(self, image: Any, rendering: str | None = None) -> Self:
+        """Encode an 8-bit picture ``[H, W, 3]`` or a Sentinel tile ``[12 | 2, H, W]`` as ``rendering``."""
         rgb = _as_rgb(image, rendering)
         key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).digest()
         if key != self._key:
@@ -190,25 +166,23 @@ class SamSegmenter:
     ) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
-        ``points [N, 2]`` are ``(x, y)`` pixels with ``labels [N]`` (1 on the object, 0 not; default all 1),
-        ``box`` is ``(x0, y0, x1, y1)``, ``mask_input [1, 4h, 4w]`` an earlier result's ``low_res_logits``;
-        ``multimask`` gives SAM's three candidates (good for one ambiguous click).
+        ``points [N, 2]`` ``(x, y)`` with ``labels [N]`` (1 on the object, 0 not), ``box (x0, y0, x1, y1)``,
+        ``mask_input [1, 4h, 4w]`` an earlier ``low_res_logits``; ``multimask``: SAM's three candidates.
         """
         self._need_image()
-        pts = lab = bx = mi = None
+        pts = lab = None
         if points is not None:
             pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
             lab = np.ones(len(pts), np.int64) if labels is None else np.asarray(labels).reshape(-1)
             if len(lab) != len(pts):
                 raise ValueError(f"{len(pts)} points but {len(lab)} labels")
-        if box is not None:
-            bx = np.asarray(box, dtype=np.float32).reshape(4)
+        bx = None if box is None else np.asarray(box, dtype=np.float32).reshape(4)
         _check_prompts(pts, lab, bx, self.image.shape[:2])
         if mask_input is not None:
-            mi = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
-        if pts is None and bx is None and mi is None:
+            mask_input = np.asarray(mask_input, dtype=np.float32).reshape(1, *np.shape(mask_input)[-2:])
+        if pts is None and bx is None and mask_input is None:
             raise ValueError("give at least one prompt: points, box or mask_input")
-        masks, scores, low = self.predictor.predict(pts, lab, bx, mi, multimask_output=multimask)
+        masks, scores, low = self.predictor.predict(pts, lab, bx, mask_input, multimask_output=multimask)
         return self._masks(masks, scores, low_res_logits=low, prompt_points=pts, prompt_labels=lab, prompt_box=bx)
 
     def points(self, points: Any, labels: Any = None) -> SamMasks:
@@ -220,12 +194,7 @@ class SamSegmenter:
         return self.predict(box=box, multimask=False)
 
     def automatic(self, image: Any = None, allow_untrained: bool = False, **overrides: Any) -> SamMasks:
-        """All masks SAM finds on a grid of points over the tile (default: the tile set), largest first.
-
-        The generator keeps only masks SAM rates well; an untrained SAM's ratings are noise, so it raises
-        :class:`UntrainedSAMError` unless ``allow_untrained`` (tests of the mechanics). ``overrides`` replace
-        :func:`automatic_settings`.
-        """
+        """All masks a trained SAM rates well on a grid of points (settings: :func:`automatic_settings`)."""
         if not allow_untrained:
             require_trained(self, "automatic mask generator")
         rgb = _as_rgb(image, None) if image is not None else self.image
@@ -245,11 +214,7 @@ class SamSegmenter:
         return self.predictor.get_image_embedding()
 
     def reference_cells(self, mask: Any) -> Tensor:
-        """Embedding cells ``[h, w]`` bool inside a pixel mask ``[H, W]``, by PerSAM's rule.
-
-        The mask goes through SAM's preprocessing (resized, centred on the red pixel mean, zero-padded); a cell
-        counts where that map, sampled bilinearly at its centre, is positive. Padding cells never count.
-        """
+        """Embedding cells ``[h, w]`` inside a pixel mask ``[H, W]`` by PerSAM's rule (SAM's resized mask)."""
         self._need_image()
         picture = np.asarray(mask, dtype=np.uint8) * 255
         resized = torch.as_tensor(self.predictor.transform.apply_image(picture), device=self.sam.device)
