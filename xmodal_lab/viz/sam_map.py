@@ -85,7 +85,7 @@ def _collection(features: list) -> dict:
 
 def _prompt_collection(prompts: list, box: tuple | None = None) -> dict:
     """Points ``(lon, lat, label)`` in their label's colour, and the box ``(west, south, east, north)``."""
-    features = [_feature("Point", [x, y], {"label": lab, "color": _PROMPT_COLOURS[lab]}) for x, y, lab in prompts]
+    features = [_feature("Point", [x, y], {"label": k, "color": _PROMPT_COLOURS[k]}) for x, y, k in prompts]
     if box is not None:
         w, s, e, n = box
         ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
@@ -159,9 +159,11 @@ def sam_explorer(
         multimask = len(prompts) == 1 and not bbox
         masks = segmenter.predict(points=pts, labels=labels, box=xyxy, multimask=multimask)
         best = int(np.argmax(masks.scores))
-        mask, score = np.asarray(masks.masks[best], bool), float(masks.scores[best])
-        return SamMapResult(mask, tuple(transform), crs, score, rendering, bool(getattr(masks, "untrained", untrained)),
-                            str(getattr(segmenter, "model_type", "unknown")), list(prompts), bbox)  # fmt: skip
+        return SamMapResult(
+            np.asarray(masks.masks[best], bool), tuple(transform), crs, float(masks.scores[best]), rendering,
+            bool(getattr(masks, "untrained", untrained)), str(getattr(segmenter, "model_type", "unknown")),
+            list(prompts), bbox,
+        )  # fmt: skip
 
     def query(lon: float, lat: float) -> SamMapResult:
         label = 1 if sign.value == "positive" else 0
