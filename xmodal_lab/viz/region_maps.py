@@ -15,17 +15,9 @@ from matplotlib.figure import Figure
 from xmodal_lab.data.geo import transformer
 from xmodal_lab.data.io import read_window, window_transform
 from xmodal_lab.errors import InputValueError
+from xmodal_lab.viz import maps
 from xmodal_lab.viz.colours import QUERY_COLOUR, TRUE_MATCH_COLOUR, render
 from xmodal_lab.viz.figure import colorbar, figure_axes, label, outline
-from xmodal_lab.viz.maps import (
-    add_fly_to,
-    add_legend,
-    bounds_of,
-    corners_lonlat,
-    image_layer,
-    new_map,
-    png_data_url,
-)
 
 #: Query modes of :func:`region_explorer`: (label, query modality, gallery modality).
 QUERY_MODES = (
@@ -67,7 +59,7 @@ class RasterPair:
 
 def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tuple[tuple[float, float], ...]:
     """``((south, west), (north, east))`` of a raster (affine ``transform``, ``(H, W)`` pixels, ``crs``)."""
-    return bounds_of(corners_lonlat(transform, *shape, crs))
+    return maps.bounds_of(maps.corners_lonlat(transform, *shape, crs))
 
 
 def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarray:
@@ -163,19 +155,19 @@ def _explorer(
     from xmodal_lab.eval.embed_raster import pca_rgb
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
-    m = new_map(bounds, basemap, "520px")
+    m = maps.new_map(bounds, basemap, "520px")
     m.raster_bounds = bounds
-    m.add(image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
-    m.add(image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
+    m.add(maps.image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
+    m.add(maps.image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
     if getattr(tiles, "vectors", None):
         key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
         colours = tiles.to_grid(pca_rgb(tiles.vectors[key]), fill=0).astype(np.uint8)  # [3, rows, cols]
         alpha = np.where(colours[0] > 0, 255, 0).astype(np.uint8)  # no tile: transparent
         rgba = np.dstack([np.moveaxis(colours, 0, -1), alpha])
         grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-        m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
+        m.pca_layer = maps.image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)
         m.add(m.pca_layer)
-        add_legend(m, PCA_LEGEND, wheel=False)
+        maps.add_legend(m, PCA_LEGEND, wheel=False)
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
@@ -254,7 +246,7 @@ def region_explorer(
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
     grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-    sim_layer = image_layer(_EMPTY, grid_bounds, LAYER_SIM, opacity=0.85)
+    sim_layer = maps.image_layer(_EMPTY, grid_bounds, LAYER_SIM, opacity=0.85)
     sel_style = {"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0}
     empty = {"type": "FeatureCollection", "features": []}
     sel_layer = ipyleaflet.GeoJSON(data=empty, name=LAYER_SEL, style=sel_style)
@@ -273,7 +265,7 @@ def region_explorer(
         t = box.slider.value
         box.similarity = tile_query.similarity_grid(tiles, box.query_index, *modes[dropdown.value])
         box.selected = tile_query.threshold_grid(box.similarity, t)
-        sim_layer.url = png_data_url(similarity_rgba(box.similarity, t))
+        sim_layer.url = maps.png_data_url(similarity_rgba(box.similarity, t))
         sel_layer.data = to_lonlat_collection(selection())
         box.info.value = (
             f"<b>{dropdown.value}</b>: tile {box.query_index} at ({box.point[1]:.4f}, {box.point[0]:.4f}); "
@@ -284,7 +276,7 @@ def region_explorer(
         left, bottom, right, top = tiles.footprint(box.query_index)
         return raster_lonlat_bounds((right - left, 0, left, 0, bottom - top, top), (1, 1), tiles.crs)
 
-    add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
+    maps.add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
     dropdown.observe(lambda _: redraw(), names="value")
     box.mode, box.selection, box.query, box.redraw = dropdown, selection, query, redraw
     box.write = lambda path: tile_query.export_vectors(selection(), path)
@@ -305,7 +297,7 @@ def segment_explorer(
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
 
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
-    seg_layer = image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
+    seg_layer = maps.image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
     box = _explorer(tiles, threshold, basemap, export_dir, "mask", [seg_layer])
 
     def query(lon: float, lat: float) -> Any:
@@ -317,7 +309,7 @@ def segment_explorer(
         result.mask = np.nan_to_num(result.confidence, nan=-np.inf) >= t
         result.threshold = float(t)
         step = max(1, int(np.ceil(max(result.mask.shape) / 1024)))
-        seg_layer.url = png_data_url(mask_rgba(result.mask[::step, ::step]))
+        seg_layer.url = maps.png_data_url(mask_rgba(result.mask[::step, ::step]))
         box.info.value = (
             f"one-shot ({modality}) from ({box.point[1]:.4f}, {box.point[0]:.4f}): "
             f"{result.mask.mean():.1%} of the raster has confidence >= {t:.2f}"
