@@ -28,7 +28,7 @@ _SMOOTH = 0.9  # weight of the loss curve's exponential moving average
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
-    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items, top-left ``max_items`` square."""
+    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items, up to ``max_items`` each."""
     s = to_numpy(sim).astype(np.float64)
     if s.ndim != 2:
         raise ValueError(f"sim: expected a [Nq, Ng] matrix, got shape {s.shape}")
@@ -56,8 +56,8 @@ def plot_retrieval(
 ) -> Figure:
     """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
-    ``sim`` ``[Nq, Ng]`` compares ``queries_s1`` ``[Nq, 2, H, W]`` with ``gallery_s2`` ``[Ng, 12, H, W]`` (item
-    ``i`` matches query ``i``); rows are ``queries`` (default the first three); a top-k true match is framed.
+    ``sim`` ``[Nq, Ng]`` compares ``queries_s1`` ``[Nq, 2, H, W]`` with ``gallery_s2`` ``[Ng, 12, H, W]``
+    (item ``i`` matches query ``i``); rows are ``queries`` (default the first three); a true match is framed.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
 
@@ -65,7 +65,7 @@ def plot_retrieval(
     g_img = _images(gallery_s2, 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (len(q_img), len(g_img)):
-        raise ValueError(f"sim: expected shape ({len(q_img)}, {len(g_img)}) to match the images, got {s.shape}")
+        raise ValueError(f"sim: expected shape {(len(q_img), len(g_img))} to match the images, got {s.shape}")
     if not 1 <= k <= len(g_img):
         raise ValueError(f"k: expected 1..{len(g_img)} (the gallery size), got {k}")
     rows = list(queries) if queries is not None else list(range(min(3, len(q_img))))
@@ -81,7 +81,7 @@ def plot_retrieval(
             if g == q:
                 frame(row[1 + j], TRUE_MATCH_COLOUR, "true_match")
         show(row[k + 1], s2_true_colour(g_img[q]))
-        row[k + 1].set_title(f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, color=TRUE_MATCH_COLOUR)
+        row[k + 1].set_title(f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, c=TRUE_MATCH_COLOUR)
         show(row[k + 2], s2_true_colour(g_img[worst]), f"least similar  cos {s[q, worst]:.2f}", 8)
     return fig
 
@@ -90,7 +90,7 @@ def plot_projection(
     coords_s1: Any, coords_s2: Any, title: str = "", labels: Any = None, *,
     label_names: Mapping[int, str] | Sequence[str] | None = None, ax: Any = None,
 ) -> Figure:  # fmt: skip
-    """Radar and optical ``[N, 2]`` points of one 2-D projection, each pair joined (short: the encoders agree).
+    """Radar and optical ``[N, 2]`` points of one 2-D projection, pairs joined (short: the encoders agree).
 
     ``labels`` (``[N]`` class ids or ``[N, K]`` multi-hot) colour the points; ``label_names`` (a list or
     ``{id: name}``) name them, in the land-cover colours where they are land-cover classes.
@@ -104,20 +104,19 @@ def plot_projection(
     ax.add_collection(lines)
     markers = {"s1": "^", "s2": "o"}
     names = {"s1": "radar (S1)", "s2": "optical (S2)"}
-    if labels is None:
-        colours = MODALITY_COLOURS
-        handles = None
-    else:
+    colours, handles = MODALITY_COLOURS, None
+    if labels is not None:
         ids = to_numpy(labels)
         ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
         if ids.shape != (len(a),):
-            raise ValueError(f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}")
+            raise ValueError(
+                f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
+            )
         uniq = np.unique(ids)
         if label_names is None:
             label_names = {int(c): f"class {c}" for c in uniq}
         table_ids, class_names, cmap, norm = landcover_legend(label_names)
-        missing = sorted(set(uniq.tolist()) - set(table_ids))
-        if missing:
+        if missing := sorted(set(uniq.tolist()) - set(table_ids)):
             raise ValueError(f"labels: class ids {missing} have no name in label_names")
         lut = {c: to_hex(cmap(norm(c))) for c in uniq}
         colours = {m: [lut[c] for c in ids] for m in markers}
@@ -132,7 +131,7 @@ def plot_projection(
 
 
 def plot_projection_before_after(
-    before: Any, after: Any, labels: Any = None, *, label_names: Mapping[int, str] | Sequence[str] | None = None
+    before: Any, after: Any, labels: Any = None, *, label_names: Mapping | Sequence[str] | None = None
 ) -> Figure:
     """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
@@ -181,7 +180,8 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {_SMOOTH:g})")
     seconds = scalar(history.get("seconds"))
     took = f", {float(seconds):.0f} s" if isinstance(seconds, int | float) else ""
-    label(ax, f"training loss ({len(loss)} steps{took})", legend=8, xlabel="training step", ylabel="training loss")
+    label(ax, f"training loss ({len(loss)} steps{took})", legend=8, xlabel="training step",
+          ylabel="training loss")  # fmt: skip
     better = {"score": "higher", "rank": "lower"}
     for axm, (kind, names) in zip(metric_axes, groups.items()):
         for name in names:
@@ -193,12 +193,12 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
 
 
 def plot_label_efficiency(
-    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None, chance: float | None = None
+    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None, chance=None
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
-    ``curves`` is ``{name: {fraction: score or [score per seed]}}`` (seeds: mean and spread); ``chance`` adds a
-    dashed level (``gid="chance"``).
+    ``curves`` is ``{name: {fraction: score or [score per seed]}}`` (seeds: mean and spread); ``chance``
+    adds a dashed level (``gid="chance"``).
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")
