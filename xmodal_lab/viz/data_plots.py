@@ -114,7 +114,6 @@ def _metric_grid(pair: Mapping) -> tuple[float, str | None, tuple]:
 def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
     """A white scale bar of a round length (1, 2 or 5 times a power of ten) up to a quarter of the width."""
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-
     target = max(span_m / 4.0, 1e-9)
     power = 10 ** np.floor(np.log10(target))
     length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
@@ -135,7 +134,6 @@ def plot_coregistration(
     ``transform``/``crs`` or ``gsd``.
     """
     from scipy.ndimage import uniform_filter
-
     if pair.get("s1") is None or pair.get("s2") is None:
         raise ValueError("plot_coregistration: give a pair dict with s1 [2, H, W] and s2 [12, H, W]")
     a1, a2 = first_image(pair["s1"], 2, "s1"), first_image(pair["s2"], 12, "s2")

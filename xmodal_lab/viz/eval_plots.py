@@ -60,7 +60,6 @@ def plot_retrieval(
     (item ``i`` matches query ``i``); rows are ``queries`` (default the first three); a true match is framed.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
-
     q_img = _images(queries_s1, 2, "queries_s1")
     g_img = _images(gallery_s2, 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
@@ -164,7 +163,6 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
     """
     if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
         from xmodal_lab.train.loggers import read_log
-
         history = read_log(history)
     steps, loss, metrics = _history_parts(history)
     groups: dict[str, list[str]] = {}
@@ -175,7 +173,6 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
     if len(loss) > 1:
         from scipy.signal import lfilter
-
         ema = lfilter([1 - _SMOOTH], [1, -_SMOOTH], loss, zi=[_SMOOTH * loss[0]])[0]  # EMA started at loss[0]
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {_SMOOTH:g})")
     seconds = scalar(history.get("seconds"))

@@ -16,7 +16,6 @@ _MARK = "_xmodal_lab_figure"  # only the figures of this package are closed once
 def new_figure(**kwargs: Any) -> Figure:
     """A pyplot figure (so ``plt.show()`` finds it) that is closed once a notebook has drawn it."""
     import matplotlib.pyplot as plt
-
     fig = plt.figure(**kwargs)
     setattr(fig, _MARK, True)
     enable_notebook_display()  # after plt.figure: the inline backend sets its formatters up on first use
@@ -30,7 +29,6 @@ def _close_after(render):
         finally:
             if getattr(fig, _MARK, False):
                 import matplotlib.pyplot as plt
-
                 plt.close(fig)
 
     render_once.xmodal_lab_once = True
@@ -47,7 +45,6 @@ def enable_notebook_display() -> None:
     if shell is None or not hasattr(shell, "display_formatter"):
         return
     from IPython.core.pylabtools import select_figure_formats
-
     formatters = shell.display_formatter.formatters
     if not any(Figure in f.type_printers for f in formatters.values()):
         select_figure_formats(shell, {"png"})

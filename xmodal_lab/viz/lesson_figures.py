@@ -34,7 +34,6 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
     """``(name, [3] uint8 colour)``: each class's median colour in the radar composite of simulated tiles."""
     from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
     from xmodal_lab.data.composites import s1_composite
-
     world = SimulatedWorld(seed=0, size=32, n_scenes=64)
     pixels: dict[int, list[np.ndarray]] = {}
     for i in range(len(world)):
@@ -53,7 +52,6 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
 def radar_legend(fig: Figure, **kwargs: Any):
     """Add the radar composite's key to ``fig``: its channels' dB ranges and typical materials' colours."""
     from xmodal_lab.data.composites import RATIO_RANGE_DB, VH_RANGE_DB, VV_RANGE_DB
-
     def span(r):
         return f"{r[0]:g} to {r[1]:g} dB"
 
@@ -94,7 +92,6 @@ def outline_cells(
 def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: str = "similarity"):
     """Outline the tiles of the similarity image ``gid`` at or above ``threshold``, replacing contours."""
     from matplotlib.contour import ContourSet
-
     image = next(im for im in ax.get_images() if im.get_gid() == gid)
     for contour in [c for c in ax.collections if isinstance(c, ContourSet)]:
         contour.remove()
@@ -105,7 +102,6 @@ def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: s
 def km_axes(ax: Any, nbins: int = 4) -> None:
     """Label an axes in metres of a projected CRS in kilometres, at most ``nbins`` ticks and no offset."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
-
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(nbins))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
@@ -120,10 +116,8 @@ def _pixels(fig: Figure, png: Any = None) -> np.ndarray:
     """The ``[H, W, 3+]`` picture of ``fig``: decoded from its PNG when given, else drawn with Agg."""
     if png is not None:
         from matplotlib.image import imread
-
         return imread(io.BytesIO(base64.b64decode(png) if isinstance(png, str) else png), format="png")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     canvas = fig.canvas if hasattr(fig.canvas, "buffer_rgba") else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())

@@ -122,7 +122,6 @@ def embedding_colors(coords_2d: Any) -> list[str]:
     The angle around the cloud's centre picks the hue, the distance (to the 95th percentile) the saturation.
     """
     from sklearn.decomposition import PCA
-
     c = to_numpy(coords_2d).astype(np.float64)
     if c.ndim != 2 or len(c) == 0 or c.shape[1] < 2:
         raise ValueError(f"coords_2d: expected an [N, 2] (or [N, D]) array with N >= 1, got shape {c.shape}")
@@ -146,7 +145,6 @@ def colour_wheel(size: int = 96) -> np.ndarray:
 def png_data_url(image: np.ndarray) -> str:
     """An ``[H, W, 3]`` (or ``[H, W, 4]``) uint8 picture as a PNG data URL, which works offline."""
     from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -179,7 +177,6 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
     """A leafmap map fitted to ``bounds`` with a layer control; ``basemap=None``: no tile layer."""
     import ipyleaflet
     from leafmap import leafmap
-
     kwargs = dict(height=height, draw_control=False, measure_control=False, toolbar_control=False,
                   search_control=False, layers_control=True)  # fmt: skip
     if basemap is not None:
@@ -197,14 +194,12 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
 def image_layer(image: np.ndarray, bounds: Bounds, name: str, opacity: float = 1.0):
     """An image overlay of an RGB(A) uint8 picture over ``bounds``."""
     import ipyleaflet
-
     return ipyleaflet.ImageOverlay(url=png_data_url(image), bounds=bounds, name=name, opacity=opacity)
 
 
 def add_control(m: Any, widget: Any, position: str) -> Any:
     """Put an ipywidget on the map at ``position`` (``"topright"`` ...)."""
     import ipyleaflet
-
     m.add(ipyleaflet.WidgetControl(widget=widget, position=position))
     return widget
 
@@ -212,7 +207,6 @@ def add_control(m: Any, widget: Any, position: str) -> Any:
 def add_legend(m: Any, text: str, wheel: bool = True) -> None:
     """Explain the map's colours in its lower-left corner (``m.legend``), with a colour-wheel key."""
     import ipywidgets as widgets
-
     img = ""
     if wheel:
         key = colour_wheel(64)
@@ -225,7 +219,6 @@ def add_legend(m: Any, text: str, wheel: bool = True) -> None:
 def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
     """A "fly to" dropdown; choosing a name fits the map to ``places[name]()``, the bounds it returns."""
     import ipywidgets as widgets
-
     selector = widgets.Dropdown(options=list(places), value=next(iter(places)), description="fly to",
                                 layout=widgets.Layout(width="260px"))  # fmt: skip
     selector.observe(lambda change: fit_to(m, places[change["new"]]()), names="value")
@@ -236,7 +229,6 @@ def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
 def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_opacity: float = 0.35):
     """A GeoJSON layer painting each feature in its ``color`` (else the optical colour); sizes in pixels."""
     import ipyleaflet
-
     c = MODALITY_COLOURS["s2"]
     return ipyleaflet.GeoJSON(
         data=dict(collection), name=name, point_style={"radius": 6},
@@ -287,7 +279,6 @@ def _colours_for(n: int, embeddings: Any) -> list[str]:
 def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
     """A layer group of the first tile images, each over its footprint's bounding box."""
     import ipyleaflet
-
     key = "s1" if modality.startswith("s1") else "s2"
     overlays = [image_layer(render(pair[key], modality), geojson_bounds({"features": [feature]}),
                             f"tile {feature['properties']['index']}")
@@ -319,7 +310,6 @@ def explore_map(
     ``fly_to_selector``.
     """
     import ipywidgets as widgets
-
     items = pair_list(pairs)
     if not items:
         raise ValueError("explore_map: got no pairs to show")

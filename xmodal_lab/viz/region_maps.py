@@ -52,7 +52,6 @@ class RasterPair:
     def open(cls, s1_path: str | Path, s2_path: str | Path) -> RasterPair:
         """Read the optical raster's grid (no pixels)."""
         import rasterio
-
         with rasterio.open(s2_path) as src:
             return cls(Path(s1_path), Path(s2_path), tuple(src.transform)[:6], src.shape, str(src.crs))
 
@@ -65,7 +64,6 @@ def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tu
 def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarray:
     """A ``[rows, cols]`` cosine grid as ``[rows, cols, 4]`` RGBA, faint below ``threshold``, clear at NaN."""
     from matplotlib import colormaps
-
     s = np.asarray(similarity, dtype=np.float64)
     if s.ndim != 2:
         raise ValueError(f"similarity: expected [rows, cols], got shape {s.shape}")
@@ -81,7 +79,6 @@ def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarr
 def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> np.ndarray:
     """A boolean ``[H, W]`` mask as ``[H, W, 4]`` uint8 RGBA, clear where False."""
     from matplotlib.colors import to_rgb
-
     m = np.asarray(mask, dtype=bool)
     out = np.zeros((*m.shape, 4), dtype=np.uint8)
     out[m] = [*(np.array(to_rgb(colour)) * 255).round().astype(np.uint8), alpha]
@@ -98,7 +95,6 @@ def read_bands(
     """
     import rasterio
     from rasterio.windows import Window
-
     with rasterio.open(path) as src:
         bands = list(range(1, src.count + 1))
         if modality.startswith("s2") and src.count == 13:
@@ -133,7 +129,6 @@ def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
 def to_lonlat_collection(collection: dict) -> dict:
     """A FeatureCollection in its ``crs`` reprojected to longitude/latitude (for a Leaflet layer)."""
     from rasterio.warp import transform_geom
-
     crs = str(collection.get("crs", "EPSG:4326"))
     features = [{**f, "geometry": transform_geom(crs, "EPSG:4326", f["geometry"])}
                 for f in collection["features"]]  # fmt: skip
@@ -153,7 +148,6 @@ def _explorer(
     import ipywidgets as widgets
 
     from xmodal_lab.eval.embed_raster import pca_rgb
-
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
     m = maps.new_map(bounds, basemap, "520px")
     m.raster_bounds = bounds
@@ -241,7 +235,6 @@ def region_explorer(
     import ipywidgets as widgets
 
     from xmodal_lab.eval import tile_query
-
     modes = {label: (q, g) for label, q, g in QUERY_MODES}
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
@@ -295,7 +288,6 @@ def segment_explorer(
     ``click(lon, lat)`` and ``export(path=None)`` (default ``mask_NNN.gpkg``).
     """
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
-
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
     seg_layer = maps.image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
     box = _explorer(tiles, threshold, basemap, export_dir, "mask", [seg_layer])
@@ -340,7 +332,6 @@ def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
 def plot_region_pair(s1_path: str | Path, s2_path: str | Path, title: str | None = None, **kwargs) -> Figure:
     """Static fallback of the region maps: ``plot_coregistration`` of an S1 and an S2 GeoTIFF."""
     from xmodal_lab.viz.data_plots import plot_coregistration
-
     s2, transform, crs = read_bands(s2_path, "s2")
     pair = {"s1": np.nan_to_num(read_bands(s1_path, "s1")[0], nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
             "transform": transform}  # fmt: skip

@@ -35,7 +35,6 @@ _EMPTY = {"type": "FeatureCollection", "features": []}
 def lonlat_to_pixels(points: Any, transform: Any, crs: str) -> np.ndarray:
     """``[N, 2]`` ``(lon, lat)`` as ``[N, 2]`` ``(x, y)`` pixels of a grid (``transform``, ``crs``)."""
     from affine import Affine
-
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     xs, ys = transformer("EPSG:4326", str(crs)).transform(p[:, 0], p[:, 1])
     return np.stack(~Affine(*tuple(transform)[:6]) @ (np.asarray(xs), np.asarray(ys)), axis=1)
@@ -68,7 +67,6 @@ class SamMapResult:
     def to_polygons(self, properties: dict | None = None) -> dict:
         """The mask as polygons in the raster's CRS, each with the prompt's description."""
         from xmodal_lab.eval.segmentation import to_polygons
-
         props = {"rendering": self.rendering, "model_type": self.model_type, "untrained": int(self.untrained),
                  "score": float(self.score), "points": len(self.prompts), "box": int(self.box is not None),
                  **(properties or {})}  # fmt: skip
@@ -110,7 +108,6 @@ def sam_explorer(
     import ipywidgets as widgets
 
     from xmodal_lab.eval.tile_query import export_vectors
-
     files = {rendering: key for _, key, rendering in SAM_MODALITIES}
     if modality not in files:
         raise InputValueError(f"modality: expected one of {list(files)}, got {modality!r}")
