@@ -76,14 +76,9 @@ def outline_cells(
     for r, c in zip(*np.nonzero(m)):
         x0, y1 = left + c * dx, top - r * dy
         x1, y0 = x0 + dx, y1 - dy
-        if not p[r, c + 1]:  # the cell above is not selected
-            segments.append([(x0, y1), (x1, y1)])
-        if not p[r + 2, c + 1]:
-            segments.append([(x0, y0), (x1, y0)])
-        if not p[r + 1, c]:
-            segments.append([(x0, y0), (x0, y1)])
-        if not p[r + 1, c + 2]:
-            segments.append([(x1, y0), (x1, y1)])
+        edges = ((p[r, c + 1], (x0, y1), (x1, y1)), (p[r + 2, c + 1], (x0, y0), (x1, y0)),  # above, below
+                 (p[r + 1, c], (x0, y0), (x0, y1)), (p[r + 1, c + 2], (x1, y0), (x1, y1)))  # left, right
+        segments += [[a, b] for neighbour, a, b in edges if not neighbour]  # fmt: skip
     lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3, clip_on=False)
     ax.add_collection(lines)
     return lines
@@ -107,9 +102,6 @@ def km_axes(ax: Any, nbins: int = 4) -> None:
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
     ax.set_xlabel(ax.get_xlabel().replace("(m", "(km"))
     ax.set_ylabel(ax.get_ylabel().replace("(m", "(km"))
-
-
-# --- the check ------------------------------------------------------------------------------------------
 
 
 def _pixels(fig: Figure, png: Any = None) -> np.ndarray:

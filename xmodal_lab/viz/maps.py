@@ -283,8 +283,8 @@ def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
     overlays = [image_layer(render(pair[key], modality), geojson_bounds({"features": [feature]}),
                             f"tile {feature['properties']['index']}")
                 for pair, feature in zip(items[:_MAX_OVERLAYS], collection["features"]) if pair.get(key) is not None]  # fmt: skip
-    label = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
-    return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({label})")
+    what = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
+    return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({what})")
 
 
 def _fly_to_places(m: Any, collection: Mapping) -> None:
