@@ -154,8 +154,7 @@ def plot_coregistration(
     grey = np.repeat(db_to_uint8(vv, *VV_RANGE)[..., None], 3, axis=-1)
     board = np.where(((rows + cols) % 2 == 0)[..., None], rgb, grey)
 
-    fig, axes = grid(1, 4, figsize=(4 * 3.4 + 0.8, 3.4 + 0.9))
-    axes = axes[0]
+    fig, [axes] = grid(1, 4, figsize=(4 * 3.4 + 0.8, 3.4 + 0.9))
     axes[0].imshow(rgb, extent=extent)
     im = axes[1].imshow(vv, cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1], extent=extent)
     colorbar(fig, im, axes[1], "VV (dB)", shrink=0.8)

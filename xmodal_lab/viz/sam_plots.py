@@ -89,8 +89,7 @@ def _confidence_panel(fig, ax, confidence: Any, points: Any, label: str, title: 
 def plot_persam(image: Any, result: Any, *, truth: Any = None) -> Figure:
     """PerSAM (a ``PerSamResult``) on a target tile: its confidence map, the points picked, the final mask."""
     rgb = render(image, "s2")
-    fig, axes = grid(1, 3, 3.0)
-    axes = axes[0]
+    fig, [axes] = grid(1, 3, 3.0)
     show(axes[0], rgb, "target tile")
     _confidence_panel(fig, axes[1], result.confidence, result.points, "cosine similarity to target",
                       "confidence S and the points\npicked from it (max +, min -)")  # fmt: skip
@@ -106,8 +105,7 @@ def plot_one_shot(
     """The encoder one-shot segmenter's ``OneShotResult`` on target ``index``, ``[H, W]`` truth, baseline."""
     img = to_numpy(image)
     rgb = render(img[index] if img.ndim == 4 else img, "s2")
-    fig, axes = grid(1, 2 + (baseline is not None), 3.0)
-    axes = axes[0]
+    fig, [axes] = grid(1, 2 + (baseline is not None), 3.0)
     points = np.stack([to_numpy(result.positive_points)[index], to_numpy(result.negative_points)[index]])
     _confidence_panel(fig, axes[0], to_numpy(result.confidence)[index], points, "confidence",
                       f"confidence (threshold {result.threshold:.2f})\nmax +, min -")  # fmt: skip
