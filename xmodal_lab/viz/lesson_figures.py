@@ -52,11 +52,8 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
 def radar_legend(fig: Figure, **kwargs: Any):
     """Add the radar composite's key to ``fig``: its channels' dB ranges and typical materials' colours."""
     from xmodal_lab.data.composites import RATIO_RANGE_DB, VH_RANGE_DB, VV_RANGE_DB
-    def span(r):
-        return f"{r[0]:g} to {r[1]:g} dB"
-
-    title = (f"radar composite: R = VV ({span(VV_RANGE_DB)}), G = VH ({span(VH_RANGE_DB)}), "
-             f"B = VV/VH ratio ({span(RATIO_RANGE_DB)})")  # fmt: skip
+    vv, vh, ratio = (f"{lo:g} to {hi:g} dB" for lo, hi in (VV_RANGE_DB, VH_RANGE_DB, RATIO_RANGE_DB))
+    title = f"radar composite: R = VV ({vv}), G = VH ({vh}), B = VV/VH ratio ({ratio})"
     kwargs.setdefault("title_fontsize", 8)
     return swatch_legend(fig, {name: c / 255 for name, c in radar_key()}, title=title, **kwargs)
 
