@@ -88,17 +88,14 @@ def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
-    shown = [show(ax, img, label, 8, cmap="gray", vmin=lo, vmax=hi)
-             for ax, img, label, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
+    shown = [show(ax, img, name, 8, cmap="gray", vmin=lo, vmax=hi)
+             for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
     colorbar(fig, shown[0], list(flat[:12]), "reflectance", shrink=0.8, aspect=20)
     colorbar(fig, shown[12], [flat[12]], "VV (dB)", shrink=0.8, aspect=8)
     colorbar(fig, shown[13], [flat[13]], "VH (dB)", shrink=0.8, aspect=8)
-    fig.suptitle(
-        (f"{title}\n" if title else "")
-        + f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
-        f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
-        fontsize=9,
-    )
+    scales = (f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
+              f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB")
+    fig.suptitle((f"{title}\n" if title else "") + scales, fontsize=9)
     return fig
 
 
