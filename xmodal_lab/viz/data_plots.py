@@ -114,8 +114,8 @@ def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
     target = max(span_m / 4.0, 1e-9)
     power = 10 ** np.floor(np.log10(target))
     length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
-    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.4, color="white", frameon=False,
+    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    bar = AnchoredSizeBar(ax.transData, length, text, "lower left", pad=0.4, color="white", frameon=False,
                           size_vertical=height_m, fontproperties={"size": 8})  # fmt: skip
     bar.set_gid("scale_bar")
     ax.add_artist(bar)

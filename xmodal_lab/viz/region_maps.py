@@ -235,7 +235,7 @@ def region_explorer(
     import ipywidgets as widgets
 
     from xmodal_lab.eval import tile_query
-    modes = {label: (q, g) for label, q, g in QUERY_MODES}
+    modes = {name: (q, g) for name, q, g in QUERY_MODES}
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
     grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
