@@ -127,8 +127,7 @@ def plot_coregistration(
     """One place's S2 and S1 on axes in metres, S1 VV contours over S2, and an S2 / S1 checkerboard.
 
     Co-registered, the radar's contours (``vv_contour`` dB on box-averaged VV) follow the optical edges, and
-    edges continue across the ``checker``-pixel blocks. ``pair`` holds ``s1``, ``s2`` and
-    ``transform``/``crs`` or ``gsd``.
+    edges continue across the ``checker``-pixel blocks. ``pair`` holds ``transform``/``crs`` or ``gsd``.
     """
     from scipy.ndimage import uniform_filter
     if pair.get("s1") is None or pair.get("s2") is None:

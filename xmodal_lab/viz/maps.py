@@ -305,9 +305,8 @@ def explore_map(
 ):
     """A leafmap map of tile footprints coloured by embedding ``[N, D]``, with the tiles' images underneath.
 
-    ``pairs`` are placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``; ``overlays`` is the images'
-    rendering (``"s2"``, ``"s1"`` ...) or None. The map keeps ``footprints``, ``hover_info``, ``legend`` and
-    ``fly_to_selector``.
+    ``overlays`` is the images' rendering (``"s2"``, ``"s1"`` ...) or None. The map keeps ``footprints``,
+    ``hover_info``, ``legend`` and ``fly_to_selector``.
     """
     import ipywidgets as widgets
     items = pair_list(pairs)
