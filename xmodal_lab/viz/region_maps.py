@@ -140,9 +140,8 @@ def _explorer(
 ):
     """The explorers' VBox: the raster's map (S1, S2, PCA of any ``vectors``, ``layers``), slider, export.
 
-    No slider when ``threshold`` is None. The caller sets ``box.query(lon, lat)``, ``box.redraw()`` and
-    ``box.write(path)``, then calls ``box.start(point)``; a click (``box.click(lon, lat)``) queries then
-    redraws; ``box.export(path=None)`` writes, by default the first free ``stem_NNN.gpkg`` in ``export_dir``.
+    The caller sets ``box.query(lon, lat)``, ``box.redraw()`` and ``box.write(path)``, then calls
+    ``box.start(point)``; ``box.export()`` writes the first free ``stem_NNN.gpkg`` in ``export_dir``.
     """
     import ipyleaflet
     import ipywidgets as widgets
@@ -226,10 +225,9 @@ def region_explorer(
 ):  # fmt: skip
     """Click the map: cosine similarity of every tile of ``tiles`` (``TileEmbeddings``) to the clicked tile.
 
-    ``mode`` is a label of :data:`QUERY_MODES` (``"radar -> optical"``: the clicked radar embedding against
-    every optical one); ``point`` ``(lon, lat)`` is the first click (default: the first tile); the export
-    writes ``selection_NNN.gpkg`` in ``export_dir``. The VBox keeps ``map``, ``slider``, ``mode``, ``info``,
-    ``similarity``, ``selected``, ``query_index``, ``point``, ``click``, ``selection()`` and ``export``.
+    ``mode`` is a label of :data:`QUERY_MODES`; ``point`` ``(lon, lat)`` is the first click (default: the
+    first tile). The VBox keeps ``map``, ``slider``, ``mode``, ``info``, ``similarity``, ``selected``,
+    ``query_index``, ``point``, ``click``, ``selection()`` and ``export`` (``selection_NNN.gpkg``).
     """
     import ipyleaflet
     import ipywidgets as widgets
@@ -283,9 +281,8 @@ def segment_explorer(
 ):  # fmt: skip
     """Click the map: a one-shot mask of the clicked concept over the whole raster (``eval.segment_region``).
 
-    ``model`` gives the ``modality`` features (``"s2"``, ``"s1"`` or ``"s1+s2"``); the rest is as in
-    :func:`region_explorer`. The VBox keeps ``map``, ``slider``, ``info``, ``result`` (a ``RegionMask``),
-    ``click(lon, lat)`` and ``export(path=None)`` (default ``mask_NNN.gpkg``).
+    ``model`` gives the ``modality`` features (``"s2"``, ``"s1"`` or ``"s1+s2"``). The VBox keeps ``map``,
+    ``slider``, ``info``, ``result`` (a ``RegionMask``), ``click`` and ``export`` (``mask_NNN.gpkg``).
     """
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)

@@ -97,12 +97,10 @@ def sam_explorer(
 ):  # fmt: skip
     """Click the map: Segment Anything outlines the object under the click in a ``window``-pixel window.
 
-    ``segmenter`` is a ``SamSegmenter``; ``tiles`` a ``TileEmbeddings``, a ``RasterPair`` or ``(s1_path,
-    s2_path)``; ``point`` the first, positive click (default: the centre); ``modality`` a rendering of
-    :data:`SAM_MODALITIES`. Clicks add positive or negative points; a click outside the window, or "new
-    object", starts another; a drawn rectangle is a box prompt; the export writes ``sam_NNN.gpkg``. The VBox
-    keeps ``map``, ``info``, ``sign``, ``modality``, ``prompts``, ``result`` (:class:`SamMapResult`),
-    ``click(lon, lat)``, ``prompt_box(west, south, east, north)``, ``new_object()`` and ``export(path=None)``.
+    ``tiles`` is a ``TileEmbeddings``, ``RasterPair`` or ``(s1_path, s2_path)``; ``modality`` a rendering of
+    :data:`SAM_MODALITIES`. Clicks add points to the object; one outside its window, or "new object", starts
+    another; a drawn rectangle is a box prompt. The VBox keeps ``map``, ``info``, ``sign``, ``modality``,
+    ``prompts``, ``result``, ``click``, ``prompt_box``, ``new_object()`` and ``export(path=None)``.
     """
     import ipyleaflet
     import ipywidgets as widgets
