@@ -1,9 +1,4 @@
-"""Lesson helpers: checked claims and checked exercises for the curriculum notebooks.
-
-``expect`` asserts a number the lesson interprets where it is made (markdown quotes it as
-``0.83<!--check:name-->``) and ``check_quotes`` compares those quotes with the run; an unsolved exercise falls
-back to the kit's answer so *Run All* reaches the end.
-"""
+"""Lesson helpers: checked numbers and their quotes in markdown, and exercises that run when unsolved."""
 
 from xmodal_lab.lesson.exercises import check_answer, check_exercise
 from xmodal_lab.lesson.expect import RESULTS, expect

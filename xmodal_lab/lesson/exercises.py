@@ -10,25 +10,15 @@ import numpy as np
 from xmodal_lab.errors import InputTypeError
 
 
-def _array(x: Any) -> np.ndarray:
-    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=float)
-
-
 def _close(mine: Any, ref: Any, atol: float, rtol: float) -> bool:
     """Whether numbers, arrays, tensors, or tuples / lists / dicts of them agree within tolerance."""
     if isinstance(ref, dict):
-        return (
-            isinstance(mine, dict)
-            and set(mine) == set(ref)
-            and all(_close(mine[k], ref[k], atol, rtol) for k in ref)
-        )
+        return (isinstance(mine, dict) and set(mine) == set(ref)
+                and all(_close(mine[k], ref[k], atol, rtol) for k in ref))  # fmt: skip
     if isinstance(ref, (tuple, list)):
-        return (
-            isinstance(mine, (tuple, list))
-            and len(mine) == len(ref)
-            and all(_close(a, b, atol, rtol) for a, b in zip(mine, ref))
-        )
-    a, b = _array(mine), _array(ref)
+        return (isinstance(mine, (tuple, list)) and len(mine) == len(ref)
+                and all(_close(a, b, atol, rtol) for a, b in zip(mine, ref)))  # fmt: skip
+    a, b = (np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=float) for x in (mine, ref))
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True))
 
 
@@ -37,15 +27,9 @@ def _unsolved(name: str, kind: str) -> None:
 
 
 def check_exercise(
-    name: str,
-    mine: Callable,
-    reference: Callable,
-    cases: Sequence[tuple] | Sequence[dict],
-    *,
-    hint: str = "",
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
-) -> Callable:
+    name: str, mine: Callable, reference: Callable, cases: Sequence[tuple] | Sequence[dict], *,
+    hint: str = "", atol: float = 1e-5, rtol: float = 1e-4,
+) -> Callable:  # fmt: skip
     """Compare a student's function with the kit's on ``cases`` and return the one to use afterwards.
 
     ``cases`` are argument tuples or keyword dicts. While ``mine`` is a stub (``NotImplementedError``) the
@@ -62,24 +46,15 @@ def check_exercise(
         except NotImplementedError:
             _unsolved(name, f"function {getattr(reference, '__name__', 'reference')}")
             return reference
-        want = reference(*args, **kwargs)
-        if not _close(got, want, atol, rtol):
-            raise AssertionError(
-                f"Exercise {name!r}: your answer differs from the kit's on case {i}. "
-                f"{hint or 'Compare shapes and values step by step.'}"
-            )
+        if not _close(got, reference(*args, **kwargs), atol, rtol):
+            raise AssertionError(f"Exercise {name!r}: your answer differs from the kit's on case {i}. "
+                                 f"{hint or 'Compare shapes and values step by step.'}")  # fmt: skip
     print(f"Exercise {name!r}: correct on {len(cases)} case(s).")
     return mine
 
 
 def check_answer(
-    name: str,
-    mine: Any,
-    reference: Any,
-    *,
-    hint: str = "",
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
+    name: str, mine: Any, reference: Any, *, hint: str = "", atol: float = 1e-5, rtol: float = 1e-4
 ) -> Any:
     """Compare a student's value with the kit's and return the one to use (see :func:`check_exercise`).
 

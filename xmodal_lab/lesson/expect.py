@@ -13,13 +13,7 @@ RESULTS: dict[str, tuple[float, float | None, float | None]] = {}
 
 
 def expect(
-    name: str,
-    value: Any,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    why: str = "",
-    quiet: bool = False,
+    name: str, value: Any, low: float | None = None, high: float | None = None, *, why: str = "", quiet=False
 ) -> float:
     """Assert that a lesson's number lies in ``[low, high]`` (None: unbounded), record it and print it.
 
@@ -34,9 +28,8 @@ def expect(
         value = value.item()  # a 0-d tensor or array
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InputTypeError(f"expect({name!r}): the value must be a number, got {type(value).__name__}")
-    v = float(value)
+    v, hint = float(value), f" ({why})" if why else ""
     bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-    hint = f" ({why})" if why else ""
     if not math.isfinite(v):
         raise AssertionError(f"{name} = {v} is not a finite number; the lesson expects {bounds}{hint}")
     if (low is not None and v < low) or (high is not None and v > high):

@@ -1,10 +1,7 @@
-"""``check_quotes``: the numbers a lesson's markdown quotes are the numbers this run printed.
+"""``check_quotes``: the numbers a lesson quotes (``0.67<!--check:name-->``) are those this run printed.
 
-A quote is ``0.67<!--check:name-->`` (or ``+0.15``, ``-0.08``, ``64%``, ``3``). It matches a checked value that
-rounds to it at the precision written: ``0.67`` matches ``[0.665, 0.675]``, ``3`` matches ``[2.5, 3.5]``,
-``+0.15`` and ``-0.08`` carry their sign, and ``64%`` (or ``64 %``) matches the fraction ``0.64`` (``[0.635, 0.645]``).
-The lesson quotes its default run (fast mode, the default seed), so other runs are only compared with the
-ranges that ``expect`` asserts.
+A quote matches a checked value that rounds to it as written: ``0.67`` matches ``[0.665, 0.675]``, ``3``
+``[2.5, 3.5]``, ``64%`` the fraction ``[0.635, 0.645]``; signs are kept. Only the default run is quoted.
 """
 
 from __future__ import annotations
@@ -33,26 +30,20 @@ class Quote:
     cell: int = -1
 
     @property
-    def percent(self) -> bool:
-        """Whether the quote is a percentage (``64%``)."""
-        return self.text.rstrip().endswith("%")
+    def scale(self) -> int:
+        """100 for a percentage (``64%`` is 0.64), else 1."""
+        return 100 if self.text.rstrip().endswith("%") else 1
 
     @property
     def number(self) -> float:
-        """The quoted value on the scale of the check (``64%`` is 0.64)."""
-        digits = self.text.rstrip("% ").replace("−", "-")
-        return float(digits) / (100 if self.percent else 1)
-
-    @property
-    def tolerance(self) -> float:
-        """Half a unit in the last written digit, on the scale of the check."""
-        digits = self.text.rstrip("% ")
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
-        return 0.5 * 10.0**-decimals / (100 if self.percent else 1)
+        """The quoted value on the scale of the check."""
+        return float(self.text.rstrip("% ").replace("−", "-")) / self.scale
 
     def matches(self, value: float) -> bool:
-        """Whether ``value`` rounds to the quote at its precision (ties either way)."""
-        return abs(value - self.number) <= self.tolerance * (1 + 1e-9) + 1e-12
+        """Whether ``value`` rounds to the quote at its precision: within half a unit of its last digit."""
+        digits = self.text.rstrip("% ")
+        tolerance = 0.5 * 10.0 ** -(len(digits.split(".")[1]) if "." in digits else 0) / self.scale
+        return abs(value - self.number) <= tolerance * (1 + 1e-9) + 1e-12
 
 
 def find_quotes(text: str, cell: int = -1) -> list[Quote]:
@@ -64,31 +55,20 @@ def notebook_quotes(path: str | Path) -> list[Quote]:
     """Every quoted number in the markdown cells of a notebook file."""
     path = Path(path)
     if not path.is_file():
-        raise InputValueError(
-            f"check_quotes: no notebook {str(path)!r} here ({Path.cwd()}); give the lesson's file name, "
-            "run from the notebook's folder"
-        )
+        raise InputValueError(f"check_quotes: no notebook {str(path)!r} here ({Path.cwd()}); give the "
+                              "lesson's file name, run from the notebook's folder")  # fmt: skip
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    found = []
-    for i, cell in enumerate(cells):
-        if cell["cell_type"] == "markdown":
-            src = cell["source"]
-            found += find_quotes(src if isinstance(src, str) else "".join(src), i)
-    return found
+    return [q for i, cell in enumerate(cells) if cell["cell_type"] == "markdown"
+            for q in find_quotes("".join(cell["source"]), i)]  # fmt: skip
 
 
 def check_quotes(
-    path: str | Path,
-    *,
-    seed: int = QUOTED_SEED,
-    results: dict | None = None,
-    fast: bool | None = None,
+    path: str | Path, *, seed: int = QUOTED_SEED, results: dict | None = None, fast: bool | None = None
 ) -> int:
-    """Compare every quote in the notebook at ``path`` with the value ``expect`` recorded in this kernel.
+    """Compare every quote in the notebook at ``path`` with the value ``expect`` recorded; return the count.
 
-    Compares only in the quoted run (fast mode and ``seed == QUOTED_SEED``); any other run prints that the
-    quotes are the default run's values. Raises AssertionError listing every quote that differs or whose
-    check did not run. Returns the number of quotes compared.
+    Compares only in the quoted run (fast mode, ``seed == QUOTED_SEED``); raises AssertionError listing every
+    quote that differs or whose check did not run.
     """
     results = RESULTS if results is None else results
     fast = fast_mode() if fast is None else fast
@@ -96,19 +76,16 @@ def check_quotes(
     name = Path(path).name
     if not fast or seed != QUOTED_SEED:
         run = "full mode" if not fast else f"seed {seed}"
-        print(
-            f"{name}: the {len(quotes)} numbers in the text are the fast-mode, seed {QUOTED_SEED} run's; this "
-            f"run ({run}) is checked only against the ranges printed above."
-        )
+        print(f"{name}: the {len(quotes)} numbers in the text are the fast-mode, seed {QUOTED_SEED} run's; "
+              f"this run ({run}) is checked only against the ranges printed above.")  # fmt: skip
         return 0
     wrong = []
     for q in quotes:
         if q.name not in results:
             wrong.append(f"cell {q.cell}: quotes {q.text} as {q.name!r}, but no expect({q.name!r}, ...) ran")
         elif not q.matches(results[q.name][0]):
-            wrong.append(
-                f"cell {q.cell}: quotes {q.name} = {q.text}, this run gives {results[q.name][0]:.4g}"
-            )
+            wrong.append(f"cell {q.cell}: quotes {q.name} = {q.text}, "
+                         f"this run gives {results[q.name][0]:.4g}")  # fmt: skip
     if wrong:
         raise AssertionError(
             f"{name}: {len(wrong)} of {len(quotes)} quoted numbers differ from this run (fast mode, seed "

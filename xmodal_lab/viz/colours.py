@@ -1,8 +1,4 @@
-"""How the kit paints data: fixed display stretches for S1/S2, and colours shared by every figure and map.
-
-One fixed stretch per modality (those of :mod:`xmodal_lab.data.composites`, which SAM sees too), so every
-panel and both dates of a change pair share one scale. Water is the same blue everywhere.
-"""
+"""How the kit paints data: one fixed stretch per modality (SAM's too), colours shared by figures and maps."""
 
 from __future__ import annotations
 
@@ -38,9 +34,9 @@ _NAMED = (
 
 
 def render(image: Any, modality: str, *, stretch: str = "fixed") -> np.ndarray:
-    """An ``[H, W, 3]`` uint8 rendering (``data.composites.RENDERINGS``) of ``[C, H, W]`` values.
+    """An ``[H, W, 3]`` uint8 rendering (``data.composites.RENDERINGS``) of ``[C, H, W]`` or a batch's first.
 
-    A batch gives its first image; an ``[H, W, 3]`` uint8 picture is returned as is.
+    An ``[H, W, 3]`` uint8 picture is returned as is.
     """
     a = to_numpy(image)
     if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
@@ -59,19 +55,14 @@ def s2_true_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
 def band_labels() -> list[str]:
     """Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength."""
     from xmodal_lab.data import bands
-
     labels = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in bands.S2_BANDS]
     return labels + [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in bands.S1_BANDS]
 
 
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
-    """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names), water blue.
-
-    ``imshow(landcover, cmap=cmap, norm=norm)`` paints each id its colour.
-    """
+    """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names) for ``imshow``."""
     if classes is None:
         from xmodal_lab import data
-
         classes = data.LANDCOVER_CLASSES
     table = sorted((dict(classes) if isinstance(classes, Mapping) else dict(enumerate(classes))).items())
     if not table:
@@ -84,12 +75,10 @@ def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], Li
     else:
         cmap, values = colormaps["hsv"], np.arange(n) / n
     fallback = iter(to_hex(cmap(v)) for v in values)
-    ids, names, colours = [], {}, []
-    for cid, name in table:
-        colour = next((c for word, c in _NAMED if word in str(name).lower()), None)
-        colours.append(colour or next(fallback))
-        ids.append(int(cid))
-        names[int(cid)] = str(name)
+    ids, names = [int(cid) for cid, _ in table], {int(cid): str(name) for cid, name in table}
+    colours = []
+    for _, name in table:  # the conventional colour of a word in the name, else the next fallback
+        colours.append(next((c for word, c in _NAMED if word in str(name).lower()), None) or next(fallback))
     bounds = [ids[0] - 0.5] + [(a + b) / 2 for a, b in zip(ids, ids[1:])] + [ids[-1] + 0.5]
     cmap = ListedColormap(colours, name="landcover")
     return ids, names, cmap, BoundaryNorm(bounds, cmap.N)

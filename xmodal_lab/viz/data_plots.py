@@ -1,7 +1,4 @@
-"""Figures of the data: co-registered pairs, the bands of one place, one place on a metric grid.
-
-Every panel uses its modality's fixed display stretch, with colour bars in physical units.
-"""
+"""Figures of the data (pairs, the bands of one place, one place in metres) on fixed display stretches."""
 
 from __future__ import annotations
 
@@ -20,9 +17,8 @@ from xmodal_lab.viz.colours import (
     band_labels,
     landcover_legend,
     render,
-    s2_true_colour,
 )
-from xmodal_lab.viz.figure import colorbar, grid, show, suptitle, swatch_legend
+from xmodal_lab.viz.figure import colorbar, grid, label, show, suptitle, swatch_legend
 
 #: VV level (dB) of the default co-registration contour: between open water and land.
 VV_CONTOUR_DB = -15.0
@@ -43,10 +39,9 @@ def _pair_caption(pair: Mapping) -> str:
 
 
 def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None) -> Figure:
-    """Co-registered pairs, one row each: S2 true colour | S2 false colour | S1 VV | S1 VH | land cover.
+    """Co-registered pairs (dicts or a dataset), a row each: S2 true and false colour, S1 VV, VH, land cover.
 
-    ``pairs`` are pair dicts or a dataset; the land-cover column (named by ``classes``,
-    default ``data.LANDCOVER_CLASSES``) is left out when no pair has one, as for real BigEarthNet pairs.
+    The land-cover column (``classes``, default ``data.LANDCOVER_CLASSES``) is left out when no pair has one.
     """
     items = pair_list(pairs, max_pairs)
     if not items:
@@ -64,7 +59,7 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: st
     for r, (pair, row) in enumerate(zip(items, axes)):
         s2 = first_image(pair["s2"], 12, f"pairs[{r}]['s2']")
         s1 = first_image(pair["s1"], 2, f"pairs[{r}]['s1']")
-        show(row[0], s2_true_colour(s2))
+        show(row[0], render(s2, "s2"))
         show(row[1], render(s2, "s2_false"))
         vv = show(row[2], s1[0], cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1])
         vh = show(row[3], s1[1], cmap="gray", vmin=VH_RANGE[0], vmax=VH_RANGE[1])
@@ -86,28 +81,21 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: st
 
 
 def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
-    """The 12 optical and 2 radar bands of one place, each named with its wavelength, on shared scales.
-
-    Optical bands share one reflectance scale and radar bands one dB scale, so brightness compares across
-    bands: water is dark in the near infrared, vegetation bright past the red edge.
-    """
+    """The 12 optical and 2 radar bands of one place, named with their wavelengths, one scale per sensor."""
     pair = pair_list(pair, 1, "pair")[0]
     s2 = first_image(pair["s2"], 12, "pair['s2']")
     s1 = first_image(pair["s1"], 2, "pair['s1']")
     fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
-    shown = [show(ax, img, label, 8, cmap="gray", vmin=lo, vmax=hi)
-             for ax, img, label, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
+    shown = [show(ax, img, name, 8, cmap="gray", vmin=lo, vmax=hi)
+             for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
     colorbar(fig, shown[0], list(flat[:12]), "reflectance", shrink=0.8, aspect=20)
     colorbar(fig, shown[12], [flat[12]], "VV (dB)", shrink=0.8, aspect=8)
     colorbar(fig, shown[13], [flat[13]], "VH (dB)", shrink=0.8, aspect=8)
-    fig.suptitle(
-        (f"{title}\n" if title else "")
-        + f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
-        f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
-        fontsize=9,
-    )
+    scales = (f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
+              f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB")
+    fig.suptitle((f"{title}\n" if title else "") + scales, fontsize=9)
     return fig
 
 
@@ -121,14 +109,13 @@ def _metric_grid(pair: Mapping) -> tuple[float, str | None, tuple]:
 
 
 def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
-    """A white scale bar of a round length (1, 2 or 5 times a power of ten) near a quarter of the width."""
+    """A white scale bar of a round length (1, 2 or 5 times a power of ten) up to a quarter of the width."""
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-
     target = max(span_m / 4.0, 1e-9)
     power = 10 ** np.floor(np.log10(target))
     length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
-    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    bar = AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.4, color="white", frameon=False,
+    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    bar = AnchoredSizeBar(ax.transData, length, text, "lower left", pad=0.4, color="white", frameon=False,
                           size_vertical=height_m, fontproperties={"size": 8})  # fmt: skip
     bar.set_gid("scale_bar")
     ax.add_artist(bar)
@@ -139,13 +126,10 @@ def plot_coregistration(
 ) -> Figure:
     """One place's S2 and S1 on axes in metres, S1 VV contours over S2, and an S2 / S1 checkerboard.
 
-    When the images are co-registered, the radar's contours follow the optical edges and edges continue
-    across the checkerboard's blocks (``checker`` pixels, default an eighth of the image). ``pair`` holds
-    ``s1``, ``s2`` and ``transform``/``crs`` or ``gsd``. The ``vv_contour`` (dB) is drawn on VV averaged
-    over a small box, so that speckle does not outline single pixels.
+    Co-registered, the radar's contours (``vv_contour`` dB on box-averaged VV) follow the optical edges, and
+    edges continue across the ``checker``-pixel blocks. ``pair`` holds ``transform``/``crs`` or ``gsd``.
     """
     from scipy.ndimage import uniform_filter
-
     if pair.get("s1") is None or pair.get("s2") is None:
         raise ValueError("plot_coregistration: give a pair dict with s1 [2, H, W] and s2 [12, H, W]")
     a1, a2 = first_image(pair["s1"], 2, "s1"), first_image(pair["s2"], 12, "s2")
@@ -154,7 +138,7 @@ def plot_coregistration(
     h, w = a2.shape[1:]
     res, crs, (x0, y0) = _metric_grid(pair)
     extent = (0.0, w * res, 0.0, h * res)  # metres from the lower-left corner
-    rgb, vv = s2_true_colour(a2), a1[0]
+    rgb, vv = render(a2, "s2"), a1[0]
     finite = vv[np.isfinite(vv)]
     level = vv_contour
     if finite.size and not finite.min() < vv_contour < finite.max():
@@ -166,24 +150,21 @@ def plot_coregistration(
     grey = np.repeat(db_to_uint8(vv, *VV_RANGE)[..., None], 3, axis=-1)
     board = np.where(((rows + cols) % 2 == 0)[..., None], rgb, grey)
 
-    fig, axes = grid(1, 4, figsize=(4 * 3.4 + 0.8, 3.4 + 0.9))
-    axes = axes[0]
+    fig, [axes] = grid(1, 4, figsize=(4 * 3.4 + 0.8, 3.4 + 0.9))
     axes[0].imshow(rgb, extent=extent)
-    axes[0].set_title("S2 true colour\n(reflectance 0-0.3)", fontsize=9)
     im = axes[1].imshow(vv, cmap="gray", vmin=VV_RANGE[0], vmax=VV_RANGE[1], extent=extent)
-    axes[1].set_title("S1 VV backscatter", fontsize=9)
     colorbar(fig, im, axes[1], "VV (dB)", shrink=0.8)
     axes[2].imshow(rgb, extent=extent)
     if finite.size and smooth.min() < level < smooth.max():
-        axes[2].contour(
-            smooth, levels=[level], colors="yellow", linewidths=1.0, extent=extent, origin="upper"
-        )
-    axes[2].set_title(f"S2 with S1 VV contour at {level:.1f} dB\n(VV mean over {box} x {box} px)", fontsize=9)
+        axes[2].contour(smooth, levels=[level], colors="yellow", linewidths=1, extent=extent, origin="upper")
     axes[3].imshow(board, extent=extent, interpolation="nearest")
-    axes[3].set_title(f"checkerboard S2 / S1 VV\n(blocks of {block * res:g} m)", fontsize=9)
+    titles = ["S2 true colour\n(reflectance 0-0.3)", "S1 VV backscatter",
+              f"S2 with S1 VV contour at {level:.1f} dB\n(VV mean over {box} x {box} px)",
+              f"checkerboard S2 / S1 VV\n(blocks of {block * res:g} m)"]  # fmt: skip
     where = f" from ({x0:.0f}, {y0 - h * res:.0f}) in {crs}" if crs else ""
-    for ax in axes:
+    for ax, text in zip(axes, titles):
         _scale_bar(ax, w * res, 0.01 * h * res)
+        label(ax, text, 9)
         ax.set_xlabel(f"metres east{where}" if ax is axes[0] else "metres east", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("metres north", fontsize=8)

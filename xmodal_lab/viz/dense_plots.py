@@ -1,7 +1,4 @@
-"""Figures of dense outputs: predicted masks next to the truth, and change between two dates.
-
-Both dates share one fixed optical stretch, so unchanged ground keeps its colour; white marks true change.
-"""
+"""Figures of dense outputs: predicted masks next to the truth, and change between two dates."""
 
 from __future__ import annotations
 
@@ -25,14 +22,8 @@ def _mask_image(mask: Any) -> np.ndarray:
     return np.where(m < 0, 2, np.clip(m, 0, 1))
 
 
-def plot_segmentation(
-    batch: Mapping[str, Any], predictions: Mapping[str, Any], *, title: str | None = None
-) -> Figure:
-    """Radar, optical, true mask and each model's predicted mask, one row per scene.
-
-    ``batch`` holds ``s1``, ``s2`` and ``mask`` ``[B, H, W]`` (1 water, 0 land, -1 no data);
-    ``predictions`` is ``{name: [B, H, W]}``.
-    """
+def plot_segmentation(batch: Mapping, predictions: Mapping[str, Any], *, title: str | None = None) -> Figure:
+    """Radar, optical, true ``mask`` ``[B, H, W]`` (1 water, 0 land, -1 no data), each model's prediction."""
     if "mask" not in batch:
         raise KeyError("plot_segmentation: the batch has no 'mask'")
     n = min(int(to_numpy(batch["mask"]).shape[0]), 4)
@@ -49,13 +40,10 @@ def plot_segmentation(
     return fig
 
 
-def plot_change_maps(
-    before: Mapping, after: Mapping, truth: Any, scores: Mapping, *, title: str | None = None
-) -> Figure:
-    """Before, after, the true change mask ``[B, H, W]`` and each detector's score map, one row per place.
+def plot_change_maps(before: Mapping, after: Mapping, truth: Any, scores: Mapping, *, title=None) -> Figure:
+    """Before, after (one stretch), the true change ``[B, H, W]`` and each score map ``{name: [B, h, w]}``.
 
-    ``scores`` is ``{name: [B, h, w]}`` on any grid; each column gets a colour bar labelled with its name,
-    so the name should say what the score is (``"embedding distance"``).
+    Each score column's colour bar is labelled with its name, so the name should say what the score is.
     """
     truth = to_numpy(truth)
     n = min(truth.shape[0], 4)

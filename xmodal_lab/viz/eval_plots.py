@@ -21,17 +21,14 @@ from xmodal_lab.viz.colours import (
     render,
     s2_true_colour,
 )
-from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, new_figure, show, suptitle
+from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, label, new_figure, show, suptitle
 
 _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
 _SMOOTH = 0.9  # weight of the loss curve's exponential moving average
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
-    """Cosine similarities ``[Nq, Ng]``: SAR queries (rows), optical items (columns), pairs on the diagonal.
-
-    Only the top-left ``max_items`` square is drawn; the title gives the mean diagonal and other values.
-    """
+    """Cosine similarities ``[Nq, Ng]`` of SAR queries (rows) and optical items, up to ``max_items`` each."""
     s = to_numpy(sim).astype(np.float64)
     if s.ndim != 2:
         raise ValueError(f"sim: expected a [Nq, Ng] matrix, got shape {s.shape}")
@@ -42,9 +39,8 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
     fig, ax = figure_axes(figsize=(5.2, 4.4))
     im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     colorbar(fig, im, ax, "cosine similarity", location="right", shrink=1.0)
-    title = f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}"
-    ax.set_title(title, fontsize=10)
-    ax.set(xlabel="optical gallery item", ylabel="SAR query")
+    label(ax, f"cosine similarity: matched pairs (diagonal) {diag.mean():.2f}, others {off.mean():.2f}",
+          xlabel="optical gallery item", ylabel="SAR query")  # fmt: skip
     return fig
 
 
@@ -60,19 +56,15 @@ def plot_retrieval(
 ) -> Figure:
     """Each row a SAR query, its top-k optical matches, the true match (with its rank) and the least similar.
 
-    ``queries_s1`` ``[Nq, 2, H, W]`` and ``gallery_s2`` ``[Ng, 12, H, W]`` are compared by ``sim``
-    ``[Nq, Ng]`` (query ``i``'s true match is item ``i``); rows are ``queries`` (default the first three).
-    A top-k panel holding the true match is framed in green (``gid="true_match"``); a miss is as visible.
+    ``sim`` ``[Nq, Ng]`` compares ``queries_s1`` ``[Nq, 2, H, W]`` with ``gallery_s2`` ``[Ng, 12, H, W]``
+    (item ``i`` matches query ``i``); rows are ``queries`` (default the first three); a true match is framed.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
-
     q_img = _images(queries_s1, 2, "queries_s1")
     g_img = _images(gallery_s2, 12, "gallery_s2")
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (len(q_img), len(g_img)):
-        raise ValueError(
-            f"sim: expected shape ({len(q_img)}, {len(g_img)}) to match the images, got {s.shape}"
-        )
+        raise ValueError(f"sim: expected shape {(len(q_img), len(g_img))} to match the images, got {s.shape}")
     if not 1 <= k <= len(g_img):
         raise ValueError(f"k: expected 1..{len(g_img)} (the gallery size), got {k}")
     rows = list(queries) if queries is not None else list(range(min(3, len(q_img))))
@@ -88,27 +80,19 @@ def plot_retrieval(
             if g == q:
                 frame(row[1 + j], TRUE_MATCH_COLOUR, "true_match")
         show(row[k + 1], s2_true_colour(g_img[q]))
-        row[k + 1].set_title(
-            f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, color=TRUE_MATCH_COLOUR
-        )
+        row[k + 1].set_title(f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, c=TRUE_MATCH_COLOUR)
         show(row[k + 2], s2_true_colour(g_img[worst]), f"least similar  cos {s[q, worst]:.2f}", 8)
     return fig
 
 
 def plot_projection(
-    coords_s1: Any,
-    coords_s2: Any,
-    title: str = "",
-    labels: Any = None,
-    *,
-    label_names: Mapping[int, str] | Sequence[str] | None = None,
-    ax: Any = None,
-) -> Figure:
-    """Radar ``[N, 2]`` and optical ``[N, 2]`` points of one 2-D projection, each pair joined by a line.
+    coords_s1: Any, coords_s2: Any, title: str = "", labels: Any = None, *,
+    label_names: Mapping[int, str] | Sequence[str] | None = None, ax: Any = None,
+) -> Figure:  # fmt: skip
+    """Radar and optical ``[N, 2]`` points of one 2-D projection, pairs joined (short: the encoders agree).
 
-    Short lines mean the encoders agree about a place. ``labels`` (``[N]`` class ids or ``[N, K]``
-    multi-hot) colour the points; ``label_names`` (a list or ``{id: name}``) name them, in the land-cover
-    colours where the names are land-cover classes.
+    ``labels`` (``[N]`` class ids or ``[N, K]`` multi-hot) colour the points; ``label_names`` (a list or
+    ``{id: name}``) name them, in the land-cover colours where they are land-cover classes.
     """
     a, b = to_numpy(coords_s1).astype(np.float64), to_numpy(coords_s2).astype(np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
@@ -119,10 +103,8 @@ def plot_projection(
     ax.add_collection(lines)
     markers = {"s1": "^", "s2": "o"}
     names = {"s1": "radar (S1)", "s2": "optical (S2)"}
-    if labels is None:
-        colours = MODALITY_COLOURS
-        handles = None
-    else:
+    colours, handles = MODALITY_COLOURS, None
+    if labels is not None:
         ids = to_numpy(labels)
         ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
         if ids.shape != (len(a),):
@@ -130,12 +112,10 @@ def plot_projection(
                 f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
             )
         uniq = np.unique(ids)
-        # named classes keep the colours they have in every figure (water blue)
         if label_names is None:
             label_names = {int(c): f"class {c}" for c in uniq}
         table_ids, class_names, cmap, norm = landcover_legend(label_names)
-        missing = sorted(set(uniq.tolist()) - set(table_ids))
-        if missing:
+        if missing := sorted(set(uniq.tolist()) - set(table_ids)):
             raise ValueError(f"labels: class ids {missing} have no name in label_names")
         lut = {c: to_hex(cmap(norm(c))) for c in uniq}
         colours = {m: [lut[c] for c in ids] for m in markers}
@@ -150,11 +130,7 @@ def plot_projection(
 
 
 def plot_projection_before_after(
-    before: Any,
-    after: Any,
-    labels: Any = None,
-    *,
-    label_names: Mapping[int, str] | Sequence[str] | None = None,
+    before: Any, after: Any, labels: Any = None, *, label_names: Mapping | Sequence[str] | None = None
 ) -> Figure:
     """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
     fig = new_figure(figsize=(11, 4.8), layout="constrained")
@@ -181,14 +157,12 @@ def _history_parts(history: Mapping) -> tuple[np.ndarray, np.ndarray, dict[str, 
 
 
 def plot_history(history: Any, *, title: str | None = None) -> Figure:
-    """Training loss per step (raw and EMA-smoothed), and validation scores and ranks.
+    """Training loss per step (raw and EMA-smoothed), and validation scores and ranks on separate axes.
 
     ``history`` is what ``train.fit`` returns (``loss``, ``step``, ``val`` records) or the path of its log.
-    Scores (0..1) and ranks get separate axes so neither squashes the other; clock times are not metrics.
     """
     if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
         from xmodal_lab.train.loggers import read_log
-
         history = read_log(history)
     steps, loss, metrics = _history_parts(history)
     groups: dict[str, list[str]] = {}
@@ -199,37 +173,29 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
     if len(loss) > 1:
         from scipy.signal import lfilter
-
         ema = lfilter([1 - _SMOOTH], [1, -_SMOOTH], loss, zi=[_SMOOTH * loss[0]])[0]  # EMA started at loss[0]
         ax.plot(steps, ema, color="C0", lw=1.6, label=f"smoothed (EMA {_SMOOTH:g})")
     seconds = scalar(history.get("seconds"))
     took = f", {float(seconds):.0f} s" if isinstance(seconds, int | float) else ""
-    ax.set(xlabel="training step", ylabel="training loss")
-    ax.set_title(f"training loss ({len(loss)} steps{took})", fontsize=10)
-    ax.legend(fontsize=8)
-    labels = {"score": ("validation score", "validation scores (higher is better)"),
-              "rank": ("validation rank", "validation ranks (lower is better)")}  # fmt: skip
+    label(ax, f"training loss ({len(loss)} steps{took})", legend=8, xlabel="training step",
+          ylabel="training loss")  # fmt: skip
+    better = {"score": "higher", "rank": "lower"}
     for axm, (kind, names) in zip(metric_axes, groups.items()):
         for name in names:
             axm.plot(*metrics[name], marker="o", ms=3, label=name)
-        axm.set(xlabel="training step", ylabel=labels[kind][0], gid=f"history_{kind}")
-        axm.set_title(labels[kind][1], fontsize=10)
-        axm.legend(fontsize=8)
+        label(axm, f"validation {kind}s ({better[kind]} is better)", legend=8, xlabel="training step",
+              ylabel=f"validation {kind}", gid=f"history_{kind}")  # fmt: skip
     suptitle(fig, title)
     return fig
 
 
 def plot_label_efficiency(
-    curves: Mapping[str, Mapping],
-    *,
-    metric: str = "accuracy",
-    title: str | None = None,
-    chance: float | None = None,
+    curves: Mapping[str, Mapping], *, metric: str = "accuracy", title: str | None = None, chance=None
 ) -> Figure:
     """Probe quality against the fraction of labels used, one line per embedding (radar, optical, joint...).
 
-    ``curves`` is ``{name: {fraction: score}}``; a score may be a list over seeds (drawn as mean and spread).
-    ``chance`` adds a dashed level (``gid="chance"``).
+    ``curves`` is ``{name: {fraction: score or [score per seed]}}`` (seeds: mean and spread); ``chance``
+    adds a dashed level (``gid="chance"``).
     """
     if not curves:
         raise ValueError("curves: got no curves to draw")
@@ -244,8 +210,5 @@ def plot_label_efficiency(
             ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     if chance is not None:
         ax.axhline(chance, ls="--", c="0.5", lw=1, label="chance", gid="chance")
-    ax.set(xscale="log", xlabel="labels used (%)", ylabel=metric)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    label(ax, title, legend=8, xscale="log", xlabel="labels used (%)", ylabel=metric)
     return fig

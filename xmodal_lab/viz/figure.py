@@ -1,8 +1,4 @@
-"""How the kit makes matplotlib figures: owned by pyplot, shown once in a notebook, built from shared panels.
-
-Every figure starts from :func:`new_figure`, so that ``plt.show()``, a returned figure and one made in a
-loop all show exactly once, with or without a display.
-"""
+"""Matplotlib figures that show once in a notebook (``plt.show()``, returned or made in a loop), and panels."""
 
 from __future__ import annotations
 
@@ -20,7 +16,6 @@ _MARK = "_xmodal_lab_figure"  # only the figures of this package are closed once
 def new_figure(**kwargs: Any) -> Figure:
     """A pyplot figure (so ``plt.show()`` finds it) that is closed once a notebook has drawn it."""
     import matplotlib.pyplot as plt
-
     fig = plt.figure(**kwargs)
     setattr(fig, _MARK, True)
     enable_notebook_display()  # after plt.figure: the inline backend sets its formatters up on first use
@@ -34,7 +29,6 @@ def _close_after(render):
         finally:
             if getattr(fig, _MARK, False):
                 import matplotlib.pyplot as plt
-
                 plt.close(fig)
 
     render_once.xmodal_lab_once = True
@@ -42,7 +36,7 @@ def _close_after(render):
 
 
 def enable_notebook_display() -> None:
-    """Make IPython draw this package's figures once, as PNG (also under ``Agg``); elsewhere do nothing."""
+    """Make IPython draw this package's figures once, as PNG (also under ``Agg``); elsewhere nothing."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -51,7 +45,6 @@ def enable_notebook_display() -> None:
     if shell is None or not hasattr(shell, "display_formatter"):
         return
     from IPython.core.pylabtools import select_figure_formats
-
     formatters = shell.display_formatter.formatters
     if not any(Figure in f.type_printers for f in formatters.values()):
         select_figure_formats(shell, {"png"})
@@ -70,10 +63,7 @@ def figure_axes(ax=None, **kwargs: Any):
 
 
 def grid(rows: int, cols: int, size: float = 2.4, titles: Any = None, figsize: Any = None, **kwargs: Any):
-    """A new figure and its ``[rows, cols]`` array of axes, ``size`` inches per panel.
-
-    ``titles`` name the columns on the first row; ``figsize`` overrides the panel size.
-    """
+    """A new figure and its ``[rows, cols]`` axes, ``size`` inches per panel; ``titles`` name the columns."""
     fig = new_figure(figsize=figsize or (size * cols, size * rows), layout="constrained")
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False, **kwargs))
     for ax, title in zip(axes[0], titles or []):
@@ -81,20 +71,25 @@ def grid(rows: int, cols: int, size: float = 2.4, titles: Any = None, figsize: A
     return fig, axes
 
 
+def label(ax, title: str | None = None, fontsize: float = 10, legend: float | None = None, **props: Any):
+    """Set up an axes: its properties (``xlabel=...``), a title when given, a legend of font size ``legend``."""
+    ax.set(**props)
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+    if legend:
+        ax.legend(fontsize=legend)
+
+
 def show(ax, image: Any = None, title: str | None = None, fontsize: float = 9, **imshow: Any):
     """One image panel without ticks; returns the ``AxesImage`` (None for an empty panel)."""
     im = None if image is None else ax.imshow(image, **imshow)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title is not None:
-        ax.set_title(title, fontsize=fontsize)
+    label(ax, title, fontsize, xticks=[], yticks=[])
     return im
 
 
 def colorbar(fig: Figure, image: Any, axes: Any, label: str, location: str = "bottom", **kwargs: Any):
     """A colour bar in physical units shared by ``axes`` (one axes or a list of them)."""
-    kwargs.setdefault("shrink", 0.85)
-    bar = fig.colorbar(image, ax=axes, location=location, **kwargs)
+    bar = fig.colorbar(image, ax=axes, location=location, **{"shrink": 0.85, **kwargs})
     bar.set_label(label, fontsize=8)
     bar.ax.tick_params(labelsize=7)
     return bar
@@ -117,7 +112,7 @@ def frame(ax, colour: str, gid: str, width: float = 5.0) -> Rectangle:
 
 
 def suptitle(fig: Figure, title: str | None) -> None:
-    """Give a figure a title when one is asked for."""
+    """Give a figure a title when one is given."""
     if title:
         fig.suptitle(title, fontsize=11)
 
@@ -127,8 +122,7 @@ def swatch_legend(fig: Figure, colours: Mapping[str, Any], *, lines: Mapping[str
     """Add a legend of colour swatches ``{name: colour}`` (and ``{name: Line2D style}`` lines) to ``fig``."""
     handles = [Patch(facecolor=c, edgecolor="0.4", label=name) for name, c in colours.items()]
     handles += [Line2D([], [], label=name, **style) for name, style in (lines or {}).items()]
-    kwargs.setdefault("ncols", len(handles))
-    kwargs.setdefault("fontsize", 8)
     if loc.startswith("outside") and fig.get_layout_engine() is None:
         loc = loc.removeprefix("outside").strip()  # "outside" needs a constrained layout
+    kwargs = {"ncols": len(handles), "fontsize": 8, **kwargs}
     return fig.legend(handles=handles, title=title, loc=loc, frameon=False, **kwargs)

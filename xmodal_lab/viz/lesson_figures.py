@@ -1,9 +1,7 @@
 """Figure helpers of the lessons: the radar colour key, and a check that every displayed figure is readable.
 
-The check runs inside a notebook kernel: :func:`load_ipython_extension` (``%load_ext
-xmodal_lab.viz.lesson_figures``, or ``c.InteractiveShellApp.extensions`` in an IPython profile, as the
-tests do for nbmake's kernels) makes a cell fail when a figure it shows is empty, saturated, shown
-twice, shown as text only, or left open (a Jupyter inline backend would draw it a second time).
+``%load_ext xmodal_lab.viz.lesson_figures`` (or an IPython profile's extensions, as in the tests) makes a
+cell fail when a figure it shows is empty, saturated, shown twice, shown as text only, or left open.
 """
 
 from __future__ import annotations
@@ -33,14 +31,9 @@ _KEY_CLASSES = (("water", "water"), ("forest", "forest"), ("cropland", "cropland
 
 @functools.lru_cache(maxsize=1)
 def radar_key() -> list[tuple[str, np.ndarray]]:
-    """``(name, [3] uint8 colour)``: the median colour of each class in the radar composite of simulated tiles.
-
-    Speckle spreads every class over many colours; the median of 64 simulated tiles (seed 0) is what a reader
-    sees on average.
-    """
+    """``(name, [3] uint8 colour)``: each class's median colour in the radar composite of simulated tiles."""
     from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
     from xmodal_lab.data.composites import s1_composite
-
     world = SimulatedWorld(seed=0, size=32, n_scenes=64)
     pixels: dict[int, list[np.ndarray]] = {}
     for i in range(len(world)):
@@ -57,18 +50,10 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
 
 
 def radar_legend(fig: Figure, **kwargs: Any):
-    """Add the key of the radar composite to ``fig``: channel ranges and the colours of typical materials.
-
-    The composite (``xl.viz.s1_composite``) paints R = VV, G = VH and B = VV/VH (VV - VH in dB), each
-    stretched over a fixed dB range, so one colour means the same backscatter in every figure.
-    """
+    """Add the radar composite's key to ``fig``: its channels' dB ranges and typical materials' colours."""
     from xmodal_lab.data.composites import RATIO_RANGE_DB, VH_RANGE_DB, VV_RANGE_DB
-
-    def span(r):
-        return f"{r[0]:g} to {r[1]:g} dB"
-
-    title = (f"radar composite: R = VV ({span(VV_RANGE_DB)}), G = VH ({span(VH_RANGE_DB)}), "
-             f"B = VV/VH ratio ({span(RATIO_RANGE_DB)})")  # fmt: skip
+    vv, vh, ratio = (f"{lo:g} to {hi:g} dB" for lo, hi in (VV_RANGE_DB, VH_RANGE_DB, RATIO_RANGE_DB))
+    title = f"radar composite: R = VV ({vv}), G = VH ({vh}), B = VV/VH ratio ({ratio})"
     kwargs.setdefault("title_fontsize", 8)
     return swatch_legend(fig, {name: c / 255 for name, c in radar_key()}, title=title, **kwargs)
 
@@ -76,10 +61,9 @@ def radar_legend(fig: Figure, **kwargs: Any):
 def outline_cells(
     ax: Any, selected: Any, extent: Any, colour: Any, width: float = 1.5, gid: str = "selection"
 ):
-    """Outline the True cells of a boolean ``[rows, cols]`` grid along their edges (no diagonal short cuts).
+    """Outline the True cells of a boolean ``[rows, cols]`` grid along their edges (a contour cuts corners).
 
     ``extent`` is the grid's ``(left, right, bottom, top)`` as given to ``imshow`` (row 0 at the top).
-    A contour of a coarse grid cuts corners (one cell of a 3 x 3 grid becomes a diamond); cell edges do not.
     """
     m = np.asarray(selected, dtype=bool)
     left, right, bottom, top = (float(v) for v in extent)
@@ -89,27 +73,17 @@ def outline_cells(
     for r, c in zip(*np.nonzero(m)):
         x0, y1 = left + c * dx, top - r * dy
         x1, y0 = x0 + dx, y1 - dy
-        if not p[r, c + 1]:  # the cell above is not selected
-            segments.append([(x0, y1), (x1, y1)])
-        if not p[r + 2, c + 1]:
-            segments.append([(x0, y0), (x1, y0)])
-        if not p[r + 1, c]:
-            segments.append([(x0, y0), (x0, y1)])
-        if not p[r + 1, c + 2]:
-            segments.append([(x1, y0), (x1, y1)])
+        edges = ((p[r, c + 1], (x0, y1), (x1, y1)), (p[r + 2, c + 1], (x0, y0), (x1, y0)),  # above, below
+                 (p[r + 1, c], (x0, y0), (x0, y1)), (p[r + 1, c + 2], (x1, y0), (x1, y1)))  # left, right
+        segments += [[a, b] for neighbour, a, b in edges if not neighbour]  # fmt: skip
     lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3, clip_on=False)
     ax.add_collection(lines)
     return lines
 
 
 def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: str = "similarity"):
-    """Outline the tiles of a similarity map (the image ``gid``) at or above ``threshold`` along tile edges.
-
-    Replaces any contour already drawn on ``ax`` (``plot_region_query``'s), which cuts the corners of a
-    coarse grid.
-    """
+    """Outline the tiles of the similarity image ``gid`` at or above ``threshold``, replacing contours."""
     from matplotlib.contour import ContourSet
-
     image = next(im for im in ax.get_images() if im.get_gid() == gid)
     for contour in [c for c in ax.collections if isinstance(c, ContourSet)]:
         contour.remove()
@@ -118,9 +92,8 @@ def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: s
 
 
 def km_axes(ax: Any, nbins: int = 4) -> None:
-    """Label an axes in metres of a projected CRS in kilometres, with at most ``nbins`` ticks and no offset."""
+    """Label an axes in metres of a projected CRS in kilometres, at most ``nbins`` ticks and no offset."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
-
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(nbins))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
@@ -128,21 +101,13 @@ def km_axes(ax: Any, nbins: int = 4) -> None:
     ax.set_ylabel(ax.get_ylabel().replace("(m", "(km"))
 
 
-# --- the check ------------------------------------------------------------------------------------------
-
-
 def _pixels(fig: Figure, png: Any = None) -> np.ndarray:
     """The ``[H, W, 3+]`` picture of ``fig``: decoded from its PNG when given, else drawn with Agg."""
     if png is not None:
         from matplotlib.image import imread
-
-        data = base64.b64decode(png) if isinstance(png, str) else png
-        return imread(io.BytesIO(data), format="png")
+        return imread(io.BytesIO(base64.b64decode(png) if isinstance(png, str) else png), format="png")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = (
-        FigureCanvasAgg(fig) if fig.canvas is None or not hasattr(fig.canvas, "buffer_rgba") else fig.canvas
-    )
+    canvas = fig.canvas if hasattr(fig.canvas, "buffer_rgba") else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())
 
@@ -155,26 +120,18 @@ def _clipped_share(image) -> float:
     if a.ndim == 2:
         if type(image.norm) is not Normalize or image.norm.vmin is None or image.norm.vmax is None:
             return 0.0  # categorical (BoundaryNorm) and log scales: no clip value to count
-        lo, hi = image.norm.vmin, image.norm.vmax
-        return float(((a < lo) | (a > hi)).mean())
+        return float(((a < image.norm.vmin) | (a > image.norm.vmax)).mean())
     top = 255.0 if np.ma.max(a[..., :3]) > 1.0 + 1e-6 else 1.0
-    white = (a[..., :3] >= top).all(axis=-1)
-    return float(white.mean())
+    return float((a[..., :3] >= top).all(axis=-1).mean())
 
 
 def figure_problems(
     fig: Figure, png: Any = None, *, clip_share: float = CLIP_SHARE, panel_share: float = PANEL_CLIP_SHARE
 ) -> list[str]:
-    """What makes ``fig`` unreadable: no data, one colour, or images saturated at a clip value.
+    """One sentence per thing making ``fig`` unreadable (no data, one colour, saturated images); [] if fine.
 
-    Args:
-        fig: a matplotlib figure.
-        png: its PNG as shown (bytes or base64 text); drawn again with Agg when None.
-        clip_share: mean share of the image panels' pixels at a clip value above which the figure is called saturated.
-        panel_share: the same for one colour-mapped (scalar) panel; an RGB panel may clip (snow, cloud).
-
-    Returns:
-        One sentence per problem; empty when the figure is fine.
+    ``png`` is the figure as shown (bytes or base64; drawn with Agg when None); ``clip_share`` bounds the mean
+    share of image pixels at a clip value, ``panel_share`` that of one colour-mapped panel.
     """
     problems = []
     if not any(ax.has_data() for ax in fig.axes) and not fig.images:
@@ -182,11 +139,7 @@ def figure_problems(
     pixels = _pixels(fig, png)[..., :3]
     if pixels.size and np.ptp(pixels.reshape(-1, 3), axis=0).max() == 0:
         problems.append("empty: the whole picture is one colour")
-    clipped = [
-        (ax, _clipped_share(image), image.get_array().ndim == 2)
-        for ax in fig.axes
-        for image in ax.get_images()
-    ]
+    clipped = [(ax, _clipped_share(im), im.get_array().ndim == 2) for ax in fig.axes for im in ax.images]
     overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
     if overall > clip_share:
         problems.append(
@@ -212,11 +165,7 @@ def _open_figures() -> dict[int, Figure]:
 
 def _name(fig: Figure) -> str:
     title = fig.get_suptitle() or next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
-    return (
-        f"figure {getattr(fig, 'number', '')} ({title[:60]!r})"
-        if title
-        else f"figure {getattr(fig, 'number', '')}"
-    )
+    return f"figure {getattr(fig, 'number', '')}" + (f" ({title[:60]!r})" if title else "")
 
 
 class FigureProblem(RuntimeError):
@@ -234,7 +183,7 @@ class FigureCheck:
         self.open_before: set[int] = set()
 
     def format(self, obj: Any, *args: Any, **kwargs: Any):
-        """The shell's own ``display_formatter.format``, noting each figure it draws and what is wrong with it."""
+        """The shell's own ``display_formatter.format``, noting each figure it draws and its problems."""
         data, metadata = self._format(obj, *args, **kwargs)
         if isinstance(obj, Figure):
             _, times, had_image = self.shown.get(id(obj), (obj, 0, False))
@@ -256,10 +205,8 @@ class FigureCheck:
             if times > 1:
                 found.append(f"{_name(fig)}: shown {times} times; show each figure once")
             if not had_image:
-                found.append(
-                    f"{_name(fig)}: shown as text only ({fig!r}); make it with xl.viz.new_figure or "
-                    "xl.viz.grid, which draw it as a PNG under any backend"
-                )
+                found.append(f"{_name(fig)}: shown as text only ({fig!r}); make it with xl.viz.new_figure or "
+                             "xl.viz.grid, which draw it as a PNG under any backend")  # fmt: skip
         for number, fig in sorted(_open_figures().items()):
             if number in self.open_before:
                 continue
@@ -282,7 +229,7 @@ class FigureCheck:
             try:
                 raise FigureProblem("; ".join(found))
             except FigureProblem as err:
-                result.error_in_exec = err  # the kernel reports the cell as failed
+                result.error_in_exec = err
                 self.shell.showtraceback()
 
 

@@ -1,6 +1,6 @@
-"""Maps of tiles: footprints in lon/lat, leafmap maps and the map plumbing (layers, legend, fly-to) they share.
+"""Maps of tiles: footprints in lon/lat, leafmap maps and their shared plumbing (layers, legend, fly-to).
 
-Data layers (GeoJSON, PNG data URLs) travel inside the notebook, so only the basemap needs the internet.
+Data layers (GeoJSON, PNG data URLs) travel inside the notebook: only the basemap needs the internet.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from matplotlib.patches import Polygon
 from xmodal_lab.data.geo import lonlat_to_utm, transformer
 from xmodal_lab.viz._common import image_size, pair_list, scalar, to_numpy
 from xmodal_lab.viz.colours import MODALITY_COLOURS, render
-from xmodal_lab.viz.figure import figure_axes
+from xmodal_lab.viz.figure import figure_axes, label
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]  # ((south, west), (north, east)), Leaflet's order
 
@@ -56,8 +56,7 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     crs, transform = pair.get("crs"), pair.get("transform")
     if crs and transform is not None:
         return corners_lonlat(to_numpy(transform).astype(np.float64).ravel(), height, width, str(scalar(crs)))
-    missing = [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]
-    if missing:
+    if missing := [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]:
         raise ValueError(
             f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place it on a map; "
             f"missing {missing}"
@@ -89,18 +88,15 @@ def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
 
 
 def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
-    """A GeoJSON FeatureCollection (EPSG:4326) of the tiles' footprints; feature ``i`` has ``index`` ``i``.
-
-    ``colors`` become the ``color`` property the maps paint.
-    """
+    """FeatureCollection (EPSG:4326) of the tiles' footprints: ``index`` ``i``, ``color`` ``colors[i]``."""
     items = pair_list(pairs)
     if colors is not None and len(colors) != len(items):
         raise ValueError(f"colors: expected one colour per tile ({len(items)}), got {len(colors)}")
     features = []
     for i, pair in enumerate(items):
         ring = footprint_lonlat(pair, i)
-        geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
         props = _feature_properties(pair, ring, i) | ({} if colors is None else {"color": str(colors[i])})
+        geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
         features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
@@ -121,13 +117,11 @@ def _wheel(x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
 
 
 def embedding_colors(coords_2d: Any) -> list[str]:
-    """Hex colours that place similar embeddings near each other on a colour wheel.
+    """Hex colours on a colour wheel: similar embeddings ``[N, 2]`` (``[N, D]``: their PCA), similar colours.
 
-    The angle around the centre of the ``[N, 2]`` cloud (``[N, D]``: its PCA) picks the hue, the distance
-    from it (relative to the 95th percentile) the saturation.
+    The angle around the cloud's centre picks the hue, the distance (to the 95th percentile) the saturation.
     """
     from sklearn.decomposition import PCA
-
     c = to_numpy(coords_2d).astype(np.float64)
     if c.ndim != 2 or len(c) == 0 or c.shape[1] < 2:
         raise ValueError(f"coords_2d: expected an [N, 2] (or [N, D]) array with N >= 1, got shape {c.shape}")
@@ -151,17 +145,15 @@ def colour_wheel(size: int = 96) -> np.ndarray:
 def png_data_url(image: np.ndarray) -> str:
     """An ``[H, W, 3]`` (or ``[H, W, 4]``) uint8 picture as a PNG data URL, which works offline."""
     from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def view_of(bounds: Bounds) -> tuple[tuple[float, float], int]:
-    """Centre ``(lat, lon)`` and the Web-Mercator zoom that shows ``bounds``, without a browser."""
+    """Centre ``(lat, lon)`` and the Web-Mercator zoom (world 256 * 2**z px wide) that shows ``bounds``."""
     (south, west), (north, east) = bounds
     centre = ((south + north) / 2, (west + east) / 2)
-    # at zoom z the world is 256 * 2**z pixels wide; a degree of latitude is 1/cos(lat) longitude degrees
     lon_span = max(east - west, 1e-6)
     lat_span = max((north - south) / max(math.cos(math.radians(centre[0])), 1e-6), 1e-6)
     fit = min(_VIEW_PX[0] * 360.0 / (256.0 * lon_span), _VIEW_PX[1] * 360.0 / (256.0 * lat_span))
@@ -185,7 +177,6 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
     """A leafmap map fitted to ``bounds`` with a layer control; ``basemap=None``: no tile layer."""
     import ipyleaflet
     from leafmap import leafmap
-
     kwargs = dict(height=height, draw_control=False, measure_control=False, toolbar_control=False,
                   search_control=False, layers_control=True)  # fmt: skip
     if basemap is not None:
@@ -203,14 +194,12 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
 def image_layer(image: np.ndarray, bounds: Bounds, name: str, opacity: float = 1.0):
     """An image overlay of an RGB(A) uint8 picture over ``bounds``."""
     import ipyleaflet
-
     return ipyleaflet.ImageOverlay(url=png_data_url(image), bounds=bounds, name=name, opacity=opacity)
 
 
 def add_control(m: Any, widget: Any, position: str) -> Any:
     """Put an ipywidget on the map at ``position`` (``"topright"`` ...)."""
     import ipyleaflet
-
     m.add(ipyleaflet.WidgetControl(widget=widget, position=position))
     return widget
 
@@ -218,7 +207,6 @@ def add_control(m: Any, widget: Any, position: str) -> Any:
 def add_legend(m: Any, text: str, wheel: bool = True) -> None:
     """Explain the map's colours in its lower-left corner (``m.legend``), with a colour-wheel key."""
     import ipywidgets as widgets
-
     img = ""
     if wheel:
         key = colour_wheel(64)
@@ -231,7 +219,6 @@ def add_legend(m: Any, text: str, wheel: bool = True) -> None:
 def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
     """A "fly to" dropdown; choosing a name fits the map to ``places[name]()``, the bounds it returns."""
     import ipywidgets as widgets
-
     selector = widgets.Dropdown(options=list(places), value=next(iter(places)), description="fly to",
                                 layout=widgets.Layout(width="260px"))  # fmt: skip
     selector.observe(lambda change: fit_to(m, places[change["new"]]()), names="value")
@@ -242,23 +229,19 @@ def add_fly_to(m: Any, places: Mapping[str, Any]) -> Any:
 def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_opacity: float = 0.35):
     """A GeoJSON layer painting each feature in its ``color`` (else the optical colour); sizes in pixels."""
     import ipyleaflet
-
-    colour = MODALITY_COLOURS["s2"]
+    c = MODALITY_COLOURS["s2"]
     return ipyleaflet.GeoJSON(
-        data=dict(collection),
-        name=name,
-        style=dict(color=colour, fillColor=colour, weight=weight, opacity=0.9, fillOpacity=fill_opacity),
+        data=dict(collection), name=name, point_style={"radius": 6},
+        style=dict(color=c, fillColor=c, weight=weight, opacity=0.9, fillOpacity=fill_opacity),
         hover_style={"weight": weight + 2, "fillOpacity": min(fill_opacity + 0.3, 1.0)},
-        point_style={"radius": 6},
-        style_callback=lambda f: dict.fromkeys(("color", "fillColor"), f["properties"].get("color", colour)),
-    )
+        style_callback=lambda f: dict.fromkeys(("color", "fillColor"), f["properties"].get("color", c)),
+    )  # fmt: skip
 
 
 def centre_layer(collection: Mapping):
     """Circle markers at the tile centres in the tiles' colours, for when footprints are specks."""
     points = []
-    for f in collection["features"]:
-        props = f["properties"]
+    for props in (f["properties"] for f in collection["features"]):
         point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
         points.append({"type": "Feature", "geometry": point, "properties": dict(props)})
     return footprint_layer({"type": "FeatureCollection", "features": points}, "tile centres", 1.0, 0.9)
@@ -270,8 +253,8 @@ def describe_tile(properties: Mapping) -> str:
     for key in ("index", "place", "biome", "date", "gsd", "lat", "lon"):
         if key in properties:
             value = properties[key]
-            precise = isinstance(value, float) and key in ("lat", "lon")
-            rows.append(f"<b>{key}</b> {value:.4f}" if precise else f"<b>{key}</b> {value}")
+            rows.append(f"<b>{key}</b> {value:.4f}" if isinstance(value, float) and key in ("lat", "lon")
+                        else f"<b>{key}</b> {value}")  # fmt: skip
     return "<br>".join(rows)
 
 
@@ -296,13 +279,12 @@ def _colours_for(n: int, embeddings: Any) -> list[str]:
 def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
     """A layer group of the first tile images, each over its footprint's bounding box."""
     import ipyleaflet
-
     key = "s1" if modality.startswith("s1") else "s2"
     overlays = [image_layer(render(pair[key], modality), geojson_bounds({"features": [feature]}),
                             f"tile {feature['properties']['index']}")
                 for pair, feature in zip(items[:_MAX_OVERLAYS], collection["features"]) if pair.get(key) is not None]  # fmt: skip
-    label = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
-    return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({label})")
+    what = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
+    return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({what})")
 
 
 def _fly_to_places(m: Any, collection: Mapping) -> None:
@@ -321,15 +303,12 @@ def _fly_to_places(m: Any, collection: Mapping) -> None:
 def explore_map(
     pairs: Any, embeddings: Any = None, *, overlays: str | None = "s2", basemap: str | None = "OpenStreetMap"
 ):
-    """A leafmap map of tile footprints coloured by embedding, with the tiles' images underneath.
+    """A leafmap map of tile footprints coloured by embedding ``[N, D]``, with the tiles' images underneath.
 
-    Tiles (pair dicts or a dataset, placed by ``crs``/``transform`` or ``lat``/``lon``/``gsd``)
-    are coloured by ``embeddings`` ``[N, D]`` (similar tiles, similar colours); ``overlays`` names the
-    rendering of the tile images (``"s2"``, ``"s1"`` ...) or is None. The map keeps ``footprints`` (the
-    FeatureCollection), ``hover_info``, ``legend`` and ``fly_to_selector``.
+    ``overlays`` is the images' rendering (``"s2"``, ``"s1"`` ...) or None. The map keeps ``footprints``,
+    ``hover_info``, ``legend`` and ``fly_to_selector``.
     """
     import ipywidgets as widgets
-
     items = pair_list(pairs)
     if not items:
         raise ValueError("explore_map: got no pairs to show")
@@ -352,11 +331,7 @@ def explore_map(
 
 
 def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
-    """Static fallback of :func:`explore_map`: tile footprints on longitude/latitude axes.
-
-    Tiles are coloured by ``embeddings`` (with a colour-wheel key, ``gid="colour_key"``); dots mark the
-    centres when tiles are specks.
-    """
+    """Static :func:`explore_map`: footprints (dots for specks) on lon/lat axes coloured by ``embeddings``."""
     collection = footprints_geojson(pair_list(pairs))
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in collection["features"]]
     colors = _colours_for(len(rings), embeddings)
@@ -371,13 +346,11 @@ def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
         inset = ax.inset_axes((0.78, 0.02, 0.2, 0.2))
         inset.imshow(colour_wheel(64))
         inset.set_axis_off()
-        inset.set_title("embedding\ncolour key", fontsize=6)
-        inset.set_gid("colour_key")
+        label(inset, "embedding\ncolour key", 6, gid="colour_key")
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
     ax.set_xlim(west - pad_x, east + pad_x)
     ax.set_ylim(south - pad_y, north + pad_y)
     ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
-    ax.set(xlabel="longitude (°)", ylabel="latitude (°)")
     key = ", coloured by embedding (key: colour wheel)" if embeddings is not None else ""
-    ax.set_title(f"{len(rings)} tile footprints{key}", fontsize=10)
+    label(ax, f"{len(rings)} tile footprints{key}", xlabel="longitude (°)", ylabel="latitude (°)")
     return fig

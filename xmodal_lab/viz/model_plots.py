@@ -26,30 +26,21 @@ def _pixel_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def plot_reconstruction(
-    image: Any,
-    reconstruction: Any,
-    mask: Any,
-    *,
-    low: Any = None,
-    high: Any = None,
-    mean: Any = None,
-    std: Any = None,
-    title: str | None = None,
-) -> Figure:
+    image: Any, reconstruction: Any, mask: Any, *, low: Any = None, high: Any = None, mean: Any = None,
+    std: Any = None, title: str | None = None,
+) -> Figure:  # fmt: skip
     """A masked autoencoder at work: original, visible patches, reconstruction, hidden patches pasted in.
 
-    ``image`` and ``reconstruction`` are optical ``[B, 12, H, W]`` reflectance, or standardised with per-band
-    ``mean``/``std`` ``[C]``; ``mask`` is ``[B, L]`` per patch or ``[B, H, W]`` per pixel, 1 = hidden. A row
-    shares the fixed display stretch (a 2-98 % one when standardised without ``mean``/``std``); ``low``
-    ``[B, C, h, w]`` and ``high`` ``[B, C, H, W]`` (Scale-MAE's two bands) add a column each.
+    ``image`` and ``reconstruction`` are optical ``[B, 12, H, W]`` reflectance (or standardised with ``mean``/
+    ``std`` ``[C]``; without them a row gets a 2-98 % stretch); ``mask`` ``[B, L]`` or ``[B, H, W]``, 1 =
+    hidden. ``low`` ``[B, C, h, w]`` and ``high`` ``[B, C, H, W]`` (Scale-MAE's bands) add a column each.
     """
     imgs, recs, masks = (to_numpy(x).astype(np.float32) for x in (image, reconstruction, mask))
     lows = None if low is None else to_numpy(low).astype(np.float32)
     highs = None if high is None else to_numpy(high).astype(np.float64)
     if imgs.ndim != 4 or imgs.shape != recs.shape:
-        raise ValueError(
-            f"image and reconstruction: expected equal [B, C, H, W] shapes, got {imgs.shape} and {recs.shape}"
-        )
+        shapes = f"{imgs.shape} and {recs.shape}"
+        raise ValueError(f"image and reconstruction: expected equal [B, C, H, W] shapes, got {shapes}")
     if (mean is None) != (std is None):
         raise ValueError("mean and std: give both (per-channel statistics of the standardisation) or neither")
     if mean is not None:
@@ -85,11 +76,9 @@ def plot_reconstruction(
 
 
 def plot_bias_maps(bias: Any, grid: tuple[int, int], query_patch: int | tuple[int, int]) -> Figure:
-    """Attention biases (2D-ALiBi, X-ALiBi) that one query patch adds to every key patch, one panel per head.
+    """Attention biases (2D-ALiBi, X-ALiBi) one query patch adds to every key, up to 8 heads on one scale.
 
-    ``bias`` is ``[heads, N, N]`` (or ``[1, heads, N, N]``) over the ``grid`` ``(rows, cols)`` in row-major
-    order; at most 8 heads are shown. All share one colour scale: heads with a gentle slope look far, steep
-    ones only next door.
+    ``bias`` is ``[heads, N, N]`` (or ``[1, heads, N, N]``) over the ``grid`` ``(rows, cols)``, row-major.
     """
     b = to_numpy(bias).astype(np.float64)
     if b.ndim == 4 and b.shape[0] == 1:
@@ -100,9 +89,8 @@ def plot_bias_maps(bias: Any, grid: tuple[int, int], query_patch: int | tuple[in
         raise ValueError(f"bias: expected [heads, {n}, {n}] for grid {grid}, got shape {b.shape}")
     q = query_patch[0] * cols + query_patch[1] if isinstance(query_patch, Sequence) else int(query_patch)
     if not 0 <= q < n:
-        raise ValueError(
-            f"query_patch: expected an index in 0..{n - 1} or a (row, col) inside {grid}, got {query_patch}"
-        )
+        raise ValueError(f"query_patch: expected an index in 0..{n - 1} or a (row, col) inside {grid}, got "
+                         f"{query_patch}")  # fmt: skip
     heads = sorted(set(np.linspace(0, b.shape[0] - 1, min(8, b.shape[0])).round().astype(int).tolist()))
     maps = [b[hd, q].reshape(rows, cols) for hd in heads]
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)

@@ -1,7 +1,6 @@
 """Click-to-query maps of one raster pair: what is like the clicked tile, and a one-shot mask of it.
 
-Each widget starts from a default click (so it shows something headless) and has a static figure beside
-it (``plot_region_*``); the computations are those of :mod:`xmodal_lab.eval.tile_query`.
+Each widget starts from a default click (so it shows something headless) and has a static figure beside it.
 """
 
 from __future__ import annotations
@@ -16,17 +15,9 @@ from matplotlib.figure import Figure
 from xmodal_lab.data.geo import transformer
 from xmodal_lab.data.io import read_window, window_transform
 from xmodal_lab.errors import InputValueError
+from xmodal_lab.viz import maps
 from xmodal_lab.viz.colours import QUERY_COLOUR, TRUE_MATCH_COLOUR, render
-from xmodal_lab.viz.figure import colorbar, figure_axes, outline
-from xmodal_lab.viz.maps import (
-    add_fly_to,
-    add_legend,
-    bounds_of,
-    corners_lonlat,
-    image_layer,
-    new_map,
-    png_data_url,
-)
+from xmodal_lab.viz.figure import colorbar, figure_axes, label, outline
 
 #: Query modes of :func:`region_explorer`: (label, query modality, gallery modality).
 QUERY_MODES = (
@@ -49,10 +40,7 @@ _EMPTY = np.zeros((1, 1, 4), np.uint8)
 
 @dataclass
 class RasterPair:
-    """An S1 and an S2 GeoTIFF of one place: the explorers' ``tiles`` without embeddings.
-
-    ``source_transform``, ``source_shape`` and ``crs`` are those of the optical raster.
-    """
+    """An S1 and an S2 GeoTIFF of one place (the grid is the optical one's): ``tiles`` without embeddings."""
 
     s1_path: Path
     s2_path: Path
@@ -64,20 +52,18 @@ class RasterPair:
     def open(cls, s1_path: str | Path, s2_path: str | Path) -> RasterPair:
         """Read the optical raster's grid (no pixels)."""
         import rasterio
-
         with rasterio.open(s2_path) as src:
             return cls(Path(s1_path), Path(s2_path), tuple(src.transform)[:6], src.shape, str(src.crs))
 
 
 def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tuple[tuple[float, float], ...]:
     """``((south, west), (north, east))`` of a raster (affine ``transform``, ``(H, W)`` pixels, ``crs``)."""
-    return bounds_of(corners_lonlat(transform, *shape, crs))
+    return maps.bounds_of(maps.corners_lonlat(transform, *shape, crs))
 
 
 def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarray:
     """A ``[rows, cols]`` cosine grid as ``[rows, cols, 4]`` RGBA, faint below ``threshold``, clear at NaN."""
     from matplotlib import colormaps
-
     s = np.asarray(similarity, dtype=np.float64)
     if s.ndim != 2:
         raise ValueError(f"similarity: expected [rows, cols], got shape {s.shape}")
@@ -93,7 +79,6 @@ def similarity_rgba(similarity: Any, threshold: float | None = None) -> np.ndarr
 def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> np.ndarray:
     """A boolean ``[H, W]`` mask as ``[H, W, 4]`` uint8 RGBA, clear where False."""
     from matplotlib.colors import to_rgb
-
     m = np.asarray(mask, dtype=bool)
     out = np.zeros((*m.shape, 4), dtype=np.uint8)
     out[m] = [*(np.array(to_rgb(colour)) * 255).round().astype(np.uint8), alpha]
@@ -103,15 +88,13 @@ def mask_rgba(mask: Any, colour: str = TRUE_MATCH_COLOUR, alpha: int = 150) -> n
 def read_bands(
     path: str | Path, modality: str, max_px: int = 512, around: Any = None
 ) -> tuple[np.ndarray, tuple, str]:
-    """``(bands [C, h, w], transform, crs)`` of an S1 (dB) or S2 GeoTIFF, nodata as NaN.
+    """``(bands [C, h, w], transform, crs)`` of an S1 (dB) or S2 GeoTIFF (reflectance, no B10), nodata as NaN.
 
-    S2 digital numbers become reflectance and B10 is dropped. The whole raster is read at most ``max_px``
-    pixels per side; with ``around`` ``(lon, lat)``, the ``max_px`` x ``max_px`` window around that point,
-    shifted to stay inside the raster (``InputValueError`` when the point is off it).
+    All of it at most ``max_px`` pixels per side, or with ``around`` ``(lon, lat)`` the ``max_px``-pixel
+    window around that point, kept inside the raster (``InputValueError`` when the point is off it).
     """
     import rasterio
     from rasterio.windows import Window
-
     with rasterio.open(path) as src:
         bands = list(range(1, src.count + 1))
         if modality.startswith("s2") and src.count == 13:
@@ -132,8 +115,7 @@ def read_bands(
             h, w = min(max_px, src.height), min(max_px, src.width)
             r0 = int(np.clip(int(row) - h // 2, 0, src.height - h))
             c0 = int(np.clip(int(col) - w // 2, 0, src.width - w))
-            window = Window(c0, r0, w, h)
-            data = read_window(src, path, bands, window=window, masked=True)
+            data = read_window(src, path, bands, window=Window(c0, r0, w, h), masked=True)
             transform = window_transform(tuple(src.transform), r0, c0)
         values = data.astype(np.float32).filled(np.nan) / np.float32(10000.0 if digital else 1.0)
         return values, tuple(transform)[:6], str(src.crs)
@@ -147,50 +129,38 @@ def read_rgb(path: str | Path, modality: str, max_px: int = 1024) -> np.ndarray:
 def to_lonlat_collection(collection: dict) -> dict:
     """A FeatureCollection in its ``crs`` reprojected to longitude/latitude (for a Leaflet layer)."""
     from rasterio.warp import transform_geom
-
     crs = str(collection.get("crs", "EPSG:4326"))
-    features = [
-        {**f, "geometry": transform_geom(crs, "EPSG:4326", f["geometry"])} for f in collection["features"]
-    ]
+    features = [{**f, "geometry": transform_geom(crs, "EPSG:4326", f["geometry"])}
+                for f in collection["features"]]  # fmt: skip
     return {"type": "FeatureCollection", "features": features}
 
 
 def _explorer(
-    tiles: Any,
-    threshold: float | None,
-    basemap: str | None,
-    export_dir: Any,
-    stem: str,
-    layers: list,
-    controls=(),
+    tiles: Any, threshold: float | None, basemap: str | None, export_dir, stem: str, layers: list, controls=()
 ):
-    """The explorers' VBox: the raster's map (S1, S2, PCA of the embeddings, ``layers``), a slider, an export.
-
-    ``threshold=None``: no slider; ``tiles`` without ``vectors`` (a :class:`RasterPair`): no PCA layer.
+    """The explorers' VBox: the raster's map (S1, S2, PCA of any ``vectors``, ``layers``), slider, export.
 
     The caller sets ``box.query(lon, lat)``, ``box.redraw()`` and ``box.write(path)``, then calls
-    ``box.start(point)``. A click on the map (or ``box.click(lon, lat)``) queries then redraws;
-    ``box.export(path=None)`` writes, by default to the first free ``stem_NNN.gpkg`` in ``export_dir``.
+    ``box.start(point)``; ``box.export()`` writes the first free ``stem_NNN.gpkg`` in ``export_dir``.
     """
     import ipyleaflet
     import ipywidgets as widgets
 
     from xmodal_lab.eval.embed_raster import pca_rgb
-
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
-    m = new_map(bounds, basemap, "520px")
+    m = maps.new_map(bounds, basemap, "520px")
     m.raster_bounds = bounds
-    m.add(image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
-    m.add(image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
-    if getattr(tiles, "vectors", None):  # a raster pair without embeddings (the SAM map) has no PCA layer
+    m.add(maps.image_layer(read_rgb(tiles.s1_path, "s1"), bounds, LAYER_S1))
+    m.add(maps.image_layer(read_rgb(tiles.s2_path, "s2"), bounds, LAYER_S2))
+    if getattr(tiles, "vectors", None):
         key = tiles.modality if tiles.modality in tiles.vectors else next(iter(tiles.vectors))
         colours = tiles.to_grid(pca_rgb(tiles.vectors[key]), fill=0).astype(np.uint8)  # [3, rows, cols]
         alpha = np.where(colours[0] > 0, 255, 0).astype(np.uint8)  # no tile: transparent
         rgba = np.dstack([np.moveaxis(colours, 0, -1), alpha])
         grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-        m.pca_layer = image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)  # the layer control hides it
+        m.pca_layer = maps.image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)
         m.add(m.pca_layer)
-        add_legend(m, PCA_LEGEND, wheel=False)
+        maps.add_legend(m, PCA_LEGEND, wheel=False)
     for layer in layers:
         m.add(layer)
     marker = ipyleaflet.CircleMarker(location=m.center, radius=7, color=QUERY_COLOUR, fill_opacity=0.9,
@@ -204,7 +174,6 @@ def _explorer(
     box.map, box.slider, box.info, box.marker, box.exported = m, slider, info, marker, None
 
     def click(lon: float, lat: float) -> Any:
-        """The one place where a click is answered: query, move the marker, redraw."""
         try:
             answer = box.query(lon, lat)
         except ValueError as err:
@@ -251,35 +220,27 @@ def _explorer(
 
 
 def region_explorer(
-    tiles: Any,
-    point: tuple[float, float] | None = None,
-    mode: str = "radar -> optical",
-    threshold: float = 0.5,
-    export_dir: str | Path = ".",
-    basemap: str | None = "OpenStreetMap",
-):
+    tiles: Any, point: tuple[float, float] | None = None, mode: str = "radar -> optical", threshold=0.5,
+    export_dir: str | Path = ".", basemap: str | None = "OpenStreetMap",
+):  # fmt: skip
     """Click the map: cosine similarity of every tile of ``tiles`` (``TileEmbeddings``) to the clicked tile.
 
-    ``mode`` is a label of :data:`QUERY_MODES` (``"radar -> optical"`` compares the clicked tile's radar
-    embedding with every optical one); ``point`` ``(lon, lat)`` is the first click (default: the first
-    tile); the export button writes ``selection_NNN.gpkg`` in ``export_dir``. The returned VBox keeps
-    ``map``, ``slider``, ``mode``, ``info``, ``similarity`` ``[rows, cols]``, ``selected``, ``query_index``,
-    ``point``, ``click(lon, lat)``, ``selection()`` and ``export(path=None)``.
+    ``mode`` is a label of :data:`QUERY_MODES`; ``point`` ``(lon, lat)`` is the first click (default: the
+    first tile). The VBox keeps ``map``, ``slider``, ``mode``, ``info``, ``similarity``, ``selected``,
+    ``query_index``, ``point``, ``click``, ``selection()`` and ``export`` (``selection_NNN.gpkg``).
     """
     import ipyleaflet
     import ipywidgets as widgets
 
     from xmodal_lab.eval import tile_query
-
-    modes = {label: (q, g) for label, q, g in QUERY_MODES}
+    modes = {name: (q, g) for name, q, g in QUERY_MODES}
     if mode not in modes:
         raise ValueError(f"mode: expected one of {list(modes)}, got {mode!r}")
     grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-    sim_layer = image_layer(_EMPTY, grid_bounds, LAYER_SIM, opacity=0.85)
+    sim_layer = maps.image_layer(_EMPTY, grid_bounds, LAYER_SIM, opacity=0.85)
     sel_style = {"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.0}
-    sel_layer = ipyleaflet.GeoJSON(
-        data={"type": "FeatureCollection", "features": []}, name=LAYER_SEL, style=sel_style
-    )
+    empty = {"type": "FeatureCollection", "features": []}
+    sel_layer = ipyleaflet.GeoJSON(data=empty, name=LAYER_SEL, style=sel_style)
     dropdown = widgets.Dropdown(options=list(modes), value=mode, description="query")
     box = _explorer(tiles, threshold, basemap, export_dir, "selection", [sim_layer, sel_layer], [dropdown])
 
@@ -295,7 +256,7 @@ def region_explorer(
         t = box.slider.value
         box.similarity = tile_query.similarity_grid(tiles, box.query_index, *modes[dropdown.value])
         box.selected = tile_query.threshold_grid(box.similarity, t)
-        sim_layer.url = png_data_url(similarity_rgba(box.similarity, t))
+        sim_layer.url = maps.png_data_url(similarity_rgba(box.similarity, t))
         sel_layer.data = to_lonlat_collection(selection())
         box.info.value = (
             f"<b>{dropdown.value}</b>: tile {box.query_index} at ({box.point[1]:.4f}, {box.point[0]:.4f}); "
@@ -306,7 +267,7 @@ def region_explorer(
         left, bottom, right, top = tiles.footprint(box.query_index)
         return raster_lonlat_bounds((right - left, 0, left, 0, bottom - top, top), (1, 1), tiles.crs)
 
-    add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
+    maps.add_fly_to(box.map, {"whole place": lambda: box.map.raster_bounds, "clicked tile": tile_bounds})
     dropdown.observe(lambda _: redraw(), names="value")
     box.mode, box.selection, box.query, box.redraw = dropdown, selection, query, redraw
     box.write = lambda path: tile_query.export_vectors(selection(), path)
@@ -315,24 +276,17 @@ def region_explorer(
 
 
 def segment_explorer(
-    model: Any,
-    tiles: Any,
-    point: tuple[float, float] | None = None,
-    modality: str = "s2",
-    threshold: float = 0.5,
-    export_dir: str | Path = ".",
-    basemap: str | None = "OpenStreetMap",
-):
+    model: Any, tiles: Any, point: tuple[float, float] | None = None, modality: str = "s2", threshold=0.5,
+    export_dir: str | Path = ".", basemap: str | None = "OpenStreetMap",
+):  # fmt: skip
     """Click the map: a one-shot mask of the clicked concept over the whole raster (``eval.segment_region``).
 
-    ``model`` gives the features (``modality`` ``"s2"``, ``"s1"`` or ``"s1+s2"``); the other arguments are
-    those of :func:`region_explorer`. The returned VBox keeps ``map``, ``slider``, ``info``, ``result``
-    (a ``RegionMask``), ``click(lon, lat)`` and ``export(path=None)`` (default ``mask_NNN.gpkg``).
+    ``model`` gives the ``modality`` features (``"s2"``, ``"s1"`` or ``"s1+s2"``). The VBox keeps ``map``,
+    ``slider``, ``info``, ``result`` (a ``RegionMask``), ``click`` and ``export`` (``mask_NNN.gpkg``).
     """
     from xmodal_lab.eval.tile_query import export_vectors, segment_region
-
     bounds = raster_lonlat_bounds(tiles.source_transform, tiles.source_shape, tiles.crs)
-    seg_layer = image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
+    seg_layer = maps.image_layer(_EMPTY, bounds, LAYER_SEG, opacity=0.9)
     box = _explorer(tiles, threshold, basemap, export_dir, "mask", [seg_layer])
 
     def query(lon: float, lat: float) -> Any:
@@ -344,7 +298,7 @@ def segment_explorer(
         result.mask = np.nan_to_num(result.confidence, nan=-np.inf) >= t
         result.threshold = float(t)
         step = max(1, int(np.ceil(max(result.mask.shape) / 1024)))
-        seg_layer.url = png_data_url(mask_rgba(result.mask[::step, ::step]))
+        seg_layer.url = maps.png_data_url(mask_rgba(result.mask[::step, ::step]))
         box.info.value = (
             f"one-shot ({modality}) from ({box.point[1]:.4f}, {box.point[0]:.4f}): "
             f"{result.mask.mean():.1%} of the raster has confidence >= {t:.2f}"
@@ -368,16 +322,13 @@ def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
     """A figure whose axes show the raster's optical image in its CRS (metres)."""
     fig, ax = figure_axes(ax, figsize=figsize)
     ax.imshow(read_rgb(tiles.s2_path, "s2", 512), extent=_extent(tiles.source_transform, tiles.source_shape))
-    ax.set(xlabel=f"easting (m, {tiles.crs})", ylabel="northing (m)")
+    label(ax, xlabel=f"easting (m, {tiles.crs})", ylabel="northing (m)")
     return fig, ax
 
 
-def plot_region_pair(
-    s1_path: str | Path, s2_path: str | Path, title: str | None = None, **kwargs: Any
-) -> Figure:
+def plot_region_pair(s1_path: str | Path, s2_path: str | Path, title: str | None = None, **kwargs) -> Figure:
     """Static fallback of the region maps: ``plot_coregistration`` of an S1 and an S2 GeoTIFF."""
     from xmodal_lab.viz.data_plots import plot_coregistration
-
     s2, transform, crs = read_bands(s2_path, "s2")
     pair = {"s1": np.nan_to_num(read_bands(s1_path, "s1")[0], nan=-30.0), "s2": np.nan_to_num(s2), "crs": crs,
             "transform": transform}  # fmt: skip
@@ -385,17 +336,12 @@ def plot_region_pair(
 
 
 def plot_region_query(
-    tiles: Any,
-    similarity: Any,
-    threshold: float | None = None,
-    point: tuple[float, float] | None = None,
-    title: str | None = None,
-    ax: Any = None,
-) -> Figure:
-    """Static counterpart of :func:`region_explorer`: the similarity heat map over the optical image.
+    tiles: Any, similarity: Any, threshold: float | None = None, point: tuple[float, float] | None = None,
+    title: str | None = None, ax: Any = None,
+) -> Figure:  # fmt: skip
+    """Static :func:`region_explorer`: the similarity (``eval.similarity_grid``) over the optical image.
 
-    ``similarity`` ``[rows, cols]`` (``gid="similarity"``) comes from ``eval.similarity_grid``; tiles at or
-    above ``threshold`` are outlined and ``point`` ``(lon, lat)`` is circled.
+    Tiles at or above ``threshold`` are outlined and ``point`` ``(lon, lat)`` is circled.
     """
     fig, ax = _optical_axes(tiles, ax, (6.5, 5.5))
     s = np.asarray(similarity, dtype=np.float64)
@@ -409,15 +355,12 @@ def plot_region_query(
     if point is not None:
         x, y = transformer("EPSG:4326", tiles.crs).transform(*point)
         ax.plot(x, y, "o", ms=10, mfc="none", mec=QUERY_COLOUR, mew=2.5)
-    ax.set_title(title or "cosine similarity of every tile to the clicked tile (circled)", fontsize=10)
+    label(ax, title or "cosine similarity of every tile to the clicked tile (circled)")
     return fig
 
 
 def plot_region_mask(tiles: Any, mask: Any, truth: Any = None, title: str | None = None) -> Figure:
-    """Static counterpart of :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical.
-
-    ``truth`` ``[H, W]`` is outlined in white.
-    """
+    """Static :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical; truth white."""
     fig, ax = _optical_axes(tiles, None, (6, 5.5))
     extent = _extent(tiles.source_transform, tiles.source_shape)
     m = np.asarray(mask, dtype=bool)
@@ -426,5 +369,5 @@ def plot_region_mask(tiles: Any, mask: Any, truth: Any = None, title: str | None
     if truth is not None:
         truth = np.asarray(truth, dtype=bool)[::step, ::step]
         outline(ax, truth, "white", width=1.0, extent=extent, origin="upper")
-    ax.set_title(title or f"one-shot mask ({m.mean():.1%} of the raster)", fontsize=10)
+    label(ax, title or f"one-shot mask ({m.mean():.1%} of the raster)")
     return fig

@@ -1,10 +1,7 @@
 """Segment Anything on the map: click (or draw a box) and SAM outlines what is there; export it as polygons.
 
-The pattern of segment-geospatial's ``show_map`` and ``raster_to_vector``: a window of the chosen composite
-(:mod:`xmodal_lab.data.composites`) around the click goes to SAM, the best mask becomes polygons in the
-raster's CRS (``rasterio.features.shapes`` + shapely, :func:`xmodal_lab.eval.segmentation.to_polygons`),
-drawn on the map and exported to a new GeoPackage. The segmenter is passed in (``viz`` does not import
-``segment``); an untrained SAM (no checkpoint) says so on the map.
+As segment-geospatial's ``show_map``: a window of one composite around the click goes to the segmenter passed
+in, and its best mask becomes polygons in the raster's CRS. An untrained SAM says so on the map.
 """
 
 from __future__ import annotations
@@ -36,9 +33,8 @@ _EMPTY = {"type": "FeatureCollection", "features": []}
 
 
 def lonlat_to_pixels(points: Any, transform: Any, crs: str) -> np.ndarray:
-    """``[N, 2]`` ``(lon, lat)`` as ``[N, 2]`` ``(x, y)`` pixel coordinates of a grid (``transform``, ``crs``)."""
+    """``[N, 2]`` ``(lon, lat)`` as ``[N, 2]`` ``(x, y)`` pixels of a grid (``transform``, ``crs``)."""
     from affine import Affine
-
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     xs, ys = transformer("EPSG:4326", str(crs)).transform(p[:, 0], p[:, 1])
     return np.stack(~Affine(*tuple(transform)[:6]) @ (np.asarray(xs), np.asarray(ys)), axis=1)
@@ -46,10 +42,7 @@ def lonlat_to_pixels(points: Any, transform: Any, crs: str) -> np.ndarray:
 
 @dataclass
 class SamMapResult:
-    """SAM's best mask ``[h, w]`` on a window of a raster (``transform``, ``crs``), and what made it.
-
-    ``prompts`` are ``(lon, lat, label)`` (1 on the object, 0 not); ``box`` ``(west, south, east, north)``.
-    """
+    """SAM's best mask ``[h, w]`` on a raster window, its ``prompts`` ``(lon, lat, label)`` and ``box``."""
 
     mask: np.ndarray
     transform: tuple[float, ...]
@@ -69,97 +62,65 @@ class SamMapResult:
     def window_collection(self) -> dict:
         """The window's outline as a lon/lat FeatureCollection."""
         ring = corners_lonlat(self.transform, *self.mask.shape, self.crs).tolist()
-        return {
-            "type": "FeatureCollection",
-            "features": [_feature({"type": "Polygon", "coordinates": [ring]}, {})],
-        }
+        return _collection([_feature("Polygon", [ring], {})])
 
     def to_polygons(self, properties: dict | None = None) -> dict:
         """The mask as polygons in the raster's CRS, each with the prompt's description."""
         from xmodal_lab.eval.segmentation import to_polygons
-
         props = {"rendering": self.rendering, "model_type": self.model_type, "untrained": int(self.untrained),
                  "score": float(self.score), "points": len(self.prompts), "box": int(self.box is not None),
                  **(properties or {})}  # fmt: skip
         return to_polygons(self.mask, self.transform, self.crs, properties=props)
 
 
-def _feature(geometry: dict, properties: dict) -> dict:
-    return {"type": "Feature", "geometry": geometry, "properties": properties}
+def _feature(kind: str, coordinates: list, props: dict) -> dict:
+    return {"type": "Feature", "geometry": {"type": kind, "coordinates": coordinates}, "properties": props}
+
+
+def _collection(features: list) -> dict:
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _prompt_collection(prompts: list, box: tuple | None = None) -> dict:
     """Points ``(lon, lat, label)`` in their label's colour, and the box ``(west, south, east, north)``."""
-    features = [
-        _feature(
-            {"type": "Point", "coordinates": [lon, lat]}, {"label": label, "color": _PROMPT_COLOURS[label]}
-        )
-        for lon, lat, label in prompts
-    ]
+    features = [_feature("Point", [x, y], {"label": k, "color": _PROMPT_COLOURS[k]}) for x, y, k in prompts]
     if box is not None:
         w, s, e, n = box
         ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
-        features.append(
-            _feature({"type": "Polygon", "coordinates": [ring]}, {"label": "box", "color": QUERY_COLOUR})
-        )
-    return {"type": "FeatureCollection", "features": features}
+        features.append(_feature("Polygon", [ring], {"label": "box", "color": QUERY_COLOUR}))
+    return _collection(features)
 
 
 def sam_explorer(
-    segmenter: Any,
-    tiles: Any,
-    point: tuple[float, float] | None = None,
-    modality: str = "s2",
-    window: int = 256,
-    export_dir: str | Path = ".",
-    basemap: str | None = "OpenStreetMap",
-):
-    """Click the map: Segment Anything outlines the object under the click in a window of one composite.
+    segmenter: Any, tiles: Any, point: tuple[float, float] | None = None, modality: str = "s2", window=256,
+    export_dir: str | Path = ".", basemap: str | None = "OpenStreetMap",
+):  # fmt: skip
+    """Click the map: Segment Anything outlines the object under the click in a ``window``-pixel window.
 
-    Clicks add points (the "point" buttons: positive on the object, negative not) to the current object; a
-    click outside its window, or "new object", starts another. A rectangle drawn with the draw tool is a
-    box prompt (clipped to the window). The export button writes the mask's polygons, in the raster's CRS,
-    to the first free ``sam_NNN.gpkg`` in ``export_dir``.
-
-    Args:
-        segmenter: a ``SamSegmenter`` (``SamSegmenter(build_sam())``); an untrained one is labelled on the map.
-        tiles: a ``TileEmbeddings``, a :class:`~xmodal_lab.viz.region_maps.RasterPair` or ``(s1_path, s2_path)``.
-        point: the first click ``(lon, lat)``, a positive point (default: the raster's centre).
-        modality: the composite SAM sees, a rendering of :data:`SAM_MODALITIES` (``"s1"``: the radar one).
-        window: pixels per side of the window SAM sees around the object's first point.
-        export_dir: where the export button writes.
-        basemap: a leafmap basemap name, or None for none (offline).
-
-    Returns:
-        A VBox keeping ``map``, ``info``, ``sign`` (positive/negative), ``modality`` (dropdown), ``prompts``,
-        ``result`` (:class:`SamMapResult`), ``click(lon, lat)``, ``prompt_box(west, south, east, north)``,
-        ``new_object()`` and ``export(path=None)``.
+    ``tiles`` is a ``TileEmbeddings``, ``RasterPair`` or ``(s1_path, s2_path)``; ``modality`` a rendering of
+    :data:`SAM_MODALITIES`. Clicks add points to the object; one outside its window, or "new object", starts
+    another; a drawn rectangle is a box prompt. The VBox keeps ``map``, ``info``, ``sign``, ``modality``,
+    ``prompts``, ``result``, ``click``, ``prompt_box``, ``new_object()`` and ``export(path=None)``.
     """
     import ipyleaflet
     import ipywidgets as widgets
 
     from xmodal_lab.eval.tile_query import export_vectors
-
     files = {rendering: key for _, key, rendering in SAM_MODALITIES}
     if modality not in files:
         raise InputValueError(f"modality: expected one of {list(files)}, got {modality!r}")
     if isinstance(tiles, (tuple, list)):
         tiles = RasterPair.open(*tiles)
     untrained = bool(getattr(segmenter, "untrained", False))
-    mask_layer = ipyleaflet.GeoJSON(data=_EMPTY, name=LAYER_SAM,
-                                    style={"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.35})  # fmt: skip
-    window_layer = ipyleaflet.GeoJSON(data=_EMPTY, name=LAYER_WINDOW,
-                                      style={"color": "#ffffff", "weight": 1, "dashArray": "4", "fillOpacity": 0.0})  # fmt: skip
+    mask_style = {"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.35}
+    mask_layer = ipyleaflet.GeoJSON(data=_EMPTY, name=LAYER_SAM, style=mask_style)
+    window_style = {"color": "#ffffff", "weight": 1, "dashArray": "4", "fillOpacity": 0.0}
+    window_layer = ipyleaflet.GeoJSON(data=_EMPTY, name=LAYER_WINDOW, style=window_style)
     prompt_layer = ipyleaflet.GeoJSON(
-        data=_EMPTY,
-        name=LAYER_PROMPTS,
-        point_style={"radius": 5, "fillOpacity": 1.0, "weight": 1},
-        style_callback=lambda f: {
-            "color": f["properties"]["color"],
-            "fillColor": f["properties"]["color"],
-            "fillOpacity": 0.0 if f["properties"]["label"] == "box" else 1.0,
-        },
-    )
+        data=_EMPTY, name=LAYER_PROMPTS, point_style={"radius": 5, "fillOpacity": 1.0, "weight": 1},
+        style_callback=lambda f: {"color": f["properties"]["color"], "fillColor": f["properties"]["color"],
+                                  "fillOpacity": 0.0 if f["properties"]["label"] == "box" else 1.0},
+    )  # fmt: skip
     sign = widgets.ToggleButtons(options=["positive", "negative"], value="positive", description="point",
                                  style={"button_width": "70px"})  # fmt: skip
     dropdown = widgets.Dropdown(options=[(label, r) for label, _, r in SAM_MODALITIES], value=modality,
@@ -169,9 +130,8 @@ def sam_explorer(
                     [dropdown, sign, new_button])  # fmt: skip
     box.sign, box.modality, box.prompts, box.box_prompt, box.result = sign, dropdown, [], None, None
     if untrained:
-        note = (
-            f'<div style="background:#fff3cd;color:#a00;padding:4px;font-weight:bold">{UNTRAINED_NOTE}</div>'
-        )
+        style = "background:#fff3cd;color:#a00;padding:4px;font-weight:bold"
+        note = f'<div style="{style}">{UNTRAINED_NOTE}</div>'
         box.map.sam_note = add_control(box.map, widgets.HTML(note), "bottomright")
 
     def segment(prompts: list, bbox: tuple | None) -> SamMapResult:
@@ -186,25 +146,24 @@ def sam_explorer(
             labels = np.array([p[2] for p in prompts], np.int64)
         if bbox:
             west, south, east, north = bbox
-            corners = lonlat_to_pixels(
-                [(west, south), (east, north), (west, north), (east, south)], transform, crs
-            )
+            lonlats = [(west, south), (east, north), (west, north), (east, south)]
+            corners = lonlat_to_pixels(lonlats, transform, crs)
             lo, hi = corners.min(0), corners.max(0)
             xyxy = [*np.clip(lo, 0, (w - 1, h - 1)), *np.clip(hi, 0, (w - 1, h - 1))]
         segmenter.set_image(bands, rendering=rendering)
-        masks = segmenter.predict(
-            points=pts, labels=labels, box=xyxy, multimask=len(prompts) == 1 and not bbox
-        )
+        multimask = len(prompts) == 1 and not bbox
+        masks = segmenter.predict(points=pts, labels=labels, box=xyxy, multimask=multimask)
         best = int(np.argmax(masks.scores))
-        return SamMapResult(np.asarray(masks.masks[best], bool), tuple(transform), crs, float(masks.scores[best]),
-                            rendering, bool(getattr(masks, "untrained", untrained)),
-                            str(getattr(segmenter, "model_type", "unknown")), list(prompts), bbox)  # fmt: skip
+        return SamMapResult(
+            np.asarray(masks.masks[best], bool), tuple(transform), crs, float(masks.scores[best]), rendering,
+            bool(getattr(masks, "untrained", untrained)), str(getattr(segmenter, "model_type", "unknown")),
+            list(prompts), bbox,
+        )  # fmt: skip
 
     def query(lon: float, lat: float) -> SamMapResult:
         label = 1 if sign.value == "positive" else 0
         prompts = [*box.prompts, (float(lon), float(lat), label)]
-        fresh = (not box.prompts and box.box_prompt is None) or not box.result.contains(lon, lat)
-        if fresh:
+        if (not box.prompts and box.box_prompt is None) or not box.result.contains(lon, lat):  # a new object
             prompts, box.box_prompt = prompts[-1:], None
         if box.box_prompt is None and not any(p[2] == 1 for p in prompts):
             raise InputValueError(

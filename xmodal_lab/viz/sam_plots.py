@@ -1,7 +1,6 @@
-"""Figures of masks with their prompts: Segment Anything, PerSAM and the encoder one-shot segmenter.
+"""Figures of masks with their prompts: Segment Anything (its model named in the title), PerSAM, one-shot.
 
-Every SAM figure names its model in the title, so an untrained SAM's random masks are never mistaken for
-SAM's. Results are read by attribute only: ``viz`` does not import ``segment``.
+Results are read by attribute only: ``viz`` does not import ``segment``.
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = Non
         pts = to_numpy(points).reshape(-1, 2)
         lab = np.ones(len(pts)) if labels is None else to_numpy(labels).ravel()
         for (x, y), positive in zip(pts, lab):
-            style = _POSITIVE if positive else _NEGATIVE
-            ax.plot(x, y, mew=0.8, ls="none", **style)
+            ax.plot(x, y, mew=0.8, ls="none", **(_POSITIVE if positive else _NEGATIVE))
     if box is not None:
         for x0, y0, x1, y1 in to_numpy(box).reshape(-1, 4):
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2,
@@ -46,7 +44,7 @@ def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = Non
 
 
 def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str):
-    """The image with a mask in blue; against a true mask (dashed), its IoU and area ratio in the title."""
+    """The image with a mask in blue; against a true mask (dashed), IoU and area ratio in the title."""
     mask = to_numpy(mask).astype(bool)
     show(ax, rgb)
     ax.imshow(mask.astype(int), cmap=_OVERLAY, vmin=0, vmax=1, interpolation="nearest")
@@ -61,20 +59,16 @@ def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str):
     ax.set_title(text, fontsize=8)
 
 
-def plot_sam_masks(
-    image: Any, result: Any, *, modality: str = "s2", what: str = "SAM masks", truth: Any = None
-) -> Figure:
-    """SAM's masks (a ``SamMasks``) for one tile, with their prompts and the model named in the title.
+def plot_sam_masks(image: Any, result: Any, *, modality="s2", what="SAM masks", truth: Any = None) -> Figure:
+    """SAM's masks (a ``SamMasks``) for one tile with their prompts; ``what`` the figure shows titles it.
 
-    ``what`` says what the figure shows (``"box prompt, optical"``); against ``truth`` ``[H, W]`` the panels
-    give IoU and area ratio, which shows how much a model overestimates boundaries.
+    Against ``truth`` ``[H, W]`` panels give IoU and area ratio (how much a model overestimates boundaries).
     """
     rgb = render(image, modality)
     masks, scores = to_numpy(result.masks).astype(bool), to_numpy(result.scores)
     if masks.ndim != 3 or masks.shape[1:] != rgb.shape[:2]:
-        raise ValueError(
-            f"masks: expected [M, {rgb.shape[0]}, {rgb.shape[1]}] booleans, got shape {masks.shape}"
-        )
+        h, w = rgb.shape[:2]
+        raise ValueError(f"masks: expected [M, {h}, {w}] booleans, got shape {masks.shape}")
     fig, axes = grid(1, 1 + min(len(masks), 3), 3.0)
     show(axes[0, 0], rgb, "tile and prompts")
     draw_prompts(axes[0, 0], result.prompt_points, result.prompt_labels, result.prompt_box)
@@ -95,8 +89,7 @@ def _confidence_panel(fig, ax, confidence: Any, points: Any, label: str, title: 
 def plot_persam(image: Any, result: Any, *, truth: Any = None) -> Figure:
     """PerSAM (a ``PerSamResult``) on a target tile: its confidence map, the points picked, the final mask."""
     rgb = render(image, "s2")
-    fig, axes = grid(1, 3, 3.0)
-    axes = axes[0]
+    fig, [axes] = grid(1, 3, 3.0)
     show(axes[0], rgb, "target tile")
     _confidence_panel(fig, axes[1], result.confidence, result.points, "cosine similarity to target",
                       "confidence S and the points\npicked from it (max +, min -)")  # fmt: skip
@@ -107,22 +100,12 @@ def plot_persam(image: Any, result: Any, *, truth: Any = None) -> Figure:
 
 
 def plot_one_shot(
-    image: Any,
-    result: Any,
-    index: int = 0,
-    *,
-    truth: Any = None,
-    baseline: Any = None,
-    what: str = "encoder one-shot",
+    image, result: Any, index: int = 0, *, truth: Any = None, baseline: Any = None, what="encoder one-shot"
 ) -> Figure:
-    """The kit's encoder one-shot segmenter (a ``OneShotResult``, no SAM) on target ``index`` of ``image``.
-
-    ``truth`` and ``baseline`` (e.g. the band threshold's mask) are ``[H, W]`` masks of that target.
-    """
+    """The encoder one-shot segmenter's ``OneShotResult`` on target ``index``, ``[H, W]`` truth, baseline."""
     img = to_numpy(image)
     rgb = render(img[index] if img.ndim == 4 else img, "s2")
-    fig, axes = grid(1, 2 + (baseline is not None), 3.0)
-    axes = axes[0]
+    fig, [axes] = grid(1, 2 + (baseline is not None), 3.0)
     points = np.stack([to_numpy(result.positive_points)[index], to_numpy(result.negative_points)[index]])
     _confidence_panel(fig, axes[0], to_numpy(result.confidence)[index], points, "confidence",
                       f"confidence (threshold {result.threshold:.2f})\nmax +, min -")  # fmt: skip
