@@ -1,7 +1,4 @@
-"""xmodal_lab: a Jupyter-first teaching kit for cross-modal Earth-observation foundation models.
-
-Subpackages load on first use (``xmodal_lab.models``), so ``import xmodal_lab`` stays light.
-"""
+"""xmodal_lab: a Jupyter-first teaching kit for cross-modal Earth-observation models (subpackages load on use)."""
 
 from __future__ import annotations
 

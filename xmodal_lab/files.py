@@ -1,4 +1,4 @@
-"""The one way the kit writes a file: into a temporary file beside it, then linked to its name, never overwriting.
+"""The kit's one way to write a file: a temporary file beside it, then linked to its name (never over another).
 
 The link is the existence check (no race); a crash, a full disk or Ctrl-C leaves nothing under the final name.
 """
@@ -59,10 +59,7 @@ def _file_name(path: str | Path, what: str) -> Path:
 
 
 def check_new(path: str | Path, what: str = "file", suffixes: tuple[str, ...] | None = None) -> Path:
-    """``path`` as a Path, checked before any work: a known suffix, a free name, an existing parent folder.
-
-    Raises InputTypeError or ValueError (no file path, another suffix), OutputExistsError or OutputWriteError.
-    """
+    """``path`` as a Path, checked before any work: a known suffix, a free name, an existing parent folder."""
     path = _file_name(path, what)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: expected a {what} file name ending in {' or '.join(suffixes)}")
@@ -205,10 +202,7 @@ def _sync(path: Path, strict: bool = True) -> None:
 
 @contextlib.contextmanager
 def claim(path: str | Path, what: str = "checkpoint") -> Iterator[Path]:
-    """Hold ``path``'s name for one run (OutputExistsError if the file exists or another live run holds it).
-
-    The claim is a lock on ``<path>.lock``, released when the block ends or the process dies (no stale claim).
-    """
+    """Hold ``path``'s name for one run, refused if taken: a lock on ``<path>.lock`` that dies with its process."""
     path = check_new(path, what)
     lock = path.with_name(path.name + ".lock")
     while True:

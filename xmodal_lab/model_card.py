@@ -15,13 +15,11 @@ from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
 from xmodal_lab.errors import InputValueError, OutputWriteError
 from xmodal_lab.files import publish
 
-#: Each modality's bands and units, as the kit's models take them.
-MODALITIES = {
+MODALITIES = {  # bands and units of each input, as the kit's models take them
     "s1": ([b.name for b in S1_BANDS], "Sentinel-1 sigma0 in dB"),
     "s2": ([b.name for b in S2_BANDS], "Sentinel-2 L2A reflectance (digital number / 10000)"),
 }
-#: Architectures by registry name, for ``mlm:architecture``.
-ARCHITECTURES = {
+ARCHITECTURES = {  # by registry name, for ``mlm:architecture``
     "contrastive": "Vision Transformer dual encoder (CLIP-style)",
     "croma": "CROMA (Vision Transformer)",
     "scale_mae": "Scale-MAE (Vision Transformer)",
@@ -32,13 +30,10 @@ ARCHITECTURES = {
 
 
 def input_recipe(model: nn.Module) -> dict[str, Any]:
-    """``{modality: {"bands", "units", "normalisation", ...}}``: what each input goes through first.
-
-    An ``InputNorm`` gives its ``mean``/``std``; an ``InputRecipe`` also its ``mode``, ``gain``, range and bands.
-    """
+    """``{modality: {"bands", "units", "normalisation", ...}}``: each input's norm (mean/std, or mode/gain...)."""
     out = {}
-    has_norm = any(hasattr(model, f"norm_{key}") for key in MODALITIES)
-    source = model if has_norm else getattr(model, "encoder", model)  # a segmentation model's: its encoder's
+    has_norm = any(hasattr(model, f"norm_{key}") for key in MODALITIES)  # else a segmentation model's encoder
+    source = model if has_norm else getattr(model, "encoder", model)
     for key, (bands, units) in MODALITIES.items():
         norm = getattr(source, f"norm_{key}", None)
         if norm is None:
@@ -130,8 +125,7 @@ def push_to_hub(model: nn.Module, repo_id: str, *, card: dict[str, Any] | None =
                 token: str | None = None, commit_message: str = "Upload an xmodal_lab model") -> str:  # fmt: skip
     """Upload a model as a Hugging Face Hub folder (see :func:`~xmodal_lab.models.save_pretrained`); its commit URL.
 
-    Needs an account (``hf auth login``, or ``token=``) and the network; offline or without a token it fails before
-    writing anything. Every failure is an OutputWriteError naming the fix.
+    Needs a token (``hf auth login``) and the network; every failure is an OutputWriteError naming the fix.
     """
     import huggingface_hub as hub
 

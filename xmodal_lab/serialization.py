@@ -19,7 +19,7 @@ try:
 except ImportError:  # numpy < 2
     from numpy.core.multiarray import _reconstruct
 
-#: Types allowed besides torch's defaults: what pickled NumPy arrays need (older checkpoints' random state).
+#: Types allowed besides torch's defaults: those of pickled NumPy arrays (older checkpoints' random state).
 SAFE_GLOBALS = [_reconstruct, np.ndarray, np.dtype] + [
     type(np.dtype(t)) for t in ("uint8", "uint32", "int64", "float32", "float64", "bool")
 ]
@@ -34,13 +34,9 @@ def _reason(error: BaseException) -> str:
 
 def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu",
               mmap: bool = False) -> Any:  # fmt: skip
-    """``torch.load`` that never runs code from the file; ``what`` names the file in messages.
+    """``torch.load`` that never runs code from the file (CheckpointError); ``what`` names it in messages.
 
-    ``mmap`` maps the tensors from a zip-format file (read on first use) instead of reading them all now.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: an empty, corrupt or foreign file, or one asking to import more than plain types.
+    ``mmap`` maps the tensors of a zip-format file (read on first use) instead of reading them all now.
     """
     path = as_path(path, f"{what} path")
     if not path.is_file():

@@ -30,9 +30,8 @@ def _sample(x: Any) -> tuple[np.ndarray, np.dtype]:
         flat = x.detach().reshape(-1)
         values = flat[:: max(1, flat.numel() // _SAMPLE)].cpu().double().numpy()
     else:
-        arr = np.asarray(x)
-        dtype, flat = arr.dtype, arr.reshape(-1)
-        values = flat[:: max(1, flat.size // _SAMPLE)].astype(np.float64)
+        flat = np.asarray(x).reshape(-1)
+        dtype, values = flat.dtype, flat[:: max(1, flat.size // _SAMPLE)].astype(np.float64)
     return values[np.isfinite(values)], dtype
 
 
