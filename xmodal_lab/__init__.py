@@ -1,15 +1,4 @@
-"""xmodal_lab: a Jupyter-first teaching kit for cross-modal Earth-observation foundation models.
-
-Subpackages (imported on first use, so ``import xmodal_lab`` stays light):
-    data: simulated co-registered Sentinel-1/Sentinel-2 world, real sample pairs, loaders.
-    models: contrastive dual encoder, Scale-MAE, CROMA, SkySense, MMEarth (re-exports ``segment``'s names).
-    weights: published weights (``pretrained(name)``), their input recipes and checkpoint converters.
-    segment: Segment Anything, PerSAM and one-shot segmentation with any encoder's features.
-    train: ``fit()`` and the Lightning tasks behind it.
-    eval: retrieval, linear probe, kNN, label efficiency, 2-D projections.
-    viz: matplotlib figures and leafmap/ipywidgets maps.
-    lesson: checked claims (`expect`) and checked exercises for the notebooks.
-"""
+"""xmodal_lab: a Jupyter-first teaching kit for cross-modal Earth-observation models (subpackages load on use)."""
 
 from __future__ import annotations
 
@@ -22,16 +11,8 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = ("data", "models", "weights", "segment", "train", "eval", "viz", "lesson")
 
-__all__ = [
-    "__version__",
-    "cache_dir",
-    "data_dir",
-    "fast_mode",
-    "get_device",
-    "pick",
-    "seed_everything",
-    *_SUBPACKAGES,
-]
+__all__ = ["__version__", "cache_dir", "data_dir", "fast_mode", "get_device", "pick", "seed_everything",
+           *_SUBPACKAGES]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,4 @@
-"""Run-time settings shared by the whole kit: fast mode, folders, seeding and device choice.
-
-``XMODAL_FAST=1`` (CI, Binder) shrinks data, steps and presets; ``XMODAL_DATA_DIR`` and ``XMODAL_CACHE_DIR``
-move the bundled samples and the cache. No torch at import time, so ``import xmodal_lab`` stays light.
-"""
+"""Run-time settings of the whole kit: fast mode, folders, seeding and device (torch is imported only when used)."""
 
 from __future__ import annotations
 
@@ -14,18 +10,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xmodal_lab.errors import InputTypeError, InputValueError
+
 if TYPE_CHECKING:
     import torch
-
-_TRUE = {"1", "true", "yes", "on"}
 
 #: Repository root when the package runs from a checkout (editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def fast_mode() -> bool:
-    """Whether fast mode is on (``XMODAL_FAST=1``)."""
-    return os.environ.get("XMODAL_FAST", "0").strip().lower() in _TRUE
+    """Whether fast mode is on (``XMODAL_FAST=1``: CI and Binder shrink data, steps and presets)."""
+    return os.environ.get("XMODAL_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def pick(fast, full):
@@ -82,8 +78,6 @@ def requested_device(prefer: object) -> torch.device:
     """The device ``prefer`` names, refused (with the fix) when it is no device or not on this machine."""
     import torch
 
-    from xmodal_lab.errors import InputTypeError, InputValueError
-
     if not isinstance(prefer, (str, torch.device)):
         raise InputTypeError(f"device: expected a name like 'cpu' or 'cuda', got {prefer!r}")
     try:
@@ -91,10 +85,8 @@ def requested_device(prefer: object) -> torch.device:
     except RuntimeError:
         raise InputValueError(f"device: {prefer!r} is not a device; use 'cpu', 'cuda', 'cuda:0' or 'mps'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputValueError(
-            f"device={str(prefer)!r} but no CUDA GPU is visible to PyTorch; use device='cpu' or leave it out "
-            "(get_device() picks the best device there is)"
-        )
+        raise InputValueError(f"device={str(prefer)!r} but no CUDA GPU is visible to PyTorch; use device='cpu' "
+                              "or leave it out (get_device() picks the best device there is)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise InputValueError(f"device={str(prefer)!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -103,11 +95,7 @@ def requested_device(prefer: object) -> torch.device:
 
 
 def release_memory() -> None:
-    """Collect garbage and hand the memory freed since back to the system (glibc's ``malloc_trim``).
-
-    After a large step (training, a big embedding) the C allocator keeps the freed memory for reuse, so the
-    kernel's resident memory stays near its peak; on Linux with glibc this returns it. Elsewhere only collects.
-    """
+    """Collect garbage and hand the freed memory back to the system (glibc's ``malloc_trim``; else it stays)."""
     gc.collect()
     if sys.platform.startswith("linux"):
         trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # absent from musl and other C libraries

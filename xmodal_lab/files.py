@@ -1,19 +1,17 @@
-"""The one way the kit writes a file: into a temporary file beside it, then published without overwriting.
+"""The kit's one way to write a file: a temporary file beside it, then linked to its name (never over another).
 
-:func:`publishing` yields a temporary path in the target folder; the writer (``open``, ``torch.save``, rasterio,
-geopandas) fills it; the file is flushed to disk and linked to its final name, which fails if anything is
-there (no race: the link is the check). A crash, a full disk or Ctrl-C leaves nothing under the final name.
+The link is the existence check (no race); a crash, a full disk or Ctrl-C leaves nothing under the final name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from xmodal_lab.errors import InputTypeError, InputValueError, OutputExistsError, OutputWriteError
@@ -22,8 +20,7 @@ _CAUSES = {
     errno.ENOSPC: "the disk is full; free some space or write elsewhere",
     errno.EFBIG: "the file is larger than this system allows (a file-size limit); write elsewhere",
     errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
-    errno.EACCES: "no permission to write in its folder; choose a folder of yours",
-    errno.EPERM: "no permission to write in its folder; choose a folder of yours",
+    **dict.fromkeys((errno.EACCES, errno.EPERM), "no permission to write in its folder; choose a folder of yours"),
     errno.EROFS: "its folder is on a read-only file system; choose another folder",
     errno.ENOTDIR: "a part of its folder path is a file, not a folder",
     errno.ENOENT: "its folder does not exist; create it first",
@@ -31,7 +28,10 @@ _CAUSES = {
 _NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK)
 
 
-def _write_error(path: Path, error: OSError, what: str) -> OutputWriteError:
+def _write_error(path: Path, error: OSError, what: str, folder: bool = False) -> OutputWriteError:
+    """The OutputWriteError naming the cause; ``folder``: blame a file in the folder path, if there is one."""
+    if folder and any(p.is_file() for p in path.parents):
+        error = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
     if error.errno is None:  # a library's error without a system cause: say how full the disk is
         try:
             free = f"; {shutil.disk_usage(path.parent).free / 1e9:.2f} GB free on its disk"
@@ -53,21 +53,13 @@ def _file_name(path: str | Path, what: str) -> Path:
     """``path`` as a Path, refused when it is not a path or names no file ('', '.', an existing folder)."""
     as_path(path, f"{what} path")
     if str(path).strip() in ("", ".") or Path(path).is_dir():
-        raise InputValueError(
-            f"{what} path {str(path)!r} names a folder, not a file; give a file name such as 'run/model.pt'"
-        )
+        raise InputValueError(f"{what} path {str(path)!r} names a folder, not a file; give a file name such as "
+                              "'run/model.pt'")
     return Path(path)
 
 
 def check_new(path: str | Path, what: str = "file", suffixes: tuple[str, ...] | None = None) -> Path:
-    """``path`` as a Path, checked before any work: a known suffix, a free name, an existing parent folder.
-
-    Raises:
-        InputTypeError: ``path`` is not a str or Path.
-        ValueError: a suffix not in ``suffixes``; a path naming a folder ('', '.').
-        OutputExistsError: the file exists (a FileExistsError too).
-        OutputWriteError: its parent is missing or not a folder.
-    """
+    """``path`` as a Path, checked before any work: a known suffix, a free name, an existing parent folder."""
     path = _file_name(path, what)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: expected a {what} file name ending in {' or '.join(suffixes)}")
@@ -79,23 +71,15 @@ def check_new(path: str | Path, what: str = "file", suffixes: tuple[str, ...] | 
     return path
 
 
-@contextmanager
+@contextlib.contextmanager
 def publishing(path: str | Path, what: str = "file", writer_creates: bool = False, keep_if_taken: bool = False,
                replace: bool = False, parents: bool = False) -> Iterator[Path]:  # fmt: skip
     """Yield a temporary path beside ``path``; on a clean exit, flush it to disk and publish it as ``path``.
 
-    Args:
-        path: the final name; never replaced if something is there.
-        what: the kind of file, for messages ("checkpoint", "GeoTIFF").
-        writer_creates: the temporary path does not exist yet (for drivers that refuse an existing file).
-        keep_if_taken: when ``path`` was taken while writing, keep the written file and name it in the error
-            (for results that took long to compute, such as a trained checkpoint).
-        replace: replace ``path`` if it exists, in one step (only where the user asked to overwrite).
-        parents: create the missing folders above ``path``.
-
-    Raises:
-        OutputExistsError: ``path`` exists, before or after writing.
-        OutputWriteError: the folder or the disk refused the file (the cause is named).
+    ``path`` is never replaced, unless ``replace`` (in one step, where the user asked to overwrite): when it exists
+    before or after writing, OutputExistsError (``keep_if_taken`` keeps what was written and names it); when the
+    folder or the disk refuses the file, OutputWriteError naming the cause. ``what`` names the file in messages,
+    ``writer_creates`` leaves no temporary file for drivers that refuse an existing one, ``parents`` makes folders.
     """
     path = _file_name(path, what)
     try:
@@ -103,9 +87,7 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
             path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
     except OSError as error:
-        not_dir = any(p.is_file() for p in path.parents)
-        cause = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) if not_dir else error
-        raise _write_error(path, cause, what) from error
+        raise _write_error(path, error, what, folder=True) from error
     os.close(fd)
     tmp, keep = Path(name), False
     try:
@@ -127,10 +109,7 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # temporary files are private; the result gets the usual permissions
-            if replace:
-                os.replace(tmp, path)
-            else:
-                _link(tmp, path)
+            (os.replace if replace else _link)(tmp, path)
         except FileExistsError:
             keep = keep_if_taken
             kept = f"; what was written is kept as {tmp}" if keep else ""
@@ -148,10 +127,7 @@ def publishing(path: str | Path, what: str = "file", writer_creates: bool = Fals
 
 def publish(path: str | Path, write: Callable[[Path], object], what: str = "file",
             check: Callable[[Path], bool] | None = None, **options: bool) -> Path:  # fmt: skip
-    """Call ``write(tmp)`` and publish ``tmp`` as the new file ``path`` (see :func:`publishing`).
-
-    ``check(tmp)`` reads the written file back; False raises an ``OutputWriteError`` and publishes nothing.
-    """
+    """Call ``write(tmp)`` and publish ``tmp`` as ``path`` (:func:`publishing`), unless ``check(tmp)`` is False."""
     path = _file_name(path, what)
     if not options.get("replace") and (path.parent.is_dir() or not options.get("parents")):
         check_new(path, what)  # a missing folder is created (parents=True); the link never overwrites
@@ -184,11 +160,7 @@ def _companions(tmp: Path) -> list[Path]:
 
 
 def _full_disk(tmp: Path, room: int = 1 << 20) -> OSError | None:
-    """The system error behind a library's failed write of ``tmp``, if less than ``room`` bytes were left to it.
-
-    GDAL and SQLite report a refused write without its errno (and SQLite may leave an empty file): a full
-    disk, or files within ``room`` of the file-size limit (``ulimit -f``), is taken as the cause.
-    """
+    """A full disk or the file-size limit (within ``room`` bytes) as the cause of a write without errno (GDAL)."""
     try:
         import resource  # POSIX only
     except ImportError:
@@ -201,9 +173,7 @@ def _full_disk(tmp: Path, room: int = 1 << 20) -> OSError | None:
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
     if resource and limit != resource.RLIM_INFINITY and largest + room > limit:
         return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
-    if free < room:
-        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return None
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) if free < room else None
 
 
 def _link(tmp: Path, path: Path) -> None:
@@ -230,17 +200,9 @@ def _sync(path: Path, strict: bool = True) -> None:
             raise
 
 
-@contextmanager
+@contextlib.contextmanager
 def claim(path: str | Path, what: str = "checkpoint") -> Iterator[Path]:
-    """Hold ``path``'s name for one run: refuse it if the file exists or another live run holds it.
-
-    The claim is a lock on ``<path>.lock``, released when the block ends or the process dies (a killed run
-    leaves no stale claim). The file itself is still published with :func:`publishing`, which re-checks.
-
-    Raises:
-        OutputExistsError: the file exists, or another run is writing it.
-        OutputWriteError: its folder cannot take a file.
-    """
+    """Hold ``path``'s name for one run, refused if taken: a lock on ``<path>.lock`` that dies with its process."""
     path = check_new(path, what)
     lock = path.with_name(path.name + ".lock")
     while True:
@@ -252,15 +214,11 @@ def claim(path: str | Path, what: str = "checkpoint") -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise OutputExistsError(
-                f"{what} {path} is being written by another run (it holds {lock}); choose another path"
-            ) from None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
+            raise OutputExistsError(f"{what} {path} is being written by another run (it holds {lock}); choose "
+                                    "another path") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
         os.close(fd)  # the lock file was removed by its last holder between open and lock: try again
     try:
         check_new(path, what)  # a file that appeared before the claim held
@@ -273,26 +231,16 @@ def claim(path: str | Path, what: str = "checkpoint") -> Iterator[Path]:
 
 
 def new_folder(path: str | Path, what: str = "folder") -> Path:
-    """Create the folder ``path`` (and its missing parents) for one run only: it must not exist yet.
-
-    ``os.mkdir`` is the claim: of two runs asking for one name, exactly one gets it.
-
-    Raises:
-        OutputExistsError: ``path`` exists (another run's folder, or a file).
-        OutputWriteError: its parent cannot take a folder (the cause is named).
-    """
+    """Create the new folder ``path`` (and missing parents) for one run; ``os.mkdir`` is the claim."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(path)
     except FileExistsError:
-        raise OutputExistsError(
-            f"{what} {path} exists; it belongs to another run (choose a new folder or delete it)"
-        ) from None
+        raise OutputExistsError(f"{what} {path} exists; it belongs to another run (choose a new folder or "
+                                "delete it)") from None
     except OSError as error:
-        not_dir = any(p.is_file() for p in path.parents)
-        cause = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) if not_dir else error
-        raise _write_error(path, cause, what) from error
+        raise _write_error(path, error, what, folder=True) from error
     return path
 
 

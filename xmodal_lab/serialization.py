@@ -1,7 +1,4 @@
-"""Loading the kit's files without executing code: ``torch.load(weights_only=True)`` with clear errors.
-
-A pickle can run any code when it is read, and checkpoints are shared in a course.
-"""
+"""Loading the kit's files without running code from them (``torch.load(weights_only=True)``), with clear errors."""
 
 from __future__ import annotations
 
@@ -17,40 +14,29 @@ import torch
 from xmodal_lab.errors import CheckpointError
 from xmodal_lab.files import as_path
 
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct
 
-def _numpy_globals() -> list[Any]:
-    """What pickled NumPy arrays reference (older checkpoints hold them in their random state)."""
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct
-    dtypes = [type(np.dtype(t)) for t in ("uint8", "uint32", "int64", "float32", "float64", "bool")]
-    return [_reconstruct, np.ndarray, np.dtype, *dtypes]
-
-
-#: Types allowed besides torch's defaults (tensors, containers, numbers, strings).
-SAFE_GLOBALS = _numpy_globals()
+#: Types allowed besides torch's defaults: those of pickled NumPy arrays (older checkpoints' random state).
+SAFE_GLOBALS = [_reconstruct, np.ndarray, np.dtype] + [
+    type(np.dtype(t)) for t in ("uint8", "uint32", "int64", "float32", "float64", "bool")
+]
 
 
 def _reason(error: BaseException) -> str:
     """The useful part of torch's error (never its advice to load with ``weights_only=False``)."""
-    text = str(error)
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
+    text = str(error).split("WeightsUnpickler error:", 1)[-1]
     text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return re.split(r"(?<=\.) ", text)[0][:200]
 
 
 def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu",
               mmap: bool = False) -> Any:  # fmt: skip
-    """``torch.load`` that never runs code from the file; ``what`` names the file in messages.
+    """``torch.load`` that never runs code from the file (CheckpointError); ``what`` names it in messages.
 
-    ``mmap`` maps the tensors from the file (read on first use, copied on write) instead of reading them all
-    now; files in torch's old, non-zip format are read as usual.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: an empty, corrupt or foreign file, or one asking to import more than plain types.
+    ``mmap`` maps the tensors of a zip-format file (read on first use) instead of reading them all now.
     """
     path = as_path(path, f"{what} path")
     if not path.is_file():
@@ -64,29 +50,23 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
     except pickle.UnpicklingError as error:
         reason = _reason(error)
         if "global" in reason.lower():
-            raise CheckpointError(
-                f"{path}: refused to load: the file asks for {reason.split('GLOBAL')[-1].split()[0]!s}, which no "
-                f"{what} of xmodal_lab holds; unpickling it could run code (unsafe; only open files you trust "
-                "with tools you trust)"
-            ) from None
+            asked = reason.split("GLOBAL")[-1].split()[0]
+            raise CheckpointError(f"{path}: refused to load: the file asks for {asked}, which no {what} of "
+                                  "xmodal_lab holds; unpickling it could run code (unsafe; only open files you trust "
+                                  "with tools you trust)") from None
         raise CheckpointError(f"{path}: not a {what} of xmodal_lab (unreadable: {reason})") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError) as error:
-        raise CheckpointError(
-            f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one ({_reason(error)})"
-        ) from None
+        raise CheckpointError(f"{path}: not a {what} of xmodal_lab, or a truncated or corrupt copy of one "
+                              f"({_reason(error)})") from None
 
 
 def load_weights(model: torch.nn.Module, state: dict, path: Path | str, fix: str) -> None:
-    """``model.load_state_dict(state)``; a tampered or foreign ``state`` gets a CheckpointError naming ``path``.
-
-    The message lists the first missing, unexpected and misshapen keys and ends with ``fix``.
-    """
+    """``model.load_state_dict(state)``; a foreign ``state`` gets a CheckpointError naming ``path`` and ``fix``."""
     problems = state_problems(model.state_dict(), state)
     if problems:
-        raise CheckpointError(
-            f"{path}: the weights do not fit the {getattr(model, 'name', type(model).__name__)!r} model its record "
-            f"describes ({problems}); the file was edited, or written by another version of the model: {fix}"
-        )
+        name = getattr(model, "name", type(model).__name__)
+        raise CheckpointError(f"{path}: the weights do not fit the {name!r} model its record describes ({problems}); "
+                              f"the file was edited, or written by another version of the model: {fix}")
     model.load_state_dict(state)
 
 
