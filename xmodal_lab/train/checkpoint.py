@@ -1,4 +1,4 @@
-"""Training checkpoints: published whole during and after ``fit``, never over a file; read back without running code."""
+"""Training checkpoints: published whole, never over a file; read back without running code."""
 
 from __future__ import annotations
 
@@ -30,18 +30,15 @@ def check_writable(path: str | Path, what: str = "checkpoint") -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".xmodal_write_test_"):
             pass
     except OSError as error:
-        raise OutputWriteError(
-            f"{what} {path} cannot be written: cannot write in {folder} ({error.strerror or error}); "
-            "choose another path"
-        ) from None
+        raise OutputWriteError(f"{what} {path} cannot be written: cannot write in {folder} "
+                               f"({error.strerror or error}); choose another path") from None
 
 
 def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
     """Publish the trainer's checkpoint as the new file ``path``; every process calls it, rank 0 writes.
 
-    Raises:
-        OutputExistsError: ``path`` appeared during training (the trained checkpoint is kept, and named).
-        OutputWriteError: the disk or the folder refused the file.
+    Raises ``OutputExistsError`` when ``path`` appeared during training (the trained checkpoint is kept and
+    named), ``OutputWriteError`` when the disk or the folder refused the file.
     """
     path = Path(path)
     if not trainer.is_global_zero:  # Lightning's save waits for every process; only rank 0 writes
@@ -63,9 +60,7 @@ class PeriodicCheckpoint(Callback):
         for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
             step = path.stem.rsplit("-step", 1)[1]
             if step.isdigit() and int(step) > trainer.global_step:
-                raise OutputExistsError(
-                    f"periodic checkpoints already exist ({path} ...); choose another checkpoint path"
-                )
+                raise OutputExistsError(f"periodic checkpoints already exist ({path} ...); choose another checkpoint path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
@@ -76,10 +71,9 @@ class PeriodicCheckpoint(Callback):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Lightning's checkpoint dict, loaded safely (no code in the file runs); ``"xmodal_lab"`` holds the run.
+    """Lightning's checkpoint dict, loaded safely (no code runs); ``"xmodal_lab"`` holds the run.
 
-    Raises:
-        CheckpointError: not a training checkpoint of this kit (a model file, a corrupt or unsafe file).
+    Raises ``CheckpointError`` for anything else (a model file, a corrupt or unsafe file).
     """
     ckpt = safe_load(as_path(path, "path"), what="training checkpoint")
     if isinstance(ckpt, dict) and {"name", "config", "state_dict"} <= set(ckpt) and "xmodal_lab" not in ckpt:
@@ -94,12 +88,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
-    """What a training checkpoint says about itself, without building the model.
-
-    Returns:
-        The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ``"data_statistics"``,
-        ``"lr"``, ``"warmup_steps"``, ``"total_steps"``) and ``"step"``.
-    """
+    """The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ``"lr"``, ...) and ``"step"``."""
     ckpt = read_checkpoint(path)
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
 
@@ -119,8 +108,7 @@ def training_record(info: Mapping[str, Any]) -> dict[str, Any]:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the trained model (a segmentation model whole) from a ``fit`` checkpoint.
 
-    Returns:
-        ``(model, info)``: the model in eval mode and :func:`checkpoint_info`'s dict.
+    Returns ``(model, info)``: the model in eval mode and :func:`checkpoint_info`'s dict.
     """
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
@@ -141,12 +129,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> Path:
-    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`.
-
-    Its card records the run (:func:`training_record`: fit's settings, the command line's config).
-    """
-    model, _ = load_checkpoint(path)
-    return save_model(model, out)
+    """Write a training checkpoint's weights, and its run in the card, as a model file for ``load_model``."""
+    return save_model(load_checkpoint(path)[0], out)
 
 
 def _plain(value: Any) -> Any:
@@ -154,10 +138,7 @@ def _plain(value: Any) -> Any:
 
 
 def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Raise a ``CheckpointError`` naming the problem when ``ckpt`` cannot resume training of ``model``.
-
-    Another model or config (the differences named), weights whose keys do not fit, no optimiser state.
-    """
+    """Raise a ``CheckpointError`` when ``ckpt`` holds another model or config, unfit weights or no optimiser."""
     info, name = ckpt["xmodal_lab"], getattr(model, "name", type(model).__name__)
     if info.get("name") is not None and info["name"] != name:
         raise CheckpointError(
@@ -168,11 +149,8 @@ def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) ->
     if not (dataclasses.is_dataclass(config) and isinstance(saved, Mapping)):
         return
     mine = dataclasses.asdict(config)
-    diff = [
-        f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}"
-        for k in sorted(set(mine) | set(saved))
-        if _plain(saved.get(k)) != _plain(mine.get(k))
-    ]
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in sorted(set(mine) | set(saved))
+            if _plain(saved.get(k)) != _plain(mine.get(k))]  # fmt: skip
     if diff:
         raise CheckpointError(
             f"fit: {path} holds a {name!r} model of another config ({'; '.join(diff)}); build the model "
