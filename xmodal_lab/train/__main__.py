@@ -82,7 +82,7 @@ FLAGS = {
         # FitConfig's knobs, with its defaults
         ("--weight-decay", float, FitConfig.weight_decay, "AdamW weight decay (default: 0.05)"),
         ("--warmup-steps", int, FitConfig.warmup_steps, "default: 5%% of the schedule"),
-        ("--schedule-steps", int, FitConfig.schedule_steps, "cosine schedule length when longer than --max-steps"),
+        ("--schedule-steps", int, FitConfig.schedule_steps, "cosine schedule length beyond --max-steps"),
         ("--grad-clip", float, FitConfig.grad_clip, "gradient-norm clip (default: 1)"),
         ("--devices", _devices, FitConfig.devices, "number of devices, -1 (all), 0,1 or auto"),
         ("--num-nodes", int, FitConfig.num_nodes, "machines (DDP across nodes)"),
@@ -90,7 +90,7 @@ FLAGS = {
         ("--strategy", str, FitConfig.strategy, "Lightning strategy (auto picks DDP for several devices)"),
         ("--precision", str, FitConfig.precision, "default: bf16-mixed on GPU, 32-true on CPU"),
         ("--num-workers", int, FitConfig.num_workers, "DataLoader workers per device"),
-        ("--checkpoint-every", int, FitConfig.checkpoint_every, "also write <out>-step<N>.ckpt every N steps"),
+        ("--checkpoint-every", int, FitConfig.checkpoint_every, "write <out>-step<N>.ckpt every N steps"),
     ),
     "output": (
         ("--out", None, None, "checkpoint to write (required; never overwritten)"),
@@ -150,8 +150,7 @@ def _mapping(block: Any, valid: Sequence[str] | None, where: str, path: str | Pa
     if unknown:
         of = f" of '{where.rstrip('.')}'" if where else ""
         raise InputValueError(
-            f"--config {path}: unknown key '{where}{unknown[0]}'; the valid keys{of} are {', '.join(valid)}"
-        )
+            f"--config {path}: unknown key '{where}{unknown[0]}'; the valid keys{of} are {', '.join(valid)}")
     return block
 
 
@@ -178,7 +177,7 @@ def _option(action: argparse.Action, value: Any, key: str) -> Any:
 
 
 def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A YAML run config as its flags' values (by ``dest``) and its ``set`` overrides; mistakes raise usage errors."""
+    """A YAML run config as its flags' values (by ``dest``) and its ``set`` overrides, checked."""
     try:
         with open(path) as file:
             raw = yaml.safe_load(file)
@@ -265,8 +264,9 @@ def _geotiff(args: argparse.Namespace, tag: str) -> Path:
     root = Path(args.root).expanduser()
     hits = sorted(p for p in root.glob("*.tif*") if tag in p.name.lower())
     if len(hits) != 1:
-        raise FileNotFoundError(f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', found "
-                                f"{[p.name for p in hits]}; pass --s1 and --s2 explicitly")  # fmt: skip
+        names = [p.name for p in hits]
+        raise FileNotFoundError(f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', "
+                                f"found {names}; pass --s1 and --s2 explicitly")  # fmt: skip
     return hits[0]
 
 
@@ -349,7 +349,7 @@ def _check_run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the command line; returns (and prints) a summary, ``{}`` on DDP processes but the first, or the config."""
+    """Run the command line; returns (and prints) a summary, ``{}`` on DDP processes but the first."""
     p = parser()
     args = p.parse_args(argv)
     file_set: dict[str, Any] = {}
@@ -378,8 +378,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         overrides["img_size"] = size
     patch, tiles = getattr(model_config, "patch_size", None), overrides.get("img_size", img_size)
     if patch and tiles and getattr(model_config, "backbone", "vit") == "vit" and tiles % patch:
-        p.error(f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size that "
-                f"divides {tiles} (--set patch_size=...) or another --size")  # fmt: skip
+        p.error(f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size "
+                f"that divides {tiles} (--set patch_size=...) or another --size")  # fmt: skip
     if args.cache:
         train = CachedPairs(train, num_workers=args.num_workers)
     seed_everything(args.seed)  # the initial weights are part of a repeatable run

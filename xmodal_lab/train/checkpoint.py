@@ -35,10 +35,9 @@ def check_writable(path: str | Path, what: str = "checkpoint") -> None:
 
 
 def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
-    """Publish the trainer's checkpoint as the new file ``path``; every process calls it, rank 0 writes.
+    """Publish the trainer's checkpoint as the new file ``path`` (never over a file that appeared meanwhile).
 
-    Raises ``OutputExistsError`` when ``path`` appeared during training (the trained checkpoint is kept and
-    named), ``OutputWriteError`` when the disk or the folder refused the file.
+    Every process calls it; rank 0 writes.
     """
     path = Path(path)
     if not trainer.is_global_zero:  # Lightning's save waits for every process; only rank 0 writes
@@ -60,7 +59,8 @@ class PeriodicCheckpoint(Callback):
         for path in sorted(self.path.parent.glob(f"{self.path.stem}-step*.ckpt")):
             step = path.stem.rsplit("-step", 1)[1]
             if step.isdigit() and int(step) > trainer.global_step:
-                raise OutputExistsError(f"periodic checkpoints already exist ({path} ...); choose another checkpoint path")
+                raise OutputExistsError(
+                    f"periodic checkpoints already exist ({path} ...); choose another checkpoint path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
@@ -71,16 +71,12 @@ class PeriodicCheckpoint(Callback):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Lightning's checkpoint dict, loaded safely (no code runs); ``"xmodal_lab"`` holds the run.
-
-    Raises ``CheckpointError`` for anything else (a model file, a corrupt or unsafe file).
-    """
+    """Lightning's checkpoint dict (``"xmodal_lab"``: the run), loaded safely, or a ``CheckpointError``."""
     ckpt = safe_load(as_path(path, "path"), what="training checkpoint")
     if isinstance(ckpt, dict) and {"name", "config", "state_dict"} <= set(ckpt) and "xmodal_lab" not in ckpt:
         raise CheckpointError(
             f"{path}: a model file (written by save_model or --export), not a training checkpoint; load it with "
-            "xmodal_lab.models.load_model (it holds no optimiser state to resume from)"
-        )
+            "xmodal_lab.models.load_model (it holds no optimiser state to resume from)")
     info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or not info or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)")
@@ -88,7 +84,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
-    """The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ``"lr"``, ...) and ``"step"``."""
+    """The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ...) and ``"step"``."""
     ckpt = read_checkpoint(path)
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
 
@@ -106,10 +102,7 @@ def training_record(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the trained model (a segmentation model whole) from a ``fit`` checkpoint.
-
-    Returns ``(model, info)``: the model in eval mode and :func:`checkpoint_info`'s dict.
-    """
+    """``(model, info)``: the trained model (eval mode, a segmentation model whole) and its record."""
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
     name, config = info.get("name"), info.get("config")
@@ -120,8 +113,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     else:
         raise CheckpointError(
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
-            f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
-        )
+            f"(known: {sorted(MODELS)}); load its state_dict into your own model instead")
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     load_weights(model, state, path, "copy it again from where fit wrote it, or train again")
     model.fit_record = training_record(info)  # save_model puts it into the model card
@@ -138,32 +130,29 @@ def _plain(value: Any) -> Any:
 
 
 def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Raise a ``CheckpointError`` when ``ckpt`` holds another model or config, unfit weights or no optimiser."""
+    """Raise a ``CheckpointError`` unless ``ckpt`` holds this model's config, weights and optimiser state."""
     info, name = ckpt["xmodal_lab"], getattr(model, "name", type(model).__name__)
     if info.get("name") is not None and info["name"] != name:
         raise CheckpointError(
             f"fit: {path} was trained as a {info['name']!r} model, not {name!r}; resume with the model it records "
-            "(xmodal_lab.train.load_checkpoint rebuilds it) or start without resume"
-        )
+            "(xmodal_lab.train.load_checkpoint rebuilds it) or start without resume")
     config, saved = getattr(model, "config", None), info.get("config")
     if not (dataclasses.is_dataclass(config) and isinstance(saved, Mapping)):
         return
     mine = dataclasses.asdict(config)
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in sorted(set(mine) | set(saved))
+    keys = sorted(set(mine) | set(saved))
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in keys
             if _plain(saved.get(k)) != _plain(mine.get(k))]  # fmt: skip
     if diff:
         raise CheckpointError(
             f"fit: {path} holds a {name!r} model of another config ({'; '.join(diff)}); build the model "
-            "with the checkpoint's config (checkpoint_info(path)['config']) to resume"
-        )
+            "with the checkpoint's config (checkpoint_info(path)['config']) to resume")
     problems = state_problems({f"model.{k}": v for k, v in model.state_dict().items()}, ckpt["state_dict"])
     if problems:
         raise CheckpointError(
             f"fit: {path}: the weights do not fit the {name!r} model it records ({problems}); the file was edited "
-            "or written by another version of the kit: copy it again from where fit wrote it, or train again"
-        )
+            "or written by another version of the kit: copy it again from where fit wrote it, or train again")
     if not ckpt.get("optimizer_states"):
         raise CheckpointError(
             f"fit: {path} holds no optimiser state (saved with weights only, or edited), so training cannot resume; "
-            "start a new run from its weights instead: model, _ = load_checkpoint(path); fit(model, data)"
-        )
+            "start a new run from its weights instead: model, _ = load_checkpoint(path); fit(model, data)")

@@ -28,8 +28,9 @@ class StepBatchSampler(Sampler[list[int]]):
     ``torch.distributed`` by default).
     """
 
-    def __init__(self, n_items: int, batch_size: int, seed: int = 0, start_step: Callable[[], int] | None = None,
-                 rank: int | None = None, world_size: int | None = None) -> None:  # fmt: skip
+    def __init__(self, n_items: int, batch_size: int, seed: int = 0,
+                 start_step: Callable[[], int] | None = None, rank: int | None = None,
+                 world_size: int | None = None) -> None:  # fmt: skip
         if n_items < 1 or batch_size < 1:
             raise ValueError(f"StepBatchSampler: got {n_items} items and batch_size {batch_size}")
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
@@ -66,7 +67,7 @@ class StepBatchSampler(Sampler[list[int]]):
 class CachedPairs(Dataset):
     """A dataset of pair dicts rendered once and kept in memory, one stacked block per tensor key.
 
-    ``keys`` keeps only those keys. The worlds' own render caches are emptied, so the tiles live once in memory.
+    ``keys`` keeps only those keys. The worlds' render caches are emptied: the tiles live once in memory.
     """
 
     def __init__(self, data: Dataset, keys: tuple[str, ...] | None = None, batch_size: int = 64,
@@ -161,10 +162,10 @@ def _worlds(data: Dataset) -> list[Dataset]:
 
 
 def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers: int = 0) -> Dataset:
-    """The dataset training reads: ``data``, or ``data`` rendered once into a :class:`CachedPairs` (same items).
+    """The dataset training reads: ``data``, or the same items rendered once into a :class:`CachedPairs`.
 
-    ``cache="auto"`` renders simulated worlds without a transform up to :data:`AUTO_CACHE_MB`; ``True`` renders
-    any dataset (augmentations freeze at their first draw); ``False`` never.
+    ``cache="auto"`` renders simulated worlds without a transform up to :data:`AUTO_CACHE_MB`; ``True``
+    renders any dataset (augmentations freeze at their first draw); ``False`` never.
     """
     if cache not in ("auto", True, False):
         raise ValueError(f"cache: expected 'auto', True or False, got {cache!r}")
@@ -192,8 +193,10 @@ def describe_data(data: Dataset) -> dict[str, Any]:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         simple = (int, float, str, bool, type(None))
         fields = dataclasses.asdict(config).items()
-        desc["config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in fields
-                          if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))}
+        desc["config"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in fields
+            if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))
+        }
     if getattr(source, "root", None) is not None:
         desc["root"] = str(source.root)
     return desc
@@ -224,14 +227,12 @@ class PairDataModule(L.LightningDataModule):
 
 
 @torch.no_grad()
-def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64, seed: int = 0) -> dict[str, list]:
-    """Mean and standard deviation of every band over ``n_batches`` random batches.
-
-    Returns:
-        ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (one float per band) for the modalities present.
-    """
+def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64,
+                    seed: int = 0) -> dict[str, list]:
+    """``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (a float per band) over ``n_batches`` random batches."""
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs, generator=generator)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs,
+                        generator=generator)
     parts: dict[str, list[torch.Tensor]] = {}
     for i, batch in enumerate(loader):
         if i >= n_batches:
@@ -260,8 +261,8 @@ def _input_norms(model: nn.Module) -> dict[str, InputNorm]:
 def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
     """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` and ``norm_s2``.
 
-    A Sentinel-2 norm takes the config's ``s2_bands`` of them; a norm of another size keeps its statistics, with
-    a warning. Returns the names of the InputNorm modules updated.
+    A Sentinel-2 norm takes the config's ``s2_bands`` of them; a norm of another size keeps its statistics,
+    with a warning. Returns the names of the InputNorm modules updated.
     """
     if hasattr(stats, "to_dict"):
         stats = stats.to_dict()
@@ -275,8 +276,8 @@ def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[st
         if modality == "s2" and bands is not None and norm.mean.numel() == len(bands) != len(mean):
             mean, std = [mean[i] for i in bands], [std[i] for i in bands]
         if norm.mean.numel() != len(mean):
-            warnings.warn(f"set_normalization: {name} standardises {norm.mean.numel()} channels but the data give "
-                          f"{len(mean)} for {modality}; kept its statistics", stacklevel=2)  # fmt: skip
+            warnings.warn(f"set_normalization: {name} standardises {norm.mean.numel()} channels but the data "
+                          f"give {len(mean)} for {modality}; kept its statistics", stacklevel=2)  # fmt: skip
             continue
         norm.set_stats(mean, std)
         updated.append(name)

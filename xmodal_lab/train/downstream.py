@@ -32,20 +32,9 @@ def label_subset(data: Dataset, fraction: float, seed: int = 0) -> Subset:
 
 
 def fit_segmentation(
-    encoder: nn.Module,
-    data: Dataset,
-    *,
-    num_classes: int = 2,
-    modality: str = "s1",
-    fraction: float = 1.0,
-    seed: int = 0,
-    max_steps: int = 60,
-    batch_size: int = 16,
-    lr: float | None = None,
-    head_dim: int = 16,
-    freeze_encoder: bool = True,
-    head: str = "upernet",
-    **fit_kwargs: Any,
+    encoder: nn.Module, data: Dataset, *, num_classes: int = 2, modality: str = "s1", fraction: float = 1.0,
+    seed: int = 0, max_steps: int = 60, batch_size: int = 16, lr: float | None = None, head_dim: int = 16,
+    freeze_encoder: bool = True, head: str = "upernet", **fit_kwargs: Any,
 ) -> tuple[SegmentationModel, dict[str, Any]]:
     """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes, through ``fit``.
 
@@ -57,8 +46,7 @@ def fit_segmentation(
     if len(subset) < 2:
         raise ValueError(
             f"fraction: {fraction:g} of {len(data)} scenes leaves {len(subset)} labelled scene; a head needs at "
-            "least 2 per step (its batch norms need a batch): raise the fraction or give more scenes"
-        )
+            "least 2 per step (its batch norms need a batch): raise the fraction or give more scenes")
     seed_everything(seed)
     model = SegmentationModel(encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder,
                               head_dim=head_dim, head=head)  # fmt: skip
@@ -69,13 +57,8 @@ def fit_segmentation(
 
 
 def dense_label_efficiency(
-    encoders: Mapping[str, nn.Module],
-    train: Dataset,
-    test: Dataset,
-    *,
-    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0),
-    seeds: Sequence[int] = (0, 1, 2),
-    metric: str = "mIoU",
+    encoders: Mapping[str, nn.Module], train: Dataset, test: Dataset, *,
+    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2), metric: str = "mIoU",
     **kwargs: Any,
 ) -> dict[str, dict[float, list[float]]]:
     """Segmentation scores of a head per frozen encoder, label fraction and seed, by :func:`fit_segmentation`.

@@ -55,12 +55,13 @@ MIN_VAL_PAIRS = 20
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 #: The numbers :func:`fit` takes besides its config, in the order of :func:`check_numbers`.
 NUMBERS = ("max_steps", "max_minutes", "batch_size", "lr", "seed", "val_every")
-#: The numbers :func:`check_numbers` checks: name, whole number, positive (True), at least 0 (False) or any (None).
+#: The numbers :func:`check_numbers` checks: name, whole, positive (True), at least 0 (False) or any (None).
 RULES = (
     ("max_steps", True, True), ("batch_size", True, True), ("warmup_steps", True, False),
     ("schedule_steps", True, True), ("val_every", True, False), ("seed", True, None),
     ("checkpoint_every", True, False), ("num_workers", True, False), ("num_nodes", True, True),
-    ("max_minutes", False, True), ("lr", False, True), ("weight_decay", False, False), ("grad_clip", False, True),
+    ("max_minutes", False, True), ("lr", False, True), ("weight_decay", False, False),
+    ("grad_clip", False, True),
 )  # fmt: skip
 #: Numbers that may be None.
 OPTIONAL = ("max_steps", "max_minutes", "warmup_steps", "schedule_steps", "grad_clip")
@@ -84,7 +85,7 @@ class FitConfig:
 
     weight_decay: float = 0.05  # AdamW weight decay
     warmup_steps: int | None = None  # linear warm-up (None: a twentieth of the schedule, 1 to 500 steps)
-    schedule_steps: int | None = None  # cosine schedule length when longer than max_steps (stop early, resume)
+    schedule_steps: int | None = None  # cosine schedule length beyond max_steps (to stop early, resume)
     grad_clip: float | None = 1.0  # clip the gradient norm to this value (None: no clipping)
     checkpoint_every: int = 0  # also write <checkpoint stem>-step<N>.ckpt every so many steps
     logger: Any = None  # None (CSV when log_dir is given), "csv", "tensorboard", False, or a Lightning logger
@@ -96,7 +97,7 @@ class FitConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str | None = None  # None: "bf16-mixed" on CUDA, "32-true" elsewhere
-    record: dict[str, Any] = dataclasses.field(default_factory=dict)  # more entries for the checkpoint's record
+    record: dict[str, Any] = dataclasses.field(default_factory=dict)  # more entries for the checkpoint
 
     def on_gpu(self) -> bool:
         """Whether training runs on CUDA (bf16 autocast, non-deterministic kernels)."""
@@ -106,22 +107,10 @@ class FitConfig:
 
 
 def fit(
-    model: nn.Module,
-    data: Dataset,
-    *,
-    max_steps: int | None = None,
-    max_minutes: float | None = None,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    seed: int = 0,
-    val_data: Dataset | None = None,
-    val_every: int = 0,
-    normalize: bool = True,
-    checkpoint: str | Path | None = None,
-    resume: str | Path | None = None,
-    log_dir: str | Path | None = None,
-    progress: bool = True,
-    config: FitConfig | None = None,
+    model: nn.Module, data: Dataset, *, max_steps: int | None = None, max_minutes: float | None = None,
+    batch_size: int = 64, lr: float = 1e-3, seed: int = 0, val_data: Dataset | None = None, val_every: int = 0,
+    normalize: bool = True, checkpoint: str | Path | None = None, resume: str | Path | None = None,
+    log_dir: str | Path | None = None, progress: bool = True, config: FitConfig | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train any model of the kit on a pair dataset, on a CPU, one GPU (bf16) or many (DDP).
 
@@ -162,15 +151,15 @@ def fit(
         # Prepare the data, the run's record, the model's input statistics and the schedule.
         seed_everything(seed)
         data = prepare_training_data(data, config.cache, config.num_workers)
-        settings = {"max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size, "seed": seed,
-                    "val_every": val_every, "normalize": normalize}  # fmt: skip
+        settings = {"max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size,
+                    "seed": seed, "val_every": val_every, "normalize": normalize}  # fmt: skip
         task = _prepare(model, data, lr, settings, resumed, config)
         # Train.
         history = History(val_data, val_every, batch_size=min(256, max(batch_size, 64)))
         start = time.perf_counter()
         datamodule = PairDataModule(data, batch_size, seed, config.num_workers)
-        trainer = _train(task, datamodule, history, resume, checkpoint, logger, progress, max_steps, max_minutes,
-                         config)  # fmt: skip
+        trainer = _train(task, datamodule, history, resume, checkpoint, logger, progress, max_steps,
+                         max_minutes, config)  # fmt: skip
         # Save the final checkpoint, and the run on the model (for its card).
         if checkpoint is not None:
             with quiet_lightning():
@@ -189,8 +178,9 @@ def _prepare(model: nn.Module, data: Dataset, lr: float, settings: dict, resumed
     extra["data"] = describe_data(data)
     if dataclasses.is_dataclass(getattr(model, "config", None)):
         extra["config"] = dataclasses.asdict(model.config)
-    knobs = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    extra["fit"] = {**settings, **{k: v for k, v in knobs.items() if k not in ("logger", "callbacks", "record")}}
+    knobs = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+             if f.name not in ("logger", "callbacks", "record")}
+    extra["fit"] = {**settings, **knobs}
     batch_size, seed = settings["batch_size"], settings["seed"]
     if settings["normalize"] and not resumed:
         extra["data_statistics"] = band_statistics(data, batch_size=min(batch_size, 64), seed=seed)
@@ -201,7 +191,8 @@ def _prepare(model: nn.Module, data: Dataset, lr: float, settings: dict, resumed
         total, warmup = resumed["total_steps"], resumed["warmup_steps"]
     else:
         total = config.schedule_steps or settings["max_steps"]
-        total = total or _steps_for_budget(model, data, batch_size, settings["max_minutes"], seed, config.on_gpu())
+        minutes = settings["max_minutes"]
+        total = total or _steps_for_budget(model, data, batch_size, minutes, seed, config.on_gpu())
         warmup = config.warmup_steps if config.warmup_steps is not None else min(500, max(1, total // 20))
     return PretrainTask(model, lr, config.weight_decay, warmup, total, extra=extra)
 
@@ -242,9 +233,9 @@ def check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, confi
             bound = "positive" if positive else "at least 0"
             raise InputValueError(f"fit: {name} must be {bound} and finite, got {value}")
     if config.schedule_steps is not None and max_steps is not None and config.schedule_steps < max_steps:
-        raise InputValueError(f"fit: schedule_steps={config.schedule_steps} is shorter than max_steps={max_steps}: "
-                              "the last steps would run at the final learning rate; use schedule_steps >= max_steps "
-                              "(or leave it out)")  # fmt: skip
+        raise InputValueError(f"fit: schedule_steps={config.schedule_steps} is shorter than "
+                              f"max_steps={max_steps}: the last steps would run at the final learning rate; "
+                              "use schedule_steps >= max_steps (or leave it out)")  # fmt: skip
     if config.precision is not None and str(config.precision) not in PRECISIONS:
         raise InputValueError(f"fit: precision must be one of {PRECISIONS} or None, got {config.precision!r}")
     check_devices(config.devices, config.accelerator)
@@ -252,21 +243,21 @@ def check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, confi
 
 
 def check_cluster(num_nodes: Any, strategy: Any) -> None:
-    """Refuse a strategy Lightning does not know, and several machines without a launcher that connects them."""
+    """Refuse a strategy Lightning does not know, and several machines without a launcher connecting them."""
     from lightning.pytorch.strategies import Strategy, StrategyRegistry
 
     known = ("auto", *StrategyRegistry.available_strategies())
     if not isinstance(strategy, Strategy) and strategy not in known:
-        raise InputValueError(f"fit: strategy (--strategy) {strategy!r} is not a Lightning strategy; use 'auto' "
-                              f"(DDP for several devices) or one of {', '.join(known[:8])}, ...")  # fmt: skip
+        raise InputValueError(
+            f"fit: strategy (--strategy) {strategy!r} is not a Lightning strategy; use 'auto' (DDP for several "
+            f"devices) or one of {', '.join(known[:8])}, ...")
     manual = all(name in os.environ for name in ("MASTER_ADDR", "NODE_RANK"))
     if num_nodes > 1 and not manual and not any(name in os.environ for name in CLUSTER_VARIABLES):
         raise InputValueError(
             f"fit: num_nodes={num_nodes} (--num-nodes) but no cluster launcher started this process (no SLURM, "
             "torchrun, LSF or MPI variables, nor MASTER_ADDR and NODE_RANK): it would wait forever for the other "
             f"machines. Launch on each machine with `srun` or `torchrun --nnodes {num_nodes} ...`, or use "
-            "num_nodes=1"
-        )
+            "num_nodes=1")
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
@@ -280,13 +271,15 @@ def check_devices(devices: Any, accelerator: Any) -> None:
         whole = isinstance(devices, Integral) and not isinstance(devices, bool)
         ok = devices == "auto" or (whole and (devices >= 1 or devices == -1))
     if not ok:
-        raise InputValueError(f"fit: devices (--devices) must be 'auto', a positive number, -1 (all) or a list of "
-                              f"device indices, got {devices!r}")  # fmt: skip
+        raise InputValueError(
+            f"fit: devices (--devices) must be 'auto', a positive number, -1 (all) or a list of device indices, "
+            f"got {devices!r}")  # fmt: skip
     if accelerator not in ACCELERATORS:
         raise InputValueError(f"fit: accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise InputValueError(f"fit: accelerator={accelerator!r} (--accelerator {accelerator}) but no CUDA GPU is "
-                              "visible; use 'cpu' or 'auto'")  # fmt: skip
+        raise InputValueError(
+            f"fit: accelerator={accelerator!r} (--accelerator {accelerator}) but no CUDA GPU is visible; use "
+            "'cpu' or 'auto'")  # fmt: skip
     if accelerator == "mps" and not torch.backends.mps.is_available():
         raise InputValueError("fit: accelerator='mps' but no Apple GPU is available; use 'cpu' or 'auto'")
 
@@ -295,9 +288,9 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir
     """Check the data and the files before training; returns the record of the run to resume, or ``{}``."""
     min_batch = int(getattr(model, "min_batch_size", 2))
     if batch_size < min_batch:
-        raise InputValueError(f"fit: batch_size must be at least {min_batch}, got {batch_size}: with one pair per "
-                              "step a contrastive loss has no negative and is exactly 0, and batch statistics are "
-                              "undefined")  # fmt: skip
+        raise InputValueError(
+            f"fit: batch_size must be at least {min_batch}, got {batch_size}: with one pair per step a "
+            "contrastive loss has no negative and is exactly 0, and batch statistics are undefined")
     _check_pairs(data, "data", min_items=min_batch)
     if val_data is not None:
         _check_pairs(val_data, "val_data", min_items=2)
@@ -331,11 +324,13 @@ def _check_pairs(data: Any, name: str, min_items: int) -> None:
         raise InputValueError(f"fit: {name} holds {n} pair(s); at least {min_items} are needed{why}")
     first = first_item(data)
     if not (isinstance(first, Mapping) and any(isinstance(first.get(k), torch.Tensor) for k in ("s1", "s2"))):
-        raise InputTypeError(f"fit: {name} items must be pair dicts of 's1' and/or 's2' tensors, got {type(first)}")
+        raise InputTypeError(
+            f"fit: {name} items must be pair dicts of 's1' and/or 's2' tensors, got {type(first)}")
     check_pair(first, where=f"fit({name}[0])")
     if name == "val_data" and n < MIN_VAL_PAIRS:
         warnings.warn(f"fit: val_data holds only {n} pairs: chance recall@1 is {1 / n:.2f} and recall@10 "
-                      f"{min(1.0, 10 / n):.2f}, so validation numbers say little; hold out at least {MIN_VAL_PAIRS}",
+                      f"{min(1.0, 10 / n):.2f}, so validation numbers say little; hold out at least "
+                      f"{MIN_VAL_PAIRS}",
                       SmallDataWarning, stacklevel=4)  # fmt: skip
 
 

@@ -32,9 +32,8 @@ LOGGERS = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
 def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
     """What ``fit`` reports on held-out pairs, for any model with ``embed``.
 
-    Returns:
-        ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and ``"s2->s1 recall@1"`` (with both modalities), and
-        ``"<key> std"``: the mean per-dimension spread of each L2-normalised embedding (near 0: collapsed).
+    ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and ``"s2->s1 recall@1"`` (with both modalities), and
+    ``"<key> std"``: the mean per-dimension spread of each L2-normalised embedding (near 0: collapsed).
     """
     emb = embed_dataset(model, data, batch_size=batch_size)
     out: dict[str, float] = {}
@@ -49,7 +48,7 @@ def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 
 
 
 class History(Callback):
-    """Record each step's loss, learning rate and training seconds, and validation metrics every ``val_every``."""
+    """Record each step's loss, learning rate and training time, and validation metrics."""
 
     def __init__(self, val_data: Dataset | None = None, val_every: int = 0, batch_size: int = 256) -> None:
         self.val_data, self.val_every, self.batch_size = val_data, val_every, batch_size
@@ -69,7 +68,7 @@ class History(Callback):
         """Note the learning rate this step uses (the scheduler moves it on after the step)."""
         self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *_: Any) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *_) -> None:
         """Record the step; validate every ``val_every`` steps."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.record["step"].append(trainer.global_step)
@@ -90,8 +89,8 @@ class History(Callback):
             return
         self._last_val_step = trainer.global_step
         started, seconds = time.perf_counter(), self.training_seconds()
-        model, was_training = pl_module.model, pl_module.model.training
-        with torch.autocast(pl_module.device.type, dtype=torch.bfloat16, enabled=pl_module.device.type == "cuda"):
+        model, was_training, device = pl_module.model, pl_module.model.training, pl_module.device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
             metrics = validation_metrics(model, self.val_data, self.batch_size)
         model.train(was_training)
         self.record["val"].append({"step": trainer.global_step, "time": seconds, **metrics})
@@ -139,8 +138,7 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, 
         if claim and isinstance(folder, str) and Path(folder).is_dir() and any(Path(folder).iterdir()):
             raise OutputExistsError(
                 f"logger: its run folder {folder} already holds another run's logs, which Lightning would "
-                "delete or mix with this run's; give the logger a new version= or save_dir="
-            )
+                "delete or mix with this run's; give the logger a new version= or save_dir=")
         return logger
     if logger is False or (logger is None and log_dir is None):
         return False
@@ -154,8 +152,7 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, 
     if name == "tensorboard" and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
         raise ImportError(
             "logger='tensorboard' needs the tensorboard package, which is not installed: "
-            "`pip install tensorboard` (or use the default CSV log, logger='csv')"
-        )
+            "`pip install tensorboard` (or use the default CSV log, logger='csv')")
     version = claim_version(log_dir) if claim else None
     return LOGGERS[name](save_dir=str(log_dir), name="", version=version)
 
@@ -215,7 +212,8 @@ def read_log(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"read_log: {source} has no 'loss' column (columns: {sorted(columns)})")
     lr = next((c for c in columns if c.startswith("lr")), None)
     steps = [s for s in sorted(by_step) if "loss" in by_step[s]]
-    val = [{"step": s, **{k[4:]: v for k, v in by_step[s].items() if k.startswith("val/")}} for s in sorted(by_step)]
+    val = [{"step": s, **{k[4:]: v for k, v in by_step[s].items() if k.startswith("val/")}}
+           for s in sorted(by_step)]
     return {"step": steps, "loss": [by_step[s]["loss"] for s in steps],
             "lr": [by_step[s].get(lr, math.nan) for s in steps], "val": [v for v in val if len(v) > 1],
             "path": str(source)}  # fmt: skip

@@ -46,13 +46,13 @@ class PretrainTask(L.LightningModule):
         except (TypeError, AttributeError) as error:
             raise InputTypeError(
                 f"{type(self.model).__name__}.forward(batch) failed on a pair batch ({error}); fit trains models "
-                "whose forward takes the pair dict and returns a dict with a 'loss'"
-            ) from error
+                "whose forward takes the pair dict and returns a dict with a 'loss'") from error
         if not isinstance(out, dict) or "loss" not in out:
             raise TypeError(f"{type(self.model).__name__}.forward(batch) must return a dict with a 'loss'")
         loss = out["loss"]
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {float(loss)} at step {self.global_step}; lower the learning rate")
+            raise FloatingPointError(
+                f"the loss became {float(loss)} at step {self.global_step}; lower the learning rate")
         size = next((int(v.shape[0]) for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), 1)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=size)
         return loss
@@ -76,7 +76,8 @@ class PretrainTask(L.LightningModule):
     def run_record(self) -> dict[str, Any]:
         """The run's record: ``extra``, the input normalisation, the optimiser's and the schedule's numbers."""
         return {**self.extra, "normalization": normalization_state(self.model), "lr": self.lr,
-                "weight_decay": self.weight_decay, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+                "weight_decay": self.weight_decay, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what a student needs to use the weights, and what a resume needs to continue exactly."""
