@@ -1,9 +1,7 @@
 """Command line for instructors: pretrain on a workstation or cluster, hand the checkpoint to students.
 
-``python -m xmodal_lab.train --model croma --data bigearthnet-mm --root DIR --devices 8 --out croma.ckpt``,
-or ``python -m xmodal_lab.train --config configs/croma.yaml --out croma.ckpt`` (flags override the file).
-Every mistake found before training exits with an argparse error (code 2) naming the option or the file's key.
-The resolved config goes into the checkpoint's record (``run_config``) and beside it as ``<stem>.yaml``.
+``python -m xmodal_lab.train --model croma --data world --out croma.ckpt`` or ``--config configs/croma.yaml``
+(flags override the file); mistakes found before training exit with an argparse error naming the option.
 """
 
 from __future__ import annotations
@@ -34,18 +32,12 @@ from .datamodule import CachedPairs
 from .fit import ACCELERATORS, NUMBERS, FitConfig, check_numbers, fit
 
 DATA_CHOICES = ("world", "bigearthnet-mm", "geotiff", "bigearthnet", "sen12ms", "ssl4eo")
-#: The dataset of :mod:`xmodal_lab.data` behind each ``--data`` choice that reads a folder (``--root``);
-#: the torchgeo adapters read the training split, as torchgeo defines it.
-FOLDER_DATASETS = {
-    "bigearthnet-mm": "BigEarthNetMM",
-    "bigearthnet": "TorchGeoBigEarthNet",
-    "sen12ms": "TorchGeoSEN12MS",
-    "ssl4eo": "TorchGeoSSL4EOS12",
-}
+#: The dataset of :mod:`xmodal_lab.data` behind each ``--data`` choice that reads a folder (``--root``).
+FOLDER_DATASETS = {"bigearthnet-mm": "BigEarthNetMM", "bigearthnet": "TorchGeoBigEarthNet",
+                   "sen12ms": "TorchGeoSEN12MS", "ssl4eo": "TorchGeoSSL4EOS12"}  # fmt: skip
 #: Errors of the kit that mean "the command line asked for something wrong" (shown as argparse errors).
 USAGE_ERRORS = (InputValueError, InputTypeError, CheckpointError, OutputWriteError)
-#: The sections of a config file and their keys; each key is the ``dest`` of a flag, but ``data.name``
-#: (``--data``). ``fit_config`` sits inside ``fit``.
+#: The sections of a config file and their keys, each the ``dest`` of a flag but ``data.name`` (``--data``).
 CONFIG_SECTIONS = {
     "data": ("name", "root", "s1", "s2", "size", "n_scenes", "val_size", "cache"),
     "fit": (*NUMBERS, "progress"),
@@ -58,23 +50,65 @@ _DEST = {"name": "data"}
 
 
 def _devices(text: str) -> int | str:
-    """``--devices``: a count or -1 as a number, ``auto`` or indices (``0,1``) as text; fit checks the value."""
+    """``--devices``: a count or -1 as a number, ``auto`` or indices (``0,1``) as text."""
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-#: The flags of :class:`FitConfig`'s knobs (defaults from its fields): type and help.
-FIT_FLAGS = {
-    "weight_decay": (float, "AdamW weight decay (default: 0.05)"),
-    "warmup_steps": (int, "default: 5%% of the schedule"),
-    "schedule_steps": (int, "cosine schedule length when longer than --max-steps"),
-    "grad_clip": (float, "gradient-norm clip (default: 1)"),
-    "devices": (_devices, "number of devices, -1 (all), 0,1 or auto"),
-    "num_nodes": (int, "machines (DDP across nodes)"),
-    "accelerator": (str, "auto, cpu or gpu"),
-    "strategy": (str, "Lightning strategy (auto picks DDP for several devices)"),
-    "precision": (str, "default: bf16-mixed on GPU, 32-true on CPU"),
-    "num_workers": (int, "DataLoader workers per device"),
-    "checkpoint_every": (int, "also write <out>-step<N>.ckpt every N steps"),
+#: The flags of each group: flag, type (None: text), default, help.
+FLAGS = {
+    "model": (
+        ("--model", None, None, "model to train (required)"),
+        ("--preset", None, "tiny", "preset: tiny, small or base (default: tiny)"),
+        ("--set", None, [], "override a config field"),
+    ),
+    "data": (
+        ("--data", None, "world", "what to train on (default: world)"),
+        ("--root", None, None, "dataset folder (all data but world)"),
+        ("--s1", None, None, "Sentinel-1 GeoTIFF (--data geotiff)"),
+        ("--s2", None, None, "Sentinel-2 GeoTIFF (--data geotiff)"),
+        ("--size", int, None, "tile side in pixels (default: the model's img_size)"),
+        ("--n-scenes", int, 4096, "world scenes (default: 4096)"),
+        ("--val-size", int, 256, "held-out pairs, 0 for none (default: 256)"),
+        ("--cache", None, False, "render or read the training data once into memory"),
+    ),
+    "training": (
+        ("--max-steps", int, None, "optimisation steps"),
+        ("--max-minutes", float, None, "wall-clock budget in minutes"),
+        ("--batch-size", int, 64, "pairs per step and device (default: 64)"),
+        ("--lr", float, 1e-3, "peak learning rate (default: 1e-3)"),
+        ("--val-every", int, 0, "validate every N steps (default: at the end)"),
+        ("--seed", int, 0, None),
+        ("--no-progress", None, True, "no progress bar"),
+        # FitConfig's knobs, with its defaults
+        ("--weight-decay", float, FitConfig.weight_decay, "AdamW weight decay (default: 0.05)"),
+        ("--warmup-steps", int, FitConfig.warmup_steps, "default: 5%% of the schedule"),
+        ("--schedule-steps", int, FitConfig.schedule_steps, "cosine schedule length beyond --max-steps"),
+        ("--grad-clip", float, FitConfig.grad_clip, "gradient-norm clip (default: 1)"),
+        ("--devices", _devices, FitConfig.devices, "number of devices, -1 (all), 0,1 or auto"),
+        ("--num-nodes", int, FitConfig.num_nodes, "machines (DDP across nodes)"),
+        ("--accelerator", str, FitConfig.accelerator, "auto, cpu or gpu"),
+        ("--strategy", str, FitConfig.strategy, "Lightning strategy (auto picks DDP for several devices)"),
+        ("--precision", str, FitConfig.precision, "default: bf16-mixed on GPU, 32-true on CPU"),
+        ("--num-workers", int, FitConfig.num_workers, "DataLoader workers per device"),
+        ("--checkpoint-every", int, FitConfig.checkpoint_every, "write <out>-step<N>.ckpt every N steps"),
+    ),
+    "output": (
+        ("--out", None, None, "checkpoint to write (required; never overwritten)"),
+        ("--resume", None, None, "continue from this checkpoint"),
+        ("--export", None, None, "also write a small model file for xmodal_lab.models.load_model"),
+        ("--log-dir", None, None, "folder of the logs (default: <out stem>_logs beside the checkpoint)"),
+        ("--logger", None, "csv", "log format (default: csv)"),
+    ),
+}
+#: add_argument's other keywords, for the flags that need them.
+OPTIONS = {
+    "--model": {"choices": sorted(MODELS)},
+    "--set": {"action": "append", "metavar": "FIELD=VALUE"},
+    "--data": {"choices": DATA_CHOICES},
+    "--cache": {"action": "store_true"},
+    "--no-progress": {"dest": "progress", "action": "store_false"},
+    "--accelerator": {"choices": ACCELERATORS},
+    "--logger": {"choices": ("csv", "tensorboard", "none")},
 }
 
 
@@ -87,38 +121,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", metavar="FILE", help="a YAML run config (configs/*.yaml); flags override it")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
-    m = p.add_argument_group("model")
-    m.add_argument("--model", choices=sorted(MODELS), help="model to train (required)")
-    m.add_argument("--preset", default="tiny", help="preset: tiny, small or base (default: tiny)")
-    m.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
-    d = p.add_argument_group("data")
-    d.add_argument("--data", default="world", choices=DATA_CHOICES, help="what to train on (default: world)")
-    d.add_argument("--root", help="dataset folder (all data but world)")
-    d.add_argument("--s1", help="Sentinel-1 GeoTIFF (--data geotiff)")
-    d.add_argument("--s2", help="Sentinel-2 GeoTIFF (--data geotiff)")
-    d.add_argument("--size", type=int, help="tile side in pixels (default: the model's img_size)")
-    d.add_argument("--n-scenes", type=int, default=4096, help="world scenes (default: 4096)")
-    d.add_argument("--val-size", type=int, default=256, help="held-out pairs, 0 for none (default: 256)")
-    d.add_argument("--cache", action="store_true", help="render or read the training data once into memory")
-    t = p.add_argument_group("training")
-    t.add_argument("--max-steps", type=int, help="optimisation steps")
-    t.add_argument("--max-minutes", type=float, help="wall-clock budget in minutes")
-    t.add_argument("--batch-size", type=int, default=64, help="pairs per step and device (default: 64)")
-    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-    t.add_argument("--val-every", type=int, default=0, help="validate every N steps (default: at the end)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    for field, (kind, text) in FIT_FLAGS.items():
-        default = getattr(FitConfig, field)
-        choices = ACCELERATORS if field == "accelerator" else None
-        t.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default, choices=choices, help=text)
-    o = p.add_argument_group("output")
-    o.add_argument("--out", help="checkpoint to write (required; never overwritten)")
-    o.add_argument("--resume", help="continue from this checkpoint")
-    o.add_argument("--export", help="also write a small model file for xmodal_lab.models.load_model")
-    o.add_argument("--log-dir", help="folder of the logs (default: <out stem>_logs beside the checkpoint)")
-    o.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv",
-                   help="log format (default: csv)")
+    for group, flags in FLAGS.items():
+        g = p.add_argument_group(group)
+        for flag, kind, default, text in flags:
+            typed = {"type": kind} if kind is not None else {}
+            g.add_argument(flag, default=default, help=text, **typed, **OPTIONS.get(flag, {}))
     return p
 
 
@@ -143,8 +150,7 @@ def _mapping(block: Any, valid: Sequence[str] | None, where: str, path: str | Pa
     if unknown:
         of = f" of '{where.rstrip('.')}'" if where else ""
         raise InputValueError(
-            f"--config {path}: unknown key '{where}{unknown[0]}'; the valid keys{of} are {', '.join(valid)}"
-        )
+            f"--config {path}: unknown key '{where}{unknown[0]}'; the valid keys{of} are {', '.join(valid)}")
     return block
 
 
@@ -171,11 +177,7 @@ def _option(action: argparse.Action, value: Any, key: str) -> Any:
 
 
 def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A YAML run config as the values of its flags (by ``dest``) and its ``set`` overrides.
-
-    Raises:
-        InputValueError, InputTypeError: an unreadable file, an unknown key (naming the valid ones), a bad value.
-    """
+    """A YAML run config as its flags' values (by ``dest``) and its ``set`` overrides, checked."""
     try:
         with open(path) as file:
             raw = yaml.safe_load(file)
@@ -189,8 +191,8 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     blocks = {"data.": raw.get("data"), "fit.fit_config.": fit_block.pop("fit_config", None)}
     blocks.update({"fit.": fit_block, "output.": raw.get("output")})
     actions = {action.dest: action for action in parser()._actions}
-    values = {key: _option(actions[key], raw[key], f"--config {path}: {key}")
-              for key in ("model", "preset") if key in raw}
+    values = {key: _option(actions[key], raw[key], f"--config {path}: {key}") for key in ("model", "preset")
+              if key in raw}
     for where, block in blocks.items():
         keys = CONFIG_SECTIONS[where.rstrip(".").rsplit(".", 1)[-1]]
         for key, value in _mapping(block, keys, where, path).items():
@@ -205,14 +207,9 @@ def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str,
     def section(name: str) -> dict[str, Any]:
         return {key: getattr(args, _DEST.get(key, key)) for key in CONFIG_SECTIONS[name]}
 
-    return {
-        "model": args.model,
-        "preset": args.preset,
-        "set": {field: _plain(value) for field, value in overrides.items()},
-        "data": section("data"),
-        "fit": {**section("fit"), "fit_config": section("fit_config")},
-        "output": section("output"),
-    }
+    return {"model": args.model, "preset": args.preset, "set": {f: _plain(v) for f, v in overrides.items()},
+            "data": section("data"), "fit": {**section("fit"), "fit_config": section("fit_config")},
+            "output": section("output")}  # fmt: skip
 
 
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
@@ -250,9 +247,8 @@ def split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Data
     n = len(dataset)
     k = min(val_size, n // 5)
     if k == 1:  # recall among one pair is 1.0 whatever the model: no validation rather than a meaningless one
-        warnings.warn(
-            f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); training without "
-            "validation", stacklevel=2)
+        warnings.warn(f"--val-size: {n} pairs are too few to hold out a validation set (a fifth is 1 pair); "
+                      "training without validation", stacklevel=2)  # fmt: skip
     if k <= 1:
         return dataset, None
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -268,10 +264,9 @@ def _geotiff(args: argparse.Namespace, tag: str) -> Path:
     root = Path(args.root).expanduser()
     hits = sorted(p for p in root.glob("*.tif*") if tag in p.name.lower())
     if len(hits) != 1:
-        raise FileNotFoundError(
-            f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', found "
-            f"{[p.name for p in hits]}; pass --s1 and --s2 explicitly"
-        )
+        names = [p.name for p in hits]
+        raise FileNotFoundError(f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', "
+                                f"found {names}; pass --s1 and --s2 explicitly")  # fmt: skip
     return hits[0]
 
 
@@ -354,10 +349,7 @@ def _check_run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run the command line; returns (and prints as JSON) a summary, ``{}`` on DDP processes but the first.
-
-    With ``--print-config`` it returns (and prints as YAML) the resolved config instead of training.
-    """
+    """Run the command line; returns (and prints) a summary, ``{}`` on DDP processes but the first."""
     p = parser()
     args = p.parse_args(argv)
     file_set: dict[str, Any] = {}
@@ -386,10 +378,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         overrides["img_size"] = size
     patch, tiles = getattr(model_config, "patch_size", None), overrides.get("img_size", img_size)
     if patch and tiles and getattr(model_config, "backbone", "vit") == "vit" and tiles % patch:
-        p.error(
-            f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size that "
-            f"divides {tiles} (--set patch_size=...) or another --size"
-        )
+        p.error(f"patch_size={patch}: the {tiles} px tiles are not a multiple of it; choose a patch_size "
+                f"that divides {tiles} (--set patch_size=...) or another --size")  # fmt: skip
     if args.cache:
         train = CachedPairs(train, num_workers=args.num_workers)
     seed_everything(args.seed)  # the initial weights are part of a repeatable run
@@ -413,21 +403,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         saved = write_config(resolved, config_path(args.out))
     except OSError as error:
-        raise OutputWriteError(
-            f"{config_path(args.out)}: the run's config was not written ({error}); "
-            f"checkpoint_info({str(args.out)!r})['run_config'] holds it"
-        ) from error
-    summary = {
-        "out": str(args.out),
-        "config": str(saved),
-        "export": args.export,
-        "steps": history["steps"],
-        "seconds": round(history["seconds"], 2),
-        "first_loss": history["loss"][0] if history["loss"] else None,
-        "last_loss": history["loss"][-1] if history["loss"] else None,
-        "val": history["val"][-1] if history["val"] else None,
-        "log_dir": history.get("log_dir"),
-    }
+        raise OutputWriteError(f"{config_path(args.out)}: the run's config was not written ({error}); "
+                               f"checkpoint_info({str(args.out)!r})['run_config'] holds it") from error
+    loss, val = history["loss"], history["val"]
+    summary = {"out": str(args.out), "config": str(saved), "export": args.export, "steps": history["steps"],
+               "seconds": round(history["seconds"], 2), "first_loss": loss[0] if loss else None,
+               "last_loss": loss[-1] if loss else None, "val": val[-1] if val else None,
+               "log_dir": history.get("log_dir")}  # fmt: skip
     print(json.dumps(summary))
     return summary
 

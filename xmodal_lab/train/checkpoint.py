@@ -1,4 +1,4 @@
-"""Training checkpoints: published whole during and after ``fit``, never over a file; read back without running code."""
+"""Training checkpoints: published whole, never over a file; read back without running code."""
 
 from __future__ import annotations
 
@@ -30,18 +30,14 @@ def check_writable(path: str | Path, what: str = "checkpoint") -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".xmodal_write_test_"):
             pass
     except OSError as error:
-        raise OutputWriteError(
-            f"{what} {path} cannot be written: cannot write in {folder} ({error.strerror or error}); "
-            "choose another path"
-        ) from None
+        raise OutputWriteError(f"{what} {path} cannot be written: cannot write in {folder} "
+                               f"({error.strerror or error}); choose another path") from None
 
 
 def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
-    """Publish the trainer's checkpoint as the new file ``path``; every process calls it, rank 0 writes.
+    """Publish the trainer's checkpoint as the new file ``path`` (never over a file that appeared meanwhile).
 
-    Raises:
-        OutputExistsError: ``path`` appeared during training (the trained checkpoint is kept, and named).
-        OutputWriteError: the disk or the folder refused the file.
+    Every process calls it; rank 0 writes.
     """
     path = Path(path)
     if not trainer.is_global_zero:  # Lightning's save waits for every process; only rank 0 writes
@@ -64,8 +60,7 @@ class PeriodicCheckpoint(Callback):
             step = path.stem.rsplit("-step", 1)[1]
             if step.isdigit() and int(step) > trainer.global_step:
                 raise OutputExistsError(
-                    f"periodic checkpoints already exist ({path} ...); choose another checkpoint path"
-                )
+                    f"periodic checkpoints already exist ({path} ...); choose another checkpoint path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
@@ -76,17 +71,12 @@ class PeriodicCheckpoint(Callback):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Lightning's checkpoint dict, loaded safely (no code in the file runs); ``"xmodal_lab"`` holds the run.
-
-    Raises:
-        CheckpointError: not a training checkpoint of this kit (a model file, a corrupt or unsafe file).
-    """
+    """Lightning's checkpoint dict (``"xmodal_lab"``: the run), loaded safely, or a ``CheckpointError``."""
     ckpt = safe_load(as_path(path, "path"), what="training checkpoint")
     if isinstance(ckpt, dict) and {"name", "config", "state_dict"} <= set(ckpt) and "xmodal_lab" not in ckpt:
         raise CheckpointError(
             f"{path}: a model file (written by save_model or --export), not a training checkpoint; load it with "
-            "xmodal_lab.models.load_model (it holds no optimiser state to resume from)"
-        )
+            "xmodal_lab.models.load_model (it holds no optimiser state to resume from)")
     info = ckpt.get("xmodal_lab") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or not info or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a training checkpoint of xmodal_lab (written by fit or the CLI)")
@@ -94,12 +84,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
-    """What a training checkpoint says about itself, without building the model.
-
-    Returns:
-        The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ``"data_statistics"``,
-        ``"lr"``, ``"warmup_steps"``, ``"total_steps"``) and ``"step"``.
-    """
+    """The run's record (``"name"``, ``"config"``, ``"normalization"``, ``"data"``, ...) and ``"step"``."""
     ckpt = read_checkpoint(path)
     return {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
 
@@ -117,11 +102,7 @@ def training_record(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the trained model (a segmentation model whole) from a ``fit`` checkpoint.
-
-    Returns:
-        ``(model, info)``: the model in eval mode and :func:`checkpoint_info`'s dict.
-    """
+    """``(model, info)``: the trained model (eval mode, a segmentation model whole) and its record."""
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
     name, config = info.get("name"), info.get("config")
@@ -132,8 +113,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     else:
         raise CheckpointError(
             f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
-            f"(known: {sorted(MODELS)}); load its state_dict into your own model instead"
-        )
+            f"(known: {sorted(MODELS)}); load its state_dict into your own model instead")
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     load_weights(model, state, path, "copy it again from where fit wrote it, or train again")
     model.fit_record = training_record(info)  # save_model puts it into the model card
@@ -141,12 +121,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> Path:
-    """Write a training checkpoint's weights as a model file for :func:`xmodal_lab.models.load_model`.
-
-    Its card records the run (:func:`training_record`: fit's settings, the command line's config).
-    """
-    model, _ = load_checkpoint(path)
-    return save_model(model, out)
+    """Write a training checkpoint's weights, and its run in the card, as a model file for ``load_model``."""
+    return save_model(load_checkpoint(path)[0], out)
 
 
 def _plain(value: Any) -> Any:
@@ -154,38 +130,29 @@ def _plain(value: Any) -> Any:
 
 
 def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Raise a ``CheckpointError`` naming the problem when ``ckpt`` cannot resume training of ``model``.
-
-    Another model or config (the differences named), weights whose keys do not fit, no optimiser state.
-    """
+    """Raise a ``CheckpointError`` unless ``ckpt`` holds this model's config, weights and optimiser state."""
     info, name = ckpt["xmodal_lab"], getattr(model, "name", type(model).__name__)
     if info.get("name") is not None and info["name"] != name:
         raise CheckpointError(
             f"fit: {path} was trained as a {info['name']!r} model, not {name!r}; resume with the model it records "
-            "(xmodal_lab.train.load_checkpoint rebuilds it) or start without resume"
-        )
+            "(xmodal_lab.train.load_checkpoint rebuilds it) or start without resume")
     config, saved = getattr(model, "config", None), info.get("config")
     if not (dataclasses.is_dataclass(config) and isinstance(saved, Mapping)):
         return
     mine = dataclasses.asdict(config)
-    diff = [
-        f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}"
-        for k in sorted(set(mine) | set(saved))
-        if _plain(saved.get(k)) != _plain(mine.get(k))
-    ]
+    keys = sorted(set(mine) | set(saved))
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in keys
+            if _plain(saved.get(k)) != _plain(mine.get(k))]  # fmt: skip
     if diff:
         raise CheckpointError(
             f"fit: {path} holds a {name!r} model of another config ({'; '.join(diff)}); build the model "
-            "with the checkpoint's config (checkpoint_info(path)['config']) to resume"
-        )
+            "with the checkpoint's config (checkpoint_info(path)['config']) to resume")
     problems = state_problems({f"model.{k}": v for k, v in model.state_dict().items()}, ckpt["state_dict"])
     if problems:
         raise CheckpointError(
             f"fit: {path}: the weights do not fit the {name!r} model it records ({problems}); the file was edited "
-            "or written by another version of the kit: copy it again from where fit wrote it, or train again"
-        )
+            "or written by another version of the kit: copy it again from where fit wrote it, or train again")
     if not ckpt.get("optimizer_states"):
         raise CheckpointError(
             f"fit: {path} holds no optimiser state (saved with weights only, or edited), so training cannot resume; "
-            "start a new run from its weights instead: model, _ = load_checkpoint(path); fit(model, data)"
-        )
+            "start a new run from its weights instead: model, _ = load_checkpoint(path); fit(model, data)")

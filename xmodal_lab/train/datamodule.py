@@ -1,8 +1,4 @@
-"""What training reads: a resumable step sampler, an in-memory cache, the data's band statistics.
-
-Batch ``k`` is a pure function of ``(seed, k)``, so a resumed run sees exactly the batches of the
-uninterrupted run, and under DDP every process takes its own slice of the same global batch.
-"""
+"""What training reads: a resumable step sampler, an in-memory cache, the data's band statistics."""
 
 from __future__ import annotations
 
@@ -27,19 +23,14 @@ AUTO_CACHE_MB = 1024.0
 class StepBatchSampler(Sampler[list[int]]):
     """An endless batch sampler whose ``k``-th batch depends only on the seed and ``k``.
 
-    ``start_step()`` gives the step to start from (the trainer's ``global_step`` after a resume); ``rank`` and
-    ``world_size`` default to those of ``torch.distributed``.
+    A resumed run sees the batches of the uninterrupted one (``start_step()`` gives the step to start from);
+    under DDP each process takes its slice of the same global batch (``rank``, ``world_size``: those of
+    ``torch.distributed`` by default).
     """
 
-    def __init__(
-        self,
-        n_items: int,
-        batch_size: int,
-        seed: int = 0,
-        start_step: Callable[[], int] | None = None,
-        rank: int | None = None,
-        world_size: int | None = None,
-    ) -> None:
+    def __init__(self, n_items: int, batch_size: int, seed: int = 0,
+                 start_step: Callable[[], int] | None = None, rank: int | None = None,
+                 world_size: int | None = None) -> None:  # fmt: skip
         if n_items < 1 or batch_size < 1:
             raise ValueError(f"StepBatchSampler: got {n_items} items and batch_size {batch_size}")
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
@@ -49,10 +40,7 @@ class StepBatchSampler(Sampler[list[int]]):
         rank, world = 0, 1
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return (
-            rank if self.rank is None else self.rank,
-            world if self.world_size is None else self.world_size,
-        )
+        return rank if self.rank is None else self.rank, world if self.world_size is None else self.world_size
 
     def global_batch(self, step: int) -> list[int]:
         """Indices of the whole (all-process) batch of ``step``."""
@@ -79,14 +67,11 @@ class StepBatchSampler(Sampler[list[int]]):
 class CachedPairs(Dataset):
     """A dataset of pair dicts rendered once and kept in memory, one stacked block per tensor key.
 
-    A ``SimulatedWorld`` renders each item on every access; ``keys`` keeps only those keys. Each tensor is
-    copied into its block as it is rendered, and the worlds' own render caches are emptied, so the tiles
-    live once in memory.
+    ``keys`` keeps only those keys. The worlds' render caches are emptied: the tiles live once in memory.
     """
 
-    def __init__(
-        self, data: Dataset, keys: tuple[str, ...] | None = None, batch_size: int = 64, num_workers: int = 0
-    ) -> None:
+    def __init__(self, data: Dataset, keys: tuple[str, ...] | None = None, batch_size: int = 64,
+                 num_workers: int = 0) -> None:  # fmt: skip
         if len(data) == 0:
             raise ValueError("CachedPairs: the dataset is empty")
         self.source, self._n = data, len(data)
@@ -138,12 +123,9 @@ class CachedPairs(Dataset):
         if len(indices) == 0:
             raise ValueError("CachedPairs.batch: got an empty list of indices")
         index = torch.as_tensor(indices, dtype=torch.long)
-        return {
-            key: column.index_select(0, index)
-            if isinstance(column, torch.Tensor)
-            else _collate_key(key, [column[i] for i in indices])
-            for key, column in self.columns.items()
-        }
+        return {key: column.index_select(0, index) if isinstance(column, torch.Tensor)
+                else _collate_key(key, [column[i] for i in indices])
+                for key, column in self.columns.items()}  # fmt: skip
 
     def __repr__(self) -> str:
         return f"CachedPairs({self.source!r}, {self._n} items in memory)"
@@ -180,9 +162,8 @@ def _worlds(data: Dataset) -> list[Dataset]:
 
 
 def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers: int = 0) -> Dataset:
-    """The dataset training reads: ``data`` itself, or ``data`` rendered once into a :class:`CachedPairs`.
+    """The dataset training reads: ``data``, or the same items rendered once into a :class:`CachedPairs`.
 
-    Cached items are the items of ``data``, so losses, masks and batches equal those of the uncached run.
     ``cache="auto"`` renders simulated worlds without a transform up to :data:`AUTO_CACHE_MB`; ``True``
     renders any dataset (augmentations freeze at their first draw); ``False`` never.
     """
@@ -199,10 +180,9 @@ def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers
             return data
     rng = torch.get_rng_state()  # the cache's loader draws a base seed: the run's masks must not move
     try:
-        cached = CachedPairs(data, num_workers=num_workers)
+        return CachedPairs(data, num_workers=num_workers)
     finally:
         torch.set_rng_state(rng)
-    return cached
 
 
 def describe_data(data: Dataset) -> dict[str, Any]:
@@ -212,9 +192,9 @@ def describe_data(data: Dataset) -> dict[str, Any]:
     config = getattr(source, "config", None)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         simple = (int, float, str, bool, type(None))
+        fields = dataclasses.asdict(config).items()
         desc["config"] = {
-            k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(config).items()
+            k: list(v) if isinstance(v, tuple) else v for k, v in fields
             if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))
         }
     if getattr(source, "root", None) is not None:
@@ -237,30 +217,22 @@ class PairDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """An endless loader from the trainer's current step; ``max_steps`` or ``max_time`` ends training."""
         cached = isinstance(self.data, CachedPairs)
+        # workers' base seeds come from the loader's own generator, not the global one that masks draw from
         return DataLoader(
             _BatchView(self.data) if cached else self.data,
             batch_sampler=StepBatchSampler(len(self.data), self.batch_size, self.seed, start_step=self._step),
-            collate_fn=_only_batch if cached else collate_pairs,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            # workers' base seeds come from this generator, not the global one that masks draw from
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+            collate_fn=_only_batch if cached else collate_pairs, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, generator=torch.Generator().manual_seed(self.seed),
+        )  # fmt: skip
 
 
 @torch.no_grad()
-def band_statistics(
-    data: Dataset, n_batches: int = 4, batch_size: int = 64, seed: int = 0
-) -> dict[str, list]:
-    """Mean and standard deviation of every band over ``n_batches`` random batches.
-
-    Returns:
-        ``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (one float per band) for the modalities present.
-    """
+def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64,
+                    seed: int = 0) -> dict[str, list]:
+    """``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (a float per band) over ``n_batches`` random batches."""
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs, generator=generator
-    )
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs,
+                        generator=generator)
     parts: dict[str, list[torch.Tensor]] = {}
     for i, batch in enumerate(loader):
         if i >= n_batches:
@@ -289,11 +261,8 @@ def _input_norms(model: nn.Module) -> dict[str, InputNorm]:
 def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
     """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` and ``norm_s2``.
 
-    A Sentinel-2 norm over a subset of bands takes those bands when the config names them in ``s2_bands``;
-    a norm whose size still does not match keeps its statistics, with a warning.
-
-    Returns:
-        Names of the InputNorm modules updated.
+    A Sentinel-2 norm takes the config's ``s2_bands`` of them; a norm of another size keeps its statistics,
+    with a warning. Returns the names of the InputNorm modules updated.
     """
     if hasattr(stats, "to_dict"):
         stats = stats.to_dict()
@@ -307,11 +276,8 @@ def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[st
         if modality == "s2" and bands is not None and norm.mean.numel() == len(bands) != len(mean):
             mean, std = [mean[i] for i in bands], [std[i] for i in bands]
         if norm.mean.numel() != len(mean):
-            warnings.warn(
-                f"set_normalization: {name} standardises {norm.mean.numel()} channels but the data give "
-                f"{len(mean)} for {modality}; kept its statistics",
-                stacklevel=2,
-            )
+            warnings.warn(f"set_normalization: {name} standardises {norm.mean.numel()} channels but the data "
+                          f"give {len(mean)} for {modality}; kept its statistics", stacklevel=2)  # fmt: skip
             continue
         norm.set_stats(mean, std)
         updated.append(name)
@@ -320,7 +286,5 @@ def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[st
 
 def normalization_state(model: nn.Module) -> dict[str, Any]:
     """The statistics a model standardises its inputs with: ``{module name: {"mean": [C], "std": [C]}}``."""
-    return {
-        name: {"mean": m.mean.flatten().tolist(), "std": m.std.flatten().tolist()}
-        for name, m in _input_norms(model).items()
-    }
+    return {name: {"mean": m.mean.flatten().tolist(), "std": m.std.flatten().tolist()}
+            for name, m in _input_norms(model).items()}  # fmt: skip

@@ -1,8 +1,4 @@
-"""Training beyond pretraining: segmentation heads on a frozen encoder, and sim-to-real co-training.
-
-:class:`MixedPairs` keeps simulated pairs in every fine-tuning batch of real pairs, so the world keeps
-regularising what the few real tiles steer.
-"""
+"""Training beyond pretraining: segmentation heads on a frozen encoder, and sim-to-real co-training."""
 
 from __future__ import annotations
 
@@ -36,62 +32,39 @@ def label_subset(data: Dataset, fraction: float, seed: int = 0) -> Subset:
 
 
 def fit_segmentation(
-    encoder: nn.Module,
-    data: Dataset,
-    *,
-    num_classes: int = 2,
-    modality: str = "s1",
-    fraction: float = 1.0,
-    seed: int = 0,
-    max_steps: int = 60,
-    batch_size: int = 16,
-    lr: float | None = None,
-    head_dim: int = 16,
-    freeze_encoder: bool = True,
-    head: str = "upernet",
-    **fit_kwargs: Any,
+    encoder: nn.Module, data: Dataset, *, num_classes: int = 2, modality: str = "s1", fraction: float = 1.0,
+    seed: int = 0, max_steps: int = 60, batch_size: int = 16, lr: float | None = None, head_dim: int = 16,
+    freeze_encoder: bool = True, head: str = "upernet", **fit_kwargs: Any,
 ) -> tuple[SegmentationModel, dict[str, Any]]:
     """Train a segmentation head on ``encoder`` with ``fraction`` of the labelled scenes, through ``fit``.
 
-    ``data`` holds pair dicts with a ``mask`` ``[H, W]`` of ``num_classes`` classes; ``modality`` is ``"s1"``,
-    ``"s2"`` or ``"joint"``; ``head`` is ``"upernet"`` or ``"linear"`` (the frozen-feature probe, whose
-    default ``lr`` in :data:`HEAD_LR` is larger); ``seed`` draws the head's weights, the labelled subset and
-    the batches; ``fit_kwargs`` go to :func:`~xmodal_lab.train.fit`. The encoder keeps its input statistics;
-    with ``freeze_encoder=False`` it is fine-tuned in place (pass a copy to keep the original).
+    ``data`` holds pair dicts with a ``mask`` ``[H, W]``; ``modality`` is ``"s1"``, ``"s2"`` or ``"joint"``;
+    ``head`` is ``"upernet"`` or ``"linear"`` (default ``lr`` in :data:`HEAD_LR`); ``seed`` draws the head's
+    weights, the subset and the batches. With ``freeze_encoder=False`` the encoder is fine-tuned in place.
     """
     subset = label_subset(data, fraction, seed)
     if len(subset) < 2:
         raise ValueError(
             f"fraction: {fraction:g} of {len(data)} scenes leaves {len(subset)} labelled scene; a head needs at "
-            "least 2 per step (its batch norms need a batch): raise the fraction or give more scenes"
-        )
+            "least 2 per step (its batch norms need a batch): raise the fraction or give more scenes")
     seed_everything(seed)
-    model = SegmentationModel(
-        encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder, head_dim=head_dim, head=head
-    )
+    model = SegmentationModel(encoder, num_classes, modality=modality, freeze_encoder=freeze_encoder,
+                              head_dim=head_dim, head=head)  # fmt: skip
     fit_kwargs.setdefault("progress", False)
     lr = HEAD_LR.get(head, HEAD_LR["upernet"]) if lr is None else lr
-    batch_size = min(batch_size, len(subset))
-    return fit(model, subset, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, normalize=False,
-               **fit_kwargs)
+    return fit(model, subset, max_steps=max_steps, batch_size=min(batch_size, len(subset)), lr=lr, seed=seed,
+               normalize=False, **fit_kwargs)  # fmt: skip
 
 
 def dense_label_efficiency(
-    encoders: Mapping[str, nn.Module],
-    train: Dataset,
-    test: Dataset,
-    *,
-    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0),
-    seeds: Sequence[int] = (0, 1, 2),
-    metric: str = "mIoU",
+    encoders: Mapping[str, nn.Module], train: Dataset, test: Dataset, *,
+    fractions: Sequence[float] = (0.01, 0.05, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2), metric: str = "mIoU",
     **kwargs: Any,
 ) -> dict[str, dict[float, list[float]]]:
     """Segmentation scores of a head per frozen encoder, label fraction and seed, by :func:`fit_segmentation`.
 
-    ``metric`` is ``"mIoU"``, ``"mF1"``, ``"accuracy"``, ``"iou/<class>"`` or ``"f1/<class>"``.
-
-    Returns:
-        ``{name: {fraction: [score per seed]}}``, the curves ``xmodal_lab.viz.plot_label_efficiency`` draws.
+    ``metric`` is ``"mIoU"``, ``"mF1"``, ``"accuracy"``, ``"iou/<class>"`` or ``"f1/<class>"``. Returns
+    ``{name: {fraction: [score per seed]}}``, the curves ``xmodal_lab.viz.plot_label_efficiency`` draws.
     """
     if kwargs.get("freeze_encoder") is False:
         raise ValueError("dense_label_efficiency compares frozen encoders; fine-tune with fit_segmentation")
@@ -116,17 +89,12 @@ def dense_label_efficiency(
 class MixedPairs(Dataset):
     """Real pairs mixed with simulated ones (``sim_fraction`` in ``[0, 1)`` of the items), for co-training.
 
-    The items are ``n_real_repeats`` copies of the real pairs, then every simulated pair; the number of copies
-    makes the real share ``1 - sim_fraction``. ``transform`` applies afresh to each access of a real pair.
+    The items are ``n_real_repeats`` copies of the real pairs (a real share near ``1 - sim_fraction``), then
+    every simulated pair; ``transform`` applies afresh to each access of a real pair.
     """
 
-    def __init__(
-        self,
-        real: Sequence[dict[str, Any]] | Dataset,
-        sim: Dataset,
-        sim_fraction: float = 0.5,
-        transform: Callable[[dict], dict] | None = None,
-    ) -> None:
+    def __init__(self, real: Sequence[dict[str, Any]] | Dataset, sim: Dataset, sim_fraction: float = 0.5,
+                 transform: Callable[[dict], dict] | None = None) -> None:  # fmt: skip
         if isinstance(sim_fraction, bool) or not isinstance(sim_fraction, (int, float)):
             raise InputTypeError(f"MixedPairs: sim_fraction must be a number, got {sim_fraction!r}")
         if not 0.0 <= sim_fraction < 1.0:

@@ -1,8 +1,6 @@
 """What ``fit`` records: the history it returns, a progress bar, CSV or TensorBoard logs and their reader.
 
-Each logged run claims a new ``version_N`` folder under the log folder before training (created exclusively, so
-two runs never share one); its files (``metrics.csv``, ``hparams.yaml``, TensorBoard events) are append-only logs
-of that run, not published files. A Lightning logger whose run folder already holds files is refused.
+Each logged run claims a new ``version_N`` folder before training; its files are append-only logs of that run.
 """
 
 from __future__ import annotations
@@ -34,10 +32,8 @@ LOGGERS = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
 def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
     """What ``fit`` reports on held-out pairs, for any model with ``embed``.
 
-    Returns:
-        With radar and optical embeddings, ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and
-        ``"s2->s1 recall@1"``; always ``"<key> std"``, the mean per-dimension spread of each L2-normalised
-        embedding (near 0: the embeddings collapsed to one point).
+    ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and ``"s2->s1 recall@1"`` (with both modalities), and
+    ``"<key> std"``: the mean per-dimension spread of each L2-normalised embedding (near 0: collapsed).
     """
     emb = embed_dataset(model, data, batch_size=batch_size)
     out: dict[str, float] = {}
@@ -52,10 +48,7 @@ def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 
 
 
 class History(Callback):
-    """Record the loss, learning rate and training seconds of every step, and validation metrics.
-
-    Validation runs every ``val_every`` steps (0: only at the end) when ``val_data`` is given.
-    """
+    """Record each step's loss, learning rate and training time, and validation metrics."""
 
     def __init__(self, val_data: Dataset | None = None, val_every: int = 0, batch_size: int = 256) -> None:
         self.val_data, self.val_every, self.batch_size = val_data, val_every, batch_size
@@ -75,9 +68,7 @@ class History(Callback):
         """Note the learning rate this step uses (the scheduler moves it on after the step)."""
         self._lr = float(trainer.optimizers[0].param_groups[0]["lr"])
 
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *_) -> None:
         """Record the step; validate every ``val_every`` steps."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.record["step"].append(trainer.global_step)
@@ -98,9 +89,8 @@ class History(Callback):
             return
         self._last_val_step = trainer.global_step
         started, seconds = time.perf_counter(), self.training_seconds()
-        model, was_training = pl_module.model, pl_module.model.training
-        cuda = pl_module.device.type == "cuda"
-        with torch.autocast(pl_module.device.type, dtype=torch.bfloat16, enabled=cuda):
+        model, was_training, device = pl_module.model, pl_module.model.training, pl_module.device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
             metrics = validation_metrics(model, self.val_data, self.batch_size)
         model.train(was_training)
         self.record["val"].append({"step": trainer.global_step, "time": seconds, **metrics})
@@ -140,20 +130,15 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, 
     """The Lightning logger ``fit`` asks for, or False for none; its run folder is claimed when ``claim``.
 
     ``logger`` is None (CSV when ``log_dir`` is given, else no log), False, ``"csv"``, ``"tensorboard"`` or a
-    Lightning ``Logger`` (used as it is, once its run folder is checked to be new); each run writes its own
-    ``version_N`` folder under ``log_dir``. ``claim=False`` (DDP processes but the first) creates no folder.
-
-    Raises:
-        OutputExistsError: a given logger's run folder already holds files (another run's logs).
-        OutputWriteError: the log folder cannot be created (the cause is named).
+    Lightning ``Logger`` whose run folder must be new (else ``OutputExistsError``). ``claim=False`` (DDP
+    processes but the first) creates no folder.
     """
     if isinstance(logger, Logger):
         folder = getattr(logger, "log_dir", None)
         if claim and isinstance(folder, str) and Path(folder).is_dir() and any(Path(folder).iterdir()):
             raise OutputExistsError(
                 f"logger: its run folder {folder} already holds another run's logs, which Lightning would "
-                "delete or mix with this run's; give the logger a new version= or save_dir="
-            )
+                "delete or mix with this run's; give the logger a new version= or save_dir=")
         return logger
     if logger is False or (logger is None and log_dir is None):
         return False
@@ -167,8 +152,7 @@ def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, 
     if name == "tensorboard" and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
         raise ImportError(
             "logger='tensorboard' needs the tensorboard package, which is not installed: "
-            "`pip install tensorboard` (or use the default CSV log, logger='csv')"
-        )
+            "`pip install tensorboard` (or use the default CSV log, logger='csv')")
     version = claim_version(log_dir) if claim else None
     return LOGGERS[name](save_dir=str(log_dir), name="", version=version)
 
@@ -213,13 +197,10 @@ def _read_rows(source: Path) -> list[dict[str, str]]:
 
 
 def read_log(path: str | Path) -> dict[str, Any]:
-    """Read a log written by ``fit(log_dir=...)`` into a history dict.
+    """Read a log of ``fit(log_dir=...)`` into a history dict.
 
-    ``path`` is a ``metrics.csv`` file, a TensorBoard events file, a run's ``version_N`` folder, or the log
-    folder (its newest run).
-
-    Returns:
-        ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1.
+    ``path`` is a ``metrics.csv`` or events file, a ``version_N`` folder or the log folder (its newest run).
+    Returns ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1.
     """
     source = _log_source(path)
     by_step: dict[int, dict[str, float]] = {}
@@ -231,14 +212,8 @@ def read_log(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"read_log: {source} has no 'loss' column (columns: {sorted(columns)})")
     lr = next((c for c in columns if c.startswith("lr")), None)
     steps = [s for s in sorted(by_step) if "loss" in by_step[s]]
-    val = [
-        {"step": s, **{k[4:]: v for k, v in by_step[s].items() if k.startswith("val/")}}
-        for s in sorted(by_step)
-    ]
-    return {
-        "step": steps,
-        "loss": [by_step[s]["loss"] for s in steps],
-        "lr": [by_step[s].get(lr, math.nan) for s in steps],
-        "val": [v for v in val if len(v) > 1],
-        "path": str(source),
-    }
+    val = [{"step": s, **{k[4:]: v for k, v in by_step[s].items() if k.startswith("val/")}}
+           for s in sorted(by_step)]
+    return {"step": steps, "loss": [by_step[s]["loss"] for s in steps],
+            "lr": [by_step[s].get(lr, math.nan) for s in steps], "val": [v for v in val if len(v) > 1],
+            "path": str(source)}  # fmt: skip

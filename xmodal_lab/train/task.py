@@ -27,8 +27,7 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float =
 class PretrainTask(L.LightningModule):
     """Train a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
 
-    Checkpoints carry ``extra`` (name, config, data description), the normalisation, the schedule and the
-    random-number state, so a resumed run continues the same schedule, batches and masks.
+    Checkpoints carry ``extra`` (name, config, data), the normalisation, the schedule and the random state.
     """
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 20,
@@ -47,8 +46,7 @@ class PretrainTask(L.LightningModule):
         except (TypeError, AttributeError) as error:
             raise InputTypeError(
                 f"{type(self.model).__name__}.forward(batch) failed on a pair batch ({error}); fit trains models "
-                "whose forward takes the pair dict and returns a dict with a 'loss'"
-            ) from error
+                "whose forward takes the pair dict and returns a dict with a 'loss'") from error
         if not isinstance(out, dict) or "loss" not in out:
             raise TypeError(f"{type(self.model).__name__}.forward(batch) must return a dict with a 'loss'")
         loss = out["loss"]
@@ -77,14 +75,9 @@ class PretrainTask(L.LightningModule):
 
     def run_record(self) -> dict[str, Any]:
         """The run's record: ``extra``, the input normalisation, the optimiser's and the schedule's numbers."""
-        return {
-            **self.extra,
-            "normalization": normalization_state(self.model),
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "warmup_steps": self.warmup_steps,
-            "total_steps": self.total_steps,
-        }
+        return {**self.extra, "normalization": normalization_state(self.model), "lr": self.lr,
+                "weight_decay": self.weight_decay, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what a student needs to use the weights, and what a resume needs to continue exactly."""
@@ -100,8 +93,7 @@ class PretrainTask(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the random-number state, so masks and augmentations continue where they stopped."""
-        rng = checkpoint.get("rng")
-        if not rng:
+        if not (rng := checkpoint.get("rng")):
             return
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
