@@ -18,10 +18,9 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
 def random_masking(
     n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None, generator=None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Draw an MAE random mask that keeps ``K = round(L * (1 - mask_ratio))`` of ``L`` tokens per image.
+    """MAE random mask keeping ``round(L * (1 - mask_ratio))`` of ``L`` tokens per image.
 
-    Returns ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
-    kept-first order).
+    Returns ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]``.
     """
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
