@@ -32,8 +32,7 @@ class Attention(nn.Module):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
-        self.num_heads = num_heads
-        self.cross = cross
+        self.num_heads, self.cross = num_heads, cross
         if cross:
             self.q = nn.Linear(dim, dim, bias=qkv_bias)
             self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
@@ -109,9 +108,7 @@ class ViTEncoder(nn.Module):
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, norm_eps: float = 1e-5, sincos: bool = True,
                  cls_token: bool = False) -> None:  # fmt: skip
         super().__init__()
-        self.patch_size = patch_size
-        self.out_dim = embed_dim
-        self.sincos = sincos
+        self.patch_size, self.out_dim, self.sincos = patch_size, embed_dim, sincos
         self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if cls_token else None
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias,

@@ -117,8 +117,7 @@ class ContrastiveDualEncoder(nn.Module):
             raise ValueError(f"backbone must be 'vit' or 'resnet', got {c.backbone!r}")
         encoder = vit_encoder if c.backbone == "vit" else ResNetEncoder
         self.norm_s1, self.norm_s2 = s1_norm(), s2_norm()
-        self.encoder_s1 = encoder(S1_CHANNELS, c)
-        self.encoder_s2 = encoder(S2_CHANNELS, c)
+        self.encoder_s1, self.encoder_s2 = encoder(S1_CHANNELS, c), encoder(S2_CHANNELS, c)
         self.proj_s1 = _projection(self.encoder_s1.out_dim, c.proj_hidden, c.proj_dim)
         self.proj_s2 = _projection(self.encoder_s2.out_dim, c.proj_hidden, c.proj_dim)
         self.logit_scale = LogitScale(c.init_temperature, c.max_logit_scale)

@@ -113,10 +113,9 @@ class CROMA(nn.Module):
         self.radar_encoder = _encoder(S1_CHANNELS, c.radar_depth, c)
         self.optical_encoder = _encoder(S2_CHANNELS, c.optical_depth, c)
         self.cross_encoder = CrossEncoder(c)
-        self.gap_ffn_radar = _gap_ffn(c.embed_dim)
-        self.gap_ffn_optical = _gap_ffn(c.embed_dim)
-        self.proj_radar = nn.Linear(c.embed_dim, c.embed_dim)
-        self.proj_optical = nn.Linear(c.embed_dim, c.embed_dim)
+        d = c.embed_dim
+        self.gap_ffn_radar, self.gap_ffn_optical = _gap_ffn(d), _gap_ffn(d)
+        self.proj_radar, self.proj_optical = nn.Linear(d, d), nn.Linear(d, d)
         self.logit_scale = LogitScale(c.init_temperature, c.max_logit_scale)
         self.decoder = CROMADecoder(c)
         if c.mae_init:

@@ -30,8 +30,7 @@ class CloudMaskedCROMA(nn.Module):
         super().__init__()
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
-        self.croma = model
-        self.threshold = threshold
+        self.croma, self.threshold = model, threshold
 
     def _dropped(self, optical_mask, cloud_mask, b: int, grid: tuple[int, int], device) -> Tensor:
         if optical_mask is not None and cloud_mask is not None:

@@ -187,10 +187,8 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a safetensors file, or a truncated or corrupt copy of one "
                               f"({str(err)[:200]})") from None  # fmt: skip
     if header.get("xmodal_lab") != "model" or not {"name", "config", "tensors_sha256"} <= set(header):
-        raise CheckpointError(
-            f"{path}: safetensors weights without the kit's header (another tool wrote them); load them into "
-            "your own model with safetensors.torch.load_file(path)"
-        )
+        raise CheckpointError(f"{path}: safetensors weights without the kit's header (another tool wrote "
+                              "them); load them into your own model with safetensors.torch.load_file(path)")
     name, config = header["name"], json.loads(header["config"])
     if tensors_sha256(state) != header["tensors_sha256"]:
         raise CheckpointError(f"{path}: the weights do not match the checksum written with them (the file "

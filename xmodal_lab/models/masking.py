@@ -15,9 +15,8 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
     return x.reshape(b, (h // p) * (w // p), p * p * c)
 
 
-def random_masking(
-    n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None, generator=None
-) -> tuple[Tensor, Tensor, Tensor]:
+def random_masking(n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None,
+                   generator=None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """MAE random mask keeping ``round(L * (1 - mask_ratio))`` of ``L`` tokens per image.
 
     Returns ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]``.

@@ -81,16 +81,14 @@ class MMEarth(nn.Module):
     def __init__(self, config: MMEarthConfig | None = None) -> None:
         super().__init__()
         self.config = c = replace(config) if config is not None else MMEarthConfig()
-        unknown = sorted(set(c.tasks) - set(TASKS))
-        if unknown or "s2" not in c.tasks:
+        if set(c.tasks) - set(TASKS) or "s2" not in c.tasks:
             raise ValueError(f"tasks must include 's2' and come from {TASKS}, got {c.tasks}")
         if c.weighting not in ("uncertainty", "sum"):
             raise ValueError(f"weighting must be 'uncertainty' or 'sum', got {c.weighting!r}")
         if not 0.0 < c.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
         self.tasks = tuple(t for t in TASKS if t in c.tasks)
-        self.norm_s1 = s1_norm()
-        self.norm_s2 = s2_norm()
+        self.norm_s1, self.norm_s2 = s1_norm(), s2_norm()
         self.encoder = ViTEncoder(S2_CHANNELS, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
         d, pp = c.decoder_dim, c.patch_size**2
         # one decoder shared by all tasks; a head each, per pixel of a patch except the scene labels

@@ -180,8 +180,7 @@ class ScaleMAE(nn.Module):
             warnings.warn(
                 "super_resolve reads the decoder at visible positions, which a Scale-MAE trained with "
                 "loss_masking=True never trained; pretrain with loss_masking=False for a trained pathway",
-                stacklevel=2,
-            )
+                stacklevel=2)  # fmt: skip
         x = self._image(s1, s2, self.config.patch_size)
         res = self.gsd_ratio(gsd, x.shape[0])
         latent, _, ids_restore, grid = self.forward_encoder(x, res)

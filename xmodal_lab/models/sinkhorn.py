@@ -28,9 +28,7 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
 
 
 @torch.no_grad()
-def sinkhorn_kmeans(
-    x: Tensor, k: int, n_steps: int = 3, eps: float = 0.05, n_iters: int = 3
-) -> tuple[Tensor, Tensor]:
+def sinkhorn_kmeans(x: Tensor, k: int, n_steps: int = 3, eps: float = 0.05, n_iters: int = 3):
     """Balanced spherical k-means of ``x [B, N, D]``: ``assign [B, N, k]`` and unit ``centres [B, k, D]``."""
     if x.ndim != 3 or not 1 <= k <= x.shape[1]:
         raise ValueError(f"sinkhorn_kmeans needs [B, N, D] and 1 <= k <= N, got {tuple(x.shape)}, k={k}")
