@@ -99,10 +99,7 @@ class Block(nn.Module):
 
 
 class ViTEncoder(nn.Module):
-    """ViT encoder: patch embedding, positions, optional class token, pre-norm blocks, final LayerNorm.
-
-    Positions: 2-D sin-cos (default), the caller's ``pos=`` (Scale-MAE), or none with ``bias=`` (ALiBi).
-    """
+    """ViT encoder: patch embedding, positions (sin-cos, ``pos=`` or none), class token, blocks, LayerNorm."""
 
     def __init__(self, in_chans: int, patch_size: int, embed_dim: int, depth: int, num_heads: int,
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, norm_eps: float = 1e-5, sincos: bool = True,

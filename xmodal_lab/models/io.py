@@ -120,10 +120,7 @@ def _file_path(path: Any, what: str, new: bool = False) -> Path:
 
 
 def save_model(model: nn.Module, path: str | Path, overwrite: bool = False, *, card: Mapping | None = None):
-    """Write a registered model (or a :class:`SegmentationModel`) to ``path``; return the weights' path.
-
-    ``card`` (``{"data": ..., "metrics": {...}}``) goes into the model card; ``overwrite`` replaces files.
-    """
+    """Write a registered model (or a :class:`SegmentationModel`) and its ``card`` to ``path``; return it."""
     path = _file_path(path, "save_model", new=True)
     if path.suffix == "":
         path = path.with_suffix(".safetensors")

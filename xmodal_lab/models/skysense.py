@@ -251,10 +251,7 @@ class SkySense(nn.Module):
         return torch.stack(pix).mean(), torch.stack(obj).mean(), torch.stack(img).mean()
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Pretraining step: two views, student vs EMA teacher at three granularities, prototype update.
-
-        Returns ``loss``, per-stream and per-level losses, ``region [B]`` (-1: no location) and ``joint``.
-        """
+        """Pretraining step: two views, student vs EMA teacher at three granularities, prototype update."""
         c = self.config
         x = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
         doy, b = frame_days(x, batch.get("date")), x["s1"].shape[0]

@@ -18,10 +18,7 @@ _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs th
 
 def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bool = False,
                 config: Any = None, biased: bool = False) -> Tensor:  # fmt: skip
-    """Validate an image ``[B, C, H, W]`` (or ``[B, T, C, H, W]``) and return it as a float32 tensor.
-
-    Checks rank, channels, size, finiteness, units (warns) and, given ``config``, the memory needed.
-    """
+    """Validate an image ``[B, (T,) C, H, W]`` (rank, channels, size, values, units, memory); float32."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, Tensor):
