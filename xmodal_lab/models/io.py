@@ -63,9 +63,8 @@ def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The card of a registered model: name, config, kit version, input recipe, data, metrics, training run.
+    """The card of a registered model: name, config, version, input recipe, and ``card``'s data and metrics.
 
-    ``card`` gives ``data`` (a description), ``metrics`` (``{name: number}``) and other keys kept as they are;
     ``training`` defaults to ``model.fit_record`` (the run, set by fit and the loaders).
     """
     import xmodal_lab

@@ -181,10 +181,7 @@ class SkySense(nn.Module):
         return self.student(x, frame_days(x, date), self._prototypes_for(n, lat, lon))
 
     def features(self, s1=None, s2=None, gsd=None, date=None, lat=None, lon=None) -> dict[str, Tensor]:
-        """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}``, dates averaged.
-
-        ``s1``/``s2`` may be time series ``[B, T, C, H, W]``; without ``lat``/``lon`` all prototypes are used.
-        """
+        """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}`` of (time series of) tiles."""
         enc = self._encode(s1, s2, date, lat, lon)
         out = {k: enc[k].mean(dim=1) for k in ("s1", "s2") if k in enc}
         if "joint" in enc:
