@@ -191,7 +191,6 @@ class CROMA(nn.Module):
         keep_o, mask_o, _ = random_masking(b, n, self.config.mask_ratio, x1.device)
         bias = self.alibi(grid, x1.device)
         bias_r = masked_alibi(bias, keep_r, keep_r)  # [B, heads, K, K]
-
         sar = self.radar_encoder(x1, bias_r, keep_r)  # [B, K, D]
         optical = self.optical_encoder(x2, masked_alibi(bias, keep_o, keep_o), keep_o)  # [B, K, D]
         sar_gap = self.gap_ffn_radar(sar.mean(dim=1))  # [B, D]
@@ -199,7 +198,6 @@ class CROMA(nn.Module):
         z_r = F.normalize(self.proj_radar(sar_gap), dim=-1)
         z_o = F.normalize(self.proj_optical(optical_gap), dim=-1)
         loss_c, logits = info_nce(z_r, z_o, self.logit_scale())
-
         # X-ALiBi: radar query i and optical key j are biased by the distance between their own positions
         joint = self.cross_encoder(sar, optical, bias_r, masked_alibi(bias, keep_r, keep_o))  # [B, K, D]
         pred_optical, pred_radar = self.decoder(joint, restore_r, grid)  # [B, N, p*p*C]

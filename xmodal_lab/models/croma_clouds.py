@@ -21,10 +21,7 @@ def cloud_tokens(cloud_mask: Tensor, patch_size: int, threshold: float = 0.5) ->
 
 
 class CloudMaskedCROMA(nn.Module):
-    """A CROMA (weights shared) whose ``encode``/``embed``/``features`` drop optical tokens under cloud.
-
-    They take ``cloud_mask [B, H, W]`` (1 = cloud; patches above ``threshold``) or ``optical_mask [B, N]``.
-    """
+    """A CROMA (weights shared) dropping optical tokens under ``cloud_mask [B, H, W]`` or ``optical_mask``."""
 
     def __init__(self, model: CROMA, threshold: float = 0.5) -> None:
         super().__init__()

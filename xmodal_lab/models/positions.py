@@ -22,10 +22,7 @@ def _sincos_1d(embed_dim: int, pos: Tensor, dtype: torch.dtype) -> Tensor:
 def gsd_sincos_pos_embed(embed_dim: int, grid_size: int | tuple[int, int], res: float | Tensor,
                          device: torch.device | str | None = None,
                          dtype: torch.dtype = torch.float32) -> Tensor:  # fmt: skip
-    """2-D sin-cos encoding of a patch grid with coordinates scaled by ``res`` (Scale-MAE; MAE at ``res = 1``).
-
-    A number gives ``[N, D]``, a tensor ``[B]`` ``[B, N, D]``; as in MAE, the first half encodes the column.
-    """
+    """2-D sin-cos encoding ``[N, D]`` (``[B, N, D]`` for ``res [B]``) of coordinates scaled by ``res``."""
     if embed_dim % 4:
         raise ValueError(f"embed_dim must be a multiple of 4 for a 2-D sin-cos encoding, got {embed_dim}")
     rows, cols = (grid_size, grid_size) if isinstance(grid_size, int) else grid_size

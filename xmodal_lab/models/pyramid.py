@@ -69,10 +69,7 @@ class FCNHead(nn.Module):
 
 
 def laplacian_bands(img: Tensor, band_config: tuple[int, int] | None = (7, 56)) -> tuple[Tensor, Tensor]:
-    """Split ``img`` into ``low [B, C, H/2, W/2]`` and ``high = img - bilinear(area(img -> dim1 x dim1))``.
-
-    ``band_config=None``: one octave, ``high = img - bilinear(low)``.
-    """
+    """``low [B, C, H/2, W/2]`` and ``high = img - bilinear(area(img -> dim1 x dim1))`` (None: of low)."""
     low = F.avg_pool2d(img, 2)
     return low, img - _smooth(img if band_config is not None else low, img.shape[-2:], band_config)
 

@@ -87,10 +87,7 @@ class SegmentationConfig:
 
 
 class SegmentationModel(nn.Module):
-    """A kit encoder plus a ``"upernet"`` or ``"linear"`` head on its ``modality`` features.
-
-    A frozen encoder stays in eval mode; train with ``fit(seg, data, normalize=False)``.
-    """
+    """A kit encoder plus a ``"upernet"`` or ``"linear"`` head on its ``modality`` feature map."""
 
     name = "segmentation"
 

@@ -1,7 +1,4 @@
-"""SkySense (Guo et al., CVPR 2024) for Sentinel-1 and -2: multi-granularity contrastive learning, geo-context.
-
-Student and EMA teacher see two views; InfoNCE per stream at pixel, object and image level (no VHR branch).
-"""
+"""SkySense (Guo et al., CVPR 2024) for Sentinel-1 and -2: multi-granularity contrastive learning."""
 
 from __future__ import annotations
 
@@ -258,20 +255,17 @@ class SkySense(nn.Module):
         protos = self._prototypes_for(b, lat, lon)
         if self.training:
             self.update_teacher()
-
         ks_u, ks_v = torch.randint(0, 8, (b,)), torch.randint(0, 8, (b,))
         enc_s = self.student(self._augment(x, ks_u), doy, protos)
         with torch.no_grad():
             enc_t = self.teacher(self._augment(x, ks_v), doy, protos)
         z_s = self._aligned_tokens(enc_s, ks_u, self.student)
         z_t = {k: v.detach() for k, v in self._aligned_tokens(enc_t, ks_v, self.teacher).items()}
-
         terms = {s: dict(zip(GRANULARITIES, self._contrast(z_s[s], z_t[s]))) for s in STREAMS}
         per_stream = {s: sum(terms[s][level] for level in c.granularities) for s in STREAMS}
         mgcl = sum(per_stream.values())
         img_s1, img_s2 = z_s["s1"].mean(dim=(1, 2)), z_s["s2"].mean(dim=(1, 2))  # [B, P], dates and pixels
         align = _nce(img_s1, img_s2, c.temperature)
-
         if lat is not None and lon is not None:
             region = geo_region(lat, lon, c.region_grid)
             if self.training and c.geo_context:

@@ -48,10 +48,7 @@ def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bo
 
 
 def memory_needed(shape: tuple[int, ...], patch: int, config: Any, biased: bool, grad: bool) -> dict[str, float]:
-    """Bytes a ViT ``config`` needs at least for an input ``shape [..., C, H, W]`` in float32.
-
-    Activations: ``(6 + 2 mlp_ratio) B N D`` per block; attention logits only with a bias (``biased``).
-    """
+    """Bytes a ViT ``config`` needs at least for ``shape [..., C, H, W]``: activations, attention logits."""
     tiles = int(np.prod(shape[:-3]))
     tokens = (shape[-2] // patch) * (shape[-1] // patch)
     depth = sum(v for k, v in vars(config).items() if k.endswith("depth") and not k.startswith("decoder"))
