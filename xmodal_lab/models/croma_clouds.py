@@ -1,7 +1,4 @@
-"""Cloud-token dropping for CROMA (a kit variant): cloudy optical patches get ``-inf`` ALiBi key columns.
-
-A tile with no clear patch gets no cross-attention: its joint encoding rests on radar alone.
-"""
+"""Cloud-token dropping for CROMA (a kit variant): cloudy optical patches get ``-inf`` ALiBi key columns."""
 
 from __future__ import annotations
 

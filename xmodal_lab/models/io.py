@@ -1,7 +1,4 @@
-"""Saving and loading models: ``.safetensors`` weights with a model card (all files or none), or ``.pt``.
-
-:func:`load_model` reads both and checks that the weights and their card belong together.
-"""
+"""Saving and loading models: ``.safetensors`` weights with a model card (all files or none), or ``.pt``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""MMEarth (Nedungadi et al., ECCV 2024): an optical masked autoencoder with several pretext tasks.
-
-One decoder feeds a head per task, weighted by uncertainty (Kendall et al., 2018); the encoder is a small ViT.
-"""
+"""MMEarth (Nedungadi et al., ECCV 2024): an optical masked autoencoder with uncertainty-weighted tasks."""
 
 from __future__ import annotations
 

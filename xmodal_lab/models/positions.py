@@ -1,7 +1,4 @@
-"""Where a patch is: sin-cos encodings (plain and GSD-scaled) and CROMA's 2D-ALiBi biases.
-
-Encodings are computed in float64 (float32 on Apple's MPS), so a GPU gives the CPU's numbers.
-"""
+"""Where a patch is: sin-cos encodings (plain and GSD-scaled, in float64) and CROMA's 2D-ALiBi biases."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Scale-MAE (Reed et al., ICCV 2023): a masked autoencoder that knows the ground sample distance (GSD).
-
-Patch coordinates scale with ``GSD / reference_gsd``; a Laplacian-pyramid decoder rebuilds two bands.
-"""
+"""Scale-MAE (Reed et al., ICCV 2023): a GSD-aware masked autoencoder with a Laplacian-pyramid decoder."""
 
 from __future__ import annotations
 

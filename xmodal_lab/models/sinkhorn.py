@@ -1,7 +1,4 @@
-"""Sinkhorn-Knopp balanced assignment (Cuturi, 2013; SwAV) and balanced spherical k-means on it.
-
-Every centre gets the same share, which keeps SkySense's prototypes and objects from collapsing onto one.
-"""
+"""Sinkhorn-Knopp balanced assignment (Cuturi, 2013; SwAV) and balanced spherical k-means on it."""
 
 from __future__ import annotations
 
