@@ -1,7 +1,4 @@
-"""Transformer blocks, and the one ViT encoder and one MAE decoder that every model composes.
-
-Parameter names follow timm's ``VisionTransformer``; tokens are ``[B, L, D]`` in row-major patch order.
-"""
+"""Transformer blocks, and the ViT encoder and MAE decoder every model composes (timm's parameter names)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""CROMA: contrastive radar-optical masked autoencoder (Fuller, Millard and Green, NeurIPS 2023).
-
-Position enters through 2D-ALiBi attention biases; radar tokens attend to optical ones through X-ALiBi.
-"""
+"""CROMA (Fuller, Millard and Green, NeurIPS 2023): radar-optical MAE and contrastive model with 2D-ALiBi."""
 
 from __future__ import annotations
 

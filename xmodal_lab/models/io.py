@@ -60,10 +60,7 @@ def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The card of a registered model: name, config, version, input recipe, and ``card``'s data and metrics.
-
-    ``training`` defaults to ``model.fit_record`` (the run, set by fit and the loaders).
-    """
+    """A model's card: name, config, version, input recipe, ``card``'s data and metrics, ``fit_record``."""
     import xmodal_lab
 
     name, config = _identity(model)
