@@ -1,9 +1,7 @@
-"""Models of the kit: the contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth, built by name.
+"""Models of the kit, built by name: contrastive dual encoder, Scale-MAE, CROMA, SkySense and MMEarth.
 
-Every registered model takes physical units (Sentinel-1 dB ``[B, 2, H, W]``, Sentinel-2 reflectance
-``[B, 12, H, W]``), returns a dict with a scalar ``loss`` from ``forward(batch)``, and offers
-``embed(s1=, s2=, gsd=)`` (``[B, D]`` per modality) and ``features(...)`` (``[B, D, h, w]`` per modality).
-Segment Anything lives in :mod:`xmodal_lab.segment`.
+Each takes physical units (s1 dB ``[B, 2, H, W]``, s2 reflectance ``[B, 12, H, W]``); ``forward(batch)``
+returns a dict with a scalar ``loss``; ``embed(s1=, s2=, gsd=)`` gives ``[B, D]``, ``features`` a map.
 """
 
 from xmodal_lab.model_card import model_stac_item, push_to_hub

@@ -1,8 +1,4 @@
-"""Transformer blocks, and the one ViT encoder and one MAE decoder that every model composes.
-
-Parameter names follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``, ``norm``), so
-published weights map onto them. Tokens are ``[B, L, D]`` with ``L = (H/p) * (W/p)`` in row-major patch order.
-"""
+"""Transformer blocks, and the ViT encoder and MAE decoder every model composes (timm's parameter names)."""
 
 from __future__ import annotations
 
@@ -33,8 +29,7 @@ class Attention(nn.Module):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
-        self.num_heads = num_heads
-        self.cross = cross
+        self.num_heads, self.cross = num_heads, cross
         if cross:
             self.q = nn.Linear(dim, dim, bias=qkv_bias)
             self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
@@ -75,20 +70,10 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: self-attention, optional cross-attention, MLP, each with a residual.
+    """Pre-norm block: self-attention, optional cross-attention (one ``norm_cross`` for both sides), MLP."""
 
-    With ``cross``, one LayerNorm (``norm_cross``) normalises both the queries and the context, as in CROMA.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        cross: bool = False,
-        norm_eps: float = 1e-5,
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 cross: bool = False, norm_eps: float = 1e-5) -> None:  # fmt: skip
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
@@ -99,13 +84,8 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(
-        self,
-        x: Tensor,
-        bias: Tensor | None = None,
-        context: Tensor | None = None,
-        cross_bias: Tensor | None = None,
-    ) -> Tensor:
+    def forward(self, x: Tensor, bias: Tensor | None = None, context: Tensor | None = None,
+                cross_bias: Tensor | None = None) -> Tensor:  # fmt: skip
         """Run on ``x [B, N, D]`` (and ``context [B, M, D]``); the biases broadcast to the attention logits."""
         x = x + self.attn(self.norm1(x), bias=bias)
         if self.cross:
@@ -116,48 +96,26 @@ class Block(nn.Module):
 
 
 class ViTEncoder(nn.Module):
-    """ViT encoder: patch embedding, positions, optional class token, pre-norm blocks, final LayerNorm.
+    """ViT encoder: patch embedding, positions (sin-cos, ``pos=`` or none), class token, blocks, LayerNorm."""
 
-    Positions are fixed 2-D sin-cos (MAE, the default), the caller's own (Scale-MAE's GSD encoding, ``pos=``),
-    or none with an attention bias instead (CROMA's 2D-ALiBi: ``sincos=False``, ``bias=``). They are added
-    before masking, the class token after it, as in MAE.
-    """
-
-    def __init__(
-        self,
-        in_chans: int,
-        patch_size: int,
-        embed_dim: int,
-        depth: int,
-        num_heads: int,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        norm_eps: float = 1e-5,
-        sincos: bool = True,
-        cls_token: bool = False,
-    ) -> None:
+    def __init__(self, in_chans: int, patch_size: int, embed_dim: int, depth: int, num_heads: int,
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, norm_eps: float = 1e-5, sincos: bool = True,
+                 cls_token: bool = False) -> None:  # fmt: skip
         super().__init__()
-        self.patch_size = patch_size
-        self.out_dim = embed_dim
-        self.sincos = sincos
+        self.patch_size, self.out_dim, self.sincos = patch_size, embed_dim, sincos
         self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if cls_token else None
-        self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps) for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias,
+                                          norm_eps=norm_eps) for _ in range(depth))  # fmt: skip
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
 
     def grid(self, x: Tensor) -> tuple[int, int]:
         """Patch grid ``(H/p, W/p)`` of an image ``[B, C, H, W]``."""
         return x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
 
-    def forward(
-        self, x: Tensor, bias: Tensor | None = None, ids_keep: Tensor | None = None, pos: Tensor | None = None
-    ) -> Tensor:
-        """Encode a standardised image ``[B, C, H, W]``, or only its patches ``ids_keep [B, K]``: ``[B, K, D]``.
-
-        ``pos [1 or B, N, D]`` replaces the sin-cos encoding; with a class token the output is ``[B, 1 + K, D]``.
-        """
+    def forward(self, x: Tensor, bias: Tensor | None = None, ids_keep: Tensor | None = None,
+                pos: Tensor | None = None) -> Tensor:  # fmt: skip
+        """Encode ``x [B, C, H, W]``, or only its patches ``ids_keep [B, K]``: ``[B, (1 +) K, D]``."""
         tokens = self.patch_embed(x)  # [B, N, D]
         if pos is None and self.sincos:
             pos = sincos_table(self.out_dim, self.grid(x), tokens.device, tokens.dtype)
@@ -182,32 +140,18 @@ class ViTEncoder(nn.Module):
 class MAEDecoder(nn.Module):
     """MAE decoder body from width ``in_dim`` to ``dim``; the prediction heads are each paper's own."""
 
-    def __init__(
-        self,
-        in_dim: int,
-        dim: int,
-        depth: int,
-        num_heads: int,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        norm_eps: float = 1e-5,
-    ) -> None:
+    def __init__(self, in_dim: int, dim: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True, norm_eps: float = 1e-5) -> None:  # fmt: skip
         super().__init__()
         self.dim = dim
         self.embed = nn.Linear(in_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.ModuleList(
-            Block(dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps) for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps)
+                                    for _ in range(depth))  # fmt: skip
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
 
-    def forward(
-        self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int], pos: Tensor | None = None
-    ) -> Tensor:
-        """Decode the kept tokens ``[B, K, D_enc]``, un-shuffled by ``ids_restore``, onto the grid: ``[B, N, dim]``.
-
-        ``pos [1 or B, N, dim]`` defaults to the sin-cos encoding.
-        """
+    def forward(self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int], pos: Tensor | None = None):
+        """Decode kept tokens ``[B, K, D_enc]``, put back in order by ``ids_restore``: ``[B, N, dim]``."""
         x = self.embed(latent)  # [B, K, Dd]
         b, n = ids_restore.shape
         x = torch.cat([x, self.mask_token.expand(b, n - x.shape[1], -1)], dim=1)

@@ -1,9 +1,4 @@
-"""Contrastive radar-optical dual encoder (CLIP-style).
-
-A radar and an optical encoder (a small ViT or a ResNet, then a projection head and L2 normalisation) map
-co-registered tiles of one place to nearby points of one space, trained with CLIP's symmetric InfoNCE;
-``similarity(s1, s2)`` then ranks optical tiles for a radar query.
-"""
+"""Contrastive radar-optical dual encoder (CLIP-style): two encoders, projections, symmetric InfoNCE."""
 
 from __future__ import annotations
 
@@ -20,41 +15,31 @@ from .validation import batch_item, model_input, same_tiles
 
 @dataclass
 class ContrastiveConfig:
-    """Configuration of :class:`ContrastiveDualEncoder`; ``patch_size`` to ``mlp_ratio`` size the ViT.
+    """Configuration of :class:`ContrastiveDualEncoder`; ``patch_size`` to ``mlp_ratio`` size the ViT."""
 
-    Attributes:
-        backbone: ``"vit"`` or ``"resnet"``.
-        resnet_widths: channels of each ResNet stage (each stage after the first halves the resolution).
-        resnet_blocks: basic blocks per stage (``(2, 2, 2, 2)`` with widths ``(64, 128, 256, 512)``: ResNet-18).
-        resnet_stem_stride: 1 keeps full resolution (small tiles); 4 is ResNet's 7x7 stride-2 conv and max-pool.
-        proj_hidden: hidden width of the projection MLP; 0 makes it one linear layer.
-        max_logit_scale: cap of the inverse temperature (CLIP: 100); None leaves it free.
-    """
-
-    backbone: str = "vit"
+    backbone: str = "vit"  # or "resnet"
     img_size: int = 32
     patch_size: int = 8
     embed_dim: int = 64
     depth: int = 2
     num_heads: int = 4
     mlp_ratio: float = 4.0
-    resnet_widths: tuple[int, ...] = (32, 64, 128)
-    resnet_blocks: tuple[int, ...] = (1, 1, 1)
-    resnet_stem_stride: int = 1
+    resnet_widths: tuple[int, ...] = (32, 64, 128)  # channels per stage; each later one halves the size
+    resnet_blocks: tuple[int, ...] = (1, 1, 1)  # blocks per stage; (2, 2, 2, 2), (64, ..., 512): ResNet-18
+    resnet_stem_stride: int = 1  # 1 keeps full resolution; 4 is ResNet's 7x7 stride-2 conv and max-pool
     proj_dim: int = 64
-    proj_hidden: int = 128
+    proj_hidden: int = 128  # hidden width of the projection MLP; 0: one linear layer
     init_temperature: float = 0.07
-    max_logit_scale: float | None = MAX_LOGIT_SCALE
+    max_logit_scale: float | None = MAX_LOGIT_SCALE  # cap of the inverse temperature; None: free
 
 
 PRESETS: dict[str, ContrastiveConfig] = {
     "tiny": ContrastiveConfig(),
     "small": ContrastiveConfig(img_size=64, embed_dim=192, depth=6, num_heads=6, proj_dim=128, proj_hidden=512),
     # a ResNet-18 per modality (first conv for 2 / 12 bands) on BigEarthNet's 120 px tiles
-    "base": ContrastiveConfig(
-        backbone="resnet", img_size=120, resnet_widths=(64, 128, 256, 512), resnet_blocks=(2, 2, 2, 2),
-        resnet_stem_stride=4, proj_dim=256, proj_hidden=1024,
-    ),
+    "base": ContrastiveConfig(backbone="resnet", img_size=120, resnet_widths=(64, 128, 256, 512),
+                              resnet_blocks=(2, 2, 2, 2), resnet_stem_stride=4, proj_dim=256,
+                              proj_hidden=1024),
 }  # fmt: skip
 
 
@@ -75,9 +60,8 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
-            )
+            conv = nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+            self.shortcut = nn.Sequential(conv, nn.BatchNorm2d(c_out))
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -91,9 +75,8 @@ class ResNetEncoder(nn.Module):
         super().__init__()
         widths, blocks, stride = config.resnet_widths, config.resnet_blocks, config.resnet_stem_stride
         if len(widths) != len(blocks) or not widths:
-            raise ValueError(
-                f"resnet_widths {widths} and resnet_blocks {blocks} must be non-empty, same length"
-            )
+            raise ValueError(f"resnet_widths {widths} and resnet_blocks {blocks} must be non-empty, "
+                             "same length")  # fmt: skip
         if stride not in (1, 4):
             raise ValueError(f"resnet_stem_stride must be 1 or 4, got {stride}")
         kernel, conv_stride = (3, 1) if stride == 1 else (7, 2)
@@ -110,7 +93,7 @@ class ResNetEncoder(nn.Module):
         self.out_dim = widths[-1]
 
     def forward(self, x: Tensor) -> Tensor:
-        """The last feature map ``[B, D, h, w]`` of a standardised image."""
+        """The last feature map ``[B, D, h, w]`` of a standardised image ``[B, C, H, W]``."""
         return self.stages(self.stem(x))
 
     feature_map = forward
@@ -134,8 +117,7 @@ class ContrastiveDualEncoder(nn.Module):
             raise ValueError(f"backbone must be 'vit' or 'resnet', got {c.backbone!r}")
         encoder = vit_encoder if c.backbone == "vit" else ResNetEncoder
         self.norm_s1, self.norm_s2 = s1_norm(), s2_norm()
-        self.encoder_s1 = encoder(S1_CHANNELS, c)
-        self.encoder_s2 = encoder(S2_CHANNELS, c)
+        self.encoder_s1, self.encoder_s2 = encoder(S1_CHANNELS, c), encoder(S2_CHANNELS, c)
         self.proj_s1 = _projection(self.encoder_s1.out_dim, c.proj_hidden, c.proj_dim)
         self.proj_s2 = _projection(self.encoder_s2.out_dim, c.proj_hidden, c.proj_dim)
         self.logit_scale = LogitScale(c.init_temperature, c.max_logit_scale)
@@ -150,12 +132,10 @@ class ContrastiveDualEncoder(nn.Module):
     def features(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd=None) -> dict[str, Tensor]:
         """Feature maps ``{"s1", "s2"}: [B, D, h, w]`` of the modalities given (``gsd`` is ignored)."""
         out = {}
-        if s1 is not None:
-            s1 = model_input(s1, S1_CHANNELS, self.input_multiple, "s1", config=self.config)
-            out["s1"] = self.encoder_s1.feature_map(self.norm_s1(s1))
-        if s2 is not None:
-            s2 = model_input(s2, S2_CHANNELS, self.input_multiple, "s2", config=self.config)
-            out["s2"] = self.encoder_s2.feature_map(self.norm_s2(s2))
+        for name, x, channels in (("s1", s1, S1_CHANNELS), ("s2", s2, S2_CHANNELS)):
+            if x is not None:
+                x = model_input(x, channels, self.input_multiple, name, config=self.config)
+                out[name] = getattr(self, f"encoder_{name}").feature_map(getattr(self, f"norm_{name}")(x))
         if not out:
             raise ValueError("pass at least one of s1=[B, 2, H, W] or s2=[B, 12, H, W]")
         return out
@@ -174,8 +154,7 @@ class ContrastiveDualEncoder(nn.Module):
         """InfoNCE ``loss``, ``logits [B, B]`` (radar rows) and the embeddings of ``batch["s1"]``, ``batch["s2"]``."""
         s1, s2 = batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name)
         same_tiles(s1, s2)
-        emb = self.embed(s1=s1, s2=s2)
-        scale = self.logit_scale()
+        emb, scale = self.embed(s1=s1, s2=s2), self.logit_scale()
         loss, logits = info_nce(emb["s1"], emb["s2"], scale)
         return {"loss": loss, "logits": logits, **emb, "logit_scale": scale.detach()}
 

@@ -1,9 +1,4 @@
-"""CROMA: contrastive radar-optical masked autoencoder (Fuller, Millard and Green, NeurIPS 2023).
-
-Two ViTs without positional embeddings see position through 2D-ALiBi (an attention bias ``-slope_h * distance``
-between patches); a cross encoder lets radar tokens attend to optical ones through X-ALiBi. Pretraining hides
-75% of each modality's patches and adds a contrastive loss on the pooled encodings to a reconstruction loss.
-"""
+"""CROMA (Fuller, Millard and Green, NeurIPS 2023): radar-optical MAE and contrastive model with 2D-ALiBi."""
 
 from __future__ import annotations
 
@@ -23,16 +18,7 @@ from .validation import batch_item, model_input, same_tiles
 
 @dataclass
 class CROMAConfig:
-    """Configuration of :class:`CROMA`; the radar and cross encoders are half the optical depth in the paper.
-
-    Attributes:
-        norm_pix_scope: ``"joint"`` (the paper: one mean and variance per 14-channel patch) or
-            ``"per_modality"`` (the optical and the radar patch standardised each on its own).
-        max_logit_scale: cap of the learnable inverse temperature; None (the paper) leaves it free.
-        embed_projected: ``embed`` returns the projected, unit-norm ``s1`` / ``s2``; False returns
-            ``sar_GAP`` / ``optical_GAP`` (the published weights have no projections).
-        mae_init: MAE's Xavier initialisation instead of PyTorch's default (the paper's code).
-    """
+    """Configuration of :class:`CROMA`; the paper's radar and cross encoders are half the optical depth."""
 
     img_size: int = 32
     patch_size: int = 8
@@ -48,32 +34,27 @@ class CROMAConfig:
     decoder_heads: int = 4
     mask_ratio: float = 0.75
     norm_pix_loss: bool = True
-    norm_pix_scope: str = "joint"
+    norm_pix_scope: str = "joint"  # one mean and variance per 14-channel patch (paper), or "per_modality"
     init_temperature: float = 0.07
-    max_logit_scale: float | None = None
-    embed_projected: bool = True
-    mae_init: bool = False
+    max_logit_scale: float | None = None  # cap of the learnable inverse temperature; None (paper): free
+    embed_projected: bool = True  # embed gives projected unit-norm s1/s2; False: the GAPs (published weights)
+    mae_init: bool = False  # MAE's Xavier initialisation instead of PyTorch's default (the paper's code)
 
 
 PRESETS: dict[str, CROMAConfig] = {
     "tiny": CROMAConfig(),
-    "small": CROMAConfig(
-        img_size=64, embed_dim=256, optical_depth=6, radar_depth=3, cross_depth=3, num_heads=8,
-        decoder_dim=256, decoder_heads=8,
-    ),
+    "small": CROMAConfig(img_size=64, embed_dim=256, optical_depth=6, radar_depth=3, cross_depth=3,
+                         num_heads=8, decoder_dim=256, decoder_heads=8),
     # CROMA-B as published
-    "base": CROMAConfig(
-        img_size=120, embed_dim=768, optical_depth=12, radar_depth=6, cross_depth=6, num_heads=16,
-        decoder_dim=512, decoder_heads=8,
-    ),
+    "base": CROMAConfig(img_size=120, embed_dim=768, optical_depth=12, radar_depth=6, cross_depth=6,
+                        num_heads=16, decoder_dim=512, decoder_heads=8),
 }  # fmt: skip
 
 
 def _encoder(in_chans: int, depth: int, c: CROMAConfig) -> ViTEncoder:
     # no positional embedding: 2D-ALiBi biases the attention instead
-    return ViTEncoder(
-        in_chans, c.patch_size, c.embed_dim, depth, c.num_heads, c.mlp_ratio, c.qkv_bias, sincos=False
-    )
+    return ViTEncoder(in_chans, c.patch_size, c.embed_dim, depth, c.num_heads, c.mlp_ratio, c.qkv_bias,
+                      sincos=False)  # fmt: skip
 
 
 def _gap_ffn(dim: int) -> nn.Sequential:
@@ -86,10 +67,8 @@ class CrossEncoder(nn.Module):
 
     def __init__(self, c: CROMAConfig) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            Block(c.embed_dim, c.num_heads, c.mlp_ratio, qkv_bias=c.qkv_bias, cross=True)
-            for _ in range(c.cross_depth)
-        )
+        self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio, qkv_bias=c.qkv_bias,
+                                          cross=True) for _ in range(c.cross_depth))  # fmt: skip
         self.norm = nn.LayerNorm(c.embed_dim)
 
     def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor) -> Tensor:
@@ -104,9 +83,8 @@ class CROMADecoder(MAEDecoder):
     """The shared MAE decoder (mask tokens, sin-cos positions) with one pixel head per modality."""
 
     def __init__(self, c: CROMAConfig) -> None:
-        super().__init__(
-            c.embed_dim, c.decoder_dim, c.decoder_depth, c.decoder_heads, c.mlp_ratio, c.qkv_bias
-        )
+        super().__init__(c.embed_dim, c.decoder_dim, c.decoder_depth, c.decoder_heads, c.mlp_ratio,
+                         c.qkv_bias)  # fmt: skip
         self.pred_optical = nn.Linear(c.decoder_dim, c.patch_size**2 * S2_CHANNELS)
         self.pred_radar = nn.Linear(c.decoder_dim, c.patch_size**2 * S1_CHANNELS)
 
@@ -132,10 +110,9 @@ class CROMA(nn.Module):
         self.radar_encoder = _encoder(S1_CHANNELS, c.radar_depth, c)
         self.optical_encoder = _encoder(S2_CHANNELS, c.optical_depth, c)
         self.cross_encoder = CrossEncoder(c)
-        self.gap_ffn_radar = _gap_ffn(c.embed_dim)
-        self.gap_ffn_optical = _gap_ffn(c.embed_dim)
-        self.proj_radar = nn.Linear(c.embed_dim, c.embed_dim)
-        self.proj_optical = nn.Linear(c.embed_dim, c.embed_dim)
+        d = c.embed_dim
+        self.gap_ffn_radar, self.gap_ffn_optical = _gap_ffn(d), _gap_ffn(d)
+        self.proj_radar, self.proj_optical = nn.Linear(d, d), nn.Linear(d, d)
         self.logit_scale = LogitScale(c.init_temperature, c.max_logit_scale)
         self.decoder = CROMADecoder(c)
         if c.mae_init:
@@ -152,9 +129,9 @@ class CROMA(nn.Module):
 
     def _inputs(self, s1, s2) -> tuple[Tensor | None, Tensor | None, tuple[int, int]]:
         """Validated, standardised ``s1`` / ``s2`` (either may be None) and their patch grid."""
-        p = self.config.patch_size
-        s1 = model_input(s1, S1_CHANNELS, p, "s1", config=self.config, biased=True) if s1 is not None else None
-        s2 = model_input(s2, S2_CHANNELS, p, "s2", config=self.config, biased=True) if s2 is not None else None
+        c, p = self.config, self.config.patch_size
+        s1 = model_input(s1, S1_CHANNELS, p, "s1", config=c, biased=True) if s1 is not None else None
+        s2 = model_input(s2, S2_CHANNELS, p, "s2", config=c, biased=True) if s2 is not None else None
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
         same_tiles(s1, s2)
@@ -163,11 +140,7 @@ class CROMA(nn.Module):
         return x1, self.norm_s2(s2) if s2 is not None else None, grid
 
     def encode(self, s1: Tensor | None = None, s2: Tensor | None = None) -> dict[str, Tensor]:
-        """Unmasked encodings of s1 ``[B, 2, H, W]`` dB and / or s2 ``[B, 12, H, W]`` reflectance.
-
-        The published model's forward pass: ``sar_*`` with s1, ``optical_*`` with s2, ``joint_*`` with both;
-        ``*_encodings [B, N, D]`` and ``*_GAP [B, D]``.
-        """
+        """The published forward pass: ``{sar, optical, joint}_encodings [B, N, D]`` and ``_GAP [B, D]``."""
         x1, x2, grid = self._inputs(s1, s2)
         bias = self.alibi(grid, (x1 if x1 is not None else x2).device)  # [1, heads, N, N]
         out: dict[str, Tensor] = {}
@@ -208,28 +181,20 @@ class CROMA(nn.Module):
         return out
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Pretraining step on ``batch["s1"]`` and ``batch["s2"]``: independent masks, contrastive loss, reconstruction.
-
-        Returns the encodings of the kept patches, the losses, ``mask_sar`` / ``mask_optical [B, N]`` (1 = hidden)
-        and ``logits [B, B]`` (radar rows).
-        """
+        """Pretraining step: independent masks, a contrastive and a reconstruction loss; masks 1 = hidden."""
         x1, x2, grid = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
         b, n = x1.shape[0], grid[0] * grid[1]
         keep_r, mask_r, restore_r = random_masking(b, n, self.config.mask_ratio, x1.device)  # [B, K], [B, N]
         keep_o, mask_o, _ = random_masking(b, n, self.config.mask_ratio, x1.device)
         bias = self.alibi(grid, x1.device)
         bias_r = masked_alibi(bias, keep_r, keep_r)  # [B, heads, K, K]
-
         sar = self.radar_encoder(x1, bias_r, keep_r)  # [B, K, D]
         optical = self.optical_encoder(x2, masked_alibi(bias, keep_o, keep_o), keep_o)  # [B, K, D]
         sar_gap = self.gap_ffn_radar(sar.mean(dim=1))  # [B, D]
         optical_gap = self.gap_ffn_optical(optical.mean(dim=1))
-        loss_c, logits = info_nce(
-            F.normalize(self.proj_radar(sar_gap), dim=-1),
-            F.normalize(self.proj_optical(optical_gap), dim=-1),
-            self.logit_scale(),
-        )
-
+        z_r = F.normalize(self.proj_radar(sar_gap), dim=-1)
+        z_o = F.normalize(self.proj_optical(optical_gap), dim=-1)
+        loss_c, logits = info_nce(z_r, z_o, self.logit_scale())
         # X-ALiBi: radar query i and optical key j are biased by the distance between their own positions
         joint = self.cross_encoder(sar, optical, bias_r, masked_alibi(bias, keep_r, keep_o))  # [B, K, D]
         pred_optical, pred_radar = self.decoder(joint, restore_r, grid)  # [B, N, p*p*C]
@@ -237,28 +202,19 @@ class CROMA(nn.Module):
         loss_sar = masked_mean(((pred_radar - target_radar) ** 2).mean(dim=-1), mask_r)
         loss_optical = masked_mean(((pred_optical - target_optical) ** 2).mean(dim=-1), mask_o)
         loss_mae = loss_sar + loss_optical
-        return {
-            "sar_encodings": sar,
-            "optical_encodings": optical,
-            "joint_encodings": joint,
-            "sar_GAP": sar_gap,
-            "optical_GAP": optical_gap,
-            "joint_GAP": joint.mean(dim=1),
-            "loss_contrastive": loss_c,
-            "loss_mae": loss_mae,
-            "loss": loss_c + loss_mae,
-            "loss_mae_sar": loss_sar.detach(),
-            "loss_mae_optical": loss_optical.detach(),
-            "mask_sar": mask_r,
-            "mask_optical": mask_o,
-            "logits": logits.detach(),
-        }
+        return {"sar_encodings": sar, "optical_encodings": optical, "joint_encodings": joint,
+                "sar_GAP": sar_gap, "optical_GAP": optical_gap, "joint_GAP": joint.mean(dim=1),
+                "loss_contrastive": loss_c,
+                "loss_mae": loss_mae, "loss": loss_c + loss_mae, "loss_mae_sar": loss_sar.detach(),
+                "loss_mae_optical": loss_optical.detach(), "mask_sar": mask_r, "mask_optical": mask_o,
+                "logits": logits.detach()}  # fmt: skip
 
     def _targets(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
-        optical, radar = patchify(x2, self.config.patch_size), patchify(x1, self.config.patch_size)
-        if not self.config.norm_pix_loss:
+        c = self.config
+        optical, radar = patchify(x2, c.patch_size), patchify(x1, c.patch_size)
+        if not c.norm_pix_loss:
             return optical, radar
-        if self.config.norm_pix_scope == "per_modality":
+        if c.norm_pix_scope == "per_modality":
             return norm_pix_target(optical), norm_pix_target(radar)
         joint = norm_pix_target(torch.cat([optical, radar], dim=-1))  # [B, N, p*p*14], then split
         return joint[..., : optical.shape[-1]], joint[..., optical.shape[-1] :]

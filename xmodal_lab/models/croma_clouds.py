@@ -1,9 +1,4 @@
-"""Cloud-token dropping for CROMA, a kit variant: skip the optical patches that show only cloud.
-
-Dropped optical tokens are skipped as pretraining skips hidden patches: their columns of the 2D-ALiBi and
-X-ALiBi biases become ``-inf``, so neither the optical self-attention nor the radar queries see them. A tile
-with no clear patch gets no cross-attention: its joint encoding rests on radar alone.
-"""
+"""Cloud-token dropping for CROMA (a kit variant): cloudy optical patches get ``-inf`` ALiBi key columns."""
 
 from __future__ import annotations
 
@@ -17,25 +12,19 @@ from .croma import CROMA
 def cloud_tokens(cloud_mask: Tensor, patch_size: int, threshold: float = 0.5) -> Tensor:
     """Which patches ``[B, N]`` of a ``cloud_mask [B, H, W]`` (1 = cloud) are cloudier than ``threshold``."""
     if cloud_mask.ndim != 3 or cloud_mask.shape[-1] % patch_size or cloud_mask.shape[-2] % patch_size:
-        raise ValueError(
-            f"cloud_mask must be [B, H, W] with H and W multiples of {patch_size}, got {tuple(cloud_mask.shape)}"
-        )
+        raise ValueError(f"cloud_mask must be [B, H, W] with H and W multiples of {patch_size}, got "
+                         f"{tuple(cloud_mask.shape)}")  # fmt: skip
     return F.avg_pool2d(cloud_mask.float()[:, None], patch_size).flatten(1) > threshold  # [B, N]
 
 
 class CloudMaskedCROMA(nn.Module):
-    """A CROMA (weights shared, not copied) whose inference drops the optical tokens under cloud.
-
-    Its ``encode``, ``embed`` and ``features`` also take ``cloud_mask [B, H, W]`` (1 = cloud or shadow;
-    a patch cloudier than ``threshold`` is dropped) or ``optical_mask [B, N]`` (True = drop).
-    """
+    """A CROMA (weights shared) dropping optical tokens under ``cloud_mask [B, H, W]`` or ``optical_mask``."""
 
     def __init__(self, model: CROMA, threshold: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
-        self.croma = model
-        self.threshold = threshold
+        self.croma, self.threshold = model, threshold
 
     def _dropped(self, optical_mask, cloud_mask, b: int, grid: tuple[int, int], device) -> Tensor:
         if optical_mask is not None and cloud_mask is not None:
@@ -44,22 +33,16 @@ class CloudMaskedCROMA(nn.Module):
         if cloud_mask is not None:
             cloud_mask = torch.as_tensor(cloud_mask, device=device)
             if tuple(cloud_mask.shape) != (b, grid[0] * p, grid[1] * p):
-                raise ValueError(
-                    f"cloud_mask must be [B, H, W] = {(b, grid[0] * p, grid[1] * p)} like s2, "
-                    f"got {tuple(cloud_mask.shape)}"
-                )
+                raise ValueError(f"cloud_mask must be [B, H, W] = {(b, grid[0] * p, grid[1] * p)} like s2, "
+                                 f"got {tuple(cloud_mask.shape)}")  # fmt: skip
             return cloud_tokens(cloud_mask, p, self.threshold)
         optical_mask = torch.as_tensor(optical_mask, device=device)
         if optical_mask.dtype != torch.bool or tuple(optical_mask.shape) != (b, grid[0] * grid[1]):
-            raise ValueError(
-                f"optical_mask must be bool [B, N] = {(b, grid[0] * grid[1])} (True = drop the patch), "
-                f"got {optical_mask.dtype} {tuple(optical_mask.shape)}"
-            )
+            raise ValueError(f"optical_mask must be bool [B, N] = {(b, grid[0] * grid[1])} (True = drop the "
+                             f"patch), got {optical_mask.dtype} {tuple(optical_mask.shape)}")  # fmt: skip
         return optical_mask
 
-    def encode(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, *, optical_mask=None, cloud_mask=None
-    ) -> dict[str, Tensor]:
+    def encode(self, s1=None, s2=None, *, optical_mask=None, cloud_mask=None):
         """:meth:`CROMA.encode` with the masked optical tokens dropped; adds ``optical_dropped [B, N]``."""
         m = self.croma
         if optical_mask is None and cloud_mask is None:
@@ -76,11 +59,8 @@ class CloudMaskedCROMA(nn.Module):
 
         optical = m.optical_encoder(x2, masked_bias)  # [B, N, D]
         kept = (~drop).to(optical.dtype)[..., None]  # [B, N, 1]
-        out = {
-            "optical_encodings": optical,
-            "optical_GAP": m.gap_ffn_optical((optical * kept).sum(dim=1) / kept.sum(dim=1)),
-            "optical_dropped": dropped,
-        }
+        gap = m.gap_ffn_optical((optical * kept).sum(dim=1) / kept.sum(dim=1))
+        out = {"optical_encodings": optical, "optical_GAP": gap, "optical_dropped": dropped}
         if x1 is None:
             return out
         sar = m.radar_encoder(x1, bias)
@@ -100,9 +80,7 @@ class CloudMaskedCROMA(nn.Module):
         """:meth:`CROMA.embed` with the masked optical tokens dropped."""
         return self.croma.vectors(self.encode(s1, s2, optical_mask=optical_mask, cloud_mask=cloud_mask))
 
-    def features(
-        self, s1=None, s2=None, gsd=None, *, optical_mask=None, cloud_mask=None
-    ) -> dict[str, Tensor]:
+    def features(self, s1=None, s2=None, gsd=None, *, optical_mask=None, cloud_mask=None) -> dict:
         """:meth:`CROMA.features` with the masked optical tokens dropped."""
         enc = self.encode(s1, s2, optical_mask=optical_mask, cloud_mask=cloud_mask)
         return self.croma.feature_maps(enc, s1 if s1 is not None else s2)

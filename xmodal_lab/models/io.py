@@ -1,9 +1,4 @@
-"""Saving and loading models: safetensors weights with a model card, or the kit's older ``.pt`` files.
-
-The suffix picks the format: ``.safetensors`` (default) writes the weights (name, config and a SHA-256 of the
-tensors in the header), ``<stem>.json`` and ``<stem>.md`` (the card), all or none; ``.pt`` / ``.pth`` one torch
-file. :func:`load_model` reads both and checks that the weights and their card belong together.
-"""
+"""Saving and loading models: ``.safetensors`` weights with a model card (all files or none), or ``.pt``."""
 
 from __future__ import annotations
 
@@ -31,10 +26,7 @@ SAFETENSORS, TORCH, HUB_WEIGHTS = (".safetensors",), (".pt", ".pth"), "model.saf
 
 
 def card_paths(path: str | Path) -> tuple[Path, Path]:
-    """The card files beside a ``.safetensors`` model: ``(<stem>.json, <stem>.md)``.
-
-    Beside ``model.safetensors`` (a Hugging Face Hub folder) they are ``(config.json, README.md)``.
-    """
+    """Card files ``(<stem>.json, <stem>.md)`` of a ``.safetensors`` model (Hub: config.json, README.md)."""
     path = Path(path)
     if path.name == HUB_WEIGHTS:
         return path.with_name("config.json"), path.with_name("README.md")
@@ -42,10 +34,7 @@ def card_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_pretrained(model: nn.Module, folder: str | Path, **options: Any) -> Path:
-    """Write a model as a Hugging Face Hub folder (``model.safetensors``, ``config.json``, ``README.md``).
-
-    ``options`` are those of :func:`save_model`; :func:`~xmodal_lab.models.push_to_hub` uploads the folder.
-    """
+    """Write a model as a Hugging Face Hub folder (``model.safetensors``, ``config.json``, ``README.md``)."""
     return save_model(model, Path(folder) / HUB_WEIGHTS, **options)
 
 
@@ -71,11 +60,7 @@ def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The card of a registered model: name, config, kit version, input recipe, data, metrics, training run.
-
-    ``card`` gives ``data`` (a description of the training data) and ``metrics`` (``{name: number}``); other
-    keys are kept as they are; ``training`` defaults to ``model.fit_record`` (the run, set by fit and the loaders).
-    """
+    """A model's card: name, config, version, input recipe, ``card``'s data and metrics, ``fit_record``."""
     import xmodal_lab
 
     name, config = _identity(model)
@@ -83,27 +68,21 @@ def model_card(model: nn.Module, card: Mapping[str, Any] | None = None) -> dict[
     metrics = extra.pop("metrics", {}) or {}
     if not isinstance(metrics, Mapping) or not all(isinstance(v, (int, float)) for v in metrics.values()):
         raise InputValueError(f"card['metrics']: expected {{name: number}}, got {metrics!r}")
-    return {
-        "format": "xmodal_lab model card",
-        "name": name,
-        "config": config,
-        "xmodal_lab_version": xmodal_lab.__version__,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "input": input_recipe(model),
-        "data": extra.pop("data", None),
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "training": extra.pop("training", None) or getattr(model, "fit_record", None),
-        **extra,
-    }
+    return {"format": "xmodal_lab model card", "name": name, "config": config,
+            "xmodal_lab_version": xmodal_lab.__version__,
+            "parameters": sum(p.numel() for p in model.parameters()), "input": input_recipe(model),
+            "data": extra.pop("data", None),
+            "metrics": {k: float(v) for k, v in metrics.items()},
+            "training": extra.pop("training", None) or getattr(model, "fit_record", None),
+            **extra}  # fmt: skip
 
 
 def _identity(model: nn.Module) -> tuple[str, dict]:
     name = getattr(model, "name", None)
     known = name in MODELS or isinstance(model, SegmentationModel)
     if not known or not dataclasses.is_dataclass(getattr(model, "config", None)):
-        raise TypeError(
-            f"save_model needs a model of the registry ({sorted(MODELS)}), got {type(model).__name__}"
-        )
+        raise TypeError(f"save_model needs a model of the registry ({sorted(MODELS)}), "
+                        f"got {type(model).__name__}")  # fmt: skip
     return name, json.loads(json.dumps(dataclasses.asdict(model.config)))  # tuples as lists, as read back
 
 
@@ -128,20 +107,13 @@ def _file_path(path: Any, what: str, new: bool = False) -> Path:
     if not isinstance(path, (str, Path)):
         raise InputTypeError(f"{what}: path must be a str or pathlib.Path, got {type(path).__name__}")
     if str(path) in ("", ".") or (new and Path(path).is_dir()):
-        raise InputValueError(
-            f"{what}: {str(path)!r} is a folder, not a file name; give a file name such as model.safetensors"
-        )
+        raise InputValueError(f"{what}: {str(path)!r} is a folder, not a file name; give a file name such as "
+                              "model.safetensors")  # fmt: skip
     return Path(path)
 
 
-def save_model(
-    model: nn.Module, path: str | Path, overwrite: bool = False, *, card: Mapping[str, Any] | None = None
-) -> Path:
-    """Write a registered model (or a :class:`SegmentationModel`) to ``path``; return the weights' path.
-
-    ``card``, e.g. ``{"data": "what it was trained on", "metrics": {"recall@1": 0.8}}``, goes into the model
-    card; ``overwrite`` replaces existing files (each in one step), otherwise none is ever touched.
-    """
+def save_model(model: nn.Module, path: str | Path, overwrite: bool = False, *, card: Mapping | None = None):
+    """Write a registered model (or a :class:`SegmentationModel`) and its ``card`` to ``path``; return it."""
     path = _file_path(path, "save_model", new=True)
     if path.suffix == "":
         path = path.with_suffix(".safetensors")
@@ -202,28 +174,22 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
             header = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     except Exception as err:  # safetensors raises its own error types (SafetensorError, ...)
-        raise CheckpointError(
-            f"{path}: not a safetensors file, or a truncated or corrupt copy of one ({str(err)[:200]})"
-        ) from None
+        raise CheckpointError(f"{path}: not a safetensors file, or a truncated or corrupt copy of one "
+                              f"({str(err)[:200]})") from None  # fmt: skip
     if header.get("xmodal_lab") != "model" or not {"name", "config", "tensors_sha256"} <= set(header):
-        raise CheckpointError(
-            f"{path}: safetensors weights without the kit's header (another tool wrote them); load them into "
-            "your own model with safetensors.torch.load_file(path)"
-        )
+        raise CheckpointError(f"{path}: safetensors weights without the kit's header (another tool wrote "
+                              "them); load them into your own model with safetensors.torch.load_file(path)")
     name, config = header["name"], json.loads(header["config"])
     if tensors_sha256(state) != header["tensors_sha256"]:
-        raise CheckpointError(
-            f"{path}: the weights do not match the checksum written with them (the file was changed or is "
-            "corrupt); copy it again from its source"
-        )
+        raise CheckpointError(f"{path}: the weights do not match the checksum written with them (the file "
+                              "was changed or is corrupt); copy it again from its source")  # fmt: skip
     card = read_card(path)
     if card is not None:
         theirs = (card.get("name"), card.get("config"), (card.get("weights") or {}).get("tensors_sha256"))
         if theirs != (name, config, header["tensors_sha256"]):
-            raise CheckpointError(
-                f"{card_paths(path)[0]} describes another model ({card.get('name')!r}) than the weights in "
-                f"{path} ({name!r}); keep each model's card with its weights, or delete the wrong card"
-            )
+            raise CheckpointError(f"{card_paths(path)[0]} describes another model ({card.get('name')!r}) "
+                                  f"than the weights in {path} ({name!r}); keep each model's card with its "
+                                  "weights, or delete the wrong card")  # fmt: skip
     return {"name": name, "config": config, "state_dict": state, "card": card}
 
 
@@ -235,14 +201,12 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     else:
         ckpt = safe_load(path, what="model file", map_location=map_location)
     if isinstance(ckpt, dict) and "xmodal_lab" in ckpt and "state_dict" in ckpt:
-        raise CheckpointError(
-            f"{path}: a training checkpoint (written by fit or the CLI), not a model file; load it with "
-            "xmodal_lab.train.load_checkpoint, or convert it with xmodal_lab.train.export_checkpoint"
-        )
+        raise CheckpointError(f"{path}: a training checkpoint (written by fit or the CLI), not a model file; "
+                              "load it with xmodal_lab.train.load_checkpoint, or convert it with "
+                              "xmodal_lab.train.export_checkpoint")  # fmt: skip
     if not isinstance(ckpt, dict) or not {"name", "config", "state_dict"} <= set(ckpt):
-        raise CheckpointError(
-            f"{path} is not a model file of xmodal_lab (expected keys name, config, state_dict)"
-        )
+        raise CheckpointError(f"{path} is not a model file of xmodal_lab (expected keys name, config, "
+                              "state_dict)")  # fmt: skip
     if ckpt["name"] == SegmentationModel.name:
         model = SegmentationModel.from_config(ckpt["config"])
     elif ckpt["name"] in MODELS:
@@ -260,13 +224,10 @@ def _check_finite(path: Path, state: dict) -> None:
     for key, value in state.items():
         if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
             bad = int((~torch.isfinite(value)).sum())
-            raise CheckpointError(
-                f"{path}: weight {key!r} holds {bad} NaN or infinite value(s) (the run diverged or the file is "
-                "corrupt); load an earlier checkpoint, or retrain with a lower learning rate or gradient clipping"
-            )
+            raise CheckpointError(f"{path}: weight {key!r} holds {bad} NaN or infinite value(s) (the run "
+                                  "diverged or the file is corrupt); load an earlier checkpoint, or retrain "
+                                  "with a lower learning rate or gradient clipping")  # fmt: skip
 
 
-__all__ = [
-    "card_paths", "from_pretrained", "load_model", "model_card", "read_card", "save_model", "save_pretrained",
-    "tensors_sha256",
-]  # fmt: skip
+__all__ = ["card_paths", "from_pretrained", "load_model", "model_card", "read_card", "save_model",
+           "save_pretrained", "tensors_sha256"]  # fmt: skip

@@ -31,14 +31,11 @@ class LogitScale(nn.Module):
 def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> tuple[Tensor, Tensor]:
     """Symmetric InfoNCE (CLIP's loss) of unit embeddings ``[B, D]`` whose rows match, and its ``logits [B, B]``."""
     if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(
-            f"info_nce needs two [B, D] tensors of equal shape, got {tuple(a.shape)}, {tuple(b.shape)}"
-        )
+        raise ValueError(f"info_nce needs two [B, D] tensors of equal shape, got {tuple(a.shape)}, "
+                         f"{tuple(b.shape)}")  # fmt: skip
     if a.shape[0] < 2:
-        raise ValueError(
-            f"info_nce needs at least 2 pairs per batch (in-batch negatives), got {a.shape[0]}: with one pair "
-            "the loss is exactly 0; use a batch size of 2 or more"
-        )
+        raise ValueError(f"info_nce needs at least 2 pairs per batch (in-batch negatives), got {a.shape[0]}: "
+                         "with one pair the loss is exactly 0; use a batch size of 2 or more")  # fmt: skip
     logits = logit_scale * a @ b.t()  # [B, B]
     target = torch.arange(a.shape[0], device=a.device)
     loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))

@@ -15,14 +15,9 @@ def patchify(x: Tensor, patch_size: int) -> Tensor:
     return x.reshape(b, (h // p) * (w // p), p * p * c)
 
 
-def random_masking(
-    n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None, generator=None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Draw an MAE random mask that keeps ``K = round(L * (1 - mask_ratio))`` of ``L`` tokens per image.
-
-    Returns ``ids_keep [B, K]`` (sorted), ``mask [B, L]`` (1 = hidden) and ``ids_restore [B, L]`` (undoes the
-    kept-first order).
-    """
+def random_masking(n_batch: int, n_tokens: int, mask_ratio: float, device: torch.device | None = None,
+                   generator=None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """MAE random mask of ``L`` tokens: ``ids_keep [B, K]`` (sorted), ``mask [B, L]``, ``ids_restore``."""
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
     n_keep = max(1, int(round(n_tokens * (1.0 - mask_ratio))))

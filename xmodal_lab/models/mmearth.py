@@ -1,10 +1,4 @@
-"""MMEarth (Nedungadi et al., ECCV 2024): a masked autoencoder on optical tiles with several pretext tasks.
-
-One encoder reads the visible optical patches; a decoder shared by the tasks feeds one head per task (hidden
-optical patches, co-registered radar, per-pixel land cover, multi-hot scene labels), combined by uncertainty
-weighting (Kendall et al., 2018). The kit's encoder is a small ViT (the paper's a sparse ConvNeXt V2);
-``tasks=("s2",)`` is the plain optical MAE baseline.
-"""
+"""MMEarth (Nedungadi et al., ECCV 2024): an optical masked autoencoder with uncertainty-weighted tasks."""
 
 from __future__ import annotations
 
@@ -25,15 +19,7 @@ TASKS: tuple[str, ...] = ("s2", "s1", "landcover", "labels")  # the order of ``l
 
 @dataclass
 class MMEarthConfig:
-    """Configuration of :class:`MMEarth`.
-
-    Attributes:
-        tasks: pretext tasks, a subset of :data:`TASKS` containing ``"s2"``.
-        n_landcover: land-cover classes; negative ids in ``landcover`` are ignored.
-        n_labels: length of the multi-hot ``labels``.
-        norm_pix_loss: standardise each optical target patch (radar targets are standardised per band only).
-        weighting: ``"uncertainty"`` (``exp(-s) L + s``) or ``"sum"`` of the task losses.
-    """
+    """Configuration of :class:`MMEarth`."""
 
     img_size: int = 32
     patch_size: int = 4
@@ -45,30 +31,25 @@ class MMEarthConfig:
     decoder_depth: int = 1
     decoder_heads: int = 4
     mask_ratio: float = 0.6
-    tasks: tuple[str, ...] = TASKS
-    n_landcover: int = 8
-    n_labels: int = 8
-    norm_pix_loss: bool = False
-    weighting: str = "uncertainty"
+    tasks: tuple[str, ...] = TASKS  # pretext tasks, a subset of TASKS containing "s2"
+    n_landcover: int = 8  # land-cover classes; negative ids in ``landcover`` are ignored
+    n_labels: int = 8  # length of the multi-hot ``labels``
+    norm_pix_loss: bool = False  # standardise each optical target patch (radar: per band only)
+    weighting: str = "uncertainty"  # exp(-s) L + s, or "sum" of the task losses
 
 
 PRESETS: dict[str, MMEarthConfig] = {
     "tiny": MMEarthConfig(),
-    "small": MMEarthConfig(
-        img_size=64, patch_size=8, embed_dim=256, depth=6, num_heads=8, decoder_dim=256, decoder_heads=8
-    ),
+    "small": MMEarthConfig(img_size=64, patch_size=8, embed_dim=256, depth=6, num_heads=8, decoder_dim=256,
+                           decoder_heads=8),
     # a ViT-B/16 (the paper's ConvNeXt V2 costs about as much) on MMEarth's 112 px tiles
-    "base": MMEarthConfig(
-        img_size=112, patch_size=16, embed_dim=768, depth=12, num_heads=12, decoder_dim=512, decoder_heads=16
-    ),  # fmt: skip
-}
+    "base": MMEarthConfig(img_size=112, patch_size=16, embed_dim=768, depth=12, num_heads=12, decoder_dim=512,
+                          decoder_heads=16),
+}  # fmt: skip
 
 
 class UncertaintyWeighting(nn.Module):
-    """Multi-task loss weighting by learned homoscedastic uncertainty: ``sum_t exp(-s_t) L_t + s_t``.
-
-    Each log variance ``s_t`` starts at 0; a task whose loss is exactly 0 (dropped this step) adds 0, not ``s_t``.
-    """
+    """Multi-task weighting by learned uncertainty, ``sum_t exp(-s_t) L_t + s_t``; a zero loss adds 0."""
 
     def __init__(self, tasks: tuple[str, ...]) -> None:
         super().__init__()
@@ -84,9 +65,8 @@ class UncertaintyWeighting(nn.Module):
         missing = sorted(set(self.tasks) - set(losses))
         if missing:
             raise KeyError(f"UncertaintyWeighting: no loss for task(s) {missing}")
-        terms = {
-            t: (torch.exp(-s) * losses[t] + s) * (losses[t] != 0) for t, s in zip(self.tasks, self.log_vars)
-        }
+        pairs = zip(self.tasks, self.log_vars)
+        terms = {t: (torch.exp(-s) * losses[t] + s) * (losses[t] != 0) for t, s in pairs}
         return torch.stack(list(terms.values())).sum(), terms
 
 
@@ -98,18 +78,15 @@ class MMEarth(nn.Module):
     def __init__(self, config: MMEarthConfig | None = None) -> None:
         super().__init__()
         self.config = c = replace(config) if config is not None else MMEarthConfig()
-        unknown = sorted(set(c.tasks) - set(TASKS))
-        if unknown or "s2" not in c.tasks:
+        if set(c.tasks) - set(TASKS) or "s2" not in c.tasks:
             raise ValueError(f"tasks must include 's2' and come from {TASKS}, got {c.tasks}")
         if c.weighting not in ("uncertainty", "sum"):
             raise ValueError(f"weighting must be 'uncertainty' or 'sum', got {c.weighting!r}")
         if not 0.0 < c.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {c.mask_ratio}")
         self.tasks = tuple(t for t in TASKS if t in c.tasks)
-        self.norm_s1 = s1_norm()
-        self.norm_s2 = s2_norm()
+        self.norm_s1, self.norm_s2 = s1_norm(), s2_norm()
         self.encoder = ViTEncoder(S2_CHANNELS, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio)
-
         d, pp = c.decoder_dim, c.patch_size**2
         # one decoder shared by all tasks; a head each, per pixel of a patch except the scene labels
         self.decoder = MAEDecoder(c.embed_dim, d, c.decoder_depth, c.decoder_heads, c.mlp_ratio)
@@ -122,71 +99,56 @@ class MMEarth(nn.Module):
 
     def _optical(self, s2: Tensor | None) -> tuple[Tensor, tuple[int, int]]:
         if s2 is None:
-            raise ValueError(
-                "MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a pretraining target)"
-            )
+            raise ValueError("MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a "
+                             "pretraining target)")  # fmt: skip
         p = self.config.patch_size
         s2 = model_input(s2, S2_CHANNELS, p, "s2", config=self.config)
         return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
 
-    def features(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
-    ) -> dict[str, Tensor]:
+    def features(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None) -> dict:
         """Patch features ``{"s2": [B, D, H/p, W/p]}`` of an optical tile ``s2 [B, 12, H, W]``."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder.feature_map(x)}
 
-    def embed(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None
-    ) -> dict[str, Tensor]:
+    def embed(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None) -> dict:
         """One vector per optical tile, the mean encoder token: ``{"s2": [B, D]}`` (s1, gsd ignored)."""
         x, _ = self._optical(s2)
         return {"s2": self.encoder(x).mean(dim=1)}
 
     def forward_encoder(self, x: Tensor, mask_ratio: float) -> tuple[Tensor, Tensor, Tensor]:
-        """Encode a random ``1 - mask_ratio`` of the patches of ``x [B, 12, H, W]``.
-
-        Returns ``latent [B, K, D]``, ``mask [B, N]`` (1 = hidden) and ``ids_restore [B, N]``.
-        """
+        """Encode a random ``1 - mask_ratio`` of ``x``: ``latent [B, K, D]``, ``mask``, ``ids_restore``."""
         grid = self.encoder.grid(x)
         n = grid[0] * grid[1]
         n_keep = max(1, int(n * (1 - mask_ratio)))  # int(), not round(), as MMEarth's masking
         ids_keep, mask, ids_restore = random_masking(x.shape[0], n, 1 - n_keep / n, x.device)
         return self.encoder(x, ids_keep=ids_keep), mask, ids_restore
 
-    def forward_decoder(
-        self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]
-    ) -> dict[str, Tensor]:
+    def forward_decoder(self, latent: Tensor, ids_restore: Tensor, grid: tuple[int, int]) -> dict:
         """Shared decoder and task heads: pixel tasks ``[B, N, p*p*C_t]``, ``labels`` logits ``[B, n_labels]``."""
         x = self.decoder(latent, ids_restore, grid)  # [B, N, Dd]
         return {t: head(x.mean(dim=1) if t == "labels" else x) for t, head in self.heads.items()}
 
-    def forward_loss(
-        self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor
-    ) -> dict[str, Tensor]:
+    def forward_loss(self, pred: dict[str, Tensor], batch: dict, x2: Tensor, mask: Tensor) -> dict:
         """``{task: loss}``: squared error or cross-entropy over hidden patches; binary cross-entropy for labels."""
-        p, losses = self.config.patch_size, {}
+        c, losses = self.config, {}
+        p = c.patch_size
         target = patchify(x2, p)  # [B, N, p*p*12]
-        if self.config.norm_pix_loss:
+        if c.norm_pix_loss:
             target = norm_pix_target(target)
         losses["s2"] = masked_mean(((pred["s2"] - target) ** 2).mean(-1), mask)
         if "s1" in pred:
-            s1 = batch_item(batch, "s1", self.name)
-            s1 = model_input(s1, S1_CHANNELS, p, "s1", config=self.config)
+            s1 = model_input(batch_item(batch, "s1", self.name), S1_CHANNELS, p, "s1", config=c)
             tgt = patchify(self.norm_s1(s1), p)
             losses["s1"] = masked_mean(((pred["s1"] - tgt) ** 2).mean(-1), mask)
         if "landcover" in pred:
             lc = batch_item(batch, "landcover", self.name).long()
             if lc.shape != (x2.shape[0], *x2.shape[-2:]):
-                raise ValueError(
-                    f"landcover: expected [B, H, W] = {(x2.shape[0], *x2.shape[-2:])}, got {tuple(lc.shape)}"
-                )
-            if lc.max() >= self.config.n_landcover:
-                raise ValueError(
-                    f"landcover: class id {int(lc.max())} >= n_landcover={self.config.n_landcover}"
-                )
+                raise ValueError(f"landcover: expected [B, H, W] = {(x2.shape[0], *x2.shape[-2:])}, "
+                                 f"got {tuple(lc.shape)}")  # fmt: skip
+            if lc.max() >= c.n_landcover:
+                raise ValueError(f"landcover: class id {int(lc.max())} >= n_landcover={c.n_landcover}")
             tgt = patchify(lc.unsqueeze(1).float(), p).long()  # [B, N, p*p]
-            logits = pred["landcover"].reshape(*tgt.shape, self.config.n_landcover)  # [B, N, p*p, classes]
+            logits = pred["landcover"].reshape(*tgt.shape, c.n_landcover)  # [B, N, p*p, classes]
             ce = F.cross_entropy(logits.flatten(0, 2), tgt.clamp_min(0).flatten(), reduction="none")
             valid = (tgt >= 0).float().flatten()
             weight = mask.unsqueeze(-1).expand_as(tgt).flatten() * valid
@@ -194,18 +156,12 @@ class MMEarth(nn.Module):
         if "labels" in pred:
             labels = batch_item(batch, "labels", self.name).float()
             if labels.shape != pred["labels"].shape:
-                raise ValueError(
-                    f"labels: expected multi-hot [B, {self.config.n_labels}], got {tuple(labels.shape)}"
-                )
+                raise ValueError(f"labels: expected multi-hot [B, {c.n_labels}], got {tuple(labels.shape)}")
             losses["labels"] = F.binary_cross_entropy_with_logits(pred["labels"], labels)
         return losses
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Pretraining step: mask the optical tile, encode the visible patches, solve every pretext task.
-
-        Returns ``loss``, each task's unweighted ``loss_<task>`` and ``weight_<task>`` (``exp(-s_t)``),
-        ``mask [B, N]`` (1 = hidden) and ``pred_s2 [B, N, p*p*12]``.
-        """
+        """Pretraining step: ``loss``, ``loss_<task>`` and ``weight_<task>``, ``mask``, ``pred_s2``."""
         x2, grid = self._optical(batch_item(batch, "s2", self.name))
         latent, mask, ids_restore = self.forward_encoder(x2, self.config.mask_ratio)
         pred = self.forward_decoder(latent, ids_restore, grid)

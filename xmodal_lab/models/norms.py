@@ -1,7 +1,4 @@
-"""Default per-band statistics with which every model standardises its inputs: BigEarthNet-MM's training set.
-
-Replace them through ``model.norm_s1.set_stats(mean, std)``; they are saved with the weights.
-"""
+"""Default per-band input statistics (BigEarthNet-MM's training set); ``norm_s1.set_stats`` replaces them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Where a patch is: sin-cos encodings (plain, and GSD-scaled as in Scale-MAE) and CROMA's 2D-ALiBi biases.
-
-Encodings are computed in float64 (float32 on Apple's MPS), so a GPU gives the CPU's numbers.
-"""
+"""Where a patch is: sin-cos encodings (plain and GSD-scaled, in float64) and CROMA's 2D-ALiBi biases."""
 
 from __future__ import annotations
 
@@ -13,26 +10,16 @@ from torch import Tensor
 
 
 def _sincos_1d(embed_dim: int, pos: Tensor, dtype: torch.dtype) -> Tensor:
-    omega = 1.0 / 10000 ** (
-        torch.arange(embed_dim // 2, dtype=pos.dtype, device=pos.device) / (embed_dim / 2.0)
-    )
+    steps = torch.arange(embed_dim // 2, dtype=pos.dtype, device=pos.device)
+    omega = 1.0 / 10000 ** (steps / (embed_dim / 2.0))
     out = pos[:, None] * omega[None, :]  # [N, D/2]
     return torch.cat([out.sin(), out.cos()], dim=1).to(dtype)
 
 
-def gsd_sincos_pos_embed(
-    embed_dim: int,
-    grid_size: int | tuple[int, int],
-    res: float | Tensor,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> Tensor:
-    """2-D sin-cos encoding of a patch grid with coordinates scaled by ``res`` (Scale-MAE; MAE at ``res = 1``).
-
-    ``res`` is the image's GSD over a reference GSD, so a patch covering more ground is encoded as further away;
-    a number gives ``[rows * cols, embed_dim]``, a tensor ``[B]`` gives ``[B, rows * cols, embed_dim]``. As in
-    MAE's code, the first half of the channels encodes the column, the second half the row.
-    """
+def gsd_sincos_pos_embed(embed_dim: int, grid_size: int | tuple[int, int], res: float | Tensor,
+                         device: torch.device | str | None = None,
+                         dtype: torch.dtype = torch.float32) -> Tensor:  # fmt: skip
+    """2-D sin-cos encoding ``[N, D]`` (``[B, N, D]`` for ``res [B]``) of coordinates scaled by ``res``."""
     if embed_dim % 4:
         raise ValueError(f"embed_dim must be a multiple of 4 for a 2-D sin-cos encoding, got {embed_dim}")
     rows, cols = (grid_size, grid_size) if isinstance(grid_size, int) else grid_size
@@ -51,17 +38,14 @@ def gsd_sincos_pos_embed(
 
 
 @functools.lru_cache(maxsize=128)
-def _table(
-    embed_dim: int, grid: tuple[int, int], res: float, device: torch.device, dtype: torch.dtype
-) -> Tensor:
+def _table(embed_dim: int, grid: tuple[int, int], res: float, device: torch.device, dtype: torch.dtype):
     # a plain tensor even when first asked for under torch.inference_mode, so training can reuse it
     with torch.inference_mode(False), torch.no_grad():
         return gsd_sincos_pos_embed(embed_dim, grid, res, device, dtype)
 
 
-def sincos_table(
-    embed_dim: int, grid: tuple[int, int], device: torch.device | str, dtype: torch.dtype, res: float = 1.0
-) -> Tensor:
+def sincos_table(embed_dim: int, grid: tuple[int, int], device: torch.device | str, dtype: torch.dtype,
+                 res: float = 1.0) -> Tensor:  # fmt: skip
     """The cached encoding ``[rows * cols, embed_dim]`` of a grid at GSD ratio ``res``; never modify it in place."""
     return _table(int(embed_dim), (int(grid[0]), int(grid[1])), float(res), torch.device(device), dtype)
 
@@ -91,19 +75,9 @@ def alibi_2d_bias(num_heads: int, grid: tuple[int, int]) -> Tensor:
 
 
 def masked_alibi(bias: Tensor, ids_query: Tensor, ids_key: Tensor) -> Tensor:
-    """The bias ``[1, heads, N, N]`` of kept queries ``[B, Kq]`` and keys ``[B, Kk]``: ``[B, heads, Kq, Kk]``.
-
-    X-ALiBi when the two differ (radar queries, optical keys).
-    """
-    picked = bias[0][:, ids_query[:, :, None], ids_key[:, None, :]]  # [heads, B, Kq, Kk]
-    return picked.transpose(0, 1)
+    """The bias ``[B, heads, Kq, Kk]`` of kept queries and keys (X-ALiBi when they differ)."""
+    return bias[0][:, ids_query[:, :, None], ids_key[:, None, :]].transpose(0, 1)  # [B, heads, Kq, Kk]
 
 
-__all__ = [
-    "alibi_2d_bias",
-    "alibi_slopes",
-    "gsd_sincos_pos_embed",
-    "masked_alibi",
-    "patch_distances",
-    "sincos_table",
-]
+__all__ = ["alibi_2d_bias", "alibi_slopes", "gsd_sincos_pos_embed", "masked_alibi", "patch_distances",
+           "sincos_table"]  # fmt: skip

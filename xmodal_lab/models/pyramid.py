@@ -1,8 +1,4 @@
-"""Scale-MAE's Laplacian pyramid: the low and high bands of an image, and the FCN heads that predict them.
-
-The low band is the image area-downsampled by 2; the high band ``I - bilinear(area(I -> dim1 x dim1))`` holds
-every detail finer than a ``dim1 x dim1`` thumbnail.
-"""
+"""Scale-MAE's Laplacian pyramid: the low and high bands of an image, and the FCN heads that predict them."""
 
 from __future__ import annotations
 
@@ -42,9 +38,8 @@ class ResidualConv(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         half = dim // 2
-        self.convs = nn.Sequential(
-            nn.GELU(), nn.Conv2d(dim, half, 3, padding=1, groups=half), nn.GELU(), nn.Conv2d(half, dim, 1)
-        )
+        self.convs = nn.Sequential(nn.GELU(), nn.Conv2d(dim, half, 3, padding=1, groups=half), nn.GELU(),
+                                   nn.Conv2d(half, dim, 1))  # fmt: skip
         self.residual = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -53,10 +48,7 @@ class ResidualConv(nn.Module):
 
 
 class FCNHead(nn.Module):
-    """FCN head predicting one pyramid band: projection, residual blocks, two transposed convolutions.
-
-    ``hidden`` must be a multiple of 4; ``upsample`` is the total factor (8 in the paper: x4 then x2).
-    """
+    """FCN head predicting one band: projection, residual blocks, two transposed convolutions."""
 
     def __init__(self, in_dim: int, hidden: int, n_blocks: int, out_chans: int, upsample: int) -> None:
         super().__init__()
@@ -65,15 +57,11 @@ class FCNHead(nn.Module):
         self.proj = nn.Conv2d(in_dim, hidden, 1)
         self.conv_blocks = nn.Sequential(*[ResidualConv(hidden) for _ in range(n_blocks)])
         self.pred = nn.Sequential(
-            Norm2d(hidden),
-            nn.ConvTranspose2d(hidden, hidden // 2, up1, stride=up1),
-            nn.GELU(),
-            nn.Conv2d(hidden // 2, hidden // 4, 3, padding=1, groups=hidden // 4),
-            nn.GELU(),
-            nn.Conv2d(hidden // 4, hidden // 2, 1),
-            nn.GELU(),
+            Norm2d(hidden), nn.ConvTranspose2d(hidden, hidden // 2, up1, stride=up1), nn.GELU(),
+            nn.Conv2d(hidden // 2, hidden // 4, 3, padding=1, groups=hidden // 4), nn.GELU(),
+            nn.Conv2d(hidden // 4, hidden // 2, 1), nn.GELU(),
             nn.ConvTranspose2d(hidden // 2, out_chans, up2, stride=up2),
-        )
+        )  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, in_dim, h, w]`` -> ``[B, out_chans, h * upsample, w * upsample]``."""
@@ -81,11 +69,7 @@ class FCNHead(nn.Module):
 
 
 def laplacian_bands(img: Tensor, band_config: tuple[int, int] | None = (7, 56)) -> tuple[Tensor, Tensor]:
-    """Split ``img [B, C, H, W]`` into ``low [B, C, H/2, W/2]`` and ``high [B, C, H, W]``.
-
-    ``band_config=(dim1, dim2)``: ``high = img - bilinear(area(img -> dim1 x dim1))``; None: one octave,
-    ``high = img - bilinear(low)``.
-    """
+    """``low [B, C, H/2, W/2]`` and ``high = img - bilinear(area(img -> dim1 x dim1))`` (None: of low)."""
     low = F.avg_pool2d(img, 2)
     return low, img - _smooth(img if band_config is not None else low, img.shape[-2:], band_config)
 
@@ -99,9 +83,8 @@ def _smooth(img: Tensor, size: tuple[int, int], band_config: tuple[int, int] | N
     if band_config is not None:
         dim1 = band_config[0]
         if not 1 <= dim1 < min(size):
-            raise ValueError(
-                f"band_config[0] = {dim1} must be a positive size below the tile side {min(size)} px"
-            )
+            raise ValueError(f"band_config[0] = {dim1} must be a positive size below the tile side "
+                             f"{min(size)} px")  # fmt: skip
         img = F.interpolate(img, size=(dim1, dim1), mode="area")
     return F.interpolate(img, size=tuple(size), mode="bilinear", align_corners=False)
 

@@ -1,7 +1,4 @@
-"""Registry of the kit's models: ``build("croma", preset="tiny", embed_dim=128)``.
-
-Each model has presets ``tiny`` (tests and fast mode), ``small`` and ``base`` (the paper's size).
-"""
+"""Registry of the kit's models and presets (``tiny``, ``small``, ``base``): ``build("croma", "tiny")``."""
 
 from __future__ import annotations
 
@@ -26,9 +23,8 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "contrastive": ModelSpec(
-        contrastive.ContrastiveDualEncoder, contrastive.ContrastiveConfig, contrastive.PRESETS
-    ),
+    "contrastive": ModelSpec(contrastive.ContrastiveDualEncoder, contrastive.ContrastiveConfig,
+                             contrastive.PRESETS),
     "scale_mae": ModelSpec(scale_mae.ScaleMAE, scale_mae.ScaleMAEConfig, scale_mae.PRESETS),
     "croma": ModelSpec(croma.CROMA, croma.CROMAConfig, croma.PRESETS),
     "skysense": ModelSpec(skysense.SkySense, skysense.SkySenseConfig, skysense.PRESETS),
@@ -66,24 +62,21 @@ def _tiny(config_cls: type) -> typing.Any:
 
 def check_config(config: typing.Any) -> typing.Any:
     """Refuse a config whose sizes, depths or heads would build an empty or broken transformer; returns it."""
-    kind = type(config).__name__
-    values = dataclasses.asdict(config)
+    kind, values = type(config).__name__, dataclasses.asdict(config)
     for field, value in values.items():
         if field not in _POSITIVE and not field.endswith("depth"):
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputTypeError(f"{kind} {field}: expected a whole number, got {value!r}; e.g. {field}=4")
         if value < 1:
-            raise InputValueError(
-                f"{kind} {field}: expected a positive whole number, got {value}; a transformer needs at least "
-                f"one (the tiny preset has {field}={getattr(_tiny(type(config)), field, 1)})"
-            )
+            raise InputValueError(f"{kind} {field}: expected a positive whole number, got {value}; a "
+                                  "transformer needs at least one (the tiny preset has "
+                                  f"{field}={getattr(_tiny(type(config)), field, 1)})")  # fmt: skip
     for width, heads in _SPLITS:
         if width in values and heads in values and values[width] % values[heads]:
-            raise InputValueError(
-                f"{kind} {heads}: {values[width]} ({width}) is not divisible by {values[heads]} heads; "
-                f"choose {heads} among the divisors of {width}, or a {width} that {values[heads]} divides"
-            )
+            raise InputValueError(f"{kind} {heads}: {values[width]} ({width}) is not divisible by "
+                                  f"{values[heads]} heads; choose {heads} among the divisors of {width}, or "
+                                  f"a {width} that {values[heads]} divides")  # fmt: skip
     return config
 
 

@@ -1,9 +1,4 @@
-"""Scale-MAE (Reed et al., ICCV 2023): a masked autoencoder that knows the ground sample distance (GSD).
-
-Patch coordinates are scaled by ``GSD / reference_gsd`` before the sin-cos encoding; a Laplacian-pyramid decoder
-rebuilds a low band (area-downsampled by 2) and a high band (``I - bilinear(area(I -> 7 x 7))``). With
-``target_scale=2`` the encoder reads the tile downsampled by 2, so the decoder super-resolves.
-"""
+"""Scale-MAE (Reed et al., ICCV 2023): a GSD-aware masked autoencoder with a Laplacian-pyramid decoder."""
 
 from __future__ import annotations
 
@@ -24,24 +19,10 @@ from .validation import batch_item, model_input
 
 @dataclass
 class ScaleMAEConfig:
-    """Configuration of :class:`ScaleMAE`.
+    """Configuration of :class:`ScaleMAE`."""
 
-    Attributes:
-        modality: ``"s2"``, ``"s1"`` or ``"s1s2"`` (stacked, optical first; embeddings named ``"joint"``).
-        s2_bands: Sentinel-2 band indices read (None = all 12).
-        head_dim: hidden channels of the two FCN heads (a multiple of 4).
-        reference_gsd: the GSD (metres) encoded as ``res = 1``.
-        gsd_encoding: False encodes every image at ``res = 1`` (the plain-MAE baseline).
-        target_scale: 2 encodes the tile downsampled by 2 and reconstructs it at full size.
-        use_l1_loss: score the high band with L1 (times ``l1_weight``) instead of the squared error.
-        loss_masking: count hidden patches only (paper); False also trains the visible positions that
-            :meth:`ScaleMAE.super_resolve` reads.
-        band_config: ``(dim1, dim2)``: high band ``I - bilinear(area(I -> dim1 x dim1))``; None: one octave.
-        pool: image embedding: the ``"mean"`` patch token or the ``"cls"`` token.
-    """
-
-    modality: str = "s2"
-    s2_bands: tuple[int, ...] | None = None
+    modality: str = "s2"  # "s2", "s1" or "s1s2" (stacked, optical first; embeddings named "joint")
+    s2_bands: tuple[int, ...] | None = None  # Sentinel-2 band indices read (None: all 12)
     img_size: int = 32
     patch_size: int = 8
     embed_dim: int = 64
@@ -51,26 +32,24 @@ class ScaleMAEConfig:
     decoder_dim: int = 64
     decoder_depth: int = 1
     decoder_heads: int = 4
-    head_dim: int = 32
+    head_dim: int = 32  # hidden channels of the two FCN heads (a multiple of 4)
     head_blocks: int = 1
     mask_ratio: float = 0.75
-    reference_gsd: float = 10.0
-    gsd_encoding: bool = True
-    target_scale: int = 1
-    use_l1_loss: bool = False
+    reference_gsd: float = 10.0  # the GSD (metres) encoded as res = 1
+    gsd_encoding: bool = True  # False encodes every image at res = 1 (the plain-MAE baseline)
+    target_scale: int = 1  # 2 encodes the tile downsampled by 2 and reconstructs it at full size
+    use_l1_loss: bool = False  # score the high band with L1 (times l1_weight) instead of the squared error
     l1_weight: float = 1.0
-    loss_masking: bool = True
-    band_config: tuple[int, int] | None = (7, 56)
-    pool: str = "mean"
+    loss_masking: bool = True  # count hidden patches only (paper); False also trains what super_resolve reads
+    band_config: tuple[int, int] | None = (7, 56)  # high band I - bilinear(area(I -> dim1^2)); None: octave
+    pool: str = "mean"  # image embedding: the mean patch token, or "cls"
     norm_eps: float = 1e-6
 
 
 # the paper's pretraining: 224 px input, 448 px target
 _PAPER = dict(img_size=224, patch_size=16, decoder_dim=512, decoder_depth=3, decoder_heads=16, head_dim=512,
               head_blocks=2, target_scale=2)  # fmt: skip
-
 _SMALL_DECODER = dict(decoder_dim=128, decoder_depth=2, decoder_heads=8, head_dim=64, head_blocks=2)
-
 PRESETS: dict[str, ScaleMAEConfig] = {
     "tiny": ScaleMAEConfig(),
     "small": ScaleMAEConfig(img_size=64, embed_dim=256, depth=6, num_heads=8, **_SMALL_DECODER),
@@ -95,7 +74,6 @@ class ScaleMAE(nn.Module):
             self.norm_s1 = s1_norm()
         if "s2" in c.modality:
             self.norm_s2 = s2_norm(c.s2_bands)
-
         self.encoder = ViTEncoder(self.in_chans, c.patch_size, c.embed_dim, c.depth, c.num_heads, c.mlp_ratio,
                                   norm_eps=c.norm_eps, cls_token=True)  # fmt: skip
         self.decoder = MAEDecoder(c.embed_dim, c.decoder_dim, c.decoder_depth, c.decoder_heads, c.mlp_ratio,
@@ -105,7 +83,6 @@ class ScaleMAE(nn.Module):
         up = c.patch_size * c.target_scale // 4
         self.fcn_high = FCNHead(c.decoder_dim, c.head_dim, c.head_blocks, self.in_chans, up)
         self.fcn_low = FCNHead(c.decoder_dim, c.head_dim, c.head_blocks, self.in_chans, up)
-
         self.apply(init_weights)
         nn.init.normal_(self.encoder.cls_token, std=0.02)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
@@ -114,15 +91,14 @@ class ScaleMAE(nn.Module):
         c, parts = self.config, []
         if "s2" in c.modality:
             if s2 is None:
-                raise ValueError(
-                    f"this Scale-MAE (modality={c.modality!r}) needs s2=[B, 12, H, W] reflectance"
-                )
-            s2 = model_input(s2, S2_CHANNELS, multiple, "s2", config=self.config)
+                raise ValueError(f"this Scale-MAE (modality={c.modality!r}) needs s2=[B, 12, H, W] "
+                                 "reflectance")  # fmt: skip
+            s2 = model_input(s2, S2_CHANNELS, multiple, "s2", config=c)
             parts.append(self.norm_s2(s2 if c.s2_bands is None else s2[:, list(c.s2_bands)]))
         if "s1" in c.modality:
             if s1 is None:
                 raise ValueError(f"this Scale-MAE (modality={c.modality!r}) needs s1=[B, 2, H, W] dB")
-            parts.append(self.norm_s1(model_input(s1, S1_CHANNELS, multiple, "s1", config=self.config)))
+            parts.append(self.norm_s1(model_input(s1, S1_CHANNELS, multiple, "s1", config=c)))
         if len(parts) == 2 and parts[0].shape[-2:] != parts[1].shape[-2:]:
             raise ValueError(f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, "
                              f"{tuple(s2.shape)}")  # fmt: skip
@@ -136,9 +112,8 @@ class ScaleMAE(nn.Module):
         dtype = torch.float32 if device.type == "mps" else torch.float64
         g = torch.as_tensor(gsd.detach() if isinstance(gsd, Tensor) else gsd, dtype=dtype, device=device)
         g = g.reshape(-1).expand(n_images) if g.numel() == 1 else g.reshape(-1)
-        message = f"gsd must be a positive number or one per image ([{n_images}]), got {gsd}"
         if g.numel() != n_images or (device.type == "cpu" and not torch.all(g > 0)):
-            raise ValueError(message)
+            raise ValueError(f"gsd must be a positive number or one per image ([{n_images}]), got {gsd}")
         if device.type != "cpu":  # checked on the device, without waiting for it
             torch._assert_async(torch.all(g > 0), "gsd must be positive")
         return g / self.config.reference_gsd
@@ -148,14 +123,8 @@ class ScaleMAE(nn.Module):
             return sincos_table(dim, grid, like.device, like.dtype, float(res[0])).unsqueeze(0)  # [1, N, D]
         return gsd_sincos_pos_embed(dim, grid, res.to(like.device), like.device, like.dtype)  # [B, N, D]
 
-    def forward_encoder(
-        self, x: Tensor, res: Tensor, mask_ratio: float = 0.0
-    ) -> tuple[Tensor, Tensor | None, Tensor, tuple[int, int]]:
-        """Encode ``x [B, C, H, W]`` hiding ``mask_ratio`` of its patches.
-
-        Returns ``latent [B, 1 + K, D]`` (class token first), ``mask [B, N]`` (1 = hidden; None unmasked),
-        ``ids_restore [B, N]`` and the grid ``(h, w)``.
-        """
+    def forward_encoder(self, x: Tensor, res: Tensor, mask_ratio: float = 0.0):
+        """Encode ``x`` hiding ``mask_ratio``: ``latent [B, 1 + K, D]``, ``mask``, ``ids_restore``, grid."""
         grid = self.encoder.grid(x)
         n = grid[0] * grid[1]
         ids_keep, mask = None, None
@@ -165,22 +134,15 @@ class ScaleMAE(nn.Module):
         pos = self._pos_embed(self.config.embed_dim, grid, res, x)  # the class token's position is zero
         return self.encoder(x, ids_keep=ids_keep, pos=pos), mask, ids_restore, grid
 
-    def forward_decoder(
-        self, latent: Tensor, ids_restore: Tensor, res: Tensor, grid: tuple[int, int]
-    ) -> tuple[Tensor, Tensor]:
+    def forward_decoder(self, latent: Tensor, ids_restore: Tensor, res: Tensor, grid: tuple[int, int]):
         """Reconstruct ``pred_low [B, C, Ht/2, Wt/2]`` and ``pred_high [B, C, Ht, Wt]`` from the tokens."""
         pos = self._pos_embed(self.config.decoder_dim, grid, res, latent)
         x = self.decoder(latent[:, 1:], ids_restore, grid, pos)  # [B, N, Dd]; the class token is not decoded
         high, low = self.fpn(tokens_to_map(x, grid))  # [B, Dd, 4h, 4w], [B, Dd, 2h, 2w]
         return self.fcn_low(low), self.fcn_high(high)
 
-    def forward_loss(
-        self, target: Tensor, pred_low: Tensor, pred_high: Tensor, mask: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Low-band squared error and high-band squared error (or L1), means over hidden pixels and bands.
-
-        ``mask`` is ``[B, 1, h, w]``, 1 = hidden.
-        """
+    def forward_loss(self, target: Tensor, pred_low: Tensor, pred_high: Tensor, mask: Tensor):
+        """Low- and high-band squared error (or L1), means over the hidden pixels (``mask [B, 1, h, w]``)."""
         c = self.config
         low, high = laplacian_bands(target, c.band_config)
         counted = mask if c.loss_masking else torch.ones_like(mask)
@@ -192,11 +154,7 @@ class ScaleMAE(nn.Module):
         return loss_low, loss_high
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Masked-reconstruction loss on ``s2 [B, 12, H, W]`` and/or ``s1 [B, 2, H, W]``, and ``gsd`` (metres).
-
-        Returns ``loss``, ``loss_low``, ``loss_high``, ``pred_low``, ``pred_high``, ``reconstruction``,
-        ``target`` (standardised) and ``mask [B, h, w]`` (1 = hidden).
-        """
+        """Masked-reconstruction losses, predictions, ``target`` (standardised) and ``mask [B, h, w]``."""
         c = self.config
         s1 = batch_item(batch, "s1", self.name) if "s1" in c.modality else None
         s2 = batch_item(batch, "s2", self.name) if "s2" in c.modality else None
@@ -208,30 +166,18 @@ class ScaleMAE(nn.Module):
         mask = mask.reshape(-1, 1, *grid)  # [B, 1, h, w]
         loss_low, loss_high = self.forward_loss(target, pred_low, pred_high, mask)
         weight = c.l1_weight if c.use_l1_loss else 1.0
-        return {
-            "loss": loss_low + weight * loss_high,
-            "loss_low": loss_low.detach(),
-            "loss_high": loss_high.detach(),
-            "pred_low": pred_low,
-            "pred_high": pred_high,
-            "reconstruction": combine_bands(pred_low, pred_high, c.band_config),
-            "target": target,
-            "mask": mask[:, 0],
-        }
+        return {"loss": loss_low + weight * loss_high, "loss_low": loss_low.detach(),
+                "loss_high": loss_high.detach(), "pred_low": pred_low, "pred_high": pred_high,
+                "reconstruction": combine_bands(pred_low, pred_high, c.band_config), "target": target,
+                "mask": mask[:, 0]}  # fmt: skip
 
-    def super_resolve(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
-    ) -> dict[str, Tensor]:
-        """Encode a whole image and reconstruct it at ``target_scale`` times its resolution (standardised).
-
-        Warns after ``loss_masking=True`` pretraining, which never trains the decoder at visible positions.
-        """
+    def super_resolve(self, s1=None, s2=None, gsd: Tensor | float | None = None) -> dict[str, Tensor]:
+        """Encode a whole image and reconstruct it at ``target_scale`` times its resolution (standardised)."""
         if self.config.loss_masking:
             warnings.warn(
                 "super_resolve reads the decoder at visible positions, which a Scale-MAE trained with "
                 "loss_masking=True never trained; pretrain with loss_masking=False for a trained pathway",
-                stacklevel=2,
-            )
+                stacklevel=2)  # fmt: skip
         x = self._image(s1, s2, self.config.patch_size)
         res = self.gsd_ratio(gsd, x.shape[0])
         latent, _, ids_restore, grid = self.forward_encoder(x, res)
@@ -239,16 +185,12 @@ class ScaleMAE(nn.Module):
         reconstruction = combine_bands(pred_low, pred_high, self.config.band_config)
         return {"reconstruction": reconstruction, "pred_low": pred_low, "pred_high": pred_high}
 
-    def features(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
-    ) -> dict[str, Tensor]:
+    def features(self, s1=None, s2=None, gsd: Tensor | float | None = None) -> dict[str, Tensor]:
         """Patch features of the whole image, ``{key: [B, D, H/p, W/p]}`` (key ``"s2"``, ``"s1"``, ``"joint"``)."""
         tokens, grid = self._encode_full(s1, s2, gsd)
         return {self.key: tokens_to_map(tokens[:, 1:], grid)}
 
-    def embed(
-        self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: Tensor | float | None = None
-    ) -> dict[str, Tensor]:
+    def embed(self, s1=None, s2=None, gsd: Tensor | float | None = None) -> dict[str, Tensor]:
         """One vector per image, ``{key: [B, D]}``: the mean patch token (the class token if ``pool="cls"``)."""
         tokens, _ = self._encode_full(s1, s2, gsd)
         return {self.key: tokens[:, 0] if self.config.pool == "cls" else tokens[:, 1:].mean(dim=1)}
@@ -267,12 +209,9 @@ def _check(c: ScaleMAEConfig) -> None:
                          f"patch_size={c.patch_size}, target_scale={c.target_scale}")  # fmt: skip
     if not 0.0 < c.mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in (0, 1) for masked reconstruction, got {c.mask_ratio}")
-    if c.band_config is not None and (
-        len(c.band_config) != 2 or not all(isinstance(d, int) and d >= 1 for d in c.band_config)
-    ):
-        raise ValueError(
-            f"band_config must be None or two positive pixel sizes (dim1, dim2), got {c.band_config}"
-        )
+    bands = c.band_config
+    if bands is not None and (len(bands) != 2 or not all(isinstance(d, int) and d >= 1 for d in bands)):
+        raise ValueError(f"band_config must be None or two positive pixel sizes (dim1, dim2), got {bands}")
     if c.head_dim % 4:
         raise ValueError(f"head_dim must be a multiple of 4, got {c.head_dim}")
     if c.pool not in ("mean", "cls"):

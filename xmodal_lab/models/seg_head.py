@@ -1,8 +1,4 @@
-"""Segmentation heads on any kit encoder's ``features()``: a light UPerNet (Xiao et al., 2018) and a linear probe.
-
-:class:`SegmentationModel` puts either head on an encoder with the kit's training interface (``forward(batch)``
--> ``{"loss", "logits"}``); its :class:`SegmentationConfig` goes into checkpoints to rebuild the whole model.
-"""
+"""Segmentation heads on any kit encoder's ``features()``: a light UPerNet and a linear probe."""
 
 from __future__ import annotations
 
@@ -22,9 +18,8 @@ IGNORE_INDEX = -1  # Sen1Floods11's no-data label
 
 
 def _conv_bn_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
-    )
+    conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class UPerNetHead(nn.Module):
@@ -54,21 +49,16 @@ class UPerNetHead(nn.Module):
         for i in range(len(levels) - 2, -1, -1):  # top-down: coarse context into finer levels
             levels[i] = levels[i] + F.interpolate(levels[i + 1], size=levels[i].shape[-2:], mode="bilinear",
                                                   align_corners=False)  # fmt: skip
-        finest = levels[0].shape[-2:]
-        outs = [
-            F.interpolate(s(x), size=finest, mode="bilinear", align_corners=False) if x.shape[-2:] != finest
-            else s(x)
-            for s, x in zip(self.smooth, levels)
-        ]  # fmt: skip
+        fine = levels[0].shape[-2:]
+        outs = [s(x) for s, x in zip(self.smooth, levels)]  # then resized to the finest level
+        outs = [o if o.shape[-2:] == fine else F.interpolate(o, fine, mode="bilinear", align_corners=False)
+                for o in outs]  # fmt: skip
         logits = self.classifier(self.dropout(self.fuse(torch.cat(outs, dim=1))))  # [B, K, h', w']
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
 class LinearHead(nn.Module):
-    """The frozen-feature probe of dense tasks: ``W BN(f) + b`` per patch feature, upsampled bilinearly.
-
-    The batch norm has no affine parameters (as MAE's linear probe), so one learning rate suits any encoder.
-    """
+    """Linear probe ``W BN(f) + b`` per patch feature (no affine BN, as MAE's), upsampled bilinearly."""
 
     def __init__(self, in_dim: int, num_classes: int) -> None:
         super().__init__()
@@ -97,25 +87,13 @@ class SegmentationConfig:
 
 
 class SegmentationModel(nn.Module):
-    """A kit encoder (anything with ``features()``) plus a ``"upernet"`` or ``"linear"`` head, trained on ``mask``.
-
-    ``modality`` picks the feature map (``"s1"``, ``"s2"`` or ``"joint"``); a frozen encoder stays in eval mode
-    without gradients. Train with ``fit(seg, data, normalize=False)``: new input statistics would warn.
-    """
+    """A kit encoder plus a ``"upernet"`` or ``"linear"`` head on its ``modality`` feature map."""
 
     name = "segmentation"
 
-    def __init__(
-        self,
-        encoder_model: nn.Module,
-        num_classes: int,
-        modality: str = "s1",
-        freeze_encoder: bool = True,
-        head_dim: int = 64,
-        class_weights: list[float] | Tensor | None = None,
-        dropout: float = 0.1,
-        head: str = "upernet",
-    ) -> None:
+    def __init__(self, encoder_model: nn.Module, num_classes: int, modality: str = "s1",
+                 freeze_encoder: bool = True, head_dim: int = 64, class_weights: list | Tensor | None = None,
+                 dropout: float = 0.1, head: str = "upernet") -> None:  # fmt: skip
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
@@ -133,21 +111,20 @@ class SegmentationModel(nn.Module):
             self.encoder.eval()
         self._norms_at_start = self._norm_state()
         in_dim = self._feature_dim()
-        self.head: nn.Module = (
-            UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
-            if head == "upernet"
-            else LinearHead(in_dim, self.num_classes)
-        )
+        if head == "upernet":
+            self.head: nn.Module = UPerNetHead(in_dim, self.num_classes, dim=head_dim, dropout=dropout)
+        else:
+            self.head = LinearHead(in_dim, self.num_classes)
         if class_weights is not None:
             class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
             if class_weights.shape != (self.num_classes,):
-                raise ValueError(
-                    f"class_weights: expected {self.num_classes} weights, got {tuple(class_weights.shape)}"
-                )
+                raise ValueError(f"class_weights: expected {self.num_classes} weights, "
+                                 f"got {tuple(class_weights.shape)}")  # fmt: skip
         self.register_buffer("class_weights", class_weights, persistent=False)
         weights = None if class_weights is None else tuple(class_weights.tolist())
         self._settings = dict(num_classes=self.num_classes, modality=modality, freeze_encoder=self.freeze_encoder,
-                              head_dim=int(head_dim), dropout=float(dropout), class_weights=weights, head=head)  # fmt: skip
+                              head_dim=int(head_dim), dropout=float(dropout), class_weights=weights,
+                              head=head)  # fmt: skip
         self._warned = False
 
     @property
@@ -169,9 +146,8 @@ class SegmentationModel(nn.Module):
                 raise ValueError(f"segmentation config has fields this version does not know: {unknown}")
             config = SegmentationConfig(**config)
         if config.encoder not in MODELS:
-            raise ValueError(
-                f"segmentation config: unknown encoder {config.encoder!r}; known: {sorted(MODELS)}"
-            )
+            raise ValueError(f"segmentation config: unknown encoder {config.encoder!r}; "
+                             f"known: {sorted(MODELS)}")  # fmt: skip
         encoder = MODELS[config.encoder].model_cls(config_from_dict(config.encoder, config.encoder_config))
         settings = {k: v for k, v in vars(config).items() if k not in ("encoder", "encoder_config")}
         return cls(encoder, **settings)
@@ -194,10 +170,8 @@ class SegmentationModel(nn.Module):
             feats = self.encoder.features(**{k: dummy[k] for k in NEEDS[self.modality]})
         self.encoder.train(was_training)
         if self.modality not in feats:
-            raise ValueError(
-                f"{type(self.encoder).__name__}.features() gives {sorted(feats)}, not {self.modality!r}; "
-                "choose another modality"
-            )
+            raise ValueError(f"{type(self.encoder).__name__}.features() gives {sorted(feats)}, not "
+                             f"{self.modality!r}; choose another modality")  # fmt: skip
         return int(feats[self.modality].shape[1])
 
     def train(self, mode: bool = True) -> SegmentationModel:
@@ -224,35 +198,29 @@ class SegmentationModel(nn.Module):
                 warnings.warn(
                     "SegmentationModel: the frozen encoder's input statistics changed since it was wrapped "
                     "(fit(normalize=True) recomputes them on the new data); pass normalize=False to keep the "
-                    "statistics the encoder was pretrained with",
-                    stacklevel=2,
-                )
+                    "statistics the encoder was pretrained with", stacklevel=2)  # fmt: skip
         size = next(iter(self._inputs(batch).values())).shape[-2:]
         return self.head(self.encode(batch), size=tuple(size))
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """``logits [B, K, H, W]`` and, given ``mask [B, H, W]`` (-1: no label), the cross-entropy ``loss``."""
         logits = self.logits(batch)
-        out = {"logits": logits}
-        mask = batch.get("mask")
+        out, mask = {"logits": logits}, batch.get("mask")
         if mask is not None:
             mask = mask.long()
             if mask.shape != (logits.shape[0], *logits.shape[-2:]):
-                raise ValueError(
-                    f"mask: expected [B, H, W] = {(logits.shape[0], *logits.shape[-2:])}, got {tuple(mask.shape)}"
-                )
+                raise ValueError(f"mask: expected [B, H, W] = {(logits.shape[0], *logits.shape[-2:])}, "
+                                 f"got {tuple(mask.shape)}")  # fmt: skip
             bad = (mask >= self.num_classes) | (mask < IGNORE_INDEX)
             if bad.any():
-                raise ValueError(
-                    f"mask: values must be class ids 0..{self.num_classes - 1} or {IGNORE_INDEX} (no label), "
-                    f"got {sorted(torch.unique(mask[bad]).tolist())[:5]}"
-                )
+                got = sorted(torch.unique(mask[bad]).tolist())[:5]
+                raise ValueError(f"mask: values must be class ids 0..{self.num_classes - 1} or "
+                                 f"{IGNORE_INDEX} (no label), got {got}")  # fmt: skip
             if (mask == IGNORE_INDEX).all():  # no labelled pixel: a zero that still has a gradient
                 out["loss"] = logits.sum() * 0.0
             else:
-                out["loss"] = F.cross_entropy(
-                    logits, mask, weight=self.class_weights, ignore_index=IGNORE_INDEX
-                )
+                weight = self.class_weights
+                out["loss"] = F.cross_entropy(logits, mask, weight=weight, ignore_index=IGNORE_INDEX)
         return out
 
     @torch.no_grad()

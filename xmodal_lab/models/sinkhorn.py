@@ -1,8 +1,4 @@
-"""Sinkhorn-Knopp balanced assignment (Cuturi, 2013; SwAV, Caron et al., 2020) and balanced k-means on it.
-
-The plan ``Q = diag(u) exp(M / eps) diag(v)`` has rows summing to ``1 / N`` and columns to ``1 / K``: every centre
-gets the same share, which keeps SkySense's prototypes and object clusters from collapsing onto one centre.
-"""
+"""Sinkhorn-Knopp balanced assignment (Cuturi, 2013; SwAV) and balanced spherical k-means on it."""
 
 from __future__ import annotations
 
@@ -13,11 +9,7 @@ from torch import Tensor
 
 @torch.no_grad()
 def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
-    """Balanced plan ``Q [..., N, K]`` from scores ``[..., N, K]``: rows sum to ``1 / N``, columns about ``1 / K``.
-
-    Columns then rows are rescaled ``n_iters`` times (rows last, so row sums are exact); smaller ``eps`` is closer
-    to a hard assignment.
-    """
+    """Balanced plan ``Q [..., N, K]`` of scores: rows sum to ``1 / N``, columns about ``1 / K``."""
     if scores.ndim < 2:
         raise ValueError(f"sinkhorn needs scores [..., N, K], got shape {tuple(scores.shape)}")
     if eps <= 0 or n_iters < 1:
@@ -33,13 +25,8 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, n_iters: int = 3) -> Tensor:
 
 
 @torch.no_grad()
-def sinkhorn_kmeans(
-    x: Tensor, k: int, n_steps: int = 3, eps: float = 0.05, n_iters: int = 3
-) -> tuple[Tensor, Tensor]:
-    """Balanced spherical k-means of ``B`` sets ``x [B, N, D]``, seeded at ``k`` evenly spaced items.
-
-    Returns ``assign [B, N, k]`` (rows sum to 1) and unit ``centres [B, k, D]``.
-    """
+def sinkhorn_kmeans(x: Tensor, k: int, n_steps: int = 3, eps: float = 0.05, n_iters: int = 3):
+    """Balanced spherical k-means of ``x [B, N, D]``: ``assign [B, N, k]`` and unit ``centres [B, k, D]``."""
     if x.ndim != 3 or not 1 <= k <= x.shape[1]:
         raise ValueError(f"sinkhorn_kmeans needs [B, N, D] and 1 <= k <= N, got {tuple(x.shape)}, k={k}")
     xn = F.normalize(x.detach().float(), dim=-1)

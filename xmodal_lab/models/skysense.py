@@ -1,9 +1,4 @@
-"""SkySense (Guo et al., CVPR 2024) for Sentinel-1 and -2: multi-granularity contrastive learning, geo-context.
-
-Per-date spatial ViTs feed a per-pixel fusion transformer (``F^mm``) that attends to its region's prototypes
-(``F_fus``). A student and an EMA teacher see two views; for each stream (radar, optical, fused) InfoNCE at pixel,
-object and image level forms ``L_MGCL``, plus a radar-optical ``L_align``. The paper's VHR branch is left out.
-"""
+"""SkySense (Guo et al., CVPR 2024) for Sentinel-1 and -2: multi-granularity contrastive learning."""
 
 from __future__ import annotations
 
@@ -36,16 +31,7 @@ STREAMS: tuple[str, ...] = ("s1", "s2", "joint")
 
 @dataclass
 class SkySenseConfig:
-    """Configuration of :class:`SkySense`.
-
-    Attributes:
-        pixel_samples: pixel pairs contrasted per stream and date (0 = every pixel of the batch).
-        n_clusters: objects (Sinkhorn k-means clusters) per image.
-        region_grid: ``(latitude bands, longitude bands)`` of the geo-context regions.
-        aug_jitter: radiometric augmentation strength, in standard deviations of the standardised input.
-        granularities: levels of ``L_FGCL`` that train (all three in the paper); every level is reported.
-        geo_context: attend to the region's prototypes (paper); False uses ``F_fus = F^mm``.
-    """
+    """Configuration of :class:`SkySense`."""
 
     img_size: int = 32
     patch_size: int = 4
@@ -56,18 +42,18 @@ class SkySenseConfig:
     mlp_ratio: float = 4.0
     proj_dim: int = 64
     temperature: float = 0.2
-    pixel_samples: int = 256
-    n_clusters: int = 4
+    pixel_samples: int = 256  # pixel pairs contrasted per stream and date (0: every pixel of the batch)
+    n_clusters: int = 4  # objects (Sinkhorn k-means clusters) per image
     ema_momentum: float = 0.99
-    region_grid: tuple[int, int] = (6, 12)
+    region_grid: tuple[int, int] = (6, 12)  # (latitude bands, longitude bands) of the geo-context regions
     n_prototypes: int = 8
     prototype_momentum: float = 0.9
     sinkhorn_eps: float = 0.05
     sinkhorn_iters: int = 3
-    aug_jitter: float = 0.1
+    aug_jitter: float = 0.1  # radiometric augmentation, in standard deviations of the standardised input
     align_weight: float = 1.0
-    granularities: tuple[str, ...] = GRANULARITIES
-    geo_context: bool = True
+    granularities: tuple[str, ...] = GRANULARITIES  # levels of L_FGCL that train; every level is reported
+    geo_context: bool = True  # attend to the region's prototypes (paper); False: F_fus = F^mm
 
 
 _SMALL = dict(img_size=64, patch_size=8, embed_dim=256, depth=6, fusion_depth=2, num_heads=8, proj_dim=256,
@@ -76,11 +62,7 @@ _SMALL = dict(img_size=64, patch_size=8, embed_dim=256, depth=6, fusion_depth=2,
 _BASE = dict(img_size=128, patch_size=16, embed_dim=768, depth=12, fusion_depth=6, num_heads=12, proj_dim=256,
              n_clusters=8, region_grid=(32, 64), n_prototypes=100, ema_momentum=0.996,
              prototype_momentum=0.99)  # fmt: skip
-PRESETS: dict[str, SkySenseConfig] = {
-    "tiny": SkySenseConfig(),
-    "small": SkySenseConfig(**_SMALL),
-    "base": SkySenseConfig(**_BASE),
-}
+PRESETS = {"tiny": SkySenseConfig(), "small": SkySenseConfig(**_SMALL), "base": SkySenseConfig(**_BASE)}
 
 
 def _nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
@@ -99,10 +81,8 @@ class SkySenseNet(nn.Module):
         super().__init__()
         c, d = config, config.embed_dim
         self.use_geo_context = c.geo_context
-        self.encoders = nn.ModuleDict(
-            {m: ViTEncoder(ch, c.patch_size, d, c.depth, c.num_heads, c.mlp_ratio)
-             for m, ch in (("s1", S1_CHANNELS), ("s2", S2_CHANNELS))}
-        )  # fmt: skip
+        self.encoders = nn.ModuleDict({m: ViTEncoder(ch, c.patch_size, d, c.depth, c.num_heads, c.mlp_ratio)
+                                       for m, ch in (("s1", S1_CHANNELS), ("s2", S2_CHANNELS))})  # fmt: skip
         self.modality_embed = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, 1, d)) for m in ("s1", "s2")})
         self.date_embed = nn.Parameter(torch.zeros(DAYS_IN_YEAR, d))  # P_DTPE
         self.extra_token = nn.Parameter(torch.zeros(1, 1, d))  # F_e
@@ -119,8 +99,7 @@ class SkySenseNet(nn.Module):
         seqs = []
         for name, m in maps.items():
             b, t, d, h, w = m.shape
-            tok = m.permute(0, 3, 4, 1, 2).reshape(b * h * w, t, d)  # [B*N, T, D], one sequence per pixel
-            tok = tok + self.modality_embed[name]
+            tok = m.permute(0, 3, 4, 1, 2).reshape(b * h * w, t, d) + self.modality_embed[name]  # [B*N, T, D]
             if doy.get(name) is not None:
                 tok = tok + self.date_embed[doy[name].to(m.device)].repeat_interleave(h * w, dim=0)
             seqs.append(tok)
@@ -164,13 +143,12 @@ class SkySense(nn.Module):
         if (c.img_size // c.patch_size) ** 2 < c.n_clusters:
             raise ValueError(f"n_clusters={c.n_clusters} exceeds the {(c.img_size // c.patch_size) ** 2} "
                              "feature pixels")  # fmt: skip
-        self.norm_s1 = s1_norm()
-        self.norm_s2 = s2_norm()
+        self.norm_s1, self.norm_s2 = s1_norm(), s2_norm()
         self.student = SkySenseNet(c)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         # layer-normalised features have unit variance per channel: start the prototypes at that scale
-        self.register_buffer("prototypes", torch.randn(c.region_grid[0] * c.region_grid[1], c.n_prototypes,
-                                                       c.embed_dim))  # fmt: skip
+        n_regions = c.region_grid[0] * c.region_grid[1]
+        self.register_buffer("prototypes", torch.randn(n_regions, c.n_prototypes, c.embed_dim))
 
     def _inputs(self, s1: Tensor | None, s2: Tensor | None) -> dict[str, Tensor]:
         if s1 is None and s2 is None:
@@ -181,9 +159,8 @@ class SkySense(nn.Module):
                 x = model_input(x, ch, self.config.patch_size, name, time_series=True, config=self.config)
                 x = x.unsqueeze(1) if x.ndim == 4 else x  # [B, T, C, H, W]
                 out[name] = getattr(self, f"norm_{name}")(x.flatten(0, 1)).reshape(x.shape)
-        if len(out) == 2 and (
-            out["s1"].shape[0] != out["s2"].shape[0] or out["s1"].shape[-2:] != out["s2"].shape[-2:]
-        ):
+        shapes = {(v.shape[0], v.shape[-2:]) for v in out.values()}
+        if len(shapes) > 1:
             raise ValueError(f"s1 and s2 must be co-registered tiles of one size and count, got "
                              f"{tuple(s1.shape)}, {tuple(s2.shape)}")  # fmt: skip
         return out
@@ -201,11 +178,7 @@ class SkySense(nn.Module):
         return self.student(x, frame_days(x, date), self._prototypes_for(n, lat, lon))
 
     def features(self, s1=None, s2=None, gsd=None, date=None, lat=None, lon=None) -> dict[str, Tensor]:
-        """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}``, dates averaged.
-
-        ``s1``/``s2`` may be time series ``[B, T, C, H, W]``; ``gsd`` is ignored; without ``lat``/``lon`` the
-        fusion attends to every region's prototypes.
-        """
+        """The student's feature maps ``{"s1", "s2", "joint": [B, D, h, w]}`` of (time series of) tiles."""
         enc = self._encode(s1, s2, date, lat, lon)
         out = {k: enc[k].mean(dim=1) for k in ("s1", "s2") if k in enc}
         if "joint" in enc:
@@ -225,13 +198,9 @@ class SkySense(nn.Module):
 
     @torch.no_grad()
     def update_prototypes(self, features: Tensor, regions: Tensor, momentum: float | None = None) -> None:
-        """``P_r <- m P_r + (1 - m) S^T F`` for every region in ``regions [B]``, with ``F = F^mm [B, N, D]``.
-
-        ``S [n, K]`` is the Sinkhorn assignment of the region's pixels to its prototypes, columns summing to 1.
-        """
-        c = self.config
+        """``P_r <- m P_r + (1 - m) S^T F`` per region, ``S`` the Sinkhorn assignment of ``F = F^mm``."""
+        c, regions = self.config, regions.to(features.device)
         m = c.prototype_momentum if momentum is None else momentum
-        regions = regions.to(features.device)
         for r in regions.unique().tolist():
             f = features[regions == r].flatten(0, 1).float()  # [n, D], every pixel of the region's images
             sim = F.normalize(f, dim=-1) @ F.normalize(self.prototypes[r], dim=-1).t()  # [n, K]
@@ -244,9 +213,8 @@ class SkySense(nn.Module):
         j, out = self.config.aug_jitter, {}
         for name, v in x.items():
             v = per_image(dihedral, v, ks)
-            b, t, ch = v.shape[:3]
-            gain = 1.0 + j * torch.randn(b, t, ch, 1, 1, device=v.device)
-            offset = j * torch.randn(b, t, ch, 1, 1, device=v.device)
+            gain = 1.0 + j * torch.randn(*v.shape[:3], 1, 1, device=v.device)
+            offset = j * torch.randn(*v.shape[:3], 1, 1, device=v.device)
             out[name] = v * gain + offset + 0.5 * j * torch.randn_like(v)
         return out
 
@@ -277,36 +245,27 @@ class SkySense(nn.Module):
         return torch.stack(pix).mean(), torch.stack(obj).mean(), torch.stack(img).mean()
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        """Pretraining step: two views, student vs EMA teacher at three granularities, prototype update.
-
-        Returns ``loss``, per-stream ``loss_s1``/``loss_s2``/``loss_joint``, per-level ``loss_pixel``/
-        ``loss_object``/``loss_image``, ``loss_mgcl``, ``loss_align``, ``region [B]`` (-1 without a location)
-        and the student's ``joint [B, N, D]``.
-        """
+        """Pretraining step: two views, student vs EMA teacher at three granularities, prototype update."""
         c = self.config
         x = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
-        doy = frame_days(x, batch.get("date"))
-        b = x["s1"].shape[0]
+        doy, b = frame_days(x, batch.get("date")), x["s1"].shape[0]
         lat, lon = batch.get("lat"), batch.get("lon")
         if lat is not None and lon is not None:
             lat, lon = check_location(lat, lon)
         protos = self._prototypes_for(b, lat, lon)
         if self.training:
             self.update_teacher()
-
         ks_u, ks_v = torch.randint(0, 8, (b,)), torch.randint(0, 8, (b,))
         enc_s = self.student(self._augment(x, ks_u), doy, protos)
         with torch.no_grad():
             enc_t = self.teacher(self._augment(x, ks_v), doy, protos)
         z_s = self._aligned_tokens(enc_s, ks_u, self.student)
         z_t = {k: v.detach() for k, v in self._aligned_tokens(enc_t, ks_v, self.teacher).items()}
-
         terms = {s: dict(zip(GRANULARITIES, self._contrast(z_s[s], z_t[s]))) for s in STREAMS}
         per_stream = {s: sum(terms[s][level] for level in c.granularities) for s in STREAMS}
         mgcl = sum(per_stream.values())
         img_s1, img_s2 = z_s["s1"].mean(dim=(1, 2)), z_s["s2"].mean(dim=(1, 2))  # [B, P], dates and pixels
         align = _nce(img_s1, img_s2, c.temperature)
-
         if lat is not None and lon is not None:
             region = geo_region(lat, lon, c.region_grid)
             if self.training and c.geo_context:
@@ -316,9 +275,8 @@ class SkySense(nn.Module):
         out = {"loss": mgcl + c.align_weight * align if c.align_weight else mgcl}
         out.update({f"loss_{s}": v.detach() for s, v in per_stream.items()})
         out.update({f"loss_{lv}": sum(terms[s][lv] for s in STREAMS).detach() for lv in GRANULARITIES})
-        out.update({"loss_mgcl": mgcl.detach(), "loss_align": align.detach(), "region": region,
-                    "joint": enc_s["joint"]})  # fmt: skip
-        return out
+        out.update({"loss_mgcl": mgcl.detach(), "loss_align": align.detach(), "region": region})
+        return {**out, "joint": enc_s["joint"]}
 
 
 __all__ = ["GRANULARITIES", "PRESETS", "SkySense", "SkySenseConfig", "SkySenseNet"]

@@ -1,8 +1,4 @@
-"""What SkySense reads beside the pixels: acquisition dates, locations, and the flips/rotations of its views.
-
-Dates index a learned day-of-year table; locations pick a region of a lat/lon grid with its own prototypes; the
-two views differ by one of the 8 flips/rotations of the square, undone on the feature maps.
-"""
+"""What SkySense reads beside the pixels: dates, locations, and the flips/rotations of its views."""
 
 from __future__ import annotations
 
@@ -17,11 +13,7 @@ DAYS_IN_YEAR = 366  # rows of the day-of-year table (0 = 1 January)
 
 
 def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
-    """Days of the year ``[B]`` or ``[B, T]`` (0 = 1 January) of acquisition dates.
-
-    ``dates`` is one ISO date (broadcast to ``n_images``), ``B`` dates, ``B`` lists of ``T`` dates, or integer
-    days of the year.
-    """
+    """Days of the year ``[B]`` or ``[B, T]`` (0 = 1 January) of ISO dates, lists of them, or day numbers."""
 
     def one(s: object) -> int:
         if isinstance(s, (_dt.date, _dt.datetime)):
@@ -52,18 +44,14 @@ def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
         if d is not None and d.ndim == 1:
             d = d.reshape(b, 1).expand(b, t)
         if d is not None and d.shape != (b, t):
-            raise ValueError(
-                f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape {tuple(d.shape)}"
-            )
+            raise ValueError(f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape "
+                             f"{tuple(d.shape)}")  # fmt: skip
         out[name] = d
     return out
 
 
 def check_location(lat: object, lon: object) -> tuple[Tensor, Tensor]:
-    """Latitudes and longitudes ``[B]`` (float64 degrees), refusing non-finite or impossible coordinates.
-
-    Latitude lies in [-90, 90]; longitude in [-180, 360) (east of Greenwich either way), never clamped silently.
-    """
+    """Latitudes in [-90, 90] and longitudes in [-180, 360) ``[B]`` (float64 degrees); others are refused."""
     out = []
     for name, value, lo, hi, closed in (("lat", lat, -90.0, 90.0, True), ("lon", lon, -180.0, 360.0, False)):
         try:
@@ -74,10 +62,8 @@ def check_location(lat: object, lon: object) -> tuple[Tensor, Tensor]:
         if not inside.all():  # NaN and infinity fall outside too
             bad = t[~inside][:5].tolist()
             interval = f"[{lo:g}, {hi:g}]" if closed else f"[{lo:g}, {hi:g})"
-            raise InputValueError(
-                f"{name}: expected finite degrees in {interval}, got {bad}; pass {name} in degrees (WGS84), "
-                "or None for an unknown location"
-            )
+            raise InputValueError(f"{name}: expected finite degrees in {interval}, got {bad}; pass {name} in "
+                                  "degrees (WGS84), or None for an unknown location")  # fmt: skip
         out.append(t)
     return out[0], out[1]
 

@@ -16,27 +16,17 @@ SLOW_CPU_TOKENS = 4096  # tokens per tile above which a CPU forward pass takes l
 _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs the host: once per input name
 
 
-def model_input(
-    x: Any, channels: int, multiple: int, name: str, time_series: bool = False, config: Any = None,
-    biased: bool = False,
-) -> Tensor:  # fmt: skip
-    """Validate an image ``[B, C, H, W]`` (or ``[B, T, C, H, W]``) and return it as a float32 tensor.
-
-    Checks the rank, the ``channels``, a height and width that ``multiple`` divides (the patch size) and finite
-    values, and warns on units that look wrong for ``name`` (``"s1"``: dB, ``"s2"``: reflectance). With the
-    model's ViT ``config``, refuses a size whose memory (see :func:`memory_needed`) exceeds what is available.
-    """
+def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bool = False,
+                config: Any = None, biased: bool = False) -> Tensor:  # fmt: skip
+    """Validate an image ``[B, (T,) C, H, W]`` (rank, channels, size, values, units, memory); float32."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, Tensor):
-        raise TypeError(
-            f"{name}: expected a tensor or numpy array [B, {channels}, H, W], got {type(x).__name__}"
-        )
+        raise TypeError(f"{name}: expected a tensor or numpy array [B, {channels}, H, W], got "
+                        f"{type(x).__name__}")  # fmt: skip
     if not x.is_floating_point():
-        raise TypeError(
-            f"{name}: expected floating-point physical units (s1: dB, s2: reflectance = DN / 10000), "
-            f"got dtype {x.dtype}"
-        )
+        raise TypeError(f"{name}: expected floating-point physical units (s1: dB, s2: reflectance = "
+                        f"DN / 10000), got dtype {x.dtype}")  # fmt: skip
     if x.ndim not in ((4, 5) if time_series else (4,)):
         want = "[B, C, H, W] or a time series [B, T, C, H, W]" if time_series else "[B, C, H, W]"
         raise ValueError(f"{name}: expected {want}, got shape {tuple(x.shape)}")
@@ -44,9 +34,8 @@ def model_input(
     if c != channels:
         raise ValueError(f"{name}: expected {channels} channels, got {c} (shape {tuple(x.shape)})")
     if h % multiple or w % multiple:
-        raise ValueError(
-            f"{name}: height and width must be multiples of the patch size {multiple}, got {h}x{w}"
-        )
+        raise ValueError(f"{name}: height and width must be multiples of the patch size {multiple}, got "
+                         f"{h}x{w}")  # fmt: skip
     if config is not None:
         check_memory(tuple(x.shape), multiple, config, name, x.device, biased)
     if not torch.isfinite(x).all():
@@ -59,12 +48,7 @@ def model_input(
 
 
 def memory_needed(shape: tuple[int, ...], patch: int, config: Any, biased: bool, grad: bool) -> dict[str, float]:
-    """Bytes a ViT ``config`` needs at least for an input of ``shape`` ``[..., C, H, W]`` in float32.
-
-    ``activations``: per block ``(6 + 2 mlp_ratio) B N D`` values, every block's kept under ``grad``;
-    ``attention``: the ``B heads N^2`` logits, a bias and its softmax, materialised only with an attention bias
-    (``biased``, CROMA's ALiBi; without one PyTorch's fused kernels never hold them).
-    """
+    """Bytes a ViT ``config`` needs at least for ``shape [..., C, H, W]``: activations, attention logits."""
     tiles = int(np.prod(shape[:-3]))
     tokens = (shape[-2] // patch) * (shape[-1] // patch)
     depth = sum(v for k, v in vars(config).items() if k.endswith("depth") and not k.startswith("decoder"))
@@ -107,9 +91,8 @@ def check_memory(shape: tuple[int, ...], patch: int, config: Any, name: str, dev
 def batch_item(batch: dict, key: str, owner: str) -> Tensor:
     """``batch[key]``, or an error naming the missing key and the model (``owner``) that needs it."""
     if not isinstance(batch, dict):
-        raise TypeError(
-            f"{owner}.forward expects the batch dict of the data layer, got {type(batch).__name__}"
-        )
+        raise TypeError(f"{owner}.forward expects the batch dict of the data layer, got "
+                        f"{type(batch).__name__}")  # fmt: skip
     value = batch.get(key)
     if value is None:
         raise KeyError(f"{owner}.forward needs batch['{key}'] (keys present: {sorted(batch)})")
@@ -121,9 +104,8 @@ def same_tiles(s1: Tensor | None, s2: Tensor | None) -> None:
     if s1 is None or s2 is None:
         return
     if s1.shape[-2:] != s2.shape[-2:]:
-        raise ValueError(
-            f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, {tuple(s2.shape)}"
-        )
+        raise ValueError(f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, "
+                         f"{tuple(s2.shape)}")  # fmt: skip
     if s1.shape[0] != s2.shape[0]:
         raise ValueError(f"s1 and s2 must hold the same number of pairs, got {s1.shape[0]} and {s2.shape[0]}")
 
