@@ -120,7 +120,7 @@ class PairedRasterDataset(Dataset):
             self.s2_offset = self._resolve_offset(tags, s2_offset)
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
-            with self._open_s1(s1) as s1_grid:
+            with self._open_s1(s1) as s1_grid, block_cache(s1, s2, strip_rows(s2), chunk_cols(s2)):
                 self.windows = self._scan(s1_grid, s2, preview=not scan)
 
     # --- checks ---------------------------------------------------------------------------------------
@@ -145,8 +145,8 @@ class PairedRasterDataset(Dataset):
             return float(s2_scale)
         if np.issubdtype(np.dtype(s2.dtypes[0]), np.integer):
             return 1.0 / S2_SCALE
-        preview = s2.read(self._s2_bands[1], out_shape=(min(s2.height, 64), min(s2.width, 64)), masked=True)
-        return 1.0 / S2_SCALE if float(np.ma.median(preview)) > 2.0 else 1.0
+        values = sample_patches(s2, self.s2_path, self._s2_bands[1], side=64)
+        return 1.0 / S2_SCALE if float(np.ma.median(values)) > 2.0 else 1.0
 
     def _resolve_offset(self, tags: dict[str, str], s2_offset: float | str) -> float:
         if s2_offset != "auto":
@@ -173,11 +173,10 @@ class PairedRasterDataset(Dataset):
         s, n, m = self.size, strip_rows(s2), chunk_cols(s2)
         tops, cols = range(0, self.height - s + 1, self.stride), np.arange(0, self.width - s + 1, self.stride)
         if preview:
-            shape = (min(self.height, 256), min(self.width, 256))
             keys, step = [(0, 0)], 1
 
             def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
-                return self.read_raw(s1, s2, shape=shape)
+                return self.read_raw(s1, s2)
         else:
             keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
             step = max(1, self.height * self.width // _SAMPLE)
@@ -221,7 +220,7 @@ class PairedRasterDataset(Dataset):
                 s1_count, high = s1_count + kept.size, high + int((kept > _S1_FILL).sum())
                 if low.any():
                     low_count, low_value = low_count + int(low.sum()), min(low_value, float(kept.min()))
-                sample.append(kept[:, ::step])
+                sample.append(kept[:, ::step].copy())  # a copy: a view would keep the whole chunk
                 if self.s1_units == "linear":  # zero or negative power has no decibel value
                     s1_ok &= (radar > 0).all(axis=0)
 
@@ -263,8 +262,7 @@ class PairedRasterDataset(Dataset):
         return [] if preview else self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
-        shape = (min(s2.height, 256), min(s2.width, 256))
-        preview = read_window(s2, self.s2_path, self._s2_bands, out_shape=(len(self._s2_bands), *shape), masked=True)
+        preview = sample_patches(s2, self.s2_path, self._s2_bands)
         if s2.dtypes[0] == "uint8":  # 8 bits cannot hold digital numbers: say so before any scaling
             check_s2(preview.compressed(), where=str(self.s2_path))
             return
@@ -301,15 +299,18 @@ class PairedRasterDataset(Dataset):
         return kept
 
     # --- pixels ---------------------------------------------------------------------------------------
-    def read_raw(self, s1, s2, window: Any = None, shape: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
-        """``window`` of the open pair (all of it, decimated to ``shape``, when None) in the files' dtypes.
+    def read_raw(self, s1, s2, window: Any = None) -> dict[str, np.ndarray]:
+        """``window`` of the open pair (a :func:`sample_patches` preview when None) in the files' dtypes.
 
         Returns ``s1 [2, h, w]``, ``s2 [C, h, w]`` and ``s1_invalid`` / ``s2_invalid [h, w]`` (masked in a band).
         """
         out = {}
         for key, src, bands in (("s1", s1, self._s1_bands), ("s2", s2, self._s2_bands)):
-            size = {} if shape is None else {"out_shape": (len(bands), *shape)}
-            values = read_window(src, getattr(self, f"{key}_path"), bands, window=window, masked=True, **size)
+            path = getattr(self, f"{key}_path")
+            if window is None:
+                values = sample_patches(src, path, bands)
+            else:
+                values = read_window(src, path, bands, window=window, masked=True)
             out[key], out[f"{key}_invalid"] = values.data, np.ma.getmaskarray(values).any(axis=0)
         return out
 
@@ -365,12 +366,40 @@ def strip_rows(src: Any, rows: int = 256) -> int:
     return -(-max(rows, 1) // block) * block
 
 
+def sample_patches(src: Any, path: Path, bands: Any, side: int = 256, patches: int = 4) -> np.ma.MaskedArray:
+    """A masked ``[C, h, w]`` preview of at most ``side`` px a side: ``patches`` x ``patches`` windows spread evenly.
+
+    Full-resolution windows decode a few blocks whatever the raster's size; a decimated read decodes all of
+    them, again for every band when GDAL's cache cannot hold a row of blocks.
+    """
+    h, w = min(src.height, side), min(src.width, side)
+    if (h, w) == (src.height, src.width):
+        return read_window(src, path, bands, masked=True)
+    ph, pw = -(-h // patches), -(-w // patches)
+    tops = np.linspace(0, src.height - ph, patches).round().astype(int).tolist()
+    lefts = np.linspace(0, src.width - pw, patches).round().astype(int).tolist()
+    rows = [[read_window(src, path, bands, window=Window(x, y, pw, ph), masked=True) for x in lefts] for y in tops]
+    return np.ma.concatenate([np.ma.concatenate(row, axis=-1) for row in rows], axis=-2)
+
+
 def chunk_cols(src: Any, cols: int | None = 1024) -> int:
     """``cols`` rounded up to a multiple of the file's block width (the full width for None or a striped file)."""
     block = src.block_shapes[0][1]
     if cols is None or block >= src.width:
         return src.width
     return -(-max(cols, 1) // block) * block
+
+
+def block_cache(s1: Any, s2: Any, rows: int, cols: int) -> Any:
+    """GDAL's block cache sized for one ``rows`` x ``cols`` read of both open files, while the kit reads them.
+
+    Chunks decode each block once, so GDAL's default cache (a share of the machine's memory) would only grow
+    with the raster's size.
+    """
+    import rasterio
+
+    size = sum(rows * min(cols, src.width) * src.count * np.dtype(src.dtypes[0]).itemsize for src in (s1, s2))
+    return rasterio.Env(GDAL_CACHEMAX=max(16 << 20, 2 * size))
 
 
 def prefetch(read: Callable[[int], Any], keys: Iterable[int]) -> Iterator[tuple[int, Any]]:

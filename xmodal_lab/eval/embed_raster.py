@@ -142,13 +142,14 @@ def tile_windows(
     (in the dataset's order within a chunk); a chunk is dropped after its last tile, so with ``cols`` set
     memory does not grow with the raster's size.
     """
-    from xmodal_lab.data.rasters import chunk_cols, prefetch, strip_rows, tile_tensors
+    from xmodal_lab.data.rasters import block_cache, chunk_cols, prefetch, strip_rows, tile_tensors
 
     t, windows = dataset.size, dataset.windows
     with contextlib.ExitStack() as stack:
         s2, s1 = (stack.enter_context(open_raster(p)) for p in (dataset.s2_path, dataset.s1_path))
         grid = stack.enter_context(dataset._open_s1(s1))
         n, m = strip_rows(s2, rows), chunk_cols(s2, cols)
+        stack.enter_context(block_cache(s1, s2, n, m))
 
         def chunks_of(index: int) -> list[tuple[int, int]]:
             row, col = windows[index]
