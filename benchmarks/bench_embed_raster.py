@@ -2,8 +2,9 @@
 
 Usage: ``python benchmarks/bench_embed_raster.py [--size 2048] [--tile 32] [--threads 2] [--repeats 3]``
 
-Renders (or reuses from the cache) a simulated region of ``size x size`` pixels at 10 m and the tiny
-contrastive model (random weights: the cost does not depend on them). Interleaved (A B C A B C ...):
+Renders (or reuses from the cache) a simulated region of ``size x size`` pixels at 10 m and a
+contrastive model (``--preset``, default tiny; random weights: the cost does not depend on them).
+Interleaved (A B C A B C ...):
 
 - ``model only``: ``model.embed`` on the raster's tiles already collated in memory (the ceiling);
 - ``embed_raster + COG``: the whole call, reading the GeoTIFF pair and writing the embedding COG;
@@ -30,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048, help="region side in pixels (10 m)")
     parser.add_argument("--tile", type=int, default=32, help="tile side in pixels")
+    parser.add_argument("--preset", default="tiny", help="contrastive model preset (tiny, small, base)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each measurement")
@@ -47,7 +49,7 @@ def main() -> None:
     paths = xl.data.region_geotiffs(size=args.size)
     print(f"# region render + write (or reuse): {time.perf_counter() - t0:.1f} s")
     torch.manual_seed(0)
-    model = xl.models.build("contrastive", preset="tiny").eval()
+    model = xl.models.build("contrastive", preset=args.preset).eval()
     context = [k for k in CONTEXT if k in inspect.signature(model.embed).parameters]
     out = Path(tempfile.mkdtemp(prefix="bench_embed_raster_"))
 
@@ -85,8 +87,8 @@ def main() -> None:
         },
         repeats=args.repeats,
     )
-    print(f"\npair {args.size} x {args.size} px (10 m), tile {args.tile}, {n_tiles} tiles, batch {args.batch_size}, "
-          f"torch threads {args.threads}")  # fmt: skip
+    print(f"\npair {args.size} x {args.size} px (10 m), contrastive {args.preset}, tile {args.tile}, {n_tiles} tiles, "
+          f"batch {args.batch_size}, torch threads {args.threads}")  # fmt: skip
     report(runs, baseline="model only (tiles in memory)", unit="tiles/s")
 
     tiles = embed_raster(model, paths["s1"], paths["s2"], None, tile=args.tile, batch_size=args.batch_size,

@@ -253,6 +253,7 @@ def test_embed_raster_vectors_equal_per_tile_reads(model, pair_files):
     tiles = embed_raster(model, holed["s1"], holed["s2"], None, tile=TILE, stride=16, progress=False)
     ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=16)
     ref = concat_rows(emb for emb, _ in embed_batches(model, ds, 64))
+    assert [tuple(w) for w in tiles.windows] == ds.windows  # the same tiles kept in one read as by the scan
     assert set(ref) == set(tiles.vectors)
     for key, value in ref.items():
         assert np.array_equal(tiles.vectors[key], value), key

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -59,14 +59,16 @@ class PairedRasterDataset(Dataset):
         date: ISO date (default: the optical file's date tag or a date in its name).
         transform: optional callable applied to each pair dict.
         scan: read every pixel to check the files and list the tiles; False checks a preview (at most
-            256 x 256 px) and lists no tiles, for callers that set ``windows`` and read by strips.
+            256 x 256 px) and lists no tiles, for callers that set ``windows`` and read by strips;
+            ``"later"`` lists every tile and leaves the checks to the reader
+            (:func:`~xmodal_lab.eval.embed_raster.tile_windows` with ``check=True``), one read for both.
     """
 
     def __init__(
         self, s1_path: str | Path, s2_path: str | Path, size: int = 64, stride: int | None = None,
         max_nodata: float = 0.1, s1_units: str = "db", s2_scale: str | float = "auto",
         s2_offset: float | str = "auto", reproject: bool = True, resampling: str = "bilinear",
-        date: str | None = None, transform: Callable[[dict], dict] | None = None, scan: bool = True,
+        date: str | None = None, transform: Callable[[dict], dict] | None = None, scan: bool | str = True,
     ) -> None:
         for path, what in ((s1_path, "Sentinel-1"), (s2_path, "Sentinel-2")):
             open_raster(path, f"{what} GeoTIFF").close()
@@ -83,6 +85,7 @@ class PairedRasterDataset(Dataset):
                           "'auto' or a number (-0.1 for baseline 04.00)"),
             "resampling": (resampling, resampling in Resampling.__members__,
                            "a rasterio resampling name ('bilinear', 'nearest', 'cubic' ...)"),
+            "scan": (scan, scan in (True, False, "later"), "True, False or 'later'"),
         }
         for name, (value, ok, expected) in checks.items():
             if not ok:
@@ -120,8 +123,12 @@ class PairedRasterDataset(Dataset):
             self.s2_offset = self._resolve_offset(tags, s2_offset)
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
-            with self._open_s1(s1) as s1_grid, block_cache(s1, s2, strip_rows(s2), chunk_cols(s2)):
-                self.windows = self._scan(s1_grid, s2, preview=not scan)
+            if scan == "later":  # every tile; the reader checks the pixels and drops tiles as it reads them
+                s, step = self.size, self.stride
+                self.windows = [(r, c) for r in range(0, self.height - s + 1, step) for c in range(0, self.width - s + 1, step)]
+            else:
+                with self._open_s1(s1) as s1_grid, block_cache(s1, s2, strip_rows(s2), chunk_cols(s2)):
+                    self.windows = self._scan(s1_grid, s2, preview=not scan)
 
     # --- checks ---------------------------------------------------------------------------------------
     def _check_bands(self, s1, s2) -> None:
@@ -188,46 +195,14 @@ class PairedRasterDataset(Dataset):
         marks = {*tops, *(r + s for r in tops)}
         above = {0: np.zeros(len(cols), np.int64)}  # invalid pixels in the rows above a mark, per tile column
         total, row_bad = above[0], 0
-        zeros = s2_count = s1_count = high = low_count = 0
-        lowest = low_value = math.inf
-        sample = []
+        checks = PixelChecks(self, step)
         with contextlib.closing(prefetch(read, keys)) as chunks:  # no read left running on error
             for (top, left), raw in chunks:
-                optical, radar = raw["s2"], raw["s1"].astype(np.float32)
-                unmasked = optical[:, ~raw["s2_invalid"]]
-                infinite = np.isinf(unmasked).any(axis=1) if optical.dtype.kind == "f" else [False]
-                if any(infinite):
-                    band = self._s2_bands[int(np.argmax(infinite))]
-                    raise InputValueError(
-                        f"{self.s2_path}: band {band} contains infinite values; expected reflectance"
-                    )
-                s2_ok = ~raw["s2_invalid"] & np.isfinite(optical).all(axis=0)
-                zero = (optical == 0).all(axis=0)  # L2A's fill, with or without a nodata tag
-                zeros += int((zero & s2_ok).sum())
-                if s2_ok.any():
-                    lowest = min(lowest, float(optical[:, s2_ok].min()))
-                s2_ok &= ~zero
-                s2_count += int(s2_ok.sum())
-
-                radar[:, raw["s1_invalid"]] = np.nan
-                if np.isinf(radar).any():
-                    raise InputValueError(
-                        f"{self.s1_path}: contains infinite values; expected finite backscatter or nodata"
-                    )
-                s1_ok = np.isfinite(radar).all(axis=0) & ~(radar == 0).all(axis=0)  # untagged zero fill
-                kept = radar[:, s1_ok]
-                low = (kept < _S1_FILL).any(axis=0)
-                s1_count, high = s1_count + kept.size, high + int((kept > _S1_FILL).sum())
-                if low.any():
-                    low_count, low_value = low_count + int(low.sum()), min(low_value, float(kept.min()))
-                sample.append(kept[:, ::step].copy())  # a copy: a view would keep the whole chunk
-                if self.s1_units == "linear":  # zero or negative power has no decibel value
-                    s1_ok &= (radar > 0).all(axis=0)
-
+                invalid = checks.add(raw)
                 if preview:
                     continue
                 # invalid pixels per tile column and row of the strip, from each chunk's share of the tile's columns
-                bad = np.pad(~(s1_ok & s2_ok), ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
+                bad = np.pad(invalid, ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
                 lo, hi = (np.clip(c - left, 0, bad.shape[1] - 1) for c in (cols, cols + s))
                 share = bad[:, hi] - bad[:, lo]
                 row_bad = share if left == 0 else row_bad + share
@@ -235,30 +210,7 @@ class PairedRasterDataset(Dataset):
                     running = total + row_bad.cumsum(axis=0)
                     above.update({y: running[y - top - 1].copy() for y in range(top + 1, top + len(bad) + 1) if y in marks})
                     total = running[-1]
-
-        if s2.nodata is None and zeros:
-            warnings.warn(
-                f"{self.s2_path}: {'some' if preview else zeros} pixels are 0 in every band and the file has no "
-                "nodata tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0)"
-                " to say so",
-                NodataWarning, stacklevel=3,
-            )  # fmt: skip
-        if lowest * self._s2_scale + self.s2_offset < -0.5:
-            raise InputValueError(
-                f"{self.s2_path}: some pixels hold {lowest:g} (reflectance {lowest * self._s2_scale:.3g}), a fill "
-                f"value, but the file has no nodata tag for it; tag it (gdal_edit.py -a_nodata {lowest:g} "
-                f"{self.s2_path.name}) so those pixels count as nodata"
-            )
-        if not s2_count:
-            raise NodataError(f"{self.s2_path}: every pixel is nodata or NaN in at least one band; expected reflectance")
-        if low_count and high > s1_count / 2:  # a few pixels far below any backscatter among plausible ones
-            raise InputValueError(
-                f"{self.s1_path}: {low_count} pixels hold {low_value:g} dB, a fill value, but the file has no nodata "
-                f"tag for it; tag it (gdal_edit.py -a_nodata {low_value:g} {self.s1_path.name}) so they count as nodata"
-            )
-        if not s1_count:
-            raise NodataError(f"{self.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter")
-        self._check_units(np.concatenate(sample, axis=1))
+        checks.finish(preview)
         return [] if preview else self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
@@ -272,7 +224,7 @@ class PairedRasterDataset(Dataset):
     def _check_units(self, values: np.ndarray) -> None:
         if self.s1_units == "db":
             for message in s1_problems(values, str(self.s1_path)):
-                warnings.warn(message, UnitsWarning, stacklevel=3)
+                warnings.warn(message, UnitsWarning, stacklevel=4)
         elif values.size and (median := float(np.median(values))) < 0:
             raise UnitsError(f"{self.s1_path}: values (median {median:.3g}) look like dB, not power; pass s1_units='db'")
 
@@ -287,16 +239,24 @@ class PairedRasterDataset(Dataset):
 
     def _tiles(self, bad: np.ndarray, tops: range, cols: np.ndarray) -> list[tuple[int, int]]:
         """The ``(row, col)`` of the tiles whose count of invalid pixels ``bad [rows, cols]`` is small enough."""
-        s = self.size
         r, c = np.meshgrid(tops, cols, indexing="ij")
-        ok = (bad <= self.max_nodata * s * s) & (bad < s * s)  # an all-nodata tile is never kept
+        ok = self.keeps(bad)
         kept = list(zip(r[ok].tolist(), c[ok].tolist()))
         if not kept:
-            raise ValueError(
-                f"{self.s1_path} / {self.s2_path}: all {r.size} tiles of {s} px have more than "
-                f"{self.max_nodata:.0%} nodata; expected rasters with valid data (check nodata values and overlap)"
-            )
+            self.no_tiles(r.size)
         return kept
+
+    def keeps(self, bad: Any) -> Any:
+        """Whether tiles with ``bad`` invalid pixels are kept (an all-nodata tile never is)."""
+        s = self.size
+        return (bad <= self.max_nodata * s * s) & (bad < s * s)
+
+    def no_tiles(self, count: int) -> NoReturn:
+        """Raise: none of ``count`` tiles has little enough nodata."""
+        raise ValueError(
+            f"{self.s1_path} / {self.s2_path}: all {count} tiles of {self.size} px have more than "
+            f"{self.max_nodata:.0%} nodata; expected rasters with valid data (check nodata values and overlap)"
+        )
 
     # --- pixels ---------------------------------------------------------------------------------------
     def read_raw(self, s1, s2, window: Any = None) -> dict[str, np.ndarray]:
@@ -349,6 +309,77 @@ class PairedRasterDataset(Dataset):
             "nodata_mask": torch.from_numpy(nodata),
             "window": (row, col),
         }
+
+
+class PixelChecks:
+    """The checks of a pair over every pixel, fed chunk by chunk; :meth:`finish` raises or warns on the totals.
+
+    ``step``: every so many valid radar pixels go into the sample of the units check.
+    """
+
+    def __init__(self, ds: PairedRasterDataset, step: int) -> None:
+        self.ds, self.step = ds, step
+        self.zeros = self.s2_count = self.s1_count = self.high = self.low_count = 0
+        self.lowest = self.low_value = math.inf
+        self.sample: list[np.ndarray] = []
+
+    def add(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """Check a chunk of :meth:`PairedRasterDataset.read_raw`; its invalid pixels ``[h, w]``."""
+        ds = self.ds
+        optical, radar = raw["s2"], raw["s1"].astype(np.float32)
+        unmasked = optical[:, ~raw["s2_invalid"]]
+        infinite = np.isinf(unmasked).any(axis=1) if optical.dtype.kind == "f" else [False]
+        if any(infinite):
+            band = ds._s2_bands[int(np.argmax(infinite))]
+            raise InputValueError(f"{ds.s2_path}: band {band} contains infinite values; expected reflectance")
+        s2_ok = ~raw["s2_invalid"] & np.isfinite(optical).all(axis=0)
+        zero = (optical == 0).all(axis=0)  # L2A's fill, with or without a nodata tag
+        self.zeros += int((zero & s2_ok).sum())
+        if s2_ok.any():
+            self.lowest = min(self.lowest, float(optical[:, s2_ok].min()))
+        s2_ok &= ~zero
+        self.s2_count += int(s2_ok.sum())
+
+        radar[:, raw["s1_invalid"]] = np.nan
+        if np.isinf(radar).any():
+            raise InputValueError(f"{ds.s1_path}: contains infinite values; expected finite backscatter or nodata")
+        s1_ok = np.isfinite(radar).all(axis=0) & ~(radar == 0).all(axis=0)  # untagged zero fill
+        kept = radar[:, s1_ok]
+        low = (kept < _S1_FILL).any(axis=0)
+        self.s1_count, self.high = self.s1_count + kept.size, self.high + int((kept > _S1_FILL).sum())
+        if low.any():
+            self.low_count, self.low_value = self.low_count + int(low.sum()), min(self.low_value, float(kept.min()))
+        self.sample.append(kept[:, :: self.step].copy())  # a copy: a view would keep the whole chunk
+        if ds.s1_units == "linear":  # zero or negative power has no decibel value
+            s1_ok &= (radar > 0).all(axis=0)
+        return ~(s1_ok & s2_ok)
+
+    def finish(self, preview: bool = False) -> None:
+        """Raise on fill values without a nodata tag or on files without data; warn on untagged zeros and units."""
+        ds, lowest, low_value = self.ds, self.lowest, self.low_value
+        if ds._s2_untagged and self.zeros:
+            warnings.warn(
+                f"{ds.s2_path}: {'some' if preview else self.zeros} pixels are 0 in every band and the file has no "
+                "nodata tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0)"
+                " to say so",
+                NodataWarning, stacklevel=4,
+            )  # fmt: skip
+        if lowest * ds._s2_scale + ds.s2_offset < -0.5:
+            raise InputValueError(
+                f"{ds.s2_path}: some pixels hold {lowest:g} (reflectance {lowest * ds._s2_scale:.3g}), a fill "
+                f"value, but the file has no nodata tag for it; tag it (gdal_edit.py -a_nodata {lowest:g} "
+                f"{ds.s2_path.name}) so those pixels count as nodata"
+            )
+        if not self.s2_count:
+            raise NodataError(f"{ds.s2_path}: every pixel is nodata or NaN in at least one band; expected reflectance")
+        if self.low_count and self.high > self.s1_count / 2:  # a few pixels far below any backscatter
+            raise InputValueError(
+                f"{ds.s1_path}: {self.low_count} pixels hold {low_value:g} dB, a fill value, but the file has no nodata "
+                f"tag for it; tag it (gdal_edit.py -a_nodata {low_value:g} {ds.s1_path.name}) so they count as nodata"
+            )
+        if not self.s1_count:
+            raise NodataError(f"{ds.s1_path}: every pixel is nodata or NaN in VV or VH; expected radar backscatter")
+        ds._check_units(np.concatenate(self.sample, axis=1))
 
 
 def tile_tensors(units: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:

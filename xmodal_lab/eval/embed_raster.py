@@ -20,6 +20,7 @@ from rasterio.windows import Window
 from xmodal_lab.data.io import check_whole, open_raster
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
+from xmodal_lab.units import _SAMPLE
 
 from .embeddings import concat_rows, embed_batches
 
@@ -132,7 +133,7 @@ def tile_geo_fields(dataset: Any) -> list[dict[str, Any]]:
 
 
 def tile_windows(
-    dataset: Any, rows: int = 256, cols: int | None = None
+    dataset: Any, rows: int = 256, cols: int | None = None, check: bool = False
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray]]:
     """Yield ``(index, s1, s2, nodata)`` for every tile of a ``PairedRasterDataset``, each chunk decoded once.
 
@@ -140,16 +141,17 @@ def tile_windows(
     ``rows`` x ``cols`` pixels rounded up to the optical file's blocks (``cols`` None: the full width) and
     converted to the kit's units in a thread while the caller uses the chunk before. Tiles come chunk by chunk
     (in the dataset's order within a chunk); a chunk is dropped after its last tile, so with ``cols`` set
-    memory does not grow with the raster's size.
+    memory does not grow with the raster's size. ``check``: run the dataset's pixel checks on every chunk
+    read (for a dataset made with ``scan="later"``) and skip the tiles with too much nodata.
     """
-    from xmodal_lab.data.rasters import block_cache, chunk_cols, prefetch, strip_rows, tile_tensors
+    from xmodal_lab.data import rasters
 
     t, windows = dataset.size, dataset.windows
     with contextlib.ExitStack() as stack:
         s2, s1 = (stack.enter_context(open_raster(p)) for p in (dataset.s2_path, dataset.s1_path))
         grid = stack.enter_context(dataset._open_s1(s1))
-        n, m = strip_rows(s2, rows), chunk_cols(s2, cols)
-        stack.enter_context(block_cache(s1, s2, n, m))
+        n, m = rasters.strip_rows(s2, rows), rasters.chunk_cols(s2, cols)
+        stack.enter_context(rasters.block_cache(s1, s2, n, m))
 
         def chunks_of(index: int) -> list[tuple[int, int]]:
             row, col = windows[index]
@@ -161,14 +163,20 @@ def tile_windows(
         for position, index in enumerate(order):
             last.update(dict.fromkeys(chunks_of(index), position))
 
+        checks = rasters.PixelChecks(dataset, max(1, dataset.height * dataset.width // _SAMPLE)) if check else None
+
         def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
             top, left = key[0] * n, key[1] * m
-            window = Window(left, top, min(m, dataset.width - left), min(n, dataset.height - top))
-            return dataset.to_units(dataset.read_raw(grid, s2, window))
+            raw = dataset.read_raw(grid, s2, Window(left, top, min(m, dataset.width - left), min(n, dataset.height - top)))
+            units = dataset.to_units(raw)
+            if checks is not None:
+                units["invalid"] = checks.add(raw)
+            return units
 
         first_needed = dict.fromkeys(k for i in order for k in chunks_of(i))  # chunks in the order first needed
-        chunks = stack.enter_context(contextlib.closing(prefetch(read, first_needed)))  # closed before the files
+        chunks = stack.enter_context(contextlib.closing(rasters.prefetch(read, first_needed)))  # closed before the files
         held: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        kept = 0
         for position, index in enumerate(order):
             row, col = windows[index]
             need = chunks_of(index)
@@ -190,19 +198,25 @@ def tile_windows(
             for key in need:
                 if last[key] == position:
                     del held[key]
-            yield index, *tile_tensors(tile)
+            if checks is None or dataset.keeps(int(tile.pop("invalid").sum())):
+                kept += 1
+                yield index, *rasters.tile_tensors(tile)
+        if checks is not None:
+            checks.finish()
+            if not kept:
+                dataset.no_tiles(len(windows))
 
 
 class BlockTiles(torch.utils.data.IterableDataset):
     """The items of a ``PairedRasterDataset`` read by :func:`tile_windows`: the same items, faster.
 
     Items come chunk by chunk (``rows`` x ``cols`` pixels); ``order`` lists the dataset index of each item
-    yielded. Scaling, units, nodata masks and median fills follow the dataset's rules; the grid fields of all
+    yielded (``check``: see :func:`tile_windows`). Scaling, units, nodata masks and median fills follow the dataset's rules; the grid fields of all
     tiles are computed at once.
     """
 
-    def __init__(self, dataset: Any, rows: int = 256, cols: int | None = 1024) -> None:
-        self.ds, self.rows, self.cols = dataset, rows, cols
+    def __init__(self, dataset: Any, rows: int = 256, cols: int | None = 1024, check: bool = False) -> None:
+        self.ds, self.rows, self.cols, self.check = dataset, rows, cols, check
         self.order: list[int] = []
 
     def __len__(self) -> int:
@@ -211,7 +225,7 @@ class BlockTiles(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ds, geo = self.ds, tile_geo_fields(self.ds)
         self.order = []
-        for index, s1, s2, nodata in tile_windows(ds, self.rows, self.cols):
+        for index, s1, s2, nodata in tile_windows(ds, self.rows, self.cols, self.check):
             item = {
                 "s1": s1,
                 "s2": s2,
@@ -325,12 +339,15 @@ def embed_raster(
     if tile % multiple:
         raise ValueError(f"tile: {tile} px is not a multiple of the model's patch size ({multiple} px)")
     stride = tile if stride is None else stride
-    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, **dataset_kwargs)
-    reader = BlockTiles(ds)
+    # one read of the pair checks its pixels, drops the tiles with too much nodata and embeds the others
+    ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, scan="later",
+                             **dataset_kwargs)  # fmt: skip
+    reader = BlockTiles(ds, check=True)
     vectors = concat_rows(emb for emb, _ in embed_batches(model, reader, batch_size, device, progress=progress))
     if reader.order != sorted(reader.order):  # read chunk by chunk: back to the dataset's order
         back = np.argsort(reader.order)
         vectors = {key: v[back] for key, v in vectors.items()}
+    ds.windows = [ds.windows[i] for i in sorted(reader.order)]
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):
