@@ -276,7 +276,9 @@ class PairedRasterDataset(Dataset):
 
     def to_units(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pixels of :meth:`read_raw` as float32 ``s1`` dB and ``s2`` reflectance, and their ``nodata [h, w]``."""
-        optical = raw["s2"].astype(np.float32) * np.float32(self._s2_scale) + np.float32(self.s2_offset)
+        optical = raw["s2"].astype(np.float32)
+        optical *= np.float32(self._s2_scale)
+        optical += np.float32(self.s2_offset)
         radar = raw["s1"].astype(np.float32)
         nodata = raw["s1_invalid"] | raw["s2_invalid"] | (radar == 0).all(axis=0)  # untagged zero fill
         if self._s2_untagged:  # L2A's fill value without a tag
@@ -284,7 +286,10 @@ class PairedRasterDataset(Dataset):
         if self.s1_units == "linear":
             with np.errstate(divide="ignore", invalid="ignore"):
                 radar = np.where(radar > 0, 10.0 * np.log10(radar), np.nan).astype(np.float32)
-        nodata |= ~(np.isfinite(optical).all(axis=0) & np.isfinite(radar).all(axis=0))
+        finite = np.isfinite(radar).all(axis=0)
+        if raw["s2"].dtype.kind == "f":  # scaled whole numbers are always finite
+            finite &= np.isfinite(optical).all(axis=0)
+        nodata |= ~finite
         return {"s1": radar, "s2": optical, "nodata": nodata}
 
     # --- items ----------------------------------------------------------------------------------------
@@ -327,16 +332,17 @@ class PixelChecks:
         """Check a chunk of :meth:`PairedRasterDataset.read_raw`; its invalid pixels ``[h, w]``."""
         ds = self.ds
         optical, radar = raw["s2"], raw["s1"].astype(np.float32)
-        unmasked = optical[:, ~raw["s2_invalid"]]
-        infinite = np.isinf(unmasked).any(axis=1) if optical.dtype.kind == "f" else [False]
-        if any(infinite):
-            band = ds._s2_bands[int(np.argmax(infinite))]
-            raise InputValueError(f"{ds.s2_path}: band {band} contains infinite values; expected reflectance")
-        s2_ok = ~raw["s2_invalid"] & np.isfinite(optical).all(axis=0)
+        s2_ok = ~raw["s2_invalid"]
+        if optical.dtype.kind == "f":  # whole numbers are always finite
+            infinite = np.isinf(optical[:, s2_ok]).any(axis=1)
+            if infinite.any():
+                band = ds._s2_bands[int(np.argmax(infinite))]
+                raise InputValueError(f"{ds.s2_path}: band {band} contains infinite values; expected reflectance")
+            s2_ok &= np.isfinite(optical).all(axis=0)
         zero = (optical == 0).all(axis=0)  # L2A's fill, with or without a nodata tag
         self.zeros += int((zero & s2_ok).sum())
         if s2_ok.any():
-            self.lowest = min(self.lowest, float(optical[:, s2_ok].min()))
+            self.lowest = min(self.lowest, float(optical.min(axis=0)[s2_ok].min()))
         s2_ok &= ~zero
         self.s2_count += int(s2_ok.sum())
 
