@@ -124,8 +124,8 @@ class PairedRasterDataset(Dataset):
             self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
             self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
             if scan == "later":  # every tile; the reader checks the pixels and drops tiles as it reads them
-                s, step = self.size, self.stride
-                self.windows = [(r, c) for r in range(0, self.height - s + 1, step) for c in range(0, self.width - s + 1, step)]
+                tops, cols = self._positions()
+                self.windows = [(r, c) for r in tops for c in cols]
             else:
                 with self._open_s1(s1) as s1_grid, block_cache(s1, s2, strip_rows(s2), chunk_cols(s2)):
                     self.windows = self._scan(s1_grid, s2, preview=not scan)
@@ -171,22 +171,22 @@ class PairedRasterDataset(Dataset):
         return 0.0
 
     def _scan(self, s1, s2, preview: bool) -> list[tuple[int, int]]:
-        """Check the pair strip by strip and list the tiles with little nodata (none for a ``preview``).
+        """Check the pair chunk by chunk and list the tiles with little nodata (none for a ``preview``).
 
-        A preview checks at most 256 x 256 px of each file (decimated). The files are read in chunks aligned to
-        their blocks (:func:`chunk_cols`); only one chunk of pixels and the nodata counts of the tile rows are
-        held, so memory hardly grows with the raster's size.
+        A preview checks :func:`sample_patches` of each file. The files are read in chunks aligned to their blocks
+        (:func:`chunk_cols`); only one chunk of pixels and the nodata counts of the tile rows are held, so memory
+        does not grow with the raster's size.
         """
         s, n, m = self.size, strip_rows(s2), chunk_cols(s2)
-        tops, cols = range(0, self.height - s + 1, self.stride), np.arange(0, self.width - s + 1, self.stride)
+        tops, cols = self._positions()
+        cols = np.asarray(cols)  # tile columns, indexed as an array below
         if preview:
-            keys, step = [(0, 0)], 1
+            keys = [(0, 0)]
 
             def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
                 return self.read_raw(s1, s2)
         else:
             keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
-            step = max(1, self.height * self.width // _SAMPLE)
 
             def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
                 top, left = key
@@ -195,7 +195,7 @@ class PairedRasterDataset(Dataset):
         marks = {*tops, *(r + s for r in tops)}
         above = {0: np.zeros(len(cols), np.int64)}  # invalid pixels in the rows above a mark, per tile column
         total, row_bad = above[0], 0
-        checks = PixelChecks(self, step)
+        checks = PixelChecks(self, preview)
         with contextlib.closing(prefetch(read, keys)) as chunks:  # no read left running on error
             for (top, left), raw in chunks:
                 invalid = checks.add(raw)
@@ -212,6 +212,10 @@ class PairedRasterDataset(Dataset):
                     total = running[-1]
         checks.finish(preview)
         return [] if preview else self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
+
+    def _positions(self) -> tuple[range, range]:
+        """The top rows and left columns of the tiles on the grid."""
+        return range(0, self.height - self.size + 1, self.stride), range(0, self.width - self.size + 1, self.stride)
 
     def _check_s2_units(self, s2, offset_unknown: bool) -> None:
         preview = sample_patches(s2, self.s2_path, self._s2_bands)
@@ -319,11 +323,12 @@ class PairedRasterDataset(Dataset):
 class PixelChecks:
     """The checks of a pair over every pixel, fed chunk by chunk; :meth:`finish` raises or warns on the totals.
 
-    ``step``: every so many valid radar pixels go into the sample of the units check.
+    A ``preview`` samples every valid radar pixel for the units check, the whole pair about ``_SAMPLE`` of them.
     """
 
-    def __init__(self, ds: PairedRasterDataset, step: int) -> None:
-        self.ds, self.step = ds, step
+    def __init__(self, ds: PairedRasterDataset, preview: bool = False) -> None:
+        self.ds = ds
+        self.step = 1 if preview else max(1, ds.height * ds.width // _SAMPLE)
         self.zeros = self.s2_count = self.s1_count = self.high = self.low_count = 0
         self.lowest = self.low_value = math.inf
         self.sample: list[np.ndarray] = []

@@ -20,7 +20,6 @@ from rasterio.windows import Window
 from xmodal_lab.data.io import check_whole, open_raster
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
-from xmodal_lab.units import _SAMPLE
 
 from .embeddings import concat_rows, embed_batches
 
@@ -163,7 +162,7 @@ def tile_windows(
         for position, index in enumerate(order):
             last.update(dict.fromkeys(chunks_of(index), position))
 
-        checks = rasters.PixelChecks(dataset, max(1, dataset.height * dataset.width // _SAMPLE)) if check else None
+        checks = rasters.PixelChecks(dataset) if check else None
 
         def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
             top, left = key[0] * n, key[1] * m
