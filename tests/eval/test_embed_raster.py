@@ -227,9 +227,31 @@ def test_block_reader_reads_block_aligned_chunks_once(tmp_path, stride, monkeypa
     _same_items(ds, fast)
 
 
+@pytest.mark.parametrize(("stride", "cols"), [(32, 1024), (16, 100)])
+def test_tile_batches_equal_collated_items(pair_files, stride, cols):
+    """The batches embed_raster feeds the model are the collated items, nodata fills and chunk edges included."""
+    from xmodal_lab.data import PairedRasterDataset, collate_pairs
+    from xmodal_lab.eval.embed_raster import BlockTiles, tile_batches
+
+    _, holed, _ = pair_files
+    with rasterio.open(holed["s2"], "r+") as dst:  # a few nodata pixels inside a kept tile
+        dst.write(np.zeros((12, 3, 3), np.uint16), window=Window(40, 70, 3, 3))
+    ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=stride)
+    items = list(BlockTiles(ds, rows=1, cols=cols))
+    order: list[int] = []
+    batches = list(tile_batches(ds, 5, ("date", "lat", "lon"), rows=1, cols=cols, order=order))
+    assert order == [int(np.flatnonzero([w == it["window"] for w in map(tuple, ds.windows)])[0]) for it in items]
+    assert [len(b["s2"]) for b in batches] == [5] * (len(items) // 5) + ([len(items) % 5] if len(items) % 5 else [])
+    for k, batch in enumerate(batches):
+        ref = collate_pairs(items[5 * k : 5 * k + 5])
+        for key in ("s1", "s2", "gsd", "lat", "lon"):
+            assert batch[key].dtype == ref[key].dtype and torch.equal(batch[key], ref[key]), (k, key)
+        assert batch["date"] == ref["date"]
+    assert any(it["nodata_mask"].any() for it in items)  # the fill was exercised
+
+
 def test_embed_raster_in_chunks_keeps_the_datasets_order(model, tmp_path, monkeypatch):
     import importlib
-    from functools import partial
 
     from xmodal_lab.data import PairedRasterDataset
 
@@ -237,7 +259,7 @@ def test_embed_raster_in_chunks_keeps_the_datasets_order(model, tmp_path, monkey
 
     paths = write_pair_geotiffs(render_region(seed=3, size=512, gsd=10.0), tmp_path, "tiled")
     whole = embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, batch_size=4096, progress=False)
-    monkeypatch.setattr(module, "BlockTiles", partial(module.BlockTiles, cols=256))  # two chunks across
+    monkeypatch.setattr(module, "CHUNK", (256, 256))  # two chunks across
     tiles = embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, batch_size=4096, progress=False)
     ds = PairedRasterDataset(paths["s1"], paths["s2"], size=TILE)
     assert [tuple(w) for w in tiles.windows] == [tuple(w) for w in ds.windows]

@@ -66,6 +66,35 @@ def test_model_input_keeps_float32_tensors_and_checks_time_series():
         model_input(bad, 2, 4, "s1")
 
 
+@pytest.mark.parametrize(
+    ("values", "dtype", "finite"),
+    [([3e38, 3e38], np.float32, True), ([1e300, -1e300], np.float64, True), ([np.inf, 1.0], np.float32, False),
+     ([np.inf, -np.inf], np.float64, False), ([np.nan, 0.0], np.float32, False), ([-np.inf, 0.0], np.float64, False)],
+)  # fmt: skip
+def test_model_input_finiteness_matches_a_value_by_value_check(values, dtype, finite):
+    """A sum that overflows on finite values is not taken for a NaN: the check agrees with np.isfinite."""
+    x = np.zeros((1, 2, 8, 8), dtype=dtype)
+    x[0, :, 0, 0] = values
+    assert np.isfinite(x).all() == finite
+    if finite:
+        assert model_input(x, 2, 4, "s3").shape == (1, 2, 8, 8)
+    else:
+        with pytest.raises(ValueError, match="s3: contains NaN or infinite"):
+            model_input(x, 2, 4, "s3")
+
+
+def test_checked_upstream_skips_only_the_value_checks():
+    from xmodal_lab.models.validation import checked_upstream
+
+    bad = torch.full((1, 2, 8, 8), float("nan"))
+    with checked_upstream():
+        assert model_input(bad, 2, 4, "s1").isnan().all()  # a reader that checked every pixel vouches for it
+        with pytest.raises(ValueError, match="expected 2 channels"):
+            model_input(torch.zeros(1, 3, 8, 8), 2, 4, "s1")
+    with pytest.raises(ValueError, match="s1: contains NaN or infinite"):
+        model_input(bad, 2, 4, "s1")
+
+
 def test_info_nce_refuses_a_single_pair():
     a = torch.nn.functional.normalize(torch.randn(1, 8), dim=-1)
     with pytest.raises(ValueError, match="at least 2 pairs"):

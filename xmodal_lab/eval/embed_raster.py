@@ -6,6 +6,7 @@ The output raster has one pixel per tile on the optical raster's CRS; outputs ar
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,10 @@ from xmodal_lab.data.io import check_whole, open_raster
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
 
-from .embeddings import concat_rows, embed_batches
+from .embeddings import CONTEXT, concat_rows, embed_batches, embed_each
 
+#: Rows x columns of pixels read at a time, rounded up to the optical file's blocks.
+CHUNK = (256, 1024)
 #: Embedding keys a model may return (``embed(s1=, s2=)``): radar, optical, and both together.
 RASTER_MODALITIES = ("s1", "s2", "joint")
 
@@ -143,6 +146,14 @@ def tile_windows(
     memory does not grow with the raster's size. ``check``: run the dataset's pixel checks on every chunk
     read (for a dataset made with ``scan="later"``) and skip the tiles with too much nodata.
     """
+    from xmodal_lab.data.rasters import tile_tensors
+
+    for index, tile in _tiles(dataset, rows, cols, check):
+        yield index, *tile_tensors(tile)
+
+
+def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """:func:`tile_windows`' tiles as ``(index, {"s1", "s2", "nodata": views of the chunk, or copies})``."""
     from xmodal_lab.data import rasters
 
     t, windows = dataset.size, dataset.windows
@@ -199,11 +210,51 @@ def tile_windows(
                     del held[key]
             if checks is None or dataset.keeps(int(tile.pop("invalid").sum())):
                 kept += 1
-                yield index, *rasters.tile_tensors(tile)
+                yield index, tile
         if checks is not None:
             checks.finish()
             if not kept:
                 dataset.no_tiles(len(windows))
+
+
+def tile_batches(
+    dataset: Any, batch_size: int, context: tuple[str, ...] = (), rows: int = 256, cols: int | None = 1024,
+    check: bool = False, order: list[int] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Batches of :class:`BlockTiles`' items as ``collate_pairs`` makes them, copied straight from each chunk.
+
+    Only what ``embed`` reads: ``s1 [B, 2, t, t]``, ``s2 [B, C, t, t]``, ``gsd [B]`` and the ``context`` keys
+    (``date``, ``lat``, ``lon``); no per-tile dicts. ``order`` collects the dataset index of each tile.
+    """
+    from xmodal_lab.data.rasters import _fill
+
+    geo = tile_geo_fields(dataset) if {"lat", "lon"} & set(context) else None
+    a, _, _, d = (float(v) for v in tuple(dataset.grid_transform)[:4])
+    gsd = float(np.hypot(a, d))
+    t, channels = dataset.size, len(dataset._s2_bands)
+    tiles = _tiles(dataset, rows, cols, check)
+    while True:
+        s1, s2 = np.empty((batch_size, 2, t, t), np.float32), np.empty((batch_size, channels, t, t), np.float32)
+        indices = []
+        for i, (index, tile) in zip(range(batch_size), tiles):
+            nodata = tile["nodata"]
+            missing = nodata.any()
+            s1[i] = _fill(tile["s1"], nodata) if missing else tile["s1"]
+            s2[i] = _fill(tile["s2"], nodata) if missing else tile["s2"]
+            indices.append(index)
+        if not indices:
+            return
+        n = len(indices)
+        batch = {"s1": torch.from_numpy(s1[:n]), "s2": torch.from_numpy(s2[:n]),
+                 "gsd": torch.full((n,), gsd, dtype=torch.float32)}  # fmt: skip
+        if "date" in context:
+            batch["date"] = [dataset.date] * n
+        if geo is not None:
+            for key in ("lat", "lon"):
+                batch[key] = torch.tensor([geo[i][key] for i in indices], dtype=torch.float64)
+        if order is not None:
+            order.extend(indices)
+        yield batch
 
 
 class BlockTiles(torch.utils.data.IterableDataset):
@@ -223,7 +274,7 @@ class BlockTiles(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ds, geo = self.ds, tile_geo_fields(self.ds)
-        self.order = []
+        self.order.clear()
         for index, s1, s2, nodata in tile_windows(ds, self.rows, self.cols, self.check):
             item = {
                 "s1": s1,
@@ -324,6 +375,7 @@ def embed_raster(
     ``PairedRasterDataset``.
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
+    from xmodal_lab.models.validation import checked_upstream
 
     if modality not in RASTER_MODALITIES:
         raise ValueError(f"modality: expected one of {RASTER_MODALITIES}, got {modality!r}")
@@ -341,12 +393,21 @@ def embed_raster(
     # one read of the pair checks its pixels, drops the tiles with too much nodata and embeds the others
     ds = PairedRasterDataset(s1_path, s2_path, size=tile, stride=stride, max_nodata=max_nodata, scan="later",
                              **dataset_kwargs)  # fmt: skip
-    reader = BlockTiles(ds, check=True)
-    vectors = concat_rows(emb for emb, _ in embed_batches(model, reader, batch_size, device, progress=progress))
-    if reader.order != sorted(reader.order):  # read chunk by chunk: back to the dataset's order
-        back = np.argsort(reader.order)
+    if ds.transform is not None:  # items go through the dataset's transform one by one
+        reader = BlockTiles(ds, *CHUNK, check=True)
+        order, batches = reader.order, embed_batches(model, reader, batch_size, device, progress=progress)
+        vectors = concat_rows(emb for emb, _ in batches)
+    else:  # batches cut from each chunk; the reader checks every pixel, so the model need not again
+        context = tuple(key for key in CONTEXT if key in inspect.signature(model.embed).parameters)
+        order = []
+        reader = tile_batches(ds, batch_size, context, *CHUNK, check=True, order=order)
+        with checked_upstream():
+            batches = embed_each(model, reader, device, progress=progress, total=-(-len(ds) // batch_size))
+            vectors = concat_rows(emb for emb, _ in batches)
+    if order != sorted(order):  # read chunk by chunk: back to the dataset's order
+        back = np.argsort(order)
         vectors = {key: v[back] for key, v in vectors.items()}
-    ds.windows = [ds.windows[i] for i in sorted(reader.order)]
+    ds.windows = [ds.windows[i] for i in sorted(order)]
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):

@@ -26,23 +26,30 @@ def _on(device: torch.device, value: Any) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-@torch.no_grad()
 def embed_batches(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
                   device: str | torch.device | None = None, pass_keys: tuple[str, ...] = (),
                   progress: bool = False) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
     """Run ``model.embed`` in eval mode (with the :data:`CONTEXT` it accepts): ``({key: [B, D]}, batch)``."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
+    yield from embed_each(model, loader, device, pass_keys, progress)
+
+
+@torch.no_grad()
+def embed_each(model: torch.nn.Module, batches: Iterable[dict[str, Any]], device: str | torch.device | None = None,
+               pass_keys: tuple[str, ...] = (), progress: bool = False,
+               total: int | None = None) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
+    """:func:`embed_batches` over batches already collated (``{"s1": [B, 2, H, W], "s2": ..., "gsd": [B]}``)."""
     from tqdm.auto import tqdm
 
     device = requested_device(device) if device is not None else next(model.parameters()).device
     accepted = inspect.signature(model.embed).parameters
     context = [key for key in CONTEXT if key in accepted]
-    loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
     was_training = model.training
     model.eval()
     try:
-        for batch in tqdm(loader, desc="embedding", unit="batch", disable=not progress):
+        for batch in tqdm(batches, desc="embedding", unit="batch", total=total, disable=not progress):
             if missing := [key for key in pass_keys if key not in batch]:
                 raise KeyError(f"embed_dataset: pass_keys asks for {missing}, which the dataset's items lack")
             inputs = {m: batch[m].to(device) for m in ("s1", "s2") if m in batch}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,17 @@ from xmodal_lab.units import check_s1, check_s2
 
 SLOW_CPU_TOKENS = 4096  # tokens per tile above which a CPU forward pass takes long enough to say so
 _UNITS_CHECKED_ON_DEVICE: set[str] = set()  # on an accelerator a check syncs the host: once per input name
+_CHECKED_UPSTREAM = contextvars.ContextVar("checked_upstream", default=False)
+
+
+@contextlib.contextmanager
+def checked_upstream() -> Iterator[None]:
+    """Inside, :func:`model_input` skips the value checks (finite, units) a reader already ran on every pixel."""
+    token = _CHECKED_UPSTREAM.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED_UPSTREAM.reset(token)
 
 
 def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bool = False,
@@ -38,7 +52,10 @@ def model_input(x: Any, channels: int, multiple: int, name: str, time_series: bo
                          f"{h}x{w}")  # fmt: skip
     if config is not None:
         check_memory(tuple(x.shape), multiple, config, name, x.device, biased)
-    if not torch.isfinite(x).all():
+    if _CHECKED_UPSTREAM.get():
+        return x.float()
+    # one sum is finite when every value is (a sum that overflows is then checked value by value)
+    if not torch.isfinite(x.sum(dtype=torch.float32)) and not torch.isfinite(x).all():
         raise ValueError(f"{name}: contains NaN or infinite values; fill or mask them before the model")
     if name in ("s1", "s2") and (x.device.type == "cpu" or name not in _UNITS_CHECKED_ON_DEVICE):
         if x.device.type != "cpu":
