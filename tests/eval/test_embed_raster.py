@@ -281,6 +281,21 @@ def test_embed_raster_vectors_equal_per_tile_reads(model, pair_files):
         assert np.array_equal(tiles.vectors[key], value), key
 
 
+def test_embed_raster_warns_once_on_radar_in_the_wrong_units(model, tmp_path):
+    """The reader checks the units of every chunk; the model, handed checked pixels, does not warn again."""
+    import warnings
+
+    from xmodal_lab.errors import UnitsWarning
+
+    pair = render_region(seed=4, size=128, gsd=10.0)
+    paths = write_pair_geotiffs({**pair, "s1": 10.0 ** (np.asarray(pair["s1"], np.float32) / 10.0)}, tmp_path, "lin")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, progress=False)
+    units = [str(w.message) for w in caught if issubclass(w.category, UnitsWarning)]
+    assert len(units) == 1 and str(paths["s1"]) in units[0] and "linear power" in units[0], units
+
+
 def test_larger_grids_get_overviews(model, tmp_path):
     pair = render_region(seed=0, size=256, gsd=10.0)
     paths = write_pair_geotiffs(pair, tmp_path, "big")

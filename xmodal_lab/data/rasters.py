@@ -10,10 +10,12 @@ import contextlib
 import datetime as dt
 import math
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any, NoReturn
 
 import numpy as np
@@ -280,9 +282,9 @@ class PairedRasterDataset(Dataset):
 
     def to_units(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pixels of :meth:`read_raw` as float32 ``s1`` dB and ``s2`` reflectance, and their ``nodata [h, w]``."""
-        optical = raw["s2"].astype(np.float32)
-        optical *= np.float32(self._s2_scale)
-        optical += np.float32(self.s2_offset)
+        optical = np.multiply(raw["s2"], np.float32(self._s2_scale), dtype=np.float32)
+        if self.s2_offset or raw["s2"].dtype.kind == "f":  # + 0 would only turn -0.0 into 0.0
+            optical += np.float32(self.s2_offset)
         radar = raw["s1"].astype(np.float32)
         nodata = raw["s1_invalid"] | raw["s2_invalid"] | (radar == 0).all(axis=0)  # untagged zero fill
         if self._s2_untagged:  # L2A's fill value without a tag
@@ -344,10 +346,11 @@ class PixelChecks:
                 band = ds._s2_bands[int(np.argmax(infinite))]
                 raise InputValueError(f"{ds.s2_path}: band {band} contains infinite values; expected reflectance")
             s2_ok &= np.isfinite(optical).all(axis=0)
-        zero = (optical == 0).all(axis=0)  # L2A's fill, with or without a nodata tag
+        lowest = optical.min(axis=0)
+        zero = (lowest == 0) & (optical.max(axis=0) == 0)  # L2A's fill, with or without a nodata tag
         self.zeros += int((zero & s2_ok).sum())
         if s2_ok.any():
-            self.lowest = min(self.lowest, float(optical.min(axis=0)[s2_ok].min()))
+            self.lowest = min(self.lowest, float(lowest[s2_ok].min()))
         s2_ok &= ~zero
         self.s2_count += int(s2_ok.sum())
 
@@ -355,12 +358,13 @@ class PixelChecks:
         if np.isinf(radar).any():
             raise InputValueError(f"{ds.s1_path}: contains infinite values; expected finite backscatter or nodata")
         s1_ok = np.isfinite(radar).all(axis=0) & ~(radar == 0).all(axis=0)  # untagged zero fill
-        kept = radar[:, s1_ok]
-        low = (kept < _S1_FILL).any(axis=0)
-        self.s1_count, self.high = self.s1_count + kept.size, self.high + int((kept > _S1_FILL).sum())
+        # the valid pixels' statistics from masks: gathering them would copy the chunk's radar
+        low = (radar < _S1_FILL).any(axis=0) & s1_ok
+        self.s1_count += int(s1_ok.sum()) * len(radar)
+        self.high += int(((radar > _S1_FILL) & s1_ok).sum())
         if low.any():
-            self.low_count, self.low_value = self.low_count + int(low.sum()), min(self.low_value, float(kept.min()))
-        self.sample.append(kept[:, :: self.step].copy())  # a copy: a view would keep the whole chunk
+            self.low_count, self.low_value = self.low_count + int(low.sum()), min(self.low_value, float(radar[:, s1_ok].min()))
+        self.sample.append(radar.reshape(len(radar), -1)[:, np.flatnonzero(s1_ok)[:: self.step]])
         if ds.s1_units == "linear":  # zero or negative power has no decibel value
             s1_ok &= (radar > 0).all(axis=0)
         return ~(s1_ok & s2_ok)
@@ -459,6 +463,46 @@ def prefetch(read: Callable[[int], Any], keys: Iterable[int]) -> Iterator[tuple[
             ahead = key, future
         if ahead is not None:
             yield ahead[0], ahead[1].result()
+
+
+def background(items: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
+    """``items`` made in a thread, at most ``ahead`` before the caller takes them; their errors are raised here.
+
+    Stopping early (an error in the caller, ``close``) stops the thread and closes ``items`` there.
+    """
+    done, stop, queue = object(), threading.Event(), Queue(maxsize=ahead)
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(Full):
+                queue.put(entry, timeout=0.05)
+                return True
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as error:  # handed to the caller
+            put((done, error))
+        finally:
+            getattr(items, "close", lambda: None)()
+
+    thread = threading.Thread(target=run, name="xmodal_lab reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _number(value: Any) -> float:

@@ -18,6 +18,7 @@ from affine import Affine
 from rasterio.transform import xy
 from rasterio.windows import Window
 
+from xmodal_lab.config import requested_device
 from xmodal_lab.data.io import check_whole, open_raster
 from xmodal_lab.errors import InputTypeError
 from xmodal_lab.files import check_new, publish
@@ -351,6 +352,18 @@ def _raster_bands(tiles: TileEmbeddings, modality: str, pca: int | None) -> tupl
     return tiles.to_grid(vectors).astype(np.float32), names, np.nan
 
 
+@contextlib.contextmanager
+def _core_for_reader(model: torch.nn.Module, device: Any) -> Iterator[None]:
+    """On the CPU, one core fewer for the model while a thread reads: the two do not wait on each other."""
+    threads = torch.get_num_threads()
+    cpu = (requested_device(device) if device is not None else next(model.parameters()).device).type == "cpu"
+    torch.set_num_threads(max(1, threads - 1) if cpu else threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def embed_raster(
     model: torch.nn.Module,
     s1_path: str | Path,
@@ -374,7 +387,7 @@ def embed_raster(
     components, ``k`` the first ``k`` scores. ``out_path`` None only embeds; ``dataset_kwargs`` go to
     ``PairedRasterDataset``.
     """
-    from xmodal_lab.data.rasters import PairedRasterDataset
+    from xmodal_lab.data.rasters import PairedRasterDataset, background
     from xmodal_lab.models.validation import checked_upstream
 
     if modality not in RASTER_MODALITIES:
@@ -397,11 +410,11 @@ def embed_raster(
         reader = BlockTiles(ds, *CHUNK, check=True)
         order, batches = reader.order, embed_batches(model, reader, batch_size, device, progress=progress)
         vectors = concat_rows(emb for emb, _ in batches)
-    else:  # batches cut from each chunk; the reader checks every pixel, so the model need not again
+    else:  # batches cut from each chunk in a thread; it checks every pixel, so the model need not again
         context = tuple(key for key in CONTEXT if key in inspect.signature(model.embed).parameters)
         order = []
-        reader = tile_batches(ds, batch_size, context, *CHUNK, check=True, order=order)
-        with checked_upstream():
+        reader = background(tile_batches(ds, batch_size, context, *CHUNK, check=True, order=order))
+        with checked_upstream(), _core_for_reader(model, device):
             batches = embed_each(model, reader, device, progress=progress, total=-(-len(ds) // batch_size))
             vectors = concat_rows(emb for emb, _ in batches)
     if order != sorted(order):  # read chunk by chunk: back to the dataset's order
