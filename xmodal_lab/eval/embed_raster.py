@@ -149,12 +149,15 @@ def tile_windows(
     """
     from xmodal_lab.data.rasters import tile_tensors
 
-    for index, tile in _tiles(dataset, rows, cols, check):
+    for index, tile, _ in _tiles(dataset, rows, cols, check):
         yield index, *tile_tensors(tile)
 
 
-def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """:func:`tile_windows`' tiles as ``(index, {"s1", "s2", "nodata": views of the chunk, or copies})``."""
+def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[tuple[int, dict[str, np.ndarray], bool]]:
+    """:func:`tile_windows`' tiles as ``(index, {"s1", "s2", "nodata": views of the chunk, or copies}, clean)``.
+
+    ``clean``: the tile's chunks hold no nodata or invalid pixel, so the tile needs no per-pixel look.
+    """
     from xmodal_lab.data import rasters
 
     t, windows = dataset.size, dataset.windows
@@ -170,30 +173,30 @@ def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[t
             return [(a, b) for a in down for b in across]
 
         order = sorted(range(len(windows)), key=lambda i: (windows[i][0] // n, windows[i][1] // m))
+        needs = [chunks_of(index) for index in order]
         last: dict[tuple[int, int], int] = {}  # chunk -> position of the last tile that needs it
-        for position, index in enumerate(order):
-            last.update(dict.fromkeys(chunks_of(index), position))
+        for position, need in enumerate(needs):
+            last.update(dict.fromkeys(need, position))
 
         checks = rasters.PixelChecks(dataset) if check else None
 
-        def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
+        def read(key: tuple[int, int]) -> tuple[dict[str, np.ndarray], bool]:
             top, left = key[0] * n, key[1] * m
             raw = dataset.read_raw(grid, s2, Window(left, top, min(m, dataset.width - left), min(n, dataset.height - top)))
             units = dataset.to_units(raw)
             if checks is not None:
                 units["invalid"] = checks.add(raw)
-            return units
+            return units, not any(units[k].any() for k in ("nodata", "invalid") if k in units)
 
-        first_needed = dict.fromkeys(k for i in order for k in chunks_of(i))  # chunks in the order first needed
+        first_needed = dict.fromkeys(k for need in needs for k in need)  # chunks in the order first needed
         chunks = stack.enter_context(contextlib.closing(rasters.prefetch(read, first_needed)))  # closed before the files
         held: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        clean: dict[tuple[int, int], bool] = {}
         kept = 0
-        for position, index in enumerate(order):
+        for position, (index, need) in enumerate(zip(order, needs)):
             row, col = windows[index]
-            need = chunks_of(index)
             while any(key not in held for key in need):
-                key, units = next(chunks)
-                held[key] = units
+                key, (held[key], clean[key]) = next(chunks)
             if len(need) == 1:
                 (a, b), = need
                 r, c = row - a * n, col - b * m
@@ -206,12 +209,13 @@ def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[t
                     for key, v in held[a, b].items():
                         piece = v[..., r0 - a * n : r1 - a * n, c0 - b * m : c1 - b * m]
                         tile[key][..., r0 - row : r1 - row, c0 - col : c1 - col] = piece
+            tile_clean = all(clean[key] for key in need)
             for key in need:
                 if last[key] == position:
-                    del held[key]
-            if checks is None or dataset.keeps(int(tile.pop("invalid").sum())):
+                    del held[key], clean[key]
+            if checks is None or tile_clean or dataset.keeps(int(tile["invalid"].sum())):
                 kept += 1
-                yield index, tile
+                yield index, tile, tile_clean
         if checks is not None:
             checks.finish()
             if not kept:
@@ -237,9 +241,9 @@ def tile_batches(
     while True:
         s1, s2 = np.empty((batch_size, 2, t, t), np.float32), np.empty((batch_size, channels, t, t), np.float32)
         indices = []
-        for i, (index, tile) in zip(range(batch_size), tiles):
+        for i, (index, tile, clean) in zip(range(batch_size), tiles):
             nodata = tile["nodata"]
-            missing = nodata.any()
+            missing = not clean and nodata.any()
             s1[i] = _fill(tile["s1"], nodata) if missing else tile["s1"]
             s2[i] = _fill(tile["s2"], nodata) if missing else tile["s2"]
             indices.append(index)
