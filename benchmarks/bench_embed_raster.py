@@ -4,11 +4,13 @@ Usage: ``python benchmarks/bench_embed_raster.py [--size 2048] [--tile 32] [--th
 
 Renders (or reuses from the cache) a simulated region of ``size x size`` pixels at 10 m and a
 contrastive model (``--preset``, default tiny; random weights: the cost does not depend on them).
-Interleaved (A B C A B C ...):
+Interleaved (A B C D A B C D ...):
 
-- ``model only``: ``model.embed`` on the raster's tiles already collated in memory (the ceiling);
+- ``model only``: ``model.embed`` on the raster's tiles already batched in memory (the ceiling), with the
+  input checks every call makes, and again without its value checks (``checked_upstream``, as embed_raster
+  runs it: its reader checks every pixel);
 - ``embed_raster + COG``: the whole call, reading the GeoTIFF pair and writing the embedding COG;
-- ``reading only``: the tile reader embed_raster uses, batched, with no model.
+- ``reading only``: the tile reader embed_raster uses (``tile_batches`` in a thread), with no model.
 
 Then writes the PCA RGB COG and the GeoParquet once, and prints the file sizes. Rates, their ratio to the
 model alone (median, [min-max] over the repeats), CPU next to wall seconds and the load average: the numbers
@@ -39,10 +41,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import xmodal_lab as xl
-    from xmodal_lab.data import PairedRasterDataset, collate_pairs
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.data.rasters import background
     from xmodal_lab.eval import embed_raster, embeddings_to_geoparquet
-    from xmodal_lab.eval.embed_raster import BlockTiles
+    from xmodal_lab.eval.embed_raster import tile_batches
     from xmodal_lab.eval.embeddings import CONTEXT
+    from xmodal_lab.models.validation import checked_upstream
 
     print(f"# bench_embed_raster: {load_average()} at start")
     t0 = time.perf_counter()
@@ -53,11 +57,9 @@ def main() -> None:
     context = [k for k in CONTEXT if k in inspect.signature(model.embed).parameters]
     out = Path(tempfile.mkdtemp(prefix="bench_embed_raster_"))
 
-    def loader() -> torch.utils.data.DataLoader:
-        ds = PairedRasterDataset(paths["s1"], paths["s2"], size=args.tile, max_nodata=0.1)
-        return torch.utils.data.DataLoader(
-            BlockTiles(ds), batch_size=args.batch_size, collate_fn=collate_pairs
-        )
+    def loader():
+        ds = PairedRasterDataset(paths["s1"], paths["s2"], size=args.tile, max_nodata=0.1, scan="later")
+        return background(tile_batches(ds, args.batch_size, tuple(context), check=True))
 
     batches = list(loader())
     n_tiles = sum(len(b["s2"]) for b in batches)
@@ -67,6 +69,10 @@ def main() -> None:
             for b in batches:
                 model.embed(s1=b["s1"], s2=b["s2"], **{k: b[k] for k in context}, gsd=b["gsd"])
         return n_tiles
+
+    def model_trusted() -> int:
+        with checked_upstream():
+            return model_only()
 
     calls = iter(range(10**6))
 
@@ -82,6 +88,7 @@ def main() -> None:
     runs = interleaved(
         {
             "model only (tiles in memory)": model_only,
+            "model only, value checks skipped": model_trusted,
             "embed_raster + COG": end_to_end,
             "reading only": reading_only,
         },
