@@ -296,6 +296,54 @@ def test_embed_raster_warns_once_on_radar_in_the_wrong_units(model, tmp_path):
     assert len(units) == 1 and str(paths["s1"]) in units[0] and "linear power" in units[0], units
 
 
+def test_background_reader_hands_over_errors_and_stops_with_its_caller():
+    import threading
+
+    from xmodal_lab.data.rasters import background
+
+    closed = []
+
+    def numbers(fail_at=None):
+        try:
+            for i in range(1000):
+                if i == fail_at:
+                    raise OSError(f"block {i} is corrupt")
+                yield i
+        finally:
+            closed.append(threading.current_thread().name)
+
+    assert list(background(numbers())) == list(range(1000))
+    with pytest.raises(OSError, match="block 7 is corrupt"):
+        list(background(numbers(fail_at=7)))
+    reader = background(numbers(), ahead=2)
+    assert [next(reader), next(reader)] == [0, 1]
+    reader.close()  # the caller stops early: the thread stops and closes its source, in the thread
+    assert closed == ["xmodal_lab reader"] * 3
+    assert not [t for t in threading.enumerate() if t.name == "xmodal_lab reader"]
+
+
+def test_embed_raster_gives_the_cores_back_when_the_model_fails(pair_files):
+    import threading
+
+    class Broken(torch.nn.Module):
+        input_multiple = 1
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def embed(self, s1=None, s2=None, gsd=None):
+            assert torch.get_num_threads() == max(1, threads - 1)  # one core left to the reader
+            raise RuntimeError("the model broke")
+
+    paths, _, _ = pair_files
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="the model broke"):
+        embed_raster(Broken(), paths["s1"], paths["s2"], None, tile=TILE, progress=False)
+    assert torch.get_num_threads() == threads
+    assert not [t for t in threading.enumerate() if t.name == "xmodal_lab reader"]
+
+
 def test_larger_grids_get_overviews(model, tmp_path):
     pair = render_region(seed=0, size=256, gsd=10.0)
     paths = write_pair_geotiffs(pair, tmp_path, "big")
