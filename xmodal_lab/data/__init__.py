@@ -1,7 +1,4 @@
-"""Data for the kit: a simulated Sentinel-1/Sentinel-2 world, real pairs (samples, STAC), loaders, transforms.
-
-Every dataset returns the same pair dict (see ``docs/ARCHITECTURE.md``); :func:`collate_pairs` batches them.
-"""
+"""Data for the kit: a simulated Sentinel-1/Sentinel-2 world, real pairs, loaders, transforms, as one pair dict."""
 
 from xmodal_lab.data import bands, clouds, realism
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, class_fraction, db_to_linear, ndvi, ndwi, speckle_cv

@@ -40,10 +40,6 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def load(self, index: int) -> dict[str, Any]:  # pragma: no cover - interface
-        """Read pair ``index`` from disk (no transform)."""
-        raise NotImplementedError
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.load(index)
         if not self._units_checked:
@@ -103,11 +99,10 @@ class TorchGeoSEN12MS(PairDataset):
         landcover = _IGBP_LUT[np.clip(igbp, 0, 255)]
         with open_raster(path) as src:
             crs, transform = src.crs, tuple(src.transform)[:6]
-        season = self.dataset.ids[index].split("_")[1]
         return {"s1": image[:2].contiguous(), "s2": s2.contiguous(), "landcover": torch.from_numpy(landcover),
                 "labels": torch.from_numpy(lc.landcover_labels(landcover)), "igbp": torch.from_numpy(igbp),
                 **geo_fields(crs, transform, image.shape[1], image.shape[2]),
-                "date": SEN12MS_SEASON_DATES.get(season, ""), "season": season, "name": self.dataset.ids[index]}
+                "date": SEN12MS_SEASON_DATES.get(parts[1], ""), "season": parts[1], "name": self.dataset.ids[index]}
 
 
 class TorchGeoSSL4EOS12(PairDataset):
@@ -125,6 +120,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         if season != "all" and season not in (0, 1, 2, 3):
             raise ValueError(f"season: expected 0, 1, 2, 3 or 'all', got {season!r}")
         self.root, self.optical, self.season = Path(root), optical, season
+        self._n_seasons = 4 if season == "all" else 1
         # torchgeo checks that each sensor's folder holds patches (and says how to get them if not)
         self.radar_dataset = SSL4EOS12(root=str(root), split="s1")
         self.optical_dataset = SSL4EOS12(root=str(root), split=optical)
@@ -135,7 +131,7 @@ class TorchGeoSSL4EOS12(PairDataset):
         self.transform = transform
 
     def __len__(self) -> int:
-        return len(self.locations) * (4 if self.season == "all" else 1)
+        return len(self.locations) * self._n_seasons
 
     def _acquisition(self, sensor: str, location: str, season: int) -> Path:
         folder = self.root / sensor / location
@@ -146,8 +142,7 @@ class TorchGeoSSL4EOS12(PairDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
-        n_seasons = 4 if self.season == "all" else 1
-        location = self.locations[index // n_seasons]
+        location = self.locations[index // self._n_seasons]
         season = index % 4 if self.season == "all" else int(self.season)
         pair = read_ssl4eo_location(self._acquisition("s1", location, season),
                                     self._acquisition(self.optical, location, season))

@@ -1,7 +1,4 @@
-"""A real place as a co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair from a STAC catalog, cached by request.
-
-Searched with pystac-client, read onto one 10 m grid with odc-stac, written for :class:`PairedRasterDataset`.
-"""
+"""A real place as a co-registered S1/S2 GeoTIFF pair from a STAC catalog (pystac-client, odc-stac), cached."""
 
 from __future__ import annotations
 

@@ -156,22 +156,17 @@ class SimulatedWorld(Dataset):
             self._cache.move_to_end(index)
             pair = _clone(self._cache[index])
         else:
-            pair = self.render(index)
-            self._remember(index, pair)
+            pair, budget = self.render(index), self.config.cache_mb * 2**20
+            if _nbytes(pair) <= budget:  # remembered; the least recently read pairs are forgotten first
+                self._cache[index] = _clone(pair)
+                self._cache_bytes += _nbytes(pair)
+                while self._cache_bytes > budget:
+                    self._cache_bytes -= _nbytes(self._cache.popitem(last=False)[1])
         return self.transform(pair) if self.transform is not None else pair
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers and pickles start with an empty cache: cheap to send, rebuilt where used.
         return {**self.__dict__, "_cache": OrderedDict(), "_cache_bytes": 0}
-
-    def _remember(self, index: int, pair: dict[str, Any]) -> None:
-        budget = self.config.cache_mb * 2**20
-        if _nbytes(pair) > budget:
-            return
-        self._cache[index] = _clone(pair)
-        self._cache_bytes += _nbytes(pair)
-        while self._cache_bytes > budget:
-            self._cache_bytes -= _nbytes(self._cache.popitem(last=False)[1])
 
     def forget(self) -> None:
         """Empty the render cache (the pairs render again, identically, when next read)."""
@@ -192,8 +187,8 @@ class SimulatedWorld(Dataset):
         date = dt.date.fromordinal(self._first_day + int(u[4] * self._n_days))
         lo, hi = self.config.incidence
         gsd = float(self._gsds[int(u[7] * len(self._gsds))])
-        incidence = float(lo + (hi - lo) * u[5])
-        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, gsd, incidence, u[6] < 0.5)
+        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, gsd, float(lo + (hi - lo) * u[5]),
+                     u[6] < 0.5)
 
     def render(self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
                event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:
@@ -208,8 +203,7 @@ class SimulatedWorld(Dataset):
         fine = self._render_fine(place, gsd / k, size * k, date, event)
         if k > 1:
             fine = _area_average(fine, k)
-        s1 = np.log10(fine["s1_linear"])
-        s1 *= 10.0
+        s1 = 10.0 * np.log10(fine["s1_linear"])
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
             "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
@@ -295,8 +289,7 @@ def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> 
         gain *= 1.0 - 0.12 * props[lc.P_WET] * (1.0 - scene.green) * scene.moisture
     if scene.elevation.any():
         gain *= _hillshade(scene, place)
-    spec *= gain
-    return spec
+    return spec * gain
 
 
 def _hillshade(scene: Scene, place: Place) -> np.ndarray:
