@@ -17,12 +17,11 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, Scene, apply_event, biome_name, event_plan, tag_key
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.io import check_index, check_whole, parse_date
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
-from xmodal_lab.data.scene import Scene, tag_key
 from xmodal_lab.errors import InputValueError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
