@@ -34,8 +34,7 @@ class HashStream:
     """Uniform numbers from an integer key: for a layout's dozen choices, cheaper than a NumPy ``Generator``."""
 
     def __init__(self, key: int) -> None:
-        self.key = mix_key(key)
-        self.count = 0
+        self.key, self.count = mix_key(key), 0
 
     def random(self) -> float:
         """A float in [0, 1)."""
