@@ -6,13 +6,20 @@ from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.changes import SimulatedChanges, collate_changes
 from xmodal_lab.data.clouds import BorrowedCloudMasks
 from xmodal_lab.data.collate import collate_pairs
-from xmodal_lab.data.datasets import TorchGeoBigEarthNet, TorchGeoSEN12MS, TorchGeoSSL4EOS12
+from xmodal_lab.data.datasets import (
+    BEN_CLASSES_19,
+    BEN_CLASSES_43,
+    BigEarthNetMM,
+    TorchGeoBigEarthNet,
+    TorchGeoSEN12MS,
+    TorchGeoSSL4EOS12,
+    bigearthnet_examples,
+)
 from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
 from xmodal_lab.data.rasters import PairedRasterDataset
 from xmodal_lab.data.real_pairs import real_transfer_split
 from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
-from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
 from xmodal_lab.data.stac import COURSE_PLACES, FetchedPair, fetch_pair
 from xmodal_lab.data.transforms import (
     BandStats,

@@ -46,11 +46,11 @@ class Scene:
     def __init__(self, key: int, x: np.ndarray, y: np.ndarray, doy: int, lat: float, rng: HashStream,
                  extent: float | None = None):
         self.key, self.doy, self.lat, self.rng = key, doy, lat, rng
+        self.uniform, self.integer = rng.uniform, rng.integers  # scene-level random numbers
         self.x, self.y = x.astype(np.float32), y.astype(np.float32)
         self.X, self.Y = self.x[None, :], self.y[:, None]
         self.shape = shape = (len(y), len(x))
-        self.mat = np.full(shape, lc.GRASS, dtype=np.intp)
-        self.green = np.full(shape, 0.8, dtype=np.float32)
+        self.mat, self.green = np.full(shape, lc.GRASS, dtype=np.intp), np.full(shape, 0.8, dtype=np.float32)
         self.moisture, self.elevation, self.wind = (np.zeros(shape, dtype=np.float32) for _ in range(3))
         self.brightness = np.ones(shape, dtype=np.float32)
         self.season_doy = doy if lat >= 0 else (doy + 182) % 365  # the day of the matching northern season
@@ -59,14 +59,6 @@ class Scene:
     def field(self, tag: str, spacing: float, octaves: int = 2) -> np.ndarray:
         """Smooth noise ``[H, W]`` of unit variance with features of ``spacing`` metres."""
         return fbm(tag_key(self.key, tag), self.x, self.y, spacing, octaves)[0]
-
-    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
-        """One scene-level random number."""
-        return self.rng.uniform(low, high)
-
-    def integer(self, low: int, high: int) -> int:
-        """One scene-level random integer in [low, high)."""
-        return self.rng.integers(low, high)
 
     def chance(self, p: float) -> bool:
         """A scene-level coin flip with probability ``p``."""

@@ -1,8 +1,15 @@
-"""Adapters from torchgeo's real-data datasets (which check, or download, the folder) to the kit's pair dict."""
+"""Real pairs as pair dicts: BigEarthNet-MM (six bundled examples or the archive) and torchgeo's datasets.
+
+BigEarthNet-MM optical bands are resampled (bilinear) to the radar's 10 m grid; the bundled examples
+(``data/bigearthnet_mm``) are CDLA-Permissive-1.0.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,9 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from xmodal_lab.config import data_dir
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.bands import S2_SCALE
-from xmodal_lab.data.io import check_finite, geo_fields, open_raster
+from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
+from xmodal_lab.data.io import check_finite, date_in_name, geo_fields, open_raster, read_single_band
 from xmodal_lab.data.real_pairs import acquisitions, read_ssl4eo_location
 from xmodal_lab.units import check_pair
 
@@ -48,6 +56,160 @@ class PairDataset(Dataset):
         return self.transform(pair) if self.transform is not None else pair
 
 
+#: The 43 CORINE Land Cover classes of BigEarthNet, in the archive's order.
+BEN_CLASSES_43: tuple[str, ...] = (
+    "Continuous urban fabric", "Discontinuous urban fabric", "Industrial or commercial units",
+    "Road and rail networks and associated land", "Port areas", "Airports", "Mineral extraction sites",
+    "Dump sites", "Construction sites", "Green urban areas", "Sport and leisure facilities",
+    "Non-irrigated arable land", "Permanently irrigated land", "Rice fields", "Vineyards",
+    "Fruit trees and berry plantations", "Olive groves", "Pastures", "Annual crops associated with permanent crops",
+    "Complex cultivation patterns",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest", "Natural grassland",
+    "Moors and heathland", "Sclerophyllous vegetation", "Transitional woodland/shrub", "Beaches, dunes, sands",
+    "Bare rock", "Sparsely vegetated areas", "Burnt areas", "Inland marshes", "Peatbogs", "Salt marshes",
+    "Salines", "Intertidal flats", "Water courses", "Water bodies", "Coastal lagoons", "Estuaries",
+    "Sea and ocean",
+)  # fmt: skip
+
+#: The 19-class nomenclature of BigEarthNet (Sumbul et al. 2021), in its usual order.
+BEN_CLASSES_19: tuple[str, ...] = (
+    "Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops", "Pastures",
+    "Complex cultivation patterns",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest",
+    "Natural grassland and sparsely vegetated areas", "Moors, heathland and sclerophyllous vegetation",
+    "Transitional woodland, shrub", "Beaches, dunes, sands", "Inland wetlands", "Coastal wetlands",
+    "Inland waters", "Marine waters",
+)  # fmt: skip
+
+# 43-class index -> 19-class index; classes absent here (roads, ports, airports, mines, dumps, construction,
+# green urban, sport, bare rock, burnt areas, intertidal flats) have no 19-class counterpart.
+_43_TO_19 = {
+    0: 0, 1: 0, 2: 1, 11: 2, 12: 2, 13: 2, 14: 3, 15: 3, 16: 3, 18: 3, 17: 4, 19: 5, 20: 6, 21: 7, 22: 8,
+    23: 9, 24: 10, 25: 11, 31: 11, 26: 12, 27: 12, 28: 13, 29: 14, 33: 15, 34: 15, 35: 16, 36: 16, 38: 17,
+    39: 17, 40: 18, 41: 18, 42: 18,
+}  # fmt: skip
+
+#: S2 file suffixes in the kit's band order (BigEarthNet writes B01 ... B09, B8A, B11, B12).
+_S2_SUFFIXES = tuple(("B" + n[1:].zfill(2)) if n != "B8A" else "B8A" for n in S2_BAND_NAMES)
+
+
+def ben_labels(names: list[str], num_classes: int = 19) -> np.ndarray:
+    """Multi-hot float32 ``[num_classes]`` from BigEarthNet's 43-class CORINE label names (19 or 43 classes)."""
+    if num_classes not in (19, 43):
+        raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
+    out = np.zeros(num_classes, dtype=np.float32)
+    for name in names:
+        if name not in BEN_CLASSES_43:
+            raise ValueError(f"unknown BigEarthNet label {name!r}; expected one of the 43 CORINE classes")
+        i = BEN_CLASSES_43.index(name)
+        j = i if num_classes == 43 else _43_TO_19.get(i)
+        if j is not None:
+            out[j] = 1.0
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: metadata file not found (expected <patch>_labels_metadata.json)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_ben_pair(s1_dir: Path, s2_dir: Path, num_classes: int = 19) -> dict[str, Any]:
+    """One BigEarthNet-MM patch pair as :class:`BigEarthNetMM` gives it; dates from the names, else metadata."""
+    vv, crs, transform = read_single_band(s1_dir / f"{s1_dir.name}_VV.tif")
+    vh, crs_vh, _ = read_single_band(s1_dir / f"{s1_dir.name}_VH.tif")
+    if vh.shape != vv.shape or crs_vh != crs:
+        raise ValueError(f"{s1_dir}: VV {vv.shape} and VH {vh.shape} grids differ; expected one grid")
+    h, w = vv.shape
+    s2 = np.empty((12, h, w), dtype=np.float32)
+    for i, suffix in enumerate(_S2_SUFFIXES):
+        path = s2_dir / f"{s2_dir.name}_{suffix}.tif"
+        s2[i], crs_b, transform_b = read_single_band(path, out_shape=(h, w))
+        if crs_b != crs or not np.allclose(transform_b[2::3], transform[2::3], atol=1e-3 * abs(transform[0])):
+            raise ValueError(f"{path}: grid ({crs_b}, origin {transform_b[2::3]}) does not match the radar patch "
+                             f"{s1_dir.name} ({crs}, origin {transform[2::3]}); expected co-registered patches")
+    s2 /= S2_SCALE
+    meta = _read_json(s1_dir / f"{s1_dir.name}_labels_metadata.json")
+    s2_meta_path = s2_dir / f"{s2_dir.name}_labels_metadata.json"
+    s2_meta = _read_json(s2_meta_path) if s2_meta_path.is_file() else {}
+    names = list(meta.get("labels", s2_meta.get("labels", [])))
+    date_s1 = date_in_name(s1_dir.name) or str(meta.get("acquisition_time", ""))[:10]
+    return {"s1": torch.from_numpy(np.stack([vv, vh])), "s2": torch.from_numpy(s2),
+            "labels": torch.from_numpy(ben_labels(names, num_classes)), "label_names": names,
+            **geo_fields(crs, transform, h, w),
+            "date": date_in_name(s2_dir.name) or str(s2_meta.get("acquisition_date", date_s1))[:10],
+            "date_s1": date_s1, "s1_name": s1_dir.name, "s2_name": s2_dir.name}
+
+
+class BigEarthNetMM(PairDataset):
+    """BigEarthNet-MM pairs, adding ``labels`` (multi-hot), ``label_names``, ``date_s1``, ``s1_name``, ``s2_name``.
+
+    ``root`` holds the patch folders, or one level down; ``split``: a CSV of ``s2_name,s1_name`` rows to read.
+    """
+
+    def __init__(self, root: str | Path, num_classes: int = 19, split: str | Path | None = None,
+                 transform: Callable[[dict], dict] | None = None) -> None:
+        if num_classes not in (19, 43):
+            raise ValueError(f"num_classes: expected 19 or 43, got {num_classes}")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: BigEarthNet-MM folder not found")
+        self.num_classes, self.transform = num_classes, transform
+        s1, self._s2 = {}, {}  # patch folders S1A_... / S2B_..., here or one level down
+        for folder in [self.root, *(p for p in self.root.iterdir() if p.is_dir())]:
+            for p in folder.iterdir():
+                if re.match(r"S[12][ABCD]_", p.name) and p.is_dir():
+                    (s1 if p.name[1] == "1" else self._s2)[p.name] = p
+        if not s1:
+            raise FileNotFoundError(f"{self.root}: no Sentinel-1 patch folders (S1*_<tile>_<row>_<col>) found here "
+                                    "or one level down; expected the BigEarthNet-MM layout (BigEarthNet-S1-v1.0/ "
+                                    "and BigEarthNet-v1.0/)")
+        if split is None:
+            self.s1_dirs = [s1[name] for name in sorted(s1)]
+        else:
+            self.s1_dirs = []
+            with open(split, newline="") as f:
+                for row, cols in enumerate(csv.reader(f)):
+                    if len(cols) < 2:
+                        raise ValueError(f"{split}: line {row + 1}: expected 's2_name,s1_name', got {cols!r}")
+                    if cols[1].strip() not in s1:
+                        raise FileNotFoundError(f"{split}: line {row + 1}: S1 patch {cols[1]!r} not under {self.root}")
+                    self.s1_dirs.append(s1[cols[1].strip()])
+
+    def __len__(self) -> int:
+        return len(self.s1_dirs)
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Read pair ``index`` from disk (no transform)."""
+        s1_dir = self.s1_dirs[index]
+        s2_name = _read_json(s1_dir / f"{s1_dir.name}_labels_metadata.json").get("corresponding_s2_patch")
+        if not s2_name:
+            raise ValueError(f"{s1_dir}: metadata has no 'corresponding_s2_patch'; expected BigEarthNet-MM S1 metadata")
+        if s2_name not in self._s2:
+            raise FileNotFoundError(f"{s1_dir}: its Sentinel-2 twin {s2_name!r} is not under {self.root}")
+        return read_ben_pair(s1_dir, self._s2[s2_name], self.num_classes)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Names of the label vector's entries."""
+        return BEN_CLASSES_19 if self.num_classes == 19 else BEN_CLASSES_43
+
+
+def bigearthnet_examples(num_classes: int = 19, transform: Callable[[dict], dict] | None = None) -> BigEarthNetMM:
+    """The six BigEarthNet-MM example pairs bundled with the kit (``data/bigearthnet_mm``)."""
+    root = data_dir() / "bigearthnet_mm"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: bundled BigEarthNet-MM examples not found; run 'python scripts/"
+                                "extract_bigearthnet_samples.py' (needs bigearthnet-common==2.8.0) or set "
+                                "XMODAL_DATA_DIR")
+    return BigEarthNetMM(root, num_classes=num_classes, transform=transform)
+
+
 class TorchGeoBigEarthNet(PairDataset):
     """BigEarthNet-MM through ``torchgeo.datasets.BigEarthNet(bands="all")`` (``download``: about 120 GB).
 
@@ -65,7 +227,6 @@ class TorchGeoBigEarthNet(PairDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         """Read pair ``index`` (no transform)."""
-        from xmodal_lab.data.samples import read_ben_pair
         folders = self.dataset.folders[index]
         return read_ben_pair(Path(folders["s1"]), Path(folders["s2"]), self.num_classes)
 

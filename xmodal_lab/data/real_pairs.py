@@ -126,7 +126,7 @@ def cut_tiles(pairs: list[dict[str, Any]], size: int = 32, columns: tuple[float,
 def real_transfer_split(size: int = 32, root: str | Path | None = None,
                         location: str = "0000200") -> dict[str, list[dict[str, Any]]]:
     """Real tiles: ``tune``, ``test`` (SSL4EO-S12 west, east half), ``test_europe`` (bundled BigEarthNet-MM)."""
-    from xmodal_lab.data.samples import bigearthnet_examples
+    from xmodal_lab.data.datasets import bigearthnet_examples
     pairs, examples = ssl4eo_pairs(root, location), bigearthnet_examples()
     ben = [examples[i] for i in range(len(examples))]
     return {
