@@ -6,7 +6,10 @@ from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.changes import SimulatedChanges, collate_changes
 from xmodal_lab.data.clouds import BorrowedCloudMasks
 from xmodal_lab.data.collate import collate_pairs
-from xmodal_lab.data.datasets import (
+from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
+from xmodal_lab.data.landcover import LANDCOVER_CLASSES
+from xmodal_lab.data.rasters import PairedRasterDataset
+from xmodal_lab.data.real_pairs import (
     BEN_CLASSES_19,
     BEN_CLASSES_43,
     BigEarthNetMM,
@@ -14,11 +17,8 @@ from xmodal_lab.data.datasets import (
     TorchGeoSEN12MS,
     TorchGeoSSL4EOS12,
     bigearthnet_examples,
+    real_transfer_split,
 )
-from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
-from xmodal_lab.data.landcover import LANDCOVER_CLASSES
-from xmodal_lab.data.rasters import PairedRasterDataset
-from xmodal_lab.data.real_pairs import real_transfer_split
 from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
 from xmodal_lab.data.stac import COURSE_PLACES, FetchedPair, fetch_pair
 from xmodal_lab.data.transforms import (
