@@ -81,10 +81,8 @@ class Scene:
 
     def river(self, width: float, tag: str = "river") -> np.ndarray:
         """Signed distance in metres ``[H, W]`` to a meandering river centre line (water where ``|d| < w/2``)."""
-        theta = self.uniform(0, math.pi)
-        offset = self.uniform(-0.3, 0.3) * self.extent
-        meander = self.uniform(0.3, 1.2) * width + 20.0
-        wavelength = self.uniform(8.0, 20.0) * width + 200.0
+        theta, offset = self.uniform(0, math.pi), self.uniform(-0.3, 0.3) * self.extent
+        meander, wavelength = self.uniform(0.3, 1.2) * width + 20.0, self.uniform(8.0, 20.0) * width + 200.0
         p1, p2 = self.uniform(0, 2 * math.pi), self.uniform(0, 2 * math.pi)
         u, v = self.rotated(theta)
         f = 2 * math.pi / wavelength

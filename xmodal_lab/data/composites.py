@@ -41,8 +41,7 @@ def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_ban
     a = np.asarray(image, dtype=np.float32)
     if a.ndim != 3:
         raise ValueError(f"expected [C, H, W], got shape {tuple(a.shape)}")
-    finite = np.isfinite(a)
-    out = np.zeros(a.shape, dtype=np.uint8)
+    finite, out = np.isfinite(a), np.zeros(a.shape, dtype=np.uint8)
     for g in [slice(i, i + 1) for i in range(a.shape[0])] if per_band else [slice(None)]:
         vals = a[g][finite[g]]
         lo, hi = np.percentile(vals, [low, high]) if vals.size else (0.0, 0.0)

@@ -193,8 +193,7 @@ class SimulatedWorld(Dataset):
                event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:
         """Render scene ``index``, optionally at another GSD, size or date; ``event``: ``(kind, start date)``."""
         place = self.place(index)
-        gsd = place.gsd if gsd is None else float(gsd)
-        size = self.config.size if size is None else int(size)
+        gsd, size = place.gsd if gsd is None else float(gsd), self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
             raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
         date = place.date if date is None else parse_date(date, "date")
@@ -214,8 +213,7 @@ class SimulatedWorld(Dataset):
             "date": date.isoformat(), "biome": place.biome, "place": place.name, "index": place.index,
         }
         if "change_mask" in fine:
-            pair["change_mask"] = torch.from_numpy(fine["change_mask"])
-            pair["event"] = fine["event"]
+            pair.update(change_mask=torch.from_numpy(fine["change_mask"]), event=fine["event"])
         return pair
 
     def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, event: tuple | None) -> dict[str, Any]:
@@ -281,8 +279,7 @@ def _clone(pair: dict[str, Any]) -> dict[str, Any]:
 
 def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
     """Noise-free reflectance ``[12, H, W]`` from the gathered material properties."""
-    spec = props[lc.P_SPEC] + props[lc.P_DSPEC] * scene.green
-    gain = 1.0 + props[lc.P_TEX] * tex
+    spec, gain = props[lc.P_SPEC] + props[lc.P_DSPEC] * scene.green, 1.0 + props[lc.P_TEX] * tex
     gain *= scene.brightness
     if scene.moisture.any():  # wet soil is darker; vegetation hides it
         gain *= 1.0 - 0.12 * props[lc.P_WET] * (1.0 - scene.green) * scene.moisture
@@ -306,8 +303,7 @@ def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place, contr
     """Noise-free linear sigma0 plus the noise floor ``[2, H, W]``; ``contrast`` scales dB around the tile mean."""
     look = 1.0 if place.ascending else -1.0  # the radar looks east on ascending passes
     theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
-    db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
-    extra = props[lc.P_TEX_DB] * tex
+    db, extra = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green, props[lc.P_TEX_DB] * tex
     if scene.moisture.any():
         extra += props[lc.P_MOIST_DB] * scene.moisture
     if scene.elevation.any():
