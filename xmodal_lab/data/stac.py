@@ -86,28 +86,23 @@ COURSE_PLACES: dict[str, Place] = {
         "Deforestation front, Rondônia (Brazil)", ((-63.05, -9.95), 4000.0),
         {"before": ("2019-06-15", "2019-08-31"), "after": ("2023-06-15", "2023-08-31")},
         "04, 07: change between two dates; forest, pasture and fresh clearings",
-        notes="dry season (June-August); fishbone clearings along the side roads of the BR-364 region",
-    ),  # fmt: skip
+        notes="dry season (June-August); fishbone clearings along the side roads of the BR-364 region"),
     "sindh_flood": Place(
         "Indus flood, Sindh (Pakistan)", ((67.75, 26.70), 4000.0),
         {"before": ("2022-06-01", "2022-07-10"), "during": ("2022-08-25", "2022-09-20")},
         "06, 09: flood mapping; radar sees the water through monsoon clouds", max_cloud=60.0,
-        notes="the 2022 monsoon flood west of the Indus near Dadu; optical scenes during it are often cloudy",
-    ),  # fmt: skip
+        notes="the 2022 monsoon flood west of the Indus near Dadu; optical scenes during it are often cloudy"),
     "rotterdam_port": Place(
         "Port of Rotterdam, Maasvlakte (Netherlands)", ((4.03, 51.95), 3000.0),
-        {"summer": ("2023-06-01", "2023-08-31")}, "05: embeddings on maps; quays, ships, containers and water",
-    ),  # fmt: skip
+        {"summer": ("2023-06-01", "2023-08-31")}, "05: embeddings on maps; quays, ships, containers and water"),
     "pilat_coast": Place(
         "Dune du Pilat and the open Atlantic (France)", ((-1.22, 44.59), 3000.0),
         {"summer": ("2023-06-01", "2023-08-31")},
-        "01, 05: sea, sand and pine forest; smooth water is dark to the radar",
-    ),  # fmt: skip
+        "01, 05: sea, sand and pine forest; smooth water is dark to the radar"),
     "kansas_farmland": Place(
         "Centre-pivot farmland, Finney County, Kansas (USA)", ((-100.75, 37.95), 4000.0),
-        {"summer": ("2023-06-15", "2023-08-31")}, "02, 03: crop circles of different crops and growth stages",
-    ),  # fmt: skip
-}
+        {"summer": ("2023-06-15", "2023-08-31")}, "02, 03: crop circles of different crops and growth stages"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,7 +130,7 @@ class FetchedPair:
 def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud: float = 20.0,
                max_days_apart: float = 12, out_dir: str | Path | None = None, name: str | None = None,
                progress: bool = True) -> FetchedPair:
-    """A co-registered Sentinel-1 / Sentinel-2 pair of a real place, on one 10 m UTM grid; a second call reads the cache.
+    """A co-registered S1 / S2 pair of a real place on one 10 m UTM grid; a second call reads the cache.
 
     ``where``: ``(west, south, east, north)`` degrees or ``((lon, lat), side_m)``; ``dates``: ``(start, end)``,
     ``"start/end"`` or one date (``AROUND_DAYS`` either side). The least cloudy L2A scene (``eo:cloud_cover`` and SCL
