@@ -25,19 +25,6 @@ from xmodal_lab.data.bands import S2_BAND_NAMES, S2_SCALE
 from xmodal_lab.data.io import check_finite, date_in_name, geo_fields, open_raster, read_single_band
 from xmodal_lab.units import check_pair
 
-#: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
-IGBP_TO_LANDCOVER = {
-    1: lc.FOREST, 2: lc.FOREST, 3: lc.FOREST, 4: lc.FOREST, 5: lc.FOREST,  # needleleaf, broadleaf, deciduous, mixed forests
-    6: lc.GRASSLAND, 7: lc.GRASSLAND,  # closed and open shrublands
-    8: lc.FOREST, 9: lc.GRASSLAND, 10: lc.GRASSLAND,  # woody savannas, savannas, grasslands
-    11: lc.WETLAND, 12: lc.CROPLAND, 13: lc.URBAN, 14: lc.CROPLAND, 15: lc.SNOW, 16: lc.BARE, 17: lc.WATER,
-}  # fmt: skip
-_IGBP_LUT = np.full(256, -1, dtype=np.int64)
-_IGBP_LUT[list(IGBP_TO_LANDCOVER)] = list(IGBP_TO_LANDCOVER.values())
-
-#: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
-SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
-
 
 class PairDataset(Dataset):
     """Base of the real-data readers: ``load(index)`` reads a pair dict; the first one read is checked for units."""
@@ -229,6 +216,20 @@ class TorchGeoBigEarthNet(PairDataset):
         """Read pair ``index`` (no transform)."""
         folders = self.dataset.folders[index]
         return read_ben_pair(Path(folders["s1"]), Path(folders["s2"]), self.num_classes)
+
+
+#: IGBP class (SEN12MS land-cover band 1, values 1..17) -> kit land-cover class; -1 marks unknown values.
+IGBP_TO_LANDCOVER = {
+    1: lc.FOREST, 2: lc.FOREST, 3: lc.FOREST, 4: lc.FOREST, 5: lc.FOREST,  # needleleaf, broadleaf, deciduous, mixed forests
+    6: lc.GRASSLAND, 7: lc.GRASSLAND,  # closed and open shrublands
+    8: lc.FOREST, 9: lc.GRASSLAND, 10: lc.GRASSLAND,  # woody savannas, savannas, grasslands
+    11: lc.WETLAND, 12: lc.CROPLAND, 13: lc.URBAN, 14: lc.CROPLAND, 15: lc.SNOW, 16: lc.BARE, 17: lc.WATER,
+}  # fmt: skip
+_IGBP_LUT = np.full(256, -1, dtype=np.int64)
+_IGBP_LUT[list(IGBP_TO_LANDCOVER)] = list(IGBP_TO_LANDCOVER.values())
+
+#: SEN12MS seasons: the files carry no acquisition date, so items get the middle of their season.
+SEN12MS_SEASON_DATES = {"spring": "2017-04-15", "summer": "2017-07-15", "fall": "2017-10-15", "winter": "2017-01-15"}
 
 
 class TorchGeoSEN12MS(PairDataset):

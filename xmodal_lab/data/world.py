@@ -186,8 +186,8 @@ class SimulatedWorld(Dataset):
         date = dt.date.fromordinal(self._first_day + int(u[4] * self._n_days))
         lo, hi = self.config.incidence
         gsd = float(self._gsds[int(u[7] * len(self._gsds))])
-        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, gsd, float(lo + (hi - lo) * u[5]),
-                     u[6] < 0.5)
+        incidence = float(lo + (hi - lo) * u[5])
+        return Place(index, biome, name, lat, lon, epsg, easting, northing, date, gsd, incidence, u[6] < 0.5)
 
     def render(self, index: int, gsd: float | None = None, size: int | None = None, date: str | dt.date | None = None,
                event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:
