@@ -12,7 +12,7 @@ import torch
 
 from xmodal_lab.config import data_dir
 from xmodal_lab.data import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples, collate_pairs
-from xmodal_lab.data.samples import ben_labels
+from xmodal_lab.data.real_pairs import ben_labels
 
 BUNDLED = data_dir() / "bigearthnet_mm"
 

@@ -617,7 +617,7 @@ def _ben(c: Ctx, s1: np.ndarray) -> Any:
     import json
 
     from xmodal_lab.data import BigEarthNetMM
-    from xmodal_lab.data.samples import _S2_SUFFIXES
+    from xmodal_lab.data.real_pairs import _S2_SUFFIXES
 
     s1_name, s2_name = "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_61_39", "S2A_MSIL2A_20170613T101031_61_39"
     d1, d2 = c.inputs / "ben" / "S1" / s1_name, c.inputs / "ben" / "S2" / s2_name
@@ -637,7 +637,7 @@ class _Adapter:
     """A torchgeo-style adapter whose archive stores S2 as digital numbers it forgot to scale."""
 
     def __new__(cls):
-        from xmodal_lab.data.datasets import PairDataset
+        from xmodal_lab.data.real_pairs import PairDataset
 
         class Unscaled(PairDataset):
             def __len__(self) -> int:

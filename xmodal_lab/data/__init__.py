@@ -1,7 +1,4 @@
-"""Data for the kit: a simulated Sentinel-1/Sentinel-2 world, real pairs (samples, STAC), loaders, transforms.
-
-Every dataset returns the same pair dict (see ``docs/ARCHITECTURE.md``); :func:`collate_pairs` batches them.
-"""
+"""Data for the kit: a simulated Sentinel-1/Sentinel-2 world, real pairs, loaders, transforms, as one pair dict."""
 
 from xmodal_lab.data import bands, clouds, realism
 from xmodal_lab.data.bands import S1_BANDS, S2_BANDS, class_fraction, db_to_linear, ndvi, ndwi, speckle_cv
@@ -9,15 +6,21 @@ from xmodal_lab.data.biomes import BIOME_NAMES
 from xmodal_lab.data.changes import SimulatedChanges, collate_changes
 from xmodal_lab.data.clouds import BorrowedCloudMasks
 from xmodal_lab.data.collate import collate_pairs
-from xmodal_lab.data.datasets import TorchGeoBigEarthNet, TorchGeoSEN12MS, TorchGeoSSL4EOS12
 from xmodal_lab.data.floods import FLOOD_BIOMES, Sen1Floods11, SimulatedFloods
 from xmodal_lab.data.landcover import LANDCOVER_CLASSES
-from xmodal_lab.data.places import COURSE_PLACES
 from xmodal_lab.data.rasters import PairedRasterDataset
-from xmodal_lab.data.real_pairs import real_transfer_split
+from xmodal_lab.data.real_pairs import (
+    BEN_CLASSES_19,
+    BEN_CLASSES_43,
+    BigEarthNetMM,
+    TorchGeoBigEarthNet,
+    TorchGeoSEN12MS,
+    TorchGeoSSL4EOS12,
+    bigearthnet_examples,
+    real_transfer_split,
+)
 from xmodal_lab.data.region import region_geotiffs, render_region, write_pair_geotiffs
-from xmodal_lab.data.samples import BEN_CLASSES_19, BEN_CLASSES_43, BigEarthNetMM, bigearthnet_examples
-from xmodal_lab.data.stac import FetchedPair, fetch_pair
+from xmodal_lab.data.stac import COURSE_PLACES, FetchedPair, fetch_pair
 from xmodal_lab.data.transforms import (
     BandStats,
     Normalize,

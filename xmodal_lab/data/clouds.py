@@ -9,8 +9,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
+from xmodal_lab.data.biomes import Scene, tag_key
 from xmodal_lab.data.noise import fbm
-from xmodal_lab.data.scene import Scene, tag_key
 
 #: Field units over which opacity rises from 0 (edge) to 1 (core); largest darkening of the ground by a shadow.
 EDGE_WIDTH, SHADOW_DEPTH = 0.6, 0.7

@@ -41,10 +41,8 @@ def percentile_stretch(image: Any, low: float = 2.0, high: float = 98.0, per_ban
     a = np.asarray(image, dtype=np.float32)
     if a.ndim != 3:
         raise ValueError(f"expected [C, H, W], got shape {tuple(a.shape)}")
-    finite = np.isfinite(a)
-    out = np.zeros(a.shape, dtype=np.uint8)
-    groups = [slice(i, i + 1) for i in range(a.shape[0])] if per_band else [slice(None)]
-    for g in groups:
+    finite, out = np.isfinite(a), np.zeros(a.shape, dtype=np.uint8)
+    for g in [slice(i, i + 1) for i in range(a.shape[0])] if per_band else [slice(None)]:
         vals = a[g][finite[g]]
         lo, hi = np.percentile(vals, [low, high]) if vals.size else (0.0, 0.0)
         if hi <= lo:  # no finite value or no spread
@@ -59,17 +57,6 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(chw, 0, -1))
 
 
-def _reflectance_to_uint8(a: np.ndarray, ranges: Any) -> np.ndarray:
-    """The fixed optical stretch: ``round(255 * clip((r - lo) / (hi - lo), 0, 1) ** S2_GAMMA)``; NaN becomes 0."""
-    r = np.broadcast_to(np.asarray(ranges, dtype=np.float32), (a.shape[0], 2))
-    lo, hi = r[:, 0, None, None], r[:, 1, None, None]
-    finite = np.isfinite(a)
-    scaled = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(S2_GAMMA)
-    out = np.round(scaled * 255.0).astype(np.uint8)
-    out[~finite] = 0
-    return out
-
-
 def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: float | None, high: float | None,
              per_band: bool) -> np.ndarray:
     if stretch not in STRETCHES:
@@ -79,7 +66,13 @@ def _optical(s2: Any, bands: tuple[int, ...], ranges: Any, stretch: str, low: fl
         return _hwc(percentile_stretch(picked, 2.0 if low is None else low, 98.0 if high is None else high, per_band))
     if low is not None or high is not None:
         raise ValueError("low and high are percentiles of stretch='percentile'; the default stretch is fixed")
-    return _hwc(_reflectance_to_uint8(picked, ranges))
+    # the fixed stretch: round(255 * clip((r - lo) / (hi - lo), 0, 1) ** S2_GAMMA), NaN black
+    r = np.broadcast_to(np.asarray(ranges, dtype=np.float32), (picked.shape[0], 2))
+    lo, hi, finite = r[:, 0, None, None], r[:, 1, None, None], np.isfinite(picked)
+    scaled = np.clip((np.where(finite, picked, lo) - lo) / (hi - lo), 0.0, 1.0) ** np.float32(S2_GAMMA)
+    out = np.round(scaled * 255.0).astype(np.uint8)
+    out[~finite] = 0
+    return _hwc(out)
 
 
 def s2_true_color(s2: Any, low: float | None = None, high: float | None = None, per_band: bool = False, *,

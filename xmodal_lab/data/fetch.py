@@ -6,8 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from xmodal_lab.data.places import COURSE_PLACES
-from xmodal_lab.data.stac import fetch_pair
+from xmodal_lab.data.stac import COURSE_PLACES, fetch_pair
 from xmodal_lab.errors import CatalogError, NoSceneError
 
 

@@ -41,10 +41,8 @@ class SimulatedFloods(Dataset):
         if bad := set(world_kwargs.setdefault("biomes", FLOOD_BIOMES)) - set(FLOOD_BIOMES):
             raise ValueError(f"biomes {sorted(bad)} have no floods; choose from {list(FLOOD_BIOMES)}")
         self.world = SimulatedWorld(seed=seed, size=size, n_scenes=n_scenes, cloud_cover=cloud_cover, **world_kwargs)
-        self.days_after = int(days_after)
-        self.flooded_vegetation = bool(flooded_vegetation)
-        self.transform = transform
-        self.config = self.world.config
+        self.days_after, self.flooded_vegetation = int(days_after), bool(flooded_vegetation)
+        self.transform, self.config = transform, self.world.config
 
     def __len__(self) -> int:
         return len(self.world)
@@ -109,8 +107,7 @@ class Sen1Floods11(Dataset):
             for sub in self.SUBFOLDERS:
                 if not (path := self._path(chip, sub)).is_file():
                     raise FileNotFoundError(f"Sen1Floods11: chip {chip!r} has no {sub} file ({path})")
-        self.fill_db = float(fill_db)
-        self.transform = transform
+        self.fill_db, self.transform = float(fill_db), transform
 
     def _path(self, chip: str, sub: str) -> Path:
         return self.root / sub / f"{chip}_{sub}.tif"

@@ -34,8 +34,7 @@ class HashStream:
     """Uniform numbers from an integer key: for a layout's dozen choices, cheaper than a NumPy ``Generator``."""
 
     def __init__(self, key: int) -> None:
-        self.key = mix_key(key)
-        self.count = 0
+        self.key, self.count = mix_key(key), 0
 
     def random(self) -> float:
         """A float in [0, 1)."""
@@ -64,21 +63,26 @@ def hash_uniform(key: int, *ints) -> np.ndarray:
     return (hash_ints(key, *ints) >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-@functools.lru_cache(maxsize=4096)
 def _weights(start: float, stop: float, n: int, spacing: float) -> tuple[int, np.ndarray]:
-    """First lattice node and cubic B-spline weights ``[n, nodes]`` of an evenly spaced axis (shared by scenes)."""
+    """First lattice node and cubic B-spline weights ``[n, nodes]`` of an evenly spaced axis."""
     t = np.linspace(start, stop, n) / spacing
     i0 = int(np.floor(t.min())) - 1
-    nodes = int(np.floor(t.max())) + 3 - i0
     fl = np.floor(t)
     f = t - fl
     f2, f3 = f * f, f * f * f
     w = np.stack([(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6], axis=1)
-    cols = (fl.astype(np.int64) - 1 - i0)[:, None] + np.arange(4)
-    m = np.zeros((t.size, nodes), dtype=np.float32)
-    np.put_along_axis(m, cols, w.astype(np.float32), axis=1)
-    m.flags.writeable = False
+    m = np.zeros((t.size, int(np.floor(t.max())) + 3 - i0), dtype=np.float32)
+    np.put_along_axis(m, (fl.astype(np.int64) - 1 - i0)[:, None] + np.arange(4), w.astype(np.float32), axis=1)
     return i0, m
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid_weights(x0: float, x1: float, nx: int, y0: float, y1: float, ny: int, spacing: float):
+    """First lattice column and row, row weights ``[H, Ly]`` and transposed column weights ``[Lx, W]`` (shared)."""
+    (ix0, wx), (iy0, wy) = _weights(x0, x1, nx, spacing), _weights(y0, y1, ny, spacing)
+    wxt = np.ascontiguousarray(wx.T)
+    wy.flags.writeable = wxt.flags.writeable = False
+    return ix0, iy0, wy, wxt
 
 
 def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields: int = 1, scale: float = 1.0,
@@ -106,16 +110,6 @@ def value_noise(key: int, x: np.ndarray, y: np.ndarray, spacing: float, n_fields
     return out
 
 
-@functools.lru_cache(maxsize=4096)
-def _grid_weights(x0: float, x1: float, nx: int, y0: float, y1: float, ny: int, spacing: float):
-    """First lattice column and row, row weights ``[H, Ly]`` and transposed column weights ``[Lx, W]``."""
-    ix0, wx = _weights(x0, x1, nx, spacing)
-    iy0, wy = _weights(y0, y1, ny, spacing)
-    wxt = np.ascontiguousarray(wx.T)
-    wxt.flags.writeable = False
-    return ix0, iy0, wy, wxt
-
-
 @functools.lru_cache(maxsize=64)
 def _amplitudes(octaves: int) -> tuple[float, ...]:
     amps = [0.5**o for o in range(octaves)]
@@ -138,15 +132,10 @@ _U = (np.arange(2**_TABLE_BITS, dtype=np.float64) + 0.5) / 2**_TABLE_BITS
 
 
 @functools.lru_cache(maxsize=32)
-def _gamma_table(looks: float) -> np.ndarray:
-    from scipy.special import gammaincinv
-    return (gammaincinv(looks, _U) / looks).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=1)
-def _normal_table() -> np.ndarray:
-    from scipy.special import ndtri
-    return ndtri(_U).astype(np.float32)
+def _table(looks: float | None) -> np.ndarray:
+    """Quantiles of Gamma(looks, 1/looks), or of the standard normal for ``looks=None``."""
+    from scipy.special import gammaincinv, ndtri
+    return (ndtri(_U) if looks is None else gammaincinv(looks, _U) / looks).astype(np.float32)
 
 
 def _sample(table: np.ndarray, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -157,9 +146,9 @@ def _sample(table: np.ndarray, rng: np.random.Generator, shape: tuple[int, ...])
 
 def gamma_speckle(rng: np.random.Generator, looks: float, shape: tuple[int, ...]) -> np.ndarray:
     """Speckle: Gamma(looks, 1/looks) float32 samples, faster than ``standard_gamma`` and the same everywhere."""
-    return _sample(_gamma_table(float(looks)), rng, shape)
+    return _sample(_table(float(looks)), rng, shape)
 
 
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal float32 samples by inverse transform from a 4096-quantile table."""
-    return _sample(_normal_table(), rng, shape)
+    return _sample(_table(None), rng, shape)

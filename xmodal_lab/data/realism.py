@@ -105,8 +105,7 @@ def speckle_autocorrelation(vv_db: Any, lag: int, window: int = 15) -> float:
 
 def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson correlation over the last two axes of ``[N, H, W]`` arrays, per tile ``[N]``."""
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    y = y - y.mean(axis=(1, 2), keepdims=True)
+    x, y = x - x.mean(axis=(1, 2), keepdims=True), y - y.mean(axis=(1, 2), keepdims=True)
     den = np.sqrt((x * x).sum(axis=(1, 2)) * (y * y).sum(axis=(1, 2)))
     return (x * y).sum(axis=(1, 2)) / np.maximum(den, 1e-12)
 

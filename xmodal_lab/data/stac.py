@@ -1,7 +1,4 @@
-"""A real place as a co-registered Sentinel-1 / Sentinel-2 GeoTIFF pair from a STAC catalog, cached by request.
-
-Searched with pystac-client, read onto one 10 m grid with odc-stac, written for :class:`PairedRasterDataset`.
-"""
+"""A real place as a co-registered S1/S2 GeoTIFF pair from a STAC catalog (pystac-client, odc-stac), cached."""
 
 from __future__ import annotations
 
@@ -72,6 +69,43 @@ _CAUSES = {  # what the usual network failures mean, instead of a page of urllib
 
 
 @dataclass(frozen=True)
+class Place:
+    """A box (``((lon, lat), side_m)``), the dates to fetch by label, and what a lesson looks at there."""
+
+    title: str
+    where: tuple[tuple[float, float], float]
+    dates: dict[str, tuple[str, str]]
+    lesson: str
+    max_cloud: float = 20.0
+    notes: str = field(default="", compare=False)
+
+
+#: The course's places; dry seasons and summers keep the optical scenes clear.
+COURSE_PLACES: dict[str, Place] = {
+    "rondonia": Place(
+        "Deforestation front, Rondônia (Brazil)", ((-63.05, -9.95), 4000.0),
+        {"before": ("2019-06-15", "2019-08-31"), "after": ("2023-06-15", "2023-08-31")},
+        "04, 07: change between two dates; forest, pasture and fresh clearings",
+        notes="dry season (June-August); fishbone clearings along the side roads of the BR-364 region"),
+    "sindh_flood": Place(
+        "Indus flood, Sindh (Pakistan)", ((67.75, 26.70), 4000.0),
+        {"before": ("2022-06-01", "2022-07-10"), "during": ("2022-08-25", "2022-09-20")},
+        "06, 09: flood mapping; radar sees the water through monsoon clouds", max_cloud=60.0,
+        notes="the 2022 monsoon flood west of the Indus near Dadu; optical scenes during it are often cloudy"),
+    "rotterdam_port": Place(
+        "Port of Rotterdam, Maasvlakte (Netherlands)", ((4.03, 51.95), 3000.0),
+        {"summer": ("2023-06-01", "2023-08-31")}, "05: embeddings on maps; quays, ships, containers and water"),
+    "pilat_coast": Place(
+        "Dune du Pilat and the open Atlantic (France)", ((-1.22, 44.59), 3000.0),
+        {"summer": ("2023-06-01", "2023-08-31")},
+        "01, 05: sea, sand and pine forest; smooth water is dark to the radar"),
+    "kansas_farmland": Place(
+        "Centre-pivot farmland, Finney County, Kansas (USA)", ((-100.75, 37.95), 4000.0),
+        {"summer": ("2023-06-15", "2023-08-31")}, "02, 03: crop circles of different crops and growth stages"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class FetchedPair:
     """The files of one pair (see :func:`fetch_pair`) and its sidecar's contents (``info``)."""
 
@@ -96,16 +130,14 @@ class FetchedPair:
 def fetch_pair(where: Any, dates: Any, *, catalog: str | None = None, max_cloud: float = 20.0,
                max_days_apart: float = 12, out_dir: str | Path | None = None, name: str | None = None,
                progress: bool = True) -> FetchedPair:
-    """A co-registered Sentinel-1 / Sentinel-2 pair of a real place; a second call reads the cache.
+    """A co-registered S1 / S2 pair of a real place on one 10 m UTM grid; a second call reads the cache.
 
-    The least cloudy Sentinel-2 L2A scene over ``where`` (``(west, south, east, north)`` in degrees, or
-    ``((lon, lat), side_m)``) in ``dates`` (``(start, end)``, ``"start/end"`` or one date, ``AROUND_DAYS`` either
-    side), at most ``max_cloud`` % cloud (``eo:cloud_cover``, and SCL over the box), and the Sentinel-1 RTC
-    acquisition closest to it in time (at most ``max_days_apart``), on one 10 m grid in the scene's UTM zone:
-    S1 float32 ``[2, H, W]`` VV, VH dB, S2 float32 ``[12, H, W]`` reflectance (NaN nodata), a cloud mask uint8
-    ``[1, H, W]`` (1 cloud or shadow, 0 clear, 255 nodata) and a JSON sidecar. ``catalog`` is a name of
-    :data:`CATALOGS` or a STAC API URL (default ``$XMODAL_STAC_CATALOG``, else Planetary Computer); the files go
-    to ``out_dir`` (default ``<cache>/places``), named ``name`` and the request's hash.
+    ``where``: ``(west, south, east, north)`` degrees or ``((lon, lat), side_m)``; ``dates``: ``(start, end)``,
+    ``"start/end"`` or one date (``AROUND_DAYS`` either side). The least cloudy L2A scene (``eo:cloud_cover`` and SCL
+    over the box at most ``max_cloud`` %) and the RTC acquisition nearest it (``max_days_apart`` at most) become S1
+    dB ``[2, H, W]``, S2 reflectance ``[12, H, W]`` (NaN nodata), a cloud mask ``[1, H, W]`` (1 cloud or shadow, 0
+    clear, 255 nodata) and a JSON sidecar in ``out_dir`` (default ``<cache>/places``), named ``name`` and the
+    request's hash. ``catalog``: a :data:`CATALOGS` name or STAC API URL (default ``$XMODAL_STAC_CATALOG``).
 
     Raises:
         CatalogError: the catalog, its signing service or a file could not be read (nothing is written).
@@ -401,5 +433,3 @@ def _write(paths: dict[str, Path], grid, layers: dict[str, np.ndarray], info: di
             path.unlink(missing_ok=True)
         raise
 
-
-__all__ = ["CATALOGS", "Catalog", "FetchedPair", "SCL_CLOUD", "fetch_pair", "resolve_catalog", "s2_offset"]

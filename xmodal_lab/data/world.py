@@ -17,12 +17,11 @@ import torch
 from torch.utils.data import Dataset
 
 from xmodal_lab.data import landcover as lc
-from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, apply_event, biome_name, event_plan
+from xmodal_lab.data.biomes import BIOME_NAMES, BIOMES, Scene, apply_event, biome_name, event_plan, tag_key
 from xmodal_lab.data.clouds import add_clouds
 from xmodal_lab.data.geo import centred_transform, lonlat_to_utm
 from xmodal_lab.data.io import check_index, check_whole, parse_date
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
-from xmodal_lab.data.scene import Scene, tag_key
 from xmodal_lab.errors import InputValueError
 
 LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
@@ -156,22 +155,17 @@ class SimulatedWorld(Dataset):
             self._cache.move_to_end(index)
             pair = _clone(self._cache[index])
         else:
-            pair = self.render(index)
-            self._remember(index, pair)
+            pair, budget = self.render(index), self.config.cache_mb * 2**20
+            if _nbytes(pair) <= budget:  # remembered; the least recently read pairs are forgotten first
+                self._cache[index] = _clone(pair)
+                self._cache_bytes += _nbytes(pair)
+                while self._cache_bytes > budget:
+                    self._cache_bytes -= _nbytes(self._cache.popitem(last=False)[1])
         return self.transform(pair) if self.transform is not None else pair
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers and pickles start with an empty cache: cheap to send, rebuilt where used.
         return {**self.__dict__, "_cache": OrderedDict(), "_cache_bytes": 0}
-
-    def _remember(self, index: int, pair: dict[str, Any]) -> None:
-        budget = self.config.cache_mb * 2**20
-        if _nbytes(pair) > budget:
-            return
-        self._cache[index] = _clone(pair)
-        self._cache_bytes += _nbytes(pair)
-        while self._cache_bytes > budget:
-            self._cache_bytes -= _nbytes(self._cache.popitem(last=False)[1])
 
     def forget(self) -> None:
         """Empty the render cache (the pairs render again, identically, when next read)."""
@@ -199,8 +193,7 @@ class SimulatedWorld(Dataset):
                event: tuple[str, str | dt.date] | None = None) -> dict[str, Any]:
         """Render scene ``index``, optionally at another GSD, size or date; ``event``: ``(kind, start date)``."""
         place = self.place(index)
-        gsd = place.gsd if gsd is None else float(gsd)
-        size = self.config.size if size is None else int(size)
+        gsd, size = place.gsd if gsd is None else float(gsd), self.config.size if size is None else int(size)
         if not np.isfinite(gsd) or gsd <= 0 or size < 1:
             raise ValueError(f"render: expected gsd > 0 metres and size >= 1 pixels, got gsd={gsd}, size={size}")
         date = place.date if date is None else parse_date(date, "date")
@@ -208,8 +201,7 @@ class SimulatedWorld(Dataset):
         fine = self._render_fine(place, gsd / k, size * k, date, event)
         if k > 1:
             fine = _area_average(fine, k)
-        s1 = np.log10(fine["s1_linear"])
-        s1 *= 10.0
+        s1 = 10.0 * np.log10(fine["s1_linear"])
         pair: dict[str, Any] = {
             "s1": torch.from_numpy(s1.astype(np.float32, copy=False)),
             "s2": torch.from_numpy(fine["s2"].astype(np.float32, copy=False)),
@@ -221,8 +213,7 @@ class SimulatedWorld(Dataset):
             "date": date.isoformat(), "biome": place.biome, "place": place.name, "index": place.index,
         }
         if "change_mask" in fine:
-            pair["change_mask"] = torch.from_numpy(fine["change_mask"])
-            pair["event"] = fine["event"]
+            pair.update(change_mask=torch.from_numpy(fine["change_mask"]), event=fine["event"])
         return pair
 
     def _render_fine(self, place: Place, pitch: float, n: int, date: dt.date, event: tuple | None) -> dict[str, Any]:
@@ -288,15 +279,13 @@ def _clone(pair: dict[str, Any]) -> dict[str, Any]:
 
 def _optical(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place) -> np.ndarray:
     """Noise-free reflectance ``[12, H, W]`` from the gathered material properties."""
-    spec = props[lc.P_SPEC] + props[lc.P_DSPEC] * scene.green
-    gain = 1.0 + props[lc.P_TEX] * tex
+    spec, gain = props[lc.P_SPEC] + props[lc.P_DSPEC] * scene.green, 1.0 + props[lc.P_TEX] * tex
     gain *= scene.brightness
     if scene.moisture.any():  # wet soil is darker; vegetation hides it
         gain *= 1.0 - 0.12 * props[lc.P_WET] * (1.0 - scene.green) * scene.moisture
     if scene.elevation.any():
         gain *= _hillshade(scene, place)
-    spec *= gain
-    return spec
+    return spec * gain
 
 
 def _hillshade(scene: Scene, place: Place) -> np.ndarray:
@@ -314,8 +303,7 @@ def _radar(scene: Scene, props: np.ndarray, tex: np.ndarray, place: Place, contr
     """Noise-free linear sigma0 plus the noise floor ``[2, H, W]``; ``contrast`` scales dB around the tile mean."""
     look = 1.0 if place.ascending else -1.0  # the radar looks east on ascending passes
     theta = place.incidence + (look * _SWATH_DEG_PER_M) * scene.X  # [1, W]
-    db = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green
-    extra = props[lc.P_TEX_DB] * tex
+    db, extra = props[lc.P_SAR] + props[lc.P_DSAR] * scene.green, props[lc.P_TEX_DB] * tex
     if scene.moisture.any():
         extra += props[lc.P_MOIST_DB] * scene.moisture
     if scene.elevation.any():
