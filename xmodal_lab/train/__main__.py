@@ -1,8 +1,4 @@
-"""Command line for instructors: pretrain on a workstation or cluster, hand the checkpoint to students.
-
-``python -m xmodal_lab.train --model croma --data world --out croma.ckpt`` or ``--config configs/croma.yaml``
-(flags override the file); mistakes found before training exit with an argparse error naming the option.
-"""
+"""Command line for instructors: ``python -m xmodal_lab.train --config configs/croma.yaml`` (flags override it)."""
 
 from __future__ import annotations
 
@@ -215,8 +211,8 @@ def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str,
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
     """Write a run's ``config`` as YAML, published as a new file (never over an existing one)."""
     text = yaml.safe_dump(config, sort_keys=False)
-    reads_back = lambda tmp: yaml.safe_load(tmp.read_text()) == config  # noqa: E731
-    return publish(path, lambda tmp: tmp.write_text(text), "run config", check=reads_back)
+    return publish(path, lambda tmp: tmp.write_text(text), "run config",
+                   check=lambda tmp: yaml.safe_load(tmp.read_text()) == config)
 
 
 def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> Any:
@@ -264,9 +260,8 @@ def _geotiff(args: argparse.Namespace, tag: str) -> Path:
     root = Path(args.root).expanduser()
     hits = sorted(p for p in root.glob("*.tif*") if tag in p.name.lower())
     if len(hits) != 1:
-        names = [p.name for p in hits]
         raise FileNotFoundError(f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', "
-                                f"found {names}; pass --s1 and --s2 explicitly")  # fmt: skip
+                                f"found {[p.name for p in hits]}; pass --s1 and --s2 explicitly")  # fmt: skip
     return hits[0]
 
 
@@ -274,9 +269,8 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
     """The training and validation datasets the options name (``val`` may be None)."""
     if args.data == "world":
         train = xdata.SimulatedWorld(seed=args.seed, size=size, n_scenes=args.n_scenes)
-        if args.val_size <= 0:
-            return train, None
-        return train, xdata.SimulatedWorld(seed=args.seed + 1, size=size, n_scenes=args.val_size)
+        val = xdata.SimulatedWorld(seed=args.seed + 1, size=size, n_scenes=args.val_size) if args.val_size > 0 else None
+        return train, val
     if args.data == "geotiff":
         dataset = xdata.PairedRasterDataset(_geotiff(args, "s1"), _geotiff(args, "s2"), size=size)
     elif args.root is None:
