@@ -50,22 +50,22 @@ def _devices(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-#: The flags of each group: flag, type (None: text), default, help.
+#: The flags of each group: flag, type (None: text), default, help and add_argument's other keywords, if any.
 FLAGS = {
     "model": (
-        ("--model", None, None, "model to train (required)"),
+        ("--model", None, None, "model to train (required)", {"choices": sorted(MODELS)}),
         ("--preset", None, "tiny", "preset: tiny, small or base (default: tiny)"),
-        ("--set", None, [], "override a config field"),
+        ("--set", None, [], "override a config field", {"action": "append", "metavar": "FIELD=VALUE"}),
     ),
     "data": (
-        ("--data", None, "world", "what to train on (default: world)"),
+        ("--data", None, "world", "what to train on (default: world)", {"choices": DATA_CHOICES}),
         ("--root", None, None, "dataset folder (all data but world)"),
         ("--s1", None, None, "Sentinel-1 GeoTIFF (--data geotiff)"),
         ("--s2", None, None, "Sentinel-2 GeoTIFF (--data geotiff)"),
         ("--size", int, None, "tile side in pixels (default: the model's img_size)"),
         ("--n-scenes", int, 4096, "world scenes (default: 4096)"),
         ("--val-size", int, 256, "held-out pairs, 0 for none (default: 256)"),
-        ("--cache", None, False, "render or read the training data once into memory"),
+        ("--cache", None, False, "render or read the training data once into memory", {"action": "store_true"}),
     ),
     "training": (
         ("--max-steps", int, None, "optimisation steps"),
@@ -74,7 +74,7 @@ FLAGS = {
         ("--lr", float, 1e-3, "peak learning rate (default: 1e-3)"),
         ("--val-every", int, 0, "validate every N steps (default: at the end)"),
         ("--seed", int, 0, None),
-        ("--no-progress", None, True, "no progress bar"),
+        ("--no-progress", None, True, "no progress bar", {"dest": "progress", "action": "store_false"}),
         # FitConfig's knobs, with its defaults
         ("--weight-decay", float, FitConfig.weight_decay, "AdamW weight decay (default: 0.05)"),
         ("--warmup-steps", int, FitConfig.warmup_steps, "default: 5%% of the schedule"),
@@ -82,7 +82,7 @@ FLAGS = {
         ("--grad-clip", float, FitConfig.grad_clip, "gradient-norm clip (default: 1)"),
         ("--devices", _devices, FitConfig.devices, "number of devices, -1 (all), 0,1 or auto"),
         ("--num-nodes", int, FitConfig.num_nodes, "machines (DDP across nodes)"),
-        ("--accelerator", str, FitConfig.accelerator, "auto, cpu or gpu"),
+        ("--accelerator", str, FitConfig.accelerator, "auto, cpu or gpu", {"choices": ACCELERATORS}),
         ("--strategy", str, FitConfig.strategy, "Lightning strategy (auto picks DDP for several devices)"),
         ("--precision", str, FitConfig.precision, "default: bf16-mixed on GPU, 32-true on CPU"),
         ("--num-workers", int, FitConfig.num_workers, "DataLoader workers per device"),
@@ -93,18 +93,8 @@ FLAGS = {
         ("--resume", None, None, "continue from this checkpoint"),
         ("--export", None, None, "also write a small model file for xmodal_lab.models.load_model"),
         ("--log-dir", None, None, "folder of the logs (default: <out stem>_logs beside the checkpoint)"),
-        ("--logger", None, "csv", "log format (default: csv)"),
+        ("--logger", None, "csv", "log format (default: csv)", {"choices": ("csv", "tensorboard", "none")}),
     ),
-}
-#: add_argument's other keywords, for the flags that need them.
-OPTIONS = {
-    "--model": {"choices": sorted(MODELS)},
-    "--set": {"action": "append", "metavar": "FIELD=VALUE"},
-    "--data": {"choices": DATA_CHOICES},
-    "--cache": {"action": "store_true"},
-    "--no-progress": {"dest": "progress", "action": "store_false"},
-    "--accelerator": {"choices": ACCELERATORS},
-    "--logger": {"choices": ("csv", "tensorboard", "none")},
 }
 
 
@@ -119,9 +109,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     for group, flags in FLAGS.items():
         g = p.add_argument_group(group)
-        for flag, kind, default, text in flags:
+        for flag, kind, default, text, *options in flags:
             typed = {"type": kind} if kind is not None else {}
-            g.add_argument(flag, default=default, help=text, **typed, **OPTIONS.get(flag, {}))
+            g.add_argument(flag, default=default, help=text, **typed, **(options[0] if options else {}))
     return p
 
 

@@ -35,10 +35,7 @@ def check_writable(path: str | Path, what: str = "checkpoint") -> None:
 
 
 def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
-    """Publish the trainer's checkpoint as the new file ``path`` (never over a file that appeared meanwhile).
-
-    Every process calls it; rank 0 writes.
-    """
+    """Publish the trainer's checkpoint as the new file ``path``; every process calls it, rank 0 writes."""
     path = Path(path)
     if not trainer.is_global_zero:  # Lightning's save waits for every process; only rank 0 writes
         trainer.save_checkpoint(str(path))
@@ -140,8 +137,7 @@ def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) ->
     if not (dataclasses.is_dataclass(config) and isinstance(saved, Mapping)):
         return
     mine = dataclasses.asdict(config)
-    keys = sorted(set(mine) | set(saved))
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in keys
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in sorted(set(mine) | set(saved))
             if _plain(saved.get(k)) != _plain(mine.get(k))]  # fmt: skip
     if diff:
         raise CheckpointError(
