@@ -189,13 +189,10 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
     """The run as a config file: ``--config`` of this dict (as YAML) repeats the run."""
-
-    def section(name: str) -> dict[str, Any]:
-        return {key: getattr(args, _DEST.get(key, key)) for key in CONFIG_SECTIONS[name]}
-
+    section = {name: {k: getattr(args, _DEST.get(k, k)) for k in keys} for name, keys in CONFIG_SECTIONS.items()}
     return {"model": args.model, "preset": args.preset, "set": {f: _plain(v) for f, v in overrides.items()},
-            "data": section("data"), "fit": {**section("fit"), "fit_config": section("fit_config")},
-            "output": section("output")}  # fmt: skip
+            "data": section["data"], "fit": {**section["fit"], "fit_config": section["fit_config"]},
+            "output": section["output"]}  # fmt: skip
 
 
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
@@ -355,8 +352,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, TypeError, OSError) as error:
         p.error(str(error))
     first = train[0]
-    tile = next((first[k] for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
-    size = None if tile is None else int(tile.shape[-1])
+    size = next((int(first[k].shape[-1]) for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
     if img_size is not None and "img_size" not in overrides and size is not None and size != img_size:
         print(f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}", file=sys.stderr)
         overrides["img_size"] = size
