@@ -100,11 +100,8 @@ FLAGS = {
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xmodal_lab.train``; ``fit`` checks the numbers."""
-    p = argparse.ArgumentParser(
-        prog="python -m xmodal_lab.train",
-        description="Pretrain a model of xmodal_lab and write a checkpoint (weights, config, normalisation, "
-        "data description).",
-    )
+    p = argparse.ArgumentParser(prog="python -m xmodal_lab.train", description="Pretrain a model of xmodal_lab "
+                                "and write a checkpoint (weights, config, normalisation, data description).")
     p.add_argument("--config", metavar="FILE", help="a YAML run config (configs/*.yaml); flags override it")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     for group, flags in FLAGS.items():

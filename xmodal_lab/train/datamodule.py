@@ -180,11 +180,8 @@ def describe_data(data: Dataset) -> dict[str, Any]:
     config = getattr(source, "config", None)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         simple = (int, float, str, bool, type(None))
-        fields = dataclasses.asdict(config).items()
-        desc["config"] = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in fields
-            if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))
-        }
+        desc["config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+                          if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))}
     if getattr(source, "root", None) is not None:
         desc["root"] = str(source.root)
     return desc
@@ -215,12 +212,10 @@ class PairDataModule(L.LightningDataModule):
 
 
 @torch.no_grad()
-def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64,
-                    seed: int = 0) -> dict[str, list]:
+def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64, seed: int = 0) -> dict[str, list]:
     """``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (a float per band) over ``n_batches`` random batches."""
-    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs,
-                        generator=generator)
+                        generator=torch.Generator().manual_seed(seed))
     parts: dict[str, list[torch.Tensor]] = {}
     for i, batch in enumerate(loader):
         if i >= n_batches:

@@ -33,14 +33,7 @@ from xmodal_lab.files import as_path, claim
 from xmodal_lab.serialization import SAFE_GLOBALS
 from xmodal_lab.units import check_pair, first_item
 
-from .checkpoint import (
-    PeriodicCheckpoint,
-    check_resume,
-    check_writable,
-    read_checkpoint,
-    save_checkpoint,
-    training_record,
-)
+from .checkpoint import PeriodicCheckpoint, check_resume, check_writable, save_checkpoint, training_record
 from .datamodule import (
     PairDataModule,
     band_statistics,
@@ -300,9 +293,7 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir
         return {}
     if not Path(resume).is_file():
         raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
-    ckpt = read_checkpoint(resume)
-    check_resume(ckpt, model, resume)
-    return ckpt["xmodal_lab"]
+    return check_resume(resume, model)
 
 
 def _check_pairs(data: Any, name: str, min_items: int) -> None:
