@@ -30,8 +30,7 @@ class PretrainTask(L.LightningModule):
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 20,
                  total_steps: int = 1000, extra: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__()
-        self.model = model
-        self.lr, self.weight_decay = lr, weight_decay
+        self.model, self.lr, self.weight_decay = model, lr, weight_decay
         self.total_steps = max(int(total_steps), 1)
         self.warmup_steps = min(max(int(warmup_steps), 0), self.total_steps)
         self.extra = extra or {}
