@@ -253,8 +253,9 @@ def build_data(args: argparse.Namespace, size: int) -> tuple[Dataset, Dataset | 
     """The training and validation datasets the options name (``val`` may be None)."""
     if args.data == "world":
         train = xdata.SimulatedWorld(seed=args.seed, size=size, n_scenes=args.n_scenes)
-        val = xdata.SimulatedWorld(seed=args.seed + 1, size=size, n_scenes=args.val_size) if args.val_size > 0 else None
-        return train, val
+        if args.val_size <= 0:
+            return train, None
+        return train, xdata.SimulatedWorld(seed=args.seed + 1, size=size, n_scenes=args.val_size)
     if args.data == "geotiff":
         dataset = xdata.PairedRasterDataset(_geotiff(args, "s1"), _geotiff(args, "s2"), size=size)
     elif args.root is None:

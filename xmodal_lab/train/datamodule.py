@@ -181,7 +181,7 @@ def describe_data(data: Dataset) -> dict[str, Any]:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         simple = (int, float, str, bool, type(None))
         desc["config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
-                          if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))}
+                          if all(isinstance(x, simple) for x in (v if isinstance(v, tuple) else (v,)))}
     if getattr(source, "root", None) is not None:
         desc["root"] = str(source.root)
     return desc

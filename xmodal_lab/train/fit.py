@@ -235,15 +235,15 @@ def check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, confi
     known = ("auto", *StrategyRegistry.available_strategies())
     if not isinstance(config.strategy, Strategy) and config.strategy not in known:
         raise InputValueError(
-            f"fit: strategy (--strategy) {config.strategy!r} is not a Lightning strategy; use 'auto' (DDP for several "
-            f"devices) or one of {', '.join(known[:8])}, ...")
+            f"fit: strategy (--strategy) {config.strategy!r} is not a Lightning strategy; use 'auto' (DDP for "
+            f"several devices) or one of {', '.join(known[:8])}, ...")
     manual = all(name in os.environ for name in ("MASTER_ADDR", "NODE_RANK"))
     if config.num_nodes > 1 and not manual and not any(name in os.environ for name in CLUSTER_VARIABLES):
         raise InputValueError(  # several machines need a launcher connecting them
-            f"fit: num_nodes={config.num_nodes} (--num-nodes) but no cluster launcher started this process (no SLURM, "
-            "torchrun, LSF or MPI variables, nor MASTER_ADDR and NODE_RANK): it would wait forever for the other "
-            f"machines. Launch on each machine with `srun` or `torchrun --nnodes {config.num_nodes} ...`, or use "
-            "num_nodes=1")
+            f"fit: num_nodes={config.num_nodes} (--num-nodes) but no cluster launcher started this process (no "
+            "SLURM, torchrun, LSF or MPI variables, nor MASTER_ADDR and NODE_RANK): it would wait forever for the "
+            f"other machines. Launch on each machine with `srun` or `torchrun --nnodes {config.num_nodes} ...`, or "
+            "use num_nodes=1")
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
