@@ -9,6 +9,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import resource
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -162,16 +163,12 @@ def _companions(tmp: Path) -> list[Path]:
 def _full_disk(tmp: Path, room: int = 1 << 20) -> OSError | None:
     """A full disk or the file-size limit (within ``room`` bytes) as the cause of a write without errno (GDAL)."""
     try:
-        import resource  # POSIX only
-    except ImportError:
-        resource = None
-    try:
         free = shutil.disk_usage(tmp.parent).free
         largest = max((p.stat().st_size for p in (tmp, *_companions(tmp)) if p.is_file()), default=0)
     except OSError:
         return None
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
-    if resource and limit != resource.RLIM_INFINITY and largest + room > limit:
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and largest + room > limit:
         return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) if free < room else None
 

@@ -75,12 +75,8 @@ def state_problems(own: dict, state: dict) -> str:
     found = {
         "missing": [k for k in own if k not in state],
         "unexpected": [k for k in state if k not in own],
-        "of another shape": [
-            f"{k} {tuple(state[k].shape)} for {tuple(own[k].shape)}" for k in own
-            if k in state and getattr(state[k], "shape", None) != own[k].shape
-        ],
+        "of another shape": [f"{k} {tuple(state[k].shape)} for {tuple(own[k].shape)}" for k in own
+                             if k in state and getattr(state[k], "shape", None) != own[k].shape],
     }  # fmt: skip
-    return "; ".join(
-        f"{len(keys)} {what} key(s): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
-        for what, keys in found.items() if keys
-    )  # fmt: skip
+    return "; ".join(f"{len(keys)} {what} key(s): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
+                     for what, keys in found.items() if keys)

@@ -1,7 +1,4 @@
-"""Training: ``fit()`` for notebooks, the Lightning task behind it, checkpoints and a command line.
-
-``python -m xmodal_lab.train --help`` trains on a cluster and writes checkpoints for students.
-"""
+"""Training: ``fit()`` for notebooks, the Lightning task behind it, checkpoints and a command line (``--help``)."""
 
 from .checkpoint import checkpoint_info, export_checkpoint, load_checkpoint
 from .datamodule import (

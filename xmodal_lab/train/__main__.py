@@ -1,8 +1,4 @@
-"""Command line for instructors: pretrain on a workstation or cluster, hand the checkpoint to students.
-
-``python -m xmodal_lab.train --model croma --data world --out croma.ckpt`` or ``--config configs/croma.yaml``
-(flags override the file); mistakes found before training exit with an argparse error naming the option.
-"""
+"""Command line for instructors: ``python -m xmodal_lab.train --config configs/croma.yaml`` (flags override it)."""
 
 from __future__ import annotations
 
@@ -54,22 +50,22 @@ def _devices(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-#: The flags of each group: flag, type (None: text), default, help.
+#: The flags of each group: flag, type (None: text), default, help and add_argument's other keywords, if any.
 FLAGS = {
     "model": (
-        ("--model", None, None, "model to train (required)"),
+        ("--model", None, None, "model to train (required)", {"choices": sorted(MODELS)}),
         ("--preset", None, "tiny", "preset: tiny, small or base (default: tiny)"),
-        ("--set", None, [], "override a config field"),
+        ("--set", None, [], "override a config field", {"action": "append", "metavar": "FIELD=VALUE"}),
     ),
     "data": (
-        ("--data", None, "world", "what to train on (default: world)"),
+        ("--data", None, "world", "what to train on (default: world)", {"choices": DATA_CHOICES}),
         ("--root", None, None, "dataset folder (all data but world)"),
         ("--s1", None, None, "Sentinel-1 GeoTIFF (--data geotiff)"),
         ("--s2", None, None, "Sentinel-2 GeoTIFF (--data geotiff)"),
         ("--size", int, None, "tile side in pixels (default: the model's img_size)"),
         ("--n-scenes", int, 4096, "world scenes (default: 4096)"),
         ("--val-size", int, 256, "held-out pairs, 0 for none (default: 256)"),
-        ("--cache", None, False, "render or read the training data once into memory"),
+        ("--cache", None, False, "render or read the training data once into memory", {"action": "store_true"}),
     ),
     "training": (
         ("--max-steps", int, None, "optimisation steps"),
@@ -78,7 +74,7 @@ FLAGS = {
         ("--lr", float, 1e-3, "peak learning rate (default: 1e-3)"),
         ("--val-every", int, 0, "validate every N steps (default: at the end)"),
         ("--seed", int, 0, None),
-        ("--no-progress", None, True, "no progress bar"),
+        ("--no-progress", None, True, "no progress bar", {"dest": "progress", "action": "store_false"}),
         # FitConfig's knobs, with its defaults
         ("--weight-decay", float, FitConfig.weight_decay, "AdamW weight decay (default: 0.05)"),
         ("--warmup-steps", int, FitConfig.warmup_steps, "default: 5%% of the schedule"),
@@ -86,7 +82,7 @@ FLAGS = {
         ("--grad-clip", float, FitConfig.grad_clip, "gradient-norm clip (default: 1)"),
         ("--devices", _devices, FitConfig.devices, "number of devices, -1 (all), 0,1 or auto"),
         ("--num-nodes", int, FitConfig.num_nodes, "machines (DDP across nodes)"),
-        ("--accelerator", str, FitConfig.accelerator, "auto, cpu or gpu"),
+        ("--accelerator", str, FitConfig.accelerator, "auto, cpu or gpu", {"choices": ACCELERATORS}),
         ("--strategy", str, FitConfig.strategy, "Lightning strategy (auto picks DDP for several devices)"),
         ("--precision", str, FitConfig.precision, "default: bf16-mixed on GPU, 32-true on CPU"),
         ("--num-workers", int, FitConfig.num_workers, "DataLoader workers per device"),
@@ -97,35 +93,22 @@ FLAGS = {
         ("--resume", None, None, "continue from this checkpoint"),
         ("--export", None, None, "also write a small model file for xmodal_lab.models.load_model"),
         ("--log-dir", None, None, "folder of the logs (default: <out stem>_logs beside the checkpoint)"),
-        ("--logger", None, "csv", "log format (default: csv)"),
+        ("--logger", None, "csv", "log format (default: csv)", {"choices": ("csv", "tensorboard", "none")}),
     ),
-}
-#: add_argument's other keywords, for the flags that need them.
-OPTIONS = {
-    "--model": {"choices": sorted(MODELS)},
-    "--set": {"action": "append", "metavar": "FIELD=VALUE"},
-    "--data": {"choices": DATA_CHOICES},
-    "--cache": {"action": "store_true"},
-    "--no-progress": {"dest": "progress", "action": "store_false"},
-    "--accelerator": {"choices": ACCELERATORS},
-    "--logger": {"choices": ("csv", "tensorboard", "none")},
 }
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xmodal_lab.train``; ``fit`` checks the numbers."""
-    p = argparse.ArgumentParser(
-        prog="python -m xmodal_lab.train",
-        description="Pretrain a model of xmodal_lab and write a checkpoint (weights, config, normalisation, "
-        "data description).",
-    )
+    p = argparse.ArgumentParser(prog="python -m xmodal_lab.train", description="Pretrain a model of xmodal_lab "
+                                "and write a checkpoint (weights, config, normalisation, data description).")
     p.add_argument("--config", metavar="FILE", help="a YAML run config (configs/*.yaml); flags override it")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     for group, flags in FLAGS.items():
         g = p.add_argument_group(group)
-        for flag, kind, default, text in flags:
+        for flag, kind, default, text, *options in flags:
             typed = {"type": kind} if kind is not None else {}
-            g.add_argument(flag, default=default, help=text, **typed, **OPTIONS.get(flag, {}))
+            g.add_argument(flag, default=default, help=text, **typed, **(options[0] if options else {}))
     return p
 
 
@@ -203,20 +186,17 @@ def read_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def run_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
     """The run as a config file: ``--config`` of this dict (as YAML) repeats the run."""
-
-    def section(name: str) -> dict[str, Any]:
-        return {key: getattr(args, _DEST.get(key, key)) for key in CONFIG_SECTIONS[name]}
-
+    section = {name: {k: getattr(args, _DEST.get(k, k)) for k in keys} for name, keys in CONFIG_SECTIONS.items()}
     return {"model": args.model, "preset": args.preset, "set": {f: _plain(v) for f, v in overrides.items()},
-            "data": section("data"), "fit": {**section("fit"), "fit_config": section("fit_config")},
-            "output": section("output")}  # fmt: skip
+            "data": section["data"], "fit": {**section["fit"], "fit_config": section["fit_config"]},
+            "output": section["output"]}  # fmt: skip
 
 
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
     """Write a run's ``config`` as YAML, published as a new file (never over an existing one)."""
     text = yaml.safe_dump(config, sort_keys=False)
-    reads_back = lambda tmp: yaml.safe_load(tmp.read_text()) == config  # noqa: E731
-    return publish(path, lambda tmp: tmp.write_text(text), "run config", check=reads_back)
+    return publish(path, lambda tmp: tmp.write_text(text), "run config",
+                   check=lambda tmp: yaml.safe_load(tmp.read_text()) == config)
 
 
 def _typed(config_cls: type, field: str, text: str, where: str = "--set ") -> Any:
@@ -264,9 +244,8 @@ def _geotiff(args: argparse.Namespace, tag: str) -> Path:
     root = Path(args.root).expanduser()
     hits = sorted(p for p in root.glob("*.tif*") if tag in p.name.lower())
     if len(hits) != 1:
-        names = [p.name for p in hits]
         raise FileNotFoundError(f"--root {root}: expected exactly one GeoTIFF whose name contains '{tag}', "
-                                f"found {names}; pass --s1 and --s2 explicitly")  # fmt: skip
+                                f"found {[p.name for p in hits]}; pass --s1 and --s2 explicitly")  # fmt: skip
     return hits[0]
 
 
@@ -371,8 +350,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, TypeError, OSError) as error:
         p.error(str(error))
     first = train[0]
-    tile = next((first[k] for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
-    size = None if tile is None else int(tile.shape[-1])
+    size = next((int(first[k].shape[-1]) for k in ("s2", "s1") if isinstance(first.get(k), torch.Tensor)), None)
     if img_size is not None and "img_size" not in overrides and size is not None and size != img_size:
         print(f"xmodal_lab.train: tiles are {size} px; building {args.model} with img_size={size}", file=sys.stderr)
         overrides["img_size"] = size

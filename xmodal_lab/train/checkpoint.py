@@ -35,10 +35,7 @@ def check_writable(path: str | Path, what: str = "checkpoint") -> None:
 
 
 def save_checkpoint(trainer: L.Trainer, path: str | Path, what: str = "checkpoint") -> Path:
-    """Publish the trainer's checkpoint as the new file ``path`` (never over a file that appeared meanwhile).
-
-    Every process calls it; rank 0 writes.
-    """
+    """Publish the trainer's checkpoint as the new file ``path``; every process calls it, rank 0 writes."""
     path = Path(path)
     if not trainer.is_global_zero:  # Lightning's save waits for every process; only rank 0 writes
         trainer.save_checkpoint(str(path))
@@ -129,8 +126,9 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
-def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Raise a ``CheckpointError`` unless ``ckpt`` holds this model's config, weights and optimiser state."""
+def check_resume(path: str | Path, model: nn.Module) -> dict[str, Any]:
+    """The run's record of the checkpoint ``path``; a ``CheckpointError`` unless it fits ``model`` and can resume."""
+    ckpt = read_checkpoint(path)
     info, name = ckpt["xmodal_lab"], getattr(model, "name", type(model).__name__)
     if info.get("name") is not None and info["name"] != name:
         raise CheckpointError(
@@ -138,10 +136,9 @@ def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) ->
             "(xmodal_lab.train.load_checkpoint rebuilds it) or start without resume")
     config, saved = getattr(model, "config", None), info.get("config")
     if not (dataclasses.is_dataclass(config) and isinstance(saved, Mapping)):
-        return
+        return info
     mine = dataclasses.asdict(config)
-    keys = sorted(set(mine) | set(saved))
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in keys
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, this model {mine.get(k)!r}" for k in sorted(set(mine) | set(saved))
             if _plain(saved.get(k)) != _plain(mine.get(k))]  # fmt: skip
     if diff:
         raise CheckpointError(
@@ -156,3 +153,4 @@ def check_resume(ckpt: Mapping[str, Any], model: nn.Module, path: str | Path) ->
         raise CheckpointError(
             f"fit: {path} holds no optimiser state (saved with weights only, or edited), so training cannot resume; "
             "start a new run from its weights instead: model, _ = load_checkpoint(path); fit(model, data)")
+    return info

@@ -21,12 +21,7 @@ AUTO_CACHE_MB = 1024.0
 
 
 class StepBatchSampler(Sampler[list[int]]):
-    """An endless batch sampler whose ``k``-th batch depends only on the seed and ``k``.
-
-    A resumed run sees the batches of the uninterrupted one (``start_step()`` gives the step to start from);
-    under DDP each process takes its slice of the same global batch (``rank``, ``world_size``: those of
-    ``torch.distributed`` by default).
-    """
+    """An endless batch sampler whose ``k``-th batch depends only on the seed and ``k`` (resumable, DDP-sliced)."""
 
     def __init__(self, n_items: int, batch_size: int, seed: int = 0,
                  start_step: Callable[[], int] | None = None, rank: int | None = None,
@@ -65,10 +60,7 @@ class StepBatchSampler(Sampler[list[int]]):
 
 
 class CachedPairs(Dataset):
-    """A dataset of pair dicts rendered once and kept in memory, one stacked block per tensor key.
-
-    ``keys`` keeps only those keys. The worlds' render caches are emptied: the tiles live once in memory.
-    """
+    """A dataset of pair dicts (only ``keys``) rendered once into memory, one stacked block per tensor key."""
 
     def __init__(self, data: Dataset, keys: tuple[str, ...] | None = None, batch_size: int = 64,
                  num_workers: int = 0) -> None:  # fmt: skip
@@ -162,11 +154,7 @@ def _worlds(data: Dataset) -> list[Dataset]:
 
 
 def prepare_training_data(data: Dataset, cache: bool | str = "auto", num_workers: int = 0) -> Dataset:
-    """The dataset training reads: ``data``, or the same items rendered once into a :class:`CachedPairs`.
-
-    ``cache="auto"`` renders simulated worlds without a transform up to :data:`AUTO_CACHE_MB`; ``True``
-    renders any dataset (augmentations freeze at their first draw); ``False`` never.
-    """
+    """``data``, or rendered once into a :class:`CachedPairs` ("auto": plain worlds, True: freezes augmentations)."""
     if cache not in ("auto", True, False):
         raise ValueError(f"cache: expected 'auto', True or False, got {cache!r}")
     if isinstance(data, CachedPairs) or cache is False:
@@ -192,11 +180,8 @@ def describe_data(data: Dataset) -> dict[str, Any]:
     config = getattr(source, "config", None)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         simple = (int, float, str, bool, type(None))
-        fields = dataclasses.asdict(config).items()
-        desc["config"] = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in fields
-            if isinstance(v, simple) or (isinstance(v, tuple) and all(isinstance(x, simple) for x in v))
-        }
+        desc["config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+                          if all(isinstance(x, simple) for x in (v if isinstance(v, tuple) else (v,)))}
     if getattr(source, "root", None) is not None:
         desc["root"] = str(source.root)
     return desc
@@ -227,12 +212,10 @@ class PairDataModule(L.LightningDataModule):
 
 
 @torch.no_grad()
-def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64,
-                    seed: int = 0) -> dict[str, list]:
+def band_statistics(data: Dataset, n_batches: int = 4, batch_size: int = 64, seed: int = 0) -> dict[str, list]:
     """``{"s1_mean", "s1_std", "s2_mean", "s2_std"}`` (a float per band) over ``n_batches`` random batches."""
-    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, collate_fn=collate_pairs,
-                        generator=generator)
+                        generator=torch.Generator().manual_seed(seed))
     parts: dict[str, list[torch.Tensor]] = {}
     for i, batch in enumerate(loader):
         if i >= n_batches:
@@ -259,10 +242,9 @@ def _input_norms(model: nn.Module) -> dict[str, InputNorm]:
 
 
 def set_normalization(model: nn.Module, stats: dict[str, list] | Any) -> list[str]:
-    """Write :func:`band_statistics` (or a ``BandStats``) into the model's ``norm_s1`` and ``norm_s2``.
+    """Write :func:`band_statistics` (or a ``BandStats``) into the model's input norms; returns their names.
 
-    A Sentinel-2 norm takes the config's ``s2_bands`` of them; a norm of another size keeps its statistics,
-    with a warning. Returns the names of the InputNorm modules updated.
+    A Sentinel-2 norm takes the config's ``s2_bands``; a norm of another size keeps its statistics (a warning).
     """
     if hasattr(stats, "to_dict"):
         stats = stats.to_dict()

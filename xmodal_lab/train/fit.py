@@ -1,6 +1,6 @@
-"""``fit()``: the one training call of the notebooks, on a CPU, one GPU or many GPUs (Lightning underneath).
+"""``fit()``: the one training call of the notebooks, on a CPU, one GPU or many (Lightning underneath).
 
-It reads as four steps: check everything before the first step, prepare, train, save.
+It reads as four steps: check, prepare, train, save.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.strategies import Strategy, StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torch.utils.data import Dataset
@@ -32,14 +33,7 @@ from xmodal_lab.files import as_path, claim
 from xmodal_lab.serialization import SAFE_GLOBALS
 from xmodal_lab.units import check_pair, first_item
 
-from .checkpoint import (
-    PeriodicCheckpoint,
-    check_resume,
-    check_writable,
-    read_checkpoint,
-    save_checkpoint,
-    training_record,
-)
+from .checkpoint import PeriodicCheckpoint, check_resume, check_writable, save_checkpoint, training_record
 from .datamodule import (
     PairDataModule,
     band_statistics,
@@ -174,8 +168,7 @@ def fit(
 
 def _prepare(model: nn.Module, data: Dataset, lr: float, settings: dict, resumed: dict, config: FitConfig):
     """The task: the run's record, the model's input statistics and the learning-rate schedule."""
-    extra: dict[str, Any] = {**config.record, "name": getattr(model, "name", type(model).__name__)}
-    extra["data"] = describe_data(data)
+    extra = {**config.record, "name": getattr(model, "name", type(model).__name__), "data": describe_data(data)}
     if dataclasses.is_dataclass(getattr(model, "config", None)):
         extra["config"] = dataclasses.asdict(model.config)
     knobs = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
@@ -207,8 +200,8 @@ def _report(trainer: L.Trainer, record: dict, start: float, total_steps: int, ma
         record["log_dir"] = trainer.logger.log_dir
     steps_asked = max_steps if max_steps is not None else total_steps
     cut_short = max_minutes is not None and trainer.global_step < steps_asked
-    record.update(seconds=time.perf_counter() - start, steps=trainer.global_step, rank=trainer.global_rank)
-    record.update(steps_asked=steps_asked, cut_short=cut_short)
+    record.update(seconds=time.perf_counter() - start, steps=trainer.global_step, rank=trainer.global_rank,
+                  steps_asked=steps_asked, cut_short=cut_short)
     if cut_short:
         warnings.warn(
             f"fit: TRAINING WAS CUT SHORT: {trainer.global_step} of {steps_asked} steps done before the "
@@ -239,25 +232,18 @@ def check_numbers(max_steps, max_minutes, batch_size, lr, seed, val_every, confi
     if config.precision is not None and str(config.precision) not in PRECISIONS:
         raise InputValueError(f"fit: precision must be one of {PRECISIONS} or None, got {config.precision!r}")
     check_devices(config.devices, config.accelerator)
-    check_cluster(config.num_nodes, config.strategy)
-
-
-def check_cluster(num_nodes: Any, strategy: Any) -> None:
-    """Refuse a strategy Lightning does not know, and several machines without a launcher connecting them."""
-    from lightning.pytorch.strategies import Strategy, StrategyRegistry
-
     known = ("auto", *StrategyRegistry.available_strategies())
-    if not isinstance(strategy, Strategy) and strategy not in known:
+    if not isinstance(config.strategy, Strategy) and config.strategy not in known:
         raise InputValueError(
-            f"fit: strategy (--strategy) {strategy!r} is not a Lightning strategy; use 'auto' (DDP for several "
-            f"devices) or one of {', '.join(known[:8])}, ...")
+            f"fit: strategy (--strategy) {config.strategy!r} is not a Lightning strategy; use 'auto' (DDP for "
+            f"several devices) or one of {', '.join(known[:8])}, ...")
     manual = all(name in os.environ for name in ("MASTER_ADDR", "NODE_RANK"))
-    if num_nodes > 1 and not manual and not any(name in os.environ for name in CLUSTER_VARIABLES):
-        raise InputValueError(
-            f"fit: num_nodes={num_nodes} (--num-nodes) but no cluster launcher started this process (no SLURM, "
-            "torchrun, LSF or MPI variables, nor MASTER_ADDR and NODE_RANK): it would wait forever for the other "
-            f"machines. Launch on each machine with `srun` or `torchrun --nnodes {num_nodes} ...`, or use "
-            "num_nodes=1")
+    if config.num_nodes > 1 and not manual and not any(name in os.environ for name in CLUSTER_VARIABLES):
+        raise InputValueError(  # several machines need a launcher connecting them
+            f"fit: num_nodes={config.num_nodes} (--num-nodes) but no cluster launcher started this process (no "
+            "SLURM, torchrun, LSF or MPI variables, nor MASTER_ADDR and NODE_RANK): it would wait forever for the "
+            f"other machines. Launch on each machine with `srun` or `torchrun --nnodes {config.num_nodes} ...`, or "
+            "use num_nodes=1")
 
 
 def check_devices(devices: Any, accelerator: Any) -> None:
@@ -307,9 +293,7 @@ def _check_inputs(model, data, val_data, batch_size, checkpoint, resume, log_dir
         return {}
     if not Path(resume).is_file():
         raise FileNotFoundError(f"fit: no checkpoint to resume from at {resume}")
-    ckpt = read_checkpoint(resume)
-    check_resume(ckpt, model, resume)
-    return ckpt["xmodal_lab"]
+    return check_resume(resume, model)
 
 
 def _check_pairs(data: Any, name: str, min_items: int) -> None:

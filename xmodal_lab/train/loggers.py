@@ -1,7 +1,4 @@
-"""What ``fit`` records: the history it returns, a progress bar, CSV or TensorBoard logs and their reader.
-
-Each logged run claims a new ``version_N`` folder before training; its files are append-only logs of that run.
-"""
+"""What ``fit`` records: its history, a progress bar, CSV or TensorBoard logs (one new ``version_N`` per run)."""
 
 from __future__ import annotations
 
@@ -30,10 +27,9 @@ LOGGERS = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
 
 
 def validation_metrics(model: torch.nn.Module, data: Dataset, batch_size: int = 256) -> dict[str, float]:
-    """What ``fit`` reports on held-out pairs, for any model with ``embed``.
+    """What ``fit`` reports on held-out pairs: ``"s1->s2 <metric>"``, ``"s2->s1 recall@1"``, ``"<key> std"``.
 
-    ``"s1->s2 <metric>"`` of :func:`retrieval_metrics` and ``"s2->s1 recall@1"`` (with both modalities), and
-    ``"<key> std"``: the mean per-dimension spread of each L2-normalised embedding (near 0: collapsed).
+    ``"<key> std"`` is the mean per-dimension spread of each L2-normalised embedding (near 0: collapsed).
     """
     emb = embed_dataset(model, data, batch_size=batch_size)
     out: dict[str, float] = {}
@@ -127,11 +123,10 @@ class StepProgressBar(TQDMProgressBar):
 
 
 def make_logger(logger: str | Logger | bool | None, log_dir: str | Path | None, claim: bool = True) -> Logger | bool:
-    """The Lightning logger ``fit`` asks for, or False for none; its run folder is claimed when ``claim``.
+    """The Lightning logger ``fit`` asks for (None: CSV with a ``log_dir``), or False; ``claim`` its new folder.
 
-    ``logger`` is None (CSV when ``log_dir`` is given, else no log), False, ``"csv"``, ``"tensorboard"`` or a
-    Lightning ``Logger`` whose run folder must be new (else ``OutputExistsError``). ``claim=False`` (DDP
-    processes but the first) creates no folder.
+    A Lightning ``Logger`` must come with a new run folder (else ``OutputExistsError``); DDP processes but the
+    first claim nothing.
     """
     if isinstance(logger, Logger):
         folder = getattr(logger, "log_dir", None)
@@ -184,18 +179,6 @@ def _log_source(path: str | Path) -> Path:
     raise FileNotFoundError(f"read_log: no metrics.csv or TensorBoard events file in {path} or its version_N folders")
 
 
-def _read_rows(source: Path) -> list[dict[str, str]]:
-    """A CSV log's rows, or a TensorBoard run's scalars as CSV-like rows (one per tag and step)."""
-    if source.is_file():
-        with source.open(newline="") as f:
-            return list(csv.DictReader(f))
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(source), size_guidance={"scalars": 0})  # 0: keep every point
-    acc.Reload()
-    return [{"step": str(e.step), tag: repr(e.value)} for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
-
-
 def read_log(path: str | Path) -> dict[str, Any]:
     """Read a log of ``fit(log_dir=...)`` into a history dict.
 
@@ -203,8 +186,17 @@ def read_log(path: str | Path) -> dict[str, Any]:
     Returns ``{"step", "loss", "lr", "val": [{"step", metric: value}, ...], "path"}``, steps counted from 1.
     """
     source = _log_source(path)
+    if source.is_file():
+        with source.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:  # a TensorBoard run's scalars as CSV-like rows, one per tag and step (size 0: keep every point)
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(source), size_guidance={"scalars": 0})
+        acc.Reload()
+        rows = [{"step": str(e.step), tag: repr(e.value)} for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
     by_step: dict[int, dict[str, float]] = {}
-    for i, row in enumerate(_read_rows(source)):  # Lightning logs loss, lr and metrics on separate rows
+    for i, row in enumerate(rows):  # Lightning logs loss, lr and metrics on separate rows
         step = int(float(row["step"])) + 1 if row.get("step") else i + 1
         by_step.setdefault(step, {}).update({k: float(v) for k, v in row.items() if v and k != "step"})
     columns = {key for values in by_step.values() for key in values}

@@ -25,16 +25,12 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final: float =
 
 
 class PretrainTask(L.LightningModule):
-    """Train a model whose ``forward(batch)`` returns a dict with a scalar ``loss``.
-
-    Checkpoints carry ``extra`` (name, config, data), the normalisation, the schedule and the random state.
-    """
+    """Train a model whose ``forward(batch)`` returns a dict with a scalar ``loss`` (AdamW, warm-up + cosine)."""
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.05, warmup_steps: int = 20,
                  total_steps: int = 1000, extra: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__()
-        self.model = model
-        self.lr, self.weight_decay = lr, weight_decay
+        self.model, self.lr, self.weight_decay = model, lr, weight_decay
         self.total_steps = max(int(total_steps), 1)
         self.warmup_steps = min(max(int(warmup_steps), 0), self.total_steps)
         self.extra = extra or {}
