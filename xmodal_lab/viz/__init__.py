@@ -19,8 +19,7 @@ _EXPORTS = {
     "maps": ("centre_layer", "describe_tile", "embedding_colors", "explore_map", "find_layer", "footprint_lonlat",
              "footprints_geojson", "plot_footprints", "png_data_url"),
     "region_maps": ("plot_region_mask", "plot_region_pair", "plot_region_query", "read_rgb", "region_explorer",
-                    "segment_explorer"),
-    "sam_map": ("sam_explorer",),
+                    "sam_explorer", "segment_explorer"),
     "colours": ("render", "s2_true_colour"),
     "figure": ("enable_notebook_display", "grid", "new_figure"),
 }  # fmt: skip
