@@ -11,9 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "data_plots": ("plot_bands", "plot_coregistration", "plot_pairs"),
-    "dense_plots": ("plot_change_maps", "plot_segmentation"),
-    "eval_plots": ("plot_history", "plot_label_efficiency", "plot_projection", "plot_projection_before_after",
-                   "plot_retrieval", "plot_similarity_matrix"),
+    "eval_plots": ("plot_change_maps", "plot_history", "plot_label_efficiency", "plot_projection",
+                   "plot_projection_before_after", "plot_retrieval", "plot_segmentation", "plot_similarity_matrix"),
     "model_plots": ("plot_bias_maps", "plot_reconstruction"),
     "sam_plots": ("draw_prompts", "plot_boundary_study", "plot_one_shot", "plot_persam", "plot_sam_masks"),
     "maps": ("centre_layer", "describe_tile", "embedding_colors", "explore_map", "find_layer", "footprint_lonlat",

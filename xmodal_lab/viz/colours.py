@@ -52,13 +52,6 @@ def s2_true_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
     return render(s2, "s2", stretch=stretch)
 
 
-def band_labels() -> list[str]:
-    """Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength."""
-    from xmodal_lab.data import bands
-    labels = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in bands.S2_BANDS]
-    return labels + [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in bands.S1_BANDS]
-
-
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
     """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names) for ``imshow``."""
     if classes is None:

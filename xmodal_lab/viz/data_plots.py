@@ -8,16 +8,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
 from xmodal_lab.data.composites import db_to_uint8
 from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy
-from xmodal_lab.viz.colours import (
-    REFLECTANCE_RANGE,
-    VH_RANGE,
-    VV_RANGE,
-    band_labels,
-    landcover_legend,
-    render,
-)
+from xmodal_lab.viz.colours import REFLECTANCE_RANGE, VH_RANGE, VV_RANGE, landcover_legend, render
 from xmodal_lab.viz.figure import colorbar, grid, label, show, suptitle, swatch_legend
 
 #: VV level (dB) of the default co-registration contour: between open water and land.
@@ -88,8 +82,10 @@ def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
+    names = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in S2_BANDS]  # and centre wavelengths
+    names += [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in S1_BANDS]
     shown = [show(ax, img, name, 8, cmap="gray", vmin=lo, vmax=hi)
-             for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
+             for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], names, ranges)]  # fmt: skip
     colorbar(fig, shown[0], list(flat[:12]), "reflectance", shrink=0.8, aspect=20)
     colorbar(fig, shown[12], [flat[12]], "VV (dB)", shrink=0.8, aspect=8)
     colorbar(fig, shown[13], [flat[13]], "VH (dB)", shrink=0.8, aspect=8)

@@ -1,4 +1,4 @@
-"""Figures of the evaluation: similarity matrix, retrieval debrief, 2-D projections, training, label use."""
+"""Figures of the evaluation: similarity, retrieval, 2-D projections, training, label use, masks and change."""
 
 from __future__ import annotations
 
@@ -8,23 +8,18 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
-from matplotlib.colors import to_hex
+from matplotlib.colors import ListedColormap, to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from xmodal_lab.viz._common import scalar, to_numpy
-from xmodal_lab.viz.colours import (
-    MODALITY_COLOURS,
-    TRUE_MATCH_COLOUR,
-    landcover_legend,
-    render,
-    s2_true_colour,
-)
+from xmodal_lab.viz.colours import MODALITY_COLOURS, TRUE_MATCH_COLOUR, landcover_legend, render
 from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, label, new_figure, show, suptitle
 
 _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
 _SMOOTH = 0.9  # weight of the loss curve's exponential moving average
+_MASK_CMAP = ListedColormap(["#d9c9a3", "#2b6cb0", "#9e9e9e"])  # land (sand), water (blue), no data (grey)
 
 
 def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
@@ -76,12 +71,12 @@ def plot_retrieval(
         worst = int(bottomk_matches(s, q, 1)[0][0])
         show(row[0], render(q_img[q], "s1"), f"SAR query {q}", 8)
         for j, g in enumerate(topk_matches(s, q, k)[0]):
-            show(row[1 + j], s2_true_colour(g_img[g]), f"#{j + 1}  cos {s[q, g]:.2f}", 8)
+            show(row[1 + j], render(g_img[g], "s2"), f"#{j + 1}  cos {s[q, g]:.2f}", 8)
             if g == q:
                 frame(row[1 + j], TRUE_MATCH_COLOUR, "true_match")
-        show(row[k + 1], s2_true_colour(g_img[q]))
+        show(row[k + 1], render(g_img[q], "s2"))
         row[k + 1].set_title(f"true match (rank {rank})  cos {s[q, q]:.2f}", fontsize=8, c=TRUE_MATCH_COLOUR)
-        show(row[k + 2], s2_true_colour(g_img[worst]), f"least similar  cos {s[q, worst]:.2f}", 8)
+        show(row[k + 2], render(g_img[worst], "s2"), f"least similar  cos {s[q, worst]:.2f}", 8)
     return fig
 
 
@@ -211,4 +206,50 @@ def plot_label_efficiency(
     if chance is not None:
         ax.axhline(chance, ls="--", c="0.5", lw=1, label="chance", gid="chance")
     label(ax, title, legend=8, xscale="log", xlabel="labels used (%)", ylabel=metric)
+    return fig
+
+
+def _mask_image(mask: Any) -> np.ndarray:
+    m = to_numpy(mask).astype(np.int64)
+    return np.where(m < 0, 2, np.clip(m, 0, 1))
+
+
+def plot_segmentation(batch: Mapping, predictions: Mapping[str, Any], *, title: str | None = None) -> Figure:
+    """Radar, optical, true ``mask`` ``[B, H, W]`` (1 water, 0 land, -1 no data), each model's prediction."""
+    if "mask" not in batch:
+        raise KeyError("plot_segmentation: the batch has no 'mask'")
+    n = min(int(to_numpy(batch["mask"]).shape[0]), 4)
+    heads = ["radar (VV, VH)", "optical", "truth", *predictions]
+    fig, axes = grid(n, len(heads), size=1.9, titles=heads)
+    masks = {"cmap": _MASK_CMAP, "vmin": 0, "vmax": 2, "interpolation": "nearest"}
+    for i, row in enumerate(axes):
+        show(row[0], render(batch["s1"][i], "s1") if "s1" in batch else None)
+        show(row[1], render(batch["s2"][i], "s2") if "s2" in batch else None)
+        show(row[2], _mask_image(batch["mask"][i]), **masks)
+        for ax, p in zip(row[3:], predictions.values()):
+            show(ax, _mask_image(to_numpy(p)[i]), **masks)
+    suptitle(fig, title)
+    return fig
+
+
+def plot_change_maps(before: Mapping, after: Mapping, truth: Any, scores: Mapping, *, title=None) -> Figure:
+    """Before, after (one stretch), the true change ``[B, H, W]`` and each score map ``{name: [B, h, w]}``.
+
+    Each score column's colour bar is labelled with its name, so the name should say what the score is.
+    """
+    truth = to_numpy(truth)
+    n = min(truth.shape[0], 4)
+    heads = ["before\n(S2 true colour)", "after\n(same fixed stretch)", "true change mask\n(white: changed)"]
+    fig, axes = grid(n, 3 + len(scores), size=1.9, titles=heads + list(scores))
+    score_arrays = [to_numpy(s).astype(np.float64) for s in scores.values()]
+    for i, row in enumerate(axes):
+        show(row[0], render(before["s2"][i], "s2"))
+        show(row[1], render(after["s2"][i], "s2"))
+        show(row[2], truth[i].astype(float), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        for ax, s in zip(row[3:], score_arrays):
+            lo, hi = float(np.nanmin(s[:n])), float(np.nanmax(s[:n]))  # one scale per column
+            show(ax, s[i], cmap="magma", interpolation="nearest", vmin=lo, vmax=hi)
+    for j, name in enumerate(scores, start=3):
+        colorbar(fig, axes[0, j].get_images()[0], list(axes[:, j]), name, shrink=0.9)
+    suptitle(fig, title)
     return fig
