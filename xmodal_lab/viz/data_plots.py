@@ -95,28 +95,6 @@ def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     return fig
 
 
-def _metric_grid(pair: Mapping) -> tuple[float, str | None, tuple]:
-    """Pixel size, CRS and the upper-left corner ``(x, y)`` in metres (``(0, 0)`` without a transform)."""
-    crs = str(scalar(pair["crs"])) if pair.get("crs") else None
-    if pair.get("transform") is not None:
-        a, _, c, _, _, f = (float(v) for v in to_numpy(pair["transform"]).ravel()[:6])
-        return abs(a), crs, (c, f)
-    return float(scalar(pair.get("gsd") or 10.0)), crs, (0.0, 0.0)
-
-
-def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
-    """A white scale bar of a round length (1, 2 or 5 times a power of ten) up to a quarter of the width."""
-    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-    target = max(span_m / 4.0, 1e-9)
-    power = 10 ** np.floor(np.log10(target))
-    length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
-    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    bar = AnchoredSizeBar(ax.transData, length, text, "lower left", pad=0.4, color="white", frameon=False,
-                          size_vertical=height_m, fontproperties={"size": 8})  # fmt: skip
-    bar.set_gid("scale_bar")
-    ax.add_artist(bar)
-
-
 def plot_coregistration(
     pair: Mapping, *, vv_contour: float = VV_CONTOUR_DB, checker: int | None = None, title: str | None = None
 ) -> Figure:
@@ -125,6 +103,7 @@ def plot_coregistration(
     Co-registered, the radar's contours (``vv_contour`` dB on box-averaged VV) follow the optical edges, and
     edges continue across the ``checker``-pixel blocks. ``pair`` holds ``transform``/``crs`` or ``gsd``.
     """
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
     from scipy.ndimage import uniform_filter
     if pair.get("s1") is None or pair.get("s2") is None:
         raise ValueError("plot_coregistration: give a pair dict with s1 [2, H, W] and s2 [12, H, W]")
@@ -132,7 +111,12 @@ def plot_coregistration(
     if a1.shape[1:] != a2.shape[1:]:
         raise ValueError(f"s1 and s2: expected the same grid, got {a1.shape[1:]} and {a2.shape[1:]}")
     h, w = a2.shape[1:]
-    res, crs, (x0, y0) = _metric_grid(pair)
+    crs = str(scalar(pair["crs"])) if pair.get("crs") else None
+    if pair.get("transform") is not None:  # pixel size and upper-left corner in metres
+        a, _, x0, _, _, y0 = (float(v) for v in to_numpy(pair["transform"]).ravel()[:6])
+        res = abs(a)
+    else:
+        res, x0, y0 = float(scalar(pair.get("gsd") or 10.0)), 0.0, 0.0
     extent = (0.0, w * res, 0.0, h * res)  # metres from the lower-left corner
     rgb, vv = render(a2, "s2"), a1[0]
     finite = vv[np.isfinite(vv)]
@@ -158,8 +142,15 @@ def plot_coregistration(
               f"S2 with S1 VV contour at {level:.1f} dB\n(VV mean over {box} x {box} px)",
               f"checkerboard S2 / S1 VV\n(blocks of {block * res:g} m)"]  # fmt: skip
     where = f" from ({x0:.0f}, {y0 - h * res:.0f}) in {crs}" if crs else ""
+    target = max(w * res / 4.0, 1e-9)  # scale bars of a round length (1, 2 or 5 x 10^n) up to a quarter width
+    power = 10 ** np.floor(np.log10(target))
+    length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
+    bar_text, bar_height = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m", 0.01 * h * res
     for ax, text in zip(axes, titles):
-        _scale_bar(ax, w * res, 0.01 * h * res)
+        bar = AnchoredSizeBar(ax.transData, length, bar_text, "lower left", pad=0.4, color="white",
+                              frameon=False, size_vertical=bar_height, fontproperties={"size": 8})
+        bar.set_gid("scale_bar")
+        ax.add_artist(bar)
         label(ax, text, 9)
         ax.set_xlabel(f"metres east{where}" if ax is axes[0] else "metres east", fontsize=8)
         ax.tick_params(labelsize=7)

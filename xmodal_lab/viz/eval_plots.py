@@ -1,4 +1,4 @@
-"""Figures of the evaluation: similarity, retrieval, 2-D projections, training, label use, masks and change."""
+"""Figures of the evaluation: similarity, retrieval, 2-D projections, training, label use, masks, change."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 
 from xmodal_lab.viz._common import scalar, to_numpy
 from xmodal_lab.viz.colours import MODALITY_COLOURS, TRUE_MATCH_COLOUR, landcover_legend, render
-from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, label, new_figure, show, suptitle
+from xmodal_lab.viz.figure import colorbar, figure_axes, frame, grid, label, show, suptitle
 
 _TIME_KEYS = ("step", "time", "seconds", "wall_s")  # keys of validation records that are not metrics
 _SMOOTH = 0.9  # weight of the loss curve's exponential moving average
@@ -39,13 +39,6 @@ def plot_similarity_matrix(sim: Any, *, max_items: int | None = 64) -> Figure:
     return fig
 
 
-def _images(x: Any, channels: int, name: str) -> np.ndarray:
-    a = to_numpy(x).astype(np.float32, copy=False)
-    if a.ndim != 4 or a.shape[1] != channels:
-        raise ValueError(f"{name}: expected [N, {channels}, H, W] images, got shape {a.shape}")
-    return a
-
-
 def plot_retrieval(
     queries_s1: Any, gallery_s2: Any, sim: Any, k: int = 4, *, queries: Sequence[int] | None = None
 ) -> Figure:
@@ -55,8 +48,10 @@ def plot_retrieval(
     (item ``i`` matches query ``i``); rows are ``queries`` (default the first three); a true match is framed.
     """
     from xmodal_lab.eval.retrieval import bottomk_matches, topk_matches  # eval pulls scikit-learn: load late
-    q_img = _images(queries_s1, 2, "queries_s1")
-    g_img = _images(gallery_s2, 12, "gallery_s2")
+    q_img, g_img = (to_numpy(x).astype(np.float32, copy=False) for x in (queries_s1, gallery_s2))
+    for name, a, channels in (("queries_s1", q_img, 2), ("gallery_s2", g_img, 12)):
+        if a.ndim != 4 or a.shape[1] != channels:
+            raise ValueError(f"{name}: expected [N, {channels}, H, W] images, got shape {a.shape}")
     s = to_numpy(sim).astype(np.float64)
     if s.shape != (len(q_img), len(g_img)):
         raise ValueError(f"sim: expected shape {(len(q_img), len(g_img))} to match the images, got {s.shape}")
@@ -128,27 +123,11 @@ def plot_projection_before_after(
     before: Any, after: Any, labels: Any = None, *, label_names: Mapping | Sequence[str] | None = None
 ) -> Figure:
     """:func:`plot_projection` before and after training; each is ``(s1, s2)`` or ``{"s1": .., "s2": ..}``."""
-    fig = new_figure(figsize=(11, 4.8), layout="constrained")
-    for ax, coords, title in zip(fig.subplots(1, 2), (before, after), ("before training", "after training")):
+    fig, [axes] = grid(1, 2, figsize=(11, 4.8))
+    for ax, coords, title in zip(axes, (before, after), ("before training", "after training")):
         s1, s2 = (coords["s1"], coords["s2"]) if isinstance(coords, Mapping) else coords
         plot_projection(s1, s2, title, labels, label_names=label_names, ax=ax)
     return fig
-
-
-def _history_parts(history: Mapping) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[list, list]]]:
-    """Loss steps and values, and ``{metric: (steps, values)}`` of the validation records."""
-    if "loss" not in history:
-        raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(history)}")
-    loss = to_numpy(history["loss"]).astype(np.float64).ravel()
-    steps = np.arange(1, len(loss) + 1) if history.get("step") is None else to_numpy(history["step"]).ravel()
-    metrics: dict[str, tuple[list, list]] = {}
-    for i, record in enumerate(history.get("val") or []):  # {"step": s, "recall@1": ...} per validation
-        for key, value in record.items():
-            if key.lower() not in _TIME_KEYS:
-                xs, ys = metrics.setdefault(key, ([], []))
-                xs.append(record.get("step", i + 1))
-                ys.append(float(scalar(value)))
-    return steps, loss, metrics
 
 
 def plot_history(history: Any, *, title: str | None = None) -> Figure:
@@ -159,12 +138,21 @@ def plot_history(history: Any, *, title: str | None = None) -> Figure:
     if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
         from xmodal_lab.train.loggers import read_log
         history = read_log(history)
-    steps, loss, metrics = _history_parts(history)
+    if "loss" not in history:
+        raise ValueError(f"history: expected a 'loss' entry (loss per step), got keys {sorted(history)}")
+    loss = to_numpy(history["loss"]).astype(np.float64).ravel()
+    steps = np.arange(1, len(loss) + 1) if history.get("step") is None else to_numpy(history["step"]).ravel()
+    metrics: dict[str, tuple[list, list]] = {}  # {metric: (steps, values)}
+    for i, record in enumerate(history.get("val") or []):  # {"step": s, "recall@1": ...} per validation
+        for key, value in record.items():
+            if key.lower() not in _TIME_KEYS:
+                xs, ys = metrics.setdefault(key, ([], []))
+                xs.append(record.get("step", i + 1))
+                ys.append(float(scalar(value)))
     groups: dict[str, list[str]] = {}
     for name in sorted(metrics, key=lambda n: "rank" in n.lower()):  # scores first, then ranks
         groups.setdefault("rank" if "rank" in name.lower() else "score", []).append(name)
-    fig = new_figure(figsize=(5.0 + 4.2 * len(groups), 3.6), layout="constrained")
-    ax, *metric_axes = fig.subplots(1, 1 + len(groups), squeeze=False)[0]
+    fig, [[ax, *metric_axes]] = grid(1, 1 + len(groups), figsize=(5.0 + 4.2 * len(groups), 3.6))
     ax.plot(steps, loss, color="0.7", lw=0.8, label="loss per step")
     if len(loss) > 1:
         from scipy.signal import lfilter
