@@ -333,9 +333,8 @@ def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
         inset.set_axis_off()
         label(inset, "embedding\ncolour key", 6, gid="colour_key")
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
-    ax.set_xlim(west - pad_x, east + pad_x)
-    ax.set_ylim(south - pad_y, north + pad_y)
-    ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
     key = ", coloured by embedding (key: colour wheel)" if embeddings is not None else ""
-    label(ax, f"{len(rings)} tile footprints{key}", xlabel="longitude (°)", ylabel="latitude (°)")
+    aspect = 1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6)  # metres look square
+    label(ax, f"{len(rings)} tile footprints{key}", xlim=(west - pad_x, east + pad_x),
+          ylim=(south - pad_y, north + pad_y), aspect=aspect, xlabel="longitude (°)", ylabel="latitude (°)")
     return fig
