@@ -38,8 +38,7 @@ EMBEDDING_LEGEND = (
 def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
     """A raster's corners (affine ``transform`` in ``crs``) in lon/lat: a closed ring ``[5, 2]``."""
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    cols = np.array([0, width, width, 0, 0], dtype=np.float64)
-    rows = np.array([0, 0, height, height, 0], dtype=np.float64)
+    cols, rows = np.array([[0, width, width, 0, 0], [0, 0, height, height, 0]], dtype=np.float64)
     lon, lat = transformer(str(crs), "EPSG:4326").transform(a * cols + b * rows + c, d * cols + e * rows + f)
     return np.stack([lon, lat], axis=1)
 
@@ -57,10 +56,8 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     if crs and transform is not None:
         return corners_lonlat(to_numpy(transform).astype(np.float64).ravel(), height, width, str(scalar(crs)))
     if missing := [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]:
-        raise ValueError(
-            f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place it on a map; "
-            f"missing {missing}"
-        )
+        raise ValueError(f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place it "
+                         f"on a map; missing {missing}")  # fmt: skip
     lat, lon, gsd = (float(scalar(pair[k])) for k in ("lat", "lon", "gsd"))
     x0, y0, epsg = lonlat_to_utm(lat, lon)  # centred on the tile's UTM point
     transform = (gsd, 0.0, x0 - width * gsd / 2, 0.0, -gsd, y0 + height * gsd / 2)
@@ -164,8 +161,7 @@ def view_of(bounds: Bounds) -> tuple[tuple[float, float], int]:
 
 def fit_to(m: Any, bounds: Bounds) -> list[list[float]]:
     """Fit a map to ``bounds`` now and in the browser; kept in ``m.fitted_bounds``."""
-    (south, west), (north, east) = bounds
-    box = [[float(south), float(west)], [float(north), float(east)]]
+    box = [[float(v) for v in corner] for corner in bounds]  # [[south, west], [north, east]]
     m.center, m.zoom = view_of(bounds)
     try:
         m.fit_bounds(box)

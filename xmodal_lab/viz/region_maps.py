@@ -146,10 +146,7 @@ def to_lonlat_collection(collection: dict) -> dict:
 
 
 def _explorer(tiles, threshold, basemap, export_dir, stem: str, layers: list, controls=()):
-    """The explorers' VBox: the raster's map (S1, S2, PCA of any ``vectors``, ``layers``), slider, export.
-
-    The caller sets ``box.query(lon, lat)``, ``box.redraw()``, ``box.write(path)``, then calls ``box.start``.
-    """
+    """Explorers' VBox: map (S1, S2, PCA, ``layers``), controls, export; callers add query, redraw, write."""
     import ipyleaflet
     import ipywidgets as widgets
 
@@ -193,8 +190,7 @@ def _explorer(tiles, threshold, basemap, export_dir, stem: str, layers: list, co
 
     def on_interaction(**event: Any) -> None:
         if event.get("type") == "click":
-            lat, lon = event["coordinates"]
-            click(lon, lat)
+            click(*event["coordinates"][::-1])  # (lat, lon) from Leaflet
 
     def start(point: Any = None) -> None:
         if point is None:  # the headless default: the centre of the first tile
@@ -531,10 +527,7 @@ def plot_region_query(
     tiles: Any, similarity: Any, threshold: float | None = None, point: tuple[float, float] | None = None,
     title: str | None = None, ax: Any = None,
 ) -> Figure:  # fmt: skip
-    """Static :func:`region_explorer`: the similarity (``eval.similarity_grid``) over the optical image.
-
-    Tiles at or above ``threshold`` are outlined and ``point`` ``(lon, lat)`` is circled.
-    """
+    """Static region_explorer: similarity over the optical; ``threshold`` outlined, ``point`` ringed."""
     fig, ax = _optical_axes(tiles, ax, (6.5, 5.5))
     s = np.asarray(similarity, dtype=np.float64)
     extent = _extent(tiles.grid_transform, tiles.grid_shape)
