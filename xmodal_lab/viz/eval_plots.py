@@ -91,16 +91,14 @@ def plot_projection(
     lines = LineCollection(np.stack([a, b], axis=1), colors="0.55", linewidths=0.6, alpha=0.6, zorder=1,
                            gid="pair_lines")  # fmt: skip
     ax.add_collection(lines)
-    markers = {"s1": "^", "s2": "o"}
-    names = {"s1": "radar (S1)", "s2": "optical (S2)"}
+    markers, names = {"s1": "^", "s2": "o"}, {"s1": "radar (S1)", "s2": "optical (S2)"}
     colours, handles = MODALITY_COLOURS, None
     if labels is not None:
         ids = to_numpy(labels)
         ids = (ids.argmax(axis=1) if ids.ndim == 2 else ids).astype(np.int64)  # multi-hot: the dominant label
         if ids.shape != (len(a),):
-            raise ValueError(
-                f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got {ids.shape}"
-            )
+            raise ValueError(f"labels: expected [N] class ids or [N, K] multi-hot with N={len(a)}, got "
+                             f"{ids.shape}")  # fmt: skip
         uniq = np.unique(ids)
         if label_names is None:
             label_names = {int(c): f"class {c}" for c in uniq}
@@ -131,10 +129,7 @@ def plot_projection_before_after(
 
 
 def plot_history(history: Any, *, title: str | None = None) -> Figure:
-    """Training loss per step (raw and EMA-smoothed), and validation scores and ranks on separate axes.
-
-    ``history`` is what ``train.fit`` returns (``loss``, ``step``, ``val`` records) or the path of its log.
-    """
+    """Training loss per step (raw, EMA), validation scores and ranks: ``train.fit``'s history or its log."""
     if isinstance(history, str | os.PathLike):  # a CSV log written by fit(log_dir=...)
         from xmodal_lab.train.loggers import read_log
         history = read_log(history)
@@ -197,11 +192,6 @@ def plot_label_efficiency(
     return fig
 
 
-def _mask_image(mask: Any) -> np.ndarray:
-    m = to_numpy(mask).astype(np.int64)
-    return np.where(m < 0, 2, np.clip(m, 0, 1))
-
-
 def plot_segmentation(batch: Mapping, predictions: Mapping[str, Any], *, title: str | None = None) -> Figure:
     """Radar, optical, true ``mask`` ``[B, H, W]`` (1 water, 0 land, -1 no data), each model's prediction."""
     if "mask" not in batch:
@@ -213,18 +203,15 @@ def plot_segmentation(batch: Mapping, predictions: Mapping[str, Any], *, title: 
     for i, row in enumerate(axes):
         show(row[0], render(batch["s1"][i], "s1") if "s1" in batch else None)
         show(row[1], render(batch["s2"][i], "s2") if "s2" in batch else None)
-        show(row[2], _mask_image(batch["mask"][i]), **masks)
-        for ax, p in zip(row[3:], predictions.values()):
-            show(ax, _mask_image(to_numpy(p)[i]), **masks)
+        for ax, mask in zip(row[2:], [batch["mask"][i], *(to_numpy(p)[i] for p in predictions.values())]):
+            m = to_numpy(mask).astype(np.int64)
+            show(ax, np.where(m < 0, 2, np.clip(m, 0, 1)), **masks)
     suptitle(fig, title)
     return fig
 
 
 def plot_change_maps(before: Mapping, after: Mapping, truth: Any, scores: Mapping, *, title=None) -> Figure:
-    """Before, after (one stretch), the true change ``[B, H, W]`` and each score map ``{name: [B, h, w]}``.
-
-    Each score column's colour bar is labelled with its name, so the name should say what the score is.
-    """
+    """Before, after (one stretch) true change ``[B, H, W]``, score maps ``{name: [B, h, w]}``, named bars."""
     truth = to_numpy(truth)
     n = min(truth.shape[0], 4)
     heads = ["before\n(S2 true colour)", "after\n(same fixed stretch)", "true change mask\n(white: changed)"]

@@ -30,9 +30,8 @@ def _pixel_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
         return mask.astype(bool)
     p = max(1, round((height * width / mask.size) ** 0.5))  # patch side in pixels
     if height % p or width % p or (height // p) * (width // p) != mask.size:
-        raise ValueError(
-            f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got {mask.size}"
-        )
+        raise ValueError(f"mask: expected [H, W] pixels or [L] patches tiling {height}x{width}, got "
+                         f"{mask.size}")  # fmt: skip
     return upsample_nearest(mask.reshape(height // p, width // p).astype(bool), height, width)
 
 
@@ -117,9 +116,8 @@ def plot_bias_maps(bias: Any, grid: tuple[int, int], query_patch: int | tuple[in
 
 def sam_label(result: Any) -> str:
     """The model's name for a title: :data:`UNTRAINED_LABEL`, or e.g. ``"SAM vit_b (checkpoint)"``."""
-    if bool(getattr(result, "untrained", False)):
-        return UNTRAINED_LABEL
-    return f"SAM {getattr(result, 'model_type', 'unknown')} (checkpoint)"
+    untrained = bool(getattr(result, "untrained", False))
+    return UNTRAINED_LABEL if untrained else f"SAM {getattr(result, 'model_type', 'unknown')} (checkpoint)"
 
 
 def draw_prompts(ax: Any, points: Any = None, labels: Any = None, box: Any = None) -> None:
@@ -152,10 +150,7 @@ def _mask_panel(ax: Any, rgb: np.ndarray, mask: Any, truth: Any, text: str):
 
 
 def plot_sam_masks(image: Any, result: Any, *, modality="s2", what="SAM masks", truth: Any = None) -> Figure:
-    """SAM's masks (a ``SamMasks``) for one tile with their prompts; ``what`` the figure shows titles it.
-
-    Against ``truth`` ``[H, W]`` panels give IoU and area ratio (how much a model overestimates boundaries).
-    """
+    """SAM's masks (``SamMasks``) of a tile with prompts, titled ``what``; given ``truth``: IoU and area."""
     rgb = render(image, modality)
     masks, scores = to_numpy(result.masks).astype(bool), to_numpy(result.scores)
     if masks.ndim != 3 or masks.shape[1:] != rgb.shape[:2]:
