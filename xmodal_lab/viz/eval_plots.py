@@ -211,7 +211,7 @@ def plot_segmentation(batch: Mapping, predictions: Mapping[str, Any], *, title: 
 
 
 def plot_change_maps(before: Mapping, after: Mapping, truth: Any, scores: Mapping, *, title=None) -> Figure:
-    """Before, after (one stretch) true change ``[B, H, W]``, score maps ``{name: [B, h, w]}``, named bars."""
+    """Before, after (one stretch), true change ``[B, H, W]``, score maps ``{name: [B, h, w]}`` by name."""
     truth = to_numpy(truth)
     n = min(truth.shape[0], 4)
     heads = ["before\n(S2 true colour)", "after\n(same fixed stretch)", "true change mask\n(white: changed)"]
