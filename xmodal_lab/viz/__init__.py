@@ -1,7 +1,6 @@
-"""xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps for the curriculum.
+"""xmodal_lab.viz: matplotlib figures and leafmap/ipywidgets maps (each with a static figure) for the lessons.
 
-Maps open with a headless default and have a static figure beside them. Names load on first use, so
-``import xmodal_lab.viz`` stays light and needs no display.
+Names load on first use, so ``import xmodal_lab.viz`` stays light and needs no display.
 """
 
 from __future__ import annotations
@@ -28,11 +27,10 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"xmodal_lab.viz.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'xmodal_lab.viz' has no attribute {name!r}")
+    if name not in _WHERE:
+        raise AttributeError(f"module 'xmodal_lab.viz' has no attribute {name!r}")
+    globals()[name] = value = getattr(importlib.import_module(f"xmodal_lab.viz.{_WHERE[name]}"), name)
+    return value
 
 
 def __dir__() -> list[str]:

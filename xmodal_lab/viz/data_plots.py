@@ -86,9 +86,8 @@ def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     names += [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in S1_BANDS]
     shown = [show(ax, img, name, 8, cmap="gray", vmin=lo, vmax=hi)
              for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], names, ranges)]  # fmt: skip
-    colorbar(fig, shown[0], list(flat[:12]), "reflectance", shrink=0.8, aspect=20)
-    colorbar(fig, shown[12], [flat[12]], "VV (dB)", shrink=0.8, aspect=8)
-    colorbar(fig, shown[13], [flat[13]], "VH (dB)", shrink=0.8, aspect=8)
+    for i, j, name, aspect in ((0, 12, "reflectance", 20), (12, 13, "VV (dB)", 8), (13, 14, "VH (dB)", 8)):
+        colorbar(fig, shown[i], list(flat[i:j]), name, shrink=0.8, aspect=aspect)
     scales = (f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
               f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB")
     fig.suptitle((f"{title}\n" if title else "") + scales, fontsize=9)
