@@ -129,16 +129,13 @@ def figure_problems(
     clipped = [(ax, _clipped_share(im), im.get_array().ndim == 2) for ax in fig.axes for im in ax.images]
     overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
     if overall > clip_share:
-        problems.append(
-            f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over {clip_share:.0%}); widen "
-            "the colour range or use a fixed stretch that fits the data"
-        )
+        problems.append(f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over "
+                        f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits the data")
     for ax, share, scalar in clipped:  # a white RGB panel may be snow or cloud; a scalar one is a bad range
         if scalar and share > panel_share:
             where = ax.get_title() or ax.get_label() or "untitled panel"
-            problems.append(
-                f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over {panel_share:.0%})"
-            )
+            problems.append(f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over "
+                            f"{panel_share:.0%})")  # fmt: skip
     return problems
 
 
