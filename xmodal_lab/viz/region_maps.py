@@ -118,10 +118,8 @@ def read_bands(
         else:
             row, col = src.index(*transformer("EPSG:4326", str(src.crs)).transform(*around))
             if not (0 <= col < src.width and 0 <= row < src.height):
-                lon, lat = around
-                raise InputValueError(
-                    f"point ({lon:.5f}, {lat:.5f}) is outside the raster {Path(path).name}; click on the image"
-                )
+                raise InputValueError(f"point ({around[0]:.5f}, {around[1]:.5f}) is outside the raster "
+                                      f"{Path(path).name}; click on the image")  # fmt: skip
             h, w = min(max_px, src.height), min(max_px, src.width)
             r0 = int(np.clip(int(row) - h // 2, 0, src.height - h))
             c0 = int(np.clip(int(col) - w // 2, 0, src.width - w))
@@ -430,9 +428,8 @@ def sam_explorer(
         if (not box.prompts and box.box_prompt is None) or not box.result.contains(lon, lat):  # a new object
             prompts, box.box_prompt = prompts[-1:], None
         if box.box_prompt is None and not any(p[2] == 1 for p in prompts):
-            raise InputValueError(
-                "start an object with a positive point (or draw a box), then add negative ones"
-            )
+            raise InputValueError("start an object with a positive point (or draw a box), "
+                                  "then add negative ones")  # fmt: skip
         box.result = segment(prompts, box.box_prompt)
         box.prompts = prompts
         return box.result
