@@ -41,12 +41,10 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: st
     if not items:
         raise ValueError("plot_pairs: got no pairs to draw")
     has_landcover = any(p.get("landcover") is not None for p in items)
-    titles = [
-        "S2 true colour (B4, B3, B2)\nreflectance 0-0.3, gamma 1/2.2",
-        "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
-        f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
-        f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
-    ] + ["land cover"] * has_landcover
+    titles = ["S2 true colour (B4, B3, B2)\nreflectance 0-0.3, gamma 1/2.2",
+              "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
+              *(f"S1 {band}, {lo:g} to {hi:g} dB" for band, (lo, hi) in (("VV", VV_RANGE), ("VH", VH_RANGE)))]
+    titles += ["land cover"] * has_landcover
     fig, axes = grid(len(items), len(titles), 2.4, titles=titles)
     ids, names, cmap, norm = landcover_legend(classes)
     present: set[int] = set()
@@ -77,8 +75,7 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: st
 def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     """The 12 optical and 2 radar bands of one place, named with their wavelengths, one scale per sensor."""
     pair = pair_list(pair, 1, "pair")[0]
-    s2 = first_image(pair["s2"], 12, "pair['s2']")
-    s1 = first_image(pair["s1"], 2, "pair['s1']")
+    s2, s1 = first_image(pair["s2"], 12, "pair['s2']"), first_image(pair["s1"], 2, "pair['s1']")
     fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
