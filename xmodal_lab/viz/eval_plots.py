@@ -88,9 +88,8 @@ def plot_projection(
     if a.ndim != 2 or a.shape[1] != 2 or a.shape != b.shape:
         raise ValueError(f"coords: expected two [N, 2] arrays of equal shape, got {a.shape} and {b.shape}")
     fig, ax = figure_axes(ax, figsize=(5.5, 4.8))
-    lines = LineCollection(np.stack([a, b], axis=1), colors="0.55", linewidths=0.6, alpha=0.6, zorder=1,
-                           gid="pair_lines")  # fmt: skip
-    ax.add_collection(lines)
+    ax.add_collection(LineCollection(np.stack([a, b], axis=1), colors="0.55", linewidths=0.6, alpha=0.6,
+                                     zorder=1, gid="pair_lines"))  # fmt: skip
     markers, names = {"s1": "^", "s2": "o"}, {"s1": "radar (S1)", "s2": "optical (S2)"}
     colours, handles = MODALITY_COLOURS, None
     if labels is not None:

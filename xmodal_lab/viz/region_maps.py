@@ -423,8 +423,7 @@ def sam_explorer(
         )  # fmt: skip
 
     def query(lon: float, lat: float) -> SamMapResult:
-        label = 1 if sign.value == "positive" else 0
-        prompts = [*box.prompts, (float(lon), float(lat), label)]
+        prompts = [*box.prompts, (float(lon), float(lat), 1 if sign.value == "positive" else 0)]
         if (not box.prompts and box.box_prompt is None) or not box.result.contains(lon, lat):  # a new object
             prompts, box.box_prompt = prompts[-1:], None
         if box.box_prompt is None and not any(p[2] == 1 for p in prompts):
