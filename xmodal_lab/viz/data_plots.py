@@ -33,10 +33,7 @@ def _pair_caption(pair: Mapping) -> str:
 
 
 def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None) -> Figure:
-    """Co-registered pairs (dicts or a dataset), a row each: S2 true and false colour, S1 VV, VH, land cover.
-
-    The land-cover column (``classes``, default ``data.LANDCOVER_CLASSES``) is left out when no pair has one.
-    """
+    """Pairs (dicts or a dataset), a row each: S2 true and false colour, S1 VV, VH, land cover (``classes``) if any."""
     items = pair_list(pairs, max_pairs)
     if not items:
         raise ValueError("plot_pairs: got no pairs to draw")

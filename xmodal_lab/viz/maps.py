@@ -71,11 +71,7 @@ def feature(kind: str, coordinates: list, properties: dict, **extra: Any) -> dic
 
 
 def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
-    """FeatureCollection (EPSG:4326) of the tiles' footprints: ``index`` ``i``, ``color`` ``colors[i]``.
-
-    Properties are the pair's JSON-ready scalars (``lat``, ``date``, ``gsd`` ...); its own ``index`` is kept
-    as ``scene_index``.
-    """
+    """FeatureCollection (EPSG:4326) of tile footprints: the pairs' scalars, ``index`` ``i``, ``color`` ``colors[i]``."""
     items = pair_list(pairs)
     if colors is not None and len(colors) != len(items):
         raise ValueError(f"colors: expected one colour per tile ({len(items)}), got {len(colors)}")
