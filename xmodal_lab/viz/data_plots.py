@@ -33,7 +33,7 @@ def _pair_caption(pair: Mapping) -> str:
 
 
 def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None) -> Figure:
-    """Pairs (dicts or a dataset), a row each: S2 true and false colour, S1 VV, VH, land cover (``classes``) if any."""
+    """Pairs (dicts or a dataset) in rows: S2 true/false colour, S1 VV, VH, any land cover (``classes``)."""
     items = pair_list(pairs, max_pairs)
     if not items:
         raise ValueError("plot_pairs: got no pairs to draw")

@@ -56,8 +56,8 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     if crs and transform is not None:
         return corners_lonlat(to_numpy(transform).astype(np.float64).ravel(), height, width, str(scalar(crs)))
     if missing := [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]:
-        raise ValueError(f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place it "
-                         f"on a map; missing {missing}")  # fmt: skip
+        raise ValueError(f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place "
+                         f"it on a map; missing {missing}")  # fmt: skip
     lat, lon, gsd = (float(scalar(pair[k])) for k in ("lat", "lon", "gsd"))
     x0, y0, epsg = lonlat_to_utm(lat, lon)  # centred on the tile's UTM point
     transform = (gsd, 0.0, x0 - width * gsd / 2, 0.0, -gsd, y0 + height * gsd / 2)
@@ -71,7 +71,7 @@ def feature(kind: str, coordinates: list, properties: dict, **extra: Any) -> dic
 
 
 def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
-    """FeatureCollection (EPSG:4326) of tile footprints: the pairs' scalars, ``index`` ``i``, ``color`` ``colors[i]``."""
+    """FeatureCollection (EPSG:4326) of the tiles' footprints: ``index`` ``i``, ``color`` ``colors[i]``."""
     items = pair_list(pairs)
     if colors is not None and len(colors) != len(items):
         raise ValueError(f"colors: expected one colour per tile ({len(items)}), got {len(colors)}")
