@@ -130,7 +130,8 @@ def figure_problems(
     overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
     if overall > clip_share:
         problems.append(f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over "
-                        f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits the data")
+                        f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits "
+                        "the data")  # fmt: skip
     for ax, share, scalar in clipped:  # a white RGB panel may be snow or cloud; a scalar one is a bad range
         if scalar and share > panel_share:
             where = ax.get_title() or ax.get_label() or "untitled panel"
