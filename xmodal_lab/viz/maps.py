@@ -6,6 +6,7 @@ Data layers (GeoJSON, PNG data URLs) travel inside the notebook: only the basema
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import warnings
@@ -159,10 +160,8 @@ def fit_to(m: Any, bounds: Bounds) -> list[list[float]]:
     """Fit a map to ``bounds`` now and in the browser; kept in ``m.fitted_bounds``."""
     box = [[float(v) for v in corner] for corner in bounds]  # [[south, west], [north, east]]
     m.center, m.zoom = view_of(bounds)
-    try:
+    with contextlib.suppress(RuntimeError):  # no event loop (plain Python): the centre and zoom above fit
         m.fit_bounds(box)
-    except RuntimeError:  # no event loop (plain Python): the centre and zoom above already fit
-        pass
     m.fitted_bounds = box
     return box
 
