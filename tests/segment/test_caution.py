@@ -96,7 +96,7 @@ def test_study_refuses_an_untrained_sam_and_runs_with_a_checkpoint(tmp_path, mon
 
 
 def test_boundary_study_figure_draws_prompts_and_names_the_model(tmp_path, monkeypatch):
-    from xmodal_lab.viz import sam_plots
+    from xmodal_lab.viz import model_plots as sam_plots
 
     tiles, truths = zip(*[_scene(s) for s in range(2)])
     monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path))

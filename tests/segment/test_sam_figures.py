@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from xmodal_lab import segment as S  # noqa: E402
-from xmodal_lab.viz import sam_plots  # noqa: E402
+from xmodal_lab.viz import model_plots as sam_plots  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.segment.UntrainedSAMWarning")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xmodal_lab.data import composites as dc
-from xmodal_lab.viz import colours, dense_plots
+from xmodal_lab.viz import colours, eval_plots
 
 
 def _true_colour_value(reflectance: float) -> int:
@@ -89,7 +89,7 @@ def test_change_pair_shares_the_stretch():
     before, after = _tile(0.25), _tile(0.25)
     after[:, 8:, 8:] = 0.6
     scores = {"distance": np.zeros((1, 2, 2))}
-    fig = dense_plots.plot_change_maps({"s2": before[None]}, {"s2": after[None]}, np.zeros((1, 16, 16)), scores)
+    fig = eval_plots.plot_change_maps({"s2": before[None]}, {"s2": after[None]}, np.zeros((1, 16, 16)), scores)
     b = fig.axes[0].get_images()[0].get_array()
     a = fig.axes[1].get_images()[0].get_array()
     np.testing.assert_array_equal(b[:8, :8], a[:8, :8])

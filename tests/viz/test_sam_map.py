@@ -12,7 +12,7 @@ from shapely.geometry import Point
 from shapely.geometry import box as shapely_box
 
 from xmodal_lab.data.region import render_region, write_pair_geotiffs
-from xmodal_lab.viz import sam_map as sm
+from xmodal_lab.viz import region_maps as sm
 from xmodal_lab.viz.maps import find_layer
 from xmodal_lab.viz.region_maps import LAYER_CLICK
 

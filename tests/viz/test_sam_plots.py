@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from xmodal_lab.viz.sam_plots import plot_sam_masks
+from xmodal_lab.viz.model_plots import plot_sam_masks
 
 
 def test_plot_sam_masks_reports_iou_and_area_against_the_truth(pairs):

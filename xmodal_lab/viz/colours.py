@@ -52,13 +52,6 @@ def s2_true_colour(s2: Any, *, stretch: str = "fixed") -> np.ndarray:
     return render(s2, "s2", stretch=stretch)
 
 
-def band_labels() -> list[str]:
-    """Titles of the 12 Sentinel-2 then 2 Sentinel-1 bands: name and centre wavelength."""
-    from xmodal_lab.data import bands
-    labels = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in bands.S2_BANDS]
-    return labels + [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in bands.S1_BANDS]
-
-
 def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], ListedColormap, BoundaryNorm]:
     """``(ids, names, cmap, norm)`` of land-cover ``classes`` (``{id: name}`` or names) for ``imshow``."""
     if classes is None:
@@ -76,9 +69,8 @@ def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], Li
         cmap, values = colormaps["hsv"], np.arange(n) / n
     fallback = iter(to_hex(cmap(v)) for v in values)
     ids, names = [int(cid) for cid, _ in table], {int(cid): str(name) for cid, name in table}
-    colours = []
-    for _, name in table:  # the conventional colour of a word in the name, else the next fallback
-        colours.append(next((c for word, c in _NAMED if word in str(name).lower()), None) or next(fallback))
+    colours = [next((c for word, c in _NAMED if word in str(name).lower()), None) or next(fallback)
+               for _, name in table]  # the conventional colour of a word in the name, else the next fallback
     bounds = [ids[0] - 0.5] + [(a + b) / 2 for a, b in zip(ids, ids[1:])] + [ids[-1] + 0.5]
     cmap = ListedColormap(colours, name="landcover")
     return ids, names, cmap, BoundaryNorm(bounds, cmap.N)

@@ -8,16 +8,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from xmodal_lab.data.bands import S1_BANDS, S2_BANDS
 from xmodal_lab.data.composites import db_to_uint8
 from xmodal_lab.viz._common import first_image, pair_list, scalar, to_numpy
-from xmodal_lab.viz.colours import (
-    REFLECTANCE_RANGE,
-    VH_RANGE,
-    VV_RANGE,
-    band_labels,
-    landcover_legend,
-    render,
-)
+from xmodal_lab.viz.colours import REFLECTANCE_RANGE, VH_RANGE, VV_RANGE, landcover_legend, render
 from xmodal_lab.viz.figure import colorbar, grid, label, show, suptitle, swatch_legend
 
 #: VV level (dB) of the default co-registration contour: between open water and land.
@@ -39,20 +33,15 @@ def _pair_caption(pair: Mapping) -> str:
 
 
 def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: str | None = None) -> Figure:
-    """Co-registered pairs (dicts or a dataset), a row each: S2 true and false colour, S1 VV, VH, land cover.
-
-    The land-cover column (``classes``, default ``data.LANDCOVER_CLASSES``) is left out when no pair has one.
-    """
+    """Pairs (dicts or a dataset) in rows: S2 true/false colour, S1 VV, VH, any land cover (``classes``)."""
     items = pair_list(pairs, max_pairs)
     if not items:
         raise ValueError("plot_pairs: got no pairs to draw")
     has_landcover = any(p.get("landcover") is not None for p in items)
-    titles = [
-        "S2 true colour (B4, B3, B2)\nreflectance 0-0.3, gamma 1/2.2",
-        "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
-        f"S1 VV, {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB",
-        f"S1 VH, {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB",
-    ] + ["land cover"] * has_landcover
+    titles = ["S2 true colour (B4, B3, B2)\nreflectance 0-0.3, gamma 1/2.2",
+              "S2 false colour (B8, B4, B3)\nNIR 0-0.5, red/green 0-0.3",
+              *(f"S1 {band}, {lo:g} to {hi:g} dB" for band, (lo, hi) in (("VV", VV_RANGE), ("VH", VH_RANGE)))]
+    titles += ["land cover"] * has_landcover
     fig, axes = grid(len(items), len(titles), 2.4, titles=titles)
     ids, names, cmap, norm = landcover_legend(classes)
     present: set[int] = set()
@@ -83,42 +72,20 @@ def plot_pairs(pairs: Any, max_pairs: int = 4, *, classes: Any = None, title: st
 def plot_bands(pair: Mapping, *, title: str | None = None) -> Figure:
     """The 12 optical and 2 radar bands of one place, named with their wavelengths, one scale per sensor."""
     pair = pair_list(pair, 1, "pair")[0]
-    s2 = first_image(pair["s2"], 12, "pair['s2']")
-    s1 = first_image(pair["s1"], 2, "pair['s1']")
+    s2, s1 = first_image(pair["s2"], 12, "pair['s2']"), first_image(pair["s1"], 2, "pair['s1']")
     fig, axes = grid(2, 7, 1.9)
     flat = axes.ravel()
     ranges = [REFLECTANCE_RANGE] * 12 + [VV_RANGE, VH_RANGE]
+    names = [f"{b.name} {b.common_name}\n{b.wavelength_nm:g} nm" for b in S2_BANDS]  # and centre wavelengths
+    names += [f"{b.name}\n{b.wavelength_cm:g} cm (C-band)" for b in S1_BANDS]
     shown = [show(ax, img, name, 8, cmap="gray", vmin=lo, vmax=hi)
-             for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], band_labels(), ranges)]  # fmt: skip
-    colorbar(fig, shown[0], list(flat[:12]), "reflectance", shrink=0.8, aspect=20)
-    colorbar(fig, shown[12], [flat[12]], "VV (dB)", shrink=0.8, aspect=8)
-    colorbar(fig, shown[13], [flat[13]], "VH (dB)", shrink=0.8, aspect=8)
+             for ax, img, name, (lo, hi) in zip(flat, [*s2, *s1], names, ranges)]  # fmt: skip
+    for i, j, name, aspect in ((0, 12, "reflectance", 20), (12, 13, "VV (dB)", 8), (13, 14, "VH (dB)", 8)):
+        colorbar(fig, shown[i], list(flat[i:j]), name, shrink=0.8, aspect=aspect)
     scales = (f"optical: reflectance {REFLECTANCE_RANGE[0]:g} to {REFLECTANCE_RANGE[1]:g} for every band; "
               f"radar: VV {VV_RANGE[0]:g} to {VV_RANGE[1]:g} dB, VH {VH_RANGE[0]:g} to {VH_RANGE[1]:g} dB")
     fig.suptitle((f"{title}\n" if title else "") + scales, fontsize=9)
     return fig
-
-
-def _metric_grid(pair: Mapping) -> tuple[float, str | None, tuple]:
-    """Pixel size, CRS and the upper-left corner ``(x, y)`` in metres (``(0, 0)`` without a transform)."""
-    crs = str(scalar(pair["crs"])) if pair.get("crs") else None
-    if pair.get("transform") is not None:
-        a, _, c, _, _, f = (float(v) for v in to_numpy(pair["transform"]).ravel()[:6])
-        return abs(a), crs, (c, f)
-    return float(scalar(pair.get("gsd") or 10.0)), crs, (0.0, 0.0)
-
-
-def _scale_bar(ax: Any, span_m: float, height_m: float) -> None:
-    """A white scale bar of a round length (1, 2 or 5 times a power of ten) up to a quarter of the width."""
-    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-    target = max(span_m / 4.0, 1e-9)
-    power = 10 ** np.floor(np.log10(target))
-    length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
-    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    bar = AnchoredSizeBar(ax.transData, length, text, "lower left", pad=0.4, color="white", frameon=False,
-                          size_vertical=height_m, fontproperties={"size": 8})  # fmt: skip
-    bar.set_gid("scale_bar")
-    ax.add_artist(bar)
 
 
 def plot_coregistration(
@@ -129,6 +96,7 @@ def plot_coregistration(
     Co-registered, the radar's contours (``vv_contour`` dB on box-averaged VV) follow the optical edges, and
     edges continue across the ``checker``-pixel blocks. ``pair`` holds ``transform``/``crs`` or ``gsd``.
     """
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
     from scipy.ndimage import uniform_filter
     if pair.get("s1") is None or pair.get("s2") is None:
         raise ValueError("plot_coregistration: give a pair dict with s1 [2, H, W] and s2 [12, H, W]")
@@ -136,7 +104,12 @@ def plot_coregistration(
     if a1.shape[1:] != a2.shape[1:]:
         raise ValueError(f"s1 and s2: expected the same grid, got {a1.shape[1:]} and {a2.shape[1:]}")
     h, w = a2.shape[1:]
-    res, crs, (x0, y0) = _metric_grid(pair)
+    crs = str(scalar(pair["crs"])) if pair.get("crs") else None
+    if pair.get("transform") is not None:  # pixel size and upper-left corner in metres
+        a, _, x0, _, _, y0 = (float(v) for v in to_numpy(pair["transform"]).ravel()[:6])
+        res = abs(a)
+    else:
+        res, x0, y0 = float(scalar(pair.get("gsd") or 10.0)), 0.0, 0.0
     extent = (0.0, w * res, 0.0, h * res)  # metres from the lower-left corner
     rgb, vv = render(a2, "s2"), a1[0]
     finite = vv[np.isfinite(vv)]
@@ -162,8 +135,15 @@ def plot_coregistration(
               f"S2 with S1 VV contour at {level:.1f} dB\n(VV mean over {box} x {box} px)",
               f"checkerboard S2 / S1 VV\n(blocks of {block * res:g} m)"]  # fmt: skip
     where = f" from ({x0:.0f}, {y0 - h * res:.0f}) in {crs}" if crs else ""
+    target = max(w * res / 4.0, 1e-9)  # scale bars of a round length (1, 2 or 5 x 10^n) up to a quarter width
+    power = 10 ** np.floor(np.log10(target))
+    length = float(max(m * power for m in (1, 2, 5) if m * power <= target))
+    bar_text, bar_height = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m", 0.01 * h * res
     for ax, text in zip(axes, titles):
-        _scale_bar(ax, w * res, 0.01 * h * res)
+        bar = AnchoredSizeBar(ax.transData, length, bar_text, "lower left", pad=0.4, color="white",
+                              frameon=False, size_vertical=bar_height, fontproperties={"size": 8})
+        bar.set_gid("scale_bar")
+        ax.add_artist(bar)
         label(ax, text, 9)
         ax.set_xlabel(f"metres east{where}" if ax is axes[0] else "metres east", fontsize=8)
         ax.tick_params(labelsize=7)

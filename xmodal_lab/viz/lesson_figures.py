@@ -1,7 +1,7 @@
-"""Figure helpers of the lessons: the radar colour key, and a check that every displayed figure is readable.
+"""Figure helpers of the lessons (radar colour key, outlines, km axes) and a check of every displayed figure.
 
-``%load_ext xmodal_lab.viz.lesson_figures`` (or an IPython profile's extensions, as in the tests) makes a
-cell fail when a figure it shows is empty, saturated, shown twice, shown as text only, or left open.
+``%load_ext xmodal_lab.viz.lesson_figures`` fails a cell whose figure is empty, saturated, shown twice, shown
+as text only, or left open.
 """
 
 from __future__ import annotations
@@ -36,17 +36,13 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
     from xmodal_lab.data.composites import s1_composite
     world = SimulatedWorld(seed=0, size=32, n_scenes=64)
     pixels: dict[int, list[np.ndarray]] = {}
-    for i in range(len(world)):
-        pair = world[i]
+    for pair in (world[i] for i in range(len(world))):
         rgb, lc = s1_composite(np.asarray(pair["s1"])), np.asarray(pair["landcover"])  # [H, W, 3], [H, W]
         for c in np.unique(lc):
             pixels.setdefault(int(c), []).append(rgb[lc == c])
-    key = []
-    for cls, name in _KEY_CLASSES:
-        c = LANDCOVER_CLASSES.index(cls)
-        if c in pixels:
-            key.append((name, np.median(np.concatenate(pixels[c]), axis=0).astype(np.uint8)))
-    return key
+    key = [(name, LANDCOVER_CLASSES.index(cls)) for cls, name in _KEY_CLASSES]
+    return [(name, np.median(np.concatenate(pixels[c]), axis=0).astype(np.uint8))
+            for name, c in key if c in pixels]  # fmt: skip
 
 
 def radar_legend(fig: Figure, **kwargs: Any):
@@ -58,13 +54,8 @@ def radar_legend(fig: Figure, **kwargs: Any):
     return swatch_legend(fig, {name: c / 255 for name, c in radar_key()}, title=title, **kwargs)
 
 
-def outline_cells(
-    ax: Any, selected: Any, extent: Any, colour: Any, width: float = 1.5, gid: str = "selection"
-):
-    """Outline the True cells of a boolean ``[rows, cols]`` grid along their edges (a contour cuts corners).
-
-    ``extent`` is the grid's ``(left, right, bottom, top)`` as given to ``imshow`` (row 0 at the top).
-    """
+def outline_cells(ax: Any, selected: Any, extent: Any, colour: Any, width: float = 1.5, gid="selection"):
+    """Outline the True cells of a boolean ``[rows, cols]`` grid (``imshow`` ``extent``) along their edges."""
     m = np.asarray(selected, dtype=bool)
     left, right, bottom, top = (float(v) for v in extent)
     dx, dy = (right - left) / m.shape[1], (top - bottom) / m.shape[0]
@@ -76,9 +67,8 @@ def outline_cells(
         edges = ((p[r, c + 1], (x0, y1), (x1, y1)), (p[r + 2, c + 1], (x0, y0), (x1, y0)),  # above, below
                  (p[r + 1, c], (x0, y0), (x0, y1)), (p[r + 1, c + 2], (x1, y0), (x1, y1)))  # left, right
         segments += [[a, b] for neighbour, a, b in edges if not neighbour]  # fmt: skip
-    lines = LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3, clip_on=False)
-    ax.add_collection(lines)
-    return lines
+    return ax.add_collection(LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3,
+                                            clip_on=False))  # fmt: skip
 
 
 def outline_selection(ax: Any, threshold: float, colour: Any = "#00c000", gid: str = "similarity"):
@@ -99,17 +89,6 @@ def km_axes(ax: Any, nbins: int = 4) -> None:
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
     ax.set_xlabel(ax.get_xlabel().replace("(m", "(km"))
     ax.set_ylabel(ax.get_ylabel().replace("(m", "(km"))
-
-
-def _pixels(fig: Figure, png: Any = None) -> np.ndarray:
-    """The ``[H, W, 3+]`` picture of ``fig``: decoded from its PNG when given, else drawn with Agg."""
-    if png is not None:
-        from matplotlib.image import imread
-        return imread(io.BytesIO(base64.b64decode(png) if isinstance(png, str) else png), format="png")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    canvas = fig.canvas if hasattr(fig.canvas, "buffer_rgba") else FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())
 
 
 def _clipped_share(image) -> float:
@@ -136,31 +115,36 @@ def figure_problems(
     problems = []
     if not any(ax.has_data() for ax in fig.axes) and not fig.images:
         problems.append("empty: no axes holds data (no image, line, marker or patch)")
-    pixels = _pixels(fig, png)[..., :3]
+    if png is not None:
+        from matplotlib.image import imread
+        pixels = imread(io.BytesIO(base64.b64decode(png) if isinstance(png, str) else png), format="png")
+    else:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        canvas = fig.canvas if hasattr(fig.canvas, "buffer_rgba") else FigureCanvasAgg(fig)
+        canvas.draw()
+        pixels = np.asarray(canvas.buffer_rgba())
+    pixels = pixels[..., :3]
     if pixels.size and np.ptp(pixels.reshape(-1, 3), axis=0).max() == 0:
         problems.append("empty: the whole picture is one colour")
     clipped = [(ax, _clipped_share(im), im.get_array().ndim == 2) for ax in fig.axes for im in ax.images]
     overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
     if overall > clip_share:
-        problems.append(
-            f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over {clip_share:.0%}); widen "
-            "the colour range or use a fixed stretch that fits the data"
-        )
+        problems.append(f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over "
+                        f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits "
+                        "the data")  # fmt: skip
     for ax, share, scalar in clipped:  # a white RGB panel may be snow or cloud; a scalar one is a bad range
         if scalar and share > panel_share:
             where = ax.get_title() or ax.get_label() or "untitled panel"
-            problems.append(
-                f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over {panel_share:.0%})"
-            )
+            problems.append(f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over "
+                            f"{panel_share:.0%})")  # fmt: skip
     return problems
 
 
 def _open_figures() -> dict[int, Figure]:
     """``{number: figure}`` of the figures pyplot holds open (none before pyplot is imported)."""
     pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is None:
-        return {}
-    return {m.num: m.canvas.figure for m in pyplot._pylab_helpers.Gcf.get_all_fig_managers()}
+    managers = [] if pyplot is None else pyplot._pylab_helpers.Gcf.get_all_fig_managers()
+    return {m.num: m.canvas.figure for m in managers}
 
 
 def _name(fig: Figure) -> str:
@@ -210,16 +194,12 @@ class FigureCheck:
         for number, fig in sorted(_open_figures().items()):
             if number in self.open_before:
                 continue
-            if id(fig) in self.shown:
-                found.append(
-                    f"figure {number}: still open after it was shown, so Jupyter's inline backend draws it a "
-                    "second time; make it with xl.viz.new_figure or xl.viz.grid, or plt.close it"
-                )
-            else:
-                found.append(
-                    f"figure {number}: made but never shown (a headless run loses it); end the cell with the "
-                    "figure or display(fig) it"
-                )
+            found.append(
+                f"figure {number}: still open after it was shown, so Jupyter's inline backend draws it a "
+                "second time; make it with xl.viz.new_figure or xl.viz.grid, or plt.close it"
+                if id(fig) in self.shown else f"figure {number}: made but never shown (a headless run loses "
+                "it); end the cell with the figure or display(fig) it"
+            )  # fmt: skip
         return found
 
     def post_run_cell(self, result: Any) -> None:

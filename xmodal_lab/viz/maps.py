@@ -6,6 +6,7 @@ Data layers (GeoJSON, PNG data URLs) travel inside the notebook: only the basema
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import warnings
@@ -38,8 +39,7 @@ EMBEDDING_LEGEND = (
 def corners_lonlat(transform: Any, height: int, width: int, crs: str) -> np.ndarray:
     """A raster's corners (affine ``transform`` in ``crs``) in lon/lat: a closed ring ``[5, 2]``."""
     a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    cols = np.array([0, width, width, 0, 0], dtype=np.float64)
-    rows = np.array([0, 0, height, height, 0], dtype=np.float64)
+    cols, rows = np.array([[0, width, width, 0, 0], [0, 0, height, height, 0]], dtype=np.float64)
     lon, lat = transformer(str(crs), "EPSG:4326").transform(a * cols + b * rows + c, d * cols + e * rows + f)
     return np.stack([lon, lat], axis=1)
 
@@ -57,34 +57,18 @@ def footprint_lonlat(pair: Mapping, index: int = 0) -> np.ndarray:
     if crs and transform is not None:
         return corners_lonlat(to_numpy(transform).astype(np.float64).ravel(), height, width, str(scalar(crs)))
     if missing := [k for k in ("lat", "lon", "gsd") if pair.get(k) is None]:
-        raise ValueError(
-            f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place it on a map; "
-            f"missing {missing}"
-        )
+        raise ValueError(f"pairs[{index}]: needs 'crs' and 'transform', or 'lat', 'lon' and 'gsd' to place "
+                         f"it on a map; missing {missing}")  # fmt: skip
     lat, lon, gsd = (float(scalar(pair[k])) for k in ("lat", "lon", "gsd"))
     x0, y0, epsg = lonlat_to_utm(lat, lon)  # centred on the tile's UTM point
     transform = (gsd, 0.0, x0 - width * gsd / 2, 0.0, -gsd, y0 + height * gsd / 2)
     return corners_lonlat(transform, height, width, f"EPSG:{epsg}")
 
 
-def _feature_properties(pair: Mapping, ring: np.ndarray, index: int) -> dict:
-    """The pair's JSON-ready scalar entries (``lat``, ``date``, ``gsd`` ...) and its position ``index``."""
-    props: dict[str, Any] = {}
-    for key, value in pair.items():
-        value = scalar(value)
-        if isinstance(value, np.generic):
-            value = value.item()
-        elif hasattr(value, "isoformat"):  # dates
-            value = value.isoformat()
-        if isinstance(key, str) and isinstance(value, bool | int | float | str):
-            props[key] = value
-    centre = ring[:4].mean(axis=0)
-    props.setdefault("lat", float(centre[1]))
-    props.setdefault("lon", float(centre[0]))
-    if "index" in props:  # a dataset's own index (the world's scene number) stays readable
-        props["scene_index"] = props["index"]
-    props["index"] = index
-    return props
+def feature(kind: str, coordinates: list, properties: dict, **extra: Any) -> dict:
+    """A GeoJSON Feature of one ``kind`` of geometry (``"Point"``, ``"Polygon"``)."""
+    geometry = {"type": kind, "coordinates": coordinates}
+    return {"type": "Feature", "geometry": geometry, "properties": properties, **extra}
 
 
 def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
@@ -95,9 +79,21 @@ def footprints_geojson(pairs: Any, colors: Sequence[str] | None = None) -> dict:
     features = []
     for i, pair in enumerate(items):
         ring = footprint_lonlat(pair, i)
-        props = _feature_properties(pair, ring, i) | ({} if colors is None else {"color": str(colors[i])})
-        geometry = {"type": "Polygon", "coordinates": [ring.tolist()]}
-        features.append({"type": "Feature", "id": i, "geometry": geometry, "properties": props})
+        props: dict[str, Any] = {}
+        for key, value in pair.items():
+            value = scalar(value)  # numbers as Python numbers, dates as text
+            value = value.isoformat() if hasattr(value, "isoformat") else value
+            if isinstance(key, str) and isinstance(value, bool | int | float | str):
+                props[key] = value
+        centre = ring[:4].mean(axis=0)
+        props.setdefault("lat", float(centre[1]))
+        props.setdefault("lon", float(centre[0]))
+        if "index" in props:  # a dataset's own index (the world's scene number) stays readable
+            props["scene_index"] = props["index"]
+        props["index"] = i
+        if colors is not None:
+            props["color"] = str(colors[i])
+        features.append(feature("Polygon", [ring.tolist()], props, id=i))
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -162,13 +158,10 @@ def view_of(bounds: Bounds) -> tuple[tuple[float, float], int]:
 
 def fit_to(m: Any, bounds: Bounds) -> list[list[float]]:
     """Fit a map to ``bounds`` now and in the browser; kept in ``m.fitted_bounds``."""
-    (south, west), (north, east) = bounds
-    box = [[float(south), float(west)], [float(north), float(east)]]
+    box = [[float(v) for v in corner] for corner in bounds]  # [[south, west], [north, east]]
     m.center, m.zoom = view_of(bounds)
-    try:
+    with contextlib.suppress(RuntimeError):  # no event loop (plain Python): the centre and zoom above fit
         m.fit_bounds(box)
-    except RuntimeError:  # no event loop (plain Python): the centre and zoom above already fit
-        pass
     m.fitted_bounds = box
     return box
 
@@ -177,13 +170,11 @@ def new_map(bounds: Bounds, basemap: str | None, height: str):
     """A leafmap map fitted to ``bounds`` with a layer control; ``basemap=None``: no tile layer."""
     import ipyleaflet
     from leafmap import leafmap
-    kwargs = dict(height=height, draw_control=False, measure_control=False, toolbar_control=False,
-                  search_control=False, layers_control=True)  # fmt: skip
-    if basemap is not None:
-        kwargs["basemap"] = basemap
+    kwargs = {} if basemap is None else {"basemap": basemap}
     with warnings.catch_warnings():  # leafmap forwards its own options to ipyleaflet, which warns about them
         warnings.simplefilter("ignore", DeprecationWarning)
-        m = leafmap.Map(**kwargs)
+        m = leafmap.Map(height=height, draw_control=False, measure_control=False, toolbar_control=False,
+                        search_control=False, layers_control=True, **kwargs)  # fmt: skip
     if basemap is None:
         for layer in [la for la in m.layers if isinstance(la, ipyleaflet.TileLayer)]:
             m.remove(layer)
@@ -240,22 +231,17 @@ def footprint_layer(collection: Mapping, name: str, weight: float = 2.0, fill_op
 
 def centre_layer(collection: Mapping):
     """Circle markers at the tile centres in the tiles' colours, for when footprints are specks."""
-    points = []
-    for props in (f["properties"] for f in collection["features"]):
-        point = {"type": "Point", "coordinates": [props["lon"], props["lat"]]}
-        points.append({"type": "Feature", "geometry": point, "properties": dict(props)})
+    points = [feature("Point", [f["properties"]["lon"], f["properties"]["lat"]], dict(f["properties"]))
+              for f in collection["features"]]  # fmt: skip
     return footprint_layer({"type": "FeatureCollection", "features": points}, "tile centres", 1.0, 0.9)
 
 
 def describe_tile(properties: Mapping) -> str:
     """An HTML description of a tile's properties (the maps' hover box)."""
-    rows = []
-    for key in ("index", "place", "biome", "date", "gsd", "lat", "lon"):
-        if key in properties:
-            value = properties[key]
-            rows.append(f"<b>{key}</b> {value:.4f}" if isinstance(value, float) and key in ("lat", "lon")
-                        else f"<b>{key}</b> {value}")  # fmt: skip
-    return "<br>".join(rows)
+    shown = [(key, properties[key]) for key in ("index", "place", "biome", "date", "gsd", "lat", "lon")
+             if key in properties]  # fmt: skip
+    spec = {key: ".4f" for key, value in shown if isinstance(value, float) and key in ("lat", "lon")}
+    return "<br>".join(f"<b>{key}</b> {value:{spec.get(key, '')}}" for key, value in shown)
 
 
 def find_layer(m: Any, name: str):
@@ -276,19 +262,36 @@ def _colours_for(n: int, embeddings: Any) -> list[str]:
     return embedding_colors(emb)
 
 
-def _tile_overlays(items: list[dict], collection: Mapping, modality: str):
-    """A layer group of the first tile images, each over its footprint's bounding box."""
+def explore_map(
+    pairs: Any, embeddings: Any = None, *, overlays: str | None = "s2", basemap: str | None = "OpenStreetMap"
+):
+    """A leafmap map of tile footprints coloured by embedding ``[N, D]``, with the tiles' images underneath.
+
+    ``overlays`` is the images' rendering (``"s2"``, ``"s1"`` ...) or None. The map keeps ``footprints``,
+    ``hover_info``, ``legend`` and ``fly_to_selector`` (all tiles, then each ``place`` or tile).
+    """
     import ipyleaflet
-    key = "s1" if modality.startswith("s1") else "s2"
-    overlays = [image_layer(render(pair[key], modality), geojson_bounds({"features": [feature]}),
-                            f"tile {feature['properties']['index']}")
-                for pair, feature in zip(items[:_MAX_OVERLAYS], collection["features"]) if pair.get(key) is not None]  # fmt: skip
-    what = {"s2": "optical", "s2_false": "optical false colour"}.get(modality, "radar")
-    return ipyleaflet.LayerGroup(layers=overlays, name=f"tiles ({what})")
-
-
-def _fly_to_places(m: Any, collection: Mapping) -> None:
-    """Fly-to targets: all tiles, then tiles grouped by their ``place`` property (else one per tile)."""
+    import ipywidgets as widgets
+    items = pair_list(pairs)
+    if not items:
+        raise ValueError("explore_map: got no pairs to show")
+    collection = footprints_geojson(items, _colours_for(len(items), embeddings))
+    bounds = geojson_bounds(collection)
+    m = new_map(bounds, basemap, "480px")
+    m.footprints = collection
+    if overlays is not None:  # the first tiles' images, each over its footprint's bounding box
+        key = "s1" if overlays.startswith("s1") else "s2"
+        images = [image_layer(render(pair[key], overlays), geojson_bounds({"features": [f]}), f"tile {i}")
+                  for i, (pair, f) in enumerate(zip(items[:_MAX_OVERLAYS], collection["features"]))
+                  if pair.get(key) is not None]  # fmt: skip
+        what = {"s2": "optical", "s2_false": "optical false colour"}.get(overlays, "radar")
+        m.add(ipyleaflet.LayerGroup(layers=images, name=f"tiles ({what})"))
+    layer = footprint_layer(collection, "footprints")
+    m.add(layer)
+    if view_of(bounds)[1] < _MARKER_ZOOM:
+        m.add(centre_layer(collection))
+    m.hover_info = add_control(m, widgets.HTML("hover over a tile"), "bottomright")
+    layer.on_hover(lambda **event: setattr(m.hover_info, "value", describe_tile(event["properties"])))
     groups: dict[str, list[dict]] = {}
     for f in collection["features"]:
         p = f["properties"]
@@ -298,33 +301,6 @@ def _fly_to_places(m: Any, collection: Mapping) -> None:
     for name, feats in list(groups.items())[:200]:
         places[name] = lambda feats=feats: geojson_bounds({"features": feats})
     add_fly_to(m, places)
-
-
-def explore_map(
-    pairs: Any, embeddings: Any = None, *, overlays: str | None = "s2", basemap: str | None = "OpenStreetMap"
-):
-    """A leafmap map of tile footprints coloured by embedding ``[N, D]``, with the tiles' images underneath.
-
-    ``overlays`` is the images' rendering (``"s2"``, ``"s1"`` ...) or None. The map keeps ``footprints``,
-    ``hover_info``, ``legend`` and ``fly_to_selector``.
-    """
-    import ipywidgets as widgets
-    items = pair_list(pairs)
-    if not items:
-        raise ValueError("explore_map: got no pairs to show")
-    collection = footprints_geojson(items, _colours_for(len(items), embeddings))
-    bounds = geojson_bounds(collection)
-    m = new_map(bounds, basemap, "480px")
-    m.footprints = collection
-    if overlays is not None:
-        m.add(_tile_overlays(items, collection, overlays))
-    layer = footprint_layer(collection, "footprints")
-    m.add(layer)
-    if view_of(bounds)[1] < _MARKER_ZOOM:
-        m.add(centre_layer(collection))
-    m.hover_info = add_control(m, widgets.HTML("hover over a tile"), "bottomright")
-    layer.on_hover(lambda **event: setattr(m.hover_info, "value", describe_tile(event["properties"])))
-    _fly_to_places(m, collection)
     if embeddings is not None:
         add_legend(m, EMBEDDING_LEGEND)
     return m
@@ -348,9 +324,8 @@ def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
         inset.set_axis_off()
         label(inset, "embedding\ncolour key", 6, gid="colour_key")
     pad_x, pad_y = 0.05 * (east - west) + 1e-4, 0.05 * (north - south) + 1e-4
-    ax.set_xlim(west - pad_x, east + pad_x)
-    ax.set_ylim(south - pad_y, north + pad_y)
-    ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))  # metres look square
     key = ", coloured by embedding (key: colour wheel)" if embeddings is not None else ""
-    label(ax, f"{len(rings)} tile footprints{key}", xlabel="longitude (°)", ylabel="latitude (°)")
+    aspect = 1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6)  # metres look square
+    label(ax, f"{len(rings)} tile footprints{key}", xlim=(west - pad_x, east + pad_x),
+          ylim=(south - pad_y, north + pad_y), aspect=aspect, xlabel="longitude (°)", ylabel="latitude (°)")
     return fig
