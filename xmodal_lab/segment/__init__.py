@@ -6,11 +6,12 @@ from .baseline import (
     pick_one_shot_tiles,
 )
 from .caution import (
-    BoundaryStudy, area_ratio, boundary_f_score, mask_boundary, object_prompts, sam_boundary_study,
+    BoundaryStudy, RealCompositeStudy, area_ratio, boundary_f_score, mask_boundary, object_prompts,
+    real_composite_study, sam_boundary_study,
 )
 from .checkpoints import (
     SAM_CHECKPOINTS, UNTRAINED_LABEL, SamCheckpoint, UntrainedSAMError, UntrainedSAMWarning, build_sam,
-    build_sam_arch, download_sam_checkpoint, sam_cache_dir, sam_label,
+    build_sam_arch, download_sam_checkpoint, real_sam_available, sam_cache_dir, sam_label,
 )
 from .confidence import (
     background_prototypes, best_threshold, cosine_confidence, extreme_points, prototype_confidence,
@@ -20,7 +21,6 @@ from .oneshot import (
     OneShotResult, feature_fn, guided_upsample, modality_images, one_shot_segment, standardise_guide,
 )
 from .persam import PerSAM, PerSamResult, decode_masks, persam
-from .real import RealCompositeStudy, real_composite_study, real_sam_available
 from .segmenter import SamMasks, SamSegmenter, automatic_settings
 
 __all__ = [

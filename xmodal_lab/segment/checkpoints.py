@@ -86,6 +86,11 @@ def sam_cache_dir() -> Path:
     return path
 
 
+def real_sam_available(model_type: str = "vit_b") -> bool:
+    """Whether the official ``model_type`` checkpoint is in :func:`sam_cache_dir`, where :func:`build_sam` looks."""
+    return (ck := SAM_CHECKPOINTS.get(model_type)) is not None and (sam_cache_dir() / ck.filename).is_file()
+
+
 def _announce_untrained(what: str) -> None:
     msg = f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. Load a checkpoint "
     warnings.warn(msg + "with build_sam(checkpoint=...) for real results.", UntrainedSAMWarning, stacklevel=3)
