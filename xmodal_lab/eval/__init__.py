@@ -1,20 +1,13 @@
 """Evaluation from ``model.embed`` outputs, no model special-cased: retrieval, probes, scores, rasters."""
 
+# isort: skip_file
 from .across_gsd import footprint_views, knn_across_gsds
 from .change import (
-    best_threshold,
-    change_detection_report,
-    change_detection_scores,
-    change_metrics,
-    embedding_change,
+    best_threshold, change_detection_report, change_detection_scores, change_metrics, embedding_change,
     pixel_difference,
 )
 from .dense import (
-    band_threshold_baseline,
-    confusion_matrix,
-    evaluate_segmentation,
-    scores_from_confusion,
-    segmentation_scores,
+    band_threshold_baseline, confusion_matrix, evaluate_segmentation, scores_from_confusion, segmentation_scores,
 )
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
@@ -25,13 +18,7 @@ from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieva
 from .seeds import SeedSpread, SeedSpreads, over_seeds
 from .segmentation import OverestimationReport, boundary_overestimation, iou, to_polygons
 from .tile_query import (
-    RegionMask,
-    export_vectors,
-    grid_to_polygons,
-    segment_region,
-    similarity_grid,
-    threshold_grid,
-    tile_at,
+    RegionMask, export_vectors, grid_to_polygons, segment_region, similarity_grid, threshold_grid, tile_at,
 )
 
 __all__ = [

@@ -7,6 +7,7 @@ at once, so memory does not grow with the scene (as geoai's ``predict_geotiff``)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -95,17 +96,14 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
 @contextlib.contextmanager
 def _inference(model: Any) -> Iterator[torch.device]:
     """Eval mode and no gradients while predicting; the model's training mode is restored after."""
-    is_module = isinstance(model, torch.nn.Module)
-    was_training = is_module and model.training
-    if is_module:
-        model.eval()
+    module = model if isinstance(model, torch.nn.Module) else torch.nn.Module()
+    was_training = module.training
+    module.eval()
     try:
         with torch.no_grad():
-            first = next(model.parameters(), None) if is_module else None
-            yield first.device if first is not None else torch.device("cpu")
+            yield next(module.parameters(), torch.empty(0)).device
     finally:
-        if is_module:
-            model.train(was_training)
+        module.train(was_training)
 
 
 def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, tile: int) -> np.ndarray:
@@ -144,16 +142,24 @@ class _RowBuffer:
             self.sums[:, r : r + t, col : col + t] += probs * weight
             self.weights[r : r + t, col : col + t] += weight
 
-    def pop(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``rows`` rows as ``(probabilities [K, rows, W], nodata [rows, W])``; the buffer moves down."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = self.sums[:, :rows] / self.weights[:rows]
-        nodata = self.invalid[:rows] | (self.weights[:rows] == 0)
-        for a in (self.sums, self.weights, self.invalid):
-            a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
-            a[..., a.shape[-2] - rows :, :] = 0
-        self.top += rows
-        return probs, nodata
+    def write_until(self, dst: Any, end: int, output: str) -> None:
+        """Write the rows above ``end`` (final) to ``dst``, a tile's rows at a time; the buffer moves down."""
+        from rasterio.windows import Window
+
+        while self.top < end:
+            rows = min(end - self.top, self.weights.shape[0])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                probs = self.sums[:, :rows] / self.weights[:rows]
+            nodata = self.invalid[:rows] | (self.weights[:rows] == 0)
+            if output == "probabilities":
+                values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
+            else:
+                values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0)).astype(np.uint8)[None]
+            dst.write(values, window=Window(0, self.top, dst.width, rows))
+            for a in (self.sums, self.weights, self.invalid):
+                a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
+                a[..., a.shape[-2] - rows :, :] = 0
+            self.top += rows
 
 
 def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: str, output: str,
@@ -166,10 +172,9 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
     if overlap >= tile:
         raise InputValueError(
             f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
-    if blend not in BLENDS:
-        raise InputValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
-    if output not in OUTPUTS:
-        raise InputValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+    for name, value, allowed in (("blend", blend, BLENDS), ("output", output, OUTPUTS)):
+        if value not in allowed:
+            raise InputValueError(f"{name}: expected one of {allowed}, got {value!r}")
     if not isinstance(tta, bool):
         raise InputTypeError(f"tta: expected True or False, got {tta!r}")
     for path, what in ((s1_path, "Sentinel-1"), (s2_path, "Sentinel-2")):
@@ -233,28 +238,16 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
 
     def tiles_in_order() -> Iterator[tuple[tuple[int, int], np.ndarray, np.ndarray | None]]:
         """``(window, nodata [t, t], probabilities [K, t, t] or None for an empty tile)``, row by row."""
-        pending: list[dict] = []
-
-        def flush() -> Iterator:
-            full = [it for it in pending if not it["nodata_mask"].all()]
+        gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
+        tiles = tile_windows(ds, rows=rows)  # the kit's units, without BlockTiles' per-tile coordinates
+        while pending := list(itertools.islice(tiles, batch_size)):
+            full = [{"s1": s1, "s2": s2, "gsd": gsd} for _, s1, s2, nodata in pending if not nodata.all()]
             probs = iter(())
             if full:
-                batch = collate_pairs([{k: it[k] for k in ("s1", "s2", "gsd")} for it in full])
-                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in collate_pairs(full).items()}
                 probs = iter(_probabilities(logits_of, batch, tta, tile))
-            for it in pending:
-                empty = it["nodata_mask"].all()
-                yield it["window"], it["nodata_mask"].numpy(), None if empty else next(probs)
-            pending.clear()
-
-        # the kit's units, without BlockTiles' per-tile coordinates (a list as long as the scene)
-        gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
-        for index, s1, s2, nodata in tile_windows(ds, rows=rows):
-            pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
-                            "window": ds.windows[index]})  # fmt: skip
-            if len(pending) == batch_size:
-                yield from flush()
-        yield from flush()
+            for index, _, _, nodata in pending:
+                yield ds.windows[index], nodata, None if nodata.all() else next(probs)
 
     def write(tmp: Path) -> None:
         import rasterio
@@ -262,7 +255,7 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
 
         rows_tmp = tmp.with_name(tmp.name + ".rows.tif")  # in the target folder, removed whatever happens
         try:
-            buffer, done, dst, classes = None, 0, None, 0
+            buffer = None
             with contextlib.ExitStack() as stack:
                 for (row, col), nodata, probs in tiles_in_order():
                     if progress and col == col_starts[-1]:
@@ -274,20 +267,21 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                         if output == "labels" and classes > LABEL_NODATA:
                             raise InputValueError(f"output='labels': at most 255 classes, got {classes}")
                         buffer = _RowBuffer(classes, tile, ds.width)
-                        profile = _profile(ds, classes, output, crs)
-                        dst = stack.enter_context(rasterio.open(rows_tmp, "w", **profile))
-                    while buffer.top < row:  # rows above this tile row are final
-                        done = _write_rows(dst, buffer, min(row - buffer.top, tile), output)
+                        probabilities = output == "probabilities"
+                        dst = stack.enter_context(rasterio.open(
+                            rows_tmp, "w", driver="GTiff", width=ds.width, height=ds.height, crs=crs,
+                            transform=ds.grid_transform, count=classes if probabilities else 1,
+                            dtype="float32" if probabilities else "uint8",
+                            nodata=np.nan if probabilities else LABEL_NODATA, tiled=True, blockxsize=256,
+                            blockysize=256, compress="deflate"))  # fmt: skip
+                    buffer.write_until(dst, row, output)  # rows above this tile row are final
                     buffer.add(row, col, probs, np.outer(row_w[row], col_w[col]), nodata)
                 if buffer is None:
                     raise NodataError(f"{s1_path} / {s2_path}: every pixel is nodata in one of the files")
-                while buffer.top < ds.height:
-                    done = _write_rows(dst, buffer, min(ds.height - buffer.top, tile), output)
+                buffer.write_until(dst, ds.height, output)
                 names = tuple(f"class_{k}" for k in range(classes))
                 dst.descriptions = names if output == "probabilities" else ("class",)
                 dst.update_tags(**tags)
-            if done != ds.height:
-                raise OutputWriteError(f"{path}: wrote {done} of {ds.height} rows")
             with rasterio.open(rows_tmp) as src:
                 resampling = "AVERAGE" if output == "probabilities" else "MODE"
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
@@ -303,30 +297,6 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     if progress:
         print()
     return path
-
-
-def _profile(ds: Any, classes: int, output: str, crs: str) -> dict[str, Any]:
-    probabilities = output == "probabilities"
-    return {
-        "driver": "GTiff", "width": ds.width, "height": ds.height, "crs": crs, "transform": ds.grid_transform,
-        "count": classes if probabilities else 1, "dtype": "float32" if probabilities else "uint8",
-        "nodata": np.nan if probabilities else LABEL_NODATA, "tiled": True, "blockxsize": 256,
-        "blockysize": 256, "compress": "deflate",
-    }  # fmt: skip
-
-
-def _write_rows(dst: Any, buffer: _RowBuffer, rows: int, output: str) -> int:
-    """Write the buffer's first ``rows`` rows; the number of rows written so far."""
-    from rasterio.windows import Window
-
-    top = buffer.top
-    probs, nodata = buffer.pop(rows)
-    if output == "probabilities":
-        values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
-    else:
-        values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0)).astype(np.uint8)[None]
-    dst.write(values, window=Window(0, top, dst.width, rows))
-    return top + rows
 
 
 def _same_rasters(a: Path, b: Path, rows: int) -> bool:
@@ -370,20 +340,17 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
         if src.crs is None:
             raise InputValueError(f"{mask_path}: has no CRS; expected a georeferenced raster")
         labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs
-    names = dict(classes) if isinstance(classes, Mapping) else None
     keep = np.unique(labels[valid]) if classes is None else np.asarray(list(classes), dtype=np.int64)
     rows: dict[str, list] = {"class": [], "area": [], "geometry": []}
-    for value, geom in ((v, g) for g, v in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform,
-                                                      connectivity=4)):  # fmt: skip
-        polygon = shape(geom)
-        if polygon.area >= min_area:
+    for geom, value in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform, connectivity=4):
+        if (polygon := shape(geom)).area >= min_area:
             rows["class"].append(int(value))
             rows["area"].append(float(polygon.area))
             rows["geometry"].append(polygon)
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
     frame["class"] = frame["class"].astype(np.int64)
-    if names is not None:
-        frame.insert(1, "name", [names.get(c, str(c)) for c in frame["class"]])
+    if isinstance(classes, Mapping):
+        frame.insert(1, "name", [classes.get(c, str(c)) for c in frame["class"]])
     parquet = path.suffix.lower() != ".gpkg"
 
     def write(tmp: Path) -> None:
