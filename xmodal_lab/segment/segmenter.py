@@ -64,12 +64,9 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
             raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
         bad = ~np.isfinite(a)
         share = float((bad.any(axis=0) if a.ndim == 3 else bad).mean())
-        warnings.warn(
-            f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline it as an "
-            "object; masks over it mean nothing: crop the tile to its valid part or prompt away from it",
-            NodataWarning,
-            stacklevel=3,
-        )
+        warnings.warn(f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline it "
+                      "as an object; masks over it mean nothing: crop the tile to its valid part or prompt away from "
+                      "it", NodataWarning, stacklevel=3)
     rendering = _rendering(a, rendering)
     if rendering is None:
         return np.ascontiguousarray(a)
@@ -83,10 +80,8 @@ def _rendering(a: np.ndarray, rendering: str | None) -> str | None:
         return rendering
     rendering = {12: "s2", 2: "s1"}.get(a.shape[0] if a.ndim == 3 else -1)
     if rendering is None:
-        raise ValueError(
-            f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a Sentinel-1 "
-            f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}"
-        )
+        raise ValueError(f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a Sentinel-1 "
+                         f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}")
     return rendering
 
 
@@ -114,10 +109,8 @@ def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarra
         axis, lo, hi = ("x", bx[0], bx[2]) if bx[2] < bx[0] else ("y", bx[1], bx[3])
         problem = f"box: {axis}1={hi:g} < {axis}0={lo:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
     elif bx is not None and (min(bx[0], bx[1]) < 0 or bx[2] > w or bx[3] > h):
-        problem = (
-            f"box: {bx.tolist()} reaches outside the {w} x {h} tile; keep x in [0, {w}] and y in [0, {h}] "
-            f"(clip it: np.clip(box, 0, [{w}, {h}, {w}, {h}]))"
-        )
+        problem = (f"box: {bx.tolist()} reaches outside the {w} x {h} tile; keep x in [0, {w}] and y in [0, {h}] "
+                   f"(clip it: np.clip(box, 0, [{w}, {h}, {w}, {h}]))")
     if problem:
         raise InputValueError(problem)
 
@@ -161,9 +154,8 @@ class SamSegmenter:
         areas = masks.sum(axis=(1, 2)).astype(np.int64)
         return SamMasks(masks, scores, areas, self.untrained, self.model_type, **extra)
 
-    def predict(
-        self, points: Any = None, labels: Any = None, box: Any = None, mask_input: Any = None, multimask: bool = True
-    ) -> SamMasks:
+    def predict(self, points: Any = None, labels: Any = None, box: Any = None, mask_input: Any = None,
+                multimask: bool = True) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
         ``points [N, 2]`` ``(x, y)`` with ``labels [N]`` (1 on the object, 0 not), ``box (x0, y0, x1, y1)``,
