@@ -11,9 +11,8 @@ import numpy as np
 from scipy import ndimage
 
 from xmodal_lab.errors import InputValueError
-from xmodal_lab.segment.baseline import band_image
 from xmodal_lab.segment.checkpoints import require_trained
-from xmodal_lab.segment.confidence import mask_iou
+from xmodal_lab.segment.oneshot import band_image, mask_iou
 from xmodal_lab.segment.persam import persam
 from xmodal_lab.segment.segmenter import SamSegmenter
 

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.segment.checkpoints import _announce_untrained
-from xmodal_lab.segment.confidence import binary_mask, cosine_confidence, extreme_points, target_embedding
+from xmodal_lab.segment.oneshot import binary_mask, cosine_confidence, extreme_points, target_embedding
 from xmodal_lab.segment.segmenter import SamMasks, SamSegmenter, tile_kind
 
 
