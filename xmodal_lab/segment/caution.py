@@ -13,8 +13,7 @@ from scipy import ndimage
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.segment.checkpoints import require_trained
 from xmodal_lab.segment.oneshot import band_image, mask_iou
-from xmodal_lab.segment.persam import persam
-from xmodal_lab.segment.segmenter import SamSegmenter
+from xmodal_lab.segment.segmenter import SamSegmenter, persam
 
 _FOUR, _EIGHT = ndimage.generate_binary_structure(2, 1), ndimage.generate_binary_structure(2, 2)
 MIN_OBJECT_PIXELS = 16  # smaller true objects are left out of the boundary study
