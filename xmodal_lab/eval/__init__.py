@@ -7,14 +7,16 @@ from .change import (
     pixel_difference,
 )
 from .dense import (
-    band_threshold_baseline, confusion_matrix, evaluate_segmentation, scores_from_confusion, segmentation_scores,
+    band_threshold_baseline, confusion_matrix, evaluate_segmentation, scores_from_confusion,
+    segmentation_scores,
 )
 from .embed_raster import TileEmbeddings, embed_raster, embeddings_to_geoparquet
 from .embeddings import embed_dataset
 from .predict import predict_raster, raster_to_vectors
 from .probes import cross_modal_transfer, knn_accuracy, label_efficiency, linear_probe
-from .projection import project_2d
-from .retrieval import bottomk_matches, cosine_similarity, match_ranks, retrieval_metrics, topk_matches
+from .retrieval import (
+    bottomk_matches, cosine_similarity, match_ranks, project_2d, retrieval_metrics, topk_matches,
+)
 from .seeds import SeedSpread, SeedSpreads, over_seeds
 from .segmentation import OverestimationReport, boundary_overestimation, iou, to_polygons
 from .tile_query import (

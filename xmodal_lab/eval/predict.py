@@ -154,7 +154,7 @@ class _RowBuffer:
             if output == "probabilities":
                 values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
             else:
-                values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0)).astype(np.uint8)[None]
+                values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0))[None].astype(np.uint8)
             dst.write(values, window=Window(0, self.top, dst.width, rows))
             for a in (self.sums, self.weights, self.invalid):
                 a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
@@ -244,7 +244,8 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
             full = [{"s1": s1, "s2": s2, "gsd": gsd} for _, s1, s2, nodata in pending if not nodata.all()]
             probs = iter(())
             if full:
-                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in collate_pairs(full).items()}
+                batch = collate_pairs(full)
+                batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
                 probs = iter(_probabilities(logits_of, batch, tta, tile))
             for index, _, _, nodata in pending:
                 yield ds.windows[index], nodata, None if nodata.all() else next(probs)

@@ -60,8 +60,9 @@ class OverestimationReport:
             verdict = f"underestimated: predicted objects are {self.area_ratio:.2f}x the true area"
         else:
             verdict = f"about the right size ({self.area_ratio:.2f}x the true area)"
-        return (f"{self.n_objects} object(s), {verdict}; {100 * self.extra_near_boundary:.0f}% of the extra pixels "
-                f"lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away from any object")
+        return (f"{self.n_objects} object(s), {verdict}; {100 * self.extra_near_boundary:.0f}% of the extra "
+                f"pixels lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away "
+                "from any object")
 
     __str__ = summary
 
@@ -107,7 +108,8 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
     return OverestimationReport(ratio, true_area, matched, unmatched, near, band, offset, per_object)
 
 
-def to_polygons(mask: Any, transform: Any, crs: Any, min_area: float = 0.0, properties: dict | None = None) -> dict:
+def to_polygons(mask: Any, transform: Any, crs: Any, min_area: float = 0.0,
+                properties: dict | None = None) -> dict:
     """Masks ``[H, W]`` or ``[N, H, W]`` as a GeoJSON FeatureCollection in the source CRS.
 
     Each feature has ``mask_id`` (layer) and ``area`` (squared CRS units); polygons below ``min_area`` are

@@ -89,8 +89,8 @@ class BoundaryStudy:
     points: np.ndarray = field(repr=False)
 
     def __str__(self) -> str:
-        return (f"SAM {self.model_type}: {len(self.per_object)} objects, predicted/true area {self.area_ratio:.2f}, "
-                f"IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px {self.boundary_f:.2f}")
+        return (f"SAM {self.model_type}: {len(self.per_object)} objects, predicted/true area "
+                f"{self.area_ratio:.2f}, IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px {self.boundary_f:.2f}")
 
 
 def sam_boundary_study(segmenter: SamSegmenter, tiles: Sequence[Any], masks: Sequence[Any], *,

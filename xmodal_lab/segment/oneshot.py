@@ -363,8 +363,9 @@ def pick_one_shot_tiles(tiles: Sequence[dict], class_index: int, n_targets: int)
     frac = np.array([float((t["landcover"] == class_index).float().mean()) for t in tiles])
     order = [int(i) for i in np.argsort(-frac, kind="stable") if share[0] < frac[i] < share[1]]
     if len(order) < n_targets + 1:
-        raise InputValueError(f"only {len(order)} tiles have class {class_index} on {share[0]:.0%}-{share[1]:.0%} "
-                              f"of their pixels; need {n_targets + 1} (a larger world or fewer targets)")
+        raise InputValueError(f"only {len(order)} tiles have class {class_index} on {share[0]:.0%}-"
+                              f"{share[1]:.0%} of their pixels; need {n_targets + 1} (a larger world or fewer "
+                              "targets)")
     return tiles[order[0]], [tiles[i] for i in order[1 : 1 + n_targets]]
 
 
@@ -382,8 +383,8 @@ class OneShotComparison:
     truth: np.ndarray
 
 
-def compare_one_shot(encoder: Any, reference: dict, targets: Sequence[dict], class_name: str, class_index: int,
-                     modality: str, band: tuple[str, bool] | None = None) -> OneShotComparison:
+def compare_one_shot(encoder: Any, reference: dict, targets: Sequence[dict], class_name: str,
+                     class_index: int, modality: str, band: tuple[str, bool] | None = None) -> OneShotComparison:
     """One ``landcover`` class segmented with the encoder and with ``band`` (default: DEFAULT_BASELINES)."""
     if band is None:
         if class_name not in DEFAULT_BASELINES:

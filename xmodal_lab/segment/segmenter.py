@@ -69,9 +69,9 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
             raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
         bad = ~np.isfinite(a)
         share = float((bad.any(axis=0) if a.ndim == 3 else bad).mean())
-        warnings.warn(f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline it "
-                      "as an object; masks over it mean nothing: crop the tile to its valid part or prompt away from "
-                      "it", NodataWarning, stacklevel=3)
+        warnings.warn(f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline "
+                      "it as an object; masks over it mean nothing: crop the tile to its valid part or prompt "
+                      "away from it", NodataWarning, stacklevel=3)
     rendering = _rendering(a, rendering)
     if rendering is None:
         return np.ascontiguousarray(a)
@@ -114,8 +114,8 @@ def _check_prompts(pts: np.ndarray | None, lab: np.ndarray | None, bx: np.ndarra
         axis, lo, hi = ("x", bx[0], bx[2]) if bx[2] < bx[0] else ("y", bx[1], bx[3])
         problem = f"box: {axis}1={hi:g} < {axis}0={lo:g}; give (x0, y0, x1, y1) with x0 <= x1, y0 <= y1"
     elif bx is not None and (min(bx[0], bx[1]) < 0 or bx[2] > w or bx[3] > h):
-        problem = (f"box: {bx.tolist()} reaches outside the {w} x {h} tile; keep x in [0, {w}] and y in [0, {h}] "
-                   f"(clip it: np.clip(box, 0, [{w}, {h}, {w}, {h}]))")
+        problem = (f"box: {bx.tolist()} reaches outside the {w} x {h} tile; keep x in [0, {w}] and y in "
+                   f"[0, {h}] (clip it: np.clip(box, 0, [{w}, {h}, {w}, {h}]))")
     if problem:
         raise InputValueError(problem)
 
@@ -328,7 +328,8 @@ class PerSAM:
         if tile_kind(target) != self.kind:
             raise InputValueError(
                 f"target: the reference is {self.kind} but the target {tile_kind(target)}; PerSAM compares SAM "
-                "features of one rendering, so give a target of the reference's kind (or a reference of the target's)")
+                "features of one rendering, so give a target of the reference's kind (or a reference of the "
+                "target's)")
         seg = self.seg.set_image(target)
         sam, embedding = seg.sam, seg.embedding()
         conf = seg.to_pixels(cosine_confidence(embedding, self.target)[0])  # [H, W]
