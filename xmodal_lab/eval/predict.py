@@ -34,8 +34,7 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
-                  blend: str) -> list[np.ndarray]:
+def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int, blend: str) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
     ``"cosine"``: a Tukey window, 1 where no other tile reaches and ``sin^2(pi (i + 1/2) / (2 overlap))`` over
@@ -61,7 +60,7 @@ def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
 
 
 def dihedral(x: Tensor, k: int) -> Tensor:
-    """Transform ``k`` in 0..7 of the square's symmetries on the last two axes: ``k % 4`` quarter turns, then a flip for ``k >= 4``."""
+    """Symmetry ``k`` in 0..7 of the square on the last two axes: ``k % 4`` quarter turns, then a flip if ``k >= 4``."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
     return torch.flip(x, dims=(-1,)) if k >= 4 else x
 
@@ -78,9 +77,8 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
     if callable(getattr(model, "logits", None)):
         return model.logits
     if not callable(model):
-        raise InputTypeError(
-            "model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], "
-            f"got {type(model).__name__}")
+        raise InputTypeError("model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], "
+                             f"got {type(model).__name__}")
 
     def call(batch: dict) -> Tensor:
         out = model(batch)
@@ -108,25 +106,23 @@ def _inference(model: Any) -> Iterator[torch.device]:
 
 def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, tile: int) -> np.ndarray:
     """Class probabilities ``[B, K, tile, tile]``, averaged over the 8 dihedral views when ``tta``."""
-    total = None
+    total, b = None, batch["s1"].shape[0]
     views = range(8) if tta else range(1)
     for k in views:
         logits = logits_of({**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)})
-        b = batch["s1"].shape[0]
         if logits.ndim != 4 or logits.shape[0] != b or tuple(logits.shape[-2:]) != (tile, tile):
-            raise InputValueError(
-                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}")
+            raise InputValueError(f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got "
+                                  f"{tuple(logits.shape)}")
         if logits.shape[1] < 2:
-            raise InputValueError(
-                f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one score z, "
-                "return torch.cat([-z, z], dim=1)")
+            raise InputValueError(f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one "
+                                  "score z, return torch.cat([-z, z], dim=1)")
         p = undo_dihedral(torch.softmax(logits.float(), dim=1), k)
         total = p if total is None else total + p
     return (total / len(views)).cpu().numpy()
 
 
 class _RowBuffer:
-    """Weighted sums of the rows that tiles in flight cover, ``[K, tile, W]``; finished rows are handed out."""
+    """Weighted sums ``[K, tile, W]`` of the rows that tiles in flight cover; finished rows are written out."""
 
     def __init__(self, classes: int, tile: int, width: int) -> None:
         self.sums = np.zeros((classes, tile, width), np.float32)
@@ -134,13 +130,11 @@ class _RowBuffer:
         self.invalid = np.zeros((tile, width), bool)
         self.top = 0
 
-    def add(self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray,
-            invalid: np.ndarray) -> None:
+    def add(self, row: int, col: int, probs: np.ndarray, weight: np.ndarray, invalid: np.ndarray) -> None:
         r, t = row - self.top, weight.shape[0]
         self.invalid[r : r + t, col : col + t] |= invalid
-        if probs is not None:
-            self.sums[:, r : r + t, col : col + t] += probs * weight
-            self.weights[r : r + t, col : col + t] += weight
+        self.sums[:, r : r + t, col : col + t] += probs * weight
+        self.weights[r : r + t, col : col + t] += weight
 
     def write_until(self, dst: Any, end: int, output: str) -> None:
         """Write the rows above ``end`` (final) to ``dst``, a tile's rows at a time; the buffer moves down."""
@@ -170,8 +164,7 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
         if check_whole(value, name) < low:
             raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
     if overlap >= tile:
-        raise InputValueError(
-            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
+        raise InputValueError(f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
     for name, value, allowed in (("blend", blend, BLENDS), ("output", output, OUTPUTS)):
         if value not in allowed:
             raise InputValueError(f"{name}: expected one of {allowed}, got {value!r}")
@@ -229,9 +222,8 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
     epsg = ds.crs.to_epsg()
     crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
-    name = str(getattr(model, "name", type(model).__name__))
     tags = {
-        "source": "xmodal_lab.eval.predict_raster", "model": name,
+        "source": "xmodal_lab.eval.predict_raster", "model": str(getattr(model, "name", type(model).__name__)),
         "tile": str(tile), "overlap": str(overlap), "blend": blend, "tta": str(tta), "output": output,
         "s1_file": Path(s1_path).name, "s2_file": Path(s2_path).name,
     }  # fmt: skip
@@ -362,6 +354,3 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
         return len(back) == len(frame) and back.crs == frame.crs
 
     return publish(path, write, "vector file", check=reads_back, writer_creates=not parquet)
-
-
-__all__ = ["blend_weights", "dihedral", "predict_raster", "raster_to_vectors", "tile_starts", "undo_dihedral"]
