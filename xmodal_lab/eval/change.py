@@ -22,8 +22,7 @@ def _check_modality(modality: str) -> None:
 
 
 def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    t = np.asarray(truth).astype(bool).ravel()
+    s, t = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(truth).astype(bool).ravel()
     if s.shape != t.shape:
         raise ValueError(f"{s.size} scores but {t.size} truth values")
     if not np.isfinite(s).all():
@@ -110,11 +109,10 @@ def change_detection_scores(model: torch.nn.Module | None, data: Dataset | Itera
         add("pixel tile", diff.mean(dim=(1, 2)), tile_truth)
         add("pixel pixel", diff, mask > 0)
         if model is not None:
-            tile = embedding_change(model, batch["before"], batch["after"], modality, "tile")  # [B]
+            add("embedding tile", embedding_change(model, batch["before"], batch["after"], modality), tile_truth)
             patch = embedding_change(model, batch["before"], batch["after"], modality, "patch")  # [B, h, w]
             grid = tuple(patch.shape[-2:])
             patch_truth = pool_to_grid(mask, grid) >= 0.5  # a patch changed when half its pixels did
-            add("embedding tile", tile, tile_truth)
             add("embedding patch", patch, patch_truth)
             add("pixel patch", pool_to_grid(diff, grid), patch_truth)
     return {name: {key: np.concatenate(v) for key, v in entry.items()} for name, entry in parts.items()}

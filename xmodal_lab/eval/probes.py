@@ -47,16 +47,15 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
         raise ValueError("linear_probe: the training labels hold a single class; use more data")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
     pred = clf.predict(x_test)
-    macro_f1 = f1_score(y_test, pred, average="macro", zero_division=0)
-    return {"accuracy": float((pred == y_test).mean()), "macro_f1": float(macro_f1)}
+    return {"accuracy": float((pred == y_test).mean()),
+            "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0))}
 
 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5,
                  temperature: float | None = None) -> float:
     """Accuracy of a cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``.
 
-    ``temperature=None`` is a majority vote; a temperature weights each neighbour's vote ``exp(cos /
-    temperature)``, the similarity-weighted kNN of the MAE / Scale-MAE evaluations (Wu et al. 2018).
+    ``temperature=None``: majority vote; else votes weigh ``exp(cos / temperature)`` (Wu et al. 2018, MAE).
     """
     if temperature is not None and not temperature > 0:
         raise InputValueError(f"knn_accuracy: temperature must be > 0 or None, got {temperature}")
@@ -115,10 +114,9 @@ def label_efficiency(x_train: Any, y_train: Any, x_test: Any, y_test: Any,
 
 def cross_modal_transfer(train: dict[str, Any], test: dict[str, Any], source: str = "s2",
                          target: str = "s1") -> dict[str, float]:
-    """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
+    """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's (shared space?).
 
-    It works only where both modalities share one space: the point of the experiment. ``train`` and ``test``
-    are :func:`~xmodal_lab.eval.embed_dataset` outputs, labelled by their ``dominant_class``.
+    ``train`` and ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs labelled by ``dominant_class``.
     """
     for part, name in ((train, "train"), (test, "test")):
         if missing := {source, target, "dominant_class"} - set(part):
