@@ -42,7 +42,8 @@ def knn_across_gsds(models: Mapping[str, nn.Module], fit_views: Mapping[float, S
     ``temperature`` as in :func:`knn_accuracy` (Scale-MAE: ``k=20``, 0.07).
     """
     if set(fit_views) != set(test_views):
-        raise ValueError(f"knn_across_gsds: fit GSDs {sorted(fit_views)} differ from test GSDs {sorted(test_views)}")
+        raise ValueError(f"knn_across_gsds: fit GSDs {sorted(fit_views)} differ from test GSDs "
+                         f"{sorted(test_views)}")
     if not models:
         raise ValueError("knn_across_gsds: give at least one model")
     out: dict[str, dict[float, float]] = {name: {} for name in [*models, "raw pixels", "majority"]}

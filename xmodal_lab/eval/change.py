@@ -109,7 +109,8 @@ def change_detection_scores(model: torch.nn.Module | None, data: Dataset | Itera
         add("pixel tile", diff.mean(dim=(1, 2)), tile_truth)
         add("pixel pixel", diff, mask > 0)
         if model is not None:
-            add("embedding tile", embedding_change(model, batch["before"], batch["after"], modality), tile_truth)
+            tile = embedding_change(model, batch["before"], batch["after"], modality)  # [B]
+            add("embedding tile", tile, tile_truth)
             patch = embedding_change(model, batch["before"], batch["after"], modality, "patch")  # [B, h, w]
             grid = tuple(patch.shape[-2:])
             patch_truth = pool_to_grid(mask, grid) >= 0.5  # a patch changed when half its pixels did

@@ -80,10 +80,7 @@ def evaluate_segmentation(model: torch.nn.Module, data: Dataset, batch_size: int
 
 
 def band_threshold_baseline(labelled: Dataset, test: Dataset) -> dict[str, Any]:
-    """The classical one-band water map ``VV < t``, the baseline every learned flood map should beat.
-
-    ``t`` maximises the labelled scenes' mIoU over 101 quantiles of VV; the ``test`` scores include it.
-    """
+    """The one-band water map ``VV < t`` every flood map should beat; ``t``: best mIoU of 101 VV quantiles."""
     if len(labelled) == 0 or len(test) == 0:
         raise ValueError("band_threshold_baseline: the labelled and the test scenes must not be empty")
 

@@ -1,8 +1,4 @@
-"""Whole-scene predictions: a segmentation model over a GeoTIFF pair, stitched into one COG, and its polygons.
-
-Overlapping tiles are blended with a cosine (Hann) weight, so edges leave no seams; finished rows are written
-at once, so memory does not grow with the scene (as geoai's ``predict_geotiff``).
-"""
+"""Whole-scene predictions: tiles of a GeoTIFF pair blended without seams into one COG; its polygons."""
 
 from __future__ import annotations
 
@@ -34,7 +30,8 @@ def tile_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
-def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int, blend: str) -> list[np.ndarray]:
+def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
+                  blend: str) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
     ``"cosine"``: a Tukey window, 1 where no other tile reaches and ``sin^2(pi (i + 1/2) / (2 overlap))`` over
@@ -60,7 +57,7 @@ def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int, b
 
 
 def dihedral(x: Tensor, k: int) -> Tensor:
-    """Symmetry ``k`` in 0..7 of the square on the last two axes: ``k % 4`` quarter turns, then a flip if ``k >= 4``."""
+    """Symmetry ``k`` in 0..7 on the last two axes: ``k % 4`` quarter turns, then a flip if ``k >= 4``."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
     return torch.flip(x, dims=(-1,)) if k >= 4 else x
 
@@ -77,8 +74,8 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
     if callable(getattr(model, "logits", None)):
         return model.logits
     if not callable(model):
-        raise InputTypeError("model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], "
-                             f"got {type(model).__name__}")
+        raise InputTypeError("model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W],"
+                             f" got {type(model).__name__}")
 
     def call(batch: dict) -> Tensor:
         out = model(batch)
@@ -114,15 +111,15 @@ def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, 
             raise InputValueError(f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got "
                                   f"{tuple(logits.shape)}")
         if logits.shape[1] < 2:
-            raise InputValueError(f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one "
-                                  "score z, return torch.cat([-z, z], dim=1)")
+            raise InputValueError(f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for "
+                                  "one score z, return torch.cat([-z, z], dim=1)")
         p = undo_dihedral(torch.softmax(logits.float(), dim=1), k)
         total = p if total is None else total + p
     return (total / len(views)).cpu().numpy()
 
 
 class _RowBuffer:
-    """Weighted sums ``[K, tile, W]`` of the rows that tiles in flight cover; finished rows are written out."""
+    """Weighted sums ``[K, tile, W]`` of the rows tiles in flight cover; finished rows are written out."""
 
     def __init__(self, classes: int, tile: int, width: int) -> None:
         self.sums = np.zeros((classes, tile, width), np.float32)
@@ -148,7 +145,8 @@ class _RowBuffer:
             if output == "probabilities":
                 values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
             else:
-                values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0))[None].astype(np.uint8)
+                labels = np.nan_to_num(probs).argmax(axis=0)
+                values = np.where(nodata, LABEL_NODATA, labels).astype(np.uint8)[None]
             dst.write(values, window=Window(0, self.top, dst.width, rows))
             for a in (self.sums, self.weights, self.invalid):
                 a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
@@ -164,7 +162,8 @@ def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: st
         if check_whole(value, name) < low:
             raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
     if overlap >= tile:
-        raise InputValueError(f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
+        raise InputValueError(f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. "
+                              "tile // 4")
     for name, value, allowed in (("blend", blend, BLENDS), ("output", output, OUTPUTS)):
         if value not in allowed:
             raise InputValueError(f"{name}: expected one of {allowed}, got {value!r}")
@@ -198,11 +197,7 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     back. ``output="probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN), ``"labels"`` uint8 argmax
     ids ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per
     model call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
-
-    Raises:
-        InputValueError: bad settings, missing files, grids that differ, logits not per pixel or of one class
-            (InputTypeError: non-integer sizes, a non-callable model).
-        OutputExistsError: ``out_path`` exists (nothing is overwritten; nothing is published on failure).
+    Nothing is overwritten, nothing published on failure.
     """
     from xmodal_lab.data.collate import collate_pairs
     from xmodal_lab.data.rasters import PairedRasterDataset
@@ -223,7 +218,8 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     epsg = ds.crs.to_epsg()
     crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
     tags = {
-        "source": "xmodal_lab.eval.predict_raster", "model": str(getattr(model, "name", type(model).__name__)),
+        "source": "xmodal_lab.eval.predict_raster",
+        "model": str(getattr(model, "name", type(model).__name__)),
         "tile": str(tile), "overlap": str(overlap), "blend": blend, "tta": str(tta), "output": output,
         "s1_file": Path(s1_path).name, "s2_file": Path(s2_path).name,
     }  # fmt: skip
@@ -335,7 +331,8 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
         labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs
     keep = np.unique(labels[valid]) if classes is None else np.asarray(list(classes), dtype=np.int64)
     rows: dict[str, list] = {"class": [], "area": [], "geometry": []}
-    for geom, value in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform, connectivity=4):
+    for geom, value in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform,
+                              connectivity=4):
         if (polygon := shape(geom)).area >= min_area:
             rows["class"].append(int(value))
             rows["area"].append(float(polygon.area))

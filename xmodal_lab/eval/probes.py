@@ -53,10 +53,7 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5,
                  temperature: float | None = None) -> float:
-    """Accuracy of a cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``.
-
-    ``temperature=None``: majority vote; else votes weigh ``exp(cos / temperature)`` (Wu et al. 2018, MAE).
-    """
+    """Cosine kNN accuracy on ``[N, D]`` / ``[M, D]``; votes weigh ``exp(cos / temperature)`` (None: 1)."""
     if temperature is not None and not temperature > 0:
         raise InputValueError(f"knn_accuracy: temperature must be > 0 or None, got {temperature}")
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
@@ -114,10 +111,7 @@ def label_efficiency(x_train: Any, y_train: Any, x_test: Any, y_test: Any,
 
 def cross_modal_transfer(train: dict[str, Any], test: dict[str, Any], source: str = "s2",
                          target: str = "s1") -> dict[str, float]:
-    """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's (shared space?).
-
-    ``train`` and ``test`` are :func:`~xmodal_lab.eval.embed_dataset` outputs labelled by ``dominant_class``.
-    """
+    """A linear probe fitted on one modality's ``embed_dataset`` outputs, applied unchanged to the other's."""
     for part, name in ((train, "train"), (test, "test")):
         if missing := {source, target, "dominant_class"} - set(part):
             raise KeyError(f"cross_modal_transfer: {name} embeddings lack {sorted(missing)}")

@@ -1,4 +1,4 @@
-"""Cross-modal retrieval: similarities, ranks of true matches (row ``i`` matches row ``i``), recall@k; 2-D maps."""
+"""Cross-modal retrieval: similarities, ranks of the true matches (row ``i``: ``i``), recall@k; 2-D maps."""
 
 from __future__ import annotations
 

@@ -61,8 +61,8 @@ class OverestimationReport:
         else:
             verdict = f"about the right size ({self.area_ratio:.2f}x the true area)"
         return (f"{self.n_objects} object(s), {verdict}; {100 * self.extra_near_boundary:.0f}% of the extra "
-                f"pixels lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away "
-                "from any object")
+                f"pixels lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted "
+                "away from any object")
 
     __str__ = summary
 
@@ -70,9 +70,8 @@ class OverestimationReport:
 def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> OverestimationReport:
     """Predicted area / true area on the same objects, and where the extra pixels are.
 
-    A predicted pixel belongs to a true object (8-connected) when its predicted region overlaps a true object
-    and that object holds the nearest true pixel; other predicted regions are false detections. A batch
-    ``[B, H, W]`` is pooled.
+    A predicted pixel belongs to the true object (8-connected) of its nearest true pixel when its region
+    overlaps a true object; other regions are false detections. A batch ``[B, H, W]`` is pooled.
     """
     p, t = _pair(pred, true)
     if p.ndim == 2:
@@ -112,8 +111,7 @@ def to_polygons(mask: Any, transform: Any, crs: Any, min_area: float = 0.0,
                 properties: dict | None = None) -> dict:
     """Masks ``[H, W]`` or ``[N, H, W]`` as a GeoJSON FeatureCollection in the source CRS.
 
-    Each feature has ``mask_id`` (layer) and ``area`` (squared CRS units); polygons below ``min_area`` are
-    dropped and ``properties`` are copied into every feature.
+    Features carry ``mask_id``, ``area`` (CRS units squared, at least ``min_area``) and ``properties``.
     """
     from affine import Affine
     from rasterio.crs import CRS

@@ -112,10 +112,8 @@ def segment_region(model: Any, tiles: TileEmbeddings, x: float, y: float, crs: s
                    modality: str = "s2", threshold: float = 0.5) -> RegionMask:
     """One-shot segmentation of the concept under a clicked point, over every tile of the raster.
 
-    The pixels within :data:`CLICK_RADIUS` of the click, on a window of :data:`CONTEXT_TILES` tiles, are the
-    reference mask of :func:`xmodal_lab.segment.one_shot_segment`; the tiles' masks are stitched. A click
-    gives no counter-examples (``n_background=0``): the confidence is the plain cosine similarity, on the
-    scale of the map's similarity slider.
+    The pixels within :data:`CLICK_RADIUS` of the click are the reference mask of ``one_shot_segment``; with
+    no counter-examples (``n_background=0``) the confidence is the plain cosine (the similarity slider's).
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
     from xmodal_lab.segment import one_shot_segment

@@ -1,7 +1,4 @@
-"""The seminar's caution measured: do SAM's crisp masks spill over the soft edges of water and forest?
-
-Also on real Sentinel-2 composites: zero-shot, PerSAM and boundaries, scored against a band-index mask.
-"""
+"""The seminar's caution measured: do SAM's crisp masks spill over soft edges, on simulated and real tiles?"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,7 +87,8 @@ class BoundaryStudy:
 
     def __str__(self) -> str:
         return (f"SAM {self.model_type}: {len(self.per_object)} objects, predicted/true area "
-                f"{self.area_ratio:.2f}, IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px {self.boundary_f:.2f}")
+                f"{self.area_ratio:.2f}, IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px "
+                f"{self.boundary_f:.2f}")
 
 
 def sam_boundary_study(segmenter: SamSegmenter, tiles: Sequence[Any], masks: Sequence[Any], *,

@@ -100,9 +100,9 @@ def require_trained(model: Any, what: str) -> None:
     """Refuse a step whose result would mean nothing with an untrained SAM (``model.untrained``)."""
     if getattr(model, "untrained", False):
         raise UntrainedSAMError(
-            f"{what} skipped: it needs a trained SAM checkpoint, because an UNTRAINED SAM's masks and ratings "
-            "are random. Load one with build_sam(checkpoint=...) or download_sam_checkpoint('vit_b') (or `make "
-            "data`).")
+            f"{what} skipped: it needs a trained SAM checkpoint, because an UNTRAINED SAM's masks and "
+            "ratings are random. Load one with build_sam(checkpoint=...) or download_sam_checkpoint('vit_b') "
+            "(or `make data`).")
 
 
 def _check_model_type(model_type: str, known: dict) -> None:

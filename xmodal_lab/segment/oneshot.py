@@ -1,8 +1,4 @@
-"""One-shot segmentation with any encoder's patch features: PerSAM's recipe, less background prototypes.
-
-From features ``[B, D, h, w]`` and one reference mask to a confidence map, points and a threshold; and the
-baseline to beat: one band thresholded where it best fits the reference mask.
-"""
+"""One-shot segmentation from any encoder's patch features (PerSAM's recipe), and a band cut to beat."""
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,8 +59,7 @@ def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
 def target_embedding(features: Tensor, mask: Any, background: bool = False, weighting: str = "centre") -> Tensor:
     """Mean feature ``[D]`` inside a mask ``[(B,) H, W]``: PerSAM's target embedding (``background``: outside).
 
-    ``weighting="centre"`` (PerSAM) counts the cells whose centre lies in the mask; ``"coverage"`` weighs each
-    cell by the fraction the mask covers, steadier on coarse patch grids.
+    ``"centre"`` (PerSAM) counts cells centred in the mask; ``"coverage"`` weighs them by cover (steadier).
     """
     m = binary_mask(mask).to(features.device)
     if m.shape[0] != features.shape[0]:
@@ -148,8 +143,7 @@ def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
 def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
     """An encoder as a function from images ``[B, C, H, W]`` to patch features ``[B, D, h, w]``.
 
-    A kit model (with ``features(s1=, s2=)``) needs a ``modality``; ``"s1+s2"`` takes ``[B, 14, H, W]`` and
-    concatenates both encoders' unit-normalised features. A callable is returned as it is.
+    A kit model needs a ``modality`` (``"s1+s2"``: ``[B, 14, H, W]``, both features normalised and joined).
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
@@ -194,8 +188,7 @@ def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
 def guided_upsample(confidence: Tensor, guide: Tensor, sigma_range: float = 1.0) -> Tensor:
     """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
-    Each pixel averages its patch and the 8 around it, weighted by distance (a Gaussian of one patch) and by
-    how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``).
+    Each pixel averages 3 x 3 patches, weighted by distance and by how alike ``guide [B, C, H, W]`` they are.
     """
     b, h, w = confidence.shape
     big_h, big_w = guide.shape[-2:]
@@ -254,9 +247,9 @@ def _features(fn: FeatureFn, images: Tensor, batch_size: int, device: torch.devi
     return feats
 
 
-def one_shot_segment(encoder: Any, reference: Any, reference_mask: Any, targets: Any, modality: str | None = None,
-                     threshold: float | str = "auto", n_background: int = 4, upsample: str = "guided",
-                     batch_size: int = 32) -> OneShotResult:
+def one_shot_segment(encoder: Any, reference: Any, reference_mask: Any, targets: Any,
+                     modality: str | None = None, threshold: float | str = "auto", n_background: int = 4,
+                     upsample: str = "guided", batch_size: int = 32) -> OneShotResult:
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
 
     ``encoder``: see :func:`feature_fn` (run in eval mode); ``reference [C, H, W]`` (or a pair dict) and its
@@ -364,8 +357,8 @@ def pick_one_shot_tiles(tiles: Sequence[dict], class_index: int, n_targets: int)
     order = [int(i) for i in np.argsort(-frac, kind="stable") if share[0] < frac[i] < share[1]]
     if len(order) < n_targets + 1:
         raise InputValueError(f"only {len(order)} tiles have class {class_index} on {share[0]:.0%}-"
-                              f"{share[1]:.0%} of their pixels; need {n_targets + 1} (a larger world or fewer "
-                              "targets)")
+                              f"{share[1]:.0%} of their pixels; need {n_targets + 1} (a larger world or "
+                              "fewer targets)")
     return tiles[order[0]], [tiles[i] for i in order[1 : 1 + n_targets]]
 
 
@@ -384,7 +377,8 @@ class OneShotComparison:
 
 
 def compare_one_shot(encoder: Any, reference: dict, targets: Sequence[dict], class_name: str,
-                     class_index: int, modality: str, band: tuple[str, bool] | None = None) -> OneShotComparison:
+                     class_index: int, modality: str,
+                     band: tuple[str, bool] | None = None) -> OneShotComparison:
     """One ``landcover`` class segmented with the encoder and with ``band`` (default: DEFAULT_BASELINES)."""
     if band is None:
         if class_name not in DEFAULT_BASELINES:

@@ -1,7 +1,4 @@
-"""Segment Anything on Earth-observation tiles (rendered to 8-bit RGB), zero-shot and one-shot.
-
-Zero-shot: points, boxes and all masks; PerSAM (Zhang et al., 2023): training-free one-shot segmentation.
-"""
+"""Segment Anything on Earth-observation tiles (as 8-bit RGB): zero-shot prompts and PerSAM's one-shot."""
 
 import hashlib
 import math
@@ -69,9 +66,9 @@ def _as_rgb(image: Any, rendering: str | None) -> np.ndarray:
             raise NodataError("image: the tile is all NaN (no valid pixel); pick a tile inside the scene")
         bad = ~np.isfinite(a)
         share = float((bad.any(axis=0) if a.ndim == 3 else bad).mean())
-        warnings.warn(f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may outline "
-                      "it as an object; masks over it mean nothing: crop the tile to its valid part or prompt "
-                      "away from it", NodataWarning, stacklevel=3)
+        warnings.warn(f"image: {share:.0%} of the tile is NaN (nodata), shown black to SAM, which may "
+                      "outline it as an object; masks over it mean nothing: crop the tile to its valid part "
+                      "or prompt away from it", NodataWarning, stacklevel=3)
     rendering = _rendering(a, rendering)
     if rendering is None:
         return np.ascontiguousarray(a)
@@ -85,8 +82,8 @@ def _rendering(a: np.ndarray, rendering: str | None) -> str | None:
         return rendering
     rendering = {12: "s2", 2: "s1"}.get(a.shape[0] if a.ndim == 3 else -1)
     if rendering is None:
-        raise ValueError(f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a Sentinel-1 "
-                         f"[2, H, W] tile, got {a.dtype} {tuple(a.shape)}")
+        raise ValueError(f"image: expected an [H, W, 3] uint8 picture, a Sentinel-2 [12, H, W] or a "
+                         f"Sentinel-1 [2, H, W] tile, got {a.dtype} {tuple(a.shape)}")
     return rendering
 
 
@@ -240,13 +237,13 @@ def _attend(attn: torch.nn.Module, q: Tensor, k: Tensor, v: Tensor, guide: Tenso
 
 
 def decode_masks(sam: Sam, image_embedding: Tensor, sparse: Tensor, dense: Tensor, multimask: bool,
-                 attn_guide: Tensor | None = None, target_token: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                 attn_guide: Tensor | None = None,
+                 target_token: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """SAM's mask decoder from its own sub-modules, with PerSAM's guided attention and semantic prompt.
 
-    ``image_embedding [1, C, h, w]``, prompt tokens ``sparse [1, N, C]`` and ``dense [1, C, h, w]`` come from
-    SAM's encoders; ``attn_guide [1, 1, 1, h*w]`` is added to the token-to-image attention weights in every
-    layer, ``target_token [1, 1, C]`` to the prompt tokens before every attention (and once to ``query_pe``);
-    without both it is ``sam.mask_decoder``. Returns ``low_res_logits [1, M, 4h, 4w]`` and ``iou [1, M]``.
+    ``attn_guide [1, 1, 1, h*w]`` joins the token-to-image attention weights in every layer, ``target_token
+    [1, 1, C]`` the prompt tokens before every attention; without both it is ``sam.mask_decoder``. Returns
+    ``low_res_logits [1, M, 4h, 4w]`` and ``iou [1, M]``.
     """
     dec, tr = sam.mask_decoder, sam.mask_decoder.transformer
     tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)[None].expand(sparse.shape[0], -1, -1)
@@ -308,8 +305,7 @@ class PerSamResult:
 class PerSAM:
     """Training-free one-shot SAM: learn "what" from a reference tile and mask ``[H, W]``, find it elsewhere.
 
-    A target embedding gives a location confidence and two prompt points; switches turn off PerSAM's steps:
-    it guides SAM's decoder attention, joins its prompt tokens, and a cascade (mask prompt, then box) refines.
+    Switches turn off PerSAM's guided attention, semantic prompt and cascade (mask prompt, then box).
     """
 
     def __init__(self, segmenter: SamSegmenter | Sam, reference: Any, reference_mask: Any,
