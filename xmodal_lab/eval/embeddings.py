@@ -36,8 +36,7 @@ def embed_batches(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
     from tqdm.auto import tqdm
 
     device = requested_device(device) if device is not None else next(model.parameters()).device
-    accepted = inspect.signature(model.embed).parameters
-    context = [key for key in CONTEXT if key in accepted]
+    context = [key for key in CONTEXT if key in inspect.signature(model.embed).parameters]
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)
     was_training = model.training
     model.eval()

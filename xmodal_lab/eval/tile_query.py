@@ -133,8 +133,7 @@ def segment_region(model: Any, tiles: TileEmbeddings, x: float, y: float, crs: s
     targets = [grid.load(i) for i in range(len(grid))]
     result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, n_background=0,
                               upsample="bilinear", batch_size=64)
-    mask = np.zeros((h, w), dtype=bool)
-    confidence = np.full((h, w), np.nan, dtype=np.float32)
+    mask, confidence = np.zeros((h, w), dtype=bool), np.full((h, w), np.nan, dtype=np.float32)
     for i, (r, c) in enumerate(grid.windows):
         nodata = targets[i]["nodata_mask"].numpy()
         mask[r : r + t, c : c + t] = result.masks[i] & ~nodata

@@ -115,10 +115,9 @@ def sam_boundary_study(segmenter: SamSegmenter, tiles: Sequence[Any], masks: Seq
         for i, t, _, _, p, score in objects
     ]  # fmt: skip
     truth, boxes, points, pred = (np.stack([o[k] for o in objects]) for k in range(1, 5))
-    means = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
-    scores = (float(pred.sum() / truth.sum()), *means)
-    model = (segmenter.untrained, segmenter.model_type)
-    return BoundaryStudy(*scores, float(tolerance), rows, *model, pred, truth, boxes, points)
+    iou, boundary_f = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
+    return BoundaryStudy(float(pred.sum() / truth.sum()), iou, boundary_f, float(tolerance), rows,
+                         segmenter.untrained, segmenter.model_type, pred, truth, boxes, points)
 
 
 @dataclass
