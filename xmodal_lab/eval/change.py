@@ -33,7 +33,6 @@ def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> dict[str, float]:
     """AUC and AP (NaN for one-class truth); with a threshold, precision, recall and F1 of ``score > it``."""
     from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
-
     s, t = _flat(scores, truth)
     both = 0 < t.sum() < t.size  # AUC and AP need both classes
     auc, ap = (float(f(t, s)) if both else float("nan") for f in (roc_auc_score, average_precision_score))

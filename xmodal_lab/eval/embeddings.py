@@ -34,7 +34,6 @@ def embed_batches(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     from tqdm.auto import tqdm
-
     device = requested_device(device) if device is not None else next(model.parameters()).device
     context = [key for key in CONTEXT if key in inspect.signature(model.embed).parameters]
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs)

@@ -136,7 +136,6 @@ class _RowBuffer:
     def write_until(self, dst: Any, end: int, output: str) -> None:
         """Write the rows above ``end`` (final) to ``dst``, a tile's rows at a time; the buffer moves down."""
         from rasterio.windows import Window
-
         while self.top < end:
             rows = min(end - self.top, self.weights.shape[0])
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -157,7 +156,6 @@ class _RowBuffer:
 def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: str, output: str,
                   batch_size: Any, tta: Any) -> None:  # fmt: skip
     import rasterio
-
     for name, value, low in (("tile", tile, 1), ("overlap", overlap, 0), ("batch_size", batch_size, 1)):
         if check_whole(value, name) < low:
             raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
@@ -203,7 +201,6 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     from xmodal_lab.data.rasters import PairedRasterDataset
 
     from .embed_raster import tile_windows
-
     path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
     logits_of = _logits_fn(model)
@@ -241,7 +238,6 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     def write(tmp: Path) -> None:
         import rasterio
         import rasterio.shutil
-
         rows_tmp = tmp.with_name(tmp.name + ".rows.tif")  # in the target folder, removed whatever happens
         try:
             buffer = None
@@ -292,7 +288,6 @@ def _same_rasters(a: Path, b: Path, rows: int) -> bool:
     """Grid, CRS and every value of two rasters equal, read ``rows`` rows at a time."""
     import rasterio
     from rasterio.windows import Window
-
     with rasterio.open(a) as x, rasterio.open(b) as y:
         if any(getattr(x, a) != getattr(y, a) for a in ("count", "shape", "crs", "transform", "dtypes")):
             return False
@@ -315,7 +310,6 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
     import rasterio
     from rasterio.features import shapes
     from shapely.geometry import shape
-
     path = check_new(out_path, "GeoPackage or GeoParquet", (".gpkg", ".parquet", ".geoparquet"))
     if not Path(mask_path).is_file():
         raise InputValueError(f"{mask_path}: label raster not found; check the path")

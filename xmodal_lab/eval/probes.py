@@ -30,7 +30,6 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
         # a label present in no tile or in every tile teaches nothing

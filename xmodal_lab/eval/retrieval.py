@@ -87,13 +87,11 @@ def _reduce(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
     if method == "umap":
         try:
             import umap
-
             reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1)
             return reducer.fit_transform(x), "umap"
         except Exception as error:  # numba or a tiny N can fail: the lesson must go on
             warnings.warn(f"UMAP failed ({error}); using PCA instead", stacklevel=3)
     from sklearn.decomposition import PCA
-
     return PCA(n_components=2, svd_solver="full").fit_transform(x), "pca"
 
 

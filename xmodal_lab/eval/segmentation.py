@@ -117,7 +117,6 @@ def to_polygons(mask: Any, transform: Any, crs: Any, min_area: float = 0.0,
     from rasterio.crs import CRS
     from rasterio.features import shapes
     from shapely.geometry import shape
-
     m = _bool(getattr(mask, "masks", mask), "mask")
     if m.ndim == 2:
         m = m[None]

@@ -24,7 +24,6 @@ CONTEXT_TILES = 4  # side of segment_region's reference window, in tiles
 def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: str, grid_crs: str) -> tuple:
     """``(row, col)`` of a point in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
     from xmodal_lab.data.geo import transformer
-
     if str(crs) != grid_crs:
         x, y = transformer(str(crs), grid_crs).transform(x, y)
     row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
@@ -71,7 +70,6 @@ def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None =
 def export_vectors(collection: dict, out_path: str | Path, layer: str = "selection") -> Path:
     """Write a FeatureCollection to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file and read it back."""
     import geopandas as gpd
-
     path = check_new(out_path, "GeoPackage or GeoJSON", (".gpkg", ".geojson", ".json"))
     if not collection.get("features"):
         raise ValueError("export_vectors: the collection has no features; lower the threshold or click elsewhere")
@@ -117,7 +115,6 @@ def segment_region(model: Any, tiles: TileEmbeddings, x: float, y: float, crs: s
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
     from xmodal_lab.segment import one_shot_segment
-
     if tiles.s1_path is None or tiles.s2_path is None:
         raise ValueError("segment_region: tiles must come from embed_raster (they name their files)")
     row, col = _pixel(tiles.source_transform, tiles.source_shape, x, y, crs, tiles.crs)

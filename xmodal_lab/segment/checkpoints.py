@@ -188,7 +188,6 @@ def _md5(path: Path) -> str:
 
 def _fetch(url: str, dest: Path, timeout: float) -> None:
     import requests
-
     with requests.get(url, stream=True, timeout=timeout) as r:
         r.raise_for_status()
         with open(dest, "wb") as f:
