@@ -24,19 +24,13 @@ from .tile_query import (
 )
 
 __all__ = [
-    "footprint_views", "knn_across_gsds",
-    "best_threshold", "change_detection_report", "change_detection_scores", "change_metrics",
-    "embedding_change", "pixel_difference",
+    "footprint_views", "knn_across_gsds", "best_threshold", "change_detection_report",
+    "change_detection_scores", "change_metrics", "embedding_change", "pixel_difference",
     "band_threshold_baseline", "confusion_matrix", "evaluate_segmentation", "scores_from_confusion",
-    "segmentation_scores",
-    "TileEmbeddings", "embed_raster", "embeddings_to_geoparquet",
-    "embed_dataset",
-    "predict_raster", "raster_to_vectors",
-    "cross_modal_transfer", "knn_accuracy", "label_efficiency", "linear_probe",
-    "project_2d",
-    "bottomk_matches", "cosine_similarity", "match_ranks", "retrieval_metrics", "topk_matches",
-    "SeedSpread", "SeedSpreads", "over_seeds",
-    "OverestimationReport", "boundary_overestimation", "iou", "to_polygons",
-    "RegionMask", "export_vectors", "grid_to_polygons", "segment_region", "similarity_grid",
-    "threshold_grid", "tile_at",
+    "segmentation_scores", "TileEmbeddings", "embed_raster", "embeddings_to_geoparquet", "embed_dataset",
+    "predict_raster", "raster_to_vectors", "cross_modal_transfer", "knn_accuracy", "label_efficiency",
+    "linear_probe", "project_2d", "bottomk_matches", "cosine_similarity", "match_ranks", "retrieval_metrics",
+    "topk_matches", "SeedSpread", "SeedSpreads", "over_seeds", "OverestimationReport",
+    "boundary_overestimation", "iou", "to_polygons", "RegionMask", "export_vectors", "grid_to_polygons",
+    "segment_region", "similarity_grid", "threshold_grid", "tile_at",
 ]  # fmt: skip
