@@ -54,8 +54,7 @@ def best_threshold(scores: Any, truth: Any) -> float:
     order = np.argsort(s)
     above = s.size - np.searchsorted(s[order], candidates, side="right")  # predicted "changed" per candidate
     tp = np.concatenate([[0], np.cumsum(t[order][::-1])])[above]  # true changes among the highest scores
-    f1 = 2 * tp / (above + t.sum())
-    return float(candidates[int(np.argmax(f1))])
+    return float(candidates[int(np.argmax(2 * tp / (above + t.sum())))])  # the best F1
 
 
 @torch.no_grad()

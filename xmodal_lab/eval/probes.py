@@ -81,8 +81,7 @@ def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.n
     picked = []
     for cls in np.unique(labels):
         idx = np.flatnonzero(labels == cls)
-        n = max(1, int(round(fraction * len(idx))))
-        picked.append(rng.choice(idx, size=n, replace=False))
+        picked.append(rng.choice(idx, size=max(1, int(round(fraction * len(idx)))), replace=False))
     return np.sort(np.concatenate(picked))
 
 

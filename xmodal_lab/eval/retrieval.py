@@ -113,8 +113,7 @@ def project_2d(s1: Any, s2: Any, method: str = "umap", seed: int = 0) -> dict[st
     x = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
     coords, used = _reduce(x, method, seed)
     pa, pb = coords[: len(a)], coords[len(a) :]
-    shuffled = pb[np.random.default_rng(seed).permutation(len(a))]
-    baseline = np.linalg.norm(pa - shuffled, axis=1).mean()
+    baseline = np.linalg.norm(pa - pb[np.random.default_rng(seed).permutation(len(a))], axis=1).mean()
     return {
         "s1": pa, "s2": pb, "segments": np.stack([pa, pb], axis=1), "method": used,
         "pair_distance": float(np.linalg.norm(pa - pb, axis=1).mean() / (baseline + 1e-12)),
