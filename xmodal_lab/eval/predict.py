@@ -212,8 +212,7 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
     row_w = dict(zip(row_starts, blend_weights(row_starts, ds.height, tile, overlap, blend)))
     col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
-    epsg = ds.crs.to_epsg()
-    crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
+    crs = f"EPSG:{epsg}" if (epsg := ds.crs.to_epsg()) else ds.crs.to_wkt()
     tags = {
         "source": "xmodal_lab.eval.predict_raster",
         "model": str(getattr(model, "name", type(model).__name__)),
