@@ -88,9 +88,8 @@ def embed_dataset(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
                   pass_keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
 
-    The first item's units are checked first. Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus
-    ``labels``, ``dominant_class``, ``lat``, ``lon``, ``gsd`` and the :data:`METADATA` the data gives.
-    ``pass_keys`` are more batch entries passed to ``embed`` by name (e.g. ``("cloud_mask",)`` for CROMA).
+    Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus the labels, places and :data:`METADATA` the
+    data gives; ``pass_keys`` are more batch entries for ``embed`` (e.g. ``("cloud_mask",)`` for CROMA).
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")

@@ -34,9 +34,8 @@ def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
                   blend: str) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
-    ``"cosine"``: a Tukey window, 1 where no other tile reaches and ``sin^2(pi (i + 1/2) / (2 overlap))`` over
-    each overlap, so two tapers sum to 1 (none towards the scene's edge). ``"none"``: 1 on the tile's share
-    of the overlaps (cut in their middle), 0 elsewhere: centre-crop stitching.
+    ``"cosine"``: 1, and ``sin^2(pi (i + 1/2) / (2 overlap))`` over each inner overlap (two sum to 1);
+    ``"none"``: 1 on the tile's share of the overlaps (cut in their middle), else 0.
     """
     i = np.arange(tile, dtype=np.float64)
     ramp = np.sin(np.pi * (i[:overlap] + 0.5) / (2 * overlap)) ** 2
@@ -301,9 +300,8 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
                       classes: Sequence[int] | Mapping[int, str] | None = None) -> Path:  # fmt: skip
     """Polygons of a label raster (one band of class ids) in its CRS, written to a new GeoPackage or GeoParquet.
 
-    Each polygon has ``class`` (the id), ``name`` (when ``classes`` maps ids to names) and ``area`` (squared
-    CRS units); touching pixels of one class merge (4-connected). ``classes`` picks the ids to keep (default
-    every id but nodata); smaller polygons than ``min_area`` are dropped. Suffix: ``.gpkg`` or ``.parquet``.
+    Polygons (4-connected) of the ``classes`` ids (default: all) with ``area`` at least ``min_area`` carry
+    ``class``, ``area`` and, when ``classes`` maps ids to names, ``name``.
     """
     import geopandas as gpd
     import rasterio

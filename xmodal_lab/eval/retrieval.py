@@ -98,9 +98,8 @@ def _reduce(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
 def project_2d(s1: Any, s2: Any, method: str = "umap", seed: int = 0) -> dict[str, Any]:
     """Project radar and optical embeddings ``[N, D]`` into one 2-D map (UMAP, or PCA as a fallback).
 
-    Both are fitted together, so a radar point's distance to its optical partner means something.
-    ``pair_distance`` is the mean partner distance over that of random pairs (1 unrelated, 0 together);
-    ``segments`` ``[N, 2, 2]`` join partners for a ``LineCollection``.
+    Both are fitted together; ``pair_distance`` is the mean partner distance over that of random pairs (1
+    unrelated, 0 together); ``segments`` ``[N, 2, 2]`` join partners for a ``LineCollection``.
     """
     a, b = np.asarray(s1, dtype=np.float32), np.asarray(s2, dtype=np.float32)
     if a.ndim != 2 or a.shape != b.shape:

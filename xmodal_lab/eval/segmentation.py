@@ -36,9 +36,8 @@ def iou(pred: Any, true: Any) -> float:
 class OverestimationReport:
     """How much larger (or smaller) the predicted objects are than the true ones.
 
-    ``area_ratio`` is predicted / true area on the true objects; ``unmatched_area`` counts predicted pixels
-    touching no true object; ``extra_near_boundary`` is the fraction of the extra pixels within ``band`` px of
-    a true boundary (near 1: boundaries drawn too far out, near 0: leaks far away).
+    ``area_ratio``: predicted / true area on the true objects; ``unmatched_area``: predicted pixels touching
+    no true object; ``extra_near_boundary``: the extra pixels' share within ``band`` px of a true boundary.
     """
 
     area_ratio: float

@@ -87,9 +87,8 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
 
 @dataclass
 class RegionMask:
-    """A mask over a whole raster from :func:`segment_region`.
+    """A mask over a whole raster from :func:`segment_region`, on the optical grid (False/NaN: dropped).
 
-    ``mask`` and ``confidence`` ``[H, W]`` lie on the optical grid (False / NaN on dropped tiles);
     ``reference_tile`` is the tile under the click (-1 when dropped), ``point`` its optical pixel.
     """
 

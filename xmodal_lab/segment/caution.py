@@ -146,8 +146,7 @@ def real_composite_study(
 ) -> RealCompositeStudy:
     """Zero-shot, PerSAM and the boundary study of a trained SAM on real pairs' optical tiles ``s2 [12, H, W]``.
 
-    Real pairs have no labels: each tile's concept is ``band`` above ``threshold``, kept where it covers
-    ``coverage``; the tile covered closest to one half is PerSAM's reference, the others its targets.
+    Concept: ``band > threshold`` where it covers ``coverage``; the tile nearest half is PerSAM's reference.
     """
     require_trained(segmenter, "real_composite_study")
     tiles, masks = [], []

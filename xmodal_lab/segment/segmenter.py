@@ -47,8 +47,7 @@ class SamMasks:
 def automatic_settings(image_side: int, untrained: bool = False, **overrides: Any) -> dict[str, Any]:
     """``SamAutomaticMaskGenerator`` arguments for a tile whose longer side is ``image_side`` pixels.
 
-    Quality thresholds sit below SAM's photo defaults (0.88 / 0.95): fields, water and forest have soft edges.
-    One grid point per 4 pixels (8 to 32 a side); an untrained SAM gets thresholds 0 (its scores are noise).
+    Thresholds under SAM's photo defaults (soft edges: fields, water, forest; 0 untrained); a point per 4 px.
     """
     return {
         "points_per_side": int(min(32, max(8, image_side // 4))), "points_per_batch": 64,
@@ -160,8 +159,8 @@ class SamSegmenter:
                 multimask: bool = True) -> SamMasks:
         """Masks for any combination of prompts on the current tile.
 
-        ``points [N, 2]`` ``(x, y)`` with ``labels [N]`` (1 on the object, 0 not), ``box (x0, y0, x1, y1)``,
-        ``mask_input [1, 4h, 4w]`` an earlier ``low_res_logits``; ``multimask``: SAM's three candidates.
+        ``points [N, 2]`` ``(x, y)``, ``labels [N]`` (1: object), ``box (x0, y0, x1, y1)``; ``mask_input``:
+        an earlier ``low_res_logits [1, 4h, 4w]``; ``multimask``: SAM's three candidates.
         """
         self._need_image()
         pts = lab = None
