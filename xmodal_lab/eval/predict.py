@@ -184,17 +184,15 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                    tile: int = 32, overlap: int = 8, blend: str = "cosine", tta: bool = False,
                    output: str = "probabilities", batch_size: int = 32, rows: int = 256,
                    progress: bool = False, **dataset_kwargs: Any) -> Path:  # fmt: skip
-    """Predict every pixel of a co-registered S1/S2 GeoTIFF pair and write a Cloud-Optimised GeoTIFF.
+    """Predict every pixel of a co-registered S1/S2 GeoTIFF pair into a new Cloud-Optimised GeoTIFF.
 
     ``model`` is a ``SegmentationModel`` or a callable ``batch -> logits [B, K, H, W]`` (or a dict with
     ``"logits"``); ``batch`` holds ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance. The radar file
-    must lie on the optical file's grid, which is the output's. Tiles of ``tile`` px share ``overlap`` px
-    with their neighbours; ``blend="cosine"`` tapers their weights over the overlaps (:func:`blend_weights`),
-    ``"none"`` cuts the overlaps in the middle. ``tta`` averages the 8 dihedral views of each tile, turned
-    back. ``output="probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN), ``"labels"`` uint8 argmax
-    ids ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per
-    model call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
-    Nothing is overwritten, nothing published on failure.
+    must lie on the optical file's grid, which is the output's. Tiles of ``tile`` px share ``overlap`` px,
+    blended as :func:`blend_weights`; ``tta`` averages the 8 dihedral views of each tile, turned back.
+    ``output="probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN), ``"labels"`` uint8 argmax ids
+    ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per model
+    call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
     """
     from xmodal_lab.data.collate import collate_pairs
     from xmodal_lab.data.rasters import PairedRasterDataset
