@@ -194,6 +194,9 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per model
     call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
     """
+    import rasterio
+    import rasterio.shutil
+
     from xmodal_lab.data.collate import collate_pairs
     from xmodal_lab.data.rasters import PairedRasterDataset
 
@@ -231,9 +234,7 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
             for index, _, _, nodata in pending:
                 yield ds.windows[index], nodata, None if nodata.all() else next(probs)
 
-    def write(tmp: Path) -> None:
-        import rasterio
-        import rasterio.shutil
+    with _inference(model) as device, publishing(path, "GeoTIFF", writer_creates=True) as tmp:
         rows_tmp = tmp.with_name(tmp.name + ".rows.tif")  # in the target folder, removed whatever happens
         try:
             buffer = None
@@ -271,10 +272,6 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                 raise OutputWriteError(f"GeoTIFF {path} was not written: the COG does not read back")
         finally:
             rows_tmp.unlink(missing_ok=True)
-
-    with _inference(model) as device:
-        with publishing(path, "GeoTIFF", writer_creates=True) as tmp:
-            write(tmp)
     if progress:
         print()
     return path
