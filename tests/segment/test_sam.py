@@ -7,7 +7,7 @@ import torch
 from xmodal_lab import segment as S
 from xmodal_lab.errors import CheckpointError
 from xmodal_lab.segment import checkpoints
-from xmodal_lab.segment.confidence import cosine_confidence
+from xmodal_lab.segment.oneshot import cosine_confidence
 
 pytestmark = pytest.mark.filterwarnings("ignore::xmodal_lab.segment.UntrainedSAMWarning")
 

@@ -38,16 +38,14 @@ def knn_across_gsds(models: Mapping[str, nn.Module], fit_views: Mapping[float, S
                     temperature: float | None = 0.07) -> dict[str, dict[float, float]]:  # fmt: skip
     """``{name: {gsd: accuracy}}`` of a kNN per model and GSD, fitted and tested at that GSD on other places.
 
-    Tiles are labelled by their dominant class and compared by their optical embeddings, next to ``"raw
-    pixels"`` and ``"majority"`` baselines. ``temperature`` weights votes ``exp(cos / temperature)``
-    (Scale-MAE: ``k=20``, 0.07); ``None`` is a majority vote.
+    Tiles are labelled by dominant class, compared by optical embedding, beside "raw pixels" and "majority";
+    ``temperature`` as in :func:`knn_accuracy` (Scale-MAE: ``k=20``, 0.07).
     """
     if set(fit_views) != set(test_views):
-        fit, test = sorted(fit_views), sorted(test_views)
-        raise ValueError(f"knn_across_gsds: fit GSDs {fit} differ from test GSDs {test}")
+        raise ValueError(f"knn_across_gsds: fit GSDs {sorted(fit_views)} differ from test GSDs "
+                         f"{sorted(test_views)}")
     if not models:
         raise ValueError("knn_across_gsds: give at least one model")
-
     out: dict[str, dict[float, float]] = {name: {} for name in [*models, "raw pixels", "majority"]}
     for g in sorted(fit_views):
         fit, test = fit_views[g], test_views[g]

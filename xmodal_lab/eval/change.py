@@ -22,8 +22,7 @@ def _check_modality(modality: str) -> None:
 
 
 def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    t = np.asarray(truth).astype(bool).ravel()
+    s, t = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(truth).astype(bool).ravel()
     if s.shape != t.shape:
         raise ValueError(f"{s.size} scores but {t.size} truth values")
     if not np.isfinite(s).all():
@@ -34,7 +33,6 @@ def _flat(scores: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 def change_metrics(scores: Any, truth: Any, threshold: float | None = None) -> dict[str, float]:
     """AUC and AP (NaN for one-class truth); with a threshold, precision, recall and F1 of ``score > it``."""
     from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
-
     s, t = _flat(scores, truth)
     both = 0 < t.sum() < t.size  # AUC and AP need both classes
     auc, ap = (float(f(t, s)) if both else float("nan") for f in (roc_auc_score, average_precision_score))
@@ -56,8 +54,7 @@ def best_threshold(scores: Any, truth: Any) -> float:
     order = np.argsort(s)
     above = s.size - np.searchsorted(s[order], candidates, side="right")  # predicted "changed" per candidate
     tp = np.concatenate([[0], np.cumsum(t[order][::-1])])[above]  # true changes among the highest scores
-    f1 = 2 * tp / (above + t.sum())
-    return float(candidates[int(np.argmax(f1))])
+    return float(candidates[int(np.argmax(2 * tp / (above + t.sum())))])  # the best F1
 
 
 @torch.no_grad()
@@ -110,11 +107,11 @@ def change_detection_scores(model: torch.nn.Module | None, data: Dataset | Itera
         add("pixel tile", diff.mean(dim=(1, 2)), tile_truth)
         add("pixel pixel", diff, mask > 0)
         if model is not None:
-            tile = embedding_change(model, batch["before"], batch["after"], modality, "tile")  # [B]
+            tile = embedding_change(model, batch["before"], batch["after"], modality)  # [B]
+            add("embedding tile", tile, tile_truth)
             patch = embedding_change(model, batch["before"], batch["after"], modality, "patch")  # [B, h, w]
             grid = tuple(patch.shape[-2:])
             patch_truth = pool_to_grid(mask, grid) >= 0.5  # a patch changed when half its pixels did
-            add("embedding tile", tile, tile_truth)
             add("embedding patch", patch, patch_truth)
             add("pixel patch", pool_to_grid(diff, grid), patch_truth)
     return {name: {key: np.concatenate(v) for key, v in entry.items()} for name, entry in parts.items()}

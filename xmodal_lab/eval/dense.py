@@ -17,7 +17,7 @@ def _class_ids(x: Any, name: str) -> torch.Tensor:
     t = torch.as_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else np.asarray(x)).flatten()
     if t.is_floating_point() and not bool((t == t.round()).all()):
         raise InputTypeError(f"{name}: expected class ids, got fractional floats (probabilities or logits?); "
-                             f"pass the class map, e.g. probs.argmax(axis=1)")
+                             "pass the class map, e.g. probs.argmax(axis=1)")
     return t.long()
 
 
@@ -80,11 +80,7 @@ def evaluate_segmentation(model: torch.nn.Module, data: Dataset, batch_size: int
 
 
 def band_threshold_baseline(labelled: Dataset, test: Dataset) -> dict[str, Any]:
-    """The classical one-band water map ``VV < t``, the baseline every learned flood map should beat.
-
-    ``t`` maximises the labelled scenes' mIoU over 101 quantiles of radar VV (band 0 of ``"s1"``); the scores
-    on ``test`` come with ``"threshold"``.
-    """
+    """The one-band water map ``VV < t`` every flood map should beat; ``t``: best mIoU of 101 VV quantiles."""
     if len(labelled) == 0 or len(test) == 0:
         raise ValueError("band_threshold_baseline: the labelled and the test scenes must not be empty")
 
@@ -101,6 +97,4 @@ def band_threshold_baseline(labelled: Dataset, test: Dataset) -> dict[str, Any]:
     candidates = torch.quantile(x, torch.linspace(0.01, 0.99, 101))
     best = max(candidates.tolist(), key=lambda t: segmentation_scores(x < t, y, 2)["mIoU"])
     xt, yt = stack(test)
-    out = segmentation_scores(xt < best, yt, 2)
-    out["threshold"] = float(best)
-    return out
+    return {**segmentation_scores(xt < best, yt, 2), "threshold": float(best)}

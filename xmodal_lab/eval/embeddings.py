@@ -42,10 +42,8 @@ def embed_each(model: torch.nn.Module, batches: Iterable[dict[str, Any]], device
                total: int | None = None) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
     """:func:`embed_batches` over batches already collated (``{"s1": [B, 2, H, W], "s2": ..., "gsd": [B]}``)."""
     from tqdm.auto import tqdm
-
     device = requested_device(device) if device is not None else next(model.parameters()).device
-    accepted = inspect.signature(model.embed).parameters
-    context = [key for key in CONTEXT if key in accepted]
+    context = [key for key in CONTEXT if key in inspect.signature(model.embed).parameters]
     was_training = model.training
     model.eval()
     try:
@@ -97,9 +95,8 @@ def embed_dataset(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
                   pass_keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Embed every item of a pair dataset with ``model.embed``, for any model of the kit.
 
-    The first item's units are checked first. Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus
-    ``labels``, ``dominant_class``, ``lat``, ``lon``, ``gsd`` and the :data:`METADATA` the data gives.
-    ``pass_keys`` are more batch entries passed to ``embed`` by name (e.g. ``("cloud_mask",)`` for CROMA).
+    Returns the model's ``{"s1", "s2", "joint": [N, D]}`` plus the labels, places and :data:`METADATA` the
+    data gives; ``pass_keys`` are more batch entries for ``embed`` (e.g. ``("cloud_mask",)`` for CROMA).
     """
     if len(data) == 0:
         raise ValueError("embed_dataset: the dataset is empty")

@@ -1,12 +1,9 @@
-"""Whole-scene predictions: a segmentation model over a GeoTIFF pair, stitched into one COG, and its polygons.
-
-Overlapping tiles are blended with a cosine (Hann) weight, so edges leave no seams; finished rows are written
-at once, so memory does not grow with the scene (as geoai's ``predict_geotiff``).
-"""
+"""Whole-scene predictions: tiles of a GeoTIFF pair blended without seams into one COG; its polygons."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,9 +34,8 @@ def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
                   blend: str) -> list[np.ndarray]:
     """One weight vector ``[tile]`` per tile along an axis.
 
-    ``"cosine"``: a Tukey window, 1 where no other tile reaches and ``sin^2(pi (i + 1/2) / (2 overlap))`` over
-    each overlap, so two tapers sum to 1 (none towards the scene's edge). ``"none"``: 1 on the tile's share
-    of the overlaps (cut in their middle), 0 elsewhere: centre-crop stitching.
+    ``"cosine"``: 1, and ``sin^2(pi (i + 1/2) / (2 overlap))`` over each inner overlap (two sum to 1);
+    ``"none"``: 1 on the tile's share of the overlaps (cut in their middle), else 0.
     """
     i = np.arange(tile, dtype=np.float64)
     ramp = np.sin(np.pi * (i[:overlap] + 0.5) / (2 * overlap)) ** 2
@@ -60,7 +56,7 @@ def blend_weights(starts: Sequence[int], length: int, tile: int, overlap: int,
 
 
 def dihedral(x: Tensor, k: int) -> Tensor:
-    """Transform ``k`` in 0..7 of the square's symmetries on the last two axes: ``k % 4`` quarter turns, then a flip for ``k >= 4``."""
+    """Symmetry ``k`` in 0..7 on the last two axes: ``k % 4`` quarter turns, then a flip if ``k >= 4``."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
     return torch.flip(x, dims=(-1,)) if k >= 4 else x
 
@@ -77,9 +73,8 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
     if callable(getattr(model, "logits", None)):
         return model.logits
     if not callable(model):
-        raise InputTypeError(
-            "model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W], "
-            f"got {type(model).__name__}")
+        raise InputTypeError("model: expected a SegmentationModel or a callable batch -> logits [B, K, H, W],"
+                             f" got {type(model).__name__}")
 
     def call(batch: dict) -> Tensor:
         out = model(batch)
@@ -95,40 +90,35 @@ def _logits_fn(model: Any) -> Callable[[dict], Tensor]:
 @contextlib.contextmanager
 def _inference(model: Any) -> Iterator[torch.device]:
     """Eval mode and no gradients while predicting; the model's training mode is restored after."""
-    is_module = isinstance(model, torch.nn.Module)
-    was_training = is_module and model.training
-    if is_module:
-        model.eval()
+    module = model if isinstance(model, torch.nn.Module) else torch.nn.Module()
+    was_training = module.training
+    module.eval()
     try:
         with torch.no_grad():
-            first = next(model.parameters(), None) if is_module else None
-            yield first.device if first is not None else torch.device("cpu")
+            yield next(module.parameters(), torch.empty(0)).device
     finally:
-        if is_module:
-            model.train(was_training)
+        module.train(was_training)
 
 
 def _probabilities(logits_of: Callable[[dict], Tensor], batch: dict, tta: bool, tile: int) -> np.ndarray:
     """Class probabilities ``[B, K, tile, tile]``, averaged over the 8 dihedral views when ``tta``."""
-    total = None
+    total, b = None, batch["s1"].shape[0]
     views = range(8) if tta else range(1)
     for k in views:
         logits = logits_of({**batch, "s1": dihedral(batch["s1"], k), "s2": dihedral(batch["s2"], k)})
-        b = batch["s1"].shape[0]
         if logits.ndim != 4 or logits.shape[0] != b or tuple(logits.shape[-2:]) != (tile, tile):
-            raise InputValueError(
-                f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got {tuple(logits.shape)}")
+            raise InputValueError(f"model: expected logits [B, K, H, W] = [{b}, K, {tile}, {tile}], got "
+                                  f"{tuple(logits.shape)}")
         if logits.shape[1] < 2:
-            raise InputValueError(
-                f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for one score z, "
-                "return torch.cat([-z, z], dim=1)")
+            raise InputValueError(f"model: expected logits of at least 2 classes, got {logits.shape[1]}; for "
+                                  "one score z, return torch.cat([-z, z], dim=1)")
         p = undo_dihedral(torch.softmax(logits.float(), dim=1), k)
         total = p if total is None else total + p
     return (total / len(views)).cpu().numpy()
 
 
 class _RowBuffer:
-    """Weighted sums of the rows that tiles in flight cover, ``[K, tile, W]``; finished rows are handed out."""
+    """Weighted sums ``[K, tile, W]`` of the rows tiles in flight cover; finished rows are written out."""
 
     def __init__(self, classes: int, tile: int, width: int) -> None:
         self.sums = np.zeros((classes, tile, width), np.float32)
@@ -136,40 +126,44 @@ class _RowBuffer:
         self.invalid = np.zeros((tile, width), bool)
         self.top = 0
 
-    def add(self, row: int, col: int, probs: np.ndarray | None, weight: np.ndarray,
-            invalid: np.ndarray) -> None:
+    def add(self, row: int, col: int, probs: np.ndarray, weight: np.ndarray, invalid: np.ndarray) -> None:
         r, t = row - self.top, weight.shape[0]
         self.invalid[r : r + t, col : col + t] |= invalid
-        if probs is not None:
-            self.sums[:, r : r + t, col : col + t] += probs * weight
-            self.weights[r : r + t, col : col + t] += weight
+        self.sums[:, r : r + t, col : col + t] += probs * weight
+        self.weights[r : r + t, col : col + t] += weight
 
-    def pop(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``rows`` rows as ``(probabilities [K, rows, W], nodata [rows, W])``; the buffer moves down."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = self.sums[:, :rows] / self.weights[:rows]
-        nodata = self.invalid[:rows] | (self.weights[:rows] == 0)
-        for a in (self.sums, self.weights, self.invalid):
-            a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
-            a[..., a.shape[-2] - rows :, :] = 0
-        self.top += rows
-        return probs, nodata
+    def write_until(self, dst: Any, end: int, output: str) -> None:
+        """Write the rows above ``end`` (final) to ``dst``, a tile's rows at a time; the buffer moves down."""
+        from rasterio.windows import Window
+        while self.top < end:
+            rows = min(end - self.top, self.weights.shape[0])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                probs = self.sums[:, :rows] / self.weights[:rows]
+            nodata = self.invalid[:rows] | (self.weights[:rows] == 0)
+            if output == "probabilities":
+                values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
+            else:
+                labels = np.nan_to_num(probs).argmax(axis=0)
+                values = np.where(nodata, LABEL_NODATA, labels).astype(np.uint8)[None]
+            dst.write(values, window=Window(0, self.top, dst.width, rows))
+            for a in (self.sums, self.weights, self.invalid):
+                a[..., : a.shape[-2] - rows, :] = a[..., rows:, :].copy()
+                a[..., a.shape[-2] - rows :, :] = 0
+            self.top += rows
 
 
 def _check_inputs(s1_path: Any, s2_path: Any, tile: Any, overlap: Any, blend: str, output: str,
                   batch_size: Any, tta: Any) -> None:  # fmt: skip
     import rasterio
-
     for name, value, low in (("tile", tile, 1), ("overlap", overlap, 0), ("batch_size", batch_size, 1)):
         if check_whole(value, name) < low:
             raise InputValueError(f"{name}: expected a whole number >= {low}, got {value}")
     if overlap >= tile:
-        raise InputValueError(
-            f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. tile // 4")
-    if blend not in BLENDS:
-        raise InputValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
-    if output not in OUTPUTS:
-        raise InputValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+        raise InputValueError(f"overlap: expected fewer pixels than the tile ({tile}), got {overlap}; e.g. "
+                              "tile // 4")
+    for name, value, allowed in (("blend", blend, BLENDS), ("output", output, OUTPUTS)):
+        if value not in allowed:
+            raise InputValueError(f"{name}: expected one of {allowed}, got {value!r}")
     if not isinstance(tta, bool):
         raise InputTypeError(f"tta: expected True or False, got {tta!r}")
     for path, what in ((s1_path, "Sentinel-1"), (s2_path, "Sentinel-2")):
@@ -190,27 +184,23 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                    tile: int = 32, overlap: int = 8, blend: str = "cosine", tta: bool = False,
                    output: str = "probabilities", batch_size: int = 32, rows: int = 256,
                    progress: bool = False, **dataset_kwargs: Any) -> Path:  # fmt: skip
-    """Predict every pixel of a co-registered S1/S2 GeoTIFF pair and write a Cloud-Optimised GeoTIFF.
+    """Predict every pixel of a co-registered S1/S2 GeoTIFF pair into a new Cloud-Optimised GeoTIFF.
 
     ``model`` is a ``SegmentationModel`` or a callable ``batch -> logits [B, K, H, W]`` (or a dict with
     ``"logits"``); ``batch`` holds ``s1 [B, 2, H, W]`` dB and ``s2 [B, 12, H, W]`` reflectance. The radar file
-    must lie on the optical file's grid, which is the output's. Tiles of ``tile`` px share ``overlap`` px
-    with their neighbours; ``blend="cosine"`` tapers their weights over the overlaps (:func:`blend_weights`),
-    ``"none"`` cuts the overlaps in the middle. ``tta`` averages the 8 dihedral views of each tile, turned
-    back. ``output="probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN), ``"labels"`` uint8 argmax
-    ids ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per
-    model call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
-
-    Raises:
-        InputValueError: bad settings, missing files, grids that differ, logits not per pixel or of one class
-            (InputTypeError: non-integer sizes, a non-callable model).
-        OutputExistsError: ``out_path`` exists (nothing is overwritten; nothing is published on failure).
+    must lie on the optical file's grid, which is the output's. Tiles of ``tile`` px share ``overlap`` px,
+    blended as :func:`blend_weights`; ``tta`` averages the 8 dihedral views of each tile, turned back.
+    ``output="probabilities"`` writes float32 ``[K, H, W]`` (nodata NaN), ``"labels"`` uint8 argmax ids
+    ``[1, H, W]`` (nodata 255); pixels missing in either input are nodata. ``batch_size`` tiles go per model
+    call, ``rows`` input rows are read at a time; ``dataset_kwargs`` go to ``PairedRasterDataset``.
     """
+    import rasterio
+    import rasterio.shutil
+
     from xmodal_lab.data.collate import collate_pairs
     from xmodal_lab.data.rasters import PairedRasterDataset
 
     from .embed_raster import tile_windows
-
     path = check_new(out_path, "GeoTIFF", (".tif", ".tiff"))
     _check_inputs(s1_path, s2_path, tile, overlap, blend, output, batch_size, tta)
     logits_of = _logits_fn(model)
@@ -222,47 +212,32 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     ds.windows = [(r, c) for r in row_starts for c in col_starts]  # the whole scene, edges included
     row_w = dict(zip(row_starts, blend_weights(row_starts, ds.height, tile, overlap, blend)))
     col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
-    epsg = ds.crs.to_epsg()
-    crs = f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
-    name = str(getattr(model, "name", type(model).__name__))
+    crs = f"EPSG:{epsg}" if (epsg := ds.crs.to_epsg()) else ds.crs.to_wkt()
     tags = {
-        "source": "xmodal_lab.eval.predict_raster", "model": name,
+        "source": "xmodal_lab.eval.predict_raster",
+        "model": str(getattr(model, "name", type(model).__name__)),
         "tile": str(tile), "overlap": str(overlap), "blend": blend, "tta": str(tta), "output": output,
         "s1_file": Path(s1_path).name, "s2_file": Path(s2_path).name,
     }  # fmt: skip
 
     def tiles_in_order() -> Iterator[tuple[tuple[int, int], np.ndarray, np.ndarray | None]]:
         """``(window, nodata [t, t], probabilities [K, t, t] or None for an empty tile)``, row by row."""
-        pending: list[dict] = []
-
-        def flush() -> Iterator:
-            full = [it for it in pending if not it["nodata_mask"].all()]
+        gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
+        tiles = tile_windows(ds, rows=rows)  # the kit's units, without BlockTiles' per-tile coordinates
+        while pending := list(itertools.islice(tiles, batch_size)):
+            full = [{"s1": s1, "s2": s2, "gsd": gsd} for _, s1, s2, nodata in pending if not nodata.all()]
             probs = iter(())
             if full:
-                batch = collate_pairs([{k: it[k] for k in ("s1", "s2", "gsd")} for it in full])
+                batch = collate_pairs(full)
                 batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
                 probs = iter(_probabilities(logits_of, batch, tta, tile))
-            for it in pending:
-                empty = it["nodata_mask"].all()
-                yield it["window"], it["nodata_mask"].numpy(), None if empty else next(probs)
-            pending.clear()
+            for index, _, _, nodata in pending:
+                yield ds.windows[index], nodata, None if nodata.all() else next(probs)
 
-        # the kit's units, without BlockTiles' per-tile coordinates (a list as long as the scene)
-        gsd = float(np.hypot(ds.grid_transform.a, ds.grid_transform.d))
-        for index, s1, s2, nodata in tile_windows(ds, rows=rows):
-            pending.append({"s1": s1, "s2": s2, "gsd": gsd, "nodata_mask": torch.from_numpy(nodata),
-                            "window": ds.windows[index]})  # fmt: skip
-            if len(pending) == batch_size:
-                yield from flush()
-        yield from flush()
-
-    def write(tmp: Path) -> None:
-        import rasterio
-        import rasterio.shutil
-
+    with _inference(model) as device, publishing(path, "GeoTIFF", writer_creates=True) as tmp:
         rows_tmp = tmp.with_name(tmp.name + ".rows.tif")  # in the target folder, removed whatever happens
         try:
-            buffer, done, dst, classes = None, 0, None, 0
+            buffer = None
             with contextlib.ExitStack() as stack:
                 for (row, col), nodata, probs in tiles_in_order():
                     if progress and col == col_starts[-1]:
@@ -274,20 +249,21 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                         if output == "labels" and classes > LABEL_NODATA:
                             raise InputValueError(f"output='labels': at most 255 classes, got {classes}")
                         buffer = _RowBuffer(classes, tile, ds.width)
-                        profile = _profile(ds, classes, output, crs)
-                        dst = stack.enter_context(rasterio.open(rows_tmp, "w", **profile))
-                    while buffer.top < row:  # rows above this tile row are final
-                        done = _write_rows(dst, buffer, min(row - buffer.top, tile), output)
+                        probabilities = output == "probabilities"
+                        dst = stack.enter_context(rasterio.open(
+                            rows_tmp, "w", driver="GTiff", width=ds.width, height=ds.height, crs=crs,
+                            transform=ds.grid_transform, count=classes if probabilities else 1,
+                            dtype="float32" if probabilities else "uint8",
+                            nodata=np.nan if probabilities else LABEL_NODATA, tiled=True, blockxsize=256,
+                            blockysize=256, compress="deflate"))  # fmt: skip
+                    buffer.write_until(dst, row, output)  # rows above this tile row are final
                     buffer.add(row, col, probs, np.outer(row_w[row], col_w[col]), nodata)
                 if buffer is None:
                     raise NodataError(f"{s1_path} / {s2_path}: every pixel is nodata in one of the files")
-                while buffer.top < ds.height:
-                    done = _write_rows(dst, buffer, min(ds.height - buffer.top, tile), output)
+                buffer.write_until(dst, ds.height, output)
                 names = tuple(f"class_{k}" for k in range(classes))
                 dst.descriptions = names if output == "probabilities" else ("class",)
                 dst.update_tags(**tags)
-            if done != ds.height:
-                raise OutputWriteError(f"{path}: wrote {done} of {ds.height} rows")
             with rasterio.open(rows_tmp) as src:
                 resampling = "AVERAGE" if output == "probabilities" else "MODE"
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
@@ -296,44 +272,15 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                 raise OutputWriteError(f"GeoTIFF {path} was not written: the COG does not read back")
         finally:
             rows_tmp.unlink(missing_ok=True)
-
-    with _inference(model) as device:
-        with publishing(path, "GeoTIFF", writer_creates=True) as tmp:
-            write(tmp)
     if progress:
         print()
     return path
-
-
-def _profile(ds: Any, classes: int, output: str, crs: str) -> dict[str, Any]:
-    probabilities = output == "probabilities"
-    return {
-        "driver": "GTiff", "width": ds.width, "height": ds.height, "crs": crs, "transform": ds.grid_transform,
-        "count": classes if probabilities else 1, "dtype": "float32" if probabilities else "uint8",
-        "nodata": np.nan if probabilities else LABEL_NODATA, "tiled": True, "blockxsize": 256,
-        "blockysize": 256, "compress": "deflate",
-    }  # fmt: skip
-
-
-def _write_rows(dst: Any, buffer: _RowBuffer, rows: int, output: str) -> int:
-    """Write the buffer's first ``rows`` rows; the number of rows written so far."""
-    from rasterio.windows import Window
-
-    top = buffer.top
-    probs, nodata = buffer.pop(rows)
-    if output == "probabilities":
-        values = np.where(nodata, np.float32(np.nan), probs).astype(np.float32)
-    else:
-        values = np.where(nodata, LABEL_NODATA, np.nan_to_num(probs).argmax(axis=0)).astype(np.uint8)[None]
-    dst.write(values, window=Window(0, top, dst.width, rows))
-    return top + rows
 
 
 def _same_rasters(a: Path, b: Path, rows: int) -> bool:
     """Grid, CRS and every value of two rasters equal, read ``rows`` rows at a time."""
     import rasterio
     from rasterio.windows import Window
-
     with rasterio.open(a) as x, rasterio.open(b) as y:
         if any(getattr(x, a) != getattr(y, a) for a in ("count", "shape", "crs", "transform", "dtypes")):
             return False
@@ -348,15 +295,13 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
                       classes: Sequence[int] | Mapping[int, str] | None = None) -> Path:  # fmt: skip
     """Polygons of a label raster (one band of class ids) in its CRS, written to a new GeoPackage or GeoParquet.
 
-    Each polygon has ``class`` (the id), ``name`` (when ``classes`` maps ids to names) and ``area`` (squared
-    CRS units); touching pixels of one class merge (4-connected). ``classes`` picks the ids to keep (default
-    every id but nodata); smaller polygons than ``min_area`` are dropped. Suffix: ``.gpkg`` or ``.parquet``.
+    Polygons (4-connected) of the ``classes`` ids (default: all) with ``area`` at least ``min_area`` carry
+    ``class``, ``area`` and, when ``classes`` maps ids to names, ``name``.
     """
     import geopandas as gpd
     import rasterio
     from rasterio.features import shapes
     from shapely.geometry import shape
-
     path = check_new(out_path, "GeoPackage or GeoParquet", (".gpkg", ".parquet", ".geoparquet"))
     if not Path(mask_path).is_file():
         raise InputValueError(f"{mask_path}: label raster not found; check the path")
@@ -370,20 +315,18 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
         if src.crs is None:
             raise InputValueError(f"{mask_path}: has no CRS; expected a georeferenced raster")
         labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs
-    names = dict(classes) if isinstance(classes, Mapping) else None
     keep = np.unique(labels[valid]) if classes is None else np.asarray(list(classes), dtype=np.int64)
     rows: dict[str, list] = {"class": [], "area": [], "geometry": []}
-    for value, geom in ((v, g) for g, v in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform,
-                                                      connectivity=4)):  # fmt: skip
-        polygon = shape(geom)
-        if polygon.area >= min_area:
+    for geom, value in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform,
+                              connectivity=4):
+        if (polygon := shape(geom)).area >= min_area:
             rows["class"].append(int(value))
             rows["area"].append(float(polygon.area))
             rows["geometry"].append(polygon)
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
     frame["class"] = frame["class"].astype(np.int64)
-    if names is not None:
-        frame.insert(1, "name", [names.get(c, str(c)) for c in frame["class"]])
+    if isinstance(classes, Mapping):
+        frame.insert(1, "name", [classes.get(c, str(c)) for c in frame["class"]])
     parquet = path.suffix.lower() != ".gpkg"
 
     def write(tmp: Path) -> None:
@@ -394,6 +337,3 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
         return len(back) == len(frame) and back.crs == frame.crs
 
     return publish(path, write, "vector file", check=reads_back, writer_creates=not parquet)
-
-
-__all__ = ["blend_weights", "dihedral", "predict_raster", "raster_to_vectors", "tile_starts", "undo_dihedral"]

@@ -30,7 +30,6 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
     if y_train.ndim == 2:
         # a label present in no tile or in every tile teaches nothing
@@ -47,17 +46,13 @@ def linear_probe(x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[s
         raise ValueError("linear_probe: the training labels hold a single class; use more data")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
     pred = clf.predict(x_test)
-    macro_f1 = f1_score(y_test, pred, average="macro", zero_division=0)
-    return {"accuracy": float((pred == y_test).mean()), "macro_f1": float(macro_f1)}
+    return {"accuracy": float((pred == y_test).mean()),
+            "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0))}
 
 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 5,
                  temperature: float | None = None) -> float:
-    """Accuracy of a cosine kNN (``k`` neighbours) fitted on ``[N, D]``, tested on ``[M, D]``.
-
-    ``temperature=None`` is a majority vote; a temperature weights each neighbour's vote ``exp(cos /
-    temperature)``, the similarity-weighted kNN of the MAE / Scale-MAE evaluations (Wu et al. 2018).
-    """
+    """Cosine kNN accuracy on ``[N, D]`` / ``[M, D]``; votes weigh ``exp(cos / temperature)`` (None: 1)."""
     if temperature is not None and not temperature > 0:
         raise InputValueError(f"knn_accuracy: temperature must be > 0 or None, got {temperature}")
     (x_train, y_train), (x_test, y_test) = _xy(x_train, y_train, "train"), _xy(x_test, y_test, "test")
@@ -86,8 +81,7 @@ def _subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.n
     picked = []
     for cls in np.unique(labels):
         idx = np.flatnonzero(labels == cls)
-        n = max(1, int(round(fraction * len(idx))))
-        picked.append(rng.choice(idx, size=n, replace=False))
+        picked.append(rng.choice(idx, size=max(1, int(round(fraction * len(idx)))), replace=False))
     return np.sort(np.concatenate(picked))
 
 
@@ -115,11 +109,7 @@ def label_efficiency(x_train: Any, y_train: Any, x_test: Any, y_test: Any,
 
 def cross_modal_transfer(train: dict[str, Any], test: dict[str, Any], source: str = "s2",
                          target: str = "s1") -> dict[str, float]:
-    """Fit a linear probe on one modality's embeddings and apply it unchanged to the other's.
-
-    It works only where both modalities share one space: the point of the experiment. ``train`` and ``test``
-    are :func:`~xmodal_lab.eval.embed_dataset` outputs, labelled by their ``dominant_class``.
-    """
+    """A linear probe fitted on one modality's ``embed_dataset`` outputs, applied unchanged to the other's."""
     for part, name in ((train, "train"), (test, "test")):
         if missing := {source, target, "dominant_class"} - set(part):
             raise KeyError(f"cross_modal_transfer: {name} embeddings lack {sorted(missing)}")

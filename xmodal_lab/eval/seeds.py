@@ -68,7 +68,5 @@ def _number(value: object, name: str) -> float:
     try:
         return float(value)  # numbers, 0-d tensors and arrays
     except (TypeError, ValueError):
-        raise TypeError(
-            f"over_seeds: {name!r}: the experiment must return a number or a mapping of numbers, "
-            f"got {type(value).__name__}"
-        ) from None
+        raise TypeError(f"over_seeds: {name!r}: the experiment must return a number or a mapping of numbers, "
+                        f"got {type(value).__name__}") from None

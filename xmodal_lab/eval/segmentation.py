@@ -36,9 +36,8 @@ def iou(pred: Any, true: Any) -> float:
 class OverestimationReport:
     """How much larger (or smaller) the predicted objects are than the true ones.
 
-    ``area_ratio`` is predicted / true area on the true objects; ``unmatched_area`` counts predicted pixels
-    touching no true object; ``extra_near_boundary`` is the fraction of the extra pixels within ``band`` px of
-    a true boundary (near 1: boundaries drawn too far out, near 0: leaks far away).
+    ``area_ratio``: predicted / true area on the true objects; ``unmatched_area``: predicted pixels touching
+    no true object; ``extra_near_boundary``: the extra pixels' share within ``band`` px of a true boundary.
     """
 
     area_ratio: float
@@ -60,10 +59,9 @@ class OverestimationReport:
             verdict = f"underestimated: predicted objects are {self.area_ratio:.2f}x the true area"
         else:
             verdict = f"about the right size ({self.area_ratio:.2f}x the true area)"
-        return (
-            f"{self.n_objects} object(s), {verdict}; {100 * self.extra_near_boundary:.0f}% of the extra pixels "
-            f"lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted away from any "
-            "object")
+        return (f"{self.n_objects} object(s), {verdict}; {100 * self.extra_near_boundary:.0f}% of the extra "
+                f"pixels lie within {self.band} px of a true boundary; {self.unmatched_area} px predicted "
+                "away from any object")
 
     __str__ = summary
 
@@ -71,9 +69,8 @@ class OverestimationReport:
 def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> OverestimationReport:
     """Predicted area / true area on the same objects, and where the extra pixels are.
 
-    A predicted pixel belongs to a true object (8-connected) when its predicted region overlaps a true object
-    and that object holds the nearest true pixel; other predicted regions are false detections. A batch
-    ``[B, H, W]`` is pooled.
+    A predicted pixel belongs to the true object (8-connected) of its nearest true pixel when its region
+    overlaps a true object; other regions are false detections. A batch ``[B, H, W]`` is pooled.
     """
     p, t = _pair(pred, true)
     if p.ndim == 2:
@@ -105,8 +102,7 @@ def boundary_overestimation(pred: Any, true: Any, band: int = 2) -> Overestimati
         true_area += int(true_per_obj.sum())
         matched += int(attributed.sum())
         offset += n
-    ratio = matched / true_area if true_area else float("nan")
-    near = extra_near / extra if extra else 0.0
+    ratio, near = matched / true_area if true_area else float("nan"), extra_near / extra if extra else 0.0
     return OverestimationReport(ratio, true_area, matched, unmatched, near, band, offset, per_object)
 
 
@@ -114,14 +110,12 @@ def to_polygons(mask: Any, transform: Any, crs: Any, min_area: float = 0.0,
                 properties: dict | None = None) -> dict:
     """Masks ``[H, W]`` or ``[N, H, W]`` as a GeoJSON FeatureCollection in the source CRS.
 
-    Each feature has ``mask_id`` (layer) and ``area`` (squared CRS units); polygons below ``min_area`` are
-    dropped and ``properties`` are copied into every feature.
+    Features carry ``mask_id``, ``area`` (CRS units squared, at least ``min_area``) and ``properties``.
     """
     from affine import Affine
     from rasterio.crs import CRS
     from rasterio.features import shapes
     from shapely.geometry import shape
-
     m = _bool(getattr(mask, "masks", mask), "mask")
     if m.ndim == 2:
         m = m[None]

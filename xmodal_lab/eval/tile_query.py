@@ -24,7 +24,6 @@ CONTEXT_TILES = 4  # side of segment_region's reference window, in tiles
 def _pixel(transform: tuple, shape: tuple[int, int], x: float, y: float, crs: str, grid_crs: str) -> tuple:
     """``(row, col)`` of a point in ``crs`` on a grid in ``grid_crs``; ValueError outside the grid."""
     from xmodal_lab.data.geo import transformer
-
     if str(crs) != grid_crs:
         x, y = transformer(str(crs), grid_crs).transform(x, y)
     row, col = (int(v) for v in rowcol(Affine(*transform[:6]), x, y, op=math.floor))
@@ -71,7 +70,6 @@ def grid_to_polygons(tiles: TileEmbeddings, mask: Any, properties: dict | None =
 def export_vectors(collection: dict, out_path: str | Path, layer: str = "selection") -> Path:
     """Write a FeatureCollection to a new ``.gpkg`` (as ``layer``) or ``.geojson`` file and read it back."""
     import geopandas as gpd
-
     path = check_new(out_path, "GeoPackage or GeoJSON", (".gpkg", ".geojson", ".json"))
     if not collection.get("features"):
         raise ValueError("export_vectors: the collection has no features; lower the threshold or click elsewhere")
@@ -89,9 +87,8 @@ def export_vectors(collection: dict, out_path: str | Path, layer: str = "selecti
 
 @dataclass
 class RegionMask:
-    """A mask over a whole raster from :func:`segment_region`.
+    """A mask over a whole raster from :func:`segment_region`, on the optical grid (False/NaN: dropped).
 
-    ``mask`` and ``confidence`` ``[H, W]`` lie on the optical grid (False / NaN on dropped tiles);
     ``reference_tile`` is the tile under the click (-1 when dropped), ``point`` its optical pixel.
     """
 
@@ -112,14 +109,11 @@ def segment_region(model: Any, tiles: TileEmbeddings, x: float, y: float, crs: s
                    modality: str = "s2", threshold: float = 0.5) -> RegionMask:
     """One-shot segmentation of the concept under a clicked point, over every tile of the raster.
 
-    The pixels within :data:`CLICK_RADIUS` of the click, on a window of :data:`CONTEXT_TILES` tiles, are the
-    reference mask of :func:`xmodal_lab.segment.one_shot_segment`; the tiles' masks are stitched. A click
-    gives no counter-examples (``n_background=0``): the confidence is the plain cosine similarity, on the
-    scale of the map's similarity slider.
+    The pixels within :data:`CLICK_RADIUS` of the click are the reference mask of ``one_shot_segment``; with
+    no counter-examples (``n_background=0``) the confidence is the plain cosine (the similarity slider's).
     """
     from xmodal_lab.data.rasters import PairedRasterDataset
     from xmodal_lab.segment import one_shot_segment
-
     if tiles.s1_path is None or tiles.s2_path is None:
         raise ValueError("segment_region: tiles must come from embed_raster (they name their files)")
     row, col = _pixel(tiles.source_transform, tiles.source_shape, x, y, crs, tiles.crs)
@@ -135,8 +129,7 @@ def segment_region(model: Any, tiles: TileEmbeddings, x: float, y: float, crs: s
     targets = [grid.load(i) for i in range(len(grid))]
     result = one_shot_segment(model, ref, ref_mask, targets, modality, threshold, n_background=0,
                               upsample="bilinear", batch_size=64)
-    mask = np.zeros((h, w), dtype=bool)
-    confidence = np.full((h, w), np.nan, dtype=np.float32)
+    mask, confidence = np.zeros((h, w), dtype=bool), np.full((h, w), np.nan, dtype=np.float32)
     for i, (r, c) in enumerate(grid.windows):
         nodata = targets[i]["nodata_mask"].numpy()
         mask[r : r + t, c : c + t] = result.masks[i] & ~nodata

@@ -1,38 +1,30 @@
 """Segment Anything on Earth-observation tiles, PerSAM, and one-shot segmentation with any encoder."""
 
 # isort: skip_file
-from .baseline import (
-    BaselineResult, OneShotComparison, band_image, band_threshold_segment, compare_one_shot,
-    pick_one_shot_tiles,
-)
 from .caution import (
-    BoundaryStudy, area_ratio, boundary_f_score, mask_boundary, object_prompts, sam_boundary_study,
+    BoundaryStudy, RealCompositeStudy, area_ratio, boundary_f_score, mask_boundary, object_prompts,
+    real_composite_study, sam_boundary_study,
 )
 from .checkpoints import (
     SAM_CHECKPOINTS, UNTRAINED_LABEL, SamCheckpoint, UntrainedSAMError, UntrainedSAMWarning, build_sam,
-    build_sam_arch, download_sam_checkpoint, sam_cache_dir, sam_label,
-)
-from .confidence import (
-    background_prototypes, best_threshold, cosine_confidence, extreme_points, prototype_confidence,
-    target_embedding, upsample_confidence,
+    build_sam_arch, download_sam_checkpoint, real_sam_available, sam_cache_dir, sam_label,
 )
 from .oneshot import (
-    OneShotResult, feature_fn, guided_upsample, modality_images, one_shot_segment, standardise_guide,
+    BaselineResult, OneShotComparison, OneShotResult, background_prototypes, band_image,
+    band_threshold_segment, best_threshold, compare_one_shot, cosine_confidence, extreme_points, feature_fn,
+    guided_upsample, modality_images, one_shot_segment, pick_one_shot_tiles, prototype_confidence,
+    standardise_guide, target_embedding, upsample_confidence,
 )
-from .persam import PerSAM, PerSamResult, decode_masks, persam
-from .real import RealCompositeStudy, real_composite_study, real_sam_available
-from .segmenter import SamMasks, SamSegmenter, automatic_settings
+from .segmenter import PerSAM, PerSamResult, SamMasks, SamSegmenter, automatic_settings, decode_masks, persam
 
 __all__ = [
-    "BaselineResult", "OneShotComparison", "band_image", "band_threshold_segment", "compare_one_shot",
-    "pick_one_shot_tiles",
-    "BoundaryStudy", "area_ratio", "boundary_f_score", "mask_boundary", "object_prompts", "sam_boundary_study",
-    "SAM_CHECKPOINTS", "UNTRAINED_LABEL", "SamCheckpoint", "UntrainedSAMError", "UntrainedSAMWarning",
-    "build_sam", "build_sam_arch", "download_sam_checkpoint", "sam_cache_dir", "sam_label",
-    "background_prototypes", "best_threshold", "cosine_confidence", "extreme_points", "prototype_confidence",
-    "target_embedding", "upsample_confidence",
-    "OneShotResult", "feature_fn", "guided_upsample", "modality_images", "one_shot_segment", "standardise_guide",
-    "PerSAM", "PerSamResult", "decode_masks", "persam",
-    "RealCompositeStudy", "real_composite_study", "real_sam_available",
-    "SamMasks", "SamSegmenter", "automatic_settings",
+    "BoundaryStudy", "RealCompositeStudy", "area_ratio", "boundary_f_score", "mask_boundary",
+    "object_prompts", "real_composite_study", "sam_boundary_study", "SAM_CHECKPOINTS", "UNTRAINED_LABEL",
+    "SamCheckpoint", "UntrainedSAMError", "UntrainedSAMWarning", "build_sam", "build_sam_arch",
+    "download_sam_checkpoint", "real_sam_available", "sam_cache_dir", "sam_label", "BaselineResult",
+    "OneShotComparison", "OneShotResult", "background_prototypes", "band_image", "band_threshold_segment",
+    "best_threshold", "compare_one_shot", "cosine_confidence", "extreme_points", "feature_fn",
+    "guided_upsample", "modality_images", "one_shot_segment", "pick_one_shot_tiles", "prototype_confidence",
+    "standardise_guide", "target_embedding", "upsample_confidence", "PerSAM", "PerSamResult", "SamMasks",
+    "SamSegmenter", "automatic_settings", "decode_masks", "persam",
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""The seminar's caution measured: do SAM's crisp masks spill over the soft edges of water and forest?"""
+"""The seminar's caution measured: do SAM's crisp masks spill over soft edges, on simulated and real tiles?"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,8 +9,8 @@ from scipy import ndimage
 
 from xmodal_lab.errors import InputValueError
 from xmodal_lab.segment.checkpoints import require_trained
-from xmodal_lab.segment.confidence import mask_iou
-from xmodal_lab.segment.segmenter import SamSegmenter
+from xmodal_lab.segment.oneshot import band_image, mask_iou
+from xmodal_lab.segment.segmenter import SamSegmenter, persam
 
 _FOUR, _EIGHT = ndimage.generate_binary_structure(2, 1), ndimage.generate_binary_structure(2, 2)
 MIN_OBJECT_PIXELS = 16  # smaller true objects are left out of the boundary study
@@ -86,15 +86,13 @@ class BoundaryStudy:
     points: np.ndarray = field(repr=False)
 
     def __str__(self) -> str:
-        return (
-            f"SAM {self.model_type}: {len(self.per_object)} objects, predicted/true area {self.area_ratio:.2f}, "
-            f"IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px {self.boundary_f:.2f}"
-        )
+        return (f"SAM {self.model_type}: {len(self.per_object)} objects, predicted/true area "
+                f"{self.area_ratio:.2f}, IoU {self.iou:.2f}, boundary F@{self.tolerance:g}px "
+                f"{self.boundary_f:.2f}")
 
 
-def sam_boundary_study(
-    segmenter: SamSegmenter, tiles: Sequence[Any], masks: Sequence[Any], *, tolerance: float = 1.0
-) -> BoundaryStudy:
+def sam_boundary_study(segmenter: SamSegmenter, tiles: Sequence[Any], masks: Sequence[Any], *,
+                       tolerance: float = 1.0) -> BoundaryStudy:
     """Prompt a trained SAM with each true object's box and interior point; measure its masks' spill."""
     require_trained(segmenter, "sam_boundary_study")
     if len(tiles) != len(masks):
@@ -117,7 +115,59 @@ def sam_boundary_study(
         for i, t, _, _, p, score in objects
     ]  # fmt: skip
     truth, boxes, points, pred = (np.stack([o[k] for o in objects]) for k in range(1, 5))
-    means = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
-    scores = (float(pred.sum() / truth.sum()), *means)
-    model = (segmenter.untrained, segmenter.model_type)
-    return BoundaryStudy(*scores, float(tolerance), rows, *model, pred, truth, boxes, points)
+    iou, boundary_f = (float(np.mean([r[key] for r in rows])) for key in ("iou", "boundary_f"))
+    return BoundaryStudy(float(pred.sum() / truth.sum()), iou, boundary_f, float(tolerance), rows,
+                         segmenter.untrained, segmenter.model_type, pred, truth, boxes, points)
+
+
+@dataclass
+class RealCompositeStudy:
+    """Pooled IoUs of SAM's zero-shot click and of PerSAM against an index mask, and SAM's boundary study."""
+
+    concept: str
+    zero_shot_iou: float
+    persam_iou: float
+    boundary: BoundaryStudy
+    n_tiles: int
+    model_type: str
+
+    def __str__(self) -> str:
+        return (
+            f"SAM {self.model_type} (checkpoint) on {self.n_tiles} real composites, concept {self.concept}:\n"
+            f"  zero-shot (one click at the most interior pixel) IoU {self.zero_shot_iou:.3f}\n"
+            f"  PerSAM (first tile as reference, {self.n_tiles - 1} targets) IoU {self.persam_iou:.3f}\n"
+            f"  boundaries: area ratio {self.boundary.area_ratio:.2f}, boundary F {self.boundary.boundary_f:.3f}, "
+            f"IoU {self.boundary.iou:.3f}")
+
+
+def real_composite_study(
+    segmenter: SamSegmenter, pairs: Sequence[dict], band: str = "ndvi", threshold: float = 0.7,
+    coverage: tuple[float, float] = (0.05, 0.95),
+) -> RealCompositeStudy:
+    """Zero-shot, PerSAM and the boundary study of a trained SAM on real pairs' optical tiles ``s2 [12, H, W]``.
+
+    Concept: ``band > threshold`` where it covers ``coverage``; the tile nearest half is PerSAM's reference.
+    """
+    require_trained(segmenter, "real_composite_study")
+    tiles, masks = [], []
+    for pair in pairs:
+        mask = (band_image(pair["s2"], band) > threshold).numpy()
+        if coverage[0] <= mask.mean() <= coverage[1]:
+            tiles.append(pair["s2"])
+            masks.append(mask)
+    if len(tiles) < 2:
+        raise InputValueError(f"{len(tiles)} tiles with {band} > {threshold} on {coverage} of their pixels: "
+                              "need 2; lower `threshold` or widen `coverage`")
+    order = np.argsort([abs(m.mean() - 0.5) for m in masks], kind="stable")
+    tiles, masks = [tiles[i] for i in order], [masks[i] for i in order]
+    zero_shot = []
+    for tile, mask in zip(tiles, masks):
+        point = object_prompts(mask)[1]  # the most interior pixel of the concept
+        out = segmenter.set_image(tile).points(point[None], labels=[1])
+        zero_shot.append(out.masks[int(np.argmax(out.scores))])
+    persam_masks = [persam(segmenter, tiles[0], masks[0], t).mask.astype(bool) for t in tiles[1:]]
+    zero_shot_iou = mask_iou(np.stack(zero_shot), np.stack(masks))
+    persam_iou = mask_iou(np.stack(persam_masks), np.stack(masks[1:]))
+    boundary = sam_boundary_study(segmenter, tiles, masks)
+    return RealCompositeStudy(f"{band} > {threshold:g}", zero_shot_iou, persam_iou, boundary, len(tiles),
+                              segmenter.model_type)

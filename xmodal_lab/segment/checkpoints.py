@@ -86,6 +86,11 @@ def sam_cache_dir() -> Path:
     return path
 
 
+def real_sam_available(model_type: str = "vit_b") -> bool:
+    """Whether the official ``model_type`` checkpoint is in :func:`sam_cache_dir`, where :func:`build_sam` looks."""
+    return (ck := SAM_CHECKPOINTS.get(model_type)) is not None and (sam_cache_dir() / ck.filename).is_file()
+
+
 def _announce_untrained(what: str) -> None:
     msg = f"{what} comes from an UNTRAINED SAM (random weights): masks are meaningless. Load a checkpoint "
     warnings.warn(msg + "with build_sam(checkpoint=...) for real results.", UntrainedSAMWarning, stacklevel=3)
@@ -95,9 +100,9 @@ def require_trained(model: Any, what: str) -> None:
     """Refuse a step whose result would mean nothing with an untrained SAM (``model.untrained``)."""
     if getattr(model, "untrained", False):
         raise UntrainedSAMError(
-            f"{what} skipped: it needs a trained SAM checkpoint, because an UNTRAINED SAM's masks and ratings are "
-            "random. Load one with build_sam(checkpoint=...) or download_sam_checkpoint('vit_b') (or `make data`)."
-        )
+            f"{what} skipped: it needs a trained SAM checkpoint, because an UNTRAINED SAM's masks and "
+            "ratings are random. Load one with build_sam(checkpoint=...) or download_sam_checkpoint('vit_b') "
+            "(or `make data`).")
 
 
 def _check_model_type(model_type: str, known: dict) -> None:
@@ -108,10 +113,8 @@ def _check_model_type(model_type: str, known: dict) -> None:
 def _where_to_get(model_type: str) -> str:
     if (ck := SAM_CHECKPOINTS.get(model_type)) is None:
         return "the tiny SAM has no official weights; save your own with torch.save(sam.state_dict(), path)"
-    return (
-        f"download {ck.url} ({ck.size_mb} MB; or call xmodal_lab.segment.download_sam_checkpoint("
-        f"'{model_type}') on a machine with internet) and put it at {sam_cache_dir() / ck.filename}"
-    )
+    return (f"download {ck.url} ({ck.size_mb} MB; or call xmodal_lab.segment.download_sam_checkpoint("
+            f"'{model_type}') on a machine with internet) and put it at {sam_cache_dir() / ck.filename}")
 
 
 def build_sam_arch(model_type: str = "vit_b") -> Sam:
@@ -126,21 +129,16 @@ def build_sam_arch(model_type: str = "vit_b") -> Sam:
                 img_size=a.image_size, patch_size=16, embed_dim=a.encoder_embed_dim,
                 depth=a.encoder_depth, num_heads=a.encoder_num_heads, mlp_ratio=4, out_chans=a.prompt_embed_dim,
                 qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
-                window_size=a.window_size, global_attn_indexes=a.global_attn_indexes,
-            ),
+                window_size=a.window_size, global_attn_indexes=a.global_attn_indexes),
             prompt_encoder=PromptEncoder(
                 embed_dim=a.prompt_embed_dim, image_embedding_size=(grid, grid),
-                input_image_size=(a.image_size, a.image_size), mask_in_chans=a.mask_in_chans,
-            ),
+                input_image_size=(a.image_size, a.image_size), mask_in_chans=a.mask_in_chans),
             mask_decoder=MaskDecoder(
-                num_multimask_outputs=3,
-                transformer=TwoWayTransformer(
-                    depth=2, embedding_dim=a.prompt_embed_dim, mlp_dim=a.decoder_mlp_dim, num_heads=a.decoder_num_heads
-                ),
-                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.prompt_embed_dim,
-            ),
-            pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
-        )  # fmt: skip
+                num_multimask_outputs=3, transformer=TwoWayTransformer(
+                    depth=2, embedding_dim=a.prompt_embed_dim, mlp_dim=a.decoder_mlp_dim,
+                    num_heads=a.decoder_num_heads),
+                transformer_dim=a.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=a.prompt_embed_dim),
+            pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])  # fmt: skip
         for name, p in sam.image_encoder.named_parameters():
             if model_type == "tiny" and "pos" in name:  # so that an untrained encoder still tells cells apart
                 torch.nn.init.normal_(p, std=0.02)
@@ -160,11 +158,9 @@ def build_sam(checkpoint: str | Path | None = None, model_type: str = "vit_b", d
         raise FileNotFoundError(f"SAM checkpoint not found: {path}. To get it: {_where_to_get(model_type)}")
     if path is None or not path.is_file():
         if model_type != "tiny":
-            msg = (
-                f"No SAM checkpoint for {model_type!r} at {path}. To use the real model, "
-                f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are random "
-                "and only show that the code runs."
-            )
+            msg = (f"No SAM checkpoint for {model_type!r} at {path}. To use the real model, "
+                   f"{_where_to_get(model_type)}. Meanwhile using a TINY UNTRAINED SAM: its masks are random "
+                   "and only show that the code runs.")
             print(f"xmodal_lab: {msg}")
             warnings.warn(msg, UntrainedSAMWarning, stacklevel=2)
         return build_sam_arch("tiny").to(dev)
@@ -192,7 +188,6 @@ def _md5(path: Path) -> str:
 
 def _fetch(url: str, dest: Path, timeout: float) -> None:
     import requests
-
     with requests.get(url, stream=True, timeout=timeout) as r:
         r.raise_for_status()
         with open(dest, "wb") as f:

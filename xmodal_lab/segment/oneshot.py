@@ -1,6 +1,6 @@
-"""One-shot segmentation with any encoder's patch features: PerSAM's recipe, less background prototypes."""
+"""One-shot segmentation from any encoder's patch features (PerSAM's recipe), and a band cut to beat."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,28 +9,141 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xmodal_lab.segment.confidence import (
-    as_float_tensor,
-    background_prototypes,
-    best_threshold,
-    binary_mask,
-    extreme_points,
-    mask_iou,
-    prototype_confidence,
-    target_embedding,
-    upsample_confidence,
-)
+from xmodal_lab.errors import InputValueError
 
 SIGMA_RANGE_CANDIDATES = (0.1, 0.2, 0.4, 0.8)  # of :func:`guided_upsample` (guide deviations), calibrated
 FeatureFn = Callable[[Tensor], Tensor]  # images [B, C, H, W] -> spatial features [B, D, h, w]
 MODALITIES = ("s1", "s2", "s1+s2")  # "s1+s2" stacks both, radar channels first
+BASELINE_BANDS = {"vv": "s1", "vh": "s1", "ndvi": "s2", "ndwi": "s2"}  # band or index: its modality
+#: ``(band, below)`` per class and modality: water is dark in VV, bright in NDWI; forest bright in VH, NDVI.
+DEFAULT_BASELINES: dict[str, dict[str, tuple[str, bool]]] = {
+    "water": {"s1": ("vv", True), "s2": ("ndwi", False)},
+    "forest": {"s1": ("vh", False), "s2": ("ndvi", False)},
+}
+_GREEN, _RED, _NIR = 2, 3, 7  # Sentinel-2 B3, B4, B8 in the kit's 12-band order
+
+
+def as_float_tensor(x: Any) -> Tensor:
+    """A tensor, array or nested list as a float32 tensor (a tensor stays on its device)."""
+    return torch.as_tensor(x if isinstance(x, Tensor) else np.asarray(x)).float()
+
+
+def binary_mask(mask: Any, name: str = "mask", shape: tuple[int, ...] | None = None) -> Tensor:
+    """A mask ``[(B,) H, W]`` on a tile of ``shape`` as 0/1 ``[B, H, W]``; soft masks and label maps raise."""
+    m = as_float_tensor(mask)
+    m = m[None] if m.ndim == 2 else m
+    if m.ndim != 3:
+        raise ValueError(f"{name}: expected a mask [H, W] or [B, H, W], got shape {tuple(m.shape)}")
+    if shape is not None and tuple(m.shape[-2:]) != tuple(shape):
+        raise ValueError(f"{name} is {tuple(m.shape[-2:])} but the reference tile {tuple(shape)}")
+    if (bad := (m != 0) & (m != 1)).any():
+        raise ValueError(
+            f"{name}: expected a binary mask (bool, or 0 and 1), found the value {float(m[bad][0]):g}; threshold "
+            f"a soft mask first (mask >= 0.5) or pick one class of a label map (labels == k)"
+        )
+    return m
+
+
+def mask_iou(pred: Any, true: Any) -> float:
+    """Pooled IoU of boolean masks of one shape, 1.0 when both are empty (as ``xmodal_lab.eval.iou``)."""
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
+    union = (pred | true).sum()
+    return 1.0 if union == 0 else float((pred & true).sum() / union)
+
+
+def mask_coverage(mask: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Fraction of each feature cell covered by a pixel mask ``[B, H, W]``: ``[B, h, w]`` in ``[0, 1]``."""
+    return F.adaptive_avg_pool2d(mask.float()[:, None], grid)[:, 0]
+
+
+def target_embedding(features: Tensor, mask: Any, background: bool = False, weighting: str = "centre") -> Tensor:
+    """Mean feature ``[D]`` inside a mask ``[(B,) H, W]``: PerSAM's target embedding (``background``: outside).
+
+    ``"centre"`` (PerSAM) counts cells centred in the mask; ``"coverage"`` weighs them by cover (steadier).
+    """
+    m = binary_mask(mask).to(features.device)
+    if m.shape[0] != features.shape[0]:
+        raise ValueError(f"mask holds {m.shape[0]} images but features {features.shape[0]}")
+    grid = tuple(features.shape[-2:])
+    if weighting == "coverage":
+        w = mask_coverage(m, grid)
+    elif weighting == "centre":
+        w = (F.interpolate(m[:, None], size=grid, mode="bilinear", align_corners=False)[:, 0] >= 0.5).float()
+    else:
+        raise ValueError(f"weighting must be 'centre' or 'coverage', got {weighting!r}")
+    w = 1.0 - w if background else w
+    if w.sum() <= 0:
+        what = "background (the mask covers every cell)" if background else "mask (no cell lies inside it)"
+        raise ValueError(f"cannot build an embedding: empty {what}")
+    return torch.einsum("bdhw,bhw->d", features, w) / w.sum()
+
+
+def background_prototypes(features: Tensor, mask: Any, k: int = 4) -> Tensor:
+    """Up to ``k`` unit prototypes ``[k', D]`` of the reference outside the mask (spherical k-means)."""
+    m = binary_mask(mask).to(features.device)
+    weight = (1.0 - mask_coverage(m, tuple(features.shape[-2:]))).reshape(-1)  # [N]
+    x = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]), dim=1)  # [N, D]
+    keep = weight > 0.5  # the cells mostly outside the mask
+    x, weight = x[keep], weight[keep]
+    if len(x) == 0:
+        return x
+    centres = [int(weight.argmax())]  # a farthest-point start
+    while len(centres) < min(k, len(x)):
+        sim = (x @ x[centres].T).max(dim=1).values  # [N]
+        sim[centres] = float("inf")
+        centres.append(int(sim.argmin()))
+    c = x[centres]
+    for _ in range(10):
+        onehot = F.one_hot((x @ c.T).argmax(dim=1), len(c)).float() * weight[:, None]  # [N, k]
+        c = torch.where(onehot.sum(0)[:, None] > 0, F.normalize(onehot.T @ x, dim=1), c)
+    return c
+
+
+def cosine_confidence(features: Tensor, embedding: Tensor) -> Tensor:
+    """Cosine similarity of every feature cell ``[B, D, h, w]`` with an embedding ``[D]``: ``[B, h, w]``."""
+    return torch.einsum("bdhw,d->bhw", F.normalize(features, dim=1), F.normalize(embedding, dim=0))
+
+
+def prototype_confidence(features: Tensor, embedding: Tensor, background: Tensor | None = None) -> Tensor:
+    """Cosine to ``embedding [D]`` less that to the nearest ``background [K, D]`` prototype: ``[B, h, w]``."""
+    conf = cosine_confidence(features, embedding)
+    if background is None or len(background) == 0:
+        return conf
+    sims = torch.einsum("bdhw,kd->bkhw", F.normalize(features, dim=1), F.normalize(background, dim=1))
+    return conf - sims.max(dim=1).values
+
+
+def upsample_confidence(confidence: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling of a patch-level map ``[B, h, w]`` to pixels ``[B, H, W]``."""
+    return F.interpolate(confidence[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def extreme_points(confidence: Tensor) -> tuple[Tensor, Tensor]:
+    """PerSAM's location prior: the maximum and minimum of each map ``[B, H, W]`` as ``(x, y)`` ``[B, 2]``."""
+    w, flat = confidence.shape[-1], confidence.flatten(1)  # [B, H*W]
+    pos, neg = flat.argmax(dim=1), flat.argmin(dim=1)
+    return torch.stack([pos % w, pos // w], dim=1), torch.stack([neg % w, neg // w], dim=1)
+
+
+def best_threshold(confidence: Tensor, mask: Any) -> tuple[float, float]:
+    """``(threshold, iou)``: the cut ``confidence >= threshold`` that best fits a mask, found in one pass."""
+    conf = confidence.reshape(-1).float()
+    truth = binary_mask(mask).reshape(-1).to(conf.device) > 0.5
+    if truth.numel() != conf.numel():
+        raise ValueError(f"mask has {truth.numel()} pixels but the confidence map {conf.numel()}")
+    order = conf.argsort(descending=True)
+    values, tp = conf[order], truth[order].float().cumsum(0)  # from the top; tp: true pixels in the top n
+    n = torch.arange(1, len(conf) + 1, device=conf.device, dtype=torch.float32)
+    ious = tp / (n + truth.sum() - tp)
+    ious[:-1][values[1:] == values[:-1]] = -1.0  # cut after a value's last copy (ties go in together)
+    k = int(ious.argmax())
+    return float(values[k]), float(ious[k])
 
 
 def feature_fn(encoder: Any, modality: str | None = None) -> FeatureFn:
     """An encoder as a function from images ``[B, C, H, W]`` to patch features ``[B, D, h, w]``.
 
-    A kit model (with ``features(s1=, s2=)``) needs a ``modality``; ``"s1+s2"`` takes ``[B, 14, H, W]`` and
-    concatenates both encoders' unit-normalised features. A callable is returned as it is.
+    A kit model needs a ``modality`` (``"s1+s2"``: ``[B, 14, H, W]``, both features normalised and joined).
     """
     if hasattr(encoder, "features"):
         if modality not in MODALITIES:
@@ -75,8 +188,7 @@ def standardise_guide(*images: Tensor, smooth: int = 1) -> list[Tensor]:
 def guided_upsample(confidence: Tensor, guide: Tensor, sigma_range: float = 1.0) -> Tensor:
     """Joint bilateral upsampling of a patch map ``[B, h, w]`` to pixels ``[B, H, W]``, guided by the tile.
 
-    Each pixel averages its patch and the 8 around it, weighted by distance (a Gaussian of one patch) and by
-    how much the patch's mean ``guide [B, C, H, W]`` resembles the pixel's (``sigma_range``).
+    Each pixel averages 3 x 3 patches, weighted by distance and by how alike ``guide [B, C, H, W]`` they are.
     """
     b, h, w = confidence.shape
     big_h, big_w = guide.shape[-2:]
@@ -135,10 +247,9 @@ def _features(fn: FeatureFn, images: Tensor, batch_size: int, device: torch.devi
     return feats
 
 
-def one_shot_segment(
-    encoder: Any, reference: Any, reference_mask: Any, targets: Any, modality: str | None = None,
-    threshold: float | str = "auto", n_background: int = 4, upsample: str = "guided", batch_size: int = 32,
-) -> OneShotResult:
+def one_shot_segment(encoder: Any, reference: Any, reference_mask: Any, targets: Any,
+                     modality: str | None = None, threshold: float | str = "auto", n_background: int = 4,
+                     upsample: str = "guided", batch_size: int = 32) -> OneShotResult:
     """Segment the class of a reference mask on other tiles, with patch features of any encoder.
 
     ``encoder``: see :func:`feature_fn` (run in eval mode); ``reference [C, H, W]`` (or a pair dict) and its
@@ -199,3 +310,85 @@ def one_shot_segment(
     pos, neg = (p.cpu().numpy() for p in extreme_points(pix_conf))
     masks, confidence, patches = (x.cpu().numpy() for x in (pix_conf >= thr, pix_conf, patch_conf))
     return OneShotResult(masks, confidence, patches, thr, ref_iou, pos, neg)
+
+
+def band_image(tiles: Any, band: str) -> Tensor:
+    """One band or index of tiles ``[(B,) C, H, W]``: ``"vv"``, ``"vh"`` (dB), ``"ndvi"`` or ``"ndwi"`` (McFeeters)."""
+    if band not in BASELINE_BANDS:
+        raise InputValueError(f"band must be one of {sorted(BASELINE_BANDS)}, got {band!r}")
+    x, want = as_float_tensor(tiles), 2 if BASELINE_BANDS[band] == "s1" else 12
+    if x.ndim not in (3, 4) or x.shape[-3] != want:
+        raise InputValueError(f"band {band!r} is read from {BASELINE_BANDS[band]} tiles [{want}, H, W] or "
+                              f"[B, {want}, H, W], got shape {tuple(x.shape)}")
+    if band in ("vv", "vh"):
+        return x[..., 0 if band == "vv" else 1, :, :]
+    a, b = x[..., [_NIR, _RED] if band == "ndvi" else [_GREEN, _NIR], :, :].unbind(-3)
+    return (a - b) / (a + b + 1e-6)
+
+
+@dataclass
+class BaselineResult:
+    """Masks ``[B, H, W]`` of a band threshold (``below``: class below it) and its IoU on the reference."""
+
+    masks: np.ndarray
+    band: str
+    below: bool
+    threshold: float
+    reference_iou: float
+
+    def __str__(self) -> str:
+        return f"{self.band} {'<=' if self.below else '>='} {self.threshold:.3g}"
+
+
+def band_threshold_segment(reference: Any, reference_mask: Any, targets: Any, band: str,
+                           below: bool) -> BaselineResult:
+    """The band cut that best fits the reference mask (``below``: class ``<= t``), applied to ``targets``."""
+    values = band_image(reference, band)
+    t, ref_iou = best_threshold(-values if below else values, np.asarray(reference_mask, dtype=bool))
+    t, values = -t if below else t, band_image(targets, band)
+    masks = (values <= t) if below else (values >= t)
+    return BaselineResult(masks.numpy(), band, bool(below), float(t), float(ref_iou))
+
+
+def pick_one_shot_tiles(tiles: Sequence[dict], class_index: int, n_targets: int) -> tuple[dict, list[dict]]:
+    """``(reference, targets)``: the samples a class covers most, on 20 % to 80 % of the tile."""
+    share = (0.2, 0.8)
+    frac = np.array([float((t["landcover"] == class_index).float().mean()) for t in tiles])
+    order = [int(i) for i in np.argsort(-frac, kind="stable") if share[0] < frac[i] < share[1]]
+    if len(order) < n_targets + 1:
+        raise InputValueError(f"only {len(order)} tiles have class {class_index} on {share[0]:.0%}-"
+                              f"{share[1]:.0%} of their pixels; need {n_targets + 1} (a larger world or "
+                              "fewer targets)")
+    return tiles[order[0]], [tiles[i] for i in order[1 : 1 + n_targets]]
+
+
+@dataclass
+class OneShotComparison:
+    """Encoder one-shot vs. the band threshold on the same targets: pooled IoU and predicted/true area."""
+
+    iou: float
+    baseline_iou: float
+    area_ratio: float
+    baseline_area_ratio: float
+    baseline: str
+    result: OneShotResult
+    baseline_masks: np.ndarray
+    truth: np.ndarray
+
+
+def compare_one_shot(encoder: Any, reference: dict, targets: Sequence[dict], class_name: str,
+                     class_index: int, modality: str,
+                     band: tuple[str, bool] | None = None) -> OneShotComparison:
+    """One ``landcover`` class segmented with the encoder and with ``band`` (default: DEFAULT_BASELINES)."""
+    if band is None:
+        if class_name not in DEFAULT_BASELINES:
+            raise InputValueError(f"no default baseline band for {class_name!r}: pass band=(name, below)")
+        band = DEFAULT_BASELINES[class_name][modality]
+    truth = torch.stack([t["landcover"] == class_index for t in targets]).numpy()
+    ref_mask, images = reference["landcover"] == class_index, torch.stack([t[modality] for t in targets])
+    out = one_shot_segment(encoder, reference[modality], ref_mask, images, modality=modality)
+    base = band_threshold_segment(reference[modality], ref_mask, images, band[0], band[1])
+    area = max(int(truth.sum()), 1)
+    ious = mask_iou(out.masks, truth), mask_iou(base.masks, truth)
+    ratios = float(out.masks.sum() / area), float(base.masks.sum() / area)
+    return OneShotComparison(*ious, *ratios, str(base), out, base.masks, truth)
