@@ -296,6 +296,31 @@ def test_embed_raster_warns_once_on_radar_in_the_wrong_units(model, tmp_path):
     assert len(units) == 1 and str(paths["s1"]) in units[0] and "linear power" in units[0], units
 
 
+def test_embed_raster_checks_the_optical_units_once_while_it_reads(model, tmp_path):
+    """scan="later" leaves the optical units preview to the reader: no warning at opening, one from the call."""
+    import warnings
+
+    from xmodal_lab.data import PairedRasterDataset
+    from xmodal_lab.errors import UnitsWarning
+
+    paths = write_pair_geotiffs(render_region(seed=4, size=128, gsd=10.0), tmp_path, "u8")
+    with rasterio.open(paths["s2"]) as src:
+        profile, reflectance = {**src.profile, "dtype": "uint8", "nodata": None}, src.read() / 10000
+    with rasterio.open(paths["s2"], "w", **profile) as dst:  # 8 bits cannot hold digital numbers
+        dst.write(np.clip(reflectance * 255, 1, 255).astype(np.uint8))
+
+    def units_warnings(call):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        return [str(w.message) for w in caught if issubclass(w.category, UnitsWarning)]
+
+    assert units_warnings(lambda: PairedRasterDataset(paths["s1"], paths["s2"], size=TILE, scan="later")) == []
+    assert any("8-bit" in m for m in units_warnings(lambda: PairedRasterDataset(paths["s1"], paths["s2"], size=TILE)))
+    found = units_warnings(lambda: embed_raster(model, paths["s1"], paths["s2"], None, tile=TILE, progress=False))
+    assert len(found) == 1 and "8-bit" in found[0] and str(paths["s2"]) in found[0], found
+
+
 def test_background_reader_hands_over_errors_and_stops_with_its_caller():
     import threading
 

@@ -62,8 +62,8 @@ class PairedRasterDataset(Dataset):
         transform: optional callable applied to each pair dict.
         scan: read every pixel to check the files and list the tiles; False checks a preview (at most
             256 x 256 px) and lists no tiles, for callers that set ``windows`` and read by strips;
-            ``"later"`` lists every tile and leaves the checks to the reader
-            (:func:`~xmodal_lab.eval.embed_raster.tile_windows` with ``check=True``), one read for both.
+            ``"later"`` lists every tile and leaves the checks, the optical units preview included, to the
+            reader (:func:`~xmodal_lab.eval.embed_raster.tile_windows` with ``check=True``), one read for both.
     """
 
     def __init__(
@@ -92,7 +92,7 @@ class PairedRasterDataset(Dataset):
         for name, (value, ok, expected) in checks.items():
             if not ok:
                 raise InputValueError(f"{name}: expected {expected}, got {value!r}")
-        self.size, self.stride = int(size), int(stride or size)
+        self.size, self.stride, self.scan = int(size), int(stride or size), scan
         self.max_nodata, self.s1_units = float(max_nodata), s1_units
         self.resampling = resampling
         self.transform = transform
@@ -123,7 +123,9 @@ class PairedRasterDataset(Dataset):
             self._s2_scale, self._s2_untagged = self._resolve_scale(s2, s2_scale), s2.nodata is None
             tags = s2.tags()
             self.s2_offset = self._resolve_offset(tags, s2_offset)
-            self._check_s2_units(s2, offset_unknown=s2_offset == "auto" and self.s2_offset == 0.0)
+            self._offset_unknown = s2_offset == "auto" and self.s2_offset == 0.0
+            if scan != "later":  # else the reader checks them with the pixels (tile_windows(check=True))
+                self._check_s2_units(s2, self._offset_unknown)
             self.date = parse_date(date, "date").isoformat() if date is not None else _find_date(tags, self.s2_path.name)
             if scan == "later":  # every tile; the reader checks the pixels and drops tiles as it reads them
                 tops, cols = self._positions()

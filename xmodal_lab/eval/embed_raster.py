@@ -217,6 +217,8 @@ def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[t
                 kept += 1
                 yield index, tile, tile_clean
         if checks is not None:
+            if dataset.scan == "later":  # the optical units preview, left to the reader too
+                dataset._check_s2_units(s2, dataset._offset_unknown)
             checks.finish()
             if not kept:
                 dataset.no_tiles(len(windows))
