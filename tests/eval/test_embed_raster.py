@@ -376,3 +376,16 @@ def test_larger_grids_get_overviews(model, tmp_path):
     with rasterio.open(tiles.path) as src:
         assert (src.height, src.width) == (32, 32) and src.block_shapes[0] == (16, 16)
         assert src.overviews(1) == [2]  # a reduced level for zoomed-out GIS views
+
+
+@pytest.mark.parametrize(("side", "block", "levels"), [(64, 32, [2]), (100, 64, [2]), (512, 256, [2]), (1100, 256, [2, 4, 8])])
+def test_cog_blocks_are_half_the_grid_up_to_256(tmp_path, side, block, levels):
+    """Blocks of half the grid give small grids one overview level; big grids keep GIS's 256 px blocks."""
+    from xmodal_lab.eval.embed_raster import write_cog
+
+    array = np.arange(side * side * 2, dtype=np.float32).reshape(2, side, side)
+    path = write_cog(array, tmp_path / "e.tif", "EPSG:32633", (320.0, 0.0, 5e5, 0.0, -320.0, 6e6), np.nan,
+                     ["a", "b"], {})  # fmt: skip
+    with rasterio.open(path) as src:
+        assert src.block_shapes[0] == (block, block) and src.overviews(1) == levels
+        assert np.array_equal(src.read(), array)

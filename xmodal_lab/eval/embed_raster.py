@@ -330,7 +330,7 @@ def write_cog(
             with mem.open() as src:
                 rasterio.shutil.copy(
                     src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
-                    blocksize=16 if max(h, w) <= 256 else 256,  # small grids still get overview levels
+                    blocksize=min(256, max(16, -(-max(h, w) // 32) * 16)),  # half the grid: one overview level or more
                     resampling="AVERAGE" if is_float else "NEAREST",
                 )  # fmt: skip
 
