@@ -225,7 +225,7 @@ def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[t
 
 
 def tile_batches(
-    dataset: Any, batch_size: int, context: tuple[str, ...] = (), rows: int = 256, cols: int | None = 1024,
+    dataset: Any, batch_size: int, context: tuple[str, ...] = (), rows: int = CHUNK[0], cols: int | None = CHUNK[1],
     check: bool = False, order: list[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Batches of :class:`BlockTiles`' items as ``collate_pairs`` makes them, copied straight from each chunk.
@@ -268,11 +268,11 @@ class BlockTiles(torch.utils.data.IterableDataset):
     """The items of a ``PairedRasterDataset`` read by :func:`tile_windows`: the same items, faster.
 
     Items come chunk by chunk (``rows`` x ``cols`` pixels); ``order`` lists the dataset index of each item
-    yielded (``check``: see :func:`tile_windows`). Scaling, units, nodata masks and median fills follow the dataset's rules; the grid fields of all
-    tiles are computed at once.
+    yielded (``check``: see :func:`tile_windows`). Scaling, units, nodata masks and median fills follow the
+    dataset's rules; the grid fields of all tiles are computed at once.
     """
 
-    def __init__(self, dataset: Any, rows: int = 256, cols: int | None = 1024, check: bool = False) -> None:
+    def __init__(self, dataset: Any, rows: int = CHUNK[0], cols: int | None = CHUNK[1], check: bool = False) -> None:
         self.ds, self.rows, self.cols, self.check = dataset, rows, cols, check
         self.order: list[int] = []
 
