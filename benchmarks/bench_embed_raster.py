@@ -1,6 +1,7 @@
 """embed_raster against the model alone on the same tiles, interleaved, and the sizes of what it writes.
 
-Usage: ``python benchmarks/bench_embed_raster.py [--size 2048] [--tile 32] [--threads 2] [--repeats 3]``
+Usage: ``python benchmarks/bench_embed_raster.py [--size 2048] [--tile 32] [--threads 2] [--repeats 3]
+[--memory 1024 10980]``
 
 Renders (or reuses from the cache) a simulated region of ``size x size`` pixels at 10 m and a
 contrastive model (``--preset``, default tiny; random weights: the cost does not depend on them).
@@ -15,13 +16,21 @@ Interleaved (A B C D A B C D ...):
 Then writes the PCA RGB COG and the GeoParquet once, and prints the file sizes. Rates, their ratio to the
 model alone (median, [min-max] over the repeats), CPU next to wall seconds and the load average: the numbers
 depend on the machine and on what else runs on it.
+
+``--memory SIDE ...`` then writes a tiled pair of ``SIDE x SIDE`` px for each side (the region repeated; a
+Sentinel-2 tile is 10980 px, 2.8 GB here) and runs embed_raster on each in a fresh process, sides interleaved:
+the peak rise of resident memory over the process with its model built, next to the vectors it returns.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,8 +46,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each measurement")
+    parser.add_argument("--memory", type=int, nargs="*", default=[], metavar="SIDE",
+                        help="also measure peak memory on pairs of these sides (px)")  # fmt: skip
+    parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)  # one memory run: S1 and S2 paths
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.probe:
+        return probe(args)
 
     import xmodal_lab as xl
     from xmodal_lab.data import PairedRasterDataset
@@ -110,7 +124,83 @@ def main() -> None:
     files = {**paths, "embedding COG": out / "emb0.tif", "PCA RGB COG": rgb.path, "GeoParquet": parquet}
     for name, path in files.items():
         print(f"  {name}: {path.stat().st_size / 1e6:.2f} MB")
+    if args.memory:
+        memory(args, paths, out)
     print(f"# {load_average()} at the end")
+
+
+def probe(args: argparse.Namespace) -> None:
+    """One embed_raster call in this process; prints its peak RSS rise, vectors and seconds as JSON."""
+    import psutil
+
+    import xmodal_lab as xl
+    from xmodal_lab.eval import embed_raster
+
+    torch.manual_seed(0)
+    model = xl.models.build("contrastive", preset=args.preset).eval()
+    proc, peak, done = psutil.Process(), [0], threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.005)
+
+    threading.Thread(target=poll, daemon=True).start()
+    time.sleep(0.05)
+    base, t0 = proc.memory_info().rss, time.perf_counter()
+    tiles = embed_raster(model, *args.probe, None, tile=args.tile, batch_size=args.batch_size, progress=False)
+    seconds = time.perf_counter() - t0
+    done.set()
+    vectors = sum(v.nbytes for v in tiles.vectors.values())
+    print(json.dumps({"rise": (peak[0] - base) / 2**20, "vectors": vectors / 2**20, "tiles": len(tiles),
+                      "seconds": seconds}))  # fmt: skip
+
+
+def tiled_pair(paths: dict, side: int, out: Path) -> tuple[Path, Path]:
+    """The pair ``paths`` repeated to ``side`` x ``side`` px, written block by block as tiled GeoTIFFs."""
+    import rasterio
+    from rasterio.windows import Window
+
+    made = []
+    for key in ("s1", "s2"):
+        with rasterio.open(paths[key]) as src:
+            profile, tags, data = src.profile, src.tags(), src.read()
+            band_tags, names = [src.tags(i + 1) for i in range(src.count)], src.descriptions
+        profile.update(width=side, height=side, tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
+        path = out / f"{key}_{side}.tif"
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.update_tags(**tags)
+            for band, extra in enumerate(band_tags, start=1):
+                dst.update_tags(band, **extra)
+            dst.descriptions = names
+            step = min(data.shape[1], data.shape[2])
+            for row in range(0, side, step):
+                for col in range(0, side, step):
+                    h, w = min(step, side - row), min(step, side - col)
+                    dst.write(data[:, :h, :w], window=Window(col, row, w, h))
+        made.append(path)
+    return made[0], made[1]
+
+
+def memory(args: argparse.Namespace, paths: dict, out: Path) -> None:
+    """Peak memory of embed_raster per pair side, each run in a fresh process, the sides interleaved."""
+    pairs = {side: tiled_pair(paths, side, out) for side in args.memory}
+    results: dict[int, list[dict]] = {side: [] for side in pairs}
+    flags = ["--tile", str(args.tile), "--preset", args.preset, "--threads", str(args.threads),
+             "--batch-size", str(args.batch_size)]  # fmt: skip
+    print(f"\npeak memory, {load_average()}")
+    for _ in range(args.repeats):
+        for side, (s1, s2) in pairs.items():
+            line = subprocess.run([sys.executable, __file__, *flags, "--probe", str(s1), str(s2)], check=True,
+                                  capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
+            results[side].append(json.loads(line))
+    for side, runs in results.items():
+        rise = sorted(r["rise"] for r in runs)
+        print(f"  {side} x {side} px, {runs[0]['tiles']} tiles: peak RSS +{rise[len(rise) // 2]:.0f} MiB "
+              f"[{rise[0]:.0f}-{rise[-1]:.0f}], of which the vectors returned {runs[0]['vectors']:.0f} MiB; "
+              f"{sorted(r['seconds'] for r in runs)[len(runs) // 2]:.1f} s")
+    for s1, s2 in pairs.values():
+        s1.unlink(), s2.unlink()
 
 
 if __name__ == "__main__":

@@ -104,3 +104,26 @@ def test_errors(world):
 
     with pytest.raises(ValueError, match=r"\[B, D\]"):
         embed_dataset(Broken(), world)
+
+
+def test_concat_rows_into_one_array_places_rows_and_drops_the_unfilled():
+    from xmodal_lab.eval.embeddings import concat_rows
+
+    rng = np.random.default_rng(0)
+    parts = [{"a": rng.normal(size=(n, 3)).astype(np.float32), "b": rng.integers(0, 9, size=n)} for n in (4, 4, 2)]
+    whole = {k: np.concatenate([p[k] for p in parts]) for k in ("a", "b")}
+    # one after another, and with room to spare
+    for total in (10, 13):
+        got = concat_rows(iter(parts), total)
+        for k, v in whole.items():
+            assert got[k].dtype == v.dtype and np.array_equal(got[k], v)
+    # each batch row at its place: the result is in the places' order; places never filled are dropped
+    places = [11, 3, 7, 0, 5, 9, 2, 12, 4, 8]
+    got = concat_rows(iter(parts), 13, places)
+    for k, v in whole.items():
+        assert np.array_equal(got[k], v[np.argsort(places)])
+    every = list(rng.permutation(10))
+    got = concat_rows(iter(parts), 10, every)
+    assert np.array_equal(got["a"][every], whole["a"])
+    with pytest.raises(ValueError, match="keys"):
+        concat_rows(iter([parts[0], {"a": parts[1]["a"]}]), 10)

@@ -415,17 +415,14 @@ def embed_raster(
     if ds.transform is not None:  # items go through the dataset's transform one by one
         reader = BlockTiles(ds, *CHUNK, check=True)
         order, batches = reader.order, embed_batches(model, reader, batch_size, device, progress=progress)
-        vectors = concat_rows(emb for emb, _ in batches)
+        vectors = concat_rows((emb for emb, _ in batches), len(ds), order)  # in the dataset's order
     else:  # batches cut from each chunk in a thread; it checks every pixel, so the model need not again
         context = tuple(key for key in CONTEXT if key in inspect.signature(model.embed).parameters)
         order = []
         reader = background(tile_batches(ds, batch_size, context, *CHUNK, check=True, order=order))
         with checked_upstream(), _core_for_reader(model, device):
             batches = embed_each(model, reader, device, progress=progress, total=-(-len(ds) // batch_size))
-            vectors = concat_rows(emb for emb, _ in batches)
-    if order != sorted(order):  # read chunk by chunk: back to the dataset's order
-        back = np.argsort(order)
-        vectors = {key: v[back] for key, v in vectors.items()}
+            vectors = concat_rows((emb for emb, _ in batches), len(ds), order)  # read chunk by chunk
     ds.windows = [ds.windows[i] for i in sorted(order)]
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,13 +62,34 @@ def embed_each(model: torch.nn.Module, batches: Iterable[dict[str, Any]], device
         model.train(was_training)
 
 
-def concat_rows(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Concatenate per-batch ``{key: array}`` dicts row-wise into one dict."""
-    rows: dict[str, list[np.ndarray]] = {}
+def concat_rows(parts: Iterable[dict[str, np.ndarray]], total: int | None = None,
+                rows: Sequence[int] = ()) -> dict[str, np.ndarray]:
+    """Concatenate per-batch ``{key: array}`` dicts row-wise into one dict.
+
+    With ``total`` each key is copied into one array of ``total`` rows made up front, so the batches are freed as
+    they come instead of piling up in the heap (a whole scene's tiles). ``rows`` then gives each batch row's
+    place (it may grow as the batches come; default: one after another); rows never filled are dropped.
+    """
+    if total is not None:
+        out: dict[str, np.ndarray] = {}
+        n = 0
+        for part in parts:
+            if out and part.keys() != out.keys():
+                raise ValueError(f"concat_rows: a batch has keys {sorted(part)}, the first had {sorted(out)}")
+            size = len(next(iter(part.values())))
+            place = rows[n : n + size] if rows else slice(n, n + size)
+            for key, value in part.items():
+                if key not in out:
+                    out[key] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
+                out[key][place] = value
+            n += size
+        filled = np.sort(np.asarray(rows[:n], dtype=np.int64)) if rows else slice(0, n)
+        return {key: value if n == total else value[filled] for key, value in out.items()}
+    pieces: dict[str, list[np.ndarray]] = {}
     for part in parts:
         for key, value in part.items():
-            rows.setdefault(key, []).append(value)
-    return {key: np.concatenate(values) for key, values in rows.items()}
+            pieces.setdefault(key, []).append(value)
+    return {key: np.concatenate(values) for key, values in pieces.items()}
 
 
 def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
