@@ -173,10 +173,9 @@ def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[t
             return [(a, b) for a in down for b in across]
 
         order = sorted(range(len(windows)), key=lambda i: (windows[i][0] // n, windows[i][1] // m))
-        needs = [chunks_of(index) for index in order]
-        last: dict[tuple[int, int], int] = {}  # chunk -> position of the last tile that needs it
-        for position, need in enumerate(needs):
-            last.update(dict.fromkeys(need, position))
+        last: dict[tuple[int, int], int] = {}  # chunk -> its last tile's position; keys in first-need order
+        for position, index in enumerate(order):  # (no per-tile list kept: whole scenes have many tiles)
+            last.update(dict.fromkeys(chunks_of(index), position))
 
         checks = rasters.PixelChecks(dataset) if check else None
 
@@ -188,13 +187,12 @@ def _tiles(dataset: Any, rows: int, cols: int | None, check: bool) -> Iterator[t
                 units["invalid"] = checks.add(raw)
             return units, not any(units[k].any() for k in ("nodata", "invalid") if k in units)
 
-        first_needed = dict.fromkeys(k for need in needs for k in need)  # chunks in the order first needed
-        chunks = stack.enter_context(contextlib.closing(rasters.prefetch(read, first_needed)))  # closed before the files
+        chunks = stack.enter_context(contextlib.closing(rasters.prefetch(read, last)))  # closed before the files
         held: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         clean: dict[tuple[int, int], bool] = {}
         kept = 0
-        for position, (index, need) in enumerate(zip(order, needs)):
-            row, col = windows[index]
+        for position, index in enumerate(order):
+            row, col, need = *windows[index], chunks_of(index)
             while any(key not in held for key in need):
                 key, (held[key], clean[key]) = next(chunks)
             if len(need) == 1:
