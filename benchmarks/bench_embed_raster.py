@@ -199,8 +199,8 @@ def memory(args: argparse.Namespace, paths: dict, out: Path) -> None:
         print(f"  {side} x {side} px, {runs[0]['tiles']} tiles: peak RSS +{rise[len(rise) // 2]:.0f} MiB "
               f"[{rise[0]:.0f}-{rise[-1]:.0f}], of which the vectors returned {runs[0]['vectors']:.0f} MiB; "
               f"{sorted(r['seconds'] for r in runs)[len(runs) // 2]:.1f} s")
-    for s1, s2 in pairs.values():
-        s1.unlink(), s2.unlink()
+    for path in (path for pair in pairs.values() for path in pair):
+        path.unlink()
 
 
 if __name__ == "__main__":

@@ -421,7 +421,8 @@ def embed_raster(
         with checked_upstream(), _core_for_reader(model, device):
             batches = embed_each(model, reader, device, progress=progress, total=-(-len(ds) // batch_size))
             vectors = concat_rows((emb for emb, _ in batches), len(ds), order)  # read chunk by chunk
-    ds.windows = [ds.windows[i] for i in sorted(order)]
+    if len(order) < len(ds.windows):  # tiles dropped for nodata (order: every tile read, once)
+        ds.windows = [ds.windows[i] for i in sorted(order)]
     if modality not in vectors:
         raise ValueError(f"modality {modality!r}: {type(model).__name__}.embed gives only {sorted(vectors)}")
     if pca is not None and pca > min(vectors[modality].shape):

@@ -83,8 +83,10 @@ def concat_rows(parts: Iterable[dict[str, np.ndarray]], total: int | None = None
                     out[key] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
                 out[key][place] = value
             n += size
+        if n == total:
+            return out
         filled = np.sort(np.asarray(rows[:n], dtype=np.int64)) if rows else slice(0, n)
-        return {key: value if n == total else value[filled] for key, value in out.items()}
+        return {key: value[filled] for key, value in out.items()}
     pieces: dict[str, list[np.ndarray]] = {}
     for part in parts:
         for key, value in part.items():
