@@ -61,13 +61,8 @@ def landcover_legend(classes: Any = None) -> tuple[list[int], dict[int, str], Li
     if not table:
         raise ValueError("classes: the land-cover class table is empty")
     n = len(table)  # classes without a conventional colour: tab10, tab20, then hsv
-    if n <= 10:
-        cmap, values = colormaps["tab10"], np.arange(n) / 10 + 0.05
-    elif n <= 20:
-        cmap, values = colormaps["tab20"], np.arange(n) / 20 + 0.025
-    else:
-        cmap, values = colormaps["hsv"], np.arange(n) / n
-    fallback = iter(to_hex(cmap(v)) for v in values)
+    tab = colormaps["tab10" if n <= 10 else "tab20"].colors
+    fallback = iter(to_hex(c) for c in (tab[:n] if n <= 20 else colormaps["hsv"](np.arange(n) / n)))
     ids, names = [int(cid) for cid, _ in table], {int(cid): str(name) for cid, name in table}
     colours = [next((c for word, c in _NAMED if word in str(name).lower()), None) or next(fallback)
                for _, name in table]  # the conventional colour of a word in the name, else the next fallback

@@ -6,6 +6,7 @@ Each starts from a default click (so it shows something headless); the first two
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +161,7 @@ def _explorer(tiles, threshold, basemap, export_dir, stem: str, layers: list, co
         alpha = np.where(colours[0] > 0, 255, 0).astype(np.uint8)  # no tile: transparent
         rgba = np.dstack([np.moveaxis(colours, 0, -1), alpha])
         grid_bounds = raster_lonlat_bounds(tiles.grid_transform, tiles.grid_shape, tiles.crs)
-        m.pca_layer = maps.image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6)
-        m.add(m.pca_layer)
+        m.add(maps.image_layer(rgba, grid_bounds, LAYER_PCA, opacity=0.6))
         maps.add_legend(m, PCA_LEGEND, wheel=False)
     for layer in layers:
         m.add(layer)
@@ -407,10 +407,8 @@ def sam_explorer(
         if prompts:
             pts = lonlat_to_pixels([p[:2] for p in prompts], transform, crs)
             labels = np.array([p[2] for p in prompts], np.int64)
-        if bbox:
-            west, south, east, north = bbox
-            lonlats = [(west, south), (east, north), (west, north), (east, south)]
-            corners = lonlat_to_pixels(lonlats, transform, crs)
+        if bbox:  # (west, south, east, north): the pixels of its four corners
+            corners = lonlat_to_pixels(list(product(bbox[::2], bbox[1::2])), transform, crs)
             xyxy = [*np.clip(corners.min(0), 0, (w - 1, h - 1)), *np.clip(corners.max(0), 0, (w - 1, h - 1))]
         segmenter.set_image(bands, rendering=rendering)
         multimask = len(prompts) == 1 and not bbox
@@ -444,8 +442,7 @@ def sam_explorer(
 
     def redraw() -> None:
         r = box.result
-        polygons = r.to_polygons()
-        mask_layer.data = to_lonlat_collection(polygons) if polygons["features"] else _NO_FEATURES
+        mask_layer.data = to_lonlat_collection(r.to_polygons())
         window_layer.data = r.window_collection()
         prompts = [maps.feature("Point", [x, y], {"label": k, "color": _PROMPT_COLOURS[k]})
                    for x, y, k in r.prompts]  # fmt: skip
@@ -490,10 +487,7 @@ def sam_explorer(
     dropdown.observe(rerun, names="value")
     box.query, box.redraw, box.prompt_box, box.new_object = query, redraw, prompt_box, new_object
     box.write = lambda path: export_vectors(box.result.to_polygons(), path, layer="sam")
-    if point is None:
-        (south, west), (north, east) = box.map.raster_bounds
-        point = ((west + east) / 2, (south + north) / 2)
-    box.start(point)
+    box.start(box.map.center[::-1] if point is None else point)  # default: the raster's centre
     return box
 
 
@@ -503,11 +497,12 @@ def _extent(transform: Any, shape: tuple[int, int]) -> tuple[float, float, float
 
 
 def _optical_axes(tiles: Any, ax: Any, figsize: tuple[float, float]):
-    """A figure whose axes show the raster's optical image in its CRS (metres)."""
+    """``(figure, axes, extent)``: axes showing the raster's optical image in its CRS (metres)."""
     fig, ax = figure_axes(ax, figsize=figsize)
-    ax.imshow(read_rgb(tiles.s2_path, "s2", 512), extent=_extent(tiles.source_transform, tiles.source_shape))
+    extent = _extent(tiles.source_transform, tiles.source_shape)
+    ax.imshow(read_rgb(tiles.s2_path, "s2", 512), extent=extent)
     label(ax, xlabel=f"easting (m, {tiles.crs})", ylabel="northing (m)")
-    return fig, ax
+    return fig, ax, extent
 
 
 def plot_region_pair(s1_path: str | Path, s2_path: str | Path, title: str | None = None, **kwargs) -> Figure:
@@ -524,7 +519,7 @@ def plot_region_query(
     title: str | None = None, ax: Any = None,
 ) -> Figure:  # fmt: skip
     """Static region_explorer: similarity over the optical; ``threshold`` outlined, ``point`` ringed."""
-    fig, ax = _optical_axes(tiles, ax, (6.5, 5.5))
+    fig, ax, _ = _optical_axes(tiles, ax, (6.5, 5.5))
     s = np.asarray(similarity, dtype=np.float64)
     extent = _extent(tiles.grid_transform, tiles.grid_shape)
     im = ax.imshow(np.ma.masked_invalid(s), extent=extent, cmap="magma", vmin=-1, vmax=1, alpha=0.75,
@@ -542,8 +537,7 @@ def plot_region_query(
 
 def plot_region_mask(tiles: Any, mask: Any, truth: Any = None, title: str | None = None) -> Figure:
     """Static :func:`segment_explorer`: an ``[H, W]`` mask (``gid="mask"``) over the optical; truth white."""
-    fig, ax = _optical_axes(tiles, None, (6, 5.5))
-    extent = _extent(tiles.source_transform, tiles.source_shape)
+    fig, ax, extent = _optical_axes(tiles, None, (6, 5.5))
     m = np.asarray(mask, dtype=bool)
     step = max(1, int(np.ceil(max(m.shape) / 512)))
     ax.imshow(mask_rgba(m[::step, ::step]), extent=extent, interpolation="nearest", gid="mask")
