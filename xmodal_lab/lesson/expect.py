@@ -13,7 +13,7 @@ RESULTS: dict[str, tuple[float, float | None, float | None]] = {}
 
 
 def expect(
-    name: str, value: Any, low: float | None = None, high: float | None = None, *, why: str = "", quiet=False
+    name: str, value: Any, low: float | None = None, high: float | None = None, *, why: str = ""
 ) -> float:
     """Assert that a lesson's number lies in ``[low, high]`` (None: unbounded), record it and print it.
 
@@ -35,6 +35,5 @@ def expect(
     if (low is not None and v < low) or (high is not None and v > high):
         raise AssertionError(f"{name} = {v:.4g} is outside the lesson's expected range {bounds}{hint}")
     RESULTS[name] = (v, low, high)
-    if not quiet:
-        print(f"checked: {name} = {v:.4g} in {bounds}")
+    print(f"checked: {name} = {v:.4g} in {bounds}")
     return v

@@ -56,17 +56,14 @@ def radar_legend(fig: Figure, **kwargs: Any):
 
 def outline_cells(ax: Any, selected: Any, extent: Any, colour: Any, width: float = 1.5, gid="selection"):
     """Outline the True cells of a boolean ``[rows, cols]`` grid (``imshow`` ``extent``) along their edges."""
-    m = np.asarray(selected, dtype=bool)
+    m = np.pad(np.asarray(selected, dtype=bool), 1)  # False all around, so border cells get outer edges
     left, right, bottom, top = (float(v) for v in extent)
-    dx, dy = (right - left) / m.shape[1], (top - bottom) / m.shape[0]
-    p = np.pad(m, 1)
-    segments = []
-    for r, c in zip(*np.nonzero(m)):
-        x0, y1 = left + c * dx, top - r * dy
-        x1, y0 = x0 + dx, y1 - dy
-        edges = ((p[r, c + 1], (x0, y1), (x1, y1)), (p[r + 2, c + 1], (x0, y0), (x1, y0)),  # above, below
-                 (p[r + 1, c], (x0, y0), (x0, y1)), (p[r + 1, c + 2], (x1, y0), (x1, y1)))  # left, right
-        segments += [[a, b] for neighbour, a, b in edges if not neighbour]  # fmt: skip
+    xs = np.linspace(left, right, m.shape[1] - 1)  # the x of every cell edge, left to right
+    ys = np.linspace(top, bottom, m.shape[0] - 1)  # the y of every cell edge, top to bottom
+    rows, cols = np.nonzero(m[1:, 1:-1] != m[:-1, 1:-1])  # selected above or below edge row r, not both
+    segments = [[(xs[c], ys[r]), (xs[c + 1], ys[r])] for r, c in zip(rows, cols)]
+    rows, cols = np.nonzero(m[1:-1, 1:] != m[1:-1, :-1])  # selected left or right of edge column c
+    segments += [[(xs[c], ys[r]), (xs[c], ys[r + 1])] for r, c in zip(rows, cols)]
     return ax.add_collection(LineCollection(segments, colors=[colour], linewidths=width, gid=gid, zorder=3,
                                             clip_on=False))  # fmt: skip
 
@@ -87,8 +84,7 @@ def km_axes(ax: Any, nbins: int = 4) -> None:
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(nbins))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
-    ax.set_xlabel(ax.get_xlabel().replace("(m", "(km"))
-    ax.set_ylabel(ax.get_ylabel().replace("(m", "(km"))
+        axis.set_label_text(axis.get_label_text().replace("(m", "(km"))
 
 
 def _clipped_share(image) -> float:
@@ -104,13 +100,11 @@ def _clipped_share(image) -> float:
     return float((a[..., :3] >= top).all(axis=-1).mean())
 
 
-def figure_problems(
-    fig: Figure, png: Any = None, *, clip_share: float = CLIP_SHARE, panel_share: float = PANEL_CLIP_SHARE
-) -> list[str]:
+def figure_problems(fig: Figure, png: Any = None) -> list[str]:
     """One sentence per thing making ``fig`` unreadable (no data, one colour, saturated images); [] if fine.
 
-    ``png`` is the figure as shown (bytes or base64; drawn with Agg when None); ``clip_share`` bounds the mean
-    share of image pixels at a clip value, ``panel_share`` that of one colour-mapped panel.
+    ``png`` is the figure as shown (bytes or base64; drawn with Agg when None). Saturated means over
+    :data:`CLIP_SHARE` of all image pixels at a clip value, or :data:`PANEL_CLIP_SHARE` of one scalar panel.
     """
     problems = []
     if not any(ax.has_data() for ax in fig.axes) and not fig.images:
@@ -128,15 +122,15 @@ def figure_problems(
         problems.append("empty: the whole picture is one colour")
     clipped = [(ax, _clipped_share(im), im.get_array().ndim == 2) for ax in fig.axes for im in ax.images]
     overall = float(np.mean([share for _, share, _ in clipped])) if clipped else 0.0  # panels weigh alike
-    if overall > clip_share:
+    if overall > CLIP_SHARE:
         problems.append(f"saturated: {overall:.0%} of the image panels' pixels are at a clip value (over "
-                        f"{clip_share:.0%}); widen the colour range or use a fixed stretch that fits "
+                        f"{CLIP_SHARE:.0%}); widen the colour range or use a fixed stretch that fits "
                         "the data")  # fmt: skip
     for ax, share, scalar in clipped:  # a white RGB panel may be snow or cloud; a scalar one is a bad range
-        if scalar and share > panel_share:
+        if scalar and share > PANEL_CLIP_SHARE:
             where = ax.get_title() or ax.get_label() or "untitled panel"
             problems.append(f"saturated: {share:.0%} of the pixels of {where!r} are at a clip value (over "
-                            f"{panel_share:.0%})")  # fmt: skip
+                            f"{PANEL_CLIP_SHARE:.0%})")  # fmt: skip
     return problems
 
 
@@ -159,8 +153,8 @@ class FigureProblem(RuntimeError):
 class FigureCheck:
     """Watches what an IPython shell displays and fails the cell that shows a bad figure."""
 
-    def __init__(self, shell: Any, clip_share: float = CLIP_SHARE):
-        self.shell, self.clip_share = shell, clip_share
+    def __init__(self, shell: Any):
+        self.shell = shell
         self._format = shell.display_formatter.format
         self.shown: dict[int, tuple[Figure, int, bool]] = {}  # id -> (figure, times shown, with an image)
         self.found: list[str] = []  # problems of the figures shown by the running cell
@@ -173,8 +167,7 @@ class FigureCheck:
             _, times, had_image = self.shown.get(id(obj), (obj, 0, False))
             self.shown[id(obj)] = (obj, times + 1, had_image or "image/png" in data)
             if "image/png" in data:
-                found = figure_problems(obj, data["image/png"], clip_share=self.clip_share)
-                self.found += [f"{_name(obj)}: {p}" for p in found]
+                self.found += [f"{_name(obj)}: {p}" for p in figure_problems(obj, data["image/png"])]
         return data, metadata
 
     def pre_run_cell(self, info: Any = None) -> None:
