@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -50,22 +51,12 @@ _BLANK = np.zeros((1, 1, 4), np.uint8)
 _NO_FEATURES = {"type": "FeatureCollection", "features": []}
 
 
-@dataclass
-class RasterPair:
-    """An S1 and an S2 GeoTIFF of one place (the grid is the optical one's): ``tiles`` without embeddings."""
-
-    s1_path: Path
-    s2_path: Path
-    source_transform: tuple[float, ...]
-    source_shape: tuple[int, int]
-    crs: str
-
-    @classmethod
-    def open(cls, s1_path: str | Path, s2_path: str | Path) -> RasterPair:
-        """Read the optical raster's grid (no pixels)."""
-        import rasterio
-        with rasterio.open(s2_path) as src:
-            return cls(Path(s1_path), Path(s2_path), tuple(src.transform)[:6], src.shape, str(src.crs))
+def raster_pair(s1_path: str | Path, s2_path: str | Path) -> SimpleNamespace:
+    """An S1 and an S2 GeoTIFF of one place as ``tiles`` without embeddings, on the optical one's grid."""
+    import rasterio
+    with rasterio.open(s2_path) as src:  # the grid only, no pixels
+        return SimpleNamespace(s1_path=Path(s1_path), s2_path=Path(s2_path), crs=str(src.crs),
+                               source_transform=tuple(src.transform)[:6], source_shape=src.shape)
 
 
 def raster_lonlat_bounds(transform: Any, shape: tuple[int, int], crs: str) -> tuple[tuple[float, float], ...]:
@@ -360,7 +351,7 @@ def sam_explorer(
 ):  # fmt: skip
     """Click the map: Segment Anything outlines the object under the click in a ``window``-pixel window.
 
-    ``tiles`` is a ``TileEmbeddings``, ``RasterPair`` or ``(s1_path, s2_path)``; ``modality`` a rendering of
+    ``tiles`` is a ``TileEmbeddings``, :func:`raster_pair` or ``(s1_path, s2_path)``; ``modality`` a rendering of
     :data:`SAM_MODALITIES`. Clicks add points to the object; one outside its window, or "new object", starts
     another; a drawn rectangle is a box prompt. The VBox keeps ``map``, ``info``, ``sign``, ``modality``,
     ``prompts``, ``result``, ``click``, ``prompt_box``, ``new_object()`` and ``export(path=None)``.
@@ -373,7 +364,7 @@ def sam_explorer(
     if modality not in files:
         raise InputValueError(f"modality: expected one of {list(files)}, got {modality!r}")
     if isinstance(tiles, (tuple, list)):
-        tiles = RasterPair.open(*tiles)
+        tiles = raster_pair(*tiles)
     untrained = bool(getattr(segmenter, "untrained", False))
     mask_style = {"color": TRUE_MATCH_COLOUR, "weight": 2, "fillOpacity": 0.35}
     mask_layer = ipyleaflet.GeoJSON(data=_NO_FEATURES, name=LAYER_SAM, style=mask_style)
