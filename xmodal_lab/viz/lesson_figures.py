@@ -35,14 +35,11 @@ def radar_key() -> list[tuple[str, np.ndarray]]:
     from xmodal_lab.data import LANDCOVER_CLASSES, SimulatedWorld
     from xmodal_lab.data.composites import s1_composite
     world = SimulatedWorld(seed=0, size=32, n_scenes=64)
-    pixels: dict[int, list[np.ndarray]] = {}
-    for pair in (world[i] for i in range(len(world))):
-        rgb, lc = s1_composite(np.asarray(pair["s1"])), np.asarray(pair["landcover"])  # [H, W, 3], [H, W]
-        for c in np.unique(lc):
-            pixels.setdefault(int(c), []).append(rgb[lc == c])
-    key = [(name, LANDCOVER_CLASSES.index(cls)) for cls, name in _KEY_CLASSES]
-    return [(name, np.median(np.concatenate(pixels[c]), axis=0).astype(np.uint8))
-            for name, c in key if c in pixels]  # fmt: skip
+    pairs = [world[i] for i in range(len(world))]
+    rgb = np.concatenate([s1_composite(np.asarray(p["s1"])).reshape(-1, 3) for p in pairs])  # [pixels, 3]
+    lc = np.concatenate([np.asarray(p["landcover"]).ravel() for p in pairs])  # [pixels]
+    ids = {name: LANDCOVER_CLASSES.index(cls) for cls, name in _KEY_CLASSES}
+    return [(name, np.median(rgb[lc == c], axis=0).astype(np.uint8)) for name, c in ids.items() if c in lc]
 
 
 def radar_legend(fig: Figure, **kwargs: Any):

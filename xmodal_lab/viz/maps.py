@@ -308,7 +308,7 @@ def explore_map(
 
 def plot_footprints(pairs: Any, *, embeddings: Any = None) -> Figure:
     """Static :func:`explore_map`: footprints (dots for specks) on lon/lat axes coloured by ``embeddings``."""
-    collection = footprints_geojson(pair_list(pairs))
+    collection = footprints_geojson(pairs)
     rings = [np.asarray(f["geometry"]["coordinates"][0]) for f in collection["features"]]
     colors = _colours_for(len(rings), embeddings)
     fig, ax = figure_axes(figsize=(6, 5))
