@@ -41,8 +41,8 @@ class Quote:
 
     def matches(self, value: float) -> bool:
         """Whether ``value`` rounds to the quote at its precision: within half a unit of its last digit."""
-        digits = self.text.rstrip("% ")
-        tolerance = 0.5 * 10.0 ** -(len(digits.split(".")[1]) if "." in digits else 0) / self.scale
+        decimals = len(self.text.rstrip("% ").partition(".")[2])
+        tolerance = 0.5 * 10.0**-decimals / self.scale
         return abs(value - self.number) <= tolerance * (1 + 1e-9) + 1e-12
 
 
