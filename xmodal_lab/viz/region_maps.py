@@ -351,7 +351,7 @@ def sam_explorer(
 ):  # fmt: skip
     """Click the map: Segment Anything outlines the object under the click in a ``window``-pixel window.
 
-    ``tiles`` is a ``TileEmbeddings``, :func:`raster_pair` or ``(s1_path, s2_path)``; ``modality`` a rendering of
+    ``tiles`` is ``TileEmbeddings``, ``raster_pair()`` or ``(s1_path, s2_path)``; ``modality`` a rendering of
     :data:`SAM_MODALITIES`. Clicks add points to the object; one outside its window, or "new object", starts
     another; a drawn rectangle is a box prompt. The VBox keeps ``map``, ``info``, ``sign``, ``modality``,
     ``prompts``, ``result``, ``click``, ``prompt_box``, ``new_object()`` and ``export(path=None)``.
