@@ -181,30 +181,27 @@ class PairedRasterDataset(Dataset):
         (:func:`chunk_cols`); only one chunk of pixels and the nodata counts of the tile rows are held, so memory
         does not grow with the raster's size.
         """
+        checks = PixelChecks(self, preview)
+        if preview:
+            checks.add(self.read_raw(s1, s2))
+            checks.finish()
+            return []
         s, n, m = self.size, strip_rows(s2), chunk_cols(s2)
         tops, cols = self._positions()
         cols = np.asarray(cols)  # tile columns, indexed as an array below
-        if preview:
-            keys = [(0, 0)]
+        keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
 
-            def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
-                return self.read_raw(s1, s2)
-        else:
-            keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
-
-            def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
-                top, left = key
-                return self.read_raw(s1, s2, Window(left, top, min(m, self.width - left), min(n, self.height - top)))
+        def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
+            top, left = key
+            window = Window(left, top, min(m, self.width - left), min(n, self.height - top))
+            return self.read_raw(s1, s2, window)
 
         marks = {*tops, *(r + s for r in tops)}
         above = {0: np.zeros(len(cols), np.int64)}  # invalid pixels in the rows above a mark, per tile column
         total, row_bad = above[0], 0
-        checks = PixelChecks(self, preview)
         with contextlib.closing(prefetch(read, keys)) as chunks:  # no read left running on error
             for (top, left), raw in chunks:
                 invalid = checks.add(raw)
-                if preview:
-                    continue
                 # invalid pixels per tile column and row of the strip, from each chunk's share of the tile's columns
                 bad = np.pad(invalid, ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
                 lo, hi = (np.clip(c - left, 0, bad.shape[1] - 1) for c in (cols, cols + s))
@@ -214,8 +211,8 @@ class PairedRasterDataset(Dataset):
                     running = total + row_bad.cumsum(axis=0)
                     above.update({y: running[y - top - 1].copy() for y in range(top + 1, top + len(bad) + 1) if y in marks})
                     total = running[-1]
-        checks.finish(preview)
-        return [] if preview else self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
+        checks.finish()
+        return self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
 
     def _positions(self) -> tuple[range, range]:
         """The top rows and left columns of the tiles on the grid."""
@@ -331,7 +328,7 @@ class PixelChecks:
     """
 
     def __init__(self, ds: PairedRasterDataset, preview: bool = False) -> None:
-        self.ds = ds
+        self.ds, self.preview = ds, preview
         self.step = 1 if preview else max(1, ds.height * ds.width // _SAMPLE)
         self.zeros = self.s2_count = self.s1_count = self.high = self.low_count = 0
         self.lowest = self.low_value = math.inf
@@ -371,14 +368,14 @@ class PixelChecks:
             s1_ok &= (radar > 0).all(axis=0)
         return ~(s1_ok & s2_ok)
 
-    def finish(self, preview: bool = False) -> None:
+    def finish(self) -> None:
         """Raise on fill values without a nodata tag or on files without data; warn on untagged zeros and units."""
         ds, lowest, low_value = self.ds, self.lowest, self.low_value
         if ds._s2_untagged and self.zeros:
             warnings.warn(
-                f"{ds.s2_path}: {'some' if preview else self.zeros} pixels are 0 in every band and the file has no "
-                "nodata tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0)"
-                " to say so",
+                f"{ds.s2_path}: {'some' if self.preview else self.zeros} pixels are 0 in every band and the "
+                "file has no nodata tag; they are treated as nodata (L2A's fill value). Tag the file "
+                "(gdal_edit.py -a_nodata 0) to say so",
                 NodataWarning, stacklevel=4,
             )  # fmt: skip
         if lowest * ds._s2_scale + ds.s2_offset < -0.5:
