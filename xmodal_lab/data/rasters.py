@@ -169,10 +169,8 @@ class PairedRasterDataset(Dataset):
             except ValueError:
                 tag = upper["BOA_ADD_OFFSET"]
                 raise InputValueError(f"{self.s2_path}: BOA_ADD_OFFSET {tag!r} is not a number; pass s2_offset") from None
-        baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
-        if baseline is not None and baseline >= 4.0 and self._s2_scale == 1.0 / S2_SCALE:
-            return -1000.0 / S2_SCALE
-        return 0.0
+        offset = baseline_offset(upper.get("PROCESSING_BASELINE", ""))
+        return offset / S2_SCALE if offset and self._s2_scale == 1.0 / S2_SCALE else 0.0
 
     def _scan(self, s1, s2, preview: bool) -> list[tuple[int, int]]:
         """Check the pair chunk by chunk and list the tiles with little nodata (none for a ``preview``).
@@ -511,15 +509,14 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _baseline(text: str) -> float | None:
-    """``"04.00"``, ``"N0400"`` or ``"4.0"`` -> 4.0; None when absent or unreadable."""
+def baseline_offset(text: str) -> float | None:
+    """L2A's DN offset at baseline ``"04.00"`` or ``"N0400"``: -1000 from 04.00, else 0; None if unknown."""
     text = str(text).strip().upper().removeprefix("N")
-    if not text:
-        return None
     try:
-        return float(text) if "." in text else int(text) / 100.0
-    except ValueError:
+        baseline = float(text) if "." in text else int(text) / 100.0
+    except ValueError:  # "" too
         return None
+    return -1000.0 if baseline >= 4.0 else 0.0
 
 
 def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
