@@ -523,10 +523,8 @@ def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
     """Nodata pixels of each band set to the band's median over the valid pixels."""
     if not nodata.any():
         return np.ascontiguousarray(stack)
-    out = stack.copy()
-    valid = ~nodata
-    for b in range(out.shape[0]):
-        out[b][nodata] = np.median(out[b][valid]) if valid.any() else 0.0
+    out, valid = stack.copy(), ~nodata
+    out[:, nodata] = np.median(out[:, valid], axis=1)[:, None] if valid.any() else 0.0
     return out
 
 
