@@ -282,11 +282,8 @@ def _same_rasters(a: Path, b: Path, rows: int) -> bool:
     with rasterio.open(a) as x, rasterio.open(b) as y:
         if any(getattr(x, a) != getattr(y, a) for a in ("count", "shape", "crs", "transform", "dtypes")):
             return False
-        for top in range(0, x.height, rows):
-            window = Window(0, top, x.width, min(rows, x.height - top))
-            if not np.array_equal(x.read(window=window), y.read(window=window), equal_nan=True):
-                return False
-    return True
+        windows = (Window(0, top, x.width, min(rows, x.height - top)) for top in range(0, x.height, rows))
+        return all(np.array_equal(x.read(window=w), y.read(window=w), equal_nan=True) for w in windows)
 
 
 def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: float = 0.0,
