@@ -49,9 +49,8 @@ class Attention(nn.Module):
             k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))
         else:
             q, k, v = (self._heads(t) for t in self.qkv(x).chunk(3, dim=-1))
-        if bias is not None:
-            bias = bias.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # [B, h, N, hd]
+        mask = None if bias is None else bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, h, N, hd]
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
