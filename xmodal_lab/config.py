@@ -65,7 +65,7 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
         device, reason = requested_device(prefer), "as requested"
     elif torch.cuda.is_available():
         device, reason = torch.device("cuda"), f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    elif torch.backends.mps.is_available():
         device, reason = torch.device("mps"), "Apple GPU (MPS) found"
     else:
         device, reason = torch.device("cpu"), "no GPU found; fast mode keeps every lesson quick on a CPU"

@@ -277,7 +277,7 @@ def test_embed_raster_vectors_equal_per_tile_reads(model, pair_files):
     try:
         tiles = embed_raster(model, holed["s1"], holed["s2"], None, tile=TILE, stride=16, progress=False)
         ds = PairedRasterDataset(holed["s1"], holed["s2"], size=TILE, stride=16)
-        ref = concat_rows(emb for emb, _ in embed_batches(model, ds, 64))
+        ref = concat_rows((emb for emb, _ in embed_batches(model, ds, 64)), len(ds))
     finally:
         torch.set_num_threads(threads)
     assert [tuple(w) for w in tiles.windows] == ds.windows  # the same tiles kept in one read as by the scan

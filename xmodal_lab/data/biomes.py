@@ -74,10 +74,7 @@ class Scene:
         """Set ``material`` (and optionally greenness, scalar or ``[H, W]``) where ``mask`` is true."""
         np.putmask(self.mat, mask, material)
         if green is not None:
-            if np.ndim(green):
-                np.copyto(self.green, green, where=mask, casting="unsafe")
-            else:
-                np.putmask(self.green, mask, green)
+            np.copyto(self.green, green, where=mask, casting="unsafe")
 
     def river(self, width: float, tag: str = "river") -> np.ndarray:
         """Signed distance in metres ``[H, W]`` to a meandering river centre line (water where ``|d| < w/2``)."""

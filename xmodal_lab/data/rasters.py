@@ -169,10 +169,8 @@ class PairedRasterDataset(Dataset):
             except ValueError:
                 tag = upper["BOA_ADD_OFFSET"]
                 raise InputValueError(f"{self.s2_path}: BOA_ADD_OFFSET {tag!r} is not a number; pass s2_offset") from None
-        baseline = _baseline(upper.get("PROCESSING_BASELINE", ""))
-        if baseline is not None and baseline >= 4.0 and self._s2_scale == 1.0 / S2_SCALE:
-            return -1000.0 / S2_SCALE
-        return 0.0
+        offset = baseline_offset(upper.get("PROCESSING_BASELINE", ""))
+        return offset / S2_SCALE if offset and self._s2_scale == 1.0 / S2_SCALE else 0.0
 
     def _scan(self, s1, s2, preview: bool) -> list[tuple[int, int]]:
         """Check the pair chunk by chunk and list the tiles with little nodata (none for a ``preview``).
@@ -181,30 +179,27 @@ class PairedRasterDataset(Dataset):
         (:func:`chunk_cols`); only one chunk of pixels and the nodata counts of the tile rows are held, so memory
         does not grow with the raster's size.
         """
+        checks = PixelChecks(self, preview)
+        if preview:
+            checks.add(self.read_raw(s1, s2))
+            checks.finish()
+            return []
         s, n, m = self.size, strip_rows(s2), chunk_cols(s2)
         tops, cols = self._positions()
         cols = np.asarray(cols)  # tile columns, indexed as an array below
-        if preview:
-            keys = [(0, 0)]
+        keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
 
-            def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
-                return self.read_raw(s1, s2)
-        else:
-            keys = [(top, left) for top in range(0, self.height, n) for left in range(0, self.width, m)]
-
-            def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
-                top, left = key
-                return self.read_raw(s1, s2, Window(left, top, min(m, self.width - left), min(n, self.height - top)))
+        def read(key: tuple[int, int]) -> dict[str, np.ndarray]:
+            top, left = key
+            window = Window(left, top, min(m, self.width - left), min(n, self.height - top))
+            return self.read_raw(s1, s2, window)
 
         marks = {*tops, *(r + s for r in tops)}
         above = {0: np.zeros(len(cols), np.int64)}  # invalid pixels in the rows above a mark, per tile column
         total, row_bad = above[0], 0
-        checks = PixelChecks(self, preview)
         with contextlib.closing(prefetch(read, keys)) as chunks:  # no read left running on error
             for (top, left), raw in chunks:
                 invalid = checks.add(raw)
-                if preview:
-                    continue
                 # invalid pixels per tile column and row of the strip, from each chunk's share of the tile's columns
                 bad = np.pad(invalid, ((0, 0), (1, 0))).cumsum(axis=1, dtype=np.int32)
                 lo, hi = (np.clip(c - left, 0, bad.shape[1] - 1) for c in (cols, cols + s))
@@ -214,8 +209,8 @@ class PairedRasterDataset(Dataset):
                     running = total + row_bad.cumsum(axis=0)
                     above.update({y: running[y - top - 1].copy() for y in range(top + 1, top + len(bad) + 1) if y in marks})
                     total = running[-1]
-        checks.finish(preview)
-        return [] if preview else self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
+        checks.finish()
+        return self._tiles(np.array([above[r + s] - above[r] for r in tops]), tops, cols)
 
     def _positions(self) -> tuple[range, range]:
         """The top rows and left columns of the tiles on the grid."""
@@ -331,7 +326,7 @@ class PixelChecks:
     """
 
     def __init__(self, ds: PairedRasterDataset, preview: bool = False) -> None:
-        self.ds = ds
+        self.ds, self.preview = ds, preview
         self.step = 1 if preview else max(1, ds.height * ds.width // _SAMPLE)
         self.zeros = self.s2_count = self.s1_count = self.high = self.low_count = 0
         self.lowest = self.low_value = math.inf
@@ -371,14 +366,14 @@ class PixelChecks:
             s1_ok &= (radar > 0).all(axis=0)
         return ~(s1_ok & s2_ok)
 
-    def finish(self, preview: bool = False) -> None:
+    def finish(self) -> None:
         """Raise on fill values without a nodata tag or on files without data; warn on untagged zeros and units."""
         ds, lowest, low_value = self.ds, self.lowest, self.low_value
         if ds._s2_untagged and self.zeros:
             warnings.warn(
-                f"{ds.s2_path}: {'some' if preview else self.zeros} pixels are 0 in every band and the file has no "
-                "nodata tag; they are treated as nodata (L2A's fill value). Tag the file (gdal_edit.py -a_nodata 0)"
-                " to say so",
+                f"{ds.s2_path}: {'some' if self.preview else self.zeros} pixels are 0 in every band and the "
+                "file has no nodata tag; they are treated as nodata (L2A's fill value). Tag the file "
+                "(gdal_edit.py -a_nodata 0) to say so",
                 NodataWarning, stacklevel=4,
             )  # fmt: skip
         if lowest * ds._s2_scale + ds.s2_offset < -0.5:
@@ -514,25 +509,22 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _baseline(text: str) -> float | None:
-    """``"04.00"``, ``"N0400"`` or ``"4.0"`` -> 4.0; None when absent or unreadable."""
+def baseline_offset(text: str) -> float | None:
+    """L2A's DN offset at baseline ``"04.00"`` or ``"N0400"``: -1000 from 04.00, else 0; None if unknown."""
     text = str(text).strip().upper().removeprefix("N")
-    if not text:
-        return None
     try:
-        return float(text) if "." in text else int(text) / 100.0
-    except ValueError:
+        baseline = float(text) if "." in text else int(text) / 100.0
+    except ValueError:  # "" too
         return None
+    return -1000.0 if baseline >= 4.0 else 0.0
 
 
 def _fill(stack: np.ndarray, nodata: np.ndarray) -> np.ndarray:
     """Nodata pixels of each band set to the band's median over the valid pixels."""
     if not nodata.any():
         return np.ascontiguousarray(stack)
-    out = stack.copy()
-    valid = ~nodata
-    for b in range(out.shape[0]):
-        out[b][nodata] = np.median(out[b][valid]) if valid.any() else 0.0
+    out, valid = stack.copy(), ~nodata
+    out[:, nodata] = np.median(out[:, valid], axis=1)[:, None] if valid.any() else 0.0
     return out
 
 

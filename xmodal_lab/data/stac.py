@@ -228,13 +228,13 @@ def s2_offset(properties: dict[str, Any]) -> tuple[float, str]:
 
     An offset already removed (``earthsearch:boa_offset_applied``) is 0; no baseline: it follows the date.
     """
-    from xmodal_lab.data.rasters import _baseline
+    from xmodal_lab.data.rasters import baseline_offset
 
     text = str(properties.get("s2:processing_baseline", "")).strip().upper().removeprefix("N")
     if properties.get("earthsearch:boa_offset_applied") is True:
         return 0.0, text
-    if _baseline(text) is not None:
-        return (-1000.0 if _baseline(text) >= 4.0 else 0.0), text
+    if (offset := baseline_offset(text)) is not None:
+        return offset, text
     when = dt.date.fromisoformat(str(properties["datetime"])[:10])
     return (-1000.0 if when >= BASELINE_OFFSET_DATE else 0.0), f"inferred from the date {when}"
 

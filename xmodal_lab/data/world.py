@@ -24,8 +24,6 @@ from xmodal_lab.data.io import check_index, check_whole, parse_date
 from xmodal_lab.data.noise import HashStream, fbm, gamma_speckle, mix_key, standard_normal
 from xmodal_lab.errors import InputValueError
 
-LANDCOVER_CLASSES = lc.LANDCOVER_CLASSES
-
 _NESZ = np.array([10 ** (-2.4), 10 ** (-2.8)], dtype=np.float32)[:, None, None]  # noise floor (VV, VH), linear
 #: Spectrally correlated sensor noise: two smooth spectral shapes (flat, tilted) mixed into the 12 bands.
 _NOISE_BASIS = np.array([np.ones(12), np.linspace(1.0, -1.0, 12)], dtype=np.float32).T
@@ -374,5 +372,5 @@ def _area_average(fine: dict[str, Any], k: int) -> dict[str, Any]:
     # the most frequent class of each block (ties go to the lower class id)
     h, w = fine["landcover"].shape
     blocks = fine["landcover"].reshape(h // k, k, w // k, k).transpose(0, 2, 1, 3).reshape(h // k, w // k, k * k)
-    out["landcover"] = (blocks[..., None] == np.arange(len(LANDCOVER_CLASSES))).sum(axis=2).argmax(axis=-1)
+    out["landcover"] = (blocks[..., None] == np.arange(len(lc.LANDCOVER_CLASSES))).sum(axis=2).argmax(axis=-1)
     return out

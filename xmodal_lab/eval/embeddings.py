@@ -62,36 +62,30 @@ def embed_each(model: torch.nn.Module, batches: Iterable[dict[str, Any]], device
         model.train(was_training)
 
 
-def concat_rows(parts: Iterable[dict[str, np.ndarray]], total: int | None = None,
+def concat_rows(parts: Iterable[dict[str, np.ndarray]], total: int,
                 rows: Sequence[int] = ()) -> dict[str, np.ndarray]:
     """Concatenate per-batch ``{key: array}`` dicts row-wise into one dict.
 
-    With ``total`` each key is copied into one array of ``total`` rows made up front, so the batches are freed as
-    they come instead of piling up in the heap (a whole scene's tiles). ``rows`` then gives each batch row's
-    place (it may grow as the batches come; default: one after another); rows never filled are dropped.
+    Each key is copied into one array of ``total`` rows made up front, so the batches are freed as they come
+    instead of piling up in the heap (a whole scene's tiles). ``rows`` gives each batch row's place (it may
+    grow as the batches come; default: one after another); rows never filled are dropped.
     """
-    if total is not None:
-        out: dict[str, np.ndarray] = {}
-        n = 0
-        for part in parts:
-            if out and part.keys() != out.keys():
-                raise ValueError(f"concat_rows: a batch has keys {sorted(part)}, the first had {sorted(out)}")
-            size = len(next(iter(part.values())))
-            place = rows[n : n + size] if rows else slice(n, n + size)
-            for key, value in part.items():
-                if key not in out:
-                    out[key] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
-                out[key][place] = value
-            n += size
-        if n == total:
-            return out
-        filled = np.sort(np.asarray(rows[:n], dtype=np.int64)) if rows else slice(0, n)
-        return {key: value[filled] for key, value in out.items()}
-    pieces: dict[str, list[np.ndarray]] = {}
+    out: dict[str, np.ndarray] = {}
+    n = 0
     for part in parts:
+        if out and part.keys() != out.keys():
+            raise ValueError(f"concat_rows: a batch has keys {sorted(part)}, the first had {sorted(out)}")
+        size = len(next(iter(part.values())))
+        place = rows[n : n + size] if rows else slice(n, n + size)
         for key, value in part.items():
-            pieces.setdefault(key, []).append(value)
-    return {key: np.concatenate(values) for key, values in pieces.items()}
+            if key not in out:
+                out[key] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
+            out[key][place] = value
+        n += size
+    if n == total:
+        return out
+    filled = np.sort(np.asarray(rows[:n], dtype=np.int64)) if rows else slice(0, n)
+    return {key: value[filled] for key, value in out.items()}
 
 
 def _descriptions(batch: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -126,4 +120,4 @@ def embed_dataset(model: torch.nn.Module, data: Dataset, batch_size: int = 256,
     if isinstance(first := first_item(data), dict):
         check_pair(first, where="embed_dataset(data[0])")
     batches = embed_batches(model, data, batch_size, device, pass_keys)
-    return concat_rows({**emb, **_descriptions(batch)} for emb, batch in batches)
+    return concat_rows(({**emb, **_descriptions(batch)} for emb, batch in batches), len(data))

@@ -213,6 +213,7 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
     row_w = dict(zip(row_starts, blend_weights(row_starts, ds.height, tile, overlap, blend)))
     col_w = dict(zip(col_starts, blend_weights(col_starts, ds.width, tile, overlap, blend)))
     crs = f"EPSG:{epsg}" if (epsg := ds.crs.to_epsg()) else ds.crs.to_wkt()
+    probabilities = output == "probabilities"
     tags = {
         "source": "xmodal_lab.eval.predict_raster",
         "model": str(getattr(model, "name", type(model).__name__)),
@@ -249,7 +250,6 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                         if output == "labels" and classes > LABEL_NODATA:
                             raise InputValueError(f"output='labels': at most 255 classes, got {classes}")
                         buffer = _RowBuffer(classes, tile, ds.width)
-                        probabilities = output == "probabilities"
                         dst = stack.enter_context(rasterio.open(
                             rows_tmp, "w", driver="GTiff", width=ds.width, height=ds.height, crs=crs,
                             transform=ds.grid_transform, count=classes if probabilities else 1,
@@ -261,13 +261,11 @@ def predict_raster(model: Any, s1_path: str | Path, s2_path: str | Path, out_pat
                 if buffer is None:
                     raise NodataError(f"{s1_path} / {s2_path}: every pixel is nodata in one of the files")
                 buffer.write_until(dst, ds.height, output)
-                names = tuple(f"class_{k}" for k in range(classes))
-                dst.descriptions = names if output == "probabilities" else ("class",)
+                dst.descriptions = tuple(f"class_{k}" for k in range(classes)) if probabilities else ("class",)
                 dst.update_tags(**tags)
             with rasterio.open(rows_tmp) as src:
-                resampling = "AVERAGE" if output == "probabilities" else "MODE"
                 rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", overviews="AUTO",
-                                     blocksize=256, resampling=resampling)  # fmt: skip
+                                     blocksize=256, resampling="AVERAGE" if probabilities else "MODE")
             if not _same_rasters(rows_tmp, tmp, rows):
                 raise OutputWriteError(f"GeoTIFF {path} was not written: the COG does not read back")
         finally:
@@ -284,11 +282,8 @@ def _same_rasters(a: Path, b: Path, rows: int) -> bool:
     with rasterio.open(a) as x, rasterio.open(b) as y:
         if any(getattr(x, a) != getattr(y, a) for a in ("count", "shape", "crs", "transform", "dtypes")):
             return False
-        for top in range(0, x.height, rows):
-            window = Window(0, top, x.width, min(rows, x.height - top))
-            if not np.array_equal(x.read(window=window), y.read(window=window), equal_nan=True):
-                return False
-    return True
+        windows = (Window(0, top, x.width, min(rows, x.height - top)) for top in range(0, x.height, rows))
+        return all(np.array_equal(x.read(window=w), y.read(window=w), equal_nan=True) for w in windows)
 
 
 def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: float = 0.0,
@@ -316,15 +311,10 @@ def raster_to_vectors(mask_path: str | Path, out_path: str | Path, *, min_area: 
             raise InputValueError(f"{mask_path}: has no CRS; expected a georeferenced raster")
         labels, valid, transform, crs = src.read(1), src.dataset_mask() > 0, src.transform, src.crs
     keep = np.unique(labels[valid]) if classes is None else np.asarray(list(classes), dtype=np.int64)
-    rows: dict[str, list] = {"class": [], "area": [], "geometry": []}
-    for geom, value in shapes(labels, mask=valid & np.isin(labels, keep), transform=transform,
-                              connectivity=4):
-        if (polygon := shape(geom)).area >= min_area:
-            rows["class"].append(int(value))
-            rows["area"].append(float(polygon.area))
-            rows["geometry"].append(polygon)
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
-    frame["class"] = frame["class"].astype(np.int64)
+    found = shapes(labels, mask=valid & np.isin(labels, keep), transform=transform, connectivity=4)
+    polygons = [(int(value), polygon) for geom, value in found if (polygon := shape(geom)).area >= min_area]
+    columns = {"class": np.array([c for c, _ in polygons], np.int64), "area": [p.area for _, p in polygons]}
+    frame = gpd.GeoDataFrame(columns, geometry=[p for _, p in polygons], crs=crs)
     if isinstance(classes, Mapping):
         frame.insert(1, "name", [classes.get(c, str(c)) for c in frame["class"]])
     parquet = path.suffix.lower() != ".gpkg"

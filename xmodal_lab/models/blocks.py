@@ -49,9 +49,8 @@ class Attention(nn.Module):
             k, v = (self._heads(t) for t in self.kv(context).chunk(2, dim=-1))
         else:
             q, k, v = (self._heads(t) for t in self.qkv(x).chunk(3, dim=-1))
-        if bias is not None:
-            bias = bias.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # [B, h, N, hd]
+        mask = None if bias is None else bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, h, N, hd]
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
@@ -85,13 +84,14 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, bias: Tensor | None = None, context: Tensor | None = None,
-                cross_bias: Tensor | None = None) -> Tensor:  # fmt: skip
-        """Run on ``x [B, N, D]`` (and ``context [B, M, D]``); the biases broadcast to the attention logits."""
+                cross_bias: Tensor | None = None, cross_gate: Tensor | float = 1.0) -> Tensor:  # fmt: skip
+        """Run on ``x [B, N, D]`` (and ``context [B, M, D]``, gated per tile); biases add to the logits."""
         x = x + self.attn(self.norm1(x), bias=bias)
         if self.cross:
             if context is None:
                 raise ValueError("this block has cross-attention: pass context=[B, M, D]")
-            x = x + self.cross_attn(self.norm_cross(x), context=self.norm_cross(context), bias=cross_bias)
+            cross = self.cross_attn(self.norm_cross(x), context=self.norm_cross(context), bias=cross_bias)
+            x = x + cross_gate * cross
         return x + self.mlp(self.norm2(x))
 
 

@@ -71,11 +71,11 @@ class CrossEncoder(nn.Module):
                                           cross=True) for _ in range(c.cross_depth))  # fmt: skip
         self.norm = nn.LayerNorm(c.embed_dim)
 
-    def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor) -> Tensor:
-        """Joint encodings ``[B, Kr, D]`` of radar ``[B, Kr, D]`` given optical ``[B, Ko, D]``, with their biases."""
+    def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor, gate=1.0) -> Tensor:
+        """Joint encodings ``[B, Kr, D]`` of radar ``[B, Kr, D]`` attending to optical ``[B, Ko, D]``."""
         x = radar
         for blk in self.blocks:
-            x = blk(x, bias=bias, context=optical, cross_bias=cross_bias)
+            x = blk(x, bias=bias, context=optical, cross_bias=cross_bias, cross_gate=gate)
         return self.norm(x)
 
 
@@ -130,14 +130,14 @@ class CROMA(nn.Module):
     def _inputs(self, s1, s2) -> tuple[Tensor | None, Tensor | None, tuple[int, int]]:
         """Validated, standardised ``s1`` / ``s2`` (either may be None) and their patch grid."""
         c, p = self.config, self.config.patch_size
-        s1 = model_input(s1, S1_CHANNELS, p, "s1", config=c, biased=True) if s1 is not None else None
-        s2 = model_input(s2, S2_CHANNELS, p, "s2", config=c, biased=True) if s2 is not None else None
         if s1 is None and s2 is None:
             raise ValueError("pass at least one of s1=[B, 2, H, W] (dB) or s2=[B, 12, H, W] (reflectance)")
+        if s1 is not None:
+            s1 = self.norm_s1(model_input(s1, S1_CHANNELS, p, "s1", config=c, biased=True))
+        if s2 is not None:
+            s2 = self.norm_s2(model_input(s2, S2_CHANNELS, p, "s2", config=c, biased=True))
         same_tiles(s1, s2)
-        grid = self.radar_encoder.grid(s1 if s1 is not None else s2)
-        x1 = self.norm_s1(s1) if s1 is not None else None
-        return x1, self.norm_s2(s2) if s2 is not None else None, grid
+        return s1, s2, self.radar_encoder.grid(s1 if s1 is not None else s2)
 
     def encode(self, s1: Tensor | None = None, s2: Tensor | None = None) -> dict[str, Tensor]:
         """The published forward pass: ``{sar, optical, joint}_encodings [B, N, D]`` and ``_GAP [B, D]``."""

@@ -97,23 +97,19 @@ class MMEarth(nn.Module):
         self.apply(init_weights)
         nn.init.normal_(self.decoder.mask_token, std=0.02)
 
-    def _optical(self, s2: Tensor | None) -> tuple[Tensor, tuple[int, int]]:
+    def _optical(self, s2: Tensor | None) -> Tensor:
         if s2 is None:
             raise ValueError("MMEarth encodes optical tiles only: pass s2=[B, 12, H, W] (radar is a "
                              "pretraining target)")  # fmt: skip
-        p = self.config.patch_size
-        s2 = model_input(s2, S2_CHANNELS, p, "s2", config=self.config)
-        return self.norm_s2(s2), (s2.shape[-2] // p, s2.shape[-1] // p)
+        return self.norm_s2(model_input(s2, S2_CHANNELS, self.config.patch_size, "s2", config=self.config))
 
     def features(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None) -> dict:
         """Patch features ``{"s2": [B, D, H/p, W/p]}`` of an optical tile ``s2 [B, 12, H, W]``."""
-        x, _ = self._optical(s2)
-        return {"s2": self.encoder.feature_map(x)}
+        return {"s2": self.encoder.feature_map(self._optical(s2))}
 
     def embed(self, s1: Tensor | None = None, s2: Tensor | None = None, gsd: object = None) -> dict:
         """One vector per optical tile, the mean encoder token: ``{"s2": [B, D]}`` (s1, gsd ignored)."""
-        x, _ = self._optical(s2)
-        return {"s2": self.encoder(x).mean(dim=1)}
+        return {"s2": self.encoder(self._optical(s2)).mean(dim=1)}
 
     def forward_encoder(self, x: Tensor, mask_ratio: float) -> tuple[Tensor, Tensor, Tensor]:
         """Encode a random ``1 - mask_ratio`` of ``x``: ``latent [B, K, D]``, ``mask``, ``ids_restore``."""
@@ -162,9 +158,9 @@ class MMEarth(nn.Module):
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
         """Pretraining step: ``loss``, ``loss_<task>`` and ``weight_<task>``, ``mask``, ``pred_s2``."""
-        x2, grid = self._optical(batch_item(batch, "s2", self.name))
+        x2 = self._optical(batch_item(batch, "s2", self.name))
         latent, mask, ids_restore = self.forward_encoder(x2, self.config.mask_ratio)
-        pred = self.forward_decoder(latent, ids_restore, grid)
+        pred = self.forward_decoder(latent, ids_restore, self.encoder.grid(x2))
         losses = self.forward_loss(pred, batch, x2, mask)
         if self.config.weighting == "uncertainty":
             total, _ = self.weighting(losses)

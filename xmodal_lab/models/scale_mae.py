@@ -14,7 +14,7 @@ from .masking import random_masking, tokens_to_map
 from .norms import S1_CHANNELS, S2_CHANNELS, s1_norm, s2_norm
 from .positions import gsd_sincos_pos_embed, sincos_table
 from .pyramid import FCNHead, FPNHead, combine_bands, laplacian_bands
-from .validation import batch_item, model_input
+from .validation import batch_item, model_input, same_tiles
 
 
 @dataclass
@@ -99,9 +99,8 @@ class ScaleMAE(nn.Module):
             if s1 is None:
                 raise ValueError(f"this Scale-MAE (modality={c.modality!r}) needs s1=[B, 2, H, W] dB")
             parts.append(self.norm_s1(model_input(s1, S1_CHANNELS, multiple, "s1", config=c)))
-        if len(parts) == 2 and parts[0].shape[-2:] != parts[1].shape[-2:]:
-            raise ValueError(f"s1 and s2 must be co-registered tiles of one size, got {tuple(s1.shape)}, "
-                             f"{tuple(s2.shape)}")  # fmt: skip
+        if len(parts) == 2:
+            same_tiles(s1, s2)
         return torch.cat(parts, dim=1)
 
     def gsd_ratio(self, gsd: Tensor | float | None, n_images: int) -> Tensor:

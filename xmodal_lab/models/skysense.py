@@ -250,9 +250,7 @@ class SkySense(nn.Module):
         x = self._inputs(batch_item(batch, "s1", self.name), batch_item(batch, "s2", self.name))
         doy, b = frame_days(x, batch.get("date")), x["s1"].shape[0]
         lat, lon = batch.get("lat"), batch.get("lon")
-        if lat is not None and lon is not None:
-            lat, lon = check_location(lat, lon)
-        protos = self._prototypes_for(b, lat, lon)
+        protos = self._prototypes_for(b, lat, lon)  # checks lat and lon
         if self.training:
             self.update_teacher()
         ks_u, ks_v = torch.randint(0, 8, (b,)), torch.randint(0, 8, (b,))

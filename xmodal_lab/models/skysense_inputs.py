@@ -16,9 +16,7 @@ def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
     """Days of the year ``[B]`` or ``[B, T]`` (0 = 1 January) of ISO dates, lists of them, or day numbers."""
 
     def one(s: object) -> int:
-        if isinstance(s, (_dt.date, _dt.datetime)):
-            return s.timetuple().tm_yday - 1
-        try:
+        try:  # dates and datetimes print as ISO dates too
             return _dt.date.fromisoformat(str(s)[:10]).timetuple().tm_yday - 1
         except ValueError as err:
             raise ValueError(f"date: expected ISO dates like '2021-06-15', got {s!r}") from err
@@ -37,13 +35,15 @@ def day_of_year(dates: object, n_images: int | None = None) -> Tensor:
 
 def frame_days(x: dict[str, Tensor], date: object) -> dict[str, Tensor | None]:
     """Day of the year ``{m: [B, T_m]}`` of frames ``{m: [B, T_m, C, H, W]}`` (None without dates)."""
+    if date is None:
+        return dict.fromkeys(x)
     out = {}
     for name, v in x.items():
         b, t = v.shape[:2]
-        d = None if date is None else day_of_year(date, b)
-        if d is not None and d.ndim == 1:
+        d = day_of_year(date, b)
+        if d.ndim == 1:
             d = d.reshape(b, 1).expand(b, t)
-        if d is not None and d.shape != (b, t):
+        if d.shape != (b, t):
             raise ValueError(f"date: expected {b} dates or {b} lists of {t} dates for {name}, got shape "
                              f"{tuple(d.shape)}")  # fmt: skip
         out[name] = d

@@ -119,7 +119,7 @@ def default_log_dir(out: str | Path) -> Path:
 
 def config_path(checkpoint: str | Path) -> Path:
     """Where the command line writes a run's config: ``<checkpoint stem>.yaml`` beside the checkpoint."""
-    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.yaml")
+    return Path(checkpoint).with_suffix(".yaml")
 
 
 def _mapping(block: Any, valid: Sequence[str] | None, where: str, path: str | Path) -> dict[str, Any]:

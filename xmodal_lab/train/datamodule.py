@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -51,12 +52,10 @@ class StepBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         rank, world = self._dist()
-        step = int(self.start_step()) if self.start_step is not None else 0
-        while True:
+        for step in itertools.count(int(self.start_step()) if self.start_step is not None else 0):
             batch = self.global_batch(step)
             per = max(1, len(batch) // world)
             yield batch[rank * per : (rank + 1) * per]
-            step += 1
 
 
 class CachedPairs(Dataset):

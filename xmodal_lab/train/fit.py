@@ -362,9 +362,8 @@ def _train(task, datamodule, history, resume, checkpoint, logger, progress, max_
                 deterministic=not gpu, gradient_clip_val=config.grad_clip, use_distributed_sampler=False,
                 log_every_n_steps=1, limit_val_batches=0,
             )  # fmt: skip
-        ckpt_path = str(resume) if resume is not None else None
         with quiet_lightning(), torch.serialization.safe_globals(SAFE_GLOBALS):  # old checkpoints hold NumPy
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
     return trainer
