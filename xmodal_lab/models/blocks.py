@@ -84,14 +84,13 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, bias: Tensor | None = None, context: Tensor | None = None,
-                cross_bias: Tensor | None = None, cross_gate: Tensor | float = 1.0) -> Tensor:  # fmt: skip
-        """Run on ``x [B, N, D]`` (and ``context [B, M, D]``, gated per tile); biases add to the logits."""
+                cross_bias: Tensor | None = None) -> Tensor:  # fmt: skip
+        """Run on ``x [B, N, D]`` (and ``context [B, M, D]``); the biases broadcast to the attention logits."""
         x = x + self.attn(self.norm1(x), bias=bias)
         if self.cross:
             if context is None:
                 raise ValueError("this block has cross-attention: pass context=[B, M, D]")
-            cross = self.cross_attn(self.norm_cross(x), context=self.norm_cross(context), bias=cross_bias)
-            x = x + cross_gate * cross
+            x = x + self.cross_attn(self.norm_cross(x), context=self.norm_cross(context), bias=cross_bias)
         return x + self.mlp(self.norm2(x))
 
 

@@ -71,11 +71,11 @@ class CrossEncoder(nn.Module):
                                           cross=True) for _ in range(c.cross_depth))  # fmt: skip
         self.norm = nn.LayerNorm(c.embed_dim)
 
-    def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor, gate=1.0) -> Tensor:
-        """Joint encodings ``[B, Kr, D]`` of radar ``[B, Kr, D]`` attending to optical ``[B, Ko, D]``."""
+    def forward(self, radar: Tensor, optical: Tensor, bias: Tensor, cross_bias: Tensor) -> Tensor:
+        """Joint encodings ``[B, Kr, D]`` of radar ``[B, Kr, D]`` given optical ``[B, Ko, D]``, with their biases."""
         x = radar
         for blk in self.blocks:
-            x = blk(x, bias=bias, context=optical, cross_bias=cross_bias, cross_gate=gate)
+            x = blk(x, bias=bias, context=optical, cross_bias=cross_bias)
         return self.norm(x)
 
 

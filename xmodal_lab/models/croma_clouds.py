@@ -65,9 +65,15 @@ class CloudMaskedCROMA(nn.Module):
             return out
         sar = m.radar_encoder(x1, bias)
         out["sar_encodings"], out["sar_GAP"] = sar, m.gap_ffn_radar(sar.mean(dim=1))
-        gate = (~none_kept).to(sar.dtype)[:, None, None]  # [B, 1, 1]: 0 where no optical token is kept
-        out["joint_encodings"] = joint = m.cross_encoder(sar, optical, bias, masked_bias, gate)
-        out["joint_GAP"] = joint.mean(dim=1)
+        gate = (~none_kept).to(sar.dtype)[:, None, None]  # [B, 1, 1]
+        x = sar
+        for blk in m.cross_encoder.blocks:  # the block's steps, with the cross-attention gated per tile
+            x = x + blk.attn(blk.norm1(x), bias=bias)
+            context = blk.norm_cross(optical)
+            x = x + gate * blk.cross_attn(blk.norm_cross(x), context=context, bias=masked_bias)
+            x = x + blk.mlp(blk.norm2(x))
+        out["joint_encodings"] = m.cross_encoder.norm(x)
+        out["joint_GAP"] = out["joint_encodings"].mean(dim=1)
         return out
 
     def embed(self, s1=None, s2=None, gsd=None, *, optical_mask=None, cloud_mask=None) -> dict[str, Tensor]:
