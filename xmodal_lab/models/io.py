@@ -193,6 +193,15 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     return {"name": name, "config": config, "state_dict": state, "card": card}
 
 
+def rebuild(name: Any, config: Any, path: str | Path, fix: str = "") -> nn.Module:
+    """A new registry model (or ``SegmentationModel``) from the ``name`` and ``config`` dict it was saved with."""
+    if name == SegmentationModel.name and config is not None:
+        return SegmentationModel.from_config(config)
+    if name in MODELS and config is not None:
+        return MODELS[name].model_cls(config_from_dict(name, config))
+    raise CheckpointError(f"{path} holds an unknown model {name!r}; known: {sorted(MODELS)}{fix}")
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model saved by :func:`save_model`, in evaluation mode; a CheckpointError says what else it is."""
     path = _file_path(path, "load_model")
@@ -207,12 +216,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     if not isinstance(ckpt, dict) or not {"name", "config", "state_dict"} <= set(ckpt):
         raise CheckpointError(f"{path} is not a model file of xmodal_lab (expected keys name, config, "
                               "state_dict)")  # fmt: skip
-    if ckpt["name"] == SegmentationModel.name:
-        model = SegmentationModel.from_config(ckpt["config"])
-    elif ckpt["name"] in MODELS:
-        model = MODELS[ckpt["name"]].model_cls(config_from_dict(ckpt["name"], ckpt["config"]))
-    else:
-        raise CheckpointError(f"{path} holds an unknown model {ckpt['name']!r}; known: {sorted(MODELS)}")
+    model = rebuild(ckpt["name"], ckpt["config"], path)
     _check_finite(path, ckpt["state_dict"])
     load_weights(model, ckpt["state_dict"], path, "copy it again from its source, or save it again with save_model")
     model.fit_record = (ckpt["card"] if isinstance(ckpt.get("card"), dict) else {}).get("training")  # kept on save

@@ -16,9 +16,7 @@ from torch import nn
 
 from xmodal_lab.errors import CheckpointError, OutputExistsError, OutputWriteError
 from xmodal_lab.files import as_path, publishing
-from xmodal_lab.models.io import save_model
-from xmodal_lab.models.registry import MODELS, config_from_dict
-from xmodal_lab.models.seg_head import SegmentationModel
+from xmodal_lab.models.io import rebuild, save_model
 from xmodal_lab.serialization import load_weights, safe_load, state_problems
 
 
@@ -102,15 +100,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """``(model, info)``: the trained model (eval mode, a segmentation model whole) and its record."""
     ckpt = read_checkpoint(path)
     info = {**ckpt["xmodal_lab"], "step": ckpt.get("global_step")}
-    name, config = info.get("name"), info.get("config")
-    if name == SegmentationModel.name and config is not None:
-        model = SegmentationModel.from_config(config)
-    elif name in MODELS and config is not None:
-        model = MODELS[name].model_cls(config_from_dict(name, config))
-    else:
-        raise CheckpointError(
-            f"{path}: the checkpoint holds a model {name!r} that the registry cannot rebuild "
-            f"(known: {sorted(MODELS)}); load its state_dict into your own model instead")
+    model = rebuild(info.get("name"), info.get("config"), path,
+                    "; load the checkpoint's state_dict into your own model instead")
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     load_weights(model, state, path, "copy it again from where fit wrote it, or train again")
     model.fit_record = training_record(info)  # save_model puts it into the model card
