@@ -1,4 +1,4 @@
-"""Notebook runs (``pytest --nbmake notebooks``): a memory cap per lesson, and the loopback STAC fixture.
+"""Notebook runs (``pytest --nbmake notebooks``): the figure check, a memory cap per lesson, the loopback STAC fixture.
 
 Memory: an nbmake item fails when its kernel's anonymous memory (heap, tensors: what the system cannot drop)
 passes ``XMODAL_NOTEBOOK_MAX_ANON_MB`` (default :data:`NOTEBOOK_MAX_ANON_MB`). Binder gives the kernel and
@@ -19,8 +19,11 @@ imports torch, so kernels and test workers compute as the run the lessons quote 
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -38,6 +41,31 @@ def same_numbers_settings() -> dict[str, str]:
 if platform.machine().lower() in ("x86_64", "amd64"):
     for _name, _value in same_numbers_settings().items():
         os.environ.setdefault(_name, _value)
+
+
+def _notebook_kernels_check_figures() -> None:
+    """Kernels started by nbmake import this checkout and fail a cell that shows a bad figure.
+
+    Kernels inherit this process's environment: ``PYTHONPATH`` puts this checkout first, and an IPython
+    profile in a private ``IPYTHONDIR`` loads ``xmodal_lab.viz.lesson_figures`` (``XMODAL_CHECK_FIGURES=0``
+    turns the check off).
+    """
+    checkout = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
+    if os.environ.get("XMODAL_CHECK_FIGURES", "1") == "0":
+        return
+    ipython_dir = Path(tempfile.mkdtemp(prefix="xmodal_ipython_"))
+    profile = ipython_dir / "profile_default"
+    profile.mkdir()
+    config = 'c.InteractiveShellApp.extensions = ["xmodal_lab.viz.lesson_figures"]\n'
+    for name in ("ipython_kernel_config.py", "ipython_config.py"):
+        (profile / name).write_text(config)
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+    atexit.register(shutil.rmtree, ipython_dir, ignore_errors=True)
+
+
+_notebook_kernels_check_figures()
+
 
 #: Largest anonymous memory (MiB) a curriculum notebook's kernel may reach in fast mode.
 NOTEBOOK_MAX_ANON_MB = 1280.0

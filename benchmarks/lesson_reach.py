@@ -1,10 +1,10 @@
 """Which of the package's functions the lessons call: lines per subpackage, and the largest functions no lesson calls.
 
-Runs the notebooks (or, with ``--tests``, the test suite) under nbmake, their kernels set up as in the test run
-(the figure check loaded), with a profile hook that records each function of ``xmodal_lab`` the first time it is
-called; then counts the lines of every function and method never called. It answers "how much of the package does
-the curriculum use?" when weighing what a smaller package could leave out. Fast mode; a function counts as called
-if any process called it once.
+Runs the notebooks (or, with ``--tests``, the test suite) under nbmake, their kernels set up by the root
+``conftest.py`` (the figure check loaded), with a profile hook that records each function of ``xmodal_lab`` the
+first time it is called; then counts the lines of every function and method never called. It answers "how much of
+the package does the curriculum use?" when weighing what a smaller package could leave out. Fast mode; a function
+counts as called if any process called it once.
 
 Usage::
 
@@ -40,9 +40,6 @@ if _OUT:
     sys.setprofile(_record)
     threading.setprofile(_record)
 '''
-
-#: The IPython profile of the test run's kernels (``tests/conftest.py``): the lessons' figure check is loaded.
-FIGURE_CHECK = 'c.InteractiveShellApp.extensions = ["xmodal_lab.viz.lesson_figures"]\n'
 
 
 def functions(package: Path) -> list[tuple[str, int, str, int]]:
@@ -107,13 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         hook.mkdir()
         records.mkdir()
         (hook / "sitecustomize.py").write_text(HOOK)
-        profile = Path(tmp) / "ipython" / "profile_default"  # kernels check figures, as in the test run
-        profile.mkdir(parents=True)
-        (profile / "ipython_kernel_config.py").write_text(FIGURE_CHECK)
         path = os.pathsep.join(filter(None, [str(hook), str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path, "XMODAL_REACH_OUT": str(records),
-               "XMODAL_REACH_PACKAGE": str(PACKAGE), "XMODAL_FAST": "1", "MPLBACKEND": "Agg",
-               "IPYTHONDIR": str(profile.parent)}
+               "XMODAL_REACH_PACKAGE": str(PACKAGE), "XMODAL_FAST": "1", "MPLBACKEND": "Agg"}
         targets = ["tests"] if args.tests else ["--nbmake", *args.notebooks]
         run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", args.n,
                               *targets], cwd=ROOT, env=env)  # fmt: skip

@@ -1,7 +1,7 @@
 """The figure check that every notebook kernel of the test run loads (``xmodal_lab.viz.lesson_figures``).
 
-``tests/conftest.py`` gives nbmake's kernels an IPython profile that loads the check, so running the
-curriculum (``make test``) fails any cell that shows an empty, saturated, doubled or text-only figure, at
+The root ``conftest.py`` gives nbmake's kernels an IPython profile that loads the check, so running the
+curriculum (``make test``, ``make test-notebooks``) fails any cell that shows an empty, saturated, doubled or text-only figure, at
 no extra cost. These tests make sure the check can fail: deliberately bad figures, judged directly and
 inside a real kernel under both the headless (``Agg``) and the Jupyter inline backend.
 """
@@ -9,6 +9,9 @@ inside a real kernel under both the headless (``Agg``) and the Jupyter inline ba
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -143,7 +146,7 @@ CELLS = [  # (source, the words of the FigureProblem it must raise, or None)
 def test_the_kernel_check_fails_each_bad_cell_and_passes_the_good_ones(backend, tmp_path):
     from nbclient import NotebookClient
 
-    assert os.environ.get("IPYTHONDIR"), "tests/conftest.py should give kernels the figure-check profile"
+    assert os.environ.get("IPYTHONDIR"), "conftest.py should give kernels the figure-check profile"
     book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src, _ in CELLS])
     client = NotebookClient(book, timeout=120, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": tmp_path}})  # fmt: skip
@@ -164,3 +167,16 @@ def test_the_kernel_check_fails_each_bad_cell_and_passes_the_good_ones(backend, 
                 f"{src!r} should fail: {str(cell.outputs)[:300]}"
             )
             assert words in errors[0]["evalue"], errors[0]["evalue"]
+
+
+def test_a_notebooks_only_run_checks_figures_too(tmp_path):
+    """``pytest --nbmake notebooks`` reads only the root ``conftest.py``; its kernels must load the check as well."""
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1])\nfig")])  # fmt: skip
+    nbformat.write(book, tmp_path / "bad.ipynb")
+    env = {k: v for k, v in os.environ.items() if k not in ("IPYTHONDIR", "XMODAL_CHECK_FIGURES")}
+    run = subprocess.run(  # -p conftest: the root conftest.py alone, as for a notebook under notebooks/
+        [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q", "--nbmake",
+         str(tmp_path / "bad.ipynb")], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
+        text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 1 and "FigureProblem" in run.stdout and "still open" in run.stdout, run.stdout[-2000:]
