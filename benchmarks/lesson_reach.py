@@ -69,24 +69,26 @@ def called(records: Path, package: Path) -> set[tuple[str, int]]:
     return seen
 
 
+def _room(rel: Path) -> str:
+    """The subpackage of a file ``rel`` below the package folder, or "(top level)"."""
+    return rel.parts[0] if len(rel.parts) > 1 else "(top level)"
+
+
 def report(package: Path, seen: set[tuple[str, int]], top: int) -> str:
     """Per subpackage: all lines, lines in functions and methods, and in those never called; then the largest."""
-    units = functions(package)
     rows: dict[str, Counter] = {}
     for path in sorted(package.rglob("*.py")):
-        parts = path.relative_to(package).parts
-        rows.setdefault(parts[0] if len(parts) > 1 else "(top level)", Counter())["lines"] += len(
-            path.read_text().splitlines())
-    uncalled = [u for u in units if (u[0], u[1]) not in seen]
-    for unit in units:
-        parts = Path(unit[0]).parts[1:]
-        row = rows[parts[0] if len(parts) > 1 else "(top level)"]
+        rows.setdefault(_room(path.relative_to(package)), Counter())["lines"] += len(path.read_text().splitlines())
+    uncalled = []
+    for unit in functions(package):
+        row = rows[_room(Path(*Path(unit[0]).parts[1:]))]
         row["in functions"] += unit[3]
-        row["never called"] += unit[3] if unit in uncalled else 0
+        if (unit[0], unit[1]) not in seen:
+            row["never called"] += unit[3]
+            uncalled.append(unit)
+    rows["all"] = sum(rows.values(), Counter())
     lines = [f"{'subpackage':<14}{'lines':>8}{'in functions':>14}{'never called':>14}"]
     lines += [f"{name:<14}{r['lines']:>8}{r['in functions']:>14}{r['never called']:>14}" for name, r in rows.items()]
-    total = sum(rows.values(), Counter())
-    lines.append(f"{'all':<14}{total['lines']:>8}{total['in functions']:>14}{total['never called']:>14}")
     lines.append(f"\nthe {min(top, len(uncalled))} largest of {len(uncalled)} functions never called:")
     lines += [f"{n:>5}  {f}  {name}" for f, _, name, n in sorted(uncalled, key=lambda u: -u[3])[:top]]
     return "\n".join(lines)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         hook.mkdir()
         records.mkdir()
         (hook / "sitecustomize.py").write_text(HOOK)
-        path = os.pathsep.join(filter(None, [str(hook), str(ROOT), os.environ.get("PYTHONPATH")]))
+        path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))  # conftest adds ROOT
         env = {**os.environ, "PYTHONPATH": path, "XMODAL_REACH_OUT": str(records),
                "XMODAL_REACH_PACKAGE": str(PACKAGE), "XMODAL_FAST": "1", "MPLBACKEND": "Agg"}
         targets = ["tests"] if args.tests else ["--nbmake", *args.notebooks]
